@@ -1,0 +1,42 @@
+"""Entrypoint of the AWS Batch training job: trains one pipeline run of one model.
+
+The state machine passes MODEL_NAME and RUN_ID as container overrides; the job definition sets
+the variables of `TrainSettings`. Exits non-zero, with the error's name and message on stderr,
+when training, export or the parity check fails, so the Batch job and the pipeline fail with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import boto3
+
+from mlcore.errors import MlopsError
+from mlcore.pipeline import train_candidate
+from mlcore.registry import Registry
+from mlcore.settings import TrainSettings
+from mlcore.storage import ObjectStore
+
+
+def main() -> int:
+    settings = TrainSettings()  # type: ignore[call-arg]
+    model_name, run_id = os.environ["MODEL_NAME"], os.environ["RUN_ID"]
+    try:
+        result = train_candidate(
+            model_name,
+            run_id,
+            registry=Registry(settings.registry_table, boto3.client("dynamodb")),
+            artifacts=ObjectStore(settings.artifacts_bucket, boto3.client("s3")),
+            image=os.environ.get("IMAGE_URI", ""),
+        )
+    except MlopsError as exc:
+        print(json.dumps({"errorType": type(exc).__name__, "errorMessage": exc.message}), file=sys.stderr)
+        return 1
+    print(json.dumps({"model_name": model_name, "run_id": run_id, "metrics": result.metrics}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

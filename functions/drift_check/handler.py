@@ -1,0 +1,37 @@
+"""Monitor step: compare a model's captured traffic with its training profile."""
+
+from __future__ import annotations
+
+import functools
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mlcore.messages import DueModel
+from mlcore.monitoring import run_drift_check
+from mlcore.settings import DriftCheckSettings
+from mlruntime import logger, metrics, registry, store, tracer
+
+
+@functools.cache
+def settings() -> DriftCheckSettings:
+    return DriftCheckSettings()  # type: ignore[call-arg]
+
+
+@logger.inject_lambda_context(correlation_id_path="model_name")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=DueModel)
+def handler(event: DueModel, context: LambdaContext) -> dict:
+    config = settings()
+    result = run_drift_check(
+        event,
+        registry=registry(config.registry_table),
+        artifacts=store(config.artifacts_bucket),
+        capture=store(config.capture_bucket),
+    )
+    metrics.add_dimension(name="model", value=result.model_name)
+    metrics.add_metric(name="DriftShare", unit=MetricUnit.Percent, value=result.drift_share * 100)
+    metrics.add_metric(name="DatasetDrift", unit=MetricUnit.Count, value=int(result.dataset_drift))
+    return result.model_dump(mode="json")

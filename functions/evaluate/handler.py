@@ -1,0 +1,27 @@
+"""Training pipeline step: the champion/challenger gate on the run's holdout."""
+
+from __future__ import annotations
+
+import functools
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mlcore.messages import EvaluateRequest
+from mlcore.pipeline import evaluate_candidate
+from mlcore.settings import EvaluateSettings
+from mlruntime import logger, registry, store, tracer
+
+
+@functools.cache
+def settings() -> EvaluateSettings:
+    return EvaluateSettings()  # type: ignore[call-arg]
+
+
+@logger.inject_lambda_context(correlation_id_path="run_id")
+@tracer.capture_lambda_handler
+@event_parser(model=EvaluateRequest)
+def handler(event: EvaluateRequest, context: LambdaContext) -> dict:
+    config = settings()
+    result = evaluate_candidate(event, registry=registry(config.registry_table), artifacts=store(config.artifacts_bucket))
+    return result.model_dump(mode="json")

@@ -1,0 +1,25 @@
+"""Monitor step: the models whose check is due (the Map state fans out over them)."""
+
+from __future__ import annotations
+
+import functools
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mlcore.messages import ListDueRequest
+from mlcore.monitoring import list_due_models
+from mlcore.settings import ListDueSettings
+from mlruntime import logger, registry, tracer
+
+
+@functools.cache
+def settings() -> ListDueSettings:
+    return ListDueSettings()  # type: ignore[call-arg]
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@event_parser(model=ListDueRequest)
+def handler(event: ListDueRequest, context: LambdaContext) -> dict:
+    return list_due_models(event, registry=registry(settings().registry_table)).model_dump(mode="json")

@@ -1,0 +1,25 @@
+"""Training pipeline step: point the `champion` alias at the new version."""
+
+from __future__ import annotations
+
+import functools
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mlcore.messages import PromoteRequest
+from mlcore.pipeline import promote_version
+from mlcore.settings import PromoteSettings
+from mlruntime import logger, registry, tracer
+
+
+@functools.cache
+def settings() -> PromoteSettings:
+    return PromoteSettings()  # type: ignore[call-arg]
+
+
+@logger.inject_lambda_context(correlation_id_path="model_name")
+@tracer.capture_lambda_handler
+@event_parser(model=PromoteRequest)
+def handler(event: PromoteRequest, context: LambdaContext) -> dict:
+    return promote_version(event, registry=registry(settings().registry_table)).model_dump(mode="json")

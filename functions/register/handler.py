@@ -1,0 +1,27 @@
+"""Training pipeline step: register a candidate that passed the gate."""
+
+from __future__ import annotations
+
+import functools
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mlcore.messages import RegisterRequest
+from mlcore.pipeline import register_candidate
+from mlcore.settings import RegisterSettings
+from mlruntime import logger, registry, store, tracer
+
+
+@functools.cache
+def settings() -> RegisterSettings:
+    return RegisterSettings()  # type: ignore[call-arg]
+
+
+@logger.inject_lambda_context(correlation_id_path="evaluation.run_id")
+@tracer.capture_lambda_handler
+@event_parser(model=RegisterRequest)
+def handler(event: RegisterRequest, context: LambdaContext) -> dict:
+    config = settings()
+    result = register_candidate(event, registry=registry(config.registry_table), artifacts=store(config.artifacts_bucket))
+    return result.model_dump(mode="json")

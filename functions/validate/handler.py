@@ -1,0 +1,32 @@
+"""Training pipeline step: check the dataset against the model's contract and split it."""
+
+from __future__ import annotations
+
+import functools
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mlcore.messages import ValidateRequest
+from mlcore.pipeline import validate_dataset
+from mlcore.settings import ValidateSettings
+from mlruntime import logger, registry, store, tracer
+
+
+@functools.cache
+def settings() -> ValidateSettings:
+    return ValidateSettings()  # type: ignore[call-arg]
+
+
+@logger.inject_lambda_context(correlation_id_path="run_id")
+@tracer.capture_lambda_handler
+@event_parser(model=ValidateRequest)
+def handler(event: ValidateRequest, context: LambdaContext) -> dict:
+    config = settings()
+    result = validate_dataset(
+        event,
+        registry=registry(config.registry_table),
+        data=store(config.data_bucket),
+        artifacts=store(config.artifacts_bucket),
+    )
+    return result.model_dump(mode="json")

@@ -1,0 +1,69 @@
+"""The CDK app: four stacks per lifecycle, checked by cdk-nag AwsSolutions. Run `python -m infra.app`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import App, Tags, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from infra.config import MlopsConfig
+from infra.constructs.nag import MatchingAcknowledgements
+from infra.stacks.data_stack import DataStack
+from infra.stacks.monitoring_stack import MonitoringStack
+from infra.stacks.serving_stack import ServingStack
+from infra.stacks.training_stack import TrainingStack
+
+ROOT = Path(__file__).resolve().parent.parent
+SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
+# Feature flags the constructs rely on (cdk.json may repeat them): access-log delivery by bucket
+# policy rather than by ACL, so every bucket can enforce bucket-owner object ownership.
+FEATURE_FLAGS = {"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True}
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The `context` of cdk.json: the defaults when the app runs without the CDK CLI."""
+    path = ROOT / "cdk.json"
+    return dict(json.loads(path.read_text()).get("context", {})) if path.exists() else {}
+
+
+def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) -> App:
+    """Build (not synthesize) the app; `context` overrides cdk.json and the CLI's context."""
+    app = App(context={**FEATURE_FLAGS, **cdk_json_context()}, post_cli_context=context or {}, outdir=outdir)
+    config = MlopsConfig.from_node(app.node)
+    data = DataStack(app, config.stack_id("Data"), config=config, description="MLOps: data, registry, alerts")
+    training = TrainingStack(
+        app, config.stack_id("Training"), config=config, data=data.data, description="MLOps: training pipeline"
+    )
+    serving = ServingStack(
+        app, config.stack_id("Serving"), config=config, data=data.data, description="MLOps: inference API"
+    )
+    MonitoringStack(
+        app,
+        config.stack_id("Monitoring"),
+        config=config,
+        data=data.data,
+        training_state_machine=training.pipeline.state_machine,
+        api=serving.inference.api,
+        description="MLOps: scheduled monitor and alarms",
+    )
+    Tags.of(app).add("project", config.prefix)
+    # The pattern acknowledgements must be recorded before the pack runs.
+    Validations.of(app).add_plugins(MatchingAcknowledgements(app))
+    Validations.of(app).add_plugins(AwsSolutionsChecks(verbose=True))
+    return app
+
+
+def main() -> None:
+    """Synthesize into cdk.out; MLOPS_SKIP_BUNDLING=1 skips the layer bundling (fast, not deployable)."""
+    context = dict(SKIP_BUNDLING) if os.environ.get("MLOPS_SKIP_BUNDLING") == "1" else None
+    # The CDK CLI sets CDK_OUTDIR; run alone, the app writes where cdk.json says (cdk.out).
+    outdir = None if os.environ.get("CDK_OUTDIR") else str(ROOT / "cdk.out")
+    build_app(context, outdir=outdir).synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Typed configuration of the CDK app, read from the `mlops:*` keys of the cdk.json context."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, cast
+
+from constructs import Node
+
+ApiAuth = Literal["api_key", "iam"]
+_AUTH_MODES: tuple[ApiAuth, ...] = ("api_key", "iam")
+_SCHEDULE = re.compile(r"^(rate|cron)\(.+\)$")
+_PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+
+
+class ConfigError(ValueError):
+    """A context value of the CDK app is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class MlopsConfig:
+    """Deployment options; every stack reads them from here, never from the context directly."""
+
+    prefix: str = "mlops"
+    api_auth: ApiAuth = "api_key"
+    monitor_schedule: str = "rate(1 hour)"
+    alarm_email: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _PREFIX.match(self.prefix):
+            raise ConfigError(f"mlops:prefix must match {_PREFIX.pattern}, got {self.prefix!r}")
+        if self.api_auth not in _AUTH_MODES:
+            raise ConfigError(f"mlops:apiAuth must be one of {_AUTH_MODES}, got {self.api_auth!r}")
+        if not _SCHEDULE.match(self.monitor_schedule):
+            raise ConfigError(f"mlops:monitorSchedule must be rate(...) or cron(...), got {self.monitor_schedule!r}")
+        if self.alarm_email is not None and "@" not in self.alarm_email:
+            raise ConfigError(f"mlops:alarmEmail is not an e-mail address: {self.alarm_email!r}")
+
+    @classmethod
+    def from_node(cls, node: Node) -> MlopsConfig:
+        """Read the `mlops:*` context keys of a construct tree (an App's node)."""
+
+        def get(key: str, default: str) -> str:
+            value = node.try_get_context(f"mlops:{key}")
+            return default if value is None else str(value)
+
+        email = get("alarmEmail", "").strip()
+        return cls(
+            prefix=get("prefix", cls.prefix),
+            api_auth=cast(ApiAuth, get("apiAuth", cls.api_auth)),
+            monitor_schedule=get("monitorSchedule", cls.monitor_schedule),
+            alarm_email=email or None,
+        )
+
+    def stack_id(self, name: str) -> str:
+        """Stack id `Mlops<Name>`, prefixed unless the prefix is the default one."""
+        base = f"Mlops{name}"
+        if self.prefix == "mlops":
+            return base
+        return "".join(part.capitalize() for part in self.prefix.split("-")) + base

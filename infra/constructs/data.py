@@ -1,0 +1,99 @@
+"""DataPlane: the stateful resources (key, buckets, registry table, alerts topic)."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from infra.constructs.nag import acknowledge
+
+
+class DataPlane(Construct):
+    """One KMS key, the data/artifacts/capture buckets, the registry table and the alerts topic."""
+
+    key: kms.Key
+    access_logs_bucket: s3.Bucket
+    data_bucket: s3.Bucket
+    artifacts_bucket: s3.Bucket
+    capture_bucket: s3.Bucket
+    registry_table: dynamodb.Table
+    alerts_topic: sns.Topic
+
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "Key",
+            alias=f"alias/{prefix}-data",
+            description=f"{prefix}: encryption of data, artifacts, capture, registry and alerts",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # CloudWatch alarms and EventBridge publish to the encrypted topic.
+        for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
+            self.key.grant(iam.ServicePrincipal(service), "kms:Decrypt", "kms:GenerateDataKey*")
+
+        # Log delivery cannot write with a customer-managed KMS key: this bucket uses SSE-S3.
+        self.access_logs_bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(expiration=Duration.days(365), noncurrent_version_expiration=Duration.days(30))
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge(
+            self.access_logs_bucket,
+            {"AwsSolutions-S1": "This is the server access log bucket itself; logging it into itself would loop."},
+        )
+        self.data_bucket = self._bucket("Data", "data")
+        self.artifacts_bucket = self._bucket("Artifacts", "artifacts")
+        self.capture_bucket = self._bucket("Capture", "capture")
+
+        self.registry_table = dynamodb.Table(
+            self,
+            "Registry",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        self.alerts_topic = sns.Topic(
+            self,
+            "Alerts",
+            display_name=f"{prefix} alerts",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+
+    def _bucket(self, construct_id: str, purpose: str) -> s3.Bucket:
+        return s3.Bucket(
+            self,
+            construct_id,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix=f"{purpose}/",
+            removal_policy=RemovalPolicy.RETAIN,
+        )

@@ -1,0 +1,165 @@
+"""Lambda layers, bundled without Docker: `pip install --platform` into the asset directory.
+
+The requirements are exported from the pins of pyproject.toml, never kept by hand.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling, Stage
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+ROOT = Path(__file__).resolve().parents[2]
+PYPROJECT = ROOT / "pyproject.toml"
+CORE_SOURCE = ROOT / "layers" / "core"
+PYTHON_VERSION = "3.12"
+PLATFORM = "manylinux_2_28_x86_64"
+# pip does not widen an explicit --platform to older glibc tags: list every manylinux tag that the
+# Lambda python3.12 runtime (Amazon Linux 2023, glibc 2.34) accepts, newest first.
+PLATFORMS = (PLATFORM, *(f"manylinux_2_{minor}_x86_64" for minor in range(27, 16, -1)), "manylinux2014_x86_64")
+FALLBACK_IMAGE = "public.ecr.aws/sam/build-python3.12"
+# The packages of each layer, by distribution name; their exact pins come from pyproject.toml.
+# aws-xray-sdk arrives with the `tracer` extra of aws-lambda-powertools.
+LAYER_PACKAGES: dict[str, tuple[str, ...]] = {
+    "core": ("pydantic", "pydantic-settings", "pyyaml", "aws-lambda-powertools"),
+    "serving": ("onnxruntime", "numpy"),
+    "data": ("pyarrow", "numpy"),
+}
+# The Lambda runtime ships boto3; a second copy in a layer would shadow it and waste ~100 MB.
+PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer")
+_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+class LayerPinError(LookupError):
+    """A layer package has no exact pin in pyproject.toml."""
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def project_pins(pyproject: Path = PYPROJECT) -> dict[str, str]:
+    """Every `name[extra]==version` requirement of pyproject.toml, keyed by normalised name."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    requirements = list(project.get("dependencies", []))
+    for extra in project.get("optional-dependencies", {}).values():
+        requirements.extend(extra)
+    pins: dict[str, str] = {}
+    for requirement in requirements:
+        match = _NAME.match(requirement)
+        if match and "==" in requirement:
+            pins.setdefault(_normalise(match.group(1)), requirement.replace(" ", ""))
+    return pins
+
+
+def layer_requirements(layer: str, pyproject: Path = PYPROJECT) -> list[str]:
+    """The pinned requirements of one layer, exported from pyproject.toml."""
+    pins = project_pins(pyproject)
+    missing = [name for name in LAYER_PACKAGES[layer] if _normalise(name) not in pins]
+    if missing:
+        raise LayerPinError(f"layer {layer!r}: no exact pin in {pyproject.name} for {missing}")
+    return [pins[_normalise(name)] for name in LAYER_PACKAGES[layer]]
+
+
+def pip_command(target: str, requirements: list[str], python: str = sys.executable) -> list[str]:
+    """`pip install` of Linux x86_64 CPython 3.12 wheels into `target`, whatever the host is."""
+    return [
+        python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+        *(arg for platform in PLATFORMS for arg in ("--platform", platform)), "--only-binary=:all:", "--python-version", PYTHON_VERSION,
+        "--implementation", "cp", "--upgrade", "--target", target, *requirements,
+    ]  # fmt: skip
+
+
+@jsii.implements(ILocalBundling)
+class PipLayerBundling:
+    """Local bundling of a layer: pip-installed wheels (plus an optional package) under python/."""
+
+    def __init__(self, requirements: list[str], package: Path | None = None) -> None:
+        self.requirements = requirements
+        self.package = package
+
+    def try_bundle(self, output_dir: str, options: Any = None, **_: Any) -> bool:
+        """Install into `<output_dir>/python`; False (Docker fallback) only if pip is unusable."""
+        target = Path(output_dir) / "python"
+        try:
+            subprocess.run(pip_command(str(target), self.requirements), check=True)
+        except (OSError, subprocess.CalledProcessError) as error:
+            print(f"local layer bundling failed ({error}); falling back to Docker", file=sys.stderr)
+            return False
+        for name in PROVIDED_BY_RUNTIME:
+            for path in target.glob(f"{name}"):
+                shutil.rmtree(path)
+            for path in target.glob(f"{name}-*.dist-info"):
+                shutil.rmtree(path)
+        if self.package is not None:
+            shutil.copytree(
+                self.package, target / self.package.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
+        return True
+
+
+def _requirements_dir(scope: Construct, layer: str, requirements: list[str]) -> Path:
+    """A source directory holding only the exported requirements (the asset hash follows the pins)."""
+    stage = Stage.of(scope)
+    directory = (Path(stage.outdir) if stage else ROOT / "cdk.out") / ".layer-sources" / layer
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "requirements.txt").write_text("\n".join(requirements) + "\n")
+    return directory
+
+
+_BUNDLERS: dict[str, PipLayerBundling] = {}
+
+
+def _bundler(name: str, requirements: list[str], package: Path | None) -> PipLayerBundling:
+    """One bundler per layer and process, so equal assets in several stacks share the staging cache."""
+    if name not in _BUNDLERS or _BUNDLERS[name].requirements != requirements:
+        _BUNDLERS[name] = PipLayerBundling(requirements, package)
+    return _BUNDLERS[name]
+
+
+class Layers(Construct):
+    """The layers a stack needs: core (mlcore, pydantic, Powertools), serving (onnxruntime), data (pyarrow)."""
+
+    layers: dict[str, lambda_.LayerVersion]
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, names: tuple[str, ...] = ("core", "serving", "data")
+    ) -> None:
+        super().__init__(scope, construct_id)
+        unknown = sorted(set(names) - LAYER_PACKAGES.keys())
+        if unknown:
+            raise KeyError(f"unknown layers {unknown}; known: {sorted(LAYER_PACKAGES)}")
+        self.layers = {name: self._layer(name) for name in names}
+
+    def _layer(self, name: str) -> lambda_.LayerVersion:
+        requirements = layer_requirements(name)
+        package = CORE_SOURCE / "python" / "mlcore" if name == "core" else None
+        source = CORE_SOURCE if name == "core" else _requirements_dir(self, name, requirements)
+        copy = f" && cp -r /asset-input/python/{package.name} /asset-output/python/" if package else ""
+        docker_command = " ".join(pip_command("/asset-output/python", requirements, python="python")) + copy
+        return lambda_.LayerVersion(
+            self,
+            name.capitalize(),
+            description=f"mlops:layer={name} " + " ".join(requirements),
+            code=lambda_.Code.from_asset(
+                str(source),
+                asset_hash_type=AssetHashType.SOURCE,
+                exclude=["__pycache__", "*.pyc"],
+                bundling=BundlingOptions(
+                    image=DockerImage.from_registry(FALLBACK_IMAGE),
+                    command=["bash", "-c", docker_command],
+                    local=_bundler(name, requirements, package),
+                ),
+            ),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
+            compatible_architectures=[lambda_.Architecture.X86_64],
+        )

@@ -1,0 +1,221 @@
+"""`mlops demo`: the whole lifecycle of the bundled example on the local target, with a summary and a report."""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.table import Table
+
+from infra.local.example_data import EXAMPLE_SPEC, churn_instances, churn_table
+from infra.local.target import LocalTarget
+from infra.operations import Platform, Resources
+from mlcore.pipeline import champion_version
+from mlcore.registry import CHAMPION
+from mlcore.report import render_model_card
+
+ROWS_PER_REQUEST = 5
+REQUESTS = 200
+
+
+class DemoError(RuntimeError):
+    """A step of the demo did not do what it must."""
+
+
+@dataclass
+class DemoResult:
+    """What the demo did, for the summary, the report folder and the end-to-end test."""
+
+    steps: list[tuple[str, float, str]] = field(default_factory=list)
+    first_version: int | None = None
+    final_champion: int | None = None
+    pipelines: list[dict[str, Any]] = field(default_factory=list)
+    traffic: dict[str, dict[str, Any]] = field(default_factory=dict)
+    monitor: dict[str, Any] = field(default_factory=dict)
+    retrain_execution: str | None = None
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    report_dir: Path | None = None
+
+
+def _parquet(table: Any) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+class Demo:
+    def __init__(self, report_dir: Path, console: Console | None = None, seed: int = 1) -> None:
+        self.report_dir = report_dir
+        self.console = console or Console()
+        self.seed = seed
+        self.result = DemoResult(report_dir=report_dir)
+
+    def step(self, title: str, action: Callable[[], str]) -> None:
+        started = time.perf_counter()
+        with self.console.status(f"[bold]{title}[/]…"):
+            detail = action()
+        elapsed = time.perf_counter() - started
+        self.result.steps.append((title, elapsed, detail))
+        self.console.print(f"[green]✓[/] {title} [dim]({elapsed:.1f} s)[/] {detail}")
+
+    def run(self, target: LocalTarget | None = None) -> DemoResult:
+        owned = target is None
+        started = time.perf_counter()
+        if target is None:
+            target = LocalTarget()
+            self.step("Start the embedded AWS from the synthesized CDK app", lambda: self._start(target))
+        try:
+            state = target.names()
+            platform = Platform(Resources.discover(state), target.client)
+            self._lifecycle(platform)
+        finally:
+            if owned:
+                target.stop()
+        self.result.steps.append(("total", time.perf_counter() - started, ""))
+        return self.result
+
+    def _start(self, target: LocalTarget) -> str:
+        target.start()
+        return f"(moto at {target.endpoint}, API at {target.api.url if target.api else '-'})"
+
+    def _lifecycle(self, platform: Platform) -> None:
+        spec_name = "churn"
+        self.step("Register the example model spec", lambda: f"'{platform.register_spec(EXAMPLE_SPEC).name}' from {EXAMPLE_SPEC.name}")
+        self.step("Upload its dataset to the data bucket",
+                  lambda: platform.upload_dataset(spec_name, _parquet(churn_table(6000, self.seed)), "parquet"))
+        self.step("Run the training pipeline (validate → train → evaluate → register → promote)",
+                  lambda: self._pipeline(platform, platform.start_pipeline(spec_name, reason="demo: first version")))
+        champion = champion_version(platform.registry, spec_name)
+        if champion is None:
+            raise DemoError("the first pipeline run did not promote a champion")
+        self.result.first_version = champion.version
+        self.step(f"Send {REQUESTS} prediction requests through the local API",
+                  lambda: self._traffic(platform, spec_name, "normal", drifted=False, seed=self.seed + 10))
+        self.step(f"Send {REQUESTS} requests of drifted traffic",
+                  lambda: self._traffic(platform, spec_name, "drifted", drifted=True, seed=self.seed + 20))
+        self.step("Land a fresh labelled data drop (what retraining will learn from)",
+                  lambda: platform.upload_dataset(spec_name, _parquet(churn_table(6000, self.seed + 30, drifted=True)), "parquet"))
+        self.step("Run the scheduled monitor (drift check → alert → retrain)", lambda: self._monitor(platform))
+        self.step("Wait for the retraining pipeline (v2 vs the champion on the same holdout)", lambda: self._retraining(platform, spec_name))
+        self.result.audit = [a.model_dump() for a in platform.registry.audit_trail(spec_name)]
+        self.step("Write the report folder", lambda: self._report(platform, spec_name))
+        self._summary(platform, spec_name)
+
+    def _pipeline(self, platform: Platform, arn: str) -> str:
+        steps: list[str] = []
+        execution = platform.wait(arn, on_step=steps.append)
+        output = json.loads(execution.get("output") or "{}")
+        self.result.pipelines.append({"arn": arn, "status": execution["status"], "steps": steps, "output": output})
+        if execution["status"] != "SUCCEEDED":
+            raise DemoError(f"pipeline {arn} ended {execution['status']}: {execution.get('cause') or execution.get('error')}")
+        return " → ".join(steps)
+
+    def _traffic(self, platform: Platform, name: str, label: str, *, drifted: bool, seed: int) -> str:
+        instances = churn_instances(REQUESTS * ROWS_PER_REQUEST, seed, drifted=drifted)
+        batches = [instances[i : i + ROWS_PER_REQUEST] for i in range(0, len(instances), ROWS_PER_REQUEST)]
+
+        def call(batch: list[dict[str, Any]]) -> tuple[int, float, dict[str, Any]]:
+            started = time.perf_counter()
+            status, body = platform.predict(name, batch)
+            return status, (time.perf_counter() - started) * 1000, body
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(call, batches))
+        failures = [(s, b) for s, _, b in results if s != 200]
+        if failures:
+            raise DemoError(f"{len(failures)} of {len(results)} requests failed, first: {failures[0]}")
+        latencies = sorted(ms for _, ms, _ in results)
+        churners = sum(p == "yes" for _, _, b in results for p in b["predictions"])
+        versions = sorted({b["model"]["version"] for _, _, b in results})
+        self.result.traffic[label] = {
+            "requests": len(results), "rows": len(instances), "p50_ms": statistics.median(latencies),
+            "p99_ms": latencies[int(len(latencies) * 0.99) - 1], "predicted_churn": churners / len(instances),
+            "versions": versions,
+        }
+        return (f"{len(results)} × 200 OK, {len(instances)} rows, p50 {statistics.median(latencies):.1f} ms, "
+                f"{churners / len(instances):.0%} predicted to churn, served by v{versions}")
+
+    def _monitor(self, platform: Platform) -> str:
+        arn = platform.start_monitor(force=True)
+        execution = platform.wait(arn)
+        if execution["status"] != "SUCCEEDED":
+            raise DemoError(f"monitor {arn} ended {execution['status']}: {execution.get('cause')}")
+        output = json.loads(execution["output"])
+        results = output.get("results", [])
+        checked = next((r for r in results if r.get("model_name") == "churn"), None)
+        state = platform.registry.get_monitor_state("churn")
+        self.result.monitor = {"output": output, "check": state.get("last_check"), "retrain": checked}
+        last = state.get("last_check") or {}
+        if not last.get("dataset_drift"):
+            raise DemoError(f"the monitor did not detect the injected drift: {last.get('summary')}")
+        if not checked or not checked.get("started"):
+            raise DemoError(f"the monitor did not start retraining: {checked}")
+        self.result.retrain_execution = checked["execution_name"]
+        return last["summary"]
+
+    def _retraining(self, platform: Platform, name: str) -> str:
+        arn = next(e["executionArn"] for e in platform.executions(platform.resources.training_state_machine)
+                   if e["name"] == self.result.retrain_execution)
+        detail = self._pipeline(platform, arn)
+        champion = champion_version(platform.registry, name)
+        self.result.final_champion = champion.version if champion else None
+        return detail
+
+    def _report(self, platform: Platform, name: str) -> str:
+        self.report_dir.mkdir(parents=True, exist_ok=True)
+        check = self.result.monitor.get("check") or {}
+        report = check.get("report")
+        if report:
+            (self.report_dir / "drift-report.html").write_bytes(platform.artifacts.get_verified(report))
+            json_uri = report["uri"].rsplit("/", 1)[0] + "/drift.json"
+            (self.report_dir / "drift-report.json").write_bytes(platform.artifacts.get(json_uri.split("/", 3)[3]))
+        spec = platform.registry.get_spec(name)
+        champion = champion_version(platform.registry, name)
+        assert champion is not None
+        history = [a for a in self.result.audit if a["action"] in {"alias_moved", "version_registered", "candidate_rejected"}]
+        (self.report_dir / "model-card.md").write_text(render_model_card(spec, champion, history))
+        summary = {
+            "first_version": self.result.first_version, "champion": self.result.final_champion,
+            "versions": [v.model_dump(mode="json", exclude={"signature"}) for v in platform.registry.list_versions(name)],
+            "traffic": self.result.traffic, "drift": check, "pipelines": self.result.pipelines,
+            "steps": [{"step": s, "seconds": round(t, 2), "detail": d} for s, t, d in self.result.steps],
+        }
+        (self.report_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        return str(self.report_dir)
+
+    def _summary(self, platform: Platform, name: str) -> None:
+        versions = Table(title="Registry: churn")
+        for column in ("version", "status", "roc_auc", "accuracy", "f1", "serving", "gate"):
+            versions.add_column(column)
+        champion = champion_version(platform.registry, name)
+        for v in platform.registry.list_versions(name):
+            versions.add_row(str(v.version), v.status, f"{v.metrics['roc_auc']:.3f}", f"{v.metrics['accuracy']:.3f}",
+                             f"{v.metrics['f1']:.3f}", CHAMPION if champion and champion.version == v.version else "",
+                             v.notes)
+        self.console.print(versions)
+        check = self.result.monitor.get("check") or {}
+        drift = Table(title=f"Drift per feature ({check.get('rows', 0)} captured rows)")
+        for column in ("feature", "test", "score", "threshold", "drift"):
+            drift.add_column(column)
+        report_json = self.report_dir / "drift-report.json"
+        if report_json.exists():
+            for f in json.loads(report_json.read_text())["features"]:
+                drift.add_row(f["feature"], f["method"], f"{f['score']:.4g}", f"{f['threshold']:.3g}",
+                              "[red]yes[/]" if f["drifted"] else "no")
+        self.console.print(drift)
+        rejected = [a for a in self.result.audit if a["action"] == "candidate_rejected"]
+        if self.result.final_champion != self.result.first_version:
+            verdict = f"v{self.result.final_champion} promoted to champion: {champion.notes if champion else ''}"
+        else:
+            verdict = f"champion v{self.result.first_version} kept: {rejected[-1]['details']['reason'] if rejected else 'see audit'}"
+        self.console.print(f"[bold]{verdict}[/]")
+        self.console.print(f"Report folder: {self.report_dir} (drift-report.html, model-card.md, summary.json)")

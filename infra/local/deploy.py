@@ -1,0 +1,294 @@
+"""Deploys a cloud assembly into the embedded AWS: every resource is read from the templates."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.asl import render_asl
+from infra.local.template import ACCOUNT, Resolver, Stack, load_assembly
+
+ROLE_NAME = "mlops-local-execution"
+FUNCTION_TAG = "mlops:function="
+
+
+@dataclass
+class LocalFunction:
+    """A Lambda function as deployed: where its code is and the environment it runs with."""
+
+    name: str
+    function: str  # the functions/<name> folder it comes from
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+
+
+@dataclass
+class Route:
+    method: str
+    path: str  # e.g. /models/{name}/predict
+    function: str  # physical function name
+    api_key_required: bool
+
+
+@dataclass
+class Deployment:
+    """Physical names of what was deployed, keyed by what the rest of the local target needs."""
+
+    region: str
+    functions: dict[str, LocalFunction] = field(default_factory=dict)  # by physical name
+    buckets: dict[str, str] = field(default_factory=dict)  # logical id -> bucket
+    tables: dict[str, str] = field(default_factory=dict)
+    topics: dict[str, str] = field(default_factory=dict)
+    state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> arn
+    job_queues: dict[str, str] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+    schedules: dict[str, dict[str, Any]] = field(default_factory=dict)  # rule name -> target
+
+    def function_by_folder(self, folder: str) -> LocalFunction:
+        return next(f for f in self.functions.values() if f.function == folder)
+
+    def environment_of(self, folder: str) -> dict[str, str]:
+        return self.function_by_folder(folder).environment
+
+
+def _physical_name(stack: str, logical: str, limit: int = 63) -> str:
+    return f"{stack}-{logical}".lower()[:limit].rstrip("-")
+
+
+def _attributes(stack: Stack, logical: str, resource: dict[str, Any], region: str) -> dict[str, str]:
+    """What Ref and GetAtt give for a resource, named as the local deployment names it."""
+    name = _physical_name(stack.name, logical)
+    kind = resource["Type"]
+    arn = f"arn:aws:cloudformation:{region}:{ACCOUNT}:{kind}/{name}"
+    if kind == "AWS::S3::Bucket":
+        return {
+            "Ref": name,
+            "Arn": f"arn:aws:s3:::{name}",
+            "DomainName": f"{name}.s3.amazonaws.com",
+            "RegionalDomainName": f"{name}.s3.{region}.amazonaws.com",
+        }
+    if kind == "AWS::DynamoDB::Table":
+        return {"Ref": name, "Arn": f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}"}
+    if kind == "AWS::SNS::Topic":
+        topic = f"arn:aws:sns:{region}:{ACCOUNT}:{name}"
+        return {"Ref": topic, "TopicArn": topic, "TopicName": name}
+    if kind == "AWS::Lambda::Function":
+        return {"Ref": name, "Arn": f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"}
+    if kind == "AWS::StepFunctions::StateMachine":
+        machine = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}"
+        return {"Ref": machine, "Arn": machine, "Name": name}
+    if kind == "AWS::Batch::JobQueue":
+        return {
+            "Ref": f"arn:aws:batch:{region}:{ACCOUNT}:job-queue/{name}",
+            "JobQueueArn": f"arn:aws:batch:{region}:{ACCOUNT}:job-queue/{name}",
+        }
+    if kind == "AWS::Batch::JobDefinition":
+        return {"Ref": f"arn:aws:batch:{region}:{ACCOUNT}:job-definition/{name}:1"}
+    if kind == "AWS::Batch::ComputeEnvironment":
+        return {
+            "Ref": f"arn:aws:batch:{region}:{ACCOUNT}:compute-environment/{name}",
+            "ComputeEnvironmentArn": f"arn:aws:batch:{region}:{ACCOUNT}:compute-environment/{name}",
+        }
+    if kind == "AWS::IAM::Role":
+        return {"Ref": ROLE_NAME, "Arn": f"arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}", "RoleId": ROLE_NAME}
+    if kind == "AWS::KMS::Key":
+        return {"Ref": name, "Arn": f"arn:aws:kms:{region}:{ACCOUNT}:key/{name}", "KeyId": name}
+    if kind == "AWS::ApiGateway::RestApi":
+        return {"Ref": name, "RootResourceId": f"{name}-root"}
+    if kind == "AWS::Logs::LogGroup":
+        return {"Ref": name, "Arn": f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{name}:*"}
+    return {"Ref": name, "Arn": arn}
+
+
+class LocalDeployer:
+    """Creates the assembly's resources through boto3 clients pointed at the embedded AWS."""
+
+    def __init__(self, clients: Any, region: str) -> None:
+        self.clients = clients
+        self.region = region
+        self.resolver = Resolver(region)
+        self.deployment = Deployment(region)
+
+    def deploy(self, outdir: Path) -> Deployment:
+        self.clients("iam").create_role(
+            RoleName=ROLE_NAME,
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        )
+        self.clients("batch").create_compute_environment(
+            computeEnvironmentName="local", type="UNMANAGED", state="ENABLED",
+            serviceRole=f"arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}",
+        )
+        for stack in load_assembly(outdir):
+            for logical, resource in stack.resources.items():
+                self.resolver.physical[(stack.name, logical)] = _attributes(stack, logical, resource, self.region)
+            for kind, create in self._creators():
+                for logical, resource in stack.of_type(kind):
+                    create(
+                        stack,
+                        logical,
+                        self.resolver.resolve(stack.name, resource.get("Properties", {})),
+                        resource,
+                        outdir,
+                    )
+            self._routes(stack)
+            self.resolver.add_exports(stack)
+        return self.deployment
+
+    def _creators(self) -> list[tuple[str, Any]]:
+        # Order matters: what others refer to first.
+        return [
+            ("AWS::S3::Bucket", self._bucket),
+            ("AWS::DynamoDB::Table", self._table),
+            ("AWS::SNS::Topic", self._topic),
+            ("AWS::Batch::JobQueue", self._job_queue),
+            ("AWS::Batch::JobDefinition", self._job_definition),
+            ("AWS::Lambda::Function", self._function),
+            ("AWS::StepFunctions::StateMachine", self._state_machine),
+            ("AWS::Events::Rule", self._rule),
+        ]
+
+    def _name(self, stack: Stack, logical: str) -> str:
+        return self.resolver.physical[(stack.name, logical)]["Ref"]
+
+    def _bucket(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
+        name = self._name(stack, logical)
+        s3 = self.clients("s3")
+        if self.region == "us-east-1":
+            s3.create_bucket(Bucket=name)
+        else:
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": self.region})
+        if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        self.deployment.buckets[logical] = name
+
+    def _table(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
+        name = self._name(stack, logical)
+        self.clients("dynamodb").create_table(
+            TableName=name,
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.deployment.tables[logical] = name
+
+    def _topic(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
+        arn = self.clients("sns").create_topic(Name=self.resolver.physical[(stack.name, logical)]["TopicName"])[
+            "TopicArn"
+        ]
+        self.deployment.topics[logical] = arn
+
+    def _job_queue(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
+        name = self._name(stack, logical).rsplit("/", 1)[-1]
+        arn = self.clients("batch").create_job_queue(
+            jobQueueName=name,
+            state="ENABLED",
+            priority=1,
+            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "local"}],
+        )["jobQueueArn"]
+        self.resolver.physical[(stack.name, logical)].update({"Ref": arn, "JobQueueArn": arn})
+        self.deployment.job_queues[logical] = arn
+
+    def _job_definition(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
+        name = self._name(stack, logical).rsplit("/", 1)[-1].rsplit(":", 1)[0]
+        container = props["ContainerProperties"]
+        arn = self.clients("batch").register_job_definition(
+            jobDefinitionName=name,
+            type="container",
+            containerProperties={
+                "image": "local/training",
+                "command": container.get("Command", []),
+                "environment": [
+                    {"name": e["Name"], "value": str(e["Value"])} for e in container.get("Environment", [])
+                ],
+                "resourceRequirements": [
+                    {"type": r["Type"], "value": str(r["Value"])} for r in container.get("ResourceRequirements", [])
+                ],
+            },
+        )["jobDefinitionArn"]
+        self.resolver.physical[(stack.name, logical)]["Ref"] = arn
+
+    def _function(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
+        name = self._name(stack, logical)
+        description = props.get("Description", "")
+        if FUNCTION_TAG not in description:
+            raise ValueError(f"{stack.name}/{logical} has no '{FUNCTION_TAG}<folder>' in its description")
+        folder = description.split(FUNCTION_TAG, 1)[1].split()[0]
+        environment = {k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()}
+        self.clients("lambda").create_function(
+            FunctionName=name,
+            Runtime=props["Runtime"],
+            Role=props["Role"],
+            Handler=props["Handler"],
+            Code={"ZipFile": _placeholder_zip()},
+            Environment={"Variables": environment},
+            Timeout=int(props.get("Timeout", 30)),
+            MemorySize=int(props.get("MemorySize", 128)),
+        )
+        self.deployment.functions[name] = LocalFunction(
+            name=name,
+            function=folder,
+            code_dir=outdir / resource["Metadata"]["aws:asset:path"],
+            handler=props["Handler"],
+            environment=environment,
+        )
+
+    def _state_machine(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
+        definition = render_asl(
+            props["DefinitionString"], {k: str(v) for k, v in props.get("DefinitionSubstitutions", {}).items()}
+        )
+        arn = self.clients("stepfunctions").create_state_machine(
+            name=self.resolver.physical[(stack.name, logical)]["Name"],
+            definition=definition,
+            roleArn=props["RoleArn"],
+        )["stateMachineArn"]
+        self.deployment.state_machines[logical] = arn
+
+    def _rule(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
+        name = self._name(stack, logical)
+        events = self.clients("events")
+        events.put_rule(Name=name, ScheduleExpression=props["ScheduleExpression"], State=props.get("State", "ENABLED"))
+        targets = [{"Id": t["Id"], "Arn": t["Arn"], "Input": t.get("Input", "{}")} for t in props.get("Targets", [])]
+        events.put_targets(Rule=name, Targets=targets)
+        for target in targets:
+            self.deployment.schedules[name] = target
+
+    def _routes(self, stack: Stack) -> None:
+        """API Gateway methods become routes of the local HTTP API."""
+        resources = dict(stack.of_type("AWS::ApiGateway::Resource"))
+        apis = {logical for logical, _ in stack.of_type("AWS::ApiGateway::RestApi")}
+
+        def path_of(ref: Any) -> str:
+            if isinstance(ref, dict) and "Fn::GetAtt" in ref and ref["Fn::GetAtt"][0] in apis:
+                return ""
+            logical = ref["Ref"]
+            props = resources[logical]["Properties"]
+            return f"{path_of(props['ParentId'])}/{props['PathPart']}"
+
+        for _, method in stack.of_type("AWS::ApiGateway::Method"):
+            props = method["Properties"]
+            integration = props.get("Integration", {})
+            if integration.get("Type") != "AWS_PROXY":
+                continue
+            uri = self.resolver.resolve(stack.name, integration["Uri"])
+            function = uri.split(":function:")[1].split("/")[0]
+            self.deployment.routes.append(
+                Route(
+                    method=props["HttpMethod"],
+                    path=path_of(props["ResourceId"]) or "/",
+                    function=function,
+                    api_key_required=bool(props.get("ApiKeyRequired")),
+                )
+            )
+
+
+def _placeholder_zip() -> bytes:
+    """moto needs a code package; the local target runs the real handler from the asset folder instead."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.txt", "The local target runs this function's handler from its cdk.out asset folder.")
+    return buffer.getvalue()

@@ -1,0 +1,107 @@
+"""Every hook the local target puts into moto, in one place.
+
+- Lambda invocations (`LambdaSimpleBackend.invoke`) run the function's real handler in-process;
+  an exception becomes `x-amz-function-error` with `{"errorType": ...}` so ASL Retry/Catch see it.
+- Batch jobs (`BatchSimpleBackend._mark_job_as_finished`) run the training image's entrypoint.
+- moto's Step Functions engine passes ASL's PascalCase parameters to boto unconverted for Batch and
+  SNS (`_normalise_parameters` is a no-op in 5.2.5), and returns boto's camelCase Batch responses:
+  both are normalised here with botocore's service model, as AWS does.
+- The engine runs state machines, and Lambda and Batch run without Docker.
+
+`CALLS` counts each hook's use; the tests prove every hook ran.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import botocore.session
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.batch_simple.models import BatchSimpleBackend
+from moto.core.config import default_user_config
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_batch import (
+    StateTaskServiceBatch,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns import (
+    StateTaskServiceSns,
+)
+
+from infra.local.runner import FunctionRunner, TrainingJobRunner
+
+CALLS: Counter[str] = Counter()
+MOTO_CONFIG = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+    "batch": {"use_docker": False},
+}
+_botocore = botocore.session.get_session()
+_installed: dict[str, Any] = {}
+
+
+def _operation(service: str, action: str) -> Any:
+    model = _botocore.get_service_model(service)
+    return model.operation_model(model.operation_names[[n.lower() for n in model.operation_names].index(action.replace("_", ""))])
+
+
+def _normalise_parameters(self: StateTaskService, parameters: dict, boto_service_name: str | None = None,
+                          service_action_name: str | None = None) -> None:
+    CALLS["normalise_parameters"] += 1
+    operation = _operation(self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name))
+    if operation.input_shape is not None:
+        self._to_boto_request(parameters, operation.input_shape)
+
+
+def _normalise_response(self: StateTaskService, response: Any, boto_service_name: str | None = None,
+                        service_action_name: str | None = None) -> None:
+    CALLS["normalise_response"] += 1
+    operation = _operation(self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name))
+    if operation.output_shape is not None:
+        self._from_boto_response(response, operation.output_shape)
+
+
+def install(functions: FunctionRunner, training: TrainingJobRunner) -> None:
+    """Point moto at the real code. Idempotent; `uninstall` restores moto."""
+    for service, settings in MOTO_CONFIG.items():
+        default_user_config.setdefault(service, {}).update(settings)  # type: ignore[attr-defined]
+
+    def invoke(self: LambdaSimpleBackend, function_name: str, qualifier: str | None, body: Any, headers: Any,
+               response_headers: Any) -> bytes:
+        CALLS["lambda_invoke"] += 1
+        payload, failed = functions.invoke_json(function_name, body)
+        if failed:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return payload
+
+    def finish_job(self: BatchSimpleBackend, include_start_attempt: bool, job: Any) -> None:
+        CALLS["batch_job"] += 1
+        self.backend._jobs[job.job_id] = job
+        job.job_started_at = datetime.now()
+        job.log_stream_name = job._stream_name
+        if include_start_attempt:
+            job._start_attempt()
+        environment = {e["name"]: e["value"] for e in job._get_container_property("environment", [])}
+        job._mark_stopped(success=training.run(environment))
+
+    patches = {
+        (LambdaSimpleBackend, "invoke"): invoke,
+        (BatchSimpleBackend, "_mark_job_as_finished"): finish_job,
+        (StateTaskServiceBatch, "_normalise_parameters"): _normalise_parameters,
+        (StateTaskServiceBatch, "_normalise_response"): _normalise_response,
+        (StateTaskServiceSns, "_normalise_parameters"): _normalise_parameters,
+    }
+    for (cls, name), replacement in patches.items():
+        key = f"{cls.__name__}.{name}"
+        _installed.setdefault(key, (cls, name, cls.__dict__.get(name)))
+        setattr(cls, name, replacement)
+
+
+def uninstall() -> None:
+    for cls, name, original in _installed.values():
+        if original is None:
+            delattr(cls, name)
+        else:
+            setattr(cls, name, original)
+    _installed.clear()

@@ -1,0 +1,127 @@
+"""Runs the real code of deployed functions and of the Batch training job in this process."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import sys
+import threading
+import traceback
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from infra.local.deploy import Deployment, LocalFunction
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAINING_ENTRYPOINT = ROOT / "containers" / "training" / "entrypoint.py"
+# One function runs at a time: each runs with its own environment, and os.environ is process-wide.
+_environment_lock = threading.RLock()
+
+
+@contextlib.contextmanager
+def environment(variables: dict[str, str]) -> Iterator[None]:
+    """Run with `variables` set, restoring the process environment afterwards."""
+    with _environment_lock:
+        saved = dict(os.environ)
+        os.environ.update(variables)
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Lambda context object that the handlers and Powertools read."""
+
+    function_name: str
+    memory_limit_in_mb: int = 1024
+    function_version: str = "$LATEST"
+    aws_request_id: str = ""
+    invoked_function_arn: str = ""
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+class FunctionError(Exception):
+    """A handler raised; carries the Lambda-style error document."""
+
+    def __init__(self, error_type: str, message: str, trace: list[str]) -> None:
+        super().__init__(f"{error_type}: {message}")
+        self.document = {"errorType": error_type, "errorMessage": message, "stackTrace": trace}
+
+
+def _load(path: Path, module_name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class FunctionRunner:
+    """Invokes deployed functions by running their handler from the cdk.out asset folder."""
+
+    def __init__(self, deployment: Deployment, region: str) -> None:
+        self.deployment = deployment
+        self.region = region
+        self._modules: dict[str, ModuleType] = {}
+        self.invocations: dict[str, int] = {}
+
+    def _module(self, function: LocalFunction) -> ModuleType:
+        if function.name not in self._modules:
+            module_file, _ = function.handler.rsplit(".", 1)
+            self._modules[function.name] = _load(function.code_dir / f"{module_file}.py", f"mlops_fn_{function.function}")
+        return self._modules[function.name]
+
+    def invoke(self, function_name: str, event: Any) -> Any:
+        """Run a function's handler on `event`; raises `FunctionError` as Lambda would report it."""
+        function = self.deployment.functions[function_name.rsplit(":", 1)[-1]]
+        self.invocations[function.function] = self.invocations.get(function.function, 0) + 1
+        context = LambdaContext(
+            function_name=function.name,
+            aws_request_id=str(uuid.uuid4()),
+            invoked_function_arn=f"arn:aws:lambda:{self.region}:123456789012:function:{function.name}",
+            log_group_name=f"/aws/lambda/{function.name}",
+        )
+        with environment({**function.environment, "AWS_LAMBDA_FUNCTION_NAME": function.name}):
+            try:
+                handler = getattr(self._module(function), function.handler.rsplit(".", 1)[1])
+                return handler(event, context)
+            except Exception as exc:
+                raise FunctionError(type(exc).__name__, str(exc), traceback.format_exception(exc)[-5:]) from exc
+
+    def invoke_json(self, function_name: str, payload: bytes | str) -> tuple[bytes, bool]:
+        """Lambda's wire contract: JSON in, JSON out, and whether the function errored."""
+        try:
+            result = self.invoke(function_name, json.loads(payload or "{}"))
+        except FunctionError as error:
+            return json.dumps(error.document).encode(), True
+        return json.dumps(result).encode(), False
+
+
+class TrainingJobRunner:
+    """Runs the training image's entrypoint with a Batch job's environment."""
+
+    def __init__(self) -> None:
+        self.runs: list[dict[str, str]] = []
+        self._entrypoint: ModuleType | None = None
+
+    def run(self, job_environment: dict[str, str]) -> bool:
+        self.runs.append(job_environment)
+        with environment(job_environment):
+            if self._entrypoint is None:
+                self._entrypoint = _load(TRAINING_ENTRYPOINT, "mlops_training_entrypoint")
+            return bool(self._entrypoint.main() == 0)

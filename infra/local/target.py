@@ -1,0 +1,143 @@
+"""`mlops local up`: the synthesized app on an embedded AWS (moto server on 127.0.0.1) with a local API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from infra.local import hooks
+from infra.local.api import LocalApi
+from infra.local.deploy import Deployment, LocalDeployer
+from infra.local.runner import FunctionRunner, TrainingJobRunner
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL_OUTDIR = ROOT / "cdk.out" / "local"
+STATE_FILE = "local-target.json"
+REGION = "us-east-1"
+# What every process talking to the local target needs: fake credentials and quiet Powertools.
+LOCAL_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "POWERTOOLS_DEV": "false",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def synthesize(outdir: Path = LOCAL_OUTDIR) -> Path:
+    """Synthesize the CDK app (no layer bundling: locally the code runs from the virtualenv)."""
+    from infra.app import SKIP_BUNDLING, build_app
+
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    # Asset metadata tells the local target which cdk.out folder holds each function's code.
+    build_app({**SKIP_BUNDLING, "aws:cdk:enable-asset-metadata": True}, outdir=str(outdir)).synth()
+    return outdir
+
+
+class LocalTarget:
+    """The embedded AWS with the app deployed from cdk.out, and the REST API on loopback."""
+
+    def __init__(self, outdir: Path = LOCAL_OUTDIR, *, moto_port: int | None = None, api_port: int = 0,
+                 api_key: str | None = None) -> None:
+        self.outdir = outdir
+        self.moto_port = moto_port or free_port()
+        self.api_port = api_port
+        self.api_key = api_key
+        self.endpoint = f"http://127.0.0.1:{self.moto_port}"
+        self.deployment = Deployment(REGION)
+        self.functions = FunctionRunner(self.deployment, REGION)
+        self.training = TrainingJobRunner()
+        self.api: LocalApi | None = None
+        self._server: Any = None
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
+                            config=Config(retries={"mode": "standard", "max_attempts": 3}))
+
+    def start(self, *, synth: bool = True) -> LocalTarget:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per AWS call
+
+        if synth or not (self.outdir / "manifest.json").exists():
+            synthesize(self.outdir)
+        # Step Functions reaches the other services on MOTO_PORT; functions use the standard endpoint variable.
+        os.environ.update({**LOCAL_ENVIRONMENT, "MOTO_PORT": str(self.moto_port), "AWS_ENDPOINT_URL": self.endpoint})
+        hooks.install(self.functions, self.training)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self._server.start()
+        deployment = LocalDeployer(self.client, REGION).deploy(self.outdir)
+        self.deployment.__dict__.update(deployment.__dict__)
+        self.api = LocalApi(self.deployment.routes, self.functions, self.api_port, self.api_key).start()
+        self.write_state()
+        return self
+
+    def stop(self) -> None:
+        if self.api:
+            self.api.stop()
+        if self._server:
+            self._server.stop()
+        hooks.uninstall()
+        (self.outdir / STATE_FILE).unlink(missing_ok=True)
+
+    def __enter__(self) -> LocalTarget:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what the CLI needs ------------------------------------------------------------------
+    def names(self) -> dict[str, Any]:
+        """Physical names by role, for the CLI and the tests."""
+        d = self.deployment
+        return {
+            "endpoint": self.endpoint,
+            "api_url": self.api.url if self.api else None,
+            "region": REGION,
+            "registry_table": d.environment_of("predict")["REGISTRY_TABLE"],
+            "artifacts_bucket": d.environment_of("predict")["ARTIFACTS_BUCKET"],
+            "capture_bucket": d.environment_of("predict")["CAPTURE_BUCKET"],
+            "data_bucket": d.environment_of("validate")["DATA_BUCKET"],
+            "training_state_machine": d.environment_of("retrain")["TRAINING_STATE_MACHINE_ARN"],
+            "schedules": d.schedules,
+            "routes": [asdict(r) for r in d.routes],
+        }
+
+    def write_state(self) -> None:
+        (self.outdir / STATE_FILE).write_text(json.dumps(self.names(), indent=2))
+
+
+def read_state(outdir: Path = LOCAL_OUTDIR) -> dict[str, Any] | None:
+    path = outdir / STATE_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def wait_for_execution(sfn: Any, arn: str, timeout: float = 300.0, poll: float = 0.2) -> dict[str, Any]:
+    """Poll a Step Functions execution until it stops."""
+    deadline = time.monotonic() + timeout
+    while True:
+        execution = sfn.describe_execution(executionArn=arn)
+        if execution["status"] != "RUNNING":
+            return dict(execution)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"execution {arn} still running after {timeout} s")
+        time.sleep(poll)

@@ -1,0 +1,170 @@
+"""What the `mlops` CLI and the demo do against a deployment, through boto3's standard configuration.
+
+The same code talks to AWS or to the local target: point `AWS_ENDPOINT_URL` at the local target
+and every call goes there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from mlcore.messages import PipelineInput
+from mlcore.pipeline import dataset_prefix
+from mlcore.registry import Registry
+from mlcore.spec import ModelSpec, load_spec
+from mlcore.storage import ObjectStore
+
+ACTOR = os.environ.get("USER", "cli")
+# CloudFormation outputs that name the deployed resources (see infra/stacks).
+OUTPUTS = {
+    "registry_table": "RegistryTable",
+    "data_bucket": "DataBucket",
+    "artifacts_bucket": "ArtifactsBucket",
+    "capture_bucket": "CaptureBucket",
+    "training_state_machine": "TrainingStateMachineArn",
+    "monitor_state_machine": "MonitorStateMachineArn",
+    "api_url": "ApiUrl",
+}
+
+
+class DeploymentNotFoundError(RuntimeError):
+    """The CLI cannot tell which deployment to talk to."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    """The deployed resources the CLI works with."""
+
+    registry_table: str
+    data_bucket: str
+    artifacts_bucket: str
+    capture_bucket: str
+    training_state_machine: str
+    monitor_state_machine: str
+    api_url: str | None
+    api_key: str | None = None
+
+    @classmethod
+    def discover(cls, local_state: dict[str, Any] | None = None) -> Resources:
+        """From MLOPS_<NAME> variables, else the local target's state file, else the stacks' outputs."""
+        values: dict[str, Any] = {}
+        if local_state:
+            values.update({k: local_state.get(k) for k in OUTPUTS})
+            values["monitor_state_machine"] = next(iter(local_state["schedules"].values()))["Arn"]
+        else:
+            values.update(_stack_outputs())
+        for key in OUTPUTS:
+            if os.environ.get(f"MLOPS_{key.upper()}"):
+                values[key] = os.environ[f"MLOPS_{key.upper()}"]
+        missing = [k for k in OUTPUTS if k != "api_url" and not values.get(k)]
+        if missing:
+            raise DeploymentNotFoundError(
+                f"cannot find {missing}: deploy with `cdk deploy --all`, start `mlops local up`, or set MLOPS_<NAME>"
+            )
+        return cls(**{k: values.get(k) for k in OUTPUTS}, api_key=os.environ.get("MLOPS_API_KEY"))
+
+
+def _stack_outputs() -> dict[str, str]:
+    found: dict[str, str] = {}
+    wanted = {v: k for k, v in OUTPUTS.items()}
+    try:
+        paginator = boto3.client("cloudformation").get_paginator("describe_stacks")
+        for page in paginator.paginate():
+            for stack in page["Stacks"]:
+                for output in stack.get("Outputs", []):
+                    if output["OutputKey"] in wanted:
+                        found[wanted[output["OutputKey"]]] = output["OutputValue"]
+    except Exception as exc:  # no credentials or no CloudFormation: say what to do instead
+        raise DeploymentNotFoundError(f"cannot read the stacks' outputs ({exc})") from exc
+    return found
+
+
+class Platform:
+    """Operations on one deployment."""
+
+    def __init__(self, resources: Resources, client: Callable[[str], Any] = boto3.client) -> None:
+        self.resources = resources
+        self.client = client
+        self.registry = Registry(resources.registry_table, client("dynamodb"))
+        self.data = ObjectStore(resources.data_bucket, client("s3"))
+        self.artifacts = ObjectStore(resources.artifacts_bucket, client("s3"))
+        self.sfn = client("stepfunctions")
+
+    # -- models and data ----------------------------------------------------------------------
+    def register_spec(self, path: Path) -> ModelSpec:
+        spec = load_spec(path.read_text())
+        self.registry.put_spec(spec, ACTOR)
+        return spec
+
+    def upload_dataset(self, model_name: str, data: bytes, suffix: str) -> str:
+        """Put a dataset where the pipeline looks for the newest one: datasets/<model>/<time>.<suffix>."""
+        self.registry.get_spec(model_name)
+        key = f"{dataset_prefix(model_name)}{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.{suffix.lstrip('.')}"
+        return self.data.put(key, data).uri
+
+    # -- executions --------------------------------------------------------------------------
+    def start_pipeline(self, model_name: str, dataset_uri: str | None = None, reason: str = "manual") -> str:
+        self.registry.get_spec(model_name)
+        name = f"{model_name}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+        payload = PipelineInput(model_name=model_name, dataset_uri=dataset_uri, reason=reason)
+        return str(self.sfn.start_execution(
+            stateMachineArn=self.resources.training_state_machine, name=name, input=payload.model_dump_json()
+        )["executionArn"])
+
+    def start_monitor(self, *, force: bool = True, models: list[str] | None = None) -> str:
+        """Fire the monitor schedule now (the same input the EventBridge rule sends, plus `force`)."""
+        name = f"manual-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+        payload = {"source": "manual", "force": force, "models": models or []}
+        return str(self.sfn.start_execution(
+            stateMachineArn=self.resources.monitor_state_machine, name=name, input=json.dumps(payload)
+        )["executionArn"])
+
+    def wait(self, arn: str, on_step: Callable[[str], None] | None = None, timeout: float = 600) -> dict[str, Any]:
+        """Wait for an execution, reporting each state it enters."""
+        seen = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            execution = self.sfn.describe_execution(executionArn=arn)
+            if on_step:
+                events = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+                entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+                for step in entered[seen:]:
+                    on_step(step)
+                seen = len(entered)
+            if execution["status"] != "RUNNING":
+                return dict(execution)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{arn} still running after {timeout:.0f} s")
+            time.sleep(0.25)
+
+    def executions(self, state_machine: str) -> list[dict[str, Any]]:
+        return list(self.sfn.list_executions(stateMachineArn=state_machine)["executions"])
+
+    # -- the API -----------------------------------------------------------------------------
+    def predict(self, model_name: str, instances: list[dict[str, Any]], timeout: float = 10) -> tuple[int, dict[str, Any]]:
+        return self.call_api("POST", f"/models/{model_name}/predict", {"instances": instances}, timeout)
+
+    def call_api(self, method: str, path: str, body: Any = None, timeout: float = 10) -> tuple[int, dict[str, Any]]:
+        if not self.resources.api_url:
+            raise DeploymentNotFoundError("no API URL: set MLOPS_API_URL")
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.resources.api_url.rstrip("/") + path, data=data, method=method,
+            headers={"Content-Type": "application/json", **({"x-api-key": self.resources.api_key} if self.resources.api_key else {})},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - URL from the deployment
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")

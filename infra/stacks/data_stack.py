@@ -1,0 +1,21 @@
+"""DataStack: the stateful lifecycle (key, buckets, registry table, alerts topic)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from infra.config import MlopsConfig
+from infra.constructs.data import DataPlane
+
+
+class DataStack(Stack):
+    """Stateful resources, deployed once and retained; the compute stacks reference them."""
+
+    data: DataPlane
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: MlopsConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.data = DataPlane(self, "DataPlane", prefix=config.prefix)

@@ -1,0 +1,184 @@
+"""Data contract checks on Arrow tables, vectorised with pyarrow.compute."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from pydantic import BaseModel
+
+from mlcore.errors import DataValidationError
+from mlcore.spec import Feature, FeatureType, ModelSpec, Severity
+
+EXAMPLES = 3
+
+
+class CheckResult(BaseModel):
+    check: str
+    column: str | None
+    severity: Severity
+    failed_rows: int
+    message: str
+    examples: list[Any] = []
+
+
+class ContractReport(BaseModel):
+    rows: int
+    columns: int
+    failures: list[CheckResult]
+
+    @property
+    def blocking(self) -> list[CheckResult]:
+        return [f for f in self.failures if f.severity is Severity.BLOCKING]
+
+    @property
+    def warnings(self) -> list[CheckResult]:
+        return [f for f in self.failures if f.severity is Severity.WARNING]
+
+    def summary(self) -> str:
+        return "; ".join(f"{f.check}({f.column}): {f.message}" for f in self.failures) or "all checks passed"
+
+
+def read_table(data: bytes, key: str) -> pa.Table:
+    """Read a CSV or parquet file given as bytes (by the key's suffix)."""
+    if key.endswith((".parquet", ".pq")):
+        return pq.read_table(io.BytesIO(data))
+    if key.endswith((".csv", ".csv.gz")):
+        compression = "gzip" if key.endswith(".gz") else None
+        return pacsv.read_csv(pa.input_stream(io.BytesIO(data), compression=compression))
+    raise DataValidationError(f"unsupported dataset format for {key!r}: use .csv, .csv.gz or .parquet")
+
+
+def _arrow_type(feature: Feature) -> pa.DataType:
+    if feature.type is FeatureType.CATEGORICAL:
+        return pa.string()
+    return pa.float64()
+
+
+def _examples(values: pa.ChunkedArray | pa.Array, mask: pa.ChunkedArray | pa.Array) -> list[Any]:
+    return pc.filter(values, mask).slice(0, EXAMPLES).to_pylist()
+
+
+def _check_column(feature: Feature, column: pa.ChunkedArray) -> tuple[pa.ChunkedArray | None, list[CheckResult]]:
+    """Cast a column to its contract type and run its checks; returns the cast column and failures."""
+    failures: list[CheckResult] = []
+
+    def fail(check: str, count: int, message: str, examples: list[Any] | None = None) -> None:
+        failures.append(
+            CheckResult(
+                check=check,
+                column=feature.name,
+                severity=feature.severity,
+                failed_rows=count,
+                message=message,
+                examples=examples or [],
+            )
+        )
+
+    try:
+        cast = pc.cast(column, _arrow_type(feature))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        fail("dtype", len(column), f"cannot be read as {feature.type}: {exc}")
+        return None, failures
+    nulls = cast.null_count
+    if nulls and not feature.nullable:
+        fail("not_null", nulls, f"{nulls} missing values in a non-nullable column")
+    if feature.is_numeric:
+        if feature.type is FeatureType.INTEGER:
+            fractional = pc.fill_null(pc.not_equal(cast, pc.floor(cast)), False)
+            count = pc.sum(fractional).as_py() or 0
+            if count:
+                fail("integer", count, f"{count} values are not whole numbers", _examples(cast, fractional))
+        for bound, op, word in ((feature.min, pc.less, "below min"), (feature.max, pc.greater, "above max")):
+            if bound is None:
+                continue
+            mask = pc.fill_null(op(cast, bound), False)
+            count = pc.sum(mask).as_py() or 0
+            if count:
+                fail("range", count, f"{count} values {word} {bound}", _examples(cast, mask))
+    elif feature.categories is not None and not feature.allow_unseen:
+        mask = pc.fill_null(pc.invert(pc.is_in(cast, value_set=pa.array(feature.categories))), False)
+        count = pc.sum(mask).as_py() or 0
+        if count:
+            fail("categories", count, f"{count} values outside {feature.categories}", _examples(cast, mask))
+    return cast, failures
+
+
+def check_contract(table: pa.Table, spec: ModelSpec, *, require_target: bool = True) -> tuple[pa.Table, ContractReport]:
+    """Check a table against the spec's data contract.
+
+    Parameters
+    ----------
+    table
+        The dataset as read.
+    spec
+        The model spec; its features (and target) define the contract.
+    require_target
+        Whether the target column must be present (training data) or not (served traffic).
+
+    Returns
+    -------
+    tuple
+        The table restricted to the contract's columns, cast to their types, and the report with
+        exact counts and example values per failed check.
+    """
+    failures: list[CheckResult] = []
+    columns: dict[str, pa.ChunkedArray] = {}
+    wanted = [*spec.feature_names, *([spec.target] if require_target else [])]
+    missing = [name for name in wanted if name not in table.column_names]
+    for name in missing:
+        failures.append(
+            CheckResult(
+                check="column_present", column=name, severity=Severity.BLOCKING, failed_rows=table.num_rows,
+                message="column is missing",
+            )
+        )
+    for feature in spec.features:
+        if feature.name in missing:
+            continue
+        cast, column_failures = _check_column(feature, table.column(feature.name))
+        failures.extend(column_failures)
+        if cast is not None:
+            columns[feature.name] = cast
+    if require_target and spec.target not in missing:
+        target = table.column(spec.target)
+        if target.null_count:
+            failures.append(
+                CheckResult(
+                    check="not_null", column=spec.target, severity=Severity.BLOCKING,
+                    failed_rows=target.null_count, message=f"{target.null_count} rows have no target",
+                )
+            )
+        columns[spec.target] = pc.cast(target, pa.string() if spec.task == "classification" else pa.float64())
+    rows = table.num_rows
+    if rows < spec.data.min_rows:
+        failures.append(
+            CheckResult(check="row_count", column=None, severity=Severity.BLOCKING, failed_rows=0,
+                        message=f"{rows} rows, the contract needs at least {spec.data.min_rows}")
+        )
+    if spec.data.max_rows is not None and rows > spec.data.max_rows:
+        failures.append(
+            CheckResult(check="row_count", column=None, severity=Severity.BLOCKING, failed_rows=rows - spec.data.max_rows,
+                        message=f"{rows} rows, the contract allows at most {spec.data.max_rows}")
+        )
+    report = ContractReport(rows=rows, columns=table.num_columns, failures=failures)
+    return pa.table(columns), report
+
+
+def enforce_contract(table: pa.Table, spec: ModelSpec) -> tuple[pa.Table, ContractReport]:
+    """Like `check_contract`, raising on any blocking failure.
+
+    Raises
+    ------
+    DataValidationError
+        Listing every blocking failure with its count.
+    """
+    clean, report = check_contract(table, spec)
+    if report.blocking:
+        details = "; ".join(f"{f.check} on {f.column or 'table'}: {f.message}" for f in report.blocking)
+        raise DataValidationError(f"dataset for '{spec.name}' breaks its contract: {details}")
+    return clean, report

@@ -1,0 +1,315 @@
+"""Training-time profiles and drift checks against them (numpy only).
+
+A profile keeps, per numeric feature, 101 quantiles (for a normed Wasserstein distance), decile
+bins (for PSI), moments and the missing rate; per categorical feature, the top-K frequencies and
+the missing rate; and the distribution of the model's predictions. Checks compare a window of
+served traffic with the profile and never reload training data.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from mlcore.spec import ModelSpec
+
+QUANTILES = np.linspace(0.0, 1.0, 101)
+PSI_EDGES = np.linspace(0.1, 0.9, 9)
+TOP_K = 50
+MAX_DISCRETE = 20
+OTHER = "__other__"
+MISSING = "__missing__"
+_EPS = 1e-6
+
+
+def numeric_profile(values: np.ndarray) -> dict[str, Any]:
+    values = np.asarray(values, dtype=np.float64)
+    present = values[~np.isnan(values)]
+    if present.size == 0:
+        return {"kind": "numeric", "count": 0, "missing_rate": 1.0}
+    edges = np.unique(np.quantile(present, PSI_EDGES))
+    counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1)
+    distinct, distinct_counts = np.unique(present, return_counts=True)
+    # Few distinct values (counts, ratings): small samples are tested like categories, since KS
+    # assumes a continuous distribution.
+    discrete = (
+        {"frequencies": {_label(v): float(c / present.size) for v, c in zip(distinct, distinct_counts, strict=True)}, "other": 0.0}
+        if distinct.size <= MAX_DISCRETE
+        else {}
+    )
+    return {
+        **discrete,
+        "kind": "numeric",
+        "count": int(present.size),
+        "missing_rate": float(1 - present.size / values.size),
+        "quantiles": np.quantile(present, QUANTILES).tolist(),
+        "psi_edges": edges.tolist(),
+        "psi_proportions": (counts / present.size).tolist(),
+        "mean": float(present.mean()),
+        "std": float(present.std()),
+        "min": float(present.min()),
+        "max": float(present.max()),
+    }
+
+
+def _label(value: float) -> str:
+    return f"{value:g}"
+
+
+def categorical_profile(values: np.ndarray) -> dict[str, Any]:
+    values = np.asarray(values, dtype=object)
+    missing = np.array([v is None or v == "" for v in values], dtype=bool)
+    labels, counts = np.unique(values[~missing].astype(str), return_counts=True)
+    total = max(int((~missing).sum()), 1)
+    order = np.argsort(-counts, kind="stable")
+    top = {str(labels[i]): float(counts[i] / total) for i in order[:TOP_K]}
+    other = 1.0 - sum(top.values())
+    return {
+        "kind": "categorical",
+        "count": int((~missing).sum()),
+        "missing_rate": float(missing.mean()) if values.size else 0.0,
+        "frequencies": top,
+        "other": max(other, 0.0),
+    }
+
+
+def build_profile(spec: ModelSpec, columns: dict[str, np.ndarray], predictions: np.ndarray) -> dict[str, Any]:
+    """The profile of a training set and of the model's predictions on it."""
+    features = {
+        f.name: numeric_profile(columns[f.name]) if f.is_numeric else categorical_profile(columns[f.name])
+        for f in spec.features
+    }
+    prediction = categorical_profile(predictions) if spec.task == "classification" else numeric_profile(predictions)
+    return {"model_name": spec.name, "rows": int(len(predictions)), "features": features, "prediction": prediction}
+
+
+def normed_wasserstein(reference: dict[str, Any], current: np.ndarray) -> float:
+    """Wasserstein-1 distance between quantile functions, divided by the reference's std (as Evidently norms it)."""
+    current_quantiles = np.quantile(current, QUANTILES)
+    distance = float(np.trapezoid(np.abs(np.asarray(reference["quantiles"]) - current_quantiles), QUANTILES))
+    return distance / max(reference["std"], _EPS)
+
+
+def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    expected = np.clip(expected, _EPS, None)
+    actual = np.clip(actual, _EPS, None)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def numeric_psi(reference: dict[str, Any], current: np.ndarray) -> float:
+    edges = np.asarray(reference["psi_edges"])
+    counts = np.bincount(np.searchsorted(edges, current, side="right"), minlength=len(edges) + 1)
+    return psi(np.asarray(reference["psi_proportions"]), counts / max(current.size, 1))
+
+
+def _aligned(reference: dict[str, Any], current: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Reference and current category proportions over the same support (unseen values included)."""
+    labels, counts = np.unique(current.astype(str), return_counts=True)
+    observed = dict(zip(labels.tolist(), (counts / max(current.size, 1)).tolist(), strict=True))
+    support = list(reference["frequencies"])
+    unseen = [label for label in observed if label not in reference["frequencies"]]
+    ref = [reference["frequencies"][label] for label in support] + [reference["other"]]
+    cur = [observed.get(label, 0.0) for label in support] + [sum(observed[label] for label in unseen)]
+    return np.asarray(ref), np.asarray(cur), unseen
+
+
+def jensen_shannon(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon distance (natural log, as scipy's default that Evidently uses)."""
+    p = p / max(p.sum(), _EPS)
+    q = q / max(q.sum(), _EPS)
+    m = (p + q) / 2
+
+    def kl(a: np.ndarray, b: np.ndarray) -> float:
+        mask = a > 0
+        return float(np.sum(a[mask] * np.log(a[mask] / b[mask])))
+
+    return float(np.sqrt(max((kl(p, m) + kl(q, m)) / 2, 0.0)))
+
+
+# Evidently's rule: statistical tests on small samples, distances on large ones.
+SMALL_SAMPLE = 1000
+P_VALUE = 0.05
+
+
+def _reference_cdf(reference: dict[str, Any], values: np.ndarray) -> np.ndarray:
+    """The reference CDF at `values`, interpolated between its stored quantiles."""
+    quantiles = np.asarray(reference["quantiles"])
+    return np.interp(values, quantiles, QUANTILES, left=0.0, right=1.0)
+
+
+def ks_p_value(reference: dict[str, Any], current: np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov p-value (asymptotic), the reference given by its quantiles."""
+    current = np.sort(current)
+    m = current.size
+    ecdf_hi = np.arange(1, m + 1) / m
+    ecdf_lo = np.arange(0, m) / m
+    ref = _reference_cdf(reference, current)
+    statistic = float(max(np.max(np.abs(ecdf_hi - ref)), np.max(np.abs(ref - ecdf_lo))))
+    n = reference["count"]
+    effective = n * m / (n + m)
+    lam = (np.sqrt(effective) + 0.12 + 0.11 / np.sqrt(effective)) * statistic
+    k = np.arange(1, 101)
+    return float(np.clip(2 * np.sum((-1.0) ** (k - 1) * np.exp(-2 * k**2 * lam**2)), 0.0, 1.0))
+
+
+def _gamma_q(a: float, x: float) -> float:
+    """Regularized upper incomplete gamma Q(a, x) (series or continued fraction, Numerical Recipes)."""
+    if x <= 0:
+        return 1.0
+    log_prefix = a * np.log(x) - x - math.lgamma(a)
+    if x < a + 1:
+        term = total = 1.0 / a
+        for i in range(1, 500):
+            term *= x / (a + i)
+            total += term
+            if abs(term) < abs(total) * 1e-12:
+                break
+        return float(max(0.0, 1.0 - total * np.exp(log_prefix)))
+    b, c, d = x + 1 - a, 1e300, 1 / (x + 1 - a)
+    h = d
+    for i in range(1, 500):
+        an = -i * (i - a)
+        b += 2
+        d = 1 / (an * d + b) if abs(an * d + b) > 1e-300 else 1e300
+        c = b + an / c if abs(b + an / c) > 1e-300 else 1e-300
+        h *= d * c
+        if abs(d * c - 1) < 1e-12:
+            break
+    return float(np.exp(log_prefix) * h)
+
+
+def chi_square_p_value(expected: np.ndarray, observed_counts: np.ndarray) -> float:
+    """Pearson chi-square goodness-of-fit p-value of observed counts against expected proportions."""
+    total = observed_counts.sum()
+    expected_counts = np.clip(expected, _EPS, None) * total
+    statistic = float(np.sum((observed_counts - expected_counts) ** 2 / expected_counts))
+    dof = max(int((expected > 0).sum()) - 1, 1)
+    return _gamma_q(dof / 2, statistic / 2)
+
+
+class FeatureDrift(BaseModel):
+    feature: str
+    kind: str
+    method: str
+    score: float
+    threshold: float
+    drifted: bool
+    psi: float
+    missing_rate: float
+    reference_missing_rate: float
+    findings: list[str] = []
+    reference_histogram: list[float] = []
+    current_histogram: list[float] = []
+    labels: list[str] = []
+
+
+class DriftReport(BaseModel):
+    model_name: str
+    version: int
+    rows: int
+    features: list[FeatureDrift]
+    drift_share: float
+    dataset_drift: bool
+    prediction: FeatureDrift | None = None
+
+    @property
+    def drifted_features(self) -> list[str]:
+        return [f.feature for f in self.features if f.drifted]
+
+
+def _numeric_drift(name: str, reference: dict[str, Any], raw: np.ndarray, threshold: float, spec_feature: Any) -> FeatureDrift:
+    values = np.asarray(raw, dtype=np.float64)
+    present = values[~np.isnan(values)]
+    findings = []
+    if spec_feature is not None:
+        for bound, outside, word in ((spec_feature.min, present < (spec_feature.min or 0), "below min"),
+                                     (spec_feature.max, present > (spec_feature.max or 0), "above max")):
+            if bound is not None and outside.any():
+                findings.append(f"{int(outside.sum())} values {word} {bound}")
+    if present.size <= SMALL_SAMPLE and "frequencies" in reference:
+        ref, cur, _ = _aligned(reference, np.array([_label(v) for v in present], dtype=object))
+        method, score = "chi_square", chi_square_p_value(ref, cur * present.size)
+        drifted = score < P_VALUE
+    elif present.size <= SMALL_SAMPLE:
+        method, score = "ks", ks_p_value(reference, present) if present.size else 0.0
+        drifted = score < P_VALUE
+    else:
+        method, score = "normed_wasserstein", normed_wasserstein(reference, present)
+        drifted = score >= threshold
+    edges = np.asarray(reference["psi_edges"])
+    current_hist = np.bincount(np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1)
+    return FeatureDrift(
+        feature=name, kind="numeric", method=method, score=score,
+        threshold=threshold if method == "normed_wasserstein" else P_VALUE, drifted=drifted, psi=numeric_psi(reference, present),
+        missing_rate=float(1 - present.size / max(values.size, 1)), reference_missing_rate=reference["missing_rate"],
+        findings=findings, reference_histogram=list(reference["psi_proportions"]),
+        current_histogram=(current_hist / max(present.size, 1)).tolist(),
+        labels=[f"≤{e:.3g}" for e in edges] + [f">{edges[-1]:.3g}" if edges.size else "all"],
+    )
+
+
+def _categorical_drift(name: str, reference: dict[str, Any], raw: np.ndarray, threshold: float) -> FeatureDrift:
+    values = np.asarray(raw, dtype=object)
+    missing = np.array([v is None or v == "" for v in values], dtype=bool)
+    present = values[~missing]
+    ref, cur, unseen = _aligned(reference, present)
+    if present.size <= SMALL_SAMPLE:
+        method, score = "chi_square", chi_square_p_value(ref, cur * present.size)
+        threshold, drifted = P_VALUE, score < P_VALUE
+    else:
+        method, score = "jensen_shannon", jensen_shannon(ref, cur)
+        drifted = score >= threshold
+    labels = [*reference["frequencies"], OTHER]
+    return FeatureDrift(
+        feature=name, kind="categorical", method=method, score=score, threshold=threshold,
+        drifted=drifted, psi=psi(ref, cur), missing_rate=float(missing.mean()) if values.size else 0.0,
+        reference_missing_rate=reference["missing_rate"],
+        findings=[f"unseen categories: {sorted(unseen)[:5]}"] if unseen else [],
+        reference_histogram=ref.tolist(), current_histogram=cur.tolist(), labels=labels,
+    )
+
+
+def check_drift(
+    spec: ModelSpec, version: int, profile: dict[str, Any], columns: dict[str, np.ndarray], predictions: np.ndarray
+) -> DriftReport:
+    """Compare a window of served traffic with the training profile.
+
+    Parameters
+    ----------
+    spec
+        The model spec: per-feature and model thresholds, share of drifted features for dataset drift.
+    version
+        The version whose profile is the reference.
+    profile
+        The profile stored with that version.
+    columns
+        The window's feature values, one array per feature.
+    predictions
+        The model's outputs on the window.
+
+    Returns
+    -------
+    DriftReport
+        Per-feature scores against thresholds, quality findings and the dataset-level decision.
+    """
+    results = []
+    for feature in spec.features:
+        reference = profile["features"][feature.name]
+        threshold = spec.drift_threshold(feature)
+        if feature.is_numeric:
+            results.append(_numeric_drift(feature.name, reference, columns[feature.name], threshold, feature))
+        else:
+            results.append(_categorical_drift(feature.name, reference, columns[feature.name], threshold))
+    share = sum(r.drifted for r in results) / len(results)
+    pred_reference = profile["prediction"]
+    if pred_reference["kind"] == "numeric":
+        prediction = _numeric_drift("prediction", pred_reference, predictions, spec.drift.threshold, None)
+    else:
+        prediction = _categorical_drift("prediction", pred_reference, predictions, spec.drift.threshold)
+    return DriftReport(
+        model_name=spec.name, version=version, rows=int(len(predictions)), features=results,
+        drift_share=share, dataset_drift=share >= spec.drift.dataset_share, prediction=prediction,
+    )

@@ -1,0 +1,102 @@
+"""Errors of the core library.
+
+Each error has a stable `code` and the HTTP status it maps to; ASL `Retry`/`Catch` match on the
+class names, which Lambda reports as the `errorType`.
+"""
+
+from __future__ import annotations
+
+
+class MlopsError(Exception):
+    """Base of every error the core raises on purpose."""
+
+    code = "internal_error"
+    status = 500
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class BadRequestError(MlopsError):
+    """A client's request is malformed or does not match the model's signature."""
+
+    code = "bad_request"
+    status = 400
+
+
+class PayloadTooLargeError(BadRequestError):
+    code = "payload_too_large"
+    status = 413
+
+
+class SpecError(BadRequestError):
+    """A model spec is invalid."""
+
+    code = "invalid_spec"
+
+
+class NotFoundError(MlopsError):
+    code = "not_found"
+    status = 404
+
+
+class ModelNotFoundError(NotFoundError):
+    code = "model_not_found"
+
+
+class ConflictError(MlopsError):
+    """A conditional write lost a race, or a state transition is not allowed."""
+
+    code = "conflict"
+    status = 409
+
+
+class DataValidationError(MlopsError):
+    """The dataset breaks a blocking rule of the model's data contract."""
+
+    code = "data_validation_failed"
+    status = 422
+
+
+class ParityError(MlopsError):
+    """The exported ONNX model does not reproduce the trained pipeline's outputs."""
+
+    code = "onnx_parity_failed"
+    status = 422
+
+
+class ConversionError(MlopsError):
+    """The trained pipeline cannot be exported to ONNX."""
+
+    code = "onnx_conversion_failed"
+    status = 422
+
+
+class GateFailedError(MlopsError):
+    """A candidate failed the evaluation gate."""
+
+    code = "gate_failed"
+    status = 409
+
+
+class ArtifactIntegrityError(MlopsError):
+    """An artifact's SHA-256 does not match the registry, or it lies outside the registry's prefix."""
+
+    code = "artifact_integrity"
+    status = 500
+
+
+class ServiceUnavailableError(MlopsError):
+    """No verified model version can be served right now."""
+
+    code = "model_unavailable"
+    status = 503
+
+
+class TransientError(MlopsError):
+    """A retryable failure of a dependency."""
+
+    code = "transient"
+    status = 503

@@ -1,0 +1,113 @@
+"""Metrics (numpy only, so every runtime can compute them) and the champion/challenger gate."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlcore.messages import EvaluateResult, TrainingResult
+from mlcore.spec import LOWER_IS_BETTER, ModelSpec, Task
+
+
+def _binary_auc(positive: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC by the rank statistic (ties get average ranks)."""
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores), dtype=np.float64)
+    sorted_scores = scores[order]
+    # Average ranks over runs of equal scores.
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    average = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(average, counts)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict[str, float]:
+    """Accuracy, F1 (binary: of the second class; else macro), ROC AUC (macro one-vs-rest), log loss."""
+    y_true = np.asarray(y_true).astype(str)
+    y_pred = np.asarray(y_pred).astype(str)
+    f1s, aucs = [], []
+    for index, label in enumerate(classes):
+        truth, guess = y_true == label, y_pred == label
+        tp = float(np.sum(truth & guess))
+        denominator = float(truth.sum() + guess.sum())
+        f1s.append(2 * tp / denominator if denominator else 0.0)
+        aucs.append(_binary_auc(truth, proba[:, index]))
+    binary = len(classes) == 2
+    index_of = {label: i for i, label in enumerate(classes)}
+    true_index = np.array([index_of.get(label, -1) for label in y_true])
+    known = true_index >= 0
+    picked = np.clip(proba[np.flatnonzero(known), true_index[known]], 1e-15, 1.0)
+    return {
+        "accuracy": float(np.mean(y_true == y_pred)),
+        "f1": f1s[1] if binary else float(np.mean(f1s)),
+        "roc_auc": aucs[1] if binary else float(np.nanmean(aucs)),
+        "log_loss": float(-np.mean(np.log(picked))) if picked.size else float("nan"),
+    }
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """RMSE, MAE and R²."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    errors = np.asarray(y_pred, dtype=np.float64).ravel() - y_true
+    variance = float(np.sum((y_true - y_true.mean()) ** 2))
+    return {
+        "rmse": float(np.sqrt(np.mean(errors**2))),
+        "mae": float(np.mean(np.abs(errors))),
+        "r2": 1.0 - float(np.sum(errors**2)) / variance if variance else float("nan"),
+    }
+
+
+def score(spec: ModelSpec, y_true: np.ndarray, outputs: dict[str, np.ndarray], classes: list[str] | None) -> dict[str, float]:
+    """Metrics of a model's outputs (`label`, and `probabilities` for classifiers) against the truth."""
+    if spec.task is Task.CLASSIFICATION:
+        assert classes is not None
+        return classification_metrics(y_true, outputs["label"], outputs["probabilities"], classes)
+    return regression_metrics(y_true, outputs["label"])
+
+
+def _better_or_equal(metric: str, candidate: float, reference: float, tolerance: float = 0.0) -> bool:
+    if metric in LOWER_IS_BETTER:
+        return candidate <= reference + tolerance
+    return candidate >= reference - tolerance
+
+
+def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
+    """Decide whether a candidate may be registered and promoted.
+
+    The candidate must meet every minimum of the spec and, when a champion exists, be no worse than
+    the champion on the primary metric (within the spec's tolerance), both scored on the same holdout.
+    """
+    primary = spec.metrics.primary
+    candidate = result.metrics
+    reasons: list[str] = []
+    for metric, floor in spec.metrics.minimum.items():
+        if not _better_or_equal(metric, candidate[metric], floor):
+            reasons.append(f"{metric} {candidate[metric]:.4f} misses the minimum {floor}")
+    champion = result.champion_metrics
+    if champion is not None and not _better_or_equal(primary, candidate[primary], champion[primary], spec.metrics.tolerance):
+        reasons.append(
+            f"{primary} {candidate[primary]:.4f} is worse than champion v{result.champion_version}'s "
+            f"{champion[primary]:.4f} on the same holdout"
+        )
+    if reasons:
+        reason = "; ".join(reasons)
+    elif champion is None:
+        reason = f"first version: {primary} {candidate[primary]:.4f} meets every minimum"
+    else:
+        reason = (
+            f"{primary} {candidate[primary]:.4f} vs champion v{result.champion_version}'s {champion[primary]:.4f} "
+            "on the same holdout: not worse"
+        )
+    return EvaluateResult(
+        model_name=result.model_name,
+        run_id=result.run_id,
+        passed=not reasons,
+        reason=reason,
+        primary_metric=primary,
+        candidate_metrics=candidate,
+        champion_version=result.champion_version,
+        champion_metrics=champion,
+    )

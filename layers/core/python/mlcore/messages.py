@@ -1,0 +1,136 @@
+"""Contracts between the steps of the state machines: task inputs and outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlcore.storage import Artifact
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PipelineInput(_Message):
+    """Input of the training state machine."""
+
+    model_name: str
+    dataset_uri: str | None = None
+    reason: str = "manual"
+
+
+class ValidateRequest(_Message):
+    request: PipelineInput
+    run_id: str
+
+
+class ValidateResult(_Message):
+    model_name: str
+    run_id: str
+    reason: str
+    dataset: Artifact
+    train: Artifact
+    holdout: Artifact
+    rows: int
+    warnings: list[str] = Field(default_factory=list)
+    report: Artifact
+
+
+class TrainingResult(_Message):
+    """What the Batch training job writes to `runs/<model>/<run>/candidate.json`."""
+
+    model_name: str
+    run_id: str
+    estimator: str
+    artifacts: dict[str, Artifact]
+    metrics: dict[str, float]
+    signature: list[dict[str, Any]]
+    classes: list[str] | None = None
+    training_rows: int
+    holdout_rows: int
+    parity_max_abs_diff: float
+    champion_version: int | None = None
+    champion_metrics: dict[str, float] | None = None
+    image: str = ""
+
+
+class EvaluateRequest(_Message):
+    model_name: str
+    run_id: str
+
+
+class EvaluateResult(_Message):
+    model_name: str
+    run_id: str
+    passed: bool
+    reason: str
+    primary_metric: str
+    candidate_metrics: dict[str, float]
+    champion_version: int | None = None
+    champion_metrics: dict[str, float] | None = None
+
+
+class RegisterRequest(_Message):
+    evaluation: EvaluateResult
+
+
+class RegisterResult(_Message):
+    model_name: str
+    version: int
+    status: str
+    reason: str
+
+
+class PromoteRequest(_Message):
+    model_name: str
+    version: int
+    alias: str = "champion"
+    reason: str = ""
+
+
+class PromoteResult(_Message):
+    model_name: str
+    alias: str
+    version: int
+    previous_version: int | None
+
+
+class ListDueRequest(_Message):
+    request: dict[str, Any] = Field(default_factory=dict)
+
+
+class DueModel(_Message):
+    model_name: str
+    window_hours: int
+
+
+class ListDueResult(_Message):
+    models: list[DueModel]
+
+
+class DriftCheckResult(_Message):
+    model_name: str
+    check_id: str
+    status: str
+    rows: int
+    drifted_features: list[str]
+    drift_share: float
+    dataset_drift: bool
+    retrain_recommended: bool
+    summary: str
+    report: Artifact | None = None
+
+
+class RetrainRequest(_Message):
+    model_name: str
+    check_id: str
+    reason: str
+
+
+class RetrainResult(_Message):
+    model_name: str
+    started: bool
+    execution_name: str
+    reason: str

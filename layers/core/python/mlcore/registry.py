@@ -1,0 +1,305 @@
+"""The model registry: specs, versions, aliases and an audit trail in DynamoDB; artifacts in S3.
+
+One table, keyed `pk = MODEL#<name>` and `sk` = `SPEC`, `COUNTER`, `VERSION#<n>`, `ALIAS#<alias>`,
+`AUDIT#<time>#<id>` or `MONITOR`. Each item's document is JSON in `doc`, so floats survive without
+Decimal conversions; attributes used in conditions are top-level. Every change is conditional and
+is written in one transaction with its audit record.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from mlcore.errors import ConflictError, ModelNotFoundError, NotFoundError
+from mlcore.spec import ModelSpec, parse_spec
+from mlcore.storage import Artifact
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+class VersionStatus(StrEnum):
+    APPROVED = "approved"
+    PENDING = "pending_approval"
+    REJECTED = "rejected"
+
+
+class ModelVersion(BaseModel):
+    model_name: str
+    version: int
+    run_id: str
+    status: VersionStatus
+    created_at: str
+    artifacts: dict[str, Artifact]
+    metrics: dict[str, float]
+    signature: list[dict[str, Any]]
+    classes: list[str] | None = None
+    training_rows: int = 0
+    holdout_rows: int = 0
+    image: str = ""
+    notes: str = ""
+
+
+class AliasRecord(BaseModel):
+    alias: str
+    version: int
+    previous_version: int | None = None
+    updated_at: str
+    reason: str = ""
+
+
+class AuditRecord(BaseModel):
+    at: str
+    action: str
+    actor: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _pk(name: str) -> dict[str, Any]:
+    return {"S": f"MODEL#{name}"}
+
+
+def _version_sk(version: int) -> str:
+    return f"VERSION#{version:08d}"
+
+
+class Registry:
+    """Registry adapter over one DynamoDB table; takes a boto3 client."""
+
+    def __init__(self, table: str, client: DynamoDBClient) -> None:
+        self.table = table
+        self.client = client
+
+    # -- low level -------------------------------------------------------------------------
+    def _get(self, name: str, sk: str) -> dict[str, Any] | None:
+        item = self.client.get_item(TableName=self.table, Key={"pk": _pk(name), "sk": {"S": sk}}, ConsistentRead=True)
+        found = item.get("Item")
+        return json.loads(found["doc"]["S"]) if found else None
+
+    def _query(self, name: str, prefix: str, *, newest_first: bool = False, limit: int | None = None) -> list[dict]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": _pk(name), ":prefix": {"S": prefix}},
+            "ScanIndexForward": not newest_first,
+        }
+        if limit:
+            kwargs["Limit"] = limit
+        docs: list[dict] = []
+        while True:
+            page = self.client.query(**kwargs)
+            docs.extend(json.loads(item["doc"]["S"]) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page or (limit and len(docs) >= limit):
+                return docs
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _audit_put(self, name: str, action: str, actor: str, details: dict[str, Any]) -> dict[str, Any]:
+        record = AuditRecord(at=utc_now(), action=action, actor=actor, details=details)
+        sk = f"AUDIT#{record.at}#{uuid.uuid4().hex[:8]}"
+        return {"Put": {"TableName": self.table, "Item": self._item(name, sk, record.model_dump(mode="json"))}}
+
+    @staticmethod
+    def _item(name: str, sk: str, doc: dict[str, Any], **attributes: dict[str, Any]) -> dict[str, Any]:
+        return {"pk": _pk(name), "sk": {"S": sk}, "doc": {"S": json.dumps(doc)}, **attributes}
+
+    def _transact(self, items: list[dict[str, Any]], conflict: str) -> None:
+        try:
+            self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+        except self.client.exceptions.TransactionCanceledException as exc:
+            raise ConflictError(conflict) from exc
+
+    # -- specs -----------------------------------------------------------------------------
+    def put_spec(self, spec: ModelSpec, actor: str) -> None:
+        """Register or update a model's spec (with an audit record)."""
+        existing = self._get(spec.name, "SPEC")
+        doc = {"spec": spec.model_dump(mode="json"), "updated_at": utc_now()}
+        self._transact(
+            [
+                {"Put": {"TableName": self.table, "Item": self._item(spec.name, "SPEC", doc, kind={"S": "spec"})}},
+                self._audit_put(spec.name, "spec_updated" if existing else "spec_registered", actor, {}),
+            ],
+            f"model '{spec.name}' changed concurrently",
+        )
+
+    def get_spec(self, name: str) -> ModelSpec:
+        """The spec of a registered model.
+
+        Raises
+        ------
+        ModelNotFoundError
+            If no model of that name is registered.
+        """
+        doc = self._get(name, "SPEC")
+        if doc is None:
+            raise ModelNotFoundError(f"model '{name}' is not registered")
+        return parse_spec(doc["spec"])
+
+    def list_specs(self) -> list[ModelSpec]:
+        specs: list[ModelSpec] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "sk = :spec",
+            "ExpressionAttributeValues": {":spec": {"S": "SPEC"}},
+        }
+        while True:
+            page = self.client.scan(**kwargs)
+            specs.extend(parse_spec(json.loads(item["doc"]["S"])["spec"]) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return sorted(specs, key=lambda s: s.name)
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # -- versions --------------------------------------------------------------------------
+    def allocate_version(self, name: str) -> int:
+        """Atomically reserve the next version number of a model."""
+        self.get_spec(name)
+        response = self.client.update_item(
+            TableName=self.table,
+            Key={"pk": _pk(name), "sk": {"S": "COUNTER"}},
+            UpdateExpression="ADD latest :one SET doc = if_not_exists(doc, :doc)",
+            ExpressionAttributeValues={":one": {"N": "1"}, ":doc": {"S": "{}"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["latest"]["N"])
+
+    def register_version(self, record: ModelVersion, actor: str) -> ModelVersion:
+        """Write a version record whose number came from `allocate_version`; never overwrites."""
+        self._transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": self._item(
+                            record.model_name, _version_sk(record.version), record.model_dump(mode="json")
+                        ),
+                        "ConditionExpression": "attribute_not_exists(sk)",
+                    }
+                },
+                self._audit_put(
+                    record.model_name,
+                    "version_registered",
+                    actor,
+                    {"version": record.version, "status": record.status, "metrics": record.metrics},
+                ),
+            ],
+            f"version {record.version} of '{record.model_name}' already exists",
+        )
+        return record
+
+    def find_version_by_run(self, name: str, run_id: str) -> ModelVersion | None:
+        """The version a pipeline run registered, if any (makes registration idempotent)."""
+        return next((v for v in self.list_versions(name) if v.run_id == run_id), None)
+
+    def get_version(self, name: str, version: int) -> ModelVersion:
+        doc = self._get(name, _version_sk(version))
+        if doc is None:
+            raise NotFoundError(f"model '{name}' has no version {version}")
+        return ModelVersion.model_validate(doc)
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        return [ModelVersion.model_validate(doc) for doc in self._query(name, "VERSION#")]
+
+    def set_status(self, name: str, version: int, status: VersionStatus, actor: str, reason: str = "") -> ModelVersion:
+        """Approve or reject a version (conditional on its current status, with an audit record)."""
+        current = self.get_version(name, version)
+        updated = current.model_copy(update={"status": status})
+        self._transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": self._item(name, _version_sk(version), updated.model_dump(mode="json")),
+                        "ConditionExpression": "doc = :old",
+                        "ExpressionAttributeValues": {":old": {"S": json.dumps(current.model_dump(mode="json"))}},
+                    }
+                },
+                self._audit_put(
+                    name, "status_changed", actor, {"version": version, "from": current.status, "to": status, "reason": reason}
+                ),
+            ],
+            f"version {version} of '{name}' changed concurrently",
+        )
+        return updated
+
+    # -- aliases ---------------------------------------------------------------------------
+    def get_alias(self, name: str, alias: str = CHAMPION) -> AliasRecord | None:
+        doc = self._get(name, f"ALIAS#{alias}")
+        return AliasRecord.model_validate(doc) if doc else None
+
+    def set_alias(self, name: str, alias: str, version: int, actor: str, reason: str = "") -> AliasRecord:
+        """Point an alias at an approved version, atomically with an audit record.
+
+        Raises
+        ------
+        ConflictError
+            If the version is not approved or the alias moved concurrently.
+        """
+        target = self.get_version(name, version)
+        if target.status is not VersionStatus.APPROVED:
+            raise ConflictError(f"version {version} of '{name}' is {target.status}, only approved versions can be served")
+        current = self.get_alias(name, alias)
+        record = AliasRecord(
+            alias=alias,
+            version=version,
+            previous_version=current.version if current else None,
+            updated_at=utc_now(),
+            reason=reason,
+        )
+        condition: dict[str, Any]
+        if current:
+            condition = {
+                "ConditionExpression": "serving = :old",
+                "ExpressionAttributeValues": {":old": {"N": str(current.version)}},
+            }
+        else:
+            condition = {"ConditionExpression": "attribute_not_exists(sk)"}
+        put = {
+            "TableName": self.table,
+            "Item": self._item(name, f"ALIAS#{alias}", record.model_dump(mode="json"), serving={"N": str(version)}),
+            **condition,
+        }
+        self._transact(
+            [
+                {"Put": put},
+                self._audit_put(
+                    name,
+                    "alias_moved",
+                    actor,
+                    {"alias": alias, "from": record.previous_version, "to": version, "reason": reason},
+                ),
+            ],
+            f"alias '{alias}' of '{name}' moved concurrently; read it again and retry",
+        )
+        return record
+
+    def rollback(self, name: str, actor: str, alias: str = CHAMPION) -> AliasRecord:
+        """Point the alias back at the version it served before."""
+        current = self.get_alias(name, alias)
+        if current is None or current.previous_version is None:
+            raise ConflictError(f"alias '{alias}' of '{name}' has no previous version to roll back to")
+        return self.set_alias(name, alias, current.previous_version, actor, reason=f"rollback from {current.version}")
+
+    # -- audit and monitor state -----------------------------------------------------------
+    def audit(self, name: str, action: str, actor: str, details: dict[str, Any]) -> None:
+        self._transact([self._audit_put(name, action, actor, details)], "audit write failed")
+
+    def audit_trail(self, name: str) -> list[AuditRecord]:
+        return [AuditRecord.model_validate(doc) for doc in self._query(name, "AUDIT#")]
+
+    def get_monitor_state(self, name: str) -> dict[str, Any]:
+        return self._get(name, "MONITOR") or {}
+
+    def put_monitor_state(self, name: str, state: dict[str, Any]) -> None:
+        self.client.put_item(TableName=self.table, Item=self._item(name, "MONITOR", state))

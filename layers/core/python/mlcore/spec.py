@@ -1,0 +1,198 @@
+"""The model spec: one YAML file per model, typed."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mlcore.errors import SpecError
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{1,47}$"
+CLASSIFICATION_METRICS = {"accuracy", "f1", "roc_auc", "log_loss"}
+REGRESSION_METRICS = {"rmse", "mae", "r2"}
+# Metrics where lower is better; the gate compares in the right direction.
+LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Task(StrEnum):
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+
+
+class FeatureType(StrEnum):
+    NUMERIC = "numeric"
+    INTEGER = "integer"
+    CATEGORICAL = "categorical"
+
+
+class Severity(StrEnum):
+    BLOCKING = "blocking"
+    WARNING = "warning"
+
+
+class Feature(_Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+    type: FeatureType
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = None
+    allow_unseen: bool = False
+    severity: Severity = Severity.BLOCKING
+    drift_threshold: float | None = None
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type in (FeatureType.NUMERIC, FeatureType.INTEGER)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Feature:
+        if self.is_numeric and self.categories is not None:
+            raise ValueError(f"feature '{self.name}': categories are only for categorical features")
+        if not self.is_numeric and (self.min is not None or self.max is not None):
+            raise ValueError(f"feature '{self.name}': min/max are only for numeric features")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"feature '{self.name}': min {self.min} is greater than max {self.max}")
+        return self
+
+
+EstimatorKind = Literal[
+    "logistic_regression",
+    "random_forest_classifier",
+    "gradient_boosting_classifier",
+    "linear_regression",
+    "ridge",
+    "random_forest_regressor",
+    "gradient_boosting_regressor",
+]
+CLASSIFIERS = {"logistic_regression", "random_forest_classifier", "gradient_boosting_classifier"}
+
+
+class Estimator(_Strict):
+    kind: EstimatorKind
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Metrics(_Strict):
+    primary: str
+    minimum: dict[str, float] = Field(default_factory=dict)
+    # How much worse than the champion (in the primary metric) a challenger may be and still pass.
+    tolerance: float = Field(default=0.0, ge=0)
+
+
+class Drift(_Strict):
+    threshold: float = Field(default=0.1, gt=0)
+    dataset_share: float = Field(default=0.5, gt=0, le=1)
+    window_hours: int = Field(default=24, gt=0)
+    min_rows: int = Field(default=100, gt=0)
+
+
+class Monitor(_Strict):
+    every_minutes: int = Field(default=60, gt=0)
+
+
+class Capture(_Strict):
+    sample_rate: float = Field(default=1.0, ge=0, le=1)
+
+
+class Retrain(_Strict):
+    on_drift: bool = True
+    cooldown_hours: float = Field(default=6, ge=0)
+    max_per_day: int = Field(default=2, ge=0)
+
+
+class Data(_Strict):
+    min_rows: int = Field(default=100, gt=0)
+    max_rows: int | None = None
+    holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
+    seed: int = 42
+
+
+class ModelSpec(_Strict):
+    """A model's spec; see README.md for the file format."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    description: str = ""
+    task: Task
+    target: str
+    features: Annotated[list[Feature], Field(min_length=1)]
+    estimator: Estimator
+    metrics: Metrics
+    data: Data = Data()
+    drift: Drift = Drift()
+    monitor: Monitor = Monitor()
+    capture: Capture = Capture()
+    retrain: Retrain = Retrain()
+    approval: Literal["auto", "manual"] = "auto"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSpec:
+        names = [f.name for f in self.features]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate feature names: {duplicates}")
+        if self.target in names:
+            raise ValueError(f"target '{self.target}' is also listed as a feature")
+        is_classifier = self.estimator.kind in CLASSIFIERS
+        if is_classifier != (self.task is Task.CLASSIFICATION):
+            raise ValueError(f"estimator '{self.estimator.kind}' does not fit task '{self.task}'")
+        allowed = CLASSIFICATION_METRICS if is_classifier else REGRESSION_METRICS
+        for metric in {self.metrics.primary, *self.metrics.minimum}:
+            if metric not in allowed:
+                raise ValueError(f"metric '{metric}' is not one of {sorted(allowed)} for task '{self.task}'")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def feature(self, name: str) -> Feature:
+        return next(f for f in self.features if f.name == name)
+
+    def drift_threshold(self, feature: Feature) -> float:
+        return feature.drift_threshold if feature.drift_threshold is not None else self.drift.threshold
+
+
+def parse_spec(data: dict[str, Any]) -> ModelSpec:
+    """Validate a spec given as a mapping.
+
+    Raises
+    ------
+    SpecError
+        Naming the first offending field.
+    """
+    try:
+        return ModelSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "spec"
+        raise SpecError(f"{where}: {first['msg']}", field=where) from exc
+
+
+def load_spec(text: str) -> ModelSpec:
+    """Parse a YAML (or JSON) model spec.
+
+    Raises
+    ------
+    SpecError
+        If the text is not YAML, or the spec is invalid.
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"the spec is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError("the spec must be a YAML mapping")
+    return parse_spec(data)
+
+
+def is_valid_name(name: str) -> bool:
+    return re.fullmatch(NAME_PATTERN, name) is not None

@@ -1,0 +1,99 @@
+"""S3 adapter: content-addressed writes and verified reads."""
+
+from __future__ import annotations
+
+import hashlib
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from mlcore.errors import ArtifactIntegrityError, NotFoundError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+class Artifact(BaseModel):
+    """An object in S3 with the SHA-256 of its bytes."""
+
+    uri: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class S3Uri:
+    bucket: str
+    key: str
+
+    @classmethod
+    def parse(cls, uri: str) -> S3Uri:
+        if not uri.startswith("s3://") or "/" not in uri[5:]:
+            raise ValueError(f"not an s3:// URI with a key: {uri!r}")
+        bucket, key = uri[5:].split("/", 1)
+        return cls(bucket, key)
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class ObjectStore:
+    """Reads and writes objects in one bucket; refuses to read artifacts outside it."""
+
+    def __init__(self, bucket: str, client: S3Client) -> None:
+        self.bucket = bucket
+        self.client = client
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> Artifact:
+        """Write `data` and return its URI and SHA-256 (also stored as object metadata)."""
+        digest = sha256_hex(data)
+        self.client.put_object(
+            Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, Metadata={"sha256": digest}
+        )
+        return Artifact(uri=self.uri(key), sha256=digest, size=len(data))
+
+    def get(self, key: str) -> bytes:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        except self.client.exceptions.NoSuchKey as exc:
+            raise NotFoundError(f"no object at {self.uri(key)}") from exc
+        body: bytes = response["Body"].read()
+        return body
+
+    def get_verified(self, artifact: Artifact | dict[str, Any]) -> bytes:
+        """Read an artifact, proving it lies in this bucket and matches its recorded SHA-256.
+
+        Raises
+        ------
+        ArtifactIntegrityError
+            If the URI is outside this bucket or the bytes do not match.
+        """
+        record = artifact if isinstance(artifact, Artifact) else Artifact.model_validate(artifact)
+        location = S3Uri.parse(record.uri)
+        if location.bucket != self.bucket:
+            raise ArtifactIntegrityError(f"artifact {record.uri} is outside the registry bucket {self.bucket}")
+        data = self.get(location.key)
+        actual = sha256_hex(data)
+        if actual != record.sha256:
+            raise ArtifactIntegrityError(
+                f"artifact {record.uri} has SHA-256 {actual[:12]}…, the registry recorded {record.sha256[:12]}…"
+            )
+        return data
+
+    def list_keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            keys.extend(item["Key"] for item in page.get("Contents", []))
+        return keys
+
+

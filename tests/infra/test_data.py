@@ -1,0 +1,87 @@
+"""DataStack: encryption, TLS, versioning, public access, logging, PITR."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_cdk.assertions import Match
+
+if TYPE_CHECKING:
+    from conftest import Synthesized
+
+
+BLOCK_ALL = {
+    "BlockPublicAcls": True,
+    "BlockPublicPolicy": True,
+    "IgnorePublicAcls": True,
+    "RestrictPublicBuckets": True,
+}
+
+
+def _buckets(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
+    return {lid: res for lid, (_, res) in synthesized.resources("AWS::S3::Bucket").items()}
+
+
+def _encryption(bucket: dict[str, Any]) -> dict[str, Any]:
+    rules = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    return rules[0]["ServerSideEncryptionByDefault"]
+
+
+def test_data_buckets_are_kms_encrypted_versioned_private_and_logged(synthesized: Synthesized) -> None:
+    buckets = _buckets(synthesized)
+    kms_buckets = {lid: b for lid, b in buckets.items() if _encryption(b)["SSEAlgorithm"] == "aws:kms"}
+    assert {lid.split("DataPlane")[1][:4] for lid in kms_buckets} == {"Data", "Arti", "Capt"}
+    for bucket in kms_buckets.values():
+        props = bucket["Properties"]
+        assert "KMSMasterKeyID" in _encryption(bucket)
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+        assert props["PublicAccessBlockConfiguration"] == BLOCK_ALL
+        assert "DestinationBucketName" in props["LoggingConfiguration"]
+
+
+def test_access_log_bucket_uses_s3_managed_encryption(synthesized: Synthesized) -> None:
+    logs = [b for b in _buckets(synthesized).values() if _encryption(b)["SSEAlgorithm"] == "AES256"]
+    assert len(logs) == 1
+    assert logs[0]["Properties"]["PublicAccessBlockConfiguration"] == BLOCK_ALL
+
+
+def test_every_bucket_denies_insecure_transport(synthesized: Synthesized) -> None:
+    buckets = set(_buckets(synthesized))
+    policies = synthesized.resources("AWS::S3::BucketPolicy").values()
+    tls_only = set()
+    for _, policy in policies:
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Deny" and statement.get("Condition") == {
+                "Bool": {"aws:SecureTransport": "false"}
+            }:
+                tls_only.add(policy["Properties"]["Bucket"]["Ref"])
+    assert tls_only == buckets
+
+
+def test_registry_table_has_keys_pitr_and_customer_managed_sse(synthesized: Synthesized) -> None:
+    synthesized.templates["MlopsData"].has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "BillingMode": "PAY_PER_REQUEST",
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": Match.any_value()},
+        },
+    )
+
+
+def test_key_rotates_and_topic_is_encrypted_tls_only(synthesized: Synthesized) -> None:
+    template = synthesized.templates["MlopsData"]
+    template.resource_count_is("AWS::KMS::Key", 1)
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            }
+        },
+    )

@@ -1,0 +1,53 @@
+"""IAM across all stacks: no `Action: *`, and `Resource: *` only for actions that allow nothing else."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conftest import Synthesized
+
+# Actions without resource-level permissions (X-Ray, vended-log delivery, ECR login).
+RESOURCE_STAR_ACTIONS = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies",
+    "logs:GetLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:UpdateLogDelivery",
+    "ecr:GetAuthorizationToken",
+}
+
+
+def _statements(synthesized: Synthesized) -> list[dict]:
+    statements = []
+    for _, (_, policy) in synthesized.resources("AWS::IAM::Policy").items():
+        statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def test_no_action_star(synthesized: Synthesized) -> None:
+    for statement in _statements(synthesized):
+        actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        assert "*" not in actions
+        assert not [a for a in actions if a.endswith(":*")], actions
+
+
+def test_resource_star_only_for_actions_without_resource_level_permissions(synthesized: Synthesized) -> None:
+    for statement in _statements(synthesized):
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if "*" in resources:
+            actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+            assert set(actions) <= RESOURCE_STAR_ACTIONS, actions
+
+
+def test_no_aws_managed_policies_on_function_roles(synthesized: Synthesized) -> None:
+    for logical_id, (_, role) in synthesized.resources("AWS::IAM::Role").items():
+        if "Function" in logical_id or ("Role" in logical_id and "CloudWatchRole" not in logical_id):
+            assert "ManagedPolicyArns" not in role["Properties"], logical_id

@@ -1,0 +1,36 @@
+"""Layer requirements exported from pyproject.toml; typed config from the context."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from infra.config import ConfigError, MlopsConfig
+from infra.constructs.layers import PLATFORM, PYPROJECT, layer_requirements, pip_command
+
+
+def test_layer_requirements_are_the_pins_of_pyproject() -> None:
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    for layer in ("core", "serving", "data"):
+        for requirement in layer_requirements(layer):
+            assert requirement in project["dependencies"]
+    assert any(r.startswith("onnxruntime==") for r in layer_requirements("serving"))
+    assert any(r.startswith("pyarrow==") for r in layer_requirements("data"))
+    assert any(r.startswith("aws-lambda-powertools[tracer]==") for r in layer_requirements("core"))
+
+
+def test_pip_installs_linux_cp312_wheels_only() -> None:
+    command = pip_command("/out/python", ["numpy==2.4.6"])
+    for flag in ("--only-binary=:all:", "--platform", PLATFORM, "--python-version", "3.12", "--target"):
+        assert flag in command
+
+
+def test_config_defaults_and_validation() -> None:
+    config = MlopsConfig()
+    assert config.stack_id("Data") == "MlopsData"
+    assert MlopsConfig(prefix="team-a").stack_id("Data") == "TeamAMlopsData"
+    with pytest.raises(ConfigError):
+        MlopsConfig(api_auth="cognito")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        MlopsConfig(monitor_schedule="hourly")

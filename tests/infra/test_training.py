@@ -1,0 +1,91 @@
+"""TrainingStack: isolated VPC, Batch job definition, the training state machine and its permissions."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from aws_cdk.assertions import Match
+from mlcore.settings import TrainSettings, env_keys
+
+from infra.asl import asl_path, placeholders
+
+if TYPE_CHECKING:
+    from conftest import Synthesized
+
+
+def _state_machine(synthesized: Synthesized, stack: str) -> dict[str, Any]:
+    machines = [r for s, r in synthesized.resources("AWS::StepFunctions::StateMachine").values() if s == stack]
+    assert len(machines) == 1
+    return machines[0]["Properties"]
+
+
+def _role_statements(synthesized: Synthesized, stack: str, role_id_part: str) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for _, (name, policy) in synthesized.resources("AWS::IAM::Policy").items():
+        roles = json.dumps(policy["Properties"].get("Roles", []))
+        if name == stack and role_id_part in roles:
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def test_vpc_has_isolated_subnets_only_and_endpoints(synthesized: Synthesized) -> None:
+    template = synthesized.templates["MlopsTraining"]
+    template.resource_count_is("AWS::EC2::NatGateway", 0)
+    template.resource_count_is("AWS::EC2::InternetGateway", 0)
+    template.has_resource_properties("AWS::EC2::FlowLog", {"TrafficType": "ALL"})
+    endpoints = [r["Properties"] for _, r in synthesized.resources("AWS::EC2::VPCEndpoint").values()]
+    services = json.dumps([e["ServiceName"] for e in endpoints])
+    for service in (".s3", ".dynamodb", ".ecr.api", ".ecr.dkr", ".logs"):
+        assert service in services
+    assert sorted(e.get("VpcEndpointType", "Gateway") for e in endpoints).count("Interface") == 3
+
+
+def test_batch_runs_on_fargate_with_env_from_train_settings(synthesized: Synthesized) -> None:
+    template = synthesized.templates["MlopsTraining"]
+    template.has_resource_properties("AWS::Batch::ComputeEnvironment", {"ComputeResources": {"Type": "FARGATE"}})
+    template.resource_count_is("AWS::Batch::JobQueue", 1)
+    (job,) = [r for _, r in synthesized.resources("AWS::Batch::JobDefinition").values()]
+    environment = job["Properties"]["ContainerProperties"]["Environment"]
+    assert sorted(item["Name"] for item in environment) == env_keys(TrainSettings)
+    assert job["Properties"]["PlatformCapabilities"] == ["FARGATE"]
+
+
+def test_training_image_is_a_docker_asset_of_the_repo(synthesized: Synthesized) -> None:
+    manifest = json.loads((synthesized.outdir / "MlopsTraining.assets.json").read_text())
+    (image,) = manifest["dockerImages"].values()
+    assert image["source"]["dockerFile"] == "containers/training/Dockerfile"
+
+
+def test_state_machine_definitions_are_the_raw_asl_files(synthesized: Synthesized) -> None:
+    for stack, name in (("MlopsTraining", "training"), ("MlopsMonitoring", "monitor")):
+        props = _state_machine(synthesized, stack)
+        text = asl_path(name).read_text()
+        assert props["DefinitionString"] == text
+        assert set(props["DefinitionSubstitutions"]) == placeholders(text)
+        assert props["TracingConfiguration"] == {"Enabled": True}
+        assert props["LoggingConfiguration"]["Level"] == "ALL"
+        assert props["LoggingConfiguration"]["IncludeExecutionData"] is True
+
+
+def test_training_state_machine_may_submit_batch_jobs_and_sync(synthesized: Synthesized) -> None:
+    statements = _role_statements(synthesized, "MlopsTraining", "PipelineStateMachineRole")
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert {"batch:SubmitJob", "events:PutTargets", "events:PutRule", "events:DescribeRule"} <= actions
+    assert {"lambda:InvokeFunction", "sns:Publish"} <= actions
+    events = next(s for s in statements if "events:PutRule" in s["Action"])
+    assert "StepFunctionsGetEventsForBatchJobsRule" in json.dumps(events["Resource"])
+
+
+def test_job_role_is_assumed_by_ecs_tasks(synthesized: Synthesized) -> None:
+    synthesized.templates["MlopsTraining"].has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Principal": {"Service": "ecs-tasks.amazonaws.com"}})]
+                )
+            },
+            "Description": Match.string_like_regexp("Training job"),
+        },
+    )
