@@ -18,7 +18,7 @@ from infra.stacks.serving_stack import ServingStack
 from infra.stacks.training_stack import TrainingStack
 
 ROOT = Path(__file__).resolve().parent.parent
-SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
+SKIP_BUNDLING: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
 # Feature flags the constructs rely on (cdk.json may repeat them): access-log delivery by bucket
 # policy rather than by ACL, so every bucket can enforce bucket-owner object ownership.
 FEATURE_FLAGS = {"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True}

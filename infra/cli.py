@@ -45,9 +45,13 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 
     with console.status("Synthesizing the CDK app and deploying it into the embedded AWS…"):
         target = LocalTarget(moto_port=args.port, api_port=args.api_port, api_key=args.api_key).start()
-    console.print(f"Embedded AWS: [bold]{target.endpoint}[/]   REST API: [bold]{target.api.url if target.api else '-'}[/]")
-    console.print(f"In another shell: [bold]export AWS_ENDPOINT_URL={target.endpoint} AWS_ACCESS_KEY_ID=local "
-                  "AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1[/] then use mlops. Ctrl-C stops.")
+    console.print(
+        f"Embedded AWS: [bold]{target.endpoint}[/]   REST API: [bold]{target.api.url if target.api else '-'}[/]"
+    )
+    console.print(
+        f"In another shell: [bold]export AWS_ENDPOINT_URL={target.endpoint} AWS_ACCESS_KEY_ID=local "
+        "AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1[/] then use mlops. Ctrl-C stops."
+    )
     stop = False
 
     def _stop(*_: object) -> None:
@@ -74,7 +78,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         table = Table("model", "task", "champion", "versions")
         for spec in registry.list_specs():
             alias = registry.get_alias(spec.name)
-            table.add_row(spec.name, spec.task, str(alias.version) if alias else "-", str(len(registry.list_versions(spec.name))))
+            table.add_row(
+                spec.name, spec.task, str(alias.version) if alias else "-", str(len(registry.list_versions(spec.name)))
+            )
         console.print(table)
     elif args.action == "show":
         alias = registry.get_alias(args.name)

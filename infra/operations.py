@@ -72,7 +72,16 @@ class Resources:
             raise DeploymentNotFoundError(
                 f"cannot find {missing}: deploy with `cdk deploy --all`, start `mlops local up`, or set MLOPS_<NAME>"
             )
-        return cls(**{k: values.get(k) for k in OUTPUTS}, api_key=os.environ.get("MLOPS_API_KEY"))
+        return cls(
+            registry_table=values["registry_table"],
+            data_bucket=values["data_bucket"],
+            artifacts_bucket=values["artifacts_bucket"],
+            capture_bucket=values["capture_bucket"],
+            training_state_machine=values["training_state_machine"],
+            monitor_state_machine=values["monitor_state_machine"],
+            api_url=values.get("api_url"),
+            api_key=os.environ.get("MLOPS_API_KEY"),
+        )
 
 
 def _stack_outputs() -> dict[str, str]:
@@ -118,17 +127,21 @@ class Platform:
         self.registry.get_spec(model_name)
         name = f"{model_name}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
         payload = PipelineInput(model_name=model_name, dataset_uri=dataset_uri, reason=reason)
-        return str(self.sfn.start_execution(
-            stateMachineArn=self.resources.training_state_machine, name=name, input=payload.model_dump_json()
-        )["executionArn"])
+        return str(
+            self.sfn.start_execution(
+                stateMachineArn=self.resources.training_state_machine, name=name, input=payload.model_dump_json()
+            )["executionArn"]
+        )
 
     def start_monitor(self, *, force: bool = True, models: list[str] | None = None) -> str:
         """Fire the monitor schedule now (the same input the EventBridge rule sends, plus `force`)."""
         name = f"manual-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
         payload = {"source": "manual", "force": force, "models": models or []}
-        return str(self.sfn.start_execution(
-            stateMachineArn=self.resources.monitor_state_machine, name=name, input=json.dumps(payload)
-        )["executionArn"])
+        return str(
+            self.sfn.start_execution(
+                stateMachineArn=self.resources.monitor_state_machine, name=name, input=json.dumps(payload)
+            )["executionArn"]
+        )
 
     def wait(self, arn: str, on_step: Callable[[str], None] | None = None, timeout: float = 600) -> dict[str, Any]:
         """Wait for an execution, reporting each state it enters."""
@@ -152,7 +165,9 @@ class Platform:
         return list(self.sfn.list_executions(stateMachineArn=state_machine)["executions"])
 
     # -- the API -----------------------------------------------------------------------------
-    def predict(self, model_name: str, instances: list[dict[str, Any]], timeout: float = 10) -> tuple[int, dict[str, Any]]:
+    def predict(
+        self, model_name: str, instances: list[dict[str, Any]], timeout: float = 10
+    ) -> tuple[int, dict[str, Any]]:
         return self.call_api("POST", f"/models/{model_name}/predict", {"instances": instances}, timeout)
 
     def call_api(self, method: str, path: str, body: Any = None, timeout: float = 10) -> tuple[int, dict[str, Any]]:
@@ -160,11 +175,16 @@ class Platform:
             raise DeploymentNotFoundError("no API URL: set MLOPS_API_URL")
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
-            self.resources.api_url.rstrip("/") + path, data=data, method=method,
-            headers={"Content-Type": "application/json", **({"x-api-key": self.resources.api_key} if self.resources.api_key else {})},
+            self.resources.api_url.rstrip("/") + path,
+            data=data,
+            method=method,
+            headers={
+                "Content-Type": "application/json",
+                **({"x-api-key": self.resources.api_key} if self.resources.api_key else {}),
+            },
         )
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - URL from the deployment
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"{}")

@@ -23,5 +23,7 @@ def settings() -> EvaluateSettings:
 @event_parser(model=EvaluateRequest)
 def handler(event: EvaluateRequest, context: LambdaContext) -> dict:
     config = settings()
-    result = evaluate_candidate(event, registry=registry(config.registry_table), artifacts=store(config.artifacts_bucket))
+    result = evaluate_candidate(
+        event, registry=registry(config.registry_table), artifacts=store(config.artifacts_bucket)
+    )
     return result.model_dump(mode="json")

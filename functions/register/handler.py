@@ -23,5 +23,7 @@ def settings() -> RegisterSettings:
 @event_parser(model=RegisterRequest)
 def handler(event: RegisterRequest, context: LambdaContext) -> dict:
     config = settings()
-    result = register_candidate(event, registry=registry(config.registry_table), artifacts=store(config.artifacts_bucket))
+    result = register_candidate(
+        event, registry=registry(config.registry_table), artifacts=store(config.artifacts_bucket)
+    )
     return result.model_dump(mode="json")

@@ -72,20 +72,21 @@ def layer_requirements(layer: str, pyproject: Path = PYPROJECT) -> list[str]:
 
 def pip_command(target: str, requirements: list[str], python: str = sys.executable) -> list[str]:
     """`pip install` of Linux x86_64 CPython 3.12 wheels into `target`, whatever the host is."""
+    platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
     return [
         python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-        *(arg for platform in PLATFORMS for arg in ("--platform", platform)), "--only-binary=:all:", "--python-version", PYTHON_VERSION,
+        *platforms, "--only-binary=:all:", "--python-version", PYTHON_VERSION,
         "--implementation", "cp", "--upgrade", "--target", target, *requirements,
     ]  # fmt: skip
 
 
 @jsii.implements(ILocalBundling)
 class PipLayerBundling:
-    """Local bundling of a layer: pip-installed wheels (plus an optional package) under python/."""
+    """Local bundling of a layer: pip-installed wheels (plus our own packages) under python/."""
 
-    def __init__(self, requirements: list[str], package: Path | None = None) -> None:
+    def __init__(self, requirements: list[str], packages: tuple[Path, ...] = ()) -> None:
         self.requirements = requirements
-        self.package = package
+        self.packages = packages
 
     def try_bundle(self, output_dir: str, options: Any = None, **_: Any) -> bool:
         """Install into `<output_dir>/python`; False (Docker fallback) only if pip is unusable."""
@@ -100,10 +101,8 @@ class PipLayerBundling:
                 shutil.rmtree(path)
             for path in target.glob(f"{name}-*.dist-info"):
                 shutil.rmtree(path)
-        if self.package is not None:
-            shutil.copytree(
-                self.package, target / self.package.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-            )
+        for package in self.packages:
+            shutil.copytree(package, target / package.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         return True
 
 
@@ -119,10 +118,10 @@ def _requirements_dir(scope: Construct, layer: str, requirements: list[str]) -> 
 _BUNDLERS: dict[str, PipLayerBundling] = {}
 
 
-def _bundler(name: str, requirements: list[str], package: Path | None) -> PipLayerBundling:
+def _bundler(name: str, requirements: list[str], packages: tuple[Path, ...]) -> PipLayerBundling:
     """One bundler per layer and process, so equal assets in several stacks share the staging cache."""
     if name not in _BUNDLERS or _BUNDLERS[name].requirements != requirements:
-        _BUNDLERS[name] = PipLayerBundling(requirements, package)
+        _BUNDLERS[name] = PipLayerBundling(requirements, packages)
     return _BUNDLERS[name]
 
 
@@ -142,9 +141,10 @@ class Layers(Construct):
 
     def _layer(self, name: str) -> lambda_.LayerVersion:
         requirements = layer_requirements(name)
-        package = CORE_SOURCE / "python" / "mlcore" if name == "core" else None
+        # The core layer carries the domain library and the handlers' Lambda glue.
+        packages = tuple(CORE_SOURCE / "python" / p for p in ("mlcore", "mlruntime")) if name == "core" else ()
         source = CORE_SOURCE if name == "core" else _requirements_dir(self, name, requirements)
-        copy = f" && cp -r /asset-input/python/{package.name} /asset-output/python/" if package else ""
+        copy = "".join(f" && cp -r /asset-input/python/{p.name} /asset-output/python/" for p in packages)
         docker_command = " ".join(pip_command("/asset-output/python", requirements, python="python")) + copy
         return lambda_.LayerVersion(
             self,
@@ -157,7 +157,7 @@ class Layers(Construct):
                 bundling=BundlingOptions(
                     image=DockerImage.from_registry(FALLBACK_IMAGE),
                     command=["bash", "-c", docker_command],
-                    local=_bundler(name, requirements, package),
+                    local=_bundler(name, requirements, packages),
                 ),
             ),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],

@@ -15,10 +15,10 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
-from mlcore.settings import DriftCheckSettings, ListDueSettings, RetrainSettings
 
 from infra.constructs.lambda_factory import LambdaFactory
 from infra.constructs.training import asl_state_machine
+from mlcore.settings import DriftCheckSettings, ListDueSettings, RetrainSettings
 
 SCHEDULE_INPUT = {"source": "schedule"}
 

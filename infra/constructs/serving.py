@@ -9,11 +9,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from mlcore.settings import PredictSettings
 
 from infra.config import ApiAuth
 from infra.constructs.lambda_factory import LambdaFactory
 from infra.constructs.nag import acknowledge
+from mlcore.settings import PredictSettings
 
 RATE_LIMIT = 100
 BURST_LIMIT = 200
@@ -162,4 +162,3 @@ class InferenceApi(Construct):
                 "logs; AWS maintains this managed policy for exactly that purpose",
             },
         )
-        CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the inference API")

@@ -18,11 +18,11 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
-from mlcore.settings import EvaluateSettings, PromoteSettings, RegisterSettings, TrainSettings, ValidateSettings
 
 from infra.asl import asl_path, check_substitutions
 from infra.constructs.lambda_factory import LambdaFactory, function_environment
 from infra.constructs.nag import GRANT_PATTERNS, XRAY_REASON, acknowledge, acknowledge_matching
+from mlcore.settings import EvaluateSettings, PromoteSettings, RegisterSettings, TrainSettings, ValidateSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAINING_DOCKERFILE = "containers/training/Dockerfile"

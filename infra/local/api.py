@@ -23,8 +23,16 @@ def _compile(route: Route) -> re.Pattern[str]:
     return re.compile(f"^{pattern}$")
 
 
-def proxy_event(method: str, raw_path: str, route: Route, params: dict[str, str], headers: dict[str, str],
-                body: str | None, source_ip: str) -> dict[str, Any]:
+def proxy_event(
+    *,
+    method: str,
+    raw_path: str,
+    route: Route,
+    params: dict[str, str],
+    headers: dict[str, str],
+    body: str | None,
+    source_ip: str,
+) -> dict[str, Any]:
     """An API Gateway REST (v1) proxy event, as API Gateway sends it to a Lambda proxy integration."""
     url = urlsplit(raw_path)
     query = {k: v[-1] for k, v in parse_qs(url.query).items()}
@@ -83,8 +91,7 @@ class LocalApi:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def start(self) -> LocalApi:
         self.thread.start()
@@ -117,7 +124,15 @@ class LocalApi:
             self._send(request, 403, {"message": "Forbidden"}, {})
             return
         headers = {k: v for k, v in request.headers.items()}
-        event = proxy_event(request.command, request.path, route, params, headers, body, request.client_address[0])
+        event = proxy_event(
+            method=request.command,
+            raw_path=request.path,
+            route=route,
+            params=params,
+            headers=headers,
+            body=body,
+            source_ip=request.client_address[0],
+        )
         try:
             response = self.runner.invoke(route.function, event)
         except FunctionError:
@@ -127,7 +142,9 @@ class LocalApi:
         out_headers["X-Local-Latency-Ms"] = f"{(time.perf_counter() - started) * 1000:.2f}"
         self._send_raw(request, int(response["statusCode"]), response.get("body") or "", out_headers)
 
-    def _send(self, request: BaseHTTPRequestHandler, status: int, document: dict[str, Any], headers: dict[str, str]) -> None:
+    def _send(
+        self, request: BaseHTTPRequestHandler, status: int, document: dict[str, Any], headers: dict[str, str]
+    ) -> None:
         self._send_raw(request, status, json.dumps(document), {"Content-Type": "application/json", **headers})
 
     @staticmethod

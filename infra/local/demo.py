@@ -22,6 +22,7 @@ from infra.operations import Platform, Resources
 from mlcore.pipeline import champion_version
 from mlcore.registry import CHAMPION
 from mlcore.report import render_model_card
+from mlcore.storage import ObjectStore
 
 ROWS_PER_REQUEST = 5
 REQUESTS = 200
@@ -89,23 +90,41 @@ class Demo:
 
     def _lifecycle(self, platform: Platform) -> None:
         spec_name = "churn"
-        self.step("Register the example model spec", lambda: f"'{platform.register_spec(EXAMPLE_SPEC).name}' from {EXAMPLE_SPEC.name}")
-        self.step("Upload its dataset to the data bucket",
-                  lambda: platform.upload_dataset(spec_name, _parquet(churn_table(6000, self.seed)), "parquet"))
-        self.step("Run the training pipeline (validate → train → evaluate → register → promote)",
-                  lambda: self._pipeline(platform, platform.start_pipeline(spec_name, reason="demo: first version")))
+        self.step(
+            "Register the example model spec",
+            lambda: f"'{platform.register_spec(EXAMPLE_SPEC).name}' from {EXAMPLE_SPEC.name}",
+        )
+        self.step(
+            "Upload its dataset to the data bucket",
+            lambda: platform.upload_dataset(spec_name, _parquet(churn_table(6000, self.seed)), "parquet"),
+        )
+        self.step(
+            "Run the training pipeline (validate → train → evaluate → register → promote)",
+            lambda: self._pipeline(platform, platform.start_pipeline(spec_name, reason="demo: first version")),
+        )
         champion = champion_version(platform.registry, spec_name)
         if champion is None:
             raise DemoError("the first pipeline run did not promote a champion")
         self.result.first_version = champion.version
-        self.step(f"Send {REQUESTS} prediction requests through the local API",
-                  lambda: self._traffic(platform, spec_name, "normal", drifted=False, seed=self.seed + 10))
-        self.step(f"Send {REQUESTS} requests of drifted traffic",
-                  lambda: self._traffic(platform, spec_name, "drifted", drifted=True, seed=self.seed + 20))
-        self.step("Land a fresh labelled data drop (what retraining will learn from)",
-                  lambda: platform.upload_dataset(spec_name, _parquet(churn_table(6000, self.seed + 30, drifted=True)), "parquet"))
+        self.step(
+            f"Send {REQUESTS} prediction requests through the local API",
+            lambda: self._traffic(platform, spec_name, "normal", drifted=False, seed=self.seed + 10),
+        )
+        self.step(
+            f"Send {REQUESTS} requests of drifted traffic",
+            lambda: self._traffic(platform, spec_name, "drifted", drifted=True, seed=self.seed + 20),
+        )
+        self.step(
+            "Land a fresh labelled data drop (what retraining will learn from)",
+            lambda: platform.upload_dataset(
+                spec_name, _parquet(churn_table(6000, self.seed + 30, drifted=True)), "parquet"
+            ),
+        )
         self.step("Run the scheduled monitor (drift check → alert → retrain)", lambda: self._monitor(platform))
-        self.step("Wait for the retraining pipeline (v2 vs the champion on the same holdout)", lambda: self._retraining(platform, spec_name))
+        self.step(
+            "Wait for the retraining pipeline (v2 vs the champion on the same holdout)",
+            lambda: self._retraining(platform, spec_name),
+        )
         self.result.audit = [a.model_dump() for a in platform.registry.audit_trail(spec_name)]
         self.step("Write the report folder", lambda: self._report(platform, spec_name))
         self._summary(platform, spec_name)
@@ -116,7 +135,9 @@ class Demo:
         output = json.loads(execution.get("output") or "{}")
         self.result.pipelines.append({"arn": arn, "status": execution["status"], "steps": steps, "output": output})
         if execution["status"] != "SUCCEEDED":
-            raise DemoError(f"pipeline {arn} ended {execution['status']}: {execution.get('cause') or execution.get('error')}")
+            raise DemoError(
+                f"pipeline {arn} ended {execution['status']}: {execution.get('cause') or execution.get('error')}"
+            )
         return " → ".join(steps)
 
     def _traffic(self, platform: Platform, name: str, label: str, *, drifted: bool, seed: int) -> str:
@@ -133,16 +154,28 @@ class Demo:
         failures = [(s, b) for s, _, b in results if s != 200]
         if failures:
             raise DemoError(f"{len(failures)} of {len(results)} requests failed, first: {failures[0]}")
+        captured = self._captured_rows(platform, name)
         latencies = sorted(ms for _, ms, _ in results)
         churners = sum(p == "yes" for _, _, b in results for p in b["predictions"])
         versions = sorted({b["model"]["version"] for _, _, b in results})
         self.result.traffic[label] = {
-            "requests": len(results), "rows": len(instances), "p50_ms": statistics.median(latencies),
-            "p99_ms": latencies[int(len(latencies) * 0.99) - 1], "predicted_churn": churners / len(instances),
+            "requests": len(results),
+            "rows": len(instances),
+            "p50_ms": statistics.median(latencies),
+            "p99_ms": latencies[int(len(latencies) * 0.99) - 1],
+            "predicted_churn": churners / len(instances),
             "versions": versions,
+            "captured_rows": captured - sum(t["captured_rows"] for t in self.result.traffic.values()),
         }
-        return (f"{len(results)} × 200 OK, {len(instances)} rows, p50 {statistics.median(latencies):.1f} ms, "
-                f"{churners / len(instances):.0%} predicted to churn, served by v{versions}")
+        return (
+            f"{len(results)} x 200 OK, {len(instances)} rows, p50 {statistics.median(latencies):.1f} ms, "
+            f"{churners / len(instances):.0%} predicted to churn, served by v{versions}"
+        )
+
+    @staticmethod
+    def _captured_rows(platform: Platform, name: str) -> int:
+        capture = ObjectStore(platform.resources.capture_bucket, platform.client("s3"))
+        return sum(capture.get(key).count(b"\n") for key in capture.list_keys(f"capture/{name}/"))
 
     def _monitor(self, platform: Platform) -> str:
         arn = platform.start_monitor(force=True)
@@ -163,8 +196,11 @@ class Demo:
         return last["summary"]
 
     def _retraining(self, platform: Platform, name: str) -> str:
-        arn = next(e["executionArn"] for e in platform.executions(platform.resources.training_state_machine)
-                   if e["name"] == self.result.retrain_execution)
+        arn = next(
+            e["executionArn"]
+            for e in platform.executions(platform.resources.training_state_machine)
+            if e["name"] == self.result.retrain_execution
+        )
         detail = self._pipeline(platform, arn)
         champion = champion_version(platform.registry, name)
         self.result.final_champion = champion.version if champion else None
@@ -181,12 +217,19 @@ class Demo:
         spec = platform.registry.get_spec(name)
         champion = champion_version(platform.registry, name)
         assert champion is not None
-        history = [a for a in self.result.audit if a["action"] in {"alias_moved", "version_registered", "candidate_rejected"}]
+        history = [
+            a for a in self.result.audit if a["action"] in {"alias_moved", "version_registered", "candidate_rejected"}
+        ]
         (self.report_dir / "model-card.md").write_text(render_model_card(spec, champion, history))
         summary = {
-            "first_version": self.result.first_version, "champion": self.result.final_champion,
-            "versions": [v.model_dump(mode="json", exclude={"signature"}) for v in platform.registry.list_versions(name)],
-            "traffic": self.result.traffic, "drift": check, "pipelines": self.result.pipelines,
+            "first_version": self.result.first_version,
+            "champion": self.result.final_champion,
+            "versions": [
+                v.model_dump(mode="json", exclude={"signature"}) for v in platform.registry.list_versions(name)
+            ],
+            "traffic": self.result.traffic,
+            "drift": check,
+            "pipelines": self.result.pipelines,
             "steps": [{"step": s, "seconds": round(t, 2), "detail": d} for s, t, d in self.result.steps],
         }
         (self.report_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
@@ -198,9 +241,15 @@ class Demo:
             versions.add_column(column)
         champion = champion_version(platform.registry, name)
         for v in platform.registry.list_versions(name):
-            versions.add_row(str(v.version), v.status, f"{v.metrics['roc_auc']:.3f}", f"{v.metrics['accuracy']:.3f}",
-                             f"{v.metrics['f1']:.3f}", CHAMPION if champion and champion.version == v.version else "",
-                             v.notes)
+            versions.add_row(
+                str(v.version),
+                v.status,
+                f"{v.metrics['roc_auc']:.3f}",
+                f"{v.metrics['accuracy']:.3f}",
+                f"{v.metrics['f1']:.3f}",
+                CHAMPION if champion and champion.version == v.version else "",
+                v.notes,
+            )
         self.console.print(versions)
         check = self.result.monitor.get("check") or {}
         drift = Table(title=f"Drift per feature ({check.get('rows', 0)} captured rows)")
@@ -209,13 +258,19 @@ class Demo:
         report_json = self.report_dir / "drift-report.json"
         if report_json.exists():
             for f in json.loads(report_json.read_text())["features"]:
-                drift.add_row(f["feature"], f["method"], f"{f['score']:.4g}", f"{f['threshold']:.3g}",
-                              "[red]yes[/]" if f["drifted"] else "no")
+                drift.add_row(
+                    f["feature"],
+                    f["method"],
+                    f"{f['score']:.4g}",
+                    f"{f['threshold']:.3g}",
+                    "[red]yes[/]" if f["drifted"] else "no",
+                )
         self.console.print(drift)
         rejected = [a for a in self.result.audit if a["action"] == "candidate_rejected"]
         if self.result.final_champion != self.result.first_version:
             verdict = f"v{self.result.final_champion} promoted to champion: {champion.notes if champion else ''}"
         else:
-            verdict = f"champion v{self.result.first_version} kept: {rejected[-1]['details']['reason'] if rejected else 'see audit'}"
+            why = rejected[-1]["details"]["reason"] if rejected else "see the audit trail"
+            verdict = f"champion v{self.result.first_version} kept: {why}"
         self.console.print(f"[bold]{verdict}[/]")
         self.console.print(f"Report folder: {self.report_dir} (drift-report.html, model-card.md, summary.json)")

@@ -60,49 +60,45 @@ def _physical_name(stack: str, logical: str, limit: int = 63) -> str:
     return f"{stack}-{logical}".lower()[:limit].rstrip("-")
 
 
+# Ref and GetAtt of each resource type, from its local name `n`, region `r` and account `a`.
+_ATTRIBUTES: dict[str, dict[str, str]] = {
+    "AWS::S3::Bucket": {
+        "Ref": "{n}",
+        "Arn": "arn:aws:s3:::{n}",
+        "DomainName": "{n}.s3.amazonaws.com",
+        "RegionalDomainName": "{n}.s3.{r}.amazonaws.com",
+    },
+    "AWS::DynamoDB::Table": {"Ref": "{n}", "Arn": "arn:aws:dynamodb:{r}:{a}:table/{n}"},
+    "AWS::SNS::Topic": {"Ref": "arn:aws:sns:{r}:{a}:{n}", "TopicArn": "arn:aws:sns:{r}:{a}:{n}", "TopicName": "{n}"},
+    "AWS::Lambda::Function": {"Ref": "{n}", "Arn": "arn:aws:lambda:{r}:{a}:function:{n}"},
+    "AWS::StepFunctions::StateMachine": {
+        "Ref": "arn:aws:states:{r}:{a}:stateMachine:{n}",
+        "Arn": "arn:aws:states:{r}:{a}:stateMachine:{n}",
+        "Name": "{n}",
+    },
+    "AWS::Batch::JobQueue": {
+        "Ref": "arn:aws:batch:{r}:{a}:job-queue/{n}",
+        "JobQueueArn": "arn:aws:batch:{r}:{a}:job-queue/{n}",
+    },
+    "AWS::Batch::JobDefinition": {"Ref": "arn:aws:batch:{r}:{a}:job-definition/{n}:1"},
+    # Jobs run on the one local compute environment the deployer creates.
+    "AWS::Batch::ComputeEnvironment": {
+        "Ref": "arn:aws:batch:{r}:{a}:compute-environment/local",
+        "ComputeEnvironmentArn": "arn:aws:batch:{r}:{a}:compute-environment/local",
+    },
+    "AWS::IAM::Role": {"Ref": ROLE_NAME, "Arn": "arn:aws:iam::{a}:role/" + ROLE_NAME, "RoleId": ROLE_NAME},
+    "AWS::KMS::Key": {"Ref": "{n}", "Arn": "arn:aws:kms:{r}:{a}:key/{n}", "KeyId": "{n}"},
+    "AWS::ApiGateway::RestApi": {"Ref": "{n}", "RootResourceId": "{n}-root"},
+    "AWS::Logs::LogGroup": {"Ref": "{n}", "Arn": "arn:aws:logs:{r}:{a}:log-group:{n}:*"},
+}
+
+
 def _attributes(stack: Stack, logical: str, resource: dict[str, Any], region: str) -> dict[str, str]:
     """What Ref and GetAtt give for a resource, named as the local deployment names it."""
     name = _physical_name(stack.name, logical)
     kind = resource["Type"]
-    arn = f"arn:aws:cloudformation:{region}:{ACCOUNT}:{kind}/{name}"
-    if kind == "AWS::S3::Bucket":
-        return {
-            "Ref": name,
-            "Arn": f"arn:aws:s3:::{name}",
-            "DomainName": f"{name}.s3.amazonaws.com",
-            "RegionalDomainName": f"{name}.s3.{region}.amazonaws.com",
-        }
-    if kind == "AWS::DynamoDB::Table":
-        return {"Ref": name, "Arn": f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}"}
-    if kind == "AWS::SNS::Topic":
-        topic = f"arn:aws:sns:{region}:{ACCOUNT}:{name}"
-        return {"Ref": topic, "TopicArn": topic, "TopicName": name}
-    if kind == "AWS::Lambda::Function":
-        return {"Ref": name, "Arn": f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"}
-    if kind == "AWS::StepFunctions::StateMachine":
-        machine = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}"
-        return {"Ref": machine, "Arn": machine, "Name": name}
-    if kind == "AWS::Batch::JobQueue":
-        return {
-            "Ref": f"arn:aws:batch:{region}:{ACCOUNT}:job-queue/{name}",
-            "JobQueueArn": f"arn:aws:batch:{region}:{ACCOUNT}:job-queue/{name}",
-        }
-    if kind == "AWS::Batch::JobDefinition":
-        return {"Ref": f"arn:aws:batch:{region}:{ACCOUNT}:job-definition/{name}:1"}
-    if kind == "AWS::Batch::ComputeEnvironment":
-        return {
-            "Ref": f"arn:aws:batch:{region}:{ACCOUNT}:compute-environment/{name}",
-            "ComputeEnvironmentArn": f"arn:aws:batch:{region}:{ACCOUNT}:compute-environment/{name}",
-        }
-    if kind == "AWS::IAM::Role":
-        return {"Ref": ROLE_NAME, "Arn": f"arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}", "RoleId": ROLE_NAME}
-    if kind == "AWS::KMS::Key":
-        return {"Ref": name, "Arn": f"arn:aws:kms:{region}:{ACCOUNT}:key/{name}", "KeyId": name}
-    if kind == "AWS::ApiGateway::RestApi":
-        return {"Ref": name, "RootResourceId": f"{name}-root"}
-    if kind == "AWS::Logs::LogGroup":
-        return {"Ref": name, "Arn": f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{name}:*"}
-    return {"Ref": name, "Arn": arn}
+    generic = {"Ref": "{n}", "Arn": f"arn:aws:cloudformation:{{r}}:{{a}}:{kind}/{{n}}"}
+    return {k: v.format(n=name, r=region, a=ACCOUNT) for k, v in _ATTRIBUTES.get(kind, generic).items()}
 
 
 class LocalDeployer:
@@ -120,7 +116,9 @@ class LocalDeployer:
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
         )
         self.clients("batch").create_compute_environment(
-            computeEnvironmentName="local", type="UNMANAGED", state="ENABLED",
+            computeEnvironmentName="local",
+            type="UNMANAGED",
+            state="ENABLED",
             serviceRole=f"arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}",
         )
         for stack in load_assembly(outdir):

@@ -43,21 +43,32 @@ _installed: dict[str, Any] = {}
 
 def _operation(service: str, action: str) -> Any:
     model = _botocore.get_service_model(service)
-    return model.operation_model(model.operation_names[[n.lower() for n in model.operation_names].index(action.replace("_", ""))])
+    return model.operation_model(
+        model.operation_names[[n.lower() for n in model.operation_names].index(action.replace("_", ""))]
+    )
 
 
-def _normalise_parameters(self: StateTaskService, parameters: dict, boto_service_name: str | None = None,
-                          service_action_name: str | None = None) -> None:
+def _normalise_parameters(
+    self: StateTaskService,
+    parameters: dict,
+    boto_service_name: str | None = None,
+    service_action_name: str | None = None,
+) -> None:
     CALLS["normalise_parameters"] += 1
-    operation = _operation(self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name))
+    operation = _operation(
+        self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name)
+    )
     if operation.input_shape is not None:
         self._to_boto_request(parameters, operation.input_shape)
 
 
-def _normalise_response(self: StateTaskService, response: Any, boto_service_name: str | None = None,
-                        service_action_name: str | None = None) -> None:
+def _normalise_response(
+    self: StateTaskService, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None
+) -> None:
     CALLS["normalise_response"] += 1
-    operation = _operation(self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name))
+    operation = _operation(
+        self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name)
+    )
     if operation.output_shape is not None:
         self._from_boto_response(response, operation.output_shape)
 
@@ -65,10 +76,17 @@ def _normalise_response(self: StateTaskService, response: Any, boto_service_name
 def install(functions: FunctionRunner, training: TrainingJobRunner) -> None:
     """Point moto at the real code. Idempotent; `uninstall` restores moto."""
     for service, settings in MOTO_CONFIG.items():
-        default_user_config.setdefault(service, {}).update(settings)  # type: ignore[attr-defined]
+        section: dict[str, Any] = default_user_config.setdefault(service, {})  # type: ignore[misc]
+        section.update(settings)
 
-    def invoke(self: LambdaSimpleBackend, function_name: str, qualifier: str | None, body: Any, headers: Any,
-               response_headers: Any) -> bytes:
+    def invoke(  # noqa: PLR0917 - moto's signature
+        self: LambdaSimpleBackend,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: Any,
+    ) -> bytes:
         CALLS["lambda_invoke"] += 1
         payload, failed = functions.invoke_json(function_name, body)
         if failed:

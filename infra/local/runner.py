@@ -83,7 +83,9 @@ class FunctionRunner:
     def _module(self, function: LocalFunction) -> ModuleType:
         if function.name not in self._modules:
             module_file, _ = function.handler.rsplit(".", 1)
-            self._modules[function.name] = _load(function.code_dir / f"{module_file}.py", f"mlops_fn_{function.function}")
+            self._modules[function.name] = _load(
+                function.code_dir / f"{module_file}.py", f"mlops_fn_{function.function}"
+            )
         return self._modules[function.name]
 
     def invoke(self, function_name: str, event: Any) -> Any:

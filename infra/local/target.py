@@ -47,7 +47,6 @@ def synthesize(outdir: Path = LOCAL_OUTDIR) -> Path:
     """Synthesize the CDK app (no layer bundling: locally the code runs from the virtualenv)."""
     from infra.app import SKIP_BUNDLING, build_app
 
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     # Asset metadata tells the local target which cdk.out folder holds each function's code.
     build_app({**SKIP_BUNDLING, "aws:cdk:enable-asset-metadata": True}, outdir=str(outdir)).synth()
     return outdir
@@ -56,8 +55,14 @@ def synthesize(outdir: Path = LOCAL_OUTDIR) -> Path:
 class LocalTarget:
     """The embedded AWS with the app deployed from cdk.out, and the REST API on loopback."""
 
-    def __init__(self, outdir: Path = LOCAL_OUTDIR, *, moto_port: int | None = None, api_port: int = 0,
-                 api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        outdir: Path = LOCAL_OUTDIR,
+        *,
+        moto_port: int | None = None,
+        api_port: int = 0,
+        api_key: str | None = None,
+    ) -> None:
         self.outdir = outdir
         self.moto_port = moto_port or free_port()
         self.api_port = api_port
@@ -70,8 +75,12 @@ class LocalTarget:
         self._server: Any = None
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
-                            config=Config(retries={"mode": "standard", "max_attempts": 3}))
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            config=Config(retries={"mode": "standard", "max_attempts": 3}),
+        )
 
     def start(self, *, synth: bool = True) -> LocalTarget:
         from moto.server import ThreadedMotoServer

@@ -134,4 +134,5 @@ class Resolver:
                 try:
                     self.exports[name] = self.resolve(stack.name, output["Value"])
                 except TemplateError:
-                    continue  # an export of something with no local counterpart (a VPC id): never imported by what runs here
+                    # An export with no local counterpart (a VPC id): nothing that runs here imports it.
+                    continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from infra.config import MlopsConfig
@@ -19,3 +19,8 @@ class DataStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: MlopsConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.data = DataPlane(self, "DataPlane", prefix=config.prefix)
+        # Outputs the `mlops` CLI discovers the deployment by (infra/operations.py OUTPUTS).
+        CfnOutput(self, "RegistryTable", value=self.data.registry_table.table_name)
+        CfnOutput(self, "DataBucket", value=self.data.data_bucket.bucket_name)
+        CfnOutput(self, "ArtifactsBucket", value=self.data.artifacts_bucket.bucket_name)
+        CfnOutput(self, "CaptureBucket", value=self.data.capture_bucket.bucket_name)

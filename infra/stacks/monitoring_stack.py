@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -48,3 +48,4 @@ class MonitoringStack(Stack):
             training_state_machine=training_state_machine,
             api=api,
         )
+        CfnOutput(self, "MonitorStateMachineArn", value=self.monitor.state_machine.state_machine_arn)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from infra.config import MlopsConfig
@@ -34,3 +34,4 @@ class ServingStack(Stack):
             capture_bucket=data.capture_bucket,
             prefix=config.prefix,
         )
+        CfnOutput(self, "ApiUrl", value=self.inference.api.url, description="Base URL of the inference API")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from infra.config import MlopsConfig
@@ -34,3 +34,4 @@ class TrainingStack(Stack):
             registry_table=data.registry_table,
             alerts_topic=data.alerts_topic,
         )
+        CfnOutput(self, "TrainingStateMachineArn", value=self.pipeline.state_machine.state_machine_arn)

@@ -8,6 +8,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+from pydantic_settings import BaseSettings
+
+from infra.constructs.lambda_factory import DESCRIPTION_PREFIX, SettingsMismatchError, function_environment
 from mlcore.settings import (
     DriftCheckSettings,
     EvaluateSettings,
@@ -19,9 +22,6 @@ from mlcore.settings import (
     ValidateSettings,
     env_keys,
 )
-from pydantic_settings import BaseSettings
-
-from infra.constructs.lambda_factory import DESCRIPTION_PREFIX, SettingsMismatchError, function_environment
 
 if TYPE_CHECKING:
     from conftest import Synthesized

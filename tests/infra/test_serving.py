@@ -63,9 +63,12 @@ def test_stage_logs_traces_and_throttles(synthesized: Synthesized) -> None:
     )
 
 
-def test_api_url_is_an_output(synthesized: Synthesized) -> None:
-    outputs = synthesized.raw("MlopsServing")["Outputs"]
-    assert any(key.startswith("InferenceApiUrl") for key in outputs)
+def test_the_cli_finds_every_resource_in_the_stack_outputs(synthesized: Synthesized) -> None:
+    """`mlops` discovers a deployment by these output keys (infra/operations.py OUTPUTS)."""
+    from infra.operations import OUTPUTS
+
+    keys = {key for stack in synthesized.stacks for key in synthesized.raw(stack).get("Outputs", {})}
+    assert set(OUTPUTS.values()) <= keys
 
 
 def test_predict_cannot_write_the_registry_or_touch_the_data_bucket(synthesized: Synthesized) -> None:

@@ -6,9 +6,9 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from aws_cdk.assertions import Match
-from mlcore.settings import TrainSettings, env_keys
 
 from infra.asl import asl_path, placeholders
+from mlcore.settings import TrainSettings, env_keys
 
 if TYPE_CHECKING:
     from conftest import Synthesized

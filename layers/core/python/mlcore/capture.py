@@ -81,4 +81,8 @@ def read_window(
                     columns[name].append(record["features"].get(name))
                 predictions.append(record["prediction"])
                 versions.append(record["model_version"])
-    return {name: np.asarray(values, dtype=object) for name, values in columns.items()}, np.asarray(predictions), versions
+    return (
+        {name: np.asarray(values, dtype=object) for name, values in columns.items()},
+        np.asarray(predictions),
+        versions,
+    )

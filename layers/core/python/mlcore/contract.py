@@ -63,48 +63,48 @@ def _examples(values: pa.ChunkedArray | pa.Array, mask: pa.ChunkedArray | pa.Arr
     return pc.filter(values, mask).slice(0, EXAMPLES).to_pylist()
 
 
+def _masks(feature: Feature, cast: pa.ChunkedArray) -> list[tuple[str, str, pa.ChunkedArray]]:
+    """(check, what the failing rows are, boolean mask of failing rows) for each rule of a feature."""
+    masks: list[tuple[str, str, pa.ChunkedArray]] = []
+    if feature.type is FeatureType.INTEGER:
+        masks.append(("integer", "values are not whole numbers", pc.not_equal(cast, pc.floor(cast))))
+    if feature.is_numeric and feature.min is not None:
+        masks.append(("range", f"values below min {feature.min}", pc.less(cast, feature.min)))
+    if feature.is_numeric and feature.max is not None:
+        masks.append(("range", f"values above max {feature.max}", pc.greater(cast, feature.max)))
+    if feature.categories is not None and not feature.allow_unseen:
+        outside = pc.invert(pc.is_in(cast, value_set=pa.array(feature.categories)))
+        masks.append(("categories", f"values outside {feature.categories}", outside))
+    return masks
+
+
 def _check_column(feature: Feature, column: pa.ChunkedArray) -> tuple[pa.ChunkedArray | None, list[CheckResult]]:
     """Cast a column to its contract type and run its checks; returns the cast column and failures."""
-    failures: list[CheckResult] = []
 
-    def fail(check: str, count: int, message: str, examples: list[Any] | None = None) -> None:
-        failures.append(
-            CheckResult(
-                check=check,
-                column=feature.name,
-                severity=feature.severity,
-                failed_rows=count,
-                message=message,
-                examples=examples or [],
-            )
+    def failure(check: str, count: int, message: str, examples: list[Any] | None = None) -> CheckResult:
+        return CheckResult(
+            check=check,
+            column=feature.name,
+            severity=feature.severity,
+            failed_rows=count,
+            message=message,
+            examples=examples or [],
         )
 
     try:
         cast = pc.cast(column, _arrow_type(feature))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        fail("dtype", len(column), f"cannot be read as {feature.type}: {exc}")
-        return None, failures
-    nulls = cast.null_count
-    if nulls and not feature.nullable:
-        fail("not_null", nulls, f"{nulls} missing values in a non-nullable column")
-    if feature.is_numeric:
-        if feature.type is FeatureType.INTEGER:
-            fractional = pc.fill_null(pc.not_equal(cast, pc.floor(cast)), False)
-            count = pc.sum(fractional).as_py() or 0
-            if count:
-                fail("integer", count, f"{count} values are not whole numbers", _examples(cast, fractional))
-        for bound, op, word in ((feature.min, pc.less, "below min"), (feature.max, pc.greater, "above max")):
-            if bound is None:
-                continue
-            mask = pc.fill_null(op(cast, bound), False)
-            count = pc.sum(mask).as_py() or 0
-            if count:
-                fail("range", count, f"{count} values {word} {bound}", _examples(cast, mask))
-    elif feature.categories is not None and not feature.allow_unseen:
-        mask = pc.fill_null(pc.invert(pc.is_in(cast, value_set=pa.array(feature.categories))), False)
+        return None, [failure("dtype", len(column), f"cannot be read as {feature.type}: {exc}")]
+    failures = []
+    if cast.null_count and not feature.nullable:
+        failures.append(
+            failure("not_null", cast.null_count, f"{cast.null_count} missing values in a non-nullable column")
+        )
+    for check, what, raw_mask in _masks(feature, cast):
+        mask = pc.fill_null(raw_mask, False)
         count = pc.sum(mask).as_py() or 0
         if count:
-            fail("categories", count, f"{count} values outside {feature.categories}", _examples(cast, mask))
+            failures.append(failure(check, count, f"{count} {what}", _examples(cast, mask)))
     return cast, failures
 
 
@@ -133,7 +133,10 @@ def check_contract(table: pa.Table, spec: ModelSpec, *, require_target: bool = T
     for name in missing:
         failures.append(
             CheckResult(
-                check="column_present", column=name, severity=Severity.BLOCKING, failed_rows=table.num_rows,
+                check="column_present",
+                column=name,
+                severity=Severity.BLOCKING,
+                failed_rows=table.num_rows,
                 message="column is missing",
             )
         )
@@ -149,21 +152,34 @@ def check_contract(table: pa.Table, spec: ModelSpec, *, require_target: bool = T
         if target.null_count:
             failures.append(
                 CheckResult(
-                    check="not_null", column=spec.target, severity=Severity.BLOCKING,
-                    failed_rows=target.null_count, message=f"{target.null_count} rows have no target",
+                    check="not_null",
+                    column=spec.target,
+                    severity=Severity.BLOCKING,
+                    failed_rows=target.null_count,
+                    message=f"{target.null_count} rows have no target",
                 )
             )
         columns[spec.target] = pc.cast(target, pa.string() if spec.task == "classification" else pa.float64())
     rows = table.num_rows
     if rows < spec.data.min_rows:
         failures.append(
-            CheckResult(check="row_count", column=None, severity=Severity.BLOCKING, failed_rows=0,
-                        message=f"{rows} rows, the contract needs at least {spec.data.min_rows}")
+            CheckResult(
+                check="row_count",
+                column=None,
+                severity=Severity.BLOCKING,
+                failed_rows=0,
+                message=f"{rows} rows, the contract needs at least {spec.data.min_rows}",
+            )
         )
     if spec.data.max_rows is not None and rows > spec.data.max_rows:
         failures.append(
-            CheckResult(check="row_count", column=None, severity=Severity.BLOCKING, failed_rows=rows - spec.data.max_rows,
-                        message=f"{rows} rows, the contract allows at most {spec.data.max_rows}")
+            CheckResult(
+                check="row_count",
+                column=None,
+                severity=Severity.BLOCKING,
+                failed_rows=rows - spec.data.max_rows,
+                message=f"{rows} rows, the contract allows at most {spec.data.max_rows}",
+            )
         )
     report = ContractReport(rows=rows, columns=table.num_columns, failures=failures)
     return pa.table(columns), report

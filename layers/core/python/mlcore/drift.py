@@ -36,7 +36,10 @@ def numeric_profile(values: np.ndarray) -> dict[str, Any]:
     # Few distinct values (counts, ratings): small samples are tested like categories, since KS
     # assumes a continuous distribution.
     discrete = (
-        {"frequencies": {_label(v): float(c / present.size) for v, c in zip(distinct, distinct_counts, strict=True)}, "other": 0.0}
+        {
+            "frequencies": {_label(v): float(c / present.size) for v, c in zip(distinct, distinct_counts, strict=True)},
+            "other": 0.0,
+        }
         if distinct.size <= MAX_DISCRETE
         else {}
     )
@@ -83,7 +86,7 @@ def build_profile(spec: ModelSpec, columns: dict[str, np.ndarray], predictions: 
         for f in spec.features
     }
     prediction = categorical_profile(predictions) if spec.task == "classification" else numeric_profile(predictions)
-    return {"model_name": spec.name, "rows": int(len(predictions)), "features": features, "prediction": prediction}
+    return {"model_name": spec.name, "rows": len(predictions), "features": features, "prediction": prediction}
 
 
 def normed_wasserstein(reference: dict[str, Any], current: np.ndarray) -> float:
@@ -220,13 +223,17 @@ class DriftReport(BaseModel):
         return [f.feature for f in self.features if f.drifted]
 
 
-def _numeric_drift(name: str, reference: dict[str, Any], raw: np.ndarray, threshold: float, spec_feature: Any) -> FeatureDrift:
+def _numeric_drift(
+    name: str, reference: dict[str, Any], raw: np.ndarray, threshold: float, spec_feature: Any
+) -> FeatureDrift:
     values = np.asarray(raw, dtype=np.float64)
     present = values[~np.isnan(values)]
     findings = []
     if spec_feature is not None:
-        for bound, outside, word in ((spec_feature.min, present < (spec_feature.min or 0), "below min"),
-                                     (spec_feature.max, present > (spec_feature.max or 0), "above max")):
+        for bound, outside, word in (
+            (spec_feature.min, present < (spec_feature.min or 0), "below min"),
+            (spec_feature.max, present > (spec_feature.max or 0), "above max"),
+        ):
             if bound is not None and outside.any():
                 findings.append(f"{int(outside.sum())} values {word} {bound}")
     if present.size <= SMALL_SAMPLE and "frequencies" in reference:
@@ -242,10 +249,17 @@ def _numeric_drift(name: str, reference: dict[str, Any], raw: np.ndarray, thresh
     edges = np.asarray(reference["psi_edges"])
     current_hist = np.bincount(np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1)
     return FeatureDrift(
-        feature=name, kind="numeric", method=method, score=score,
-        threshold=threshold if method == "normed_wasserstein" else P_VALUE, drifted=drifted, psi=numeric_psi(reference, present),
-        missing_rate=float(1 - present.size / max(values.size, 1)), reference_missing_rate=reference["missing_rate"],
-        findings=findings, reference_histogram=list(reference["psi_proportions"]),
+        feature=name,
+        kind="numeric",
+        method=method,
+        score=score,
+        threshold=threshold if method == "normed_wasserstein" else P_VALUE,
+        drifted=drifted,
+        psi=numeric_psi(reference, present),
+        missing_rate=float(1 - present.size / max(values.size, 1)),
+        reference_missing_rate=reference["missing_rate"],
+        findings=findings,
+        reference_histogram=list(reference["psi_proportions"]),
         current_histogram=(current_hist / max(present.size, 1)).tolist(),
         labels=[f"≤{e:.3g}" for e in edges] + [f">{edges[-1]:.3g}" if edges.size else "all"],
     )
@@ -264,11 +278,19 @@ def _categorical_drift(name: str, reference: dict[str, Any], raw: np.ndarray, th
         drifted = score >= threshold
     labels = [*reference["frequencies"], OTHER]
     return FeatureDrift(
-        feature=name, kind="categorical", method=method, score=score, threshold=threshold,
-        drifted=drifted, psi=psi(ref, cur), missing_rate=float(missing.mean()) if values.size else 0.0,
+        feature=name,
+        kind="categorical",
+        method=method,
+        score=score,
+        threshold=threshold,
+        drifted=drifted,
+        psi=psi(ref, cur),
+        missing_rate=float(missing.mean()) if values.size else 0.0,
         reference_missing_rate=reference["missing_rate"],
         findings=[f"unseen categories: {sorted(unseen)[:5]}"] if unseen else [],
-        reference_histogram=ref.tolist(), current_histogram=cur.tolist(), labels=labels,
+        reference_histogram=ref.tolist(),
+        current_histogram=cur.tolist(),
+        labels=labels,
     )
 
 
@@ -310,6 +332,11 @@ def check_drift(
     else:
         prediction = _categorical_drift("prediction", pred_reference, predictions, spec.drift.threshold)
     return DriftReport(
-        model_name=spec.name, version=version, rows=int(len(predictions)), features=results,
-        drift_share=share, dataset_drift=share >= spec.drift.dataset_share, prediction=prediction,
+        model_name=spec.name,
+        version=version,
+        rows=len(predictions),
+        features=results,
+        drift_share=share,
+        dataset_drift=share >= spec.drift.dataset_share,
+        prediction=prediction,
     )

@@ -24,7 +24,9 @@ def _binary_auc(positive: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict[str, float]:
+def classification_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray, classes: list[str]
+) -> dict[str, float]:
     """Accuracy, F1 (binary: of the second class; else macro), ROC AUC (macro one-vs-rest), log loss."""
     y_true = np.asarray(y_true).astype(str)
     y_pred = np.asarray(y_pred).astype(str)
@@ -60,7 +62,9 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     }
 
 
-def score(spec: ModelSpec, y_true: np.ndarray, outputs: dict[str, np.ndarray], classes: list[str] | None) -> dict[str, float]:
+def score(
+    spec: ModelSpec, y_true: np.ndarray, outputs: dict[str, np.ndarray], classes: list[str] | None
+) -> dict[str, float]:
     """Metrics of a model's outputs (`label`, and `probabilities` for classifiers) against the truth."""
     if spec.task is Task.CLASSIFICATION:
         assert classes is not None
@@ -87,7 +91,9 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
         if not _better_or_equal(metric, candidate[metric], floor):
             reasons.append(f"{metric} {candidate[metric]:.4f} misses the minimum {floor}")
     champion = result.champion_metrics
-    if champion is not None and not _better_or_equal(primary, candidate[primary], champion[primary], spec.metrics.tolerance):
+    if champion is not None and not _better_or_equal(
+        primary, candidate[primary], champion[primary], spec.metrics.tolerance
+    ):
         reasons.append(
             f"{primary} {candidate[primary]:.4f} is worse than champion v{result.champion_version}'s "
             f"{champion[primary]:.4f} on the same holdout"

@@ -37,11 +37,13 @@ def error_body(error: MlopsError) -> dict[str, Any]:
 
 def parse_body(body: str | None) -> dict[str, Any]:
     if not body:
-        raise BadRequestError("the request body is empty; send {\"instances\": [...]}", field="body")
+        raise BadRequestError('the request body is empty; send {"instances": [...]}', field="body")
     try:
         document = json.loads(body)
     except json.JSONDecodeError as exc:
-        raise BadRequestError(f"the request body is not valid JSON: {exc.msg} at position {exc.pos}", field="body") from exc
+        raise BadRequestError(
+            f"the request body is not valid JSON: {exc.msg} at position {exc.pos}", field="body"
+        ) from exc
     if not isinstance(document, dict):
         raise BadRequestError("the request body must be a JSON object", field="body")
     if "instances" not in document:
@@ -129,8 +131,12 @@ class PredictionService:
         if self.capture.sampled(loaded.spec.capture.sample_rate):
             try:
                 self.capture.write(
-                    model_name=name, version=loaded.version, request_id=request_id, instances=document["instances"],
-                    predictions=predictions, latency_ms=(time.perf_counter() - started) * 1000,
+                    model_name=name,
+                    version=loaded.version,
+                    request_id=request_id,
+                    instances=document["instances"],
+                    predictions=predictions,
+                    latency_ms=(time.perf_counter() - started) * 1000,
                 )
             except Exception:  # capture must never fail a prediction; the error is logged and counted
                 logger.exception("capture write failed", extra={"model": name})

@@ -11,7 +11,15 @@ import numpy as np
 
 from mlcore.capture import read_window
 from mlcore.drift import DriftReport, check_drift
-from mlcore.messages import DriftCheckResult, DueModel, ListDueRequest, ListDueResult, PipelineInput, RetrainRequest, RetrainResult
+from mlcore.messages import (
+    DriftCheckResult,
+    DueModel,
+    ListDueRequest,
+    ListDueResult,
+    PipelineInput,
+    RetrainRequest,
+    RetrainResult,
+)
 from mlcore.pipeline import champion_version
 from mlcore.registry import Registry
 from mlcore.report import render_drift_html
@@ -48,7 +56,8 @@ def _to_columns(spec: Any, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         values = raw[feature.name]
         if feature.is_numeric:
             columns[feature.name] = np.array(
-                [np.nan if not isinstance(v, int | float) or isinstance(v, bool) else v for v in values], dtype=np.float64
+                [np.nan if not isinstance(v, int | float) or isinstance(v, bool) else v for v in values],
+                dtype=np.float64,
             )
         else:
             columns[feature.name] = np.array(["" if v is None else str(v) for v in values], dtype=object)
@@ -70,34 +79,67 @@ def run_drift_check(
     state = registry.get_monitor_state(spec.name)
 
     def finish(result: DriftCheckResult) -> DriftCheckResult:
-        registry.put_monitor_state(spec.name, {**state, "last_check_at": now.isoformat(), "last_check": result.model_dump(mode="json")})
+        registry.put_monitor_state(
+            spec.name, {**state, "last_check_at": now.isoformat(), "last_check": result.model_dump(mode="json")}
+        )
         return result
 
     if champion is None:
-        return finish(DriftCheckResult(
-            model_name=spec.name, check_id=check_id, status="no_champion", rows=0, drifted_features=[],
-            drift_share=0.0, dataset_drift=False, retrain_recommended=False, summary=f"'{spec.name}' has no champion yet",
-        ))
+        return finish(
+            DriftCheckResult(
+                model_name=spec.name,
+                check_id=check_id,
+                status="no_champion",
+                rows=0,
+                drifted_features=[],
+                drift_share=0.0,
+                dataset_drift=False,
+                retrain_recommended=False,
+                summary=f"'{spec.name}' has no champion yet",
+            )
+        )
     raw, predictions, _ = read_window(capture, spec.name, spec.feature_names, hours=request.window_hours, now=now)
     rows = len(predictions)
     if rows < spec.drift.min_rows:
-        return finish(DriftCheckResult(
-            model_name=spec.name, check_id=check_id, status="not_enough_data", rows=rows, drifted_features=[],
-            drift_share=0.0, dataset_drift=False, retrain_recommended=False,
-            summary=f"{rows} captured rows in the last {request.window_hours} h, {spec.drift.min_rows} needed",
-        ))
+        return finish(
+            DriftCheckResult(
+                model_name=spec.name,
+                check_id=check_id,
+                status="not_enough_data",
+                rows=rows,
+                drifted_features=[],
+                drift_share=0.0,
+                dataset_drift=False,
+                retrain_recommended=False,
+                summary=f"{rows} captured rows in the last {request.window_hours} h, {spec.drift.min_rows} needed",
+            )
+        )
     profile = json.loads(artifacts.get_verified(champion.artifacts["profile"]))
     report = check_drift(spec, champion.version, profile, _to_columns(spec, raw), predictions)
     prefix = f"monitoring/{spec.name}/{check_id}/"
     artifacts.put(prefix + "drift.json", report.model_dump_json(indent=2).encode(), "application/json")
     html = artifacts.put(prefix + "drift.html", render_drift_html(report).encode(), "text/html")
     summary = _summary(report)
-    registry.audit(spec.name, "drift_checked", MONITOR, {"check_id": check_id, "rows": rows, "drifted": report.drifted_features, "share": report.drift_share})
-    return finish(DriftCheckResult(
-        model_name=spec.name, check_id=check_id, status="drift" if report.dataset_drift else "ok", rows=rows,
-        drifted_features=report.drifted_features, drift_share=report.drift_share, dataset_drift=report.dataset_drift,
-        retrain_recommended=report.dataset_drift and spec.retrain.on_drift, summary=summary, report=html,
-    ))
+    registry.audit(
+        spec.name,
+        "drift_checked",
+        MONITOR,
+        {"check_id": check_id, "rows": rows, "drifted": report.drifted_features, "share": report.drift_share},
+    )
+    return finish(
+        DriftCheckResult(
+            model_name=spec.name,
+            check_id=check_id,
+            status="drift" if report.dataset_drift else "ok",
+            rows=rows,
+            drifted_features=report.drifted_features,
+            drift_share=report.drift_share,
+            dataset_drift=report.dataset_drift,
+            retrain_recommended=report.dataset_drift and spec.retrain.on_drift,
+            summary=summary,
+            report=html,
+        )
+    )
 
 
 def _summary(report: DriftReport) -> str:
@@ -149,6 +191,10 @@ def start_retraining(
     if skip:
         registry.audit(spec.name, "retrain_skipped", MONITOR, {"check_id": request.check_id, "why": skip})
         return RetrainResult(model_name=spec.name, started=False, execution_name=name, reason=skip)
-    registry.put_monitor_state(spec.name, {**state, "retrains": [*starts, now.isoformat()], "last_retrain_execution": name})
-    registry.audit(spec.name, "retrain_started", MONITOR, {"check_id": request.check_id, "execution": name, "why": request.reason})
+    registry.put_monitor_state(
+        spec.name, {**state, "retrains": [*starts, now.isoformat()], "last_retrain_execution": name}
+    )
+    registry.audit(
+        spec.name, "retrain_started", MONITOR, {"check_id": request.check_id, "execution": name, "why": request.reason}
+    )
     return RetrainResult(model_name=spec.name, started=True, execution_name=name, reason=request.reason)

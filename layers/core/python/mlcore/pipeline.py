@@ -59,7 +59,7 @@ def _latest_dataset_key(model_name: str, data: ObjectStore) -> str:
 def split_holdout(table: pa.Table, spec: ModelSpec) -> tuple[pa.Table, pa.Table]:
     """Deterministic train/holdout split by the spec's seed and fraction."""
     order = np.random.default_rng(spec.data.seed).permutation(table.num_rows)
-    cut = int(round(table.num_rows * spec.data.holdout_fraction))
+    cut = round(table.num_rows * spec.data.holdout_fraction)
     return table.take(np.sort(order[cut:])), table.take(np.sort(order[:cut]))
 
 
@@ -87,8 +87,15 @@ def validate_dataset(
     prefix = run_prefix(name, run_id)
     snapshot = artifacts.put(prefix + "dataset" + key[key.rfind(".") :], raw)
     clean, report = check_contract(read_table(raw, key), spec)
-    report_doc = {"model_name": name, "run_id": run_id, "dataset": snapshot.model_dump(), **report.model_dump(mode="json")}
-    report_artifact = artifacts.put(prefix + "validation.json", json.dumps(report_doc, indent=2).encode(), "application/json")
+    report_doc = {
+        "model_name": name,
+        "run_id": run_id,
+        "dataset": snapshot.model_dump(),
+        **report.model_dump(mode="json"),
+    }
+    report_artifact = artifacts.put(
+        prefix + "validation.json", json.dumps(report_doc, indent=2).encode(), "application/json"
+    )
     if report.blocking:
         raise DataValidationError(f"dataset {key} breaks the contract of '{name}': {report.summary()}")
     train, holdout = split_holdout(clean, spec)
@@ -124,7 +131,9 @@ def evaluate_candidate(request: EvaluateRequest, *, registry: Registry, artifact
     spec = registry.get_spec(request.model_name)
     result = apply_gate(spec, read_candidate(request.model_name, request.run_id, artifacts))
     if not result.passed:
-        registry.audit(request.model_name, "candidate_rejected", PIPELINE, {"run_id": request.run_id, "reason": result.reason})
+        registry.audit(
+            request.model_name, "candidate_rejected", PIPELINE, {"run_id": request.run_id, "reason": result.reason}
+        )
     return result
 
 
@@ -167,17 +176,23 @@ def promote_version(request: PromoteRequest, *, registry: Registry, actor: str =
     current = registry.get_alias(request.model_name, request.alias)
     if current and current.version == request.version:
         return PromoteResult(
-            model_name=request.model_name, alias=request.alias, version=request.version,
+            model_name=request.model_name,
+            alias=request.alias,
+            version=request.version,
             previous_version=current.previous_version,
         )
     record = registry.set_alias(request.model_name, request.alias, request.version, actor, request.reason)
     return PromoteResult(
-        model_name=request.model_name, alias=request.alias, version=record.version,
+        model_name=request.model_name,
+        alias=request.alias,
+        version=record.version,
         previous_version=record.previous_version,
     )
 
 
-def train_candidate(model_name: str, run_id: str, *, registry: Registry, artifacts: ObjectStore, image: str = "") -> TrainingResult:
+def train_candidate(
+    model_name: str, run_id: str, *, registry: Registry, artifacts: ObjectStore, image: str = ""
+) -> TrainingResult:
     """The Batch job: fit, export to ONNX, prove parity, profile, score candidate and champion on the holdout.
 
     Raises

@@ -117,7 +117,7 @@ class Registry:
 
     def _transact(self, items: list[dict[str, Any]], conflict: str) -> None:
         try:
-            self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+            self.client.transact_write_items(TransactItems=items)
         except self.client.exceptions.TransactionCanceledException as exc:
             raise ConflictError(conflict) from exc
 
@@ -226,7 +226,10 @@ class Registry:
                     }
                 },
                 self._audit_put(
-                    name, "status_changed", actor, {"version": version, "from": current.status, "to": status, "reason": reason}
+                    name,
+                    "status_changed",
+                    actor,
+                    {"version": version, "from": current.status, "to": status, "reason": reason},
                 ),
             ],
             f"version {version} of '{name}' changed concurrently",
@@ -248,7 +251,9 @@ class Registry:
         """
         target = self.get_version(name, version)
         if target.status is not VersionStatus.APPROVED:
-            raise ConflictError(f"version {version} of '{name}' is {target.status}, only approved versions can be served")
+            raise ConflictError(
+                f"version {version} of '{name}' is {target.status}, only approved versions can be served"
+            )
         current = self.get_alias(name, alias)
         record = AliasRecord(
             alias=alias,

@@ -24,11 +24,12 @@ def _histogram_svg(feature: FeatureDrift, width: int = 480, height: int = 140) -
     slot = width / bins
     bars = []
     for i, (ref, cur) in enumerate(zip(feature.reference_histogram, feature.current_histogram, strict=False)):
+        label = feature.labels[i] if i < len(feature.labels) else ""
         for offset, value, colour in ((0.1, ref, "#9e9e9e"), (0.5, cur, "#1e88e5")):
             h = (height - 30) * value / peak
             bars.append(
                 f'<rect x="{i * slot + offset * slot:.1f}" y="{height - 20 - h:.1f}" width="{slot * 0.38:.1f}" '
-                f'height="{h:.1f}" fill="{colour}"><title>{escape(feature.labels[i] if i < len(feature.labels) else "")}: '
+                f'height="{h:.1f}" fill="{colour}"><title>{escape(label)}: '
                 f"{value:.1%}</title></rect>"
             )
         if bins <= 12 and i < len(feature.labels):
@@ -45,7 +46,7 @@ def render_drift_html(report: DriftReport) -> str:
     )
     rows = "".join(
         f"<tr><td>{escape(f.feature)}</td><td>{f.kind}</td><td>{f.method}</td><td>{f.score:.4g}</td>"
-        f"<td>{f.threshold:.4g}</td><td class=\"{'bad' if f.drifted else 'ok'}\">{'drift' if f.drifted else 'ok'}</td>"
+        f'<td>{f.threshold:.4g}</td><td class="{"bad" if f.drifted else "ok"}">{"drift" if f.drifted else "ok"}</td>'
         f"<td>{f.psi:.3f}</td><td>{f.missing_rate:.1%} (ref {f.reference_missing_rate:.1%})</td>"
         f"<td>{escape('; '.join(f.findings))}</td></tr>"
         for f in report.features

@@ -18,9 +18,7 @@ FLOAT, STRING = "float", "string"
 
 def signature_of(features: list[Any]) -> list[dict[str, Any]]:
     """The input signature of a spec's features: name, ONNX tensor type, nullability."""
-    return [
-        {"name": f.name, "type": FLOAT if f.is_numeric else STRING, "nullable": f.nullable} for f in features
-    ]
+    return [{"name": f.name, "type": FLOAT if f.is_numeric else STRING, "nullable": f.nullable} for f in features]
 
 
 def _session(model: bytes) -> ort.InferenceSession:
@@ -55,11 +53,13 @@ def columns_from_table(rows: dict[str, list[Any]], signature: list[dict[str, Any
     for field in signature:
         values = rows[field["name"]]
         if field["type"] == FLOAT:
-            columns[field["name"]] = np.array(
-                [np.nan if v is None else v for v in values], dtype=np.float32
-            ).reshape(-1, 1)
+            columns[field["name"]] = np.array([np.nan if v is None else v for v in values], dtype=np.float32).reshape(
+                -1, 1
+            )
         else:
-            columns[field["name"]] = np.array(["" if v is None else str(v) for v in values], dtype=object).reshape(-1, 1)
+            columns[field["name"]] = np.array(["" if v is None else str(v) for v in values], dtype=object).reshape(
+                -1, 1
+            )
     return columns
 
 
@@ -124,8 +124,8 @@ def validate_instances(instances: Any, signature: list[dict[str, Any]], max_rows
             convert = _number if field["type"] == FLOAT else _category
             values[name].append(convert(record[name], row, field))
     return {
-        field["name"]: np.array(
-            values[field["name"]], dtype=np.float32 if field["type"] == FLOAT else object
-        ).reshape(-1, 1)
+        field["name"]: np.array(values[field["name"]], dtype=np.float32 if field["type"] == FLOAT else object).reshape(
+            -1, 1
+        )
         for field in signature
     }

@@ -100,7 +100,8 @@ def export_onnx(pipeline: Any, spec: ModelSpec) -> bytes:
         model = convert_sklearn(pipeline, initial_types=inputs, options=options, target_opset=17)
     except Exception as exc:  # skl2onnx raises many types; the message must name the estimator
         raise ConversionError(
-            f"estimator '{spec.estimator.kind}' ({type(pipeline.steps[-1][1]).__name__}) cannot be exported to ONNX: {exc}"
+            f"estimator '{spec.estimator.kind}' ({type(pipeline.steps[-1][1]).__name__}) "
+            f"cannot be exported to ONNX: {exc}"
         ) from exc
     return bytes(model.SerializeToString())
 
@@ -133,7 +134,9 @@ def check_parity(pipeline: Any, onnx_model: OnnxModel, columns: dict[str, np.nda
 
 def table_columns(table: pa.Table, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Model input columns from a contract-checked table."""
-    return columns_from_table({name: table.column(name).to_pylist() for name in spec.feature_names}, signature_of(spec.features))
+    return columns_from_table(
+        {name: table.column(name).to_pylist() for name in spec.feature_names}, signature_of(spec.features)
+    )
 
 
 def fit(spec: ModelSpec, train: pa.Table) -> tuple[Any, list[str] | None]:

@@ -1,0 +1,45 @@
+# The README's commands. Everything installs from this repository's own files.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: demo test lint unit functional infra e2e synth layers-size clean
+
+$(VENV)/.installed: pyproject.toml .ci/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25"
+	$(BIN)/python -m pip install --quiet -c .ci/constraints.txt -e ".[training,infra,dev]"
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --silent
+	touch $@
+
+## The whole lifecycle of the bundled example on the embedded AWS.
+demo: $(VENV)/.installed
+	$(BIN)/mlops demo
+
+## Lint, types, and every test (unit, functional, infra, e2e).
+test: $(VENV)/.installed lint
+	$(BIN)/pytest -p no:cacheprovider
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit functional infra e2e: $(VENV)/.installed
+	$(BIN)/pytest -p no:cacheprovider tests/$@
+
+## `cdk synth` with the pinned CDK CLI (bundles the Lambda layers with pip, no Docker).
+synth: $(VENV)/.installed node_modules/.installed
+	npx cdk synth --quiet
+
+## Unzipped size of each function with its layers, after `make synth`.
+layers-size: synth
+	$(BIN)/python bench/package_size.py
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out reports

@@ -1,0 +1,69 @@
+"""The REST API contract through the local HTTP API (a client's mistakes are 4xx naming the field)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from infra.local.demo import DemoResult
+from infra.operations import Platform
+
+pytestmark = pytest.mark.e2e
+ROW = {"tenure_months": 12, "monthly_charges": 70.5, "support_calls": 1, "age": 41, "data_usage_gb": 11.2,
+       "plan": "standard", "region": "north"}
+
+
+def raw_post(platform: Platform, path: str, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(platform.resources.api_url + path, data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_predict_contract(demo: DemoResult, platform: Platform) -> None:
+    status, body = platform.predict("churn", [ROW, {**ROW, "data_usage_gb": None}])
+    assert status == 200
+    assert len(body["predictions"]) == 2 and set(body["predictions"]) <= {"yes", "no"}
+    assert set(body["probabilities"][0]) == {"yes", "no"}
+    assert body["model"]["name"] == "churn" and isinstance(body["model"]["version"], int)
+    assert body["request_id"]
+
+
+def test_describe_returns_the_serving_version_and_signature(demo: DemoResult, platform: Platform) -> None:
+    status, body = platform.call_api("GET", "/models/churn")
+    assert status == 200
+    assert [f["name"] for f in body["signature"]][:2] == ["tenure_months", "monthly_charges"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        (b"{not json", 400, "body"),
+        (b"[]", 400, "body"),
+        (b"{}", 400, "instances"),
+        (json.dumps({"instances": []}).encode(), 400, "instances"),
+        (json.dumps({"instances": [{k: v for k, v in ROW.items() if k != "age"}]}).encode(), 400, "instances[0].age"),
+        (json.dumps({"instances": [{**ROW, "colour": "red"}]}).encode(), 400, "instances[0].colour"),
+        (json.dumps({"instances": [ROW, {**ROW, "age": "old"}]}).encode(), 400, "instances[1].age"),
+        (json.dumps({"instances": [{**ROW, "plan": 3}]}).encode(), 400, "instances[0].plan"),
+        (json.dumps({"instances": [{**ROW, "age": None}]}).encode(), 400, "instances[0].age"),
+        (json.dumps({"instances": [ROW] * 1001}).encode(), 413, "instances"),
+    ],
+)
+def test_client_mistakes_are_4xx_naming_the_field(
+    demo: DemoResult, platform: Platform, body: bytes, status: int, field: str
+) -> None:
+    got_status, got = raw_post(platform, "/models/churn/predict", body)
+    assert got_status == status
+    assert got["error"]["field"] == field
+    assert got["error"]["message"].startswith(field) or field == "body"
+
+
+def test_unknown_model_is_404(demo: DemoResult, platform: Platform) -> None:
+    status, body = platform.predict("no-such-model", [ROW])
+    assert status == 404
+    assert body["error"]["code"] == "model_not_found"
