@@ -1,0 +1,43 @@
+"""Unzipped size of every Lambda function with its layers, from a bundled `cdk synth` (cdk.out).
+
+Lambda's limit is 250 MB unzipped for a function and all its layers. Run `make layers-size`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+LIMIT_MIB = 250  # 262,144,000 bytes
+
+
+def tree_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def main(outdir: Path = Path("cdk.out")) -> int:
+    rows = []
+    for template_file in sorted(outdir.glob("*.template.json")):
+        resources = json.loads(template_file.read_text())["Resources"]
+        for resource in resources.values():
+            if resource["Type"] != "AWS::Lambda::Function":
+                continue
+            props = resource["Properties"]
+            name = props.get("Description", "").split("mlops:function=")[-1].split()[0]
+            code = outdir / resource["Metadata"]["aws:asset:path"]
+            layers = [resources[layer["Ref"]] for layer in props.get("Layers", []) if "Ref" in layer]
+            layer_paths = [outdir / layer["Metadata"]["aws:asset:path"] for layer in layers]
+            if any(not (p / "python").exists() for p in layer_paths):
+                print("layers are not bundled: run `make synth` (bundling is skipped in fast synths)", file=sys.stderr)
+                return 1
+            sizes = [tree_size(code), *(tree_size(p) for p in layer_paths)]
+            rows.append((name, sizes[0], sum(sizes[1:]), sum(sizes)))
+    print(f"{'function':<14}{'code MiB':>10}{'layers MiB':>12}{'total MiB':>11}{'of limit':>10}")
+    for name, code, layers, total in rows:
+        print(f"{name:<14}{code / 2**20:>10.2f}{layers / 2**20:>12.1f}{total / 2**20:>11.1f}{total / 2**20 / LIMIT_MIB:>10.0%}")
+    return 0 if all(total / 2**20 <= LIMIT_MIB for *_, total in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
