@@ -35,7 +35,8 @@ def main(outdir: Path = Path("cdk.out")) -> int:
             rows.append((name, sizes[0], sum(sizes[1:]), sum(sizes)))
     print(f"{'function':<14}{'code MiB':>10}{'layers MiB':>12}{'total MiB':>11}{'of limit':>10}")
     for name, code, layers, total in rows:
-        print(f"{name:<14}{code / 2**20:>10.2f}{layers / 2**20:>12.1f}{total / 2**20:>11.1f}{total / 2**20 / LIMIT_MIB:>10.0%}")
+        mib = [size / 2**20 for size in (code, layers, total)]
+        print(f"{name:<14}{mib[0]:>10.2f}{mib[1]:>12.1f}{mib[2]:>11.1f}{mib[2] / LIMIT_MIB:>10.0%}")
     return 0 if all(total / 2**20 <= LIMIT_MIB for *_, total in rows) else 1
 
 

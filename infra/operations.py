@@ -102,13 +102,14 @@ def _stack_outputs() -> dict[str, str]:
 class Platform:
     """Operations on one deployment."""
 
-    def __init__(self, resources: Resources, client: Callable[[str], Any] = boto3.client) -> None:
+    def __init__(self, resources: Resources, client: Callable[[str], Any] | None = None) -> None:
         self.resources = resources
-        self.client = client
-        self.registry = Registry(resources.registry_table, client("dynamodb"))
-        self.data = ObjectStore(resources.data_bucket, client("s3"))
-        self.artifacts = ObjectStore(resources.artifacts_bucket, client("s3"))
-        self.sfn = client("stepfunctions")
+        default: Any = boto3.client  # by service name, which the typed overloads do not take
+        self.client: Callable[[str], Any] = client or default
+        self.registry = Registry(resources.registry_table, self.client("dynamodb"))
+        self.data = ObjectStore(resources.data_bucket, self.client("s3"))
+        self.artifacts = ObjectStore(resources.artifacts_bucket, self.client("s3"))
+        self.sfn = self.client("stepfunctions")
 
     # -- models and data ----------------------------------------------------------------------
     def register_spec(self, path: Path) -> ModelSpec:

@@ -75,7 +75,8 @@ class LocalTarget:
         self._server: Any = None
 
     def client(self, service: str) -> Any:
-        return boto3.client(
+        make: Any = boto3.client
+        return make(
             service,
             endpoint_url=self.endpoint,
             region_name=REGION,

@@ -6,7 +6,6 @@ import os
 from collections.abc import Iterator
 
 import pytest
-
 from rich.console import Console
 
 from infra.local.demo import Demo, DemoResult

@@ -11,8 +11,15 @@ from infra.local.demo import DemoResult
 from infra.operations import Platform
 
 pytestmark = pytest.mark.e2e
-ROW = {"tenure_months": 12, "monthly_charges": 70.5, "support_calls": 1, "age": 41, "data_usage_gb": 11.2,
-       "plan": "standard", "region": "north"}
+ROW = {
+    "tenure_months": 12,
+    "monthly_charges": 70.5,
+    "support_calls": 1,
+    "age": 41,
+    "data_usage_gb": 11.2,
+    "plan": "standard",
+    "region": "north",
+}
 
 
 def raw_post(platform: Platform, path: str, body: bytes) -> tuple[int, dict]:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from infra.local import hooks
 from infra.local.demo import DemoResult
 from infra.local.target import LocalTarget
@@ -18,7 +19,16 @@ pytestmark = pytest.mark.e2e
 def test_first_pipeline_validates_trains_evaluates_registers_and_promotes(demo: DemoResult, platform: Platform) -> None:
     first = demo.pipelines[0]
     assert first["status"] == "SUCCEEDED"
-    assert first["steps"] == ["Validate", "Train", "Evaluate", "GatePassed", "Register", "AutoApproved", "Promote", "Promoted"]
+    assert first["steps"] == [
+        "Validate",
+        "Train",
+        "Evaluate",
+        "GatePassed",
+        "Register",
+        "AutoApproved",
+        "Promote",
+        "Promoted",
+    ]
     v1 = platform.registry.get_version("churn", 1)
     assert v1.status is VersionStatus.APPROVED
     assert v1.metrics["roc_auc"] >= 0.70

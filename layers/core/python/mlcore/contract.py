@@ -45,11 +45,14 @@ class ContractReport(BaseModel):
 
 def read_table(data: bytes, key: str) -> pa.Table:
     """Read a CSV or parquet file given as bytes (by the key's suffix)."""
-    if key.endswith((".parquet", ".pq")):
-        return pq.read_table(io.BytesIO(data))
-    if key.endswith((".csv", ".csv.gz")):
-        compression = "gzip" if key.endswith(".gz") else None
-        return pacsv.read_csv(pa.input_stream(io.BytesIO(data), compression=compression))
+    try:
+        if key.endswith((".parquet", ".pq")):
+            return pq.read_table(io.BytesIO(data))
+        if key.endswith((".csv", ".csv.gz")):
+            compression = "gzip" if key.endswith(".gz") else None
+            return pacsv.read_csv(pa.input_stream(io.BytesIO(data), compression=compression))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataValidationError(f"dataset {key!r} cannot be read: {exc}") from exc
     raise DataValidationError(f"unsupported dataset format for {key!r}: use .csv, .csv.gz or .parquet")
 
 
@@ -61,6 +64,19 @@ def _arrow_type(feature: Feature) -> pa.DataType:
 
 def _examples(values: pa.ChunkedArray | pa.Array, mask: pa.ChunkedArray | pa.Array) -> list[Any]:
     return pc.filter(values, mask).slice(0, EXAMPLES).to_pylist()
+
+
+def _unreadable(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Rows whose value is not a number, found by parsing each distinct value once."""
+    as_text = pc.cast(column, pa.string())
+    bad = []
+    for value in pc.unique(as_text).to_pylist():
+        try:
+            if value is not None:
+                float(value)
+        except ValueError:
+            bad.append(value)
+    return pc.is_in(as_text, value_set=pa.array(bad, pa.string()))
 
 
 def _masks(feature: Feature, cast: pa.ChunkedArray) -> list[tuple[str, str, pa.ChunkedArray]]:
@@ -93,8 +109,12 @@ def _check_column(feature: Feature, column: pa.ChunkedArray) -> tuple[pa.Chunked
 
     try:
         cast = pc.cast(column, _arrow_type(feature))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        return None, [failure("dtype", len(column), f"cannot be read as {feature.type}: {exc}")]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        mask = _unreadable(column)
+        count = pc.sum(mask).as_py() or 0
+        return None, [
+            failure("dtype", count, f"{count} values cannot be read as {feature.type}", _examples(column, mask))
+        ]
     failures = []
     if cast.null_count and not feature.nullable:
         failures.append(

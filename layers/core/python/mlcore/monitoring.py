@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -152,9 +153,14 @@ def _summary(report: DriftReport) -> str:
 
 
 def retrain_execution_name(model_name: str, check_id: str) -> str:
-    """Deterministic per model and check, so a second delivery starts nothing (80 chars max)."""
+    """Deterministic per model and check, so a second delivery starts nothing.
+
+    Step Functions allows 80 characters of `[A-Za-z0-9_-]`; the digest keeps names of long or
+    unusual check ids distinct after they are shortened.
+    """
     digest = hashlib.sha256(f"{model_name}/{check_id}".encode()).hexdigest()[:8]
-    return f"{model_name[:40]}-retrain-{check_id}-{digest}"
+    readable = re.sub(r"[^A-Za-z0-9_-]", "-", check_id)[:20]
+    return f"{model_name[:40]}-retrain-{readable}-{digest}"
 
 
 def start_retraining(
@@ -175,11 +181,12 @@ def start_retraining(
     state = registry.get_monitor_state(spec.name)
     name = retrain_execution_name(spec.name, request.check_id)
     starts = [t for t in state.get("retrains", []) if now - datetime.fromisoformat(t) < timedelta(days=1)]
+    last = state.get("last_retrain_at")
     skip = None
     if state.get("last_retrain_execution") == name:
         skip = "this check already started a retraining"
-    elif starts and now - datetime.fromisoformat(starts[-1]) < timedelta(hours=spec.retrain.cooldown_hours):
-        skip = f"cool-down: last retraining started {starts[-1]}, cool-down is {spec.retrain.cooldown_hours} h"
+    elif last and now - datetime.fromisoformat(last) < timedelta(hours=spec.retrain.cooldown_hours):
+        skip = f"cool-down: last retraining started {last}, cool-down is {spec.retrain.cooldown_hours} h"
     elif len(starts) >= spec.retrain.max_per_day:
         skip = f"daily cap of {spec.retrain.max_per_day} retrainings reached"
     if skip is None:
@@ -192,7 +199,13 @@ def start_retraining(
         registry.audit(spec.name, "retrain_skipped", MONITOR, {"check_id": request.check_id, "why": skip})
         return RetrainResult(model_name=spec.name, started=False, execution_name=name, reason=skip)
     registry.put_monitor_state(
-        spec.name, {**state, "retrains": [*starts, now.isoformat()], "last_retrain_execution": name}
+        spec.name,
+        {
+            **state,
+            "retrains": [*starts, now.isoformat()],
+            "last_retrain_at": now.isoformat(),
+            "last_retrain_execution": name,
+        },
     )
     registry.audit(
         spec.name, "retrain_started", MONITOR, {"check_id": request.check_id, "execution": name, "why": request.reason}

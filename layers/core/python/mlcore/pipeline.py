@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlcore.contract import check_contract, read_table
-from mlcore.errors import DataValidationError, NotFoundError
+from mlcore.errors import DataValidationError, GateFailedError, NotFoundError
 from mlcore.evaluation import apply_gate, score
 from mlcore.messages import (
     EvaluateRequest,
@@ -140,6 +140,8 @@ def evaluate_candidate(request: EvaluateRequest, *, registry: Registry, artifact
 def register_candidate(request: RegisterRequest, *, registry: Registry, artifacts: ObjectStore) -> RegisterResult:
     """Register a candidate that passed the gate (idempotent per pipeline run)."""
     evaluation = request.evaluation
+    if not evaluation.passed:
+        raise GateFailedError(f"run {evaluation.run_id} failed the evaluation gate: {evaluation.reason}")
     spec = registry.get_spec(evaluation.model_name)
     existing = registry.find_version_by_run(spec.name, evaluation.run_id)
     if existing is None:

@@ -115,7 +115,7 @@ class Registry:
     def _item(name: str, sk: str, doc: dict[str, Any], **attributes: dict[str, Any]) -> dict[str, Any]:
         return {"pk": _pk(name), "sk": {"S": sk}, "doc": {"S": json.dumps(doc)}, **attributes}
 
-    def _transact(self, items: list[dict[str, Any]], conflict: str) -> None:
+    def _transact(self, items: list[Any], conflict: str) -> None:
         try:
             self.client.transact_write_items(TransactItems=items)
         except self.client.exceptions.TransactionCanceledException as exc:

@@ -14,6 +14,7 @@ import onnxruntime as ort
 from mlcore.errors import BadRequestError, PayloadTooLargeError
 
 FLOAT, STRING = "float", "string"
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def signature_of(features: list[Any]) -> list[dict[str, Any]]:
@@ -75,9 +76,15 @@ def _number(value: Any, row: int, field: dict[str, Any]) -> float:
         raise _bad(row, name, "is required and may not be null")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _bad(row, name, f"expected a number, got {type(value).__name__}")
-    if not math.isfinite(value):
+    try:
+        number = float(value)  # a huge JSON integer overflows here
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
         raise _bad(row, name, "must be a finite number")
-    return float(value)
+    if abs(number) > FLOAT32_MAX:
+        raise _bad(row, name, f"must be within ±{FLOAT32_MAX:.3g} (the model computes in float32)")
+    return number
 
 
 def _category(value: Any, row: int, field: dict[str, Any]) -> str:

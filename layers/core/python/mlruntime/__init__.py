@@ -25,7 +25,8 @@ _lock = threading.Lock()
 def client(service: str) -> Any:
     """One boto3 client per service per container (boto3's standard configuration and endpoint)."""
     with _lock:  # creating clients from the default session is not thread-safe
-        return boto3.client(service)
+        make: Any = boto3.client  # by service name, which the typed overloads do not take
+        return make(service)
 
 
 def registry(table: str) -> Registry:

@@ -1,0 +1,207 @@
+"""Fixtures shared by unit and functional tests: sample events, moto-backed adapters, a tiny trained model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from infra.local.example_data import EXAMPLE_SPEC, churn_table
+from mlcore.registry import CHAMPION, ModelVersion, Registry, VersionStatus, utc_now
+from mlcore.spec import ModelSpec, load_spec
+from mlcore.storage import ObjectStore
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+REGION = "us-east-1"
+TABLE = "registry"
+DATA_BUCKET = "mlops-data"
+ARTIFACTS_BUCKET = "mlops-artifacts"
+CAPTURE_BUCKET = "mlops-capture"
+# A dataset whose holdout clears the example gate (roc_auc >= 0.70) comfortably.
+TRAINING_ROWS, TRAINING_SEED = 1000, 2
+
+
+@pytest.fixture
+def load_event() -> Callable[[str], dict[str, Any]]:
+    """Read `events/<name>.json`, the same files a user would invoke the functions with."""
+
+    def load(name: str) -> dict[str, Any]:
+        return json.loads((EVENTS / f"{name}.json").read_text())
+
+    return load
+
+
+@pytest.fixture
+def churn_spec() -> ModelSpec:
+    return load_spec(EXAMPLE_SPEC.read_text())
+
+
+# -- moto ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An in-process fake AWS (moto) with fake credentials; never an endpoint from the environment."""
+    from moto import mock_aws
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield
+
+
+@dataclass(frozen=True)
+class Clients:
+    dynamodb: Any
+    s3: Any
+
+
+@pytest.fixture
+def resources(aws: None) -> Clients:
+    """The registry table and the data, artifacts and capture buckets."""
+    import boto3
+
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    s3 = boto3.client("s3", region_name=REGION)
+    for bucket in (DATA_BUCKET, ARTIFACTS_BUCKET, CAPTURE_BUCKET):
+        s3.create_bucket(Bucket=bucket)
+    return Clients(dynamodb=dynamodb, s3=s3)
+
+
+@pytest.fixture
+def registry(resources: Clients) -> Registry:
+    return Registry(TABLE, resources.dynamodb)
+
+
+@pytest.fixture
+def data(resources: Clients) -> ObjectStore:
+    return ObjectStore(DATA_BUCKET, resources.s3)
+
+
+@pytest.fixture
+def artifacts(resources: Clients) -> ObjectStore:
+    return ObjectStore(ARTIFACTS_BUCKET, resources.s3)
+
+
+@pytest.fixture
+def capture(resources: Clients) -> ObjectStore:
+    return ObjectStore(CAPTURE_BUCKET, resources.s3)
+
+
+# -- a tiny real model, trained once -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """The example spec trained on a small churn dataset, without AWS."""
+
+    spec: ModelSpec
+    pipeline: Any
+    onnx: bytes
+    classes: list[str]
+    signature: list[dict[str, Any]]
+    profile: dict[str, Any]
+    metrics: dict[str, float]
+    holdout: pa.Table
+
+
+@pytest.fixture
+def churn_dataset() -> pa.Table:
+    """A labelled churn dataset the example model learns well enough to pass its gate."""
+    return churn_table(TRAINING_ROWS, seed=TRAINING_SEED)
+
+
+@pytest.fixture(scope="session")
+def trained_churn() -> TrainedModel:
+    """Fit, export and profile the example model on 1000 rows (a few seconds, once per session)."""
+    from mlcore.contract import enforce_contract
+    from mlcore.drift import build_profile
+    from mlcore.evaluation import score
+    from mlcore.pipeline import split_holdout
+    from mlcore.serving import OnnxModel, signature_of
+    from mlcore.training import export_onnx, fit, table_columns
+
+    spec = load_spec(EXAMPLE_SPEC.read_text())
+    clean, _ = enforce_contract(churn_table(TRAINING_ROWS, seed=TRAINING_SEED), spec)
+    train, holdout = split_holdout(clean, spec)
+    pipeline, classes = fit(spec, train)
+    onnx = export_onnx(pipeline, spec)
+    signature = signature_of(spec.features)
+    model = OnnxModel(onnx, signature, classes)
+    train_columns = table_columns(train, spec)
+    profile = build_profile(spec, train_columns, model.predict(train_columns)["label"])
+    truth = np.asarray(holdout.column(spec.target).to_pylist())
+    metrics = score(spec, truth, model.predict(table_columns(holdout, spec)), classes)
+    assert classes is not None
+    return TrainedModel(spec, pipeline, onnx, classes, signature, profile, metrics, holdout)
+
+
+def register_trained(
+    registry: Registry,
+    artifacts: ObjectStore,
+    trained: TrainedModel,
+    *,
+    run_id: str = "seed-run",
+    onnx: bytes | None = None,
+    promote: bool = True,
+) -> ModelVersion:
+    """Store a trained model's artifacts, register it as an approved version and (by default) promote it."""
+    prefix = f"runs/{trained.spec.name}/{run_id}/"
+    version = registry.register_version(
+        ModelVersion(
+            model_name=trained.spec.name,
+            version=registry.allocate_version(trained.spec.name),
+            run_id=run_id,
+            status=VersionStatus.APPROVED,
+            created_at=utc_now(),
+            artifacts={
+                "model": artifacts.put(prefix + "model.onnx", onnx if onnx is not None else trained.onnx),
+                "profile": artifacts.put(prefix + "profile.json", json.dumps(trained.profile).encode()),
+            },
+            metrics=trained.metrics,
+            signature=trained.signature,
+            classes=trained.classes,
+        ),
+        actor="test",
+    )
+    if promote:
+        registry.set_alias(trained.spec.name, CHAMPION, version.version, actor="test")
+    return version
+
+
+@pytest.fixture
+def register_model() -> Callable[..., ModelVersion]:
+    """`register_model(registry, artifacts, trained, run_id=..., onnx=..., promote=...)`."""
+    return register_trained
+
+
+@pytest.fixture
+def churn_champion(registry: Registry, artifacts: ObjectStore, trained_churn: TrainedModel) -> ModelVersion:
+    """GIVEN the churn model registered with version 1 as its champion."""
+    registry.put_spec(trained_churn.spec, actor="test")
+    return register_trained(registry, artifacts, trained_churn)

@@ -1,0 +1,363 @@
+"""The Lambda handlers on moto, invoked with the sample events in events/."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+from mlcore.pipeline import train_candidate
+from mlcore.registry import CHAMPION, Registry
+from mlcore.storage import ObjectStore
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDLERS = ("validate", "evaluate", "register", "promote", "predict", "list_due", "drift_check", "retrain")
+POWERTOOLS = {
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "test",
+    "POWERTOOLS_SERVICE_NAME": "test",
+}
+
+
+@dataclass
+class FakeContext:
+    """The parts of a LambdaContext the Powertools decorators read."""
+
+    function_name: str = "test-function"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id: str = "5a1b2c3d-0000-4000-8000-000000000000"
+    log_group_name: str = "/aws/lambda/test-function"
+    log_stream_name: str = "2025/03/01/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@pytest.fixture(scope="module")
+def handlers() -> Iterator[dict[str, ModuleType]]:
+    """Every `functions/<name>/handler.py`, imported once under a unique module name."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in POWERTOOLS.items():
+            patch.setenv(key, value)
+        modules = {}
+        for name in HANDLERS:
+            spec = importlib.util.spec_from_file_location(f"handler_{name}", ROOT / "functions" / name / "handler.py")
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            modules[name] = module
+        yield modules
+
+
+@pytest.fixture
+def invoke(
+    handlers: dict[str, ModuleType], resources: Any, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str, dict[str, Any]], Any]:
+    """`invoke(function, event)` with the function's settings in the environment and fresh caches."""
+    import mlruntime
+
+    for key, value in {
+        **POWERTOOLS,
+        "REGISTRY_TABLE": "registry",
+        "DATA_BUCKET": "mlops-data",
+        "ARTIFACTS_BUCKET": "mlops-artifacts",
+        "CAPTURE_BUCKET": "mlops-capture",
+        "MAX_ROWS": "50",
+        "ALIAS_TTL_SECONDS": "0",
+    }.items():
+        monkeypatch.setenv(key, value)
+
+    def clear() -> None:
+        mlruntime.client.cache_clear()  # moto's state lives per test: clients must not outlive it
+        for module in handlers.values():
+            for getter in ("settings", "service"):
+                if hasattr(module, getter):
+                    getattr(module, getter).cache_clear()
+
+    clear()
+
+    def call(function: str, event: dict[str, Any]) -> Any:
+        return handlers[function].handler(event, FakeContext())
+
+    yield call  # type: ignore[misc]
+    clear()
+
+
+@pytest.fixture
+def state_machine_arn(resources: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    arn = sfn.create_state_machine(
+        name="training",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    monkeypatch.setenv("TRAINING_STATE_MACHINE_ARN", arn)
+    return arn
+
+
+def json_body(response: dict[str, Any]) -> Any:
+    return json.loads(response["body"])
+
+
+def predict_event(load_event: Callable[[str], dict[str, Any]], instances: Any) -> dict[str, Any]:
+    event = load_event("predict")
+    event["body"] = json.dumps({"instances": instances})
+    return event
+
+
+# -- the training pipeline, step by step ---------------------------------------------------------
+
+
+def test_pipeline_handlers_take_a_dataset_to_a_served_champion(  # noqa: PLR0917 (pytest fixtures)
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    churn_spec: Any,
+    churn_dataset: pa.Table,
+) -> None:
+    # GIVEN the churn model registered and a dataset uploaded
+    registry.put_spec(churn_spec, actor="test")
+    sink = io.BytesIO()
+    pacsv.write_csv(churn_dataset, sink)
+    data.put("datasets/churn/2025-03-01.csv", sink.getvalue())
+    # WHEN the pipeline's functions run with the sample events (and the Batch job in between)
+    validated = invoke("validate", load_event("validate"))
+    assert (validated["model_name"], validated["run_id"], validated["rows"]) == ("churn", "churn-run-1", 1000)
+    train_candidate("churn", "churn-run-1", registry=registry, artifacts=artifacts)
+    evaluated = invoke("evaluate", load_event("evaluate"))
+    assert evaluated["passed"], evaluated["reason"]
+    registered = invoke("register", load_event("register"))
+    assert registered == {
+        "model_name": "churn",
+        "version": 1,
+        "status": "approved",
+        "reason": load_event("register")["evaluation"]["reason"],
+    }
+    promoted = invoke("promote", load_event("promote"))
+    assert promoted == {"model_name": "churn", "alias": "champion", "version": 1, "previous_version": None}
+    # THEN the API serves version 1
+    response = invoke("predict", load_event("predict"))
+    assert response["statusCode"] == 200
+    assert json_body(response)["model"] == {"name": "churn", "version": 1}
+    assert registry.get_alias("churn", CHAMPION).version == 1  # type: ignore[union-attr]
+
+
+# -- the prediction API --------------------------------------------------------------------------
+
+
+def test_predict_returns_200_with_predictions(
+    churn_champion: Any, invoke: Callable[[str, dict[str, Any]], Any], load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    event = load_event("predict")
+    response = invoke("predict", event)
+    assert response["statusCode"] == 200
+    assert response["multiValueHeaders"]["Content-Type"] == ["application/json"]
+    payload = json_body(response)
+    assert len(payload["predictions"]) == len(json.loads(event["body"])["instances"]) == 2
+    assert set(payload["probabilities"][0]) == {"no", "yes"}
+    assert payload["request_id"] == event["requestContext"]["requestId"]
+
+
+def test_describe_returns_the_signature(
+    churn_champion: Any, invoke: Callable[[str, dict[str, Any]], Any], load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    response = invoke("predict", load_event("predict_describe"))
+    assert response["statusCode"] == 200
+    described = json_body(response)
+    assert (described["name"], described["version"], described["task"]) == ("churn", 1, "classification")
+    assert len(described["signature"]) == 7
+
+
+def test_bad_json_is_a_400_naming_the_body(
+    churn_champion: Any, invoke: Callable[[str, dict[str, Any]], Any], load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    response = invoke("predict", load_event("predict_bad_json"))
+    assert response["statusCode"] == 400
+    error = json_body(response)["error"]
+    assert error["code"] == "bad_request"
+    assert error["field"] == "body"
+    assert error["message"].startswith("the request body is not valid JSON")
+
+
+def mutate(
+    load_event: Callable[[str], dict[str, Any]], change: Callable[[list[dict[str, Any]]], Any]
+) -> dict[str, Any]:
+    instances = json.loads(load_event("predict")["body"])["instances"]
+    result = change(instances)
+    return predict_event(load_event, instances if result is None else result)
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code", "field"),
+    [
+        (
+            lambda rows: [rows[0], {k: v for k, v in rows[1].items() if k != "plan"}],
+            400,
+            "bad_request",
+            "instances[1].plan",
+        ),
+        (lambda rows: rows[0].update(age="twenty"), 400, "bad_request", "instances[0].age"),
+        (lambda rows: rows[0].update(age=True), 400, "bad_request", "instances[0].age"),
+        (lambda rows: rows[1].update(tenure_months=None), 400, "bad_request", "instances[1].tenure_months"),
+        (lambda rows: rows[0].update(discount=0.1), 400, "bad_request", "instances[0].discount"),
+        (lambda rows: [], 400, "bad_request", "instances"),
+        (lambda rows: "all of them", 400, "bad_request", "instances"),
+        (lambda rows: rows * 30, 413, "payload_too_large", "instances"),
+    ],
+    ids=["missing", "string-for-number", "bool", "null", "unknown", "empty", "not-a-list", "too-many"],
+)
+def test_client_mistakes_are_4xx_naming_the_field(  # noqa: PLR0917 (pytest fixtures)
+    churn_champion: Any,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+    change: Callable[[list[dict[str, Any]]], Any],
+    status: int,
+    code: str,
+    field: str,
+) -> None:
+    response = invoke("predict", mutate(load_event, change))
+    assert response["statusCode"] == status
+    error = json_body(response)["error"]
+    assert (error["code"], error["field"]) == (code, field)
+    assert error["message"].startswith(field)
+
+
+def test_request_without_instances_is_a_400(
+    churn_champion: Any, invoke: Callable[[str, dict[str, Any]], Any], load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    event = load_event("predict")
+    event["body"] = json.dumps({"rows": []})
+    response = invoke("predict", event)
+    assert (response["statusCode"], json_body(response)["error"]["field"]) == (400, "instances")
+
+
+def with_model(event: dict[str, Any], name: str) -> dict[str, Any]:
+    event = copy.deepcopy(event)
+    event["path"] = event["path"].replace("/churn", f"/{name}")
+    event["pathParameters"] = {"name": name}
+    return event
+
+
+@pytest.mark.parametrize("event_name", ["predict", "predict_describe"])
+def test_unknown_model_is_a_404(
+    churn_champion: Any,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+    event_name: str,
+) -> None:
+    response = invoke("predict", with_model(load_event(event_name), "upsell"))
+    assert response["statusCode"] == 404
+    assert json_body(response)["error"] == {"code": "model_not_found", "message": "model 'upsell' is not registered"}
+
+
+def test_unknown_route_is_a_404(
+    churn_champion: Any, invoke: Callable[[str, dict[str, Any]], Any], load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    event = load_event("predict_describe")
+    event["path"] = "/health"
+    response = invoke("predict", event)
+    assert response["statusCode"] == 404
+    assert json_body(response)["error"]["code"] == "not_found"
+
+
+def test_a_registered_model_without_champion_is_not_a_server_error(
+    registry: Registry,
+    churn_spec: Any,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+) -> None:
+    registry.put_spec(churn_spec, actor="test")
+    response = invoke("predict", load_event("predict"))
+    assert response["statusCode"] == 404
+
+
+def test_a_tampered_only_version_is_a_503(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry,
+    artifacts: ObjectStore,
+    trained_churn: Any,
+    register_model: Any,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+) -> None:
+    registry.put_spec(trained_churn.spec, actor="test")
+    register_model(registry, artifacts, trained_churn, run_id="run-1")
+    artifacts.put("runs/churn/run-1/model.onnx", b"tampered")
+    response = invoke("predict", load_event("predict"))
+    assert response["statusCode"] == 503
+    assert json_body(response)["error"]["code"] == "model_unavailable"
+
+
+# -- the monitor ---------------------------------------------------------------------------------
+
+
+def test_list_due_lists_the_registered_models(
+    registry: Registry,
+    churn_spec: Any,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+) -> None:
+    registry.put_spec(churn_spec, actor="test")
+    assert invoke("list_due", load_event("list_due")) == {"models": [{"model_name": "churn", "window_hours": 24}]}
+
+
+def test_drift_check_reports_too_little_traffic(
+    churn_champion: Any, invoke: Callable[[str, dict[str, Any]], Any], load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    result = invoke("drift_check", load_event("drift_check"))
+    assert (result["model_name"], result["status"], result["rows"]) == ("churn", "not_enough_data", 0)
+    assert result["retrain_recommended"] is False
+
+
+def test_drift_check_after_served_traffic(
+    churn_champion: Any, invoke: Callable[[str, dict[str, Any]], Any], load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    from infra.local.example_data import churn_instances
+
+    for seed in range(3):  # 3 requests of 50 rows, captured by the API
+        response = invoke("predict", predict_event(load_event, churn_instances(50, seed=100 + seed)))
+        assert response["statusCode"] == 200
+    result = invoke("drift_check", load_event("drift_check"))
+    assert (result["status"], result["rows"]) == ("ok", 150)
+    assert result["report"]["uri"].endswith("/drift.html")
+
+
+def test_retrain_starts_the_pipeline_once(
+    registry: Registry,
+    churn_spec: Any,
+    state_machine_arn: str,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+) -> None:
+    registry.put_spec(churn_spec, actor="test")
+    first = invoke("retrain", load_event("retrain"))
+    second = invoke("retrain", load_event("retrain"))
+    assert (first["started"], second["started"]) == (True, False)
+    assert first["execution_name"].startswith("churn-retrain-20250301T120000-")
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    assert len(sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]) == 1
+
+
+def test_a_malformed_pipeline_event_is_refused(
+    invoke: Callable[[str, dict[str, Any]], Any], load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    from pydantic import ValidationError
+
+    event = load_event("promote")
+    del event["version"]
+    with pytest.raises(ValidationError, match="version"):
+        invoke("promote", event)

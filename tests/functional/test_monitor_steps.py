@@ -1,0 +1,225 @@
+"""The monitor's steps on moto: which models are due, the drift check, the retrain trigger."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from infra.local.example_data import churn_instances
+from mlcore.capture import CaptureWriter
+from mlcore.messages import DueModel, ListDueRequest, RetrainRequest
+from mlcore.monitoring import list_due_models, retrain_execution_name, run_drift_check, start_retraining
+from mlcore.registry import Registry
+from mlcore.spec import ModelSpec, parse_spec
+from mlcore.storage import ObjectStore
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def capture_traffic(capture: ObjectStore, rows: int, *, drifted: bool = False, at: datetime = NOW) -> None:
+    """Served traffic as the prediction service captures it, in requests of 50 rows."""
+    writer = CaptureWriter(capture)
+    instances = churn_instances(rows, seed=31, drifted=drifted)
+    for start in range(0, rows, 50):
+        batch = instances[start : start + 50]
+        writer.write(
+            model_name="churn",
+            version=1,
+            request_id=f"req-{start}",
+            instances=batch,
+            predictions=["yes" if r["tenure_months"] < 6 else "no" for r in batch],  # type: ignore[operator]
+            latency_ms=5.0,
+            at=at - timedelta(minutes=30),
+        )
+
+
+def check(registry: Registry, artifacts: ObjectStore, capture: ObjectStore, now: datetime = NOW) -> Any:
+    return run_drift_check(
+        DueModel(model_name="churn", window_hours=24), registry=registry, artifacts=artifacts, capture=capture, now=now
+    )
+
+
+# -- list_due ------------------------------------------------------------------------------------
+
+
+def test_models_are_due_every_configured_interval(registry: Registry, churn_spec: ModelSpec) -> None:
+    registry.put_spec(churn_spec, actor="test")
+    hourly = parse_spec({**churn_spec.model_dump(mode="json"), "name": "upsell", "monitor": {"every_minutes": 240}})
+    registry.put_spec(hourly, actor="test")
+    due = list_due_models(ListDueRequest(), registry=registry, now=NOW)
+    assert [(m.model_name, m.window_hours) for m in due.models] == [("churn", 24), ("upsell", 24)]  # never checked
+
+    for name in ("churn", "upsell"):
+        registry.put_monitor_state(name, {"last_check_at": (NOW - timedelta(minutes=90)).isoformat()})
+    assert [m.model_name for m in list_due_models(ListDueRequest(), registry=registry, now=NOW).models] == ["churn"]
+    forced = list_due_models(ListDueRequest(request={"force": True}), registry=registry, now=NOW)
+    assert [m.model_name for m in forced.models] == ["churn", "upsell"]
+    only = list_due_models(ListDueRequest(request={"force": True, "models": ["upsell"]}), registry=registry, now=NOW)
+    assert [m.model_name for m in only.models] == ["upsell"]
+
+
+def test_a_model_checked_just_now_is_not_due(registry: Registry, churn_spec: ModelSpec) -> None:
+    registry.put_spec(churn_spec, actor="test")
+    registry.put_monitor_state("churn", {"last_check_at": (NOW - timedelta(minutes=59)).isoformat()})
+    assert list_due_models(ListDueRequest(), registry=registry, now=NOW).models == []
+    assert len(list_due_models(ListDueRequest(), registry=registry, now=NOW + timedelta(minutes=1)).models) == 1
+
+
+# -- drift check ---------------------------------------------------------------------------------
+
+
+def test_drift_check_without_a_champion_records_the_check(
+    registry: Registry, artifacts: ObjectStore, capture: ObjectStore, churn_spec: ModelSpec
+) -> None:
+    registry.put_spec(churn_spec, actor="test")
+    result = check(registry, artifacts, capture)
+    assert (result.status, result.retrain_recommended, result.report) == ("no_champion", False, None)
+    assert registry.get_monitor_state("churn")["last_check_at"] == NOW.isoformat()
+    assert list_due_models(ListDueRequest(), registry=registry, now=NOW + timedelta(minutes=5)).models == []
+
+
+def test_drift_check_with_too_little_traffic_says_so(
+    churn_champion: Any, registry: Registry, artifacts: ObjectStore, capture: ObjectStore
+) -> None:
+    capture_traffic(capture, 50)
+    result = check(registry, artifacts, capture)
+    assert (result.status, result.rows) == ("not_enough_data", 50)
+    assert result.summary == "50 captured rows in the last 24 h, 100 needed"
+    assert artifacts.list_keys("monitoring/") == []
+
+
+def test_drift_check_on_normal_traffic_finds_no_dataset_drift(
+    churn_champion: Any, registry: Registry, artifacts: ObjectStore, capture: ObjectStore
+) -> None:
+    capture_traffic(capture, 400)
+    result = check(registry, artifacts, capture)
+    assert (result.status, result.rows, result.dataset_drift, result.retrain_recommended) == ("ok", 400, False, False)
+
+
+def test_drift_check_on_drifted_traffic_writes_reports_and_recommends_retraining(
+    churn_champion: Any, registry: Registry, artifacts: ObjectStore, capture: ObjectStore
+) -> None:
+    # GIVEN a day of traffic from customers with higher charges, shorter tenure, cheaper plans
+    capture_traffic(capture, 400, drifted=True)
+    # WHEN the monitor checks the model
+    result = check(registry, artifacts, capture)
+    # THEN it reports dataset drift and recommends retraining
+    assert (result.status, result.dataset_drift, result.retrain_recommended) == ("drift", True, True)
+    assert {"tenure_months", "monthly_charges", "plan"} <= set(result.drifted_features)
+    assert result.check_id == "20250301T120000"
+    assert result.summary.startswith("churn v1: dataset drift")
+    # AND writes the JSON and HTML reports
+    prefix = "monitoring/churn/20250301T120000/"
+    assert sorted(artifacts.list_keys(prefix)) == [prefix + "drift.html", prefix + "drift.json"]
+    assert result.report is not None and result.report.uri.endswith("drift.html")
+    assert "<h1>Drift report: churn v1</h1>" in artifacts.get_verified(result.report).decode()
+    assert json.loads(artifacts.get(prefix + "drift.json"))["dataset_drift"] is True
+    # AND leaves an audit record and the monitor state
+    [audit] = [r for r in registry.audit_trail("churn") if r.action == "drift_checked"]
+    assert audit.details["check_id"] == result.check_id
+    assert audit.details["rows"] == 400
+    assert registry.get_monitor_state("churn")["last_check"]["status"] == "drift"
+
+
+def test_drift_without_retrain_on_drift_does_not_recommend_it(
+    churn_champion: Any, registry: Registry, artifacts: ObjectStore, capture: ObjectStore, churn_spec: ModelSpec
+) -> None:
+    registry.put_spec(parse_spec({**churn_spec.model_dump(mode="json"), "retrain": {"on_drift": False}}), actor="test")
+    capture_traffic(capture, 400, drifted=True)
+    result = check(registry, artifacts, capture)
+    assert (result.dataset_drift, result.retrain_recommended) == (True, False)
+
+
+# -- retrain trigger -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def state_machine(aws: None) -> tuple[Any, str]:
+    """A trivial training state machine on moto's Step Functions."""
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    arn = sfn.create_state_machine(
+        name="training",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    return sfn, arn
+
+
+def retrain(registry: Registry, state_machine: tuple[Any, str], check_id: str, now: datetime) -> Any:
+    sfn, arn = state_machine
+    request = RetrainRequest(model_name="churn", check_id=check_id, reason="dataset drift")
+    return start_retraining(request, registry=registry, sfn=sfn, state_machine_arn=arn, now=now)
+
+
+def executions(state_machine: tuple[Any, str]) -> list[dict[str, Any]]:
+    sfn, arn = state_machine
+    return sfn.list_executions(stateMachineArn=arn)["executions"]
+
+
+def skipped(registry: Registry) -> list[str]:
+    return [r.details["why"] for r in registry.audit_trail("churn") if r.action == "retrain_skipped"]
+
+
+def test_retraining_starts_once_per_check(
+    registry: Registry, churn_spec: ModelSpec, state_machine: tuple[Any, str]
+) -> None:
+    registry.put_spec(churn_spec, actor="test")
+    # WHEN the same drift check asks twice (a redelivered event)
+    first = retrain(registry, state_machine, "20250301T120000", NOW)
+    second = retrain(registry, state_machine, "20250301T120000", NOW + timedelta(minutes=1))
+    # THEN one execution, named after the check, runs the pipeline for the model
+    assert first.started and not second.started
+    assert first.execution_name == second.execution_name == retrain_execution_name("churn", "20250301T120000")
+    [execution] = executions(state_machine)
+    assert execution["name"] == first.execution_name
+    described = state_machine[0].describe_execution(executionArn=execution["executionArn"])
+    assert json.loads(described["input"]) == {
+        "model_name": "churn",
+        "dataset_uri": None,
+        "reason": "drift: dataset drift",
+    }
+    assert second.reason == "this check already started a retraining"
+    assert skipped(registry) == ["this check already started a retraining"]
+    [started] = [r for r in registry.audit_trail("churn") if r.action == "retrain_started"]
+    assert started.details["execution"] == first.execution_name
+
+
+def test_retraining_respects_cool_down_and_daily_cap(
+    registry: Registry, churn_spec: ModelSpec, state_machine: tuple[Any, str]
+) -> None:
+    registry.put_spec(churn_spec, actor="test")  # cool-down 6 h, at most 2 a day
+    assert retrain(registry, state_machine, "c1", NOW).started
+    cooling = retrain(registry, state_machine, "c2", NOW + timedelta(hours=5))
+    assert not cooling.started
+    assert cooling.reason.startswith("cool-down: last retraining started")
+    assert retrain(registry, state_machine, "c3", NOW + timedelta(hours=7)).started
+    capped = retrain(registry, state_machine, "c4", NOW + timedelta(hours=14))
+    assert (capped.started, capped.reason) == (False, "daily cap of 2 retrainings reached")
+    assert retrain(registry, state_machine, "c5", NOW + timedelta(hours=25)).started  # the first start aged out
+    assert len(executions(state_machine)) == 3
+    assert len(skipped(registry)) == 2
+
+
+def test_an_execution_that_already_exists_is_not_started_again(
+    registry: Registry, churn_spec: ModelSpec, state_machine: tuple[Any, str]
+) -> None:
+    # GIVEN the execution was started, but the monitor state was lost (e.g. the Lambda timed out before writing it)
+    registry.put_spec(churn_spec, actor="test")
+    sfn, arn = state_machine
+    sfn.start_execution(stateMachineArn=arn, name=retrain_execution_name("churn", "c1"), input="{}")
+    result = retrain(registry, state_machine, "c1", NOW)
+    assert (result.started, result.reason) == (False, "an execution for this check already exists")
+    assert len(executions(state_machine)) == 1
+
+
+def test_a_cool_down_longer_than_a_day_is_honoured(
+    registry: Registry, churn_spec: ModelSpec, state_machine: tuple[Any, str]
+) -> None:
+    slow = {**churn_spec.model_dump(mode="json"), "retrain": {"cooldown_hours": 48, "max_per_day": 5}}
+    registry.put_spec(parse_spec(slow), actor="test")
+    assert retrain(registry, state_machine, "c1", NOW).started
+    assert not retrain(registry, state_machine, "c2", NOW + timedelta(hours=30)).started

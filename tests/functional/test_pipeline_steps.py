@@ -1,0 +1,222 @@
+"""The training pipeline's steps on moto: validate, train, evaluate, register, promote."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+from mlcore.errors import ConflictError, DataValidationError, GateFailedError, NotFoundError
+from mlcore.messages import (
+    EvaluateRequest,
+    PipelineInput,
+    PromoteRequest,
+    RegisterRequest,
+    ValidateRequest,
+    ValidateResult,
+)
+from mlcore.pipeline import (
+    evaluate_candidate,
+    promote_version,
+    read_parquet,
+    register_candidate,
+    train_candidate,
+    validate_dataset,
+)
+from mlcore.registry import CHAMPION, Registry, VersionStatus
+from mlcore.spec import ModelSpec, parse_spec
+from mlcore.storage import ObjectStore
+
+RUN = "churn-run-1"
+DATASET_KEY = "datasets/churn/2025-03-01.csv"
+
+
+def csv_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink)
+    return sink.getvalue()
+
+
+def validate(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, run_id: str = RUN, uri: str | None = None
+) -> ValidateResult:
+    request = ValidateRequest(request=PipelineInput(model_name="churn", dataset_uri=uri), run_id=run_id)
+    return validate_dataset(request, registry=registry, data=data, artifacts=artifacts)
+
+
+@pytest.fixture
+def uploaded(registry: Registry, data: ObjectStore, churn_spec: ModelSpec, churn_dataset: pa.Table) -> str:
+    """GIVEN the churn spec registered and a clean dataset uploaded."""
+    registry.put_spec(churn_spec, actor="test")
+    data.put(DATASET_KEY, csv_bytes(churn_dataset))
+    return DATASET_KEY
+
+
+def test_validate_snapshots_the_latest_dataset_and_splits_it(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_dataset: pa.Table
+) -> None:
+    data.put("datasets/churn/2025-02-01.csv", b"older,dataset\n")
+    result = validate(registry, data, artifacts)
+    assert result.rows == churn_dataset.num_rows
+    assert result.dataset.uri == f"s3://mlops-artifacts/runs/churn/{RUN}/dataset.csv"
+    assert artifacts.get_verified(result.dataset) == data.get(uploaded)
+    train, holdout = (
+        read_parquet(artifacts.get_verified(result.train)),
+        read_parquet(artifacts.get_verified(result.holdout)),
+    )
+    assert (train.num_rows, holdout.num_rows) == (750, 250)  # the spec's holdout_fraction of 0.25
+    report = json.loads(artifacts.get_verified(result.report))
+    assert report["failures"] == []
+    assert report["run_id"] == RUN
+    assert result.report.uri.endswith(f"runs/churn/{RUN}/validation.json")
+
+
+def test_validate_split_is_deterministic(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore
+) -> None:
+    first = validate(registry, data, artifacts, run_id="a")
+    second = validate(registry, data, artifacts, run_id="b")
+    assert first.holdout.sha256 == second.holdout.sha256
+
+
+def test_a_dataset_breaking_the_contract_is_refused_with_a_report(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec, churn_dataset: pa.Table
+) -> None:
+    # GIVEN a dataset where some plans are unknown and some ages are missing
+    registry.put_spec(churn_spec, actor="test")
+    plans = churn_dataset.column("plan").to_pylist()
+    plans[:4] = ["gold"] * 4
+    broken = churn_dataset.set_column(churn_dataset.column_names.index("plan"), "plan", pa.array(plans))
+    data.put(DATASET_KEY, csv_bytes(broken))
+    before = registry.audit_trail("churn")
+    # WHEN it is validated
+    with pytest.raises(DataValidationError) as caught:
+        validate(registry, data, artifacts)
+    # THEN the error names the failure, the report is written, and the registry is untouched
+    assert "categories(plan): 4 values outside" in caught.value.message
+    report = json.loads(artifacts.get(f"runs/churn/{RUN}/validation.json"))
+    [failure] = report["failures"]
+    assert (failure["check"], failure["failed_rows"], failure["examples"]) == ("categories", 4, ["gold"] * 3)
+    assert artifacts.list_keys(f"runs/churn/{RUN}/train") == []
+    assert registry.audit_trail("churn") == before
+    assert registry.list_versions("churn") == []
+
+
+def test_validate_without_any_dataset_is_not_found(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec
+) -> None:
+    registry.put_spec(churn_spec, actor="test")
+    with pytest.raises(NotFoundError, match="no dataset under s3://mlops-data/datasets/churn/"):
+        validate(registry, data, artifacts)
+
+
+def test_validate_refuses_a_dataset_outside_the_data_bucket(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore
+) -> None:
+    with pytest.raises(DataValidationError) as caught:
+        validate(registry, data, artifacts, uri="s3://mlops-artifacts/datasets/churn/x.csv")
+    assert caught.value.field == "dataset_uri"
+
+
+def test_validate_reads_an_explicit_dataset_uri(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore
+) -> None:
+    data.put("datasets/churn/2099-01-01.csv", b"not,a,churn,dataset\n")  # newer, but not the one asked for
+    result = validate(registry, data, artifacts, uri=f"s3://mlops-data/{uploaded}")
+    assert result.rows == 1000
+
+
+def test_full_pipeline_trains_registers_and_promotes(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore
+) -> None:
+    # GIVEN a validated dataset
+    validate(registry, data, artifacts)
+    # WHEN the training job runs
+    trained = train_candidate("churn", RUN, registry=registry, artifacts=artifacts, image="training:test")
+    assert trained.metrics["roc_auc"] >= 0.7
+    assert trained.parity_max_abs_diff < 1e-3
+    assert trained.champion_version is None
+    assert set(trained.artifacts) == {"model", "profile"}
+    profile = json.loads(artifacts.get_verified(trained.artifacts["profile"]))
+    assert set(profile["features"]) == set(registry.get_spec("churn").feature_names)
+    # AND the gate evaluates it
+    evaluation = evaluate_candidate(
+        EvaluateRequest(model_name="churn", run_id=RUN), registry=registry, artifacts=artifacts
+    )
+    assert evaluation.passed, evaluation.reason
+    assert evaluation.reason.startswith("first version: roc_auc")
+    # AND it is registered (twice: the second call is a retry of the same run)
+    registered = register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
+    again = register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
+    assert (registered.version, registered.status) == (1, "approved")
+    assert again == registered
+    assert [v.version for v in registry.list_versions("churn")] == [1]
+    version = registry.get_version("churn", 1)
+    assert (version.run_id, version.image, version.classes) == (RUN, "training:test", ["no", "yes"])
+    # AND promoted
+    promoted = promote_version(PromoteRequest(model_name="churn", version=1), registry=registry)
+    assert (promoted.version, promoted.previous_version) == (1, None)
+    assert registry.get_alias("churn", CHAMPION).version == 1  # type: ignore[union-attr]
+    # THEN promoting again changes nothing
+    assert promote_version(PromoteRequest(model_name="churn", version=1), registry=registry) == promoted
+    assert [r.action for r in registry.audit_trail("churn")].count("alias_moved") == 1
+
+    # WHEN a second run trains on the same data
+    validate(registry, data, artifacts, run_id="churn-run-2")
+    challenger = train_candidate("churn", "churn-run-2", registry=registry, artifacts=artifacts)
+    # THEN it is scored against the champion on the same holdout
+    assert challenger.champion_version == 1
+    assert challenger.champion_metrics == pytest.approx(trained.metrics)
+    decision = evaluate_candidate(
+        EvaluateRequest(model_name="churn", run_id="churn-run-2"), registry=registry, artifacts=artifacts
+    )
+    assert decision.passed  # same data, same seed: not worse
+    assert "vs champion v1's" in decision.reason
+
+
+def test_a_rejected_candidate_is_audited(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec
+) -> None:
+    demanding = parse_spec(
+        {**churn_spec.model_dump(mode="json"), "metrics": {"primary": "roc_auc", "minimum": {"roc_auc": 0.99}}}
+    )
+    registry.put_spec(demanding, actor="test")
+    validate(registry, data, artifacts)
+    train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
+    decision = evaluate_candidate(
+        EvaluateRequest(model_name="churn", run_id=RUN), registry=registry, artifacts=artifacts
+    )
+    assert not decision.passed
+    assert "misses the minimum 0.99" in decision.reason
+    [rejected] = [r for r in registry.audit_trail("churn") if r.action == "candidate_rejected"]
+    assert rejected.details == {"run_id": RUN, "reason": decision.reason}
+    # The register step refuses it even if a state machine routed it there by mistake.
+    with pytest.raises(GateFailedError, match="failed the evaluation gate"):
+        register_candidate(RegisterRequest(evaluation=decision), registry=registry, artifacts=artifacts)
+    assert registry.list_versions("churn") == []
+
+
+def test_a_file_that_is_not_csv_is_a_data_validation_error(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore
+) -> None:
+    data.put("datasets/churn/broken.csv", b"a,b\n1,2,3\n")
+    with pytest.raises(DataValidationError, match="cannot be read"):
+        validate(registry, data, artifacts, uri=data.uri("datasets/churn/broken.csv"))
+
+
+def test_manual_approval_registers_a_pending_version_that_cannot_be_promoted(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec
+) -> None:
+    registry.put_spec(parse_spec({**churn_spec.model_dump(mode="json"), "approval": "manual"}), actor="test")
+    validate(registry, data, artifacts)
+    train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
+    evaluation = evaluate_candidate(
+        EvaluateRequest(model_name="churn", run_id=RUN), registry=registry, artifacts=artifacts
+    )
+    registered = register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
+    assert registered.status == VersionStatus.PENDING
+    with pytest.raises(ConflictError, match="only approved versions can be served"):
+        promote_version(PromoteRequest(model_name="churn", version=registered.version), registry=registry)

@@ -1,0 +1,190 @@
+"""The registry on moto's DynamoDB: specs, versions, aliases, audit, and lost races."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+
+from mlcore.errors import ConflictError, ModelNotFoundError, NotFoundError
+from mlcore.registry import CHAMPION, ModelVersion, Registry, VersionStatus, utc_now
+from mlcore.spec import ModelSpec, parse_spec
+
+ACTOR = "alice"
+
+
+def version(number: int, status: VersionStatus = VersionStatus.APPROVED, run_id: str | None = None) -> ModelVersion:
+    return ModelVersion(
+        model_name="churn",
+        version=number,
+        run_id=run_id or f"run-{number}",
+        status=status,
+        created_at=utc_now(),
+        artifacts={},
+        metrics={"roc_auc": 0.8},
+        signature=[],
+    )
+
+
+@pytest.fixture
+def churn(registry: Registry, churn_spec: ModelSpec) -> Registry:
+    """GIVEN the churn spec is registered."""
+    registry.put_spec(churn_spec, actor=ACTOR)
+    return registry
+
+
+def add(registry: Registry, status: VersionStatus = VersionStatus.APPROVED) -> int:
+    number = registry.allocate_version("churn")
+    registry.register_version(version(number, status), actor=ACTOR)
+    return number
+
+
+def actions(registry: Registry) -> list[str]:
+    return [record.action for record in registry.audit_trail("churn")]
+
+
+def test_spec_round_trips_and_is_listed(churn: Registry, churn_spec: ModelSpec) -> None:
+    assert churn.get_spec("churn") == churn_spec
+    assert [s.name for s in churn.list_specs()] == ["churn"]
+
+
+def test_updating_a_spec_is_audited_as_an_update(churn: Registry, churn_spec: ModelSpec) -> None:
+    churn.put_spec(parse_spec({**churn_spec.model_dump(mode="json"), "description": "v2"}), actor="bob")
+    assert churn.get_spec("churn").description == "v2"
+    trail = churn.audit_trail("churn")
+    assert [(r.action, r.actor) for r in trail] == [("spec_registered", ACTOR), ("spec_updated", "bob")]
+
+
+def test_unknown_model_is_not_found(registry: Registry) -> None:
+    with pytest.raises(ModelNotFoundError) as caught:
+        registry.get_spec("nope")
+    assert caught.value.status == 404
+    with pytest.raises(ModelNotFoundError):
+        registry.allocate_version("nope")
+
+
+def test_version_numbers_start_at_one_and_increase(churn: Registry) -> None:
+    assert [churn.allocate_version("churn") for _ in range(3)] == [1, 2, 3]
+
+
+def test_concurrent_allocations_get_distinct_numbers(churn: Registry) -> None:
+    # GIVEN 8 pipeline runs finishing at once, each with its own client (as separate Lambdas would)
+    registries = [Registry(churn.table, boto3.client("dynamodb", region_name="us-east-1")) for _ in range(8)]
+    # WHEN they all allocate a version number
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        numbers = list(pool.map(lambda r: [r.allocate_version("churn") for _ in range(3)], registries))
+    # THEN no number is handed out twice
+    flat = [n for batch in numbers for n in batch]
+    assert sorted(flat) == list(range(1, 25))
+
+
+def test_register_version_never_overwrites(churn: Registry) -> None:
+    number = add(churn)
+    with pytest.raises(ConflictError, match=f"version {number} of 'churn' already exists"):
+        churn.register_version(version(number, run_id="another-run"), actor=ACTOR)
+    assert churn.get_version("churn", number).run_id == f"run-{number}"
+
+
+def test_versions_are_found_by_run(churn: Registry) -> None:
+    add(churn)
+    add(churn)
+    assert churn.find_version_by_run("churn", "run-2").version == 2  # type: ignore[union-attr]
+    assert churn.find_version_by_run("churn", "run-9") is None
+    assert [v.version for v in churn.list_versions("churn")] == [1, 2]
+    with pytest.raises(NotFoundError, match="has no version 7"):
+        churn.get_version("churn", 7)
+
+
+def test_only_approved_versions_can_be_served(churn: Registry) -> None:
+    pending = add(churn, VersionStatus.PENDING)
+    with pytest.raises(ConflictError, match="is pending_approval, only approved versions can be served"):
+        churn.set_alias("churn", CHAMPION, pending, actor=ACTOR)
+    assert churn.get_alias("churn") is None
+    churn.set_status("churn", pending, VersionStatus.APPROVED, actor="reviewer", reason="looks good")
+    assert churn.set_alias("churn", CHAMPION, pending, actor=ACTOR).version == pending
+
+
+def test_promotion_and_rollback_keep_the_previous_version(churn: Registry) -> None:
+    first, second = add(churn), add(churn)
+    churn.set_alias("churn", CHAMPION, first, actor=ACTOR)
+    moved = churn.set_alias("churn", CHAMPION, second, actor=ACTOR, reason="better auc")
+    assert (moved.version, moved.previous_version) == (second, first)
+    back = churn.rollback("churn", actor="oncall")
+    assert (back.version, back.previous_version) == (first, second)
+    assert back.reason == f"rollback from {second}"
+    assert churn.get_alias("churn").version == first  # type: ignore[union-attr]
+
+
+def test_rollback_without_history_is_a_conflict(churn: Registry) -> None:
+    with pytest.raises(ConflictError, match="no previous version"):
+        churn.rollback("churn", actor=ACTOR)
+    churn.set_alias("churn", CHAMPION, add(churn), actor=ACTOR)
+    with pytest.raises(ConflictError, match="no previous version"):
+        churn.rollback("churn", actor=ACTOR)
+
+
+def test_every_change_leaves_an_audit_record(churn: Registry) -> None:
+    first = add(churn, VersionStatus.PENDING)
+    churn.set_status("churn", first, VersionStatus.APPROVED, actor="reviewer", reason="ok")
+    second = add(churn)
+    churn.set_alias("churn", CHAMPION, first, actor=ACTOR)
+    churn.set_alias("churn", CHAMPION, second, actor=ACTOR)
+    churn.rollback("churn", actor="oncall")
+    trail = churn.audit_trail("churn")
+    assert [r.action for r in trail] == [
+        "spec_registered",
+        "version_registered",
+        "status_changed",
+        "version_registered",
+        "alias_moved",
+        "alias_moved",
+        "alias_moved",
+    ]
+    assert trail[2].details == {"version": 1, "from": "pending_approval", "to": "approved", "reason": "ok"}
+    assert trail[-1].actor == "oncall"
+    assert trail[-1].details == {"alias": "champion", "from": 2, "to": 1, "reason": "rollback from 2"}
+
+
+def test_alias_moved_concurrently_is_a_conflict(churn: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN version 1 serving, and two operators promoting versions 2 and 3
+    first, second, third = add(churn), add(churn), add(churn)
+    churn.set_alias("churn", CHAMPION, first, actor=ACTOR)
+    other = Registry(churn.table, churn.client)
+    read_alias = churn.get_alias
+
+    def read_then_lose_the_race(name: str, alias: str = CHAMPION) -> Any:
+        stale = read_alias(name, alias)
+        other.set_alias(name, alias, third, actor="bob")  # bob's write lands between our read and write
+        return stale
+
+    monkeypatch.setattr(churn, "get_alias", read_then_lose_the_race)
+    # WHEN alice's promotion writes based on what she read
+    with pytest.raises(ConflictError, match="moved concurrently; read it again and retry"):
+        churn.set_alias("churn", CHAMPION, second, actor=ACTOR)
+    # THEN bob's promotion stands, and only it is audited
+    assert other.get_alias("churn").version == third  # type: ignore[union-attr]
+    moves = [r.details["to"] for r in other.audit_trail("churn") if r.action == "alias_moved"]
+    assert moves == [first, third]
+
+
+def test_status_changed_concurrently_is_a_conflict(churn: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    number = add(churn, VersionStatus.PENDING)
+    read = churn.get_version
+
+    def read_then_lose_the_race(name: str, n: int) -> ModelVersion:
+        stale = read(name, n)
+        Registry(churn.table, churn.client).set_status(name, n, VersionStatus.REJECTED, actor="bob")
+        return stale
+
+    monkeypatch.setattr(churn, "get_version", read_then_lose_the_race)
+    with pytest.raises(ConflictError):
+        churn.set_status("churn", number, VersionStatus.APPROVED, actor=ACTOR)
+    assert Registry(churn.table, churn.client).get_version("churn", number).status is VersionStatus.REJECTED
+
+
+def test_monitor_state_round_trips(churn: Registry) -> None:
+    assert churn.get_monitor_state("churn") == {}
+    churn.put_monitor_state("churn", {"last_check_at": "2025-03-01T12:00:00+00:00", "retrains": []})
+    assert churn.get_monitor_state("churn")["last_check_at"] == "2025-03-01T12:00:00+00:00"

@@ -1,0 +1,175 @@
+"""The data contract: each check with exact counts and examples, warnings apart from blocking failures."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from infra.local.example_data import churn_table
+from mlcore.contract import check_contract, enforce_contract, read_table
+from mlcore.errors import DataValidationError
+from mlcore.spec import ModelSpec, Severity, parse_spec
+
+ROWS = 600
+
+
+@pytest.fixture
+def table() -> pa.Table:
+    return churn_table(ROWS, seed=3)
+
+
+def replace(table: pa.Table, name: str, values: list[Any]) -> pa.Table:
+    return table.set_column(table.column_names.index(name), name, pa.array(values))
+
+
+def with_values(table: pa.Table, name: str, changes: dict[int, Any]) -> pa.Table:
+    values = table.column(name).to_pylist()
+    for row, value in changes.items():
+        values[row] = value
+    return replace(table, name, values)
+
+
+def failures(table: pa.Table, spec: ModelSpec, check: str) -> list[Any]:
+    _, report = check_contract(table, spec)
+    return [f for f in report.failures if f.check == check]
+
+
+def spec_with(spec: ModelSpec, **feature_changes: dict[str, Any]) -> ModelSpec:
+    raw = spec.model_dump(mode="json")
+    for feature in raw["features"]:
+        feature.update(feature_changes.get(feature["name"], {}))
+    return parse_spec(raw)
+
+
+def test_clean_dataset_passes_and_is_cast_to_contract_types(table: pa.Table, churn_spec: ModelSpec) -> None:
+    clean, report = check_contract(table.append_column("customer_id", pa.array(range(ROWS))), churn_spec)
+    assert report.failures == []
+    assert report.summary() == "all checks passed"
+    assert report.rows == ROWS
+    assert report.columns == 9
+    assert clean.column_names == [*churn_spec.feature_names, "churned"]
+    assert clean.schema.field("tenure_months").type == pa.float64()
+    assert clean.schema.field("plan").type == pa.string()
+
+
+def test_range_check_counts_every_value_outside_and_shows_examples(table: pa.Table, churn_spec: ModelSpec) -> None:
+    broken = with_values(table, "monthly_charges", {0: -5.0, 10: 750.0, 20: 900.0, 30: 1200.0, 40: 501.0})
+    found = failures(broken, churn_spec, "range")
+    below, above = sorted(found, key=lambda f: f.message)
+    assert (above.failed_rows, above.message) == (4, "4 values above max 500.0")
+    assert above.examples == [750.0, 900.0, 1200.0]  # the first three, in row order
+    assert (below.failed_rows, below.examples) == (1, [-5.0])
+    assert {f.column for f in found} == {"monthly_charges"}
+
+
+def test_integer_check_flags_fractional_values(table: pa.Table, churn_spec: ModelSpec) -> None:
+    broken = with_values(table, "support_calls", {1: 2.5, 2: 0.1})
+    [failure] = failures(broken, churn_spec, "integer")
+    assert (failure.column, failure.failed_rows, failure.examples) == ("support_calls", 2, [2.5, 0.1])
+
+
+def test_not_null_check_counts_missing_values_only_where_not_nullable(table: pa.Table, churn_spec: ModelSpec) -> None:
+    broken = with_values(table, "age", {3: None, 4: None, 5: None})
+    broken = with_values(broken, "data_usage_gb", dict.fromkeys(range(50)))  # nullable: no failure
+    [failure] = failures(broken, churn_spec, "not_null")
+    assert (failure.column, failure.failed_rows) == ("age", 3)
+
+
+def test_rows_without_target_are_blocking(table: pa.Table, churn_spec: ModelSpec) -> None:
+    [failure] = failures(with_values(table, "churned", {0: None}), churn_spec, "not_null")
+    assert (failure.column, failure.failed_rows, failure.severity) == ("churned", 1, Severity.BLOCKING)
+
+
+def test_categories_check_counts_unknown_values(table: pa.Table, churn_spec: ModelSpec) -> None:
+    broken = with_values(table, "plan", {7: "gold", 8: "platinum", 9: "gold"})
+    broken = with_values(broken, "region", {7: "mars"})  # allow_unseen: no failure
+    [failure] = failures(broken, churn_spec, "categories")
+    assert (failure.column, failure.failed_rows, failure.examples) == ("plan", 3, ["gold", "platinum", "gold"])
+
+
+def test_dtype_check_reports_a_column_that_cannot_be_read_as_a_number(table: pa.Table, churn_spec: ModelSpec) -> None:
+    broken = replace(table, "age", ["forty"] + [str(v) for v in table.column("age").to_pylist()[1:]])
+    clean, report = check_contract(broken, churn_spec)
+    [failure] = [f for f in report.failures if f.check == "dtype"]
+    assert failure.column == "age"
+    assert "cannot be read as integer" in failure.message
+    assert "age" not in clean.column_names
+
+
+def test_dtype_check_counts_the_unreadable_values_exactly(table: pa.Table, churn_spec: ModelSpec) -> None:
+    broken = replace(table, "age", ["forty"] + [str(v) for v in table.column("age").to_pylist()[1:]])
+    [failure] = failures(broken, churn_spec, "dtype")
+    assert (failure.failed_rows, failure.examples) == (1, ["forty"])
+
+
+def test_missing_columns_are_blocking_and_named(table: pa.Table, churn_spec: ModelSpec) -> None:
+    _, report = check_contract(table.drop_columns(["region", "churned"]), churn_spec)
+    missing = [f for f in report.failures if f.check == "column_present"]
+    assert [(f.column, f.failed_rows) for f in missing] == [("region", ROWS), ("churned", ROWS)]
+    assert all(f.severity is Severity.BLOCKING for f in missing)
+
+
+def test_target_is_optional_for_served_traffic(table: pa.Table, churn_spec: ModelSpec) -> None:
+    clean, report = check_contract(table.drop_columns(["churned"]), churn_spec, require_target=False)
+    assert report.failures == []
+    assert "churned" not in clean.column_names
+
+
+def test_row_count_minimum_and_maximum(churn_spec: ModelSpec) -> None:
+    [too_few] = failures(churn_table(499, seed=1), churn_spec, "row_count")
+    assert too_few.message == "499 rows, the contract needs at least 500"
+    capped = parse_spec({**churn_spec.model_dump(mode="json"), "data": {"min_rows": 100, "max_rows": 550}})
+    [too_many] = failures(churn_table(600, seed=1), capped, "row_count")
+    assert (too_many.failed_rows, too_many.message) == (50, "600 rows, the contract allows at most 550")
+    assert failures(churn_table(550, seed=1), capped, "row_count") == []
+
+
+def test_warning_severity_reports_without_blocking(table: pa.Table, churn_spec: ModelSpec) -> None:
+    # GIVEN a feature whose rules only warn
+    spec = spec_with(churn_spec, age={"severity": "warning"})
+    broken = with_values(table, "age", {0: 150.0, 1: 5.0})
+    # WHEN the dataset breaks them
+    clean, report = enforce_contract(broken, spec)
+    # THEN the warnings are reported, and the data goes through
+    assert [(f.check, f.column) for f in report.warnings] == [("range", "age"), ("range", "age")]
+    assert report.blocking == []
+    assert clean.num_rows == ROWS
+
+
+def test_enforce_contract_lists_every_blocking_failure(table: pa.Table, churn_spec: ModelSpec) -> None:
+    broken = with_values(table, "plan", {0: "gold"})
+    broken = with_values(broken, "tenure_months", {0: -1.0, 1: -2.0})
+    with pytest.raises(DataValidationError) as caught:
+        enforce_contract(broken, churn_spec)
+    message = caught.value.message
+    assert "categories on plan: 1 values outside ['basic', 'standard', 'premium']" in message
+    assert "range on tenure_months: 2 values below min 0.0" in message
+    assert caught.value.status == 422
+
+
+def _csv(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink)
+    return sink.getvalue()
+
+
+def test_read_table_reads_csv_gzip_and_parquet(table: pa.Table) -> None:
+    import gzip
+
+    parquet = io.BytesIO()
+    pq.write_table(table, parquet)
+    assert read_table(_csv(table), "d.csv").num_rows == ROWS
+    assert read_table(gzip.compress(_csv(table)), "d.csv.gz").num_rows == ROWS
+    from_parquet = read_table(parquet.getvalue(), "d.parquet")
+    assert from_parquet.schema == table.schema
+    assert from_parquet.column("plan").equals(table.column("plan"))
+
+
+def test_read_table_refuses_unknown_formats() -> None:
+    with pytest.raises(DataValidationError, match=r"unsupported dataset format for 'd\.xlsx'"):
+        read_table(b"", "d.xlsx")

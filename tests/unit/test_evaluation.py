@@ -1,0 +1,182 @@
+"""Metrics against scikit-learn's, and the champion/challenger gate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn import metrics as sk
+
+from mlcore.evaluation import apply_gate, classification_metrics, regression_metrics
+from mlcore.messages import TrainingResult
+from mlcore.spec import ModelSpec, parse_spec
+
+SEEDS = [0, 1, 2]
+
+
+def random_probabilities(rng: np.random.Generator, rows: int, classes: int) -> np.ndarray:
+    raw = rng.random((rows, classes)) + 0.01
+    return raw / raw.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_binary_metrics_match_scikit_learn(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    classes = ["no", "yes"]
+    truth = rng.choice(classes, 500)
+    proba = random_probabilities(rng, 500, 2)
+    guess = np.array(classes)[proba.argmax(axis=1)]
+    ours = classification_metrics(truth, guess, proba, classes)
+    assert ours["accuracy"] == pytest.approx(sk.accuracy_score(truth, guess))
+    assert ours["f1"] == pytest.approx(sk.f1_score(truth, guess, pos_label="yes"))
+    assert ours["roc_auc"] == pytest.approx(sk.roc_auc_score(truth == "yes", proba[:, 1]))
+    assert ours["log_loss"] == pytest.approx(sk.log_loss(truth, proba, labels=classes))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_multiclass_metrics_match_scikit_learn(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    classes = ["basic", "premium", "standard"]
+    truth = rng.choice(classes, 400)
+    proba = random_probabilities(rng, 400, 3)
+    guess = np.array(classes)[proba.argmax(axis=1)]
+    ours = classification_metrics(truth, guess, proba, classes)
+    assert ours["accuracy"] == pytest.approx(sk.accuracy_score(truth, guess))
+    assert ours["f1"] == pytest.approx(sk.f1_score(truth, guess, average="macro"))
+    assert ours["roc_auc"] == pytest.approx(sk.roc_auc_score(truth, proba, multi_class="ovr", labels=classes))
+    assert ours["log_loss"] == pytest.approx(sk.log_loss(truth, proba, labels=classes))
+
+
+def test_auc_gives_tied_scores_average_ranks() -> None:
+    rng = np.random.default_rng(4)
+    truth = rng.choice(["no", "yes"], 300)
+    # Scores rounded to one decimal: many ties, within and across classes.
+    p_yes = np.round(rng.random(300), 1)
+    proba = np.column_stack([1 - p_yes, p_yes])
+    guess = np.where(p_yes >= 0.5, "yes", "no")
+    ours = classification_metrics(truth, guess, proba, ["no", "yes"])
+    assert ours["roc_auc"] == pytest.approx(sk.roc_auc_score(truth == "yes", p_yes))
+
+
+def test_auc_of_constant_scores_is_one_half() -> None:
+    proba = np.full((6, 2), 0.5)
+    truth = np.array(["yes", "no", "yes", "no", "no", "yes"])
+    assert classification_metrics(truth, truth, proba, ["no", "yes"])["roc_auc"] == pytest.approx(0.5)
+
+
+def test_auc_is_undefined_with_one_class_only() -> None:
+    truth = np.array(["no"] * 5)
+    proba = np.tile([0.8, 0.2], (5, 1))
+    assert np.isnan(classification_metrics(truth, truth, proba, ["no", "yes"])["roc_auc"])
+
+
+def test_log_loss_is_finite_for_a_confidently_wrong_model() -> None:
+    truth = np.array(["yes", "no"])
+    proba = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert np.isfinite(classification_metrics(truth, np.array(["no", "yes"]), proba, ["no", "yes"])["log_loss"])
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_regression_metrics_match_scikit_learn(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(100, 20, 300)
+    guess = truth + rng.normal(0, 8, 300)
+    ours = regression_metrics(truth, guess)
+    assert ours["rmse"] == pytest.approx(np.sqrt(sk.mean_squared_error(truth, guess)))
+    assert ours["mae"] == pytest.approx(sk.mean_absolute_error(truth, guess))
+    assert ours["r2"] == pytest.approx(sk.r2_score(truth, guess))
+
+
+def test_regression_metrics_accept_column_predictions() -> None:
+    truth = np.array([1.0, 2.0, 3.0])
+    assert regression_metrics(truth, truth.reshape(-1, 1))["rmse"] == 0.0
+
+
+# -- the gate ------------------------------------------------------------------------------------
+
+
+def result(metrics: dict[str, float], champion: dict[str, float] | None = None) -> TrainingResult:
+    return TrainingResult(
+        model_name="churn",
+        run_id="run-2",
+        estimator="random_forest_classifier",
+        artifacts={},
+        metrics=metrics,
+        signature=[],
+        training_rows=600,
+        holdout_rows=200,
+        parity_max_abs_diff=0.0,
+        champion_version=3 if champion else None,
+        champion_metrics=champion,
+    )
+
+
+def regression_spec(**metrics: Any) -> ModelSpec:
+    return parse_spec(
+        {
+            "name": "prices",
+            "task": "regression",
+            "target": "price",
+            "features": [{"name": "rooms", "type": "integer"}],
+            "estimator": {"kind": "ridge"},
+            "metrics": metrics,
+        }
+    )
+
+
+GOOD = {"roc_auc": 0.82, "accuracy": 0.78, "f1": 0.6, "log_loss": 0.45}
+
+
+def test_first_version_passes_when_it_meets_every_minimum(churn_spec: ModelSpec) -> None:
+    decision = apply_gate(churn_spec, result(GOOD))
+    assert decision.passed
+    assert decision.reason == "first version: roc_auc 0.8200 meets every minimum"
+    assert decision.champion_version is None
+
+
+def test_a_missed_minimum_fails_the_gate_naming_it(churn_spec: ModelSpec) -> None:
+    decision = apply_gate(churn_spec, result({**GOOD, "accuracy": 0.6}))
+    assert not decision.passed
+    assert decision.reason == "accuracy 0.6000 misses the minimum 0.65"
+
+
+def test_candidate_worse_than_the_champion_fails(churn_spec: ModelSpec) -> None:
+    decision = apply_gate(churn_spec, result(GOOD, champion={**GOOD, "roc_auc": 0.85}))
+    assert not decision.passed
+    assert "roc_auc 0.8200 is worse than champion v3's 0.8500 on the same holdout" in decision.reason
+
+
+def test_candidate_equal_to_the_champion_passes(churn_spec: ModelSpec) -> None:
+    decision = apply_gate(churn_spec, result(GOOD, champion=GOOD))
+    assert decision.passed
+    assert decision.champion_metrics == GOOD
+    assert "not worse" in decision.reason
+
+
+def test_tolerance_lets_a_slightly_worse_candidate_pass(churn_spec: ModelSpec) -> None:
+    lenient = parse_spec({**churn_spec.model_dump(mode="json"), "metrics": {"primary": "roc_auc", "tolerance": 0.02}})
+    assert apply_gate(lenient, result(GOOD, champion={**GOOD, "roc_auc": 0.835})).passed
+    assert not apply_gate(lenient, result(GOOD, champion={**GOOD, "roc_auc": 0.845})).passed
+
+
+def test_lower_is_better_metrics_compare_the_other_way() -> None:
+    spec = regression_spec(primary="rmse", minimum={"rmse": 10.0, "r2": 0.5}, tolerance=0.5)
+    assert apply_gate(spec, result({"rmse": 8.0, "mae": 6.0, "r2": 0.8}, champion={"rmse": 7.6})).passed
+    worse = apply_gate(spec, result({"rmse": 8.0, "mae": 6.0, "r2": 0.8}, champion={"rmse": 7.0}))
+    assert not worse.passed
+    assert "rmse 8.0000 is worse than champion" in worse.reason
+    missed = apply_gate(spec, result({"rmse": 12.0, "mae": 9.0, "r2": 0.8}))
+    assert missed.reason == "rmse 12.0000 misses the minimum 10.0"
+
+
+def test_log_loss_minimum_is_a_ceiling(churn_spec: ModelSpec) -> None:
+    spec = parse_spec(
+        {**churn_spec.model_dump(mode="json"), "metrics": {"primary": "log_loss", "minimum": {"log_loss": 0.5}}}
+    )
+    assert apply_gate(spec, result(GOOD)).passed
+    assert not apply_gate(spec, result({**GOOD, "log_loss": 0.7})).passed
+
+
+def test_undefined_metric_never_passes(churn_spec: ModelSpec) -> None:
+    assert not apply_gate(churn_spec, result({**GOOD, "roc_auc": float("nan")})).passed

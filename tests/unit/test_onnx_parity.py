@@ -1,0 +1,106 @@
+"""Training: the ONNX export reproduces scikit-learn, and a model that does not is refused by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from mlcore.errors import ConversionError, ParityError
+from mlcore.serving import OnnxModel
+from mlcore.spec import parse_spec
+from mlcore.training import check_parity, export_onnx, fit, table_columns
+
+
+def onnx_model(trained: Any) -> OnnxModel:
+    return OnnxModel(trained.onnx, trained.signature, trained.classes)
+
+
+def test_example_model_exports_and_keeps_parity(trained_churn: Any) -> None:
+    model = onnx_model(trained_churn)
+    columns = table_columns(trained_churn.holdout, trained_churn.spec)
+    difference = check_parity(trained_churn.pipeline, model, columns, trained_churn.spec)
+    assert difference < 1e-3
+    outputs = model.predict(columns)
+    assert outputs["probabilities"].shape == (trained_churn.holdout.num_rows, 2)
+    assert set(outputs["label"]) <= {"no", "yes"}
+    assert trained_churn.classes == ["no", "yes"]
+    assert trained_churn.metrics["roc_auc"] > 0.7  # the example's signal is learnable
+
+
+def test_tampered_onnx_outputs_fail_parity_naming_the_estimator(
+    trained_churn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an ONNX model whose probabilities drift from scikit-learn's
+    original = OnnxModel.predict
+
+    def perturbed(self: OnnxModel, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outputs = original(self, columns)
+        shift = np.where(np.arange(len(outputs["probabilities"])) % 2 == 0, 0.05, -0.05)
+        return {**outputs, "probabilities": outputs["probabilities"] + shift[:, None]}
+
+    monkeypatch.setattr(OnnxModel, "predict", perturbed)
+    columns = table_columns(trained_churn.holdout, trained_churn.spec)
+    # WHEN parity is checked THEN the model is refused, naming its estimator
+    with pytest.raises(ParityError) as caught:
+        check_parity(trained_churn.pipeline, onnx_model(trained_churn), columns, trained_churn.spec)
+    assert "'random_forest_classifier' (RandomForestClassifier)" in caught.value.message
+    assert "100.00% of holdout rows" in caught.value.message
+    assert caught.value.code == "onnx_parity_failed"
+
+
+def test_a_single_disagreeing_row_in_a_thousand_is_tolerated(
+    trained_churn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = OnnxModel.predict
+
+    def one_row_off(self: OnnxModel, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outputs = original(self, columns)
+        probabilities = outputs["probabilities"].copy()
+        probabilities[0] += 0.2
+        return {**outputs, "probabilities": probabilities}
+
+    monkeypatch.setattr(OnnxModel, "predict", one_row_off)
+    holdout = pa.concat_tables([trained_churn.holdout] * 6)  # 1200 rows: one bad row is < 0.1 %
+    columns = table_columns(holdout, trained_churn.spec)
+    assert check_parity(trained_churn.pipeline, onnx_model(trained_churn), columns, trained_churn.spec) >= 0.2
+
+
+def test_regression_pipeline_exports_with_parity() -> None:
+    rng = np.random.default_rng(0)
+    rooms = rng.integers(1, 8, 400).astype(float)
+    area = rng.normal(80, 25, 400)
+    district = rng.choice(["a", "b", "c"], 400)
+    price = 1000 * rooms + 30 * area + (district == "a") * 5000 + rng.normal(0, 500, 400)
+    spec = parse_spec(
+        {
+            "name": "prices",
+            "task": "regression",
+            "target": "price",
+            "features": [
+                {"name": "rooms", "type": "integer"},
+                {"name": "area", "type": "numeric"},
+                {"name": "district", "type": "categorical"},
+            ],
+            "estimator": {"kind": "ridge"},
+            "metrics": {"primary": "rmse"},
+        }
+    )
+    table = pa.table({"rooms": rooms, "area": area, "district": district, "price": price})
+    pipeline, classes = fit(spec, table)
+    assert classes is None
+    model = OnnxModel(export_onnx(pipeline, spec), [], None)
+    assert check_parity(pipeline, model, table_columns(table, spec), spec) < 1.0
+
+
+def test_conversion_failure_names_the_estimator(trained_churn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import skl2onnx
+
+    def unsupported(*_: Any, **__: Any) -> None:
+        raise RuntimeError("Unable to find a shape calculator")
+
+    monkeypatch.setattr(skl2onnx, "convert_sklearn", unsupported)
+    with pytest.raises(ConversionError, match="estimator 'random_forest_classifier' \\(RandomForestClassifier\\)"):
+        export_onnx(trained_churn.pipeline, trained_churn.spec)

@@ -1,0 +1,197 @@
+"""The model spec: parsing the YAML and every validation rule, with the offending field named."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.local.example_data import EXAMPLE_SPEC
+from mlcore.errors import SpecError
+from mlcore.spec import FeatureType, ModelSpec, Severity, Task, is_valid_name, load_spec, parse_spec
+
+
+@pytest.fixture
+def raw() -> dict[str, Any]:
+    return yaml.safe_load(EXAMPLE_SPEC.read_text())
+
+
+def invalid(raw: dict[str, Any]) -> SpecError:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw)
+    return caught.value
+
+
+def test_example_spec_parses_with_its_values(churn_spec: ModelSpec) -> None:
+    assert churn_spec.name == "churn"
+    assert churn_spec.task is Task.CLASSIFICATION
+    assert churn_spec.feature_names == [
+        "tenure_months",
+        "monthly_charges",
+        "support_calls",
+        "age",
+        "data_usage_gb",
+        "plan",
+        "region",
+    ]
+    assert churn_spec.feature("tenure_months").type is FeatureType.INTEGER
+    assert churn_spec.feature("data_usage_gb").nullable
+    assert churn_spec.feature("region").allow_unseen
+    assert churn_spec.feature("plan").severity is Severity.BLOCKING
+    assert churn_spec.metrics.minimum == {"roc_auc": 0.70, "accuracy": 0.65}
+    assert churn_spec.data.min_rows == 500
+    assert churn_spec.drift.dataset_share == 0.25
+
+
+def test_defaults_fill_optional_sections() -> None:
+    spec = parse_spec(
+        {
+            "name": "house-prices",
+            "task": "regression",
+            "target": "price",
+            "features": [{"name": "rooms", "type": "integer"}],
+            "estimator": {"kind": "ridge"},
+            "metrics": {"primary": "rmse"},
+        }
+    )
+    assert spec.approval == "auto"
+    assert spec.drift.threshold == 0.1
+    assert spec.capture.sample_rate == 1.0
+    assert spec.retrain.max_per_day == 2
+
+
+def test_per_feature_drift_threshold_overrides_the_model_threshold(raw: dict[str, Any]) -> None:
+    raw["features"][0]["drift_threshold"] = 0.3
+    spec = parse_spec(raw)
+    assert spec.drift_threshold(spec.features[0]) == 0.3
+    assert spec.drift_threshold(spec.features[1]) == 0.1
+
+
+def test_duplicate_feature_names_are_refused(raw: dict[str, Any]) -> None:
+    raw["features"].append({"name": "plan", "type": "categorical"})
+    error = invalid(raw)
+    assert "duplicate feature names: ['plan']" in error.message
+    assert error.status == 400
+    assert error.code == "invalid_spec"
+
+
+def test_target_listed_as_a_feature_is_refused(raw: dict[str, Any]) -> None:
+    raw["features"].append({"name": "churned", "type": "categorical"})
+    assert "target 'churned' is also listed as a feature" in invalid(raw).message
+
+
+@pytest.mark.parametrize(
+    ("task", "kind"),
+    [("classification", "ridge"), ("regression", "logistic_regression"), ("regression", "random_forest_classifier")],
+)
+def test_estimator_must_fit_the_task(raw: dict[str, Any], task: str, kind: str) -> None:
+    raw["task"] = task
+    raw["estimator"] = {"kind": kind}
+    raw["metrics"] = {"primary": "rmse" if task == "regression" else "accuracy"}
+    assert f"estimator '{kind}' does not fit task '{task}'" in invalid(raw).message
+
+
+def test_unknown_estimator_names_the_field(raw: dict[str, Any]) -> None:
+    raw["estimator"]["kind"] = "xgboost"
+    assert invalid(raw).field == "estimator.kind"
+
+
+@pytest.mark.parametrize(
+    ("metrics", "bad"),
+    [
+        ({"primary": "rmse"}, "rmse"),
+        ({"primary": "roc_auc", "minimum": {"r2": 0.5}}, "r2"),
+        ({"primary": "auc"}, "auc"),
+    ],
+)
+def test_metrics_must_belong_to_the_task(raw: dict[str, Any], metrics: dict[str, Any], bad: str) -> None:
+    raw["metrics"] = metrics
+    message = invalid(raw).message
+    assert f"metric '{bad}' is not one of" in message
+    assert "for task 'classification'" in message
+
+
+def test_regression_refuses_classification_metrics() -> None:
+    with pytest.raises(SpecError, match="metric 'f1' is not one of \\['mae', 'r2', 'rmse'\\]"):
+        parse_spec(
+            {
+                "name": "prices",
+                "task": "regression",
+                "target": "y",
+                "features": [{"name": "x", "type": "numeric"}],
+                "estimator": {"kind": "linear_regression"},
+                "metrics": {"primary": "f1"},
+            }
+        )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda r: r.update(name="Churn_Model"), "name"),
+        (lambda r: r.update(name="c"), "name"),
+        (lambda r: r.update(task="ranking"), "task"),
+        (lambda r: r.update(features=[]), "features"),
+        (lambda r: r.update(surprise=True), "surprise"),
+        (lambda r: r["features"][0].update(name="tenure months"), "features.0.name"),
+        (lambda r: r["features"][1].update(type="float"), "features.1.type"),
+        (lambda r: r["features"][0].update(colour="red"), "features.0.colour"),
+        (lambda r: r["drift"].update(threshold=0), "drift.threshold"),
+        (lambda r: r["drift"].update(dataset_share=1.5), "drift.dataset_share"),
+        (lambda r: r["capture"].update(sample_rate=2), "capture.sample_rate"),
+        (lambda r: r["data"].update(holdout_fraction=1), "data.holdout_fraction"),
+        (lambda r: r["metrics"].update(tolerance=-0.1), "metrics.tolerance"),
+        (lambda r: r["monitor"].update(every_minutes=0), "monitor.every_minutes"),
+        (lambda r: r.update(approval="sometimes"), "approval"),
+        (lambda r: r.pop("target"), "target"),
+    ],
+)
+def test_spec_error_names_the_offending_field(raw: dict[str, Any], change: Any, field: str) -> None:
+    change(raw)
+    error = invalid(raw)
+    assert error.field == field
+    assert error.message.startswith(f"{field}: ")
+
+
+@pytest.mark.parametrize(
+    ("feature", "message"),
+    [
+        ({"name": "x", "type": "numeric", "categories": ["a"]}, "categories are only for categorical features"),
+        ({"name": "x", "type": "categorical", "min": 0}, "min/max are only for numeric features"),
+        ({"name": "x", "type": "integer", "min": 5, "max": 1}, "min 5.0 is greater than max 1.0"),
+    ],
+)
+def test_inconsistent_feature_is_refused_naming_it(raw: dict[str, Any], feature: dict[str, Any], message: str) -> None:
+    raw["features"].append(feature)
+    error = invalid(raw)
+    assert f"feature 'x': {message}" in error.message
+    assert error.field == f"features.{len(raw['features']) - 1}"
+
+
+def test_spec_is_immutable(churn_spec: ModelSpec) -> None:
+    with pytest.raises(ValueError, match="frozen"):
+        churn_spec.name = "other"  # type: ignore[misc]
+
+
+def test_load_spec_refuses_text_that_is_not_a_mapping() -> None:
+    with pytest.raises(SpecError, match="must be a YAML mapping"):
+        load_spec("- just\n- a list\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec("name: [unclosed")
+
+
+def test_load_spec_accepts_json(raw: dict[str, Any]) -> None:
+    import json
+
+    assert load_spec(json.dumps(raw)).name == "churn"
+
+
+def test_spec_round_trips_through_its_json_form(churn_spec: ModelSpec) -> None:
+    assert parse_spec(copy.deepcopy(churn_spec.model_dump(mode="json"))) == churn_spec
+
+
+@pytest.mark.parametrize(("name", "valid"), [("churn", True), ("churn-v2", True), ("c", False), ("2churn", False)])
+def test_model_names(name: str, valid: bool) -> None:
+    assert is_valid_name(name) is valid
