@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test lint unit functional infra e2e synth layers-size clean
+.PHONY: demo test lint unit functional infra e2e synth layers-size bench-serving openapi clean
 
 $(VENV)/.installed: pyproject.toml .ci/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ synth: $(VENV)/.installed node_modules/.installed
 ## Unzipped size of each function with its layers, after `make synth`.
 layers-size: synth
 	$(BIN)/python bench/package_size.py
+
+## Serving latency, throughput, cold start and size of the predict function vs onnxruntime and pandas+sklearn.
+bench-serving: $(VENV)/.installed
+	$(BIN)/python bench/serving.py
+
+## Regenerate the committed OpenAPI document of the prediction API.
+openapi: $(VENV)/.installed
+	$(BIN)/python -m mlcore.openapi > functions/predict/openapi.json
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out reports

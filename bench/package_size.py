@@ -16,7 +16,8 @@ def tree_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def main(outdir: Path = Path("cdk.out")) -> int:
+def function_sizes(outdir: Path = Path("cdk.out")) -> list[tuple[str, int, int, int]] | None:
+    """(function, code bytes, layer bytes, total bytes) per Lambda function; None if layers are not bundled."""
     rows = []
     for template_file in sorted(outdir.glob("*.template.json")):
         resources = json.loads(template_file.read_text())["Resources"]
@@ -29,10 +30,17 @@ def main(outdir: Path = Path("cdk.out")) -> int:
             layers = [resources[layer["Ref"]] for layer in props.get("Layers", []) if "Ref" in layer]
             layer_paths = [outdir / layer["Metadata"]["aws:asset:path"] for layer in layers]
             if any(not (p / "python").exists() for p in layer_paths):
-                print("layers are not bundled: run `make synth` (bundling is skipped in fast synths)", file=sys.stderr)
-                return 1
+                return None
             sizes = [tree_size(code), *(tree_size(p) for p in layer_paths)]
             rows.append((name, sizes[0], sum(sizes[1:]), sum(sizes)))
+    return rows
+
+
+def main(outdir: Path = Path("cdk.out")) -> int:
+    rows = function_sizes(outdir)
+    if rows is None:
+        print("layers are not bundled: run `make synth` (bundling is skipped in fast synths)", file=sys.stderr)
+        return 1
     print(f"{'function':<14}{'code MiB':>10}{'layers MiB':>12}{'total MiB':>11}{'of limit':>10}")
     for name, code, layers, total in rows:
         mib = [size / 2**20 for size in (code, layers, total)]

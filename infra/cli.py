@@ -99,10 +99,33 @@ def cmd_models(args: argparse.Namespace) -> int:
     elif args.action == "promote":
         record = registry.set_alias(args.name, args.alias, args.version, platform_actor(), args.reason)
         console.print(f"{args.name}: {args.alias} → v{record.version} (was v{record.previous_version})")
+    elif args.action == "rollout":
+        cmd_rollout(registry, args)
     elif args.action == "rollback":
         record = registry.rollback(args.name, platform_actor(), args.alias)
         console.print(f"{args.name}: {args.alias} rolled back to v{record.version}")
     return 0
+
+
+def cmd_rollout(registry: Any, args: argparse.Namespace) -> None:
+    """Start, change or end a challenger rollout (canary weight or shadow)."""
+    from mlcore.registry import CHALLENGER, RolloutMode
+
+    if args.stop:
+        registry.remove_alias(args.name, CHALLENGER, platform_actor(), args.reason or "rollout ended")
+        console.print(f"{args.name}: rollout ended, the champion serves all traffic")
+        return
+    if args.version is None or (args.weight is None) == (not args.shadow):
+        raise SystemExit("mlops models rollout NAME VERSION (--weight W | --shadow), or NAME --stop")
+    mode = RolloutMode.SHADOW if args.shadow else RolloutMode.CANARY
+    weight = 0.0 if args.shadow else args.weight
+    if not 0.0 <= weight <= 1.0:
+        raise SystemExit("--weight must be between 0 and 1")
+    record = registry.set_alias(
+        args.name, CHALLENGER, args.version, platform_actor(), args.reason, mode=mode, weight=weight
+    )
+    share = "shadow: scored on every request, never answers" if args.shadow else f"answers {weight:.0%} of traffic"
+    console.print(f"{args.name}: challenger v{record.version} ({share})")
 
 
 def platform_actor() -> str:
@@ -149,6 +172,33 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return 2
 
 
+def _models_parser(sub: Any) -> None:
+    models = sub.add_parser("models", help="the registry").add_subparsers(dest="action", required=True)
+    models.add_parser("register").add_argument("spec")
+    models.add_parser("list")
+    models.add_parser("show").add_argument("name")
+    for action in ("approve", "promote"):
+        p = models.add_parser(action)
+        p.add_argument("name")
+        p.add_argument("version", type=int)
+        p.add_argument("--reason", default="")
+        if action == "promote":
+            p.add_argument("--alias", default="champion")
+    rollout = models.add_parser("rollout", help="canary or shadow a challenger version; --stop ends it")
+    rollout.add_argument("name")
+    rollout.add_argument("version", type=int, nargs="?")
+    rollout.add_argument("--weight", type=float, help="share of traffic the challenger answers (0..1)")
+    rollout.add_argument(
+        "--shadow", action="store_true", help="score the challenger on every request, answer with the champion"
+    )
+    rollout.add_argument("--stop", action="store_true")
+    rollout.add_argument("--reason", default="")
+    rollback = models.add_parser("rollback")
+    rollback.add_argument("name")
+    rollback.add_argument("--alias", default="champion")
+    sub.choices["models"].set_defaults(func=cmd_models)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="mlops", description="Serverless MLOps for tabular models on AWS.")
     sub = root.add_subparsers(dest="command", required=True)
@@ -163,21 +213,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--api-key", default=None, help="require this x-api-key on the API")
     up.set_defaults(func=cmd_local_up)
 
-    models = sub.add_parser("models", help="the registry").add_subparsers(dest="action", required=True)
-    models.add_parser("register").add_argument("spec")
-    models.add_parser("list")
-    models.add_parser("show").add_argument("name")
-    for action in ("approve", "promote"):
-        p = models.add_parser(action)
-        p.add_argument("name")
-        p.add_argument("version", type=int)
-        p.add_argument("--reason", default="")
-        if action == "promote":
-            p.add_argument("--alias", default="champion")
-    rollback = models.add_parser("rollback")
-    rollback.add_argument("name")
-    rollback.add_argument("--alias", default="champion")
-    sub.choices["models"].set_defaults(func=cmd_models)
+    _models_parser(sub)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="action", required=True)
     upload = data.add_parser("upload", help="upload a CSV or parquet file as the model's newest dataset")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pyarrow as pa
 import pytest
 
 from infra.local.example_data import EXAMPLE_SPEC, churn_table
+from mlcore.capture import CaptureBuffer, capture_rows, capture_schema
 from mlcore.registry import CHAMPION, ModelVersion, Registry, VersionStatus, utc_now
 from mlcore.spec import ModelSpec, load_spec
 from mlcore.storage import ObjectStore
@@ -205,3 +207,44 @@ def churn_champion(registry: Registry, artifacts: ObjectStore, trained_churn: Tr
     """GIVEN the churn model registered with version 1 as its champion."""
     registry.put_spec(trained_churn.spec, actor="test")
     return register_trained(registry, artifacts, trained_churn)
+
+
+# -- captured traffic ----------------------------------------------------------------------------
+
+
+def write_captured(
+    store: ObjectStore,
+    spec: ModelSpec,
+    instances: Sequence[dict[str, Any]],
+    predictions: Sequence[Any],
+    *,
+    at: datetime,
+    request_id: str = "req-1",
+    version: int = 1,
+    variant: str = "champion",
+    latency_ms: float = 5.0,
+    shadow_version: int | None = None,
+    shadow_predictions: Sequence[Any] | None = None,
+) -> int:
+    """Write one served request as the prediction service captures it (CaptureBuffer, flushed); returns rows."""
+    buffer = CaptureBuffer(store)
+    rows = capture_rows(
+        spec=spec,
+        request_id=request_id,
+        captured_at=at,
+        version=version,
+        variant=variant,
+        latency_ms=latency_ms,
+        values={f.name: [row.get(f.name) for row in instances] for f in spec.features},
+        labels=list(predictions),
+        shadow_version=shadow_version,
+        shadow_labels=list(shadow_predictions) if shadow_predictions is not None else None,
+    )
+    buffer.add(spec.name, capture_schema(spec), rows)
+    return buffer.flush()
+
+
+@pytest.fixture
+def capture_request() -> Callable[..., int]:
+    """`capture_request(store, spec, instances, predictions, at=..., request_id=..., version=...)`."""
+    return write_captured

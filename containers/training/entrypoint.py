@@ -21,7 +21,7 @@ from mlcore.storage import ObjectStore
 
 
 def main() -> int:
-    settings = TrainSettings()  # type: ignore[call-arg]
+    settings = TrainSettings()
     model_name, run_id = os.environ["MODEL_NAME"], os.environ["RUN_ID"]
     try:
         result = train_candidate(

@@ -16,7 +16,7 @@ from mlruntime import logger, metrics, registry, store, tracer
 
 @functools.cache
 def settings() -> DriftCheckSettings:
-    return DriftCheckSettings()  # type: ignore[call-arg]
+    return DriftCheckSettings()
 
 
 @logger.inject_lambda_context(correlation_id_path="model_name")

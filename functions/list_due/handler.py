@@ -15,7 +15,7 @@ from mlruntime import logger, registry, tracer
 
 @functools.cache
 def settings() -> ListDueSettings:
-    return ListDueSettings()  # type: ignore[call-arg]
+    return ListDueSettings()
 
 
 @logger.inject_lambda_context

@@ -1,63 +1,121 @@
-"""The prediction API: `POST /models/{name}/predict` and `GET /models/{name}`."""
+"""The prediction API: `POST /models/{name}/predict`, `POST /models/{name}/feedback`, `GET /models/{name}`.
+
+Routing is a dictionary lookup on the proxy event's resource: the hot path carries no more than
+it must (see bench/serving.py). Tracing comes from Lambda's active tracing of the invocation.
+"""
 
 from __future__ import annotations
 
 import functools
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlcore.capture import CaptureWriter
+from mlcore.capture import CaptureBuffer
 from mlcore.errors import MlopsError, NotFoundError
-from mlcore.inference import PredictionService, error_body
+from mlcore.inference import PredictionService, error_body, record_feedback
 from mlcore.settings import PredictSettings
-from mlruntime import logger, metrics, registry, store, tracer
+from mlruntime import emit_metrics, logger, on_shutdown, registry, store
 
-app = APIGatewayRestResolver()
+ROUTING_KEY_HEADER = "x-routing-key"
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "mlops")
+
+
+@functools.cache
+def settings() -> PredictSettings:
+    return PredictSettings()
 
 
 @functools.cache
 def service() -> PredictionService:
-    config = PredictSettings()  # type: ignore[call-arg]
+    config = settings()
+    capture = CaptureBuffer(
+        store(config.capture_bucket),
+        max_rows=config.capture_max_rows,
+        max_age_seconds=config.capture_max_age_seconds,
+    )
+    on_shutdown(capture.flush)  # Lambda's SIGTERM at shutdown writes what is still buffered
     return PredictionService(
         registry(config.registry_table),
         store(config.artifacts_bucket),
-        CaptureWriter(store(config.capture_bucket)),
+        capture,
         max_rows=config.max_rows,
+        max_body_bytes=config.max_body_bytes,
         alias_ttl_seconds=config.alias_ttl_seconds,
     )
 
 
-@app.post("/models/<name>/predict")
-def predict(name: str) -> dict:
-    request_id = app.current_event.request_context.request_id
-    result = service().predict(name, app.current_event.body, request_id)
-    metrics.add_metric(name="PredictedRows", unit=MetricUnit.Count, value=len(result["predictions"]))
-    return result
+def _header(event: dict[str, Any], name: str) -> str | None:
+    return next((v for k, v in (event.get("headers") or {}).items() if k.lower() == name), None)
 
 
-@app.get("/models/<name>")
-def describe(name: str) -> dict:
-    return service().describe(name)
+@dataclass
+class Call:
+    """One request: what it asks for, and what the response and metrics report."""
+
+    name: str
+    event: dict[str, Any]
+    request_id: str
+    version: int | None = None
+    metrics: dict[str, tuple[float, str]] = field(default_factory=dict)
 
 
-@app.exception_handler(MlopsError)
-def handle_error(error: MlopsError) -> Response:
-    if error.status >= 500:
-        logger.exception("request failed")
-    metrics.add_metric(name=f"Error_{error.code}", unit=MetricUnit.Count, value=1)
-    return Response(status_code=error.status, content_type="application/json", body=error_body(error))
+def predict(call: Call) -> dict[str, Any]:
+    routing_key = _header(call.event, ROUTING_KEY_HEADER)
+    response, outcome = service().predict(call.name, call.event.get("body"), call.request_id, routing_key)
+    call.version = outcome.version
+    call.metrics["PredictedRows"] = (outcome.rows, "Count")
+    if outcome.shadow_version is not None:
+        call.metrics["ShadowDisagreements"] = (outcome.shadow_disagreements, "Count")
+    return response
 
 
-@app.not_found
-def unknown_route(_: Exception) -> Response:
-    return handle_error(NotFoundError(f"no route {app.current_event.http_method} {app.current_event.path}"))
+def feedback(call: Call) -> dict[str, Any]:
+    serving = service().serving(call.name)
+    classes = serving.champion.model.classes
+    stored = record_feedback(serving.spec, call.event.get("body"), store(settings().capture_bucket), classes)
+    call.metrics["FeedbackLabels"] = (stored["accepted"], "Count")
+    return stored
+
+
+def describe(call: Call) -> dict[str, Any]:
+    described = service().describe(call.name)
+    call.version = described["version"]
+    return described
+
+
+Route = Callable[[Call], dict[str, Any]]
+ROUTES: dict[tuple[str, str], Route] = {
+    ("POST", "/models/{name}/predict"): predict,
+    ("POST", "/models/{name}/feedback"): feedback,
+    ("GET", "/models/{name}"): describe,
+}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    started = time.perf_counter()
+    request_id = (event.get("requestContext") or {}).get("requestId") or context.aws_request_id
+    call = Call((event.get("pathParameters") or {}).get("name", ""), event, request_id)
+    try:
+        route = ROUTES.get((event.get("httpMethod", ""), event.get("resource", "")))
+        if route is None:
+            raise NotFoundError(f"no route {event.get('httpMethod')} {event.get('path')}")
+        status, body = 200, route(call)
+    except MlopsError as error:
+        if error.status >= 500:
+            logger.exception("request failed", extra={"model": call.name, "code": error.code})
+        status, body = error.status, error_body(error)
+        call.metrics[f"Errors_{error.code}"] = (1, "Count")
+    call.metrics["Latency"] = ((time.perf_counter() - started) * 1000, "Milliseconds")
+    emit_metrics(NAMESPACE, {"model": call.name, "version": str(call.version or "none")}, call.metrics)
+    headers = {"Content-Type": "application/json", "X-Request-Id": request_id, "X-Model-Name": call.name}
+    if call.version is not None:
+        headers["X-Model-Version"] = str(call.version)
+    return {"statusCode": status, "headers": headers, "body": json.dumps(body)}

@@ -15,7 +15,7 @@ from mlruntime import logger, registry, tracer
 
 @functools.cache
 def settings() -> PromoteSettings:
-    return PromoteSettings()  # type: ignore[call-arg]
+    return PromoteSettings()
 
 
 @logger.inject_lambda_context(correlation_id_path="model_name")

@@ -15,7 +15,7 @@ from mlruntime import logger, registry, store, tracer
 
 @functools.cache
 def settings() -> RegisterSettings:
-    return RegisterSettings()  # type: ignore[call-arg]
+    return RegisterSettings()
 
 
 @logger.inject_lambda_context(correlation_id_path="evaluation.run_id")

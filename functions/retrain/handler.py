@@ -15,7 +15,7 @@ from mlruntime import client, logger, registry, tracer
 
 @functools.cache
 def settings() -> RetrainSettings:
-    return RetrainSettings()  # type: ignore[call-arg]
+    return RetrainSettings()
 
 
 @logger.inject_lambda_context(correlation_id_path="model_name")

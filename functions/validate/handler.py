@@ -15,7 +15,7 @@ from mlruntime import logger, registry, store, tracer
 
 @functools.cache
 def settings() -> ValidateSettings:
-    return ValidateSettings()  # type: ignore[call-arg]
+    return ValidateSettings()
 
 
 @logger.inject_lambda_context(correlation_id_path="run_id")

@@ -14,10 +14,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
-from pydantic_settings import BaseSettings
 
 from infra.constructs.nag import GRANT_PATTERNS, XRAY_REASON, acknowledge, acknowledge_matching
-from mlcore.settings import env_keys
+from mlcore.settings import Settings, env_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"
@@ -29,7 +28,7 @@ class SettingsMismatchError(ValueError):
     """The values given for a function do not name exactly the fields of its settings model."""
 
 
-def function_environment(settings: type[BaseSettings], values: Mapping[str, object]) -> dict[str, str]:
+def function_environment(settings: type[Settings], values: Mapping[str, object]) -> dict[str, str]:
     """`{FIELD: value}` for every field of `settings`; fails on a missing or unknown field."""
     fields = set(settings.model_fields)
     missing = sorted(fields - values.keys())
@@ -58,7 +57,7 @@ class LambdaFactory:
         scope: Construct,
         name: str,
         *,
-        settings: type[BaseSettings],
+        settings: type[Settings],
         values: Mapping[str, object],
         layers: Sequence[str] = ("core",),
         memory_size: int = 512,

@@ -5,6 +5,7 @@ The requirements are exported from the pins of pyproject.toml, never kept by han
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shutil
 import subprocess
@@ -27,10 +28,11 @@ PLATFORM = "manylinux_2_28_x86_64"
 # Lambda python3.12 runtime (Amazon Linux 2023, glibc 2.34) accepts, newest first.
 PLATFORMS = (PLATFORM, *(f"manylinux_2_{minor}_x86_64" for minor in range(27, 16, -1)), "manylinux2014_x86_64")
 FALLBACK_IMAGE = "public.ecr.aws/sam/build-python3.12"
+CORE_PACKAGES = ("python/mlcore", "python/mlruntime", "extensions")
 # The packages of each layer, by distribution name; their exact pins come from pyproject.toml.
 # aws-xray-sdk arrives with the `tracer` extra of aws-lambda-powertools.
 LAYER_PACKAGES: dict[str, tuple[str, ...]] = {
-    "core": ("pydantic", "pydantic-settings", "pyyaml", "aws-lambda-powertools"),
+    "core": ("pydantic", "pyyaml", "aws-lambda-powertools"),
     "serving": ("onnxruntime", "numpy"),
     "data": ("pyarrow", "numpy"),
 }
@@ -82,9 +84,13 @@ def pip_command(target: str, requirements: list[str], python: str = sys.executab
 
 @jsii.implements(ILocalBundling)
 class PipLayerBundling:
-    """Local bundling of a layer: pip-installed wheels (plus our own packages) under python/."""
+    """Local bundling of a layer: pip-installed wheels under python/, plus our own folders.
 
-    def __init__(self, requirements: list[str], packages: tuple[Path, ...] = ()) -> None:
+    `packages` are paths relative to the core layer's source (python/mlcore, extensions), copied
+    to the same place in the layer.
+    """
+
+    def __init__(self, requirements: list[str], packages: tuple[str, ...] = ()) -> None:
         self.requirements = requirements
         self.packages = packages
 
@@ -102,7 +108,9 @@ class PipLayerBundling:
             for path in target.glob(f"{name}-*.dist-info"):
                 shutil.rmtree(path)
         for package in self.packages:
-            shutil.copytree(package, target / package.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                CORE_SOURCE / package, Path(output_dir) / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
         return True
 
 
@@ -118,7 +126,7 @@ def _requirements_dir(scope: Construct, layer: str, requirements: list[str]) -> 
 _BUNDLERS: dict[str, PipLayerBundling] = {}
 
 
-def _bundler(name: str, requirements: list[str], packages: tuple[Path, ...]) -> PipLayerBundling:
+def _bundler(name: str, requirements: list[str], packages: tuple[str, ...]) -> PipLayerBundling:
     """One bundler per layer and process, so equal assets in several stacks share the staging cache."""
     if name not in _BUNDLERS or _BUNDLERS[name].requirements != requirements:
         _BUNDLERS[name] = PipLayerBundling(requirements, packages)
@@ -141,10 +149,13 @@ class Layers(Construct):
 
     def _layer(self, name: str) -> lambda_.LayerVersion:
         requirements = layer_requirements(name)
-        # The core layer carries the domain library and the handlers' Lambda glue.
-        packages = tuple(CORE_SOURCE / "python" / p for p in ("mlcore", "mlruntime")) if name == "core" else ()
+        # The core layer carries the domain library, the handlers' Lambda glue and the shutdown extension.
+        packages = CORE_PACKAGES if name == "core" else ()
         source = CORE_SOURCE if name == "core" else _requirements_dir(self, name, requirements)
-        copy = "".join(f" && cp -r /asset-input/python/{p.name} /asset-output/python/" for p in packages)
+        copy = "".join(
+            f" && mkdir -p /asset-output/{posixpath.dirname(p) or '.'} && cp -r /asset-input/{p} /asset-output/{p}"
+            for p in packages
+        )
         docker_command = " ".join(pip_command("/asset-output/python", requirements, python="python")) + copy
         return lambda_.LayerVersion(
             self,

@@ -13,23 +13,34 @@ from constructs import Construct
 from infra.config import ApiAuth
 from infra.constructs.lambda_factory import LambdaFactory
 from infra.constructs.nag import acknowledge
-from mlcore.settings import PredictSettings
+from mlcore.settings import PredictSettings, tunable_defaults
 
 RATE_LIMIT = 100
 BURST_LIMIT = 200
 MONTHLY_QUOTA = 10_000_000
 STAGE_NAME = "v1"
+# API Gateway rejects what is malformed at the door; the function checks the rest against the model.
 PREDICT_BODY_SCHEMA = apigw.JsonSchema(
     schema=apigw.JsonSchemaVersion.DRAFT4,
     title="PredictRequest",
     type=apigw.JsonSchemaType.OBJECT,
-    required=["instances"],
-    properties={"instances": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY, min_items=1)},
+    properties={
+        "instances": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY, min_items=1),
+        "dataframe_split": apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT, required=["columns", "data"]),
+    },
+    any_of=[apigw.JsonSchema(required=["instances"]), apigw.JsonSchema(required=["dataframe_split"])],
+)
+FEEDBACK_BODY_SCHEMA = apigw.JsonSchema(
+    schema=apigw.JsonSchemaVersion.DRAFT4,
+    title="FeedbackRequest",
+    type=apigw.JsonSchemaType.OBJECT,
+    properties={"feedback": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY, min_items=1, max_items=1000)},
+    any_of=[apigw.JsonSchema(required=["request_id", "label"]), apigw.JsonSchema(required=["feedback"])],
 )
 
 
 class InferenceApi(Construct):
-    """`GET /models/{name}` and `POST /models/{name}/predict`, proxied to the predict function."""
+    """`GET /models/{name}`, `POST /models/{name}/predict` and `/feedback`, proxied to the predict function."""
 
     predict_function: lambda_.Function
     api: apigw.RestApi
@@ -58,8 +69,7 @@ class InferenceApi(Construct):
                 "registry_table": registry_table.table_name,
                 "artifacts_bucket": artifacts_bucket.bucket_name,
                 "capture_bucket": capture_bucket.bucket_name,
-                "max_rows": 1000,
-                "alias_ttl_seconds": 30.0,
+                **tunable_defaults(PredictSettings),
             },
             layers=("core", "serving"),
             memory_size=1024,
@@ -129,6 +139,16 @@ class InferenceApi(Construct):
             request_validator=validator,
             request_parameters=path_parameters,
             request_models={"application/json": body_model},
+        )
+        feedback_model = self.api.add_model(
+            "FeedbackRequest", content_type="application/json", schema=FEEDBACK_BODY_SCHEMA
+        )
+        model.add_resource("feedback").add_method(
+            "POST",
+            integration,
+            request_validator=validator,
+            request_parameters=path_parameters,
+            request_models={"application/json": feedback_model},
         )
 
         self.usage_plan = self.api.add_usage_plan(

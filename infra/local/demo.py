@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from rich.table import Table
 from infra.local.example_data import EXAMPLE_SPEC, churn_instances, churn_table
 from infra.local.target import LocalTarget
 from infra.operations import Platform, Resources
+from mlcore.capture import PREFIX, read_parquet_window
 from mlcore.pipeline import champion_version
 from mlcore.registry import CHAMPION
 from mlcore.report import render_model_card
@@ -59,6 +61,7 @@ class Demo:
         self.console = console or Console()
         self.seed = seed
         self.result = DemoResult(report_dir=report_dir)
+        self.target: LocalTarget | None = None
 
     def step(self, title: str, action: Callable[[], str]) -> None:
         started = time.perf_counter()
@@ -70,9 +73,10 @@ class Demo:
 
     def run(self, target: LocalTarget | None = None) -> DemoResult:
         owned = target is None
+        self.target = target
         started = time.perf_counter()
         if target is None:
-            target = LocalTarget()
+            target = self.target = LocalTarget()
             self.step("Start the embedded AWS from the synthesized CDK app", lambda: self._start(target))
         try:
             state = target.names()
@@ -154,6 +158,9 @@ class Demo:
         failures = [(s, b) for s, _, b in results if s != 200]
         if failures:
             raise DemoError(f"{len(failures)} of {len(results)} requests failed, first: {failures[0]}")
+        # What Lambda does when it recycles the API's container: the SIGTERM hook flushes buffered capture.
+        assert self.target is not None
+        self.target.functions.shutdown()
         captured = self._captured_rows(platform, name)
         latencies = sorted(ms for _, ms, _ in results)
         churners = sum(p == "yes" for _, _, b in results for p in b["predictions"])
@@ -175,7 +182,9 @@ class Demo:
     @staticmethod
     def _captured_rows(platform: Platform, name: str) -> int:
         capture = ObjectStore(platform.resources.capture_bucket, platform.client("s3"))
-        return sum(capture.get(key).count(b"\n") for key in capture.list_keys(f"capture/{name}/"))
+        now = datetime.now(UTC)
+        table = read_parquet_window(capture, PREFIX, name, now - timedelta(days=1), now)
+        return table.num_rows if table is not None else 0
 
     def _monitor(self, platform: Platform) -> str:
         arn = platform.start_monitor(force=True)

@@ -105,6 +105,17 @@ class FunctionRunner:
             except Exception as exc:
                 raise FunctionError(type(exc).__name__, str(exc), traceback.format_exception(exc)[-5:]) from exc
 
+    def shutdown(self) -> None:
+        """What Lambda does when it recycles containers: SIGTERM (the shutdown hooks), then cold starts."""
+        with _environment_lock:
+            if self._modules:
+                import mlruntime
+
+                mlruntime.shutdown()
+                for module in self._modules.values():
+                    sys.modules.pop(module.__name__, None)
+                self._modules.clear()
+
     def invoke_json(self, function_name: str, payload: bytes | str) -> tuple[bytes, bool]:
         """Lambda's wire contract: JSON in, JSON out, and whether the function errored."""
         try:

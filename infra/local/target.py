@@ -105,6 +105,8 @@ class LocalTarget:
         if self.api:
             self.api.stop()
         if self._server:
+            self.functions.shutdown()  # flush buffered capture while the embedded AWS still runs
+        if self._server:
             self._server.stop()
         hooks.uninstall()
         (self.outdir / STATE_FILE).unlink(missing_ok=True)

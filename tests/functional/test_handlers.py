@@ -6,6 +6,8 @@ import copy
 import importlib.util
 import io
 import json
+import signal
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 import boto3
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 
 from mlcore.pipeline import train_candidate
@@ -57,6 +60,7 @@ def handlers() -> Iterator[dict[str, ModuleType]]:
             spec = importlib.util.spec_from_file_location(f"handler_{name}", ROOT / "functions" / name / "handler.py")
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
+            patch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up there
             spec.loader.exec_module(module)
             modules[name] = module
         yield modules
@@ -66,8 +70,14 @@ def handlers() -> Iterator[dict[str, ModuleType]]:
 def invoke(
     handlers: dict[str, ModuleType], resources: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[[str, dict[str, Any]], Any]:
-    """`invoke(function, event)` with the function's settings in the environment and fresh caches."""
+    """`invoke(function, event)` with the function's settings in the environment and fresh caches.
+
+    The predict function's shutdown hook (the capture flush) runs at teardown, and the SIGTERM
+    handler it installs is put back.
+    """
     import mlruntime
+
+    sigterm = signal.getsignal(signal.SIGTERM)
 
     for key, value in {
         **POWERTOOLS,
@@ -93,6 +103,8 @@ def invoke(
         return handlers[function].handler(event, FakeContext())
 
     yield call  # type: ignore[misc]
+    mlruntime.shutdown()  # while moto still runs
+    signal.signal(signal.SIGTERM, sigterm)
     clear()
 
 
@@ -166,7 +178,7 @@ def test_predict_returns_200_with_predictions(
     event = load_event("predict")
     response = invoke("predict", event)
     assert response["statusCode"] == 200
-    assert response["multiValueHeaders"]["Content-Type"] == ["application/json"]
+    assert response["headers"]["Content-Type"] == "application/json"
     payload = json_body(response)
     assert len(payload["predictions"]) == len(json.loads(event["body"])["instances"]) == 2
     assert set(payload["probabilities"][0]) == {"no", "yes"}
@@ -269,7 +281,7 @@ def test_unknown_route_is_a_404(
     churn_champion: Any, invoke: Callable[[str, dict[str, Any]], Any], load_event: Callable[[str], dict[str, Any]]
 ) -> None:
     event = load_event("predict_describe")
-    event["path"] = "/health"
+    event["resource"] = event["path"] = "/health"  # routing is by the proxy event's resource
     response = invoke("predict", event)
     assert response["statusCode"] == 404
     assert json_body(response)["error"]["code"] == "not_found"
@@ -302,6 +314,94 @@ def test_a_tampered_only_version_is_a_503(  # noqa: PLR0917 (pytest fixtures)
     assert json_body(response)["error"]["code"] == "model_unavailable"
 
 
+def test_a_body_over_max_body_bytes_is_a_413(
+    churn_champion: Any,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MAX_BODY_BYTES", "100")
+    response = invoke("predict", load_event("predict"))
+    assert response["statusCode"] == 413
+    assert json_body(response)["error"]["field"] == "body"
+
+
+def test_the_routing_key_header_chooses_the_canary_side(  # noqa: PLR0917 (pytest fixtures)
+    churn_champion: Any,
+    registry: Registry,
+    artifacts: ObjectStore,
+    trained_churn: Any,
+    register_model: Any,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+) -> None:
+    from mlcore.inference import route_share
+    from mlcore.registry import CHALLENGER, RolloutMode
+
+    # GIVEN version 2 as a canary for half the traffic
+    second = register_model(registry, artifacts, trained_churn, run_id="run-2", promote=False)
+    registry.set_alias("churn", CHALLENGER, second.version, actor="test", mode=RolloutMode.CANARY, weight=0.5)
+    keys = [f"customer-{i}" for i in range(40)]
+    canary = next(k for k in keys if route_share(k) < 0.5)
+    stable = next(k for k in keys if route_share(k) >= 0.5)
+    # WHEN callers send their routing key (in any case, as HTTP headers are)
+    for key, expected in ((canary, {"name": "churn", "version": 2, "variant": "challenger"}),
+                          (stable, {"name": "churn", "version": 1})):  # fmt: skip
+        event = load_event("predict")
+        event["headers"]["X-Routing-Key"] = key
+        response = invoke("predict", event)
+        # THEN the key decides which version answers
+        assert response["statusCode"] == 200
+        assert json_body(response)["model"] == expected
+
+
+# -- feedback ------------------------------------------------------------------------------------
+
+
+def stored_feedback(capture: ObjectStore) -> list[dict[str, Any]]:
+    keys = sorted(capture.list_keys("feedback/model=churn/"))
+    return [row for key in keys for row in pq.read_table(io.BytesIO(capture.get(key))).to_pylist()]
+
+
+def test_feedback_event_stores_the_label(
+    churn_champion: Any,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+    capture: ObjectStore,
+) -> None:
+    event = load_event("feedback")
+    response = invoke("predict", event)
+    assert response["statusCode"] == 200
+    assert json_body(response) == {"accepted": 1, "model": "churn"}
+    [row] = stored_feedback(capture)
+    sent = json.loads(event["body"])
+    assert (row["request_id"], row["row_index"], row["label"]) == (sent["request_id"], 0, "yes")
+
+
+def test_feedback_with_an_unknown_class_is_a_400_naming_the_item(
+    churn_champion: Any,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+    capture: ObjectStore,
+) -> None:
+    event = load_event("feedback")
+    event["body"] = json.dumps(
+        {"feedback": [{"request_id": "r", "label": "no"}, {"request_id": "r", "label": "maybe"}]}
+    )
+    response = invoke("predict", event)
+    assert response["statusCode"] == 400
+    assert json_body(response)["error"]["field"] == "feedback[1].label"
+    assert stored_feedback(capture) == []
+
+
+def test_feedback_for_an_unknown_model_is_a_404(
+    churn_champion: Any, invoke: Callable[[str, dict[str, Any]], Any], load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    response = invoke("predict", with_model(load_event("feedback"), "upsell"))
+    assert response["statusCode"] == 404
+    assert json_body(response)["error"]["code"] == "model_not_found"
+
+
 # -- the monitor ---------------------------------------------------------------------------------
 
 
@@ -326,11 +426,13 @@ def test_drift_check_reports_too_little_traffic(
 def test_drift_check_after_served_traffic(
     churn_champion: Any, invoke: Callable[[str, dict[str, Any]], Any], load_event: Callable[[str], dict[str, Any]]
 ) -> None:
+    import mlruntime
     from infra.local.example_data import churn_instances
 
     for seed in range(3):  # 3 requests of 50 rows, captured by the API
         response = invoke("predict", predict_event(load_event, churn_instances(50, seed=100 + seed)))
         assert response["statusCode"] == 200
+    mlruntime.shutdown()  # Lambda recycles the container: the SIGTERM hook flushes the buffered capture
     result = invoke("drift_check", load_event("drift_check"))
     assert (result["status"], result["rows"]) == ("ok", 150)
     assert result["report"]["uri"].endswith("/drift.html")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,6 @@ import boto3
 import pytest
 
 from infra.local.example_data import churn_instances
-from mlcore.capture import CaptureWriter
 from mlcore.messages import DueModel, ListDueRequest, RetrainRequest
 from mlcore.monitoring import list_due_models, retrain_execution_name, run_drift_check, start_retraining
 from mlcore.registry import Registry
@@ -20,21 +20,26 @@ from mlcore.storage import ObjectStore
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def capture_traffic(capture: ObjectStore, rows: int, *, drifted: bool = False, at: datetime = NOW) -> None:
-    """Served traffic as the prediction service captures it, in requests of 50 rows."""
-    writer = CaptureWriter(capture)
-    instances = churn_instances(rows, seed=31, drifted=drifted)
-    for start in range(0, rows, 50):
-        batch = instances[start : start + 50]
-        writer.write(
-            model_name="churn",
-            version=1,
-            request_id=f"req-{start}",
-            instances=batch,
-            predictions=["yes" if r["tenure_months"] < 6 else "no" for r in batch],  # type: ignore[operator]
-            latency_ms=5.0,
-            at=at - timedelta(minutes=30),
-        )
+@pytest.fixture
+def capture_traffic(
+    capture: ObjectStore, churn_spec: ModelSpec, capture_request: Callable[..., int]
+) -> Callable[..., None]:
+    """`capture_traffic(rows, drifted=...)`: served traffic as the service captures it, in requests of 50 rows."""
+
+    def write(rows: int, *, drifted: bool = False, at: datetime = NOW) -> None:
+        instances = churn_instances(rows, seed=31, drifted=drifted)
+        for start in range(0, rows, 50):
+            batch = instances[start : start + 50]
+            capture_request(
+                capture,
+                churn_spec,
+                batch,
+                ["yes" if r["tenure_months"] < 6 else "no" for r in batch],  # type: ignore[operator]
+                at=at - timedelta(minutes=30),
+                request_id=f"req-{start}",
+            )
+
+    return write
 
 
 def check(registry: Registry, artifacts: ObjectStore, capture: ObjectStore, now: datetime = NOW) -> Any:
@@ -83,9 +88,13 @@ def test_drift_check_without_a_champion_records_the_check(
 
 
 def test_drift_check_with_too_little_traffic_says_so(
-    churn_champion: Any, registry: Registry, artifacts: ObjectStore, capture: ObjectStore
+    churn_champion: Any,
+    registry: Registry,
+    artifacts: ObjectStore,
+    capture: ObjectStore,
+    capture_traffic: Callable[..., None],
 ) -> None:
-    capture_traffic(capture, 50)
+    capture_traffic(50)
     result = check(registry, artifacts, capture)
     assert (result.status, result.rows) == ("not_enough_data", 50)
     assert result.summary == "50 captured rows in the last 24 h, 100 needed"
@@ -93,18 +102,26 @@ def test_drift_check_with_too_little_traffic_says_so(
 
 
 def test_drift_check_on_normal_traffic_finds_no_dataset_drift(
-    churn_champion: Any, registry: Registry, artifacts: ObjectStore, capture: ObjectStore
+    churn_champion: Any,
+    registry: Registry,
+    artifacts: ObjectStore,
+    capture: ObjectStore,
+    capture_traffic: Callable[..., None],
 ) -> None:
-    capture_traffic(capture, 400)
+    capture_traffic(400)
     result = check(registry, artifacts, capture)
     assert (result.status, result.rows, result.dataset_drift, result.retrain_recommended) == ("ok", 400, False, False)
 
 
 def test_drift_check_on_drifted_traffic_writes_reports_and_recommends_retraining(
-    churn_champion: Any, registry: Registry, artifacts: ObjectStore, capture: ObjectStore
+    churn_champion: Any,
+    registry: Registry,
+    artifacts: ObjectStore,
+    capture: ObjectStore,
+    capture_traffic: Callable[..., None],
 ) -> None:
     # GIVEN a day of traffic from customers with higher charges, shorter tenure, cheaper plans
-    capture_traffic(capture, 400, drifted=True)
+    capture_traffic(400, drifted=True)
     # WHEN the monitor checks the model
     result = check(registry, artifacts, capture)
     # THEN it reports dataset drift and recommends retraining
@@ -125,11 +142,16 @@ def test_drift_check_on_drifted_traffic_writes_reports_and_recommends_retraining
     assert registry.get_monitor_state("churn")["last_check"]["status"] == "drift"
 
 
-def test_drift_without_retrain_on_drift_does_not_recommend_it(
-    churn_champion: Any, registry: Registry, artifacts: ObjectStore, capture: ObjectStore, churn_spec: ModelSpec
+def test_drift_without_retrain_on_drift_does_not_recommend_it(  # noqa: PLR0917 (pytest fixtures)
+    churn_champion: Any,
+    registry: Registry,
+    artifacts: ObjectStore,
+    capture: ObjectStore,
+    churn_spec: ModelSpec,
+    capture_traffic: Callable[..., None],
 ) -> None:
     registry.put_spec(parse_spec({**churn_spec.model_dump(mode="json"), "retrain": {"on_drift": False}}), actor="test")
-    capture_traffic(capture, 400, drifted=True)
+    capture_traffic(400, drifted=True)
     result = check(registry, artifacts, capture)
     assert (result.dataset_drift, result.retrain_recommended) == (True, False)
 

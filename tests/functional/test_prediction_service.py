@@ -1,18 +1,30 @@
-"""The prediction service on moto: responses, capture, verified loading and the alias TTL."""
+"""The prediction service on moto: responses, capture, verified loading, the alias TTL and rollouts."""
 
 from __future__ import annotations
 
+import io
 import json
 import random
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from infra.local.example_data import churn_instances
-from mlcore.capture import CaptureWriter
-from mlcore.errors import BadRequestError, ModelNotFoundError, NotFoundError, ServiceUnavailableError
-from mlcore.inference import PredictionService
-from mlcore.registry import CHAMPION, Registry
+from infra.local.example_data import churn_instances, churn_table
+from mlcore.capture import CaptureBuffer
+from mlcore.errors import (
+    BadRequestError,
+    ModelNotFoundError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ServiceUnavailableError,
+)
+from mlcore.inference import Outcome, PredictionService, route_share
+from mlcore.registry import CHALLENGER, CHAMPION, Registry, RolloutMode
+from mlcore.serving import OnnxModel, validate_instances
 from mlcore.storage import ObjectStore
 
 TTL = 30.0
@@ -34,25 +46,46 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def service(registry: Registry, artifacts: ObjectStore, capture: ObjectStore, clock: FakeClock) -> PredictionService:
-    return PredictionService(
-        registry,
-        artifacts,
-        CaptureWriter(capture, rng=random.Random(0)),
-        max_rows=100,
-        alias_ttl_seconds=TTL,
-        clock=clock,
-    )
+def make_service(
+    registry: Registry, artifacts: ObjectStore, capture: ObjectStore, clock: FakeClock
+) -> Callable[..., PredictionService]:
+    """`make_service(capture_max_rows=1, **options)`: a service whose capture buffer writes every request."""
+
+    def make(capture_max_rows: int = 1, **options: Any) -> PredictionService:
+        buffer = CaptureBuffer(capture, max_rows=capture_max_rows, rng=random.Random(0), clock=clock)
+        return PredictionService(
+            registry, artifacts, buffer, **{"max_rows": 100, "alias_ttl_seconds": TTL, "clock": clock, **options}
+        )
+
+    return make
+
+
+@pytest.fixture
+def service(make_service: Callable[..., PredictionService]) -> PredictionService:
+    return make_service()
 
 
 def body(rows: int = 2, seed: int = 41) -> str:
     return json.dumps({"instances": churn_instances(rows, seed=seed)})
 
 
+def answer(service: PredictionService, request: str, request_id: str = "req-1", **kwargs: Any) -> dict[str, Any]:
+    """The response of a prediction (without its outcome)."""
+    response, _ = service.predict("churn", request, request_id, **kwargs)
+    return response
+
+
+def captured(capture: ObjectStore) -> pa.Table:
+    """Every captured row of the churn model, oldest file first."""
+    keys = sorted(capture.list_keys("capture/model=churn/"))
+    return pa.concat_tables([pq.read_table(io.BytesIO(capture.get(key))) for key in keys])
+
+
 def test_predict_returns_labels_probabilities_and_the_serving_version(
     churn_champion: Any, service: PredictionService
 ) -> None:
-    response = service.predict("churn", body(3), "req-1")
+    response, outcome = service.predict("churn", body(3), "req-1")
+    assert outcome == Outcome(model_name="churn", version=1, variant=CHAMPION, rows=3)
     assert set(response) == {"predictions", "probabilities", "model", "request_id"}
     assert response["model"] == {"name": "churn", "version": 1}
     assert response["request_id"] == "req-1"
@@ -70,7 +103,7 @@ def test_predict_matches_the_trained_pipeline(
     import pandas as pd
 
     instances = churn_instances(20, seed=42)
-    response = service.predict("churn", json.dumps({"instances": instances}), "req-1")
+    response = answer(service, json.dumps({"instances": instances}))
     expected = trained_churn.pipeline.predict_proba(pd.DataFrame(instances).astype({"data_usage_gb": float}))
     served = [row["yes"] for row in response["probabilities"]]
     assert served == pytest.approx(expected[:, 1].tolist(), abs=1e-4)
@@ -79,22 +112,41 @@ def test_predict_matches_the_trained_pipeline(
 def test_every_request_is_captured_at_sample_rate_one(
     churn_champion: Any, service: PredictionService, capture: ObjectStore
 ) -> None:
-    response = service.predict("churn", body(2), "req-7")
-    [key] = capture.list_keys("capture/churn/")
-    assert key.endswith("-req-7.jsonl")
-    lines = [json.loads(line) for line in capture.get(key).decode().splitlines()]
-    assert [line["prediction"] for line in lines] == response["predictions"]
-    assert lines[0]["features"] == json.loads(body(2))["instances"][0]
-    assert lines[0]["model_version"] == 1
+    response = answer(service, body(2), "req-7")
+    [key] = capture.list_keys("capture/model=churn/")
+    assert key.endswith(".parquet")
+    rows = captured(capture).to_pylist()
+    assert [row["prediction"] for row in rows] == response["predictions"]
+    assert [row["request_id"] for row in rows] == ["req-7", "req-7"]
+    sent = json.loads(body(2))["instances"][0]
+    assert {name: rows[0][name] for name in sent} == sent
+    assert (rows[0]["model_version"], rows[0]["variant"], rows[0]["shadow_version"]) == (1, CHAMPION, None)
+    assert rows[0]["latency_ms"] > 0
+
+
+def test_capture_is_buffered_until_the_buffer_is_full_or_flushed(
+    churn_champion: Any, make_service: Callable[..., PredictionService], capture: ObjectStore
+) -> None:
+    service = make_service(capture_max_rows=5)
+    answer(service, body(2), "r1")
+    answer(service, body(2), "r2")
+    assert capture.list_keys("capture/") == []
+    assert service.capture.pending() == 4
+    answer(service, body(2), "r3")  # 6 rows >= 5: written
+    assert captured(capture).num_rows == 6
+    answer(service, body(1), "r4")
+    assert service.capture.flush() == 1
+    assert captured(capture).column("request_id").to_pylist()[-1] == "r4"
 
 
 def test_a_capture_failure_does_not_fail_the_request(
     churn_champion: Any, service: PredictionService, capture: ObjectStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     capture.client.delete_bucket(Bucket=capture.bucket)  # the capture bucket is gone
-    response = service.predict("churn", body(2), "req-1")
+    response = answer(service, body(2))
     assert len(response["predictions"]) == 2
     assert "capture write failed" in caplog.text
+    assert service.capture.pending() == 2  # kept for the next flush
 
 
 def test_a_bad_request_is_refused_before_predicting(
@@ -137,14 +189,14 @@ def test_a_promoted_version_is_served_only_after_the_alias_ttl(  # noqa: PLR0917
     clock: FakeClock,
 ) -> None:
     # GIVEN version 1 is being served
-    assert service.predict("churn", body(), "r1")["model"]["version"] == 1
+    assert answer(service, body(), "r1")["model"]["version"] == 1
     # WHEN version 2 is promoted
     register_model(registry, artifacts, trained_churn, run_id="run-2")
     clock.now += TTL - 1
     # THEN the container keeps serving version 1 until the TTL passes
-    assert service.predict("churn", body(), "r2")["model"]["version"] == 1
+    assert answer(service, body(), "r2")["model"]["version"] == 1
     clock.now += 1
-    assert service.predict("churn", body(), "r3")["model"]["version"] == 2
+    assert answer(service, body(), "r3")["model"]["version"] == 2
 
 
 def test_a_tampered_artifact_is_refused_and_the_last_good_version_keeps_serving(  # noqa: PLR0917 (pytest fixtures)
@@ -157,12 +209,12 @@ def test_a_tampered_artifact_is_refused_and_the_last_good_version_keeps_serving(
     clock: FakeClock,
 ) -> None:
     # GIVEN version 1 served, then version 2 promoted and its model file overwritten after registration
-    assert service.predict("churn", body(), "r1")["model"]["version"] == 1
+    assert answer(service, body(), "r1")["model"]["version"] == 1
     second = register_model(registry, artifacts, trained_churn, run_id="run-2")
     artifacts.put("runs/churn/run-2/model.onnx", b"not the registered model")
     clock.now += TTL
     # WHEN requests keep coming
-    response = service.predict("churn", body(), "r2")
+    response = answer(service, body(), "r2")
     # THEN the tampered version is never loaded and version 1 answers
     assert registry.get_alias("churn", CHAMPION).version == second.version  # type: ignore[union-attr]
     assert response["model"]["version"] == 1
@@ -178,3 +230,161 @@ def test_with_no_verified_version_the_service_is_unavailable(
         service.predict("churn", body(), "r1")
     assert caught.value.status == 503
     assert caught.value.message == "model 'churn' has no verified version to serve"
+
+
+# -- request formats -----------------------------------------------------------------------------
+
+
+def test_dataframe_split_is_answered_like_the_same_instances(churn_champion: Any, service: PredictionService) -> None:
+    instances = churn_instances(5, seed=7)
+    columns = list(instances[0])
+    split = {"dataframe_split": {"columns": columns, "data": [[row[c] for c in columns] for row in instances]}}
+    by_split = answer(service, json.dumps(split), "r1")
+    by_instances = answer(service, json.dumps({"instances": instances}), "r2")
+    assert by_split["predictions"] == by_instances["predictions"]
+    assert by_split["probabilities"] == by_instances["probabilities"]
+
+
+def test_a_body_over_the_byte_limit_is_413_before_anything_is_loaded(
+    make_service: Callable[..., PredictionService], capture: ObjectStore
+) -> None:
+    service = make_service(max_body_bytes=200)
+    with pytest.raises(PayloadTooLargeError) as caught:
+        service.predict("no-model-needed", body(5), "r1")
+    assert (caught.value.status, caught.value.field) == (413, "body")
+    assert capture.list_keys("capture/") == []
+
+
+# -- rollouts: canary and shadow -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def contrarian_onnx(trained_churn: Any) -> bytes:
+    """A challenger trained on flipped labels: it disagrees with the champion on most rows."""
+    from mlcore.contract import enforce_contract
+    from mlcore.spec import parse_spec
+    from mlcore.training import export_onnx, fit
+
+    raw = trained_churn.spec.model_dump(mode="json")
+    spec = parse_spec({**raw, "estimator": {"kind": "random_forest_classifier", "params": {"n_estimators": 5}}})
+    table, _ = enforce_contract(churn_table(500, seed=5), spec)
+    labels = np.asarray(table.column("churned").to_pylist())
+    flipped = table.set_column(
+        table.schema.get_field_index("churned"), "churned", pa.array(np.where(labels == "yes", "no", "yes"))
+    )
+    pipeline, _ = fit(spec, flipped)
+    return export_onnx(pipeline, spec)
+
+
+@pytest.fixture
+def rollout(
+    churn_champion: Any, registry: Registry, artifacts: ObjectStore, trained_churn: Any, register_model: Any
+) -> Callable[..., int]:
+    """`rollout(mode, weight, onnx=...)`: register version 2 and make it the challenger."""
+
+    def start(mode: RolloutMode, weight: float = 0.0, onnx: bytes | None = None) -> int:
+        second = register_model(registry, artifacts, trained_churn, run_id="run-2", onnx=onnx, promote=False)
+        registry.set_alias("churn", CHALLENGER, second.version, actor="test", mode=mode, weight=weight)
+        return int(second.version)
+
+    return start
+
+
+def test_canary_routes_each_key_to_the_same_side_at_the_weight(
+    rollout: Callable[..., int], make_service: Callable[..., PredictionService]
+) -> None:
+    # GIVEN version 2 as a canary for 20 % of the traffic (capture stays in memory: no S3 write per request)
+    rollout(RolloutMode.CANARY, 0.2)
+    service = make_service(capture_max_rows=10**6)
+    one_row = body(1)
+    rng = random.Random(7)
+    keys = [f"customer-{rng.getrandbits(64):x}" for _ in range(2000)]
+    # WHEN 2000 callers send a request each
+    variants = {key: answer(service, one_row, "r", routing_key=key)["model"].get("variant", CHAMPION) for key in keys}
+    # THEN the challenger answers the keys whose share is under the weight, about 20 % of them
+    assert all((variants[key] == CHALLENGER) == (route_share(key) < 0.2) for key in keys)
+    assert abs(sum(v == CHALLENGER for v in variants.values()) / len(keys) - 0.2) <= 0.03
+    # AND a caller sticks to its side, request after request
+    for key in keys[:20]:
+        assert answer(service, one_row, "again", routing_key=key)["model"].get("variant", CHAMPION) == variants[key]
+
+
+def test_the_canary_answers_with_its_version_and_is_captured_as_challenger(
+    rollout: Callable[..., int], service: PredictionService, capture: ObjectStore
+) -> None:
+    version = rollout(RolloutMode.CANARY, 1.0)
+    response, outcome = service.predict("churn", body(2), "r1", routing_key="anyone")
+    assert response["model"] == {"name": "churn", "version": version, "variant": CHALLENGER}
+    assert (outcome.version, outcome.variant) == (version, CHALLENGER)
+    rows = captured(capture).to_pylist()
+    assert {(row["model_version"], row["variant"]) for row in rows} == {(version, CHALLENGER)}
+
+
+@pytest.mark.parametrize(("weight", "challenger_share"), [(0.0, 0), (1.0, 100)])
+def test_canary_weight_zero_never_and_one_always_routes_to_the_challenger(
+    rollout: Callable[..., int], make_service: Callable[..., PredictionService], weight: float, challenger_share: int
+) -> None:
+    rollout(RolloutMode.CANARY, weight)
+    service = make_service(capture_max_rows=10**6)
+    variants = [answer(service, body(1), f"req-{i}")["model"].get("variant", CHAMPION) for i in range(100)]
+    assert variants.count(CHALLENGER) == challenger_share
+
+
+def test_without_a_routing_key_the_request_id_routes(
+    rollout: Callable[..., int], make_service: Callable[..., PredictionService]
+) -> None:
+    rollout(RolloutMode.CANARY, 0.5)
+    service = make_service(capture_max_rows=10**6)
+    for request_id in (f"req-{i}" for i in range(50)):
+        expected = CHALLENGER if route_share(request_id) < 0.5 else CHAMPION
+        assert answer(service, body(1), request_id)["model"].get("variant", CHAMPION) == expected
+
+
+def test_shadow_scores_every_request_while_the_champion_answers(
+    rollout: Callable[..., int],
+    service: PredictionService,
+    capture: ObjectStore,
+    trained_churn: Any,
+    contrarian_onnx: bytes,
+) -> None:
+    # GIVEN a challenger that learned the opposite, in shadow mode
+    version = rollout(RolloutMode.SHADOW, onnx=contrarian_onnx)
+    instances = churn_instances(40, seed=9)
+    inputs = validate_instances(instances, trained_churn.signature, 100)
+    champion = OnnxModel(trained_churn.onnx, trained_churn.signature, trained_churn.classes).predict(inputs.tensors)
+    challenger = OnnxModel(contrarian_onnx, trained_churn.signature, trained_churn.classes).predict(inputs.tensors)
+    disagreements = int((champion["label"] != challenger["label"]).sum())
+    assert disagreements > 0
+    # WHEN a request comes in
+    response, outcome = service.predict("churn", json.dumps({"instances": instances}), "r1")
+    # THEN the champion answers, and the outcome counts where the challenger disagreed
+    assert response["model"] == {"name": "churn", "version": 1}
+    assert response["predictions"] == champion["label"].tolist()
+    assert (outcome.version, outcome.variant, outcome.shadow_version) == (1, CHAMPION, version)
+    assert outcome.shadow_disagreements == disagreements
+    # AND the capture holds both outputs
+    table = captured(capture)
+    assert table.column("prediction").to_pylist() == champion["label"].tolist()
+    assert table.column("shadow_prediction").to_pylist() == challenger["label"].tolist()
+    assert set(table.column("shadow_version").to_pylist()) == {version}
+    assert set(table.column("variant").to_pylist()) == {CHAMPION}
+
+
+def test_describe_shows_the_rollout(rollout: Callable[..., int], service: PredictionService) -> None:
+    version = rollout(RolloutMode.CANARY, 0.25)
+    assert service.describe("churn")["challenger"] == {"version": version, "mode": "canary", "weight": 0.25}
+
+
+def test_a_tampered_challenger_is_dropped_and_the_champion_keeps_serving(
+    rollout: Callable[..., int], service: PredictionService, artifacts: ObjectStore
+) -> None:
+    # GIVEN a canary for all traffic whose model file was overwritten after registration
+    artifacts_key = "runs/churn/run-2/model.onnx"
+    rollout(RolloutMode.CANARY, 1.0)
+    artifacts.put(artifacts_key, b"not the registered model")
+    # WHEN requests come in
+    responses = [answer(service, body(1), f"r{i}") for i in range(5)]
+    # THEN the champion answers them all and the challenger is never loaded
+    assert all(r["model"] == {"name": "churn", "version": 1} for r in responses)
+    assert service.integrity_failures == 1
+    assert "challenger" not in service.describe("churn")

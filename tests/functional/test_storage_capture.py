@@ -1,19 +1,33 @@
-"""S3 adapters on moto: verified artifact reads, and the captured-traffic window."""
+"""S3 adapters on moto: verified artifact reads, and captured traffic written as Parquet and read back."""
 
 from __future__ import annotations
 
-import json
+import io
 import random
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from mlcore.capture import CaptureWriter, capture_key, read_window
+from mlcore.capture import META_COLUMNS, CaptureBuffer, capture_schema, read_window
 from mlcore.errors import ArtifactIntegrityError, NotFoundError
+from mlcore.spec import ModelSpec, parse_spec
 from mlcore.storage import Artifact, ObjectStore, sha256_hex
 
 NOW = datetime(2025, 3, 1, 1, 30, tzinfo=UTC)  # early in the day: a 24 h window spans two dates
-ROW = {"tenure_months": 3.0, "plan": "basic"}
+ROW = {
+    "tenure_months": 3.0,
+    "monthly_charges": 89.5,
+    "support_calls": 4.0,
+    "age": 27.0,
+    "data_usage_gb": None,
+    "plan": "basic",
+    "region": "north",
+}
 
 
 def test_put_returns_uri_and_sha_and_get_verified_reads_it(artifacts: ObjectStore) -> None:
@@ -45,60 +59,103 @@ def test_missing_object_is_not_found(artifacts: ObjectStore) -> None:
         artifacts.get("nothing")
 
 
-def write(capture: ObjectStore, at: datetime, request_id: str, rows: int = 2) -> str:
-    return CaptureWriter(capture).write(
-        model_name="churn",
-        version=3,
-        request_id=request_id,
-        instances=[ROW] * rows,
-        predictions=["no"] * rows,
-        latency_ms=12.3456,
-        at=at,
-    )
+@pytest.fixture
+def write(capture: ObjectStore, churn_spec: ModelSpec, capture_request: Callable[..., int]) -> Callable[..., int]:
+    """`write(at, request_id, rows=2)`: one captured churn request served by version 3."""
+
+    def write_request(at: datetime, request_id: str, rows: int = 2, spec: ModelSpec = churn_spec) -> int:
+        return capture_request(
+            capture, spec, [ROW] * rows, ["no"] * rows, at=at, request_id=request_id, version=3, latency_ms=12.3456
+        )
+
+    return write_request
 
 
-def test_capture_writes_one_line_per_row(capture: ObjectStore) -> None:
-    key = write(capture, NOW, "req-1", rows=3)
-    assert key == capture_key("churn", NOW, "req-1") == "capture/churn/dt=2025-03-01/013000.000000-req-1.jsonl"
-    lines = [json.loads(line) for line in capture.get(key).decode().splitlines()]
-    assert [line["row"] for line in lines] == [0, 1, 2]
-    assert lines[0] == {
+def read(capture: ObjectStore, key: str) -> pa.Table:
+    return pq.read_table(io.BytesIO(capture.get(key)))
+
+
+def test_capture_writes_one_parquet_row_per_served_row(
+    capture: ObjectStore, churn_spec: ModelSpec, write: Callable[..., int]
+) -> None:
+    assert write(NOW, "req-1", rows=3) == 3
+    [key] = capture.list_keys("capture/")
+    assert re.fullmatch(r"capture/model=churn/dt=2025-03-01/\d{12}-[0-9a-f]{12}\.parquet", key)
+    table = read(capture, key)
+    assert table.column_names == [name for name, _ in (*META_COLUMNS, *capture_schema(churn_spec))]
+    assert table.schema.field("captured_at").type == pa.timestamp("ms", tz="UTC")
+    assert table.column("row_index").to_pylist() == [0, 1, 2]
+    assert table.to_pylist()[0] == {
         "request_id": "req-1",
-        "at": NOW.isoformat(),
+        "captured_at": NOW,
+        "row_index": 0,
         "model_version": 3,
-        "latency_ms": 12.346,
-        "row": 0,
-        "features": ROW,
+        "variant": "champion",
+        "latency_ms": 12.3456,
+        **ROW,
         "prediction": "no",
+        "shadow_version": None,
+        "shadow_prediction": None,
     }
 
 
-def test_read_window_keeps_only_rows_inside_the_window(capture: ObjectStore) -> None:
-    write(capture, NOW - timedelta(hours=25), "too-old")
-    write(capture, NOW - timedelta(hours=23), "yesterday")  # the previous date's folder
-    write(capture, NOW - timedelta(minutes=5), "recent")
-    write(capture, NOW + timedelta(minutes=5), "future")
-    columns, predictions, versions = read_window(capture, "churn", ["tenure_months", "plan", "age"], hours=24, now=NOW)
+def test_read_window_keeps_only_rows_inside_the_window(capture: ObjectStore, write: Callable[..., int]) -> None:
+    write(NOW - timedelta(hours=25), "too-old")
+    write(NOW - timedelta(hours=23), "yesterday")  # the previous date's folder
+    write(NOW - timedelta(minutes=5), "recent")
+    write(NOW + timedelta(minutes=5), "future")
+    assert len(capture.list_keys("capture/model=churn/dt=2025-02-28/")) == 2
+    names = ["tenure_months", "plan", "loyalty_points"]
+    columns, predictions, versions = read_window(capture, "churn", names, hours=24, now=NOW)
     assert len(predictions) == 4
     assert versions == [3, 3, 3, 3]
     assert list(columns["plan"]) == ["basic"] * 4
-    assert list(columns["age"]) == [None] * 4  # a feature absent from the captured rows
+    assert list(columns["tenure_months"]) == [3.0] * 4
+    assert list(columns["loyalty_points"]) == [None] * 4  # a feature the captured rows do not have
 
 
-def test_read_window_ignores_other_models(capture: ObjectStore) -> None:
-    CaptureWriter(capture).write(
-        model_name="churn-v2", version=1, request_id="r", instances=[ROW], predictions=["no"], latency_ms=1, at=NOW
-    )
+def test_read_window_of_no_traffic_is_empty(capture: ObjectStore) -> None:
+    assert read_window(capture, "churn", ["plan"], hours=24, now=NOW) == ({"plan": []}, [], [])
+
+
+def test_read_window_ignores_other_models(
+    capture: ObjectStore, churn_spec: ModelSpec, write: Callable[..., int]
+) -> None:
+    write(NOW, "r", spec=parse_spec({**churn_spec.model_dump(mode="json"), "name": "churn-v2"}))
     _, predictions, _ = read_window(capture, "churn", ["plan"], hours=1, now=NOW)
     assert len(predictions) == 0
+    _, predictions, _ = read_window(capture, "churn-v2", ["plan"], hours=1, now=NOW)
+    assert len(predictions) == 2
 
 
 @pytest.mark.parametrize(("rate", "expected"), [(1.0, 100), (0.0, 0)])
 def test_sampling_rate_bounds(capture: ObjectStore, rate: float, expected: int) -> None:
-    writer = CaptureWriter(capture, rng=random.Random(1))
-    assert sum(writer.sampled(rate) for _ in range(100)) == expected
+    buffer = CaptureBuffer(capture, rng=random.Random(1))
+    assert sum(buffer.sampled(rate) for _ in range(100)) == expected
 
 
 def test_sampling_rate_is_honoured_on_average(capture: ObjectStore) -> None:
-    writer = CaptureWriter(capture, rng=random.Random(1))
-    assert 200 < sum(writer.sampled(0.25) for _ in range(1000)) < 300
+    buffer = CaptureBuffer(capture, rng=random.Random(1))
+    assert 200 < sum(buffer.sampled(0.25) for _ in range(1000)) < 300
+
+
+def test_a_failed_write_to_s3_keeps_the_rows_for_the_next_flush(
+    capture: ObjectStore, churn_spec: ModelSpec, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN the capture bucket is gone when the buffer writes
+    buffer = CaptureBuffer(capture)
+    rows: list[tuple[Any, ...]] = [
+        ("r", int(NOW.timestamp() * 1000), 0, 1, "champion", 1.0, *ROW.values(), "no", None, None)
+    ]
+    buffer.add("churn", capture_schema(churn_spec), rows)
+    capture.client.delete_bucket(Bucket=capture.bucket)
+    assert buffer.flush() == 0
+    assert "capture write failed" in caplog.text
+    assert buffer.pending() == 1
+    # WHEN the bucket is back
+    capture.client.create_bucket(Bucket=capture.bucket)
+    # THEN the next flush writes the kept row
+    assert buffer.flush() == 1
+    assert buffer.pending() == 0
+    [key] = capture.list_keys("capture/model=churn/")
+    assert read(capture, key).column("request_id").to_pylist() == ["r"]

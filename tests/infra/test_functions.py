@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from pydantic_settings import BaseSettings
 
 from infra.constructs.lambda_factory import DESCRIPTION_PREFIX, SettingsMismatchError, function_environment
 from mlcore.settings import (
@@ -19,6 +18,7 @@ from mlcore.settings import (
     PromoteSettings,
     RegisterSettings,
     RetrainSettings,
+    Settings,
     ValidateSettings,
     env_keys,
 )
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from conftest import Synthesized
 
 
-SETTINGS: dict[str, type[BaseSettings]] = {
+SETTINGS: dict[str, type[Settings]] = {
     "validate": ValidateSettings,
     "evaluate": EvaluateSettings,
     "register": RegisterSettings,

@@ -26,16 +26,20 @@ def test_both_routes_require_an_api_key_and_are_validated(synthesized: Synthesiz
     assert "application/json" in methods["POST"]["RequestModels"]
 
 
-def test_routes_are_models_name_and_predict(synthesized: Synthesized) -> None:
+def test_routes_are_models_name_predict_and_feedback(synthesized: Synthesized) -> None:
     parts = {r["Properties"]["PathPart"] for _, r in synthesized.resources("AWS::ApiGateway::Resource").values()}
-    assert parts == {"models", "{name}", "predict"}
+    assert parts == {"models", "{name}", "predict", "feedback"}
 
 
-def test_predict_body_schema_requires_instances(synthesized: Synthesized) -> None:
-    (model,) = [r["Properties"] for _, r in synthesized.resources("AWS::ApiGateway::Model").values()]
-    schema = model["Schema"]
-    assert schema["required"] == ["instances"]
-    assert schema["properties"]["instances"] == {"type": "array", "minItems": 1}
+def test_body_schemas_require_rows_or_feedback(synthesized: Synthesized) -> None:
+    models = {
+        r["Properties"]["Schema"]["title"]: r["Properties"]["Schema"]
+        for _, r in synthesized.resources("AWS::ApiGateway::Model").values()
+    }
+    predict, feedback = models["PredictRequest"], models["FeedbackRequest"]
+    assert predict["anyOf"] == [{"required": ["instances"]}, {"required": ["dataframe_split"]}]
+    assert predict["properties"]["instances"] == {"type": "array", "minItems": 1}
+    assert feedback["anyOf"] == [{"required": ["request_id", "label"]}, {"required": ["feedback"]}]
     synthesized.templates["MlopsServing"].has_resource_properties(
         "AWS::ApiGateway::RequestValidator", {"ValidateRequestBody": True, "ValidateRequestParameters": True}
     )

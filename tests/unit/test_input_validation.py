@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 from typing import Any
 
@@ -11,8 +12,8 @@ import pytest
 
 from mlcore.errors import BadRequestError, PayloadTooLargeError
 from mlcore.inference import error_body, parse_body
-from mlcore.serving import signature_of, validate_instances
-from mlcore.spec import ModelSpec
+from mlcore.serving import records_from_split, signature_of, validate_instances
+from mlcore.spec import ModelSpec, parse_spec
 
 ROW = {
     "tenure_months": 3,
@@ -49,7 +50,9 @@ def refused(instances: Any, signature: list[dict[str, Any]], max_rows: int = 100
 
 
 def test_valid_batch_becomes_one_column_per_feature(signature: list[dict[str, Any]]) -> None:
-    columns = validate_instances(rows(3, data_usage_gb=None), signature, 100)
+    inputs = validate_instances(rows(3, data_usage_gb=None), signature, 100)
+    columns = inputs.tensors
+    assert inputs.rows == 3
     assert list(columns) == [f["name"] for f in signature]
     assert columns["age"].shape == (3, 1)
     assert columns["age"].dtype == np.float32
@@ -57,10 +60,56 @@ def test_valid_batch_becomes_one_column_per_feature(signature: list[dict[str, An
     assert math.isnan(columns["data_usage_gb"][2, 0])  # nullable numeric: missing becomes NaN
 
 
+def test_validated_values_are_the_cleaned_rows_for_capture(signature: list[dict[str, Any]]) -> None:
+    values = validate_instances(rows(2, data_usage_gb=None), signature, 100).values
+    assert list(values) == [f["name"] for f in signature]
+    assert values["age"] == [27.0, 27.0]
+    assert all(isinstance(v, float) for v in values["tenure_months"])  # JSON ints become floats
+    assert values["data_usage_gb"] == [12.4, None]
+    assert values["plan"] == ["basic", "basic"]
+
+
 def test_signature_types_follow_the_spec(signature: list[dict[str, Any]]) -> None:
     assert signature[0] == {"name": "tenure_months", "type": "float", "nullable": False}
     assert signature[4] == {"name": "data_usage_gb", "type": "float", "nullable": True}
-    assert signature[5] == {"name": "plan", "type": "string", "nullable": False}
+    assert signature[5] == {
+        "name": "plan",
+        "type": "string",
+        "nullable": False,
+        "categories": ["basic", "standard", "premium"],
+    }
+    assert signature[6] == {"name": "region", "type": "string", "nullable": False}  # allow_unseen: no categories
+
+
+def test_an_unseen_category_is_refused_naming_the_field(signature: list[dict[str, Any]]) -> None:
+    error = refused(rows(2, plan="platinum"), signature)
+    assert (error.status, error.field) == (400, "instances[1].plan")
+    assert error.message.startswith("instances[1].plan: 'platinum' is not one of the model's categories")
+
+
+def test_a_feature_that_allows_unseen_values_accepts_a_new_one(signature: list[dict[str, Any]]) -> None:
+    assert validate_instances(rows(2, region="antarctica"), signature, 100).values["region"][1] == "antarctica"
+
+
+def test_a_categorical_feature_without_categories_accepts_any_string(churn_spec: ModelSpec) -> None:
+    raw = churn_spec.model_dump(mode="json")
+    raw["features"][5] = {"name": "plan", "type": "categorical"}
+    signature = signature_of(parse_spec(raw).features)
+    assert "categories" not in signature[5]
+    assert validate_instances(rows(1, plan="platinum"), signature, 100).values["plan"] == ["platinum"]
+
+
+def test_nan_is_missing_for_a_nullable_feature(signature: list[dict[str, Any]]) -> None:
+    inputs = validate_instances(rows(2, data_usage_gb=float("nan")), signature, 100)
+    assert inputs.values["data_usage_gb"] == [12.4, None]  # captured as null, like JSON null
+    assert math.isnan(inputs.tensors["data_usage_gb"][1, 0])
+
+
+def test_json_nan_token_reaches_validation_like_null(signature: list[dict[str, Any]]) -> None:
+    body = '{"instances": [' + json.dumps(ROW).replace("12.4", "NaN") + "]}"
+    assert validate_instances(parse_body(body), signature, 100).values["data_usage_gb"] == [None]
+    error = refused(parse_body(body.replace('"age": 27', '"age": NaN')), signature)
+    assert (error.field, error.message) == ("instances[0].age", "instances[0].age: must be a finite number")
 
 
 @pytest.mark.parametrize(
@@ -121,7 +170,7 @@ def test_too_many_rows_is_payload_too_large(signature: list[dict[str, Any]]) -> 
         validate_instances(rows(11), signature, max_rows=10)
     assert caught.value.status == 413
     assert caught.value.message == "instances: 11 rows exceed the limit of 10"
-    assert validate_instances(rows(10), signature, max_rows=10)["age"].shape == (10, 1)
+    assert validate_instances(rows(10), signature, max_rows=10).tensors["age"].shape == (10, 1)
 
 
 @pytest.mark.parametrize(
@@ -145,3 +194,70 @@ def test_error_body_carries_code_message_and_field() -> None:
     assert error_body(error) == {
         "error": {"code": "bad_request", "message": "instances[0].age: is missing", "field": "instances[0].age"}
     }
+
+
+def test_a_body_over_the_byte_limit_is_payload_too_large() -> None:
+    body = json.dumps({"instances": rows(3)})
+    assert len(parse_body(body, max_bytes=len(body))) == 3
+    with pytest.raises(PayloadTooLargeError) as caught:
+        parse_body(body, max_bytes=len(body) - 1)
+    assert (caught.value.status, caught.value.field) == (413, "body")
+    assert caught.value.message == f"body: {len(body)} bytes exceed the limit of {len(body) - 1}"
+
+
+# -- MLflow's dataframe_split --------------------------------------------------------------------
+
+
+def split_of(instances: list[dict[str, Any]]) -> dict[str, Any]:
+    columns = list(instances[0])
+    return {"columns": columns, "data": [[row[c] for c in columns] for row in instances]}
+
+
+def test_dataframe_split_gives_the_same_rows_as_instances(signature: list[dict[str, Any]]) -> None:
+    instances = rows(3, data_usage_gb=None)
+    from_split = parse_body(json.dumps({"dataframe_split": split_of(instances)}))
+    assert from_split == parse_body(json.dumps({"instances": instances})) == instances
+    by_split = validate_instances(from_split, signature, 100)
+    by_instances = validate_instances(instances, signature, 100)
+    assert by_split.values == by_instances.values
+
+
+def test_dataframe_split_errors_name_rows_as_instances(signature: list[dict[str, Any]]) -> None:
+    split = split_of(rows(2))
+    split["data"][1][split["columns"].index("age")] = "old"
+    error = refused(parse_body(json.dumps({"dataframe_split": split})), signature)
+    assert error.field == "instances[1].age"
+
+
+@pytest.mark.parametrize(
+    ("split", "field"),
+    [
+        ({"columns": ["a", "b"], "data": [[1, 2], [3]]}, "dataframe_split.data[1]"),
+        ({"columns": ["a", "b"], "data": [[1, 2], {"a": 1, "b": 2}]}, "dataframe_split.data[1]"),
+        ({"columns": ["a"], "data": [[1, 2]]}, "dataframe_split.data[0]"),
+        ({"columns": ["a", "a"], "data": [[1, 2]]}, "dataframe_split.columns"),
+        ({"columns": ["a", 1], "data": [["x", 2]]}, "dataframe_split.columns"),
+        ({"columns": ["a"], "data": {"a": [1]}}, "dataframe_split.data"),
+        ({"columns": "a", "data": [[1]]}, "dataframe_split"),
+        ({"data": [[1]]}, "dataframe_split"),
+        ({"columns": ["a"]}, "dataframe_split"),
+        ([["a"], [[1]]], "dataframe_split"),
+    ],
+    ids=["short-row", "object-row", "long-row", "duplicate-column", "non-string-column", "data-not-a-list",
+         "columns-not-a-list", "no-columns", "no-data", "not-an-object"],
+)  # fmt: skip
+def test_a_malformed_dataframe_split_is_refused_naming_the_part(split: Any, field: str) -> None:
+    with pytest.raises(BadRequestError) as caught:
+        records_from_split(split)
+    assert (caught.value.status, caught.value.field) == (400, field)
+    assert caught.value.message.startswith(field)
+    with pytest.raises(BadRequestError) as through_the_body:
+        parse_body(json.dumps({"dataframe_split": split}))
+    assert through_the_body.value.field == field
+
+
+def test_instances_and_dataframe_split_together_are_refused() -> None:
+    body = json.dumps({"instances": rows(1), "dataframe_split": split_of(rows(1))})
+    with pytest.raises(BadRequestError, match="not both") as caught:
+        parse_body(body)
+    assert caught.value.field == "body"

@@ -10,7 +10,16 @@ import yaml
 
 from infra.local.example_data import EXAMPLE_SPEC
 from mlcore.errors import SpecError
-from mlcore.spec import FeatureType, ModelSpec, Severity, Task, is_valid_name, load_spec, parse_spec
+from mlcore.spec import (
+    RESERVED_COLUMNS,
+    FeatureType,
+    ModelSpec,
+    Severity,
+    Task,
+    is_valid_name,
+    load_spec,
+    parse_spec,
+)
 
 
 @pytest.fixture
@@ -195,3 +204,12 @@ def test_spec_round_trips_through_its_json_form(churn_spec: ModelSpec) -> None:
 @pytest.mark.parametrize(("name", "valid"), [("churn", True), ("churn-v2", True), ("c", False), ("2churn", False)])
 def test_model_names(name: str, valid: bool) -> None:
     assert is_valid_name(name) is valid
+
+
+@pytest.mark.parametrize("name", sorted(RESERVED_COLUMNS))
+def test_a_feature_may_not_take_a_capture_column_name(raw: dict[str, Any], name: str) -> None:
+    raw["features"].append({"name": name, "type": "numeric"})
+    error = invalid(raw)
+    assert (
+        error.message == f"spec: Value error, feature names ['{name}'] are reserved for the capture of served traffic"
+    )

@@ -1,18 +1,32 @@
-"""The prediction service behind `POST /models/{name}/predict`: cached models, validation, capture."""
+"""The prediction service behind `POST /models/{name}/predict`: cached models, rollouts, validation, capture."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import math
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from mlcore.capture import CaptureWriter
-from mlcore.errors import ArtifactIntegrityError, BadRequestError, MlopsError, NotFoundError, ServiceUnavailableError
-from mlcore.pipeline import champion_version, load_served_model
-from mlcore.registry import Registry
-from mlcore.serving import OnnxModel, validate_instances
+import numpy as np
+
+from mlcore.capture import FEEDBACK_PREFIX, CaptureBuffer, capture_rows, capture_schema, partition
+from mlcore.errors import (
+    ArtifactIntegrityError,
+    BadRequestError,
+    MlopsError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ServiceUnavailableError,
+)
+from mlcore.parquet import write_parquet
+from mlcore.pipeline import load_served_model
+from mlcore.registry import CHALLENGER, CHAMPION, AliasRecord, Registry, RolloutMode
+from mlcore.serving import OnnxModel, is_text, records_from_split
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
 
@@ -21,10 +35,33 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class LoadedModel:
-    spec: ModelSpec
     version: int
     model: OnnxModel
-    checked_at: float
+
+
+@dataclass
+class Serving:
+    """What serves a model now: its champion, and a challenger in canary or shadow mode."""
+
+    spec: ModelSpec
+    champion: LoadedModel
+    challenger: LoadedModel | None = None
+    mode: RolloutMode | None = None
+    weight: float = 0.0
+    checked_at: float = 0.0
+    capture_schema: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    """What a prediction did, for metrics."""
+
+    model_name: str
+    version: int
+    variant: str
+    rows: int
+    shadow_version: int | None = None
+    shadow_disagreements: int = 0
 
 
 def error_body(error: MlopsError) -> dict[str, Any]:
@@ -35,109 +72,299 @@ def error_body(error: MlopsError) -> dict[str, Any]:
     return {"error": body}
 
 
-def parse_body(body: str | None) -> dict[str, Any]:
+def parse_body(body: str | None, max_bytes: int = 1_000_000) -> list[Any]:
+    """The rows of a request: `{"instances": [...]}` or MLflow's `{"dataframe_split": {...}}`."""
     if not body:
         raise BadRequestError('the request body is empty; send {"instances": [...]}', field="body")
+    if len(body) > max_bytes:
+        raise PayloadTooLargeError(f"body: {len(body)} bytes exceed the limit of {max_bytes}", field="body")
     try:
         document = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise BadRequestError(
-            f"the request body is not valid JSON: {exc.msg} at position {exc.pos}", field="body"
-        ) from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
+        message = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        raise BadRequestError(f"the request body is not valid JSON: {message}", field="body") from exc
     if not isinstance(document, dict):
         raise BadRequestError("the request body must be a JSON object", field="body")
+    if "instances" in document and "dataframe_split" in document:
+        raise BadRequestError("send either instances or dataframe_split, not both", field="body")
+    if "dataframe_split" in document:
+        return records_from_split(document["dataframe_split"])
     if "instances" not in document:
-        raise BadRequestError("instances: required", field="instances")
-    return document
+        raise BadRequestError("instances: required (or dataframe_split)", field="instances")
+    instances = document["instances"]
+    return instances if isinstance(instances, list) else _not_a_list()
+
+
+def _not_a_list() -> list[Any]:
+    raise BadRequestError("instances: expected a list of objects", field="instances")
+
+
+def route_share(key: str) -> float:
+    """A stable number in [0, 1) for a routing key: the same caller always lands on the same side."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") / 2**64
 
 
 class PredictionService:
-    """Serves the `champion` of any registered model; one instance per Lambda container."""
+    """Serves the `champion` (and a `challenger` rollout) of any registered model; one per Lambda container."""
 
     def __init__(
         self,
         registry: Registry,
         artifacts: ObjectStore,
-        capture: CaptureWriter,
+        capture: CaptureBuffer,
         *,
         max_rows: int,
+        max_body_bytes: int = 1_000_000,
         alias_ttl_seconds: float,
-        clock: Any = time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
         self.artifacts = artifacts
         self.capture = capture
         self.max_rows = max_rows
+        self.max_body_bytes = max_body_bytes
         self.ttl = alias_ttl_seconds
         self.clock = clock
-        self._models: dict[str, LoadedModel] = {}
+        self._serving: dict[str, Serving] = {}
+        self._loaded: dict[tuple[str, int], LoadedModel] = {}
+        self.integrity_failures = 0
 
-    def model(self, name: str) -> LoadedModel:
-        """The champion of `name`, re-reading the alias at most every `alias_ttl_seconds`.
+    # -- loading ---------------------------------------------------------------------------
+    def _load(self, name: str, version: int) -> LoadedModel:
+        key = (name, version)
+        if key not in self._loaded:
+            record = self.registry.get_version(name, version)
+            self._loaded[key] = LoadedModel(version, load_served_model(record, self.artifacts))
+        return self._loaded[key]
 
-        A version whose artifact fails verification is never loaded: the last good one keeps
+    def _challenger(self, name: str, alias: AliasRecord | None) -> LoadedModel | None:
+        if alias is None or alias.mode is None:
+            return None
+        try:
+            return self._load(name, alias.version)
+        except ArtifactIntegrityError:
+            self.integrity_failures += 1
+            logger.exception("refusing the challenger's artifact; the champion serves alone", extra={"model": name})
+            return None
+
+    def serving(self, name: str) -> Serving:
+        """What serves `name`, re-reading its aliases at most every `alias_ttl_seconds`.
+
+        A version whose artifact fails verification is never loaded: the last good champion keeps
         serving, and with none the call raises `ServiceUnavailableError`.
         """
-        cached = self._models.get(name)
+        cached = self._serving.get(name)
         now = self.clock()
         if cached and now - cached.checked_at < self.ttl:
             return cached
         try:
             spec = self.registry.get_spec(name)
-            champion = champion_version(self.registry, name)
-            if champion is None:
+            champion_alias = self.registry.get_alias(name, CHAMPION)
+            if champion_alias is None:
                 raise NotFoundError(f"model '{name}' has no champion version to serve yet")
-            if cached and cached.version == champion.version:
-                cached.checked_at = now
-                return cached
-            loaded = LoadedModel(spec, champion.version, load_served_model(champion, self.artifacts), now)
+            champion = self._load(name, champion_alias.version)
         except ArtifactIntegrityError:
-            logger.exception("refusing to load a model artifact", extra={"model": name})
+            self.integrity_failures += 1
+            logger.exception("refusing a model artifact", extra={"model": name})
             if cached:
                 cached.checked_at = now
                 return cached
             raise ServiceUnavailableError(f"model '{name}' has no verified version to serve") from None
-        self._models[name] = loaded
-        return loaded
+        challenger_alias = self.registry.get_alias(name, CHALLENGER)
+        serving = Serving(
+            spec=spec,
+            champion=champion,
+            challenger=self._challenger(name, challenger_alias),
+            mode=challenger_alias.mode if challenger_alias else None,
+            weight=challenger_alias.weight if challenger_alias else 0.0,
+            checked_at=now,
+            capture_schema=capture_schema(spec),
+        )
+        self._serving[name] = serving
+        return serving
 
     def describe(self, name: str) -> dict[str, Any]:
-        loaded = self.model(name)
-        return {
+        serving = self.serving(name)
+        model = serving.champion.model
+        described: dict[str, Any] = {
             "name": name,
-            "version": loaded.version,
-            "task": loaded.spec.task,
-            "signature": loaded.model.signature,
-            "classes": loaded.model.classes,
+            "version": serving.champion.version,
+            "task": serving.spec.task,
+            "signature": model.signature,
+            "classes": model.classes,
         }
+        if serving.challenger:
+            described["challenger"] = {
+                "version": serving.challenger.version,
+                "mode": serving.mode,
+                "weight": serving.weight,
+            }
+        return described
 
-    def predict(self, name: str, body: str | None, request_id: str) -> dict[str, Any]:
-        """Validate a request against the champion's signature, predict, capture a sample, respond."""
+    # -- predicting ------------------------------------------------------------------------
+    def predict(
+        self, name: str, body: str | None, request_id: str, routing_key: str | None = None
+    ) -> tuple[dict[str, Any], Outcome]:
+        """Validate a request against the serving version's signature, predict, capture, respond."""
         started = time.perf_counter()
-        document = parse_body(body)
-        loaded = self.model(name)
-        inputs = validate_instances(document["instances"], loaded.model.signature, self.max_rows)
-        outputs = loaded.model.predict(inputs)
-        predictions = outputs["label"].tolist()
+        records = parse_body(body, self.max_body_bytes)
+        serving = self.serving(name)
+        answer, variant = serving.champion, CHAMPION
+        canary = serving.challenger is not None and serving.mode is RolloutMode.CANARY
+        if canary and serving.challenger and route_share(routing_key or request_id) < serving.weight:
+            answer, variant = serving.challenger, CHALLENGER
+        inputs = answer.model.validate(records, self.max_rows)
+        outputs = answer.model.predict(inputs.tensors)
+        labels = outputs["label"].tolist()
+        outcome = Outcome(name, answer.version, variant, inputs.rows)
+        shadow_labels: list[Any] | None = None
+        if serving.challenger and serving.mode is RolloutMode.SHADOW:
+            shadow_labels = self._shadow(serving.challenger, records, labels, outcome)
         response: dict[str, Any] = {
-            "predictions": predictions,
-            "model": {"name": name, "version": loaded.version},
+            "predictions": labels,
+            "model": {"name": name, "version": answer.version},
             "request_id": request_id,
         }
+        if variant == CHALLENGER:
+            response["model"]["variant"] = CHALLENGER
         if "probabilities" in outputs:
-            classes = loaded.model.classes or []
+            classes = answer.model.classes or []
             response["probabilities"] = [
-                dict(zip(classes, (round(float(p), 6) for p in row), strict=True)) for row in outputs["probabilities"]
+                dict(zip(classes, np.round(row, 6).tolist(), strict=True)) for row in outputs["probabilities"]
             ]
-        if self.capture.sampled(loaded.spec.capture.sample_rate):
-            try:
-                self.capture.write(
-                    model_name=name,
-                    version=loaded.version,
-                    request_id=request_id,
-                    instances=document["instances"],
-                    predictions=predictions,
-                    latency_ms=(time.perf_counter() - started) * 1000,
-                )
-            except Exception:  # capture must never fail a prediction; the error is logged and counted
-                logger.exception("capture write failed", extra={"model": name})
-        return response
+        if self.capture.sampled(serving.spec.capture.sample_rate):
+            self._capture(
+                serving=serving,
+                outcome=outcome,
+                request_id=request_id,
+                values=inputs.values,
+                labels=labels,
+                shadow=shadow_labels,
+                started=started,
+            )
+        return response, outcome
+
+    def _shadow(
+        self, challenger: LoadedModel, records: list[Any], labels: list[Any], outcome: Outcome
+    ) -> list[Any] | None:
+        """Score the challenger on the same rows; its failure never touches the champion's answer."""
+        try:
+            inputs = challenger.model.validate(records, self.max_rows)
+            shadow = challenger.model.predict(inputs.tensors)["label"].tolist()
+        except Exception:  # the shadow must never change or fail the champion's answer
+            logger.warning("shadow model failed on the request", exc_info=True, extra={"model": outcome.model_name})
+            return None
+        outcome.shadow_version = challenger.version
+        outcome.shadow_disagreements = sum(a != b for a, b in zip(labels, shadow, strict=True))
+        return shadow
+
+    def _capture(
+        self,
+        *,
+        serving: Serving,
+        outcome: Outcome,
+        request_id: str,
+        values: dict[str, list[Any]],
+        labels: list[Any],
+        shadow: list[Any] | None,
+        started: float,
+    ) -> None:
+        rows = capture_rows(
+            spec=serving.spec,
+            request_id=request_id,
+            captured_at=datetime.now(UTC),
+            version=outcome.version,
+            variant=outcome.variant,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            values=values,
+            labels=labels,
+            shadow_version=outcome.shadow_version,
+            shadow_labels=shadow,
+        )
+        self.capture.add(outcome.model_name, serving.capture_schema, rows)
+
+
+MAX_FEEDBACK = 1000
+
+
+def _finite_number(value: Any) -> float | None:
+    """`value` as a float when it is a finite JSON number, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float's range
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _feedback_items(body: str | None) -> tuple[list[Any], bool]:
+    """The feedback items of a body, and whether it was a batch (`{"feedback": [...]}`)."""
+    if not body:
+        raise BadRequestError('the request body is empty; send {"request_id": ..., "label": ...}', field="body")
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise BadRequestError("the request body is not valid JSON", field="body") from exc
+    if isinstance(document, dict) and "feedback" in document:
+        items = document["feedback"]
+        if not isinstance(items, list) or not items:
+            raise BadRequestError("feedback: expected a non-empty list", field="feedback")
+        if len(items) > MAX_FEEDBACK:
+            raise PayloadTooLargeError(
+                f"feedback: {len(items)} items exceed the limit of {MAX_FEEDBACK}", field="feedback"
+            )
+        return items, True
+    return [document], False
+
+
+def record_feedback(
+    spec: ModelSpec, body: str | None, store: ObjectStore, classes: list[str] | None = None
+) -> dict[str, Any]:
+    """Store ground truth for served predictions: `{"request_id", "label", "row_index"?}` or `{"feedback": [...]}`.
+
+    Written at once as Parquet under `feedback/model=<name>/dt=<date>/`, joined with the capture by
+    `request_id` and `row_index` when the monitor measures performance.
+    """
+    items, batch = _feedback_items(body)
+    request_ids, rows, labels = [], [], []
+    for i, item in enumerate(items):
+        where = f"feedback[{i}]" if batch else "body"
+        if not isinstance(item, dict):
+            raise BadRequestError(f"{where}: expected an object", field=where)
+        request_id, label, row = item.get("request_id"), item.get("label"), item.get("row_index", 0)
+        if not isinstance(request_id, str) or not request_id or not is_text(request_id):
+            raise BadRequestError(
+                f"{where}.request_id: expected the request_id of a prediction", field=f"{where}.request_id"
+            )
+        if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < 2**31:
+            raise BadRequestError(f"{where}.row_index: expected a row number >= 0", field=f"{where}.row_index")
+        if spec.task == "classification":
+            if isinstance(label, bool) or not isinstance(label, str | int):
+                raise BadRequestError(f"{where}.label: expected a class label", field=f"{where}.label")
+            label = str(label)
+            if not is_text(label):
+                raise BadRequestError(f"{where}.label: is not valid Unicode text", field=f"{where}.label")
+            if classes and label not in classes:
+                raise BadRequestError(f"{where}.label: {label!r} is not one of {classes}", field=f"{where}.label")
+        else:
+            label = _finite_number(label)
+            if label is None:
+                raise BadRequestError(f"{where}.label: expected a finite number", field=f"{where}.label")
+        request_ids.append(request_id)
+        rows.append(row)
+        labels.append(label)
+    now = datetime.now(UTC)
+    received = [int(now.timestamp() * 1000)] * len(items)
+    data = write_parquet(
+        [
+            ("request_id", "string", request_ids),
+            ("row_index", "int64", rows),
+            ("label", "string" if spec.task == "classification" else "double", labels),
+            ("received_at", "timestamp_ms", received),
+        ]
+    )
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    key = f"{partition(FEEDBACK_PREFIX, spec.name, now.date())}{now:%H%M%S%f}-{digest}.parquet"
+    store.put(key, data, "application/vnd.apache.parquet")
+    return {"accepted": len(items), "model": spec.name}

@@ -51,7 +51,7 @@ def list_due_models(request: ListDueRequest, *, registry: Registry, now: datetim
     return ListDueResult(models=due)
 
 
-def _to_columns(spec: Any, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _to_columns(spec: Any, raw: dict[str, list[Any]]) -> dict[str, np.ndarray]:
     columns = {}
     for feature in spec.features:
         values = raw[feature.name]
@@ -116,7 +116,7 @@ def run_drift_check(
             )
         )
     profile = json.loads(artifacts.get_verified(champion.artifacts["profile"]))
-    report = check_drift(spec, champion.version, profile, _to_columns(spec, raw), predictions)
+    report = check_drift(spec, champion.version, profile, _to_columns(spec, raw), np.asarray(predictions))
     prefix = f"monitoring/{spec.name}/{check_id}/"
     artifacts.put(prefix + "drift.json", report.model_dump_json(indent=2).encode(), "application/json")
     html = artifacts.put(prefix + "drift.html", render_drift_html(report).encode(), "text/html")

@@ -49,12 +49,20 @@ class ModelVersion(BaseModel):
     notes: str = ""
 
 
+class RolloutMode(StrEnum):
+    CANARY = "canary"  # the challenger answers `weight` of the traffic
+    SHADOW = "shadow"  # the challenger scores every request; the champion answers
+
+
 class AliasRecord(BaseModel):
     alias: str
     version: int
     previous_version: int | None = None
     updated_at: str
     reason: str = ""
+    # Only for the challenger alias.
+    mode: RolloutMode | None = None
+    weight: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
 class AuditRecord(BaseModel):
@@ -241,7 +249,17 @@ class Registry:
         doc = self._get(name, f"ALIAS#{alias}")
         return AliasRecord.model_validate(doc) if doc else None
 
-    def set_alias(self, name: str, alias: str, version: int, actor: str, reason: str = "") -> AliasRecord:
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        actor: str,
+        reason: str = "",
+        *,
+        mode: RolloutMode | None = None,
+        weight: float = 0.0,
+    ) -> AliasRecord:
         """Point an alias at an approved version, atomically with an audit record.
 
         Raises
@@ -261,6 +279,8 @@ class Registry:
             previous_version=current.version if current else None,
             updated_at=utc_now(),
             reason=reason,
+            mode=mode,
+            weight=weight,
         )
         condition: dict[str, Any]
         if current:
@@ -282,12 +302,40 @@ class Registry:
                     name,
                     "alias_moved",
                     actor,
-                    {"alias": alias, "from": record.previous_version, "to": version, "reason": reason},
+                    {
+                        "alias": alias,
+                        "from": record.previous_version,
+                        "to": version,
+                        "reason": reason,
+                        **({"mode": mode, "weight": weight} if mode else {}),
+                    },
                 ),
             ],
             f"alias '{alias}' of '{name}' moved concurrently; read it again and retry",
         )
         return record
+
+    def remove_alias(self, name: str, alias: str, actor: str, reason: str = "") -> None:
+        """Remove an alias (ending a rollout), atomically with an audit record."""
+        current = self.get_alias(name, alias)
+        if current is None:
+            raise ConflictError(f"model '{name}' has no '{alias}' alias")
+        self._transact(
+            [
+                {
+                    "Delete": {
+                        "TableName": self.table,
+                        "Key": {"pk": _pk(name), "sk": {"S": f"ALIAS#{alias}"}},
+                        "ConditionExpression": "serving = :old",
+                        "ExpressionAttributeValues": {":old": {"N": str(current.version)}},
+                    }
+                },
+                self._audit_put(
+                    name, "alias_removed", actor, {"alias": alias, "version": current.version, "reason": reason}
+                ),
+            ],
+            f"alias '{alias}' of '{name}' moved concurrently; read it again and retry",
+        )
 
     def rollback(self, name: str, actor: str, alias: str = CHAMPION) -> AliasRecord:
         """Point the alias back at the version it served before."""

@@ -6,6 +6,7 @@ Imports only numpy and onnxruntime, so it fits the predict function's layer and 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,8 +19,14 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def signature_of(features: list[Any]) -> list[dict[str, Any]]:
-    """The input signature of a spec's features: name, ONNX tensor type, nullability."""
-    return [{"name": f.name, "type": FLOAT if f.is_numeric else STRING, "nullable": f.nullable} for f in features]
+    """The input signature of a spec's features: name, ONNX tensor type, nullability, known categories."""
+    signature = []
+    for f in features:
+        field: dict[str, Any] = {"name": f.name, "type": FLOAT if f.is_numeric else STRING, "nullable": f.nullable}
+        if not f.is_numeric and f.categories is not None and not f.allow_unseen:
+            field["categories"] = list(f.categories)
+        signature.append(field)
+    return signature
 
 
 def _session(model: bytes) -> ort.InferenceSession:
@@ -38,6 +45,7 @@ class OnnxModel:
         self.session = _session(model)
         self.signature = signature
         self.classes = classes
+        self.validate = InputValidator(signature)
         self._outputs = [o.name for o in self.session.get_outputs()]
 
     def predict(self, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -48,31 +56,19 @@ class OnnxModel:
         return {"label": np.asarray(results["label"]).ravel(), "probabilities": np.asarray(results["probabilities"])}
 
 
-def columns_from_table(rows: dict[str, list[Any]], signature: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """Model inputs from already-validated columns (training data, holdout): shape (n, 1) per feature."""
-    columns: dict[str, np.ndarray] = {}
-    for field in signature:
-        values = rows[field["name"]]
-        if field["type"] == FLOAT:
-            columns[field["name"]] = np.array([np.nan if v is None else v for v in values], dtype=np.float32).reshape(
-                -1, 1
-            )
-        else:
-            columns[field["name"]] = np.array(["" if v is None else str(v) for v in values], dtype=object).reshape(
-                -1, 1
-            )
-    return columns
-
-
 def _bad(row: int, name: str, message: str) -> BadRequestError:
     return BadRequestError(f"instances[{row}].{name}: {message}", field=f"instances[{row}].{name}")
 
 
-def _number(value: Any, row: int, field: dict[str, Any]) -> float:
+def _number(value: Any, row: int, field: dict[str, Any]) -> float | None:
+    if type(value) is float and -FLOAT32_MAX <= value <= FLOAT32_MAX:  # the common case; NaN fails the test
+        return value
+    if type(value) is int and -FLOAT32_MAX <= value <= FLOAT32_MAX:
+        return float(value)
     name = field["name"]
     if value is None:
         if field["nullable"]:
-            return math.nan
+            return None
         raise _bad(row, name, "is required and may not be null")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _bad(row, name, f"expected a number, got {type(value).__name__}")
@@ -80,6 +76,8 @@ def _number(value: Any, row: int, field: dict[str, Any]) -> float:
         number = float(value)  # a huge JSON integer overflows here
     except OverflowError:
         number = math.inf
+    if math.isnan(number) and field["nullable"]:
+        return None  # JSON's NaN token, like null, is a missing value where the spec allows one
     if not math.isfinite(number):
         raise _bad(row, name, "must be a finite number")
     if abs(number) > FLOAT32_MAX:
@@ -87,27 +85,72 @@ def _number(value: Any, row: int, field: dict[str, Any]) -> float:
     return number
 
 
-def _category(value: Any, row: int, field: dict[str, Any]) -> str:
+def is_text(value: str) -> bool:
+    """Whether a string is encodable text (JSON's escapes can carry lone UTF-16 surrogates)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _category(value: Any, row: int, field: dict[str, Any]) -> str | None:
+    allowed = field.get("_allowed")
+    if type(value) is str and (value in allowed if allowed is not None else value.isascii()):  # the common case
+        return value
     name = field["name"]
     if value is None:
         if field["nullable"]:
-            return ""
+            return None
         raise _bad(row, name, "is required and may not be null")
     if not isinstance(value, str):
         raise _bad(row, name, f"expected a string, got {type(value).__name__}")
+    categories = field.get("categories")
+    if categories is not None and value not in categories:
+        raise _bad(row, name, f"{value!r} is not one of the model's categories {categories}")
+    if not is_text(value):
+        raise _bad(row, name, "is not valid Unicode text")
     return value
 
 
-def validate_instances(instances: Any, signature: list[dict[str, Any]], max_rows: int) -> dict[str, np.ndarray]:
-    """Turn a request's `instances` into model inputs, or raise naming the offending row and field.
+def records_from_split(split: Any) -> list[Any]:
+    """Rows of MLflow's `dataframe_split` (`{"columns": [...], "data": [[...], ...]}`) as objects.
 
     Raises
     ------
     BadRequestError
-        For a batch that is not a non-empty list of objects, a missing, unknown or mistyped feature.
-    PayloadTooLargeError
-        For more rows than `max_rows`.
+        Naming `dataframe_split.columns` or `dataframe_split.data[i]` when the shape is wrong.
     """
+    if not isinstance(split, dict) or not isinstance(split.get("columns"), list) or "data" not in split:
+        raise BadRequestError(
+            'dataframe_split: expected {"columns": [...], "data": [[...], ...]}', field="dataframe_split"
+        )
+    columns, data = split["columns"], split["data"]
+    if not all(isinstance(c, str) for c in columns) or len(set(columns)) != len(columns):
+        raise BadRequestError("dataframe_split.columns: expected distinct strings", field="dataframe_split.columns")
+    if not isinstance(data, list):
+        raise BadRequestError("dataframe_split.data: expected a list of rows", field="dataframe_split.data")
+    records = []
+    for row, values in enumerate(data):
+        if not isinstance(values, list) or len(values) != len(columns):
+            raise BadRequestError(
+                f"dataframe_split.data[{row}]: expected a list of {len(columns)} values",
+                field=f"dataframe_split.data[{row}]",
+            )
+        records.append(dict(zip(columns, values, strict=True)))
+    return records
+
+
+@dataclass
+class Inputs:
+    """A validated batch: the model's input tensors and the cleaned values (for capture)."""
+
+    tensors: dict[str, np.ndarray]
+    values: dict[str, list[Any]]
+    rows: int
+
+
+def _check_batch(instances: Any, max_rows: int) -> None:
     if not isinstance(instances, list):
         raise BadRequestError("instances: expected a list of objects", field="instances")
     if not instances:
@@ -116,23 +159,62 @@ def validate_instances(instances: Any, signature: list[dict[str, Any]], max_rows
         raise PayloadTooLargeError(
             f"instances: {len(instances)} rows exceed the limit of {max_rows}", field="instances"
         )
-    names = {field["name"] for field in signature}
-    values: dict[str, list[Any]] = {field["name"]: [] for field in signature}
-    for row, record in enumerate(instances):
-        if not isinstance(record, dict):
-            raise BadRequestError(f"instances[{row}]: expected an object", field=f"instances[{row}]")
-        unknown = sorted(set(record) - names)
-        if unknown:
-            raise _bad(row, unknown[0], "is not a feature of this model")
-        for field in signature:
-            name = field["name"]
-            if name not in record:
-                raise _bad(row, name, "is missing")
-            convert = _number if field["type"] == FLOAT else _category
-            values[name].append(convert(record[name], row, field))
-    return {
-        field["name"]: np.array(values[field["name"]], dtype=np.float32 if field["type"] == FLOAT else object).reshape(
-            -1, 1
-        )
-        for field in signature
-    }
+
+
+class InputValidator:
+    """Validates request rows against a signature; built once per loaded model."""
+
+    def __init__(self, signature: list[dict[str, Any]]) -> None:
+        self.signature = signature
+        self.names = frozenset(field["name"] for field in signature)
+        fields = [
+            {**field, "_allowed": frozenset(field["categories"])} if field.get("categories") is not None else field
+            for field in signature
+        ]
+        self.converters = [(f, f["name"], _number if f["type"] == FLOAT else _category) for f in fields]
+
+    def __call__(self, instances: Any, max_rows: int) -> Inputs:
+        """Turn a request's rows into model inputs, or raise naming the offending row and field.
+
+        Raises
+        ------
+        BadRequestError
+            For a batch that is not a non-empty list of objects, a missing, unknown, null (where not
+            nullable), non-finite, mistyped or unknown-category value.
+        PayloadTooLargeError
+            For more rows than `max_rows`.
+        """
+        _check_batch(instances, max_rows)
+        for row, record in enumerate(instances):
+            if type(record) is not dict:
+                raise BadRequestError(f"instances[{row}]: expected an object", field=f"instances[{row}]")
+            if len(record) != len(self.names) or not self.names.issuperset(record):
+                unknown = sorted(set(record) - self.names)
+                if unknown:
+                    raise _bad(row, unknown[0], "is not a feature of this model")
+        values: dict[str, list[Any]] = {}
+        for field, name, convert in self.converters:
+            column = []
+            for row, record in enumerate(instances):
+                if name not in record:
+                    raise _bad(row, name, "is missing")
+                column.append(convert(record[name], row, field))
+            values[name] = column
+        return Inputs(tensors_from_columns(values, self.signature), values, len(instances))
+
+
+def validate_instances(instances: Any, signature: list[dict[str, Any]], max_rows: int) -> Inputs:
+    """`InputValidator(signature)(instances, max_rows)`, for one-off use."""
+    return InputValidator(signature)(instances, max_rows)
+
+
+def tensors_from_columns(values: dict[str, list[Any]], signature: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Model inputs of shape (rows, 1) from clean columns: float32 (NaN if missing) or strings ("" if missing)."""
+    tensors = {}
+    for field in signature:
+        column = values[field["name"]]
+        if None in column:
+            column = [(np.nan if field["type"] == FLOAT else "") if v is None else v for v in column]
+        dtype = np.float32 if field["type"] == FLOAT else object
+        tensors[field["name"]] = np.array(column, dtype=dtype).reshape(-1, 1)
+    return tensors

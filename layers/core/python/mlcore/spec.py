@@ -14,6 +14,11 @@ from mlcore.errors import SpecError
 NAME_PATTERN = r"^[a-z][a-z0-9-]{1,47}$"
 CLASSIFICATION_METRICS = {"accuracy", "f1", "roc_auc", "log_loss"}
 REGRESSION_METRICS = {"rmse", "mae", "r2"}
+# Columns of captured traffic besides the features (mlcore.capture, mlcore.inference).
+RESERVED_COLUMNS = frozenset({
+    "request_id", "captured_at", "row_index", "model_version", "variant", "latency_ms",
+    "prediction", "shadow_version", "shadow_prediction",
+})  # fmt: skip
 # Metrics where lower is better; the gate compares in the right direction.
 LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
 
@@ -141,6 +146,9 @@ class ModelSpec(_Strict):
             raise ValueError(f"duplicate feature names: {duplicates}")
         if self.target in names:
             raise ValueError(f"target '{self.target}' is also listed as a feature")
+        reserved = sorted(RESERVED_COLUMNS.intersection(names))
+        if reserved:
+            raise ValueError(f"feature names {reserved} are reserved for the capture of served traffic")
         is_classifier = self.estimator.kind in CLASSIFIERS
         if is_classifier != (self.task is Task.CLASSIFICATION):
             raise ValueError(f"estimator '{self.estimator.kind}' does not fit task '{self.task}'")

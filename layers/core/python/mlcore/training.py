@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlcore.errors import ConversionError, ParityError
-from mlcore.serving import OnnxModel, columns_from_table, signature_of
+from mlcore.serving import OnnxModel, signature_of, tensors_from_columns
 from mlcore.spec import ModelSpec, Task
 
 # Parity: ONNX computes in float32, scikit-learn in float64. A row disagrees when its output
@@ -134,7 +134,7 @@ def check_parity(pipeline: Any, onnx_model: OnnxModel, columns: dict[str, np.nda
 
 def table_columns(table: pa.Table, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Model input columns from a contract-checked table."""
-    return columns_from_table(
+    return tensors_from_columns(
         {name: table.column(name).to_pylist() for name in spec.feature_names}, signature_of(spec.features)
     )
 

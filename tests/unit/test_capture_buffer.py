@@ -1,0 +1,219 @@
+"""The capture buffer: when it writes, what it keeps when a write fails, and where the rows land."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mlcore.capture import META_COLUMNS, CaptureBuffer, capture_rows, capture_schema
+from mlcore.spec import RESERVED_COLUMNS, ModelSpec
+
+AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+ROW = {
+    "tenure_months": 3.0,
+    "monthly_charges": 89.5,
+    "support_calls": 4.0,
+    "age": 27.0,
+    "data_usage_gb": None,
+    "plan": "basic",
+    "region": "north",
+}
+
+
+class MemoryStore:
+    """The object store port in memory; `failing` makes every put raise."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.failing = False
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        if self.failing:
+            raise ConnectionError("S3 is unreachable")
+        self.objects[key] = data
+
+    def table(self, prefix: str = "capture/") -> pa.Table | None:
+        tables = [pq.read_table(io.BytesIO(v)) for k, v in sorted(self.objects.items()) if k.startswith(prefix)]
+        return pa.concat_tables(tables) if tables else None
+
+    def request_ids(self) -> list[str]:
+        table = self.table()
+        return table.column("request_id").to_pylist() if table is not None else []
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def buffer_of(store: MemoryStore, clock: FakeClock, **limits: Any) -> CaptureBuffer:
+    return CaptureBuffer(store, clock=clock, **limits)  # type: ignore[arg-type]
+
+
+def request(spec: ModelSpec, request_id: str, rows: int = 1, at: datetime = AT) -> list[tuple[Any, ...]]:
+    return capture_rows(
+        spec=spec,
+        request_id=request_id,
+        captured_at=at,
+        version=1,
+        variant="champion",
+        latency_ms=3.0,
+        values={name: [value] * rows for name, value in ROW.items()},
+        labels=["no"] * rows,
+    )
+
+
+def add(buffer: CaptureBuffer, spec: ModelSpec, request_id: str, rows: int = 1, at: datetime = AT) -> None:
+    buffer.add(spec.name, capture_schema(spec), request(spec, request_id, rows, at))
+
+
+def test_capture_rows_follow_the_schema(churn_spec: ModelSpec) -> None:
+    rows = capture_rows(
+        spec=churn_spec,
+        request_id="r",
+        captured_at=AT,
+        version=2,
+        variant="champion",
+        latency_ms=1.5,
+        values={name: [value, value] for name, value in ROW.items()},
+        labels=["no", "yes"],
+        shadow_version=3,
+        shadow_labels=["yes", "yes"],
+    )
+    at_ms = int(AT.timestamp() * 1000)
+    assert rows == [
+        ("r", at_ms, 0, 2, "champion", 1.5, *ROW.values(), "no", 3, "yes"),
+        ("r", at_ms, 1, 2, "champion", 1.5, *ROW.values(), "yes", 3, "yes"),
+    ]
+    assert [name for name, _ in capture_schema(churn_spec)][-3:] == [
+        "prediction",
+        "shadow_version",
+        "shadow_prediction",
+    ]
+
+
+def test_the_buffer_writes_when_it_holds_max_rows(store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec) -> None:
+    buffer = buffer_of(store, clock, max_rows=5)
+    add(buffer, churn_spec, "r1", rows=2)
+    add(buffer, churn_spec, "r2", rows=2)
+    assert (store.objects, buffer.pending()) == ({}, 4)
+    add(buffer, churn_spec, "r3", rows=2)
+    assert store.request_ids() == ["r1", "r1", "r2", "r2", "r3", "r3"]
+    assert (len(store.objects), buffer.pending(), buffer.written) == (1, 0, 6)
+
+
+def test_the_buffer_writes_when_its_oldest_row_reaches_max_age(
+    store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec
+) -> None:
+    buffer = buffer_of(store, clock, max_rows=1000, max_age_seconds=30)
+    add(buffer, churn_spec, "r1")
+    clock.now += 29
+    add(buffer, churn_spec, "r2")
+    assert store.objects == {}
+    clock.now += 1  # 30 s after the first row was buffered
+    add(buffer, churn_spec, "r3")
+    assert store.request_ids() == ["r1", "r2", "r3"]
+    # the age counts from the first row buffered after a write, not from the write before
+    clock.now += 100
+    add(buffer, churn_spec, "r4")
+    assert buffer.pending() == 1
+
+
+def test_flush_writes_everything_pending_for_every_model(
+    store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec
+) -> None:
+    other = churn_spec.model_copy(update={"name": "upsell"})
+    buffer = buffer_of(store, clock)
+    add(buffer, churn_spec, "r1", rows=3)
+    add(buffer, other, "r2", rows=2)
+    assert buffer.flush() == 5
+    assert buffer.pending() == 0
+    assert sorted(key.split("/")[1] for key in store.objects) == ["model=churn", "model=upsell"]
+    assert buffer.flush() == 0  # nothing left: no empty file
+    assert len(store.objects) == 2
+
+
+def test_a_failed_write_keeps_the_rows_and_the_next_flush_writes_them(
+    store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN S3 fails when the buffer is due
+    buffer = buffer_of(store, clock, max_rows=2)
+    store.failing = True
+    add(buffer, churn_spec, "r1", rows=2)  # no exception reaches the caller
+    assert "capture write failed" in caplog.text
+    assert (buffer.pending(), buffer.written, buffer.dropped) == (2, 0, 0)
+    # WHEN S3 is back
+    store.failing = False
+    add(buffer, churn_spec, "r2")
+    # THEN the kept rows are written first, then the new ones
+    assert store.request_ids() == ["r1", "r1", "r2"]
+    assert (buffer.pending(), buffer.written, buffer.dropped) == (0, 3, 0)
+
+
+def test_the_max_buffered_bound_drops_the_oldest_rows_and_counts_them(
+    store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec
+) -> None:
+    # GIVEN S3 is down while 40 rows arrive, with room for 25
+    buffer = buffer_of(store, clock, max_rows=10, max_buffered_rows=25)
+    store.failing = True
+    for i in range(4):
+        add(buffer, churn_spec, f"r{i}", rows=10)
+    # THEN the 15 oldest rows are dropped and counted
+    assert (buffer.pending(), buffer.dropped) == (25, 15)
+    store.failing = False
+    assert buffer.flush() == 25
+    assert store.request_ids() == ["r1"] * 5 + ["r2"] * 10 + ["r3"] * 10
+
+
+def test_rows_straddling_midnight_go_to_the_day_they_were_served(
+    store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec
+) -> None:
+    midnight = datetime(2025, 3, 2, tzinfo=UTC)
+    buffer = buffer_of(store, clock)
+    add(buffer, churn_spec, "before", rows=2, at=midnight - timedelta(milliseconds=1))
+    add(buffer, churn_spec, "after", rows=3, at=midnight)
+    assert buffer.flush() == 5
+    by_day = {}
+    for key in store.objects:
+        match = re.fullmatch(r"capture/model=churn/dt=(\d{4}-\d{2}-\d{2})/\d{12}-[0-9a-f]{12}\.parquet", key)
+        assert match, key
+        by_day[match.group(1)] = store.table(key).column("request_id").to_pylist()  # type: ignore[union-attr]
+    assert by_day == {"2025-03-01": ["before"] * 2, "2025-03-02": ["after"] * 3}
+
+
+def test_a_new_schema_writes_the_rows_of_the_old_one_first(
+    store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec
+) -> None:
+    buffer = buffer_of(store, clock)
+    add(buffer, churn_spec, "old")
+    raw = churn_spec.model_dump(mode="json")
+    narrower = churn_spec.model_validate({**raw, "features": raw["features"][:6]})
+    buffer.add("churn", capture_schema(narrower), [(*request(churn_spec, "new")[0][:-4], "no", None, None)])
+    assert store.request_ids() == ["old"]
+    assert buffer.flush() == 1
+    assert len(store.objects) == 2
+
+
+def test_the_spec_reserves_every_column_capture_adds(churn_spec: ModelSpec) -> None:
+    feature_names = set(churn_spec.feature_names)
+    added = {name for name, _ in (*META_COLUMNS, *capture_schema(churn_spec))} - feature_names
+    assert added == RESERVED_COLUMNS

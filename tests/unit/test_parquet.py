@@ -1,0 +1,85 @@
+"""The numpy-only Parquet writer: what it writes, pyarrow reads back unchanged."""
+
+from __future__ import annotations
+
+import io
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mlcore.parquet import write_parquet
+
+AT = datetime(2025, 3, 1, 23, 59, 59, 123000, tzinfo=UTC)
+
+
+def read(columns: list[tuple[str, str, list[Any]]]) -> pa.Table:
+    return pq.read_table(io.BytesIO(write_parquet(columns)))
+
+
+def test_every_kind_round_trips_with_nulls() -> None:
+    at_ms = int(AT.timestamp() * 1000)
+    table = read(
+        [
+            ("count", "int64", [0, -3, None, 2**62, -(2**63)]),
+            ("score", "double", [1.5, -0.0, None, 1e300, 5e-324]),
+            ("name", "string", ["plain", "日本語 ✓", None, "", "emoji 🚀"]),
+            ("at", "timestamp_ms", [at_ms, 0, None, at_ms + 1, -1000]),
+        ]
+    )
+    assert table.schema == pa.schema(
+        [("count", pa.int64()), ("score", pa.float64()), ("name", pa.string()), ("at", pa.timestamp("ms", tz="UTC"))]
+    )
+    assert table.column("count").to_pylist() == [0, -3, None, 2**62, -(2**63)]
+    assert table.column("score").to_pylist() == [1.5, -0.0, None, 1e300, 5e-324]
+    assert table.column("name").to_pylist() == ["plain", "日本語 ✓", None, "", "emoji 🚀"]
+    assert table.column("at").to_pylist()[:3] == [AT, datetime(1970, 1, 1, tzinfo=UTC), None]
+    assert table.column("at").cast(pa.int64()).to_pylist() == [at_ms, 0, None, at_ms + 1, -1000]
+
+
+def test_nan_is_a_value_not_a_null() -> None:
+    [value] = read([("x", "double", [math.nan])]).column("x").to_pylist()
+    assert math.isnan(value)
+
+
+@pytest.mark.parametrize("kind", ["int64", "double", "string", "timestamp_ms"])
+def test_a_column_of_only_nulls(kind: str) -> None:
+    column = read([("x", kind, [None] * 7)]).column("x")
+    assert column.null_count == 7
+    assert column.to_pylist() == [None] * 7
+
+
+def test_zero_rows_keep_the_schema() -> None:
+    table = read([("count", "int64", []), ("name", "string", [])])
+    assert table.num_rows == 0
+    assert table.column_names == ["count", "name"]
+    assert table.schema.field("name").type == pa.string()
+
+
+def test_twenty_thousand_rows_with_scattered_nulls() -> None:
+    rows = 20_000
+    ints = [i if i % 7 else None for i in range(rows)]
+    doubles = [i / 3 if i % 11 else None for i in range(rows)]
+    strings = [f"row-{i}-é" if i % 13 else None for i in range(rows)]
+    table = read([("i", "int64", ints), ("d", "double", doubles), ("s", "string", strings)])
+    assert table.num_rows == rows
+    assert table.column("i").to_pylist() == ints
+    assert table.column("d").to_pylist() == doubles
+    assert table.column("s").to_pylist() == strings
+
+
+def test_many_columns_and_metadata() -> None:
+    columns: list[tuple[str, str, list[Any]]] = [(f"c{i}", "double", [float(i), None]) for i in range(20)]
+    data = write_parquet(columns, created_by="unit test")
+    metadata = pq.ParquetFile(io.BytesIO(data)).metadata
+    assert (metadata.num_columns, metadata.num_rows, metadata.num_row_groups) == (20, 2, 1)
+    assert metadata.created_by == "unit test"
+    assert pq.read_table(io.BytesIO(data)).to_pydict() == {f"c{i}": [float(i), None] for i in range(20)}
+
+
+def test_columns_of_different_lengths_are_refused() -> None:
+    with pytest.raises(ValueError, match="column 'b' has 1 values, expected 2"):
+        write_parquet([("a", "int64", [1, 2]), ("b", "int64", [1])])

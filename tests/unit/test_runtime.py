@@ -1,0 +1,81 @@
+"""The Lambda glue's shutdown hooks and the settings' tunable defaults."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+import mlruntime
+from mlcore.settings import DriftCheckSettings, PredictSettings, tunable_defaults
+
+
+@pytest.fixture
+def hooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An empty list of shutdown hooks, and the SIGTERM handler put back afterwards."""
+    monkeypatch.setattr(mlruntime, "_shutdown_hooks", [])
+    previous = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_shutdown_runs_every_hook_once(hooks: None) -> None:
+    calls: list[str] = []
+    mlruntime.on_shutdown(lambda: calls.append("flush capture"))
+    mlruntime.on_shutdown(lambda: calls.append("close"))
+    mlruntime.shutdown()
+    mlruntime.shutdown()
+    assert calls == ["flush capture", "close"]
+
+
+def test_a_failing_hook_does_not_stop_the_others(hooks: None) -> None:
+    calls: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("S3 is gone")
+
+    mlruntime.on_shutdown(broken)
+    mlruntime.on_shutdown(lambda: calls.append("second"))
+    mlruntime.shutdown()
+    assert calls == ["second"]
+
+
+def test_on_shutdown_installs_a_sigterm_handler_that_runs_the_hooks(hooks: None) -> None:
+    calls: list[str] = []
+    mlruntime.on_shutdown(lambda: calls.append("flushed"))
+    handler = signal.getsignal(signal.SIGTERM)
+    assert callable(handler)
+    # WHEN Lambda sends SIGTERM at shutdown (called directly: a real signal would end the test run)
+    with pytest.raises(SystemExit) as exited:
+        handler(signal.SIGTERM, None)  # type: ignore[operator]
+    # THEN the hooks ran and the process exits cleanly
+    assert calls == ["flushed"]
+    assert exited.value.code == 0
+
+
+def test_the_sigterm_handler_is_installed_once(hooks: None) -> None:
+    mlruntime.on_shutdown(lambda: None)
+    first = signal.getsignal(signal.SIGTERM)
+    mlruntime.on_shutdown(lambda: None)
+    assert signal.getsignal(signal.SIGTERM) is first
+    assert len(mlruntime._shutdown_hooks) == 2
+
+
+def test_tunable_defaults_are_the_fields_with_a_default() -> None:
+    assert tunable_defaults(PredictSettings) == {
+        "max_rows": 1000,
+        "max_body_bytes": 1_000_000,
+        "alias_ttl_seconds": 30.0,
+        "capture_max_rows": 1000,
+        "capture_max_age_seconds": 30.0,
+    }
+    assert tunable_defaults(DriftCheckSettings) == {}  # resource names never have a default
+
+
+def test_a_tunable_default_can_be_overridden_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("REGISTRY_TABLE", "ARTIFACTS_BUCKET", "CAPTURE_BUCKET"):
+        monkeypatch.setenv(key, key.lower())
+    monkeypatch.setenv("CAPTURE_MAX_ROWS", "50")
+    settings = PredictSettings()  # type: ignore[call-arg]
+    assert (settings.capture_max_rows, settings.max_rows) == (50, 1000)
