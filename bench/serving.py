@@ -163,9 +163,9 @@ def records_of(columns: dict[str, np.ndarray], names: list[str]) -> list[dict[st
 
 def train(spec: Any, table: pa.Table, records: list[dict[str, Any]], title: str) -> Model:
     """Fit and export exactly as the platform does, and prove parity on the holdout."""
-    from mlcore.pipeline import split_holdout
     from mlcore.serving import OnnxModel, signature_of
     from mlcore.training import check_parity, export_onnx, fit, table_columns
+    from mlcore.validation import split_holdout
 
     fitted, holdout = split_holdout(table, spec)
     pipeline, classes = fit(spec, fitted)

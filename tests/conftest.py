@@ -144,9 +144,9 @@ def trained_churn() -> TrainedModel:
     from mlcore.contract import enforce_contract
     from mlcore.drift import build_profile
     from mlcore.evaluation import score
-    from mlcore.pipeline import split_holdout
     from mlcore.serving import OnnxModel, signature_of
     from mlcore.training import export_onnx, fit, table_columns
+    from mlcore.validation import split_holdout
 
     spec = load_spec(EXAMPLE_SPEC.read_text())
     clean, _ = enforce_contract(churn_table(TRAINING_ROWS, seed=TRAINING_SEED), spec)

@@ -14,10 +14,10 @@ import sys
 import boto3
 
 from mlcore.errors import MlopsError
-from mlcore.pipeline import train_candidate
 from mlcore.registry import Registry
 from mlcore.settings import TrainSettings
 from mlcore.storage import ObjectStore
+from mlcore.training import train_candidate
 
 
 def main() -> int:

@@ -8,8 +8,8 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.messages import ValidateRequest
-from mlcore.pipeline import validate_dataset
 from mlcore.settings import ValidateSettings
+from mlcore.validation import validate_dataset
 from mlruntime import logger, registry, store, tracer
 
 

@@ -21,7 +21,6 @@ from infra.local.example_data import EXAMPLE_SPEC, churn_instances, churn_table
 from infra.local.target import LocalTarget
 from infra.operations import Platform, Resources
 from mlcore.capture import PREFIX, read_parquet_window
-from mlcore.pipeline import champion_version
 from mlcore.registry import CHAMPION
 from mlcore.report import render_model_card
 from mlcore.storage import ObjectStore
@@ -106,7 +105,7 @@ class Demo:
             "Run the training pipeline (validate → train → evaluate → register → promote)",
             lambda: self._pipeline(platform, platform.start_pipeline(spec_name, reason="demo: first version")),
         )
-        champion = champion_version(platform.registry, spec_name)
+        champion = platform.registry.champion(spec_name)
         if champion is None:
             raise DemoError("the first pipeline run did not promote a champion")
         self.result.first_version = champion.version
@@ -211,7 +210,7 @@ class Demo:
             if e["name"] == self.result.retrain_execution
         )
         detail = self._pipeline(platform, arn)
-        champion = champion_version(platform.registry, name)
+        champion = platform.registry.champion(name)
         self.result.final_champion = champion.version if champion else None
         return detail
 
@@ -224,7 +223,7 @@ class Demo:
             json_uri = report["uri"].rsplit("/", 1)[0] + "/drift.json"
             (self.report_dir / "drift-report.json").write_bytes(platform.artifacts.get(json_uri.split("/", 3)[3]))
         spec = platform.registry.get_spec(name)
-        champion = champion_version(platform.registry, name)
+        champion = platform.registry.champion(name)
         assert champion is not None
         history = [
             a for a in self.result.audit if a["action"] in {"alias_moved", "version_registered", "candidate_rejected"}
@@ -248,7 +247,7 @@ class Demo:
         versions = Table(title="Registry: churn")
         for column in ("version", "status", "roc_auc", "accuracy", "f1", "serving", "gate"):
             versions.add_column(column)
-        champion = champion_version(platform.registry, name)
+        champion = platform.registry.champion(name)
         for v in platform.registry.list_versions(name):
             versions.add_row(
                 str(v.version),

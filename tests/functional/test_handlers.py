@@ -20,9 +20,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from mlcore.pipeline import train_candidate
 from mlcore.registry import CHAMPION, Registry
 from mlcore.storage import ObjectStore
+from mlcore.training import train_candidate
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = ("validate", "evaluate", "register", "promote", "predict", "list_due", "drift_check", "retrain")

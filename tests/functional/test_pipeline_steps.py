@@ -18,17 +18,12 @@ from mlcore.messages import (
     ValidateRequest,
     ValidateResult,
 )
-from mlcore.pipeline import (
-    evaluate_candidate,
-    promote_version,
-    read_parquet,
-    register_candidate,
-    train_candidate,
-    validate_dataset,
-)
+from mlcore.pipeline import evaluate_candidate, promote_version, register_candidate
 from mlcore.registry import CHAMPION, Registry, VersionStatus
 from mlcore.spec import ModelSpec, parse_spec
 from mlcore.storage import ObjectStore
+from mlcore.training import train_candidate
+from mlcore.validation import read_parquet, validate_dataset
 
 RUN = "churn-run-1"
 DATASET_KEY = "datasets/churn/2025-03-01.csv"

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from mlcore.evaluation import apply_gate, classification_metrics, regression_metrics
+from mlcore.evaluation import classification_metrics, regression_metrics
+from mlcore.gate import apply_gate
 from mlcore.messages import TrainingResult
 from mlcore.spec import ModelSpec, parse_spec
 

@@ -24,9 +24,8 @@ from mlcore.errors import (
     ServiceUnavailableError,
 )
 from mlcore.parquet import write_parquet
-from mlcore.pipeline import load_served_model
 from mlcore.registry import CHALLENGER, CHAMPION, AliasRecord, Registry, RolloutMode
-from mlcore.serving import OnnxModel, is_text, records_from_split
+from mlcore.serving import OnnxModel, is_text, load_served_model, records_from_split
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
 

@@ -249,6 +249,11 @@ class Registry:
         doc = self._get(name, f"ALIAS#{alias}")
         return AliasRecord.model_validate(doc) if doc else None
 
+    def champion(self, name: str) -> ModelVersion | None:
+        """The version behind the `champion` alias, if any."""
+        alias = self.get_alias(name, CHAMPION)
+        return self.get_version(name, alias.version) if alias else None
+
     def set_alias(
         self,
         name: str,

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
 
 from mlcore.errors import BadRequestError, PayloadTooLargeError
+
+if TYPE_CHECKING:
+    from mlcore.registry import ModelVersion
+    from mlcore.storage import ObjectStore
 
 FLOAT, STRING = "float", "string"
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -218,3 +222,8 @@ def tensors_from_columns(values: dict[str, list[Any]], signature: list[dict[str,
         dtype = np.float32 if field["type"] == FLOAT else object
         tensors[field["name"]] = np.array(column, dtype=dtype).reshape(-1, 1)
     return tensors
+
+
+def load_served_model(version: ModelVersion, artifacts: ObjectStore) -> OnnxModel:
+    """An ONNX session of a registered version, after verifying the artifact's SHA-256."""
+    return OnnxModel(artifacts.get_verified(version.artifacts["model"]), version.signature, version.classes)

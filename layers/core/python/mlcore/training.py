@@ -5,14 +5,22 @@ Only the training image imports this module (scikit-learn does not fit in a Lamb
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from mlcore.drift import build_profile
 from mlcore.errors import ConversionError, ParityError
-from mlcore.serving import OnnxModel, signature_of, tensors_from_columns
+from mlcore.evaluation import score
+from mlcore.messages import TrainingResult
+from mlcore.pipeline import run_prefix
+from mlcore.registry import Registry
+from mlcore.serving import OnnxModel, load_served_model, signature_of, tensors_from_columns
 from mlcore.spec import ModelSpec, Task
+from mlcore.storage import ObjectStore
+from mlcore.validation import read_parquet
 
 # Parity: ONNX computes in float32, scikit-learn in float64. A row disagrees when its output
 # differs by more than ATOL; a model passes when at most MAX_DISAGREEMENT of holdout rows do.
@@ -146,3 +154,54 @@ def fit(spec: ModelSpec, train: pa.Table) -> tuple[Any, list[str] | None]:
     pipeline.fit(frame(table_columns(train, spec), spec), target)
     classes = [str(c) for c in pipeline.classes_] if spec.task is Task.CLASSIFICATION else None
     return pipeline, classes
+
+
+def train_candidate(
+    model_name: str, run_id: str, *, registry: Registry, artifacts: ObjectStore, image: str = ""
+) -> TrainingResult:
+    """The Batch job: fit, export to ONNX, prove parity, profile, score candidate and champion on the holdout.
+
+    Raises
+    ------
+    ConversionError, ParityError
+        When the model cannot be served as ONNX; nothing is written to the registry.
+    """
+    spec = registry.get_spec(model_name)
+    prefix = run_prefix(model_name, run_id)
+    train = read_parquet(artifacts.get(prefix + "train.parquet"))
+    holdout = read_parquet(artifacts.get(prefix + "holdout.parquet"))
+    pipeline, classes = fit(spec, train)
+    signature = signature_of(spec.features)
+    onnx_bytes = export_onnx(pipeline, spec)
+    candidate = OnnxModel(onnx_bytes, signature, classes)
+    holdout_columns = table_columns(holdout, spec)
+    parity = check_parity(pipeline, candidate, holdout_columns, spec)
+    truth = np.asarray(holdout.column(spec.target).to_pylist())
+    metrics = score(spec, truth, candidate.predict(holdout_columns), classes)
+    train_columns = table_columns(train, spec)
+    profile = build_profile(spec, train_columns, candidate.predict(train_columns)["label"])
+    champion = registry.champion(model_name)
+    champion_metrics = None
+    if champion is not None:
+        served = load_served_model(champion, artifacts)
+        champion_metrics = score(spec, truth, served.predict(holdout_columns), champion.classes)
+    result = TrainingResult(
+        model_name=model_name,
+        run_id=run_id,
+        estimator=spec.estimator.kind,
+        artifacts={
+            "model": artifacts.put(prefix + "model.onnx", onnx_bytes),
+            "profile": artifacts.put(prefix + "profile.json", json.dumps(profile).encode(), "application/json"),
+        },
+        metrics=metrics,
+        signature=signature,
+        classes=classes,
+        training_rows=train.num_rows,
+        holdout_rows=holdout.num_rows,
+        parity_max_abs_diff=parity,
+        champion_version=champion.version if champion else None,
+        champion_metrics=champion_metrics,
+        image=image,
+    )
+    artifacts.put(prefix + "candidate.json", result.model_dump_json(indent=2).encode(), "application/json")
+    return result

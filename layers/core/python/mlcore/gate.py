@@ -1,0 +1,53 @@
+"""The champion/challenger gate (no numpy: it runs in the core layer only)."""
+
+from __future__ import annotations
+
+from mlcore.messages import EvaluateResult, TrainingResult
+from mlcore.spec import LOWER_IS_BETTER, ModelSpec
+
+
+def _better_or_equal(metric: str, candidate: float, reference: float, tolerance: float = 0.0) -> bool:
+    if metric in LOWER_IS_BETTER:
+        return candidate <= reference + tolerance
+    return candidate >= reference - tolerance
+
+
+def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
+    """Decide whether a candidate may be registered and promoted.
+
+    The candidate must meet every minimum of the spec and, when a champion exists, be no worse than
+    the champion on the primary metric (within the spec's tolerance), both scored on the same holdout.
+    """
+    primary = spec.metrics.primary
+    candidate = result.metrics
+    reasons: list[str] = []
+    for metric, floor in spec.metrics.minimum.items():
+        if not _better_or_equal(metric, candidate[metric], floor):
+            reasons.append(f"{metric} {candidate[metric]:.4f} misses the minimum {floor}")
+    champion = result.champion_metrics
+    if champion is not None and not _better_or_equal(
+        primary, candidate[primary], champion[primary], spec.metrics.tolerance
+    ):
+        reasons.append(
+            f"{primary} {candidate[primary]:.4f} is worse than champion v{result.champion_version}'s "
+            f"{champion[primary]:.4f} on the same holdout"
+        )
+    if reasons:
+        reason = "; ".join(reasons)
+    elif champion is None:
+        reason = f"first version: {primary} {candidate[primary]:.4f} meets every minimum"
+    else:
+        reason = (
+            f"{primary} {candidate[primary]:.4f} vs champion v{result.champion_version}'s {champion[primary]:.4f} "
+            "on the same holdout: not worse"
+        )
+    return EvaluateResult(
+        model_name=result.model_name,
+        run_id=result.run_id,
+        passed=not reasons,
+        reason=reason,
+        primary_metric=primary,
+        candidate_metrics=candidate,
+        champion_version=result.champion_version,
+        champion_metrics=champion,
+    )
