@@ -165,6 +165,24 @@ def _check_batch(instances: Any, max_rows: int) -> None:
         )
 
 
+def _clean_column(column: list[Any], field: dict[str, Any]) -> list[Any] | None:
+    """The column's clean values when all are valid as they are (checked in bulk: the common case), else None."""
+    kinds = set(map(type, column))
+    if field["type"] == FLOAT:
+        if not kinds <= {float, int}:
+            return None
+        try:
+            numbers = np.array(column, dtype=np.float64)
+        except OverflowError:
+            return None
+        valid = bool(np.isfinite(numbers).all()) and float(np.abs(numbers).max()) <= FLOAT32_MAX
+        return numbers.tolist() if valid else None
+    allowed = field.get("_allowed")
+    if kinds == {str} and (set(column) <= allowed if allowed is not None else all(map(str.isascii, column))):
+        return column
+    return None
+
+
 class InputValidator:
     """Validates request rows against a signature; built once per loaded model."""
 
@@ -198,12 +216,14 @@ class InputValidator:
                     raise _bad(row, unknown[0], "is not a feature of this model")
         values: dict[str, list[Any]] = {}
         for field, name, convert in self.converters:
-            column = []
-            for row, record in enumerate(instances):
-                if name not in record:
-                    raise _bad(row, name, "is missing")
-                column.append(convert(record[name], row, field))
-            values[name] = column
+            try:
+                column = [record[name] for record in instances]
+            except KeyError:
+                row = next(i for i, record in enumerate(instances) if name not in record)
+                raise _bad(row, name, "is missing") from None
+            clean = _clean_column(column, field)
+            # The slow path finds and names the offending value.
+            values[name] = clean if clean is not None else [convert(v, row, field) for row, v in enumerate(column)]
         return Inputs(tensors_from_columns(values, self.signature), values, len(instances))
 
 
