@@ -201,15 +201,9 @@ def build_models() -> list[Model]:
 
 
 def create_resources(dynamodb: Any, s3: Any) -> None:
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    from mlcore.registry import create_registry_table
+
+    create_registry_table(dynamodb, TABLE)
     for bucket in (ARTIFACTS_BUCKET, CAPTURE_BUCKET):
         s3.create_bucket(Bucket=bucket)
 

@@ -15,7 +15,7 @@ import pytest
 
 from infra.local.example_data import EXAMPLE_SPEC, churn_table
 from mlcore.capture import CaptureBuffer, capture_rows, capture_schema
-from mlcore.registry import CHAMPION, ModelVersion, Registry, VersionStatus, utc_now
+from mlcore.registry import CHAMPION, ModelVersion, Registry, VersionStatus, create_registry_table, utc_now
 from mlcore.spec import ModelSpec, load_spec
 from mlcore.storage import ObjectStore
 
@@ -80,15 +80,7 @@ def resources(aws: None) -> Clients:
     import boto3
 
     dynamodb = boto3.client("dynamodb", region_name=REGION)
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_registry_table(dynamodb, TABLE)
     s3 = boto3.client("s3", region_name=REGION)
     for bucket in (DATA_BUCKET, ARTIFACTS_BUCKET, CAPTURE_BUCKET):
         s3.create_bucket(Bucket=bucket)

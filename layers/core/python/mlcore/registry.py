@@ -72,6 +72,20 @@ class AuditRecord(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+KEY_SCHEMA = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+ATTRIBUTE_DEFINITIONS = [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}]
+
+
+def create_registry_table(client: DynamoDBClient, name: str) -> None:
+    """Create a registry table (for tests and benchmarks; deployments get theirs from the CDK app)."""
+    client.create_table(
+        TableName=name,
+        KeySchema=KEY_SCHEMA,  # type: ignore[arg-type]
+        AttributeDefinitions=ATTRIBUTE_DEFINITIONS,  # type: ignore[arg-type]
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
