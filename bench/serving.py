@@ -408,7 +408,17 @@ def time_paths(callables: dict[str, Timed], calls: dict[str, int], rounds: int) 
 
 def warm_benchmark(models: list[Model], counts: Counts, profile: bool) -> None:
     from moto import mock_aws
+    from moto.server import ThreadedMotoServer
 
+    from mlruntime import lightaws
+
+    # The predict function's light clients speak HTTP: a moto server on loopback serves the same
+    # in-process state that mock_aws holds.
+    port = free_port()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    lightaws.DEFAULT_ENDPOINT = f"http://127.0.0.1:{port}"
     with mock_aws():
         setup_aws(models)
         os.environ.update(function_env())
@@ -423,6 +433,7 @@ def warm_benchmark(models: list[Model], counts: Counts, profile: bool) -> None:
                     )
             if profile:
                 model.timings["profile"] = profile_handler(paths(model, handler, 1)["b"], counts.calls["b", 1])
+    server.stop()
 
 
 def profile_handler(path: Timed, n: int, top: int = 12) -> str:

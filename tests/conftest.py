@@ -68,6 +68,34 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A moto server on loopback: the predict function's light clients speak HTTP (no botocore to patch).
+
+    It serves the same in-process backends as `mock_aws`, so what a test creates is there too.
+    """
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def light_clients_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point the light S3 and DynamoDB clients (mlruntime.lightaws) at the moto server."""
+    from mlruntime import lightaws
+
+    monkeypatch.setattr(lightaws, "DEFAULT_ENDPOINT", moto_server)
+    return moto_server
+
+
 @dataclass(frozen=True)
 class Clients:
     dynamodb: Any

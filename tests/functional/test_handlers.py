@@ -68,7 +68,7 @@ def handlers() -> Iterator[dict[str, ModuleType]]:
 
 @pytest.fixture
 def invoke(
-    handlers: dict[str, ModuleType], resources: Any, monkeypatch: pytest.MonkeyPatch
+    handlers: dict[str, ModuleType], resources: Any, light_clients_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[[str, dict[str, Any]], Any]:
     """`invoke(function, event)` with the function's settings in the environment and fresh caches.
 
@@ -93,7 +93,7 @@ def invoke(
     def clear() -> None:
         mlruntime.client.cache_clear()  # moto's state lives per test: clients must not outlive it
         for module in handlers.values():
-            for getter in ("settings", "service"):
+            for getter in ("settings", "service", "s3"):
                 if hasattr(module, getter):
                     getattr(module, getter).cache_clear()
 

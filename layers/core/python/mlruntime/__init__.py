@@ -1,14 +1,15 @@
 """Lambda glue shared by the handlers: Powertools objects, cached boto3 clients and adapters.
 
 Kept apart from `mlcore`, which stays pure: it never creates clients or imports Powertools.
-`tracer` and `metrics` are created on first use, so the predict function, which needs neither,
-does not pay their imports (X-Ray's SDK alone is ~0.25 s) on a cold start.
+`logger`, `tracer` and `metrics` are created on first use, so the predict function, which needs
+none of them, does not pay their imports (X-Ray's SDK alone is ~0.25 s) on a cold start.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import signal
 import sys
@@ -17,22 +18,22 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import boto3
-from aws_lambda_powertools.logging import Logger
-
 from mlcore.registry import Registry
 from mlcore.storage import ObjectStore
 
-logger = Logger()
 _lock = threading.Lock()
 
 
 def __getattr__(name: str) -> Any:
-    """`tracer` and `metrics`, created when a handler first imports them."""
-    if name == "tracer":
+    """`logger`, `tracer` and `metrics` (Powertools), created when a handler first imports them."""
+    if name == "logger":
+        from aws_lambda_powertools.logging import Logger
+
+        value: Any = Logger()
+    elif name == "tracer":
         from aws_lambda_powertools.tracing import Tracer
 
-        value: Any = Tracer()
+        value = Tracer()
     elif name == "metrics":
         from aws_lambda_powertools.metrics import Metrics
 
@@ -46,6 +47,8 @@ def __getattr__(name: str) -> Any:
 @functools.cache
 def client(service: str) -> Any:
     """One boto3 client per service per container (boto3's standard configuration and endpoint)."""
+    import boto3  # here, not at the top: the predict function never loads it (see lightaws)
+
     with _lock:  # creating clients from the default session is not thread-safe
         make: Any = boto3.client  # by service name, which the typed overloads do not take
         return make(service)
@@ -80,7 +83,7 @@ def shutdown() -> None:
         try:
             hook()
         except Exception:
-            logger.exception("shutdown hook failed")
+            logging.getLogger(__name__).exception("shutdown hook failed")
 
 
 def _on_sigterm(signum: int, frame: object) -> None:

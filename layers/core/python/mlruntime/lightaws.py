@@ -1,0 +1,194 @@
+"""Minimal SigV4 clients for the predict function's few AWS calls: DynamoDB GetItem/Query, S3 Get/PutObject.
+
+boto3's import and its first S3 client cost ~0.5 s of every cold start, as much as all the rest of
+the predict function. These clients speak the same wire protocols with the standard library and
+return what boto3's low-level clients return for these calls, so `Registry` and `ObjectStore`
+take them unchanged. Credentials, region and endpoint come from the standard environment variables
+(Lambda sets them); `AWS_ENDPOINT_URL` points them at the local target, as it does boto3.
+The signer is checked against botocore's in the tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+from typing import Any
+
+RETRIES = 2
+# Where requests go when no endpoint variable is set ("" is AWS itself); tests point it at moto.
+DEFAULT_ENDPOINT = ""
+TIMEOUT_SECONDS = 3.0
+
+
+class AwsError(Exception):
+    """An AWS error response: `code` is the service's error code."""
+
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.status = status
+
+
+class NoSuchKeyError(AwsError):
+    """S3 has no object at that key (what boto3 raises as `client.exceptions.NoSuchKey`)."""
+
+
+class _S3Exceptions:
+    NoSuchKey = NoSuchKeyError
+
+
+def _hmac(key: bytes, message: str) -> bytes:
+    return hmac.new(key, message.encode(), hashlib.sha256).digest()
+
+
+def sign(
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    service: str,
+    region: str,
+    credentials: tuple[str, str, str | None],
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """The headers of a SigV4-signed request (`Authorization`, `X-Amz-Date`, ...), added to `headers`."""
+    access_key, secret_key, token = credentials
+    now = now or datetime.now(UTC)
+    stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    parts = urllib.parse.urlsplit(url)
+    payload_hash = hashlib.sha256(body).hexdigest()
+    signed = {**headers, "host": parts.netloc, "x-amz-date": stamp, "x-amz-content-sha256": payload_hash}
+    if token:
+        signed["x-amz-security-token"] = token
+    canonical_headers = {k.lower().strip(): " ".join(v.split()) for k, v in signed.items()}
+    names = sorted(canonical_headers)
+    query = sorted(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+    # S3 signs the path as sent (encoded once); the other services sign it encoded twice.
+    path = parts.path or "/"
+    canonical = "\n".join([
+        method,
+        path if service == "s3" else urllib.parse.quote(path, safe="/~"),
+        "&".join(f"{urllib.parse.quote(k, safe='~')}={urllib.parse.quote(v, safe='~')}" for k, v in query),
+        "".join(f"{name}:{canonical_headers[name]}\n" for name in names),
+        ";".join(names),
+        payload_hash,
+    ])  # fmt: skip
+    scope = f"{day}/{region}/{service}/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = _hmac(_hmac(_hmac(_hmac(f"AWS4{secret_key}".encode(), day), region), service), "aws4_request")
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    signed["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={';'.join(names)}, Signature={signature}"
+    )
+    del signed["host"]
+    return signed
+
+
+class _Client:
+    """Signs and sends requests for one service, retrying throttling and server errors."""
+
+    service = ""
+
+    def __init__(self, region: str | None = None, endpoint: str | None = None) -> None:
+        self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        variable = f"AWS_ENDPOINT_URL_{self.service.upper()}"
+        self.endpoint = (
+            endpoint or os.environ.get(variable) or os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT
+        ).rstrip("/")
+
+    @staticmethod
+    def _credentials() -> tuple[str, str, str | None]:
+        return os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"], os.environ.get("AWS_SESSION_TOKEN")
+
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], body: bytes = b""
+    ) -> tuple[int, dict[str, str], bytes]:
+        for attempt in range(RETRIES + 1):
+            signed = sign(
+                method, url, headers, body, service=self.service, region=self.region, credentials=self._credentials()
+            )
+            request = urllib.request.Request(url, data=body or None, method=method, headers=signed)
+            try:
+                with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+                    return response.status, dict(response.headers), response.read()
+            except urllib.error.HTTPError as error:
+                data = error.read()
+                if (error.code < 500 and error.code != 429) or attempt == RETRIES:
+                    return error.code, dict(error.headers), data
+            except (urllib.error.URLError, TimeoutError):
+                if attempt == RETRIES:
+                    raise
+            time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
+
+
+class DynamoDB(_Client):
+    """`get_item` and `query` of boto3's DynamoDB client (JSON 1.0 protocol)."""
+
+    service = "dynamodb"
+
+    def _call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        url = self.endpoint or f"https://dynamodb.{self.region}.amazonaws.com"
+        headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"DynamoDB_20120810.{action}"}
+        status, _, data = self._send("POST", url + "/", headers, json.dumps(payload).encode())
+        document: dict[str, Any] = json.loads(data or b"{}")
+        if status >= 300:
+            code = str(document.get("__type", "Unknown")).rsplit("#", 1)[-1]
+            raise AwsError(code, str(document.get("message") or document.get("Message") or ""), status)
+        return document
+
+    def get_item(self, **request: Any) -> dict[str, Any]:
+        return self._call("GetItem", request)
+
+    def query(self, **request: Any) -> dict[str, Any]:
+        return self._call("Query", request)
+
+
+class S3(_Client):
+    """`get_object` and `put_object` of boto3's S3 client (REST, SigV4)."""
+
+    service = "s3"
+    exceptions = _S3Exceptions
+
+    def _url(self, bucket: str, key: str) -> str:
+        path = urllib.parse.quote(key, safe="/~")
+        if self.endpoint:  # path-style for custom endpoints (the local target), as boto3 does
+            return f"{self.endpoint}/{bucket}/{path}"
+        return f"https://{bucket}.s3.{self.region}.amazonaws.com/{path}"
+
+    @staticmethod
+    def _raise(status: int, data: bytes) -> None:
+        text = data.decode(errors="replace")
+        code = text.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in text else str(status)
+        message = text.split("<Message>", 1)[1].split("</Message>", 1)[0] if "<Message>" in text else text[:200]
+        raise (NoSuchKeyError if code == "NoSuchKey" else AwsError)(code, message, status)
+
+    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        status, headers, data = self._send("GET", self._url(Bucket, Key), {})
+        if status >= 300:
+            self._raise(status, data)
+        return {"Body": io.BytesIO(data), "ContentLength": len(data), "ContentType": headers.get("Content-Type")}
+
+    def put_object(
+        self,
+        *,
+        Bucket: str,
+        Key: str,
+        Body: bytes,
+        ContentType: str = "application/octet-stream",
+        Metadata: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        headers = {"Content-Type": ContentType, **{f"x-amz-meta-{k}": v for k, v in (Metadata or {}).items()}}
+        status, response_headers, data = self._send("PUT", self._url(Bucket, Key), headers, Body)
+        if status >= 300:
+            self._raise(status, data)
+        return {"ETag": response_headers.get("ETag")}

@@ -1,0 +1,64 @@
+"""The predict function's light AWS clients against a real HTTP endpoint (a moto server)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from mlcore.registry import Registry, create_registry_table
+from mlcore.spec import ModelSpec
+from mlcore.storage import ObjectStore
+from mlruntime.lightaws import S3, AwsError, DynamoDB, NoSuchKeyError
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "token")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def test_registry_reads_through_the_light_dynamodb_client(
+    endpoint: str, credentials: None, churn_spec: ModelSpec
+) -> None:
+    boto = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+    create_registry_table(boto, "light-registry")
+    Registry("light-registry", boto).put_spec(churn_spec, actor="test")
+    light = Registry("light-registry", DynamoDB(endpoint=endpoint))
+    assert light.get_spec("churn") == churn_spec
+    assert [a.action for a in light.audit_trail("churn")] == ["spec_registered"]  # a Query
+    with pytest.raises(AwsError) as error:
+        Registry("no-such-table", DynamoDB(endpoint=endpoint)).get_alias("churn")
+    assert error.value.code == "ResourceNotFoundException"
+
+
+def test_object_store_writes_and_verifies_through_the_light_s3_client(endpoint: str, credentials: None) -> None:
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="light-bucket")
+    store = ObjectStore("light-bucket", S3(endpoint=endpoint))
+    key = "capture/model=churn/dt=2026-03-01/a b+c.parquet"
+    artifact = store.put(key, b"PAR1 data PAR1", "application/vnd.apache.parquet")
+    assert store.get_verified(artifact) == b"PAR1 data PAR1"
+    boto_body = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").get_object(
+        Bucket="light-bucket", Key=key
+    )
+    assert boto_body["Body"].read() == b"PAR1 data PAR1"  # the key was encoded the way S3 expects
+    with pytest.raises(Exception) as missing:
+        store.get("no/such/key")
+    assert "no object at s3://light-bucket/no/such/key" in str(missing.value)
+    assert isinstance(missing.value.__cause__, NoSuchKeyError)
