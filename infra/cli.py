@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -20,8 +21,6 @@ err = Console(stderr=True)
 
 
 def _platform() -> Any:
-    import os
-
     from infra.local.target import read_state
     from infra.operations import Platform, Resources
 
@@ -169,7 +168,27 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         execution = platform.wait(arn, on_step=lambda s: console.print(f"  → {s}"))
         console.print_json(execution.get("output") or "{}")
         return 0 if execution["status"] == "SUCCEEDED" else 1
+    if args.action == "report":
+        return monitor_report(platform, args.name, Path(args.out))
     return 2
+
+
+def monitor_report(platform: Any, name: str, out: Path) -> int:
+    """Download the HTML report of a model's last check and open it."""
+    import webbrowser
+
+    check = platform.registry.get_monitor_state(name).get("last_check")
+    if not check or not check.get("report"):
+        err.print(f"'{name}' has no drift report yet: run `mlops monitor run` after some traffic")
+        return 1
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}-{check['check_id']}.html"
+    path.write_bytes(platform.artifacts.get_verified(check["report"]))
+    console.print(f"{check['summary']}\nReport: {path}")
+    # Only where a graphical browser can open it: a text browser would take over a headless terminal.
+    if os.environ.get("DISPLAY") or os.environ.get("BROWSER") or sys.platform == "darwin":
+        webbrowser.open(path.resolve().as_uri())
+    return 0
 
 
 def _models_parser(sub: Any) -> None:
@@ -238,6 +257,9 @@ def parser() -> argparse.ArgumentParser:
     monitor = sub.add_parser("monitor", help="the scheduled monitor").add_subparsers(dest="action", required=True)
     mrun = monitor.add_parser("run", help="fire the monitor schedule now")
     mrun.add_argument("--model", action="append")
+    report = monitor.add_parser("report", help="download and open the HTML report of a model's last check")
+    report.add_argument("name")
+    report.add_argument("--out", default="reports")
     sub.choices["monitor"].set_defaults(func=cmd_monitor)
     return root
 

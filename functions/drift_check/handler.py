@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
@@ -11,7 +12,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mlcore.drift_check import run_drift_check
 from mlcore.messages import DueModel
 from mlcore.settings import DriftCheckSettings
-from mlruntime import logger, metrics, registry, store, tracer
+from mlruntime import emit_metrics, logger, metrics, registry, store, tracer
+
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "mlops")
 
 
 @functools.cache
@@ -34,4 +37,7 @@ def handler(event: DueModel, context: LambdaContext) -> dict:
     metrics.add_dimension(name="model", value=result.model_name)
     metrics.add_metric(name="DriftShare", unit=MetricUnit.Percent, value=result.drift_share * 100)
     metrics.add_metric(name="DatasetDrift", unit=MetricUnit.Count, value=int(result.dataset_drift))
+    metrics.add_metric(name="PerformanceDegraded", unit=MetricUnit.Count, value=int(result.performance_degraded))
+    for feature, score in result.feature_scores.items():  # one EMF line per feature: model x feature
+        emit_metrics(NAMESPACE, {"model": result.model_name, "feature": feature}, {"DriftScore": (score, "None")})
     return result.model_dump(mode="json")

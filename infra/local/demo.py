@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
-from infra.local.example_data import EXAMPLE_SPEC, churn_instances, churn_table
+from infra.local.example_data import EXAMPLE_SPEC, churn_features, churn_instances, churn_labels, churn_table
 from infra.local.target import LocalTarget
 from infra.operations import Platform, Resources
 from mlcore.capture import PREFIX, read_parquet_window
@@ -118,6 +118,10 @@ class Demo:
             lambda: self._traffic(platform, spec_name, "drifted", drifted=True, seed=self.seed + 20),
         )
         self.step(
+            "Send the drifted traffic's ground truth to POST /models/churn/feedback",
+            lambda: self._feedback(platform, spec_name, seed=self.seed + 20),
+        )
+        self.step(
             "Land a fresh labelled data drop (what retraining will learn from)",
             lambda: platform.upload_dataset(
                 spec_name, _parquet(churn_table(6000, self.seed + 30, drifted=True)), "parquet"
@@ -171,12 +175,27 @@ class Demo:
             "p99_ms": latencies[int(len(latencies) * 0.99) - 1],
             "predicted_churn": churners / len(instances),
             "versions": versions,
+            "request_ids": [b["request_id"] for _, _, b in results],
             "captured_rows": captured - sum(t["captured_rows"] for t in self.result.traffic.values()),
         }
         return (
             f"{len(results)} x 200 OK, {len(instances)} rows, p50 {statistics.median(latencies):.1f} ms, "
             f"{churners / len(instances):.0%} predicted to churn, served by v{versions}"
         )
+
+    def _feedback(self, platform: Platform, name: str, seed: int) -> str:
+        """The true outcomes of the drifted requests, as a client would report them later."""
+        rows = REQUESTS * ROWS_PER_REQUEST
+        labels = churn_labels(churn_features(rows, seed, drifted=True), seed).tolist()
+        request_ids = self.result.traffic["drifted"]["request_ids"]
+        items = [
+            {"request_id": request_ids[i // ROWS_PER_REQUEST], "row_index": i % ROWS_PER_REQUEST, "label": label}
+            for i, label in enumerate(labels)
+        ]
+        status, body = platform.call_api("POST", f"/models/{name}/feedback", {"feedback": items})
+        if status != 200:
+            raise DemoError(f"feedback was refused: {status} {body}")
+        return f"{body['accepted']} labels stored"
 
     @staticmethod
     def _captured_rows(platform: Platform, name: str) -> int:

@@ -54,6 +54,18 @@ def test_monitor_detects_the_injected_drift_and_starts_one_retraining(demo: Demo
     assert demo.monitor["retrain"]["started"] is True
 
 
+def test_monitor_measures_live_performance_from_feedback(demo: DemoResult, platform: Platform, tmp_path: Path) -> None:
+    check = demo.monitor["check"]
+    assert "on 1000 labelled rows vs" in check["summary"]  # the drifted requests' ground truth, joined by request id
+    assert "performance_degraded" in check
+    # `mlops monitor report` downloads the same report and names the performance finding
+    from infra.cli import monitor_report
+
+    assert monitor_report(platform, "churn", tmp_path) == 0
+    [report] = list(tmp_path.glob("churn-*.html"))
+    assert "labelled rows" in report.read_text()
+
+
 def test_retrained_version_is_promoted_only_because_it_is_not_worse(demo: DemoResult, platform: Platform) -> None:
     retrain = demo.pipelines[1]
     assert retrain["status"] == "SUCCEEDED"

@@ -184,19 +184,46 @@ def read_parquet_window(store: ObjectStore, prefix: str, model_name: str, start:
     return pa.concat_tables(tables, promote_options="default") if tables else None
 
 
+def capture_window(store: ObjectStore, model_name: str, start: datetime, end: datetime) -> Any:
+    """The captured rows served in [start, end] (a pyarrow Table), or None when there are none."""
+    import pyarrow.compute as pc
+
+    table = read_parquet_window(store, PREFIX, model_name, start, end)
+    if table is None:
+        return None
+    at = table.column("captured_at")
+    return table.filter(pc.and_(pc.greater_equal(at, start), pc.less_equal(at, end)))
+
+
+def labelled_window(store: ObjectStore, model_name: str, window: Any, start: datetime, end: datetime) -> Any:
+    """The captured rows of `window` that have feedback: `prediction` and `label` (a pyarrow Table), or None.
+
+    Feedback may arrive after the window (it is read up to `end`); the latest label for a row wins.
+    """
+    feedback = read_parquet_window(store, FEEDBACK_PREFIX, model_name, start, end)
+    if window is None or feedback is None:
+        return None
+    feedback = feedback.sort_by([("received_at", "ascending")]).select(["request_id", "row_index", "label"])
+    latest = {
+        (r, i): label
+        for r, i, label in zip(*(feedback.column(c).to_pylist() for c in feedback.column_names), strict=True)
+    }
+    keys = zip(window.column("request_id").to_pylist(), window.column("row_index").to_pylist(), strict=True)
+    labels = [latest.get(key) for key in keys]
+    import pyarrow as pa
+
+    joined = pa.table({"prediction": window.column("prediction"), "label": pa.array(labels)})
+    return joined.filter(joined.column("label").is_valid())
+
+
 def read_window(
     store: ObjectStore, model_name: str, feature_names: list[str], *, hours: int, now: datetime | None = None
 ) -> tuple[dict[str, list[Any]], list[Any], list[int]]:
     """Captured rows of the last `hours`: feature columns, predictions and the serving versions."""
-    import pyarrow.compute as pc
-
     now = now or datetime.now(UTC)
-    start = now - timedelta(hours=hours)
-    table = read_parquet_window(store, PREFIX, model_name, start, now)
+    table = capture_window(store, model_name, now - timedelta(hours=hours), now)
     if table is None:
         return {name: [] for name in feature_names}, [], []
-    at = table.column("captured_at")
-    table = table.filter(pc.and_(pc.greater_equal(at, start), pc.less_equal(at, now)))
     columns = {name: table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
                for name in feature_names}  # fmt: skip
     return columns, table.column("prediction").to_pylist(), table.column("model_version").to_pylist()

@@ -209,6 +209,18 @@ class FeatureDrift(BaseModel):
     labels: list[str] = []
 
 
+class PerformanceCheck(BaseModel):
+    """Live performance on the labelled part of the window (feedback) against the holdout's."""
+
+    metric: str
+    live: float
+    holdout: float
+    labelled_rows: int
+    degradation: float
+    threshold: float
+    degraded: bool
+
+
 class DriftReport(BaseModel):
     model_name: str
     version: int
@@ -217,6 +229,7 @@ class DriftReport(BaseModel):
     drift_share: float
     dataset_drift: bool
     prediction: FeatureDrift | None = None
+    performance: PerformanceCheck | None = None
 
     @property
     def drifted_features(self) -> list[str]:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
-from mlcore.capture import read_window
-from mlcore.drift import DriftReport, check_drift
+from mlcore.capture import capture_window, labelled_window
+from mlcore.drift import DriftReport, PerformanceCheck, check_drift
+from mlcore.evaluation import label_metrics, regression_metrics
 from mlcore.messages import DriftCheckResult, DueModel
 from mlcore.monitoring import MONITOR
-from mlcore.registry import Registry
+from mlcore.registry import ModelVersion, Registry
 from mlcore.report import render_drift_html
+from mlcore.spec import LOWER_IS_BETTER, ModelSpec
 from mlcore.storage import ObjectStore
 
 
@@ -29,6 +31,35 @@ def _to_columns(spec: Any, raw: dict[str, list[Any]]) -> dict[str, np.ndarray]:
         else:
             columns[feature.name] = np.array(["" if v is None else str(v) for v in values], dtype=object)
     return columns
+
+
+def check_performance(spec: ModelSpec, champion: ModelVersion, labelled: Any) -> PerformanceCheck | None:
+    """Compare live metrics on labelled traffic with the holdout's; None below `drift.min_rows` labels.
+
+    Classifiers are compared on their primary metric when labels alone give it (accuracy, f1), else
+    on accuracy (served traffic keeps labels, not probabilities); regressors on their primary metric.
+    """
+    if labelled is None or labelled.num_rows < spec.drift.min_rows:
+        return None
+    truth = np.asarray(labelled.column("label").to_pylist())
+    predicted = np.asarray(labelled.column("prediction").to_pylist())
+    if spec.task == "classification":
+        live = label_metrics(truth, predicted, champion.classes or sorted(set(truth.tolist())))
+        metric = spec.metrics.primary if spec.metrics.primary in live else "accuracy"
+    else:
+        live = regression_metrics(truth.astype(float), predicted.astype(float))
+        metric = spec.metrics.primary
+    holdout = champion.metrics[metric]
+    degradation = live[metric] - holdout if metric in LOWER_IS_BETTER else holdout - live[metric]
+    return PerformanceCheck(
+        metric=metric,
+        live=live[metric],
+        holdout=holdout,
+        labelled_rows=labelled.num_rows,
+        degradation=degradation,
+        threshold=spec.drift.max_degradation,
+        degraded=degradation > spec.drift.max_degradation,
+    )
 
 
 def run_drift_check(
@@ -65,8 +96,9 @@ def run_drift_check(
                 summary=f"'{spec.name}' has no champion yet",
             )
         )
-    raw, predictions, _ = read_window(capture, spec.name, spec.feature_names, hours=request.window_hours, now=now)
-    rows = len(predictions)
+    start = now - timedelta(hours=request.window_hours)
+    window = capture_window(capture, spec.name, start, now)
+    rows = window.num_rows if window is not None else 0
     if rows < spec.drift.min_rows:
         return finish(
             DriftCheckResult(
@@ -82,7 +114,12 @@ def run_drift_check(
             )
         )
     profile = json.loads(artifacts.get_verified(champion.artifacts["profile"]))
-    report = check_drift(spec, champion.version, profile, _to_columns(spec, raw), np.asarray(predictions))
+    raw = {f.name: window.column(f.name).to_pylist() for f in spec.features}
+    report = check_drift(
+        spec, champion.version, profile, _to_columns(spec, raw), np.asarray(window.column("prediction").to_pylist())
+    )
+    report.performance = check_performance(spec, champion, labelled_window(capture, spec.name, window, start, now))
+    degraded = report.performance is not None and report.performance.degraded
     prefix = f"monitoring/{spec.name}/{check_id}/"
     artifacts.put(prefix + "drift.json", report.model_dump_json(indent=2).encode(), "application/json")
     html = artifacts.put(prefix + "drift.html", render_drift_html(report).encode(), "text/html")
@@ -97,12 +134,14 @@ def run_drift_check(
         DriftCheckResult(
             model_name=spec.name,
             check_id=check_id,
-            status="drift" if report.dataset_drift else "ok",
+            status="drift" if report.dataset_drift else "degraded" if degraded else "ok",
             rows=rows,
             drifted_features=report.drifted_features,
             drift_share=report.drift_share,
             dataset_drift=report.dataset_drift,
-            retrain_recommended=report.dataset_drift and spec.retrain.on_drift,
+            performance_degraded=degraded,
+            feature_scores={f.feature: f.score for f in report.features},
+            retrain_recommended=(report.dataset_drift or degraded) and spec.retrain.on_drift,
             summary=summary,
             report=html,
         )
@@ -112,7 +151,15 @@ def run_drift_check(
 def _summary(report: DriftReport) -> str:
     verdict = "dataset drift" if report.dataset_drift else "no dataset drift"
     drifted = ", ".join(report.drifted_features) or "none"
-    return (
+    summary = (
         f"{report.model_name} v{report.version}: {verdict} ({report.drift_share:.0%} of features drifted: {drifted}) "
         f"over {report.rows} rows"
     )
+    performance = report.performance
+    if performance is not None:
+        state = "degraded" if performance.degraded else "holds"
+        summary += (
+            f"; {performance.metric} {state}: {performance.live:.3f} on {performance.labelled_rows} labelled rows "
+            f"vs {performance.holdout:.3f} on the holdout"
+        )
+    return summary

@@ -23,27 +23,34 @@ def _binary_auc(positive: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
+def label_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict[str, float]:
+    """Accuracy and F1 (binary: of the second class; else macro): what labels alone can tell."""
+    y_true = np.asarray(y_true).astype(str)
+    y_pred = np.asarray(y_pred).astype(str)
+    f1s = []
+    for label in classes:
+        truth, guess = y_true == label, y_pred == label
+        denominator = float(truth.sum() + guess.sum())
+        f1s.append(2 * float(np.sum(truth & guess)) / denominator if denominator else 0.0)
+    return {
+        "accuracy": float(np.mean(y_true == y_pred)) if y_true.size else float("nan"),
+        "f1": f1s[1] if len(classes) == 2 else float(np.mean(f1s)),
+    }
+
+
 def classification_metrics(
     y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray, classes: list[str]
 ) -> dict[str, float]:
     """Accuracy, F1 (binary: of the second class; else macro), ROC AUC (macro one-vs-rest), log loss."""
     y_true = np.asarray(y_true).astype(str)
-    y_pred = np.asarray(y_pred).astype(str)
-    f1s, aucs = [], []
-    for index, label in enumerate(classes):
-        truth, guess = y_true == label, y_pred == label
-        tp = float(np.sum(truth & guess))
-        denominator = float(truth.sum() + guess.sum())
-        f1s.append(2 * tp / denominator if denominator else 0.0)
-        aucs.append(_binary_auc(truth, proba[:, index]))
+    aucs = [_binary_auc(y_true == label, proba[:, index]) for index, label in enumerate(classes)]
     binary = len(classes) == 2
     index_of = {label: i for i, label in enumerate(classes)}
     true_index = np.array([index_of.get(label, -1) for label in y_true])
     known = true_index >= 0
     picked = np.clip(proba[np.flatnonzero(known), true_index[known]], 1e-15, 1.0)
     return {
-        "accuracy": float(np.mean(y_true == y_pred)),
-        "f1": f1s[1] if binary else float(np.mean(f1s)),
+        **label_metrics(y_true, y_pred, classes),
         "roc_auc": aucs[1] if binary else float(np.nanmean(aucs)),
         "log_loss": float(-np.mean(np.log(picked))) if picked.size else float("nan"),
     }

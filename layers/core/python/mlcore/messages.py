@@ -118,6 +118,8 @@ class DriftCheckResult(_Message):
     drifted_features: list[str]
     drift_share: float
     dataset_drift: bool
+    performance_degraded: bool = False
+    feature_scores: dict[str, float] = Field(default_factory=dict)
     retrain_recommended: bool
     summary: str
     report: Artifact | None = None

@@ -57,10 +57,18 @@ def render_drift_html(report: DriftReport) -> str:
         f"({'drift' if f.drifted else 'ok'})<br>{_histogram_svg(f)}</div>"
         for f in features
     )
+    performance = report.performance
+    performance_html = (
+        f'<p class="{"bad" if performance.degraded else "ok"}">Live {performance.metric} {performance.live:.4f} on '
+        f"{performance.labelled_rows} labelled rows vs {performance.holdout:.4f} on the holdout "
+        f"(degradation {performance.degradation:+.4f}, threshold {performance.threshold}).</p>"
+        if performance
+        else "<p>No performance check: too few labelled rows (POST /models/{name}/feedback).</p>"
+    )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>Drift: {escape(report.model_name)}</title>"
         f"<style>{_STYLE}</style></head><body><h1>Drift report: {escape(report.model_name)} v{report.version}</h1>"
-        f"<p>{report.rows} captured rows compared with the training profile. {verdict}.</p>"
+        f"<p>{report.rows} captured rows compared with the training profile. {verdict}.</p>{performance_html}"
         "<p>Tests as Evidently chooses them: KS (numeric) and chi-square (categorical) p-values below 0.05 on "
         "up to 1000 rows; normed Wasserstein (numeric) and Jensen-Shannon (categorical) distances above the "
         "threshold on more. PSI is shown alongside. Grey: training; blue: current.</p>"

@@ -95,6 +95,8 @@ class Metrics(_Strict):
 
 class Drift(_Strict):
     threshold: float = Field(default=0.1, gt=0)
+    # How far live performance (from feedback labels) may fall below the holdout's before it is a finding.
+    max_degradation: float = Field(default=0.05, ge=0)
     dataset_share: float = Field(default=0.5, gt=0, le=1)
     window_hours: int = Field(default=24, gt=0)
     min_rows: int = Field(default=100, gt=0)
