@@ -95,6 +95,8 @@ def test_a_dataset_breaking_the_contract_is_refused_with_a_report(
     report = json.loads(artifacts.get(f"runs/churn/{RUN}/validation.json"))
     [failure] = report["failures"]
     assert (failure["check"], failure["failed_rows"], failure["examples"]) == ("categories", 4, ["gold"] * 3)
+    html = artifacts.get(f"runs/churn/{RUN}/validation.html").decode()
+    assert "1 blocking failure" in html and "gold" in html
     assert artifacts.list_keys(f"runs/churn/{RUN}/train") == []
     assert registry.audit_trail("churn") == before
     assert registry.list_versions("churn") == []

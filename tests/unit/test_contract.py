@@ -173,3 +173,39 @@ def test_read_table_reads_csv_gzip_and_parquet(table: pa.Table) -> None:
 def test_read_table_refuses_unknown_formats() -> None:
     with pytest.raises(DataValidationError, match=r"unsupported dataset format for 'd\.xlsx'"):
         read_table(b"", "d.xlsx")
+
+
+def table_spec(spec: ModelSpec, **data: Any) -> ModelSpec:
+    document = spec.model_dump(mode="json")
+    document["data"] = {**document["data"], **data}
+    return parse_spec(document)
+
+
+def test_uniqueness_counts_the_repeats_and_shows_the_repeated_values(table: pa.Table, churn_spec: ModelSpec) -> None:
+    ids = list(range(table.num_rows))
+    ids[5] = ids[7] = 4  # 4 appears three times
+    ids[9] = 8  # 8 twice
+    spec = table_spec(churn_spec, unique=["customer_id"])
+    [failure] = failures(table.append_column("customer_id", pa.array(ids)), spec, "unique")
+    assert (failure.column, failure.failed_rows, sorted(failure.examples)) == ("customer_id", 3, [4, 8])
+
+
+def test_freshness_refuses_stale_data_and_accepts_fresh(table: pa.Table, churn_spec: ModelSpec) -> None:
+    from datetime import UTC, datetime
+
+    spec = table_spec(churn_spec, timestamp_column="updated_at", max_age_hours=24)
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    stale = table.append_column("updated_at", pa.array(["2026-11-20T10:00:00"] * table.num_rows))
+    _, report = check_contract(stale, spec, now=now)
+    [failure] = [f for f in report.failures if f.check == "freshness"]
+    assert failure.severity is Severity.BLOCKING and "170.0 h old" in failure.message
+    fresh = table.append_column("updated_at", pa.array([datetime(2026, 11, 27, 9, 0)] * table.num_rows))
+    assert [f for f in check_contract(fresh, spec, now=now)[1].failures if f.check == "freshness"] == []
+    assert "column is missing" in check_contract(table, spec, now=now)[1].failures[0].message
+
+
+def test_table_level_checks_can_be_warnings(table: pa.Table, churn_spec: ModelSpec) -> None:
+    spec = table_spec(churn_spec, min_rows=10_000, severity="warning")
+    _, report = check_contract(table, spec)
+    [row_count] = [f for f in report.failures if f.check == "row_count"]
+    assert row_count.severity is Severity.WARNING and report.blocking == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -128,7 +129,60 @@ def _check_column(feature: Feature, column: pa.ChunkedArray) -> tuple[pa.Chunked
     return cast, failures
 
 
-def check_contract(table: pa.Table, spec: ModelSpec, *, require_target: bool = True) -> tuple[pa.Table, ContractReport]:
+def _table_checks(table: pa.Table, spec: ModelSpec, now: datetime) -> list[CheckResult]:
+    """Row count, uniqueness and freshness, at the severity the spec gives table-level checks."""
+    data, rows, failures = spec.data, table.num_rows, []
+
+    def fail(check: str, column: str | None, count: int, message: str, examples: list[Any] | None = None) -> None:
+        failures.append(
+            CheckResult(check=check, column=column, severity=data.severity, failed_rows=count, message=message,
+                        examples=examples or [])
+        )  # fmt: skip
+
+    if rows < data.min_rows:
+        fail("row_count", None, 0, f"{rows} rows, the contract needs at least {data.min_rows}")
+    if data.max_rows is not None and rows > data.max_rows:
+        fail("row_count", None, rows - data.max_rows, f"{rows} rows, the contract allows at most {data.max_rows}")
+    for name in data.unique:
+        if name not in table.column_names:
+            fail("column_present", name, rows, "column is missing")
+            continue
+        counts = pc.value_counts(pc.drop_null(table.column(name)))
+        repeated = pc.filter(counts, pc.greater(counts.field("counts"), 1))
+        duplicates = (pc.sum(repeated.field("counts")).as_py() or 0) - len(repeated)
+        if duplicates:
+            examples = repeated.field("values").slice(0, EXAMPLES).to_pylist()
+            fail("unique", name, duplicates, f"{duplicates} rows repeat a value that must be unique", examples)
+    if data.timestamp_column is not None and data.max_age_hours is not None:
+        fail_freshness = _freshness(table, data.timestamp_column, data.max_age_hours, now)
+        if fail_freshness:
+            fail("freshness", data.timestamp_column, 0, fail_freshness)
+    return failures
+
+
+def _freshness(table: pa.Table, column: str, max_age_hours: float, now: datetime) -> str | None:
+    """Why the newest timestamp is too old (or unreadable), or None when the data is fresh."""
+    if column not in table.column_names:
+        return "column is missing"
+    values = table.column(column)
+    try:
+        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+            values = pc.cast(
+                pc.strptime(values, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True), pa.timestamp("s")
+            )
+        newest = pc.max(values).as_py()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        return f"cannot be read as timestamps: {exc}"
+    if newest is None:
+        return "no readable timestamp"
+    newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
+    age = (now - newest).total_seconds() / 3600
+    return f"newest row is {age:.1f} h old, the contract allows {max_age_hours} h" if age > max_age_hours else None
+
+
+def check_contract(
+    table: pa.Table, spec: ModelSpec, *, require_target: bool = True, now: datetime | None = None
+) -> tuple[pa.Table, ContractReport]:
     """Check a table against the spec's data contract.
 
     Parameters
@@ -180,28 +234,8 @@ def check_contract(table: pa.Table, spec: ModelSpec, *, require_target: bool = T
                 )
             )
         columns[spec.target] = pc.cast(target, pa.string() if spec.task == "classification" else pa.float64())
-    rows = table.num_rows
-    if rows < spec.data.min_rows:
-        failures.append(
-            CheckResult(
-                check="row_count",
-                column=None,
-                severity=Severity.BLOCKING,
-                failed_rows=0,
-                message=f"{rows} rows, the contract needs at least {spec.data.min_rows}",
-            )
-        )
-    if spec.data.max_rows is not None and rows > spec.data.max_rows:
-        failures.append(
-            CheckResult(
-                check="row_count",
-                column=None,
-                severity=Severity.BLOCKING,
-                failed_rows=rows - spec.data.max_rows,
-                message=f"{rows} rows, the contract allows at most {spec.data.max_rows}",
-            )
-        )
-    report = ContractReport(rows=rows, columns=table.num_columns, failures=failures)
+    failures.extend(_table_checks(table, spec, now or datetime.now(UTC)))
+    report = ContractReport(rows=table.num_rows, columns=table.num_columns, failures=failures)
     return pa.table(columns), report
 
 

@@ -114,3 +114,30 @@ def render_model_card(spec: Any, version: Any, alias_history: list[dict[str, Any
 ## Registry history
 {history}
 """
+
+
+def render_contract_html(model_name: str, run_id: str, dataset_uri: str, report: Any) -> str:
+    """The data contract report of one validation as a standalone HTML page."""
+    blocking = [f for f in report.failures if f.severity == "blocking"]
+    verdict = (
+        f'<span class="bad">{len(blocking)} blocking failure(s): the pipeline stops, the registry is untouched</span>'
+        if blocking
+        else '<span class="ok">no blocking failure</span>'
+    )
+    rows = (
+        "".join(
+            f"<tr><td>{escape(f.check)}</td><td>{escape(f.column or '(table)')}</td>"
+            f'<td class="{"bad" if f.severity == "blocking" else ""}">{f.severity}</td><td>{f.failed_rows:,}</td>'
+            f"<td>{escape(f.message)}</td><td>{escape(', '.join(map(str, f.examples)))}</td></tr>"
+            for f in report.failures
+        )
+        or "<tr><td colspan='6' class='ok'>every check passed</td></tr>"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Data contract: {escape(model_name)}</title>"
+        f"<style>{_STYLE}</style></head><body><h1>Data contract: {escape(model_name)}</h1>"
+        f"<p>Run <code>{escape(run_id)}</code>, dataset <code>{escape(dataset_uri)}</code>: {report.rows:,} rows, "
+        f"{report.columns} columns. {verdict}.</p>"
+        "<table><tr><th>check</th><th>column</th><th>severity</th><th>failed rows</th><th>message</th>"
+        f"<th>examples</th></tr>{rows}</table></body></html>"
+    )

@@ -119,6 +119,13 @@ class Retrain(_Strict):
 class Data(_Strict):
     min_rows: int = Field(default=100, gt=0)
     max_rows: int | None = None
+    # Columns (features or not, e.g. an id) whose non-null values must be unique.
+    unique: list[str] = Field(default_factory=list)
+    # Freshness: the newest value of this timestamp column must be at most max_age_hours old.
+    timestamp_column: str | None = None
+    max_age_hours: float | None = Field(default=None, gt=0)
+    # Severity of the table-level checks: row count, uniqueness, freshness.
+    severity: Severity = Severity.BLOCKING
     holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
     seed: int = 42
 

@@ -14,6 +14,7 @@ from mlcore.errors import DataValidationError, NotFoundError
 from mlcore.messages import ValidateRequest, ValidateResult
 from mlcore.pipeline import dataset_prefix, run_prefix
 from mlcore.registry import Registry
+from mlcore.report import render_contract_html
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore, S3Uri
 
@@ -75,6 +76,8 @@ def validate_dataset(
     report_artifact = artifacts.put(
         prefix + "validation.json", json.dumps(report_doc, indent=2).encode(), "application/json"
     )
+    html = render_contract_html(name, run_id, data.uri(key), report)
+    artifacts.put(prefix + "validation.html", html.encode(), "text/html")
     if report.blocking:
         raise DataValidationError(f"dataset {key} breaks the contract of '{name}': {report.summary()}")
     train, holdout = split_holdout(clean, spec)
