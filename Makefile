@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test lint unit functional infra e2e synth layers-size bench-serving openapi clean
+.PHONY: demo test lint unit functional infra e2e synth layers-size bench-serving bench-venv bench-drift bench-validation openapi clean
 
 $(VENV)/.installed: pyproject.toml .ci/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,9 +45,27 @@ layers-size: synth
 bench-serving: $(VENV)/.installed
 	$(BIN)/python bench/serving.py
 
+## The baselines' own virtualenv (evidently needs pandas < 3); never a dependency of the project.
+BASELINES := bench/.venv-baselines
+$(BASELINES)/.installed: bench/requirements-baselines.txt
+	$(PYTHON) -m venv $(BASELINES)
+	$(BASELINES)/bin/python -m pip install --quiet --upgrade "pip>=25"
+	$(BASELINES)/bin/python -m pip install --quiet -r bench/requirements-baselines.txt
+	touch $@
+
+bench-venv: $(BASELINES)/.installed
+
+## Drift check against a stored profile vs Evidently's DataDriftPreset (200k vs 200k rows), and a 1M-row window.
+bench-drift: $(VENV)/.installed bench-venv
+	$(BIN)/python bench/drift.py
+
+## Data contract check vs pandera's lazy validation, 1M rows x 23 columns.
+bench-validation: $(VENV)/.installed bench-venv
+	$(BIN)/python bench/validation.py
+
 ## Regenerate the committed OpenAPI document of the prediction API.
 openapi: $(VENV)/.installed
 	$(BIN)/python -m mlcore.openapi > functions/predict/openapi.json
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out reports
+	rm -rf $(VENV) $(BASELINES) node_modules cdk.out reports

@@ -90,7 +90,8 @@ def _masks(feature: Feature, cast: pa.ChunkedArray) -> list[tuple[str, str, pa.C
     if feature.is_numeric and feature.max is not None:
         masks.append(("range", f"values above max {feature.max}", pc.greater(cast, feature.max)))
     if feature.categories is not None and not feature.allow_unseen:
-        outside = pc.invert(pc.is_in(cast, value_set=pa.array(feature.categories)))
+        # A null is not a category outside the list (nullability is its own check).
+        outside = pc.and_(pc.is_valid(cast), pc.invert(pc.is_in(cast, value_set=pa.array(feature.categories))))
         masks.append(("categories", f"values outside {feature.categories}", outside))
     return masks
 

@@ -19,18 +19,15 @@ from mlcore.spec import LOWER_IS_BETTER, ModelSpec
 from mlcore.storage import ObjectStore
 
 
-def _to_columns(spec: Any, raw: dict[str, list[Any]]) -> dict[str, np.ndarray]:
-    columns = {}
-    for feature in spec.features:
-        values = raw[feature.name]
-        if feature.is_numeric:
-            columns[feature.name] = np.array(
-                [np.nan if not isinstance(v, int | float) or isinstance(v, bool) else v for v in values],
-                dtype=np.float64,
-            )
-        else:
-            columns[feature.name] = np.array(["" if v is None else str(v) for v in values], dtype=object)
-    return columns
+def _column(window: Any, name: str, numeric: bool) -> Any:
+    """A window column as the drift check takes it: float64 with NaN for numbers, Arrow strings for categories."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = window.column(name) if name in window.column_names else pa.nulls(window.num_rows, pa.string())
+    if numeric:
+        return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+    return column
 
 
 def check_performance(spec: ModelSpec, champion: ModelVersion, labelled: Any) -> PerformanceCheck | None:
@@ -114,10 +111,9 @@ def run_drift_check(
             )
         )
     profile = json.loads(artifacts.get_verified(champion.artifacts["profile"]))
-    raw = {f.name: window.column(f.name).to_pylist() for f in spec.features}
-    report = check_drift(
-        spec, champion.version, profile, _to_columns(spec, raw), np.asarray(window.column("prediction").to_pylist())
-    )
+    columns = {f.name: _column(window, f.name, f.is_numeric) for f in spec.features}
+    predictions = _column(window, "prediction", numeric=spec.task != "classification")
+    report = check_drift(spec, champion.version, profile, columns, predictions)
     report.performance = check_performance(spec, champion, labelled_window(capture, spec.name, window, start, now))
     degraded = report.performance is not None and report.performance.degraded
     prefix = f"monitoring/{spec.name}/{check_id}/"
