@@ -209,3 +209,12 @@ def test_table_level_checks_can_be_warnings(table: pa.Table, churn_spec: ModelSp
     _, report = check_contract(table, spec)
     [row_count] = [f for f in report.failures if f.check == "row_count"]
     assert row_count.severity is Severity.WARNING and report.blocking == []
+
+
+def test_a_null_in_a_nullable_categorical_is_not_an_unknown_category(table: pa.Table, churn_spec: ModelSpec) -> None:
+    spec = spec_with(churn_spec, region={"nullable": True, "allow_unseen": False})
+    regions = table.column("region").to_pylist()
+    regions[:5] = [None] * 5
+    regions[5] = "atlantis"
+    _, report = check_contract(replace(table, "region", regions), spec)
+    assert [(f.check, f.failed_rows) for f in report.failures] == [("categories", 1)]
