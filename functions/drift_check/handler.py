@@ -38,6 +38,9 @@ def handler(event: DueModel, context: LambdaContext) -> dict:
     metrics.add_metric(name="DriftShare", unit=MetricUnit.Percent, value=result.drift_share * 100)
     metrics.add_metric(name="DatasetDrift", unit=MetricUnit.Count, value=int(result.dataset_drift))
     metrics.add_metric(name="PerformanceDegraded", unit=MetricUnit.Count, value=int(result.performance_degraded))
+    # Without dimensions too: the fleet-wide alarms watch these.
+    fleet = {"DatasetDrift": (int(result.dataset_drift), "Count")}
+    emit_metrics(NAMESPACE, {}, {**fleet, "PerformanceDegraded": (int(result.performance_degraded), "Count")})
     for feature, score in result.feature_scores.items():  # one EMF line per feature: model x feature
         emit_metrics(NAMESPACE, {"model": result.model_name, "feature": feature}, {"DriftScore": (score, "None")})
     return result.model_dump(mode="json")

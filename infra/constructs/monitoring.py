@@ -16,7 +16,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.constructs.lambda_factory import LambdaFactory
+from infra.constructs.lambda_factory import METRICS_NAMESPACE, LambdaFactory
 from infra.constructs.training import asl_state_machine
 from mlcore.settings import DriftCheckSettings, ListDueSettings, RetrainSettings
 
@@ -115,6 +115,10 @@ class Monitor(Construct):
             ),
             self._alarm("TrainingFailed", training_state_machine.metric_failed(period=Duration.minutes(5)), "training"),
             self._alarm("MonitorFailed", self.state_machine.metric_failed(period=Duration.minutes(5)), "monitor"),
+            # Across all models (the drift check also emits these without dimensions); the alert's
+            # message and the report name the model.
+            self._alarm("DatasetDrift", self._fleet_metric("DatasetDrift"), "dataset drift"),
+            self._alarm("PerformanceDegraded", self._fleet_metric("PerformanceDegraded"), "performance degradation"),
         ]
         for alarm in self.alarms:
             alarm.add_alarm_action(action)
@@ -123,11 +127,17 @@ class Monitor(Construct):
                 self, "AlarmEmail", topic=alerts_topic, protocol=sns.SubscriptionProtocol.EMAIL, endpoint=alarm_email
             )
 
+    @staticmethod
+    def _fleet_metric(name: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE, metric_name=name, statistic="Sum", period=Duration.minutes(5)
+        )
+
     def _alarm(self, construct_id: str, metric: cloudwatch.Metric, what: str) -> cloudwatch.Alarm:
         return cloudwatch.Alarm(
             self,
             construct_id,
-            alarm_description=f"{what}: at least one failure in 5 minutes",
+            alarm_description=f"{what}: at least one in 5 minutes",
             metric=metric,
             threshold=1,
             evaluation_periods=1,

@@ -246,3 +246,27 @@ def test_a_cool_down_longer_than_a_day_is_honoured(
     registry.put_spec(parse_spec(slow), actor="test")
     assert retrain(registry, state_machine, "c1", NOW).started
     assert not retrain(registry, state_machine, "c2", NOW + timedelta(hours=30)).started
+
+
+def test_drift_check_applies_the_data_contract_to_served_traffic(  # noqa: PLR0917 (pytest fixtures)
+    churn_champion: Any,
+    registry: Registry,
+    artifacts: ObjectStore,
+    capture: ObjectStore,
+    capture_traffic: Callable[..., None],
+    capture_request: Callable[..., int],
+    churn_spec: ModelSpec,
+) -> None:
+    # GIVEN normal traffic plus one request whose ages are outside the contract's range
+    capture_traffic(300)
+    odd = [{**row, "age": 130.0} for row in churn_instances(7, seed=5)]
+    capture_request(capture, churn_spec, odd, ["no"] * 7, at=NOW - timedelta(minutes=5), request_id="odd")
+    # WHEN the monitor checks the model
+    check(registry, artifacts, capture)
+    # THEN the report lists the contract failure with its exact count, and the HTML shows it
+    report = json.loads(artifacts.get("monitoring/churn/20250301T120000/drift.json"))
+    [age] = [q for q in report["quality"] if q["column"] == "age"]
+    assert (age["check"], age["failed_rows"], age["examples"]) == ("range", 7, [130.0] * 3)
+    assert (
+        "Data contract on the served traffic" in artifacts.get("monitoring/churn/20250301T120000/drift.html").decode()
+    )

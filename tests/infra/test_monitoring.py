@@ -21,7 +21,14 @@ def test_schedule_starts_the_monitor_state_machine(synthesized: Synthesized) -> 
 
 def test_alarms_on_api_errors_and_failed_executions_notify_alerts(synthesized: Synthesized) -> None:
     alarms = [r["Properties"] for _, r in synthesized.resources("AWS::CloudWatch::Alarm").values()]
-    assert sorted(a["MetricName"] for a in alarms) == ["5XXError", "ExecutionsFailed", "ExecutionsFailed"]
+    assert sorted(a["MetricName"] for a in alarms) == [
+        "5XXError",
+        "DatasetDrift",
+        "ExecutionsFailed",
+        "ExecutionsFailed",
+        "PerformanceDegraded",
+    ]
+    assert {a["Namespace"] for a in alarms if a["MetricName"] in ("DatasetDrift", "PerformanceDegraded")} == {"Mlops"}
     for alarm in alarms:
         assert "DataPlaneAlerts" in json.dumps(alarm["AlarmActions"])
 

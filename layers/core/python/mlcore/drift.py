@@ -273,6 +273,8 @@ class DriftReport(BaseModel):
     dataset_drift: bool
     prediction: FeatureDrift | None = None
     performance: PerformanceCheck | None = None
+    # The data contract's column checks on the served traffic (mlcore.contract.CheckResult documents).
+    quality: list[dict[str, Any]] = []
 
     @property
     def drifted_features(self) -> list[str]:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from mlcore.capture import capture_window, labelled_window
+from mlcore.contract import check_contract
 from mlcore.drift import DriftReport, PerformanceCheck, check_drift
 from mlcore.evaluation import label_metrics, regression_metrics
 from mlcore.messages import DriftCheckResult, DueModel
@@ -114,6 +115,8 @@ def run_drift_check(
     columns = {f.name: _column(window, f.name, f.is_numeric) for f in spec.features}
     predictions = _column(window, "prediction", numeric=spec.task != "classification")
     report = check_drift(spec, champion.version, profile, columns, predictions)
+    _, contract = check_contract(window, spec, require_target=False, table_checks=False)
+    report.quality = [failure.model_dump(mode="json") for failure in contract.failures]
     report.performance = check_performance(spec, champion, labelled_window(capture, spec.name, window, start, now))
     degraded = report.performance is not None and report.performance.degraded
     prefix = f"monitoring/{spec.name}/{check_id}/"

@@ -65,10 +65,22 @@ def render_drift_html(report: DriftReport) -> str:
         if performance
         else "<p>No performance check: too few labelled rows (POST /models/{name}/feedback).</p>"
     )
+    quality_rows = "".join(
+        f"<tr><td>{escape(q['check'])}</td><td>{escape(q['column'] or '')}</td><td>{q['failed_rows']:,}</td>"
+        f"<td>{escape(q['message'])}</td><td>{escape(', '.join(map(str, q['examples'])))}</td></tr>"
+        for q in report.quality
+    )
+    quality_html = (
+        "<h2>Data contract on the served traffic</h2><table><tr><th>check</th><th>column</th><th>rows</th>"
+        f"<th>message</th><th>examples</th></tr>{quality_rows}</table>"
+        if report.quality
+        else "<p class='ok'>The served traffic meets the data contract.</p>"
+    )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>Drift: {escape(report.model_name)}</title>"
         f"<style>{_STYLE}</style></head><body><h1>Drift report: {escape(report.model_name)} v{report.version}</h1>"
-        f"<p>{report.rows} captured rows compared with the training profile. {verdict}.</p>{performance_html}"
+        f"<p>{report.rows} captured rows compared with the training profile. {verdict}.</p>"
+        f"{performance_html}{quality_html}"
         "<p>Tests as Evidently chooses them: KS (numeric) and chi-square (categorical) p-values below 0.05 on "
         "up to 1000 rows; normed Wasserstein (numeric) and Jensen-Shannon (categorical) distances above the "
         "threshold on more. PSI is shown alongside. Grey: training; blue: current.</p>"
