@@ -94,6 +94,7 @@ def test_capture_writes_one_parquet_row_per_served_row(
         "latency_ms": 12.3456,
         **ROW,
         "prediction": "no",
+        "score": None,
         "shadow_version": None,
         "shadow_prediction": None,
     }
@@ -145,7 +146,7 @@ def test_a_failed_write_to_s3_keeps_the_rows_for_the_next_flush(
     # GIVEN the capture bucket is gone when the buffer writes
     buffer = CaptureBuffer(capture)
     rows: list[tuple[Any, ...]] = [
-        ("r", int(NOW.timestamp() * 1000), 0, 1, "champion", 1.0, *ROW.values(), "no", None, None)
+        ("r", int(NOW.timestamp() * 1000), 0, 1, "champion", 1.0, *ROW.values(), "no", 0.3, None, None)
     ]
     buffer.add("churn", capture_schema(churn_spec), rows)
     capture.client.delete_bucket(Bucket=capture.bucket)

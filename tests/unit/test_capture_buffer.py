@@ -96,16 +96,18 @@ def test_capture_rows_follow_the_schema(churn_spec: ModelSpec) -> None:
         latency_ms=1.5,
         values={name: [value, value] for name, value in ROW.items()},
         labels=["no", "yes"],
+        scores=[0.25, 0.75],
         shadow_version=3,
         shadow_labels=["yes", "yes"],
     )
     at_ms = int(AT.timestamp() * 1000)
     assert rows == [
-        ("r", at_ms, 0, 2, "champion", 1.5, *ROW.values(), "no", 3, "yes"),
-        ("r", at_ms, 1, 2, "champion", 1.5, *ROW.values(), "yes", 3, "yes"),
+        ("r", at_ms, 0, 2, "champion", 1.5, *ROW.values(), "no", 0.25, 3, "yes"),
+        ("r", at_ms, 1, 2, "champion", 1.5, *ROW.values(), "yes", 0.75, 3, "yes"),
     ]
-    assert [name for name, _ in capture_schema(churn_spec)][-3:] == [
+    assert [name for name, _ in capture_schema(churn_spec)][-4:] == [
         "prediction",
+        "score",
         "shadow_version",
         "shadow_prediction",
     ]
@@ -207,7 +209,7 @@ def test_a_new_schema_writes_the_rows_of_the_old_one_first(
     add(buffer, churn_spec, "old")
     raw = churn_spec.model_dump(mode="json")
     narrower = churn_spec.model_validate({**raw, "features": raw["features"][:6]})
-    buffer.add("churn", capture_schema(narrower), [(*request(churn_spec, "new")[0][:-4], "no", None, None)])
+    buffer.add("churn", capture_schema(narrower), [(*request(churn_spec, "new")[0][:-5], "no", None, None, None)])
     assert store.request_ids() == ["old"]
     assert buffer.flush() == 1
     assert len(store.objects) == 2

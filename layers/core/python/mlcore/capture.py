@@ -47,7 +47,10 @@ def capture_schema(spec: ModelSpec) -> list[tuple[str, str]]:
     """The columns of a model's captured traffic after `META_COLUMNS`: its features and the outputs."""
     prediction = "string" if spec.task == "classification" else "double"
     features = [(f.name, "double" if f.is_numeric else "string") for f in spec.features]
-    return [*features, ("prediction", prediction), ("shadow_version", "int64"), ("shadow_prediction", prediction)]
+    # `score`: for classifiers the probability of the positive (second) class, or of the predicted one
+    # beyond two classes, so live ROC AUC can be measured once labels arrive.
+    outputs = [("prediction", prediction), ("score", "double")]
+    return [*features, *outputs, ("shadow_version", "int64"), ("shadow_prediction", prediction)]
 
 
 def capture_rows(
@@ -60,15 +63,17 @@ def capture_rows(
     latency_ms: float,
     values: dict[str, list[Any]],
     labels: list[Any],
+    scores: list[float] | None = None,
     shadow_version: int | None = None,
     shadow_labels: list[Any] | None = None,
 ) -> list[tuple[Any, ...]]:
     """One row per served row, in `META_COLUMNS` + `capture_schema(spec)` order."""
     at = int(captured_at.timestamp() * 1000)
     shadow = shadow_labels or [None] * len(labels)
+    score: list[float | None] = list(scores) if scores else [None] * len(labels)
     columns = [values[f.name] for f in spec.features]
     return [
-        (request_id, at, i, version, variant, latency_ms, *features, labels[i], shadow_version, shadow[i])
+        (request_id, at, i, version, variant, latency_ms, *features, labels[i], score[i], shadow_version, shadow[i])
         for i, features in enumerate(zip(*columns, strict=True))
     ]
 
@@ -212,7 +217,8 @@ def labelled_window(store: ObjectStore, model_name: str, window: Any, start: dat
     labels = [latest.get(key) for key in keys]
     import pyarrow as pa
 
-    joined = pa.table({"prediction": window.column("prediction"), "label": pa.array(labels)})
+    score = window.column("score") if "score" in window.column_names else pa.nulls(window.num_rows, pa.float64())
+    joined = pa.table({"prediction": window.column("prediction"), "score": score, "label": pa.array(labels)})
     return joined.filter(joined.column("label").is_valid())
 
 

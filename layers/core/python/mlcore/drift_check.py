@@ -11,7 +11,7 @@ import numpy as np
 from mlcore.capture import capture_window, labelled_window
 from mlcore.contract import check_contract
 from mlcore.drift import DriftReport, PerformanceCheck, check_drift
-from mlcore.evaluation import label_metrics, regression_metrics
+from mlcore.evaluation import binary_auc, label_metrics, regression_metrics
 from mlcore.messages import DriftCheckResult, DueModel
 from mlcore.monitoring import MONITOR
 from mlcore.registry import ModelVersion, Registry
@@ -34,15 +34,20 @@ def _column(window: Any, name: str, numeric: bool) -> Any:
 def check_performance(spec: ModelSpec, champion: ModelVersion, labelled: Any) -> PerformanceCheck | None:
     """Compare live metrics on labelled traffic with the holdout's; None below `drift.min_rows` labels.
 
-    Classifiers are compared on their primary metric when labels alone give it (accuracy, f1), else
-    on accuracy (served traffic keeps labels, not probabilities); regressors on their primary metric.
+    Classifiers are compared on their primary metric when the capture gives it (accuracy and f1 from
+    labels, ROC AUC of binary classifiers from the captured scores), else on accuracy; regressors on
+    their primary metric.
     """
     if labelled is None or labelled.num_rows < spec.drift.min_rows:
         return None
     truth = np.asarray(labelled.column("label").to_pylist())
     predicted = np.asarray(labelled.column("prediction").to_pylist())
     if spec.task == "classification":
-        live = label_metrics(truth, predicted, champion.classes or sorted(set(truth.tolist())))
+        classes = champion.classes or sorted(set(truth.tolist()))
+        live = label_metrics(truth, predicted, classes)
+        scores = labelled.column("score")
+        if len(classes) == 2 and scores.null_count == 0:  # the positive class's probability was captured
+            live["roc_auc"] = binary_auc(truth.astype(str) == classes[1], scores.to_numpy(zero_copy_only=False))
         metric = spec.metrics.primary if spec.metrics.primary in live else "accuracy"
     else:
         live = regression_metrics(truth.astype(float), predicted.astype(float))

@@ -7,7 +7,7 @@ import numpy as np
 from mlcore.spec import ModelSpec, Task
 
 
-def _binary_auc(positive: np.ndarray, scores: np.ndarray) -> float:
+def binary_auc(positive: np.ndarray, scores: np.ndarray) -> float:
     """ROC AUC by the rank statistic (ties get average ranks)."""
     n_pos = int(positive.sum())
     n_neg = len(positive) - n_pos
@@ -43,7 +43,7 @@ def classification_metrics(
 ) -> dict[str, float]:
     """Accuracy, F1 (binary: of the second class; else macro), ROC AUC (macro one-vs-rest), log loss."""
     y_true = np.asarray(y_true).astype(str)
-    aucs = [_binary_auc(y_true == label, proba[:, index]) for index, label in enumerate(classes)]
+    aucs = [binary_auc(y_true == label, proba[:, index]) for index, label in enumerate(classes)]
     binary = len(classes) == 2
     index_of = {label: i for i, label in enumerate(classes)}
     true_index = np.array([index_of.get(label, -1) for label in y_true])

@@ -238,6 +238,7 @@ class PredictionService:
                 request_id=request_id,
                 values=inputs.values,
                 labels=labels,
+                scores=_scores(outputs.get("probabilities")),
                 shadow=shadow_labels,
                 started=started,
             )
@@ -265,6 +266,7 @@ class PredictionService:
         request_id: str,
         values: dict[str, list[Any]],
         labels: list[Any],
+        scores: list[float] | None,
         shadow: list[Any] | None,
         started: float,
     ) -> None:
@@ -277,10 +279,19 @@ class PredictionService:
             latency_ms=(time.perf_counter() - started) * 1000,
             values=values,
             labels=labels,
+            scores=scores,
             shadow_version=outcome.shadow_version,
             shadow_labels=shadow,
         )
         self.capture.add(outcome.model_name, serving.capture_schema, rows)
+
+
+def _scores(probabilities: np.ndarray | None) -> list[float] | None:
+    """Per row: the positive class's probability (two classes), else the predicted class's."""
+    if probabilities is None:
+        return None
+    column = probabilities[:, 1] if probabilities.shape[1] == 2 else probabilities.max(axis=1)
+    return column.astype(np.float64).tolist()
 
 
 MAX_FEEDBACK = 1000

@@ -17,7 +17,7 @@ REGRESSION_METRICS = {"rmse", "mae", "r2"}
 # Columns of captured traffic besides the features (mlcore.capture, mlcore.inference).
 RESERVED_COLUMNS = frozenset({
     "request_id", "captured_at", "row_index", "model_version", "variant", "latency_ms",
-    "prediction", "shadow_version", "shadow_prediction",
+    "prediction", "score", "shadow_version", "shadow_prediction",
 })  # fmt: skip
 # Metrics where lower is better; the gate compares in the right direction.
 LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
