@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,16 +145,14 @@ def drift_spec() -> Any:
     })  # fmt: skip
 
 
-def numpy_columns(table: pa.Table) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The feature columns as `check_drift` takes them (float64 with NaN; object strings with "" for missing)."""
-    columns = {}
+def numpy_columns(table: pa.Table) -> tuple[dict[str, Any], Any]:
+    """The columns as the monitor's drift check passes them (mlcore.drift_check._column): float64 with
+    NaN for numbers, the Arrow string columns themselves for categories and predictions."""
+    columns: dict[str, Any] = {}
     for name, (kind, _) in FEATURES.items():
         column = table.column(name)
-        if kind == "categorical":
-            columns[name] = pc.fill_null(column, "").to_numpy(zero_copy_only=False).astype(object)
-        else:
-            columns[name] = column.to_numpy().astype(np.float64)
-    return columns, table.column("prediction").to_numpy(zero_copy_only=False).astype(object)
+        columns[name] = column if kind == "categorical" else column.to_numpy().astype(np.float64)
+    return columns, table.column("prediction")
 
 
 # ---------------------------------------------------------------- children (each in a fresh process)
