@@ -9,7 +9,6 @@ import json
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,6 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from infra.local.runner import LambdaContext
 from mlcore.registry import CHAMPION, Registry
 from mlcore.storage import ObjectStore
 from mlcore.training import train_candidate
@@ -31,22 +31,6 @@ POWERTOOLS = {
     "POWERTOOLS_METRICS_NAMESPACE": "test",
     "POWERTOOLS_SERVICE_NAME": "test",
 }
-
-
-@dataclass
-class FakeContext:
-    """The parts of a LambdaContext the Powertools decorators read."""
-
-    function_name: str = "test-function"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
-    aws_request_id: str = "5a1b2c3d-0000-4000-8000-000000000000"
-    log_group_name: str = "/aws/lambda/test-function"
-    log_stream_name: str = "2025/03/01/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +84,7 @@ def invoke(
     clear()
 
     def call(function: str, event: dict[str, Any]) -> Any:
-        return handlers[function].handler(event, FakeContext())
+        return handlers[function].handler(event, LambdaContext("test-function"))
 
     yield call  # type: ignore[misc]
     mlruntime.shutdown()  # while moto still runs

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from mlcore.registry import Registry, create_registry_table
 from mlcore.spec import ModelSpec
@@ -15,15 +11,9 @@ from mlcore.storage import ObjectStore
 from mlruntime.lightaws import S3, AwsError, DynamoDB, NoSuchKeyError
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+@pytest.fixture
+def endpoint(moto_server: str) -> str:
+    return moto_server
 
 
 @pytest.fixture
