@@ -54,6 +54,12 @@ def test_monitor_detects_the_injected_drift_and_starts_one_retraining(demo: Demo
     assert demo.monitor["retrain"]["started"] is True
 
 
+def test_the_drift_started_exactly_one_retraining(demo: DemoResult, platform: Platform) -> None:
+    executions = platform.executions(platform.resources.training_state_machine)
+    retrains = [e for e in executions if "-retrain-" in e["name"]]
+    assert [e["name"] for e in retrains] == [demo.retrain_execution]
+
+
 def test_monitor_measures_live_performance_from_feedback(demo: DemoResult, platform: Platform, tmp_path: Path) -> None:
     check = demo.monitor["check"]
     assert "on 1000 labelled rows vs" in check["summary"]  # the drifted requests' ground truth, joined by request id
