@@ -24,7 +24,6 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(ROOT / "layers" / "core" / "python")]
 
-from memory import METHOD, measure, rss_mib  # noqa: E402
+from memory import METHOD, measure, rss_mib, run_child, verdict  # noqa: E402
 
 OURS_PYTHON = ROOT / ".venv" / "bin" / "python"
 BASELINE_PYTHON = BENCH / ".venv-baselines" / "bin" / "python"
@@ -277,22 +276,6 @@ def child_window(data: Path, profile_top: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- parent
 
 
-def run_child(python: Path, role: str, data: Path, extra: list[str] | None = None) -> dict[str, Any]:
-    done = subprocess.run(
-        [str(python), str(Path(__file__).resolve()), "--child", role, "--data", str(data), *(extra or [])],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"the {role} child failed ({done.returncode}):\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
-
 def flag(drifted: bool) -> str:
     return "DRIFT" if drifted else "-"
 
@@ -376,9 +359,9 @@ def main() -> int:
         pq.write_table(generate(args.rows, SEEDS["current"], shifted=True), data / "current.parquet")
         pq.write_table(generate(args.window, SEEDS["window"], shifted=True), data / "window.parquet")
         generate_s = time.perf_counter() - start
-        ours = run_child(OURS_PYTHON, "ours", data)
-        theirs = run_child(BASELINE_PYTHON, "evidently", data)
-        window = run_child(OURS_PYTHON, "window", data, ["--profile", str(args.profile)])
+        ours = run_child(__file__, OURS_PYTHON, "ours", data)
+        theirs = run_child(__file__, BASELINE_PYTHON, "evidently", data)
+        window = run_child(__file__, OURS_PYTHON, "window", data, ["--profile", str(args.profile)])
     report(args.rows, ours, theirs, window, generate_s)
     return 0
 

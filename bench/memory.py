@@ -9,10 +9,13 @@ just before it: Linux's high-water mark (VmHWM) is reset by writing "5" to /proc
 from __future__ import annotations
 
 import gc
+import json
 import re
 import resource
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 METHOD = (
@@ -50,3 +53,20 @@ def measure(step: Callable[[], Any]) -> tuple[Any, float, float, str]:
 
 def rss_mib() -> float:
     return _status_kib("VmRSS") / 1024
+
+
+def run_child(script: str, python: Path, role: str, data: Path, extra: list[str] | None = None) -> dict[str, Any]:
+    """Run `script --child ROLE --data DATA` in a fresh interpreter; its last stdout line is its JSON result."""
+    done = subprocess.run(
+        [str(python), str(Path(script).resolve()), "--child", role, "--data", str(data), *(extra or [])],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the {role} child failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"

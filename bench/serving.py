@@ -49,6 +49,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
 from infra.local.example_data import EXAMPLE_SPEC, churn_instances, churn_table  # noqa: E402
+from infra.local.runner import LambdaContext  # noqa: E402
 
 HANDLER = ROOT / "functions" / "predict" / "handler.py"
 EVENT = ROOT / "events" / "predict.json"
@@ -268,22 +269,6 @@ def function_env(endpoint: str | None = None) -> dict[str, str]:
 # -- the three paths -------------------------------------------------------------------------------------------
 
 
-@dataclass
-class FakeContext:
-    """The parts of a LambdaContext the Powertools decorators read."""
-
-    function_name: str = "predict"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1769
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:predict"
-    aws_request_id: str = "5a1b2c3d-0000-4000-8000-000000000000"
-    log_group_name: str = "/aws/lambda/predict"
-    log_stream_name: str = "2025/03/01/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
 def import_handler() -> ModuleType:
     """A fresh import of the predict handler under its own module name (never a cached one)."""
     spec = importlib.util.spec_from_file_location(f"bench_predict_handler_{time.monotonic_ns()}", HANDLER)
@@ -346,7 +331,7 @@ def paths(model: Model, handler: ModuleType, rows: int) -> dict[str, Timed]:
     inputs = onnx_inputs(session, records)
     baseline = PyfuncHandler(model.pipeline)
     base_event = proxy_event(model.name, records)
-    context = FakeContext()
+    context = LambdaContext("predict")
     return {
         "a": (lambda _: session.run(None, inputs), lambda i: None),
         "b": (lambda event: handler.handler(event, context), event_stream(base_event)),

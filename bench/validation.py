@@ -21,7 +21,6 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(ROOT / "layers" / "core" / "python")]
 
-from memory import METHOD, measure, rss_mib  # noqa: E402
+from memory import METHOD, measure, rss_mib, run_child, verdict  # noqa: E402
 
 OURS_PYTHON = ROOT / ".venv" / "bin" / "python"
 BASELINE_PYTHON = BENCH / ".venv-baselines" / "bin" / "python"
@@ -251,22 +250,6 @@ def child_pandera(data: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------- parent
 
 
-def run_child(python: Path, role: str, data: Path) -> dict[str, Any]:
-    done = subprocess.run(
-        [str(python), str(Path(__file__).resolve()), "--child", role, "--data", str(data)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"the {role} child failed ({done.returncode}):\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
-
 def report(rows: int, ours: dict[str, Any], theirs: dict[str, Any], generate_s: float) -> None:
     print(f"data contract: {rows:,} rows x 23 feature columns + target, one parquet file written once")
     print(f"python {platform.python_version()}, {ours['versions']} | baseline {theirs['versions']}")
@@ -318,8 +301,8 @@ def main() -> int:
         start = time.perf_counter()
         pq.write_table(generate(args.rows, SEED), data / "data.parquet")
         generate_s = time.perf_counter() - start
-        ours = run_child(OURS_PYTHON, "ours", data)
-        theirs = run_child(BASELINE_PYTHON, "pandera", data)
+        ours = run_child(__file__, OURS_PYTHON, "ours", data)
+        theirs = run_child(__file__, BASELINE_PYTHON, "pandera", data)
     report(args.rows, ours, theirs, generate_s)
     return 0
 
