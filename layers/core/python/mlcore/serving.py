@@ -195,6 +195,24 @@ class InputValidator:
             for field in signature
         ]
         self.converters = [(f, f["name"], _number if f["type"] == FLOAT else _category) for f in fields]
+        self.numbers = [f["name"] for f in signature if f["type"] == FLOAT]
+
+    def _numbers_at_once(self, instances: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray] | None:
+        """All numeric features as a float64 matrix and float32 feature rows, when every value is a finite
+        int or float within float32's range (the common case); None sends the batch value by value."""
+        try:
+            rows = [[record[name] for name in self.numbers] for record in instances]
+        except KeyError:
+            return None
+        if not all(type(v) is float or type(v) is int for row in rows for v in row):
+            return None
+        try:
+            matrix = np.array(rows, dtype=np.float64).reshape(len(instances), len(self.numbers))
+        except OverflowError:
+            return None
+        if matrix.size and not (np.isfinite(matrix).all() and float(np.abs(matrix).max()) <= FLOAT32_MAX):
+            return None
+        return matrix, np.ascontiguousarray(matrix.T, dtype=np.float32)  # one contiguous row per feature
 
     def __call__(self, instances: Any, max_rows: int) -> Inputs:
         """Turn a request's rows into model inputs, or raise naming the offending row and field.
@@ -216,7 +234,16 @@ class InputValidator:
                 if unknown:
                     raise _bad(row, unknown[0], "is not a feature of this model")
         values: dict[str, list[Any]] = {}
+        tensors: dict[str, np.ndarray] = {}
+        numbers = self._numbers_at_once(instances) if self.numbers else None
+        if numbers is not None:  # one numpy conversion for every numeric feature
+            matrix, by_feature = numbers
+            for i, (name, column) in enumerate(zip(self.numbers, matrix.T.tolist(), strict=True)):
+                values[name] = column
+                tensors[name] = by_feature[i].reshape(-1, 1)
         for field, name, convert in self.converters:
+            if name in values:
+                continue
             try:
                 column = [record[name] for record in instances]
             except KeyError:
@@ -226,7 +253,9 @@ class InputValidator:
             clean = _clean_column(column, field) if len(column) >= BULK_ROWS else None
             # The slow path finds and names the offending value.
             values[name] = clean if clean is not None else [convert(v, row, field) for row, v in enumerate(column)]
-        return Inputs(tensors_from_columns(values, self.signature), values, len(instances))
+        remaining = [field for field in self.signature if field["name"] not in tensors]
+        tensors.update(tensors_from_columns(values, remaining))
+        return Inputs({field["name"]: tensors[field["name"]] for field in self.signature}, values, len(instances))
 
 
 def validate_instances(instances: Any, signature: list[dict[str, Any]], max_rows: int) -> Inputs:
