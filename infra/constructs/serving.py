@@ -127,29 +127,23 @@ class InferenceApi(Construct):
         validator = self.api.add_request_validator(
             "Validator", validate_request_body=True, validate_request_parameters=True
         )
-        body_model = self.api.add_model("PredictRequest", content_type="application/json", schema=PREDICT_BODY_SCHEMA)
         integration = apigw.LambdaIntegration(self.predict_function, proxy=True)
         path_parameters = {"method.request.path.name": True}
 
         model = self.api.root.add_resource("models").add_resource("{name}")
         model.add_method("GET", integration, request_validator=validator, request_parameters=path_parameters)
-        model.add_resource("predict").add_method(
-            "POST",
-            integration,
-            request_validator=validator,
-            request_parameters=path_parameters,
-            request_models={"application/json": body_model},
-        )
-        feedback_model = self.api.add_model(
-            "FeedbackRequest", content_type="application/json", schema=FEEDBACK_BODY_SCHEMA
-        )
-        model.add_resource("feedback").add_method(
-            "POST",
-            integration,
-            request_validator=validator,
-            request_parameters=path_parameters,
-            request_models={"application/json": feedback_model},
-        )
+        for route, (title, schema) in {
+            "predict": ("PredictRequest", PREDICT_BODY_SCHEMA),
+            "feedback": ("FeedbackRequest", FEEDBACK_BODY_SCHEMA),
+        }.items():
+            body = self.api.add_model(title, content_type="application/json", schema=schema)
+            model.add_resource(route).add_method(
+                "POST",
+                integration,
+                request_validator=validator,
+                request_parameters=path_parameters,
+                request_models={"application/json": body},
+            )
 
         self.usage_plan = self.api.add_usage_plan(
             "UsagePlan",
