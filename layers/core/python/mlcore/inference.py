@@ -91,11 +91,9 @@ def parse_body(body: str | None, max_bytes: int = 1_000_000) -> list[Any]:
     if "instances" not in document:
         raise BadRequestError("instances: required (or dataframe_split)", field="instances")
     instances = document["instances"]
-    return instances if isinstance(instances, list) else _not_a_list()
-
-
-def _not_a_list() -> list[Any]:
-    raise BadRequestError("instances: expected a list of objects", field="instances")
+    if not isinstance(instances, list):
+        raise BadRequestError("instances: expected a list of objects", field="instances")
+    return instances
 
 
 def route_share(key: str) -> float:
