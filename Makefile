@@ -65,7 +65,7 @@ bench-validation: $(VENV)/.installed bench-venv
 
 ## Regenerate the committed OpenAPI document of the prediction API.
 openapi: $(VENV)/.installed
-	$(BIN)/python -m mlcore.openapi > functions/predict/openapi.json
+	$(BIN)/python -m mlcore.serving.openapi > functions/predict/openapi.json
 
 clean:
 	rm -rf $(VENV) $(BASELINES) node_modules cdk.out reports

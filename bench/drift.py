@@ -4,7 +4,7 @@
 shifts of known size are injected into known columns (one of 0.3 standard deviations, which plain decile PSI
 misses). Each side runs in its own fresh process on parquet files written once:
 
-  ours:      `mlcore.drift.build_profile` on the reference (training time: timed and sized apart), then
+  ours:      `mlcore.data.build_profile` on the reference (training time: timed and sized apart), then
              `check_drift` of the current rows against that profile (the check), in .venv;
   Evidently: `Report([DataDriftPreset()]).run(current, reference)` with the matching data definition and its
              default tests (normed Wasserstein / Jensen-Shannon, threshold 0.1, above 1000 rows), in
@@ -145,7 +145,7 @@ def drift_spec() -> Any:
 
 
 def numpy_columns(table: pa.Table) -> tuple[dict[str, Any], Any]:
-    """The columns as the monitor's drift check passes them (mlcore.drift_check._column): float64 with
+    """The columns as the monitor's drift check passes them (mlcore.monitoring.check._column): float64 with
     NaN for numbers, the Arrow string columns themselves for categories and predictions."""
     columns: dict[str, Any] = {}
     for name, (kind, _) in FEATURES.items():
@@ -158,7 +158,8 @@ def numpy_columns(table: pa.Table) -> tuple[dict[str, Any], Any]:
 
 
 def child_ours(data: Path) -> dict[str, Any]:
-    from mlcore.drift import build_profile, check_drift
+    from mlcore.data import build_profile
+    from mlcore.monitoring import check_drift
 
     spec = drift_spec()
     start = time.perf_counter()
@@ -239,7 +240,7 @@ def child_evidently(data: Path) -> dict[str, Any]:
 
 
 def child_window(data: Path, profile_top: int) -> dict[str, Any]:
-    from mlcore.drift import check_drift
+    from mlcore.monitoring import check_drift
 
     spec = drift_spec()
     profile = json.loads((data / "profile.json").read_bytes())

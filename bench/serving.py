@@ -164,9 +164,9 @@ def records_of(columns: dict[str, np.ndarray], names: list[str]) -> list[dict[st
 
 def train(spec: Any, table: pa.Table, records: list[dict[str, Any]], title: str) -> Model:
     """Fit and export exactly as the platform does, and prove parity on the holdout."""
+    from mlcore.data import split_holdout
     from mlcore.serving import OnnxModel, signature_of
     from mlcore.training import check_parity, export_onnx, fit, table_columns
-    from mlcore.validation import split_holdout
 
     fitted, holdout = split_holdout(table, spec)
     pipeline, classes = fit(spec, fitted)
@@ -177,7 +177,7 @@ def train(spec: Any, table: pa.Table, records: list[dict[str, Any]], title: str)
 
 
 def build_models() -> list[Model]:
-    from mlcore.contract import enforce_contract
+    from mlcore.data import enforce_contract
     from mlcore.spec import load_spec
 
     churn = load_spec(EXAMPLE_SPEC.read_text())

@@ -153,7 +153,7 @@ def generate(rows: int, seed: int) -> pa.Table:
 
 
 def child_ours(data: Path) -> dict[str, Any]:
-    from mlcore.contract import check_contract
+    from mlcore.data import check_contract
 
     spec = contract_spec()
     start = time.perf_counter()

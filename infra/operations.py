@@ -19,8 +19,7 @@ from typing import Any
 
 import boto3
 
-from mlcore.messages import PipelineInput
-from mlcore.pipeline import dataset_prefix
+from mlcore.catalog import PipelineInput, dataset_prefix
 from mlcore.registry import Registry
 from mlcore.spec import ModelSpec, load_spec
 from mlcore.storage import ObjectStore

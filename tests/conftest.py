@@ -14,8 +14,8 @@ import pyarrow as pa
 import pytest
 
 from infra.local.example_data import EXAMPLE_SPEC, churn_table
-from mlcore.capture import CaptureBuffer, capture_rows, capture_schema
 from mlcore.registry import CHAMPION, ModelVersion, Registry, VersionStatus, create_registry_table, utc_now
+from mlcore.serving import CaptureBuffer, capture_rows, capture_schema
 from mlcore.spec import ModelSpec, load_spec
 from mlcore.storage import ObjectStore
 
@@ -161,12 +161,9 @@ def churn_dataset() -> pa.Table:
 @pytest.fixture(scope="session")
 def trained_churn() -> TrainedModel:
     """Fit, export and profile the example model on 1000 rows (a few seconds, once per session)."""
-    from mlcore.contract import enforce_contract
-    from mlcore.drift import build_profile
-    from mlcore.evaluation import score
+    from mlcore.data import build_profile, enforce_contract, split_holdout
     from mlcore.serving import OnnxModel, signature_of
-    from mlcore.training import export_onnx, fit, table_columns
-    from mlcore.validation import split_holdout
+    from mlcore.training import export_onnx, fit, score, table_columns
 
     spec = load_spec(EXAMPLE_SPEC.read_text())
     clean, _ = enforce_contract(churn_table(TRAINING_ROWS, seed=TRAINING_SEED), spec)

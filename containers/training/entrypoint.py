@@ -13,9 +13,9 @@ import sys
 
 import boto3
 
+from mlcore.catalog import TrainSettings
 from mlcore.errors import MlopsError
 from mlcore.registry import Registry
-from mlcore.settings import TrainSettings
 from mlcore.storage import ObjectStore
 from mlcore.training import train_candidate
 

@@ -9,9 +9,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlcore.drift_check import run_drift_check
-from mlcore.messages import DueModel
-from mlcore.settings import DriftCheckSettings
+from mlcore.catalog import DriftCheckSettings, DueModel
+from mlcore.monitoring import run_drift_check
 from mlruntime import emit_metrics, logger, metrics, registry, store, tracer
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "mlops")

@@ -7,9 +7,8 @@ import functools
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlcore.messages import EvaluateRequest
-from mlcore.pipeline import evaluate_candidate
-from mlcore.settings import EvaluateSettings
+from mlcore.catalog import EvaluateRequest, EvaluateSettings
+from mlcore.training import evaluate_candidate
 from mlruntime import logger, registry, store, tracer
 
 

@@ -7,9 +7,8 @@ import functools
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlcore.messages import ListDueRequest
+from mlcore.catalog import ListDueRequest, ListDueSettings
 from mlcore.monitoring import list_due_models
-from mlcore.settings import ListDueSettings
 from mlruntime import logger, registry, tracer
 
 

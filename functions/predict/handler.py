@@ -16,11 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlcore.capture import CaptureBuffer
+from mlcore.catalog import PredictSettings
 from mlcore.errors import MlopsError, NotFoundError
-from mlcore.inference import PredictionService, error_body, record_feedback
 from mlcore.registry import Registry
-from mlcore.settings import PredictSettings
+from mlcore.serving import CaptureBuffer, PredictionService, error_body, record_feedback
 from mlcore.storage import ObjectStore
 from mlruntime import emit_metrics, on_shutdown
 from mlruntime.lightaws import S3, DynamoDB

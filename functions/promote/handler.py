@@ -7,9 +7,8 @@ import functools
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlcore.messages import PromoteRequest
-from mlcore.pipeline import promote_version
-from mlcore.settings import PromoteSettings
+from mlcore.catalog import PromoteRequest, PromoteSettings
+from mlcore.registry import promote_version
 from mlruntime import logger, registry, tracer
 
 

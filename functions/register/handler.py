@@ -7,9 +7,8 @@ import functools
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlcore.messages import RegisterRequest
-from mlcore.pipeline import register_candidate
-from mlcore.settings import RegisterSettings
+from mlcore.catalog import RegisterRequest, RegisterSettings
+from mlcore.registry import register_candidate
 from mlruntime import logger, registry, store, tracer
 
 

@@ -7,9 +7,8 @@ import functools
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlcore.messages import RetrainRequest
+from mlcore.catalog import RetrainRequest, RetrainSettings
 from mlcore.monitoring import start_retraining
-from mlcore.settings import RetrainSettings
 from mlruntime import client, logger, registry, tracer
 
 

@@ -7,9 +7,8 @@ import functools
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlcore.messages import ValidateRequest
-from mlcore.settings import ValidateSettings
-from mlcore.validation import validate_dataset
+from mlcore.catalog import ValidateRequest, ValidateSettings
+from mlcore.data import validate_dataset
 from mlruntime import logger, registry, store, tracer
 
 

@@ -18,7 +18,7 @@ from constructs import Construct
 
 from infra.constructs.lambda_factory import METRICS_NAMESPACE, LambdaFactory
 from infra.constructs.training import asl_state_machine
-from mlcore.settings import DriftCheckSettings, ListDueSettings, RetrainSettings
+from mlcore.catalog import DriftCheckSettings, ListDueSettings, RetrainSettings
 
 SCHEDULE_INPUT = {"source": "schedule"}
 

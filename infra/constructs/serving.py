@@ -13,7 +13,7 @@ from constructs import Construct
 from infra.config import ApiAuth
 from infra.constructs.lambda_factory import LambdaFactory
 from infra.constructs.nag import acknowledge
-from mlcore.settings import PredictSettings, tunable_defaults
+from mlcore.catalog import PredictSettings, tunable_defaults
 
 RATE_LIMIT = 100
 BURST_LIMIT = 200

@@ -22,7 +22,7 @@ from constructs import Construct
 from infra.asl import asl_path, check_substitutions
 from infra.constructs.lambda_factory import LambdaFactory, function_environment
 from infra.constructs.nag import GRANT_PATTERNS, XRAY_REASON, acknowledge, acknowledge_matching
-from mlcore.settings import EvaluateSettings, PromoteSettings, RegisterSettings, TrainSettings, ValidateSettings
+from mlcore.catalog import EvaluateSettings, PromoteSettings, RegisterSettings, TrainSettings, ValidateSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAINING_DOCKERFILE = "containers/training/Dockerfile"

@@ -20,9 +20,9 @@ from rich.table import Table
 from infra.local.example_data import EXAMPLE_SPEC, churn_features, churn_instances, churn_labels, churn_table
 from infra.local.target import LocalTarget
 from infra.operations import Platform, Resources
-from mlcore.capture import PREFIX, read_parquet_window
-from mlcore.registry import CHAMPION
-from mlcore.report import render_model_card
+from mlcore.catalog import CAPTURE as PREFIX
+from mlcore.monitoring import read_parquet_window
+from mlcore.registry import CHAMPION, render_model_card
 from mlcore.storage import ObjectStore
 
 ROWS_PER_REQUEST = 5

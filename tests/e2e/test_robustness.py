@@ -29,7 +29,8 @@ from infra.local.demo import DemoResult
 from infra.local.example_data import EXAMPLE_SPEC, churn_instances
 from infra.local.target import LocalTarget
 from infra.operations import Platform
-from mlcore.capture import PREFIX, read_parquet_window
+from mlcore.catalog import CAPTURE as PREFIX
+from mlcore.monitoring import read_parquet_window
 from mlcore.storage import ObjectStore
 
 pytestmark = pytest.mark.e2e

@@ -12,8 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mlcore.catalog.limits import MAX_FEEDBACK
 from mlcore.errors import BadRequestError, PayloadTooLargeError
-from mlcore.inference import MAX_FEEDBACK, record_feedback
+from mlcore.serving import record_feedback
 from mlcore.spec import ModelSpec, parse_spec
 from mlcore.storage import ObjectStore
 

@@ -319,8 +319,8 @@ def test_the_routing_key_header_chooses_the_canary_side(  # noqa: PLR0917 (pytes
     invoke: Callable[[str, dict[str, Any]], Any],
     load_event: Callable[[str], dict[str, Any]],
 ) -> None:
-    from mlcore.inference import route_share
     from mlcore.registry import CHALLENGER, RolloutMode
+    from mlcore.serving import route_share
 
     # GIVEN version 2 as a canary for half the traffic
     second = register_model(registry, artifacts, trained_churn, run_id="run-2", promote=False)

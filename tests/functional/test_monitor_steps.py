@@ -11,9 +11,8 @@ import boto3
 import pytest
 
 from infra.local.example_data import churn_instances
-from mlcore.drift_check import run_drift_check
-from mlcore.messages import DueModel, ListDueRequest, RetrainRequest
-from mlcore.monitoring import list_due_models, retrain_execution_name, start_retraining
+from mlcore.catalog import DueModel, ListDueRequest, RetrainRequest
+from mlcore.monitoring import list_due_models, retrain_execution_name, run_drift_check, start_retraining
 from mlcore.registry import Registry
 from mlcore.spec import ModelSpec, parse_spec
 from mlcore.storage import ObjectStore

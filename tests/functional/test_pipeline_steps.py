@@ -9,8 +9,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from mlcore.errors import ConflictError, DataValidationError, GateFailedError, NotFoundError
-from mlcore.messages import (
+from mlcore.catalog import (
     EvaluateRequest,
     PipelineInput,
     PromoteRequest,
@@ -18,12 +17,12 @@ from mlcore.messages import (
     ValidateRequest,
     ValidateResult,
 )
-from mlcore.pipeline import evaluate_candidate, promote_version, register_candidate
-from mlcore.registry import CHAMPION, Registry, VersionStatus
+from mlcore.data import read_parquet, validate_dataset
+from mlcore.errors import ConflictError, DataValidationError, GateFailedError, NotFoundError
+from mlcore.registry import CHAMPION, Registry, VersionStatus, promote_version, register_candidate
 from mlcore.spec import ModelSpec, parse_spec
 from mlcore.storage import ObjectStore
-from mlcore.training import train_candidate
-from mlcore.validation import read_parquet, validate_dataset
+from mlcore.training import evaluate_candidate, train_candidate
 
 RUN = "churn-run-1"
 DATASET_KEY = "datasets/churn/2025-03-01.csv"

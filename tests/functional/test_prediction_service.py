@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from infra.local.example_data import churn_instances, churn_table
-from mlcore.capture import CaptureBuffer
 from mlcore.errors import (
     BadRequestError,
     ModelNotFoundError,
@@ -22,9 +21,8 @@ from mlcore.errors import (
     PayloadTooLargeError,
     ServiceUnavailableError,
 )
-from mlcore.inference import Outcome, PredictionService, route_share
 from mlcore.registry import CHALLENGER, CHAMPION, Registry, RolloutMode
-from mlcore.serving import OnnxModel, validate_instances
+from mlcore.serving import CaptureBuffer, OnnxModel, Outcome, PredictionService, route_share, validate_instances
 from mlcore.storage import ObjectStore
 
 TTL = 30.0
@@ -261,7 +259,7 @@ def test_a_body_over_the_byte_limit_is_413_before_anything_is_loaded(
 @pytest.fixture(scope="session")
 def contrarian_onnx(trained_churn: Any) -> bytes:
     """A challenger trained on flipped labels: it disagrees with the champion on most rows."""
-    from mlcore.contract import enforce_contract
+    from mlcore.data import enforce_contract
     from mlcore.spec import parse_spec
     from mlcore.training import export_onnx, fit
 

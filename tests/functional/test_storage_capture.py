@@ -13,10 +13,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlcore.capture import META_COLUMNS, CaptureBuffer, capture_schema, read_window
+from mlcore.catalog import META_COLUMNS, Artifact
 from mlcore.errors import ArtifactIntegrityError, NotFoundError
+from mlcore.monitoring import read_window
+from mlcore.serving import CaptureBuffer, capture_schema
 from mlcore.spec import ModelSpec, parse_spec
-from mlcore.storage import Artifact, ObjectStore, sha256_hex
+from mlcore.storage import ObjectStore, sha256_hex
 
 NOW = datetime(2025, 3, 1, 1, 30, tzinfo=UTC)  # early in the day: a 24 h window spans two dates
 ROW = {

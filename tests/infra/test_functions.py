@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from infra.constructs.lambda_factory import DESCRIPTION_PREFIX, SettingsMismatchError, function_environment
-from mlcore.settings import (
+from mlcore.catalog import (
     DriftCheckSettings,
     EvaluateSettings,
     ListDueSettings,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aws_cdk.assertions import Match
 
 from infra.asl import asl_path, placeholders
-from mlcore.settings import TrainSettings, env_keys
+from mlcore.catalog import TrainSettings, env_keys
 
 if TYPE_CHECKING:
     from conftest import Synthesized

@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlcore.capture import META_COLUMNS, CaptureBuffer, capture_rows, capture_schema
-from mlcore.spec import RESERVED_COLUMNS, ModelSpec
+from mlcore.catalog import META_COLUMNS, RESERVED_COLUMNS
+from mlcore.serving import CaptureBuffer, capture_rows, capture_schema
+from mlcore.spec import ModelSpec
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 ROW = {

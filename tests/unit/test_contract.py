@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from infra.local.example_data import churn_table
-from mlcore.contract import check_contract, enforce_contract, read_table
+from mlcore.data import check_contract, enforce_contract, read_table
 from mlcore.errors import DataValidationError
 from mlcore.spec import ModelSpec, Severity, parse_spec
 

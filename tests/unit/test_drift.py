@@ -8,16 +8,15 @@ from scipy import stats
 from scipy.spatial import distance
 
 from infra.local.example_data import churn_features, churn_labels
-from mlcore.drift import (
+from mlcore.data import build_profile, numeric_profile
+from mlcore.monitoring import (
     SMALL_SAMPLE,
     DriftReport,
-    build_profile,
     check_drift,
     chi_square_p_value,
     jensen_shannon,
-    numeric_profile,
+    render_drift_html,
 )
-from mlcore.report import render_drift_html
 from mlcore.spec import ModelSpec
 
 REFERENCE_ROWS = 4000
@@ -174,7 +173,7 @@ def test_a_heavy_tail_is_not_drift_in_a_large_window() -> None:
     # GIVEN a lognormal feature profiled on 200k rows, WHEN 1M rows of the same distribution arrive
     # (their maximum is far beyond the reference's), THEN the normed Wasserstein stays near scipy's
     # exact value on the raw data, well under the threshold.
-    from mlcore.drift import normed_wasserstein
+    from mlcore.monitoring import normed_wasserstein
 
     rng = np.random.default_rng(5)
     reference, current = rng.lognormal(0, 1.2, 200_000), rng.lognormal(0, 1.2, 1_000_000)
@@ -185,7 +184,7 @@ def test_a_heavy_tail_is_not_drift_in_a_large_window() -> None:
 
 def test_a_third_of_a_standard_deviation_is_drift() -> None:
     # The shift plain PSI misses (bench/drift.py shows PSI 0.09 for it) is well over the 0.1 threshold.
-    from mlcore.drift import normed_wasserstein
+    from mlcore.monitoring import normed_wasserstein
 
     rng = np.random.default_rng(6)
     reference_profile = numeric_profile(rng.normal(0, 1, 200_000))

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from mlcore.evaluation import classification_metrics, regression_metrics
-from mlcore.gate import apply_gate
-from mlcore.messages import TrainingResult
+from mlcore.catalog import TrainingResult
 from mlcore.spec import ModelSpec, parse_spec
+from mlcore.training import apply_gate, classification_metrics, regression_metrics
 
 SEEDS = [0, 1, 2]
 

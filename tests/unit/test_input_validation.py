@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from mlcore.errors import BadRequestError, PayloadTooLargeError
-from mlcore.inference import error_body, parse_body
-from mlcore.serving import records_from_split, signature_of, validate_instances
+from mlcore.serving import error_body, parse_body, records_from_split, signature_of, validate_instances
 from mlcore.spec import ModelSpec, parse_spec
 
 ROW = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from openapi_spec_validator import validate
 
-from mlcore.openapi import openapi_document
+from mlcore.serving import openapi_document
 
 COMMITTED = Path(__file__).resolve().parents[2] / "functions" / "predict" / "openapi.json"
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlcore.parquet import write_parquet
+from mlcore.serving import write_parquet
 
 AT = datetime(2025, 3, 1, 23, 59, 59, 123000, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 import mlruntime
-from mlcore.settings import DriftCheckSettings, PredictSettings, tunable_defaults
+from mlcore.catalog import DriftCheckSettings, PredictSettings, tunable_defaults
 
 
 @pytest.fixture

@@ -9,17 +9,9 @@ import pytest
 import yaml
 
 from infra.local.example_data import EXAMPLE_SPEC
+from mlcore.catalog import RESERVED_COLUMNS
 from mlcore.errors import SpecError
-from mlcore.spec import (
-    RESERVED_COLUMNS,
-    FeatureType,
-    ModelSpec,
-    Severity,
-    Task,
-    is_valid_name,
-    load_spec,
-    parse_spec,
-)
+from mlcore.spec import FeatureType, ModelSpec, Severity, Task, is_valid_name, load_spec, parse_spec
 
 
 @pytest.fixture

@@ -7,18 +7,15 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mlcore.catalog.columns import RESERVED_COLUMNS
+from mlcore.catalog.estimators import ESTIMATORS
 from mlcore.errors import SpecError
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{1,47}$"
 CLASSIFICATION_METRICS = {"accuracy", "f1", "roc_auc", "log_loss"}
 REGRESSION_METRICS = {"rmse", "mae", "r2"}
-# Columns of captured traffic besides the features (mlcore.capture, mlcore.inference).
-RESERVED_COLUMNS = frozenset({
-    "request_id", "captured_at", "row_index", "model_version", "variant", "latency_ms",
-    "prediction", "score", "shadow_version", "shadow_prediction",
-})  # fmt: skip
 # Metrics where lower is better; the gate compares in the right direction.
 LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
 
@@ -69,21 +66,16 @@ class Feature(_Strict):
         return self
 
 
-EstimatorKind = Literal[
-    "logistic_regression",
-    "random_forest_classifier",
-    "gradient_boosting_classifier",
-    "linear_regression",
-    "ridge",
-    "random_forest_regressor",
-    "gradient_boosting_regressor",
-]
-CLASSIFIERS = {"logistic_regression", "random_forest_classifier", "gradient_boosting_classifier"}
-
-
 class Estimator(_Strict):
-    kind: EstimatorKind
+    kind: str
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _known(cls, kind: str) -> str:
+        if kind not in ESTIMATORS:
+            raise ValueError(f"unknown estimator '{kind}'; one of {sorted(ESTIMATORS)}")
+        return kind
 
 
 class Metrics(_Strict):
@@ -158,10 +150,9 @@ class ModelSpec(_Strict):
         reserved = sorted(RESERVED_COLUMNS.intersection(names))
         if reserved:
             raise ValueError(f"feature names {reserved} are reserved for the capture of served traffic")
-        is_classifier = self.estimator.kind in CLASSIFIERS
-        if is_classifier != (self.task is Task.CLASSIFICATION):
+        if ESTIMATORS[self.estimator.kind].task != self.task:
             raise ValueError(f"estimator '{self.estimator.kind}' does not fit task '{self.task}'")
-        allowed = CLASSIFICATION_METRICS if is_classifier else REGRESSION_METRICS
+        allowed = CLASSIFICATION_METRICS if self.task is Task.CLASSIFICATION else REGRESSION_METRICS
         for metric in {self.metrics.primary, *self.metrics.minimum}:
             if metric not in allowed:
                 raise ValueError(f"metric '{metric}' is not one of {sorted(allowed)} for task '{self.task}'")

@@ -6,20 +6,11 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
+from mlcore.catalog.messages import Artifact
 from mlcore.errors import ArtifactIntegrityError, NotFoundError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-
-class Artifact(BaseModel):
-    """An object in S3 with the SHA-256 of its bytes."""
-
-    uri: str
-    sha256: str
-    size: int
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ function flushes on SIGTERM at shutdown.
 
 from __future__ import annotations
 
-import io
 import logging
 import random
 import threading
@@ -18,39 +17,29 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
-from mlcore.parquet import write_parquet
+from mlcore.catalog import limits
+from mlcore.catalog.columns import LABEL, META_COLUMNS, OUTPUT_COLUMNS
+from mlcore.catalog.keys import CAPTURE, partition_file
+from mlcore.serving.parquet import write_parquet
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
 
 logger = logging.getLogger(__name__)
-PREFIX = "capture"
-FEEDBACK_PREFIX = "feedback"
-# Columns every capture file has besides the model's features.
-META_COLUMNS = (
-    ("request_id", "string"),
-    ("captured_at", "timestamp_ms"),
-    ("row_index", "int64"),
-    ("model_version", "int64"),
-    ("variant", "string"),
-    ("latency_ms", "double"),
-)
 
 
-def partition(prefix: str, model_name: str, day: date) -> str:
-    return f"{prefix}/model={model_name}/dt={day:%Y-%m-%d}/"
+def label_kind(spec: ModelSpec) -> str:
+    """The Parquet kind of a model's output: class labels are strings, regressors' numbers doubles."""
+    return "string" if spec.task == "classification" else "double"
 
 
 def capture_schema(spec: ModelSpec) -> list[tuple[str, str]]:
-    """The columns of a model's captured traffic after `META_COLUMNS`: its features and the outputs."""
-    prediction = "string" if spec.task == "classification" else "double"
+    """The columns of a model's captured traffic after `META_COLUMNS`: its features, then `OUTPUT_COLUMNS`."""
     features = [(f.name, "double" if f.is_numeric else "string") for f in spec.features]
-    # `score`: for classifiers the probability of the positive (second) class, or of the predicted one
-    # beyond two classes, so live ROC AUC can be measured once labels arrive.
-    outputs = [("prediction", prediction), ("score", "double")]
-    return [*features, *outputs, ("shadow_version", "int64"), ("shadow_prediction", prediction)]
+    outputs = [(name, label_kind(spec) if kind == LABEL else kind) for name, kind in OUTPUT_COLUMNS]
+    return [*features, *outputs]
 
 
 def capture_rows(
@@ -94,9 +83,9 @@ class CaptureBuffer:
         self,
         store: ObjectStore,
         *,
-        max_rows: int = 1000,
-        max_age_seconds: float = 30.0,
-        max_buffered_rows: int = 50_000,
+        max_rows: int = limits.CAPTURE_MAX_ROWS,
+        max_age_seconds: float = limits.CAPTURE_MAX_AGE_SECONDS,
+        max_buffered_rows: int = limits.CAPTURE_MAX_BUFFERED_ROWS,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -155,9 +144,7 @@ class CaptureBuffer:
         for day, day_rows in by_day.items():
             try:
                 data = write_parquet([(n, kind, [row[i] for row in day_rows]) for i, (n, kind) in enumerate(columns)])
-                key = (
-                    f"{partition(PREFIX, model_name, day)}{datetime.now(UTC):%H%M%S%f}-{uuid.uuid4().hex[:12]}.parquet"
-                )
+                key = partition_file(CAPTURE, model_name, day, datetime.now(UTC), uuid.uuid4().hex[:12])
                 self.store.put(key, data, "application/vnd.apache.parquet")
             except Exception:  # a capture failure must not fail the prediction; keep the rows for the next flush
                 logger.exception("capture write failed", extra={"model": model_name, "rows": len(day_rows)})
@@ -169,67 +156,3 @@ class CaptureBuffer:
             self.dropped += len(unwritten) - len(keep)
             buffer.rows = keep + buffer.rows
         buffer.since = self.clock()
-
-
-def _days(start: datetime, end: datetime) -> list[date]:
-    return [(start + timedelta(days=d)).date() for d in range((end.date() - start.date()).days + 1)]
-
-
-def read_parquet_window(store: ObjectStore, prefix: str, model_name: str, start: datetime, end: datetime) -> Any:
-    """The rows of Parquet files under `<prefix>/model=<name>/dt=...` for the days in [start, end] (a pyarrow Table)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    tables = [
-        pq.read_table(io.BytesIO(store.get(key)))
-        for day in _days(start, end)
-        for key in store.list_keys(partition(prefix, model_name, day))
-        if key.endswith(".parquet")
-    ]
-    return pa.concat_tables(tables, promote_options="default") if tables else None
-
-
-def capture_window(store: ObjectStore, model_name: str, start: datetime, end: datetime) -> Any:
-    """The captured rows served in [start, end] (a pyarrow Table), or None when there are none."""
-    import pyarrow.compute as pc
-
-    table = read_parquet_window(store, PREFIX, model_name, start, end)
-    if table is None:
-        return None
-    at = table.column("captured_at")
-    return table.filter(pc.and_(pc.greater_equal(at, start), pc.less_equal(at, end)))
-
-
-def labelled_window(store: ObjectStore, model_name: str, window: Any, start: datetime, end: datetime) -> Any:
-    """The captured rows of `window` that have feedback: `prediction` and `label` (a pyarrow Table), or None.
-
-    Feedback may arrive after the window (it is read up to `end`); the latest label for a row wins.
-    """
-    feedback = read_parquet_window(store, FEEDBACK_PREFIX, model_name, start, end)
-    if window is None or feedback is None:
-        return None
-    feedback = feedback.sort_by([("received_at", "ascending")]).select(["request_id", "row_index", "label"])
-    latest = {
-        (r, i): label
-        for r, i, label in zip(*(feedback.column(c).to_pylist() for c in feedback.column_names), strict=True)
-    }
-    keys = zip(window.column("request_id").to_pylist(), window.column("row_index").to_pylist(), strict=True)
-    labels = [latest.get(key) for key in keys]
-    import pyarrow as pa
-
-    score = window.column("score") if "score" in window.column_names else pa.nulls(window.num_rows, pa.float64())
-    joined = pa.table({"prediction": window.column("prediction"), "score": score, "label": pa.array(labels)})
-    return joined.filter(joined.column("label").is_valid())
-
-
-def read_window(
-    store: ObjectStore, model_name: str, feature_names: list[str], *, hours: int, now: datetime | None = None
-) -> tuple[dict[str, list[Any]], list[Any], list[int]]:
-    """Captured rows of the last `hours`: feature columns, predictions and the serving versions."""
-    now = now or datetime.now(UTC)
-    table = capture_window(store, model_name, now - timedelta(hours=hours), now)
-    if table is None:
-        return {name: [] for name in feature_names}, [], []
-    columns = {name: table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
-               for name in feature_names}  # fmt: skip
-    return columns, table.column("prediction").to_pylist(), table.column("model_version").to_pylist()

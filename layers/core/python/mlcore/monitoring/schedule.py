@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from mlcore.messages import (
+from mlcore.catalog.messages import (
     DueModel,
     ListDueRequest,
     ListDueResult,

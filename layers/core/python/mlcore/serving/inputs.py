@@ -1,64 +1,18 @@
-"""ONNX serving: a verified model in an onnxruntime session, and request validation against its signature.
-
-Imports only numpy and onnxruntime, so it fits the predict function's layer and starts fast.
-"""
+"""Request rows checked against a model's signature, and turned into its input tensors (numpy only)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
 from mlcore.errors import BadRequestError, PayloadTooLargeError
-
-if TYPE_CHECKING:
-    from mlcore.registry import ModelVersion
-    from mlcore.storage import ObjectStore
 
 FLOAT, STRING = "float", "string"
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 BULK_ROWS = 32
-
-
-def signature_of(features: list[Any]) -> list[dict[str, Any]]:
-    """The input signature of a spec's features: name, ONNX tensor type, nullability, known categories."""
-    signature = []
-    for f in features:
-        field: dict[str, Any] = {"name": f.name, "type": FLOAT if f.is_numeric else STRING, "nullable": f.nullable}
-        if not f.is_numeric and f.categories is not None and not f.allow_unseen:
-            field["categories"] = list(f.categories)
-        signature.append(field)
-    return signature
-
-
-def _session(model: bytes) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    # One thread per request: Lambda gives a function ~1 vCPU per 1769 MB, threads only add overhead.
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
-
-
-class OnnxModel:
-    """A loaded ONNX model with its signature; `predict` takes validated column arrays."""
-
-    def __init__(self, model: bytes, signature: list[dict[str, Any]], classes: list[str] | None) -> None:
-        self.session = _session(model)
-        self.signature = signature
-        self.classes = classes
-        self.validate = InputValidator(signature)
-        self._outputs = [o.name for o in self.session.get_outputs()]
-
-    def predict(self, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the model; returns `label` (and `probabilities` for classifiers)."""
-        results = dict(zip(self._outputs, self.session.run(None, columns), strict=True))
-        if self.classes is None:
-            return {"label": np.asarray(results["variable"]).ravel()}
-        return {"label": np.asarray(results["label"]).ravel(), "probabilities": np.asarray(results["probabilities"])}
 
 
 def _bad(row: int, name: str, message: str) -> BadRequestError:
@@ -273,8 +227,3 @@ def tensors_from_columns(values: dict[str, list[Any]], signature: list[dict[str,
         dtype = np.float32 if field["type"] == FLOAT else object
         tensors[field["name"]] = np.array(column, dtype=dtype).reshape(-1, 1)
     return tensors
-
-
-def load_served_model(version: ModelVersion, artifacts: ObjectStore) -> OnnxModel:
-    """An ONNX session of a registered version, after verifying the artifact's SHA-256."""
-    return OnnxModel(artifacts.get_verified(version.artifacts["model"]), version.signature, version.classes)

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlcore.storage import Artifact
-
 
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Built on first use: a function pays only for the messages it parses.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class Artifact(_Message):
+    """An object in S3 with the SHA-256 of its bytes."""
+
+    uri: str
+    sha256: str
+    size: int
+
+
+class SignatureField(_Message):
+    """One input of a served model: its name, tensor type, nullability and (when fixed) its categories."""
+
+    name: str
+    type: Literal["float", "string"] = Field(description="`float` or `string`.")
+    nullable: bool
+    categories: list[str] | None = Field(
+        default=None, description="The only values accepted, when the spec fixes them."
+    )
 
 
 class PipelineInput(_Message):

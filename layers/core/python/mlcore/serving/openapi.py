@@ -1,6 +1,6 @@
 """The prediction API's OpenAPI 3 document, generated from the models below.
 
-`python -m mlcore.openapi > functions/predict/openapi.json` writes the committed copy; a test
+`python -m mlcore.serving.openapi > functions/predict/openapi.json` writes the committed copy; a test
 keeps the two equal, and the local target serves it at `GET /openapi.json`.
 """
 
@@ -9,8 +9,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import TypeAdapter
 
+from mlcore.catalog.api import (
+    DescribeResponse,
+    ErrorResponse,
+    Feedback,
+    FeedbackBatch,
+    FeedbackResponse,
+    PredictRequest,
+    PredictResponse,
+)
 from mlcore.errors import (
     BadRequestError,
     MlopsError,
@@ -18,88 +27,6 @@ from mlcore.errors import (
     PayloadTooLargeError,
     ServiceUnavailableError,
 )
-
-Value = float | int | str | None
-
-
-class DataframeSplit(BaseModel):
-    columns: list[str] = Field(description="Feature names, in the order of each row of `data`.")
-    data: list[list[Value]] = Field(min_length=1)
-
-
-class PredictRequest(BaseModel):
-    """Rows to score: `instances` (one object per row) or MLflow's `dataframe_split`."""
-
-    model_config = ConfigDict(json_schema_extra={"example": {"instances": [{"tenure_months": 12, "plan": "basic"}]}})
-    instances: list[dict[str, Value]] | None = Field(
-        default=None, min_length=1, description="One object per row, keyed by feature name."
-    )
-    dataframe_split: DataframeSplit | None = None
-
-
-class ServedModel(BaseModel):
-    name: str
-    version: int
-    variant: str | None = Field(default=None, description="`challenger` when a canary rollout answered.")
-
-
-class PredictResponse(BaseModel):
-    predictions: list[str | float] = Field(description="One label (classifiers) or number (regressors) per row.")
-    probabilities: list[dict[str, float]] | None = Field(
-        default=None, description="Classifiers only: per row, the probability of each class label."
-    )
-    model: ServedModel
-    request_id: str
-
-
-class SignatureField(BaseModel):
-    name: str
-    type: str = Field(description="`float` or `string`.")
-    nullable: bool
-    categories: list[str] | None = Field(
-        default=None, description="The only values accepted, when the spec fixes them."
-    )
-
-
-class Rollout(BaseModel):
-    version: int
-    mode: str = Field(description="`canary` or `shadow`.")
-    weight: float
-
-
-class DescribeResponse(BaseModel):
-    name: str
-    version: int
-    task: str
-    signature: list[SignatureField]
-    classes: list[str] | None = None
-    challenger: Rollout | None = None
-
-
-class Feedback(BaseModel):
-    request_id: str = Field(description="The `request_id` of the prediction this is the truth for.")
-    row_index: int = Field(default=0, ge=0, description="The row of that request.")
-    label: str | float
-
-
-class FeedbackBatch(BaseModel):
-    feedback: list[Feedback] = Field(min_length=1, max_length=1000)
-
-
-class FeedbackResponse(BaseModel):
-    accepted: int
-    model: str
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str = Field(description="Names the offending field and row, e.g. `instances[3].age: is missing`.")
-    field: str | None = None
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorDetail
-
 
 SCHEMAS: dict[str, Any] = {
     "PredictRequest": PredictRequest,

@@ -10,67 +10,22 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
-
 from mlcore.errors import ConflictError, ModelNotFoundError, NotFoundError
+from mlcore.registry.records import (
+    CHAMPION,
+    AliasRecord,
+    AuditRecord,
+    ModelVersion,
+    RolloutMode,
+    VersionStatus,
+    utc_now,
+)
 from mlcore.spec import ModelSpec, parse_spec
-from mlcore.storage import Artifact
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-
-
-class VersionStatus(StrEnum):
-    APPROVED = "approved"
-    PENDING = "pending_approval"
-    REJECTED = "rejected"
-
-
-class ModelVersion(BaseModel):
-    model_name: str
-    version: int
-    run_id: str
-    status: VersionStatus
-    created_at: str
-    artifacts: dict[str, Artifact]
-    metrics: dict[str, float]
-    signature: list[dict[str, Any]]
-    classes: list[str] | None = None
-    training_rows: int = 0
-    holdout_rows: int = 0
-    image: str = ""
-    notes: str = ""
-
-
-class RolloutMode(StrEnum):
-    CANARY = "canary"  # the challenger answers `weight` of the traffic
-    SHADOW = "shadow"  # the challenger scores every request; the champion answers
-
-
-class AliasRecord(BaseModel):
-    alias: str
-    version: int
-    previous_version: int | None = None
-    updated_at: str
-    reason: str = ""
-    # Only for the challenger alias.
-    mode: RolloutMode | None = None
-    weight: float = Field(default=0.0, ge=0.0, le=1.0)
-
-
-class AuditRecord(BaseModel):
-    at: str
-    action: str
-    actor: str
-    details: dict[str, Any] = Field(default_factory=dict)
-
 
 KEY_SCHEMA = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
 ATTRIBUTE_DEFINITIONS = [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}]
@@ -84,10 +39,6 @@ def create_registry_table(client: DynamoDBClient, name: str) -> None:
         AttributeDefinitions=ATTRIBUTE_DEFINITIONS,  # type: ignore[arg-type]
         BillingMode="PAY_PER_REQUEST",
     )
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _pk(name: str) -> dict[str, Any]:

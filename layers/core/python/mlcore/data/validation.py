@@ -2,45 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from mlcore.contract import check_contract, read_table
-from mlcore.errors import DataValidationError, NotFoundError
-from mlcore.messages import ValidateRequest, ValidateResult
-from mlcore.pipeline import dataset_prefix, run_prefix
+from mlcore.catalog.keys import RunFile, run_key, snapshot_key
+from mlcore.catalog.messages import ValidateRequest, ValidateResult
+from mlcore.data.contract import check_contract
+from mlcore.data.datasets import latest_dataset_key, read_table, split_holdout, to_parquet
+from mlcore.data.report import render_contract_html
+from mlcore.errors import DataValidationError
 from mlcore.registry import Registry
-from mlcore.report import render_contract_html
-from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore, S3Uri
-
-
-def _parquet(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
-    return sink.getvalue()
-
-
-def read_parquet(data: bytes) -> pa.Table:
-    return pq.read_table(io.BytesIO(data))
-
-
-def _latest_dataset_key(model_name: str, data: ObjectStore) -> str:
-    keys = sorted(data.list_keys(dataset_prefix(model_name)))
-    if not keys:
-        raise NotFoundError(f"no dataset under s3://{data.bucket}/{dataset_prefix(model_name)}; upload one first")
-    return keys[-1]
-
-
-def split_holdout(table: pa.Table, spec: ModelSpec) -> tuple[pa.Table, pa.Table]:
-    """Deterministic train/holdout split by the spec's seed and fraction."""
-    order = np.random.default_rng(spec.data.seed).permutation(table.num_rows)
-    cut = round(table.num_rows * spec.data.holdout_fraction)
-    return table.take(np.sort(order[cut:])), table.take(np.sort(order[:cut]))
 
 
 def validate_dataset(
@@ -62,10 +33,9 @@ def validate_dataset(
             raise DataValidationError(f"dataset_uri must be in the data bucket {data.bucket}", field="dataset_uri")
         key = location.key
     else:
-        key = _latest_dataset_key(name, data)
+        key = latest_dataset_key(name, data)
     raw = data.get(key)
-    prefix = run_prefix(name, run_id)
-    snapshot = artifacts.put(prefix + "dataset" + key[key.rfind(".") :], raw)
+    snapshot = artifacts.put(snapshot_key(name, run_id, key), raw)
     clean, report = check_contract(read_table(raw, key), spec)
     report_doc = {
         "model_name": name,
@@ -74,10 +44,10 @@ def validate_dataset(
         **report.model_dump(mode="json"),
     }
     report_artifact = artifacts.put(
-        prefix + "validation.json", json.dumps(report_doc, indent=2).encode(), "application/json"
+        run_key(name, run_id, RunFile.VALIDATION_JSON), json.dumps(report_doc, indent=2).encode(), "application/json"
     )
     html = render_contract_html(name, run_id, data.uri(key), report)
-    artifacts.put(prefix + "validation.html", html.encode(), "text/html")
+    artifacts.put(run_key(name, run_id, RunFile.VALIDATION_HTML), html.encode(), "text/html")
     if report.blocking:
         raise DataValidationError(f"dataset {key} breaks the contract of '{name}': {report.summary()}")
     train, holdout = split_holdout(clean, spec)
@@ -86,8 +56,8 @@ def validate_dataset(
         run_id=run_id,
         reason=request.request.reason,
         dataset=snapshot,
-        train=artifacts.put(prefix + "train.parquet", _parquet(train)),
-        holdout=artifacts.put(prefix + "holdout.parquet", _parquet(holdout)),
+        train=artifacts.put(run_key(name, run_id, RunFile.TRAIN), to_parquet(train)),
+        holdout=artifacts.put(run_key(name, run_id, RunFile.HOLDOUT), to_parquet(holdout)),
         rows=clean.num_rows,
         warnings=[f"{w.check}({w.column}): {w.message}" for w in report.warnings],
         report=report_artifact,

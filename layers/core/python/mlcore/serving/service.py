@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcore.capture import FEEDBACK_PREFIX, CaptureBuffer, capture_rows, capture_schema, partition
+from mlcore.catalog.limits import MAX_BODY_BYTES
 from mlcore.errors import (
     ArtifactIntegrityError,
     BadRequestError,
@@ -23,9 +22,10 @@ from mlcore.errors import (
     PayloadTooLargeError,
     ServiceUnavailableError,
 )
-from mlcore.parquet import write_parquet
 from mlcore.registry import CHALLENGER, CHAMPION, AliasRecord, Registry, RolloutMode
-from mlcore.serving import OnnxModel, is_text, load_served_model, records_from_split
+from mlcore.serving.capture import CaptureBuffer, capture_rows, capture_schema
+from mlcore.serving.inputs import records_from_split
+from mlcore.serving.model import OnnxModel, load_served_model
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
 
@@ -71,7 +71,7 @@ def error_body(error: MlopsError) -> dict[str, Any]:
     return {"error": body}
 
 
-def parse_body(body: str | None, max_bytes: int = 1_000_000) -> list[Any]:
+def parse_body(body: str | None, max_bytes: int = MAX_BODY_BYTES) -> list[Any]:
     """The rows of a request: `{"instances": [...]}` or MLflow's `{"dataframe_split": {...}}`."""
     if not body:
         raise BadRequestError('the request body is empty; send {"instances": [...]}', field="body")
@@ -111,7 +111,7 @@ class PredictionService:
         capture: CaptureBuffer,
         *,
         max_rows: int,
-        max_body_bytes: int = 1_000_000,
+        max_body_bytes: int = MAX_BODY_BYTES,
         alias_ttl_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -290,89 +290,3 @@ def _scores(probabilities: np.ndarray | None) -> list[float] | None:
         return None
     column = probabilities[:, 1] if probabilities.shape[1] == 2 else probabilities.max(axis=1)
     return column.astype(np.float64).tolist()
-
-
-MAX_FEEDBACK = 1000
-
-
-def _finite_number(value: Any) -> float | None:
-    """`value` as a float when it is a finite JSON number, else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:  # an integer beyond float's range
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _feedback_items(body: str | None) -> tuple[list[Any], bool]:
-    """The feedback items of a body, and whether it was a batch (`{"feedback": [...]}`)."""
-    if not body:
-        raise BadRequestError('the request body is empty; send {"request_id": ..., "label": ...}', field="body")
-    try:
-        document = json.loads(body)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise BadRequestError("the request body is not valid JSON", field="body") from exc
-    if isinstance(document, dict) and "feedback" in document:
-        items = document["feedback"]
-        if not isinstance(items, list) or not items:
-            raise BadRequestError("feedback: expected a non-empty list", field="feedback")
-        if len(items) > MAX_FEEDBACK:
-            raise PayloadTooLargeError(
-                f"feedback: {len(items)} items exceed the limit of {MAX_FEEDBACK}", field="feedback"
-            )
-        return items, True
-    return [document], False
-
-
-def record_feedback(
-    spec: ModelSpec, body: str | None, store: ObjectStore, classes: list[str] | None = None
-) -> dict[str, Any]:
-    """Store ground truth for served predictions: `{"request_id", "label", "row_index"?}` or `{"feedback": [...]}`.
-
-    Written at once as Parquet under `feedback/model=<name>/dt=<date>/`, joined with the capture by
-    `request_id` and `row_index` when the monitor measures performance.
-    """
-    items, batch = _feedback_items(body)
-    request_ids, rows, labels = [], [], []
-    for i, item in enumerate(items):
-        where = f"feedback[{i}]" if batch else "body"
-        if not isinstance(item, dict):
-            raise BadRequestError(f"{where}: expected an object", field=where)
-        request_id, label, row = item.get("request_id"), item.get("label"), item.get("row_index", 0)
-        if not isinstance(request_id, str) or not request_id or not is_text(request_id):
-            raise BadRequestError(
-                f"{where}.request_id: expected the request_id of a prediction", field=f"{where}.request_id"
-            )
-        if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < 2**31:
-            raise BadRequestError(f"{where}.row_index: expected a row number >= 0", field=f"{where}.row_index")
-        if spec.task == "classification":
-            if isinstance(label, bool) or not isinstance(label, str | int):
-                raise BadRequestError(f"{where}.label: expected a class label", field=f"{where}.label")
-            label = str(label)
-            if not is_text(label):
-                raise BadRequestError(f"{where}.label: is not valid Unicode text", field=f"{where}.label")
-            if classes and label not in classes:
-                raise BadRequestError(f"{where}.label: {label!r} is not one of {classes}", field=f"{where}.label")
-        else:
-            label = _finite_number(label)
-            if label is None:
-                raise BadRequestError(f"{where}.label: expected a finite number", field=f"{where}.label")
-        request_ids.append(request_id)
-        rows.append(row)
-        labels.append(label)
-    now = datetime.now(UTC)
-    received = [int(now.timestamp() * 1000)] * len(items)
-    data = write_parquet(
-        [
-            ("request_id", "string", request_ids),
-            ("row_index", "int64", rows),
-            ("label", "string" if spec.task == "classification" else "double", labels),
-            ("received_at", "timestamp_ms", received),
-        ]
-    )
-    digest = hashlib.sha256(data).hexdigest()[:12]
-    key = f"{partition(FEEDBACK_PREFIX, spec.name, now.date())}{now:%H%M%S%f}-{digest}.parquet"
-    store.put(key, data, "application/vnd.apache.parquet")
-    return {"accepted": len(items), "model": spec.name}

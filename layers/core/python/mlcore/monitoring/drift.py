@@ -1,9 +1,7 @@
-"""Training-time profiles and drift checks against them (numpy, and pyarrow to count categories).
+"""Drift checks of served traffic against a training profile (numpy, and pyarrow to count categories).
 
-A profile keeps, per numeric feature, 101 quantiles (for a normed Wasserstein distance), decile
-bins (for PSI), moments and the missing rate; per categorical feature, the top-K frequencies and
-the missing rate; and the distribution of the model's predictions. Checks compare a window of
-served traffic with the profile and never reload training data.
+Evidently's choice of tests: KS and chi-square on small samples, normed Wasserstein and
+Jensen-Shannon distances on large ones; PSI alongside.
 """
 
 from __future__ import annotations
@@ -16,129 +14,23 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from mlcore.data.profile import (
+    OTHER,
+    QUANTILES,
+    bin_counts,
+    category_counts,
+    quantiles_at,
+    sorted_present,
+    value_label,
+)
 from mlcore.spec import ModelSpec
 
-# Midpoints of 100 equal-probability bins: the sample's min and max (levels 0 and 1) grow with the
-# number of rows and would inflate the distance of heavy-tailed features.
-QUANTILES = (np.arange(100) + 0.5) / 100
-PSI_EDGES = np.linspace(0.1, 0.9, 9)
-TOP_K = 50
-MAX_DISCRETE = 20
-OTHER = "__other__"
-MISSING = "__missing__"
 _EPS = 1e-6
-
-
-def _sorted_present(values: Any) -> tuple[np.ndarray, int]:
-    """The non-missing values, sorted (one sort serves quantiles and bin counts), and the total count."""
-    values = np.asarray(values, dtype=np.float64)
-    present = values[~np.isnan(values)]
-    present.sort()
-    return present, values.size
-
-
-def _quantiles(ordered: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """Quantiles of a sorted array by linear interpolation (numpy's default method), without re-sorting."""
-    positions = levels * (ordered.size - 1)
-    low = np.floor(positions).astype(np.int64)
-    high = np.minimum(low + 1, ordered.size - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (positions - low)
-
-
-def _bin_counts(ordered: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Counts per bin `(-inf, e0], (e0, e1], ..., (ek, inf)` of a sorted array."""
-    cuts = np.searchsorted(ordered, edges, side="right")
-    return np.diff(np.concatenate(([0], cuts, [ordered.size])))
-
-
-def numeric_profile(values: np.ndarray) -> dict[str, Any]:
-    present, total = _sorted_present(values)
-    if present.size == 0:
-        return {"kind": "numeric", "count": 0, "missing_rate": 1.0}
-    edges = np.unique(_quantiles(present, PSI_EDGES))
-    counts = _bin_counts(present, edges)
-    distinct, distinct_counts = np.unique(present, return_counts=True)
-    # Few distinct values (counts, ratings): small samples are tested like categories, since KS
-    # assumes a continuous distribution.
-    discrete = (
-        {
-            "frequencies": {_label(v): float(c / present.size) for v, c in zip(distinct, distinct_counts, strict=True)},
-            "other": 0.0,
-        }
-        if distinct.size <= MAX_DISCRETE
-        else {}
-    )
-    return {
-        **discrete,
-        "kind": "numeric",
-        "count": int(present.size),
-        "missing_rate": float(1 - present.size / total),
-        "quantiles": _quantiles(present, QUANTILES).tolist(),
-        "psi_edges": edges.tolist(),
-        "psi_proportions": (counts / present.size).tolist(),
-        "mean": float(present.mean()),
-        "std": float(present.std()),
-        "min": float(present.min()),
-        "max": float(present.max()),
-    }
-
-
-def _label(value: float) -> str:
-    return f"{value:g}"
-
-
-def category_counts(values: Any) -> tuple[list[str], np.ndarray, int, int]:
-    """Distinct values with their counts (most frequent first), the missing count and the total.
-
-    `values` is anything Arrow reads as strings (a numpy object array, a list, an Arrow array);
-    None and "" are missing. Counting runs in Arrow's C++ rather than over Python objects.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if isinstance(values, pa.Array | pa.ChunkedArray):
-        array = values
-    else:  # model input tensors are (rows, 1)
-        array = pa.array(np.asarray(values, dtype=object).ravel(), type=pa.string(), from_pandas=True)
-    array = pc.cast(array, pa.string())
-    counted = pc.value_counts(pc.drop_null(array))
-    labels = counted.field("values").to_pylist()
-    counts = counted.field("counts").to_numpy(zero_copy_only=False)
-    empty = [i for i, label in enumerate(labels) if label == ""]
-    missing = array.null_count + int(counts[empty].sum())
-    keep = np.ones(len(labels), dtype=bool)
-    keep[empty] = False
-    order = np.argsort(-counts[keep], kind="stable")
-    kept = [label for label, flag in zip(labels, keep, strict=True) if flag]
-    return [kept[i] for i in order], counts[keep][order], missing, len(array)
-
-
-def categorical_profile(values: Any) -> dict[str, Any]:
-    labels, counts, missing, total = category_counts(values)
-    present = max(int(counts.sum()), 1)
-    top = {label: float(count / present) for label, count in zip(labels[:TOP_K], counts[:TOP_K], strict=True)}
-    return {
-        "kind": "categorical",
-        "count": int(counts.sum()),
-        "missing_rate": float(missing / total) if total else 0.0,
-        "frequencies": top,
-        "other": max(1.0 - sum(top.values()), 0.0),
-    }
-
-
-def build_profile(spec: ModelSpec, columns: dict[str, np.ndarray], predictions: np.ndarray) -> dict[str, Any]:
-    """The profile of a training set and of the model's predictions on it."""
-    features = {
-        f.name: numeric_profile(columns[f.name]) if f.is_numeric else categorical_profile(columns[f.name])
-        for f in spec.features
-    }
-    prediction = categorical_profile(predictions) if spec.task == "classification" else numeric_profile(predictions)
-    return {"model_name": spec.name, "rows": len(predictions), "features": features, "prediction": prediction}
 
 
 def normed_wasserstein(reference: dict[str, Any], current: np.ndarray) -> float:
     """Wasserstein-1 distance between quantile functions, divided by the reference's std (as Evidently norms it)."""
-    current_quantiles = _quantiles(np.sort(current), QUANTILES)  # cheap when already sorted
+    current_quantiles = quantiles_at(np.sort(current), QUANTILES)  # cheap when already sorted
     # W1 is the integral over p of |F_ref^-1(p) - F_cur^-1(p)|: a midpoint sum over the 100 bins.
     distance = float(np.mean(np.abs(np.asarray(reference["quantiles"]) - current_quantiles)))
     return distance / max(reference["std"], _EPS)
@@ -273,7 +165,7 @@ class DriftReport(BaseModel):
     dataset_drift: bool
     prediction: FeatureDrift | None = None
     performance: PerformanceCheck | None = None
-    # The data contract's column checks on the served traffic (mlcore.contract.CheckResult documents).
+    # The data contract's column checks on the served traffic (mlcore.data.CheckResult documents).
     quality: list[dict[str, Any]] = []
 
     @property
@@ -284,7 +176,7 @@ class DriftReport(BaseModel):
 def _numeric_drift(
     name: str, reference: dict[str, Any], raw: np.ndarray, threshold: float, spec_feature: Any
 ) -> FeatureDrift:
-    present, total = _sorted_present(raw)
+    present, total = sorted_present(raw)
     findings = []
     if spec_feature is not None and present.size:
         below = int(np.searchsorted(present, spec_feature.min, side="left")) if spec_feature.min is not None else 0
@@ -296,7 +188,7 @@ def _numeric_drift(
         findings += [f"{below} values below min {spec_feature.min}"] if below else []
         findings += [f"{above} values above max {spec_feature.max}"] if above else []
     if present.size <= SMALL_SAMPLE and "frequencies" in reference:
-        labels, counts, _, _ = category_counts([_label(v) for v in present])
+        labels, counts, _, _ = category_counts([value_label(v) for v in present])
         ref, cur, _ = _aligned(reference, labels, counts)
         method, score = "chi_square", chi_square_p_value(ref, cur * present.size)
         drifted = score < P_VALUE
@@ -307,7 +199,7 @@ def _numeric_drift(
         method, score = "normed_wasserstein", normed_wasserstein(reference, present)
         drifted = score >= threshold
     edges = np.asarray(reference["psi_edges"])
-    current_hist = _bin_counts(present, edges) / max(present.size, 1)
+    current_hist = bin_counts(present, edges) / max(present.size, 1)
     return FeatureDrift(
         feature=name,
         kind="numeric",

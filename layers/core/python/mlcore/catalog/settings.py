@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from mlcore.catalog import limits
+
 
 class Settings(BaseModel):
     """Settings read from environment variables named like the fields, in upper case.
@@ -55,11 +57,11 @@ class PredictSettings(Settings):
     registry_table: str
     artifacts_bucket: str
     capture_bucket: str
-    max_rows: int = 1000
-    max_body_bytes: int = 1_000_000
-    alias_ttl_seconds: float = 30.0
-    capture_max_rows: int = 1000
-    capture_max_age_seconds: float = 30.0
+    max_rows: int = limits.MAX_ROWS
+    max_body_bytes: int = limits.MAX_BODY_BYTES
+    alias_ttl_seconds: float = limits.ALIAS_TTL_SECONDS
+    capture_max_rows: int = limits.CAPTURE_MAX_ROWS
+    capture_max_age_seconds: float = limits.CAPTURE_MAX_AGE_SECONDS
 
 
 class ListDueSettings(Settings):

@@ -1,18 +1,11 @@
-"""Self-contained HTML reports: the drift report (histograms per feature) and the model card."""
+"""The drift report of one check as a self-contained HTML page (histograms per feature)."""
 
 from __future__ import annotations
 
 from html import escape
-from typing import Any
 
-from mlcore.drift import DriftReport, FeatureDrift
-
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:1100px}
-table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}
-.bad{color:#b00020;font-weight:600}.ok{color:#1b5e20}.grid{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
-.card{border:1px solid #ddd;border-radius:6px;padding:.6rem}svg text{font-size:9px}
-"""
+from mlcore.html import page
+from mlcore.monitoring.drift import DriftReport, FeatureDrift
 
 
 def _histogram_svg(feature: FeatureDrift, width: int = 480, height: int = 140) -> str:
@@ -76,80 +69,14 @@ def render_drift_html(report: DriftReport) -> str:
         if report.quality
         else "<p class='ok'>The served traffic meets the data contract.</p>"
     )
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>Drift: {escape(report.model_name)}</title>"
-        f"<style>{_STYLE}</style></head><body><h1>Drift report: {escape(report.model_name)} v{report.version}</h1>"
+    return page(
+        f"Drift: {report.model_name}",
+        f"Drift report: {report.model_name} v{report.version}",
         f"<p>{report.rows} captured rows compared with the training profile. {verdict}.</p>"
         f"{performance_html}{quality_html}"
         "<p>Tests as Evidently chooses them: KS (numeric) and chi-square (categorical) p-values below 0.05 on "
         "up to 1000 rows; normed Wasserstein (numeric) and Jensen-Shannon (categorical) distances above the "
         "threshold on more. PSI is shown alongside. Grey: training; blue: current.</p>"
         "<table><tr><th>feature</th><th>type</th><th>test</th><th>score</th><th>threshold</th><th>result</th>"
-        f"<th>PSI</th><th>missing</th><th>findings</th></tr>{rows}</table><div class='grid'>{cards}</div></body></html>"
-    )
-
-
-def render_model_card(spec: Any, version: Any, alias_history: list[dict[str, Any]]) -> str:
-    """A model card in Markdown: what the model is, how it was trained and evaluated, where it serves."""
-    metrics = "\n".join(f"| {k} | {v:.4f} |" for k, v in sorted(version.metrics.items()))
-    features = "\n".join(
-        f"| {f.name} | {f.type} | {'yes' if f.nullable else 'no'} | "
-        f"{f.categories if f.categories else f'{f.min} .. {f.max}'} |"
-        for f in spec.features
-    )
-    artifacts = "\n".join(f"| {k} | `{a.uri}` | `{a.sha256}` |" for k, a in version.artifacts.items())
-    history = "\n".join(f"- {h['at']}: {h['action']} {h['details']}" for h in alias_history)
-    return f"""# Model card: {spec.name} v{version.version}
-
-{spec.description}
-
-- Task: {spec.task}; target `{spec.target}`; estimator `{spec.estimator.kind}` {spec.estimator.params}
-- Status: {version.status}; trained by run `{version.run_id}` at {version.created_at}
-- Rows: {version.training_rows} training, {version.holdout_rows} holdout
-- Gate: {version.notes}
-
-## Holdout metrics
-| metric | value |
-| --- | --- |
-{metrics}
-
-## Input signature
-| feature | type | nullable | allowed |
-| --- | --- | --- | --- |
-{features}
-
-## Artifacts (SHA-256 verified before every load)
-| artifact | uri | sha256 |
-| --- | --- | --- |
-{artifacts}
-
-## Registry history
-{history}
-"""
-
-
-def render_contract_html(model_name: str, run_id: str, dataset_uri: str, report: Any) -> str:
-    """The data contract report of one validation as a standalone HTML page."""
-    blocking = [f for f in report.failures if f.severity == "blocking"]
-    verdict = (
-        f'<span class="bad">{len(blocking)} blocking failure(s): the pipeline stops, the registry is untouched</span>'
-        if blocking
-        else '<span class="ok">no blocking failure</span>'
-    )
-    rows = (
-        "".join(
-            f"<tr><td>{escape(f.check)}</td><td>{escape(f.column or '(table)')}</td>"
-            f'<td class="{"bad" if f.severity == "blocking" else ""}">{f.severity}</td><td>{f.failed_rows:,}</td>'
-            f"<td>{escape(f.message)}</td><td>{escape(', '.join(map(str, f.examples)))}</td></tr>"
-            for f in report.failures
-        )
-        or "<tr><td colspan='6' class='ok'>every check passed</td></tr>"
-    )
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>Data contract: {escape(model_name)}</title>"
-        f"<style>{_STYLE}</style></head><body><h1>Data contract: {escape(model_name)}</h1>"
-        f"<p>Run <code>{escape(run_id)}</code>, dataset <code>{escape(dataset_uri)}</code>: {report.rows:,} rows, "
-        f"{report.columns} columns. {verdict}.</p>"
-        "<table><tr><th>check</th><th>column</th><th>severity</th><th>failed rows</th><th>message</th>"
-        f"<th>examples</th></tr>{rows}</table></body></html>"
+        f"<th>PSI</th><th>missing</th><th>findings</th></tr>{rows}</table><div class='grid'>{cards}</div>",
     )

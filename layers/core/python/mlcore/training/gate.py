@@ -1,9 +1,11 @@
-"""The champion/challenger gate (no numpy: it runs in the core layer only)."""
+"""The champion/challenger gate and the evaluate step (no numpy: it runs in the core layer only)."""
 
 from __future__ import annotations
 
-from mlcore.messages import EvaluateResult, TrainingResult
+from mlcore.catalog.messages import EvaluateRequest, EvaluateResult, TrainingResult
+from mlcore.registry import PIPELINE, Registry, read_candidate
 from mlcore.spec import LOWER_IS_BETTER, ModelSpec
+from mlcore.storage import ObjectStore
 
 
 def _better_or_equal(metric: str, candidate: float, reference: float, tolerance: float = 0.0) -> bool:
@@ -51,3 +53,14 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
         champion_version=result.champion_version,
         champion_metrics=champion,
     )
+
+
+def evaluate_candidate(request: EvaluateRequest, *, registry: Registry, artifacts: ObjectStore) -> EvaluateResult:
+    """Apply the evaluation gate to what the training job measured on the run's holdout."""
+    spec = registry.get_spec(request.model_name)
+    result = apply_gate(spec, read_candidate(request.model_name, request.run_id, artifacts))
+    if not result.passed:
+        registry.audit(
+            request.model_name, "candidate_rejected", PIPELINE, {"run_id": request.run_id, "reason": result.reason}
+        )
+    return result

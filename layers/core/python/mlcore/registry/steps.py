@@ -1,48 +1,26 @@
-"""The light steps of the training pipeline: evaluate, register, promote (core layer only).
-
-The validate step is in mlcore.validation (pyarrow), training in mlcore.training (the Batch image).
-"""
+"""The registry's steps of the training pipeline: register a candidate, promote a version (core layer only)."""
 
 from __future__ import annotations
 
-from mlcore.errors import GateFailedError
-from mlcore.gate import apply_gate
-from mlcore.messages import (
-    EvaluateRequest,
-    EvaluateResult,
+from mlcore.catalog.keys import RunFile, run_key
+from mlcore.catalog.messages import (
     PromoteRequest,
     PromoteResult,
     RegisterRequest,
     RegisterResult,
     TrainingResult,
 )
-from mlcore.registry import ModelVersion, Registry, VersionStatus, utc_now
+from mlcore.errors import GateFailedError
+from mlcore.registry.records import ModelVersion, VersionStatus, utc_now
+from mlcore.registry.table import Registry
 from mlcore.storage import ObjectStore
 
 PIPELINE = "training-pipeline"
 
 
-def run_prefix(model_name: str, run_id: str) -> str:
-    return f"runs/{model_name}/{run_id}/"
-
-
-def dataset_prefix(model_name: str) -> str:
-    return f"datasets/{model_name}/"
-
-
 def read_candidate(model_name: str, run_id: str, artifacts: ObjectStore) -> TrainingResult:
-    return TrainingResult.model_validate_json(artifacts.get(run_prefix(model_name, run_id) + "candidate.json"))
-
-
-def evaluate_candidate(request: EvaluateRequest, *, registry: Registry, artifacts: ObjectStore) -> EvaluateResult:
-    """Apply the evaluation gate to what the training job measured on the run's holdout."""
-    spec = registry.get_spec(request.model_name)
-    result = apply_gate(spec, read_candidate(request.model_name, request.run_id, artifacts))
-    if not result.passed:
-        registry.audit(
-            request.model_name, "candidate_rejected", PIPELINE, {"run_id": request.run_id, "reason": result.reason}
-        )
-    return result
+    """What the training job measured and wrote for a run (`candidate.json`)."""
+    return TrainingResult.model_validate_json(artifacts.get(run_key(model_name, run_id, RunFile.CANDIDATE)))
 
 
 def register_candidate(request: RegisterRequest, *, registry: Registry, artifacts: ObjectStore) -> RegisterResult:

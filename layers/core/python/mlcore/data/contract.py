@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from mlcore.errors import DataValidationError
@@ -42,19 +39,6 @@ class ContractReport(BaseModel):
 
     def summary(self) -> str:
         return "; ".join(f"{f.check}({f.column}): {f.message}" for f in self.failures) or "all checks passed"
-
-
-def read_table(data: bytes, key: str) -> pa.Table:
-    """Read a CSV or parquet file given as bytes (by the key's suffix)."""
-    try:
-        if key.endswith((".parquet", ".pq")):
-            return pq.read_table(io.BytesIO(data))
-        if key.endswith((".csv", ".csv.gz")):
-            compression = "gzip" if key.endswith(".gz") else None
-            return pacsv.read_csv(pa.input_stream(io.BytesIO(data), compression=compression))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DataValidationError(f"dataset {key!r} cannot be read: {exc}") from exc
-    raise DataValidationError(f"unsupported dataset format for {key!r}: use .csv, .csv.gz or .parquet")
 
 
 def _arrow_type(feature: Feature) -> pa.DataType:

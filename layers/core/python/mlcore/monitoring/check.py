@@ -8,16 +8,17 @@ from typing import Any
 
 import numpy as np
 
-from mlcore.capture import capture_window, labelled_window
-from mlcore.contract import check_contract
-from mlcore.drift import DriftReport, PerformanceCheck, check_drift
-from mlcore.evaluation import binary_auc, label_metrics, regression_metrics
-from mlcore.messages import DriftCheckResult, DueModel
-from mlcore.monitoring import MONITOR
+from mlcore.catalog.keys import CheckFile, check_key
+from mlcore.catalog.messages import DriftCheckResult, DueModel
+from mlcore.data import check_contract
+from mlcore.monitoring.drift import DriftReport, PerformanceCheck, check_drift
+from mlcore.monitoring.report import render_drift_html
+from mlcore.monitoring.schedule import MONITOR
+from mlcore.monitoring.windows import capture_window, labelled_window
 from mlcore.registry import ModelVersion, Registry
-from mlcore.report import render_drift_html
 from mlcore.spec import LOWER_IS_BETTER, ModelSpec
 from mlcore.storage import ObjectStore
+from mlcore.training import binary_auc, label_metrics, regression_metrics
 
 
 def _column(window: Any, name: str, numeric: bool) -> Any:
@@ -124,9 +125,12 @@ def run_drift_check(
     report.quality = [failure.model_dump(mode="json") for failure in contract.failures]
     report.performance = check_performance(spec, champion, labelled_window(capture, spec.name, window, start, now))
     degraded = report.performance is not None and report.performance.degraded
-    prefix = f"monitoring/{spec.name}/{check_id}/"
-    artifacts.put(prefix + "drift.json", report.model_dump_json(indent=2).encode(), "application/json")
-    html = artifacts.put(prefix + "drift.html", render_drift_html(report).encode(), "text/html")
+    artifacts.put(
+        check_key(spec.name, check_id, CheckFile.JSON), report.model_dump_json(indent=2).encode(), "application/json"
+    )
+    html = artifacts.put(
+        check_key(spec.name, check_id, CheckFile.HTML), render_drift_html(report).encode(), "text/html"
+    )
     summary = _summary(report)
     registry.audit(
         spec.name,

@@ -1,0 +1,78 @@
+"""The catalog: every name the layers share, declared once.
+
+Functions, API routes, state machines, stack outputs, the S3 key layout, estimator kinds, capture
+columns, limits, and the models of what flows between them (settings, task messages, API bodies).
+The CDK constructs, the predict router, the OpenAPI document, the local target, the CLI and the
+tests derive from it. It imports nothing of the core but `mlcore.errors`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlcore._surface import surface
+
+if TYPE_CHECKING:
+    from mlcore.catalog import limits
+    from mlcore.catalog.api import (
+        DescribeResponse,
+        ErrorDetail,
+        ErrorResponse,
+        Feedback,
+        FeedbackBatch,
+        FeedbackResponse,
+        PredictRequest,
+        PredictResponse,
+    )
+    from mlcore.catalog.columns import FEEDBACK_COLUMNS, LABEL, META_COLUMNS, OUTPUT_COLUMNS, RESERVED_COLUMNS
+    from mlcore.catalog.estimators import ESTIMATORS, EstimatorKind
+    from mlcore.catalog.keys import (
+        CAPTURE,
+        FEEDBACK,
+        CheckFile,
+        RunFile,
+        check_key,
+        dataset_key,
+        dataset_prefix,
+        partition,
+        partition_file,
+        run_key,
+        run_prefix,
+        snapshot_key,
+    )
+    from mlcore.catalog.messages import (
+        Artifact,
+        DriftCheckResult,
+        DueModel,
+        EvaluateRequest,
+        EvaluateResult,
+        ListDueRequest,
+        ListDueResult,
+        PipelineInput,
+        PromoteRequest,
+        PromoteResult,
+        RegisterRequest,
+        RegisterResult,
+        RetrainRequest,
+        RetrainResult,
+        SignatureField,
+        TrainingResult,
+        ValidateRequest,
+        ValidateResult,
+    )
+    from mlcore.catalog.settings import (
+        DriftCheckSettings,
+        EvaluateSettings,
+        ListDueSettings,
+        PredictSettings,
+        PromoteSettings,
+        RegisterSettings,
+        RetrainSettings,
+        Settings,
+        TrainSettings,
+        ValidateSettings,
+        env_keys,
+        tunable_defaults,
+    )
+
+__all__, __getattr__, __dir__ = surface(__name__, __file__)

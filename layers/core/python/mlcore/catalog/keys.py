@@ -1,0 +1,72 @@
+"""The S3 key layout of every artifact kind: the one place a key is spelled.
+
+datasets/<model>/<time>.<csv|csv.gz|parquet>           data bucket: what the pipeline trains on
+runs/<model>/<run>/<RunFile>                            artifacts bucket: one pipeline run
+monitoring/<model>/<check>/<CheckFile>                  artifacts bucket: one drift check
+capture/model=<model>/dt=<day>/<time>-<id>.parquet      capture bucket: served traffic
+feedback/model=<model>/dt=<day>/<time>-<id>.parquet     capture bucket: ground truth for it
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+CAPTURE = "capture"
+FEEDBACK = "feedback"
+
+
+class RunFile(StrEnum):
+    """The files of one pipeline run, under `runs/<model>/<run>/`."""
+
+    VALIDATION_JSON = "validation.json"
+    VALIDATION_HTML = "validation.html"
+    TRAIN = "train.parquet"
+    HOLDOUT = "holdout.parquet"
+    MODEL = "model.onnx"
+    PROFILE = "profile.json"
+    CANDIDATE = "candidate.json"
+
+
+class CheckFile(StrEnum):
+    """The files of one drift check, under `monitoring/<model>/<check>/`."""
+
+    JSON = "drift.json"
+    HTML = "drift.html"
+
+
+def dataset_prefix(model: str) -> str:
+    return f"datasets/{model}/"
+
+
+def dataset_key(model: str, at: datetime, suffix: str) -> str:
+    """Where an uploaded dataset goes: named by its upload time, so names sort by time."""
+    return f"{dataset_prefix(model)}{at:%Y%m%dT%H%M%S%fZ}.{suffix.lstrip('.')}"
+
+
+def run_prefix(model: str, run: str) -> str:
+    return f"runs/{model}/{run}/"
+
+
+def run_key(model: str, run: str, file: RunFile) -> str:
+    return run_prefix(model, run) + file
+
+
+def snapshot_key(model: str, run: str, source_key: str) -> str:
+    """The run's copy of the dataset it validated, keeping the source's format suffix."""
+    suffix = ".csv.gz" if source_key.endswith(".csv.gz") else source_key[source_key.rfind(".") :]
+    return run_prefix(model, run) + "dataset" + suffix
+
+
+def check_key(model: str, check: str, file: CheckFile) -> str:
+    return f"monitoring/{model}/{check}/{file}"
+
+
+def partition(kind: str, model: str, day: date) -> str:
+    """The Hive-style partition of captured traffic (`kind` CAPTURE) or feedback (FEEDBACK) of one day."""
+    return f"{kind}/model={model}/dt={day:%Y-%m-%d}/"
+
+
+def partition_file(kind: str, model: str, day: date, written_at: datetime, unique: str) -> str:
+    """A Parquet file of one day's partition: named by when it was written, made unique by `unique`."""
+    return f"{partition(kind, model, day)}{written_at:%H%M%S%f}-{unique}.parquet"

@@ -1,0 +1,74 @@
+"""Windows of captured traffic and its feedback, read back from their Parquet partitions (pyarrow)."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from mlcore.catalog.keys import CAPTURE, FEEDBACK, partition
+from mlcore.storage import ObjectStore
+
+
+def _days(start: datetime, end: datetime) -> list[date]:
+    return [(start + timedelta(days=d)).date() for d in range((end.date() - start.date()).days + 1)]
+
+
+def read_parquet_window(store: ObjectStore, kind: str, model_name: str, start: datetime, end: datetime) -> Any:
+    """The rows of Parquet files under `<kind>/model=<name>/dt=...` for the days in [start, end] (a pyarrow Table)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = [
+        pq.read_table(io.BytesIO(store.get(key)))
+        for day in _days(start, end)
+        for key in store.list_keys(partition(kind, model_name, day))
+        if key.endswith(".parquet")
+    ]
+    return pa.concat_tables(tables, promote_options="default") if tables else None
+
+
+def capture_window(store: ObjectStore, model_name: str, start: datetime, end: datetime) -> Any:
+    """The captured rows served in [start, end] (a pyarrow Table), or None when there are none."""
+    import pyarrow.compute as pc
+
+    table = read_parquet_window(store, CAPTURE, model_name, start, end)
+    if table is None:
+        return None
+    at = table.column("captured_at")
+    return table.filter(pc.and_(pc.greater_equal(at, start), pc.less_equal(at, end)))
+
+
+def labelled_window(store: ObjectStore, model_name: str, window: Any, start: datetime, end: datetime) -> Any:
+    """The captured rows of `window` that have feedback: `prediction` and `label` (a pyarrow Table), or None.
+
+    Feedback may arrive after the window (it is read up to `end`); the latest label for a row wins.
+    """
+    feedback = read_parquet_window(store, FEEDBACK, model_name, start, end)
+    if window is None or feedback is None:
+        return None
+    feedback = feedback.sort_by([("received_at", "ascending")]).select(["request_id", "row_index", "label"])
+    latest = {
+        (r, i): label
+        for r, i, label in zip(*(feedback.column(c).to_pylist() for c in feedback.column_names), strict=True)
+    }
+    keys = zip(window.column("request_id").to_pylist(), window.column("row_index").to_pylist(), strict=True)
+    labels = [latest.get(key) for key in keys]
+    import pyarrow as pa
+
+    score = window.column("score") if "score" in window.column_names else pa.nulls(window.num_rows, pa.float64())
+    joined = pa.table({"prediction": window.column("prediction"), "score": score, "label": pa.array(labels)})
+    return joined.filter(joined.column("label").is_valid())
+
+
+def read_window(
+    store: ObjectStore, model_name: str, feature_names: list[str], *, hours: int, now: datetime | None = None
+) -> tuple[dict[str, list[Any]], list[Any], list[int]]:
+    """Captured rows of the last `hours`: feature columns, predictions and the serving versions."""
+    now = now or datetime.now(UTC)
+    table = capture_window(store, model_name, now - timedelta(hours=hours), now)
+    if table is None:
+        return {name: [] for name in feature_names}, [], []
+    columns = {name: table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
+               for name in feature_names}  # fmt: skip
+    return columns, table.column("prediction").to_pylist(), table.column("model_version").to_pylist()

@@ -1,0 +1,24 @@
+"""The registry: model specs, versions, aliases and the audit trail in DynamoDB; the register and promote steps."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlcore._surface import surface
+
+if TYPE_CHECKING:
+    from mlcore.registry.card import render_model_card
+    from mlcore.registry.records import (
+        CHALLENGER,
+        CHAMPION,
+        AliasRecord,
+        AuditRecord,
+        ModelVersion,
+        RolloutMode,
+        VersionStatus,
+        utc_now,
+    )
+    from mlcore.registry.steps import PIPELINE, promote_version, read_candidate, register_candidate
+    from mlcore.registry.table import Registry, create_registry_table
+
+__all__, __getattr__, __dir__ = surface(__name__, __file__)

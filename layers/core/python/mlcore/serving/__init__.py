@@ -1,0 +1,29 @@
+"""Serving: ONNX models, request validation, capture of served traffic, feedback, the OpenAPI document.
+
+numpy and onnxruntime only (the predict function's layer): no pyarrow, no boto3.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlcore._surface import surface
+
+if TYPE_CHECKING:
+    from mlcore.serving.capture import CaptureBuffer, capture_rows, capture_schema, label_kind
+    from mlcore.serving.feedback import record_feedback
+    from mlcore.serving.inputs import (
+        FLOAT,
+        STRING,
+        InputValidator,
+        is_text,
+        records_from_split,
+        tensors_from_columns,
+        validate_instances,
+    )
+    from mlcore.serving.model import OnnxModel, load_served_model, signature_of
+    from mlcore.serving.openapi import openapi_document
+    from mlcore.serving.parquet import write_parquet
+    from mlcore.serving.service import Outcome, PredictionService, error_body, parse_body, route_share
+
+__all__, __getattr__, __dir__ = surface(__name__, __file__)

@@ -1,0 +1,26 @@
+"""Training: the scikit-learn pipeline, ONNX export and parity, metrics, the gate, the Batch job.
+
+`gate` needs no numpy (the evaluate function runs with the core layer only); the rest runs in the
+training image.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlcore._surface import surface
+
+if TYPE_CHECKING:
+    from mlcore.training.evaluation import (
+        binary_auc,
+        classification_metrics,
+        label_metrics,
+        regression_metrics,
+        score,
+    )
+    from mlcore.training.export import check_parity, export_onnx
+    from mlcore.training.gate import apply_gate, evaluate_candidate
+    from mlcore.training.job import train_candidate
+    from mlcore.training.pipeline import build_pipeline, fit, frame, table_columns
+
+__all__, __getattr__, __dir__ = surface(__name__, __file__)

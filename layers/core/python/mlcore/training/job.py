@@ -1,0 +1,74 @@
+"""The Batch training job: fit, export to ONNX, prove parity, profile, and score candidate and champion.
+
+Only the training image runs this (scikit-learn does not fit in a Lambda package).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from mlcore.catalog.keys import RunFile, run_key
+from mlcore.catalog.messages import TrainingResult
+from mlcore.data import build_profile, read_parquet
+from mlcore.registry import Registry
+from mlcore.serving import OnnxModel, load_served_model, signature_of
+from mlcore.storage import ObjectStore
+from mlcore.training.evaluation import score
+from mlcore.training.export import check_parity, export_onnx
+from mlcore.training.pipeline import fit, table_columns
+
+
+def train_candidate(
+    model_name: str, run_id: str, *, registry: Registry, artifacts: ObjectStore, image: str = ""
+) -> TrainingResult:
+    """The Batch job: fit, export to ONNX, prove parity, profile, score candidate and champion on the holdout.
+
+    Raises
+    ------
+    ConversionError, ParityError
+        When the model cannot be served as ONNX; nothing is written to the registry.
+    """
+    spec = registry.get_spec(model_name)
+    train = read_parquet(artifacts.get(run_key(model_name, run_id, RunFile.TRAIN)))
+    holdout = read_parquet(artifacts.get(run_key(model_name, run_id, RunFile.HOLDOUT)))
+    pipeline, classes = fit(spec, train)
+    signature = signature_of(spec.features)
+    onnx_bytes = export_onnx(pipeline, spec)
+    candidate = OnnxModel(onnx_bytes, signature, classes)
+    holdout_columns = table_columns(holdout, spec)
+    parity = check_parity(pipeline, candidate, holdout_columns, spec)
+    truth = np.asarray(holdout.column(spec.target).to_pylist())
+    metrics = score(spec, truth, candidate.predict(holdout_columns), classes)
+    train_columns = table_columns(train, spec)
+    profile = build_profile(spec, train_columns, candidate.predict(train_columns)["label"])
+    champion = registry.champion(model_name)
+    champion_metrics = None
+    if champion is not None:
+        served = load_served_model(champion, artifacts)
+        champion_metrics = score(spec, truth, served.predict(holdout_columns), champion.classes)
+    result = TrainingResult(
+        model_name=model_name,
+        run_id=run_id,
+        estimator=spec.estimator.kind,
+        artifacts={
+            "model": artifacts.put(run_key(model_name, run_id, RunFile.MODEL), onnx_bytes),
+            "profile": artifacts.put(
+                run_key(model_name, run_id, RunFile.PROFILE), json.dumps(profile).encode(), "application/json"
+            ),
+        },
+        metrics=metrics,
+        signature=signature,
+        classes=classes,
+        training_rows=train.num_rows,
+        holdout_rows=holdout.num_rows,
+        parity_max_abs_diff=parity,
+        champion_version=champion.version if champion else None,
+        champion_metrics=champion_metrics,
+        image=image,
+    )
+    artifacts.put(
+        run_key(model_name, run_id, RunFile.CANDIDATE), result.model_dump_json(indent=2).encode(), "application/json"
+    )
+    return result
