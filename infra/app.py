@@ -35,18 +35,18 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
     app = App(context={**FEATURE_FLAGS, **cdk_json_context()}, post_cli_context=context or {}, outdir=outdir)
     config = MlopsConfig.from_node(app.node)
     data = DataStack(app, config.stack_id("Data"), config=config, description="MLOps: data, registry, alerts")
+    resources = data.resources
     training = TrainingStack(
-        app, config.stack_id("Training"), config=config, data=data.data, description="MLOps: training pipeline"
+        app, config.stack_id("Training"), config=config, resources=resources, description="MLOps: training pipeline"
     )
     serving = ServingStack(
-        app, config.stack_id("Serving"), config=config, data=data.data, description="MLOps: inference API"
+        app, config.stack_id("Serving"), config=config, resources=resources, description="MLOps: inference API"
     )
     MonitoringStack(
         app,
         config.stack_id("Monitoring"),
         config=config,
-        data=data.data,
-        training_state_machine=training.pipeline.state_machine,
+        resources=resources.with_training(training.pipeline.state_machine),
         api=serving.inference.api,
         description="MLOps: scheduled monitor and alarms",
     )

@@ -19,22 +19,12 @@ from typing import Any
 
 import boto3
 
-from mlcore.catalog import PipelineInput, dataset_prefix
+from mlcore.catalog import OUTPUTS, PipelineInput, dataset_key
 from mlcore.registry import Registry
 from mlcore.spec import ModelSpec, load_spec
 from mlcore.storage import ObjectStore
 
 ACTOR = os.environ.get("USER", "cli")
-# CloudFormation outputs that name the deployed resources (see infra/stacks).
-OUTPUTS = {
-    "registry_table": "RegistryTable",
-    "data_bucket": "DataBucket",
-    "artifacts_bucket": "ArtifactsBucket",
-    "capture_bucket": "CaptureBucket",
-    "training_state_machine": "TrainingStateMachineArn",
-    "monitor_state_machine": "MonitorStateMachineArn",
-    "api_url": "ApiUrl",
-}
 
 
 class DeploymentNotFoundError(RuntimeError):
@@ -56,17 +46,16 @@ class Resources:
 
     @classmethod
     def discover(cls, local_state: dict[str, Any] | None = None) -> Resources:
-        """From MLOPS_<NAME> variables, else the local target's state file, else the stacks' outputs."""
-        values: dict[str, Any] = {}
-        if local_state:
-            values.update({k: local_state.get(k) for k in OUTPUTS})
-            values["monitor_state_machine"] = next(iter(local_state["schedules"].values()))["Arn"]
-        else:
-            values.update(_stack_outputs())
-        for key in OUTPUTS:
-            if os.environ.get(f"MLOPS_{key.upper()}"):
-                values[key] = os.environ[f"MLOPS_{key.upper()}"]
-        missing = [k for k in OUTPUTS if k != "api_url" and not values.get(k)]
+        """From MLOPS_<NAME> variables, else the local target's state file, else the stacks' outputs.
+
+        Both name resources as the catalog's `OUTPUTS` do: `{resource: value}`.
+        """
+        values: dict[str, Any] = dict(local_state["outputs"]) if local_state else _stack_outputs()
+        for output in OUTPUTS:
+            override = os.environ.get(f"MLOPS_{output.resource.upper()}")
+            if override:
+                values[output.resource] = override
+        missing = [o.resource for o in OUTPUTS if o.required and not values.get(o.resource)]
         if missing:
             raise DeploymentNotFoundError(
                 f"cannot find {missing}: deploy with `cdk deploy --all`, start `mlops local up`, or set MLOPS_<NAME>"
@@ -85,7 +74,7 @@ class Resources:
 
 def _stack_outputs() -> dict[str, str]:
     found: dict[str, str] = {}
-    wanted = {v: k for k, v in OUTPUTS.items()}
+    wanted = {o.key: o.resource for o in OUTPUTS}
     try:
         paginator = boto3.client("cloudformation").get_paginator("describe_stacks")
         for page in paginator.paginate():
@@ -119,8 +108,7 @@ class Platform:
     def upload_dataset(self, model_name: str, data: bytes, suffix: str) -> str:
         """Put a dataset where the pipeline looks for the newest one: datasets/<model>/<time>.<suffix>."""
         self.registry.get_spec(model_name)
-        key = f"{dataset_prefix(model_name)}{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.{suffix.lstrip('.')}"
-        return self.data.put(key, data).uri
+        return self.data.put(dataset_key(model_name, datetime.now(UTC), suffix), data).uri
 
     # -- executions --------------------------------------------------------------------------
     def start_pipeline(self, model_name: str, dataset_uri: str | None = None, reason: str = "manual") -> str:

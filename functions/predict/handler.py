@@ -1,4 +1,4 @@
-"""The prediction API: `POST /models/{name}/predict`, `POST /models/{name}/feedback`, `GET /models/{name}`.
+"""The prediction API: every route of `mlcore.catalog.ROUTES` that this function answers.
 
 Routing is a dictionary lookup on the proxy event's resource: the hot path carries no more than
 it must (see bench/serving.py). Tracing comes from Lambda's active tracing of the invocation, logs
@@ -9,29 +9,22 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlcore.catalog import PredictSettings
-from mlcore.errors import MlopsError, NotFoundError
+from mlcore.catalog import PREDICT, PredictSettings
 from mlcore.registry import Registry
-from mlcore.serving import CaptureBuffer, PredictionService, error_body, record_feedback
+from mlcore.serving import Call, CaptureBuffer, PredictionService, answer, router
 from mlcore.storage import ObjectStore
 from mlruntime import emit_metrics, on_shutdown
 from mlruntime.lightaws import S3, DynamoDB
 
-# Lambda's JSON log format (set by the CDK app) adds the request id to every record; Powertools'
-# Logger would add ~0.08 s to each cold start for the same.
-logger = logging.getLogger("predict")
-ROUTING_KEY_HEADER = "x-routing-key"
-
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "mlops")
+ROUTES = router(PREDICT)
 
 
 @functools.cache
@@ -40,27 +33,18 @@ def settings() -> PredictSettings:
 
 
 @functools.cache
-def s3() -> S3:
-    return S3()
-
-
-def store(bucket: str) -> ObjectStore:
-    return ObjectStore(bucket, s3())
-
-
-@functools.cache
 def service() -> PredictionService:
     # boto3 costs ~0.5 s of a cold start; these few calls go through the standard library instead.
-    config = settings()
+    config, s3 = settings(), S3()
     capture = CaptureBuffer(
-        store(config.capture_bucket),
+        ObjectStore(config.capture_bucket, s3),
         max_rows=config.capture_max_rows,
         max_age_seconds=config.capture_max_age_seconds,
     )
     on_shutdown(capture.flush)  # Lambda's SIGTERM at shutdown writes what is still buffered
     return PredictionService(
         Registry(config.registry_table, DynamoDB()),
-        store(config.artifacts_bucket),
+        ObjectStore(config.artifacts_bucket, s3),
         capture,
         max_rows=config.max_rows,
         max_body_bytes=config.max_body_bytes,
@@ -68,70 +52,16 @@ def service() -> PredictionService:
     )
 
 
-def _header(event: dict[str, Any], name: str) -> str | None:
-    return next((v for k, v in (event.get("headers") or {}).items() if k.lower() == name), None)
-
-
-@dataclass
-class Call:
-    """One request: what it asks for, and what the response and metrics report."""
-
-    name: str
-    event: dict[str, Any]
-    request_id: str
-    version: int | None = None
-    metrics: dict[str, tuple[float, str]] = field(default_factory=dict)
-
-
-def predict(call: Call) -> dict[str, Any]:
-    routing_key = _header(call.event, ROUTING_KEY_HEADER)
-    response, outcome = service().predict(call.name, call.event.get("body"), call.request_id, routing_key)
-    call.version = outcome.version
-    call.metrics["PredictedRows"] = (outcome.rows, "Count")
-    if outcome.shadow_version is not None:
-        call.metrics["ShadowDisagreements"] = (outcome.shadow_disagreements, "Count")
-    return response
-
-
-def feedback(call: Call) -> dict[str, Any]:
-    serving = service().serving(call.name)
-    classes = serving.champion.model.classes
-    stored = record_feedback(serving.spec, call.event.get("body"), store(settings().capture_bucket), classes)
-    call.metrics["FeedbackLabels"] = (stored["accepted"], "Count")
-    return stored
-
-
-def describe(call: Call) -> dict[str, Any]:
-    described = service().describe(call.name)
-    call.version = described["version"]
-    return described
-
-
-Route = Callable[[Call], dict[str, Any]]
-ROUTES: dict[tuple[str, str], Route] = {
-    ("POST", "/models/{name}/predict"): predict,
-    ("POST", "/models/{name}/feedback"): feedback,
-    ("GET", "/models/{name}"): describe,
-}
-
-
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     started = time.perf_counter()
     request_id = (event.get("requestContext") or {}).get("requestId") or context.aws_request_id
-    call = Call((event.get("pathParameters") or {}).get("name", ""), event, request_id)
-    try:
-        route = ROUTES.get((event.get("httpMethod", ""), event.get("resource", "")))
-        if route is None:
-            raise NotFoundError(f"no route {event.get('httpMethod')} {event.get('path')}")
-        status, body = 200, route(call)
-    except MlopsError as error:
-        if error.status >= 500:
-            logger.exception("request failed", extra={"model": call.name, "code": error.code})
-        status, body = error.status, error_body(error)
-        call.metrics[f"Errors_{error.code}"] = (1, "Count")
+    name = (event.get("pathParameters") or {}).get("name", "")
+    call = Call(name, event.get("body"), event.get("headers") or {}, request_id)
+    method, resource = event.get("httpMethod", ""), event.get("resource", "")
+    status, body = answer(service(), ROUTES.get((method, resource)), call, f"{method} {event.get('path')}")
     call.metrics["Latency"] = ((time.perf_counter() - started) * 1000, "Milliseconds")
-    emit_metrics(NAMESPACE, {"model": call.name, "version": str(call.version or "none")}, call.metrics)
-    headers = {"Content-Type": "application/json", "X-Request-Id": request_id, "X-Model-Name": call.name}
+    emit_metrics(NAMESPACE, {"model": name, "version": str(call.version or "none")}, call.metrics)
+    headers = {"Content-Type": "application/json", "X-Request-Id": request_id, "X-Model-Name": name}
     if call.version is not None:
         headers["X-Model-Version"] = str(call.version)
     return {"statusCode": status, "headers": headers, "body": json.dumps(body)}

@@ -1,12 +1,14 @@
-"""The one place that sets every Lambda default; environments come from the core settings models.
+"""The one place that builds Lambda functions: from their catalog entry, with every platform default.
 
-Each function's Description is `mlops:function=<name>`: tests and the local target map a
-synthesized function to its folder `functions/<name>/` and its settings model with it.
+A function's environment has one variable per field of its settings model (resource fields from
+`PlatformResources`, tunable ones at their default), its layers, memory, timeout and grants come
+from `mlcore.catalog.FUNCTIONS`. Each function's Description is `mlops:function=<name>`: tests and
+the local target map a synthesized function to its folder `functions/<name>/` with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy
@@ -16,7 +18,8 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.constructs.nag import GRANT_PATTERNS, XRAY_REASON, acknowledge, acknowledge_matching
-from mlcore.catalog import Settings, env_keys
+from infra.constructs.resources import PlatformResources
+from mlcore.catalog import FUNCTIONS, Settings, env_keys, tunable_defaults
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"
@@ -45,26 +48,26 @@ def function_description(name: str) -> str:
     return f"{DESCRIPTION_PREFIX}{name}"
 
 
-class LambdaFactory:
-    """Builds Python 3.12 functions with the platform's defaults (JSON logs, X-Ray, 1-month logs)."""
+def settings_values(settings: type[Settings], resources: PlatformResources) -> dict[str, object]:
+    """Every field of a settings model: a resource's name (or ARN) for resource fields, else its default."""
+    tunables = tunable_defaults(settings)
+    return {name: tunables[name] if name in tunables else resources.setting(name) for name in settings.model_fields}
 
-    def __init__(self, *, prefix: str, layers: Mapping[str, lambda_.ILayerVersion]) -> None:
+
+class LambdaFactory:
+    """Builds the catalog's functions: Python 3.12, JSON logs, X-Ray, 1-month logs, least-privilege grants."""
+
+    def __init__(
+        self, *, prefix: str, layers: Mapping[str, lambda_.ILayerVersion], resources: PlatformResources
+    ) -> None:
         self.prefix = prefix
         self.layers = dict(layers)
+        self.resources = resources
 
-    def create(
-        self,
-        scope: Construct,
-        name: str,
-        *,
-        settings: type[Settings],
-        values: Mapping[str, object],
-        layers: Sequence[str] = ("core",),
-        memory_size: int = 512,
-        timeout: Duration | None = None,
-    ) -> lambda_.Function:
-        """A function running `functions/<name>/handler.py:handler`, its log group and environment."""
-        environment = function_environment(settings, values)
+    def create(self, scope: Construct, name: str) -> lambda_.Function:
+        """The catalog function `name`: `functions/<name>/handler.py`, its log group, role, grants and environment."""
+        entry = FUNCTIONS[name]
+        environment = function_environment(entry.settings, settings_values(entry.settings, self.resources))
         environment["POWERTOOLS_SERVICE_NAME"] = name
         environment["POWERTOOLS_METRICS_NAMESPACE"] = METRICS_NAMESPACE
         construct_id = "".join(part.capitalize() for part in name.split("_"))
@@ -89,11 +92,11 @@ class LambdaFactory:
             runtime=lambda_.Runtime.PYTHON_3_12,
             architecture=lambda_.Architecture.X86_64,
             code=lambda_.Code.from_asset(str(FUNCTIONS_DIR / name), exclude=["__pycache__", "*.pyc"]),
-            handler="handler.handler",
+            handler=entry.handler,
             environment=environment,
-            layers=[self.layers[layer] for layer in layers],
-            memory_size=memory_size,
-            timeout=timeout or Duration.seconds(30),
+            layers=[self.layers[layer] for layer in entry.layers],
+            memory_size=entry.memory_mb,
+            timeout=Duration.seconds(entry.timeout_seconds),
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,
             log_group=log_group,
@@ -108,4 +111,6 @@ class LambdaFactory:
         )
         acknowledge(role, {"AwsSolutions-IAM5[Resource::*]": XRAY_REASON})
         acknowledge_matching(role, GRANT_PATTERNS)
+        for resource, access in entry.access.items():
+            self.resources.grant(resource, function, access)
         return function

@@ -6,19 +6,17 @@ from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.constructs.lambda_factory import METRICS_NAMESPACE, LambdaFactory
+from infra.constructs.resources import PlatformResources
 from infra.constructs.training import asl_state_machine
-from mlcore.catalog import DriftCheckSettings, ListDueSettings, RetrainSettings
+from mlcore.catalog import MONITOR_PIPELINE, TRAINING_STATE_MACHINE
 
 SCHEDULE_INPUT = {"source": "schedule"}
 
@@ -26,9 +24,7 @@ SCHEDULE_INPUT = {"source": "schedule"}
 class Monitor(Construct):
     """list_due -> Map(drift_check -> alert -> retrain), on a schedule; alarms to the alerts topic."""
 
-    list_due_function: lambda_.Function
-    drift_check_function: lambda_.Function
-    retrain_function: lambda_.Function
+    functions: dict[str, lambda_.Function]
     state_machine: sfn.StateMachine
     schedule: events.Rule
     alarms: list[cloudwatch.Alarm]
@@ -39,64 +35,18 @@ class Monitor(Construct):
         construct_id: str,
         *,
         factory: LambdaFactory,
+        resources: PlatformResources,
         schedule_expression: str,
         alarm_email: str | None,
-        key: kms.IKey,
-        registry_table: dynamodb.ITable,
-        artifacts_bucket: s3.IBucket,
-        capture_bucket: s3.IBucket,
-        alerts_topic: sns.ITopic,
-        training_state_machine: sfn.IStateMachine,
         api: apigw.RestApi,
     ) -> None:
         super().__init__(scope, construct_id)
-        table = registry_table.table_name
-        self.list_due_function = factory.create(
-            self, "list_due", settings=ListDueSettings, values={"registry_table": table}
-        )
-        registry_table.grant_read_data(self.list_due_function)
-
-        self.drift_check_function = factory.create(
-            self,
-            "drift_check",
-            settings=DriftCheckSettings,
-            values={
-                "registry_table": table,
-                "artifacts_bucket": artifacts_bucket.bucket_name,
-                "capture_bucket": capture_bucket.bucket_name,
-            },
-            layers=("core", "data"),
-            memory_size=1024,
-            timeout=Duration.seconds(60),
-        )
-        registry_table.grant_read_write_data(self.drift_check_function)
-        artifacts_bucket.grant_read_write(self.drift_check_function)
-        capture_bucket.grant_read(self.drift_check_function)
-
-        self.retrain_function = factory.create(
-            self,
-            "retrain",
-            settings=RetrainSettings,
-            values={"registry_table": table, "training_state_machine_arn": training_state_machine.state_machine_arn},
-        )
-        registry_table.grant_read_write_data(self.retrain_function)
-        training_state_machine.grant_start_execution(self.retrain_function)
-
+        alerts_topic = resources.alerts_topic
+        training_state_machine = resources.get(TRAINING_STATE_MACHINE)
+        self.functions = {name: factory.create(self, name) for name in MONITOR_PIPELINE.functions}
         self.state_machine = asl_state_machine(
-            self,
-            "StateMachine",
-            asl="monitor",
-            substitutions={
-                "ListDueFunctionArn": self.list_due_function.function_arn,
-                "DriftCheckFunctionArn": self.drift_check_function.function_arn,
-                "RetrainFunctionArn": self.retrain_function.function_arn,
-                "AlertsTopicArn": alerts_topic.topic_arn,
-            },
+            self, "StateMachine", machine=MONITOR_PIPELINE, functions=self.functions, resources=resources
         )
-        for function in (self.list_due_function, self.drift_check_function, self.retrain_function):
-            function.grant_invoke(self.state_machine)
-        alerts_topic.grant_publish(self.state_machine)
-        key.grant(self.state_machine, "kms:Decrypt", "kms:GenerateDataKey*")
 
         self.schedule = events.Rule(
             self,

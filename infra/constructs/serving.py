@@ -1,46 +1,25 @@
-"""InferenceApi: the predict function behind an authenticated, throttled, logged REST API."""
+"""InferenceApi: the predict function behind an authenticated, throttled, logged REST API (routes from the catalog)."""
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import ApiAuth
+from infra.constructs.json_schema import to_cdk
 from infra.constructs.lambda_factory import LambdaFactory
 from infra.constructs.nag import acknowledge
-from mlcore.catalog import PredictSettings, tunable_defaults
+from mlcore.catalog import PREDICT, ROUTES, limits
+from mlcore.serving import gateway_schema
 
-RATE_LIMIT = 100
-BURST_LIMIT = 200
-MONTHLY_QUOTA = 10_000_000
 STAGE_NAME = "v1"
-# API Gateway rejects what is malformed at the door; the function checks the rest against the model.
-PREDICT_BODY_SCHEMA = apigw.JsonSchema(
-    schema=apigw.JsonSchemaVersion.DRAFT4,
-    title="PredictRequest",
-    type=apigw.JsonSchemaType.OBJECT,
-    properties={
-        "instances": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY, min_items=1),
-        "dataframe_split": apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT, required=["columns", "data"]),
-    },
-    any_of=[apigw.JsonSchema(required=["instances"]), apigw.JsonSchema(required=["dataframe_split"])],
-)
-FEEDBACK_BODY_SCHEMA = apigw.JsonSchema(
-    schema=apigw.JsonSchemaVersion.DRAFT4,
-    title="FeedbackRequest",
-    type=apigw.JsonSchemaType.OBJECT,
-    properties={"feedback": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY, min_items=1, max_items=1000)},
-    any_of=[apigw.JsonSchema(required=["request_id", "label"]), apigw.JsonSchema(required=["feedback"])],
-)
 
 
 class InferenceApi(Construct):
-    """`GET /models/{name}`, `POST /models/{name}/predict` and `/feedback`, proxied to the predict function."""
+    """Every route of `mlcore.catalog.ROUTES`, proxied to the predict function."""
 
     predict_function: lambda_.Function
     api: apigw.RestApi
@@ -49,36 +28,10 @@ class InferenceApi(Construct):
     access_logs: logs.LogGroup
 
     def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        factory: LambdaFactory,
-        auth: ApiAuth,
-        registry_table: dynamodb.ITable,
-        artifacts_bucket: s3.IBucket,
-        capture_bucket: s3.IBucket,
-        prefix: str,
+        self, scope: Construct, construct_id: str, *, factory: LambdaFactory, auth: ApiAuth, prefix: str
     ) -> None:
         super().__init__(scope, construct_id)
-        self.predict_function = factory.create(
-            self,
-            "predict",
-            settings=PredictSettings,
-            values={
-                "registry_table": registry_table.table_name,
-                "artifacts_bucket": artifacts_bucket.bucket_name,
-                "capture_bucket": capture_bucket.bucket_name,
-                **tunable_defaults(PredictSettings),
-            },
-            layers=("core", "serving"),
-            memory_size=1024,
-            timeout=Duration.seconds(29),
-        )
-        # Serving only reads the registry and the models, and only adds captured traffic.
-        registry_table.grant_read_data(self.predict_function)
-        artifacts_bucket.grant_read(self.predict_function)
-        capture_bucket.grant_put(self.predict_function)
+        self.predict_function = factory.create(self, PREDICT)
 
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
@@ -115,50 +68,30 @@ class InferenceApi(Construct):
                 metrics_enabled=True,
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,
-                throttling_rate_limit=RATE_LIMIT,
-                throttling_burst_limit=BURST_LIMIT,
+                throttling_rate_limit=limits.API_RATE_LIMIT,
+                throttling_burst_limit=limits.API_BURST_LIMIT,
                 method_options={
                     "/*/*": apigw.MethodDeploymentOptions(
-                        throttling_rate_limit=RATE_LIMIT, throttling_burst_limit=BURST_LIMIT
+                        throttling_rate_limit=limits.API_RATE_LIMIT, throttling_burst_limit=limits.API_BURST_LIMIT
                     )
                 },
             ),
         )
-        validator = self.api.add_request_validator(
-            "Validator", validate_request_body=True, validate_request_parameters=True
-        )
-        integration = apigw.LambdaIntegration(self.predict_function, proxy=True)
-        path_parameters = {"method.request.path.name": True}
-
-        model = self.api.root.add_resource("models").add_resource("{name}")
-        model.add_method("GET", integration, request_validator=validator, request_parameters=path_parameters)
-        for route, (title, schema) in {
-            "predict": ("PredictRequest", PREDICT_BODY_SCHEMA),
-            "feedback": ("FeedbackRequest", FEEDBACK_BODY_SCHEMA),
-        }.items():
-            body = self.api.add_model(title, content_type="application/json", schema=schema)
-            model.add_resource(route).add_method(
-                "POST",
-                integration,
-                request_validator=validator,
-                request_parameters=path_parameters,
-                request_models={"application/json": body},
-            )
+        # The stack's `ApiUrl` output (catalog.OUTPUTS) names the URL; RestApi's own `Endpoint` output repeats it.
+        self.api.node.try_remove_child("Endpoint")
+        self._routes()
 
         self.usage_plan = self.api.add_usage_plan(
             "UsagePlan",
             name=f"{prefix}-inference",
-            throttle=apigw.ThrottleSettings(rate_limit=RATE_LIMIT, burst_limit=BURST_LIMIT),
-            quota=apigw.QuotaSettings(limit=MONTHLY_QUOTA, period=apigw.Period.MONTH),
+            throttle=apigw.ThrottleSettings(rate_limit=limits.API_RATE_LIMIT, burst_limit=limits.API_BURST_LIMIT),
+            quota=apigw.QuotaSettings(limit=limits.API_MONTHLY_QUOTA, period=apigw.Period.MONTH),
             api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
         )
         self.api_key = None
         if auth == "api_key":
             self.api_key = self.api.add_api_key("DefaultKey", description=f"{prefix}: default client key")
             self.usage_plan.add_api_key(self.api_key)
-            CfnOutput(
-                self, "ApiKeyId", value=self.api_key.key_id, description="aws apigateway get-api-key --include-value"
-            )
         auth_reason = (
             "Clients authenticate with an API key tied to a usage plan (throttle and quota) by default; "
             "IAM (SigV4) authorization is the alternative (mlops:apiAuth=iam); no Cognito user pool: "
@@ -176,3 +109,27 @@ class InferenceApi(Construct):
                 "logs; AWS maintains this managed policy for exactly that purpose",
             },
         )
+
+    def _routes(self) -> None:
+        """A resource per path segment and a method per catalog route, with the route's body model."""
+        validator = self.api.add_request_validator(
+            "Validator", validate_request_body=True, validate_request_parameters=True
+        )
+        integration = apigw.LambdaIntegration(self.predict_function, proxy=True)
+        for route in ROUTES:
+            resource = self.api.root.resource_for_path(route.path)
+            models = {}
+            if route.request is not None:
+                model = self.api.add_model(
+                    route.request.__name__,
+                    content_type="application/json",
+                    schema=to_cdk(gateway_schema(route.request)),
+                )
+                models = {"application/json": model}
+            resource.add_method(
+                route.method,
+                integration,
+                request_validator=validator,
+                request_parameters={f"method.request.path.{name}": True for name in route.parameters},
+                request_models=models or None,
+            )

@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_batch as batch
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.asl import asl_path, check_substitutions
-from infra.constructs.lambda_factory import LambdaFactory, function_environment
+from infra.constructs.lambda_factory import LambdaFactory, function_environment, settings_values
 from infra.constructs.nag import GRANT_PATTERNS, XRAY_REASON, acknowledge, acknowledge_matching
-from mlcore.catalog import EvaluateSettings, PromoteSettings, RegisterSettings, TrainSettings, ValidateSettings
+from infra.constructs.resources import PlatformResources
+from mlcore.catalog import (
+    ALERTS_TOPIC,
+    JOB_DEFINITION,
+    JOB_QUEUE,
+    TRAINING_JOB,
+    TRAINING_PIPELINE,
+    FunctionArn,
+    ResourceArn,
+    StateMachine,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAINING_DOCKERFILE = "containers/training/Dockerfile"
@@ -46,10 +53,29 @@ def state_machine_log_group(scope: Construct, construct_id: str) -> logs.LogGrou
 
 
 def asl_state_machine(
-    scope: Construct, construct_id: str, *, asl: str, substitutions: dict[str, str]
+    scope: Construct,
+    construct_id: str,
+    *,
+    machine: StateMachine,
+    functions: Mapping[str, lambda_.IFunction],
+    resources: PlatformResources,
+    arns: Mapping[str, str] | None = None,
 ) -> sfn.StateMachine:
-    """A state machine from the raw text of `statemachines/<asl>.asl.json`, logged and traced."""
-    text = asl_path(asl).read_text()
+    """A catalog state machine from the raw text of its ASL file, logged and traced.
+
+    Each placeholder resolves as the catalog says: a function's ARN (and the right to invoke it),
+    the alerts topic (and the right to publish to it, with its key), or an ARN from `arns`.
+    """
+    given = dict(arns or {})
+    substitutions: dict[str, str] = {}
+    for placeholder, value in machine.substitutions.items():
+        if isinstance(value, FunctionArn):
+            substitutions[placeholder] = functions[value.function].function_arn
+        elif value.resource == ALERTS_TOPIC:
+            substitutions[placeholder] = resources.alerts_topic.topic_arn
+        else:
+            substitutions[placeholder] = given[value.resource]
+    text = asl_path(machine.name).read_text()
     check_substitutions(text, substitutions)
     state_machine = sfn.StateMachine(
         scope,
@@ -63,6 +89,11 @@ def asl_state_machine(
         ),
         tracing_enabled=True,
     )
+    for name in machine.functions:
+        functions[name].grant_invoke(state_machine)
+    if ALERTS_TOPIC in {v.resource for v in machine.substitutions.values() if isinstance(v, ResourceArn)}:
+        resources.alerts_topic.grant_publish(state_machine)
+        resources.key.grant(state_machine, "kms:Decrypt", "kms:GenerateDataKey*")
     acknowledge(
         state_machine.role,
         {
@@ -90,76 +121,23 @@ class TrainingPipeline(Construct):
     job_role: iam.Role
     jobs_security_group: ec2.SecurityGroup
     image: ecr_assets.DockerImageAsset
-    validate_function: lambda_.Function
-    evaluate_function: lambda_.Function
-    register_function: lambda_.Function
-    promote_function: lambda_.Function
+    functions: dict[str, lambda_.Function]
     state_machine: sfn.StateMachine
 
     def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        factory: LambdaFactory,
-        key: kms.IKey,
-        data_bucket: s3.IBucket,
-        artifacts_bucket: s3.IBucket,
-        registry_table: dynamodb.ITable,
-        alerts_topic: sns.ITopic,
+        self, scope: Construct, construct_id: str, *, factory: LambdaFactory, resources: PlatformResources
     ) -> None:
         super().__init__(scope, construct_id)
-        self._batch(data_bucket=data_bucket, artifacts_bucket=artifacts_bucket, registry_table=registry_table)
-
-        table, artifacts = registry_table.table_name, artifacts_bucket.bucket_name
-        self.validate_function = factory.create(
-            self,
-            "validate",
-            settings=ValidateSettings,
-            values={"registry_table": table, "data_bucket": data_bucket.bucket_name, "artifacts_bucket": artifacts},
-            layers=("core", "data"),
-            memory_size=1024,
-            timeout=Duration.seconds(60),
-        )
-        data_bucket.grant_read(self.validate_function)
-        artifacts_bucket.grant_read_write(self.validate_function)
-        registry_table.grant_read_write_data(self.validate_function)
-
-        self.evaluate_function = factory.create(
-            self, "evaluate", settings=EvaluateSettings, values={"registry_table": table, "artifacts_bucket": artifacts}
-        )
-        artifacts_bucket.grant_read(self.evaluate_function)
-        registry_table.grant_read_write_data(self.evaluate_function)
-
-        self.register_function = factory.create(
-            self, "register", settings=RegisterSettings, values={"registry_table": table, "artifacts_bucket": artifacts}
-        )
-        artifacts_bucket.grant_read(self.register_function)
-        registry_table.grant_read_write_data(self.register_function)
-
-        self.promote_function = factory.create(
-            self, "promote", settings=PromoteSettings, values={"registry_table": table}
-        )
-        registry_table.grant_read_write_data(self.promote_function)
-
+        self._batch(resources)
+        self.functions = {name: factory.create(self, name) for name in TRAINING_PIPELINE.functions}
         self.state_machine = asl_state_machine(
             self,
             "StateMachine",
-            asl="training",
-            substitutions={
-                "ValidateFunctionArn": self.validate_function.function_arn,
-                "JobQueueArn": self.job_queue.job_queue_arn,
-                "JobDefinitionArn": self.job_definition.job_definition_arn,
-                "EvaluateFunctionArn": self.evaluate_function.function_arn,
-                "RegisterFunctionArn": self.register_function.function_arn,
-                "PromoteFunctionArn": self.promote_function.function_arn,
-                "AlertsTopicArn": alerts_topic.topic_arn,
-            },
+            machine=TRAINING_PIPELINE,
+            functions=self.functions,
+            resources=resources,
+            arns={JOB_QUEUE: self.job_queue.job_queue_arn, JOB_DEFINITION: self.job_definition.job_definition_arn},
         )
-        for function in (self.validate_function, self.evaluate_function, self.register_function, self.promote_function):
-            function.grant_invoke(self.state_machine)
-        alerts_topic.grant_publish(self.state_machine)
-        key.grant(self.state_machine, "kms:Decrypt", "kms:GenerateDataKey*")
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["batch:SubmitJob"],
@@ -176,7 +154,7 @@ class TrainingPipeline(Construct):
             )
         )
 
-    def _batch(self, *, data_bucket: s3.IBucket, artifacts_bucket: s3.IBucket, registry_table: dynamodb.ITable) -> None:
+    def _batch(self, resources: PlatformResources) -> None:
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -241,22 +219,18 @@ class TrainingPipeline(Construct):
             self,
             "JobRole",
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description="Training job: reads data, writes artifacts and the registry",
+            description="Training job: reads the registry and the run's data, writes the run's artifacts",
         )
-        data_bucket.grant_read(self.job_role)
-        artifacts_bucket.grant_read_write(self.job_role)
-        registry_table.grant_read_write_data(self.job_role)
+        for resource, access in TRAINING_JOB.access.items():
+            resources.grant(resource, self.job_role, access)
         acknowledge_matching(self.job_role, GRANT_PATTERNS)
         container = batch.EcsFargateContainerDefinition(
             self,
             "TrainContainer",
             image=ecs.ContainerImage.from_docker_image_asset(self.image),
-            cpu=2,
-            memory=Size.gibibytes(8),
-            environment=function_environment(
-                TrainSettings,
-                {"registry_table": registry_table.table_name, "artifacts_bucket": artifacts_bucket.bucket_name},
-            ),
+            cpu=TRAINING_JOB.vcpus,
+            memory=Size.gibibytes(TRAINING_JOB.memory_gib),
+            environment=function_environment(TRAINING_JOB.settings, settings_values(TRAINING_JOB.settings, resources)),
             job_role=self.job_role,
             logging=ecs.LogDriver.aws_logs(
                 stream_prefix="training",
@@ -271,7 +245,11 @@ class TrainingPipeline(Construct):
             fargate_operating_system_family=ecs.OperatingSystemFamily.LINUX,
         )
         self.job_definition = batch.EcsJobDefinition(
-            self, "TrainJob", container=container, retry_attempts=2, timeout=Duration.hours(4)
+            self,
+            "TrainJob",
+            container=container,
+            retry_attempts=TRAINING_JOB.retries,
+            timeout=Duration.hours(TRAINING_JOB.timeout_hours),
         )
         acknowledge(
             container,

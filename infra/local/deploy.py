@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.asl import render_asl
-from infra.local.template import ACCOUNT, Resolver, Stack, load_assembly
+from infra.local.template import ACCOUNT, Resolver, Stack, TemplateError, load_assembly
 
 ROLE_NAME = "mlops-local-execution"
 FUNCTION_TAG = "mlops:function="
@@ -48,12 +48,10 @@ class Deployment:
     job_queues: dict[str, str] = field(default_factory=dict)
     routes: list[Route] = field(default_factory=list)
     schedules: dict[str, dict[str, Any]] = field(default_factory=dict)  # rule name -> target
+    outputs: dict[str, str] = field(default_factory=dict)  # stack output key -> value, as deployed here
 
     def function_by_folder(self, folder: str) -> LocalFunction:
         return next(f for f in self.functions.values() if f.function == folder)
-
-    def environment_of(self, folder: str) -> dict[str, str]:
-        return self.function_by_folder(folder).environment
 
 
 def _physical_name(stack: str, logical: str, limit: int = 63) -> str:
@@ -134,6 +132,7 @@ class LocalDeployer:
                         outdir,
                     )
             self._routes(stack)
+            self._outputs(stack)
             self.resolver.add_exports(stack)
         return self.deployment
 
@@ -254,6 +253,13 @@ class LocalDeployer:
         events.put_targets(Rule=name, Targets=targets)
         for target in targets:
             self.deployment.schedules[name] = target
+
+    def _outputs(self, stack: Stack) -> None:
+        for key, output in stack.template.get("Outputs", {}).items():
+            try:
+                self.deployment.outputs[key] = str(self.resolver.resolve(stack.name, output["Value"]))
+            except TemplateError:
+                continue  # names something not deployed here (an API key id)
 
     def _routes(self, stack: Stack) -> None:
         """API Gateway methods become routes of the local HTTP API."""

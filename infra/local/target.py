@@ -18,6 +18,7 @@ from infra.local import hooks
 from infra.local.api import LocalApi
 from infra.local.deploy import Deployment, LocalDeployer
 from infra.local.runner import FunctionRunner, TrainingJobRunner
+from mlcore.catalog import OUTPUTS
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_OUTDIR = ROOT / "cdk.out" / "local"
@@ -119,17 +120,14 @@ class LocalTarget:
 
     # -- what the CLI needs ------------------------------------------------------------------
     def names(self) -> dict[str, Any]:
-        """Physical names by role, for the CLI and the tests."""
+        """The deployment as the CLI finds it: the stacks' outputs by resource (`mlcore.catalog.OUTPUTS`)."""
         d = self.deployment
+        outputs: dict[str, str | None] = {o.resource: d.outputs[o.key] for o in OUTPUTS if o.key in d.outputs}
+        outputs["api_url"] = self.api.url if self.api else None  # the local API, not API Gateway's URL
         return {
             "endpoint": self.endpoint,
-            "api_url": self.api.url if self.api else None,
             "region": REGION,
-            "registry_table": d.environment_of("predict")["REGISTRY_TABLE"],
-            "artifacts_bucket": d.environment_of("predict")["ARTIFACTS_BUCKET"],
-            "capture_bucket": d.environment_of("predict")["CAPTURE_BUCKET"],
-            "data_bucket": d.environment_of("validate")["DATA_BUCKET"],
-            "training_state_machine": d.environment_of("retrain")["TRAINING_STATE_MACHINE_ARN"],
+            "outputs": outputs,
             "schedules": d.schedules,
             "routes": [asdict(r) for r in d.routes],
         }

@@ -4,23 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import Stack
 from constructs import Construct
 
 from infra.config import MlopsConfig
 from infra.constructs.data import DataPlane
+from infra.constructs.outputs import add_output
+from infra.constructs.resources import PlatformResources
+from mlcore.catalog import ARTIFACTS_BUCKET, CAPTURE_BUCKET, DATA_BUCKET, REGISTRY_TABLE
 
 
 class DataStack(Stack):
     """Stateful resources, deployed once and retained; the compute stacks reference them."""
 
     data: DataPlane
+    resources: PlatformResources
 
     def __init__(self, scope: Construct, construct_id: str, *, config: MlopsConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.data = DataPlane(self, "DataPlane", prefix=config.prefix)
-        # Outputs the `mlops` CLI discovers the deployment by (infra/operations.py OUTPUTS).
-        CfnOutput(self, "RegistryTable", value=self.data.registry_table.table_name)
-        CfnOutput(self, "DataBucket", value=self.data.data_bucket.bucket_name)
-        CfnOutput(self, "ArtifactsBucket", value=self.data.artifacts_bucket.bucket_name)
-        CfnOutput(self, "CaptureBucket", value=self.data.capture_bucket.bucket_name)
+        self.data = data = DataPlane(self, "DataPlane", prefix=config.prefix)
+        self.resources = PlatformResources(
+            key=data.key,
+            registry_table=data.registry_table,
+            data_bucket=data.data_bucket,
+            artifacts_bucket=data.artifacts_bucket,
+            capture_bucket=data.capture_bucket,
+            alerts_topic=data.alerts_topic,
+        )
+        for resource in (REGISTRY_TABLE, DATA_BUCKET, ARTIFACTS_BUCKET, CAPTURE_BUCKET):
+            add_output(self, resource, self.resources.setting(resource))

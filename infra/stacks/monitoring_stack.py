@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.config import MlopsConfig
-from infra.constructs.data import DataPlane
 from infra.constructs.lambda_factory import LambdaFactory
 from infra.constructs.layers import Layers
 from infra.constructs.monitoring import Monitor
+from infra.constructs.outputs import add_output
+from infra.constructs.resources import PlatformResources
 
 
 class MonitoringStack(Stack):
@@ -27,8 +27,7 @@ class MonitoringStack(Stack):
         construct_id: str,
         *,
         config: MlopsConfig,
-        data: DataPlane,
-        training_state_machine: sfn.IStateMachine,
+        resources: PlatformResources,
         api: apigw.RestApi,
         **kwargs: Any,
     ) -> None:
@@ -37,15 +36,10 @@ class MonitoringStack(Stack):
         self.monitor = Monitor(
             self,
             "Monitor",
-            factory=LambdaFactory(prefix=config.prefix, layers=layers.layers),
+            factory=LambdaFactory(prefix=config.prefix, layers=layers.layers, resources=resources),
+            resources=resources,
             schedule_expression=config.monitor_schedule,
             alarm_email=config.alarm_email,
-            key=data.key,
-            registry_table=data.registry_table,
-            artifacts_bucket=data.artifacts_bucket,
-            capture_bucket=data.capture_bucket,
-            alerts_topic=data.alerts_topic,
-            training_state_machine=training_state_machine,
             api=api,
         )
-        CfnOutput(self, "MonitorStateMachineArn", value=self.monitor.state_machine.state_machine_arn)
+        add_output(self, "monitor_state_machine", self.monitor.state_machine.state_machine_arn)

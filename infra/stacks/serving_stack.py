@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import Stack
 from constructs import Construct
 
 from infra.config import MlopsConfig
-from infra.constructs.data import DataPlane
 from infra.constructs.lambda_factory import LambdaFactory
 from infra.constructs.layers import Layers
+from infra.constructs.outputs import add_output
+from infra.constructs.resources import PlatformResources
 from infra.constructs.serving import InferenceApi
 
 
@@ -20,18 +21,23 @@ class ServingStack(Stack):
     inference: InferenceApi
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: MlopsConfig, data: DataPlane, **kwargs: Any
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: MlopsConfig,
+        resources: PlatformResources,
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         layers = Layers(self, "Layers", names=("core", "serving"))
         self.inference = InferenceApi(
             self,
             "Inference",
-            factory=LambdaFactory(prefix=config.prefix, layers=layers.layers),
+            factory=LambdaFactory(prefix=config.prefix, layers=layers.layers, resources=resources),
             auth=config.api_auth,
-            registry_table=data.registry_table,
-            artifacts_bucket=data.artifacts_bucket,
-            capture_bucket=data.capture_bucket,
             prefix=config.prefix,
         )
-        CfnOutput(self, "ApiUrl", value=self.inference.api.url, description="Base URL of the inference API")
+        add_output(self, "api_url", self.inference.api.url)
+        if self.inference.api_key is not None:
+            add_output(self, "api_key_id", self.inference.api_key.key_id)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import Stack
 from constructs import Construct
 
 from infra.config import MlopsConfig
-from infra.constructs.data import DataPlane
 from infra.constructs.lambda_factory import LambdaFactory
 from infra.constructs.layers import Layers
+from infra.constructs.outputs import add_output
+from infra.constructs.resources import PlatformResources
 from infra.constructs.training import TrainingPipeline
+from mlcore.catalog import TRAINING_STATE_MACHINE
 
 
 class TrainingStack(Stack):
@@ -20,18 +22,16 @@ class TrainingStack(Stack):
     pipeline: TrainingPipeline
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: MlopsConfig, data: DataPlane, **kwargs: Any
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: MlopsConfig,
+        resources: PlatformResources,
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         layers = Layers(self, "Layers", names=("core", "data"))
-        self.pipeline = TrainingPipeline(
-            self,
-            "Pipeline",
-            factory=LambdaFactory(prefix=config.prefix, layers=layers.layers),
-            key=data.key,
-            data_bucket=data.data_bucket,
-            artifacts_bucket=data.artifacts_bucket,
-            registry_table=data.registry_table,
-            alerts_topic=data.alerts_topic,
-        )
-        CfnOutput(self, "TrainingStateMachineArn", value=self.pipeline.state_machine.state_machine_arn)
+        factory = LambdaFactory(prefix=config.prefix, layers=layers.layers, resources=resources)
+        self.pipeline = TrainingPipeline(self, "Pipeline", factory=factory, resources=resources)
+        add_output(self, TRAINING_STATE_MACHINE, self.pipeline.state_machine.state_machine_arn)

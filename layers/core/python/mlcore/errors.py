@@ -27,6 +27,8 @@ class BadRequestError(MlopsError):
 
 
 class PayloadTooLargeError(BadRequestError):
+    """A request has more rows, labels or bytes than the API accepts."""
+
     code = "payload_too_large"
     status = 413
 
@@ -38,11 +40,15 @@ class SpecError(BadRequestError):
 
 
 class NotFoundError(MlopsError):
+    """What the request names does not exist."""
+
     code = "not_found"
     status = 404
 
 
 class ModelNotFoundError(NotFoundError):
+    """No model of that name is registered, or it has no champion version to serve yet."""
+
     code = "model_not_found"
 
 

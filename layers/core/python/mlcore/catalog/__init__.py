@@ -20,12 +20,27 @@ if TYPE_CHECKING:
         ErrorResponse,
         Feedback,
         FeedbackBatch,
+        FeedbackRequest,
         FeedbackResponse,
         PredictRequest,
         PredictResponse,
     )
     from mlcore.catalog.columns import FEEDBACK_COLUMNS, LABEL, META_COLUMNS, OUTPUT_COLUMNS, RESERVED_COLUMNS
     from mlcore.catalog.estimators import ESTIMATORS, EstimatorKind
+    from mlcore.catalog.functions import (
+        ARTIFACTS_BUCKET,
+        CAPTURE_BUCKET,
+        DATA_BUCKET,
+        FUNCTIONS,
+        PREDICT,
+        REGISTRY_TABLE,
+        TRAINING_JOB,
+        TRAINING_STATE_MACHINE,
+        Access,
+        Function,
+        Job,
+        resource_of,
+    )
     from mlcore.catalog.keys import (
         CAPTURE,
         FEEDBACK,
@@ -60,6 +75,8 @@ if TYPE_CHECKING:
         ValidateRequest,
         ValidateResult,
     )
+    from mlcore.catalog.outputs import OUTPUT_KEYS, OUTPUTS, Output
+    from mlcore.catalog.routes import ROUTES, ROUTING_KEY_HEADER, Header, Route
     from mlcore.catalog.settings import (
         DriftCheckSettings,
         EvaluateSettings,
@@ -73,6 +90,17 @@ if TYPE_CHECKING:
         ValidateSettings,
         env_keys,
         tunable_defaults,
+    )
+    from mlcore.catalog.state_machines import (
+        ALERTS_TOPIC,
+        JOB_DEFINITION,
+        JOB_QUEUE,
+        MONITOR_PIPELINE,
+        STATE_MACHINES,
+        TRAINING_PIPELINE,
+        FunctionArn,
+        ResourceArn,
+        StateMachine,
     )
 
 __all__, __getattr__, __dir__ = surface(__name__, __file__)

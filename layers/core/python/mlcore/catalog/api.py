@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from mlcore.catalog.limits import MAX_FEEDBACK
 from mlcore.catalog.messages import SignatureField
@@ -24,7 +24,12 @@ class DataframeSplit(_Body):
 class PredictRequest(_Body):
     """Rows to score: `instances` (one object per row) or MLflow's `dataframe_split`."""
 
-    model_config = ConfigDict(json_schema_extra={"example": {"instances": [{"tenure_months": 12, "plan": "basic"}]}})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {"instances": [{"tenure_months": 12, "plan": "basic"}]},
+            "oneOf": [{"required": ["instances"]}, {"required": ["dataframe_split"]}],
+        }
+    )
     instances: list[dict[str, Value]] | None = Field(
         default=None, min_length=1, description="One object per row, keyed by feature name."
     )
@@ -84,3 +89,9 @@ class ErrorDetail(_Body):
 
 class ErrorResponse(_Body):
     error: ErrorDetail
+
+
+class FeedbackRequest(RootModel[Feedback | FeedbackBatch]):
+    """One label (`{"request_id", "label", "row_index"?}`) or a batch of them (`{"feedback": [...]}`)."""
+
+    model_config = ConfigDict(defer_build=True)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from mlcore._surface import surface
 
 if TYPE_CHECKING:
+    from mlcore.serving.api import OPERATIONS, Call, answer, router
     from mlcore.serving.capture import CaptureBuffer, capture_rows, capture_schema, label_kind
     from mlcore.serving.feedback import record_feedback
     from mlcore.serving.inputs import (
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
         validate_instances,
     )
     from mlcore.serving.model import OnnxModel, load_served_model, signature_of
-    from mlcore.serving.openapi import openapi_document
+    from mlcore.serving.openapi import gateway_schema, openapi_document
     from mlcore.serving.parquet import write_parquet
     from mlcore.serving.service import Outcome, PredictionService, error_body, parse_body, route_share
 

@@ -1,4 +1,4 @@
-"""The prediction API's OpenAPI 3 document, generated from the models below.
+"""The prediction API's OpenAPI 3.1 document, generated from the catalog's routes and body models.
 
 `python -m mlcore.serving.openapi > functions/predict/openapi.json` writes the committed copy; a test
 keeps the two equal, and the local target serves it at `GET /openapi.json`.
@@ -11,109 +11,98 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from mlcore.catalog.api import (
-    DescribeResponse,
-    ErrorResponse,
-    Feedback,
-    FeedbackBatch,
-    FeedbackResponse,
-    PredictRequest,
-    PredictResponse,
-)
-from mlcore.errors import (
-    BadRequestError,
-    MlopsError,
-    ModelNotFoundError,
-    PayloadTooLargeError,
-    ServiceUnavailableError,
-)
+from mlcore.catalog import ROUTES, ErrorResponse, Route
+from mlcore.errors import MlopsError
 
-SCHEMAS: dict[str, Any] = {
-    "PredictRequest": PredictRequest,
-    "PredictResponse": PredictResponse,
-    "DescribeResponse": DescribeResponse,
-    "FeedbackRequest": Feedback | FeedbackBatch,
-    "FeedbackResponse": FeedbackResponse,
-    "ErrorResponse": ErrorResponse,
-}
+API_KEY_HEADER = "x-api-key"
 
 
-def _json(schema: str, description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
-    }
+def _ref(model: type[Any]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def _errors(*errors: type[MlopsError]) -> dict[str, Any]:
-    return {str(e.status): _json("ErrorResponse", f"`{e.code}`: {(e.__doc__ or '').strip()}") for e in errors}
+def _json(model: type[Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _errors(errors: tuple[type[MlopsError], ...]) -> dict[str, Any]:
+    return {str(e.status): _json(ErrorResponse, f"`{e.code}`: {(e.__doc__ or '').strip()}") for e in errors}
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in route.parameters
+    ]
+    parameters += [
+        {"name": h.name, "in": "header", "required": False, "schema": {"type": "string"}, "description": h.description}
+        for h in route.headers
+    ]
+    operation: dict[str, Any] = {"summary": route.summary, "parameters": parameters}
+    if route.request is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(route.request)}}}
+    operation["responses"] = {"200": _json(route.response, route.response_description), **_errors(route.errors)}
+    return operation
+
+
+def component_schemas(models: list[type[Any]]) -> dict[str, Any]:
+    """JSON Schemas (2020-12, as pydantic writes them) of `models` and of every model they use, by name."""
+    components: dict[str, Any] = {}
+    for model in models:
+        schema = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
+    return dict(sorted(components.items()))
+
+
+DRAFT4 = "http://json-schema.org/draft-04/schema#"
+# What JSON Schema draft 4 (API Gateway's request models) has no use for, or no such keyword.
+_DROPPED = {"title", "description", "default", "example", "examples"}
+
+
+def _draft4(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_draft4(item, definitions) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:  # inline: API Gateway resolves references only to other models, by URL
+        return _draft4(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions)
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROPPED or key == "$defs":
+            continue
+        if key == "const":
+            out["enum"] = [value]
+        elif key in ("exclusiveMinimum", "exclusiveMaximum"):  # a number in 2020-12, a flag in draft 4
+            out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
+            out[key] = True
+        elif key in ("properties", "patternProperties"):
+            out[key] = {name: _draft4(sub, definitions) for name, sub in value.items()}
+        else:
+            out[key] = _draft4(value, definitions)
+    return out
+
+
+def gateway_schema(model: type[Any]) -> dict[str, Any]:
+    """The JSON Schema (draft 4, references inlined) that API Gateway validates a request body with."""
+    schema = TypeAdapter(model).json_schema(mode="validation")
+    return {"$schema": DRAFT4, "title": model.__name__, **_draft4(schema, schema.get("$defs", {}))}
 
 
 def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the prediction API (JSON Schema 2020-12, as pydantic writes it)."""
-    components: dict[str, Any] = {}
-    for name, model in SCHEMAS.items():
-        schema = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
-        components.update(schema.pop("$defs", {}))
-        components[name] = schema
-    name_parameter = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-    common = _errors(BadRequestError, ModelNotFoundError, ServiceUnavailableError)
+    """The OpenAPI 3.1 document of the prediction API."""
+    models = [m for route in ROUTES for m in (route.request, route.response) if m is not None]
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Serverless MLOps prediction API", "version": "1"},
         "components": {
-            "schemas": components,
-            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
+            "schemas": component_schemas([*models, ErrorResponse]),
+            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}},
         },
         "security": [{"apiKey": []}],
-        "paths": {
-            "/models/{name}/predict": {
-                "post": {
-                    "summary": "Score rows with the model behind the champion alias (or a canary challenger).",
-                    "parameters": [
-                        name_parameter,
-                        {
-                            "name": "x-routing-key",
-                            "in": "header",
-                            "required": False,
-                            "schema": {"type": "string"},
-                            "description": "Routes a caller to the same side of a canary rollout every time.",
-                        },
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}},
-                    },
-                    "responses": {
-                        "200": _json("PredictResponse", "Predictions"),
-                        **common,
-                        **_errors(PayloadTooLargeError),
-                    },
-                }
-            },
-            "/models/{name}/feedback": {
-                "post": {
-                    "summary": "Store the ground truth of served predictions, for performance monitoring.",
-                    "parameters": [name_parameter],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FeedbackRequest"}}},
-                    },
-                    "responses": {
-                        "200": _json("FeedbackResponse", "Stored"),
-                        **common,
-                        **_errors(PayloadTooLargeError),
-                    },
-                }
-            },
-            "/models/{name}": {
-                "get": {
-                    "summary": "The serving version, its input signature and any rollout.",
-                    "parameters": [name_parameter],
-                    "responses": {"200": _json("DescribeResponse", "The serving version"), **common},
-                }
-            },
-        },
+        "paths": paths,
     }
 
 

@@ -1,0 +1,77 @@
+"""The platform's shared resources, by the names the catalog gives them, and what `Access` grants on each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+
+from mlcore.catalog import Access, resource_of
+
+
+class UnknownResourceError(LookupError):
+    """A catalog entry names a resource the stacks do not provide (yet)."""
+
+
+@dataclass(frozen=True)
+class PlatformResources:
+    """What the data plane (and later stacks) give the compute that uses it."""
+
+    key: kms.IKey
+    registry_table: dynamodb.ITable
+    data_bucket: s3.IBucket
+    artifacts_bucket: s3.IBucket
+    capture_bucket: s3.IBucket
+    alerts_topic: sns.ITopic
+    training_state_machine: sfn.IStateMachine | None = None
+
+    def with_training(self, state_machine: sfn.IStateMachine) -> PlatformResources:
+        return replace(self, training_state_machine=state_machine)
+
+    def get(self, resource: str) -> Any:
+        value = getattr(self, resource, None)
+        if value is None:
+            raise UnknownResourceError(f"no resource '{resource}' in this stack's PlatformResources")
+        return value
+
+    def setting(self, field: str) -> str:
+        """The value of a settings field naming a resource: its name, or its ARN for `_arn` fields."""
+        resource = resource_of(field)
+        target = self.get(resource)
+        values = {
+            "_table": lambda: target.table_name,
+            "_bucket": lambda: target.bucket_name,
+            "_state_machine": lambda: target.state_machine_arn,
+            "_topic": lambda: target.topic_arn,
+        }
+        return str(values[_kind(resource)]())
+
+    def grant(self, resource: str, grantee: iam.IGrantable, access: Access) -> None:
+        """Grant `access` on a resource (and on its key) through the construct's own `grant_*`."""
+        target = self.get(resource)
+        grants: dict[tuple[str, Access], Any] = {
+            ("_table", Access.READ): lambda: target.grant_read_data(grantee),
+            ("_table", Access.READ_WRITE): lambda: target.grant_read_write_data(grantee),
+            ("_bucket", Access.READ): lambda: target.grant_read(grantee),
+            ("_bucket", Access.PUT): lambda: target.grant_put(grantee),
+            ("_bucket", Access.READ_WRITE): lambda: target.grant_read_write(grantee),
+            ("_state_machine", Access.START): lambda: target.grant_start_execution(grantee),
+        }
+        grant = grants.get((_kind(resource), access))
+        if grant is None:
+            raise UnknownResourceError(f"no '{access}' access to {resource}")
+        grant()
+
+
+def _kind(resource: str) -> str:
+    """Resources are named by kind: `*_table`, `*_bucket`, `*_state_machine`, `*_topic`."""
+    kind = next((k for k in ("_table", "_bucket", "_state_machine", "_topic") if resource.endswith(k)), None)
+    if kind is None:
+        raise UnknownResourceError(f"'{resource}' is not named by its kind (_table, _bucket, _state_machine, _topic)")
+    return kind

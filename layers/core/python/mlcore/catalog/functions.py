@@ -1,0 +1,172 @@
+"""Every Lambda function and the Batch training job: code, settings, layers, messages, sizing and access.
+
+A function runs `functions/<name>/handler.py:handler` with the layers named here. Its environment
+has one variable per field of its settings model: resource fields (`registry_table`,
+`artifacts_bucket`, `training_state_machine_arn`, ...) get the deployed resource's name or ARN,
+tunable ones their default. `access` is all it may do to each resource (least privilege, granted
+by the CDK app and asserted on the template by the infra tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from mlcore.catalog.messages import (
+    DriftCheckResult,
+    DueModel,
+    EvaluateRequest,
+    EvaluateResult,
+    ListDueRequest,
+    ListDueResult,
+    PromoteRequest,
+    PromoteResult,
+    RegisterRequest,
+    RegisterResult,
+    RetrainRequest,
+    RetrainResult,
+    TrainingResult,
+    ValidateRequest,
+    ValidateResult,
+)
+from mlcore.catalog.settings import (
+    DriftCheckSettings,
+    EvaluateSettings,
+    ListDueSettings,
+    PredictSettings,
+    PromoteSettings,
+    RegisterSettings,
+    RetrainSettings,
+    Settings,
+    TrainSettings,
+    ValidateSettings,
+)
+
+
+class Access(StrEnum):
+    """What a function may do to a resource."""
+
+    READ = "read"  # tables: get/query/scan; buckets: get/list
+    PUT = "put"  # buckets: put objects only
+    READ_WRITE = "read_write"  # tables: and put/update/delete; buckets: and put
+    START = "start"  # state machines: start executions
+
+
+# The resources a settings field may name: its value is the resource's name (ARN for `_arn` fields).
+REGISTRY_TABLE = "registry_table"
+DATA_BUCKET = "data_bucket"
+ARTIFACTS_BUCKET = "artifacts_bucket"
+CAPTURE_BUCKET = "capture_bucket"
+TRAINING_STATE_MACHINE = "training_state_machine"
+
+
+def resource_of(settings_field: str) -> str:
+    """The resource a settings field names (`training_state_machine_arn` names `training_state_machine`)."""
+    return settings_field.removesuffix("_arn")
+
+
+@dataclass(frozen=True)
+class Function:
+    """One Lambda function."""
+
+    name: str  # functions/<name>/, its construct id and its POWERTOOLS_SERVICE_NAME
+    settings: type[Settings]
+    layers: tuple[str, ...]  # infra/constructs/layers.py LAYER_PACKAGES
+    access: Mapping[str, Access]
+    event: type[Any] | None = None  # None: an API Gateway proxy event (catalog.routes)
+    result: type[Any] | None = None
+    memory_mb: int = 512
+    timeout_seconds: int = 30
+    handler: str = "handler.handler"
+
+
+@dataclass(frozen=True)
+class Job:
+    """The Batch training job: the image's entrypoint with its settings and container overrides."""
+
+    name: str
+    settings: type[Settings]
+    access: Mapping[str, Access]
+    result: type[Any]
+    vcpus: float
+    memory_gib: int
+    timeout_hours: int
+    retries: int
+    overrides: tuple[str, ...] = field(default=("MODEL_NAME", "RUN_ID"))  # set per run by the state machine
+
+
+PREDICT = "predict"  # the function behind the API's routes (catalog.routes)
+R, W, P = Access.READ, Access.READ_WRITE, Access.PUT
+CORE, DATA, SERVING = ("core",), ("core", "data"), ("core", "serving")
+FUNCTIONS: dict[str, Function] = {
+    f.name: f
+    for f in (
+        Function(
+            "validate",
+            ValidateSettings,
+            DATA,
+            {REGISTRY_TABLE: R, DATA_BUCKET: R, ARTIFACTS_BUCKET: W},
+            ValidateRequest,
+            ValidateResult,
+            memory_mb=1024,
+            timeout_seconds=60,
+        ),
+        Function(
+            "evaluate",
+            EvaluateSettings,
+            CORE,
+            {REGISTRY_TABLE: W, ARTIFACTS_BUCKET: R},
+            EvaluateRequest,
+            EvaluateResult,
+        ),
+        Function(
+            "register",
+            RegisterSettings,
+            CORE,
+            {REGISTRY_TABLE: W, ARTIFACTS_BUCKET: R},
+            RegisterRequest,
+            RegisterResult,
+        ),
+        Function("promote", PromoteSettings, CORE, {REGISTRY_TABLE: W}, PromoteRequest, PromoteResult),
+        Function(
+            PREDICT,
+            PredictSettings,
+            SERVING,
+            {REGISTRY_TABLE: R, ARTIFACTS_BUCKET: R, CAPTURE_BUCKET: P},
+            memory_mb=1024,
+            timeout_seconds=29,  # API Gateway's integration timeout
+        ),
+        Function("list_due", ListDueSettings, CORE, {REGISTRY_TABLE: R}, ListDueRequest, ListDueResult),
+        Function(
+            "drift_check",
+            DriftCheckSettings,
+            DATA,
+            {REGISTRY_TABLE: W, ARTIFACTS_BUCKET: W, CAPTURE_BUCKET: R},
+            DueModel,
+            DriftCheckResult,
+            memory_mb=1024,
+            timeout_seconds=60,
+        ),
+        Function(
+            "retrain",
+            RetrainSettings,
+            CORE,
+            {REGISTRY_TABLE: W, TRAINING_STATE_MACHINE: Access.START},
+            RetrainRequest,
+            RetrainResult,
+        ),
+    )
+}
+
+TRAINING_JOB = Job(
+    "train",
+    TrainSettings,
+    {REGISTRY_TABLE: R, ARTIFACTS_BUCKET: W},
+    TrainingResult,
+    vcpus=2,
+    memory_gib=8,
+    timeout_hours=4,
+    retries=2,
+)

@@ -1,0 +1,30 @@
+"""The stack outputs by which the `mlops` CLI (and the local target) find a deployment.
+
+`resource` is the name the CLI knows the resource by (`infra.operations.Resources`); `key` is the
+CloudFormation output key. Each stack emits the outputs of the resources it creates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Output:
+    key: str
+    resource: str
+    description: str
+    required: bool = True  # False: only some deployments have it
+
+
+OUTPUTS: tuple[Output, ...] = (
+    Output("RegistryTable", "registry_table", "The model registry (DynamoDB)"),
+    Output("DataBucket", "data_bucket", "Datasets to train on: datasets/<model>/"),
+    Output("ArtifactsBucket", "artifacts_bucket", "Pipeline runs, models, profiles and drift reports"),
+    Output("CaptureBucket", "capture_bucket", "Captured traffic and feedback"),
+    Output("TrainingStateMachineArn", "training_state_machine", "The training pipeline"),
+    Output("MonitorStateMachineArn", "monitor_state_machine", "The scheduled monitor"),
+    Output("ApiUrl", "api_url", "Base URL of the inference API", required=False),
+    Output("ApiKeyId", "api_key_id", "aws apigateway get-api-key --include-value", required=False),
+)
+OUTPUT_KEYS = {output.resource: output.key for output in OUTPUTS}

@@ -1,0 +1,63 @@
+"""The state machines: their ASL file and what each `${Placeholder}` in it resolves to.
+
+The CDK app fills the placeholders (`definition_substitutions`) and grants the state machine what
+they name: invoking a function, submitting to the job queue, publishing to the alerts topic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FunctionArn:
+    """The ARN of a catalog function, which the state machine invokes."""
+
+    function: str
+
+
+@dataclass(frozen=True)
+class ResourceArn:
+    """The ARN of a platform resource: `job_queue`, `job_definition`, `alerts_topic`."""
+
+    resource: str
+
+
+JOB_QUEUE = "job_queue"
+JOB_DEFINITION = "job_definition"
+ALERTS_TOPIC = "alerts_topic"
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    name: str  # statemachines/<name>.asl.json
+    substitutions: Mapping[str, FunctionArn | ResourceArn]
+
+    @property
+    def functions(self) -> list[str]:
+        return [v.function for v in self.substitutions.values() if isinstance(v, FunctionArn)]
+
+
+TRAINING_PIPELINE = StateMachine(
+    "training",
+    {
+        "ValidateFunctionArn": FunctionArn("validate"),
+        "JobQueueArn": ResourceArn(JOB_QUEUE),
+        "JobDefinitionArn": ResourceArn(JOB_DEFINITION),
+        "EvaluateFunctionArn": FunctionArn("evaluate"),
+        "RegisterFunctionArn": FunctionArn("register"),
+        "PromoteFunctionArn": FunctionArn("promote"),
+        "AlertsTopicArn": ResourceArn(ALERTS_TOPIC),
+    },
+)
+MONITOR_PIPELINE = StateMachine(
+    "monitor",
+    {
+        "ListDueFunctionArn": FunctionArn("list_due"),
+        "DriftCheckFunctionArn": FunctionArn("drift_check"),
+        "RetrainFunctionArn": FunctionArn("retrain"),
+        "AlertsTopicArn": ResourceArn(ALERTS_TOPIC),
+    },
+)
+STATE_MACHINES: dict[str, StateMachine] = {m.name: m for m in (TRAINING_PIPELINE, MONITOR_PIPELINE)}

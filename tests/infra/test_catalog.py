@@ -1,0 +1,154 @@
+"""The synthesized app is what the catalog declares: functions, routes, request models, state machines, outputs, grants.
+
+Each test compares the templates with `mlcore.catalog`, so a name declared once reaches every place
+that needs it (and a change to the catalog shows up in the template, or fails here).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from infra.constructs.lambda_factory import DESCRIPTION_PREFIX
+from mlcore.catalog import (
+    FUNCTIONS,
+    OUTPUTS,
+    ROUTES,
+    STATE_MACHINES,
+    TRAINING_JOB,
+    Access,
+    FunctionArn,
+    env_keys,
+    tunable_defaults,
+)
+from mlcore.serving import gateway_schema
+
+if TYPE_CHECKING:
+    from conftest import Synthesized
+
+
+def functions(synthesized: Synthesized) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """`{catalog name: (stack, logical id, properties)}` of the synthesized functions."""
+    found = {}
+    for logical, (stack, resource) in synthesized.resources("AWS::Lambda::Function").items():
+        description = resource["Properties"].get("Description", "")
+        if description.startswith(DESCRIPTION_PREFIX):
+            found[description.removeprefix(DESCRIPTION_PREFIX)] = (stack, logical, resource["Properties"])
+    return found
+
+
+def test_the_template_has_exactly_the_catalog_functions(synthesized: Synthesized) -> None:
+    assert set(functions(synthesized)) == set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_each_function_is_built_from_its_catalog_entry(synthesized: Synthesized, name: str) -> None:
+    entry = FUNCTIONS[name]
+    stack, _, props = functions(synthesized)[name]
+    assert props["Handler"] == entry.handler
+    assert props["MemorySize"] == entry.memory_mb
+    assert props["Timeout"] == entry.timeout_seconds
+    resources = synthesized.raw(stack)["Resources"]
+    layers = {resources[ref["Ref"]]["Properties"]["Description"].split()[0] for ref in props["Layers"]}
+    assert layers == {f"mlops:layer={layer}" for layer in entry.layers}
+    variables = props["Environment"]["Variables"]
+    assert sorted(k for k in variables if not k.startswith("POWERTOOLS_")) == env_keys(entry.settings)
+    for field, default in tunable_defaults(entry.settings).items():
+        assert variables[field.upper()] == str(default)
+
+
+def _policy_of(synthesized: Synthesized, stack: str, role_logical_id: str) -> str:
+    """Every statement of the policies attached to one role, as JSON text."""
+    statements = [
+        policy["Properties"]["PolicyDocument"]["Statement"]
+        for _, (name, policy) in synthesized.resources("AWS::IAM::Policy").items()
+        if name == stack and {"Ref": role_logical_id} in policy["Properties"]["Roles"]
+    ]
+    return json.dumps(statements)
+
+
+# What each access level must grant, and what it must not (on the resource's own statements).
+TABLE_WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem")
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_each_function_may_write_only_what_its_catalog_access_says(synthesized: Synthesized, name: str) -> None:
+    entry = FUNCTIONS[name]
+    stack, _, props = functions(synthesized)[name]
+    policy = _policy_of(synthesized, stack, props["Role"]["Fn::GetAtt"][0])
+    writes_table = any(action in policy for action in TABLE_WRITES)
+    assert writes_table == (entry.access.get("registry_table") is Access.READ_WRITE)
+    assert ("dynamodb:GetItem" in policy) == ("registry_table" in entry.access)
+    assert ("s3:PutObject" in policy) == any(
+        access in (Access.PUT, Access.READ_WRITE) for r, access in entry.access.items() if r.endswith("_bucket")
+    )
+    assert ("states:StartExecution" in policy) == (Access.START in entry.access.values())
+
+
+def test_the_training_job_reads_the_registry_and_writes_only_artifacts(synthesized: Synthesized) -> None:
+    (job_role,) = [
+        logical
+        for logical, (stack, role) in synthesized.resources("AWS::IAM::Role").items()
+        if stack == "MlopsTraining" and role["Properties"].get("Description", "").startswith("Training job")
+    ]
+    policy = _policy_of(synthesized, "MlopsTraining", job_role)
+    assert TRAINING_JOB.access["registry_table"] is Access.READ
+    assert "dynamodb:GetItem" in policy
+    assert not any(action in policy for action in TABLE_WRITES)
+    assert "DataPlaneData" not in policy
+
+
+def test_api_routes_are_the_catalog_routes(synthesized: Synthesized) -> None:
+    resources = {
+        logical: resource["Properties"]
+        for logical, (_, resource) in synthesized.resources("AWS::ApiGateway::Resource").items()
+    }
+
+    def path(ref: dict[str, Any]) -> str:
+        if "Ref" not in ref:  # the API's root resource
+            return ""
+        props = resources[ref["Ref"]]
+        return f"{path(props['ParentId'])}/{props['PathPart']}"
+
+    methods = {
+        (m["Properties"]["HttpMethod"], path(m["Properties"]["ResourceId"]))
+        for _, (_, m) in synthesized.resources("AWS::ApiGateway::Method").items()
+    }
+    assert methods == {(route.method, route.path) for route in ROUTES}
+
+
+def test_request_models_are_the_catalog_bodies_in_draft_4(synthesized: Synthesized) -> None:
+    models = {
+        r["Properties"]["Schema"]["title"]: r["Properties"]["Schema"]
+        for _, r in synthesized.resources("AWS::ApiGateway::Model").values()
+    }
+    expected = {route.request.__name__: route.request for route in ROUTES if route.request is not None}
+    assert set(models) == set(expected)
+    for name, model in expected.items():
+        assert models[name] == gateway_schema(model)
+
+
+def test_state_machine_placeholders_resolve_as_the_catalog_says(synthesized: Synthesized) -> None:
+    machines = [r["Properties"] for _, r in synthesized.resources("AWS::StepFunctions::StateMachine").values()]
+    by_placeholders = {frozenset(m["DefinitionSubstitutions"]): m for m in machines}
+    arns = {logical: f"{name}" for name, (_, logical, _) in functions(synthesized).items()}
+    for machine in STATE_MACHINES.values():
+        props = by_placeholders[frozenset(machine.substitutions)]
+        for placeholder, value in machine.substitutions.items():
+            if isinstance(value, FunctionArn):
+                (logical, _) = props["DefinitionSubstitutions"][placeholder]["Fn::GetAtt"]
+                assert arns[logical] == value.function
+
+
+def test_stack_outputs_are_the_catalog_outputs(synthesized: Synthesized) -> None:
+    keys = {
+        key
+        for stack in synthesized.stacks
+        for key in synthesized.raw(stack).get("Outputs", {})
+        if not key.startswith("ExportsOutput")  # the CDK's own cross-stack references
+    }
+    declared = {output.key for output in OUTPUTS}
+    assert {output.key for output in OUTPUTS if output.required} <= keys <= declared
+    assert "ApiKeyId" in keys  # the default deployment authenticates with an API key
