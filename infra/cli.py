@@ -177,14 +177,14 @@ def monitor_report(platform: Any, name: str, out: Path) -> int:
     """Download the HTML report of a model's last check and open it."""
     import webbrowser
 
-    check = platform.registry.get_monitor_state(name).get("last_check")
-    if not check or not check.get("report"):
+    check = platform.registry.get_monitor_state(name).last_check
+    if check is None or check.report is None:
         err.print(f"'{name}' has no drift report yet: run `mlops monitor run` after some traffic")
         return 1
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}-{check['check_id']}.html"
-    path.write_bytes(platform.artifacts.get_verified(check["report"]))
-    console.print(f"{check['summary']}\nReport: {path}")
+    path = out / f"{name}-{check.check_id}.html"
+    path.write_bytes(platform.artifacts.get_verified(check.report))
+    console.print(f"{check.summary}\nReport: {path}")
     # Only where a graphical browser can open it: a text browser would take over a headless terminal.
     if os.environ.get("DISPLAY") or os.environ.get("BROWSER") or sys.platform == "darwin":
         webbrowser.open(path.resolve().as_uri())

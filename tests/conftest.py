@@ -200,7 +200,7 @@ def register_trained(
             created_at=utc_now(),
             artifacts={
                 "model": artifacts.put(prefix + "model.onnx", onnx if onnx is not None else trained.onnx),
-                "profile": artifacts.put(prefix + "profile.json", json.dumps(trained.profile).encode()),
+                "profile": artifacts.put(prefix + "profile.json", trained.profile.model_dump_json().encode()),
             },
             metrics=trained.metrics,
             signature=trained.signature,

@@ -20,7 +20,7 @@ from rich.table import Table
 from infra.local.example_data import EXAMPLE_SPEC, churn_features, churn_instances, churn_labels, churn_table
 from infra.local.target import LocalTarget
 from infra.operations import Platform, Resources
-from mlcore.catalog import CAPTURE as PREFIX
+from mlcore.catalog import CAPTURE, Artifact, CheckFile, check_key
 from mlcore.monitoring import read_parquet_window
 from mlcore.registry import CHAMPION, render_model_card
 from mlcore.storage import ObjectStore
@@ -201,7 +201,7 @@ class Demo:
     def _captured_rows(platform: Platform, name: str) -> int:
         capture = ObjectStore(platform.resources.capture_bucket, platform.client("s3"))
         now = datetime.now(UTC)
-        table = read_parquet_window(capture, PREFIX, name, now - timedelta(days=1), now)
+        table = read_parquet_window(capture, CAPTURE, name, now - timedelta(days=1), now)
         return table.num_rows if table is not None else 0
 
     def _monitor(self, platform: Platform) -> str:
@@ -212,15 +212,15 @@ class Demo:
         output = json.loads(execution["output"])
         results = output.get("results", [])
         checked = next((r for r in results if r.get("model_name") == "churn"), None)
-        state = platform.registry.get_monitor_state("churn")
-        self.result.monitor = {"output": output, "check": state.get("last_check"), "retrain": checked}
-        last = state.get("last_check") or {}
-        if not last.get("dataset_drift"):
-            raise DemoError(f"the monitor did not detect the injected drift: {last.get('summary')}")
+        last = platform.registry.get_monitor_state("churn").last_check
+        check = last.model_dump(mode="json") if last else None
+        self.result.monitor = {"output": output, "check": check, "retrain": checked}
+        if last is None or not last.dataset_drift:
+            raise DemoError(f"the monitor did not detect the injected drift: {last.summary if last else 'no check'}")
         if not checked or not checked.get("started"):
             raise DemoError(f"the monitor did not start retraining: {checked}")
         self.result.retrain_execution = checked["execution_name"]
-        return last["summary"]
+        return last.summary
 
     def _retraining(self, platform: Platform, name: str) -> str:
         arn = next(
@@ -238,9 +238,10 @@ class Demo:
         check = self.result.monitor.get("check") or {}
         report = check.get("report")
         if report:
-            (self.report_dir / "drift-report.html").write_bytes(platform.artifacts.get_verified(report))
-            json_uri = report["uri"].rsplit("/", 1)[0] + "/drift.json"
-            (self.report_dir / "drift-report.json").write_bytes(platform.artifacts.get(json_uri.split("/", 3)[3]))
+            html = platform.artifacts.get_verified(Artifact.model_validate(report))
+            (self.report_dir / "drift-report.html").write_bytes(html)
+            drift_json = platform.artifacts.get(check_key(name, check["check_id"], CheckFile.JSON))
+            (self.report_dir / "drift-report.json").write_bytes(drift_json)
         spec = platform.registry.get_spec(name)
         champion = platform.registry.champion(name)
         assert champion is not None

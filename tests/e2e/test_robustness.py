@@ -29,7 +29,7 @@ from infra.local.demo import DemoResult
 from infra.local.example_data import EXAMPLE_SPEC, churn_instances
 from infra.local.target import LocalTarget
 from infra.operations import Platform
-from mlcore.catalog import CAPTURE as PREFIX
+from mlcore.catalog import CAPTURE
 from mlcore.monitoring import read_parquet_window
 from mlcore.storage import ObjectStore
 
@@ -343,7 +343,7 @@ def test_concurrent_load_is_answered_and_fully_captured(
     target.functions.shutdown()  # Lambda recycles the container: the capture buffer is flushed
     store = ObjectStore(platform.resources.capture_bucket, platform.client("s3"))
     table = read_parquet_window(
-        store, PREFIX, "churn", started_at - timedelta(minutes=1), datetime.now(UTC) + timedelta(minutes=1)
+        store, CAPTURE, "churn", started_at - timedelta(minutes=1), datetime.now(UTC) + timedelta(minutes=1)
     )
     assert table is not None
     captured = Counter(rid for rid in table.column("request_id").to_pylist() if rid in expected)

@@ -14,7 +14,7 @@ from infra.local.demo import DemoResult
 from infra.local.example_data import churn_instances
 from infra.local.target import LocalTarget
 from infra.operations import Platform
-from mlcore.catalog import CAPTURE as PREFIX
+from mlcore.catalog import CAPTURE
 from mlcore.monitoring import read_parquet_window
 from mlcore.registry import CHALLENGER, RolloutMode
 from mlcore.storage import ObjectStore, S3Uri
@@ -121,7 +121,7 @@ def test_shadow_mode_answers_with_the_champion_and_captures_both(
     from datetime import UTC, datetime, timedelta
 
     now = datetime.now(UTC)
-    table = read_parquet_window(capture, PREFIX, "churn", now - timedelta(hours=1), now).to_pylist()
+    table = read_parquet_window(capture, CAPTURE, "churn", now - timedelta(hours=1), now).to_pylist()
     rows = [r for r in table if r["request_id"] == request_id]
     assert len(rows) == 20
     assert {r["shadow_version"] for r in rows} == {1} and {r["model_version"] for r in rows} == {2}

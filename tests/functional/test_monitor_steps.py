@@ -13,7 +13,7 @@ import pytest
 from infra.local.example_data import churn_instances
 from mlcore.catalog import DueModel, ListDueRequest, RetrainRequest
 from mlcore.monitoring import list_due_models, retrain_execution_name, run_drift_check, start_retraining
-from mlcore.registry import Registry
+from mlcore.registry import MonitorState, Registry
 from mlcore.spec import ModelSpec, parse_spec
 from mlcore.storage import ObjectStore
 
@@ -59,7 +59,7 @@ def test_models_are_due_every_configured_interval(registry: Registry, churn_spec
     assert [(m.model_name, m.window_hours) for m in due.models] == [("churn", 24), ("upsell", 24)]  # never checked
 
     for name in ("churn", "upsell"):
-        registry.put_monitor_state(name, {"last_check_at": (NOW - timedelta(minutes=90)).isoformat()})
+        registry.put_monitor_state(name, MonitorState(last_check_at=(NOW - timedelta(minutes=90)).isoformat()))
     assert [m.model_name for m in list_due_models(ListDueRequest(), registry=registry, now=NOW).models] == ["churn"]
     forced = list_due_models(ListDueRequest(request={"force": True}), registry=registry, now=NOW)
     assert [m.model_name for m in forced.models] == ["churn", "upsell"]
@@ -69,7 +69,7 @@ def test_models_are_due_every_configured_interval(registry: Registry, churn_spec
 
 def test_a_model_checked_just_now_is_not_due(registry: Registry, churn_spec: ModelSpec) -> None:
     registry.put_spec(churn_spec, actor="test")
-    registry.put_monitor_state("churn", {"last_check_at": (NOW - timedelta(minutes=59)).isoformat()})
+    registry.put_monitor_state("churn", MonitorState(last_check_at=(NOW - timedelta(minutes=59)).isoformat()))
     assert list_due_models(ListDueRequest(), registry=registry, now=NOW).models == []
     assert len(list_due_models(ListDueRequest(), registry=registry, now=NOW + timedelta(minutes=1)).models) == 1
 
@@ -83,7 +83,7 @@ def test_drift_check_without_a_champion_records_the_check(
     registry.put_spec(churn_spec, actor="test")
     result = check(registry, artifacts, capture)
     assert (result.status, result.retrain_recommended, result.report) == ("no_champion", False, None)
-    assert registry.get_monitor_state("churn")["last_check_at"] == NOW.isoformat()
+    assert registry.get_monitor_state("churn").last_check_at == NOW.isoformat()
     assert list_due_models(ListDueRequest(), registry=registry, now=NOW + timedelta(minutes=5)).models == []
 
 
@@ -139,7 +139,9 @@ def test_drift_check_on_drifted_traffic_writes_reports_and_recommends_retraining
     [audit] = [r for r in registry.audit_trail("churn") if r.action == "drift_checked"]
     assert audit.details["check_id"] == result.check_id
     assert audit.details["rows"] == 400
-    assert registry.get_monitor_state("churn")["last_check"]["status"] == "drift"
+    last = registry.get_monitor_state("churn").last_check
+    assert last is not None
+    assert last.status == "drift"
 
 
 def test_drift_without_retrain_on_drift_does_not_recommend_it(  # noqa: PLR0917 (pytest fixtures)

@@ -17,7 +17,7 @@ from mlcore.catalog import (
     ValidateRequest,
     ValidateResult,
 )
-from mlcore.data import read_parquet, validate_dataset
+from mlcore.data import Profile, read_parquet, validate_dataset
 from mlcore.errors import ConflictError, DataValidationError, GateFailedError, NotFoundError
 from mlcore.registry import CHAMPION, Registry, VersionStatus, promote_version, register_candidate
 from mlcore.spec import ModelSpec, parse_spec
@@ -136,8 +136,8 @@ def test_full_pipeline_trains_registers_and_promotes(
     assert trained.parity_max_abs_diff < 1e-3
     assert trained.champion_version is None
     assert set(trained.artifacts) == {"model", "profile"}
-    profile = json.loads(artifacts.get_verified(trained.artifacts["profile"]))
-    assert set(profile["features"]) == set(registry.get_spec("churn").feature_names)
+    profile = Profile.model_validate_json(artifacts.get_verified(trained.artifacts["profile"]))
+    assert set(profile.features) == set(registry.get_spec("churn").feature_names)
     # AND the gate evaluates it
     evaluation = evaluate_candidate(
         EvaluateRequest(model_name="churn", run_id=RUN), registry=registry, artifacts=artifacts

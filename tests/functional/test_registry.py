@@ -8,7 +8,16 @@ import boto3
 import pytest
 
 from mlcore.errors import ConflictError, ModelNotFoundError, NotFoundError
-from mlcore.registry import CHALLENGER, CHAMPION, ModelVersion, Registry, RolloutMode, VersionStatus, utc_now
+from mlcore.registry import (
+    CHALLENGER,
+    CHAMPION,
+    ModelVersion,
+    MonitorState,
+    Registry,
+    RolloutMode,
+    VersionStatus,
+    utc_now,
+)
 from mlcore.spec import ModelSpec, parse_spec
 
 ACTOR = "alice"
@@ -183,9 +192,55 @@ def test_status_changed_concurrently_is_a_conflict(churn: Registry, monkeypatch:
 
 
 def test_monitor_state_round_trips(churn: Registry) -> None:
-    assert churn.get_monitor_state("churn") == {}
-    churn.put_monitor_state("churn", {"last_check_at": "2025-03-01T12:00:00+00:00", "retrains": []})
-    assert churn.get_monitor_state("churn")["last_check_at"] == "2025-03-01T12:00:00+00:00"
+    assert churn.get_monitor_state("churn") == MonitorState()
+    churn.put_monitor_state("churn", MonitorState(last_check_at="2025-03-01T12:00:00+00:00"))
+    state = churn.get_monitor_state("churn")
+    assert (state.last_check_at, state.revision) == ("2025-03-01T12:00:00+00:00", 1)
+
+
+def test_a_monitor_state_write_from_a_stale_read_is_a_conflict(churn: Registry) -> None:
+    """GIVEN two writers that read the same state, WHEN both write, THEN the second loses, not silently wins."""
+    first, second = churn.get_monitor_state("churn"), churn.get_monitor_state("churn")
+    churn.put_monitor_state("churn", first.model_copy(update={"retrains": ["a"]}))
+    with pytest.raises(ConflictError, match="monitor state of 'churn' changed concurrently"):
+        churn.put_monitor_state("churn", second.model_copy(update={"retrains": ["b"]}))
+    later = churn.get_monitor_state("churn")
+    churn.put_monitor_state("churn", later.model_copy(update={"retrains": ["a", "c"]}))
+    with pytest.raises(ConflictError):
+        churn.put_monitor_state("churn", later.model_copy(update={"retrains": ["a", "d"]}))
+    assert churn.get_monitor_state("churn").retrains == ["a", "c"]
+
+
+def test_update_monitor_state_applies_a_change_again_after_a_concurrent_write(churn: Registry) -> None:
+    other = Registry(churn.table, churn.client)
+    calls: list[list[str]] = []
+
+    def append(state: MonitorState) -> MonitorState:
+        calls.append(list(state.retrains))
+        if len(calls) == 1:  # another writer gets in between this read and its write
+            other.put_monitor_state("churn", state.model_copy(update={"retrains": ["other"]}))
+        return state.model_copy(update={"retrains": [*state.retrains, "mine"]})
+
+    assert churn.update_monitor_state("churn", append).retrains == ["other", "mine"]
+    assert calls == [[], ["other"]]
+
+
+def test_two_first_promotions_racing_one_wins_one_conflicts(churn: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first write of an alias is conditional too: the slower of two first promotions must not overwrite."""
+    first, second = add(churn), add(churn)
+    read = churn.get_alias
+
+    def read_then_lose_the_race(name: str, alias: str = CHAMPION) -> Any:
+        seen = read(name, alias)  # no alias yet ...
+        Registry(churn.table, churn.client).set_alias(name, alias, first, actor="bob")  # ... until bob promotes
+        return seen
+
+    monkeypatch.setattr(churn, "get_alias", read_then_lose_the_race)
+    with pytest.raises(ConflictError, match="moved concurrently"):
+        churn.set_alias("churn", CHAMPION, second, actor=ACTOR)
+    winner = Registry(churn.table, churn.client).get_alias("churn", CHAMPION)
+    assert winner is not None
+    assert (winner.version, winner.previous_version) == (first, None)
 
 
 # -- rollouts: the challenger alias --------------------------------------------------------------

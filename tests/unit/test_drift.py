@@ -8,7 +8,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from infra.local.example_data import churn_features, churn_labels
-from mlcore.data import build_profile, numeric_profile
+from mlcore.data import NumericProfile, Profile, build_profile, numeric_profile
 from mlcore.monitoring import (
     SMALL_SAMPLE,
     DriftReport,
@@ -38,7 +38,7 @@ def window(rows: int, seed: int, **overrides: np.ndarray) -> tuple[dict[str, np.
     return features, churn_labels(features, seed=seed)
 
 
-def check(spec: ModelSpec, profile: dict, rows: int, seed: int = 21, **overrides: np.ndarray) -> DriftReport:
+def check(spec: ModelSpec, profile: Profile, rows: int, seed: int = 21, **overrides: np.ndarray) -> DriftReport:
     columns, predictions = window(rows, seed, **overrides)
     return check_drift(spec, 1, profile, columns, predictions)
 
@@ -48,7 +48,7 @@ def by_name(report: DriftReport) -> dict:
 
 
 @pytest.mark.parametrize("rows", [SMALL, LARGE])
-def test_no_drift_on_a_sample_of_the_same_distribution(churn_spec: ModelSpec, profile: dict, rows: int) -> None:
+def test_no_drift_on_a_sample_of_the_same_distribution(churn_spec: ModelSpec, profile: Profile, rows: int) -> None:
     report = check(churn_spec, profile, rows)
     assert report.drifted_features == []
     assert not report.dataset_drift
@@ -57,7 +57,7 @@ def test_no_drift_on_a_sample_of_the_same_distribution(churn_spec: ModelSpec, pr
     assert all(f.psi < 0.1 for f in report.features)
 
 
-def test_small_samples_use_statistical_tests(churn_spec: ModelSpec, profile: dict) -> None:
+def test_small_samples_use_statistical_tests(churn_spec: ModelSpec, profile: Profile) -> None:
     methods = {name: f.method for name, f in by_name(check(churn_spec, profile, SMALL)).items()}
     assert methods == {
         "tenure_months": "ks",
@@ -71,24 +71,25 @@ def test_small_samples_use_statistical_tests(churn_spec: ModelSpec, profile: dic
     assert all(f.threshold == 0.05 for f in by_name(check(churn_spec, profile, SMALL)).values())
 
 
-def test_large_samples_use_distances(churn_spec: ModelSpec, profile: dict) -> None:
+def test_large_samples_use_distances(churn_spec: ModelSpec, profile: Profile) -> None:
     features = by_name(check(churn_spec, profile, LARGE))
     assert {f.method for n, f in features.items() if n not in ("plan", "region")} == {"normed_wasserstein"}
     assert {features["plan"].method, features["region"].method} == {"jensen_shannon"}
     assert features["age"].threshold == churn_spec.drift.threshold
 
 
-def test_the_sample_size_rule_switches_at_the_documented_boundary(churn_spec: ModelSpec, profile: dict) -> None:
+def test_the_sample_size_rule_switches_at_the_documented_boundary(churn_spec: ModelSpec, profile: Profile) -> None:
     assert by_name(check(churn_spec, profile, SMALL_SAMPLE))["age"].method == "ks"
     assert by_name(check(churn_spec, profile, SMALL_SAMPLE + 1))["age"].method == "normed_wasserstein"
 
 
 @pytest.mark.parametrize("rows", [SMALL, LARGE])
-def test_half_a_standard_deviation_mean_shift_is_detected(churn_spec: ModelSpec, profile: dict, rows: int) -> None:
+def test_half_a_standard_deviation_mean_shift_is_detected(churn_spec: ModelSpec, profile: Profile, rows: int) -> None:
     # GIVEN traffic whose monthly charges moved up by half a standard deviation
-    reference = profile["features"]["monthly_charges"]
+    reference = profile.features["monthly_charges"]
+    assert isinstance(reference, NumericProfile)
     columns, _ = window(rows, seed=22)
-    shifted = columns["monthly_charges"] + 0.5 * reference["std"]
+    shifted = columns["monthly_charges"] + 0.5 * reference.std
     # WHEN the window is checked
     report = check(churn_spec, profile, rows, seed=22, monthly_charges=shifted)
     # THEN that feature, and only that one, drifted
@@ -100,7 +101,7 @@ def test_half_a_standard_deviation_mean_shift_is_detected(churn_spec: ModelSpec,
 
 
 @pytest.mark.parametrize("rows", [SMALL, LARGE])
-def test_a_change_of_category_mix_is_detected(churn_spec: ModelSpec, profile: dict, rows: int) -> None:
+def test_a_change_of_category_mix_is_detected(churn_spec: ModelSpec, profile: Profile, rows: int) -> None:
     rng = np.random.default_rng(5)
     plan = rng.choice(["basic", "standard", "premium"], size=rows, p=[0.6, 0.3, 0.1])
     report = check(churn_spec, profile, rows, plan=plan)
@@ -108,7 +109,7 @@ def test_a_change_of_category_mix_is_detected(churn_spec: ModelSpec, profile: di
     assert by_name(report)["plan"].psi > 0.1
 
 
-def test_discrete_numeric_feature_drift_uses_chi_square(churn_spec: ModelSpec, profile: dict) -> None:
+def test_discrete_numeric_feature_drift_uses_chi_square(churn_spec: ModelSpec, profile: Profile) -> None:
     rng = np.random.default_rng(6)
     calls = rng.poisson(3.0, SMALL).astype(float)
     drift = by_name(check(churn_spec, profile, SMALL, support_calls=calls))["support_calls"]
@@ -116,7 +117,7 @@ def test_discrete_numeric_feature_drift_uses_chi_square(churn_spec: ModelSpec, p
     assert drift.score < 0.05
 
 
-def test_unseen_categories_and_out_of_range_values_are_findings(churn_spec: ModelSpec, profile: dict) -> None:
+def test_unseen_categories_and_out_of_range_values_are_findings(churn_spec: ModelSpec, profile: Profile) -> None:
     columns, _ = window(SMALL, seed=23)
     region = columns["region"].astype(object)
     region[:40] = "mars"
@@ -128,13 +129,13 @@ def test_unseen_categories_and_out_of_range_values_are_findings(churn_spec: Mode
     assert features["age"].findings == ["3 values above max 100.0"]
 
 
-def test_missing_rate_is_reported_next_to_the_reference(churn_spec: ModelSpec, profile: dict) -> None:
+def test_missing_rate_is_reported_next_to_the_reference(churn_spec: ModelSpec, profile: Profile) -> None:
     usage = by_name(check(churn_spec, profile, SMALL))["data_usage_gb"]
     assert usage.reference_missing_rate == pytest.approx(0.03, abs=0.01)
     assert usage.missing_rate == pytest.approx(0.03, abs=0.02)
 
 
-def test_dataset_drift_needs_the_spec_share_of_features(churn_spec: ModelSpec, profile: dict) -> None:
+def test_dataset_drift_needs_the_spec_share_of_features(churn_spec: ModelSpec, profile: Profile) -> None:
     # GIVEN the "drifted" example traffic: higher prices, shorter tenure, more basic plans
     report = check(churn_spec, profile, LARGE, **churn_features(LARGE, seed=24, drifted=True))
     assert {"tenure_months", "monthly_charges", "plan"} <= set(report.drifted_features)
@@ -142,7 +143,7 @@ def test_dataset_drift_needs_the_spec_share_of_features(churn_spec: ModelSpec, p
     assert report.dataset_drift
 
 
-def test_html_report_shows_verdict_and_every_feature(churn_spec: ModelSpec, profile: dict) -> None:
+def test_html_report_shows_verdict_and_every_feature(churn_spec: ModelSpec, profile: Profile) -> None:
     report = check(churn_spec, profile, LARGE, **churn_features(LARGE, seed=24, drifted=True))
     html = render_drift_html(report)
     assert html.startswith("<!doctype html>")
@@ -151,7 +152,8 @@ def test_html_report_shows_verdict_and_every_feature(churn_spec: ModelSpec, prof
 
 
 def test_numeric_profile_of_an_all_missing_column() -> None:
-    assert numeric_profile(np.array([np.nan, np.nan])) == {"kind": "numeric", "count": 0, "missing_rate": 1.0}
+    profile = numeric_profile(np.array([np.nan, np.nan]))
+    assert (profile.kind, profile.count, profile.missing_rate, profile.quantiles) == ("numeric", 0, 1.0, [])
 
 
 @pytest.mark.parametrize(

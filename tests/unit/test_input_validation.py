@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mlcore.catalog import SignatureField
 from mlcore.errors import BadRequestError, PayloadTooLargeError
 from mlcore.serving import error_body, parse_body, records_from_split, signature_of, validate_instances
 from mlcore.spec import ModelSpec, parse_spec
@@ -26,7 +27,7 @@ ROW = {
 
 
 @pytest.fixture
-def signature(churn_spec: ModelSpec) -> list[dict[str, Any]]:
+def signature(churn_spec: ModelSpec) -> list[SignatureField]:
     return signature_of(churn_spec.features)
 
 
@@ -41,52 +42,50 @@ def rows(count: int = 2, **changes: Any) -> list[dict[str, Any]]:
     return batch
 
 
-def refused(instances: Any, signature: list[dict[str, Any]], max_rows: int = 100) -> BadRequestError:
+def refused(instances: Any, signature: list[SignatureField], max_rows: int = 100) -> BadRequestError:
     with pytest.raises(BadRequestError) as caught:
         validate_instances(instances, signature, max_rows)
     assert caught.value.status < 500
     return caught.value
 
 
-def test_valid_batch_becomes_one_column_per_feature(signature: list[dict[str, Any]]) -> None:
+def test_valid_batch_becomes_one_column_per_feature(signature: list[SignatureField]) -> None:
     inputs = validate_instances(rows(3, data_usage_gb=None), signature, 100)
     columns = inputs.tensors
     assert inputs.rows == 3
-    assert list(columns) == [f["name"] for f in signature]
+    assert list(columns) == [f.name for f in signature]
     assert columns["age"].shape == (3, 1)
     assert columns["age"].dtype == np.float32
     assert columns["plan"].dtype == object
     assert math.isnan(columns["data_usage_gb"][2, 0])  # nullable numeric: missing becomes NaN
 
 
-def test_validated_values_are_the_cleaned_rows_for_capture(signature: list[dict[str, Any]]) -> None:
+def test_validated_values_are_the_cleaned_rows_for_capture(signature: list[SignatureField]) -> None:
     values = validate_instances(rows(2, data_usage_gb=None), signature, 100).values
-    assert list(values) == [f["name"] for f in signature]
+    assert list(values) == [f.name for f in signature]
     assert values["age"] == [27.0, 27.0]
     assert all(isinstance(v, float) for v in values["tenure_months"])  # JSON ints become floats
     assert values["data_usage_gb"] == [12.4, None]
     assert values["plan"] == ["basic", "basic"]
 
 
-def test_signature_types_follow_the_spec(signature: list[dict[str, Any]]) -> None:
-    assert signature[0] == {"name": "tenure_months", "type": "float", "nullable": False}
-    assert signature[4] == {"name": "data_usage_gb", "type": "float", "nullable": True}
-    assert signature[5] == {
-        "name": "plan",
-        "type": "string",
-        "nullable": False,
-        "categories": ["basic", "standard", "premium"],
-    }
-    assert signature[6] == {"name": "region", "type": "string", "nullable": False}  # allow_unseen: no categories
+def test_signature_types_follow_the_spec(signature: list[SignatureField]) -> None:
+    assert signature[0] == SignatureField(name="tenure_months", type="float", nullable=False)
+    assert signature[4] == SignatureField(name="data_usage_gb", type="float", nullable=True)
+    assert signature[5] == SignatureField(
+        name="plan", type="string", nullable=False, categories=["basic", "standard", "premium"]
+    )
+    # allow_unseen: no categories
+    assert signature[6] == SignatureField(name="region", type="string", nullable=False)
 
 
-def test_an_unseen_category_is_refused_naming_the_field(signature: list[dict[str, Any]]) -> None:
+def test_an_unseen_category_is_refused_naming_the_field(signature: list[SignatureField]) -> None:
     error = refused(rows(2, plan="platinum"), signature)
     assert (error.status, error.field) == (400, "instances[1].plan")
     assert error.message.startswith("instances[1].plan: 'platinum' is not one of the model's categories")
 
 
-def test_a_feature_that_allows_unseen_values_accepts_a_new_one(signature: list[dict[str, Any]]) -> None:
+def test_a_feature_that_allows_unseen_values_accepts_a_new_one(signature: list[SignatureField]) -> None:
     assert validate_instances(rows(2, region="antarctica"), signature, 100).values["region"][1] == "antarctica"
 
 
@@ -94,17 +93,17 @@ def test_a_categorical_feature_without_categories_accepts_any_string(churn_spec:
     raw = churn_spec.model_dump(mode="json")
     raw["features"][5] = {"name": "plan", "type": "categorical"}
     signature = signature_of(parse_spec(raw).features)
-    assert "categories" not in signature[5]
+    assert signature[5].categories is None
     assert validate_instances(rows(1, plan="platinum"), signature, 100).values["plan"] == ["platinum"]
 
 
-def test_nan_is_missing_for_a_nullable_feature(signature: list[dict[str, Any]]) -> None:
+def test_nan_is_missing_for_a_nullable_feature(signature: list[SignatureField]) -> None:
     inputs = validate_instances(rows(2, data_usage_gb=float("nan")), signature, 100)
     assert inputs.values["data_usage_gb"] == [12.4, None]  # captured as null, like JSON null
     assert math.isnan(inputs.tensors["data_usage_gb"][1, 0])
 
 
-def test_json_nan_token_reaches_validation_like_null(signature: list[dict[str, Any]]) -> None:
+def test_json_nan_token_reaches_validation_like_null(signature: list[SignatureField]) -> None:
     body = '{"instances": [' + json.dumps(ROW).replace("12.4", "NaN") + "]}"
     assert validate_instances(parse_body(body), signature, 100).values["data_usage_gb"] == [None]
     error = refused(parse_body(body.replace('"age": 27', '"age": NaN')), signature)
@@ -128,7 +127,7 @@ def test_json_nan_token_reaches_validation_like_null(signature: list[dict[str, A
     ],
 )
 def test_a_bad_value_is_refused_naming_row_and_field(
-    signature: list[dict[str, Any]], changes: dict[str, Any], field: str, message: str
+    signature: list[SignatureField], changes: dict[str, Any], field: str, message: str
 ) -> None:
     error = refused(rows(3, **changes), signature)
     assert error.field == f"instances[2].{field}"
@@ -136,12 +135,12 @@ def test_a_bad_value_is_refused_naming_row_and_field(
     assert error.status == 400
 
 
-def test_an_integer_beyond_float_range_is_a_bad_request(signature: list[dict[str, Any]]) -> None:
+def test_an_integer_beyond_float_range_is_a_bad_request(signature: list[SignatureField]) -> None:
     error = refused(rows(1, age=10**400), signature)
     assert error.field == "instances[0].age"
 
 
-def test_a_number_beyond_float32_is_a_bad_request_not_an_infinite_input(signature: list[dict[str, Any]]) -> None:
+def test_a_number_beyond_float32_is_a_bad_request_not_an_infinite_input(signature: list[SignatureField]) -> None:
     error = refused(rows(1, monthly_charges=1e39), signature)
     assert error.field == "instances[0].monthly_charges"
     assert "float32" in error.message
@@ -158,13 +157,13 @@ def test_a_number_beyond_float32_is_a_bad_request_not_an_infinite_input(signatur
     ],
 )
 def test_malformed_batches_are_refused(
-    signature: list[dict[str, Any]], instances: Any, field: str, message: str
+    signature: list[SignatureField], instances: Any, field: str, message: str
 ) -> None:
     error = refused(instances, signature)
     assert (error.field, error.message) == (field, message)
 
 
-def test_too_many_rows_is_payload_too_large(signature: list[dict[str, Any]]) -> None:
+def test_too_many_rows_is_payload_too_large(signature: list[SignatureField]) -> None:
     with pytest.raises(PayloadTooLargeError) as caught:
         validate_instances(rows(11), signature, max_rows=10)
     assert caught.value.status == 413
@@ -212,7 +211,7 @@ def split_of(instances: list[dict[str, Any]]) -> dict[str, Any]:
     return {"columns": columns, "data": [[row[c] for c in columns] for row in instances]}
 
 
-def test_dataframe_split_gives_the_same_rows_as_instances(signature: list[dict[str, Any]]) -> None:
+def test_dataframe_split_gives_the_same_rows_as_instances(signature: list[SignatureField]) -> None:
     instances = rows(3, data_usage_gb=None)
     from_split = parse_body(json.dumps({"dataframe_split": split_of(instances)}))
     assert from_split == parse_body(json.dumps({"instances": instances})) == instances
@@ -221,7 +220,7 @@ def test_dataframe_split_gives_the_same_rows_as_instances(signature: list[dict[s
     assert by_split.values == by_instances.values
 
 
-def test_dataframe_split_errors_name_rows_as_instances(signature: list[dict[str, Any]]) -> None:
+def test_dataframe_split_errors_name_rows_as_instances(signature: list[SignatureField]) -> None:
     split = split_of(rows(2))
     split["data"][1][split["columns"].index("age")] = "old"
     error = refused(parse_body(json.dumps({"dataframe_split": split})), signature)

@@ -21,7 +21,7 @@ LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Task(StrEnum):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlcore.catalog.messages import Artifact
 from mlcore.errors import ArtifactIntegrityError, NotFoundError
@@ -59,7 +59,7 @@ class ObjectStore:
         body: bytes = response["Body"].read()
         return body
 
-    def get_verified(self, artifact: Artifact | dict[str, Any]) -> bytes:
+    def get_verified(self, artifact: Artifact) -> bytes:
         """Read an artifact, proving it lies in this bucket and matches its recorded SHA-256.
 
         Raises
@@ -67,7 +67,7 @@ class ObjectStore:
         ArtifactIntegrityError
             If the URI is outside this bucket or the bytes do not match.
         """
-        record = artifact if isinstance(artifact, Artifact) else Artifact.model_validate(artifact)
+        record = artifact
         location = S3Uri.parse(record.uri)
         if location.bucket != self.bucket:
             raise ArtifactIntegrityError(f"artifact {record.uri} is outside the registry bucket {self.bucket}")

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
         EvaluateResult,
         ListDueRequest,
         ListDueResult,
+        MonitorInput,
         PipelineInput,
         PromoteRequest,
         PromoteResult,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -64,7 +64,7 @@ class TrainingResult(_Message):
     estimator: str
     artifacts: dict[str, Artifact]
     metrics: dict[str, float]
-    signature: list[dict[str, Any]]
+    signature: list[SignatureField]
     classes: list[str] | None = None
     training_rows: int
     holdout_rows: int
@@ -115,8 +115,17 @@ class PromoteResult(_Message):
     previous_version: int | None
 
 
+class MonitorInput(BaseModel):
+    """Input of the monitor state machine: the schedule's, or a manual run's (`mlops monitor run`)."""
+
+    model_config = ConfigDict(defer_build=True)  # extra fields of an EventBridge event are ignored
+    source: str = "schedule"
+    force: bool = False  # check every model, due or not
+    models: list[str] = Field(default_factory=list)  # only these (all when empty)
+
+
 class ListDueRequest(_Message):
-    request: dict[str, Any] = Field(default_factory=dict)
+    request: MonitorInput = Field(default_factory=MonitorInput)
 
 
 class DueModel(_Message):

@@ -21,7 +21,8 @@ class Settings(BaseModel):
     (pydantic-settings would do the same at the cost of ~0.3 s of imports on every cold start.)
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Built on first use: a function builds only its own settings model.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     def __init__(self, **values: Any) -> None:
         from_env = {name: os.environ[name.upper()] for name in type(self).model_fields if name.upper() in os.environ}

@@ -9,7 +9,16 @@ from mlcore._surface import surface
 if TYPE_CHECKING:
     from mlcore.data.contract import CheckResult, ContractReport, check_contract, enforce_contract
     from mlcore.data.datasets import latest_dataset_key, read_parquet, read_table, split_holdout, to_parquet
-    from mlcore.data.profile import build_profile, categorical_profile, category_counts, numeric_profile
+    from mlcore.data.profile import (
+        CategoricalProfile,
+        FeatureProfile,
+        NumericProfile,
+        Profile,
+        build_profile,
+        categorical_profile,
+        category_counts,
+        numeric_profile,
+    )
     from mlcore.data.report import render_contract_html
     from mlcore.data.validation import validate_dataset
 

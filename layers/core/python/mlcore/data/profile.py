@@ -8,9 +8,10 @@ traffic with it and never reload training data.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from mlcore.spec import ModelSpec
 
@@ -21,6 +22,47 @@ PSI_EDGES = np.linspace(0.1, 0.9, 9)
 TOP_K = 50
 MAX_DISCRETE = 20
 OTHER = "__other__"
+
+
+class NumericProfile(BaseModel):
+    """A numeric feature (or a regressor's predictions) in the training set."""
+
+    kind: Literal["numeric"] = "numeric"
+    count: int  # values present
+    missing_rate: float
+    quantiles: list[float] = Field(default_factory=list)  # at QUANTILES
+    psi_edges: list[float] = Field(default_factory=list)
+    psi_proportions: list[float] = Field(default_factory=list)
+    mean: float = 0.0
+    std: float = 0.0
+    min: float = 0.0
+    max: float = 0.0
+    # Few distinct values (counts, ratings): small samples are tested like categories, since KS
+    # assumes a continuous distribution.
+    frequencies: dict[str, float] | None = None
+    other: float = 0.0
+
+
+class CategoricalProfile(BaseModel):
+    """A categorical feature (or a classifier's predictions): its top-K frequencies among present values."""
+
+    kind: Literal["categorical"] = "categorical"
+    count: int
+    missing_rate: float
+    frequencies: dict[str, float]
+    other: float  # the share of values beyond the top K
+
+
+FeatureProfile = Annotated[NumericProfile | CategoricalProfile, Field(discriminator="kind")]
+
+
+class Profile(BaseModel):
+    """What a version learned from: stored as `profile.json` with it, the reference of every drift check."""
+
+    model_name: str
+    rows: int
+    features: dict[str, FeatureProfile]
+    prediction: FeatureProfile
 
 
 def sorted_present(values: Any) -> tuple[np.ndarray, int]:
@@ -45,38 +87,30 @@ def bin_counts(ordered: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.diff(np.concatenate(([0], cuts, [ordered.size])))
 
 
-def numeric_profile(values: np.ndarray) -> dict[str, Any]:
+def numeric_profile(values: np.ndarray) -> NumericProfile:
     present, total = sorted_present(values)
     if present.size == 0:
-        return {"kind": "numeric", "count": 0, "missing_rate": 1.0}
+        return NumericProfile(count=0, missing_rate=1.0)
     edges = np.unique(quantiles_at(present, PSI_EDGES))
     counts = bin_counts(present, edges)
     distinct, distinct_counts = np.unique(present, return_counts=True)
-    # Few distinct values (counts, ratings): small samples are tested like categories, since KS
-    # assumes a continuous distribution.
-    discrete = (
-        {
-            "frequencies": {
-                value_label(v): float(c / present.size) for v, c in zip(distinct, distinct_counts, strict=True)
-            },
-            "other": 0.0,
-        }
+    frequencies = (
+        {value_label(v): float(c / present.size) for v, c in zip(distinct, distinct_counts, strict=True)}
         if distinct.size <= MAX_DISCRETE
-        else {}
+        else None
     )
-    return {
-        **discrete,
-        "kind": "numeric",
-        "count": int(present.size),
-        "missing_rate": float(1 - present.size / total),
-        "quantiles": quantiles_at(present, QUANTILES).tolist(),
-        "psi_edges": edges.tolist(),
-        "psi_proportions": (counts / present.size).tolist(),
-        "mean": float(present.mean()),
-        "std": float(present.std()),
-        "min": float(present.min()),
-        "max": float(present.max()),
-    }
+    return NumericProfile(
+        count=int(present.size),
+        missing_rate=float(1 - present.size / total),
+        quantiles=quantiles_at(present, QUANTILES).tolist(),
+        psi_edges=edges.tolist(),
+        psi_proportions=(counts / present.size).tolist(),
+        mean=float(present.mean()),
+        std=float(present.std()),
+        min=float(present.min()),
+        max=float(present.max()),
+        frequencies=frequencies,
+    )
 
 
 def value_label(value: float) -> str:
@@ -109,24 +143,23 @@ def category_counts(values: Any) -> tuple[list[str], np.ndarray, int, int]:
     return [kept[i] for i in order], counts[keep][order], missing, len(array)
 
 
-def categorical_profile(values: Any) -> dict[str, Any]:
+def categorical_profile(values: Any) -> CategoricalProfile:
     labels, counts, missing, total = category_counts(values)
     present = max(int(counts.sum()), 1)
     top = {label: float(count / present) for label, count in zip(labels[:TOP_K], counts[:TOP_K], strict=True)}
-    return {
-        "kind": "categorical",
-        "count": int(counts.sum()),
-        "missing_rate": float(missing / total) if total else 0.0,
-        "frequencies": top,
-        "other": max(1.0 - sum(top.values()), 0.0),
-    }
+    return CategoricalProfile(
+        count=int(counts.sum()),
+        missing_rate=float(missing / total) if total else 0.0,
+        frequencies=top,
+        other=max(1.0 - sum(top.values()), 0.0),
+    )
 
 
-def build_profile(spec: ModelSpec, columns: dict[str, np.ndarray], predictions: np.ndarray) -> dict[str, Any]:
+def build_profile(spec: ModelSpec, columns: dict[str, np.ndarray], predictions: np.ndarray) -> Profile:
     """The profile of a training set and of the model's predictions on it."""
-    features = {
+    features: dict[str, NumericProfile | CategoricalProfile] = {
         f.name: numeric_profile(columns[f.name]) if f.is_numeric else categorical_profile(columns[f.name])
         for f in spec.features
     }
     prediction = categorical_profile(predictions) if spec.task == "classification" else numeric_profile(predictions)
-    return {"model_name": spec.name, "rows": len(predictions), "features": features, "prediction": prediction}
+    return Profile(model_name=spec.name, rows=len(predictions), features=features, prediction=prediction)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +9,7 @@ import numpy as np
 
 from mlcore.catalog.keys import CheckFile, check_key
 from mlcore.catalog.messages import DriftCheckResult, DueModel
-from mlcore.data import check_contract
+from mlcore.data import Profile, check_contract
 from mlcore.monitoring.drift import DriftReport, PerformanceCheck, check_drift
 from mlcore.monitoring.report import render_drift_html
 from mlcore.monitoring.schedule import MONITOR
@@ -78,12 +77,10 @@ def run_drift_check(
     spec = registry.get_spec(request.model_name)
     champion = registry.champion(spec.name)
     check_id = f"{now:%Y%m%dT%H%M%S}"
-    state = registry.get_monitor_state(spec.name)
 
     def finish(result: DriftCheckResult) -> DriftCheckResult:
-        registry.put_monitor_state(
-            spec.name, {**state, "last_check_at": now.isoformat(), "last_check": result.model_dump(mode="json")}
-        )
+        change = {"last_check_at": now.isoformat(), "last_check": result}
+        registry.update_monitor_state(spec.name, lambda state: state.model_copy(update=change))
         return result
 
     if champion is None:
@@ -117,12 +114,12 @@ def run_drift_check(
                 summary=f"{rows} captured rows in the last {request.window_hours} h, {spec.drift.min_rows} needed",
             )
         )
-    profile = json.loads(artifacts.get_verified(champion.artifacts["profile"]))
+    profile = Profile.model_validate_json(artifacts.get_verified(champion.artifacts["profile"]))
     columns = {f.name: _column(window, f.name, f.is_numeric) for f in spec.features}
     predictions = _column(window, "prediction", numeric=spec.task != "classification")
     report = check_drift(spec, champion.version, profile, columns, predictions)
     _, contract = check_contract(window, spec, require_target=False, table_checks=False)
-    report.quality = [failure.model_dump(mode="json") for failure in contract.failures]
+    report.quality = contract.failures
     report.performance = check_performance(spec, champion, labelled_window(capture, spec.name, window, start, now))
     degraded = report.performance is not None and report.performance.degraded
     artifacts.put(

@@ -14,26 +14,30 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from mlcore.data.contract import CheckResult
 from mlcore.data.profile import (
     OTHER,
     QUANTILES,
+    CategoricalProfile,
+    NumericProfile,
+    Profile,
     bin_counts,
     category_counts,
     quantiles_at,
     sorted_present,
     value_label,
 )
-from mlcore.spec import ModelSpec
+from mlcore.spec import Feature, ModelSpec
 
 _EPS = 1e-6
 
 
-def normed_wasserstein(reference: dict[str, Any], current: np.ndarray) -> float:
+def normed_wasserstein(reference: NumericProfile, current: np.ndarray) -> float:
     """Wasserstein-1 distance between quantile functions, divided by the reference's std (as Evidently norms it)."""
     current_quantiles = quantiles_at(np.sort(current), QUANTILES)  # cheap when already sorted
     # W1 is the integral over p of |F_ref^-1(p) - F_cur^-1(p)|: a midpoint sum over the 100 bins.
-    distance = float(np.mean(np.abs(np.asarray(reference["quantiles"]) - current_quantiles)))
-    return distance / max(reference["std"], _EPS)
+    distance = float(np.mean(np.abs(np.asarray(reference.quantiles) - current_quantiles)))
+    return distance / max(reference.std, _EPS)
 
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -43,13 +47,14 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
 
 
 def _aligned(
-    reference: dict[str, Any], labels: list[str], counts: np.ndarray
+    reference: NumericProfile | CategoricalProfile, labels: list[str], counts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Reference and current category proportions over the same support (unseen values included)."""
     observed = dict(zip(labels, (counts / max(int(counts.sum()), 1)).tolist(), strict=True))
-    support = list(reference["frequencies"])
-    unseen = [label for label in observed if label not in reference["frequencies"]]
-    ref = [reference["frequencies"][label] for label in support] + [reference["other"]]
+    frequencies = reference.frequencies or {}
+    support = list(frequencies)
+    unseen = [label for label in observed if label not in frequencies]
+    ref = [frequencies[label] for label in support] + [reference.other]
     cur = [observed.get(label, 0.0) for label in support] + [sum(observed[label] for label in unseen)]
     return np.asarray(ref), np.asarray(cur), unseen
 
@@ -72,13 +77,13 @@ SMALL_SAMPLE = 1000
 P_VALUE = 0.05
 
 
-def _reference_cdf(reference: dict[str, Any], values: np.ndarray) -> np.ndarray:
+def _reference_cdf(reference: NumericProfile, values: np.ndarray) -> np.ndarray:
     """The reference CDF at `values`, interpolated between its stored quantiles."""
-    quantiles = np.asarray(reference["quantiles"])
+    quantiles = np.asarray(reference.quantiles)
     return np.interp(values, quantiles, QUANTILES, left=0.0, right=1.0)
 
 
-def ks_p_value(reference: dict[str, Any], current: np.ndarray) -> float:
+def ks_p_value(reference: NumericProfile, current: np.ndarray) -> float:
     """Two-sample Kolmogorov-Smirnov p-value (asymptotic), the reference given by its quantiles."""
     current = np.sort(current)
     m = current.size
@@ -86,7 +91,7 @@ def ks_p_value(reference: dict[str, Any], current: np.ndarray) -> float:
     ecdf_lo = np.arange(0, m) / m
     ref = _reference_cdf(reference, current)
     statistic = float(max(np.max(np.abs(ecdf_hi - ref)), np.max(np.abs(ref - ecdf_lo))))
-    n = reference["count"]
+    n = reference.count
     effective = n * m / (n + m)
     lam = (np.sqrt(effective) + 0.12 + 0.11 / np.sqrt(effective)) * statistic
     k = np.arange(1, 101)
@@ -165,8 +170,8 @@ class DriftReport(BaseModel):
     dataset_drift: bool
     prediction: FeatureDrift | None = None
     performance: PerformanceCheck | None = None
-    # The data contract's column checks on the served traffic (mlcore.data.CheckResult documents).
-    quality: list[dict[str, Any]] = []
+    # The data contract's column checks on the served traffic.
+    quality: list[CheckResult] = []
 
     @property
     def drifted_features(self) -> list[str]:
@@ -174,7 +179,7 @@ class DriftReport(BaseModel):
 
 
 def _numeric_drift(
-    name: str, reference: dict[str, Any], raw: np.ndarray, threshold: float, spec_feature: Any
+    name: str, reference: NumericProfile, raw: np.ndarray, threshold: float, spec_feature: Feature | None
 ) -> FeatureDrift:
     present, total = sorted_present(raw)
     findings = []
@@ -187,7 +192,7 @@ def _numeric_drift(
         )
         findings += [f"{below} values below min {spec_feature.min}"] if below else []
         findings += [f"{above} values above max {spec_feature.max}"] if above else []
-    if present.size <= SMALL_SAMPLE and "frequencies" in reference:
+    if present.size <= SMALL_SAMPLE and reference.frequencies is not None:
         labels, counts, _, _ = category_counts([value_label(v) for v in present])
         ref, cur, _ = _aligned(reference, labels, counts)
         method, score = "chi_square", chi_square_p_value(ref, cur * present.size)
@@ -198,7 +203,7 @@ def _numeric_drift(
     else:
         method, score = "normed_wasserstein", normed_wasserstein(reference, present)
         drifted = score >= threshold
-    edges = np.asarray(reference["psi_edges"])
+    edges = np.asarray(reference.psi_edges)
     current_hist = bin_counts(present, edges) / max(present.size, 1)
     return FeatureDrift(
         feature=name,
@@ -207,17 +212,17 @@ def _numeric_drift(
         score=score,
         threshold=threshold if method == "normed_wasserstein" else P_VALUE,
         drifted=drifted,
-        psi=psi(np.asarray(reference["psi_proportions"]), current_hist),
+        psi=psi(np.asarray(reference.psi_proportions), current_hist),
         missing_rate=float(1 - present.size / max(total, 1)),
-        reference_missing_rate=reference["missing_rate"],
+        reference_missing_rate=reference.missing_rate,
         findings=findings,
-        reference_histogram=list(reference["psi_proportions"]),
+        reference_histogram=list(reference.psi_proportions),
         current_histogram=current_hist.tolist(),
         labels=[f"≤{e:.3g}" for e in edges] + [f">{edges[-1]:.3g}" if edges.size else "all"],
     )
 
 
-def _categorical_drift(name: str, reference: dict[str, Any], raw: np.ndarray, threshold: float) -> FeatureDrift:
+def _categorical_drift(name: str, reference: CategoricalProfile, raw: np.ndarray, threshold: float) -> FeatureDrift:
     labels, counts, missing, total = category_counts(raw)
     present = int(counts.sum())
     ref, cur, unseen = _aligned(reference, labels, counts)
@@ -227,7 +232,7 @@ def _categorical_drift(name: str, reference: dict[str, Any], raw: np.ndarray, th
     else:
         method, score = "jensen_shannon", jensen_shannon(ref, cur)
         drifted = score >= threshold
-    labels = [*reference["frequencies"], OTHER]
+    labels = [*reference.frequencies, OTHER]
     return FeatureDrift(
         feature=name,
         kind="categorical",
@@ -237,7 +242,7 @@ def _categorical_drift(name: str, reference: dict[str, Any], raw: np.ndarray, th
         drifted=drifted,
         psi=psi(ref, cur),
         missing_rate=float(missing / total) if total else 0.0,
-        reference_missing_rate=reference["missing_rate"],
+        reference_missing_rate=reference.missing_rate,
         findings=[f"unseen categories: {sorted(unseen)[:5]}"] if unseen else [],
         reference_histogram=ref.tolist(),
         current_histogram=cur.tolist(),
@@ -246,7 +251,7 @@ def _categorical_drift(name: str, reference: dict[str, Any], raw: np.ndarray, th
 
 
 def check_drift(
-    spec: ModelSpec, version: int, profile: dict[str, Any], columns: dict[str, Any], predictions: Any
+    spec: ModelSpec, version: int, profile: Profile, columns: dict[str, Any], predictions: Any
 ) -> DriftReport:
     """Compare a window of served traffic with the training profile.
 
@@ -270,10 +275,10 @@ def check_drift(
         Per-feature scores against thresholds, quality findings and the dataset-level decision.
     """
 
-    def one(feature: Any) -> FeatureDrift:
-        reference = profile["features"][feature.name]
+    def one(feature: Feature) -> FeatureDrift:
+        reference = profile.features[feature.name]
         threshold = spec.drift_threshold(feature)
-        if feature.is_numeric:
+        if isinstance(reference, NumericProfile):
             return _numeric_drift(feature.name, reference, columns[feature.name], threshold, feature)
         return _categorical_drift(feature.name, reference, columns[feature.name], threshold)
 
@@ -281,8 +286,8 @@ def check_drift(
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         results = list(pool.map(one, spec.features))
     share = sum(r.drifted for r in results) / len(results)
-    pred_reference = profile["prediction"]
-    if pred_reference["kind"] == "numeric":
+    pred_reference = profile.prediction
+    if isinstance(pred_reference, NumericProfile):
         prediction = _numeric_drift("prediction", pred_reference, predictions, spec.drift.threshold, None)
     else:
         prediction = _categorical_drift("prediction", pred_reference, predictions, spec.drift.threshold)

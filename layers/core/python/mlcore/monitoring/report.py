@@ -59,8 +59,8 @@ def render_drift_html(report: DriftReport) -> str:
         else "<p>No performance check: too few labelled rows (POST /models/{name}/feedback).</p>"
     )
     quality_rows = "".join(
-        f"<tr><td>{escape(q['check'])}</td><td>{escape(q['column'] or '')}</td><td>{q['failed_rows']:,}</td>"
-        f"<td>{escape(q['message'])}</td><td>{escape(', '.join(map(str, q['examples'])))}</td></tr>"
+        f"<tr><td>{escape(q.check)}</td><td>{escape(q.column or '')}</td><td>{q.failed_rows:,}</td>"
+        f"<td>{escape(q.message)}</td><td>{escape(', '.join(map(str, q.examples)))}</td></tr>"
         for q in report.quality
     )
     quality_html = (

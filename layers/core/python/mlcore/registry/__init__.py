@@ -14,7 +14,9 @@ if TYPE_CHECKING:
         AliasRecord,
         AuditRecord,
         ModelVersion,
+        MonitorState,
         RolloutMode,
+        SpecRecord,
         VersionStatus,
         utc_now,
     )

@@ -1,17 +1,28 @@
-"""The registry's records: versions, aliases, audit entries (one DynamoDB item each)."""
+"""The registry's records: one pydantic model per DynamoDB item it writes.
+
+Items updated in place (a spec, an alias, the monitor state, a version's status) carry a revision:
+every write is conditional on the revision it read, so a concurrent writer gets a `ConflictError`
+instead of silently losing (or undoing) an update.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from mlcore.catalog.messages import Artifact
+from mlcore.catalog.messages import Artifact, DriftCheckResult, SignatureField
+from mlcore.spec import ModelSpec
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # the predict function parses only a few of these
+    # The item's `rev` attribute as read (0: no such item yet); not part of the stored document.
+    revision: int = Field(default=0, exclude=True)
 
 
 class VersionStatus(StrEnum):
@@ -20,7 +31,12 @@ class VersionStatus(StrEnum):
     REJECTED = "rejected"
 
 
-class ModelVersion(BaseModel):
+class SpecRecord(Record):
+    spec: ModelSpec
+    updated_at: str
+
+
+class ModelVersion(Record):
     model_name: str
     version: int
     run_id: str
@@ -28,7 +44,7 @@ class ModelVersion(BaseModel):
     created_at: str
     artifacts: dict[str, Artifact]
     metrics: dict[str, float]
-    signature: list[dict[str, Any]]
+    signature: list[SignatureField]
     classes: list[str] | None = None
     training_rows: int = 0
     holdout_rows: int = 0
@@ -41,7 +57,7 @@ class RolloutMode(StrEnum):
     SHADOW = "shadow"  # the challenger scores every request; the champion answers
 
 
-class AliasRecord(BaseModel):
+class AliasRecord(Record):
     alias: str
     version: int
     previous_version: int | None = None
@@ -56,7 +72,17 @@ class AuditRecord(BaseModel):
     at: str
     action: str
     actor: str
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class MonitorState(Record):
+    """What the monitor keeps per model: its last check, and the retrainings it started (cool-down, daily cap)."""
+
+    last_check_at: str | None = None
+    last_check: DriftCheckResult | None = None
+    retrains: list[str] = Field(default_factory=list)  # start times, ISO 8601
+    last_retrain_at: str | None = None
+    last_retrain_execution: str | None = None
 
 
 def utc_now() -> str:

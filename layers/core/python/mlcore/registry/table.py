@@ -1,16 +1,19 @@
 """The model registry: specs, versions, aliases and an audit trail in DynamoDB; artifacts in S3.
 
 One table, keyed `pk = MODEL#<name>` and `sk` = `SPEC`, `COUNTER`, `VERSION#<n>`, `ALIAS#<alias>`,
-`AUDIT#<time>#<id>` or `MONITOR`. Each item's document is JSON in `doc`, so floats survive without
-Decimal conversions; attributes used in conditions are top-level. Every change is conditional and
-is written in one transaction with its audit record.
+`AUDIT#<time>#<id>` or `MONITOR`. Each item's document is JSON in `doc` (a `registry.records` model),
+so floats survive without Decimal conversions; `rev`, the revision conditions test, is top-level.
+Every write is conditional (on the revision read, or on the item not existing yet) and every change
+of a spec, version or alias is written in one transaction with its audit record.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
 
 from mlcore.errors import ConflictError, ModelNotFoundError, NotFoundError
 from mlcore.registry.records import (
@@ -18,11 +21,14 @@ from mlcore.registry.records import (
     AliasRecord,
     AuditRecord,
     ModelVersion,
+    MonitorState,
+    Record,
     RolloutMode,
+    SpecRecord,
     VersionStatus,
     utc_now,
 )
-from mlcore.spec import ModelSpec, parse_spec
+from mlcore.spec import ModelSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -41,12 +47,22 @@ def create_registry_table(client: DynamoDBClient, name: str) -> None:
     )
 
 
+R = TypeVar("R", bound=Record)
+SPEC, COUNTER, MONITOR = "SPEC", "COUNTER", "MONITOR"
+# Attempts of a read-modify-write (`update_monitor_state`) before a conflict is reported.
+UPDATE_ATTEMPTS = 5
+
+
 def _pk(name: str) -> dict[str, Any]:
     return {"S": f"MODEL#{name}"}
 
 
 def _version_sk(version: int) -> str:
     return f"VERSION#{version:08d}"
+
+
+def _alias_sk(alias: str) -> str:
+    return f"ALIAS#{alias}"
 
 
 class Registry:
@@ -57,12 +73,17 @@ class Registry:
         self.client = client
 
     # -- low level -------------------------------------------------------------------------
-    def _get(self, name: str, sk: str) -> dict[str, Any] | None:
+    def _get(self, name: str, sk: str, model: type[R]) -> R | None:
         item = self.client.get_item(TableName=self.table, Key={"pk": _pk(name), "sk": {"S": sk}}, ConsistentRead=True)
         found = item.get("Item")
-        return json.loads(found["doc"]["S"]) if found else None
+        if not found:
+            return None
+        record = model.model_validate_json(found["doc"]["S"])
+        record.revision = int(found.get("rev", {}).get("N", "0"))
+        return record
 
-    def _query(self, name: str, prefix: str, *, newest_first: bool = False, limit: int | None = None) -> list[dict]:
+    def _query(self, name: str, prefix: str, *, newest_first: bool = False, limit: int | None = None) -> list[str]:
+        """The documents (JSON text) of a model's items whose sort key starts with `prefix`."""
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
@@ -71,22 +92,34 @@ class Registry:
         }
         if limit:
             kwargs["Limit"] = limit
-        docs: list[dict] = []
+        docs: list[str] = []
         while True:
             page = self.client.query(**kwargs)
-            docs.extend(json.loads(item["doc"]["S"]) for item in page.get("Items", []))
+            docs.extend(item["doc"]["S"] for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page or (limit and len(docs) >= limit):
                 return docs
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def _put(self, name: str, sk: str, record: BaseModel, *, revised: bool = True) -> dict[str, Any]:
+        """A conditional Put: of a revised record, on the revision it was read at; else only if new."""
+        item = {"pk": _pk(name), "sk": {"S": sk}, "doc": {"S": record.model_dump_json()}}
+        if not revised:
+            return {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(sk)"}
+        assert isinstance(record, Record)
+        item["rev"] = {"N": str(record.revision + 1)}
+        if record.revision == 0:
+            return {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(rev)"}
+        return {
+            "TableName": self.table,
+            "Item": item,
+            "ConditionExpression": "rev = :rev",
+            "ExpressionAttributeValues": {":rev": {"N": str(record.revision)}},
+        }
+
     def _audit_put(self, name: str, action: str, actor: str, details: dict[str, Any]) -> dict[str, Any]:
         record = AuditRecord(at=utc_now(), action=action, actor=actor, details=details)
-        sk = f"AUDIT#{record.at}#{uuid.uuid4().hex[:8]}"
-        return {"Put": {"TableName": self.table, "Item": self._item(name, sk, record.model_dump(mode="json"))}}
-
-    @staticmethod
-    def _item(name: str, sk: str, doc: dict[str, Any], **attributes: dict[str, Any]) -> dict[str, Any]:
-        return {"pk": _pk(name), "sk": {"S": sk}, "doc": {"S": json.dumps(doc)}, **attributes}
+        sk = f"AUDIT#{record.at}#{uuid.uuid4().hex}"
+        return {"Put": self._put(name, sk, record, revised=False)}
 
     def _transact(self, items: list[Any], conflict: str) -> None:
         try:
@@ -96,13 +129,19 @@ class Registry:
 
     # -- specs -----------------------------------------------------------------------------
     def put_spec(self, spec: ModelSpec, actor: str) -> None:
-        """Register or update a model's spec (with an audit record)."""
-        existing = self._get(spec.name, "SPEC")
-        doc = {"spec": spec.model_dump(mode="json"), "updated_at": utc_now()}
+        """Register or update a model's spec (with an audit record).
+
+        Raises
+        ------
+        ConflictError
+            If the spec changed since it was read here.
+        """
+        current = self._get(spec.name, SPEC, SpecRecord)
+        record = SpecRecord(spec=spec, updated_at=utc_now(), revision=current.revision if current else 0)
         self._transact(
             [
-                {"Put": {"TableName": self.table, "Item": self._item(spec.name, "SPEC", doc, kind={"S": "spec"})}},
-                self._audit_put(spec.name, "spec_updated" if existing else "spec_registered", actor, {}),
+                {"Put": self._put(spec.name, SPEC, record)},
+                self._audit_put(spec.name, "spec_updated" if current else "spec_registered", actor, {}),
             ],
             f"model '{spec.name}' changed concurrently",
         )
@@ -115,32 +154,32 @@ class Registry:
         ModelNotFoundError
             If no model of that name is registered.
         """
-        doc = self._get(name, "SPEC")
-        if doc is None:
+        record = self._get(name, SPEC, SpecRecord)
+        if record is None:
             raise ModelNotFoundError(f"model '{name}' is not registered")
-        return parse_spec(doc["spec"])
+        return record.spec
 
     def list_specs(self) -> list[ModelSpec]:
         specs: list[ModelSpec] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "FilterExpression": "sk = :spec",
-            "ExpressionAttributeValues": {":spec": {"S": "SPEC"}},
+            "ExpressionAttributeValues": {":spec": {"S": SPEC}},
         }
         while True:
             page = self.client.scan(**kwargs)
-            specs.extend(parse_spec(json.loads(item["doc"]["S"])["spec"]) for item in page.get("Items", []))
+            specs.extend(SpecRecord.model_validate_json(item["doc"]["S"]).spec for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return sorted(specs, key=lambda s: s.name)
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # -- versions --------------------------------------------------------------------------
     def allocate_version(self, name: str) -> int:
-        """Atomically reserve the next version number of a model."""
+        """Atomically reserve the next version number of a model (an atomic counter: ADD is its condition)."""
         self.get_spec(name)
         response = self.client.update_item(
             TableName=self.table,
-            Key={"pk": _pk(name), "sk": {"S": "COUNTER"}},
+            Key={"pk": _pk(name), "sk": {"S": COUNTER}},
             UpdateExpression="ADD latest :one SET doc = if_not_exists(doc, :doc)",
             ExpressionAttributeValues={":one": {"N": "1"}, ":doc": {"S": "{}"}},
             ReturnValues="UPDATED_NEW",
@@ -151,15 +190,7 @@ class Registry:
         """Write a version record whose number came from `allocate_version`; never overwrites."""
         self._transact(
             [
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": self._item(
-                            record.model_name, _version_sk(record.version), record.model_dump(mode="json")
-                        ),
-                        "ConditionExpression": "attribute_not_exists(sk)",
-                    }
-                },
+                {"Put": self._put(record.model_name, _version_sk(record.version), record)},
                 self._audit_put(
                     record.model_name,
                     "version_registered",
@@ -169,35 +200,28 @@ class Registry:
             ],
             f"version {record.version} of '{record.model_name}' already exists",
         )
-        return record
+        return record.model_copy(update={"revision": 1})
 
     def find_version_by_run(self, name: str, run_id: str) -> ModelVersion | None:
         """The version a pipeline run registered, if any (makes registration idempotent)."""
         return next((v for v in self.list_versions(name) if v.run_id == run_id), None)
 
     def get_version(self, name: str, version: int) -> ModelVersion:
-        doc = self._get(name, _version_sk(version))
-        if doc is None:
+        record = self._get(name, _version_sk(version), ModelVersion)
+        if record is None:
             raise NotFoundError(f"model '{name}' has no version {version}")
-        return ModelVersion.model_validate(doc)
+        return record
 
     def list_versions(self, name: str) -> list[ModelVersion]:
-        return [ModelVersion.model_validate(doc) for doc in self._query(name, "VERSION#")]
+        return [ModelVersion.model_validate_json(doc) for doc in self._query(name, "VERSION#")]
 
     def set_status(self, name: str, version: int, status: VersionStatus, actor: str, reason: str = "") -> ModelVersion:
-        """Approve or reject a version (conditional on its current status, with an audit record)."""
+        """Approve or reject a version (conditional on the revision read, with an audit record)."""
         current = self.get_version(name, version)
         updated = current.model_copy(update={"status": status})
         self._transact(
             [
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": self._item(name, _version_sk(version), updated.model_dump(mode="json")),
-                        "ConditionExpression": "doc = :old",
-                        "ExpressionAttributeValues": {":old": {"S": json.dumps(current.model_dump(mode="json"))}},
-                    }
-                },
+                {"Put": self._put(name, _version_sk(version), updated)},
                 self._audit_put(
                     name,
                     "status_changed",
@@ -207,12 +231,11 @@ class Registry:
             ],
             f"version {version} of '{name}' changed concurrently",
         )
-        return updated
+        return updated.model_copy(update={"revision": updated.revision + 1})
 
     # -- aliases ---------------------------------------------------------------------------
     def get_alias(self, name: str, alias: str = CHAMPION) -> AliasRecord | None:
-        doc = self._get(name, f"ALIAS#{alias}")
-        return AliasRecord.model_validate(doc) if doc else None
+        return self._get(name, _alias_sk(alias), AliasRecord)
 
     def champion(self, name: str) -> ModelVersion | None:
         """The version behind the `champion` alias, if any."""
@@ -235,7 +258,7 @@ class Registry:
         Raises
         ------
         ConflictError
-            If the version is not approved or the alias moved concurrently.
+            If the version is not approved or the alias moved concurrently (two first writes included).
         """
         target = self.get_version(name, version)
         if target.status is not VersionStatus.APPROVED:
@@ -251,23 +274,11 @@ class Registry:
             reason=reason,
             mode=mode,
             weight=weight,
+            revision=current.revision if current else 0,
         )
-        condition: dict[str, Any]
-        if current:
-            condition = {
-                "ConditionExpression": "serving = :old",
-                "ExpressionAttributeValues": {":old": {"N": str(current.version)}},
-            }
-        else:
-            condition = {"ConditionExpression": "attribute_not_exists(sk)"}
-        put = {
-            "TableName": self.table,
-            "Item": self._item(name, f"ALIAS#{alias}", record.model_dump(mode="json"), serving={"N": str(version)}),
-            **condition,
-        }
         self._transact(
             [
-                {"Put": put},
+                {"Put": self._put(name, _alias_sk(alias), record)},
                 self._audit_put(
                     name,
                     "alias_moved",
@@ -283,7 +294,7 @@ class Registry:
             ],
             f"alias '{alias}' of '{name}' moved concurrently; read it again and retry",
         )
-        return record
+        return record.model_copy(update={"revision": record.revision + 1})
 
     def remove_alias(self, name: str, alias: str, actor: str, reason: str = "") -> None:
         """Remove an alias (ending a rollout), atomically with an audit record."""
@@ -295,9 +306,9 @@ class Registry:
                 {
                     "Delete": {
                         "TableName": self.table,
-                        "Key": {"pk": _pk(name), "sk": {"S": f"ALIAS#{alias}"}},
-                        "ConditionExpression": "serving = :old",
-                        "ExpressionAttributeValues": {":old": {"N": str(current.version)}},
+                        "Key": {"pk": _pk(name), "sk": {"S": _alias_sk(alias)}},
+                        "ConditionExpression": "rev = :rev",
+                        "ExpressionAttributeValues": {":rev": {"N": str(current.revision)}},
                     }
                 },
                 self._audit_put(
@@ -319,10 +330,38 @@ class Registry:
         self._transact([self._audit_put(name, action, actor, details)], "audit write failed")
 
     def audit_trail(self, name: str) -> list[AuditRecord]:
-        return [AuditRecord.model_validate(doc) for doc in self._query(name, "AUDIT#")]
+        return [AuditRecord.model_validate_json(doc) for doc in self._query(name, "AUDIT#")]
 
-    def get_monitor_state(self, name: str) -> dict[str, Any]:
-        return self._get(name, "MONITOR") or {}
+    def get_monitor_state(self, name: str) -> MonitorState:
+        return self._get(name, MONITOR, MonitorState) or MonitorState()
 
-    def put_monitor_state(self, name: str, state: dict[str, Any]) -> None:
-        self.client.put_item(TableName=self.table, Item=self._item(name, "MONITOR", state))
+    def put_monitor_state(self, name: str, state: MonitorState) -> MonitorState:
+        """Write the monitor state read at `state.revision`.
+
+        Raises
+        ------
+        ConflictError
+            If another writer changed it since.
+        """
+        try:
+            self.client.put_item(**self._put(name, MONITOR, state))
+        except self.client.exceptions.ConditionalCheckFailedException as exc:
+            raise ConflictError(f"the monitor state of '{name}' changed concurrently") from exc
+        return state.model_copy(update={"revision": state.revision + 1})
+
+    def update_monitor_state(self, name: str, change: Callable[[MonitorState], MonitorState | None]) -> MonitorState:
+        """Read, change and conditionally write the monitor state, again on a concurrent change.
+
+        `change` returns the new state, or None to leave it as read (nothing is written).
+        """
+        for attempt in range(UPDATE_ATTEMPTS):
+            state = self.get_monitor_state(name)
+            changed = change(state)
+            if changed is None:
+                return state
+            try:
+                return self.put_monitor_state(name, changed)
+            except ConflictError:
+                if attempt == UPDATE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")

@@ -5,27 +5,31 @@ Imports only numpy and onnxruntime, so it fits the predict function's layer and 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
 
+from mlcore.catalog.messages import SignatureField
 from mlcore.serving.inputs import FLOAT, STRING, InputValidator
 
 if TYPE_CHECKING:
     from mlcore.registry import ModelVersion
+    from mlcore.spec import Feature
     from mlcore.storage import ObjectStore
 
 
-def signature_of(features: list[Any]) -> list[dict[str, Any]]:
+def signature_of(features: list[Feature]) -> list[SignatureField]:
     """The input signature of a spec's features: name, ONNX tensor type, nullability, known categories."""
-    signature = []
-    for f in features:
-        field: dict[str, Any] = {"name": f.name, "type": FLOAT if f.is_numeric else STRING, "nullable": f.nullable}
-        if not f.is_numeric and f.categories is not None and not f.allow_unseen:
-            field["categories"] = list(f.categories)
-        signature.append(field)
-    return signature
+    return [
+        SignatureField(
+            name=f.name,
+            type=FLOAT if f.is_numeric else STRING,
+            nullable=f.nullable,
+            categories=list(f.categories) if f.categories is not None and not f.allow_unseen else None,
+        )
+        for f in features
+    ]
 
 
 def _session(model: bytes) -> ort.InferenceSession:
@@ -40,7 +44,7 @@ def _session(model: bytes) -> ort.InferenceSession:
 class OnnxModel:
     """A loaded ONNX model with its signature; `predict` takes validated column arrays."""
 
-    def __init__(self, model: bytes, signature: list[dict[str, Any]], classes: list[str] | None) -> None:
+    def __init__(self, model: bytes, signature: list[SignatureField], classes: list[str] | None) -> None:
         self.session = _session(model)
         self.signature = signature
         self.classes = classes

@@ -187,7 +187,7 @@ class PredictionService:
             "name": name,
             "version": serving.champion.version,
             "task": serving.spec.task,
-            "signature": model.signature,
+            "signature": [field.model_dump(exclude_none=True) for field in model.signature],
             "classes": model.classes,
         }
         if serving.challenger:

@@ -5,8 +5,6 @@ Only the training image runs this (scikit-learn does not fit in a Lambda package
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from mlcore.catalog.keys import RunFile, run_key
@@ -55,7 +53,7 @@ def train_candidate(
         artifacts={
             "model": artifacts.put(run_key(model_name, run_id, RunFile.MODEL), onnx_bytes),
             "profile": artifacts.put(
-                run_key(model_name, run_id, RunFile.PROFILE), json.dumps(profile).encode(), "application/json"
+                run_key(model_name, run_id, RunFile.PROFILE), profile.model_dump_json().encode(), "application/json"
             ),
         },
         metrics=metrics,
