@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import functools
-import os
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.catalog import DriftCheckSettings, DueModel
-from mlcore.monitoring import run_drift_check
-from mlruntime import emit_metrics, logger, metrics, registry, store, tracer
-
-NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "mlops")
+from mlcore.catalog import metrics as names
+from mlcore.monitoring import feature_metrics, run_drift_check
+from mlruntime import logger, metrics, publish_metrics, registry, store, tracer, transient_errors
 
 
 @functools.cache
@@ -24,6 +22,7 @@ def settings() -> DriftCheckSettings:
 @logger.inject_lambda_context(correlation_id_path="model_name")
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@transient_errors
 @event_parser(model=DueModel)
 def handler(event: DueModel, context: LambdaContext) -> dict:
     config = settings()
@@ -33,13 +32,15 @@ def handler(event: DueModel, context: LambdaContext) -> dict:
         artifacts=store(config.artifacts_bucket),
         capture=store(config.capture_bucket),
     )
+    findings = {
+        names.DATASET_DRIFT: (int(result.dataset_drift), MetricUnit.Count),
+        names.PERFORMANCE_DEGRADED: (int(result.performance_degraded), MetricUnit.Count),
+    }
     metrics.add_dimension(name="model", value=result.model_name)
-    metrics.add_metric(name="DriftShare", unit=MetricUnit.Percent, value=result.drift_share * 100)
-    metrics.add_metric(name="DatasetDrift", unit=MetricUnit.Count, value=int(result.dataset_drift))
-    metrics.add_metric(name="PerformanceDegraded", unit=MetricUnit.Count, value=int(result.performance_degraded))
-    # Without dimensions too: the fleet-wide alarms watch these.
-    fleet = {"DatasetDrift": (int(result.dataset_drift), "Count")}
-    emit_metrics(NAMESPACE, {}, {**fleet, "PerformanceDegraded": (int(result.performance_degraded), "Count")})
-    for feature, score in result.feature_scores.items():  # one EMF line per feature: model x feature
-        emit_metrics(NAMESPACE, {"model": result.model_name, "feature": feature}, {"DriftScore": (score, "None")})
+    metrics.add_metric(name=names.DRIFT_SHARE, unit=MetricUnit.Percent, value=result.drift_share * 100)
+    for name, (value, unit) in findings.items():
+        metrics.add_metric(name=name, unit=unit, value=value)
+    publish_metrics(findings)  # without the model dimension: the fleet-wide alarms watch these
+    for feature, name, value in feature_metrics(result):
+        publish_metrics({name: (value, MetricUnit.NoUnit)}, model=result.model_name, feature=feature)
     return result.model_dump(mode="json")

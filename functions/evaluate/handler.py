@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.catalog import EvaluateRequest, EvaluateSettings
 from mlcore.training import evaluate_candidate
-from mlruntime import logger, registry, store, tracer
+from mlruntime import logger, registry, store, tracer, transient_errors
 
 
 @functools.cache
@@ -19,6 +19,7 @@ def settings() -> EvaluateSettings:
 
 @logger.inject_lambda_context(correlation_id_path="run_id")
 @tracer.capture_lambda_handler
+@transient_errors
 @event_parser(model=EvaluateRequest)
 def handler(event: EvaluateRequest, context: LambdaContext) -> dict:
     config = settings()

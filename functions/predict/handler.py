@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from mlcore.catalog import PREDICT, PredictSettings
+from mlcore.catalog import metrics as names
 from mlcore.registry import Registry
 from mlcore.serving import Call, CaptureBuffer, PredictionService, answer, router
 from mlcore.storage import ObjectStore
@@ -23,7 +24,7 @@ from mlruntime.lightaws import S3, DynamoDB
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "mlops")
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", names.NAMESPACE)
 ROUTES = router(PREDICT)
 
 
@@ -59,7 +60,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     call = Call(name, event.get("body"), event.get("headers") or {}, request_id)
     method, resource = event.get("httpMethod", ""), event.get("resource", "")
     status, body = answer(service(), ROUTES.get((method, resource)), call, f"{method} {event.get('path')}")
-    call.metrics["Latency"] = ((time.perf_counter() - started) * 1000, "Milliseconds")
+    call.metrics[names.LATENCY] = ((time.perf_counter() - started) * 1000, "Milliseconds")
     emit_metrics(NAMESPACE, {"model": name, "version": str(call.version or "none")}, call.metrics)
     headers = {"Content-Type": "application/json", "X-Request-Id": request_id, "X-Model-Name": name}
     if call.version is not None:

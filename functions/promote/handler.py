@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.catalog import PromoteRequest, PromoteSettings
 from mlcore.registry import promote_version
-from mlruntime import logger, registry, tracer
+from mlruntime import logger, registry, tracer, transient_errors
 
 
 @functools.cache
@@ -19,6 +19,7 @@ def settings() -> PromoteSettings:
 
 @logger.inject_lambda_context(correlation_id_path="model_name")
 @tracer.capture_lambda_handler
+@transient_errors
 @event_parser(model=PromoteRequest)
 def handler(event: PromoteRequest, context: LambdaContext) -> dict:
     return promote_version(event, registry=registry(settings().registry_table)).model_dump(mode="json")

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.catalog import RetrainRequest, RetrainSettings
 from mlcore.monitoring import start_retraining
-from mlruntime import client, logger, registry, tracer
+from mlruntime import client, logger, registry, tracer, transient_errors
 
 
 @functools.cache
@@ -19,6 +19,7 @@ def settings() -> RetrainSettings:
 
 @logger.inject_lambda_context(correlation_id_path="model_name")
 @tracer.capture_lambda_handler
+@transient_errors
 @event_parser(model=RetrainRequest)
 def handler(event: RetrainRequest, context: LambdaContext) -> dict:
     config = settings()

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.catalog import ValidateRequest, ValidateSettings
 from mlcore.data import validate_dataset
-from mlruntime import logger, registry, store, tracer
+from mlruntime import logger, registry, store, tracer, transient_errors
 
 
 @functools.cache
@@ -19,6 +19,7 @@ def settings() -> ValidateSettings:
 
 @logger.inject_lambda_context(correlation_id_path="run_id")
 @tracer.capture_lambda_handler
+@transient_errors
 @event_parser(model=ValidateRequest)
 def handler(event: ValidateRequest, context: LambdaContext) -> dict:
     config = settings()

@@ -19,12 +19,11 @@ from constructs import Construct
 
 from infra.constructs.nag import GRANT_PATTERNS, XRAY_REASON, acknowledge, acknowledge_matching
 from infra.constructs.resources import PlatformResources
-from mlcore.catalog import FUNCTIONS, Settings, env_keys, tunable_defaults
+from mlcore.catalog import FUNCTIONS, Settings, env_keys, metrics, tunable_defaults
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"
 DESCRIPTION_PREFIX = "mlops:function="
-METRICS_NAMESPACE = "Mlops"
 
 
 class SettingsMismatchError(ValueError):
@@ -69,7 +68,7 @@ class LambdaFactory:
         entry = FUNCTIONS[name]
         environment = function_environment(entry.settings, settings_values(entry.settings, self.resources))
         environment["POWERTOOLS_SERVICE_NAME"] = name
-        environment["POWERTOOLS_METRICS_NAMESPACE"] = METRICS_NAMESPACE
+        environment["POWERTOOLS_METRICS_NAMESPACE"] = metrics.NAMESPACE
         construct_id = "".join(part.capitalize() for part in name.split("_"))
         log_group = logs.LogGroup(
             scope,

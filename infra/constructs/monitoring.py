@@ -13,10 +13,10 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.constructs.lambda_factory import METRICS_NAMESPACE, LambdaFactory
+from infra.constructs.lambda_factory import LambdaFactory
 from infra.constructs.resources import PlatformResources
 from infra.constructs.training import asl_state_machine
-from mlcore.catalog import MONITOR_PIPELINE, TRAINING_STATE_MACHINE
+from mlcore.catalog import DRIFT_CHECK, MONITOR_PIPELINE, TRAINING_STATE_MACHINE, metrics
 
 SCHEDULE_INPUT = {"source": "schedule"}
 
@@ -67,8 +67,10 @@ class Monitor(Construct):
             self._alarm("MonitorFailed", self.state_machine.metric_failed(period=Duration.minutes(5)), "monitor"),
             # Across all models (the drift check also emits these without dimensions); the alert's
             # message and the report name the model.
-            self._alarm("DatasetDrift", self._fleet_metric("DatasetDrift"), "dataset drift"),
-            self._alarm("PerformanceDegraded", self._fleet_metric("PerformanceDegraded"), "performance degradation"),
+            self._alarm("DatasetDrift", self._fleet_metric(metrics.DATASET_DRIFT), "dataset drift"),
+            self._alarm(
+                "PerformanceDegraded", self._fleet_metric(metrics.PERFORMANCE_DEGRADED), "performance degradation"
+            ),
         ]
         for alarm in self.alarms:
             alarm.add_alarm_action(action)
@@ -80,7 +82,12 @@ class Monitor(Construct):
     @staticmethod
     def _fleet_metric(name: str) -> cloudwatch.Metric:
         return cloudwatch.Metric(
-            namespace=METRICS_NAMESPACE, metric_name=name, statistic="Sum", period=Duration.minutes(5)
+            namespace=metrics.NAMESPACE,
+            metric_name=name,
+            # Across all models: the drift check emits these without a model dimension (only Powertools' service).
+            dimensions_map={"service": DRIFT_CHECK},
+            statistic="Sum",
+            period=Duration.minutes(5),
         )
 
     def _alarm(self, construct_id: str, metric: cloudwatch.Metric, what: str) -> cloudwatch.Alarm:

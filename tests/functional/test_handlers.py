@@ -422,6 +422,94 @@ def test_drift_check_after_served_traffic(
     assert result["report"]["uri"].endswith("/drift.html")
 
 
+def emf_documents(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
+
+
+def test_drift_metrics_rise_with_drift_and_the_fleet_metric_has_no_model_dimension(
+    churn_champion: Any,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On 150 rows every feature is tested: its metric is the test's confidence 1 - p, never the raw p-value."""
+    import mlruntime
+    from infra.local.example_data import churn_instances
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # the local target's sessions turn them off
+
+    for seed in range(3):
+        invoke("predict", predict_event(load_event, churn_instances(50, seed=100 + seed)))
+    mlruntime.shutdown()
+    capsys.readouterr()
+    result = invoke("drift_check", load_event("drift_check"))
+    documents = emf_documents(capsys.readouterr().out)
+    per_feature = {
+        doc["feature"]: (metric["Name"], doc[metric["Name"]])
+        for doc in documents
+        if "feature" in doc
+        for metric in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+    }
+    assert set(per_feature) == {f.name for f in churn_champion.signature} == set(result["p_values"])
+    for feature, (name, value) in per_feature.items():
+        assert name == "DriftTestConfidence"
+        assert value == [pytest.approx(1 - result["p_values"][feature])]
+    fleet = [doc for doc in documents if "DatasetDrift" in doc and "model" not in doc]
+    assert len(fleet) == 1
+    assert fleet[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
+
+
+def test_feature_metrics_read_higher_as_more_drift() -> None:
+    from mlcore.catalog import DriftCheckResult
+    from mlcore.monitoring import feature_metrics
+
+    result = DriftCheckResult(
+        model_name="m", check_id="c", status="drift", rows=2000, drifted_features=["a"], drift_share=0.5,
+        dataset_drift=True, retrain_recommended=True, summary="",
+        distances={"a": 0.4, "b": 0.01}, p_values={"c": 0.001, "d": 0.9},
+    )  # fmt: skip
+    values = {feature: (name, value) for feature, name, value in feature_metrics(result)}
+    assert values["a"][1] > values["b"][1]
+    assert values["c"][1] > values["d"][1]
+    assert values["c"] == ("DriftTestConfidence", pytest.approx(0.999))
+    assert values["a"] == ("DriftDistance", 0.4)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ("ThrottlingException", 400, True),
+        ("ProvisionedThroughputExceededException", 400, True),
+        ("InternalServerError", 500, True),
+        ("ServiceUnavailable", 503, True),
+        ("ValidationException", 400, False),
+        ("AccessDeniedException", 403, False),
+    ],
+)
+def test_a_step_reports_aws_failures_worth_retrying_as_transient_errors(
+    failure: tuple[str, int, bool],
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ASL retries `TransientError` with backoff; a client error goes to the Catch (and the alert) at once."""
+    from botocore.exceptions import ClientError
+
+    from mlcore.errors import TransientError
+    from mlcore.registry import Registry
+
+    code, status, transient = failure
+
+    def fail(self: Registry, name: str) -> None:
+        raise ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetItem")
+
+    monkeypatch.setattr(Registry, "get_spec", fail)
+    with pytest.raises(TransientError if transient else ClientError) as raised:
+        invoke("evaluate", load_event("evaluate"))
+    assert type(raised.value) is (TransientError if transient else ClientError)
+
+
 def test_retrain_starts_the_pipeline_once(
     registry: Registry,
     churn_spec: Any,

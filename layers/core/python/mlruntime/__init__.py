@@ -16,8 +16,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+from mlcore.errors import TransientError
 from mlcore.registry import Registry
 from mlcore.storage import ObjectStore
 
@@ -91,11 +92,61 @@ def _on_sigterm(signum: int, frame: object) -> None:
     sys.exit(0)
 
 
+def publish_metrics(values: dict[str, tuple[float, Any]], **dimensions: str) -> None:
+    """One EMF document of its own dimension set through Powertools' CloudWatch provider.
+
+    The handler's `metrics` holds one dimension set per invocation; this is for the others (a
+    metric without the model dimension for fleet-wide alarms, one per feature). Namespace and
+    service come from the environment, and POWERTOOLS_METRICS_DISABLED silences it like `metrics`.
+    """
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+    provider = AmazonCloudWatchEMFProvider()
+    if dimensions:
+        provider.add_dimensions(**dimensions)
+    for name, (value, unit) in values.items():
+        provider.add_metric(name=name, unit=unit, value=value)
+    provider.flush_metrics()
+
+
+# botocore error codes of a dependency that may well answer next time (its own retries exhausted).
+TRANSIENT_CODES = frozenset({
+    "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded", "Throttling",
+    "TooManyRequestsException", "SlowDown", "RequestTimeout", "InternalError", "InternalServerError",
+    "ServiceUnavailable", "TransactionConflictException",
+})  # fmt: skip
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def transient_errors(handler: Handler) -> Handler:
+    """Report an AWS failure worth retrying as `TransientError`, which the state machines retry with backoff.
+
+    botocore's own retries are spent within a second; Step Functions' Retry waits seconds to minutes.
+    Anything else propagates as it is (and the state machine's Catch alerts).
+    """
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    @functools.wraps(handler)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(*args, **kwargs)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if code in TRANSIENT_CODES or status >= 500:
+                raise TransientError(f"{code or status}: {error}") from error
+            raise
+        except (ConnectionError, HTTPClientError) as error:
+            raise TransientError(str(error)) from error
+
+    return wrapped  # type: ignore[return-value]
+
+
 def emit_metrics(namespace: str, dimensions: dict[str, str], values: dict[str, tuple[float, str]]) -> None:
     """Write one CloudWatch embedded-metric-format line (`values`: name -> (value, unit)).
 
-    The predict function's hot path uses this instead of Powertools' Metrics, which reads the
-    environment and builds its metric set on every call.
+    Only the predict function's hot path uses this: Powertools' Metrics reads the environment and
+    builds its metric set on every call, and its import adds to every cold start.
     """
     if not values or os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
         return

@@ -6,15 +6,23 @@ return what boto3's low-level clients return for these calls, so `Registry` and 
 take them unchanged. Credentials, region and endpoint come from the standard environment variables
 (Lambda sets them); `AWS_ENDPOINT_URL` points them at the local target, as it does boto3.
 The signer is checked against botocore's in the tests.
+
+Like botocore's standard retry mode, a call is retried with full-jitter exponential backoff on
+throttling (DynamoDB answers HTTP 400 with a throttling code), on 429 and 5xx answers and on
+dropped connections, within a time budget per call that leaves API Gateway's 29 s to the rest of
+the request. The endpoint's domain follows the region's partition (`aws-cn` regions are under
+`amazonaws.com.cn`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import io
 import json
 import os
+import random
 import time
 import urllib.error
 import urllib.parse
@@ -22,10 +30,59 @@ import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
-RETRIES = 2
+MAX_ATTEMPTS = 4  # botocore's standard mode makes 3; one more fits the budget
+BACKOFF_BASE_SECONDS = 0.05
+BACKOFF_CAP_SECONDS = 1.0
+ATTEMPT_TIMEOUT_SECONDS = 3.0
+# All attempts of one call, backoff included: a request makes a few calls within API Gateway's 29 s.
+CALL_BUDGET_SECONDS = 8.0
 # Where requests go when no endpoint variable is set ("" is AWS itself); tests point it at moto.
 DEFAULT_ENDPOINT = ""
-TIMEOUT_SECONDS = 3.0
+# Error codes that mean "slow down" (DynamoDB sends them with HTTP 400, S3 with 503).
+THROTTLING_CODES = frozenset({
+    "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded", "Throttling",
+    "ThrottledException", "RequestThrottledException", "TooManyRequestsException", "SlowDown",
+    "RequestThrottled", "TransactionInProgressException",
+})  # fmt: skip
+# DNS suffix of each partition, by region prefix (botocore's partitions.json; a test compares them).
+PARTITION_SUFFIXES = (
+    ("cn-", "amazonaws.com.cn"),
+    ("us-isob-", "sc2s.sgov.gov"),
+    ("us-iso-", "c2s.ic.gov"),
+    ("eu-isoe-", "cloud.adc-e.uk"),
+    ("us-isof-", "csp.hci.ic.gov"),
+    ("eusc-", "amazonaws.eu"),
+)
+DEFAULT_SUFFIX = "amazonaws.com"
+
+
+def dns_suffix(region: str) -> str:
+    """The domain of a region's endpoints: `amazonaws.com`, or its partition's (`amazonaws.com.cn`)."""
+    return next((suffix for prefix, suffix in PARTITION_SUFFIXES if region.startswith(prefix)), DEFAULT_SUFFIX)
+
+
+def backoff(attempt: int, rng: random.Random | None = None) -> float:
+    """Full-jitter exponential backoff before retry number `attempt` (1, 2, ...)."""
+    return (rng or random).uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+
+
+def _dynamodb_error_code(status: int, body: bytes) -> str:
+    try:
+        document = json.loads(body or b"{}")
+    except ValueError:
+        return str(status)
+    return str(document.get("__type", status)).rsplit("#", 1)[-1]
+
+
+def retryable(status: int, body: bytes) -> bool:
+    """Whether an AWS answer is worth another attempt: 429, 5xx, or a throttling error code."""
+    if status == 429 or status >= 500:
+        return True
+    if status != 400:
+        return False
+    text = body.decode(errors="replace")
+    s3_code = text.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in text else ""
+    return _dynamodb_error_code(status, body) in THROTTLING_CODES or s3_code in THROTTLING_CODES
 
 
 class AwsError(Exception):
@@ -94,16 +151,30 @@ def sign(
 
 
 class _Client:
-    """Signs and sends requests for one service, retrying throttling and server errors."""
+    """Signs and sends requests for one service, retrying throttling, server errors and dropped connections."""
 
     service = ""
 
-    def __init__(self, region: str | None = None, endpoint: str | None = None) -> None:
+    def __init__(
+        self,
+        region: str | None = None,
+        endpoint: str | None = None,
+        *,
+        clock: Any = time.monotonic,
+        sleep: Any = time.sleep,
+    ) -> None:
         self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         variable = f"AWS_ENDPOINT_URL_{self.service.upper()}"
         self.endpoint = (
             endpoint or os.environ.get(variable) or os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT
         ).rstrip("/")
+        self.clock = clock
+        self.sleep = sleep
+        self.retries = 0  # retried attempts, for tests and metrics
+
+    def service_url(self, host_prefix: str = "") -> str:
+        """`https://<prefix><service>.<region>.<partition domain>`, or the configured endpoint."""
+        return self.endpoint or f"https://{host_prefix}{self.service}.{self.region}.{dns_suffix(self.region)}"
 
     @staticmethod
     def _credentials() -> tuple[str, str, str | None]:
@@ -112,23 +183,35 @@ class _Client:
     def _send(
         self, method: str, url: str, headers: dict[str, str], body: bytes = b""
     ) -> tuple[int, dict[str, str], bytes]:
-        for attempt in range(RETRIES + 1):
+        """One call: attempts until an answer that is not worth retrying, or the attempts or budget run out."""
+        deadline = self.clock() + CALL_BUDGET_SECONDS
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = deadline - self.clock()
             signed = sign(
                 method, url, headers, body, service=self.service, region=self.region, credentials=self._credentials()
             )
             request = urllib.request.Request(url, data=body or None, method=method, headers=signed)
             try:
-                with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+                timeout = max(0.1, min(ATTEMPT_TIMEOUT_SECONDS, remaining))
+                with urllib.request.urlopen(request, timeout=timeout) as response:
                     return response.status, dict(response.headers), response.read()
             except urllib.error.HTTPError as error:
                 data = error.read()
-                if (error.code < 500 and error.code != 429) or attempt == RETRIES:
-                    return error.code, dict(error.headers), data
-            except (urllib.error.URLError, TimeoutError):
-                if attempt == RETRIES:
-                    raise
-            time.sleep(0.05 * 2**attempt)
-        raise AssertionError("unreachable")
+                answer = (error.code, dict(error.headers), data)
+                if not retryable(error.code, data):
+                    return answer
+                failure: Exception | None = None
+            except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as error:
+                failure, answer = error, (0, {}, b"")
+            pause = backoff(attempt)
+            if attempt >= MAX_ATTEMPTS or self.clock() + pause >= deadline:
+                if failure is not None:
+                    raise failure
+                return answer
+            self.retries += 1
+            self.sleep(pause)
 
 
 class DynamoDB(_Client):
@@ -137,13 +220,15 @@ class DynamoDB(_Client):
     service = "dynamodb"
 
     def _call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        url = self.endpoint or f"https://dynamodb.{self.region}.amazonaws.com"
         headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"DynamoDB_20120810.{action}"}
-        status, _, data = self._send("POST", url + "/", headers, json.dumps(payload).encode())
-        document: dict[str, Any] = json.loads(data or b"{}")
+        status, _, data = self._send("POST", self.service_url() + "/", headers, json.dumps(payload).encode())
         if status >= 300:
-            code = str(document.get("__type", "Unknown")).rsplit("#", 1)[-1]
-            raise AwsError(code, str(document.get("message") or document.get("Message") or ""), status)
+            try:
+                message = str(json.loads(data or b"{}").get("message") or "")
+            except ValueError:
+                message = data[:200].decode(errors="replace")
+            raise AwsError(_dynamodb_error_code(status, data), message, status)
+        document: dict[str, Any] = json.loads(data or b"{}")
         return document
 
     def get_item(self, **request: Any) -> dict[str, Any]:
@@ -163,7 +248,7 @@ class S3(_Client):
         path = urllib.parse.quote(key, safe="/~")
         if self.endpoint:  # path-style for custom endpoints (the local target), as boto3 does
             return f"{self.endpoint}/{bucket}/{path}"
-        return f"https://{bucket}.s3.{self.region}.amazonaws.com/{path}"
+        return f"{self.service_url(f'{bucket}.')}/{path}"
 
     @staticmethod
     def _raise(status: int, data: bytes) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from mlcore._surface import surface
 
 if TYPE_CHECKING:
-    from mlcore.catalog import limits
+    from mlcore.catalog import limits, metrics
     from mlcore.catalog.api import (
         DescribeResponse,
         ErrorDetail,
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         ARTIFACTS_BUCKET,
         CAPTURE_BUCKET,
         DATA_BUCKET,
+        DRIFT_CHECK,
         FUNCTIONS,
         PREDICT,
         REGISTRY_TABLE,

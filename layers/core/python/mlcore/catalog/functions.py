@@ -98,6 +98,7 @@ class Job:
 
 
 PREDICT = "predict"  # the function behind the API's routes (catalog.routes)
+DRIFT_CHECK = "drift_check"  # its fleet-wide metrics feed the drift and degradation alarms
 R, W, P = Access.READ, Access.READ_WRITE, Access.PUT
 CORE, DATA, SERVING = ("core",), ("core", "data"), ("core", "serving")
 FUNCTIONS: dict[str, Function] = {
@@ -140,7 +141,7 @@ FUNCTIONS: dict[str, Function] = {
         ),
         Function("list_due", ListDueSettings, CORE, {REGISTRY_TABLE: R}, ListDueRequest, ListDueResult),
         Function(
-            "drift_check",
+            DRIFT_CHECK,
             DriftCheckSettings,
             DATA,
             {REGISTRY_TABLE: W, ARTIFACTS_BUCKET: W, CAPTURE_BUCKET: R},

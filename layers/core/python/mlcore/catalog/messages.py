@@ -146,7 +146,9 @@ class DriftCheckResult(_Message):
     drift_share: float
     dataset_drift: bool
     performance_degraded: bool = False
-    feature_scores: dict[str, float] = Field(default_factory=dict)
+    # Per feature: the drift distance (large samples), or the p-value of the test (small samples).
+    distances: dict[str, float] = Field(default_factory=dict)
+    p_values: dict[str, float] = Field(default_factory=dict)
     retrain_recommended: bool
     summary: str
     report: Artifact | None = None

@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING
 from mlcore._surface import surface
 
 if TYPE_CHECKING:
-    from mlcore.monitoring.check import check_performance, run_drift_check
+    from mlcore.monitoring.check import check_performance, feature_metrics, run_drift_check
     from mlcore.monitoring.drift import (
+        DISTANCES,
         P_VALUE,
         SMALL_SAMPLE,
         DriftReport,
         FeatureDrift,
+        Method,
         PerformanceCheck,
         check_drift,
         chi_square_p_value,

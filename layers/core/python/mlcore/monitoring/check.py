@@ -9,8 +9,9 @@ import numpy as np
 
 from mlcore.catalog.keys import CheckFile, check_key
 from mlcore.catalog.messages import DriftCheckResult, DueModel
+from mlcore.catalog.metrics import DRIFT_DISTANCE, DRIFT_TEST_CONFIDENCE
 from mlcore.data import Profile, check_contract
-from mlcore.monitoring.drift import DriftReport, PerformanceCheck, check_drift
+from mlcore.monitoring.drift import DISTANCES, DriftReport, PerformanceCheck, check_drift
 from mlcore.monitoring.report import render_drift_html
 from mlcore.monitoring.schedule import MONITOR
 from mlcore.monitoring.windows import capture_window, labelled_window
@@ -145,7 +146,8 @@ def run_drift_check(
             drift_share=report.drift_share,
             dataset_drift=report.dataset_drift,
             performance_degraded=degraded,
-            feature_scores={f.feature: f.score for f in report.features},
+            distances={f.feature: f.score for f in report.features if f.method in DISTANCES},
+            p_values={f.feature: f.score for f in report.features if f.method not in DISTANCES},
             retrain_recommended=(report.dataset_drift or degraded) and spec.retrain.on_drift,
             summary=summary,
             report=html,
@@ -168,3 +170,10 @@ def _summary(report: DriftReport) -> str:
             f"vs {performance.holdout:.3f} on the holdout"
         )
     return summary
+
+
+def feature_metrics(result: DriftCheckResult) -> list[tuple[str, str, float]]:
+    """`(feature, metric, value)` per feature: the distance, or the test's confidence 1 - p (higher: more drift)."""
+    return [(feature, DRIFT_DISTANCE, value) for feature, value in result.distances.items()] + [
+        (feature, DRIFT_TEST_CONFIDENCE, 1.0 - value) for feature, value in result.p_values.items()
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -77,6 +78,16 @@ SMALL_SAMPLE = 1000
 P_VALUE = 0.05
 
 
+class Method(StrEnum):
+    KS = "ks"  # p-value
+    CHI_SQUARE = "chi_square"  # p-value
+    WASSERSTEIN = "normed_wasserstein"  # distance
+    JENSEN_SHANNON = "jensen_shannon"  # distance
+
+
+DISTANCES = frozenset({Method.WASSERSTEIN, Method.JENSEN_SHANNON})  # the other methods score a p-value
+
+
 def _reference_cdf(reference: NumericProfile, values: np.ndarray) -> np.ndarray:
     """The reference CDF at `values`, interpolated between its stored quantiles."""
     quantiles = np.asarray(reference.quantiles)
@@ -136,7 +147,7 @@ def chi_square_p_value(expected: np.ndarray, observed_counts: np.ndarray) -> flo
 class FeatureDrift(BaseModel):
     feature: str
     kind: str
-    method: str
+    method: Method
     score: float
     threshold: float
     drifted: bool
@@ -195,13 +206,13 @@ def _numeric_drift(
     if present.size <= SMALL_SAMPLE and reference.frequencies is not None:
         labels, counts, _, _ = category_counts([value_label(v) for v in present])
         ref, cur, _ = _aligned(reference, labels, counts)
-        method, score = "chi_square", chi_square_p_value(ref, cur * present.size)
+        method, score = Method.CHI_SQUARE, chi_square_p_value(ref, cur * present.size)
         drifted = score < P_VALUE
     elif present.size <= SMALL_SAMPLE:
-        method, score = "ks", ks_p_value(reference, present) if present.size else 0.0
+        method, score = Method.KS, ks_p_value(reference, present) if present.size else 0.0
         drifted = score < P_VALUE
     else:
-        method, score = "normed_wasserstein", normed_wasserstein(reference, present)
+        method, score = Method.WASSERSTEIN, normed_wasserstein(reference, present)
         drifted = score >= threshold
     edges = np.asarray(reference.psi_edges)
     current_hist = bin_counts(present, edges) / max(present.size, 1)
@@ -210,7 +221,7 @@ def _numeric_drift(
         kind="numeric",
         method=method,
         score=score,
-        threshold=threshold if method == "normed_wasserstein" else P_VALUE,
+        threshold=threshold if method is Method.WASSERSTEIN else P_VALUE,
         drifted=drifted,
         psi=psi(np.asarray(reference.psi_proportions), current_hist),
         missing_rate=float(1 - present.size / max(total, 1)),
@@ -227,10 +238,10 @@ def _categorical_drift(name: str, reference: CategoricalProfile, raw: np.ndarray
     present = int(counts.sum())
     ref, cur, unseen = _aligned(reference, labels, counts)
     if present <= SMALL_SAMPLE:
-        method, score = "chi_square", chi_square_p_value(ref, cur * present)
+        method, score = Method.CHI_SQUARE, chi_square_p_value(ref, cur * present)
         threshold, drifted = P_VALUE, score < P_VALUE
     else:
-        method, score = "jensen_shannon", jensen_shannon(ref, cur)
+        method, score = Method.JENSEN_SHANNON, jensen_shannon(ref, cur)
         drifted = score >= threshold
     labels = [*reference.frequencies, OTHER]
     return FeatureDrift(

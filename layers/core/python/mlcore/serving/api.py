@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlcore.catalog import ROUTES, ROUTING_KEY_HEADER, Route
+from mlcore.catalog import metrics as names
 from mlcore.errors import MlopsError, NotFoundError
 from mlcore.serving.feedback import record_feedback
 from mlcore.serving.service import PredictionService, error_body
@@ -38,16 +39,16 @@ class Call:
 def score(service: PredictionService, call: Call) -> dict[str, Any]:
     response, outcome = service.predict(call.name, call.body, call.request_id, call.header(ROUTING_KEY_HEADER))
     call.version = outcome.version
-    call.metrics["PredictedRows"] = (outcome.rows, "Count")
+    call.metrics[names.PREDICTED_ROWS] = (outcome.rows, "Count")
     if outcome.shadow_version is not None:
-        call.metrics["ShadowDisagreements"] = (outcome.shadow_disagreements, "Count")
+        call.metrics[names.SHADOW_DISAGREEMENTS] = (outcome.shadow_disagreements, "Count")
     return response
 
 
 def feedback(service: PredictionService, call: Call) -> dict[str, Any]:
     serving = service.serving(call.name)
     stored = record_feedback(serving.spec, call.body, service.capture.store, serving.champion.model.classes)
-    call.metrics["FeedbackLabels"] = (stored["accepted"], "Count")
+    call.metrics[names.FEEDBACK_LABELS] = (stored["accepted"], "Count")
     return stored
 
 
@@ -78,5 +79,5 @@ def answer(
     except MlopsError as error:
         if error.status >= 500:
             logger.exception("request failed", extra={"model": call.name, "code": error.code})
-        call.metrics[f"Errors_{error.code}"] = (1, "Count")
+        call.metrics[names.ERRORS_PREFIX + error.code] = (1, "Count")
         return error.status, error_body(error)

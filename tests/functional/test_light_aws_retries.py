@@ -1,0 +1,167 @@
+"""The light clients retry like botocore's standard mode, within a time budget, on the partition's endpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import botocore
+import pytest
+
+from mlruntime import lightaws
+from mlruntime.lightaws import S3, AwsError, DynamoDB, backoff, dns_suffix
+
+
+class Scripted:
+    """A loopback HTTP server answering each request with the next scripted answer."""
+
+    def __init__(self, answers: list[tuple[int, str] | str]) -> None:
+        self.answers = list(answers)
+        self.requests = 0
+        scripted = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def _answer(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                scripted.requests += 1
+                answer = scripted.answers.pop(0) if len(scripted.answers) > 1 else scripted.answers[0]
+                if answer == "drop":  # close the connection without an answer
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                status, body = answer
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = _answer
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+def throttled(code: str) -> tuple[int, str]:
+    return 400, json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "slow down"})
+
+
+OK_ITEM = (200, json.dumps({"Item": {"pk": {"S": "MODEL#churn"}}}))
+
+
+@pytest.fixture(autouse=True)
+def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+def server() -> Iterator[type[Scripted]]:
+    started: list[Scripted] = []
+
+    def start(answers: list[tuple[int, str] | str]) -> Scripted:
+        started.append(Scripted(answers))
+        return started[-1]
+
+    yield start  # type: ignore[misc]
+    for scripted in started:
+        scripted.server.shutdown()
+
+
+def client(url: str, **kwargs: object) -> DynamoDB:
+    return DynamoDB(endpoint=url, sleep=lambda seconds: None, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "code", ["ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"]
+)
+def test_dynamodb_throttling_sent_as_http_400_is_retried(server: type[Scripted], code: str) -> None:
+    scripted = server([throttled(code), throttled(code), OK_ITEM])
+    dynamodb = client(scripted.url)
+    assert dynamodb.get_item(TableName="t", Key={})["Item"]["pk"] == {"S": "MODEL#churn"}
+    assert (scripted.requests, dynamodb.retries) == (3, 2)
+
+
+def test_a_client_error_is_not_retried(server: type[Scripted]) -> None:
+    scripted = server([throttled("ValidationException"), OK_ITEM])
+    with pytest.raises(AwsError) as error:
+        client(scripted.url).get_item(TableName="t", Key={})
+    assert (error.value.code, error.value.status, scripted.requests) == ("ValidationException", 400, 1)
+
+
+@pytest.mark.parametrize("answer", [(500, "{}"), (503, "{}"), (429, "{}"), "drop"])
+def test_server_errors_too_many_requests_and_dropped_connections_are_retried(
+    server: type[Scripted], answer: tuple[int, str] | str
+) -> None:
+    scripted = server([answer, OK_ITEM])
+    assert "Item" in client(scripted.url).get_item(TableName="t", Key={})
+    assert scripted.requests == 2
+
+
+def test_persistent_throttling_gives_up_after_the_last_attempt(server: type[Scripted]) -> None:
+    scripted = server([throttled("ThrottlingException")])
+    with pytest.raises(AwsError) as error:
+        client(scripted.url).get_item(TableName="t", Key={})
+    assert error.value.code == "ThrottlingException"
+    assert scripted.requests == lightaws.MAX_ATTEMPTS
+
+
+def test_no_attempt_starts_after_the_call_budget(server: type[Scripted]) -> None:
+    """A slow dependency: each attempt is seen to take 3 s, so only what fits the budget is tried."""
+    scripted = server([(503, "{}")])
+    ticks = iter(range(0, 1000, 3))
+    dynamodb = client(scripted.url, clock=lambda: float(next(ticks)))
+    with pytest.raises(AwsError):
+        dynamodb.get_item(TableName="t", Key={})
+    assert 1 < scripted.requests < lightaws.MAX_ATTEMPTS
+    assert scripted.requests * 3 <= lightaws.CALL_BUDGET_SECONDS + 3
+
+
+def test_s3_slow_down_is_retried(server: type[Scripted]) -> None:
+    slow_down = (503, "<Error><Code>SlowDown</Code><Message>Reduce your request rate</Message></Error>")
+    scripted = server([slow_down, (200, "PAR1")])
+    s3 = S3(endpoint=scripted.url, sleep=lambda seconds: None)
+    assert s3.get_object(Bucket="b", Key="k")["Body"].read() == b"PAR1"
+    assert scripted.requests == 2
+
+
+def test_backoff_is_full_jitter_capped() -> None:
+    rng = random.Random(1)
+    for attempt in range(1, 10):
+        ceiling = min(lightaws.BACKOFF_CAP_SECONDS, lightaws.BACKOFF_BASE_SECONDS * 2**attempt)
+        pauses = [backoff(attempt, rng) for _ in range(200)]
+        assert min(pauses) >= 0 and max(pauses) <= ceiling
+        assert max(pauses) > ceiling / 2  # jittered over the whole range, not a fixed delay
+
+
+def test_every_partition_of_botocore_gets_its_dns_suffix() -> None:
+    path = os.path.join(os.path.dirname(botocore.__file__), "data", "partitions.json")
+    with open(path) as handle:
+        partitions = json.load(handle)["partitions"]
+    for partition in partitions:
+        for region in partition["regions"]:
+            if not region.endswith("-global"):
+                assert dns_suffix(region) == partition["outputs"]["dnsSuffix"], region
+
+
+def test_endpoints_follow_the_region_partition(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setattr(lightaws, "DEFAULT_ENDPOINT", "")
+    assert DynamoDB(region="cn-north-1").service_url() == "https://dynamodb.cn-north-1.amazonaws.com.cn"
+    assert S3(region="cn-northwest-1")._url("b", "a/k") == "https://b.s3.cn-northwest-1.amazonaws.com.cn/a/k"
+    assert DynamoDB(region="eu-west-1").service_url() == "https://dynamodb.eu-west-1.amazonaws.com"
