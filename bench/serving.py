@@ -50,8 +50,9 @@ sys.path[:0] = [str(ROOT), str(BENCH)]
 
 from infra.local.example_data import EXAMPLE_SPEC, churn_instances, churn_table  # noqa: E402
 from infra.local.runner import LambdaContext  # noqa: E402
+from mlcore.catalog import PREDICT, RunFile, run_key  # noqa: E402
 
-HANDLER = ROOT / "functions" / "predict" / "handler.py"
+HANDLER = ROOT / "functions" / PREDICT / "handler.py"
 EVENT = ROOT / "events" / "predict.json"
 REGION = "us-east-1"
 TABLE, ARTIFACTS_BUCKET, CAPTURE_BUCKET = "registry", "mlops-artifacts", "mlops-capture"
@@ -60,7 +61,7 @@ SETTINGS = {"MAX_ROWS": "1000", "ALIAS_TTL_SECONDS": "30"}
 POWERTOOLS = {
     "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
     "POWERTOOLS_METRICS_NAMESPACE": "bench",
-    "POWERTOOLS_SERVICE_NAME": "predict",
+    "POWERTOOLS_SERVICE_NAME": PREDICT,
 }
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -227,7 +228,7 @@ def register(dynamodb: Any, s3: Any, model: Model, name: str, sample_rate: float
             run_id="bench",
             status=VersionStatus.APPROVED,
             created_at=utc_now(),
-            artifacts={"model": artifacts.put(f"runs/{name}/bench/model.onnx", model.onnx)},
+            artifacts={"model": artifacts.put(run_key(name, "bench", RunFile.MODEL), model.onnx)},
             metrics={},
             signature=signature_of(spec.features),
             classes=model.classes,
@@ -331,7 +332,7 @@ def paths(model: Model, handler: ModuleType, rows: int) -> dict[str, Timed]:
     inputs = onnx_inputs(session, records)
     baseline = PyfuncHandler(model.pipeline)
     base_event = proxy_event(model.name, records)
-    context = LambdaContext("predict")
+    context = LambdaContext(PREDICT)
     return {
         "a": (lambda _: session.run(None, inputs), lambda i: None),
         "b": (lambda event: handler.handler(event, context), event_stream(base_event)),
@@ -623,7 +624,7 @@ def package_size() -> tuple[list[str], list[tuple[str, bool]]]:
 
     outdir = ROOT / "cdk.out"
     rows = function_sizes(outdir) if outdir.exists() else None
-    predict = [row for row in rows or [] if row[0] == "predict"]
+    predict = [row for row in rows or [] if row[0] == PREDICT]
     if not predict:
         return ["package size: no bundled layers in cdk.out; run `make layers-size` (a bundled synth)"], []
     _, code, layers, total = predict[0]

@@ -214,7 +214,7 @@ class Demo:
         checked = next((r for r in results if r.get("model_name") == "churn"), None)
         last = platform.registry.get_monitor_state("churn").last_check
         check = last.model_dump(mode="json") if last else None
-        self.result.monitor = {"output": output, "check": check, "retrain": checked}
+        self.result.monitor = {"output": output, "check": check, "retraining": checked}
         if last is None or not last.dataset_drift:
             raise DemoError(f"the monitor did not detect the injected drift: {last.summary if last else 'no check'}")
         if not checked or not checked.get("started"):

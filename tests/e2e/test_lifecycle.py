@@ -51,7 +51,7 @@ def test_monitor_detects_the_injected_drift_and_starts_one_retraining(demo: Demo
     assert {"tenure_months", "monthly_charges", "plan"} <= set(check["drifted_features"])
     assert "age" not in check["drifted_features"] and "region" not in check["drifted_features"]
     assert check["rows"] == 2000
-    assert demo.monitor["retrain"]["started"] is True
+    assert demo.monitor["retraining"]["started"] is True
 
 
 def test_the_drift_started_exactly_one_retraining(demo: DemoResult, platform: Platform) -> None:

@@ -9,8 +9,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mlcore.catalog.columns import RESERVED_COLUMNS
-from mlcore.catalog.estimators import ESTIMATORS
+from mlcore.catalog import ESTIMATORS, RESERVED_COLUMNS
 from mlcore.errors import SpecError
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{1,47}$"

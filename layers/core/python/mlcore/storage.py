@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mlcore.catalog.messages import Artifact
+from mlcore.catalog import Artifact
 from mlcore.errors import ArtifactIntegrityError, NotFoundError
 
 if TYPE_CHECKING:

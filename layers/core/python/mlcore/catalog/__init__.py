@@ -73,6 +73,7 @@ if TYPE_CHECKING:
         RetrainRequest,
         RetrainResult,
         SignatureField,
+        TrainedModel,
         TrainingResult,
         ValidateRequest,
         ValidateResult,

@@ -97,7 +97,10 @@ class Job:
     overrides: tuple[str, ...] = field(default=("MODEL_NAME", "RUN_ID"))  # set per run by the state machine
 
 
+# The functions' names: their folder under functions/, construct ids, POWERTOOLS_SERVICE_NAME.
+VALIDATE, EVALUATE, REGISTER, PROMOTE = "validate", "evaluate", "register", "promote"
 PREDICT = "predict"  # the function behind the API's routes (catalog.routes)
+LIST_DUE, RETRAIN = "list_due", "retrain"
 DRIFT_CHECK = "drift_check"  # its fleet-wide metrics feed the drift and degradation alarms
 R, W, P = Access.READ, Access.READ_WRITE, Access.PUT
 CORE, DATA, SERVING = ("core",), ("core", "data"), ("core", "serving")
@@ -105,7 +108,7 @@ FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in (
         Function(
-            "validate",
+            VALIDATE,
             ValidateSettings,
             DATA,
             {REGISTRY_TABLE: R, DATA_BUCKET: R, ARTIFACTS_BUCKET: W},
@@ -115,7 +118,7 @@ FUNCTIONS: dict[str, Function] = {
             timeout_seconds=60,
         ),
         Function(
-            "evaluate",
+            EVALUATE,
             EvaluateSettings,
             CORE,
             {REGISTRY_TABLE: W, ARTIFACTS_BUCKET: R},
@@ -123,14 +126,14 @@ FUNCTIONS: dict[str, Function] = {
             EvaluateResult,
         ),
         Function(
-            "register",
+            REGISTER,
             RegisterSettings,
             CORE,
             {REGISTRY_TABLE: W, ARTIFACTS_BUCKET: R},
             RegisterRequest,
             RegisterResult,
         ),
-        Function("promote", PromoteSettings, CORE, {REGISTRY_TABLE: W}, PromoteRequest, PromoteResult),
+        Function(PROMOTE, PromoteSettings, CORE, {REGISTRY_TABLE: W}, PromoteRequest, PromoteResult),
         Function(
             PREDICT,
             PredictSettings,
@@ -139,7 +142,7 @@ FUNCTIONS: dict[str, Function] = {
             memory_mb=1024,
             timeout_seconds=29,  # API Gateway's integration timeout
         ),
-        Function("list_due", ListDueSettings, CORE, {REGISTRY_TABLE: R}, ListDueRequest, ListDueResult),
+        Function(LIST_DUE, ListDueSettings, CORE, {REGISTRY_TABLE: R}, ListDueRequest, ListDueResult),
         Function(
             DRIFT_CHECK,
             DriftCheckSettings,
@@ -151,7 +154,7 @@ FUNCTIONS: dict[str, Function] = {
             timeout_seconds=60,
         ),
         Function(
-            "retrain",
+            RETRAIN,
             RetrainSettings,
             CORE,
             {REGISTRY_TABLE: W, TRAINING_STATE_MACHINE: Access.START},

@@ -56,22 +56,27 @@ class ValidateResult(_Message):
     report: Artifact
 
 
-class TrainingResult(_Message):
-    """What the Batch training job writes to `runs/<model>/<run>/candidate.json`."""
+class TrainedModel(_Message):
+    """What a trained model is, as the training job measured it and the registry records it."""
 
     model_name: str
     run_id: str
-    estimator: str
     artifacts: dict[str, Artifact]
-    metrics: dict[str, float]
+    metrics: dict[str, float]  # on the run's holdout
     signature: list[SignatureField]
     classes: list[str] | None = None
-    training_rows: int
-    holdout_rows: int
+    training_rows: int = 0
+    holdout_rows: int = 0
+    image: str = ""  # the training image (digest, or `local`)
+
+
+class TrainingResult(TrainedModel):
+    """What the Batch training job writes to `runs/<model>/<run>/candidate.json`."""
+
+    estimator: str
     parity_max_abs_diff: float
     champion_version: int | None = None
     champion_metrics: dict[str, float] | None = None
-    image: str = ""
 
 
 class EvaluateRequest(_Message):

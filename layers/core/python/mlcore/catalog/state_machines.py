@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mlcore.catalog.functions import DRIFT_CHECK, EVALUATE, LIST_DUE, PROMOTE, REGISTER, RETRAIN, VALIDATE
+
 
 @dataclass(frozen=True)
 class FunctionArn:
@@ -42,21 +44,21 @@ class StateMachine:
 TRAINING_PIPELINE = StateMachine(
     "training",
     {
-        "ValidateFunctionArn": FunctionArn("validate"),
+        "ValidateFunctionArn": FunctionArn(VALIDATE),
         "JobQueueArn": ResourceArn(JOB_QUEUE),
         "JobDefinitionArn": ResourceArn(JOB_DEFINITION),
-        "EvaluateFunctionArn": FunctionArn("evaluate"),
-        "RegisterFunctionArn": FunctionArn("register"),
-        "PromoteFunctionArn": FunctionArn("promote"),
+        "EvaluateFunctionArn": FunctionArn(EVALUATE),
+        "RegisterFunctionArn": FunctionArn(REGISTER),
+        "PromoteFunctionArn": FunctionArn(PROMOTE),
         "AlertsTopicArn": ResourceArn(ALERTS_TOPIC),
     },
 )
 MONITOR_PIPELINE = StateMachine(
     "monitor",
     {
-        "ListDueFunctionArn": FunctionArn("list_due"),
-        "DriftCheckFunctionArn": FunctionArn("drift_check"),
-        "RetrainFunctionArn": FunctionArn("retrain"),
+        "ListDueFunctionArn": FunctionArn(LIST_DUE),
+        "DriftCheckFunctionArn": FunctionArn(DRIFT_CHECK),
+        "RetrainFunctionArn": FunctionArn(RETRAIN),
         "AlertsTopicArn": ResourceArn(ALERTS_TOPIC),
     },
 )

@@ -10,14 +10,21 @@ if TYPE_CHECKING:
     from mlcore.data.contract import CheckResult, ContractReport, check_contract, enforce_contract
     from mlcore.data.datasets import latest_dataset_key, read_parquet, read_table, split_holdout, to_parquet
     from mlcore.data.profile import (
+        OTHER,
+        PSI_EDGES,
+        QUANTILES,
         CategoricalProfile,
         FeatureProfile,
         NumericProfile,
         Profile,
+        bin_counts,
         build_profile,
         categorical_profile,
         category_counts,
         numeric_profile,
+        quantiles_at,
+        sorted_present,
+        value_label,
     )
     from mlcore.data.report import render_contract_html
     from mlcore.data.validation import validate_dataset

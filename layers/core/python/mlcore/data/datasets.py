@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from mlcore.catalog.keys import dataset_prefix
+from mlcore.catalog import dataset_prefix
 from mlcore.errors import DataValidationError, NotFoundError
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mlcore.catalog.keys import RunFile, run_key, snapshot_key
-from mlcore.catalog.messages import ValidateRequest, ValidateResult
+from mlcore.catalog import RunFile, ValidateRequest, ValidateResult, run_key, snapshot_key
 from mlcore.data.contract import check_contract
 from mlcore.data.datasets import latest_dataset_key, read_table, split_holdout, to_parquet
 from mlcore.data.report import render_contract_html

@@ -7,9 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from mlcore.catalog.keys import CheckFile, check_key
-from mlcore.catalog.messages import DriftCheckResult, DueModel
-from mlcore.catalog.metrics import DRIFT_DISTANCE, DRIFT_TEST_CONFIDENCE
+from mlcore.catalog import CheckFile, DriftCheckResult, DueModel, check_key
+from mlcore.catalog import metrics as names
 from mlcore.data import Profile, check_contract
 from mlcore.monitoring.drift import DISTANCES, DriftReport, PerformanceCheck, check_drift
 from mlcore.monitoring.report import render_drift_html
@@ -174,6 +173,6 @@ def _summary(report: DriftReport) -> str:
 
 def feature_metrics(result: DriftCheckResult) -> list[tuple[str, str, float]]:
     """`(feature, metric, value)` per feature: the distance, or the test's confidence 1 - p (higher: more drift)."""
-    return [(feature, DRIFT_DISTANCE, value) for feature, value in result.distances.items()] + [
-        (feature, DRIFT_TEST_CONFIDENCE, 1.0 - value) for feature, value in result.p_values.items()
+    return [(feature, names.DRIFT_DISTANCE, value) for feature, value in result.distances.items()] + [
+        (feature, names.DRIFT_TEST_CONFIDENCE, 1.0 - value) for feature, value in result.p_values.items()
     ]

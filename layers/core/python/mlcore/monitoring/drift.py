@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from mlcore.data.contract import CheckResult
-from mlcore.data.profile import (
+from mlcore.data import (
     OTHER,
     QUANTILES,
     CategoricalProfile,
+    CheckResult,
     NumericProfile,
     Profile,
     bin_counts,

@@ -7,14 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from mlcore.catalog.messages import (
-    DueModel,
-    ListDueRequest,
-    ListDueResult,
-    PipelineInput,
-    RetrainRequest,
-    RetrainResult,
-)
+from mlcore.catalog import DueModel, ListDueRequest, ListDueResult, PipelineInput, RetrainRequest, RetrainResult
 from mlcore.registry import MonitorState, Registry
 from mlcore.spec import ModelSpec
 

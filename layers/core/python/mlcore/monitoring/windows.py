@@ -6,7 +6,7 @@ import io
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from mlcore.catalog.keys import CAPTURE, FEEDBACK, partition
+from mlcore.catalog import CAPTURE, FEEDBACK, partition
 from mlcore.storage import ObjectStore
 
 

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from mlcore.catalog.messages import Artifact, DriftCheckResult, SignatureField
+from mlcore.catalog import DriftCheckResult, TrainedModel
 from mlcore.spec import ModelSpec
 
 CHAMPION = "champion"
@@ -36,19 +36,12 @@ class SpecRecord(Record):
     updated_at: str
 
 
-class ModelVersion(Record):
-    model_name: str
+class ModelVersion(Record, TrainedModel):
+    """A registered version: a trained model with its number, status and the gate's verdict."""
+
     version: int
-    run_id: str
     status: VersionStatus
     created_at: str
-    artifacts: dict[str, Artifact]
-    metrics: dict[str, float]
-    signature: list[SignatureField]
-    classes: list[str] | None = None
-    training_rows: int = 0
-    holdout_rows: int = 0
-    image: str = ""
     notes: str = ""
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from mlcore.catalog.keys import RunFile, run_key
-from mlcore.catalog.messages import (
+from mlcore.catalog import (
     PromoteRequest,
     PromoteResult,
     RegisterRequest,
     RegisterResult,
+    RunFile,
+    TrainedModel,
     TrainingResult,
+    run_key,
 )
 from mlcore.errors import GateFailedError
 from mlcore.registry.records import ModelVersion, VersionStatus, utc_now
@@ -38,18 +40,10 @@ def register_candidate(request: RegisterRequest, *, registry: Registry, artifact
         status = VersionStatus.APPROVED if spec.approval == "auto" else VersionStatus.PENDING
         existing = registry.register_version(
             ModelVersion(
-                model_name=spec.name,
+                **candidate.model_dump(include=set(TrainedModel.model_fields)),
                 version=registry.allocate_version(spec.name),
-                run_id=evaluation.run_id,
                 status=status,
                 created_at=utc_now(),
-                artifacts=candidate.artifacts,
-                metrics=candidate.metrics,
-                signature=candidate.signature,
-                classes=candidate.classes,
-                training_rows=candidate.training_rows,
-                holdout_rows=candidate.holdout_rows,
-                image=candidate.image,
                 notes=evaluation.reason,
             ),
             actor=PIPELINE,

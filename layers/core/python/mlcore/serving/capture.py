@@ -20,9 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from mlcore.catalog import limits
-from mlcore.catalog.columns import LABEL, META_COLUMNS, OUTPUT_COLUMNS
-from mlcore.catalog.keys import CAPTURE, partition_file
+from mlcore.catalog import CAPTURE, LABEL, META_COLUMNS, OUTPUT_COLUMNS, limits, partition_file
 from mlcore.serving.parquet import write_parquet
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore

@@ -8,9 +8,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from mlcore.catalog.columns import FEEDBACK_COLUMNS, LABEL
-from mlcore.catalog.keys import FEEDBACK, partition_file
-from mlcore.catalog.limits import MAX_FEEDBACK
+from mlcore.catalog import FEEDBACK, FEEDBACK_COLUMNS, LABEL, limits, partition_file
 from mlcore.errors import BadRequestError, PayloadTooLargeError
 from mlcore.serving.capture import label_kind
 from mlcore.serving.inputs import is_text
@@ -42,9 +40,9 @@ def _feedback_items(body: str | None) -> tuple[list[Any], bool]:
         items = document["feedback"]
         if not isinstance(items, list) or not items:
             raise BadRequestError("feedback: expected a non-empty list", field="feedback")
-        if len(items) > MAX_FEEDBACK:
+        if len(items) > limits.MAX_FEEDBACK:
             raise PayloadTooLargeError(
-                f"feedback: {len(items)} items exceed the limit of {MAX_FEEDBACK}", field="feedback"
+                f"feedback: {len(items)} items exceed the limit of {limits.MAX_FEEDBACK}", field="feedback"
             )
         return items, True
     return [document], False

@@ -8,7 +8,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from mlcore.catalog.messages import SignatureField
+from mlcore.catalog import SignatureField
 from mlcore.errors import BadRequestError, PayloadTooLargeError
 
 FLOAT: Final = "float"

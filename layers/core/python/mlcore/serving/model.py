@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnxruntime as ort
 
-from mlcore.catalog.messages import SignatureField
+from mlcore.catalog import SignatureField
 from mlcore.serving.inputs import FLOAT, STRING, InputValidator
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcore.catalog.limits import MAX_BODY_BYTES
+from mlcore.catalog import limits
 from mlcore.errors import (
     ArtifactIntegrityError,
     BadRequestError,
@@ -71,7 +71,7 @@ def error_body(error: MlopsError) -> dict[str, Any]:
     return {"error": body}
 
 
-def parse_body(body: str | None, max_bytes: int = MAX_BODY_BYTES) -> list[Any]:
+def parse_body(body: str | None, max_bytes: int = limits.MAX_BODY_BYTES) -> list[Any]:
     """The rows of a request: `{"instances": [...]}` or MLflow's `{"dataframe_split": {...}}`."""
     if not body:
         raise BadRequestError('the request body is empty; send {"instances": [...]}', field="body")
@@ -111,7 +111,7 @@ class PredictionService:
         capture: CaptureBuffer,
         *,
         max_rows: int,
-        max_body_bytes: int = MAX_BODY_BYTES,
+        max_body_bytes: int = limits.MAX_BODY_BYTES,
         alias_ttl_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

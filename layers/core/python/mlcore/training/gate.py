@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlcore.catalog.messages import EvaluateRequest, EvaluateResult, TrainingResult
+from mlcore.catalog import EvaluateRequest, EvaluateResult, TrainingResult
 from mlcore.registry import PIPELINE, Registry, read_candidate
 from mlcore.spec import LOWER_IS_BETTER, ModelSpec
 from mlcore.storage import ObjectStore

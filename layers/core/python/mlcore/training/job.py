@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlcore.catalog.keys import RunFile, run_key
-from mlcore.catalog.messages import TrainingResult
+from mlcore.catalog import RunFile, TrainingResult, run_key
 from mlcore.data import build_profile, read_parquet
 from mlcore.registry import Registry
 from mlcore.serving import OnnxModel, load_served_model, signature_of

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mlcore.catalog.estimators import ESTIMATORS
+from mlcore.catalog import ESTIMATORS
 from mlcore.serving import signature_of, tensors_from_columns
 from mlcore.spec import ModelSpec, Task
 
