@@ -1,13 +1,17 @@
-"""The committed OpenAPI document is the one the code generates, and it is valid OpenAPI 3.1."""
+"""The committed OpenAPI document is the one the code generates; API Gateway's request models check shapes."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import jsonschema
+import pytest
 from openapi_spec_validator import validate
 
-from mlcore.serving import openapi_document
+from mlcore.catalog import ROUTES
+from mlcore.serving import gateway_schema, openapi_document
 
 COMMITTED = Path(__file__).resolve().parents[2] / "functions" / "predict" / "openapi.json"
 
@@ -22,3 +26,47 @@ def test_document_is_valid_and_covers_every_route() -> None:
     assert set(document["paths"]) == {"/models/{name}/predict", "/models/{name}/feedback", "/models/{name}"}
     predict = document["paths"]["/models/{name}/predict"]["post"]
     assert {"200", "400", "404", "413", "503"} <= set(predict["responses"])
+
+
+# -- API Gateway's request models: the body's shape at the door, values left to the function ------
+
+SHAPE_ERRORS = [
+    ("PredictRequest", {}),
+    ("PredictRequest", {"instances": []}),
+    ("PredictRequest", {"instances": {"age": 3}}),
+    ("PredictRequest", {"instances": [{"age": 3}], "dataframe_split": {"columns": [], "data": [[]]}}),
+    ("PredictRequest", {"dataframe_split": {"columns": ["age"]}}),
+    ("FeedbackRequest", {"label": "yes"}),
+    ("FeedbackRequest", {"feedback": []}),
+    ("FeedbackRequest", {"feedback": [{"request_id": "r", "label": "yes"}] * 1001}),
+]
+# Malformed values in a well-shaped body: the function answers, naming the row and the field.
+VALUE_ERRORS = [
+    ("PredictRequest", {"instances": [{"age": True, "plan": 3}]}),
+    ("PredictRequest", {"instances": [1, 2]}),
+    ("FeedbackRequest", {"request_id": 7, "label": ["x"], "row_index": -1}),
+    ("FeedbackRequest", {"feedback": [{"label": "no request id"}]}),
+]
+WELL_FORMED = [
+    ("PredictRequest", {"instances": [{"age": 3, "plan": "basic"}]}),
+    ("PredictRequest", {"dataframe_split": {"columns": ["age"], "data": [[3]]}}),
+    ("FeedbackRequest", {"request_id": "r", "label": "yes", "row_index": 2}),
+    ("FeedbackRequest", {"feedback": [{"request_id": "r", "label": 1.5}] * 1000}),
+]
+
+
+def gateway_validator(name: str) -> jsonschema.Draft4Validator:
+    (model,) = [route.request for route in ROUTES if route.request is not None and route.request.__name__ == name]
+    schema = gateway_schema(model)
+    jsonschema.Draft4Validator.check_schema(schema)
+    return jsonschema.Draft4Validator(schema)
+
+
+@pytest.mark.parametrize(("name", "body"), SHAPE_ERRORS)
+def test_the_gateway_refuses_a_body_of_the_wrong_shape(name: str, body: dict[str, Any]) -> None:
+    assert not gateway_validator(name).is_valid(body)
+
+
+@pytest.mark.parametrize(("name", "body"), VALUE_ERRORS + WELL_FORMED)
+def test_the_gateway_passes_a_well_shaped_body_to_the_function(name: str, body: dict[str, Any]) -> None:
+    assert gateway_validator(name).is_valid(body)

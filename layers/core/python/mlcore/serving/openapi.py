@@ -82,10 +82,32 @@ def _draft4(node: Any, definitions: dict[str, Any]) -> Any:
     return out
 
 
+def _shape(node: dict[str, Any], member: bool) -> dict[str, Any]:
+    """The body's shape only: which members it needs, which are arrays or objects, how many items.
+
+    A member's value (a feature's type, a label, a row index) is left to the function, whose error
+    names the row and field; `member` is True below the body's own properties.
+    """
+    out: dict[str, Any] = {}
+    kind = node.get("type")
+    if kind is not None and (not member or kind in ("array", "object", "null")):
+        out["type"] = kind
+    out.update({key: node[key] for key in ("required", "minItems", "maxItems") if key in node})
+    if "properties" in node and not member:
+        members = {name: _shape(sub, member=True) for name, sub in node["properties"].items()}
+        if any(members.values()):
+            out["properties"] = {name: sub for name, sub in members.items() if sub}
+    for key in ("anyOf", "oneOf"):
+        options = [_shape(option, member) for option in node.get(key, [])]
+        if options and all(options):  # an option that accepts anything makes the whole keyword moot
+            out[key] = options
+    return out
+
+
 def gateway_schema(model: type[Any]) -> dict[str, Any]:
-    """The JSON Schema (draft 4, references inlined) that API Gateway validates a request body with."""
+    """The JSON Schema (draft 4) that API Gateway checks a request body's shape with, at the door."""
     schema = TypeAdapter(model).json_schema(mode="validation")
-    return {"$schema": DRAFT4, "title": model.__name__, **_draft4(schema, schema.get("$defs", {}))}
+    return {"$schema": DRAFT4, "title": model.__name__, **_shape(_draft4(schema, schema.get("$defs", {})), False)}
 
 
 def openapi_document() -> dict[str, Any]:
