@@ -8,7 +8,9 @@ import urllib.request
 import pytest
 
 from infra.local.demo import DemoResult
-from infra.operations import Platform
+from infra.local.target import LocalTarget
+from infra.operations import Platform, Resources
+from mlcore.catalog import OUTPUTS, ROUTES
 
 pytestmark = pytest.mark.e2e
 ROW = {
@@ -74,3 +76,12 @@ def test_unknown_model_is_404(demo: DemoResult, platform: Platform) -> None:
     status, body = platform.predict("no-such-model", [ROW])
     assert status == 404
     assert body["error"]["code"] == "model_not_found"
+
+
+def test_the_local_target_serves_the_catalog_routes_and_names_the_catalog_outputs(target: LocalTarget) -> None:
+    assert {(route.method, route.path) for route in target.deployment.routes} == {
+        (route.method, route.path) for route in ROUTES
+    }
+    outputs = target.names()["outputs"]
+    assert {output.resource for output in OUTPUTS if output.required} <= set(outputs)
+    assert outputs["registry_table"] == Resources.discover(target.names()).registry_table
