@@ -101,6 +101,27 @@ def test_a_dataset_breaking_the_contract_is_refused_with_a_report(
     assert registry.list_versions("churn") == []
 
 
+def test_validate_reads_csv_cells_as_the_spec_types_them(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec, churn_dataset: pa.Table
+) -> None:
+    """Empty cells and `NA` in the nullable `data_usage_gb`, and in a nullable categorical, are nulls, not failures."""
+    raw = churn_spec.model_dump(mode="json")
+    for feature in raw["features"]:
+        if feature["name"] == "plan":
+            feature["nullable"] = True
+    registry.put_spec(parse_spec(raw), actor="test")
+    text = csv_bytes(churn_dataset).decode().splitlines()
+    header = [name.strip('"') for name in text[0].split(",")]
+    plan, usage = header.index("plan"), header.index("data_usage_gb")
+    rows = [line.split(",") for line in text[1:]]
+    for i, row in enumerate(rows[:40]):
+        row[plan] = ["", "NA", "N/A", "null"][i % 4]
+        row[usage] = ["", "NaN"][i % 2]
+    data.put("datasets/churn/with-nulls.csv", "\n".join([text[0], *(",".join(r) for r in rows)]).encode())
+    result = validate(registry, data, artifacts)
+    assert (result.rows, result.warnings) == (churn_dataset.num_rows, [])
+
+
 def test_validate_without_any_dataset_is_not_found(
     registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec
 ) -> None:

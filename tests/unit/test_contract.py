@@ -218,3 +218,80 @@ def test_a_null_in_a_nullable_categorical_is_not_an_unknown_category(table: pa.T
     regions[5] = "atlantis"
     _, report = check_contract(replace(table, "region", regions), spec)
     assert [(f.check, f.failed_rows) for f in report.failures] == [("categories", 1)]
+
+
+# -- CSV read with the spec's types ----------------------------------------------------------------
+
+PASSENGERS = parse_spec(
+    {
+        "name": "titanic",
+        "task": "classification",
+        "target": "survived",
+        "features": [
+            {"name": "sex", "type": "categorical", "categories": ["female", "male"], "nullable": True},
+            {"name": "age", "type": "numeric", "nullable": True},
+            {"name": "fare", "type": "numeric"},
+            {"name": "hour", "type": "categorical"},
+            {"name": "zip", "type": "categorical"},
+            {"name": "continent", "type": "categorical", "categories": ["NA", "EU"]},
+        ],
+        "estimator": {"kind": "logistic_regression"},
+        "metrics": {"primary": "accuracy"},
+        "data": {"min_rows": 1},
+    }
+)
+HEADER = "sex,age,fare,hour,zip,continent,survived\n"
+NULL_ROWS = [
+    ",,7.25,0,01234,NA,0",  # empty cells
+    "NA,NA,8,1,01234,EU,1",
+    "N/A,N/A,9,2,90210,NA,0",
+    "null,null,10,3,02139,EU,1",
+    "NaN,NaN,11,23,00501,NA,0",
+    "female,31,12.5,7,10001,EU,1",
+]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_null_spellings_in_nullable_columns_are_nulls_in_csv_and_gzip(suffix: str) -> None:
+    """A nullable categorical column with empty cells passes the contract (it used to fail its categories)."""
+    import gzip
+
+    text = (HEADER + "\n".join(NULL_ROWS) + "\n").encode()
+    data = gzip.compress(text) if suffix.endswith(".gz") else text
+    clean, report = check_contract(read_table(data, f"passengers{suffix}", PASSENGERS), PASSENGERS)
+    assert report.failures == []
+    assert clean.column("sex").to_pylist() == [None] * 5 + ["female"]
+    assert clean.column("age").to_pylist() == [None] * 5 + [31.0]
+
+
+def test_null_spellings_in_a_non_nullable_column_are_missing_values() -> None:
+    rows = ["female,30,NA,0,01234,EU,1", "male,31,,1,01234,EU,0", "male,32,null,2,01234,EU,0", "male,33,9,2,01234,EU,0"]
+    table = read_table((HEADER + "\n".join(rows)).encode(), "p.csv", PASSENGERS)
+    assert [(f.check, f.column, f.failed_rows) for f in failures(table, PASSENGERS, "not_null")] == [
+        ("not_null", "fare", 3)
+    ]
+
+
+def test_csv_columns_take_the_spec_types_not_the_readers_guess() -> None:
+    """Hours and zip codes stay text; integers early on do not make a numeric column integer."""
+    rows = [f"male,{i},{i},{i % 24},0{i:04d},EU,{i % 2}" for i in range(20_000)] + ["male,1.5,2.75,5,00042,EU,1"]
+    table = read_table((HEADER + "\n".join(rows)).encode(), "p.csv", PASSENGERS)
+    clean, report = check_contract(table, PASSENGERS)
+    assert report.failures == []
+    assert clean.schema.field("fare").type == pa.float64()
+    assert clean.column("fare").to_pylist()[-1] == 2.75
+    assert table.schema.field("hour").type == pa.string()
+    assert clean.column("zip").to_pylist()[:2] == ["00000", "00001"]
+    assert clean.column("survived").type == pa.string()
+
+
+def test_a_category_spelled_like_a_null_stays_a_value() -> None:
+    table = read_table((HEADER + "\n".join(NULL_ROWS)).encode(), "p.csv", PASSENGERS)
+    assert table.column("continent").to_pylist() == ["NA", "EU", "NA", "EU", "NA", "EU"]
+
+
+def test_text_in_a_numeric_csv_column_is_reported_with_examples() -> None:
+    rows = ["male,thirty,7,0,01234,EU,1", "male,31,7,0,01234,EU,0"]
+    table = read_table((HEADER + "\n".join(rows)).encode(), "p.csv", PASSENGERS)
+    (dtype,) = failures(table, PASSENGERS, "dtype")
+    assert (dtype.column, dtype.failed_rows, dtype.examples) == ("age", 1, ["thirty"])

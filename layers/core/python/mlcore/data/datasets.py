@@ -6,23 +6,63 @@ import io
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mlcore.catalog import dataset_prefix
 from mlcore.errors import DataValidationError, NotFoundError
-from mlcore.spec import ModelSpec
+from mlcore.spec import Feature, ModelSpec, Task
 from mlcore.storage import ObjectStore
 
+# What a CSV cell says when it means "no value" (an empty cell included), in any column of the spec.
+NULL_SPELLINGS = ("", "NA", "N/A", "n/a", "null", "NULL", "NaN", "nan")
 
-def read_table(data: bytes, key: str) -> pa.Table:
-    """Read a CSV or parquet file given as bytes (by the key's suffix)."""
+
+def _spec_columns(spec: ModelSpec) -> dict[str, Feature | None]:
+    """The columns the spec types: its features, and the target (None)."""
+    return {**{f.name: f for f in spec.features}, spec.target: None}
+
+
+def _typed(column: pa.ChunkedArray, feature: Feature | None, spec: ModelSpec) -> pa.ChunkedArray:
+    """A CSV column read as text, with its null spellings as nulls and, if numeric, as float64.
+
+    A category the spec lists is a value even when it is spelled like a null (`NA` for North
+    America). Text that is not a number stays text, for the contract to count and show.
+    """
+    keep = set(feature.categories or []) if feature is not None else set()
+    nulls = pa.array([spelling for spelling in NULL_SPELLINGS if spelling not in keep], pa.string())
+    column = pc.if_else(pc.is_in(column, value_set=nulls), pa.scalar(None, pa.string()), column)
+    numeric = feature.is_numeric if feature is not None else spec.task is Task.REGRESSION
+    if not numeric:
+        return column
+    try:
+        return pc.cast(column, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return column
+
+
+def read_table(data: bytes, key: str, spec: ModelSpec | None = None) -> pa.Table:
+    """Read a CSV or parquet file given as bytes (by the key's suffix).
+
+    With a spec, a CSV's feature and target columns are read as the spec types them: numeric ones
+    as float64 (even when the first rows look like integers), categorical ones as text (even when
+    they look like numbers: hours 0..23, zip codes with leading zeros), and an empty cell or a null
+    spelling (`NA`, `N/A`, `null`, `NaN`) as a null. Other columns are read as the CSV reader infers.
+    """
     try:
         if key.endswith((".parquet", ".pq")):
             return pq.read_table(io.BytesIO(data))
         if key.endswith((".csv", ".csv.gz")):
             compression = "gzip" if key.endswith(".gz") else None
-            return pacsv.read_csv(pa.input_stream(io.BytesIO(data), compression=compression))
+            columns = _spec_columns(spec) if spec is not None else {}
+            options = pacsv.ConvertOptions(column_types={name: pa.string() for name in columns})
+            table = pacsv.read_csv(pa.input_stream(io.BytesIO(data), compression=compression), convert_options=options)
+            for name, feature in columns.items():
+                if spec is not None and name in table.column_names:
+                    index = table.column_names.index(name)
+                    table = table.set_column(index, name, _typed(table.column(name), feature, spec))
+            return table
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataValidationError(f"dataset {key!r} cannot be read: {exc}") from exc
     raise DataValidationError(f"unsupported dataset format for {key!r}: use .csv, .csv.gz or .parquet")

@@ -35,7 +35,7 @@ def validate_dataset(
         key = latest_dataset_key(name, data)
     raw = data.get(key)
     snapshot = artifacts.put(snapshot_key(name, run_id, key), raw)
-    clean, report = check_contract(read_table(raw, key), spec)
+    clean, report = check_contract(read_table(raw, key, spec), spec)
     report_doc = {
         "model_name": name,
         "run_id": run_id,
