@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test lint unit functional infra e2e synth layers-size bench-serving bench-venv bench-drift bench-validation openapi clean
+.PHONY: demo test lint unit functional infra e2e synth layers-size bench-serving bench-cli bench-venv bench-drift bench-validation openapi clean
 
 $(VENV)/.installed: pyproject.toml .ci/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ layers-size: synth
 ## Serving latency, throughput, cold start and size of the predict function vs onnxruntime and pandas+sklearn.
 bench-serving: $(VENV)/.installed
 	$(BIN)/python bench/serving.py
+
+## Wall time of `mlops --help` and `mlops models list` against a local target, in fresh processes.
+bench-cli: $(VENV)/.installed
+	$(BIN)/python bench/cli.py
 
 ## The baselines' own virtualenv (evidently needs pandas < 3); never a dependency of the project.
 BASELINES := bench/.venv-baselines

@@ -16,6 +16,7 @@ from infra.stacks.data_stack import DataStack
 from infra.stacks.monitoring_stack import MonitoringStack
 from infra.stacks.serving_stack import ServingStack
 from infra.stacks.training_stack import TrainingStack
+from mlcore.catalog import REPORT_FAILURE
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIP_BUNDLING: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
@@ -46,7 +47,9 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
         app,
         config.stack_id("Monitoring"),
         config=config,
-        resources=resources.with_training(training.pipeline.state_machine),
+        resources=resources.with_training(
+            training.pipeline.state_machine, {REPORT_FAILURE: training.pipeline.functions[REPORT_FAILURE]}
+        ),
         api=serving.inference.api,
         description="MLOps: scheduled monitor and alarms",
     )

@@ -1,4 +1,9 @@
-"""The `mlops` command line."""
+"""The `mlops` command line.
+
+Light verbs (the registry, data, pipelines, the API) import neither the embedded AWS nor the CDK;
+`tests/unit/test_cli.py` keeps it so. Text is printed as it is (no console markup), so a message
+with brackets reaches the user whole; read verbs take `--output json` for scripts.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +13,59 @@ import os
 import signal
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from mlcore.errors import MlopsError
 
-console = Console()
-err = Console(stderr=True)
+if TYPE_CHECKING:
+    from infra.operations import Platform
+
+# No markup: what the CLI prints is data (error messages carry `[a-z0-9-]`, category lists, ...).
+console = Console(markup=False, highlight=False, soft_wrap=True)
+err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 
-def _platform() -> Any:
-    from infra.local.target import read_state
-    from infra.operations import Platform, Resources
+def _state() -> dict[str, Any] | None:
+    """The local target's state, when AWS_ENDPOINT_URL points at it."""
+    from infra.local.state import read_state
 
     state = read_state() if os.environ.get("AWS_ENDPOINT_URL") else None
-    if state and state["endpoint"] != os.environ["AWS_ENDPOINT_URL"]:
-        state = None
-    return Platform(Resources.discover(state))
+    return state if state and state["endpoint"] == os.environ["AWS_ENDPOINT_URL"] else None
+
+
+def _platform() -> Platform:
+    from infra.operations import Platform, Resources
+
+    return Platform(Resources.discover(_state()))
+
+
+def emit(args: argparse.Namespace, document: Any, human: Any = None) -> None:
+    """Print a read verb's result: JSON with `--output json`, else `human` (a renderable or text)."""
+    if getattr(args, "output", "text") == "json":
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    else:
+        console.print(human if human is not None else json.dumps(document, indent=2, default=str))
+
+
+# -- the embedded AWS ----------------------------------------------------------------------------
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from infra.local.demo import Demo
+    from infra.local.demo import Demo, DemoError
 
-    result = Demo(Path(args.report_dir)).run()
+    try:
+        result = Demo(Path(args.report_dir)).run()
+    except DemoError as exc:
+        err.print(f"DemoError: {exc}", style="red")
+        return 1
     total = result.steps[-1][1]
-    console.print(f"[bold green]Demo finished in {total:.1f} s[/]")
+    console.print(f"Demo finished in {total:.1f} s", style="bold green")
     return 0
 
 
@@ -43,13 +73,14 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     from infra.local.target import LocalTarget
 
     with console.status("Synthesizing the CDK app and deploying it into the embedded AWS…"):
-        target = LocalTarget(moto_port=args.port, api_port=args.api_port, api_key=args.api_key).start()
+        target = LocalTarget(
+            moto_port=args.port, api_port=args.api_port, api_key=args.api_key, idle_seconds=args.idle_seconds
+        ).start()
+    console.print(f"Embedded AWS: {target.endpoint}   REST API: {target.api.url if target.api else '-'}")
     console.print(
-        f"Embedded AWS: [bold]{target.endpoint}[/]   REST API: [bold]{target.api.url if target.api else '-'}[/]"
-    )
-    console.print(
-        f"In another shell: [bold]export AWS_ENDPOINT_URL={target.endpoint} AWS_ACCESS_KEY_ID=local "
-        "AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1[/] then use mlops. Ctrl-C stops."
+        f"In another shell: export AWS_ENDPOINT_URL={target.endpoint} AWS_ACCESS_KEY_ID=local "
+        "AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 then use mlops. Ctrl-C stops.",
+        style="bold",
     )
     stop = False
 
@@ -67,6 +98,51 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reachable(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=2).close()
+    except urllib.error.HTTPError:
+        return True  # it answered
+    except OSError:
+        return False
+    return True
+
+
+def cmd_local_status(args: argparse.Namespace) -> int:
+    from infra.local.state import read_state
+    from infra.operations import Platform, Resources
+
+    state = read_state()
+    if state is None or not _reachable(state["endpoint"]):
+        err.print("No local target is running: start one with `mlops local up`.")
+        return 1
+    os.environ.setdefault("AWS_ENDPOINT_URL", state["endpoint"])
+    platform = Platform(Resources.discover(state))
+    models = [
+        {"model": spec.name, "champion": alias.version if (alias := platform.registry.get_alias(spec.name)) else None}
+        for spec in platform.registry.list_specs()
+    ]
+    running = [
+        {"state_machine": machine, "execution": execution["name"], "started": str(execution["startDate"])}
+        for machine in ("training_state_machine", "monitor_state_machine")
+        for execution in platform.executions(getattr(platform.resources, machine), status="RUNNING")
+    ]
+    document = {
+        "endpoint": state["endpoint"],
+        "api_url": state["outputs"].get("api_url"),
+        "models": models,
+        "running": running,
+    }
+    lines = [f"Embedded AWS: {document['endpoint']}", f"REST API: {document['api_url']}", "Models:"]
+    lines += [f"  {m['model']}: champion v{m['champion']}" if m["champion"] else f"  {m['model']}" for m in models]
+    lines += ["Running executions:", *([f"  {r['execution']} ({r['started']})" for r in running] or ["  none"])]
+    emit(args, document, "\n".join(lines))
+    return 0
+
+
+# -- models --------------------------------------------------------------------------------------
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     platform = _platform()
     registry = platform.registry
@@ -74,63 +150,68 @@ def cmd_models(args: argparse.Namespace) -> int:
         spec = platform.register_spec(Path(args.spec))
         console.print(f"Registered '{spec.name}' ({spec.task}, {len(spec.features)} features)")
     elif args.action == "list":
-        table = Table("model", "task", "champion", "versions")
+        rows: list[dict[str, Any]] = []
         for spec in registry.list_specs():
             alias = registry.get_alias(spec.name)
-            table.add_row(
-                spec.name, spec.task, str(alias.version) if alias else "-", str(len(registry.list_versions(spec.name)))
+            rows.append(
+                {
+                    "model": spec.name,
+                    "task": str(spec.task),
+                    "champion": alias.version if alias else None,
+                    "versions": len(registry.list_versions(spec.name)),
+                }
             )
-        console.print(table)
+        table = Table("model", "task", "champion", "versions")
+        for row in rows:
+            table.add_row(row["model"], row["task"], str(row["champion"] or "-"), str(row["versions"]))
+        emit(args, rows, table)
     elif args.action == "show":
         alias = registry.get_alias(args.name)
-        out = {
-            "spec": registry.get_spec(args.name).model_dump(mode="json"),
-            "champion": alias.model_dump() if alias else None,
-            "versions": [v.model_dump(mode="json") for v in registry.list_versions(args.name)],
-            "audit": [a.model_dump() for a in registry.audit_trail(args.name)][-20:],
-        }
-        console.print_json(json.dumps(out, default=str))
-    elif args.action == "approve":
-        from mlcore.registry import VersionStatus
-
-        registry.set_status(args.name, args.version, VersionStatus.APPROVED, platform_actor(), args.reason)
-        console.print(f"Approved {args.name} v{args.version}")
-    elif args.action == "promote":
-        record = registry.set_alias(args.name, args.alias, args.version, platform_actor(), args.reason)
-        console.print(f"{args.name}: {args.alias} → v{record.version} (was v{record.previous_version})")
-    elif args.action == "rollout":
-        cmd_rollout(registry, args)
-    elif args.action == "rollback":
-        record = registry.rollback(args.name, platform_actor(), args.alias)
-        console.print(f"{args.name}: {args.alias} rolled back to v{record.version}")
+        emit(
+            args,
+            {
+                "spec": registry.get_spec(args.name).model_dump(mode="json"),
+                "champion": alias.model_dump(mode="json") if alias else None,
+                "versions": [v.model_dump(mode="json") for v in registry.list_versions(args.name)],
+                "audit": [a.model_dump(mode="json") for a in registry.audit_trail(args.name)][-20:],
+            },
+        )
+    else:
+        return _govern(platform, args)
     return 0
 
 
-def cmd_rollout(registry: Any, args: argparse.Namespace) -> None:
-    """Start, change or end a challenger rollout (canary weight or shadow)."""
-    from mlcore.registry import CHALLENGER, RolloutMode
-
-    if args.stop:
-        registry.remove_alias(args.name, CHALLENGER, platform_actor(), args.reason or "rollout ended")
-        console.print(f"{args.name}: rollout ended, the champion serves all traffic")
-        return
-    if args.version is None or (args.weight is None) == (not args.shadow):
-        raise SystemExit("mlops models rollout NAME VERSION (--weight W | --shadow), or NAME --stop")
-    mode = RolloutMode.SHADOW if args.shadow else RolloutMode.CANARY
-    weight = 0.0 if args.shadow else args.weight
-    if not 0.0 <= weight <= 1.0:
-        raise SystemExit("--weight must be between 0 and 1")
-    record = registry.set_alias(
-        args.name, CHALLENGER, args.version, platform_actor(), args.reason, mode=mode, weight=weight
-    )
-    share = "shadow: scored on every request, never answers" if args.shadow else f"answers {weight:.0%} of traffic"
-    console.print(f"{args.name}: challenger v{record.version} ({share})")
-
-
-def platform_actor() -> str:
+def _govern(platform: Platform, args: argparse.Namespace) -> int:
     from infra.operations import ACTOR
+    from mlcore.registry import CHALLENGER, RolloutMode, VersionStatus
 
-    return ACTOR
+    registry = platform.registry
+    if args.action == "approve":
+        registry.set_status(args.name, args.version, VersionStatus.APPROVED, ACTOR, args.reason)
+        console.print(f"Approved {args.name} v{args.version}")
+    elif args.action == "promote":
+        record = registry.set_alias(args.name, args.alias, args.version, ACTOR, args.reason)
+        console.print(f"{args.name}: {args.alias} → v{record.version} (was v{record.previous_version})")
+    elif args.action == "rollback":
+        record = registry.rollback(args.name, ACTOR, args.alias)
+        console.print(f"{args.name}: {args.alias} rolled back to v{record.version}")
+    elif args.stop:  # rollout
+        registry.remove_alias(args.name, CHALLENGER, ACTOR, args.reason or "rollout ended")
+        console.print(f"{args.name}: rollout ended, the champion serves all traffic")
+    else:
+        if args.version is None or (args.weight is None) == (not args.shadow):
+            raise SystemExit("mlops models rollout NAME VERSION (--weight W | --shadow), or NAME --stop")
+        mode = RolloutMode.SHADOW if args.shadow else RolloutMode.CANARY
+        weight = 0.0 if args.shadow else args.weight
+        if not 0.0 <= weight <= 1.0:
+            raise SystemExit("--weight must be between 0 and 1")
+        record = registry.set_alias(args.name, CHALLENGER, args.version, ACTOR, args.reason, mode=mode, weight=weight)
+        share = "shadow: scored on every request, never answers" if args.shadow else f"answers {weight:.0%} of traffic"
+        console.print(f"{args.name}: challenger v{record.version} ({share})")
+    return 0
+
+
+# -- data, pipelines, the API ----------------------------------------------------------------------
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -143,13 +224,63 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
     platform = _platform()
+    if args.action == "report":
+        return _download_report(platform, args.name, args.run_id, Path(args.out))
+    quiet = args.output == "json"
     arn = platform.start_pipeline(args.name, args.dataset_uri, reason="cli")
-    console.print(f"Started {arn}")
+    if not quiet:
+        console.print(f"Started {arn}")
     if not args.wait:
+        emit(args, {"execution_arn": arn, "status": "RUNNING"}, "")
         return 0
-    execution = platform.wait(arn, on_step=lambda s: console.print(f"  → {s}"))
-    console.print(f"{execution['status']}: {execution.get('output') or execution.get('cause') or ''}")
-    return 0 if execution["status"] == "SUCCEEDED" else 1
+    steps: list[str] = []
+
+    def step(name: str) -> None:
+        steps.append(name)
+        if not quiet:
+            console.print(f"  → {name}")
+
+    execution = platform.wait(arn, on_step=step)
+    succeeded = execution["status"] == "SUCCEEDED"
+    failure = None if succeeded else platform.failure(execution)
+    output = json.loads(execution.get("output") or "null")
+    document = {"execution_arn": arn, "status": execution["status"], "steps": steps, "output": output}
+    if quiet:
+        emit(args, {**document, "failure": failure})
+    elif succeeded:
+        console.print(f"SUCCEEDED: {json.dumps(output)}", style="green")
+    else:
+        err.print(failure, style="red")
+    return 0 if succeeded else 1
+
+
+def _download_report(platform: Platform, name: str, run_id: str, out: Path) -> int:
+    """The validation report of a pipeline run (HTML and JSON), downloaded and opened where a browser can."""
+    from mlcore.catalog import RunFile, run_key
+    from mlcore.errors import NotFoundError
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for file in (RunFile.VALIDATION_HTML, RunFile.VALIDATION_JSON):
+        try:
+            data = platform.artifacts.get(run_key(name, run_id, file))
+        except NotFoundError:
+            err.print(f"Run {run_id} of '{name}' has no {file}: its dataset was never checked.")
+            return 1
+        path = out / f"{name}-{run_id}-{file}"
+        path.write_bytes(data)
+        written.append(path)
+    console.print(f"Validation report: {written[0]} (and {written[1].name})")
+    _open(written[0])
+    return 0
+
+
+def _open(path: Path) -> None:
+    # Only where a graphical browser can open it: a text browser would take over a headless terminal.
+    if os.environ.get("DISPLAY") or os.environ.get("BROWSER") or sys.platform == "darwin":
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -160,23 +291,73 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0 if status == 200 else 1
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from infra.operations import read_labels
+
+    labels = read_labels(Path(args.file))
+    if not labels:
+        err.print(f"{args.file} has no labels.")
+        return 1
+    accepted = 0
+    for status, answer in _platform().send_feedback(args.name, labels):
+        if status != 200:
+            error = answer.get("error", answer)
+            err.print(f"Refused after {accepted} labels ({status}): {error.get('message', error)}")
+            return 1
+        accepted += answer["accepted"]
+    console.print(f"{accepted} labels stored for '{args.name}'")
+    return 0
+
+
+# -- the monitor -----------------------------------------------------------------------------------
+
+
+def _recycle_local(state: dict[str, Any] | None) -> None:
+    """Against the local target, recycle the functions' containers first, as AWS does with idle ones.
+
+    The predict function flushes its captured rows at shutdown: without this, traffic sent a moment
+    ago would still sit in its buffer.
+    """
+    from infra.local.state import RECYCLE_PATH
+
+    api_url = (state or {}).get("outputs", {}).get("api_url")
+    if api_url:
+        urllib.request.urlopen(urllib.request.Request(api_url + RECYCLE_PATH, method="POST"), timeout=30).close()
+
+
 def cmd_monitor(args: argparse.Namespace) -> int:
     platform = _platform()
-    if args.action == "run":
-        arn = platform.start_monitor(force=True, models=args.model or None)
-        console.print(f"Started {arn}")
-        execution = platform.wait(arn, on_step=lambda s: console.print(f"  → {s}"))
-        console.print_json(execution.get("output") or "{}")
-        return 0 if execution["status"] == "SUCCEEDED" else 1
     if args.action == "report":
         return monitor_report(platform, args.name, Path(args.out))
-    return 2
+    quiet = args.output == "json"
+    _recycle_local(_state())
+    arn = platform.start_monitor(force=True, models=args.model or None)
+    if not quiet:
+        console.print(f"Started {arn}")
+    execution = platform.wait(arn, on_step=None if quiet else lambda s: console.print(f"  → {s}"))
+    succeeded = execution["status"] == "SUCCEEDED"
+    results = json.loads(execution.get("output") or "{}").get("results", []) if succeeded else []
+    # A check that failed ends its branch with the failure report (`step` and `message`).
+    failures = [r["message"] for r in results if "step" in r and "message" in r]
+    if not succeeded:
+        failures.append(platform.failure(execution))
+    document = {"execution_arn": arn, "status": execution["status"], "results": results, "failures": failures}
+    if quiet:
+        emit(args, document)
+    else:
+        for result in results:
+            if "summary" in result:
+                console.print(f"{result['model_name']}: {result['summary']}")
+            if "execution_name" in result:
+                started = "started" if result.get("started") else "not started"
+                console.print(f"{result['model_name']}: retraining {started}: {result['reason']}")
+        for failure in failures:
+            err.print(failure, style="red")
+    return 0 if succeeded and not failures else 1
 
 
-def monitor_report(platform: Any, name: str, out: Path) -> int:
+def monitor_report(platform: Platform, name: str, out: Path) -> int:
     """Download the HTML report of a model's last check and open it."""
-    import webbrowser
-
     check = platform.registry.get_monitor_state(name).last_check
     if check is None or check.report is None:
         err.print(f"'{name}' has no drift report yet: run `mlops monitor run` after some traffic")
@@ -185,17 +366,24 @@ def monitor_report(platform: Any, name: str, out: Path) -> int:
     path = out / f"{name}-{check.check_id}.html"
     path.write_bytes(platform.artifacts.get_verified(check.report))
     console.print(f"{check.summary}\nReport: {path}")
-    # Only where a graphical browser can open it: a text browser would take over a headless terminal.
-    if os.environ.get("DISPLAY") or os.environ.get("BROWSER") or sys.platform == "darwin":
-        webbrowser.open(path.resolve().as_uri())
+    _open(path)
     return 0
+
+
+# -- the parser ------------------------------------------------------------------------------------
+
+
+def _output(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", choices=("text", "json"), default="text", help="json: for scripts")
 
 
 def _models_parser(sub: Any) -> None:
     models = sub.add_parser("models", help="the registry").add_subparsers(dest="action", required=True)
-    models.add_parser("register").add_argument("spec")
-    models.add_parser("list")
-    models.add_parser("show").add_argument("name")
+    models.add_parser("register", help="register or update a model spec").add_argument("spec")
+    _output(models.add_parser("list", help="models, champions, versions"))
+    show = models.add_parser("show", help="a model's spec, versions and audit trail")
+    show.add_argument("name")
+    _output(show)
     for action in ("approve", "promote"):
         p = models.add_parser(action)
         p.add_argument("name")
@@ -218,20 +406,42 @@ def _models_parser(sub: Any) -> None:
     sub.choices["models"].set_defaults(func=cmd_models)
 
 
+def _local_parser(sub: Any) -> None:
+    local = sub.add_parser("local", help="the embedded AWS").add_subparsers(dest="action", required=True)
+    up = local.add_parser("up", help="deploy cdk.out into an embedded AWS on 127.0.0.1 and serve the API")
+    up.add_argument("--port", type=int, default=5000)
+    up.add_argument("--api-port", type=int, default=3000)
+    up.add_argument("--api-key", default=None, help="require this x-api-key on the API")
+    up.add_argument(
+        "--idle-seconds", type=float, default=10.0, help="recycle a function's container after this long idle"
+    )
+    up.set_defaults(func=cmd_local_up)
+    status = local.add_parser("status", help="endpoints, models and running executions of the local target")
+    _output(status)
+    status.set_defaults(func=cmd_local_status)
+
+
+def _pipeline_parser(sub: Any) -> None:
+    pipeline = sub.add_parser("pipeline", help="the training pipeline").add_subparsers(dest="action", required=True)
+    run = pipeline.add_parser("run", help="run the training pipeline, showing each step")
+    run.add_argument("name")
+    run.add_argument("--dataset-uri", default=None)
+    run.add_argument("--no-wait", dest="wait", action="store_false")
+    _output(run)
+    report = pipeline.add_parser("report", help="download the validation report of a run")
+    report.add_argument("name")
+    report.add_argument("run_id")
+    report.add_argument("--out", default="reports")
+    sub.choices["pipeline"].set_defaults(func=cmd_pipeline)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="mlops", description="Serverless MLOps for tabular models on AWS.")
     sub = root.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the whole lifecycle of the bundled example on the local target")
     demo.add_argument("--report-dir", default="reports/demo")
     demo.set_defaults(func=cmd_demo)
-
-    local = sub.add_parser("local", help="the embedded AWS").add_subparsers(dest="action", required=True)
-    up = local.add_parser("up", help="deploy cdk.out into an embedded AWS on 127.0.0.1 and serve the API")
-    up.add_argument("--port", type=int, default=5000)
-    up.add_argument("--api-port", type=int, default=3000)
-    up.add_argument("--api-key", default=None, help="require this x-api-key on the API")
-    up.set_defaults(func=cmd_local_up)
-
+    _local_parser(sub)
     _models_parser(sub)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="action", required=True)
@@ -239,24 +449,24 @@ def parser() -> argparse.ArgumentParser:
     upload.add_argument("name")
     upload.add_argument("file")
     sub.choices["data"].set_defaults(func=cmd_data)
+    _pipeline_parser(sub)
 
-    pipeline = sub.add_parser("pipeline", help="the training pipeline").add_subparsers(dest="action", required=True)
-    run = pipeline.add_parser("run")
-    run.add_argument("name")
-    run.add_argument("--dataset-uri", default=None)
-    run.add_argument("--no-wait", dest="wait", action="store_false")
-    sub.choices["pipeline"].set_defaults(func=cmd_pipeline)
-
-    predict = sub.add_parser("predict", help="call POST /models/{name}/predict")
+    predict = sub.add_parser("predict", help="call the prediction API")
     predict.add_argument("name")
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--file")
     source.add_argument("--json")
     predict.set_defaults(func=cmd_predict)
 
+    feedback = sub.add_parser("feedback", help="send ground-truth labels (request_id,row_index,label) to the API")
+    feedback.add_argument("name")
+    feedback.add_argument("--file", required=True, help="a .csv with a header, or .jsonl")
+    feedback.set_defaults(func=cmd_feedback)
+
     monitor = sub.add_parser("monitor", help="the scheduled monitor").add_subparsers(dest="action", required=True)
     mrun = monitor.add_parser("run", help="fire the monitor schedule now")
     mrun.add_argument("--model", action="append")
+    _output(mrun)
     report = monitor.add_parser("report", help="download and open the HTML report of a model's last check")
     report.add_argument("name")
     report.add_argument("--out", default="reports")
@@ -269,16 +479,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except MlopsError as exc:
-        err.print(f"[red]{type(exc).__name__}[/]: {exc.message}")
+        err.print(f"{type(exc).__name__}: {exc.message}", style="red")
         return 1
-    except Exception as exc:
-        from infra.local.demo import DemoError
+    except (OSError, ValueError) as exc:  # a missing file or endpoint, a labels file of the wrong shape
+        err.print(f"{type(exc).__name__}: {exc}", style="red")
+        return 1
+    except RuntimeError as exc:
         from infra.operations import DeploymentNotFoundError
 
-        if isinstance(exc, DemoError | DeploymentNotFoundError):
-            err.print(f"[red]{type(exc).__name__}[/]: {exc}")
-            return 1
-        raise
+        if not isinstance(exc, DeploymentNotFoundError):
+            raise
+        err.print(f"{type(exc).__name__}: {exc}", style="red")
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,25 +1,34 @@
 """What the `mlops` CLI and the demo do against a deployment, through boto3's standard configuration.
 
 The same code talks to AWS or to the local target: point `AWS_ENDPOINT_URL` at the local target
-and every call goes there.
+and every call goes there. boto3 and each client load on first use, so a light command pays only
+for what it calls.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
-
-from mlcore.catalog import OUTPUTS, PipelineInput, dataset_key
+from mlcore.catalog import (
+    FEEDBACK_ROUTE,
+    OUTPUTS,
+    PREDICT_ROUTE,
+    FailedStep,
+    PipelineInput,
+    StepError,
+    dataset_key,
+    limits,
+)
 from mlcore.registry import Registry
 from mlcore.spec import ModelSpec, load_spec
 from mlcore.storage import ObjectStore
@@ -29,6 +38,14 @@ ACTOR = os.environ.get("USER", "cli")
 
 class DeploymentNotFoundError(RuntimeError):
     """The CLI cannot tell which deployment to talk to."""
+
+
+def boto3_client(service: str) -> Any:
+    """A boto3 client with the standard configuration (boto3 is imported on first use)."""
+    import boto3
+
+    make: Any = boto3.client  # by service name, which the typed overloads do not take
+    return make(service)
 
 
 @dataclass(frozen=True)
@@ -50,11 +67,18 @@ class Resources:
 
         Both name resources as the catalog's `OUTPUTS` do: `{resource: value}`.
         """
-        values: dict[str, Any] = dict(local_state["outputs"]) if local_state else _stack_outputs()
-        for output in OUTPUTS:
-            override = os.environ.get(f"MLOPS_{output.resource.upper()}")
-            if override:
-                values[output.resource] = override
+        overrides = {
+            o.resource: os.environ[f"MLOPS_{o.resource.upper()}"]
+            for o in OUTPUTS
+            if os.environ.get(f"MLOPS_{o.resource.upper()}")
+        }
+        if local_state:
+            values: dict[str, Any] = dict(local_state["outputs"])
+        elif all(o.resource in overrides for o in OUTPUTS if o.required):
+            values = {}  # the variables name everything: no need to ask CloudFormation
+        else:
+            values = _stack_outputs()
+        values.update(overrides)
         missing = [o.resource for o in OUTPUTS if o.required and not values.get(o.resource)]
         if missing:
             raise DeploymentNotFoundError(
@@ -76,7 +100,7 @@ def _stack_outputs() -> dict[str, str]:
     found: dict[str, str] = {}
     wanted = {o.key: o.resource for o in OUTPUTS}
     try:
-        paginator = boto3.client("cloudformation").get_paginator("describe_stacks")
+        paginator = boto3_client("cloudformation").get_paginator("describe_stacks")
         for page in paginator.paginate():
             for stack in page["Stacks"]:
                 for output in stack.get("Outputs", []):
@@ -87,17 +111,72 @@ def _stack_outputs() -> dict[str, str]:
     return found
 
 
+def failure_from_history(events: list[dict[str, Any]], execution: dict[str, Any]) -> FailedStep | None:
+    """The failed step of an execution, from its history (for executions whose Fail state names no cause)."""
+    entered = ""
+    for event in events:
+        if "stateEnteredEventDetails" in event:
+            entered = event["stateEnteredEventDetails"]["name"]
+        details = event.get("taskFailedEventDetails") or event.get("lambdaFunctionFailedEventDetails")
+        if details:
+            return FailedStep(
+                pipeline="",
+                step=entered,
+                model_name=json.loads(execution.get("input") or "{}").get("model_name"),
+                run_id=execution.get("name"),
+                error=StepError(Error=details.get("error", ""), Cause=details.get("cause", "")),
+            )
+    return None
+
+
+def read_labels(path: Path) -> list[dict[str, Any]]:
+    """Feedback labels from a CSV (`request_id,row_index,label`) or JSON Lines file."""
+    text = path.read_text()
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    if path.suffix != ".csv":
+        raise ValueError(f"{path}: labels come as .csv (request_id,row_index,label) or .jsonl")
+    import csv
+
+    rows = list(csv.DictReader(text.splitlines()))
+    missing = {"request_id", "label"} - set(rows[0] if rows else {})
+    if missing:
+        raise ValueError(f"{path}: the header lacks {sorted(missing)} (request_id,row_index,label)")
+    return [
+        {"request_id": row["request_id"], "row_index": int(row.get("row_index") or 0), "label": row["label"]}
+        for row in rows
+    ]
+
+
 class Platform:
     """Operations on one deployment."""
 
     def __init__(self, resources: Resources, client: Callable[[str], Any] | None = None) -> None:
         self.resources = resources
-        default: Any = boto3.client  # by service name, which the typed overloads do not take
-        self.client: Callable[[str], Any] = client or default
-        self.registry = Registry(resources.registry_table, self.client("dynamodb"))
-        self.data = ObjectStore(resources.data_bucket, self.client("s3"))
-        self.artifacts = ObjectStore(resources.artifacts_bucket, self.client("s3"))
-        self.sfn = self.client("stepfunctions")
+        self._make_client = client or boto3_client
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        """One client per service, made on first use."""
+        if service not in self._clients:
+            self._clients[service] = self._make_client(service)
+        return self._clients[service]
+
+    @functools.cached_property
+    def registry(self) -> Registry:
+        return Registry(self.resources.registry_table, self.client("dynamodb"))
+
+    @functools.cached_property
+    def data(self) -> ObjectStore:
+        return ObjectStore(self.resources.data_bucket, self.client("s3"))
+
+    @functools.cached_property
+    def artifacts(self) -> ObjectStore:
+        return ObjectStore(self.resources.artifacts_bucket, self.client("s3"))
+
+    @property
+    def sfn(self) -> Any:
+        return self.client("stepfunctions")
 
     # -- models and data ----------------------------------------------------------------------
     def register_spec(self, path: Path) -> ModelSpec:
@@ -131,6 +210,9 @@ class Platform:
             )["executionArn"]
         )
 
+    def history(self, arn: str) -> list[dict[str, Any]]:
+        return list(self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"])
+
     def wait(self, arn: str, on_step: Callable[[str], None] | None = None, timeout: float = 600) -> dict[str, Any]:
         """Wait for an execution, reporting each state it enters."""
         seen = 0
@@ -138,7 +220,7 @@ class Platform:
         while True:
             execution = self.sfn.describe_execution(executionArn=arn)
             if on_step:
-                events = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+                events = self.history(arn)
                 entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
                 for step in entered[seen:]:
                     on_step(step)
@@ -149,14 +231,32 @@ class Platform:
                 raise TimeoutError(f"{arn} still running after {timeout:.0f} s")
             time.sleep(0.25)
 
-    def executions(self, state_machine: str) -> list[dict[str, Any]]:
-        return list(self.sfn.list_executions(stateMachineArn=state_machine)["executions"])
+    def failure(self, execution: dict[str, Any]) -> str:
+        """Why an execution failed, in the words of its failure report (the Fail state's cause)."""
+        if execution.get("cause"):
+            return str(execution["cause"])
+        from mlcore.runs import describe_failure
+
+        failed = failure_from_history(self.history(execution["executionArn"]), execution)
+        if failed is None:
+            return f"{execution.get('status')}: {execution.get('error') or 'no cause recorded'}"
+        return describe_failure(failed, self.artifacts).message
+
+    def executions(self, state_machine: str, status: str | None = None) -> list[dict[str, Any]]:
+        kwargs = {"stateMachineArn": state_machine, **({"statusFilter": status} if status else {})}
+        return list(self.sfn.list_executions(**kwargs)["executions"])
 
     # -- the API -----------------------------------------------------------------------------
     def predict(
         self, model_name: str, instances: list[dict[str, Any]], timeout: float = 10
     ) -> tuple[int, dict[str, Any]]:
-        return self.call_api("POST", f"/models/{model_name}/predict", {"instances": instances}, timeout)
+        return self.call_api("POST", PREDICT_ROUTE.url_path(name=model_name), {"instances": instances}, timeout)
+
+    def send_feedback(self, model_name: str, labels: list[dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """POST the labels in batches the API accepts; yields each batch's answer."""
+        for start in range(0, len(labels), limits.MAX_FEEDBACK):
+            batch = labels[start : start + limits.MAX_FEEDBACK]
+            yield self.call_api("POST", FEEDBACK_ROUTE.url_path(name=model_name), {"feedback": batch})
 
     def call_api(self, method: str, path: str, body: Any = None, timeout: float = 10) -> tuple[int, dict[str, Any]]:
         if not self.resources.api_url:

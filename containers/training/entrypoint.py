@@ -1,8 +1,9 @@
 """Entrypoint of the AWS Batch training job: trains one pipeline run of one model.
 
 The state machine passes MODEL_NAME and RUN_ID as container overrides; the job definition sets
-the variables of `TrainSettings`. Exits non-zero, with the error's name and message on stderr,
-when training, export or the parity check fails, so the Batch job and the pipeline fail with it.
+the variables of `TrainSettings`. Exits non-zero when training, export or the parity check fails,
+so the Batch job and the pipeline fail with it; the error's name and message go to stderr and to
+the run's `failure.json`, which the pipeline's failure report reads (Batch reports an exit code).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import boto3
 from mlcore.catalog import TrainSettings
 from mlcore.errors import MlopsError
 from mlcore.registry import Registry
+from mlcore.runs import write_job_failure
 from mlcore.storage import ObjectStore
 from mlcore.training import train_candidate
 
@@ -23,16 +25,20 @@ from mlcore.training import train_candidate
 def main() -> int:
     settings = TrainSettings()
     model_name, run_id = os.environ["MODEL_NAME"], os.environ["RUN_ID"]
+    artifacts = ObjectStore(settings.artifacts_bucket, boto3.client("s3"))
     try:
         result = train_candidate(
             model_name,
             run_id,
             registry=Registry(settings.registry_table, boto3.client("dynamodb")),
-            artifacts=ObjectStore(settings.artifacts_bucket, boto3.client("s3")),
+            artifacts=artifacts,
             image=os.environ.get("IMAGE_URI", ""),
         )
-    except MlopsError as exc:
-        print(json.dumps({"errorType": type(exc).__name__, "errorMessage": exc.message}), file=sys.stderr)
+    except Exception as exc:  # Batch reports only an exit code: say what failed where the pipeline looks
+        print(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}), file=sys.stderr)
+        write_job_failure(artifacts, model_name, run_id, exc)
+        if not isinstance(exc, MlopsError):
+            raise
         return 1
     print(json.dumps({"model_name": model_name, "run_id": run_id, "metrics": result.metrics}))
     return 0

@@ -43,9 +43,15 @@ class Monitor(Construct):
         super().__init__(scope, construct_id)
         alerts_topic = resources.alerts_topic
         training_state_machine = resources.get(TRAINING_STATE_MACHINE)
-        self.functions = {name: factory.create(self, name) for name in MONITOR_PIPELINE.functions}
+        self.functions = {
+            name: factory.create(self, name) for name in MONITOR_PIPELINE.functions if name not in resources.functions
+        }
         self.state_machine = asl_state_machine(
-            self, "StateMachine", machine=MONITOR_PIPELINE, functions=self.functions, resources=resources
+            self,
+            "StateMachine",
+            machine=MONITOR_PIPELINE,
+            functions={**resources.functions, **self.functions},
+            resources=resources,
         )
 
         self.schedule = events.Rule(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
@@ -30,9 +32,13 @@ class PlatformResources:
     capture_bucket: s3.IBucket
     alerts_topic: sns.ITopic
     training_state_machine: sfn.IStateMachine | None = None
+    # Catalog functions another stack created, that this one's state machines invoke too.
+    functions: Mapping[str, lambda_.IFunction] = field(default_factory=dict)
 
-    def with_training(self, state_machine: sfn.IStateMachine) -> PlatformResources:
-        return replace(self, training_state_machine=state_machine)
+    def with_training(
+        self, state_machine: sfn.IStateMachine, shared: Mapping[str, lambda_.IFunction]
+    ) -> PlatformResources:
+        return replace(self, training_state_machine=state_machine, functions={**self.functions, **shared})
 
     def get(self, resource: str) -> Any:
         value = getattr(self, resource, None)

@@ -106,6 +106,10 @@ def asl_state_machine(
         {
             r"AwsSolutions-IAM5\[Resource::<[A-Za-z0-9]+\.Arn>:\*\]": "Function.grant_invoke also covers the "
             "function's versions and aliases (ARN:*) of one function of this state machine",
+            r"AwsSolutions-IAM5\[Resource::[A-Za-z0-9]+:ExportsOutputFnGetAtt[A-Za-z0-9]+Arn[A-Za-z0-9]+:\*\]": (
+                "Function.grant_invoke of a function another stack of this app shares (the failure report) "
+                "also covers its versions and aliases (ARN:*)"
+            ),
             **GRANT_PATTERNS,
         },
     )

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from infra.local.deploy import Route
 from infra.local.runner import FunctionError, FunctionRunner
+from infra.local.state import RECYCLE_PATH
 from mlcore.catalog import PREDICT
 
 STAGE = "local"
@@ -122,6 +123,9 @@ class LocalApi:
         path = urlsplit(request.path).path
         if request.command == "GET" and path == "/openapi.json":
             self._send_raw(request, 200, OPENAPI.read_text(), {"Content-Type": "application/json"})
+            return
+        if request.command == "POST" and path == RECYCLE_PATH:  # local only: flush what the functions buffer
+            self._send(request, 200, {"recycled": self.runner.shutdown()}, {})
             return
         route, params, path_exists = self._match(request.command, path)
         if route is None:

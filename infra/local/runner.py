@@ -8,14 +8,16 @@ import json
 import os
 import sys
 import threading
+import time
 import traceback
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import mlruntime
 from infra.local.deploy import Deployment, LocalFunction
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +80,10 @@ class FunctionRunner:
         self.deployment = deployment
         self.region = region
         self._modules: dict[str, ModuleType] = {}
+        self._hooks: dict[str, list[Callable[[], object]]] = {}  # shutdown hooks, by the function that added them
+        self.last_used: dict[str, float] = {}
         self.invocations: dict[str, int] = {}
+        self.recycled: dict[str, int] = {}
 
     def _module(self, function: LocalFunction) -> ModuleType:
         if function.name not in self._modules:
@@ -99,22 +104,38 @@ class FunctionRunner:
             log_group_name=f"/aws/lambda/{function.name}",
         )
         with environment({**function.environment, "AWS_LAMBDA_FUNCTION_NAME": function.name}):
+            hooks = mlruntime.shutdown_hooks()
             try:
                 handler = getattr(self._module(function), function.handler.rsplit(".", 1)[1])
                 return handler(event, context)
             except Exception as exc:
                 raise FunctionError(type(exc).__name__, str(exc), traceback.format_exception(exc)[-5:]) from exc
+            finally:
+                added = [hook for hook in mlruntime.shutdown_hooks() if hook not in hooks]
+                self._hooks.setdefault(function.name, []).extend(added)
+                self.last_used[function.name] = time.monotonic()
 
-    def shutdown(self) -> None:
-        """What Lambda does when it recycles containers: SIGTERM (the shutdown hooks), then cold starts."""
+    def recycle(self, name: str) -> bool:
+        """What Lambda does to a container it recycles: SIGTERM (its shutdown hooks), and a cold start next time."""
         with _environment_lock:
-            if self._modules:
-                import mlruntime
+            module = self._modules.pop(name, None)
+            if module is None:
+                return False
+            with environment(self.deployment.functions[name].environment):
+                mlruntime.shutdown(only=self._hooks.pop(name, []))
+            sys.modules.pop(module.__name__, None)
+            self.recycled[name] = self.recycled.get(name, 0) + 1
+            return True
 
-                mlruntime.shutdown()
-                for module in self._modules.values():
-                    sys.modules.pop(module.__name__, None)
-                self._modules.clear()
+    def recycle_idle(self, idle_seconds: float) -> list[str]:
+        """Recycle the containers idle for `idle_seconds` or longer, as Lambda does; returns their functions."""
+        now = time.monotonic()
+        idle = [name for name in list(self._modules) if now - self.last_used.get(name, now) >= idle_seconds]
+        return [name for name in idle if self.recycle(name)]
+
+    def shutdown(self) -> list[str]:
+        """Recycle every container (the local target stops, or is asked to flush)."""
+        return [name for name in list(self._modules) if self.recycle(name)]
 
     def invoke_json(self, function_name: str, payload: bytes | str) -> tuple[bytes, bool]:
         """Lambda's wire contract: JSON in, JSON out, and whether the function errored."""
@@ -137,4 +158,8 @@ class TrainingJobRunner:
         with environment(job_environment):
             if self._entrypoint is None:
                 self._entrypoint = _load(TRAINING_ENTRYPOINT, "mlops_training_entrypoint")
-            return bool(self._entrypoint.main() == 0)
+            try:
+                return bool(self._entrypoint.main() == 0)
+            except Exception:  # the container would exit non-zero with its traceback in the job's log
+                traceback.print_exc()
+                return False

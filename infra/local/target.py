@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -18,12 +18,12 @@ from infra.local import hooks
 from infra.local.api import LocalApi
 from infra.local.deploy import Deployment, LocalDeployer
 from infra.local.runner import FunctionRunner, TrainingJobRunner
+from infra.local.state import LOCAL_OUTDIR, clear_state, write_state
 from mlcore.catalog import OUTPUTS
 
-ROOT = Path(__file__).resolve().parents[2]
-LOCAL_OUTDIR = ROOT / "cdk.out" / "local"
-STATE_FILE = "local-target.json"
 REGION = "us-east-1"
+# Lambda keeps an idle container for minutes; locally a short wait makes captured traffic visible soon.
+DEFAULT_IDLE_SECONDS = 10.0
 # What every process talking to the local target needs: fake credentials and quiet Powertools.
 LOCAL_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -63,8 +63,10 @@ class LocalTarget:
         moto_port: int | None = None,
         api_port: int = 0,
         api_key: str | None = None,
+        idle_seconds: float | None = DEFAULT_IDLE_SECONDS,
     ) -> None:
         self.outdir = outdir
+        self.idle_seconds = idle_seconds
         self.moto_port = moto_port or free_port()
         self.api_port = api_port
         self.api_key = api_key
@@ -74,6 +76,7 @@ class LocalTarget:
         self.training = TrainingJobRunner()
         self.api: LocalApi | None = None
         self._server: Any = None
+        self._stopping = threading.Event()
 
     def client(self, service: str) -> Any:
         make: Any = boto3.client
@@ -99,10 +102,22 @@ class LocalTarget:
         deployment = LocalDeployer(self.client, REGION).deploy(self.outdir)
         self.deployment.__dict__.update(deployment.__dict__)
         self.api = LocalApi(self.deployment.routes, self.functions, self.api_port, self.api_key).start()
+        if self.idle_seconds is not None:
+            threading.Thread(target=self._recycle_idle, name="recycle-idle", daemon=True).start()
         self.write_state()
         return self
 
+    def _recycle_idle(self) -> None:
+        """Lambda recycles a container some time after its last request (SIGTERM flushes what it buffered)."""
+        assert self.idle_seconds is not None
+        while not self._stopping.wait(min(1.0, self.idle_seconds / 2)):
+            try:
+                self.functions.recycle_idle(self.idle_seconds)
+            except Exception:  # a failed flush is the function's to log; the target keeps serving
+                logging.getLogger(__name__).exception("recycling an idle function failed")
+
     def stop(self) -> None:
+        self._stopping.set()
         if self.api:
             self.api.stop()
         if self._server:
@@ -110,7 +125,7 @@ class LocalTarget:
         if self._server:
             self._server.stop()
         hooks.uninstall()
-        (self.outdir / STATE_FILE).unlink(missing_ok=True)
+        clear_state(self.outdir)
 
     def __enter__(self) -> LocalTarget:
         return self.start()
@@ -133,12 +148,7 @@ class LocalTarget:
         }
 
     def write_state(self) -> None:
-        (self.outdir / STATE_FILE).write_text(json.dumps(self.names(), indent=2))
-
-
-def read_state(outdir: Path = LOCAL_OUTDIR) -> dict[str, Any] | None:
-    path = outdir / STATE_FILE
-    return json.loads(path.read_text()) if path.exists() else None
+        write_state(self.names(), self.outdir)
 
 
 def wait_for_execution(sfn: Any, arn: str, timeout: float = 300.0, poll: float = 0.2) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from infra.constructs.lambda_factory import DESCRIPTION_PREFIX
 from mlcore.catalog import (
     FUNCTIONS,
     OUTPUTS,
+    REPORT_FAILURE,
     ROUTES,
     STATE_MACHINES,
     TRAINING_JOB,
@@ -130,16 +131,38 @@ def test_request_models_are_the_catalog_bodies_in_draft_4(synthesized: Synthesiz
         assert models[name] == gateway_schema(model)
 
 
+def _function_of(synthesized: Synthesized, value: dict[str, Any]) -> str:
+    """The logical id of the function an ARN names: in this stack (GetAtt), or exported by another."""
+    if "Fn::ImportValue" in value:
+        exports = {
+            output["Export"]["Name"]: output["Value"]
+            for stack in synthesized.stacks
+            for output in synthesized.raw(stack).get("Outputs", {}).values()
+            if "Export" in output
+        }
+        value = exports[value["Fn::ImportValue"]]
+    logical, _ = value["Fn::GetAtt"]
+    return str(logical)
+
+
 def test_state_machine_placeholders_resolve_as_the_catalog_says(synthesized: Synthesized) -> None:
     machines = [r["Properties"] for _, r in synthesized.resources("AWS::StepFunctions::StateMachine").values()]
     by_placeholders = {frozenset(m["DefinitionSubstitutions"]): m for m in machines}
-    arns = {logical: f"{name}" for name, (_, logical, _) in functions(synthesized).items()}
+    names = {logical: name for name, (_, logical, _) in functions(synthesized).items()}
     for machine in STATE_MACHINES.values():
         props = by_placeholders[frozenset(machine.substitutions)]
         for placeholder, value in machine.substitutions.items():
             if isinstance(value, FunctionArn):
-                (logical, _) = props["DefinitionSubstitutions"][placeholder]["Fn::GetAtt"]
-                assert arns[logical] == value.function
+                assert names[_function_of(synthesized, props["DefinitionSubstitutions"][placeholder])] == value.function
+
+
+def test_the_failure_report_function_is_deployed_once_and_shared(synthesized: Synthesized) -> None:
+    deployed = [
+        resource
+        for _, resource in synthesized.resources("AWS::Lambda::Function").values()
+        if resource["Properties"].get("Description") == f"{DESCRIPTION_PREFIX}{REPORT_FAILURE}"
+    ]
+    assert len(deployed) == 1
 
 
 def test_stack_outputs_are_the_catalog_outputs(synthesized: Synthesized) -> None:

@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("catalog",),
     ("spec", "storage", "html"),
     ("registry",),
-    ("data", "serving"),
+    ("data", "serving", "runs"),
     ("training",),
     ("monitoring",),
 )

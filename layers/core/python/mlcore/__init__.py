@@ -8,7 +8,8 @@ and tests/unit/test_architecture.py, which enforces it):
                            estimator kinds, capture columns; settings, task messages and API bodies
     spec, storage, html    the model spec; the S3 adapter (verified artifacts); HTML pages
     registry               specs, versions, aliases, audit trail (DynamoDB); register and promote
-    data | serving         contract, datasets, profile, validate | ONNX, request validation, capture, feedback
+    data | serving | runs  contract, datasets, profile, validate | ONNX, request validation, capture,
+                           feedback | what became of a run (a failed step in words)
     training               pipeline, ONNX export and parity, metrics, gate, the Batch job
     monitoring             drift, captured windows, the drift check, due models and retraining
 

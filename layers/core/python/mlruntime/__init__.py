@@ -77,9 +77,15 @@ def on_shutdown(hook: Callable[[], object]) -> None:
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 
-def shutdown() -> None:
-    """Run every shutdown hook once (a failing hook does not stop the others)."""
-    hooks, _shutdown_hooks[:] = list(_shutdown_hooks), []
+def shutdown_hooks() -> list[Callable[[], object]]:
+    """The hooks registered so far (the local target tells which function registered which)."""
+    return list(_shutdown_hooks)
+
+
+def shutdown(only: list[Callable[[], object]] | None = None) -> None:
+    """Run every shutdown hook (or `only` these) once; a failing hook does not stop the others."""
+    hooks = [hook for hook in _shutdown_hooks if only is None or hook in only]
+    _shutdown_hooks[:] = [hook for hook in _shutdown_hooks if hook not in hooks]
     for hook in hooks:
         try:
             hook()

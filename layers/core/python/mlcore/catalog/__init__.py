@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         FUNCTIONS,
         PREDICT,
         REGISTRY_TABLE,
+        REPORT_FAILURE,
         TRAINING_JOB,
         TRAINING_STATE_MACHINE,
         Access,
@@ -62,6 +63,8 @@ if TYPE_CHECKING:
         DueModel,
         EvaluateRequest,
         EvaluateResult,
+        FailedStep,
+        FailureReport,
         ListDueRequest,
         ListDueResult,
         MonitorInput,
@@ -73,13 +76,22 @@ if TYPE_CHECKING:
         RetrainRequest,
         RetrainResult,
         SignatureField,
+        StepError,
         TrainedModel,
         TrainingResult,
         ValidateRequest,
         ValidateResult,
     )
     from mlcore.catalog.outputs import OUTPUT_KEYS, OUTPUTS, Output
-    from mlcore.catalog.routes import ROUTES, ROUTING_KEY_HEADER, Header, Route
+    from mlcore.catalog.routes import (
+        DESCRIBE_ROUTE,
+        FEEDBACK_ROUTE,
+        PREDICT_ROUTE,
+        ROUTES,
+        ROUTING_KEY_HEADER,
+        Header,
+        Route,
+    )
     from mlcore.catalog.settings import (
         DriftCheckSettings,
         EvaluateSettings,
@@ -87,6 +99,7 @@ if TYPE_CHECKING:
         PredictSettings,
         PromoteSettings,
         RegisterSettings,
+        ReportFailureSettings,
         RetrainSettings,
         Settings,
         TrainSettings,

@@ -19,6 +19,8 @@ from mlcore.catalog.messages import (
     DueModel,
     EvaluateRequest,
     EvaluateResult,
+    FailedStep,
+    FailureReport,
     ListDueRequest,
     ListDueResult,
     PromoteRequest,
@@ -38,6 +40,7 @@ from mlcore.catalog.settings import (
     PredictSettings,
     PromoteSettings,
     RegisterSettings,
+    ReportFailureSettings,
     RetrainSettings,
     Settings,
     TrainSettings,
@@ -101,6 +104,7 @@ class Job:
 VALIDATE, EVALUATE, REGISTER, PROMOTE = "validate", "evaluate", "register", "promote"
 PREDICT = "predict"  # the function behind the API's routes (catalog.routes)
 LIST_DUE, RETRAIN = "list_due", "retrain"
+REPORT_FAILURE = "report_failure"  # shared by the state machines: a failed step in words
 DRIFT_CHECK = "drift_check"  # its fleet-wide metrics feed the drift and degradation alarms
 R, W, P = Access.READ, Access.READ_WRITE, Access.PUT
 CORE, DATA, SERVING = ("core",), ("core", "data"), ("core", "serving")
@@ -141,6 +145,14 @@ FUNCTIONS: dict[str, Function] = {
             {REGISTRY_TABLE: R, ARTIFACTS_BUCKET: R, CAPTURE_BUCKET: P},
             memory_mb=1024,
             timeout_seconds=29,  # API Gateway's integration timeout
+        ),
+        Function(
+            REPORT_FAILURE,
+            ReportFailureSettings,
+            CORE,
+            {ARTIFACTS_BUCKET: R},
+            FailedStep,
+            FailureReport,
         ),
         Function(LIST_DUE, ListDueSettings, CORE, {REGISTRY_TABLE: R}, ListDueRequest, ListDueResult),
         Function(

@@ -26,6 +26,7 @@ class RunFile(StrEnum):
     MODEL = "model.onnx"
     PROFILE = "profile.json"
     CANDIDATE = "candidate.json"
+    FAILURE = "failure.json"  # what the training job failed with (the Batch job's own error)
 
 
 class CheckFile(StrEnum):

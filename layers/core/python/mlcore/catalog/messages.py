@@ -170,3 +170,31 @@ class RetrainResult(_Message):
     started: bool
     execution_name: str
     reason: str
+
+
+class StepError(BaseModel):
+    """What a state machine's Catch puts at `$.error`: the error's name and its cause (often JSON)."""
+
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
+    error: str = Field(alias="Error")
+    cause: str = Field(default="", alias="Cause")
+
+
+class FailedStep(_Message):
+    """A step of a state machine that failed, as its Catch hands it to the failure report."""
+
+    pipeline: str  # the state machine: training, monitor
+    step: str  # the state that failed: Validate, Train, ...
+    model_name: str | None = None
+    run_id: str | None = None  # the execution's name (a training run's id)
+    error: StepError
+
+
+class FailureReport(_Message):
+    """What failed and why, in words: the CLI prints `message`, the alert sends it, the execution's Fail cites it."""
+
+    step: str
+    error_type: str
+    error_message: str
+    report_uri: str | None = None  # the validation report, when the data contract was checked
+    message: str

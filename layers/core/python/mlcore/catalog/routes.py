@@ -7,6 +7,7 @@ function's router, the OpenAPI document and the local API all derive from `ROUTE
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,37 +49,40 @@ class Route:
     def parameters(self) -> list[str]:
         return re.findall(r"\{([A-Za-z0-9_]+)\}", self.path)
 
+    def url_path(self, **parameters: str) -> str:
+        """The path with its parameters filled in: `/models/churn/predict`."""
+        return self.path.format(**{name: urllib.parse.quote(value, safe="") for name, value in parameters.items()})
+
 
 _SERVED = (BadRequestError, ModelNotFoundError, ServiceUnavailableError)
-ROUTES: tuple[Route, ...] = (
-    Route(
-        "POST",
-        "/models/{name}/predict",
-        "score",
-        "Score rows with the model behind the champion alias (or a canary challenger).",
-        PredictResponse,
-        "Predictions",
-        (*_SERVED, PayloadTooLargeError),
-        request=PredictRequest,
-        headers=(Header(ROUTING_KEY_HEADER, "Routes a caller to the same side of a canary rollout every time."),),
-    ),
-    Route(
-        "POST",
-        "/models/{name}/feedback",
-        "feedback",
-        "Store the ground truth of served predictions, for performance monitoring.",
-        FeedbackResponse,
-        "Stored",
-        (*_SERVED, PayloadTooLargeError),
-        request=FeedbackRequest,
-    ),
-    Route(
-        "GET",
-        "/models/{name}",
-        "describe",
-        "The serving version, its input signature and any rollout.",
-        DescribeResponse,
-        "The serving version",
-        _SERVED,
-    ),
+PREDICT_ROUTE = Route(
+    "POST",
+    "/models/{name}/predict",
+    "score",
+    "Score rows with the model behind the champion alias (or a canary challenger).",
+    PredictResponse,
+    "Predictions",
+    (*_SERVED, PayloadTooLargeError),
+    request=PredictRequest,
+    headers=(Header(ROUTING_KEY_HEADER, "Routes a caller to the same side of a canary rollout every time."),),
 )
+FEEDBACK_ROUTE = Route(
+    "POST",
+    "/models/{name}/feedback",
+    "feedback",
+    "Store the ground truth of served predictions, for performance monitoring.",
+    FeedbackResponse,
+    "Stored",
+    (*_SERVED, PayloadTooLargeError),
+    request=FeedbackRequest,
+)
+DESCRIBE_ROUTE = Route(
+    "GET",
+    "/models/{name}",
+    "describe",
+    "The serving version, its input signature and any rollout.",
+    DescribeResponse,
+    "The serving version",
+    _SERVED,
+)
+ROUTES: tuple[Route, ...] = (PREDICT_ROUTE, FEEDBACK_ROUTE, DESCRIBE_ROUTE)

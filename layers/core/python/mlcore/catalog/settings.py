@@ -65,6 +65,10 @@ class PredictSettings(Settings):
     capture_max_age_seconds: float = limits.CAPTURE_MAX_AGE_SECONDS
 
 
+class ReportFailureSettings(Settings):
+    artifacts_bucket: str
+
+
 class ListDueSettings(Settings):
     registry_table: str
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mlcore.catalog.functions import DRIFT_CHECK, EVALUATE, LIST_DUE, PROMOTE, REGISTER, RETRAIN, VALIDATE
+from mlcore.catalog.functions import (
+    DRIFT_CHECK,
+    EVALUATE,
+    LIST_DUE,
+    PROMOTE,
+    REGISTER,
+    REPORT_FAILURE,
+    RETRAIN,
+    VALIDATE,
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,7 @@ TRAINING_PIPELINE = StateMachine(
         "EvaluateFunctionArn": FunctionArn(EVALUATE),
         "RegisterFunctionArn": FunctionArn(REGISTER),
         "PromoteFunctionArn": FunctionArn(PROMOTE),
+        "ReportFailureFunctionArn": FunctionArn(REPORT_FAILURE),
         "AlertsTopicArn": ResourceArn(ALERTS_TOPIC),
     },
 )
@@ -59,6 +69,7 @@ MONITOR_PIPELINE = StateMachine(
         "ListDueFunctionArn": FunctionArn(LIST_DUE),
         "DriftCheckFunctionArn": FunctionArn(DRIFT_CHECK),
         "RetrainFunctionArn": FunctionArn(RETRAIN),
+        "ReportFailureFunctionArn": FunctionArn(REPORT_FAILURE),
         "AlertsTopicArn": ResourceArn(ALERTS_TOPIC),
     },
 )

@@ -1,0 +1,212 @@
+"""The `mlops` CLI against the local target, as a new user meets it: failures explained, output for scripts."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.cli import main
+from infra.local.demo import DemoResult
+from infra.local.example_data import EXAMPLE_SPEC, churn_instances, churn_table
+from infra.local.state import LOCAL_DIR_VARIABLE
+from infra.local.target import LocalTarget
+from infra.operations import Platform
+
+pytestmark = pytest.mark.e2e
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(target: LocalTarget, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """`cli(*argv)` -> (exit code, stdout, stderr), with the environment `mlops local up` tells users to export."""
+    monkeypatch.setenv(LOCAL_DIR_VARIABLE, str(target.outdir))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", target.endpoint)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def register_copy(platform: Platform, tmp_path: Path, name: str, **changes: Any) -> Path:
+    """The example spec under another name (and with `changes` to its top level), registered."""
+    import yaml
+
+    document = yaml.safe_load(EXAMPLE_SPEC.read_text())
+    document.update(name=name, **changes)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(document))
+    platform.register_spec(path)
+    return path
+
+
+def parquet(table: Any) -> bytes:
+    import io
+
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def alerts(target: LocalTarget, platform: Platform) -> Callable[[], list[str]]:
+    """Subscribe a queue to the alerts topic; the returned function reads what was published since."""
+    sqs = platform.client("sqs")
+    queue = sqs.create_queue(QueueName=f"alerts-{time.monotonic_ns()}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    (topic,) = target.deployment.topics.values()
+    platform.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+
+    def read() -> list[str]:
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"])["Message"] for m in messages]
+
+    return read
+
+
+def test_a_failed_validation_says_which_step_failed_why_and_where_the_report_is(
+    demo: DemoResult, target: LocalTarget, platform: Platform, cli: Cli, tmp_path: Path
+) -> None:
+    # GIVEN a dataset whose `plan` column has values the spec does not list
+    register_copy(platform, tmp_path, "churn-bad-data")
+    table = churn_table(600, seed=5)
+    plans = table.column("plan").to_pylist()
+    plans[:11] = ["platinum"] * 11
+    bad = table.set_column(table.column_names.index("plan"), "plan", __import__("pyarrow").array(plans))
+    platform.upload_dataset("churn-bad-data", parquet(bad), "parquet")
+    published = alerts(target, platform)
+    # WHEN the pipeline runs from the CLI
+    code, _, err = cli("pipeline", "run", "churn-bad-data")
+    # THEN it says which step failed, with the error's type and message, and where the report is
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("Validate failed: DataValidationError: dataset datasets/churn-bad-data/")
+    assert lines[0].endswith("categories(plan): 11 values outside ['basic', 'standard', 'premium']")
+    assert lines[1].startswith("Validation report: s3://") and lines[1].endswith("/validation.html")
+    run_id = lines[2].rsplit(" ", 1)[1]
+    assert lines[2] == f"Download it with: mlops pipeline report churn-bad-data {run_id}"
+    assert "Traceback" not in err and "stackTrace" not in err
+    # AND the alert says the same, in the same words
+    assert published() == [err.strip()]
+    # AND the command it names downloads the report
+    code, _, _ = cli("pipeline", "report", "churn-bad-data", run_id, "--out", str(tmp_path))
+    assert code == 0
+    assert "11 values outside" in (tmp_path / f"churn-bad-data-{run_id}-validation.html").read_text()
+
+
+def test_a_failed_training_job_says_what_it_failed_with_and_json_output_carries_it(
+    demo: DemoResult,
+    target: LocalTarget,
+    platform: Platform,
+    cli: Cli,
+    tmp_path: Path,
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlcore.errors import ParityError
+
+    register_copy(platform, tmp_path, "churn-json")
+    platform.upload_dataset("churn-json", parquet(churn_table(600, seed=6)), "parquet")
+
+    def no_parity(*args: Any, **kwargs: Any) -> Any:
+        raise ParityError("ONNX export of 'random_forest_classifier' disagrees with scikit-learn on 2.00% of rows")
+
+    assert target.training._entrypoint is not None  # the demo trained already: the entrypoint is loaded
+    monkeypatch.setattr(target.training._entrypoint, "train_candidate", no_parity)
+    code, out, _ = cli("pipeline", "run", "churn-json", "--output", "json")
+    document = json.loads(out)  # stdout is the document alone (stderr has the job's own log line here)
+    assert (code, document["status"]) == (1, "FAILED")
+    assert document["steps"][:2] == ["Validate", "Train"]
+    assert document["failure"] == (
+        "Train failed: ParityError: ONNX export of 'random_forest_classifier' disagrees with scikit-learn "
+        "on 2.00% of rows"
+    )
+
+
+def test_bracketed_text_reaches_the_user_whole(demo: DemoResult, cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(EXAMPLE_SPEC.read_text().replace("name: churn", "name: Churn_Model", 1))
+    code, _, err = cli("models", "register", str(path))
+    assert code == 1
+    assert "SpecError: name: String should match pattern '^[a-z][a-z0-9-]{1,47}$'" in err
+
+
+def test_read_verbs_print_json_for_scripts(demo: DemoResult, cli: Cli) -> None:
+    code, out, _ = cli("models", "list", "--output", "json")
+    rows = json.loads(out)
+    churn = next(row for row in rows if row["model"] == "churn")
+    assert (code, churn["task"], churn["champion"]) == (0, "classification", demo.final_champion)
+    code, out, _ = cli("models", "show", "churn", "--output", "json")
+    shown = json.loads(out)
+    assert (code, shown["spec"]["name"], shown["champion"]["version"]) == (0, "churn", demo.final_champion)
+
+
+def test_local_status_shows_endpoints_models_and_running_executions(
+    demo: DemoResult, target: LocalTarget, cli: Cli
+) -> None:
+    code, out, _ = cli("local", "status", "--output", "json")
+    status = json.loads(out)
+    assert code == 0
+    assert (status["endpoint"], status["api_url"]) == (target.endpoint, target.api.url if target.api else None)
+    assert {"model": "churn", "champion": demo.final_champion} in status["models"]
+    assert status["running"] == []
+    code, out, _ = cli("local", "status")
+    assert f"Embedded AWS: {target.endpoint}" in out and "Running executions:\n  none" in out
+
+
+def test_feedback_from_a_csv_or_a_jsonl_file(demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path) -> None:
+    status, body = platform.predict("churn", churn_instances(3, seed=40))
+    assert status == 200
+    request_id = body["request_id"]
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"request_id,row_index,label\n{request_id},0,yes\n{request_id},1,no\n")
+    code, out, _ = cli("feedback", "churn", "--file", str(labels))
+    assert (code, out.strip()) == (0, "2 labels stored for 'churn'")
+    lines = tmp_path / "labels.jsonl"
+    lines.write_text(json.dumps({"request_id": request_id, "row_index": 2, "label": "yes"}) + "\n")
+    code, out, _ = cli("feedback", "churn", "--file", str(lines))
+    assert (code, out.strip()) == (0, "1 labels stored for 'churn'")
+    labels.write_text("request_id,row_index,label\nunknown-request,0,maybe\n")
+    code, _, err = cli("feedback", "churn", "--file", str(labels))
+    assert code == 1 and "'maybe' is not one of" in err
+
+
+def test_monitor_run_sees_the_traffic_sent_a_moment_before(
+    demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path
+) -> None:
+    """Captured rows wait in the predict function's buffer; `monitor run` recycles it first, as AWS would."""
+    register_copy(platform, tmp_path, "churn-fresh", drift={"min_rows": 100, "window_hours": 24})
+    platform.upload_dataset("churn-fresh", parquet(churn_table(1200, seed=8)), "parquet")
+    code, _, _ = cli("pipeline", "run", "churn-fresh")
+    assert code == 0
+    for seed in range(3):  # 150 rows, in 3 requests
+        status, _ = platform.predict("churn-fresh", churn_instances(50, seed=50 + seed))
+        assert status == 200
+    code, out, _ = cli("monitor", "run", "--model", "churn-fresh", "--output", "json")
+    (check,) = [r for r in json.loads(out)["results"] if r.get("model_name") == "churn-fresh" and "rows" in r]
+    assert (code, check["rows"], check["status"]) == (0, 150, "ok")
+
+
+def test_an_idle_function_is_recycled_as_lambda_would(demo: DemoResult, target: LocalTarget) -> None:
+    import urllib.request
+
+    assert target.idle_seconds is not None and target.api is not None
+    predict = next(name for name, f in target.deployment.functions.items() if f.function == "predict")
+    recycled = target.functions.recycled.get(predict, 0)
+    # GIVEN a request that loads the predict function
+    body = json.dumps({"instances": churn_instances(1, seed=60)}).encode()
+    urllib.request.urlopen(urllib.request.Request(target.api.url + "/models/churn/predict", data=body), timeout=10)
+    # WHEN it stays idle THEN the local target recycles its container (its shutdown hook flushes the capture)
+    deadline = time.monotonic() + target.idle_seconds + 5
+    while target.functions.recycled.get(predict, 0) == recycled:
+        assert time.monotonic() < deadline, "the idle predict function was not recycled"
+        time.sleep(0.5)
