@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
@@ -12,7 +14,7 @@ from infra.config import ApiAuth
 from infra.constructs.json_schema import to_cdk
 from infra.constructs.lambda_factory import LambdaFactory
 from infra.constructs.nag import acknowledge
-from mlcore.catalog import PREDICT, ROUTES, limits
+from mlcore.catalog import GATEWAY_RESPONSES, PREDICT, REQUEST_ID_HEADER, ROUTES, gateway_body, limits
 from mlcore.serving import gateway_schema
 
 STAGE_NAME = "v1"
@@ -80,6 +82,7 @@ class InferenceApi(Construct):
         # The stack's `ApiUrl` output (catalog.OUTPUTS) names the URL; RestApi's own `Endpoint` output repeats it.
         self.api.node.try_remove_child("Endpoint")
         self._routes()
+        self._gateway_responses()
 
         self.usage_plan = self.api.add_usage_plan(
             "UsagePlan",
@@ -132,4 +135,15 @@ class InferenceApi(Construct):
                 request_validator=validator,
                 request_parameters={f"method.request.path.{name}": True for name in route.parameters},
                 request_models=models or None,
+            )
+
+    def _gateway_responses(self) -> None:
+        """What API Gateway answers on its own carries the API's error envelope and the request id."""
+        for response in GATEWAY_RESPONSES:
+            self.api.add_gateway_response(
+                "".join(part.capitalize() for part in response.type.split("_")),
+                type=apigw.ResponseType.of(response.type),
+                status_code=str(response.status),
+                response_headers={REQUEST_ID_HEADER: "context.requestId", "Content-Type": "'application/json'"},
+                templates={"application/json": json.dumps(gateway_body(response, "$context.requestId"))},
             )

@@ -33,6 +33,15 @@ class Route:
     path: str  # e.g. /models/{name}/predict
     function: str  # physical function name
     api_key_required: bool
+    request_schema: dict[str, Any] | None = None  # the method's request model (JSON Schema draft 4)
+
+
+@dataclass
+class GatewayAnswer:
+    """A gateway response of the REST API: its status and body template (`$context.requestId` filled in)."""
+
+    status: int
+    template: str
 
 
 @dataclass
@@ -49,6 +58,7 @@ class Deployment:
     routes: list[Route] = field(default_factory=list)
     schedules: dict[str, dict[str, Any]] = field(default_factory=dict)  # rule name -> target
     outputs: dict[str, str] = field(default_factory=dict)  # stack output key -> value, as deployed here
+    gateway_responses: dict[str, GatewayAnswer] = field(default_factory=dict)  # by response type
 
     def function_by_folder(self, folder: str) -> LocalFunction:
         return next(f for f in self.functions.values() if f.function == folder)
@@ -265,6 +275,12 @@ class LocalDeployer:
         """API Gateway methods become routes of the local HTTP API."""
         resources = dict(stack.of_type("AWS::ApiGateway::Resource"))
         apis = {logical for logical, _ in stack.of_type("AWS::ApiGateway::RestApi")}
+        models = {logical: model["Properties"]["Schema"] for logical, model in stack.of_type("AWS::ApiGateway::Model")}
+        for _, response in stack.of_type("AWS::ApiGateway::GatewayResponse"):
+            props = response["Properties"]
+            self.deployment.gateway_responses[props["ResponseType"]] = GatewayAnswer(
+                status=int(props["StatusCode"]), template=props["ResponseTemplates"]["application/json"]
+            )
 
         def path_of(ref: Any) -> str:
             if isinstance(ref, dict) and "Fn::GetAtt" in ref and ref["Fn::GetAtt"][0] in apis:
@@ -280,12 +296,14 @@ class LocalDeployer:
                 continue
             uri = self.resolver.resolve(stack.name, integration["Uri"])
             function = uri.split(":function:")[1].split("/")[0]
+            model = (props.get("RequestModels") or {}).get("application/json")
             self.deployment.routes.append(
                 Route(
                     method=props["HttpMethod"],
                     path=path_of(props["ResourceId"]) or "/",
                     function=function,
                     api_key_required=bool(props.get("ApiKeyRequired")),
+                    request_schema=models[model["Ref"]] if model else None,
                 )
             )
 

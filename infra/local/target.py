@@ -101,7 +101,9 @@ class LocalTarget:
         self._server.start()
         deployment = LocalDeployer(self.client, REGION).deploy(self.outdir)
         self.deployment.__dict__.update(deployment.__dict__)
-        self.api = LocalApi(self.deployment.routes, self.functions, self.api_port, self.api_key).start()
+        self.api = LocalApi(
+            self.deployment.routes, self.functions, self.api_port, self.api_key, self.deployment.gateway_responses
+        ).start()
         if self.idle_seconds is not None:
             threading.Thread(target=self._recycle_idle, name="recycle-idle", daemon=True).start()
         self.write_state()

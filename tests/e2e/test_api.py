@@ -49,12 +49,29 @@ def test_describe_returns_the_serving_version_and_signature(demo: DemoResult, pl
 
 
 @pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[]",
+        b"{}",
+        json.dumps({"instances": []}).encode(),
+        json.dumps({"instances": {"age": 3}}).encode(),
+    ],
+)
+def test_a_body_of_the_wrong_shape_is_refused_at_the_door_in_the_error_envelope(
+    demo: DemoResult, platform: Platform, body: bytes
+) -> None:
+    """API Gateway's request model refuses it (the local API checks the same model), in the API's envelope."""
+    got_status, got = raw_post(platform, "/models/churn/predict", body)
+    assert got_status == 400
+    assert got["error"]["code"] == "bad_request"
+    assert "`instances` (a non-empty list of rows)" in got["error"]["message"]
+    assert got["error"]["request_id"]
+
+
+@pytest.mark.parametrize(
     ("body", "status", "field"),
     [
-        (b"{not json", 400, "body"),
-        (b"[]", 400, "body"),
-        (b"{}", 400, "instances"),
-        (json.dumps({"instances": []}).encode(), 400, "instances"),
         (json.dumps({"instances": [{k: v for k, v in ROW.items() if k != "age"}]}).encode(), 400, "instances[0].age"),
         (json.dumps({"instances": [{**ROW, "colour": "red"}]}).encode(), 400, "instances[0].colour"),
         (json.dumps({"instances": [ROW, {**ROW, "age": "old"}]}).encode(), 400, "instances[1].age"),
@@ -85,3 +102,32 @@ def test_the_local_target_serves_the_catalog_routes_and_names_the_catalog_output
     outputs = target.names()["outputs"]
     assert {output.resource for output in OUTPUTS if output.required} <= set(outputs)
     assert outputs["registry_table"] == Resources.discover(target.names()).registry_table
+
+
+def test_an_unknown_route_gets_the_gateways_answer_in_the_envelope(demo: DemoResult, platform: Platform) -> None:
+    for method, path in (("POST", "/models/churn/retrain"), ("DELETE", "/models/churn")):
+        status, body = platform.call_api(method, path, {} if method == "POST" else None)
+        assert (status, body["error"]["code"]) == (403, "forbidden")
+        assert body["error"]["message"] == "no such route, or the request is not signed"
+
+
+def test_a_body_beyond_api_gateways_limit_is_413_in_the_envelope(demo: DemoResult, platform: Platform) -> None:
+    status, body = raw_post(platform, "/models/churn/predict", b"x" * (10 * 1024 * 1024 + 1))
+    assert (status, body["error"]["code"]) == (413, "payload_too_large")
+
+
+def test_a_crashed_function_is_502_in_the_envelope(
+    demo: DemoResult, target: LocalTarget, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infra.local.runner import FunctionError
+
+    def crash(function: str, event: object) -> object:
+        raise FunctionError("MemoryError", "out of memory", [])
+
+    monkeypatch.setattr(target.functions, "invoke", crash)
+    request = urllib.request.Request(platform.resources.api_url + "/models/churn", method="GET")
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(request, timeout=10)
+    body = json.loads(answer.value.read())
+    assert (answer.value.code, body["error"]["code"]) == (502, "bad_gateway")
+    assert answer.value.headers["X-Request-Id"] == body["error"]["request_id"]

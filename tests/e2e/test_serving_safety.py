@@ -50,8 +50,11 @@ def test_the_api_key_is_enforced_when_configured(target: LocalTarget, platform: 
     target.api.api_key = "s3cret"
     try:
         body = {"instances": churn_instances(1, seed=3)}
-        assert post(platform, "/models/churn/predict", body, {})[0] == 403
-        assert post(platform, "/models/churn/predict", body, {"x-api-key": "wrong"})[0] == 403
+        for headers in ({}, {"x-api-key": "wrong"}):
+            status, answer = post(platform, "/models/churn/predict", body, headers)
+            assert (status, answer["error"]["code"]) == (403, "forbidden")
+            assert answer["error"]["message"] == "the x-api-key header is missing or not a valid key"
+            assert answer["error"]["request_id"]
         assert post(platform, "/models/churn/predict", body, {"x-api-key": "s3cret"})[0] == 200
     finally:
         target.api.api_key = None

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from aws_cdk.assertions import Match
 
+from mlcore.catalog import GATEWAY_RESPONSES, gateway_body
+
 if TYPE_CHECKING:
     from conftest import Synthesized
 
@@ -76,3 +78,17 @@ def test_predict_cannot_write_the_registry_or_touch_the_data_bucket(synthesized:
             assert not [a for a in actions if a.split(":")[1].startswith(("Put", "Update", "Delete", "BatchWrite"))]
         if "DataPlaneArtifacts" in json.dumps(statement["Resource"]):
             assert not [a for a in actions if a.startswith(("s3:Put", "s3:Delete"))]
+
+
+def test_every_answer_api_gateway_gives_on_its_own_is_in_the_error_envelope(synthesized: Synthesized) -> None:
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for _, r in synthesized.resources("AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert set(responses) == {response.type for response in GATEWAY_RESPONSES}
+    for response in GATEWAY_RESPONSES:
+        props = responses[response.type]
+        assert props["StatusCode"] == str(response.status)
+        assert props["ResponseParameters"]["gatewayresponse.header.X-Request-Id"] == "context.requestId"
+        template = props["ResponseTemplates"]["application/json"]
+        assert json.loads(template.replace("$context.requestId", "id-1")) == gateway_body(response, "id-1")

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
-from mlcore.catalog import ROUTES
+from mlcore.catalog import GATEWAY_RESPONSES, ROUTES, gateway_body
 from mlcore.serving import gateway_schema, openapi_document
 
 COMMITTED = Path(__file__).resolve().parents[2] / "functions" / "predict" / "openapi.json"
@@ -70,3 +70,20 @@ def test_the_gateway_refuses_a_body_of_the_wrong_shape(name: str, body: dict[str
 @pytest.mark.parametrize(("name", "body"), VALUE_ERRORS + WELL_FORMED)
 def test_the_gateway_passes_a_well_shaped_body_to_the_function(name: str, body: dict[str, Any]) -> None:
     assert gateway_validator(name).is_valid(body)
+
+
+def test_gateway_messages_are_plain_text_in_a_mapping_template() -> None:
+    """API Gateway renders the body as a VTL template: a `$` or `#` in a message would be code."""
+    for response in GATEWAY_RESPONSES:
+        assert "$" not in response.message and "#" not in response.message, response.type
+        assert json.loads(json.dumps(gateway_body(response, "r")))["error"]["message"] == response.message
+
+
+def test_the_document_names_every_status_a_client_can_get() -> None:
+    predict = openapi_document()["paths"]["/models/{name}/predict"]["post"]["responses"]
+    assert {"200", "400", "403", "404", "413", "429", "502", "503", "504"} == set(predict)
+    assert "`throttled` (API Gateway)" in predict["429"]["description"]
+    assert "`payload_too_large`:" in predict["413"]["description"]  # the function's row and body limits
+    assert "`payload_too_large` (API Gateway)" in predict["413"]["description"]
+    describe = openapi_document()["paths"]["/models/{name}"]["get"]["responses"]
+    assert "413" not in describe  # no body to be too large

@@ -43,6 +43,14 @@ if TYPE_CHECKING:
         Job,
         resource_of,
     )
+    from mlcore.catalog.gateway import (
+        GATEWAY_RESPONSE,
+        GATEWAY_RESPONSES,
+        MAX_GATEWAY_PAYLOAD_BYTES,
+        REQUEST_ID_HEADER,
+        GatewayResponse,
+        gateway_body,
+    )
     from mlcore.catalog.keys import (
         CAPTURE,
         FEEDBACK,

@@ -85,6 +85,7 @@ class ErrorDetail(_Body):
     code: str
     message: str = Field(description="Names the offending field and row, e.g. `instances[3].age: is missing`.")
     field: str | None = None
+    request_id: str | None = Field(default=None, description="The request's id, as in the `X-Request-Id` header.")
 
 
 class ErrorResponse(_Body):

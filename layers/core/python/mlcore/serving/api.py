@@ -80,4 +80,4 @@ def answer(
         if error.status >= 500:
             logger.exception("request failed", extra={"model": call.name, "code": error.code})
         call.metrics[names.ERRORS_PREFIX + error.code] = (1, "Count")
-        return error.status, error_body(error)
+        return error.status, error_body(error, call.request_id)

@@ -11,8 +11,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from mlcore.catalog import ROUTES, ErrorResponse, Route
-from mlcore.errors import MlopsError
+from mlcore.catalog import GATEWAY_RESPONSES, ROUTES, ErrorResponse, Route
 
 API_KEY_HEADER = "x-api-key"
 
@@ -25,8 +24,18 @@ def _json(model: type[Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
 
 
-def _errors(errors: tuple[type[MlopsError], ...]) -> dict[str, Any]:
-    return {str(e.status): _json(ErrorResponse, f"`{e.code}`: {(e.__doc__ or '').strip()}") for e in errors}
+def _errors(route: Route) -> dict[str, Any]:
+    """Every error status of a route, with what answers it: the function's errors and API Gateway's own."""
+    described: dict[int, list[str]] = {}
+    for error in route.errors:
+        described.setdefault(error.status, []).append(f"`{error.code}`: {(error.__doc__ or '').strip()}")
+    for response in GATEWAY_RESPONSES:
+        about_a_body = response.type in ("BAD_REQUEST_BODY", "REQUEST_TOO_LARGE", "DEFAULT_4XX")
+        if route.request is not None or not about_a_body:
+            text = f"`{response.code}` (API Gateway): {response.message}"
+            if text not in described.setdefault(response.status, []):
+                described[response.status].append(text)
+    return {str(status): _json(ErrorResponse, " | ".join(texts)) for status, texts in sorted(described.items())}
 
 
 def _operation(route: Route) -> dict[str, Any]:
@@ -40,7 +49,7 @@ def _operation(route: Route) -> dict[str, Any]:
     operation: dict[str, Any] = {"summary": route.summary, "parameters": parameters}
     if route.request is not None:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(route.request)}}}
-    operation["responses"] = {"200": _json(route.response, route.response_description), **_errors(route.errors)}
+    operation["responses"] = {"200": _json(route.response, route.response_description), **_errors(route)}
     return operation
 
 

@@ -63,11 +63,13 @@ class Outcome:
     shadow_disagreements: int = 0
 
 
-def error_body(error: MlopsError) -> dict[str, Any]:
-    """The API's error document: `{"error": {"code", "message"}}` (plus the field, when known)."""
+def error_body(error: MlopsError, request_id: str | None = None) -> dict[str, Any]:
+    """The API's error document: `{"error": {"code", "message", "request_id"}}` (and the field, when known)."""
     body: dict[str, Any] = {"code": error.code, "message": error.message}
     if error.field:
         body["field"] = error.field
+    if request_id:
+        body["request_id"] = request_id
     return {"error": body}
 
 
