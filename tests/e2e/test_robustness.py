@@ -264,7 +264,7 @@ def invalid_call(kind: str, rows: list[dict[str, Any]], rng: random.Random) -> C
     """One client mistake of the given kind, built from valid rows."""
     bad = dict(rows[0])
     if kind == "missing":
-        bad.pop(rng.choice(FEATURES))
+        bad.pop(rng.choice([f for f in FEATURES if f != "data_usage_gb"]))  # a nullable one may be left out
     elif kind == "unknown":
         bad["colour"] = "red"
     elif kind == "type":

@@ -258,7 +258,11 @@ def test_unknown_model_is_a_404(
 ) -> None:
     response = invoke("predict", with_model(load_event(event_name), "upsell"))
     assert response["statusCode"] == 404
-    assert json_body(response)["error"] == {"code": "model_not_found", "message": "model 'upsell' is not registered"}
+    assert json_body(response)["error"] == {
+        "code": "model_not_found",
+        "message": "model 'upsell' is not registered",
+        "request_id": response["headers"]["X-Request-Id"],
+    }
 
 
 def test_unknown_route_is_a_404(

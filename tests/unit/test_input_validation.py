@@ -13,6 +13,7 @@ import pytest
 from mlcore.catalog import SignatureField
 from mlcore.errors import BadRequestError, PayloadTooLargeError
 from mlcore.serving import error_body, parse_body, records_from_split, signature_of, validate_instances
+from mlcore.serving.inputs import BULK_ROWS
 from mlcore.spec import ModelSpec, parse_spec
 
 ROW = {
@@ -70,8 +71,8 @@ def test_validated_values_are_the_cleaned_rows_for_capture(signature: list[Signa
 
 
 def test_signature_types_follow_the_spec(signature: list[SignatureField]) -> None:
-    assert signature[0] == SignatureField(name="tenure_months", type="float", nullable=False)
-    assert signature[4] == SignatureField(name="data_usage_gb", type="float", nullable=True)
+    assert signature[0] == SignatureField(name="tenure_months", type="float", nullable=False, minimum=0, maximum=120)
+    assert signature[4] == SignatureField(name="data_usage_gb", type="float", nullable=True, minimum=0)
     assert signature[5] == SignatureField(
         name="plan", type="string", nullable=False, categories=["basic", "standard", "premium"]
     )
@@ -259,3 +260,38 @@ def test_instances_and_dataframe_split_together_are_refused() -> None:
     with pytest.raises(BadRequestError, match="not both") as caught:
         parse_body(body)
     assert caught.value.field == "body"
+
+
+@pytest.mark.parametrize("count", [1, BULK_ROWS])  # value by value, and in bulk
+def test_a_nullable_feature_may_be_left_out_of_a_row(signature: list[SignatureField], count: int) -> None:
+    inputs = validate_instances(rows(count, data_usage_gb=...), signature, 100)
+    assert inputs.values["data_usage_gb"][-1] is None
+    assert math.isnan(inputs.tensors["data_usage_gb"][-1, 0])
+
+
+def test_a_required_feature_left_out_is_named(signature: list[SignatureField]) -> None:
+    with pytest.raises(BadRequestError) as caught:
+        validate_instances(rows(2, age=...), signature, 100)
+    assert (caught.value.field, caught.value.message) == ("instances[1].age", "instances[1].age: is missing")
+
+
+@pytest.mark.parametrize("count", [1, BULK_ROWS])
+@pytest.mark.parametrize(
+    ("value", "accepted", "message"),
+    [
+        (18, True, None),  # age's minimum, just inside
+        (17.999, False, "17.999 is below the minimum 18"),  # just outside
+        (100, True, None),  # its maximum
+        (100.001, False, "100.001 is above the maximum 100"),
+    ],
+)
+def test_a_number_outside_the_specs_bounds_is_refused_at_the_bound(
+    signature: list[SignatureField], count: int, value: float, accepted: bool, message: str | None
+) -> None:
+    batch = rows(count, age=value)
+    if accepted:
+        assert validate_instances(batch, signature, 100).values["age"][-1] == value
+        return
+    with pytest.raises(BadRequestError) as caught:
+        validate_instances(batch, signature, 100)
+    assert caught.value.message == f"instances[{count - 1}].age: {message}"

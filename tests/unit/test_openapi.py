@@ -23,7 +23,8 @@ def test_committed_document_matches_the_code() -> None:
 def test_document_is_valid_and_covers_every_route() -> None:
     document = openapi_document()
     validate(document)
-    assert set(document["paths"]) == {"/models/{name}/predict", "/models/{name}/feedback", "/models/{name}"}
+    assert set(document["paths"]) == {route.path for route in ROUTES}
+    assert "/models/{name}/openapi.json" in document["paths"]
     predict = document["paths"]["/models/{name}/predict"]["post"]
     assert {"200", "400", "404", "413", "503"} <= set(predict["responses"])
 

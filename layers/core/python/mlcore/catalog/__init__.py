@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         FeedbackBatch,
         FeedbackRequest,
         FeedbackResponse,
+        ModelDocument,
         PredictRequest,
         PredictResponse,
     )
@@ -94,6 +95,7 @@ if TYPE_CHECKING:
     from mlcore.catalog.routes import (
         DESCRIBE_ROUTE,
         FEEDBACK_ROUTE,
+        MODEL_DOCUMENT_ROUTE,
         PREDICT_ROUTE,
         ROUTES,
         ROUTING_KEY_HEADER,

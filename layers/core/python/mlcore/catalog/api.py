@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from mlcore.catalog.limits import MAX_FEEDBACK
@@ -67,7 +69,7 @@ class DescribeResponse(_Body):
 
 
 class Feedback(_Body):
-    request_id: str = Field(description="The `request_id` of the prediction this is the truth for.")
+    request_id: str = Field(min_length=1, description="The `request_id` of the prediction this is the truth for.")
     row_index: int = Field(default=0, ge=0, description="The row of that request.")
     label: str | float
 
@@ -94,5 +96,11 @@ class ErrorResponse(_Body):
 
 class FeedbackRequest(RootModel[Feedback | FeedbackBatch]):
     """One label (`{"request_id", "label", "row_index"?}`) or a batch of them (`{"feedback": [...]}`)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class ModelDocument(RootModel[dict[str, Any]]):
+    """An OpenAPI 3.1 document of one model's routes, its request schema drawn from the champion's signature."""
 
     model_config = ConfigDict(defer_build=True)

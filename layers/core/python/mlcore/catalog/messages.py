@@ -29,6 +29,8 @@ class SignatureField(_Message):
     categories: list[str] | None = Field(
         default=None, description="The only values accepted, when the spec fixes them."
     )
+    minimum: float | None = Field(default=None, description="The smallest number accepted, when the spec sets one.")
+    maximum: float | None = Field(default=None, description="The largest number accepted, when the spec sets one.")
 
 
 class PipelineInput(_Message):

@@ -11,7 +11,14 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from mlcore.catalog.api import DescribeResponse, FeedbackRequest, FeedbackResponse, PredictRequest, PredictResponse
+from mlcore.catalog.api import (
+    DescribeResponse,
+    FeedbackRequest,
+    FeedbackResponse,
+    ModelDocument,
+    PredictRequest,
+    PredictResponse,
+)
 from mlcore.catalog.functions import PREDICT
 from mlcore.errors import (
     BadRequestError,
@@ -85,4 +92,14 @@ DESCRIBE_ROUTE = Route(
     "The serving version",
     _SERVED,
 )
-ROUTES: tuple[Route, ...] = (PREDICT_ROUTE, FEEDBACK_ROUTE, DESCRIBE_ROUTE)
+MODEL_DOCUMENT_ROUTE = Route(
+    "GET",
+    "/models/{name}/openapi.json",
+    "model_document",
+    "This model's OpenAPI document: every feature with its type, categories, bounds and nullability, from the "
+    "champion's signature; a request valid under it is answered.",
+    ModelDocument,
+    "The document",
+    _SERVED,
+)
+ROUTES: tuple[Route, ...] = (PREDICT_ROUTE, FEEDBACK_ROUTE, DESCRIBE_ROUTE, MODEL_DOCUMENT_ROUTE)

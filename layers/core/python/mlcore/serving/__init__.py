@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         validate_instances,
     )
     from mlcore.serving.model import OnnxModel, load_served_model, signature_of
-    from mlcore.serving.openapi import gateway_schema, openapi_document
+    from mlcore.serving.openapi import feature_schema, gateway_schema, model_document, openapi_document
     from mlcore.serving.parquet import write_parquet
     from mlcore.serving.service import Outcome, PredictionService, error_body, parse_body, route_share
 

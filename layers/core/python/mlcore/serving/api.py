@@ -58,8 +58,18 @@ def describe(service: PredictionService, call: Call) -> dict[str, Any]:
     return described
 
 
+def model_document(service: PredictionService, call: Call) -> dict[str, Any]:
+    from mlcore.serving import openapi  # not on the predict path's cold start
+
+    serving = service.serving(call.name)
+    champion = serving.champion
+    call.version = champion.version
+    model = champion.model
+    return openapi.model_document(call.name, champion.version, model.signature, model.classes, service.max_rows)
+
+
 Operation = Callable[[PredictionService, Call], dict[str, Any]]
-OPERATIONS: dict[str, Operation] = {op.__name__: op for op in (score, feedback, describe)}
+OPERATIONS: dict[str, Operation] = {op.__name__: op for op in (score, feedback, describe, model_document)}
 
 
 def router(function: str) -> dict[tuple[str, str], Operation]:

@@ -22,10 +22,23 @@ def _bad(row: int, name: str, message: str) -> BadRequestError:
 
 
 def _number(value: Any, row: int, field: dict[str, Any]) -> float | None:
-    if type(value) is float and -FLOAT32_MAX <= value <= FLOAT32_MAX:  # the common case; NaN fails the test
+    low, high = field["_low"], field["_high"]
+    if type(value) is float and low <= value <= high:  # the common case; NaN fails the test
         return value
-    if type(value) is int and -FLOAT32_MAX <= value <= FLOAT32_MAX:
+    if type(value) is int and low <= value <= high:
         return float(value)
+    number = _finite(value, row, field)
+    if number is not None and not low <= number <= high:
+        name = field["name"]
+        if abs(number) > FLOAT32_MAX:
+            raise _bad(row, name, f"must be within ±{FLOAT32_MAX:.3g} (the model computes in float32)")
+        limit = f"below the minimum {low:g}" if number < low else f"above the maximum {high:g}"
+        raise _bad(row, name, f"{number:g} is {limit}")
+    return number
+
+
+def _finite(value: Any, row: int, field: dict[str, Any]) -> float | None:
+    """A value as a finite number, or None where the feature may be missing; raises naming the row and field."""
     name = field["name"]
     if value is None:
         if field["nullable"]:
@@ -41,9 +54,14 @@ def _number(value: Any, row: int, field: dict[str, Any]) -> float | None:
         return None  # JSON's NaN token, like null, is a missing value where the spec allows one
     if not math.isfinite(number):
         raise _bad(row, name, "must be a finite number")
-    if abs(number) > FLOAT32_MAX:
-        raise _bad(row, name, f"must be within ±{FLOAT32_MAX:.3g} (the model computes in float32)")
     return number
+
+
+def bounds(field: SignatureField) -> tuple[float, float]:
+    """The numbers a feature accepts: the spec's min and max, else float32's range."""
+    low = -FLOAT32_MAX if field.minimum is None else max(field.minimum, -FLOAT32_MAX)
+    high = FLOAT32_MAX if field.maximum is None else min(field.maximum, FLOAT32_MAX)
+    return low, high
 
 
 def is_text(value: str) -> bool:
@@ -132,7 +150,8 @@ def _clean_column(column: list[Any], field: dict[str, Any]) -> list[Any] | None:
             numbers = np.array(column, dtype=np.float64)
         except OverflowError:
             return None
-        valid = bool(np.isfinite(numbers).all()) and float(np.abs(numbers).max()) <= FLOAT32_MAX
+        # NaN fails both comparisons, so only finite values in the feature's bounds pass.
+        valid = bool(((numbers >= field["_low"]) & (numbers <= field["_high"])).all())
         return numbers.tolist() if valid else None
     allowed = field.get("_allowed")
     if kinds == {str} and (set(column) <= allowed if allowed is not None else all(map(str.isascii, column))):
@@ -148,11 +167,20 @@ class InputValidator:
         self.names = frozenset(field.name for field in signature)
         # Plain dicts on the hot path: a key lookup is cheaper than a model attribute.
         fields = [
-            {**f.model_dump(), "_allowed": frozenset(f.categories) if f.categories is not None else None}
+            {
+                **f.model_dump(),
+                "_allowed": frozenset(f.categories) if f.categories is not None else None,
+                "_low": bounds(f)[0],
+                "_high": bounds(f)[1],
+            }
             for f in signature
         ]
         self.converters = [(f, f["name"], _number if f["type"] == FLOAT else _category) for f in fields]
         self.numbers = [f.name for f in signature if f.type == FLOAT]
+        self.required = frozenset(f.name for f in signature if not f.nullable)
+        numeric = [f for f in signature if f.type == FLOAT]
+        self.lows = np.array([bounds(f)[0] for f in numeric], dtype=np.float64)
+        self.highs = np.array([bounds(f)[1] for f in numeric], dtype=np.float64)
 
     def _numbers_at_once(self, instances: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray] | None:
         """All numeric features as a float64 matrix and float32 feature rows, when every value is a finite
@@ -167,7 +195,7 @@ class InputValidator:
             matrix = np.array(rows, dtype=np.float64).reshape(len(instances), len(self.numbers))
         except OverflowError:
             return None
-        if matrix.size and not (np.isfinite(matrix).all() and float(np.abs(matrix).max()) <= FLOAT32_MAX):
+        if matrix.size and not ((matrix >= self.lows) & (matrix <= self.highs)).all():
             return None
         return matrix, np.ascontiguousarray(matrix.T, dtype=np.float32)  # one contiguous row per feature
 
@@ -190,6 +218,9 @@ class InputValidator:
                 unknown = sorted(set(record) - self.names)
                 if unknown:
                     raise _bad(row, unknown[0], "is not a feature of this model")
+                missing = sorted(self.required - set(record))
+                if missing:
+                    raise _bad(row, missing[0], "is missing")
         values: dict[str, list[Any]] = {}
         tensors: dict[str, np.ndarray] = {}
         numbers = self._numbers_at_once(instances) if self.numbers else None
@@ -201,11 +232,8 @@ class InputValidator:
         for field, name, convert in self.converters:
             if name in values:
                 continue
-            try:
-                column = [record[name] for record in instances]
-            except KeyError:
-                row = next(i for i, record in enumerate(instances) if name not in record)
-                raise _bad(row, name, "is missing") from None
+            # A nullable feature may be left out of a row: it is missing, like null.
+            column = [record.get(name) for record in instances]
             # Bulk checks pay off from a few dozen rows; a single row is faster value by value.
             clean = _clean_column(column, field) if len(column) >= BULK_ROWS else None
             # The slow path finds and names the offending value.

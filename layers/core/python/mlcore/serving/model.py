@@ -27,6 +27,8 @@ def signature_of(features: list[Feature]) -> list[SignatureField]:
             type=FLOAT if f.is_numeric else STRING,
             nullable=f.nullable,
             categories=list(f.categories) if f.categories is not None and not f.allow_unseen else None,
+            minimum=f.min,
+            maximum=f.max,
         )
         for f in features
     ]

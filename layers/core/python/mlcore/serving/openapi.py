@@ -11,7 +11,17 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from mlcore.catalog import GATEWAY_RESPONSES, ROUTES, ErrorResponse, Route
+from mlcore.catalog import (
+    FEEDBACK_ROUTE,
+    GATEWAY_RESPONSES,
+    PREDICT_ROUTE,
+    ROUTES,
+    ErrorResponse,
+    Route,
+    SignatureField,
+    limits,
+)
+from mlcore.serving.inputs import FLOAT, bounds
 
 API_KEY_HEADER = "x-api-key"
 
@@ -135,6 +145,117 @@ def openapi_document() -> dict[str, Any]:
         "security": [{"apiKey": []}],
         "paths": paths,
     }
+
+
+def feature_schema(field: SignatureField) -> dict[str, Any]:
+    """What the API accepts for one feature: its type, categories or bounds, and null where it is nullable."""
+    if field.type == FLOAT:
+        low, high = bounds(field)
+        schema: dict[str, Any] = {"type": "number", "minimum": low, "maximum": high}
+    else:
+        schema = {"type": "string"}
+        if field.categories is not None:
+            schema["enum"] = list(field.categories)
+    if field.nullable:
+        schema["type"] = [schema["type"], "null"]
+        if "enum" in schema:
+            schema["enum"] = [*schema["enum"], None]
+    return schema
+
+
+def _model_bodies(
+    name: str, signature: list[SignatureField], classes: list[str] | None, max_rows: int
+) -> dict[str, Any]:
+    """The request schemas of one model: its rows as objects or as a `dataframe_split`, and its labels."""
+    instance = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [f.name for f in signature if not f.nullable],
+        "properties": {f.name: feature_schema(f) for f in signature},
+    }
+    rows = {"type": "array", "minItems": 1, "maxItems": max_rows}
+    split = {
+        "type": "object",
+        "required": ["columns", "data"],
+        "properties": {
+            "columns": {"const": [f.name for f in signature]},
+            "data": {
+                **rows,
+                "items": {
+                    "type": "array",
+                    "prefixItems": [feature_schema(f) for f in signature],
+                    "items": False,
+                    "minItems": len(signature),
+                },
+            },
+        },
+    }
+    label = {"enum": list(classes)} if classes else {"type": "number"}
+    feedback = {
+        "type": "object",
+        "required": ["request_id", "label"],
+        "properties": {
+            "request_id": {"type": "string", "minLength": 1},
+            "row_index": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+            "label": label,
+        },
+    }
+    return {
+        f"{name}-instance": instance,
+        f"{name}-predict-request": {
+            "type": "object",
+            "description": f"Rows for '{name}' (bodies over {limits.MAX_BODY_BYTES:,} bytes are refused).",
+            "properties": {
+                "instances": {**rows, "items": {"$ref": f"#/components/schemas/{name}-instance"}},
+                "dataframe_split": split,
+            },
+            "oneOf": [{"required": ["instances"]}, {"required": ["dataframe_split"]}],
+        },
+        f"{name}-feedback-request": {
+            "anyOf": [
+                {"$ref": f"#/components/schemas/{name}-feedback"},
+                {
+                    "type": "object",
+                    "required": ["feedback"],
+                    "properties": {
+                        "feedback": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": limits.MAX_FEEDBACK,
+                            "items": {"$ref": f"#/components/schemas/{name}-feedback"},
+                        }
+                    },
+                },
+            ]
+        },
+        f"{name}-feedback": feedback,
+    }
+
+
+def model_document(
+    name: str, version: int, signature: list[SignatureField], classes: list[str] | None, max_rows: int
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of one model's routes, from its champion's signature.
+
+    A request valid under it is answered (200); one that is not is refused (4xx). The one exception:
+    the API also takes a `dataframe_split` whose columns come in another order than the document's.
+    """
+    bodies = _model_bodies(name, signature, classes, max_rows)
+    document = openapi_document()
+    document["info"] = {"title": f"Model '{name}' (champion v{version})", "version": str(version)}
+    document["components"]["schemas"].update(bodies)
+    requests = {PREDICT_ROUTE.path: f"{name}-predict-request", FEEDBACK_ROUTE.path: f"{name}-feedback-request"}
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        operation = _operation(route)
+        operation["parameters"] = [p for p in operation["parameters"] if p["in"] != "path"]
+        if route.path in requests:
+            operation["requestBody"]["content"]["application/json"]["schema"] = {
+                "$ref": f"#/components/schemas/{requests[route.path]}"
+            }
+        paths.setdefault(route.url_path(name=name), {})[route.method.lower()] = operation
+    document["paths"] = paths
+    return document
 
 
 def main() -> None:
