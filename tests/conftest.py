@@ -15,7 +15,7 @@ import pytest
 
 from infra.local.example_data import EXAMPLE_SPEC, churn_table
 from mlcore.registry import CHAMPION, ModelVersion, Registry, VersionStatus, create_registry_table, utc_now
-from mlcore.serving import CaptureBuffer, capture_rows, capture_schema
+from mlcore.serving import CaptureBuffer, capture_batch, capture_schema
 from mlcore.spec import ModelSpec, load_spec
 from mlcore.storage import ObjectStore
 
@@ -245,7 +245,7 @@ def write_captured(
 ) -> int:
     """Write one served request as the prediction service captures it (CaptureBuffer, flushed); returns rows."""
     buffer = CaptureBuffer(store)
-    rows = capture_rows(
+    batch = capture_batch(
         spec=spec,
         request_id=request_id,
         captured_at=at,
@@ -257,7 +257,7 @@ def write_captured(
         shadow_version=shadow_version,
         shadow_labels=list(shadow_predictions) if shadow_predictions is not None else None,
     )
-    buffer.add(spec.name, capture_schema(spec), rows)
+    buffer.add(spec.name, capture_schema(spec), batch)
     return buffer.flush()
 
 

@@ -8,7 +8,6 @@ from Lambda's JSON log format, metrics from embedded-metric-format lines.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mlcore.catalog import PREDICT, PredictSettings
 from mlcore.catalog import metrics as names
 from mlcore.registry import Registry
-from mlcore.serving import Call, CaptureBuffer, PredictionService, answer, router
+from mlcore.serving import Call, CaptureBuffer, PredictionService, answer, jsonio, router
 from mlcore.storage import ObjectStore
 from mlruntime import emit_metrics, on_shutdown
 from mlruntime.lightaws import S3, DynamoDB
@@ -65,4 +64,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     headers = {"Content-Type": "application/json", "X-Request-Id": request_id, "X-Model-Name": name}
     if call.version is not None:
         headers["X-Model-Version"] = str(call.version)
-    return {"statusCode": status, "headers": headers, "body": json.dumps(body)}
+    return {"statusCode": status, "headers": headers, "body": jsonio.dumps(body)}

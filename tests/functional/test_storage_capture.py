@@ -7,7 +7,6 @@ import random
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -16,7 +15,7 @@ import pytest
 from mlcore.catalog import META_COLUMNS, Artifact
 from mlcore.errors import ArtifactIntegrityError, NotFoundError
 from mlcore.monitoring import read_window
-from mlcore.serving import CaptureBuffer, capture_schema
+from mlcore.serving import CaptureBuffer, capture_batch, capture_schema
 from mlcore.spec import ModelSpec, parse_spec
 from mlcore.storage import ObjectStore, sha256_hex
 
@@ -146,10 +145,18 @@ def test_a_failed_write_to_s3_keeps_the_rows_for_the_next_flush(
 ) -> None:
     # GIVEN the capture bucket is gone when the buffer writes
     buffer = CaptureBuffer(capture)
-    rows: list[tuple[Any, ...]] = [
-        ("r", int(NOW.timestamp() * 1000), 0, 1, "champion", 1.0, *ROW.values(), "no", 0.3, None, None)
-    ]
-    buffer.add("churn", capture_schema(churn_spec), rows)
+    batch = capture_batch(
+        spec=churn_spec,
+        request_id="r",
+        captured_at=NOW,
+        version=1,
+        variant="champion",
+        latency_ms=1.0,
+        values={name: [value] for name, value in ROW.items()},
+        labels=["no"],
+        scores=[0.3],
+    )
+    buffer.add("churn", capture_schema(churn_spec), batch)
     capture.client.delete_bucket(Bucket=capture.bucket)
     assert buffer.flush() == 0
     assert "capture write failed" in caplog.text

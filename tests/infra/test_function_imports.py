@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 # Import names of what the training image has and no function may need, and of the layers' packages.
 NEVER_IN_LAMBDA = {"sklearn", "scipy", "pandas", "skl2onnx", "onnx", "awswrangler", "moto"}
-IMPORT_NAMES = {"onnxruntime": "onnxruntime", "numpy": "numpy", "pyarrow": "pyarrow"}
+IMPORT_NAMES = {"onnxruntime": "onnxruntime", "numpy": "numpy", "pyarrow": "pyarrow", "orjson": "orjson"}
 BLOCKER = """
 import importlib.abc, sys
 class Block(importlib.abc.MetaPathFinder):

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlcore.catalog import META_COLUMNS, RESERVED_COLUMNS
-from mlcore.serving import CaptureBuffer, capture_rows, capture_schema
+from mlcore.serving import CaptureBatch, CaptureBuffer, capture_batch, capture_schema
 from mlcore.spec import ModelSpec
 
 AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -70,8 +70,8 @@ def buffer_of(store: MemoryStore, clock: FakeClock, **limits: Any) -> CaptureBuf
     return CaptureBuffer(store, clock=clock, **limits)  # type: ignore[arg-type]
 
 
-def request(spec: ModelSpec, request_id: str, rows: int = 1, at: datetime = AT) -> list[tuple[Any, ...]]:
-    return capture_rows(
+def request(spec: ModelSpec, request_id: str, rows: int = 1, at: datetime = AT) -> CaptureBatch:
+    return capture_batch(
         spec=spec,
         request_id=request_id,
         captured_at=at,
@@ -87,8 +87,8 @@ def add(buffer: CaptureBuffer, spec: ModelSpec, request_id: str, rows: int = 1, 
     buffer.add(spec.name, capture_schema(spec), request(spec, request_id, rows, at))
 
 
-def test_capture_rows_follow_the_schema(churn_spec: ModelSpec) -> None:
-    rows = capture_rows(
+def test_captured_rows_follow_the_schema(store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec) -> None:
+    batch = capture_batch(
         spec=churn_spec,
         request_id="r",
         captured_at=AT,
@@ -101,10 +101,16 @@ def test_capture_rows_follow_the_schema(churn_spec: ModelSpec) -> None:
         shadow_version=3,
         shadow_labels=["yes", "yes"],
     )
-    at_ms = int(AT.timestamp() * 1000)
+    buffer = buffer_of(store, clock)
+    buffer.add(churn_spec.name, capture_schema(churn_spec), batch)
+    buffer.flush()
+    (key,) = store.objects
+    table = store.table(key)
+    assert table is not None
+    rows = [tuple(row.values()) for row in table.to_pylist()]
     assert rows == [
-        ("r", at_ms, 0, 2, "champion", 1.5, *ROW.values(), "no", 0.25, 3, "yes"),
-        ("r", at_ms, 1, 2, "champion", 1.5, *ROW.values(), "yes", 0.75, 3, "yes"),
+        ("r", AT, 0, 2, "champion", 1.5, *ROW.values(), "no", 0.25, 3, "yes"),
+        ("r", AT, 1, 2, "champion", 1.5, *ROW.values(), "yes", 0.75, 3, "yes"),
     ]
     assert [name for name, _ in capture_schema(churn_spec)][-4:] == [
         "prediction",
@@ -210,7 +216,7 @@ def test_a_new_schema_writes_the_rows_of_the_old_one_first(
     add(buffer, churn_spec, "old")
     raw = churn_spec.model_dump(mode="json")
     narrower = churn_spec.model_validate({**raw, "features": raw["features"][:6]})
-    buffer.add("churn", capture_schema(narrower), [(*request(churn_spec, "new")[0][:-5], "no", None, None, None)])
+    buffer.add("churn", capture_schema(narrower), request(narrower, "new"))
     assert store.request_ids() == ["old"]
     assert buffer.flush() == 1
     assert len(store.objects) == 2

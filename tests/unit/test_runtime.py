@@ -67,7 +67,7 @@ def test_tunable_defaults_are_the_fields_with_a_default() -> None:
         "max_rows": 1000,
         "max_body_bytes": 1_000_000,
         "alias_ttl_seconds": 30.0,
-        "capture_max_rows": 1000,
+        "capture_max_rows": 10_000,
         "capture_max_age_seconds": 30.0,
     }
     assert tunable_defaults(DriftCheckSettings) == {}  # resource names never have a default

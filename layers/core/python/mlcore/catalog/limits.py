@@ -6,7 +6,7 @@ MAX_ROWS = 1000  # rows of one prediction request
 MAX_BODY_BYTES = 1_000_000  # bytes of one request body
 MAX_FEEDBACK = 1000  # labels of one feedback request
 ALIAS_TTL_SECONDS = 30.0  # how long a predict container trusts its cached aliases
-CAPTURE_MAX_ROWS = 1000  # captured rows per Parquet file
+CAPTURE_MAX_ROWS = 10_000  # captured rows per Parquet file: files of ~1 MB, one S3 PUT per 10,000 rows
 CAPTURE_MAX_AGE_SECONDS = 30.0  # oldest buffered capture row before a write
 CAPTURE_MAX_BUFFERED_ROWS = 50_000  # rows kept through failed writes before the oldest are dropped
 # API Gateway: steady requests per second, burst, and monthly quota per key.

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 from mlcore._surface import surface
 
 if TYPE_CHECKING:
+    from mlcore.serving import jsonio
     from mlcore.serving.api import OPERATIONS, Call, answer, router
-    from mlcore.serving.capture import CaptureBuffer, capture_rows, capture_schema, label_kind
+    from mlcore.serving.capture import CaptureBatch, CaptureBuffer, capture_batch, capture_schema, label_kind
     from mlcore.serving.feedback import record_feedback
     from mlcore.serving.inputs import (
         FLOAT,

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
+
 from mlcore.catalog import CAPTURE, LABEL, META_COLUMNS, OUTPUT_COLUMNS, limits, partition_file
 from mlcore.serving.parquet import write_parquet
 from mlcore.spec import ModelSpec
@@ -40,7 +42,28 @@ def capture_schema(spec: ModelSpec) -> list[tuple[str, str]]:
     return [*features, *outputs]
 
 
-def capture_rows(
+@dataclass
+class CaptureBatch:
+    """The captured rows of one request, column by column (in `META_COLUMNS` + `capture_schema` order).
+
+    A column is a list (`None` for null) or a float64 array (NaN for null); all rows share a day.
+    """
+
+    day: date
+    rows: int
+    columns: list[Any]
+
+    def tail(self, rows: int) -> CaptureBatch:
+        """The last `rows` rows."""
+        return CaptureBatch(self.day, rows, [column[len(column) - rows :] for column in self.columns])
+
+
+def _repeated(value: float | None, rows: int) -> np.ndarray:
+    """A column of one number (or of nulls) for every row of a request."""
+    return np.full(rows, np.nan if value is None else value, dtype=np.float64)
+
+
+def capture_batch(
     *,
     spec: ModelSpec,
     request_id: str,
@@ -48,30 +71,45 @@ def capture_rows(
     version: int,
     variant: str,
     latency_ms: float,
-    values: dict[str, list[Any]],
+    values: dict[str, Any],
     labels: list[Any],
     scores: list[float] | None = None,
     shadow_version: int | None = None,
     shadow_labels: list[Any] | None = None,
-) -> list[tuple[Any, ...]]:
-    """One row per served row, in `META_COLUMNS` + `capture_schema(spec)` order."""
+) -> CaptureBatch:
+    """What capture keeps of a request's rows: the metadata, the feature values and the outputs."""
+    rows = len(labels)
     at = int(captured_at.timestamp() * 1000)
-    shadow = shadow_labels or [None] * len(labels)
-    score: list[float | None] = list(scores) if scores else [None] * len(labels)
-    columns = [values[f.name] for f in spec.features]
-    return [
-        (request_id, at, i, version, variant, latency_ms, *features, labels[i], score[i], shadow_version, shadow[i])
-        for i, features in enumerate(zip(*columns, strict=True))
+    columns = [
+        [request_id] * rows,
+        _repeated(at, rows),
+        np.arange(rows, dtype=np.float64),
+        _repeated(version, rows),
+        [variant] * rows,
+        _repeated(latency_ms, rows),
+        *(values[f.name] for f in spec.features),
+        labels,
+        list(scores) if scores is not None else [None] * rows,
+        _repeated(shadow_version, rows),
+        shadow_labels if shadow_labels is not None else [None] * rows,
     ]
+    return CaptureBatch(captured_at.astimezone(UTC).date(), rows, columns)
+
+
+def _concatenate(parts: list[Any]) -> Any:
+    if all(isinstance(part, np.ndarray) for part in parts):
+        return np.concatenate(parts)
+    return [value for part in parts for value in (part.tolist() if isinstance(part, np.ndarray) else part)]
 
 
 @dataclass
 class _Buffer:
-    """Rows of one model waiting to be written (one schema per model)."""
+    """Batches of one model waiting to be written (one schema per model)."""
 
     schema: list[tuple[str, str]]
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    batches: list[CaptureBatch] = field(default_factory=list)
     since: float = 0.0
+    rows: int = 0
 
 
 class CaptureBuffer:
@@ -101,23 +139,19 @@ class CaptureBuffer:
     def sampled(self, rate: float) -> bool:
         return rate >= 1.0 or self.rng.random() < rate
 
-    def add(
-        self,
-        model_name: str,
-        schema: list[tuple[str, str]],
-        rows: list[tuple[Any, ...]],
-    ) -> None:
-        """Append rows (values in `META_COLUMNS` + `schema` order) and write the buffer when it is due."""
+    def add(self, model_name: str, schema: list[tuple[str, str]], batch: CaptureBatch) -> None:
+        """Append a request's rows and write the buffer when it is due."""
         with self._lock:
             buffer = self._buffers.get(model_name)
             if buffer is None or buffer.schema != schema:
-                if buffer is not None and buffer.rows:
+                if buffer is not None and buffer.batches:
                     self._write(model_name, buffer)
                 buffer = self._buffers[model_name] = _Buffer(schema, since=self.clock())
-            if not buffer.rows:
+            if not buffer.batches:
                 buffer.since = self.clock()
-            buffer.rows.extend(rows)
-            if len(buffer.rows) >= self.max_rows or self.clock() - buffer.since >= self.max_age:
+            buffer.batches.append(batch)
+            buffer.rows += batch.rows
+            if buffer.rows >= self.max_rows or self.clock() - buffer.since >= self.max_age:
                 self._write(model_name, buffer)
 
     def flush(self) -> int:
@@ -125,32 +159,50 @@ class CaptureBuffer:
         with self._lock:
             before = self.written
             for name, buffer in self._buffers.items():
-                if buffer.rows:
+                if buffer.batches:
                     self._write(name, buffer)
             return self.written - before
 
     def pending(self) -> int:
-        return sum(len(b.rows) for b in self._buffers.values())
+        return sum(buffer.rows for buffer in self._buffers.values())
 
     def _write(self, model_name: str, buffer: _Buffer) -> None:
-        rows, buffer.rows = buffer.rows, []
+        batches, buffer.batches, buffer.rows = buffer.batches, [], 0
         columns = [*META_COLUMNS, *buffer.schema]
-        by_day: dict[date, list[tuple[Any, ...]]] = {}
-        for row in rows:  # the partition is the day the row was served (a buffer may straddle midnight)
-            by_day.setdefault(datetime.fromtimestamp(row[1] / 1000, UTC).date(), []).append(row)
-        unwritten: list[tuple[Any, ...]] = []
-        for day, day_rows in by_day.items():
+        by_day: dict[date, list[CaptureBatch]] = {}
+        for batch in batches:  # the partition is the day the rows were served (a buffer may straddle midnight)
+            by_day.setdefault(batch.day, []).append(batch)
+        unwritten: list[CaptureBatch] = []
+        for day, day_batches in by_day.items():
+            rows = sum(batch.rows for batch in day_batches)
             try:
-                data = write_parquet([(n, kind, [row[i] for row in day_rows]) for i, (n, kind) in enumerate(columns)])
+                data = write_parquet(
+                    [
+                        (name, kind, _concatenate([batch.columns[i] for batch in day_batches]))
+                        for i, (name, kind) in enumerate(columns)
+                    ]
+                )
                 key = partition_file(CAPTURE, model_name, day, datetime.now(UTC), uuid.uuid4().hex[:12])
                 self.store.put(key, data, "application/vnd.apache.parquet")
             except Exception:  # a capture failure must not fail the prediction; keep the rows for the next flush
-                logger.exception("capture write failed", extra={"model": model_name, "rows": len(day_rows)})
-                unwritten.extend(day_rows)
+                logger.exception("capture write failed", extra={"model": model_name, "rows": rows})
+                unwritten.extend(day_batches)
                 continue
-            self.written += len(day_rows)
+            self.written += rows
         if unwritten:
-            keep = unwritten[-self.max_buffered :]
-            self.dropped += len(unwritten) - len(keep)
-            buffer.rows = keep + buffer.rows
+            buffer.batches = self._bounded(unwritten) + buffer.batches
+            buffer.rows = sum(batch.rows for batch in buffer.batches)
         buffer.since = self.clock()
+
+    def _bounded(self, batches: list[CaptureBatch]) -> list[CaptureBatch]:
+        """The newest rows of `batches`, at most `max_buffered_rows`; the oldest beyond it are dropped and counted."""
+        kept: list[CaptureBatch] = []
+        room = self.max_buffered
+        for batch in reversed(batches):
+            if room <= 0:
+                self.dropped += batch.rows
+                continue
+            kept.append(batch if batch.rows <= room else batch.tail(room))
+            self.dropped += max(batch.rows - room, 0)
+            room -= batch.rows
+        return kept[::-1]

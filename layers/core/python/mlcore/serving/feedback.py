@@ -10,6 +10,7 @@ from typing import Any
 
 from mlcore.catalog import FEEDBACK, FEEDBACK_COLUMNS, LABEL, limits, partition_file
 from mlcore.errors import BadRequestError, PayloadTooLargeError
+from mlcore.serving import jsonio
 from mlcore.serving.capture import label_kind
 from mlcore.serving.inputs import is_text
 from mlcore.serving.parquet import write_parquet
@@ -33,7 +34,7 @@ def _feedback_items(body: str | None) -> tuple[list[Any], bool]:
     if not body:
         raise BadRequestError('the request body is empty; send {"request_id": ..., "label": ...}', field="body")
     try:
-        document = json.loads(body)
+        document = jsonio.loads(body)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise BadRequestError("the request body is not valid JSON", field="body") from exc
     if isinstance(document, dict) and "feedback" in document:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from typing import Any, Final
 
 import numpy as np
@@ -122,10 +124,13 @@ def records_from_split(split: Any) -> list[Any]:
 
 @dataclass
 class Inputs:
-    """A validated batch: the model's input tensors and the cleaned values (for capture)."""
+    """A validated batch: the model's input tensors and the cleaned values (for capture).
+
+    A column of values is a list (`None` for missing), or a float64 array for numbers checked in bulk.
+    """
 
     tensors: dict[str, np.ndarray]
-    values: dict[str, list[Any]]
+    values: dict[str, Any]
     rows: int
 
 
@@ -176,28 +181,72 @@ class InputValidator:
             for f in signature
         ]
         self.converters = [(f, f["name"], _number if f["type"] == FLOAT else _category) for f in fields]
-        self.numbers = [f.name for f in signature if f.type == FLOAT]
+        self._fields = fields
+        self._row = itemgetter(*(f.name for f in signature)) if signature else None
+        self._numeric_at = [i for i, f in enumerate(signature) if f.type == FLOAT]
+        self._text_at = [i for i, f in enumerate(signature) if f.type != FLOAT]
         self.required = frozenset(f.name for f in signature if not f.nullable)
         numeric = [f for f in signature if f.type == FLOAT]
         self.lows = np.array([bounds(f)[0] for f in numeric], dtype=np.float64)
         self.highs = np.array([bounds(f)[1] for f in numeric], dtype=np.float64)
 
-    def _numbers_at_once(self, instances: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray] | None:
-        """All numeric features as a float64 matrix and float32 feature rows, when every value is a finite
-        int or float within float32's range (the common case); None sends the batch value by value."""
-        try:
-            rows = [[record[name] for name in self.numbers] for record in instances]
-        except KeyError:
-            return None
-        if not all(type(v) is float or type(v) is int for row in rows for v in row):
+    def _columns(self, instances: list[Any]) -> list[tuple[Any, ...]] | None:
+        """The batch as one tuple per feature, when every row is an object with exactly the features."""
+        if self._row is None:
             return None
         try:
-            matrix = np.array(rows, dtype=np.float64).reshape(len(instances), len(self.numbers))
+            rows = list(map(self._row, instances))  # KeyError: a feature missing; TypeError: not an object
+        except (KeyError, TypeError):
+            return None
+        if set(map(len, instances)) != {len(self.names)}:  # an unknown feature besides them
+            return None
+        return list(zip(*rows, strict=True)) if len(self.signature) > 1 else [tuple(rows)]
+
+    def _numbers(self, columns: list[tuple[Any, ...]]) -> np.ndarray | None:
+        """The numeric features as a float64 matrix (a row per feature) when all are numbers in bounds."""
+        numeric = [columns[i] for i in self._numeric_at]
+        if not numeric:
+            return np.empty((0, len(columns[0]) if columns else 0))
+        if not set(map(type, chain.from_iterable(numeric))) <= {float, int}:
+            return None
+        try:
+            matrix = np.array(numeric, dtype=np.float64).reshape(len(numeric), -1)
         except OverflowError:
             return None
-        if matrix.size and not ((matrix >= self.lows) & (matrix <= self.highs)).all():
+        in_bounds = (matrix >= self.lows[:, None]) & (matrix <= self.highs[:, None])  # NaN fails both
+        return matrix if in_bounds.all() else None
+
+    def _texts_clean(self, columns: list[tuple[Any, ...]]) -> bool:
+        """Whether every categorical value is text the feature accepts."""
+        for i in self._text_at:
+            allowed, column = self._fields[i]["_allowed"], columns[i]
+            if set(map(type, column)) != {str}:
+                return False
+            if not (set(column) <= allowed if allowed is not None else all(map(str.isascii, column))):
+                return False
+        return True
+
+    def _at_once(self, instances: list[Any]) -> Inputs | None:
+        """The whole batch checked column by column in C loops and numpy (the common case: every row
+        complete and clean); None sends it value by value, which finds and names what is wrong."""
+        columns = self._columns(instances)
+        if columns is None or not self._texts_clean(columns):
             return None
-        return matrix, np.ascontiguousarray(matrix.T, dtype=np.float32)  # one contiguous row per feature
+        matrix = self._numbers(columns)
+        if matrix is None:
+            return None
+        values: dict[str, Any] = {}
+        tensors: dict[str, np.ndarray] = {}
+        single = matrix.astype(np.float32)  # one conversion; each feature's tensor is a view of its row
+        for row, i in enumerate(self._numeric_at):
+            name = self.signature[i].name
+            values[name] = matrix[row]
+            tensors[name] = single[row].reshape(-1, 1)
+        for i in self._text_at:
+            name = self.signature[i].name
+            values[name] = list(columns[i])
+            tensors[name] = np.array(columns[i], dtype=object).reshape(-1, 1)
+        return Inputs({field.name: tensors[field.name] for field in self.signature}, values, len(instances))
 
     def __call__(self, instances: Any, max_rows: int) -> Inputs:
         """Turn a request's rows into model inputs, or raise naming the offending row and field.
@@ -211,6 +260,10 @@ class InputValidator:
             For more rows than `max_rows`.
         """
         _check_batch(instances, max_rows)
+        if len(instances) >= BULK_ROWS:
+            checked = self._at_once(instances)
+            if checked is not None:
+                return checked
         for row, record in enumerate(instances):
             if type(record) is not dict:
                 raise BadRequestError(f"instances[{row}]: expected an object", field=f"instances[{row}]")
@@ -222,25 +275,14 @@ class InputValidator:
                 if missing:
                     raise _bad(row, missing[0], "is missing")
         values: dict[str, list[Any]] = {}
-        tensors: dict[str, np.ndarray] = {}
-        numbers = self._numbers_at_once(instances) if self.numbers else None
-        if numbers is not None:  # one numpy conversion for every numeric feature
-            matrix, by_feature = numbers
-            for i, (name, column) in enumerate(zip(self.numbers, matrix.T.tolist(), strict=True)):
-                values[name] = column
-                tensors[name] = by_feature[i].reshape(-1, 1)
         for field, name, convert in self.converters:
-            if name in values:
-                continue
             # A nullable feature may be left out of a row: it is missing, like null.
             column = [record.get(name) for record in instances]
             # Bulk checks pay off from a few dozen rows; a single row is faster value by value.
             clean = _clean_column(column, field) if len(column) >= BULK_ROWS else None
             # The slow path finds and names the offending value.
             values[name] = clean if clean is not None else [convert(v, row, field) for row, v in enumerate(column)]
-        remaining = [field for field in self.signature if field.name not in tensors]
-        tensors.update(tensors_from_columns(values, remaining))
-        return Inputs({field.name: tensors[field.name] for field in self.signature}, values, len(instances))
+        return Inputs(tensors_from_columns(values, self.signature), values, len(instances))
 
 
 def validate_instances(instances: Any, signature: list[SignatureField], max_rows: int) -> Inputs:

@@ -107,21 +107,45 @@ def _definition_levels(present: np.ndarray) -> bytes:
     return struct.pack("<i", len(encoded)) + bytes(encoded)
 
 
-def _plain(kind: str, values: list[Any]) -> bytes:
+def _plain_strings(values: Sequence[str]) -> bytes:
+    """PLAIN byte arrays (a 4-byte length before each UTF-8 value), laid out by numpy rather than value by value."""
+    encoded = [value.encode() for value in values]
+    lengths = np.fromiter(map(len, encoded), dtype="<i4", count=len(encoded))
+    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    out = np.empty(4 * len(encoded) + data.size, dtype=np.uint8)
+    # Where each length prefix starts: after the previous values and their prefixes.
+    starts = 4 * np.arange(len(encoded)) + np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    prefixes = (starts[:, None] + np.arange(4)).ravel()
+    out[prefixes] = lengths.view(np.uint8)
+    values_at = np.ones(out.size, dtype=bool)
+    values_at[prefixes] = False
+    out[values_at] = data
+    return out.tobytes()
+
+
+def _encode(kind: str, values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, bytes]:
+    """Which values are present, and the PLAIN encoding of those that are.
+
+    A sequence has `None` for null (NaN is a value). A numpy array is numbers: in a float array NaN is
+    null (the capture's missing feature values), an integer array has none.
+    """
+    if isinstance(values, np.ndarray):
+        present = ~np.isnan(values) if values.dtype.kind == "f" else np.ones(len(values), dtype=bool)
+        kept: Any = values[present]
+    else:
+        present = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
+        kept = values if present.all() else [v for v in values if v is not None]
     if kind == "string":
-        out = bytearray()
-        for value in values:
-            data = value.encode()
-            out += struct.pack("<i", len(data)) + data
-        return bytes(out)
-    dtype = "<f8" if kind == "double" else "<i8"
-    return np.asarray(values, dtype=dtype).tobytes()
+        return present, _plain_strings(kept)
+    return present, np.asarray(kept, dtype="<f8" if kind == "double" else "<i8").tobytes()
 
 
-def write_parquet(columns: Sequence[tuple[str, str, Sequence[Any]]], created_by: str = "mlops capture") -> bytes:
+def write_parquet(
+    columns: Sequence[tuple[str, str, Sequence[Any] | np.ndarray]], created_by: str = "mlops capture"
+) -> bytes:
     """Encode columns `(name, kind, values)` as a Parquet file; `kind` is int64, double, string or timestamp_ms.
 
-    `None` is null. Every column must have the same number of values.
+    `None` (or NaN in a float64 array) is null. Every column must have the same number of values.
     """
     rows = len(columns[0][2]) if columns else 0
     out = bytearray(b"PAR1")
@@ -130,8 +154,8 @@ def write_parquet(columns: Sequence[tuple[str, str, Sequence[Any]]], created_by:
         if len(values) != rows:
             raise ValueError(f"column {name!r} has {len(values)} values, expected {rows}")
         physical, converted = KINDS[kind]
-        present = np.fromiter((v is not None for v in values), dtype=bool, count=rows)
-        body = _definition_levels(present) + _plain(kind, [v for v in values if v is not None])
+        present, plain = _encode(kind, values)
+        body = _definition_levels(present) + plain
         page = (
             _Struct().i32(1, _DATA_PAGE).i32(2, len(body)).i32(3, len(body))
             .struct(5, _Struct().i32(1, rows).i32(2, _PLAIN).i32(3, _RLE).i32(4, _RLE))

@@ -23,7 +23,8 @@ from mlcore.errors import (
     ServiceUnavailableError,
 )
 from mlcore.registry import CHALLENGER, CHAMPION, AliasRecord, Registry, RolloutMode
-from mlcore.serving.capture import CaptureBuffer, capture_rows, capture_schema
+from mlcore.serving import jsonio
+from mlcore.serving.capture import CaptureBuffer, capture_batch, capture_schema
 from mlcore.serving.inputs import records_from_split
 from mlcore.serving.model import OnnxModel, load_served_model
 from mlcore.spec import ModelSpec
@@ -80,7 +81,7 @@ def parse_body(body: str | None, max_bytes: int = limits.MAX_BODY_BYTES) -> list
     if len(body) > max_bytes:
         raise PayloadTooLargeError(f"body: {len(body)} bytes exceed the limit of {max_bytes}", field="body")
     try:
-        document = json.loads(body)
+        document = jsonio.loads(body)
     except (json.JSONDecodeError, RecursionError) as exc:
         message = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
         raise BadRequestError(f"the request body is not valid JSON: {message}", field="body") from exc
@@ -227,10 +228,7 @@ class PredictionService:
         if variant == CHALLENGER:
             response["model"]["variant"] = CHALLENGER
         if "probabilities" in outputs:
-            classes = answer.model.classes or []
-            response["probabilities"] = [
-                dict(zip(classes, np.round(row, 6).tolist(), strict=True)) for row in outputs["probabilities"]
-            ]
+            response["probabilities"] = _by_class(answer.model.classes or [], outputs["probabilities"])
         if self.capture.sampled(serving.spec.capture.sample_rate):
             self._capture(
                 serving=serving,
@@ -270,7 +268,7 @@ class PredictionService:
         shadow: list[Any] | None,
         started: float,
     ) -> None:
-        rows = capture_rows(
+        batch = capture_batch(
             spec=serving.spec,
             request_id=request_id,
             captured_at=datetime.now(UTC),
@@ -283,7 +281,16 @@ class PredictionService:
             shadow_version=outcome.shadow_version,
             shadow_labels=shadow,
         )
-        self.capture.add(outcome.model_name, serving.capture_schema, rows)
+        self.capture.add(outcome.model_name, serving.capture_schema, batch)
+
+
+def _by_class(classes: list[str], probabilities: np.ndarray) -> list[dict[str, float]]:
+    """Per row, each class's probability (rounded to 6 places), built without a Python call per row."""
+    rounded = np.round(probabilities, 6).tolist()
+    if len(classes) == 2:  # most classifiers: a dict display is cheaper than dict(zip(...))
+        first, second = classes
+        return [{first: p, second: q} for p, q in rounded]
+    return [dict(zip(classes, row, strict=True)) for row in rounded]
 
 
 def _scores(probabilities: np.ndarray | None) -> list[float] | None:

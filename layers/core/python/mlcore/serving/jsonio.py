@@ -1,0 +1,22 @@
+"""JSON in and out of the API: orjson (several times faster on a 1000-row body), with the standard library
+where orjson is stricter than the API promises to be (the `NaN` token of a missing value)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+
+def loads(text: str) -> Any:
+    """Parse a request body; raises `json.JSONDecodeError` (or RecursionError) as the standard library does."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)  # NaN tokens, and the standard library's words for what is wrong
+
+
+def dumps(document: Any) -> str:
+    """A response body (a float NaN becomes null, which any client parses)."""
+    return orjson.dumps(document).decode()
