@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +33,27 @@ def cdk_json_context() -> dict[str, Any]:
     return dict(json.loads(path.read_text()).get("context", {})) if path.exists() else {}
 
 
+def code_version(root: Path = ROOT) -> str:
+    """The commit the app is synthesized from, `-dirty` when the working tree has changes; `unknown` without git."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root, capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit}-dirty" if changed else commit
+
+
 def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) -> App:
     """Build (not synthesize) the app; `context` overrides cdk.json and the CLI's context."""
     app = App(context={**FEATURE_FLAGS, **cdk_json_context()}, post_cli_context=context or {}, outdir=outdir)
     config = MlopsConfig.from_node(app.node)
     data = DataStack(app, config.stack_id("Data"), config=config, description="MLOps: data, registry, alerts")
-    resources = data.resources
+    resources = replace(data.resources, code_version=code_version())
     training = TrainingStack(
         app, config.stack_id("Training"), config=config, resources=resources, description="MLOps: training pipeline"
     )

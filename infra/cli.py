@@ -124,7 +124,7 @@ def cmd_local_status(args: argparse.Namespace) -> int:
     ]
     running = [
         {"state_machine": machine, "execution": execution["name"], "started": str(execution["startDate"])}
-        for machine in ("training_state_machine", "monitor_state_machine")
+        for machine in ("training_state_machine", "monitor_state_machine", "retraining_state_machine")
         for execution in platform.executions(getattr(platform.resources, machine), status="RUNNING")
     ]
     document = {
@@ -137,6 +137,30 @@ def cmd_local_status(args: argparse.Namespace) -> int:
     lines += [f"  {m['model']}: champion v{m['champion']}" if m["champion"] else f"  {m['model']}" for m in models]
     lines += ["Running executions:", *([f"  {r['execution']} ({r['started']})" for r in running] or ["  none"])]
     emit(args, document, "\n".join(lines))
+    return 0
+
+
+def cmd_local_fire(args: argparse.Namespace) -> int:
+    """Deliver the retraining schedule's event for one model now, as if its schedule were due."""
+    from infra.local.state import FIRE_PATH, read_state
+
+    state = read_state()
+    api_url = (state or {}).get("outputs", {}).get("api_url")
+    if state is None or not api_url or not _reachable(state["endpoint"]):
+        err.print("No local target is running: start one with `mlops local up`.")
+        return 1
+    request = urllib.request.Request(
+        api_url + FIRE_PATH,
+        data=json.dumps({"model_name": args.name}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.loads(response.read())
+    if not answer["fired"]:
+        err.print("The deployment has no retraining schedule to fire.")
+        return 1
+    console.print(f"Delivered the scheduled event of {', '.join(answer['fired'])} for '{args.name}'")
     return 0
 
 
@@ -227,7 +251,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     if args.action == "report":
         return _download_report(platform, args.name, args.run_id, Path(args.out))
     quiet = args.output == "json"
-    arn = platform.start_pipeline(args.name, args.dataset_uri, reason="cli")
+    arn = platform.start_pipeline(args.name, args.dataset_uri, reason="cli", force=args.force)
     if not quiet:
         console.print(f"Started {arn}")
     if not args.wait:
@@ -309,6 +333,40 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- runs ------------------------------------------------------------------------------------------
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from infra import runs_view
+
+    registry = _platform().registry
+    if args.action == "list":
+        rows = runs_view.list_rows(registry.list_runs(args.name, limit=args.limit))
+        table = Table("run", "started", "trigger", "outcome", "metric", "seconds", "cost USD")
+        for row in rows:
+            value = "-" if row["value"] is None else f"{row['metric']} {row['value']:.4f}"
+            table.add_row(
+                row["run_id"], row["started_at"][:19], row["trigger"], row["outcome"], value,
+                f"{row['seconds']:.1f}", f"{row['cost_usd']:.6f}",
+            )  # fmt: skip
+        emit(args, rows, table if rows else f"'{args.name}' has no runs yet: `mlops pipeline run {args.name}`")
+    elif args.action == "show":
+        record = registry.get_run(args.run_id)
+        emit(args, record.model_dump(mode="json"), "\n".join(runs_view.show_lines(record)))
+    else:
+        if len(args.run_ids) < 2:
+            err.print("mlops runs compare RUN_ID RUN_ID [...]: compare two runs or more")
+            return 2
+        records = [registry.get_run(run_id) for run_id in args.run_ids]
+        compared = runs_view.compare_rows(records)
+        document = {
+            "runs": [r.run_id for r in records],
+            "rows": [{"field": line.field, "values": line.values, "differs": line.differs} for line in compared],
+        }
+        emit(args, document, runs_view.compare_table(records))
+    return 0
+
+
 # -- the monitor -----------------------------------------------------------------------------------
 
 
@@ -348,9 +406,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         for result in results:
             if "summary" in result:
                 console.print(f"{result['model_name']}: {result['summary']}")
-            if "execution_name" in result:
-                started = "started" if result.get("started") else "not started"
-                console.print(f"{result['model_name']}: retraining {started}: {result['reason']}")
+            for decision in result.get("decisions", []):
+                started = "started" if decision["started"] else "not started"
+                console.print(f"{decision['model_name']}: retraining {started}: {decision['reason']}")
         for failure in failures:
             err.print(failure, style="red")
     return 0 if succeeded and not failures else 1
@@ -419,6 +477,9 @@ def _local_parser(sub: Any) -> None:
     status = local.add_parser("status", help="endpoints, models and running executions of the local target")
     _output(status)
     status.set_defaults(func=cmd_local_status)
+    fire = local.add_parser("fire", help="deliver a model's scheduled retraining event now")
+    fire.add_argument("name")
+    fire.set_defaults(func=cmd_local_fire)
 
 
 def _pipeline_parser(sub: Any) -> None:
@@ -426,6 +487,7 @@ def _pipeline_parser(sub: Any) -> None:
     run = pipeline.add_parser("run", help="run the training pipeline, showing each step")
     run.add_argument("name")
     run.add_argument("--dataset-uri", default=None)
+    run.add_argument("--force", action="store_true", help="train even when there is nothing new to learn")
     run.add_argument("--no-wait", dest="wait", action="store_false")
     _output(run)
     report = pipeline.add_parser("report", help="download the validation report of a run")
@@ -433,6 +495,21 @@ def _pipeline_parser(sub: Any) -> None:
     report.add_argument("run_id")
     report.add_argument("--out", default="reports")
     sub.choices["pipeline"].set_defaults(func=cmd_pipeline)
+
+
+def _runs_parser(sub: Any) -> None:
+    runs = sub.add_parser("runs", help="the record of every training run").add_subparsers(dest="action", required=True)
+    listing = runs.add_parser("list", help="a model's runs, newest first")
+    listing.add_argument("name")
+    listing.add_argument("--limit", type=int, default=20)
+    _output(listing)
+    show = runs.add_parser("show", help="one run in full")
+    show.add_argument("run_id")
+    _output(show)
+    compare = runs.add_parser("compare", help="runs side by side: parameters and metrics, differences marked")
+    compare.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    _output(compare)
+    sub.choices["runs"].set_defaults(func=cmd_runs)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -462,6 +539,8 @@ def parser() -> argparse.ArgumentParser:
     feedback.add_argument("name")
     feedback.add_argument("--file", required=True, help="a .csv with a header, or .jsonl")
     feedback.set_defaults(func=cmd_feedback)
+
+    _runs_parser(sub)
 
     monitor = sub.add_parser("monitor", help="the scheduled monitor").add_subparsers(dest="action", required=True)
     mrun = monitor.add_parser("run", help="fire the monitor schedule now")

@@ -25,6 +25,9 @@ class MlopsConfig:
     prefix: str = "mlops"
     api_auth: ApiAuth = "api_key"
     monitor_schedule: str = "rate(1 hour)"
+    # How often the platform looks for models whose retrain.schedule is due: their schedules'
+    # resolution (one rule for every model, however many there are).
+    retrain_tick: str = "rate(5 minutes)"
     alarm_email: str | None = None
 
     def __post_init__(self) -> None:
@@ -32,8 +35,9 @@ class MlopsConfig:
             raise ConfigError(f"mlops:prefix must match {_PREFIX.pattern}, got {self.prefix!r}")
         if self.api_auth not in _AUTH_MODES:
             raise ConfigError(f"mlops:apiAuth must be one of {_AUTH_MODES}, got {self.api_auth!r}")
-        if not _SCHEDULE.match(self.monitor_schedule):
-            raise ConfigError(f"mlops:monitorSchedule must be rate(...) or cron(...), got {self.monitor_schedule!r}")
+        for key, value in (("monitorSchedule", self.monitor_schedule), ("retrainTick", self.retrain_tick)):
+            if not _SCHEDULE.match(value):
+                raise ConfigError(f"mlops:{key} must be rate(...) or cron(...), got {value!r}")
         if self.alarm_email is not None and "@" not in self.alarm_email:
             raise ConfigError(f"mlops:alarmEmail is not an e-mail address: {self.alarm_email!r}")
 
@@ -50,6 +54,7 @@ class MlopsConfig:
             prefix=get("prefix", cls.prefix),
             api_auth=cast(ApiAuth, get("apiAuth", cls.api_auth)),
             monitor_schedule=get("monitorSchedule", cls.monitor_schedule),
+            retrain_tick=get("retrainTick", cls.retrain_tick),
             alarm_email=email or None,
         )
 

@@ -58,6 +58,7 @@ class Resources:
     capture_bucket: str
     training_state_machine: str
     monitor_state_machine: str
+    retraining_state_machine: str
     api_url: str | None
     api_key: str | None = None
 
@@ -91,6 +92,7 @@ class Resources:
             capture_bucket=values["capture_bucket"],
             training_state_machine=values["training_state_machine"],
             monitor_state_machine=values["monitor_state_machine"],
+            retraining_state_machine=values["retraining_state_machine"],
             api_url=values.get("api_url"),
             api_key=os.environ.get("MLOPS_API_KEY"),
         )
@@ -190,10 +192,13 @@ class Platform:
         return self.data.put(dataset_key(model_name, datetime.now(UTC), suffix), data).uri
 
     # -- executions --------------------------------------------------------------------------
-    def start_pipeline(self, model_name: str, dataset_uri: str | None = None, reason: str = "manual") -> str:
+    def start_pipeline(
+        self, model_name: str, dataset_uri: str | None = None, reason: str = "manual", *, force: bool = False
+    ) -> str:
+        """Start a training run; `force` trains even when there is nothing new to learn."""
         self.registry.get_spec(model_name)
         name = f"{model_name}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
-        payload = PipelineInput(model_name=model_name, dataset_uri=dataset_uri, reason=reason)
+        payload = PipelineInput(model_name=model_name, dataset_uri=dataset_uri, reason=reason, force=force)
         return str(
             self.sfn.start_execution(
                 stateMachineArn=self.resources.training_state_machine, name=name, input=payload.model_dump_json()

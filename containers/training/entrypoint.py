@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import urllib.request
 
 import boto3
 
@@ -20,6 +21,19 @@ from mlcore.registry import Registry
 from mlcore.runs import write_job_failure
 from mlcore.storage import ObjectStore
 from mlcore.training import train_candidate
+
+
+def image_version(code_version: str) -> str:
+    """The image's digest, from the ECS task metadata Fargate gives every container; `local:<commit>` elsewhere."""
+    endpoint = os.environ.get("ECS_CONTAINER_METADATA_URI_V4")
+    if endpoint:
+        try:
+            with urllib.request.urlopen(endpoint, timeout=2) as response:
+                container = json.loads(response.read())
+            return f"{container['Image'].split(':')[0].split('@')[0]}@{container['ImageID']}"
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"the image digest is unknown: {exc}", file=sys.stderr)
+    return os.environ.get("IMAGE_URI") or f"local:{code_version}"
 
 
 def main() -> int:
@@ -32,7 +46,7 @@ def main() -> int:
             run_id,
             registry=Registry(settings.registry_table, boto3.client("dynamodb")),
             artifacts=artifacts,
-            image=os.environ.get("IMAGE_URI", ""),
+            image=image_version(settings.code_version),
         )
     except Exception as exc:  # Batch reports only an exit code: say what failed where the pipeline looks
         print(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}), file=sys.stderr)

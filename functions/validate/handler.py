@@ -28,5 +28,6 @@ def handler(event: ValidateRequest, context: LambdaContext) -> dict:
         registry=registry(config.registry_table),
         data=store(config.data_bucket),
         artifacts=store(config.artifacts_bucket),
+        capture=store(config.capture_bucket),
     )
     return result.model_dump(mode="json")

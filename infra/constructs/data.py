@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -23,6 +24,7 @@ class DataPlane(Construct):
     capture_bucket: s3.Bucket
     registry_table: dynamodb.Table
     alerts_topic: sns.Topic
+    runs_database: glue.CfnDatabase
 
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str) -> None:
         super().__init__(scope, construct_id)
@@ -57,6 +59,11 @@ class DataPlane(Construct):
             {"AwsSolutions-S1": "This is the server access log bucket itself; logging it into itself would loop."},
         )
         self.data_bucket = self._bucket("Data", "data")
+        # Datasets landing here reach EventBridge (retrain.on_new_data), set on the bucket itself: no
+        # custom resource (CDK's `event_bridge_enabled` deploys a Lambda function to set it).
+        bucket = self.data_bucket.node.default_child
+        assert isinstance(bucket, s3.CfnBucket)
+        bucket.add_property_override("NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
         self.artifacts_bucket = self._bucket("Artifacts", "artifacts")
         self.capture_bucket = self._bucket("Capture", "capture")
 
@@ -72,6 +79,17 @@ class DataPlane(Construct):
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
             encryption_key=self.key,
             removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        # Every run's record, as a Parquet table analysts query with Athena (the record step adds the table).
+        self.runs_database = glue.CfnDatabase(
+            self,
+            "RunsDatabase",
+            catalog_id=Stack.of(self).account,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=f"{prefix.replace('-', '_')}_runs",
+                description=f"{prefix}: the record of every training run (table `runs`, partitioned by model)",
+            ),
         )
 
         self.alerts_topic = sns.Topic(

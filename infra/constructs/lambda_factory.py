@@ -19,7 +19,7 @@ from constructs import Construct
 
 from infra.constructs.nag import GRANT_PATTERNS, XRAY_REASON, acknowledge, acknowledge_matching
 from infra.constructs.resources import PlatformResources
-from mlcore.catalog import FUNCTIONS, Settings, env_keys, metrics, tunable_defaults
+from mlcore.catalog import CODE_VERSION, FUNCTIONS, Settings, env_keys, metrics, tunable_defaults
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"
@@ -48,9 +48,15 @@ def function_description(name: str) -> str:
 
 
 def settings_values(settings: type[Settings], resources: PlatformResources) -> dict[str, object]:
-    """Every field of a settings model: a resource's name (or ARN) for resource fields, else its default."""
+    """Every field of a settings model: the build's commit, a resource's name (or ARN), or its default."""
     tunables = tunable_defaults(settings)
-    return {name: tunables[name] if name in tunables else resources.setting(name) for name in settings.model_fields}
+
+    def value(name: str) -> object:
+        if name == CODE_VERSION:
+            return resources.code_version
+        return tunables[name] if name in tunables else resources.setting(name)
+
+    return {name: value(name) for name in settings.model_fields}
 
 
 class LambdaFactory:

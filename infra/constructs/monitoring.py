@@ -16,17 +16,40 @@ from constructs import Construct
 from infra.constructs.lambda_factory import LambdaFactory
 from infra.constructs.resources import PlatformResources
 from infra.constructs.training import asl_state_machine
-from mlcore.catalog import DRIFT_CHECK, MONITOR_PIPELINE, TRAINING_STATE_MACHINE, metrics
+from mlcore.catalog import (
+    DATA_BUCKET,
+    DATASETS,
+    DRIFT_CHECK,
+    MONITOR_PIPELINE,
+    RETRAINING,
+    TRAINING_STATE_MACHINE,
+    metrics,
+)
 
 SCHEDULE_INPUT = {"source": "schedule"}
+# What the retraining state machine receives from its rules (the request step's input).
+TICK_INPUT = {"trigger": "schedule", "event_id": events.EventField.event_id, "at": events.EventField.time}
+DATA_DROP_INPUT = {
+    "trigger": "new_data",
+    "event_id": events.EventField.event_id,
+    "at": events.EventField.time,
+    "key": events.EventField.from_path("$.detail.object.key"),
+}
 
 
 class Monitor(Construct):
-    """list_due -> Map(drift_check -> alert -> retrain), on a schedule; alarms to the alerts topic."""
+    """list_due -> Map(drift_check -> alert -> request retraining), on a schedule; alarms to the alerts topic.
+
+    Retraining requests from the retraining schedules' tick and from data drops under `datasets/`
+    go through the retraining state machine to the same request step.
+    """
 
     functions: dict[str, lambda_.Function]
     state_machine: sfn.StateMachine
     schedule: events.Rule
+    retraining: sfn.StateMachine
+    retrain_tick: events.Rule
+    data_drops: events.Rule
     alarms: list[cloudwatch.Alarm]
 
     def __init__(
@@ -37,6 +60,7 @@ class Monitor(Construct):
         factory: LambdaFactory,
         resources: PlatformResources,
         schedule_expression: str,
+        retrain_tick: str,
         alarm_email: str | None,
         api: apigw.RestApi,
     ) -> None:
@@ -44,7 +68,9 @@ class Monitor(Construct):
         alerts_topic = resources.alerts_topic
         training_state_machine = resources.get(TRAINING_STATE_MACHINE)
         self.functions = {
-            name: factory.create(self, name) for name in MONITOR_PIPELINE.functions if name not in resources.functions
+            name: factory.create(self, name)
+            for name in {*MONITOR_PIPELINE.functions, *RETRAINING.functions}
+            if name not in resources.functions
         }
         self.state_machine = asl_state_machine(
             self,
@@ -64,6 +90,38 @@ class Monitor(Construct):
             ],
         )
 
+        self.retraining = asl_state_machine(
+            self,
+            "Retraining",
+            machine=RETRAINING,
+            functions={**resources.functions, **self.functions},
+            resources=resources,
+        )
+        self.retrain_tick = events.Rule(
+            self,
+            "RetrainTick",
+            description="Asks for the retraining of every model whose retrain.schedule is due",
+            schedule=events.Schedule.expression(retrain_tick),
+            targets=[targets.SfnStateMachine(self.retraining, input=events.RuleTargetInput.from_object(TICK_INPUT))],
+        )
+        data_bucket = resources.get(DATA_BUCKET)
+        self.data_drops = events.Rule(
+            self,
+            "DataDrops",
+            description="A dataset landing under datasets/<model>/ asks for that model's retraining",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [data_bucket.bucket_name]},
+                    "object": {"key": [{"prefix": DATASETS}]},
+                },
+            ),
+            targets=[
+                targets.SfnStateMachine(self.retraining, input=events.RuleTargetInput.from_object(DATA_DROP_INPUT))
+            ],
+        )
+
         action = cw_actions.SnsAction(alerts_topic)
         self.alarms = [
             self._alarm(
@@ -71,6 +129,9 @@ class Monitor(Construct):
             ),
             self._alarm("TrainingFailed", training_state_machine.metric_failed(period=Duration.minutes(5)), "training"),
             self._alarm("MonitorFailed", self.state_machine.metric_failed(period=Duration.minutes(5)), "monitor"),
+            self._alarm(
+                "RetrainingFailed", self.retraining.metric_failed(period=Duration.minutes(5)), "retraining request"
+            ),
             # Across all models (the drift check also emits these without dimensions); the alert's
             # message and the report name the model.
             self._alarm("DatasetDrift", self._fleet_metric(metrics.DATASET_DRIFT), "dataset drift"),

@@ -109,8 +109,17 @@ GRANT_PATTERNS: dict[str, str] = {
     r"AwsSolutions-IAM5\[Action::kms:(GenerateDataKey|ReEncrypt)\*\]": (
         "KMS action groups that SSE-KMS S3/DynamoDB access needs, limited to the platform's one data key"
     ),
-    r"AwsSolutions-IAM5\[Resource::[^*]+/\*\]": (
+    r"AwsSolutions-IAM5\[Resource::(?!arn:<AWS::Partition>:glue:)[^*]+/\*\]": (
         "Object keys (bucket ARN + /*) of one named bucket, granted by Bucket.grant_*; keys are per model/run"
+    ),
+    r"AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:"
+    r"table/[A-Za-z0-9:]+RunsDatabase[A-Za-z0-9]+/\*\]": (
+        "The tables of one named Glue database (the run export's `runs` table and any its partitions need)"
+    ),
+    r"AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+    r"execution:[a-z0-9-]+:\*\]": (
+        "The executions of one named state machine (the training pipeline, whose record step reads each "
+        "run's history); execution names are per run"
     ),
 }
 XRAY_REASON = "X-Ray PutTraceSegments/PutTelemetryRecords (Active tracing) support no resource-level permissions"

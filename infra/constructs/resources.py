@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -31,7 +33,12 @@ class PlatformResources:
     artifacts_bucket: s3.IBucket
     capture_bucket: s3.IBucket
     alerts_topic: sns.ITopic
+    runs_database: glue.CfnDatabase
+    code_version: str = "unknown"  # the commit the app is synthesized from (CODE_VERSION settings)
     training_state_machine: sfn.IStateMachine | None = None
+    # The ARN pattern of the training pipeline's executions: from its name, so that its own steps
+    # may read its history without a reference cycle (function -> policy -> state machine -> function).
+    training_executions: str | None = None
     # Catalog functions another stack created, that this one's state machines invoke too.
     functions: Mapping[str, lambda_.IFunction] = field(default_factory=dict)
 
@@ -39,6 +46,15 @@ class PlatformResources:
         self, state_machine: sfn.IStateMachine, shared: Mapping[str, lambda_.IFunction]
     ) -> PlatformResources:
         return replace(self, training_state_machine=state_machine, functions={**self.functions, **shared})
+
+    def with_executions(self, state_machine_name: str, scope: Stack) -> PlatformResources:
+        arn = scope.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        return replace(self, training_executions=arn)
 
     def get(self, resource: str) -> Any:
         value = getattr(self, resource, None)
@@ -55,6 +71,7 @@ class PlatformResources:
             "_bucket": lambda: target.bucket_name,
             "_state_machine": lambda: target.state_machine_arn,
             "_topic": lambda: target.topic_arn,
+            "_database": lambda: target.ref,
         }
         return str(values[_kind(resource)]())
 
@@ -68,16 +85,52 @@ class PlatformResources:
             ("_bucket", Access.PUT): lambda: target.grant_put(grantee),
             ("_bucket", Access.READ_WRITE): lambda: target.grant_read_write(grantee),
             ("_state_machine", Access.START): lambda: target.grant_start_execution(grantee),
+            ("_database", Access.READ_WRITE): lambda: self._grant_glue(target, grantee),
+            ("_executions", Access.HISTORY): lambda: grantee.grant_principal.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["states:DescribeExecution", "states:GetExecutionHistory"], resources=[target]
+                )
+            ),
         }
         grant = grants.get((_kind(resource), access))
         if grant is None:
             raise UnknownResourceError(f"no '{access}' access to {resource}")
         grant()
 
+    @staticmethod
+    def _grant_glue(database: glue.CfnDatabase, grantee: iam.IGrantable) -> None:
+        """Manage the tables (and their partitions) of one Glue database: the catalog, the database, its tables."""
+        stack = Stack.of(database)
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(GLUE_TABLE_ACTIONS),
+                resources=[
+                    stack.format_arn(service="glue", resource="catalog"),
+                    stack.format_arn(service="glue", resource="database", resource_name=database.ref),
+                    stack.format_arn(service="glue", resource="table", resource_name=f"{database.ref}/*"),
+                ],
+            )
+        )
+
+
+GLUE_TABLE_ACTIONS = (
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "glue:CreateTable",
+    "glue:UpdateTable",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+    "glue:CreatePartition",
+    "glue:BatchCreatePartition",
+)
+
+
+KINDS = ("_table", "_bucket", "_state_machine", "_topic", "_database", "_executions")
+
 
 def _kind(resource: str) -> str:
-    """Resources are named by kind: `*_table`, `*_bucket`, `*_state_machine`, `*_topic`."""
-    kind = next((k for k in ("_table", "_bucket", "_state_machine", "_topic") if resource.endswith(k)), None)
+    """Resources are named by kind: `*_table`, `*_bucket`, `*_state_machine`, `*_topic`, ..."""
+    kind = next((k for k in KINDS if resource.endswith(k)), None)
     if kind is None:
-        raise UnknownResourceError(f"'{resource}' is not named by its kind (_table, _bucket, _state_machine, _topic)")
+        raise UnknownResourceError(f"'{resource}' is not named by its kind {KINDS}")
     return kind

@@ -60,6 +60,7 @@ def asl_state_machine(
     functions: Mapping[str, lambda_.IFunction],
     resources: PlatformResources,
     arns: Mapping[str, str] | None = None,
+    state_machine_name: str | None = None,
 ) -> sfn.StateMachine:
     """A catalog state machine from the raw text of its ASL file, logged and traced.
 
@@ -82,6 +83,7 @@ def asl_state_machine(
         construct_id,
         definition_body=sfn.DefinitionBody.from_string(text),
         definition_substitutions=substitutions,
+        state_machine_name=state_machine_name,
         logs=sfn.LogOptions(
             destination=state_machine_log_group(scope, f"{construct_id}Logs"),
             level=sfn.LogLevel.ALL,
@@ -129,7 +131,13 @@ class TrainingPipeline(Construct):
     state_machine: sfn.StateMachine
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, factory: LambdaFactory, resources: PlatformResources
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        factory: LambdaFactory,
+        resources: PlatformResources,
+        state_machine_name: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self._batch(resources)
@@ -141,6 +149,7 @@ class TrainingPipeline(Construct):
             functions=self.functions,
             resources=resources,
             arns={JOB_QUEUE: self.job_queue.job_queue_arn, JOB_DEFINITION: self.job_definition.job_definition_arn},
+            state_machine_name=state_machine_name,  # its steps read its history by this name (record_run)
         )
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(

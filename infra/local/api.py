@@ -7,6 +7,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,7 +18,7 @@ import jsonschema
 
 from infra.local.deploy import GatewayAnswer, Route
 from infra.local.runner import FunctionError, FunctionRunner
-from infra.local.state import RECYCLE_PATH
+from infra.local.state import FIRE_PATH, RECYCLE_PATH
 from mlcore.catalog import MAX_GATEWAY_PAYLOAD_BYTES, PREDICT, REQUEST_ID_HEADER
 
 STAGE = "local"
@@ -83,8 +84,11 @@ class LocalApi:
         port: int = 0,
         api_key: str | None = None,
         gateway_responses: dict[str, GatewayAnswer] | None = None,
+        *,
+        fire: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.routes = [(route, _compile(route)) for route in routes]
+        self.fire = fire
         self.validators = {
             id(route): jsonschema.Draft4Validator(route.request_schema) for route in routes if route.request_schema
         }
@@ -147,12 +151,21 @@ class LocalApi:
         except (ValueError, RecursionError):  # not JSON, or nested beyond what a validator follows
             return True
 
-    def _local_only(self, request: BaseHTTPRequestHandler, path: str) -> bool:
-        """Answer the local target's own routes (the OpenAPI document, recycling); False for the API's."""
+    def _local_only(self, request: BaseHTTPRequestHandler, path: str, body: str | None) -> bool:
+        """Answer the local target's own routes (the OpenAPI document, recycling, firing); False for the API's."""
         if request.command == "GET" and path == "/openapi.json":
             self._send_raw(request, 200, OPENAPI.read_text(), {"Content-Type": "application/json"})
         elif request.command == "POST" and path == RECYCLE_PATH:  # flush what the functions buffer
             self._send(request, 200, {"recycled": self.runner.shutdown()}, {})
+        elif request.command == "POST" and path == FIRE_PATH and self.fire is not None:
+            try:
+                model = json.loads(body or "{}").get("model_name")
+            except (ValueError, AttributeError):
+                model = None
+            if not isinstance(model, str) or not model:
+                self._send(request, 400, {"error": "model_name: expected the model's name", "field": "model_name"}, {})
+            else:
+                self._send(request, 200, {"fired": self.fire(model), "model_name": model}, {})
         else:
             return False
         return True
@@ -181,7 +194,7 @@ class LocalApi:
             return
         body = request.rfile.read(length).decode("utf-8", errors="replace") if length else None
         path = urlsplit(request.path).path
-        if self._local_only(request, path):
+        if self._local_only(request, path, body):
             return
         route, params, _ = self._match(request.command, path)
         refusal = self._refusal(request, route, body)

@@ -19,14 +19,18 @@ from rich.table import Table
 
 from infra.local.example_data import EXAMPLE_SPEC, churn_features, churn_instances, churn_labels, churn_table
 from infra.local.target import LocalTarget
-from infra.operations import Platform, Resources
+from infra.operations import ACTOR, Platform, Resources
+from infra.runs_view import compare_rows
 from mlcore.catalog import CAPTURE, Artifact, CheckFile, check_key
-from mlcore.monitoring import read_parquet_window
+from mlcore.data import read_parquet_window
 from mlcore.registry import CHAMPION, render_model_card
+from mlcore.spec import parse_spec
 from mlcore.storage import ObjectStore
 
 ROWS_PER_REQUEST = 5
 REQUESTS = 200
+# Days compressed into seconds: files landing within 3 s start one run, and runs follow each other.
+DEMO_RETRAIN = {"debounce_minutes": 0.05, "cooldown_hours": 0, "max_per_day": 10}
 
 
 class DemoError(RuntimeError):
@@ -44,6 +48,8 @@ class DemoResult:
     traffic: dict[str, dict[str, Any]] = field(default_factory=dict)
     monitor: dict[str, Any] = field(default_factory=dict)
     retrain_execution: str | None = None
+    retraining_requests: list[dict[str, Any]] = field(default_factory=list)  # the retraining state machine's
+    compared: list[str] = field(default_factory=list)  # the run ids `mlops runs compare` showed
     audit: list[dict[str, Any]] = field(default_factory=list)
     report_dir: Path | None = None
 
@@ -61,6 +67,7 @@ class Demo:
         self.seed = seed
         self.result = DemoResult(report_dir=report_dir)
         self.target: LocalTarget | None = None
+        self.comparison: Table | None = None
 
     def step(self, title: str, action: Callable[[], str]) -> None:
         started = time.perf_counter()
@@ -93,22 +100,19 @@ class Demo:
 
     def _lifecycle(self, platform: Platform) -> None:
         spec_name = "churn"
+        self.step("Register the example model spec", lambda: self._register(platform))
         self.step(
-            "Register the example model spec",
-            lambda: f"'{platform.register_spec(EXAMPLE_SPEC).name}' from {EXAMPLE_SPEC.name}",
-        )
-        self.step(
-            "Upload its dataset to the data bucket",
-            lambda: platform.upload_dataset(spec_name, _parquet(churn_table(6000, self.seed)), "parquet"),
-        )
-        self.step(
-            "Run the training pipeline (validate → train → evaluate → register → promote)",
-            lambda: self._pipeline(platform, platform.start_pipeline(spec_name, reason="demo: first version")),
+            "Drop its dataset into the data bucket: S3 → EventBridge → retraining starts the first run by itself",
+            lambda: self._data_drop(platform, spec_name, churn_table(6000, self.seed)),
         )
         champion = platform.registry.champion(spec_name)
         if champion is None:
             raise DemoError("the first pipeline run did not promote a champion")
         self.result.first_version = champion.version
+        self.step(
+            "The retraining schedule fires (mlops local fire churn): nothing new to learn, nothing trained",
+            lambda: self._scheduled(platform, spec_name),
+        )
         self.step(
             f"Send {REQUESTS} prediction requests through the local API",
             lambda: self._traffic(platform, spec_name, "normal", drifted=False, seed=self.seed + 10),
@@ -122,25 +126,100 @@ class Demo:
             lambda: self._feedback(platform, spec_name, seed=self.seed + 20),
         )
         self.step(
-            "Land a fresh labelled data drop (what retraining will learn from)",
-            lambda: platform.upload_dataset(
-                spec_name, _parquet(churn_table(6000, self.seed + 30, drifted=True)), "parquet"
-            ),
+            "Run the scheduled monitor: drift found, but the data is the champion's: nothing new to learn",
+            lambda: self._monitor(platform),
         )
-        self.step("Run the scheduled monitor (drift check → alert → retrain)", lambda: self._monitor(platform))
         self.step(
-            "Wait for the retraining pipeline (v2 vs the champion on the same holdout)",
-            lambda: self._retraining(platform, spec_name),
+            "Land a fresh labelled data drop: it starts the retraining by itself (v2 vs v1 on the same holdout)",
+            lambda: self._data_drop(platform, spec_name, churn_table(6000, self.seed + 30, drifted=True)),
         )
+        self.result.retrain_execution = self.result.pipelines[-1]["name"]
+        champion = platform.registry.champion(spec_name)
+        self.result.final_champion = champion.version if champion else None
+        self.step("Compare the two runs (mlops runs compare)", lambda: self._compare(platform, spec_name))
         self.result.audit = [a.model_dump() for a in platform.registry.audit_trail(spec_name)]
         self.step("Write the report folder", lambda: self._report(platform, spec_name))
         self._summary(platform, spec_name)
+
+    def _register(self, platform: Platform) -> str:
+        """The example spec, its retraining compressed from days into seconds for the demo."""
+        import yaml
+
+        document = yaml.safe_load(EXAMPLE_SPEC.read_text())
+        document["retrain"] = {**document["retrain"], **DEMO_RETRAIN}
+        spec = parse_spec(document)
+        platform.registry.put_spec(spec, ACTOR)
+        return f"'{spec.name}' from {EXAMPLE_SPEC.name}, retraining with {DEMO_RETRAIN}"
+
+    def _retraining_request(self, platform: Platform, after: set[str]) -> dict[str, Any]:
+        """The retraining state machine's next execution (one not in `after`), waited for; its decisions."""
+        machine = platform.resources.retraining_state_machine
+        deadline = time.monotonic() + 60
+        while True:
+            fresh = [e for e in platform.executions(machine) if e["executionArn"] not in after]
+            if fresh:
+                break
+            if time.monotonic() > deadline:
+                raise DemoError("no retraining request arrived: is the data bucket's EventBridge rule deployed?")
+            time.sleep(0.2)
+        execution = platform.wait(fresh[0]["executionArn"])
+        if execution["status"] != "SUCCEEDED":
+            raise DemoError(f"the retraining request ended {execution['status']}: {platform.failure(execution)}")
+        result: dict[str, Any] = json.loads(execution["output"])["result"]
+        self.result.retraining_requests.append(result)
+        return result
+
+    def _requests(self, platform: Platform) -> set[str]:
+        return {e["executionArn"] for e in platform.executions(platform.resources.retraining_state_machine)}
+
+    def _data_drop(self, platform: Platform, name: str, table: Any) -> str:
+        before = self._requests(platform)
+        platform.upload_dataset(name, _parquet(table), "parquet")
+        [decision] = self._retraining_request(platform, before)["decisions"]
+        if not decision["started"]:
+            raise DemoError(f"the data drop did not start a run: {decision['reason']}")
+        return self._pipeline(platform, self._training_execution(platform, decision["execution_name"]))
+
+    def _scheduled(self, platform: Platform, name: str) -> str:
+        assert self.target is not None
+        before = self._requests(platform)
+        self.target.fire(name)
+        [decision] = self._retraining_request(platform, before)["decisions"]
+        if decision["started"]:
+            raise DemoError("the schedule started a run on the data the champion learned from")
+        return f"{decision['reason']} (audit: retrain_skipped)"
+
+    @staticmethod
+    def _training_execution(platform: Platform, name: str) -> str:
+        return next(
+            e["executionArn"]
+            for e in platform.executions(platform.resources.training_state_machine)
+            if e["name"] == name
+        )
+
+    def _compare(self, platform: Platform, name: str) -> str:
+        runs = [r for r in reversed(platform.registry.list_runs(name)) if r.version is not None]
+        if len(runs) < 2:
+            raise DemoError(f"expected two registered runs to compare, found {len(runs)}")
+        self.result.compared = [r.run_id for r in runs[-2:]]
+        rows = compare_rows(runs[-2:])
+        table = Table(title=f"mlops runs compare {' '.join(self.result.compared)}")
+        for column in ("", "first version", "retrained", ""):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(
+                row.field, *row.values, "≠" if row.differs else "", style="bold yellow" if row.differs else None
+            )
+        self.comparison = table
+        return f"{sum(row.differs for row in rows)} of {len(rows)} fields differ"
 
     def _pipeline(self, platform: Platform, arn: str) -> str:
         steps: list[str] = []
         execution = platform.wait(arn, on_step=steps.append)
         output = json.loads(execution.get("output") or "{}")
-        self.result.pipelines.append({"arn": arn, "status": execution["status"], "steps": steps, "output": output})
+        self.result.pipelines.append(
+            {"arn": arn, "name": execution["name"], "status": execution["status"], "steps": steps, "output": output}
+        )
         if execution["status"] != "SUCCEEDED":
             raise DemoError(
                 f"pipeline {arn} ended {execution['status']}: {execution.get('cause') or execution.get('error')}"
@@ -210,28 +289,16 @@ class Demo:
         if execution["status"] != "SUCCEEDED":
             raise DemoError(f"monitor {arn} ended {execution['status']}: {execution.get('cause')}")
         output = json.loads(execution["output"])
-        results = output.get("results", [])
-        checked = next((r for r in results if r.get("model_name") == "churn"), None)
+        # Each model's branch ends with the request step's decisions (or the check, when nothing was asked).
+        decisions = [d for r in output.get("results", []) for d in r.get("decisions", []) if d["model_name"] == "churn"]
         last = platform.registry.get_monitor_state("churn").last_check
         check = last.model_dump(mode="json") if last else None
-        self.result.monitor = {"output": output, "check": check, "retraining": checked}
+        self.result.monitor = {"output": output, "check": check, "retraining": decisions[0] if decisions else None}
         if last is None or not last.dataset_drift:
             raise DemoError(f"the monitor did not detect the injected drift: {last.summary if last else 'no check'}")
-        if not checked or not checked.get("started"):
-            raise DemoError(f"the monitor did not start retraining: {checked}")
-        self.result.retrain_execution = checked["execution_name"]
-        return last.summary
-
-    def _retraining(self, platform: Platform, name: str) -> str:
-        arn = next(
-            e["executionArn"]
-            for e in platform.executions(platform.resources.training_state_machine)
-            if e["name"] == self.result.retrain_execution
-        )
-        detail = self._pipeline(platform, arn)
-        champion = platform.registry.champion(name)
-        self.result.final_champion = champion.version if champion else None
-        return detail
+        if not decisions or decisions[0]["started"]:
+            raise DemoError(f"the monitor retrained on the data the champion learned from: {decisions}")
+        return f"{last.summary}; retraining: {decisions[0]['reason']}"
 
     def _report(self, platform: Platform, name: str) -> str:
         self.report_dir.mkdir(parents=True, exist_ok=True)
@@ -300,5 +367,7 @@ class Demo:
         else:
             why = rejected[-1]["details"]["reason"] if rejected else "see the audit trail"
             verdict = f"champion v{self.result.first_version} kept: {why}"
+        if self.comparison is not None:
+            self.console.print(self.comparison)
         self.console.print(f"[bold]{verdict}[/]")
         self.console.print(f"Report folder: {self.report_dir} (drift-report.html, model-card.md, summary.json)")

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.asl import render_asl
+from infra.asl import asl_path, render_asl
 from infra.local.template import ACCOUNT, Resolver, Stack, TemplateError, load_assembly
+from mlcore.catalog import STATE_MACHINES
 
 ROLE_NAME = "mlops-local-execution"
 FUNCTION_TAG = "mlops:function="
@@ -45,6 +46,14 @@ class GatewayAnswer:
 
 
 @dataclass
+class ScheduleRule:
+    """A scheduled EventBridge rule as deployed: the local target fires it (moto does not)."""
+
+    expression: str
+    targets: list[dict[str, Any]]
+
+
+@dataclass
 class Deployment:
     """Physical names of what was deployed, keyed by what the rest of the local target needs."""
 
@@ -52,11 +61,13 @@ class Deployment:
     functions: dict[str, LocalFunction] = field(default_factory=dict)  # by physical name
     buckets: dict[str, str] = field(default_factory=dict)  # logical id -> bucket
     tables: dict[str, str] = field(default_factory=dict)
+    databases: dict[str, str] = field(default_factory=dict)  # logical id -> Glue database
     topics: dict[str, str] = field(default_factory=dict)
     state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> arn
     job_queues: dict[str, str] = field(default_factory=dict)
     routes: list[Route] = field(default_factory=list)
-    schedules: dict[str, dict[str, Any]] = field(default_factory=dict)  # rule name -> target
+    schedules: dict[str, ScheduleRule] = field(default_factory=dict)  # by rule name
+    machines: dict[str, str] = field(default_factory=dict)  # catalog state machine name -> arn
     outputs: dict[str, str] = field(default_factory=dict)  # stack output key -> value, as deployed here
     gateway_responses: dict[str, GatewayAnswer] = field(default_factory=dict)  # by response type
 
@@ -150,6 +161,7 @@ class LocalDeployer:
         # Order matters: what others refer to first.
         return [
             ("AWS::S3::Bucket", self._bucket),
+            ("AWS::Glue::Database", self._database),
             ("AWS::DynamoDB::Table", self._table),
             ("AWS::SNS::Topic", self._topic),
             ("AWS::Batch::JobQueue", self._job_queue),
@@ -171,7 +183,18 @@ class LocalDeployer:
             s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": self.region})
         if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        if props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+            s3.put_bucket_notification_configuration(
+                Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+            )
         self.deployment.buckets[logical] = name
+
+    def _database(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
+        """A Glue database keeps the name the template gives it (its Ref)."""
+        name = props["DatabaseInput"]["Name"]
+        self.clients("glue").create_database(DatabaseInput={"Name": name})
+        self.resolver.physical[(stack.name, logical)]["Ref"] = name
+        self.deployment.databases[logical] = name
 
     def _table(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
         name = self._name(stack, logical)
@@ -254,15 +277,27 @@ class LocalDeployer:
             roleArn=props["RoleArn"],
         )["stateMachineArn"]
         self.deployment.state_machines[logical] = arn
+        for name in STATE_MACHINES:
+            if props["DefinitionString"] == asl_path(name).read_text():
+                self.deployment.machines[name] = arn
 
     def _rule(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
+        """A rule as in the template: its schedule or event pattern, and its targets' inputs."""
         name = self._name(stack, logical)
         events = self.clients("events")
-        events.put_rule(Name=name, ScheduleExpression=props["ScheduleExpression"], State=props.get("State", "ENABLED"))
-        targets = [{"Id": t["Id"], "Arn": t["Arn"], "Input": t.get("Input", "{}")} for t in props.get("Targets", [])]
+        trigger = (
+            {"ScheduleExpression": props["ScheduleExpression"]}
+            if "ScheduleExpression" in props
+            else {"EventPattern": json.dumps(props["EventPattern"])}
+        )
+        events.put_rule(Name=name, State=props.get("State", "ENABLED"), **trigger)
+        targets = [
+            {"Id": t["Id"], "Arn": t["Arn"], **{k: t[k] for k in ("Input", "InputTransformer") if k in t}}
+            for t in props.get("Targets", [])
+        ]
         events.put_targets(Rule=name, Targets=targets)
-        for target in targets:
-            self.deployment.schedules[name] = target
+        if "ScheduleExpression" in props:
+            self.deployment.schedules[name] = ScheduleRule(props["ScheduleExpression"], targets)
 
     def _outputs(self, stack: Stack) -> None:
         for key, output in stack.template.get("Outputs", {}).items():

@@ -6,6 +6,8 @@
 - moto's Step Functions engine passes ASL's PascalCase parameters to boto unconverted for Batch and
   SNS (`_normalise_parameters` is a no-op in 5.2.5), and returns boto's camelCase Batch responses:
   both are normalised here with botocore's service model, as AWS does.
+- EventBridge rules (`Rule.send_to_targets`) deliver to Step Functions targets with the target's
+  input (`infra.local.events`), S3's events with an id of their own.
 - The engine runs state machines, and Lambda and Batch run without Docker.
 
 `CALLS` counts each hook's use; the tests prove every hook ran.
@@ -21,6 +23,7 @@ import botocore.session
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.batch_simple.models import BatchSimpleBackend
 from moto.core.config import default_user_config
+from moto.events.models import Rule
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_batch import (
     StateTaskServiceBatch,
@@ -29,6 +32,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceSns,
 )
 
+from infra.local.events import Delivery, as_sent_by_aws
 from infra.local.runner import FunctionRunner, TrainingJobRunner
 
 CALLS: Counter[str] = Counter()
@@ -73,7 +77,7 @@ def _normalise_response(
         self._from_boto_response(response, operation.output_shape)
 
 
-def install(functions: FunctionRunner, training: TrainingJobRunner) -> None:
+def install(functions: FunctionRunner, training: TrainingJobRunner, delivery: Delivery) -> None:
     """Point moto at the real code. Idempotent; `uninstall` restores moto."""
     for service, settings in MOTO_CONFIG.items():
         section: dict[str, Any] = default_user_config.setdefault(service, {})  # type: ignore[misc]
@@ -103,7 +107,21 @@ def install(functions: FunctionRunner, training: TrainingJobRunner) -> None:
         environment = {e["name"]: e["value"] for e in job._get_container_property("environment", [])}
         job._mark_stopped(success=training.run(environment))
 
+    saved = _installed.get("Rule.send_to_targets")
+    original_send = saved[2] if saved else Rule.send_to_targets
+
+    def send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
+        CALLS["event_rule"] += 1
+        event: Any = as_sent_by_aws(original_event) if original_event.get("source") == "aws.s3" else original_event
+        # A scheduled rule fires on its schedule only (the local scheduler), never on an event.
+        if not self.scheduled_expression and self.event_pattern.matches_event(event):
+            delivery.deliver(self.targets, event)
+        # moto's own targets (queues, log groups, buses); it fails on a Step Functions one
+        if any(":states:" not in target["Arn"] for target in self.targets):
+            original_send(self, event, transform_input)
+
     patches = {
+        (Rule, "send_to_targets"): send_to_targets,
         (LambdaSimpleBackend, "invoke"): invoke,
         (BatchSimpleBackend, "_mark_job_as_finished"): finish_job,
         (StateTaskServiceBatch, "_normalise_parameters"): _normalise_parameters,

@@ -147,15 +147,20 @@ class FunctionRunner:
 
 
 class TrainingJobRunner:
-    """Runs the training image's entrypoint with a Batch job's environment."""
+    """Runs the training image's entrypoint with a Batch job's environment.
+
+    One job at a time: a job's environment is the process's (as in its container), so concurrent
+    jobs (a search's trials) queue here, as on a compute environment with room for one.
+    """
 
     def __init__(self) -> None:
         self.runs: list[dict[str, str]] = []
         self._entrypoint: ModuleType | None = None
+        self._lock = threading.Lock()
 
     def run(self, job_environment: dict[str, str]) -> bool:
-        self.runs.append(job_environment)
-        with environment(job_environment):
+        with self._lock, environment(job_environment):
+            self.runs.append(job_environment)
             if self._entrypoint is None:
                 self._entrypoint = _load(TRAINING_ENTRYPOINT, "mlops_training_entrypoint")
             try:

@@ -14,6 +14,8 @@ STATE_FILE = "local-target.json"
 LOCAL_DIR_VARIABLE = "MLOPS_LOCAL_DIR"
 # A local-only route of the local API (not of API Gateway): recycle every function's container now.
 RECYCLE_PATH = "/_local/recycle"
+# Another: deliver the retraining schedule's event now, for the model named in the body's `model_name`.
+FIRE_PATH = "/_local/fire"
 
 
 def write_state(state: dict[str, Any], outdir: Path = LOCAL_OUTDIR) -> None:

@@ -17,9 +17,10 @@ from botocore.config import Config
 from infra.local import hooks
 from infra.local.api import LocalApi
 from infra.local.deploy import Deployment, LocalDeployer
+from infra.local.events import Delivery, Scheduler
 from infra.local.runner import FunctionRunner, TrainingJobRunner
 from infra.local.state import LOCAL_OUTDIR, clear_state, write_state
-from mlcore.catalog import OUTPUTS
+from mlcore.catalog import OUTPUTS, RETRAINING
 
 REGION = "us-east-1"
 # Lambda keeps an idle container for minutes; locally a short wait makes captured traffic visible soon.
@@ -74,6 +75,8 @@ class LocalTarget:
         self.deployment = Deployment(REGION)
         self.functions = FunctionRunner(self.deployment, REGION)
         self.training = TrainingJobRunner()
+        self.delivery = Delivery(self.client)
+        self.scheduler = Scheduler(self.delivery, REGION)
         self.api: LocalApi | None = None
         self._server: Any = None
         self._stopping = threading.Event()
@@ -96,13 +99,21 @@ class LocalTarget:
             synthesize(self.outdir)
         # Step Functions reaches the other services on MOTO_PORT; functions use the standard endpoint variable.
         os.environ.update({**LOCAL_ENVIRONMENT, "MOTO_PORT": str(self.moto_port), "AWS_ENDPOINT_URL": self.endpoint})
-        hooks.install(self.functions, self.training)
+        hooks.install(self.functions, self.training, self.delivery)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self._server.start()
         deployment = LocalDeployer(self.client, REGION).deploy(self.outdir)
         self.deployment.__dict__.update(deployment.__dict__)
+        for name, rule in self.deployment.schedules.items():
+            self.scheduler.add(name, rule.expression, rule.targets)
+        self.scheduler.start()
         self.api = LocalApi(
-            self.deployment.routes, self.functions, self.api_port, self.api_key, self.deployment.gateway_responses
+            self.deployment.routes,
+            self.functions,
+            self.api_port,
+            self.api_key,
+            self.deployment.gateway_responses,
+            fire=self.fire,
         ).start()
         if self.idle_seconds is not None:
             threading.Thread(target=self._recycle_idle, name="recycle-idle", daemon=True).start()
@@ -118,8 +129,13 @@ class LocalTarget:
             except Exception:  # a failed flush is the function's to log; the target keeps serving
                 logging.getLogger(__name__).exception("recycling an idle function failed")
 
+    def fire(self, model_name: str) -> list[str]:
+        """Deliver the retraining schedule's event now, for one model (`mlops local fire MODEL`)."""
+        return self.scheduler.fire(self.deployment.machines[RETRAINING.name], {"model_name": model_name})
+
     def stop(self) -> None:
         self._stopping.set()
+        self.scheduler.stop()
         if self.api:
             self.api.stop()
         if self._server:
@@ -145,7 +161,7 @@ class LocalTarget:
             "endpoint": self.endpoint,
             "region": REGION,
             "outputs": outputs,
-            "schedules": d.schedules,
+            "schedules": {name: asdict(rule) for name, rule in d.schedules.items()},
             "routes": [asdict(r) for r in d.routes],
         }
 

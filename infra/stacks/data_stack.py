@@ -30,6 +30,7 @@ class DataStack(Stack):
             artifacts_bucket=data.artifacts_bucket,
             capture_bucket=data.capture_bucket,
             alerts_topic=data.alerts_topic,
+            runs_database=data.runs_database,
         )
         for resource in (REGISTRY_TABLE, DATA_BUCKET, ARTIFACTS_BUCKET, CAPTURE_BUCKET):
             add_output(self, resource, self.resources.setting(resource))

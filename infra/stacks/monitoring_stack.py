@@ -39,7 +39,9 @@ class MonitoringStack(Stack):
             factory=LambdaFactory(prefix=config.prefix, layers=layers.layers, resources=resources),
             resources=resources,
             schedule_expression=config.monitor_schedule,
+            retrain_tick=config.retrain_tick,
             alarm_email=config.alarm_email,
             api=api,
         )
         add_output(self, "monitor_state_machine", self.monitor.state_machine.state_machine_arn)
+        add_output(self, "retraining_state_machine", self.monitor.retraining.state_machine_arn)

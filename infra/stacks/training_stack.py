@@ -32,6 +32,10 @@ class TrainingStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         layers = Layers(self, "Layers", names=("core", "data"))
+        name = f"{config.prefix}-training"
+        resources = resources.with_executions(name, self)
         factory = LambdaFactory(prefix=config.prefix, layers=layers.layers, resources=resources)
-        self.pipeline = TrainingPipeline(self, "Pipeline", factory=factory, resources=resources)
+        self.pipeline = TrainingPipeline(
+            self, "Pipeline", factory=factory, resources=resources, state_machine_name=name
+        )
         add_output(self, TRAINING_STATE_MACHINE, self.pipeline.state_machine.state_machine_arn)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_helpers import parquet, register_copy
 
 from infra.cli import main
 from infra.local.demo import DemoResult
@@ -34,28 +35,6 @@ def cli(target: LocalTarget, capsys: pytest.CaptureFixture[str], monkeypatch: py
         return code, out, err
 
     return run
-
-
-def register_copy(platform: Platform, tmp_path: Path, name: str, **changes: Any) -> Path:
-    """The example spec under another name (and with `changes` to its top level), registered."""
-    import yaml
-
-    document = yaml.safe_load(EXAMPLE_SPEC.read_text())
-    document.update(name=name, **changes)
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(document))
-    platform.register_spec(path)
-    return path
-
-
-def parquet(table: Any) -> bytes:
-    import io
-
-    import pyarrow.parquet as pq
-
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    return sink.getvalue()
 
 
 def alerts(target: LocalTarget, platform: Platform) -> Callable[[], list[str]]:
@@ -125,7 +104,7 @@ def test_a_failed_training_job_says_what_it_failed_with_and_json_output_carries_
     code, out, _ = cli("pipeline", "run", "churn-json", "--output", "json")
     document = json.loads(out)  # stdout is the document alone (stderr has the job's own log line here)
     assert (code, document["status"]) == (1, "FAILED")
-    assert document["steps"][:2] == ["Validate", "Train"]
+    assert document["steps"][:3] == ["Validate", "AnythingNew", "Train"]
     assert document["failure"] == (
         "Train failed: ParityError: ONNX export of 'random_forest_classifier' disagrees with scikit-learn "
         "on 2.00% of rows"

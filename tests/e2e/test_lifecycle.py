@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ def test_first_pipeline_validates_trains_evaluates_registers_and_promotes(demo: 
     assert first["status"] == "SUCCEEDED"
     assert first["steps"] == [
         "Validate",
+        "AnythingNew",
         "Train",
         "Evaluate",
         "GatePassed",
@@ -28,6 +30,9 @@ def test_first_pipeline_validates_trains_evaluates_registers_and_promotes(demo: 
         "AutoApproved",
         "Promote",
         "Promoted",
+        "RecordRun",
+        "Outcome",
+        "Done",
     ]
     v1 = platform.registry.get_version("churn", 1)
     assert v1.status is VersionStatus.APPROVED
@@ -45,19 +50,26 @@ def test_traffic_is_served_by_the_champion_and_captured(demo: DemoResult, platfo
     assert normal["captured_rows"] == drifted["captured_rows"] == 1000  # sample_rate 1.0 loses nothing
 
 
-def test_monitor_detects_the_injected_drift_and_starts_one_retraining(demo: DemoResult) -> None:
+def test_monitor_detects_the_injected_drift_but_learns_nothing_new_from_the_same_data(demo: DemoResult) -> None:
     check = demo.monitor["check"]
     assert check["dataset_drift"] is True
     assert {"tenure_months", "monthly_charges", "plan"} <= set(check["drifted_features"])
     assert "age" not in check["drifted_features"] and "region" not in check["drifted_features"]
     assert check["rows"] == 2000
-    assert demo.monitor["retraining"]["started"] is True
+    assert (check["retrain_recommended"], check["retrain_trigger"]) == (True, "drift")
+    decision = demo.monitor["retraining"]
+    assert (decision["trigger"], decision["started"], decision["reason"]) == ("drift", False, "nothing new to learn")
 
 
-def test_the_drift_started_exactly_one_retraining(demo: DemoResult, platform: Platform) -> None:
-    executions = platform.executions(platform.resources.training_state_machine)
-    retrains = [e for e in executions if "-retrain-" in e["name"]]
-    assert [e["name"] for e in retrains] == [demo.retrain_execution]
+def test_data_drops_started_the_runs_and_the_schedule_and_the_drift_none(demo: DemoResult, platform: Platform) -> None:
+    # the data drops' requests started runs; the schedule's found nothing new (nor did the drift's)
+    scheduled = [d for r in demo.retraining_requests for d in r["decisions"] if d["trigger"] == "schedule"]
+    assert [(d["started"], d["reason"]) for d in scheduled] == [(False, "nothing new to learn")]
+    runs = [p["name"] for p in demo.pipelines]
+    assert len(runs) == 2 and all(name.startswith("churn-new-data-") for name in runs)
+    executions = {e["name"] for e in platform.executions(platform.resources.training_state_machine)}
+    assert set(runs) <= executions
+    assert not any(name.startswith(("churn-drift-", "churn-schedule-")) for name in executions)
 
 
 def test_monitor_measures_live_performance_from_feedback(demo: DemoResult, platform: Platform, tmp_path: Path) -> None:
@@ -89,7 +101,9 @@ def test_audit_trail_records_every_change(demo: DemoResult) -> None:
     assert actions[0] == "spec_registered"
     assert actions.count("version_registered") == 2
     assert actions.count("alias_moved") == 2
-    assert "drift_checked" in actions and "retrain_started" in actions
+    assert actions.count("retrain_started") == 2  # the two data drops
+    assert actions.count("retrain_skipped") == 2  # the schedule and the drift: nothing new to learn
+    assert "drift_checked" in actions
 
 
 def test_report_folder_has_the_drift_report_and_the_model_card(demo: DemoResult) -> None:
@@ -107,32 +121,53 @@ def test_every_moto_hook_ran(demo: DemoResult, target: LocalTarget) -> None:
     assert hooks.CALLS["batch_job"] >= 2  # the demo's two pipelines (other tests run more)
     assert hooks.CALLS["normalise_parameters"] > 0 and hooks.CALLS["normalise_response"] > 0
     assert target.training.runs and target.training.runs[0]["MODEL_NAME"] == "churn"
-    assert {"validate", "evaluate", "register", "promote", "predict", "list_due", "drift_check", "retrain"} <= set(
-        target.functions.invocations
-    )
+    assert {
+        "validate", "evaluate", "register", "promote", "record_run", "predict", "list_due", "drift_check",
+        "request_retraining",
+    } <= set(target.functions.invocations)  # fmt: skip
+    assert hooks.CALLS["event_rule"] >= 2  # the two data drops reached the retraining state machine
+    assert len(target.delivery.delivered) >= 3  # and the schedule's event, fired
 
 
-def test_a_second_monitor_run_is_held_by_the_cool_down(demo: DemoResult, platform: Platform) -> None:
-    execution = platform.wait(platform.start_monitor(force=True))
+def test_a_second_monitor_run_learns_nothing_new_either(demo: DemoResult, platform: Platform) -> None:
+    execution = platform.wait(platform.start_monitor(force=True, models=["churn"]))
     assert execution["status"] == "SUCCEEDED"
-    result = json.loads(execution["output"])["results"][0]
-    assert result["started"] is False and "cool-down" in result["reason"]
+    decisions = [d for r in json.loads(execution["output"])["results"] for d in r.get("decisions", [])]
+    assert [(d["started"], d["reason"]) for d in decisions] in ([], [(False, "nothing new to learn")])
     trail = platform.registry.audit_trail("churn")
-    assert trail[-1].action == "retrain_skipped"
+    assert trail[-1].action in ("drift_checked", "retrain_skipped")
 
 
-def test_a_dataset_breaking_the_contract_fails_the_pipeline_and_changes_nothing(
+def test_a_dataset_breaking_the_contract_fails_its_run_by_itself_and_changes_nothing(
     demo: DemoResult, platform: Platform
 ) -> None:
     versions_before = platform.registry.list_versions("churn")
     alias_before = platform.registry.get_alias("churn")
-    bad = b"tenure_months,monthly_charges\n-5,abc\n"
-    uri = platform.upload_dataset("churn", bad, "csv")
-    execution = platform.wait(platform.start_pipeline("churn", dataset_uri=uri))
-    assert execution["status"] == "FAILED"
-    assert execution["error"] == "PipelineFailedError"
+    requests = {e["executionArn"] for e in platform.executions(platform.resources.retraining_state_machine)}
+    # WHEN a broken file lands under datasets/churn/
+    platform.upload_dataset("churn", b"tenure_months,monthly_charges\n-5,abc\n", "csv")
+    # THEN its data drop starts a run (after the demo's 3 s debounce), which fails at Validate
+    deadline = time.monotonic() + 60
+    while not (fresh := [e for e in platform.executions(platform.resources.retraining_state_machine)
+                         if e["executionArn"] not in requests]):  # fmt: skip
+        assert time.monotonic() < deadline, "the data drop asked for nothing"
+        time.sleep(0.2)
+    request = platform.wait(fresh[0]["executionArn"])
+    [decision] = json.loads(request["output"])["result"]["decisions"]
+    assert decision["started"]
+    run = next(
+        e for e in platform.executions(platform.resources.training_state_machine)
+        if e["name"] == decision["execution_name"]
+    )  # fmt: skip
+    execution = platform.wait(run["executionArn"])
+    assert (execution["status"], execution["error"]) == ("FAILED", "PipelineFailedError")
+    assert execution["cause"].startswith("Validate failed: DataValidationError:")
     assert platform.registry.list_versions("churn") == versions_before
     assert platform.registry.get_alias("churn") == alias_before
+    # AND the run is recorded, failed, in the words of its failure report
+    record = platform.registry.get_run(decision["execution_name"])
+    assert (record.status, record.trigger) == ("failed", "new_data")
+    assert record.outcome.startswith("failed at Validate: DataValidationError:")
 
 
 def test_rollback_restores_the_previous_champion_and_the_api_follows(demo: DemoResult, platform: Platform) -> None:

@@ -30,7 +30,7 @@ from infra.local.example_data import EXAMPLE_SPEC, churn_instances
 from infra.local.target import LocalTarget
 from infra.operations import Platform
 from mlcore.catalog import CAPTURE
-from mlcore.monitoring import read_parquet_window
+from mlcore.data import read_parquet_window
 from mlcore.storage import ObjectStore
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ from infra.local.example_data import churn_instances
 from infra.local.target import LocalTarget
 from infra.operations import Platform
 from mlcore.catalog import CAPTURE
-from mlcore.monitoring import read_parquet_window
+from mlcore.data import read_parquet_window
 from mlcore.registry import CHALLENGER, RolloutMode
 from mlcore.storage import ObjectStore, S3Uri
 

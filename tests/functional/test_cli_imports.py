@@ -64,6 +64,7 @@ def test_models_list_imports_nothing_heavy(moto_server: str, monkeypatch: pytest
         **{f"MLOPS_{name}": "unused" for name in ("DATA_BUCKET", "ARTIFACTS_BUCKET", "CAPTURE_BUCKET")},
         "MLOPS_TRAINING_STATE_MACHINE": "unused",
         "MLOPS_MONITOR_STATE_MACHINE": "unused",
+        "MLOPS_RETRAINING_STATE_MACHINE": "unused",
     }
     result = run_light(["models", "list", "--output", "json"], env)
     assert result.returncode == 0, result.stderr[-2000:]

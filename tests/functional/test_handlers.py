@@ -25,7 +25,16 @@ from mlcore.storage import ObjectStore
 from mlcore.training import train_candidate
 
 ROOT = Path(__file__).resolve().parents[2]
-HANDLERS = ("validate", "evaluate", "register", "promote", "predict", "list_due", "drift_check", "retrain")
+HANDLERS = (
+    "validate",
+    "evaluate",
+    "register",
+    "promote",
+    "predict",
+    "list_due",
+    "drift_check",
+    "request_retraining",
+)
 POWERTOOLS = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_NAMESPACE": "test",
@@ -514,20 +523,39 @@ def test_a_step_reports_aws_failures_worth_retrying_as_transient_errors(
     assert type(raised.value) is (TransientError if transient else ClientError)
 
 
-def test_retrain_starts_the_pipeline_once(
+def test_request_retraining_starts_the_pipeline_once(  # noqa: PLR0917 (pytest fixtures)
     registry: Registry,
+    data: ObjectStore,
     churn_spec: Any,
     state_machine_arn: str,
     invoke: Callable[[str, dict[str, Any]], Any],
     load_event: Callable[[str], dict[str, Any]],
 ) -> None:
     registry.put_spec(churn_spec, actor="test")
-    first = invoke("retrain", load_event("retrain"))
-    second = invoke("retrain", load_event("retrain"))
-    assert (first["started"], second["started"]) == (True, False)
-    assert first["execution_name"].startswith("churn-retrain-20250301T120000-")
+    data.put("datasets/churn/20250301T120000000000Z.csv", b"a,b\n1,2\n")
+    first = invoke("request_retraining", load_event("request_retraining"))
+    second = invoke("request_retraining", load_event("request_retraining"))
+    assert [d["started"] for d in first["decisions"] + second["decisions"]] == [True, False]
+    assert first["decisions"][0]["execution_name"].startswith("churn-drift-20250301T120000-")
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
     assert len(sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]) == 1
+
+
+def test_a_data_drop_event_asks_to_wait_out_the_debounce(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry,
+    data: ObjectStore,
+    churn_spec: Any,
+    state_machine_arn: str,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+) -> None:
+    from mlcore.spec import parse_spec
+
+    spec = {**churn_spec.model_dump(mode="json", exclude_none=True), "retrain": {"on_new_data": True}}
+    registry.put_spec(parse_spec(spec), actor="test")
+    event = load_event("request_retraining_new_data")
+    data.put(event["key"], b"a,b\n1,2\n")
+    assert invoke("request_retraining", event) == {"decisions": [], "wait_seconds": 900}
 
 
 def test_a_malformed_pipeline_event_is_refused(

@@ -7,12 +7,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from infra.local.example_data import churn_instances
-from mlcore.catalog import DueModel, ListDueRequest, RetrainRequest
-from mlcore.monitoring import list_due_models, retrain_execution_name, run_drift_check, start_retraining
+from mlcore.catalog import DueModel, ListDueRequest
+from mlcore.monitoring import list_due_models, run_drift_check
 from mlcore.registry import MonitorState, Registry
 from mlcore.spec import ModelSpec, parse_spec
 from mlcore.storage import ObjectStore
@@ -156,97 +155,6 @@ def test_drift_without_retrain_on_drift_does_not_recommend_it(  # noqa: PLR0917 
     capture_traffic(400, drifted=True)
     result = check(registry, artifacts, capture)
     assert (result.dataset_drift, result.retrain_recommended) == (True, False)
-
-
-# -- retrain trigger -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def state_machine(aws: None) -> tuple[Any, str]:
-    """A trivial training state machine on moto's Step Functions."""
-    sfn = boto3.client("stepfunctions", region_name="us-east-1")
-    arn = sfn.create_state_machine(
-        name="training",
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
-        roleArn="arn:aws:iam::123456789012:role/sfn",
-    )["stateMachineArn"]
-    return sfn, arn
-
-
-def retrain(registry: Registry, state_machine: tuple[Any, str], check_id: str, now: datetime) -> Any:
-    sfn, arn = state_machine
-    request = RetrainRequest(model_name="churn", check_id=check_id, reason="dataset drift")
-    return start_retraining(request, registry=registry, sfn=sfn, state_machine_arn=arn, now=now)
-
-
-def executions(state_machine: tuple[Any, str]) -> list[dict[str, Any]]:
-    sfn, arn = state_machine
-    return sfn.list_executions(stateMachineArn=arn)["executions"]
-
-
-def skipped(registry: Registry) -> list[str]:
-    return [r.details["why"] for r in registry.audit_trail("churn") if r.action == "retrain_skipped"]
-
-
-def test_retraining_starts_once_per_check(
-    registry: Registry, churn_spec: ModelSpec, state_machine: tuple[Any, str]
-) -> None:
-    registry.put_spec(churn_spec, actor="test")
-    # WHEN the same drift check asks twice (a redelivered event)
-    first = retrain(registry, state_machine, "20250301T120000", NOW)
-    second = retrain(registry, state_machine, "20250301T120000", NOW + timedelta(minutes=1))
-    # THEN one execution, named after the check, runs the pipeline for the model
-    assert first.started and not second.started
-    assert first.execution_name == second.execution_name == retrain_execution_name("churn", "20250301T120000")
-    [execution] = executions(state_machine)
-    assert execution["name"] == first.execution_name
-    described = state_machine[0].describe_execution(executionArn=execution["executionArn"])
-    assert json.loads(described["input"]) == {
-        "model_name": "churn",
-        "dataset_uri": None,
-        "reason": "drift: dataset drift",
-    }
-    assert second.reason == "this check already started a retraining"
-    assert skipped(registry) == ["this check already started a retraining"]
-    [started] = [r for r in registry.audit_trail("churn") if r.action == "retrain_started"]
-    assert started.details["execution"] == first.execution_name
-
-
-def test_retraining_respects_cool_down_and_daily_cap(
-    registry: Registry, churn_spec: ModelSpec, state_machine: tuple[Any, str]
-) -> None:
-    registry.put_spec(churn_spec, actor="test")  # cool-down 6 h, at most 2 a day
-    assert retrain(registry, state_machine, "c1", NOW).started
-    cooling = retrain(registry, state_machine, "c2", NOW + timedelta(hours=5))
-    assert not cooling.started
-    assert cooling.reason.startswith("cool-down: last retraining started")
-    assert retrain(registry, state_machine, "c3", NOW + timedelta(hours=7)).started
-    capped = retrain(registry, state_machine, "c4", NOW + timedelta(hours=14))
-    assert (capped.started, capped.reason) == (False, "daily cap of 2 retrainings reached")
-    assert retrain(registry, state_machine, "c5", NOW + timedelta(hours=25)).started  # the first start aged out
-    assert len(executions(state_machine)) == 3
-    assert len(skipped(registry)) == 2
-
-
-def test_an_execution_that_already_exists_is_not_started_again(
-    registry: Registry, churn_spec: ModelSpec, state_machine: tuple[Any, str]
-) -> None:
-    # GIVEN the execution was started, but the monitor state was lost (e.g. the Lambda timed out before writing it)
-    registry.put_spec(churn_spec, actor="test")
-    sfn, arn = state_machine
-    sfn.start_execution(stateMachineArn=arn, name=retrain_execution_name("churn", "c1"), input="{}")
-    result = retrain(registry, state_machine, "c1", NOW)
-    assert (result.started, result.reason) == (False, "an execution for this check already exists")
-    assert len(executions(state_machine)) == 1
-
-
-def test_a_cool_down_longer_than_a_day_is_honoured(
-    registry: Registry, churn_spec: ModelSpec, state_machine: tuple[Any, str]
-) -> None:
-    slow = {**churn_spec.model_dump(mode="json"), "retrain": {"cooldown_hours": 48, "max_per_day": 5}}
-    registry.put_spec(parse_spec(slow), actor="test")
-    assert retrain(registry, state_machine, "c1", NOW).started
-    assert not retrain(registry, state_machine, "c2", NOW + timedelta(hours=30)).started
 
 
 def test_drift_check_applies_the_data_contract_to_served_traffic(  # noqa: PLR0917 (pytest fixtures)

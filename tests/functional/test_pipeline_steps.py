@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -17,11 +19,11 @@ from mlcore.catalog import (
     ValidateRequest,
     ValidateResult,
 )
-from mlcore.data import Profile, read_parquet, validate_dataset
+from mlcore.data import Profile, latest_dataset_key, read_parquet, validate_dataset
 from mlcore.errors import ConflictError, DataValidationError, GateFailedError, NotFoundError
 from mlcore.registry import CHAMPION, Registry, VersionStatus, promote_version, register_candidate
 from mlcore.spec import ModelSpec, parse_spec
-from mlcore.storage import ObjectStore
+from mlcore.storage import ObjectStore, S3Uri, StoredObject
 from mlcore.training import evaluate_candidate, train_candidate
 
 RUN = "churn-run-1"
@@ -35,10 +37,16 @@ def csv_bytes(table: pa.Table) -> bytes:
 
 
 def validate(
-    registry: Registry, data: ObjectStore, artifacts: ObjectStore, run_id: str = RUN, uri: str | None = None
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    run_id: str = RUN,
+    uri: str | None = None,
+    *,
+    force: bool = False,
 ) -> ValidateResult:
-    request = ValidateRequest(request=PipelineInput(model_name="churn", dataset_uri=uri), run_id=run_id)
-    return validate_dataset(request, registry=registry, data=data, artifacts=artifacts)
+    request = ValidateRequest(request=PipelineInput(model_name="churn", dataset_uri=uri, force=force), run_id=run_id)
+    return validate_dataset(request, registry=registry, data=data, artifacts=artifacts, capture=artifacts)
 
 
 @pytest.fixture
@@ -52,7 +60,6 @@ def uploaded(registry: Registry, data: ObjectStore, churn_spec: ModelSpec, churn
 def test_validate_snapshots_the_latest_dataset_and_splits_it(
     uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_dataset: pa.Table
 ) -> None:
-    data.put("datasets/churn/2025-02-01.csv", b"older,dataset\n")
     result = validate(registry, data, artifacts)
     assert result.rows == churn_dataset.num_rows
     assert result.dataset.uri == f"s3://mlops-artifacts/runs/churn/{RUN}/dataset.csv"
@@ -66,6 +73,24 @@ def test_validate_snapshots_the_latest_dataset_and_splits_it(
     assert report["failures"] == []
     assert report["run_id"] == RUN
     assert result.report.uri.endswith(f"runs/churn/{RUN}/validation.json")
+
+
+@pytest.mark.parametrize(
+    ("written", "chosen"),
+    [
+        # (key, seconds after the first upload): S3 lists times to the second; a tie goes to the later name
+        ([("datasets/churn/march.csv", 0), ("datasets/churn/april.csv", 1)], "datasets/churn/april.csv"),
+        ([("datasets/churn/b.csv", 1), ("datasets/churn/a.csv", 1)], "datasets/churn/b.csv"),
+        ([("datasets/churn/b.csv", 1), ("datasets/churn/c.csv", 0)], "datasets/churn/b.csv"),
+    ],
+)
+def test_the_dataset_written_last_is_the_newest_whatever_its_name(
+    monkeypatch: pytest.MonkeyPatch, data: ObjectStore, written: list[tuple[str, int]], chosen: str
+) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    listed = [StoredObject(key, start + timedelta(seconds=offset), 10) for key, offset in written]
+    monkeypatch.setattr(data, "list_objects", lambda prefix: listed if prefix == "datasets/churn/" else [])
+    assert latest_dataset_key("churn", data) == chosen
 
 
 def test_validate_split_is_deterministic(
@@ -130,11 +155,20 @@ def test_validate_without_any_dataset_is_not_found(
         validate(registry, data, artifacts)
 
 
-def test_validate_refuses_a_dataset_outside_the_data_bucket(
-    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "s3://mlops-artifacts/datasets/churn/x.csv",  # another bucket
+        "s3://mlops-data/datasets/other/x.csv",  # another model's data
+        "s3://mlops-data/datasets/churnx/x.csv",  # a model whose name starts like this one's
+    ],
+)
+def test_validate_refuses_a_dataset_that_is_not_the_models(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, uri: str
 ) -> None:
+    data.put(S3Uri.parse(uri).key, data.get(uploaded))
     with pytest.raises(DataValidationError) as caught:
-        validate(registry, data, artifacts, uri="s3://mlops-artifacts/datasets/churn/x.csv")
+        validate(registry, data, artifacts, uri=uri)
     assert caught.value.field == "dataset_uri"
 
 
@@ -181,8 +215,13 @@ def test_full_pipeline_trains_registers_and_promotes(
     assert promote_version(PromoteRequest(model_name="churn", version=1), registry=registry) == promoted
     assert [r.action for r in registry.audit_trail("churn")].count("alias_moved") == 1
 
-    # WHEN a second run trains on the same data
-    validate(registry, data, artifacts, run_id="churn-run-2")
+    # WHEN a second run would train on the same data, there is nothing new to learn
+    same = validate(registry, data, artifacts, run_id="churn-run-2")
+    assert (same.nothing_new, same.fingerprint) == (True, version.data_fingerprint)
+    assert read_parquet(artifacts.get_verified(same.train)).num_rows == 0
+    # WHEN it is forced
+    forced = validate(registry, data, artifacts, run_id="churn-run-2", force=True)
+    assert not forced.nothing_new
     challenger = train_candidate("churn", "churn-run-2", registry=registry, artifacts=artifacts)
     # THEN it is scored against the champion on the same holdout
     assert challenger.champion_version == 1
@@ -237,3 +276,88 @@ def test_manual_approval_registers_a_pending_version_that_cannot_be_promoted(
     assert registered.status == VersionStatus.PENDING
     with pytest.raises(ConflictError, match="only approved versions can be served"):
         promote_version(PromoteRequest(model_name="churn", version=registered.version), registry=registry)
+
+
+def promote_first_run(registry: Registry, data: ObjectStore, artifacts: ObjectStore) -> None:
+    validate(registry, data, artifacts)
+    train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
+    evaluation = evaluate_candidate(
+        EvaluateRequest(model_name="churn", run_id=RUN), registry=registry, artifacts=artifacts
+    )
+    registered = register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
+    promote_version(PromoteRequest(model_name="churn", version=registered.version), registry=registry)
+
+
+def test_include_feedback_trains_on_the_labelled_served_rows_too(  # noqa: PLR0917 (pytest fixtures)
+    uploaded: str,
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    capture: ObjectStore,
+    churn_spec: ModelSpec,
+    churn_dataset: pa.Table,
+    capture_request: Any,
+) -> None:
+    from infra.local.example_data import churn_instances
+    from mlcore.serving import record_feedback
+
+    spec = parse_spec({**churn_spec.model_dump(mode="json", exclude_none=True), "retrain": {"include_feedback": True}})
+    registry.put_spec(spec, actor="test")
+    promote_first_run(registry, data, artifacts)
+    # GIVEN 30 served rows since the champion, 12 of them labelled (one of them twice: the latest label wins)
+    rows = churn_instances(30, seed=8)
+    capture_request(capture, spec, rows, ["no"] * 30, at=datetime.now(UTC), request_id="served-1")
+    labels = [{"request_id": "served-1", "row_index": i, "label": "yes" if i % 3 else "no"} for i in range(12)]
+    labels.append({"request_id": "served-1", "row_index": 0, "label": "yes"})
+    record_feedback(spec, json.dumps({"feedback": labels}), capture, ["no", "yes"])
+    # WHEN a run validates its data
+    request = ValidateRequest(request=PipelineInput(model_name="churn"), run_id="with-feedback")
+    result = validate_dataset(request, registry=registry, data=data, artifacts=artifacts, capture=capture)
+    # THEN it learns from both sources, and says how many rows each gave
+    assert [(s.source, s.rows) for s in result.sources] == [("dataset", 1000), ("feedback", 12)]
+    assert result.rows == 1012 and not result.nothing_new
+    train = read_parquet(artifacts.get_verified(result.train))
+    holdout = read_parquet(artifacts.get_verified(result.holdout))
+    assert train.num_rows + holdout.num_rows == 1012
+    # the served rows come with their latest label: 9 churned (row 0 relabelled), 3 stayed
+    labels_seen = pa.concat_tables([train, holdout]).column("churned").to_pylist()
+    in_dataset = churn_dataset.column("churned").to_pylist()
+    assert (labels_seen.count("yes") - in_dataset.count("yes"), labels_seen.count("no") - in_dataset.count("no")) == (
+        9,
+        3,
+    )
+    # AND the same data again is nothing new
+    again = validate_dataset(
+        ValidateRequest(request=PipelineInput(model_name="churn"), run_id="again"),
+        registry=registry, data=data, artifacts=artifacts, capture=capture,
+    )  # fmt: skip
+    assert again.fingerprint == result.fingerprint
+
+
+def test_cross_validation_and_the_bootstrap_interval_are_recorded(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec
+) -> None:
+    raw = churn_spec.model_dump(mode="json", exclude_none=True)
+    spec = parse_spec({**raw, "data": {**raw["data"], "cv_folds": 3}, "metrics": {**raw["metrics"], "confidence": 0.9}})
+    registry.put_spec(spec, actor="test")
+    promote_first_run(registry, data, artifacts)
+    first = read_candidate_json(artifacts, RUN)
+    assert first["cross_validation"]["roc_auc"]["folds"] == 3
+    assert 0.5 < first["cross_validation"]["roc_auc"]["mean"] < 1 and first["cross_validation"]["roc_auc"]["sd"] > 0
+    assert first["comparison"] is None  # no champion to compare with
+    assert first["params"]["n_estimators"] == spec.estimator.params["n_estimators"]
+    assert first["params"]["criterion"] == "gini"  # a default, resolved
+    # WHEN the same data is forced through again, the challenger is the champion's twin
+    validate(registry, data, artifacts, run_id="twin", force=True)
+    twin = train_candidate("churn", "twin", registry=registry, artifacts=artifacts)
+    assert twin.comparison is not None
+    assert (twin.comparison.difference, twin.comparison.low, twin.comparison.high) == (0.0, 0.0, 0.0)
+    decision = evaluate_candidate(
+        EvaluateRequest(model_name="churn", run_id="twin"), registry=registry, artifacts=artifacts
+    )
+    assert not decision.passed  # no better than noise: the lower end (0) is not above -tolerance (0)
+    assert "the 90% interval of roc_auc (challenger - champion) is [+0.0000, +0.0000]" in decision.reason
+
+
+def read_candidate_json(artifacts: ObjectStore, run_id: str) -> dict[str, Any]:
+    return json.loads(artifacts.get(f"runs/churn/{run_id}/candidate.json"))

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlcore.catalog import META_COLUMNS, Artifact
+from mlcore.data import read_window
 from mlcore.errors import ArtifactIntegrityError, NotFoundError
-from mlcore.monitoring import read_window
 from mlcore.serving import CaptureBuffer, capture_batch, capture_schema
 from mlcore.spec import ModelSpec, parse_spec
 from mlcore.storage import ObjectStore, sha256_hex

@@ -3,20 +3,63 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from conftest import Synthesized
 
 
+def rules(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: r["Properties"] for k, r in template["Resources"].items() if r["Type"] == "AWS::Events::Rule"}
+
+
+def machine(template: dict[str, Any], construct_id: str) -> str:
+    """The logical id of the Monitor construct's state machine `construct_id`."""
+    return next(
+        k
+        for k, r in template["Resources"].items()
+        if r["Type"] == "AWS::StepFunctions::StateMachine" and k.startswith(f"Monitor{construct_id}")
+    )
+
+
 def test_schedule_starts_the_monitor_state_machine(synthesized: Synthesized) -> None:
     template = synthesized.raw("MlopsMonitoring")
-    (rule,) = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    [rule] = [r for k, r in rules(template).items() if k.startswith("MonitorSchedule")]
     assert rule["ScheduleExpression"] == "rate(1 hour)"
     (target,) = rule["Targets"]
-    machine_id = next(k for k, r in template["Resources"].items() if r["Type"] == "AWS::StepFunctions::StateMachine")
-    assert target["Arn"] == {"Ref": machine_id}
+    assert target["Arn"] == {"Ref": machine(template, "StateMachine")}
     assert json.loads(target["Input"]) == {"source": "schedule"}
+
+
+def test_the_retrain_tick_and_data_drops_reach_the_retraining_state_machine(synthesized: Synthesized) -> None:
+    template = synthesized.raw("MlopsMonitoring")
+    [tick] = [r for k, r in rules(template).items() if k.startswith("MonitorRetrainTick")]
+    [drops] = [r for k, r in rules(template).items() if k.startswith("MonitorDataDrops")]
+    assert tick["ScheduleExpression"] == "rate(5 minutes)"
+    retraining = {"Ref": machine(template, "Retraining")}
+    assert tick["Targets"][0]["Arn"] == drops["Targets"][0]["Arn"] == retraining
+    # the tick says which event it is; the drop which object landed
+    assert tick["Targets"][0]["InputTransformer"]["InputPathsMap"] == {"id": "$.id", "time": "$.time"}
+    transformer = drops["Targets"][0]["InputTransformer"]
+    assert transformer["InputPathsMap"] == {"id": "$.id", "time": "$.time", "detail-object-key": "$.detail.object.key"}
+    assert json.loads(
+        transformer["InputTemplate"]
+        .replace("<id>", '"i"')
+        .replace("<time>", '"t"')
+        .replace("<detail-object-key>", '"k"')
+    ) == {"trigger": "new_data", "event_id": "i", "at": "t", "key": "k"}
+    pattern = drops["EventPattern"]
+    assert (pattern["source"], pattern["detail-type"]) == (["aws.s3"], ["Object Created"])
+    assert pattern["detail"]["object"] == {"key": [{"prefix": "datasets/"}]}
+    assert "DataPlaneData" in json.dumps(pattern["detail"]["bucket"])
+
+
+def test_the_data_bucket_sends_its_events_to_eventbridge(synthesized: Synthesized) -> None:
+    [bucket] = [
+        r["Properties"] for k, r in synthesized.raw("MlopsData")["Resources"].items()
+        if r["Type"] == "AWS::S3::Bucket" and k.startswith("DataPlaneData")
+    ]  # fmt: skip
+    assert bucket["NotificationConfiguration"] == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
 
 
 def test_alarms_on_api_errors_and_failed_executions_notify_alerts(synthesized: Synthesized) -> None:
@@ -24,6 +67,7 @@ def test_alarms_on_api_errors_and_failed_executions_notify_alerts(synthesized: S
     assert sorted(a["MetricName"] for a in alarms) == [
         "5XXError",
         "DatasetDrift",
+        "ExecutionsFailed",
         "ExecutionsFailed",
         "ExecutionsFailed",
         "PerformanceDegraded",

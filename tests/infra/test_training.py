@@ -14,8 +14,14 @@ if TYPE_CHECKING:
     from conftest import Synthesized
 
 
-def _state_machine(synthesized: Synthesized, stack: str) -> dict[str, Any]:
-    machines = [r for s, r in synthesized.resources("AWS::StepFunctions::StateMachine").values() if s == stack]
+def _state_machine(synthesized: Synthesized, stack: str, name: str) -> dict[str, Any]:
+    """The state machine of `stack` made from `statemachines/<name>.asl.json` (one of them)."""
+    text = asl_path(name).read_text()
+    machines = [
+        r
+        for (s, r) in synthesized.resources("AWS::StepFunctions::StateMachine").values()
+        if s == stack and r["Properties"]["DefinitionString"] == text
+    ]
     assert len(machines) == 1
     return machines[0]["Properties"]
 
@@ -58,11 +64,13 @@ def test_training_image_is_a_docker_asset_of_the_repo(synthesized: Synthesized) 
 
 
 def test_state_machine_definitions_are_the_raw_asl_files(synthesized: Synthesized) -> None:
-    for stack, name in (("MlopsTraining", "training"), ("MlopsMonitoring", "monitor")):
-        props = _state_machine(synthesized, stack)
-        text = asl_path(name).read_text()
-        assert props["DefinitionString"] == text
-        assert set(props["DefinitionSubstitutions"]) == placeholders(text)
+    for stack, name in (
+        ("MlopsTraining", "training"),
+        ("MlopsMonitoring", "monitor"),
+        ("MlopsMonitoring", "retraining"),
+    ):
+        props = _state_machine(synthesized, stack, name)
+        assert set(props["DefinitionSubstitutions"]) == placeholders(asl_path(name).read_text())
         assert props["TracingConfiguration"] == {"Enabled": True}
         assert props["LoggingConfiguration"]["Level"] == "ALL"
         assert props["LoggingConfiguration"]["IncludeExecutionData"] is True

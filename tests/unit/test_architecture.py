@@ -26,6 +26,7 @@ CORE = ROOT / "layers" / "core" / "python" / "mlcore"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("_surface", "errors"),
     ("catalog",),
+    ("schedules",),
     ("spec", "storage", "html"),
     ("registry",),
     ("data", "serving", "runs"),

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from mlcore.catalog import TrainingResult
+from mlcore.catalog import Comparison, TrainingResult
 from mlcore.spec import ModelSpec, parse_spec
-from mlcore.training import apply_gate, classification_metrics, regression_metrics
+from mlcore.training import apply_gate, classification_metrics, paired_bootstrap, regression_metrics
 
 SEEDS = [0, 1, 2]
 
@@ -180,3 +180,87 @@ def test_log_loss_minimum_is_a_ceiling(churn_spec: ModelSpec) -> None:
 
 def test_undefined_metric_never_passes(churn_spec: ModelSpec) -> None:
     assert not apply_gate(churn_spec, result({**GOOD, "roc_auc": float("nan")})).passed
+
+
+# -- a gate that knows noise ---------------------------------------------------------------------
+
+
+def with_confidence(spec: ModelSpec, confidence: float | None, tolerance: float = 0.0) -> ModelSpec:
+    raw = spec.model_dump(mode="json", exclude_none=True)
+    metrics = {**raw["metrics"], "tolerance": tolerance}
+    if confidence is not None:
+        metrics["confidence"] = confidence
+    return parse_spec({**raw, "metrics": metrics})
+
+
+def compared(low: float, high: float = 0.05) -> TrainingResult:
+    interval = Comparison(metric="roc_auc", confidence=0.9, difference=0.01, low=low, high=high, resamples=1000)
+    return result(GOOD, champion={**GOOD, "roc_auc": 0.81}).model_copy(update={"comparison": interval})
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "low", "passed"),
+    [
+        (0.0, 0.0, False),  # the lower end must be above -tolerance, not on it
+        (0.0, 1e-9, True),
+        (0.02, -0.02, False),
+        (0.02, -0.0199, True),
+    ],
+)
+def test_with_a_confidence_the_intervals_lower_end_must_clear_minus_tolerance(
+    churn_spec: ModelSpec, tolerance: float, low: float, passed: bool
+) -> None:
+    decision = apply_gate(with_confidence(churn_spec, 0.9, tolerance), compared(low))
+    assert decision.passed is passed
+    assert decision.comparison is not None and decision.comparison.low == low
+    if not passed:
+        assert "the 90% interval of roc_auc (challenger - champion) is [" in decision.reason
+
+
+def test_without_a_confidence_the_interval_is_reported_not_required(churn_spec: ModelSpec) -> None:
+    decision = apply_gate(with_confidence(churn_spec, None), compared(-0.03))
+    assert decision.passed
+    assert "(the 90% interval of the difference is [-0.0300, +0.0500])" in decision.reason
+
+
+def test_an_undefined_interval_does_not_pass(churn_spec: ModelSpec) -> None:
+    assert not apply_gate(with_confidence(churn_spec, 0.9), compared(float("nan"))).passed
+
+
+def outputs(probabilities: np.ndarray) -> dict[str, np.ndarray]:
+    return {
+        "label": np.where(probabilities >= 0.5, "yes", "no"),
+        "probabilities": np.c_[1 - probabilities, probabilities],
+    }
+
+
+def test_the_paired_bootstrap_of_a_model_against_itself_is_zero(churn_spec: ModelSpec) -> None:
+    rng = np.random.default_rng(0)
+    truth = np.where(rng.random(300) < 0.3, "yes", "no")
+    same = outputs(rng.random(300))
+    interval = paired_bootstrap(churn_spec, truth, (same, ["no", "yes"]), (same, ["no", "yes"]), confidence=0.9)
+    assert (interval.difference, interval.low, interval.high) == (0.0, 0.0, 0.0)
+
+
+def test_a_clearly_better_challenger_has_an_interval_above_zero(churn_spec: ModelSpec) -> None:
+    rng = np.random.default_rng(1)
+    truth = rng.random(400) < 0.3
+    good = outputs(np.clip(truth * 0.6 + rng.random(400) * 0.4, 0, 1))
+    poor = outputs(rng.random(400))
+    labels = np.where(truth, "yes", "no")
+    interval = paired_bootstrap(churn_spec, labels, (good, ["no", "yes"]), (poor, ["no", "yes"]), confidence=0.95)
+    assert 0 < interval.low < interval.difference < interval.high
+    # and the other way round, the interval is mirrored
+    mirrored = paired_bootstrap(churn_spec, labels, (poor, ["no", "yes"]), (good, ["no", "yes"]), confidence=0.95)
+    assert mirrored.difference == pytest.approx(-interval.difference)
+    assert mirrored.high < 0
+
+
+def test_for_a_lower_is_better_metric_positive_still_means_the_challenger_is_better() -> None:
+    spec = regression_spec(primary="rmse")
+    rng = np.random.default_rng(2)
+    truth = rng.normal(size=300)
+    close = {"label": truth + rng.normal(scale=0.1, size=300)}
+    far = {"label": truth + rng.normal(scale=1.0, size=300)}
+    interval = paired_bootstrap(spec, truth, (close, None), (far, None), confidence=0.9)
+    assert interval.difference > 0 and interval.low > 0

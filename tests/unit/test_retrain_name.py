@@ -1,4 +1,4 @@
-"""The retrain execution name: deterministic per model and check, valid for Step Functions."""
+"""The retrain execution name: deterministic per model, trigger and event, valid for Step Functions."""
 
 from __future__ import annotations
 
@@ -18,27 +18,35 @@ check_ids = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2100
 )
 
 
-@given(name=model_names, check_id=check_ids)
-def test_name_is_deterministic_and_fits_step_functions(name: str, check_id: str) -> None:
-    first = retrain_execution_name(name, check_id)
-    assert first == retrain_execution_name(name, check_id)
+triggers = st.sampled_from(["schedule", "new_data", "drift", "degradation"])
+event_ids = check_ids | st.uuids().map(str) | st.text(min_size=1, max_size=200)
+
+
+@given(name=model_names, trigger=triggers, event_id=event_ids)
+def test_name_is_deterministic_and_fits_step_functions(name: str, trigger: str, event_id: str) -> None:
+    first = retrain_execution_name(name, trigger, event_id)
+    assert first == retrain_execution_name(name, trigger, event_id)
     assert STEP_FUNCTIONS_NAME.fullmatch(first), first
+
+
+def test_the_same_event_id_of_two_triggers_gets_two_names() -> None:
+    assert retrain_execution_name("churn", "drift", "c1") != retrain_execution_name("churn", "degradation", "c1")
 
 
 def test_different_checks_get_different_names() -> None:
     at = datetime(2025, 3, 1, 12, tzinfo=UTC)
-    names = {retrain_execution_name("churn", f"{at + timedelta(seconds=s):%Y%m%dT%H%M%S}") for s in range(100)}
+    names = {retrain_execution_name("churn", "drift", f"{at + timedelta(seconds=s):%Y%m%dT%H%M%S}") for s in range(100)}
     assert len(names) == 100
-    assert retrain_execution_name("churn", "20250301T120000").startswith("churn-retrain-20250301T120000-")
+    assert retrain_execution_name("churn", "new_data", "20250301T120000").startswith("churn-new-data-20250301T120000-")
 
 
 def test_long_model_names_that_share_a_prefix_stay_distinct() -> None:
     base = "a" * 45
-    assert retrain_execution_name(base + "-one", "20250301T120000") != retrain_execution_name(
-        base + "-two", "20250301T120000"
+    assert retrain_execution_name(base + "-one", "drift", "20250301T120000") != retrain_execution_name(
+        base + "-two", "drift", "20250301T120000"
     )
 
 
 def test_name_stays_within_80_characters_for_any_check_id() -> None:
-    name = retrain_execution_name("a" * 48, "manual-2025-03-01-after-pricing-change")
+    name = retrain_execution_name("a" * 48, "degradation", "manual-2025-03-01-after-pricing-change")
     assert len(name) <= 80

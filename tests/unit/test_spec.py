@@ -202,6 +202,4 @@ def test_model_names(name: str, valid: bool) -> None:
 def test_a_feature_may_not_take_a_capture_column_name(raw: dict[str, Any], name: str) -> None:
     raw["features"].append({"name": name, "type": "numeric"})
     error = invalid(raw)
-    assert (
-        error.message == f"spec: Value error, feature names ['{name}'] are reserved for the capture of served traffic"
-    )
+    assert error.message == f"spec: Value error, column names ['{name}'] are reserved for the capture of served traffic"

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlcore.catalog import ESTIMATORS, RESERVED_COLUMNS
 from mlcore.errors import SpecError
+from mlcore.schedules import parse_schedule
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{1,47}$"
 CLASSIFICATION_METRICS = {"accuracy", "f1", "roc_auc", "log_loss"}
@@ -65,9 +66,44 @@ class Feature(_Strict):
         return self
 
 
+class Range(_Strict):
+    """A numeric parameter's range in a random search: integers when both ends are integers."""
+
+    low: float
+    high: float
+    log: bool = False  # draw uniformly on a log scale
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.low > self.high:
+            raise ValueError(f"low {self.low:g} is greater than high {self.high:g}")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+class Search(_Strict):
+    """A hyperparameter search: trials drawn from `params`, scored by cross-validation on the training set."""
+
+    params: dict[str, list[Any] | Range] = Field(min_length=1)
+    trials: int = Field(default=8, ge=1, le=200)
+    strategy: Literal["random", "grid"] = "random"
+    parallel: int = Field(default=4, ge=1, le=32)  # trials training at once
+    seed: int = 1
+    folds: int = Field(default=3, ge=2, le=10)
+
+    @model_validator(mode="after")
+    def _grid_is_listed(self) -> Search:
+        ranges = sorted(name for name, values in self.params.items() if isinstance(values, Range))
+        if self.strategy == "grid" and ranges:
+            raise ValueError(f"a grid search lists every value: {ranges} are ranges")
+        return self
+
+
 class Estimator(_Strict):
     kind: str
     params: dict[str, Any] = Field(default_factory=dict)
+    search: Search | None = None
 
     @field_validator("kind")
     @classmethod
@@ -82,6 +118,9 @@ class Metrics(_Strict):
     minimum: dict[str, float] = Field(default_factory=dict)
     # How much worse than the champion (in the primary metric) a challenger may be and still pass.
     tolerance: float = Field(default=0.0, ge=0)
+    # With a confidence, the gate also needs the lower end of the paired bootstrap interval of
+    # (challenger - champion) on the shared holdout above -tolerance: noise is not an improvement.
+    confidence: float | None = Field(default=None, gt=0, lt=1)
 
 
 class Drift(_Strict):
@@ -102,9 +141,33 @@ class Capture(_Strict):
 
 
 class Retrain(_Strict):
-    on_drift: bool = True
+    """When the platform retrains a model by itself; every trigger goes through the same request step."""
+
+    schedule: str | None = None  # rate(...) or cron(...), EventBridge's syntax, in UTC
+    on_new_data: bool = False  # a dataset landing under datasets/<model>/
+    debounce_minutes: float = Field(default=15, ge=0)  # files landing within this start one run
+    on_drift: bool = True  # dataset drift found by the monitor
+    on_degradation: bool = True  # live performance (from feedback) below the holdout's
+    include_feedback: bool = False  # train on the labelled served rows too
     cooldown_hours: float = Field(default=6, ge=0)
     max_per_day: int = Field(default=2, ge=0)
+
+    def allows(self, trigger: str) -> bool:
+        """Whether this trigger may start a retraining (a person always may)."""
+        return {
+            "manual": True,
+            "schedule": self.schedule is not None,
+            "new_data": self.on_new_data,
+            "drift": self.on_drift,
+            "degradation": self.on_degradation,
+        }[trigger]
+
+    @field_validator("schedule")
+    @classmethod
+    def _parses(cls, schedule: str | None) -> str | None:
+        if schedule is not None:
+            parse_schedule(schedule)  # ScheduleError (a ValueError) names what is wrong
+        return schedule
 
 
 class Data(_Strict):
@@ -119,6 +182,10 @@ class Data(_Strict):
     severity: Severity = Severity.BLOCKING
     holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
     seed: int = 42
+    # random: rows drawn at random; stratified: each class in its share (classifiers); time: the
+    # newest `holdout_fraction` by `timestamp_column`, so a model is judged on the future.
+    split: Literal["random", "stratified", "time"] = "random"
+    cv_folds: int | None = Field(default=None, ge=2, le=20)  # cross-validation on the training set
 
 
 class ModelSpec(_Strict):
@@ -146,11 +213,15 @@ class ModelSpec(_Strict):
             raise ValueError(f"duplicate feature names: {duplicates}")
         if self.target in names:
             raise ValueError(f"target '{self.target}' is also listed as a feature")
-        reserved = sorted(RESERVED_COLUMNS.intersection(names))
+        reserved = sorted(RESERVED_COLUMNS.intersection([*names, self.target]))
         if reserved:
-            raise ValueError(f"feature names {reserved} are reserved for the capture of served traffic")
+            raise ValueError(f"column names {reserved} are reserved for the capture of served traffic")
         if ESTIMATORS[self.estimator.kind].task != self.task:
             raise ValueError(f"estimator '{self.estimator.kind}' does not fit task '{self.task}'")
+        if self.data.split == "time" and self.data.timestamp_column is None:
+            raise ValueError("data.split 'time' needs data.timestamp_column")
+        if self.data.split == "stratified" and self.task is not Task.CLASSIFICATION:
+            raise ValueError("data.split 'stratified' is for classifiers")
         allowed = CLASSIFICATION_METRICS if self.task is Task.CLASSIFICATION else REGRESSION_METRICS
         for metric in {self.metrics.primary, *self.metrics.minimum}:
             if metric not in allowed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from mlcore.catalog import Artifact
@@ -11,6 +12,13 @@ from mlcore.errors import ArtifactIntegrityError, NotFoundError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    last_modified: datetime
+    size: int
 
 
 @dataclass(frozen=True)
@@ -80,8 +88,29 @@ class ObjectStore:
         return data
 
     def list_keys(self, prefix: str) -> list[str]:
-        keys: list[str] = []
+        return [item.key for item in self.list_objects(prefix)]
+
+    def list_objects(self, prefix: str) -> list[StoredObject]:
+        """The objects under a prefix, with when each was last written."""
+        found: list[StoredObject] = []
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-            keys.extend(item["Key"] for item in page.get("Contents", []))
-        return keys
+            found.extend(
+                StoredObject(item["Key"], item["LastModified"], item["Size"]) for item in page.get("Contents", [])
+            )
+        return found
+
+    def sha256_of(self, key: str) -> str:
+        """The SHA-256 of an object's bytes: recorded at upload by `put`, else computed as it streams by."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except self.client.exceptions.ClientError as exc:
+            raise NotFoundError(f"no object at {self.uri(key)}") from exc
+        recorded = head.get("Metadata", {}).get("sha256")
+        if recorded:
+            return str(recorded)
+        digest = hashlib.sha256()
+        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        for chunk in iter(lambda: body.read(1 << 20), b""):
+            digest.update(chunk)
+        return digest.hexdigest()

@@ -25,10 +25,12 @@ from mlcore.catalog.messages import (
     ListDueResult,
     PromoteRequest,
     PromoteResult,
+    RecordRunRequest,
+    RecordRunResult,
     RegisterRequest,
     RegisterResult,
-    RetrainRequest,
-    RetrainResult,
+    RetrainingRequest,
+    RetrainingResult,
     TrainingResult,
     ValidateRequest,
     ValidateResult,
@@ -39,9 +41,10 @@ from mlcore.catalog.settings import (
     ListDueSettings,
     PredictSettings,
     PromoteSettings,
+    RecordRunSettings,
     RegisterSettings,
     ReportFailureSettings,
-    RetrainSettings,
+    RequestRetrainingSettings,
     Settings,
     TrainSettings,
     ValidateSettings,
@@ -55,6 +58,7 @@ class Access(StrEnum):
     PUT = "put"  # buckets: put objects only
     READ_WRITE = "read_write"  # tables: and put/update/delete; buckets: and put
     START = "start"  # state machines: start executions
+    HISTORY = "history"  # executions: describe them and read their history
 
 
 # The resources a settings field may name: its value is the resource's name (ARN for `_arn` fields).
@@ -63,6 +67,10 @@ DATA_BUCKET = "data_bucket"
 ARTIFACTS_BUCKET = "artifacts_bucket"
 CAPTURE_BUCKET = "capture_bucket"
 TRAINING_STATE_MACHINE = "training_state_machine"
+RUNS_DATABASE = "runs_database"  # the Glue database of the run export
+TRAINING_EXECUTIONS = "training_executions"  # the training pipeline's executions (their history)
+# A settings field the CDK app fills with a fact of the build, not a resource: the app's commit.
+CODE_VERSION = "code_version"
 
 
 def resource_of(settings_field: str) -> str:
@@ -103,8 +111,10 @@ class Job:
 # The functions' names: their folder under functions/, construct ids, POWERTOOLS_SERVICE_NAME.
 VALIDATE, EVALUATE, REGISTER, PROMOTE = "validate", "evaluate", "register", "promote"
 PREDICT = "predict"  # the function behind the API's routes (catalog.routes)
-LIST_DUE, RETRAIN = "list_due", "retrain"
+LIST_DUE = "list_due"
+REQUEST_RETRAINING = "request_retraining"  # every retraining trigger goes through it
 REPORT_FAILURE = "report_failure"  # shared by the state machines: a failed step in words
+RECORD_RUN = "record_run"  # every run's record, whatever became of it
 DRIFT_CHECK = "drift_check"  # its fleet-wide metrics feed the drift and degradation alarms
 R, W, P = Access.READ, Access.READ_WRITE, Access.PUT
 CORE, DATA, SERVING = ("core",), ("core", "data"), ("core", "serving")
@@ -115,7 +125,7 @@ FUNCTIONS: dict[str, Function] = {
             VALIDATE,
             ValidateSettings,
             DATA,
-            {REGISTRY_TABLE: R, DATA_BUCKET: R, ARTIFACTS_BUCKET: W},
+            {REGISTRY_TABLE: R, DATA_BUCKET: R, ARTIFACTS_BUCKET: W, CAPTURE_BUCKET: R},
             ValidateRequest,
             ValidateResult,
             memory_mb=1024,
@@ -125,7 +135,7 @@ FUNCTIONS: dict[str, Function] = {
             EVALUATE,
             EvaluateSettings,
             CORE,
-            {REGISTRY_TABLE: W, ARTIFACTS_BUCKET: R},
+            {REGISTRY_TABLE: W, ARTIFACTS_BUCKET: W},
             EvaluateRequest,
             EvaluateResult,
         ),
@@ -154,6 +164,16 @@ FUNCTIONS: dict[str, Function] = {
             FailedStep,
             FailureReport,
         ),
+        Function(
+            RECORD_RUN,
+            RecordRunSettings,
+            DATA,
+            {REGISTRY_TABLE: W, ARTIFACTS_BUCKET: W, RUNS_DATABASE: W, TRAINING_EXECUTIONS: Access.HISTORY},
+            RecordRunRequest,
+            RecordRunResult,
+            memory_mb=1024,
+            timeout_seconds=120,
+        ),
         Function(LIST_DUE, ListDueSettings, CORE, {REGISTRY_TABLE: R}, ListDueRequest, ListDueResult),
         Function(
             DRIFT_CHECK,
@@ -166,12 +186,14 @@ FUNCTIONS: dict[str, Function] = {
             timeout_seconds=60,
         ),
         Function(
-            RETRAIN,
-            RetrainSettings,
-            CORE,
-            {REGISTRY_TABLE: W, TRAINING_STATE_MACHINE: Access.START},
-            RetrainRequest,
-            RetrainResult,
+            REQUEST_RETRAINING,
+            RequestRetrainingSettings,
+            DATA,
+            {REGISTRY_TABLE: W, DATA_BUCKET: R, CAPTURE_BUCKET: R, TRAINING_STATE_MACHINE: Access.START},
+            RetrainingRequest,
+            RetrainingResult,
+            memory_mb=1024,
+            timeout_seconds=60,
         ),
     )
 }

@@ -27,6 +27,9 @@ class RunFile(StrEnum):
     PROFILE = "profile.json"
     CANDIDATE = "candidate.json"
     FAILURE = "failure.json"  # what the training job failed with (the Batch job's own error)
+    EVALUATION = "evaluation.json"  # the gate's verdict
+    INPUTS = "inputs.json"  # what the validate step found: sources, fingerprint, split (ValidateResult)
+    SEARCH = "search.json"  # a hyperparameter search's trials and the best of them
 
 
 class CheckFile(StrEnum):
@@ -36,8 +39,11 @@ class CheckFile(StrEnum):
     HTML = "drift.html"
 
 
+DATASETS = "datasets/"  # data bucket: every model's datasets (a drop here may start a retraining)
+
+
 def dataset_prefix(model: str) -> str:
-    return f"datasets/{model}/"
+    return f"{DATASETS}{model}/"
 
 
 def dataset_key(model: str, at: datetime, suffix: str) -> str:
@@ -59,13 +65,26 @@ def snapshot_key(model: str, run: str, source_key: str) -> str:
     return run_prefix(model, run) + "dataset" + suffix
 
 
+def trial_key(model: str, run: str, trial: int) -> str:
+    """What one trial of a run's hyperparameter search scored."""
+    return f"{run_prefix(model, run)}trials/{trial:04d}.json"
+
+
+RUNS_EXPORT = "exports/runs/"  # artifacts bucket: every run record, Parquet partitioned by model (Glue)
+
+
 def check_key(model: str, check: str, file: CheckFile) -> str:
     return f"monitoring/{model}/{check}/{file}"
 
 
+def model_partition(kind: str, model: str) -> str:
+    """Where one model's captured traffic (`kind` CAPTURE) or feedback (FEEDBACK) is kept."""
+    return f"{kind}/model={model}/"
+
+
 def partition(kind: str, model: str, day: date) -> str:
     """The Hive-style partition of captured traffic (`kind` CAPTURE) or feedback (FEEDBACK) of one day."""
-    return f"{kind}/model={model}/dt={day:%Y-%m-%d}/"
+    return f"{model_partition(kind, model)}dt={day:%Y-%m-%d}/"
 
 
 def partition_file(kind: str, model: str, day: date, written_at: datetime, unique: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 
 class _Message(BaseModel):
@@ -33,12 +33,28 @@ class SignatureField(_Message):
     maximum: float | None = Field(default=None, description="The largest number accepted, when the spec sets one.")
 
 
+# What starts a training run: a person, or one of the platform's retraining triggers.
+Trigger = Literal["manual", "schedule", "new_data", "drift", "degradation"]
+
+
 class PipelineInput(_Message):
     """Input of the training state machine."""
 
     model_name: str
     dataset_uri: str | None = None
     reason: str = "manual"
+    trigger: Trigger = "manual"
+    event_id: str | None = None  # the event that asked for the run (EventBridge's id, a drift check's)
+    force: bool = False  # train even when there is nothing new to learn
+
+
+class DataSource(_Message):
+    """Where a run's training rows came from, and how many."""
+
+    source: Literal["dataset", "feedback"]
+    uri: str
+    sha256: str  # of the dataset file; of the labelled rows' identities and labels, for feedback
+    rows: int
 
 
 class ValidateRequest(_Message):
@@ -47,13 +63,21 @@ class ValidateRequest(_Message):
 
 
 class ValidateResult(_Message):
+    """What the validate step found; also the run's `inputs.json`."""
+
     model_name: str
     run_id: str
     reason: str
+    trigger: Trigger = "manual"
     dataset: Artifact
     train: Artifact
     holdout: Artifact
     rows: int
+    sources: list[DataSource] = Field(default_factory=list)
+    fingerprint: str = ""  # of the training data: the dataset and the labelled feedback rows
+    nothing_new: bool = False  # the champion learned from exactly this data (and the run is not forced)
+    split: str = "random"
+    search: bool = False  # the spec asks for a hyperparameter search
     warnings: list[str] = Field(default_factory=list)
     report: Artifact
 
@@ -70,6 +94,30 @@ class TrainedModel(_Message):
     training_rows: int = 0
     holdout_rows: int = 0
     image: str = ""  # the training image (digest, or `local`)
+    data_fingerprint: str = ""  # what it learned from (ValidateResult.fingerprint)
+    params: dict[str, JsonValue] = Field(default_factory=dict)  # the estimator's, defaults included
+
+
+class CrossValidation(_Message):
+    """A metric's cross-validation scores on the training set."""
+
+    folds: int
+    mean: float
+    sd: float
+
+
+class Comparison(_Message):
+    """The paired bootstrap interval of (challenger - champion) in the primary metric on the shared holdout.
+
+    Signed so that positive is better (for a lower-is-better metric, champion - challenger).
+    """
+
+    metric: str
+    confidence: float
+    difference: float
+    low: float
+    high: float
+    resamples: int
 
 
 class TrainingResult(TrainedModel):
@@ -79,6 +127,8 @@ class TrainingResult(TrainedModel):
     parity_max_abs_diff: float
     champion_version: int | None = None
     champion_metrics: dict[str, float] | None = None
+    cross_validation: dict[str, CrossValidation] | None = None
+    comparison: Comparison | None = None
 
 
 class EvaluateRequest(_Message):
@@ -95,6 +145,7 @@ class EvaluateResult(_Message):
     candidate_metrics: dict[str, float]
     champion_version: int | None = None
     champion_metrics: dict[str, float] | None = None
+    comparison: Comparison | None = None
 
 
 class RegisterRequest(_Message):
@@ -157,21 +208,55 @@ class DriftCheckResult(_Message):
     distances: dict[str, float] = Field(default_factory=dict)
     p_values: dict[str, float] = Field(default_factory=dict)
     retrain_recommended: bool
+    retrain_trigger: Trigger | None = None  # degradation or drift, when the spec retrains on it
     summary: str
     report: Artifact | None = None
 
 
-class RetrainRequest(_Message):
-    model_name: str
-    check_id: str
-    reason: str
+class RetrainingRequest(BaseModel):
+    """A request to retrain: from the schedule's tick, a data drop, or a drift check (the request step's input)."""
+
+    model_config = ConfigDict(defer_build=True)  # an EventBridge target's input may carry more
+    trigger: Trigger
+    event_id: str  # EventBridge's event id, or the drift check's id: a replay starts nothing
+    model_name: str | None = None  # None: a schedule tick, for every model whose schedule is due
+    reason: str = ""
+    at: str | None = None  # when the event happened (EventBridge's `time`)
+    key: str | None = None  # new_data: the object created
+    after_wait: bool = False  # new_data: the debounce wait is over
 
 
-class RetrainResult(_Message):
+class RetrainingDecision(_Message):
     model_name: str
+    trigger: Trigger
     started: bool
-    execution_name: str
+    execution_name: str | None = None
     reason: str
+
+
+class RetrainingResult(_Message):
+    """The decisions made; `wait_seconds` > 0 asks the state machine to wait and ask again (debounce)."""
+
+    decisions: list[RetrainingDecision] = Field(default_factory=list)
+    wait_seconds: int = 0
+
+
+class RecordRunRequest(_Message):
+    """The record step's input: which run, how it ended, and the state it ended with."""
+
+    model_name: str
+    run_id: str
+    execution_arn: str
+    outcome: Literal["registered", "rejected", "skipped", "failed"]
+    input: PipelineInput
+    state: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class RecordRunResult(_Message):
+    run_id: str
+    status: str
+    outcome: str
+    children: int = 0  # search trials recorded as child runs
 
 
 class StepError(BaseModel):

@@ -24,6 +24,7 @@ OUTPUTS: tuple[Output, ...] = (
     Output("CaptureBucket", "capture_bucket", "Captured traffic and feedback"),
     Output("TrainingStateMachineArn", "training_state_machine", "The training pipeline"),
     Output("MonitorStateMachineArn", "monitor_state_machine", "The scheduled monitor"),
+    Output("RetrainingStateMachineArn", "retraining_state_machine", "Retraining requests: schedules, data drops"),
     Output("ApiUrl", "api_url", "Base URL of the inference API", required=False),
     Output("ApiKeyId", "api_key_id", "aws apigateway get-api-key --include-value", required=False),
 )

@@ -33,11 +33,13 @@ class ValidateSettings(Settings):
     registry_table: str
     data_bucket: str
     artifacts_bucket: str
+    capture_bucket: str  # labelled served rows, for retrain.include_feedback
 
 
 class TrainSettings(Settings):
     registry_table: str
     artifacts_bucket: str
+    code_version: str  # recorded as the image's version where the job cannot read its digest (locally)
 
 
 class EvaluateSettings(Settings):
@@ -79,9 +81,18 @@ class DriftCheckSettings(Settings):
     capture_bucket: str
 
 
-class RetrainSettings(Settings):
+class RequestRetrainingSettings(Settings):
     registry_table: str
+    data_bucket: str  # the newest dataset's fingerprint
+    capture_bucket: str  # the labelled served rows', for retrain.include_feedback
     training_state_machine_arn: str
+
+
+class RecordRunSettings(Settings):
+    registry_table: str
+    artifacts_bucket: str
+    runs_database: str  # the Glue database of the run export
+    code_version: str  # the commit the app was synthesized from (a build fact, not a resource)
 
 
 def tunable_defaults(model: type[Settings]) -> dict[str, object]:

@@ -14,9 +14,10 @@ from mlcore.catalog.functions import (
     EVALUATE,
     LIST_DUE,
     PROMOTE,
+    RECORD_RUN,
     REGISTER,
     REPORT_FAILURE,
-    RETRAIN,
+    REQUEST_RETRAINING,
     VALIDATE,
 )
 
@@ -60,6 +61,7 @@ TRAINING_PIPELINE = StateMachine(
         "RegisterFunctionArn": FunctionArn(REGISTER),
         "PromoteFunctionArn": FunctionArn(PROMOTE),
         "ReportFailureFunctionArn": FunctionArn(REPORT_FAILURE),
+        "RecordRunFunctionArn": FunctionArn(RECORD_RUN),
         "AlertsTopicArn": ResourceArn(ALERTS_TOPIC),
     },
 )
@@ -68,9 +70,18 @@ MONITOR_PIPELINE = StateMachine(
     {
         "ListDueFunctionArn": FunctionArn(LIST_DUE),
         "DriftCheckFunctionArn": FunctionArn(DRIFT_CHECK),
-        "RetrainFunctionArn": FunctionArn(RETRAIN),
+        "RequestRetrainingFunctionArn": FunctionArn(REQUEST_RETRAINING),
         "ReportFailureFunctionArn": FunctionArn(REPORT_FAILURE),
         "AlertsTopicArn": ResourceArn(ALERTS_TOPIC),
     },
 )
-STATE_MACHINES: dict[str, StateMachine] = {m.name: m for m in (TRAINING_PIPELINE, MONITOR_PIPELINE)}
+# The schedule's tick and data drops reach the request step here (a data drop waits out its debounce).
+RETRAINING = StateMachine(
+    "retraining",
+    {
+        "RequestRetrainingFunctionArn": FunctionArn(REQUEST_RETRAINING),
+        "ReportFailureFunctionArn": FunctionArn(REPORT_FAILURE),
+        "AlertsTopicArn": ResourceArn(ALERTS_TOPIC),
+    },
+)
+STATE_MACHINES: dict[str, StateMachine] = {m.name: m for m in (TRAINING_PIPELINE, MONITOR_PIPELINE, RETRAINING)}

@@ -8,7 +8,14 @@ from mlcore._surface import surface
 
 if TYPE_CHECKING:
     from mlcore.data.contract import CheckResult, ContractReport, check_contract, enforce_contract
-    from mlcore.data.datasets import latest_dataset_key, read_parquet, read_table, split_holdout, to_parquet
+    from mlcore.data.datasets import (
+        as_timestamps,
+        latest_dataset_key,
+        read_parquet,
+        read_table,
+        split_holdout,
+        to_parquet,
+    )
     from mlcore.data.profile import (
         OTHER,
         PSI_EDGES,
@@ -27,6 +34,21 @@ if TYPE_CHECKING:
         value_label,
     )
     from mlcore.data.report import render_contract_html
+    from mlcore.data.sources import (
+        Feedback,
+        data_fingerprint,
+        feedback_rows,
+        learned_already,
+        rows_digest,
+        training_fingerprint,
+    )
     from mlcore.data.validation import validate_dataset
+    from mlcore.data.windows import (
+        capture_window,
+        labelled_rows,
+        labelled_window,
+        read_parquet_window,
+        read_window,
+    )
 
 __all__, __getattr__, __dir__ = surface(__name__, __file__)

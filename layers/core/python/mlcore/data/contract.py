@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel
 
+from mlcore.data.datasets import as_timestamps
 from mlcore.errors import DataValidationError
 from mlcore.spec import Feature, FeatureType, ModelSpec, Severity
 
@@ -149,18 +150,12 @@ def _freshness(table: pa.Table, column: str, max_age_hours: float, now: datetime
     """Why the newest timestamp is too old (or unreadable), or None when the data is fresh."""
     if column not in table.column_names:
         return "column is missing"
-    values = table.column(column)
     try:
-        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-            values = pc.cast(
-                pc.strptime(values, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True), pa.timestamp("s")
-            )
-        newest = pc.max(values).as_py()
+        newest = pc.max(as_timestamps(table.column(column))).as_py()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         return f"cannot be read as timestamps: {exc}"
     if newest is None:
         return "no readable timestamp"
-    newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
     age = (now - newest).total_seconds() / 3600
     return f"newest row is {age:.1f} h old, the contract allows {max_age_hours} h" if age > max_age_hours else None
 

@@ -79,14 +79,61 @@ def read_parquet(data: bytes) -> pa.Table:
 
 
 def latest_dataset_key(model_name: str, data: ObjectStore) -> str:
-    keys = sorted(data.list_keys(dataset_prefix(model_name)))
-    if not keys:
+    """The dataset uploaded last under `datasets/<model>/` (by when it was written, then by name)."""
+    found = data.list_objects(dataset_prefix(model_name))
+    if not found:
         raise NotFoundError(f"no dataset under s3://{data.bucket}/{dataset_prefix(model_name)}; upload one first")
-    return keys[-1]
+    return max(found, key=lambda item: (item.last_modified, item.key)).key
 
 
-def split_holdout(table: pa.Table, spec: ModelSpec) -> tuple[pa.Table, pa.Table]:
-    """Deterministic train/holdout split by the spec's seed and fraction."""
-    order = np.random.default_rng(spec.data.seed).permutation(table.num_rows)
-    cut = round(table.num_rows * spec.data.holdout_fraction)
-    return table.take(np.sort(order[cut:])), table.take(np.sort(order[:cut]))
+def as_timestamps(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """A column as UTC timestamps: ISO 8601 text is parsed (unreadable text becomes null).
+
+    Raises
+    ------
+    pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError
+        When the column holds neither timestamps nor text.
+    """
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        values = pc.strptime(values, format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
+    if not pa.types.is_timestamp(values.type):
+        values = pc.cast(values, pa.timestamp("us"))
+    if values.type.tz is None:
+        values = pc.assume_timezone(values, "UTC")
+    return pc.cast(values, pa.timestamp("us", tz="UTC"))
+
+
+def _holdout_rows(table: pa.Table, spec: ModelSpec, timestamps: pa.ChunkedArray | None) -> np.ndarray:
+    """The row numbers of the holdout, by the spec's split mode."""
+    rng = np.random.default_rng(spec.data.seed)
+    fraction = spec.data.holdout_fraction
+    if spec.data.split == "time":
+        if timestamps is None:
+            raise DataValidationError("a time split needs the timestamps of the rows", field="data.timestamp_column")
+        # Oldest first (rows without a readable time count as oldest); the newest share is the holdout.
+        when = pc.fill_null(pc.cast(timestamps, pa.int64()), np.iinfo(np.int64).min).to_numpy()
+        order = np.argsort(when, kind="stable")
+        return order[table.num_rows - round(table.num_rows * fraction) :]
+    if spec.data.split == "stratified":
+        labels = np.asarray(table.column(spec.target).to_pylist(), dtype=object).astype(str)
+        picked = [
+            rows[: round(len(rows) * fraction)]
+            for label in np.unique(labels)
+            for rows in [rng.permutation(np.flatnonzero(labels == label))]
+        ]
+        return np.concatenate(picked) if picked else np.array([], dtype=np.int64)
+    return rng.permutation(table.num_rows)[: round(table.num_rows * fraction)]
+
+
+def split_holdout(
+    table: pa.Table, spec: ModelSpec, timestamps: pa.ChunkedArray | None = None
+) -> tuple[pa.Table, pa.Table]:
+    """Deterministic train/holdout split by the spec's mode (`data.split`), seed and fraction.
+
+    `random` draws the holdout at random; `stratified` draws each class's share of it; `time` takes
+    the newest rows by `timestamps` (one per row), so the model is judged on the future.
+    Each row lands in exactly one of the two.
+    """
+    in_holdout = np.zeros(table.num_rows, dtype=bool)
+    in_holdout[_holdout_rows(table, spec, timestamps)] = True
+    return table.filter(pa.array(~in_holdout)), table.filter(pa.array(in_holdout))

@@ -3,20 +3,81 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
-from mlcore.catalog import RunFile, ValidateRequest, ValidateResult, run_key, snapshot_key
-from mlcore.data.contract import check_contract
-from mlcore.data.datasets import latest_dataset_key, read_table, split_holdout, to_parquet
+import pyarrow as pa
+
+from mlcore.catalog import (
+    CAPTURE,
+    DataSource,
+    RunFile,
+    ValidateRequest,
+    ValidateResult,
+    dataset_prefix,
+    model_partition,
+    run_key,
+    snapshot_key,
+)
+from mlcore.data.contract import ContractReport, check_contract
+from mlcore.data.datasets import as_timestamps, latest_dataset_key, read_table, split_holdout, to_parquet
 from mlcore.data.report import render_contract_html
+from mlcore.data.sources import feedback_rows, learned_already, training_fingerprint
 from mlcore.errors import DataValidationError
 from mlcore.registry import Registry
+from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore, S3Uri
 
 
+def _dataset_key(request: ValidateRequest, data: ObjectStore) -> str:
+    """The dataset a run trains on: the one named, which must be the model's, or the newest upload."""
+    name, uri = request.request.model_name, request.request.dataset_uri
+    if not uri:
+        return latest_dataset_key(name, data)
+    location = S3Uri.parse(uri)
+    if location.bucket != data.bucket or not location.key.startswith(dataset_prefix(name)):
+        raise DataValidationError(
+            f"dataset_uri must be under s3://{data.bucket}/{dataset_prefix(name)}", field="dataset_uri"
+        )
+    return location.key
+
+
+def _timestamps(table: pa.Table, spec: ModelSpec) -> pa.ChunkedArray | None:
+    """The rows' times for a time split (None for the other modes)."""
+    column = spec.data.timestamp_column
+    if spec.data.split != "time" or column is None:
+        return None
+    if column not in table.column_names:
+        raise DataValidationError(f"the time split's column '{column}' is missing", field="data.timestamp_column")
+    try:
+        return as_timestamps(table.column(column))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DataValidationError(
+            f"column '{column}' cannot be read as timestamps: {exc}", field="data.timestamp_column"
+        ) from exc
+
+
+def _merged_reports(dataset: ContractReport, feedback: ContractReport | None) -> ContractReport:
+    if feedback is None:
+        return dataset
+    marked = [f.model_copy(update={"message": f"feedback rows: {f.message}"}) for f in feedback.failures]
+    return dataset.model_copy(update={"rows": dataset.rows + feedback.rows, "failures": dataset.failures + marked})
+
+
 def validate_dataset(
-    request: ValidateRequest, *, registry: Registry, data: ObjectStore, artifacts: ObjectStore
+    request: ValidateRequest,
+    *,
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    capture: ObjectStore,
+    now: datetime | None = None,
 ) -> ValidateResult:
-    """Check the dataset against the spec's contract, snapshot it and split train/holdout.
+    """Check the training data against the spec's contract, snapshot it and split train/holdout.
+
+    The training data is the dataset and, with `retrain.include_feedback`, the labelled served rows
+    since the champion was trained, each checked by the same contract. When the champion learned
+    from exactly this data, the result says `nothing_new` (unless the run is forced) and no split
+    is written.
 
     Raises
     ------
@@ -24,22 +85,37 @@ def validate_dataset(
         On a blocking contract failure; the report is written to the run's folder first and the
         registry is not touched.
     """
+    now = now or datetime.now(UTC)
     name, run_id = request.request.model_name, request.run_id
     spec = registry.get_spec(name)
-    if request.request.dataset_uri:
-        location = S3Uri.parse(request.request.dataset_uri)
-        if location.bucket != data.bucket:
-            raise DataValidationError(f"dataset_uri must be in the data bucket {data.bucket}", field="dataset_uri")
-        key = location.key
-    else:
-        key = latest_dataset_key(name, data)
+    key = _dataset_key(request, data)
     raw = data.get(key)
     snapshot = artifacts.put(snapshot_key(name, run_id, key), raw)
-    clean, report = check_contract(read_table(raw, key, spec), spec)
+    table = read_table(raw, key, spec)
+    champion = registry.champion(name)
+    feedback = feedback_rows(spec, champion, capture, now)
+    fingerprint = training_fingerprint(snapshot.sha256, feedback)
+    sources = [DataSource(source="dataset", uri=data.uri(key), sha256=snapshot.sha256, rows=table.num_rows)]
+    clean, report = check_contract(table, spec)
+    timestamps = _timestamps(table, spec)
+    feedback_report = None
+    if feedback is not None:
+        sources.append(
+            DataSource(source="feedback", uri=capture.uri(model_partition(CAPTURE, name)), sha256=feedback.sha256,
+                       rows=feedback.rows.num_rows)
+        )  # fmt: skip
+        clean_feedback, feedback_report = check_contract(feedback.rows, spec, table_checks=False)
+        clean = pa.concat_tables([clean, clean_feedback.cast(clean.schema)])
+        if timestamps is not None:
+            timestamps = pa.chunked_array(
+                [*timestamps.chunks, *as_timestamps(feedback.rows.column("captured_at")).chunks]
+            )
+    report = _merged_reports(report, feedback_report)
     report_doc = {
         "model_name": name,
         "run_id": run_id,
         "dataset": snapshot.model_dump(),
+        "sources": [source.model_dump() for source in sources],
         **report.model_dump(mode="json"),
     }
     report_artifact = artifacts.put(
@@ -49,15 +125,24 @@ def validate_dataset(
     artifacts.put(run_key(name, run_id, RunFile.VALIDATION_HTML), html.encode(), "text/html")
     if report.blocking:
         raise DataValidationError(f"dataset {key} breaks the contract of '{name}': {report.summary()}")
-    train, holdout = split_holdout(clean, spec)
-    return ValidateResult(
+    nothing_new = learned_already(champion, fingerprint) and not request.request.force
+    train, holdout = (clean.slice(0, 0), clean.slice(0, 0)) if nothing_new else split_holdout(clean, spec, timestamps)
+    result = ValidateResult(
         model_name=name,
         run_id=run_id,
         reason=request.request.reason,
+        trigger=request.request.trigger,
         dataset=snapshot,
         train=artifacts.put(run_key(name, run_id, RunFile.TRAIN), to_parquet(train)),
         holdout=artifacts.put(run_key(name, run_id, RunFile.HOLDOUT), to_parquet(holdout)),
         rows=clean.num_rows,
+        sources=sources,
+        fingerprint=fingerprint,
+        nothing_new=nothing_new,
+        split=spec.data.split,
+        search=spec.estimator.search is not None,
         warnings=[f"{w.check}({w.column}): {w.message}" for w in report.warnings],
         report=report_artifact,
     )
+    artifacts.put(run_key(name, run_id, RunFile.INPUTS), result.model_dump_json(indent=2).encode(), "application/json")
+    return result

@@ -24,7 +24,13 @@ if TYPE_CHECKING:
         psi,
     )
     from mlcore.monitoring.report import render_drift_html
-    from mlcore.monitoring.schedule import MONITOR, list_due_models, retrain_execution_name, start_retraining
-    from mlcore.monitoring.windows import capture_window, labelled_window, read_parquet_window, read_window
+    from mlcore.monitoring.retraining import (
+        NOTHING_NEW,
+        RETRAINING,
+        Retraining,
+        request_retraining,
+        retrain_execution_name,
+    )
+    from mlcore.monitoring.schedule import MONITOR, list_due_models
 
 __all__, __getattr__, __dir__ = surface(__name__, __file__)

@@ -7,13 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from mlcore.catalog import CheckFile, DriftCheckResult, DueModel, check_key
+from mlcore.catalog import CheckFile, DriftCheckResult, DueModel, Trigger, check_key
 from mlcore.catalog import metrics as names
-from mlcore.data import Profile, check_contract
+from mlcore.data import Profile, capture_window, check_contract, labelled_window
 from mlcore.monitoring.drift import DISTANCES, DriftReport, PerformanceCheck, check_drift
 from mlcore.monitoring.report import render_drift_html
 from mlcore.monitoring.schedule import MONITOR
-from mlcore.monitoring.windows import capture_window, labelled_window
 from mlcore.registry import ModelVersion, Registry
 from mlcore.spec import LOWER_IS_BETTER, ModelSpec
 from mlcore.storage import ObjectStore
@@ -122,6 +121,10 @@ def run_drift_check(
     report.quality = contract.failures
     report.performance = check_performance(spec, champion, labelled_window(capture, spec.name, window, start, now))
     degraded = report.performance is not None and report.performance.degraded
+    # What asks for a retraining: the first finding the spec retrains on (else the first finding).
+    findings: tuple[tuple[Trigger, bool], ...] = (("degradation", degraded), ("drift", report.dataset_drift))
+    found = [trigger for trigger, seen in findings if seen]
+    trigger = next((t for t in found if spec.retrain.allows(t)), found[0] if found else None)
     artifacts.put(
         check_key(spec.name, check_id, CheckFile.JSON), report.model_dump_json(indent=2).encode(), "application/json"
     )
@@ -147,7 +150,8 @@ def run_drift_check(
             performance_degraded=degraded,
             distances={f.feature: f.score for f in report.features if f.method in DISTANCES},
             p_values={f.feature: f.score for f in report.features if f.method not in DISTANCES},
-            retrain_recommended=(report.dataset_drift or degraded) and spec.retrain.on_drift,
+            retrain_recommended=trigger is not None and spec.retrain.allows(trigger),
+            retrain_trigger=trigger,
             summary=summary,
             report=html,
         )

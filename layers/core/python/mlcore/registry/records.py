@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from mlcore.catalog import DriftCheckResult, TrainedModel
+from mlcore.catalog import Comparison, CrossValidation, DataSource, DriftCheckResult, TrainedModel
 from mlcore.spec import ModelSpec
 
 CHAMPION = "champion"
@@ -69,13 +69,75 @@ class AuditRecord(BaseModel):
 
 
 class MonitorState(Record):
-    """What the monitor keeps per model: its last check, and the retrainings it started (cool-down, daily cap)."""
+    """What the platform keeps per model: its last check, and the retraining requests it decided on."""
 
     last_check_at: str | None = None
     last_check: DriftCheckResult | None = None
-    retrains: list[str] = Field(default_factory=list)  # start times, ISO 8601
+    retrains: list[str] = Field(default_factory=list)  # start times, ISO 8601 (cool-down, daily cap)
     last_retrain_at: str | None = None
     last_retrain_execution: str | None = None
+    handled_events: list[str] = Field(default_factory=list)  # `<trigger>:<event id>`, newest last (replays)
+    schedule_served_at: str | None = None  # when the model's schedule was last served
+    last_data_event: str | None = None  # the newest data drop's event id (the debounce)
+
+
+class RunStatus(StrEnum):
+    REGISTERED = "registered"
+    REJECTED = "rejected"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    TRIAL = "trial"  # a child run of a hyperparameter search
+
+
+class StepTime(BaseModel):
+    """How long a step of the run took (summed over its repeats, e.g. a Map's iterations)."""
+
+    step: str
+    seconds: float
+    count: int = 1
+
+
+class BatchUsage(BaseModel):
+    """What the run's Batch jobs used, and an estimate of their Fargate cost."""
+
+    jobs: int = 0
+    vcpu_seconds: float = 0.0
+    gb_seconds: float = 0.0
+    cost_usd: float = 0.0
+
+
+class RunRecord(Record):
+    """One pipeline run, whatever became of it: the experiment record (`mlops runs`)."""
+
+    run_id: str
+    model_name: str
+    parent_run_id: str | None = None  # a search trial's run
+    trial: int | None = None
+    trigger: str = "manual"
+    reason: str = ""
+    event_id: str | None = None
+    status: RunStatus
+    outcome: str  # registered v3 | rejected | skipped: nothing new | failed at Train: ...
+    started_at: str
+    ended_at: str
+    spec_sha256: str = ""
+    estimator: str = ""
+    params: dict[str, JsonValue] = Field(default_factory=dict)  # resolved: defaults included
+    datasets: list[DataSource] = Field(default_factory=list)
+    fingerprint: str = ""
+    code_version: str = ""
+    image: str = ""
+    primary_metric: str = ""
+    metrics: dict[str, float] = Field(default_factory=dict)  # on the holdout (a trial: cross-validation means)
+    cross_validation: dict[str, CrossValidation] | None = None
+    champion_version: int | None = None
+    champion_metrics: dict[str, float] | None = None
+    comparison: Comparison | None = None
+    gate_passed: bool | None = None
+    gate_reason: str = ""
+    version: int | None = None
+    steps: list[StepTime] = Field(default_factory=list)
+    batch: BatchUsage = Field(default_factory=BatchUsage)
 
 
 def utc_now() -> str:

@@ -1,14 +1,18 @@
 """The model registry: specs, versions, aliases and an audit trail in DynamoDB; artifacts in S3.
 
 One table, keyed `pk = MODEL#<name>` and `sk` = `SPEC`, `COUNTER`, `VERSION#<n>`, `ALIAS#<alias>`,
-`AUDIT#<time>#<id>` or `MONITOR`. Each item's document is JSON in `doc` (a `registry.records` model),
-so floats survive without Decimal conversions; `rev`, the revision conditions test, is top-level.
+`AUDIT#<time>#<id>`, `MONITOR` or `RUN#<start time>#<run id>`; `pk = RUNID#<run id>` finds a run's
+model. Each item's document is JSON in `doc` (a `registry.records` model), so floats survive
+without Decimal conversions; `rev`, the revision conditions test, is top-level.
 Every write is conditional (on the revision read, or on the item not existing yet) and every change
 of a spec, version or alias is written in one transaction with its audit record.
 """
 
 from __future__ import annotations
 
+import json
+import random
+import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,6 +28,7 @@ from mlcore.registry.records import (
     MonitorState,
     Record,
     RolloutMode,
+    RunRecord,
     SpecRecord,
     VersionStatus,
     utc_now,
@@ -49,8 +54,10 @@ def create_registry_table(client: DynamoDBClient, name: str) -> None:
 
 R = TypeVar("R", bound=Record)
 SPEC, COUNTER, MONITOR = "SPEC", "COUNTER", "MONITOR"
-# Attempts of a read-modify-write (`update_monitor_state`) before a conflict is reported.
-UPDATE_ATTEMPTS = 5
+# Attempts of a read-modify-write (`update_monitor_state`) before a conflict is reported, and the
+# longest pause between them (full jitter): concurrent writers of one item spread out and each gets a turn.
+UPDATE_ATTEMPTS = 10
+UPDATE_BACKOFF_SECONDS = 0.05
 
 
 def _pk(name: str) -> dict[str, Any]:
@@ -63,6 +70,14 @@ def _version_sk(version: int) -> str:
 
 def _alias_sk(alias: str) -> str:
     return f"ALIAS#{alias}"
+
+
+def _run_sk(record: RunRecord) -> str:
+    return f"RUN#{record.started_at}#{record.run_id}"
+
+
+def _run_index(run_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"RUNID#{run_id}"}, "sk": {"S": "RUN"}}
 
 
 class Registry:
@@ -325,6 +340,49 @@ class Registry:
             raise ConflictError(f"alias '{alias}' of '{name}' has no previous version to roll back to")
         return self.set_alias(name, alias, current.previous_version, actor, reason=f"rollback from {current.version}")
 
+    # -- runs ------------------------------------------------------------------------------
+    def put_run(self, record: RunRecord) -> None:
+        """Record a run once, with the index item that finds it by id.
+
+        Raises
+        ------
+        ConflictError
+            If the run is recorded already (a retried record step).
+        """
+        index = {
+            **_run_index(record.run_id),
+            "doc": {"S": f'{{"model_name": "{record.model_name}", "sk": "{_run_sk(record)}"}}'},
+        }
+        self._transact(
+            [
+                {"Put": self._put(record.model_name, _run_sk(record), record, revised=False)},
+                {"Put": {"TableName": self.table, "Item": index, "ConditionExpression": "attribute_not_exists(sk)"}},
+            ],
+            f"run {record.run_id} is recorded already",
+        )
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """A run by its id, whatever its model.
+
+        Raises
+        ------
+        NotFoundError
+            If no run of that id was recorded.
+        """
+        found = self.client.get_item(TableName=self.table, Key=_run_index(run_id), ConsistentRead=True).get("Item")
+        if not found:
+            raise NotFoundError(f"no run {run_id!r} was recorded")
+        where = json.loads(found["doc"]["S"])
+        record = self._get(where["model_name"], where["sk"], RunRecord)
+        if record is None:
+            raise NotFoundError(f"no run {run_id!r} was recorded")
+        return record
+
+    def list_runs(self, name: str, limit: int | None = None) -> list[RunRecord]:
+        """A model's runs, newest first."""
+        self.get_spec(name)
+        return [RunRecord.model_validate_json(doc) for doc in self._query(name, "RUN#", newest_first=True, limit=limit)]
+
     # -- audit and monitor state -----------------------------------------------------------
     def audit(self, name: str, action: str, actor: str, details: dict[str, Any]) -> None:
         self._transact([self._audit_put(name, action, actor, details)], "audit write failed")
@@ -364,4 +422,5 @@ class Registry:
             except ConflictError:
                 if attempt == UPDATE_ATTEMPTS - 1:
                     raise
+                time.sleep(random.uniform(0, UPDATE_BACKOFF_SECONDS * (attempt + 1)))
         raise AssertionError("unreachable")

@@ -1,4 +1,4 @@
-"""Runs: what became of each execution of a pipeline; for now, the words of a failed step."""
+"""Runs: what became of each execution of a pipeline: its record, its export, the words of a failed step."""
 
 from __future__ import annotations
 
@@ -7,6 +7,16 @@ from typing import TYPE_CHECKING
 from mlcore._surface import surface
 
 if TYPE_CHECKING:
+    from mlcore.runs.export import COLUMNS, RUNS_TABLE, export_runs, row
     from mlcore.runs.failures import describe_failure, report_failure, write_job_failure
+    from mlcore.runs.recorder import (
+        NOTHING_NEW,
+        batch_usage,
+        build_record,
+        execution_history,
+        record_run,
+        spec_sha256,
+        step_times,
+    )
 
 __all__, __getattr__, __dir__ = surface(__name__, __file__)

@@ -15,12 +15,20 @@ if TYPE_CHECKING:
         binary_auc,
         classification_metrics,
         label_metrics,
+        paired_bootstrap,
         regression_metrics,
         score,
     )
     from mlcore.training.export import check_parity, export_onnx
     from mlcore.training.gate import apply_gate, evaluate_candidate
     from mlcore.training.job import train_candidate
-    from mlcore.training.pipeline import build_pipeline, fit, frame, table_columns
+    from mlcore.training.pipeline import (
+        build_pipeline,
+        cross_validate,
+        fit,
+        frame,
+        resolved_params,
+        table_columns,
+    )
 
 __all__, __getattr__, __dir__ = surface(__name__, __file__)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlcore.spec import ModelSpec, Task
+from mlcore.catalog import Comparison
+from mlcore.spec import LOWER_IS_BETTER, ModelSpec, Task
 
 
 def binary_auc(positive: np.ndarray, scores: np.ndarray) -> float:
@@ -76,3 +77,44 @@ def score(
         assert classes is not None
         return classification_metrics(y_true, outputs["label"], outputs["probabilities"], classes)
     return regression_metrics(y_true, outputs["label"])
+
+
+def _rows(outputs: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    return {name: values[rows] for name, values in outputs.items()}
+
+
+def paired_bootstrap(
+    spec: ModelSpec,
+    truth: np.ndarray,
+    challenger: tuple[dict[str, np.ndarray], list[str] | None],
+    champion: tuple[dict[str, np.ndarray], list[str] | None],
+    *,
+    confidence: float,
+    resamples: int = 1000,
+) -> Comparison:
+    """The interval of (challenger - champion) in the primary metric, resampling the shared holdout's rows.
+
+    Both models are scored on the same resampled rows (paired), so the interval is of the difference
+    the rows make, not of two independent noises. Positive is better for the challenger.
+    """
+    metric = spec.metrics.primary
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+
+    def difference(rows: np.ndarray) -> float:
+        ours = score(spec, truth[rows], _rows(challenger[0], rows), challenger[1])[metric]
+        theirs = score(spec, truth[rows], _rows(champion[0], rows), champion[1])[metric]
+        return sign * (ours - theirs)
+
+    rng = np.random.default_rng(spec.data.seed)
+    every = np.arange(len(truth))
+    draws = np.array([difference(rng.integers(0, len(truth), len(truth))) for _ in range(resamples)])
+    tail = (1 - confidence) / 2
+    low, high = np.nanquantile(draws, [tail, 1 - tail]) if np.isfinite(draws).any() else (np.nan, np.nan)
+    return Comparison(
+        metric=metric,
+        confidence=confidence,
+        difference=difference(every),
+        low=float(low),
+        high=float(high),
+        resamples=resamples,
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlcore.catalog import EvaluateRequest, EvaluateResult, TrainingResult
+from mlcore.catalog import EvaluateRequest, EvaluateResult, RunFile, TrainingResult, run_key
 from mlcore.registry import PIPELINE, Registry, read_candidate
 from mlcore.spec import LOWER_IS_BETTER, ModelSpec
 from mlcore.storage import ObjectStore
@@ -19,6 +19,8 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
 
     The candidate must meet every minimum of the spec and, when a champion exists, be no worse than
     the champion on the primary metric (within the spec's tolerance), both scored on the same holdout.
+    With `metrics.confidence` set, the lower end of the paired bootstrap interval of (challenger -
+    champion) must also be above -tolerance: a gain the holdout's noise could explain is not enough.
     """
     primary = spec.metrics.primary
     candidate = result.metrics
@@ -34,6 +36,12 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
             f"{primary} {candidate[primary]:.4f} is worse than champion v{result.champion_version}'s "
             f"{champion[primary]:.4f} on the same holdout"
         )
+    interval = result.comparison
+    if interval is not None and spec.metrics.confidence is not None and not interval.low > -spec.metrics.tolerance:
+        reasons.append(
+            f"the {interval.confidence:.0%} interval of {primary} (challenger - champion) is "
+            f"[{interval.low:+.4f}, {interval.high:+.4f}]: its lower end is not above -{spec.metrics.tolerance:g}"
+        )
     if reasons:
         reason = "; ".join(reasons)
     elif champion is None:
@@ -43,6 +51,11 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
             f"{primary} {candidate[primary]:.4f} vs champion v{result.champion_version}'s {champion[primary]:.4f} "
             "on the same holdout: not worse"
         )
+        if interval is not None:
+            reason += (
+                f" (the {interval.confidence:.0%} interval of the difference is "
+                f"[{interval.low:+.4f}, {interval.high:+.4f}])"
+            )
     return EvaluateResult(
         model_name=result.model_name,
         run_id=result.run_id,
@@ -52,13 +65,19 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
         candidate_metrics=candidate,
         champion_version=result.champion_version,
         champion_metrics=champion,
+        comparison=interval,
     )
 
 
 def evaluate_candidate(request: EvaluateRequest, *, registry: Registry, artifacts: ObjectStore) -> EvaluateResult:
-    """Apply the evaluation gate to what the training job measured on the run's holdout."""
+    """Apply the evaluation gate to what the training job measured on the run's holdout (kept as `evaluation.json`)."""
     spec = registry.get_spec(request.model_name)
     result = apply_gate(spec, read_candidate(request.model_name, request.run_id, artifacts))
+    artifacts.put(
+        run_key(request.model_name, request.run_id, RunFile.EVALUATION),
+        result.model_dump_json(indent=2).encode(),
+        "application/json",
+    )
     if not result.passed:
         registry.audit(
             request.model_name, "candidate_rejected", PIPELINE, {"run_id": request.run_id, "reason": result.reason}

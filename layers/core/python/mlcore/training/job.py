@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlcore.catalog import RunFile, TrainingResult, run_key
+from mlcore.catalog import RunFile, TrainingResult, ValidateResult, run_key
 from mlcore.data import build_profile, read_parquet
 from mlcore.registry import Registry
 from mlcore.serving import OnnxModel, load_served_model, signature_of
 from mlcore.storage import ObjectStore
-from mlcore.training.evaluation import score
+from mlcore.training.evaluation import paired_bootstrap, score
 from mlcore.training.export import check_parity, export_onnx
-from mlcore.training.pipeline import fit, table_columns
+from mlcore.training.pipeline import cross_validate, fit, resolved_params, table_columns
+
+# The interval's confidence when only cross-validation asks for one (`metrics.confidence` unset).
+DEFAULT_CONFIDENCE = 0.95
 
 
 def train_candidate(
@@ -28,8 +31,9 @@ def train_candidate(
         When the model cannot be served as ONNX; nothing is written to the registry.
     """
     spec = registry.get_spec(model_name)
-    train = read_parquet(artifacts.get(run_key(model_name, run_id, RunFile.TRAIN)))
-    holdout = read_parquet(artifacts.get(run_key(model_name, run_id, RunFile.HOLDOUT)))
+    inputs = ValidateResult.model_validate_json(artifacts.get(run_key(model_name, run_id, RunFile.INPUTS)))
+    train = read_parquet(artifacts.get_verified(inputs.train))
+    holdout = read_parquet(artifacts.get_verified(inputs.holdout))
     pipeline, classes = fit(spec, train)
     signature = signature_of(spec.features)
     onnx_bytes = export_onnx(pipeline, spec)
@@ -37,14 +41,24 @@ def train_candidate(
     holdout_columns = table_columns(holdout, spec)
     parity = check_parity(pipeline, candidate, holdout_columns, spec)
     truth = np.asarray(holdout.column(spec.target).to_pylist())
-    metrics = score(spec, truth, candidate.predict(holdout_columns), classes)
+    outputs = candidate.predict(holdout_columns)
+    metrics = score(spec, truth, outputs, classes)
+    folds = spec.data.cv_folds
     train_columns = table_columns(train, spec)
     profile = build_profile(spec, train_columns, candidate.predict(train_columns)["label"])
     champion = registry.champion(model_name)
-    champion_metrics = None
+    champion_metrics = comparison = None
     if champion is not None:
-        served = load_served_model(champion, artifacts)
-        champion_metrics = score(spec, truth, served.predict(holdout_columns), champion.classes)
+        champion_outputs = load_served_model(champion, artifacts).predict(holdout_columns)
+        champion_metrics = score(spec, truth, champion_outputs, champion.classes)
+        if spec.metrics.confidence is not None or spec.data.cv_folds is not None:
+            comparison = paired_bootstrap(
+                spec,
+                truth,
+                (outputs, classes),
+                (champion_outputs, champion.classes),
+                confidence=spec.metrics.confidence or DEFAULT_CONFIDENCE,
+            )
     result = TrainingResult(
         model_name=model_name,
         run_id=run_id,
@@ -64,6 +78,10 @@ def train_candidate(
         champion_version=champion.version if champion else None,
         champion_metrics=champion_metrics,
         image=image,
+        data_fingerprint=inputs.fingerprint,
+        params=resolved_params(pipeline),
+        cross_validation=cross_validate(spec, train, folds) if folds else None,
+        comparison=comparison,
     )
     artifacts.put(
         run_key(model_name, run_id, RunFile.CANDIDATE), result.model_dump_json(indent=2).encode(), "application/json"

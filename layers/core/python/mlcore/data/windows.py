@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from mlcore.catalog import CAPTURE, FEEDBACK, partition
+from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
 
 
@@ -39,11 +40,8 @@ def capture_window(store: ObjectStore, model_name: str, start: datetime, end: da
     return table.filter(pc.and_(pc.greater_equal(at, start), pc.less_equal(at, end)))
 
 
-def labelled_window(store: ObjectStore, model_name: str, window: Any, start: datetime, end: datetime) -> Any:
-    """The captured rows of `window` that have feedback: `prediction` and `label` (a pyarrow Table), or None.
-
-    Feedback may arrive after the window (it is read up to `end`); the latest label for a row wins.
-    """
+def _latest_labels(store: ObjectStore, model_name: str, window: Any, start: datetime, end: datetime) -> Any:
+    """For each row of `window`, its label from the feedback read up to `end` (None where there is none)."""
     feedback = read_parquet_window(store, FEEDBACK, model_name, start, end)
     if window is None or feedback is None:
         return None
@@ -53,12 +51,51 @@ def labelled_window(store: ObjectStore, model_name: str, window: Any, start: dat
         for r, i, label in zip(*(feedback.column(c).to_pylist() for c in feedback.column_names), strict=True)
     }
     keys = zip(window.column("request_id").to_pylist(), window.column("row_index").to_pylist(), strict=True)
-    labels = [latest.get(key) for key in keys]
+    return [latest.get(key) for key in keys]
+
+
+def labelled_window(store: ObjectStore, model_name: str, window: Any, start: datetime, end: datetime) -> Any:
+    """The captured rows of `window` that have feedback: `prediction` and `label` (a pyarrow Table), or None.
+
+    Feedback may arrive after the window (it is read up to `end`); the latest label for a row wins.
+    """
     import pyarrow as pa
 
+    labels = _latest_labels(store, model_name, window, start, end)
+    if labels is None:
+        return None
     score = window.column("score") if "score" in window.column_names else pa.nulls(window.num_rows, pa.float64())
     joined = pa.table({"prediction": window.column("prediction"), "score": score, "label": pa.array(labels)})
     return joined.filter(joined.column("label").is_valid())
+
+
+def labelled_rows(store: ObjectStore, spec: ModelSpec, start: datetime, end: datetime) -> Any:
+    """The rows served in [start, end] that have a label (a Table), or None.
+
+    Columns: `request_id`, `row_index`, the spec's target (the latest label), `captured_at` and the
+    spec's features. With `retrain.include_feedback`, the pipeline adds these rows to the dataset.
+    """
+    import pyarrow as pa
+
+    window = capture_window(store, spec.name, start, end)
+    labels = _latest_labels(store, spec.name, window, start, end)
+    if labels is None:
+        return None
+    features = {
+        f.name: window.column(f.name) if f.name in window.column_names else pa.nulls(window.num_rows)
+        for f in spec.features
+    }
+    table = pa.table(
+        {
+            "request_id": window.column("request_id"),
+            "row_index": window.column("row_index"),
+            spec.target: pa.array(labels),
+            "captured_at": window.column("captured_at"),
+            **features,
+        }
+    )
+    labelled = table.filter(table.column(spec.target).is_valid())
+    return labelled if labelled.num_rows else None
 
 
 def read_window(

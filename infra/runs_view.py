@@ -1,0 +1,149 @@
+"""Run records as people read them: a model's runs in a table, one run in full, runs side by side.
+
+Pure functions of `RunRecord`s (no AWS), so the CLI's `mlops runs` verbs stay light and the views are
+tested as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rich.table import Table
+
+from mlcore.registry import RunRecord
+
+MISSING = "-"
+
+
+def duration(record: RunRecord) -> float:
+    return (datetime.fromisoformat(record.ended_at) - datetime.fromisoformat(record.started_at)).total_seconds()
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return MISSING if value is None else f"{value:.{digits}f}"
+
+
+def list_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
+    """One line per run: what started it, what became of it, its primary metric, time and cost."""
+    return [
+        {
+            "run_id": r.run_id,
+            "started_at": r.started_at,
+            "trigger": r.trigger,
+            "status": str(r.status),
+            "outcome": r.outcome,
+            "metric": r.primary_metric,
+            "value": r.metrics.get(r.primary_metric),
+            "seconds": round(duration(r), 1),
+            "cost_usd": r.batch.cost_usd,
+        }
+        for r in records
+    ]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One field of the runs compared: its value in each run, and whether they differ."""
+
+    field: str
+    values: list[str]
+
+    @property
+    def differs(self) -> bool:
+        return len(set(self.values)) > 1
+
+
+def _cv(record: RunRecord, metric: str) -> str:
+    score = (record.cross_validation or {}).get(metric)
+    return MISSING if score is None else f"{score.mean:.4f} ± {score.sd:.4f}"
+
+
+def _param(value: Any) -> str:
+    return MISSING if value is None else value if isinstance(value, str) else json.dumps(value)
+
+
+def compare_rows(records: list[RunRecord]) -> list[Row]:
+    """The runs side by side: what they are, their data and code, every parameter, every metric, cost."""
+    rows = [
+        Row("model", [r.model_name for r in records]),
+        Row("trigger", [r.trigger for r in records]),
+        Row("outcome", [r.outcome for r in records]),
+        Row("version", [MISSING if r.version is None else f"v{r.version}" for r in records]),
+        Row("started", [r.started_at for r in records]),
+        Row("code version", [r.code_version or MISSING for r in records]),
+        Row("image", [r.image or MISSING for r in records]),
+        Row("spec sha256", [r.spec_sha256[:12] or MISSING for r in records]),
+        Row("data fingerprint", [r.fingerprint[:12] or MISSING for r in records]),
+        Row("rows", [", ".join(f"{d.source} {d.rows}" for d in r.datasets) or MISSING for r in records]),
+        Row("estimator", [r.estimator for r in records]),
+    ]
+    params = sorted({name for r in records for name in r.params})
+    rows += [Row(f"param {name}", [_param(r.params.get(name)) for r in records]) for name in params]
+    metrics = sorted({name for r in records for name in r.metrics})
+    rows += [Row(f"holdout {name}", [_number(r.metrics.get(name)) for r in records]) for name in metrics]
+    cv_metrics = sorted({name for r in records for name in (r.cross_validation or {})})
+    rows += [Row(f"cv {name}", [_cv(r, name) for r in records]) for name in cv_metrics]
+    rows += [
+        Row("champion", [MISSING if r.champion_version is None else f"v{r.champion_version}" for r in records]),
+        Row(
+            "vs champion",
+            [
+                MISSING
+                if r.comparison is None
+                else f"{r.comparison.difference:+.4f} [{r.comparison.low:+.4f}, {r.comparison.high:+.4f}]"
+                for r in records
+            ],
+        ),
+        Row("gate", [r.gate_reason or MISSING for r in records]),
+        Row("seconds", [f"{duration(r):.1f}" for r in records]),
+        Row("batch vCPU-s", [f"{r.batch.vcpu_seconds:.1f}" for r in records]),
+        Row("cost USD", [f"{r.batch.cost_usd:.6f}" for r in records]),
+    ]
+    return rows
+
+
+def show_lines(record: RunRecord) -> list[str]:
+    """One run in full, for `mlops runs show`."""
+    lines = [
+        f"Run {record.run_id} of {record.model_name}: {record.outcome}",
+        f"  trigger: {record.trigger} ({record.reason}){f', event {record.event_id}' if record.event_id else ''}",
+        f"  started {record.started_at}, ended {record.ended_at} ({duration(record):.1f} s)",
+        f"  code version {record.code_version or MISSING}, image {record.image or MISSING}",
+        f"  spec sha256 {record.spec_sha256}, data fingerprint {record.fingerprint or MISSING}",
+    ]
+    if record.parent_run_id:
+        lines.append(f"  trial {record.trial} of run {record.parent_run_id}")
+    lines += [f"  data: {d.source} {d.uri} ({d.rows} rows, sha256 {d.sha256[:12]})" for d in record.datasets]
+    lines.append(f"  {record.estimator}: " + ", ".join(f"{k}={_param(v)}" for k, v in sorted(record.params.items())))
+    if record.metrics:
+        lines.append("  holdout: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(record.metrics.items())))
+    for metric in sorted(record.cross_validation or {}):
+        lines.append(f"  cross-validation {metric}: {_cv(record, metric)}")
+    if record.comparison is not None:
+        c = record.comparison
+        lines.append(
+            f"  vs champion v{record.champion_version}: {c.metric} {c.difference:+.4f}, "
+            f"{c.confidence:.0%} interval [{c.low:+.4f}, {c.high:+.4f}] ({c.resamples} resamples)"
+        )
+    if record.gate_reason:
+        lines.append(f"  gate: {'passed' if record.gate_passed else 'failed'}: {record.gate_reason}")
+    lines += [f"  step {s.step}: {s.seconds:.2f} s" + (f" ({s.count}x)" if s.count > 1 else "") for s in record.steps]
+    batch = record.batch
+    if batch.jobs:
+        lines.append(
+            f"  batch: {batch.jobs} job(s), {batch.vcpu_seconds:.1f} vCPU-s, {batch.gb_seconds:.1f} GB-s, "
+            f"about ${batch.cost_usd:.6f} on Fargate"
+        )
+    return lines
+
+
+def compare_table(records: list[RunRecord], title: str | None = None) -> Table:
+    """The runs side by side, as a table whose differing rows stand out (marked ≠, in yellow)."""
+    table = Table("", *(r.run_id for r in records), "", title=title)
+    for line in compare_rows(records):
+        style = "bold yellow" if line.differs else None
+        table.add_row(line.field, *line.values, "≠" if line.differs else "", style=style)
+    return table

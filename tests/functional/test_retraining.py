@@ -1,0 +1,339 @@
+"""The request-retraining step on moto: every trigger, replays, nothing new, cool-down, daily cap, debounce."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from mlcore.catalog import RetrainingDecision, RetrainingRequest, RetrainingResult
+from mlcore.data import data_fingerprint
+from mlcore.monitoring import NOTHING_NEW, request_retraining, retrain_execution_name
+from mlcore.registry import CHAMPION, ModelVersion, Registry, VersionStatus
+from mlcore.spec import ModelSpec, parse_spec
+from mlcore.storage import ObjectStore
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+REGION = "us-east-1"
+DATASET = "datasets/churn/20250301T000000000000Z.csv"
+
+
+@pytest.fixture
+def state_machine(aws: None) -> tuple[Any, str]:
+    """A trivial training state machine on moto's Step Functions."""
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = sfn.create_state_machine(
+        name="training",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    return sfn, arn
+
+
+def spec_with(churn_spec: ModelSpec, **retrain: Any) -> ModelSpec:
+    return parse_spec({**churn_spec.model_dump(mode="json", exclude_none=True), "retrain": retrain})
+
+
+@pytest.fixture
+def setup(
+    registry: Registry, data: ObjectStore, capture: ObjectStore, churn_spec: ModelSpec, state_machine: tuple[Any, str]
+) -> Callable[..., RetrainingResult]:
+    """`ask(trigger, event_id, at=..., **fields)`: a request to the step, as its function makes it."""
+    registry.put_spec(churn_spec, actor="test")
+    data.put(DATASET, b"tenure_months,churned\n1,yes\n")
+    sfn, arn = state_machine
+
+    def ask(trigger: str, event_id: str, at: datetime = NOW, **fields: Any) -> RetrainingResult:
+        fields.setdefault("model_name", None if trigger in ("schedule", "new_data") else "churn")
+        request = RetrainingRequest(trigger=trigger, event_id=event_id, **fields)
+        return request_retraining(
+            request, registry=registry, data=data, capture=capture, sfn=sfn, state_machine_arn=arn, now=at
+        )
+
+    return ask
+
+
+def one(result: RetrainingResult) -> RetrainingDecision:
+    [decision] = result.decisions
+    return decision
+
+
+def executions(state_machine: tuple[Any, str]) -> list[dict[str, Any]]:
+    sfn, arn = state_machine
+    return sfn.list_executions(stateMachineArn=arn)["executions"]
+
+
+def skipped(registry: Registry) -> list[str]:
+    return [r.details["why"] for r in registry.audit_trail("churn") if r.action == "retrain_skipped"]
+
+
+def champion_trained_on(registry: Registry, fingerprint: str, created_at: datetime = NOW - timedelta(days=2)) -> None:
+    version = registry.register_version(
+        ModelVersion(
+            model_name="churn",
+            run_id="seed",
+            version=registry.allocate_version("churn"),
+            status=VersionStatus.APPROVED,
+            created_at=created_at.isoformat(),
+            artifacts={},
+            metrics={},
+            signature=[],
+            data_fingerprint=fingerprint,
+        ),
+        actor="test",
+    )
+    registry.set_alias("churn", CHAMPION, version.version, actor="test")
+
+
+# -- drift and degradation ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("trigger", ["drift", "degradation"])
+def test_a_monitor_finding_starts_one_run_named_after_its_check(
+    setup: Callable[..., RetrainingResult], registry: Registry, state_machine: tuple[Any, str], trigger: str
+) -> None:
+    decision = one(setup(trigger, "20250301T120000", reason="3 of 7 features drifted"))
+    assert decision.started
+    assert decision.execution_name == retrain_execution_name("churn", trigger, "20250301T120000")
+    [execution] = executions(state_machine)
+    described = state_machine[0].describe_execution(executionArn=execution["executionArn"])
+    assert json.loads(described["input"]) == {
+        "model_name": "churn",
+        "dataset_uri": None,
+        "reason": f"{trigger}: 3 of 7 features drifted",
+        "trigger": trigger,
+        "event_id": "20250301T120000",
+        "force": False,
+    }
+    [started] = [r for r in registry.audit_trail("churn") if r.action == "retrain_started"]
+    assert started.details["trigger"] == trigger
+
+
+@pytest.mark.parametrize(
+    ("switch", "trigger"), [("on_drift", "drift"), ("on_degradation", "degradation"), ("on_new_data", "new_data")]
+)
+def test_a_trigger_the_spec_turns_off_starts_nothing(  # noqa: PLR0917 (pytest fixtures)
+    setup: Callable[..., RetrainingResult],
+    registry: Registry,
+    churn_spec: ModelSpec,
+    state_machine: tuple[Any, str],
+    switch: str,
+    trigger: str,
+) -> None:
+    registry.put_spec(spec_with(churn_spec, **{switch: False}, debounce_minutes=0), actor="test")
+    decision = one(setup(trigger, "e1", key=DATASET))
+    assert (decision.started, decision.reason) == (False, f"retrain.{switch} is off for 'churn'")
+    assert executions(state_machine) == []
+
+
+def test_a_replayed_event_starts_nothing(
+    setup: Callable[..., RetrainingResult], registry: Registry, state_machine: tuple[Any, str]
+) -> None:
+    assert one(setup("drift", "c1")).started
+    # the same event again, after the cool-down and under the cap: still nothing
+    replay = one(setup("drift", "c1", at=NOW + timedelta(hours=7)))
+    assert (replay.started, replay.reason) == (False, "event c1 was already handled")
+    assert len(executions(state_machine)) == 1
+    assert skipped(registry) == ["event c1 was already handled"]
+
+
+def test_an_execution_that_already_exists_takes_no_slot(
+    setup: Callable[..., RetrainingResult], registry: Registry, state_machine: tuple[Any, str]
+) -> None:
+    # GIVEN the execution was started, but the monitor state was lost (the function timed out before writing it)
+    sfn, arn = state_machine
+    sfn.start_execution(stateMachineArn=arn, name=retrain_execution_name("churn", "drift", "c1"), input="{}")
+    decision = one(setup("drift", "c1"))
+    assert (decision.started, decision.reason.startswith("execution churn-drift-c1-")) == (False, True)
+    assert registry.get_monitor_state("churn").retrains == []
+    assert one(setup("drift", "c2")).started  # no cool-down was taken
+
+
+# -- cool-down and daily cap ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("hours", "started"), [(5.99, False), (6.0, True)])
+def test_the_cool_down_ends_exactly_after_its_hours(
+    setup: Callable[..., RetrainingResult], hours: float, started: bool
+) -> None:
+    assert one(setup("drift", "c1")).started
+    later = one(setup("drift", "c2", at=NOW + timedelta(hours=hours)))
+    assert later.started is started
+    if not started:
+        assert later.reason.startswith("cool-down: last retraining started 2025-03-01T12:00:00+00:00")
+
+
+def test_the_daily_cap_counts_starts_of_the_last_24_hours(
+    setup: Callable[..., RetrainingResult], registry: Registry, churn_spec: ModelSpec
+) -> None:
+    registry.put_spec(spec_with(churn_spec, cooldown_hours=0, max_per_day=2), actor="test")
+    assert one(setup("drift", "c1")).started
+    assert one(setup("drift", "c2", at=NOW + timedelta(hours=1))).started
+    capped = one(setup("drift", "c3", at=NOW + timedelta(hours=23, minutes=59)))
+    assert (capped.started, capped.reason) == (False, "daily cap of 2 retrainings reached")
+    assert one(setup("drift", "c4", at=NOW + timedelta(hours=24))).started  # the first start aged out
+
+
+def test_eight_concurrent_requests_start_no_more_runs_than_the_cap(  # noqa: PLR0917 (pytest fixtures)
+    setup: Callable[..., RetrainingResult],
+    registry: Registry,
+    data: ObjectStore,
+    capture: ObjectStore,
+    churn_spec: ModelSpec,
+    moto_server: str,
+    state_machine: tuple[Any, str],
+) -> None:
+    # GIVEN a model that may retrain twice a day, without cool-down
+    registry.put_spec(spec_with(churn_spec, cooldown_hours=0, max_per_day=2), actor="test")
+
+    def request(index: int) -> RetrainingDecision:
+        # each request in its own function instance: its own clients, over HTTP to one embedded AWS
+        def client(service: str) -> Any:
+            return boto3.client(service, region_name=REGION, endpoint_url=moto_server)
+
+        result = request_retraining(
+            RetrainingRequest(trigger="drift", event_id=f"check-{index}", model_name="churn"),
+            registry=Registry(registry.table, client("dynamodb")),
+            data=ObjectStore(data.bucket, client("s3")),
+            capture=ObjectStore(capture.bucket, client("s3")),
+            sfn=client("stepfunctions"),
+            state_machine_arn=state_machine[1],
+            now=NOW,
+        )
+        return one(result)
+
+    # WHEN 8 drift checks ask at once
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        decisions = list(pool.map(request, range(8)))
+    # THEN exactly the cap's two runs start, and the six others say why not
+    assert sum(d.started for d in decisions) == 2
+    assert len(executions(state_machine)) == 2
+    assert sorted(d.reason for d in decisions if not d.started) == ["daily cap of 2 retrainings reached"] * 6
+    assert len(registry.get_monitor_state("churn").retrains) == 2
+
+
+# -- nothing new to learn ------------------------------------------------------------------------
+
+
+def test_a_retraining_on_the_champions_own_data_is_skipped(
+    setup: Callable[..., RetrainingResult], registry: Registry, data: ObjectStore, state_machine: tuple[Any, str]
+) -> None:
+    # GIVEN a champion trained on exactly the newest dataset (no feedback)
+    champion_trained_on(registry, data_fingerprint(data.sha256_of(DATASET)))
+    decision = one(setup("drift", "c1"))
+    assert (decision.started, decision.reason) == (False, NOTHING_NEW)
+    assert executions(state_machine) == []
+    assert registry.get_monitor_state("churn").retrains == []  # no slot taken
+    # WHEN a new dataset lands, the same trigger starts a run
+    data.put("datasets/churn/20250302T000000000000Z.csv", b"tenure_months,churned\n2,no\n")
+    assert one(setup("drift", "c2")).started
+
+
+def test_new_labelled_feedback_is_something_new(  # noqa: PLR0917 (pytest fixtures)
+    setup: Callable[..., RetrainingResult],
+    registry: Registry,
+    data: ObjectStore,
+    capture: ObjectStore,
+    churn_spec: ModelSpec,
+    capture_request: Callable[..., int],
+) -> None:
+    from infra.local.example_data import churn_instances
+    from mlcore.serving import record_feedback
+
+    now = datetime.now(UTC)  # feedback is stored under the day it arrives
+    spec = spec_with(churn_spec, include_feedback=True)
+    registry.put_spec(spec, actor="test")
+    champion_trained_on(registry, data_fingerprint(data.sha256_of(DATASET)), created_at=now - timedelta(days=1))
+    # served rows without labels teach nothing
+    capture_request(capture, spec, churn_instances(5, seed=1), ["no"] * 5, at=now - timedelta(hours=1), request_id="r1")
+    assert one(setup("drift", "c1", at=now)).reason == NOTHING_NEW
+    # a label for one of them does
+    record_feedback(spec, json.dumps({"request_id": "r1", "row_index": 2, "label": "yes"}), capture, ["no", "yes"])
+    assert one(setup("drift", "c2", at=now + timedelta(seconds=1))).started
+
+
+# -- schedule ------------------------------------------------------------------------------------
+
+
+def test_a_schedule_tick_asks_for_the_models_whose_schedule_fired(
+    setup: Callable[..., RetrainingResult], registry: Registry, churn_spec: ModelSpec, state_machine: tuple[Any, str]
+) -> None:
+    # GIVEN churn retrains daily at 06:00 and another model has no schedule
+    registry.put_spec(spec_with(churn_spec, schedule="cron(0 6 * * ? *)"), actor="test")
+    other = parse_spec({**spec_with(churn_spec).model_dump(mode="json", exclude_none=True), "name": "upsell"})
+    registry.put_spec(other, actor="test")
+    champion_trained_on(registry, "another-fingerprint", created_at=datetime(2025, 3, 1, 5, 0, tzinfo=UTC))
+    # WHEN the platform ticks at 05:59, then 06:00, then 06:05
+    assert setup("schedule", "tick-1", at=datetime(2025, 3, 1, 5, 59, tzinfo=UTC)).decisions == []
+    fired = one(setup("schedule", "tick-2", at=datetime(2025, 3, 1, 6, 0, tzinfo=UTC)))
+    again = setup("schedule", "tick-3", at=datetime(2025, 3, 1, 6, 5, tzinfo=UTC))
+    # THEN one run at 06:00, for churn only, and the schedule is served until tomorrow's 06:00
+    assert (fired.model_name, fired.trigger, fired.started) == ("churn", "schedule", True)
+    assert again.decisions == []
+    assert len(executions(state_machine)) == 1
+    assert registry.get_monitor_state("churn").schedule_served_at == "2025-03-01T06:00:00+00:00"
+
+
+def test_a_schedule_skipped_for_nothing_new_is_served_all_the_same(
+    setup: Callable[..., RetrainingResult], registry: Registry, churn_spec: ModelSpec, data: ObjectStore
+) -> None:
+    registry.put_spec(spec_with(churn_spec, schedule="rate(1 day)"), actor="test")
+    champion_trained_on(registry, data_fingerprint(data.sha256_of(DATASET)))
+    decision = one(setup("schedule", "tick-1"))
+    assert (decision.started, decision.reason) == (False, NOTHING_NEW)
+    assert setup("schedule", "tick-2", at=NOW + timedelta(hours=23, minutes=59)).decisions == []
+    assert len(setup("schedule", "tick-3", at=NOW + timedelta(days=1)).decisions) == 1
+
+
+def test_firing_a_models_schedule_asks_for_that_model_only(
+    setup: Callable[..., RetrainingResult], registry: Registry, churn_spec: ModelSpec
+) -> None:
+    registry.put_spec(spec_with(churn_spec, schedule="rate(7 days)"), actor="test")
+    champion_trained_on(registry, "another-fingerprint", created_at=NOW - timedelta(hours=1))
+    assert setup("schedule", "tick-1").decisions == []  # not due
+    assert one(setup("schedule", "fired-1", model_name="churn")).started  # `mlops local fire churn`
+
+
+# -- new data ------------------------------------------------------------------------------------
+
+
+def test_a_data_drop_waits_out_the_debounce_and_the_newest_drop_starts_one_run(
+    setup: Callable[..., RetrainingResult],
+    registry: Registry,
+    data: ObjectStore,
+    churn_spec: ModelSpec,
+    state_machine: tuple[Any, str],
+) -> None:
+    registry.put_spec(spec_with(churn_spec, on_new_data=True, debounce_minutes=15), actor="test")
+    first_key, second_key = "datasets/churn/a.csv", "datasets/churn/b.csv"
+    for key in (first_key, second_key):
+        data.put(key, key.encode())
+    # two files within the debounce: each asks to wait 15 minutes
+    assert setup("new_data", "e1", key=first_key).wait_seconds == 900
+    assert setup("new_data", "e2", key=second_key, at=NOW + timedelta(minutes=5)).wait_seconds == 900
+    # after their waits, the first is superseded and the second starts the run, on its file
+    first = one(setup("new_data", "e1", key=first_key, after_wait=True, at=NOW + timedelta(minutes=15)))
+    second = one(setup("new_data", "e2", key=second_key, after_wait=True, at=NOW + timedelta(minutes=20)))
+    assert (first.started, first.reason) == (False, "a later data drop (e2) arrived within the debounce of 15 min")
+    assert second.started
+    [execution] = executions(state_machine)
+    described = state_machine[0].describe_execution(executionArn=execution["executionArn"])
+    assert json.loads(described["input"])["dataset_uri"] == f"s3://mlops-data/{second_key}"
+
+
+def test_a_data_drop_of_an_unregistered_model_asks_nothing(setup: Callable[..., RetrainingResult]) -> None:
+    assert setup("new_data", "e1", key="datasets/unknown/a.csv") == RetrainingResult()
+    assert setup("new_data", "e2", key="datasets/churnx/a.csv") == RetrainingResult()
+
+
+def test_a_dropped_file_deleted_before_the_wait_ends_starts_nothing(
+    setup: Callable[..., RetrainingResult], registry: Registry, churn_spec: ModelSpec
+) -> None:
+    registry.put_spec(spec_with(churn_spec, on_new_data=True, debounce_minutes=0), actor="test")
+    decision = one(setup("new_data", "e1", key="datasets/churn/gone.csv"))
+    assert (decision.started, decision.reason) == (False, "no dataset under s3://mlops-data/datasets/churn/")

@@ -1,0 +1,139 @@
+"""The run record's parts from an execution's history, and the views of `mlops runs`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from infra.runs_view import compare_rows, list_rows, show_lines
+from mlcore.catalog import TRAINING_JOB, Comparison, CrossValidation, DataSource, pricing
+from mlcore.registry import BatchUsage, RunRecord, RunStatus
+from mlcore.runs import batch_usage, row, step_times
+
+START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+T0 = int(START.timestamp() * 1000)  # Batch's times are epoch milliseconds
+
+
+def event(kind: str, seconds: float, **details: Any) -> dict[str, Any]:
+    return {"type": kind, "timestamp": START + timedelta(seconds=seconds), **details}
+
+
+def entered(name: str, seconds: float, kind: str = "Task") -> dict[str, Any]:
+    return event(f"{kind}StateEntered", seconds, stateEnteredEventDetails={"name": name})
+
+
+def exited(name: str, seconds: float, kind: str = "Task") -> dict[str, Any]:
+    return event(f"{kind}StateExited", seconds, stateExitedEventDetails={"name": name})
+
+
+def batch_done(started_ms: int, stopped_ms: int, *, failed: bool = False, **job: Any) -> dict[str, Any]:
+    document = json.dumps({"JobId": "j", "StartedAt": started_ms, "StoppedAt": stopped_ms, **job})
+    if failed:
+        return event("TaskFailed", 0, taskFailedEventDetails={"resourceType": "batch", "cause": document})
+    return event("TaskSucceeded", 0, taskSucceededEventDetails={"resourceType": "batch", "output": document})
+
+
+def test_step_times_pair_entries_and_exits_and_sum_a_maps_iterations() -> None:
+    history = [
+        entered("Validate", 0),
+        exited("Validate", 1.5),
+        event("ChoiceStateEntered", 1.5, stateEnteredEventDetails={"name": "AnythingNew"}),
+        entered("Trials", 2, kind="Map"),
+        entered("Trial", 2),
+        entered("Trial", 2.5),
+        exited("Trial", 4),
+        exited("Trial", 6.5),
+        exited("Trials", 7, kind="Map"),
+        entered("RecordRun", 8),  # still running while it reads the history
+    ]
+    times = {t.step: (t.seconds, t.count) for t in step_times(history)}
+    assert times == {"Validate": (1.5, 1), "Trials": (5.0, 1), "Trial": (6.0, 2)}
+    assert [t.step for t in step_times(history)] == ["Validate", "Trial", "Trials"]  # by when each first finished
+
+
+def test_batch_usage_counts_each_jobs_run_time_with_its_resources_and_prices_it() -> None:
+    history = [
+        batch_done(T0, T0 + 60_000),  # the catalog's job definition: 2 vCPU, 8 GiB
+        batch_done(
+            T0,
+            T0 + 30_000,
+            failed=True,
+            Container={"ResourceRequirements": [{"Type": "VCPU", "Value": "4"}, {"Type": "MEMORY", "Value": "2048"}]},
+        ),
+        event("TaskSucceeded", 0, taskSucceededEventDetails={"resourceType": "lambda", "output": "{}"}),
+        batch_done(0, 0) | {"taskSucceededEventDetails": {"resourceType": "batch", "output": "not json"}},
+    ]
+    usage = batch_usage(history)
+    assert usage.jobs == 2
+    assert usage.vcpu_seconds == pytest.approx(TRAINING_JOB.vcpus * 60 + 4 * 30)
+    assert usage.gb_seconds == pytest.approx(TRAINING_JOB.memory_gib * 60 + 2 * 30)
+    expected = usage.vcpu_seconds / 3600 * pricing.FARGATE_VCPU_HOUR_USD
+    expected += usage.gb_seconds / 3600 * pricing.FARGATE_GB_HOUR_USD
+    assert usage.cost_usd == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_job_that_never_started_costs_nothing() -> None:
+    assert batch_usage([batch_done(0, 0) | {"taskFailedEventDetails": {"resourceType": "batch", "cause": "{}"}}]) == (
+        BatchUsage()
+    )
+
+
+def record(run_id: str, **changes: Any) -> RunRecord:
+    base: dict[str, Any] = {
+        "run_id": run_id,
+        "model_name": "churn",
+        "trigger": "new_data",
+        "status": RunStatus.REGISTERED,
+        "outcome": "registered v1",
+        "started_at": START.isoformat(),
+        "ended_at": (START + timedelta(seconds=42)).isoformat(),
+        "estimator": "random_forest_classifier",
+        "params": {"n_estimators": 60, "max_depth": 8},
+        "datasets": [DataSource(source="dataset", uri="s3://d/datasets/churn/a.csv", sha256="a" * 64, rows=6000)],
+        "primary_metric": "roc_auc",
+        "metrics": {"roc_auc": 0.75, "f1": 0.3},
+        "version": 1,
+        "batch": BatchUsage(jobs=1, vcpu_seconds=3.0, gb_seconds=12.0, cost_usd=0.00005),
+    }
+    return RunRecord(**{**base, **changes})
+
+
+def test_compare_marks_the_fields_that_differ_and_only_those() -> None:
+    first = record("run-1")
+    second = record(
+        "run-2",
+        outcome="registered v2",
+        version=2,
+        params={"n_estimators": 60, "max_depth": 12},
+        metrics={"roc_auc": 0.75, "f1": 0.4},
+        cross_validation={"roc_auc": CrossValidation(folds=3, mean=0.74, sd=0.01)},
+        comparison=Comparison(metric="roc_auc", confidence=0.9, difference=0.01, low=-0.005, high=0.02, resamples=1000),
+    )
+    rows = {r.field: r for r in compare_rows([first, second])}
+    assert rows["param max_depth"].values == ["8", "12"] and rows["param max_depth"].differs
+    assert rows["param n_estimators"].values == ["60", "60"] and not rows["param n_estimators"].differs
+    assert rows["holdout roc_auc"].values == ["0.7500", "0.7500"] and not rows["holdout roc_auc"].differs
+    assert rows["holdout f1"].differs and rows["outcome"].differs
+    assert rows["cv roc_auc"].values == ["-", "0.7400 ± 0.0100"]
+    assert rows["vs champion"].values == ["-", "+0.0100 [-0.0050, +0.0200]"]
+    assert rows["seconds"].values == ["42.0", "42.0"]
+
+
+def test_list_rows_and_show_lines_say_what_a_person_asks_first() -> None:
+    [line] = list_rows([record("run-1")])
+    assert (line["run_id"], line["value"], line["seconds"], line["outcome"]) == ("run-1", 0.75, 42.0, "registered v1")
+    shown = "\n".join(show_lines(record("run-1")))
+    assert shown.startswith("Run run-1 of churn: registered v1")
+    assert "data: dataset s3://d/datasets/churn/a.csv (6000 rows" in shown
+    assert "batch: 1 job(s), 3.0 vCPU-s, 12.0 GB-s, about $0.000050 on Fargate" in shown
+
+
+def test_an_exported_row_has_every_column_with_nested_fields_as_json() -> None:
+    exported = row(record("run-1"))
+    assert exported["primary_value"] == 0.75 and exported["cost_usd"] == 0.00005
+    assert json.loads(exported["params"]) == {"n_estimators": 60, "max_depth": 8}
+    assert json.loads(exported["datasets"])[0]["rows"] == 6000
+    assert exported["cross_validation"] is None and exported["status"] == "registered"
