@@ -341,18 +341,20 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     registry = _platform().registry
     if args.action == "list":
-        rows = runs_view.list_rows(registry.list_runs(args.name, limit=args.limit))
-        table = Table("run", "started", "trigger", "outcome", "metric", "seconds", "cost USD")
+        rows = runs_view.list_rows(registry.list_runs(args.name), limit=args.limit)
+        table = Table("run", "started", "trigger", "outcome", "metric", "trials", "seconds", "cost USD")
         for row in rows:
             value = "-" if row["value"] is None else f"{row['metric']} {row['value']:.4f}"
             table.add_row(
                 row["run_id"], row["started_at"][:19], row["trigger"], row["outcome"], value,
-                f"{row['seconds']:.1f}", f"{row['cost_usd']:.6f}",
+                str(row["trials"] or "-"), f"{row['seconds']:.1f}", f"{row['cost_usd']:.6f}",
             )  # fmt: skip
         emit(args, rows, table if rows else f"'{args.name}' has no runs yet: `mlops pipeline run {args.name}`")
     elif args.action == "show":
         record = registry.get_run(args.run_id)
-        emit(args, record.model_dump(mode="json"), "\n".join(runs_view.show_lines(record)))
+        trials = [r for r in registry.list_runs(record.model_name) if r.parent_run_id == record.run_id]
+        document = {**record.model_dump(mode="json"), "trials": [t.model_dump(mode="json") for t in trials]}
+        emit(args, document, "\n".join(runs_view.show_lines(record, trials)))
     else:
         if len(args.run_ids) < 2:
             err.print("mlops runs compare RUN_ID RUN_ID [...]: compare two runs or more")

@@ -26,8 +26,16 @@ def _number(value: float | None, digits: int = 4) -> str:
     return MISSING if value is None else f"{value:.{digits}f}"
 
 
-def list_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
-    """One line per run: what started it, what became of it, its primary metric, time and cost."""
+def list_rows(records: list[RunRecord], limit: int | None = None) -> list[dict[str, Any]]:
+    """One line per run (a search's trials counted on their run's line), newest first.
+
+    What started it, what became of it, its primary metric, time and cost.
+    """
+    trials: dict[str, int] = {}
+    for r in records:
+        if r.parent_run_id:
+            trials[r.parent_run_id] = trials.get(r.parent_run_id, 0) + 1
+    runs = [r for r in records if not r.parent_run_id][:limit]
     return [
         {
             "run_id": r.run_id,
@@ -39,8 +47,9 @@ def list_rows(records: list[RunRecord]) -> list[dict[str, Any]]:
             "value": r.metrics.get(r.primary_metric),
             "seconds": round(duration(r), 1),
             "cost_usd": r.batch.cost_usd,
+            "trials": trials.get(r.run_id, 0),
         }
-        for r in records
+        for r in runs
     ]
 
 
@@ -105,8 +114,8 @@ def compare_rows(records: list[RunRecord]) -> list[Row]:
     return rows
 
 
-def show_lines(record: RunRecord) -> list[str]:
-    """One run in full, for `mlops runs show`."""
+def show_lines(record: RunRecord, trials: list[RunRecord] | None = None) -> list[str]:
+    """One run in full (with its search's trials), for `mlops runs show`."""
     lines = [
         f"Run {record.run_id} of {record.model_name}: {record.outcome}",
         f"  trigger: {record.trigger} ({record.reason}){f', event {record.event_id}' if record.event_id else ''}",
@@ -137,6 +146,9 @@ def show_lines(record: RunRecord) -> list[str]:
             f"  batch: {batch.jobs} job(s), {batch.vcpu_seconds:.1f} vCPU-s, {batch.gb_seconds:.1f} GB-s, "
             f"about ${batch.cost_usd:.6f} on Fargate"
         )
+    for trial in sorted(trials or [], key=lambda t: t.trial or 0):
+        params = ", ".join(f"{k}={_param(v)}" for k, v in sorted(trial.params.items()))
+        lines.append(f"  trial {trial.trial} ({trial.outcome}): {_cv(trial, record.primary_metric)} with {params}")
     return lines
 
 

@@ -1,8 +1,9 @@
 """Entrypoint of the AWS Batch training job: trains one pipeline run of one model.
 
-The state machine passes MODEL_NAME and RUN_ID as container overrides; the job definition sets
-the variables of `TrainSettings`. Exits non-zero when training, export or the parity check fails,
-so the Batch job and the pipeline fail with it; the error's name and message go to stderr and to
+The state machine passes MODEL_NAME and RUN_ID as container overrides (and, for one trial of a
+hyperparameter search, TRIAL and TRIAL_PARAMS); the job definition sets the variables of
+`TrainSettings`. Exits non-zero when training, export or the parity check fails, so the Batch job
+and the pipeline fail with it; the error's name and message go to stderr and to
 the run's `failure.json`, which the pipeline's failure report reads (Batch reports an exit code).
 """
 
@@ -20,7 +21,7 @@ from mlcore.errors import MlopsError
 from mlcore.registry import Registry
 from mlcore.runs import write_job_failure
 from mlcore.storage import ObjectStore
-from mlcore.training import train_candidate
+from mlcore.training import run_trial, train_candidate
 
 
 def image_version(code_version: str) -> str:
@@ -40,11 +41,23 @@ def main() -> int:
     settings = TrainSettings()
     model_name, run_id = os.environ["MODEL_NAME"], os.environ["RUN_ID"]
     artifacts = ObjectStore(settings.artifacts_bucket, boto3.client("s3"))
+    registry = Registry(settings.registry_table, boto3.client("dynamodb"))
+    if os.environ.get("TRIAL"):  # one trial of a search: its result, failed or not, is in trials/<n>.json
+        trial = run_trial(
+            model_name,
+            run_id,
+            int(os.environ["TRIAL"]),
+            json.loads(os.environ["TRIAL_PARAMS"]),
+            registry=registry,
+            artifacts=artifacts,
+        )
+        print(json.dumps(trial))
+        return 0
     try:
         result = train_candidate(
             model_name,
             run_id,
-            registry=Registry(settings.registry_table, boto3.client("dynamodb")),
+            registry=registry,
             artifacts=artifacts,
             image=image_version(settings.code_version),
         )

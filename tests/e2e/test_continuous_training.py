@@ -240,3 +240,44 @@ def test_a_replayed_data_drop_is_only_handled_once(demo: DemoResult, platform: P
         platform, {"trigger": "new_data", "event_id": event_id, "key": spec_key, "after_wait": True}
     )
     assert (again["started"], again["reason"]) == (False, f"event {event_id} was already handled")
+
+
+def test_a_search_runs_its_trials_as_batch_jobs_recorded_as_child_runs(
+    demo: DemoResult, platform: Platform, tmp_path: Path
+) -> None:
+    search = {
+        "params": {"max_depth": [4, 6, 8], "n_estimators": {"low": 20, "high": 60}},
+        "trials": 4,
+        "parallel": 2,
+        "seed": 5,
+        "folds": 3,
+    }
+    register_copy(
+        platform,
+        tmp_path,
+        "churn-search",
+        estimator={"kind": "random_forest_classifier", "params": {"n_jobs": 1}, "search": search},
+        data={"min_rows": 500, "holdout_fraction": 0.25, "seed": 7, "cv_folds": 3},
+    )
+    platform.upload_dataset("churn-search", parquet(churn_table(1200, seed=29)), "parquet")
+    execution = platform.wait(platform.start_pipeline("churn-search", reason="search"))
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    run_id = execution["name"]
+    runs = platform.registry.list_runs("churn-search")
+    trials = sorted((r for r in runs if r.parent_run_id == run_id), key=lambda r: r.trial or 0)
+    parent = platform.registry.get_run(run_id)
+    # THEN four trials, each a child run with its parameters and cross-validation score
+    assert [t.trial for t in trials] == [0, 1, 2, 3]
+    assert all(t.status == "trial" and t.cross_validation and t.cross_validation["roc_auc"].folds == 3 for t in trials)
+    assert [t.run_id for t in trials] == [f"{run_id}-trial-{i:03d}" for i in range(4)]
+    [best] = [t for t in trials if t.outcome == "best"]
+    assert best.metrics["roc_auc"] == max(t.metrics["roc_auc"] for t in trials)
+    # AND the run refitted the best trial's parameters; its steps and Batch usage count every trial
+    assert parent.params["max_depth"] == best.params["max_depth"]
+    assert parent.params["n_estimators"] == best.params["n_estimators"]
+    steps = {s.step: s for s in parent.steps}
+    assert steps["Trial"].count == 4 and "Trials" in steps
+    assert parent.batch.jobs == 5  # four trials and the refit
+    assert parent.outcome == "registered v1"
+    cv = parent.cross_validation
+    assert cv is not None and cv["roc_auc"].folds == 3 and cv["roc_auc"].sd > 0  # the run's own mean ± sd

@@ -23,6 +23,7 @@ def test_first_pipeline_validates_trains_evaluates_registers_and_promotes(demo: 
     assert first["steps"] == [
         "Validate",
         "AnythingNew",
+        "Searching",
         "Train",
         "Evaluate",
         "GatePassed",

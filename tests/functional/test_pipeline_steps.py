@@ -361,3 +361,52 @@ def test_cross_validation_and_the_bootstrap_interval_are_recorded(
 
 def read_candidate_json(artifacts: ObjectStore, run_id: str) -> dict[str, Any]:
     return json.loads(artifacts.get(f"runs/churn/{run_id}/candidate.json"))
+
+
+def test_a_search_scores_each_trial_and_the_best_one_is_refitted(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec
+) -> None:
+    from mlcore.training import best_trial, run_trial
+
+    raw = churn_spec.model_dump(mode="json", exclude_none=True)
+    raw["estimator"]["search"] = {"params": {"max_depth": [2, 6], "n_estimators": [20]}, "strategy": "grid",
+                                  "folds": 3, "parallel": 2}  # fmt: skip
+    spec = parse_spec(raw)
+    registry.put_spec(spec, actor="test")
+    # GIVEN the validate step planned the grid's two trials
+    inputs = validate(registry, data, artifacts)
+    assert [(t.trial, json.loads(t.params)) for t in inputs.trials] == [
+        ("0", {"max_depth": 2, "n_estimators": 20}),
+        ("1", {"max_depth": 6, "n_estimators": 20}),
+    ]
+    assert inputs.parallel == 2
+    # WHEN each trial runs, and a third with parameters the estimator refuses
+    scores = [run_trial("churn", RUN, int(t.trial), json.loads(t.params), registry=registry, artifacts=artifacts)
+              for t in inputs.trials]  # fmt: skip
+    refused = run_trial("churn", RUN, 2, {"max_depth": -3}, registry=registry, artifacts=artifacts)
+    # THEN each is scored by 3-fold cross-validation, and the refused one says why
+    assert all(s["cross_validation"]["roc_auc"]["folds"] == 3 for s in scores)
+    assert refused["error"].startswith("InvalidParameterError: The 'max_depth' parameter")
+    best = max(scores, key=lambda s: s["cross_validation"]["roc_auc"]["mean"])
+    assert best_trial(spec, RUN, artifacts)["trial"] == best["trial"]
+    summary = json.loads(artifacts.get(f"runs/churn/{RUN}/search.json"))
+    assert (summary["best"], summary["trials"], summary["failed"]) == (best["trial"], 3, 1)
+    # AND the training job refits the best trial's parameters on the whole training set
+    trained = train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
+    assert trained.params["max_depth"] == best["params"]["max_depth"]
+
+
+def test_a_search_in_which_no_trial_was_scored_fails_the_training_step(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec
+) -> None:
+    from mlcore.errors import SearchError
+    from mlcore.training import run_trial
+
+    raw = churn_spec.model_dump(mode="json", exclude_none=True)
+    raw["estimator"]["search"] = {"params": {"max_depth": [-1, -2]}, "strategy": "grid"}
+    registry.put_spec(parse_spec(raw), actor="test")
+    inputs = validate(registry, data, artifacts)
+    for t in inputs.trials:
+        run_trial("churn", RUN, int(t.trial), json.loads(t.params), registry=registry, artifacts=artifacts)
+    with pytest.raises(SearchError, match="none of the 2 trials of run churn-run-1 could be scored: trial 0: "):
+        train_candidate("churn", RUN, registry=registry, artifacts=artifacts)

@@ -203,3 +203,54 @@ def test_a_feature_may_not_take_a_capture_column_name(raw: dict[str, Any], name:
     raw["features"].append({"name": name, "type": "numeric"})
     error = invalid(raw)
     assert error.message == f"spec: Value error, column names ['{name}'] are reserved for the capture of served traffic"
+
+
+# -- hyperparameter search -----------------------------------------------------------------------
+
+
+def search_of(raw: dict[str, Any], **search: Any) -> Any:
+    raw["estimator"]["search"] = search
+    return parse_spec(raw).estimator.search
+
+
+def test_a_grid_search_plans_its_first_trials_combinations(raw: dict[str, Any]) -> None:
+    search = search_of(raw, params={"max_depth": [4, 8], "min_samples_leaf": [1, 5, 10]}, strategy="grid", trials=4)
+    assert search.plan() == [
+        {"max_depth": 4, "min_samples_leaf": 1},
+        {"max_depth": 4, "min_samples_leaf": 5},
+        {"max_depth": 4, "min_samples_leaf": 10},
+        {"max_depth": 8, "min_samples_leaf": 1},
+    ]
+
+
+def test_a_random_search_is_seeded_and_keeps_integers_integers_inside_their_range(raw: dict[str, Any]) -> None:
+    params = {"n_estimators": {"low": 50, "high": 400, "log": True}, "max_features": {"low": 0.2, "high": 0.9},
+              "max_depth": [4, 8, 12]}  # fmt: skip
+    search = search_of(raw, params=params, trials=40, seed=1)
+    plan = search.plan()
+    assert plan == search_of(raw, params=params, trials=40, seed=1).plan()  # a rerun plans the same
+    assert plan != search_of(raw, params=params, trials=40, seed=2).plan()
+    assert all(isinstance(p["n_estimators"], int) and 50 <= p["n_estimators"] <= 400 for p in plan)
+    assert all(isinstance(p["max_features"], float) and 0.2 <= p["max_features"] <= 0.9 for p in plan)
+    assert {p["max_depth"] for p in plan} == {4, 8, 12}
+    # a log scale draws as many below the geometric middle (~141) as above it
+    below = sum(p["n_estimators"] < 141 for p in plan)
+    assert 10 <= below <= 30
+
+
+@pytest.mark.parametrize(
+    ("search", "message"),
+    [
+        ({"params": {"max_depth": {"low": 2, "high": 8}}, "strategy": "grid"}, "a grid search lists every value"),
+        ({"params": {"max_depth": []}}, "list no value"),
+        ({"params": {"n_estimators": {"low": 400, "high": 50}}}, "low 400 is greater than high 50"),
+        ({"params": {"learning_rate": {"low": 0, "high": 1, "log": True}}}, "a log range needs low > 0"),
+        ({"params": {}}, "at least 1 item"),
+        ({"params": {"max_depth": [4]}, "trials": 0}, "greater than or equal to 1"),
+    ],
+)
+def test_a_search_that_cannot_run_is_refused_with_the_spec(
+    raw: dict[str, Any], search: dict[str, Any], message: str
+) -> None:
+    raw["estimator"]["search"] = search
+    assert message in invalid(raw).message

@@ -80,6 +80,13 @@ class ConversionError(MlopsError):
     status = 422
 
 
+class SearchError(MlopsError):
+    """Every trial of a hyperparameter search failed: there is no best one to train."""
+
+    code = "search_failed"
+    status = 422
+
+
 class GateFailedError(MlopsError):
     """A candidate failed the evaluation gate."""
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+import random
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -67,11 +70,20 @@ class Feature(_Strict):
 
 
 class Range(_Strict):
-    """A numeric parameter's range in a random search: integers when both ends are integers."""
+    """A numeric parameter's range in a random search: integers when both ends are written as integers."""
 
-    low: float
-    high: float
+    low: int | float
+    high: int | float
     log: bool = False  # draw uniformly on a log scale
+
+    def draw(self, rng: random.Random) -> int | float:
+        if self.log:
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        else:
+            value = rng.uniform(self.low, self.high)
+        if isinstance(self.low, int) and isinstance(self.high, int):
+            return min(max(round(value), self.low), self.high)
+        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> Range:
@@ -92,12 +104,44 @@ class Search(_Strict):
     seed: int = 1
     folds: int = Field(default=3, ge=2, le=10)
 
+    @field_validator("params", mode="before")
+    @classmethod
+    def _ranges(cls, params: Any) -> Any:
+        """A mapping is a range: its own errors, rather than "not a list", name what is wrong."""
+        if not isinstance(params, dict):
+            return params
+        ranges = {}
+        for name, values in params.items():
+            try:
+                ranges[name] = Range.model_validate(values) if isinstance(values, dict) else values
+            except ValidationError as exc:
+                raise ValueError(f"{name}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from exc
+        return ranges
+
     @model_validator(mode="after")
     def _grid_is_listed(self) -> Search:
         ranges = sorted(name for name, values in self.params.items() if isinstance(values, Range))
         if self.strategy == "grid" and ranges:
             raise ValueError(f"a grid search lists every value: {ranges} are ranges")
+        empty = sorted(name for name, values in self.params.items() if values == [])
+        if empty:
+            raise ValueError(f"search.params {empty} list no value")
         return self
+
+    def plan(self) -> list[dict[str, Any]]:
+        """The trials' parameters: a grid's first `trials` combinations, or `trials` seeded random draws."""
+        names = sorted(self.params)
+        if self.strategy == "grid":
+            grid = itertools.product(*(self.params[name] for name in names))  # lists only (validated)
+            return [dict(zip(names, values, strict=True)) for values in itertools.islice(grid, self.trials)]
+        rng = random.Random(self.seed)
+        return [
+            {
+                name: values.draw(rng) if isinstance(values, Range) else rng.choice(values)
+                for name, values in ((name, self.params[name]) for name in names)
+            }
+            for _ in range(self.trials)
+        ]
 
 
 class Estimator(_Strict):

@@ -74,6 +74,7 @@ if TYPE_CHECKING:
         run_prefix,
         snapshot_key,
         trial_key,
+        trials_prefix,
     )
     from mlcore.catalog.messages import (
         Artifact,
@@ -103,6 +104,7 @@ if TYPE_CHECKING:
         StepError,
         TrainedModel,
         TrainingResult,
+        TrialPlan,
         Trigger,
         ValidateRequest,
         ValidateResult,

@@ -105,7 +105,8 @@ class Job:
     memory_gib: int
     timeout_hours: int
     retries: int
-    overrides: tuple[str, ...] = field(default=("MODEL_NAME", "RUN_ID"))  # set per run by the state machine
+    # Set per run by the state machine (a search's trial jobs also get TRIAL and TRIAL_PARAMS).
+    overrides: tuple[str, ...] = field(default=("MODEL_NAME", "RUN_ID", "TRIAL", "TRIAL_PARAMS"))
 
 
 # The functions' names: their folder under functions/, construct ids, POWERTOOLS_SERVICE_NAME.

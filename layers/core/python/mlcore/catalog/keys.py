@@ -65,9 +65,13 @@ def snapshot_key(model: str, run: str, source_key: str) -> str:
     return run_prefix(model, run) + "dataset" + suffix
 
 
+def trials_prefix(model: str, run: str) -> str:
+    return f"{run_prefix(model, run)}trials/"
+
+
 def trial_key(model: str, run: str, trial: int) -> str:
     """What one trial of a run's hyperparameter search scored."""
-    return f"{run_prefix(model, run)}trials/{trial:04d}.json"
+    return f"{trials_prefix(model, run)}{trial:04d}.json"
 
 
 RUNS_EXPORT = "exports/runs/"  # artifacts bucket: every run record, Parquet partitioned by model (Glue)

@@ -62,6 +62,13 @@ class ValidateRequest(_Message):
     run_id: str
 
 
+class TrialPlan(_Message):
+    """One trial of a hyperparameter search, as its Batch job's environment carries it (text)."""
+
+    trial: str  # its number
+    params: str  # its parameters, as JSON
+
+
 class ValidateResult(_Message):
     """What the validate step found; also the run's `inputs.json`."""
 
@@ -77,7 +84,8 @@ class ValidateResult(_Message):
     fingerprint: str = ""  # of the training data: the dataset and the labelled feedback rows
     nothing_new: bool = False  # the champion learned from exactly this data (and the run is not forced)
     split: str = "random"
-    search: bool = False  # the spec asks for a hyperparameter search
+    trials: list[TrialPlan] = Field(default_factory=list)  # a hyperparameter search's, when the spec asks
+    parallel: int = 1  # how many trials train at once
     warnings: list[str] = Field(default_factory=list)
     report: Artifact
 

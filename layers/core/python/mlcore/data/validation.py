@@ -11,6 +11,7 @@ from mlcore.catalog import (
     CAPTURE,
     DataSource,
     RunFile,
+    TrialPlan,
     ValidateRequest,
     ValidateResult,
     dataset_prefix,
@@ -54,6 +55,14 @@ def _timestamps(table: pa.Table, spec: ModelSpec) -> pa.ChunkedArray | None:
         raise DataValidationError(
             f"column '{column}' cannot be read as timestamps: {exc}", field="data.timestamp_column"
         ) from exc
+
+
+def _trials(spec: ModelSpec) -> list[TrialPlan]:
+    """The search's trials, planned once per run (seeded: a rerun plans the same)."""
+    search = spec.estimator.search
+    if search is None:
+        return []
+    return [TrialPlan(trial=str(i), params=json.dumps(params)) for i, params in enumerate(search.plan())]
 
 
 def _merged_reports(dataset: ContractReport, feedback: ContractReport | None) -> ContractReport:
@@ -140,7 +149,8 @@ def validate_dataset(
         fingerprint=fingerprint,
         nothing_new=nothing_new,
         split=spec.data.split,
-        search=spec.estimator.search is not None,
+        trials=_trials(spec) if not nothing_new else [],
+        parallel=spec.estimator.search.parallel if spec.estimator.search else 1,
         warnings=[f"{w.check}({w.column}): {w.message}" for w in report.warnings],
         report=report_artifact,
     )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlcore.catalog import (
     TRAINING_JOB,
+    CrossValidation,
     EvaluateResult,
     RecordRunRequest,
     RecordRunResult,
@@ -24,7 +25,7 @@ from mlcore.catalog import (
     ValidateResult,
     pricing,
     run_key,
-    run_prefix,
+    trials_prefix,
 )
 from mlcore.errors import ConflictError, NotFoundError
 from mlcore.registry import BatchUsage, Registry, RunRecord, RunStatus, StepTime
@@ -132,9 +133,11 @@ def _failure(state: dict[str, Any]) -> str:
 
 
 def _trials(artifacts: ObjectStore, parent: RunRecord) -> list[RunRecord]:
-    """A search's trials as child runs of the parent run."""
+    """A search's trials as child runs of the parent run; the one the run refitted says `best`."""
+    summary = _read(artifacts, parent.model_name, parent.run_id, RunFile.SEARCH)
+    best = json.loads(summary)["best"] if summary else None
     children = []
-    for key in sorted(artifacts.list_keys(run_prefix(parent.model_name, parent.run_id) + "trials/")):
+    for key in sorted(artifacts.list_keys(trials_prefix(parent.model_name, parent.run_id))):
         trial = json.loads(artifacts.get(key))
         cv = trial.get("cross_validation") or {}
         failed = trial.get("error")
@@ -145,10 +148,10 @@ def _trials(artifacts: ObjectStore, parent: RunRecord) -> list[RunRecord]:
                     "parent_run_id": parent.run_id,
                     "trial": trial["trial"],
                     "status": RunStatus.TRIAL,
-                    "outcome": f"failed: {failed}" if failed else "best" if trial.get("best") else "trial",
+                    "outcome": f"failed: {failed}" if failed else "best" if trial["trial"] == best else "trial",
                     "params": trial.get("params", {}),
                     "metrics": {metric: score["mean"] for metric, score in cv.items()},
-                    "cross_validation": cv or None,
+                    "cross_validation": {m: CrossValidation.model_validate(v) for m, v in cv.items()} or None,
                     "champion_version": None,
                     "champion_metrics": None,
                     "comparison": None,

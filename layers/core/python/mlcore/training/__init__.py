@@ -30,5 +30,6 @@ if TYPE_CHECKING:
         resolved_params,
         table_columns,
     )
+    from mlcore.training.search import best_trial, run_trial
 
 __all__, __getattr__, __dir__ = surface(__name__, __file__)

@@ -15,6 +15,7 @@ from mlcore.storage import ObjectStore
 from mlcore.training.evaluation import paired_bootstrap, score
 from mlcore.training.export import check_parity, export_onnx
 from mlcore.training.pipeline import cross_validate, fit, resolved_params, table_columns
+from mlcore.training.search import best_trial
 
 # The interval's confidence when only cross-validation asks for one (`metrics.confidence` unset).
 DEFAULT_CONFIDENCE = 0.95
@@ -29,12 +30,16 @@ def train_candidate(
     ------
     ConversionError, ParityError
         When the model cannot be served as ONNX; nothing is written to the registry.
+    SearchError
+        When the run searched and no trial could be scored.
     """
     spec = registry.get_spec(model_name)
     inputs = ValidateResult.model_validate_json(artifacts.get(run_key(model_name, run_id, RunFile.INPUTS)))
     train = read_parquet(artifacts.get_verified(inputs.train))
     holdout = read_parquet(artifacts.get_verified(inputs.holdout))
-    pipeline, classes = fit(spec, train)
+    # After a search, the best trial's parameters, refitted on the whole training set.
+    params = best_trial(spec, run_id, artifacts)["params"] if inputs.trials else None
+    pipeline, classes = fit(spec, train, params)
     signature = signature_of(spec.features)
     onnx_bytes = export_onnx(pipeline, spec)
     candidate = OnnxModel(onnx_bytes, signature, classes)
@@ -80,7 +85,7 @@ def train_candidate(
         image=image,
         data_fingerprint=inputs.fingerprint,
         params=resolved_params(pipeline),
-        cross_validation=cross_validate(spec, train, folds) if folds else None,
+        cross_validation=cross_validate(spec, train, folds, params) if folds else None,
         comparison=comparison,
     )
     artifacts.put(
