@@ -189,3 +189,35 @@ def test_an_idle_function_is_recycled_as_lambda_would(demo: DemoResult, target: 
     while target.functions.recycled.get(predict, 0) == recycled:
         assert time.monotonic() < deadline, "the idle predict function was not recycled"
         time.sleep(0.5)
+
+
+def test_local_fire_delivers_a_models_scheduled_event(
+    demo: DemoResult, target: LocalTarget, platform: Platform, cli: Cli, tmp_path: Path
+) -> None:
+    from e2e_helpers import arns, decisions, new_executions
+
+    register_copy(platform, tmp_path, "churn-fired", retrain={"schedule": "cron(0 6 ? * MON *)"})
+    machine = platform.resources.retraining_state_machine
+    before = arns(platform, machine)
+    code, out, _ = cli("local", "fire", "churn-fired")
+    assert code == 0 and out.startswith("Delivered the scheduled event of ") and "for 'churn-fired'" in out
+    [decision] = decisions(platform, new_executions(platform, machine, before))
+    # it asked for churn-fired only, as its schedule would; with no dataset, nothing starts, and it says why
+    assert (decision["model_name"], decision["trigger"], decision["started"]) == ("churn-fired", "schedule", False)
+    assert decision["reason"].startswith("no dataset under s3://") and decision["reason"].endswith(
+        "datasets/churn-fired/"
+    )
+
+
+def test_local_fire_without_a_model_name_is_a_400(demo: DemoResult, target: LocalTarget) -> None:
+    import urllib.error
+    import urllib.request
+
+    from infra.local.state import FIRE_PATH
+
+    assert target.api is not None
+    request = urllib.request.Request(target.api.url + FIRE_PATH, data=b'{"model": "churn"}', method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 400
+    assert json.loads(refused.value.read())["field"] == "model_name"
