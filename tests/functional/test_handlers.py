@@ -567,3 +567,28 @@ def test_a_malformed_pipeline_event_is_refused(
     del event["version"]
     with pytest.raises(ValidationError, match="version"):
         invoke("promote", event)
+
+
+def test_the_captured_score_is_the_probability_of_the_positive_class_the_response_gave(
+    churn_champion: Any,
+    capture: ObjectStore,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+) -> None:
+    import io
+
+    import pyarrow.parquet as pq
+
+    import mlruntime
+    from infra.local.example_data import churn_instances
+
+    response = invoke("predict", predict_event(load_event, churn_instances(20, seed=7)))
+    answer = json_body(response)
+    mlruntime.shutdown()  # the capture's flush
+    [key] = capture.list_keys("capture/model=churn/")
+    captured = pq.read_table(io.BytesIO(capture.get(key))).sort_by("row_index").to_pylist()
+    assert [row["request_id"] for row in captured] == [answer["request_id"]] * 20
+    assert [row["prediction"] for row in captured] == answer["predictions"]
+    # the response rounds to 6 decimals; the capture keeps the model's float
+    assert [row["score"] for row in captured] == pytest.approx([p["yes"] for p in answer["probabilities"]], abs=1e-6)
+    assert len({row["score"] for row in captured}) > 1
