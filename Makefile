@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test lint unit functional infra e2e synth layers-size bench-serving bench-cli bench-venv bench-drift bench-validation openapi clean
+.PHONY: demo test lint unit functional infra e2e synth layers-size bench-serving bench-cli bench-venv bench-drift bench-validation mutate openapi clean
 
 $(VENV)/.installed: pyproject.toml .ci/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -67,9 +67,17 @@ bench-drift: $(VENV)/.installed bench-venv
 bench-validation: $(VENV)/.installed bench-venv
 	$(BIN)/python bench/validation.py
 
+## Mutation testing of the core's decision modules (mutmut): score per module and the survivors. Not CI.
+$(VENV)/.mutate-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -c .ci/constraints.txt -e ".[mutate]"
+	touch $@
+
+mutate: $(VENV)/.mutate-installed
+	$(BIN)/python bench/mutate.py
+
 ## Regenerate the committed OpenAPI document of the prediction API.
 openapi: $(VENV)/.installed
 	$(BIN)/python -m mlcore.serving.openapi > functions/predict/openapi.json
 
 clean:
-	rm -rf $(VENV) $(BASELINES) node_modules cdk.out reports
+	rm -rf $(VENV) $(BASELINES) node_modules cdk.out reports .mutate

@@ -13,6 +13,7 @@ import pytest
 
 from mlcore.catalog import (
     EvaluateRequest,
+    EvaluateResult,
     PipelineInput,
     PromoteRequest,
     RegisterRequest,
@@ -199,6 +200,10 @@ def test_full_pipeline_trains_registers_and_promotes(
     )
     assert evaluation.passed, evaluation.reason
     assert evaluation.reason.startswith("first version: roc_auc")
+    # (kept in the run's folder, where the run record reads it)
+    kept = artifacts.client.get_object(Bucket=artifacts.bucket, Key=f"runs/churn/{RUN}/evaluation.json")
+    assert kept["ContentType"] == "application/json"
+    assert EvaluateResult.model_validate_json(kept["Body"].read()) == evaluation
     # AND it is registered (twice: the second call is a retry of the same run)
     registered = register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
     again = register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)

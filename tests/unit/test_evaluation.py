@@ -150,8 +150,34 @@ def test_candidate_worse_than_the_champion_fails(churn_spec: ModelSpec) -> None:
 def test_candidate_equal_to_the_champion_passes(churn_spec: ModelSpec) -> None:
     decision = apply_gate(churn_spec, result(GOOD, champion=GOOD))
     assert decision.passed
-    assert decision.champion_metrics == GOOD
-    assert "not worse" in decision.reason
+    assert (decision.champion_version, decision.champion_metrics) == (3, GOOD)
+    assert decision.reason == "roc_auc 0.8200 vs champion v3's 0.8200 on the same holdout: not worse"
+
+
+def test_every_reason_a_candidate_fails_is_given(churn_spec: ModelSpec) -> None:
+    decision = apply_gate(churn_spec, result({**GOOD, "accuracy": 0.6, "roc_auc": 0.65}, champion=GOOD))
+    assert decision.reason == (
+        "roc_auc 0.6500 misses the minimum 0.7; accuracy 0.6000 misses the minimum 0.65; "
+        "roc_auc 0.6500 is worse than champion v3's 0.8200 on the same holdout"
+    )
+
+
+@pytest.mark.parametrize(("candidate", "passed"), [(7.0, True), (7.0000001, False)])
+def test_a_lower_is_better_metric_equal_to_the_champions_passes_and_a_hair_worse_fails(
+    candidate: float, passed: bool
+) -> None:
+    spec = regression_spec(primary="rmse")
+    assert apply_gate(spec, result({"rmse": candidate, "mae": 5.0, "r2": 0.8}, champion={"rmse": 7.0})).passed is passed
+
+
+@pytest.mark.parametrize(("log_loss", "passed"), [(0.5, True), (0.5000001, False)])
+def test_a_ceiling_is_met_at_its_value_and_missed_a_hair_above(
+    churn_spec: ModelSpec, log_loss: float, passed: bool
+) -> None:
+    spec = parse_spec(
+        {**churn_spec.model_dump(mode="json"), "metrics": {"primary": "roc_auc", "minimum": {"log_loss": 0.5}}}
+    )
+    assert apply_gate(spec, result({**GOOD, "log_loss": log_loss})).passed is passed
 
 
 def test_tolerance_lets_a_slightly_worse_candidate_pass(churn_spec: ModelSpec) -> None:
@@ -220,7 +246,10 @@ def test_with_a_confidence_the_intervals_lower_end_must_clear_minus_tolerance(
 def test_without_a_confidence_the_interval_is_reported_not_required(churn_spec: ModelSpec) -> None:
     decision = apply_gate(with_confidence(churn_spec, None), compared(-0.03))
     assert decision.passed
-    assert "(the 90% interval of the difference is [-0.0300, +0.0500])" in decision.reason
+    assert decision.reason == (
+        "roc_auc 0.8200 vs champion v3's 0.8100 on the same holdout: not worse "
+        "(the 90% interval of the difference is [-0.0300, +0.0500])"
+    )
 
 
 def test_an_undefined_interval_does_not_pass(churn_spec: ModelSpec) -> None:
