@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
@@ -15,6 +16,7 @@ from mlcore.registry import (
     MonitorState,
     Registry,
     RolloutMode,
+    SpecRecord,
     VersionStatus,
     utc_now,
 )
@@ -317,3 +319,125 @@ def test_removing_an_alias_that_moved_concurrently_is_a_conflict(
     # THEN bob's challenger stays, and nothing was audited as removed
     assert other.get_alias("churn", CHALLENGER).version == second  # type: ignore[union-attr]
     assert "alias_removed" not in actions(other)
+
+
+# -- paging, revisions and messages ----------------------------------------------------------------
+
+
+class OnePerPage:
+    """The DynamoDB client, answering one item per page: every read must follow LastEvaluatedKey."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.pages = 0
+
+    def scan(self, **kwargs: Any) -> Any:
+        self.pages += 1
+        return self.client.scan(**{**kwargs, "Limit": 1})
+
+    def query(self, **kwargs: Any) -> Any:
+        self.pages += 1
+        return self.client.query(**{**kwargs, "Limit": min(kwargs.get("Limit", 1), 1)})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_every_listing_reads_every_page(churn: Registry, churn_spec: ModelSpec) -> None:
+    for name in ("alpha", "zeta"):
+        churn.put_spec(churn_spec.model_copy(update={"name": name}), actor="test")
+    for _ in range(3):
+        add(churn)
+    paged = Registry(churn.table, OnePerPage(churn.client))  # type: ignore[arg-type]
+    assert [s.name for s in paged.list_specs()] == ["alpha", "churn", "zeta"]
+    assert [v.version for v in paged.list_versions("churn")] == [1, 2, 3]
+    assert len(paged.audit_trail("churn")) == len(churn.audit_trail("churn")) == 4
+    assert paged.client.pages > 10  # type: ignore[attr-defined]
+
+
+def test_a_limited_query_stops_at_its_limit(churn: Registry) -> None:
+    for _ in range(3):
+        add(churn)
+    newest_two = churn._query("churn", "VERSION#", newest_first=True, limit=2)
+    assert [json.loads(doc)["version"] for doc in newest_two] == [3, 2]
+
+
+def test_writes_return_the_revision_they_stored(churn: Registry) -> None:
+    number = add(churn, VersionStatus.PENDING)
+    assert churn.get_version("churn", number).revision == 1
+    approved = churn.set_status("churn", number, VersionStatus.APPROVED, "test")
+    assert approved.revision == churn.get_version("churn", number).revision == 2
+    state = churn.put_monitor_state("churn", MonitorState(last_check_at="2025-03-01T00:00:00"))
+    assert state.revision == churn.get_monitor_state("churn").revision == 1
+    again = churn.put_monitor_state("churn", state.model_copy(update={"last_check_at": "2025-03-02T00:00:00"}))
+    assert again.revision == 2
+
+
+def test_versions_are_counted_per_model(churn: Registry, churn_spec: ModelSpec) -> None:
+    churn.put_spec(churn_spec.model_copy(update={"name": "upsell"}), actor="test")
+    assert (churn.allocate_version("churn"), churn.allocate_version("upsell"), churn.allocate_version("churn")) == (
+        1, 1, 2
+    )  # fmt: skip
+
+
+def test_a_registered_version_is_audited_with_its_number_status_and_metrics(churn: Registry) -> None:
+    add(churn)
+    [registered] = [r for r in churn.audit_trail("churn") if r.action == "version_registered"]
+    assert registered.details == {"version": 1, "status": "approved", "metrics": {"roc_auc": 0.8}}
+
+
+def test_conflicts_and_absences_say_what_they_are_about(
+    churn: Registry, churn_spec: ModelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ModelNotFoundError, match=r"^model 'nope' is not registered$"):
+        churn.get_spec("nope")
+    number = add(churn, VersionStatus.PENDING)
+    stale = churn.get_version("churn", number)
+    churn.set_status("churn", number, VersionStatus.APPROVED, "test")
+    monkeypatch.setattr(churn, "get_version", lambda name, version: stale)
+    with pytest.raises(ConflictError, match=r"^version 1 of 'churn' changed concurrently$"):
+        churn.set_status("churn", number, VersionStatus.REJECTED, "test")
+    monkeypatch.undo()
+    stale_spec = churn._get("churn", "SPEC", SpecRecord)
+    churn.put_spec(churn_spec, actor="test")
+    monkeypatch.setattr(churn, "_get", lambda name, sk, model: stale_spec)
+    with pytest.raises(ConflictError, match=r"^model 'churn' changed concurrently$"):
+        churn.put_spec(churn_spec, actor="test")
+
+
+def test_a_challengers_rollback_moves_the_challenger_not_the_champion(churn: Registry) -> None:
+    for _ in range(3):
+        add(churn)
+    churn.set_alias("churn", CHAMPION, 1, "test")
+    churn.set_alias("churn", "challenger", 2, "test", mode=RolloutMode.CANARY, weight=0.1)
+    churn.set_alias("churn", "challenger", 3, "test", mode=RolloutMode.CANARY, weight=0.1)
+    assert churn.rollback("churn", "test", alias="challenger").version == 2
+    assert churn.get_alias("churn", CHAMPION).version == 1  # type: ignore[union-attr]
+
+
+def test_an_alias_moved_without_a_reason_records_an_empty_one(churn: Registry) -> None:
+    add(churn)
+    churn.set_alias("churn", CHAMPION, 1, "test")
+    [moved] = [r for r in churn.audit_trail("churn") if r.action == "alias_moved"]
+    assert moved.details["reason"] == ""
+
+
+def test_update_monitor_state_gives_up_after_its_attempts_with_short_growing_pauses(
+    churn: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlcore.registry import table as table_module
+
+    writes, pauses = [], []
+
+    def always_stale(name: str, state: MonitorState) -> MonitorState:
+        writes.append(state)
+        raise ConflictError("the monitor state of 'churn' changed concurrently")
+
+    monkeypatch.setattr(churn, "put_monitor_state", always_stale)
+    monkeypatch.setattr(table_module.time, "sleep", pauses.append)
+    with pytest.raises(ConflictError):
+        churn.update_monitor_state("churn", lambda state: state.model_copy(update={"last_check_at": "x"}))
+    assert len(writes) == table_module.UPDATE_ATTEMPTS
+    assert len(pauses) == table_module.UPDATE_ATTEMPTS - 1
+    assert all(0 <= pause <= table_module.UPDATE_BACKOFF_SECONDS * (i + 1) for i, pause in enumerate(pauses))
+    assert max(pauses) < 1

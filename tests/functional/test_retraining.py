@@ -337,3 +337,131 @@ def test_a_dropped_file_deleted_before_the_wait_ends_starts_nothing(
     registry.put_spec(spec_with(churn_spec, on_new_data=True, debounce_minutes=0), actor="test")
     decision = one(setup("new_data", "e1", key="datasets/churn/gone.csv"))
     assert (decision.started, decision.reason) == (False, "no dataset under s3://mlops-data/datasets/churn/")
+
+
+# -- what each decision says, exactly -----------------------------------------------------------
+
+
+def audit(registry: Registry, action: str) -> list[dict[str, Any]]:
+    return [r.details for r in registry.audit_trail("churn") if r.action == action]
+
+
+def test_a_started_run_and_a_skipped_one_are_audited_with_their_event(
+    setup: Callable[..., RetrainingResult], registry: Registry
+) -> None:
+    started = one(setup("drift", "c1"))
+    skipped_again = one(setup("drift", "c1"))
+    assert (started.reason, skipped_again.reason) == ("drift", "event c1 was already handled")  # no reason: the trigger
+    assert audit(registry, "retrain_started") == [
+        {"trigger": "drift", "event_id": "c1", "execution": started.execution_name, "why": "drift"}
+    ]
+    assert audit(registry, "retrain_skipped") == [
+        {"trigger": "drift", "event_id": "c1", "why": "event c1 was already handled"}
+    ]
+
+
+def test_an_event_id_with_colons_is_quoted_whole(setup: Callable[..., RetrainingResult]) -> None:
+    assert one(setup("drift", "check:2025:03")).started
+    assert one(setup("drift", "check:2025:03")).reason == "event check:2025:03 was already handled"
+
+
+def test_a_run_started_without_a_reason_is_named_by_its_trigger(
+    setup: Callable[..., RetrainingResult], state_machine: tuple[Any, str]
+) -> None:
+    one(setup("degradation", "c1"))
+    [execution] = executions(state_machine)
+    described = state_machine[0].describe_execution(executionArn=execution["executionArn"])
+    assert json.loads(described["input"])["reason"] == "degradation"
+
+
+def test_a_drift_request_without_its_model_is_refused_naming_the_field(setup: Callable[..., RetrainingResult]) -> None:
+    from mlcore.errors import NotFoundError
+
+    with pytest.raises(NotFoundError) as refused:
+        setup("drift", "c1", model_name=None)
+    assert (refused.value.message, refused.value.field) == ("a drift request names its model", "model_name")
+
+
+def test_a_start_that_fails_gives_back_its_slot_and_its_event(
+    setup: Callable[..., RetrainingResult],
+    registry: Registry,
+    state_machine: tuple[Any, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert one(setup("drift", "c0", at=NOW - timedelta(hours=7))).started  # an earlier run, past its cool-down
+    before = registry.get_monitor_state("churn")
+    sfn = state_machine[0]
+
+    def throttled(**kwargs: Any) -> None:
+        raise RuntimeError("throttled")
+
+    monkeypatch.setattr(sfn, "start_execution", throttled)
+    with pytest.raises(RuntimeError, match="throttled"):
+        setup("drift", "c1")
+    after = registry.get_monitor_state("churn")
+    assert (after.retrains, after.last_retrain_at, after.last_retrain_execution) == (
+        before.retrains, before.last_retrain_at, before.last_retrain_execution
+    )  # fmt: skip
+    assert "drift:c1" not in after.handled_events  # the retried event may start the run
+    monkeypatch.undo()
+    assert one(setup("drift", "c1")).started
+
+
+def test_a_schedule_request_for_a_model_without_a_schedule_names_the_switch(
+    setup: Callable[..., RetrainingResult], registry: Registry, churn_spec: ModelSpec
+) -> None:
+    registry.put_spec(spec_with(churn_spec), actor="test")
+    assert one(setup("schedule", "fired", model_name="churn")).reason == "retrain.schedule is off for 'churn'"
+
+
+def test_every_model_with_a_due_schedule_is_asked_for_whatever_the_order(
+    setup: Callable[..., RetrainingResult], registry: Registry, churn_spec: ModelSpec, data: ObjectStore
+) -> None:
+    # GIVEN a model without a schedule listed first, and two with one, never trained (due at once)
+    for name, retrain in (("alpha", {}), ("churn", {"schedule": "rate(1 day)"}), ("zeta", {"schedule": "rate(1 day)"})):
+        registry.put_spec(parse_spec({**spec_with(churn_spec, **retrain).model_dump(mode="json", exclude_none=True),
+                                      "name": name}), actor="test")  # fmt: skip
+        data.put(f"datasets/{name}/a.csv", b"x\n1\n")
+    found = setup("schedule", "tick-1").decisions
+    assert [(d.model_name, d.started) for d in found] == [("churn", True), ("zeta", True)]
+
+
+@pytest.mark.parametrize(("minutes", "wait"), [(1 / 60, 1), (0.0, 0)])
+def test_a_debounce_of_one_second_waits_and_none_does_not(  # noqa: PLR0917 (fixtures and parameters)
+    setup: Callable[..., RetrainingResult], registry: Registry, churn_spec: ModelSpec, data: ObjectStore,
+    minutes: float, wait: int,
+) -> None:  # fmt: skip
+    registry.put_spec(spec_with(churn_spec, on_new_data=True, debounce_minutes=minutes), actor="test")
+    data.put("datasets/churn/b.csv", b"x\n1\n")
+    result = setup("new_data", "e1", key="datasets/churn/b.csv")
+    assert result.wait_seconds == wait
+    assert [d.started for d in result.decisions] == ([] if wait else [True])
+
+
+def test_a_data_drop_delivered_again_neither_waits_again_nor_moves_the_debounce(
+    setup: Callable[..., RetrainingResult], registry: Registry, churn_spec: ModelSpec, data: ObjectStore
+) -> None:
+    registry.put_spec(spec_with(churn_spec, on_new_data=True, debounce_minutes=15), actor="test")
+    data.put("datasets/churn/b.csv", b"x\n1\n")
+    assert setup("new_data", "e1", key="datasets/churn/b.csv").wait_seconds == 900
+    assert one(setup("new_data", "e1", key="datasets/churn/b.csv", after_wait=True)).started
+    replay = setup("new_data", "e1", key="datasets/churn/b.csv")
+    assert (replay.wait_seconds, [d.reason for d in replay.decisions]) == (0, ["event e1 was already handled"])
+    assert audit(registry, "retrain_skipped")[-1] == {
+        "trigger": "new_data", "event_id": "e1", "why": "event e1 was already handled"
+    }  # fmt: skip
+
+
+def test_the_request_takes_the_time_from_the_clock_when_none_is_given(
+    registry: Registry, data: ObjectStore, capture: ObjectStore, churn_spec: ModelSpec, state_machine: tuple[Any, str]
+) -> None:
+    registry.put_spec(churn_spec, actor="test")
+    data.put(DATASET, b"x\n1\n")
+    before = datetime.now(UTC)
+    request = RetrainingRequest(trigger="drift", event_id="c1", model_name="churn")
+    result = request_retraining(
+        request, registry=registry, data=data, capture=capture, sfn=state_machine[0], state_machine_arn=state_machine[1]
+    )
+    assert one(result).started
+    started = datetime.fromisoformat(registry.get_monitor_state("churn").last_retrain_at or "")
+    assert before <= started <= datetime.now(UTC)

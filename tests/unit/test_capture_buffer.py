@@ -226,3 +226,97 @@ def test_the_spec_reserves_every_column_capture_adds(churn_spec: ModelSpec) -> N
     feature_names = set(churn_spec.feature_names)
     added = {name for name, _ in (*META_COLUMNS, *capture_schema(churn_spec))} - feature_names
     assert added == RESERVED_COLUMNS
+
+
+# -- sampling, bounds and formats at their edges -----------------------------------------------------
+
+
+class FixedRandom:
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+@pytest.mark.parametrize(("draw", "rate", "sampled"), [(0.3, 0.3, False), (0.2999, 0.3, True), (0.99, 1.0, True)])
+def test_a_request_is_sampled_below_the_rate_and_always_at_one(draw: float, rate: float, sampled: bool) -> None:
+    assert CaptureBuffer(MemoryStore(), rng=FixedRandom(draw)).sampled(rate) is sampled  # type: ignore[arg-type]
+
+
+def test_without_a_generator_sampling_draws_from_its_own(store: MemoryStore) -> None:
+    buffer = CaptureBuffer(store)  # type: ignore[arg-type]
+    assert 300 < sum(buffer.sampled(0.5) for _ in range(1000)) < 700
+
+
+def test_the_bound_keeps_exactly_the_room_it_has(store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec) -> None:
+    buffer = buffer_of(store, clock, max_rows=10, max_buffered_rows=20)
+    store.failing = True
+    add(buffer, churn_spec, "r0", rows=10)
+    add(buffer, churn_spec, "r1", rows=10)  # exactly at the bound: nothing dropped
+    assert (buffer.pending(), buffer.dropped) == (20, 0)
+    add(buffer, churn_spec, "r2", rows=10)
+    assert (buffer.pending(), buffer.dropped) == (20, 10)
+    store.failing = False
+    assert buffer.flush() == 20
+    assert store.request_ids() == ["r1"] * 10 + ["r2"] * 10
+
+
+def test_a_model_whose_schema_changed_writes_its_old_rows_under_its_own_name(
+    store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec
+) -> None:
+    buffer = buffer_of(store, clock)
+    add(buffer, churn_spec, "old")
+    raw = churn_spec.model_dump(mode="json")
+    narrower = churn_spec.model_validate({**raw, "features": raw["features"][:6]})
+    buffer.add("churn", capture_schema(narrower), request(narrower, "new"))
+    assert all(key.startswith("capture/model=churn/") for key in store.objects)
+
+
+def test_a_full_buffer_is_written_under_its_models_name(
+    store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec
+) -> None:
+    buffer = buffer_of(store, clock, max_rows=2)
+    add(buffer, churn_spec, "r1", rows=2)
+    [key] = store.objects
+    assert key.startswith("capture/model=churn/dt=2025-03-01/")
+
+
+def test_the_age_of_a_buffer_counts_from_its_first_row_after_a_write(
+    store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec
+) -> None:
+    buffer = buffer_of(store, clock, max_age_seconds=30)
+    add(buffer, churn_spec, "r1")
+    clock.now += 29
+    add(buffer, churn_spec, "r2")
+    assert store.objects == {}
+    clock.now += 1
+    add(buffer, churn_spec, "r3")  # 30 s after the first row
+    assert store.request_ids() == ["r1", "r2", "r3"]
+    clock.now += 100  # idle: the next row starts a new age
+    add(buffer, churn_spec, "r4")
+    assert store.request_ids() == ["r1", "r2", "r3"]
+
+
+def test_the_captured_metadata_columns_have_their_types(
+    store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec
+) -> None:
+    buffer = buffer_of(store, clock)
+    add(buffer, churn_spec, "r1", rows=3)
+    buffer.flush()
+    table = store.table()
+    assert table is not None
+    assert table.column("row_index").to_pylist() == [0, 1, 2]
+    assert table.schema.field("row_index").type == pa.int64() and table.schema.field("latency_ms").type == pa.float64()
+    assert table.column("shadow_version").to_pylist() == [None] * 3
+
+
+def test_a_regressors_predictions_are_captured_as_numbers() -> None:
+    from mlcore.serving import label_kind
+    from mlcore.spec import parse_spec
+
+    spec = parse_spec({"name": "prices", "task": "regression", "target": "price",
+                       "features": [{"name": "rooms", "type": "integer"}], "estimator": {"kind": "ridge"},
+                       "metrics": {"primary": "rmse"}})  # fmt: skip
+    assert label_kind(spec) == "double"
+    assert ("prediction", "double") in capture_schema(spec) and ("shadow_prediction", "double") in capture_schema(spec)

@@ -295,3 +295,108 @@ def test_text_in_a_numeric_csv_column_is_reported_with_examples() -> None:
     table = read_table((HEADER + "\n".join(rows)).encode(), "p.csv", PASSENGERS)
     (dtype,) = failures(table, PASSENGERS, "dtype")
     assert (dtype.column, dtype.failed_rows, dtype.examples) == ("age", 1, ["thirty"])
+
+
+# -- every finding exactly, at its boundaries --------------------------------------------------------
+
+
+def test_a_unique_column_that_is_missing_is_named_and_the_others_still_checked(
+    table: pa.Table, churn_spec: ModelSpec
+) -> None:
+    ids = list(range(table.num_rows))
+    ids[1] = 0
+    spec = table_spec(churn_spec, unique=["order_id", "customer_id"])
+    _, report = check_contract(table.append_column("customer_id", pa.array(ids)), spec)
+    assert [(f.check, f.column, f.failed_rows, f.message) for f in report.failures] == [
+        ("column_present", "order_id", ROWS, "column is missing"),
+        ("unique", "customer_id", 1, "1 rows repeat a value that must be unique"),
+    ]
+
+
+def test_uniqueness_shows_at_most_three_repeated_values(table: pa.Table, churn_spec: ModelSpec) -> None:
+    ids = list(range(table.num_rows))
+    ids[10] = ids[11] = 0  # 0 three times
+    ids[12], ids[13], ids[14] = 1, 2, 3  # 1, 2 and 3 twice each: four values repeat
+    spec = table_spec(churn_spec, unique=["customer_id"])
+    [failure] = failures(table.append_column("customer_id", pa.array(ids)), spec, "unique")
+    assert (failure.failed_rows, len(failure.examples)) == (5, 3)
+
+
+@pytest.mark.parametrize(("rows", "failed"), [(499, True), (500, False)])
+def test_the_minimum_row_count_is_met_at_its_value(churn_spec: ModelSpec, rows: int, failed: bool) -> None:
+    found = failures(churn_table(rows, seed=1), churn_spec, "row_count")
+    assert [(f.failed_rows, f.column) for f in found] == ([(0, None)] if failed else [])
+
+
+@pytest.mark.parametrize(("hours", "stale"), [(24.0, False), (24.01, True)])
+def test_data_exactly_as_old_as_allowed_is_fresh(
+    table: pa.Table, churn_spec: ModelSpec, hours: float, stale: bool
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    written = (now - timedelta(hours=hours)).replace(tzinfo=None)
+    spec = table_spec(churn_spec, timestamp_column="updated_at", max_age_hours=24)
+    dated = table.append_column("updated_at", pa.array([written] * table.num_rows))
+    found = [f for f in check_contract(dated, spec, now=now)[1].failures if f.check == "freshness"]
+    expected = [("updated_at", 0, f"newest row is {hours:.1f} h old, the contract allows 24.0 h")] if stale else []
+    assert [(f.column, f.failed_rows, f.message) for f in found] == expected
+
+
+def test_freshness_needs_both_a_timestamp_column_and_a_maximum_age(table: pa.Table, churn_spec: ModelSpec) -> None:
+    assert failures(table, table_spec(churn_spec, max_age_hours=24), "freshness") == []
+    assert failures(table, table_spec(churn_spec, timestamp_column="updated_at"), "freshness") == []
+
+
+def test_timestamps_that_cannot_be_read_are_no_readable_timestamp(table: pa.Table, churn_spec: ModelSpec) -> None:
+    spec = table_spec(churn_spec, timestamp_column="updated_at", max_age_hours=24)
+    unreadable = table.append_column("updated_at", pa.array(["yesterday"] * table.num_rows))
+    [failure] = failures(unreadable, spec, "freshness")
+    assert failure.message == "no readable timestamp"
+    [missing] = failures(table, spec, "freshness")
+    assert (missing.column, missing.message) == ("updated_at", "column is missing")
+
+
+def test_fractional_values_of_an_integer_feature_are_named(table: pa.Table, churn_spec: ModelSpec) -> None:
+    [failure] = failures(with_values(table, "age", {0: 40.5}), churn_spec, "integer")
+    assert (failure.failed_rows, failure.message, failure.examples) == (1, "1 values are not whole numbers", [40.5])
+
+
+def test_a_categorical_feature_has_no_range_checks(churn_spec: ModelSpec, table: pa.Table) -> None:
+    assert [f for f in check_contract(table, churn_spec)[1].failures if f.column == "plan"] == []
+
+
+def test_a_missing_value_is_no_range_failure(table: pa.Table, churn_spec: ModelSpec) -> None:
+    spec = spec_with(churn_spec, age={"nullable": True})
+    assert check_contract(with_values(table, "age", {0: None}), spec)[1].failures == []
+
+
+def test_a_regression_target_is_cast_to_numbers(churn_spec: ModelSpec) -> None:
+    spec = parse_spec({
+        "name": "prices", "task": "regression", "target": "price", "features": [{"name": "rooms", "type": "integer"}],
+        "estimator": {"kind": "ridge"}, "metrics": {"primary": "rmse"},
+    })  # fmt: skip
+    clean, _ = check_contract(pa.table({"rooms": [1, 2], "price": ["10.5", "20"]}), spec, table_checks=False)
+    assert clean.column("price").type == pa.float64() and clean.column("price").to_pylist() == [10.5, 20.0]
+
+
+def test_a_missing_column_does_not_stop_the_checks_of_the_next(table: pa.Table, churn_spec: ModelSpec) -> None:
+    broken = with_values(table.drop_columns(["age"]), "plan", {0: "gold"})
+    _, report = check_contract(broken, churn_spec)
+    assert [(f.check, f.column) for f in report.failures] == [("column_present", "age"), ("categories", "plan")]
+
+
+def test_enforce_contract_names_each_blocking_failure_and_its_table_checks(churn_spec: ModelSpec) -> None:
+    small = with_values(churn_table(10, seed=2), "plan", {0: "gold"})
+    with pytest.raises(DataValidationError) as caught:
+        enforce_contract(small, churn_spec)
+    assert caught.value.message == (
+        "dataset for 'churn' breaks its contract: categories on plan: 1 values outside "
+        "['basic', 'standard', 'premium']; row_count on table: 10 rows, the contract needs at least 500"
+    )
+
+
+def test_the_summary_lists_each_failure(table: pa.Table, churn_spec: ModelSpec) -> None:
+    _, report = check_contract(with_values(table, "plan", {0: "gold"}), churn_spec)
+    assert report.summary() == "categories(plan): 1 values outside ['basic', 'standard', 'premium']"
+    assert check_contract(table, churn_spec)[1].summary() == "all checks passed"

@@ -295,3 +295,119 @@ def test_a_number_outside_the_specs_bounds_is_refused_at_the_bound(
     with pytest.raises(BadRequestError) as caught:
         validate_instances(batch, signature, 100)
     assert caught.value.message == f"instances[{count - 1}].age: {message}"
+
+
+# -- the bulk path gives what the value-by-value path gives -------------------------------------------
+
+
+def varied(count: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Valid rows with every feature varying, nulls in the nullable one, ints and floats mixed."""
+    rng = np.random.default_rng(seed)
+    return [
+        {
+            "tenure_months": int(rng.integers(0, 121)),
+            "monthly_charges": float(round(rng.uniform(0, 500), 2)),
+            "support_calls": int(rng.integers(0, 51)),
+            "age": int(rng.integers(18, 101)),
+            "data_usage_gb": None if i % 5 == 0 else float(rng.uniform(0, 80)),
+            "plan": ["basic", "standard", "premium"][i % 3],
+            "region": ["north", "south", "east", "west", "Zürich"][i % 5],
+        }
+        for i in range(count)
+    ]
+
+
+def small_signature(*features: dict[str, Any]) -> list[SignatureField]:
+    spec = parse_spec({"name": "prices", "task": "regression", "target": "y", "estimator": {"kind": "ridge"},
+                       "metrics": {"primary": "rmse"}, "features": list(features)})  # fmt: skip
+    return signature_of(spec.features)
+
+
+def one_by_one(batch: list[dict[str, Any]], signature: list[SignatureField]) -> dict[str, np.ndarray]:
+    singles = [validate_instances([row], signature, 100).tensors for row in batch]
+    return {name: np.concatenate([t[name] for t in singles]) for name in singles[0]}
+
+
+@pytest.mark.parametrize("count", [BULK_ROWS - 1, BULK_ROWS, 3 * BULK_ROWS])
+@pytest.mark.parametrize("unicode", [False, True])
+def test_a_batch_gives_the_tensors_of_its_rows_one_by_one(
+    signature: list[SignatureField], count: int, unicode: bool
+) -> None:
+    batch = varied(count)
+    if not unicode:
+        for row in batch:
+            row["region"] = "north"
+    tensors = validate_instances(batch, signature, 1000).tensors
+    expected = one_by_one(batch, signature)
+    assert list(tensors) == [f.name for f in signature]
+    for name, tensor in tensors.items():
+        assert tensor.shape == (count, 1), name
+        assert tensor.dtype == expected[name].dtype, name
+        if tensor.dtype == np.float32:
+            np.testing.assert_array_equal(tensor, expected[name])
+        else:
+            assert tensor.ravel().tolist() == expected[name].ravel().tolist()
+
+
+def test_a_clean_batch_of_bulk_size_is_checked_in_bulk_and_keeps_its_numbers(signature: list[SignatureField]) -> None:
+    batch = [copy.deepcopy(ROW) for _ in range(BULK_ROWS)]
+    checked = validate_instances(batch, signature, 100)
+    assert isinstance(checked.values["age"], np.ndarray) and checked.values["age"].dtype == np.float64
+    assert checked.values["age"].tolist() == [27.0] * BULK_ROWS
+    assert checked.values["plan"] == ["basic"] * BULK_ROWS and checked.rows == BULK_ROWS
+    below = validate_instances(batch[:-1], signature, 100)  # one row fewer: value by value
+    assert below.values["age"] == [27.0] * (BULK_ROWS - 1)
+
+
+@pytest.mark.parametrize("count", [1, BULK_ROWS])
+@pytest.mark.parametrize(("feature", "value"), [("age", 18), ("age", 100), ("age", 18.0), ("monthly_charges", 500.0)])
+def test_a_value_at_its_bound_is_accepted_in_bulk_and_one_by_one(
+    signature: list[SignatureField], count: int, feature: str, value: float
+) -> None:
+    batch = [copy.deepcopy(ROW) for _ in range(count)]
+    for row in batch:
+        row[feature] = value
+    assert list(validate_instances(batch, signature, 100).values[feature]) == [float(value)] * count
+
+
+@pytest.mark.parametrize("count", [1, BULK_ROWS])
+def test_a_missing_value_is_nan_or_empty_text_in_the_tensors(signature: list[SignatureField], count: int) -> None:
+    batch = rows(count, data_usage_gb=None)
+    tensors = validate_instances(batch, signature, 100).tensors
+    assert np.isnan(tensors["data_usage_gb"][-1, 0]) and tensors["data_usage_gb"].shape == (count, 1)
+    small = small_signature({"name": "city", "type": "categorical", "nullable": True}, {"name": "n", "type": "numeric"})
+    text = validate_instances([{"city": None, "n": 1.0}] * count, small, 100).tensors["city"]
+    assert text.ravel().tolist() == [""] * count and text.dtype == object
+
+
+@pytest.mark.parametrize("count", [1, BULK_ROWS])
+def test_a_lone_surrogate_is_refused_as_text(signature: list[SignatureField], count: int) -> None:
+    notes = small_signature({"name": "note", "type": "categorical"})
+    batch = [{"note": "fine"} for _ in range(count)]
+    batch[-1]["note"] = "bad \ud800"
+    with pytest.raises(BadRequestError) as caught:
+        validate_instances(batch, notes, 100)
+    assert caught.value.message == f"instances[{count - 1}].note: is not valid Unicode text"
+    assert caught.value.field == f"instances[{count - 1}].note"
+    # text beyond ASCII is fine
+    batch[-1]["note"] = "Zürich"
+    assert validate_instances(batch, notes, 100).values["note"][-1] == "Zürich"
+
+
+def test_one_feature_alone_is_validated_in_bulk_too() -> None:
+    checked = validate_instances(
+        [{"n": float(i)} for i in range(BULK_ROWS)], small_signature({"name": "n", "type": "numeric"}), 100
+    )
+    assert checked.tensors["n"].ravel().tolist() == [float(i) for i in range(BULK_ROWS)]
+
+
+def test_the_limit_message_names_the_rows_and_the_limit(signature: list[SignatureField]) -> None:
+    with pytest.raises(PayloadTooLargeError) as caught:
+        validate_instances(rows(3), signature, 2)
+    assert (caught.value.message, caught.value.field) == ("instances: 3 rows exceed the limit of 2", "instances")
+
+
+def test_an_unbounded_number_may_take_any_float32_value(signature: list[SignatureField]) -> None:
+    big = float(np.finfo(np.float32).max)
+    assert validate_instances(rows(1, data_usage_gb=big), signature, 100).values["data_usage_gb"] == [big]
+    assert validate_instances(rows(1, monthly_charges=0), signature, 100).values["monthly_charges"] == [0.0]

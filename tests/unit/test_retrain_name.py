@@ -50,3 +50,16 @@ def test_long_model_names_that_share_a_prefix_stay_distinct() -> None:
 def test_name_stays_within_80_characters_for_any_check_id() -> None:
     name = retrain_execution_name("a" * 48, "degradation", "manual-2025-03-01-after-pricing-change")
     assert len(name) <= 80
+
+
+def test_the_name_is_the_model_the_trigger_the_readable_event_and_a_digest() -> None:
+    import hashlib
+
+    digest = hashlib.sha256(b"churn/new_data/s3:event id/with+chars").hexdigest()[:8]
+    assert (
+        retrain_execution_name("churn", "new_data", "s3:event id/with+chars")
+        == f"churn-new-data-s3-event-id-with-{digest}"
+    )
+    long = retrain_execution_name("m" * 48, "drift", "e" * 30)
+    assert long.startswith("m" * 40 + "-drift-" + "e" * 16 + "-") and len(long.rsplit("-", 1)[1]) == 8
+    assert retrain_execution_name("churn", "drift", "AbC").startswith("churn-drift-AbC-")

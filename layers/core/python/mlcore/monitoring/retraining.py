@@ -106,7 +106,6 @@ class Retraining:
         spec = _model_of_key(key, self.registry.list_specs())
         if spec is None:
             return RetrainingResult()  # not a registered model's dataset
-        request = request.model_copy(update={"model_name": spec.name})
         if f"{request.trigger}:{request.event_id}" in self.registry.get_monitor_state(spec.name).handled_events:
             # a redelivery: it must not wait again, nor move the debounce to itself
             return RetrainingResult(decisions=[self._skip(spec, request, _replayed(request.event_id))])

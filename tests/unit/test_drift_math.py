@@ -1,0 +1,185 @@
+"""The drift module's statistics against scipy, and every field of a feature's finding, exactly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import special, stats
+from scipy.spatial import distance
+
+from mlcore.data import numeric_profile
+from mlcore.monitoring import SMALL_SAMPLE, check_drift, chi_square_p_value, jensen_shannon, ks_p_value, psi
+from mlcore.monitoring import drift as drift_module
+from mlcore.spec import ModelSpec, parse_spec
+
+
+@pytest.mark.parametrize("a", [0.5, 1.0, 2.5, 5.0, 12.0, 60.0])
+@pytest.mark.parametrize("x", [1e-3, 0.4, 1.0, 2.0, 3.4, 6.0, 14.0, 40.0, 90.0])
+def test_the_upper_incomplete_gamma_matches_scipy_on_both_of_its_branches(a: float, x: float) -> None:
+    # x < a + 1 takes the series, x >= a + 1 the continued fraction
+    assert drift_module._gamma_q(a, x) == pytest.approx(special.gammaincc(a, x), rel=1e-9, abs=1e-300)
+
+
+@pytest.mark.parametrize("x", [0.0, -1.0])
+def test_the_upper_incomplete_gamma_is_one_at_and_below_zero(x: float) -> None:
+    assert drift_module._gamma_q(2.0, x) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("expected", "observed"),
+    [
+        ([0.5, 0.3, 0.2], [40, 35, 25]),  # close: the series
+        ([0.5, 0.3, 0.2], [10, 20, 70]),  # far: the continued fraction
+        ([0.6, 0.4, 0.0], [50, 45, 5]),  # a category the reference never saw is not a degree of freedom
+        ([0.9, 0.1], [1, 0]),
+    ],
+)
+def test_chi_square_matches_scipy_and_counts_only_the_references_categories(
+    expected: list[float], observed: list[int]
+) -> None:
+    p = np.asarray(expected)
+    counts = np.asarray(observed, dtype=float)
+    statistic = float(np.sum((counts - np.clip(p, drift_module._EPS, None) * counts.sum()) ** 2
+                             / (np.clip(p, drift_module._EPS, None) * counts.sum())))  # fmt: skip
+    dof = max(int((p > 0).sum()) - 1, 1)
+    assert chi_square_p_value(p, counts) == pytest.approx(stats.chi2.sf(statistic, dof), rel=1e-9, abs=1e-300)
+
+
+UNIFORM = numeric_profile(np.linspace(0.0, 1.0, 4001))
+
+
+def kolmogorov(statistic: float, n: int, m: int) -> float:
+    """The asymptotic p-value of a two-sample KS statistic (Stephens' correction), by scipy."""
+    effective = n * m / (n + m)
+    return float(stats.kstwobign.sf((np.sqrt(effective) + 0.12 + 0.11 / np.sqrt(effective)) * statistic))
+
+
+@pytest.mark.parametrize(
+    ("current", "statistic"),
+    [
+        (np.full(30, -5.0), 1.0),  # every value below the reference's smallest: its CDF there is 0
+        (np.full(30, 5.0), 1.0),  # every value above its largest: its CDF there is 1
+        (np.linspace(0.0, 0.5, 40), 0.5),  # half the range: the ECDF reaches 1 where the reference is at 0.5
+    ],
+)
+def test_the_ks_p_value_is_kolmogorovs_of_the_exact_statistic(current: np.ndarray, statistic: float) -> None:
+    expected = kolmogorov(statistic, UNIFORM.count, current.size)
+    assert ks_p_value(UNIFORM, current) == pytest.approx(expected, rel=1e-6, abs=1e-300)
+
+
+def test_a_sample_of_the_reference_has_a_high_ks_p_value() -> None:
+    current = np.random.default_rng(0).uniform(0, 1, 200)
+    statistic = stats.ks_1samp(current, stats.uniform.cdf).statistic
+    assert ks_p_value(UNIFORM, current) == pytest.approx(kolmogorov(statistic, UNIFORM.count, 200), rel=0.05)
+
+
+def test_psi_and_jensen_shannon_match_their_definitions() -> None:
+    expected, actual = np.array([0.5, 0.3, 0.2]), np.array([0.3, 0.3, 0.4])
+    assert psi(expected, actual) == pytest.approx(float(np.sum((actual - expected) * np.log(actual / expected))))
+    assert jensen_shannon(expected, actual) == pytest.approx(distance.jensenshannon(expected, actual))
+    # proportions or counts: the same distance
+    assert jensen_shannon(expected * 10, actual * 7) == pytest.approx(distance.jensenshannon(expected, actual))
+
+
+# -- a feature's finding, field by field ----------------------------------------------------------
+
+
+def spec_of(**changes: Any) -> ModelSpec:
+    raw = {
+        "name": "prices",
+        "task": "regression",
+        "target": "price",
+        "features": [
+            {"name": "rooms", "type": "integer", "min": 1, "max": 10},
+            {"name": "area", "type": "numeric", "min": 0, "max": 500},
+            {"name": "city", "type": "categorical", "categories": ["a", "b", "c"], "allow_unseen": True},
+        ],
+        "estimator": {"kind": "ridge"},
+        "metrics": {"primary": "rmse"},
+        **changes,
+    }
+    return parse_spec(raw)
+
+
+@pytest.fixture(scope="module")
+def reference() -> Any:
+    from mlcore.data import build_profile
+
+    columns, predictions = window(5000, 1)
+    return build_profile(spec_of(), columns, predictions)
+
+
+def window(rows: int, seed: int, *, shift: float = 0.0) -> tuple[dict[str, Any], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    area = rng.normal(120 + shift, 30, rows)
+    columns = {
+        "rooms": rng.integers(1, 8, rows).astype(float),
+        "area": area,
+        "city": rng.choice(["a", "b", "c"], rows, p=[0.5, 0.3, 0.2]).astype(object),
+    }
+    return columns, area * 1000
+
+
+def test_a_regressors_predictions_are_checked_like_a_numeric_feature(reference: Any) -> None:
+    columns, predictions = window(3000, 2, shift=40)
+    report = check_drift(spec_of(), 4, reference, columns, predictions)
+    prediction = report.prediction
+    assert prediction is not None
+    assert (prediction.feature, prediction.kind, prediction.method) == ("prediction", "numeric", "normed_wasserstein")
+    assert prediction.drifted and prediction.threshold == spec_of().drift.threshold
+    same = check_drift(spec_of(), 4, reference, *window(3000, 3)).prediction
+    assert same is not None and not same.drifted
+
+
+def test_values_outside_the_contracts_range_are_counted_at_its_exact_bounds(reference: Any) -> None:
+    columns, predictions = window(900, 4)
+    columns["area"][:6] = [-0.5, 0.0, 500.0, 500.5, 501.0, np.nan]  # 0 and 500 are inside
+    found = next(f for f in check_drift(spec_of(), 1, reference, columns, predictions).features if f.feature == "area")
+    assert found.findings == ["1 values below min 0.0", "2 values above max 500.0"]
+    assert found.missing_rate == pytest.approx(1 / 900)
+    assert (found.kind, found.reference_missing_rate) == ("numeric", 0.0)
+    assert found.labels == [f"≤{e:.3g}" for e in reference.features["area"].psi_edges] + [
+        f">{reference.features['area'].psi_edges[-1]:.3g}"
+    ]
+    assert found.reference_histogram == reference.features["area"].psi_proportions
+    assert sum(found.current_histogram) == pytest.approx(1.0)
+
+
+def test_a_window_inside_the_range_has_no_range_findings(reference: Any) -> None:
+    found = check_drift(spec_of(), 1, reference, *window(900, 5)).features
+    assert all(f.findings == [] for f in found)
+
+
+def test_a_categorical_finding_lists_five_unseen_categories_and_its_missing_share(reference: Any) -> None:
+    columns, predictions = window(400, 6)
+    columns["city"][:8] = ["z", "y", "x", "w", "v", "u", None, None]
+    found = next(f for f in check_drift(spec_of(), 1, reference, columns, predictions).features if f.feature == "city")
+    assert found.findings == ["unseen categories: ['u', 'v', 'w', 'x', 'y']"]
+    assert (found.kind, found.missing_rate) == ("categorical", 2 / 400)
+    assert found.labels == ["a", "b", "c", "__other__"]
+    assert found.reference_histogram == pytest.approx([0.5, 0.3, 0.2, 0.0], abs=0.02)
+    assert found.current_histogram[-1] == pytest.approx(6 / 398)
+
+
+@pytest.mark.parametrize(("rows", "method"), [(SMALL_SAMPLE, "chi_square"), (SMALL_SAMPLE + 1, "jensen_shannon")])
+def test_a_categorical_feature_is_tested_up_to_the_small_sample_size(reference: Any, rows: int, method: str) -> None:
+    found = next(f for f in check_drift(spec_of(), 1, reference, *window(rows, 7)).features if f.feature == "city")
+    assert found.method == method
+
+
+@pytest.mark.parametrize(("rows", "method"), [(SMALL_SAMPLE, "chi_square"), (SMALL_SAMPLE + 1, "normed_wasserstein")])
+def test_a_few_valued_numeric_feature_is_tested_like_categories_up_to_the_small_sample_size(
+    reference: Any, rows: int, method: str
+) -> None:
+    found = next(f for f in check_drift(spec_of(), 1, reference, *window(rows, 8)).features if f.feature == "rooms")
+    assert found.method == method
+
+
+def test_an_all_missing_numeric_window_has_a_p_value_of_zero_and_no_findings(reference: Any) -> None:
+    columns, predictions = window(50, 9)
+    columns["area"] = np.full(50, np.nan)
+    found = next(f for f in check_drift(spec_of(), 1, reference, columns, predictions).features if f.feature == "area")
+    assert (found.method, found.score, found.drifted, found.findings) == ("ks", 0.0, True, [])
+    assert found.missing_rate == 1.0
