@@ -246,6 +246,16 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_code(args: argparse.Namespace) -> int:
+    stored = _platform().upload_code(args.name, Path(args.path))
+    human = (
+        f"Uploaded {args.path} → {stored.uri} (sha256 {stored.sha256[:12]}…, {stored.size:,} bytes); "
+        f"the next runs of {args.name} train with it"
+    )
+    emit(args, stored.model_dump(), human)
+    return 0
+
+
 def cmd_pipeline(args: argparse.Namespace) -> int:
     platform = _platform()
     if args.action == "report":
@@ -528,6 +538,14 @@ def parser() -> argparse.ArgumentParser:
     upload.add_argument("name")
     upload.add_argument("file")
     sub.choices["data"].set_defaults(func=cmd_data)
+    code = sub.add_parser("code", help="a model's own training code (estimator kind custom)")
+    code_upload = code.add_subparsers(dest="action", required=True).add_parser(
+        "upload", help="store a folder or a wheel by its SHA-256; the model's next runs train with it"
+    )
+    code_upload.add_argument("name")
+    code_upload.add_argument("path", help="a folder of Python code (zipped reproducibly) or a .whl file")
+    _output(code_upload)
+    code.set_defaults(func=cmd_code)
     _pipeline_parser(sub)
 
     predict = sub.add_parser("predict", help="call the prediction API")

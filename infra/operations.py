@@ -8,6 +8,7 @@ for what it calls.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import time
@@ -23,9 +24,12 @@ from mlcore.catalog import (
     FEEDBACK_ROUTE,
     OUTPUTS,
     PREDICT_ROUTE,
+    Artifact,
     FailedStep,
     PipelineInput,
     StepError,
+    code_key,
+    current_code_key,
     dataset_key,
     limits,
 )
@@ -190,6 +194,17 @@ class Platform:
         """Put a dataset where the pipeline looks for the newest one: datasets/<model>/<time>.<suffix>."""
         self.registry.get_spec(model_name)
         return self.data.put(dataset_key(model_name, datetime.now(UTC), suffix), data).uri
+
+    def upload_code(self, model_name: str, path: Path) -> Artifact:
+        """Store a model's training code (a folder or a wheel) by its SHA-256; new runs train with it."""
+        from mlcore.training import package_code
+
+        self.registry.get_spec(model_name)
+        filename, blob = package_code(path)
+        stored = self.artifacts.put(code_key(model_name, hashlib.sha256(blob).hexdigest(), filename), blob)
+        self.artifacts.put(current_code_key(model_name), stored.model_dump_json().encode(), "application/json")
+        self.registry.audit(model_name, "code_uploaded", ACTOR, {"sha256": stored.sha256, "uri": stored.uri})
+        return stored
 
     # -- executions --------------------------------------------------------------------------
     def start_pipeline(

@@ -84,6 +84,7 @@ def compare_rows(records: list[RunRecord]) -> list[Row]:
         Row("started", [r.started_at for r in records]),
         Row("code version", [r.code_version or MISSING for r in records]),
         Row("image", [r.image or MISSING for r in records]),
+        Row("training code", [r.training_code or MISSING for r in records]),
         Row("spec sha256", [r.spec_sha256[:12] or MISSING for r in records]),
         Row("data fingerprint", [r.fingerprint[:12] or MISSING for r in records]),
         Row("rows", [", ".join(f"{d.source} {d.rows}" for d in r.datasets) or MISSING for r in records]),
@@ -121,6 +122,7 @@ def show_lines(record: RunRecord, trials: list[RunRecord] | None = None) -> list
         f"  trigger: {record.trigger} ({record.reason}){f', event {record.event_id}' if record.event_id else ''}",
         f"  started {record.started_at}, ended {record.ended_at} ({duration(record):.1f} s)",
         f"  code version {record.code_version or MISSING}, image {record.image or MISSING}",
+        *([f"  training code {record.training_code}"] if record.training_code else []),
         f"  spec sha256 {record.spec_sha256}, data fingerprint {record.fingerprint or MISSING}",
     ]
     if record.parent_run_id:

@@ -188,6 +188,7 @@ def register_trained(
     run_id: str = "seed-run",
     onnx: bytes | None = None,
     promote: bool = True,
+    importance: dict[str, float] | None = None,
 ) -> ModelVersion:
     """Store a trained model's artifacts, register it as an approved version and (by default) promote it."""
     prefix = f"runs/{trained.spec.name}/{run_id}/"
@@ -205,6 +206,7 @@ def register_trained(
             metrics=trained.metrics,
             signature=trained.signature,
             classes=trained.classes,
+            importance=importance or {},
         ),
         actor="test",
     )
@@ -215,7 +217,7 @@ def register_trained(
 
 @pytest.fixture
 def register_model() -> Callable[..., ModelVersion]:
-    """`register_model(registry, artifacts, trained, run_id=..., onnx=..., promote=...)`."""
+    """`register_model(registry, artifacts, trained, run_id=..., onnx=..., promote=..., importance=...)`."""
     return register_trained
 
 

@@ -221,3 +221,24 @@ def test_local_fire_without_a_model_name_is_a_400(demo: DemoResult, target: Loca
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 400
     assert json.loads(refused.value.read())["field"] == "model_name"
+
+
+def test_code_upload_stores_the_folder_by_its_sha256_and_says_where(
+    demo: DemoResult, cli: Cli, platform: Platform, tmp_path: Path
+) -> None:
+    register_copy(platform, tmp_path, "churn-code", estimator={"kind": "custom", "entrypoint": "pkg.model:build"})
+    (tmp_path / "src" / "pkg").mkdir(parents=True)
+    (tmp_path / "src" / "pkg" / "model.py").write_text("def build(**params):\n    return None\n")
+    code, out, _ = cli("code", "upload", "churn-code", str(tmp_path / "src"), "--output", "json")
+    assert code == 0
+    stored = json.loads(out)
+    assert stored["uri"].endswith(f"/code/churn-code/{stored['sha256']}/code.zip")
+    again, text, _ = cli("code", "upload", "churn-code", str(tmp_path / "src"))
+    assert again == 0
+    assert f"sha256 {stored['sha256'][:12]}" in text  # the same folder: the same upload
+    assert [r.action for r in platform.registry.audit_trail("churn-code")].count("code_uploaded") == 2
+    missing, _, err = cli("code", "upload", "churn-code", str(tmp_path / "nothing-here"))
+    assert (missing, err.strip()) == (
+        1,
+        f"BadRequestError: {tmp_path / 'nothing-here'}: expected a folder of Python code or a .whl file",
+    )

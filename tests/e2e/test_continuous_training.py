@@ -175,7 +175,7 @@ def test_the_run_record_holds_every_field(demo: DemoResult, platform: Platform) 
     assert dataset.uri.startswith("s3://") and "/datasets/churn/" in dataset.uri
     assert record.code_version and record.code_version != "unknown"
     assert record.image == f"local:{record.code_version}"
-    assert set(record.metrics) == {"roc_auc", "accuracy", "f1", "log_loss"}
+    assert set(record.metrics) == {"roc_auc", "average_precision", "accuracy", "precision", "recall", "f1", "log_loss"}
     assert (record.champion_version, record.gate_passed) == (1, True)
     assert "same holdout" in record.gate_reason and record.champion_metrics
     assert {s.step for s in record.steps} >= {"Validate", "Train", "Evaluate", "Register", "Promote"}

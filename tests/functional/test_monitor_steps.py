@@ -143,6 +143,24 @@ def test_drift_check_on_drifted_traffic_writes_reports_and_recommends_retraining
     assert last.status == "drift"
 
 
+def test_drifted_features_come_in_the_order_of_the_champions_importance(  # noqa: PLR0917 (pytest fixtures)
+    register_model: Callable[..., Any],
+    registry: Registry,
+    artifacts: ObjectStore,
+    capture: ObjectStore,
+    trained_churn: Any,
+    capture_traffic: Callable[..., None],
+) -> None:
+    registry.put_spec(trained_churn.spec, actor="test")
+    importance = {"plan": 0.09, "monthly_charges": 0.03, "tenure_months": 0.01}
+    register_model(registry, artifacts, trained_churn, importance=importance)
+    capture_traffic(400, drifted=True)
+    result = check(registry, artifacts, capture)
+    assert result.drifted_features[:3] == ["plan", "monthly_charges", "tenure_months"]
+    report = json.loads(artifacts.get("monitoring/churn/20250301T120000/drift.json"))
+    assert [(f["feature"], f["importance"]) for f in report["features"][:3]] == list(importance.items())
+
+
 def test_drift_without_retrain_on_drift_does_not_recommend_it(  # noqa: PLR0917 (pytest fixtures)
     churn_champion: Any,
     registry: Registry,

@@ -7,9 +7,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
+from sklearn.metrics import f1_score as sk_f1
 
 from mlcore.catalog import (
     EvaluateRequest,
@@ -21,11 +23,19 @@ from mlcore.catalog import (
     ValidateResult,
 )
 from mlcore.data import Profile, latest_dataset_key, read_parquet, validate_dataset
-from mlcore.errors import ConflictError, DataValidationError, GateFailedError, NotFoundError
-from mlcore.registry import CHAMPION, Registry, VersionStatus, promote_version, register_candidate
+from mlcore.errors import ConflictError, DataValidationError, GateFailedError, NotFoundError, TrainingError
+from mlcore.registry import (
+    CHAMPION,
+    Registry,
+    VersionStatus,
+    promote_version,
+    register_candidate,
+    render_model_card,
+)
+from mlcore.serving import CaptureBuffer, PredictionService, load_served_model
 from mlcore.spec import ModelSpec, parse_spec
 from mlcore.storage import ObjectStore, S3Uri, StoredObject
-from mlcore.training import evaluate_candidate, train_candidate
+from mlcore.training import evaluate_candidate, table_columns, train_candidate
 
 RUN = "churn-run-1"
 DATASET_KEY = "datasets/churn/2025-03-01.csv"
@@ -415,3 +425,83 @@ def test_a_search_in_which_no_trial_was_scored_fails_the_training_step(
         run_trial("churn", RUN, int(t.trial), json.loads(t.params), registry=registry, artifacts=artifacts)
     with pytest.raises(SearchError, match="none of the 2 trials of run churn-run-1 could be scored: trial 0: "):
         train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
+
+
+def with_estimator(spec: ModelSpec, estimator: dict[str, Any], metrics: dict[str, Any]) -> ModelSpec:
+    raw = spec.model_dump(mode="json")
+    raw["estimator"] = estimator
+    raw["metrics"] = metrics
+    return parse_spec(raw)
+
+
+def test_a_lightgbm_classifier_with_a_tuned_threshold_is_served_by_it(  # noqa: PLR0917 (pytest fixtures)
+    uploaded: str,
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    capture: ObjectStore,
+    churn_spec: ModelSpec,
+    churn_dataset: pa.Table,
+) -> None:
+    # GIVEN a LightGBM classifier whose spec asks for the F1-best threshold
+    tuned = with_estimator(
+        churn_spec,
+        {"kind": "lightgbm_classifier", "params": {"n_estimators": 60}, "class_weight": "balanced"},
+        {"primary": "average_precision", "minimum": {"recall_at_precision@0.5": 0.0}, "threshold": {"optimize": "f1"}},
+    )
+    registry.put_spec(tuned, actor="test")
+    inputs = validate(registry, data, artifacts)
+    # WHEN it is trained, gated, registered and promoted
+    trained = train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
+    evaluation = evaluate_candidate(
+        EvaluateRequest(model_name="churn", run_id=RUN), registry=registry, artifacts=artifacts
+    )
+    register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
+    promote_version(PromoteRequest(model_name="churn", version=1), registry=registry)
+    # THEN the threshold is the holdout's F1-best, recorded on the version with the metrics it gives
+    assert trained.parity_max_abs_diff < 1e-5
+    assert {"average_precision", "precision", "recall", "recall_at_precision@0.5"} <= trained.metrics.keys()
+    version = registry.get_version("churn", 1)
+    assert version.threshold == trained.threshold
+    assert version.threshold is not None and 0 < version.threshold < 1
+    holdout = read_parquet(artifacts.get_verified(inputs.holdout))
+    model = load_served_model(version, artifacts)
+    proba = model.predict(table_columns(holdout, tuned))["probabilities"][:, 1]
+    truth = np.asarray(holdout.column("churned").to_pylist()) == "yes"
+    best = max(sk_f1(truth, proba >= t) for t in np.unique(proba))
+    assert trained.metrics["f1"] == pytest.approx(best)
+    card = render_model_card(tuned, version, [])
+    assert f"- Decision: `yes` when its probability is at least {version.threshold:.6g} (picked on the holdout" in card
+    assert "class weights balanced" in card
+    assert set(version.importance) == set(tuned.feature_names)
+    top = max(version.importance, key=lambda name: version.importance[name])
+    assert f"| {top} | {version.importance[top]:+.4f} | {'█' * 20} |" in card  # the largest loss: a full bar
+    # AND the API labels rows by it and says so
+    service = PredictionService(
+        registry, artifacts, CaptureBuffer(capture, max_rows=1), max_rows=100, alias_ttl_seconds=60
+    )
+    assert service.describe("churn")["threshold"] == version.threshold
+    rows = churn_dataset.drop_columns(["churned"]).slice(0, 50).to_pylist()
+    response, _ = service.predict("churn", json.dumps({"instances": rows}), "req-1")
+    expected = ["yes" if p["yes"] >= version.threshold else "no" for p in response["probabilities"]]
+    assert response["predictions"] == expected
+    assert expected != ["yes" if p["yes"] >= 0.5 else "no" for p in response["probabilities"]]  # it mattered
+
+
+def test_a_threshold_on_more_than_two_classes_fails_the_training_naming_them(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec, churn_dataset: pa.Table
+) -> None:
+    three = churn_dataset.set_column(
+        churn_dataset.column_names.index("churned"),
+        "churned",
+        pa.array([["no", "yes", "maybe"][i % 3] for i in range(churn_dataset.num_rows)]),
+    )
+    registry.put_spec(
+        with_estimator(churn_spec, {"kind": "xgboost_classifier"}, {"primary": "f1", "threshold": {"optimize": "f1"}}),
+        actor="test",
+    )
+    data.put(DATASET_KEY, csv_bytes(three))
+    validate(registry, data, artifacts)
+    with pytest.raises(TrainingError, match=r"metrics\.threshold is for binary classifiers; .churn. has classes"):
+        train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
+    assert artifacts.list_keys(f"runs/churn/{RUN}/candidate") == []

@@ -132,3 +132,23 @@ def test_the_export_writes_the_models_partition_and_registers_it_in_glue(
         "skipped: nothing new",
         "abc123",
     )
+
+
+def test_a_table_of_an_earlier_release_gets_the_columns_added_since(
+    registered: Registry, artifacts: ObjectStore
+) -> None:
+    from mlcore.runs.export import COLUMNS, _table_input
+
+    glue = boto3.client("glue", region_name="us-east-1")
+    glue.create_database(DatabaseInput={"Name": "mlops_runs"})
+    earlier = _table_input(f"s3://{artifacts.bucket}/exports/runs/")
+    earlier["StorageDescriptor"]["Columns"] = earlier["StorageDescriptor"]["Columns"][:-1]  # before training_code
+    glue.create_table(DatabaseName="mlops_runs", TableInput=earlier)
+    record = build(registered, artifacts, "skipped").model_copy(
+        update={"training_code": "s3://b/code/churn/ab/code.zip"}
+    )
+    export_runs([record], artifacts=artifacts, glue=glue, database="mlops_runs")
+    table = glue.get_table(DatabaseName="mlops_runs", Name="runs")["Table"]
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == [name for name, _ in COLUMNS]
+    [key] = artifacts.list_keys("exports/runs/model_name=churn/")
+    assert pq.read_table(io.BytesIO(artifacts.get(key))).to_pylist()[0]["training_code"] == record.training_code

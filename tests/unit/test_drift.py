@@ -192,3 +192,31 @@ def test_a_third_of_a_standard_deviation_is_drift() -> None:
     reference_profile = numeric_profile(rng.normal(0, 1, 200_000))
     assert normed_wasserstein(reference_profile, rng.normal(0.3, 1, 200_000)) > 0.25
     assert normed_wasserstein(reference_profile, rng.normal(0.0, 1, 200_000)) < 0.02
+
+
+def test_features_are_ranked_by_the_champions_importance_and_shown_with_it(
+    churn_spec: ModelSpec, profile: Profile
+) -> None:
+    shifted = churn_features(LARGE, seed=5)
+    report = check(
+        churn_spec,
+        profile,
+        LARGE,
+        monthly_charges=shifted["monthly_charges"] + 40,
+        tenure_months=shifted["tenure_months"] + 30,
+    )
+    report.rank_by_importance({"tenure_months": 0.002, "monthly_charges": 0.05, "plan": -0.001})
+    order = [f.feature for f in report.features]
+    assert order[:3] == ["monthly_charges", "tenure_months", "plan"]  # unknown importance goes last
+    assert report.drifted_features[:2] == ["monthly_charges", "tenure_months"]
+    assert by_name(report)["age"].importance is None
+    html = render_drift_html(report)
+    assert "<th>importance</th>" in html
+    assert "<td>monthly_charges</td><td>+0.0500</td>" in html
+    assert "<td>age</td><td>-</td>" in html
+
+
+def test_without_importance_the_features_keep_the_specs_order(churn_spec: ModelSpec, profile: Profile) -> None:
+    report = check(churn_spec, profile, SMALL)
+    report.rank_by_importance({})
+    assert [f.feature for f in report.features] == churn_spec.feature_names

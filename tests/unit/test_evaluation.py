@@ -9,8 +9,19 @@ import pytest
 from sklearn import metrics as sk
 
 from mlcore.catalog import Comparison, TrainingResult
-from mlcore.spec import ModelSpec, parse_spec
-from mlcore.training import apply_gate, classification_metrics, paired_bootstrap, regression_metrics
+from mlcore.spec import ModelSpec, Threshold, parse_spec
+from mlcore.training import (
+    apply_gate,
+    classification_metrics,
+    paired_bootstrap,
+    permutation_importance,
+    pick_threshold,
+    precision_at_recall,
+    precision_recall_curve,
+    recall_at_precision,
+    regression_metrics,
+    score,
+)
 
 SEEDS = [0, 1, 2]
 
@@ -293,3 +304,163 @@ def test_for_a_lower_is_better_metric_positive_still_means_the_challenger_is_bet
     far = {"label": truth + rng.normal(scale=1.0, size=300)}
     interval = paired_bootstrap(spec, truth, (close, None), (far, None), confidence=0.9)
     assert interval.difference > 0 and interval.low > 0
+
+
+# -- imbalanced problems: precision, recall and the curve between them -------------------------
+
+
+def imbalanced(seed: int, rows: int = 600) -> tuple[np.ndarray, np.ndarray]:
+    """Labels with 15 % positives, and scores rounded to two places (ties in plenty)."""
+    rng = np.random.default_rng(seed)
+    positive = rng.random(rows) < 0.15
+    scores = np.round(np.clip(rng.normal(0.35 + 0.25 * positive, 0.2), 0, 1), 2)
+    return positive, scores
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_precision_recall_and_average_precision_match_scikit_learn(seed: int) -> None:
+    positive, scores = imbalanced(seed)
+    classes = ["ok", "fraud"]
+    truth = np.where(positive, "fraud", "ok")
+    proba = np.column_stack([1 - scores, scores])
+    guess = np.where(scores >= 0.5, "fraud", "ok")
+    ours = classification_metrics(truth, guess, proba, classes)
+    assert ours["precision"] == pytest.approx(sk.precision_score(truth, guess, pos_label="fraud"))
+    assert ours["recall"] == pytest.approx(sk.recall_score(truth, guess, pos_label="fraud"))
+    assert ours["average_precision"] == pytest.approx(sk.average_precision_score(positive, scores))
+    thresholds, precision, recall = precision_recall_curve(positive, scores)
+    sk_precision, sk_recall, sk_thresholds = sk.precision_recall_curve(positive, scores)
+    # scikit-learn lists the thresholds ascending and appends the (1, 0) end point
+    assert thresholds == pytest.approx(sk_thresholds[::-1])
+    assert precision == pytest.approx(sk_precision[:-1][::-1])
+    assert recall == pytest.approx(sk_recall[:-1][::-1])
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_multiclass_precision_recall_and_average_precision_are_macro_means(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    classes = ["basic", "premium", "standard"]
+    truth = rng.choice(classes, 400)
+    proba = random_probabilities(rng, 400, 3)
+    guess = np.array(classes)[proba.argmax(axis=1)]
+    ours = classification_metrics(truth, guess, proba, classes)
+    assert ours["precision"] == pytest.approx(sk.precision_score(truth, guess, average="macro"))
+    assert ours["recall"] == pytest.approx(sk.recall_score(truth, guess, average="macro"))
+    one_hot = np.column_stack([truth == label for label in classes])
+    assert ours["average_precision"] == pytest.approx(sk.average_precision_score(one_hot, proba, average="macro"))
+
+
+def test_a_class_never_predicted_has_precision_zero_not_nan() -> None:
+    truth = np.array(["no", "yes", "yes", "no"])
+    ours = classification_metrics(truth, np.array(["no"] * 4), np.tile([0.9, 0.1], (4, 1)), ["no", "yes"])
+    assert ours["precision"] == 0.0
+    assert ours["recall"] == 0.0
+
+
+# Eight rows by descending score: + + - + - - + -. At "score >= 0.6" the top four are flagged:
+# precision 3/4, recall 3/4; at ">= 0.8" precision 1, recall 2/4; at ">= 0.2" recall 1, precision 4/7.
+CURVE_POSITIVE = np.array([True, True, False, True, False, False, True, False])
+CURVE_SCORES = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.2, 0.1])
+
+
+def test_recall_at_precision_counts_a_threshold_whose_precision_equals_the_bound() -> None:
+    assert recall_at_precision(CURVE_POSITIVE, CURVE_SCORES, 0.75) == 0.75
+    # a hair stricter, only the thresholds of precision 1 qualify
+    assert recall_at_precision(CURVE_POSITIVE, CURVE_SCORES, np.nextafter(0.75, 1)) == 0.5
+
+
+def test_recall_at_an_unreachable_precision_is_zero() -> None:
+    positive = np.array([False, True, True])
+    assert recall_at_precision(positive, np.array([0.9, 0.5, 0.4]), 0.9) == 0.0
+
+
+def test_precision_at_recall_counts_a_threshold_whose_recall_equals_the_bound() -> None:
+    assert precision_at_recall(CURVE_POSITIVE, CURVE_SCORES, 0.75) == 0.75
+    assert precision_at_recall(CURVE_POSITIVE, CURVE_SCORES, np.nextafter(0.75, 1)) == pytest.approx(4 / 7)
+
+
+def test_parametric_metrics_are_reported_under_the_name_the_spec_gives(churn_spec: ModelSpec) -> None:
+    raw = churn_spec.model_dump(mode="json")
+    raw["metrics"] = {"primary": "recall_at_precision@0.75", "minimum": {"precision_at_recall@0.75": 0.5}}
+    spec = parse_spec(raw)
+    proba = np.column_stack([1 - CURVE_SCORES, CURVE_SCORES])
+    truth = np.where(CURVE_POSITIVE, "yes", "no")
+    found = score(
+        spec, truth, {"label": np.where(CURVE_SCORES >= 0.5, "yes", "no"), "probabilities": proba}, ["no", "yes"]
+    )
+    assert found["recall_at_precision@0.75"] == 0.75
+    assert found["precision_at_recall@0.75"] == 0.75
+
+
+def test_the_f1_threshold_is_the_best_f1_over_every_distinct_score() -> None:
+    positive, scores = imbalanced(7)
+    picked = pick_threshold(positive, scores, Threshold(optimize="f1"))
+    f1 = {t: sk.f1_score(positive, scores >= t) for t in np.unique(scores)}
+    best = max(f1.values())
+    assert picked is not None
+    assert f1[picked] == pytest.approx(best)
+    assert picked == max(t for t, value in f1.items() if value == pytest.approx(best))  # ties: the highest
+
+
+def test_the_recall_at_precision_threshold_keeps_the_precision_at_its_bound_and_no_lower() -> None:
+    at_bound = pick_threshold(CURVE_POSITIVE, CURVE_SCORES, Threshold(optimize="recall_at_precision", precision=0.75))
+    assert at_bound == 0.6  # precision exactly 0.75, recall 0.75
+    stricter = Threshold(optimize="recall_at_precision", precision=float(np.nextafter(0.75, 1)))
+    assert pick_threshold(CURVE_POSITIVE, CURVE_SCORES, stricter) == 0.8  # precision 1, recall 0.5
+
+
+def test_no_threshold_when_no_threshold_reaches_the_precision() -> None:
+    positive = np.array([False, True, True])
+    wanted = Threshold(optimize="recall_at_precision", precision=0.9)
+    assert pick_threshold(positive, np.array([0.9, 0.5, 0.4]), wanted) is None
+    assert pick_threshold(np.array([False, False]), np.array([0.9, 0.5]), Threshold(optimize="f1")) is None
+
+
+def test_training_refuses_a_precision_no_threshold_reaches_naming_the_class(churn_spec: ModelSpec) -> None:
+    from mlcore.errors import TrainingError
+    from mlcore.training.job import decision_threshold
+
+    raw = churn_spec.model_dump(mode="json")
+    raw["metrics"]["threshold"] = {"optimize": "recall_at_precision", "precision": 0.9}
+    spec = parse_spec(raw)
+    truth = np.array(["no", "yes", "yes", "no"])
+    proba = np.column_stack([1 - np.array([0.9, 0.5, 0.4, 0.1]), [0.9, 0.5, 0.4, 0.1]])
+    with pytest.raises(TrainingError, match=r"no decision threshold reaches precision 0\.9 for class 'yes'"):
+        decision_threshold(spec, ["no", "yes"], truth, proba)
+    # with the top row a positive, precision 1 is reached there
+    assert decision_threshold(spec, ["no", "yes"], truth, proba[[1, 0, 2, 3]]) == 0.9
+
+
+def test_permutation_importance_finds_the_feature_the_model_uses(churn_spec: ModelSpec) -> None:
+    # a "model" that answers from tenure_months alone: shuffling it hurts, shuffling the others cannot
+    rng = np.random.default_rng(0)
+    columns = {name: rng.normal(size=(400, 1)).astype(np.float32) for name in churn_spec.feature_names}
+    truth = np.where(columns["tenure_months"].ravel() > 0, "yes", "no")
+
+    def predict(given: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        p = 1 / (1 + np.exp(-4 * given["tenure_months"].ravel()))
+        return {"label": np.where(p >= 0.5, "yes", "no"), "probabilities": np.column_stack([1 - p, p])}
+
+    importance = permutation_importance(churn_spec, predict, columns, truth, ["no", "yes"])
+    assert importance["tenure_months"] > 0.3  # roc_auc falls from 1 to about 0.5
+    assert all(importance[name] == 0 for name in churn_spec.feature_names if name != "tenure_months")
+    assert permutation_importance(churn_spec, predict, columns, truth, ["no", "yes"]) == importance  # seeded
+
+
+def test_permutation_importance_is_a_loss_for_lower_is_better_metrics_too() -> None:
+    spec = parse_spec(
+        {
+            "name": "prices",
+            "task": "regression",
+            "target": "y",
+            "features": [{"name": "x", "type": "numeric"}, {"name": "noise", "type": "numeric"}],
+            "estimator": {"kind": "ridge"},
+            "metrics": {"primary": "rmse"},
+        }
+    )
+    rng = np.random.default_rng(1)
+    columns = {"x": rng.normal(size=(300, 1)), "noise": rng.normal(size=(300, 1))}
+    truth = 3 * columns["x"].ravel()
+    importance = permutation_importance(spec, lambda c: {"label": 3 * c["x"].ravel()}, columns, truth, None)
+    assert importance["x"] > 1  # rmse grows from 0 when x is shuffled: a positive loss
+    assert importance["noise"] == 0

@@ -104,3 +104,40 @@ def test_conversion_failure_names_the_estimator(trained_churn: Any, monkeypatch:
     monkeypatch.setattr(skl2onnx, "convert_sklearn", unsupported)
     with pytest.raises(ConversionError, match="estimator 'random_forest_classifier' \\(RandomForestClassifier\\)"):
         export_onnx(trained_churn.pipeline, trained_churn.spec)
+
+
+def test_a_threshold_labels_a_row_positive_at_it_and_negative_a_hair_above(trained_churn: Any) -> None:
+    columns = table_columns(trained_churn.holdout.slice(0, 20), trained_churn.spec)
+    score = float(onnx_model(trained_churn).predict(columns)["probabilities"][0, 1])
+    at = OnnxModel(trained_churn.onnx, trained_churn.signature, trained_churn.classes, threshold=score)
+    above = OnnxModel(
+        trained_churn.onnx, trained_churn.signature, trained_churn.classes, threshold=float(np.nextafter(score, 1))
+    )
+    at_outputs = at.predict(columns)
+    assert at_outputs["label"][0] == "yes"
+    assert above.predict(columns)["label"][0] == "no"
+    # the probabilities are the model's, whatever the threshold
+    assert np.array_equal(at_outputs["probabilities"], onnx_model(trained_churn).predict(columns)["probabilities"])
+    expected = np.where(at_outputs["probabilities"][:, 1] >= score, "yes", "no")
+    assert at_outputs["label"].tolist() == expected.tolist()
+
+
+def test_a_thresholded_model_with_numeric_labels_answers_numbers() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=300)
+    spec = parse_spec(
+        {
+            "name": "flags",
+            "task": "classification",
+            "target": "flag",
+            "features": [{"name": "x", "type": "numeric"}],
+            "estimator": {"kind": "logistic_regression"},
+            "metrics": {"primary": "f1"},
+        }
+    )
+    table = pa.table({"x": x, "flag": (x + rng.normal(size=300) > 0).astype(np.int64)})
+    pipeline, classes = fit(spec, table)
+    model = OnnxModel(export_onnx(pipeline, spec), [], classes, threshold=0.9)
+    labels = model.predict(table_columns(table, spec))["label"]
+    assert labels.dtype == np.int64  # as without a threshold: a client comparing with 1 still matches
+    assert set(labels.tolist()) == {0, 1}

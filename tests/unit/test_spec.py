@@ -254,3 +254,84 @@ def test_a_search_that_cannot_run_is_refused_with_the_spec(
 ) -> None:
     raw["estimator"]["search"] = search
     assert message in invalid(raw).message
+
+
+@pytest.mark.parametrize(
+    ("metric", "valid"),
+    [
+        ("recall_at_precision@0.9", True),
+        ("precision_at_recall@1", True),  # the bound itself
+        ("precision_at_recall@1.0000001", False),  # a hair above
+        ("recall_at_precision@0", False),
+        ("recall_at_precision@1e-9", True),
+        ("recall_at_precision@nan", False),
+        ("recall_at_precision@high", False),
+        ("recall_at_precision", False),  # the parameter is required
+        ("roc_auc@0.5", False),  # and only parametric metrics take one
+        ("average_precision", True),
+        ("precision", True),
+    ],
+)
+def test_parametric_metrics_need_a_parameter_in_zero_to_one(raw: dict[str, Any], metric: str, valid: bool) -> None:
+    raw["metrics"] = {"primary": "roc_auc", "minimum": {metric: 0.5}}
+    if valid:
+        assert metric in parse_spec(raw).metrics.minimum
+    else:
+        assert metric in invalid(raw).message
+
+
+def test_only_the_parametric_metrics_are_listed_for_runs_to_report(raw: dict[str, Any]) -> None:
+    raw["metrics"] = {"primary": "recall_at_precision@0.9", "minimum": {"f1": 0.5, "precision_at_recall@0.5": 0.2}}
+    assert parse_spec(raw).parametric_metrics == ["precision_at_recall@0.5", "recall_at_precision@0.9"]
+
+
+@pytest.mark.parametrize(
+    ("threshold", "message"),
+    [
+        ({"optimize": "recall_at_precision"}, "needs threshold.precision"),
+        ({"optimize": "f1", "precision": 0.9}, "threshold.precision is for optimize 'recall_at_precision'"),
+        ({"optimize": "recall_at_precision", "precision": 0}, "metrics.threshold.precision"),
+        ({"optimize": "recall_at_precision", "precision": 1.01}, "metrics.threshold.precision"),
+        ({"optimize": "accuracy"}, "metrics.threshold.optimize"),
+    ],
+)
+def test_a_threshold_that_cannot_be_picked_is_refused(
+    raw: dict[str, Any], threshold: dict[str, Any], message: str
+) -> None:
+    raw["metrics"]["threshold"] = threshold
+    assert message in invalid(raw).message
+
+
+def test_a_threshold_at_precision_one_is_allowed(raw: dict[str, Any]) -> None:
+    raw["metrics"]["threshold"] = {"optimize": "recall_at_precision", "precision": 1}
+    threshold = parse_spec(raw).metrics.threshold
+    assert threshold is not None
+    assert threshold.precision == 1
+
+
+@pytest.mark.parametrize("section", ["threshold", "class_weight"])
+def test_thresholds_and_class_weights_are_for_classifiers(section: str) -> None:
+    raw: dict[str, Any] = {
+        "name": "prices",
+        "task": "regression",
+        "target": "y",
+        "features": [{"name": "x", "type": "numeric"}],
+        "estimator": {"kind": "lightgbm_regressor"},
+        "metrics": {"primary": "rmse"},
+    }
+    if section == "threshold":
+        raw["metrics"]["threshold"] = {"optimize": "f1"}
+    else:
+        raw["estimator"]["class_weight"] = "balanced"
+    assert "metrics.threshold and estimator.class_weight are for classifiers" in invalid(raw).message
+
+
+@pytest.mark.parametrize(
+    ("weights", "valid"), [("balanced", True), ({"yes": 3.0}, True), ({"yes": 0}, False), ("inverse", False)]
+)
+def test_class_weights_are_balanced_or_positive_per_label(raw: dict[str, Any], weights: Any, valid: bool) -> None:
+    raw["estimator"]["class_weight"] = weights
+    if valid:
+        assert parse_spec(raw).estimator.class_weight == weights
+    else:
+        assert "estimator.class_weight" in invalid(raw).message

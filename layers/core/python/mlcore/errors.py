@@ -80,6 +80,13 @@ class ConversionError(MlopsError):
     status = 422
 
 
+class TrainingError(MlopsError):
+    """The spec cannot be trained as written on this data (a class weight or threshold that does not fit it)."""
+
+    code = "training_failed"
+    status = 422
+
+
 class SearchError(MlopsError):
     """Every trial of a hyperparameter search failed: there is no best one to train."""
 

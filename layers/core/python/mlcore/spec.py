@@ -12,15 +12,41 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mlcore.catalog import ESTIMATORS, RESERVED_COLUMNS
+from mlcore.catalog import ANY_TASK, CUSTOM, ESTIMATORS, RESERVED_COLUMNS
 from mlcore.errors import SpecError
 from mlcore.schedules import parse_schedule
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{1,47}$"
-CLASSIFICATION_METRICS = {"accuracy", "f1", "roc_auc", "log_loss"}
+ENTRYPOINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+CLASSIFICATION_METRICS = {"accuracy", "f1", "precision", "recall", "roc_auc", "average_precision", "log_loss"}
+# Metrics of a classifier named with their parameter: `recall_at_precision@0.9` is the best recall
+# among the decision thresholds whose precision is at least 0.9.
+PARAMETRIC_METRICS = {"recall_at_precision", "precision_at_recall"}
 REGRESSION_METRICS = {"rmse", "mae", "r2"}
 # Metrics where lower is better; the gate compares in the right direction.
 LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
+
+
+def metric_parts(metric: str) -> tuple[str, float | None]:
+    """A metric's name and its parameter: `recall_at_precision@0.9` -> ("recall_at_precision", 0.9).
+
+    Raises
+    ------
+    ValueError
+        When a parametric metric has no parameter in (0, 1], or another metric has one.
+    """
+    name, at, parameter = metric.partition("@")
+    if name not in PARAMETRIC_METRICS:
+        if at:
+            raise ValueError(f"metric '{name}' takes no parameter (got '{metric}')")
+        return name, None
+    try:
+        value = float(parameter)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 1:  # NaN fails too
+        raise ValueError(f"metric '{metric}' needs a parameter in (0, 1], e.g. '{name}@0.9'")
+    return name, value
 
 
 class _Strict(BaseModel):
@@ -148,6 +174,11 @@ class Estimator(_Strict):
     kind: str
     params: dict[str, Any] = Field(default_factory=dict)
     search: Search | None = None
+    # Classifiers: weigh each training row by its class, "balanced" (inverse class frequency) or per label.
+    class_weight: Literal["balanced"] | dict[str, Annotated[float, Field(gt=0)]] | None = None
+    # kind custom: `package.module:build`, in the code uploaded with `mlops code upload`; build(**params)
+    # returns an unfitted scikit-learn compatible estimator (it gets the platform's preprocessing).
+    entrypoint: Annotated[str, Field(pattern=ENTRYPOINT_PATTERN)] | None = None
 
     @field_validator("kind")
     @classmethod
@@ -155,6 +186,27 @@ class Estimator(_Strict):
         if kind not in ESTIMATORS:
             raise ValueError(f"unknown estimator '{kind}'; one of {sorted(ESTIMATORS)}")
         return kind
+
+    @model_validator(mode="after")
+    def _entrypoint(self) -> Estimator:
+        if (self.kind == CUSTOM) != (self.entrypoint is not None):
+            raise ValueError("estimator.entrypoint is required for kind 'custom', and only for it")
+        return self
+
+
+class Threshold(_Strict):
+    """How a binary classifier's decision threshold is picked on the holdout (probabilities are unchanged)."""
+
+    optimize: Literal["f1", "recall_at_precision"]
+    precision: float | None = Field(default=None, gt=0, le=1)  # the precision recall_at_precision must keep
+
+    @model_validator(mode="after")
+    def _parameter(self) -> Threshold:
+        if self.optimize == "recall_at_precision" and self.precision is None:
+            raise ValueError("threshold.optimize 'recall_at_precision' needs threshold.precision, e.g. 0.9")
+        if self.optimize == "f1" and self.precision is not None:
+            raise ValueError("threshold.precision is for optimize 'recall_at_precision'")
+        return self
 
 
 class Metrics(_Strict):
@@ -165,6 +217,8 @@ class Metrics(_Strict):
     # With a confidence, the gate also needs the lower end of the paired bootstrap interval of
     # (challenger - champion) on the shared holdout above -tolerance: noise is not an improvement.
     confidence: float | None = Field(default=None, gt=0, lt=1)
+    # Binary classifiers: the decision threshold serving labels rows by (default: the likelier class).
+    threshold: Threshold | None = None
 
 
 class Drift(_Strict):
@@ -260,17 +314,25 @@ class ModelSpec(_Strict):
         reserved = sorted(RESERVED_COLUMNS.intersection([*names, self.target]))
         if reserved:
             raise ValueError(f"column names {reserved} are reserved for the capture of served traffic")
-        if ESTIMATORS[self.estimator.kind].task != self.task:
+        if ESTIMATORS[self.estimator.kind].task not in (self.task, ANY_TASK):
             raise ValueError(f"estimator '{self.estimator.kind}' does not fit task '{self.task}'")
         if self.data.split == "time" and self.data.timestamp_column is None:
             raise ValueError("data.split 'time' needs data.timestamp_column")
         if self.data.split == "stratified" and self.task is not Task.CLASSIFICATION:
             raise ValueError("data.split 'stratified' is for classifiers")
-        allowed = CLASSIFICATION_METRICS if self.task is Task.CLASSIFICATION else REGRESSION_METRICS
-        for metric in {self.metrics.primary, *self.metrics.minimum}:
-            if metric not in allowed:
+        classifier = self.task is Task.CLASSIFICATION
+        allowed = CLASSIFICATION_METRICS | PARAMETRIC_METRICS if classifier else REGRESSION_METRICS
+        for metric in sorted({self.metrics.primary, *self.metrics.minimum}):
+            if metric_parts(metric)[0] not in allowed:
                 raise ValueError(f"metric '{metric}' is not one of {sorted(allowed)} for task '{self.task}'")
+        if not classifier and (self.metrics.threshold or self.estimator.class_weight):
+            raise ValueError("metrics.threshold and estimator.class_weight are for classifiers")
         return self
+
+    @property
+    def parametric_metrics(self) -> list[str]:
+        """The parametric metrics the spec names (`recall_at_precision@0.9`), which a run reports too."""
+        return sorted(m for m in {self.metrics.primary, *self.metrics.minimum} if "@" in m)
 
     @property
     def feature_names(self) -> list[str]:

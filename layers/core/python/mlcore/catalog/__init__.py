@@ -27,7 +27,7 @@ if TYPE_CHECKING:
         PredictResponse,
     )
     from mlcore.catalog.columns import FEEDBACK_COLUMNS, LABEL, META_COLUMNS, OUTPUT_COLUMNS, RESERVED_COLUMNS
-    from mlcore.catalog.estimators import ESTIMATORS, EstimatorKind
+    from mlcore.catalog.estimators import ANY_TASK, CUSTOM, ESTIMATORS, EstimatorKind
     from mlcore.catalog.functions import (
         ARTIFACTS_BUCKET,
         CAPTURE_BUCKET,
@@ -65,6 +65,8 @@ if TYPE_CHECKING:
         CheckFile,
         RunFile,
         check_key,
+        code_key,
+        current_code_key,
         dataset_key,
         dataset_prefix,
         model_partition,

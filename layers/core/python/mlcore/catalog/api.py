@@ -65,6 +65,11 @@ class DescribeResponse(_Body):
     task: str
     signature: list[SignatureField]
     classes: list[str] | None = None
+    threshold: float | None = Field(
+        default=None,
+        description="Binary classifiers: a row is labelled with the second class when its probability is at "
+        "least this (picked on the holdout by `metrics.threshold`); absent: the likelier class.",
+    )
     challenger: Rollout | None = None
 
 

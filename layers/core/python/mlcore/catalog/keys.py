@@ -5,6 +5,8 @@ runs/<model>/<run>/<RunFile>                            artifacts bucket: one pi
 monitoring/<model>/<check>/<CheckFile>                  artifacts bucket: one drift check
 capture/model=<model>/dt=<day>/<time>-<id>.parquet      capture bucket: served traffic
 feedback/model=<model>/dt=<day>/<time>-<id>.parquet     capture bucket: ground truth for it
+code/<model>/<sha256>/<file>                            artifacts bucket: a model's training code (custom kind)
+code/<model>/current.json                               artifacts bucket: the upload new runs train with
 """
 
 from __future__ import annotations
@@ -72,6 +74,16 @@ def trials_prefix(model: str, run: str) -> str:
 def trial_key(model: str, run: str, trial: int) -> str:
     """What one trial of a run's hyperparameter search scored."""
     return f"{trials_prefix(model, run)}{trial:04d}.json"
+
+
+def code_key(model: str, sha256: str, filename: str) -> str:
+    """An upload of a model's training code, by its content."""
+    return f"code/{model}/{sha256}/{filename}"
+
+
+def current_code_key(model: str) -> str:
+    """The pointer (an Artifact) to the code upload new runs of a model train with."""
+    return f"code/{model}/current.json"
 
 
 RUNS_EXPORT = "exports/runs/"  # artifacts bucket: every run record, Parquet partitioned by model (Glue)

@@ -88,6 +88,7 @@ class ValidateResult(_Message):
     parallel: int = 1  # how many trials train at once
     warnings: list[str] = Field(default_factory=list)
     report: Artifact
+    code: Artifact | None = None  # kind custom: the upload every job of the run imports
 
 
 class TrainedModel(_Message):
@@ -104,6 +105,11 @@ class TrainedModel(_Message):
     image: str = ""  # the training image (digest, or `local`)
     data_fingerprint: str = ""  # what it learned from (ValidateResult.fingerprint)
     params: dict[str, JsonValue] = Field(default_factory=dict)  # the estimator's, defaults included
+    # Binary classifiers with `metrics.threshold`: the decision threshold picked on the holdout.
+    threshold: float | None = None
+    # Per feature: the primary metric's loss on the holdout when the feature is shuffled (permutation importance).
+    importance: dict[str, float] = Field(default_factory=dict)
+    code: Artifact | None = None  # kind custom: the training code it was built with (SHA-256)
 
 
 class CrossValidation(_Message):

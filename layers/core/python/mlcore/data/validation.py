@@ -9,11 +9,14 @@ import pyarrow as pa
 
 from mlcore.catalog import (
     CAPTURE,
+    CUSTOM,
+    Artifact,
     DataSource,
     RunFile,
     TrialPlan,
     ValidateRequest,
     ValidateResult,
+    current_code_key,
     dataset_prefix,
     model_partition,
     run_key,
@@ -23,7 +26,7 @@ from mlcore.data.contract import ContractReport, check_contract
 from mlcore.data.datasets import as_timestamps, latest_dataset_key, read_table, split_holdout, to_parquet
 from mlcore.data.report import render_contract_html
 from mlcore.data.sources import feedback_rows, learned_already, training_fingerprint
-from mlcore.errors import DataValidationError
+from mlcore.errors import DataValidationError, NotFoundError
 from mlcore.registry import Registry
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore, S3Uri
@@ -70,6 +73,25 @@ def _merged_reports(dataset: ContractReport, feedback: ContractReport | None) ->
         return dataset
     marked = [f.model_copy(update={"message": f"feedback rows: {f.message}"}) for f in feedback.failures]
     return dataset.model_copy(update={"rows": dataset.rows + feedback.rows, "failures": dataset.failures + marked})
+
+
+def _current_code(spec: ModelSpec, artifacts: ObjectStore) -> Artifact | None:
+    """The training code a custom estimator's run pins (None for the built-in kinds).
+
+    Raises
+    ------
+    NotFoundError
+        When the spec's kind is custom and no code was uploaded for the model.
+    """
+    if spec.estimator.kind != CUSTOM:
+        return None
+    try:
+        return Artifact.model_validate_json(artifacts.get(current_code_key(spec.name)))
+    except NotFoundError:
+        raise NotFoundError(
+            f"estimator 'custom' of '{spec.name}' has no code: upload it with `mlops code upload {spec.name} PATH`",
+            field="estimator.entrypoint",
+        ) from None
 
 
 def validate_dataset(
@@ -134,7 +156,9 @@ def validate_dataset(
     artifacts.put(run_key(name, run_id, RunFile.VALIDATION_HTML), html.encode(), "text/html")
     if report.blocking:
         raise DataValidationError(f"dataset {key} breaks the contract of '{name}': {report.summary()}")
-    nothing_new = learned_already(champion, fingerprint) and not request.request.force
+    code = _current_code(spec, artifacts)
+    same_code = champion is None or (champion.code.sha256 if champion.code else None) == (code.sha256 if code else None)
+    nothing_new = learned_already(champion, fingerprint) and same_code and not request.request.force
     train, holdout = (clean.slice(0, 0), clean.slice(0, 0)) if nothing_new else split_holdout(clean, spec, timestamps)
     result = ValidateResult(
         model_name=name,
@@ -153,6 +177,7 @@ def validate_dataset(
         parallel=spec.estimator.search.parallel if spec.estimator.search else 1,
         warnings=[f"{w.check}({w.column}): {w.message}" for w in report.warnings],
         report=report_artifact,
+        code=code,
     )
     artifacts.put(run_key(name, run_id, RunFile.INPUTS), result.model_dump_json(indent=2).encode(), "application/json")
     return result

@@ -16,7 +16,7 @@ from mlcore.monitoring.schedule import MONITOR
 from mlcore.registry import ModelVersion, Registry
 from mlcore.spec import LOWER_IS_BETTER, ModelSpec
 from mlcore.storage import ObjectStore
-from mlcore.training import binary_auc, label_metrics, regression_metrics
+from mlcore.training import label_metrics, regression_metrics, score_metrics
 
 
 def _column(window: Any, name: str, numeric: bool) -> Any:
@@ -33,9 +33,9 @@ def _column(window: Any, name: str, numeric: bool) -> Any:
 def check_performance(spec: ModelSpec, champion: ModelVersion, labelled: Any) -> PerformanceCheck | None:
     """Compare live metrics on labelled traffic with the holdout's; None below `drift.min_rows` labels.
 
-    Classifiers are compared on their primary metric when the capture gives it (accuracy and f1 from
-    labels, ROC AUC of binary classifiers from the captured scores), else on accuracy; regressors on
-    their primary metric.
+    Classifiers are compared on their primary metric when the capture gives it (accuracy, precision,
+    recall and f1 from labels; of binary classifiers, the score metrics from the captured scores),
+    else on accuracy; regressors on their primary metric.
     """
     if labelled is None or labelled.num_rows < spec.drift.min_rows:
         return None
@@ -46,8 +46,12 @@ def check_performance(spec: ModelSpec, champion: ModelVersion, labelled: Any) ->
         live = label_metrics(truth, predicted, classes)
         scores = labelled.column("score")
         if len(classes) == 2 and scores.null_count == 0:  # the positive class's probability was captured
-            live["roc_auc"] = binary_auc(truth.astype(str) == classes[1], scores.to_numpy(zero_copy_only=False))
-        metric = spec.metrics.primary if spec.metrics.primary in live else "accuracy"
+            positive = scores.to_numpy(zero_copy_only=False).astype(np.float64)
+            proba = np.column_stack([1 - positive, positive])
+            live.update(score_metrics(truth, proba, classes, spec.parametric_metrics))
+        # the champion may predate a spec naming a new primary metric: compare what both have
+        known = live.keys() & champion.metrics.keys()
+        metric = spec.metrics.primary if spec.metrics.primary in known else "accuracy"
     else:
         live = regression_metrics(truth.astype(float), predicted.astype(float))
         metric = spec.metrics.primary
@@ -117,6 +121,7 @@ def run_drift_check(
     columns = {f.name: _column(window, f.name, f.is_numeric) for f in spec.features}
     predictions = _column(window, "prediction", numeric=spec.task != "classification")
     report = check_drift(spec, champion.version, profile, columns, predictions)
+    report.rank_by_importance(champion.importance)  # drifted features that matter most come first
     _, contract = check_contract(window, spec, require_target=False, table_checks=False)
     report.quality = contract.failures
     report.performance = check_performance(spec, champion, labelled_window(capture, spec.name, window, start, now))

@@ -158,6 +158,8 @@ class FeatureDrift(BaseModel):
     reference_histogram: list[float] = []
     current_histogram: list[float] = []
     labels: list[str] = []
+    # The champion's permutation importance of this feature (the primary metric's loss when shuffled).
+    importance: float | None = None
 
 
 class PerformanceCheck(BaseModel):
@@ -187,6 +189,13 @@ class DriftReport(BaseModel):
     @property
     def drifted_features(self) -> list[str]:
         return [f.feature for f in self.features if f.drifted]
+
+    def rank_by_importance(self, importance: dict[str, float]) -> None:
+        """Order the features by the model's importance of them, most important first (unknown last)."""
+        for feature in self.features:
+            feature.importance = importance.get(feature.feature)
+        if importance:
+            self.features.sort(key=lambda f: -math.inf if f.importance is None else f.importance, reverse=True)
 
 
 def _numeric_drift(

@@ -30,6 +30,10 @@ def _histogram_svg(feature: FeatureDrift, width: int = 480, height: int = 140) -
     return f'<svg width="{width}" height="{height}" role="img" aria-label="histogram">{"".join(bars)}</svg>'
 
 
+def _importance(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.4f}"
+
+
 def render_drift_html(report: DriftReport) -> str:
     """The drift report of one check as a standalone HTML page."""
     verdict = (
@@ -38,7 +42,8 @@ def render_drift_html(report: DriftReport) -> str:
         else f'<span class="ok">no dataset drift ({report.drift_share:.0%} of features drifted)</span>'
     )
     rows = "".join(
-        f"<tr><td>{escape(f.feature)}</td><td>{f.kind}</td><td>{f.method}</td><td>{f.score:.4g}</td>"
+        f"<tr><td>{escape(f.feature)}</td><td>{_importance(f.importance)}</td><td>{f.kind}</td><td>{f.method}</td>"
+        f"<td>{f.score:.4g}</td>"
         f'<td>{f.threshold:.4g}</td><td class="{"bad" if f.drifted else "ok"}">{"drift" if f.drifted else "ok"}</td>'
         f"<td>{f.psi:.3f}</td><td>{f.missing_rate:.1%} (ref {f.reference_missing_rate:.1%})</td>"
         f"<td>{escape('; '.join(f.findings))}</td></tr>"
@@ -76,7 +81,9 @@ def render_drift_html(report: DriftReport) -> str:
         f"{performance_html}{quality_html}"
         "<p>Tests as Evidently chooses them: KS (numeric) and chi-square (categorical) p-values below 0.05 on "
         "up to 1000 rows; normed Wasserstein (numeric) and Jensen-Shannon (categorical) distances above the "
-        "threshold on more. PSI is shown alongside. Grey: training; blue: current.</p>"
-        "<table><tr><th>feature</th><th>type</th><th>test</th><th>score</th><th>threshold</th><th>result</th>"
+        "threshold on more. PSI is shown alongside. Grey: training; blue: current. Features are ranked by the "
+        "champion's permutation importance: how much its primary metric fell on the holdout with the feature "
+        "shuffled.</p>"
+        "<table><tr><th>feature</th><th>importance</th><th>type</th><th>test</th><th>score</th><th>threshold</th><th>result</th>"
         f"<th>PSI</th><th>missing</th><th>findings</th></tr>{rows}</table><div class='grid'>{cards}</div>",
     )

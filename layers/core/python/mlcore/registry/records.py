@@ -127,6 +127,7 @@ class RunRecord(Record):
     fingerprint: str = ""
     code_version: str = ""
     image: str = ""
+    training_code: str = ""  # kind custom: the URI of the uploaded code (its path holds its SHA-256)
     primary_metric: str = ""
     metrics: dict[str, float] = Field(default_factory=dict)  # on the holdout (a trial: cross-validation means)
     cross_validation: dict[str, CrossValidation] | None = None

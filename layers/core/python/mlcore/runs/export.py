@@ -55,6 +55,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("vcpu_seconds", "double"),
     ("gb_seconds", "double"),
     ("cost_usd", "double"),
+    ("training_code", "string"),  # added after the first release: new columns go last
 )
 _JSON = {"params", "datasets", "metrics", "cross_validation", "comparison", "steps"}
 
@@ -113,8 +114,14 @@ def export_runs(records: list[RunRecord], *, artifacts: ObjectStore, glue: GlueC
     prefix = f"{RUNS_EXPORT}{PARTITION}={model}/"
     artifacts.put(f"{prefix}{records[0].run_id}.parquet", _parquet(records), "application/vnd.apache.parquet")
     # The first run of the deployment creates the table, the first run of each model its partition.
-    with contextlib.suppress(glue.exceptions.AlreadyExistsException):
-        glue.create_table(DatabaseName=database, TableInput=_table_input(artifacts.uri(RUNS_EXPORT)))  # type: ignore[arg-type]
+    table = _table_input(artifacts.uri(RUNS_EXPORT))
+    try:
+        glue.create_table(DatabaseName=database, TableInput=table)  # type: ignore[arg-type]
+    except glue.exceptions.AlreadyExistsException:
+        # a table of an earlier release: give it the columns added since
+        known = glue.get_table(DatabaseName=database, Name=RUNS_TABLE)["Table"]["StorageDescriptor"]["Columns"]
+        if [c["Name"] for c in known] != [column for column, _ in COLUMNS]:
+            glue.update_table(DatabaseName=database, TableInput=table)  # type: ignore[arg-type]
     with contextlib.suppress(glue.exceptions.AlreadyExistsException):
         partition = {"Values": [model], "StorageDescriptor": _storage(artifacts.uri(prefix))}
         glue.create_partition(DatabaseName=database, TableName=RUNS_TABLE, PartitionInput=partition)  # type: ignore[arg-type]

@@ -210,6 +210,7 @@ def build_record(
         fingerprint=inputs.fingerprint if inputs else "",
         code_version=code_version,
         image=candidate.image if candidate else "",
+        training_code=inputs.code.uri if inputs and inputs.code else "",
         primary_metric=spec.metrics.primary,
         metrics=candidate.metrics if candidate else {},
         cross_validation=candidate.cross_validation if candidate else None,

@@ -46,10 +46,18 @@ def _session(model: bytes) -> ort.InferenceSession:
 class OnnxModel:
     """A loaded ONNX model with its signature; `predict` takes validated column arrays."""
 
-    def __init__(self, model: bytes, signature: list[SignatureField], classes: list[str] | None) -> None:
+    def __init__(
+        self,
+        model: bytes,
+        signature: list[SignatureField],
+        classes: list[str] | None,
+        threshold: float | None = None,
+    ) -> None:
         self.session = _session(model)
         self.signature = signature
         self.classes = classes
+        # Binary classifiers: label a row with the second class when its probability is at least this.
+        self.threshold = threshold
         self.validate = InputValidator(signature)
         self._outputs = [o.name for o in self.session.get_outputs()]
 
@@ -58,9 +66,17 @@ class OnnxModel:
         results = dict(zip(self._outputs, self.session.run(None, columns), strict=True))
         if self.classes is None:
             return {"label": np.asarray(results["variable"]).ravel()}
-        return {"label": np.asarray(results["label"]).ravel(), "probabilities": np.asarray(results["probabilities"])}
+        label = np.asarray(results["label"]).ravel()
+        probabilities = np.asarray(results["probabilities"])
+        if self.threshold is not None:
+            # the model's own label type (a class of 0/1 labels answers numbers, as without a threshold)
+            values = np.asarray(self.classes).astype(label.dtype)
+            # compared in float64: a float threshold would otherwise be rounded to the float32 scores
+            label = values[(probabilities[:, 1] >= np.float64(self.threshold)).astype(np.int64)]
+        return {"label": label, "probabilities": probabilities}
 
 
 def load_served_model(version: ModelVersion, artifacts: ObjectStore) -> OnnxModel:
     """An ONNX session of a registered version, after verifying the artifact's SHA-256."""
-    return OnnxModel(artifacts.get_verified(version.artifacts["model"]), version.signature, version.classes)
+    model = artifacts.get_verified(version.artifacts["model"])
+    return OnnxModel(model, version.signature, version.classes, version.threshold)

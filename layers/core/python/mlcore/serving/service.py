@@ -193,6 +193,8 @@ class PredictionService:
             "signature": [field.model_dump(exclude_none=True) for field in model.signature],
             "classes": model.classes,
         }
+        if model.threshold is not None:
+            described["threshold"] = model.threshold
         if serving.challenger:
             described["challenger"] = {
                 "version": serving.challenger.version,

@@ -11,13 +11,21 @@ from typing import TYPE_CHECKING
 from mlcore._surface import surface
 
 if TYPE_CHECKING:
+    from mlcore.training.custom import install_code, package_code
     from mlcore.training.evaluation import (
+        average_precision,
         binary_auc,
         classification_metrics,
         label_metrics,
         paired_bootstrap,
+        permutation_importance,
+        pick_threshold,
+        precision_at_recall,
+        precision_recall_curve,
+        recall_at_precision,
         regression_metrics,
         score,
+        score_metrics,
     )
     from mlcore.training.export import check_parity, export_onnx
     from mlcore.training.gate import apply_gate, evaluate_candidate

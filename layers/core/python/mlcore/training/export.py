@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from mlcore.catalog import ESTIMATORS
 from mlcore.errors import ConversionError, ParityError
 from mlcore.serving import OnnxModel
 from mlcore.spec import ModelSpec, Task
@@ -15,6 +16,8 @@ from mlcore.training.pipeline import frame
 # differs by more than ATOL; a model passes when at most MAX_DISAGREEMENT of holdout rows do.
 PARITY_ATOL = 1e-3
 PARITY_MAX_DISAGREEMENT = 0.001
+# ONNX opsets the served onnxruntime runs; onnxmltools' tree converters support ai.onnx.ml up to 3.
+TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 
 
 def export_onnx(pipeline: Any, spec: ModelSpec) -> bytes:
@@ -28,6 +31,18 @@ def export_onnx(pipeline: Any, spec: ModelSpec) -> bytes:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
+    if spec.estimator.entrypoint is not None:
+        from mlcore.training.custom import register_custom_converters
+
+        register_custom_converters(spec.estimator.entrypoint)
+    library = ESTIMATORS[spec.estimator.kind].library
+    if library is not None:
+        from mlcore.training.boosting import float32_splits, register_converters
+
+        register_converters(library)
+        if library == "lightgbm":
+            float32_splits(pipeline.steps[-1][1])
+
     inputs = [
         (f.name, FloatTensorType([None, 1]) if f.is_numeric else StringTensorType([None, 1])) for f in spec.features
     ]
@@ -35,7 +50,7 @@ def export_onnx(pipeline: Any, spec: ModelSpec) -> bytes:
     if spec.task is Task.CLASSIFICATION:
         options = {id(pipeline.steps[-1][1]): {"zipmap": False}}
     try:
-        model = convert_sklearn(pipeline, initial_types=inputs, options=options, target_opset=17)
+        model = convert_sklearn(pipeline, initial_types=inputs, options=options, target_opset=TARGET_OPSET)
     except Exception as exc:  # skl2onnx raises many types; the message must name the estimator
         raise ConversionError(
             f"estimator '{spec.estimator.kind}' ({type(pipeline.steps[-1][1]).__name__}) "

@@ -9,16 +9,41 @@ import numpy as np
 
 from mlcore.catalog import RunFile, TrainingResult, ValidateResult, run_key
 from mlcore.data import build_profile, read_parquet
+from mlcore.errors import TrainingError
 from mlcore.registry import Registry
 from mlcore.serving import OnnxModel, load_served_model, signature_of
+from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
-from mlcore.training.evaluation import paired_bootstrap, score
+from mlcore.training.custom import install_code
+from mlcore.training.evaluation import paired_bootstrap, permutation_importance, pick_threshold, score
 from mlcore.training.export import check_parity, export_onnx
 from mlcore.training.pipeline import cross_validate, fit, resolved_params, table_columns
 from mlcore.training.search import best_trial
 
 # The interval's confidence when only cross-validation asks for one (`metrics.confidence` unset).
 DEFAULT_CONFIDENCE = 0.95
+
+
+def decision_threshold(spec: ModelSpec, classes: list[str] | None, truth: np.ndarray, proba: np.ndarray) -> float:
+    """The threshold `metrics.threshold` asks for, picked on the holdout's probabilities of the second class.
+
+    Raises
+    ------
+    TrainingError
+        When the model is not a binary classifier, or no threshold reaches the precision asked for.
+    """
+    assert spec.metrics.threshold is not None
+    if classes is None or len(classes) != 2:
+        raise TrainingError(f"metrics.threshold is for binary classifiers; '{spec.name}' has classes {classes}")
+    positive = truth.astype(str) == classes[1]
+    threshold = pick_threshold(positive, proba[:, 1], spec.metrics.threshold)
+    if threshold is None:
+        raise TrainingError(
+            f"metrics.threshold: no decision threshold reaches precision {spec.metrics.threshold.precision:g} "
+            f"for class '{classes[1]}' on the holdout ({int(positive.sum())} of {len(positive)} rows); "
+            "not registering"
+        )
+    return threshold
 
 
 def train_candidate(
@@ -30,6 +55,8 @@ def train_candidate(
     ------
     ConversionError, ParityError
         When the model cannot be served as ONNX; nothing is written to the registry.
+    TrainingError
+        When the spec's class weights or decision threshold do not fit the data.
     SearchError
         When the run searched and no trial could be scored.
     """
@@ -37,6 +64,8 @@ def train_candidate(
     inputs = ValidateResult.model_validate_json(artifacts.get(run_key(model_name, run_id, RunFile.INPUTS)))
     train = read_parquet(artifacts.get_verified(inputs.train))
     holdout = read_parquet(artifacts.get_verified(inputs.holdout))
+    if inputs.code is not None:
+        install_code(inputs.code, artifacts)
     # After a search, the best trial's parameters, refitted on the whole training set.
     params = best_trial(spec, run_id, artifacts)["params"] if inputs.trials else None
     pipeline, classes = fit(spec, train, params)
@@ -47,7 +76,11 @@ def train_candidate(
     parity = check_parity(pipeline, candidate, holdout_columns, spec)
     truth = np.asarray(holdout.column(spec.target).to_pylist())
     outputs = candidate.predict(holdout_columns)
+    if spec.metrics.threshold is not None:
+        candidate.threshold = decision_threshold(spec, classes, truth, outputs["probabilities"])
+        outputs = candidate.predict(holdout_columns)
     metrics = score(spec, truth, outputs, classes)
+    importance = permutation_importance(spec, candidate.predict, holdout_columns, truth, classes)
     folds = spec.data.cv_folds
     train_columns = table_columns(train, spec)
     profile = build_profile(spec, train_columns, candidate.predict(train_columns)["label"])
@@ -85,6 +118,9 @@ def train_candidate(
         image=image,
         data_fingerprint=inputs.fingerprint,
         params=resolved_params(pipeline),
+        threshold=candidate.threshold,
+        importance=importance,
+        code=inputs.code,
         cross_validation=cross_validate(spec, train, folds, params) if folds else None,
         comparison=comparison,
     )

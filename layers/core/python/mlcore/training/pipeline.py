@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mlcore.catalog import ESTIMATORS, CrossValidation
+from mlcore.catalog import CUSTOM, ESTIMATORS, CrossValidation
+from mlcore.errors import TrainingError
 from mlcore.serving import signature_of, tensors_from_columns
 from mlcore.spec import ModelSpec, Task
 from mlcore.training.evaluation import score
@@ -20,12 +21,39 @@ Params = dict[str, Any]
 
 def _estimator(spec: ModelSpec, overrides: Params | None = None) -> Any:
     """An unfitted estimator of the spec's kind with its parameters (and a trial's), seeded by `data.seed`."""
-    module, name = ESTIMATORS[spec.estimator.kind].implementation.split(":")
+    kind = ESTIMATORS[spec.estimator.kind]
+    params = {**dict(kind.defaults), **spec.estimator.params, **(overrides or {})}
+    if kind.kind == CUSTOM:
+        assert spec.estimator.entrypoint is not None  # the spec requires it
+        return _custom_estimator(spec.estimator.entrypoint, params)
+    module, name = kind.implementation.split(":")
     cls = getattr(importlib.import_module(module), name)
-    params = {**spec.estimator.params, **(overrides or {})}
     if "random_state" in cls().get_params():
         params.setdefault("random_state", spec.data.seed)
     return cls(**params)
+
+
+def _custom_estimator(entrypoint: str, params: Params) -> Any:
+    """What the model's own builder returns for these parameters, checked to be an estimator.
+
+    Raises
+    ------
+    TrainingError
+        When the builder fails or returns something without `fit`, naming the entrypoint.
+    """
+    from mlcore.training.custom import entrypoint as resolve
+
+    build = resolve(entrypoint)
+    try:
+        estimator = build(**params)
+    except (TypeError, ValueError) as exc:
+        raise TrainingError(f"estimator.entrypoint '{entrypoint}' failed with {params}: {exc}") from exc
+    if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
+        raise TrainingError(
+            f"estimator.entrypoint '{entrypoint}' returned a {type(estimator).__name__}, "
+            "not a scikit-learn compatible estimator (fit, get_params)"
+        )
+    return estimator
 
 
 def _json_value(value: Any) -> Any:
@@ -44,7 +72,7 @@ def resolved_params(pipeline: Any) -> Params:
 
 
 def build_pipeline(spec: ModelSpec, params: Params | None = None) -> Any:
-    """A scikit-learn pipeline: impute and scale numeric features, one-hot encode categoricals."""
+    """A scikit-learn pipeline: impute (and for linear models scale) numeric features, one-hot encode categoricals."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
@@ -53,9 +81,14 @@ def build_pipeline(spec: ModelSpec, params: Params | None = None) -> Any:
     numeric = [f.name for f in spec.features if f.is_numeric]
     categorical = [f.name for f in spec.features if not f.is_numeric]
     transformers = []
-    if numeric:
+    kind = ESTIMATORS[spec.estimator.kind]
+    if numeric and kind.library is not None:
+        # Boosting libraries route missing values themselves; a float64 median imputed here would be
+        # rounded to float32 in ONNX and could land on the other side of a split.
+        transformers.append(("numeric", "passthrough", numeric))
+    elif numeric:
         steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
-        if ESTIMATORS[spec.estimator.kind].scaled:
+        if kind.scaled:
             steps.append(("scale", StandardScaler()))
         transformers.append(("numeric", Pipeline(steps), numeric))
     if categorical:
@@ -81,11 +114,27 @@ def _classes(pipeline: Any, spec: ModelSpec) -> list[str] | None:
     return [str(c) for c in pipeline.classes_] if spec.task is Task.CLASSIFICATION else None
 
 
+def _fit(pipeline: Any, spec: ModelSpec, rows: Any, target: np.ndarray) -> Any:
+    """Fit, weighing each row by its class when the spec asks (every estimator here takes sample weights)."""
+    if spec.estimator.class_weight is None:
+        return pipeline.fit(rows, target)
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    labels = target.astype(str)
+    weights = spec.estimator.class_weight
+    if isinstance(weights, dict):
+        unknown = sorted(set(weights) - set(labels.tolist()))
+        if unknown:
+            raise TrainingError(f"estimator.class_weight names labels not in the training data: {unknown}")
+        weights = {label: weights.get(label, 1.0) for label in np.unique(labels).tolist()}
+    return pipeline.fit(rows, target, model__sample_weight=compute_sample_weight(weights, labels))
+
+
 def fit(spec: ModelSpec, train: pa.Table, params: Params | None = None) -> tuple[Any, list[str] | None]:
     """Fit the spec's pipeline on the training table; returns it and the class labels (classifiers)."""
     pipeline = build_pipeline(spec, params)
     target = np.asarray(train.column(spec.target).to_pylist())
-    pipeline.fit(frame(table_columns(train, spec), spec), target)
+    _fit(pipeline, spec, frame(table_columns(train, spec), spec), target)
     return pipeline, _classes(pipeline, spec)
 
 
@@ -112,8 +161,7 @@ def cross_validate(
         splitter = StratifiedKFold(folds, shuffle=True, random_state=spec.data.seed)
     scores: defaultdict[str, list[float]] = defaultdict(list)
     for fit_rows, test_rows in splitter.split(rows, target):
-        pipeline = build_pipeline(spec, params)
-        pipeline.fit(rows.iloc[fit_rows], target[fit_rows])
+        pipeline = _fit(build_pipeline(spec, params), spec, rows.iloc[fit_rows], target[fit_rows])
         found = score(spec, target[test_rows], _outputs(pipeline, rows.iloc[test_rows], spec), _classes(pipeline, spec))
         for metric, value in found.items():
             scores[metric].append(value)

@@ -14,10 +14,11 @@ from typing import Any
 
 from mlcore.catalog import RunFile, ValidateResult, run_key, trial_key, trials_prefix
 from mlcore.data import read_parquet
-from mlcore.errors import SearchError
+from mlcore.errors import SearchError, TrainingError
 from mlcore.registry import Registry
 from mlcore.spec import LOWER_IS_BETTER, ModelSpec
 from mlcore.storage import ObjectStore
+from mlcore.training.custom import install_code
 from mlcore.training.pipeline import cross_validate
 
 
@@ -33,12 +34,14 @@ def run_trial(
     assert spec.estimator.search is not None, f"'{model_name}' has no estimator.search"
     inputs = ValidateResult.model_validate_json(artifacts.get(run_key(model_name, run_id, RunFile.INPUTS)))
     train = read_parquet(artifacts.get_verified(inputs.train))
+    if inputs.code is not None:
+        install_code(inputs.code, artifacts)
     started = time.perf_counter()
     document: dict[str, Any] = {"trial": trial, "params": params}
     try:
         scores = cross_validate(spec, train, spec.estimator.search.folds, params)
         document["cross_validation"] = {metric: score.model_dump() for metric, score in scores.items()}
-    except (ValueError, TypeError) as exc:  # scikit-learn's words for parameters it does not take
+    except (ValueError, TypeError, TrainingError) as exc:  # parameters the estimator (or its builder) refuses
         document["error"] = f"{type(exc).__name__}: {exc}"
     document["seconds"] = round(time.perf_counter() - started, 3)
     artifacts.put(trial_key(model_name, run_id, trial), json.dumps(document).encode(), "application/json")

@@ -1,0 +1,126 @@
+"""Your own model on the local target: boosted trees, a tuned threshold served by the API, your own code."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import yaml
+from e2e_helpers import parquet, register_copy
+
+from infra.local.demo import DemoResult
+from infra.local.example_data import churn_instances, churn_table
+from infra.operations import Platform
+from mlcore.catalog import DESCRIBE_ROUTE
+
+pytestmark = pytest.mark.e2e
+
+
+def train(platform: Platform, name: str, table: pa.Table) -> None:
+    platform.upload_dataset(name, parquet(table), "parquet")
+    execution = platform.wait(platform.start_pipeline(name, reason="first version"))
+    assert execution["status"] == "SUCCEEDED", platform.failure(execution)
+
+
+def test_a_lightgbm_classifier_serves_labels_by_its_tuned_threshold(
+    demo: DemoResult, platform: Platform, tmp_path: Path
+) -> None:
+    # GIVEN a LightGBM classifier whose spec asks for the best recall at precision 0.4
+    register_copy(
+        platform,
+        tmp_path,
+        "churn-lgbm",
+        estimator={"kind": "lightgbm_classifier", "params": {"n_estimators": 80}, "class_weight": "balanced"},
+        metrics={
+            "primary": "average_precision",
+            "minimum": {"recall_at_precision@0.4": 0.1},
+            "threshold": {"optimize": "recall_at_precision", "precision": 0.4},
+        },
+    )
+    # WHEN it is trained through the pipeline
+    train(platform, "churn-lgbm", churn_table(1500, seed=41))
+    # THEN the version holds the threshold, and the API says so and labels by it
+    version = platform.registry.get_version("churn-lgbm", 1)
+    assert version.threshold is not None
+    assert version.metrics["precision"] >= 0.4
+    assert version.importance
+    assert set(version.importance) <= set(platform.registry.get_spec("churn-lgbm").feature_names)
+    status, described = platform.call_api("GET", DESCRIBE_ROUTE.url_path(name="churn-lgbm"))
+    assert (status, described["threshold"]) == (200, version.threshold)
+    status, answer = platform.predict("churn-lgbm", churn_instances(40, seed=8))
+    assert status == 200
+    positive = [p["yes"] >= version.threshold for p in answer["probabilities"]]
+    assert answer["predictions"] == ["yes" if p else "no" for p in positive]
+
+
+def test_an_xgboost_regressor_is_trained_and_served(demo: DemoResult, platform: Platform, tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    rows = 800
+    rooms = rng.integers(1, 8, rows).astype(float)
+    district = rng.choice(["a", "b", "c"], rows)
+    area = np.round(rng.normal(80, 25, rows), 1)
+    price = 1000 * rooms + 30 * area + (district == "a") * 5000 + rng.normal(0, 300, rows)
+    spec = {
+        "name": "prices-xgb",
+        "task": "regression",
+        "target": "price",
+        "features": [
+            {"name": "rooms", "type": "integer", "min": 1, "max": 10},
+            {"name": "area", "type": "numeric", "nullable": True},
+            {"name": "district", "type": "categorical", "categories": ["a", "b", "c"]},
+        ],
+        "estimator": {"kind": "xgboost_regressor", "params": {"n_estimators": 80, "max_depth": 4}},
+        "metrics": {"primary": "rmse", "minimum": {"r2": 0.8}},
+        "data": {"min_rows": 100},
+    }
+    path = tmp_path / "prices.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    platform.register_spec(path)
+    train(platform, "prices-xgb", pa.table({"rooms": rooms, "area": area, "district": district, "price": price}))
+    version = platform.registry.get_version("prices-xgb", 1)
+    assert version.metrics["r2"] > 0.8
+    status, answer = platform.predict("prices-xgb", [{"rooms": 3, "area": 90.0, "district": "a"}])
+    assert status == 200
+    assert 3000 + 2700 + 5000 - 1500 < answer["predictions"][0] < 3000 + 2700 + 5000 + 1500
+
+
+CUSTOM_MODEL = textwrap.dedent(
+    """
+    from sklearn.ensemble import ExtraTreesClassifier
+
+
+    def build(n_estimators=50, **params):
+        return ExtraTreesClassifier(n_estimators=n_estimators, max_depth=6, random_state=0, **params)
+    """
+)
+
+
+def test_an_uploaded_package_is_trained_and_recorded_on_the_run(
+    demo: DemoResult, platform: Platform, tmp_path: Path
+) -> None:
+    # GIVEN a package of the user's own, uploaded with `mlops code upload`
+    package = tmp_path / "code" / "forest_model"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "model.py").write_text(CUSTOM_MODEL)
+    register_copy(
+        platform,
+        tmp_path,
+        "churn-custom",
+        estimator={"kind": "custom", "entrypoint": "forest_model.model:build", "params": {"n_estimators": 40}},
+    )
+    stored = platform.upload_code("churn-custom", package.parent)
+    # WHEN the pipeline runs
+    train(platform, "churn-custom", churn_table(1200, seed=43))
+    # THEN the version and the run record carry the code it was built with
+    version = platform.registry.get_version("churn-custom", 1)
+    assert version.code == stored
+    assert version.params["n_estimators"] == 40
+    [run] = platform.registry.list_runs("churn-custom")
+    assert run.training_code == stored.uri
+    assert stored.sha256 in stored.uri
+    status, _ = platform.predict("churn-custom", churn_instances(5, seed=2))
+    assert status == 200
