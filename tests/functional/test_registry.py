@@ -441,3 +441,26 @@ def test_update_monitor_state_gives_up_after_its_attempts_with_short_growing_pau
     assert len(pauses) == table_module.UPDATE_ATTEMPTS - 1
     assert all(0 <= pause <= table_module.UPDATE_BACKOFF_SECONDS * (i + 1) for i, pause in enumerate(pauses))
     assert max(pauses) < 1
+
+
+def test_a_registered_version_is_returned_at_its_stored_revision(churn: Registry) -> None:
+    number = churn.allocate_version("churn")
+    registered = churn.register_version(version(number), actor=ACTOR)
+    assert registered.revision == churn.get_version("churn", number).revision == 1
+    # the returned record can be changed at once: its revision is the one the condition expects
+    assert churn.set_status("churn", number, VersionStatus.REJECTED, ACTOR).status == VersionStatus.REJECTED
+
+
+def test_a_status_change_and_an_alias_removal_without_a_reason_record_an_empty_one(churn: Registry) -> None:
+    number = add(churn, VersionStatus.PENDING)
+    churn.set_status("churn", number, VersionStatus.APPROVED, ACTOR)
+    churn.set_alias("churn", "challenger", number, ACTOR, mode=RolloutMode.SHADOW)
+    churn.remove_alias("churn", "challenger", ACTOR)
+    details = {r.action: r.details for r in churn.audit_trail("churn")}
+    assert details["status_changed"]["reason"] == ""
+    assert details["alias_removed"]["reason"] == ""
+
+
+def test_an_unknown_run_id_is_not_found_by_name(registry: Registry) -> None:
+    with pytest.raises(NotFoundError, match=r"^no run 'run-404' was recorded$"):
+        registry.get_run("run-404")

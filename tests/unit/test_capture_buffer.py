@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,12 +33,15 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
+        self.content_types: dict[str, str] = {}
         self.failing = False
+        self.failing_prefix: str | None = None  # only puts under this prefix fail
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
-        if self.failing:
+        if self.failing or (self.failing_prefix is not None and key.startswith(self.failing_prefix)):
             raise ConnectionError("S3 is unreachable")
         self.objects[key] = data
+        self.content_types[key] = content_type
 
     def table(self, prefix: str = "capture/") -> pa.Table | None:
         tables = [pq.read_table(io.BytesIO(v)) for k, v in sorted(self.objects.items()) if k.startswith(prefix)]
@@ -320,3 +324,96 @@ def test_a_regressors_predictions_are_captured_as_numbers() -> None:
                        "metrics": {"primary": "rmse"}})  # fmt: skip
     assert label_kind(spec) == "double"
     assert ("prediction", "double") in capture_schema(spec) and ("shadow_prediction", "double") in capture_schema(spec)
+
+
+def test_captured_files_are_stored_as_parquet(store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec) -> None:
+    buffer = buffer_of(store, clock)
+    add(buffer, churn_spec, "r1")
+    buffer.flush()
+    assert list(store.content_types.values()) == ["application/vnd.apache.parquet"]
+
+
+def test_a_failed_write_is_logged_with_the_model_and_its_rows(
+    store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec, caplog: pytest.LogCaptureFixture
+) -> None:
+    buffer = buffer_of(store, clock, max_rows=3)
+    store.failing = True
+    add(buffer, churn_spec, "r1", rows=3)
+    [record] = [r for r in caplog.records if r.getMessage() == "capture write failed"]
+    assert (record.model, record.rows) == ("churn", 3)  # type: ignore[attr-defined]
+    assert record.exc_info is not None and "S3 is unreachable" in str(record.exc_info[1])
+
+
+def test_after_a_failed_write_the_next_request_is_captured_and_ages_from_then(
+    store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec
+) -> None:
+    buffer = buffer_of(store, clock, max_rows=1000, max_age_seconds=30)
+    add(buffer, churn_spec, "r1")
+    clock.now += 30
+    store.failing = True
+    add(buffer, churn_spec, "r2")  # due by age: the write fails, the rows stay
+    store.failing = False
+    clock.now += 29
+    add(buffer, churn_spec, "r3")  # 29 s after the failed write: not due yet
+    assert (store.objects, buffer.pending()) == ({}, 3)
+    clock.now += 1
+    add(buffer, churn_spec, "r4")
+    assert store.request_ids() == ["r1", "r2", "r3", "r4"]
+
+
+def test_a_failed_day_does_not_stop_the_other_days_of_a_buffer(
+    store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec
+) -> None:
+    midnight = datetime(2025, 3, 2, tzinfo=UTC)
+    buffer = buffer_of(store, clock)
+    add(buffer, churn_spec, "before", rows=2, at=midnight - timedelta(seconds=1))
+    add(buffer, churn_spec, "after", rows=3, at=midnight)
+    store.failing_prefix = "capture/model=churn/dt=2025-03-01/"
+    assert buffer.flush() == 3  # the second day is written
+    assert store.request_ids() == ["after"] * 3
+    assert buffer.pending() == 2  # the first day's rows wait for the next flush
+    store.failing_prefix = None
+    assert buffer.flush() == 2
+
+
+def test_the_bound_keeps_the_last_row_of_room_and_counts_every_older_row_dropped(
+    store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec
+) -> None:
+    # room for 7 while S3 is down: 3 + 3 fit, one row of the next batch, and the two oldest are dropped
+    buffer = buffer_of(store, clock, max_rows=1000, max_buffered_rows=7)
+    for request_id in ("r0", "r1", "r2", "r3", "r4"):
+        add(buffer, churn_spec, request_id, rows=3)
+    store.failing = True
+    buffer.flush()
+    assert (buffer.pending(), buffer.dropped) == (7, 2 + 3 + 3)
+    store.failing = False
+    buffer.flush()
+    assert store.request_ids() == ["r2", "r3", "r3", "r3", "r4", "r4", "r4"]
+
+
+@pytest.fixture
+def far_east_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The machine's clock in UTC+14: local dates and hours are not UTC's."""
+    import time
+
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_partition_and_file_time_are_utc_whatever_the_machines_zone(
+    far_east_zone: None, store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec
+) -> None:
+    late = datetime(2025, 3, 1, 23, 0, tzinfo=UTC)  # already 2 March in UTC+14
+    assert request(churn_spec, "r", at=late).day == late.date()
+    buffer = buffer_of(store, clock)
+    add(buffer, churn_spec, "r", at=late)
+    before = datetime.now(UTC)
+    buffer.flush()
+    [key] = store.objects
+    assert key.startswith("capture/model=churn/dt=2025-03-01/")
+    written = datetime.strptime(key.rsplit("/", 1)[1][:6], "%H%M%S").time()
+    minutes_later = (written.hour * 60 + written.minute - (before.hour * 60 + before.minute)) % (24 * 60)
+    assert minutes_later in (0, 1)

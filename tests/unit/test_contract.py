@@ -112,6 +112,8 @@ def test_missing_columns_are_blocking_and_named(table: pa.Table, churn_spec: Mod
     missing = [f for f in report.failures if f.check == "column_present"]
     assert [(f.column, f.failed_rows) for f in missing] == [("region", ROWS), ("churned", ROWS)]
     assert all(f.severity is Severity.BLOCKING for f in missing)
+    assert {f.message for f in missing} == {"column is missing"}
+    assert report.summary() == "column_present(region): column is missing; column_present(churned): column is missing"
 
 
 def test_target_is_optional_for_served_traffic(table: pa.Table, churn_spec: ModelSpec) -> None:
@@ -328,7 +330,7 @@ def test_the_minimum_row_count_is_met_at_its_value(churn_spec: ModelSpec, rows: 
     assert [(f.failed_rows, f.column) for f in found] == ([(0, None)] if failed else [])
 
 
-@pytest.mark.parametrize(("hours", "stale"), [(24.0, False), (24.01, True)])
+@pytest.mark.parametrize(("hours", "stale"), [(24.0, False), (24 + 1 / 3600, True), (24.01, True)])
 def test_data_exactly_as_old_as_allowed_is_fresh(
     table: pa.Table, churn_spec: ModelSpec, hours: float, stale: bool
 ) -> None:
@@ -400,3 +402,18 @@ def test_the_summary_lists_each_failure(table: pa.Table, churn_spec: ModelSpec) 
     _, report = check_contract(with_values(table, "plan", {0: "gold"}), churn_spec)
     assert report.summary() == "categories(plan): 1 values outside ['basic', 'standard', 'premium']"
     assert check_contract(table, churn_spec)[1].summary() == "all checks passed"
+
+
+def test_an_empty_dataset_fails_its_row_count_and_nothing_else(table: pa.Table, churn_spec: ModelSpec) -> None:
+    spec = table_spec(churn_spec, unique=["tenure_months"])
+    _, report = check_contract(table.slice(0, 0), spec)
+    assert [(f.check, f.failed_rows) for f in report.failures] == [("row_count", 0)]
+
+
+def test_freshness_without_a_given_time_is_judged_now_in_utc(table: pa.Table, churn_spec: ModelSpec) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    spec = table_spec(churn_spec, timestamp_column="updated_at", max_age_hours=24)
+    written = (datetime.now(UTC) - timedelta(hours=1)).replace(tzinfo=None)
+    dated = table.append_column("updated_at", pa.array([written] * table.num_rows))
+    assert [f for f in check_contract(dated, spec)[1].failures if f.check == "freshness"] == []

@@ -183,3 +183,28 @@ def test_an_all_missing_numeric_window_has_a_p_value_of_zero_and_no_findings(ref
     found = next(f for f in check_drift(spec_of(), 1, reference, columns, predictions).features if f.feature == "area")
     assert (found.method, found.score, found.drifted, found.findings) == ("ks", 0.0, True, [])
     assert found.missing_rate == 1.0
+
+
+@pytest.mark.parametrize("value", [0.5, 0.25])
+def test_the_ks_p_value_sums_kolmogorovs_alternating_series_where_its_terms_matter(value: float) -> None:
+    # one value: the statistic is exactly max(value, 1 - value); λ ≈ 0.6 to 0.9, where the series' second
+    # and third terms change the p-value in its second decimal
+    current = np.array([value])
+    statistic = max(value, 1 - value)
+    assert ks_p_value(UNIFORM, current) == pytest.approx(kolmogorov(statistic, UNIFORM.count, 1), rel=1e-9)
+
+
+def test_a_classifiers_predictions_are_checked_like_a_categorical_feature(churn_spec: ModelSpec) -> None:
+    from infra.local.example_data import churn_features, churn_labels
+    from mlcore.data import build_profile
+
+    features = churn_features(3000, seed=11)
+    profile = build_profile(churn_spec, features, churn_labels(features, seed=11))
+    window_features = churn_features(600, seed=12)
+    always_yes = np.array(["yes"] * 600, dtype=object)
+    report = check_drift(churn_spec, 1, profile, window_features, always_yes)
+    prediction = report.prediction
+    assert prediction is not None
+    assert (prediction.feature, prediction.kind, prediction.drifted) == ("prediction", "categorical", True)
+    same = check_drift(churn_spec, 1, profile, window_features, churn_labels(window_features, seed=12)).prediction
+    assert same is not None and not same.drifted

@@ -411,3 +411,45 @@ def test_an_unbounded_number_may_take_any_float32_value(signature: list[Signatur
     big = float(np.finfo(np.float32).max)
     assert validate_instances(rows(1, data_usage_gb=big), signature, 100).values["data_usage_gb"] == [big]
     assert validate_instances(rows(1, monthly_charges=0), signature, 100).values["monthly_charges"] == [0.0]
+
+
+@pytest.mark.parametrize("count", [BULK_ROWS, 2 * BULK_ROWS + 1])
+def test_a_clean_batch_checked_in_bulk_gives_the_tensors_the_model_takes(
+    signature: list[SignatureField], count: int
+) -> None:
+    # every row complete, in bounds and ASCII: the bulk path answers it whole
+    batch = [{**ROW, "age": 20 + i % 50, "monthly_charges": 10.5 + i} for i in range(count)]
+    tensors = validate_instances(batch, signature, 1000).tensors
+    expected = one_by_one(batch, signature)
+    for field in signature:
+        tensor = tensors[field.name]
+        assert (tensor.shape, tensor.dtype) == ((count, 1), expected[field.name].dtype), field.name
+        assert tensor.ravel().tolist() == expected[field.name].ravel().tolist(), field.name
+    assert tensors["age"].dtype == np.float32 and tensors["plan"].dtype == object
+
+
+def test_two_features_in_bulk_keep_their_columns_apart() -> None:
+    signature = small_signature({"name": "rooms", "type": "numeric"}, {"name": "district", "type": "categorical"})
+    batch = [{"rooms": float(i), "district": f"d{i % 3}"} for i in range(BULK_ROWS)]
+    checked = validate_instances(batch, signature, 100)
+    assert checked.tensors["rooms"].ravel().tolist() == [float(i) for i in range(BULK_ROWS)]
+    assert checked.tensors["district"].ravel().tolist() == [f"d{i % 3}" for i in range(BULK_ROWS)]
+    assert checked.values["district"] == [f"d{i % 3}" for i in range(BULK_ROWS)]
+
+
+def test_columns_become_model_tensors_of_one_column_each() -> None:
+    from mlcore.serving import tensors_from_columns
+
+    signature = small_signature({"name": "rooms", "type": "numeric"}, {"name": "district", "type": "categorical"})
+    tensors = tensors_from_columns({"rooms": [1.0, None, 3.0], "district": ["a", None, "c"]}, signature)
+    assert (tensors["rooms"].shape, tensors["rooms"].dtype) == ((3, 1), np.float32)
+    assert (tensors["district"].shape, tensors["district"].dtype) == ((3, 1), object)
+    assert math.isnan(tensors["rooms"][1, 0])
+
+
+def test_a_model_of_categorical_features_only_is_checked_in_bulk() -> None:
+    signature = small_signature({"name": "district", "type": "categorical"}, {"name": "kind", "type": "categorical"})
+    batch = [{"district": f"d{i % 3}", "kind": "flat"} for i in range(BULK_ROWS)]
+    checked = validate_instances(batch, signature, 100)
+    assert checked.tensors["district"].shape == (BULK_ROWS, 1)
+    assert checked.values["kind"] == ["flat"] * BULK_ROWS
