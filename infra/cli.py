@@ -240,6 +240,11 @@ def _govern(platform: Platform, args: argparse.Namespace) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
     path = Path(args.file)
+    if path.is_dir():
+        uploaded: list[str] = []
+        uri = _platform().upload_dataset_folder(args.name, path, on_file=uploaded.append)
+        console.print(f"Uploaded {len(uploaded)} files of {path} → {uri}")
+        return 0
     suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".csv.gz") else path.suffix
     uri = _platform().upload_dataset(args.name, path.read_bytes(), suffix)
     console.print(f"Uploaded {path} → {uri}")
@@ -534,7 +539,9 @@ def parser() -> argparse.ArgumentParser:
     _models_parser(sub)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="action", required=True)
-    upload = data.add_parser("upload", help="upload a CSV or parquet file as the model's newest dataset")
+    upload = data.add_parser(
+        "upload", help="upload a CSV or parquet file, or a folder of them, as the model's newest dataset"
+    )
     upload.add_argument("name")
     upload.add_argument("file")
     sub.choices["data"].set_defaults(func=cmd_data)

@@ -30,6 +30,7 @@ from mlcore.catalog import (
     StepError,
     code_key,
     current_code_key,
+    dataset_folder,
     dataset_key,
     limits,
 )
@@ -194,6 +195,23 @@ class Platform:
         """Put a dataset where the pipeline looks for the newest one: datasets/<model>/<time>.<suffix>."""
         self.registry.get_spec(model_name)
         return self.data.put(dataset_key(model_name, datetime.now(UTC), suffix), data).uri
+
+    def upload_dataset_folder(self, model_name: str, folder: Path, on_file: Callable[[str], None] | None = None) -> str:
+        """Put a folder of data files (hive partitions kept) where the pipeline looks for the newest dataset:
+        datasets/<model>/<time>/<path inside the folder>. The last file written makes the folder the newest."""
+        from mlcore.data import DATA_SUFFIXES
+
+        self.registry.get_spec(model_name)
+        files = sorted(f for f in folder.rglob("*") if f.is_file() and f.name.endswith(DATA_SUFFIXES))
+        if not files:
+            raise FileNotFoundError(f"{folder}: no .csv, .csv.gz or .parquet file in the folder")
+        root = dataset_folder(model_name, datetime.now(UTC))
+        for file in files:
+            relative = file.relative_to(folder).as_posix()
+            self.data.put(root + relative, file.read_bytes())
+            if on_file is not None:
+                on_file(relative)
+        return self.data.uri(root)
 
     def upload_code(self, model_name: str, path: Path) -> Artifact:
         """Store a model's training code (a folder or a wheel) by its SHA-256; new runs train with it."""

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from e2e_helpers import parquet, register_copy
@@ -40,8 +42,18 @@ def test_a_lightgbm_classifier_serves_labels_by_its_tuned_threshold(
             "threshold": {"optimize": "recall_at_precision", "precision": 0.4},
         },
     )
-    # WHEN it is trained through the pipeline
-    train(platform, "churn-lgbm", churn_table(1500, seed=41))
+    # WHEN it is trained through the pipeline on a folder of 20 files in region= partitions
+    table = churn_table(1500, seed=41)
+    for region in ("north", "south", "east", "west"):
+        part = table.filter(pc.equal(table.column("region"), region)).drop_columns(["region"])
+        (tmp_path / "drop" / f"region={region}").mkdir(parents=True)
+        for i in range(5):
+            pq.write_table(part.slice(i * 80, 80), tmp_path / "drop" / f"region={region}" / f"part-{i}.parquet")
+    uploaded = platform.upload_dataset_folder("churn-lgbm", tmp_path / "drop")
+    execution = platform.wait(platform.start_pipeline("churn-lgbm", reason="first version"))
+    assert execution["status"] == "SUCCEEDED", platform.failure(execution)
+    [run] = platform.registry.list_runs("churn-lgbm")
+    assert [(d.uri, d.rows) for d in run.datasets] == [(uploaded, table.num_rows)]
     # THEN the version holds the threshold, and the API says so and labels by it
     version = platform.registry.get_version("churn-lgbm", 1)
     assert version.threshold is not None

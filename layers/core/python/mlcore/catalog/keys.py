@@ -1,6 +1,7 @@
 """The S3 key layout of every artifact kind: the one place a key is spelled.
 
 datasets/<model>/<time>.<csv|csv.gz|parquet>           data bucket: what the pipeline trains on
+datasets/<model>/<time>/<path>                          data bucket: a dataset of many files (hive partitions)
 runs/<model>/<run>/<RunFile>                            artifacts bucket: one pipeline run
 monitoring/<model>/<check>/<CheckFile>                  artifacts bucket: one drift check
 capture/model=<model>/dt=<day>/<time>-<id>.parquet      capture bucket: served traffic
@@ -53,6 +54,11 @@ def dataset_key(model: str, at: datetime, suffix: str) -> str:
     return f"{dataset_prefix(model)}{at:%Y%m%dT%H%M%S%fZ}.{suffix.lstrip('.')}"
 
 
+def dataset_folder(model: str, at: datetime) -> str:
+    """Where an uploaded folder of data files goes (its files keep their paths under it)."""
+    return f"{dataset_prefix(model)}{at:%Y%m%dT%H%M%S%fZ}/"
+
+
 def run_prefix(model: str, run: str) -> str:
     return f"runs/{model}/{run}/"
 
@@ -65,6 +71,11 @@ def snapshot_key(model: str, run: str, source_key: str) -> str:
     """The run's copy of the dataset it validated, keeping the source's format suffix."""
     suffix = ".csv.gz" if source_key.endswith(".csv.gz") else source_key[source_key.rfind(".") :]
     return run_prefix(model, run) + "dataset" + suffix
+
+
+def snapshot_folder_key(model: str, run: str, relative: str) -> str:
+    """The run's copy of one file of a folder dataset, at its path inside the folder."""
+    return f"{run_prefix(model, run)}dataset/{relative}"
 
 
 def trials_prefix(model: str, run: str) -> str:

@@ -9,7 +9,14 @@ from mlcore._surface import surface
 if TYPE_CHECKING:
     from mlcore.data.contract import CheckResult, ContractReport, check_contract, enforce_contract
     from mlcore.data.datasets import (
+        DATA_SUFFIXES,
+        DatasetFiles,
         as_timestamps,
+        dataset_files,
+        dataset_root,
+        dataset_sha256,
+        folder_sha256,
+        hive_partitions,
         latest_dataset_key,
         read_parquet,
         read_table,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +19,7 @@ from mlcore.storage import ObjectStore
 
 # What a CSV cell says when it means "no value" (an empty cell included), in any column of the spec.
 NULL_SPELLINGS = ("", "NA", "N/A", "n/a", "null", "NULL", "NaN", "nan")
+DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 
 
 def _spec_columns(spec: ModelSpec) -> dict[str, Feature | None]:
@@ -78,12 +81,101 @@ def read_parquet(data: bytes) -> pa.Table:
     return pq.read_table(io.BytesIO(data))
 
 
+def dataset_root(model_name: str, key: str) -> str:
+    """The dataset an object under `datasets/<model>/` belongs to: itself, or the folder right under the prefix.
+
+    A folder's files (in `key=value` sub-folders, hive style, or not) are one dataset.
+    """
+    prefix = dataset_prefix(model_name)
+    folder, slash, _ = key[len(prefix) :].partition("/")
+    return f"{prefix}{folder}/" if slash else key
+
+
 def latest_dataset_key(model_name: str, data: ObjectStore) -> str:
-    """The dataset uploaded last under `datasets/<model>/` (by when it was written, then by name)."""
+    """The dataset uploaded last under `datasets/<model>/`: the file, or the folder, written to last
+    (by when it was written, then by name). A folder's key ends with `/`."""
     found = data.list_objects(dataset_prefix(model_name))
     if not found:
         raise NotFoundError(f"no dataset under s3://{data.bucket}/{dataset_prefix(model_name)}; upload one first")
-    return max(found, key=lambda item: (item.last_modified, item.key)).key
+    return dataset_root(model_name, max(found, key=lambda item: (item.last_modified, item.key)).key)
+
+
+@dataclass(frozen=True)
+class DatasetFiles:
+    """A dataset: one file (`root` is its key), or every data file under a folder (`root` ends with `/`)."""
+
+    root: str
+    keys: tuple[str, ...]
+
+    @property
+    def is_folder(self) -> bool:
+        return self.root.endswith("/")
+
+    def relative(self, key: str) -> str:
+        """A file's path inside the dataset (its name, for a single file)."""
+        return key[len(self.root) :] if self.is_folder else key.rsplit("/", 1)[-1]
+
+
+def dataset_files(data: ObjectStore, root: str) -> DatasetFiles:
+    """The files of the dataset at `root`, in key order.
+
+    Raises
+    ------
+    NotFoundError
+        For a folder without any .csv, .csv.gz or .parquet file.
+    """
+    if not root.endswith("/"):
+        return DatasetFiles(root, (root,))
+    keys = tuple(sorted(item.key for item in data.list_objects(root) if item.key.endswith(DATA_SUFFIXES)))
+    if not keys:
+        raise NotFoundError(f"no .csv, .csv.gz or .parquet file under s3://{data.bucket}/{root}")
+    return DatasetFiles(root, keys)
+
+
+def dataset_sha256(files: DatasetFiles, data: ObjectStore) -> str:
+    """A file's SHA-256; for a folder, the SHA-256 of its files' paths and SHA-256s (any change changes it)."""
+    if not files.is_folder:
+        return data.sha256_of(files.root)
+    return folder_sha256([(files.relative(key), data.sha256_of(key)) for key in files.keys])
+
+
+def folder_sha256(files: list[tuple[str, str]]) -> str:
+    """The SHA-256 of a folder's files given as (path inside it, SHA-256), in path order."""
+    digest = hashlib.sha256()
+    for relative, sha256 in sorted(files):
+        digest.update(f"{relative}\0{sha256}\n".encode())
+    return digest.hexdigest()
+
+
+def hive_partitions(relative: str) -> dict[str, str]:
+    """The `key=value` folders of a file's path inside its dataset (`dt=2026-01-01/part-0.parquet`)."""
+    folders = relative.split("/")[:-1]
+    return dict(folder.split("=", 1) for folder in folders if "=" in folder)
+
+
+def read_dataset_file(raw: bytes, key: str, relative: str, spec: ModelSpec) -> pa.Table:
+    """One file of a dataset, with its hive partitions as columns (typed by the spec) unless the file has them."""
+    table = read_table(raw, key, spec)
+    columns = _spec_columns(spec)
+    for name, value in hive_partitions(relative).items():
+        if name not in table.column_names:
+            text = pa.chunked_array([pa.array([value] * table.num_rows, pa.string())])
+            table = table.append_column(name, _typed(text, columns[name], spec) if name in columns else text)
+    return table
+
+
+def concat_dataset(tables: list[pa.Table]) -> pa.Table:
+    """The files' tables as one: columns matched by name, numbers widened, a column missing from a file null.
+
+    Raises
+    ------
+    DataValidationError
+        When a column's types cannot be reconciled across files, naming it.
+    """
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataValidationError(f"the dataset's files do not agree on their columns' types: {exc}") from exc
 
 
 def as_timestamps(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:

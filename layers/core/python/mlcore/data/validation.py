@@ -20,10 +20,22 @@ from mlcore.catalog import (
     dataset_prefix,
     model_partition,
     run_key,
+    snapshot_folder_key,
     snapshot_key,
 )
 from mlcore.data.contract import ContractReport, check_contract
-from mlcore.data.datasets import as_timestamps, latest_dataset_key, read_table, split_holdout, to_parquet
+from mlcore.data.datasets import (
+    DatasetFiles,
+    as_timestamps,
+    concat_dataset,
+    dataset_files,
+    folder_sha256,
+    latest_dataset_key,
+    read_dataset_file,
+    read_table,
+    split_holdout,
+    to_parquet,
+)
 from mlcore.data.report import render_contract_html
 from mlcore.data.sources import feedback_rows, learned_already, training_fingerprint
 from mlcore.errors import DataValidationError, NotFoundError
@@ -75,6 +87,32 @@ def _merged_reports(dataset: ContractReport, feedback: ContractReport | None) ->
     return dataset.model_copy(update={"rows": dataset.rows + feedback.rows, "failures": dataset.failures + marked})
 
 
+def _snapshot(
+    files: DatasetFiles, spec: ModelSpec, run_id: str, *, data: ObjectStore, artifacts: ObjectStore
+) -> tuple[Artifact, pa.Table]:
+    """Copy the dataset into the run's folder and read it: one file, or a folder's files as one table.
+
+    A folder's copy keeps its paths (hive partitions included); its Artifact is the copy's folder,
+    with the SHA-256 of its files' paths and SHA-256s (what the retrain guard computes of the source).
+    """
+    name = spec.name
+    if not files.is_folder:
+        raw = data.get(files.root)
+        return artifacts.put(snapshot_key(name, run_id, files.root), raw), read_table(raw, files.root, spec)
+    copies, tables = [], []
+    for key in files.keys:
+        raw = data.get(key)
+        relative = files.relative(key)
+        copies.append((relative, artifacts.put(snapshot_folder_key(name, run_id, relative), raw)))
+        tables.append(read_dataset_file(raw, key, relative, spec))
+    folder = Artifact(
+        uri=artifacts.uri(snapshot_folder_key(name, run_id, "")),
+        sha256=folder_sha256([(relative, copy.sha256) for relative, copy in copies]),
+        size=sum(copy.size for _, copy in copies),
+    )
+    return folder, concat_dataset(tables)
+
+
 def _current_code(spec: ModelSpec, artifacts: ObjectStore) -> Artifact | None:
     """The training code a custom estimator's run pins (None for the built-in kinds).
 
@@ -120,9 +158,7 @@ def validate_dataset(
     name, run_id = request.request.model_name, request.run_id
     spec = registry.get_spec(name)
     key = _dataset_key(request, data)
-    raw = data.get(key)
-    snapshot = artifacts.put(snapshot_key(name, run_id, key), raw)
-    table = read_table(raw, key, spec)
+    snapshot, table = _snapshot(dataset_files(data, key), spec, run_id, data=data, artifacts=artifacts)
     champion = registry.champion(name)
     feedback = feedback_rows(spec, champion, capture, now)
     fingerprint = training_fingerprint(snapshot.sha256, feedback)

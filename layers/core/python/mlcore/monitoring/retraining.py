@@ -22,7 +22,15 @@ from mlcore.catalog import (
     Trigger,
     dataset_prefix,
 )
-from mlcore.data import feedback_rows, latest_dataset_key, learned_already, training_fingerprint
+from mlcore.data import (
+    dataset_files,
+    dataset_root,
+    dataset_sha256,
+    feedback_rows,
+    latest_dataset_key,
+    learned_already,
+    training_fingerprint,
+)
 from mlcore.errors import NotFoundError
 from mlcore.registry import MonitorState, Registry
 from mlcore.schedules import parse_schedule
@@ -119,17 +127,18 @@ class Retraining:
         if request.after_wait and latest not in (None, request.event_id):
             why = f"a later data drop ({latest}) arrived within the debounce of {spec.retrain.debounce_minutes:g} min"
             return RetrainingResult(decisions=[self._skip(spec, request, why)])
-        return RetrainingResult(decisions=[self._decide(spec, request, dataset_key=key)])
+        # a file in a folder drops the folder: the dataset is all of its files
+        return RetrainingResult(decisions=[self._decide(spec, request, dataset_key=dataset_root(spec.name, key))])
 
     def _fingerprint(self, spec: ModelSpec, dataset_key: str | None) -> tuple[str, str] | None:
         """The dataset a run would train on and the fingerprint of what it would learn from (None: no dataset)."""
         try:
             key = dataset_key or latest_dataset_key(spec.name, self.data)
-            dataset_sha256 = self.data.sha256_of(key)
+            dataset = dataset_sha256(dataset_files(self.data, key), self.data)
         except NotFoundError:  # none uploaded, or the dropped file is gone again
             return None
         feedback = feedback_rows(spec, self.registry.champion(spec.name), self.capture, self.now)
-        return key, training_fingerprint(dataset_sha256, feedback)
+        return key, training_fingerprint(dataset, feedback)
 
     def _skip(self, spec: ModelSpec, request: RetrainingRequest, why: str) -> RetrainingDecision:
         self.registry.audit(

@@ -1,0 +1,33 @@
+"""Which dataset an object belongs to, and the partitions its path names."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlcore.data import dataset_root, folder_sha256, hive_partitions
+
+
+@pytest.mark.parametrize(
+    ("key", "root"),
+    [
+        ("datasets/churn/20250301.csv", "datasets/churn/20250301.csv"),  # a file right under the prefix
+        ("datasets/churn/drop-1/part-0.parquet", "datasets/churn/drop-1/"),
+        ("datasets/churn/drop-1/dt=2025-03-01/region=north/part-0.parquet", "datasets/churn/drop-1/"),
+    ],
+)
+def test_a_file_in_a_folder_belongs_to_the_folder_right_under_the_models_prefix(key: str, root: str) -> None:
+    assert dataset_root("churn", key) == root
+
+
+def test_hive_folders_name_columns_and_other_folders_do_not() -> None:
+    assert hive_partitions("dt=2025-03-01/region=north/part-0.parquet") == {"dt": "2025-03-01", "region": "north"}
+    assert hive_partitions("2025/03/part-0.parquet") == {}
+    assert hive_partitions("part-0.parquet") == {}
+    assert hive_partitions("k=a=b/x.csv") == {"k": "a=b"}  # the first = splits
+
+
+def test_a_folders_fingerprint_is_of_its_paths_and_contents_in_any_order() -> None:
+    files = [("b.parquet", "2" * 64), ("a.parquet", "1" * 64)]
+    assert folder_sha256(files) == folder_sha256(files[::-1])
+    assert folder_sha256(files) != folder_sha256([("c.parquet", "2" * 64), ("a.parquet", "1" * 64)])  # renamed
+    assert folder_sha256(files) != folder_sha256([("b.parquet", "3" * 64), ("a.parquet", "1" * 64)])  # changed
