@@ -24,6 +24,7 @@ from mlcore.catalog import (
     ALERTS_TOPIC,
     JOB_DEFINITION,
     JOB_QUEUE,
+    SPOT_JOB_QUEUE,
     TRAINING_JOB,
     TRAINING_PIPELINE,
     FunctionArn,
@@ -123,6 +124,7 @@ class TrainingPipeline(Construct):
 
     vpc: ec2.Vpc
     job_queue: batch.JobQueue
+    spot_job_queue: batch.JobQueue
     job_definition: batch.EcsJobDefinition
     job_role: iam.Role
     jobs_security_group: ec2.SecurityGroup
@@ -148,13 +150,21 @@ class TrainingPipeline(Construct):
             machine=TRAINING_PIPELINE,
             functions=self.functions,
             resources=resources,
-            arns={JOB_QUEUE: self.job_queue.job_queue_arn, JOB_DEFINITION: self.job_definition.job_definition_arn},
+            arns={
+                JOB_QUEUE: self.job_queue.job_queue_arn,
+                SPOT_JOB_QUEUE: self.spot_job_queue.job_queue_arn,
+                JOB_DEFINITION: self.job_definition.job_definition_arn,
+            },
             state_machine_name=state_machine_name,  # its steps read its history by this name (record_run)
         )
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["batch:SubmitJob"],
-                resources=[self.job_queue.job_queue_arn, self.job_definition.job_definition_arn],
+                resources=[
+                    self.job_queue.job_queue_arn,
+                    self.spot_job_queue.job_queue_arn,
+                    self.job_definition.job_definition_arn,
+                ],
             )
         )
         # `batch:submitJob.sync` waits on a Step Functions managed EventBridge rule.
@@ -206,20 +216,24 @@ class TrainingPipeline(Construct):
             endpoint = self.vpc.add_interface_endpoint(name, service=service, private_dns_enabled=True, open=False)
             endpoint.connections.allow_default_port_from(self.jobs_security_group)
 
-        compute = batch.FargateComputeEnvironment(
-            self,
-            "Compute",
-            vpc=self.vpc,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-            maxv_cpus=32,
-            security_groups=[self.jobs_security_group],
-            spot=False,
-        )
-        self.job_queue = batch.JobQueue(
-            self,
-            "Queue",
-            compute_environments=[batch.OrderedComputeEnvironment(compute_environment=compute, order=1)],
-        )
+        # One queue per way a model's jobs may run (catalog.compute.JOB_QUEUES): on demand, and Spot.
+        queues = {}
+        for construct_id, spot in (("", False), ("Spot", True)):
+            compute = batch.FargateComputeEnvironment(
+                self,
+                f"{construct_id}Compute",
+                vpc=self.vpc,
+                vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+                maxv_cpus=32,
+                security_groups=[self.jobs_security_group],
+                spot=spot,
+            )
+            queues[spot] = batch.JobQueue(
+                self,
+                f"{construct_id}Queue",
+                compute_environments=[batch.OrderedComputeEnvironment(compute_environment=compute, order=1)],
+            )
+        self.job_queue, self.spot_job_queue = queues[False], queues[True]
         self.image = ecr_assets.DockerImageAsset(
             self,
             "Image",

@@ -2,7 +2,9 @@
 
 - Lambda invocations (`LambdaSimpleBackend.invoke`) run the function's real handler in-process;
   an exception becomes `x-amz-function-error` with `{"errorType": ...}` so ASL Retry/Catch see it.
-- Batch jobs (`BatchSimpleBackend._mark_job_as_finished`) run the training image's entrypoint.
+- Batch jobs (`BatchSimpleBackend._mark_job_as_finished`) run the training image's entrypoint, and
+  describe the size they ran at (`Job._container_details`: the overrides' `resourceRequirements`,
+  which moto keeps but leaves out of the description).
 - moto's Step Functions engine passes ASL's PascalCase parameters to boto unconverted for Batch and
   SNS (`_normalise_parameters` is a no-op in 5.2.5), and returns boto's camelCase Batch responses:
   both are normalised here with botocore's service model, as AWS does.
@@ -21,6 +23,7 @@ from typing import Any
 
 import botocore.session
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.batch.models import Job
 from moto.batch_simple.models import BatchSimpleBackend
 from moto.core.config import default_user_config
 from moto.events.models import Rule
@@ -77,6 +80,17 @@ def _normalise_response(
         self._from_boto_response(response, operation.output_shape)
 
 
+def _container_details(self: Job) -> dict[str, Any]:
+    """moto's description of a container job, with the size it ran at (as AWS describes it)."""
+    CALLS["batch_job_size"] += 1
+    details: dict[str, Any] = _installed["Job._container_details"][2](self)  # moto's own
+    assert self.job_definition.container_properties is not None  # container jobs only
+    details["resourceRequirements"] = self.container_overrides.get(
+        "resourceRequirements", self.job_definition.container_properties.get("resourceRequirements", [])
+    )
+    return details
+
+
 def install(functions: FunctionRunner, training: TrainingJobRunner, delivery: Delivery) -> None:
     """Point moto at the real code. Idempotent; `uninstall` restores moto."""
     for service, settings in MOTO_CONFIG.items():
@@ -124,6 +138,7 @@ def install(functions: FunctionRunner, training: TrainingJobRunner, delivery: De
         (Rule, "send_to_targets"): send_to_targets,
         (LambdaSimpleBackend, "invoke"): invoke,
         (BatchSimpleBackend, "_mark_job_as_finished"): finish_job,
+        (Job, "_container_details"): _container_details,
         (StateTaskServiceBatch, "_normalise_parameters"): _normalise_parameters,
         (StateTaskServiceBatch, "_normalise_response"): _normalise_response,
         (StateTaskServiceSns, "_normalise_parameters"): _normalise_parameters,

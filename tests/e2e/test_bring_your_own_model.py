@@ -15,6 +15,7 @@ from e2e_helpers import parquet, register_copy
 
 from infra.local.demo import DemoResult
 from infra.local.example_data import churn_instances, churn_table
+from infra.local.target import LocalTarget
 from infra.operations import Platform
 from mlcore.catalog import DESCRIBE_ROUTE
 
@@ -136,3 +137,19 @@ def test_an_uploaded_package_is_trained_and_recorded_on_the_run(
     assert stored.sha256 in stored.uri
     status, _ = platform.predict("churn-custom", churn_instances(5, seed=2))
     assert status == 200
+
+
+def test_a_models_jobs_run_on_the_queue_and_at_the_size_its_spec_asks(
+    demo: DemoResult, target: LocalTarget, platform: Platform, tmp_path: Path
+) -> None:
+    register_copy(platform, tmp_path, "churn-spot", training={"resources": {"vcpus": 4, "memory_gb": 16, "spot": True}})
+    train(platform, "churn-spot", churn_table(1000, seed=44))
+    batch = platform.client("batch")
+    [spot] = [arn for logical, arn in target.deployment.job_queues.items() if "SpotQueue" in logical]
+    jobs = [j for j in batch.list_jobs(jobQueue=spot)["jobSummaryList"] if j["jobName"] == "training"]
+    assert jobs, "no training job on the Spot queue"
+    [described] = batch.describe_jobs(jobs=[jobs[-1]["jobId"]])["jobs"]
+    requirements = {r["type"]: r["value"] for r in described["container"]["resourceRequirements"]}
+    assert (requirements["VCPU"], requirements["MEMORY"]) == ("4", "16384")
+    [run] = platform.registry.list_runs("churn-spot")
+    assert run.batch.jobs == 1 and run.batch.vcpu_seconds == pytest.approx(4 * run.batch.gb_seconds / 16)

@@ -120,6 +120,7 @@ def test_report_folder_has_the_drift_report_and_the_model_card(demo: DemoResult)
 def test_every_moto_hook_ran(demo: DemoResult, target: LocalTarget) -> None:
     assert hooks.CALLS["lambda_invoke"] >= 11  # 2 pipelines x 4 functions + the monitor's 3
     assert hooks.CALLS["batch_job"] >= 2  # the demo's two pipelines (other tests run more)
+    assert hooks.CALLS["batch_job_size"] >= 2  # their descriptions, with the size they ran at
     assert hooks.CALLS["normalise_parameters"] > 0 and hooks.CALLS["normalise_response"] > 0
     assert target.training.runs and target.training.runs[0]["MODEL_NAME"] == "churn"
     assert {

@@ -505,3 +505,23 @@ def test_a_threshold_on_more_than_two_classes_fails_the_training_naming_them(
     with pytest.raises(TrainingError, match=r"metrics\.threshold is for binary classifiers; .churn. has classes"):
         train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
     assert artifacts.list_keys(f"runs/churn/{RUN}/candidate") == []
+
+
+@pytest.mark.parametrize(("spot", "queue"), [(False, "fargate"), (True, "fargate_spot")])
+def test_validate_plans_the_jobs_queue_and_size_from_the_spec(  # noqa: PLR0917 (pytest fixtures)
+    uploaded: str,
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    churn_spec: ModelSpec,
+    spot: bool,
+    queue: str,
+) -> None:
+    from mlcore.catalog import JOB_QUEUES
+
+    raw = churn_spec.model_dump(mode="json")
+    raw["training"] = {"resources": {"vcpus": 4, "memory_gb": 12, "spot": spot}}
+    registry.put_spec(parse_spec(raw), actor="test")
+    plan = validate(registry, data, artifacts).job
+    assert JOB_QUEUES[plan.queue] == queue
+    assert plan.resources == [{"Type": "VCPU", "Value": "4"}, {"Type": "MEMORY", "Value": "12288"}]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aws_cdk.assertions import Match
 
 from infra.asl import asl_path, placeholders
-from mlcore.catalog import TrainSettings, env_keys
+from mlcore.catalog import JOB_QUEUES, TrainSettings, env_keys
 
 if TYPE_CHECKING:
     from conftest import Synthesized
@@ -50,7 +50,13 @@ def test_vpc_has_isolated_subnets_only_and_endpoints(synthesized: Synthesized) -
 def test_batch_runs_on_fargate_with_env_from_train_settings(synthesized: Synthesized) -> None:
     template = synthesized.templates["MlopsTraining"]
     template.has_resource_properties("AWS::Batch::ComputeEnvironment", {"ComputeResources": {"Type": "FARGATE"}})
-    template.resource_count_is("AWS::Batch::JobQueue", 1)
+    # a queue per catalog.compute.JOB_QUEUES entry: on demand, and Spot
+    kinds = sorted(
+        r["Properties"]["ComputeResources"]["Type"]
+        for _, r in synthesized.resources("AWS::Batch::ComputeEnvironment").values()
+    )
+    assert kinds == ["FARGATE", "FARGATE_SPOT"]
+    template.resource_count_is("AWS::Batch::JobQueue", len(JOB_QUEUES))
     (job,) = [r for _, r in synthesized.resources("AWS::Batch::JobDefinition").values()]
     environment = job["Properties"]["ContainerProperties"]["Environment"]
     assert sorted(item["Name"] for item in environment) == env_keys(TrainSettings)
@@ -83,6 +89,11 @@ def test_training_state_machine_may_submit_batch_jobs_and_sync(synthesized: Synt
     assert {"lambda:InvokeFunction", "sns:Publish"} <= actions
     events = next(s for s in statements if "events:PutRule" in s["Action"])
     assert "StepFunctionsGetEventsForBatchJobsRule" in json.dumps(events["Resource"])
+    # jobs go to every queue a spec may pick, and nowhere else
+    [submit] = [s for s in statements if s["Action"] == "batch:SubmitJob"]
+    queues = set(synthesized.resources("AWS::Batch::JobQueue"))
+    assert all(queue in json.dumps(submit["Resource"]) for queue in queues)
+    assert len(submit["Resource"]) == len(JOB_QUEUES) + 1  # and the job definition
 
 
 def test_job_role_is_assumed_by_ecs_tasks(synthesized: Synthesized) -> None:

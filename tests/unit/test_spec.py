@@ -335,3 +335,40 @@ def test_class_weights_are_balanced_or_positive_per_label(raw: dict[str, Any], w
         assert parse_spec(raw).estimator.class_weight == weights
     else:
         assert "estimator.class_weight" in invalid(raw).message
+
+
+@pytest.mark.parametrize(
+    ("resources", "problem"),
+    [
+        ({"vcpus": 2, "memory_gb": 4}, None),  # Fargate's smallest memory for 2 vCPUs
+        ({"vcpus": 2, "memory_gb": 16}, None),  # and its largest
+        ({"vcpus": 2, "memory_gb": 3}, "memory_gb 3 does not go with 2 vCPUs on Fargate"),
+        ({"vcpus": 2, "memory_gb": 17}, "memory_gb 17 does not go with 2 vCPUs on Fargate"),
+        ({"vcpus": 8, "memory_gb": 20}, None),
+        ({"vcpus": 8, "memory_gb": 18}, "one of 16, 20, 24"),  # 8 vCPUs take memory in steps of 4 GB
+        ({"vcpus": 0.25, "memory_gb": 0.5}, None),
+        ({"vcpus": 3, "memory_gb": 8}, "vcpus 3 is not one of Fargate's 0.25, 0.5, 1, 2, 4, 8, 16"),
+        ({"gpu": 1}, "this deployment has no GPU job queue"),
+    ],
+)
+def test_training_resources_are_sizes_fargate_runs(
+    raw: dict[str, Any], resources: dict[str, Any], problem: str | None
+) -> None:
+    raw["training"] = {"resources": resources}
+    if problem is None:
+        assert parse_spec(raw).training.resources.vcpus == resources["vcpus"]
+    else:
+        error = invalid(raw)
+        assert problem in error.message
+        assert error.field is not None and error.field.startswith("training.resources")
+
+
+def test_training_defaults_to_the_job_definitions_size_on_demand(raw: dict[str, Any]) -> None:
+    from mlcore.catalog import TRAINING_JOB
+
+    resources = parse_spec(raw).training.resources
+    assert (resources.vcpus, resources.memory_gb, resources.spot) == (
+        TRAINING_JOB.vcpus,
+        TRAINING_JOB.memory_gib,
+        False,
+    )

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mlcore.catalog import ANY_TASK, CUSTOM, ESTIMATORS, RESERVED_COLUMNS
+from mlcore.catalog import ANY_TASK, CUSTOM, ESTIMATORS, RESERVED_COLUMNS, fargate_size_error
 from mlcore.errors import SpecError
 from mlcore.schedules import parse_schedule
 
@@ -268,6 +268,28 @@ class Retrain(_Strict):
         return schedule
 
 
+class Resources(_Strict):
+    """What each of the model's training jobs gets (Fargate's sizes; Spot: cheaper, may be interrupted)."""
+
+    vcpus: float = 2
+    memory_gb: float = 8
+    spot: bool = False
+    gpu: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _runnable(self) -> Resources:
+        if self.gpu:
+            raise ValueError("gpu: this deployment has no GPU job queue (Fargate runs no GPUs)")
+        problem = fargate_size_error(self.vcpus, self.memory_gb)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class Training(_Strict):
+    resources: Resources = Resources()
+
+
 class Data(_Strict):
     min_rows: int = Field(default=100, gt=0)
     max_rows: int | None = None
@@ -301,6 +323,7 @@ class ModelSpec(_Strict):
     monitor: Monitor = Monitor()
     capture: Capture = Capture()
     retrain: Retrain = Retrain()
+    training: Training = Training()
     approval: Literal["auto", "manual"] = "auto"
 
     @model_validator(mode="after")

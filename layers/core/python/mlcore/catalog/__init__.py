@@ -27,6 +27,14 @@ if TYPE_CHECKING:
         PredictResponse,
     )
     from mlcore.catalog.columns import FEEDBACK_COLUMNS, LABEL, META_COLUMNS, OUTPUT_COLUMNS, RESERVED_COLUMNS
+    from mlcore.catalog.compute import (
+        FARGATE,
+        FARGATE_SIZES,
+        FARGATE_SPOT,
+        JOB_QUEUES,
+        container_resources,
+        fargate_size_error,
+    )
     from mlcore.catalog.estimators import ANY_TASK, CUSTOM, ESTIMATORS, EstimatorKind
     from mlcore.catalog.functions import (
         ARTIFACTS_BUCKET,
@@ -91,6 +99,7 @@ if TYPE_CHECKING:
         EvaluateResult,
         FailedStep,
         FailureReport,
+        JobPlan,
         ListDueRequest,
         ListDueResult,
         MonitorInput,
@@ -146,6 +155,7 @@ if TYPE_CHECKING:
         JOB_QUEUE,
         MONITOR_PIPELINE,
         RETRAINING,
+        SPOT_JOB_QUEUE,
         STATE_MACHINES,
         TRAINING_PIPELINE,
         FunctionArn,

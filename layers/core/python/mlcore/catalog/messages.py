@@ -69,6 +69,14 @@ class TrialPlan(_Message):
     params: str  # its parameters, as JSON
 
 
+class JobPlan(_Message):
+    """Where and at what size the run's Batch jobs run: an index into the state machine's queues, and
+    the container's `ResourceRequirements`."""
+
+    queue: int = 0
+    resources: list[dict[str, str]] = Field(default_factory=list)
+
+
 class ValidateResult(_Message):
     """What the validate step found; also the run's `inputs.json`."""
 
@@ -89,6 +97,7 @@ class ValidateResult(_Message):
     warnings: list[str] = Field(default_factory=list)
     report: Artifact
     code: Artifact | None = None  # kind custom: the upload every job of the run imports
+    job: JobPlan = Field(default_factory=JobPlan)
 
 
 class TrainedModel(_Message):

@@ -37,6 +37,7 @@ class ResourceArn:
 
 
 JOB_QUEUE = "job_queue"
+SPOT_JOB_QUEUE = "spot_job_queue"
 JOB_DEFINITION = "job_definition"
 ALERTS_TOPIC = "alerts_topic"
 
@@ -55,7 +56,8 @@ TRAINING_PIPELINE = StateMachine(
     "training",
     {
         "ValidateFunctionArn": FunctionArn(VALIDATE),
-        "JobQueueArn": ResourceArn(JOB_QUEUE),
+        "JobQueueArn": ResourceArn(JOB_QUEUE),  # JOB_QUEUES: fargate, then fargate_spot
+        "SpotJobQueueArn": ResourceArn(SPOT_JOB_QUEUE),
         "JobDefinitionArn": ResourceArn(JOB_DEFINITION),
         "EvaluateFunctionArn": FunctionArn(EVALUATE),
         "RegisterFunctionArn": FunctionArn(REGISTER),

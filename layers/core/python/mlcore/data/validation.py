@@ -10,12 +10,17 @@ import pyarrow as pa
 from mlcore.catalog import (
     CAPTURE,
     CUSTOM,
+    FARGATE,
+    FARGATE_SPOT,
+    JOB_QUEUES,
     Artifact,
     DataSource,
+    JobPlan,
     RunFile,
     TrialPlan,
     ValidateRequest,
     ValidateResult,
+    container_resources,
     current_code_key,
     dataset_prefix,
     model_partition,
@@ -111,6 +116,15 @@ def _snapshot(
         size=sum(copy.size for _, copy in copies),
     )
     return folder, concat_dataset(tables)
+
+
+def _job_plan(spec: ModelSpec) -> JobPlan:
+    """The queue and size of the run's Batch jobs, from `training.resources`."""
+    resources = spec.training.resources
+    return JobPlan(
+        queue=JOB_QUEUES.index(FARGATE_SPOT if resources.spot else FARGATE),
+        resources=container_resources(resources.vcpus, resources.memory_gb),
+    )
 
 
 def _current_code(spec: ModelSpec, artifacts: ObjectStore) -> Artifact | None:
@@ -214,6 +228,7 @@ def validate_dataset(
         warnings=[f"{w.check}({w.column}): {w.message}" for w in report.warnings],
         report=report_artifact,
         code=code,
+        job=_job_plan(spec),
     )
     artifacts.put(run_key(name, run_id, RunFile.INPUTS), result.model_dump_json(indent=2).encode(), "application/json")
     return result

@@ -1,0 +1,34 @@
+"""Where a model's training jobs run: the job queues, and the sizes Fargate runs a job at."""
+
+from __future__ import annotations
+
+FARGATE, FARGATE_SPOT = "fargate", "fargate_spot"
+# The training state machine's array of queue ARNs, in this order: the validate step picks an index.
+JOB_QUEUES = (FARGATE, FARGATE_SPOT)
+
+# Fargate's combinations of vCPUs and memory (GB): https://docs.aws.amazon.com/batch/latest/userguide/fargate.html
+FARGATE_SIZES: dict[float, tuple[float, ...]] = {
+    0.25: (0.5, 1, 2),
+    0.5: (1, 2, 3, 4),
+    1: tuple(range(2, 9)),
+    2: tuple(range(4, 17)),
+    4: tuple(range(8, 31)),
+    8: tuple(range(16, 61, 4)),
+    16: tuple(range(32, 121, 8)),
+}
+
+
+def fargate_size_error(vcpus: float, memory_gb: float) -> str | None:
+    """Why Fargate cannot run a job of this size (None: it can)."""
+    if vcpus not in FARGATE_SIZES:
+        return f"vcpus {vcpus:g} is not one of Fargate's {', '.join(f'{v:g}' for v in FARGATE_SIZES)}"
+    allowed = FARGATE_SIZES[vcpus]
+    if memory_gb not in allowed:
+        listed = ", ".join(f"{m:g}" for m in allowed)
+        return f"memory_gb {memory_gb:g} does not go with {vcpus:g} vCPUs on Fargate: one of {listed}"
+    return None
+
+
+def container_resources(vcpus: float, memory_gb: float) -> list[dict[str, str]]:
+    """Batch's `ResourceRequirements` for a job of this size (memory in MiB)."""
+    return [{"Type": "VCPU", "Value": f"{vcpus:g}"}, {"Type": "MEMORY", "Value": str(round(memory_gb * 1024))}]
