@@ -434,6 +434,7 @@ def with_estimator(spec: ModelSpec, estimator: dict[str, Any], metrics: dict[str
     return parse_spec(raw)
 
 
+@pytest.mark.boosting
 def test_a_lightgbm_classifier_with_a_tuned_threshold_is_served_by_it(  # noqa: PLR0917 (pytest fixtures)
     uploaded: str,
     registry: Registry,
@@ -497,7 +498,7 @@ def test_a_threshold_on_more_than_two_classes_fails_the_training_naming_them(
         pa.array([["no", "yes", "maybe"][i % 3] for i in range(churn_dataset.num_rows)]),
     )
     registry.put_spec(
-        with_estimator(churn_spec, {"kind": "xgboost_classifier"}, {"primary": "f1", "threshold": {"optimize": "f1"}}),
+        with_estimator(churn_spec, {"kind": "logistic_regression"}, {"primary": "f1", "threshold": {"optimize": "f1"}}),
         actor="test",
     )
     data.put(DATASET_KEY, csv_bytes(three))
