@@ -207,7 +207,7 @@ def validate_dataset(
     if report.blocking:
         raise DataValidationError(f"dataset {key} breaks the contract of '{name}': {report.summary()}")
     code = _current_code(spec, artifacts)
-    same_code = champion is None or (champion.code.sha256 if champion.code else None) == (code.sha256 if code else None)
+    same_code = champion is not None and champion.code == code  # uploads are content-addressed: same URI, same code
     nothing_new = learned_already(champion, fingerprint) and same_code and not request.request.force
     train, holdout = (clean.slice(0, 0), clean.slice(0, 0)) if nothing_new else split_holdout(clean, spec, timestamps)
     result = ValidateResult(

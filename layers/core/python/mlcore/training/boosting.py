@@ -62,6 +62,14 @@ def float32_splits(model: Any) -> None:
     model._Booster = lightgbm.Booster(model_str=text)
 
 
+def prepare_export(library: str, model: Any) -> None:
+    """Make a fitted model of `library` ready for skl2onnx: its converters registered, and for
+    LightGBM its split thresholds on float32 values."""
+    register_converters(library)
+    if library == "lightgbm":
+        float32_splits(model)
+
+
 @cache
 def register_converters(library: str) -> None:
     """Teach skl2onnx the estimators of `library` ("lightgbm" or "xgboost"), once per process."""

@@ -37,11 +37,9 @@ def export_onnx(pipeline: Any, spec: ModelSpec) -> bytes:
         register_custom_converters(spec.estimator.entrypoint)
     library = ESTIMATORS[spec.estimator.kind].library
     if library is not None:
-        from mlcore.training.boosting import float32_splits, register_converters
+        from mlcore.training.boosting import prepare_export
 
-        register_converters(library)
-        if library == "lightgbm":
-            float32_splits(pipeline.steps[-1][1])
+        prepare_export(library, pipeline.steps[-1][1])
 
     inputs = [
         (f.name, FloatTensorType([None, 1]) if f.is_numeric else StringTensorType([None, 1])) for f in spec.features
