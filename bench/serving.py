@@ -13,7 +13,8 @@ Cold starts run in fresh `python -c` processes: (b) imports the handler and answ
 moto server in this process (so its registry and S3 reads are real round trips, to localhost); (c) imports
 pandas, unpickles the pipeline with joblib and answers its first event.
 
-Run `.venv/bin/python bench/serving.py [--quick] [--profile]`. A report, not a test: it exits 0 unless it crashed.
+Run `.venv/bin/python bench/serving.py [--quick] [--profile [ROWS]]`. A report, not a test: it exits 0 unless
+it crashed.
 """
 
 from __future__ import annotations
@@ -393,7 +394,7 @@ def time_paths(callables: dict[str, Timed], calls: dict[str, int], rounds: int) 
     return {key: np.asarray(values) / 1e6 for key, values in samples.items()}  # ms
 
 
-def warm_benchmark(models: list[Model], counts: Counts, profile: bool) -> None:
+def warm_benchmark(models: list[Model], counts: Counts, profile_rows: int | None) -> None:
     from moto import mock_aws
     from moto.server import ThreadedMotoServer
 
@@ -418,13 +419,16 @@ def warm_benchmark(models: list[Model], counts: Counts, profile: bool) -> None:
                     model.timings[rows] = time_paths(
                         callables, {key: counts.calls[key, rows] for key in callables}, counts.rounds
                     )
-            if profile:
-                model.timings["profile"] = profile_handler(paths(model, handler, 1)["b"], counts.calls["b", 1])
+            if profile_rows:
+                model.timings["profile"] = profile_handler(
+                    paths(model, handler, profile_rows)["b"],
+                    counts.calls["b", min(BATCHES, key=lambda b: abs(b - profile_rows))],
+                )
     server.stop()
 
 
-def profile_handler(path: Timed, n: int, top: int = 12) -> str:
-    """cProfile of (b) single-row calls: the functions with the most own time, per call."""
+def profile_handler(path: Timed, n: int, top: int = 20) -> str:
+    """cProfile of (b) calls: the functions with the most own time, per call."""
     call, prepare = path
     profiler = cProfile.Profile()
     with stdout_to_devnull():
@@ -683,7 +687,7 @@ def report(models: list[Model], interpreter: dict[str, float], counts: Counts, l
             if scored:
                 verdicts.append((f"{model.name} {name}", ok))
         if "profile" in model.timings:
-            print("  profile of (b), single row:\n" + model.timings["profile"])
+            print("  profile of (b):\n" + model.timings["profile"])
     print(f"\ninterpreter start + exit (python -c, median): {interpreter['wall']:.3f} s")
     lines, size_verdicts = package_size()
     print("\n".join(lines))
@@ -698,7 +702,14 @@ def report(models: list[Model], interpreter: dict[str, float], counts: Counts, l
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small iteration counts, for a smoke run")
-    parser.add_argument("--profile", action="store_true", help="also cProfile the handler's single-row calls")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        type=int,
+        const=1,
+        metavar="ROWS",
+        help="also cProfile the handler's calls of ROWS rows (1)",
+    )
     args = parser.parse_args()
     counts = QUICK if args.quick else FULL
     for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):

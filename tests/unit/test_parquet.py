@@ -71,6 +71,21 @@ def test_twenty_thousand_rows_with_scattered_nulls() -> None:
     assert table.column("s").to_pylist() == strings
 
 
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["a", "", "bb", "ccc" * 100, "a"],  # ASCII only: lengths taken from the text
+        ["a", "é", "", "日本", "z"],  # a multi-byte value among ASCII ones: lengths taken from the bytes
+        ["é", "a"],  # the multi-byte value first
+    ],
+)
+def test_strings_without_nulls_keep_their_lengths(values: list[str]) -> None:
+    # GIVEN a string column with no null, of values of different lengths in bytes
+    # WHEN it is written and read back
+    # THEN every value comes back whole, none running into its neighbour
+    assert read([("s", "string", values)]).column("s").to_pylist() == values
+
+
 def test_many_columns_and_metadata() -> None:
     columns: list[tuple[str, str, list[Any]]] = [(f"c{i}", "double", [float(i), None]) for i in range(20)]
     data = write_parquet(columns, created_by="unit test")

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -99,7 +100,7 @@ def capture_batch(
 def _concatenate(parts: list[Any]) -> Any:
     if all(isinstance(part, np.ndarray) for part in parts):
         return np.concatenate(parts)
-    return [value for part in parts for value in (part.tolist() if isinstance(part, np.ndarray) else part)]
+    return list(chain.from_iterable(part.tolist() if isinstance(part, np.ndarray) else part for part in parts))
 
 
 @dataclass

@@ -109,12 +109,16 @@ def _definition_levels(present: np.ndarray) -> bytes:
 
 def _plain_strings(values: Sequence[str]) -> bytes:
     """PLAIN byte arrays (a 4-byte length before each UTF-8 value), laid out by numpy rather than value by value."""
-    encoded = [value.encode() for value in values]
-    lengths = np.fromiter(map(len, encoded), dtype="<i4", count=len(encoded))
-    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    out = np.empty(4 * len(encoded) + data.size, dtype=np.uint8)
+    joined = "".join(values).encode()
+    if len(joined) == sum(map(len, values)):  # all ASCII: a value's length in characters is its length in bytes
+        lengths = np.fromiter(map(len, values), dtype="<i4", count=len(values))
+    else:
+        encoded = [value.encode() for value in values]
+        lengths = np.fromiter(map(len, encoded), dtype="<i4", count=len(encoded))
+    data = np.frombuffer(joined, dtype=np.uint8)
+    out = np.empty(4 * len(values) + data.size, dtype=np.uint8)
     # Where each length prefix starts: after the previous values and their prefixes.
-    starts = 4 * np.arange(len(encoded)) + np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    starts = 4 * np.arange(len(values)) + np.concatenate(([0], np.cumsum(lengths)[:-1]))
     prefixes = (starts[:, None] + np.arange(4)).ravel()
     out[prefixes] = lengths.view(np.uint8)
     values_at = np.ones(out.size, dtype=bool)
@@ -132,9 +136,11 @@ def _encode(kind: str, values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, 
     if isinstance(values, np.ndarray):
         present = ~np.isnan(values) if values.dtype.kind == "f" else np.ones(len(values), dtype=bool)
         kept: Any = values[present]
+    elif None in values:  # compared in C, as is the mask below
+        present = np.array(values, dtype=object) != None  # noqa: E711 (elementwise, not identity)
+        kept = [v for v in values if v is not None]
     else:
-        present = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
-        kept = values if present.all() else [v for v in values if v is not None]
+        present, kept = np.ones(len(values), dtype=bool), values
     if kind == "string":
         return present, _plain_strings(kept)
     return present, np.asarray(kept, dtype="<f8" if kind == "double" else "<i8").tobytes()
