@@ -293,6 +293,43 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     return 0 if succeeded else 1
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from mlcore.catalog import BatchRequest
+
+    platform = _platform()
+    request = BatchRequest(
+        model_name=args.name, input=args.input, output=args.output, version=args.version, chunk_mb=args.chunk_mb
+    )
+    arn = platform.start_batch(request)
+    quiet = args.json  # `--output` is the batch's output prefix here
+    if not quiet:
+        console.print(f"Started batch {arn.rsplit(':', 1)[-1]} ({arn})")
+    if not args.wait:
+        if quiet:
+            sys.stdout.write(json.dumps({"execution_arn": arn, "status": "RUNNING"}) + "\n")
+        return 0
+    execution = platform.wait(arn, on_step=None if quiet else lambda step: console.print(f"  → {step}"))
+    succeeded = execution["status"] == "SUCCEEDED"
+    manifest = json.loads(execution.get("output") or "null") if succeeded else None
+    failure = None if succeeded else platform.failure(execution)
+    if quiet:
+        document = {"execution_arn": arn, "status": execution["status"], "manifest": manifest, "failure": failure}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    elif manifest:
+        console.print(
+            f"SUCCEEDED: {manifest['read']} rows read, {manifest['scored']} scored, {manifest['rejected']} rejected "
+            f"by version {manifest['version']}",
+            style="green",
+        )
+        table = f" (Glue table {manifest['table']})" if manifest["table"] else ""
+        console.print(f"  predictions: {manifest['predictions']}{table}")
+        for uri in manifest["rejects"]:
+            console.print(f"  rejects:     {uri}")
+    else:
+        err.print(failure, style="red")
+    return 0 if succeeded else 1
+
+
 def _download_report(platform: Platform, name: str, run_id: str, out: Path) -> int:
     """The validation report of a pipeline run (HTML and JSON), downloaded and opened where a browser can."""
     from mlcore.catalog import RunFile, run_key
@@ -529,6 +566,21 @@ def _runs_parser(sub: Any) -> None:
     sub.choices["runs"].set_defaults(func=cmd_runs)
 
 
+def _batch_parser(sub: Any) -> None:
+    batch = sub.add_parser("batch", help="batch scoring").add_subparsers(dest="action", required=True)
+    predict = batch.add_parser("predict", help="score the files under an S3 prefix, writing Parquet predictions")
+    predict.add_argument("name")
+    predict.add_argument("--input", help="s3://<data bucket>/<prefix>/ of .csv/.parquet files (default: batch.input)")
+    predict.add_argument("--output", help="s3://<data bucket>/<prefix>/ to write under (default: batch.output)")
+    predict.add_argument("--version", type=int, help="an approved version (default: the champion)")
+    predict.add_argument("--chunk-mb", type=float, default=256, help="input megabytes per scoring job (256)")
+    predict.add_argument("--wait", action="store_true", help="wait for the batch, showing each step and the counts")
+    predict.add_argument(
+        "--json", action="store_true", help="print the execution (and with --wait its manifest) as JSON"
+    )
+    sub.choices["batch"].set_defaults(func=cmd_batch)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="mlops", description="Serverless MLOps for tabular models on AWS.")
     sub = root.add_subparsers(dest="command", required=True)
@@ -568,6 +620,7 @@ def parser() -> argparse.ArgumentParser:
     feedback.set_defaults(func=cmd_feedback)
 
     _runs_parser(sub)
+    _batch_parser(sub)
 
     monitor = sub.add_parser("monitor", help="the scheduled monitor").add_subparsers(dest="action", required=True)
     mrun = monitor.add_parser("run", help="fire the monitor schedule now")

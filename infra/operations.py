@@ -25,6 +25,7 @@ from mlcore.catalog import (
     OUTPUTS,
     PREDICT_ROUTE,
     Artifact,
+    BatchRequest,
     FailedStep,
     PipelineInput,
     StepError,
@@ -64,6 +65,7 @@ class Resources:
     training_state_machine: str
     monitor_state_machine: str
     retraining_state_machine: str
+    batch_state_machine: str | None
     api_url: str | None
     api_key: str | None = None
 
@@ -98,6 +100,7 @@ class Resources:
             training_state_machine=values["training_state_machine"],
             monitor_state_machine=values["monitor_state_machine"],
             retraining_state_machine=values["retraining_state_machine"],
+            batch_state_machine=values.get("batch_state_machine"),
             api_url=values.get("api_url"),
             api_key=os.environ.get("MLOPS_API_KEY"),
         )
@@ -199,7 +202,7 @@ class Platform:
     def upload_dataset_folder(self, model_name: str, folder: Path, on_file: Callable[[str], None] | None = None) -> str:
         """Put a folder of data files (hive partitions kept) where the pipeline looks for the newest dataset:
         datasets/<model>/<time>/<path inside the folder>. The last file written makes the folder the newest."""
-        from mlcore.data import DATA_SUFFIXES
+        from mlcore.catalog import DATA_SUFFIXES
 
         self.registry.get_spec(model_name)
         files = sorted(f for f in folder.rglob("*") if f.is_file() and f.name.endswith(DATA_SUFFIXES))
@@ -235,6 +238,23 @@ class Platform:
         return str(
             self.sfn.start_execution(
                 stateMachineArn=self.resources.training_state_machine, name=name, input=payload.model_dump_json()
+            )["executionArn"]
+        )
+
+    def start_batch(self, request: BatchRequest) -> str:
+        """Start scoring a batch; the execution's name is the batch's id (its files are named by it)."""
+        from mlcore.batch import batch_id_for
+
+        self.registry.get_spec(request.model_name)
+        if not self.resources.batch_state_machine:
+            raise DeploymentNotFoundError(
+                "this deployment has no batch scoring: deploy this release with `cdk deploy --all`"
+            )
+        return str(
+            self.sfn.start_execution(
+                stateMachineArn=self.resources.batch_state_machine,
+                name=batch_id_for(datetime.now(UTC)),
+                input=request.model_dump_json(exclude_none=True),
             )["executionArn"]
         )
 

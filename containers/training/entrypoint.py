@@ -1,4 +1,5 @@
-"""Entrypoint of the AWS Batch training job: trains one pipeline run of one model.
+"""Entrypoint of the AWS Batch jobs of the training image: trains one pipeline run of one model, or
+(`entrypoint.py score`) scores one chunk of a batch.
 
 The state machine passes MODEL_NAME and RUN_ID as container overrides (and, for one trial of a
 hyperparameter search, TRIAL and TRIAL_PARAMS); the job definition sets the variables of
@@ -16,7 +17,8 @@ import urllib.request
 
 import boto3
 
-from mlcore.catalog import TrainSettings
+from mlcore.batch import score_chunk, write_chunk_failure
+from mlcore.catalog import ScoreBatchSettings, TrainSettings
 from mlcore.errors import MlopsError
 from mlcore.registry import Registry
 from mlcore.runs import write_job_failure
@@ -37,7 +39,32 @@ def image_version(code_version: str) -> str:
     return os.environ.get("IMAGE_URI") or f"local:{code_version}"
 
 
-def main() -> int:
+def score() -> int:
+    """One chunk of a batch (PLAN_KEY, CHUNK); a failure is written beside the plan for the publish step."""
+    settings = ScoreBatchSettings()
+    plan_key, chunk = os.environ["PLAN_KEY"], os.environ["CHUNK"]
+    data = ObjectStore(settings.data_bucket, boto3.client("s3"))
+    try:
+        result = score_chunk(
+            plan_key,
+            chunk,
+            registry=Registry(settings.registry_table, boto3.client("dynamodb")),
+            artifacts=ObjectStore(settings.artifacts_bucket, boto3.client("s3")),
+            data=data,
+        )
+    except Exception as exc:  # Batch reports only an exit code: say what failed where the publish step looks
+        print(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}), file=sys.stderr)
+        write_chunk_failure(data, plan_key, chunk, exc)
+        if not isinstance(exc, MlopsError):
+            raise
+        return 1
+    print(result.model_dump_json())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    if (argv if argv is not None else sys.argv[1:]) == ["score"]:
+        return score()
     settings = TrainSettings()
     model_name, run_id = os.environ["MODEL_NAME"], os.environ["RUN_ID"]
     artifacts = ObjectStore(settings.artifacts_bucket, boto3.client("s3"))

@@ -28,6 +28,7 @@ from mlcore.catalog import (
     TRAINING_JOB,
     TRAINING_PIPELINE,
     FunctionArn,
+    Job,
     ResourceArn,
     StateMachine,
 )
@@ -47,7 +48,8 @@ def state_machine_log_group(scope: Construct, construct_id: str) -> logs.LogGrou
     return logs.LogGroup(
         scope,
         construct_id,
-        log_group_name=f"/aws/vendedlogs/states/{Stack.of(scope).stack_name}-{construct_id}",
+        # the scope's id too: two capabilities of a stack may each name their state machine's logs alike
+        log_group_name=f"/aws/vendedlogs/states/{Stack.of(scope).stack_name}-{scope.node.id}{construct_id}",
         retention=logs.RetentionDays.ONE_MONTH,
         removal_policy=RemovalPolicy.DESTROY,
     )
@@ -119,6 +121,20 @@ def asl_state_machine(
     return state_machine
 
 
+def allow_batch_jobs(state_machine: sfn.StateMachine, arns: list[str]) -> None:
+    """Let a state machine submit jobs to these queues with these definitions, and wait for them (`.sync`)."""
+    state_machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:SubmitJob"], resources=arns))
+    # `batch:submitJob.sync` waits on a Step Functions managed EventBridge rule.
+    state_machine.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            resources=[
+                Stack.of(state_machine).format_arn(service="events", resource="rule", resource_name=BATCH_EVENTS_RULE)
+            ],
+        )
+    )
+
+
 class TrainingPipeline(Construct):
     """Validate, train (Batch), evaluate, register and promote, orchestrated by Step Functions."""
 
@@ -157,24 +173,9 @@ class TrainingPipeline(Construct):
             },
             state_machine_name=state_machine_name,  # its steps read its history by this name (record_run)
         )
-        self.state_machine.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["batch:SubmitJob"],
-                resources=[
-                    self.job_queue.job_queue_arn,
-                    self.spot_job_queue.job_queue_arn,
-                    self.job_definition.job_definition_arn,
-                ],
-            )
-        )
-        # `batch:submitJob.sync` waits on a Step Functions managed EventBridge rule.
-        self.state_machine.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-                resources=[
-                    Stack.of(self).format_arn(service="events", resource="rule", resource_name=BATCH_EVENTS_RULE)
-                ],
-            )
+        allow_batch_jobs(
+            self.state_machine,
+            [self.job_queue.job_queue_arn, self.spot_job_queue.job_queue_arn, self.job_definition.job_definition_arn],
         )
 
     def _batch(self, resources: PlatformResources) -> None:
@@ -242,28 +243,35 @@ class TrainingPipeline(Construct):
             exclude=IMAGE_EXCLUDES,
             platform=ecr_assets.Platform.LINUX_AMD64,
         )
-        self.job_role = iam.Role(
+        self.job_role, self.job_definition = self.job_definition_for(TRAINING_JOB, "Train", "JobRole", resources)
+
+    def job_definition_for(
+        self, job: Job, name: str, role_id: str, resources: PlatformResources
+    ) -> tuple[iam.Role, batch.EcsJobDefinition]:
+        """A job of the training image: its own role with the catalog's access, its command, logs and limits."""
+        role = iam.Role(
             self,
-            "JobRole",
+            role_id,
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description="Training job: reads the registry and the run's data, writes the run's artifacts",
+            description=job.description,
         )
-        for resource, access in TRAINING_JOB.access.items():
-            resources.grant(resource, self.job_role, access)
-        acknowledge_matching(self.job_role, GRANT_PATTERNS)
+        for resource, access in job.access.items():
+            resources.grant(resource, role, access)
+        acknowledge_matching(role, GRANT_PATTERNS)
         container = batch.EcsFargateContainerDefinition(
             self,
-            "TrainContainer",
+            f"{name}Container",
             image=ecs.ContainerImage.from_docker_image_asset(self.image),
-            cpu=TRAINING_JOB.vcpus,
-            memory=Size.gibibytes(TRAINING_JOB.memory_gib),
-            environment=function_environment(TRAINING_JOB.settings, settings_values(TRAINING_JOB.settings, resources)),
-            job_role=self.job_role,
+            cpu=job.vcpus,
+            memory=Size.gibibytes(job.memory_gib),
+            command=list(job.command) or None,
+            environment=function_environment(job.settings, settings_values(job.settings, resources)),
+            job_role=role,
             logging=ecs.LogDriver.aws_logs(
-                stream_prefix="training",
+                stream_prefix=job.name,
                 log_group=logs.LogGroup(
                     self,
-                    "TrainLogs",
+                    f"{name}Logs",
                     retention=logs.RetentionDays.ONE_MONTH,
                     removal_policy=RemovalPolicy.DESTROY,
                 ),
@@ -271,12 +279,12 @@ class TrainingPipeline(Construct):
             fargate_cpu_architecture=ecs.CpuArchitecture.X86_64,
             fargate_operating_system_family=ecs.OperatingSystemFamily.LINUX,
         )
-        self.job_definition = batch.EcsJobDefinition(
+        definition = batch.EcsJobDefinition(
             self,
-            "TrainJob",
+            f"{name}Job",
             container=container,
-            retry_attempts=TRAINING_JOB.retries,
-            timeout=Duration.hours(TRAINING_JOB.timeout_hours),
+            retry_attempts=job.retries,
+            timeout=Duration.hours(job.timeout_hours),
         )
         acknowledge(
             container,
@@ -285,3 +293,4 @@ class TrainingPipeline(Construct):
                 "which supports no resource-level permissions; image pulls are scoped to the asset repository",
             },
         )
+        return role, definition

@@ -119,7 +119,8 @@ def install(functions: FunctionRunner, training: TrainingJobRunner, delivery: De
         if include_start_attempt:
             job._start_attempt()
         environment = {e["name"]: e["value"] for e in job._get_container_property("environment", [])}
-        job._mark_stopped(success=training.run(environment))
+        command = job._get_container_property("command", [])
+        job._mark_stopped(success=training.run(environment, command))
 
     saved = _installed.get("Rule.send_to_targets")
     original_send = saved[2] if saved else Rule.send_to_targets

@@ -158,13 +158,16 @@ class TrainingJobRunner:
         self._entrypoint: ModuleType | None = None
         self._lock = threading.Lock()
 
-    def run(self, job_environment: dict[str, str]) -> bool:
+    def run(self, job_environment: dict[str, str], command: list[str] | None = None) -> bool:
+        """Run the entrypoint with the job definition's command (its arguments: none trains)."""
         with self._lock, environment(job_environment):
             self.runs.append(job_environment)
             if self._entrypoint is None:
                 self._entrypoint = _load(TRAINING_ENTRYPOINT, "mlops_training_entrypoint")
             try:
-                return bool(self._entrypoint.main() == 0)
+                # what a container prints goes to its job's log, never into the caller's output (a CLI's --json)
+                with contextlib.redirect_stdout(sys.stderr):
+                    return bool(self._entrypoint.main(list(command or [])) == 0)
             except Exception:  # the container would exit non-zero with its traceback in the job's log
                 traceback.print_exc()
                 return False

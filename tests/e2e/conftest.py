@@ -6,9 +6,12 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from e2e_helpers import Cli
 from rich.console import Console
 
+from infra.cli import main
 from infra.local.demo import Demo, DemoResult
+from infra.local.state import LOCAL_DIR_VARIABLE
 from infra.local.target import LocalTarget
 from infra.operations import Platform, Resources
 
@@ -32,3 +35,18 @@ def platform(target: LocalTarget) -> Platform:
 def demo(target: LocalTarget, tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
     """The demo's lifecycle, run once; the tests assert on what it did and left behind."""
     return Demo(tmp_path_factory.mktemp("report"), console=Console(quiet=True)).run(target)
+
+
+@pytest.fixture
+def cli(target: LocalTarget, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """`cli(*argv)` -> (exit code, stdout, stderr), with the environment `mlops local up` tells users to export."""
+    monkeypatch.setenv(LOCAL_DIR_VARIABLE, str(target.outdir))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", target.endpoint)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from infra.local.example_data import EXAMPLE_SPEC
 from infra.operations import Platform
+
+Cli = Callable[..., tuple[int, str, str]]  # the `cli` fixture: cli(*argv) -> (exit code, stdout, stderr)
 
 
 def register_copy(platform: Platform, tmp_path: Path, name: str, **changes: Any) -> Path:

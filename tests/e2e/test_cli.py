@@ -9,32 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_helpers import parquet, register_copy
+from e2e_helpers import Cli, parquet, register_copy
 
-from infra.cli import main
 from infra.local.demo import DemoResult
 from infra.local.example_data import EXAMPLE_SPEC, churn_instances, churn_table
-from infra.local.state import LOCAL_DIR_VARIABLE
 from infra.local.target import LocalTarget
 from infra.operations import Platform
 
 pytestmark = pytest.mark.e2e
-Cli = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def cli(target: LocalTarget, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    """`cli(*argv)` -> (exit code, stdout, stderr), with the environment `mlops local up` tells users to export."""
-    monkeypatch.setenv(LOCAL_DIR_VARIABLE, str(target.outdir))
-    monkeypatch.setenv("AWS_ENDPOINT_URL", target.endpoint)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def alerts(target: LocalTarget, platform: Platform) -> Callable[[], list[str]]:

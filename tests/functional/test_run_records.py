@@ -137,13 +137,21 @@ def test_the_export_writes_the_models_partition_and_registers_it_in_glue(
 def test_a_table_of_an_earlier_release_gets_the_columns_added_since(
     registered: Registry, artifacts: ObjectStore
 ) -> None:
-    from mlcore.runs.export import COLUMNS, _table_input
+    from mlcore.runs.export import COLUMNS
+    from mlcore.tables import register_partition
 
     glue = boto3.client("glue", region_name="us-east-1")
     glue.create_database(DatabaseInput={"Name": "mlops_runs"})
-    earlier = _table_input(f"s3://{artifacts.bucket}/exports/runs/")
-    earlier["StorageDescriptor"]["Columns"] = earlier["StorageDescriptor"]["Columns"][:-1]  # before training_code
-    glue.create_table(DatabaseName="mlops_runs", TableInput=earlier)
+    # the table as the release before training_code made it
+    register_partition(
+        glue,
+        database="mlops_runs",
+        table="runs",
+        columns=COLUMNS[:-1],
+        location=f"s3://{artifacts.bucket}/exports/runs/",
+        partition=("model_name", "other"),
+        partition_location=f"s3://{artifacts.bucket}/exports/runs/model_name=other/",
+    )
     record = build(registered, artifacts, "skipped").model_copy(
         update={"training_code": "s3://b/code/churn/ab/code.zip"}
     )

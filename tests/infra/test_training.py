@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aws_cdk.assertions import Match
 
 from infra.asl import asl_path, placeholders
-from mlcore.catalog import JOB_QUEUES, TrainSettings, env_keys
+from mlcore.catalog import JOB_QUEUES, SCORING_JOB, TRAINING_JOB, env_keys
 
 if TYPE_CHECKING:
     from conftest import Synthesized
@@ -57,10 +57,16 @@ def test_batch_runs_on_fargate_with_env_from_train_settings(synthesized: Synthes
     )
     assert kinds == ["FARGATE", "FARGATE_SPOT"]
     template.resource_count_is("AWS::Batch::JobQueue", len(JOB_QUEUES))
-    (job,) = [r for _, r in synthesized.resources("AWS::Batch::JobDefinition").values()]
-    environment = job["Properties"]["ContainerProperties"]["Environment"]
-    assert sorted(item["Name"] for item in environment) == env_keys(TrainSettings)
-    assert job["Properties"]["PlatformCapabilities"] == ["FARGATE"]
+    jobs = {
+        tuple(r["Properties"]["ContainerProperties"].get("Command", [])): r["Properties"]
+        for _, r in synthesized.resources("AWS::Batch::JobDefinition").values()
+    }
+    # the training image's two jobs: training (no arguments) and batch scoring, each with its settings
+    assert set(jobs) == {TRAINING_JOB.command, SCORING_JOB.command}
+    for job in (TRAINING_JOB, SCORING_JOB):
+        environment = jobs[job.command]["ContainerProperties"]["Environment"]
+        assert sorted(item["Name"] for item in environment) == env_keys(job.settings)
+        assert jobs[job.command]["PlatformCapabilities"] == ["FARGATE"]
 
 
 def test_training_image_is_a_docker_asset_of_the_repo(synthesized: Synthesized) -> None:
@@ -74,6 +80,7 @@ def test_state_machine_definitions_are_the_raw_asl_files(synthesized: Synthesize
         ("MlopsTraining", "training"),
         ("MlopsMonitoring", "monitor"),
         ("MlopsMonitoring", "retraining"),
+        ("MlopsTraining", "batch_scoring"),
     ):
         props = _state_machine(synthesized, stack, name)
         assert set(props["DefinitionSubstitutions"]) == placeholders(asl_path(name).read_text())
@@ -108,3 +115,17 @@ def test_job_role_is_assumed_by_ecs_tasks(synthesized: Synthesized) -> None:
             "Description": Match.string_like_regexp("Training job"),
         },
     )
+
+
+def test_batch_scoring_runs_its_chunks_as_child_executions_of_scoring_jobs(synthesized: Synthesized) -> None:
+    statements = _role_statements(synthesized, "MlopsTraining", "BatchScoringStateMachineRole")
+    by_action = {a: s for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    # the Distributed Map starts, watches and stops child executions of this state machine only
+    assert "stateMachine:mlops-batch-scoring" in json.dumps(by_action["states:StartExecution"]["Resource"])
+    assert "execution:mlops-batch-scoring/*" in json.dumps(by_action["states:DescribeExecution"]["Resource"])
+    # it reads the chunk list from the data bucket, and submits scoring jobs to the on-demand queue only
+    assert "s3:GetObject*" in by_action and "DataPlaneData" in json.dumps(by_action["s3:GetObject*"]["Resource"])
+    submit = by_action["batch:SubmitJob"]["Resource"]
+    assert len(submit) == 2 and "SpotQueue" not in json.dumps(submit) and "ScoreJob" in json.dumps(submit)
+    # and may not write: planning and publishing are the functions' work
+    assert not {"s3:PutObject", "s3:DeleteObject*"} & set(by_action)

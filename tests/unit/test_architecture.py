@@ -27,10 +27,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("_surface", "errors"),
     ("catalog",),
     ("schedules",),
-    ("spec", "storage", "html"),
+    ("spec", "storage", "html", "tables"),
     ("registry",),
     ("data", "serving", "runs"),
-    ("training",),
+    ("training", "batch"),
     ("monitoring",),
 )
 LAYER_OF = {package: index for index, layer in enumerate(LAYERS) for package in layer}

@@ -120,3 +120,10 @@ class TransientError(MlopsError):
 
     code = "transient"
     status = 503
+
+
+class BatchScoringError(MlopsError):
+    """A chunk of a batch could not be scored: the batch publishes nothing."""
+
+    code = "batch_scoring_failed"
+    status = 500

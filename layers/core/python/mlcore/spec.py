@@ -12,7 +12,15 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mlcore.catalog import ANY_TASK, CUSTOM, ESTIMATORS, RESERVED_COLUMNS, fargate_size_error
+from mlcore.catalog import (
+    ANY_TASK,
+    BATCH_OUTPUT_COLUMNS,
+    BATCH_PARTITION,
+    CUSTOM,
+    ESTIMATORS,
+    RESERVED_COLUMNS,
+    fargate_size_error,
+)
 from mlcore.errors import SpecError
 from mlcore.schedules import parse_schedule
 
@@ -290,6 +298,38 @@ class Training(_Strict):
     resources: Resources = Resources()
 
 
+class Batch(_Strict):
+    """Batch scoring: the files `mlops batch predict` scores by default, and on `schedule` by itself."""
+
+    input: str | None = None  # s3://<data bucket>/<prefix>/ of .csv, .csv.gz or .parquet files
+    output: str | None = None  # s3://<data bucket>/<prefix>/: predictions/, rejects/, manifests/
+    keep_columns: list[str] = Field(default_factory=list)  # input columns copied beside each prediction
+    schedule: str | None = None  # rate(...) or cron(...), EventBridge's syntax, in UTC
+
+    @field_validator("input", "output")
+    @classmethod
+    def _s3_prefix(cls, uri: str | None) -> str | None:
+        if uri is not None and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(.+/)?", uri):
+            raise ValueError(f"{uri!r} is not an S3 prefix (s3://bucket/prefix/, ending in /)")
+        return uri
+
+    @field_validator("schedule")
+    @classmethod
+    def _parses(cls, schedule: str | None) -> str | None:
+        if schedule is not None:
+            parse_schedule(schedule)
+        return schedule
+
+    @model_validator(mode="after")
+    def _complete(self) -> Batch:
+        if self.schedule is not None and (self.input is None or self.output is None):
+            raise ValueError("a batch schedule needs batch.input and batch.output")
+        clash = sorted(set(self.keep_columns) & {*(name for name, _ in BATCH_OUTPUT_COLUMNS), BATCH_PARTITION})
+        if clash:
+            raise ValueError(f"keep_columns {clash} are columns the predictions already have")
+        return self
+
+
 class Data(_Strict):
     min_rows: int = Field(default=100, gt=0)
     max_rows: int | None = None
@@ -324,6 +364,7 @@ class ModelSpec(_Strict):
     capture: Capture = Capture()
     retrain: Retrain = Retrain()
     training: Training = Training()
+    batch: Batch = Batch()
     approval: Literal["auto", "manual"] = "auto"
 
     @model_validator(mode="after")

@@ -31,4 +31,14 @@ FEEDBACK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("label", LABEL),
     ("received_at", "timestamp_ms"),
 )
+# The columns of batch predictions (Parquet types), before the input columns a spec keeps
+# (`batch.keep_columns`); `prediction` is a string for classifiers, a double for regressors.
+BATCH_OUTPUT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("model_name", "string"),
+    ("model_version", "int64"),
+    ("row_id", "string"),
+    ("prediction", LABEL),
+    ("score", "double"),
+)
+BATCH_PARTITION = "batch_id"  # the Hive partition of one batch's predictions and rejects
 RESERVED_COLUMNS = frozenset(name for name, _ in (*META_COLUMNS, *OUTPUT_COLUMNS))

@@ -15,6 +15,9 @@ from enum import StrEnum
 from typing import Any
 
 from mlcore.catalog.messages import (
+    BatchManifest,
+    BatchPlan,
+    ChunkResult,
     DriftCheckResult,
     DueModel,
     EvaluateRequest,
@@ -23,6 +26,7 @@ from mlcore.catalog.messages import (
     FailureReport,
     ListDueRequest,
     ListDueResult,
+    PlanBatchRequest,
     PromoteRequest,
     PromoteResult,
     RecordRunRequest,
@@ -39,12 +43,15 @@ from mlcore.catalog.settings import (
     DriftCheckSettings,
     EvaluateSettings,
     ListDueSettings,
+    PlanBatchSettings,
     PredictSettings,
     PromoteSettings,
+    PublishBatchSettings,
     RecordRunSettings,
     RegisterSettings,
     ReportFailureSettings,
     RequestRetrainingSettings,
+    ScoreBatchSettings,
     Settings,
     TrainSettings,
     ValidateSettings,
@@ -67,6 +74,7 @@ DATA_BUCKET = "data_bucket"
 ARTIFACTS_BUCKET = "artifacts_bucket"
 CAPTURE_BUCKET = "capture_bucket"
 TRAINING_STATE_MACHINE = "training_state_machine"
+BATCH_STATE_MACHINE = "batch_state_machine"  # a stack output the CLI starts batches with
 RUNS_DATABASE = "runs_database"  # the Glue database of the run export
 TRAINING_EXECUTIONS = "training_executions"  # the training pipeline's executions (their history)
 # A settings field the CDK app fills with a fact of the build, not a resource: the app's commit.
@@ -95,7 +103,7 @@ class Function:
 
 @dataclass(frozen=True)
 class Job:
-    """The Batch training job: the image's entrypoint with its settings and container overrides."""
+    """A Batch job of the training image: its entrypoint's command, settings and container overrides."""
 
     name: str
     settings: type[Settings]
@@ -107,6 +115,8 @@ class Job:
     retries: int
     # Set per run by the state machine (a search's trial jobs also get TRIAL and TRIAL_PARAMS).
     overrides: tuple[str, ...] = field(default=("MODEL_NAME", "RUN_ID", "TRIAL", "TRIAL_PARAMS"))
+    command: tuple[str, ...] = ()  # the entrypoint's arguments: none trains
+    description: str = ""  # of its role
 
 
 # The functions' names: their folder under functions/, construct ids, POWERTOOLS_SERVICE_NAME.
@@ -117,6 +127,7 @@ REQUEST_RETRAINING = "request_retraining"  # every retraining trigger goes throu
 REPORT_FAILURE = "report_failure"  # shared by the state machines: a failed step in words
 RECORD_RUN = "record_run"  # every run's record, whatever became of it
 DRIFT_CHECK = "drift_check"  # its fleet-wide metrics feed the drift and degradation alarms
+PLAN_BATCH, PUBLISH_BATCH = "plan_batch", "publish_batch"  # either side of a batch's scoring jobs
 R, W, P = Access.READ, Access.READ_WRITE, Access.PUT
 CORE, DATA, SERVING = ("core",), ("core", "data"), ("core", "serving")
 FUNCTIONS: dict[str, Function] = {
@@ -196,6 +207,24 @@ FUNCTIONS: dict[str, Function] = {
             memory_mb=1024,
             timeout_seconds=60,
         ),
+        Function(
+            PLAN_BATCH,
+            PlanBatchSettings,
+            CORE,
+            {REGISTRY_TABLE: R, DATA_BUCKET: W},
+            PlanBatchRequest,
+            BatchPlan,
+            timeout_seconds=120,
+        ),
+        Function(
+            PUBLISH_BATCH,
+            PublishBatchSettings,
+            CORE,
+            {DATA_BUCKET: W, RUNS_DATABASE: W},
+            BatchPlan,
+            BatchManifest,
+            timeout_seconds=120,
+        ),
     )
 }
 
@@ -208,4 +237,20 @@ TRAINING_JOB = Job(
     memory_gib=8,
     timeout_hours=4,
     retries=2,
+    description="Training job: reads the registry and the run's data, writes the run's artifacts",
+)
+
+# One chunk of a batch: reads the chunk's files, writes its predictions and rejects beside them.
+SCORING_JOB = Job(
+    "score",
+    ScoreBatchSettings,
+    {REGISTRY_TABLE: R, ARTIFACTS_BUCKET: R, DATA_BUCKET: W},
+    ChunkResult,
+    vcpus=1,
+    memory_gib=4,
+    timeout_hours=2,
+    retries=1,
+    overrides=("PLAN_KEY", "CHUNK"),
+    command=("score",),
+    description="Batch scoring job: reads the registry and the model, reads a batch's input and writes its output",
 )

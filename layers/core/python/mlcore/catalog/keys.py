@@ -8,6 +8,10 @@ capture/model=<model>/dt=<day>/<time>-<id>.parquet      capture bucket: served t
 feedback/model=<model>/dt=<day>/<time>-<id>.parquet     capture bucket: ground truth for it
 code/<model>/<sha256>/<file>                            artifacts bucket: a model's training code (custom kind)
 code/<model>/current.json                               artifacts bucket: the upload new runs train with
+<output>predictions/batch_id=<batch>/part-<chunk>.parquet  data bucket: one batch's predictions (a Glue table)
+<output>rejects/batch_id=<batch>/part-<chunk>.jsonl     data bucket: the rows it refused, with the reason
+<output>manifests/<batch>.json                          data bucket: what a batch read, scored and refused
+<output>_batch/<batch>/<plan.json|chunks.json|results/|failures/>  data bucket: a batch's work in progress
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
+DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")  # the files a dataset or a batch's input is made of
 CAPTURE = "capture"
 FEEDBACK = "feedback"
 
@@ -95,6 +100,28 @@ def code_key(model: str, sha256: str, filename: str) -> str:
 def current_code_key(model: str) -> str:
     """The pointer (an Artifact) to the code upload new runs of a model train with."""
     return f"code/{model}/current.json"
+
+
+def batch_predictions_prefix(output: str) -> str:
+    """The predictions of every batch written under an output prefix (the Glue table's location)."""
+    return f"{output}predictions/"
+
+
+def batch_predictions_key(output: str, batch_id: str, chunk: str) -> str:
+    return f"{batch_predictions_prefix(output)}batch_id={batch_id}/part-{chunk}.parquet"
+
+
+def batch_rejects_key(output: str, batch_id: str, chunk: str) -> str:
+    return f"{output}rejects/batch_id={batch_id}/part-{chunk}.jsonl"
+
+
+def batch_manifest_key(output: str, batch_id: str) -> str:
+    return f"{output}manifests/{batch_id}.json"
+
+
+def batch_work_key(output: str, batch_id: str, name: str) -> str:
+    """A file of a batch in progress: `plan.json`, `chunks.json`, `results/<chunk>.json`, `failures/<chunk>.json`."""
+    return f"{output}_batch/{batch_id}/{name}"
 
 
 RUNS_EXPORT = "exports/runs/"  # artifacts bucket: every run record, Parquet partitioned by model (Glue)

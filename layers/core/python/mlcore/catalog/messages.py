@@ -308,3 +308,85 @@ class FailureReport(_Message):
     error_message: str
     report_uri: str | None = None  # the validation report, when the data contract was checked
     message: str
+
+
+class BatchRequest(BaseModel):
+    """The batch-scoring state machine's input: what to score, with which version, where to write.
+
+    `input` and `output` default to the spec's `batch.input` and `batch.output`; `version` to the
+    champion's. Files are scored in chunks of about `chunk_mb` megabytes, one job per chunk.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_name: str
+    input: str | None = None
+    output: str | None = None
+    version: int | None = Field(default=None, ge=1)
+    chunk_mb: float = Field(default=256, gt=0, le=100_000)
+    trigger: Literal["manual", "schedule"] = "manual"
+
+
+class PlanBatchRequest(_Message):
+    request: BatchRequest
+    batch_id: str  # the execution's name
+
+
+class BatchPlan(_Message):
+    """A planned batch: the version to score with, where its files and results are, how many chunks."""
+
+    batch_id: str
+    model_name: str
+    version: int
+    model_sha256: str
+    bucket: str
+    input: str  # the key prefix of the input files
+    output: str  # the key prefix the batch writes under
+    keep_columns: list[str]
+    files: int
+    input_bytes: int
+    chunks: int
+    plan_key: str  # this plan, with each chunk's files (BatchChunk)
+    chunks_key: str  # the chunks as the Distributed Map reads them: [{"chunk": "00000"}, ...]
+    created_at: str
+    trigger: str
+
+
+class BatchChunk(_Message):
+    chunk: str
+    keys: list[str]
+
+
+class ChunkResult(_Message):
+    """What one scoring job did with its chunk."""
+
+    chunk: str
+    files: int
+    read: int
+    scored: int
+    rejected: int
+    predictions_key: str | None
+    rejects_key: str | None
+    seconds: float
+    columns: list[tuple[str, str]] = Field(default_factory=list)  # of its predictions, as Glue types them
+
+
+class BatchManifest(_Message):
+    """What a batch read, scored and refused, and where its predictions are."""
+
+    batch_id: str
+    model_name: str
+    version: int
+    trigger: str
+    input: str
+    output: str
+    files: int
+    chunks: int
+    read: int
+    scored: int
+    rejected: int
+    predictions: str  # the batch's partition of the predictions table
+    rejects: list[str]
+    table: str | None  # database.table in the Glue catalog
+    created_at: str
+    finished_at: str

@@ -25,6 +25,8 @@ OUTPUTS: tuple[Output, ...] = (
     Output("TrainingStateMachineArn", "training_state_machine", "The training pipeline"),
     Output("MonitorStateMachineArn", "monitor_state_machine", "The scheduled monitor"),
     Output("RetrainingStateMachineArn", "retraining_state_machine", "Retraining requests: schedules, data drops"),
+    # not required: a deployment from before batch scoring still serves every other verb
+    Output("BatchScoringStateMachineArn", "batch_state_machine", "Batch scoring: mlops batch predict", required=False),
     Output("ApiUrl", "api_url", "Base URL of the inference API", required=False),
     Output("ApiKeyId", "api_key_id", "aws apigateway get-api-key --include-value", required=False),
 )

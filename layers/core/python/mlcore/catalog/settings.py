@@ -95,6 +95,22 @@ class RecordRunSettings(Settings):
     code_version: str  # the commit the app was synthesized from (a build fact, not a resource)
 
 
+class PlanBatchSettings(Settings):
+    registry_table: str
+    data_bucket: str  # batch input and output (the only bucket a batch may read or write)
+
+
+class ScoreBatchSettings(Settings):
+    registry_table: str
+    artifacts_bucket: str  # the version's model
+    data_bucket: str
+
+
+class PublishBatchSettings(Settings):
+    data_bucket: str
+    runs_database: str  # the Glue database the predictions table is registered in
+
+
 def tunable_defaults(model: type[Settings]) -> dict[str, object]:
     """The fields with a default (limits, timings): what a deployment sets unless it overrides them."""
     return {name: field.default for name, field in model.model_fields.items() if not field.is_required()}

@@ -13,7 +13,9 @@ from mlcore.catalog.functions import (
     DRIFT_CHECK,
     EVALUATE,
     LIST_DUE,
+    PLAN_BATCH,
     PROMOTE,
+    PUBLISH_BATCH,
     RECORD_RUN,
     REGISTER,
     REPORT_FAILURE,
@@ -39,6 +41,7 @@ class ResourceArn:
 JOB_QUEUE = "job_queue"
 SPOT_JOB_QUEUE = "spot_job_queue"
 JOB_DEFINITION = "job_definition"
+SCORING_JOB_DEFINITION = "scoring_job_definition"
 ALERTS_TOPIC = "alerts_topic"
 
 
@@ -86,4 +89,18 @@ RETRAINING = StateMachine(
         "AlertsTopicArn": ResourceArn(ALERTS_TOPIC),
     },
 )
-STATE_MACHINES: dict[str, StateMachine] = {m.name: m for m in (TRAINING_PIPELINE, MONITOR_PIPELINE, RETRAINING)}
+# Batch scoring: a plan, a Distributed Map of scoring jobs over its chunks, and the manifest.
+BATCH_SCORING = StateMachine(
+    "batch_scoring",
+    {
+        "PlanBatchFunctionArn": FunctionArn(PLAN_BATCH),
+        "JobQueueArn": ResourceArn(JOB_QUEUE),
+        "ScoringJobDefinitionArn": ResourceArn(SCORING_JOB_DEFINITION),
+        "PublishBatchFunctionArn": FunctionArn(PUBLISH_BATCH),
+        "ReportFailureFunctionArn": FunctionArn(REPORT_FAILURE),
+        "AlertsTopicArn": ResourceArn(ALERTS_TOPIC),
+    },
+)
+STATE_MACHINES: dict[str, StateMachine] = {
+    m.name: m for m in (TRAINING_PIPELINE, MONITOR_PIPELINE, RETRAINING, BATCH_SCORING)
+}

@@ -9,7 +9,6 @@ from mlcore._surface import surface
 if TYPE_CHECKING:
     from mlcore.data.contract import CheckResult, ContractReport, check_contract, enforce_contract
     from mlcore.data.datasets import (
-        DATA_SUFFIXES,
         DatasetFiles,
         as_timestamps,
         dataset_files,
@@ -18,6 +17,7 @@ if TYPE_CHECKING:
         folder_sha256,
         hive_partitions,
         latest_dataset_key,
+        read_dataset_file,
         read_parquet,
         read_table,
         split_holdout,

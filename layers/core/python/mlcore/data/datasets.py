@@ -12,14 +12,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from mlcore.catalog import dataset_prefix
+from mlcore.catalog import DATA_SUFFIXES, dataset_prefix
 from mlcore.errors import DataValidationError, NotFoundError
 from mlcore.spec import Feature, ModelSpec, Task
 from mlcore.storage import ObjectStore
 
 # What a CSV cell says when it means "no value" (an empty cell included), in any column of the spec.
 NULL_SPELLINGS = ("", "NA", "N/A", "n/a", "null", "NULL", "NaN", "nan")
-DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 
 
 def _spec_columns(spec: ModelSpec) -> dict[str, Feature | None]:

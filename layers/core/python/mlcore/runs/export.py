@@ -9,7 +9,6 @@ with pyarrow and boto3 because awswrangler and pandas do not fit in a Lambda fun
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from mlcore.catalog import RUNS_EXPORT
 from mlcore.registry import RunRecord
 from mlcore.storage import ObjectStore
+from mlcore.tables import register_partition
 
 if TYPE_CHECKING:
     from mypy_boto3_glue import GlueClient
@@ -88,41 +88,19 @@ def _parquet(records: list[RunRecord]) -> bytes:
     return sink.getvalue()
 
 
-def _table_input(location: str) -> dict[str, Any]:
-    return {
-        "Name": RUNS_TABLE,
-        "TableType": "EXTERNAL_TABLE",
-        "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
-        "PartitionKeys": [{"Name": PARTITION, "Type": "string"}],
-        "StorageDescriptor": _storage(location),
-    }
-
-
-def _storage(location: str) -> dict[str, Any]:
-    return {
-        "Columns": [{"Name": column, "Type": kind} for column, kind in COLUMNS],
-        "Location": location,
-        "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-        "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-        "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
-    }
-
-
 def export_runs(records: list[RunRecord], *, artifacts: ObjectStore, glue: GlueClient, database: str) -> str:
     """Write a run and its children as one Parquet file of their model's partition; register both in Glue."""
     model = records[0].model_name
     prefix = f"{RUNS_EXPORT}{PARTITION}={model}/"
     artifacts.put(f"{prefix}{records[0].run_id}.parquet", _parquet(records), "application/vnd.apache.parquet")
     # The first run of the deployment creates the table, the first run of each model its partition.
-    table = _table_input(artifacts.uri(RUNS_EXPORT))
-    try:
-        glue.create_table(DatabaseName=database, TableInput=table)  # type: ignore[arg-type]
-    except glue.exceptions.AlreadyExistsException:
-        # a table of an earlier release: give it the columns added since
-        known = glue.get_table(DatabaseName=database, Name=RUNS_TABLE)["Table"]["StorageDescriptor"]["Columns"]
-        if [c["Name"] for c in known] != [column for column, _ in COLUMNS]:
-            glue.update_table(DatabaseName=database, TableInput=table)  # type: ignore[arg-type]
-    with contextlib.suppress(glue.exceptions.AlreadyExistsException):
-        partition = {"Values": [model], "StorageDescriptor": _storage(artifacts.uri(prefix))}
-        glue.create_partition(DatabaseName=database, TableName=RUNS_TABLE, PartitionInput=partition)  # type: ignore[arg-type]
+    register_partition(
+        glue,
+        database=database,
+        table=RUNS_TABLE,
+        columns=COLUMNS,
+        location=artifacts.uri(RUNS_EXPORT),
+        partition=(PARTITION, model),
+        partition_location=artifacts.uri(prefix),
+    )
     return artifacts.uri(prefix)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         FLOAT,
         STRING,
         InputValidator,
+        bounds,
         is_text,
         records_from_split,
         tensors_from_columns,
@@ -26,6 +27,13 @@ if TYPE_CHECKING:
     from mlcore.serving.model import OnnxModel, load_served_model, signature_of
     from mlcore.serving.openapi import feature_schema, gateway_schema, model_document, openapi_document
     from mlcore.serving.parquet import write_parquet
-    from mlcore.serving.service import Outcome, PredictionService, error_body, parse_body, route_share
+    from mlcore.serving.service import (
+        Outcome,
+        PredictionService,
+        class_scores,
+        error_body,
+        parse_body,
+        route_share,
+    )
 
 __all__, __getattr__, __dir__ = surface(__name__, __file__)

@@ -238,7 +238,7 @@ class PredictionService:
                 request_id=request_id,
                 values=inputs.values,
                 labels=labels,
-                scores=_scores(outputs.get("probabilities")),
+                scores=class_scores(outputs.get("probabilities")),
                 shadow=shadow_labels,
                 started=started,
             )
@@ -295,7 +295,7 @@ def _by_class(classes: list[str], probabilities: np.ndarray) -> list[dict[str, f
     return [dict(zip(classes, row, strict=True)) for row in rounded]
 
 
-def _scores(probabilities: np.ndarray | None) -> list[float] | None:
+def class_scores(probabilities: np.ndarray | None) -> list[float] | None:
     """Per row: the positive class's probability (two classes), else the predicted class's."""
     if probabilities is None:
         return None

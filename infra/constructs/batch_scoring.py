@@ -1,0 +1,87 @@
+"""BatchScoring: plan, a Distributed Map of scoring jobs (Batch, the training image), publish."""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.constructs.lambda_factory import LambdaFactory
+from infra.constructs.nag import acknowledge
+from infra.constructs.resources import PlatformResources
+from infra.constructs.training import TrainingPipeline, allow_batch_jobs, asl_state_machine
+from mlcore.catalog import (
+    BATCH_SCORING,
+    DATA_BUCKET,
+    JOB_QUEUE,
+    REPORT_FAILURE,
+    SCORING_JOB,
+    SCORING_JOB_DEFINITION,
+    Access,
+)
+
+
+class BatchScoring(Construct):
+    """Scores the files under a prefix with a registered version: `mlops batch predict`, or a spec's schedule."""
+
+    functions: dict[str, lambda_.IFunction]
+    state_machine: sfn.StateMachine
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        pipeline: TrainingPipeline,
+        factory: LambdaFactory,
+        resources: PlatformResources,
+        state_machine_name: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        _, job_definition = pipeline.job_definition_for(SCORING_JOB, "Score", "ScoreJobRole", resources)
+        self.functions = {
+            name: pipeline.functions[name] if name == REPORT_FAILURE else factory.create(self, name)
+            for name in BATCH_SCORING.functions
+        }
+        self.state_machine = asl_state_machine(
+            self,
+            "StateMachine",
+            machine=BATCH_SCORING,
+            functions=self.functions,
+            resources=resources,
+            arns={
+                JOB_QUEUE: pipeline.job_queue.job_queue_arn,
+                SCORING_JOB_DEFINITION: job_definition.job_definition_arn,
+            },
+            state_machine_name=state_machine_name,
+        )
+        allow_batch_jobs(self.state_machine, [pipeline.job_queue.job_queue_arn, job_definition.job_definition_arn])
+        # The Distributed Map reads the plan's chunk list, and runs each chunk as a child execution.
+        resources.grant(DATA_BUCKET, self.state_machine.role, Access.READ)
+
+        def arn(resource: str, name: str) -> str:
+            return Stack.of(self).format_arn(
+                service="states", resource=resource, resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+            )
+
+        children = f"{state_machine_name}/*"
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(actions=["states:StartExecution"], resources=[arn("stateMachine", state_machine_name)])
+        )
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["states:DescribeExecution", "states:StopExecution"], resources=[arn("execution", children)]
+            )
+        )
+        acknowledge(
+            self.state_machine.role,
+            {
+                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+                f"{children}]": (
+                    "A Distributed Map's child executions are named by Step Functions at run time: the grant is "
+                    "limited to this state machine's own executions"
+                ),
+            },
+        )

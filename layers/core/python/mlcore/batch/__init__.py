@@ -1,0 +1,27 @@
+"""Batch scoring: a plan over the input files, one scoring job per chunk, and a manifest with the counts.
+
+`plan` needs boto3 only (the plan function's layer); `scoring` (the Batch job) reads the files with
+pyarrow and scores them with the same validation and ONNX model as the API; `publish` merges the
+chunks' results and registers the predictions in the Glue catalog.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlcore._surface import surface
+
+if TYPE_CHECKING:
+    from mlcore.batch.plan import (
+        batch_id_for,
+        chunk_files,
+        failure_file,
+        plan_batch,
+        read_plan,
+        result_file,
+        work_file,
+    )
+    from mlcore.batch.publish import PREDICTIONS_TABLE_SUFFIX, predictions_table, publish_batch
+    from mlcore.batch.scoring import Reject, RowCheck, check_rows, score_chunk, write_chunk_failure
+
+__all__, __getattr__, __dir__ = surface(__name__, __file__)

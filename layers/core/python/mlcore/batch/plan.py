@@ -1,0 +1,143 @@
+"""The plan of a batch: the version it scores with, its input files in chunks, where it writes.
+
+A chunk is a run of input files of about `chunk_mb` megabytes (at least one file): one scoring job.
+The plan and the chunk list are written beside the batch's output, where the jobs and the
+Distributed Map read them (the Map's items are chunk numbers, never file lists: a state's input
+is limited to 256 KB).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime
+
+from mlcore.catalog import DATA_SUFFIXES, BatchChunk, BatchPlan, PlanBatchRequest, batch_work_key
+from mlcore.errors import BadRequestError, NotFoundError
+from mlcore.registry import Registry, VersionStatus, utc_now
+from mlcore.storage import ObjectStore, S3Uri, StoredObject
+
+PLAN, CHUNKS = "plan.json", "chunks.json"
+
+
+def work_file(plan_key: str, name: str) -> str:
+    """A file of a batch in progress, beside its plan: `results/<chunk>.json`, `failures/<chunk>.json`."""
+    return plan_key.removesuffix(PLAN) + name
+
+
+def result_file(chunk: str) -> str:
+    return f"results/{chunk}.json"
+
+
+def failure_file(chunk: str) -> str:
+    return f"failures/{chunk}.json"
+
+
+def batch_id_for(at: datetime) -> str:
+    """A batch's id: when it started (sortable), and a random part so two starts never collide."""
+    return f"{at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def _prefix(uri: str | None, field: str, bucket: str) -> str:
+    """The key prefix of an s3:// URI in the data bucket; the reason, naming `field`, when it is not one."""
+    if uri is None:
+        raise BadRequestError(f"{field}: no {field} given, and the spec has no batch.{field}", field=field)
+    try:
+        location = S3Uri.parse(uri)
+    except ValueError as exc:
+        raise BadRequestError(f"{field}: {exc}", field=field) from exc
+    if location.bucket != bucket:
+        raise BadRequestError(
+            f"{field}: {uri} is outside the platform's data bucket s3://{bucket}/ (the only bucket batches "
+            "may read and write)",
+            field=field,
+        )
+    if location.key and not location.key.endswith("/"):
+        raise BadRequestError(f"{field}: {uri} must be a prefix, ending in /", field=field)
+    return location.key
+
+
+def chunk_files(files: list[StoredObject], chunk_bytes: int) -> list[list[str]]:
+    """Files in key order, grouped into runs of at least one file and at most `chunk_bytes` (unless one is larger)."""
+    chunks: list[list[str]] = []
+    size = 0
+    for item in sorted(files, key=lambda item: item.key):
+        if not chunks or size + item.size > chunk_bytes:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item.key)
+        size += item.size
+    return chunks
+
+
+def plan_batch(planned: PlanBatchRequest, *, registry: Registry, data: ObjectStore) -> BatchPlan:
+    """The plan step: check the request, pick the version, list and chunk the input, write the plan.
+
+    Raises
+    ------
+    BadRequestError
+        For an input or output outside the data bucket or not a prefix, or output inside input.
+    NotFoundError
+        For an unknown model or version, a model without a champion, or an input without data files.
+    ConflictError
+        For a version that is not approved.
+    """
+    request = planned.request
+    spec = registry.get_spec(request.model_name)
+    input_prefix = _prefix(request.input or spec.batch.input, "input", data.bucket)
+    output_prefix = _prefix(request.output or spec.batch.output, "output", data.bucket)
+    if output_prefix.startswith(input_prefix) or input_prefix.startswith(output_prefix):
+        raise BadRequestError(
+            "output: the output prefix may not contain the input, nor lie inside it (a batch would read its own "
+            "predictions the next time)",
+            field="output",
+        )
+    if request.version is not None:
+        version = registry.get_version(request.model_name, request.version)
+    else:
+        champion = registry.champion(request.model_name)
+        if champion is None:
+            raise NotFoundError(f"model {request.model_name!r} has no champion to score with; pass --version")
+        version = champion
+    if version.status is not VersionStatus.APPROVED:
+        raise BadRequestError(
+            f"version: version {version.version} of {request.model_name} is {version.status.value}: only an "
+            "approved version scores batches",
+            field="version",
+        )
+    files = [item for item in data.list_objects(input_prefix) if item.key.endswith(DATA_SUFFIXES)]
+    if not files:
+        raise NotFoundError(f"no .csv, .csv.gz or .parquet file under s3://{data.bucket}/{input_prefix}")
+    chunks = chunk_files(files, max(1, int(request.chunk_mb * 1_000_000)))
+    names = [f"{i:05d}" for i in range(len(chunks))]
+    plan = BatchPlan(
+        batch_id=planned.batch_id,
+        model_name=request.model_name,
+        version=version.version,
+        model_sha256=version.artifacts["model"].sha256,
+        bucket=data.bucket,
+        input=input_prefix,
+        output=output_prefix,
+        keep_columns=spec.batch.keep_columns,
+        files=len(files),
+        input_bytes=sum(item.size for item in files),
+        chunks=len(chunks),
+        plan_key=batch_work_key(output_prefix, planned.batch_id, PLAN),
+        chunks_key=batch_work_key(output_prefix, planned.batch_id, CHUNKS),
+        created_at=utc_now(),
+        trigger=request.trigger,
+    )
+    document = {
+        "plan": plan.model_dump(mode="json"),
+        "chunks": [BatchChunk(chunk=name, keys=keys).model_dump() for name, keys in zip(names, chunks, strict=True)],
+    }
+    data.put(plan.plan_key, json.dumps(document).encode(), "application/json")
+    data.put(plan.chunks_key, json.dumps([{"chunk": name} for name in names]).encode(), "application/json")
+    return plan
+
+
+def read_plan(data: ObjectStore, plan_key: str) -> tuple[BatchPlan, dict[str, list[str]]]:
+    """A batch's plan and each chunk's files, as the plan step wrote them."""
+    document = json.loads(data.get(plan_key))
+    chunks = [BatchChunk.model_validate(chunk) for chunk in document["chunks"]]
+    return BatchPlan.model_validate(document["plan"]), {chunk.chunk: chunk.keys for chunk in chunks}

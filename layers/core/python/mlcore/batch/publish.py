@@ -1,0 +1,104 @@
+"""The end of a batch: every chunk's result merged into the manifest, the predictions registered in Glue.
+
+A batch publishes all of its chunks or nothing: one chunk without a result fails the step, naming
+each failed chunk and what it failed with.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING
+
+from mlcore.batch.plan import failure_file, result_file, work_file
+from mlcore.catalog import (
+    BATCH_PARTITION,
+    BatchManifest,
+    BatchPlan,
+    ChunkResult,
+    batch_manifest_key,
+    batch_predictions_prefix,
+)
+from mlcore.errors import BatchScoringError, NotFoundError
+from mlcore.registry import utc_now
+from mlcore.storage import ObjectStore
+from mlcore.tables import register_partition
+
+if TYPE_CHECKING:
+    from mypy_boto3_glue import GlueClient
+
+PREDICTIONS_TABLE_SUFFIX = "_predictions"
+MAX_LISTED_FAILURES = 5
+
+
+def predictions_table(model_name: str) -> str:
+    """The Glue table of a model's batch predictions (Athena's names: lower case, digits, underscores)."""
+    return re.sub(r"[^a-z0-9_]", "_", model_name.lower()) + PREDICTIONS_TABLE_SUFFIX
+
+
+def _chunk_failure(data: ObjectStore, plan: BatchPlan, chunk: str) -> str:
+    try:
+        failure = json.loads(data.get(work_file(plan.plan_key, failure_file(chunk))))
+    except NotFoundError:
+        return f"chunk {chunk}: the scoring job stopped without a result (see its Batch job's log)"
+    return f"chunk {chunk}: {failure['error_type']}: {failure['message']}"
+
+
+def publish_batch(plan: BatchPlan, *, data: ObjectStore, glue: GlueClient, database: str) -> BatchManifest:
+    """The publish step: merge the chunks' results, register the predictions, write the manifest.
+
+    Raises
+    ------
+    BatchScoringError
+        When a chunk has no result: naming the chunks that failed and why (the first few).
+    """
+    results: list[ChunkResult] = []
+    failures: list[str] = []
+    for chunk in (f"{i:05d}" for i in range(plan.chunks)):
+        try:
+            results.append(ChunkResult.model_validate_json(data.get(work_file(plan.plan_key, result_file(chunk)))))
+        except NotFoundError:
+            failures.append(_chunk_failure(data, plan, chunk))
+    if failures:
+        listed = "; ".join(failures[:MAX_LISTED_FAILURES])
+        more = f" (and {len(failures) - MAX_LISTED_FAILURES} more)" if len(failures) > MAX_LISTED_FAILURES else ""
+        raise BatchScoringError(
+            f"{len(failures)} of {plan.chunks} chunks failed; nothing was published: {listed}{more}"
+        )
+    prefix = batch_predictions_prefix(plan.output)
+    partition = f"{prefix}{BATCH_PARTITION}={plan.batch_id}/"
+    columns = next((result.columns for result in results if result.predictions_key), [])
+    table = None
+    if columns:
+        table = predictions_table(plan.model_name)
+        register_partition(
+            glue,
+            database=database,
+            table=table,
+            columns=columns,
+            location=data.uri(prefix),
+            partition=(BATCH_PARTITION, plan.batch_id),
+            partition_location=data.uri(partition),
+        )
+    manifest = BatchManifest(
+        batch_id=plan.batch_id,
+        model_name=plan.model_name,
+        version=plan.version,
+        trigger=plan.trigger,
+        input=data.uri(plan.input),
+        output=data.uri(plan.output),
+        files=plan.files,
+        chunks=plan.chunks,
+        read=sum(result.read for result in results),
+        scored=sum(result.scored for result in results),
+        rejected=sum(result.rejected for result in results),
+        predictions=data.uri(partition),
+        rejects=[data.uri(result.rejects_key) for result in results if result.rejects_key],
+        table=f"{database}.{table}" if table else None,
+        created_at=plan.created_at,
+        finished_at=utc_now(),
+    )
+    data.put(
+        batch_manifest_key(plan.output, plan.batch_id), manifest.model_dump_json(indent=2).encode(), "application/json"
+    )
+    return manifest

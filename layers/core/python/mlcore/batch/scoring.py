@@ -1,0 +1,261 @@
+"""One chunk of a batch: its files read with the spec's types, rows checked as the API checks them, scored.
+
+Rows are checked column by column in Arrow and numpy; a row that any column doubts is checked again
+by the API's own validator, alone, which either accepts it or gives the reason it is refused. So a
+batch accepts exactly the rows the API would, at bulk speed when most rows are clean. Refused rows
+go to the chunk's rejects file with their reason; none is dropped silently.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mlcore.batch.plan import failure_file, read_plan, result_file, work_file
+from mlcore.catalog import (
+    BATCH_OUTPUT_COLUMNS,
+    ChunkResult,
+    SignatureField,
+    batch_predictions_key,
+    batch_rejects_key,
+)
+from mlcore.data import read_dataset_file
+from mlcore.errors import ArtifactIntegrityError, BadRequestError, DataValidationError
+from mlcore.registry import Registry
+from mlcore.serving import FLOAT, InputValidator, OnnxModel, bounds, class_scores, load_served_model
+from mlcore.spec import ModelSpec, Task
+from mlcore.storage import ObjectStore
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row the API would refuse: the field at fault, the API's message, and the row's feature values."""
+
+    field: str
+    reason: str
+    record: dict[str, Any]
+
+
+@dataclass
+class RowCheck:
+    """Which rows of a table the API would accept, the model inputs of those rows, and why the others fail."""
+
+    valid: np.ndarray  # bool, one per row
+    tensors: dict[str, np.ndarray]  # of the valid rows: float32 (NaN if missing) or text ("" if missing), (n, 1)
+    rejects: dict[int, Reject] = field(default_factory=dict)
+
+
+def _numbers(column: pa.ChunkedArray, signature: SignatureField) -> tuple[np.ndarray, np.ndarray] | None:
+    """A numeric feature as float64 (NaN for null) and where it is surely valid; None for a column not of numbers."""
+    if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+        return None
+    values = np.array(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    low, high = bounds(signature)
+    with np.errstate(invalid="ignore"):
+        ok = (values >= low) & (values <= high)  # NaN (null) fails both
+    return values, ok | np.isnan(values) if signature.nullable else ok
+
+
+def _texts(column: pa.ChunkedArray, signature: SignatureField) -> tuple[np.ndarray, np.ndarray] | None:
+    """A categorical feature as objects (None for null) and where it is surely valid; None for a column not of text."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return None
+    if signature.categories is not None:
+        known = pc.is_in(column, value_set=pa.array(signature.categories, pa.string()))
+    else:
+        known = pc.string_is_ascii(column)  # the API's quick test; other text it checks value by value
+    ok = pc.fill_null(known, signature.nullable).to_numpy(zero_copy_only=False)
+    return np.array(column.to_numpy(zero_copy_only=False), dtype=object), ok
+
+
+def check_rows(table: pa.Table, validator: InputValidator) -> RowCheck:
+    """The rows of `table` the API would accept, their model inputs, and the reason for each other row."""
+    rows = table.num_rows
+    valid = np.ones(rows, dtype=bool)
+    columns: dict[str, np.ndarray] = {}
+    for signature in validator.signature:
+        numeric = signature.type == FLOAT
+        checked = None
+        if signature.name in table.column_names:
+            checked = (_numbers if numeric else _texts)(table.column(signature.name), signature)
+        if checked is None:  # missing (null in every row), or of a type the API refuses: each row asks the API
+            empty = np.full(rows, np.nan) if numeric else np.full(rows, None, dtype=object)
+            checked = empty, np.full(rows, signature.nullable and signature.name not in table.column_names)
+        columns[signature.name] = checked[0]
+        valid &= checked[1]
+    rejects: dict[int, Reject] = {}
+    doubted = np.flatnonzero(~valid)
+    if len(doubted):
+        present = [s.name for s in validator.signature if s.name in table.column_names]
+        records = table.select(present).take(pa.array(doubted)).to_pylist()
+        for row, record in zip(doubted.tolist(), records, strict=True):
+            try:
+                accepted = validator([record], 1)
+            except BadRequestError as error:  # the API's reason, without its `instances[0].` prefix
+                where = (error.field or "").removeprefix("instances[0].")
+                rejects[row] = Reject(where, str(error).removeprefix("instances[0]."), record)
+                continue
+            valid[row] = True
+            for name, tensor in accepted.tensors.items():
+                columns[name][row] = tensor[0, 0]
+    tensors = {}
+    for signature in validator.signature:
+        kept = columns[signature.name][valid]
+        if signature.type == FLOAT:
+            tensors[signature.name] = kept.astype(np.float32).reshape(-1, 1)
+        else:
+            tensors[signature.name] = np.where(kept == None, "", kept).astype(object).reshape(-1, 1)  # noqa: E711
+    return RowCheck(valid, tensors, rejects)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class _ChunkWriter:
+    """A chunk's predictions (one Parquet file, a row group per input file) and rejects (JSON lines)."""
+
+    def __init__(self, spec: ModelSpec, keep: pa.Schema) -> None:
+        label = pa.string() if spec.task is Task.CLASSIFICATION else pa.float64()
+        kinds = {"string": pa.string(), "int64": pa.int64(), "double": pa.float64()}
+        fields = [pa.field(name, label if name == "prediction" else kinds[kind]) for name, kind in BATCH_OUTPUT_COLUMNS]
+        self.schema = pa.schema([*fields[:3], *keep, *fields[3:]])
+        self.sink = io.BytesIO()
+        self.writer = pq.ParquetWriter(self.sink, self.schema, compression="zstd")
+        self.rejects: list[str] = []
+
+    def predictions(self, columns: dict[str, Any]) -> None:
+        self.writer.write_table(pa.table({name: columns[name] for name in self.schema.names}, schema=self.schema))
+
+    def reject(self, row_id: str, reject: Reject) -> None:
+        values = {name: _json_safe(value) for name, value in reject.record.items()}
+        line = {"row_id": row_id, "field": reject.field, "reason": reject.reason, "row": values}
+        self.rejects.append(json.dumps(line, default=str))
+
+    def close(self) -> bytes:
+        self.writer.close()
+        return self.sink.getvalue()
+
+
+def _glue_type(column: pa.Field) -> str:
+    """The Glue (Hive) type of a predictions column."""
+    kind = column.type
+    simple = {
+        pa.string(): "string", pa.large_string(): "string", pa.int64(): "bigint", pa.int32(): "int",
+        pa.int16(): "smallint", pa.int8(): "tinyint", pa.float64(): "double", pa.float32(): "float",
+        pa.bool_(): "boolean", pa.date32(): "date",
+    }  # fmt: skip
+    if kind in simple:
+        return simple[kind]
+    if pa.types.is_timestamp(kind):
+        return "timestamp"
+    if pa.types.is_decimal(kind):
+        return f"decimal({kind.precision},{kind.scale})"
+    raise DataValidationError(f"batch.keep_columns: column {column.name!r} is of type {kind}, which Glue cannot hold")
+
+
+def _keep_schema(table: pa.Table, keep_columns: list[str], key: str) -> pa.Schema:
+    missing = [name for name in keep_columns if name not in table.column_names]
+    if missing:
+        raise DataValidationError(f"batch.keep_columns {missing} are not columns of {key}")
+    return pa.schema([table.schema.field(name) for name in keep_columns])
+
+
+def score_chunk(
+    plan_key: str, chunk: str, *, registry: Registry, artifacts: ObjectStore, data: ObjectStore
+) -> ChunkResult:
+    """The scoring job: score one chunk of a batch, write its predictions, rejects and result.
+
+    Raises
+    ------
+    ArtifactIntegrityError
+        When the model's bytes do not match the SHA-256 the plan and the registry recorded.
+    DataValidationError
+        For a file that cannot be read, or that lacks a column of `batch.keep_columns`.
+    """
+    started = time.monotonic()
+    plan, files = read_plan(data, plan_key)
+    keys = files[chunk]
+    version = registry.get_version(plan.model_name, plan.version)
+    if version.artifacts["model"].sha256 != plan.model_sha256:
+        raise ArtifactIntegrityError(
+            f"version {plan.version} of {plan.model_name} has model SHA-256 {version.artifacts['model'].sha256[:12]}…, "
+            f"the batch was planned with {plan.model_sha256[:12]}…"
+        )
+    model: OnnxModel = load_served_model(version, artifacts)  # verifies the bytes' SHA-256
+    spec = registry.get_spec(plan.model_name)
+    writer: _ChunkWriter | None = None
+    read = scored = 0
+    for key in keys:
+        relative = key[len(plan.input) :]
+        table = read_dataset_file(data.get(key), key, relative, spec)
+        keep = _keep_schema(table, plan.keep_columns, key)
+        writer = writer or _ChunkWriter(spec, keep)
+        checked = check_rows(table, model.validate)
+        row_ids = np.array([f"{relative}:{i}" for i in range(table.num_rows)], dtype=object)
+        for row, reject in sorted(checked.rejects.items()):
+            writer.reject(str(row_ids[row]), reject)
+        kept = int(checked.valid.sum())
+        read += table.num_rows
+        scored += kept
+        if not kept:
+            continue
+        outputs = model.predict(checked.tensors)
+        labels = outputs["label"]
+        scores = class_scores(outputs.get("probabilities"))
+        valid = pa.array(checked.valid)
+        writer.predictions(
+            {
+                "model_name": pa.array([plan.model_name] * kept, pa.string()),
+                "model_version": pa.array(np.full(kept, plan.version, dtype=np.int64)),
+                "row_id": pa.array(row_ids[checked.valid], pa.string()),
+                **{
+                    name: table.column(name).filter(valid).cast(writer.schema.field(name).type)
+                    for name in plan.keep_columns
+                },
+                "prediction": labels.astype(str) if spec.task is Task.CLASSIFICATION else labels.astype(np.float64),
+                "score": pa.array(scores if scores is not None else [None] * kept, pa.float64()),
+            }
+        )
+    predictions_key = rejects_key = None
+    if writer is not None and scored:
+        predictions_key = batch_predictions_key(plan.output, plan.batch_id, chunk)
+        data.put(predictions_key, writer.close(), "application/vnd.apache.parquet")
+    if writer is not None and writer.rejects:
+        rejects_key = batch_rejects_key(plan.output, plan.batch_id, chunk)
+        data.put(rejects_key, ("\n".join(writer.rejects) + "\n").encode(), "application/x-ndjson")
+    columns = [(column.name, _glue_type(column)) for column in writer.schema] if writer is not None else []
+    result = ChunkResult(
+        chunk=chunk,
+        files=len(keys),
+        read=read,
+        scored=scored,
+        rejected=read - scored,
+        predictions_key=predictions_key,
+        rejects_key=rejects_key,
+        seconds=round(time.monotonic() - started, 3),
+        columns=columns,
+    )
+    data.put(work_file(plan.plan_key, result_file(chunk)), result.model_dump_json().encode(), "application/json")
+    return result
+
+
+def write_chunk_failure(data: ObjectStore, plan_key: str, chunk: str, error: BaseException) -> str:
+    """What a scoring job failed with, beside the plan, where the publish step looks for it."""
+    key = work_file(plan_key, failure_file(chunk))
+    message = getattr(error, "message", None) or str(error)
+    data.put(key, json.dumps({"error_type": type(error).__name__, "message": message}).encode(), "application/json")
+    return key

@@ -1,0 +1,57 @@
+"""Parquet datasets partitioned Hive-style, registered in the Glue catalog (for Athena and awswrangler).
+
+boto3 only: the functions that register them cannot carry awswrangler and pandas beside pyarrow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_glue import GlueClient
+
+
+def _storage(location: str, columns: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "Columns": [{"Name": column, "Type": kind} for column, kind in columns],
+        "Location": location,
+        "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+        "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+        "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
+    }
+
+
+def register_partition(
+    glue: GlueClient,
+    *,
+    database: str,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    location: str,
+    partition: tuple[str, str],
+    partition_location: str,
+) -> None:
+    """Make sure the table exists with these (Glue-typed) columns, and that it has this partition.
+
+    The first call creates the table; a later one with other columns (added since) updates it; a
+    partition is added once (`partition` is its key and value).
+    """
+    key, value = partition
+    table_input = {
+        "Name": table,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
+        "PartitionKeys": [{"Name": key, "Type": "string"}],
+        "StorageDescriptor": _storage(location, columns),
+    }
+    try:
+        glue.create_table(DatabaseName=database, TableInput=table_input)  # type: ignore[arg-type]
+    except glue.exceptions.AlreadyExistsException:
+        known = glue.get_table(DatabaseName=database, Name=table)["Table"]["StorageDescriptor"]["Columns"]
+        if [(c["Name"], c["Type"]) for c in known] != list(columns):
+            glue.update_table(DatabaseName=database, TableInput=table_input)  # type: ignore[arg-type]
+    with contextlib.suppress(glue.exceptions.AlreadyExistsException):
+        partition_input = {"Values": [value], "StorageDescriptor": _storage(partition_location, columns)}
+        glue.create_partition(DatabaseName=database, TableName=table, PartitionInput=partition_input)  # type: ignore[arg-type]

@@ -1,0 +1,224 @@
+"""Batch scoring's steps on the embedded AWS: plan, score each chunk, publish the manifest and the Glue partition."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from infra.local.example_data import churn_table
+from mlcore.batch import plan_batch, publish_batch, score_chunk, write_chunk_failure
+from mlcore.catalog import BatchManifest, BatchPlan, BatchRequest, PlanBatchRequest, batch_manifest_key
+from mlcore.errors import ArtifactIntegrityError, BadRequestError, BatchScoringError, NotFoundError
+from mlcore.registry import Registry, VersionStatus
+from mlcore.serving import OnnxModel
+from mlcore.storage import ObjectStore
+
+if TYPE_CHECKING:
+    from conftest import TrainedModel
+
+INPUT, OUTPUT = "batches/churn/in/", "batches/churn/out/"
+DATABASE = "mlops_runs"
+FEATURES = ["tenure_months", "monthly_charges", "support_calls", "age", "data_usage_gb", "plan", "region"]
+
+
+def parquet(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def csv(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink)
+    return sink.getvalue()
+
+
+def with_ids(table: pa.Table, first: int) -> pa.Table:
+    """The features and a customer id (an input column a spec keeps beside each prediction)."""
+    ids = pa.array([f"cust-{first + i}" for i in range(table.num_rows)])
+    return table.select(FEATURES).append_column("customer_id", ids)
+
+
+@pytest.fixture
+def spec_with_batch(registry: Registry, churn_champion: Any, trained_churn: TrainedModel) -> Any:
+    spec = trained_churn.spec.model_copy(
+        update={"batch": trained_churn.spec.batch.model_copy(update={"keep_columns": ["customer_id"]})}
+    )
+    registry.put_spec(spec, actor="test")
+    return spec
+
+
+@pytest.fixture
+def glue() -> Any:
+    client = boto3.client("glue", region_name="us-east-1")
+    client.create_database(DatabaseInput={"Name": DATABASE})
+    return client
+
+
+def plan(registry: Registry, data: ObjectStore, *, chunk_mb: float = 256, version: int | None = None) -> BatchPlan:
+    request = BatchRequest(
+        model_name="churn", input=data.uri(INPUT), output=data.uri(OUTPUT), chunk_mb=chunk_mb, version=version
+    )
+    return plan_batch(
+        PlanBatchRequest(request=request, batch_id="20260301T000000Z-abc123"), registry=registry, data=data
+    )
+
+
+def test_a_batch_scores_every_clean_row_and_refuses_the_others_with_the_apis_reasons(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    glue: Any,
+    spec_with_batch: Any,
+    trained_churn: TrainedModel,
+) -> None:
+    # GIVEN three files: a Parquet file, a CSV with two bad rows, and a hive-partitioned Parquet file
+    first, second, third = (with_ids(churn_table(40, seed=s), 100 * s) for s in (1, 2, 3))
+    rows = second.to_pylist()
+    rows[3]["age"] = 130  # above the spec's maximum of 100
+    rows[7]["plan"] = "gold"  # not one of the plan's categories
+    data.put(INPUT + "a.parquet", parquet(first))
+    data.put(INPUT + "b.csv", csv(pa.Table.from_pylist(rows)))
+    data.put(INPUT + "dt=2026-03-01/c.parquet", parquet(third))
+    # WHEN it is planned in chunks small enough to need two jobs, each chunk is scored and the batch published
+    planned = plan(registry, data, chunk_mb=sum(o.size for o in data.list_objects(INPUT)[:2]) / 1e6)
+    assert planned.chunks == 2 and planned.files == 3 and planned.version == 1
+    results = [
+        score_chunk(planned.plan_key, f"{i:05d}", registry=registry, artifacts=artifacts, data=data)
+        for i in range(planned.chunks)
+    ]
+    manifest = publish_batch(planned, data=data, glue=glue, database=DATABASE)
+    # THEN every row is counted: 120 read, 118 scored, the two bad ones refused
+    assert (manifest.read, manifest.scored, manifest.rejected) == (120, 118, 2)
+    assert sum(r.read for r in results) == 120
+    stored = BatchManifest.model_validate_json(data.get(batch_manifest_key(OUTPUT, planned.batch_id)))
+    assert stored == manifest
+    # the rejects say which row, which field and why, in the API's words
+    rejects = [json.loads(line) for uri in manifest.rejects for line in data.get(uri.split("/", 3)[3]).splitlines()]
+    assert [(r["row_id"], r["field"]) for r in rejects] == [("b.csv:3", "age"), ("b.csv:7", "plan")]
+    assert rejects[0]["reason"] == "age: 130 is above the maximum 100"
+    assert "'gold' is not one of the model's categories" in rejects[1]["reason"]
+    assert rejects[1]["row"]["plan"] == "gold"
+    # the predictions carry the model, version, row id and the kept column, and equal the model's own
+    predictions = pq.read_table(io.BytesIO(data.get(manifest.predictions.split("/", 3)[3] + "part-00000.parquet")))
+    assert predictions.column_names == [
+        "model_name", "model_version", "row_id", "customer_id", "prediction", "score",
+    ]  # fmt: skip
+    assert set(predictions.column("model_version").to_pylist()) == {1}
+    assert predictions.column("row_id").to_pylist()[:2] == ["a.parquet:0", "a.parquet:1"]
+    model = OnnxModel(trained_churn.onnx, trained_churn.signature, trained_churn.classes)
+    expected = model.predict(model.validate(first.select(FEATURES).to_pylist(), 1000).tensors)
+    assert predictions.column("prediction").to_pylist()[:40] == [str(v) for v in expected["label"].tolist()]
+    np.testing.assert_allclose(predictions.column("score").to_numpy()[:40], expected["probabilities"][:, 1], rtol=1e-6)
+    assert predictions.column("customer_id").to_pylist()[:2] == ["cust-100", "cust-101"]
+    # and the batch is a partition of the model's predictions table in the Glue catalog
+    assert manifest.table == f"{DATABASE}.churn_predictions"
+    table = glue.get_table(DatabaseName=DATABASE, Name="churn_predictions")["Table"]
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]][3:] == ["customer_id", "prediction", "score"]
+    partitions = glue.get_partitions(DatabaseName=DATABASE, TableName="churn_predictions")["Partitions"]
+    assert [p["Values"] for p in partitions] == [[planned.batch_id]]
+
+
+def test_a_batch_publishes_nothing_when_a_chunk_failed_and_names_why(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, glue: Any, spec_with_batch: Any
+) -> None:
+    # GIVEN a batch of two chunks, the second of which failed (a file without the kept column)
+    data.put(INPUT + "a.parquet", parquet(with_ids(churn_table(20, seed=1), 0)))
+    data.put(INPUT + "b.parquet", parquet(churn_table(20, seed=2).select(FEATURES)))
+    planned = plan(registry, data, chunk_mb=0.000001)
+    score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    with pytest.raises(Exception) as failed:
+        score_chunk(planned.plan_key, "00001", registry=registry, artifacts=artifacts, data=data)
+    write_chunk_failure(data, planned.plan_key, "00001", failed.value)
+    # WHEN the batch is published
+    with pytest.raises(BatchScoringError) as error:
+        publish_batch(planned, data=data, glue=glue, database=DATABASE)
+    # THEN it fails naming the chunk and its error, and writes no manifest and no table
+    assert "1 of 2 chunks failed" in error.value.message
+    assert (
+        "chunk 00001: DataValidationError: batch.keep_columns ['customer_id'] are not columns of" in error.value.message
+    )
+    assert not data.list_keys(batch_manifest_key(OUTPUT, planned.batch_id))
+    assert glue.get_tables(DatabaseName=DATABASE)["TableList"] == []
+
+
+def test_a_chunk_without_result_or_failure_is_named_too(
+    registry: Registry, data: ObjectStore, glue: Any, spec_with_batch: Any
+) -> None:
+    # GIVEN a one-chunk batch whose job died before writing anything (out of memory, say)
+    data.put(INPUT + "a.parquet", parquet(with_ids(churn_table(20, seed=1), 0)))
+    planned = plan(registry, data)
+    # WHEN it is published THEN the message points at the job's log
+    with pytest.raises(BatchScoringError, match=r"chunk 00000: the scoring job stopped without a result"):
+        publish_batch(planned, data=data, glue=glue, database=DATABASE)
+
+
+def test_a_chunk_refuses_a_model_whose_bytes_changed(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, spec_with_batch: Any
+) -> None:
+    # GIVEN a planned batch, and then the champion's model file overwritten in S3
+    data.put(INPUT + "a.parquet", parquet(with_ids(churn_table(20, seed=1), 0)))
+    planned = plan(registry, data)
+    model = registry.get_version("churn", 1).artifacts["model"]
+    artifacts.put(model.uri.split("/", 3)[3], b"not the model")
+    # WHEN its chunk is scored THEN the SHA-256 check refuses the model and nothing is written
+    with pytest.raises(ArtifactIntegrityError):
+        score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    assert not data.list_keys(OUTPUT + "predictions/")
+
+
+@pytest.mark.parametrize(
+    ("input_uri", "output_uri", "field", "words"),
+    [
+        ("s3://elsewhere/in/", f"s3://{{data}}/{OUTPUT}", "input", "outside the platform's data bucket"),
+        (f"s3://{{data}}/{INPUT}", "s3://elsewhere/out/", "output", "outside the platform's data bucket"),
+        (f"s3://{{data}}/{INPUT}", f"s3://{{data}}/{INPUT}out/", "output", "may not contain the input"),
+        (f"s3://{{data}}/{INPUT[:-1]}", f"s3://{{data}}/{OUTPUT}", "input", "must be a prefix, ending in /"),
+        ("not-a-uri", f"s3://{{data}}/{OUTPUT}", "input", "not an s3:// URI"),
+    ],
+)
+def test_a_plan_refuses_inputs_and_outputs_it_may_not_use(  # noqa: PLR0917 (pytest fixtures and parameters)
+    registry: Registry, data: ObjectStore, spec_with_batch: Any, input_uri: str, output_uri: str, field: str, words: str
+) -> None:
+    data.put(INPUT + "a.parquet", parquet(with_ids(churn_table(5, seed=1), 0)))
+    request = BatchRequest(
+        model_name="churn", input=input_uri.format(data=data.bucket), output=output_uri.format(data=data.bucket)
+    )
+    with pytest.raises(BadRequestError) as error:
+        plan_batch(PlanBatchRequest(request=request, batch_id="b1"), registry=registry, data=data)
+    assert error.value.field == field and words in error.value.message
+
+
+def test_a_plan_needs_data_files_and_an_approved_version(
+    registry: Registry, data: ObjectStore, spec_with_batch: Any
+) -> None:
+    with pytest.raises(NotFoundError, match=r"no \.csv, \.csv\.gz or \.parquet file under"):
+        plan(registry, data)
+    data.put(INPUT + "a.parquet", parquet(with_ids(churn_table(5, seed=1), 0)))
+    registry.set_status("churn", 1, VersionStatus.REJECTED, actor="test")
+    with pytest.raises(BadRequestError, match=r"version 1 of churn is rejected: only an approved version"):
+        plan(registry, data, version=1)
+    with pytest.raises(NotFoundError):
+        plan(registry, data, version=7)
+
+
+def test_files_are_chunked_up_to_the_size_and_never_split(registry: Registry, data: ObjectStore) -> None:
+    from datetime import UTC, datetime
+
+    from mlcore.batch import chunk_files
+    from mlcore.storage import StoredObject
+
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    files = [StoredObject(f"in/{name}", at, size) for name, size in (("a", 40), ("b", 60), ("c", 1), ("d", 500))]
+    # exactly the limit fits; one byte more starts a chunk; a file larger than the limit is a chunk of its own
+    assert chunk_files(files, 100) == [["in/a", "in/b"], ["in/c"], ["in/d"]]
+    assert chunk_files(files, 99) == [["in/a"], ["in/b", "in/c"], ["in/d"]]
+    assert chunk_files(files, 10_000) == [["in/a", "in/b", "in/c", "in/d"]]
