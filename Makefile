@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test lint unit functional infra e2e synth layers-size bench-serving bench-cli bench-venv bench-drift bench-validation mutate openapi clean
+.PHONY: demo test lint unit functional infra e2e synth layers-size bench-serving bench-batch bench-cli bench-venv bench-drift bench-validation mutate openapi clean
 
 $(VENV)/.installed: pyproject.toml .ci/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ bench-serving: $(VENV)/.installed
 	$(BIN)/python bench/serving.py
 
 ## Wall time of `mlops --help` and `mlops models list` against a local target, in fresh processes.
+bench-batch: $(VENV)/.installed
+	$(BIN)/python bench/batch.py
+
 bench-cli: $(VENV)/.installed
 	$(BIN)/python bench/cli.py
 

@@ -372,3 +372,32 @@ def test_training_defaults_to_the_job_definitions_size_on_demand(raw: dict[str, 
         TRAINING_JOB.memory_gib,
         False,
     )
+
+
+def test_a_batch_section_names_the_defaults_of_batch_predict(raw: dict[str, Any]) -> None:
+    raw["batch"] = {"input": "s3://data-bucket/in/", "output": "s3://data-bucket/out/", "keep_columns": ["id"]}
+    spec = parse_spec(raw)
+    assert (spec.batch.input, spec.batch.output, spec.batch.keep_columns) == (
+        "s3://data-bucket/in/",
+        "s3://data-bucket/out/",
+        ["id"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("batch", "field", "words"),
+    [
+        ({"input": "s3://data-bucket/in"}, "batch.input", "is not an S3 prefix"),
+        ({"output": "data-bucket/out/"}, "batch.output", "is not an S3 prefix"),
+        ({"keep_columns": ["row_id"]}, "batch.keep_columns", "['row_id'] are columns the predictions already have"),
+        ({"keep_columns": ["batch_id"]}, "batch.keep_columns", "['batch_id'] are columns the predictions already"),
+        ({"schedule": "rate(1 day)"}, "batch.schedule", "scheduled batch scoring is not available yet"),
+    ],
+)
+def test_a_batch_section_refuses_what_it_cannot_do(
+    raw: dict[str, Any], batch: dict[str, Any], field: str, words: str
+) -> None:
+    raw["batch"] = batch
+    with pytest.raises(SpecError) as error:
+        parse_spec(raw)
+    assert error.value.field == field and words in error.value.message

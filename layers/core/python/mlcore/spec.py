@@ -299,12 +299,12 @@ class Training(_Strict):
 
 
 class Batch(_Strict):
-    """Batch scoring: the files `mlops batch predict` scores by default, and on `schedule` by itself."""
+    """Batch scoring: the defaults of `mlops batch predict` (input, output) and the input columns kept."""
 
     input: str | None = None  # s3://<data bucket>/<prefix>/ of .csv, .csv.gz or .parquet files
     output: str | None = None  # s3://<data bucket>/<prefix>/: predictions/, rejects/, manifests/
     keep_columns: list[str] = Field(default_factory=list)  # input columns copied beside each prediction
-    schedule: str | None = None  # rate(...) or cron(...), EventBridge's syntax, in UTC
+    schedule: str | None = None  # refused until scheduled scoring is built: never silently ignored
 
     @field_validator("input", "output")
     @classmethod
@@ -315,19 +315,20 @@ class Batch(_Strict):
 
     @field_validator("schedule")
     @classmethod
-    def _parses(cls, schedule: str | None) -> str | None:
+    def _not_yet(cls, schedule: str | None) -> str | None:
         if schedule is not None:
-            parse_schedule(schedule)
+            raise ValueError(
+                "scheduled batch scoring is not available yet: start `mlops batch predict` from your own scheduler"
+            )
         return schedule
 
-    @model_validator(mode="after")
-    def _complete(self) -> Batch:
-        if self.schedule is not None and (self.input is None or self.output is None):
-            raise ValueError("a batch schedule needs batch.input and batch.output")
-        clash = sorted(set(self.keep_columns) & {*(name for name, _ in BATCH_OUTPUT_COLUMNS), BATCH_PARTITION})
+    @field_validator("keep_columns")
+    @classmethod
+    def _not_an_output(cls, keep_columns: list[str]) -> list[str]:
+        clash = sorted(set(keep_columns) & {*(name for name, _ in BATCH_OUTPUT_COLUMNS), BATCH_PARTITION})
         if clash:
-            raise ValueError(f"keep_columns {clash} are columns the predictions already have")
-        return self
+            raise ValueError(f"{clash} are columns the predictions already have")
+        return keep_columns
 
 
 class Data(_Strict):

@@ -22,6 +22,6 @@ if TYPE_CHECKING:
         work_file,
     )
     from mlcore.batch.publish import PREDICTIONS_TABLE_SUFFIX, predictions_table, publish_batch
-    from mlcore.batch.scoring import Reject, RowCheck, check_rows, score_chunk, write_chunk_failure
+    from mlcore.batch.scoring import ChunkWriter, Reject, RowCheck, check_rows, score_chunk, write_chunk_failure
 
 __all__, __getattr__, __dir__ = surface(__name__, __file__)

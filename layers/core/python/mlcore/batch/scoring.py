@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,31 +120,60 @@ def check_rows(table: pa.Table, validator: InputValidator) -> RowCheck:
     return RowCheck(valid, tensors, rejects)
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (Linux: its affinity; elsewhere every CPU of the machine)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
 
 
-class _ChunkWriter:
-    """A chunk's predictions (one Parquet file, a row group per input file) and rejects (JSON lines)."""
+class ChunkWriter:
+    """Scores a chunk's tables: its predictions (one Parquet file, a row group per table) and rejects (JSON lines)."""
 
-    def __init__(self, spec: ModelSpec, keep: pa.Schema) -> None:
+    def __init__(self, spec: ModelSpec, keep: pa.Schema, model: OnnxModel, version: int) -> None:
         label = pa.string() if spec.task is Task.CLASSIFICATION else pa.float64()
         kinds = {"string": pa.string(), "int64": pa.int64(), "double": pa.float64()}
         fields = [pa.field(name, label if name == "prediction" else kinds[kind]) for name, kind in BATCH_OUTPUT_COLUMNS]
         self.schema = pa.schema([*fields[:3], *keep, *fields[3:]])
+        self.spec, self.keep, self.model, self.version = spec, keep, model, version
         self.sink = io.BytesIO()
-        self.writer = pq.ParquetWriter(self.sink, self.schema, compression="zstd")
+        # row ids are all distinct: a dictionary only costs time; the repeated names and labels keep one
+        repeated = [name for name in ("model_name", "prediction") if name in self.schema.names]
+        self.writer = pq.ParquetWriter(self.sink, self.schema, compression="zstd", use_dictionary=repeated)
         self.rejects: list[str] = []
 
-    def predictions(self, columns: dict[str, Any]) -> None:
+    def score(self, table: pa.Table, relative: str) -> int:
+        """Score one file's rows (`relative`: its path in the batch's input); returns the rows scored."""
+        checked = check_rows(table, self.model.validate)
+        row_ids = pc.binary_join_element_wise(
+            f"{relative}:", pc.cast(pa.array(np.arange(table.num_rows)), pa.string()), ""
+        )
+        for row, reject in sorted(checked.rejects.items()):
+            values = {name: _json_safe(value) for name, value in reject.record.items()}
+            line = {"row_id": row_ids[row].as_py(), "field": reject.field, "reason": reject.reason, "row": values}
+            self.rejects.append(json.dumps(line, default=str))
+        kept = int(checked.valid.sum())
+        if not kept:
+            return 0
+        outputs = self.model.predict(checked.tensors)
+        labels, scores = outputs["label"], class_scores(outputs.get("probabilities"))
+        valid = pa.array(checked.valid)
+        columns = {
+            "model_name": pa.array([self.spec.name] * kept, pa.string()),
+            "model_version": pa.array(np.full(kept, self.version, dtype=np.int64)),
+            "row_id": row_ids.filter(valid),
+            # cast to the first file's types: one schema for the chunk's file
+            **{name: table.column(name).filter(valid).cast(self.keep.field(name).type) for name in self.keep.names},
+            "prediction": labels.astype(str) if self.spec.task is Task.CLASSIFICATION else labels.astype(np.float64),
+            "score": pa.array(scores if scores is not None else [None] * kept, pa.float64()),
+        }
         self.writer.write_table(pa.table({name: columns[name] for name in self.schema.names}, schema=self.schema))
-
-    def reject(self, row_id: str, reject: Reject) -> None:
-        values = {name: _json_safe(value) for name, value in reject.record.items()}
-        line = {"row_id": row_id, "field": reject.field, "reason": reject.reason, "row": values}
-        self.rejects.append(json.dumps(line, default=str))
+        return kept
 
     def close(self) -> bytes:
         self.writer.close()
@@ -195,41 +225,18 @@ def score_chunk(
             f"version {plan.version} of {plan.model_name} has model SHA-256 {version.artifacts['model'].sha256[:12]}…, "
             f"the batch was planned with {plan.model_sha256[:12]}…"
         )
-    model: OnnxModel = load_served_model(version, artifacts)  # verifies the bytes' SHA-256
+    # verifies the bytes' SHA-256; every vCPU of the job scores
+    model: OnnxModel = load_served_model(version, artifacts, threads=available_cpus())
     spec = registry.get_spec(plan.model_name)
-    writer: _ChunkWriter | None = None
+    writer: ChunkWriter | None = None
     read = scored = 0
     for key in keys:
         relative = key[len(plan.input) :]
         table = read_dataset_file(data.get(key), key, relative, spec)
         keep = _keep_schema(table, plan.keep_columns, key)
-        writer = writer or _ChunkWriter(spec, keep)
-        checked = check_rows(table, model.validate)
-        row_ids = np.array([f"{relative}:{i}" for i in range(table.num_rows)], dtype=object)
-        for row, reject in sorted(checked.rejects.items()):
-            writer.reject(str(row_ids[row]), reject)
-        kept = int(checked.valid.sum())
+        writer = writer or ChunkWriter(spec, keep, model, plan.version)
         read += table.num_rows
-        scored += kept
-        if not kept:
-            continue
-        outputs = model.predict(checked.tensors)
-        labels = outputs["label"]
-        scores = class_scores(outputs.get("probabilities"))
-        valid = pa.array(checked.valid)
-        writer.predictions(
-            {
-                "model_name": pa.array([plan.model_name] * kept, pa.string()),
-                "model_version": pa.array(np.full(kept, plan.version, dtype=np.int64)),
-                "row_id": pa.array(row_ids[checked.valid], pa.string()),
-                **{
-                    name: table.column(name).filter(valid).cast(writer.schema.field(name).type)
-                    for name in plan.keep_columns
-                },
-                "prediction": labels.astype(str) if spec.task is Task.CLASSIFICATION else labels.astype(np.float64),
-                "score": pa.array(scores if scores is not None else [None] * kept, pa.float64()),
-            }
-        )
+        scored += writer.score(table, relative)
     predictions_key = rejects_key = None
     if writer is not None and scored:
         predictions_key = batch_predictions_key(plan.output, plan.batch_id, chunk)

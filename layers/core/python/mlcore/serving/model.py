@@ -34,10 +34,11 @@ def signature_of(features: list[Feature]) -> list[SignatureField]:
     ]
 
 
-def _session(model: bytes) -> ort.InferenceSession:
+def _session(model: bytes, threads: int) -> ort.InferenceSession:
     options = ort.SessionOptions()
-    # One thread per request: Lambda gives a function ~1 vCPU per 1769 MB, threads only add overhead.
-    options.intra_op_num_threads = 1
+    # Serving: one thread per request (Lambda gives a function ~1 vCPU per 1769 MB, threads only add
+    # overhead); a batch job scores large tables with every vCPU it has.
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
@@ -52,8 +53,9 @@ class OnnxModel:
         signature: list[SignatureField],
         classes: list[str] | None,
         threshold: float | None = None,
+        threads: int = 1,
     ) -> None:
-        self.session = _session(model)
+        self.session = _session(model, threads)
         self.signature = signature
         self.classes = classes
         # Binary classifiers: label a row with the second class when its probability is at least this.
@@ -76,7 +78,7 @@ class OnnxModel:
         return {"label": label, "probabilities": probabilities}
 
 
-def load_served_model(version: ModelVersion, artifacts: ObjectStore) -> OnnxModel:
+def load_served_model(version: ModelVersion, artifacts: ObjectStore, threads: int = 1) -> OnnxModel:
     """An ONNX session of a registered version, after verifying the artifact's SHA-256."""
     model = artifacts.get_verified(version.artifacts["model"])
-    return OnnxModel(model, version.signature, version.classes, version.threshold)
+    return OnnxModel(model, version.signature, version.classes, version.threshold, threads)
