@@ -2,9 +2,10 @@
 
 - Lambda invocations (`LambdaSimpleBackend.invoke`) run the function's real handler in-process;
   an exception becomes `x-amz-function-error` with `{"errorType": ...}` so ASL Retry/Catch see it.
-- Batch jobs (`BatchSimpleBackend._mark_job_as_finished`) run the training image's entrypoint, and
-  describe the size they ran at (`Job._container_details`: the overrides' `resourceRequirements`,
-  which moto keeps but leaves out of the description).
+- Batch jobs (`BatchSimpleBackend._mark_job_as_finished`) run the training image's entrypoint with
+  the job definition's command (none trains, `score` scores a batch's chunk), and describe the size
+  they ran at (`Job._container_details`: the overrides' `resourceRequirements`, which moto keeps but
+  leaves out of the description).
 - moto's Step Functions engine passes ASL's PascalCase parameters to boto unconverted for Batch and
   SNS (`_normalise_parameters` is a no-op in 5.2.5), and returns boto's camelCase Batch responses:
   both are normalised here with botocore's service model, as AWS does.
