@@ -76,11 +76,10 @@ def plan_batch(planned: PlanBatchRequest, *, registry: Registry, data: ObjectSto
     Raises
     ------
     BadRequestError
-        For an input or output outside the data bucket or not a prefix, or output inside input.
+        For an input or output outside the data bucket or not a prefix, an output inside the input (or
+        the reverse), or a version that is not approved.
     NotFoundError
         For an unknown model or version, a model without a champion, or an input without data files.
-    ConflictError
-        For a version that is not approved.
     """
     request = planned.request
     spec = registry.get_spec(request.model_name)
