@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
+from functional_helpers import csv_bytes
 
 from infra.local.example_data import churn_table
 from mlcore.batch import plan_batch, publish_batch, score_chunk, write_chunk_failure
 from mlcore.catalog import BatchManifest, BatchPlan, BatchRequest, PlanBatchRequest, batch_manifest_key
+from mlcore.data import to_parquet
 from mlcore.errors import ArtifactIntegrityError, BadRequestError, BatchScoringError, NotFoundError
 from mlcore.registry import Registry, VersionStatus
 from mlcore.serving import OnnxModel
@@ -27,18 +28,6 @@ if TYPE_CHECKING:
 INPUT, OUTPUT = "batches/churn/in/", "batches/churn/out/"
 DATABASE = "mlops_runs"
 FEATURES = ["tenure_months", "monthly_charges", "support_calls", "age", "data_usage_gb", "plan", "region"]
-
-
-def parquet(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    return sink.getvalue()
-
-
-def csv(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pacsv.write_csv(table, sink)
-    return sink.getvalue()
 
 
 def with_ids(table: pa.Table, first: int) -> pa.Table:
@@ -85,9 +74,9 @@ def test_a_batch_scores_every_clean_row_and_refuses_the_others_with_the_apis_rea
     rows = second.to_pylist()
     rows[3]["age"] = 130  # above the spec's maximum of 100
     rows[7]["plan"] = "gold"  # not one of the plan's categories
-    data.put(INPUT + "a.parquet", parquet(first))
-    data.put(INPUT + "b.csv", csv(pa.Table.from_pylist(rows)))
-    data.put(INPUT + "dt=2026-03-01/c.parquet", parquet(third))
+    data.put(INPUT + "a.parquet", to_parquet(first))
+    data.put(INPUT + "b.csv", csv_bytes(pa.Table.from_pylist(rows)))
+    data.put(INPUT + "dt=2026-03-01/c.parquet", to_parquet(third))
     # WHEN it is planned in chunks small enough to need two jobs, each chunk is scored and the batch published
     planned = plan(registry, data, chunk_mb=sum(o.size for o in data.list_objects(INPUT)[:2]) / 1e6)
     assert planned.chunks == 2 and planned.files == 3 and planned.version == 1
@@ -131,8 +120,8 @@ def test_a_batch_publishes_nothing_when_a_chunk_failed_and_names_why(
     registry: Registry, data: ObjectStore, artifacts: ObjectStore, glue: Any, spec_with_batch: Any
 ) -> None:
     # GIVEN a batch of two chunks, the second of which failed (a file without the kept column)
-    data.put(INPUT + "a.parquet", parquet(with_ids(churn_table(20, seed=1), 0)))
-    data.put(INPUT + "b.parquet", parquet(churn_table(20, seed=2).select(FEATURES)))
+    data.put(INPUT + "a.parquet", to_parquet(with_ids(churn_table(20, seed=1), 0)))
+    data.put(INPUT + "b.parquet", to_parquet(churn_table(20, seed=2).select(FEATURES)))
     planned = plan(registry, data, chunk_mb=0.000001)
     score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
     with pytest.raises(Exception) as failed:
@@ -154,7 +143,7 @@ def test_a_chunk_without_result_or_failure_is_named_too(
     registry: Registry, data: ObjectStore, glue: Any, spec_with_batch: Any
 ) -> None:
     # GIVEN a one-chunk batch whose job died before writing anything (out of memory, say)
-    data.put(INPUT + "a.parquet", parquet(with_ids(churn_table(20, seed=1), 0)))
+    data.put(INPUT + "a.parquet", to_parquet(with_ids(churn_table(20, seed=1), 0)))
     planned = plan(registry, data)
     # WHEN it is published THEN the message points at the job's log
     with pytest.raises(BatchScoringError, match=r"chunk 00000: the scoring job stopped without a result"):
@@ -165,7 +154,7 @@ def test_a_chunk_refuses_a_model_whose_bytes_changed(
     registry: Registry, data: ObjectStore, artifacts: ObjectStore, spec_with_batch: Any
 ) -> None:
     # GIVEN a planned batch, and then the champion's model file overwritten in S3
-    data.put(INPUT + "a.parquet", parquet(with_ids(churn_table(20, seed=1), 0)))
+    data.put(INPUT + "a.parquet", to_parquet(with_ids(churn_table(20, seed=1), 0)))
     planned = plan(registry, data)
     model = registry.get_version("churn", 1).artifacts["model"]
     artifacts.put(model.uri.split("/", 3)[3], b"not the model")
@@ -188,7 +177,7 @@ def test_a_chunk_refuses_a_model_whose_bytes_changed(
 def test_a_plan_refuses_inputs_and_outputs_it_may_not_use(  # noqa: PLR0917 (pytest fixtures and parameters)
     registry: Registry, data: ObjectStore, spec_with_batch: Any, input_uri: str, output_uri: str, field: str, words: str
 ) -> None:
-    data.put(INPUT + "a.parquet", parquet(with_ids(churn_table(5, seed=1), 0)))
+    data.put(INPUT + "a.parquet", to_parquet(with_ids(churn_table(5, seed=1), 0)))
     request = BatchRequest(
         model_name="churn", input=input_uri.format(data=data.bucket), output=output_uri.format(data=data.bucket)
     )
@@ -202,7 +191,7 @@ def test_a_plan_needs_data_files_and_an_approved_version(
 ) -> None:
     with pytest.raises(NotFoundError, match=r"no \.csv, \.csv\.gz or \.parquet file under"):
         plan(registry, data)
-    data.put(INPUT + "a.parquet", parquet(with_ids(churn_table(5, seed=1), 0)))
+    data.put(INPUT + "a.parquet", to_parquet(with_ids(churn_table(5, seed=1), 0)))
     registry.set_status("churn", 1, VersionStatus.REJECTED, actor="test")
     with pytest.raises(BadRequestError, match=r"version 1 of churn is rejected: only an approved version"):
         plan(registry, data, version=1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -10,12 +9,18 @@ from typing import Any
 import boto3
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 import pytest
+from functional_helpers import csv_bytes
 
 from mlcore.catalog import PipelineInput, RetrainingRequest, ValidateRequest, ValidateResult
-from mlcore.data import dataset_files, dataset_sha256, latest_dataset_key, read_parquet, validate_dataset
+from mlcore.data import (
+    dataset_files,
+    dataset_sha256,
+    latest_dataset_key,
+    read_parquet,
+    to_parquet,
+    validate_dataset,
+)
 from mlcore.errors import DataValidationError, NotFoundError
 from mlcore.monitoring import request_retraining
 from mlcore.registry import Registry
@@ -24,18 +29,6 @@ from mlcore.storage import ObjectStore
 
 FOLDER = "datasets/churn/20250301T000000000000Z/"
 REGIONS = ("north", "south", "east", "west")
-
-
-def parquet(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    return sink.getvalue()
-
-
-def csv(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pacsv.write_csv(table, sink)
-    return sink.getvalue()
 
 
 def upload_partitioned(data: ObjectStore, table: pa.Table, folder: str = FOLDER) -> dict[str, int]:
@@ -48,7 +41,7 @@ def upload_partitioned(data: ObjectStore, table: pa.Table, folder: str = FOLDER)
         for part in range(5):
             chunk = rows.slice(part * size, size)
             name = f"region={region}/part-{part}." + ("csv" if part == 4 else "parquet")
-            data.put(folder + name, csv(chunk) if part == 4 else parquet(chunk))
+            data.put(folder + name, csv_bytes(chunk) if part == 4 else to_parquet(chunk))
             written[name] = chunk.num_rows
     return written
 
@@ -101,7 +94,7 @@ def test_the_same_folder_again_is_nothing_new_and_one_changed_file_is(
     upload_partitioned(data, churn_dataset)
     first = dataset_sha256(dataset_files(data, FOLDER), data)
     assert dataset_sha256(dataset_files(data, FOLDER), data) == first
-    data.put(FOLDER + "region=north/part-0.parquet", parquet(churn_dataset.slice(0, 10).drop_columns(["region"])))
+    data.put(FOLDER + "region=north/part-0.parquet", to_parquet(churn_dataset.slice(0, 10).drop_columns(["region"])))
     assert dataset_sha256(dataset_files(data, FOLDER), data) != first
 
 
@@ -140,9 +133,9 @@ def test_a_folder_without_data_files_is_not_found_naming_it(
 def test_files_whose_columns_cannot_be_reconciled_are_refused(
     registered: Registry, data: ObjectStore, artifacts: ObjectStore, churn_dataset: pa.Table
 ) -> None:
-    data.put(FOLDER + "a.parquet", parquet(churn_dataset.slice(0, 500)))
+    data.put(FOLDER + "a.parquet", to_parquet(churn_dataset.slice(0, 500)))
     odd = churn_dataset.slice(500, 500)
     odd = odd.set_column(odd.column_names.index("age"), "age", pa.array([[1]] * odd.num_rows))  # a list column
-    data.put(FOLDER + "b.parquet", parquet(odd))
+    data.put(FOLDER + "b.parquet", to_parquet(odd))
     with pytest.raises(DataValidationError, match="the dataset's files do not agree on their columns' types"):
         validate(registered, data, artifacts, "run-1")

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pytest
+from functional_helpers import csv_bytes
 from sklearn.metrics import f1_score as sk_f1
 
 from mlcore.catalog import (
@@ -39,12 +38,6 @@ from mlcore.training import evaluate_candidate, table_columns, train_candidate
 
 RUN = "churn-run-1"
 DATASET_KEY = "datasets/churn/2025-03-01.csv"
-
-
-def csv_bytes(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pacsv.write_csv(table, sink)
-    return sink.getvalue()
 
 
 def validate(
