@@ -98,3 +98,15 @@ def test_a_missing_column_is_null_in_every_row(churn_spec: ModelSpec, nullable: 
         assert np.isnan(checked.tensors[missing]).all()
     else:
         assert checked.rejects[0].reason == "age: is missing"
+
+
+def test_a_missing_text_is_the_empty_string_the_api_gives_the_model() -> None:
+    # GIVEN a nullable categorical feature with a null in a file
+    from mlcore.catalog import SignatureField
+
+    signature = [SignatureField(name="city", type="string", nullable=True)]
+    checked = check_rows(pa.table({"city": pa.array(["paris", None], pa.string())}), InputValidator(signature))
+    # THEN both rows are scored, the null as "" (as the API's tensors have it), the text unchanged
+    assert checked.valid.tolist() == [True, True]
+    assert checked.tensors["city"].tolist() == [["paris"], [""]]
+    assert checked.tensors["city"].dtype == object

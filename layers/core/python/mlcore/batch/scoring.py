@@ -32,7 +32,15 @@ from mlcore.catalog import (
 from mlcore.data import read_dataset_file
 from mlcore.errors import ArtifactIntegrityError, BadRequestError, DataValidationError
 from mlcore.registry import Registry
-from mlcore.serving import FLOAT, InputValidator, OnnxModel, bounds, class_scores, load_served_model
+from mlcore.serving import (
+    FLOAT,
+    InputValidator,
+    OnnxModel,
+    bounds,
+    class_scores,
+    load_served_model,
+    tensors_from_columns,
+)
 from mlcore.spec import ModelSpec, Task
 from mlcore.storage import ObjectStore
 
@@ -110,14 +118,8 @@ def check_rows(table: pa.Table, validator: InputValidator) -> RowCheck:
             valid[row] = True
             for name, tensor in accepted.tensors.items():
                 columns[name][row] = tensor[0, 0]
-    tensors = {}
-    for signature in validator.signature:
-        kept = columns[signature.name][valid]
-        if signature.type == FLOAT:
-            tensors[signature.name] = kept.astype(np.float32).reshape(-1, 1)
-        else:
-            tensors[signature.name] = np.where(kept == None, "", kept).astype(object).reshape(-1, 1)  # noqa: E711
-    return RowCheck(valid, tensors, rejects)
+    kept = {name: column[valid] for name, column in columns.items()}
+    return RowCheck(valid, tensors_from_columns(kept, validator.signature), rejects)
 
 
 def available_cpus() -> int:

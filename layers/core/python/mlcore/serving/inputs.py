@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
@@ -290,12 +291,20 @@ def validate_instances(instances: Any, signature: list[SignatureField], max_rows
     return InputValidator(signature)(instances, max_rows)
 
 
-def tensors_from_columns(values: dict[str, list[Any]], signature: list[SignatureField]) -> dict[str, np.ndarray]:
-    """Model inputs of shape (rows, 1) from clean columns: float32 (NaN if missing) or strings ("" if missing)."""
+def tensors_from_columns(
+    values: Mapping[str, list[Any] | np.ndarray], signature: list[SignatureField]
+) -> dict[str, np.ndarray]:
+    """Model inputs of shape (rows, 1) from clean columns: float32 (NaN if missing) or strings ("" if missing).
+
+    A column is a list (`None` if missing), or a numpy array: float64 (NaN if missing) or objects (`None`).
+    """
     tensors = {}
     for field in signature:
         column = values[field.name]
-        if None in column:
+        if isinstance(column, np.ndarray):
+            if column.dtype == object:  # compared in numpy, not value by value
+                column = np.where(column == None, "", column)  # noqa: E711
+        elif None in column:
             column = [(np.nan if field.type == FLOAT else "") if v is None else v for v in column]
         dtype = np.float32 if field.type == FLOAT else object
         tensors[field.name] = np.array(column, dtype=dtype).reshape(-1, 1)
