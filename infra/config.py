@@ -25,8 +25,8 @@ class MlopsConfig:
     prefix: str = "mlops"
     api_auth: ApiAuth = "api_key"
     monitor_schedule: str = "rate(1 hour)"
-    # How often the platform looks for models whose retrain.schedule is due: their schedules'
-    # resolution (one rule for every model, however many there are).
+    # How often the platform looks for models whose retrain.schedule or batch.schedule is due: their
+    # schedules' resolution (one rule for every model, however many there are).
     retrain_tick: str = "rate(5 minutes)"
     alarm_email: str | None = None
 

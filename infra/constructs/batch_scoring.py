@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
@@ -13,14 +15,19 @@ from infra.constructs.nag import acknowledge
 from infra.constructs.resources import PlatformResources
 from infra.constructs.training import TrainingPipeline, allow_batch_jobs, asl_state_machine
 from mlcore.catalog import (
+    BATCH_SCHEDULE,
     BATCH_SCORING,
     DATA_BUCKET,
     JOB_QUEUE,
     REPORT_FAILURE,
     SCORING_JOB,
     SCORING_JOB_DEFINITION,
+    START_SCHEDULED_BATCHES,
     Access,
 )
+
+# What the schedule's state machine receives from its tick (the start step's input).
+TICK_INPUT = {"event_id": events.EventField.event_id, "at": events.EventField.time}
 
 
 class BatchScoring(Construct):
@@ -28,6 +35,8 @@ class BatchScoring(Construct):
 
     functions: dict[str, lambda_.IFunction]
     state_machine: sfn.StateMachine
+    schedule: sfn.StateMachine  # the tick's: starts the batches whose batch.schedule fired
+    tick: events.Rule
 
     def __init__(
         self,
@@ -38,6 +47,7 @@ class BatchScoring(Construct):
         factory: LambdaFactory,
         resources: PlatformResources,
         state_machine_name: str,
+        tick: str,
     ) -> None:
         super().__init__(scope, construct_id)
         _, job_definition = pipeline.job_definition_for(SCORING_JOB, "Score", "ScoreJobRole", resources)
@@ -84,4 +94,20 @@ class BatchScoring(Construct):
                     "limited to this state machine's own executions"
                 ),
             },
+        )
+        self._schedule(factory, resources.with_batch(self.state_machine), tick)
+
+    def _schedule(self, factory: LambdaFactory, resources: PlatformResources, tick: str) -> None:
+        """The tick: a rule, every `tick`, runs the state machine that starts the batches whose schedule fired."""
+        start = factory.with_resources(resources).create(self, START_SCHEDULED_BATCHES)
+        self.functions[START_SCHEDULED_BATCHES] = start
+        self.schedule = asl_state_machine(
+            self, "Schedule", machine=BATCH_SCHEDULE, functions=self.functions, resources=resources
+        )
+        self.tick = events.Rule(
+            self,
+            "Tick",
+            description="Starts the batch scoring of every model whose batch.schedule is due",
+            schedule=events.Schedule.expression(tick),
+            targets=[targets.SfnStateMachine(self.schedule, input=events.RuleTargetInput.from_object(TICK_INPUT))],
         )

@@ -69,6 +69,10 @@ class LambdaFactory:
         self.layers = dict(layers)
         self.resources = resources
 
+    def with_resources(self, resources: PlatformResources) -> LambdaFactory:
+        """The same factory over `resources` (a stack's resources and ones made since, e.g. a state machine)."""
+        return LambdaFactory(prefix=self.prefix, layers=self.layers, resources=resources)
+
     def create(self, scope: Construct, name: str) -> lambda_.Function:
         """The catalog function `name`: `functions/<name>/handler.py`, its log group, role, grants and environment."""
         entry = FUNCTIONS[name]

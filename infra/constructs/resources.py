@@ -36,6 +36,7 @@ class PlatformResources:
     runs_database: glue.CfnDatabase
     code_version: str = "unknown"  # the commit the app is synthesized from (CODE_VERSION settings)
     training_state_machine: sfn.IStateMachine | None = None
+    batch_state_machine: sfn.IStateMachine | None = None  # batch scoring, which the schedule's tick starts
     # The ARN pattern of the training pipeline's executions: from its name, so that its own steps
     # may read its history without a reference cycle (function -> policy -> state machine -> function).
     training_executions: str | None = None
@@ -46,6 +47,9 @@ class PlatformResources:
         self, state_machine: sfn.IStateMachine, shared: Mapping[str, lambda_.IFunction]
     ) -> PlatformResources:
         return replace(self, training_state_machine=state_machine, functions={**self.functions, **shared})
+
+    def with_batch(self, state_machine: sfn.IStateMachine) -> PlatformResources:
+        return replace(self, batch_state_machine=state_machine)
 
     def with_executions(self, state_machine_name: str, scope: Stack) -> PlatformResources:
         arn = scope.format_arn(

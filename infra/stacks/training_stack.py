@@ -48,5 +48,6 @@ class TrainingStack(Stack):
             factory=factory,
             resources=resources,
             state_machine_name=f"{config.prefix}-batch-scoring",
+            tick=config.retrain_tick,
         )
         add_output(self, BATCH_STATE_MACHINE, self.batch_scoring.state_machine.state_machine_arn)

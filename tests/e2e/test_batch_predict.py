@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from e2e_helpers import Cli, parquet
+from e2e_helpers import Cli, parquet, register_copy
 
 from infra.local import hooks
 from infra.local.demo import DemoResult
 from infra.local.example_data import churn_table
 from infra.local.target import LocalTarget
 from infra.operations import Platform
+from mlcore.batch import scheduled_batch_id
 
 pytestmark = pytest.mark.e2e
 FEATURES = ["tenure_months", "monthly_charges", "support_calls", "age", "data_usage_gb", "plan", "region"]
@@ -74,6 +76,46 @@ def test_a_batch_that_cannot_start_says_why(demo: DemoResult, platform: Platform
     # THEN the CLI names the failed step and the reason
     assert code == 1
     assert "Plan failed: NotFoundError: no .csv, .csv.gz or .parquet file under" in err
+
+
+def test_a_batch_schedule_scores_through_the_templates_tick(
+    demo: DemoResult, target: LocalTarget, platform: Platform, tmp_path: Path
+) -> None:
+    # GIVEN a model with a champion, scored hourly from a prefix, its last batch served 61 minutes ago
+    data = f"s3://{platform.resources.data_bucket}"
+    batch = {"schedule": "rate(1 hour)", "input": f"{data}/nightly/in/", "output": f"{data}/nightly/out/"}
+    register_copy(platform, tmp_path, "churn-hourly", batch=batch)
+    platform.upload_dataset("churn-hourly", parquet(churn_table(1200, seed=31)), "parquet")
+    trained = platform.wait(platform.start_pipeline("churn-hourly", reason="first version"))
+    assert trained["status"] == "SUCCEEDED", trained.get("cause")
+    platform.data.put("nightly/in/part-0.parquet", parquet(churn_table(40, seed=32).select(FEATURES)))
+    served = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=61)
+    platform.registry.update_monitor_state(
+        "churn-hourly", lambda state: state.model_copy(update={"batch_served_at": served.isoformat()})
+    )
+    # WHEN the template's tick comes due (its rate(5 minutes), five minutes on)
+    fired = target.scheduler.tick(datetime.now(UTC) + timedelta(minutes=5, seconds=1))
+    # THEN the tick's state machine started the batch of the hour's firing, which scored the prefix
+    assert any("batchscoringtick" in rule.lower() for rule in fired)
+    batch_id = scheduled_batch_id("churn-hourly", served + timedelta(hours=1))
+    arn = f"{platform.resources.batch_state_machine}:{batch_id}".replace(":stateMachine:", ":execution:")
+    execution = wait_for(platform, arn)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    manifest = json.loads(str(execution["output"]))
+    assert (manifest["trigger"], manifest["read"], manifest["scored"]) == ("schedule", 40, 40)
+
+
+def wait_for(platform: Platform, arn: str, timeout: float = 120) -> dict[str, object]:
+    """An execution that a rule starts, waited for to exist and then to end."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return platform.wait(arn, timeout=timeout)
+        except platform.client("stepfunctions").exceptions.ExecutionDoesNotExist:
+            assert time.monotonic() < deadline, f"{arn} did not start in {timeout} s"
+            time.sleep(0.2)
 
 
 def platform_session(target: LocalTarget) -> object:

@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from functional_helpers import pass_state_machine
 
 from mlcore.catalog import RetrainingDecision, RetrainingRequest, RetrainingResult
 from mlcore.data import data_fingerprint
@@ -26,13 +27,7 @@ DATASET = "datasets/churn/20250301T000000000000Z.csv"
 @pytest.fixture
 def state_machine(aws: None) -> tuple[Any, str]:
     """A trivial training state machine on moto's Step Functions."""
-    sfn = boto3.client("stepfunctions", region_name=REGION)
-    arn = sfn.create_state_machine(
-        name="training",
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
-        roleArn="arn:aws:iam::123456789012:role/sfn",
-    )["stateMachineArn"]
-    return sfn, arn
+    return pass_state_machine("training")
 
 
 def spec_with(churn_spec: ModelSpec, **retrain: Any) -> ModelSpec:

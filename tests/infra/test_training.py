@@ -81,6 +81,7 @@ def test_state_machine_definitions_are_the_raw_asl_files(synthesized: Synthesize
         ("MlopsMonitoring", "monitor"),
         ("MlopsMonitoring", "retraining"),
         ("MlopsTraining", "batch_scoring"),
+        ("MlopsTraining", "batch_schedule"),
     ):
         props = _state_machine(synthesized, stack, name)
         assert set(props["DefinitionSubstitutions"]) == placeholders(asl_path(name).read_text())
@@ -129,3 +130,27 @@ def test_batch_scoring_runs_its_chunks_as_child_executions_of_scoring_jobs(synth
     assert len(submit) == 2 and "SpotQueue" not in json.dumps(submit) and "ScoreJob" in json.dumps(submit)
     # and may not write: planning and publishing are the functions' work
     assert not {"s3:PutObject", "s3:DeleteObject*"} & set(by_action)
+
+
+def test_the_tick_starts_the_scheduled_batches_through_their_state_machine(synthesized: Synthesized) -> None:
+    template = synthesized.raw("MlopsTraining")
+    [tick] = [
+        r["Properties"] for k, r in template["Resources"].items()
+        if r["Type"] == "AWS::Events::Rule" and k.startswith("BatchScoringTick")
+    ]  # fmt: skip
+    # every tick (the deployment's retrainTick) runs the schedule's state machine with the event's id and time
+    assert tick["ScheduleExpression"] == "rate(5 minutes)"
+    [target] = tick["Targets"]
+    schedule = next(
+        k for k, r in template["Resources"].items()
+        if r["Type"] == "AWS::StepFunctions::StateMachine" and k.startswith("BatchScoringSchedule")
+    )  # fmt: skip
+    assert target["Arn"] == {"Ref": schedule}
+    assert target["InputTransformer"]["InputPathsMap"] == {"id": "$.id", "time": "$.time"}
+    # its function may start executions of the batch-scoring state machine, and of nothing else
+    statements = _role_statements(synthesized, "MlopsTraining", "StartScheduledBatches")
+    [start] = [s for s in statements if "states:StartExecution" in s["Action"]]
+    assert start["Resource"] == {"Ref": next(
+        k for k, r in template["Resources"].items()
+        if r["Type"] == "AWS::StepFunctions::StateMachine" and k.startswith("BatchScoringStateMachine")
+    )}  # fmt: skip

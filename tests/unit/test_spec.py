@@ -384,6 +384,11 @@ def test_a_batch_section_names_the_defaults_of_batch_predict(raw: dict[str, Any]
     )
 
 
+def test_a_batch_schedule_with_its_input_and_output_is_kept(raw: dict[str, Any]) -> None:
+    raw["batch"] = {"schedule": "cron(0 2 * * ? *)", "input": "s3://d-b/in/", "output": "s3://d-b/out/"}
+    assert parse_spec(raw).batch.schedule == "cron(0 2 * * ? *)"
+
+
 @pytest.mark.parametrize(
     ("batch", "field", "words"),
     [
@@ -391,7 +396,9 @@ def test_a_batch_section_names_the_defaults_of_batch_predict(raw: dict[str, Any]
         ({"output": "data-bucket/out/"}, "batch.output", "is not an S3 prefix"),
         ({"keep_columns": ["row_id"]}, "batch.keep_columns", "['row_id'] are columns the predictions already have"),
         ({"keep_columns": ["batch_id"]}, "batch.keep_columns", "['batch_id'] are columns the predictions already"),
-        ({"schedule": "rate(1 day)"}, "batch.schedule", "scheduled batch scoring is not available yet"),
+        ({"schedule": "daily", "input": "s3://d-b/in/", "output": "s3://d-b/out/"}, "batch.schedule", "rate(N unit)"),
+        ({"schedule": "rate(1 day)", "input": "s3://d-b/in/"}, "batch", "a scheduled batch needs batch.output"),
+        ({"schedule": "rate(1 day)"}, "batch", "a scheduled batch needs batch.input and batch.output"),
     ],
 )
 def test_a_batch_section_refuses_what_it_cannot_do(

@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlcore.catalog import (
     ANY_TASK,
@@ -238,6 +238,15 @@ class Drift(_Strict):
     min_rows: int = Field(default=100, gt=0)
 
 
+def _schedule(expression: str) -> str:
+    parse_schedule(expression)  # ScheduleError (a ValueError) names what is wrong
+    return expression
+
+
+# rate(...) or cron(...), EventBridge's syntax, in UTC
+ScheduleExpression = Annotated[str, AfterValidator(_schedule)]
+
+
 class Monitor(_Strict):
     every_minutes: int = Field(default=60, gt=0)
 
@@ -249,7 +258,7 @@ class Capture(_Strict):
 class Retrain(_Strict):
     """When the platform retrains a model by itself; every trigger goes through the same request step."""
 
-    schedule: str | None = None  # rate(...) or cron(...), EventBridge's syntax, in UTC
+    schedule: ScheduleExpression | None = None
     on_new_data: bool = False  # a dataset landing under datasets/<model>/
     debounce_minutes: float = Field(default=15, ge=0)  # files landing within this start one run
     on_drift: bool = True  # dataset drift found by the monitor
@@ -267,13 +276,6 @@ class Retrain(_Strict):
             "drift": self.on_drift,
             "degradation": self.on_degradation,
         }[trigger]
-
-    @field_validator("schedule")
-    @classmethod
-    def _parses(cls, schedule: str | None) -> str | None:
-        if schedule is not None:
-            parse_schedule(schedule)  # ScheduleError (a ValueError) names what is wrong
-        return schedule
 
 
 class Resources(_Strict):
@@ -304,7 +306,7 @@ class Batch(_Strict):
     input: str | None = None  # s3://<data bucket>/<prefix>/ of .csv, .csv.gz or .parquet files
     output: str | None = None  # s3://<data bucket>/<prefix>/: predictions/, rejects/, manifests/
     keep_columns: list[str] = Field(default_factory=list)  # input columns copied beside each prediction
-    schedule: str | None = None  # refused until scheduled scoring is built: never silently ignored
+    schedule: ScheduleExpression | None = None  # scores input into output
 
     @field_validator("input", "output")
     @classmethod
@@ -313,14 +315,12 @@ class Batch(_Strict):
             raise ValueError(f"{uri!r} is not an S3 prefix (s3://bucket/prefix/, ending in /)")
         return uri
 
-    @field_validator("schedule")
-    @classmethod
-    def _not_yet(cls, schedule: str | None) -> str | None:
-        if schedule is not None:
-            raise ValueError(
-                "scheduled batch scoring is not available yet: start `mlops batch predict` from your own scheduler"
-            )
-        return schedule
+    @model_validator(mode="after")
+    def _schedule_knows_where(self) -> Batch:
+        missing = [name for name in ("input", "output") if getattr(self, name) is None]
+        if self.schedule is not None and missing:
+            raise ValueError(f"schedule: a scheduled batch needs batch.{' and batch.'.join(missing)}")
+        return self
 
     @field_validator("keep_columns")
     @classmethod

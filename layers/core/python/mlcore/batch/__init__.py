@@ -1,6 +1,7 @@
 """Batch scoring: a plan over the input files, one scoring job per chunk, and a manifest with the counts.
 
-`plan` needs boto3 only (the plan function's layer); `scoring` (the Batch job) reads the files with
+`plan` and `schedule` (the tick's step, starting the batches whose `batch.schedule` fired) need boto3 only
+(the core layer); `scoring` (the Batch job) reads the files with
 pyarrow and scores them with the same validation and ONNX model as the API; `publish` merges the
 chunks' results and registers the predictions in the Glue catalog.
 """
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
         work_file,
     )
     from mlcore.batch.publish import PREDICTIONS_TABLE_SUFFIX, predictions_table, publish_batch
+    from mlcore.batch.schedule import NO_CHAMPION, last_firing, scheduled_batch_id, start_scheduled_batches
     from mlcore.batch.scoring import ChunkWriter, Reject, RowCheck, check_rows, score_chunk, write_chunk_failure
 
 __all__, __getattr__, __dir__ = surface(__name__, __file__)

@@ -17,6 +17,7 @@ from typing import Any
 from mlcore.catalog.messages import (
     BatchManifest,
     BatchPlan,
+    BatchTick,
     ChunkResult,
     DriftCheckResult,
     DueModel,
@@ -35,6 +36,7 @@ from mlcore.catalog.messages import (
     RegisterResult,
     RetrainingRequest,
     RetrainingResult,
+    ScheduledBatchResult,
     TrainingResult,
     ValidateRequest,
     ValidateResult,
@@ -53,6 +55,7 @@ from mlcore.catalog.settings import (
     RequestRetrainingSettings,
     ScoreBatchSettings,
     Settings,
+    StartScheduledBatchesSettings,
     TrainSettings,
     ValidateSettings,
 )
@@ -74,7 +77,7 @@ DATA_BUCKET = "data_bucket"
 ARTIFACTS_BUCKET = "artifacts_bucket"
 CAPTURE_BUCKET = "capture_bucket"
 TRAINING_STATE_MACHINE = "training_state_machine"
-BATCH_STATE_MACHINE = "batch_state_machine"  # a stack output the CLI starts batches with
+BATCH_STATE_MACHINE = "batch_state_machine"  # the CLI and the schedule's tick start batches with it
 RUNS_DATABASE = "runs_database"  # the Glue database of the run export
 TRAINING_EXECUTIONS = "training_executions"  # the training pipeline's executions (their history)
 # A settings field the CDK app fills with a fact of the build, not a resource: the app's commit.
@@ -128,6 +131,7 @@ REPORT_FAILURE = "report_failure"  # shared by the state machines: a failed step
 RECORD_RUN = "record_run"  # every run's record, whatever became of it
 DRIFT_CHECK = "drift_check"  # its fleet-wide metrics feed the drift and degradation alarms
 PLAN_BATCH, PUBLISH_BATCH = "plan_batch", "publish_batch"  # either side of a batch's scoring jobs
+START_SCHEDULED_BATCHES = "start_scheduled_batches"  # at each tick, the batches whose batch.schedule fired
 R, W, P = Access.READ, Access.READ_WRITE, Access.PUT
 CORE, DATA, SERVING = ("core",), ("core", "data"), ("core", "serving")
 FUNCTIONS: dict[str, Function] = {
@@ -224,6 +228,15 @@ FUNCTIONS: dict[str, Function] = {
             BatchPlan,
             BatchManifest,
             timeout_seconds=120,
+        ),
+        Function(
+            START_SCHEDULED_BATCHES,
+            StartScheduledBatchesSettings,
+            CORE,
+            {REGISTRY_TABLE: W, BATCH_STATE_MACHINE: Access.START},
+            BatchTick,
+            ScheduledBatchResult,
+            timeout_seconds=60,
         ),
     )
 }

@@ -327,6 +327,28 @@ class BatchRequest(BaseModel):
     trigger: Literal["manual", "schedule"] = "manual"
 
 
+class BatchTick(_Message):
+    """The platform's schedule tick, as the rule sends it: which models' batch.schedule fired is decided here."""
+
+    event_id: str
+    at: str
+
+
+class ScheduledBatch(_Message):
+    """One model's batch.schedule at a tick: started (with the batch's id) or why not."""
+
+    model_name: str
+    started: bool
+    reason: str
+    batch_id: str | None = None
+    fired_at: str | None = None
+    error: str | None = None  # why starting it failed (the firing is given back)
+
+
+class ScheduledBatchResult(_Message):
+    batches: list[ScheduledBatch] = Field(default_factory=list)
+
+
 class PlanBatchRequest(_Message):
     request: BatchRequest
     batch_id: str  # the execution's name

@@ -100,6 +100,11 @@ class PlanBatchSettings(Settings):
     data_bucket: str  # batch input and output (the only bucket a batch may read or write)
 
 
+class StartScheduledBatchesSettings(Settings):
+    registry_table: str
+    batch_state_machine_arn: str
+
+
 class ScoreBatchSettings(Settings):
     registry_table: str
     artifacts_bucket: str  # the version's model

@@ -20,6 +20,7 @@ from mlcore.catalog.functions import (
     REGISTER,
     REPORT_FAILURE,
     REQUEST_RETRAINING,
+    START_SCHEDULED_BATCHES,
     VALIDATE,
 )
 
@@ -101,6 +102,15 @@ BATCH_SCORING = StateMachine(
         "AlertsTopicArn": ResourceArn(ALERTS_TOPIC),
     },
 )
+# The platform's tick: start the batches whose batch.schedule fired.
+BATCH_SCHEDULE = StateMachine(
+    "batch_schedule",
+    {
+        "StartScheduledBatchesFunctionArn": FunctionArn(START_SCHEDULED_BATCHES),
+        "ReportFailureFunctionArn": FunctionArn(REPORT_FAILURE),
+        "AlertsTopicArn": ResourceArn(ALERTS_TOPIC),
+    },
+)
 STATE_MACHINES: dict[str, StateMachine] = {
-    m.name: m for m in (TRAINING_PIPELINE, MONITOR_PIPELINE, RETRAINING, BATCH_SCORING)
+    m.name: m for m in (TRAINING_PIPELINE, MONITOR_PIPELINE, RETRAINING, BATCH_SCORING, BATCH_SCHEDULE)
 }

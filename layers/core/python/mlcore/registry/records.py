@@ -79,6 +79,7 @@ class MonitorState(Record):
     handled_events: list[str] = Field(default_factory=list)  # `<trigger>:<event id>`, newest last (replays)
     schedule_served_at: str | None = None  # when the model's schedule was last served
     last_data_event: str | None = None  # the newest data drop's event id (the debounce)
+    batch_served_at: str | None = None  # when the model's batch.schedule was last served
 
 
 class RunStatus(StrEnum):
