@@ -1,4 +1,5 @@
-"""Entrypoint of the AWS Batch jobs of the training image: trains one pipeline run of one model, or
+"""Entrypoint of the AWS Batch jobs of the training image: trains one pipeline run of one model,
+(`entrypoint.py adopt`) checks and scores what a model's own training image trained, or
 (`entrypoint.py score`) scores one chunk of a batch.
 
 The state machine passes MODEL_NAME and RUN_ID as container overrides (and, for one trial of a
@@ -23,7 +24,7 @@ from mlcore.errors import MlopsError
 from mlcore.registry import Registry
 from mlcore.runs import write_job_failure
 from mlcore.storage import ObjectStore
-from mlcore.training import run_trial, train_candidate
+from mlcore.training import adopt_candidate, run_trial, train_candidate
 
 
 def image_version(code_version: str) -> str:
@@ -63,7 +64,8 @@ def score() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if (argv if argv is not None else sys.argv[1:]) == ["score"]:
+    command = argv if argv is not None else sys.argv[1:]
+    if command == ["score"]:
         return score()
     settings = TrainSettings()
     model_name, run_id = os.environ["MODEL_NAME"], os.environ["RUN_ID"]
@@ -81,13 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(trial))
         return 0
     try:
-        result = train_candidate(
-            model_name,
-            run_id,
-            registry=registry,
-            artifacts=artifacts,
-            image=image_version(settings.code_version),
-        )
+        if command == ["adopt"]:  # after the model's own image: check what it wrote, and score it
+            result = adopt_candidate(model_name, run_id, registry=registry, artifacts=artifacts)
+        else:
+            result = train_candidate(
+                model_name, run_id, registry=registry, artifacts=artifacts, image=image_version(settings.code_version)
+            )
     except Exception as exc:  # Batch reports only an exit code: say what failed where the pipeline looks
         print(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}), file=sys.stderr)
         write_job_failure(artifacts, model_name, run_id, exc)

@@ -9,7 +9,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.catalog import ValidateRequest, ValidateSettings
 from mlcore.data import validate_dataset
-from mlruntime import logger, registry, store, tracer, transient_errors
+from mlcore.images import ImageJobs
+from mlruntime import client, logger, registry, store, tracer, transient_errors
 
 
 @functools.cache
@@ -29,5 +30,6 @@ def handler(event: ValidateRequest, context: LambdaContext) -> dict:
         data=store(config.data_bucket),
         artifacts=store(config.artifacts_bucket),
         capture=store(config.capture_bucket),
+        images=ImageJobs(client("batch"), config),
     )
     return result.model_dump(mode="json")

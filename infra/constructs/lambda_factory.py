@@ -19,7 +19,7 @@ from constructs import Construct
 
 from infra.constructs.nag import GRANT_PATTERNS, XRAY_REASON, acknowledge, acknowledge_matching
 from infra.constructs.resources import PlatformResources
-from mlcore.catalog import CODE_VERSION, FUNCTIONS, Settings, env_keys, metrics, tunable_defaults
+from mlcore.catalog import CODE_VERSION, FUNCTIONS, Access, Settings, env_keys, metrics, tunable_defaults
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"
@@ -118,7 +118,10 @@ class LambdaFactory:
                 "(pip --python-version 3.12); runtime and layers move together",
             },
         )
-        acknowledge(role, {"AwsSolutions-IAM5[Resource::*]": XRAY_REASON})
+        star = XRAY_REASON
+        if Access.REGISTER in entry.access.values():
+            star += "; batch:DescribeJobDefinitions (finding a model's image job definition) supports none either"
+        acknowledge(role, {"AwsSolutions-IAM5[Resource::*]": star})
         acknowledge_matching(role, GRANT_PATTERNS)
         for resource, access in entry.access.items():
             self.resources.grant(resource, function, access)

@@ -116,6 +116,11 @@ GRANT_PATTERNS: dict[str, str] = {
     r"table/[A-Za-z0-9:]+RunsDatabase[A-Za-z0-9]+/\*\]": (
         "The tables of one named Glue database (the run export's `runs` table and any its partitions need)"
     ),
+    r"AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:"
+    r"job-definition/[a-z0-9-]+-image-\*\]": (
+        "The job definitions of the models' own training images: Validate registers one per model at run time, "
+        "all under this deployment's name prefix"
+    ),
     r"AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
     r"execution:[a-z0-9-]+:\*\]": (
         "The executions of one named state machine (the training pipeline, whose record step reads each "

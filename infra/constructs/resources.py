@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -12,9 +12,11 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
 
 from mlcore.catalog import Access, resource_of
 
@@ -40,6 +42,11 @@ class PlatformResources:
     # The ARN pattern of the training pipeline's executions: from its name, so that its own steps
     # may read its history without a reference cycle (function -> policy -> state machine -> function).
     training_executions: str | None = None
+    # A model's own training image: the name prefix of its job definitions, its roles and its log group.
+    image_job_prefix: str | None = None
+    image_job_role: iam.IRole | None = None
+    image_execution_role: iam.IRole | None = None
+    image_log_group: logs.ILogGroup | None = None
     # Catalog functions another stack created, that this one's state machines invoke too.
     functions: Mapping[str, lambda_.IFunction] = field(default_factory=dict)
 
@@ -76,6 +83,9 @@ class PlatformResources:
             "_state_machine": lambda: target.state_machine_arn,
             "_topic": lambda: target.topic_arn,
             "_database": lambda: target.ref,
+            "_role": lambda: target.role_arn,
+            "_log_group": lambda: target.log_group_name,
+            "_prefix": lambda: target,
         }
         return str(values[_kind(resource)]())
 
@@ -95,11 +105,24 @@ class PlatformResources:
                     actions=["states:DescribeExecution", "states:GetExecutionHistory"], resources=[target]
                 )
             ),
+            ("_role", Access.PASS): lambda: target.grant_pass_role(grantee),
+            ("_prefix", Access.REGISTER): lambda: self._grant_job_definitions(target, grantee),
         }
         grant = grants.get((_kind(resource), access))
         if grant is None:
             raise UnknownResourceError(f"no '{access}' access to {resource}")
         grant()
+
+    def _grant_job_definitions(self, prefix: str, grantee: iam.IGrantable) -> None:
+        """Register job definitions named `<prefix>-*` (describing them has no resource-level permission)."""
+        stack = Stack.of(cast(Construct, grantee))  # the grantee's stack: its region and account
+        definitions = stack.format_arn(service="batch", resource="job-definition", resource_name=f"{prefix}-*")
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["batch:RegisterJobDefinition"], resources=[definitions])
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["batch:DescribeJobDefinitions"], resources=["*"])
+        )
 
     @staticmethod
     def _grant_glue(database: glue.CfnDatabase, grantee: iam.IGrantable) -> None:
@@ -129,7 +152,7 @@ GLUE_TABLE_ACTIONS = (
 )
 
 
-KINDS = ("_table", "_bucket", "_state_machine", "_topic", "_database", "_executions")
+KINDS = ("_table", "_bucket", "_state_machine", "_topic", "_database", "_executions", "_role", "_log_group", "_prefix")
 
 
 def _kind(resource: str) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Size, Stack
@@ -22,8 +24,10 @@ from infra.constructs.nag import GRANT_PATTERNS, XRAY_REASON, acknowledge, ackno
 from infra.constructs.resources import PlatformResources
 from mlcore.catalog import (
     ALERTS_TOPIC,
+    IMAGE_OUTPUT_OBJECTS,
     JOB_DEFINITION,
     JOB_QUEUE,
+    RUN_OBJECTS,
     SPOT_JOB_QUEUE,
     TRAINING_JOB,
     TRAINING_PIPELINE,
@@ -159,6 +163,9 @@ class TrainingPipeline(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._batch(resources)
+        image_jobs = f"{state_machine_name}-image"
+        resources = self._own_images(resources, image_jobs)
+        factory = factory.with_resources(resources)
         self.functions = {name: factory.create(self, name) for name in TRAINING_PIPELINE.functions}
         self.state_machine = asl_state_machine(
             self,
@@ -173,9 +180,72 @@ class TrainingPipeline(Construct):
             },
             state_machine_name=state_machine_name,  # its steps read its history by this name (record_run)
         )
+        own_images = Stack.of(self).format_arn(
+            service="batch", resource="job-definition", resource_name=f"{image_jobs}-*"
+        )
         allow_batch_jobs(
             self.state_machine,
-            [self.job_queue.job_queue_arn, self.spot_job_queue.job_queue_arn, self.job_definition.job_definition_arn],
+            [
+                self.job_queue.job_queue_arn,
+                self.spot_job_queue.job_queue_arn,
+                self.job_definition.job_definition_arn,
+                own_images,
+            ],
+        )
+
+    def _own_images(self, resources: PlatformResources, prefix: str) -> PlatformResources:
+        """What a model's own training image runs with: a role that reads the runs' files and writes only the
+        image output folders (no registry), an execution role that pulls from this account's ECR, its logs."""
+        logs_group = logs.LogGroup(
+            self, "ImageLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+        )
+        job_role = iam.Role(
+            self,
+            "ImageJobRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="A model's own training image: reads its run's split and spec, writes its output folder",
+        )
+        resources.artifacts_bucket.grant_read(job_role, RUN_OBJECTS)
+        resources.artifacts_bucket.grant_put(job_role, IMAGE_OUTPUT_OBJECTS)
+        execution_role = iam.Role(
+            self,
+            "ImageExecutionRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="Pulls a model's own training image from this account's ECR and writes its logs",
+        )
+        repositories = Stack.of(self).format_arn(service="ecr", resource="repository", resource_name="*")
+        execution_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                resources=[repositories],
+            )
+        )
+        execution_role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
+        logs_group.grant_write(execution_role)
+        acknowledge_matching(
+            job_role,
+            {
+                rf"AwsSolutions-IAM5\[Resource::[^*]+/{re.escape(IMAGE_OUTPUT_OBJECTS)}\]": "Puts only: the output "
+                "folders of the runs' own images, never a model the registry serves",
+                **GRANT_PATTERNS,
+            },
+        )
+        acknowledge_matching(
+            execution_role,
+            {
+                r"AwsSolutions-IAM5\[Resource::\*\]": "ecr:GetAuthorizationToken supports no resource-level "
+                "permissions",
+                r"AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:"
+                r"repository/\*\]": "A model's own image may be in any of this account's repositories (the spec "
+                "names it); pulls only",
+            },
+        )
+        return replace(
+            resources,
+            image_job_prefix=prefix,
+            image_job_role=job_role,
+            image_execution_role=execution_role,
+            image_log_group=logs_group,
         )
 
     def _batch(self, resources: PlatformResources) -> None:

@@ -3,7 +3,9 @@
 - Lambda invocations (`LambdaSimpleBackend.invoke`) run the function's real handler in-process;
   an exception becomes `x-amz-function-error` with `{"errorType": ...}` so ASL Retry/Catch see it.
 - Batch jobs (`BatchSimpleBackend._mark_job_as_finished`) run the training image's entrypoint with
-  the job definition's command (none trains, `score` scores a batch's chunk), and describe the size
+  the job definition's command (none trains, `adopt` adopts what a model's own image trained, `score`
+  scores a batch's chunk), or a model's own image's `entrypoint.py` (its folder, `runner.local_image_folder`)
+  when the job definition is one of the image contract's, and describe the size
   they ran at (`Job._container_details`: the overrides' `resourceRequirements`, which moto keeps but
   leaves out of the description).
 - moto's Step Functions engine passes ASL's PascalCase parameters to boto unconverted for Batch and
@@ -120,8 +122,8 @@ def install(functions: FunctionRunner, training: TrainingJobRunner, delivery: De
         if include_start_attempt:
             job._start_attempt()
         environment = {e["name"]: e["value"] for e in job._get_container_property("environment", [])}
-        command = job._get_container_property("command", [])
-        job._mark_stopped(success=training.run(environment, command))
+        image, command = job._get_container_property("image", ""), job._get_container_property("command", [])
+        job._mark_stopped(success=training.run_job(image, environment, command))
 
     saved = _installed.get("Rule.send_to_targets")
     original_send = saved[2] if saved else Rule.send_to_targets

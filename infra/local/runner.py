@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -19,9 +20,14 @@ from typing import Any
 
 import mlruntime
 from infra.local.deploy import Deployment, LocalFunction
+from mlcore.images import CONTRACT_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAINING_ENTRYPOINT = ROOT / "containers" / "training" / "entrypoint.py"
+# A model's own training image, locally: the folder whose `entrypoint.py` the image runs, by repository
+# name: `repository=folder[,repository=folder...]`, else containers/<repository>/ of this project.
+LOCAL_IMAGES_VARIABLE = "MLOPS_LOCAL_IMAGES"
+IMAGE_TIMEOUT_SECONDS = 3600
 # One function runs at a time: each runs with its own environment, and os.environ is process-wide.
 _environment_lock = threading.RLock()
 
@@ -146,6 +152,25 @@ class FunctionRunner:
         return json.dumps(result).encode(), False
 
 
+def local_image_folder(image: str) -> Path:
+    """The folder that builds an ECR image, for running its entrypoint here.
+
+    Raises
+    ------
+    LookupError
+        When no folder with an `entrypoint.py` stands for the image's repository, saying how to map one.
+    """
+    repository = image.split("/", 1)[-1].split("@", maxsplit=1)[0].split(":", maxsplit=1)[0]
+    mapped = dict(pair.split("=", 1) for pair in os.environ.get(LOCAL_IMAGES_VARIABLE, "").split(",") if "=" in pair)
+    folder = Path(mapped[repository]) if repository in mapped else ROOT / "containers" / repository
+    if not (folder / "entrypoint.py").is_file():
+        raise LookupError(
+            f"no local build of the image {image}: {folder}/entrypoint.py does not exist; set "
+            f"{LOCAL_IMAGES_VARIABLE}={repository}=<folder with its entrypoint.py>"
+        )
+    return folder
+
+
 class TrainingJobRunner:
     """Runs the training image's entrypoint with a Batch job's environment.
 
@@ -157,6 +182,12 @@ class TrainingJobRunner:
         self.runs: list[dict[str, str]] = []
         self._entrypoint: ModuleType | None = None
         self._lock = threading.Lock()
+
+    def run_job(self, image: str, job_environment: dict[str, str], command: list[str]) -> bool:
+        """Run a Batch job: a model's own image when its job definition is the image contract's, else ours."""
+        if CONTRACT_VARIABLE in job_environment:
+            return self.run_image(image, job_environment)
+        return self.run(job_environment, command)
 
     def run(self, job_environment: dict[str, str], command: list[str] | None = None) -> bool:
         """Run the entrypoint with the job definition's command (its arguments: none trains)."""
@@ -171,3 +202,25 @@ class TrainingJobRunner:
             except Exception:  # the container would exit non-zero with its traceback in the job's log
                 traceback.print_exc()
                 return False
+
+    def run_image(self, image: str, job_environment: dict[str, str]) -> bool:
+        """Run a model's own image: its folder's `entrypoint.py`, in a process of its own, with the job's
+        environment."""
+        with self._lock:
+            self.runs.append(job_environment)
+            try:
+                folder = local_image_folder(image)
+            except LookupError as exc:
+                print(exc, file=sys.stderr)
+                return False
+            done = subprocess.run(
+                [sys.executable, str(folder / "entrypoint.py")],
+                env={**os.environ, **job_environment},
+                cwd=folder,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=IMAGE_TIMEOUT_SECONDS,
+                check=False,
+            )
+            sys.stderr.write(done.stdout.decode(errors="replace"))  # the container's log
+            return done.returncode == 0

@@ -153,3 +153,29 @@ def test_a_models_jobs_run_on_the_queue_and_at_the_size_its_spec_asks(
     assert (requirements["VCPU"], requirements["MEMORY"]) == ("4", "16384")
     [run] = platform.registry.list_runs("churn-spot")
     assert run.batch.jobs == 1 and run.batch.vcpu_seconds == pytest.approx(4 * run.batch.gb_seconds / 16)
+
+
+def test_a_models_own_image_is_run_by_the_batch_hook_adopted_and_served(
+    demo: DemoResult, platform: Platform, tmp_path: Path
+) -> None:
+    # GIVEN a model trained by its own image (the example of containers/byo-example/, which the local
+    # Batch hook runs as the image's entrypoint, in a process of its own)
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/byo-example@sha256:" + "c" * 64
+    register_copy(
+        platform,
+        tmp_path,
+        "churn-image",
+        estimator={"kind": "own_image", "params": {"hidden_layer_sizes": [12]}},
+        training={"image": image},
+    )
+    # WHEN it is trained through the pipeline
+    train(platform, "churn-image", churn_table(1200, seed=43))
+    # THEN the version is the image's model, checked and scored by the platform on the holdout
+    version = platform.registry.get_version("churn-image", 1)
+    assert version.image == image and version.params == {"hidden_layer_sizes": [12]}
+    assert version.metrics["roc_auc"] > 0.6 and "image_metrics" in version.artifacts
+    [run] = platform.registry.list_runs("churn-image")
+    assert (run.estimator, run.image) == ("own_image", image)
+    # and the API serves it
+    status, answer = platform.predict("churn-image", churn_instances(5, seed=9))
+    assert status == 200 and set(answer["predictions"]) <= {"yes", "no"}

@@ -24,6 +24,7 @@ def test_first_pipeline_validates_trains_evaluates_registers_and_promotes(demo: 
         "Validate",
         "AnythingNew",
         "Searching",
+        "OwnImage",
         "Train",
         "Evaluate",
         "GatePassed",

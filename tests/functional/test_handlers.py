@@ -78,6 +78,10 @@ def invoke(
         "DATA_BUCKET": "mlops-data",
         "ARTIFACTS_BUCKET": "mlops-artifacts",
         "CAPTURE_BUCKET": "mlops-capture",
+        "IMAGE_JOB_PREFIX": "mlops-training-image",
+        "IMAGE_JOB_ROLE_ARN": "arn:aws:iam::123456789012:role/image-job",
+        "IMAGE_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/image-execution",
+        "IMAGE_LOG_GROUP": "image-logs",
         "MAX_ROWS": "50",
         "ALIAS_TTL_SECONDS": "0",
     }.items():

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from conftest import Synthesized
 
-# Actions without resource-level permissions (X-Ray, vended-log delivery, ECR login).
+# Actions without resource-level permissions (X-Ray, vended-log delivery, ECR login, Batch's describe).
 RESOURCE_STAR_ACTIONS = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
@@ -22,6 +22,7 @@ RESOURCE_STAR_ACTIONS = {
     "logs:PutResourcePolicy",
     "logs:UpdateLogDelivery",
     "ecr:GetAuthorizationToken",
+    "batch:DescribeJobDefinitions",  # validate, finding a model's image job definition
 }
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aws_cdk.assertions import Match
 
 from infra.asl import asl_path, placeholders
-from mlcore.catalog import JOB_QUEUES, SCORING_JOB, TRAINING_JOB, env_keys
+from mlcore.catalog import IMAGE_OUTPUT_OBJECTS, JOB_QUEUES, RUN_OBJECTS, SCORING_JOB, TRAINING_JOB, env_keys
 
 if TYPE_CHECKING:
     from conftest import Synthesized
@@ -101,7 +101,9 @@ def test_training_state_machine_may_submit_batch_jobs_and_sync(synthesized: Synt
     [submit] = [s for s in statements if s["Action"] == "batch:SubmitJob"]
     queues = set(synthesized.resources("AWS::Batch::JobQueue"))
     assert all(queue in json.dumps(submit["Resource"]) for queue in queues)
-    assert len(submit["Resource"]) == len(JOB_QUEUES) + 1  # and the job definition
+    # and the job definitions: the platform's, and the models' own images' (named by Validate under one prefix)
+    assert len(submit["Resource"]) == len(JOB_QUEUES) + 2
+    assert ":job-definition/mlops-training-image-*" in json.dumps(submit["Resource"])
 
 
 def test_job_role_is_assumed_by_ecs_tasks(synthesized: Synthesized) -> None:
@@ -154,3 +156,29 @@ def test_the_tick_starts_the_scheduled_batches_through_their_state_machine(synth
         k for k, r in template["Resources"].items()
         if r["Type"] == "AWS::StepFunctions::StateMachine" and k.startswith("BatchScoringStateMachine")
     )}  # fmt: skip
+
+
+def test_a_models_own_image_reads_the_runs_and_writes_only_its_output_folder(synthesized: Synthesized) -> None:
+    template = synthesized.raw("MlopsTraining")
+    # the image's role: get the runs' files, put under their image/out/ folders, nothing of the registry
+    statements = _role_statements(synthesized, "MlopsTraining", "PipelineImageJobRole")
+    by_action = {a: s for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert by_action["s3:PutObject"]["Resource"]["Fn::Join"][1][1] == f"/{IMAGE_OUTPUT_OBJECTS}"
+    assert "Artifacts" in json.dumps(by_action["s3:PutObject"]["Resource"])
+    assert [r["Fn::Join"][1][1] for r in by_action["s3:GetObject*"]["Resource"] if "Fn::Join" in r] == [
+        f"/{RUN_OBJECTS}"
+    ]
+    assert not [a for a in by_action if a.startswith("dynamodb:") or a.startswith("s3:Delete")]
+    # Fargate's role for it: pulls from this account's ECR, writes the image's log group
+    execution = _role_statements(synthesized, "MlopsTraining", "PipelineImageExecutionRole")
+    pulls = next(s for s in execution if "ecr:BatchGetImage" in s["Action"])
+    assert ":repository/*" in json.dumps(pulls["Resource"]) and "AWS::AccountId" in json.dumps(pulls["Resource"])
+    # Validate registers job definitions under the prefix only, and passes just these two roles
+    validate = _role_statements(synthesized, "MlopsTraining", "PipelineValidateRole")
+    [register] = [s for s in validate if s["Action"] == "batch:RegisterJobDefinition"]
+    assert ":job-definition/mlops-training-image-*" in json.dumps(register["Resource"])
+    [passes] = [s for s in validate if s["Action"] == "iam:PassRole"]
+    assert sorted(r["Fn::GetAtt"][0] for r in passes["Resource"]) == sorted(
+        k for k, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::Role" and k.startswith(("PipelineImageJobRole", "PipelineImageExecutionRole"))
+    )  # fmt: skip

@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("catalog",),
     ("schedules",),
     ("spec", "storage", "html", "tables"),
-    ("registry",),
+    ("registry", "images"),
     ("data", "serving", "runs"),
     ("training", "batch"),
     ("monitoring",),

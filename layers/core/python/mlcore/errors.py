@@ -80,6 +80,13 @@ class ConversionError(MlopsError):
     status = 422
 
 
+class ImageContractError(MlopsError):
+    """A model's own training image did not write what the image contract asks for."""
+
+    code = "image_contract_broken"
+    status = 422
+
+
 class TrainingError(MlopsError):
     """The spec cannot be trained as written on this data (a class weight or threshold that does not fit it)."""
 

@@ -18,6 +18,7 @@ from mlcore.catalog import (
     BATCH_PARTITION,
     CUSTOM,
     ESTIMATORS,
+    IMAGE,
     RESERVED_COLUMNS,
     fargate_size_error,
 )
@@ -296,8 +297,27 @@ class Resources(_Strict):
         return self
 
 
+# An ECR image: <account>.dkr.ecr.<region>.amazonaws.com/<repository>, by tag or (better) by digest.
+IMAGE_PATTERN = (
+    r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9][a-z0-9._/-]*"
+    r"(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$"
+)
+
+
 class Training(_Strict):
     resources: Resources = Resources()
+    # The model's own training image (estimator kind `image`), implementing the image contract (README).
+    image: str | None = None
+
+    @field_validator("image")
+    @classmethod
+    def _ecr_image(cls, image: str | None) -> str | None:
+        if image is not None and not re.fullmatch(IMAGE_PATTERN, image):
+            raise ValueError(
+                f"{image!r} is not an ECR image: <account>.dkr.ecr.<region>.amazonaws.com/<repository>, with "
+                ":<tag> or @sha256:<digest>"
+            )
+        return image
 
 
 class Batch(_Strict):
@@ -392,7 +412,28 @@ class ModelSpec(_Strict):
                 raise ValueError(f"metric '{metric}' is not one of {sorted(allowed)} for task '{self.task}'")
         if not classifier and (self.metrics.threshold or self.estimator.class_weight):
             raise ValueError("metrics.threshold and estimator.class_weight are for classifiers")
+        self._own_image()
         return self
+
+    def _own_image(self) -> None:
+        """An image trains by itself: the platform's search, cross-validation and class weights do not reach it."""
+        if (self.estimator.kind == IMAGE) != (self.training.image is not None):
+            raise ValueError("training.image is required for estimator kind 'image', and only for it")
+        if self.training.image is None:
+            return
+        unsupported = [
+            name
+            for name, value in (
+                ("estimator.search", self.estimator.search),
+                ("estimator.class_weight", self.estimator.class_weight),
+                ("data.cv_folds", self.data.cv_folds),
+            )
+            if value is not None
+        ]
+        if unsupported:
+            raise ValueError(
+                f"{', '.join(unsupported)}: an image trains by itself; pass what it needs in estimator.params"
+            )
 
     @property
     def parametric_metrics(self) -> list[str]:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
         container_resources,
         fargate_size_error,
     )
-    from mlcore.catalog.estimators import ANY_TASK, CUSTOM, ESTIMATORS, EstimatorKind
+    from mlcore.catalog.estimators import ANY_TASK, CUSTOM, ESTIMATORS, IMAGE, EstimatorKind
     from mlcore.catalog.functions import (
         ARTIFACTS_BUCKET,
         BATCH_STATE_MACHINE,
@@ -52,6 +52,10 @@ if TYPE_CHECKING:
         DATA_BUCKET,
         DRIFT_CHECK,
         FUNCTIONS,
+        IMAGE_EXECUTION_ROLE,
+        IMAGE_JOB_PREFIX,
+        IMAGE_JOB_ROLE,
+        IMAGE_LOG_GROUP,
         PLAN_BATCH,
         PREDICT,
         PUBLISH_BATCH,
@@ -83,8 +87,12 @@ if TYPE_CHECKING:
         DATA_SUFFIXES,
         DATASETS,
         FEEDBACK,
+        IMAGE_OUTPUT_OBJECTS,
+        RUN_OBJECTS,
+        RUNS,
         RUNS_EXPORT,
         CheckFile,
+        ImageFile,
         RunFile,
         batch_manifest_key,
         batch_predictions_key,
@@ -124,6 +132,7 @@ if TYPE_CHECKING:
         EvaluateResult,
         FailedStep,
         FailureReport,
+        ImageJob,
         JobPlan,
         ListDueRequest,
         ListDueResult,

@@ -21,6 +21,7 @@ class EstimatorKind:
 
 
 CUSTOM = "custom"
+IMAGE = "own_image"  # the model's own training image (`training.image`), which writes model.onnx itself
 ANY_TASK = "any"
 _LIGHTGBM = (("verbose", -1),)  # LightGBM logs every tree's "no further splits" otherwise
 
@@ -45,5 +46,7 @@ ESTIMATORS: dict[str, EstimatorKind] = {
         EstimatorKind("xgboost_regressor", "regression", "xgboost:XGBRegressor", False, "xgboost"),
         # The model's own code: `estimator.entrypoint` names its builder (mlcore/training/custom.py).
         EstimatorKind(CUSTOM, ANY_TASK, "", False),
+        # The model's own image: `training.image` runs it, the training job then checks and scores its model.
+        EstimatorKind(IMAGE, ANY_TASK, "", False),
     )
 }

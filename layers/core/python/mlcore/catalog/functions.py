@@ -68,6 +68,8 @@ class Access(StrEnum):
     PUT = "put"  # buckets: put objects only
     READ_WRITE = "read_write"  # tables: and put/update/delete; buckets: and put
     START = "start"  # state machines: start executions
+    PASS = "pass"  # roles: pass them to the jobs it defines
+    REGISTER = "register"  # job definitions under a name prefix: register (and describe) them
     HISTORY = "history"  # executions: describe them and read their history
 
 
@@ -80,6 +82,12 @@ TRAINING_STATE_MACHINE = "training_state_machine"
 BATCH_STATE_MACHINE = "batch_state_machine"  # the CLI and the schedule's tick start batches with it
 RUNS_DATABASE = "runs_database"  # the Glue database of the run export
 TRAINING_EXECUTIONS = "training_executions"  # the training pipeline's executions (their history)
+# A model's own training image (`training.image`) runs as a job definition validate registers, under
+# this name prefix, with these roles (the image's, and Fargate's for the pull and the logs) and log group.
+IMAGE_JOB_PREFIX = "image_job_prefix"
+IMAGE_JOB_ROLE = "image_job_role"
+IMAGE_EXECUTION_ROLE = "image_execution_role"
+IMAGE_LOG_GROUP = "image_log_group"
 # A settings field the CDK app fills with a fact of the build, not a resource: the app's commit.
 CODE_VERSION = "code_version"
 
@@ -141,7 +149,15 @@ FUNCTIONS: dict[str, Function] = {
             VALIDATE,
             ValidateSettings,
             DATA,
-            {REGISTRY_TABLE: R, DATA_BUCKET: R, ARTIFACTS_BUCKET: W, CAPTURE_BUCKET: R},
+            {
+                REGISTRY_TABLE: R,
+                DATA_BUCKET: R,
+                ARTIFACTS_BUCKET: W,
+                CAPTURE_BUCKET: R,
+                IMAGE_JOB_PREFIX: Access.REGISTER,
+                IMAGE_JOB_ROLE: Access.PASS,
+                IMAGE_EXECUTION_ROLE: Access.PASS,
+            },
             ValidateRequest,
             ValidateResult,
             memory_mb=1024,

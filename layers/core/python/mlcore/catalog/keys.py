@@ -3,6 +3,7 @@
 datasets/<model>/<time>.<csv|csv.gz|parquet>           data bucket: what the pipeline trains on
 datasets/<model>/<time>/<path>                          data bucket: a dataset of many files (hive partitions)
 runs/<model>/<run>/<RunFile>                            artifacts bucket: one pipeline run
+runs/<model>/<run>/image/out/<ImageFile>                artifacts bucket: what a model's own image wrote
 monitoring/<model>/<check>/<CheckFile>                  artifacts bucket: one drift check
 capture/model=<model>/dt=<day>/<time>-<id>.parquet      capture bucket: served traffic
 feedback/model=<model>/dt=<day>/<time>-<id>.parquet     capture bucket: ground truth for it
@@ -38,6 +39,17 @@ class RunFile(StrEnum):
     EVALUATION = "evaluation.json"  # the gate's verdict
     INPUTS = "inputs.json"  # what the validate step found: sources, fingerprint, split (ValidateResult)
     SEARCH = "search.json"  # a hyperparameter search's trials and the best of them
+    IMAGE_SPEC = "image/spec.json"  # the model's spec, for its own training image
+    IMAGE_OUTPUT = "image/out/"  # where its own training image writes (ImageFile)
+    IMAGE_METRICS = "image_metrics.json"  # the platform's copy of what the image reported, once adopted
+
+
+class ImageFile(StrEnum):
+    """What a model's own training image writes under OUTPUT_URI (the image contract, README)."""
+
+    MODEL = "model.onnx"
+    PREDICTIONS = "predictions.parquet"  # its model's outputs on the holdout, row by row: the parity check's
+    METRICS = "metrics.json"  # its own view of its metrics, kept beside the platform's
 
 
 class CheckFile(StrEnum):
@@ -64,8 +76,14 @@ def dataset_folder(model: str, at: datetime) -> str:
     return f"{dataset_prefix(model)}{at:%Y%m%dT%H%M%S%fZ}/"
 
 
+RUNS = "runs/"  # artifacts bucket: every pipeline run
+# IAM object patterns (a `*` spans folders): every run's files, and the output folders of the runs' own images.
+RUN_OBJECTS = f"{RUNS}*"
+IMAGE_OUTPUT_OBJECTS = f"{RUNS}*/{RunFile.IMAGE_OUTPUT}*"
+
+
 def run_prefix(model: str, run: str) -> str:
-    return f"runs/{model}/{run}/"
+    return f"{RUNS}{model}/{run}/"
 
 
 def run_key(model: str, run: str, file: RunFile) -> str:

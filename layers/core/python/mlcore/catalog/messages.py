@@ -75,6 +75,14 @@ class JobPlan(_Message):
 
     queue: int = 0
     resources: list[dict[str, str]] = Field(default_factory=list)
+    image: ImageJob | None = None  # the model's own training image, when the spec names one
+
+
+class ImageJob(_Message):
+    """The job of a model's own training image: its job definition and its environment (the contract's inputs)."""
+
+    definition: str
+    environment: list[dict[str, str]]  # [{"Name": ..., "Value": ...}], as Batch's ContainerOverrides take them
 
 
 class ValidateResult(_Message):

@@ -34,6 +34,11 @@ class ValidateSettings(Settings):
     data_bucket: str
     artifacts_bucket: str
     capture_bucket: str  # labelled served rows, for retrain.include_feedback
+    # A model's own training image: the job definition validate registers for it
+    image_job_prefix: str
+    image_job_role_arn: str
+    image_execution_role_arn: str
+    image_log_group: str
 
 
 class TrainSettings(Settings):

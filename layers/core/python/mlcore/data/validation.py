@@ -44,6 +44,7 @@ from mlcore.data.datasets import (
 from mlcore.data.report import render_contract_html
 from mlcore.data.sources import feedback_rows, learned_already, training_fingerprint
 from mlcore.errors import DataValidationError, NotFoundError
+from mlcore.images import ImageJobs
 from mlcore.registry import Registry
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore, S3Uri
@@ -118,12 +119,24 @@ def _snapshot(
     return folder, concat_dataset(tables)
 
 
-def _job_plan(spec: ModelSpec) -> JobPlan:
-    """The queue and size of the run's Batch jobs, from `training.resources`."""
+def _job_plan(spec: ModelSpec, run_id: str, images: ImageJobs | None, artifacts: ObjectStore) -> JobPlan:
+    """The queue and size of the run's Batch jobs, from `training.resources`, and its own image's job.
+
+    Raises
+    ------
+    DataValidationError
+        For a spec with `training.image` when this deployment's validate cannot register image jobs.
+    """
     resources = spec.training.resources
+    image = None
+    if spec.training.image is not None:
+        if images is None:
+            raise DataValidationError("this validate step runs no training images", field="training.image")
+        image = images.job(spec, run_id, artifacts)
     return JobPlan(
         queue=JOB_QUEUES.index(FARGATE_SPOT if resources.spot else FARGATE),
         resources=container_resources(resources.vcpus, resources.memory_gb),
+        image=image,
     )
 
 
@@ -153,6 +166,7 @@ def validate_dataset(
     data: ObjectStore,
     artifacts: ObjectStore,
     capture: ObjectStore,
+    images: ImageJobs | None = None,
     now: datetime | None = None,
 ) -> ValidateResult:
     """Check the training data against the spec's contract, snapshot it and split train/holdout.
@@ -160,7 +174,7 @@ def validate_dataset(
     The training data is the dataset and, with `retrain.include_feedback`, the labelled served rows
     since the champion was trained, each checked by the same contract. When the champion learned
     from exactly this data, the result says `nothing_new` (unless the run is forced) and no split
-    is written.
+    is written. A spec with `training.image` gets its image's job (`images` registers its definition).
 
     Raises
     ------
@@ -228,7 +242,7 @@ def validate_dataset(
         warnings=[f"{w.check}({w.column}): {w.message}" for w in report.warnings],
         report=report_artifact,
         code=code,
-        job=_job_plan(spec),
+        job=JobPlan() if nothing_new else _job_plan(spec, run_id, images, artifacts),
     )
     artifacts.put(run_key(name, run_id, RunFile.INPUTS), result.model_dump_json(indent=2).encode(), "application/json")
     return result

@@ -1,4 +1,5 @@
-"""Training: the scikit-learn pipeline, ONNX export and parity, metrics, the gate, the Batch job.
+"""Training: the scikit-learn pipeline, ONNX export and parity, metrics, the gate, the Batch job (and the
+adoption of what a model's own image trained).
 
 `gate` needs no numpy (the evaluate function runs with the core layer only); the rest runs in the
 training image.
@@ -27,9 +28,10 @@ if TYPE_CHECKING:
         score,
         score_metrics,
     )
-    from mlcore.training.export import check_parity, export_onnx
+    from mlcore.training.export import check_parity, compare_outputs, export_onnx
     from mlcore.training.gate import apply_gate, evaluate_candidate
-    from mlcore.training.job import train_candidate
+    from mlcore.training.image import ImageOutput, read_image_output
+    from mlcore.training.job import adopt_candidate, train_candidate
     from mlcore.training.pipeline import (
         build_pipeline,
         cross_validate,

@@ -66,18 +66,36 @@ def check_parity(pipeline: Any, onnx_model: OnnxModel, columns: dict[str, np.nda
         Naming the estimator, when more than 0.1 % of rows differ by more than 1e-3.
     """
     data = frame(columns, spec)
-    outputs = onnx_model.predict(columns)
     if spec.task is Task.CLASSIFICATION:
         expected = pipeline.predict_proba(data)
-        actual = outputs["probabilities"]
     else:
         expected = pipeline.predict(data).reshape(-1, 1)
-        actual = outputs["label"].reshape(-1, 1)
+    what = f"'{spec.estimator.kind}' ({type(pipeline.steps[-1][1]).__name__})"
+    return compare_outputs(expected, onnx_model.predict(columns), spec, what, "scikit-learn")
+
+
+def compare_outputs(
+    expected: np.ndarray, outputs: dict[str, np.ndarray], spec: ModelSpec, what: str, reference: str
+) -> float:
+    """The max absolute difference between an ONNX model's outputs and the model's own (probabilities per
+    class, or the regressor's predictions, one row per holdout row).
+
+    Raises
+    ------
+    ParityError
+        Naming `what` and the `reference`, when more than 0.1 % of rows differ by more than 1e-3.
+    """
+    actual = outputs["probabilities"] if spec.task is Task.CLASSIFICATION else outputs["label"].reshape(-1, 1)
+    if np.shape(actual) != np.shape(expected):
+        raise ParityError(
+            f"ONNX export of {what} gives outputs of shape {np.shape(actual)} on the holdout, {reference} "
+            f"{np.shape(expected)}; not registering"
+        )
     difference = np.abs(np.asarray(actual, dtype=np.float64) - expected).max(axis=1)
     disagreeing = float(np.mean(difference > PARITY_ATOL * np.maximum(1.0, np.abs(expected).max(axis=1))))
     if disagreeing > PARITY_MAX_DISAGREEMENT:
         raise ParityError(
-            f"ONNX export of '{spec.estimator.kind}' ({type(pipeline.steps[-1][1]).__name__}) disagrees with "
-            f"scikit-learn on {disagreeing:.2%} of holdout rows (max abs diff {difference.max():.2e}); not registering"
+            f"ONNX export of {what} disagrees with {reference} on {disagreeing:.2%} of holdout rows "
+            f"(max abs diff {difference.max():.2e}); not registering"
         )
     return float(difference.max())

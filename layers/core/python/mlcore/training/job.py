@@ -1,13 +1,18 @@
-"""The Batch training job: fit, export to ONNX, prove parity, profile, and score candidate and champion.
+"""The Batch training job: fit, export to ONNX, prove parity, profile, and score candidate and champion;
+or, after a model's own image trained it, check what the image wrote and do the same from parity on.
 
 Only the training image runs this (scikit-learn does not fit in a Lambda package).
 """
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass
+from typing import Any
 
-from mlcore.catalog import RunFile, TrainingResult, ValidateResult, run_key
+import numpy as np
+import pyarrow as pa
+
+from mlcore.catalog import Artifact, CrossValidation, RunFile, TrainingResult, ValidateResult, run_key
 from mlcore.data import build_profile, read_parquet
 from mlcore.errors import TrainingError
 from mlcore.registry import Registry
@@ -16,7 +21,8 @@ from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
 from mlcore.training.custom import install_code
 from mlcore.training.evaluation import paired_bootstrap, permutation_importance, pick_threshold, score
-from mlcore.training.export import check_parity, export_onnx
+from mlcore.training.export import check_parity, compare_outputs, export_onnx
+from mlcore.training.image import read_image_output
 from mlcore.training.pipeline import cross_validate, fit, resolved_params, table_columns
 from mlcore.training.search import best_trial
 
@@ -46,6 +52,26 @@ def decision_threshold(spec: ModelSpec, classes: list[str] | None, truth: np.nda
     return threshold
 
 
+@dataclass(frozen=True)
+class RunData:
+    """What a run's training job reads: the spec, the validate step's result, the split."""
+
+    spec: ModelSpec
+    inputs: ValidateResult
+    train: pa.Table
+    holdout: pa.Table
+
+
+def _run_data(model_name: str, run_id: str, registry: Registry, artifacts: ObjectStore) -> RunData:
+    inputs = ValidateResult.model_validate_json(artifacts.get(run_key(model_name, run_id, RunFile.INPUTS)))
+    return RunData(
+        spec=registry.get_spec(model_name),
+        inputs=inputs,
+        train=read_parquet(artifacts.get_verified(inputs.train)),
+        holdout=read_parquet(artifacts.get_verified(inputs.holdout)),
+    )
+
+
 def train_candidate(
     model_name: str, run_id: str, *, registry: Registry, artifacts: ObjectStore, image: str = ""
 ) -> TrainingResult:
@@ -60,20 +86,83 @@ def train_candidate(
     SearchError
         When the run searched and no trial could be scored.
     """
-    spec = registry.get_spec(model_name)
-    inputs = ValidateResult.model_validate_json(artifacts.get(run_key(model_name, run_id, RunFile.INPUTS)))
-    train = read_parquet(artifacts.get_verified(inputs.train))
-    holdout = read_parquet(artifacts.get_verified(inputs.holdout))
+    run = _run_data(model_name, run_id, registry, artifacts)
+    spec, inputs = run.spec, run.inputs
     if inputs.code is not None:
         install_code(inputs.code, artifacts)
     # After a search, the best trial's parameters, refitted on the whole training set.
     params = best_trial(spec, run_id, artifacts)["params"] if inputs.trials else None
-    pipeline, classes = fit(spec, train, params)
-    signature = signature_of(spec.features)
+    pipeline, classes = fit(spec, run.train, params)
     onnx_bytes = export_onnx(pipeline, spec)
-    candidate = OnnxModel(onnx_bytes, signature, classes)
+    candidate = OnnxModel(onnx_bytes, signature_of(spec.features), classes)
+    parity = check_parity(pipeline, candidate, table_columns(run.holdout, spec), spec)
+    folds = spec.data.cv_folds
+    return _assess(
+        run,
+        run_id,
+        candidate,
+        onnx_bytes,
+        parity,
+        registry=registry,
+        artifacts=artifacts,
+        image=image,
+        params=resolved_params(pipeline),
+        cross_validation=cross_validate(spec, run.train, folds, params) if folds else None,
+    )
+
+
+def adopt_candidate(model_name: str, run_id: str, *, registry: Registry, artifacts: ObjectStore) -> TrainingResult:
+    """The job after a model's own image: check what the image wrote, prove parity, profile, score on the holdout.
+
+    Raises
+    ------
+    ImageContractError
+        When a file the contract asks for is missing or is not what it says, naming it.
+    ParityError
+        When the ONNX model does not reproduce the image's own predictions on the holdout.
+    """
+    run = _run_data(model_name, run_id, registry, artifacts)
+    spec = run.spec
+    assert spec.training.image is not None  # validate planned an image job
+    written = read_image_output(spec, run_id, artifacts, run.holdout.num_rows)
+    candidate = written.model(spec)
+    what = f"the image {spec.training.image}"
+    parity = compare_outputs(
+        written.expected, candidate.predict(table_columns(run.holdout, spec)), spec, what, "its own predictions"
+    )
+    reported = artifacts.put(run_key(model_name, run_id, RunFile.IMAGE_METRICS), written.metrics, "application/json")
+    return _assess(
+        run,
+        run_id,
+        candidate,
+        written.onnx,
+        parity,
+        registry=registry,
+        artifacts=artifacts,
+        image=spec.training.image,
+        params=dict(spec.estimator.params),
+        extra_artifacts={"image_metrics": reported},
+    )
+
+
+def _assess(
+    run: RunData,
+    run_id: str,
+    candidate: OnnxModel,
+    onnx_bytes: bytes,
+    parity: float,
+    *,
+    registry: Registry,
+    artifacts: ObjectStore,
+    image: str,
+    params: dict[str, Any],
+    cross_validation: dict[str, CrossValidation] | None = None,
+    extra_artifacts: dict[str, Artifact] | None = None,
+) -> TrainingResult:
+    """Threshold, metrics, importance and profile of a candidate that passed parity; its champion's scores."""
+    spec, inputs, train, holdout = run.spec, run.inputs, run.train, run.holdout
+    model_name, classes = spec.name, candidate.classes
     holdout_columns = table_columns(holdout, spec)
-    parity = check_parity(pipeline, candidate, holdout_columns, spec)
     truth = np.asarray(holdout.column(spec.target).to_pylist())
     outputs = candidate.predict(holdout_columns)
     if spec.metrics.threshold is not None:
@@ -81,7 +170,6 @@ def train_candidate(
         outputs = candidate.predict(holdout_columns)
     metrics = score(spec, truth, outputs, classes)
     importance = permutation_importance(spec, candidate.predict, holdout_columns, truth, classes)
-    folds = spec.data.cv_folds
     train_columns = table_columns(train, spec)
     profile = build_profile(spec, train_columns, candidate.predict(train_columns)["label"])
     champion = registry.champion(model_name)
@@ -106,9 +194,10 @@ def train_candidate(
             "profile": artifacts.put(
                 run_key(model_name, run_id, RunFile.PROFILE), profile.model_dump_json().encode(), "application/json"
             ),
+            **(extra_artifacts or {}),
         },
         metrics=metrics,
-        signature=signature,
+        signature=candidate.signature,
         classes=classes,
         training_rows=train.num_rows,
         holdout_rows=holdout.num_rows,
@@ -117,11 +206,11 @@ def train_candidate(
         champion_metrics=champion_metrics,
         image=image,
         data_fingerprint=inputs.fingerprint,
-        params=resolved_params(pipeline),
+        params=params,
         threshold=candidate.threshold,
         importance=importance,
         code=inputs.code,
-        cross_validation=cross_validate(spec, train, folds, params) if folds else None,
+        cross_validation=cross_validation,
         comparison=comparison,
     )
     artifacts.put(
