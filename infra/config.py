@@ -29,6 +29,9 @@ class MlopsConfig:
     # schedules' resolution (one rule for every model, however many there are).
     retrain_tick: str = "rate(5 minutes)"
     alarm_email: str | None = None
+    # An EC2 queue of GPU instances for models with training.resources.gpu (it costs nothing idle,
+    # but needs the account's G-instance quota; off by default).
+    gpu_jobs: bool = False
 
     def __post_init__(self) -> None:
         if not _PREFIX.match(self.prefix):
@@ -50,12 +53,16 @@ class MlopsConfig:
             return default if value is None else str(value)
 
         email = get("alarmEmail", "").strip()
+        gpu = get("gpuJobs", "false").strip().lower()
+        if gpu not in ("true", "false"):
+            raise ConfigError(f"mlops:gpuJobs must be true or false, got {gpu!r}")
         return cls(
             prefix=get("prefix", cls.prefix),
             api_auth=cast(ApiAuth, get("apiAuth", cls.api_auth)),
             monitor_schedule=get("monitorSchedule", cls.monitor_schedule),
             retrain_tick=get("retrainTick", cls.retrain_tick),
             alarm_email=email or None,
+            gpu_jobs=gpu == "true",
         )
 
     def stack_id(self, name: str) -> str:

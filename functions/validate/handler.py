@@ -31,5 +31,6 @@ def handler(event: ValidateRequest, context: LambdaContext) -> dict:
         artifacts=store(config.artifacts_bucket),
         capture=store(config.capture_bucket),
         images=ImageJobs(client("batch"), config),
+        gpu_jobs=config.gpu_jobs,
     )
     return result.model_dump(mode="json")

@@ -37,6 +37,7 @@ class PlatformResources:
     alerts_topic: sns.ITopic
     runs_database: glue.CfnDatabase
     code_version: str = "unknown"  # the commit the app is synthesized from (CODE_VERSION settings)
+    gpu_jobs: bool = False  # the deployment has the EC2 GPU queue (GPU_JOBS settings)
     training_state_machine: sfn.IStateMachine | None = None
     batch_state_machine: sfn.IStateMachine | None = None  # batch scoring, which the schedule's tick starts
     # The ARN pattern of the training pipeline's executions: from its name, so that its own steps

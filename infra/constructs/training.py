@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_batch as batch
@@ -24,6 +25,9 @@ from infra.constructs.nag import GRANT_PATTERNS, XRAY_REASON, acknowledge, ackno
 from infra.constructs.resources import PlatformResources
 from mlcore.catalog import (
     ALERTS_TOPIC,
+    GPU_INSTANCE_TYPES,
+    GPU_JOB_DEFINITION,
+    GPU_JOB_QUEUE,
     IMAGE_OUTPUT_OBJECTS,
     JOB_DEFINITION,
     JOB_QUEUE,
@@ -125,6 +129,12 @@ def asl_state_machine(
     return state_machine
 
 
+EXECUTION_ROLE_STAR = {
+    "AwsSolutions-IAM5[Resource::*]": "The task execution role needs ecr:GetAuthorizationToken, which supports "
+    "no resource-level permissions; image pulls are scoped to the asset repository",
+}
+
+
 def allow_batch_jobs(state_machine: sfn.StateMachine, arns: list[str]) -> None:
     """Let a state machine submit jobs to these queues with these definitions, and wait for them (`.sync`)."""
     state_machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:SubmitJob"], resources=arns))
@@ -145,7 +155,9 @@ class TrainingPipeline(Construct):
     vpc: ec2.Vpc
     job_queue: batch.JobQueue
     spot_job_queue: batch.JobQueue
+    gpu_job_queue: batch.JobQueue  # with the mlops:gpuJobs context flag only
     job_definition: batch.EcsJobDefinition
+    gpu_job_definition: batch.EcsJobDefinition
     job_role: iam.Role
     jobs_security_group: ec2.SecurityGroup
     image: ecr_assets.DockerImageAsset
@@ -163,6 +175,12 @@ class TrainingPipeline(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._batch(resources)
+        if resources.gpu_jobs:
+            self._gpu_queue(resources)
+        # Without the GPU queue, its slots in the state machine's arrays name the on-demand queue and the
+        # Fargate definition: validate never picks them (it refuses training.resources.gpu there).
+        gpu_queue = self.gpu_job_queue if resources.gpu_jobs else self.job_queue
+        gpu_definition = self.gpu_job_definition if resources.gpu_jobs else self.job_definition
         image_jobs = f"{state_machine_name}-image"
         resources = self._own_images(resources, image_jobs)
         factory = factory.with_resources(resources)
@@ -176,7 +194,9 @@ class TrainingPipeline(Construct):
             arns={
                 JOB_QUEUE: self.job_queue.job_queue_arn,
                 SPOT_JOB_QUEUE: self.spot_job_queue.job_queue_arn,
+                GPU_JOB_QUEUE: gpu_queue.job_queue_arn,
                 JOB_DEFINITION: self.job_definition.job_definition_arn,
+                GPU_JOB_DEFINITION: gpu_definition.job_definition_arn,
             },
             state_machine_name=state_machine_name,  # its steps read its history by this name (record_run)
         )
@@ -185,12 +205,16 @@ class TrainingPipeline(Construct):
         )
         allow_batch_jobs(
             self.state_machine,
-            [
-                self.job_queue.job_queue_arn,
-                self.spot_job_queue.job_queue_arn,
-                self.job_definition.job_definition_arn,
-                own_images,
-            ],
+            sorted(
+                {
+                    self.job_queue.job_queue_arn,
+                    self.spot_job_queue.job_queue_arn,
+                    gpu_queue.job_queue_arn,
+                    self.job_definition.job_definition_arn,
+                    gpu_definition.job_definition_arn,
+                    own_images,
+                }
+            ),
         )
 
     def _own_images(self, resources: PlatformResources, prefix: str) -> PlatformResources:
@@ -331,21 +355,7 @@ class TrainingPipeline(Construct):
         container = batch.EcsFargateContainerDefinition(
             self,
             f"{name}Container",
-            image=ecs.ContainerImage.from_docker_image_asset(self.image),
-            cpu=job.vcpus,
-            memory=Size.gibibytes(job.memory_gib),
-            command=list(job.command) or None,
-            environment=function_environment(job.settings, settings_values(job.settings, resources)),
-            job_role=role,
-            logging=ecs.LogDriver.aws_logs(
-                stream_prefix=job.name,
-                log_group=logs.LogGroup(
-                    self,
-                    f"{name}Logs",
-                    retention=logs.RetentionDays.ONE_MONTH,
-                    removal_policy=RemovalPolicy.DESTROY,
-                ),
-            ),
+            **self._container(job, name, role, resources),
             fargate_cpu_architecture=ecs.CpuArchitecture.X86_64,
             fargate_operating_system_family=ecs.OperatingSystemFamily.LINUX,
         )
@@ -356,11 +366,104 @@ class TrainingPipeline(Construct):
             retry_attempts=job.retries,
             timeout=Duration.hours(job.timeout_hours),
         )
-        acknowledge(
-            container,
+        acknowledge(container, EXECUTION_ROLE_STAR)
+        return role, definition
+
+    def _container(self, job: Job, name: str, role: iam.IRole, resources: PlatformResources) -> dict[str, Any]:
+        """What a job's container is, on Fargate or EC2: the training image, its command, settings, role, logs."""
+        return {
+            "image": ecs.ContainerImage.from_docker_image_asset(self.image),
+            "cpu": job.vcpus,
+            "memory": Size.gibibytes(job.memory_gib),
+            "command": list(job.command) or None,
+            "environment": function_environment(job.settings, settings_values(job.settings, resources)),
+            "job_role": role,
+            "logging": ecs.LogDriver.aws_logs(
+                stream_prefix=job.name,
+                log_group=logs.LogGroup(
+                    self, f"{name}Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+                ),
+            ),
+        }
+
+    def _gpu_queue(self, resources: PlatformResources) -> None:
+        """The EC2 GPU queue (`mlops:gpuJobs`) and the training job's definition for it, with the job's role.
+
+        Its instances run in the isolated subnets: the ECS agent reaches ECS through endpoints, and
+        pulls the training image and writes logs with the instance role, which may do only that.
+        """
+        for construct_id, service in (
+            ("Ecs", ec2.InterfaceVpcEndpointAwsService.ECS),
+            ("EcsAgent", ec2.InterfaceVpcEndpointAwsService.ECS_AGENT),
+            ("EcsTelemetry", ec2.InterfaceVpcEndpointAwsService.ECS_TELEMETRY),
+        ):
+            endpoint = self.vpc.add_interface_endpoint(
+                construct_id, service=service, private_dns_enabled=True, open=False
+            )
+            endpoint.connections.allow_default_port_from(self.jobs_security_group)
+        instance_role = iam.Role(
+            self,
+            "GpuInstanceRole",
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            description="The GPU queue's instances: the ECS agent, the training image's pulls and its logs",
+        )
+        stack = Stack.of(self)
+        instance_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "ecs:RegisterContainerInstance",
+                    "ecs:DeregisterContainerInstance",
+                    "ecs:SubmitAttachmentStateChanges",
+                    "ecs:SubmitContainerStateChange",
+                    "ecs:SubmitTaskStateChange",
+                    "ecs:UpdateContainerInstancesState",
+                    "ecs:Poll",
+                    "ecs:StartTelemetrySession",
+                ],
+                resources=[
+                    stack.format_arn(service="ecs", resource="cluster", resource_name="*"),
+                    stack.format_arn(service="ecs", resource="container-instance", resource_name="*"),
+                ],
+            )
+        )
+        instance_role.add_to_policy(iam.PolicyStatement(actions=["ecs:DiscoverPollEndpoint"], resources=["*"]))
+        self.image.repository.grant_pull(instance_role)
+        acknowledge_matching(
+            instance_role,
             {
-                "AwsSolutions-IAM5[Resource::*]": "The task execution role needs ecr:GetAuthorizationToken, "
-                "which supports no resource-level permissions; image pulls are scoped to the asset repository",
+                r"AwsSolutions-IAM5\[Resource::\*\]": "ecs:DiscoverPollEndpoint and ecr:GetAuthorizationToken "
+                "support no resource-level permissions",
+                r"AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:"
+                r"(cluster|container-instance)/\*\]": "Batch names the GPU compute environment's ECS cluster and "
+                "its instances at run time",
             },
         )
-        return role, definition
+        compute = batch.ManagedEc2EcsComputeEnvironment(
+            self,
+            "GpuCompute",
+            vpc=self.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            instance_types=[ec2.InstanceType(t) for t in GPU_INSTANCE_TYPES],
+            use_optimal_instance_classes=False,
+            images=[batch.EcsMachineImage(image_type=batch.EcsMachineImageType.ECS_AL2023_NVIDIA)],
+            minv_cpus=0,
+            maxv_cpus=96,
+            security_groups=[self.jobs_security_group],
+            instance_role=instance_role,
+        )
+        self.gpu_job_queue = batch.JobQueue(
+            self,
+            "GpuQueue",
+            compute_environments=[batch.OrderedComputeEnvironment(compute_environment=compute, order=1)],
+        )
+        container = batch.EcsEc2ContainerDefinition(
+            self, "GpuTrainContainer", **self._container(TRAINING_JOB, "GpuTrain", self.job_role, resources), gpu=1
+        )
+        acknowledge(container, EXECUTION_ROLE_STAR)
+        self.gpu_job_definition = batch.EcsJobDefinition(
+            self,
+            "GpuTrainJob",
+            container=container,
+            retry_attempts=TRAINING_JOB.retries,
+            timeout=Duration.hours(TRAINING_JOB.timeout_hours),
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aws_cdk import Stack
@@ -35,7 +36,7 @@ class TrainingStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         layers = Layers(self, "Layers", names=("core", "data"))
         name = f"{config.prefix}-training"
-        resources = resources.with_executions(name, self)
+        resources = replace(resources.with_executions(name, self), gpu_jobs=config.gpu_jobs)
         factory = LambdaFactory(prefix=config.prefix, layers=layers.layers, resources=resources)
         self.pipeline = TrainingPipeline(
             self, "Pipeline", factory=factory, resources=resources, state_machine_name=name

@@ -15,6 +15,7 @@ from e2e_helpers import parquet, register_copy
 
 from infra.local.demo import DemoResult
 from infra.local.example_data import churn_instances, churn_table
+from infra.local.runner import LOCAL_IMAGES_VARIABLE
 from infra.local.target import LocalTarget
 from infra.operations import Platform
 from mlcore.catalog import DESCRIBE_ROUTE
@@ -179,3 +180,27 @@ def test_a_models_own_image_is_run_by_the_batch_hook_adopted_and_served(
     # and the API serves it
     status, answer = platform.predict("churn-image", churn_instances(5, seed=9))
     assert status == 200 and set(answer["predictions"]) <= {"yes", "no"}
+
+
+def test_an_image_that_fails_fails_the_run_naming_its_step(
+    demo: DemoResult, platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a model whose own image exits 1 (mapped to a local folder, as MLOPS_LOCAL_IMAGES does)
+    folder = tmp_path / "broken-image"
+    folder.mkdir()
+    (folder / "entrypoint.py").write_text("import sys\nprint('no GPU found')\nsys.exit(1)\n")
+    monkeypatch.setenv(LOCAL_IMAGES_VARIABLE, f"broken-net={folder}")
+    register_copy(
+        platform,
+        tmp_path,
+        "churn-broken-image",
+        estimator={"kind": "own_image"},
+        training={"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/broken-net:1.0"},
+    )
+    platform.upload_dataset("churn-broken-image", parquet(churn_table(600, seed=44)), "parquet")
+    # WHEN it is trained
+    execution = platform.wait(platform.start_pipeline("churn-broken-image", reason="first version"))
+    # THEN the run fails at the image's step, no version is made, and nothing was adopted
+    assert execution["status"] == "FAILED"
+    assert platform.failure(execution).startswith("TrainImage failed: States.TaskFailed: the job failed; its log: ")
+    assert platform.registry.list_versions("churn-broken-image") == []

@@ -82,6 +82,7 @@ def invoke(
         "IMAGE_JOB_ROLE_ARN": "arn:aws:iam::123456789012:role/image-job",
         "IMAGE_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/image-execution",
         "IMAGE_LOG_GROUP": "image-logs",
+        "GPU_JOBS": "false",
         "MAX_ROWS": "50",
         "ALIAS_TTL_SECONDS": "0",
     }.items():

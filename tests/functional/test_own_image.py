@@ -35,6 +35,7 @@ SETTINGS = ValidateSettings(
     image_job_role_arn="arn:aws:iam::123456789012:role/image-job",
     image_execution_role_arn="arn:aws:iam::123456789012:role/image-execution",
     image_log_group="image-logs",
+    gpu_jobs=False,
 )
 
 

@@ -519,3 +519,23 @@ def test_validate_plans_the_jobs_queue_and_size_from_the_spec(  # noqa: PLR0917 
     plan = validate(registry, data, artifacts).job
     assert JOB_QUEUES[plan.queue] == queue
     assert plan.resources == [{"Type": "VCPU", "Value": "4"}, {"Type": "MEMORY", "Value": "12288"}]
+
+
+def test_gpu_jobs_go_to_the_gpu_queue_only_where_the_deployment_has_one(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec
+) -> None:
+    from mlcore.catalog import JOB_DEFINITIONS, JOB_QUEUES
+
+    raw = churn_spec.model_dump(mode="json")
+    raw["training"] = {"resources": {"vcpus": 4, "memory_gb": 15, "gpu": 1}}
+    registry.put_spec(parse_spec(raw), actor="test")
+    request = ValidateRequest(request=PipelineInput(model_name="churn"), run_id=RUN)
+    # WHEN the deployment has no GPU queue THEN the run stops at validate, naming the field and the flag
+    with pytest.raises(DataValidationError, match=r"has no GPU queue \(deploy it with the context flag mlops:gpuJobs"):
+        validate_dataset(request, registry=registry, data=data, artifacts=artifacts, capture=artifacts)
+    # WHEN it has one THEN the jobs go to it, on the EC2 definition, with the GPU asked for
+    plan = validate_dataset(
+        request, registry=registry, data=data, artifacts=artifacts, capture=artifacts, gpu_jobs=True
+    ).job
+    assert (JOB_QUEUES[plan.queue], JOB_DEFINITIONS[plan.definition]) == ("ec2_gpu", "ec2_gpu")
+    assert {"Type": "GPU", "Value": "1"} in plan.resources

@@ -48,11 +48,9 @@ class Synthesized:
         return found
 
 
-@pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """Build and synthesize the app once."""
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app = build_app(context=dict(SKIP_BUNDLING), outdir=str(outdir))
+def synthesize(outdir: Path, **context: str) -> Synthesized:
+    """Build and synthesize the app with these context values (bundling skipped)."""
+    app = build_app(context={**SKIP_BUNDLING, **context}, outdir=str(outdir))
     app.synth()
     stacks = {name: app.node.find_child(name) for name in STACKS}
     return Synthesized(
@@ -62,6 +60,18 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         templates={name: Template.from_stack(stack) for name, stack in stacks.items()},  # type: ignore[arg-type]
         annotations={name: Annotations.from_stack(stack) for name, stack in stacks.items()},  # type: ignore[arg-type]
     )
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The app as `cdk deploy` builds it by default, synthesized once."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def synthesized_gpu(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The app with the EC2 GPU queue (`-c mlops:gpuJobs=true`)."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out.gpu"), **{"mlops:gpuJobs": "true"})
 
 
 def load_json(path: Path) -> Any:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
+
 if TYPE_CHECKING:
     from conftest import Synthesized
 
@@ -23,7 +25,14 @@ RESOURCE_STAR_ACTIONS = {
     "logs:UpdateLogDelivery",
     "ecr:GetAuthorizationToken",
     "batch:DescribeJobDefinitions",  # validate, finding a model's image job definition
+    "ecs:DiscoverPollEndpoint",  # the GPU queue's instances (mlops:gpuJobs)
 }
+
+
+@pytest.fixture(params=["synthesized", "synthesized_gpu"])
+def app(request: pytest.FixtureRequest) -> Synthesized:
+    """The app by default, and with the GPU queue."""
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
 
 
 def _statements(synthesized: Synthesized) -> list[dict]:
@@ -33,22 +42,22 @@ def _statements(synthesized: Synthesized) -> list[dict]:
     return statements
 
 
-def test_no_action_star(synthesized: Synthesized) -> None:
-    for statement in _statements(synthesized):
+def test_no_action_star(app: Synthesized) -> None:
+    for statement in _statements(app):
         actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
         assert "*" not in actions
         assert not [a for a in actions if a.endswith(":*")], actions
 
 
-def test_resource_star_only_for_actions_without_resource_level_permissions(synthesized: Synthesized) -> None:
-    for statement in _statements(synthesized):
+def test_resource_star_only_for_actions_without_resource_level_permissions(app: Synthesized) -> None:
+    for statement in _statements(app):
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         if "*" in resources:
             actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
             assert set(actions) <= RESOURCE_STAR_ACTIONS, actions
 
 
-def test_no_aws_managed_policies_on_function_roles(synthesized: Synthesized) -> None:
-    for logical_id, (_, role) in synthesized.resources("AWS::IAM::Role").items():
+def test_no_aws_managed_policies_on_function_roles(app: Synthesized) -> None:
+    for logical_id, (_, role) in app.resources("AWS::IAM::Role").items():
         if "Function" in logical_id or ("Role" in logical_id and "CloudWatchRole" not in logical_id):
             assert "ManagedPolicyArns" not in role["Properties"], logical_id

@@ -34,3 +34,18 @@ def test_config_defaults_and_validation() -> None:
         MlopsConfig(api_auth="cognito")  # type: ignore[arg-type]
     with pytest.raises(ConfigError):
         MlopsConfig(monitor_schedule="hourly")
+
+
+@pytest.mark.parametrize(("value", "gpu_jobs"), [(None, False), ("true", True), ("false", False), ("TRUE", True)])
+def test_the_gpu_queue_flag_is_read_from_the_context(value: str | None, gpu_jobs: bool) -> None:
+    from aws_cdk import App
+
+    app = App(context={} if value is None else {"mlops:gpuJobs": value})
+    assert MlopsConfig.from_node(app.node).gpu_jobs is gpu_jobs
+
+
+def test_a_gpu_queue_flag_that_is_not_a_boolean_is_refused() -> None:
+    from aws_cdk import App
+
+    with pytest.raises(ConfigError, match="mlops:gpuJobs must be true or false, got 'yes'"):
+        MlopsConfig.from_node(App(context={"mlops:gpuJobs": "yes"}).node)

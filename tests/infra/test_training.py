@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any
 from aws_cdk.assertions import Match
 
 from infra.asl import asl_path, placeholders
-from mlcore.catalog import IMAGE_OUTPUT_OBJECTS, JOB_QUEUES, RUN_OBJECTS, SCORING_JOB, TRAINING_JOB, env_keys
+from mlcore.catalog import (
+    GPU_INSTANCE_TYPES,
+    IMAGE_OUTPUT_OBJECTS,
+    JOB_QUEUES,
+    RUN_OBJECTS,
+    SCORING_JOB,
+    TRAINING_JOB,
+    env_keys,
+)
 
 if TYPE_CHECKING:
     from conftest import Synthesized
@@ -50,13 +58,13 @@ def test_vpc_has_isolated_subnets_only_and_endpoints(synthesized: Synthesized) -
 def test_batch_runs_on_fargate_with_env_from_train_settings(synthesized: Synthesized) -> None:
     template = synthesized.templates["MlopsTraining"]
     template.has_resource_properties("AWS::Batch::ComputeEnvironment", {"ComputeResources": {"Type": "FARGATE"}})
-    # a queue per catalog.compute.JOB_QUEUES entry: on demand, and Spot
+    # a queue per catalog.compute.JOB_QUEUES entry but the GPU one: on demand, and Spot
     kinds = sorted(
         r["Properties"]["ComputeResources"]["Type"]
         for _, r in synthesized.resources("AWS::Batch::ComputeEnvironment").values()
     )
     assert kinds == ["FARGATE", "FARGATE_SPOT"]
-    template.resource_count_is("AWS::Batch::JobQueue", len(JOB_QUEUES))
+    template.resource_count_is("AWS::Batch::JobQueue", len(JOB_QUEUES) - 1)
     jobs = {
         tuple(r["Properties"]["ContainerProperties"].get("Command", [])): r["Properties"]
         for _, r in synthesized.resources("AWS::Batch::JobDefinition").values()
@@ -102,7 +110,7 @@ def test_training_state_machine_may_submit_batch_jobs_and_sync(synthesized: Synt
     queues = set(synthesized.resources("AWS::Batch::JobQueue"))
     assert all(queue in json.dumps(submit["Resource"]) for queue in queues)
     # and the job definitions: the platform's, and the models' own images' (named by Validate under one prefix)
-    assert len(submit["Resource"]) == len(JOB_QUEUES) + 2
+    assert len(submit["Resource"]) == len(JOB_QUEUES) - 1 + 2
     assert ":job-definition/mlops-training-image-*" in json.dumps(submit["Resource"])
 
 
@@ -182,3 +190,47 @@ def test_a_models_own_image_reads_the_runs_and_writes_only_its_output_folder(syn
         k for k, r in template["Resources"].items()
         if r["Type"] == "AWS::IAM::Role" and k.startswith(("PipelineImageJobRole", "PipelineImageExecutionRole"))
     )  # fmt: skip
+
+
+def test_the_gpu_queue_exists_only_with_its_context_flag(
+    synthesized: Synthesized, synthesized_gpu: Synthesized
+) -> None:
+    def validate_environment(app: Synthesized) -> dict[str, str]:
+        [validate] = [
+            r["Properties"]["Environment"]["Variables"]
+            for k, (_, r) in app.resources("AWS::Lambda::Function").items()
+            if k.startswith("PipelineValidate")
+        ]
+        return validate
+
+    # by default: no EC2 compute, and validate knows there is no GPU queue
+    assert not [r for _, r in synthesized.resources("AWS::Batch::ComputeEnvironment").values()
+                if r["Properties"]["ComputeResources"]["Type"] == "EC2"]  # fmt: skip
+    assert validate_environment(synthesized)["GPU_JOBS"] == "False"
+    # with mlops:gpuJobs=true: on-demand g4dn instances of the NVIDIA ECS image, in the isolated subnets
+    template = synthesized_gpu.raw("MlopsTraining")
+    [gpu] = [r["Properties"] for _, r in synthesized_gpu.resources("AWS::Batch::ComputeEnvironment").values()
+             if r["Properties"]["ComputeResources"]["Type"] == "EC2"]  # fmt: skip
+    assert gpu["ComputeResources"]["InstanceTypes"] == list(GPU_INSTANCE_TYPES)
+    assert gpu["ComputeResources"]["Ec2Configuration"] == [{"ImageType": "ECS_AL2023_NVIDIA"}]
+    assert gpu["ComputeResources"]["MinvCpus"] == 0
+    assert validate_environment(synthesized_gpu)["GPU_JOBS"] == "True"
+    # the training job's EC2 definition asks for a GPU, with the training job's own role
+    [definition] = [r["Properties"] for k, r in template["Resources"].items()
+                    if r["Type"] == "AWS::Batch::JobDefinition" and k.startswith("PipelineGpuTrainJob")]  # fmt: skip
+    container = definition["ContainerProperties"]
+    assert {"Type": "GPU", "Value": "1"} in container["ResourceRequirements"]
+    assert container["JobRoleArn"]["Fn::GetAtt"][0].startswith("PipelineJobRole")
+    # the state machine's third queue and second definition are these, and it may submit to them
+    substitutions = _state_machine(synthesized_gpu, "MlopsTraining", "training")["DefinitionSubstitutions"]
+    assert substitutions["GpuJobQueueArn"]["Fn::GetAtt"][0].startswith("PipelineGpuQueue")
+    assert substitutions["GpuJobDefinitionArn"]["Ref"].startswith("PipelineGpuTrainJob")
+    statements = _role_statements(synthesized_gpu, "MlopsTraining", "PipelineStateMachineRole")
+    [submit] = [s for s in statements if s["Action"] == "batch:SubmitJob"]
+    assert "PipelineGpuQueue" in json.dumps(submit["Resource"]) and "PipelineGpuTrainJob" in json.dumps(
+        submit["Resource"]
+    )
+    # and its instances' role has no managed policy: the ECS agent's actions on clusters, the image's pulls
+    [instance_role] = [r["Properties"] for k, r in template["Resources"].items()
+                       if r["Type"] == "AWS::IAM::Role" and k.startswith("PipelineGpuInstanceRole")]  # fmt: skip
+    assert "ManagedPolicyArns" not in instance_role

@@ -36,6 +36,16 @@ def test_a_batch_job_that_died_says_why_batch_stopped_it() -> None:
     assert report.message == "Train failed: States.TaskFailed: Essential container in task exited (exit code 137)"
 
 
+def test_a_models_own_image_that_failed_points_at_its_log() -> None:
+    container = {"ExitCode": 1, "LogStreamName": "churn/default/4f1c"}
+    job = {"Status": "FAILED", "StatusReason": "Essential container in task exited", "Container": container}
+    report = describe_failure(failed("TrainImage", "States.TaskFailed", json.dumps(job)))
+    assert report.message == (
+        "TrainImage failed: States.TaskFailed: Essential container in task exited (exit code 1); "
+        "its log: stream churn/default/4f1c"
+    )
+
+
 def test_a_very_long_message_is_cut_for_the_alert() -> None:
     report = describe_failure(
         failed("Validate", "DataValidationError", lambda_cause("DataValidationError", "x" * 10_000))

@@ -348,7 +348,12 @@ def test_class_weights_are_balanced_or_positive_per_label(raw: dict[str, Any], w
         ({"vcpus": 8, "memory_gb": 18}, "one of 16, 20, 24"),  # 8 vCPUs take memory in steps of 4 GB
         ({"vcpus": 0.25, "memory_gb": 0.5}, None),
         ({"vcpus": 3, "memory_gb": 8}, "vcpus 3 is not one of Fargate's 0.25, 0.5, 1, 2, 4, 8, 16"),
-        ({"gpu": 1}, "this deployment has no GPU job queue"),
+        # GPU jobs run on EC2: whole vCPUs, any memory, on demand, at most the biggest instance's GPUs
+        ({"vcpus": 3, "memory_gb": 10, "gpu": 1}, None),
+        ({"vcpus": 1, "memory_gb": 10, "gpu": 4}, None),
+        ({"vcpus": 1, "memory_gb": 10, "gpu": 5}, "less than or equal to 4"),
+        ({"vcpus": 0.5, "memory_gb": 10, "gpu": 1}, "vcpus 0.5: a GPU job gets whole vCPUs"),
+        ({"vcpus": 4, "memory_gb": 16, "gpu": 1, "spot": True}, "the GPU queue runs on-demand instances"),
     ],
 )
 def test_training_resources_are_sizes_fargate_runs(
@@ -405,6 +410,46 @@ def test_a_batch_section_refuses_what_it_cannot_do(
     raw: dict[str, Any], batch: dict[str, Any], field: str, words: str
 ) -> None:
     raw["batch"] = batch
+    with pytest.raises(SpecError) as error:
+        parse_spec(raw)
+    assert error.value.field == field and words in error.value.message
+
+
+OWN_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/fraud-net"
+
+
+@pytest.mark.parametrize("image", [f"{OWN_IMAGE}:2026-12-01", f"{OWN_IMAGE}@sha256:{'0' * 64}"])
+def test_an_own_image_is_named_by_tag_or_digest(raw: dict[str, Any], image: str) -> None:
+    raw.update(estimator={"kind": "own_image", "params": {"layers": 3}}, training={"image": image})
+    spec = parse_spec(raw)
+    assert (spec.estimator.kind, spec.training.image) == ("own_image", image)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "training", "field", "words"),
+    [
+        ({"kind": "own_image"}, {}, "spec", "training.image is required for estimator kind 'own_image'"),
+        ({"kind": "logistic_regression"}, {"image": f"{OWN_IMAGE}:1"}, "spec", "and only for it"),
+        ({"kind": "own_image"}, {"image": "docker.io/team/fraud-net:1"}, "training.image", "is not an ECR image"),
+        ({"kind": "own_image"}, {"image": f"{OWN_IMAGE}@sha256:abc"}, "training.image", "is not an ECR image"),
+        (
+            {"kind": "own_image", "search": {"params": {"layers": [2, 3]}}},
+            {"image": f"{OWN_IMAGE}:1"},
+            "spec",
+            "estimator.search: an image trains by itself; pass what it needs in estimator.params",
+        ),
+        (
+            {"kind": "own_image"},
+            {"image": f"{OWN_IMAGE}:1", "resources": {"vcpus": 4, "memory_gb": 16, "gpu": 1}},
+            "spec",
+            "a model's own image runs on Fargate, which has no GPUs",
+        ),
+    ],
+)
+def test_an_own_image_spec_refuses_what_the_image_cannot_get(
+    raw: dict[str, Any], estimator: dict[str, Any], training: dict[str, Any], field: str, words: str
+) -> None:
+    raw.update(estimator=estimator, training=training)
     with pytest.raises(SpecError) as error:
         parse_spec(raw)
     assert error.value.field == field and words in error.value.message

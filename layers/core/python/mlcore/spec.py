@@ -19,6 +19,7 @@ from mlcore.catalog import (
     CUSTOM,
     ESTIMATORS,
     IMAGE,
+    MAX_GPUS,
     RESERVED_COLUMNS,
     fargate_size_error,
 )
@@ -280,17 +281,22 @@ class Retrain(_Strict):
 
 
 class Resources(_Strict):
-    """What each of the model's training jobs gets (Fargate's sizes; Spot: cheaper, may be interrupted)."""
+    """What each of the model's training jobs gets: Fargate's sizes (Spot: cheaper, may be interrupted),
+    or, with GPUs, an EC2 instance of the GPU queue (a deployment with `mlops:gpuJobs`)."""
 
     vcpus: float = 2
     memory_gb: float = 8
     spot: bool = False
-    gpu: int = Field(default=0, ge=0)
+    gpu: int = Field(default=0, ge=0, le=MAX_GPUS)
 
     @model_validator(mode="after")
     def _runnable(self) -> Resources:
         if self.gpu:
-            raise ValueError("gpu: this deployment has no GPU job queue (Fargate runs no GPUs)")
+            if self.spot:
+                raise ValueError("gpu: the GPU queue runs on-demand instances; drop spot")
+            if self.vcpus != int(self.vcpus) or self.vcpus < 1:
+                raise ValueError(f"vcpus {self.vcpus:g}: a GPU job gets whole vCPUs (1 or more)")
+            return self
         problem = fargate_size_error(self.vcpus, self.memory_gb)
         if problem:
             raise ValueError(problem)
@@ -306,7 +312,7 @@ IMAGE_PATTERN = (
 
 class Training(_Strict):
     resources: Resources = Resources()
-    # The model's own training image (estimator kind `image`), implementing the image contract (README).
+    # The model's own training image (estimator kind `own_image`), implementing the image contract (README).
     image: str | None = None
 
     @field_validator("image")
@@ -418,9 +424,11 @@ class ModelSpec(_Strict):
     def _own_image(self) -> None:
         """An image trains by itself: the platform's search, cross-validation and class weights do not reach it."""
         if (self.estimator.kind == IMAGE) != (self.training.image is not None):
-            raise ValueError("training.image is required for estimator kind 'image', and only for it")
+            raise ValueError(f"training.image is required for estimator kind '{IMAGE}', and only for it")
         if self.training.image is None:
             return
+        if self.training.resources.gpu:
+            raise ValueError("training.resources.gpu: a model's own image runs on Fargate, which has no GPUs")
         unsupported = [
             name
             for name, value in (

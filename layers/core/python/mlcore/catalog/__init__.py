@@ -36,10 +36,14 @@ if TYPE_CHECKING:
         RESERVED_COLUMNS,
     )
     from mlcore.catalog.compute import (
+        EC2_GPU,
         FARGATE,
         FARGATE_SIZES,
         FARGATE_SPOT,
+        GPU_INSTANCE_TYPES,
+        JOB_DEFINITIONS,
         JOB_QUEUES,
+        MAX_GPUS,
         container_resources,
         fargate_size_error,
     )
@@ -52,6 +56,7 @@ if TYPE_CHECKING:
         DATA_BUCKET,
         DRIFT_CHECK,
         FUNCTIONS,
+        GPU_JOBS,
         IMAGE_EXECUTION_ROLE,
         IMAGE_JOB_PREFIX,
         IMAGE_JOB_ROLE,
@@ -194,6 +199,8 @@ if TYPE_CHECKING:
         ALERTS_TOPIC,
         BATCH_SCHEDULE,
         BATCH_SCORING,
+        GPU_JOB_DEFINITION,
+        GPU_JOB_QUEUE,
         JOB_DEFINITION,
         JOB_QUEUE,
         MONITOR_PIPELINE,

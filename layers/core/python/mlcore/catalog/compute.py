@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-FARGATE, FARGATE_SPOT = "fargate", "fargate_spot"
+FARGATE, FARGATE_SPOT, EC2_GPU = "fargate", "fargate_spot", "ec2_gpu"
 # The training state machine's array of queue ARNs, in this order: the validate step picks an index.
-JOB_QUEUES = (FARGATE, FARGATE_SPOT)
+# The EC2 GPU queue exists only in a deployment with the `mlops:gpuJobs` context flag.
+JOB_QUEUES = (FARGATE, FARGATE_SPOT, EC2_GPU)
+# The GPU queue's instances (g4dn: NVIDIA T4), the most GPUs one of them has, and its most vCPUs.
+GPU_INSTANCE_TYPES = ("g4dn.xlarge", "g4dn.2xlarge", "g4dn.12xlarge")
+MAX_GPUS = 4
+# Its array of the training image's job definitions: Fargate's, and the EC2 one that gets GPUs.
+JOB_DEFINITIONS = (FARGATE, EC2_GPU)
 
 # Fargate's combinations of vCPUs and memory (GB): https://docs.aws.amazon.com/batch/latest/userguide/fargate.html
 FARGATE_SIZES: dict[float, tuple[float, ...]] = {
@@ -29,6 +35,7 @@ def fargate_size_error(vcpus: float, memory_gb: float) -> str | None:
     return None
 
 
-def container_resources(vcpus: float, memory_gb: float) -> list[dict[str, str]]:
+def container_resources(vcpus: float, memory_gb: float, gpu: int = 0) -> list[dict[str, str]]:
     """Batch's `ResourceRequirements` for a job of this size (memory in MiB)."""
-    return [{"Type": "VCPU", "Value": f"{vcpus:g}"}, {"Type": "MEMORY", "Value": str(round(memory_gb * 1024))}]
+    size = [{"Type": "VCPU", "Value": f"{vcpus:g}"}, {"Type": "MEMORY", "Value": str(round(memory_gb * 1024))}]
+    return [*size, {"Type": "GPU", "Value": str(gpu)}] if gpu else size

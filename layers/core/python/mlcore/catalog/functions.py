@@ -88,8 +88,10 @@ IMAGE_JOB_PREFIX = "image_job_prefix"
 IMAGE_JOB_ROLE = "image_job_role"
 IMAGE_EXECUTION_ROLE = "image_execution_role"
 IMAGE_LOG_GROUP = "image_log_group"
-# A settings field the CDK app fills with a fact of the build, not a resource: the app's commit.
+# Settings fields the CDK app fills with a fact of the build, not a resource: the app's commit, and
+# whether the deployment has the EC2 GPU queue (the `mlops:gpuJobs` context flag).
 CODE_VERSION = "code_version"
+GPU_JOBS = "gpu_jobs"
 
 
 def resource_of(settings_field: str) -> str:

@@ -70,10 +70,11 @@ class TrialPlan(_Message):
 
 
 class JobPlan(_Message):
-    """Where and at what size the run's Batch jobs run: an index into the state machine's queues, and
-    the container's `ResourceRequirements`."""
+    """Where and at what size the run's Batch jobs run: indexes into the state machine's queues and
+    job definitions, and the container's `ResourceRequirements`."""
 
     queue: int = 0
+    definition: int = 0  # an index into the training image's job definitions (JOB_DEFINITIONS)
     resources: list[dict[str, str]] = Field(default_factory=list)
     image: ImageJob | None = None  # the model's own training image, when the spec names one
 

@@ -39,6 +39,7 @@ class ValidateSettings(Settings):
     image_job_role_arn: str
     image_execution_role_arn: str
     image_log_group: str
+    gpu_jobs: bool  # the deployment has the EC2 GPU queue (training.resources.gpu)
 
 
 class TrainSettings(Settings):

@@ -41,7 +41,9 @@ class ResourceArn:
 
 JOB_QUEUE = "job_queue"
 SPOT_JOB_QUEUE = "spot_job_queue"
+GPU_JOB_QUEUE = "gpu_job_queue"
 JOB_DEFINITION = "job_definition"
+GPU_JOB_DEFINITION = "gpu_job_definition"
 SCORING_JOB_DEFINITION = "scoring_job_definition"
 ALERTS_TOPIC = "alerts_topic"
 
@@ -60,9 +62,11 @@ TRAINING_PIPELINE = StateMachine(
     "training",
     {
         "ValidateFunctionArn": FunctionArn(VALIDATE),
-        "JobQueueArn": ResourceArn(JOB_QUEUE),  # JOB_QUEUES: fargate, then fargate_spot
+        "JobQueueArn": ResourceArn(JOB_QUEUE),  # JOB_QUEUES: fargate, fargate_spot, ec2_gpu
         "SpotJobQueueArn": ResourceArn(SPOT_JOB_QUEUE),
-        "JobDefinitionArn": ResourceArn(JOB_DEFINITION),
+        "GpuJobQueueArn": ResourceArn(GPU_JOB_QUEUE),
+        "JobDefinitionArn": ResourceArn(JOB_DEFINITION),  # JOB_DEFINITIONS: fargate, ec2_gpu
+        "GpuJobDefinitionArn": ResourceArn(GPU_JOB_DEFINITION),
         "EvaluateFunctionArn": FunctionArn(EVALUATE),
         "RegisterFunctionArn": FunctionArn(REGISTER),
         "PromoteFunctionArn": FunctionArn(PROMOTE),

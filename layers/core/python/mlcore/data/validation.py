@@ -10,8 +10,10 @@ import pyarrow as pa
 from mlcore.catalog import (
     CAPTURE,
     CUSTOM,
+    EC2_GPU,
     FARGATE,
     FARGATE_SPOT,
+    JOB_DEFINITIONS,
     JOB_QUEUES,
     Artifact,
     DataSource,
@@ -119,15 +121,31 @@ def _snapshot(
     return folder, concat_dataset(tables)
 
 
-def _job_plan(spec: ModelSpec, run_id: str, images: ImageJobs | None, artifacts: ObjectStore) -> JobPlan:
-    """The queue and size of the run's Batch jobs, from `training.resources`, and its own image's job.
+def _job_plan(
+    spec: ModelSpec, run_id: str, images: ImageJobs | None, artifacts: ObjectStore, *, gpu_jobs: bool
+) -> JobPlan:
+    """The queue, job definition and size of the run's Batch jobs, from `training.resources`, and its own
+    image's job.
 
     Raises
     ------
     DataValidationError
-        For a spec with `training.image` when this deployment's validate cannot register image jobs.
+        For GPUs in a deployment without the GPU queue, or a spec with `training.image` when this
+        deployment's validate cannot register image jobs.
     """
     resources = spec.training.resources
+    if resources.gpu:
+        if not gpu_jobs:
+            raise DataValidationError(
+                "training.resources.gpu: this deployment has no GPU queue (deploy it with the context flag "
+                "mlops:gpuJobs=true)",
+                field="training.resources.gpu",
+            )
+        return JobPlan(
+            queue=JOB_QUEUES.index(EC2_GPU),
+            definition=JOB_DEFINITIONS.index(EC2_GPU),
+            resources=container_resources(resources.vcpus, resources.memory_gb, resources.gpu),
+        )
     image = None
     if spec.training.image is not None:
         if images is None:
@@ -167,6 +185,7 @@ def validate_dataset(
     artifacts: ObjectStore,
     capture: ObjectStore,
     images: ImageJobs | None = None,
+    gpu_jobs: bool = False,
     now: datetime | None = None,
 ) -> ValidateResult:
     """Check the training data against the spec's contract, snapshot it and split train/holdout.
@@ -242,7 +261,7 @@ def validate_dataset(
         warnings=[f"{w.check}({w.column}): {w.message}" for w in report.warnings],
         report=report_artifact,
         code=code,
-        job=JobPlan() if nothing_new else _job_plan(spec, run_id, images, artifacts),
+        job=JobPlan() if nothing_new else _job_plan(spec, run_id, images, artifacts, gpu_jobs=gpu_jobs),
     )
     artifacts.put(run_key(name, run_id, RunFile.INPUTS), result.model_dump_json(indent=2).encode(), "application/json")
     return result

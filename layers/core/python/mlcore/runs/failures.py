@@ -32,8 +32,13 @@ def _batch_reason(job: dict[str, Any]) -> str:
     container = job.get("Container") or job.get("container") or {}
     reasons = [job.get("StatusReason") or job.get("statusReason"), container.get("Reason") or container.get("reason")]
     code = container.get("ExitCode", container.get("exitCode"))
+    stream = container.get("LogStreamName") or container.get("logStreamName")
     text = "; ".join(reason for reason in reasons if reason)
-    return f"{text} (exit code {code})" if code is not None else text
+    if code is None and not stream:
+        return text
+    text = text or "the job failed"
+    text = f"{text} (exit code {code})" if code is not None else text
+    return f"{text}; its log: stream {stream}" if stream else text
 
 
 def describe_failure(failed: FailedStep, artifacts: ObjectStore | None = None) -> FailureReport:
