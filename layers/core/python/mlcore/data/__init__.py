@@ -7,10 +7,19 @@ from typing import TYPE_CHECKING
 from mlcore._surface import surface
 
 if TYPE_CHECKING:
-    from mlcore.data.contract import CheckResult, ContractReport, check_contract, enforce_contract
+    from mlcore.data.contract import CheckResult, ContractReport, check_contract, contract_report, enforce_contract
+    from mlcore.data.counts import (
+        CategorySketch,
+        ContractCounts,
+        NumericSketch,
+        Tally,
+        count_contract,
+        merge_counts,
+    )
     from mlcore.data.datasets import (
         DatasetFiles,
         as_timestamps,
+        concat_dataset,
         dataset_files,
         dataset_root,
         dataset_sha256,

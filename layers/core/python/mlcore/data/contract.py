@@ -1,4 +1,4 @@
-"""Data contract checks on Arrow tables, vectorised with pyarrow.compute."""
+"""Data contract checks on Arrow tables, vectorised with pyarrow.compute: counted (`counts`), then reported."""
 
 from __future__ import annotations
 
@@ -7,117 +7,50 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel
 
-from mlcore.data.datasets import as_timestamps
+from mlcore.data.counts import (
+    DTYPE,
+    EXAMPLES,
+    MISSING_VALUES,
+    NO_TARGET,
+    NOT_NULL,
+    CheckResult,
+    ContractCounts,
+    ContractReport,
+    count_contract,
+    rules,
+)
 from mlcore.errors import DataValidationError
-from mlcore.spec import Feature, FeatureType, ModelSpec, Severity
+from mlcore.spec import Feature, ModelSpec, Severity
 
-EXAMPLES = 3
-
-
-class CheckResult(BaseModel):
-    check: str
-    column: str | None
-    severity: Severity
-    failed_rows: int
-    message: str
-    examples: list[Any] = []
+__all__ = ["CheckResult", "ContractReport", "check_contract", "contract_report", "enforce_contract"]
 
 
-class ContractReport(BaseModel):
-    rows: int
-    columns: int
-    failures: list[CheckResult]
-
-    @property
-    def blocking(self) -> list[CheckResult]:
-        return [f for f in self.failures if f.severity is Severity.BLOCKING]
-
-    @property
-    def warnings(self) -> list[CheckResult]:
-        return [f for f in self.failures if f.severity is Severity.WARNING]
-
-    def summary(self) -> str:
-        return "; ".join(f"{f.check}({f.column}): {f.message}" for f in self.failures) or "all checks passed"
-
-
-def _arrow_type(feature: Feature) -> pa.DataType:
-    if feature.type is FeatureType.CATEGORICAL:
-        return pa.string()
-    return pa.float64()
-
-
-def _examples(values: pa.ChunkedArray | pa.Array, mask: pa.ChunkedArray | pa.Array) -> list[Any]:
-    return pc.filter(values, mask).slice(0, EXAMPLES).to_pylist()
-
-
-def _unreadable(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Rows whose value is not a number, found by parsing each distinct value once."""
-    as_text = pc.cast(column, pa.string())
-    bad = []
-    for value in pc.unique(as_text).to_pylist():
-        try:
-            if value is not None:
-                float(value)
-        except ValueError:
-            bad.append(value)
-    return pc.is_in(as_text, value_set=pa.array(bad, pa.string()))
-
-
-def _masks(feature: Feature, cast: pa.ChunkedArray) -> list[tuple[str, str, pa.ChunkedArray]]:
-    """(check, what the failing rows are, boolean mask of failing rows) for each rule of a feature."""
-    masks: list[tuple[str, str, pa.ChunkedArray]] = []
-    if feature.type is FeatureType.INTEGER:
-        masks.append(("integer", "values are not whole numbers", pc.not_equal(cast, pc.floor(cast))))
-    if feature.is_numeric and feature.min is not None:
-        masks.append(("range", f"values below min {feature.min}", pc.less(cast, feature.min)))
-    if feature.is_numeric and feature.max is not None:
-        masks.append(("range", f"values above max {feature.max}", pc.greater(cast, feature.max)))
-    if feature.categories is not None and not feature.allow_unseen:
-        # A null is not a category outside the list (nullability is its own check).
-        outside = pc.and_(pc.is_valid(cast), pc.invert(pc.is_in(cast, value_set=pa.array(feature.categories))))
-        masks.append(("categories", f"values outside {feature.categories}", outside))
-    return masks
-
-
-def _check_column(feature: Feature, column: pa.ChunkedArray) -> tuple[pa.ChunkedArray | None, list[CheckResult]]:
-    """Cast a column to its contract type and run its checks; returns the cast column and failures."""
+def _column_failures(feature: Feature, counts: ContractCounts) -> list[CheckResult]:
+    """A feature's failures in report order: only `dtype` when its column cannot be read as its type."""
 
     def failure(check: str, count: int, message: str, examples: list[Any] | None = None) -> CheckResult:
-        return CheckResult(
-            check=check,
-            column=feature.name,
-            severity=feature.severity,
-            failed_rows=count,
-            message=message,
-            examples=examples or [],
-        )
+        return CheckResult(check=check, column=feature.name, severity=feature.severity, failed_rows=count,
+                           message=message, examples=examples or [])  # fmt: skip
 
-    try:
-        cast = pc.cast(column, _arrow_type(feature))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        mask = _unreadable(column)
-        count = pc.sum(mask).as_py() or 0
-        return None, [
-            failure("dtype", count, f"{count} values cannot be read as {feature.type}", _examples(column, mask))
-        ]
-    failures = []
-    if cast.null_count and not feature.nullable:
-        failures.append(
-            failure("not_null", cast.null_count, f"{cast.null_count} missing values in a non-nullable column")
-        )
-    for check, what, raw_mask in _masks(feature, cast):
-        mask = pc.fill_null(raw_mask, False)
-        count = pc.sum(mask).as_py() or 0
-        if count:
-            failures.append(failure(check, count, f"{count} {what}", _examples(cast, mask)))
-    return cast, failures
+    unreadable = counts.tally(DTYPE, feature.name, str(feature.type))
+    if unreadable is not None:
+        message = f"{unreadable.count} values cannot be read as {feature.type}"
+        return [failure(DTYPE, unreadable.count, message, unreadable.examples)]
+    found = []
+    missing = counts.tally(NOT_NULL, feature.name, MISSING_VALUES)
+    if missing is not None:
+        found.append(failure(NOT_NULL, missing.count, f"{missing.count} missing values in a non-nullable column"))
+    for check, what, _ in rules(feature):
+        tally = counts.tally(check, feature.name, what)
+        if tally is not None:
+            found.append(failure(check, tally.count, f"{tally.count} {what}", tally.examples))
+    return found
 
 
-def _table_checks(table: pa.Table, spec: ModelSpec, now: datetime) -> list[CheckResult]:
+def _table_failures(counts: ContractCounts, spec: ModelSpec, now: datetime) -> list[CheckResult]:
     """Row count, uniqueness and freshness, at the severity the spec gives table-level checks."""
-    data, rows, failures = spec.data, table.num_rows, []
+    data, rows, failures = spec.data, counts.rows, []
 
     def fail(check: str, column: str | None, count: int, message: str, examples: list[Any] | None = None) -> None:
         failures.append(
@@ -130,34 +63,66 @@ def _table_checks(table: pa.Table, spec: ModelSpec, now: datetime) -> list[Check
     if data.max_rows is not None and rows > data.max_rows:
         fail("row_count", None, rows - data.max_rows, f"{rows} rows, the contract allows at most {data.max_rows}")
     for name in data.unique:
-        if name not in table.column_names:
+        if counts.absent.get(name) == rows:
             fail("column_present", name, rows, "column is missing")
             continue
-        counts = pc.value_counts(pc.drop_null(table.column(name)))
-        repeated = pc.filter(counts, pc.greater(counts.field("counts"), 1))
-        duplicates = (pc.sum(repeated.field("counts")).as_py() or 0) - len(repeated)
+        values = counts.unique.get(name)
+        if values is None:  # present, but only in empty parts
+            continue
+        repeated = values.filter(pc.greater(values.column("counts"), 1))
+        duplicates = (pc.sum(repeated.column("counts")).as_py() or 0) - repeated.num_rows
         if duplicates:
-            examples = repeated.field("values").slice(0, EXAMPLES).to_pylist()
+            examples = repeated.column("values").slice(0, EXAMPLES).to_pylist()
             fail("unique", name, duplicates, f"{duplicates} rows repeat a value that must be unique", examples)
     if data.timestamp_column is not None and data.max_age_hours is not None:
-        fail_freshness = _freshness(table, data.timestamp_column, data.max_age_hours, now)
-        if fail_freshness:
-            fail("freshness", data.timestamp_column, 0, fail_freshness)
+        stale = _freshness(counts, data.timestamp_column, data.max_age_hours, now)
+        if stale:
+            fail("freshness", data.timestamp_column, 0, stale)
     return failures
 
 
-def _freshness(table: pa.Table, column: str, max_age_hours: float, now: datetime) -> str | None:
+def _freshness(counts: ContractCounts, column: str, max_age_hours: float, now: datetime) -> str | None:
     """Why the newest timestamp is too old (or unreadable), or None when the data is fresh."""
-    if column not in table.column_names:
+    if counts.absent.get(column) == counts.rows:
         return "column is missing"
-    try:
-        newest = pc.max(as_timestamps(table.column(column))).as_py()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        return f"cannot be read as timestamps: {exc}"
-    if newest is None:
+    if counts.unreadable_time is not None:
+        return counts.unreadable_time
+    if counts.newest is None:
         return "no readable timestamp"
-    age = (now - newest).total_seconds() / 3600
+    age = (now - counts.newest).total_seconds() / 3600
     return f"newest row is {age:.1f} h old, the contract allows {max_age_hours} h" if age > max_age_hours else None
+
+
+def contract_report(
+    counts: ContractCounts,
+    spec: ModelSpec,
+    *,
+    require_target: bool = True,
+    table_checks: bool = True,
+    now: datetime | None = None,
+) -> ContractReport:
+    """The report of a dataset's counts (one part's, or its parts' merged): exact counts and example values
+    per failed check, in the contract's order."""
+    rows = counts.rows
+    wanted = [*spec.feature_names, *([spec.target] if require_target else [])]
+    missing = [name for name in wanted if counts.absent.get(name) == rows]
+    failures = [
+        CheckResult(check="column_present", column=name, severity=Severity.BLOCKING, failed_rows=rows,
+                    message="column is missing")
+        for name in missing
+    ]  # fmt: skip
+    for feature in spec.features:
+        if feature.name not in missing:
+            failures.extend(_column_failures(feature, counts))
+    no_target = counts.tally(NOT_NULL, spec.target, NO_TARGET)
+    if require_target and spec.target not in missing and no_target is not None:
+        failures.append(
+            CheckResult(check=NOT_NULL, column=spec.target, severity=Severity.BLOCKING, failed_rows=no_target.count,
+                        message=f"{no_target.count} rows have no target")
+        )  # fmt: skip
+    if table_checks:
+        failures.extend(_table_failures(counts, spec, now or datetime.now(UTC)))
+    return ContractReport(rows=rows, columns=len(counts.columns), failures=failures)
 
 
 def check_contract(
@@ -187,44 +152,10 @@ def check_contract(
         The table restricted to the contract's columns, cast to their types, and the report with
         exact counts and example values per failed check.
     """
-    failures: list[CheckResult] = []
-    columns: dict[str, pa.ChunkedArray] = {}
-    wanted = [*spec.feature_names, *([spec.target] if require_target else [])]
-    missing = [name for name in wanted if name not in table.column_names]
-    for name in missing:
-        failures.append(
-            CheckResult(
-                check="column_present",
-                column=name,
-                severity=Severity.BLOCKING,
-                failed_rows=table.num_rows,
-                message="column is missing",
-            )
-        )
-    for feature in spec.features:
-        if feature.name in missing:
-            continue
-        cast, column_failures = _check_column(feature, table.column(feature.name))
-        failures.extend(column_failures)
-        if cast is not None:
-            columns[feature.name] = cast
-    if require_target and spec.target not in missing:
-        target = table.column(spec.target)
-        if target.null_count:
-            failures.append(
-                CheckResult(
-                    check="not_null",
-                    column=spec.target,
-                    severity=Severity.BLOCKING,
-                    failed_rows=target.null_count,
-                    message=f"{target.null_count} rows have no target",
-                )
-            )
-        columns[spec.target] = pc.cast(target, pa.string() if spec.task == "classification" else pa.float64())
-    if table_checks:
-        failures.extend(_table_checks(table, spec, now or datetime.now(UTC)))
-    report = ContractReport(rows=table.num_rows, columns=table.num_columns, failures=failures)
-    return pa.table(columns), report
+    counts, casts = count_contract(table, spec, require_target=require_target, table_checks=table_checks)
+    report = contract_report(counts, spec, require_target=require_target, table_checks=table_checks, now=now)
+    present = {name: column for name, column in casts.items() if name in table.column_names}
+    return pa.table(present), report
 
 
 def enforce_contract(table: pa.Table, spec: ModelSpec) -> tuple[pa.Table, ContractReport]:
