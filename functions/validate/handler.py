@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.catalog import ValidateRequest, ValidateSettings
-from mlcore.data import validate_dataset
+from mlcore.data import validate_step
 from mlcore.images import ImageJobs
 from mlruntime import client, logger, registry, store, tracer, transient_errors
 
@@ -24,7 +24,7 @@ def settings() -> ValidateSettings:
 @event_parser(model=ValidateRequest)
 def handler(event: ValidateRequest, context: LambdaContext) -> dict:
     config = settings()
-    result = validate_dataset(
+    result = validate_step(
         event,
         registry=registry(config.registry_table),
         data=store(config.data_bucket),
@@ -32,5 +32,7 @@ def handler(event: ValidateRequest, context: LambdaContext) -> dict:
         capture=store(config.capture_bucket),
         images=ImageJobs(client("batch"), config),
         gpu_jobs=config.gpu_jobs,
+        distributed_min_bytes=config.distributed_min_mb * 1024 * 1024,
+        part_bytes=config.part_mb * 1024 * 1024,
     )
     return result.model_dump(mode="json")

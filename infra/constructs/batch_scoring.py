@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.constructs.lambda_factory import LambdaFactory
-from infra.constructs.nag import acknowledge
 from infra.constructs.resources import PlatformResources
-from infra.constructs.training import TrainingPipeline, allow_batch_jobs, asl_state_machine
+from infra.constructs.training import TrainingPipeline, allow_batch_jobs, allow_distributed_map, asl_state_machine
 from mlcore.catalog import (
     BATCH_SCHEDULE,
     BATCH_SCORING,
@@ -23,7 +20,6 @@ from mlcore.catalog import (
     SCORING_JOB,
     SCORING_JOB_DEFINITION,
     START_SCHEDULED_BATCHES,
-    Access,
 )
 
 # What the schedule's state machine receives from its tick (the start step's input).
@@ -69,32 +65,7 @@ class BatchScoring(Construct):
         )
         allow_batch_jobs(self.state_machine, [pipeline.job_queue.job_queue_arn, job_definition.job_definition_arn])
         # The Distributed Map reads the plan's chunk list, and runs each chunk as a child execution.
-        resources.grant(DATA_BUCKET, self.state_machine.role, Access.READ)
-
-        def arn(resource: str, name: str) -> str:
-            return Stack.of(self).format_arn(
-                service="states", resource=resource, resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
-            )
-
-        children = f"{state_machine_name}/*"
-        self.state_machine.add_to_role_policy(
-            iam.PolicyStatement(actions=["states:StartExecution"], resources=[arn("stateMachine", state_machine_name)])
-        )
-        self.state_machine.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["states:DescribeExecution", "states:StopExecution"], resources=[arn("execution", children)]
-            )
-        )
-        acknowledge(
-            self.state_machine.role,
-            {
-                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-                f"{children}]": (
-                    "A Distributed Map's child executions are named by Step Functions at run time: the grant is "
-                    "limited to this state machine's own executions"
-                ),
-            },
-        )
+        allow_distributed_map(self.state_machine, state_machine_name, resources, DATA_BUCKET)
         self._schedule(factory, resources.with_batch(self.state_machine), tick)
 
     def _schedule(self, factory: LambdaFactory, resources: PlatformResources, tick: str) -> None:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Size, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -25,6 +25,7 @@ from infra.constructs.nag import GRANT_PATTERNS, XRAY_REASON, acknowledge, ackno
 from infra.constructs.resources import PlatformResources
 from mlcore.catalog import (
     ALERTS_TOPIC,
+    ARTIFACTS_BUCKET,
     GPU_INSTANCE_TYPES,
     GPU_JOB_DEFINITION,
     GPU_JOB_QUEUE,
@@ -35,6 +36,7 @@ from mlcore.catalog import (
     SPOT_JOB_QUEUE,
     TRAINING_JOB,
     TRAINING_PIPELINE,
+    Access,
     FunctionArn,
     Job,
     ResourceArn,
@@ -149,6 +151,40 @@ def allow_batch_jobs(state_machine: sfn.StateMachine, arns: list[str]) -> None:
     )
 
 
+def allow_distributed_map(
+    state_machine: sfn.StateMachine, state_machine_name: str, resources: PlatformResources, bucket: str
+) -> None:
+    """Let a state machine's Distributed Map read its items from `bucket` and run each as a child execution
+    of itself (by its name: a reference to its own ARN would be a cycle)."""
+    stack = Stack.of(state_machine)
+
+    def arn(resource: str, name: str) -> str:
+        return stack.format_arn(
+            service="states", resource=resource, resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
+
+    resources.grant(bucket, state_machine.role, Access.READ)
+    children = f"{state_machine_name}/*"
+    state_machine.add_to_role_policy(
+        iam.PolicyStatement(actions=["states:StartExecution"], resources=[arn("stateMachine", state_machine_name)])
+    )
+    state_machine.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["states:DescribeExecution", "states:StopExecution"], resources=[arn("execution", children)]
+        )
+    )
+    acknowledge(
+        state_machine.role,
+        {
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+            f"{children}]": (
+                "A Distributed Map's child executions are named by Step Functions at run time: the grant is "
+                "limited to this state machine's own executions"
+            ),
+        },
+    )
+
+
 class TrainingPipeline(Construct):
     """Validate, train (Batch), evaluate, register and promote, orchestrated by Step Functions."""
 
@@ -200,6 +236,8 @@ class TrainingPipeline(Construct):
             },
             state_machine_name=state_machine_name,  # its steps read its history by this name (record_run)
         )
+        # Validate checks a large dataset in parts: a Distributed Map over the plan in the artifacts bucket.
+        allow_distributed_map(self.state_machine, state_machine_name, resources, ARTIFACTS_BUCKET)
         own_images = Stack.of(self).format_arn(
             service="batch", resource="job-definition", resource_name=f"{image_jobs}-*"
         )

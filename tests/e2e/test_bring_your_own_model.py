@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -43,8 +44,9 @@ def test_a_lightgbm_classifier_serves_labels_by_its_tuned_threshold(
             "minimum": {"recall_at_precision@0.4": 0.1},
             "threshold": {"optimize": "recall_at_precision", "precision": 0.4},
         },
+        data={"min_rows": 500, "holdout_fraction": 0.25, "seed": 7, "distributed": "always"},
     )
-    # WHEN it is trained through the pipeline on a folder of 20 files in region= partitions
+    # WHEN it is trained through the pipeline on a folder of 20 files in region= partitions, checked in parts
     table = churn_table(1500, seed=41)
     for region in ("north", "south", "east", "west"):
         part = table.filter(pc.equal(table.column("region"), region)).drop_columns(["region"])
@@ -56,6 +58,12 @@ def test_a_lightgbm_classifier_serves_labels_by_its_tuned_threshold(
     assert execution["status"] == "SUCCEEDED", platform.failure(execution)
     [run] = platform.registry.list_runs("churn-lgbm")
     assert [(d.uri, d.rows) for d in run.datasets] == [(uploaded, table.num_rows)]
+    # by the Distributed Map's children (the engine ran the plan's items, the hooks each child's function)
+    steps = [e["stateEnteredEventDetails"]["name"] for e in platform.history(execution["executionArn"])
+             if "stateEnteredEventDetails" in e]  # fmt: skip
+    assert steps[:4] == ["Validate", "InParts", "CountParts", "MergeParts"]
+    report = json.loads(platform.artifacts.get(f"runs/churn-lgbm/{run.run_id}/validation.json"))
+    assert (report["in_parts"], report["rows"], report["failures"]) == (True, table.num_rows, [])
     # THEN the version holds the threshold, and the API says so and labels by it
     version = platform.registry.get_version("churn-lgbm", 1)
     assert version.threshold is not None

@@ -373,6 +373,16 @@ class Data(_Strict):
     # newest `holdout_fraction` by `timestamp_column`, so a model is judged on the future.
     split: Literal["random", "stratified", "time"] = "random"
     cv_folds: int | None = Field(default=None, ge=2, le=20)  # cross-validation on the training set
+    # A folder dataset is checked in parts by a Distributed Map when it is large (auto), always, or never.
+    distributed: Literal["auto", "always", "never"] = "auto"
+
+    @model_validator(mode="after")
+    def _time_split(self) -> Data:
+        if self.split == "time" and self.timestamp_column is None:
+            raise ValueError("data.split 'time' needs data.timestamp_column")
+        if self.split == "time" and self.distributed == "always":
+            raise ValueError("data.split 'time' needs every row's time at once: not with data.distributed 'always'")
+        return self
 
 
 class ModelSpec(_Strict):
@@ -407,8 +417,6 @@ class ModelSpec(_Strict):
             raise ValueError(f"column names {reserved} are reserved for the capture of served traffic")
         if ESTIMATORS[self.estimator.kind].task not in (self.task, ANY_TASK):
             raise ValueError(f"estimator '{self.estimator.kind}' does not fit task '{self.task}'")
-        if self.data.split == "time" and self.data.timestamp_column is None:
-            raise ValueError("data.split 'time' needs data.timestamp_column")
         if self.data.split == "stratified" and self.task is not Task.CLASSIFICATION:
             raise ValueError("data.split 'stratified' is for classifiers")
         classifier = self.task is Task.CLASSIFICATION

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -99,6 +100,30 @@ class ObjectStore:
                 StoredObject(item["Key"], item["LastModified"], item["Size"]) for item in page.get("Contents", [])
             )
         return found
+
+    def download(self, key: str, path: str) -> str:
+        """Stream an object to a local file (a chunk at a time: memory stays small); its SHA-256."""
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except self.client.exceptions.NoSuchKey as exc:
+            raise NotFoundError(f"no object at {self.uri(key)}") from exc
+        digest = hashlib.sha256()
+        with open(path, "wb") as sink:
+            for chunk in iter(lambda: body.read(1 << 20), b""):
+                digest.update(chunk)
+                sink.write(chunk)
+        return digest.hexdigest()
+
+    def upload(self, key: str, path: str, sha256: str | None = None) -> Artifact:
+        """Write a local file (in parts when large); its URI, SHA-256 (computed when not given) and size."""
+        if sha256 is None:
+            digest = hashlib.sha256()
+            with open(path, "rb") as source:
+                for chunk in iter(lambda: source.read(1 << 20), b""):
+                    digest.update(chunk)
+            sha256 = digest.hexdigest()
+        self.client.upload_file(path, self.bucket, key, ExtraArgs={"Metadata": {"sha256": sha256}})
+        return Artifact(uri=self.uri(key), sha256=sha256, size=os.path.getsize(path))
 
     def sha256_of(self, key: str) -> str:
         """The SHA-256 of an object's bytes: recorded at upload by `put`, else computed as it streams by."""

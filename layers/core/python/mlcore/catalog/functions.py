@@ -19,6 +19,7 @@ from mlcore.catalog.messages import (
     BatchPlan,
     BatchTick,
     ChunkResult,
+    CountPartRequest,
     DriftCheckResult,
     DueModel,
     EvaluateRequest,
@@ -27,6 +28,7 @@ from mlcore.catalog.messages import (
     FailureReport,
     ListDueRequest,
     ListDueResult,
+    PartResult,
     PlanBatchRequest,
     PromoteRequest,
     PromoteResult,
@@ -42,6 +44,7 @@ from mlcore.catalog.messages import (
     ValidateResult,
 )
 from mlcore.catalog.settings import (
+    CountPartSettings,
     DriftCheckSettings,
     EvaluateSettings,
     ListDueSettings,
@@ -141,6 +144,7 @@ REPORT_FAILURE = "report_failure"  # shared by the state machines: a failed step
 RECORD_RUN = "record_run"  # every run's record, whatever became of it
 DRIFT_CHECK = "drift_check"  # its fleet-wide metrics feed the drift and degradation alarms
 PLAN_BATCH, PUBLISH_BATCH = "plan_batch", "publish_batch"  # either side of a batch's scoring jobs
+COUNT_DATASET_PART = "count_dataset_part"  # a Distributed Map's child: one part of a large dataset
 START_SCHEDULED_BATCHES = "start_scheduled_batches"  # at each tick, the batches whose batch.schedule fired
 R, W, P = Access.READ, Access.READ_WRITE, Access.PUT
 CORE, DATA, SERVING = ("core",), ("core", "data"), ("core", "serving")
@@ -164,6 +168,16 @@ FUNCTIONS: dict[str, Function] = {
             ValidateResult,
             memory_mb=1024,
             timeout_seconds=60,
+        ),
+        Function(
+            COUNT_DATASET_PART,
+            CountPartSettings,
+            DATA,
+            {REGISTRY_TABLE: R, DATA_BUCKET: R, ARTIFACTS_BUCKET: W},
+            CountPartRequest,
+            PartResult,
+            memory_mb=2048,
+            timeout_seconds=900,
         ),
         Function(
             EVALUATE,

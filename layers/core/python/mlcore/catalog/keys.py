@@ -4,6 +4,7 @@ datasets/<model>/<time>.<csv|csv.gz|parquet>           data bucket: what the pip
 datasets/<model>/<time>/<path>                          data bucket: a dataset of many files (hive partitions)
 runs/<model>/<run>/<RunFile>                            artifacts bucket: one pipeline run
 runs/<model>/<run>/image/out/<ImageFile>                artifacts bucket: what a model's own image wrote
+runs/<model>/<run>/parts/<part>/<counts.json|...>       artifacts bucket: a part of a dataset checked in parts
 monitoring/<model>/<check>/<CheckFile>                  artifacts bucket: one drift check
 capture/model=<model>/dt=<day>/<time>-<id>.parquet      capture bucket: served traffic
 feedback/model=<model>/dt=<day>/<time>-<id>.parquet     capture bucket: ground truth for it
@@ -42,6 +43,10 @@ class RunFile(StrEnum):
     IMAGE_SPEC = "image/spec.json"  # the model's spec, for its own training image
     IMAGE_OUTPUT = "image/out/"  # where its own training image writes (ImageFile)
     IMAGE_METRICS = "image_metrics.json"  # the platform's copy of what the image reported, once adopted
+    PARTS_PLAN = "parts/plan.json"  # a dataset checked in parts: which files each part has
+    PARTS_ITEMS = "parts/items.json"  # the Distributed Map's items: [{"part": "00000"}, ...]
+    TRAIN_PARTS = "train/"  # the training rows of a dataset checked in parts: part-<part>.parquet
+    HOLDOUT_PARTS = "holdout/"
 
 
 class ImageFile(StrEnum):
@@ -94,6 +99,16 @@ def snapshot_key(model: str, run: str, source_key: str) -> str:
     """The run's copy of the dataset it validated, keeping the source's format suffix."""
     suffix = ".csv.gz" if source_key.endswith(".csv.gz") else source_key[source_key.rfind(".") :]
     return run_prefix(model, run) + "dataset" + suffix
+
+
+def part_key(model: str, run: str, part: str, file: str) -> str:
+    """A file of one part of a dataset checked in parts: its counts, its value counts, its result or failure."""
+    return f"{run_prefix(model, run)}parts/{part}/{file}"
+
+
+def split_part_key(model: str, run: str, side: RunFile, part: str) -> str:
+    """One part's rows of the training (TRAIN_PARTS) or holdout (HOLDOUT_PARTS) side of the split."""
+    return f"{run_prefix(model, run)}{side}part-{part}.parquet"
 
 
 def snapshot_folder_key(model: str, run: str, relative: str) -> str:

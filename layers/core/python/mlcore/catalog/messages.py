@@ -60,6 +60,40 @@ class DataSource(_Message):
 class ValidateRequest(_Message):
     request: PipelineInput
     run_id: str
+    merge: bool = False  # the dataset was counted in parts (PartsPlan): merge them
+
+
+class PartsPlan(_Message):
+    """Validate's answer for a dataset it checks in parts: the Distributed Map's items (`[{"part": ...}]`)."""
+
+    model_name: str
+    run_id: str
+    request: PipelineInput
+    bucket: str  # the artifacts bucket, where the plan and its items are
+    items_key: str
+    parts: int
+    files: int
+    input_bytes: int
+
+
+class CountPartRequest(_Message):
+    """One child of the Distributed Map: the part of the run's plan it counts, copies and splits."""
+
+    model_name: str
+    run_id: str
+    part: str
+
+
+class PartResult(_Message):
+    """What a part held: its rows, its files' copies (path in the dataset, SHA-256, size), its split."""
+
+    part: str
+    rows: int
+    files: list[tuple[str, str, int]]
+    train: Artifact
+    holdout: Artifact
+    train_rows: int
+    holdout_rows: int
 
 
 class TrialPlan(_Message):

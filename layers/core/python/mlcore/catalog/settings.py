@@ -40,6 +40,16 @@ class ValidateSettings(Settings):
     image_execution_role_arn: str
     image_log_group: str
     gpu_jobs: bool  # the deployment has the EC2 GPU queue (training.resources.gpu)
+    # A folder dataset this large is checked in parts by a Distributed Map (`data.distributed: auto`)
+    distributed_min_mb: float = 512
+    part_mb: float = 128  # a part's files, about: one child's work
+
+
+class CountPartSettings(Settings):
+    registry_table: str
+    data_bucket: str
+    artifacts_bucket: str
+    batch_rows: int = 65_536  # rows read at a time: the memory a part takes is a batch's, whatever its size
 
 
 class TrainSettings(Settings):

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mlcore.catalog.functions import (
+    COUNT_DATASET_PART,
     DRIFT_CHECK,
     EVALUATE,
     LIST_DUE,
@@ -62,6 +63,7 @@ TRAINING_PIPELINE = StateMachine(
     "training",
     {
         "ValidateFunctionArn": FunctionArn(VALIDATE),
+        "CountDatasetPartFunctionArn": FunctionArn(COUNT_DATASET_PART),
         "JobQueueArn": ResourceArn(JOB_QUEUE),  # JOB_QUEUES: fargate, fargate_spot, ec2_gpu
         "SpotJobQueueArn": ResourceArn(SPOT_JOB_QUEUE),
         "GpuJobQueueArn": ResourceArn(GPU_JOB_QUEUE),

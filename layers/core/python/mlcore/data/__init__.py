@@ -25,13 +25,16 @@ if TYPE_CHECKING:
         dataset_sha256,
         folder_sha256,
         hive_partitions,
+        iter_file,
         latest_dataset_key,
         read_dataset_file,
         read_parquet,
+        read_split,
         read_table,
         split_holdout,
         to_parquet,
     )
+    from mlcore.data.parts import MergedParts, count_part, holdout_draw, in_parts, merge_parts, plan_parts
     from mlcore.data.profile import (
         OTHER,
         PSI_EDGES,
@@ -58,7 +61,7 @@ if TYPE_CHECKING:
         rows_digest,
         training_fingerprint,
     )
-    from mlcore.data.validation import validate_dataset
+    from mlcore.data.validation import validate_dataset, validate_step
     from mlcore.data.windows import (
         capture_window,
         labelled_rows,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,10 +13,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from mlcore.catalog import DATA_SUFFIXES, dataset_prefix
-from mlcore.errors import DataValidationError, NotFoundError
+from mlcore.catalog import DATA_SUFFIXES, Artifact, dataset_prefix
+from mlcore.errors import ArtifactIntegrityError, DataValidationError, NotFoundError
 from mlcore.spec import Feature, ModelSpec, Task
-from mlcore.storage import ObjectStore
+from mlcore.storage import ObjectStore, S3Uri, sha256_hex
 
 # What a CSV cell says when it means "no value" (an empty cell included), in any column of the spec.
 NULL_SPELLINGS = ("", "NA", "N/A", "n/a", "null", "NULL", "NaN", "nan")
@@ -44,6 +45,27 @@ def _typed(column: pa.ChunkedArray, feature: Feature | None, spec: ModelSpec) ->
         return column
 
 
+def _csv_options(spec: ModelSpec | None) -> pacsv.ConvertOptions:
+    """A spec's feature and target columns are read as text, typed afterwards by `_spec_typed`."""
+    columns = _spec_columns(spec) if spec is not None else {}
+    return pacsv.ConvertOptions(column_types={name: pa.string() for name in columns})
+
+
+def _spec_typed(table: pa.Table, spec: ModelSpec | None) -> pa.Table:
+    """A CSV's columns as the spec types them (see `read_table`)."""
+    if spec is None:
+        return table
+    for name, feature in _spec_columns(spec).items():
+        if name in table.column_names:
+            index = table.column_names.index(name)
+            table = table.set_column(index, name, _typed(table.column(name), feature, spec))
+    return table
+
+
+def _compression(key: str) -> str | None:
+    return "gzip" if key.endswith(".gz") else None
+
+
 def read_table(data: bytes, key: str, spec: ModelSpec | None = None) -> pa.Table:
     """Read a CSV or parquet file given as bytes (by the key's suffix).
 
@@ -56,18 +78,35 @@ def read_table(data: bytes, key: str, spec: ModelSpec | None = None) -> pa.Table
         if key.endswith((".parquet", ".pq")):
             return pq.read_table(io.BytesIO(data))
         if key.endswith((".csv", ".csv.gz")):
-            compression = "gzip" if key.endswith(".gz") else None
-            columns = _spec_columns(spec) if spec is not None else {}
-            options = pacsv.ConvertOptions(column_types={name: pa.string() for name in columns})
-            table = pacsv.read_csv(pa.input_stream(io.BytesIO(data), compression=compression), convert_options=options)
-            for name, feature in columns.items():
-                if spec is not None and name in table.column_names:
-                    index = table.column_names.index(name)
-                    table = table.set_column(index, name, _typed(table.column(name), feature, spec))
-            return table
+            stream = pa.input_stream(io.BytesIO(data), compression=_compression(key))
+            return _spec_typed(pacsv.read_csv(stream, convert_options=_csv_options(spec)), spec)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataValidationError(f"dataset {key!r} cannot be read: {exc}") from exc
     raise DataValidationError(f"unsupported dataset format for {key!r}: use .csv, .csv.gz or .parquet")
+
+
+def iter_file(path: str, key: str, relative: str, spec: ModelSpec, batch_rows: int) -> Iterator[pa.Table]:
+    """A dataset's file on local disk, a record batch at a time (memory stays at a batch), typed like
+    `read_dataset_file`: the spec's CSV types, and its hive partitions as columns.
+
+    Raises
+    ------
+    DataValidationError
+        When the file cannot be read (or a later block of a CSV disagrees with the first), naming it.
+    """
+    try:
+        if key.endswith((".parquet", ".pq")):
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+                yield with_partitions(pa.Table.from_batches([batch]), relative, spec)
+        elif key.endswith((".csv", ".csv.gz")):
+            stream = pa.input_stream(path, compression=_compression(key))
+            reader = pacsv.open_csv(stream, convert_options=_csv_options(spec))
+            for batch in reader:
+                yield with_partitions(_spec_typed(pa.Table.from_batches([batch]), spec), relative, spec)
+        else:
+            raise DataValidationError(f"unsupported dataset format for {key!r}: use .csv, .csv.gz or .parquet")
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataValidationError(f"dataset {key!r} cannot be read: {exc}") from exc
 
 
 def to_parquet(table: pa.Table) -> bytes:
@@ -78,6 +117,29 @@ def to_parquet(table: pa.Table) -> bytes:
 
 def read_parquet(data: bytes) -> pa.Table:
     return pq.read_table(io.BytesIO(data))
+
+
+def read_split(artifacts: ObjectStore, artifact: Artifact) -> pa.Table:
+    """A side of a run's split: one Parquet file, or, for a dataset checked in parts, a folder of them;
+    verified against its SHA-256 (a folder's: of its files' names and SHA-256s).
+
+    Raises
+    ------
+    ArtifactIntegrityError
+        When the folder is outside the bucket, or its files are not those the validate step wrote.
+    """
+    if not artifact.uri.endswith("/"):
+        return read_parquet(artifacts.get_verified(artifact))
+    location = S3Uri.parse(artifact.uri)
+    if location.bucket != artifacts.bucket:
+        raise ArtifactIntegrityError(f"artifact {artifact.uri} is outside the bucket {artifacts.bucket}")
+    files = [(key, artifacts.get(key)) for key in sorted(artifacts.list_keys(location.key))]
+    actual = folder_sha256([(key.rsplit("/", 1)[-1], sha256_hex(raw)) for key, raw in files])
+    if actual != artifact.sha256:
+        raise ArtifactIntegrityError(
+            f"artifact {artifact.uri} has SHA-256 {actual[:12]}…, the validate step recorded {artifact.sha256[:12]}…"
+        )
+    return concat_dataset([read_parquet(raw) for _, raw in files])
 
 
 def dataset_root(model_name: str, key: str) -> str:
@@ -154,7 +216,11 @@ def hive_partitions(relative: str) -> dict[str, str]:
 
 def read_dataset_file(raw: bytes, key: str, relative: str, spec: ModelSpec) -> pa.Table:
     """One file of a dataset, with its hive partitions as columns (typed by the spec) unless the file has them."""
-    table = read_table(raw, key, spec)
+    return with_partitions(read_table(raw, key, spec), relative, spec)
+
+
+def with_partitions(table: pa.Table, relative: str, spec: ModelSpec) -> pa.Table:
+    """A file's rows with its path's `key=value` folders as columns (typed by the spec), unless it has them."""
     columns = _spec_columns(spec)
     for name, value in hive_partitions(relative).items():
         if name not in table.column_names:

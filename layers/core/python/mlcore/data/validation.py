@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -18,6 +19,7 @@ from mlcore.catalog import (
     Artifact,
     DataSource,
     JobPlan,
+    PartsPlan,
     RunFile,
     TrialPlan,
     ValidateRequest,
@@ -29,8 +31,9 @@ from mlcore.catalog import (
     run_key,
     snapshot_folder_key,
     snapshot_key,
+    split_part_key,
 )
-from mlcore.data.contract import ContractReport, check_contract
+from mlcore.data.contract import ContractReport, check_contract, contract_report
 from mlcore.data.datasets import (
     DatasetFiles,
     as_timestamps,
@@ -43,6 +46,7 @@ from mlcore.data.datasets import (
     split_holdout,
     to_parquet,
 )
+from mlcore.data.parts import MergedParts, in_parts, merge_parts, plan_parts
 from mlcore.data.report import render_contract_html
 from mlcore.data.sources import feedback_rows, learned_already, training_fingerprint
 from mlcore.errors import DataValidationError, NotFoundError
@@ -177,6 +181,86 @@ def _current_code(spec: ModelSpec, artifacts: ObjectStore) -> Artifact | None:
         ) from None
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """A dataset checked against the contract, in one pass or in parts."""
+
+    snapshot: Artifact
+    report: ContractReport
+    rows: int
+    clean: pa.Table | None  # one pass: the rows to split
+    timestamps: pa.ChunkedArray | None = None
+    parts: MergedParts | None = None  # in parts: the rows, already split
+
+
+def _one_pass(files: DatasetFiles, spec: ModelSpec, run_id: str, data: ObjectStore, artifacts: ObjectStore) -> _Checked:
+    snapshot, table = _snapshot(files, spec, run_id, data=data, artifacts=artifacts)
+    clean, report = check_contract(table, spec)
+    return _Checked(snapshot, report, table.num_rows, clean, _timestamps(table, spec))
+
+
+def _merged(spec: ModelSpec, run_id: str, artifacts: ObjectStore, now: datetime) -> _Checked:
+    merged = merge_parts(spec.name, run_id, artifacts)
+    report = contract_report(merged.counts, spec, now=now)
+    return _Checked(merged.snapshot, report, merged.counts.rows, None, parts=merged)
+
+
+def _split_artifacts(
+    checked: _Checked, feedback: pa.Table | None, spec: ModelSpec, run_id: str, artifacts: ObjectStore
+) -> tuple[Artifact, Artifact, int]:
+    """Write the train and holdout sides: one file each (one pass), or a folder of the parts' files and the
+    feedback rows' (in parts); the rows of the clean data."""
+    name = spec.name
+    if checked.parts is None:
+        assert checked.clean is not None
+        clean = checked.clean if feedback is None else pa.concat_tables([checked.clean, feedback])
+        train, holdout = split_holdout(clean, spec, checked.timestamps)
+        put = artifacts.put
+        return put(run_key(name, run_id, RunFile.TRAIN), to_parquet(train)), put(
+            run_key(name, run_id, RunFile.HOLDOUT), to_parquet(holdout)
+        ), clean.num_rows  # fmt: skip
+    sides = {RunFile.TRAIN_PARTS: list(checked.parts.train), RunFile.HOLDOUT_PARTS: list(checked.parts.holdout)}
+    rows = checked.parts.clean_rows
+    if feedback is not None:
+        for side, table in zip(sides, split_holdout(feedback, spec), strict=True):
+            sides[side].append(artifacts.put(split_part_key(name, run_id, side, "feedback"), to_parquet(table)))
+        rows += feedback.num_rows
+    folders = [
+        Artifact(
+            uri=artifacts.uri(run_key(name, run_id, side)),
+            sha256=folder_sha256([(a.uri.rsplit("/", 1)[-1], a.sha256) for a in parts]),
+            size=sum(a.size for a in parts),
+        )
+        for side, parts in sides.items()
+    ]
+    return folders[0], folders[1], rows
+
+
+def validate_step(
+    request: ValidateRequest,
+    *,
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    capture: ObjectStore,
+    images: ImageJobs | None = None,
+    gpu_jobs: bool = False,
+    distributed_min_bytes: float = float("inf"),
+    part_bytes: float = 128 * 1024 * 1024,
+) -> ValidateResult | PartsPlan:
+    """The validate step: a folder dataset checked in parts (`data.distributed`, or `distributed_min_bytes`
+    and more) gets a PartsPlan for the Distributed Map; any other, or the parts' merge, `validate_dataset`."""
+    if not request.merge:
+        spec = registry.get_spec(request.request.model_name)
+        files = dataset_files(data, _dataset_key(request, data))
+        if in_parts(files, spec, data, distributed_min_bytes):
+            return plan_parts(files, request.request, request.run_id, data=data, artifacts=artifacts,
+                              part_bytes=part_bytes)  # fmt: skip
+    return validate_dataset(
+        request, registry=registry, data=data, artifacts=artifacts, capture=capture, images=images, gpu_jobs=gpu_jobs
+    )
+
+
 def validate_dataset(
     request: ValidateRequest,
     *,
@@ -194,6 +278,8 @@ def validate_dataset(
     since the champion was trained, each checked by the same contract. When the champion learned
     from exactly this data, the result says `nothing_new` (unless the run is forced) and no split
     is written. A spec with `training.image` gets its image's job (`images` registers its definition).
+    With `merge`, the dataset was checked in parts (`validate_step` planned them): their counts and
+    splits are merged.
 
     Raises
     ------
@@ -205,24 +291,28 @@ def validate_dataset(
     name, run_id = request.request.model_name, request.run_id
     spec = registry.get_spec(name)
     key = _dataset_key(request, data)
-    snapshot, table = _snapshot(dataset_files(data, key), spec, run_id, data=data, artifacts=artifacts)
+    if request.merge:
+        checked = _merged(spec, run_id, artifacts, now)
+    else:
+        checked = _one_pass(dataset_files(data, key), spec, run_id, data, artifacts)
+    snapshot, report = checked.snapshot, checked.report
     champion = registry.champion(name)
     feedback = feedback_rows(spec, champion, capture, now)
     fingerprint = training_fingerprint(snapshot.sha256, feedback)
-    sources = [DataSource(source="dataset", uri=data.uri(key), sha256=snapshot.sha256, rows=table.num_rows)]
-    clean, report = check_contract(table, spec)
-    timestamps = _timestamps(table, spec)
-    feedback_report = None
+    sources = [DataSource(source="dataset", uri=data.uri(key), sha256=snapshot.sha256, rows=checked.rows)]
+    feedback_report = clean_feedback = None
     if feedback is not None:
         sources.append(
             DataSource(source="feedback", uri=capture.uri(model_partition(CAPTURE, name)), sha256=feedback.sha256,
                        rows=feedback.rows.num_rows)
         )  # fmt: skip
         clean_feedback, feedback_report = check_contract(feedback.rows, spec, table_checks=False)
-        clean = pa.concat_tables([clean, clean_feedback.cast(clean.schema)])
-        if timestamps is not None:
-            timestamps = pa.chunked_array(
-                [*timestamps.chunks, *as_timestamps(feedback.rows.column("captured_at")).chunks]
+        if checked.timestamps is not None:
+            checked = replace(
+                checked,
+                timestamps=pa.chunked_array(
+                    [*checked.timestamps.chunks, *as_timestamps(feedback.rows.column("captured_at")).chunks]
+                ),
             )
     report = _merged_reports(report, feedback_report)
     report_doc = {
@@ -230,6 +320,7 @@ def validate_dataset(
         "run_id": run_id,
         "dataset": snapshot.model_dump(),
         "sources": [source.model_dump() for source in sources],
+        "in_parts": checked.parts is not None,
         **report.model_dump(mode="json"),
     }
     report_artifact = artifacts.put(
@@ -242,16 +333,25 @@ def validate_dataset(
     code = _current_code(spec, artifacts)
     same_code = champion is not None and champion.code == code  # uploads are content-addressed: same URI, same code
     nothing_new = learned_already(champion, fingerprint) and same_code and not request.request.force
-    train, holdout = (clean.slice(0, 0), clean.slice(0, 0)) if nothing_new else split_holdout(clean, spec, timestamps)
+    if nothing_new:
+        empty = to_parquet(pa.table({}))
+        train = artifacts.put(run_key(name, run_id, RunFile.TRAIN), empty)
+        holdout, rows = artifacts.put(run_key(name, run_id, RunFile.HOLDOUT), empty), 0
+    else:
+        schema = checked.clean.schema if checked.clean is not None else None
+        typed_feedback = None
+        if clean_feedback is not None:
+            typed_feedback = clean_feedback.cast(schema) if schema is not None else clean_feedback
+        train, holdout, rows = _split_artifacts(checked, typed_feedback, spec, run_id, artifacts)
     result = ValidateResult(
         model_name=name,
         run_id=run_id,
         reason=request.request.reason,
         trigger=request.request.trigger,
         dataset=snapshot,
-        train=artifacts.put(run_key(name, run_id, RunFile.TRAIN), to_parquet(train)),
-        holdout=artifacts.put(run_key(name, run_id, RunFile.HOLDOUT), to_parquet(holdout)),
-        rows=clean.num_rows,
+        train=train,
+        holdout=holdout,
+        rows=rows,
         sources=sources,
         fingerprint=fingerprint,
         nothing_new=nothing_new,

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlcore.catalog import Artifact, CrossValidation, RunFile, TrainingResult, ValidateResult, run_key
-from mlcore.data import build_profile, read_parquet
+from mlcore.data import build_profile, read_split
 from mlcore.errors import TrainingError
 from mlcore.registry import Registry
 from mlcore.serving import OnnxModel, load_served_model, signature_of
@@ -67,8 +67,8 @@ def _run_data(model_name: str, run_id: str, registry: Registry, artifacts: Objec
     return RunData(
         spec=registry.get_spec(model_name),
         inputs=inputs,
-        train=read_parquet(artifacts.get_verified(inputs.train)),
-        holdout=read_parquet(artifacts.get_verified(inputs.holdout)),
+        train=read_split(artifacts, inputs.train),
+        holdout=read_split(artifacts, inputs.holdout),
     )
 
 

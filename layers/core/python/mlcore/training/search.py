@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from mlcore.catalog import RunFile, ValidateResult, run_key, trial_key, trials_prefix
-from mlcore.data import read_parquet
+from mlcore.data import read_split
 from mlcore.errors import SearchError, TrainingError
 from mlcore.registry import Registry
 from mlcore.spec import LOWER_IS_BETTER, ModelSpec
@@ -33,7 +33,7 @@ def run_trial(
     spec = registry.get_spec(model_name)
     assert spec.estimator.search is not None, f"'{model_name}' has no estimator.search"
     inputs = ValidateResult.model_validate_json(artifacts.get(run_key(model_name, run_id, RunFile.INPUTS)))
-    train = read_parquet(artifacts.get_verified(inputs.train))
+    train = read_split(artifacts, inputs.train)
     if inputs.code is not None:
         install_code(inputs.code, artifacts)
     started = time.perf_counter()
