@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -107,6 +107,7 @@ class LambdaFactory:
             environment=environment,
             layers=[self.layers[layer] for layer in entry.layers],
             memory_size=entry.memory_mb,
+            ephemeral_storage_size=Size.mebibytes(entry.ephemeral_mb),
             timeout=Duration.seconds(entry.timeout_seconds),
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,

@@ -234,3 +234,15 @@ def test_the_gpu_queue_exists_only_with_its_context_flag(
     [instance_role] = [r["Properties"] for k, r in template["Resources"].items()
                        if r["Type"] == "AWS::IAM::Role" and k.startswith("PipelineGpuInstanceRole")]  # fmt: skip
     assert "ManagedPolicyArns" not in instance_role
+
+
+def test_a_part_of_a_large_dataset_is_counted_with_disk_for_its_files(synthesized: Synthesized) -> None:
+    [function] = [r["Properties"] for k, (_, r) in synthesized.resources("AWS::Lambda::Function").items()
+                  if k.startswith("PipelineCountDatasetPart")]  # fmt: skip
+    assert (function["MemorySize"], function["Timeout"], function["EphemeralStorage"]) == (2048, 900, {"Size": 4096})
+    # and the training state machine runs the parts as child executions of itself, reading the plan's items
+    statements = _role_statements(synthesized, "MlopsTraining", "PipelineStateMachineRole")
+    by_action = {a: s for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert "stateMachine:mlops-training" in json.dumps(by_action["states:StartExecution"]["Resource"])
+    assert "execution:mlops-training/*" in json.dumps(by_action["states:DescribeExecution"]["Resource"])
+    assert "DataPlaneArtifacts" in json.dumps(by_action["s3:GetObject*"]["Resource"])

@@ -114,6 +114,7 @@ class Function:
     result: type[Any] | None = None
     memory_mb: int = 512
     timeout_seconds: int = 30
+    ephemeral_mb: int = 512  # /tmp: Lambda's default, or room for the files a function streams through disk
     handler: str = "handler.handler"
 
 
@@ -178,6 +179,7 @@ FUNCTIONS: dict[str, Function] = {
             PartResult,
             memory_mb=2048,
             timeout_seconds=900,
+            ephemeral_mb=4096,  # a part's largest file, and its split, on disk
         ),
         Function(
             EVALUATE,
