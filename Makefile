@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test lint unit functional infra e2e synth layers-size bench-serving bench-batch bench-cli bench-venv bench-drift bench-validation mutate openapi clean
+.PHONY: demo test lint unit functional infra e2e synth layers-size bench-serving bench-batch bench-cli bench-venv bench-drift bench-validation bench-scale mutate openapi clean
 
 $(VENV)/.installed: pyproject.toml .ci/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ bench-drift: $(VENV)/.installed bench-venv
 ## Data contract check vs pandera's lazy validation, 1M rows x 23 columns.
 bench-validation: $(VENV)/.installed bench-venv
 	$(BIN)/python bench/validation.py
+
+# The contract streamed over 1M/5M/10M rows in many files: time, peak memory; one pass, parts, pandera at 1M.
+bench-scale: $(VENV)/.installed bench-venv
+	$(BIN)/python bench/scale.py
 
 ## Mutation testing of the core's decision modules (mutmut): score per module and the survivors. Not CI.
 $(VENV)/.mutate-installed: $(VENV)/.installed pyproject.toml

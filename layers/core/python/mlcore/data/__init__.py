@@ -34,7 +34,15 @@ if TYPE_CHECKING:
         split_holdout,
         to_parquet,
     )
-    from mlcore.data.parts import MergedParts, count_part, holdout_draw, in_parts, merge_parts, plan_parts
+    from mlcore.data.parts import (
+        MergedParts,
+        SplitCounter,
+        count_part,
+        holdout_draw,
+        in_parts,
+        merge_parts,
+        plan_parts,
+    )
     from mlcore.data.profile import (
         OTHER,
         PSI_EDGES,

@@ -202,23 +202,10 @@ def _count_part(
 ) -> PartResult:
     name, run_id, part = request.model_name, request.run_id, request.part
     copy = CopyFile(data, artifacts, folder, name, run_id, [])
-    train, holdout = _Side(os.path.join(folder, "train.parquet")), _Side(os.path.join(folder, "holdout.parquet"))
-    counted: list[ContractCounts] = []
-    schema: pa.Schema | None = None
-    draws: dict[str, np.random.Generator] = {}
+    split = SplitCounter(spec, os.path.join(folder, "train.parquet"), os.path.join(folder, "holdout.parquet"))
     for relative, batch in _batches(files, keys, spec, batch_rows, copy):
-        counts, casts = count_contract(batch, spec)
-        counted = [merge_counts([*counted, counts])]  # one running total: memory stays at a batch's
-        clean = _clean(batch.num_rows, casts, spec)
-        schema = schema or clean.schema
-        draw = draws.setdefault(relative, holdout_draw(spec, relative))
-        in_holdout = draw.random(clean.num_rows) < spec.data.holdout_fraction
-        train.write(clean.filter(pa.array(~in_holdout)))
-        holdout.write(clean.filter(pa.array(in_holdout)))
-    total = merge_counts(counted)
-    empty = schema or pa.schema([])
-    train.close(empty)
-    holdout.close(empty)
+        split.add(relative, batch)
+    total, train, holdout = split.close()
     result = PartResult(
         part=part,
         rows=total.rows,
@@ -231,6 +218,33 @@ def _count_part(
     _write_counts(artifacts, name, run_id, part, total)
     artifacts.put(part_key(name, run_id, part, RESULT), result.model_dump_json().encode(), "application/json")
     return result
+
+
+class SplitCounter:
+    """Counts a part's batches against the contract, and writes each one's clean rows to its side of the split."""
+
+    def __init__(self, spec: ModelSpec, train_path: str, holdout_path: str) -> None:
+        self.spec = spec
+        self.total = ContractCounts()
+        self.train, self.holdout = _Side(train_path), _Side(holdout_path)
+        self._draws: dict[str, np.random.Generator] = {}
+
+    def add(self, relative: str, batch: pa.Table) -> None:
+        """One batch of the file at `relative` (a file's batches in order)."""
+        counts, casts = count_contract(batch, self.spec)
+        self.total = merge_counts([self.total, counts])  # one running total: memory stays at a batch's
+        clean = _clean(batch.num_rows, casts, self.spec)
+        draw = self._draws.setdefault(relative, holdout_draw(self.spec, relative))
+        in_holdout = draw.random(clean.num_rows) < self.spec.data.holdout_fraction
+        self.train.write(clean.filter(pa.array(~in_holdout)))
+        self.holdout.write(clean.filter(pa.array(in_holdout)))
+
+    def close(self) -> tuple[ContractCounts, _Side, _Side]:
+        """The part's counts, and its two sides' files (an empty file for a side without rows)."""
+        schema = _clean(0, {}, self.spec).schema
+        self.train.close(schema)
+        self.holdout.close(schema)
+        return self.total, self.train, self.holdout
 
 
 def _clean(rows: int, casts: dict[str, pa.ChunkedArray], spec: ModelSpec) -> pa.Table:
