@@ -20,6 +20,8 @@ from aws_cdk import Acknowledgment, IPolicyValidationPlugin, PolicyValidationPlu
 from cdk_nag import AwsSolutionsChecks, NagPack
 from constructs import IConstruct
 
+from mlcore.catalog import MODEL_OBJECTS
+
 PATTERNS_METADATA = "mlops:nag-acknowledged-patterns"
 
 
@@ -115,6 +117,10 @@ GRANT_PATTERNS: dict[str, str] = {
     r"AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:"
     r"table/[A-Za-z0-9:]+RunsDatabase[A-Za-z0-9]+/\*\]": (
         "The tables of one named Glue database (the run export's `runs` table and any its partitions need)"
+    ),
+    rf"AwsSolutions-IAM5\[Resource::[^*]+/{re.escape(MODEL_OBJECTS)}\]": (
+        "The runs' model.onnx files of one named bucket (Access.READ_MODELS): serving reads the version it "
+        "serves, by the registry's URI and SHA-256, and no dataset"
     ),
     r"AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:"
     r"job-definition/[a-z0-9-]+-image-\*\]": (

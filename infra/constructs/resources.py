@@ -18,7 +18,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from mlcore.catalog import Access, resource_of
+from mlcore.catalog import MODEL_OBJECTS, Access, resource_of
 
 
 class UnknownResourceError(LookupError):
@@ -97,8 +97,10 @@ class PlatformResources:
             ("_table", Access.READ): lambda: target.grant_read_data(grantee),
             ("_table", Access.READ_WRITE): lambda: target.grant_read_write_data(grantee),
             ("_bucket", Access.READ): lambda: target.grant_read(grantee),
+            ("_bucket", Access.READ_MODELS): lambda: target.grant_read(grantee, MODEL_OBJECTS),
             ("_bucket", Access.PUT): lambda: target.grant_put(grantee),
-            ("_bucket", Access.READ_WRITE): lambda: target.grant_read_write(grantee),
+            # read and put, never delete: the buckets are versioned, and no step removes what another wrote
+            ("_bucket", Access.READ_WRITE): lambda: (target.grant_read(grantee), target.grant_put(grantee)),
             ("_state_machine", Access.START): lambda: target.grant_start_execution(grantee),
             ("_database", Access.READ_WRITE): lambda: self._grant_glue(target, grantee),
             ("_executions", Access.HISTORY): lambda: grantee.grant_principal.add_to_principal_policy(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import pytest
+
+from mlcore.catalog import MODEL_OBJECTS
 
 if TYPE_CHECKING:
     from conftest import Synthesized
@@ -61,3 +64,23 @@ def test_no_aws_managed_policies_on_function_roles(app: Synthesized) -> None:
     for logical_id, (_, role) in app.resources("AWS::IAM::Role").items():
         if "Function" in logical_id or ("Role" in logical_id and "CloudWatchRole" not in logical_id):
             assert "ManagedPolicyArns" not in role["Properties"], logical_id
+
+
+def test_no_role_may_delete_an_object_or_a_version_of_one(app: Synthesized) -> None:
+    # the buckets are versioned: a step that could delete versions could erase what it overwrote
+    for statement in _statements(app):
+        actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        assert not [a for a in actions if a.startswith("s3:Delete")], (actions, statement["Resource"])
+
+
+def test_serving_reads_the_models_and_no_dataset(synthesized: Synthesized) -> None:
+    statements = [
+        s for _, (stack, policy) in synthesized.resources("AWS::IAM::Policy").items()
+        if stack == "MlopsServing" and "PredictRole" in json.dumps(policy["Properties"]["Roles"])
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]  # fmt: skip
+    reads = [s for s in statements if "s3:GetObject*" in s["Action"]]
+    artifacts = [s for s in reads if "Artifacts" in json.dumps(s["Resource"])]
+    assert len(artifacts) == 1
+    objects = [r for r in artifacts[0]["Resource"] if "Fn::Join" in r]
+    assert [r["Fn::Join"][1][-1] for r in objects] == [f"/{MODEL_OBJECTS}"]

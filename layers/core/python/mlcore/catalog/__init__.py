@@ -94,6 +94,7 @@ if TYPE_CHECKING:
         DATASETS,
         FEEDBACK,
         IMAGE_OUTPUT_OBJECTS,
+        MODEL_OBJECTS,
         RUN_OBJECTS,
         RUNS,
         RUNS_EXPORT,

@@ -68,8 +68,9 @@ class Access(StrEnum):
     """What a function may do to a resource."""
 
     READ = "read"  # tables: get/query/scan; buckets: get/list
+    READ_MODELS = "read_models"  # buckets: get the runs' model.onnx files, nothing else (serving)
     PUT = "put"  # buckets: put objects only
-    READ_WRITE = "read_write"  # tables: and put/update/delete; buckets: and put
+    READ_WRITE = "read_write"  # tables: and put/update/delete; buckets: and put (never delete: versions stay)
     START = "start"  # state machines: start executions
     PASS = "pass"  # roles: pass them to the jobs it defines
     REGISTER = "register"  # job definitions under a name prefix: register (and describe) them
@@ -202,7 +203,7 @@ FUNCTIONS: dict[str, Function] = {
             PREDICT,
             PredictSettings,
             SERVING,
-            {REGISTRY_TABLE: R, ARTIFACTS_BUCKET: R, CAPTURE_BUCKET: P},
+            {REGISTRY_TABLE: R, ARTIFACTS_BUCKET: Access.READ_MODELS, CAPTURE_BUCKET: P},
             memory_mb=1024,
             timeout_seconds=29,  # API Gateway's integration timeout
         ),

@@ -85,6 +85,7 @@ RUNS = "runs/"  # artifacts bucket: every pipeline run
 # IAM object patterns (a `*` spans folders): every run's files, and the output folders of the runs' own images.
 RUN_OBJECTS = f"{RUNS}*"
 IMAGE_OUTPUT_OBJECTS = f"{RUNS}*/{RunFile.IMAGE_OUTPUT}*"
+MODEL_OBJECTS = f"{RUNS}*/{RunFile.MODEL}"  # the models the registry serves (and the runs' candidates)
 
 
 def run_prefix(model: str, run: str) -> str:
