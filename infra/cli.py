@@ -210,9 +210,9 @@ def _govern(platform: Platform, args: argparse.Namespace) -> int:
     from mlcore.registry import CHALLENGER, RolloutMode, VersionStatus
 
     registry = platform.registry
-    if args.action == "approve":
-        registry.set_status(args.name, args.version, VersionStatus.APPROVED, ACTOR, args.reason)
-        console.print(f"Approved {args.name} v{args.version}")
+    statuses = {"approve": VersionStatus.APPROVED, "reject": VersionStatus.REJECTED, "archive": VersionStatus.ARCHIVED}
+    if args.action in statuses:
+        console.print(platform.set_status(args.name, args.version, statuses[args.action], args.reason))
     elif args.action == "promote":
         record = registry.set_alias(args.name, args.alias, args.version, ACTOR, args.reason)
         console.print(f"{args.name}: {args.alias} → v{record.version} (was v{record.previous_version})")
@@ -496,8 +496,15 @@ def _models_parser(sub: Any) -> None:
     show = models.add_parser("show", help="a model's spec, versions and audit trail")
     show.add_argument("name")
     _output(show)
-    for action in ("approve", "promote"):
-        p = models.add_parser(action)
+    helps = {
+        "approve": "approve a pending version",
+        "reject": "reject a pending version, or recall an approved one (the champion falls back to the newest "
+        "other approved version)",
+        "archive": "retire an approved version (never served again)",
+        "promote": "point an alias at an approved version",
+    }
+    for action, text in helps.items():
+        p = models.add_parser(action, help=text)
         p.add_argument("name")
         p.add_argument("version", type=int)
         p.add_argument("--reason", default="")

@@ -35,7 +35,7 @@ from mlcore.catalog import (
     dataset_key,
     limits,
 )
-from mlcore.registry import Registry
+from mlcore.registry import Registry, VersionStatus
 from mlcore.spec import ModelSpec, load_spec
 from mlcore.storage import ObjectStore
 
@@ -66,6 +66,7 @@ class Resources:
     monitor_state_machine: str
     retraining_state_machine: str
     batch_state_machine: str | None
+    alerts_topic: str | None
     api_url: str | None
     api_key: str | None = None
 
@@ -101,6 +102,7 @@ class Resources:
             monitor_state_machine=values["monitor_state_machine"],
             retraining_state_machine=values["retraining_state_machine"],
             batch_state_machine=values.get("batch_state_machine"),
+            alerts_topic=values.get("alerts_topic"),
             api_url=values.get("api_url"),
             api_key=os.environ.get("MLOPS_API_KEY"),
         )
@@ -193,6 +195,25 @@ class Platform:
         spec = load_spec(path.read_text())
         self.registry.put_spec(spec, ACTOR)
         return spec
+
+    def set_status(self, name: str, version: int, status: VersionStatus, reason: str = "") -> str:
+        """Change a version's status by the registry's rules; what it did to serving, in words (and, when the
+        champion was taken out of serving, as an alert on the alerts topic)."""
+        before = self.registry.get_alias(name)
+        self.registry.set_status(name, version, status, ACTOR, reason)
+        after = self.registry.get_alias(name)
+        said = f"{name} v{version} is {status}"
+        if before is None or before.version != version:
+            return said
+        serving = f"the champion falls back to v{after.version}" if after else f"{name} has no champion now"
+        said = f"{said}; it was the champion: {serving}"
+        if self.resources.alerts_topic:
+            self.client("sns").publish(
+                TopicArn=self.resources.alerts_topic,
+                Subject=f"Champion of {name} taken out of serving"[:100],
+                Message=f"{said}. Reason: {reason or 'none given'}. By {ACTOR}.",
+            )
+        return said
 
     def upload_dataset(self, model_name: str, data: bytes, suffix: str) -> str:
         """Put a dataset where the pipeline looks for the newest one: datasets/<model>/<time>.<suffix>."""

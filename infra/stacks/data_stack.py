@@ -11,7 +11,7 @@ from infra.config import MlopsConfig
 from infra.constructs.data import DataPlane
 from infra.constructs.outputs import add_output
 from infra.constructs.resources import PlatformResources
-from mlcore.catalog import ARTIFACTS_BUCKET, CAPTURE_BUCKET, DATA_BUCKET, REGISTRY_TABLE
+from mlcore.catalog import ALERTS_TOPIC, ARTIFACTS_BUCKET, CAPTURE_BUCKET, DATA_BUCKET, REGISTRY_TABLE
 
 
 class DataStack(Stack):
@@ -32,5 +32,5 @@ class DataStack(Stack):
             alerts_topic=data.alerts_topic,
             runs_database=data.runs_database,
         )
-        for resource in (REGISTRY_TABLE, DATA_BUCKET, ARTIFACTS_BUCKET, CAPTURE_BUCKET):
+        for resource in (REGISTRY_TABLE, DATA_BUCKET, ARTIFACTS_BUCKET, CAPTURE_BUCKET, ALERTS_TOPIC):
             add_output(self, resource, self.resources.setting(resource))

@@ -224,3 +224,31 @@ def test_code_upload_stores_the_folder_by_its_sha256_and_says_where(
         1,
         f"BadRequestError: {tmp_path / 'nothing-here'}: expected a folder of Python code or a .whl file",
     )
+
+
+def test_a_recalled_champion_falls_back_and_the_alerts_topic_says_so(
+    demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path
+) -> None:
+    # GIVEN two approved versions of a model, the second its champion, and a subscriber to the alerts
+    register_copy(platform, tmp_path, "churn-recall")
+    for seed in (51, 52):
+        platform.upload_dataset("churn-recall", parquet(churn_table(1200, seed=seed)), "parquet")
+        run = platform.wait(platform.start_pipeline("churn-recall", reason="version", force=True))
+        assert run["status"] == "SUCCEEDED", platform.failure(run)
+    assert platform.registry.get_alias("churn-recall").version == 2  # type: ignore[union-attr]
+    sqs = platform.client("sqs")
+    queue = sqs.create_queue(QueueName="alerts-recall")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    assert platform.resources.alerts_topic is not None
+    platform.client("sns").subscribe(TopicArn=platform.resources.alerts_topic, Protocol="sqs", Endpoint=queue_arn)
+    # WHEN the champion is rejected
+    code, out, err = cli("models", "reject", "churn-recall", "2", "--reason", "label leak")
+    # THEN version 1 serves, the CLI says so, and so does the alert
+    assert code == 0, err
+    assert out.strip() == "churn-recall v2 is rejected; it was the champion: the champion falls back to v1"
+    assert platform.registry.get_alias("churn-recall").version == 1  # type: ignore[union-attr]
+    [message] = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"]
+    assert "the champion falls back to v1. Reason: label leak." in json.loads(message["Body"])["Message"]
+    # AND a rejected version is final
+    code, _, err = cli("models", "approve", "churn-recall", "2")
+    assert code != 0 and "is rejected: it cannot become approved (rejected is final)" in err

@@ -21,7 +21,7 @@ from mlcore.errors import (
     PayloadTooLargeError,
     ServiceUnavailableError,
 )
-from mlcore.registry import CHALLENGER, CHAMPION, Registry, RolloutMode
+from mlcore.registry import CHALLENGER, CHAMPION, Registry, RolloutMode, VersionStatus
 from mlcore.serving import CaptureBuffer, OnnxModel, Outcome, PredictionService, route_share, validate_instances
 from mlcore.storage import ObjectStore
 
@@ -386,3 +386,52 @@ def test_a_tampered_challenger_is_dropped_and_the_champion_keeps_serving(
     assert all(r["model"] == {"name": "churn", "version": 1} for r in responses)
     assert service.integrity_failures == 1
     assert "challenger" not in service.describe("churn")
+
+
+# -- status rules in serving --------------------------------------------------------------------------
+
+
+def test_a_recalled_champion_is_replaced_by_the_previous_approved_version_at_the_next_refresh(  # noqa: PLR0917
+    churn_champion: Any,
+    service: PredictionService,
+    registry: Registry,
+    artifacts: ObjectStore,
+    trained_churn: Any,
+    register_model: Any,
+    clock: FakeClock,
+) -> None:
+    # GIVEN version 2 promoted over version 1 and serving
+    register_model(registry, artifacts, trained_churn, run_id="run-2")
+    clock.now += TTL
+    assert answer(service, body(), "r1")["model"]["version"] == 2
+    # WHEN version 2 is rejected (recalled)
+    registry.set_status("churn", 2, VersionStatus.REJECTED, actor="reviewer", reason="leak")
+    clock.now += TTL
+    # THEN version 1 answers
+    assert answer(service, body(), "r2")["model"]["version"] == 1
+
+
+def force_status(registry: Registry, version: int, status: VersionStatus) -> None:
+    """Write a version's status behind the registry's back, leaving its aliases where they are."""
+    record = registry.get_version("churn", version)
+    document = record.model_copy(update={"status": status}).model_dump_json()
+    item = {"pk": {"S": "MODEL#churn"}, "sk": {"S": f"VERSION#{version:08d}"}, "rev": {"N": str(record.revision + 1)}}
+    registry.client.put_item(TableName=registry.table, Item={**item, "doc": {"S": document}})
+
+
+def test_an_alias_read_while_it_pointed_at_an_unapproved_version_serves_nothing(
+    churn_champion: Any, registry: Registry, service: PredictionService
+) -> None:
+    # GIVEN the champion alias names a version that is not approved (a state no registry write leaves)
+    force_status(registry, 1, VersionStatus.ARCHIVED)
+    # WHEN a request comes THEN it is refused with 503, naming the version and its status
+    with pytest.raises(ServiceUnavailableError, match="version 1 of 'churn' is archived: it is not served"):
+        service.predict("churn", body(), "r1")
+
+
+def test_a_challenger_that_is_no_longer_approved_is_not_scored(
+    rollout: Callable[..., int], registry: Registry, make_service: Callable[..., PredictionService]
+) -> None:
+    challenger = rollout(RolloutMode.CANARY, weight=1.0)
+    force_status(registry, challenger, VersionStatus.REJECTED)
+    assert answer(make_service(), body(), "r1")["model"]["version"] == 1

@@ -464,3 +464,102 @@ def test_a_status_change_and_an_alias_removal_without_a_reason_record_an_empty_o
 def test_an_unknown_run_id_is_not_found_by_name(registry: Registry) -> None:
     with pytest.raises(NotFoundError, match=r"^no run 'run-404' was recorded$"):
         registry.get_run("run-404")
+
+
+# -- status rules --------------------------------------------------------------------------------------
+
+P, A, R, X = VersionStatus.PENDING, VersionStatus.APPROVED, VersionStatus.REJECTED, VersionStatus.ARCHIVED
+
+
+@pytest.mark.parametrize(
+    ("path", "refused"),
+    [
+        ([P, A], None),
+        ([P, R], None),
+        ([P, A, X], None),
+        ([P, A, R], None),  # a recall
+        ([P, X], "is pending_approval: it cannot become archived (it may become approved, rejected)"),
+        ([P, R, A], "is rejected: it cannot become approved (rejected is final)"),
+        ([P, A, X, A], "is archived: it cannot become approved (archived is final)"),
+        ([P, A, P], "is approved: it cannot become pending_approval (it may become archived, rejected)"),
+        ([P, A, A], "is approved: it cannot become approved"),
+    ],
+)
+def test_a_version_changes_status_by_the_rules_only(
+    churn: Registry, path: list[VersionStatus], refused: str | None
+) -> None:
+    number = add(churn, path[0])
+    *allowed, last = path[1:]
+    for status in allowed:
+        churn.set_status("churn", number, status, actor=ACTOR)
+    if refused is None:
+        assert churn.set_status("churn", number, last, actor=ACTOR).status is last
+        return
+    before = churn.get_version("churn", number)
+    with pytest.raises(ConflictError) as error:
+        churn.set_status("churn", number, last, actor=ACTOR)
+    assert refused in str(error.value)
+    assert churn.get_version("churn", number).status is before.status  # nothing written
+    assert actions(churn).count("status_changed") == len(allowed)
+
+
+@pytest.mark.parametrize("status", [R, X])
+def test_a_champion_taken_out_of_serving_falls_back_to_the_newest_other_approved_version(
+    churn: Registry, status: VersionStatus
+) -> None:
+    # GIVEN v1 and v2 approved, v3 rejected, v4 pending, and v5 the champion
+    v1, v2 = add(churn), add(churn)
+    v3 = add(churn, P)
+    churn.set_status("churn", v3, R, actor=ACTOR)
+    add(churn, P)
+    v5 = add(churn)
+    churn.set_alias("churn", CHAMPION, v1, actor=ACTOR)
+    churn.set_alias("churn", CHAMPION, v5, actor=ACTOR)
+    # WHEN the champion is rejected (recalled) or archived
+    churn.set_status("churn", v5, status, actor="carol", reason="bias found")
+    # THEN the champion is v2 (the newest other approved, not v1, not the rejected or pending ones), in the
+    # same transaction as the status change, both audited
+    alias = churn.get_alias("churn")
+    assert alias is not None and (alias.version, alias.previous_version) == (v2, v5)
+    trail = churn.audit_trail("churn")[-2:]
+    assert [(r.action, r.actor) for r in trail] == [("status_changed", "carol"), ("champion_fallback", "carol")]
+    assert trail[1].details == {"alias": CHAMPION, "from": v5, "to": v2, "reason": f"version {v5} {status}: bias found"}
+
+
+def test_a_champion_rejected_with_no_other_approved_version_leaves_no_champion(churn: Registry) -> None:
+    only = add(churn)
+    churn.set_alias("churn", CHAMPION, only, actor=ACTOR)
+    churn.set_status("churn", only, R, actor=ACTOR, reason="leak")
+    assert churn.get_alias("churn") is None
+    assert actions(churn)[-2:] == ["status_changed", "alias_removed"]
+
+
+def test_a_challenger_taken_out_of_serving_ends_its_rollout_and_the_champion_stays(churn: Registry) -> None:
+    champion, challenger = add(churn), add(churn)
+    churn.set_alias("churn", CHAMPION, champion, actor=ACTOR)
+    churn.set_alias("churn", CHALLENGER, challenger, actor=ACTOR, mode=RolloutMode.CANARY, weight=0.1)
+    churn.set_status("churn", challenger, X, actor=ACTOR)
+    assert churn.get_alias("churn", CHALLENGER) is None
+    assert churn.get_alias("churn").version == champion  # type: ignore[union-attr]
+
+
+def test_a_fallback_that_would_overwrite_a_concurrent_promotion_changes_nothing(
+    churn: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN v2 the champion, and bob promoting v3 while alice rejects v2
+    _, v2, v3 = add(churn), add(churn), add(churn)
+    churn.set_alias("churn", CHAMPION, v2, actor=ACTOR)
+    other = Registry(churn.table, churn.client)
+    listed = churn.list_versions
+
+    def list_then_lose_the_race(name: str) -> list[ModelVersion]:
+        found = listed(name)
+        other.set_alias(name, CHAMPION, v3, actor="bob")  # lands between alice's read of the alias and her write
+        return found
+
+    monkeypatch.setattr(churn, "list_versions", list_then_lose_the_race)
+    with pytest.raises(ConflictError, match="changed concurrently"):
+        churn.set_status("churn", v2, R, actor=ACTOR)
+    # THEN bob's promotion stands and v2 is still approved: the status change and the fallback are one write
+    assert other.get_alias("churn").version == v3  # type: ignore[union-attr]
+    assert other.get_version("churn", v2).status is A

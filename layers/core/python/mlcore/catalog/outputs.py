@@ -27,6 +27,9 @@ OUTPUTS: tuple[Output, ...] = (
     Output("RetrainingStateMachineArn", "retraining_state_machine", "Retraining requests: schedules, data drops"),
     # not required: a deployment from before batch scoring still serves every other verb
     Output("BatchScoringStateMachineArn", "batch_state_machine", "Batch scoring: mlops batch predict", required=False),
+    Output(
+        "AlertsTopic", "alerts_topic", "Alerts: failed runs, drift, a champion taken out of serving", required=False
+    ),
     Output("ApiUrl", "api_url", "Base URL of the inference API", required=False),
     Output("ApiKeyId", "api_key_id", "aws apigateway get-api-key --include-value", required=False),
 )

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from mlcore.registry.records import (
         CHALLENGER,
         CHAMPION,
+        STATUS_CHANGES,
         AliasRecord,
         AuditRecord,
         BatchUsage,

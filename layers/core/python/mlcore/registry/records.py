@@ -29,6 +29,17 @@ class VersionStatus(StrEnum):
     APPROVED = "approved"
     PENDING = "pending_approval"
     REJECTED = "rejected"
+    ARCHIVED = "archived"
+
+
+# The status changes a version may make: a pending version is approved or rejected; an approved one
+# is archived, or rejected (a recall); rejected and archived are final.
+STATUS_CHANGES: dict[VersionStatus, frozenset[VersionStatus]] = {
+    VersionStatus.PENDING: frozenset({VersionStatus.APPROVED, VersionStatus.REJECTED}),
+    VersionStatus.APPROVED: frozenset({VersionStatus.ARCHIVED, VersionStatus.REJECTED}),
+    VersionStatus.REJECTED: frozenset(),
+    VersionStatus.ARCHIVED: frozenset(),
+}
 
 
 class SpecRecord(Record):

@@ -21,7 +21,9 @@ from pydantic import BaseModel
 
 from mlcore.errors import ConflictError, ModelNotFoundError, NotFoundError
 from mlcore.registry.records import (
+    CHALLENGER,
     CHAMPION,
+    STATUS_CHANGES,
     AliasRecord,
     AuditRecord,
     ModelVersion,
@@ -231,22 +233,77 @@ class Registry:
         return [ModelVersion.model_validate_json(doc) for doc in self._query(name, "VERSION#")]
 
     def set_status(self, name: str, version: int, status: VersionStatus, actor: str, reason: str = "") -> ModelVersion:
-        """Approve or reject a version (conditional on the revision read, with an audit record)."""
+        """Approve, reject or archive a version, by the status rules, conditional on the revision read and with
+        an audit record, in one transaction with what it does to the aliases: a version that stops being
+        approved stops being served. The champion falls back to the newest other approved version (or,
+        with none, the model has no champion); a challenger's rollout ends.
+
+        Raises
+        ------
+        ConflictError
+            For a change the status rules forbid (rejected and archived are final), naming both statuses,
+            or when the version or an alias changed concurrently.
+        """
         current = self.get_version(name, version)
+        if status is current.status or status not in STATUS_CHANGES[current.status]:
+            allowed = sorted(STATUS_CHANGES[current.status])
+            raise ConflictError(
+                f"version {version} of '{name}' is {current.status}: it cannot become {status} "
+                + (f"(it may become {', '.join(allowed)})" if allowed else f"({current.status} is final)")
+            )
         updated = current.model_copy(update={"status": status})
-        self._transact(
-            [
-                {"Put": self._put(name, _version_sk(version), updated)},
-                self._audit_put(
-                    name,
-                    "status_changed",
-                    actor,
-                    {"version": version, "from": current.status, "to": status, "reason": reason},
-                ),
-            ],
-            f"version {version} of '{name}' changed concurrently",
-        )
+        details = {"version": version, "from": current.status, "to": status, "reason": reason}
+        items = [
+            {"Put": self._put(name, _version_sk(version), updated)},
+            self._audit_put(name, "status_changed", actor, details),
+        ]
+        if status is not VersionStatus.APPROVED:
+            items += self._stop_serving(name, version, actor, f"version {version} {status}: {reason}".strip(": "))
+        self._transact(items, f"version {version} of '{name}' changed concurrently")
         return updated.model_copy(update={"revision": updated.revision + 1})
+
+    def _stop_serving(self, name: str, version: int, actor: str, reason: str) -> list[dict[str, Any]]:
+        """The writes that take `version` out of serving: the champion alias falls back, the challenger ends."""
+        items: list[dict[str, Any]] = []
+        champion, challenger = self.get_alias(name, CHAMPION), self.get_alias(name, CHALLENGER)
+        if challenger is not None and challenger.version == version:
+            items += self._alias_delete(name, challenger, actor, reason)
+        if champion is None or champion.version != version:
+            return items
+        fallback = max(
+            (
+                v.version
+                for v in self.list_versions(name)
+                if v.status is VersionStatus.APPROVED and v.version != version
+            ),
+            default=None,
+        )
+        if fallback is None:
+            return [*items, *self._alias_delete(name, champion, actor, reason)]
+        record = AliasRecord(alias=CHAMPION, version=fallback, previous_version=version, updated_at=utc_now(),
+                             reason=reason, revision=champion.revision)  # fmt: skip
+        details = {"alias": CHAMPION, "from": version, "to": fallback, "reason": reason}
+        return [
+            *items,
+            {"Put": self._put(name, _alias_sk(CHAMPION), record)},
+            self._audit_put(name, "champion_fallback", actor, details),
+        ]
+
+    def _alias_delete(self, name: str, alias: AliasRecord, actor: str, reason: str) -> list[dict[str, Any]]:
+        """Remove an alias read at its revision, with an audit record."""
+        return [
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": {"pk": _pk(name), "sk": {"S": _alias_sk(alias.alias)}},
+                    "ConditionExpression": "rev = :rev",
+                    "ExpressionAttributeValues": {":rev": {"N": str(alias.revision)}},
+                }
+            },
+            self._audit_put(
+                name, "alias_removed", actor, {"alias": alias.alias, "version": alias.version, "reason": reason}
+            ),
+        ]
 
     # -- aliases ---------------------------------------------------------------------------
     def get_alias(self, name: str, alias: str = CHAMPION) -> AliasRecord | None:
@@ -317,19 +374,7 @@ class Registry:
         if current is None:
             raise ConflictError(f"model '{name}' has no '{alias}' alias")
         self._transact(
-            [
-                {
-                    "Delete": {
-                        "TableName": self.table,
-                        "Key": {"pk": _pk(name), "sk": {"S": _alias_sk(alias)}},
-                        "ConditionExpression": "rev = :rev",
-                        "ExpressionAttributeValues": {":rev": {"N": str(current.revision)}},
-                    }
-                },
-                self._audit_put(
-                    name, "alias_removed", actor, {"alias": alias, "version": current.version, "reason": reason}
-                ),
-            ],
+            self._alias_delete(name, current, actor, reason),
             f"alias '{alias}' of '{name}' moved concurrently; read it again and retry",
         )
 

@@ -22,7 +22,7 @@ from mlcore.errors import (
     PayloadTooLargeError,
     ServiceUnavailableError,
 )
-from mlcore.registry import CHALLENGER, CHAMPION, AliasRecord, Registry, RolloutMode
+from mlcore.registry import CHALLENGER, CHAMPION, AliasRecord, Registry, RolloutMode, VersionStatus
 from mlcore.serving import jsonio
 from mlcore.serving.capture import CaptureBuffer, capture_batch, capture_schema
 from mlcore.serving.inputs import records_from_split
@@ -131,9 +131,20 @@ class PredictionService:
 
     # -- loading ---------------------------------------------------------------------------
     def _load(self, name: str, version: int) -> LoadedModel:
+        """A version behind an alias, verified; only an approved one is ever served.
+
+        Raises
+        ------
+        ServiceUnavailableError
+            When the version is not approved (an alias the registry moves with every status change, read
+            while it moved).
+        """
         key = (name, version)
+        record = self.registry.get_version(name, version)
+        if record.status is not VersionStatus.APPROVED:
+            self._loaded.pop(key, None)
+            raise ServiceUnavailableError(f"version {version} of '{name}' is {record.status}: it is not served")
         if key not in self._loaded:
-            record = self.registry.get_version(name, version)
             self._loaded[key] = LoadedModel(version, load_served_model(record, self.artifacts))
         return self._loaded[key]
 
@@ -142,6 +153,8 @@ class PredictionService:
             return None
         try:
             return self._load(name, alias.version)
+        except ServiceUnavailableError:
+            return None  # not approved: the champion serves alone
         except ArtifactIntegrityError:
             self.integrity_failures += 1
             logger.exception("refusing the challenger's artifact; the champion serves alone", extra={"model": name})
