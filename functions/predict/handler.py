@@ -16,6 +16,7 @@ from mlcore.catalog import PREDICT, PredictSettings
 from mlcore.catalog import metrics as names
 from mlcore.registry import Registry
 from mlcore.serving import Call, CaptureBuffer, PredictionService, answer, jsonio, router
+from mlcore.spec import is_valid_name
 from mlcore.storage import ObjectStore
 from mlruntime import emit_metrics, on_shutdown
 from mlruntime.lightaws import S3, DynamoDB
@@ -60,8 +61,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     method, resource = event.get("httpMethod", ""), event.get("resource", "")
     status, body = answer(service(), ROUTES.get((method, resource)), call, f"{method} {event.get('path')}")
     call.metrics[names.LATENCY] = ((time.perf_counter() - started) * 1000, "Milliseconds")
-    emit_metrics(NAMESPACE, {"model": name, "version": str(call.version or "none")}, call.metrics)
-    headers = {"Content-Type": "application/json", "X-Request-Id": request_id, "X-Model-Name": name}
+    known = is_valid_name(name)  # a client's text is never a metric's dimension nor a header
+    emit_metrics(NAMESPACE, {"model": name if known else "invalid", "version": str(call.version or "none")},
+                 call.metrics)  # fmt: skip
+    headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
+    if known:
+        headers["X-Model-Name"] = name
     if call.version is not None:
         headers["X-Model-Version"] = str(call.version)
     return {"statusCode": status, "headers": headers, "body": jsonio.dumps(body)}

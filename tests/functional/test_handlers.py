@@ -597,3 +597,81 @@ def test_the_captured_score_is_the_probability_of_the_positive_class_the_respons
     # the response rounds to 6 decimals; the capture keeps the model's float
     assert [row["score"] for row in captured] == pytest.approx([p["yes"] for p in answer["probabilities"]], abs=1e-6)
     assert len({row["score"] for row in captured}) > 1
+
+
+# -- predict under faults ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def throttled_dynamodb(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """`throttle()`: from then on, the embedded DynamoDB answers every GetItem and Query with a 400
+    ThrottlingException, as AWS does past a table's capacity (the light client retries it, then gives up)."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.models import DynamoDBBackend
+
+    from mlruntime import lightaws
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise JsonRESTError("com.amazonaws.dynamodb.v20120810#ThrottlingException", "Rate of requests exceeds")
+
+    def throttle() -> None:
+        monkeypatch.setattr(lightaws, "BACKOFF_BASE_SECONDS", 0.0)
+        for method in ("get_item", "query"):
+            monkeypatch.setattr(DynamoDBBackend, method, refuse)
+
+    return throttle
+
+
+def test_a_throttled_registry_keeps_the_verified_champion_serving(
+    churn_champion: Any,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+    throttled_dynamodb: Callable[[], None],
+) -> None:
+    # GIVEN the champion served once by this container (the alias TTL is 0 here: every request refreshes)
+    assert invoke("predict", load_event("predict"))["statusCode"] == 200
+    # WHEN the registry throttles every read
+    throttled_dynamodb()
+    # THEN the verified champion keeps answering
+    response = invoke("predict", load_event("predict"))
+    assert response["statusCode"] == 200
+    assert json_body(response)["model"]["version"] == 1
+
+
+def test_a_throttled_registry_is_a_503_in_the_envelope_never_a_bare_502(
+    churn_champion: Any,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+    throttled_dynamodb: Callable[[], None],
+) -> None:
+    # GIVEN a container that has loaded nothing yet, and a registry that throttles
+    throttled_dynamodb()
+    # WHEN a prediction, and feedback, are asked for THEN each is a 503 with the envelope and the request id
+    for event in (load_event("predict"), load_event("predict_describe")):
+        response = invoke("predict", event)
+        assert response["statusCode"] == 503
+        error = json_body(response)["error"]
+        assert error["code"] in {"model_unavailable", "dependency_unavailable"}
+        assert error["request_id"] == response["headers"]["X-Request-Id"]
+
+
+@pytest.mark.parametrize("name", ["Churn", "a", "churn_v2", "x" * 49, "churn/../../etc", ""])
+def test_a_name_that_is_no_model_name_is_refused_before_any_lookup_metric_or_header(
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+    name: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    event = with_model(load_event("predict"), name)
+    response = invoke("predict", event)  # no registry at all: a lookup would fail otherwise
+    if not name:
+        assert response["statusCode"] == 404  # no model in the path: no route
+        return
+    assert response["statusCode"] == 400
+    error = json_body(response)["error"]
+    assert error["code"] == "bad_request" and error["message"].startswith("name: ")
+    assert "X-Model-Name" not in response["headers"]
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert metrics and all(m.get("model") == "invalid" for m in metrics if "model" in m)

@@ -35,7 +35,7 @@ def test_registry_reads_through_the_light_dynamodb_client(
     assert [a.action for a in light.audit_trail("churn")] == ["spec_registered"]  # a Query
     with pytest.raises(AwsError) as error:
         Registry("no-such-table", DynamoDB(endpoint=endpoint)).get_alias("churn")
-    assert error.value.code == "ResourceNotFoundException"
+    assert error.value.aws_code == "ResourceNotFoundException"
 
 
 def test_object_store_writes_and_verifies_through_the_light_s3_client(endpoint: str, credentials: None) -> None:

@@ -101,7 +101,7 @@ def test_a_client_error_is_not_retried(server: type[Scripted]) -> None:
     scripted = server([throttled("ValidationException"), OK_ITEM])
     with pytest.raises(AwsError) as error:
         client(scripted.url).get_item(TableName="t", Key={})
-    assert (error.value.code, error.value.status, scripted.requests) == ("ValidationException", 400, 1)
+    assert (error.value.aws_code, error.value.aws_status, scripted.requests) == ("ValidationException", 400, 1)
 
 
 @pytest.mark.parametrize("answer", [(500, "{}"), (503, "{}"), (429, "{}"), "drop"])
@@ -117,7 +117,7 @@ def test_persistent_throttling_gives_up_after_the_last_attempt(server: type[Scri
     scripted = server([throttled("ThrottlingException")])
     with pytest.raises(AwsError) as error:
         client(scripted.url).get_item(TableName="t", Key={})
-    assert error.value.code == "ThrottlingException"
+    assert error.value.aws_code == "ThrottlingException"
     assert scripted.requests == lightaws.MAX_ATTEMPTS
 
 

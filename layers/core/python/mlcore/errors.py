@@ -122,6 +122,13 @@ class ServiceUnavailableError(MlopsError):
     status = 503
 
 
+class DependencyError(MlopsError):
+    """An AWS service a request needs did not answer, after retries (throttling, a timeout, a 5xx)."""
+
+    code = "dependency_unavailable"
+    status = 503
+
+
 class TransientError(MlopsError):
     """A retryable failure of a dependency."""
 

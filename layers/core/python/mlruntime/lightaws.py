@@ -30,6 +30,8 @@ import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
+from mlcore.errors import DependencyError
+
 MAX_ATTEMPTS = 4  # botocore's standard mode makes 3; one more fits the budget
 BACKOFF_BASE_SECONDS = 0.05
 BACKOFF_CAP_SECONDS = 1.0
@@ -85,13 +87,14 @@ def retryable(status: int, body: bytes) -> bool:
     return _dynamodb_error_code(status, body) in THROTTLING_CODES or s3_code in THROTTLING_CODES
 
 
-class AwsError(Exception):
-    """An AWS error response: `code` is the service's error code."""
+class AwsError(DependencyError):
+    """An AWS error response: `aws_code` is the service's error code, `aws_status` its HTTP status (a client
+    of the API sees 503: a service the request needed did not answer)."""
 
     def __init__(self, code: str, message: str, status: int) -> None:
         super().__init__(f"{code}: {message}")
-        self.code = code
-        self.status = status
+        self.aws_code = code
+        self.aws_status = status
 
 
 class NoSuchKeyError(AwsError):

@@ -13,9 +13,10 @@ from typing import Any
 
 from mlcore.catalog import ROUTES, ROUTING_KEY_HEADER, Route
 from mlcore.catalog import metrics as names
-from mlcore.errors import MlopsError, NotFoundError
+from mlcore.errors import BadRequestError, MlopsError, NotFoundError
 from mlcore.serving.feedback import record_feedback
 from mlcore.serving.service import PredictionService, error_body
+from mlcore.spec import NAME_PATTERN, is_valid_name
 
 logger = logging.getLogger(__name__)
 
@@ -81,13 +82,21 @@ def router(function: str) -> dict[tuple[str, str], Operation]:
 def answer(
     service: PredictionService, operation: Operation | None, call: Call, what: str
 ) -> tuple[int, dict[str, Any]]:
-    """Run an operation; a core error becomes its status and the error document (`what` names an unknown route)."""
+    """Run an operation; a core error becomes its status and the error document (`what` names an unknown route),
+    a dependency that did not answer (an AWS error) 503, anything else 500: always the error envelope."""
     try:
         if operation is None:
             raise NotFoundError(f"no route {what}")
+        if call.name and not is_valid_name(call.name):  # before it is looked up
+            raise BadRequestError(f"name: {call.name[:64]!r} is not a model name ({NAME_PATTERN})", field="name")
         return 200, operation(service, call)
     except MlopsError as error:
         if error.status >= 500:
             logger.exception("request failed", extra={"model": call.name, "code": error.code})
         call.metrics[names.ERRORS_PREFIX + error.code] = (1, "Count")
         return error.status, error_body(error, call.request_id)
+    except Exception:  # our fault: say so in the envelope rather than let API Gateway answer a bare 502
+        logger.exception("request failed unexpectedly", extra={"model": call.name})
+        ours = MlopsError("the prediction service failed; the request id identifies it in our logs")
+        call.metrics[names.ERRORS_PREFIX + ours.code] = (1, "Count")
+        return ours.status, error_body(ours, call.request_id)

@@ -17,6 +17,7 @@ from mlcore.catalog import limits
 from mlcore.errors import (
     ArtifactIntegrityError,
     BadRequestError,
+    DependencyError,
     MlopsError,
     NotFoundError,
     PayloadTooLargeError,
@@ -163,8 +164,9 @@ class PredictionService:
     def serving(self, name: str) -> Serving:
         """What serves `name`, re-reading its aliases at most every `alias_ttl_seconds`.
 
-        A version whose artifact fails verification is never loaded: the last good champion keeps
-        serving, and with none the call raises `ServiceUnavailableError`.
+        A version whose artifact fails verification is never loaded, and a refresh the registry or the
+        bucket does not answer changes nothing: the last good champion keeps serving, and with none the
+        call raises `ServiceUnavailableError` (503).
         """
         cached = self._serving.get(name)
         now = self.clock()
@@ -176,6 +178,8 @@ class PredictionService:
             if champion_alias is None:
                 raise NotFoundError(f"model '{name}' has no champion version to serve yet")
             champion = self._load(name, champion_alias.version)
+            challenger_alias = self.registry.get_alias(name, CHALLENGER)
+            challenger = self._challenger(name, challenger_alias)
         except ArtifactIntegrityError:
             self.integrity_failures += 1
             logger.exception("refusing a model artifact", extra={"model": name})
@@ -183,11 +187,22 @@ class PredictionService:
                 cached.checked_at = now
                 return cached
             raise ServiceUnavailableError(f"model '{name}' has no verified version to serve") from None
-        challenger_alias = self.registry.get_alias(name, CHALLENGER)
+        except (DependencyError, ServiceUnavailableError) as error:
+            # The registry or the bucket did not answer (throttled, timed out), or named a version that is not
+            # approved: what this container verified keeps serving until the next refresh.
+            logger.warning("the refresh failed", extra={"model": name, "code": error.code, "error": error.message})
+            if cached:
+                cached.checked_at = now
+                return cached
+            if isinstance(error, ServiceUnavailableError):
+                raise
+            raise ServiceUnavailableError(
+                f"model '{name}' cannot be loaded now (its registry or bucket did not answer); retry"
+            ) from error
         serving = Serving(
             spec=spec,
             champion=champion,
-            challenger=self._challenger(name, challenger_alias),
+            challenger=challenger,
             mode=challenger_alias.mode if challenger_alias else None,
             weight=challenger_alias.weight if challenger_alias else 0.0,
             checked_at=now,
