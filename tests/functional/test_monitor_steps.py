@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -54,16 +55,30 @@ def test_models_are_due_every_configured_interval(registry: Registry, churn_spec
     registry.put_spec(churn_spec, actor="test")
     hourly = parse_spec({**churn_spec.model_dump(mode="json"), "name": "upsell", "monitor": {"every_minutes": 240}})
     registry.put_spec(hourly, actor="test")
-    due = list_due_models(ListDueRequest(), registry=registry, now=NOW)
+    due = list_due_models(ListDueRequest(), registry=registry, now=NOW - timedelta(minutes=90))
     assert [(m.model_name, m.window_hours) for m in due.models] == [("churn", 24), ("upsell", 24)]  # never checked
-
-    for name in ("churn", "upsell"):
-        registry.put_monitor_state(name, MonitorState(last_check_at=(NOW - timedelta(minutes=90)).isoformat()))
+    # 90 minutes on: churn (hourly) is due again, upsell (every 4 hours) is not; a forced run takes both
     assert [m.model_name for m in list_due_models(ListDueRequest(), registry=registry, now=NOW).models] == ["churn"]
     forced = list_due_models(ListDueRequest(request={"force": True}), registry=registry, now=NOW)
     assert [m.model_name for m in forced.models] == ["churn", "upsell"]
     only = list_due_models(ListDueRequest(request={"force": True, "models": ["upsell"]}), registry=registry, now=NOW)
     assert [m.model_name for m in only.models] == ["upsell"]
+
+
+def test_a_run_takes_its_models_so_a_second_run_at_once_checks_none_of_them(
+    registry: Registry, churn_spec: ModelSpec
+) -> None:
+    # GIVEN three models due
+    for name in ("churn", "upsell", "winback"):
+        registry.put_spec(parse_spec({**churn_spec.model_dump(mode="json"), "name": name}), actor="test")
+    # WHEN eight monitor runs list them at once (a redelivered schedule event, a manual run beside it)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: list_due_models(ListDueRequest(), registry=registry, now=NOW), range(8)))
+    # THEN each model is checked by exactly one of them
+    taken = sorted(m.model_name for result in results for m in result.models)
+    assert taken == ["churn", "upsell", "winback"]
+    # and a run one interval later takes them again
+    assert len(list_due_models(ListDueRequest(), registry=registry, now=NOW + timedelta(minutes=60)).models) == 3
 
 
 def test_a_model_checked_just_now_is_not_due(registry: Registry, churn_spec: ModelSpec) -> None:

@@ -83,6 +83,7 @@ class MonitorState(Record):
     """What the platform keeps per model: its last check, and the retraining requests it decided on."""
 
     last_check_at: str | None = None
+    last_claim_at: str | None = None  # when a monitor run last took the model's check (one run per interval)
     last_check: DriftCheckResult | None = None
     retrains: list[str] = Field(default_factory=list)  # start times, ISO 8601 (cool-down, daily cap)
     last_retrain_at: str | None = None
