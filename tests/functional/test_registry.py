@@ -563,3 +563,45 @@ def test_a_fallback_that_would_overwrite_a_concurrent_promotion_changes_nothing(
     # THEN bob's promotion stands and v2 is still approved: the status change and the fallback are one write
     assert other.get_alias("churn").version == v3  # type: ignore[union-attr]
     assert other.get_version("churn", v2).status is A
+
+
+# -- the pipeline's promotion ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("gated_against", "serving", "moved"),
+    [
+        (1, 1, True),  # gated against v1, v1 serves: v3 takes over
+        (1, 2, False),  # someone promoted v2 after the gate: v2 stands
+        (None, None, True),  # gated against no champion, still none
+        (None, 1, False),  # a champion appeared meanwhile
+        (2, None, False),  # the champion was recalled meanwhile
+    ],
+)
+def test_the_pipeline_promotes_only_over_the_champion_its_candidate_was_gated_against(
+    churn: Registry, gated_against: int | None, serving: int | None, moved: bool
+) -> None:
+    from mlcore.catalog import PromoteRequest
+    from mlcore.registry import promote_version
+
+    v1, v2, v3 = add(churn), add(churn), add(churn)
+    assert (v1, v2) == (1, 2)
+    if serving is not None:
+        churn.set_alias("churn", CHAMPION, serving, actor="bob")
+    request = PromoteRequest(model_name="churn", version=v3, gated=True, gated_against=gated_against)
+    if moved:
+        assert promote_version(request, registry=churn).version == v3
+        return
+    with pytest.raises(ConflictError, match="as when version 3 was gated against it: not moved"):
+        promote_version(request, registry=churn)
+    alias = churn.get_alias("churn")
+    assert (alias.version if alias else None) == serving  # the promotion made meanwhile stands
+
+
+def test_a_person_promotes_over_whatever_serves(churn: Registry) -> None:
+    from mlcore.catalog import PromoteRequest
+    from mlcore.registry import promote_version
+
+    v1, v2 = add(churn), add(churn)
+    churn.set_alias("churn", CHAMPION, v1, actor="bob")
+    assert promote_version(PromoteRequest(model_name="churn", version=v2), registry=churn).previous_version == v1

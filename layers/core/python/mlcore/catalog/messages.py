@@ -223,6 +223,7 @@ class RegisterResult(_Message):
     version: int
     status: str
     reason: str
+    champion_version: int | None = None  # the champion the candidate was gated against (None: there was none)
 
 
 class PromoteRequest(_Message):
@@ -230,6 +231,10 @@ class PromoteRequest(_Message):
     version: int
     alias: str = "champion"
     reason: str = ""
+    # The pipeline's promotion (`gated: true`) moves the alias only from the champion the candidate was
+    # gated against (`gated_against`; None: there was none), so that a promotion made meanwhile stands.
+    gated: bool = False
+    gated_against: int | None = None
 
 
 class PromoteResult(_Message):

@@ -49,12 +49,23 @@ def register_candidate(request: RegisterRequest, *, registry: Registry, artifact
             actor=PIPELINE,
         )
     return RegisterResult(
-        model_name=spec.name, version=existing.version, status=existing.status, reason=evaluation.reason
+        model_name=spec.name,
+        version=existing.version,
+        status=existing.status,
+        reason=evaluation.reason,
+        champion_version=evaluation.champion_version,
     )
 
 
 def promote_version(request: PromoteRequest, *, registry: Registry, actor: str = PIPELINE) -> PromoteResult:
-    """Point an alias at a version (a no-op when it already does)."""
+    """Point an alias at a version (a no-op when it already does); the pipeline's, only over the champion its
+    candidate was gated against.
+
+    Raises
+    ------
+    ConflictError
+        When the alias moved since the candidate was gated (a promotion or a recall meanwhile): nothing changes.
+    """
     current = registry.get_alias(request.model_name, request.alias)
     if current and current.version == request.version:
         return PromoteResult(
@@ -63,7 +74,14 @@ def promote_version(request: PromoteRequest, *, registry: Registry, actor: str =
             version=request.version,
             previous_version=current.previous_version,
         )
-    record = registry.set_alias(request.model_name, request.alias, request.version, actor, request.reason)
+    record = registry.set_alias(
+        request.model_name,
+        request.alias,
+        request.version,
+        actor,
+        request.reason,
+        if_current=request.gated_against if request.gated else ...,
+    )
     return PromoteResult(
         model_name=request.model_name,
         alias=request.alias,

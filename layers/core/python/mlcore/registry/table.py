@@ -15,6 +15,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from types import EllipsisType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
@@ -42,6 +43,10 @@ if TYPE_CHECKING:
 
 KEY_SCHEMA = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
 ATTRIBUTE_DEFINITIONS = [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}]
+
+
+def _named(version: int | None) -> str:
+    return f"v{version}" if version is not None else "no version"
 
 
 def create_registry_table(client: DynamoDBClient, name: str) -> None:
@@ -324,13 +329,16 @@ class Registry:
         *,
         mode: RolloutMode | None = None,
         weight: float = 0.0,
+        if_current: int | EllipsisType | None = ...,
     ) -> AliasRecord:
-        """Point an alias at an approved version, atomically with an audit record.
+        """Point an alias at an approved version, atomically with an audit record; with `if_current`, only
+        while the alias points at that version (None: while there is no such alias).
 
         Raises
         ------
         ConflictError
-            If the version is not approved or the alias moved concurrently (two first writes included).
+            If the version is not approved, the alias is not at `if_current`, or the alias moved
+            concurrently (two first writes included).
         """
         target = self.get_version(name, version)
         if target.status is not VersionStatus.APPROVED:
@@ -338,6 +346,12 @@ class Registry:
                 f"version {version} of '{name}' is {target.status}, only approved versions can be served"
             )
         current = self.get_alias(name, alias)
+        found = current.version if current else None
+        if if_current is not ... and found != if_current:
+            raise ConflictError(
+                f"the {alias} of '{name}' is {_named(found)}, not {_named(if_current)} as when version {version} "
+                "was gated against it: not moved (run the pipeline again to gate it against what serves now)"
+            )
         record = AliasRecord(
             alias=alias,
             version=version,
