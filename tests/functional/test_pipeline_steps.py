@@ -18,11 +18,19 @@ from mlcore.catalog import (
     PipelineInput,
     PromoteRequest,
     RegisterRequest,
+    RunFile,
     ValidateRequest,
     ValidateResult,
 )
-from mlcore.data import Profile, latest_dataset_key, read_parquet, validate_dataset
-from mlcore.errors import ConflictError, DataValidationError, GateFailedError, NotFoundError, TrainingError
+from mlcore.data import Profile, latest_dataset_key, read_parquet, to_parquet, validate_dataset
+from mlcore.errors import (
+    ArtifactIntegrityError,
+    ConflictError,
+    DataValidationError,
+    GateFailedError,
+    NotFoundError,
+    TrainingError,
+)
 from mlcore.registry import (
     CHAMPION,
     Registry,
@@ -539,3 +547,19 @@ def test_gpu_jobs_go_to_the_gpu_queue_only_where_the_deployment_has_one(
     ).job
     assert (JOB_QUEUES[plan.queue], JOB_DEFINITIONS[plan.definition]) == ("ec2_gpu", "ec2_gpu")
     assert {"Type": "GPU", "Value": "1"} in plan.resources
+
+
+@pytest.mark.parametrize("side", [RunFile.TRAIN, RunFile.HOLDOUT])
+def test_the_training_job_refuses_a_split_changed_after_validation(  # noqa: PLR0917 (pytest fixtures)
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec, side: RunFile
+) -> None:
+    # GIVEN a validated run, one side of whose split was overwritten afterwards (rows added, say)
+    registry.put_spec(churn_spec, actor="test")
+    validate(registry, data, artifacts)
+    key = f"runs/churn/{RUN}/{side}"
+    tampered = read_parquet(artifacts.get(key))
+    artifacts.put(key, to_parquet(pa.concat_tables([tampered, tampered.slice(0, 1)])))
+    # WHEN the training job reads it THEN it refuses, naming the file, and no candidate is written
+    with pytest.raises(ArtifactIntegrityError, match=f"artifact s3://.*/{side} has SHA-256"):
+        train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
+    assert artifacts.list_keys(f"runs/churn/{RUN}/candidate") == []
