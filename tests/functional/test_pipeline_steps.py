@@ -563,3 +563,33 @@ def test_the_training_job_refuses_a_split_changed_after_validation(  # noqa: PLR
     with pytest.raises(ArtifactIntegrityError, match=f"artifact s3://.*/{side} has SHA-256"):
         train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
     assert artifacts.list_keys(f"runs/churn/{RUN}/candidate") == []
+
+
+def test_two_register_steps_of_one_run_at_once_register_one_version(  # noqa: PLR0917 (pytest fixtures)
+    uploaded: str,
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    churn_spec: ModelSpec,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a run that passed the gate
+    registry.put_spec(churn_spec, actor="test")
+    validate(registry, data, artifacts)
+    train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
+    evaluation = evaluate_candidate(EvaluateRequest(model_name="churn", run_id=RUN), registry=registry,
+                                    artifacts=artifacts)  # fmt: skip
+    # WHEN two register steps of it both find no version yet (a retry racing the first attempt)
+    found = registry.find_version_by_run
+    calls = []
+
+    def nothing_yet_the_first_two_times(name: str, run_id: str) -> Any:
+        calls.append(run_id)
+        return None if len(calls) <= 2 else found(name, run_id)
+
+    monkeypatch.setattr(registry, "find_version_by_run", nothing_yet_the_first_two_times)
+    first = register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
+    second = register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
+    # THEN both answer the same version, and it is the run's only one
+    assert first.version == second.version == 1
+    assert [v.version for v in registry.list_versions("churn")] == [1]

@@ -91,7 +91,7 @@ def test_interleaved_allocations_get_distinct_numbers(churn: Registry) -> None:
 
 def test_register_version_never_overwrites(churn: Registry) -> None:
     number = add(churn)
-    with pytest.raises(ConflictError, match=f"version {number} of 'churn' already exists"):
+    with pytest.raises(ConflictError, match=f"version {number} of 'churn', or a version of run another-run, already"):
         churn.register_version(version(number, run_id="another-run"), actor=ACTOR)
     assert churn.get_version("churn", number).run_id == f"run-{number}"
 
@@ -605,3 +605,16 @@ def test_a_person_promotes_over_whatever_serves(churn: Registry) -> None:
     v1, v2 = add(churn), add(churn)
     churn.set_alias("churn", CHAMPION, v1, actor="bob")
     assert promote_version(PromoteRequest(model_name="churn", version=v2), registry=churn).previous_version == v1
+
+
+def test_a_run_registers_one_version_even_when_asked_twice_at_once(churn: Registry) -> None:
+    # GIVEN run-7's version registered (under the number it allocated)
+    first = churn.allocate_version("churn")
+    churn.register_version(version(first, run_id="run-7"), actor=ACTOR)
+    # WHEN a retried register step of the same run writes it again, under a number of its own
+    second = churn.allocate_version("churn")
+    with pytest.raises(ConflictError, match="or a version of run run-7, already exists"):
+        churn.register_version(version(second, run_id="run-7"), actor=ACTOR)
+    # THEN the run has one version
+    assert [v.version for v in churn.list_versions("churn")] == [first]
+    assert churn.find_version_by_run("churn", "run-7").version == first  # type: ignore[union-attr]

@@ -12,7 +12,7 @@ from mlcore.catalog import (
     TrainingResult,
     run_key,
 )
-from mlcore.errors import GateFailedError
+from mlcore.errors import ConflictError, GateFailedError
 from mlcore.registry.records import ModelVersion, VersionStatus, utc_now
 from mlcore.registry.table import Registry
 from mlcore.storage import ObjectStore
@@ -38,16 +38,21 @@ def register_candidate(request: RegisterRequest, *, registry: Registry, artifact
         for artifact in candidate.artifacts.values():
             artifacts.get_verified(artifact)
         status = VersionStatus.APPROVED if spec.approval == "auto" else VersionStatus.PENDING
-        existing = registry.register_version(
-            ModelVersion(
-                **candidate.model_dump(include=set(TrainedModel.model_fields)),
-                version=registry.allocate_version(spec.name),
-                status=status,
-                created_at=utc_now(),
-                notes=evaluation.reason,
-            ),
-            actor=PIPELINE,
-        )
+        try:
+            existing = registry.register_version(
+                ModelVersion(
+                    **candidate.model_dump(include=set(TrainedModel.model_fields)),
+                    version=registry.allocate_version(spec.name),
+                    status=status,
+                    created_at=utc_now(),
+                    notes=evaluation.reason,
+                ),
+                actor=PIPELINE,
+            )
+        except ConflictError:  # the same run registered meanwhile (a retried step): its version is the answer
+            existing = registry.find_version_by_run(spec.name, evaluation.run_id)
+            if existing is None:
+                raise
     return RegisterResult(
         model_name=spec.name,
         version=existing.version,

@@ -71,6 +71,16 @@ def _pk(name: str) -> dict[str, Any]:
     return {"S": f"MODEL#{name}"}
 
 
+class RunMarker(BaseModel):
+    """The version a pipeline run registered: one per run, written with the version."""
+
+    version: int
+
+
+def _run_marker_sk(run_id: str) -> str:
+    return f"RUNVERSION#{run_id}"
+
+
 def _version_sk(version: int) -> str:
     return f"VERSION#{version:08d}"
 
@@ -209,10 +219,19 @@ class Registry:
         return int(response["Attributes"]["latest"]["N"])
 
     def register_version(self, record: ModelVersion, actor: str) -> ModelVersion:
-        """Write a version record whose number came from `allocate_version`; never overwrites."""
+        """Write a version record whose number came from `allocate_version`; never overwrites, and a run
+        registers one version only (a marker of its run in the same transaction).
+
+        Raises
+        ------
+        ConflictError
+            When the version number, or a version of the same run, already exists.
+        """
+        marker = RunMarker(version=record.version)
         self._transact(
             [
                 {"Put": self._put(record.model_name, _version_sk(record.version), record)},
+                {"Put": self._put(record.model_name, _run_marker_sk(record.run_id), marker, revised=False)},
                 self._audit_put(
                     record.model_name,
                     "version_registered",
@@ -220,7 +239,7 @@ class Registry:
                     {"version": record.version, "status": record.status, "metrics": record.metrics},
                 ),
             ],
-            f"version {record.version} of '{record.model_name}' already exists",
+            f"version {record.version} of '{record.model_name}', or a version of run {record.run_id}, already exists",
         )
         return record.model_copy(update={"revision": 1})
 
