@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_batch as batch
@@ -337,6 +337,7 @@ class TrainingPipeline(Construct):
                 )
             },
         )
+        self._endpoint_policies(resources)
         self.jobs_security_group = ec2.SecurityGroup(
             self, "JobsSecurityGroup", vpc=self.vpc, description="Batch training jobs", allow_all_outbound=True
         )
@@ -423,6 +424,35 @@ class TrainingPipeline(Construct):
                 ),
             ),
         }
+
+    def _endpoint_policies(self, resources: PlatformResources) -> None:
+        """The gateway endpoints reach the platform's buckets and table only (and the bucket ECR serves image
+        layers from): a job cannot copy data to another bucket through them, whatever its role allows."""
+        stack = Stack.of(self)
+        buckets = [resources.data_bucket, resources.artifacts_bucket, resources.capture_bucket]
+        s3 = cast(ec2.GatewayVpcEndpoint, self.vpc.node.find_child("S3"))
+        s3.add_to_policy(
+            iam.PolicyStatement(
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:GetBucketLocation"],
+                resources=[arn for bucket in buckets for arn in (bucket.bucket_arn, bucket.arn_for_objects("*"))],
+            )
+        )
+        s3.add_to_policy(
+            iam.PolicyStatement(
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject"],
+                resources=[f"arn:{stack.partition}:s3:::prod-{stack.region}-starport-layer-bucket/*"],
+            )
+        )
+        dynamodb = cast(ec2.GatewayVpcEndpoint, self.vpc.node.find_child("DynamoDB"))
+        dynamodb.add_to_policy(
+            iam.PolicyStatement(
+                principals=[iam.AnyPrincipal()],
+                actions=["dynamodb:GetItem", "dynamodb:Query"],  # the jobs read the registry, never write it
+                resources=[resources.registry_table.table_arn],
+            )
+        )
 
     def _gpu_queue(self, resources: PlatformResources) -> None:
         """The EC2 GPU queue (`mlops:gpuJobs`) and the training job's definition for it, with the job's role.

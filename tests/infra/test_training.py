@@ -246,3 +246,22 @@ def test_a_part_of_a_large_dataset_is_counted_with_disk_for_its_files(synthesize
     assert "stateMachine:mlops-training" in json.dumps(by_action["states:StartExecution"]["Resource"])
     assert "execution:mlops-training/*" in json.dumps(by_action["states:DescribeExecution"]["Resource"])
     assert "DataPlaneArtifacts" in json.dumps(by_action["s3:GetObject*"]["Resource"])
+
+
+def test_the_gateway_endpoints_reach_the_platforms_buckets_and_table_only(synthesized: Synthesized) -> None:
+    endpoints = {
+        k: r["Properties"] for k, r in synthesized.raw("MlopsTraining")["Resources"].items()
+        if r["Type"] == "AWS::EC2::VPCEndpoint" and r["Properties"].get("VpcEndpointType", "Gateway") == "Gateway"
+    }  # fmt: skip
+    by_service = {json.dumps(p["ServiceName"]): p["PolicyDocument"]["Statement"] for p in endpoints.values()}
+    [s3] = [statements for name, statements in by_service.items() if ".s3" in name]
+    [dynamodb] = [statements for name, statements in by_service.items() if ".dynamodb" in name]
+    # S3: the data, artifacts and capture buckets, and ECR's layer bucket for image pulls; nothing else
+    buckets = json.dumps(s3[0]["Resource"])
+    assert all(name in buckets for name in ("DataPlaneData", "DataPlaneArtifacts", "DataPlaneCapture"))
+    assert len(s3[0]["Resource"]) == 6 and "s3:DeleteObject" not in json.dumps(s3)
+    assert "starport-layer-bucket/*" in json.dumps(s3[1]["Resource"]) and s3[1]["Action"] == "s3:GetObject"
+    # DynamoDB: reads of the registry table only
+    [statement] = dynamodb
+    assert statement["Action"] == ["dynamodb:GetItem", "dynamodb:Query"]
+    assert "DataPlaneRegistry" in json.dumps(statement["Resource"])
