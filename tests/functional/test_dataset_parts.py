@@ -130,15 +130,21 @@ def test_a_dataset_that_breaks_the_contract_in_parts_reports_what_one_pass_does(
     assert {f["check"] for f in found["failures"]} == {"range", "categories"}
 
 
-def test_a_part_that_failed_is_named_and_nothing_is_split(
-    registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec
-) -> None:
-    upload(data, churn_table(800, seed=13))
+@pytest.fixture
+def in_parts(registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec) -> dict[str, Any]:
+    """The churn spec with `data.distributed: always` registered; the validate step's stores."""
     raw = churn_spec.model_dump(mode="json")
     raw["data"] = {**raw["data"], "distributed": "always"}
     registry.put_spec(parse_spec(raw), actor="test")
+    return {"registry": registry, "data": data, "artifacts": artifacts, "capture": artifacts}
+
+
+def test_a_part_that_failed_is_named_and_nothing_is_split(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, in_parts: dict[str, Any]
+) -> None:
+    upload(data, churn_table(800, seed=13))
     request = ValidateRequest(request=PipelineInput(model_name="churn", dataset_uri=data.uri(FOLDER)), run_id="r1")
-    stores: dict[str, Any] = {"registry": registry, "data": data, "artifacts": artifacts, "capture": artifacts}
+    stores = in_parts
     plan = validate_step(request, **stores, part_bytes=5_000)
     assert isinstance(plan, PartsPlan)
     # GIVEN one part whose file is not a dataset, and one part that never ran
@@ -172,3 +178,22 @@ def test_a_split_part_changed_after_validation_is_refused(
     artifacts.put(first, to_parquet(churn_table(5, seed=1)))
     with pytest.raises(ArtifactIntegrityError, match="the validate step recorded"):
         read_split(artifacts, result.train)
+
+
+def test_the_merge_records_the_dataset_the_parts_were_planned_from_not_a_newer_one(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, in_parts: dict[str, Any]
+) -> None:
+    upload(data, churn_table(800, seed=15))
+    request = ValidateRequest(request=PipelineInput(model_name="churn"), run_id="r1")  # the newest dataset
+    stores = in_parts
+    plan = validate_step(request, **stores, part_bytes=50_000)
+    assert isinstance(plan, PartsPlan)
+    for item in json.loads(artifacts.get(plan.items_key)):
+        count_part(CountPartRequest(model_name="churn", run_id="r1", part=item["part"]), registry=registry,
+                   data=data, artifacts=artifacts, batch_rows=1000)  # fmt: skip
+    # WHEN a newer dataset lands while the parts are counted
+    data.put("datasets/churn/20990101T000000000000Z.parquet", to_parquet(churn_table(600, seed=16)))
+    merged = validate_step(request.model_copy(update={"merge": True}), **stores)
+    # THEN the run's source is the folder it counted
+    assert isinstance(merged, ValidateResult)
+    assert [(s.uri, s.rows) for s in merged.sources] == [(data.uri(FOLDER), 800)]

@@ -165,3 +165,14 @@ def test_endpoints_follow_the_region_partition(monkeypatch: pytest.MonkeyPatch) 
     assert DynamoDB(region="cn-north-1").service_url() == "https://dynamodb.cn-north-1.amazonaws.com.cn"
     assert S3(region="cn-northwest-1")._url("b", "a/k") == "https://b.s3.cn-northwest-1.amazonaws.com.cn/a/k"
     assert DynamoDB(region="eu-west-1").service_url() == "https://dynamodb.eu-west-1.amazonaws.com"
+
+
+def test_a_dependency_that_never_answers_is_a_dependency_error(server: type[Scripted]) -> None:
+    # the serving layer keeps its cached champion on a DependencyError, and answers 503 in the envelope
+    from mlcore.errors import DependencyError
+
+    scripted = server(["drop"] * lightaws.MAX_ATTEMPTS)
+    with pytest.raises(DependencyError) as error:
+        client(scripted.url).get_item(TableName="t", Key={})
+    assert error.value.status == 503 and isinstance(error.value, AwsError)
+    assert scripted.requests == lightaws.MAX_ATTEMPTS

@@ -212,3 +212,16 @@ def test_drift_check_applies_the_data_contract_to_served_traffic(  # noqa: PLR09
     assert (
         "Data contract on the served traffic" in artifacts.get("monitoring/churn/20250301T120000/drift.html").decode()
     )
+
+
+def test_an_hourly_model_is_due_every_hour_although_its_check_ends_after_its_claim(
+    registry: Registry, churn_spec: ModelSpec
+) -> None:
+    # GIVEN an hourly model taken by the 12:00 run, whose check finished (and was recorded) at 12:00:40
+    registry.put_spec(churn_spec, actor="test")
+    assert len(list_due_models(ListDueRequest(), registry=registry, now=NOW).models) == 1
+    registry.update_monitor_state(
+        "churn", lambda state: state.model_copy(update={"last_check_at": (NOW + timedelta(seconds=40)).isoformat()})
+    )
+    # WHEN the next hourly run comes at 13:00 THEN it takes the model again (an hour after the claim)
+    assert len(list_due_models(ListDueRequest(), registry=registry, now=NOW + timedelta(minutes=60)).models) == 1

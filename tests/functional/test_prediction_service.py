@@ -435,3 +435,18 @@ def test_a_challenger_that_is_no_longer_approved_is_not_scored(
     challenger = rollout(RolloutMode.CANARY, weight=1.0)
     force_status(registry, challenger, VersionStatus.REJECTED)
     assert answer(make_service(), body(), "r1")["model"]["version"] == 1
+
+
+def test_a_container_that_served_a_version_now_unapproved_stops_serving_it(
+    churn_champion: Any, registry: Registry, service: PredictionService, clock: FakeClock
+) -> None:
+    # GIVEN version 1 served from this container's cache
+    assert answer(service, body(), "r1")["model"]["version"] == 1
+    # WHEN, past the alias TTL, the alias names it while it is no longer approved
+    force_status(registry, 1, VersionStatus.REJECTED)
+    clock.now += TTL
+    # THEN the container refuses rather than serve its cached copy, until the registry says otherwise
+    with pytest.raises(ServiceUnavailableError, match="version 1 of 'churn' is rejected: it is not served"):
+        service.predict("churn", body(), "r2")
+    with pytest.raises(ServiceUnavailableError):
+        service.predict("churn", body(), "r3")

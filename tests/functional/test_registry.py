@@ -618,3 +618,51 @@ def test_a_run_registers_one_version_even_when_asked_twice_at_once(churn: Regist
     # THEN the run has one version
     assert [v.version for v in churn.list_versions("churn")] == [first]
     assert churn.find_version_by_run("churn", "run-7").version == first  # type: ignore[union-attr]
+
+
+def test_an_alias_never_moves_to_a_version_whose_status_changed_after_it_was_read(
+    churn: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN v1 serving, and alice promoting v2 while bob archives it
+    v1, v2 = add(churn), add(churn)
+    churn.set_alias("churn", CHAMPION, v1, actor=ACTOR)
+    other = Registry(churn.table, churn.client)
+    read_alias = churn.get_alias
+
+    def read_then_lose_the_race(name: str, alias: str = CHAMPION) -> Any:
+        found = read_alias(name, alias)
+        other.set_status(name, v2, VersionStatus.ARCHIVED, actor="bob")  # after alice read v2 as approved
+        return found
+
+    monkeypatch.setattr(churn, "get_alias", read_then_lose_the_race)
+    with pytest.raises(ConflictError):
+        churn.set_alias("churn", CHAMPION, v2, actor=ACTOR)
+    assert other.get_alias("churn").version == v1  # type: ignore[union-attr]
+
+
+def test_a_fallback_never_lands_on_a_version_taken_out_of_serving_meanwhile(
+    churn: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN v2 the champion, v1 its fallback, and bob archiving v1 while alice rejects v2
+    v1, v2 = add(churn), add(churn)
+    churn.set_alias("churn", CHAMPION, v2, actor=ACTOR)
+    other = Registry(churn.table, churn.client)
+    read_version = churn.get_version
+    reads = []
+
+    def read_then_lose_the_race(name: str, number: int) -> ModelVersion:
+        found = read_version(name, number)
+        reads.append(number)
+        if number == v1:  # alice has just read the fallback as approved
+            other.set_status(name, v1, VersionStatus.ARCHIVED, actor="bob")
+        return found
+
+    monkeypatch.setattr(churn, "get_version", read_then_lose_the_race)
+    with pytest.raises(ConflictError):
+        churn.set_status("churn", v2, VersionStatus.REJECTED, actor=ACTOR)
+    # THEN nothing of alice's landed: v2 approved and serving, v1 archived by bob
+    assert other.get_alias("churn").version == v2  # type: ignore[union-attr]
+    assert (other.get_version("churn", v2).status, other.get_version("churn", v1).status) == (
+        VersionStatus.APPROVED, VersionStatus.ARCHIVED,
+    )  # fmt: skip
+    assert v1 in reads

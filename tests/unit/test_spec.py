@@ -351,6 +351,11 @@ def test_class_weights_are_balanced_or_positive_per_label(raw: dict[str, Any], w
         # GPU jobs run on EC2: whole vCPUs, any memory, on demand, at most the biggest instance's GPUs
         ({"vcpus": 3, "memory_gb": 10, "gpu": 1}, None),
         ({"vcpus": 1, "memory_gb": 10, "gpu": 4}, None),
+        ({"vcpus": 8, "memory_gb": 31, "gpu": 1}, None),  # g4dn.2xlarge, less the agent's GB
+        ({"vcpus": 8, "memory_gb": 32, "gpu": 1}, None),  # then only g4dn.12xlarge
+        ({"vcpus": 48, "memory_gb": 191, "gpu": 4}, None),
+        ({"vcpus": 49, "memory_gb": 10, "gpu": 1}, "fit no instance of the GPU queue"),
+        ({"vcpus": 48, "memory_gb": 192, "gpu": 1}, "1 GPU, 48 vCPUs and 192 GB fit no instance"),
         ({"vcpus": 1, "memory_gb": 10, "gpu": 5}, "less than or equal to 4"),
         ({"vcpus": 0.5, "memory_gb": 10, "gpu": 1}, "vcpus 0.5: a GPU job gets whole vCPUs"),
         ({"vcpus": 4, "memory_gb": 16, "gpu": 1, "spot": True}, "the GPU queue runs on-demand instances"),
@@ -453,3 +458,10 @@ def test_an_own_image_spec_refuses_what_the_image_cannot_get(
     with pytest.raises(SpecError) as error:
         parse_spec(raw)
     assert error.value.field == field and words in error.value.message
+
+
+def test_an_own_image_reads_one_file_each_so_its_data_is_never_split_in_parts(raw: dict[str, Any]) -> None:
+    raw.update(estimator={"kind": "own_image"}, training={"image": f"{OWN_IMAGE}:1"})
+    raw["data"] = {**raw.get("data", {}), "distributed": "always"}
+    with pytest.raises(SpecError, match="a model's own image reads one train and one holdout file"):
+        parse_spec(raw)

@@ -22,6 +22,7 @@ from mlcore.catalog import (
     MAX_GPUS,
     RESERVED_COLUMNS,
     fargate_size_error,
+    gpu_size_error,
 )
 from mlcore.errors import SpecError
 from mlcore.schedules import parse_schedule
@@ -296,6 +297,9 @@ class Resources(_Strict):
                 raise ValueError("gpu: the GPU queue runs on-demand instances; drop spot")
             if self.vcpus != int(self.vcpus) or self.vcpus < 1:
                 raise ValueError(f"vcpus {self.vcpus:g}: a GPU job gets whole vCPUs (1 or more)")
+            problem = gpu_size_error(self.vcpus, self.memory_gb, self.gpu)
+            if problem:
+                raise ValueError(problem)
             return self
         problem = fargate_size_error(self.vcpus, self.memory_gb)
         if problem:
@@ -437,6 +441,8 @@ class ModelSpec(_Strict):
             return
         if self.training.resources.gpu:
             raise ValueError("training.resources.gpu: a model's own image runs on Fargate, which has no GPUs")
+        if self.data.distributed == "always":
+            raise ValueError("data.distributed 'always': a model's own image reads one train and one holdout file")
         unsupported = [
             name
             for name, value in (

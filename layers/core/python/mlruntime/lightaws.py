@@ -210,8 +210,8 @@ class _Client:
                 failure, answer = error, (0, {}, b"")
             pause = backoff(attempt)
             if attempt >= MAX_ATTEMPTS or self.clock() + pause >= deadline:
-                if failure is not None:
-                    raise failure
+                if failure is not None:  # no answer at all (a timeout, a dropped connection): a dependency error
+                    raise AwsError(type(failure).__name__, str(failure), 0) from failure
                 return answer
             self.retries += 1
             self.sleep(pause)

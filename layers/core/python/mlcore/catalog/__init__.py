@@ -41,11 +41,13 @@ if TYPE_CHECKING:
         FARGATE_SIZES,
         FARGATE_SPOT,
         GPU_INSTANCE_TYPES,
+        GPU_INSTANCES,
         JOB_DEFINITIONS,
         JOB_QUEUES,
         MAX_GPUS,
         container_resources,
         fargate_size_error,
+        gpu_size_error,
     )
     from mlcore.catalog.estimators import ANY_TASK, CUSTOM, ESTIMATORS, IMAGE, EstimatorKind
     from mlcore.catalog.functions import (

@@ -6,9 +6,32 @@ FARGATE, FARGATE_SPOT, EC2_GPU = "fargate", "fargate_spot", "ec2_gpu"
 # The training state machine's array of queue ARNs, in this order: the validate step picks an index.
 # The EC2 GPU queue exists only in a deployment with the `mlops:gpuJobs` context flag.
 JOB_QUEUES = (FARGATE, FARGATE_SPOT, EC2_GPU)
-# The GPU queue's instances (g4dn: NVIDIA T4), the most GPUs one of them has, and its most vCPUs.
-GPU_INSTANCE_TYPES = ("g4dn.xlarge", "g4dn.2xlarge", "g4dn.12xlarge")
-MAX_GPUS = 4
+# The GPU queue's instances (g4dn: NVIDIA T4): vCPUs, memory (GB) and GPUs of each. A job must fit one,
+# less the GB the ECS agent keeps: one that fits none would wait in the queue forever.
+GPU_INSTANCES: dict[str, tuple[int, int, int]] = {
+    "g4dn.xlarge": (4, 16, 1),
+    "g4dn.2xlarge": (8, 32, 1),
+    "g4dn.12xlarge": (48, 192, 4),
+}
+GPU_INSTANCE_TYPES = tuple(GPU_INSTANCES)
+MAX_GPUS = max(gpus for _, _, gpus in GPU_INSTANCES.values())
+AGENT_RESERVED_GB = 1
+
+
+def gpu_size_error(vcpus: float, memory_gb: float, gpu: int) -> str | None:
+    """Why no instance of the GPU queue can run a job of this size (None: one can)."""
+    if any(
+        vcpus <= cpus and memory_gb <= memory - AGENT_RESERVED_GB and gpu <= gpus
+        for cpus, memory, gpus in GPU_INSTANCES.values()
+    ):
+        return None
+    sizes = ", ".join(
+        f"{name} ({cpus} vCPUs, {memory - AGENT_RESERVED_GB} GB, {gpus} GPU)"
+        for name, (cpus, memory, gpus) in GPU_INSTANCES.items()
+    )
+    return f"{gpu} GPU, {vcpus:g} vCPUs and {memory_gb:g} GB fit no instance of the GPU queue: {sizes}"
+
+
 # Its array of the training image's job definitions: Fargate's, and the EC2 one that gets GPUs.
 JOB_DEFINITIONS = (FARGATE, EC2_GPU)
 

@@ -225,7 +225,8 @@ FUNCTIONS: dict[str, Function] = {
             memory_mb=1024,
             timeout_seconds=120,
         ),
-        Function(LIST_DUE, ListDueSettings, CORE, {REGISTRY_TABLE: R}, ListDueRequest, ListDueResult),
+        # W: a monitor run claims each model it checks in the model's monitor state
+        Function(LIST_DUE, ListDueSettings, CORE, {REGISTRY_TABLE: W}, ListDueRequest, ListDueResult),
         Function(
             DRIFT_CHECK,
             DriftCheckSettings,

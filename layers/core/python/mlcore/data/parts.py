@@ -48,10 +48,12 @@ COUNTS, RESULT, FAILURE = "counts.json", "result.json", "failure.json"
 def in_parts(files: DatasetFiles, spec: ModelSpec, data: ObjectStore, min_bytes: float) -> bool:
     """Whether a dataset is checked in parts: a folder, as the spec says (`data.distributed`), or when large.
 
-    A time split needs every row's time at once: `auto` keeps such datasets in one pass.
+    A time split needs every row's time at once, and a model's own image reads one train and one holdout
+    file (its contract): `auto` keeps such datasets in one pass.
     """
     mode = spec.data.distributed
-    if not files.is_folder or mode == "never" or (mode == "auto" and spec.data.split == "time"):
+    one_pass = spec.data.split == "time" or spec.training.image is not None
+    if not files.is_folder or mode == "never" or (mode == "auto" and one_pass):
         return False
     return mode == "always" or sum(item.size for item in data.list_objects(files.root)) >= min_bytes
 
@@ -280,6 +282,7 @@ class MergedParts:
     """A dataset checked in parts, as the validate step merges it."""
 
     counts: ContractCounts
+    root: str  # the dataset the plan was made of (a folder's key, ending in /)
     snapshot: Artifact  # the run's copy of the folder (its SHA-256: of its files' paths and SHA-256s)
     train: list[Artifact]  # the parts' sides, in part order
     holdout: list[Artifact]
@@ -314,6 +317,7 @@ def merge_parts(name: str, run_id: str, artifacts: ObjectStore) -> MergedParts:
         size=sum(size for _, _, size in copies),
     )
     return MergedParts(
+        root=files.root,
         counts=merge_counts(_read_counts(artifacts, name, run_id, part) for part in parts),
         snapshot=snapshot,
         train=[result.train for result in results],

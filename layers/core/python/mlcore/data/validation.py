@@ -290,10 +290,12 @@ def validate_dataset(
     now = now or datetime.now(UTC)
     name, run_id = request.request.model_name, request.run_id
     spec = registry.get_spec(name)
-    key = _dataset_key(request, data)
-    if request.merge:
+    if request.merge:  # the dataset planned in parts, even if a newer one landed meanwhile
         checked = _merged(spec, run_id, artifacts, now)
+        assert checked.parts is not None
+        key = checked.parts.root
     else:
+        key = _dataset_key(request, data)
         checked = _one_pass(dataset_files(data, key), spec, run_id, data, artifacts)
     snapshot, report = checked.snapshot, checked.report
     champion = registry.champion(name)

@@ -29,8 +29,9 @@ def list_due_models(request: ListDueRequest, *, registry: Registry, now: datetim
 
         def claim(state: MonitorState, interval: timedelta = interval) -> MonitorState | None:
             nonlocal claimed
-            times = [t for t in (_parse(state.last_check_at), _parse(state.last_claim_at)) if t is not None]
-            claimed = request.request.force or not times or now - max(times) >= interval
+            # a run's claim counts from when it took the model, not from when its check finished a little later
+            last = _parse(state.last_claim_at) or _parse(state.last_check_at)
+            claimed = request.request.force or last is None or now - last >= interval
             return state.model_copy(update={"last_claim_at": now.isoformat()}) if claimed else None
 
         registry.update_monitor_state(spec.name, claim)

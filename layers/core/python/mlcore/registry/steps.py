@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from mlcore.catalog import (
     PromoteRequest,
     PromoteResult,
@@ -18,6 +20,7 @@ from mlcore.registry.table import Registry
 from mlcore.storage import ObjectStore
 
 PIPELINE = "training-pipeline"
+REGISTERED_MEANWHILE_ATTEMPTS = 4
 
 
 def read_candidate(model_name: str, run_id: str, artifacts: ObjectStore) -> TrainingResult:
@@ -50,9 +53,7 @@ def register_candidate(request: RegisterRequest, *, registry: Registry, artifact
                 actor=PIPELINE,
             )
         except ConflictError:  # the same run registered meanwhile (a retried step): its version is the answer
-            existing = registry.find_version_by_run(spec.name, evaluation.run_id)
-            if existing is None:
-                raise
+            existing = _registered_meanwhile(registry, spec.name, evaluation.run_id)
     return RegisterResult(
         model_name=spec.name,
         version=existing.version,
@@ -60,6 +61,22 @@ def register_candidate(request: RegisterRequest, *, registry: Registry, artifact
         reason=evaluation.reason,
         champion_version=evaluation.champion_version,
     )
+
+
+def _registered_meanwhile(registry: Registry, name: str, run_id: str) -> ModelVersion:
+    """The version another register step of the run wrote, waiting a little for a write still committing.
+
+    Raises
+    ------
+    ConflictError
+        When none appears: the registration failed for another reason.
+    """
+    for attempt in range(REGISTERED_MEANWHILE_ATTEMPTS):
+        found = registry.find_version_by_run(name, run_id)
+        if found is not None:
+            return found
+        time.sleep(0.1 * (attempt + 1))
+    raise ConflictError(f"run {run_id} of '{name}' could not register its version, and no other step did")
 
 
 def promote_version(request: PromoteRequest, *, registry: Registry, actor: str = PIPELINE) -> PromoteResult:

@@ -71,7 +71,7 @@ def _pk(name: str) -> dict[str, Any]:
     return {"S": f"MODEL#{name}"}
 
 
-class RunMarker(BaseModel):
+class RunMarker(Record):
     """The version a pipeline run registered: one per run, written with the version."""
 
     version: int
@@ -244,7 +244,11 @@ class Registry:
         return record.model_copy(update={"revision": 1})
 
     def find_version_by_run(self, name: str, run_id: str) -> ModelVersion | None:
-        """The version a pipeline run registered, if any (makes registration idempotent)."""
+        """The version a pipeline run registered, if any (makes registration idempotent): by the run's marker,
+        read consistently; for a version registered before markers were written, by listing."""
+        marker = self._get(name, _run_marker_sk(run_id), RunMarker)
+        if marker is not None:
+            return self.get_version(name, marker.version)
         return next((v for v in self.list_versions(name) if v.run_id == run_id), None)
 
     def get_version(self, name: str, version: int) -> ModelVersion:
@@ -304,14 +308,29 @@ class Registry:
         )
         if fallback is None:
             return [*items, *self._alias_delete(name, champion, actor, reason)]
+        target = self.get_version(name, fallback)  # read consistently: the transaction checks it is still so
+        if target.status is not VersionStatus.APPROVED:
+            raise ConflictError(f"version {fallback} of '{name}' changed concurrently; read it again and retry")
         record = AliasRecord(alias=CHAMPION, version=fallback, previous_version=version, updated_at=utc_now(),
                              reason=reason, revision=champion.revision)  # fmt: skip
         details = {"alias": CHAMPION, "from": version, "to": fallback, "reason": reason}
         return [
             *items,
             {"Put": self._put(name, _alias_sk(CHAMPION), record)},
+            self._still(name, target),
             self._audit_put(name, "champion_fallback", actor, details),
         ]
+
+    def _still(self, name: str, version: ModelVersion) -> dict[str, Any]:
+        """A transaction's check that a version is as read (approved, say): no status change slipped in between."""
+        return {
+            "ConditionCheck": {
+                "TableName": self.table,
+                "Key": {"pk": _pk(name), "sk": {"S": _version_sk(version.version)}},
+                "ConditionExpression": "rev = :rev",
+                "ExpressionAttributeValues": {":rev": {"N": str(version.revision)}},
+            }
+        }
 
     def _alias_delete(self, name: str, alias: AliasRecord, actor: str, reason: str) -> list[dict[str, Any]]:
         """Remove an alias read at its revision, with an audit record."""
@@ -384,6 +403,7 @@ class Registry:
         self._transact(
             [
                 {"Put": self._put(name, _alias_sk(alias), record)},
+                self._still(name, target),
                 self._audit_put(
                     name,
                     "alias_moved",

@@ -187,15 +187,18 @@ class PredictionService:
                 cached.checked_at = now
                 return cached
             raise ServiceUnavailableError(f"model '{name}' has no verified version to serve") from None
-        except (DependencyError, ServiceUnavailableError) as error:
-            # The registry or the bucket did not answer (throttled, timed out), or named a version that is not
-            # approved: what this container verified keeps serving until the next refresh.
+        except ServiceUnavailableError:
+            # The alias names a version that is not approved (read while the registry moved it): whatever this
+            # container served may have been taken out of serving too, so it serves nothing until it re-reads.
+            self._serving.pop(name, None)
+            raise
+        except DependencyError as error:
+            # The registry or the bucket did not answer (throttled, timed out): what this container verified
+            # keeps serving until the next refresh.
             logger.warning("the refresh failed", extra={"model": name, "code": error.code, "error": error.message})
             if cached:
                 cached.checked_at = now
                 return cached
-            if isinstance(error, ServiceUnavailableError):
-                raise
             raise ServiceUnavailableError(
                 f"model '{name}' cannot be loaded now (its registry or bucket did not answer); retry"
             ) from error
