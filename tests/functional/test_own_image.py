@@ -16,7 +16,7 @@ import pytest
 
 from mlcore.catalog import ImageFile, PipelineInput, RunFile, ValidateRequest, ValidateResult, ValidateSettings, run_key
 from mlcore.data import to_parquet, validate_dataset
-from mlcore.errors import ImageContractError, ParityError
+from mlcore.errors import DataValidationError, ImageContractError, ParityError
 from mlcore.images import CONTRACT_VARIABLE, ImageJobs
 from mlcore.registry import Registry
 from mlcore.spec import ModelSpec, parse_spec
@@ -224,3 +224,24 @@ def test_parity_passes_with_the_images_own_predictions_moved_within_tolerance(
     _shift_probabilities(None, 0.0009)(artifacts)  # every row, just inside 1e-3
     result = adopt_candidate("churn", "run-1", registry=registry, artifacts=artifacts)
     assert 0.0008 < result.parity_max_abs_diff < 1e-3
+
+
+@pytest.mark.parametrize(
+    ("image", "where"),
+    [
+        (IMAGE.replace("123456789012", "210987654321"), "account 210987654321, region us-east-1"),
+        (IMAGE.replace("us-east-1", "eu-west-1"), "account 123456789012, region eu-west-1"),
+    ],
+)
+def test_an_image_outside_this_deployments_ecr_is_refused_at_validate(  # noqa: PLR0917 (pytest fixtures)
+    validate: Callable[[str], ValidateResult],
+    registry: Registry,
+    churn_spec: ModelSpec,
+    images: ImageJobs,
+    image: str,
+    where: str,
+) -> None:
+    registry.put_spec(image_spec(churn_spec, image), actor="test")
+    with pytest.raises(DataValidationError, match=f"is in {where}; this deployment pulls from its own ECR only"):
+        validate("run-1")
+    assert images.batch.describe_job_definitions(jobDefinitionName="mlops-training-image-churn")["jobDefinitions"] == []

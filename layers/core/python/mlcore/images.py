@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlcore.catalog import ImageJob, RunFile, ValidateSettings, run_key
+from mlcore.errors import DataValidationError
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
 
@@ -80,8 +81,34 @@ class ImageJobs:
         )
         return registered["jobDefinitionArn"]
 
+    def _check_registry(self, image: str) -> None:
+        """The image must be in this account's ECR, in this region: the only one the jobs can pull from.
+
+        Raises
+        ------
+        DataValidationError
+            Naming the image's account and region, and the deployment's.
+        """
+        account, _, _, region = image.split(".", 4)[:4]
+        ours = self.settings.image_job_role_arn.split(":")[4]
+        here = self.batch.meta.region_name
+        if (account, region) != (ours, here):
+            raise DataValidationError(
+                f"training.image: {image} is in account {account}, region {region}; this deployment pulls from its "
+                f"own ECR only (account {ours}, region {here})",
+                field="training.image",
+            )
+
     def job(self, spec: ModelSpec, run_id: str, artifacts: ObjectStore) -> ImageJob:
-        """The run's job of the model's image: its definition, and the contract's inputs (the spec written for it)."""
+        """The run's job of the model's image: its definition, and the contract's inputs (the spec written for it).
+
+        Raises
+        ------
+        DataValidationError
+            For an image outside this deployment's ECR.
+        """
+        assert spec.training.image is not None
+        self._check_registry(spec.training.image)
         name = spec.name
         spec_key = run_key(name, run_id, RunFile.IMAGE_SPEC)
         artifacts.put(spec_key, spec.model_dump_json(indent=2).encode(), "application/json")
