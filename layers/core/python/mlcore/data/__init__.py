@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         dataset_files,
         dataset_root,
         dataset_sha256,
+        folder_artifact,
         folder_sha256,
         hive_partitions,
         iter_file,

@@ -208,6 +208,15 @@ def folder_sha256(files: list[tuple[str, str]]) -> str:
     return digest.hexdigest()
 
 
+def folder_artifact(uri: str, files: list[tuple[str, str, int]]) -> Artifact:
+    """A folder as one artifact: its files given as (path inside it, SHA-256, size)."""
+    return Artifact(
+        uri=uri,
+        sha256=folder_sha256([(relative, sha256) for relative, sha256, _ in files]),
+        size=sum(size for _, _, size in files),
+    )
+
+
 def hive_partitions(relative: str) -> dict[str, str]:
     """The `key=value` folders of a file's path inside its dataset (`dt=2026-01-01/part-0.parquet`)."""
     folders = relative.split("/")[:-1]

@@ -36,7 +36,7 @@ from mlcore.catalog import (
     split_part_key,
 )
 from mlcore.data.counts import ContractCounts, count_contract, merge_counts
-from mlcore.data.datasets import DatasetFiles, folder_sha256, iter_file
+from mlcore.data.datasets import DatasetFiles, folder_artifact, iter_file
 from mlcore.errors import DataValidationError, NotFoundError
 from mlcore.registry import Registry
 from mlcore.spec import ModelSpec
@@ -311,11 +311,7 @@ def merge_parts(name: str, run_id: str, artifacts: ObjectStore) -> MergedParts:
     if failed:
         raise DataValidationError(f"the dataset {files.root} could not be checked in parts: " + "; ".join(failed))
     copies = [copy for result in results for copy in result.files]
-    snapshot = Artifact(
-        uri=artifacts.uri(snapshot_folder_key(name, run_id, "")),
-        sha256=folder_sha256([(relative, sha256) for relative, sha256, _ in copies]),
-        size=sum(size for _, _, size in copies),
-    )
+    snapshot = folder_artifact(artifacts.uri(snapshot_folder_key(name, run_id, "")), copies)
     return MergedParts(
         root=files.root,
         counts=merge_counts(_read_counts(artifacts, name, run_id, part) for part in parts),

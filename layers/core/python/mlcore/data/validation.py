@@ -39,7 +39,7 @@ from mlcore.data.datasets import (
     as_timestamps,
     concat_dataset,
     dataset_files,
-    folder_sha256,
+    folder_artifact,
     latest_dataset_key,
     read_dataset_file,
     read_table,
@@ -117,10 +117,9 @@ def _snapshot(
         relative = files.relative(key)
         copies.append((relative, artifacts.put(snapshot_folder_key(name, run_id, relative), raw)))
         tables.append(read_dataset_file(raw, key, relative, spec))
-    folder = Artifact(
-        uri=artifacts.uri(snapshot_folder_key(name, run_id, "")),
-        sha256=folder_sha256([(relative, copy.sha256) for relative, copy in copies]),
-        size=sum(copy.size for _, copy in copies),
+    folder = folder_artifact(
+        artifacts.uri(snapshot_folder_key(name, run_id, "")),
+        [(relative, copy.sha256, copy.size) for relative, copy in copies],
     )
     return folder, concat_dataset(tables)
 
@@ -226,10 +225,8 @@ def _split_artifacts(
             sides[side].append(artifacts.put(split_part_key(name, run_id, side, "feedback"), to_parquet(table)))
         rows += feedback.num_rows
     folders = [
-        Artifact(
-            uri=artifacts.uri(run_key(name, run_id, side)),
-            sha256=folder_sha256([(a.uri.rsplit("/", 1)[-1], a.sha256) for a in parts]),
-            size=sum(a.size for a in parts),
+        folder_artifact(
+            artifacts.uri(run_key(name, run_id, side)), [(a.uri.rsplit("/", 1)[-1], a.sha256, a.size) for a in parts]
         )
         for side, parts in sides.items()
     ]
@@ -250,6 +247,7 @@ def validate_step(
 ) -> ValidateResult | PartsPlan:
     """The validate step: a folder dataset checked in parts (`data.distributed`, or `distributed_min_bytes`
     and more) gets a PartsPlan for the Distributed Map; any other, or the parts' merge, `validate_dataset`."""
+    files = None
     if not request.merge:
         spec = registry.get_spec(request.request.model_name)
         files = dataset_files(data, _dataset_key(request, data))
@@ -257,8 +255,9 @@ def validate_step(
             return plan_parts(files, request.request, request.run_id, data=data, artifacts=artifacts,
                               part_bytes=part_bytes)  # fmt: skip
     return validate_dataset(
-        request, registry=registry, data=data, artifacts=artifacts, capture=capture, images=images, gpu_jobs=gpu_jobs
-    )
+        request, registry=registry, data=data, artifacts=artifacts, capture=capture, images=images,
+        gpu_jobs=gpu_jobs, files=files,
+    )  # fmt: skip
 
 
 def validate_dataset(
@@ -270,6 +269,7 @@ def validate_dataset(
     capture: ObjectStore,
     images: ImageJobs | None = None,
     gpu_jobs: bool = False,
+    files: DatasetFiles | None = None,
     now: datetime | None = None,
 ) -> ValidateResult:
     """Check the training data against the spec's contract, snapshot it and split train/holdout.
@@ -279,7 +279,7 @@ def validate_dataset(
     from exactly this data, the result says `nothing_new` (unless the run is forced) and no split
     is written. A spec with `training.image` gets its image's job (`images` registers its definition).
     With `merge`, the dataset was checked in parts (`validate_step` planned them): their counts and
-    splits are merged.
+    splits are merged; `files` is the dataset when the caller resolved it already.
 
     Raises
     ------
@@ -295,8 +295,9 @@ def validate_dataset(
         assert checked.parts is not None
         key = checked.parts.root
     else:
-        key = _dataset_key(request, data)
-        checked = _one_pass(dataset_files(data, key), spec, run_id, data, artifacts)
+        files = files or dataset_files(data, _dataset_key(request, data))
+        key = files.root
+        checked = _one_pass(files, spec, run_id, data, artifacts)
     snapshot, report = checked.snapshot, checked.report
     champion = registry.champion(name)
     feedback = feedback_rows(spec, champion, capture, now)
