@@ -8,6 +8,7 @@ with brackets reaches the user whole; read verbs take `--output json` for script
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -235,6 +236,91 @@ def _govern(platform: Platform, args: argparse.Namespace) -> int:
     return 0
 
 
+# -- the feature store -----------------------------------------------------------------------------
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    platform = _platform()
+    if args.action == "register":
+        record = platform.register_view(Path(args.view))
+        view = record.view
+        online = "online" if view.online else "offline only"
+        console.print(
+            f"Registered feature view '{view.name}' ({len(view.features)} features by "
+            f"{', '.join(view.entities)}, ttl {view.ttl_hours:g} h, {online})"
+        )
+    elif args.action == "list":
+        records = platform.registry.list_views()
+        rows: list[dict[str, Any]] = [
+            {
+                "view": r.view.name,
+                "entities": r.view.entities,
+                "features": r.view.feature_names,
+                "ttl_hours": r.view.ttl_hours,
+                "online": r.view.online,
+                "owner": r.view.owner,
+                "materialized_through": r.materialized_through or None,
+            }
+            for r in records
+        ]
+        table = Table("view", "entities", "features", "ttl (h)", "online", "owner", "materialized through")
+        for r in records:
+            view = r.view
+            table.add_row(
+                view.name,
+                ", ".join(view.entities),
+                ", ".join(view.feature_names),
+                f"{view.ttl_hours:g}",
+                "yes" if view.online else "no",
+                view.owner,
+                r.materialized_through or "-",
+            )
+        emit(args, rows, table)
+    elif args.action == "show":
+        record = platform.registry.get_view(args.name)
+        emit(
+            args,
+            {
+                **record.model_dump(mode="json"),
+                "audit": [a.model_dump(mode="json") for a in platform.registry.view_audit_trail(args.name)][-20:],
+            },
+        )
+    elif args.action == "ingest":
+        result = platform.ingest_features(args.name, args.source)
+        human = (
+            f"Ingested {result.rows:,} rows into '{result.view}' ({len(result.days)} days, "
+            f"{result.days[0]} to {result.days[-1]}; ingest {result.ingest})"
+        )
+        emit(args, dataclasses.asdict(result), human)
+    else:  # materialize
+        done = platform.materialize_features(args.name)
+        human = (
+            f"'{done.view}': {done.files} new files, {done.rows:,} rows; {done.written:,} entities updated, "
+            f"{done.kept:,} already newer; online through {done.through or 'nothing yet'}"
+        )
+        emit(args, dataclasses.asdict(done), human)
+    return 0
+
+
+def _features_parser(sub: Any) -> None:
+    features = sub.add_parser("features", help="the feature store").add_subparsers(dest="action", required=True)
+    features.add_parser("register", help="register or update a feature view (YAML)").add_argument("view")
+    _output(features.add_parser("list", help="the feature views"))
+    show = features.add_parser("show", help="a view, how far it is materialized, and its audit trail")
+    show.add_argument("name")
+    _output(show)
+    ingest = features.add_parser("ingest", help="check rows against a view's contract and append them offline")
+    ingest.add_argument("name")
+    ingest.add_argument(
+        "source", nargs="?", help="a .csv/.parquet file or folder, or s3://... (default: the view's source)"
+    )
+    _output(ingest)
+    materialize = features.add_parser("materialize", help="bring a view's online store up to date")
+    materialize.add_argument("name")
+    _output(materialize)
+    sub.choices["features"].set_defaults(func=cmd_features)
+
+
 # -- data, pipelines, the API ----------------------------------------------------------------------
 
 
@@ -398,9 +484,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
         for row in rows:
             value = "-" if row["value"] is None else f"{row['metric']} {row['value']:.4f}"
             table.add_row(
-                row["run_id"], row["started_at"][:19], row["trigger"], row["outcome"], value,
-                str(row["trials"] or "-"), f"{row['seconds']:.1f}", f"{row['cost_usd']:.6f}",
-            )  # fmt: skip
+                row["run_id"],
+                row["started_at"][:19],
+                row["trigger"],
+                row["outcome"],
+                value,
+                str(row["trials"] or "-"),
+                f"{row['seconds']:.1f}",
+                f"{row['cost_usd']:.6f}",
+            )
         emit(args, rows, table if rows else f"'{args.name}' has no runs yet: `mlops pipeline run {args.name}`")
     elif args.action == "show":
         record = registry.get_run(args.run_id)
@@ -628,6 +720,7 @@ def parser() -> argparse.ArgumentParser:
 
     _runs_parser(sub)
     _batch_parser(sub)
+    _features_parser(sub)
 
     monitor = sub.add_parser("monitor", help="the scheduled monitor").add_subparsers(dest="action", required=True)
     mrun = monitor.add_parser("run", help="fire the monitor schedule now")

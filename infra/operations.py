@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlcore.catalog import (
+    DATA_SUFFIXES,
     FEEDBACK_ROUTE,
     OUTPUTS,
     PREDICT_ROUTE,
@@ -35,9 +36,12 @@ from mlcore.catalog import (
     dataset_key,
     limits,
 )
-from mlcore.registry import Registry, VersionStatus
-from mlcore.spec import ModelSpec, load_spec
+from mlcore.registry import Registry, VersionStatus, ViewRecord
+from mlcore.spec import FeatureView, ModelSpec, load_spec, load_view
 from mlcore.storage import ObjectStore
+
+if TYPE_CHECKING:
+    from mlcore.features import IngestResult, MaterializeResult
 
 ACTOR = os.environ.get("USER", "cli")
 
@@ -69,6 +73,8 @@ class Resources:
     alerts_topic: str | None
     api_url: str | None
     api_key: str | None = None
+    online_features_table: str | None = None
+    features_database: str | None = None
 
     @classmethod
     def discover(cls, local_state: dict[str, Any] | None = None) -> Resources:
@@ -105,6 +111,8 @@ class Resources:
             alerts_topic=values.get("alerts_topic"),
             api_url=values.get("api_url"),
             api_key=os.environ.get("MLOPS_API_KEY"),
+            online_features_table=values.get("online_features_table"),
+            features_database=values.get("features_database"),
         )
 
 
@@ -192,9 +200,59 @@ class Platform:
 
     # -- models and data ----------------------------------------------------------------------
     def register_spec(self, path: Path) -> ModelSpec:
-        spec = load_spec(path.read_text())
+        """Register a model spec; its `features_from` are resolved against the registered feature views."""
+        spec = load_spec(path.read_text(), views=self._registered_view)
         self.registry.put_spec(spec, ACTOR)
         return spec
+
+    def _registered_view(self, name: str) -> FeatureView | None:
+        record = self.registry.find_view(name)
+        return record.view if record else None
+
+    # -- the feature store ---------------------------------------------------------------------
+    def register_view(self, path: Path) -> ViewRecord:
+        return self.registry.put_view(load_view(path.read_text()), ACTOR)
+
+    def _feature_store(self, resource: str) -> str:
+        value = getattr(self.resources, resource)
+        if not value:
+            raise DeploymentNotFoundError(
+                f"this deployment has no {resource} (deployed before the feature store): `cdk deploy --all` again"
+            )
+        return str(value)
+
+    def ingest_features(self, name: str, source: str | None = None) -> IngestResult:
+        """Check rows against a view's contract and append them to its offline store: from a local file or
+        folder, an s3:// file or prefix, or (no source) the view's declared source."""
+        from mlcore.data import concat_dataset, read_table
+        from mlcore.features import ingest_rows, read_source, source_rows
+
+        view = self.registry.get_view(name).view
+        database = self._feature_store("features_database")
+        if source is None:
+            import boto3
+
+            table = read_source(view, s3=self.client("s3"), boto3_session=boto3.Session())
+        elif source.startswith("s3://"):
+            table = source_rows(source, view, self.client("s3"))
+        else:
+            path = Path(source)
+            files = sorted(f for f in path.rglob("*") if f.name.endswith(DATA_SUFFIXES)) if path.is_dir() else [path]
+            if not files:
+                raise FileNotFoundError(f"{path}: no .csv, .csv.gz or .parquet file in the folder")
+            contract = view.contract_spec()
+            table = concat_dataset([read_table(f.read_bytes(), f.name, contract) for f in files])
+        result = ingest_rows(view, table, data=self.data, glue=self.client("glue"), database=database)
+        return result
+
+    def materialize_features(self, name: str) -> MaterializeResult:
+        """Bring a view's online store up to date with what was ingested since the last time."""
+        from mlcore.features import materialize_view
+
+        table = self._feature_store("online_features_table")
+        return materialize_view(
+            name, registry=self.registry, data=self.data, dynamodb=self.client("dynamodb"), table=table
+        )
 
     def set_status(self, name: str, version: int, status: VersionStatus, reason: str = "") -> str:
         """Change a version's status by the registry's rules; what it did to serving, in words (and, when the

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 
 from infra.local.example_data import EXAMPLE_SPEC, churn_table
+from mlcore.features import create_online_table
 from mlcore.registry import CHAMPION, ModelVersion, Registry, VersionStatus, create_registry_table, utc_now
 from mlcore.serving import CaptureBuffer, capture_batch, capture_schema
 from mlcore.spec import ModelSpec, load_spec
@@ -26,6 +27,7 @@ TABLE = "registry"
 DATA_BUCKET = "mlops-data"
 ARTIFACTS_BUCKET = "mlops-artifacts"
 CAPTURE_BUCKET = "mlops-capture"
+ONLINE_TABLE = "online-features"
 # A dataset whose holdout clears the example gate (roc_auc >= 0.70) comfortably.
 TRAINING_ROWS, TRAINING_SEED = 1000, 2
 
@@ -104,11 +106,12 @@ class Clients:
 
 @pytest.fixture
 def resources(aws: None) -> Clients:
-    """The registry table and the data, artifacts and capture buckets."""
+    """The registry and online feature tables, and the data, artifacts and capture buckets."""
     import boto3
 
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     create_registry_table(dynamodb, TABLE)
+    create_online_table(dynamodb, ONLINE_TABLE)
     s3 = boto3.client("s3", region_name=REGION)
     for bucket in (DATA_BUCKET, ARTIFACTS_BUCKET, CAPTURE_BUCKET):
         s3.create_bucket(Bucket=bucket)
@@ -158,15 +161,13 @@ def churn_dataset() -> pa.Table:
     return churn_table(TRAINING_ROWS, seed=TRAINING_SEED)
 
 
-@pytest.fixture(scope="session")
-def trained_churn() -> TrainedModel:
-    """Fit, export and profile the example model on 1000 rows (a few seconds, once per session)."""
+def train_tiny(spec: ModelSpec, table: pa.Table) -> TrainedModel:
+    """Fit, export and profile a spec's model on a small table, without AWS."""
     from mlcore.data import build_profile, enforce_contract, split_holdout
     from mlcore.serving import OnnxModel, signature_of
     from mlcore.training import export_onnx, fit, score, table_columns
 
-    spec = load_spec(EXAMPLE_SPEC.read_text())
-    clean, _ = enforce_contract(churn_table(TRAINING_ROWS, seed=TRAINING_SEED), spec)
+    clean, _ = enforce_contract(table, spec)
     train, holdout = split_holdout(clean, spec)
     pipeline, classes = fit(spec, train)
     onnx = export_onnx(pipeline, spec)
@@ -178,6 +179,24 @@ def trained_churn() -> TrainedModel:
     metrics = score(spec, truth, model.predict(table_columns(holdout, spec)), classes)
     assert classes is not None
     return TrainedModel(spec, pipeline, onnx, classes, signature, profile, metrics, holdout)
+
+
+@pytest.fixture
+def train_model() -> Callable[[ModelSpec, pa.Table], TrainedModel]:
+    """`train_model(spec, table)`: a spec's model fitted, exported and profiled on a small table."""
+    return train_tiny
+
+
+@pytest.fixture
+def online_table(resources: Clients) -> str:
+    """The online feature store's table (empty)."""
+    return ONLINE_TABLE
+
+
+@pytest.fixture(scope="session")
+def trained_churn() -> TrainedModel:
+    """Fit, export and profile the example model on 1000 rows (a few seconds, once per session)."""
+    return train_tiny(load_spec(EXAMPLE_SPEC.read_text()), churn_table(TRAINING_ROWS, seed=TRAINING_SEED))
 
 
 def register_trained(

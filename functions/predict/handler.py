@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mlcore.catalog import PREDICT, PredictSettings
 from mlcore.catalog import metrics as names
 from mlcore.registry import Registry
-from mlcore.serving import Call, CaptureBuffer, PredictionService, answer, jsonio, router
+from mlcore.serving import Call, CaptureBuffer, OnlineStore, PredictionService, answer, jsonio, router
 from mlcore.spec import is_valid_name
 from mlcore.storage import ObjectStore
 from mlruntime import emit_metrics, on_shutdown
@@ -43,13 +43,15 @@ def service() -> PredictionService:
         max_age_seconds=config.capture_max_age_seconds,
     )
     on_shutdown(capture.flush)  # Lambda's SIGTERM at shutdown writes what is still buffered
+    dynamodb = DynamoDB()
     return PredictionService(
-        Registry(config.registry_table, DynamoDB()),
+        Registry(config.registry_table, dynamodb),
         ObjectStore(config.artifacts_bucket, s3),
         capture,
         max_rows=config.max_rows,
         max_body_bytes=config.max_body_bytes,
         alias_ttl_seconds=config.alias_ttl_seconds,
+        online=OnlineStore(config.online_features_table, dynamodb),
     )
 
 

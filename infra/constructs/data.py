@@ -1,4 +1,4 @@
-"""DataPlane: the stateful resources (key, buckets, registry table, alerts topic)."""
+"""DataPlane: the stateful resources (key, buckets, registry table, feature store, alerts topic)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ class DataPlane(Construct):
     registry_table: dynamodb.Table
     alerts_topic: sns.Topic
     runs_database: glue.CfnDatabase
+    online_features_table: dynamodb.Table
+    features_database: glue.CfnDatabase
 
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str) -> None:
         super().__init__(scope, construct_id)
@@ -67,11 +69,32 @@ class DataPlane(Construct):
         self.artifacts_bucket = self._bucket("Artifacts", "artifacts")
         self.capture_bucket = self._bucket("Capture", "capture")
 
-        self.registry_table = dynamodb.Table(
+        self.registry_table = self._table("Registry", sort_key="sk")
+        # Every run's record, as a Parquet table analysts query with Athena (the record step adds the table).
+        self.runs_database = self._database(
+            "RunsDatabase", prefix, "runs", "the record of every training run (table `runs`, partitioned by model)"
+        )
+        # The feature store: each entity's newest values (online), and the views' offline stores in Glue.
+        self.online_features_table = self._table("OnlineFeatures")
+        self.features_database = self._database(
+            "OfflineFeatures", prefix, "features", "the feature views' offline stores (a table per view, by date)"
+        )
+
+        self.alerts_topic = sns.Topic(
             self,
-            "Registry",
+            "Alerts",
+            display_name=f"{prefix} alerts",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+
+    def _table(self, construct_id: str, sort_key: str | None = None) -> dynamodb.Table:
+        """A table keyed by `pk` (and `sort_key`): on demand, encrypted with the key, recoverable, retained."""
+        return dynamodb.Table(
+            self,
+            construct_id,
             partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING) if sort_key else None,
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
@@ -81,23 +104,14 @@ class DataPlane(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
 
-        # Every run's record, as a Parquet table analysts query with Athena (the record step adds the table).
-        self.runs_database = glue.CfnDatabase(
+    def _database(self, construct_id: str, prefix: str, suffix: str, description: str) -> glue.CfnDatabase:
+        return glue.CfnDatabase(
             self,
-            "RunsDatabase",
+            construct_id,
             catalog_id=Stack.of(self).account,
             database_input=glue.CfnDatabase.DatabaseInputProperty(
-                name=f"{prefix.replace('-', '_')}_runs",
-                description=f"{prefix}: the record of every training run (table `runs`, partitioned by model)",
+                name=f"{prefix.replace('-', '_')}_{suffix}", description=f"{prefix}: {description}"
             ),
-        )
-
-        self.alerts_topic = sns.Topic(
-            self,
-            "Alerts",
-            display_name=f"{prefix} alerts",
-            master_key=self.key,
-            enforce_ssl=True,
         )
 
     def _bucket(self, construct_id: str, purpose: str) -> s3.Bucket:

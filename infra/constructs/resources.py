@@ -36,6 +36,8 @@ class PlatformResources:
     capture_bucket: s3.IBucket
     alerts_topic: sns.ITopic
     runs_database: glue.CfnDatabase
+    online_features_table: dynamodb.ITable
+    features_database: glue.CfnDatabase
     code_version: str = "unknown"  # the commit the app is synthesized from (CODE_VERSION settings)
     gpu_jobs: bool = False  # the deployment has the EC2 GPU queue (GPU_JOBS settings)
     training_state_machine: sfn.IStateMachine | None = None

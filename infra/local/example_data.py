@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-EXAMPLE_SPEC = Path(__file__).resolve().parent / "example" / "churn.yaml"
+EXAMPLE = Path(__file__).resolve().parent / "example"
+EXAMPLE_SPEC = EXAMPLE / "churn.yaml"
+FRAUD_SPEC, CARD_VIEW = EXAMPLE / "fraud.yaml", EXAMPLE / "card-activity.yaml"
+MERCHANTS = np.array(["grocery", "travel", "electronics", "online"])
 PLANS = np.array(["basic", "standard", "premium"])
 REGIONS = np.array(["north", "south", "east", "west"])
 
@@ -66,3 +70,52 @@ def churn_instances(rows: int, seed: int, *, drifted: bool = False) -> list[dict
                 record[name] = None if np.isnan(value) else float(value)
         records.append(record)
     return records
+
+
+def card_activity(cards: int, days: int, end: datetime, seed: int) -> tuple[pa.Table, np.ndarray]:
+    """The card-activity view's rows: every card's aggregates every 6 hours until `end`, and each card's risk.
+
+    A risky card transacts more and spends more, more so over time; the view is what was known at each moment.
+    """
+    rng = np.random.default_rng(seed)
+    risk = rng.beta(1.2, 5.0, cards)
+    steps = days * 4
+    end = end.astimezone(UTC).replace(tzinfo=None)  # numpy keeps no zone: UTC by convention
+    times = np.array([end - timedelta(hours=6 * (steps - 1 - i)) for i in range(steps)], dtype="datetime64[us]")
+    card = np.repeat(np.array([f"c{i:05d}" for i in range(cards)]), steps)
+    level = np.repeat(risk, steps) * (0.5 + np.tile(np.linspace(0, 1, steps), cards))
+    count = rng.poisson(1.0 + 9.0 * level)
+    mean = rng.lognormal(3.2 + 1.2 * level, 0.3)
+    mean[rng.random(mean.size) < 0.02] = np.nan
+    table = pa.table(
+        {
+            "card_id": card,
+            "event_time": pa.array(np.tile(times, cards), pa.timestamp("us", tz="UTC")),
+            "tx_count_24h": count.astype(float),
+            "amount_mean_7d": pa.array(mean.round(2), from_pandas=True),
+        }
+    )
+    return table, risk
+
+
+def card_transactions(view: pa.Table, rows: int, seed: int) -> pa.Table:
+    """Labelled transactions between the view's first and last times: fraud follows what the view knew then."""
+    rng = np.random.default_rng(seed)
+    picks = np.sort(rng.integers(0, view.num_rows, rows))
+    known = view.take(pa.array(picks))
+    times = known.column("event_time").to_numpy() + rng.integers(0, 6 * 3600 * 10**6, rows).astype("timedelta64[us]")
+    count = known.column("tx_count_24h").to_numpy()
+    mean = np.nan_to_num(known.column("amount_mean_7d").to_numpy(zero_copy_only=False), nan=30.0)
+    amount = rng.lognormal(3.3, 0.8, rows).round(2)
+    merchant = rng.choice(MERCHANTS, size=rows, p=[0.4, 0.2, 0.2, 0.2])
+    logit = -4.0 + 0.35 * count + 0.02 * (mean - 30) + 0.004 * amount + 0.8 * (merchant == "online")
+    fraud = rng.random(rows) < 1 / (1 + np.exp(-logit))
+    return pa.table(
+        {
+            "card_id": known.column("card_id"),
+            "event_time": pa.array(times, pa.timestamp("us", tz="UTC")),
+            "amount": amount,
+            "merchant_category": merchant,
+            "is_fraud": np.where(fraud, "yes", "no"),
+        }
+    )

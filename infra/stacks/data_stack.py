@@ -11,7 +11,15 @@ from infra.config import MlopsConfig
 from infra.constructs.data import DataPlane
 from infra.constructs.outputs import add_output
 from infra.constructs.resources import PlatformResources
-from mlcore.catalog import ALERTS_TOPIC, ARTIFACTS_BUCKET, CAPTURE_BUCKET, DATA_BUCKET, REGISTRY_TABLE
+from mlcore.catalog import (
+    ALERTS_TOPIC,
+    ARTIFACTS_BUCKET,
+    CAPTURE_BUCKET,
+    DATA_BUCKET,
+    FEATURES_DATABASE,
+    ONLINE_FEATURES_TABLE,
+    REGISTRY_TABLE,
+)
 
 
 class DataStack(Stack):
@@ -31,6 +39,10 @@ class DataStack(Stack):
             capture_bucket=data.capture_bucket,
             alerts_topic=data.alerts_topic,
             runs_database=data.runs_database,
+            online_features_table=data.online_features_table,
+            features_database=data.features_database,
         )
-        for resource in (REGISTRY_TABLE, DATA_BUCKET, ARTIFACTS_BUCKET, CAPTURE_BUCKET, ALERTS_TOPIC):
+        outputs = (REGISTRY_TABLE, DATA_BUCKET, ARTIFACTS_BUCKET, CAPTURE_BUCKET, ALERTS_TOPIC, ONLINE_FEATURES_TABLE,
+                   FEATURES_DATABASE)  # fmt: skip
+        for resource in outputs:
             add_output(self, resource, self.resources.setting(resource))

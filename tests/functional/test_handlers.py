@@ -78,6 +78,7 @@ def invoke(
         "DATA_BUCKET": "mlops-data",
         "ARTIFACTS_BUCKET": "mlops-artifacts",
         "CAPTURE_BUCKET": "mlops-capture",
+        "ONLINE_FEATURES_TABLE": "online-features",
         "IMAGE_JOB_PREFIX": "mlops-training-image",
         "IMAGE_JOB_ROLE_ARN": "arn:aws:iam::123456789012:role/image-job",
         "IMAGE_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/image-execution",

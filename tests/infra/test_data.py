@@ -85,3 +85,24 @@ def test_key_rotates_and_topic_is_encrypted_tls_only(synthesized: Synthesized) -
             }
         },
     )
+
+
+def test_the_online_feature_store_is_keyed_by_entity_recoverable_and_customer_key_encrypted(
+    synthesized: Synthesized,
+) -> None:
+    tables = synthesized.resources("AWS::DynamoDB::Table")
+    online = next(table for logical_id, (_, table) in tables.items() if "OnlineFeatures" in logical_id)
+    props = online["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"]["SSEType"] == "KMS"
+    assert online["DeletionPolicy"] == "Retain"
+
+
+def test_the_offline_feature_store_is_a_glue_database_the_cli_finds(synthesized: Synthesized) -> None:
+    template = synthesized.templates["MlopsData"]
+    template.has_resource_properties(
+        "AWS::Glue::Database", {"DatabaseInput": Match.object_like({"Name": Match.string_like_regexp("_features$")})}
+    )
+    outputs = synthesized.raw("MlopsData")["Outputs"]
+    assert {"OnlineFeaturesTable", "FeaturesDatabase"} <= set(outputs)

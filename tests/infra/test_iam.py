@@ -84,3 +84,15 @@ def test_serving_reads_the_models_and_no_dataset(synthesized: Synthesized) -> No
     assert len(artifacts) == 1
     objects = [r for r in artifacts[0]["Resource"] if "Fn::Join" in r]
     assert [r["Fn::Join"][1][-1] for r in objects] == [f"/{MODEL_OBJECTS}"]
+
+
+def test_serving_reads_the_online_feature_store_and_never_writes_it(synthesized: Synthesized) -> None:
+    statements = [
+        s for _, (stack, policy) in synthesized.resources("AWS::IAM::Policy").items()
+        if stack == "MlopsServing" and "PredictRole" in json.dumps(policy["Properties"]["Roles"])
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]  # fmt: skip
+    online = [s for s in statements if "OnlineFeatures" in json.dumps(s["Resource"])]
+    actions = {action for s in online for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert "dynamodb:BatchGetItem" in actions
+    assert not {a for a in actions if a.split(":")[1].startswith(("Put", "Update", "Delete", "BatchWrite"))}

@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("spec", "storage", "html", "tables"),
     ("registry", "images"),
     ("data", "serving", "runs"),
-    ("training", "batch"),
+    ("training", "batch", "features"),
     ("monitoring",),
 )
 LAYER_OF = {package: index for index, layer in enumerate(LAYERS) for package in layer}

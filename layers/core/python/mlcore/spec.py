@@ -6,6 +6,7 @@ import itertools
 import math
 import random
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -28,6 +29,8 @@ from mlcore.errors import SpecError
 from mlcore.schedules import parse_schedule
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{1,47}$"
+COLUMN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+FEATURE_REF_PATTERN = r"^[a-z][a-z0-9-]{1,47}\.[A-Za-z_][A-Za-z0-9_]{0,63}$"  # view.feature
 ENTRYPOINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
 CLASSIFICATION_METRICS = {"accuracy", "f1", "precision", "recall", "roc_auc", "average_precision", "log_loss"}
 # Metrics of a classifier named with their parameter: `recall_at_precision@0.9` is the best recall
@@ -81,7 +84,7 @@ class Severity(StrEnum):
 
 
 class Feature(_Strict):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+    name: Annotated[str, Field(pattern=COLUMN_PATTERN)]
     type: FeatureType
     nullable: bool = False
     min: float | None = None
@@ -389,6 +392,15 @@ class Data(_Strict):
         return self
 
 
+class ViewBinding(_Strict):
+    """What a model takes from a feature view: filled from the registered view when the spec is registered."""
+
+    entities: list[str]
+    timestamp: str
+    ttl_hours: float
+    features: list[str]
+
+
 class ModelSpec(_Strict):
     """A model's spec; see README.md for the file format."""
 
@@ -407,6 +419,10 @@ class ModelSpec(_Strict):
     training: Training = Training()
     batch: Batch = Batch()
     approval: Literal["auto", "manual"] = "auto"
+    # Features taken from feature views (`view.feature`): point in time at training, from the online
+    # store at prediction. Registration adds each to `features` and fills `views` from the view.
+    features_from: list[Annotated[str, Field(pattern=FEATURE_REF_PATTERN)]] = Field(default_factory=list)
+    views: dict[str, ViewBinding] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
@@ -431,7 +447,26 @@ class ModelSpec(_Strict):
         if not classifier and (self.metrics.threshold or self.estimator.class_weight):
             raise ValueError("metrics.threshold and estimator.class_weight are for classifiers")
         self._own_image()
+        self._from_views()
         return self
+
+    def _from_views(self) -> None:
+        """Each `features_from` resolved (by registration) to a view and a feature of the spec's contract."""
+        names = set(self.feature_names)
+        for index, ref in enumerate(self.features_from):
+            view, feature = ref.split(".", 1)
+            binding = self.views.get(view)
+            if binding is None or feature not in binding.features or feature not in names:
+                raise ValueError(
+                    f"features_from[{index}]: '{ref}' is not resolved; register the spec with `mlops models "
+                    "register`, which reads the feature views"
+                )
+        if set(self.views) != {ref.split(".", 1)[0] for ref in self.features_from}:
+            raise ValueError("views: filled by registration from features_from; do not write it")
+        if self.features_from and self.data.timestamp_column is None:
+            raise ValueError("features_from needs data.timestamp_column: the time of each label row")
+        if self.features_from and self.data.distributed == "always":
+            raise ValueError("features_from: a training set joined from feature views is built in one pass")
 
     def _own_image(self) -> None:
         """An image trains by itself: the platform's search, cross-validation and class weights do not reach it."""
@@ -473,37 +508,157 @@ class ModelSpec(_Strict):
         return feature.drift_threshold if feature.drift_threshold is not None else self.drift.threshold
 
 
-def parse_spec(data: dict[str, Any]) -> ModelSpec:
-    """Validate a spec given as a mapping.
+class ViewSource(_Strict):
+    """Where a view's rows come from when `mlops features ingest VIEW` is given no file: one of these."""
+
+    s3: Annotated[str, Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.*$")] | None = None
+    glue_table: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$")] | None = None  # database.table
+    athena_sql: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ViewSource:
+        given = [name for name in ("s3", "glue_table", "athena_sql") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a source is one of s3, glue_table or athena_sql (got {given or 'none'})")
+        return self
+
+
+class FeatureView(_Strict):
+    """A feature view: features of an entity over time (see README.md, Feature store)."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    description: str = ""
+    owner: Annotated[str, Field(min_length=1)]
+    entities: Annotated[list[Annotated[str, Field(pattern=COLUMN_PATTERN)]], Field(min_length=1)]
+    timestamp: Annotated[str, Field(pattern=COLUMN_PATTERN)]  # the time each row's values were true
+    ttl_hours: float = Field(gt=0)  # how long a value stays usable, at training and at prediction
+    online: bool = False  # materialized into the online store, for enrichment at prediction
+    source: ViewSource | None = None
+    features: Annotated[list[Feature], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeatureView:
+        columns = [*self.entities, self.timestamp, *(f.name for f in self.features)]
+        duplicates = sorted({c for c in columns if columns.count(c) > 1})
+        if duplicates:
+            raise ValueError(f"columns named twice (entities, timestamp, features): {duplicates}")
+        reserved = sorted(RESERVED_COLUMNS.intersection(columns))
+        if reserved:
+            raise ValueError(f"column names {reserved} are reserved for the capture of served traffic")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def binding(self, features: list[str]) -> ViewBinding:
+        return ViewBinding(
+            entities=self.entities, timestamp=self.timestamp, ttl_hours=self.ttl_hours, features=features
+        )
+
+    def contract_spec(self) -> ModelSpec:
+        """The view's data contract as a model spec's: its features, and each entity key a required text.
+
+        The timestamp is checked apart (it must read as a time); the target and estimator are placeholders
+        the contract never reads without `require_target`.
+        """
+        keys = [Feature(name=entity, type=FeatureType.CATEGORICAL, allow_unseen=True) for entity in self.entities]
+        return ModelSpec(
+            name=self.name,
+            task=Task.REGRESSION,
+            target=f"{self.timestamp}_",
+            features=[*keys, *self.features],
+            estimator=Estimator(kind=CUSTOM, entrypoint="feature_view:never_trained"),
+            metrics=Metrics(primary="rmse"),
+            data=Data(min_rows=1),
+        )
+
+
+def _errors(exc: ValidationError) -> SpecError:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "spec"
+    return SpecError(f"{where}: {first['msg']}", field=where)
+
+
+def _with_views(data: dict[str, Any], views: Callable[[str], FeatureView | None]) -> dict[str, Any]:
+    """The spec with each `features_from` feature added to `features` and its view's binding in `views`."""
+    refs = data.get("features_from") or []
+    if not isinstance(refs, list) or "views" in data:
+        return data  # the model's own validation names what is wrong
+    features = list(data.get("features") or [])
+    listed = {f.get("name") for f in features if isinstance(f, dict)}
+    wanted: dict[str, list[str]] = {}
+    found: dict[str, FeatureView] = {}
+    for index, ref in enumerate(refs):
+        view_name, _, feature = str(ref).partition(".")
+        view = found.get(view_name) or views(view_name)
+        where = f"features_from.{index}"
+        if view is None:
+            raise SpecError(f"{where}: no feature view '{view_name}' (mlops features list)", field=where)
+        if feature not in view.feature_names:
+            raise SpecError(
+                f"{where}: view '{view_name}' has no feature '{feature}'; it has {view.feature_names}", field=where
+            )
+        if feature in listed:
+            raise SpecError(f"{where}: a feature named '{feature}' is taken already", field=where)
+        listed.add(feature)
+        found[view_name] = view
+        features.append(next(f for f in view.features if f.name == feature).model_dump(mode="json"))
+        wanted.setdefault(view_name, []).append(feature)
+    bindings = {name: found[name].binding(names).model_dump(mode="json") for name, names in wanted.items()}
+    return {**data, "features": features, "views": bindings} if refs else data
+
+
+def parse_spec(data: dict[str, Any], views: Callable[[str], FeatureView | None] | None = None) -> ModelSpec:
+    """Validate a spec given as a mapping; with `views` (a registered feature view by name, or None), resolve
+    `features_from`.
 
     Raises
     ------
     SpecError
         Naming the first offending field.
     """
+    if views is not None:
+        data = _with_views(data, views)
     try:
         return ModelSpec.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "spec"
-        raise SpecError(f"{where}: {first['msg']}", field=where) from exc
+        raise _errors(exc) from exc
 
 
-def load_spec(text: str) -> ModelSpec:
-    """Parse a YAML (or JSON) model spec.
+def _yaml_mapping(text: str, what: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"the {what} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"the {what} must be a YAML mapping")
+    return data
+
+
+def load_spec(text: str, views: Callable[[str], FeatureView | None] | None = None) -> ModelSpec:
+    """Parse a YAML (or JSON) model spec (see `parse_spec` for `views`).
 
     Raises
     ------
     SpecError
         If the text is not YAML, or the spec is invalid.
     """
+    return parse_spec(_yaml_mapping(text, "spec"), views)
+
+
+def load_view(text: str) -> FeatureView:
+    """Parse a YAML (or JSON) feature view.
+
+    Raises
+    ------
+    SpecError
+        If the text is not YAML, or the view is invalid (naming the first offending field).
+    """
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpecError(f"the spec is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise SpecError("the spec must be a YAML mapping")
-    return parse_spec(data)
+        return FeatureView.model_validate(_yaml_mapping(text, "feature view"))
+    except ValidationError as exc:
+        raise _errors(exc) from exc
 
 
 def is_valid_name(name: str) -> bool:

@@ -218,7 +218,7 @@ class _Client:
 
 
 class DynamoDB(_Client):
-    """`get_item` and `query` of boto3's DynamoDB client (JSON 1.0 protocol)."""
+    """`get_item`, `query` and `batch_get_item` of boto3's DynamoDB client (JSON 1.0 protocol)."""
 
     service = "dynamodb"
 
@@ -239,6 +239,9 @@ class DynamoDB(_Client):
 
     def query(self, **request: Any) -> dict[str, Any]:
         return self._call("Query", request)
+
+    def batch_get_item(self, **request: Any) -> dict[str, Any]:
+        return self._call("BatchGetItem", request)
 
 
 class S3(_Client):

@@ -85,6 +85,8 @@ CAPTURE_BUCKET = "capture_bucket"
 TRAINING_STATE_MACHINE = "training_state_machine"
 BATCH_STATE_MACHINE = "batch_state_machine"  # the CLI and the schedule's tick start batches with it
 RUNS_DATABASE = "runs_database"  # the Glue database of the run export
+ONLINE_FEATURES_TABLE = "online_features_table"  # the feature store's online store (DynamoDB)
+FEATURES_DATABASE = "features_database"  # the Glue database of the feature views' offline stores
 TRAINING_EXECUTIONS = "training_executions"  # the training pipeline's executions (their history)
 # A model's own training image (`training.image`) runs as a job definition validate registers, under
 # this name prefix, with these roles (the image's, and Fargate's for the pull and the logs) and log group.
@@ -203,7 +205,7 @@ FUNCTIONS: dict[str, Function] = {
             PREDICT,
             PredictSettings,
             SERVING,
-            {REGISTRY_TABLE: R, ARTIFACTS_BUCKET: Access.READ_MODELS, CAPTURE_BUCKET: P},
+            {REGISTRY_TABLE: R, ARTIFACTS_BUCKET: Access.READ_MODELS, CAPTURE_BUCKET: P, ONLINE_FEATURES_TABLE: R},
             memory_mb=1024,
             timeout_seconds=29,  # API Gateway's integration timeout
         ),

@@ -14,10 +14,13 @@ code/<model>/current.json                               artifacts bucket: the up
 <output>rejects/batch_id=<batch>/part-<chunk>.jsonl     data bucket: the rows it refused, with the reason
 <output>manifests/<batch>.json                          data bucket: what a batch read, scored and refused
 <output>_batch/<batch>/<plan.json|chunks.json|results/|failures/>  data bucket: a batch's work in progress
+features/<view>/date=<day>/<ingest id>.parquet          data bucket: a feature view's offline store (a Glue table)
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -178,3 +181,30 @@ def partition(kind: str, model: str, day: date) -> str:
 def partition_file(kind: str, model: str, day: date, written_at: datetime, unique: str) -> str:
     """A Parquet file of one day's partition: named by when it was written, made unique by `unique`."""
     return f"{partition(kind, model, day)}{written_at:%H%M%S%f}-{unique}.parquet"
+
+
+FEATURES = "features/"  # data bucket: the feature views' offline stores
+
+
+def feature_view_prefix(view: str) -> str:
+    return f"{FEATURES}{view}/"
+
+
+def ingest_id(at: datetime, unique: str) -> str:
+    """An ingest's id: its time first, so a view's files sort by when they were ingested."""
+    return f"{at:%Y%m%dT%H%M%S%fZ}-{unique}"
+
+
+def feature_file_key(view: str, day: date, ingest: str) -> str:
+    """The rows of one ingest whose event time falls on `day` (UTC)."""
+    return f"{feature_view_prefix(view)}date={day:%Y-%m-%d}/{ingest}.parquet"
+
+
+def feature_table(view: str) -> str:
+    """A view's offline store in the Glue catalog (Glue names take no hyphen)."""
+    return view.replace("-", "_")
+
+
+def online_key(view: str, entities: Sequence[str]) -> str:
+    """An entity's item in the online store: the view, and its entity key values as text."""
+    return f"{view}#{json.dumps(list(entities), separators=(',', ':'))}"

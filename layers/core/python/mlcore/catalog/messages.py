@@ -51,9 +51,11 @@ class PipelineInput(_Message):
 class DataSource(_Message):
     """Where a run's training rows came from, and how many."""
 
-    source: Literal["dataset", "feedback"]
+    source: Literal["dataset", "feedback", "view"]
     uri: str
-    sha256: str  # of the dataset file; of the labelled rows' identities and labels, for feedback
+    sha256: (
+        str  # of the dataset file; of the labelled rows' identities and labels, for feedback; of a view's files read
+    )
     rows: int
 
 

@@ -30,6 +30,13 @@ OUTPUTS: tuple[Output, ...] = (
     Output(
         "AlertsTopic", "alerts_topic", "Alerts: failed runs, drift, a champion taken out of serving", required=False
     ),
+    # not required: deployments from before the feature store
+    Output(
+        "OnlineFeaturesTable", "online_features_table", "The feature store's online store (DynamoDB)", required=False
+    ),
+    Output(
+        "FeaturesDatabase", "features_database", "The feature views' offline stores (Glue database)", required=False
+    ),
     Output("ApiUrl", "api_url", "Base URL of the inference API", required=False),
     Output("ApiKeyId", "api_key_id", "aws apigateway get-api-key --include-value", required=False),
 )

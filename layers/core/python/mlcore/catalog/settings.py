@@ -76,6 +76,7 @@ class PredictSettings(Settings):
     registry_table: str
     artifacts_bucket: str
     capture_bucket: str
+    online_features_table: str
     max_rows: int = limits.MAX_ROWS
     max_body_bytes: int = limits.MAX_BODY_BYTES
     alias_ttl_seconds: float = limits.ALIAS_TTL_SECONDS

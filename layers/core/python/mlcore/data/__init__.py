@@ -44,6 +44,14 @@ if TYPE_CHECKING:
         merge_parts,
         plan_parts,
     )
+    from mlcore.data.point_in_time import (
+        OfflineFile,
+        as_of_join,
+        offline_files,
+        read_offline,
+        training_set,
+        view_schema,
+    )
     from mlcore.data.profile import (
         OTHER,
         PSI_EDGES,

@@ -97,7 +97,7 @@ class ContractCounts(BaseModel):
         return next((t for t in self.tallies if (t.check, t.column, t.what) == (check, column, what)), None)
 
 
-def _arrow_type(feature: Feature) -> pa.DataType:
+def arrow_type(feature: Feature) -> pa.DataType:
     return pa.string() if feature.type is FeatureType.CATEGORICAL else pa.float64()
 
 
@@ -167,7 +167,7 @@ def _count_column(feature: Feature, column: pa.ChunkedArray) -> tuple[pa.Chunked
     column cannot be read as its type) and the tallies."""
     name = feature.name
     try:
-        cast = pc.cast(column, _arrow_type(feature))
+        cast = pc.cast(column, arrow_type(feature))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         mask = _unreadable(column)
         count = pc.sum(mask).as_py() or 0
@@ -231,7 +231,7 @@ def count_contract(
         if feature.name in table.column_names:
             column = table.column(feature.name)
         else:
-            column = pa.chunked_array([pa.nulls(rows, _arrow_type(feature))])
+            column = pa.chunked_array([pa.nulls(rows, arrow_type(feature))])
         cast, tallies = _count_column(feature, column)
         counts.tallies.extend(tallies)
         if cast is not None:

@@ -253,7 +253,8 @@ def concat_dataset(tables: list[pa.Table]) -> pa.Table:
 
 
 def as_timestamps(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-    """A column as UTC timestamps: ISO 8601 text is parsed (unreadable text becomes null).
+    """A column as UTC timestamps: ISO 8601 text is parsed, with a zone (`Z`, `+02:00`) or without (UTC);
+    in a column with unreadable text, only `YYYY-MM-DDTHH:MM:SS` is read and the rest becomes null.
 
     Raises
     ------
@@ -261,12 +262,21 @@ def as_timestamps(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Ar
         When the column holds neither timestamps nor text.
     """
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        values = pc.strptime(values, format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
+        values = _parsed_times(values)
     if not pa.types.is_timestamp(values.type):
         values = pc.cast(values, pa.timestamp("us"))
     if values.type.tz is None:
         values = pc.assume_timezone(values, "UTC")
     return pc.cast(values, pa.timestamp("us", tz="UTC"))
+
+
+def _parsed_times(text: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    for zone in (None, "UTC"):  # every value without a zone, or every value with one
+        try:
+            return pc.cast(text, pa.timestamp("us", tz=zone))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return pc.strptime(text, format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
 
 
 def _holdout_rows(table: pa.Table, spec: ModelSpec, timestamps: pa.ChunkedArray | None) -> np.ndarray:

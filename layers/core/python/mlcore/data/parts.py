@@ -48,11 +48,11 @@ COUNTS, RESULT, FAILURE = "counts.json", "result.json", "failure.json"
 def in_parts(files: DatasetFiles, spec: ModelSpec, data: ObjectStore, min_bytes: float) -> bool:
     """Whether a dataset is checked in parts: a folder, as the spec says (`data.distributed`), or when large.
 
-    A time split needs every row's time at once, and a model's own image reads one train and one holdout
-    file (its contract): `auto` keeps such datasets in one pass.
+    A time split needs every row's time at once, a model's own image reads one train and one holdout
+    file (its contract), and a point-in-time join reads all the labels: `auto` keeps such datasets in one pass.
     """
     mode = spec.data.distributed
-    one_pass = spec.data.split == "time" or spec.training.image is not None
+    one_pass = spec.data.split == "time" or spec.training.image is not None or bool(spec.views)
     if not files.is_folder or mode == "never" or (mode == "auto" and one_pass):
         return False
     return mode == "always" or sum(item.size for item in data.list_objects(files.root)) >= min_bytes

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -47,13 +47,14 @@ from mlcore.data.datasets import (
     to_parquet,
 )
 from mlcore.data.parts import MergedParts, in_parts, merge_parts, plan_parts
+from mlcore.data.point_in_time import training_set
 from mlcore.data.report import render_contract_html
 from mlcore.data.sources import feedback_rows, learned_already, training_fingerprint
 from mlcore.errors import DataValidationError, NotFoundError
 from mlcore.images import ImageJobs
 from mlcore.registry import Registry
 from mlcore.spec import ModelSpec
-from mlcore.storage import ObjectStore, S3Uri
+from mlcore.storage import ObjectStore, S3Uri, sha256_hex
 
 
 def _dataset_key(request: ValidateRequest, data: ObjectStore) -> str:
@@ -190,12 +191,23 @@ class _Checked:
     clean: pa.Table | None  # one pass: the rows to split
     timestamps: pa.ChunkedArray | None = None
     parts: MergedParts | None = None  # in parts: the rows, already split
+    views: list[DataSource] = field(default_factory=list)  # the feature views joined to the rows (features_from)
+
+    @property
+    def sha256(self) -> str:
+        """What the rows are: the snapshot's SHA-256, and with feature views, theirs (a new ingest is new data)."""
+        if not self.views:
+            return self.snapshot.sha256
+        return sha256_hex("\n".join([self.snapshot.sha256, *(view.sha256 for view in self.views)]).encode())
 
 
 def _one_pass(files: DatasetFiles, spec: ModelSpec, run_id: str, data: ObjectStore, artifacts: ObjectStore) -> _Checked:
     snapshot, table = _snapshot(files, spec, run_id, data=data, artifacts=artifacts)
+    views: list[DataSource] = []
+    if spec.views:  # the snapshot is the labels; the rows checked are the labels with their point-in-time features
+        table, views = training_set(table, spec, data)
     clean, report = check_contract(table, spec)
-    return _Checked(snapshot, report, table.num_rows, clean, _timestamps(table, spec))
+    return _Checked(snapshot, report, table.num_rows, clean, _timestamps(table, spec), views=views)
 
 
 def _merged(spec: ModelSpec, run_id: str, artifacts: ObjectStore, now: datetime) -> _Checked:
@@ -215,9 +227,11 @@ def _split_artifacts(
         clean = checked.clean if feedback is None else pa.concat_tables([checked.clean, feedback])
         train, holdout = split_holdout(clean, spec, checked.timestamps)
         put = artifacts.put
-        return put(run_key(name, run_id, RunFile.TRAIN), to_parquet(train)), put(
-            run_key(name, run_id, RunFile.HOLDOUT), to_parquet(holdout)
-        ), clean.num_rows  # fmt: skip
+        return (
+            put(run_key(name, run_id, RunFile.TRAIN), to_parquet(train)),
+            put(run_key(name, run_id, RunFile.HOLDOUT), to_parquet(holdout)),
+            clean.num_rows,
+        )
     sides = {RunFile.TRAIN_PARTS: list(checked.parts.train), RunFile.HOLDOUT_PARTS: list(checked.parts.holdout)}
     rows = checked.parts.clean_rows
     if feedback is not None:
@@ -252,12 +266,19 @@ def validate_step(
         spec = registry.get_spec(request.request.model_name)
         files = dataset_files(data, _dataset_key(request, data))
         if in_parts(files, spec, data, distributed_min_bytes):
-            return plan_parts(files, request.request, request.run_id, data=data, artifacts=artifacts,
-                              part_bytes=part_bytes)  # fmt: skip
+            return plan_parts(
+                files, request.request, request.run_id, data=data, artifacts=artifacts, part_bytes=part_bytes
+            )
     return validate_dataset(
-        request, registry=registry, data=data, artifacts=artifacts, capture=capture, images=images,
-        gpu_jobs=gpu_jobs, files=files,
-    )  # fmt: skip
+        request,
+        registry=registry,
+        data=data,
+        artifacts=artifacts,
+        capture=capture,
+        images=images,
+        gpu_jobs=gpu_jobs,
+        files=files,
+    )
 
 
 def validate_dataset(
@@ -301,14 +322,21 @@ def validate_dataset(
     snapshot, report = checked.snapshot, checked.report
     champion = registry.champion(name)
     feedback = feedback_rows(spec, champion, capture, now)
-    fingerprint = training_fingerprint(snapshot.sha256, feedback)
-    sources = [DataSource(source="dataset", uri=data.uri(key), sha256=snapshot.sha256, rows=checked.rows)]
+    fingerprint = training_fingerprint(checked.sha256, feedback)
+    sources = [
+        DataSource(source="dataset", uri=data.uri(key), sha256=snapshot.sha256, rows=checked.rows),
+        *checked.views,
+    ]
     feedback_report = clean_feedback = None
     if feedback is not None:
         sources.append(
-            DataSource(source="feedback", uri=capture.uri(model_partition(CAPTURE, name)), sha256=feedback.sha256,
-                       rows=feedback.rows.num_rows)
-        )  # fmt: skip
+            DataSource(
+                source="feedback",
+                uri=capture.uri(model_partition(CAPTURE, name)),
+                sha256=feedback.sha256,
+                rows=feedback.rows.num_rows,
+            )
+        )
         clean_feedback, feedback_report = check_contract(feedback.rows, spec, table_checks=False)
         if checked.timestamps is not None:
             checked = replace(

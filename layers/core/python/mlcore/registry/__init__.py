@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         SpecRecord,
         StepTime,
         VersionStatus,
+        ViewRecord,
         utc_now,
     )
     from mlcore.registry.steps import PIPELINE, promote_version, read_candidate, register_candidate

@@ -13,7 +13,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from mlcore.catalog import Comparison, CrossValidation, DataSource, DriftCheckResult, TrainedModel
-from mlcore.spec import ModelSpec
+from mlcore.spec import FeatureView, ModelSpec
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -45,6 +45,13 @@ STATUS_CHANGES: dict[VersionStatus, frozenset[VersionStatus]] = {
 class SpecRecord(Record):
     spec: ModelSpec
     updated_at: str
+
+
+class ViewRecord(Record):
+    view: FeatureView
+    updated_at: str
+    # The newest offline file (by its ingest id, which sorts by time) whose rows are in the online store.
+    materialized_through: str = ""
 
 
 class ModelVersion(Record, TrainedModel):

@@ -2,7 +2,8 @@
 
 One table, keyed `pk = MODEL#<name>` and `sk` = `SPEC`, `COUNTER`, `VERSION#<n>`, `ALIAS#<alias>`,
 `AUDIT#<time>#<id>`, `MONITOR` or `RUN#<start time>#<run id>`; `pk = RUNID#<run id>` finds a run's
-model. Each item's document is JSON in `doc` (a `registry.records` model), so floats survive
+model; `pk = VIEW#<name>` holds a feature view (`sk = VIEW`) and its audit trail. Each item's document is
+JSON in `doc` (a `registry.records` model), so floats survive
 without Decimal conversions; `rev`, the revision conditions test, is top-level.
 Every write is conditional (on the revision read, or on the item not existing yet) and every change
 of a spec, version or alias is written in one transaction with its audit record.
@@ -34,9 +35,10 @@ from mlcore.registry.records import (
     RunRecord,
     SpecRecord,
     VersionStatus,
+    ViewRecord,
     utc_now,
 )
-from mlcore.spec import ModelSpec
+from mlcore.spec import FeatureView, ModelSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -60,7 +62,7 @@ def create_registry_table(client: DynamoDBClient, name: str) -> None:
 
 
 R = TypeVar("R", bound=Record)
-SPEC, COUNTER, MONITOR = "SPEC", "COUNTER", "MONITOR"
+SPEC, COUNTER, MONITOR, VIEW = "SPEC", "COUNTER", "MONITOR", "VIEW"
 # Attempts of a read-modify-write (`update_monitor_state`) before a conflict is reported, and the
 # longest pause between them (full jitter): concurrent writers of one item spread out and each gets a turn.
 UPDATE_ATTEMPTS = 10
@@ -69,6 +71,10 @@ UPDATE_BACKOFF_SECONDS = 0.05
 
 def _pk(name: str) -> dict[str, Any]:
     return {"S": f"MODEL#{name}"}
+
+
+def _view_pk(name: str) -> dict[str, Any]:
+    return {"S": f"VIEW#{name}"}
 
 
 class RunMarker(Record):
@@ -105,8 +111,9 @@ class Registry:
         self.client = client
 
     # -- low level -------------------------------------------------------------------------
-    def _get(self, name: str, sk: str, model: type[R]) -> R | None:
-        item = self.client.get_item(TableName=self.table, Key={"pk": _pk(name), "sk": {"S": sk}}, ConsistentRead=True)
+    def _get(self, name: str, sk: str, model: type[R], pk: dict[str, Any] | None = None) -> R | None:
+        key = {"pk": pk or _pk(name), "sk": {"S": sk}}
+        item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True)
         found = item.get("Item")
         if not found:
             return None
@@ -114,12 +121,20 @@ class Registry:
         record.revision = int(found.get("rev", {}).get("N", "0"))
         return record
 
-    def _query(self, name: str, prefix: str, *, newest_first: bool = False, limit: int | None = None) -> list[str]:
-        """The documents (JSON text) of a model's items whose sort key starts with `prefix`."""
+    def _query(
+        self,
+        name: str,
+        prefix: str,
+        *,
+        newest_first: bool = False,
+        limit: int | None = None,
+        pk: dict[str, Any] | None = None,
+    ) -> list[str]:
+        """The documents (JSON text) of a model's (or another `pk`'s) items whose sort key starts with `prefix`."""
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": _pk(name), ":prefix": {"S": prefix}},
+            "ExpressionAttributeValues": {":pk": pk or _pk(name), ":prefix": {"S": prefix}},
             "ScanIndexForward": not newest_first,
         }
         if limit:
@@ -132,9 +147,11 @@ class Registry:
                 return docs
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _put(self, name: str, sk: str, record: BaseModel, *, revised: bool = True) -> dict[str, Any]:
+    def _put(
+        self, name: str, sk: str, record: BaseModel, *, revised: bool = True, pk: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """A conditional Put: of a revised record, on the revision it was read at; else only if new."""
-        item = {"pk": _pk(name), "sk": {"S": sk}, "doc": {"S": record.model_dump_json()}}
+        item = {"pk": pk or _pk(name), "sk": {"S": sk}, "doc": {"S": record.model_dump_json()}}
         if not revised:
             return {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(sk)"}
         assert isinstance(record, Record)
@@ -148,10 +165,12 @@ class Registry:
             "ExpressionAttributeValues": {":rev": {"N": str(record.revision)}},
         }
 
-    def _audit_put(self, name: str, action: str, actor: str, details: dict[str, Any]) -> dict[str, Any]:
+    def _audit_put(
+        self, name: str, action: str, actor: str, details: dict[str, Any], pk: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         record = AuditRecord(at=utc_now(), action=action, actor=actor, details=details)
         sk = f"AUDIT#{record.at}#{uuid.uuid4().hex}"
-        return {"Put": self._put(name, sk, record, revised=False)}
+        return {"Put": self._put(name, sk, record, revised=False, pk=pk)}
 
     def _transact(self, items: list[Any], conflict: str) -> None:
         try:
@@ -191,19 +210,85 @@ class Registry:
             raise ModelNotFoundError(f"model '{name}' is not registered")
         return record.spec
 
-    def list_specs(self) -> list[ModelSpec]:
-        specs: list[ModelSpec] = []
+    def _scan(self, sk: str) -> list[str]:
+        """The documents of every item with this sort key (one per model, or per view)."""
+        docs: list[str] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "FilterExpression": "sk = :spec",
-            "ExpressionAttributeValues": {":spec": {"S": SPEC}},
+            "FilterExpression": "sk = :sk",
+            "ExpressionAttributeValues": {":sk": {"S": sk}},
         }
         while True:
             page = self.client.scan(**kwargs)
-            specs.extend(SpecRecord.model_validate_json(item["doc"]["S"]).spec for item in page.get("Items", []))
+            docs.extend(item["doc"]["S"] for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
-                return sorted(specs, key=lambda s: s.name)
+                return docs
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def list_specs(self) -> list[ModelSpec]:
+        return sorted((SpecRecord.model_validate_json(doc).spec for doc in self._scan(SPEC)), key=lambda s: s.name)
+
+    # -- feature views ---------------------------------------------------------------------
+    def put_view(self, view: FeatureView, actor: str) -> ViewRecord:
+        """Register or update a feature view (with an audit record under the view).
+
+        Raises
+        ------
+        ConflictError
+            If the view changed since it was read here.
+        """
+        current = self.find_view(view.name)
+        record = ViewRecord(view=view, updated_at=utc_now(), revision=current.revision if current else 0,
+                            materialized_through=current.materialized_through if current else "")  # fmt: skip
+        pk = _view_pk(view.name)
+        action = "view_updated" if current else "view_registered"
+        details: dict[str, Any] = {"online": view.online, "features": view.feature_names}
+        self._transact(
+            [
+                {"Put": self._put(view.name, VIEW, record, pk=pk)},
+                self._audit_put(view.name, action, actor, details, pk),
+            ],
+            f"feature view '{view.name}' changed concurrently",
+        )
+        record.revision += 1
+        return record
+
+    def find_view(self, name: str) -> ViewRecord | None:
+        return self._get(name, VIEW, ViewRecord, pk=_view_pk(name))
+
+    def get_view(self, name: str) -> ViewRecord:
+        """A registered feature view, with what of it was materialized.
+
+        Raises
+        ------
+        NotFoundError
+            If no view of that name is registered.
+        """
+        record = self.find_view(name)
+        if record is None:
+            raise NotFoundError(f"feature view '{name}' is not registered (mlops features register VIEW.yaml)")
+        return record
+
+    def list_views(self) -> list[ViewRecord]:
+        return sorted((ViewRecord.model_validate_json(doc) for doc in self._scan(VIEW)), key=lambda r: r.view.name)
+
+    def set_materialized(self, record: ViewRecord, through: str) -> ViewRecord:
+        """Record how far the view's offline store is in the online store, on the revision read.
+
+        Raises
+        ------
+        ConflictError
+            If the view changed since `record` was read (another materialization, or a re-registration).
+        """
+        updated = record.model_copy(update={"materialized_through": through})
+        self._transact([{"Put": self._put(record.view.name, VIEW, updated, pk=_view_pk(record.view.name))}],
+                       f"feature view '{record.view.name}' changed while it was materialized")  # fmt: skip
+        updated.revision = record.revision + 1
+        return updated
+
+    def view_audit_trail(self, name: str) -> list[AuditRecord]:
+        docs = self._query(name, "AUDIT#", pk=_view_pk(name))
+        return [AuditRecord.model_validate_json(doc) for doc in docs]
 
     # -- versions --------------------------------------------------------------------------
     def allocate_version(self, name: str) -> int:

@@ -13,12 +13,14 @@ if TYPE_CHECKING:
     from mlcore.serving import jsonio
     from mlcore.serving.api import OPERATIONS, Call, answer, router
     from mlcore.serving.capture import CaptureBatch, CaptureBuffer, capture_batch, capture_schema, label_kind
+    from mlcore.serving.enrich import OnlineStore, with_online_features
     from mlcore.serving.feedback import record_feedback
     from mlcore.serving.inputs import (
         FLOAT,
         STRING,
         InputValidator,
         bounds,
+        check_batch,
         is_text,
         records_from_split,
         tensors_from_columns,

@@ -135,7 +135,7 @@ class Inputs:
     rows: int
 
 
-def _check_batch(instances: Any, max_rows: int) -> None:
+def check_batch(instances: Any, max_rows: int) -> None:
     if not isinstance(instances, list):
         raise BadRequestError("instances: expected a list of objects", field="instances")
     if not instances:
@@ -260,7 +260,7 @@ class InputValidator:
         PayloadTooLargeError
             For more rows than `max_rows`.
         """
-        _check_batch(instances, max_rows)
+        check_batch(instances, max_rows)
         if len(instances) >= BULK_ROWS:
             checked = self._at_once(instances)
             if checked is not None:

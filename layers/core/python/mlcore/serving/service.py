@@ -26,7 +26,8 @@ from mlcore.errors import (
 from mlcore.registry import CHALLENGER, CHAMPION, AliasRecord, Registry, RolloutMode, VersionStatus
 from mlcore.serving import jsonio
 from mlcore.serving.capture import CaptureBuffer, capture_batch, capture_schema
-from mlcore.serving.inputs import records_from_split
+from mlcore.serving.enrich import OnlineStore, with_online_features
+from mlcore.serving.inputs import check_batch, records_from_split
 from mlcore.serving.model import OnnxModel, load_served_model
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
@@ -118,6 +119,7 @@ class PredictionService:
         max_body_bytes: int = limits.MAX_BODY_BYTES,
         alias_ttl_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        online: OnlineStore | None = None,
     ) -> None:
         self.registry = registry
         self.artifacts = artifacts
@@ -126,6 +128,7 @@ class PredictionService:
         self.max_body_bytes = max_body_bytes
         self.ttl = alias_ttl_seconds
         self.clock = clock
+        self.online = online  # the online feature store, for models with features_from
         self._serving: dict[str, Serving] = {}
         self._loaded: dict[tuple[str, int], LoadedModel] = {}
         self.integrity_failures = 0
@@ -242,6 +245,8 @@ class PredictionService:
         started = time.perf_counter()
         records = parse_body(body, self.max_body_bytes)
         serving = self.serving(name)
+        if serving.spec.views:
+            records = self._enriched(records, serving.spec)
         answer, variant = serving.champion, CHAMPION
         canary = serving.challenger is not None and serving.mode is RolloutMode.CANARY
         if canary and serving.challenger and route_share(routing_key or request_id) < serving.weight:
@@ -274,6 +279,12 @@ class PredictionService:
                 started=started,
             )
         return response, outcome
+
+    def _enriched(self, records: list[Any], spec: ModelSpec) -> list[Any]:
+        check_batch(records, self.max_rows)  # before any read of the online store
+        if self.online is None:
+            raise ServiceUnavailableError(f"model '{spec.name}' reads feature views, and no online store is set up")
+        return with_online_features(records, spec, self.online, time.time_ns() // 1000)
 
     def _shadow(
         self, challenger: LoadedModel, records: list[Any], labels: list[Any], outcome: Outcome

@@ -1,0 +1,167 @@
+"""Feature views' offline stores, and point-in-time training sets joined from them.
+
+A label row at time t takes, per view and entity, the newest feature values whose event time is at or
+before t and at most the view's TTL older: never a value from the label's future (that would leak it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mlcore.catalog import DataSource, feature_view_prefix
+from mlcore.data.counts import arrow_type
+from mlcore.data.datasets import as_timestamps
+from mlcore.errors import DataValidationError
+from mlcore.spec import Feature, ModelSpec, ViewBinding
+from mlcore.storage import ObjectStore
+
+MICROS_PER_HOUR = 3_600_000_000
+_TIME, _ROW = "__mlops_time", "__mlops_row"  # the join's own columns (never a feature: those start with a letter)
+
+
+@dataclass(frozen=True)
+class OfflineFile:
+    """One file of a view's offline store: its key, the day of its rows' event times and its ingest id."""
+
+    key: str
+    day: date
+    ingest: str
+
+
+def offline_files(view: str, data: ObjectStore) -> list[OfflineFile]:
+    """A view's offline files, oldest ingest first."""
+    prefix = feature_view_prefix(view)
+    files = []
+    for key in data.list_keys(prefix):
+        folder, _, name = key.removeprefix(prefix).partition("/")
+        if folder.startswith("date=") and name.endswith(".parquet"):
+            files.append(OfflineFile(key, date.fromisoformat(folder[5:]), name.removesuffix(".parquet")))
+    return sorted(files, key=lambda f: (f.ingest, f.key))
+
+
+def view_schema(entities: list[str], timestamp: str, features: list[Feature]) -> pa.Schema:
+    """A view's columns in its offline store: entity keys (text), the event time, its features (typed)."""
+    return pa.schema(
+        [
+            *((entity, pa.string()) for entity in entities),
+            (timestamp, pa.timestamp("us", tz="UTC")),
+            *((feature.name, arrow_type(feature)) for feature in features),
+        ]
+    )
+
+
+def read_offline(files: list[OfflineFile], schema: pa.Schema, data: ObjectStore) -> tuple[pa.Table, str]:
+    """The rows of these files (only the schema's columns, cast to it) and the SHA-256 of what was read."""
+    digest = hashlib.sha256()
+    tables = []
+    for file in files:
+        raw = data.get(file.key)
+        digest.update(f"{file.key}\0{hashlib.sha256(raw).hexdigest()}\n".encode())
+        table = pq.read_table(io.BytesIO(raw), columns=schema.names)
+        tables.append(table.cast(schema))
+    return (pa.concat_tables(tables) if tables else schema.empty_table()), digest.hexdigest()
+
+
+def _micros(times: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    return pc.cast(pc.cast(times, pa.timestamp("us", tz="UTC")), pa.int64())
+
+
+def as_of_join(labels: pa.Table, label_times: pa.ChunkedArray, binding: ViewBinding, rows: pa.Table) -> pa.Table:
+    """For each label row, its entity's newest view values at or before its time and within the TTL.
+
+    Returns
+    -------
+    pyarrow.Table
+        The view's features, one row per label row in its order (null where the entity had no value in time).
+    """
+    left = pa.table(
+        {
+            **{entity: pc.cast(labels.column(entity), pa.string()) for entity in binding.entities},
+            _TIME: _micros(label_times),
+            _ROW: pa.array(np.arange(labels.num_rows)),
+        }
+    )
+    right = pa.table(
+        {
+            **{entity: rows.column(entity) for entity in binding.entities},
+            _TIME: _micros(rows.column(binding.timestamp)),
+            **{name: rows.column(name) for name in binding.features},
+        }
+    )
+    right = right.filter(pc.is_valid(right.column(_TIME)))
+    tolerance = -math.floor(binding.ttl_hours * MICROS_PER_HOUR)  # negative: values from the past only
+    joined = left.sort_by(_TIME).join_asof(right.sort_by(_TIME), on=_TIME, by=binding.entities, tolerance=tolerance)
+    return joined.sort_by(_ROW).select(binding.features)
+
+
+def _label_times(labels: pa.Table, spec: ModelSpec) -> pa.ChunkedArray:
+    column = spec.data.timestamp_column
+    assert column is not None  # the spec requires it with features_from
+    if column not in labels.column_names:
+        raise DataValidationError(f"the labels' time column '{column}' is missing", field="data.timestamp_column")
+    try:
+        times = as_timestamps(labels.column(column))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DataValidationError(
+            f"column '{column}' cannot be read as timestamps: {exc}", field="data.timestamp_column"
+        ) from exc
+    if times.null_count:
+        raise DataValidationError(
+            f"{times.null_count} label rows have no time in '{column}': a point-in-time join needs each row's time",
+            field="data.timestamp_column",
+        )
+    return times
+
+
+def _days(times: pa.ChunkedArray, ttl_hours: float) -> tuple[date, date]:
+    """The days of event times a join of these label times can use: from the oldest minus the TTL."""
+    low, high = pc.min_max(times).values()
+    return (low.as_py() - timedelta(hours=ttl_hours)).date(), high.as_py().date()
+
+
+def training_set(labels: pa.Table, spec: ModelSpec, data: ObjectStore) -> tuple[pa.Table, list[DataSource]]:
+    """The labels with each `features_from` feature joined point in time from its view's offline store.
+
+    Returns
+    -------
+    tuple
+        The label table with the views' feature columns added, and one DataSource per view read.
+
+    Raises
+    ------
+    DataValidationError
+        When the labels lack their time column or a view's entity key, or already have a view's feature.
+    """
+    times = _label_times(labels, spec)
+    sources = []
+    for view, binding in spec.views.items():
+        missing = [entity for entity in binding.entities if entity not in labels.column_names]
+        if missing:
+            raise DataValidationError(
+                f"the labels need view '{view}''s entity keys: {missing} are missing", field="features_from"
+            )
+        taken = [name for name in binding.features if name in labels.column_names]
+        if taken:
+            raise DataValidationError(
+                f"the labels already have {taken}, which come from view '{view}': drop them from the labels",
+                field="features_from",
+            )
+        first, last = _days(times, binding.ttl_hours)
+        files = [f for f in offline_files(view, data) if first <= f.day <= last]
+        schema = view_schema(binding.entities, binding.timestamp, [spec.feature(name) for name in binding.features])
+        rows, sha256 = read_offline(files, schema, data)
+        for name, column in zip(binding.features, as_of_join(labels, times, binding, rows).columns, strict=True):
+            labels = labels.append_column(name, column)
+        sources.append(
+            DataSource(source="view", uri=data.uri(feature_view_prefix(view)), sha256=sha256, rows=rows.num_rows)
+        )
+    return labels, sources

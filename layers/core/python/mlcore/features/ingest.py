@@ -1,0 +1,145 @@
+"""Ingest into a feature view's offline store: rows checked against the view's contract, appended by day."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlcore.catalog import DATA_SUFFIXES, feature_file_key, feature_table, feature_view_prefix, ingest_id
+from mlcore.data import as_timestamps, check_contract, concat_dataset, read_table, to_parquet, view_schema
+from mlcore.errors import DataValidationError
+from mlcore.spec import FeatureType, FeatureView
+from mlcore.storage import ObjectStore, S3Uri
+from mlcore.tables import register_partition
+
+if TYPE_CHECKING:
+    from mypy_boto3_glue import GlueClient
+    from mypy_boto3_s3 import S3Client
+
+DAY = "date"  # the offline store's partition: the UTC day of the rows' event times
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    view: str
+    ingest: str
+    rows: int
+    days: list[str]
+    files: list[str]
+
+
+def _glue_columns(view: FeatureView) -> list[tuple[str, str]]:
+    return [
+        *((entity, "string") for entity in view.entities),
+        (view.timestamp, "timestamp"),
+        *((f.name, "string" if f.type is FeatureType.CATEGORICAL else "double") for f in view.features),
+    ]
+
+
+def _event_times(table: pa.Table, view: FeatureView) -> pa.ChunkedArray:
+    column = view.timestamp
+    if column not in table.column_names:
+        raise DataValidationError(f"view '{view.name}': the rows have no time column '{column}'", field=column)
+    try:
+        times = as_timestamps(table.column(column))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DataValidationError(
+            f"view '{view.name}': '{column}' cannot be read as times: {exc}", field=column
+        ) from exc
+    if times.null_count:
+        raise DataValidationError(
+            f"view '{view.name}': {times.null_count} rows have no time in '{column}' (ISO 8601, e.g. "
+            "2026-01-31T12:00:00Z)",
+            field=column,
+        )
+    return pc.cast(times, pa.timestamp("us", tz="UTC"))
+
+
+def ingest_rows(
+    view: FeatureView,
+    table: pa.Table,
+    *,
+    data: ObjectStore,
+    glue: GlueClient,
+    database: str,
+    now: datetime | None = None,
+) -> IngestResult:
+    """Check rows against the view's contract and append them to its offline store, one file per day.
+
+    Each ingest writes new files (named by the ingest's time, never overwriting) and adds their days as
+    partitions of the view's Glue table `<database>.<view with _ for ->`, which awswrangler and Athena read.
+
+    Raises
+    ------
+    DataValidationError
+        When a row breaks the contract (every blocking failure, counted) or has no readable event time;
+        nothing is written then.
+    """
+    contract = view.contract_spec()
+    times = _event_times(table, view)
+    clean, report = check_contract(table, contract, require_target=False)
+    if report.blocking:
+        raise DataValidationError(f"rows for view '{view.name}' break its contract: {report.summary()}")
+    schema = view_schema(view.entities, view.timestamp, view.features)
+    rows = pa.table({name: clean.column(name) if name != view.timestamp else times for name in schema.names}).cast(
+        schema
+    )
+    days = pc.strftime(times, format="%Y-%m-%d")
+    ingest = ingest_id(now or datetime.now(UTC), uuid.uuid4().hex[:8])
+    files = []
+    for day in sorted(set(days.to_pylist())):
+        key = feature_file_key(view.name, date.fromisoformat(day), ingest)
+        files.append(data.put(key, to_parquet(rows.filter(pc.equal(days, day)))).uri)
+        prefix = feature_view_prefix(view.name)
+        register_partition(
+            glue,
+            database=database,
+            table=feature_table(view.name),
+            columns=_glue_columns(view),
+            location=data.uri(prefix),
+            partition=(DAY, day),
+            partition_location=data.uri(f"{prefix}{DAY}={day}/"),
+        )
+    return IngestResult(view.name, ingest, rows.num_rows, sorted(set(days.to_pylist())), files)
+
+
+def source_rows(uri: str, view: FeatureView, s3: S3Client) -> pa.Table:
+    """The rows of a .csv/.csv.gz/.parquet object, or of every such object under a prefix, typed by the view."""
+    location = S3Uri.parse(uri)
+    store, contract = ObjectStore(location.bucket, s3), view.contract_spec()
+    if location.key.endswith(DATA_SUFFIXES):
+        return read_table(store.get(location.key), location.key, contract)
+    keys = [key for key in store.list_keys(location.key) if key.endswith(DATA_SUFFIXES)]
+    if not keys:
+        raise DataValidationError(f"no .csv, .csv.gz or .parquet file under {uri}", field="source")
+    return concat_dataset([read_table(store.get(key), key, contract) for key in keys])
+
+
+def read_source(view: FeatureView, *, s3: S3Client, boto3_session: Any = None) -> pa.Table:
+    """The rows of the view's declared `source`: an S3 file or prefix, a Glue table or an Athena query
+    (the last two through awswrangler).
+
+    Raises
+    ------
+    DataValidationError
+        When the view declares no source.
+    """
+    source = view.source
+    if source is None:
+        raise DataValidationError(f"view '{view.name}' declares no source: give a file or an s3:// URI", field="source")
+    if source.s3 is not None:
+        return source_rows(source.s3, view, s3)
+    import awswrangler as wr  # the CLI's environment; never a Lambda function's
+
+    if source.glue_table is not None:
+        database, table = source.glue_table.split(".", 1)
+        frame = wr.s3.read_parquet_table(database=database, table=table, boto3_session=boto3_session)
+    else:
+        assert source.athena_sql is not None  # a source is exactly one of the three
+        frame = wr.athena.read_sql_query(source.athena_sql, database="default", boto3_session=boto3_session)
+    return pa.Table.from_pandas(frame, preserve_index=False)

@@ -1,0 +1,136 @@
+"""Enrichment at prediction: a row's feature-view features read from the online store by its entity keys.
+
+A request may carry only a view's entity keys (and the request-time features): the features it leaves out
+are read for every row in batched calls, used only while fresh (within the view's TTL), and then
+validated and captured like the features a client sends. Entity keys that are not features are dropped
+before validation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+from mlcore.catalog import online_key
+from mlcore.errors import BadRequestError, DependencyError
+from mlcore.spec import ModelSpec, ViewBinding
+
+BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
+UNPROCESSED_ATTEMPTS = 3
+MICROS_PER_HOUR = 3_600_000_000
+
+
+class OnlineStore:
+    """Reads the online store's items (a boto3 DynamoDB client, or the predict function's light one)."""
+
+    def __init__(self, table: str, client: Any) -> None:
+        self.table = table
+        self.client = client
+
+    def _batches(self, keys: list[str]) -> Iterator[list[dict[str, Any]]]:
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            yield [{"pk": {"S": key}} for key in keys[start : start + BATCH_GET_KEYS]]
+
+    def get(self, keys: list[str]) -> dict[str, tuple[int, dict[str, Any]]]:
+        """`{key: (event time in microseconds, values)}` of the keys the store has.
+
+        Raises
+        ------
+        DependencyError
+            When DynamoDB leaves keys unprocessed after retries (throttled).
+        """
+        found: dict[str, tuple[int, dict[str, Any]]] = {}
+        for batch in self._batches(keys):
+            request: dict[str, Any] = {self.table: {"Keys": batch, "ProjectionExpression": "pk, event_time, doc"}}
+            for _ in range(UNPROCESSED_ATTEMPTS):
+                page = self.client.batch_get_item(RequestItems=request)
+                for item in page.get("Responses", {}).get(self.table, []):
+                    found[item["pk"]["S"]] = (int(item["event_time"]["N"]), json.loads(item["doc"]["S"]))
+                request = page.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            if request:
+                raise DependencyError("the online feature store left keys unprocessed (throttled); retry")
+        return found
+
+
+def ttl_micros(binding: ViewBinding) -> int:
+    return math.floor(binding.ttl_hours * MICROS_PER_HOUR)
+
+
+def _bad(row: int, name: str, message: str) -> BadRequestError:
+    return BadRequestError(f"instances[{row}].{name}: {message}", field=f"instances[{row}].{name}")
+
+
+def _entity_values(row: dict[str, Any], index: int, view: str, binding: ViewBinding) -> list[str]:
+    values = []
+    for entity in binding.entities:
+        value = row.get(entity)
+        if type(value) is int:  # an id sent as a number is the same entity as its text
+            value = str(value)
+        if type(value) is not str or not value:
+            raise _bad(index, entity, f"is missing: the entity key of feature view '{view}' (a text or an integer)")
+        values.append(value)
+    return values
+
+
+def _wanted(records: list[Any], spec: ModelSpec) -> dict[int, list[tuple[str, str, str]]]:
+    """Per row, the views whose features it does not all carry: (view, online key, the entity in words)."""
+    wanted: dict[int, list[tuple[str, str, str]]] = {}
+    for index, row in enumerate(records):
+        if type(row) is not dict:
+            continue  # the validator names it
+        for view, binding in spec.views.items():
+            if not all(name in row for name in binding.features):
+                values = _entity_values(row, index, view, binding)
+                entity = ", ".join(f"{name} {value!r}" for name, value in zip(binding.entities, values, strict=True))
+                wanted.setdefault(index, []).append((view, online_key(view, values), entity))
+    return wanted
+
+
+def with_online_features(records: list[Any], spec: ModelSpec, store: OnlineStore, now_micros: int) -> list[Any]:
+    """The rows with their missing view features filled from the online store, and entity-only keys dropped.
+
+    A stored value older than its view's TTL (or none at all) is a null: accepted for a nullable feature,
+    else a 400 naming the row and the feature.
+
+    Raises
+    ------
+    BadRequestError
+        For a row without an entity key it needs, or without a fresh value for a required feature.
+    DependencyError
+        When the online store does not answer.
+    """
+    wanted = _wanted(records, spec)
+    items = store.get(sorted({key for views in wanted.values() for _, key, _ in views})) if wanted else {}
+    features = set(spec.feature_names)
+    entity_only = {entity for b in spec.views.values() for entity in b.entities} - features
+    enriched: list[Any] = []
+    for index, row in enumerate(records):
+        if type(row) is not dict:
+            enriched.append(row)
+            continue
+        filled = {name: value for name, value in row.items() if name not in entity_only}
+        for view, key, entity in wanted.get(index, []):
+            binding = spec.views[view]
+            event_micros, values = items.get(key, (None, {}))
+            age_hours = None if event_micros is None else (now_micros - event_micros) / MICROS_PER_HOUR
+            # in whole microseconds, as the training set's join counts the TTL
+            fresh = event_micros is not None and now_micros - event_micros <= ttl_micros(binding)
+            for name in binding.features:
+                if name in row:
+                    continue  # the client's value
+                value = values.get(name) if fresh else None
+                if value is None and not spec.feature(name).nullable:
+                    found = "no value" if age_hours is None else f"only a value {age_hours:.1f} h old"
+                    raise _bad(
+                        index,
+                        name,
+                        f"feature view '{view}' has {found} for {entity} (its ttl is {binding.ttl_hours:g} h): "
+                        "send the feature, or ingest and materialize the view",
+                    )
+                filled[name] = value
+        enriched.append(filled)
+    return enriched

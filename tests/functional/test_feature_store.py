@@ -1,0 +1,399 @@
+"""The feature store on moto: ingest into a view's offline store, point-in-time training sets in the validate
+step, materialization of the online store, and enrichment of predictions by entity key."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from infra.local.example_data import CARD_VIEW, FRAUD_SPEC, card_activity, card_transactions
+from mlcore.catalog import PipelineInput, ValidateRequest, dataset_key, online_key
+from mlcore.data import read_split, to_parquet
+from mlcore.errors import BadRequestError, DataValidationError, DependencyError
+from mlcore.features import ingest_rows, materialize_view
+from mlcore.registry import Registry
+from mlcore.serving import CaptureBuffer, OnlineStore, PredictionService
+from mlcore.spec import FeatureView, ModelSpec, load_spec, load_view
+from mlcore.storage import ObjectStore
+
+DATABASE = "mlops_features"
+END = datetime(2026, 3, 10, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def glue(resources: Any) -> Any:
+    client = boto3.client("glue")
+    client.create_database(DatabaseInput={"Name": DATABASE})
+    return client
+
+
+@pytest.fixture
+def view(registry: Registry) -> FeatureView:
+    """GIVEN the example card-activity view registered."""
+    view = load_view(CARD_VIEW.read_text())
+    registry.put_view(view, actor="test")
+    return view
+
+
+@pytest.fixture
+def activity() -> pa.Table:
+    return card_activity(cards=40, days=6, end=END, seed=1)[0]
+
+
+@pytest.fixture
+def ingest(view: FeatureView, data: ObjectStore, glue: Any) -> Callable[[pa.Table], Any]:
+    return lambda rows: ingest_rows(view, rows, data=data, glue=glue, database=DATABASE, now=datetime.now(UTC))
+
+
+@pytest.fixture
+def fraud_spec(registry: Registry, view: FeatureView) -> ModelSpec:
+    spec = load_spec(FRAUD_SPEC.read_text(), views=lambda name: registry.get_view(name).view)
+    registry.put_spec(spec, actor="test")
+    return spec
+
+
+def _validate(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, run_id: str, *, force: bool = False
+) -> Any:
+    from mlcore.data import validate_dataset
+
+    request = ValidateRequest(request=PipelineInput(model_name="fraud", force=force), run_id=run_id)
+    return validate_dataset(request, registry=registry, data=data, artifacts=artifacts, capture=artifacts)
+
+
+# -- the offline store ----------------------------------------------------------------------------
+
+
+def test_an_ingest_appends_one_file_per_day_that_awswrangler_reads_from_the_glue_table(
+    ingest: Callable[[pa.Table], Any], activity: pa.Table, data: ObjectStore
+) -> None:
+    import awswrangler as wr
+
+    first = ingest(activity.slice(0, 100))
+    second = ingest(activity.slice(100))
+    assert first.rows + second.rows == activity.num_rows
+    # THEN each day of event times is a partition, and no ingest overwrote another's files
+    keys = data.list_keys("features/card-activity/")
+    assert all("/date=" in key for key in keys) and len(keys) == len(first.files) + len(second.files)
+    table = wr.s3.read_parquet_table(database=DATABASE, table="card_activity", boto3_session=boto3.Session())
+    assert len(table) == activity.num_rows
+    assert sorted(table["date"].unique()) == sorted(set(first.days) | set(second.days))
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [("tx_count_24h", -1.0, "tx_count_24h"), ("card_id", None, "card_id"), ("event_time", None, "no time")],
+)
+def test_rows_that_break_the_views_contract_write_nothing(  # noqa: PLR0917 (pytest fixtures)
+    ingest: Callable[[pa.Table], Any], activity: pa.Table, data: ObjectStore, column: str, value: Any, message: str
+) -> None:
+    rows = activity.slice(0, 10)
+    index = rows.column_names.index(column)
+    broken = rows.set_column(
+        index, column, pa.array([value, *rows.column(column).to_pylist()[1:]], rows.schema.field(column).type)
+    )
+    with pytest.raises(DataValidationError, match=message):
+        ingest(broken)
+    assert data.list_keys("features/") == []
+
+
+# -- point-in-time training sets ------------------------------------------------------------------
+
+
+def _newest_before(activity: pa.Table, card: str, at: datetime, ttl: timedelta) -> float | None:
+    """What the card's tx_count_24h was at `at`, the slow and obvious way."""
+    known = [
+        (row["event_time"], row["tx_count_24h"])
+        for row in activity.to_pylist()
+        if row["card_id"] == card and at - ttl <= row["event_time"] <= at
+    ]
+    return max(known, key=lambda pair: pair[0])[1] if known else None
+
+
+def test_validate_joins_each_label_with_what_its_card_knew_then_and_never_the_future(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    ingest: Callable[[pa.Table], Any],
+    activity: pa.Table,
+    fraud_spec: ModelSpec,
+) -> None:
+    labels = card_transactions(activity, rows=400, seed=2)
+    # GIVEN the leakage trap: a value of 999 for the first label's card, a microsecond after its time
+    first = labels.slice(0, 1).to_pylist()[0]
+    trap = pa.table(
+        {
+            "card_id": [first["card_id"]],
+            "event_time": pa.array([first["event_time"] + timedelta(microseconds=1)], pa.timestamp("us", tz="UTC")),
+            "tx_count_24h": [999.0],
+            "amount_mean_7d": [1.0],
+        }
+    )
+    ingest(activity)
+    ingest(trap)
+    data.put(dataset_key("fraud", END, ".parquet"), to_parquet(labels))
+    # WHEN the validate step runs
+    result = _validate(registry, data, artifacts, "run-1")
+    # THEN the training rows carry the view's features as they were at each label's time
+    rows = pa.concat_tables([read_split(artifacts, result.train), read_split(artifacts, result.holdout)])
+    assert rows.num_rows == labels.num_rows
+    assert 999.0 not in rows.column("tx_count_24h").to_pylist()
+    # AND the run records the view it read, beside the labels
+    sources = {source.source: source for source in result.sources}
+    assert sources["view"].uri.endswith("/features/card-activity/")
+    assert sources["view"].rows == activity.num_rows + 1
+
+
+def test_each_label_gets_its_cards_newest_value_at_its_time_within_the_ttl(
+    data: ObjectStore, ingest: Callable[[pa.Table], Any], activity: pa.Table, fraud_spec: ModelSpec
+) -> None:
+    from mlcore.data import training_set
+
+    labels = card_transactions(activity, rows=300, seed=5)
+    ingest(activity)
+    joined, _ = training_set(labels, fraud_spec, data)
+    ttl = timedelta(hours=fraud_spec.views["card-activity"].ttl_hours)
+    expected = [_newest_before(activity, row["card_id"], row["event_time"], ttl) for row in labels.to_pylist()[:60]]
+    assert joined.column("tx_count_24h").to_pylist()[:60] == expected
+    assert joined.column_names == [*labels.column_names, "tx_count_24h", "amount_mean_7d"]
+
+
+def test_a_new_ingest_is_new_data_for_the_same_labels(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    ingest: Callable[[pa.Table], Any],
+    activity: pa.Table,
+    fraud_spec: ModelSpec,
+) -> None:
+    ingest(activity)
+    data.put(dataset_key("fraud", END, ".parquet"), to_parquet(card_transactions(activity, rows=400, seed=2)))
+    before = _validate(registry, data, artifacts, "run-1").fingerprint
+    assert _validate(registry, data, artifacts, "run-2").fingerprint == before  # nothing changed
+    ingest(activity.slice(0, 5))
+    assert _validate(registry, data, artifacts, "run-3").fingerprint != before
+
+
+def test_labels_without_the_views_entity_key_are_refused_naming_it(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    ingest: Callable[[pa.Table], Any],
+    activity: pa.Table,
+    fraud_spec: ModelSpec,
+) -> None:
+    ingest(activity)
+    labels = card_transactions(activity, rows=400, seed=2).drop_columns(["card_id"])
+    data.put(dataset_key("fraud", END, ".parquet"), to_parquet(labels))
+    with pytest.raises(DataValidationError, match=r"entity keys: \['card_id'\] are missing"):
+        _validate(registry, data, artifacts, "run-1")
+
+
+# -- the online store -----------------------------------------------------------------------------
+
+
+def _online(dynamodb: Any, card: str) -> tuple[int, str] | None:
+    item = dynamodb.get_item(TableName="online-features", Key={"pk": {"S": online_key("card-activity", [card])}})
+    found = item.get("Item")
+    return (int(found["event_time"]["N"]), found["doc"]["S"]) if found else None
+
+
+def _materialize(registry: Registry, data: ObjectStore, resources: Any, online_table: str) -> Any:
+    return materialize_view(
+        "card-activity", registry=registry, data=data, dynamodb=resources.dynamodb, table=online_table
+    )
+
+
+def test_materialize_keeps_each_cards_newest_values_and_reads_only_what_is_new(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry,
+    data: ObjectStore,
+    resources: Any,
+    online_table: str,
+    ingest: Callable[[pa.Table], Any],
+    activity: pa.Table,
+) -> None:
+    ingest(activity)
+    done = _materialize(registry, data, resources, online_table)
+    assert (done.written, done.kept, done.rows) == (40, 0, activity.num_rows)
+    newest = activity.filter(pc.equal(activity.column("card_id"), "c00003")).sort_by("event_time").to_pylist()[-1]
+    stored = _online(resources.dynamodb, "c00003")
+    assert stored is not None
+    assert stored[0] == int(newest["event_time"].timestamp() * 1_000_000)
+    assert f'"tx_count_24h":{newest["tx_count_24h"]}' in stored[1]
+    # WHEN nothing new was ingested, nothing is read; a new ingest is read alone
+    assert _materialize(registry, data, resources, online_table).files == 0
+    late = pa.table(
+        {
+            "card_id": ["c00003", "c00004"],
+            "event_time": pa.array([END - timedelta(days=3), END + timedelta(hours=1)], pa.timestamp("us", tz="UTC")),
+            "tx_count_24h": [50.0, 7.0],
+            "amount_mean_7d": [1.0, 2.0],
+        }
+    )
+    ingest(late)
+    again = _materialize(registry, data, resources, online_table)
+    # THEN the late row of an older time leaves the newer value in place; the newer one moves its card forward
+    assert (again.files, again.rows, again.written, again.kept) == (2, 2, 1, 1)
+    assert _online(resources.dynamodb, "c00003") == stored
+    assert registry.get_view("card-activity").materialized_through == again.through
+
+
+def test_materialize_refuses_an_offline_only_view(
+    registry: Registry, data: ObjectStore, resources: Any, online_table: str, view: FeatureView
+) -> None:
+    registry.put_view(view.model_copy(update={"online": False}), actor="test")
+    with pytest.raises(BadRequestError, match="not online"):
+        _materialize(registry, data, resources, online_table)
+
+
+# -- enrichment at prediction -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def fraud_service(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    capture: ObjectStore,
+    resources: Any,
+    online_table: str,
+    ingest: Callable[[pa.Table], Any],
+    activity: pa.Table,
+    fraud_spec: ModelSpec,
+    train_model: Callable[..., Any],
+    register_model: Callable[..., Any],
+) -> PredictionService:
+    """GIVEN the fraud model trained on a point-in-time set, served, and its view materialized."""
+    from mlcore.data import training_set
+
+    ingest(activity)
+    joined, _ = training_set(card_transactions(activity, rows=600, seed=2), fraud_spec, data)
+    register_model(registry, artifacts, train_model(fraud_spec, joined))
+    _materialize(registry, data, resources, online_table)
+    return PredictionService(
+        registry,
+        artifacts,
+        CaptureBuffer(capture),
+        max_rows=50,
+        alias_ttl_seconds=0,
+        online=OnlineStore(online_table, resources.dynamodb),
+    )
+
+
+def _predict(service: PredictionService, *rows: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    return service.predict("fraud", json.dumps({"instances": list(rows)}), "req-1")[0]
+
+
+def _set_online(resources: Any, card: str, age: timedelta, values: str) -> None:
+    micros = int((datetime.now(UTC) - age).timestamp() * 1_000_000)
+    resources.dynamodb.put_item(
+        TableName="online-features",
+        Item={"pk": {"S": online_key("card-activity", [card])}, "event_time": {"N": str(micros)}, "doc": {"S": values}},
+    )
+
+
+TRANSACTION = {"card_id": "c00007", "amount": 120.0, "merchant_category": "online"}
+
+
+def test_a_request_with_only_the_card_id_is_answered_with_the_stored_features(
+    fraud_service: PredictionService, resources: Any
+) -> None:
+    for card in ("c00007", "7"):
+        _set_online(resources, card, timedelta(hours=1), '{"tx_count_24h":9.0,"amount_mean_7d":80.0}')
+    # WHEN the card is named by its text, and (another card) by an integer
+    by_key = _predict(fraud_service, TRANSACTION, {**TRANSACTION, "card_id": 7})
+    explicit = {"amount": 120.0, "merchant_category": "online", "tx_count_24h": 9.0, "amount_mean_7d": 80.0}
+    # THEN each is the prediction of the same row sent in full (the card id itself is no feature)
+    assert by_key["probabilities"] == _predict(fraud_service, explicit, explicit)["probabilities"]
+
+
+@pytest.mark.parametrize(
+    ("age", "ok"),
+    [(timedelta(hours=48) - timedelta(seconds=2), True), (timedelta(hours=48) + timedelta(seconds=2), False)],
+)
+def test_a_stored_value_serves_until_its_ttl(
+    fraud_service: PredictionService, resources: Any, age: timedelta, ok: bool
+) -> None:
+    _set_online(resources, "c00007", age, '{"tx_count_24h":9.0,"amount_mean_7d":80.0}')
+    if ok:
+        assert _predict(fraud_service, TRANSACTION)["predictions"]
+        return
+    with pytest.raises(BadRequestError) as caught:
+        _predict(fraud_service, TRANSACTION)
+    assert caught.value.field == "instances[0].tx_count_24h"
+    assert "only a value 48.0 h old for card_id 'c00007' (its ttl is 48 h)" in caught.value.message
+
+
+def test_a_stale_nullable_feature_is_a_null_and_the_client_may_send_a_feature_itself(
+    fraud_service: PredictionService, resources: Any, capture: ObjectStore
+) -> None:
+    _set_online(resources, "c00007", timedelta(days=5), '{"tx_count_24h":9.0,"amount_mean_7d":80.0}')
+    answer = _predict(fraud_service, {**TRANSACTION, "tx_count_24h": 3.0})
+    assert answer["predictions"]
+    # THEN the capture holds the values the model was given: the client's count, a null mean
+    fraud_service.capture.flush()
+    key = next(key for key in capture.list_keys("capture/model=fraud/"))
+    captured = pq.read_table(io.BytesIO(capture.get(key))).to_pylist()[0]
+    assert (captured["tx_count_24h"], captured["amount_mean_7d"]) == (3.0, None)
+    assert "card_id" not in captured
+
+
+def test_the_capture_holds_the_values_read_from_the_online_store(
+    fraud_service: PredictionService, resources: Any, capture: ObjectStore
+) -> None:
+    _set_online(resources, "c00007", timedelta(hours=1), '{"tx_count_24h":9.0,"amount_mean_7d":80.0}')
+    _predict(fraud_service, TRANSACTION)
+    fraud_service.capture.flush()
+    key = next(key for key in capture.list_keys("capture/model=fraud/"))
+    captured = pq.read_table(io.BytesIO(capture.get(key))).to_pylist()[0]
+    assert (captured["tx_count_24h"], captured["amount_mean_7d"]) == (9.0, 80.0)
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "message"),
+    [
+        ({"amount": 1.0, "merchant_category": "online"}, "instances[0].card_id", "entity key of feature view"),
+        ({**TRANSACTION, "card_id": ""}, "instances[0].card_id", "entity key"),
+        ({**TRANSACTION, "card_id": "c99999"}, "instances[0].tx_count_24h", "has no value for card_id 'c99999'"),
+    ],
+)
+def test_a_row_the_store_cannot_complete_is_a_400_naming_the_field(
+    fraud_service: PredictionService, row: dict[str, Any], field: str, message: str
+) -> None:
+    with pytest.raises(BadRequestError) as caught:
+        _predict(fraud_service, row)
+    assert caught.value.field == field
+    assert message in caught.value.message
+
+
+def test_an_online_store_that_stays_throttled_is_a_dependency_error() -> None:
+    class Throttled:
+        calls = 0
+
+        def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+            self.calls += 1
+            return {"Responses": {}, "UnprocessedKeys": RequestItems}
+
+    client = Throttled()
+    with pytest.raises(DependencyError, match="unprocessed"):
+        OnlineStore("online-features", client).get(['card-activity#["c1"]'])
+    assert client.calls == 3
+
+
+def test_many_keys_are_read_in_batches_of_a_hundred(resources: Any, online_table: str) -> None:
+    for index in range(150):
+        _set_online(resources, f"c{index:05d}", timedelta(hours=1), f'{{"tx_count_24h":{index}.0}}')
+    keys = [online_key("card-activity", [f"c{index:05d}"]) for index in range(160)]
+    found = OnlineStore(online_table, resources.dynamodb).get(keys)
+    assert len(found) == 150
+    assert found[keys[42]][1] == {"tx_count_24h": 42.0}
