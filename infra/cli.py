@@ -298,7 +298,11 @@ def cmd_features(args: argparse.Namespace) -> int:
             f"'{done.view}': {done.files} new files, {done.rows:,} rows; {done.written:,} entities updated, "
             f"{done.kept:,} already newer; online through {done.through or 'nothing yet'}"
         )
-        emit(args, dataclasses.asdict(done), human)
+        if done.age_hours is not None:
+            human += f"; newest value {done.age_hours:.1f} h old" + (
+                " (older than its ttl: stale)" if done.stale else ""
+            )
+        emit(args, done.model_dump(mode="json"), human)
     return 0
 
 

@@ -41,7 +41,8 @@ from mlcore.spec import FeatureView, ModelSpec, load_spec, load_view
 from mlcore.storage import ObjectStore
 
 if TYPE_CHECKING:
-    from mlcore.features import IngestResult, MaterializeResult
+    from mlcore.catalog import ViewMaterialized
+    from mlcore.features import IngestResult
 
 ACTOR = os.environ.get("USER", "cli")
 
@@ -245,7 +246,7 @@ class Platform:
         result = ingest_rows(view, table, data=self.data, glue=self.client("glue"), database=database)
         return result
 
-    def materialize_features(self, name: str) -> MaterializeResult:
+    def materialize_features(self, name: str) -> ViewMaterialized:
         """Bring a view's online store up to date with what was ingested since the last time."""
         from mlcore.features import materialize_view
 

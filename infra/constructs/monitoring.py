@@ -20,6 +20,8 @@ from mlcore.catalog import (
     DATA_BUCKET,
     DATASETS,
     DRIFT_CHECK,
+    FEATURE_MATERIALIZATION,
+    MATERIALIZE_FEATURES,
     MONITOR_PIPELINE,
     RETRAINING,
     TRAINING_STATE_MACHINE,
@@ -29,6 +31,8 @@ from mlcore.catalog import (
 SCHEDULE_INPUT = {"source": "schedule"}
 # What the retraining state machine receives from its rules (the request step's input).
 TICK_INPUT = {"trigger": "schedule", "event_id": events.EventField.event_id, "at": events.EventField.time}
+# What the feature materialization receives from its tick (BatchTick: the platform's tick).
+FEATURE_TICK = {"event_id": events.EventField.event_id, "at": events.EventField.time}
 DATA_DROP_INPUT = {
     "trigger": "new_data",
     "event_id": events.EventField.event_id,
@@ -49,6 +53,8 @@ class Monitor(Construct):
     schedule: events.Rule
     retraining: sfn.StateMachine
     retrain_tick: events.Rule
+    materialization: sfn.StateMachine  # the feature store's tick
+    materialize_tick: events.Rule
     data_drops: events.Rule
     alarms: list[cloudwatch.Alarm]
 
@@ -69,7 +75,7 @@ class Monitor(Construct):
         training_state_machine = resources.get(TRAINING_STATE_MACHINE)
         self.functions = {
             name: factory.create(self, name)
-            for name in {*MONITOR_PIPELINE.functions, *RETRAINING.functions}
+            for name in {*MONITOR_PIPELINE.functions, *RETRAINING.functions, *FEATURE_MATERIALIZATION.functions}
             if name not in resources.functions
         }
         self.state_machine = asl_state_machine(
@@ -103,6 +109,23 @@ class Monitor(Construct):
             description="Asks for the retraining of every model whose retrain.schedule is due",
             schedule=events.Schedule.expression(retrain_tick),
             targets=[targets.SfnStateMachine(self.retraining, input=events.RuleTargetInput.from_object(TICK_INPUT))],
+        )
+        # The feature store's tick: every online view's new rows into the online store.
+        self.materialization = asl_state_machine(
+            self,
+            "FeatureMaterialization",
+            machine=FEATURE_MATERIALIZATION,
+            functions={**resources.functions, **self.functions},
+            resources=resources,
+        )
+        self.materialize_tick = events.Rule(
+            self,
+            "MaterializeTick",
+            description="Brings every online feature view's store up to date and reports its freshness",
+            schedule=events.Schedule.expression(retrain_tick),
+            targets=[
+                targets.SfnStateMachine(self.materialization, input=events.RuleTargetInput.from_object(FEATURE_TICK))
+            ],
         )
         data_bucket = resources.get(DATA_BUCKET)
         self.data_drops = events.Rule(
@@ -138,6 +161,17 @@ class Monitor(Construct):
             self._alarm(
                 "PerformanceDegraded", self._fleet_metric(metrics.PERFORMANCE_DEGRADED), "performance degradation"
             ),
+            self._alarm(
+                "MaterializationFailed",
+                self.materialization.metric_failed(period=Duration.minutes(5)),
+                "feature view materialization",
+            ),
+            # Online views whose newest value is older than their TTL: predictions that need them are refused.
+            self._alarm(
+                "StaleFeatureViews",
+                self._fleet_metric(metrics.STALE_FEATURE_VIEWS, MATERIALIZE_FEATURES, "Maximum"),
+                "stale feature view",
+            ),
         ]
         for alarm in self.alarms:
             alarm.add_alarm_action(action)
@@ -147,13 +181,13 @@ class Monitor(Construct):
             )
 
     @staticmethod
-    def _fleet_metric(name: str) -> cloudwatch.Metric:
+    def _fleet_metric(name: str, service: str = DRIFT_CHECK, statistic: str = "Sum") -> cloudwatch.Metric:
         return cloudwatch.Metric(
             namespace=metrics.NAMESPACE,
             metric_name=name,
-            # Across all models: the drift check emits these without a model dimension (only Powertools' service).
-            dimensions_map={"service": DRIFT_CHECK},
-            statistic="Sum",
+            # Across all models (views): emitted without their dimension too (only Powertools' service).
+            dimensions_map={"service": service},
+            statistic=statistic,
             period=Duration.minutes(5),
         )
 

@@ -397,3 +397,40 @@ def test_many_keys_are_read_in_batches_of_a_hundred(resources: Any, online_table
     found = OnlineStore(online_table, resources.dynamodb).get(keys)
     assert len(found) == 150
     assert found[keys[42]][1] == {"tx_count_24h": 42.0}
+
+
+# -- the feature store's tick ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("hours", "stale"), [(48, False), (48.01, True)])
+def test_the_tick_reports_a_view_stale_once_its_newest_value_is_older_than_its_ttl(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry, data: ObjectStore, resources: Any, online_table: str, ingest: Callable[[pa.Table], Any],
+    activity: pa.Table, hours: float, stale: bool,
+) -> None:  # fmt: skip
+    from mlcore.features import materialize_online_views
+
+    ingest(activity)
+    newest = activity.column("event_time").to_pylist()[-1]
+    run = materialize_online_views(registry=registry, data=data, dynamodb=resources.dynamodb, table=online_table,
+                                   now=newest + timedelta(hours=hours))  # fmt: skip
+    [view] = run.views
+    assert (view.view, view.written, view.stale, view.age_hours) == ("card-activity", 40, stale, round(hours, 3))
+    assert registry.get_view("card-activity").newest_event_at == newest.isoformat()
+
+
+def test_the_tick_materializes_the_views_it_can_names_the_one_it_cannot_and_skips_offline_ones(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry, data: ObjectStore, resources: Any, online_table: str, ingest: Callable[[pa.Table], Any],
+    activity: pa.Table, view: FeatureView,
+) -> None:  # fmt: skip
+    from mlcore.features import materialize_online_views
+
+    ingest(activity)
+    registry.put_view(view.model_copy(update={"name": "broken-view"}), actor="test")
+    data.put("features/broken-view/date=2026-03-01/20260301T000000000000Z-x.parquet", b"not parquet")
+    registry.put_view(view.model_copy(update={"name": "offline-view", "online": False}), actor="test")
+    run = materialize_online_views(registry=registry, data=data, dynamodb=resources.dynamodb, table=online_table)
+    views = {v.view: v for v in run.views}
+    assert set(views) == {"card-activity", "broken-view"}
+    assert views["card-activity"].written == 40 and views["card-activity"].error is None
+    assert "DataValidationError: the feature view file s3://" in str(views["broken-view"].error)
+    assert views["broken-view"].written == 0

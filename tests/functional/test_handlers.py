@@ -9,6 +9,7 @@ import json
 import signal
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from infra.local.runner import LambdaContext
+from mlcore.data import to_parquet
 from mlcore.registry import CHAMPION, Registry
 from mlcore.storage import ObjectStore
 from mlcore.training import train_candidate
@@ -34,6 +36,7 @@ HANDLERS = (
     "list_due",
     "drift_check",
     "request_retraining",
+    "materialize_features",
 )
 POWERTOOLS = {
     "POWERTOOLS_TRACE_DISABLED": "true",
@@ -677,3 +680,25 @@ def test_a_name_that_is_no_model_name_is_refused_before_any_lookup_metric_or_hea
     assert "X-Model-Name" not in response["headers"]
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert metrics and all(m.get("model") == "invalid" for m in metrics if "model" in m)
+
+
+def test_the_feature_stores_tick_materializes_online_views_and_fails_naming_a_broken_one(
+    invoke: Callable[[str, dict[str, Any]], Any], load_event: Callable[[str], dict[str, Any]], registry: Registry,
+    data: ObjectStore,
+) -> None:  # fmt: skip
+    from infra.local.example_data import CARD_VIEW
+    from mlcore.errors import FeatureMaterializationError
+    from mlcore.spec import load_view
+
+    view = load_view(CARD_VIEW.read_text())
+    registry.put_view(view, actor="test")
+    data.put("features/card-activity/date=2026-03-10/20260310T000000000000Z-a.parquet", to_parquet(pa.table({
+        "card_id": ["c1"], "event_time": pa.array([datetime(2026, 3, 10, tzinfo=UTC)], pa.timestamp("us", tz="UTC")),
+        "tx_count_24h": [3.0], "amount_mean_7d": [None]})))  # fmt: skip
+    result = invoke("materialize_features", load_event("materialize_features"))
+    assert [(v["view"], v["written"], v["stale"]) for v in result["views"]] == [("card-activity", 1, True)]
+    # WHEN a view's offline files cannot be read THEN the tick fails naming it (for the alert)
+    registry.put_view(view.model_copy(update={"name": "broken-view"}), actor="test")
+    data.put("features/broken-view/date=2026-03-10/20260310T000000000000Z-b.parquet", b"not parquet")
+    with pytest.raises(FeatureMaterializationError, match="1 views were not materialized: broken-view: Data"):
+        invoke("materialize_features", load_event("materialize_features"))

@@ -70,7 +70,9 @@ def test_alarms_on_api_errors_and_failed_executions_notify_alerts(synthesized: S
         "ExecutionsFailed",
         "ExecutionsFailed",
         "ExecutionsFailed",
+        "ExecutionsFailed",
         "PerformanceDegraded",
+        "StaleFeatureViews",
     ]
     assert {a["Namespace"] for a in alarms if a["MetricName"] in ("DatasetDrift", "PerformanceDegraded")} == {"Mlops"}
     for alarm in alarms:
@@ -79,3 +81,16 @@ def test_alarms_on_api_errors_and_failed_executions_notify_alerts(synthesized: S
 
 def test_no_email_subscription_without_an_address(synthesized: Synthesized) -> None:
     assert not synthesized.resources("AWS::SNS::Subscription")
+
+
+def test_the_feature_stores_tick_materializes_and_a_stale_view_alarms(synthesized: Synthesized) -> None:
+    rules = [
+        r["Properties"] for k, (_, r) in synthesized.resources("AWS::Events::Rule").items() if "MaterializeTick" in k
+    ]
+    [rule] = rules
+    assert "ScheduleExpression" in rule
+    assert "FeatureMaterialization" in json.dumps(rule["Targets"][0]["Arn"])
+    alarms = [r["Properties"] for _, r in synthesized.resources("AWS::CloudWatch::Alarm").values()]
+    [stale] = [a for a in alarms if a["MetricName"] == "StaleFeatureViews"]
+    assert stale["Dimensions"] == [{"Name": "service", "Value": "materialize_features"}]
+    assert (stale["Threshold"], stale["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")

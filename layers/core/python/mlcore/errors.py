@@ -141,3 +141,10 @@ class BatchScoringError(MlopsError):
 
     code = "batch_scoring_failed"
     status = 500
+
+
+class FeatureMaterializationError(MlopsError):
+    """Some feature views could not be brought up to date in the online store (the others were)."""
+
+    code = "feature_materialization_failed"
+    status = 500

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
         IMAGE_JOB_PREFIX,
         IMAGE_JOB_ROLE,
         IMAGE_LOG_GROUP,
+        MATERIALIZE_FEATURES,
         ONLINE_FEATURES_TABLE,
         PLAN_BATCH,
         PREDICT,
@@ -156,6 +157,7 @@ if TYPE_CHECKING:
         JobPlan,
         ListDueRequest,
         ListDueResult,
+        MaterializeRun,
         MonitorInput,
         PartResult,
         PartsPlan,
@@ -180,6 +182,7 @@ if TYPE_CHECKING:
         Trigger,
         ValidateRequest,
         ValidateResult,
+        ViewMaterialized,
     )
     from mlcore.catalog.outputs import OUTPUT_KEYS, OUTPUTS, Output
     from mlcore.catalog.routes import (
@@ -197,6 +200,7 @@ if TYPE_CHECKING:
         DriftCheckSettings,
         EvaluateSettings,
         ListDueSettings,
+        MaterializeFeaturesSettings,
         PlanBatchSettings,
         PredictSettings,
         PromoteSettings,
@@ -217,6 +221,7 @@ if TYPE_CHECKING:
         ALERTS_TOPIC,
         BATCH_SCHEDULE,
         BATCH_SCORING,
+        FEATURE_MATERIALIZATION,
         GPU_JOB_DEFINITION,
         GPU_JOB_QUEUE,
         JOB_DEFINITION,

@@ -28,6 +28,7 @@ from mlcore.catalog.messages import (
     FailureReport,
     ListDueRequest,
     ListDueResult,
+    MaterializeRun,
     PartResult,
     PlanBatchRequest,
     PromoteRequest,
@@ -48,6 +49,7 @@ from mlcore.catalog.settings import (
     DriftCheckSettings,
     EvaluateSettings,
     ListDueSettings,
+    MaterializeFeaturesSettings,
     PlanBatchSettings,
     PredictSettings,
     PromoteSettings,
@@ -150,6 +152,7 @@ DRIFT_CHECK = "drift_check"  # its fleet-wide metrics feed the drift and degrada
 PLAN_BATCH, PUBLISH_BATCH = "plan_batch", "publish_batch"  # either side of a batch's scoring jobs
 COUNT_DATASET_PART = "count_dataset_part"  # a Distributed Map's child: one part of a large dataset
 START_SCHEDULED_BATCHES = "start_scheduled_batches"  # at each tick, the batches whose batch.schedule fired
+MATERIALIZE_FEATURES = "materialize_features"  # at each tick, every online view's new rows into the online store
 R, W, P = Access.READ, Access.READ_WRITE, Access.PUT
 CORE, DATA, SERVING = ("core",), ("core", "data"), ("core", "serving")
 FUNCTIONS: dict[str, Function] = {
@@ -275,6 +278,16 @@ FUNCTIONS: dict[str, Function] = {
             BatchTick,
             ScheduledBatchResult,
             timeout_seconds=60,
+        ),
+        Function(
+            MATERIALIZE_FEATURES,
+            MaterializeFeaturesSettings,
+            DATA,
+            {REGISTRY_TABLE: W, DATA_BUCKET: R, ONLINE_FEATURES_TABLE: W},
+            BatchTick,
+            MaterializeRun,
+            memory_mb=1024,
+            timeout_seconds=900,
         ),
     )
 }

@@ -462,3 +462,22 @@ class BatchManifest(_Message):
     table: str | None  # database.table in the Glue catalog
     created_at: str
     finished_at: str
+
+
+class ViewMaterialized(_Message):
+    """One feature view brought up to date in the online store, and how fresh it is."""
+
+    view: str
+    files: int = 0  # offline files read: those ingested since the last materialization
+    rows: int = 0
+    written: int = 0  # entities whose item moved forward
+    kept: int = 0  # entities whose item already held newer values
+    through: str = ""  # the newest ingest in the online store
+    newest_event_at: str | None = None  # the newest event time the online store holds (ISO 8601)
+    age_hours: float | None = None  # how old that is: the view's freshness
+    stale: bool = False  # older than the view's TTL: predictions that need it are refused or get nulls
+    error: str | None = None  # why this view was not materialized (the others were)
+
+
+class MaterializeRun(_Message):
+    views: list[ViewMaterialized] = Field(default_factory=list)

@@ -22,3 +22,7 @@ PERFORMANCE_DEGRADED = "PerformanceDegraded"
 # drift_check, per model and feature
 DRIFT_DISTANCE = "DriftDistance"  # normed Wasserstein or Jensen-Shannon distance (large samples)
 DRIFT_TEST_CONFIDENCE = "DriftTestConfidence"  # 1 - p-value of KS or chi-square (small samples)
+
+# materialize_features, per view (and the count of stale views without a dimension, for the alarm)
+FEATURE_VIEW_AGE = "FeatureViewAgeHours"  # how old the newest value in the online store is
+STALE_FEATURE_VIEWS = "StaleFeatureViews"  # online views whose newest value is older than their TTL

@@ -117,6 +117,12 @@ class PlanBatchSettings(Settings):
     data_bucket: str  # batch input and output (the only bucket a batch may read or write)
 
 
+class MaterializeFeaturesSettings(Settings):
+    registry_table: str
+    data_bucket: str  # the views' offline stores
+    online_features_table: str
+
+
 class StartScheduledBatchesSettings(Settings):
     registry_table: str
     batch_state_machine_arn: str

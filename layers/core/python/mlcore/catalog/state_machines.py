@@ -14,6 +14,7 @@ from mlcore.catalog.functions import (
     DRIFT_CHECK,
     EVALUATE,
     LIST_DUE,
+    MATERIALIZE_FEATURES,
     PLAN_BATCH,
     PROMOTE,
     PUBLISH_BATCH,
@@ -117,6 +118,16 @@ BATCH_SCHEDULE = StateMachine(
         "AlertsTopicArn": ResourceArn(ALERTS_TOPIC),
     },
 )
+# The platform's tick: bring every online feature view's store up to date, and say how fresh each is.
+FEATURE_MATERIALIZATION = StateMachine(
+    "feature_materialization",
+    {
+        "MaterializeFeaturesFunctionArn": FunctionArn(MATERIALIZE_FEATURES),
+        "ReportFailureFunctionArn": FunctionArn(REPORT_FAILURE),
+        "AlertsTopicArn": ResourceArn(ALERTS_TOPIC),
+    },
+)
 STATE_MACHINES: dict[str, StateMachine] = {
-    m.name: m for m in (TRAINING_PIPELINE, MONITOR_PIPELINE, RETRAINING, BATCH_SCORING, BATCH_SCHEDULE)
+    m.name: m
+    for m in (TRAINING_PIPELINE, MONITOR_PIPELINE, RETRAINING, BATCH_SCORING, BATCH_SCHEDULE, FEATURE_MATERIALIZATION)
 }

@@ -66,8 +66,10 @@ def read_offline(files: list[OfflineFile], schema: pa.Schema, data: ObjectStore)
     for file in files:
         raw = data.get(file.key)
         digest.update(f"{file.key}\0{hashlib.sha256(raw).hexdigest()}\n".encode())
-        table = pq.read_table(io.BytesIO(raw), columns=schema.names)
-        tables.append(table.cast(schema))
+        try:
+            tables.append(pq.read_table(io.BytesIO(raw), columns=schema.names).cast(schema))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, KeyError) as exc:
+            raise DataValidationError(f"the feature view file {data.uri(file.key)} cannot be read: {exc}") from exc
     return (pa.concat_tables(tables) if tables else schema.empty_table()), digest.hexdigest()
 
 

@@ -13,6 +13,6 @@ from mlcore._surface import surface
 
 if TYPE_CHECKING:
     from mlcore.features.ingest import IngestResult, ingest_rows, read_source, source_rows
-    from mlcore.features.online import MaterializeResult, create_online_table, latest_rows, materialize_view
+    from mlcore.features.online import create_online_table, latest_rows, materialize_online_views, materialize_view
 
 __all__, __getattr__, __dir__ = surface(__name__, __file__)

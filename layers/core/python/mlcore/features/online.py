@@ -8,22 +8,21 @@ the item's, so a late or repeated materialization never moves an entity back in 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlcore.catalog import online_key
+from mlcore.catalog import MaterializeRun, ViewMaterialized, online_key
 from mlcore.data import offline_files, read_offline, view_schema
-from mlcore.errors import BadRequestError
+from mlcore.errors import BadRequestError, MlopsError
 from mlcore.registry import Registry, ViewRecord
+from mlcore.storage import ObjectStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-from mlcore.storage import ObjectStore
 
 NEWER = "attribute_not_exists(pk) OR event_time < :t"
 
@@ -36,16 +35,6 @@ def create_online_table(client: DynamoDBClient, name: str) -> None:
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-
-
-@dataclass(frozen=True)
-class MaterializeResult:
-    view: str
-    files: int  # offline files read (those ingested since the last materialization)
-    rows: int
-    written: int  # entities whose item moved forward
-    kept: int  # entities whose item already held newer values
-    through: str  # the newest ingest now in the online store
 
 
 def latest_rows(rows: pa.Table, entities: list[str], timestamp: str) -> pa.Table:
@@ -73,8 +62,14 @@ def _item(view: str, row: dict[str, Any], entities: list[str], timestamp: str, f
 
 
 def materialize_view(
-    name: str, *, registry: Registry, data: ObjectStore, dynamodb: DynamoDBClient, table: str
-) -> MaterializeResult:
+    name: str,
+    *,
+    registry: Registry,
+    data: ObjectStore,
+    dynamodb: DynamoDBClient,
+    table: str,
+    now: datetime | None = None,
+) -> ViewMaterialized:
     """Bring the online store up to date with the view's offline files ingested since the last time.
 
     Raises
@@ -90,24 +85,52 @@ def materialize_view(
     record: ViewRecord = registry.get_view(name)
     view = record.view
     if not view.online:
-        raise BadRequestError(f"view '{name}' is not online: set `online: true` and register it again", field="online")
+        raise BadRequestError(f"view '{name}' is not online: set `online: true` and register it again",
+                              field="online")  # fmt: skip
     files = [f for f in offline_files(name, data) if f.ingest > record.materialized_through]
-    if not files:
-        return MaterializeResult(name, 0, 0, 0, 0, record.materialized_through)
-    rows, _ = read_offline(files, view_schema(view.entities, view.timestamp, view.features), data)
-    written = kept = 0
-    for row in latest_rows(rows, view.entities, view.timestamp).to_pylist():
-        item = _item(name, row, view.entities, view.timestamp, view.feature_names)
+    result = ViewMaterialized(view=name, through=record.materialized_through, newest_event_at=record.newest_event_at)
+    if files:
+        rows, _ = read_offline(files, view_schema(view.entities, view.timestamp, view.features), data)
+        latest = latest_rows(rows, view.entities, view.timestamp)
+        written = kept = 0
+        for row in latest.to_pylist():
+            item = _item(name, row, view.entities, view.timestamp, view.feature_names)
+            try:
+                dynamodb.put_item(
+                    TableName=table, Item=item, ConditionExpression=NEWER,
+                    ExpressionAttributeValues={":t": item["event_time"]},
+                )  # fmt: skip
+                written += 1
+            except dynamodb.exceptions.ConditionalCheckFailedException:
+                kept += 1
+        newest = pc.max(latest.column(view.timestamp)).as_py() if latest.num_rows else None
+        if newest is not None and record.newest_event_at is not None:
+            newest = max(newest, datetime.fromisoformat(record.newest_event_at))
+        newest_at = newest.isoformat() if newest is not None else record.newest_event_at
+        registry.set_materialized(record, files[-1].ingest, newest_at)
+        done = {"files": len(files), "rows": rows.num_rows, "written": written, "kept": kept}
+        result = result.model_copy(update={**done, "through": files[-1].ingest, "newest_event_at": newest_at})
+    return _freshness(result, view.ttl_hours, now or datetime.now(UTC))
+
+
+def _freshness(result: ViewMaterialized, ttl_hours: float, now: datetime) -> ViewMaterialized:
+    if result.newest_event_at is None:
+        return result.model_copy(update={"stale": True})  # nothing to serve yet
+    age = (now - datetime.fromisoformat(result.newest_event_at)).total_seconds() / 3600
+    return result.model_copy(update={"age_hours": round(age, 3), "stale": age > ttl_hours})
+
+
+def materialize_online_views(
+    *, registry: Registry, data: ObjectStore, dynamodb: DynamoDBClient, table: str, now: datetime | None = None
+) -> MaterializeRun:
+    """Materialize every online view (the platform's tick); a view that fails is reported, the others go on."""
+    views = []
+    for record in registry.list_views():
+        if not record.view.online:
+            continue
+        name = record.view.name
         try:
-            dynamodb.put_item(
-                TableName=table,
-                Item=item,
-                ConditionExpression=NEWER,
-                ExpressionAttributeValues={":t": item["event_time"]},
-            )
-            written += 1
-        except dynamodb.exceptions.ConditionalCheckFailedException:
-            kept += 1
-    through = files[-1].ingest
-    registry.set_materialized(record, through)
-    return MaterializeResult(name, len(files), rows.num_rows, written, kept, through)
+            views.append(materialize_view(name, registry=registry, data=data, dynamodb=dynamodb, table=table, now=now))
+        except MlopsError as error:  # a view's own fault (its files, a concurrent run): the next tick retries it
+            views.append(ViewMaterialized(view=name, error=f"{type(error).__name__}: {error.message}"))
+    return MaterializeRun(views=views)

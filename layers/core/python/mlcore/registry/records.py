@@ -52,6 +52,7 @@ class ViewRecord(Record):
     updated_at: str
     # The newest offline file (by its ingest id, which sorts by time) whose rows are in the online store.
     materialized_through: str = ""
+    newest_event_at: str | None = None  # the newest event time in the online store (ISO 8601): its freshness
 
 
 class ModelVersion(Record, TrainedModel):

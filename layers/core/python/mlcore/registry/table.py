@@ -238,8 +238,11 @@ class Registry:
             If the view changed since it was read here.
         """
         current = self.find_view(view.name)
-        record = ViewRecord(view=view, updated_at=utc_now(), revision=current.revision if current else 0,
-                            materialized_through=current.materialized_through if current else "")  # fmt: skip
+        if current is None:
+            record = ViewRecord(view=view, updated_at=utc_now())
+        else:  # what of it is in the online store stays recorded
+            record = current.model_copy(update={"view": view, "updated_at": utc_now()})
+            record.revision = current.revision
         pk = _view_pk(view.name)
         action = "view_updated" if current else "view_registered"
         details: dict[str, Any] = {"online": view.online, "features": view.feature_names}
@@ -272,7 +275,7 @@ class Registry:
     def list_views(self) -> list[ViewRecord]:
         return sorted((ViewRecord.model_validate_json(doc) for doc in self._scan(VIEW)), key=lambda r: r.view.name)
 
-    def set_materialized(self, record: ViewRecord, through: str) -> ViewRecord:
+    def set_materialized(self, record: ViewRecord, through: str, newest_event_at: str | None) -> ViewRecord:
         """Record how far the view's offline store is in the online store, on the revision read.
 
         Raises
@@ -280,7 +283,7 @@ class Registry:
         ConflictError
             If the view changed since `record` was read (another materialization, or a re-registration).
         """
-        updated = record.model_copy(update={"materialized_through": through})
+        updated = record.model_copy(update={"materialized_through": through, "newest_event_at": newest_event_at})
         self._transact([{"Put": self._put(record.view.name, VIEW, updated, pk=_view_pk(record.view.name))}],
                        f"feature view '{record.view.name}' changed while it was materialized")  # fmt: skip
         updated.revision = record.revision + 1

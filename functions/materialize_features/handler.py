@@ -1,0 +1,43 @@
+"""The platform's tick for the feature store: every online view's new rows into the online store, and its freshness."""
+
+from __future__ import annotations
+
+import functools
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mlcore.catalog import BatchTick, MaterializeFeaturesSettings
+from mlcore.catalog import metrics as names
+from mlcore.errors import FeatureMaterializationError
+from mlcore.features import materialize_online_views
+from mlruntime import client, logger, publish_metrics, registry, store, tracer, transient_errors
+
+
+@functools.cache
+def settings() -> MaterializeFeaturesSettings:
+    return MaterializeFeaturesSettings()
+
+
+@logger.inject_lambda_context(correlation_id_path="event_id")
+@tracer.capture_lambda_handler
+@transient_errors
+@event_parser(model=BatchTick)
+def handler(event: BatchTick, context: LambdaContext) -> dict:
+    config = settings()
+    run = materialize_online_views(
+        registry=registry(config.registry_table),
+        data=store(config.data_bucket),
+        dynamodb=client("dynamodb"),
+        table=config.online_features_table,
+    )
+    for view in run.views:
+        if view.age_hours is not None:
+            publish_metrics({names.FEATURE_VIEW_AGE: (view.age_hours, MetricUnit.NoUnit)}, view=view.view)
+    # without the view dimension: the alarm watches this one
+    publish_metrics({names.STALE_FEATURE_VIEWS: (sum(v.stale for v in run.views), MetricUnit.Count)})
+    failed = [f"{view.view}: {view.error}" for view in run.views if view.error]
+    if failed:
+        raise FeatureMaterializationError(f"{len(failed)} views were not materialized: {'; '.join(failed)}")
+    return run.model_dump(mode="json")

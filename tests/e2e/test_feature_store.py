@@ -1,0 +1,95 @@
+"""The feature store on the local target: from a view's registration to a prediction requested by card id."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from e2e_helpers import Cli, arns, new_executions
+
+from infra.local.example_data import CARD_VIEW, FRAUD_SPEC, card_activity, card_transactions
+from infra.local.target import LocalTarget
+from infra.operations import Platform
+from mlcore.catalog import online_key
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_view_registered_ingested_and_materialized_serves_a_model_trained_point_in_time(
+    platform: Platform, cli: Cli, tmp_path: Path
+) -> None:
+    # GIVEN the card-activity view registered, and a week of its rows ingested from a file
+    code, out, err = cli("features", "register", str(CARD_VIEW))
+    assert code == 0, err
+    assert "Registered feature view 'card-activity' (2 features by card_id, ttl 48 h, online)" in out
+    activity, _ = card_activity(cards=60, days=7, end=datetime.now(UTC) - timedelta(hours=1), seed=11)
+    pq.write_table(activity, tmp_path / "activity.parquet")
+    code, out, err = cli("features", "ingest", "card-activity", str(tmp_path / "activity.parquet"), "--output", "json")
+    assert code == 0, err
+    assert json.loads(out)["rows"] == activity.num_rows
+    # AND the fraud model registered with features from the view, and labelled transactions uploaded
+    code, out, err = cli("models", "register", str(FRAUD_SPEC))
+    assert code == 0, err
+    assert "4 features" in out
+    pq.write_table(card_transactions(activity, rows=900, seed=12), tmp_path / "labels.parquet")
+    assert cli("data", "upload", "fraud", str(tmp_path / "labels.parquet"))[0] == 0
+    # WHEN the training pipeline runs, and the view is materialized
+    code, out, err = cli("pipeline", "run", "fraud", "--output", "json")
+    assert code == 0, err + out
+    code, out, err = cli("features", "materialize", "card-activity", "--output", "json")
+    assert code == 0, err
+    assert json.loads(out)["written"] == 60
+    # THEN the run trained on the view's features, read point in time
+    [run] = platform.registry.list_runs("fraud")
+    assert {source.source for source in run.datasets} == {"dataset", "view"}
+    version = platform.registry.champion("fraud")
+    assert version is not None
+    assert [field.name for field in version.signature][-2:] == ["tx_count_24h", "amount_mean_7d"]
+    # AND a client asks with the card id and the transaction's own features only
+    status, body = platform.predict("fraud", [{"card_id": "c00003", "amount": 42.5, "merchant_category": "online"}])
+    assert status == 200, body
+    assert body["predictions"][0] in {"yes", "no"}
+    # AND an unknown card is a 400 naming the feature the store has no value for
+    status, body = platform.predict("fraud", [{"card_id": "nobody", "amount": 1.0, "merchant_category": "online"}])
+    assert status == 400
+    assert body["error"]["field"] == "instances[0].tx_count_24h"
+    # AND the view's listing says how far it is materialized
+    code, out, _ = cli("features", "list", "--output", "json")
+    [listed] = [view for view in json.loads(out) if view["view"] == "card-activity"]
+    assert (
+        listed["materialized_through"]
+        == json.loads(cli("features", "show", "card-activity", "--output", "json")[1])["materialized_through"]
+    )
+
+
+def test_the_templates_tick_materializes_what_was_ingested_since(
+    target: LocalTarget, platform: Platform, cli: Cli, tmp_path: Path
+) -> None:
+    # GIVEN the view registered, and a newer value of one card ingested
+    assert cli("features", "register", str(CARD_VIEW))[0] == 0
+    now = datetime.now(UTC).replace(microsecond=0)
+    newer = pa.table({
+        "card_id": ["c00005"], "event_time": pa.array([now], pa.timestamp("us", tz="UTC")),
+        "tx_count_24h": [31.0], "amount_mean_7d": [12.5],
+    })  # fmt: skip
+    pq.write_table(newer, tmp_path / "newer.parquet")
+    assert cli("features", "ingest", "card-activity", str(tmp_path / "newer.parquet"))[0] == 0
+    # WHEN the template's materialization tick fires (its own rule only)
+    [tick] = [rule for name, rule in target.scheduler.rules.items() if "materializetick" in name.lower()]
+    machine = tick.targets[0]["Arn"]
+    before = arns(platform, machine)
+    assert target.scheduler.fire(machine, {}) == [tick.name]
+    [arn] = new_executions(platform, machine, before)
+    execution = platform.wait(arn)
+    # THEN the state machine brought the view's online store up to date, and it is fresh
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    [view] = [v for v in json.loads(str(execution["output"]))["result"]["views"] if v["view"] == "card-activity"]
+    assert view["written"] >= 1 and view["stale"] is False and view["age_hours"] < 1
+    item = platform.client("dynamodb").get_item(
+        TableName=platform.resources.online_features_table, Key={"pk": {"S": online_key("card-activity", ["c00005"])}}
+    )["Item"]
+    assert json.loads(item["doc"]["S"]) == {"tx_count_24h": 31.0, "amount_mean_7d": 12.5}
