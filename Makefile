@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo test lint unit functional infra e2e synth layers-size bench-serving bench-batch bench-cli bench-venv bench-drift bench-validation bench-scale mutate openapi clean
+.PHONY: demo demo-features test lint unit functional infra e2e synth layers-size bench-serving bench-batch bench-cli bench-venv bench-drift bench-validation bench-scale mutate openapi clean
 
 $(VENV)/.installed: pyproject.toml .ci/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ node_modules/.installed: package.json
 ## The whole lifecycle of the bundled example on the embedded AWS.
 demo: $(VENV)/.installed
 	$(BIN)/mlops demo
+
+demo-features: $(VENV)/.installed
+	$(BIN)/mlops demo --feature-store --report-dir reports/demo-features
 
 ## Lint, types, and every test (unit, functional, infra, e2e).
 test: $(VENV)/.installed lint

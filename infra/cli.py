@@ -59,9 +59,11 @@ def emit(args: argparse.Namespace, document: Any, human: Any = None) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from infra.local.demo import Demo, DemoError
+    from infra.local.demo_features import FeatureStoreDemo
 
+    demo = FeatureStoreDemo if args.feature_store else Demo
     try:
-        result = Demo(Path(args.report_dir)).run()
+        result = demo(Path(args.report_dir)).run()
     except DemoError as exc:
         err.print(f"DemoError: {exc}", style="red")
         return 1
@@ -689,6 +691,11 @@ def parser() -> argparse.ArgumentParser:
     sub = root.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the whole lifecycle of the bundled example on the local target")
     demo.add_argument("--report-dir", default="reports/demo")
+    demo.add_argument(
+        "--feature-store",
+        action="store_true",
+        help="the feature store's lifecycle instead: a fraud model served by card id",
+    )
     demo.set_defaults(func=cmd_demo)
     _local_parser(sub)
     _models_parser(sub)

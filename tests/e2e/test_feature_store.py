@@ -93,3 +93,17 @@ def test_the_templates_tick_materializes_what_was_ingested_since(
         TableName=platform.resources.online_features_table, Key={"pk": {"S": online_key("card-activity", ["c00005"])}}
     )["Item"]
     assert json.loads(item["doc"]["S"]) == {"tx_count_24h": 31.0, "amount_mean_7d": 12.5}
+
+
+def test_the_feature_store_demo_serves_fraud_predictions_by_card_id(target: LocalTarget, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from infra.local.demo_features import CARDS, FeatureStoreDemo
+
+    result = FeatureStoreDemo(tmp_path, console=Console(quiet=True)).run(target)
+    features = json.loads((tmp_path / "feature-store.json").read_text())
+    assert features["materialized"]["written"] >= 1 and features["materialized"]["stale"] is False
+    assert features["ingest"]["rows"] == CARDS * 7 * 4
+    assert len(features["predictions"]["predictions"]) == 3
+    assert features["unknown_card"]["error"]["field"] == "instances[0].tx_count_24h"
+    assert [title for title, _, _ in result.steps][-1] == "total"
