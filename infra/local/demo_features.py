@@ -85,11 +85,12 @@ class FeatureStoreDemo(Demo):
         return f"({done.written} cards; newest value {done.age_hours or 0:.1f} h old)"
 
     def _predict(self, platform: Platform) -> str:
-        transactions = [
+        transactions: list[dict[str, Any]] = [
             {"card_id": f"c{card:05d}", "amount": amount, "merchant_category": merchant}
             for card, amount, merchant in ((3, 25.0, "grocery"), (17, 480.0, "online"), (250, 60.0, "travel"))
         ]
-        latencies, answer = [], {}
+        latencies: list[float] = []
+        answer: dict[str, Any] = {}
         for _ in range(20):
             started = time.perf_counter()
             status, answer = platform.predict(MODEL, transactions)
