@@ -47,6 +47,7 @@ layers-size: synth
 ## Serving latency, throughput, cold start and size of the predict function vs onnxruntime and pandas+sklearn.
 bench-serving: $(VENV)/.installed
 	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/enrichment.py
 
 ## Wall time of `mlops --help` and `mlops models list` against a local target, in fresh processes.
 bench-batch: $(VENV)/.installed

@@ -57,6 +57,7 @@ HANDLER = ROOT / "functions" / PREDICT / "handler.py"
 EVENT = ROOT / "events" / "predict.json"
 REGION = "us-east-1"
 TABLE, ARTIFACTS_BUCKET, CAPTURE_BUCKET = "registry", "mlops-artifacts", "mlops-capture"
+ONLINE_TABLE = "online-features"
 # The deployed values (infra/constructs/serving.py).
 SETTINGS = {"MAX_ROWS": "1000", "ALIAS_TTL_SECONDS": "30"}
 POWERTOOLS = {
@@ -205,9 +206,11 @@ def build_models() -> list[Model]:
 
 
 def create_resources(dynamodb: Any, s3: Any) -> None:
+    from mlcore.features import create_online_table
     from mlcore.registry import create_registry_table
 
     create_registry_table(dynamodb, TABLE)
+    create_online_table(dynamodb, ONLINE_TABLE)
     for bucket in (ARTIFACTS_BUCKET, CAPTURE_BUCKET):
         s3.create_bucket(Bucket=bucket)
 
@@ -263,6 +266,7 @@ def function_env(endpoint: str | None = None) -> dict[str, str]:
         "REGISTRY_TABLE": TABLE,
         "ARTIFACTS_BUCKET": ARTIFACTS_BUCKET,
         "CAPTURE_BUCKET": CAPTURE_BUCKET,
+        "ONLINE_FEATURES_TABLE": ONLINE_TABLE,
     }
     if endpoint:
         env["AWS_ENDPOINT_URL"] = endpoint

@@ -19,23 +19,29 @@ from mlruntime.lightaws import S3, AwsError, DynamoDB, backoff, dns_suffix
 class Scripted:
     """A loopback HTTP server answering each request with the next scripted answer."""
 
-    def __init__(self, answers: list[tuple[int, str] | str]) -> None:
+    def __init__(self, answers: list[tuple[int, str] | str], *, keep_alive: bool = False) -> None:
         self.answers = list(answers)
         self.requests = 0
+        self.connections: set[tuple[str, int]] = set()
         scripted = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def log_message(self, format: str, *args: object) -> None:
                 return
 
             def _answer(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 scripted.requests += 1
+                scripted.connections.add(self.client_address)
                 answer = scripted.answers.pop(0) if len(scripted.answers) > 1 else scripted.answers[0]
                 if answer == "drop":  # close the connection without an answer
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
+                if answer == "idle-close":  # answer, then close the kept-alive connection (as a server does idle)
+                    answer, self.close_connection = OK_ITEM, True
                 status, body = answer
                 data = body.encode()
                 self.send_response(status)
@@ -74,8 +80,8 @@ def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 def server() -> Iterator[type[Scripted]]:
     started: list[Scripted] = []
 
-    def start(answers: list[tuple[int, str] | str]) -> Scripted:
-        started.append(Scripted(answers))
+    def start(answers: list[tuple[int, str] | str], keep_alive: bool = False) -> Scripted:
+        started.append(Scripted(answers, keep_alive=keep_alive))
         return started[-1]
 
     yield start  # type: ignore[misc]
@@ -176,3 +182,21 @@ def test_a_dependency_that_never_answers_is_a_dependency_error(server: type[Scri
         client(scripted.url).get_item(TableName="t", Key={})
     assert error.value.status == 503 and isinstance(error.value, AwsError)
     assert scripted.requests == lightaws.MAX_ATTEMPTS
+
+
+def test_calls_share_one_kept_alive_connection(server: type[Scripted]) -> None:
+    scripted = server([OK_ITEM], keep_alive=True)  # type: ignore[call-arg]
+    dynamodb = client(scripted.url)
+    for _ in range(5):
+        assert dynamodb.get_item(TableName="registry", Key={})["Item"]
+    assert (scripted.requests, len(scripted.connections)) == (5, 1)
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_without_a_retry(server: type[Scripted]) -> None:
+    # GIVEN a server that closes the kept-alive connection after its first answer (without saying so)
+    scripted = server(["idle-close", OK_ITEM], keep_alive=True)  # type: ignore[call-arg]
+    dynamodb = client(scripted.url)
+    assert dynamodb.get_item(TableName="registry", Key={})["Item"]
+    # WHEN the next call finds the connection closed THEN it is sent again on a new one, at once
+    assert dynamodb.get_item(TableName="registry", Key={})["Item"]
+    assert (scripted.requests, len(scripted.connections), dynamodb.retries) == (2, 2, 0)

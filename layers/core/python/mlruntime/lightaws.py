@@ -23,10 +23,9 @@ import io
 import json
 import os
 import random
+import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
@@ -174,6 +173,7 @@ class _Client:
         self.clock = clock
         self.sleep = sleep
         self.retries = 0  # retried attempts, for tests and metrics
+        self._local = threading.local()  # each thread's connections (http.client's are not thread-safe)
 
     def service_url(self, host_prefix: str = "") -> str:
         """`https://<prefix><service>.<region>.<partition domain>`, or the configured endpoint."""
@@ -182,6 +182,51 @@ class _Client:
     @staticmethod
     def _credentials() -> tuple[str, str, str | None]:
         return os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"], os.environ.get("AWS_SESSION_TOKEN")
+
+    def _connection(self, scheme: str, netloc: str, timeout: float) -> http.client.HTTPConnection:
+        """This thread's kept-alive connection to the endpoint (a TLS handshake per call would cost more
+        than the call)."""
+        connections: dict[tuple[str, str], http.client.HTTPConnection] = self._local.__dict__.setdefault("c", {})
+        connection = connections.get((scheme, netloc))
+        if connection is None:
+            kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+            connection = connections[scheme, netloc] = kind(netloc, timeout=timeout)
+        connection.timeout = timeout
+        if connection.sock is not None:
+            connection.sock.settimeout(timeout)
+        return connection
+
+    def _drop(self, scheme: str, netloc: str) -> None:
+        connection = self._local.__dict__.get("c", {}).pop((scheme, netloc), None)
+        if connection is not None:
+            connection.close()
+
+    def _exchange(
+        self, method: str, url: str, headers: dict[str, str], body: bytes, timeout: float
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request and its answer over the kept-alive connection; a connection the server closed while it
+        idled is replaced once (every call here is a read or an idempotent put)."""
+        parts = urllib.parse.urlsplit(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        for reused in (True, False):
+            connection = self._connection(parts.scheme, parts.netloc, timeout)
+            was_open = connection.sock is not None
+            try:
+                connection.request(method, target, body=body or None, headers=headers)
+                response = connection.getresponse()
+                data = response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self._drop(parts.scheme, parts.netloc)
+                if reused and was_open:
+                    continue
+                raise
+            except BaseException:
+                self._drop(parts.scheme, parts.netloc)  # a half-read answer must not reach the next request
+                raise
+            if response.will_close:
+                self._drop(parts.scheme, parts.netloc)
+            return response.status, dict(response.getheaders()), data
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(
         self, method: str, url: str, headers: dict[str, str], body: bytes = b""
@@ -195,18 +240,13 @@ class _Client:
             signed = sign(
                 method, url, headers, body, service=self.service, region=self.region, credentials=self._credentials()
             )
-            request = urllib.request.Request(url, data=body or None, method=method, headers=signed)
             try:
                 timeout = max(0.1, min(ATTEMPT_TIMEOUT_SECONDS, remaining))
-                with urllib.request.urlopen(request, timeout=timeout) as response:
-                    return response.status, dict(response.headers), response.read()
-            except urllib.error.HTTPError as error:
-                data = error.read()
-                answer = (error.code, dict(error.headers), data)
-                if not retryable(error.code, data):
+                answer = self._exchange(method, url, signed, body, timeout)
+                if answer[0] < 300 or not retryable(answer[0], answer[2]):
                     return answer
                 failure: Exception | None = None
-            except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as error:
+            except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
                 failure, answer = error, (0, {}, b"")
             pause = backoff(attempt)
             if attempt >= MAX_ATTEMPTS or self.clock() + pause >= deadline:
