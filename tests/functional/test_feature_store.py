@@ -4,6 +4,7 @@ step, materialization of the online store, and enrichment of predictions by enti
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -434,3 +435,29 @@ def test_the_tick_materializes_the_views_it_can_names_the_one_it_cannot_and_skip
     assert views["card-activity"].written == 40 and views["card-activity"].error is None
     assert "DataValidationError: the feature view file s3://" in str(views["broken-view"].error)
     assert views["broken-view"].written == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"features": "drop"}, "takes 'tx_count_24h' (numeric) from view 'card-activity', which this update drops"),
+        ({"features": "retype"}, "which this update retypes as categorical"),
+        ({"entities": ["account_id"]}, "reads view 'card-activity' by ['card_id']"),
+    ],
+)
+def test_a_view_update_that_would_break_a_model_using_it_is_refused(
+    registry: Registry, view: FeatureView, fraud_spec: ModelSpec, change: dict[str, Any], message: str
+) -> None:
+    from mlcore.errors import ConflictError
+    from mlcore.spec import Feature
+
+    features = [f for f in view.features if f.name != "tx_count_24h"]
+    if change.get("features") == "retype":
+        features.append(Feature(name="tx_count_24h", type="categorical", allow_unseen=True))
+    update = {**change, "features": features} if "features" in change else change
+    with pytest.raises(ConflictError, match=re.escape(message)):
+        registry.put_view(view.model_copy(update=update), actor="test")
+    assert registry.get_view("card-activity").view == view
+    # AND a change the models do not feel is taken
+    registry.put_view(view.model_copy(update={"ttl_hours": 72, "description": "longer"}), actor="test")
+    assert registry.get_view("card-activity").view.ttl_hours == 72

@@ -184,3 +184,9 @@ def test_the_check_finds_the_names_where_the_catalog_declares_them() -> None:
     assert found["RegistryTable"] == {"layers/core/python/mlcore/catalog/outputs.py"}
     assert found["ridge"] == {"layers/core/python/mlcore/catalog/estimators.py"}
     assert found["runs/"] == {"layers/core/python/mlcore/catalog/keys.py"}
+
+
+def test_test_modules_have_unique_basenames() -> None:
+    # pytest's default import mode refuses a second module of the same name in another folder (make test collects all)
+    names = [path.name for path in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({name for name in names if names.count(name) > 1}) == []

@@ -176,3 +176,25 @@ def test_each_label_row_gets_its_own_entitys_newest_value_in_its_order() -> None
     # a@T0 -> 2; a@T0-3h -> 1; b@T0 -> 10 (20 is its future); c has no rows; a@T0-6h knew nothing yet
     assert _join(labels, ["a", "a", "b", "c"], rows) == [2.0, 1.0, 10.0, None]
     assert _join(labels[3:], ["a"], rows) == [None]
+
+
+# -- the per-model OpenAPI document ------------------------------------------------------------------
+
+
+def test_the_model_document_takes_a_row_by_entity_keys_or_in_full(raw: dict[str, Any], view: FeatureView) -> None:
+    import jsonschema
+
+    from mlcore.serving import model_document, signature_of
+
+    spec = parse_spec(raw, views={"card-activity": view}.get)
+    document = model_document(spec.name, 1, signature_of(spec.features), ["no", "yes"], 100, views=spec.views)
+    schema = {**document["components"]["schemas"][f"{spec.name}-instance"], "$defs": {}}
+    validator = jsonschema.Draft202012Validator(schema)
+    full = {f.name: (f.min or 1.0) if f.is_numeric else (f.categories or ["x"])[0] for f in spec.features}
+    own = {name: value for name, value in full.items() if name != "tx_count_24h"}
+    assert validator.is_valid(full)
+    assert validator.is_valid({**own, "card_id": "c00042"})
+    assert validator.is_valid({**own, "card_id": 42})
+    assert not validator.is_valid(own)  # neither the view's feature nor the card to read it by
+    assert not validator.is_valid({**own, "card_id": ""})
+    assert not validator.is_valid({"card_id": "c00042"})  # the model's own features are still needed

@@ -238,6 +238,8 @@ class Registry:
             If the view changed since it was read here.
         """
         current = self.find_view(view.name)
+        if current is not None:
+            self._still_serves_its_models(view)
         if current is None:
             record = ViewRecord(view=view, updated_at=utc_now())
         else:  # what of it is in the online store stays recorded
@@ -255,6 +257,32 @@ class Registry:
         )
         record.revision += 1
         return record
+
+    def _still_serves_its_models(self, view: FeatureView) -> None:
+        """A view's update keeps what the registered models take from it: its keys, its time, their features.
+
+        Raises
+        ------
+        ConflictError
+            Naming the model and what the update would take from it.
+        """
+        features = {f.name: f.type for f in view.features}
+        for spec in self.list_specs():
+            binding = spec.views.get(view.name)
+            if binding is None:
+                continue
+            if (binding.entities, binding.timestamp) != (view.entities, view.timestamp):
+                raise ConflictError(
+                    f"model '{spec.name}' reads view '{view.name}' by {binding.entities} at '{binding.timestamp}': "
+                    "register the view under a new name to change its keys or its time"
+                )
+            for name in binding.features:
+                if features.get(name) != spec.feature(name).type:
+                    change = "drops" if name not in features else f"retypes as {features[name]}"
+                    raise ConflictError(
+                        f"model '{spec.name}' takes '{name}' ({spec.feature(name).type}) from view '{view.name}', "
+                        f"which this update {change}: update the model first, or register a new view"
+                    )
 
     def find_view(self, name: str) -> ViewRecord | None:
         return self._get(name, VIEW, ViewRecord, pk=_view_pk(name))

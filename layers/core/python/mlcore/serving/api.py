@@ -66,7 +66,9 @@ def model_document(service: PredictionService, call: Call) -> dict[str, Any]:
     champion = serving.champion
     call.version = champion.version
     model = champion.model
-    return openapi.model_document(call.name, champion.version, model.signature, model.classes, service.max_rows)
+    return openapi.model_document(
+        call.name, champion.version, model.signature, model.classes, service.max_rows, views=serving.spec.views
+    )
 
 
 Operation = Callable[[PredictionService, Call], dict[str, Any]]

@@ -7,6 +7,7 @@ keeps the two equal, and the local target serves it at `GET /openapi.json`.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -22,6 +23,7 @@ from mlcore.catalog import (
     limits,
 )
 from mlcore.serving.inputs import FLOAT, bounds
+from mlcore.spec import ViewBinding
 
 API_KEY_HEADER = "x-api-key"
 
@@ -163,16 +165,38 @@ def feature_schema(field: SignatureField) -> dict[str, Any]:
     return schema
 
 
+def _by_entity_keys(signature: list[SignatureField], views: Mapping[str, ViewBinding]) -> dict[str, Any]:
+    """A row that names its entities instead of sending their views' features (read from the online store)."""
+    from_views = {name for binding in views.values() for name in binding.features}
+    keys = sorted({entity for binding in views.values() for entity in binding.entities})
+    key = {"type": ["string", "integer"], "minLength": 1}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": sorted({*keys, *(f.name for f in signature if not f.nullable and f.name not in from_views)}),
+        "properties": {**{f.name: feature_schema(f) for f in signature}, **{k: key for k in keys}},
+        "description": "The entity keys of the model's feature views; each view feature left out is read from "
+        "the online store (a 400 names it when the store has no value within the view's TTL).",
+    }
+
+
 def _model_bodies(
-    name: str, signature: list[SignatureField], classes: list[str] | None, max_rows: int
+    name: str,
+    signature: list[SignatureField],
+    classes: list[str] | None,
+    max_rows: int,
+    views: Mapping[str, ViewBinding] | None = None,
 ) -> dict[str, Any]:
-    """The request schemas of one model: its rows as objects or as a `dataframe_split`, and its labels."""
-    instance = {
+    """The request schemas of one model: its rows as objects (or by entity keys) or as a `dataframe_split`,
+    and its labels."""
+    instance: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "required": [f.name for f in signature if not f.nullable],
         "properties": {f.name: feature_schema(f) for f in signature},
     }
+    if views:
+        instance = {"anyOf": [instance, _by_entity_keys(signature, views)]}
     rows = {"type": "array", "minItems": 1, "maxItems": max_rows}
     split = {
         "type": "object",
@@ -233,14 +257,21 @@ def _model_bodies(
 
 
 def model_document(
-    name: str, version: int, signature: list[SignatureField], classes: list[str] | None, max_rows: int
+    name: str,
+    version: int,
+    signature: list[SignatureField],
+    classes: list[str] | None,
+    max_rows: int,
+    *,
+    views: Mapping[str, ViewBinding] | None = None,
 ) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of one model's routes, from its champion's signature.
+    """The OpenAPI 3.1 document of one model's routes, from its champion's signature (and its feature views).
 
-    A request valid under it is answered (200); one that is not is refused (4xx). The one exception:
-    the API also takes a `dataframe_split` whose columns come in another order than the document's.
+    A request valid under it is answered (200); one that is not is refused (4xx). The exceptions: the API
+    also takes a `dataframe_split` whose columns come in another order than the document's, and a row by
+    entity keys is refused when the online store has no fresh value for a required feature.
     """
-    bodies = _model_bodies(name, signature, classes, max_rows)
+    bodies = _model_bodies(name, signature, classes, max_rows, views)
     document = openapi_document()
     document["info"] = {"title": f"Model '{name}' (champion v{version})", "version": str(version)}
     document["components"]["schemas"].update(bodies)
