@@ -69,7 +69,8 @@ class DataPlane(Construct):
         self.artifacts_bucket = self._bucket("Artifacts", "artifacts")
         self.capture_bucket = self._bucket("Capture", "capture")
 
-        self.registry_table = self._table("Registry", sort_key="sk")
+        # Its stream carries every change of a version or an alias to the registry's events (EventBridge).
+        self.registry_table = self._table("Registry", sort_key="sk", stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES)
         # Every run's record, as a Parquet table analysts query with Athena (the record step adds the table).
         self.runs_database = self._database(
             "RunsDatabase", prefix, "runs", "the record of every training run (table `runs`, partitioned by model)"
@@ -88,7 +89,9 @@ class DataPlane(Construct):
             enforce_ssl=True,
         )
 
-    def _table(self, construct_id: str, sort_key: str | None = None) -> dynamodb.Table:
+    def _table(
+        self, construct_id: str, sort_key: str | None = None, stream: dynamodb.StreamViewType | None = None
+    ) -> dynamodb.Table:
         """A table keyed by `pk` (and `sort_key`): on demand, encrypted with the key, recoverable, retained."""
         return dynamodb.Table(
             self,
@@ -102,6 +105,7 @@ class DataPlane(Construct):
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
             encryption_key=self.key,
             removal_policy=RemovalPolicy.RETAIN,
+            stream=stream,
         )
 
     def _database(self, construct_id: str, prefix: str, suffix: str, description: str) -> glue.CfnDatabase:

@@ -9,11 +9,14 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.constructs.lambda_factory import LambdaFactory
+from infra.constructs.nag import acknowledge
 from infra.constructs.resources import PlatformResources
 from infra.constructs.training import asl_state_machine
 from mlcore.catalog import (
@@ -23,6 +26,7 @@ from mlcore.catalog import (
     FEATURE_MATERIALIZATION,
     MATERIALIZE_FEATURES,
     MONITOR_PIPELINE,
+    PUBLISH_REGISTRY_EVENTS,
     RETRAINING,
     TRAINING_STATE_MACHINE,
     metrics,
@@ -55,6 +59,7 @@ class Monitor(Construct):
     retrain_tick: events.Rule
     materialization: sfn.StateMachine  # the feature store's tick
     materialize_tick: events.Rule
+    registry_events_dlq: sqs.Queue  # registry stream records that could not be published
     data_drops: events.Rule
     alarms: list[cloudwatch.Alarm]
 
@@ -127,6 +132,7 @@ class Monitor(Construct):
                 targets.SfnStateMachine(self.materialization, input=events.RuleTargetInput.from_object(FEATURE_TICK))
             ],
         )
+        self._registry_events(factory, resources)
         data_bucket = resources.get(DATA_BUCKET)
         self.data_drops = events.Rule(
             self,
@@ -179,6 +185,34 @@ class Monitor(Construct):
             sns.Subscription(
                 self, "AlarmEmail", topic=alerts_topic, protocol=sns.SubscriptionProtocol.EMAIL, endpoint=alarm_email
             )
+
+    def _registry_events(self, factory: LambdaFactory, resources: PlatformResources) -> None:
+        """The registry table's stream, read by the function that puts its changes on EventBridge; a batch that
+        keeps failing is split to find the record, which then goes to a dead-letter queue (nothing lost)."""
+        publish = factory.create(self, PUBLISH_REGISTRY_EVENTS)
+        self.functions[PUBLISH_REGISTRY_EVENTS] = publish
+        self.registry_events_dlq = sqs.Queue(
+            self,
+            "RegistryEventsDlq",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=resources.key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            self.registry_events_dlq,
+            {"AwsSolutions-SQS3": "This queue is the dead-letter queue of the registry stream's event source."},
+        )
+        publish.add_event_source(
+            sources.DynamoEventSource(
+                resources.registry_table,
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=100,
+                bisect_batch_on_error=True,
+                retry_attempts=10,
+                on_failure=sources.SqsDlq(self.registry_events_dlq),
+            )
+        )
 
     @staticmethod
     def _fleet_metric(name: str, service: str = DRIFT_CHECK, statistic: str = "Sum") -> cloudwatch.Metric:

@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -38,6 +39,7 @@ class PlatformResources:
     runs_database: glue.CfnDatabase
     online_features_table: dynamodb.ITable
     features_database: glue.CfnDatabase
+    event_bus: events.IEventBus  # the account's default bus: the registry's events go there
     code_version: str = "unknown"  # the commit the app is synthesized from (CODE_VERSION settings)
     gpu_jobs: bool = False  # the deployment has the EC2 GPU queue (GPU_JOBS settings)
     training_state_machine: sfn.IStateMachine | None = None
@@ -89,6 +91,7 @@ class PlatformResources:
             "_role": lambda: target.role_arn,
             "_log_group": lambda: target.log_group_name,
             "_prefix": lambda: target,
+            "_bus": lambda: target.event_bus_name,
         }
         return str(values[_kind(resource)]())
 
@@ -112,6 +115,7 @@ class PlatformResources:
             ),
             ("_role", Access.PASS): lambda: target.grant_pass_role(grantee),
             ("_prefix", Access.REGISTER): lambda: self._grant_job_definitions(target, grantee),
+            ("_bus", Access.PUT): lambda: target.grant_put_events_to(grantee),
         }
         grant = grants.get((_kind(resource), access))
         if grant is None:
@@ -157,7 +161,10 @@ GLUE_TABLE_ACTIONS = (
 )
 
 
-KINDS = ("_table", "_bucket", "_state_machine", "_topic", "_database", "_executions", "_role", "_log_group", "_prefix")
+KINDS = (
+    "_table", "_bucket", "_state_machine", "_topic", "_database", "_executions", "_role", "_log_group", "_prefix",
+    "_bus",
+)  # fmt: skip
 
 
 def _kind(resource: str) -> str:

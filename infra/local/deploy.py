@@ -167,6 +167,7 @@ class LocalDeployer:
             ("AWS::Batch::JobQueue", self._job_queue),
             ("AWS::Batch::JobDefinition", self._job_definition),
             ("AWS::Lambda::Function", self._function),
+            ("AWS::Lambda::EventSourceMapping", self._event_source),
             ("AWS::StepFunctions::StateMachine", self._state_machine),
             ("AWS::Events::Rule", self._rule),
         ]
@@ -198,12 +199,19 @@ class LocalDeployer:
 
     def _table(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
         name = self._name(stack, logical)
-        self.clients("dynamodb").create_table(
+        stream = props.get("StreamSpecification")
+        streams = {"StreamSpecification": {"StreamEnabled": True, **stream}} if stream else {}
+        dynamodb = self.clients("dynamodb")
+        dynamodb.create_table(
             TableName=name,
             KeySchema=props["KeySchema"],
             AttributeDefinitions=props["AttributeDefinitions"],
             BillingMode="PAY_PER_REQUEST",
+            **streams,
         )
+        if stream:  # its ARN is known once the table exists (GetAtt StreamArn)
+            arn = dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+            self.resolver.physical[(stack.name, logical)]["StreamArn"] = arn
         self.deployment.tables[logical] = name
 
     def _topic(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
@@ -265,6 +273,15 @@ class LocalDeployer:
             code_dir=outdir / resource["Metadata"]["aws:asset:path"],
             handler=props["Handler"],
             environment=environment,
+        )
+
+    def _event_source(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
+        """A stream's records delivered to a function (a DynamoDB stream: `hooks` runs the real handler)."""
+        self.clients("lambda").create_event_source_mapping(
+            FunctionName=props["FunctionName"],
+            EventSourceArn=props["EventSourceArn"],
+            StartingPosition=props.get("StartingPosition", "TRIM_HORIZON"),
+            BatchSize=int(props.get("BatchSize", 100)),
         )
 
     def _state_machine(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:

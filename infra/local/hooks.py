@@ -13,6 +13,9 @@
   both are normalised here with botocore's service model, as AWS does.
 - EventBridge rules (`Rule.send_to_targets`) deliver to Step Functions targets with the target's
   input (`infra.local.events`), S3's events with an id of their own.
+- DynamoDB streams (`LambdaFunction.invoke`, which moto calls with a batch of a table's stream records
+  for each event source mapping, in the writer's request) reach the real handler from a worker thread,
+  after the write, as Lambda's stream poller does.
 - The engine runs state machines, and Lambda and Batch run without Docker.
 
 `CALLS` counts each hook's use; the tests prove every hook ran.
@@ -20,11 +23,15 @@
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
 from collections import Counter
 from datetime import datetime
 from typing import Any
 
 import botocore.session
+from moto.awslambda.models import LambdaFunction
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.batch.models import Job
 from moto.batch_simple.models import BatchSimpleBackend
@@ -41,6 +48,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from infra.local.events import Delivery, as_sent_by_aws
 from infra.local.runner import FunctionRunner, TrainingJobRunner
 
+log = logging.getLogger(__name__)
 CALLS: Counter[str] = Counter()
 MOTO_CONFIG = {
     "stepfunctions": {"execute_state_machine": True},
@@ -94,6 +102,47 @@ def _container_details(self: Job) -> dict[str, Any]:
     return details
 
 
+class StreamPoller:
+    """Runs the stream batches handed over by moto, in order, on a thread of its own.
+
+    Not in the writer's request: the writer may itself be a function, running under the local target's
+    environment lock until its write answers. A batch whose handler fails is retried (Lambda retries a stream
+    batch until it succeeds or expires), at most `ATTEMPTS` times here, then logged and dropped.
+    """
+
+    ATTEMPTS = 3
+
+    def __init__(self, functions: FunctionRunner) -> None:
+        self.functions = functions
+        self.batches: queue.Queue[tuple[str, str]] = queue.Queue()
+        self.delivered = 0
+        threading.Thread(target=self._run, name="stream-poller", daemon=True).start()
+
+    def put(self, function_name: str, body: str) -> None:
+        self.batches.put((function_name, body))
+
+    def _run(self) -> None:
+        while True:
+            function_name, body = self.batches.get()
+            for _ in range(self.ATTEMPTS):
+                _, failed = self.functions.invoke_json(function_name, body)
+                if not failed:
+                    self.delivered += 1
+                    break
+            else:
+                log.error("a stream batch failed %d times in %s; dropped", self.ATTEMPTS, function_name)
+            self.batches.task_done()
+
+
+def _stream_hook(streams: StreamPoller) -> Any:
+    def stream_batch(self: LambdaFunction, body: str, request_headers: Any, response_headers: Any) -> bytes:
+        CALLS["stream_batch"] += 1
+        streams.put(self.function_name, body)
+        return b"{}"  # taken: moto drops the records it handed over
+
+    return stream_batch
+
+
 def install(functions: FunctionRunner, training: TrainingJobRunner, delivery: Delivery) -> None:
     """Point moto at the real code. Idempotent; `uninstall` restores moto."""
     for service, settings in MOTO_CONFIG.items():
@@ -140,6 +189,7 @@ def install(functions: FunctionRunner, training: TrainingJobRunner, delivery: De
 
     patches = {
         (Rule, "send_to_targets"): send_to_targets,
+        (LambdaFunction, "invoke"): _stream_hook(StreamPoller(functions)),
         (LambdaSimpleBackend, "invoke"): invoke,
         (BatchSimpleBackend, "_mark_job_as_finished"): finish_job,
         (Job, "_container_details"): _container_details,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Stack
+from aws_cdk import aws_events as events
 from constructs import Construct
 
 from infra.config import MlopsConfig
@@ -41,6 +42,7 @@ class DataStack(Stack):
             runs_database=data.runs_database,
             online_features_table=data.online_features_table,
             features_database=data.features_database,
+            event_bus=events.EventBus.from_event_bus_name(self, "DefaultBus", "default"),
         )
         outputs = (REGISTRY_TABLE, DATA_BUCKET, ARTIFACTS_BUCKET, CAPTURE_BUCKET, ALERTS_TOPIC, ONLINE_FEATURES_TABLE,
                    FEATURES_DATABASE)  # fmt: skip

@@ -37,6 +37,7 @@ HANDLERS = (
     "drift_check",
     "request_retraining",
     "materialize_features",
+    "publish_registry_events",
 )
 POWERTOOLS = {
     "POWERTOOLS_TRACE_DISABLED": "true",
@@ -82,6 +83,7 @@ def invoke(
         "ARTIFACTS_BUCKET": "mlops-artifacts",
         "CAPTURE_BUCKET": "mlops-capture",
         "ONLINE_FEATURES_TABLE": "online-features",
+        "EVENT_BUS": "default",
         "IMAGE_JOB_PREFIX": "mlops-training-image",
         "IMAGE_JOB_ROLE_ARN": "arn:aws:iam::123456789012:role/image-job",
         "IMAGE_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/image-execution",
@@ -702,3 +704,47 @@ def test_the_feature_stores_tick_materializes_online_views_and_fails_naming_a_br
     data.put("features/broken-view/date=2026-03-10/20260310T000000000000Z-b.parquet", b"not parquet")
     with pytest.raises(FeatureMaterializationError, match="1 views were not materialized: broken-view: Data"):
         invoke("materialize_features", load_event("materialize_features"))
+
+
+def test_registry_changes_read_from_the_tables_stream_become_events_on_the_bus(
+    invoke: Callable[[str, dict[str, Any]], Any], trained_churn: Any, register_model: Callable[..., Any],
+    artifacts: ObjectStore,
+) -> None:  # fmt: skip
+    from botocore.config import Config
+
+    from mlcore.registry import VersionStatus, create_registry_table
+
+    # GIVEN a registry table with its stream (as deployed), and a rule sending the registry's events to a queue
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    create_registry_table(dynamodb, "streamed")
+    stream = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    dynamodb.update_table(TableName="streamed", StreamSpecification=stream)
+    sqs, events = boto3.client("sqs", region_name="us-east-1"), boto3.client("events", region_name="us-east-1")
+    queue = sqs.create_queue(QueueName="registry-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="registry", EventPattern=json.dumps({"source": ["mlops.registry"]}))
+    events.put_targets(Rule="registry", Targets=[{"Id": "q", "Arn": queue_arn}])
+    # WHEN a version is registered and promoted, then recalled
+    registry = Registry("streamed", dynamodb)
+    registry.put_spec(trained_churn.spec, actor="test")
+    version = register_model(registry, artifacts, trained_churn)
+    registry.set_status("churn", version.version, VersionStatus.REJECTED, actor="test", reason="leak")
+    streams = boto3.client(
+        "dynamodbstreams", region_name="us-east-1", config=Config(account_id_endpoint_mode="disabled")
+    )
+    arn = dynamodb.describe_table(TableName="streamed")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    result = invoke("publish_registry_events", {"Records": json.loads(json.dumps(records, default=str))})
+    # THEN the bus carried each change, in order
+    received = []
+    while message := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
+        received += [json.loads(m["Body"]) for m in message]
+        sqs.delete_message_batch(QueueUrl=queue, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                                                          for i, m in enumerate(message)])  # fmt: skip
+    kinds = [(event["detail-type"], event["detail"].get("version")) for event in received]
+    assert kinds == [("VersionRegistered", 1), ("VersionApproved", 1), ("AliasMoved", 1), ("VersionRejected", 1),
+                     ("AliasMoved", None)]  # fmt: skip
+    assert result == {"published": 5}
+    assert received[-1]["detail"]["previous_version"] == 1

@@ -38,13 +38,17 @@ def spec_with(churn_spec: ModelSpec, **retrain: Any) -> ModelSpec:
 def setup(
     registry: Registry, data: ObjectStore, capture: ObjectStore, churn_spec: ModelSpec, state_machine: tuple[Any, str]
 ) -> Callable[..., RetrainingResult]:
-    """`ask(trigger, event_id, at=..., **fields)`: a request to the step, as its function makes it."""
+    """`ask(trigger, event_id, at=..., event_at=..., **fields)`: a request to the step, as its function makes it."""
     registry.put_spec(churn_spec, actor="test")
     data.put(DATASET, b"tenure_months,churned\n1,yes\n")
     sfn, arn = state_machine
 
-    def ask(trigger: str, event_id: str, at: datetime = NOW, **fields: Any) -> RetrainingResult:
+    def ask(
+        trigger: str, event_id: str, at: datetime = NOW, event_at: datetime | None = None, **fields: Any
+    ) -> RetrainingResult:
         fields.setdefault("model_name", None if trigger in ("schedule", "new_data") else "churn")
+        if event_at is not None:  # when the event happened (EventBridge's time); `at` is when the step runs
+            fields["at"] = event_at.isoformat()
         request = RetrainingRequest(trigger=trigger, event_id=event_id, **fields)
         return request_retraining(
             request, registry=registry, data=data, capture=capture, sfn=sfn, state_machine_arn=arn, now=at
@@ -319,6 +323,42 @@ def test_a_data_drop_waits_out_the_debounce_and_the_newest_drop_starts_one_run(
     [execution] = executions(state_machine)
     described = state_machine[0].describe_execution(executionArn=execution["executionArn"])
     assert json.loads(described["input"])["dataset_uri"] == f"s3://mlops-data/{second_key}"
+
+
+def test_the_drop_that_happened_last_starts_the_run_even_when_an_older_one_is_delivered_after_it(
+    setup: Callable[..., RetrainingResult],
+    registry: Registry,
+    data: ObjectStore,
+    churn_spec: ModelSpec,
+    state_machine: tuple[Any, str],
+) -> None:
+    registry.put_spec(spec_with(churn_spec, on_new_data=True, debounce_minutes=15), actor="test")
+    first_key, second_key = "datasets/churn/a.csv", "datasets/churn/b.csv"
+    for key in (first_key, second_key):
+        data.put(key, key.encode())
+    # GIVEN the newer drop's event delivered first, the older one a moment after (deliveries may overtake)
+    assert setup("new_data", "e2", key=second_key, event_at=NOW + timedelta(seconds=1)).wait_seconds == 900
+    assert setup("new_data", "e1", key=first_key, event_at=NOW, at=NOW + timedelta(seconds=2)).wait_seconds == 900
+    assert registry.get_monitor_state("churn").last_data_event == "e2"
+    # THEN after the waits the newer drop starts the run, on its file, and the older one is superseded
+    first = one(setup("new_data", "e1", key=first_key, after_wait=True, at=NOW + timedelta(minutes=15)))
+    second = one(setup("new_data", "e2", key=second_key, after_wait=True, at=NOW + timedelta(minutes=15)))
+    assert (first.started, second.started) == (False, True)
+    [execution] = executions(state_machine)
+    described = state_machine[0].describe_execution(executionArn=execution["executionArn"])
+    assert json.loads(described["input"])["dataset_uri"] == f"s3://mlops-data/{second_key}"
+
+
+def test_drops_of_the_same_second_are_ordered_by_key_whatever_their_delivery(
+    setup: Callable[..., RetrainingResult], registry: Registry, churn_spec: ModelSpec
+) -> None:
+    registry.put_spec(spec_with(churn_spec, on_new_data=True, debounce_minutes=15), actor="test")
+    older, newer = "datasets/churn/a.csv", "datasets/churn/b.csv"
+    setup("new_data", "e-new", key=newer, event_at=NOW)
+    setup("new_data", "e-old", key=older, event_at=NOW)
+    assert registry.get_monitor_state("churn").last_data_event == "e-new"
+    setup("new_data", "e-newest", key=newer.replace("b.csv", "c.csv"), event_at=NOW)
+    assert registry.get_monitor_state("churn").last_data_event == "e-newest"
 
 
 def test_a_data_drop_of_an_unregistered_model_asks_nothing(setup: Callable[..., RetrainingResult]) -> None:

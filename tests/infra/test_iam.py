@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 # Actions without resource-level permissions (X-Ray, vended-log delivery, ECR login, Batch's describe).
 RESOURCE_STAR_ACTIONS = {
+    "dynamodb:ListStreams",  # the stream event source: ListStreams has no resource-level permission
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
     "xray:GetSamplingRules",

@@ -94,3 +94,20 @@ def test_the_feature_stores_tick_materializes_and_a_stale_view_alarms(synthesize
     [stale] = [a for a in alarms if a["MetricName"] == "StaleFeatureViews"]
     assert stale["Dimensions"] == [{"Name": "service", "Value": "materialize_features"}]
     assert (stale["Threshold"], stale["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+
+
+def test_every_registry_change_reaches_eventbridge_through_the_tables_stream(synthesized: Synthesized) -> None:
+    [registry] = [r for k, (_, r) in synthesized.resources("AWS::DynamoDB::Table").items() if "Registry" in k]
+    assert registry["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    [mapping] = [r["Properties"] for _, r in synthesized.resources("AWS::Lambda::EventSourceMapping").values()]
+    assert "PublishRegistryEvents" in json.dumps(mapping["FunctionName"])
+    assert (mapping["StartingPosition"], mapping["BisectBatchOnFunctionError"]) == ("TRIM_HORIZON", True)
+    # a record that keeps failing goes to the dead-letter queue: nothing is lost
+    assert "RegistryEventsDlq" in json.dumps(mapping["DestinationConfig"]["OnFailure"])
+    statements = [
+        s for _, (_, policy) in synthesized.resources("AWS::IAM::Policy").items()
+        if "PublishRegistryEvents" in json.dumps(policy["Properties"]["Roles"])
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]  # fmt: skip
+    [put] = [s for s in statements if s["Action"] == "events:PutEvents"]
+    assert "event-bus/default" in json.dumps(put["Resource"])

@@ -33,10 +33,12 @@ from mlcore.catalog.messages import (
     PlanBatchRequest,
     PromoteRequest,
     PromoteResult,
+    PublishedEvents,
     RecordRunRequest,
     RecordRunResult,
     RegisterRequest,
     RegisterResult,
+    RegistryStreamBatch,
     RetrainingRequest,
     RetrainingResult,
     ScheduledBatchResult,
@@ -54,6 +56,7 @@ from mlcore.catalog.settings import (
     PredictSettings,
     PromoteSettings,
     PublishBatchSettings,
+    PublishRegistryEventsSettings,
     RecordRunSettings,
     RegisterSettings,
     ReportFailureSettings,
@@ -71,7 +74,7 @@ class Access(StrEnum):
 
     READ = "read"  # tables: get/query/scan; buckets: get/list
     READ_MODELS = "read_models"  # buckets: get the runs' model.onnx files, nothing else (serving)
-    PUT = "put"  # buckets: put objects only
+    PUT = "put"  # buckets: put objects only; event buses: put events
     READ_WRITE = "read_write"  # tables: and put/update/delete; buckets: and put (never delete: versions stay)
     START = "start"  # state machines: start executions
     PASS = "pass"  # roles: pass them to the jobs it defines
@@ -89,6 +92,7 @@ BATCH_STATE_MACHINE = "batch_state_machine"  # the CLI and the schedule's tick s
 RUNS_DATABASE = "runs_database"  # the Glue database of the run export
 ONLINE_FEATURES_TABLE = "online_features_table"  # the feature store's online store (DynamoDB)
 FEATURES_DATABASE = "features_database"  # the Glue database of the feature views' offline stores
+EVENT_BUS = "event_bus"  # the account's default bus: the registry's events
 TRAINING_EXECUTIONS = "training_executions"  # the training pipeline's executions (their history)
 # A model's own training image (`training.image`) runs as a job definition validate registers, under
 # this name prefix, with these roles (the image's, and Fargate's for the pull and the logs) and log group.
@@ -152,6 +156,7 @@ DRIFT_CHECK = "drift_check"  # its fleet-wide metrics feed the drift and degrada
 PLAN_BATCH, PUBLISH_BATCH = "plan_batch", "publish_batch"  # either side of a batch's scoring jobs
 COUNT_DATASET_PART = "count_dataset_part"  # a Distributed Map's child: one part of a large dataset
 START_SCHEDULED_BATCHES = "start_scheduled_batches"  # at each tick, the batches whose batch.schedule fired
+PUBLISH_REGISTRY_EVENTS = "publish_registry_events"  # the registry stream's changes as EventBridge events
 MATERIALIZE_FEATURES = "materialize_features"  # at each tick, every online view's new rows into the online store
 R, W, P = Access.READ, Access.READ_WRITE, Access.PUT
 CORE, DATA, SERVING = ("core",), ("core", "data"), ("core", "serving")
@@ -277,6 +282,15 @@ FUNCTIONS: dict[str, Function] = {
             {REGISTRY_TABLE: W, BATCH_STATE_MACHINE: Access.START},
             BatchTick,
             ScheduledBatchResult,
+            timeout_seconds=60,
+        ),
+        Function(
+            PUBLISH_REGISTRY_EVENTS,
+            PublishRegistryEventsSettings,
+            CORE,
+            {EVENT_BUS: P},  # the stream's read is the event source's own grant
+            RegistryStreamBatch,
+            PublishedEvents,
             timeout_seconds=60,
         ),
         Function(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -481,3 +481,14 @@ class ViewMaterialized(_Message):
 
 class MaterializeRun(_Message):
     views: list[ViewMaterialized] = Field(default_factory=list)
+
+
+class RegistryStreamBatch(_Message):
+    """A batch of the registry table's stream records, as Lambda's DynamoDB event source sends it."""
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
+    Records: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class PublishedEvents(_Message):
+    published: int

@@ -117,6 +117,10 @@ class PlanBatchSettings(Settings):
     data_bucket: str  # batch input and output (the only bucket a batch may read or write)
 
 
+class PublishRegistryEventsSettings(Settings):
+    event_bus: str  # where the registry's events go (the account's default bus)
+
+
 class MaterializeFeaturesSettings(Settings):
     registry_table: str
     data_bucket: str  # the views' offline stores

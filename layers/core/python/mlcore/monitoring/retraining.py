@@ -119,9 +119,7 @@ class Retraining:
             return RetrainingResult(decisions=[self._skip(spec, request, _replayed(request.event_id))])
         wait = round(spec.retrain.debounce_minutes * 60)
         if not request.after_wait and wait > 0 and spec.retrain.on_new_data:
-            self.registry.update_monitor_state(
-                spec.name, lambda state: state.model_copy(update={"last_data_event": request.event_id})
-            )
+            self.registry.update_monitor_state(spec.name, lambda state: _newest_drop(state, request))
             return RetrainingResult(wait_seconds=wait)
         latest = self.registry.get_monitor_state(spec.name).last_data_event
         if request.after_wait and latest not in (None, request.event_id):
@@ -268,3 +266,24 @@ def request_retraining(
 ) -> RetrainingResult:
     """Decide on a retraining request; see the module's docstring for the rules, in their order."""
     return Retraining(registry, data, capture, sfn, state_machine_arn, now or datetime.now(UTC)).request(request)
+
+
+def _newest_drop(state: MonitorState, request: RetrainingRequest) -> MonitorState | None:
+    """The state with this drop as the newest one, unless a later drop's event came first (deliveries may
+    overtake each other): the debounce keeps the drop that happened last, not the one delivered last. Drops of
+    the same second (EventBridge's time) are ordered by key, as `mlops data upload` names files by their time."""
+    at, newest = _event_time(request.at), _event_time(state.last_data_at)
+    known = state.last_data_event is not None and at is not None and newest is not None
+    if known and (at, request.key or "") < (newest, state.last_data_key or ""):
+        return None
+    update = {"last_data_event": request.event_id, "last_data_at": request.at, "last_data_key": request.key}
+    return state.model_copy(update=update)
+
+
+def _event_time(at: str | None) -> datetime | None:
+    if not at:
+        return None
+    try:
+        return datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        return None

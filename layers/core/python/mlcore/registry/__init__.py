@@ -8,6 +8,7 @@ from mlcore._surface import surface
 
 if TYPE_CHECKING:
     from mlcore.registry.card import render_model_card
+    from mlcore.registry.events import SOURCE, publish_events, registry_events
     from mlcore.registry.records import (
         CHALLENGER,
         CHAMPION,

@@ -99,6 +99,8 @@ class MonitorState(Record):
     handled_events: list[str] = Field(default_factory=list)  # `<trigger>:<event id>`, newest last (replays)
     schedule_served_at: str | None = None  # when the model's schedule was last served
     last_data_event: str | None = None  # the newest data drop's event id (the debounce)
+    last_data_at: str | None = None  # and when it happened (EventBridge's time): an older drop never replaces it
+    last_data_key: str | None = None  # and its object (drops of the same second are ordered by key)
     batch_served_at: str | None = None  # when the model's batch.schedule was last served
 
 
