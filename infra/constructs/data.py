@@ -38,9 +38,11 @@ class DataPlane(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        # CloudWatch alarms and EventBridge publish to the encrypted topic.
+        # CloudWatch alarms and EventBridge publish to the encrypted topic, on this account's behalf only (a
+        # service principal alone would be any account's alarm or rule).
+        own = {"StringEquals": {"aws:SourceAccount": Stack.of(self).account}}
         for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
-            self.key.grant(iam.ServicePrincipal(service), "kms:Decrypt", "kms:GenerateDataKey*")
+            self.key.grant(iam.ServicePrincipal(service, conditions=own), "kms:Decrypt", "kms:GenerateDataKey*")
 
         # Log delivery cannot write with a customer-managed KMS key: this bucket uses SSE-S3.
         self.access_logs_bucket = s3.Bucket(
@@ -105,6 +107,7 @@ class DataPlane(Construct):
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
             encryption_key=self.key,
             removal_policy=RemovalPolicy.RETAIN,
+            deletion_protection=True,  # the registry and the online store outlive any stack operation
             stream=stream,
         )
 

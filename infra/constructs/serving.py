@@ -14,7 +14,7 @@ from infra.config import ApiAuth
 from infra.constructs.json_schema import to_cdk
 from infra.constructs.lambda_factory import LambdaFactory
 from infra.constructs.nag import acknowledge
-from mlcore.catalog import GATEWAY_RESPONSES, PREDICT, REQUEST_ID_HEADER, ROUTES, gateway_body, limits
+from mlcore.catalog import FEEDBACK_ROUTE, GATEWAY_RESPONSES, PREDICT, REQUEST_ID_HEADER, ROUTES, gateway_body, limits
 from mlcore.serving import gateway_schema
 
 STAGE_NAME = "v1"
@@ -75,7 +75,12 @@ class InferenceApi(Construct):
                 method_options={
                     "/*/*": apigw.MethodDeploymentOptions(
                         throttling_rate_limit=limits.API_RATE_LIMIT, throttling_burst_limit=limits.API_BURST_LIMIT
-                    )
+                    ),
+                    # feedback's own, lower throttle: a flood of labels never crowds out predictions
+                    f"{FEEDBACK_ROUTE.path}/{FEEDBACK_ROUTE.method}": apigw.MethodDeploymentOptions(
+                        throttling_rate_limit=limits.FEEDBACK_RATE_LIMIT,
+                        throttling_burst_limit=limits.FEEDBACK_BURST_LIMIT,
+                    ),
                 },
             ),
         )

@@ -141,3 +141,41 @@ def test_too_many_items_are_payload_too_large(churn_spec: ModelSpec, capture: Ob
         record_feedback(churn_spec, json.dumps({"feedback": items}), capture, CLASSES)
     assert (caught.value.status, caught.value.field) == (413, "feedback")
     assert capture.list_keys("feedback/") == []
+
+
+def test_the_first_label_of_a_row_wins_over_a_later_one(
+    churn_spec: ModelSpec, capture: ObjectStore, capture_request: Any
+) -> None:
+    from infra.local.example_data import churn_instances
+    from mlcore.data import capture_window, labelled_window
+
+    now = datetime.now(UTC)
+    capture_request(capture, churn_spec, churn_instances(2, seed=3), ["no", "no"], at=now, request_id="served-1")
+    # GIVEN a row labelled "yes", then relabelled "no" by a later request (and again inside one batch)
+    record_feedback(churn_spec, json.dumps({"request_id": "served-1", "label": "yes"}), capture, CLASSES)
+    later = [{"request_id": "served-1", "label": "no"}, {"request_id": "served-1", "row_index": 1, "label": "yes"},
+             {"request_id": "served-1", "row_index": 1, "label": "no"}]  # fmt: skip
+    record_feedback(churn_spec, json.dumps({"feedback": later}), capture, CLASSES)
+    # WHEN the monitor joins the labels with the served rows
+    start, end = now - timedelta(hours=1), now + timedelta(hours=1)
+    window = capture_window(capture, "churn", start, end)
+    labels = labelled_window(capture, "churn", window, start, end).column("label").to_pylist()
+    # THEN each row keeps its first label: what was recorded cannot be rewritten to fake or hide a degradation
+    assert labels == ["yes", "yes"]
+
+
+@pytest.mark.parametrize(("extra", "accepted"), [(0, True), (1, False)])
+def test_a_feedback_body_is_taken_up_to_its_limit(
+    churn_spec: ModelSpec, capture: ObjectStore, extra: int, accepted: bool
+) -> None:
+    from mlcore.catalog.limits import MAX_FEEDBACK_BODY_BYTES
+
+    body = json.dumps({"request_id": "req-1", "label": "yes"})
+    body += " " * (MAX_FEEDBACK_BODY_BYTES - len(body) + extra)  # whitespace: still one valid JSON document
+    if accepted:
+        assert record_feedback(churn_spec, body, capture, CLASSES)["accepted"] == 1
+        return
+    with pytest.raises(PayloadTooLargeError, match="exceed the feedback limit") as caught:
+        record_feedback(churn_spec, body, capture, CLASSES)
+    assert caught.value.status == 413
+    assert capture.list_keys("feedback/") == []

@@ -106,3 +106,21 @@ def test_the_offline_feature_store_is_a_glue_database_the_cli_finds(synthesized:
     )
     outputs = synthesized.raw("MlopsData")["Outputs"]
     assert {"OnlineFeaturesTable", "FeaturesDatabase"} <= set(outputs)
+
+
+def test_the_key_serves_cloudwatch_and_eventbridge_only_on_this_accounts_behalf(synthesized: Synthesized) -> None:
+    [(_, key)] = synthesized.resources("AWS::KMS::Key").values()
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    services = [s for s in statements if "Service" in s.get("Principal", {})]
+    named = [s["Principal"]["Service"] for s in services]  # one statement may name both
+    flat = {name for n in named for name in ([n] if isinstance(n, str) else n)}
+    assert flat == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    for statement in services:
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_the_registry_and_the_online_store_are_protected_from_deletion(synthesized: Synthesized) -> None:
+    tables = synthesized.resources("AWS::DynamoDB::Table")
+    assert {k.split("DataPlane")[1][:8] for k in tables} == {"Registry", "OnlineFe"}
+    for _, table in tables.values():
+        assert table["Properties"]["DeletionProtectionEnabled"] is True

@@ -92,3 +92,16 @@ def test_every_answer_api_gateway_gives_on_its_own_is_in_the_error_envelope(synt
         assert props["ResponseParameters"]["gatewayresponse.header.X-Request-Id"] == "context.requestId"
         template = props["ResponseTemplates"]["application/json"]
         assert json.loads(template.replace("$context.requestId", "id-1")) == gateway_body(response, "id-1")
+
+
+def test_feedback_has_its_own_lower_throttle(synthesized: Synthesized) -> None:
+    from mlcore.catalog import limits
+
+    [stage] = [r["Properties"] for _, r in synthesized.resources("AWS::ApiGateway::Stage").values()]
+    settings = {(s["ResourcePath"], s["HttpMethod"]): s for s in stage["MethodSettings"]}
+    feedback = settings[("/~1models~1{name}~1feedback", "POST")]
+    assert (feedback["ThrottlingRateLimit"], feedback["ThrottlingBurstLimit"]) == (
+        limits.FEEDBACK_RATE_LIMIT,
+        limits.FEEDBACK_BURST_LIMIT,
+    )
+    assert settings[("/*", "*")]["ThrottlingRateLimit"] == limits.API_RATE_LIMIT > limits.FEEDBACK_RATE_LIMIT

@@ -40,28 +40,31 @@ def capture_window(store: ObjectStore, model_name: str, start: datetime, end: da
     return table.filter(pc.and_(pc.greater_equal(at, start), pc.less_equal(at, end)))
 
 
-def _latest_labels(store: ObjectStore, model_name: str, window: Any, start: datetime, end: datetime) -> Any:
-    """For each row of `window`, its label from the feedback read up to `end` (None where there is none)."""
+def _first_labels(store: ObjectStore, model_name: str, window: Any, start: datetime, end: datetime) -> Any:
+    """For each row of `window`, its first label in the feedback read up to `end` (None where there is none).
+
+    The first label received for a row wins: a later one for the same row cannot rewrite what was recorded
+    (to fake or hide a degradation).
+    """
     feedback = read_parquet_window(store, FEEDBACK, model_name, start, end)
     if window is None or feedback is None:
         return None
     feedback = feedback.sort_by([("received_at", "ascending")]).select(["request_id", "row_index", "label"])
-    latest = {
-        (r, i): label
-        for r, i, label in zip(*(feedback.column(c).to_pylist() for c in feedback.column_names), strict=True)
-    }
+    first: dict[tuple[Any, Any], Any] = {}
+    for r, i, label in zip(*(feedback.column(c).to_pylist() for c in feedback.column_names), strict=True):
+        first.setdefault((r, i), label)
     keys = zip(window.column("request_id").to_pylist(), window.column("row_index").to_pylist(), strict=True)
-    return [latest.get(key) for key in keys]
+    return [first.get(key) for key in keys]
 
 
 def labelled_window(store: ObjectStore, model_name: str, window: Any, start: datetime, end: datetime) -> Any:
     """The captured rows of `window` that have feedback: `prediction` and `label` (a pyarrow Table), or None.
 
-    Feedback may arrive after the window (it is read up to `end`); the latest label for a row wins.
+    Feedback may arrive after the window (it is read up to `end`); the first label for a row wins.
     """
     import pyarrow as pa
 
-    labels = _latest_labels(store, model_name, window, start, end)
+    labels = _first_labels(store, model_name, window, start, end)
     if labels is None:
         return None
     score = window.column("score") if "score" in window.column_names else pa.nulls(window.num_rows, pa.float64())
@@ -72,13 +75,13 @@ def labelled_window(store: ObjectStore, model_name: str, window: Any, start: dat
 def labelled_rows(store: ObjectStore, spec: ModelSpec, start: datetime, end: datetime) -> Any:
     """The rows served in [start, end] that have a label (a Table), or None.
 
-    Columns: `request_id`, `row_index`, the spec's target (the latest label), `captured_at` and the
+    Columns: `request_id`, `row_index`, the spec's target (the first label), `captured_at` and the
     spec's features. With `retrain.include_feedback`, the pipeline adds these rows to the dataset.
     """
     import pyarrow as pa
 
     window = capture_window(store, spec.name, start, end)
-    labels = _latest_labels(store, spec.name, window, start, end)
+    labels = _first_labels(store, spec.name, window, start, end)
     if labels is None:
         return None
     features = {

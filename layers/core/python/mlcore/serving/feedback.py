@@ -33,6 +33,10 @@ def _feedback_items(body: str | None) -> tuple[list[Any], bool]:
     """The feedback items of a body, and whether it was a batch (`{"feedback": [...]}`)."""
     if not body:
         raise BadRequestError('the request body is empty; send {"request_id": ..., "label": ...}', field="body")
+    if len(body) > limits.MAX_FEEDBACK_BODY_BYTES:
+        raise PayloadTooLargeError(
+            f"body: {len(body)} bytes exceed the feedback limit of {limits.MAX_FEEDBACK_BODY_BYTES}", field="body"
+        )
     try:
         document = jsonio.loads(body)
     except (json.JSONDecodeError, RecursionError) as exc:
@@ -55,7 +59,7 @@ def record_feedback(
     """Store ground truth for served predictions: `{"request_id", "label", "row_index"?}` or `{"feedback": [...]}`.
 
     Written at once as Parquet under `feedback/model=<name>/dt=<date>/`, joined with the capture by
-    `request_id` and `row_index` when the monitor measures performance.
+    `request_id` and `row_index` when the monitor measures performance (the first label of a row wins).
     """
     items, batch = _feedback_items(body)
     request_ids, rows, labels = [], [], []
