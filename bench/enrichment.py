@@ -56,7 +56,7 @@ def setup(endpoint: str) -> None:
     dynamodb = boto3.client("dynamodb", region_name=serving.REGION, endpoint_url=endpoint)
     s3 = boto3.client("s3", region_name=serving.REGION, endpoint_url=endpoint)
     glue = boto3.client("glue", region_name=serving.REGION, endpoint_url=endpoint)
-    serving.create_resources(dynamodb, s3)
+    serving.create_resources(dynamodb, s3, endpoint)
     s3.create_bucket(Bucket=DATA_BUCKET)
     glue.create_database(DatabaseInput={"Name": "features"})
     registry, data = Registry(serving.TABLE, dynamodb), ObjectStore(DATA_BUCKET, s3)

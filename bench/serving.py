@@ -58,6 +58,7 @@ EVENT = ROOT / "events" / "predict.json"
 REGION = "us-east-1"
 TABLE, ARTIFACTS_BUCKET, CAPTURE_BUCKET = "registry", "mlops-artifacts", "mlops-capture"
 ONLINE_TABLE = "online-features"
+REQUEST_ID_KEY: list[str] = []  # the HMAC key create_resources made (the newest last)
 # The deployed values (infra/constructs/serving.py).
 SETTINGS = {"MAX_ROWS": "1000", "ALIAS_TTL_SECONDS": "30"}
 POWERTOOLS = {
@@ -205,12 +206,16 @@ def build_models() -> list[Model]:
 # -- AWS: moto in-process for (b) warm, a moto server for (b) cold ---------------------------------------------
 
 
-def create_resources(dynamodb: Any, s3: Any) -> None:
+def create_resources(dynamodb: Any, s3: Any, endpoint: str | None = None) -> None:
+    """The tables, the buckets and the request ids' HMAC key (its ARN goes to the handler's environment)."""
     from mlcore.features import create_online_table
     from mlcore.registry import create_registry_table
 
     create_registry_table(dynamodb, TABLE)
     create_online_table(dynamodb, ONLINE_TABLE)
+    kms = boto3_client("kms", endpoint)
+    key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
+    REQUEST_ID_KEY.append(key)
     for bucket in (ARTIFACTS_BUCKET, CAPTURE_BUCKET):
         s3.create_bucket(Bucket=bucket)
 
@@ -247,12 +252,18 @@ def no_capture(name: str) -> str:
     return f"{name}-nocap"
 
 
+def boto3_client(service: str, endpoint: str | None) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint)
+
+
 def setup_aws(models: list[Model], endpoint: str | None = None) -> None:
     import boto3
 
     dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint)
     s3 = boto3.client("s3", region_name=REGION, endpoint_url=endpoint)
-    create_resources(dynamodb, s3)
+    create_resources(dynamodb, s3, endpoint)
     for model in models:
         register(dynamodb, s3, model, model.name, 1.0)
         register(dynamodb, s3, model, no_capture(model.name), 0.0)
@@ -267,6 +278,7 @@ def function_env(endpoint: str | None = None) -> dict[str, str]:
         "ARTIFACTS_BUCKET": ARTIFACTS_BUCKET,
         "CAPTURE_BUCKET": CAPTURE_BUCKET,
         "ONLINE_FEATURES_TABLE": ONLINE_TABLE,
+        "REQUEST_ID_KEY": REQUEST_ID_KEY[-1],
     }
     if endpoint:
         env["AWS_ENDPOINT_URL"] = endpoint

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 
 from infra.local.example_data import EXAMPLE_SPEC, churn_table
+from infra.local.hooks import atomic_dynamodb_writes
 from mlcore.features import create_online_table
 from mlcore.registry import CHAMPION, ModelVersion, Registry, VersionStatus, create_registry_table, utc_now
 from mlcore.serving import CaptureBuffer, capture_batch, capture_schema
@@ -66,7 +67,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
+    with mock_aws(), atomic_dynamodb_writes():  # conditional writes atomic, as DynamoDB's are
         yield
 
 

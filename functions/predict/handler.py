@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 from mlcore.catalog import PREDICT, PredictSettings
 from mlcore.catalog import metrics as names
 from mlcore.registry import Registry
-from mlcore.serving import Call, CaptureBuffer, OnlineStore, PredictionService, answer, jsonio, router
+from mlcore.serving import Call, CaptureBuffer, OnlineStore, PredictionService, RequestIds, answer, jsonio, router
 from mlcore.spec import is_valid_name
 from mlcore.storage import ObjectStore
 from mlruntime import emit_metrics, on_shutdown
-from mlruntime.lightaws import S3, DynamoDB
+from mlruntime.lightaws import KMS, S3, DynamoDB
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -52,6 +52,7 @@ def service() -> PredictionService:
         max_body_bytes=config.max_body_bytes,
         alias_ttl_seconds=config.alias_ttl_seconds,
         online=OnlineStore(config.online_features_table, dynamodb),
+        request_ids=lambda: RequestIds.derived(KMS(), config.request_id_key),  # on the first request
     )
 
 

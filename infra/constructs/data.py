@@ -26,6 +26,7 @@ class DataPlane(Construct):
     alerts_topic: sns.Topic
     runs_database: glue.CfnDatabase
     online_features_table: dynamodb.Table
+    request_id_key: kms.Key
     features_database: glue.CfnDatabase
 
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str) -> None:
@@ -43,6 +44,20 @@ class DataPlane(Construct):
         own = {"StringEquals": {"aws:SourceAccount": Stack.of(self).account}}
         for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
             self.key.grant(iam.ServicePrincipal(service, conditions=own), "kms:Decrypt", "kms:GenerateDataKey*")
+
+        # Signs the request ids the API issues: feedback must name a prediction this API made.
+        self.request_id_key = kms.Key(
+            self,
+            "RequestIdKey",
+            description=f"{prefix}: signs prediction request ids (feedback integrity)",
+            key_spec=kms.KeySpec.HMAC_256,
+            key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge(
+            self.request_id_key,
+            {"AwsSolutions-KMS5": "KMS does not rotate HMAC keys; a new key would also void every issued request id."},
+        )
 
         # Log delivery cannot write with a customer-managed KMS key: this bucket uses SSE-S3.
         self.access_logs_bucket = s3.Bucket(

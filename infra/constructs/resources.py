@@ -40,6 +40,7 @@ class PlatformResources:
     online_features_table: dynamodb.ITable
     features_database: glue.CfnDatabase
     event_bus: events.IEventBus  # the account's default bus: the registry's events go there
+    request_id_key: kms.IKey  # the HMAC key the API's request ids are signed with (feedback integrity)
     code_version: str = "unknown"  # the commit the app is synthesized from (CODE_VERSION settings)
     gpu_jobs: bool = False  # the deployment has the EC2 GPU queue (GPU_JOBS settings)
     training_state_machine: sfn.IStateMachine | None = None
@@ -92,6 +93,7 @@ class PlatformResources:
             "_log_group": lambda: target.log_group_name,
             "_prefix": lambda: target,
             "_bus": lambda: target.event_bus_name,
+            "_key": lambda: target.key_arn,
         }
         return str(values[_kind(resource)]())
 
@@ -116,6 +118,7 @@ class PlatformResources:
             ("_role", Access.PASS): lambda: target.grant_pass_role(grantee),
             ("_prefix", Access.REGISTER): lambda: self._grant_job_definitions(target, grantee),
             ("_bus", Access.PUT): lambda: target.grant_put_events_to(grantee),
+            ("_key", Access.MAC): lambda: target.grant(grantee, "kms:GenerateMac"),
         }
         grant = grants.get((_kind(resource), access))
         if grant is None:
@@ -163,7 +166,7 @@ GLUE_TABLE_ACTIONS = (
 
 KINDS = (
     "_table", "_bucket", "_state_machine", "_topic", "_database", "_executions", "_role", "_log_group", "_prefix",
-    "_bus",
+    "_bus", "_key",
 )  # fmt: skip
 
 

@@ -162,6 +162,7 @@ class LocalDeployer:
         return [
             ("AWS::S3::Bucket", self._bucket),
             ("AWS::Glue::Database", self._database),
+            ("AWS::KMS::Key", self._key),
             ("AWS::DynamoDB::Table", self._table),
             ("AWS::SNS::Topic", self._topic),
             ("AWS::Batch::JobQueue", self._job_queue),
@@ -196,6 +197,15 @@ class LocalDeployer:
         self.clients("glue").create_database(DatabaseInput={"Name": name})
         self.resolver.physical[(stack.name, logical)]["Ref"] = name
         self.deployment.databases[logical] = name
+
+    def _key(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
+        """An HMAC key (request ids are signed with it); moto encrypts nothing, so the others are names only."""
+        if not str(props.get("KeySpec", "")).startswith("HMAC"):
+            return
+        created = self.clients("kms").create_key(KeySpec=props["KeySpec"], KeyUsage=props["KeyUsage"])["KeyMetadata"]
+        self.resolver.physical[(stack.name, logical)].update(
+            {"Ref": created["KeyId"], "Arn": created["Arn"], "KeyId": created["KeyId"]}
+        )
 
     def _table(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
         name = self._name(stack, logical)

@@ -13,6 +13,9 @@
   both are normalised here with botocore's service model, as AWS does.
 - EventBridge rules (`Rule.send_to_targets`) deliver to Step Functions targets with the target's
   input (`infra.local.events`), S3's events with an id of their own.
+- DynamoDB applies a conditional write atomically; moto checks the condition and writes in two steps that
+  another thread can come between (two claims of one model both succeed): one lock around moto's writes
+  (`DynamoDBBackend`'s) makes them atomic (`atomic_dynamodb_writes`, which the moto tests use too).
 - DynamoDB streams (`LambdaFunction.invoke`, which moto calls with a batch of a table's stream records
   for each event source mapping, in the writer's request) reach the real handler from a worker thread,
   after the write, as Lambda's stream poller does.
@@ -23,10 +26,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import queue
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +42,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.batch.models import Job
 from moto.batch_simple.models import BatchSimpleBackend
 from moto.core.config import default_user_config
+from moto.dynamodb.models import DynamoDBBackend
 from moto.events.models import Rule
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_batch import (
@@ -134,6 +141,41 @@ class StreamPoller:
             self.batches.task_done()
 
 
+DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+_dynamodb_lock = threading.RLock()
+
+
+def _locked(write: Any) -> Any:
+    @functools.wraps(write)
+    def atomic(*args: Any, **kwargs: Any) -> Any:
+        with _dynamodb_lock:
+            return write(*args, **kwargs)
+
+    atomic.__wrapped_write__ = write  # type: ignore[attr-defined]
+    return atomic
+
+
+@contextlib.contextmanager
+def atomic_dynamodb_writes() -> Iterator[None]:
+    """moto's DynamoDB writes made atomic, as DynamoDB's are, for as long as the context lasts."""
+    saved = {name: DynamoDBBackend.__dict__[name] for name in DYNAMODB_WRITES}
+    for name, write in saved.items():
+        if not hasattr(write, "__wrapped_write__"):
+            setattr(DynamoDBBackend, name, _locked(write))
+    try:
+        yield
+    finally:
+        for name, write in saved.items():
+            setattr(DynamoDBBackend, name, write)
+
+
+def _atomic_writes() -> dict[tuple[type, str], Any]:
+    """The lock around each of moto's DynamoDB writes (its own write, even when installed before)."""
+    originals = {name: _installed.get(f"DynamoDBBackend.{name}", (None, None, DynamoDBBackend.__dict__[name]))[2]
+                 for name in DYNAMODB_WRITES}  # fmt: skip
+    return {(DynamoDBBackend, name): _locked(write) for name, write in originals.items()}
+
+
 def _stream_hook(streams: StreamPoller) -> Any:
     def stream_batch(self: LambdaFunction, body: str, request_headers: Any, response_headers: Any) -> bytes:
         CALLS["stream_batch"] += 1
@@ -197,6 +239,7 @@ def install(functions: FunctionRunner, training: TrainingJobRunner, delivery: De
         (StateTaskServiceBatch, "_normalise_response"): _normalise_response,
         (StateTaskServiceSns, "_normalise_parameters"): _normalise_parameters,
     }
+    patches.update(_atomic_writes())
     for (cls, name), replacement in patches.items():
         key = f"{cls.__name__}.{name}"
         _installed.setdefault(key, (cls, name, cls.__dict__.get(name)))

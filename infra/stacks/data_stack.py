@@ -43,6 +43,7 @@ class DataStack(Stack):
             online_features_table=data.online_features_table,
             features_database=data.features_database,
             event_bus=events.EventBus.from_event_bus_name(self, "DefaultBus", "default"),
+            request_id_key=data.request_id_key,
         )
         outputs = (REGISTRY_TABLE, DATA_BUCKET, ARTIFACTS_BUCKET, CAPTURE_BUCKET, ALERTS_TOPIC, ONLINE_FEATURES_TABLE,
                    FEATURES_DATABASE)  # fmt: skip

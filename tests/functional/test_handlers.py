@@ -75,6 +75,8 @@ def invoke(
     import mlruntime
 
     sigterm = signal.getsignal(signal.SIGTERM)
+    key = boto3.client("kms", region_name="us-east-1").create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+    monkeypatch.setenv("REQUEST_ID_KEY", key["KeyMetadata"]["Arn"])
 
     for key, value in {
         **POWERTOOLS,
@@ -187,7 +189,10 @@ def test_predict_returns_200_with_predictions(
     payload = json_body(response)
     assert len(payload["predictions"]) == len(json.loads(event["body"])["instances"]) == 2
     assert set(payload["probabilities"][0]) == {"no", "yes"}
-    assert payload["request_id"] == event["requestContext"]["requestId"]
+    # the id feedback names the prediction by: the gateway's, with the API's signature (its header keeps the gateway's)
+    gateway_id = event["requestContext"]["requestId"]
+    assert payload["request_id"].startswith(f"{gateway_id}.") and len(payload["request_id"]) == len(gateway_id) + 23
+    assert response["headers"]["X-Request-Id"] == gateway_id
 
 
 def test_describe_returns_the_signature(
@@ -378,13 +383,38 @@ def test_feedback_event_stores_the_label(
     load_event: Callable[[str], dict[str, Any]],
     capture: ObjectStore,
 ) -> None:
+    from infra.local.example_data import churn_instances
+
+    # GIVEN a prediction, answered with the request id this API issued for it
+    issued = json_body(invoke("predict", predict_event(load_event, churn_instances(1, seed=5))))["request_id"]
     event = load_event("feedback")
+    event["body"] = json.dumps({**json.loads(event["body"]), "request_id": issued})
     response = invoke("predict", event)
     assert response["statusCode"] == 200
     assert json_body(response) == {"accepted": 1, "model": "churn"}
     [row] = stored_feedback(capture)
-    sent = json.loads(event["body"])
-    assert (row["request_id"], row["row_index"], row["label"]) == (sent["request_id"], 0, "yes")
+    assert (row["request_id"], row["row_index"], row["label"]) == (issued, 0, "yes")
+
+
+@pytest.mark.parametrize("forge", ["gateway id alone", "another id with a copied mac"])
+def test_feedback_for_a_request_id_the_api_did_not_issue_is_a_400(
+    churn_champion: Any,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+    capture: ObjectStore,
+    forge: str,
+) -> None:
+    from infra.local.example_data import churn_instances
+
+    predicted = invoke("predict", predict_event(load_event, churn_instances(1, seed=5)))
+    gateway_id, mac = json_body(predicted)["request_id"].rsplit(".", 1)
+    forged = {"gateway id alone": gateway_id, "another id with a copied mac": f"{gateway_id[:-1]}x.{mac}"}
+    event = load_event("feedback")
+    event["body"] = json.dumps({"request_id": forged[forge], "label": "yes"})
+    response = invoke("predict", event)
+    assert response["statusCode"] == 400
+    assert json_body(response)["error"]["field"] == "body.request_id"
+    assert stored_feedback(capture) == []
 
 
 def test_feedback_with_an_unknown_class_is_a_400_naming_the_item(

@@ -52,3 +52,17 @@ def test_object_store_writes_and_verifies_through_the_light_s3_client(endpoint: 
         store.get("no/such/key")
     assert "no object at s3://light-bucket/no/such/key" in str(missing.value)
     assert isinstance(missing.value.__cause__, NoSuchKeyError)
+
+
+def test_the_light_kms_client_derives_the_same_secret_as_boto3(endpoint: str, credentials: None) -> None:
+    from mlcore.serving import RequestIds
+    from mlruntime.lightaws import KMS
+
+    boto = boto3.client("kms", endpoint_url=endpoint, region_name="us-east-1")
+    key = boto.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
+    light, reference = RequestIds.derived(KMS(endpoint=endpoint), key), RequestIds.derived(boto, key)
+    assert light.issue("r-1", "churn") == reference.issue("r-1", "churn")
+    with pytest.raises(AwsError) as error:  # an encryption key cannot make MACs
+        KMS(endpoint=endpoint).generate_mac(KeyId=boto.create_key()["KeyMetadata"]["Arn"], Message=b"x",
+                                            MacAlgorithm="HMAC_SHA_256")  # fmt: skip
+    assert error.value.aws_code == "InvalidKeyUsageException"

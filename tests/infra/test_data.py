@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from aws_cdk.assertions import Match
@@ -72,7 +73,7 @@ def test_registry_table_has_keys_pitr_and_customer_managed_sse(synthesized: Synt
 
 def test_key_rotates_and_topic_is_encrypted_tls_only(synthesized: Synthesized) -> None:
     template = synthesized.templates["MlopsData"]
-    template.resource_count_is("AWS::KMS::Key", 1)
+    template.resource_count_is("AWS::KMS::Key", 2)  # the data key, and the request ids' HMAC key
     template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
     template.has_resource_properties(
@@ -109,7 +110,7 @@ def test_the_offline_feature_store_is_a_glue_database_the_cli_finds(synthesized:
 
 
 def test_the_key_serves_cloudwatch_and_eventbridge_only_on_this_accounts_behalf(synthesized: Synthesized) -> None:
-    [(_, key)] = synthesized.resources("AWS::KMS::Key").values()
+    [key] = [k for _, k in synthesized.resources("AWS::KMS::Key").values() if "KeySpec" not in k["Properties"]]
     statements = key["Properties"]["KeyPolicy"]["Statement"]
     services = [s for s in statements if "Service" in s.get("Principal", {})]
     named = [s["Principal"]["Service"] for s in services]  # one statement may name both
@@ -124,3 +125,15 @@ def test_the_registry_and_the_online_store_are_protected_from_deletion(synthesiz
     assert {k.split("DataPlane")[1][:8] for k in tables} == {"Registry", "OnlineFe"}
     for _, table in tables.values():
         assert table["Properties"]["DeletionProtectionEnabled"] is True
+
+
+def test_request_ids_are_signed_with_an_hmac_key_only_the_predict_function_may_use(synthesized: Synthesized) -> None:
+    [key] = [k for _, k in synthesized.resources("AWS::KMS::Key").values() if "KeySpec" in k["Properties"]]
+    assert (key["Properties"]["KeySpec"], key["Properties"]["KeyUsage"]) == ("HMAC_256", "GENERATE_VERIFY_MAC")
+    users = [
+        (stack, json.dumps(policy["Properties"]["Roles"]))
+        for _, (stack, policy) in synthesized.resources("AWS::IAM::Policy").items()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "kms:GenerateMac" in json.dumps(statement["Action"])
+    ]
+    assert len(users) == 1 and users[0][0] == "MlopsServing" and "PredictRole" in users[0][1]

@@ -74,7 +74,7 @@ def test_tunable_defaults_are_the_fields_with_a_default() -> None:
 
 
 def test_a_tunable_default_can_be_overridden_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in ("REGISTRY_TABLE", "ARTIFACTS_BUCKET", "CAPTURE_BUCKET", "ONLINE_FEATURES_TABLE"):
+    for key in ("REGISTRY_TABLE", "ARTIFACTS_BUCKET", "CAPTURE_BUCKET", "ONLINE_FEATURES_TABLE", "REQUEST_ID_KEY"):
         monkeypatch.setenv(key, key.lower())
     monkeypatch.setenv("CAPTURE_MAX_ROWS", "50")
     settings = PredictSettings()  # type: ignore[call-arg]

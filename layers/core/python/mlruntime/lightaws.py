@@ -1,4 +1,5 @@
-"""Minimal SigV4 clients for the predict function's few AWS calls: DynamoDB GetItem/Query, S3 Get/PutObject.
+"""Minimal SigV4 clients for the predict function's few AWS calls: DynamoDB GetItem/Query/BatchGetItem, S3
+Get/PutObject, KMS GenerateMac.
 
 boto3's import and its first S3 client cost ~0.5 s of every cold start, as much as all the rest of
 the predict function. These clients speak the same wire protocols with the standard library and
@@ -16,6 +17,7 @@ the request. The endpoint's domain follows the region's partition (`aws-cn` regi
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import http.client
@@ -282,6 +284,23 @@ class DynamoDB(_Client):
 
     def batch_get_item(self, **request: Any) -> dict[str, Any]:
         return self._call("BatchGetItem", request)
+
+
+class KMS(_Client):
+    """`generate_mac` of boto3's KMS client (JSON 1.1 protocol): the predict function derives its secret once."""
+
+    service = "kms"
+
+    def generate_mac(self, *, KeyId: str, Message: bytes, MacAlgorithm: str) -> dict[str, Any]:
+        payload = {"KeyId": KeyId, "Message": base64.b64encode(Message).decode(), "MacAlgorithm": MacAlgorithm}
+        headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.GenerateMac"}
+        status, _, data = self._send("POST", self.service_url() + "/", headers, json.dumps(payload).encode())
+        if status >= 300:
+            document = json.loads(data or b"{}") if data.startswith(b"{") else {}
+            code = str(document.get("__type", status)).rsplit("#", 1)[-1]
+            raise AwsError(code, str(document.get("message") or document.get("Message") or ""), status)
+        answer: dict[str, Any] = json.loads(data)
+        return {**answer, "Mac": base64.b64decode(answer["Mac"])}
 
 
 class S3(_Client):

@@ -80,6 +80,7 @@ class Access(StrEnum):
     PASS = "pass"  # roles: pass them to the jobs it defines
     REGISTER = "register"  # job definitions under a name prefix: register (and describe) them
     HISTORY = "history"  # executions: describe them and read their history
+    MAC = "mac"  # HMAC keys: generate a MAC
 
 
 # The resources a settings field may name: its value is the resource's name (ARN for `_arn` fields).
@@ -93,6 +94,7 @@ RUNS_DATABASE = "runs_database"  # the Glue database of the run export
 ONLINE_FEATURES_TABLE = "online_features_table"  # the feature store's online store (DynamoDB)
 FEATURES_DATABASE = "features_database"  # the Glue database of the feature views' offline stores
 EVENT_BUS = "event_bus"  # the account's default bus: the registry's events
+REQUEST_ID_KEY = "request_id_key"  # the KMS HMAC key request ids are signed with (derived once per container)
 TRAINING_EXECUTIONS = "training_executions"  # the training pipeline's executions (their history)
 # A model's own training image (`training.image`) runs as a job definition validate registers, under
 # this name prefix, with these roles (the image's, and Fargate's for the pull and the logs) and log group.
@@ -213,7 +215,13 @@ FUNCTIONS: dict[str, Function] = {
             PREDICT,
             PredictSettings,
             SERVING,
-            {REGISTRY_TABLE: R, ARTIFACTS_BUCKET: Access.READ_MODELS, CAPTURE_BUCKET: P, ONLINE_FEATURES_TABLE: R},
+            {
+                REGISTRY_TABLE: R,
+                ARTIFACTS_BUCKET: Access.READ_MODELS,
+                CAPTURE_BUCKET: P,
+                ONLINE_FEATURES_TABLE: R,
+                REQUEST_ID_KEY: Access.MAC,
+            },
             memory_mb=1024,
             timeout_seconds=29,  # API Gateway's integration timeout
         ),

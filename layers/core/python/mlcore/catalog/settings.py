@@ -77,6 +77,7 @@ class PredictSettings(Settings):
     artifacts_bucket: str
     capture_bucket: str
     online_features_table: str
+    request_id_key: str  # the KMS HMAC key the request ids' secret is derived from (feedback integrity)
     max_rows: int = limits.MAX_ROWS
     max_body_bytes: int = limits.MAX_BODY_BYTES
     alias_ttl_seconds: float = limits.ALIAS_TTL_SECONDS

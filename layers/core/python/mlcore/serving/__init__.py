@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from mlcore.serving.model import OnnxModel, load_served_model, signature_of
     from mlcore.serving.openapi import feature_schema, gateway_schema, model_document, openapi_document
     from mlcore.serving.parquet import write_parquet
+    from mlcore.serving.request_ids import RequestIds
     from mlcore.serving.service import (
         Outcome,
         PredictionService,

@@ -48,7 +48,9 @@ def score(service: PredictionService, call: Call) -> dict[str, Any]:
 
 def feedback(service: PredictionService, call: Call) -> dict[str, Any]:
     serving = service.serving(call.name)
-    stored = record_feedback(serving.spec, call.body, service.capture.store, serving.champion.model.classes)
+    signer = service.signer()
+    issued = (lambda request_id: signer.issued(request_id, call.name)) if signer else None
+    stored = record_feedback(serving.spec, call.body, service.capture.store, serving.champion.model.classes, issued)
     call.metrics[names.FEEDBACK_LABELS] = (stored["accepted"], "Count")
     return stored
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,13 +54,35 @@ def _feedback_items(body: str | None) -> tuple[list[Any], bool]:
     return [document], False
 
 
+def _label(spec: ModelSpec, label: Any, where: str, classes: list[str] | None) -> Any:
+    """A label as stored: a class (text) or a finite number; a 400 naming the item otherwise."""
+    if spec.task == "classification":
+        if isinstance(label, bool) or not isinstance(label, str | int):
+            raise BadRequestError(f"{where}.label: expected a class label", field=f"{where}.label")
+        label = str(label)
+        if not is_text(label):
+            raise BadRequestError(f"{where}.label: is not valid Unicode text", field=f"{where}.label")
+        if classes and label not in classes:
+            raise BadRequestError(f"{where}.label: {label!r} is not one of {classes}", field=f"{where}.label")
+        return label
+    number = _finite_number(label)
+    if number is None:
+        raise BadRequestError(f"{where}.label: expected a finite number", field=f"{where}.label")
+    return number
+
+
 def record_feedback(
-    spec: ModelSpec, body: str | None, store: ObjectStore, classes: list[str] | None = None
+    spec: ModelSpec,
+    body: str | None,
+    store: ObjectStore,
+    classes: list[str] | None = None,
+    issued: Callable[[str], bool] | None = None,
 ) -> dict[str, Any]:
     """Store ground truth for served predictions: `{"request_id", "label", "row_index"?}` or `{"feedback": [...]}`.
 
     Written at once as Parquet under `feedback/model=<name>/dt=<date>/`, joined with the capture by
     `request_id` and `row_index` when the monitor measures performance (the first label of a row wins).
+    With `issued`, a request id it does not recognize (not issued by this API for this model) is refused.
     """
     items, batch = _feedback_items(body)
     request_ids, rows, labels = [], [], []
@@ -74,21 +97,17 @@ def record_feedback(
             )
         if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < 2**31:
             raise BadRequestError(f"{where}.row_index: expected a row number >= 0", field=f"{where}.row_index")
-        if spec.task == "classification":
-            if isinstance(label, bool) or not isinstance(label, str | int):
-                raise BadRequestError(f"{where}.label: expected a class label", field=f"{where}.label")
-            label = str(label)
-            if not is_text(label):
-                raise BadRequestError(f"{where}.label: is not valid Unicode text", field=f"{where}.label")
-            if classes and label not in classes:
-                raise BadRequestError(f"{where}.label: {label!r} is not one of {classes}", field=f"{where}.label")
-        else:
-            label = _finite_number(label)
-            if label is None:
-                raise BadRequestError(f"{where}.label: expected a finite number", field=f"{where}.label")
         request_ids.append(request_id)
         rows.append(row)
-        labels.append(label)
+        labels.append(_label(spec, label, where, classes))
+    for i, request_id in enumerate(request_ids):  # once every item is well formed
+        where = f"feedback[{i}]" if batch else "body"
+        if issued is not None and not issued(request_id):
+            raise BadRequestError(
+                f"{where}.request_id: not a request id this API issued for a prediction of '{spec.name}' "
+                "(send the request_id of the prediction's response)",
+                field=f"{where}.request_id",
+            )
     now = datetime.now(UTC)
     received = [int(now.timestamp() * 1000)] * len(items)
     values: tuple[list[Any], ...] = (request_ids, rows, labels, received)

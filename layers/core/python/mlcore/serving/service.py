@@ -29,6 +29,7 @@ from mlcore.serving.capture import CaptureBuffer, capture_batch, capture_schema
 from mlcore.serving.enrich import OnlineStore, with_online_features
 from mlcore.serving.inputs import check_batch, records_from_split
 from mlcore.serving.model import OnnxModel, load_served_model
+from mlcore.serving.request_ids import RequestIds
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
 
@@ -120,6 +121,7 @@ class PredictionService:
         alias_ttl_seconds: float,
         clock: Callable[[], float] = time.monotonic,
         online: OnlineStore | None = None,
+        request_ids: Callable[[], RequestIds] | None = None,
     ) -> None:
         self.registry = registry
         self.artifacts = artifacts
@@ -129,6 +131,8 @@ class PredictionService:
         self.ttl = alias_ttl_seconds
         self.clock = clock
         self.online = online  # the online feature store, for models with features_from
+        self._request_ids = request_ids  # made on first use (a KMS call), then kept
+        self._signer: RequestIds | None = None
         self._serving: dict[str, Serving] = {}
         self._loaded: dict[tuple[str, int], LoadedModel] = {}
         self.integrity_failures = 0
@@ -237,6 +241,17 @@ class PredictionService:
             }
         return described
 
+    # -- request ids -----------------------------------------------------------------------
+    def signer(self) -> RequestIds | None:
+        """What signs and checks this deployment's request ids (None: ids are issued as they are)."""
+        if self._signer is None and self._request_ids is not None:
+            self._signer = self._request_ids()
+        return self._signer
+
+    def issue(self, request_id: str, name: str) -> str:
+        signer = self.signer()
+        return signer.issue(request_id, name) if signer else request_id
+
     # -- predicting ------------------------------------------------------------------------
     def predict(
         self, name: str, body: str | None, request_id: str, routing_key: str | None = None
@@ -245,6 +260,7 @@ class PredictionService:
         started = time.perf_counter()
         records = parse_body(body, self.max_body_bytes)
         serving = self.serving(name)
+        request_id = self.issue(request_id, name)  # what feedback names this prediction by
         if serving.spec.views:
             records = self._enriched(records, serving.spec)
         answer, variant = serving.champion, CHAMPION
