@@ -84,6 +84,8 @@ def test_an_ingest_appends_one_file_per_day_that_awswrangler_reads_from_the_glue
     # THEN each day of event times is a partition, and no ingest overwrote another's files
     keys = data.list_keys("features/card-activity/")
     assert all("/date=" in key for key in keys) and len(keys) == len(first.files) + len(second.files)
+    # each ingest marked complete once its files are written (only complete ingests are read)
+    assert len(data.list_keys("features/_ingests/card-activity/")) == 2
     table = wr.s3.read_parquet_table(database=DATABASE, table="card_activity", boto3_session=boto3.Session())
     assert len(table) == activity.num_rows
     assert sorted(table["date"].unique()) == sorted(set(first.days) | set(second.days))
@@ -428,6 +430,7 @@ def test_the_tick_materializes_the_views_it_can_names_the_one_it_cannot_and_skip
     ingest(activity)
     registry.put_view(view.model_copy(update={"name": "broken-view"}), actor="test")
     data.put("features/broken-view/date=2026-03-01/20260301T000000000000Z-x.parquet", b"not parquet")
+    data.put("features/_ingests/broken-view/20260301T000000000000Z-x.json", b"{}")
     registry.put_view(view.model_copy(update={"name": "offline-view", "online": False}), actor="test")
     run = materialize_online_views(registry=registry, data=data, dynamodb=resources.dynamodb, table=online_table)
     views = {v.view: v for v in run.views}
@@ -461,3 +464,100 @@ def test_a_view_update_that_would_break_a_model_using_it_is_refused(
     # AND a change the models do not feel is taken
     registry.put_view(view.model_copy(update={"ttl_hours": 72, "description": "longer"}), actor="test")
     assert registry.get_view("card-activity").view.ttl_hours == 72
+
+
+# -- found in review: schema growth, corrections, bad keys, clocks ahead ------------------------------
+
+
+def _rows(cards: list[str], at: datetime, counts: list[float], **extra: list[Any]) -> pa.Table:
+    return pa.table({"card_id": cards, "event_time": pa.array([at] * len(cards), pa.timestamp("us", tz="UTC")),
+                     "tx_count_24h": counts, "amount_mean_7d": [1.0] * len(cards), **extra})  # fmt: skip
+
+
+def test_a_correction_ingested_again_with_the_same_time_replaces_the_online_value(
+    registry: Registry, data: ObjectStore, resources: Any, online_table: str, ingest: Callable[[pa.Table], Any]
+) -> None:
+    ingest(_rows(["c1"], END, [5.0]))
+    _materialize(registry, data, resources, online_table)
+    ingest(_rows(["c1"], END, [6.0]))  # the same event, corrected
+    assert _materialize(registry, data, resources, online_table).written == 1
+    stored = _online(resources.dynamodb, "c1")
+    assert stored is not None and '"tx_count_24h":6.0' in stored[1]
+
+
+def test_files_ingested_before_a_view_gained_a_feature_read_as_nulls_of_it(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry, data: ObjectStore, resources: Any, online_table: str, ingest: Callable[[pa.Table], Any],
+    view: FeatureView,
+) -> None:  # fmt: skip
+    from mlcore.spec import Feature
+
+    ingest(_rows(["c1"], END, [5.0]))
+    grown = view.model_copy(update={"features": [*view.features, Feature(name="merchants_7d", type="numeric",
+                                                                         nullable=True)]})  # fmt: skip
+    registry.put_view(grown, actor="test")
+    assert _materialize(registry, data, resources, online_table).written == 1
+    stored = _online(resources.dynamodb, "c1")
+    assert stored is not None and '"merchants_7d":null' in stored[1]
+
+
+def test_one_views_aws_error_leaves_the_other_views_materialized(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry, data: ObjectStore, resources: Any, online_table: str, ingest: Callable[[pa.Table], Any],
+    view: FeatureView, glue: Any,
+) -> None:  # fmt: skip
+    from mlcore.features import materialize_online_views
+
+    ingest(_rows(["c1"], END, [5.0]))
+    other = view.model_copy(update={"name": "long-keys"})
+    registry.put_view(other, actor="test")
+    # a key DynamoDB refuses (over 2048 bytes): its PutItem fails with a ClientError
+    ingest_rows(other, _rows(["x" * 3000], END, [1.0]), data=data, glue=glue, database=DATABASE)
+    run = materialize_online_views(registry=registry, data=data, dynamodb=resources.dynamodb, table=online_table)
+    views = {v.view: v for v in run.views}
+    assert views["card-activity"].written == 1 and views["card-activity"].error is None
+    assert "ClientError" in str(views["long-keys"].error)
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({**TRANSACTION, "card_id": "x" * 1025}, "is longer than 1024 bytes"),
+        ({**TRANSACTION, "card_id": "c00008"}, "only a value stamped 2.0 h in the future"),
+    ],
+)
+def test_a_key_too_long_or_a_value_from_the_future_is_a_400(
+    fraud_service: PredictionService, resources: Any, row: dict[str, Any], message: str
+) -> None:
+    _set_online(resources, "c00008", -timedelta(hours=2), '{"tx_count_24h":9.0,"amount_mean_7d":80.0}')
+    with pytest.raises(BadRequestError, match=re.escape(message)):
+        _predict(fraud_service, row)
+
+
+def test_labels_without_rows_are_a_data_validation_error(data: ObjectStore, fraud_spec: ModelSpec) -> None:
+    from mlcore.data import training_set
+
+    empty = card_transactions(card_activity(2, 1, END, 1)[0], rows=5, seed=1).slice(0, 0)
+    with pytest.raises(DataValidationError, match="no rows"):
+        training_set(empty, fraud_spec, data)
+
+
+def test_an_ingest_is_read_only_once_complete_and_a_late_finisher_is_not_skipped(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry, data: ObjectStore, resources: Any, online_table: str, view: FeatureView, glue: Any
+) -> None:
+    def ingest_at(started: datetime, card: str) -> Any:
+        return ingest_rows(view, _rows([card], END, [1.0]), data=data, glue=glue, database=DATABASE, now=started)
+
+    # GIVEN an ingest whose files are written but not yet its marker (the tick runs in the middle of it)
+    slow = ingest_at(END, "c-slow")
+    marker = f"features/_ingests/card-activity/{slow.ingest}.json"
+    document = data.get(marker)
+    resources.s3.delete_object(Bucket=data.bucket, Key=marker)
+    # AND a later-started ingest that finished first
+    ingest_at(END + timedelta(minutes=5), "c-fast")
+    first = _materialize(registry, data, resources, online_table)
+    assert (first.files, _online(resources.dynamodb, "c-slow")) == (1, None)  # the incomplete one is not read
+    # WHEN the slow ingest completes after the tick recorded the later one
+    data.put(marker, document)
+    # THEN the next tick materializes it: nothing ingested is left out of the online store
+    assert _materialize(registry, data, resources, online_table).files == 1
+    assert _online(resources.dynamodb, "c-slow") is not None
+    assert _materialize(registry, data, resources, online_table).files == 0

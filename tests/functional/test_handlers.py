@@ -724,14 +724,26 @@ def test_the_feature_stores_tick_materializes_online_views_and_fails_naming_a_br
 
     view = load_view(CARD_VIEW.read_text())
     registry.put_view(view, actor="test")
-    data.put("features/card-activity/date=2026-03-10/20260310T000000000000Z-a.parquet", to_parquet(pa.table({
-        "card_id": ["c1"], "event_time": pa.array([datetime(2026, 3, 10, tzinfo=UTC)], pa.timestamp("us", tz="UTC")),
-        "tx_count_24h": [3.0], "amount_mean_7d": [None]})))  # fmt: skip
+    data.put(
+        "features/card-activity/date=2026-03-10/20260310T000000000000Z-a.parquet",
+        to_parquet(
+            pa.table(
+                {
+                    "card_id": ["c1"],
+                    "event_time": pa.array([datetime(2026, 3, 10, tzinfo=UTC)], pa.timestamp("us", tz="UTC")),
+                    "tx_count_24h": [3.0],
+                    "amount_mean_7d": [None],
+                }
+            )
+        ),
+    )
+    data.put("features/_ingests/card-activity/20260310T000000000000Z-a.json", b"{}")
     result = invoke("materialize_features", load_event("materialize_features"))
     assert [(v["view"], v["written"], v["stale"]) for v in result["views"]] == [("card-activity", 1, True)]
     # WHEN a view's offline files cannot be read THEN the tick fails naming it (for the alert)
     registry.put_view(view.model_copy(update={"name": "broken-view"}), actor="test")
     data.put("features/broken-view/date=2026-03-10/20260310T000000000000Z-b.parquet", b"not parquet")
+    data.put("features/_ingests/broken-view/20260310T000000000000Z-b.json", b"{}")
     with pytest.raises(FeatureMaterializationError, match="1 views were not materialized: broken-view: Data"):
         invoke("materialize_features", load_event("materialize_features"))
 

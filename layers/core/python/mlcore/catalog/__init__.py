@@ -125,6 +125,8 @@ if TYPE_CHECKING:
         feature_table,
         feature_view_prefix,
         ingest_id,
+        ingest_marker_key,
+        ingest_markers_prefix,
         model_partition,
         online_key,
         part_key,

@@ -15,6 +15,7 @@ code/<model>/current.json                               artifacts bucket: the up
 <output>manifests/<batch>.json                          data bucket: what a batch read, scored and refused
 <output>_batch/<batch>/<plan.json|chunks.json|results/|failures/>  data bucket: a batch's work in progress
 features/<view>/date=<day>/<ingest id>.parquet          data bucket: a feature view's offline store (a Glue table)
+features/_ingests/<view>/<ingest id>.json               data bucket: an ingest's files, written once all are
 """
 
 from __future__ import annotations
@@ -198,6 +199,16 @@ def ingest_id(at: datetime, unique: str) -> str:
 def feature_file_key(view: str, day: date, ingest: str) -> str:
     """The rows of one ingest whose event time falls on `day` (UTC)."""
     return f"{feature_view_prefix(view)}date={day:%Y-%m-%d}/{ingest}.parquet"
+
+
+def ingest_markers_prefix(view: str) -> str:
+    """Outside the view's table location, which readers of the Glue table list whole."""
+    return f"{FEATURES}_ingests/{view}/"
+
+
+def ingest_marker_key(view: str, ingest: str) -> str:
+    """Written last by an ingest: only a complete ingest is ever read."""
+    return f"{ingest_markers_prefix(view)}{ingest}.json"
 
 
 def feature_table(view: str) -> str:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mlcore.catalog import DataSource, feature_view_prefix
+from mlcore.catalog import DataSource, feature_view_prefix, ingest_markers_prefix
 from mlcore.data.counts import arrow_type
 from mlcore.data.datasets import as_timestamps
 from mlcore.errors import DataValidationError
@@ -38,12 +38,13 @@ class OfflineFile:
 
 
 def offline_files(view: str, data: ObjectStore) -> list[OfflineFile]:
-    """A view's offline files, oldest ingest first."""
-    prefix = feature_view_prefix(view)
+    """A view's offline files of complete ingests (an ingest's marker is written after its files), oldest first."""
+    prefix, markers = feature_view_prefix(view), ingest_markers_prefix(view)
+    complete = {key.removeprefix(markers).removesuffix(".json") for key in data.list_keys(markers)}
     files = []
     for key in data.list_keys(prefix):
         folder, _, name = key.removeprefix(prefix).partition("/")
-        if folder.startswith("date=") and name.endswith(".parquet"):
+        if folder.startswith("date=") and name.endswith(".parquet") and name.removesuffix(".parquet") in complete:
             files.append(OfflineFile(key, date.fromisoformat(folder[5:]), name.removesuffix(".parquet")))
     return sorted(files, key=lambda f: (f.ingest, f.key))
 
@@ -67,7 +68,12 @@ def read_offline(files: list[OfflineFile], schema: pa.Schema, data: ObjectStore)
         raw = data.get(file.key)
         digest.update(f"{file.key}\0{hashlib.sha256(raw).hexdigest()}\n".encode())
         try:
-            tables.append(pq.read_table(io.BytesIO(raw), columns=schema.names).cast(schema))
+            table = pq.read_table(io.BytesIO(raw))
+            # a file ingested before the view gained a feature has no such column: its rows have no value for it
+            rows = table.num_rows
+            columns = {f.name: table.column(f.name) if f.name in table.column_names else pa.nulls(rows, f.type)
+                       for f in schema}  # fmt: skip
+            tables.append(pa.table(columns).cast(schema))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, KeyError) as exc:
             raise DataValidationError(f"the feature view file {data.uri(file.key)} cannot be read: {exc}") from exc
     return (pa.concat_tables(tables) if tables else schema.empty_table()), digest.hexdigest()
@@ -121,6 +127,8 @@ def _label_times(labels: pa.Table, spec: ModelSpec) -> pa.ChunkedArray:
             f"{times.null_count} label rows have no time in '{column}': a point-in-time join needs each row's time",
             field="data.timestamp_column",
         )
+    if len(times) == 0:
+        raise DataValidationError("the labels have no rows", field="data")
     return times
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -10,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlcore.catalog import DATA_SUFFIXES, feature_file_key, feature_table, feature_view_prefix, ingest_id
+from mlcore.catalog import (
+    DATA_SUFFIXES,
+    feature_file_key,
+    feature_table,
+    feature_view_prefix,
+    ingest_id,
+    ingest_marker_key,
+)
 from mlcore.data import as_timestamps, check_contract, concat_dataset, read_table, to_parquet, view_schema
 from mlcore.errors import DataValidationError
 from mlcore.spec import FeatureType, FeatureView
@@ -105,6 +113,8 @@ def ingest_rows(
             partition=(DAY, day),
             partition_location=data.uri(f"{prefix}{DAY}={day}/"),
         )
+    # last: the ingest is complete, and from now on read (by training sets and materialization) as a whole
+    data.put(ingest_marker_key(view.name, ingest), json.dumps({"files": files}).encode(), "application/json")
     return IngestResult(view.name, ingest, rows.num_rows, sorted(set(days.to_pylist())), files)
 
 

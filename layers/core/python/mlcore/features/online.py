@@ -8,15 +8,15 @@ the item's, so a late or repeated materialization never moves an entity back in 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlcore.catalog import MaterializeRun, ViewMaterialized, online_key
-from mlcore.data import offline_files, read_offline, view_schema
+from mlcore.catalog import MaterializeRun, ViewMaterialized, ingest_id, online_key
+from mlcore.data import OfflineFile, offline_files, read_offline, view_schema
 from mlcore.errors import BadRequestError, MlopsError
 from mlcore.registry import Registry, ViewRecord
 from mlcore.storage import ObjectStore
@@ -24,7 +24,9 @@ from mlcore.storage import ObjectStore
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-NEWER = "attribute_not_exists(pk) OR event_time < :t"
+# Newer, or as new and ingested later (a correction re-ingested with the same time replaces the value, as the
+# training set's as-of join takes the last-ingested of equal times).
+NEWER = "attribute_not_exists(pk) OR event_time < :t OR (event_time = :t AND ingest <= :i)"
 
 
 def create_online_table(client: DynamoDBClient, name: str) -> None:
@@ -57,6 +59,7 @@ def _item(view: str, row: dict[str, Any], entities: list[str], timestamp: str, f
     return {
         "pk": {"S": online_key(view, [row[entity] for entity in entities])},
         "event_time": {"N": str(micros)},
+        "ingest": {"S": row[INGEST]},
         "doc": {"S": json.dumps({name: row[name] for name in features}, separators=(",", ":"))},
     }
 
@@ -87,10 +90,13 @@ def materialize_view(
     if not view.online:
         raise BadRequestError(f"view '{name}' is not online: set `online: true` and register it again",
                               field="online")  # fmt: skip
-    files = [f for f in offline_files(name, data) if f.ingest > record.materialized_through]
+    done_ingests = set(record.materialized_ingests)
+    files = [
+        f for f in offline_files(name, data) if f.ingest >= record.materialized_before and f.ingest not in done_ingests
+    ]
     result = ViewMaterialized(view=name, through=record.materialized_through, newest_event_at=record.newest_event_at)
     if files:
-        rows, _ = read_offline(files, view_schema(view.entities, view.timestamp, view.features), data)
+        rows = _with_ingests(files, view_schema(view.entities, view.timestamp, view.features), data)
         latest = latest_rows(rows, view.entities, view.timestamp)
         written = kept = 0
         for row in latest.to_pylist():
@@ -98,7 +104,7 @@ def materialize_view(
             try:
                 dynamodb.put_item(
                     TableName=table, Item=item, ConditionExpression=NEWER,
-                    ExpressionAttributeValues={":t": item["event_time"]},
+                    ExpressionAttributeValues={":t": item["event_time"], ":i": item["ingest"]},
                 )  # fmt: skip
                 written += 1
             except dynamodb.exceptions.ConditionalCheckFailedException:
@@ -107,10 +113,41 @@ def materialize_view(
         if newest is not None and record.newest_event_at is not None:
             newest = max(newest, datetime.fromisoformat(record.newest_event_at))
         newest_at = newest.isoformat() if newest is not None else record.newest_event_at
-        registry.set_materialized(record, files[-1].ingest, newest_at)
+        progress = _progress(record, {f.ingest for f in files}, newest_at)
+        registry.set_materialized(record, progress)
         done = {"files": len(files), "rows": rows.num_rows, "written": written, "kept": kept}
-        result = result.model_copy(update={**done, "through": files[-1].ingest, "newest_event_at": newest_at})
+        result = result.model_copy(update={**done, "through": progress["materialized_through"],
+                                           "newest_event_at": newest_at})  # fmt: skip
     return _freshness(result, view.ttl_hours, now or datetime.now(UTC))
+
+
+INGEST = "__ingest"  # which ingest a row came from: orders rows of equal time, as the training set does
+
+
+def _with_ingests(files: list[OfflineFile], schema: pa.Schema, data: ObjectStore) -> pa.Table:
+    """The files' rows, in ingest order, each with its ingest id."""
+    tables = []
+    for file in files:
+        rows, _ = read_offline([file], schema, data)
+        tables.append(rows.append_column(INGEST, pa.array([file.ingest] * rows.num_rows, pa.string())))
+    return pa.concat_tables(tables) if tables else schema.empty_table().append_column(INGEST, pa.array([], pa.string()))
+
+
+LOOKBACK = timedelta(days=7)  # an ingest still running this long after a later one started is not waited for
+
+
+def _progress(record: ViewRecord, ingests: set[str], newest_at: str | None) -> dict[str, Any]:
+    """What the view's record keeps of this materialization: the ingests done since a bound, pruned to a week."""
+    done = sorted({*record.materialized_ingests, *ingests})
+    newest = done[-1]
+    started = datetime.strptime(newest.split("-", 1)[0], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+    bound = ingest_id(started - LOOKBACK, "")
+    return {
+        "materialized_through": max(newest, record.materialized_through),
+        "materialized_ingests": [ingest for ingest in done if ingest >= bound],
+        "materialized_before": max(record.materialized_before, bound),
+        "newest_event_at": newest_at,
+    }
 
 
 def _freshness(result: ViewMaterialized, ttl_hours: float, now: datetime) -> ViewMaterialized:
@@ -133,4 +170,6 @@ def materialize_online_views(
             views.append(materialize_view(name, registry=registry, data=data, dynamodb=dynamodb, table=table, now=now))
         except MlopsError as error:  # a view's own fault (its files, a concurrent run): the next tick retries it
             views.append(ViewMaterialized(view=name, error=f"{type(error).__name__}: {error.message}"))
+        except dynamodb.exceptions.ClientError as error:  # an AWS error (throttled, refused): the others go on
+            views.append(ViewMaterialized(view=name, error=f"{type(error).__name__}: {error}"))
     return MaterializeRun(views=views)

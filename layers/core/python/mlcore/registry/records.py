@@ -50,8 +50,11 @@ class SpecRecord(Record):
 class ViewRecord(Record):
     view: FeatureView
     updated_at: str
-    # The newest offline file (by its ingest id, which sorts by time) whose rows are in the online store.
+    # The newest ingest (ids sort by start time) whose rows are in the online store, and every ingest materialized
+    # since `materialized_before`: an ingest that completes after a later-started one is still found.
     materialized_through: str = ""
+    materialized_ingests: list[str] = Field(default_factory=list)
+    materialized_before: str = ""  # every complete ingest with a smaller id is in the online store
     newest_event_at: str | None = None  # the newest event time in the online store (ISO 8601): its freshness
 
 

@@ -303,7 +303,7 @@ class Registry:
     def list_views(self) -> list[ViewRecord]:
         return sorted((ViewRecord.model_validate_json(doc) for doc in self._scan(VIEW)), key=lambda r: r.view.name)
 
-    def set_materialized(self, record: ViewRecord, through: str, newest_event_at: str | None) -> ViewRecord:
+    def set_materialized(self, record: ViewRecord, done: dict[str, Any]) -> ViewRecord:
         """Record how far the view's offline store is in the online store, on the revision read.
 
         Raises
@@ -311,7 +311,7 @@ class Registry:
         ConflictError
             If the view changed since `record` was read (another materialization, or a re-registration).
         """
-        updated = record.model_copy(update={"materialized_through": through, "newest_event_at": newest_event_at})
+        updated = record.model_copy(update=done)
         self._transact([{"Put": self._put(record.view.name, VIEW, updated, pk=_view_pk(record.view.name))}],
                        f"feature view '{record.view.name}' changed while it was materialized")  # fmt: skip
         updated.revision = record.revision + 1

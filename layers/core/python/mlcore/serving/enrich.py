@@ -20,6 +20,7 @@ from mlcore.spec import ModelSpec, ViewBinding
 BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
 UNPROCESSED_ATTEMPTS = 3
 MICROS_PER_HOUR = 3_600_000_000
+MAX_KEY_BYTES = 1024  # an entity key's text (DynamoDB refuses keys over 2048 bytes: a client's mistake, not ours)
 
 
 class OnlineStore:
@@ -72,6 +73,10 @@ def _entity_values(row: dict[str, Any], index: int, view: str, binding: ViewBind
             value = str(value)
         if type(value) is not str or not value:
             raise _bad(index, entity, f"is missing: the entity key of feature view '{view}' (a text or an integer)")
+        if len(value.encode()) > MAX_KEY_BYTES:
+            raise _bad(
+                index, entity, f"is longer than {MAX_KEY_BYTES} bytes: no entity of view '{view}' has such a key"
+            )
         values.append(value)
     return values
 
@@ -117,14 +122,19 @@ def with_online_features(records: list[Any], spec: ModelSpec, store: OnlineStore
             binding = spec.views[view]
             event_micros, values = items.get(key, (None, {}))
             age_hours = None if event_micros is None else (now_micros - event_micros) / MICROS_PER_HOUR
-            # in whole microseconds, as the training set's join counts the TTL
-            fresh = event_micros is not None and now_micros - event_micros <= ttl_micros(binding)
+            # in whole microseconds, as the training set's join counts the TTL; a value stamped in the future (a
+            # clock ahead, a zone read as UTC) is never used, as the training set never uses one
+            fresh = event_micros is not None and 0 <= now_micros - event_micros <= ttl_micros(binding)
             for name in binding.features:
                 if name in row:
                     continue  # the client's value
                 value = values.get(name) if fresh else None
                 if value is None and not spec.feature(name).nullable:
                     found = "no value" if age_hours is None else f"only a value {age_hours:.1f} h old"
+                    if age_hours is not None and age_hours < 0:
+                        found = f"only a value stamped {-age_hours:.1f} h in the future"
+                    elif event_micros is not None and name not in values:
+                        found = "no value of this feature (ingested before the view had it)"
                     raise _bad(
                         index,
                         name,
