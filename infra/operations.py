@@ -243,8 +243,7 @@ class Platform:
                 raise FileNotFoundError(f"{path}: no .csv, .csv.gz or .parquet file in the folder")
             contract = view.contract_spec()
             table = concat_dataset([read_table(f.read_bytes(), f.name, contract) for f in files])
-        result = ingest_rows(view, table, data=self.data, glue=self.client("glue"), database=database)
-        return result
+        return ingest_rows(view, table, data=self.data, glue=self.client("glue"), database=database)
 
     def materialize_features(self, name: str) -> ViewMaterialized:
         """Bring a view's online store up to date with what was ingested since the last time."""

@@ -61,6 +61,15 @@ def fraud_spec(registry: Registry, view: FeatureView) -> ModelSpec:
     return spec
 
 
+@pytest.fixture
+def upload_labels(
+    data: ObjectStore, ingest: Callable[[pa.Table], Any], activity: pa.Table, fraud_spec: ModelSpec
+) -> Callable[[pa.Table], Any]:
+    """GIVEN the fraud model registered and its view's rows ingested: `upload_labels(table)` is its newest dataset."""
+    ingest(activity)
+    return lambda labels: data.put(dataset_key("fraud", END, ".parquet"), to_parquet(labels))
+
+
 def _validate(
     registry: Registry, data: ObjectStore, artifacts: ObjectStore, run_id: str, *, force: bool = False
 ) -> Any:
@@ -127,7 +136,7 @@ def test_validate_joins_each_label_with_what_its_card_knew_then_and_never_the_fu
     artifacts: ObjectStore,
     ingest: Callable[[pa.Table], Any],
     activity: pa.Table,
-    fraud_spec: ModelSpec,
+    upload_labels: Callable[[pa.Table], Any],
 ) -> None:
     labels = card_transactions(activity, rows=400, seed=2)
     # GIVEN the leakage trap: a value of 999 for the first label's card, a microsecond after its time
@@ -140,9 +149,8 @@ def test_validate_joins_each_label_with_what_its_card_knew_then_and_never_the_fu
             "amount_mean_7d": [1.0],
         }
     )
-    ingest(activity)
     ingest(trap)
-    data.put(dataset_key("fraud", END, ".parquet"), to_parquet(labels))
+    upload_labels(labels)
     # WHEN the validate step runs
     result = _validate(registry, data, artifacts, "run-1")
     # THEN the training rows carry the view's features as they were at each label's time
@@ -175,27 +183,23 @@ def test_a_new_ingest_is_new_data_for_the_same_labels(  # noqa: PLR0917 (pytest 
     artifacts: ObjectStore,
     ingest: Callable[[pa.Table], Any],
     activity: pa.Table,
-    fraud_spec: ModelSpec,
+    upload_labels: Callable[[pa.Table], Any],
 ) -> None:
-    ingest(activity)
-    data.put(dataset_key("fraud", END, ".parquet"), to_parquet(card_transactions(activity, rows=400, seed=2)))
+    upload_labels(card_transactions(activity, rows=400, seed=2))
     before = _validate(registry, data, artifacts, "run-1").fingerprint
     assert _validate(registry, data, artifacts, "run-2").fingerprint == before  # nothing changed
     ingest(activity.slice(0, 5))
     assert _validate(registry, data, artifacts, "run-3").fingerprint != before
 
 
-def test_labels_without_the_views_entity_key_are_refused_naming_it(  # noqa: PLR0917 (pytest fixtures)
+def test_labels_without_the_views_entity_key_are_refused_naming_it(
     registry: Registry,
     data: ObjectStore,
     artifacts: ObjectStore,
-    ingest: Callable[[pa.Table], Any],
     activity: pa.Table,
-    fraud_spec: ModelSpec,
+    upload_labels: Callable[[pa.Table], Any],
 ) -> None:
-    ingest(activity)
-    labels = card_transactions(activity, rows=400, seed=2).drop_columns(["card_id"])
-    data.put(dataset_key("fraud", END, ".parquet"), to_parquet(labels))
+    upload_labels(card_transactions(activity, rows=400, seed=2).drop_columns(["card_id"]))
     with pytest.raises(DataValidationError, match=r"entity keys: \['card_id'\] are missing"):
         _validate(registry, data, artifacts, "run-1")
 

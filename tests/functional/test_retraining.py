@@ -301,17 +301,30 @@ def test_firing_a_models_schedule_asks_for_that_model_only(
 # -- new data ------------------------------------------------------------------------------------
 
 
-def test_a_data_drop_waits_out_the_debounce_and_the_newest_drop_starts_one_run(
-    setup: Callable[..., RetrainingResult],
-    registry: Registry,
-    data: ObjectStore,
-    churn_spec: ModelSpec,
-    state_machine: tuple[Any, str],
-) -> None:
+@pytest.fixture
+def two_drops(registry: Registry, data: ObjectStore, churn_spec: ModelSpec) -> tuple[str, str]:
+    """GIVEN new data starting runs after a 15-minute debounce, and two dataset files landed: (older, newer)."""
     registry.put_spec(spec_with(churn_spec, on_new_data=True, debounce_minutes=15), actor="test")
     first_key, second_key = "datasets/churn/a.csv", "datasets/churn/b.csv"
     for key in (first_key, second_key):
         data.put(key, key.encode())
+    return first_key, second_key
+
+
+def started_on(state_machine: tuple[Any, str]) -> str:
+    """The dataset the one training run started trains on."""
+    [execution] = executions(state_machine)
+    described = state_machine[0].describe_execution(executionArn=execution["executionArn"])
+    return str(json.loads(described["input"])["dataset_uri"])
+
+
+def test_a_data_drop_waits_out_the_debounce_and_the_newest_drop_starts_one_run(
+    setup: Callable[..., RetrainingResult],
+    registry: Registry,
+    two_drops: tuple[str, str],
+    state_machine: tuple[Any, str],
+) -> None:
+    first_key, second_key = two_drops
     # two files within the debounce: each asks to wait 15 minutes
     assert setup("new_data", "e1", key=first_key).wait_seconds == 900
     assert setup("new_data", "e2", key=second_key, at=NOW + timedelta(minutes=5)).wait_seconds == 900
@@ -320,22 +333,16 @@ def test_a_data_drop_waits_out_the_debounce_and_the_newest_drop_starts_one_run(
     second = one(setup("new_data", "e2", key=second_key, after_wait=True, at=NOW + timedelta(minutes=20)))
     assert (first.started, first.reason) == (False, "a later data drop (e2) arrived within the debounce of 15 min")
     assert second.started
-    [execution] = executions(state_machine)
-    described = state_machine[0].describe_execution(executionArn=execution["executionArn"])
-    assert json.loads(described["input"])["dataset_uri"] == f"s3://mlops-data/{second_key}"
+    assert started_on(state_machine) == f"s3://mlops-data/{second_key}"
 
 
 def test_the_drop_that_happened_last_starts_the_run_even_when_an_older_one_is_delivered_after_it(
     setup: Callable[..., RetrainingResult],
     registry: Registry,
-    data: ObjectStore,
-    churn_spec: ModelSpec,
+    two_drops: tuple[str, str],
     state_machine: tuple[Any, str],
 ) -> None:
-    registry.put_spec(spec_with(churn_spec, on_new_data=True, debounce_minutes=15), actor="test")
-    first_key, second_key = "datasets/churn/a.csv", "datasets/churn/b.csv"
-    for key in (first_key, second_key):
-        data.put(key, key.encode())
+    first_key, second_key = two_drops
     # GIVEN the newer drop's event delivered first, the older one a moment after (deliveries may overtake)
     assert setup("new_data", "e2", key=second_key, event_at=NOW + timedelta(seconds=1)).wait_seconds == 900
     assert setup("new_data", "e1", key=first_key, event_at=NOW, at=NOW + timedelta(seconds=2)).wait_seconds == 900
@@ -344,9 +351,7 @@ def test_the_drop_that_happened_last_starts_the_run_even_when_an_older_one_is_de
     first = one(setup("new_data", "e1", key=first_key, after_wait=True, at=NOW + timedelta(minutes=15)))
     second = one(setup("new_data", "e2", key=second_key, after_wait=True, at=NOW + timedelta(minutes=15)))
     assert (first.started, second.started) == (False, True)
-    [execution] = executions(state_machine)
-    described = state_machine[0].describe_execution(executionArn=execution["executionArn"])
-    assert json.loads(described["input"])["dataset_uri"] == f"s3://mlops-data/{second_key}"
+    assert started_on(state_machine) == f"s3://mlops-data/{second_key}"
 
 
 def test_drops_of_the_same_second_are_ordered_by_key_whatever_their_delivery(

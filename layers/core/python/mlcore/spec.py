@@ -392,6 +392,9 @@ class Data(_Strict):
         return self
 
 
+MICROS_PER_HOUR = 3_600_000_000
+
+
 class ViewBinding(_Strict):
     """What a model takes from a feature view: filled from the registered view when the spec is registered."""
 
@@ -399,6 +402,11 @@ class ViewBinding(_Strict):
     timestamp: str
     ttl_hours: float
     features: list[str]
+
+    @property
+    def ttl_micros(self) -> int:
+        """The TTL in whole microseconds: the training set's join and serving count it alike."""
+        return math.floor(self.ttl_hours * MICROS_PER_HOUR)
 
 
 class ModelSpec(_Strict):

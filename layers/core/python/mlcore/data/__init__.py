@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mlcore.data.datasets import (
         DatasetFiles,
         as_timestamps,
+        column_times,
         concat_dataset,
         dataset_files,
         dataset_root,

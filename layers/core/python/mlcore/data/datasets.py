@@ -270,6 +270,23 @@ def as_timestamps(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Ar
     return pc.cast(values, pa.timestamp("us", tz="UTC"))
 
 
+def column_times(table: pa.Table, column: str, *, missing: str, field: str) -> pa.ChunkedArray:
+    """A column of the table as UTC timestamps (see `as_timestamps`).
+
+    Raises
+    ------
+    DataValidationError
+        With `missing` when the column is absent, or naming it when it holds neither times nor text; `field`
+        is the error's field.
+    """
+    if column not in table.column_names:
+        raise DataValidationError(missing, field=field)
+    try:
+        return as_timestamps(table.column(column))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DataValidationError(f"column '{column}' cannot be read as timestamps: {exc}", field=field) from exc
+
+
 def _parsed_times(text: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     for zone in (None, "UTC"):  # every value without a zone, or every value with one
         try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -19,12 +18,11 @@ import pyarrow.parquet as pq
 
 from mlcore.catalog import DataSource, feature_view_prefix, ingest_markers_prefix
 from mlcore.data.counts import arrow_type
-from mlcore.data.datasets import as_timestamps
+from mlcore.data.datasets import column_times
 from mlcore.errors import DataValidationError
 from mlcore.spec import Feature, ModelSpec, ViewBinding
 from mlcore.storage import ObjectStore
 
-MICROS_PER_HOUR = 3_600_000_000
 _TIME, _ROW = "__mlops_time", "__mlops_row"  # the join's own columns (never a feature: those start with a letter)
 
 
@@ -106,7 +104,7 @@ def as_of_join(labels: pa.Table, label_times: pa.ChunkedArray, binding: ViewBind
         }
     )
     right = right.filter(pc.is_valid(right.column(_TIME)))
-    tolerance = -math.floor(binding.ttl_hours * MICROS_PER_HOUR)  # negative: values from the past only
+    tolerance = -binding.ttl_micros  # negative: values from the past only
     joined = left.sort_by(_TIME).join_asof(right.sort_by(_TIME), on=_TIME, by=binding.entities, tolerance=tolerance)
     return joined.sort_by(_ROW).select(binding.features)
 
@@ -114,14 +112,8 @@ def as_of_join(labels: pa.Table, label_times: pa.ChunkedArray, binding: ViewBind
 def _label_times(labels: pa.Table, spec: ModelSpec) -> pa.ChunkedArray:
     column = spec.data.timestamp_column
     assert column is not None  # the spec requires it with features_from
-    if column not in labels.column_names:
-        raise DataValidationError(f"the labels' time column '{column}' is missing", field="data.timestamp_column")
-    try:
-        times = as_timestamps(labels.column(column))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise DataValidationError(
-            f"column '{column}' cannot be read as timestamps: {exc}", field="data.timestamp_column"
-        ) from exc
+    missing = f"the labels' time column '{column}' is missing"
+    times = column_times(labels, column, missing=missing, field="data.timestamp_column")
     if times.null_count:
         raise DataValidationError(
             f"{times.null_count} label rows have no time in '{column}': a point-in-time join needs each row's time",

@@ -37,6 +37,7 @@ from mlcore.data.contract import ContractReport, check_contract, contract_report
 from mlcore.data.datasets import (
     DatasetFiles,
     as_timestamps,
+    column_times,
     concat_dataset,
     dataset_files,
     folder_artifact,
@@ -75,14 +76,8 @@ def _timestamps(table: pa.Table, spec: ModelSpec) -> pa.ChunkedArray | None:
     column = spec.data.timestamp_column
     if spec.data.split != "time" or column is None:
         return None
-    if column not in table.column_names:
-        raise DataValidationError(f"the time split's column '{column}' is missing", field="data.timestamp_column")
-    try:
-        return as_timestamps(table.column(column))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise DataValidationError(
-            f"column '{column}' cannot be read as timestamps: {exc}", field="data.timestamp_column"
-        ) from exc
+    missing = f"the time split's column '{column}' is missing"
+    return column_times(table, column, missing=missing, field="data.timestamp_column")
 
 
 def _trials(spec: ModelSpec) -> list[TrialPlan]:

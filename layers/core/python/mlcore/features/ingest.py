@@ -19,7 +19,7 @@ from mlcore.catalog import (
     ingest_id,
     ingest_marker_key,
 )
-from mlcore.data import as_timestamps, check_contract, concat_dataset, read_table, to_parquet, view_schema
+from mlcore.data import check_contract, column_times, concat_dataset, read_table, to_parquet, view_schema
 from mlcore.errors import DataValidationError
 from mlcore.spec import FeatureType, FeatureView
 from mlcore.storage import ObjectStore, S3Uri
@@ -51,14 +51,8 @@ def _glue_columns(view: FeatureView) -> list[tuple[str, str]]:
 
 def _event_times(table: pa.Table, view: FeatureView) -> pa.ChunkedArray:
     column = view.timestamp
-    if column not in table.column_names:
-        raise DataValidationError(f"view '{view.name}': the rows have no time column '{column}'", field=column)
-    try:
-        times = as_timestamps(table.column(column))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise DataValidationError(
-            f"view '{view.name}': '{column}' cannot be read as times: {exc}", field=column
-        ) from exc
+    missing = f"view '{view.name}': the rows have no time column '{column}'"
+    times = column_times(table, column, missing=missing, field=column)
     if times.null_count:
         raise DataValidationError(
             f"view '{view.name}': {times.null_count} rows have no time in '{column}' (ISO 8601, e.g. "

@@ -9,17 +9,15 @@ before validation.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 from typing import Any
 
 from mlcore.catalog import online_key
 from mlcore.errors import BadRequestError, DependencyError
-from mlcore.spec import ModelSpec, ViewBinding
+from mlcore.spec import MICROS_PER_HOUR, ModelSpec, ViewBinding
 
 BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
 UNPROCESSED_ATTEMPTS = 3
-MICROS_PER_HOUR = 3_600_000_000
 MAX_KEY_BYTES = 1024  # an entity key's text (DynamoDB refuses keys over 2048 bytes: a client's mistake, not ours)
 
 
@@ -55,10 +53,6 @@ class OnlineStore:
             if request:
                 raise DependencyError("the online feature store left keys unprocessed (throttled); retry")
         return found
-
-
-def ttl_micros(binding: ViewBinding) -> int:
-    return math.floor(binding.ttl_hours * MICROS_PER_HOUR)
 
 
 def _bad(row: int, name: str, message: str) -> BadRequestError:
@@ -124,7 +118,7 @@ def with_online_features(records: list[Any], spec: ModelSpec, store: OnlineStore
             age_hours = None if event_micros is None else (now_micros - event_micros) / MICROS_PER_HOUR
             # in whole microseconds, as the training set's join counts the TTL; a value stamped in the future (a
             # clock ahead, a zone read as UTC) is never used, as the training set never uses one
-            fresh = event_micros is not None and 0 <= now_micros - event_micros <= ttl_micros(binding)
+            fresh = event_micros is not None and 0 <= now_micros - event_micros <= binding.ttl_micros
             for name in binding.features:
                 if name in row:
                     continue  # the client's value
