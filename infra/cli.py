@@ -209,32 +209,41 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _govern(platform: Platform, args: argparse.Namespace) -> int:
-    from infra.operations import ACTOR
+    """Governance through the API's IAM routes, signed with the caller's AWS credentials (SigV4)."""
+    from mlcore.catalog import ALIAS_ROUTE, AUDIT_ROUTE, END_ROLLOUT_ROUTE, ROLLBACK_ROUTE
     from mlcore.registry import CHALLENGER, RolloutMode, VersionStatus
 
-    registry = platform.registry
     statuses = {"approve": VersionStatus.APPROVED, "reject": VersionStatus.REJECTED, "archive": VersionStatus.ARCHIVED}
     if args.action in statuses:
         console.print(platform.set_status(args.name, args.version, statuses[args.action], args.reason))
+    elif args.action == "audit":
+        trail = platform.govern(AUDIT_ROUTE, name=args.name)
+        table = Table("at", "action", "actor", "details")
+        for record in trail["records"]:
+            table.add_row(record["at"], record["action"], record["actor"], json.dumps(record["details"]))
+        emit(args, trail, table)
     elif args.action == "promote":
-        record = registry.set_alias(args.name, args.alias, args.version, ACTOR, args.reason)
-        console.print(f"{args.name}: {args.alias} → v{record.version} (was v{record.previous_version})")
+        body = {"version": args.version, "reason": args.reason}
+        moved = platform.govern(ALIAS_ROUTE, body, name=args.name, alias=args.alias)
+        console.print(f"{args.name}: {args.alias} → v{moved['version']} (was v{moved['previous_version']})")
     elif args.action == "rollback":
-        record = registry.rollback(args.name, ACTOR, args.alias)
-        console.print(f"{args.name}: {args.alias} rolled back to v{record.version}")
+        moved = platform.govern(ROLLBACK_ROUTE, {"reason": args.reason}, name=args.name, alias=args.alias)
+        console.print(f"{args.name}: {args.alias} rolled back to v{moved['version']}")
     elif args.stop:  # rollout
-        registry.remove_alias(args.name, CHALLENGER, ACTOR, args.reason or "rollout ended")
+        platform.govern(END_ROLLOUT_ROUTE, name=args.name, alias=CHALLENGER)
         console.print(f"{args.name}: rollout ended, the champion serves all traffic")
     else:
         if args.version is None or (args.weight is None) == (not args.shadow):
             raise SystemExit("mlops models rollout NAME VERSION (--weight W | --shadow), or NAME --stop")
         mode = RolloutMode.SHADOW if args.shadow else RolloutMode.CANARY
-        weight = 0.0 if args.shadow else args.weight
-        if not 0.0 <= weight <= 1.0:
-            raise SystemExit("--weight must be between 0 and 1")
-        record = registry.set_alias(args.name, CHALLENGER, args.version, ACTOR, args.reason, mode=mode, weight=weight)
-        share = "shadow: scored on every request, never answers" if args.shadow else f"answers {weight:.0%} of traffic"
-        console.print(f"{args.name}: challenger v{record.version} ({share})")
+        body = {"version": args.version, "reason": args.reason, "mode": mode}
+        if not args.shadow:
+            body["weight"] = args.weight
+        moved = platform.govern(ALIAS_ROUTE, body, name=args.name, alias=CHALLENGER)
+        share = "shadow: scored on every request, never answers"
+        if not args.shadow:
+            share = f"answers {args.weight:.0%} of traffic"
+        console.print(f"{args.name}: challenger v{moved['version']} ({share})")
     return 0
 
 
@@ -617,9 +626,13 @@ def _models_parser(sub: Any) -> None:
     )
     rollout.add_argument("--stop", action="store_true")
     rollout.add_argument("--reason", default="")
-    rollback = models.add_parser("rollback")
+    rollback = models.add_parser("rollback", help="point an alias back at the version it served before")
     rollback.add_argument("name")
     rollback.add_argument("--alias", default="champion")
+    rollback.add_argument("--reason", default="")
+    audit = models.add_parser("audit", help="a model's audit trail: every change, by whom (principal ARN) and when")
+    audit.add_argument("name")
+    _output(audit)
     sub.choices["models"].set_defaults(func=cmd_models)
 
 

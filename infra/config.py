@@ -8,10 +8,13 @@ from typing import Literal, cast
 
 from constructs import Node
 
+from mlcore.spec import NAME_PATTERN
+
 ApiAuth = Literal["api_key", "iam"]
 _AUTH_MODES: tuple[ApiAuth, ...] = ("api_key", "iam")
 _SCHEDULE = re.compile(r"^(rate|cron)\(.+\)$")
 _PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+_MODEL = re.compile(NAME_PATTERN)
 
 
 class ConfigError(ValueError):
@@ -32,6 +35,8 @@ class MlopsConfig:
     # An EC2 queue of GPU instances for models with training.resources.gpu (it costs nothing idle,
     # but needs the account's G-instance quota; off by default).
     gpu_jobs: bool = False
+    # Models with their own governance policies (ModelApprover-<model>, ...) besides the ones for every model.
+    governed_models: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not _PREFIX.match(self.prefix):
@@ -41,6 +46,9 @@ class MlopsConfig:
         for key, value in (("monitorSchedule", self.monitor_schedule), ("retrainTick", self.retrain_tick)):
             if not _SCHEDULE.match(value):
                 raise ConfigError(f"mlops:{key} must be rate(...) or cron(...), got {value!r}")
+        for model in self.governed_models:
+            if not _MODEL.match(model):
+                raise ConfigError(f"mlops:governedModels: {model!r} is not a model name ({_MODEL.pattern})")
         if self.alarm_email is not None and "@" not in self.alarm_email:
             raise ConfigError(f"mlops:alarmEmail is not an e-mail address: {self.alarm_email!r}")
 
@@ -63,6 +71,7 @@ class MlopsConfig:
             retrain_tick=get("retrainTick", cls.retrain_tick),
             alarm_email=email or None,
             gpu_jobs=gpu == "true",
+            governed_models=_names(node.try_get_context("mlops:governedModels")),
         )
 
     def stack_id(self, name: str) -> str:
@@ -71,3 +80,9 @@ class MlopsConfig:
         if self.prefix == "mlops":
             return base
         return "".join(part.capitalize() for part in self.prefix.split("-")) + base
+
+
+def _names(value: object) -> tuple[str, ...]:
+    """A context list given as JSON (cdk.json) or as `a,b` (`cdk deploy -c mlops:governedModels=a,b`)."""
+    items = value if isinstance(value, list) else str(value or "").split(",")
+    return tuple(str(item).strip() for item in items if str(item).strip())

@@ -13,6 +13,7 @@ import json
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,14 +22,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcore.catalog import (
+    APPROVE_ROUTE,
+    ARCHIVE_ROUTE,
     DATA_SUFFIXES,
     FEEDBACK_ROUTE,
     OUTPUTS,
     PREDICT_ROUTE,
+    REJECT_ROUTE,
     Artifact,
     BatchRequest,
     FailedStep,
     PipelineInput,
+    Route,
     StepError,
     code_key,
     current_code_key,
@@ -36,6 +41,7 @@ from mlcore.catalog import (
     dataset_key,
     limits,
 )
+from mlcore.errors import MlopsError
 from mlcore.registry import Registry, VersionStatus, ViewRecord
 from mlcore.spec import FeatureView, ModelSpec, load_spec, load_view
 from mlcore.storage import ObjectStore
@@ -44,7 +50,14 @@ if TYPE_CHECKING:
     from mlcore.catalog import ViewMaterialized
     from mlcore.features import IngestResult
 
+# What the CLI's direct registry writes (a spec, a view, uploaded code) record as their actor. Governance
+# (approvals, aliases) goes through the API's IAM routes instead, which record the caller's principal ARN.
 ACTOR = os.environ.get("USER", "cli")
+STATUS_ROUTES: dict[VersionStatus, Route] = {
+    VersionStatus.APPROVED: APPROVE_ROUTE,
+    VersionStatus.REJECTED: REJECT_ROUTE,
+    VersionStatus.ARCHIVED: ARCHIVE_ROUTE,
+}
 
 
 class DeploymentNotFoundError(RuntimeError):
@@ -130,6 +143,30 @@ def _stack_outputs() -> dict[str, str]:
     except Exception as exc:  # no credentials or no CloudFormation: say what to do instead
         raise DeploymentNotFoundError(f"cannot read the stacks' outputs ({exc})") from exc
     return found
+
+
+def _region(url: str, configured: str | None) -> str:
+    """The region a request to the API is signed for: API Gateway's host names it; else the configured one."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if ".execute-api." in host:
+        return host.split(".execute-api.", 1)[1].split(".", 1)[0]
+    return configured or "us-east-1"
+
+
+def api_error(answer: dict[str, Any], status: int) -> MlopsError:
+    """The core's error an API error document stands for (by its code), with the API's message."""
+    import mlcore.errors
+
+    found = answer.get("error")
+    detail: dict[str, Any] = found if isinstance(found, dict) else {}
+    code, message = str(detail.get("code", "")), str(detail.get("message") or answer.get("message") or answer)
+    kinds = [k for k in vars(mlcore.errors).values() if isinstance(k, type) and issubclass(k, MlopsError)]
+    kind = next((k for k in kinds if k.code == code), None)
+    if kind is None:
+        error = MlopsError(f"HTTP {status} {code}: {message}".replace("  ", " "))
+        error.status = status
+        return error
+    return kind(message, field=detail.get("field"))
 
 
 def failure_from_history(events: list[dict[str, Any]], execution: dict[str, Any]) -> FailedStep | None:
@@ -255,23 +292,9 @@ class Platform:
         )
 
     def set_status(self, name: str, version: int, status: VersionStatus, reason: str = "") -> str:
-        """Change a version's status by the registry's rules; what it did to serving, in words (and, when the
-        champion was taken out of serving, as an alert on the alerts topic)."""
-        before = self.registry.get_alias(name)
-        self.registry.set_status(name, version, status, ACTOR, reason)
-        after = self.registry.get_alias(name)
-        said = f"{name} v{version} is {status}"
-        if before is None or before.version != version:
-            return said
-        serving = f"the champion falls back to v{after.version}" if after else f"{name} has no champion now"
-        said = f"{said}; it was the champion: {serving}"
-        if self.resources.alerts_topic:
-            self.client("sns").publish(
-                TopicArn=self.resources.alerts_topic,
-                Subject=f"Champion of {name} taken out of serving"[:100],
-                Message=f"{said}. Reason: {reason or 'none given'}. By {ACTOR}.",
-            )
-        return said
+        """Approve, reject or archive a version through the API's IAM route; what it did to serving, in words."""
+        route = STATUS_ROUTES[status]
+        return str(self.govern(route, {"reason": reason}, name=name, version=str(version))["serving"])
 
     def upload_dataset(self, model_name: str, data: bytes, suffix: str) -> str:
         """Put a dataset where the pipeline looks for the newest one: datasets/<model>/<time>.<suffix>."""
@@ -395,6 +418,39 @@ class Platform:
             batch = labels[start : start + limits.MAX_FEEDBACK]
             yield self.call_api("POST", FEEDBACK_ROUTE.url_path(name=model_name), {"feedback": batch})
 
+    def govern(self, route: Route, body: Any = None, timeout: float = 30, **params: str) -> dict[str, Any]:
+        """Call a governance route, signed with SigV4 by the caller's AWS credentials (boto3's standard chain):
+        API Gateway authorises it with IAM and the registry records the principal it authenticated.
+
+        Raises
+        ------
+        MlopsError
+            The API's error, as the core's error of that code (ConflictError for a status the rules forbid).
+        """
+        import boto3
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        if not self.resources.api_url:
+            raise DeploymentNotFoundError("no API URL: set MLOPS_API_URL")
+        session = boto3.Session()
+        credentials = session.get_credentials()
+        if credentials is None:
+            raise DeploymentNotFoundError("no AWS credentials to sign the request with (aws configure, or a role)")
+        url = self.resources.api_url.rstrip("/") + route.url_path(**params)
+        data = json.dumps(body).encode() if body is not None else None
+        request = AWSRequest(method=route.method, url=url, data=data, headers={"Content-Type": "application/json"})
+        SigV4Auth(credentials.get_frozen_credentials(), "execute-api", _region(url, session.region_name)).add_auth(
+            request
+        )
+        status, answer = self._send(
+            urllib.request.Request(url, data=data, method=route.method, headers=dict(request.headers.items())),
+            timeout,
+        )
+        if status >= 400:
+            raise api_error(answer, status)
+        return answer
+
     def call_api(self, method: str, path: str, body: Any = None, timeout: float = 10) -> tuple[int, dict[str, Any]]:
         if not self.resources.api_url:
             raise DeploymentNotFoundError("no API URL: set MLOPS_API_URL")
@@ -408,6 +464,10 @@ class Platform:
                 **({"x-api-key": self.resources.api_key} if self.resources.api_key else {}),
             },
         )
+        return self._send(request, timeout)
+
+    @staticmethod
+    def _send(request: urllib.request.Request, timeout: float) -> tuple[int, dict[str, Any]]:
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, json.loads(response.read() or b"{}")

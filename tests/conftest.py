@@ -209,15 +209,17 @@ def register_trained(
     onnx: bytes | None = None,
     promote: bool = True,
     importance: dict[str, float] | None = None,
+    status: VersionStatus = VersionStatus.APPROVED,
 ) -> ModelVersion:
-    """Store a trained model's artifacts, register it as an approved version and (by default) promote it."""
+    """Store a trained model's artifacts, register it as a version (approved by default) and (by default) promote
+    it."""
     prefix = f"runs/{trained.spec.name}/{run_id}/"
     version = registry.register_version(
         ModelVersion(
             model_name=trained.spec.name,
             version=registry.allocate_version(trained.spec.name),
             run_id=run_id,
-            status=VersionStatus.APPROVED,
+            status=status,
             created_at=utc_now(),
             artifacts={
                 "model": artifacts.put(prefix + "model.onnx", onnx if onnx is not None else trained.onnx),
@@ -237,7 +239,7 @@ def register_trained(
 
 @pytest.fixture
 def register_model() -> Callable[..., ModelVersion]:
-    """`register_model(registry, artifacts, trained, run_id=..., onnx=..., promote=..., importance=...)`."""
+    """`register_model(registry, artifacts, trained, run_id=..., onnx=..., promote=..., importance=..., status=...)`."""
     return register_trained
 
 

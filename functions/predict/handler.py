@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from mlcore.catalog import PREDICT, PredictSettings
 from mlcore.catalog import metrics as names
 from mlcore.registry import Registry
-from mlcore.serving import Call, CaptureBuffer, OnlineStore, PredictionService, RequestIds, answer, jsonio, router
+from mlcore.routing import Call, answer, router
+from mlcore.serving import OPERATIONS, CaptureBuffer, OnlineStore, PredictionService, RequestIds, jsonio
 from mlcore.spec import is_valid_name
 from mlcore.storage import ObjectStore
 from mlruntime import emit_metrics, on_shutdown
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", names.NAMESPACE)
-ROUTES = router(PREDICT)
+ROUTES = router(PREDICT, OPERATIONS)
 
 
 @functools.cache

@@ -118,6 +118,7 @@ class PlatformResources:
             ("_role", Access.PASS): lambda: target.grant_pass_role(grantee),
             ("_prefix", Access.REGISTER): lambda: self._grant_job_definitions(target, grantee),
             ("_bus", Access.PUT): lambda: target.grant_put_events_to(grantee),
+            ("_topic", Access.PUT): lambda: target.grant_publish(grantee),
             ("_key", Access.MAC): lambda: target.grant(grantee, "kms:GenerateMac"),
         }
         grant = grants.get((_kind(resource), access))

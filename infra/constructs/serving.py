@@ -1,11 +1,17 @@
-"""InferenceApi: the predict function behind an authenticated, throttled, logged REST API (routes from the catalog)."""
+"""InferenceApi: the predict and govern functions behind an authenticated, throttled, logged REST API.
+
+Routes come from the catalog: the clients' (API key, or IAM with `mlops:apiAuth=iam`) and governance's
+(always IAM, with a managed policy per duty, for every model and for each of `mlops:governedModels`).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -13,27 +19,55 @@ from constructs import Construct
 from infra.config import ApiAuth
 from infra.constructs.json_schema import to_cdk
 from infra.constructs.lambda_factory import LambdaFactory
-from infra.constructs.nag import acknowledge
-from mlcore.catalog import FEEDBACK_ROUTE, GATEWAY_RESPONSES, PREDICT, REQUEST_ID_HEADER, ROUTES, gateway_body, limits
+from infra.constructs.nag import acknowledge, acknowledge_matching
+from mlcore.catalog import (
+    FEEDBACK_ROUTE,
+    GATEWAY_RESPONSES,
+    GOVERN,
+    GOVERNANCE_POLICIES,
+    IAM_AUTH,
+    PREDICT,
+    REQUEST_ID_HEADER,
+    ROUTES,
+    Route,
+    gateway_body,
+    limits,
+)
 from mlcore.serving import gateway_schema
 
 STAGE_NAME = "v1"
 
 
+def policy_path(route: Route, model: str | None) -> str:
+    """The route's path in an execute-api ARN: `{name}` is the model (or any), other parameters any value."""
+    path = route.path.replace("{name}", model or "*")
+    return re.sub(r"\{[A-Za-z0-9_]+\}", "*", path)
+
+
 class InferenceApi(Construct):
-    """Every route of `mlcore.catalog.ROUTES`, proxied to the predict function."""
+    """Every route of `mlcore.catalog.ROUTES`, proxied to the function the catalog names."""
 
     predict_function: lambda_.Function
+    govern_function: lambda_.Function
+    policies: dict[str, iam.ManagedPolicy]  # by name: `ModelApprover`, `ModelApprover-churn`, ...
     api: apigw.RestApi
     usage_plan: apigw.UsagePlan
     api_key: apigw.IApiKey | None
     access_logs: logs.LogGroup
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, factory: LambdaFactory, auth: ApiAuth, prefix: str
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        factory: LambdaFactory,
+        auth: ApiAuth,
+        prefix: str,
+        governed_models: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.predict_function = factory.create(self, PREDICT)
+        self.govern_function = factory.create(self, GOVERN)
 
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
@@ -88,6 +122,7 @@ class InferenceApi(Construct):
         self.api.node.try_remove_child("Endpoint")
         self._routes()
         self._gateway_responses()
+        self.policies = self._policies(prefix, governed_models)
 
         self.usage_plan = self.api.add_usage_plan(
             "UsagePlan",
@@ -123,24 +158,60 @@ class InferenceApi(Construct):
         validator = self.api.add_request_validator(
             "Validator", validate_request_body=True, validate_request_parameters=True
         )
-        integration = apigw.LambdaIntegration(self.predict_function, proxy=True)
+        integrations = {
+            PREDICT: apigw.LambdaIntegration(self.predict_function, proxy=True),
+            GOVERN: apigw.LambdaIntegration(self.govern_function, proxy=True),
+        }
+        models: dict[type, apigw.Model] = {}  # one model per body, however many routes take it
         for route in ROUTES:
             resource = self.api.root.resource_for_path(route.path)
-            models = {}
-            if route.request is not None:
-                model = self.api.add_model(
+            if route.request is not None and route.request not in models:
+                models[route.request] = self.api.add_model(
                     route.request.__name__,
                     content_type="application/json",
                     schema=to_cdk(gateway_schema(route.request)),
                 )
-                models = {"application/json": model}
+            # Governance is IAM whatever the clients use: the actor is the principal API Gateway authenticated.
+            iam_only = {"authorization_type": apigw.AuthorizationType.IAM, "api_key_required": False}
             resource.add_method(
                 route.method,
-                integration,
+                integrations[route.function],
                 request_validator=validator,
                 request_parameters={f"method.request.path.{name}": True for name in route.parameters},
-                request_models=models or None,
+                request_models={"application/json": models[route.request]} if route.request else None,
+                **(iam_only if route.auth == IAM_AUTH else {}),  # type: ignore[arg-type]
             )
+
+    def _policies(self, prefix: str, models: tuple[str, ...]) -> dict[str, iam.ManagedPolicy]:
+        """A managed policy per duty (catalog.GOVERNANCE_POLICIES) for every model, and one per governed model."""
+        policies: dict[str, iam.ManagedPolicy] = {}
+        for duty, routes in GOVERNANCE_POLICIES.items():
+            for model in (None, *models):
+                name = f"{duty}-{model}" if model else duty
+                policies[name] = iam.ManagedPolicy(
+                    self,
+                    "".join(part[:1].upper() + part[1:] for part in name.split("-")) + "Policy",
+                    managed_policy_name=f"{prefix}-{name}"[:128],
+                    description=f"{prefix}: {duty} of " + (f"model {model}" if model else "every model"),
+                    statements=[
+                        iam.PolicyStatement(
+                            actions=["execute-api:Invoke"],
+                            resources=[
+                                self.api.arn_for_execute_api(route.method, policy_path(route, model), STAGE_NAME)
+                                for route in routes
+                            ],
+                        )
+                    ],
+                )
+                acknowledge_matching(
+                    policies[name],
+                    {
+                        r"AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:"
+                        r"<\w+>/v1/[A-Z]+/models/[^\]]*\]": "Invoke on this API's governance routes only: a wildcard "
+                        "stands for a path parameter (the model, for the policy of every model; a version or alias)"
+                    },
+                )
+        return policies
 
     def _gateway_responses(self) -> None:
         """What API Gateway answers on its own carries the API's error envelope and the request id."""

@@ -35,6 +35,9 @@ class Route:
     function: str  # physical function name
     api_key_required: bool
     request_schema: dict[str, Any] | None = None  # the method's request model (JSON Schema draft 4)
+    iam_auth: bool = False  # AuthorizationType AWS_IAM: SigV4-signed, and the caller's policies allow it
+    # The API stage's ARN: IAM policies name a request by `<stage_arn>/<METHOD><path>` (execute-api:Invoke)
+    stage_arn: str = ""
 
 
 @dataclass
@@ -109,6 +112,7 @@ _ATTRIBUTES: dict[str, dict[str, str]] = {
     "AWS::KMS::Key": {"Ref": "{n}", "Arn": "arn:aws:kms:{r}:{a}:key/{n}", "KeyId": "{n}"},
     "AWS::ApiGateway::RestApi": {"Ref": "{n}", "RootResourceId": "{n}-root"},
     "AWS::Logs::LogGroup": {"Ref": "{n}", "Arn": "arn:aws:logs:{r}:{a}:log-group:{n}:*"},
+    "AWS::IAM::ManagedPolicy": {"Ref": "arn:aws:iam::{a}:policy/{n}", "PolicyArn": "arn:aws:iam::{a}:policy/{n}"},
 }
 
 
@@ -171,6 +175,7 @@ class LocalDeployer:
             ("AWS::Lambda::EventSourceMapping", self._event_source),
             ("AWS::StepFunctions::StateMachine", self._state_machine),
             ("AWS::Events::Rule", self._rule),
+            ("AWS::IAM::ManagedPolicy", self._managed_policy),
         ]
 
     def _name(self, stack: Stack, logical: str) -> str:
@@ -326,6 +331,16 @@ class LocalDeployer:
         if "ScheduleExpression" in props:
             self.deployment.schedules[name] = ScheduleRule(props["ScheduleExpression"], targets)
 
+    def _managed_policy(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
+        """A managed policy in the embedded IAM, under its own name: attach it to a user to act with it locally."""
+        name = props.get("ManagedPolicyName") or self._name(stack, logical).rsplit("/", 1)[-1]
+        arn = self.clients("iam").create_policy(
+            PolicyName=name,
+            PolicyDocument=json.dumps(props["PolicyDocument"]),
+            Description=props.get("Description", ""),
+        )["Policy"]["Arn"]
+        self.resolver.physical[(stack.name, logical)].update({"Ref": arn, "PolicyArn": arn})
+
     def _outputs(self, stack: Stack) -> None:
         for key, output in stack.template.get("Outputs", {}).items():
             try:
@@ -351,6 +366,13 @@ class LocalDeployer:
             props = resources[logical]["Properties"]
             return f"{path_of(props['ParentId'])}/{props['PathPart']}"
 
+        stages = [stage["Properties"] for _, stage in stack.of_type("AWS::ApiGateway::Stage")]
+
+        def stage_arn(props: dict[str, Any]) -> str:
+            api = self.resolver.resolve(stack.name, props["RestApiId"])
+            stage = next(s["StageName"] for s in stages if self.resolver.resolve(stack.name, s["RestApiId"]) == api)
+            return f"arn:aws:execute-api:{self.region}:{ACCOUNT}:{api}/{stage}"
+
         for _, method in stack.of_type("AWS::ApiGateway::Method"):
             props = method["Properties"]
             integration = props.get("Integration", {})
@@ -359,13 +381,16 @@ class LocalDeployer:
             uri = self.resolver.resolve(stack.name, integration["Uri"])
             function = uri.split(":function:")[1].split("/")[0]
             model = (props.get("RequestModels") or {}).get("application/json")
+            path = path_of(props["ResourceId"]) or "/"
             self.deployment.routes.append(
                 Route(
                     method=props["HttpMethod"],
-                    path=path_of(props["ResourceId"]) or "/",
+                    path=path,
                     function=function,
                     api_key_required=bool(props.get("ApiKeyRequired")),
                     request_schema=models[model["Ref"]] if model else None,
+                    iam_auth=props.get("AuthorizationType") == "AWS_IAM",
+                    stage_arn=stage_arn(props),
                 )
             )
 

@@ -19,6 +19,10 @@
 - DynamoDB streams (`LambdaFunction.invoke`, which moto calls with a batch of a table's stream records
   for each event source mapping, in the writer's request) reach the real handler from a worker thread,
   after the write, as Lambda's stream poller does.
+- API Gateway's IAM authorization of a route (`iam_principal`): the request's SigV4 signature checked
+  with the secret of an access key of the embedded IAM, and the key's user's policies evaluated for
+  `execute-api:Invoke` on the route's ARN, with moto's own `IAMRequest`. A key the embedded IAM does
+  not know is the account's default identity, as the embedded AWS treats it everywhere else.
 - The engine runs state machines, and Lambda and Batch run without Docker.
 
 `CALLS` counts each hook's use; the tests prove every hook ran.
@@ -183,6 +187,58 @@ def _stream_hook(streams: StreamPoller) -> Any:
         return b"{}"  # taken: moto drops the records it handed over
 
     return stream_batch
+
+
+def iam_principal(
+    *, method: str, path: str, headers: dict[str, str], body: bytes, resource: str, account: str
+) -> tuple[str | None, str | None]:
+    """`(principal ARN, None)` when API Gateway's IAM authorization lets the request invoke `resource` (an
+    execute-api ARN), else `(None, the gateway response type API Gateway answers with)`."""
+    from moto.core.exceptions import InvalidClientTokenIdError
+    from moto.iam.access_control import IAMRequest
+
+    CALLS["iam_authorization"] += 1
+    # moto reads `Authorization`, `X-Amz-Date` and `X-Amz-Security-Token` by these spellings
+    signed = {"-".join(part.capitalize() for part in name.split("-")): value for name, value in headers.items()}
+    authorization = signed.get("Authorization", "")
+    if not authorization.startswith("AWS4-HMAC-SHA256 ") or "Credential=" not in authorization:
+        return None, "MISSING_AUTHENTICATION_TOKEN"
+    try:
+        request = IAMRequest(
+            account_id=account, method=method, path=path, data={}, body=body, headers=signed, action="Invoke"
+        )
+    except InvalidClientTokenIdError:
+        return _unknown_key(authorization, account)
+    except (KeyError, IndexError, ValueError):  # a malformed Authorization header
+        return None, "INVALID_SIGNATURE"
+    return _allowed(request, resource)
+
+
+def _unknown_key(authorization: str, account: str) -> tuple[str | None, str | None]:
+    """A key the embedded IAM does not know is its default identity (as `sts get-caller-identity` says); a user's
+    key with a session token it was never issued is refused."""
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    scope = authorization.split("Credential=", 1)[1].split(",", maxsplit=1)[0].split("/")
+    if iam_backends[account]["aws"].get_user_from_access_key_id(scope[0]) is not None:
+        return None, "INVALID_SIGNATURE"
+    return sts_backends[account]["aws"].get_caller_identity(scope[0], scope[2])[1], None
+
+
+def _allowed(request: Any, resource: str) -> tuple[str | None, str | None]:
+    """The signature checked with the key's secret, then the key's user's policies for execute-api:Invoke."""
+    from moto.core.exceptions import AccessDeniedError, SignatureDoesNotMatchError
+
+    try:
+        request.check_signature()
+    except (SignatureDoesNotMatchError, KeyError):
+        return None, "INVALID_SIGNATURE"
+    try:
+        request.check_action_permitted(resource)
+    except AccessDeniedError:
+        return None, "ACCESS_DENIED"
+    return str(request._access_key.arn), None
 
 
 def install(functions: FunctionRunner, training: TrainingJobRunner, delivery: Delivery) -> None:

@@ -34,15 +34,19 @@ _environment_lock = threading.RLock()
 
 @contextlib.contextmanager
 def environment(variables: dict[str, str]) -> Iterator[None]:
-    """Run with `variables` set, restoring the process environment afterwards."""
+    """Run with `variables` set, putting back what they replaced afterwards. Only those: another thread (a test,
+    the CLI) may change other variables meanwhile, and a restored snapshot of them all would undo that."""
     with _environment_lock:
-        saved = dict(os.environ)
+        saved = {name: os.environ.get(name) for name in variables}
         os.environ.update(variables)
         try:
             yield
         finally:
-            os.environ.clear()
-            os.environ.update(saved)
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -20,6 +21,7 @@ from infra.local.deploy import Deployment, LocalDeployer
 from infra.local.events import Delivery, Scheduler
 from infra.local.runner import FunctionRunner, TrainingJobRunner
 from infra.local.state import LOCAL_OUTDIR, clear_state, write_state
+from infra.local.template import ACCOUNT
 from mlcore.catalog import OUTPUTS, RETRAINING
 
 REGION = "us-east-1"
@@ -114,6 +116,7 @@ class LocalTarget:
             self.api_key,
             self.deployment.gateway_responses,
             fire=self.fire,
+            authorize=functools.partial(hooks.iam_principal, account=ACCOUNT),
         ).start()
         if self.idle_seconds is not None:
             threading.Thread(target=self._recycle_idle, name="recycle-idle", daemon=True).start()

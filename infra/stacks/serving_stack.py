@@ -13,6 +13,7 @@ from infra.constructs.layers import Layers
 from infra.constructs.outputs import add_output
 from infra.constructs.resources import PlatformResources
 from infra.constructs.serving import InferenceApi
+from mlcore.catalog import OUTPUTS
 
 
 class ServingStack(Stack):
@@ -37,7 +38,12 @@ class ServingStack(Stack):
             factory=LambdaFactory(prefix=config.prefix, layers=layers.layers, resources=resources),
             auth=config.api_auth,
             prefix=config.prefix,
+            governed_models=config.governed_models,
         )
         add_output(self, "api_url", self.inference.api.url)
+        for output in OUTPUTS:
+            duty = output.key.removesuffix("PolicyArn")
+            if duty in self.inference.policies:
+                add_output(self, output.resource, self.inference.policies[duty].managed_policy_arn)
         if self.inference.api_key is not None:
             add_output(self, "api_key_id", self.inference.api_key.key_id)

@@ -592,7 +592,7 @@ def test_the_pipeline_promotes_only_over_the_champion_its_candidate_was_gated_ag
     if moved:
         assert promote_version(request, registry=churn).version == v3
         return
-    with pytest.raises(ConflictError, match="as when version 3 was gated against it: not moved"):
+    with pytest.raises(ConflictError, match=r"as when version 3 was gated against it\): not moved"):
         promote_version(request, registry=churn)
     alias = churn.get_alias("churn")
     assert (alias.version if alias else None) == serving  # the promotion made meanwhile stands

@@ -48,6 +48,9 @@ class Synthesized:
         return found
 
 
+GOVERNED_MODEL = "churn"  # `-c mlops:governedModels=churn` in `synthesized_options`
+
+
 def synthesize(outdir: Path, **context: str) -> Synthesized:
     """Build and synthesize the app with these context values (bundling skipped)."""
     app = build_app(context={**SKIP_BUNDLING, **context}, outdir=str(outdir))
@@ -69,9 +72,10 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 
 @pytest.fixture(scope="session")
-def synthesized_gpu(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """The app with the EC2 GPU queue (`-c mlops:gpuJobs=true`)."""
-    return synthesize(tmp_path_factory.mktemp("cdk.out.gpu"), **{"mlops:gpuJobs": "true"})
+def synthesized_options(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The app with its options on: the EC2 GPU queue and a model with its own governance policies."""
+    context = {"mlops:gpuJobs": "true", "mlops:governedModels": GOVERNED_MODEL}
+    return synthesize(tmp_path_factory.mktemp("cdk.out.options"), **context)
 
 
 def load_json(path: Path) -> Any:

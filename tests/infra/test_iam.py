@@ -33,9 +33,9 @@ RESOURCE_STAR_ACTIONS = {
 }
 
 
-@pytest.fixture(params=["synthesized", "synthesized_gpu"])
+@pytest.fixture(params=["synthesized", "synthesized_options"])
 def app(request: pytest.FixtureRequest) -> Synthesized:
-    """The app by default, and with the GPU queue."""
+    """The app by default, and with its options on."""
     return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_cdk.assertions import Match
 
-from mlcore.catalog import GATEWAY_RESPONSES, gateway_body
+from mlcore.catalog import CLIENT_ROUTES, GATEWAY_RESPONSES, GOVERNANCE_ROUTES, ROUTES, gateway_body
 
 if TYPE_CHECKING:
     from conftest import Synthesized
@@ -17,15 +17,29 @@ def _methods(synthesized: Synthesized) -> list[dict[str, Any]]:
     return [r["Properties"] for _, r in synthesized.resources("AWS::ApiGateway::Method").values()]
 
 
-def test_every_route_requires_an_api_key_and_is_validated(synthesized: Synthesized) -> None:
+def test_client_routes_need_an_api_key_and_governance_routes_iam_and_every_route_is_validated(
+    synthesized: Synthesized,
+) -> None:
     methods = _methods(synthesized)
-    assert methods
+    by_auth: dict[str, list[dict[str, Any]]] = {}
     for method in methods:
-        assert method["ApiKeyRequired"] is True
+        by_auth.setdefault(method["AuthorizationType"], []).append(method)
         assert "RequestValidatorId" in method
         assert method["Integration"]["Type"] == "AWS_PROXY"
-        assert method["RequestParameters"] == {"method.request.path.name": True}
-        assert ("RequestModels" in method) == (method["HttpMethod"] == "POST")
+        assert "method.request.path.name" in method["RequestParameters"]
+    assert sorted(by_auth) == ["AWS_IAM", "NONE"]
+    # the clients' routes: an API key (mlops:apiAuth defaults to api_key), answered by predict
+    assert len(by_auth["NONE"]) == len(CLIENT_ROUTES)
+    for method in by_auth["NONE"]:
+        assert method["ApiKeyRequired"] is True
+        assert "InferencePredictFunction" in json.dumps(method["Integration"]["Uri"])
+    # governance: always IAM (SigV4), never a key alone, answered by govern
+    assert len(by_auth["AWS_IAM"]) == len(GOVERNANCE_ROUTES)
+    for method in by_auth["AWS_IAM"]:
+        assert method["ApiKeyRequired"] is False
+        assert "InferenceGovernFunction" in json.dumps(method["Integration"]["Uri"])
+    bodies = sum(1 for route in ROUTES if route.request is not None)
+    assert sum(1 for method in methods if "RequestModels" in method) == bodies
 
 
 def test_predict_body_needs_instances_or_dataframe_split_not_both(synthesized: Synthesized) -> None:

@@ -193,7 +193,7 @@ def test_a_models_own_image_reads_the_runs_and_writes_only_its_output_folder(syn
 
 
 def test_the_gpu_queue_exists_only_with_its_context_flag(
-    synthesized: Synthesized, synthesized_gpu: Synthesized
+    synthesized: Synthesized, synthesized_options: Synthesized
 ) -> None:
     def validate_environment(app: Synthesized) -> dict[str, str]:
         [validate] = [
@@ -208,13 +208,13 @@ def test_the_gpu_queue_exists_only_with_its_context_flag(
                 if r["Properties"]["ComputeResources"]["Type"] == "EC2"]  # fmt: skip
     assert validate_environment(synthesized)["GPU_JOBS"] == "False"
     # with mlops:gpuJobs=true: on-demand g4dn instances of the NVIDIA ECS image, in the isolated subnets
-    template = synthesized_gpu.raw("MlopsTraining")
-    [gpu] = [r["Properties"] for _, r in synthesized_gpu.resources("AWS::Batch::ComputeEnvironment").values()
+    template = synthesized_options.raw("MlopsTraining")
+    [gpu] = [r["Properties"] for _, r in synthesized_options.resources("AWS::Batch::ComputeEnvironment").values()
              if r["Properties"]["ComputeResources"]["Type"] == "EC2"]  # fmt: skip
     assert gpu["ComputeResources"]["InstanceTypes"] == list(GPU_INSTANCE_TYPES)
     assert gpu["ComputeResources"]["Ec2Configuration"] == [{"ImageType": "ECS_AL2023_NVIDIA"}]
     assert gpu["ComputeResources"]["MinvCpus"] == 0
-    assert validate_environment(synthesized_gpu)["GPU_JOBS"] == "True"
+    assert validate_environment(synthesized_options)["GPU_JOBS"] == "True"
     # the training job's EC2 definition asks for a GPU, with the training job's own role
     [definition] = [r["Properties"] for k, r in template["Resources"].items()
                     if r["Type"] == "AWS::Batch::JobDefinition" and k.startswith("PipelineGpuTrainJob")]  # fmt: skip
@@ -222,10 +222,10 @@ def test_the_gpu_queue_exists_only_with_its_context_flag(
     assert {"Type": "GPU", "Value": "1"} in container["ResourceRequirements"]
     assert container["JobRoleArn"]["Fn::GetAtt"][0].startswith("PipelineJobRole")
     # the state machine's third queue and second definition are these, and it may submit to them
-    substitutions = _state_machine(synthesized_gpu, "MlopsTraining", "training")["DefinitionSubstitutions"]
+    substitutions = _state_machine(synthesized_options, "MlopsTraining", "training")["DefinitionSubstitutions"]
     assert substitutions["GpuJobQueueArn"]["Fn::GetAtt"][0].startswith("PipelineGpuQueue")
     assert substitutions["GpuJobDefinitionArn"]["Ref"].startswith("PipelineGpuTrainJob")
-    statements = _role_statements(synthesized_gpu, "MlopsTraining", "PipelineStateMachineRole")
+    statements = _role_statements(synthesized_options, "MlopsTraining", "PipelineStateMachineRole")
     [submit] = [s for s in statements if s["Action"] == "batch:SubmitJob"]
     assert "PipelineGpuQueue" in json.dumps(submit["Resource"]) and "PipelineGpuTrainJob" in json.dumps(
         submit["Resource"]

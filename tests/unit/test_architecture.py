@@ -28,8 +28,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("catalog",),
     ("schedules",),
     ("spec", "storage", "html", "tables"),
-    ("registry", "images"),
-    ("data", "serving", "runs"),
+    ("registry", "images", "routing"),
+    ("data", "serving", "runs", "governance"),
     ("training", "batch", "features"),
     ("monitoring",),
 )

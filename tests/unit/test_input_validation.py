@@ -12,7 +12,8 @@ import pytest
 
 from mlcore.catalog import SignatureField
 from mlcore.errors import BadRequestError, PayloadTooLargeError
-from mlcore.serving import error_body, parse_body, records_from_split, signature_of, validate_instances
+from mlcore.routing import error_body
+from mlcore.serving import parse_body, records_from_split, signature_of, validate_instances
 from mlcore.serving.inputs import BULK_ROWS
 from mlcore.spec import ModelSpec, parse_spec
 

@@ -39,6 +39,13 @@ class SpecError(BadRequestError):
     code = "invalid_spec"
 
 
+class ForbiddenError(MlopsError):
+    """The caller is authenticated, but this change is not theirs to make (separation of duties)."""
+
+    code = "forbidden"
+    status = 403
+
+
 class NotFoundError(MlopsError):
     """What the request names does not exist."""
 

@@ -15,6 +15,10 @@ from mlcore._surface import surface
 if TYPE_CHECKING:
     from mlcore.catalog import limits, metrics, pricing
     from mlcore.catalog.api import (
+        AliasRequest,
+        AliasResponse,
+        AuditEntry,
+        AuditResponse,
         DescribeResponse,
         ErrorDetail,
         ErrorResponse,
@@ -25,6 +29,9 @@ if TYPE_CHECKING:
         ModelDocument,
         PredictRequest,
         PredictResponse,
+        RollbackRequest,
+        StatusChangeRequest,
+        StatusChangeResponse,
     )
     from mlcore.catalog.columns import (
         BATCH_OUTPUT_COLUMNS,
@@ -51,6 +58,7 @@ if TYPE_CHECKING:
     )
     from mlcore.catalog.estimators import ANY_TASK, CUSTOM, ESTIMATORS, IMAGE, EstimatorKind
     from mlcore.catalog.functions import (
+        ALERTS_TOPIC,
         ARTIFACTS_BUCKET,
         BATCH_STATE_MACHINE,
         CAPTURE_BUCKET,
@@ -61,6 +69,7 @@ if TYPE_CHECKING:
         EVENT_BUS,
         FEATURES_DATABASE,
         FUNCTIONS,
+        GOVERN,
         GPU_JOBS,
         IMAGE_EXECUTION_ROLE,
         IMAGE_JOB_PREFIX,
@@ -193,10 +202,22 @@ if TYPE_CHECKING:
     )
     from mlcore.catalog.outputs import OUTPUT_KEYS, OUTPUTS, Output
     from mlcore.catalog.routes import (
+        ALIAS_ROUTE,
+        APPROVE_ROUTE,
+        ARCHIVE_ROUTE,
+        AUDIT_ROUTE,
+        CLIENT_AUTH,
+        CLIENT_ROUTES,
         DESCRIBE_ROUTE,
+        END_ROLLOUT_ROUTE,
         FEEDBACK_ROUTE,
+        GOVERNANCE_POLICIES,
+        GOVERNANCE_ROUTES,
+        IAM_AUTH,
         MODEL_DOCUMENT_ROUTE,
         PREDICT_ROUTE,
+        REJECT_ROUTE,
+        ROLLBACK_ROUTE,
         ROUTES,
         ROUTING_KEY_HEADER,
         Header,
@@ -206,6 +227,7 @@ if TYPE_CHECKING:
         CountPartSettings,
         DriftCheckSettings,
         EvaluateSettings,
+        GovernSettings,
         ListDueSettings,
         MaterializeFeaturesSettings,
         PlanBatchSettings,
@@ -226,7 +248,6 @@ if TYPE_CHECKING:
         tunable_defaults,
     )
     from mlcore.catalog.state_machines import (
-        ALERTS_TOPIC,
         BATCH_SCHEDULE,
         BATCH_SCORING,
         FEATURE_MATERIALIZATION,

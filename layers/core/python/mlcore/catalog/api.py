@@ -109,3 +109,63 @@ class ModelDocument(RootModel[dict[str, Any]]):
     """An OpenAPI 3.1 document of one model's routes, its request schema drawn from the champion's signature."""
 
     model_config = ConfigDict(defer_build=True)
+
+
+# -- governance: IAM-authorised changes to versions and aliases, and the audit trail --------------------
+
+
+class _Change(_Body):
+    # A member the API does not know is refused by name: an `actor` in the body, say, is never taken for one.
+    model_config = ConfigDict(defer_build=True, extra="forbid")
+
+
+class StatusChangeRequest(_Change):
+    """Why a version is approved, rejected or archived (recorded in the audit trail with the caller's ARN)."""
+
+    reason: str = Field(default="", max_length=1000)
+
+
+class StatusChangeResponse(_Body):
+    model: str
+    version: int
+    status: str
+    actor: str = Field(description="The principal ARN API Gateway authenticated (SigV4), as recorded.")
+    serving: str = Field(description="What the change did to serving, in words.")
+    champion: int | None = Field(description="The champion version after the change (None: no champion).")
+
+
+class AliasRequest(_Change):
+    """Point an alias at an approved version. The `challenger` alias is a rollout: `mode` canary (`weight` of the
+    traffic) or shadow (scored beside the champion, never answers)."""
+
+    version: int = Field(ge=1)
+    reason: str = Field(default="", max_length=1000)
+    mode: str | None = Field(default=None, description="Challenger only: `canary` or `shadow`.")
+    weight: float | None = Field(default=None, ge=0.0, le=1.0, description="Canary only: the share it answers.")
+    expected_version: int | None = Field(
+        default=None, ge=1, description="Move only while the alias points at this version (else 409)."
+    )
+
+
+class AliasResponse(_Body):
+    model: str
+    alias: str
+    version: int | None = Field(description="None: the alias was removed (a rollout ended).")
+    previous_version: int | None = None
+    actor: str
+
+
+class RollbackRequest(_Change):
+    reason: str = Field(default="", max_length=1000)
+
+
+class AuditEntry(_Body):
+    at: str
+    action: str
+    actor: str
+    details: dict[str, Any]
+
+
+class AuditResponse(_Body):
+    model: str
+    records: list[AuditEntry] = Field(description="Oldest first.")

@@ -50,6 +50,7 @@ from mlcore.catalog.settings import (
     CountPartSettings,
     DriftCheckSettings,
     EvaluateSettings,
+    GovernSettings,
     ListDueSettings,
     MaterializeFeaturesSettings,
     PlanBatchSettings,
@@ -74,7 +75,7 @@ class Access(StrEnum):
 
     READ = "read"  # tables: get/query/scan; buckets: get/list
     READ_MODELS = "read_models"  # buckets: get the runs' model.onnx files, nothing else (serving)
-    PUT = "put"  # buckets: put objects only; event buses: put events
+    PUT = "put"  # buckets: put objects only; event buses: put events; topics: publish
     READ_WRITE = "read_write"  # tables: and put/update/delete; buckets: and put (never delete: versions stay)
     START = "start"  # state machines: start executions
     PASS = "pass"  # roles: pass them to the jobs it defines
@@ -93,6 +94,7 @@ BATCH_STATE_MACHINE = "batch_state_machine"  # the CLI and the schedule's tick s
 RUNS_DATABASE = "runs_database"  # the Glue database of the run export
 ONLINE_FEATURES_TABLE = "online_features_table"  # the feature store's online store (DynamoDB)
 FEATURES_DATABASE = "features_database"  # the Glue database of the feature views' offline stores
+ALERTS_TOPIC = "alerts_topic"  # failed runs, drift, a champion taken out of serving
 EVENT_BUS = "event_bus"  # the account's default bus: the registry's events
 REQUEST_ID_KEY = "request_id_key"  # the KMS HMAC key request ids are signed with (derived once per container)
 TRAINING_EXECUTIONS = "training_executions"  # the training pipeline's executions (their history)
@@ -160,6 +162,7 @@ COUNT_DATASET_PART = "count_dataset_part"  # a Distributed Map's child: one part
 START_SCHEDULED_BATCHES = "start_scheduled_batches"  # at each tick, the batches whose batch.schedule fired
 PUBLISH_REGISTRY_EVENTS = "publish_registry_events"  # the registry stream's changes as EventBridge events
 MATERIALIZE_FEATURES = "materialize_features"  # at each tick, every online view's new rows into the online store
+GOVERN = "govern"  # the IAM-authorised governance routes (catalog.routes): status changes, alias moves, audit
 R, W, P = Access.READ, Access.READ_WRITE, Access.PUT
 CORE, DATA, SERVING = ("core",), ("core", "data"), ("core", "serving")
 FUNCTIONS: dict[str, Function] = {
@@ -225,6 +228,7 @@ FUNCTIONS: dict[str, Function] = {
             memory_mb=1024,
             timeout_seconds=29,  # API Gateway's integration timeout
         ),
+        Function(GOVERN, GovernSettings, CORE, {REGISTRY_TABLE: W, ALERTS_TOPIC: P}),
         Function(
             REPORT_FAILURE,
             ReportFailureSettings,

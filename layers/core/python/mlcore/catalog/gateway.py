@@ -25,7 +25,8 @@ GATEWAY_RESPONSES: tuple[GatewayResponse, ...] = (
         400,
         "bad_request",
         "the body must be a JSON object: `instances` (a non-empty list of rows) or `dataframe_split` to predict; "
-        "a label (`request_id`, `label`) or `feedback` (a list of labels) for feedback; see /openapi.json",
+        "a label (`request_id`, `label`) or `feedback` (a list of labels) for feedback; for governance, `{}` or "
+        "the route's members (`reason`; `version` to move an alias); see /openapi.json",
     ),
     GatewayResponse("MISSING_AUTHENTICATION_TOKEN", 403, FORBIDDEN, "no such route, or the request is not signed"),
     GatewayResponse("INVALID_API_KEY", 403, FORBIDDEN, "the x-api-key header is missing or not a valid key"),

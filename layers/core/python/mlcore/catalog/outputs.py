@@ -6,7 +6,10 @@ CloudFormation output key. Each stack emits the outputs of the resources it crea
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from mlcore.catalog.routes import GOVERNANCE_POLICIES
 
 
 @dataclass(frozen=True)
@@ -39,5 +42,15 @@ OUTPUTS: tuple[Output, ...] = (
     ),
     Output("ApiUrl", "api_url", "Base URL of the inference API", required=False),
     Output("ApiKeyId", "api_key_id", "aws apigateway get-api-key --include-value", required=False),
+    # The governance routes' managed policies, for every model (attach them to people's roles or groups).
+    *(
+        Output(
+            f"{policy}PolicyArn",
+            re.sub(r"(?<!^)([A-Z])", r"_\1", policy).lower() + "_policy",
+            f"Managed policy {policy}: " + ", ".join(f"{r.method} {r.path}" for r in routes),
+            required=False,
+        )
+        for policy, routes in GOVERNANCE_POLICIES.items()
+    ),
 )
 OUTPUT_KEYS = {output.resource: output.key for output in OUTPUTS}

@@ -12,23 +12,36 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlcore.catalog.api import (
+    AliasRequest,
+    AliasResponse,
+    AuditResponse,
     DescribeResponse,
     FeedbackRequest,
     FeedbackResponse,
     ModelDocument,
     PredictRequest,
     PredictResponse,
+    RollbackRequest,
+    StatusChangeRequest,
+    StatusChangeResponse,
 )
-from mlcore.catalog.functions import PREDICT
+from mlcore.catalog.functions import GOVERN, PREDICT
 from mlcore.errors import (
     BadRequestError,
+    ConflictError,
+    DependencyError,
+    ForbiddenError,
     MlopsError,
     ModelNotFoundError,
+    NotFoundError,
     PayloadTooLargeError,
     ServiceUnavailableError,
 )
 
 ROUTING_KEY_HEADER = "x-routing-key"
+# How API Gateway authenticates a route: the client's way (an API key, or IAM with `mlops:apiAuth=iam`), or always
+# IAM (SigV4): governance records the caller's principal ARN from the request context, never a value it sends.
+CLIENT_AUTH, IAM_AUTH = "client", "iam"
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,7 @@ class Route:
     request: type[Any] | None = None  # the JSON body, validated by API Gateway before the function runs
     headers: tuple[Header, ...] = ()
     function: str = PREDICT  # the Lambda function behind it (catalog.functions)
+    auth: str = CLIENT_AUTH
 
     @property
     def parameters(self) -> list[str]:
@@ -102,4 +116,97 @@ MODEL_DOCUMENT_ROUTE = Route(
     "The document",
     _SERVED,
 )
-ROUTES: tuple[Route, ...] = (PREDICT_ROUTE, FEEDBACK_ROUTE, DESCRIBE_ROUTE, MODEL_DOCUMENT_ROUTE)
+CLIENT_ROUTES: tuple[Route, ...] = (PREDICT_ROUTE, FEEDBACK_ROUTE, DESCRIBE_ROUTE, MODEL_DOCUMENT_ROUTE)
+
+# Governance: every route IAM-authorised and answered by the govern function.
+_GOVERNED = (BadRequestError, ForbiddenError, NotFoundError, ConflictError, DependencyError)
+
+
+def _status_route(action: str, operation: str, summary: str) -> Route:
+    return Route(
+        "POST",
+        f"/models/{{name}}/versions/{{version}}/{action}",
+        operation,
+        summary,
+        StatusChangeResponse,
+        "The version's new status, and what it did to serving",
+        _GOVERNED,
+        request=StatusChangeRequest,
+        function=GOVERN,
+        auth=IAM_AUTH,
+    )
+
+
+APPROVE_ROUTE = _status_route("approve", "approve", "Approve a pending version (it may then be served).")
+REJECT_ROUTE = _status_route(
+    "reject",
+    "reject",
+    "Reject a pending version, or recall an approved one: it is never served again; a rejected champion falls "
+    "back to the newest other approved version, and the alerts topic says so.",
+)
+ARCHIVE_ROUTE = _status_route("archive", "archive", "Archive an approved version: it stops being served.")
+ALIAS_ROUTE = Route(
+    "PUT",
+    "/models/{name}/aliases/{alias}",
+    "move_alias",
+    "Point `champion` at an approved version (promote), or start a `challenger` rollout (canary or shadow).",
+    AliasResponse,
+    "The alias as moved",
+    _GOVERNED,
+    request=AliasRequest,
+    function=GOVERN,
+    auth=IAM_AUTH,
+)
+END_ROLLOUT_ROUTE = Route(
+    "DELETE",
+    "/models/{name}/aliases/{alias}",
+    "remove_alias",
+    "End a rollout: remove the `challenger` alias (the champion cannot be removed, only moved or rolled back).",
+    AliasResponse,
+    "The alias removed",
+    _GOVERNED,
+    function=GOVERN,
+    auth=IAM_AUTH,
+)
+ROLLBACK_ROUTE = Route(
+    "POST",
+    "/models/{name}/aliases/{alias}/rollback",
+    "rollback",
+    "Point the alias back at the version it served before.",
+    AliasResponse,
+    "The alias as rolled back",
+    _GOVERNED,
+    request=RollbackRequest,
+    function=GOVERN,
+    auth=IAM_AUTH,
+)
+AUDIT_ROUTE = Route(
+    "GET",
+    "/models/{name}/audit",
+    "audit",
+    "The model's audit trail: every registration, status change and alias move, with the principal and time.",
+    AuditResponse,
+    "The audit trail",
+    _GOVERNED,
+    function=GOVERN,
+    auth=IAM_AUTH,
+)
+GOVERNANCE_ROUTES: tuple[Route, ...] = (
+    APPROVE_ROUTE,
+    REJECT_ROUTE,
+    ARCHIVE_ROUTE,
+    ALIAS_ROUTE,
+    END_ROLLOUT_ROUTE,
+    ROLLBACK_ROUTE,
+    AUDIT_ROUTE,
+)
+ROUTES: tuple[Route, ...] = CLIENT_ROUTES + GOVERNANCE_ROUTES
+
+# The managed policies the serving stack exports, by the routes each may invoke (execute-api:Invoke on the route's
+# method and path; a model's own policies name it in the path). ModelReader reads; approving and moving aliases are
+# different duties, so that one person need not hold both.
+GOVERNANCE_POLICIES: dict[str, tuple[Route, ...]] = {
+    "ModelReader": (AUDIT_ROUTE, DESCRIBE_ROUTE, MODEL_DOCUMENT_ROUTE),
+    "ModelApprover": (APPROVE_ROUTE, REJECT_ROUTE, ARCHIVE_ROUTE),
+    "ModelPromoter": (ALIAS_ROUTE, END_ROLLOUT_ROUTE, ROLLBACK_ROUTE),
+}

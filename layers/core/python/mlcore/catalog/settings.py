@@ -72,6 +72,11 @@ class PromoteSettings(Settings):
     registry_table: str
 
 
+class GovernSettings(Settings):
+    registry_table: str
+    alerts_topic_arn: str  # a champion taken out of serving is said there
+
+
 class PredictSettings(Settings):
     registry_table: str
     artifacts_bucket: str

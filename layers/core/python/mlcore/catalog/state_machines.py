@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mlcore.catalog.functions import (
+    ALERTS_TOPIC,
     COUNT_DATASET_PART,
     DRIFT_CHECK,
     EVALUATE,
@@ -47,7 +48,6 @@ GPU_JOB_QUEUE = "gpu_job_queue"
 JOB_DEFINITION = "job_definition"
 GPU_JOB_DEFINITION = "gpu_job_definition"
 SCORING_JOB_DEFINITION = "scoring_job_definition"
-ALERTS_TOPIC = "alerts_topic"
 
 
 @dataclass(frozen=True)

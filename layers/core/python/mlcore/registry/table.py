@@ -503,8 +503,9 @@ class Registry:
         found = current.version if current else None
         if if_current is not ... and found != if_current:
             raise ConflictError(
-                f"the {alias} of '{name}' is {_named(found)}, not {_named(if_current)} as when version {version} "
-                "was gated against it: not moved (run the pipeline again to gate it against what serves now)"
+                f"the {alias} of '{name}' is {_named(found)}, not {_named(if_current)} as expected (as read, or as "
+                f"when version {version} was gated against it): not moved; read it again (a pipeline run: run it "
+                "again to gate against what serves now)"
             )
         record = AliasRecord(
             alias=alias,
@@ -547,12 +548,16 @@ class Registry:
             f"alias '{alias}' of '{name}' moved concurrently; read it again and retry",
         )
 
-    def rollback(self, name: str, actor: str, alias: str = CHAMPION) -> AliasRecord:
-        """Point the alias back at the version it served before."""
+    def rollback(self, name: str, actor: str, alias: str = CHAMPION, reason: str = "") -> AliasRecord:
+        """Point the alias back at the version it served before (only while it still serves the one read)."""
         current = self.get_alias(name, alias)
         if current is None or current.previous_version is None:
             raise ConflictError(f"alias '{alias}' of '{name}' has no previous version to roll back to")
-        return self.set_alias(name, alias, current.previous_version, actor, reason=f"rollback from {current.version}")
+        said = f"rollback from {current.version}" + (f": {reason}" if reason else "")
+        return self.set_alias(
+            name, alias, current.previous_version, actor, said, mode=current.mode, weight=current.weight,
+            if_current=current.version,
+        )  # fmt: skip
 
     # -- runs ------------------------------------------------------------------------------
     def put_run(self, record: RunRecord) -> None:

@@ -11,7 +11,7 @@ from mlcore._surface import surface
 
 if TYPE_CHECKING:
     from mlcore.serving import jsonio
-    from mlcore.serving.api import OPERATIONS, Call, answer, router
+    from mlcore.serving.api import OPERATIONS
     from mlcore.serving.capture import CaptureBatch, CaptureBuffer, capture_batch, capture_schema, label_kind
     from mlcore.serving.enrich import OnlineStore, with_online_features
     from mlcore.serving.feedback import record_feedback
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
         Outcome,
         PredictionService,
         class_scores,
-        error_body,
         parse_body,
         route_share,
     )

@@ -13,8 +13,10 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from mlcore.catalog import (
+    CLIENT_ROUTES,
     FEEDBACK_ROUTE,
     GATEWAY_RESPONSES,
+    IAM_AUTH,
     PREDICT_ROUTE,
     ROUTES,
     ErrorResponse,
@@ -26,6 +28,8 @@ from mlcore.serving.inputs import FLOAT, bounds
 from mlcore.spec import ViewBinding
 
 API_KEY_HEADER = "x-api-key"
+# Governance routes are signed with SigV4 (API Gateway's IAM authorization), as AWS's own extension names it.
+SIGV4 = {"type": "apiKey", "in": "header", "name": "Authorization", "x-amazon-apigateway-authtype": "awsSigv4"}
 
 
 def _ref(model: type[Any]) -> dict[str, str]:
@@ -43,7 +47,8 @@ def _errors(route: Route) -> dict[str, Any]:
         described.setdefault(error.status, []).append(f"`{error.code}`: {(error.__doc__ or '').strip()}")
     for response in GATEWAY_RESPONSES:
         about_a_body = response.type in ("BAD_REQUEST_BODY", "REQUEST_TOO_LARGE", "DEFAULT_4XX")
-        if route.request is not None or not about_a_body:
+        about_a_key = response.type in ("INVALID_API_KEY", "QUOTA_EXCEEDED")
+        if (route.request is not None or not about_a_body) and not (about_a_key and route.auth == IAM_AUTH):
             text = f"`{response.code}` (API Gateway): {response.message}"
             if text not in described.setdefault(response.status, []):
                 described[response.status].append(text)
@@ -59,6 +64,8 @@ def _operation(route: Route) -> dict[str, Any]:
         for h in route.headers
     ]
     operation: dict[str, Any] = {"summary": route.summary, "parameters": parameters}
+    if route.auth == IAM_AUTH:
+        operation["security"] = [{"sigv4": []}]
     if route.request is not None:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(route.request)}}}
     operation["responses"] = {"200": _json(route.response, route.response_description), **_errors(route)}
@@ -132,7 +139,7 @@ def gateway_schema(model: type[Any]) -> dict[str, Any]:
 
 
 def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the prediction API."""
+    """The OpenAPI 3.1 document of the API: the clients' routes and governance's (IAM, SigV4)."""
     models = [m for route in ROUTES for m in (route.request, route.response) if m is not None]
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
@@ -142,7 +149,10 @@ def openapi_document() -> dict[str, Any]:
         "info": {"title": "Serverless MLOps prediction API", "version": "1"},
         "components": {
             "schemas": component_schemas([*models, ErrorResponse]),
-            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}},
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": API_KEY_HEADER},
+                "sigv4": SIGV4,
+            },
         },
         "security": [{"apiKey": []}],
         "paths": paths,
@@ -277,7 +287,7 @@ def model_document(
     document["components"]["schemas"].update(bodies)
     requests = {PREDICT_ROUTE.path: f"{name}-predict-request", FEEDBACK_ROUTE.path: f"{name}-feedback-request"}
     paths: dict[str, dict[str, Any]] = {}
-    for route in ROUTES:
+    for route in CLIENT_ROUTES:
         operation = _operation(route)
         operation["parameters"] = [p for p in operation["parameters"] if p["in"] != "path"]
         if route.path in requests:

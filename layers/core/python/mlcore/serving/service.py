@@ -18,7 +18,6 @@ from mlcore.errors import (
     ArtifactIntegrityError,
     BadRequestError,
     DependencyError,
-    MlopsError,
     NotFoundError,
     PayloadTooLargeError,
     ServiceUnavailableError,
@@ -65,16 +64,6 @@ class Outcome:
     rows: int
     shadow_version: int | None = None
     shadow_disagreements: int = 0
-
-
-def error_body(error: MlopsError, request_id: str | None = None) -> dict[str, Any]:
-    """The API's error document: `{"error": {"code", "message", "request_id"}}` (and the field, when known)."""
-    body: dict[str, Any] = {"code": error.code, "message": error.message}
-    if error.field:
-        body["field"] = error.field
-    if request_id:
-        body["request_id"] = request_id
-    return {"error": body}
 
 
 def parse_body(body: str | None, max_bytes: int = limits.MAX_BODY_BYTES) -> list[Any]:

@@ -1,0 +1,83 @@
+"""Governance: approve, reject and archive versions, move and roll back aliases, read the audit trail.
+
+Every route is IAM-authorised by API Gateway (`catalog.GOVERNANCE_ROUTES`); the actor is the principal
+ARN it authenticated, from the request context, never from the body.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import TYPE_CHECKING, Any
+
+from mlcore.catalog import GOVERN, GovernSettings
+from mlcore.errors import DependencyError
+from mlcore.governance import OPERATIONS, Governance
+from mlcore.routing import Call, answer, router
+from mlruntime import client, logger, registry
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+ROUTES = router(GOVERN, OPERATIONS)
+
+
+@functools.cache
+def settings() -> GovernSettings:
+    return GovernSettings()
+
+
+@functools.cache
+def governance() -> Governance:
+    config = settings()
+
+    def alert(subject: str, message: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            client("sns").publish(TopicArn=config.alerts_topic_arn, Subject=subject[:100], Message=message)
+        except (BotoCoreError, ClientError):
+            # The change is made and its registry event on its way to EventBridge: say the alert failed, in the
+            # logs (an error alarm), rather than answer a 503 that would have the caller retry a done change.
+            logger.exception("the alert was not published", extra={"subject": subject, "alert": message})
+
+    return Governance(registry(config.registry_table), alert)
+
+
+def _aws_answers(operation: Any) -> Any:
+    """An AWS error after boto's retries is a DependencyError: 503 in the error envelope, not a bare 500."""
+    if operation is None:
+        return None
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    def run(service: Governance, call: Call) -> dict[str, Any]:
+        try:
+            return operation(service, call)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            raise DependencyError(f"the registry did not answer ({code}); try again") from error
+        except BotoCoreError as error:
+            raise DependencyError(f"the registry did not answer ({type(error).__name__}); try again") from error
+
+    return run
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = event.get("requestContext") or {}
+    request_id = request.get("requestId") or context.aws_request_id
+    params = event.get("pathParameters") or {}
+    identity = request.get("identity") or {}
+    call = Call(
+        params.get("name", ""), event.get("body"), event.get("headers") or {}, request_id, params,
+        actor=identity.get("userArn"),
+    )  # fmt: skip
+    method, resource = event.get("httpMethod", ""), event.get("resource", "")
+    operation = _aws_answers(ROUTES.get((method, resource)))
+    status, body = answer(governance(), operation, call, f"{method} {event.get('path')}")
+    logger.info("governance", extra={"route": f"{method} {resource}", "status": status, "actor": call.actor})
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", "X-Request-Id": request_id},
+        "body": json.dumps(body),
+    }

@@ -1,0 +1,177 @@
+"""The governance routes (`catalog.GOVERNANCE_ROUTES`): a version's status, the aliases, the audit trail.
+
+API Gateway authorises each call with IAM (SigV4) before the govern function runs; the actor recorded
+is the principal ARN it authenticated (`requestContext.identity.userArn`), never a value of the body.
+The registry enforces the status rules and makes each change one conditional transaction with its
+audit record; what a change did to serving is said in the answer and, when the champion was taken
+out of serving, on the alerts topic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from mlcore.catalog import AliasRequest, AuditResponse, RollbackRequest, StatusChangeRequest
+from mlcore.errors import BadRequestError, ConflictError, ForbiddenError
+from mlcore.registry import CHALLENGER, CHAMPION, AliasRecord, Registry, RolloutMode, VersionStatus
+from mlcore.routing import Call, Operation
+
+Body = TypeVar("Body", bound=BaseModel)
+ALIASES = (CHAMPION, CHALLENGER)
+
+
+@dataclass
+class Governance:
+    """What the govern function answers with: the registry, and a way to raise an alert (subject, message)."""
+
+    registry: Registry
+    alert: Callable[[str, str], None] | None = None
+
+
+def _actor(call: Call) -> str:
+    """The caller's principal ARN, as API Gateway authenticated it; a call without one is refused (403)."""
+    if not call.actor:
+        raise ForbiddenError("no authenticated principal: governance routes need IAM (SigV4) authorization")
+    return call.actor
+
+
+def _body(model: type[Body], call: Call) -> Body:
+    """The request's JSON body as `model` (an absent body is an empty one); a bad one is a 400 naming the field."""
+    try:
+        return model.model_validate(json.loads(call.body) if call.body else {})
+    except ValueError as error:  # ValidationError is one
+        if isinstance(error, ValidationError) and error.errors():
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "body"
+            raise BadRequestError(f"{where}: {first['msg']}", field=where) from None
+        raise BadRequestError(f"body: not JSON ({error})", field="body") from None
+
+
+def _version(call: Call) -> int:
+    text = call.params.get("version", "")
+    if not text.isdigit() or int(text) < 1:
+        raise BadRequestError(f"version: {text[:32]!r} is not a version number", field="version")
+    return int(text)
+
+
+def _alias(call: Call) -> str:
+    alias = call.params.get("alias", "")
+    if alias not in ALIASES:
+        raise BadRequestError(f"alias: {alias[:32]!r} is not one of {', '.join(ALIASES)}", field="alias")
+    return alias
+
+
+def _change_status(governance: Governance, call: Call, status: VersionStatus) -> dict[str, Any]:
+    actor, version, request = _actor(call), _version(call), _body(StatusChangeRequest, call)
+    registry, name = governance.registry, call.name
+    before = registry.get_alias(name)
+    registry.set_status(name, version, status, actor, request.reason)
+    after = registry.get_alias(name)
+    call.version = version
+    serving = f"{name} v{version} is {status}"
+    if before is not None and before.version == version:
+        fallback = f"the champion falls back to v{after.version}" if after else f"{name} has no champion now"
+        serving = f"{serving}; it was the champion: {fallback}"
+        if governance.alert is not None:
+            governance.alert(
+                f"Champion of {name} taken out of serving",
+                f"{serving}. Reason: {request.reason or 'none given'}. By {actor}.",
+            )
+    return {
+        "model": name,
+        "version": version,
+        "status": status,
+        "actor": actor,
+        "serving": serving,
+        "champion": after.version if after else None,
+    }
+
+
+def approve(governance: Governance, call: Call) -> dict[str, Any]:
+    return _change_status(governance, call, VersionStatus.APPROVED)
+
+
+def reject(governance: Governance, call: Call) -> dict[str, Any]:
+    return _change_status(governance, call, VersionStatus.REJECTED)
+
+
+def archive(governance: Governance, call: Call) -> dict[str, Any]:
+    return _change_status(governance, call, VersionStatus.ARCHIVED)
+
+
+def move_alias(governance: Governance, call: Call) -> dict[str, Any]:
+    """Promote (the champion) or start a rollout (the challenger, canary or shadow)."""
+    actor, alias, request = _actor(call), _alias(call), _body(AliasRequest, call)
+    mode: RolloutMode | None = None
+    if alias == CHALLENGER:
+        if request.mode not in (RolloutMode.CANARY, RolloutMode.SHADOW):
+            raise BadRequestError("mode: the challenger needs `canary` (with a weight) or `shadow`", field="mode")
+        mode = RolloutMode(request.mode)
+        if mode is RolloutMode.CANARY and request.weight is None:
+            raise BadRequestError("weight: a canary needs the share of traffic it answers (0 to 1)", field="weight")
+        if mode is RolloutMode.SHADOW and request.weight:
+            raise BadRequestError("weight: a shadow answers no traffic; leave the weight out", field="weight")
+    elif request.mode is not None or request.weight is not None:
+        field = "mode" if request.mode is not None else "weight"
+        raise BadRequestError(f"{field}: only the challenger alias has a rollout mode and weight", field=field)
+    record = governance.registry.set_alias(
+        call.name,
+        alias,
+        request.version,
+        actor,
+        request.reason,
+        mode=mode,
+        weight=request.weight or 0.0,
+        **({"if_current": request.expected_version} if request.expected_version is not None else {}),
+    )
+    return _moved(call, alias, record, actor)
+
+
+def _moved(call: Call, alias: str, record: AliasRecord, actor: str) -> dict[str, Any]:
+    """The answer of an alias move (`AliasResponse`)."""
+    call.version = record.version
+    return {
+        "model": call.name,
+        "alias": alias,
+        "version": record.version,
+        "previous_version": record.previous_version,
+        "actor": actor,
+    }
+
+
+def remove_alias(governance: Governance, call: Call) -> dict[str, Any]:
+    """End a rollout; the champion is moved or rolled back, never removed (the model would stop serving)."""
+    actor, alias = _actor(call), _alias(call)
+    if alias == CHAMPION:
+        raise ConflictError("the champion cannot be removed: promote another version, roll back, or reject it")
+    current = governance.registry.get_alias(call.name, alias)
+    governance.registry.remove_alias(call.name, alias, actor, "rollout ended")
+    return {
+        "model": call.name,
+        "alias": alias,
+        "version": None,
+        "previous_version": current.version if current else None,
+        "actor": actor,
+    }
+
+
+def rollback(governance: Governance, call: Call) -> dict[str, Any]:
+    actor, alias, request = _actor(call), _alias(call), _body(RollbackRequest, call)
+    return _moved(call, alias, governance.registry.rollback(call.name, actor, alias, request.reason), actor)
+
+
+def audit(governance: Governance, call: Call) -> dict[str, Any]:
+    _actor(call)
+    governance.registry.get_spec(call.name)  # an unknown model is a 404, not an empty trail
+    records = [record.model_dump(mode="json") for record in governance.registry.audit_trail(call.name)]
+    return AuditResponse.model_validate({"model": call.name, "records": records}).model_dump(mode="json")
+
+
+OPERATIONS: dict[str, Operation] = {
+    op.__name__: op for op in (approve, reject, archive, move_alias, remove_alias, rollback, audit)
+}

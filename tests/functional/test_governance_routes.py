@@ -1,0 +1,319 @@
+"""The govern function on moto: IAM-authorised status changes and alias moves, recorded with the caller's ARN."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from infra.local.runner import LambdaContext
+from mlcore.catalog import TrainedModel
+from mlcore.registry import CHALLENGER, CHAMPION, ModelVersion, Registry, VersionStatus
+from mlcore.storage import ObjectStore
+
+ROOT = Path(__file__).resolve().parents[2]
+ALICE = "arn:aws:sts::123456789012:assumed-role/ModelApprovers/alice"  # the sample event's principal
+BOB = "arn:aws:iam::123456789012:user/bob"
+Invoke = Callable[..., tuple[int, dict[str, Any]]]
+
+
+@pytest.fixture(scope="module")
+def handler() -> Iterator[ModuleType]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("POWERTOOLS_SERVICE_NAME", "govern")
+        spec = importlib.util.spec_from_file_location("handler_govern", ROOT / "functions" / "govern" / "handler.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        patch.setitem(sys.modules, spec.name, module)
+        spec.loader.exec_module(module)
+        yield module
+
+
+@pytest.fixture
+def alerts(resources: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[str]]:
+    """The alerts topic in the environment; the returned function reads what was published on it."""
+    sns, sqs = boto3.client("sns", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
+    topic = sns.create_topic(Name="alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName="alerts")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    monkeypatch.setenv("ALERTS_TOPIC_ARN", topic)
+
+    def read() -> list[str]:
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"])["Message"] for m in messages]
+
+    return read
+
+
+@pytest.fixture
+def invoke(
+    handler: ModuleType,
+    alerts: Callable[[], list[str]],
+    load_event: Callable[[str], dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Invoke]:
+    """`invoke(method, path, body=..., actor=...)` -> (status, body), as API Gateway proxies an IAM-signed call."""
+    import mlruntime
+
+    monkeypatch.setenv("REGISTRY_TABLE", "registry")
+
+    def clear() -> None:
+        mlruntime.client.cache_clear()
+        handler.settings.cache_clear()
+        handler.governance.cache_clear()
+
+    clear()
+    sample = load_event("govern")
+
+    def call(method: str, path: str, body: Any = None, actor: str | None = ALICE) -> tuple[int, dict[str, Any]]:
+        event = copy.deepcopy(sample)
+        resource, params = _resource(path)
+        event.update(httpMethod=method, path=path, resource=resource, pathParameters=params)
+        event["body"] = None if body is None else body if isinstance(body, str) else json.dumps(body)
+        event["requestContext"]["identity"]["userArn"] = actor
+        response = handler.handler(event, LambdaContext("govern"))
+        return response["statusCode"], json.loads(response["body"])
+
+    yield call
+    clear()
+
+
+def _resource(path: str) -> tuple[str, dict[str, str]]:
+    """The route's resource and parameters for a concrete path, as API Gateway matches them."""
+    parts = path.strip("/").split("/")
+    params = {"name": parts[1]}
+    template = ["models", "{name}"]
+    if len(parts) > 2 and parts[2] == "versions":
+        params["version"] = parts[3]
+        template += ["versions", "{version}", *parts[4:]]
+    elif len(parts) > 2 and parts[2] == "aliases":
+        params["alias"] = parts[3]
+        template += ["aliases", "{alias}", *parts[4:]]
+    else:
+        template += parts[2:]
+    return "/" + "/".join(template), params
+
+
+@pytest.fixture
+def versions(
+    registry: Registry, artifacts: ObjectStore, trained_churn: TrainedModel, register_model: Callable[..., ModelVersion]
+) -> Callable[..., int]:
+    """`versions(status, promote=False)`: register another version of churn; its number."""
+    registry.put_spec(trained_churn.spec, actor="test")
+    count = iter(range(1, 100))
+
+    def add(status: VersionStatus = VersionStatus.APPROVED, *, promote: bool = False) -> int:
+        run = f"run-{next(count)}"
+        return register_model(registry, artifacts, trained_churn, run_id=run, promote=promote, status=status).version
+
+    return add
+
+
+def test_an_approval_records_the_principal_api_gateway_authenticated_never_one_the_body_names(
+    invoke: Invoke, registry: Registry, versions: Callable[..., int]
+) -> None:
+    pending = versions(VersionStatus.PENDING)
+    # WHEN the body tries to name its own actor
+    status, body = invoke("POST", f"/models/churn/versions/{pending}/approve", {"reason": "ok", "actor": BOB})
+    # THEN it is refused by name, and nothing changed
+    assert (status, body["error"]["field"]) == (400, "actor")
+    assert registry.get_version("churn", pending).status is VersionStatus.PENDING
+    # WHEN alice approves it
+    status, body = invoke("POST", f"/models/churn/versions/{pending}/approve", {"reason": "AUC 0.91"})
+    # THEN the version is approved, and the audit says alice did it, why
+    assert status == 200, body
+    assert body == {
+        "model": "churn",
+        "version": pending,
+        "status": "approved",
+        "actor": ALICE,
+        "serving": f"churn v{pending} is approved",
+        "champion": None,
+    }
+    [record] = [r for r in registry.audit_trail("churn") if r.action == "status_changed"]
+    assert (record.actor, record.details["reason"], record.details["to"]) == (ALICE, "AUC 0.91", "approved")
+
+
+def test_a_call_without_an_authenticated_principal_changes_nothing(
+    invoke: Invoke, registry: Registry, versions: Callable[..., int]
+) -> None:
+    pending = versions(VersionStatus.PENDING)
+    status, body = invoke("POST", f"/models/churn/versions/{pending}/approve", actor=None)
+    assert (status, body["error"]["code"]) == (403, "forbidden")
+    assert registry.get_version("churn", pending).status is VersionStatus.PENDING
+
+
+def test_rejecting_the_champion_falls_back_and_alerts_with_the_principal(
+    invoke: Invoke, registry: Registry, versions: Callable[..., int], alerts: Callable[[], list[str]]
+) -> None:
+    first, second = versions(promote=True), versions(promote=True)
+    status, body = invoke("POST", f"/models/churn/versions/{second}/reject", {"reason": "label leak"})
+    assert status == 200, body
+    said = f"churn v{second} is rejected; it was the champion: the champion falls back to v{first}"
+    assert (body["serving"], body["champion"]) == (said, first)
+    assert registry.get_alias("churn").version == first  # type: ignore[union-attr]
+    assert alerts() == [f"{said}. Reason: label leak. By {ALICE}."]
+    # AND a rejected version is final: a 409 that names both statuses, and nothing published
+    status, body = invoke("POST", f"/models/churn/versions/{second}/approve")
+    assert status == 409
+    assert "is rejected: it cannot become approved (rejected is final)" in body["error"]["message"]
+    assert alerts() == []
+
+
+def test_rejecting_a_version_that_does_not_serve_alerts_nobody(
+    invoke: Invoke, versions: Callable[..., int], alerts: Callable[[], list[str]]
+) -> None:
+    versions(promote=True)
+    other = versions()
+    status, body = invoke("POST", f"/models/churn/versions/{other}/reject")
+    assert (status, body["serving"]) == (200, f"churn v{other} is rejected")
+    assert alerts() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/models/churn/versions/abc/approve", "version"),
+        ("/models/churn/versions/0/approve", "version"),
+        ("/models/Churn!/versions/1/approve", "name"),
+        ("/models/churn/aliases/staging", "alias"),
+    ],
+)
+def test_a_malformed_path_is_a_400_naming_the_parameter(
+    invoke: Invoke, versions: Callable[..., int], path: str, field: str
+) -> None:
+    versions()
+    method = "PUT" if "/aliases/" in path else "POST"
+    status, body = invoke(method, path, {"version": 1} if method == "PUT" else None)
+    assert (status, body["error"]["field"]) == (400, field)
+
+
+def test_promotion_moves_the_champion_only_from_the_version_the_caller_expects(
+    invoke: Invoke, registry: Registry, versions: Callable[..., int]
+) -> None:
+    first, second, third = versions(promote=True), versions(), versions()
+    # WHEN bob promotes v2 in between
+    assert invoke("PUT", f"/models/churn/aliases/{CHAMPION}", {"version": second}, actor=BOB)[0] == 200
+    # THEN alice's promotion of v3 over v1 (what she read) is a 409, and bob's promotion stands
+    status, body = invoke("PUT", f"/models/churn/aliases/{CHAMPION}", {"version": third, "expected_version": first})
+    assert status == 409 and "not v1 as expected" in body["error"]["message"]
+    assert registry.get_alias("churn").version == second  # type: ignore[union-attr]
+    # AND over what serves now it moves, recorded with her ARN
+    status, body = invoke("PUT", f"/models/churn/aliases/{CHAMPION}", {"version": third, "expected_version": second})
+    assert (status, body) == (
+        200,
+        {"model": "churn", "alias": CHAMPION, "version": third, "previous_version": second, "actor": ALICE},
+    )
+    moves = [(r.actor, r.details["to"]) for r in registry.audit_trail("churn") if r.action == "alias_moved"]
+    assert moves[-2:] == [(BOB, second), (ALICE, third)]
+
+
+def test_a_pending_version_is_never_promoted(invoke: Invoke, registry: Registry, versions: Callable[..., int]) -> None:
+    first, pending = versions(promote=True), versions(VersionStatus.PENDING)
+    status, body = invoke("PUT", f"/models/churn/aliases/{CHAMPION}", {"version": pending})
+    assert status == 409 and "only approved versions can be served" in body["error"]["message"]
+    assert registry.get_alias("churn").version == first  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("alias", "body", "field"),
+    [
+        (CHALLENGER, {"version": 2}, "mode"),
+        (CHALLENGER, {"version": 2, "mode": "canary"}, "weight"),
+        (CHALLENGER, {"version": 2, "mode": "canary", "weight": 1.0001}, "weight"),
+        (CHALLENGER, {"version": 2, "mode": "shadow", "weight": 0.5}, "weight"),
+        (CHAMPION, {"version": 2, "mode": "canary", "weight": 0.5}, "mode"),
+        (CHAMPION, {"version": 2, "weight": 0.5}, "weight"),
+        (CHAMPION, {"version": 0}, "version"),
+    ],
+)
+def test_a_rollout_needs_its_mode_and_weight_and_only_the_challenger_has_them(  # noqa: PLR0917 (pytest fixtures)
+    invoke: Invoke,
+    registry: Registry,
+    versions: Callable[..., int],
+    alias: str,
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    versions(promote=True), versions()
+    status, answer = invoke("PUT", f"/models/churn/aliases/{alias}", body)
+    assert (status, answer["error"]["field"]) == (400, field)
+    assert registry.get_alias("churn", CHALLENGER) is None
+
+
+def test_a_canary_at_full_weight_starts_and_ends_and_the_champion_is_never_removed(
+    invoke: Invoke, registry: Registry, versions: Callable[..., int]
+) -> None:
+    first, second = versions(promote=True), versions()
+    canary = {"version": second, "mode": "canary", "weight": 1.0}
+    assert invoke("PUT", f"/models/churn/aliases/{CHALLENGER}", canary)[0] == 200
+    rollout = registry.get_alias("churn", CHALLENGER)
+    assert rollout is not None and (rollout.version, rollout.weight) == (second, 1.0)
+    status, body = invoke("DELETE", f"/models/churn/aliases/{CHALLENGER}")
+    assert (status, body["version"], body["previous_version"]) == (200, None, second)
+    assert registry.get_alias("churn", CHALLENGER) is None
+    status, body = invoke("DELETE", f"/models/churn/aliases/{CHAMPION}")
+    assert status == 409 and "cannot be removed" in body["error"]["message"]
+    assert registry.get_alias("churn").version == first  # type: ignore[union-attr]
+
+
+def test_rollback_points_back_and_the_audit_route_lists_every_change_with_its_principal(
+    invoke: Invoke, versions: Callable[..., int]
+) -> None:
+    first, second = versions(promote=True), versions()
+    invoke("PUT", f"/models/churn/aliases/{CHAMPION}", {"version": second}, actor=BOB)
+    status, body = invoke("POST", f"/models/churn/aliases/{CHAMPION}/rollback", {"reason": "p99 doubled"})
+    assert (status, body["version"], body["previous_version"]) == (200, first, second)
+    status, trail = invoke("GET", "/models/churn/audit")
+    assert status == 200 and trail["model"] == "churn"
+    records = trail["records"]
+    assert [r["action"] for r in records][:2] == ["spec_registered", "version_registered"]  # oldest first
+    moves = [(r["actor"], r["details"]["to"], r["details"]["reason"]) for r in records if r["action"] == "alias_moved"]
+    assert moves[-2:] == [(BOB, second, ""), (ALICE, first, f"rollback from {second}: p99 doubled")]
+    assert invoke("GET", "/models/nothing-here/audit")[0] == 404
+
+
+def test_an_aws_error_is_a_503_in_the_envelope_and_changes_nothing(
+    invoke: Invoke,
+    handler: ModuleType,
+    registry: Registry,
+    versions: Callable[..., int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pending = versions(VersionStatus.PENDING)
+    client = handler.governance().registry.client
+
+    def throttled(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "TransactWriteItems")
+
+    monkeypatch.setattr(client, "transact_write_items", throttled)
+    status, body = invoke("POST", f"/models/churn/versions/{pending}/approve")
+    assert (status, body["error"]["code"]) == (503, "dependency_unavailable")
+    assert "ThrottlingException" in body["error"]["message"] and body["error"]["request_id"]
+    assert registry.get_version("churn", pending).status is VersionStatus.PENDING
+
+
+def test_an_alert_that_cannot_be_published_does_not_undo_or_hide_the_recall(
+    invoke: Invoke,
+    handler: ModuleType,
+    registry: Registry,
+    versions: Callable[..., int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, second = versions(promote=True), versions(promote=True)
+    monkeypatch.setenv("ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:no-such-topic")
+    handler.settings.cache_clear()
+    handler.governance.cache_clear()
+    status, body = invoke("POST", f"/models/churn/versions/{second}/reject", {"reason": "leak"})
+    assert (status, body["champion"]) == (200, first)
+    assert registry.get_version("churn", second).status is VersionStatus.REJECTED
