@@ -58,7 +58,11 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
         app, config.stack_id("Training"), config=config, resources=resources, description="MLOps: training pipeline"
     )
     serving = ServingStack(
-        app, config.stack_id("Serving"), config=config, resources=resources, description="MLOps: inference API"
+        app,
+        config.stack_id("Serving"),
+        config=config,
+        resources=resources.with_training(training.pipeline.state_machine, {}),  # approvals complete its tokens
+        description="MLOps: inference API",
     )
     MonitoringStack(
         app,

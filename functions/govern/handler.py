@@ -11,10 +11,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from mlcore.catalog import GOVERN, GovernSettings
-from mlcore.errors import DependencyError
+from mlcore.errors import DependencyError, VersionRejectedError
 from mlcore.governance import OPERATIONS, Governance
 from mlcore.routing import Call, answer, router
-from mlruntime import client, logger, registry
+from mlruntime import client, logger, publish_alert, registry
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -35,13 +35,27 @@ def governance() -> Governance:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            client("sns").publish(TopicArn=config.alerts_topic_arn, Subject=subject[:100], Message=message)
+            publish_alert(config.alerts_topic_arn, subject, message)
         except (BotoCoreError, ClientError):
             # The change is made and its registry event on its way to EventBridge: say the alert failed, in the
             # logs (an error alarm), rather than answer a 503 that would have the caller retry a done change.
             logger.exception("the alert was not published", extra={"subject": subject, "alert": message})
 
-    return Governance(registry(config.registry_table), alert)
+    def complete(token: str, approved: bool, decided: dict[str, Any]) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        sfn = client("stepfunctions")
+        try:
+            if approved:
+                sfn.send_task_success(taskToken=token, output=json.dumps(decided))
+            else:
+                cause = f"rejected by {decided['actor']}: {decided['reason'] or 'no reason given'}"
+                sfn.send_task_failure(taskToken=token, error=VersionRejectedError.__name__, cause=cause[:32768])
+        except (BotoCoreError, ClientError):
+            # The decision is recorded; a pipeline that no longer waits (it timed out, or was stopped) ends as it did.
+            logger.exception("the waiting pipeline was not told the decision", extra=decided)
+
+    return Governance(registry(config.registry_table), alert, complete)
 
 
 def _aws_answers(operation: Any) -> Any:

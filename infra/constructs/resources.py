@@ -109,6 +109,7 @@ class PlatformResources:
             # read and put, never delete: the buckets are versioned, and no step removes what another wrote
             ("_bucket", Access.READ_WRITE): lambda: (target.grant_read(grantee), target.grant_put(grantee)),
             ("_state_machine", Access.START): lambda: target.grant_start_execution(grantee),
+            ("_state_machine", Access.CALLBACK): lambda: target.grant_task_response(grantee),
             ("_database", Access.READ_WRITE): lambda: self._grant_glue(target, grantee),
             ("_executions", Access.HISTORY): lambda: grantee.grant_principal.add_to_principal_policy(
                 iam.PolicyStatement(

@@ -16,8 +16,19 @@ import pytest
 from botocore.exceptions import ClientError
 
 from infra.local.runner import LambdaContext
-from mlcore.catalog import TrainedModel
-from mlcore.registry import CHALLENGER, CHAMPION, ModelVersion, Registry, VersionStatus
+from mlcore.catalog import ApprovalRequest, TrainedModel
+from mlcore.errors import VersionApprovedError, VersionRejectedError
+from mlcore.governance import Governance, approve, reject
+from mlcore.registry import (
+    APPROVAL_TIMEOUT,
+    CHALLENGER,
+    CHAMPION,
+    ModelVersion,
+    Registry,
+    VersionStatus,
+    request_decision,
+)
+from mlcore.routing import Call
 from mlcore.storage import ObjectStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -317,3 +328,86 @@ def test_an_alert_that_cannot_be_published_does_not_undo_or_hide_the_recall(
     status, body = invoke("POST", f"/models/churn/versions/{second}/reject", {"reason": "leak"})
     assert (status, body["champion"]) == (200, first)
     assert registry.get_version("churn", second).status is VersionStatus.REJECTED
+
+
+# -- a pipeline waiting for the decision (approval: manual) ---------------------------------------------------
+
+
+def _call(path: str, body: Any = None, actor: str = ALICE) -> Call:
+    _, params = _resource(path)
+    return Call(params["name"], json.dumps(body or {}), {}, "request-1", params, actor=actor)
+
+
+def test_a_decision_completes_the_token_its_pipeline_waits_with_once(
+    registry: Registry, versions: Callable[..., int]
+) -> None:
+    waiting, without_a_pipeline = versions(VersionStatus.PENDING), versions(VersionStatus.PENDING)
+    registry.await_decision("churn", waiting, "token-of-the-run")
+    completed: list[tuple[str, bool, dict[str, Any]]] = []
+    governance = Governance(registry, complete=lambda *told: completed.append(told))
+    # approving the waiting version tells its pipeline, which promotes it
+    said = approve(governance, _call(f"/models/churn/versions/{waiting}/approve", {"reason": "ok"}))
+    assert said["serving"] == f"churn v{waiting} is approved; its pipeline promotes it now"
+    assert completed == [("token-of-the-run", True, {"status": "approved", "actor": ALICE, "reason": "ok"})]
+    # a later recall of it has no pipeline to tell (the token was for the pending decision)
+    reject(governance, _call(f"/models/churn/versions/{waiting}/reject", {"reason": "leak"}))
+    # nor has a version nobody waits for
+    said = reject(governance, _call(f"/models/churn/versions/{without_a_pipeline}/reject", {"reason": "no"}))
+    assert said["serving"] == f"churn v{without_a_pipeline} is rejected"
+    assert len(completed) == 1
+
+
+def test_a_rejection_fails_the_waiting_pipeline_s_token(registry: Registry, versions: Callable[..., int]) -> None:
+    waiting = versions(VersionStatus.PENDING)
+    registry.await_decision("churn", waiting, "token-of-the-run")
+    completed: list[tuple[str, bool, dict[str, Any]]] = []
+    said = reject(
+        Governance(registry, complete=lambda *told: completed.append(told)),
+        _call(f"/models/churn/versions/{waiting}/reject", {"reason": "leak"}),
+    )
+    assert said["serving"] == f"churn v{waiting} is rejected; its pipeline ends without promoting it"
+    assert completed == [("token-of-the-run", False, {"status": "rejected", "actor": ALICE, "reason": "leak"})]
+
+
+def test_asking_for_a_decision_keeps_the_token_and_says_what_to_compare_and_run(
+    registry: Registry, versions: Callable[..., int]
+) -> None:
+    champion, pending = versions(promote=True), versions(VersionStatus.PENDING)
+    told: list[tuple[str, str]] = []
+    request = ApprovalRequest(model_name="churn", version=pending, run_id="run-2", champion_version=champion, token="t")
+    asked = request_decision(request, registry=registry, alert=lambda *alert: told.append(alert))
+    assert (asked.status, registry.approval_token("churn", pending)) == (VersionStatus.PENDING, "t")
+    [(subject, message)] = told
+    assert subject == f"churn v{pending} awaits approval"
+    metrics = registry.get_version("churn", pending).metrics
+    name, value = sorted(metrics.items())[0]
+    assert f"{name} {value:.4f} (champion {registry.get_version('churn', champion).metrics[name]:.4f})" in message
+    assert f"mlops models approve churn {pending} --reason" in message
+    assert f"mlops models reject churn {pending} --reason" in message
+    assert "Without a decision within 168 h it is rejected." in message
+
+
+def test_a_version_decided_before_its_pipeline_asks_is_answered_at_once(
+    registry: Registry, versions: Callable[..., int]
+) -> None:
+    approved, rejected = versions(), versions(VersionStatus.REJECTED)
+    for number, error in ((approved, VersionApprovedError), (rejected, VersionRejectedError)):
+        request = ApprovalRequest(model_name="churn", version=number, run_id="r", token="t")
+        with pytest.raises(error):
+            request_decision(request, registry=registry, alert=lambda *_: pytest.fail("nobody is asked"))
+        assert registry.approval_token("churn", number) is None
+
+
+def test_the_timeout_rejects_a_pending_version_and_leaves_a_decided_one(
+    registry: Registry, versions: Callable[..., int]
+) -> None:
+    pending, approved = versions(VersionStatus.PENDING), versions()
+    told: list[tuple[str, str]] = []
+    for number in (pending, approved):
+        request = ApprovalRequest(model_name="churn", version=number, run_id="r", expire=True)
+        request_decision(request, registry=registry, alert=lambda *alert: told.append(alert))
+    assert registry.get_version("churn", pending).status is VersionStatus.REJECTED
+    assert registry.get_version("churn", approved).status is VersionStatus.APPROVED  # decided at the last moment
+    [change] = [r for r in registry.audit_trail("churn") if r.action == "status_changed"]
+    assert (change.actor, change.details["reason"]) == (APPROVAL_TIMEOUT, "no decision within 168 h")
+    assert [subject for subject, _ in told] == [f"churn v{pending} rejected: no decision in time"]

@@ -166,6 +166,7 @@ def test_pipeline_handlers_take_a_dataset_to_a_served_champion(  # noqa: PLR0917
         "status": "approved",
         "reason": load_event("register")["evaluation"]["reason"],
         "champion_version": None,  # gated against no champion: the promotion moves the alias only from none
+        "approval_timeout_seconds": None,  # approved (approval: auto): no pipeline waits for a person
     }
     promoted = invoke("promote", load_event("promote"))
     assert promoted == {"model_name": "churn", "alias": "champion", "version": 1, "previous_version": None}

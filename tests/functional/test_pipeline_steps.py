@@ -218,7 +218,7 @@ def test_full_pipeline_trains_registers_and_promotes(
     # AND it is registered (twice: the second call is a retry of the same run)
     registered = register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
     again = register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
-    assert (registered.version, registered.status) == (1, "approved")
+    assert (registered.version, registered.status, registered.approval_timeout_seconds) == (1, "approved", None)
     assert again == registered
     assert [v.version for v in registry.list_versions("churn")] == [1]
     version = registry.get_version("churn", 1)
@@ -282,7 +282,8 @@ def test_a_file_that_is_not_csv_is_a_data_validation_error(
 def test_manual_approval_registers_a_pending_version_that_cannot_be_promoted(
     uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec
 ) -> None:
-    registry.put_spec(parse_spec({**churn_spec.model_dump(mode="json"), "approval": "manual"}), actor="test")
+    manual = {**churn_spec.model_dump(mode="json"), "approval": "manual", "approval_timeout_hours": 0.5}
+    registry.put_spec(parse_spec(manual), actor="test")
     validate(registry, data, artifacts)
     train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
     evaluation = evaluate_candidate(
@@ -290,6 +291,7 @@ def test_manual_approval_registers_a_pending_version_that_cannot_be_promoted(
     )
     registered = register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
     assert registered.status == VersionStatus.PENDING
+    assert registered.approval_timeout_seconds == 1800  # how long its pipeline waits for a decision
     with pytest.raises(ConflictError, match="only approved versions can be served"):
         promote_version(PromoteRequest(model_name="churn", version=registered.version), registry=registry)
 

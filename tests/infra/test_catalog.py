@@ -86,6 +86,7 @@ def test_each_function_may_write_only_what_its_catalog_access_says(synthesized: 
         access in (Access.PUT, Access.READ_WRITE) for r, access in entry.access.items() if r.endswith("_bucket")
     )
     assert ("states:StartExecution" in policy) == (Access.START in entry.access.values())
+    assert ("states:SendTaskSuccess" in policy) == (Access.CALLBACK in entry.access.values())
 
 
 def test_the_training_job_reads_the_registry_and_writes_only_artifacts(synthesized: Synthesized) -> None:

@@ -155,3 +155,14 @@ class FeatureMaterializationError(MlopsError):
 
     code = "feature_materialization_failed"
     status = 500
+
+
+class VersionRejectedError(ConflictError):
+    """A pending version was rejected (or its approval timed out): the pipeline that waited for it does not promote.
+
+    Its name is the error the govern function fails a waiting pipeline's task token with.
+    """
+
+
+class VersionApprovedError(ConflictError):
+    """A pending version was approved before its pipeline asked for a decision: the pipeline goes on to promote."""

@@ -27,10 +27,12 @@ ALIASES = (CHAMPION, CHALLENGER)
 
 @dataclass
 class Governance:
-    """What the govern function answers with: the registry, and a way to raise an alert (subject, message)."""
+    """What the govern function answers with: the registry, a way to raise an alert (subject, message), and a way
+    to complete the task token a pipeline waits with for a decision (token, approved, what was decided)."""
 
     registry: Registry
     alert: Callable[[str, str], None] | None = None
+    complete: Callable[[str, bool, dict[str, Any]], None] | None = None
 
 
 def _actor(call: Call) -> str:
@@ -69,11 +71,16 @@ def _alias(call: Call) -> str:
 def _change_status(governance: Governance, call: Call, status: VersionStatus) -> dict[str, Any]:
     actor, version, request = _actor(call), _version(call), _body(StatusChangeRequest, call)
     registry, name = governance.registry, call.name
-    before = registry.get_alias(name)
+    before, was = registry.get_alias(name), registry.get_version(name, version).status
     registry.set_status(name, version, status, actor, request.reason)
     after = registry.get_alias(name)
     call.version = version
     serving = f"{name} v{version} is {status}"
+    token = registry.approval_token(name, version) if was is VersionStatus.PENDING else None
+    if token is not None and governance.complete is not None:  # its pipeline waits for this decision
+        approved = status is VersionStatus.APPROVED
+        governance.complete(token, approved, {"status": status, "actor": actor, "reason": request.reason})
+        serving += "; its pipeline promotes it now" if approved else "; its pipeline ends without promoting it"
     if before is not None and before.version == version:
         fallback = f"the champion falls back to v{after.version}" if after else f"{name} has no champion now"
         serving = f"{serving}; it was the champion: {fallback}"

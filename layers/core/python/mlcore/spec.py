@@ -29,6 +29,8 @@ from mlcore.errors import SpecError
 from mlcore.schedules import parse_schedule
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{1,47}$"
+# A Step Functions standard execution lasts a year at most: a manual approval cannot wait longer.
+MAX_APPROVAL_HOURS = 365 * 24
 COLUMN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 FEATURE_REF_PATTERN = r"^[a-z][a-z0-9-]{1,47}\.[A-Za-z_][A-Za-z0-9_]{0,63}$"  # view.feature
 ENTRYPOINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
@@ -427,6 +429,8 @@ class ModelSpec(_Strict):
     training: Training = Training()
     batch: Batch = Batch()
     approval: Literal["auto", "manual"] = "auto"
+    # `manual`: the training pipeline waits this long for a person's decision, then rejects the version.
+    approval_timeout_hours: Annotated[float, Field(gt=0, le=MAX_APPROVAL_HOURS)] = 168.0
     # Features taken from feature views (`view.feature`): point in time at training, from the online
     # store at prediction. Registration adds each to `features` and fills `views` from the view.
     features_from: list[Annotated[str, Field(pattern=FEATURE_REF_PATTERN)]] = Field(default_factory=list)

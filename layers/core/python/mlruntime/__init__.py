@@ -63,6 +63,11 @@ def store(bucket: str) -> ObjectStore:
     return ObjectStore(bucket, client("s3"))
 
 
+def publish_alert(topic_arn: str, subject: str, message: str) -> None:
+    """An alert on the alerts topic (SNS takes a subject of up to 100 characters)."""
+    client("sns").publish(TopicArn=topic_arn, Subject=subject[:100], Message=message)
+
+
 _shutdown_hooks: list[Callable[[], object]] = []
 
 

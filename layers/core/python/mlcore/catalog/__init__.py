@@ -84,6 +84,7 @@ if TYPE_CHECKING:
         RECORD_RUN,
         REGISTRY_TABLE,
         REPORT_FAILURE,
+        REQUEST_APPROVAL,
         REQUEST_ID_KEY,
         REQUEST_RETRAINING,
         RUNS_DATABASE,
@@ -150,6 +151,8 @@ if TYPE_CHECKING:
         trials_prefix,
     )
     from mlcore.catalog.messages import (
+        ApprovalRequest,
+        ApprovalResult,
         Artifact,
         BatchChunk,
         BatchManifest,
@@ -238,6 +241,7 @@ if TYPE_CHECKING:
         RecordRunSettings,
         RegisterSettings,
         ReportFailureSettings,
+        RequestApprovalSettings,
         RequestRetrainingSettings,
         ScoreBatchSettings,
         Settings,

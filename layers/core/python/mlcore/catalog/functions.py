@@ -15,6 +15,8 @@ from enum import StrEnum
 from typing import Any
 
 from mlcore.catalog.messages import (
+    ApprovalRequest,
+    ApprovalResult,
     BatchManifest,
     BatchPlan,
     BatchTick,
@@ -61,6 +63,7 @@ from mlcore.catalog.settings import (
     RecordRunSettings,
     RegisterSettings,
     ReportFailureSettings,
+    RequestApprovalSettings,
     RequestRetrainingSettings,
     ScoreBatchSettings,
     Settings,
@@ -82,6 +85,7 @@ class Access(StrEnum):
     REGISTER = "register"  # job definitions under a name prefix: register (and describe) them
     HISTORY = "history"  # executions: describe them and read their history
     MAC = "mac"  # HMAC keys: generate a MAC
+    CALLBACK = "callback"  # state machines: complete the task tokens their executions wait with
 
 
 # The resources a settings field may name: its value is the resource's name (ARN for `_arn` fields).
@@ -162,6 +166,7 @@ COUNT_DATASET_PART = "count_dataset_part"  # a Distributed Map's child: one part
 START_SCHEDULED_BATCHES = "start_scheduled_batches"  # at each tick, the batches whose batch.schedule fired
 PUBLISH_REGISTRY_EVENTS = "publish_registry_events"  # the registry stream's changes as EventBridge events
 MATERIALIZE_FEATURES = "materialize_features"  # at each tick, every online view's new rows into the online store
+REQUEST_APPROVAL = "request_approval"  # a pending version's pipeline waits for a person's decision (task token)
 GOVERN = "govern"  # the IAM-authorised governance routes (catalog.routes): status changes, alias moves, audit
 R, W, P = Access.READ, Access.READ_WRITE, Access.PUT
 CORE, DATA, SERVING = ("core",), ("core", "data"), ("core", "serving")
@@ -228,7 +233,18 @@ FUNCTIONS: dict[str, Function] = {
             memory_mb=1024,
             timeout_seconds=29,  # API Gateway's integration timeout
         ),
-        Function(GOVERN, GovernSettings, CORE, {REGISTRY_TABLE: W, ALERTS_TOPIC: P}),
+        Function(
+            REQUEST_APPROVAL,
+            RequestApprovalSettings,
+            CORE,
+            {REGISTRY_TABLE: W, ALERTS_TOPIC: P},
+            ApprovalRequest,
+            ApprovalResult,
+        ),
+        # It completes the task token a pipeline waits with for the decision it records.
+        Function(
+            GOVERN, GovernSettings, CORE, {REGISTRY_TABLE: W, ALERTS_TOPIC: P, TRAINING_STATE_MACHINE: Access.CALLBACK}
+        ),
         Function(
             REPORT_FAILURE,
             ReportFailureSettings,

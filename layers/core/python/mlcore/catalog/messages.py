@@ -226,6 +226,26 @@ class RegisterResult(_Message):
     status: str
     reason: str
     champion_version: int | None = None  # the champion the candidate was gated against (None: there was none)
+    # A pending version (approval: manual): how long the pipeline waits for a person's decision.
+    approval_timeout_seconds: int | None = None
+
+
+class ApprovalRequest(_Message):
+    """The approval step's input: wait for a person (with the task token), or, at the timeout, reject (`expire`)."""
+
+    model_name: str
+    version: int
+    run_id: str
+    champion_version: int | None = None
+    token: str | None = None
+    expire: bool = False
+
+
+class ApprovalResult(_Message):
+    model_name: str
+    version: int
+    status: str
+    said: str  # what was asked or done, in words
 
 
 class PromoteRequest(_Message):

@@ -72,6 +72,11 @@ class PromoteSettings(Settings):
     registry_table: str
 
 
+class RequestApprovalSettings(Settings):
+    registry_table: str
+    alerts_topic_arn: str  # where a person is asked for a decision
+
+
 class GovernSettings(Settings):
     registry_table: str
     alerts_topic_arn: str  # a champion taken out of serving is said there

@@ -27,7 +27,14 @@ if TYPE_CHECKING:
         ViewRecord,
         utc_now,
     )
-    from mlcore.registry.steps import PIPELINE, promote_version, read_candidate, register_candidate
+    from mlcore.registry.steps import (
+        APPROVAL_TIMEOUT,
+        PIPELINE,
+        promote_version,
+        read_candidate,
+        register_candidate,
+        request_decision,
+    )
     from mlcore.registry.table import Registry, create_registry_table
 
 __all__, __getattr__, __dir__ = surface(__name__, __file__)

@@ -1,10 +1,14 @@
-"""The registry's steps of the training pipeline: register a candidate, promote a version (core layer only)."""
+"""The registry's steps of the training pipeline: register a candidate, wait for a person's decision, promote a version
+(core layer only)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from mlcore.catalog import (
+    ApprovalRequest,
+    ApprovalResult,
     PromoteRequest,
     PromoteResult,
     RegisterRequest,
@@ -14,7 +18,7 @@ from mlcore.catalog import (
     TrainingResult,
     run_key,
 )
-from mlcore.errors import ConflictError, GateFailedError
+from mlcore.errors import ConflictError, GateFailedError, VersionApprovedError, VersionRejectedError
 from mlcore.registry.records import ModelVersion, VersionStatus, utc_now
 from mlcore.registry.table import Registry
 from mlcore.storage import ObjectStore
@@ -54,12 +58,14 @@ def register_candidate(request: RegisterRequest, *, registry: Registry, artifact
             )
         except ConflictError:  # the same run registered meanwhile (a retried step): its version is the answer
             existing = _registered_meanwhile(registry, spec.name, evaluation.run_id)
+    pending = existing.status is VersionStatus.PENDING
     return RegisterResult(
         model_name=spec.name,
         version=existing.version,
         status=existing.status,
         reason=evaluation.reason,
         champion_version=evaluation.champion_version,
+        approval_timeout_seconds=max(1, round(spec.approval_timeout_hours * 3600)) if pending else None,
     )
 
 
@@ -110,3 +116,56 @@ def promote_version(request: PromoteRequest, *, registry: Registry, actor: str =
         version=record.version,
         previous_version=record.previous_version,
     )
+
+
+APPROVAL_TIMEOUT = "training-pipeline: approval timed out"  # the actor of a rejection nobody decided
+
+
+def _metrics_line(metrics: dict[str, float], against: dict[str, float] | None) -> str:
+    return ", ".join(
+        f"{name} {value:.4f}" + (f" (champion {against[name]:.4f})" if against and name in against else "")
+        for name, value in sorted(metrics.items())
+    )
+
+
+def request_decision(
+    request: ApprovalRequest, *, registry: Registry, alert: Callable[[str, str], None]
+) -> ApprovalResult:
+    """Ask for a person's decision on a pending version (its pipeline waits with `request.token`), or, once the
+    wait timed out (`request.expire`), reject it.
+
+    Raises
+    ------
+    VersionApprovedError, VersionRejectedError
+        When the version was decided before the pipeline asked: the pipeline goes on as for that decision.
+    """
+    name, number = request.model_name, request.version
+    spec = registry.get_spec(name)
+    if request.expire:
+        version = registry.get_version(name, number)
+        said = f"{name} v{number} is {version.status}"
+        if version.status is VersionStatus.PENDING:
+            reason = f"no decision within {spec.approval_timeout_hours:g} h"
+            version = registry.set_status(name, number, VersionStatus.REJECTED, APPROVAL_TIMEOUT, reason)
+            said = f"{name} v{number} is rejected: {reason}"
+            alert(f"{name} v{number} rejected: no decision in time", f"{said} (run {request.run_id}).")
+        return ApprovalResult(model_name=name, version=number, status=version.status, said=said)
+    if not request.token:
+        raise ValueError("the approval step needs the task token ($$.Task.Token) to wait with")
+    version = registry.await_decision(name, number, request.token)
+    if version.status is VersionStatus.APPROVED:
+        raise VersionApprovedError(f"{name} v{number} was approved before its pipeline asked")
+    if version.status is not VersionStatus.PENDING:
+        raise VersionRejectedError(f"{name} v{number} is {version.status}: not promoted")
+    champion = registry.get_version(name, request.champion_version) if request.champion_version else None
+    lines = [
+        f"{name} v{number} (run {request.run_id}) passed the evaluation gate and waits for a decision: "
+        f"{version.notes}".rstrip(": "),
+        f"Metrics on the holdout: {_metrics_line(version.metrics, champion.metrics if champion else None)}"
+        + ("" if champion else " (no champion yet)"),
+        f"Approve: mlops models approve {name} {number} --reason '...'  (then the pipeline promotes it)",
+        f"Reject:  mlops models reject {name} {number} --reason '...'",
+        f"Without a decision within {spec.approval_timeout_hours:g} h it is rejected.",
+    ]
+    alert(f"{name} v{number} awaits approval", "\n".join(lines))
+    return ApprovalResult(model_name=name, version=number, status=version.status, said=lines[0])

@@ -83,6 +83,18 @@ class RunMarker(Record):
     version: int
 
 
+class ApprovalToken(Record):
+    """The task token of a training pipeline waiting for a person's decision on a pending version."""
+
+    version: int
+    token: str
+    requested_at: str
+
+
+def _approval_sk(version: int) -> str:
+    return f"APPROVAL#{version:06d}"
+
+
 def _run_marker_sk(run_id: str) -> str:
     return f"RUNVERSION#{run_id}"
 
@@ -405,6 +417,30 @@ class Registry:
             items += self._stop_serving(name, version, actor, f"version {version} {status}: {reason}".strip(": "))
         self._transact(items, f"version {version} of '{name}' changed concurrently")
         return updated.model_copy(update={"revision": updated.revision + 1})
+
+    def await_decision(self, name: str, version: int, token: str) -> ModelVersion:
+        """Keep a waiting pipeline's task token with a version while it is pending (the decision completes it), in
+        one transaction with the check that it still is; the version as read (not pending: nothing is kept)."""
+        current = self.get_version(name, version)
+        if current.status is not VersionStatus.PENDING:
+            return current
+        kept = self._get(name, _approval_sk(version), ApprovalToken)  # a retried step's new token replaces it
+        record = ApprovalToken(
+            version=version, token=token, requested_at=utc_now(), revision=kept.revision if kept else 0
+        )
+        try:
+            self._transact(
+                [{"Put": self._put(name, _approval_sk(version), record)}, self._still(name, current)],
+                f"version {version} of '{name}' changed while its decision was asked for",
+            )
+        except ConflictError:
+            return self.get_version(name, version)  # decided meanwhile: the caller acts on the decision
+        return current
+
+    def approval_token(self, name: str, version: int) -> str | None:
+        """The task token of the pipeline waiting for a decision on the version, if one is."""
+        record = self._get(name, _approval_sk(version), ApprovalToken)
+        return record.token if record else None
 
     def _stop_serving(self, name: str, version: int, actor: str, reason: str) -> list[dict[str, Any]]:
         """The writes that take `version` out of serving: the champion alias falls back, the challenger ends."""
