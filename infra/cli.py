@@ -489,6 +489,24 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 # -- runs ------------------------------------------------------------------------------------------
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    platform = _platform()
+    exported = platform.export_audit(args.name, view=args.view)
+    out = Path(args.out or f"{args.name}-audit.jsonl")
+    out.write_text("".join(json.dumps(line, sort_keys=True) + "\n" for line in exported.records))
+    what = f"feature view '{args.name}'" if args.view else f"model '{args.name}'"
+    console.print(
+        f"Exported {len(exported.records)} audit records of {what} from {exported.source} to {out}"
+        f" (the audit table holds {exported.in_table})"
+    )
+    if exported.missing_from_table:
+        err.print(f"{exported.missing_from_table} exported records are no longer in the audit table", style="red")
+        return 1
+    if exported.in_table > len(exported.records):
+        console.print(f"{exported.in_table - len(exported.records)} newer records are still on their way to the export")
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from infra import runs_view
 
@@ -712,6 +730,14 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     _local_parser(sub)
     _models_parser(sub)
+    audit = sub.add_parser("audit", help="the audit trail, as exported under Object Lock").add_subparsers(
+        dest="action", required=True
+    )
+    export = audit.add_parser("export", help="a model's (or a view's) exported audit records, as JSON lines")
+    export.add_argument("name")
+    export.add_argument("--view", action="store_true", help="NAME is a feature view")
+    export.add_argument("--out", help="the JSON lines file (default: NAME-audit.jsonl)")
+    sub.choices["audit"].set_defaults(func=cmd_audit)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="action", required=True)
     upload = data.add_parser(

@@ -15,6 +15,7 @@ _AUTH_MODES: tuple[ApiAuth, ...] = ("api_key", "iam")
 _SCHEDULE = re.compile(r"^(rate|cron)\(.+\)$")
 _PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 _MODEL = re.compile(NAME_PATTERN)
+MAX_RETENTION_DAYS = 36500  # S3 Object Lock's longest default retention (100 years)
 
 
 class ConfigError(ValueError):
@@ -35,6 +36,11 @@ class MlopsConfig:
     # An EC2 queue of GPU instances for models with training.resources.gpu (it costs nothing idle,
     # but needs the account's G-instance quota; off by default).
     gpu_jobs: bool = False
+    # The audit trail's export under Object Lock: how long each record is kept, and the lock's mode (governance:
+    # only a principal with s3:BypassGovernanceRetention, which no platform role has, may shorten it; compliance:
+    # nobody, the account's root included).
+    audit_retention_days: int = 365
+    audit_lock_mode: str = "governance"
     # Models with their own governance policies (ModelApprover-<model>, ...) besides the ones for every model.
     governed_models: tuple[str, ...] = ()
 
@@ -46,6 +52,12 @@ class MlopsConfig:
         for key, value in (("monitorSchedule", self.monitor_schedule), ("retrainTick", self.retrain_tick)):
             if not _SCHEDULE.match(value):
                 raise ConfigError(f"mlops:{key} must be rate(...) or cron(...), got {value!r}")
+        if not 1 <= self.audit_retention_days <= MAX_RETENTION_DAYS:
+            raise ConfigError(
+                f"mlops:auditRetentionDays must be 1 to {MAX_RETENTION_DAYS}, got {self.audit_retention_days}"
+            )
+        if self.audit_lock_mode not in ("governance", "compliance"):
+            raise ConfigError(f"mlops:auditLockMode must be governance or compliance, got {self.audit_lock_mode!r}")
         for model in self.governed_models:
             if not _MODEL.match(model):
                 raise ConfigError(f"mlops:governedModels: {model!r} is not a model name ({_MODEL.pattern})")
@@ -72,6 +84,10 @@ class MlopsConfig:
             alarm_email=email or None,
             gpu_jobs=gpu == "true",
             governed_models=_names(node.try_get_context("mlops:governedModels")),
+            audit_retention_days=_integer(
+                get("auditRetentionDays", ""), "auditRetentionDays", cls.audit_retention_days
+            ),
+            audit_lock_mode=get("auditLockMode", cls.audit_lock_mode),
         )
 
     def stack_id(self, name: str) -> str:
@@ -86,3 +102,12 @@ def _names(value: object) -> tuple[str, ...]:
     """A context list given as JSON (cdk.json) or as `a,b` (`cdk deploy -c mlops:governedModels=a,b`)."""
     items = value if isinstance(value, list) else str(value or "").split(",")
     return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def _integer(value: str, key: str, default: int) -> int:
+    if not value.strip():
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"mlops:{key} must be a whole number, got {value!r}") from None

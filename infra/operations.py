@@ -64,6 +64,16 @@ class DeploymentNotFoundError(RuntimeError):
     """The CLI cannot tell which deployment to talk to."""
 
 
+@dataclass(frozen=True)
+class AuditExport:
+    """A subject's audit records as exported under Object Lock, against what its audit table holds."""
+
+    source: str  # the export's S3 prefix
+    records: list[dict[str, Any]]
+    in_table: int
+    missing_from_table: int  # exported records the table no longer has (none, where nobody may delete)
+
+
 def boto3_client(service: str) -> Any:
     """A boto3 client with the standard configuration (boto3 is imported on first use)."""
     import boto3
@@ -89,6 +99,7 @@ class Resources:
     api_key: str | None = None
     online_features_table: str | None = None
     features_database: str | None = None
+    audit_bucket: str | None = None
 
     @classmethod
     def discover(cls, local_state: dict[str, Any] | None = None) -> Resources:
@@ -127,6 +138,7 @@ class Resources:
             api_key=os.environ.get("MLOPS_API_KEY"),
             online_features_table=values.get("online_features_table"),
             features_database=values.get("features_database"),
+            audit_bucket=values.get("audit_bucket"),
         )
 
 
@@ -251,11 +263,12 @@ class Platform:
     def register_view(self, path: Path) -> ViewRecord:
         return self.registry.put_view(load_view(path.read_text()), ACTOR)
 
-    def _feature_store(self, resource: str) -> str:
+    def _deployed(self, resource: str, since: str) -> str:
+        """An optional resource's name; a deployment from before it has none: say so."""
         value = getattr(self.resources, resource)
         if not value:
             raise DeploymentNotFoundError(
-                f"this deployment has no {resource} (deployed before the feature store): `cdk deploy --all` again"
+                f"this deployment has no {resource} (deployed before {since}): `cdk deploy --all` again"
             )
         return str(value)
 
@@ -266,7 +279,7 @@ class Platform:
         from mlcore.features import ingest_rows, read_source, source_rows
 
         view = self.registry.get_view(name).view
-        database = self._feature_store("features_database")
+        database = self._deployed("features_database", "the feature store")
         if source is None:
             import boto3
 
@@ -286,7 +299,7 @@ class Platform:
         """Bring a view's online store up to date with what was ingested since the last time."""
         from mlcore.features import materialize_view
 
-        table = self._feature_store("online_features_table")
+        table = self._deployed("online_features_table", "the feature store")
         return materialize_view(
             name, registry=self.registry, data=self.data, dynamodb=self.client("dynamodb"), table=table
         )
@@ -295,6 +308,21 @@ class Platform:
         """Approve, reject or archive a version through the API's IAM route; what it did to serving, in words."""
         route = STATUS_ROUTES[status]
         return str(self.govern(route, {"reason": reason}, name=name, version=str(version))["serving"])
+
+    def export_audit(self, name: str, *, view: bool = False) -> AuditExport:
+        """The exported audit records of a model (or a feature view), oldest first, checked against the table."""
+        from mlcore.catalog import audit_subject_prefix
+        from mlcore.registry import exported_records
+
+        bucket = self._deployed("audit_bucket", "the audit export")
+        trail = self.registry.view_audit_trail(name) if view else self.registry.audit_trail(name)
+        if not trail and not view:
+            self.registry.get_spec(name)  # an unknown model is an error, not an empty export
+        subject = f"{'views' if view else 'models'}/{name}"
+        records = list(exported_records(ObjectStore(bucket, self.client("s3")), subject))
+        in_table = {(r.at, r.action, r.actor) for r in trail}
+        missing = sum(1 for line in records if (line.get("at"), line.get("action"), line.get("actor")) not in in_table)
+        return AuditExport(f"s3://{bucket}/{audit_subject_prefix(subject)}", records, len(trail), missing)
 
     def upload_dataset(self, model_name: str, data: bytes, suffix: str) -> str:
         """Put a dataset where the pipeline looks for the newest one: datasets/<model>/<time>.<suffix>."""

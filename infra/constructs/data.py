@@ -12,6 +12,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.constructs.nag import acknowledge
+from mlcore.catalog import audit_table_name
 
 
 class DataPlane(Construct):
@@ -23,13 +24,17 @@ class DataPlane(Construct):
     artifacts_bucket: s3.Bucket
     capture_bucket: s3.Bucket
     registry_table: dynamodb.Table
+    audit_table: dynamodb.Table
+    audit_bucket: s3.Bucket
     alerts_topic: sns.Topic
     runs_database: glue.CfnDatabase
     online_features_table: dynamodb.Table
     request_id_key: kms.Key
     features_database: glue.CfnDatabase
 
-    def __init__(self, scope: Construct, construct_id: str, *, prefix: str) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, prefix: str, audit_retention: s3.ObjectLockRetention
+    ) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
             self,
@@ -88,6 +93,15 @@ class DataPlane(Construct):
 
         # Its stream carries every change of a version or an alias to the registry's events (EventBridge).
         self.registry_table = self._table("Registry", sort_key="sk", stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES)
+        # The registry's audit records: their own table, append-only (no role may update or delete there; its
+        # name follows the registry's, see catalog.audit_table_name), its stream exported under Object Lock.
+        self.audit_table = self._table(
+            "Audit",
+            sort_key="sk",
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+            table_name=audit_table_name(self.registry_table.table_name),
+        )
+        self.audit_bucket = self._bucket("AuditExport", "audit", object_lock=audit_retention)
         # Every run's record, as a Parquet table analysts query with Athena (the record step adds the table).
         self.runs_database = self._database(
             "RunsDatabase", prefix, "runs", "the record of every training run (table `runs`, partitioned by model)"
@@ -107,7 +121,11 @@ class DataPlane(Construct):
         )
 
     def _table(
-        self, construct_id: str, sort_key: str | None = None, stream: dynamodb.StreamViewType | None = None
+        self,
+        construct_id: str,
+        sort_key: str | None = None,
+        stream: dynamodb.StreamViewType | None = None,
+        table_name: str | None = None,
     ) -> dynamodb.Table:
         """A table keyed by `pk` (and `sort_key`): on demand, encrypted with the key, recoverable, retained."""
         return dynamodb.Table(
@@ -124,6 +142,7 @@ class DataPlane(Construct):
             removal_policy=RemovalPolicy.RETAIN,
             deletion_protection=True,  # the registry and the online store outlive any stack operation
             stream=stream,
+            table_name=table_name,
         )
 
     def _database(self, construct_id: str, prefix: str, suffix: str, description: str) -> glue.CfnDatabase:
@@ -136,7 +155,7 @@ class DataPlane(Construct):
             ),
         )
 
-    def _bucket(self, construct_id: str, purpose: str) -> s3.Bucket:
+    def _bucket(self, construct_id: str, purpose: str, object_lock: s3.ObjectLockRetention | None = None) -> s3.Bucket:
         return s3.Bucket(
             self,
             construct_id,
@@ -150,4 +169,6 @@ class DataPlane(Construct):
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix=f"{purpose}/",
             removal_policy=RemovalPolicy.RETAIN,
+            object_lock_enabled=object_lock is not None,
+            object_lock_default_retention=object_lock,
         )

@@ -6,6 +6,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
@@ -23,6 +24,7 @@ from mlcore.catalog import (
     DATA_BUCKET,
     DATASETS,
     DRIFT_CHECK,
+    EXPORT_AUDIT,
     FEATURE_MATERIALIZATION,
     MATERIALIZE_FEATURES,
     MONITOR_PIPELINE,
@@ -59,7 +61,7 @@ class Monitor(Construct):
     retrain_tick: events.Rule
     materialization: sfn.StateMachine  # the feature store's tick
     materialize_tick: events.Rule
-    registry_events_dlq: sqs.Queue  # registry stream records that could not be published
+    stream_dlqs: dict[str, sqs.Queue]  # by function: table stream records it could not handle
     data_drops: events.Rule
     alarms: list[cloudwatch.Alarm]
 
@@ -132,6 +134,7 @@ class Monitor(Construct):
                 targets.SfnStateMachine(self.materialization, input=events.RuleTargetInput.from_object(FEATURE_TICK))
             ],
         )
+        self.stream_dlqs = {}
         self._registry_events(factory, resources)
         data_bucket = resources.get(DATA_BUCKET)
         self.data_drops = events.Rule(
@@ -187,32 +190,38 @@ class Monitor(Construct):
             )
 
     def _registry_events(self, factory: LambdaFactory, resources: PlatformResources) -> None:
-        """The registry table's stream, read by the function that puts its changes on EventBridge; a batch that
-        keeps failing is split to find the record, which then goes to a dead-letter queue (nothing lost)."""
-        publish = factory.create(self, PUBLISH_REGISTRY_EVENTS)
-        self.functions[PUBLISH_REGISTRY_EVENTS] = publish
-        self.registry_events_dlq = sqs.Queue(
+        """The registry table's stream, read by the function that puts its changes on EventBridge; the audit
+        table's, by the one that exports it under Object Lock."""
+        self._stream_to(factory, PUBLISH_REGISTRY_EVENTS, resources.registry_table, "RegistryEventsDlq", resources)
+        self._stream_to(factory, EXPORT_AUDIT, resources.audit_table, "AuditExportDlq", resources)
+
+    def _stream_to(
+        self, factory: LambdaFactory, name: str, table: dynamodb.ITable, dlq_id: str, resources: PlatformResources
+    ) -> None:
+        """A table's stream read by a catalog function; a batch that keeps failing is split to find the record,
+        which then goes to a dead-letter queue (nothing lost)."""
+        function = factory.create(self, name)
+        self.functions[name] = function
+        dlq = sqs.Queue(
             self,
-            "RegistryEventsDlq",
+            dlq_id,
             encryption=sqs.QueueEncryption.KMS,
             encryption_master_key=resources.key,
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
-        acknowledge(
-            self.registry_events_dlq,
-            {"AwsSolutions-SQS3": "This queue is the dead-letter queue of the registry stream's event source."},
-        )
-        publish.add_event_source(
+        acknowledge(dlq, {"AwsSolutions-SQS3": f"This queue is the dead-letter queue of {name}'s table stream."})
+        function.add_event_source(
             sources.DynamoEventSource(
-                resources.registry_table,
+                table,
                 starting_position=lambda_.StartingPosition.TRIM_HORIZON,
                 batch_size=100,
                 bisect_batch_on_error=True,
                 retry_attempts=10,
-                on_failure=sources.SqsDlq(self.registry_events_dlq),
+                on_failure=sources.SqsDlq(dlq),
             )
         )
+        self.stream_dlqs[name] = dlq
 
     @staticmethod
     def _fleet_metric(name: str, service: str = DRIFT_CHECK, statistic: str = "Sum") -> cloudwatch.Metric:

@@ -19,7 +19,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from mlcore.catalog import MODEL_OBJECTS, Access, resource_of
+from mlcore.catalog import MODEL_OBJECTS, REGISTRY_TABLE, Access, resource_of
 
 
 class UnknownResourceError(LookupError):
@@ -41,6 +41,10 @@ class PlatformResources:
     features_database: glue.CfnDatabase
     event_bus: events.IEventBus  # the account's default bus: the registry's events go there
     request_id_key: kms.IKey  # the HMAC key the API's request ids are signed with (feedback integrity)
+    # The registry's audit records (append-only: granted with the registry, PutItem and reads only) and their
+    # export under Object Lock.
+    audit_table: dynamodb.ITable
+    audit_bucket: s3.IBucket
     code_version: str = "unknown"  # the commit the app is synthesized from (CODE_VERSION settings)
     gpu_jobs: bool = False  # the deployment has the EC2 GPU queue (GPU_JOBS settings)
     training_state_machine: sfn.IStateMachine | None = None
@@ -126,6 +130,10 @@ class PlatformResources:
         if grant is None:
             raise UnknownResourceError(f"no '{access}' access to {resource}")
         grant()
+        if resource == REGISTRY_TABLE:  # its audit records: read with it, and only ever appended
+            self.audit_table.grant_read_data(grantee)
+            if access is Access.READ_WRITE:
+                self.audit_table.grant(grantee, "dynamodb:PutItem")
 
     def _grant_job_definitions(self, prefix: str, grantee: iam.IGrantable) -> None:
         """Register job definitions named `<prefix>-*` (describing them has no resource-level permission)."""

@@ -184,12 +184,24 @@ class LocalDeployer:
     def _bucket(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
         name = self._name(stack, logical)
         s3 = self.clients("s3")
+        locked = {"ObjectLockEnabledForBucket": True} if props.get("ObjectLockEnabled") else {}
         if self.region == "us-east-1":
-            s3.create_bucket(Bucket=name)
+            s3.create_bucket(Bucket=name, **locked)
         else:
-            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": self.region})
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": self.region}, **locked)
         if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        if "ObjectLockConfiguration" in props:
+            retention = props["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+            s3.put_object_lock_configuration(
+                Bucket=name,
+                ObjectLockConfiguration={
+                    "ObjectLockEnabled": "Enabled",
+                    "Rule": {
+                        "DefaultRetention": {k: (int(v) if k in ("Days", "Years") else v) for k, v in retention.items()}
+                    },
+                },
+            )
         if props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
             s3.put_bucket_notification_configuration(
                 Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
@@ -213,7 +225,10 @@ class LocalDeployer:
         )
 
     def _table(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
-        name = self._name(stack, logical)
+        name = props.get("TableName") or self._name(stack, logical)  # a name the template gives (the audit table)
+        self.resolver.physical[(stack.name, logical)].update(
+            {"Ref": name, "Arn": f"arn:aws:dynamodb:{self.region}:{ACCOUNT}:table/{name}"}
+        )
         stream = props.get("StreamSpecification")
         streams = {"StreamSpecification": {"StreamEnabled": True, **stream}} if stream else {}
         dynamodb = self.clients("dynamodb")

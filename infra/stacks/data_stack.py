@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import MlopsConfig
@@ -15,6 +16,7 @@ from infra.constructs.resources import PlatformResources
 from mlcore.catalog import (
     ALERTS_TOPIC,
     ARTIFACTS_BUCKET,
+    AUDIT_BUCKET,
     CAPTURE_BUCKET,
     DATA_BUCKET,
     FEATURES_DATABASE,
@@ -31,7 +33,13 @@ class DataStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: MlopsConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.data = data = DataPlane(self, "DataPlane", prefix=config.prefix)
+        days = Duration.days(config.audit_retention_days)
+        retention = (
+            s3.ObjectLockRetention.compliance(days)
+            if config.audit_lock_mode == "compliance"
+            else s3.ObjectLockRetention.governance(days)
+        )
+        self.data = data = DataPlane(self, "DataPlane", prefix=config.prefix, audit_retention=retention)
         self.resources = PlatformResources(
             key=data.key,
             registry_table=data.registry_table,
@@ -44,8 +52,10 @@ class DataStack(Stack):
             features_database=data.features_database,
             event_bus=events.EventBus.from_event_bus_name(self, "DefaultBus", "default"),
             request_id_key=data.request_id_key,
+            audit_table=data.audit_table,
+            audit_bucket=data.audit_bucket,
         )
         outputs = (REGISTRY_TABLE, DATA_BUCKET, ARTIFACTS_BUCKET, CAPTURE_BUCKET, ALERTS_TOPIC, ONLINE_FEATURES_TABLE,
-                   FEATURES_DATABASE)  # fmt: skip
+                   FEATURES_DATABASE, AUDIT_BUCKET)  # fmt: skip
         for resource in outputs:
             add_output(self, resource, self.resources.setting(resource))

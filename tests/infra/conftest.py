@@ -73,8 +73,14 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 @pytest.fixture(scope="session")
 def synthesized_options(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """The app with its options on: the EC2 GPU queue and a model with its own governance policies."""
-    context = {"mlops:gpuJobs": "true", "mlops:governedModels": GOVERNED_MODEL}
+    """The app with its options on: the EC2 GPU queue, a model with its own governance policies, and the audit
+    export locked in compliance mode for 30 days."""
+    context = {
+        "mlops:gpuJobs": "true",
+        "mlops:governedModels": GOVERNED_MODEL,
+        "mlops:auditLockMode": "compliance",
+        "mlops:auditRetentionDays": "30",
+    }
     return synthesize(tmp_path_factory.mktemp("cdk.out.options"), **context)
 
 

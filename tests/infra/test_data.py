@@ -31,7 +31,7 @@ def _encryption(bucket: dict[str, Any]) -> dict[str, Any]:
 def test_data_buckets_are_kms_encrypted_versioned_private_and_logged(synthesized: Synthesized) -> None:
     buckets = _buckets(synthesized)
     kms_buckets = {lid: b for lid, b in buckets.items() if _encryption(b)["SSEAlgorithm"] == "aws:kms"}
-    assert {lid.split("DataPlane")[1][:4] for lid in kms_buckets} == {"Data", "Arti", "Capt"}
+    assert {lid.split("DataPlane")[1][:4] for lid in kms_buckets} == {"Data", "Arti", "Capt", "Audi"}
     for bucket in kms_buckets.values():
         props = bucket["Properties"]
         assert "KMSMasterKeyID" in _encryption(bucket)
@@ -120,9 +120,9 @@ def test_the_key_serves_cloudwatch_and_eventbridge_only_on_this_accounts_behalf(
         assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
 
 
-def test_the_registry_and_the_online_store_are_protected_from_deletion(synthesized: Synthesized) -> None:
+def test_the_registry_its_audit_and_the_online_store_are_protected_from_deletion(synthesized: Synthesized) -> None:
     tables = synthesized.resources("AWS::DynamoDB::Table")
-    assert {k.split("DataPlane")[1][:8] for k in tables} == {"Registry", "OnlineFe"}
+    assert {k.split("DataPlane")[1][:8] for k in tables} == {"Registry", "Audit6CB", "OnlineFe"}
     for _, table in tables.values():
         assert table["Properties"]["DeletionProtectionEnabled"] is True
 

@@ -99,8 +99,12 @@ def test_the_feature_stores_tick_materializes_and_a_stale_view_alarms(synthesize
 def test_every_registry_change_reaches_eventbridge_through_the_tables_stream(synthesized: Synthesized) -> None:
     [registry] = [r for k, (_, r) in synthesized.resources("AWS::DynamoDB::Table").items() if "Registry" in k]
     assert registry["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
-    [mapping] = [r["Properties"] for _, r in synthesized.resources("AWS::Lambda::EventSourceMapping").values()]
-    assert "PublishRegistryEvents" in json.dumps(mapping["FunctionName"])
+    [mapping] = [
+        r["Properties"]
+        for _, r in synthesized.resources("AWS::Lambda::EventSourceMapping").values()
+        if "PublishRegistryEvents" in json.dumps(r["Properties"]["FunctionName"])
+    ]
+    assert "Registry" in json.dumps(mapping["EventSourceArn"])
     assert (mapping["StartingPosition"], mapping["BisectBatchOnFunctionError"]) == ("TRIM_HORIZON", True)
     # a record that keeps failing goes to the dead-letter queue: nothing is lost
     assert "RegistryEventsDlq" in json.dumps(mapping["DestinationConfig"]["OnFailure"])

@@ -17,6 +17,7 @@ from typing import Any
 from mlcore.catalog.messages import (
     ApprovalRequest,
     ApprovalResult,
+    AuditExported,
     BatchManifest,
     BatchPlan,
     BatchTick,
@@ -52,6 +53,7 @@ from mlcore.catalog.settings import (
     CountPartSettings,
     DriftCheckSettings,
     EvaluateSettings,
+    ExportAuditSettings,
     GovernSettings,
     ListDueSettings,
     MaterializeFeaturesSettings,
@@ -98,6 +100,7 @@ BATCH_STATE_MACHINE = "batch_state_machine"  # the CLI and the schedule's tick s
 RUNS_DATABASE = "runs_database"  # the Glue database of the run export
 ONLINE_FEATURES_TABLE = "online_features_table"  # the feature store's online store (DynamoDB)
 FEATURES_DATABASE = "features_database"  # the Glue database of the feature views' offline stores
+AUDIT_BUCKET = "audit_bucket"  # Object Lock: the audit table's records, exported as JSON lines
 ALERTS_TOPIC = "alerts_topic"  # failed runs, drift, a champion taken out of serving
 EVENT_BUS = "event_bus"  # the account's default bus: the registry's events
 REQUEST_ID_KEY = "request_id_key"  # the KMS HMAC key request ids are signed with (derived once per container)
@@ -166,6 +169,7 @@ COUNT_DATASET_PART = "count_dataset_part"  # a Distributed Map's child: one part
 START_SCHEDULED_BATCHES = "start_scheduled_batches"  # at each tick, the batches whose batch.schedule fired
 PUBLISH_REGISTRY_EVENTS = "publish_registry_events"  # the registry stream's changes as EventBridge events
 MATERIALIZE_FEATURES = "materialize_features"  # at each tick, every online view's new rows into the online store
+EXPORT_AUDIT = "export_audit"  # the audit table's stream, as JSON lines in the Object Lock bucket
 REQUEST_APPROVAL = "request_approval"  # a pending version's pipeline waits for a person's decision (task token)
 GOVERN = "govern"  # the IAM-authorised governance routes (catalog.routes): status changes, alias moves, audit
 R, W, P = Access.READ, Access.READ_WRITE, Access.PUT
@@ -233,6 +237,7 @@ FUNCTIONS: dict[str, Function] = {
             memory_mb=1024,
             timeout_seconds=29,  # API Gateway's integration timeout
         ),
+        Function(EXPORT_AUDIT, ExportAuditSettings, CORE, {AUDIT_BUCKET: P}, RegistryStreamBatch, AuditExported),
         Function(
             REQUEST_APPROVAL,
             RequestApprovalSettings,

@@ -219,3 +219,23 @@ def feature_table(view: str) -> str:
 def online_key(view: str, entities: Sequence[str]) -> str:
     """An entity's item in the online store: the view, and its entity key values as text."""
     return f"{view}#{json.dumps(list(entities), separators=(',', ':'))}"
+
+
+AUDIT = "audit/"  # audit bucket (Object Lock): the audit table's records as JSON lines, per subject and day
+AUDIT_TABLE_SUFFIX = "-audit"  # the audit table is named after the registry table it audits
+
+
+def audit_table_name(registry_table: str) -> str:
+    """The audit table of a registry table: append-only, beside it (one name, derived in one place)."""
+    return f"{registry_table}{AUDIT_TABLE_SUFFIX}"
+
+
+def audit_subject_prefix(subject: str) -> str:
+    """A subject's exported audit records: `audit/models/<name>/` (or `views/`)."""
+    return f"{AUDIT}{subject}/"
+
+
+def audit_export_key(subject: str, day: date, first_record: str) -> str:
+    """One stream batch's records of a subject and day, named by the id of the batch's first audit record (a
+    retried batch writes the same key: a new version of the same lines)."""
+    return f"{audit_subject_prefix(subject)}{day:%Y/%m/%d}/{first_record}.jsonl"

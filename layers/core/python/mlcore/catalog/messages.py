@@ -504,7 +504,7 @@ class MaterializeRun(_Message):
 
 
 class RegistryStreamBatch(_Message):
-    """A batch of the registry table's stream records, as Lambda's DynamoDB event source sends it."""
+    """A batch of the registry's (or its audit table's) stream records, as Lambda's DynamoDB event source sends it."""
 
     model_config = ConfigDict(extra="allow", defer_build=True)
     Records: list[dict[str, Any]] = Field(default_factory=list)
@@ -512,3 +512,7 @@ class RegistryStreamBatch(_Message):
 
 class PublishedEvents(_Message):
     published: int
+
+
+class AuditExported(_Message):
+    records: int  # written to the audit bucket as JSON lines

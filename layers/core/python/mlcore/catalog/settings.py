@@ -72,6 +72,10 @@ class PromoteSettings(Settings):
     registry_table: str
 
 
+class ExportAuditSettings(Settings):
+    audit_bucket: str  # Object Lock: the audit records as JSON lines, kept for the retention the context sets
+
+
 class RequestApprovalSettings(Settings):
     registry_table: str
     alerts_topic_arn: str  # where a person is asked for a decision

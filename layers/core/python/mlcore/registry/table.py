@@ -1,12 +1,16 @@
 """The model registry: specs, versions, aliases and an audit trail in DynamoDB; artifacts in S3.
 
-One table, keyed `pk = MODEL#<name>` and `sk` = `SPEC`, `COUNTER`, `VERSION#<n>`, `ALIAS#<alias>`,
-`AUDIT#<time>#<id>`, `MONITOR` or `RUN#<start time>#<run id>`; `pk = RUNID#<run id>` finds a run's
-model; `pk = VIEW#<name>` holds a feature view (`sk = VIEW`) and its audit trail. Each item's document is
-JSON in `doc` (a `registry.records` model), so floats survive
-without Decimal conversions; `rev`, the revision conditions test, is top-level.
-Every write is conditional (on the revision read, or on the item not existing yet) and every change
-of a spec, version or alias is written in one transaction with its audit record.
+The registry table is keyed `pk = MODEL#<name>` and `sk` = `SPEC`, `COUNTER`, `VERSION#<n>`,
+`ALIAS#<alias>`, `APPROVAL#<n>`, `MONITOR` or `RUN#<start time>#<run id>`; `pk = RUNID#<run id>` finds
+a run's model; `pk = VIEW#<name>` holds a feature view (`sk = VIEW`). Each item's document is JSON in
+`doc` (a `registry.records` model), so floats survive without Decimal conversions; `rev`, the revision
+conditions test, is top-level. Every write is conditional (on the revision read, or on the item not
+existing yet) and every change of a spec, view, version or alias is written in one transaction with
+its audit record.
+
+The audit records live in their own table (`catalog.audit_table_name`), keyed alike (`pk` the model's
+or view's, `sk = AUDIT#<time>#<id>`): append-only, every write `attribute_not_exists`, and no role may
+update or delete there; its stream is exported to the Object Lock bucket (`export_audit`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
+from mlcore.catalog import audit_table_name
 from mlcore.errors import ConflictError, ModelNotFoundError, NotFoundError
 from mlcore.registry.records import (
     CHALLENGER,
@@ -52,13 +57,15 @@ def _named(version: int | None) -> str:
 
 
 def create_registry_table(client: DynamoDBClient, name: str) -> None:
-    """Create a registry table (for tests and benchmarks; deployments get theirs from the CDK app)."""
-    client.create_table(
-        TableName=name,
-        KeySchema=KEY_SCHEMA,  # type: ignore[arg-type]
-        AttributeDefinitions=ATTRIBUTE_DEFINITIONS,  # type: ignore[arg-type]
-        BillingMode="PAY_PER_REQUEST",
-    )
+    """Create a registry table and its audit table (for tests and benchmarks; deployments get theirs from the CDK
+    app)."""
+    for table in (name, audit_table_name(name)):
+        client.create_table(
+            TableName=table,
+            KeySchema=KEY_SCHEMA,  # type: ignore[arg-type]
+            AttributeDefinitions=ATTRIBUTE_DEFINITIONS,  # type: ignore[arg-type]
+            BillingMode="PAY_PER_REQUEST",
+        )
 
 
 R = TypeVar("R", bound=Record)
@@ -120,6 +127,7 @@ class Registry:
 
     def __init__(self, table: str, client: DynamoDBClient) -> None:
         self.table = table
+        self.audit_table = audit_table_name(table)
         self.client = client
 
     # -- low level -------------------------------------------------------------------------
@@ -141,10 +149,11 @@ class Registry:
         newest_first: bool = False,
         limit: int | None = None,
         pk: dict[str, Any] | None = None,
+        table: str | None = None,
     ) -> list[str]:
         """The documents (JSON text) of a model's (or another `pk`'s) items whose sort key starts with `prefix`."""
         kwargs: dict[str, Any] = {
-            "TableName": self.table,
+            "TableName": table or self.table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "ExpressionAttributeValues": {":pk": pk or _pk(name), ":prefix": {"S": prefix}},
             "ScanIndexForward": not newest_first,
@@ -180,9 +189,11 @@ class Registry:
     def _audit_put(
         self, name: str, action: str, actor: str, details: dict[str, Any], pk: dict[str, Any] | None = None
     ) -> dict[str, Any]:
+        """An audit record's write, to the append-only audit table: only ever a new item."""
         record = AuditRecord(at=utc_now(), action=action, actor=actor, details=details)
-        sk = f"AUDIT#{record.at}#{uuid.uuid4().hex}"
-        return {"Put": self._put(name, sk, record, revised=False, pk=pk)}
+        item = {"pk": pk or _pk(name), "sk": {"S": f"AUDIT#{record.at}#{uuid.uuid4().hex}"}}
+        item["doc"] = {"S": record.model_dump_json()}
+        return {"Put": {"TableName": self.audit_table, "Item": item, "ConditionExpression": "attribute_not_exists(sk)"}}
 
     def _transact(self, items: list[Any], conflict: str) -> None:
         try:
@@ -330,7 +341,7 @@ class Registry:
         return updated
 
     def view_audit_trail(self, name: str) -> list[AuditRecord]:
-        docs = self._query(name, "AUDIT#", pk=_view_pk(name))
+        docs = self._query(name, "AUDIT#", pk=_view_pk(name), table=self.audit_table)
         return [AuditRecord.model_validate_json(doc) for doc in docs]
 
     # -- versions --------------------------------------------------------------------------
@@ -643,7 +654,8 @@ class Registry:
         self._transact([self._audit_put(name, action, actor, details)], "audit write failed")
 
     def audit_trail(self, name: str) -> list[AuditRecord]:
-        return [AuditRecord.model_validate_json(doc) for doc in self._query(name, "AUDIT#")]
+        docs = self._query(name, "AUDIT#", table=self.audit_table)
+        return [AuditRecord.model_validate_json(doc) for doc in docs]
 
     def get_monitor_state(self, name: str) -> MonitorState:
         return self._get(name, MONITOR, MonitorState) or MonitorState()
