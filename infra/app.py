@@ -61,7 +61,7 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
         app,
         config.stack_id("Serving"),
         config=config,
-        resources=resources.with_training(training.pipeline.state_machine, {}),  # approvals complete its tokens
+        resources=resources.with_training(training.pipeline.state_machine, {}),  # governance starts and answers runs
         description="MLOps: inference API",
     )
     MonitoringStack(

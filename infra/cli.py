@@ -174,8 +174,22 @@ def cmd_models(args: argparse.Namespace) -> int:
     platform = _platform()
     registry = platform.registry
     if args.action == "register":
-        spec = platform.register_spec(Path(args.spec))
-        console.print(f"Registered '{spec.name}' ({spec.task}, {len(spec.features)} features)")
+        change = platform.register_spec(Path(args.spec))
+        spec, answer = change.spec, change.answer
+        if answer["applied"]:
+            console.print(f"Registered '{spec.name}' ({spec.task}, {len(spec.features)} features)")
+        else:
+            console.print(
+                f"The change to '{spec.name}' loosens its governance ({'; '.join(answer['loosens'])}): it waits for "
+                f"an approver, who applies it with `mlops models approve-spec {spec.name}`"
+            )
+    elif args.action == "approve-spec":
+        from mlcore.catalog import SPEC_APPROVAL_ROUTE
+
+        answer = platform.govern(SPEC_APPROVAL_ROUTE, {"reason": args.reason}, name=args.name)
+        console.print(
+            f"Applied the change to '{args.name}' proposed by {answer['proposed_by']} ({'; '.join(answer['loosens'])})"
+        )
     elif args.action == "list":
         rows: list[dict[str, Any]] = []
         for spec in registry.list_specs():
@@ -648,6 +662,11 @@ def _models_parser(sub: Any) -> None:
     rollback.add_argument("name")
     rollback.add_argument("--alias", default="champion")
     rollback.add_argument("--reason", default="")
+    approve_spec = models.add_parser(
+        "approve-spec", help="apply a spec change that loosens governance (not the proposer's to apply)"
+    )
+    approve_spec.add_argument("name")
+    approve_spec.add_argument("--reason", default="")
     audit = models.add_parser("audit", help="a model's audit trail: every change, by whom (principal ARN) and when")
     audit.add_argument("name")
     _output(audit)

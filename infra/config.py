@@ -41,6 +41,9 @@ class MlopsConfig:
     # nobody, the account's root included).
     audit_retention_days: int = 365
     audit_lock_mode: str = "governance"
+    # A version is never approved by the principal that started the run that trained it (runs started through the
+    # API's POST /models/{name}/runs record their starter).
+    separation_of_duties: bool = False
     # Models with their own governance policies (ModelApprover-<model>, ...) besides the ones for every model.
     governed_models: tuple[str, ...] = ()
 
@@ -73,22 +76,26 @@ class MlopsConfig:
             return default if value is None else str(value)
 
         email = get("alarmEmail", "").strip()
-        gpu = get("gpuJobs", "false").strip().lower()
-        if gpu not in ("true", "false"):
-            raise ConfigError(f"mlops:gpuJobs must be true or false, got {gpu!r}")
+        gpu = _flag(get("gpuJobs", "false"), "gpuJobs")
         return cls(
             prefix=get("prefix", cls.prefix),
             api_auth=cast(ApiAuth, get("apiAuth", cls.api_auth)),
             monitor_schedule=get("monitorSchedule", cls.monitor_schedule),
             retrain_tick=get("retrainTick", cls.retrain_tick),
             alarm_email=email or None,
-            gpu_jobs=gpu == "true",
+            gpu_jobs=gpu,
             governed_models=_names(node.try_get_context("mlops:governedModels")),
+            separation_of_duties=_flag(get("separationOfDuties", "false"), "separationOfDuties"),
             audit_retention_days=_integer(
                 get("auditRetentionDays", ""), "auditRetentionDays", cls.audit_retention_days
             ),
             audit_lock_mode=get("auditLockMode", cls.audit_lock_mode),
         )
+
+    @property
+    def training_state_machine_name(self) -> str:
+        """Named, so that other stacks' roles can name its executions without a reference to it."""
+        return f"{self.prefix}-training"
 
     def stack_id(self, name: str) -> str:
         """Stack id `Mlops<Name>`, prefixed unless the prefix is the default one."""
@@ -111,3 +118,10 @@ def _integer(value: str, key: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ConfigError(f"mlops:{key} must be a whole number, got {value!r}") from None
+
+
+def _flag(value: str, key: str) -> bool:
+    text = value.strip().lower()
+    if text not in ("true", "false"):
+        raise ConfigError(f"mlops:{key} must be true or false, got {text!r}")
+    return text == "true"

@@ -32,7 +32,6 @@ from mlcore.catalog import (
     Artifact,
     BatchRequest,
     FailedStep,
-    PipelineInput,
     Route,
     StepError,
     code_key,
@@ -62,6 +61,14 @@ STATUS_ROUTES: dict[VersionStatus, Route] = {
 
 class DeploymentNotFoundError(RuntimeError):
     """The CLI cannot tell which deployment to talk to."""
+
+
+@dataclass(frozen=True)
+class SpecChange:
+    """A spec as the API registered it (or keeps it, waiting for an approver: `answer["applied"]` is False)."""
+
+    spec: ModelSpec
+    answer: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -249,11 +256,16 @@ class Platform:
         return self.client("stepfunctions")
 
     # -- models and data ----------------------------------------------------------------------
-    def register_spec(self, path: Path) -> ModelSpec:
-        """Register a model spec; its `features_from` are resolved against the registered feature views."""
-        spec = load_spec(path.read_text(), views=self._registered_view)
-        self.registry.put_spec(spec, ACTOR)
-        return spec
+    def register_spec(self, path: Path) -> SpecChange:
+        """Register a model spec through the API's IAM route (the audit records the caller and the diff; a change
+        that loosens the model's governance waits for an approver); `features_from` resolve against the views."""
+        from mlcore.catalog import SPEC_ROUTE
+        from mlcore.spec import parse_spec, yaml_mapping
+
+        document = yaml_mapping(path.read_text(), "spec")
+        name = load_spec(path.read_text(), views=self._registered_view).name  # a malformed spec fails here, by field
+        answer = self.govern(SPEC_ROUTE, {"spec": document}, name=name)
+        return SpecChange(parse_spec(answer["spec"]), answer)
 
     def _registered_view(self, name: str) -> FeatureView | None:
         record = self.registry.find_view(name)
@@ -361,15 +373,12 @@ class Platform:
     def start_pipeline(
         self, model_name: str, dataset_uri: str | None = None, reason: str = "manual", *, force: bool = False
     ) -> str:
-        """Start a training run; `force` trains even when there is nothing new to learn."""
-        self.registry.get_spec(model_name)
-        name = f"{model_name}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
-        payload = PipelineInput(model_name=model_name, dataset_uri=dataset_uri, reason=reason, force=force)
-        return str(
-            self.sfn.start_execution(
-                stateMachineArn=self.resources.training_state_machine, name=name, input=payload.model_dump_json()
-            )["executionArn"]
-        )
+        """Start a training run through the API's IAM route (the run records its starter); `force` trains even when
+        there is nothing new to learn. Its execution's ARN."""
+        from mlcore.catalog import RUNS_ROUTE
+
+        body = {"dataset_uri": dataset_uri, "reason": reason, "force": force}
+        return str(self.govern(RUNS_ROUTE, body, name=model_name)["execution_arn"])
 
     def start_batch(self, request: BatchRequest) -> str:
         """Start scoring a batch; the execution's name is the batch's id (its files are named by it)."""

@@ -289,3 +289,17 @@ def write_captured(
 def capture_request() -> Callable[..., int]:
     """`capture_request(store, spec, instances, predictions, at=..., request_id=..., version=...)`."""
     return write_captured
+
+
+@pytest.fixture
+def state_machine_arn(resources: Clients, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A training state machine (one Pass state) in TRAINING_STATE_MACHINE_ARN: what starts runs starts them there."""
+    import boto3
+
+    arn = boto3.client("stepfunctions", region_name="us-east-1").create_state_machine(
+        name="training",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    monkeypatch.setenv("TRAINING_STATE_MACHINE_ARN", arn)
+    return arn

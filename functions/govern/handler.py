@@ -10,7 +10,7 @@ import functools
 import json
 from typing import TYPE_CHECKING, Any
 
-from mlcore.catalog import GOVERN, GovernSettings
+from mlcore.catalog import GOVERN, GovernSettings, PipelineInput
 from mlcore.errors import DependencyError, VersionRejectedError
 from mlcore.governance import OPERATIONS, Governance
 from mlcore.routing import Call, answer, router
@@ -55,7 +55,33 @@ def governance() -> Governance:
             # The decision is recorded; a pipeline that no longer waits (it timed out, or was stopped) ends as it did.
             logger.exception("the waiting pipeline was not told the decision", extra=decided)
 
-    return Governance(registry(config.registry_table), alert, complete)
+    def start_run(pipeline_input: PipelineInput, name: str) -> str:
+        started = client("stepfunctions").start_execution(
+            stateMachineArn=config.training_state_machine_arn, name=name, input=pipeline_input.model_dump_json()
+        )
+        return str(started["executionArn"])
+
+    def run_starter(run_id: str) -> str:
+        """Who started a run: its execution's input (a run waiting for approval is still running)."""
+        from botocore.exceptions import ClientError
+
+        arn = config.training_state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run_id}"
+        try:
+            execution = client("stepfunctions").describe_execution(executionArn=arn)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
+                raise
+            return ""  # its history expired (90 days after it ended): the platform started it, or nobody can say
+        return str(json.loads(execution.get("input") or "{}").get("started_by", ""))
+
+    return Governance(
+        registry(config.registry_table),
+        alert,
+        complete,
+        start_run,
+        run_starter,
+        separation_of_duties=config.separation_of_duties,
+    )
 
 
 def _aws_answers(operation: Any) -> Any:

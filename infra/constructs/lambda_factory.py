@@ -19,7 +19,17 @@ from constructs import Construct
 
 from infra.constructs.nag import GRANT_PATTERNS, XRAY_REASON, acknowledge, acknowledge_matching
 from infra.constructs.resources import PlatformResources
-from mlcore.catalog import CODE_VERSION, FUNCTIONS, GPU_JOBS, Access, Settings, env_keys, metrics, tunable_defaults
+from mlcore.catalog import (
+    CODE_VERSION,
+    FUNCTIONS,
+    GPU_JOBS,
+    SEPARATION_OF_DUTIES,
+    Access,
+    Settings,
+    env_keys,
+    metrics,
+    tunable_defaults,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"
@@ -56,6 +66,8 @@ def settings_values(settings: type[Settings], resources: PlatformResources) -> d
             return resources.code_version
         if name == GPU_JOBS:
             return resources.gpu_jobs
+        if name == SEPARATION_OF_DUTIES:
+            return resources.separation_of_duties
         return tunables[name] if name in tunables else resources.setting(name)
 
     return {name: value(name) for name in settings.model_fields}

@@ -47,6 +47,7 @@ class PlatformResources:
     audit_bucket: s3.IBucket
     code_version: str = "unknown"  # the commit the app is synthesized from (CODE_VERSION settings)
     gpu_jobs: bool = False  # the deployment has the EC2 GPU queue (GPU_JOBS settings)
+    separation_of_duties: bool = False  # a run's starter never approves its version (SEPARATION_OF_DUTIES settings)
     training_state_machine: sfn.IStateMachine | None = None
     batch_state_machine: sfn.IStateMachine | None = None  # batch scoring, which the schedule's tick starts
     # The ARN pattern of the training pipeline's executions: from its name, so that its own steps
@@ -114,6 +115,10 @@ class PlatformResources:
             ("_bucket", Access.READ_WRITE): lambda: (target.grant_read(grantee), target.grant_put(grantee)),
             ("_state_machine", Access.START): lambda: target.grant_start_execution(grantee),
             ("_state_machine", Access.CALLBACK): lambda: target.grant_task_response(grantee),
+            ("_state_machine", Access.START_AND_CALLBACK): lambda: (
+                target.grant_start_execution(grantee),
+                target.grant_task_response(grantee),
+            ),
             ("_database", Access.READ_WRITE): lambda: self._grant_glue(target, grantee),
             ("_executions", Access.HISTORY): lambda: grantee.grant_principal.add_to_principal_policy(
                 iam.PolicyStatement(

@@ -62,7 +62,7 @@ class FeatureStoreDemo(Demo):
         return f"({len(result.days)} daily partitions of the Glue table)"
 
     def _register_model(self, platform: Platform) -> str:
-        spec = platform.register_spec(FRAUD_SPEC)
+        spec = platform.register_spec(FRAUD_SPEC).spec
         return f"({', '.join(spec.feature_names)})"
 
     def _train(self, platform: Platform, path: Path) -> str:

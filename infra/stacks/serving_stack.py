@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aws_cdk import Stack
@@ -32,6 +33,11 @@ class ServingStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         layers = Layers(self, "Layers", names=("core", "serving"))
+        # Governance starts training runs, reads who started one, and completes the tokens of runs waiting for it.
+        resources = replace(
+            resources.with_executions(config.training_state_machine_name, self),
+            separation_of_duties=config.separation_of_duties,
+        )
         self.inference = InferenceApi(
             self,
             "Inference",

@@ -35,7 +35,7 @@ class TrainingStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         layers = Layers(self, "Layers", names=("core", "data"))
-        name = f"{config.prefix}-training"
+        name = config.training_state_machine_name
         resources = replace(resources.with_executions(name, self), gpu_jobs=config.gpu_jobs)
         factory = LambdaFactory(prefix=config.prefix, layers=layers.layers, resources=resources)
         self.pipeline = TrainingPipeline(

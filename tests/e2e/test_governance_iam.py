@@ -24,7 +24,7 @@ from e2e_helpers import Cli, register_copy
 from infra.local import hooks
 from infra.local.target import LocalTarget
 from infra.operations import Platform
-from mlcore.catalog import OUTPUTS
+from mlcore.catalog import GOVERNANCE_POLICIES, OUTPUTS
 from mlcore.registry import ModelVersion, VersionStatus, utc_now
 
 pytestmark = pytest.mark.e2e
@@ -141,7 +141,7 @@ def test_a_model_s_own_policy_reaches_that_model_only(
     # a policy like ModelApprover-<model> (mlops:governedModels): the stacks' own, for churn-own only
     document = iam.get_policy_version(PolicyArn=policy_arn(target, "ModelApprover"), VersionId="v1")
     text = json.dumps(document["PolicyVersion"]["Document"])
-    assert text.count("/models/*/") == 3
+    assert text.count("/models/*/") == len(GOVERNANCE_POLICIES["ModelApprover"])
     document = json.loads(text.replace("/models/*/", "/models/churn-own/"))
     arn = iam.create_policy(PolicyName="approver-churn-own", PolicyDocument=json.dumps(document))["Policy"]["Arn"]
     iam.attach_user_policy(UserName="omar", PolicyArn=arn)
@@ -177,3 +177,33 @@ def test_the_cli_signs_with_the_caller_s_credentials(
     assert ("status_changed", MOTO_DEFAULT_IDENTITY) in actors
     assert ("alias_moved", promoter.arn) in actors
     assert platform.registry.get_version("churn-cli-iam", version).status is VersionStatus.APPROVED
+
+
+def test_a_spec_change_that_loosens_governance_waits_for_another_person(
+    target: LocalTarget, cli: Cli, platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    path = register_copy(platform, tmp_path, "churn-spec-iam", approval="manual")
+    document = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**document, "approval": "auto"}))
+    # the CLI's caller (the default identity) proposes approval: auto
+    code, out, err = cli("models", "register", str(path))
+    assert code == 0, err
+    assert "loosens its governance (approval: manual -> auto): it waits for an approver" in out
+    assert platform.registry.get_spec("churn-spec-iam").approval == "manual"
+    # and may not apply it; a person with ModelApprover may
+    code, _, err = cli("models", "approve-spec", "churn-spec-iam")
+    assert code == 1 and "ForbiddenError" in err and "another approver must apply it" in err
+    approver = person(target, platform, "aaron", "ModelApprover")
+    with monkeypatch.context() as signing_as:
+        signing_as.setenv("AWS_ACCESS_KEY_ID", approver.credentials.access_key)
+        signing_as.setenv("AWS_SECRET_ACCESS_KEY", approver.credentials.secret_key)
+        signing_as.delenv("AWS_SESSION_TOKEN")
+        code, out, err = cli("models", "approve-spec", "churn-spec-iam", "--reason", "agreed")
+    assert code == 0, err
+    assert (
+        out.strip()
+        == f"Applied the change to 'churn-spec-iam' proposed by {MOTO_DEFAULT_IDENTITY} (approval: manual -> auto)"
+    )
+    assert platform.registry.get_spec("churn-spec-iam").approval == "auto"

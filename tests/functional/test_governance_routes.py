@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from infra.local.runner import LambdaContext
 from mlcore.catalog import ApprovalRequest, TrainedModel
-from mlcore.errors import VersionApprovedError, VersionRejectedError
+from mlcore.errors import ForbiddenError, VersionApprovedError, VersionRejectedError
 from mlcore.governance import Governance, approve, reject
 from mlcore.registry import (
     APPROVAL_TIMEOUT,
@@ -29,6 +29,7 @@ from mlcore.registry import (
     request_decision,
 )
 from mlcore.routing import Call
+from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,6 +71,7 @@ def alerts(resources: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[], list
 def invoke(
     handler: ModuleType,
     alerts: Callable[[], list[str]],
+    state_machine_arn: str,
     load_event: Callable[[str], dict[str, Any]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Invoke]:
@@ -77,6 +79,7 @@ def invoke(
     import mlruntime
 
     monkeypatch.setenv("REGISTRY_TABLE", "registry")
+    monkeypatch.setenv("SEPARATION_OF_DUTIES", "false")
 
     def clear() -> None:
         mlruntime.client.cache_clear()
@@ -411,3 +414,129 @@ def test_the_timeout_rejects_a_pending_version_and_leaves_a_decided_one(
     [change] = [r for r in registry.audit_trail("churn") if r.action == "status_changed"]
     assert (change.actor, change.details["reason"]) == (APPROVAL_TIMEOUT, "no decision within 168 h")
     assert [subject for subject, _ in told] == [f"churn v{pending} rejected: no decision in time"]
+
+
+# -- spec changes (PUT /models/{name}/spec) --------------------------------------------------------------------
+
+
+def _spec(spec: ModelSpec, **changes: Any) -> dict[str, Any]:
+    return {"spec": {**spec.model_dump(mode="json"), **changes}}
+
+
+def test_a_spec_change_is_audited_with_its_diff_and_one_that_loosens_waits_for_another_approver(
+    invoke: Invoke, registry: Registry, churn_spec: ModelSpec
+) -> None:
+    manual = _spec(churn_spec, approval="manual")
+    # a first registration, and a stricter change: applied, each with its diff in the audit
+    assert invoke("PUT", "/models/churn/spec", manual)[0] == 200
+    status, body = invoke("PUT", "/models/churn/spec", _spec(churn_spec, approval="manual", approval_timeout_hours=24))
+    assert (status, body["applied"], body["loosens"]) == (200, True, [])
+    assert body["diff"] == [{"path": "approval_timeout_hours", "from": 168.0, "to": 24.0}]
+    updated = [r for r in registry.audit_trail("churn") if r.action == "spec_updated"][-1]
+    assert (updated.actor, updated.details["diff"]) == (ALICE, body["diff"])
+    # WHEN bob switches approval to auto: it waits, and the spec is as it was
+    status, body = invoke("PUT", "/models/churn/spec", _spec(churn_spec, approval_timeout_hours=24), actor=BOB)
+    assert (status, body["applied"], body["loosens"]) == (202, False, ["approval: manual -> auto"])
+    assert registry.get_spec("churn").approval == "manual"
+    # THEN bob may not apply his own change, alice may
+    status, body = invoke("POST", "/models/churn/spec/approve", {"reason": "me"}, actor=BOB)
+    assert (status, body["error"]["code"]) == (403, "forbidden")
+    assert registry.get_spec("churn").approval == "manual"
+    status, body = invoke("POST", "/models/churn/spec/approve", {"reason": "agreed in review"})
+    assert (status, body["applied"], body["proposed_by"], body["approved_by"]) == (200, True, BOB, ALICE)
+    assert registry.get_spec("churn").approval == "auto"
+    applied = [r for r in registry.audit_trail("churn") if r.action == "spec_updated"][-1]
+    assert (applied.actor, applied.details["proposed_by"], applied.details["loosens"]) == (
+        ALICE,
+        BOB,
+        ["approval: manual -> auto"],
+    )
+    # AND there is nothing left to approve
+    assert invoke("POST", "/models/churn/spec/approve", {})[0] == 409
+
+
+def test_a_waiting_change_is_not_applied_over_a_spec_changed_since(
+    invoke: Invoke, registry: Registry, churn_spec: ModelSpec
+) -> None:
+    invoke("PUT", "/models/churn/spec", _spec(churn_spec))
+    lower = {**churn_spec.metrics.model_dump(mode="json"), "minimum": {"roc_auc": 0.5}}
+    assert invoke("PUT", "/models/churn/spec", _spec(churn_spec, metrics=lower), actor=BOB)[0] == 202
+    invoke("PUT", "/models/churn/spec", _spec(churn_spec, description="meanwhile"))  # applied at once
+    status, body = invoke("POST", "/models/churn/spec/approve", {})
+    assert status == 409 and "changed since" in body["error"]["message"]
+    assert registry.get_spec("churn").metrics.minimum == churn_spec.metrics.minimum
+
+
+def test_a_spec_for_another_model_than_the_path_or_an_invalid_one_is_a_400(
+    invoke: Invoke, churn_spec: ModelSpec
+) -> None:
+    status, body = invoke("PUT", "/models/other/spec", _spec(churn_spec))
+    assert (status, body["error"]["field"]) == (400, "spec.name")
+    status, body = invoke("PUT", "/models/churn/spec", _spec(churn_spec, approval="sometimes"))
+    assert (status, body["error"]["code"]) == (400, "invalid_spec")
+
+
+# -- runs started through the API, and separation of duties -----------------------------------------------------
+
+
+def test_a_run_started_through_the_api_records_its_starter(
+    invoke: Invoke, registry: Registry, churn_spec: ModelSpec
+) -> None:
+    registry.put_spec(churn_spec, actor="test")
+    status, body = invoke("POST", "/models/churn/runs", {"reason": "new data", "force": True}, actor=BOB)
+    assert (status, body["started_by"], body["model"]) == (200, BOB, "churn")
+    assert body["run_id"].startswith("churn-") and body["execution_arn"].endswith(f":{body['run_id']}")
+    execution = boto3.client("stepfunctions", region_name="us-east-1").describe_execution(
+        executionArn=body["execution_arn"]
+    )
+    started = json.loads(execution["input"])
+    assert (started["started_by"], started["reason"], started["force"]) == (BOB, "new data", True)
+    assert invoke("POST", "/models/nothing-here/runs", {})[0] == 404
+
+
+def test_with_separation_of_duties_the_run_s_starter_may_not_approve_its_version(
+    registry: Registry, versions: Callable[..., int]
+) -> None:
+    pending, other = versions(VersionStatus.PENDING), versions(VersionStatus.PENDING)
+    starters = {registry.get_version("churn", pending).run_id: BOB}
+    governance = Governance(registry, run_starter=lambda run: starters.get(run, ""), separation_of_duties=True)
+    with pytest.raises(ForbiddenError, match="with separation of duties another principal approves it"):
+        approve(governance, _call(f"/models/churn/versions/{pending}/approve", actor=BOB))
+    assert registry.get_version("churn", pending).status is VersionStatus.PENDING
+    # another principal may; and a version nobody started through the API (the platform's runs) is anyone's
+    assert approve(governance, _call(f"/models/churn/versions/{pending}/approve"))["status"] == "approved"
+    assert approve(governance, _call(f"/models/churn/versions/{other}/approve", actor=BOB))["status"] == "approved"
+
+
+def test_without_separation_of_duties_the_starter_may_approve(registry: Registry, versions: Callable[..., int]) -> None:
+    pending = versions(VersionStatus.PENDING)
+    governance = Governance(registry, run_starter=lambda run: BOB, separation_of_duties=False)
+    assert approve(governance, _call(f"/models/churn/versions/{pending}/approve", actor=BOB))["status"] == "approved"
+
+
+def test_the_starter_may_still_reject_what_their_run_trained(registry: Registry, versions: Callable[..., int]) -> None:
+    pending = versions(VersionStatus.PENDING)
+    governance = Governance(registry, run_starter=lambda run: BOB, separation_of_duties=True)
+    assert reject(governance, _call(f"/models/churn/versions/{pending}/reject", actor=BOB))["status"] == "rejected"
+
+
+def test_the_govern_function_reads_the_starter_from_the_run_s_execution(  # noqa: PLR0917 (pytest fixtures)
+    invoke: Invoke,
+    handler: ModuleType,
+    registry: Registry,
+    artifacts: ObjectStore,
+    trained_churn: TrainedModel,
+    register_model: Callable[..., ModelVersion],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registry.put_spec(trained_churn.spec, actor="test")
+    run_id = invoke("POST", "/models/churn/runs", {}, actor=BOB)[1]["run_id"]
+    version = register_model(
+        registry, artifacts, trained_churn, run_id=run_id, promote=False, status=VersionStatus.PENDING
+    ).version
+    monkeypatch.setenv("SEPARATION_OF_DUTIES", "true")
+    handler.settings.cache_clear()
+    handler.governance.cache_clear()
+    status, body = invoke("POST", f"/models/churn/versions/{version}/approve", {}, actor=BOB)
+    assert (status, body["error"]["code"]) == (403, "forbidden") and run_id in body["error"]["message"]
+    assert invoke("POST", f"/models/churn/versions/{version}/approve", {})[0] == 200  # alice

@@ -114,18 +114,6 @@ def invoke(
     clear()
 
 
-@pytest.fixture
-def state_machine_arn(resources: Any, monkeypatch: pytest.MonkeyPatch) -> str:
-    sfn = boto3.client("stepfunctions", region_name="us-east-1")
-    arn = sfn.create_state_machine(
-        name="training",
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
-        roleArn="arn:aws:iam::123456789012:role/sfn",
-    )["stateMachineArn"]
-    monkeypatch.setenv("TRAINING_STATE_MACHINE_ARN", arn)
-    return arn
-
-
 def json_body(response: dict[str, Any]) -> Any:
     return json.loads(response["body"])
 

@@ -108,6 +108,7 @@ def test_a_monitor_finding_starts_one_run_named_after_its_check(
         "trigger": trigger,
         "event_id": "20250301T120000",
         "force": False,
+        "started_by": "",  # the platform started it: no principal
     }
     [started] = [r for r in registry.audit_trail("churn") if r.action == "retrain_started"]
     assert started.details["trigger"] == trigger

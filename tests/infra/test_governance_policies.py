@@ -40,10 +40,12 @@ def test_each_duty_is_a_managed_policy_that_invokes_only_its_routes(synthesized:
     policies = _policies(synthesized)
     assert sorted(policies) == sorted(GOVERNANCE_POLICIES)  # for every model; none per model by default
     assert _invokes(policies["ModelApprover"]) == [
+        "POST/models/*/spec/approve",
         "POST/models/*/versions/*/approve",
         "POST/models/*/versions/*/archive",
         "POST/models/*/versions/*/reject",
     ]
+    assert _invokes(policies["ModelDeveloper"]) == ["POST/models/*/runs", "PUT/models/*/spec"]
     assert _invokes(policies["ModelPromoter"]) == [
         "DELETE/models/*/aliases/*",
         "POST/models/*/aliases/*/rollback",
@@ -57,7 +59,8 @@ def test_a_governed_model_gets_policies_that_name_it_in_every_path(synthesized_o
     assert sorted(policies) == sorted([*GOVERNANCE_POLICIES, *(f"{p}-{GOVERNED_MODEL}" for p in GOVERNANCE_POLICIES)])
     approver = _invokes(policies[f"ModelApprover-{GOVERNED_MODEL}"])
     assert approver == [
-        f"POST/models/{GOVERNED_MODEL}/versions/*/{action}" for action in ("approve", "archive", "reject")
+        f"POST/models/{GOVERNED_MODEL}/spec/approve",
+        *(f"POST/models/{GOVERNED_MODEL}/versions/*/{action}" for action in ("approve", "archive", "reject")),
     ]
     for duty in GOVERNANCE_POLICIES:
         assert all(f"/models/{GOVERNED_MODEL}" in path for path in _invokes(policies[f"{duty}-{GOVERNED_MODEL}"]))
@@ -71,7 +74,7 @@ def test_the_serving_stack_outputs_each_policy_for_every_model(synthesized: Synt
         assert outputs[key]["Value"]["Ref"].startswith("Inference" + key.removesuffix("PolicyArn"))
 
 
-def test_the_govern_function_writes_the_registry_publishes_alerts_and_answers_waiting_pipelines_only(
+def test_the_govern_function_writes_the_registry_publishes_alerts_and_starts_and_answers_training_runs_only(
     synthesized: Synthesized,
 ) -> None:
     statements: list[dict[str, Any]] = []
@@ -81,12 +84,18 @@ def test_the_govern_function_writes_the_registry_publishes_alerts_and_answers_wa
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert "sns:Publish" in actions
     assert "dynamodb:TransactWriteItems" in actions or "dynamodb:PutItem" in actions
-    # a pipeline waiting for a decision (approval: manual) is told it through its task token, nothing more
+    # it starts training runs (recording their starter), reads who started one, and tells a pipeline waiting for
+    # a decision (approval: manual) through its task token: nothing more
     assert {a for a in actions if a.startswith("states:")} == {
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "states:GetExecutionHistory",
         "states:SendTaskSuccess",
         "states:SendTaskFailure",
         "states:SendTaskHeartbeat",
     }
+    states = json.dumps([s["Resource"] for s in statements if "states:" in json.dumps(s["Action"])])
+    assert "mlops-training" in states and "Batch" not in states  # the training pipeline's, no other machine's
     assert not [a for a in actions if a.startswith(("s3:", "batch:", "iam:", "events:"))], actions
     text = json.dumps(statements)
     assert "DataPlaneData" not in text and "DataPlaneArtifacts" not in text and "Capture" not in text

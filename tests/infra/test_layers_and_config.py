@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from typing import Any
 
 import pytest
 
@@ -49,3 +50,47 @@ def test_a_gpu_queue_flag_that_is_not_a_boolean_is_refused() -> None:
 
     with pytest.raises(ConfigError, match="mlops:gpuJobs must be true or false, got 'yes'"):
         MlopsConfig.from_node(App(context={"mlops:gpuJobs": "yes"}).node)
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        ({}, (365, "governance", False, ())),
+        (
+            {
+                "mlops:auditRetentionDays": "1",
+                "mlops:auditLockMode": "compliance",
+                "mlops:separationOfDuties": "true",
+                "mlops:governedModels": ["churn", "fraud"],
+            },
+            (1, "compliance", True, ("churn", "fraud")),
+        ),
+        ({"mlops:auditRetentionDays": "36500", "mlops:governedModels": "churn, fraud"}, (36500, "governance", False,
+                                                                                          ("churn", "fraud"))),
+    ],
+)  # fmt: skip
+def test_the_governance_options_are_read_from_the_context(context: dict[str, Any], expected: tuple[Any, ...]) -> None:
+    from aws_cdk import App
+
+    config = MlopsConfig.from_node(App(context=context).node)
+    assert (
+        config.audit_retention_days, config.audit_lock_mode, config.separation_of_duties, config.governed_models
+    ) == expected  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"mlops:auditRetentionDays": "0"}, "mlops:auditRetentionDays must be 1 to 36500, got 0"),
+        ({"mlops:auditRetentionDays": "36501"}, "mlops:auditRetentionDays must be 1 to 36500, got 36501"),
+        ({"mlops:auditRetentionDays": "a year"}, "mlops:auditRetentionDays must be a whole number, got 'a year'"),
+        ({"mlops:auditLockMode": "legal-hold"}, "mlops:auditLockMode must be governance or compliance"),
+        ({"mlops:separationOfDuties": "yes"}, "mlops:separationOfDuties must be true or false, got 'yes'"),
+        ({"mlops:governedModels": "Churn"}, "mlops:governedModels: 'Churn' is not a model name"),
+    ],
+)
+def test_a_governance_option_out_of_range_is_refused_by_name(context: dict[str, Any], message: str) -> None:
+    from aws_cdk import App
+
+    with pytest.raises(ConfigError, match=message):
+        MlopsConfig.from_node(App(context=context).node)

@@ -12,14 +12,24 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from mlcore.catalog import AliasRequest, AuditResponse, RollbackRequest, StatusChangeRequest
-from mlcore.errors import BadRequestError, ConflictError, ForbiddenError
-from mlcore.registry import CHALLENGER, CHAMPION, AliasRecord, Registry, RolloutMode, VersionStatus
+from mlcore.catalog import (
+    AliasRequest,
+    AuditResponse,
+    PipelineInput,
+    RollbackRequest,
+    RunRequest,
+    SpecRequest,
+    StatusChangeRequest,
+)
+from mlcore.errors import BadRequestError, ConflictError, DependencyError, ForbiddenError
+from mlcore.registry import CHALLENGER, CHAMPION, AliasRecord, Registry, RolloutMode, SpecProposal, VersionStatus
 from mlcore.routing import Call, Operation
+from mlcore.spec import ModelSpec, loosened_governance, parse_spec, spec_diff
 
 Body = TypeVar("Body", bound=BaseModel)
 ALIASES = (CHAMPION, CHALLENGER)
@@ -27,12 +37,17 @@ ALIASES = (CHAMPION, CHALLENGER)
 
 @dataclass
 class Governance:
-    """What the govern function answers with: the registry, a way to raise an alert (subject, message), and a way
-    to complete the task token a pipeline waits with for a decision (token, approved, what was decided)."""
+    """What the govern function answers with: the registry; a way to raise an alert (subject, message); to complete
+    the task token a pipeline waits with for a decision (token, approved, what was decided); to start a training run
+    (its input and name: its execution's ARN); to read who started a run (by its id: the principal, or empty); and
+    whether a run's starter may approve its version (`separation_of_duties`: never)."""
 
     registry: Registry
     alert: Callable[[str, str], None] | None = None
     complete: Callable[[str, bool, dict[str, Any]], None] | None = None
+    start_run: Callable[[PipelineInput, str], str] | None = None
+    run_starter: Callable[[str], str] | None = None
+    separation_of_duties: bool = False
 
 
 def _actor(call: Call) -> str:
@@ -71,7 +86,15 @@ def _alias(call: Call) -> str:
 def _change_status(governance: Governance, call: Call, status: VersionStatus) -> dict[str, Any]:
     actor, version, request = _actor(call), _version(call), _body(StatusChangeRequest, call)
     registry, name = governance.registry, call.name
-    before, was = registry.get_alias(name), registry.get_version(name, version).status
+    current = registry.get_version(name, version)
+    before, was = registry.get_alias(name), current.status
+    if status is VersionStatus.APPROVED and governance.separation_of_duties and governance.run_starter is not None:
+        starter = governance.run_starter(current.run_id)
+        if starter == actor:
+            raise ForbiddenError(
+                f"{actor} started run {current.run_id}, which trained {name} v{version}: with separation of duties "
+                "another principal approves it"
+            )
     registry.set_status(name, version, status, actor, request.reason)
     after = registry.get_alias(name)
     call.version = version
@@ -179,6 +202,70 @@ def audit(governance: Governance, call: Call) -> dict[str, Any]:
     return AuditResponse.model_validate({"model": call.name, "records": records}).model_dump(mode="json")
 
 
+def _spec_answer(spec: ModelSpec, proposal: SpecProposal | None, **answer: Any) -> dict[str, Any]:
+    return {
+        "model": spec.name,
+        "spec": spec.model_dump(mode="json"),
+        **(
+            {"diff": proposal.diff, "loosens": proposal.loosens, "proposed_by": proposal.proposed_by}
+            if proposal
+            else {}
+        ),
+        **answer,
+    }
+
+
+def register_spec(governance: Governance, call: Call) -> dict[str, Any]:
+    """Register or change a spec, the diff in the audit; a change that loosens governance waits (202)."""
+    actor, request, registry = _actor(call), _body(SpecRequest, call), governance.registry
+
+    def view(name: str) -> Any:
+        found = registry.find_view(name)
+        return found.view if found else None
+
+    spec = parse_spec(request.spec, views=view)
+    if spec.name != call.name:
+        raise BadRequestError(
+            f"spec.name: {spec.name!r} is not the model of the path ({call.name!r})", field="spec.name"
+        )
+    current = registry.find_spec(spec.name)
+    diff = spec_diff(current.spec if current else None, spec)
+    loosens = loosened_governance(current.spec if current else None, spec)
+    if loosens:
+        call.status = 202
+        return _spec_answer(spec, registry.propose_spec(spec, actor, diff, loosens), applied=False)
+    registry.put_spec(spec, actor, diff)
+    return _spec_answer(spec, None, applied=True, diff=diff, loosens=[], proposed_by=actor)
+
+
+def approve_spec(governance: Governance, call: Call) -> dict[str, Any]:
+    """Apply the waiting spec change: four eyes, the approver is never its proposer."""
+    actor, request, registry = _actor(call), _body(StatusChangeRequest, call), governance.registry
+    waiting = registry.spec_proposal(call.name)
+    if waiting is not None and waiting.proposed_by == actor:
+        raise ForbiddenError(f"{actor} proposed this change to '{call.name}': another approver must apply it")
+    applied = registry.apply_spec_proposal(call.name, actor, request.reason)
+    return _spec_answer(applied.spec, applied, applied=True, approved_by=actor)
+
+
+def start_run(governance: Governance, call: Call) -> dict[str, Any]:
+    """Start a training run with the caller recorded as its starter (PipelineInput.started_by)."""
+    actor, request = _actor(call), _body(RunRequest, call)
+    governance.registry.get_spec(call.name)  # an unknown model is a 404, not a failed run
+    if governance.start_run is None:
+        raise DependencyError("this deployment cannot start runs through the API")
+    run_id = f"{call.name}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+    pipeline_input = PipelineInput(
+        model_name=call.name, dataset_uri=request.dataset_uri, reason=request.reason, force=request.force,
+        started_by=actor,
+    )  # fmt: skip
+    arn = governance.start_run(pipeline_input, run_id)
+    return {"model": call.name, "run_id": run_id, "execution_arn": arn, "started_by": actor}
+
+
 OPERATIONS: dict[str, Operation] = {
-    op.__name__: op for op in (approve, reject, archive, move_alias, remove_alias, rollback, audit)
-}
+    op.__name__: op
+    for op in (
+        approve, reject, archive, move_alias, remove_alias, rollback, audit, register_spec, approve_spec, start_run,
+    )
+}  # fmt: skip

@@ -31,6 +31,7 @@ class Call:
     params: Mapping[str, str] = field(default_factory=dict)  # the route's path parameters
     actor: str | None = None  # the principal ARN API Gateway authenticated (IAM routes)
     version: int | None = None
+    status: int = 200  # an operation's answer other than 200 OK (202: accepted, waiting)
     metrics: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
@@ -65,7 +66,8 @@ def answer(service: Any, operation: Operation | None, call: Call, what: str) -> 
             raise NotFoundError(f"no route {what}")
         if call.name and not is_valid_name(call.name):  # before it is looked up
             raise BadRequestError(f"name: {call.name[:64]!r} is not a model name ({NAME_PATTERN})", field="name")
-        return 200, operation(service, call)
+        answered = operation(service, call)
+        return call.status, answered
     except MlopsError as error:
         if error.status >= 500:
             logger.exception("request failed", extra={"model": call.name, "code": error.code})

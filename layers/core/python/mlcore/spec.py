@@ -638,7 +638,7 @@ def parse_spec(data: dict[str, Any], views: Callable[[str], FeatureView | None] 
         raise _errors(exc) from exc
 
 
-def _yaml_mapping(text: str, what: str) -> dict[str, Any]:
+def yaml_mapping(text: str, what: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -656,7 +656,7 @@ def load_spec(text: str, views: Callable[[str], FeatureView | None] | None = Non
     SpecError
         If the text is not YAML, or the spec is invalid.
     """
-    return parse_spec(_yaml_mapping(text, "spec"), views)
+    return parse_spec(yaml_mapping(text, "spec"), views)
 
 
 def load_view(text: str) -> FeatureView:
@@ -668,10 +668,62 @@ def load_view(text: str) -> FeatureView:
         If the text is not YAML, or the view is invalid (naming the first offending field).
     """
     try:
-        return FeatureView.model_validate(_yaml_mapping(text, "feature view"))
+        return FeatureView.model_validate(yaml_mapping(text, "feature view"))
     except ValidationError as exc:
         raise _errors(exc) from exc
 
 
 def is_valid_name(name: str) -> bool:
     return re.fullmatch(NAME_PATTERN, name) is not None
+
+
+def _flat(value: Any, path: str = "") -> dict[str, Any]:
+    """`{dotted path: leaf value}` of a JSON document (lists are leaves: a feature list changes as a whole)."""
+    if isinstance(value, dict) and value:
+        found: dict[str, Any] = {}
+        for key, item in value.items():
+            found.update(_flat(item, f"{path}.{key}" if path else str(key)))
+        return found
+    return {path: value}
+
+
+def spec_diff(old: ModelSpec | None, new: ModelSpec) -> list[dict[str, Any]]:
+    """What a re-registration changes: `[{"path", "from", "to"}]` by dotted path (None: absent), sorted."""
+    before = _flat(old.model_dump(mode="json")) if old else {}
+    after = _flat(new.model_dump(mode="json"))
+    return [
+        {"path": path, "from": before.get(path), "to": after.get(path)}
+        for path in sorted(before.keys() | after.keys())
+        if before.get(path) != after.get(path)
+    ]
+
+
+def _laxer(metric: str, old: float, new: float) -> bool:
+    """Whether a gate minimum moved the easy way (down, or up for a metric where lower is better)."""
+    name, _ = metric_parts(metric)
+    return new > old if name in LOWER_IS_BETTER else new < old
+
+
+def loosened_governance(old: ModelSpec | None, new: ModelSpec) -> list[str]:
+    """How a re-registration makes the gate or the approval easier to pass, in words (empty: it does not).
+
+    A minimum lowered or dropped, a larger tolerance, a lower or dropped confidence, another primary
+    metric, or approval from manual to auto: such a change waits for an approver.
+    """
+    if old is None:
+        return []
+    was, now = old.metrics, new.metrics
+    found = [
+        f"metrics.minimum.{metric}: " + (f"{floor} -> {now.minimum[metric]}" if metric in now.minimum else "dropped")
+        for metric, floor in sorted(was.minimum.items())
+        if metric not in now.minimum or _laxer(metric, floor, now.minimum[metric])
+    ]
+    if now.tolerance > was.tolerance:
+        found.append(f"metrics.tolerance: {was.tolerance:g} -> {now.tolerance:g}")
+    if was.confidence is not None and (now.confidence is None or now.confidence < was.confidence):
+        found.append(f"metrics.confidence: {was.confidence:g} -> {now.confidence if now.confidence else 'none'}")
+    if now.primary != was.primary:
+        found.append(f"metrics.primary: {was.primary} -> {now.primary}")
+    if old.approval == "manual" and new.approval == "auto":
+        found.append("approval: manual -> auto")
+    return found

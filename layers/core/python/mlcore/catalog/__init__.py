@@ -30,6 +30,10 @@ if TYPE_CHECKING:
         PredictRequest,
         PredictResponse,
         RollbackRequest,
+        RunRequest,
+        RunResponse,
+        SpecRequest,
+        SpecResponse,
         StatusChangeRequest,
         StatusChangeResponse,
     )
@@ -91,6 +95,7 @@ if TYPE_CHECKING:
         REQUEST_RETRAINING,
         RUNS_DATABASE,
         SCORING_JOB,
+        SEPARATION_OF_DUTIES,
         START_SCHEDULED_BATCHES,
         TRAINING_EXECUTIONS,
         TRAINING_JOB,
@@ -231,6 +236,9 @@ if TYPE_CHECKING:
         ROLLBACK_ROUTE,
         ROUTES,
         ROUTING_KEY_HEADER,
+        RUNS_ROUTE,
+        SPEC_APPROVAL_ROUTE,
+        SPEC_ROUTE,
         Header,
         Route,
     )

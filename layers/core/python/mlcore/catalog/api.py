@@ -169,3 +169,38 @@ class AuditEntry(_Body):
 class AuditResponse(_Body):
     model: str
     records: list[AuditEntry] = Field(description="Oldest first.")
+
+
+class SpecRequest(_Change):
+    """A model spec (as its YAML file reads, in JSON): registered, or, when it loosens the model's governance (a gate
+    minimum lowered or dropped, more tolerance, less confidence, another primary metric, approval manual -> auto),
+    kept until an approver applies it."""
+
+    spec: dict[str, Any]
+
+
+class SpecResponse(_Body):
+    model: str
+    applied: bool = Field(description="False: the change loosens governance and waits for an approver.")
+    spec: dict[str, Any] = Field(description="The spec as registered (or proposed), feature views resolved.")
+    diff: list[dict[str, Any]] = Field(description="`{path, from, to}` of each value the change makes.")
+    loosens: list[str] = Field(description="How the change makes the gate or the approval easier, in words.")
+    proposed_by: str
+    approved_by: str | None = None
+
+
+class RunRequest(_Change):
+    """Start a training run of the model (the pipeline records the caller as the run's starter)."""
+
+    dataset_uri: str | None = Field(
+        default=None, description="A dataset under the model's prefix; default: the newest."
+    )
+    reason: str = Field(default="manual", max_length=1000)
+    force: bool = Field(default=False, description="Train even when there is nothing new to learn.")
+
+
+class RunResponse(_Body):
+    model: str
+    run_id: str
+    execution_arn: str
+    started_by: str

@@ -88,6 +88,7 @@ class Access(StrEnum):
     HISTORY = "history"  # executions: describe them and read their history
     MAC = "mac"  # HMAC keys: generate a MAC
     CALLBACK = "callback"  # state machines: complete the task tokens their executions wait with
+    START_AND_CALLBACK = "start_and_callback"  # state machines: both
 
 
 # The resources a settings field may name: its value is the resource's name (ARN for `_arn` fields).
@@ -115,6 +116,7 @@ IMAGE_LOG_GROUP = "image_log_group"
 # whether the deployment has the EC2 GPU queue (the `mlops:gpuJobs` context flag).
 CODE_VERSION = "code_version"
 GPU_JOBS = "gpu_jobs"
+SEPARATION_OF_DUTIES = "separation_of_duties"  # `mlops:separationOfDuties`: a run's starter never approves its version
 
 
 def resource_of(settings_field: str) -> str:
@@ -246,9 +248,18 @@ FUNCTIONS: dict[str, Function] = {
             ApprovalRequest,
             ApprovalResult,
         ),
-        # It completes the task token a pipeline waits with for the decision it records.
+        # It starts runs (recording their starter), reads who started one, and completes the task token a pipeline
+        # waits with for the decision it records.
         Function(
-            GOVERN, GovernSettings, CORE, {REGISTRY_TABLE: W, ALERTS_TOPIC: P, TRAINING_STATE_MACHINE: Access.CALLBACK}
+            GOVERN,
+            GovernSettings,
+            CORE,
+            {
+                REGISTRY_TABLE: W,
+                ALERTS_TOPIC: P,
+                TRAINING_STATE_MACHINE: Access.START_AND_CALLBACK,
+                TRAINING_EXECUTIONS: Access.HISTORY,
+            },
         ),
         Function(
             REPORT_FAILURE,

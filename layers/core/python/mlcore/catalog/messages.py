@@ -46,6 +46,9 @@ class PipelineInput(_Message):
     trigger: Trigger = "manual"
     event_id: str | None = None  # the event that asked for the run (EventBridge's id, a drift check's)
     force: bool = False  # train even when there is nothing new to learn
+    # The principal that started the run through the API's IAM route (POST /models/{name}/runs); empty: the platform
+    # (a schedule, new data, drift) or a direct StartExecution. With separation of duties, never its approver.
+    started_by: str = ""
 
 
 class DataSource(_Message):

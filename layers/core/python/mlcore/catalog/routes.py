@@ -22,6 +22,10 @@ from mlcore.catalog.api import (
     PredictRequest,
     PredictResponse,
     RollbackRequest,
+    RunRequest,
+    RunResponse,
+    SpecRequest,
+    SpecResponse,
     StatusChangeRequest,
     StatusChangeResponse,
 )
@@ -191,7 +195,47 @@ AUDIT_ROUTE = Route(
     function=GOVERN,
     auth=IAM_AUTH,
 )
+SPEC_ROUTE = Route(
+    "PUT",
+    "/models/{name}/spec",
+    "register_spec",
+    "Register a model's spec, or change it; a change that loosens its governance waits for an approver (202).",
+    SpecResponse,
+    "Registered (200), or waiting for an approver (202)",
+    _GOVERNED,
+    request=SpecRequest,
+    function=GOVERN,
+    auth=IAM_AUTH,
+)
+SPEC_APPROVAL_ROUTE = Route(
+    "POST",
+    "/models/{name}/spec/approve",
+    "approve_spec",
+    "Apply the spec change that waits for an approver; its proposer may not (403).",
+    SpecResponse,
+    "Applied",
+    _GOVERNED,
+    request=StatusChangeRequest,
+    function=GOVERN,
+    auth=IAM_AUTH,
+)
+RUNS_ROUTE = Route(
+    "POST",
+    "/models/{name}/runs",
+    "start_run",
+    "Start a training run; the caller is recorded as its starter (who, with separation of duties, may not approve "
+    "the version it trains).",
+    RunResponse,
+    "Started",
+    _GOVERNED,
+    request=RunRequest,
+    function=GOVERN,
+    auth=IAM_AUTH,
+)
 GOVERNANCE_ROUTES: tuple[Route, ...] = (
+    SPEC_ROUTE,
+    RUNS_ROUTE,
+    SPEC_APPROVAL_ROUTE,
     APPROVE_ROUTE,
     REJECT_ROUTE,
     ARCHIVE_ROUTE,
@@ -203,10 +247,11 @@ GOVERNANCE_ROUTES: tuple[Route, ...] = (
 ROUTES: tuple[Route, ...] = CLIENT_ROUTES + GOVERNANCE_ROUTES
 
 # The managed policies the serving stack exports, by the routes each may invoke (execute-api:Invoke on the route's
-# method and path; a model's own policies name it in the path). ModelReader reads; approving and moving aliases are
-# different duties, so that one person need not hold both.
+# method and path; a model's own policies name it in the path). ModelReader reads; ModelDeveloper registers specs;
+# approving and moving aliases are different duties, so that one person need not hold both.
 GOVERNANCE_POLICIES: dict[str, tuple[Route, ...]] = {
     "ModelReader": (AUDIT_ROUTE, DESCRIBE_ROUTE, MODEL_DOCUMENT_ROUTE),
-    "ModelApprover": (APPROVE_ROUTE, REJECT_ROUTE, ARCHIVE_ROUTE),
+    "ModelDeveloper": (SPEC_ROUTE, RUNS_ROUTE),
+    "ModelApprover": (APPROVE_ROUTE, REJECT_ROUTE, ARCHIVE_ROUTE, SPEC_APPROVAL_ROUTE),
     "ModelPromoter": (ALIAS_ROUTE, END_ROLLOUT_ROUTE, ROLLBACK_ROUTE),
 }

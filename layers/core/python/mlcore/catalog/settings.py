@@ -84,6 +84,8 @@ class RequestApprovalSettings(Settings):
 class GovernSettings(Settings):
     registry_table: str
     alerts_topic_arn: str  # a champion taken out of serving is said there
+    training_state_machine_arn: str  # runs started through the API; a run's execution (its starter) by its id
+    separation_of_duties: bool  # `mlops:separationOfDuties`: the principal that started a run never approves it
 
 
 class PredictSettings(Settings):

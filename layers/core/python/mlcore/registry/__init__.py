@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         RolloutMode,
         RunRecord,
         RunStatus,
+        SpecProposal,
         SpecRecord,
         StepTime,
         VersionStatus,

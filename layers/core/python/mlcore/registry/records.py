@@ -47,6 +47,17 @@ class SpecRecord(Record):
     updated_at: str
 
 
+class SpecProposal(Record):
+    """A spec change that loosens the model's governance: it waits for an approver (not its proposer)."""
+
+    spec: ModelSpec
+    proposed_by: str
+    proposed_at: str
+    base_revision: int  # the spec's revision it was proposed against: applied only while that is current
+    diff: list[dict[str, JsonValue]]
+    loosens: list[str]
+
+
 class ViewRecord(Record):
     view: FeatureView
     updated_at: str

@@ -38,6 +38,7 @@ from mlcore.registry.records import (
     Record,
     RolloutMode,
     RunRecord,
+    SpecProposal,
     SpecRecord,
     VersionStatus,
     ViewRecord,
@@ -70,6 +71,7 @@ def create_registry_table(client: DynamoDBClient, name: str) -> None:
 
 R = TypeVar("R", bound=Record)
 SPEC, COUNTER, MONITOR, VIEW = "SPEC", "COUNTER", "MONITOR", "VIEW"
+SPEC_PROPOSAL = "SPEC_PROPOSAL"
 # Attempts of a read-modify-write (`update_monitor_state`) before a conflict is reported, and the
 # longest pause between them (full jitter): concurrent writers of one item spread out and each gets a turn.
 UPDATE_ATTEMPTS = 10
@@ -202,8 +204,8 @@ class Registry:
             raise ConflictError(conflict) from exc
 
     # -- specs -----------------------------------------------------------------------------
-    def put_spec(self, spec: ModelSpec, actor: str) -> None:
-        """Register or update a model's spec (with an audit record).
+    def put_spec(self, spec: ModelSpec, actor: str, diff: list[dict[str, Any]] | None = None) -> None:
+        """Register or update a model's spec (with an audit record carrying the change's `diff`).
 
         Raises
         ------
@@ -212,13 +214,83 @@ class Registry:
         """
         current = self._get(spec.name, SPEC, SpecRecord)
         record = SpecRecord(spec=spec, updated_at=utc_now(), revision=current.revision if current else 0)
+        action = "spec_updated" if current else "spec_registered"
         self._transact(
             [
                 {"Put": self._put(spec.name, SPEC, record)},
-                self._audit_put(spec.name, "spec_updated" if current else "spec_registered", actor, {}),
+                self._audit_put(spec.name, action, actor, {"diff": diff} if diff else {}),
             ],
             f"model '{spec.name}' changed concurrently",
         )
+
+    def find_spec(self, name: str) -> SpecRecord | None:
+        return self._get(name, SPEC, SpecRecord)
+
+    def propose_spec(self, spec: ModelSpec, actor: str, diff: list[dict[str, Any]], loosens: list[str]) -> SpecProposal:
+        """Keep a spec change that loosens the model's governance until an approver applies it (a newer proposal
+        replaces it), with an audit record.
+
+        Raises
+        ------
+        ConflictError
+            If the spec or the proposal changed concurrently.
+        """
+        current = self.find_spec(spec.name)
+        if current is None:
+            raise ModelNotFoundError(f"model '{spec.name}' is not registered: a first spec needs no approval")
+        earlier = self._get(spec.name, SPEC_PROPOSAL, SpecProposal)
+        proposal = SpecProposal(
+            spec=spec, proposed_by=actor, proposed_at=utc_now(), base_revision=current.revision, diff=diff,
+            loosens=loosens, revision=earlier.revision if earlier else 0,
+        )  # fmt: skip
+        self._transact(
+            [
+                {"Put": self._put(spec.name, SPEC_PROPOSAL, proposal)},
+                self._audit_put(spec.name, "spec_proposed", actor, {"diff": diff, "loosens": loosens}),
+            ],
+            f"model '{spec.name}' changed concurrently",
+        )
+        return proposal.model_copy(update={"revision": proposal.revision + 1})
+
+    def spec_proposal(self, name: str) -> SpecProposal | None:
+        return self._get(name, SPEC_PROPOSAL, SpecProposal)
+
+    def apply_spec_proposal(self, name: str, actor: str, reason: str = "") -> SpecProposal:
+        """Apply the spec change that waits for approval, only while the spec is still the one it was proposed
+        against, in one transaction with its audit record (proposer and approver).
+
+        Raises
+        ------
+        ConflictError
+            If no change waits, or the spec changed since it was proposed.
+        """
+        proposal = self.spec_proposal(name)
+        if proposal is None:
+            raise ConflictError(f"no spec change of '{name}' waits for approval")
+        current = self.find_spec(name)
+        if current is None or current.revision != proposal.base_revision:
+            raise ConflictError(
+                f"the spec of '{name}' changed since {proposal.proposed_by} proposed this change: propose it again"
+            )
+        record = SpecRecord(spec=proposal.spec, updated_at=utc_now(), revision=current.revision)
+        details = {"diff": proposal.diff, "loosens": proposal.loosens, "proposed_by": proposal.proposed_by,
+                   "reason": reason}  # fmt: skip
+        self._transact(
+            [
+                {"Put": self._put(name, SPEC, record)},
+                {
+                    "Delete": {
+                        "TableName": self.table,
+                        "Key": {"pk": _pk(name), "sk": {"S": SPEC_PROPOSAL}},
+                        "ConditionExpression": "rev = :rev",
+                        "ExpressionAttributeValues": {":rev": {"N": str(proposal.revision)}},
+                    }
+                },
+                self._audit_put(name, "spec_updated", actor, details),
+            ],
+            f"model '{name}' changed concurrently; read it again and retry",
+        )
+        return proposal
 
     def get_spec(self, name: str) -> ModelSpec:
         """The spec of a registered model.

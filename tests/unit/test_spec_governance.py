@@ -1,0 +1,83 @@
+"""Which spec changes loosen a model's governance (they wait for an approver), and the diff the audit records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.local.example_data import EXAMPLE_SPEC
+from mlcore.spec import ModelSpec, load_spec, loosened_governance, parse_spec, spec_diff
+
+
+@pytest.fixture
+def churn() -> ModelSpec:
+    return load_spec(EXAMPLE_SPEC.read_text())  # roc_auc >= 0.7, accuracy >= 0.65, tolerance 0, approval auto
+
+
+def changed(spec: ModelSpec, **metrics: Any) -> ModelSpec:
+    document = spec.model_dump(mode="json")
+    approval = metrics.pop("approval", document["approval"])
+    return parse_spec({**document, "approval": approval, "metrics": {**document["metrics"], **metrics}})
+
+
+@pytest.mark.parametrize(
+    ("minimum", "loosens"),
+    [
+        ({"roc_auc": 0.6999, "accuracy": 0.65}, ["metrics.minimum.roc_auc: 0.7 -> 0.6999"]),
+        ({"roc_auc": 0.7, "accuracy": 0.65}, []),  # the same
+        ({"roc_auc": 0.7001, "accuracy": 0.65}, []),  # stricter
+        ({"roc_auc": 0.7}, ["metrics.minimum.accuracy: dropped"]),
+        ({"roc_auc": 0.7, "accuracy": 0.65, "f1": 0.5}, []),  # one more
+    ],
+)
+def test_a_minimum_lowered_or_dropped_loosens_the_gate(
+    churn: ModelSpec, minimum: dict[str, float], loosens: list[str]
+) -> None:
+    assert loosened_governance(churn, changed(churn, minimum=minimum)) == loosens
+
+
+def test_for_a_metric_where_lower_is_better_a_higher_minimum_is_the_laxer_one() -> None:
+    document = load_spec(EXAMPLE_SPEC.read_text()).model_dump(mode="json")
+    old = parse_spec({**document, "metrics": {"primary": "roc_auc", "minimum": {"log_loss": 0.5}}})
+    laxer = parse_spec({**document, "metrics": {"primary": "roc_auc", "minimum": {"log_loss": 0.5001}}})
+    stricter = parse_spec({**document, "metrics": {"primary": "roc_auc", "minimum": {"log_loss": 0.4999}}})
+    assert loosened_governance(old, laxer) == ["metrics.minimum.log_loss: 0.5 -> 0.5001"]
+    assert loosened_governance(old, stricter) == []
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "loosens"),
+    [
+        ({"tolerance": 0.0}, {"tolerance": 0.0001}, ["metrics.tolerance: 0 -> 0.0001"]),
+        ({"tolerance": 0.01}, {"tolerance": 0.01}, []),
+        ({"tolerance": 0.01}, {"tolerance": 0.0}, []),
+        ({"confidence": 0.95}, {"confidence": 0.9499}, ["metrics.confidence: 0.95 -> 0.9499"]),
+        ({"confidence": 0.95}, {"confidence": None}, ["metrics.confidence: 0.95 -> none"]),
+        ({"confidence": 0.95}, {"confidence": 0.95}, []),
+        ({"confidence": None}, {"confidence": 0.9}, []),
+        ({"primary": "roc_auc"}, {"primary": "accuracy"}, ["metrics.primary: roc_auc -> accuracy"]),
+        ({"approval": "manual"}, {"approval": "auto"}, ["approval: manual -> auto"]),
+        ({"approval": "auto"}, {"approval": "manual"}, []),
+    ],
+)
+def test_more_tolerance_less_confidence_another_primary_or_auto_approval_loosens(
+    churn: ModelSpec, before: dict[str, Any], after: dict[str, Any], loosens: list[str]
+) -> None:
+    assert loosened_governance(changed(churn, **before), changed(churn, **after)) == loosens
+
+
+def test_a_first_registration_loosens_nothing_and_its_diff_is_every_value(churn: ModelSpec) -> None:
+    assert loosened_governance(None, churn) == []
+    diff = spec_diff(None, churn)
+    assert {"path": "metrics.minimum.roc_auc", "from": None, "to": 0.7} in diff
+    assert all(change["from"] is None for change in diff)
+
+
+def test_the_diff_names_each_changed_value_and_nothing_else(churn: ModelSpec) -> None:
+    assert spec_diff(churn, churn) == []
+    assert spec_diff(churn, changed(churn, minimum={"roc_auc": 0.8}, approval="manual")) == [
+        {"path": "approval", "from": "auto", "to": "manual"},
+        {"path": "metrics.minimum.accuracy", "from": 0.65, "to": None},
+        {"path": "metrics.minimum.roc_auc", "from": 0.7, "to": 0.8},
+    ]
