@@ -24,8 +24,16 @@ demo: $(VENV)/.installed
 demo-features: $(VENV)/.installed
 	$(BIN)/mlops demo --feature-store --report-dir reports/demo-features
 
+## checkov in its own virtualenv (its pins would fight the project's): tests/infra/test_checkov.py's template gate.
+CHECKOV := .venv-checkov
+$(CHECKOV)/.installed: .ci/checkov-constraints.txt
+	$(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/python -m pip install --quiet --upgrade "pip>=25"
+	$(CHECKOV)/bin/python -m pip install --quiet -r .ci/checkov-constraints.txt
+	touch $@
+
 ## Lint, types, and every test (unit, functional, infra, e2e).
-test: $(VENV)/.installed lint
+test: $(VENV)/.installed $(CHECKOV)/.installed lint
 	$(BIN)/pytest -p no:cacheprovider
 
 lint: $(VENV)/.installed
@@ -33,7 +41,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-unit functional infra e2e: $(VENV)/.installed
+unit functional infra e2e: $(VENV)/.installed $(CHECKOV)/.installed
 	$(BIN)/pytest -p no:cacheprovider tests/$@
 
 ## `cdk synth` with the pinned CDK CLI (bundles the Lambda layers with pip, no Docker).
@@ -91,4 +99,4 @@ openapi: $(VENV)/.installed
 	$(BIN)/python -m mlcore.serving.openapi > functions/predict/openapi.json
 
 clean:
-	rm -rf $(VENV) $(BASELINES) node_modules cdk.out reports .mutate
+	rm -rf $(VENV) $(BASELINES) $(CHECKOV) node_modules cdk.out reports .mutate

@@ -66,8 +66,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     status, body = answer(service(), ROUTES.get((method, resource)), call, f"{method} {event.get('path')}")
     call.metrics[names.LATENCY] = ((time.perf_counter() - started) * 1000, "Milliseconds")
     known = is_valid_name(name)  # a client's text is never a metric's dimension nor a header
-    emit_metrics(NAMESPACE, {"model": name if known else "invalid", "version": str(call.version or "none")},
-                 call.metrics)  # fmt: skip
+    dimensions = {"model": name if known else "invalid", "version": str(call.version or "none")}
+    emit_metrics(NAMESPACE, dimensions, call.metrics, rollups=(("model",),))  # by model too: its alarms
     headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
     if known:
         headers["X-Model-Name"] = name

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Size
+from aws_cdk import Duration, Size
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.constructs.nag import GRANT_PATTERNS, XRAY_REASON, acknowledge, acknowledge_matching
+from infra.constructs.log_groups import log_group
+from infra.constructs.nag import GRANT_PATTERNS, XRAY_REASON, acknowledge, acknowledge_matching, checkov_skip
 from infra.constructs.resources import PlatformResources
 from mlcore.catalog import (
     CODE_VERSION,
@@ -34,6 +34,18 @@ from mlcore.catalog import (
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"
 DESCRIPTION_PREFIX = "mlops:function="
+# checkov's findings on every function, and why they stand.
+FUNCTION_CHECKOV_REASONS = {
+    "CKV_AWS_115": "No reserved concurrency: one function reserving the account's pool would starve the others; the "
+    "API throttles per stage and method, Step Functions Maps cap their concurrency",
+    "CKV_AWS_116": "No function DLQ: a DLQ holds failed asynchronous invocations, and none is asynchronous (API "
+    "Gateway and Step Functions invoke synchronously and retry and catch; stream sources have their own on-failure "
+    "queue)",
+    "CKV_AWS_117": "Outside a VPC: the functions call AWS APIs only, over TLS with IAM; a VPC would need an endpoint "
+    "per service (or NAT) for no network boundary they need; the Batch jobs, which run user code, are in the VPC",
+    "CKV_AWS_173": "The environment holds resource names and tunables only, never a secret (the request-id secret is "
+    "derived through KMS at run time); Lambda encrypts it at rest",
+}
 
 
 class SettingsMismatchError(ValueError):
@@ -94,12 +106,7 @@ class LambdaFactory:
         environment["POWERTOOLS_SERVICE_NAME"] = name
         environment["POWERTOOLS_METRICS_NAMESPACE"] = metrics.NAMESPACE
         construct_id = "".join(part.capitalize() for part in name.split("_"))
-        log_group = logs.LogGroup(
-            scope,
-            f"{construct_id}Logs",
-            retention=logs.RetentionDays.ONE_MONTH,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+        logs_group = log_group(scope, f"{construct_id}Logs", self.resources.key)
         # Its own role instead of AWSLambdaBasicExecutionRole: logs only to its own log group.
         role = iam.Role(
             scope,
@@ -107,7 +114,7 @@ class LambdaFactory:
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Lambda {name}",
         )
-        log_group.grant_write(role)
+        logs_group.grant_write(role)
         function = lambda_.Function(
             scope,
             f"{construct_id}Function",
@@ -123,7 +130,7 @@ class LambdaFactory:
             timeout=Duration.seconds(entry.timeout_seconds),
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,
-            log_group=log_group,
+            log_group=logs_group,
             role=role,
         )
         acknowledge(
@@ -133,6 +140,11 @@ class LambdaFactory:
                 "(pip --python-version 3.12); runtime and layers move together",
             },
         )
+        checkov_skip(function, FUNCTION_CHECKOV_REASONS)
+        if CODE_VERSION in entry.settings.model_fields:
+            checkov_skip(
+                function, {"CKV_AWS_45": "CODE_VERSION is the git commit the app was built from, not a secret"}
+            )
         star = XRAY_REASON
         if Access.REGISTER in entry.access.values():
             star += "; batch:DescribeJobDefinitions (finding a model's image job definition) supports none either"

@@ -134,3 +134,21 @@ GRANT_PATTERNS: dict[str, str] = {
     ),
 }
 XRAY_REASON = "X-Ray PutTraceSegments/PutTelemetryRecords (Active tracing) support no resource-level permissions"
+
+
+CHECKOV_METADATA = "checkov"
+
+
+def checkov_skip(scope: IConstruct, checks: Mapping[str, str]) -> None:
+    """Acknowledge checkov findings on a construct's CloudFormation resource, each with its reason: the template
+    metadata `checkov: {skip: [{id, comment}]}` checkov reads (tests/infra/test_checkov.py runs it)."""
+    from aws_cdk import CfnResource
+
+    resource = scope.node.default_child if not isinstance(scope, CfnResource) else scope
+    if not isinstance(resource, CfnResource):
+        raise TypeError(f"{scope.node.path} has no CloudFormation resource to acknowledge checkov findings on")
+    skips = list((resource.get_metadata(CHECKOV_METADATA) or {}).get("skip", []))
+    for check, reason in checks.items():
+        _check_reason(check, reason)
+        skips.append({"id": check, "comment": reason})
+    resource.add_metadata(CHECKOV_METADATA, {"skip": skips})

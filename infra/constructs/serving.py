@@ -19,7 +19,8 @@ from constructs import Construct
 from infra.config import ApiAuth
 from infra.constructs.json_schema import to_cdk
 from infra.constructs.lambda_factory import LambdaFactory
-from infra.constructs.nag import acknowledge, acknowledge_matching
+from infra.constructs.log_groups import log_group
+from infra.constructs.nag import acknowledge, acknowledge_matching, checkov_skip
 from mlcore.catalog import (
     FEEDBACK_ROUTE,
     GATEWAY_RESPONSES,
@@ -69,9 +70,7 @@ class InferenceApi(Construct):
         self.predict_function = factory.create(self, PREDICT)
         self.govern_function = factory.create(self, GOVERN)
 
-        self.access_logs = logs.LogGroup(
-            self, "AccessLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
-        )
+        self.access_logs = log_group(self, "AccessLogs", factory.resources.key)
         method_options = (
             apigw.MethodOptions(api_key_required=True)
             if auth == "api_key"
@@ -117,6 +116,13 @@ class InferenceApi(Construct):
                     ),
                 },
             ),
+        )
+        checkov_skip(
+            self.api.deployment_stage,
+            {
+                "CKV_AWS_120": "No response cache: every prediction is scored and captured (drift, feedback), and a "
+                "cached answer would serve one caller's result to another",
+            },
         )
         # The stack's `ApiUrl` output (catalog.OUTPUTS) names the URL; RestApi's own `Endpoint` output repeats it.
         self.api.node.try_remove_child("Endpoint")

@@ -8,12 +8,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Size, Stack
+from aws_cdk import ArnFormat, Duration, Size, Stack
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -21,6 +22,7 @@ from constructs import Construct
 
 from infra.asl import asl_path, check_substitutions
 from infra.constructs.lambda_factory import LambdaFactory, function_environment, settings_values
+from infra.constructs.log_groups import log_group
 from infra.constructs.nag import GRANT_PATTERNS, XRAY_REASON, acknowledge, acknowledge_matching
 from infra.constructs.resources import PlatformResources
 from mlcore.catalog import (
@@ -53,16 +55,11 @@ IMAGE_EXCLUDES = [
 BATCH_EVENTS_RULE = "StepFunctionsGetEventsForBatchJobsRule"
 
 
-def state_machine_log_group(scope: Construct, construct_id: str) -> logs.LogGroup:
+def state_machine_log_group(scope: Construct, construct_id: str, key: kms.IKey) -> logs.LogGroup:
     """Log group of a state machine (the name must start with /aws/vendedlogs/ for large policies)."""
-    return logs.LogGroup(
-        scope,
-        construct_id,
-        # the scope's id too: two capabilities of a stack may each name their state machine's logs alike
-        log_group_name=f"/aws/vendedlogs/states/{Stack.of(scope).stack_name}-{scope.node.id}{construct_id}",
-        retention=logs.RetentionDays.ONE_MONTH,
-        removal_policy=RemovalPolicy.DESTROY,
-    )
+    # the scope's id too: two capabilities of a stack may each name their state machine's logs alike
+    name = f"/aws/vendedlogs/states/{Stack.of(scope).stack_name}-{scope.node.id}{construct_id}"
+    return log_group(scope, construct_id, key, name)
 
 
 def asl_state_machine(
@@ -98,7 +95,7 @@ def asl_state_machine(
         definition_substitutions=substitutions,
         state_machine_name=state_machine_name,
         logs=sfn.LogOptions(
-            destination=state_machine_log_group(scope, f"{construct_id}Logs"),
+            destination=state_machine_log_group(scope, f"{construct_id}Logs", resources.key),
             level=sfn.LogLevel.ALL,
             include_execution_data=True,
         ),
@@ -258,9 +255,7 @@ class TrainingPipeline(Construct):
     def _own_images(self, resources: PlatformResources, prefix: str) -> PlatformResources:
         """What a model's own training image runs with: a role that reads the runs' files and writes only the
         image output folders (no registry), an execution role that pulls from this account's ECR, its logs."""
-        logs_group = logs.LogGroup(
-            self, "ImageLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
-        )
+        logs_group = log_group(self, "ImageLogs", resources.key)
         job_role = iam.Role(
             self,
             "ImageJobRole",
@@ -326,12 +321,7 @@ class TrainingPipeline(Construct):
             flow_logs={
                 "FlowLogs": ec2.FlowLogOptions(
                     destination=ec2.FlowLogDestination.to_cloud_watch_logs(
-                        logs.LogGroup(
-                            self,
-                            "FlowLogsGroup",
-                            retention=logs.RetentionDays.ONE_MONTH,
-                            removal_policy=RemovalPolicy.DESTROY,
-                        )
+                        log_group(self, "FlowLogsGroup", resources.key)
                     ),
                     traffic_type=ec2.FlowLogTrafficType.ALL,
                 )
@@ -419,9 +409,7 @@ class TrainingPipeline(Construct):
             "job_role": role,
             "logging": ecs.LogDriver.aws_logs(
                 stream_prefix=job.name,
-                log_group=logs.LogGroup(
-                    self, f"{name}Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
-                ),
+                log_group=log_group(self, f"{name}Logs", resources.key),
             ),
         }
 

@@ -6,14 +6,17 @@ from typing import Any
 
 from aws_cdk import Stack
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from constructs import Construct
 
 from infra.config import MlopsConfig
+from infra.constructs.dashboard import Operations
 from infra.constructs.lambda_factory import LambdaFactory
 from infra.constructs.layers import Layers
 from infra.constructs.monitoring import Monitor
 from infra.constructs.outputs import add_output
 from infra.constructs.resources import PlatformResources
+from mlcore.catalog import TRAINING_STATE_MACHINE
 
 
 class MonitoringStack(Stack):
@@ -45,3 +48,12 @@ class MonitoringStack(Stack):
         )
         add_output(self, "monitor_state_machine", self.monitor.state_machine.state_machine_arn)
         add_output(self, "retraining_state_machine", self.monitor.retraining.state_machine_arn)
+        self.operations = Operations(
+            self,
+            "Operations",
+            prefix=config.prefix,
+            training=resources.get(TRAINING_STATE_MACHINE),
+            models=config.governed_models,
+        )
+        for alarm in self.operations.alarms:
+            alarm.add_alarm_action(cw_actions.SnsAction(resources.alerts_topic))

@@ -22,7 +22,7 @@ import pytest
 
 from infra.local.runner import LambdaContext
 from mlcore.data import to_parquet
-from mlcore.registry import CHAMPION, Registry
+from mlcore.registry import CHAMPION, ModelVersion, Registry
 from mlcore.storage import ObjectStore
 from mlcore.training import train_candidate
 
@@ -701,6 +701,24 @@ def test_a_name_that_is_no_model_name_is_refused_before_any_lookup_metric_or_hea
     assert "X-Model-Name" not in response["headers"]
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert metrics and all(m.get("model") == "invalid" for m in metrics if "model" in m)
+
+
+def test_the_api_s_metrics_are_by_model_and_version_and_by_model_alone_for_its_alarms(
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+    churn_champion: ModelVersion,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    capsys.readouterr()
+    response = invoke("predict", load_event("predict"))
+    assert response["statusCode"] == 200
+    [document] = emf_documents(capsys.readouterr().out)
+    [definition] = document["_aws"]["CloudWatchMetrics"]
+    assert definition["Dimensions"] == [["model", "version"], ["model"]]
+    assert (document["model"], document["version"]) == ("churn", str(churn_champion.version))
+    assert {m["Name"] for m in definition["Metrics"]} >= {"Latency", "PredictedRows"}
 
 
 def test_the_feature_stores_tick_materializes_online_views_and_fails_naming_a_broken_one(

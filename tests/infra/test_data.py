@@ -109,15 +109,32 @@ def test_the_offline_feature_store_is_a_glue_database_the_cli_finds(synthesized:
     assert {"OnlineFeaturesTable", "FeaturesDatabase"} <= set(outputs)
 
 
-def test_the_key_serves_cloudwatch_and_eventbridge_only_on_this_accounts_behalf(synthesized: Synthesized) -> None:
+def test_the_key_serves_aws_services_only_on_this_accounts_behalf(synthesized: Synthesized) -> None:
     [key] = [k for _, k in synthesized.resources("AWS::KMS::Key").values() if "KeySpec" not in k["Properties"]]
     statements = key["Properties"]["KeyPolicy"]["Statement"]
     services = [s for s in statements if "Service" in s.get("Principal", {})]
-    named = [s["Principal"]["Service"] for s in services]  # one statement may name both
-    flat = {name for n in named for name in ([n] if isinstance(n, str) else n)}
-    assert flat == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    by_service: dict[str, dict[str, Any]] = {}
     for statement in services:
-        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+        named = statement["Principal"]["Service"]  # one statement may name several
+        for name in [named] if not isinstance(named, list) else named:
+            by_service[json.dumps(name)] = statement["Condition"]
+    logs = json.dumps({"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]})
+    assert sorted(by_service) == sorted(['"cloudwatch.amazonaws.com"', '"events.amazonaws.com"', logs])
+    own = {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    assert by_service['"cloudwatch.amazonaws.com"'] == by_service['"events.amazonaws.com"'] == own
+    # CloudWatch Logs: this account's log groups in this region only (the encryption context names the group)
+    [(_, context)] = by_service[logs]["ArnLike"].items()
+    assert context == {
+        "Fn::Join": ["", ["arn:aws:logs:", {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"}, ":log-group:*"]]
+    }
+    assert list(by_service[logs]["ArnLike"]) == ["kms:EncryptionContext:aws:logs:arn"]
+
+
+def test_every_log_group_is_encrypted_with_the_platform_key(synthesized: Synthesized) -> None:
+    groups = synthesized.resources("AWS::Logs::LogGroup")
+    assert len(groups) > 20
+    for logical, (_, group) in groups.items():
+        assert "KmsKeyId" in group["Properties"], logical
 
 
 def test_the_registry_its_audit_and_the_online_store_are_protected_from_deletion(synthesized: Synthesized) -> None:

@@ -153,8 +153,14 @@ def transient_errors(handler: Handler) -> Handler:
     return wrapped  # type: ignore[return-value]
 
 
-def emit_metrics(namespace: str, dimensions: dict[str, str], values: dict[str, tuple[float, str]]) -> None:
-    """Write one CloudWatch embedded-metric-format line (`values`: name -> (value, unit)).
+def emit_metrics(
+    namespace: str,
+    dimensions: dict[str, str],
+    values: dict[str, tuple[float, str]],
+    rollups: tuple[tuple[str, ...], ...] = (),
+) -> None:
+    """Write one CloudWatch embedded-metric-format line (`values`: name -> (value, unit)), by `dimensions` and by
+    each of the `rollups` (subsets of them: a model's metric across its versions, for its alarms).
 
     Only the predict function's hot path uses this: Powertools' Metrics reads the environment and
     builds its metric set on every call, and its import adds to every cold start.
@@ -165,7 +171,9 @@ def emit_metrics(namespace: str, dimensions: dict[str, str], values: dict[str, t
     document: dict[str, Any] = {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
-            "CloudWatchMetrics": [{"Namespace": namespace, "Dimensions": [list(dimensions)], "Metrics": definitions}],
+            "CloudWatchMetrics": [
+                {"Namespace": namespace, "Dimensions": [list(dimensions), *map(list, rollups)], "Metrics": definitions}
+            ],
         },
         **dimensions,
         **{name: value for name, (value, _) in values.items()},
