@@ -183,6 +183,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                 f"The change to '{spec.name}' loosens its governance ({'; '.join(answer['loosens'])}): it waits for "
                 f"an approver, who applies it with `mlops models approve-spec {spec.name}`"
             )
+    elif args.action == "card":
+        _model_card(platform, args)
     elif args.action == "approve-spec":
         from mlcore.catalog import SPEC_APPROVAL_ROUTE
 
@@ -220,6 +222,25 @@ def cmd_models(args: argparse.Namespace) -> int:
     else:
         return _govern(platform, args)
     return 0
+
+
+def _model_card(platform: Platform, args: argparse.Namespace) -> None:
+    """A version's model card (default: the champion's), from the registry: to a file or standard output."""
+    from mlcore.registry import render_model_card
+
+    registry = platform.registry
+    version = registry.get_version(args.name, args.version) if args.version else registry.champion(args.name)
+    if version is None:
+        raise SystemExit(f"'{args.name}' has no champion: name a version (mlops models card {args.name} VERSION)")
+    run = next((r for r in registry.list_runs(args.name) if r.run_id == version.run_id), None)
+    card = render_model_card(
+        registry.get_spec(args.name), version, registry.audit_trail(args.name), run, html=args.format == "html"
+    )
+    if args.out:
+        Path(args.out).write_text(card)
+        console.print(f"Model card of {args.name} v{version.version} written to {args.out}")
+    else:
+        sys.stdout.write(card)
 
 
 def _govern(platform: Platform, args: argparse.Namespace) -> int:
@@ -662,6 +683,11 @@ def _models_parser(sub: Any) -> None:
     rollback.add_argument("name")
     rollback.add_argument("--alias", default="champion")
     rollback.add_argument("--reason", default="")
+    card = models.add_parser("card", help="a version's model card (default: the champion's), from the registry")
+    card.add_argument("name")
+    card.add_argument("version", type=int, nargs="?")
+    card.add_argument("--format", choices=("md", "html"), default="md")
+    card.add_argument("--out", help="a file to write (default: standard output)")
     approve_spec = models.add_parser(
         "approve-spec", help="apply a spec change that loosens governance (not the proposer's to apply)"
     )

@@ -312,10 +312,9 @@ class Demo:
         spec = platform.registry.get_spec(name)
         champion = platform.registry.champion(name)
         assert champion is not None
-        history = [
-            a for a in self.result.audit if a["action"] in {"alias_moved", "version_registered", "candidate_rejected"}
-        ]
-        (self.report_dir / "model-card.md").write_text(render_model_card(spec, champion, history))
+        run = next((r for r in platform.registry.list_runs(name) if r.version == champion.version), None)
+        card = render_model_card(spec, champion, platform.registry.audit_trail(name), run)
+        (self.report_dir / "model-card.md").write_text(card)
         summary = {
             "first_version": self.result.first_version,
             "champion": self.result.final_champion,

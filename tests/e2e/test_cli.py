@@ -252,3 +252,19 @@ def test_a_recalled_champion_falls_back_and_the_alerts_topic_says_so(
     # AND a rejected version is final
     code, _, err = cli("models", "approve", "churn-recall", "2")
     assert code != 0 and "is rejected: it cannot become approved (rejected is final)" in err
+
+
+def test_the_model_card_of_the_champion_comes_from_the_registry_in_markdown_or_html(
+    demo: DemoResult, cli: Cli, platform: Platform, tmp_path: Path
+) -> None:
+    champion = platform.registry.champion("churn")
+    assert champion is not None
+    code, out, err = cli("models", "card", "churn")
+    assert code == 0, err
+    assert out.startswith(f"# Model card: churn v{champion.version}\n")
+    assert "## Training data" in out and "## Approvals and serving" in out and "| alias_moved |" in out
+    code, out, err = cli("models", "card", "churn", "1", "--format", "html", "--out", str(tmp_path / "card.html"))
+    assert (code, out.strip()) == (0, f"Model card of churn v1 written to {tmp_path / 'card.html'}"), err
+    assert (tmp_path / "card.html").read_text().startswith("<!doctype html>")
+    code, _, err = cli("models", "card", "churn", "99")
+    assert code == 1 and "has no version 99" in err

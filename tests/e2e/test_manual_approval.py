@@ -36,11 +36,18 @@ def alerts(target: LocalTarget, platform: Platform, name: str) -> Callable[[], l
 
 
 def waiting(platform: Platform, arn: str, model: str, timeout: float = 120) -> None:
-    """Until the execution waits at AwaitingApproval: its task token kept with the pending version."""
+    """Until the execution waits at AwaitingApproval: request_approval kept the token and returned (the task is
+    submitted). A decision arriving while that step still runs would share the local target's one process
+    environment with it; on AWS they are separate containers."""
     deadline = time.monotonic() + timeout
-    while platform.registry.approval_token(model, 1) is None:
+    while True:
         execution = platform.sfn.describe_execution(executionArn=arn)
         assert execution["status"] == "RUNNING", platform.failure(execution)
+        events = platform.history(arn)
+        entered = [e.get("stateEnteredEventDetails", {}).get("name") for e in events]
+        if "AwaitingApproval" in entered and events[-1]["type"] == "TaskSubmitted":
+            assert platform.registry.approval_token(model, 1) is not None
+            return
         assert time.monotonic() < deadline, f"{arn} never waited for approval"
         time.sleep(0.3)
 

@@ -416,6 +416,9 @@ class ModelSpec(_Strict):
 
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     description: str = ""
+    # The model card's: what the model is for (and not for), and what is known to limit it.
+    intended_use: str = ""
+    limitations: str = ""
     task: Task
     target: str
     features: Annotated[list[Feature], Field(min_length=1)]

@@ -1,75 +1,194 @@
-"""The model card of a registered version, in Markdown."""
+"""The model card of a registered version, from the registry: Markdown or a self-contained HTML page.
+
+The card is a list of sections (text, a list, a table), drawn from the spec, the version, the run that
+trained it (its data and lineage) and the audit trail (who approved and moved it, when); the two
+formats render the same sections.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from html import escape
 
-from mlcore.registry.records import ModelVersion
+from mlcore.html import page
+from mlcore.registry.records import AuditRecord, ModelVersion, RunRecord
 from mlcore.spec import ModelSpec
 
+# The audit actions a version's card tells (registered, approved or rejected, served or not).
+CARD_ACTIONS = ("version_registered", "status_changed", "alias_moved", "alias_removed", "champion_fallback")
 
-def _importance_rows(importance: dict[str, float]) -> str:
-    """Most important first, with a bar scaled to the largest loss (a loss at or below 0: no bar)."""
+
+@dataclass
+class Section:
+    title: str
+    text: list[str] = field(default_factory=list)  # paragraphs
+    items: list[str] = field(default_factory=list)  # a bullet list
+    header: tuple[str, ...] = ()  # a table: its header and rows
+    rows: list[tuple[str, ...]] = field(default_factory=list)
+
+
+def _bar(loss: float, largest: float) -> str:
+    """A bar scaled to the largest loss (a loss at or below 0: no bar)."""
+    return "█" * round(20 * loss / largest) if largest > 0 else ""
+
+
+def _importance(importance: dict[str, float]) -> list[tuple[str, ...]]:
+    """Most important first."""
     ranked = sorted(importance.items(), key=lambda item: item[1], reverse=True)
     largest = max((loss for _, loss in ranked), default=0.0)
-    rows = [
-        f"| {name} | {loss:+.4f} | {'█' * round(20 * loss / largest) if largest > 0 else ''} |" for name, loss in ranked
-    ]
-    return "\n".join(rows) or "| (not measured) | | |"
+    return [(name, f"{loss:+.4f}", _bar(loss, largest)) for name, loss in ranked] or [("(not measured)", "", "")]
 
 
-def render_model_card(spec: ModelSpec, version: ModelVersion, alias_history: list[dict[str, Any]]) -> str:
-    """A model card in Markdown: what the model is, how it was trained and evaluated, where it serves."""
-    metrics = "\n".join(f"| {k} | {v:.4f} |" for k, v in sorted(version.metrics.items()))
-    features = "\n".join(
-        f"| {f.name} | {f.type} | {'yes' if f.nullable else 'no'} | "
-        f"{f.categories if f.categories else f'{f.min} .. {f.max}'} |"
-        for f in spec.features
-    )
-    importance = _importance_rows(version.importance)
-    artifacts = "\n".join(f"| {k} | `{a.uri}` | `{a.sha256}` |" for k, a in version.artifacts.items())
-    history = "\n".join(f"- {h['at']}: {h['action']} {h['details']}" for h in alias_history)
-    decision = ""
+def _decision(spec: ModelSpec, version: ModelVersion) -> str:
     if version.threshold is not None and version.classes:
-        decision = f"\n- Decision: `{version.classes[1]}` when its probability is at least {version.threshold:.6g}"
+        said = f"Decision: `{version.classes[1]}` when its probability is at least {version.threshold:.6g}"
         if spec.metrics.threshold is not None:
-            decision += f" (picked on the holdout for the best {spec.metrics.threshold.optimize})"
-    elif version.classes:
-        decision = "\n- Decision: the likelier class"
+            said += f" (picked on the holdout for the best {spec.metrics.threshold.optimize})"
+        return said
+    return "Decision: the likelier class" if version.classes else ""
+
+
+def _about_this_version(record: AuditRecord, number: int) -> bool:
+    details = record.details
+    return record.action in CARD_ACTIONS and number in (details.get("version"), details.get("to"), details.get("from"))
+
+
+def card_sections(
+    spec: ModelSpec, version: ModelVersion, audit: Iterable[AuditRecord], run: RunRecord | None = None
+) -> list[Section]:
+    """The card's sections: what the model is for, how it was trained and evaluated, where it came from, and who
+    decided what about it."""
     estimator = f"`{spec.estimator.kind}` {spec.estimator.params}"
     if spec.estimator.class_weight:
         estimator += f"; class weights {spec.estimator.class_weight}"
-    return f"""# Model card: {spec.name} v{version.version}
+    summary = [
+        f"Task: {spec.task}; target `{spec.target}`; estimator {estimator}",
+        *([decision] if (decision := _decision(spec, version)) else []),
+        f"Status: {version.status}; trained by run `{version.run_id}` at {version.created_at}",
+        f"Rows: {version.training_rows} training, {version.holdout_rows} holdout",
+        f"Gate: {version.notes}",
+    ]
+    sections = [
+        Section("Summary", text=[spec.description] if spec.description else [], items=summary),
+        Section("Intended use", text=[spec.intended_use or "Not stated in the spec (`intended_use`)."]),
+        Section("Limitations", text=[spec.limitations or "Not stated in the spec (`limitations`)."]),
+    ]
+    if run is not None:
+        sections.append(
+            Section(
+                "Training data",
+                text=[f"Run `{run.run_id}` ({run.trigger}: {run.reason}), {run.started_at} to {run.ended_at}."],
+                header=("source", "uri", "rows", "sha256"),
+                rows=[(d.source, f"`{d.uri}`", str(d.rows), f"`{d.sha256}`") for d in run.datasets],
+            )
+        )
+    sections.append(
+        Section(
+            "Holdout metrics",
+            header=("metric", "value"),
+            rows=[(name, f"{value:.4f}") for name, value in sorted(version.metrics.items())],
+        )
+    )
+    if run is not None and run.cross_validation:
+        sections.append(
+            Section(
+                "Cross-validation",
+                header=("metric", "folds", "mean", "sd"),
+                rows=[
+                    (name, str(cv.folds), f"{cv.mean:.4f}", f"{cv.sd:.4f}")
+                    for name, cv in sorted(run.cross_validation.items())
+                ],
+            )
+        )
+    sections += [
+        Section(
+            "Feature importance",
+            text=[
+                f"How much {spec.metrics.primary} fell on the holdout when a feature's values were shuffled "
+                "(mean of 5 shuffles)."
+            ],
+            header=("feature", "loss", ""),
+            rows=_importance(version.importance),
+        ),
+        Section(
+            "Input signature",
+            header=("feature", "type", "nullable", "allowed"),
+            rows=[
+                (f.name, str(f.type), "yes" if f.nullable else "no", str(f.categories or f"{f.min} .. {f.max}"))
+                for f in spec.features
+            ],
+        ),
+        Section(
+            "Lineage (SHA-256 verified before every load)",
+            items=[
+                f"Training image: `{version.image or 'unknown'}`",
+                *([f"Code commit: `{run.code_version}`", f"Spec SHA-256: `{run.spec_sha256}`"] if run else []),
+                f"Data fingerprint: `{version.data_fingerprint or 'unknown'}`",
+                *([f"Training code: `{version.code.uri}` (`{version.code.sha256}`)"] if version.code else []),
+            ],
+            header=("artifact", "uri", "sha256"),
+            rows=[(name, f"`{a.uri}`", f"`{a.sha256}`") for name, a in version.artifacts.items()],
+        ),
+        Section(
+            "Approvals and serving",
+            header=("at", "action", "by", "details"),
+            rows=[
+                (r.at, r.action, r.actor, ", ".join(f"{k}: {v}" for k, v in r.details.items() if v not in ("", None)))
+                for r in audit
+                if _about_this_version(r, version.version)
+            ]
+            or [("", "(none recorded)", "", "")],
+        ),
+    ]
+    return sections
 
-{spec.description}
 
-- Task: {spec.task}; target `{spec.target}`; estimator {estimator}{decision}
-- Status: {version.status}; trained by run `{version.run_id}` at {version.created_at}
-- Rows: {version.training_rows} training, {version.holdout_rows} holdout
-- Gate: {version.notes}
+def card_title(spec: ModelSpec, version: ModelVersion) -> str:
+    return f"Model card: {spec.name} v{version.version}"
 
-## Holdout metrics
-| metric | value |
-| --- | --- |
-{metrics}
 
-## Feature importance
-How much {spec.metrics.primary} fell on the holdout when a feature's values were shuffled (mean of 5 shuffles).
+def card_markdown(title: str, sections: list[Section]) -> str:
+    parts = [f"# {title}\n"]
+    for section in sections:
+        parts.append(f"## {section.title}")
+        parts += [f"{paragraph}\n" for paragraph in section.text]
+        parts += [f"- {item}" for item in section.items]
+        if section.header:
+            parts += [
+                "",
+                "| " + " | ".join(section.header) + " |",
+                "| " + " | ".join("---" for _ in section.header) + " |",
+                *("| " + " | ".join(row) + " |" for row in section.rows),
+            ]
+        parts.append("")
+    return "\n".join(parts)
 
-| feature | loss | |
-| --- | --- | --- |
-{importance}
 
-## Input signature
-| feature | type | nullable | allowed |
-| --- | --- | --- | --- |
-{features}
+def _inline(text: str) -> str:
+    """Escaped text with its `code` spans as <code>."""
+    pieces = escape(text).split("`")
+    return "".join(f"<code>{piece}</code>" if n % 2 else piece for n, piece in enumerate(pieces))
 
-## Artifacts (SHA-256 verified before every load)
-| artifact | uri | sha256 |
-| --- | --- | --- |
-{artifacts}
 
-## Registry history
-{history}
-"""
+def card_html(title: str, sections: list[Section]) -> str:
+    body: list[str] = []
+    for section in sections:
+        body.append(f"<h2>{escape(section.title)}</h2>")
+        body += [f"<p>{_inline(paragraph)}</p>" for paragraph in section.text]
+        if section.items:
+            body.append("<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in section.items) + "</ul>")
+        if section.header:
+            head = "".join(f"<th>{escape(cell)}</th>" for cell in section.header)
+            rows = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in section.rows)
+            body.append(f"<table><tr>{head}</tr>{rows}</table>")
+    return page(title, title, "".join(body))
+
+
+def render_model_card(
+    spec: ModelSpec, version: ModelVersion, audit: Iterable[AuditRecord], run: RunRecord | None = None, *,
+    html: bool = False,
+) -> str:  # fmt: skip
+    """The version's card, in Markdown (or HTML)."""
+    title, sections = card_title(spec, version), card_sections(spec, version, audit, run)
+    return card_html(title, sections) if html else card_markdown(title, sections)

@@ -1,0 +1,72 @@
+"""The model card from the registry: intended use, training data, metrics, lineage and who decided what, when."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mlcore.catalog import DataSource, TrainedModel
+from mlcore.registry import ModelVersion, Registry, RunRecord, RunStatus, VersionStatus, render_model_card, utc_now
+from mlcore.spec import parse_spec
+from mlcore.storage import ObjectStore
+
+
+def test_the_card_tells_the_use_the_data_the_lineage_and_each_decision_with_its_principal(
+    registry: Registry,
+    artifacts: ObjectStore,
+    trained_churn: TrainedModel,
+    register_model: Callable[..., ModelVersion],
+) -> None:
+    spec = parse_spec(
+        {
+            **trained_churn.spec.model_dump(mode="json"),
+            "description": "Churn <risk> of subscribers",
+            "intended_use": "Rank subscribers for retention offers; not for pricing.",
+            "limitations": "Trained on one year of the north region; `plan` values outside the three are refused.",
+        }
+    )
+    registry.put_spec(spec, actor="alice")
+    first = register_model(registry, artifacts, trained_churn, run_id="run-1")
+    second = register_model(registry, artifacts, trained_churn, run_id="run-2", promote=False,
+                            status=VersionStatus.PENDING)  # fmt: skip
+    registry.set_status("churn", second.version, VersionStatus.APPROVED, "arn:aws:iam::123456789012:user/rita", "ok")
+    registry.set_alias("churn", "champion", second.version, "arn:aws:iam::123456789012:user/paula", "better auc")
+    run = RunRecord(
+        run_id="run-2", model_name="churn", status=RunStatus.REGISTERED, outcome="registered v2",
+        started_at=utc_now(), ended_at=utc_now(), spec_sha256="ab" * 32, code_version="c0ffee",
+        datasets=[DataSource(source="dataset", uri="s3://data/datasets/churn/x.parquet", sha256="cd" * 32, rows=1000)],
+        version=second.version, trigger="manual", reason="new data",
+    )  # fmt: skip
+    version = registry.get_version("churn", second.version)
+    card = render_model_card(spec, version, registry.audit_trail("churn"), run)
+    assert card.startswith(f"# Model card: churn v{second.version}\n")
+    assert "## Intended use\nRank subscribers for retention offers; not for pricing." in card
+    assert "## Limitations\nTrained on one year of the north region" in card
+    assert "| dataset | `s3://data/datasets/churn/x.parquet` | 1000 | `" + "cd" * 32 + "` |" in card
+    assert "- Code commit: `c0ffee`" in card and f"- Spec SHA-256: `{'ab' * 32}`" in card
+    # each decision about this version, with its principal; none about another version
+    assert (
+        "| status_changed | arn:aws:iam::123456789012:user/rita | version: 2, from: pending_approval, to: approved"
+        in card
+    )
+    assert (
+        "| alias_moved | arn:aws:iam::123456789012:user/paula | alias: champion, from: 1, to: 2, reason: better auc"
+        in card
+    )
+    assert f"version: {first.version}, status: approved" not in card
+    # the HTML card: the same sections, its text escaped
+    html = render_model_card(spec, version, registry.audit_trail("churn"), run, html=True)
+    assert html.startswith("<!doctype html>") and "<h2>Intended use</h2>" in html
+    assert "Churn &lt;risk&gt; of subscribers" in html and "<risk>" not in html
+    assert "<code>c0ffee</code>" in html
+
+
+def test_a_card_without_a_run_record_or_a_stated_use_says_so(
+    registry: Registry, artifacts: ObjectStore, trained_churn: TrainedModel, register_model: Callable[..., ModelVersion]
+) -> None:
+    silent = parse_spec({**trained_churn.spec.model_dump(mode="json"), "intended_use": "", "limitations": ""})
+    registry.put_spec(silent, actor="alice")
+    version = register_model(registry, artifacts, trained_churn)
+    card = render_model_card(silent, version, registry.audit_trail("churn"))
+    assert "## Intended use\nNot stated in the spec (`intended_use`)." in card
+    assert "## Training data" not in card
+    assert "| version_registered | test |" in card
