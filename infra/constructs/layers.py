@@ -1,10 +1,13 @@
 """Lambda layers, bundled without Docker: `pip install --platform` into the asset directory.
 
-The requirements are exported from the pins of pyproject.toml, never kept by hand.
+The requirements are exported from the pins of pyproject.toml, never kept by hand; every package
+they pull in is held to the version the tests ran with (.ci/constraints.txt), and each layer
+carries a CycloneDX SBOM of what it installed (`sbom.cdx.json` at the layer's root, /opt in Lambda).
 """
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 import shutil
@@ -19,8 +22,13 @@ from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling,
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from infra.sbom import SBOM_FILE, cyclonedx_sbom
+
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = ROOT / "pyproject.toml"
+# The project's whole resolved set (transitive dependencies included), as the tests ran with it.
+CONSTRAINTS = ROOT / ".ci" / "constraints.txt"
+
 CORE_SOURCE = ROOT / "layers" / "core"
 PYTHON_VERSION = "3.12"
 PLATFORM = "manylinux_2_28_x86_64"
@@ -78,7 +86,8 @@ def pip_command(target: str, requirements: list[str], python: str = sys.executab
     return [
         python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
         *platforms, "--only-binary=:all:", "--python-version", PYTHON_VERSION,
-        "--implementation", "cp", "--upgrade", "--target", target, *requirements,
+        "--implementation", "cp", "--upgrade", "--constraint", str(CONSTRAINTS), "--target", target,
+        *requirements,
     ]  # fmt: skip
 
 
@@ -90,9 +99,10 @@ class PipLayerBundling:
     to the same place in the layer.
     """
 
-    def __init__(self, requirements: list[str], packages: tuple[str, ...] = ()) -> None:
+    def __init__(self, requirements: list[str], packages: tuple[str, ...] = (), layer: str = "") -> None:
         self.requirements = requirements
         self.packages = packages
+        self.layer = layer
 
     def try_bundle(self, output_dir: str, options: Any = None, **_: Any) -> bool:
         """Install into `<output_dir>/python`; False (Docker fallback) only if pip is unusable."""
@@ -111,6 +121,8 @@ class PipLayerBundling:
             shutil.copytree(
                 CORE_SOURCE / package, Path(output_dir) / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
             )
+        sbom = cyclonedx_sbom(target, f"mlops-layer-{self.layer}", tuple(Path(p).name for p in self.packages))
+        (Path(output_dir) / SBOM_FILE).write_text(json.dumps(sbom, indent=2))
         return True
 
 
@@ -120,6 +132,7 @@ def _requirements_dir(scope: Construct, layer: str, requirements: list[str]) -> 
     directory = (Path(stage.outdir) if stage else ROOT / "cdk.out") / ".layer-sources" / layer
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "requirements.txt").write_text("\n".join(requirements) + "\n")
+    shutil.copyfile(CONSTRAINTS, directory / CONSTRAINTS.name)  # what they pull in is pinned too: in the hash
     return directory
 
 
@@ -129,7 +142,7 @@ _BUNDLERS: dict[str, PipLayerBundling] = {}
 def _bundler(name: str, requirements: list[str], packages: tuple[str, ...]) -> PipLayerBundling:
     """One bundler per layer and process, so equal assets in several stacks share the staging cache."""
     if name not in _BUNDLERS or _BUNDLERS[name].requirements != requirements:
-        _BUNDLERS[name] = PipLayerBundling(requirements, packages)
+        _BUNDLERS[name] = PipLayerBundling(requirements, packages, name)
     return _BUNDLERS[name]
 
 
