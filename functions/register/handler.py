@@ -24,6 +24,9 @@ def settings() -> RegisterSettings:
 def handler(event: RegisterRequest, context: LambdaContext) -> dict:
     config = settings()
     result = register_candidate(
-        event, registry=registry(config.registry_table), artifacts=store(config.artifacts_bucket)
+        event,
+        registry=registry(config.registry_table),
+        artifacts=store(config.artifacts_bucket),
+        code_version=config.code_version,
     )
     return result.model_dump(mode="json")

@@ -91,6 +91,7 @@ def invoke(
         "IMAGE_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/image-execution",
         "IMAGE_LOG_GROUP": "image-logs",
         "GPU_JOBS": "false",
+        "CODE_VERSION": "c0ffee-test",
         "MAX_ROWS": "50",
         "ALIAS_TTL_SECONDS": "0",
     }.items():
@@ -156,6 +157,12 @@ def test_pipeline_handlers_take_a_dataset_to_a_served_champion(  # noqa: PLR0917
         "champion_version": None,  # gated against no champion: the promotion moves the alias only from none
         "approval_timeout_seconds": None,  # approved (approval: auto): no pipeline waits for a person
     }
+    # AND the version carries its lineage: the platform's commit and the spec it was trained under
+    from mlcore.spec import spec_sha256
+
+    registered_version = registry.get_version("churn", 1)
+    assert registered_version.code_version == "c0ffee-test"
+    assert registered_version.spec_sha256 == spec_sha256(registry.get_spec("churn"))
     promoted = invoke("promote", load_event("promote"))
     assert promoted == {"model_name": "churn", "alias": "champion", "version": 1, "previous_version": None}
     # THEN the API serves version 1

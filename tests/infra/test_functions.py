@@ -38,7 +38,7 @@ def test_function_log_groups_keep_one_month(synthesized: Synthesized) -> None:
 
 def test_factory_rejects_values_that_do_not_match_the_model() -> None:
     with pytest.raises(SettingsMismatchError, match="missing values \\['artifacts_bucket'\\]"):
-        function_environment(RegisterSettings, {"registry_table": "t"})
+        function_environment(RegisterSettings, {"registry_table": "t", "code_version": "c"})
     with pytest.raises(SettingsMismatchError, match="unknown values \\['extra'\\]"):
         function_environment(PromoteSettings, {"registry_table": "t", "extra": "x"})
     assert function_environment(PromoteSettings, {"registry_table": "t"}) == {"REGISTRY_TABLE": "t"}

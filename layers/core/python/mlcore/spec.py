@@ -730,3 +730,10 @@ def loosened_governance(old: ModelSpec | None, new: ModelSpec) -> list[str]:
     if old.approval == "manual" and new.approval == "auto":
         found.append("approval: manual -> auto")
     return found
+
+
+def spec_sha256(spec: ModelSpec) -> str:
+    """The SHA-256 of a spec as registered (its JSON): which spec a run and a version were trained under."""
+    import hashlib
+
+    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()

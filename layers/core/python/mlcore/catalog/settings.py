@@ -66,6 +66,7 @@ class EvaluateSettings(Settings):
 class RegisterSettings(Settings):
     registry_table: str
     artifacts_bucket: str
+    code_version: str  # the commit the app was synthesized from: a version's lineage
 
 
 class PromoteSettings(Settings):

@@ -123,7 +123,8 @@ def card_sections(
             "Lineage (SHA-256 verified before every load)",
             items=[
                 f"Training image: `{version.image or 'unknown'}`",
-                *([f"Code commit: `{run.code_version}`", f"Spec SHA-256: `{run.spec_sha256}`"] if run else []),
+                f"Code commit: `{version.code_version or (run.code_version if run else '') or 'unknown'}`",
+                f"Spec SHA-256: `{version.spec_sha256 or (run.spec_sha256 if run else '') or 'unknown'}`",
                 f"Data fingerprint: `{version.data_fingerprint or 'unknown'}`",
                 *([f"Training code: `{version.code.uri}` (`{version.code.sha256}`)"] if version.code else []),
             ],

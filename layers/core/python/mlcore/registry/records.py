@@ -76,6 +76,10 @@ class ModelVersion(Record, TrainedModel):
     status: VersionStatus
     created_at: str
     notes: str = ""
+    # Lineage, besides the training image, the data fingerprint and the artifacts' SHA-256 (TrainedModel): the
+    # commit of the platform that registered it and the SHA-256 of the spec it was trained under.
+    code_version: str = ""
+    spec_sha256: str = ""
 
 
 class RolloutMode(StrEnum):

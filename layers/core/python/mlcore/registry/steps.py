@@ -21,6 +21,7 @@ from mlcore.catalog import (
 from mlcore.errors import ConflictError, GateFailedError, VersionApprovedError, VersionRejectedError
 from mlcore.registry.records import ModelVersion, VersionStatus, utc_now
 from mlcore.registry.table import Registry
+from mlcore.spec import spec_sha256
 from mlcore.storage import ObjectStore
 
 PIPELINE = "training-pipeline"
@@ -32,8 +33,11 @@ def read_candidate(model_name: str, run_id: str, artifacts: ObjectStore) -> Trai
     return TrainingResult.model_validate_json(artifacts.get(run_key(model_name, run_id, RunFile.CANDIDATE)))
 
 
-def register_candidate(request: RegisterRequest, *, registry: Registry, artifacts: ObjectStore) -> RegisterResult:
-    """Register a candidate that passed the gate (idempotent per pipeline run)."""
+def register_candidate(
+    request: RegisterRequest, *, registry: Registry, artifacts: ObjectStore, code_version: str = ""
+) -> RegisterResult:
+    """Register a candidate that passed the gate (idempotent per pipeline run), with its lineage: the platform's
+    commit (`code_version`) and the spec's SHA-256 besides what the training job recorded."""
     evaluation = request.evaluation
     if not evaluation.passed:
         raise GateFailedError(f"run {evaluation.run_id} failed the evaluation gate: {evaluation.reason}")
@@ -53,6 +57,8 @@ def register_candidate(request: RegisterRequest, *, registry: Registry, artifact
                     status=status,
                     created_at=utc_now(),
                     notes=evaluation.reason,
+                    code_version=code_version,
+                    spec_sha256=spec_sha256(spec),
                 ),
                 actor=PIPELINE,
             )

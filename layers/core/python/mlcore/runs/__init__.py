@@ -15,7 +15,6 @@ if TYPE_CHECKING:
         build_record,
         execution_history,
         record_run,
-        spec_sha256,
         step_times,
     )
 

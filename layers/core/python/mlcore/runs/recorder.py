@@ -8,7 +8,6 @@ version, and the execution's history (each step's duration, the Batch jobs' usag
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -30,7 +29,7 @@ from mlcore.catalog import (
 from mlcore.errors import ConflictError, NotFoundError
 from mlcore.registry import BatchUsage, Registry, RunRecord, RunStatus, StepTime
 from mlcore.runs.export import export_runs
-from mlcore.spec import ModelSpec
+from mlcore.spec import spec_sha256
 from mlcore.storage import ObjectStore
 
 if TYPE_CHECKING:
@@ -39,10 +38,6 @@ if TYPE_CHECKING:
 
 NOTHING_NEW = "skipped: nothing new"
 _TIMED_STATES = ("TaskStateEntered", "MapStateEntered", "TaskStateExited", "MapStateExited")
-
-
-def spec_sha256(spec: ModelSpec) -> str:
-    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
 
 
 def _at(value: Any) -> datetime:
