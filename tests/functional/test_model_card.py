@@ -41,6 +41,7 @@ def test_the_card_tells_the_use_the_data_the_lineage_and_each_decision_with_its_
     assert card.startswith(f"# Model card: churn v{second.version}\n")
     assert "## Intended use\nRank subscribers for retention offers; not for pricing." in card
     assert "## Limitations\nTrained on one year of the north region" in card
+    assert "\n\n\n" not in card  # one blank line between blocks
     assert "| dataset | `s3://data/datasets/churn/x.parquet` | 1000 | `" + "cd" * 32 + "` |" in card
     assert "- Code commit: `c0ffee`" in card and f"- Spec SHA-256: `{'ab' * 32}`" in card
     # each decision about this version, with its principal; none about another version

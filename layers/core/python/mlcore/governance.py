@@ -1,4 +1,5 @@
-"""The governance routes (`catalog.GOVERNANCE_ROUTES`): a version's status, the aliases, the audit trail.
+"""The governance routes (`catalog.GOVERNANCE_ROUTES`): a version's status, the aliases, the audit trail, spec
+changes (one that loosens governance waits for a second person) and training runs (their starter recorded).
 
 API Gateway authorises each call with IAM (SigV4) before the govern function runs; the actor recorded
 is the principal ARN it authenticated (`requestContext.identity.userArn`), never a value of the body.

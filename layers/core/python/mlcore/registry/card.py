@@ -7,6 +7,7 @@ formats render the same sections.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html import escape
@@ -163,7 +164,7 @@ def card_markdown(title: str, sections: list[Section]) -> str:
                 *("| " + " | ".join(row) + " |" for row in section.rows),
             ]
         parts.append("")
-    return "\n".join(parts)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(parts))  # one blank line between blocks
 
 
 def _inline(text: str) -> str:
