@@ -226,16 +226,13 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def _model_card(platform: Platform, args: argparse.Namespace) -> None:
     """A version's model card (default: the champion's), from the registry: to a file or standard output."""
-    from mlcore.registry import render_model_card
+    from mlcore.registry import model_card
 
     registry = platform.registry
     version = registry.get_version(args.name, args.version) if args.version else registry.champion(args.name)
     if version is None:
         raise SystemExit(f"'{args.name}' has no champion: name a version (mlops models card {args.name} VERSION)")
-    run = next((r for r in registry.list_runs(args.name) if r.run_id == version.run_id), None)
-    card = render_model_card(
-        registry.get_spec(args.name), version, registry.audit_trail(args.name), run, html=args.format == "html"
-    )
+    card = model_card(registry, version, html=args.format == "html")
     if args.out:
         Path(args.out).write_text(card)
         console.print(f"Model card of {args.name} v{version.version} written to {args.out}")

@@ -42,7 +42,7 @@ from mlcore.catalog import (
 )
 from mlcore.errors import MlopsError
 from mlcore.registry import Registry, VersionStatus, ViewRecord
-from mlcore.spec import FeatureView, ModelSpec, load_spec, load_view
+from mlcore.spec import FeatureView, ModelSpec, load_view
 from mlcore.storage import ObjectStore
 
 if TYPE_CHECKING:
@@ -263,7 +263,7 @@ class Platform:
         from mlcore.spec import parse_spec, yaml_mapping
 
         document = yaml_mapping(path.read_text(), "spec")
-        name = load_spec(path.read_text(), views=self._registered_view).name  # a malformed spec fails here, by field
+        name = parse_spec(document, views=self._registered_view).name  # a malformed spec fails here, by field
         answer = self.govern(SPEC_ROUTE, {"spec": document}, name=name)
         return SpecChange(parse_spec(answer["spec"]), answer)
 

@@ -23,7 +23,7 @@ from infra.operations import ACTOR, Platform, Resources
 from infra.runs_view import compare_rows
 from mlcore.catalog import CAPTURE, Artifact, CheckFile, check_key
 from mlcore.data import read_parquet_window
-from mlcore.registry import CHAMPION, render_model_card
+from mlcore.registry import CHAMPION, model_card
 from mlcore.spec import parse_spec
 from mlcore.storage import ObjectStore
 
@@ -309,12 +309,9 @@ class Demo:
             (self.report_dir / "drift-report.html").write_bytes(html)
             drift_json = platform.artifacts.get(check_key(name, check["check_id"], CheckFile.JSON))
             (self.report_dir / "drift-report.json").write_bytes(drift_json)
-        spec = platform.registry.get_spec(name)
         champion = platform.registry.champion(name)
         assert champion is not None
-        run = next((r for r in platform.registry.list_runs(name) if r.version == champion.version), None)
-        card = render_model_card(spec, champion, platform.registry.audit_trail(name), run)
-        (self.report_dir / "model-card.md").write_text(card)
+        (self.report_dir / "model-card.md").write_text(model_card(platform.registry, champion))
         summary = {
             "first_version": self.result.first_version,
             "champion": self.result.final_champion,

@@ -8,7 +8,7 @@ from mlcore._surface import surface
 
 if TYPE_CHECKING:
     from mlcore.registry.audit_export import audit_exports, export_audit, exported_records
-    from mlcore.registry.card import render_model_card
+    from mlcore.registry.card import model_card, render_model_card
     from mlcore.registry.events import SOURCE, publish_events, registry_events
     from mlcore.registry.records import (
         CHALLENGER,

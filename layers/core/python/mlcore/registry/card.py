@@ -14,6 +14,7 @@ from html import escape
 
 from mlcore.html import page
 from mlcore.registry.records import AuditRecord, ModelVersion, RunRecord
+from mlcore.registry.table import Registry
 from mlcore.spec import ModelSpec
 
 # The audit actions a version's card tells (registered, approved or rejected, served or not).
@@ -194,3 +195,11 @@ def render_model_card(
     """The version's card, in Markdown (or HTML)."""
     title, sections = card_title(spec, version), card_sections(spec, version, audit, run)
     return card_html(title, sections) if html else card_markdown(title, sections)
+
+
+def model_card(registry: Registry, version: ModelVersion, *, html: bool = False) -> str:
+    """A registered version's card, from the registry: its model's spec and audit trail, and the run that trained it
+    (when recorded)."""
+    name = version.model_name
+    spec, audit, run = registry.get_spec(name), registry.audit_trail(name), registry.find_run(version.run_id)
+    return render_model_card(spec, version, audit, run, html=html)

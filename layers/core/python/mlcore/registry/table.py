@@ -699,6 +699,14 @@ class Registry:
             f"run {record.run_id} is recorded already",
         )
 
+    def find_run(self, run_id: str) -> RunRecord | None:
+        """A run by its id, whatever its model; None if it was not recorded (yet)."""
+        found = self.client.get_item(TableName=self.table, Key=_run_index(run_id), ConsistentRead=True).get("Item")
+        if not found:
+            return None
+        where = json.loads(found["doc"]["S"])
+        return self._get(where["model_name"], where["sk"], RunRecord)
+
     def get_run(self, run_id: str) -> RunRecord:
         """A run by its id, whatever its model.
 
@@ -707,11 +715,7 @@ class Registry:
         NotFoundError
             If no run of that id was recorded.
         """
-        found = self.client.get_item(TableName=self.table, Key=_run_index(run_id), ConsistentRead=True).get("Item")
-        if not found:
-            raise NotFoundError(f"no run {run_id!r} was recorded")
-        where = json.loads(found["doc"]["S"])
-        record = self._get(where["model_name"], where["sk"], RunRecord)
+        record = self.find_run(run_id)
         if record is None:
             raise NotFoundError(f"no run {run_id!r} was recorded")
         return record
