@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mlcore.catalog import DataSource, TrainedModel
+from mlcore.catalog import DataSource, SegmentMetrics, TrainedModel
 from mlcore.registry import (
     ModelVersion,
     Registry,
@@ -80,3 +80,26 @@ def test_a_card_without_a_run_record_or_a_stated_use_says_so(
     assert "## Intended use\nNot stated in the spec (`intended_use`)." in card
     assert "## Training data" not in card
     assert "| version_registered | test |" in card
+
+
+def test_segments_below_min_segment_rows_are_marked_and_a_lower_is_better_best_is_the_lowest(
+    registry: Registry, artifacts: ObjectStore, trained_churn: TrainedModel, register_model: Callable[..., ModelVersion]
+) -> None:
+    raw = trained_churn.spec.model_dump(mode="json")
+    spec = parse_spec({**raw, "metrics": {"primary": "log_loss", "segments": ["plan"], "max_segment_gap": 0.2}})
+    registry.put_spec(spec, actor="alice")
+    version = register_model(registry, artifacts, trained_churn).model_copy(
+        update={
+            "segments": [
+                SegmentMetrics(column="plan", value="basic", rows=30, metrics={"log_loss": 0.5}),
+                SegmentMetrics(column="plan", value="premium", rows=29, metrics={"log_loss": 0.25}),
+                SegmentMetrics(column="plan", value="standard", rows=40, metrics={"log_loss": 0.375}),
+            ]
+        }
+    )
+    card = render_model_card(spec, version, [])
+    assert "The gate allows a gap in log_loss of at most 0.2 between segments of at least 30 rows." in card
+    # premium is the best (lowest) but, with 29 rows, is not gated: the gap judged is basic's to standard's
+    assert "| plan = premium | 29 | 0.2500 | 0.0000 | too few rows to gate |" in card
+    assert "| plan = basic | 30 | 0.5000 | 0.2500 |  |" in card
+    assert "log_loss differs by 0.1250 across the segments of plan (standard 0.3750, basic 0.5000)." in card

@@ -377,6 +377,48 @@ def test_cross_validation_and_the_bootstrap_interval_are_recorded(
     assert "the 90% interval of roc_auc (challenger - champion) is [+0.0000, +0.0000]" in decision.reason
 
 
+def test_per_segment_metrics_are_gated_recorded_on_the_version_and_shown_on_its_card(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec
+) -> None:
+    raw = churn_spec.model_dump(mode="json", exclude_none=True)
+    segmented = {**raw["metrics"], "segments": ["region", "plan"], "min_segment_rows": 10}
+    registry.put_spec(parse_spec({**raw, "metrics": {**segmented, "max_segment_gap": 0.0001}}), actor="test")
+    validate(registry, data, artifacts)
+    # WHEN the job trains, every metric is measured per region and per plan on the holdout
+    trained = train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
+    for column in ("region", "plan"):
+        rows = [s for s in trained.segments if s.column == column]
+        assert sum(s.rows for s in rows) == trained.holdout_rows  # each holdout row in one segment
+        assert {"roc_auc", "accuracy", "f1"} <= set(rows[0].metrics)
+    assert {s.value for s in trained.segments if s.column == "plan"} == {"basic", "standard", "premium"}
+    # THEN a gap no real model keeps fails the gate, naming the column and its worst and best segments
+    decision = evaluate_candidate(
+        EvaluateRequest(model_name="churn", run_id=RUN), registry=registry, artifacts=artifacts
+    )
+    assert not decision.passed
+    assert "roc_auc differs by" in decision.reason and "more than metrics.max_segment_gap 0.0001" in decision.reason
+    # WHEN the spec allows any gap, the same candidate passes and its version keeps the segments
+    registry.put_spec(parse_spec({**raw, "metrics": {**segmented, "max_segment_gap": 1}}), actor="test")
+    decision = evaluate_candidate(
+        EvaluateRequest(model_name="churn", run_id=RUN), registry=registry, artifacts=artifacts
+    )
+    assert decision.passed and "within 1" in decision.reason
+    registered = register_candidate(RegisterRequest(evaluation=decision), registry=registry, artifacts=artifacts)
+    version = registry.get_version("churn", registered.version)
+    assert version.segments == trained.segments
+    # AND its card shows a row per segment
+    card = render_model_card(registry.get_spec("churn"), version, registry.audit_trail("churn"))
+    assert (
+        "## Segments" in card
+        and "The gate allows a gap in roc_auc of at most 1 between segments of at least 10 rows" in card
+    )
+    plans = {s.value: s.metrics["roc_auc"] for s in trained.segments if s.column == "plan"}
+    premium = next(s for s in trained.segments if s.value == "premium")
+    behind = max(plans.values()) - plans["premium"]
+    accuracy = premium.metrics["accuracy"]
+    assert f"| plan = premium | {premium.rows} | {plans['premium']:.4f} | {behind:.4f} | {accuracy:.4f} |  |" in card
+
+
 def read_candidate_json(artifacts: ObjectStore, run_id: str) -> dict[str, Any]:
     return json.loads(artifacts.get(f"runs/churn/{run_id}/candidate.json"))
 

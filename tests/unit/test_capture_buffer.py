@@ -219,7 +219,7 @@ def test_a_new_schema_writes_the_rows_of_the_old_one_first(
     buffer = buffer_of(store, clock)
     add(buffer, churn_spec, "old")
     raw = churn_spec.model_dump(mode="json")
-    narrower = churn_spec.model_validate({**raw, "features": raw["features"][:6]})
+    narrower = churn_spec.model_validate({**raw, "features": [f for f in raw["features"] if f["name"] != "age"]})
     buffer.add("churn", capture_schema(narrower), request(narrower, "new"))
     assert store.request_ids() == ["old"]
     assert buffer.flush() == 1
@@ -272,7 +272,7 @@ def test_a_model_whose_schema_changed_writes_its_old_rows_under_its_own_name(
     buffer = buffer_of(store, clock)
     add(buffer, churn_spec, "old")
     raw = churn_spec.model_dump(mode="json")
-    narrower = churn_spec.model_validate({**raw, "features": raw["features"][:6]})
+    narrower = churn_spec.model_validate({**raw, "features": [f for f in raw["features"] if f["name"] != "age"]})
     buffer.add("churn", capture_schema(narrower), request(narrower, "new"))
     assert all(key.startswith("capture/model=churn/") for key in store.objects)
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from mlcore.catalog import Comparison, TrainingResult
+from mlcore.catalog import Comparison, SegmentMetrics, TrainingResult
+from mlcore.errors import TrainingError
 from mlcore.spec import ModelSpec, Threshold, parse_spec
 from mlcore.training import (
     apply_gate,
@@ -21,6 +22,7 @@ from mlcore.training import (
     recall_at_precision,
     regression_metrics,
     score,
+    segment_metrics,
 )
 
 SEEDS = [0, 1, 2]
@@ -464,3 +466,94 @@ def test_permutation_importance_is_a_loss_for_lower_is_better_metrics_too() -> N
     importance = permutation_importance(spec, lambda c: {"label": 3 * c["x"].ravel()}, columns, truth, None)
     assert importance["x"] > 1  # rmse grows from 0 when x is shuffled: a positive loss
     assert importance["noise"] == 0
+
+
+# -- segments ------------------------------------------------------------------------------------
+
+
+def segmented(spec: ModelSpec, **metrics: Any) -> ModelSpec:
+    raw = spec.model_dump(mode="json")
+    return parse_spec({**raw, "metrics": {**raw["metrics"], "segments": ["region", "plan"], **metrics}})
+
+
+def test_each_segment_is_scored_on_its_own_rows_and_an_undefined_metric_is_left_out(churn_spec: ModelSpec) -> None:
+    spec = segmented(churn_spec)
+    truth = np.array(["yes", "no", "yes", "no", "yes", "yes"])
+    p = np.array([0.9, 0.2, 0.4, 0.6, 0.8, 0.7])
+    outputs = {"label": np.where(p >= 0.5, "yes", "no"), "probabilities": np.column_stack([1 - p, p])}
+    regions = ["north", "north", "south", "south", None, None]
+    found = segment_metrics(spec, {"region": regions}, truth, outputs, ["no", "yes"])
+    by_value = {s.value: s for s in found}
+    assert [(s.column, s.value, s.rows) for s in found] == [
+        ("region", "(null)", 2), ("region", "north", 2), ("region", "south", 2)
+    ]  # fmt: skip
+    assert by_value["north"].metrics["roc_auc"] == 1.0 and by_value["south"].metrics["roc_auc"] == 0.0
+    assert by_value["north"].metrics == pytest.approx(
+        score(spec, truth[:2], {k: v[:2] for k, v in outputs.items()}, ["no", "yes"])
+    )
+    # both rows without a region are churners: no ROC AUC there, accuracy still
+    assert "roc_auc" not in by_value["(null)"].metrics and by_value["(null)"].metrics["accuracy"] == 1.0
+
+
+def test_a_segment_column_with_more_than_fifty_values_is_refused_naming_it(churn_spec: ModelSpec) -> None:
+    spec = segmented(churn_spec)
+    p = np.full(51, 0.7)
+    outputs = {"label": np.full(51, "yes"), "probabilities": np.column_stack([1 - p, p])}
+    assert len(segment_metrics(spec, {"region": [*range(50), 0]}, np.full(51, "yes"), outputs, ["no", "yes"])) == 50
+    with pytest.raises(TrainingError, match=r"metrics.segments: 'region' has 51 values on the holdout"):
+        segment_metrics(spec, {"region": list(range(51))}, np.full(51, "yes"), outputs, ["no", "yes"])
+
+
+def segment(column: str, value: str, auc: float, rows: int = 100) -> SegmentMetrics:
+    return SegmentMetrics(column=column, value=value, rows=rows, metrics={"roc_auc": auc})
+
+
+def with_segments(segments: list[SegmentMetrics]) -> TrainingResult:
+    return result(GOOD).model_copy(update={"segments": segments})
+
+
+@pytest.mark.parametrize(("south", "passed"), [(0.625, True), (0.6249, False)])
+def test_the_segment_gap_passes_at_the_limit_and_fails_a_hair_beyond(
+    churn_spec: ModelSpec, south: float, passed: bool
+) -> None:
+    # exact binary fractions: 0.875 - 0.625 is 0.25 exactly
+    spec = segmented(churn_spec, max_segment_gap=0.25)
+    decision = apply_gate(spec, with_segments([segment("region", "north", 0.875), segment("region", "south", south)]))
+    assert decision.passed is passed
+    if passed:
+        assert decision.reason.endswith(
+            "roc_auc differs by 0.2500 across the segments of region (south 0.6250, north 0.8750), within 0.25"
+        )
+    else:
+        assert decision.reason == (
+            "roc_auc differs by 0.2501 across the segments of region (south 0.6249, north 0.8750), "
+            "more than metrics.max_segment_gap 0.25"
+        )
+
+
+@pytest.mark.parametrize(("rows", "passed"), [(29, True), (30, False)])
+def test_a_segment_below_min_segment_rows_is_not_gated_and_one_at_it_is(
+    churn_spec: ModelSpec, rows: int, passed: bool
+) -> None:
+    spec = segmented(churn_spec, max_segment_gap=0.1)  # min_segment_rows: 30 by default
+    segments = [segment("plan", "basic", 0.9), segment("plan", "premium", 0.5, rows=rows)]
+    assert apply_gate(spec, with_segments(segments)).passed is passed
+
+
+def test_each_column_is_gated_on_its_own_segments(churn_spec: ModelSpec) -> None:
+    spec = segmented(churn_spec, max_segment_gap=0.1)
+    segments = [
+        segment("region", "north", 0.9), segment("region", "south", 0.85),  # 0.05 within region
+        segment("plan", "basic", 0.82), segment("plan", "premium", 0.7),  # 0.12 within plan
+    ]  # fmt: skip
+    decision = apply_gate(spec, with_segments(segments))
+    assert not decision.passed
+    assert "across the segments of plan (premium 0.7000, basic 0.8200)" in decision.reason
+    assert "segments of region" not in decision.reason
+
+
+def test_without_max_segment_gap_segments_are_reported_not_gated(churn_spec: ModelSpec) -> None:
+    decision = apply_gate(
+        segmented(churn_spec), with_segments([segment("region", "a", 0.9), segment("region", "b", 0.1)])
+    )
+    assert decision.passed and "segments" not in decision.reason

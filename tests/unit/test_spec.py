@@ -465,3 +465,28 @@ def test_an_own_image_reads_one_file_each_so_its_data_is_never_split_in_parts(ra
     raw["data"] = {**raw.get("data", {}), "distributed": "always"}
     with pytest.raises(SpecError, match="a model's own image reads one train and one holdout file"):
         parse_spec(raw)
+
+
+@pytest.mark.parametrize(
+    ("segments", "message"),
+    [
+        (["monthly_charges"], "metrics.segments: 'monthly_charges' is not a categorical or integer feature"),
+        (["customer_id"], "metrics.segments: 'customer_id' is not a categorical or integer feature"),
+        ([], "metrics.max_segment_gap needs metrics.segments"),
+    ],
+)
+def test_segments_are_categorical_or_integer_features_and_a_gap_needs_them(
+    raw: dict[str, Any], segments: list[str], message: str
+) -> None:
+    raw["metrics"].update(segments=segments, max_segment_gap=0.1)
+    assert message in invalid(raw).message
+
+
+def test_segments_by_a_categorical_and_an_integer_feature_are_accepted(raw: dict[str, Any]) -> None:
+    raw["metrics"].update(segments=["plan", "support_calls"], max_segment_gap=0.1, min_segment_rows=50)
+    metrics = parse_spec(raw).metrics
+    assert (metrics.segments, metrics.max_segment_gap, metrics.min_segment_rows) == (
+        ["plan", "support_calls"], 0.1, 50
+    )  # fmt: skip
+    raw["metrics"]["max_segment_gap"] = 0
+    assert "metrics.max_segment_gap" in invalid(raw).message

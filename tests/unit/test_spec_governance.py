@@ -67,6 +67,26 @@ def test_more_tolerance_less_confidence_another_primary_or_auto_approval_loosens
     assert loosened_governance(changed(churn, **before), changed(churn, **after)) == loosens
 
 
+@pytest.mark.parametrize(
+    ("after", "loosens"),
+    [
+        ({"max_segment_gap": 0.1}, []),
+        ({"max_segment_gap": 0.09}, []),  # stricter
+        ({"max_segment_gap": 0.1001}, ["metrics.max_segment_gap: 0.1 -> 0.1001"]),
+        ({"segments": ["region", "plan"], "max_segment_gap": None}, ["metrics.max_segment_gap: 0.1 -> none"]),
+        ({"segments": ["region"], "max_segment_gap": 0.1}, ["metrics.segments: plan no longer gated"]),
+        ({"min_segment_rows": 30}, []),
+        ({"min_segment_rows": 31}, ["metrics.min_segment_rows: 30 -> 31"]),  # fewer segments judged
+        ({"min_segment_rows": 29}, []),
+    ],
+)
+def test_a_wider_or_dropped_segment_gap_loosens_the_gate(
+    churn: ModelSpec, after: dict[str, Any], loosens: list[str]
+) -> None:
+    gated = changed(churn, segments=["region", "plan"], max_segment_gap=0.1)
+    assert loosened_governance(gated, changed(gated, **after)) == loosens
+
+
 def test_a_first_registration_loosens_nothing_and_its_diff_is_every_value(churn: ModelSpec) -> None:
     assert loosened_governance(None, churn) == []
     diff = spec_diff(None, churn)

@@ -7,6 +7,7 @@ import math
 import random
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,7 @@ from mlcore.catalog import (
     IMAGE,
     MAX_GPUS,
     RESERVED_COLUMNS,
+    SegmentMetrics,
     fargate_size_error,
     gpu_size_error,
 )
@@ -225,6 +227,27 @@ class Threshold(_Strict):
         return self
 
 
+@dataclass(frozen=True)
+class SegmentGap:
+    """The widest gap in the primary metric between two segments of one column."""
+
+    column: str
+    low: SegmentMetrics
+    high: SegmentMetrics
+    metric: str
+
+    @property
+    def gap(self) -> float:
+        return self.high.metrics[self.metric] - self.low.metrics[self.metric]
+
+    def __str__(self) -> str:
+        metric = self.metric
+        return (
+            f"{metric} differs by {self.gap:.4f} across the segments of {self.column} "
+            f"({self.low.value} {self.low.metrics[metric]:.4f}, {self.high.value} {self.high.metrics[metric]:.4f})"
+        )
+
+
 class Metrics(_Strict):
     primary: str
     minimum: dict[str, float] = Field(default_factory=dict)
@@ -235,6 +258,35 @@ class Metrics(_Strict):
     confidence: float | None = Field(default=None, gt=0, lt=1)
     # Binary classifiers: the decision threshold serving labels rows by (default: the likelier class).
     threshold: Threshold | None = None
+    # Features (categorical or integer) whose values slice the holdout: every metric is reported per value.
+    segments: list[str] = Field(default_factory=list)
+    # The widest gap in the primary metric allowed between two segments of one column (unset: reported only);
+    # segments with fewer holdout rows than min_segment_rows are reported but not gated (too noisy to judge).
+    max_segment_gap: float | None = Field(default=None, gt=0)
+    min_segment_rows: int = Field(default=30, gt=0)
+
+    @model_validator(mode="after")
+    def _segment_gate(self) -> Metrics:
+        if self.max_segment_gap is not None and not self.segments:
+            raise ValueError("metrics.max_segment_gap needs metrics.segments: the columns whose segments it compares")
+        return self
+
+    def segment_gaps(self, segments: list[SegmentMetrics]) -> list[SegmentGap]:
+        """Per segment column, the gap between its worst and best segment of at least `min_segment_rows`
+        holdout rows (a column with fewer than two such segments has none)."""
+        gaps = []
+        for column in self.segments:
+            judged = [
+                segment
+                for segment in segments
+                if segment.column == column
+                and segment.rows >= self.min_segment_rows
+                and self.primary in segment.metrics
+            ]
+            if len(judged) >= 2:  # a gap needs two segments
+                ranked = sorted(judged, key=lambda segment: segment.metrics[self.primary])
+                gaps.append(SegmentGap(column, ranked[0], ranked[-1], self.primary))
+        return gaps
 
 
 class Drift(_Strict):
@@ -461,9 +513,16 @@ class ModelSpec(_Strict):
                 raise ValueError(f"metric '{metric}' is not one of {sorted(allowed)} for task '{self.task}'")
         if not classifier and (self.metrics.threshold or self.estimator.class_weight):
             raise ValueError("metrics.threshold and estimator.class_weight are for classifiers")
+        self._segments()
         self._own_image()
         self._from_views()
         return self
+
+    def _segments(self) -> None:
+        for column in self.metrics.segments:
+            feature = next((f for f in self.features if f.name == column), None)
+            if feature is None or feature.type is FeatureType.NUMERIC:
+                raise ValueError(f"metrics.segments: '{column}' is not a categorical or integer feature of the spec")
 
     def _from_views(self) -> None:
         """Each `features_from` resolved (by registration) to a view and a feature of the spec's contract."""
@@ -711,7 +770,8 @@ def loosened_governance(old: ModelSpec | None, new: ModelSpec) -> list[str]:
     """How a re-registration makes the gate or the approval easier to pass, in words (empty: it does not).
 
     A minimum lowered or dropped, a larger tolerance, a lower or dropped confidence, another primary
-    metric, or approval from manual to auto: such a change waits for an approver.
+    metric, a wider or dropped segment gap (or fewer segments under it), or approval from manual to auto:
+    such a change waits for an approver.
     """
     if old is None:
         return []
@@ -727,6 +787,14 @@ def loosened_governance(old: ModelSpec | None, new: ModelSpec) -> list[str]:
         found.append(f"metrics.confidence: {was.confidence:g} -> {now.confidence if now.confidence else 'none'}")
     if now.primary != was.primary:
         found.append(f"metrics.primary: {was.primary} -> {now.primary}")
+    if was.max_segment_gap is not None:
+        if now.max_segment_gap is None or now.max_segment_gap > was.max_segment_gap:
+            found.append(f"metrics.max_segment_gap: {was.max_segment_gap:g} -> {now.max_segment_gap or 'none'}")
+        dropped = sorted(set(was.segments) - set(now.segments))
+        if dropped:
+            found.append(f"metrics.segments: {', '.join(dropped)} no longer gated")
+        if now.min_segment_rows > was.min_segment_rows:
+            found.append(f"metrics.min_segment_rows: {was.min_segment_rows} -> {now.min_segment_rows}")
     if old.approval == "manual" and new.approval == "auto":
         found.append("approval: manual -> auto")
     return found

@@ -206,6 +206,7 @@ if TYPE_CHECKING:
         RetrainingResult,
         ScheduledBatch,
         ScheduledBatchResult,
+        SegmentMetrics,
         SignatureField,
         StepError,
         TrainedModel,

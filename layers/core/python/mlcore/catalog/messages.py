@@ -148,6 +148,15 @@ class ValidateResult(_Message):
     job: JobPlan = Field(default_factory=JobPlan)
 
 
+class SegmentMetrics(_Message):
+    """The holdout metrics of the rows where a segment column (`metrics.segments`) has one value."""
+
+    column: str
+    value: str  # `(null)` for the rows without a value
+    rows: int
+    metrics: dict[str, float]  # those defined on these rows (one class only: no ROC AUC)
+
+
 class TrainedModel(_Message):
     """What a trained model is, as the training job measured it and the registry records it."""
 
@@ -167,6 +176,7 @@ class TrainedModel(_Message):
     # Per feature: the primary metric's loss on the holdout when the feature is shuffled (permutation importance).
     importance: dict[str, float] = Field(default_factory=dict)
     code: Artifact | None = None  # kind custom: the training code it was built with (SHA-256)
+    segments: list[SegmentMetrics] = Field(default_factory=list)  # per value of each `metrics.segments` column
 
 
 class CrossValidation(_Message):

@@ -15,7 +15,7 @@ from html import escape
 from mlcore.html import page
 from mlcore.registry.records import AuditRecord, ModelVersion, RunRecord
 from mlcore.registry.table import Registry
-from mlcore.spec import ModelSpec
+from mlcore.spec import LOWER_IS_BETTER, ModelSpec
 
 # The audit actions a version's card tells (registered, approved or rejected, served or not).
 CARD_ACTIONS = ("version_registered", "status_changed", "alias_moved", "alias_removed", "champion_fallback")
@@ -40,6 +40,45 @@ def _importance(importance: dict[str, float]) -> list[tuple[str, ...]]:
     ranked = sorted(importance.items(), key=lambda item: item[1], reverse=True)
     largest = max((loss for _, loss in ranked), default=0.0)
     return [(name, f"{loss:+.4f}", _bar(loss, largest)) for name, loss in ranked] or [("(not measured)", "", "")]
+
+
+def _segments(spec: ModelSpec, version: ModelVersion) -> Section:
+    """Per segment, its rows and metrics and how far its primary metric is from its column's best; the gap per
+    column against the gate."""
+    metrics = spec.metrics
+    primary, others = metrics.primary, sorted({*metrics.minimum} - {metrics.primary})
+    limit = metrics.max_segment_gap
+    text = [
+        f"The holdout's metrics per value of {', '.join(f'`{c}`' for c in metrics.segments)}. "
+        + (
+            f"The gate allows a gap in {primary} of at most {limit:g} between segments of at least "
+            f"{metrics.min_segment_rows} rows."
+            if limit is not None
+            else "Reported only: the spec sets no `metrics.max_segment_gap`."
+        )
+    ]
+    text += [f"{gap}." for gap in metrics.segment_gaps(version.segments)]
+    pick = min if primary in LOWER_IS_BETTER else max
+    best = {
+        column: pick(values)
+        for column in metrics.segments
+        if (values := [s.metrics[primary] for s in version.segments if s.column == column and primary in s.metrics])
+    }
+    rows = []
+    for segment in version.segments:
+        value = segment.metrics.get(primary)
+        rows.append(
+            (
+                f"{segment.column} = {segment.value}",
+                str(segment.rows),
+                "n/a" if value is None else f"{value:.4f}",
+                "n/a" if value is None else f"{abs(value - best[segment.column]):.4f}",
+                *(f"{segment.metrics[m]:.4f}" if m in segment.metrics else "n/a" for m in others),
+                "" if segment.rows >= metrics.min_segment_rows else "too few rows to gate",
+            )
+        )
+    header = ("segment", "rows", primary, "behind the best", *others, "")
+    return Section("Segments", text=text, header=header, rows=rows)
 
 
 def _decision(spec: ModelSpec, version: ModelVersion) -> str:
@@ -92,6 +131,8 @@ def card_sections(
             rows=[(name, f"{value:.4f}") for name, value in sorted(version.metrics.items())],
         )
     )
+    if version.segments:
+        sections.append(_segments(spec, version))
     if run is not None and run.cross_validation:
         sections.append(
             Section(

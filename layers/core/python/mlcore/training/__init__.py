@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         regression_metrics,
         score,
         score_metrics,
+        segment_metrics,
     )
     from mlcore.training.export import check_parity, compare_outputs, export_onnx
     from mlcore.training.gate import apply_gate, evaluate_candidate

@@ -7,7 +7,8 @@ from functools import partial
 
 import numpy as np
 
-from mlcore.catalog import Comparison
+from mlcore.catalog import Comparison, SegmentMetrics
+from mlcore.errors import TrainingError
 from mlcore.spec import LOWER_IS_BETTER, ModelSpec, Task, Threshold, metric_parts
 
 
@@ -216,6 +217,50 @@ def permutation_importance(
 
 def _rows(outputs: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
     return {name: values[rows] for name, values in outputs.items()}
+
+
+# A segment column with more values than this is an identifier, not a segment.
+MAX_SEGMENT_VALUES = 50
+NULL_SEGMENT = "(null)"
+
+
+def segment_metrics(
+    spec: ModelSpec,
+    segments: dict[str, list[object]],
+    truth: np.ndarray,
+    outputs: dict[str, np.ndarray],
+    classes: list[str] | None,
+) -> list[SegmentMetrics]:
+    """The metrics of the holdout's rows per value of each segment column (`segments`: the column's values).
+
+    A metric a segment's rows leave undefined (ROC AUC of a segment with one class) is left out.
+
+    Raises
+    ------
+    TrainingError
+        When a column has more than MAX_SEGMENT_VALUES values on the holdout.
+    """
+    found = []
+    for column, values in segments.items():
+        named = np.array([NULL_SEGMENT if value is None else str(value) for value in values], dtype=object)
+        distinct = sorted(set(named.tolist()))
+        if len(distinct) > MAX_SEGMENT_VALUES:
+            raise TrainingError(
+                f"metrics.segments: '{column}' has {len(distinct)} values on the holdout, more than "
+                f"{MAX_SEGMENT_VALUES}; segment by a feature with fewer values"
+            )
+        for value in distinct:
+            rows = np.flatnonzero(named == value)
+            metrics = score(spec, truth[rows], _rows(outputs, rows), classes)
+            found.append(
+                SegmentMetrics(
+                    column=column,
+                    value=value,
+                    rows=len(rows),
+                    metrics={name: result for name, result in metrics.items() if np.isfinite(result)},
+                )
+            )
+    return found
 
 
 def paired_bootstrap(

@@ -17,8 +17,10 @@ def _better_or_equal(metric: str, candidate: float, reference: float, tolerance:
 def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
     """Decide whether a candidate may be registered and promoted.
 
-    The candidate must meet every minimum of the spec and, when a champion exists, be no worse than
-    the champion on the primary metric (within the spec's tolerance), both scored on the same holdout.
+    The candidate must meet every minimum of the spec, keep the primary metric's gap between the segments
+    of each `metrics.segments` column within `metrics.max_segment_gap` (when set) and, when a champion
+    exists, be no worse than the champion on the primary metric (within the spec's tolerance), both
+    scored on the same holdout.
     With `metrics.confidence` set, the lower end of the paired bootstrap interval of (challenger -
     champion) must also be above -tolerance: a gain the holdout's noise could explain is not enough.
     """
@@ -28,6 +30,11 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
     for metric, floor in spec.metrics.minimum.items():
         if not _better_or_equal(metric, candidate[metric], floor):
             reasons.append(f"{metric} {candidate[metric]:.4f} misses the minimum {floor}")
+    limit = spec.metrics.max_segment_gap
+    gaps = spec.metrics.segment_gaps(result.segments) if limit is not None else []
+    reasons += [
+        f"{gap}, more than metrics.max_segment_gap {limit:g}" for gap in gaps if limit is not None and gap.gap > limit
+    ]
     champion = result.champion_metrics
     if champion is not None and not _better_or_equal(
         primary, candidate[primary], champion[primary], spec.metrics.tolerance
@@ -56,6 +63,8 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
                 f" (the {interval.confidence:.0%} interval of the difference is "
                 f"[{interval.low:+.4f}, {interval.high:+.4f}])"
             )
+    if gaps and not reasons:
+        reason += "; " + "; ".join(f"{gap}, within {limit:g}" for gap in gaps)
     return EvaluateResult(
         model_name=result.model_name,
         run_id=result.run_id,

@@ -20,7 +20,13 @@ from mlcore.serving import OnnxModel, load_served_model, signature_of
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
 from mlcore.training.custom import install_code
-from mlcore.training.evaluation import paired_bootstrap, permutation_importance, pick_threshold, score
+from mlcore.training.evaluation import (
+    paired_bootstrap,
+    permutation_importance,
+    pick_threshold,
+    score,
+    segment_metrics,
+)
 from mlcore.training.export import check_parity, compare_outputs, export_onnx
 from mlcore.training.image import read_image_output
 from mlcore.training.pipeline import cross_validate, fit, resolved_params, table_columns
@@ -169,6 +175,9 @@ def _assess(
         candidate.threshold = decision_threshold(spec, classes, truth, outputs["probabilities"])
         outputs = candidate.predict(holdout_columns)
     metrics = score(spec, truth, outputs, classes)
+    segments = segment_metrics(
+        spec, {column: holdout.column(column).to_pylist() for column in spec.metrics.segments}, truth, outputs, classes
+    )
     importance = permutation_importance(spec, candidate.predict, holdout_columns, truth, classes)
     train_columns = table_columns(train, spec)
     profile = build_profile(spec, train_columns, candidate.predict(train_columns)["label"])
@@ -210,6 +219,7 @@ def _assess(
         threshold=candidate.threshold,
         importance=importance,
         code=inputs.code,
+        segments=segments,
         cross_validation=cross_validation,
         comparison=comparison,
     )
