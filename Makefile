@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo demo-features test lint unit functional infra e2e synth layers-size bench-serving bench-batch bench-cli bench-venv bench-drift bench-validation bench-scale mutate openapi clean
+.PHONY: demo demo-features test lint unit functional infra e2e locks synth layers-size bench-serving bench-batch bench-cli bench-venv bench-drift bench-validation bench-scale mutate openapi clean
 
 $(VENV)/.installed: pyproject.toml .ci/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ lint: $(VENV)/.installed
 
 unit functional infra e2e: $(VENV)/.installed $(CHECKOV)/.installed
 	$(BIN)/pytest -p no:cacheprovider tests/$@
+
+## Re-resolve the layers' and the training image's hash locks after a pin changes (needs the package index).
+locks: $(VENV)/.installed
+	$(BIN)/python -m infra.locks
 
 ## `cdk synth` with the pinned CDK CLI (bundles the Lambda layers with pip, no Docker).
 synth: $(VENV)/.installed node_modules/.installed

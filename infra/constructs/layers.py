@@ -1,8 +1,9 @@
 """Lambda layers, bundled without Docker: `pip install --platform` into the asset directory.
 
-The requirements are exported from the pins of pyproject.toml, never kept by hand; every package
-they pull in is held to the version the tests ran with (.ci/constraints.txt), and each layer
-carries a CycloneDX SBOM of what it installed (`sbom.cdx.json` at the layer's root, /opt in Lambda).
+The requirements are exported from the pins of pyproject.toml, never kept by hand; what a layer installs
+is its lock (infra.locks: the whole set at the versions the tests ran with, .ci/constraints.txt, each
+wheel by its SHA-256, installed with --require-hashes), and each layer carries a CycloneDX SBOM of what
+it installed (`sbom.cdx.json` at the layer's root, /opt in Lambda).
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling,
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from infra.locks import CONSTRAINTS, LOCKS_DIR, LockError, inputs_sha256, layer_lock, recorded_inputs
 from infra.sbom import SBOM_FILE, cyclonedx_sbom
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = ROOT / "pyproject.toml"
-# The project's whole resolved set (transitive dependencies included), as the tests ran with it.
-CONSTRAINTS = ROOT / ".ci" / "constraints.txt"
 
 CORE_SOURCE = ROOT / "layers" / "core"
 PYTHON_VERSION = "3.12"
@@ -80,35 +80,56 @@ def layer_requirements(layer: str, pyproject: Path = PYPROJECT) -> list[str]:
     return [pins[_normalise(name)] for name in LAYER_PACKAGES[layer]]
 
 
-def pip_command(target: str, requirements: list[str], python: str = sys.executable) -> list[str]:
-    """`pip install` of Linux x86_64 CPython 3.12 wheels into `target`, whatever the host is."""
+def target_flags() -> list[str]:
+    """pip's flags for Linux x86_64 CPython 3.12 wheels, whatever the host is."""
     platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
+    return [*platforms, "--only-binary=:all:", "--python-version", PYTHON_VERSION, "--implementation", "cp"]
+
+
+def pip_command(target: str, lock: str, python: str = sys.executable) -> list[str]:
+    """`pip install` into `target` of exactly the layer's locked set, each wheel checked against its SHA-256."""
     return [
-        python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-        *platforms, "--only-binary=:all:", "--python-version", PYTHON_VERSION,
-        "--implementation", "cp", "--upgrade", "--constraint", str(CONSTRAINTS), "--target", target,
-        *requirements,
+        python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile", *target_flags(),
+        "--upgrade", "--require-hashes", "--requirement", lock, "--target", target,
     ]  # fmt: skip
+
+
+def check_lock(layer: str) -> Path:
+    """The layer's lock, if it was resolved from the layer's current pins and constraints.
+
+    Raises
+    ------
+    LockError
+        When pyproject.toml or the constraints changed since `make locks` wrote it.
+    """
+    lock = layer_lock(layer)
+    if not lock.exists() or recorded_inputs(lock) != inputs_sha256(layer_requirements(layer)):
+        shown = lock.relative_to(ROOT) if lock.is_relative_to(ROOT) else lock
+        raise LockError(
+            f"{shown} is missing or was resolved from other pins than pyproject.toml and "
+            f"{CONSTRAINTS.relative_to(ROOT)} hold now: run `make locks`"
+        )
+    return lock
 
 
 @jsii.implements(ILocalBundling)
 class PipLayerBundling:
-    """Local bundling of a layer: pip-installed wheels under python/, plus our own folders.
+    """Local bundling of a layer: its locked wheels under python/ (hash-checked), plus our own folders.
 
     `packages` are paths relative to the core layer's source (python/mlcore, extensions), copied
     to the same place in the layer.
     """
 
-    def __init__(self, requirements: list[str], packages: tuple[str, ...] = (), layer: str = "") -> None:
-        self.requirements = requirements
-        self.packages = packages
+    def __init__(self, layer: str, packages: tuple[str, ...] = ()) -> None:
         self.layer = layer
+        self.packages = packages
 
     def try_bundle(self, output_dir: str, options: Any = None, **_: Any) -> bool:
         """Install into `<output_dir>/python`; False (Docker fallback) only if pip is unusable."""
         target = Path(output_dir) / "python"
+        lock = check_lock(self.layer)
         try:
-            subprocess.run(pip_command(str(target), self.requirements), check=True)
+            subprocess.run(pip_command(str(target), str(lock)), check=True)
         except (OSError, subprocess.CalledProcessError) as error:
             print(f"local layer bundling failed ({error}); falling back to Docker", file=sys.stderr)
             return False
@@ -126,23 +147,23 @@ class PipLayerBundling:
         return True
 
 
-def _requirements_dir(scope: Construct, layer: str, requirements: list[str]) -> Path:
-    """A source directory holding only the exported requirements (the asset hash follows the pins)."""
+def _lock_dir(scope: Construct, layer: str) -> Path:
+    """A source directory holding only the layer's lock, where the Docker fallback finds it (the asset hash
+    follows the lock)."""
     stage = Stage.of(scope)
     directory = (Path(stage.outdir) if stage else ROOT / "cdk.out") / ".layer-sources" / layer
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "requirements.txt").write_text("\n".join(requirements) + "\n")
-    shutil.copyfile(CONSTRAINTS, directory / CONSTRAINTS.name)  # what they pull in is pinned too: in the hash
+    (directory / LOCKS_DIR.name).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(layer_lock(layer), directory / LOCKS_DIR.name / layer_lock(layer).name)
     return directory
 
 
 _BUNDLERS: dict[str, PipLayerBundling] = {}
 
 
-def _bundler(name: str, requirements: list[str], packages: tuple[str, ...]) -> PipLayerBundling:
+def _bundler(name: str, packages: tuple[str, ...]) -> PipLayerBundling:
     """One bundler per layer and process, so equal assets in several stacks share the staging cache."""
-    if name not in _BUNDLERS or _BUNDLERS[name].requirements != requirements:
-        _BUNDLERS[name] = PipLayerBundling(requirements, packages, name)
+    if name not in _BUNDLERS:
+        _BUNDLERS[name] = PipLayerBundling(name, packages)
     return _BUNDLERS[name]
 
 
@@ -164,12 +185,13 @@ class Layers(Construct):
         requirements = layer_requirements(name)
         # The core layer carries the domain library, the handlers' Lambda glue and the shutdown extension.
         packages = CORE_PACKAGES if name == "core" else ()
-        source = CORE_SOURCE if name == "core" else _requirements_dir(self, name, requirements)
+        source = CORE_SOURCE if name == "core" else _lock_dir(self, name)
         copy = "".join(
             f" && mkdir -p /asset-output/{posixpath.dirname(p) or '.'} && cp -r /asset-input/{p} /asset-output/{p}"
             for p in packages
         )
-        docker_command = " ".join(pip_command("/asset-output/python", requirements, python="python")) + copy
+        lock = f"/asset-input/{LOCKS_DIR.name}/{layer_lock(name).name}"
+        docker_command = " ".join(pip_command("/asset-output/python", lock, python="python")) + copy
         return lambda_.LayerVersion(
             self,
             name.capitalize(),
@@ -181,7 +203,7 @@ class Layers(Construct):
                 bundling=BundlingOptions(
                     image=DockerImage.from_registry(FALLBACK_IMAGE),
                     command=["bash", "-c", docker_command],
-                    local=_bundler(name, requirements, packages),
+                    local=_bundler(name, packages),
                 ),
             ),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,21 @@ from typing import Any
 import pytest
 
 from infra.config import ConfigError, MlopsConfig
-from infra.constructs.layers import CONSTRAINTS, PLATFORM, PYPROJECT, layer_requirements, pip_command
+from infra.constructs import layers
+from infra.constructs.layers import LAYER_PACKAGES, PLATFORM, PYPROJECT, check_lock, layer_requirements, pip_command
+from infra.locks import (
+    CONSTRAINTS,
+    IMAGE_LOCK,
+    LockError,
+    image_requirements,
+    inputs_sha256,
+    layer_lock,
+    locked,
+    normalise,
+    recorded_inputs,
+    render_lock,
+    wheel_hashes,
+)
 from infra.sbom import cyclonedx_sbom
 
 
@@ -23,14 +38,69 @@ def test_layer_requirements_are_the_pins_of_pyproject() -> None:
     assert any(r.startswith("aws-lambda-powertools[tracer]==") for r in layer_requirements("core"))
 
 
-def test_pip_installs_linux_cp312_wheels_only_at_the_versions_the_tests_ran_with() -> None:
-    command = pip_command("/out/python", ["numpy==2.4.6"])
+def test_pip_installs_linux_cp312_wheels_of_the_layer_s_lock_only_each_checked_against_its_hash() -> None:
+    command = pip_command("/out/python", "/in/locks/data.txt")
     for flag in ("--only-binary=:all:", "--platform", PLATFORM, "--python-version", "3.12", "--target"):
         assert flag in command
-    # what the pins pull in is pinned too: the project's whole resolved set
-    assert command[command.index("--constraint") + 1] == str(CONSTRAINTS)
-    pinned = [line for line in CONSTRAINTS.read_text().splitlines() if line and not line.startswith("#")]
-    assert pinned and all("==" in line or line.startswith("-e ") for line in pinned)
+    assert "--require-hashes" in command and command[command.index("--requirement") + 1] == "/in/locks/data.txt"
+    assert not [arg for arg in command if "==" in arg]  # nothing beside the lock
+
+
+@pytest.mark.parametrize("layer", sorted(LAYER_PACKAGES))
+def test_each_layer_s_lock_is_current_complete_and_at_the_versions_the_tests_ran_with(layer: str) -> None:
+    lock = check_lock(layer)  # resolved from today's pins (else: run `make locks`)
+    distributions = locked(lock)
+    pins = {normalise(n): v for n, _, v in (line.partition("==") for line in CONSTRAINTS.read_text().splitlines())}
+    for name, (version, hashes) in distributions.items():
+        assert version == pins[name], name
+        assert hashes and all(len(digest) == 64 for digest in hashes), name
+    for requirement in layer_requirements(layer):  # each top-level requirement, at its pin
+        name, _, version = requirement.partition("==")
+        assert distributions[normalise(name.split("[")[0])][0] == version
+
+
+def test_a_lock_resolved_from_other_pins_stops_the_bundling_naming_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stale = tmp_path / "core.txt"
+    current = recorded_inputs(layer_lock("core"))
+    assert current is not None
+    stale.write_text(layer_lock("core").read_text().replace(current, "0" * 64))
+    monkeypatch.setattr(layers, "layer_lock", lambda layer: stale)
+    with pytest.raises(LockError, match=r"core.txt is missing or was resolved from other pins .* run `make locks`"):
+        check_lock("core")
+    stale.unlink()
+    with pytest.raises(LockError, match="run `make locks`"):
+        check_lock("core")
+
+
+def test_a_lock_names_every_wheel_of_each_version_and_no_other_file() -> None:
+    index = [
+        {"filename": "numpy-2.4.6-cp312-cp312-manylinux_2_28_x86_64.whl", "hashes": {"sha256": "b" * 64}},
+        {"filename": "numpy-2.4.6-cp312-cp312-win_amd64.whl", "hashes": {"sha256": "a" * 64}},
+        {"filename": "numpy-2.4.6.tar.gz", "hashes": {"sha256": "c" * 64}},  # never built: --only-binary
+        {"filename": "numpy-2.4.5-cp312-cp312-manylinux_2_28_x86_64.whl", "hashes": {"sha256": "d" * 64}},
+    ]
+    assert wheel_hashes("numpy", "2.4.6", lambda name: index) == ["a" * 64, "b" * 64]
+    with pytest.raises(LockError, match=r"numpy==2.4.7: the index has no wheel of it"):
+        wheel_hashes("numpy", "2.4.7", lambda name: index)
+    text = render_lock("t", ["numpy==2.4.6"], [("numpy", "2.4.6")], lambda name, version: ["a" * 64, "b" * 64])
+    path = Path(tempfile.mkdtemp()) / "t.txt"
+    path.write_text(text)
+    assert locked(path) == {"numpy": ("2.4.6", ["a" * 64, "b" * 64])}
+    assert recorded_inputs(path) == inputs_sha256(["numpy==2.4.6"])
+
+
+def test_the_training_image_installs_its_lock_with_hashes_and_the_project_without_dependencies() -> None:
+    dockerfile = (PYPROJECT.parent / "containers" / "training" / "Dockerfile").read_text()
+    assert "--require-hashes --only-binary=:all: -r containers/training/requirements.lock" in dockerfile
+    assert "pip install --no-cache-dir --no-deps --no-build-isolation ." in dockerfile
+    assert recorded_inputs(IMAGE_LOCK) == inputs_sha256(image_requirements())  # else: `make locks`
+    distributions = locked(IMAGE_LOCK)
+    for name in ("scikit-learn", "lightgbm", "xgboost-cpu", "skl2onnx", "onnxmltools", "setuptools"):
+        assert distributions[name][1], name  # hashed
+    pins = {normalise(n): v for n, _, v in (line.partition("==") for line in CONSTRAINTS.read_text().splitlines())}
+    assert all(version == pins[name] for name, (version, _) in distributions.items() if name != "setuptools")
 
 
 def test_a_layer_s_sbom_lists_every_installed_distribution_and_our_own_packages(tmp_path: Path) -> None:

@@ -1,0 +1,160 @@
+"""Hash locks: the exact set each Lambda layer and the training image install, every file by its SHA-256.
+
+`make locks` (`python -m infra.locks`) resolves each set for its target (Linux x86_64, CPython 3.12) at the
+versions of .ci/constraints.txt and writes it as a pip requirements file in hash-checking mode: each
+distribution `name==version` with the SHA-256 of every wheel PyPI has of that version (the simple index's,
+PEP 691). The installs then use `pip install --require-hashes`: a file whose bytes differ from those
+locked, or a package the lock does not name, stops the build. Each lock's header records the SHA-256 of
+the inputs it was resolved from, so a test fails when they change and the lock was not regenerated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import tomllib
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = ROOT / "pyproject.toml"
+CONSTRAINTS = ROOT / ".ci" / "constraints.txt"
+# Inside the core layer's source, so the core asset's hash follows every lock (the others copy theirs).
+LOCKS_DIR = ROOT / "layers" / "core" / "locks"
+IMAGE_LOCK = ROOT / "containers" / "training" / "requirements.lock"
+SIMPLE_INDEX = "https://pypi.org/simple"
+_INPUTS = re.compile(r"^# inputs sha256: ([0-9a-f]{64})$", re.MULTILINE)
+
+
+class LockError(RuntimeError):
+    """A lock cannot be written (a package has no wheel on the index) or is stale."""
+
+
+def layer_lock(layer: str) -> Path:
+    return LOCKS_DIR / f"{layer}.txt"
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def inputs_sha256(requirements: list[str]) -> str:
+    """What a lock is resolved from: its top-level requirements and the constraints' pins."""
+    return hashlib.sha256("\n".join([*requirements, CONSTRAINTS.read_text()]).encode()).hexdigest()
+
+
+def recorded_inputs(lock: Path) -> str | None:
+    match = _INPUTS.search(lock.read_text())
+    return match.group(1) if match else None
+
+
+def locked(lock: Path) -> dict[str, tuple[str, list[str]]]:
+    """A lock's distributions: normalised name -> (version, SHA-256s)."""
+    found: dict[str, tuple[str, list[str]]] = {}
+    text = lock.read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        requirement, *hashes = line.split()
+        name, _, version = requirement.partition("==")
+        found[normalise(name)] = (version, [h.removeprefix("--hash=sha256:") for h in hashes])
+    return found
+
+
+def resolve(requirements: list[str], target_flags: list[str]) -> list[tuple[str, str]]:
+    """The (name, version) of every distribution pip would install for the target, at the constraints' pins."""
+    with tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "report.json"
+        subprocess.run(
+            [
+                sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
+                "--disable-pip-version-check", "--report", str(report), *target_flags,
+                "--target", str(Path(scratch) / "target"), "--constraint", str(CONSTRAINTS), *requirements,
+            ],
+            check=True,
+        )  # fmt: skip
+        installs = json.loads(report.read_text())["install"]
+    return sorted((item["metadata"]["name"], item["metadata"]["version"]) for item in installs)
+
+
+def _index_files(name: str) -> list[dict[str, object]]:
+    request = urllib.request.Request(
+        f"{SIMPLE_INDEX}/{normalise(name)}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.load(answer)["files"]
+
+
+def wheel_hashes(name: str, version: str, files: Callable[[str], list[dict[str, object]]] = _index_files) -> list[str]:
+    """The SHA-256 of every wheel of `name` `version` on the index (any platform: pip picks one of them)."""
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+    from packaging.version import Version
+
+    hashes = []
+    for file in files(name):
+        filename = str(file["filename"])
+        if not filename.endswith(".whl"):
+            continue
+        try:
+            _, wheel_version, _, _ = parse_wheel_filename(filename)
+        except InvalidWheelFilename:
+            continue
+        if wheel_version == Version(version):
+            hashes.append(str(file["hashes"]["sha256"]))  # type: ignore[index]
+    if not hashes:
+        raise LockError(f"{name}=={version}: the index has no wheel of it")
+    return sorted(hashes)
+
+
+def render_lock(
+    title: str, requirements: list[str], distributions: list[tuple[str, str]], hashes: Callable[[str, str], list[str]]
+) -> str:
+    lines = [
+        f"# {title}",
+        "# Generated by `make locks` (python -m infra.locks); do not edit. Installed with --require-hashes.",
+        f"# inputs sha256: {inputs_sha256(requirements)}",
+        f"# requirements: {' '.join(requirements)}",
+    ]
+    for name, version in distributions:
+        lines.append(f"{name}=={version} \\")
+        lines += [f"    --hash=sha256:{digest} \\" for digest in hashes(name, version)]
+        lines[-1] = lines[-1].removesuffix(" \\")
+    return "\n".join(lines) + "\n"
+
+
+def image_requirements() -> list[str]:
+    """The training image's set: the project's dependencies with the `training` extra, and its build backend."""
+    project = tomllib.loads(PYPROJECT.read_text())
+    return [
+        *project["project"]["dependencies"],
+        *project["project"]["optional-dependencies"]["training"],
+        *project["build-system"]["requires"],
+    ]
+
+
+def write_locks() -> list[Path]:
+    from infra.constructs.layers import LAYER_PACKAGES, layer_requirements, target_flags
+
+    written = []
+    for layer in LAYER_PACKAGES:
+        requirements = layer_requirements(layer)
+        distributions = resolve(requirements, target_flags())
+        path = layer_lock(layer)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_lock(f"The {layer} layer", requirements, distributions, wheel_hashes))
+        written.append(path)
+        print(f"{path.relative_to(ROOT)}: {len(distributions)} distributions", file=sys.stderr)
+    requirements = image_requirements()
+    distributions = resolve(requirements, target_flags())
+    IMAGE_LOCK.write_text(render_lock("The training image", requirements, distributions, wheel_hashes))
+    print(f"{IMAGE_LOCK.relative_to(ROOT)}: {len(distributions)} distributions", file=sys.stderr)
+    return [*written, IMAGE_LOCK]
+
+
+if __name__ == "__main__":
+    write_locks()
