@@ -106,6 +106,7 @@ class Resources:
     api_key: str | None = None
     online_features_table: str | None = None
     features_database: str | None = None
+    datasets_database: str | None = None  # tables a spec may train on (data.source.glue_table)
     audit_bucket: str | None = None
 
     @classmethod
@@ -145,6 +146,7 @@ class Resources:
             api_key=os.environ.get("MLOPS_API_KEY"),
             online_features_table=values.get("online_features_table"),
             features_database=values.get("features_database"),
+            datasets_database=values.get("datasets_database"),
             audit_bucket=values.get("audit_bucket"),
         )
 

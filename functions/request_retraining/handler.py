@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.catalog import RequestRetrainingSettings, RetrainingRequest
+from mlcore.data import DatasetTables
 from mlcore.monitoring import request_retraining
 from mlruntime import client, logger, registry, store, tracer, transient_errors
 
@@ -30,6 +31,7 @@ def handler(event: RetrainingRequest, context: LambdaContext) -> dict:
         capture=store(config.capture_bucket),
         sfn=client("stepfunctions"),
         state_machine_arn=config.training_state_machine_arn,
+        tables=DatasetTables(client("glue"), config.datasets_database),
     )
     logger.info("retraining decided", extra={"decisions": [d.model_dump() for d in result.decisions]})
     return result.model_dump(mode="json")

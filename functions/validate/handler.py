@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.catalog import ValidateRequest, ValidateSettings
-from mlcore.data import validate_step
+from mlcore.data import DatasetTables, validate_step
 from mlcore.images import ImageJobs
 from mlruntime import client, logger, registry, store, tracer, transient_errors
 
@@ -31,6 +31,7 @@ def handler(event: ValidateRequest, context: LambdaContext) -> dict:
         artifacts=store(config.artifacts_bucket),
         capture=store(config.capture_bucket),
         images=ImageJobs(client("batch"), config),
+        tables=DatasetTables(client("glue"), config.datasets_database),
         gpu_jobs=config.gpu_jobs,
         distributed_min_bytes=config.distributed_min_mb * 1024 * 1024,
         part_bytes=config.part_mb * 1024 * 1024,

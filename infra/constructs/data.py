@@ -31,6 +31,7 @@ class DataPlane(Construct):
     online_features_table: dynamodb.Table
     request_id_key: kms.Key
     features_database: glue.CfnDatabase
+    datasets_database: glue.CfnDatabase
 
     def __init__(
         self, scope: Construct, construct_id: str, *, prefix: str, audit_retention: s3.ObjectLockRetention
@@ -116,6 +117,10 @@ class DataPlane(Construct):
         self.online_features_table = self._table("OnlineFeatures")
         self.features_database = self._database(
             "OfflineFeatures", prefix, "features", "the feature views' offline stores (a table per view, by date)"
+        )
+        # Tables a spec may name as its dataset (data.source.glue_table); their files lie under datasets/<model>/.
+        self.datasets_database = self._database(
+            "Datasets", prefix, "datasets", "tables of the models' datasets (data.source.glue_table in a spec)"
         )
 
         self.alerts_topic = sns.Topic(

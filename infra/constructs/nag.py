@@ -118,6 +118,11 @@ GRANT_PATTERNS: dict[str, str] = {
     r"table/[A-Za-z0-9:]+RunsDatabase[A-Za-z0-9]+/\*\]": (
         "The tables of one named Glue database (the run export's `runs` table and any its partitions need)"
     ),
+    r"AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:"
+    r"table/[A-Za-z0-9:]+Datasets[A-Za-z0-9]+/\*\]": (
+        "Read only: the tables of the one datasets database, whichever a spec names as its data.source.glue_table "
+        "(specs are registered after deployment)"
+    ),
     rf"AwsSolutions-IAM5\[Resource::[^*]+/{re.escape(MODEL_OBJECTS)}\]": (
         "The runs' model.onnx files of one named bucket (Access.READ_MODELS): serving reads the version it "
         "serves, by the registry's URI and SHA-256, and no dataset"

@@ -39,6 +39,7 @@ class PlatformResources:
     runs_database: glue.CfnDatabase
     online_features_table: dynamodb.ITable
     features_database: glue.CfnDatabase
+    datasets_database: glue.CfnDatabase
     event_bus: events.IEventBus  # the account's default bus: the registry's events go there
     request_id_key: kms.IKey  # the HMAC key the API's request ids are signed with (feedback integrity)
     # The registry's audit records (append-only: granted with the registry, PutItem and reads only) and their
@@ -119,7 +120,8 @@ class PlatformResources:
                 target.grant_start_execution(grantee),
                 target.grant_task_response(grantee),
             ),
-            ("_database", Access.READ_WRITE): lambda: self._grant_glue(target, grantee),
+            ("_database", Access.READ): lambda: self._grant_glue(target, grantee, GLUE_READ_ACTIONS),
+            ("_database", Access.READ_WRITE): lambda: self._grant_glue(target, grantee, GLUE_TABLE_ACTIONS),
             ("_executions", Access.HISTORY): lambda: grantee.grant_principal.add_to_principal_policy(
                 iam.PolicyStatement(
                     actions=["states:DescribeExecution", "states:GetExecutionHistory"], resources=[target]
@@ -152,12 +154,12 @@ class PlatformResources:
         )
 
     @staticmethod
-    def _grant_glue(database: glue.CfnDatabase, grantee: iam.IGrantable) -> None:
-        """Manage the tables (and their partitions) of one Glue database: the catalog, the database, its tables."""
+    def _grant_glue(database: glue.CfnDatabase, grantee: iam.IGrantable, actions: tuple[str, ...]) -> None:
+        """Act on the tables (and their partitions) of one Glue database: the catalog, the database, its tables."""
         stack = Stack.of(database)
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=list(GLUE_TABLE_ACTIONS),
+                actions=list(actions),
                 resources=[
                     stack.format_arn(service="glue", resource="catalog"),
                     stack.format_arn(service="glue", resource="database", resource_name=database.ref),
@@ -167,6 +169,7 @@ class PlatformResources:
         )
 
 
+GLUE_READ_ACTIONS = ("glue:GetDatabase", "glue:GetTable", "glue:GetPartitions")
 GLUE_TABLE_ACTIONS = (
     "glue:GetDatabase",
     "glue:GetTable",

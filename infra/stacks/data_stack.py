@@ -19,6 +19,7 @@ from mlcore.catalog import (
     AUDIT_BUCKET,
     CAPTURE_BUCKET,
     DATA_BUCKET,
+    DATASETS_DATABASE,
     FEATURES_DATABASE,
     ONLINE_FEATURES_TABLE,
     REGISTRY_TABLE,
@@ -50,12 +51,13 @@ class DataStack(Stack):
             runs_database=data.runs_database,
             online_features_table=data.online_features_table,
             features_database=data.features_database,
+            datasets_database=data.datasets_database,
             event_bus=events.EventBus.from_event_bus_name(self, "DefaultBus", "default"),
             request_id_key=data.request_id_key,
             audit_table=data.audit_table,
             audit_bucket=data.audit_bucket,
         )
         outputs = (REGISTRY_TABLE, DATA_BUCKET, ARTIFACTS_BUCKET, CAPTURE_BUCKET, ALERTS_TOPIC, ONLINE_FEATURES_TABLE,
-                   FEATURES_DATABASE, AUDIT_BUCKET)  # fmt: skip
+                   FEATURES_DATABASE, DATASETS_DATABASE, AUDIT_BUCKET)  # fmt: skip
         for resource in outputs:
             add_output(self, resource, self.resources.setting(resource))

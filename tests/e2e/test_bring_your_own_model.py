@@ -212,3 +212,34 @@ def test_an_image_that_fails_fails_the_run_naming_its_step(
     assert execution["status"] == "FAILED"
     assert platform.failure(execution).startswith("TrainImage failed: States.TaskFailed: the job failed; its log: ")
     assert platform.registry.list_versions("churn-broken-image") == []
+
+
+@pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")  # awswrangler's writer, on pandas 3.1
+def test_a_model_trains_on_a_glue_table_of_the_datasets_database(
+    demo: DemoResult, platform: Platform, tmp_path: Path
+) -> None:
+    import awswrangler as wr
+    import boto3
+
+    # GIVEN labels written by awswrangler as a table of the deployment's datasets database
+    database = platform.resources.datasets_database
+    assert database is not None
+    table = churn_table(900, seed=46)
+    location = f"s3://{platform.resources.data_bucket}/datasets/churn-glue/labels/"
+    wr.s3.to_parquet(
+        table.to_pandas(), path=location, dataset=True, partition_cols=["plan"], database=database,
+        table="churn_glue_labels", boto3_session=boto3.Session(),
+    )  # fmt: skip
+    register_copy(
+        platform,
+        tmp_path,
+        "churn-glue",
+        data={"min_rows": 500, "source": {"glue_table": f"{database}.churn_glue_labels"}},
+    )
+    # WHEN the pipeline runs, with no upload of its own
+    execution = platform.wait(platform.start_pipeline("churn-glue", reason="from the table"))
+    # THEN the validate function read the table's partitions through the catalog
+    assert execution["status"] == "SUCCEEDED", platform.failure(execution)
+    [run] = platform.registry.list_runs("churn-glue")
+    assert [(d.uri, d.rows) for d in run.datasets] == [(location, table.num_rows)]
+    assert platform.registry.get_version("churn-glue", 1).training_rows > 0

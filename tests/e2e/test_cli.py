@@ -187,7 +187,7 @@ def test_local_fire_delivers_a_models_scheduled_event(
     # it asked for churn-fired only, as its schedule would; with no dataset, nothing starts, and it says why
     assert (decision["model_name"], decision["trigger"], decision["started"]) == ("churn-fired", "schedule", False)
     assert decision["reason"].startswith("no dataset under s3://") and decision["reason"].endswith(
-        "datasets/churn-fired/"
+        "datasets/churn-fired/; upload one first"
     )
 
 

@@ -82,6 +82,7 @@ def invoke(
         **POWERTOOLS,
         "REGISTRY_TABLE": "registry",
         "DATA_BUCKET": "mlops-data",
+        "DATASETS_DATABASE": "mlops_datasets",
         "ARTIFACTS_BUCKET": "mlops-artifacts",
         "CAPTURE_BUCKET": "mlops-capture",
         "ONLINE_FEATURES_TABLE": "online-features",

@@ -29,6 +29,7 @@ IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/byo-example@sha256:" + "a"
 SETTINGS = ValidateSettings(
     registry_table="t",
     data_bucket="d",
+    datasets_database="datasets",
     artifacts_bucket="a",
     capture_bucket="c",
     image_job_prefix="mlops-training-image",

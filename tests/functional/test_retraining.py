@@ -377,7 +377,7 @@ def test_a_dropped_file_deleted_before_the_wait_ends_starts_nothing(
 ) -> None:
     registry.put_spec(spec_with(churn_spec, on_new_data=True, debounce_minutes=0), actor="test")
     decision = one(setup("new_data", "e1", key="datasets/churn/gone.csv"))
-    assert (decision.started, decision.reason) == (False, "no dataset under s3://mlops-data/datasets/churn/")
+    assert (decision.started, decision.reason) == (False, "no object at s3://mlops-data/datasets/churn/gone.csv")
 
 
 # -- what each decision says, exactly -----------------------------------------------------------

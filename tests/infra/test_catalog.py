@@ -85,6 +85,9 @@ def test_each_function_may_write_only_what_its_catalog_access_says(synthesized: 
     assert ("s3:PutObject" in policy) == any(
         access in (Access.PUT, Access.READ_WRITE) for r, access in entry.access.items() if r.endswith("_bucket")
     )
+    databases = {access for r, access in entry.access.items() if r.endswith("_database")}
+    assert ("glue:GetTable" in policy) == bool(databases)  # read: tables and partitions, nothing written
+    assert ("glue:CreateTable" in policy) == (Access.READ_WRITE in databases)
     starts, answers = {Access.START, Access.START_AND_CALLBACK}, {Access.CALLBACK, Access.START_AND_CALLBACK}
     assert ("states:StartExecution" in policy) == bool(starts & set(entry.access.values()))
     assert ("states:SendTaskSuccess" in policy) == bool(answers & set(entry.access.values()))

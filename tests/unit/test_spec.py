@@ -490,3 +490,21 @@ def test_segments_by_a_categorical_and_an_integer_feature_are_accepted(raw: dict
     )  # fmt: skip
     raw["metrics"]["max_segment_gap"] = 0
     assert "metrics.max_segment_gap" in invalid(raw).message
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ({"athena_sql": "SELECT * FROM x"}, "data.source.athena_sql is not supported: write the query's result"),
+        ({}, "data.source names a glue_table (database.table)"),
+        ({"glue_table": "no_database"}, "String should match pattern"),
+        ({"glue_table": "db.t", "s3": "s3://b/k"}, "Extra inputs are not permitted"),
+    ],
+)
+def test_a_dataset_source_is_a_glue_table_named_with_its_database(
+    raw: dict[str, Any], source: dict[str, Any], message: str
+) -> None:
+    raw["data"] = {**raw.get("data", {}), "source": source}
+    assert message in invalid(raw).message
+    raw["data"]["source"] = {"glue_table": "mlops_datasets.churn_labels"}
+    assert parse_spec(raw).data.source.glue_table == "mlops_datasets.churn_labels"  # type: ignore[union-attr]

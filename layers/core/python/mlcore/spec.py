@@ -34,6 +34,7 @@ NAME_PATTERN = r"^[a-z][a-z0-9-]{1,47}$"
 # A Step Functions standard execution lasts a year at most: a manual approval cannot wait longer.
 MAX_APPROVAL_HOURS = 365 * 24
 COLUMN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+GLUE_TABLE_PATTERN = r"^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$"  # database.table
 FEATURE_REF_PATTERN = r"^[a-z][a-z0-9-]{1,47}\.[A-Za-z_][A-Za-z0-9_]{0,63}$"  # view.feature
 ENTRYPOINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
 CLASSIFICATION_METRICS = {"accuracy", "f1", "precision", "recall", "roc_auc", "average_precision", "log_loss"}
@@ -418,8 +419,30 @@ class Batch(_Strict):
         return keep_columns
 
 
+class DatasetSource(_Strict):
+    """A model's dataset when it is not the newest upload under `datasets/<model>/`: a Glue table."""
+
+    # A table of the platform's datasets database (stack output DatasetsDatabase) whose files lie under
+    # the model's prefix; its registered partitions are the dataset.
+    glue_table: Annotated[str, Field(pattern=GLUE_TABLE_PATTERN)] | None = None
+    athena_sql: str | None = None
+
+    @model_validator(mode="after")
+    def _table(self) -> DatasetSource:
+        if self.athena_sql is not None:
+            raise ValueError(
+                "data.source.athena_sql is not supported: write the query's result under the model's datasets/ "
+                "prefix as a table of the datasets database (CREATE TABLE AS, or UNLOAD) and name it with glue_table"
+            )
+        if self.glue_table is None:
+            raise ValueError("data.source names a glue_table (database.table)")
+        return self
+
+
 class Data(_Strict):
     min_rows: int = Field(default=100, gt=0)
+    # Where the rows come from (unset: the newest upload under datasets/<model>/).
+    source: DatasetSource | None = None
     max_rows: int | None = None
     # Columns (features or not, e.g. an id) whose non-null values must be unique.
     unique: list[str] = Field(default_factory=list)
@@ -586,7 +609,7 @@ class ViewSource(_Strict):
     """Where a view's rows come from when `mlops features ingest VIEW` is given no file: one of these."""
 
     s3: Annotated[str, Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.*$")] | None = None
-    glue_table: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$")] | None = None  # database.table
+    glue_table: Annotated[str, Field(pattern=GLUE_TABLE_PATTERN)] | None = None
     athena_sql: str | None = None
 
     @model_validator(mode="after")

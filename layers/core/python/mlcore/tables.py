@@ -55,3 +55,19 @@ def register_partition(
     with contextlib.suppress(glue.exceptions.AlreadyExistsException):
         partition_input = {"Values": [value], "StorageDescriptor": _storage(partition_location, columns)}
         glue.create_partition(DatabaseName=database, TableName=table, PartitionInput=partition_input)  # type: ignore[arg-type]
+
+
+def table_locations(glue: GlueClient, *, database: str, table: str) -> tuple[str, list[str]] | None:
+    """Where a table's files are: its location and its registered partitions' (none: unpartitioned).
+
+    None when the database or the table does not exist.
+    """
+    try:
+        described = glue.get_table(DatabaseName=database, Name=table)["Table"]
+    except glue.exceptions.EntityNotFoundException:
+        return None
+    location = described["StorageDescriptor"]["Location"]
+    if not described.get("PartitionKeys"):
+        return location, []
+    pages = glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=table)
+    return location, [p["StorageDescriptor"]["Location"] for page in pages for p in page["Partitions"]]

@@ -70,6 +70,7 @@ if TYPE_CHECKING:
         CODE_VERSION,
         COUNT_DATASET_PART,
         DATA_BUCKET,
+        DATASETS_DATABASE,
         DRIFT_CHECK,
         EVENT_BUS,
         EXPORT_AUDIT,

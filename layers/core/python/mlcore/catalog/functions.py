@@ -78,7 +78,7 @@ from mlcore.catalog.settings import (
 class Access(StrEnum):
     """What a function may do to a resource."""
 
-    READ = "read"  # tables: get/query/scan; buckets: get/list
+    READ = "read"  # tables: get/query/scan; buckets: get/list; Glue databases: their tables and partitions
     READ_MODELS = "read_models"  # buckets: get the runs' model.onnx files, nothing else (serving)
     PUT = "put"  # buckets: put objects only; event buses: put events; topics: publish
     READ_WRITE = "read_write"  # tables: and put/update/delete; buckets: and put (never delete: versions stay)
@@ -101,6 +101,7 @@ BATCH_STATE_MACHINE = "batch_state_machine"  # the CLI and the schedule's tick s
 RUNS_DATABASE = "runs_database"  # the Glue database of the run export
 ONLINE_FEATURES_TABLE = "online_features_table"  # the feature store's online store (DynamoDB)
 FEATURES_DATABASE = "features_database"  # the Glue database of the feature views' offline stores
+DATASETS_DATABASE = "datasets_database"  # the Glue database whose tables a spec may train on (data.source)
 AUDIT_BUCKET = "audit_bucket"  # Object Lock: the audit table's records, exported as JSON lines
 ALERTS_TOPIC = "alerts_topic"  # failed runs, drift, a champion taken out of serving
 EVENT_BUS = "event_bus"  # the account's default bus: the registry's events
@@ -186,6 +187,7 @@ FUNCTIONS: dict[str, Function] = {
             {
                 REGISTRY_TABLE: R,
                 DATA_BUCKET: R,
+                DATASETS_DATABASE: R,
                 ARTIFACTS_BUCKET: W,
                 CAPTURE_BUCKET: R,
                 IMAGE_JOB_PREFIX: Access.REGISTER,
@@ -295,7 +297,13 @@ FUNCTIONS: dict[str, Function] = {
             REQUEST_RETRAINING,
             RequestRetrainingSettings,
             DATA,
-            {REGISTRY_TABLE: W, DATA_BUCKET: R, CAPTURE_BUCKET: R, TRAINING_STATE_MACHINE: Access.START},
+            {
+                REGISTRY_TABLE: W,
+                DATA_BUCKET: R,
+                DATASETS_DATABASE: R,
+                CAPTURE_BUCKET: R,
+                TRAINING_STATE_MACHINE: Access.START,
+            },
             RetrainingRequest,
             RetrainingResult,
             memory_mb=1024,

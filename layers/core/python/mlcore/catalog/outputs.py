@@ -40,6 +40,8 @@ OUTPUTS: tuple[Output, ...] = (
     Output(
         "FeaturesDatabase", "features_database", "The feature views' offline stores (Glue database)", required=False
     ),
+    # not required: deployments from before Glue table datasets
+    Output("DatasetsDatabase", "datasets_database", "Glue tables a spec may train on (data.source)", required=False),
     # not required: deployments from before the audit table
     Output("AuditBucket", "audit_bucket", "The audit trail as JSON lines, under Object Lock", required=False),
     Output("ApiUrl", "api_url", "Base URL of the inference API", required=False),

@@ -32,6 +32,7 @@ class Settings(BaseModel):
 class ValidateSettings(Settings):
     registry_table: str
     data_bucket: str
+    datasets_database: str  # where a spec's data.source.glue_table lives
     artifacts_bucket: str
     capture_bucket: str  # labelled served rows, for retrain.include_feedback
     # A model's own training image: the job definition validate registers for it
@@ -119,6 +120,7 @@ class DriftCheckSettings(Settings):
 class RequestRetrainingSettings(Settings):
     registry_table: str
     data_bucket: str  # the newest dataset's fingerprint
+    datasets_database: str  # or, for a spec's data.source.glue_table, the table's
     capture_bucket: str  # the labelled served rows', for retrain.include_feedback
     training_state_machine_arn: str
 

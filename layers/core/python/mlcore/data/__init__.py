@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     )
     from mlcore.data.datasets import (
         DatasetFiles,
+        DatasetTables,
         as_timestamps,
         column_times,
         concat_dataset,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
         hive_partitions,
         iter_file,
         latest_dataset_key,
+        model_dataset,
         read_dataset_file,
         read_parquet,
         read_split,

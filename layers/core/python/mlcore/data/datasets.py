@@ -6,6 +6,7 @@ import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +18,7 @@ from mlcore.catalog import DATA_SUFFIXES, Artifact, dataset_prefix
 from mlcore.errors import ArtifactIntegrityError, DataValidationError, NotFoundError
 from mlcore.spec import Feature, ModelSpec, Task
 from mlcore.storage import ObjectStore, S3Uri, sha256_hex
+from mlcore.tables import table_locations
 
 # What a CSV cell says when it means "no value" (an empty cell included), in any column of the spec.
 NULL_SPELLINGS = ("", "NA", "N/A", "n/a", "null", "NULL", "NaN", "nan")
@@ -191,6 +193,71 @@ def dataset_files(data: ObjectStore, root: str) -> DatasetFiles:
     if not keys:
         raise NotFoundError(f"no .csv, .csv.gz or .parquet file under s3://{data.bucket}/{root}")
     return DatasetFiles(root, keys)
+
+
+@dataclass(frozen=True)
+class DatasetTables:
+    """The platform's datasets database in the Glue catalog: where a spec's `data.source.glue_table` lives."""
+
+    glue: Any  # a Glue client
+    database: str
+
+
+def model_dataset(
+    spec: ModelSpec, data: ObjectStore, tables: DatasetTables | None = None, uri: str | None = None
+) -> DatasetFiles:
+    """The dataset a run of the model trains on: the one named by `uri` (which must be the model's), else the
+    spec's Glue table (`data.source.glue_table`), else the newest upload under `datasets/<model>/`.
+
+    Raises
+    ------
+    DataValidationError
+        When `uri`, or the table's files, lie outside the model's prefix, or the table is not one of the
+        datasets database, naming the field.
+    NotFoundError
+        When there is no such dataset, table or file.
+    """
+    prefix = dataset_prefix(spec.name)
+    if uri:
+        location = S3Uri.parse(uri)
+        if location.bucket != data.bucket or not location.key.startswith(prefix):
+            raise DataValidationError(f"dataset_uri must be under s3://{data.bucket}/{prefix}", field="dataset_uri")
+        return dataset_files(data, location.key)
+    source = spec.data.source
+    if source is None or source.glue_table is None:
+        return dataset_files(data, latest_dataset_key(spec.name, data))
+    return _table_files(source.glue_table, prefix, data, tables)
+
+
+def _table_files(name: str, prefix: str, data: ObjectStore, tables: DatasetTables | None) -> DatasetFiles:
+    """The data files of a Glue table's registered partitions (or of its location, unpartitioned), which must all
+    lie under the model's prefix: a file in a folder the catalog does not list is not the table's."""
+    field = "data.source.glue_table"
+    database, table = name.split(".", 1)
+    if tables is None or database != tables.database:
+        known = f"'{tables.database}'" if tables else "(none in this step)"
+        raise DataValidationError(f"{name} is not a table of the platform's datasets database {known}", field=field)
+    found = table_locations(tables.glue, database=database, table=table)
+    if found is None:
+        raise NotFoundError(f"no Glue table {name}", field=field)
+    location, partitions = found
+    outside = f"s3://{data.bucket}/{prefix}"
+    root = S3Uri.parse(location.rstrip("/") + "/")
+    if root.bucket != data.bucket or not root.key.startswith(prefix):
+        raise DataValidationError(f"the Glue table {name} lies at {location}, outside {outside}", field=field)
+    registered = [S3Uri.parse(p.rstrip("/") + "/") for p in partitions]
+    strays = [str(f) for f in registered if f.bucket != data.bucket or not f.key.startswith(root.key)]
+    if strays:
+        raise DataValidationError(f"partitions of the Glue table {name} lie outside {location}: {strays}", field=field)
+    folders = [f.key for f in registered] if partitions else [root.key]
+    keys = sorted({i.key for folder in folders for i in data.list_objects(folder) if i.key.endswith(DATA_SUFFIXES)})
+    if not keys:
+        raise NotFoundError(
+            f"the Glue table {name} has no .csv, .csv.gz or .parquet file in its "
+            + (f"{len(partitions)} partitions" if partitions else f"location {location}"),
+            field=field,
+        )
+    return DatasetFiles(root.key, tuple(keys))
 
 
 def dataset_sha256(files: DatasetFiles, data: ObjectStore) -> str:

@@ -26,7 +26,6 @@ from mlcore.catalog import (
     ValidateResult,
     container_resources,
     current_code_key,
-    dataset_prefix,
     model_partition,
     run_key,
     snapshot_folder_key,
@@ -36,12 +35,12 @@ from mlcore.catalog import (
 from mlcore.data.contract import ContractReport, check_contract, contract_report
 from mlcore.data.datasets import (
     DatasetFiles,
+    DatasetTables,
     as_timestamps,
     column_times,
     concat_dataset,
-    dataset_files,
     folder_artifact,
-    latest_dataset_key,
+    model_dataset,
     read_dataset_file,
     read_table,
     split_holdout,
@@ -55,20 +54,7 @@ from mlcore.errors import DataValidationError, NotFoundError
 from mlcore.images import ImageJobs
 from mlcore.registry import Registry
 from mlcore.spec import ModelSpec
-from mlcore.storage import ObjectStore, S3Uri, sha256_hex
-
-
-def _dataset_key(request: ValidateRequest, data: ObjectStore) -> str:
-    """The dataset a run trains on: the one named, which must be the model's, or the newest upload."""
-    name, uri = request.request.model_name, request.request.dataset_uri
-    if not uri:
-        return latest_dataset_key(name, data)
-    location = S3Uri.parse(uri)
-    if location.bucket != data.bucket or not location.key.startswith(dataset_prefix(name)):
-        raise DataValidationError(
-            f"dataset_uri must be under s3://{data.bucket}/{dataset_prefix(name)}", field="dataset_uri"
-        )
-    return location.key
+from mlcore.storage import ObjectStore, sha256_hex
 
 
 def _timestamps(table: pa.Table, spec: ModelSpec) -> pa.ChunkedArray | None:
@@ -250,6 +236,7 @@ def validate_step(
     artifacts: ObjectStore,
     capture: ObjectStore,
     images: ImageJobs | None = None,
+    tables: DatasetTables | None = None,
     gpu_jobs: bool = False,
     distributed_min_bytes: float = float("inf"),
     part_bytes: float = 128 * 1024 * 1024,
@@ -259,7 +246,7 @@ def validate_step(
     files = None
     if not request.merge:
         spec = registry.get_spec(request.request.model_name)
-        files = dataset_files(data, _dataset_key(request, data))
+        files = model_dataset(spec, data, tables, request.request.dataset_uri)
         if in_parts(files, spec, data, distributed_min_bytes):
             return plan_parts(
                 files, request.request, request.run_id, data=data, artifacts=artifacts, part_bytes=part_bytes
@@ -271,6 +258,7 @@ def validate_step(
         artifacts=artifacts,
         capture=capture,
         images=images,
+        tables=tables,
         gpu_jobs=gpu_jobs,
         files=files,
     )
@@ -284,6 +272,7 @@ def validate_dataset(
     artifacts: ObjectStore,
     capture: ObjectStore,
     images: ImageJobs | None = None,
+    tables: DatasetTables | None = None,
     gpu_jobs: bool = False,
     files: DatasetFiles | None = None,
     now: datetime | None = None,
@@ -311,7 +300,7 @@ def validate_dataset(
         assert checked.parts is not None
         key = checked.parts.root
     else:
-        files = files or dataset_files(data, _dataset_key(request, data))
+        files = files or model_dataset(spec, data, tables, request.request.dataset_uri)
         key = files.root
         checked = _one_pass(files, spec, run_id, data, artifacts)
     snapshot, report = checked.snapshot, checked.report

@@ -23,15 +23,15 @@ from mlcore.catalog import (
     dataset_prefix,
 )
 from mlcore.data import (
-    dataset_files,
+    DatasetTables,
     dataset_root,
     dataset_sha256,
     feedback_rows,
-    latest_dataset_key,
     learned_already,
+    model_dataset,
     training_fingerprint,
 )
-from mlcore.errors import NotFoundError
+from mlcore.errors import DataValidationError, NotFoundError
 from mlcore.registry import MonitorState, Registry
 from mlcore.schedules import parse_schedule
 from mlcore.spec import ModelSpec
@@ -84,6 +84,7 @@ class Retraining:
     sfn: SFNClient
     state_machine_arn: str
     now: datetime
+    tables: DatasetTables | None = None  # the datasets database, for specs whose data is a Glue table
 
     def request(self, request: RetrainingRequest) -> RetrainingResult:
         """Decide on a request: for its model, or, for a schedule tick, for every model whose schedule is due."""
@@ -125,18 +126,21 @@ class Retraining:
         if request.after_wait and latest not in (None, request.event_id):
             why = f"a later data drop ({latest}) arrived within the debounce of {spec.retrain.debounce_minutes:g} min"
             return RetrainingResult(decisions=[self._skip(spec, request, why)])
-        # a file in a folder drops the folder: the dataset is all of its files
-        return RetrainingResult(decisions=[self._decide(spec, request, dataset_key=dataset_root(spec.name, key))])
+        # a file in a folder drops the folder: the dataset is all of its files (with a Glue table: the table's)
+        dropped = None if spec.data.source else dataset_root(spec.name, key)
+        return RetrainingResult(decisions=[self._decide(spec, request, dataset_key=dropped)])
 
-    def _fingerprint(self, spec: ModelSpec, dataset_key: str | None) -> tuple[str, str] | None:
-        """The dataset a run would train on and the fingerprint of what it would learn from (None: no dataset)."""
+    def _fingerprint(self, spec: ModelSpec, dataset_key: str | None) -> tuple[str, str] | str:
+        """The dataset a run would train on and the fingerprint of what it would learn from; else why there is
+        none (none uploaded, the dropped file gone again, the spec's Glue table missing or misplaced)."""
         try:
-            key = dataset_key or latest_dataset_key(spec.name, self.data)
-            dataset = dataset_sha256(dataset_files(self.data, key), self.data)
-        except NotFoundError:  # none uploaded, or the dropped file is gone again
-            return None
+            uri = self.data.uri(dataset_key) if dataset_key else None
+            files = model_dataset(spec, self.data, self.tables, uri)
+            dataset = dataset_sha256(files, self.data)
+        except (NotFoundError, DataValidationError) as error:
+            return error.message
         feedback = feedback_rows(spec, self.registry.champion(spec.name), self.capture, self.now)
-        return key, training_fingerprint(dataset, feedback)
+        return files.root, training_fingerprint(dataset, feedback)
 
     def _skip(self, spec: ModelSpec, request: RetrainingRequest, why: str) -> RetrainingDecision:
         self.registry.audit(
@@ -148,15 +152,15 @@ class Retraining:
         return RetrainingDecision(model_name=spec.name, trigger=request.trigger, started=False, reason=why)
 
     def _refusal(
-        self, spec: ModelSpec, trigger: Trigger, event: str, state: MonitorState, found: tuple[str, str] | None
+        self, spec: ModelSpec, trigger: Trigger, event: str, state: MonitorState, found: tuple[str, str] | str | None
     ) -> str | None:
         """Why this request may not start a run, by the rules in their order; None: it may."""
         last = state.last_retrain_at
         rules = (
             (event in state.handled_events, _replayed(_event_id(event))),
             (not spec.retrain.allows(trigger), f"retrain.{_switch(trigger)} is off for '{spec.name}'"),
-            (found is None, f"no dataset under {self.data.uri(dataset_prefix(spec.name))}"),
-            (found is not None and learned_already(self.registry.champion(spec.name), found[1]), NOTHING_NEW),
+            (isinstance(found, str), str(found)),
+            (isinstance(found, tuple) and learned_already(self.registry.champion(spec.name), found[1]), NOTHING_NEW),
             (
                 last is not None
                 and self.now - datetime.fromisoformat(last) < timedelta(hours=spec.retrain.cooldown_hours),
@@ -263,9 +267,11 @@ def request_retraining(
     sfn: SFNClient,
     state_machine_arn: str,
     now: datetime | None = None,
+    tables: DatasetTables | None = None,
 ) -> RetrainingResult:
     """Decide on a retraining request; see the module's docstring for the rules, in their order."""
-    return Retraining(registry, data, capture, sfn, state_machine_arn, now or datetime.now(UTC)).request(request)
+    retraining = Retraining(registry, data, capture, sfn, state_machine_arn, now or datetime.now(UTC), tables)
+    return retraining.request(request)
 
 
 def _newest_drop(state: MonitorState, request: RetrainingRequest) -> MonitorState | None:
