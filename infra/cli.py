@@ -26,6 +26,7 @@ from mlcore.errors import MlopsError
 
 if TYPE_CHECKING:
     from infra.operations import Platform
+    from mlcore.catalog import ViewDriftCheck
 
 # No markup: what the CLI prints is data (error messages carry `[a-z0-9-]`, category lists, ...).
 console = Console(markup=False, highlight=False, soft_wrap=True)
@@ -282,6 +283,14 @@ def _govern(platform: Platform, args: argparse.Namespace) -> int:
 # -- the feature store -----------------------------------------------------------------------------
 
 
+def _view_drift(check: ViewDriftCheck | None) -> str | None:
+    """A view's last drift check in words: `drift: <features> (<when>)`, `ok (...)` or `not_enough_data (...)`."""
+    if check is None:
+        return None
+    said = f"drift: {', '.join(check.drifted_features)}" if check.drifted_features else check.status
+    return f"{said} ({check.checked_at})"
+
+
 def cmd_features(args: argparse.Namespace) -> int:
     platform = _platform()
     if args.action == "register":
@@ -303,10 +312,11 @@ def cmd_features(args: argparse.Namespace) -> int:
                 "online": r.view.online,
                 "owner": r.view.owner,
                 "materialized_through": r.materialized_through or None,
+                "drift": _view_drift(r.drift),
             }
             for r in records
         ]
-        table = Table("view", "entities", "features", "ttl (h)", "online", "owner", "materialized through")
+        table = Table("view", "entities", "features", "ttl (h)", "online", "owner", "materialized through", "drift")
         for r in records:
             view = r.view
             table.add_row(
@@ -317,6 +327,7 @@ def cmd_features(args: argparse.Namespace) -> int:
                 "yes" if view.online else "no",
                 view.owner,
                 r.materialized_through or "-",
+                _view_drift(r.drift) or "-",
             )
         emit(args, rows, table)
     elif args.action == "show":

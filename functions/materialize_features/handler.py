@@ -1,8 +1,10 @@
-"""The platform's tick for the feature store: every online view's new rows into the online store, and its freshness."""
+"""The platform's tick for the feature store: every online view's new rows into the online store, and its freshness;
+every view's drift, when its check is due."""
 
 from __future__ import annotations
 
 import functools
+from datetime import UTC, datetime
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
@@ -12,6 +14,7 @@ from mlcore.catalog import BatchTick, MaterializeFeaturesSettings
 from mlcore.catalog import metrics as names
 from mlcore.errors import FeatureMaterializationError
 from mlcore.features import materialize_online_views
+from mlcore.monitoring import check_views_drift
 from mlruntime import client, logger, publish_metrics, registry, store, tracer, transient_errors
 
 
@@ -26,18 +29,27 @@ def settings() -> MaterializeFeaturesSettings:
 @event_parser(model=BatchTick)
 def handler(event: BatchTick, context: LambdaContext) -> dict:
     config = settings()
+    views, data = registry(config.registry_table), store(config.data_bucket)
     run = materialize_online_views(
-        registry=registry(config.registry_table),
-        data=store(config.data_bucket),
-        dynamodb=client("dynamodb"),
-        table=config.online_features_table,
+        registry=views, data=data, dynamodb=client("dynamodb"), table=config.online_features_table
     )
+    drift = {}
+    for name, check in check_views_drift(registry=views, data=data, now=datetime.now(UTC)).items():
+        if isinstance(check, str):  # its error
+            drift[name] = f"error: {check}"
+            continue
+        drift[name] = f"drift: {', '.join(check.drifted_features)}" if check.drifted_features else check.status
+        if check.status != "not_enough_data":
+            share = len(check.drifted_features) / len(check.features)
+            publish_metrics({names.DRIFT_SHARE: (share, MetricUnit.NoUnit)}, view=name)
+    run = run.model_copy(update={"drift": drift})
     for view in run.views:
         if view.age_hours is not None:
             publish_metrics({names.FEATURE_VIEW_AGE: (view.age_hours, MetricUnit.NoUnit)}, view=view.view)
     # without the view dimension: the alarm watches this one
     publish_metrics({names.STALE_FEATURE_VIEWS: (sum(v.stale for v in run.views), MetricUnit.Count)})
     failed = [f"{view.view}: {view.error}" for view in run.views if view.error]
+    failed += [f"{name}: drift check {said}" for name, said in drift.items() if said.startswith("error: ")]
     if failed:
-        raise FeatureMaterializationError(f"{len(failed)} views were not materialized: {'; '.join(failed)}")
+        raise FeatureMaterializationError(f"{len(failed)} views were not materialized or checked: {'; '.join(failed)}")
     return run.model_dump(mode="json")

@@ -93,6 +93,13 @@ def test_the_templates_tick_materializes_what_was_ingested_since(
         TableName=platform.resources.online_features_table, Key={"pk": {"S": online_key("card-activity", ["c00005"])}}
     )["Item"]
     assert json.loads(item["doc"]["S"]) == {"tx_count_24h": 31.0, "amount_mean_7d": 12.5}
+    # AND it checked the view for drift, once for the view, and the listing says what it found
+    said = json.loads(str(execution["output"]))["result"]["drift"]["card-activity"]
+    check = platform.registry.get_view("card-activity").drift
+    assert check is not None
+    assert said in ("ok", "not_enough_data") or said.startswith("drift: ")
+    [listed] = [v for v in json.loads(cli("features", "list", "--output", "json")[1]) if v["view"] == "card-activity"]
+    assert listed["drift"] == f"{said} ({check.checked_at})"
 
 
 def test_the_feature_store_demo_serves_fraud_predictions_by_card_id(target: LocalTarget, tmp_path: Path) -> None:

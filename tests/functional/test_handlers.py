@@ -755,11 +755,16 @@ def test_the_feature_stores_tick_materializes_online_views_and_fails_naming_a_br
     data.put("features/_ingests/card-activity/20260310T000000000000Z-a.json", b"{}")
     result = invoke("materialize_features", load_event("materialize_features"))
     assert [(v["view"], v["written"], v["stale"]) for v in result["views"]] == [("card-activity", 1, True)]
+    # its drift was checked too (one row of 2026, nowhere near today's windows: not enough data), and recorded
+    assert result["drift"] == {"card-activity": "not_enough_data"}
+    assert registry.get_view("card-activity").drift.status == "not_enough_data"  # type: ignore[union-attr]
     # WHEN a view's offline files cannot be read THEN the tick fails naming it (for the alert)
     registry.put_view(view.model_copy(update={"name": "broken-view"}), actor="test")
     data.put("features/broken-view/date=2026-03-10/20260310T000000000000Z-b.parquet", b"not parquet")
     data.put("features/_ingests/broken-view/20260310T000000000000Z-b.json", b"{}")
-    with pytest.raises(FeatureMaterializationError, match="1 views were not materialized: broken-view: Data"):
+    with pytest.raises(
+        FeatureMaterializationError, match="1 views were not materialized or checked: broken-view: Data"
+    ):
         invoke("materialize_features", load_event("materialize_features"))
 
 

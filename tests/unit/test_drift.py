@@ -220,3 +220,21 @@ def test_without_importance_the_features_keep_the_specs_order(churn_spec: ModelS
     report = check(churn_spec, profile, SMALL)
     report.rank_by_importance({})
     assert [f.feature for f in report.features] == churn_spec.feature_names
+
+
+def test_a_feature_from_a_views_check_is_taken_as_found_not_checked_again(
+    churn_spec: ModelSpec, profile: Profile
+) -> None:
+    # GIVEN traffic like training's, and a view's check that found `plan` drifted (as if the model took it from it)
+    stable = check(churn_spec, profile, LARGE)
+    plan = by_name(stable)["plan"]
+    assert not plan.drifted
+    from_view = plan.model_copy(update={"drifted": True, "score": 0.9, "view": "plans", "checked_at": "t"})
+    columns, predictions = window(LARGE, 21)
+    report = check_drift(churn_spec, 1, profile, columns, predictions, from_views=[from_view])
+    # THEN the model reports the view's finding for it, once, counted in the drifted share
+    assert [f.feature for f in report.features].count("plan") == 1
+    assert by_name(report)["plan"] == from_view
+    assert report.drift_share == stable.drift_share + 1 / len(churn_spec.features)
+    html = render_drift_html(report)
+    assert "plan<br><small>view plans, checked t</small>" in html

@@ -620,6 +620,20 @@ class ViewSource(_Strict):
         return self
 
 
+class ViewDrift(_Strict):
+    """How a view's values are watched, once for every model that takes them: the newest window of event
+    times against the window before it."""
+
+    threshold: float = Field(default=0.1, gt=0)  # a feature's own drift_threshold wins
+    window_hours: float = Field(default=24, gt=0)
+    reference_hours: float = Field(default=168, gt=0)
+    min_rows: int = Field(default=100, gt=0)  # in each window, else the check says not enough data
+    every_minutes: int = Field(default=60, gt=0)  # how often the platform's tick checks it
+
+    def threshold_of(self, feature: Feature) -> float:
+        return feature.drift_threshold if feature.drift_threshold is not None else self.threshold
+
+
 class FeatureView(_Strict):
     """A feature view: features of an entity over time (see README.md, Feature store)."""
 
@@ -632,6 +646,7 @@ class FeatureView(_Strict):
     online: bool = False  # materialized into the online store, for enrichment at prediction
     source: ViewSource | None = None
     features: Annotated[list[Feature], Field(min_length=1)]
+    drift: ViewDrift = Field(default_factory=ViewDrift)
 
     @model_validator(mode="after")
     def _consistent(self) -> FeatureView:

@@ -216,6 +216,7 @@ if TYPE_CHECKING:
         Trigger,
         ValidateRequest,
         ValidateResult,
+        ViewDriftCheck,
         ViewMaterialized,
     )
     from mlcore.catalog.outputs import OUTPUT_KEYS, OUTPUTS, Output

@@ -148,6 +148,21 @@ class ValidateResult(_Message):
     job: JobPlan = Field(default_factory=JobPlan)
 
 
+class ViewDriftCheck(_Message):
+    """A feature view's drift check: its values of the newest window of event times against the window before
+    (the view's `drift`), once for every model that takes them."""
+
+    view: str
+    checked_at: str
+    window: tuple[str, str]  # ISO 8601 start and end of the newest window
+    reference: tuple[str, str]  # and of the window before it
+    rows: int
+    reference_rows: int
+    status: Literal["ok", "drift", "not_enough_data"]
+    drifted_features: list[str] = Field(default_factory=list)
+    features: list[dict[str, JsonValue]] = Field(default_factory=list)  # each feature's drift, as the monitor's
+
+
 class SegmentMetrics(_Message):
     """The holdout metrics of the rows where a segment column (`metrics.segments`) has one value."""
 
@@ -514,6 +529,8 @@ class ViewMaterialized(_Message):
 
 class MaterializeRun(_Message):
     views: list[ViewMaterialized] = Field(default_factory=list)
+    # The views checked for drift at this tick: `ok`, `drift: <features>` or `not_enough_data`, or the error.
+    drift: dict[str, str] = Field(default_factory=dict)
 
 
 class RegistryStreamBatch(_Message):

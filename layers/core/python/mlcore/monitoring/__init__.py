@@ -18,10 +18,12 @@ if TYPE_CHECKING:
         PerformanceCheck,
         check_drift,
         chi_square_p_value,
+        features_drift,
         jensen_shannon,
         ks_p_value,
         normed_wasserstein,
         psi,
+        window_column,
     )
     from mlcore.monitoring.report import render_drift_html
     from mlcore.monitoring.retraining import (
@@ -32,5 +34,6 @@ if TYPE_CHECKING:
         retrain_execution_name,
     )
     from mlcore.monitoring.schedule import MONITOR, list_due_models
+    from mlcore.monitoring.views import check_view_drift, check_views_drift, view_features_drift
 
 __all__, __getattr__, __dir__ = surface(__name__, __file__)

@@ -10,24 +10,14 @@ import numpy as np
 from mlcore.catalog import CheckFile, DriftCheckResult, DueModel, Trigger, check_key
 from mlcore.catalog import metrics as names
 from mlcore.data import Profile, capture_window, check_contract, labelled_window
-from mlcore.monitoring.drift import DISTANCES, DriftReport, PerformanceCheck, check_drift
+from mlcore.monitoring.drift import DISTANCES, DriftReport, PerformanceCheck, check_drift, window_column
 from mlcore.monitoring.report import render_drift_html
 from mlcore.monitoring.schedule import MONITOR
+from mlcore.monitoring.views import view_features_drift
 from mlcore.registry import ModelVersion, Registry
 from mlcore.spec import LOWER_IS_BETTER, ModelSpec
 from mlcore.storage import ObjectStore
 from mlcore.training import label_metrics, regression_metrics, score_metrics
-
-
-def _column(window: Any, name: str, numeric: bool) -> Any:
-    """A window column as the drift check takes it: float64 with NaN for numbers, Arrow strings for categories."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    column = window.column(name) if name in window.column_names else pa.nulls(window.num_rows, pa.string())
-    if numeric:
-        return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-    return column
 
 
 def check_performance(spec: ModelSpec, champion: ModelVersion, labelled: Any) -> PerformanceCheck | None:
@@ -118,9 +108,10 @@ def run_drift_check(
             )
         )
     profile = Profile.model_validate_json(artifacts.get_verified(champion.artifacts["profile"]))
-    columns = {f.name: _column(window, f.name, f.is_numeric) for f in spec.features}
-    predictions = _column(window, "prediction", numeric=spec.task != "classification")
-    report = check_drift(spec, champion.version, profile, columns, predictions)
+    columns = {f.name: window_column(window, f.name, f.is_numeric) for f in spec.features}
+    predictions = window_column(window, "prediction", numeric=spec.task != "classification")
+    from_views = view_features_drift(spec, registry)  # checked once per view, not here again
+    report = check_drift(spec, champion.version, profile, columns, predictions, from_views=from_views)
     report.rank_by_importance(champion.importance)  # drifted features that matter most come first
     _, contract = check_contract(window, spec, require_target=False, table_checks=False)
     report.quality = contract.failures

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 from typing import Any
@@ -160,6 +161,10 @@ class FeatureDrift(BaseModel):
     labels: list[str] = []
     # The champion's permutation importance of this feature (the primary metric's loss when shuffled).
     importance: float | None = None
+    # A feature a model takes from a view is checked once for the view (its newest window against the one
+    # before, at `checked_at`), not again against each model's training profile.
+    view: str | None = None
+    checked_at: str | None = None
 
 
 class PerformanceCheck(BaseModel):
@@ -270,8 +275,44 @@ def _categorical_drift(name: str, reference: CategoricalProfile, raw: np.ndarray
     )
 
 
+def window_column(window: Any, name: str, numeric: bool) -> Any:
+    """A window column as the drift check takes it: float64 with NaN for numbers, Arrow strings for categories."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = window.column(name) if name in window.column_names else pa.nulls(window.num_rows, pa.string())
+    if numeric:
+        return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+    return column
+
+
+def features_drift(
+    features: list[Feature],
+    reference: dict[str, NumericProfile | CategoricalProfile],
+    columns: dict[str, Any],
+    threshold: Callable[[Feature], float],
+) -> list[FeatureDrift]:
+    """Each feature's values (`columns`, as `check_drift` takes them) against its reference profile."""
+
+    def one(feature: Feature) -> FeatureDrift:
+        profile = reference[feature.name]
+        if isinstance(profile, NumericProfile):
+            return _numeric_drift(feature.name, profile, columns[feature.name], threshold(feature), feature)
+        return _categorical_drift(feature.name, profile, columns[feature.name], threshold(feature))
+
+    # Sorting and counting run in numpy and Arrow without the GIL: features are checked in parallel.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        return list(pool.map(one, features))
+
+
 def check_drift(
-    spec: ModelSpec, version: int, profile: Profile, columns: dict[str, Any], predictions: Any
+    spec: ModelSpec,
+    version: int,
+    profile: Profile,
+    columns: dict[str, Any],
+    predictions: Any,
+    *,
+    from_views: list[FeatureDrift] | None = None,
 ) -> DriftReport:
     """Compare a window of served traffic with the training profile.
 
@@ -288,6 +329,9 @@ def check_drift(
         categories as anything Arrow reads as strings (an Arrow array avoids a conversion).
     predictions
         The model's outputs on the window.
+    from_views
+        The drift of features the model takes from feature views, as their views' last checks found it:
+        those features are not checked again here, and count toward the drifted share like the others.
 
     Returns
     -------
@@ -295,16 +339,9 @@ def check_drift(
         Per-feature scores against thresholds, quality findings and the dataset-level decision.
     """
 
-    def one(feature: Feature) -> FeatureDrift:
-        reference = profile.features[feature.name]
-        threshold = spec.drift_threshold(feature)
-        if isinstance(reference, NumericProfile):
-            return _numeric_drift(feature.name, reference, columns[feature.name], threshold, feature)
-        return _categorical_drift(feature.name, reference, columns[feature.name], threshold)
-
-    # Sorting and counting run in numpy and Arrow without the GIL: features are checked in parallel.
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        results = list(pool.map(one, spec.features))
+    checked = {f.feature for f in from_views or []}
+    own = [f for f in spec.features if f.name not in checked]
+    results = [*features_drift(own, profile.features, columns, spec.drift_threshold), *(from_views or [])]
     share = sum(r.drifted for r in results) / len(results)
     pred_reference = profile.prediction
     if isinstance(pred_reference, NumericProfile):

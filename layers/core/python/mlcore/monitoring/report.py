@@ -34,6 +34,14 @@ def _importance(value: float | None) -> str:
     return "-" if value is None else f"{value:+.4f}"
 
 
+def _name(feature: FeatureDrift) -> str:
+    """A feature's name; one taken from a view says which, and that the view's own check found its drift."""
+    if feature.view is None:
+        return escape(feature.feature)
+    checked = escape(feature.checked_at or "")
+    return f"{escape(feature.feature)}<br><small>view {escape(feature.view)}, checked {checked}</small>"
+
+
 def render_drift_html(report: DriftReport) -> str:
     """The drift report of one check as a standalone HTML page."""
     verdict = (
@@ -42,7 +50,7 @@ def render_drift_html(report: DriftReport) -> str:
         else f'<span class="ok">no dataset drift ({report.drift_share:.0%} of features drifted)</span>'
     )
     rows = "".join(
-        f"<tr><td>{escape(f.feature)}</td><td>{_importance(f.importance)}</td><td>{f.kind}</td><td>{f.method}</td>"
+        f"<tr><td>{_name(f)}</td><td>{_importance(f.importance)}</td><td>{f.kind}</td><td>{f.method}</td>"
         f"<td>{f.score:.4g}</td>"
         f'<td>{f.threshold:.4g}</td><td class="{"bad" if f.drifted else "ok"}">{"drift" if f.drifted else "ok"}</td>'
         f"<td>{f.psi:.3f}</td><td>{f.missing_rate:.1%} (ref {f.reference_missing_rate:.1%})</td>"
@@ -51,7 +59,7 @@ def render_drift_html(report: DriftReport) -> str:
     )
     features = [*report.features, *([report.prediction] if report.prediction else [])]
     cards = "".join(
-        f'<div class="card"><b>{escape(f.feature)}</b> {f.method} = {f.score:.4g} '
+        f'<div class="card"><b>{_name(f)}</b> {f.method} = {f.score:.4g} '
         f"({'drift' if f.drifted else 'ok'})<br>{_histogram_svg(f)}</div>"
         for f in features
     )
@@ -83,7 +91,8 @@ def render_drift_html(report: DriftReport) -> str:
         "up to 1000 rows; normed Wasserstein (numeric) and Jensen-Shannon (categorical) distances above the "
         "threshold on more. PSI is shown alongside. Grey: training; blue: current. Features are ranked by the "
         "champion's permutation importance: how much its primary metric fell on the holdout with the feature "
-        "shuffled.</p>"
+        "shuffled. A feature taken from a feature view is checked once for the view, its newest window of values "
+        "against the window before (grey), and reported here from that check.</p>"
         "<table><tr><th>feature</th><th>importance</th><th>type</th><th>test</th><th>score</th><th>threshold</th><th>result</th>"
         f"<th>PSI</th><th>missing</th><th>findings</th></tr>{rows}</table><div class='grid'>{cards}</div>",
     )

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from mlcore.catalog import Comparison, CrossValidation, DataSource, DriftCheckResult, TrainedModel
+from mlcore.catalog import Comparison, CrossValidation, DataSource, DriftCheckResult, TrainedModel, ViewDriftCheck
 from mlcore.spec import FeatureView, ModelSpec
 
 CHAMPION = "champion"
@@ -67,6 +67,7 @@ class ViewRecord(Record):
     materialized_ingests: list[str] = Field(default_factory=list)
     materialized_before: str = ""  # every complete ingest with a smaller id is in the online store
     newest_event_at: str | None = None  # the newest event time in the online store (ISO 8601): its freshness
+    drift: ViewDriftCheck | None = None  # its last drift check (the platform's tick)
 
 
 class ModelVersion(Record, TrainedModel):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from mlcore.catalog import audit_table_name
+from mlcore.catalog import ViewDriftCheck, audit_table_name
 from mlcore.errors import ConflictError, ModelNotFoundError, NotFoundError
 from mlcore.registry.records import (
     CHALLENGER,
@@ -124,6 +124,13 @@ def _run_index(run_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"RUNID#{run_id}"}, "sk": {"S": "RUN"}}
 
 
+def _record(item: dict[str, Any], model: type[R]) -> R:
+    """A record from its item: the document, at the item's revision."""
+    record = model.model_validate_json(item["doc"]["S"])
+    record.revision = int(item.get("rev", {}).get("N", "0"))
+    return record
+
+
 class Registry:
     """Registry adapter over one DynamoDB table; takes a boto3 client."""
 
@@ -139,9 +146,7 @@ class Registry:
         found = item.get("Item")
         if not found:
             return None
-        record = model.model_validate_json(found["doc"]["S"])
-        record.revision = int(found.get("rev", {}).get("N", "0"))
-        return record
+        return _record(found, model)
 
     def _query(
         self,
@@ -305,9 +310,9 @@ class Registry:
             raise ModelNotFoundError(f"model '{name}' is not registered")
         return record.spec
 
-    def _scan(self, sk: str) -> list[str]:
-        """The documents of every item with this sort key (one per model, or per view)."""
-        docs: list[str] = []
+    def _scan(self, sk: str) -> list[dict[str, Any]]:
+        """Every item with this sort key (one per model, or per view)."""
+        items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "FilterExpression": "sk = :sk",
@@ -315,13 +320,13 @@ class Registry:
         }
         while True:
             page = self.client.scan(**kwargs)
-            docs.extend(item["doc"]["S"] for item in page.get("Items", []))
+            items.extend(page.get("Items", []))
             if "LastEvaluatedKey" not in page:
-                return docs
+                return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def list_specs(self) -> list[ModelSpec]:
-        return sorted((SpecRecord.model_validate_json(doc).spec for doc in self._scan(SPEC)), key=lambda s: s.name)
+        return sorted((_record(item, SpecRecord).spec for item in self._scan(SPEC)), key=lambda s: s.name)
 
     # -- feature views ---------------------------------------------------------------------
     def put_view(self, view: FeatureView, actor: str) -> ViewRecord:
@@ -396,7 +401,8 @@ class Registry:
         return record
 
     def list_views(self) -> list[ViewRecord]:
-        return sorted((ViewRecord.model_validate_json(doc) for doc in self._scan(VIEW)), key=lambda r: r.view.name)
+        # each at its revision: a record listed here may be written back (a drift check's)
+        return sorted((_record(item, ViewRecord) for item in self._scan(VIEW)), key=lambda r: r.view.name)
 
     def set_materialized(self, record: ViewRecord, done: dict[str, Any]) -> ViewRecord:
         """Record how far the view's offline store is in the online store, on the revision read.
@@ -406,9 +412,22 @@ class Registry:
         ConflictError
             If the view changed since `record` was read (another materialization, or a re-registration).
         """
-        updated = record.model_copy(update=done)
+        return self._update_view(record, done, "materialized")
+
+    def set_view_drift(self, record: ViewRecord, check: ViewDriftCheck) -> ViewRecord:
+        """Record a view's drift check, on the revision read.
+
+        Raises
+        ------
+        ConflictError
+            If the view changed since `record` was read.
+        """
+        return self._update_view(record, {"drift": check}, "checked for drift")
+
+    def _update_view(self, record: ViewRecord, changes: dict[str, Any], doing: str) -> ViewRecord:
+        updated = record.model_copy(update=changes)
         self._transact([{"Put": self._put(record.view.name, VIEW, updated, pk=_view_pk(record.view.name))}],
-                       f"feature view '{record.view.name}' changed while it was materialized")  # fmt: skip
+                       f"feature view '{record.view.name}' changed while it was {doing}")  # fmt: skip
         updated.revision = record.revision + 1
         return updated
 
