@@ -4,6 +4,7 @@ step, materialization of the online store, and enrichment of predictions by enti
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -565,3 +566,81 @@ def test_an_ingest_is_read_only_once_complete_and_a_late_finisher_is_not_skipped
     assert _materialize(registry, data, resources, online_table).files == 1
     assert _online(resources.dynamodb, "c-slow") is not None
     assert _materialize(registry, data, resources, online_table).files == 0
+
+
+# -- enrichment in batch scoring --------------------------------------------------------------------
+
+
+def test_a_batch_row_by_card_id_gets_what_its_card_knew_at_the_batchs_time_and_never_later(
+    data: ObjectStore, ingest: Callable[[pa.Table], Any], activity: pa.Table, fraud_spec: ModelSpec
+) -> None:
+    from mlcore.batch import with_view_features
+
+    ingest(activity)
+    as_of = END - timedelta(hours=3)  # the batch was planned 3 hours before the view's last values
+    # the leakage trap: a value of 999 for c00001, a microsecond after the batch's time
+    after = pa.array([as_of + timedelta(microseconds=1)], pa.timestamp("us", tz="UTC"))
+    ingest(pa.table({"card_id": ["c00001"], "event_time": after, "tx_count_24h": [999.0], "amount_mean_7d": [1.0]}))
+    cards = ["c00001", "c00002", "c00003", "nobody"]
+    rows = pa.table({"card_id": cards, "amount": [10.0, 20.0, 30.0, 40.0], "merchant_category": ["online"] * 4})
+    # the third row brings its own time (a day earlier); the others take the batch's
+    rows = rows.append_column(
+        "event_time", pa.array([None, None, as_of - timedelta(days=1), None], pa.timestamp("us", tz="UTC"))
+    )
+    cache: dict[tuple[Any, ...], Any] = {}
+    enriched = with_view_features(rows, "in/a.parquet", fraud_spec, data=data, as_of=as_of, cache=cache)
+    ttl = timedelta(hours=fraud_spec.views["card-activity"].ttl_hours)
+    times = [as_of, as_of, as_of - timedelta(days=1), as_of]
+    expected = [_newest_before(activity, card, at, ttl) for card, at in zip(cards, times, strict=True)]
+    assert enriched.column("tx_count_24h").to_pylist() == expected
+    assert expected[0] is not None and expected[3] is None  # a known card in time; an unknown one: null
+    assert 999.0 not in enriched.column("tx_count_24h").to_pylist()  # the trap, after the batch's time
+    # a file that carries a view's feature keeps its own values (the others are still joined)
+    sent = rows.append_column("tx_count_24h", pa.array([1.0, 2.0, 3.0, 4.0]))
+    kept = with_view_features(sent, "in/b.parquet", fraud_spec, data=data, as_of=as_of, cache=cache)
+    assert kept.column("tx_count_24h").to_pylist() == [1.0, 2.0, 3.0, 4.0]
+    assert kept.column("amount_mean_7d").to_pylist() == enriched.column("amount_mean_7d").to_pylist()
+    # a file without the card id cannot be enriched: refused naming the file and the key
+    with pytest.raises(DataValidationError, match=r"the rows of in/c.parquet need view 'card-activity''s entity keys"):
+        with_view_features(rows.drop_columns(["card_id"]), "in/c.parquet", fraud_spec, data=data, as_of=as_of, cache={})
+
+
+def test_a_batch_of_card_ids_is_scored_as_the_api_scores_the_same_rows_in_full(
+    fraud_service: PredictionService,
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    ingest: Callable[[pa.Table], Any],
+) -> None:
+    from mlcore.batch import plan_batch, score_chunk
+    from mlcore.catalog import BatchRequest, PlanBatchRequest
+
+    # GIVEN fresh values of two cards (the third card's are weeks old, past the view's TTL)
+    fresh = pa.array([datetime.now(UTC) - timedelta(hours=1)] * 2, pa.timestamp("us", tz="UTC"))
+    ingest(pa.table({"card_id": ["c00001", "c00002"], "event_time": fresh, "tx_count_24h": [4.0, 12.0],
+                     "amount_mean_7d": [30.0, 90.0]}))  # fmt: skip
+    rows = pa.table({"card_id": ["c00001", "c00002", "c00003"], "amount": [15.0, 900.0, 50.0],
+                     "merchant_category": ["grocery", "online", "travel"]})  # fmt: skip
+    data.put("batches/fraud/in/a.parquet", to_parquet(rows))
+    # WHEN a batch of card ids only is planned and scored
+    request = BatchRequest(
+        model_name="fraud", input=data.uri("batches/fraud/in/"), output=data.uri("batches/fraud/out/")
+    )
+    planned = plan_batch(
+        PlanBatchRequest(request=request, batch_id="20261205T000000Z-feat01"), registry=registry, data=data
+    )
+    result = score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    # THEN the two cards with fresh values are scored, and the third is refused naming the feature it lacks
+    assert (result.read, result.scored, result.rejected) == (3, 2, 1)
+    [reject] = [json.loads(line) for line in data.get(str(result.rejects_key)).splitlines()]
+    assert (reject["row_id"], reject["field"]) == ("a.parquet:2", "tx_count_24h")
+    # AND the scores are the API's for the same rows sent in full
+    predictions = pq.read_table(io.BytesIO(data.get(str(result.predictions_key))))
+    full = [
+        {"amount": 15.0, "merchant_category": "grocery", "tx_count_24h": 4.0, "amount_mean_7d": 30.0},
+        {"amount": 900.0, "merchant_category": "online", "tx_count_24h": 12.0, "amount_mean_7d": 90.0},
+    ]
+    answered = _predict(fraud_service, *full)
+    assert predictions.column("prediction").to_pylist() == answered["predictions"]
+    scores = [p["yes"] for p in answered["probabilities"]]
+    assert predictions.column("score").to_pylist() == pytest.approx(scores, abs=1e-6)  # float32, other threads

@@ -24,6 +24,14 @@ if TYPE_CHECKING:
     )
     from mlcore.batch.publish import PREDICTIONS_TABLE_SUFFIX, predictions_table, publish_batch
     from mlcore.batch.schedule import NO_CHAMPION, last_firing, scheduled_batch_id, start_scheduled_batches
-    from mlcore.batch.scoring import ChunkWriter, Reject, RowCheck, check_rows, score_chunk, write_chunk_failure
+    from mlcore.batch.scoring import (
+        ChunkWriter,
+        Reject,
+        RowCheck,
+        check_rows,
+        score_chunk,
+        with_view_features,
+        write_chunk_failure,
+    )
 
 __all__, __getattr__, __dir__ = surface(__name__, __file__)

@@ -14,6 +14,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ from mlcore.catalog import (
     batch_predictions_key,
     batch_rejects_key,
 )
-from mlcore.data import read_dataset_file
+from mlcore.data import column_times, join_view, read_dataset_file
 from mlcore.errors import ArtifactIntegrityError, BadRequestError, DataValidationError
 from mlcore.registry import Registry
 from mlcore.serving import (
@@ -199,6 +200,36 @@ def _glue_type(column: pa.Field) -> str:
     raise DataValidationError(f"batch.keep_columns: column {column.name!r} is of type {kind}, which Glue cannot hold")
 
 
+def with_view_features(
+    table: pa.Table, key: str, spec: ModelSpec, *, data: ObjectStore, as_of: datetime, cache: dict[tuple[Any, ...], Any]
+) -> pa.Table:
+    """A batch file's rows with the features the model takes from views and the file does not carry, joined from
+    the views' offline stores as of each row's time (its `data.timestamp_column` when the file has it, else the
+    batch's planned time), within the TTL: a value from after that moment is never used, as at training.
+
+    Raises
+    ------
+    DataValidationError
+        When the file lacks a view's entity keys (and the features it would give).
+    """
+    wanted = {
+        view: binding.model_copy(update={"features": [f for f in binding.features if f not in table.column_names]})
+        for view, binding in spec.views.items()
+    }
+    wanted = {view: binding for view, binding in wanted.items() if binding.features}
+    if not wanted:
+        return table
+    batch_time = pa.chunked_array([pa.array([as_of] * table.num_rows, pa.timestamp("us", tz="UTC"))])
+    column = spec.data.timestamp_column
+    times = batch_time
+    if column is not None and column in table.column_names:
+        own = column_times(table, column, missing="", field="data.timestamp_column")
+        times = pc.if_else(pc.is_null(own), batch_time, own)  # a row without a time: the batch's
+    for view, binding in wanted.items():
+        table, _ = join_view(table, times, view, binding, spec=spec, data=data, rows_are=f"rows of {key}", cache=cache)
+    return table
+
+
 def _keep_schema(table: pa.Table, keep_columns: list[str], key: str) -> pa.Schema:
     missing = [name for name in keep_columns if name not in table.column_names]
     if missing:
@@ -232,9 +263,12 @@ def score_chunk(
     spec = registry.get_spec(plan.model_name)
     writer: ChunkWriter | None = None
     read = scored = 0
+    as_of = datetime.fromisoformat(plan.created_at)
+    offline: dict[tuple[Any, ...], Any] = {}  # the views' rows read once, for every file of the chunk
     for key in keys:
         relative = key[len(plan.input) :]
         table = read_dataset_file(data.get(key), key, relative, spec)
+        table = with_view_features(table, key, spec, data=data, as_of=as_of, cache=offline)
         keep = _keep_schema(table, plan.keep_columns, key)
         writer = writer or ChunkWriter(spec, keep, model, plan.version)
         read += table.num_rows

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from mlcore.data.point_in_time import (
         OfflineFile,
         as_of_join,
+        join_view,
         offline_files,
         read_offline,
         training_set,

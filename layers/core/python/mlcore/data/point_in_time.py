@@ -10,6 +10,7 @@ import hashlib
 import io
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -146,24 +147,50 @@ def training_set(labels: pa.Table, spec: ModelSpec, data: ObjectStore) -> tuple[
     times = _label_times(labels, spec)
     sources = []
     for view, binding in spec.views.items():
-        missing = [entity for entity in binding.entities if entity not in labels.column_names]
-        if missing:
-            raise DataValidationError(
-                f"the labels need view '{view}''s entity keys: {missing} are missing", field="features_from"
-            )
         taken = [name for name in binding.features if name in labels.column_names]
         if taken:
             raise DataValidationError(
                 f"the labels already have {taken}, which come from view '{view}': drop them from the labels",
                 field="features_from",
             )
-        first, last = _days(times, binding.ttl_hours)
+        labels, source = join_view(labels, times, view, binding, spec=spec, data=data, rows_are="labels")
+        sources.append(source)
+    return labels, sources
+
+
+def join_view(
+    table: pa.Table,
+    times: pa.ChunkedArray,
+    view: str,
+    binding: ViewBinding,
+    *,
+    spec: ModelSpec,
+    data: ObjectStore,
+    rows_are: str,
+    cache: dict[tuple[Any, ...], tuple[pa.Table, str]] | None = None,
+) -> tuple[pa.Table, DataSource]:
+    """The table with the binding's features joined from the view's offline store as of each row's time (within
+    the TTL), and the DataSource of what was read. `cache` keeps what was read by view, days and features, for
+    the next table of the same times (a batch's files).
+
+    Raises
+    ------
+    DataValidationError
+        When the table lacks one of the view's entity keys (`rows_are` names the rows in the message).
+    """
+    missing = [entity for entity in binding.entities if entity not in table.column_names]
+    if missing:
+        raise DataValidationError(
+            f"the {rows_are} need view '{view}''s entity keys: {missing} are missing", field="features_from"
+        )
+    first, last = _days(times, binding.ttl_hours)
+    cache = {} if cache is None else cache
+    key = (view, first, last, tuple(binding.features))
+    if key not in cache:
         files = [f for f in offline_files(view, data) if first <= f.day <= last]
         schema = view_schema(binding.entities, binding.timestamp, [spec.feature(name) for name in binding.features])
-        rows, sha256 = read_offline(files, schema, data)
-        for name, column in zip(binding.features, as_of_join(labels, times, binding, rows).columns, strict=True):
-            labels = labels.append_column(name, column)
-        sources.append(
-            DataSource(source="view", uri=data.uri(feature_view_prefix(view)), sha256=sha256, rows=rows.num_rows)
-        )
-    return labels, sources
+        cache[key] = read_offline(files, schema, data)
+    rows, sha256 = cache[key]
+    for name, column in zip(binding.features, as_of_join(table, times, binding, rows).columns, strict=True):
+        table = table.append_column(name, column)
+    return table, DataSource(source="view", uri=data.uri(feature_view_prefix(view)), sha256=sha256, rows=rows.num_rows)
