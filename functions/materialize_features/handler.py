@@ -29,25 +29,26 @@ def settings() -> MaterializeFeaturesSettings:
 @event_parser(model=BatchTick)
 def handler(event: BatchTick, context: LambdaContext) -> dict:
     config = settings()
+    now = datetime.now(UTC)  # the tick's time: for materialization and drift alike
     views, data = registry(config.registry_table), store(config.data_bucket)
     run = materialize_online_views(
-        registry=views, data=data, dynamodb=client("dynamodb"), table=config.online_features_table
+        registry=views, data=data, dynamodb=client("dynamodb"), table=config.online_features_table, now=now
     )
+    for view in run.views:
+        if view.age_hours is not None:
+            publish_metrics({names.FEATURE_VIEW_AGE: (view.age_hours, MetricUnit.NoUnit)}, view=view.view)
+    # without the view dimension: the alarm watches this one
+    publish_metrics({names.STALE_FEATURE_VIEWS: (sum(v.stale for v in run.views), MetricUnit.Count)})
     drift = {}
-    for name, check in check_views_drift(registry=views, data=data, now=datetime.now(UTC)).items():
-        if isinstance(check, str):  # its error
-            drift[name] = f"error: {check}"
+    for name, check in check_views_drift(registry=views, data=data, now=now).items():
+        if isinstance(check, str):  # skipped, or its error
+            drift[name] = check
             continue
         drift[name] = f"drift: {', '.join(check.drifted_features)}" if check.drifted_features else check.status
         if check.status != "not_enough_data":
             share = len(check.drifted_features) / len(check.features)
             publish_metrics({names.DRIFT_SHARE: (share, MetricUnit.NoUnit)}, view=name)
     run = run.model_copy(update={"drift": drift})
-    for view in run.views:
-        if view.age_hours is not None:
-            publish_metrics({names.FEATURE_VIEW_AGE: (view.age_hours, MetricUnit.NoUnit)}, view=view.view)
-    # without the view dimension: the alarm watches this one
-    publish_metrics({names.STALE_FEATURE_VIEWS: (sum(v.stale for v in run.views), MetricUnit.Count)})
     failed = [f"{view.view}: {view.error}" for view in run.views if view.error]
     failed += [f"{name}: drift check {said}" for name, said in drift.items() if said.startswith("error: ")]
     if failed:

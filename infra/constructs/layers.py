@@ -182,6 +182,7 @@ class Layers(Construct):
         self.layers = {name: self._layer(name) for name in names}
 
     def _layer(self, name: str) -> lambda_.LayerVersion:
+        check_lock(name)  # here too: CDK skips bundling an asset it staged before, lock or not
         requirements = layer_requirements(name)
         # The core layer carries the domain library, the handlers' Lambda glue and the shutdown extension.
         packages = CORE_PACKAGES if name == "core" else ()

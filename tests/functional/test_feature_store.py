@@ -600,6 +600,8 @@ def test_a_batch_row_by_card_id_gets_what_its_card_knew_at_the_batchs_time_and_n
     kept = with_view_features(sent, "in/b.parquet", fraud_spec, data=data, as_of=as_of, cache=cache)
     assert kept.column("tx_count_24h").to_pylist() == [1.0, 2.0, 3.0, 4.0]
     assert kept.column("amount_mean_7d").to_pylist() == enriched.column("amount_mean_7d").to_pylist()
+    # an empty file (a header-only CSV) has nothing to join, and stays empty
+    assert with_view_features(rows.slice(0, 0), "in/e.csv", fraud_spec, data=data, as_of=as_of, cache={}).num_rows == 0
     # a file without the card id cannot be enriched: refused naming the file and the key
     with pytest.raises(DataValidationError, match=r"the rows of in/c.parquet need view 'card-activity''s entity keys"):
         with_view_features(rows.drop_columns(["card_id"]), "in/c.parquet", fraud_spec, data=data, as_of=as_of, cache={})

@@ -81,10 +81,23 @@ def test_a_table_outside_the_models_prefix_or_database_or_missing_is_refused_nam
     churn_dataset: pa.Table,
 ) -> None:  # fmt: skip
     write_table(churn_dataset.to_pandas(), data, folder="datasets/other-model/labels/")
+    inside = f"s3://{data.bucket}/datasets/churn/x/"
+    for table, kind, parameters, keys in (
+        ("iceberg", "EXTERNAL_TABLE", {"table_type": "iceberg"}, []),
+        ("a_view", "VIRTUAL_VIEW", {}, []),
+        ("unrepaired", "EXTERNAL_TABLE", {}, [{"Name": "region", "Type": "string"}]),
+    ):
+        tables.glue.create_table(DatabaseName=DATABASE, TableInput={
+            "Name": table, "TableType": kind, "Parameters": parameters, "PartitionKeys": keys,
+            "StorageDescriptor": {"Location": "" if kind == "VIRTUAL_VIEW" else inside},
+        })  # fmt: skip
     cases = [
         (TABLE, DataValidationError, "lies at s3://.*/datasets/other-model/labels/?, outside s3://.*/datasets/churn/"),
         ("elsewhere.churn_labels", DataValidationError, "not a table of the platform's datasets database"),
         (f"{DATABASE}.missing", NotFoundError, f"no Glue table {DATABASE}.missing"),
+        (f"{DATABASE}.iceberg", DataValidationError, r"\(ICEBERG, location s3://.*\) is not files the platform can"),
+        (f"{DATABASE}.a_view", DataValidationError, r"\(VIRTUAL_VIEW, location none\) is not files"),
+        (f"{DATABASE}.unrepaired", NotFoundError, "is partitioned and has no partition registered"),
     ]
     for table, error, message in cases:
         registry.put_spec(from_table(churn_spec, table), actor="test")

@@ -102,10 +102,58 @@ def test_a_model_reports_the_features_it_takes_from_a_view_from_the_views_check(
     registry: Registry, data: ObjectStore, view: FeatureView
 ) -> None:
     spec = load_spec(FRAUD_SPEC.read_text(), views=lambda name: registry.get_view(name).view)
-    assert view_features_drift(spec, registry) == []  # never checked: nothing to report yet
+    assert view_features_drift(spec, registry, NOW) == []  # never checked: nothing to report yet
     history(view, data, current_mean=9.0)
     check = check_view_drift(registry.get_view(view.name), registry=registry, data=data, now=NOW)
-    found = {f.feature: f for f in view_features_drift(spec, registry)}
+    found = {f.feature: f for f in view_features_drift(spec, registry, NOW)}
     assert set(found) == set(spec.views[view.name].features) == {"tx_count_24h", "amount_mean_7d"}
     assert all(f.view == view.name and f.checked_at == check.checked_at for f in found.values())
     assert found["tx_count_24h"].drifted and not found["amount_mean_7d"].drifted
+
+
+def test_a_feature_without_values_in_a_window_is_unchecked_and_the_others_are_checked(
+    registry: Registry, data: ObjectStore, view: FeatureView
+) -> None:
+    # GIVEN a week in which amount_mean_7d (nullable) had no value at all: as if it were added since
+    reference = rows([NOW - timedelta(hours=h) for h in range(30, 24 * 8, 12)], 3.0, seed=1)
+    empty = pa.nulls(reference.num_rows, pa.float64())
+    ingest(view, data, reference.set_column(3, "amount_mean_7d", empty))
+    ingest(view, data, rows([NOW - timedelta(hours=h) for h in (24, 12, 1)], 9.0, seed=2))
+    check = check_view_drift(registry.get_view(view.name), registry=registry, data=data, now=NOW)
+    assert (check.status, check.drifted_features, check.unchecked) == ("drift", ["tx_count_24h"], ["amount_mean_7d"])
+
+
+def test_a_view_that_changed_meanwhile_is_skipped_and_one_that_fails_is_named_while_the_others_are_checked(
+    registry: Registry, data: ObjectStore, view: FeatureView, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlcore.errors import ConflictError
+    from mlcore.monitoring import views as module
+
+    registry.put_view(FeatureView.model_validate({**view.model_dump(), "name": "other-view"}), actor="test")
+    history(view, data, current_mean=3.0)
+    real = module.check_view_drift
+
+    def flaky(record: Any, **kwargs: Any) -> Any:
+        if record.view.name == "other-view":
+            raise ValueError("an unexpected bug")
+        raise ConflictError("feature view 'card-activity' changed while it was checked for drift")
+
+    monkeypatch.setattr(module, "check_view_drift", flaky)
+    said = check_views_drift(registry=registry, data=data, now=NOW)
+    assert said == {
+        "card-activity": "skipped: the view changed while it was checked; the next tick checks it",
+        "other-view": "error: ValueError: an unexpected bug",
+    }
+    monkeypatch.setattr(module, "check_view_drift", real)
+    assert all(isinstance(c, ViewDriftCheck) for c in check_views_drift(registry=registry, data=data, now=NOW).values())
+
+
+@pytest.mark.parametrize(("age", "used"), [(timedelta(minutes=120), True), (timedelta(minutes=120, seconds=1), False)])
+def test_a_model_takes_a_views_check_only_while_it_is_recent(
+    registry: Registry, data: ObjectStore, view: FeatureView, age: timedelta, used: bool
+) -> None:
+    spec = load_spec(FRAUD_SPEC.read_text(), views=lambda name: registry.get_view(name).view)
+    history(view, data, current_mean=9.0)
+    check_view_drift(registry.get_view(view.name), registry=registry, data=data, now=NOW)
+    # every_minutes is 60: a check up to two of them old still speaks for the view
+    assert bool(view_features_drift(spec, registry, NOW + age)) is used

@@ -495,6 +495,14 @@ def test_each_segment_is_scored_on_its_own_rows_and_an_undefined_metric_is_left_
     assert "roc_auc" not in by_value["(null)"].metrics and by_value["(null)"].metrics["accuracy"] == 1.0
 
 
+def test_an_integer_segment_read_from_a_csv_as_floats_is_named_as_an_integer(churn_spec: ModelSpec) -> None:
+    spec = segmented(churn_spec)
+    p = np.full(3, 0.7)
+    outputs = {"label": np.full(3, "yes"), "probabilities": np.column_stack([1 - p, p])}
+    found = segment_metrics(spec, {"support_calls": [1.0, 2.0, None]}, np.full(3, "yes"), outputs, ["no", "yes"])
+    assert [s.value for s in found] == ["(null)", "1", "2"]
+
+
 def test_a_segment_column_with_more_than_fifty_values_is_refused_naming_it(churn_spec: ModelSpec) -> None:
     spec = segmented(churn_spec)
     p = np.full(51, 0.7)
@@ -529,6 +537,13 @@ def test_the_segment_gap_passes_at_the_limit_and_fails_a_hair_beyond(
             "roc_auc differs by 0.2501 across the segments of region (south 0.6249, north 0.8750), "
             "more than metrics.max_segment_gap 0.25"
         )
+
+
+@pytest.mark.parametrize(("worst", "passed"), [(0.7, True), (0.6999, False)])
+def test_a_gap_equal_to_the_limit_in_decimals_passes(churn_spec: ModelSpec, worst: float, passed: bool) -> None:
+    spec = segmented(churn_spec, max_segment_gap=0.1)  # 0.8 - 0.7 is 0.10000000000000009 in binary floats
+    segments = [segment("region", "north", 0.8), segment("region", "south", worst)]
+    assert apply_gate(spec, with_segments(segments)).passed is passed
 
 
 @pytest.mark.parametrize(("rows", "passed"), [(29, True), (30, False)])

@@ -432,7 +432,8 @@ class DatasetSource(_Strict):
         if self.athena_sql is not None:
             raise ValueError(
                 "data.source.athena_sql is not supported: write the query's result under the model's datasets/ "
-                "prefix as a table of the datasets database (CREATE TABLE AS, or UNLOAD) and name it with glue_table"
+                "prefix as a table of the datasets database (wr.athena.read_sql_query, then wr.s3.to_parquet with "
+                "dataset=True, database and table) and name it with glue_table"
             )
         if self.glue_table is None:
             raise ValueError("data.source names a glue_table (database.table)")

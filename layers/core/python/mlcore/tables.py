@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -57,17 +58,28 @@ def register_partition(
         glue.create_partition(DatabaseName=database, TableName=table, PartitionInput=partition_input)  # type: ignore[arg-type]
 
 
-def table_locations(glue: GlueClient, *, database: str, table: str) -> tuple[str, list[str]] | None:
-    """Where a table's files are: its location and its registered partitions' (none: unpartitioned).
+@dataclass(frozen=True)
+class TableLocations:
+    """Where a Glue table's files are, as the catalog says."""
 
-    None when the database or the table does not exist.
-    """
+    kind: str  # EXTERNAL_TABLE, VIRTUAL_VIEW, ... or ICEBERG (from the table's parameters)
+    location: str  # "" when the table has none (a view)
+    partitioned: bool
+    partitions: list[str]  # the registered partitions' locations
+
+
+def table_locations(glue: GlueClient, *, database: str, table: str) -> TableLocations | None:
+    """A table's kind, location and registered partitions' locations; None when the database or table does not
+    exist."""
     try:
         described = glue.get_table(DatabaseName=database, Name=table)["Table"]
     except glue.exceptions.EntityNotFoundException:
         return None
-    location = described["StorageDescriptor"]["Location"]
-    if not described.get("PartitionKeys"):
-        return location, []
-    pages = glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=table)
-    return location, [p["StorageDescriptor"]["Location"] for page in pages for p in page["Partitions"]]
+    kind = described.get("Parameters", {}).get("table_type", "").upper() or described.get("TableType", "")
+    location = described.get("StorageDescriptor", {}).get("Location", "")
+    partitioned = bool(described.get("PartitionKeys"))
+    partitions = []
+    if partitioned:
+        pages = glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=table)
+        partitions = [p["StorageDescriptor"]["Location"] for page in pages for p in page["Partitions"]]
+    return TableLocations(kind, location, partitioned, partitions)

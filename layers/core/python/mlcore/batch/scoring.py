@@ -217,7 +217,7 @@ def with_view_features(
         for view, binding in spec.views.items()
     }
     wanted = {view: binding for view, binding in wanted.items() if binding.features}
-    if not wanted:
+    if not wanted or table.num_rows == 0:  # an empty file (a header-only CSV) has nothing to join
         return table
     batch_time = pa.chunked_array([pa.array([as_of] * table.num_rows, pa.timestamp("us", tz="UTC"))])
     column = spec.data.timestamp_column

@@ -161,6 +161,7 @@ class ViewDriftCheck(_Message):
     status: Literal["ok", "drift", "not_enough_data"]
     drifted_features: list[str] = Field(default_factory=list)
     features: list[dict[str, JsonValue]] = Field(default_factory=list)  # each feature's drift, as the monitor's
+    unchecked: list[str] = Field(default_factory=list)  # features without a value in one of the windows
 
 
 class SegmentMetrics(_Message):

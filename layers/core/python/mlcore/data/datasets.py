@@ -240,7 +240,15 @@ def _table_files(name: str, prefix: str, data: ObjectStore, tables: DatasetTable
     found = table_locations(tables.glue, database=database, table=table)
     if found is None:
         raise NotFoundError(f"no Glue table {name}", field=field)
-    location, partitions = found
+    location, partitions = found.location, found.partitions
+    if found.kind in ("ICEBERG", "VIRTUAL_VIEW") or not location.startswith("s3://"):
+        raise DataValidationError(
+            f"the Glue table {name} ({found.kind or 'no type'}, location {location or 'none'}) is not files the "
+            "platform can read: name a Hive-style table of Parquet or CSV files under s3://",
+            field=field,
+        )
+    if found.partitioned and not partitions:
+        raise NotFoundError(f"the Glue table {name} is partitioned and has no partition registered", field=field)
     outside = f"s3://{data.bucket}/{prefix}"
     root = S3Uri.parse(location.rstrip("/") + "/")
     if root.bucket != data.bucket or not root.key.startswith(prefix):
@@ -254,7 +262,8 @@ def _table_files(name: str, prefix: str, data: ObjectStore, tables: DatasetTable
     if not keys:
         raise NotFoundError(
             f"the Glue table {name} has no .csv, .csv.gz or .parquet file in its "
-            + (f"{len(partitions)} partitions" if partitions else f"location {location}"),
+            + (f"{len(partitions)} partitions" if partitions else f"location {location}")
+            + " (files without these endings, as Athena's CTAS and UNLOAD write, are not read)",
             field=field,
         )
     return DatasetFiles(root.key, tuple(keys))

@@ -110,7 +110,7 @@ def run_drift_check(
     profile = Profile.model_validate_json(artifacts.get_verified(champion.artifacts["profile"]))
     columns = {f.name: window_column(window, f.name, f.is_numeric) for f in spec.features}
     predictions = window_column(window, "prediction", numeric=spec.task != "classification")
-    from_views = view_features_drift(spec, registry)  # checked once per view, not here again
+    from_views = view_features_drift(spec, registry, now)  # checked once per view, not here again
     report = check_drift(spec, champion.version, profile, columns, predictions, from_views=from_views)
     report.rank_by_importance(champion.importance)  # drifted features that matter most come first
     _, contract = check_contract(window, spec, require_target=False, table_checks=False)

@@ -22,7 +22,7 @@ from mlcore.data import (
     read_offline,
     view_schema,
 )
-from mlcore.errors import MlopsError
+from mlcore.errors import ConflictError, MlopsError
 from mlcore.monitoring.drift import FeatureDrift, features_drift, window_column
 from mlcore.registry import Registry, ViewRecord
 from mlcore.spec import ModelSpec
@@ -61,21 +61,25 @@ def check_view_drift(record: ViewRecord, *, registry: Registry, data: ObjectStor
         reference_rows=reference.num_rows,
         status="not_enough_data",
     )
-    if min(current.num_rows, reference.num_rows) >= settings.min_rows:
+    # a feature without any value in a window (added since, or all null there) has nothing to compare
+    valued = [f for f in view.features if all(t.column(f.name).null_count < t.num_rows for t in (current, reference))]
+    unchecked = [f.name for f in view.features if f not in valued]
+    if min(current.num_rows, reference.num_rows) >= settings.min_rows and valued:
         profiles: dict[str, NumericProfile | CategoricalProfile] = {
             f.name: numeric_profile(window_column(reference, f.name, numeric=True))
             if f.is_numeric
             else categorical_profile(window_column(reference, f.name, numeric=False))
-            for f in view.features
+            for f in valued
         }
-        columns = {f.name: window_column(current, f.name, f.is_numeric) for f in view.features}
-        found = features_drift(view.features, profiles, columns, settings.threshold_of)
+        columns = {f.name: window_column(current, f.name, f.is_numeric) for f in valued}
+        found = features_drift(valued, profiles, columns, settings.threshold_of)
         drifted = [f.feature for f in found if f.drifted]
         check = check.model_copy(
             update={
                 "status": "drift" if drifted else "ok",
                 "drifted_features": drifted,
                 "features": [f.model_dump(mode="json") for f in found],
+                "unchecked": unchecked,
             }
         )
     registry.set_view_drift(record, check)
@@ -84,7 +88,8 @@ def check_view_drift(record: ViewRecord, *, registry: Registry, data: ObjectStor
 
 def check_views_drift(*, registry: Registry, data: ObjectStore, now: datetime) -> dict[str, ViewDriftCheck | str]:
     """Check every view whose last check is older than its `drift.every_minutes` (the platform's tick), by view
-    name; a view that fails gets its error in words and the others are checked."""
+    name. A view that changed meanwhile is `skipped: ...` (the next tick checks it); one that fails is
+    `error: <type>: <message>`, and the others are checked."""
     done: dict[str, ViewDriftCheck | str] = {}
     for record in registry.list_views():
         last = record.drift
@@ -94,19 +99,26 @@ def check_views_drift(*, registry: Registry, data: ObjectStore, now: datetime) -
         name = record.view.name
         try:
             done[name] = check_view_drift(record, registry=registry, data=data, now=now)
-        except MlopsError as error:  # its files, a concurrent change: the next tick retries it
-            done[name] = f"{type(error).__name__}: {error.message}"
+        except ConflictError:  # a materialization or a registration wrote the view meanwhile
+            done[name] = "skipped: the view changed while it was checked; the next tick checks it"
+        except MlopsError as error:  # its files: reported, and the next tick retries it
+            done[name] = f"error: {type(error).__name__}: {error.message}"
+        except Exception as error:
+            done[name] = f"error: {type(error).__name__}: {error}"
     return done
 
 
-def view_features_drift(spec: ModelSpec, registry: Registry) -> list[FeatureDrift]:
-    """The drift of the features a model takes from views, from each view's last check (a view never checked,
-    or checked without enough data, gives none)."""
+def view_features_drift(spec: ModelSpec, registry: Registry, now: datetime) -> list[FeatureDrift]:
+    """The drift of the features a model takes from views, from each view's last check. A view never checked,
+    checked without enough data, or whose last check is older than twice its `drift.every_minutes` (its checks
+    are failing) gives none: the model's own check covers those features then."""
     found = []
     for name, binding in spec.views.items():
         record = registry.find_view(name)
         check = record.drift if record is not None else None
-        if check is None or check.status == "not_enough_data":
+        if record is None or check is None or check.status == "not_enough_data":
+            continue
+        if now - datetime.fromisoformat(check.checked_at) > 2 * timedelta(minutes=record.view.drift.every_minutes):
             continue
         for raw in check.features:
             drift = FeatureDrift.model_validate(raw)

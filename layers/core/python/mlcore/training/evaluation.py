@@ -224,6 +224,15 @@ MAX_SEGMENT_VALUES = 50
 NULL_SEGMENT = "(null)"
 
 
+def _segment_name(value: object) -> str:
+    """A segment's value as text: an integer read as a float (a CSV's integer column) names it as an integer."""
+    if value is None:
+        return NULL_SEGMENT
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def segment_metrics(
     spec: ModelSpec,
     segments: dict[str, list[object]],
@@ -242,7 +251,7 @@ def segment_metrics(
     """
     found = []
     for column, values in segments.items():
-        named = np.array([NULL_SEGMENT if value is None else str(value) for value in values], dtype=object)
+        named = np.array([_segment_name(value) for value in values], dtype=object)
         distinct = sorted(set(named.tolist()))
         if len(distinct) > MAX_SEGMENT_VALUES:
             raise TrainingError(

@@ -7,6 +7,9 @@ from mlcore.registry import PIPELINE, Registry, read_candidate
 from mlcore.spec import LOWER_IS_BETTER, ModelSpec
 from mlcore.storage import ObjectStore
 
+# A gap equal to its limit in decimals is not over it, though binary floats may say so (0.8 - 0.7 > 0.1).
+DECIMAL_SLACK = 1e-9
+
 
 def _better_or_equal(metric: str, candidate: float, reference: float, tolerance: float = 0.0) -> bool:
     if metric in LOWER_IS_BETTER:
@@ -33,7 +36,9 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
     limit = spec.metrics.max_segment_gap
     gaps = spec.metrics.segment_gaps(result.segments) if limit is not None else []
     reasons += [
-        f"{gap}, more than metrics.max_segment_gap {limit:g}" for gap in gaps if limit is not None and gap.gap > limit
+        f"{gap}, more than metrics.max_segment_gap {limit:g}"
+        for gap in gaps
+        if limit is not None and gap.gap > limit + DECIMAL_SLACK
     ]
     champion = result.champion_metrics
     if champion is not None and not _better_or_equal(
