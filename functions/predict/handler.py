@@ -42,8 +42,9 @@ def service() -> PredictionService:
         ObjectStore(config.capture_bucket, s3),
         max_rows=config.capture_max_rows,
         max_age_seconds=config.capture_max_age_seconds,
+        background=True,  # the request that fills the buffer does not wait for its Parquet file's PUT
     )
-    on_shutdown(capture.flush)  # Lambda's SIGTERM at shutdown writes what is still buffered
+    on_shutdown(capture.flush)  # Lambda's SIGTERM at shutdown writes what is still buffered (in flight first)
     dynamodb = DynamoDB()
     return PredictionService(
         Registry(config.registry_table, dynamodb),

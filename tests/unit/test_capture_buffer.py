@@ -417,3 +417,48 @@ def test_the_partition_and_file_time_are_utc_whatever_the_machines_zone(
     written = datetime.strptime(key.rsplit("/", 1)[1][:6], "%H%M%S").time()
     minutes_later = (written.hour * 60 + written.minute - (before.hour * 60 + before.minute)) % (24 * 60)
     assert minutes_later in (0, 1)
+
+
+class GatedStore(MemoryStore):
+    """A store whose puts wait until the test opens the gate (a slow S3)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.gate = threading.Event()
+        self.started = threading.Event()
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        self.started.set()
+        assert self.gate.wait(timeout=10), "the test never opened the gate"
+        super().put(key, data, content_type)
+
+
+def test_in_the_background_the_request_that_fills_the_buffer_does_not_wait_for_the_write(
+    clock: FakeClock, churn_spec: ModelSpec
+) -> None:
+    store = GatedStore()
+    buffer = CaptureBuffer(store, clock=clock, max_rows=3, background=True)  # type: ignore[arg-type]
+    for request_id in ("a", "b", "c"):
+        add(buffer, churn_spec, request_id)  # the third fills it: returns while the put still waits
+    assert store.started.wait(timeout=10) and store.objects == {}
+    add(buffer, churn_spec, "d")  # the next request goes on meanwhile
+    store.gate.set()
+    # THEN a flush waits for the write in flight, then writes the rest: every row, in order
+    assert buffer.flush() == 1
+    assert store.request_ids() == ["a", "b", "c", "d"]
+    assert buffer.written == 4
+
+
+def test_in_the_background_a_failed_write_keeps_its_rows_for_the_next_flush(
+    store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec
+) -> None:
+    buffer = CaptureBuffer(store, clock=clock, max_rows=2, background=True)  # type: ignore[arg-type]
+    store.failing = True
+    add(buffer, churn_spec, "a")
+    add(buffer, churn_spec, "b")  # due: the writer's put fails
+    assert buffer.flush() == 0 and buffer.pending() == 2  # kept, not lost
+    store.failing = False
+    assert buffer.flush() == 2
+    assert store.request_ids() == ["a", "b"]

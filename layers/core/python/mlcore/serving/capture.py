@@ -4,8 +4,10 @@ Batched writes rather than Firehose: one S3 PUT per flush of up to `max_rows` ro
 seconds), with no extra service, stream or Glue schema per model; each file appears atomically
 under `capture/model=<name>/dt=<YYYY-MM-DD>/`, the layout Athena and the monitor read. A request
 only appends to a buffer; a failed write keeps the rows for the next flush (up to a bound, beyond
-which the oldest are dropped and counted), so capture never fails a prediction. The predict
-function flushes on SIGTERM at shutdown.
+which the oldest are dropped and counted), so capture never fails a prediction. With `background`,
+a due buffer is encoded and written by one writer thread, so the request that fills it does not wait
+for the Parquet encoding and the PUT (writes stay in order); the predict function flushes on SIGTERM
+at shutdown, which waits for the writer first.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import chain
@@ -125,6 +128,7 @@ class CaptureBuffer:
         max_buffered_rows: int = limits.CAPTURE_MAX_BUFFERED_ROWS,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        background: bool = False,
     ) -> None:
         self.store = store
         self.max_rows = max_rows
@@ -135,7 +139,9 @@ class CaptureBuffer:
         self.dropped = 0
         self.written = 0
         self._buffers: dict[str, _Buffer] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered: a write in the caller's thread records its outcome
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture") if background else None
+        self._in_flight: list[Future[None]] = []
 
     def sampled(self, rate: float) -> bool:
         return rate >= 1.0 or self.rng.random() < rate
@@ -146,29 +152,46 @@ class CaptureBuffer:
             buffer = self._buffers.get(model_name)
             if buffer is None or buffer.schema != schema:
                 if buffer is not None and buffer.batches:
-                    self._write(model_name, buffer)
+                    self._due(model_name, buffer)
                 buffer = self._buffers[model_name] = _Buffer(schema, since=self.clock())
             if not buffer.batches:
                 buffer.since = self.clock()
             buffer.batches.append(batch)
             buffer.rows += batch.rows
             if buffer.rows >= self.max_rows or self.clock() - buffer.since >= self.max_age:
-                self._write(model_name, buffer)
+                self._due(model_name, buffer)
 
     def flush(self) -> int:
-        """Write every buffer now (shutdown, tests); returns the rows written."""
+        """Write every buffer now (shutdown, tests), after the writes in flight; returns the rows written."""
+        with self._lock:
+            in_flight, self._in_flight = self._in_flight, []
+        wait(in_flight)
         with self._lock:
             before = self.written
             for name, buffer in self._buffers.items():
                 if buffer.batches:
-                    self._write(name, buffer)
+                    self._write(name, buffer, self._take(buffer))
             return self.written - before
+
+    def _take(self, buffer: _Buffer) -> list[CaptureBatch]:
+        batches, buffer.batches, buffer.rows = buffer.batches, [], 0
+        buffer.since = self.clock()
+        return batches
+
+    def _due(self, model_name: str, buffer: _Buffer) -> None:
+        """Write a due buffer's rows: in the writer thread with `background` (the request goes on), else now."""
+        batches = self._take(buffer)
+        if self._writer is None:
+            self._write(model_name, buffer, batches)
+            return
+        self._in_flight = [f for f in self._in_flight if not f.done()]
+        self._in_flight.append(self._writer.submit(self._write, model_name, buffer, batches))
 
     def pending(self) -> int:
         return sum(buffer.rows for buffer in self._buffers.values())
 
-    def _write(self, model_name: str, buffer: _Buffer) -> None:
-        batches, buffer.batches, buffer.rows = buffer.batches, [], 0
+    def _write(self, model_name: str, buffer: _Buffer, batches: list[CaptureBatch]) -> None:
+        """Encode and put the batches, a file per day served; rows a put failed on go back to the buffer."""
         columns = [*META_COLUMNS, *buffer.schema]
         by_day: dict[date, list[CaptureBatch]] = {}
         for batch in batches:  # the partition is the day the rows were served (a buffer may straddle midnight)
@@ -189,11 +212,12 @@ class CaptureBuffer:
                 logger.exception("capture write failed", extra={"model": model_name, "rows": rows})
                 unwritten.extend(day_batches)
                 continue
-            self.written += rows
+            with self._lock:
+                self.written += rows
         if unwritten:
-            buffer.batches = self._bounded(unwritten) + buffer.batches
-            buffer.rows = sum(batch.rows for batch in buffer.batches)
-        buffer.since = self.clock()
+            with self._lock:
+                buffer.batches = self._bounded(unwritten) + buffer.batches
+                buffer.rows = sum(batch.rows for batch in buffer.batches)
 
     def _bounded(self, batches: list[CaptureBatch]) -> list[CaptureBatch]:
         """The newest rows of `batches`, at most `max_buffered_rows`; the oldest beyond it are dropped and counted."""
