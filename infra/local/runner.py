@@ -33,20 +33,25 @@ _environment_lock = threading.RLock()
 
 
 @contextlib.contextmanager
-def environment(variables: dict[str, str]) -> Iterator[None]:
-    """Run with `variables` set, putting back what they replaced afterwards. Only those: another thread (a test,
-    the CLI) may change other variables meanwhile, and a restored snapshot of them all would undo that."""
+def environment(variables: dict[str, str], *, blank_new: bool = False) -> Iterator[None]:
+    """Run with `variables` set, putting back the values they replaced afterwards. Only those: another thread (a
+    test, the CLI) may change other variables meanwhile, and a restored snapshot of them all would undo that.
+
+    A variable that was not set is never removed afterwards: removing it races with any thread copying os.environ
+    (botocore, moto and subprocess do), whose copy lists the keys first and then reads each, and fails on one
+    removed in between (KeyError). A function's is left as it was (its template sets every variable its settings
+    read, which a template test checks); with `blank_new` (a job's: its entrypoint reads an empty TRIAL as no
+    trial) it is left empty.
+    """
     with _environment_lock:
-        saved = {name: os.environ.get(name) for name in variables}
+        saved = {name: os.environ[name] for name in variables if name in os.environ}
         os.environ.update(variables)
         try:
             yield
         finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+            os.environ.update(saved)
+            if blank_new:
+                os.environ.update({name: "" for name in variables if name not in saved})
 
 
 @dataclass
@@ -195,7 +200,7 @@ class TrainingJobRunner:
 
     def run(self, job_environment: dict[str, str], command: list[str] | None = None) -> bool:
         """Run the entrypoint with the job definition's command (its arguments: none trains)."""
-        with self._lock, environment(job_environment):
+        with self._lock, environment(job_environment, blank_new=True):
             self.runs.append(job_environment)
             if self._entrypoint is None:
                 self._entrypoint = _load(TRAINING_ENTRYPOINT, "mlops_training_entrypoint")

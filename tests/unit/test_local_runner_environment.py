@@ -1,4 +1,4 @@
-"""The local target runs each function with its own environment, and puts back only what it replaced."""
+"""The local target runs each function with its own environment, and puts back only the values it replaced."""
 
 from __future__ import annotations
 
@@ -32,5 +32,38 @@ def test_a_function_s_variables_are_put_back_and_a_change_made_meanwhile_by_anot
     done.set()
     worker.join(5)
     assert os.environ["REGISTRY_TABLE"] == "the-caller-s"
-    assert "ONLY_IN_THE_FUNCTION" not in os.environ
+    assert os.environ["ONLY_IN_THE_FUNCTION"] == "1"  # left set: removing it races with copies of os.environ
     assert os.environ["SET_MEANWHILE"] == "the test's"
+
+
+def test_a_thread_copying_the_environment_never_meets_a_variable_removed_under_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a stream's function sets and puts back its variables while a state machine's thread copies os.environ
+    monkeypatch.delenv("EVENT_BUS", raising=False)
+    stop, failures = threading.Event(), []
+
+    def copier() -> None:
+        while not stop.is_set():
+            try:
+                dict(os.environ)
+            except KeyError as error:  # the race: a key listed, then gone before it was read
+                failures.append(error)
+
+    thread = threading.Thread(target=copier)
+    thread.start()
+    try:
+        for _ in range(3000):
+            with environment({"EVENT_BUS": "default", **{f"MLOPS_TEST_{n}": "x" for n in range(20)}}):
+                pass
+    finally:
+        stop.set()
+        thread.join(5)
+    assert failures == []
+
+
+def test_a_jobs_variable_is_left_empty_so_the_next_job_does_not_read_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRIAL", raising=False)
+    with environment({"TRIAL": "3"}, blank_new=True):
+        assert os.environ["TRIAL"] == "3"
+    assert os.environ["TRIAL"] == ""  # the entrypoint's `os.environ.get("TRIAL")` reads no trial
