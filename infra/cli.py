@@ -287,8 +287,7 @@ def _view_drift(check: ViewDriftCheck | None) -> str | None:
     """A view's last drift check in words: `drift: <features> (<when>)`, `ok (...)` or `not_enough_data (...)`."""
     if check is None:
         return None
-    said = f"drift: {', '.join(check.drifted_features)}" if check.drifted_features else check.status
-    return f"{said} ({check.checked_at})"
+    return f"{check.summary} ({check.checked_at})"
 
 
 def cmd_features(args: argparse.Namespace) -> int:

@@ -44,7 +44,7 @@ def handler(event: BatchTick, context: LambdaContext) -> dict:
         if isinstance(check, str):  # skipped, or its error
             drift[name] = check
             continue
-        drift[name] = f"drift: {', '.join(check.drifted_features)}" if check.drifted_features else check.status
+        drift[name] = check.summary
         if check.status != "not_enough_data":
             share = len(check.drifted_features) / len(check.features)
             publish_metrics({names.DRIFT_SHARE: (share, MetricUnit.NoUnit)}, view=name)

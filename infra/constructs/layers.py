@@ -23,7 +23,7 @@ from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling,
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from infra.locks import CONSTRAINTS, LOCKS_DIR, LockError, inputs_sha256, layer_lock, recorded_inputs
+from infra.locks import CONSTRAINTS, LOCKS_DIR, LockError, inputs_sha256, layer_lock, normalise, recorded_inputs
 from infra.sbom import SBOM_FILE, cyclonedx_sbom
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,10 +53,6 @@ class LayerPinError(LookupError):
     """A layer package has no exact pin in pyproject.toml."""
 
 
-def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def project_pins(pyproject: Path = PYPROJECT) -> dict[str, str]:
     """Every `name[extra]==version` requirement of pyproject.toml, keyed by normalised name."""
     project = tomllib.loads(pyproject.read_text())["project"]
@@ -67,17 +63,17 @@ def project_pins(pyproject: Path = PYPROJECT) -> dict[str, str]:
     for requirement in requirements:
         match = _NAME.match(requirement)
         if match and "==" in requirement:
-            pins.setdefault(_normalise(match.group(1)), requirement.replace(" ", ""))
+            pins.setdefault(normalise(match.group(1)), requirement.replace(" ", ""))
     return pins
 
 
 def layer_requirements(layer: str, pyproject: Path = PYPROJECT) -> list[str]:
     """The pinned requirements of one layer, exported from pyproject.toml."""
     pins = project_pins(pyproject)
-    missing = [name for name in LAYER_PACKAGES[layer] if _normalise(name) not in pins]
+    missing = [name for name in LAYER_PACKAGES[layer] if normalise(name) not in pins]
     if missing:
         raise LayerPinError(f"layer {layer!r}: no exact pin in {pyproject.name} for {missing}")
-    return [pins[_normalise(name)] for name in LAYER_PACKAGES[layer]]
+    return [pins[normalise(name)] for name in LAYER_PACKAGES[layer]]
 
 
 def target_flags() -> list[str]:
@@ -127,9 +123,8 @@ class PipLayerBundling:
     def try_bundle(self, output_dir: str, options: Any = None, **_: Any) -> bool:
         """Install into `<output_dir>/python`; False (Docker fallback) only if pip is unusable."""
         target = Path(output_dir) / "python"
-        lock = check_lock(self.layer)
-        try:
-            subprocess.run(pip_command(str(target), str(lock)), check=True)
+        try:  # Layers._layer checked the lock is current
+            subprocess.run(pip_command(str(target), str(layer_lock(self.layer))), check=True)
         except (OSError, subprocess.CalledProcessError) as error:
             print(f"local layer bundling failed ({error}); falling back to Docker", file=sys.stderr)
             return False
@@ -182,7 +177,7 @@ class Layers(Construct):
         self.layers = {name: self._layer(name) for name in names}
 
     def _layer(self, name: str) -> lambda_.LayerVersion:
-        check_lock(name)  # here too: CDK skips bundling an asset it staged before, lock or not
+        check_lock(name)  # here, not in the bundling: CDK skips bundling an asset it staged before
         requirements = layer_requirements(name)
         # The core layer carries the domain library, the handlers' Lambda glue and the shutdown extension.
         packages = CORE_PACKAGES if name == "core" else ()

@@ -46,11 +46,16 @@ def test_pip_installs_linux_cp312_wheels_of_the_layer_s_lock_only_each_checked_a
     assert not [arg for arg in command if "==" in arg]  # nothing beside the lock
 
 
+def constraint_pins() -> dict[str, str]:
+    """The constraints' version of each distribution, by normalised name."""
+    return {normalise(n): v for n, _, v in (line.partition("==") for line in CONSTRAINTS.read_text().splitlines())}
+
+
 @pytest.mark.parametrize("layer", sorted(LAYER_PACKAGES))
 def test_each_layer_s_lock_is_current_complete_and_at_the_versions_the_tests_ran_with(layer: str) -> None:
     lock = check_lock(layer)  # resolved from today's pins (else: run `make locks`)
     distributions = locked(lock)
-    pins = {normalise(n): v for n, _, v in (line.partition("==") for line in CONSTRAINTS.read_text().splitlines())}
+    pins = constraint_pins()
     for name, (version, hashes) in distributions.items():
         assert version == pins[name], name
         assert hashes and all(len(digest) == 64 for digest in hashes), name
@@ -99,7 +104,7 @@ def test_the_training_image_installs_its_lock_with_hashes_and_the_project_withou
     distributions = locked(IMAGE_LOCK)
     for name in ("scikit-learn", "lightgbm", "xgboost-cpu", "skl2onnx", "onnxmltools", "setuptools"):
         assert distributions[name][1], name  # hashed
-    pins = {normalise(n): v for n, _, v in (line.partition("==") for line in CONSTRAINTS.read_text().splitlines())}
+    pins = constraint_pins()
     assert all(version == pins[name] for name, (version, _) in distributions.items() if name != "setuptools")
 
 

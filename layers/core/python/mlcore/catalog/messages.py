@@ -163,6 +163,11 @@ class ViewDriftCheck(_Message):
     features: list[dict[str, JsonValue]] = Field(default_factory=list)  # each feature's drift, as the monitor's
     unchecked: list[str] = Field(default_factory=list)  # features without a value in one of the windows
 
+    @property
+    def summary(self) -> str:
+        """`drift: <features>`, `ok` or `not_enough_data`."""
+        return f"drift: {', '.join(self.drifted_features)}" if self.drifted_features else self.status
+
 
 class SegmentMetrics(_Message):
     """The holdout metrics of the rows where a segment column (`metrics.segments`) has one value."""
