@@ -52,6 +52,7 @@ def score() -> int:
             registry=Registry(settings.registry_table, boto3.client("dynamodb")),
             artifacts=ObjectStore(settings.artifacts_bucket, boto3.client("s3")),
             data=data,
+            batch_rows=settings.batch_rows,
         )
     except Exception as exc:  # Batch reports only an exit code: say what failed where the publish step looks
         print(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}), file=sys.stderr)

@@ -116,6 +116,44 @@ def test_a_batch_scores_every_clean_row_and_refuses_the_others_with_the_apis_rea
     assert [p["Values"] for p in partitions] == [[planned.batch_id]]
 
 
+def scored_outputs(data: ObjectStore, result: Any) -> tuple[pa.Table, list[dict[str, Any]], int]:
+    """A chunk's predictions, its rejects and the number of row groups of its predictions file."""
+    raw = data.get(result.predictions_key)
+    rejects = [json.loads(line) for line in data.get(result.rejects_key).splitlines()] if result.rejects_key else []
+    return pq.read_table(io.BytesIO(raw)), rejects, pq.ParquetFile(io.BytesIO(raw)).num_row_groups
+
+
+def test_a_large_file_is_scored_a_batch_of_rows_at_a_time_with_the_same_outputs(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, spec_with_batch: Any
+) -> None:
+    # GIVEN a file of 50 rows with bad rows in its second and last batches of 16, and a header-only CSV
+    rows = with_ids(churn_table(50, seed=4), 0).to_pylist()
+    rows[20]["age"], rows[49]["plan"] = 130, "gold"
+    data.put(INPUT + "a.parquet", to_parquet(pa.Table.from_pylist(rows)))
+    data.put(INPUT + "b.csv", b",".join(c.encode() for c in [*FEATURES, "customer_id"]) + b"\n")
+    planned = plan(registry, data)
+    # WHEN the chunk is scored 16 rows at a time, and again reading each file whole
+    streamed = score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data, batch_rows=16)
+    in_batches = scored_outputs(data, streamed)
+    whole = score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    at_once = scored_outputs(data, whole)
+    # THEN the predictions were written a batch at a time (a row group each: 16, 16, 16 and 2 rows)
+    assert (in_batches[2], at_once[2]) == (4, 1)
+    # and they are the same: row ids count the file's rows across batches, the rejects name the file's rows
+    assert (
+        (streamed.read, streamed.scored, streamed.rejected) == (whole.read, whole.scored, whole.rejected) == (50, 48, 2)
+    )
+    assert in_batches[0].equals(at_once[0])
+    assert in_batches[1] == at_once[1]
+    assert [r["row_id"] for r in in_batches[1]] == ["a.parquet:20", "a.parquet:49"]
+    assert in_batches[0].column("row_id").to_pylist()[19:21] == ["a.parquet:19", "a.parquet:21"]
+    assert in_batches[0].column("customer_id").to_pylist()[-1] == "cust-48"
+    # and the header-only file is read (its columns checked against batch.keep_columns) and adds no row
+    data.put(INPUT + "b.csv", b",".join(c.encode() for c in FEATURES) + b"\n")
+    with pytest.raises(Exception, match=r"batch.keep_columns \['customer_id'\] are not columns of .*b\.csv"):
+        score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data, batch_rows=16)
+
+
 def test_a_batch_publishes_nothing_when_a_chunk_failed_and_names_why(
     registry: Registry, data: ObjectStore, artifacts: ObjectStore, glue: Any, spec_with_batch: Any
 ) -> None:

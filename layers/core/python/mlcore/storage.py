@@ -114,7 +114,9 @@ class ObjectStore:
                 sink.write(chunk)
         return digest.hexdigest()
 
-    def upload(self, key: str, path: str, sha256: str | None = None) -> Artifact:
+    def upload(
+        self, key: str, path: str, sha256: str | None = None, content_type: str = "application/octet-stream"
+    ) -> Artifact:
         """Write a local file (in parts when large); its URI, SHA-256 (computed when not given) and size."""
         if sha256 is None:
             digest = hashlib.sha256()
@@ -122,7 +124,8 @@ class ObjectStore:
                 for chunk in iter(lambda: source.read(1 << 20), b""):
                     digest.update(chunk)
             sha256 = digest.hexdigest()
-        self.client.upload_file(path, self.bucket, key, ExtraArgs={"Metadata": {"sha256": sha256}})
+        extra = {"Metadata": {"sha256": sha256}, "ContentType": content_type}
+        self.client.upload_file(path, self.bucket, key, ExtraArgs=extra)
         return Artifact(uri=self.uri(key), sha256=sha256, size=os.path.getsize(path))
 
     def sha256_of(self, key: str) -> str:

@@ -8,11 +8,12 @@ go to the chunk's rejects file with their reason; none is dropped silently.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,8 +30,9 @@ from mlcore.catalog import (
     SignatureField,
     batch_predictions_key,
     batch_rejects_key,
+    limits,
 )
-from mlcore.data import column_times, join_view, read_dataset_file
+from mlcore.data import column_times, iter_file, join_view, read_dataset_file
 from mlcore.errors import ArtifactIntegrityError, BadRequestError, DataValidationError
 from mlcore.registry import Registry
 from mlcore.serving import (
@@ -136,30 +138,35 @@ def _json_safe(value: Any) -> Any:
 
 
 class ChunkWriter:
-    """Scores a chunk's tables: its predictions (one Parquet file, a row group per table) and rejects (JSON lines)."""
+    """Scores a chunk's tables into local files: its predictions (Parquet, a row group per table) and rejects
+    (JSON lines); memory holds one table at a time, whatever the chunk's size."""
 
-    def __init__(self, spec: ModelSpec, keep: pa.Schema, model: OnnxModel, version: int) -> None:
+    def __init__(self, spec: ModelSpec, keep: pa.Schema, model: OnnxModel, version: int, folder: str) -> None:
         label = pa.string() if spec.task is Task.CLASSIFICATION else pa.float64()
         kinds = {"string": pa.string(), "int64": pa.int64(), "double": pa.float64()}
         fields = [pa.field(name, label if name == "prediction" else kinds[kind]) for name, kind in BATCH_OUTPUT_COLUMNS]
         self.schema = pa.schema([*fields[:3], *keep, *fields[3:]])
         self.spec, self.keep, self.model, self.version = spec, keep, model, version
-        self.sink = io.BytesIO()
+        self.predictions_path = os.path.join(folder, "predictions.parquet")
+        self.rejects_path = os.path.join(folder, "rejects.jsonl")
         # row ids are all distinct: a dictionary only costs time; the repeated names and labels keep one
         repeated = [name for name in ("model_name", "prediction") if name in self.schema.names]
-        self.writer = pq.ParquetWriter(self.sink, self.schema, compression="zstd", use_dictionary=repeated)
-        self.rejects: list[str] = []
+        self.writer = pq.ParquetWriter(self.predictions_path, self.schema, compression="zstd", use_dictionary=repeated)
+        self.rejects = open(self.rejects_path, "w", encoding="utf-8")  # noqa: SIM115 (closed by close())
+        self.scored = self.rejected = 0
 
-    def score(self, table: pa.Table, relative: str) -> int:
-        """Score one file's rows (`relative`: its path in the batch's input); returns the rows scored."""
+    def score(self, table: pa.Table, relative: str, first_row: int = 0) -> int:
+        """Score rows of one file (`relative`: its path in the batch's input; `first_row`: the file's row number
+        of the table's first row, which row ids count from); returns the rows scored."""
         checked = check_rows(table, self.model.validate)
         row_ids = pc.binary_join_element_wise(
-            f"{relative}:", pc.cast(pa.array(np.arange(table.num_rows)), pa.string()), ""
+            f"{relative}:", pc.cast(pa.array(np.arange(first_row, first_row + table.num_rows)), pa.string()), ""
         )
         for row, reject in sorted(checked.rejects.items()):
             values = {name: _json_safe(value) for name, value in reject.record.items()}
             line = {"row_id": row_ids[row].as_py(), "field": reject.field, "reason": reject.reason, "row": values}
-            self.rejects.append(json.dumps(line, default=str))
+            self.rejects.write(json.dumps(line, default=str) + "\n")
+        self.rejected += len(checked.rejects)
         kept = int(checked.valid.sum())
         if not kept:
             return 0
@@ -176,11 +183,14 @@ class ChunkWriter:
             "score": pa.array(scores if scores is not None else [None] * kept, pa.float64()),
         }
         self.writer.write_table(pa.table({name: columns[name] for name in self.schema.names}, schema=self.schema))
+        self.scored += kept
         return kept
 
-    def close(self) -> bytes:
+    def close(self) -> tuple[str | None, str | None]:
+        """The files written: the predictions' (None without a scored row) and the rejects' (None without one)."""
         self.writer.close()
-        return self.sink.getvalue()
+        self.rejects.close()
+        return (self.predictions_path if self.scored else None), (self.rejects_path if self.rejected else None)
 
 
 def _glue_type(column: pa.Field) -> str:
@@ -237,10 +247,30 @@ def _keep_schema(table: pa.Table, keep_columns: list[str], key: str) -> pa.Schem
     return pa.schema([table.schema.field(name) for name in keep_columns])
 
 
+def _file_tables(local: str, key: str, relative: str, spec: ModelSpec, batch_rows: int) -> Iterator[pa.Table]:
+    """A downloaded input file a batch of rows at a time; a file without rows as one empty table (its columns are
+    still checked against `batch.keep_columns`)."""
+    empty = True
+    for table in iter_file(local, key, relative, spec, batch_rows):
+        empty = False
+        yield table
+    if empty:
+        with open(local, "rb") as source:
+            yield read_dataset_file(source.read(), key, relative, spec)  # no rows: a header's or a footer's bytes
+
+
 def score_chunk(
-    plan_key: str, chunk: str, *, registry: Registry, artifacts: ObjectStore, data: ObjectStore
+    plan_key: str,
+    chunk: str,
+    *,
+    registry: Registry,
+    artifacts: ObjectStore,
+    data: ObjectStore,
+    batch_rows: int = limits.READ_BATCH_ROWS,
 ) -> ChunkResult:
-    """The scoring job: score one chunk of a batch, write its predictions, rejects and result.
+    """The scoring job: score one chunk of a batch, write its predictions, rejects and result. Each file is
+    streamed to local disk and scored `batch_rows` rows at a time; the outputs are written to disk and uploaded
+    (in parts when large), so memory stays at a batch's, whatever the size of the files.
 
     Raises
     ------
@@ -265,21 +295,29 @@ def score_chunk(
     read = scored = 0
     as_of = datetime.fromisoformat(plan.created_at)
     offline: dict[tuple[Any, ...], Any] = {}  # the views' rows read once, for every file of the chunk
-    for key in keys:
-        relative = key[len(plan.input) :]
-        table = read_dataset_file(data.get(key), key, relative, spec)
-        table = with_view_features(table, key, spec, data=data, as_of=as_of, cache=offline)
-        keep = _keep_schema(table, plan.keep_columns, key)
-        writer = writer or ChunkWriter(spec, keep, model, plan.version)
-        read += table.num_rows
-        scored += writer.score(table, relative)
     predictions_key = rejects_key = None
-    if writer is not None and scored:
-        predictions_key = batch_predictions_key(plan.output, plan.batch_id, chunk)
-        data.put(predictions_key, writer.close(), "application/vnd.apache.parquet")
-    if writer is not None and writer.rejects:
-        rejects_key = batch_rejects_key(plan.output, plan.batch_id, chunk)
-        data.put(rejects_key, ("\n".join(writer.rejects) + "\n").encode(), "application/x-ndjson")
+    with tempfile.TemporaryDirectory() as folder:
+        local = os.path.join(folder, "input")
+        try:
+            for key in keys:
+                relative = key[len(plan.input) :]
+                data.download(key, local)  # streamed to disk, then read a batch of rows at a time
+                first_row = 0
+                for rows in _file_tables(local, key, relative, spec, batch_rows):
+                    table = with_view_features(rows, key, spec, data=data, as_of=as_of, cache=offline)
+                    keep = _keep_schema(table, plan.keep_columns, key)
+                    writer = writer or ChunkWriter(spec, keep, model, plan.version, folder)
+                    read += table.num_rows
+                    scored += writer.score(table, relative, first_row)
+                    first_row += table.num_rows
+        finally:  # the files are closed whether the chunk was scored or failed
+            predictions, rejects = writer.close() if writer is not None else (None, None)
+        if predictions is not None:
+            predictions_key = batch_predictions_key(plan.output, plan.batch_id, chunk)
+            data.upload(predictions_key, predictions, content_type="application/vnd.apache.parquet")
+        if rejects is not None:
+            rejects_key = batch_rejects_key(plan.output, plan.batch_id, chunk)
+            data.upload(rejects_key, rejects, content_type="application/x-ndjson")
     columns = [(column.name, _glue_type(column)) for column in writer.schema] if writer is not None else []
     result = ChunkResult(
         chunk=chunk,

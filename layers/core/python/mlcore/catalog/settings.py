@@ -50,7 +50,7 @@ class CountPartSettings(Settings):
     registry_table: str
     data_bucket: str
     artifacts_bucket: str
-    batch_rows: int = 65_536  # rows read at a time: the memory a part takes is a batch's, whatever its size
+    batch_rows: int = limits.READ_BATCH_ROWS
 
 
 class TrainSettings(Settings):
@@ -156,6 +156,7 @@ class ScoreBatchSettings(Settings):
     registry_table: str
     artifacts_bucket: str  # the version's model
     data_bucket: str
+    batch_rows: int = limits.READ_BATCH_ROWS
 
 
 class PublishBatchSettings(Settings):
