@@ -440,6 +440,7 @@ def warm_benchmark(models: list[Model], counts: Counts, profile_rows: int | None
                     paths(model, handler, profile_rows)["b"],
                     counts.calls["b", min(BATCHES, key=lambda b: abs(b - profile_rows))],
                 )
+        handler.service().capture.flush()  # the writes in flight and the rows still buffered, while S3 is up
     server.stop()
 
 

@@ -154,6 +154,29 @@ def test_a_large_file_is_scored_a_batch_of_rows_at_a_time_with_the_same_outputs(
         score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data, batch_rows=16)
 
 
+def test_a_csv_cell_that_is_not_a_number_refuses_its_row_only(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, spec_with_batch: Any, trained_churn: TrainedModel
+) -> None:
+    # GIVEN a CSV whose `age` column has one cell of words (so the column reads as text), and a bad plan elsewhere
+    rows = with_ids(churn_table(30, seed=5), 0).to_pylist()
+    for row in rows:
+        row["age"] = "" if row["age"] is None else f"{row['age']:g}"
+    rows[5]["age"], rows[9]["plan"] = "forty", "gold"
+    data.put(INPUT + "a.csv", csv_bytes(pa.Table.from_pylist(rows)))
+    planned = plan(registry, data)
+    # WHEN it is scored
+    result = score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    predictions, rejects, _ = scored_outputs(data, result)
+    # THEN only those two rows are refused, each with the API's reason; the numbers written as text are numbers
+    assert [(r["row_id"], r["field"]) for r in rejects] == [("a.csv:5", "age"), ("a.csv:9", "plan")]
+    assert rejects[0]["reason"] == "age: expected a number, got str"
+    assert result.scored == 28
+    clean = [row for i, row in enumerate(with_ids(churn_table(30, seed=5), 0).to_pylist()) if i not in (5, 9)]
+    model = OnnxModel(trained_churn.onnx, trained_churn.signature, trained_churn.classes)
+    expected = model.predict(model.validate([{f: row[f] for f in FEATURES} for row in clean], 1000).tensors)
+    np.testing.assert_allclose(predictions.column("score").to_numpy(), expected["probabilities"][:, 1], rtol=1e-6)
+
+
 def test_a_batch_publishes_nothing_when_a_chunk_failed_and_names_why(
     registry: Registry, data: ObjectStore, artifacts: ObjectStore, glue: Any, spec_with_batch: Any
 ) -> None:

@@ -600,6 +600,16 @@ def test_a_batch_row_by_card_id_gets_what_its_card_knew_at_the_batchs_time_and_n
     kept = with_view_features(sent, "in/b.parquet", fraud_spec, data=data, as_of=as_of, cache=cache)
     assert kept.column("tx_count_24h").to_pylist() == [1.0, 2.0, 3.0, 4.0]
     assert kept.column("amount_mean_7d").to_pylist() == enriched.column("amount_mean_7d").to_pylist()
+    # the cache holds one window per view (and features): rows of other times replace it, so it stays one window
+    window: dict[tuple[Any, ...], Any] = {}
+    with_view_features(rows, "in/a.parquet", fraud_spec, data=data, as_of=as_of, cache=window)
+    first = set(window)
+    days_before = pa.array([as_of - timedelta(days=3)] * 4, pa.timestamp("us", tz="UTC"))
+    earlier = rows.set_column(rows.schema.get_field_index("event_time"), "event_time", days_before)
+    joined = with_view_features(earlier, "in/d.parquet", fraud_spec, data=data, as_of=as_of, cache=window)
+    assert len(window) == 1 and set(window) != first
+    then = [_newest_before(activity, card, as_of - timedelta(days=3), ttl) for card in cards]
+    assert joined.column("tx_count_24h").to_pylist() == then and then[0] is not None
     # an empty file (a header-only CSV) has nothing to join, and stays empty
     assert with_view_features(rows.slice(0, 0), "in/e.csv", fraud_spec, data=data, as_of=as_of, cache={}).num_rows == 0
     # a file without the card id cannot be enriched: refused naming the file and the key

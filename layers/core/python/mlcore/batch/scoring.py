@@ -8,9 +8,11 @@ go to the chunk's rejects file with their reason; none is dropped silently.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -66,15 +68,30 @@ class RowCheck:
     rejects: dict[int, Reject] = field(default_factory=dict)
 
 
+# A CSV cell Arrow reads as a float64 (a numeric feature's column stays text when any cell is not a number).
+NUMBER_TEXT = r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$"
+NUMBER_PATTERN = re.compile(NUMBER_TEXT)
+
+
 def _numbers(column: pa.ChunkedArray, signature: SignatureField) -> tuple[np.ndarray, np.ndarray] | None:
-    """A numeric feature as float64 (NaN for null) and where it is surely valid; None for a column not of numbers."""
-    if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+    """A numeric feature as float64 (NaN for null) and where it is surely valid; None for a column neither of
+    numbers nor of text. In a text column (a CSV's with a cell that is not a number) each cell that is a number
+    counts as one, and the others are doubted: the API refuses each such row alone, not the whole column."""
+    text = None
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        text = pc.match_substring_regex(column, NUMBER_TEXT)  # null for a missing value
+        column = pc.if_else(text, column, pa.scalar(None, column.type))
+    elif not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
         return None
     values = np.array(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
     low, high = bounds(signature)
     with np.errstate(invalid="ignore"):
         ok = (values >= low) & (values <= high)  # NaN (null) fails both
-    return values, ok | np.isnan(values) if signature.nullable else ok
+    if signature.nullable:
+        ok |= np.isnan(values)
+    if text is not None:
+        ok &= pc.fill_null(text, True).to_numpy(zero_copy_only=False)  # a cell of words: the API says why not
+    return values, ok
 
 
 def _texts(column: pa.ChunkedArray, signature: SignatureField) -> tuple[np.ndarray, np.ndarray] | None:
@@ -89,6 +106,16 @@ def _texts(column: pa.ChunkedArray, signature: SignatureField) -> tuple[np.ndarr
         known = pc.string_is_ascii(column)  # the API's quick test; other text it checks value by value
     ok = pc.fill_null(known, signature.nullable).to_numpy(zero_copy_only=False)
     return np.array(column.to_numpy(zero_copy_only=False), dtype=object), ok
+
+
+def _numbers_from_text(records: list[dict[str, Any]], signature: list[SignatureField]) -> None:
+    """A doubted row's numeric features as numbers where a CSV's text cell is one (as `_numbers` counted it)."""
+    numeric = [field.name for field in signature if field.type == FLOAT]
+    for record in records:
+        for name in numeric:
+            value = record.get(name)
+            if isinstance(value, str) and NUMBER_PATTERN.fullmatch(value):
+                record[name] = float(value)
 
 
 def check_rows(table: pa.Table, validator: InputValidator) -> RowCheck:
@@ -111,6 +138,7 @@ def check_rows(table: pa.Table, validator: InputValidator) -> RowCheck:
     if len(doubted):
         present = [s.name for s in validator.signature if s.name in table.column_names]
         records = table.select(present).take(pa.array(doubted)).to_pylist()
+        _numbers_from_text(records, validator.signature)
         for row, record in zip(doubted.tolist(), records, strict=True):
             try:
                 accepted = validator([record], 1)
@@ -247,11 +275,20 @@ def _keep_schema(table: pa.Table, keep_columns: list[str], key: str) -> pa.Schem
     return pa.schema([table.schema.field(name) for name in keep_columns])
 
 
-def _file_tables(local: str, key: str, relative: str, spec: ModelSpec, batch_rows: int) -> Iterator[pa.Table]:
-    """A downloaded input file a batch of rows at a time; a file without rows as one empty table (its columns are
-    still checked against `batch.keep_columns`)."""
+def _input_columns(spec: ModelSpec, keep_columns: list[str]) -> set[str]:
+    """The columns of an input file a batch reads: the features, the kept columns, the views' keys and the time."""
+    entities = (entity for binding in spec.views.values() for entity in binding.entities)
+    time_column = [spec.data.timestamp_column] if spec.data.timestamp_column else []
+    return {*spec.feature_names, *keep_columns, *entities, *time_column}
+
+
+def _file_tables(
+    local: str, key: str, relative: str, spec: ModelSpec, batch_rows: int, *, columns: set[str]
+) -> Iterator[pa.Table]:
+    """A downloaded input file's `columns`, a batch of rows at a time; a file without rows as one empty table (its
+    columns are still checked against `batch.keep_columns`)."""
     empty = True
-    for table in iter_file(local, key, relative, spec, batch_rows):
+    for table in iter_file(local, key, relative, spec, batch_rows, columns=columns):
         empty = False
         yield table
     if empty:
@@ -296,6 +333,7 @@ def score_chunk(
     as_of = datetime.fromisoformat(plan.created_at)
     offline: dict[tuple[Any, ...], Any] = {}  # the views' rows read once, for every file of the chunk
     predictions_key = rejects_key = None
+    wanted = _input_columns(spec, plan.keep_columns)
     with tempfile.TemporaryDirectory() as folder:
         local = os.path.join(folder, "input")
         try:
@@ -303,15 +341,19 @@ def score_chunk(
                 relative = key[len(plan.input) :]
                 data.download(key, local)  # streamed to disk, then read a batch of rows at a time
                 first_row = 0
-                for rows in _file_tables(local, key, relative, spec, batch_rows):
+                for rows in _file_tables(local, key, relative, spec, batch_rows, columns=wanted):
                     table = with_view_features(rows, key, spec, data=data, as_of=as_of, cache=offline)
                     keep = _keep_schema(table, plan.keep_columns, key)
                     writer = writer or ChunkWriter(spec, keep, model, plan.version, folder)
                     read += table.num_rows
                     scored += writer.score(table, relative, first_row)
                     first_row += table.num_rows
-        finally:  # the files are closed whether the chunk was scored or failed
-            predictions, rejects = writer.close() if writer is not None else (None, None)
+        except BaseException:
+            if writer is not None:  # its files are discarded: the chunk fails with what failed first
+                with contextlib.suppress(Exception):
+                    writer.close()
+            raise
+        predictions, rejects = writer.close() if writer is not None else (None, None)
         if predictions is not None:
             predictions_key = batch_predictions_key(plan.output, plan.batch_id, chunk)
             data.upload(predictions_key, predictions, content_type="application/vnd.apache.parquet")

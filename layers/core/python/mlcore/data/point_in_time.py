@@ -171,7 +171,8 @@ def join_view(
 ) -> tuple[pa.Table, DataSource]:
     """The table with the binding's features joined from the view's offline store as of each row's time (within
     the TTL), and the DataSource of what was read. `cache` keeps what was read by view, days and features, for
-    the next table of the same times (a batch's files).
+    the next table of the same times (a batch's files and their batches of rows); it holds the last window
+    read per view, so its memory is one window's whatever the number of tables.
 
     Raises
     ------
@@ -187,6 +188,8 @@ def join_view(
     cache = {} if cache is None else cache
     key = (view, first, last, tuple(binding.features))
     if key not in cache:
+        for other in [k for k in cache if k[0] == view and k[3] == key[3]]:  # one window per view held at a time
+            del cache[other]
         files = [f for f in offline_files(view, data) if first <= f.day <= last]
         schema = view_schema(binding.entities, binding.timestamp, [spec.feature(name) for name in binding.features])
         cache[key] = read_offline(files, schema, data)
