@@ -82,6 +82,35 @@ def _micros(times: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     return pc.cast(pc.cast(times, pa.timestamp("us", tz="UTC")), pa.int64())
 
 
+def view_side(binding: ViewBinding, rows: pa.Table) -> pa.Table:
+    """A view's rows as the right side of `as_of_join`: the entity keys, the event time (in microseconds, rows
+    without one dropped) and the binding's features, sorted by time; built once for many joins."""
+    right = pa.table(
+        {
+            **{entity: rows.column(entity) for entity in binding.entities},
+            _TIME: _micros(rows.column(binding.timestamp)),
+            **{name: rows.column(name) for name in binding.features},
+        }
+    )
+    return right.filter(pc.is_valid(right.column(_TIME))).sort_by(_TIME)
+
+
+def join_view_side(labels: pa.Table, label_times: pa.ChunkedArray, binding: ViewBinding, right: pa.Table) -> pa.Table:
+    """`as_of_join` against a prepared `view_side`: only the view rows of the labels' entities take part."""
+    left = pa.table(
+        {
+            **{entity: pc.cast(labels.column(entity), pa.string()) for entity in binding.entities},
+            _TIME: _micros(label_times),
+            _ROW: pa.array(np.arange(labels.num_rows)),
+        }
+    )
+    first = binding.entities[0]
+    right = right.filter(pc.is_in(right.column(first), value_set=pc.unique(left.column(first))))
+    tolerance = -binding.ttl_micros  # negative: values from the past only
+    joined = left.sort_by(_TIME).join_asof(right, on=_TIME, by=binding.entities, tolerance=tolerance)
+    return joined.sort_by(_ROW).select(binding.features)
+
+
 def as_of_join(labels: pa.Table, label_times: pa.ChunkedArray, binding: ViewBinding, rows: pa.Table) -> pa.Table:
     """For each label row, its entity's newest view values at or before its time and within the TTL.
 
@@ -90,24 +119,7 @@ def as_of_join(labels: pa.Table, label_times: pa.ChunkedArray, binding: ViewBind
     pyarrow.Table
         The view's features, one row per label row in its order (null where the entity had no value in time).
     """
-    left = pa.table(
-        {
-            **{entity: pc.cast(labels.column(entity), pa.string()) for entity in binding.entities},
-            _TIME: _micros(label_times),
-            _ROW: pa.array(np.arange(labels.num_rows)),
-        }
-    )
-    right = pa.table(
-        {
-            **{entity: rows.column(entity) for entity in binding.entities},
-            _TIME: _micros(rows.column(binding.timestamp)),
-            **{name: rows.column(name) for name in binding.features},
-        }
-    )
-    right = right.filter(pc.is_valid(right.column(_TIME)))
-    tolerance = -binding.ttl_micros  # negative: values from the past only
-    joined = left.sort_by(_TIME).join_asof(right.sort_by(_TIME), on=_TIME, by=binding.entities, tolerance=tolerance)
-    return joined.sort_by(_ROW).select(binding.features)
+    return join_view_side(labels, label_times, binding, view_side(binding, rows))
 
 
 def _label_times(labels: pa.Table, spec: ModelSpec) -> pa.ChunkedArray:
@@ -167,7 +179,7 @@ def join_view(
     spec: ModelSpec,
     data: ObjectStore,
     rows_are: str,
-    cache: dict[tuple[Any, ...], tuple[pa.Table, str]] | None = None,
+    cache: dict[tuple[Any, ...], tuple[pa.Table, str, int]] | None = None,
 ) -> tuple[pa.Table, DataSource]:
     """The table with the binding's features joined from the view's offline store as of each row's time (within
     the TTL), and the DataSource of what was read. `cache` keeps what was read by view, days and features, for
@@ -192,8 +204,9 @@ def join_view(
             del cache[other]
         files = [f for f in offline_files(view, data) if first <= f.day <= last]
         schema = view_schema(binding.entities, binding.timestamp, [spec.feature(name) for name in binding.features])
-        cache[key] = read_offline(files, schema, data)
-    rows, sha256 = cache[key]
-    for name, column in zip(binding.features, as_of_join(table, times, binding, rows).columns, strict=True):
+        rows, sha256 = read_offline(files, schema, data)
+        cache[key] = view_side(binding, rows), sha256, rows.num_rows  # sorted once for the tables that reuse it
+    right, sha256, count = cache[key]
+    for name, column in zip(binding.features, join_view_side(table, times, binding, right).columns, strict=True):
         table = table.append_column(name, column)
-    return table, DataSource(source="view", uri=data.uri(feature_view_prefix(view)), sha256=sha256, rows=rows.num_rows)
+    return table, DataSource(source="view", uri=data.uri(feature_view_prefix(view)), sha256=sha256, rows=count)
