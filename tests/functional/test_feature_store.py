@@ -164,6 +164,67 @@ def test_validate_joins_each_label_with_what_its_card_knew_then_and_never_the_fu
     assert sources["view"].rows == activity.num_rows + 1
 
 
+def test_labels_checked_in_parts_are_joined_as_one_pass_joins_them(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    ingest: Callable[[pa.Table], Any],
+    activity: pa.Table,
+    fraud_spec: ModelSpec,
+) -> None:
+    from mlcore.catalog import CountPartRequest, PartsPlan, RunFile, run_key
+    from mlcore.data import count_part, validate_step
+
+    # GIVEN the view's rows with the leakage trap, and 600 labels in a folder of 6 files, in time order
+    labels = card_transactions(activity, rows=600, seed=3).sort_by("event_time")
+    first = labels.slice(0, 1).to_pylist()[0]
+    after = pa.array([first["event_time"] + timedelta(microseconds=1)], pa.timestamp("us", tz="UTC"))
+    ingest(activity)
+    ingest(
+        pa.table({"card_id": [first["card_id"]], "event_time": after, "tx_count_24h": [999.0], "amount_mean_7d": [1.0]})
+    )
+    folder = "datasets/fraud/20260310T120000000000Z/"
+    for i in range(6):
+        data.put(f"{folder}part-{i}.parquet", to_parquet(labels.slice(100 * i, 100)))
+    request = ValidateRequest(request=PipelineInput(model_name="fraud", dataset_uri=data.uri(folder)), run_id="")
+    stores: dict[str, Any] = {"registry": registry, "data": data, "artifacts": artifacts, "capture": artifacts}
+
+    def validate(run_id: str, distributed: str) -> Any:
+        registry.put_spec(
+            fraud_spec.model_copy(update={"data": fraud_spec.data.model_copy(update={"distributed": distributed})}),
+            actor="test",
+        )
+        asked = request.model_copy(update={"run_id": run_id})
+        plan = validate_step(asked, **stores, part_bytes=1)  # a file per part
+        if not isinstance(plan, PartsPlan):
+            return plan
+        for item in json.loads(artifacts.get(plan.items_key)):
+            part = CountPartRequest(model_name="fraud", run_id=run_id, part=item["part"])
+            count_part(part, registry=registry, data=data, artifacts=artifacts, batch_rows=40)
+        return validate_step(asked.model_copy(update={"merge": True}), **stores)
+
+    # WHEN they are validated in one pass, and in parts (each file a part, read 40 rows at a time)
+    single, parts = validate("one-pass", "never"), validate("in-parts", "always")
+    # THEN the same report, and the same rows with the same point-in-time features (never the trap's)
+    reports = [
+        json.loads(artifacts.get(run_key("fraud", r, RunFile.VALIDATION_JSON))) for r in ("one-pass", "in-parts")
+    ]
+    assert [(r["rows"], r["columns"], r["failures"], r["in_parts"]) for r in reports] == [
+        (600, reports[0]["columns"], [], False), (600, reports[0]["columns"], [], True),
+    ]  # fmt: skip
+
+    def rows(result: Any) -> list[tuple[Any, ...]]:
+        table = pa.concat_tables([read_split(artifacts, result.train), read_split(artifacts, result.holdout)])
+        return sorted((tuple(row.values()) for row in table.select(sorted(table.column_names)).to_pylist()), key=repr)
+
+    assert rows(parts) == rows(single) and len(rows(parts)) == 600
+    assert 999.0 not in [row["tx_count_24h"] for row in read_split(artifacts, parts.train).to_pylist()]
+    # and the run records the view files its parts read, which are the files one pass reads: the same fingerprint
+    views = [[source for source in result.sources if source.source == "view"] for result in (parts, single)]
+    assert views[0] == views[1] and views[0][0].rows == activity.num_rows + 1
+    assert parts.fingerprint == single.fingerprint
+
+
 def test_each_label_gets_its_cards_newest_value_at_its_time_within_the_ttl(
     data: ObjectStore, ingest: Callable[[pa.Table], Any], activity: pa.Table, fraud_spec: ModelSpec
 ) -> None:

@@ -563,8 +563,6 @@ class ModelSpec(_Strict):
             raise ValueError("views: filled by registration from features_from; do not write it")
         if self.features_from and self.data.timestamp_column is None:
             raise ValueError("features_from needs data.timestamp_column: the time of each label row")
-        if self.features_from and self.data.distributed == "always":
-            raise ValueError("features_from: a training set joined from feature views is built in one pass")
 
     def _own_image(self) -> None:
         """An image trains by itself: the platform's search, cross-validation and class weights do not reach it."""

@@ -99,6 +99,8 @@ class PartResult(_Message):
     holdout: Artifact
     train_rows: int
     holdout_rows: int
+    # per feature view its labels were joined with: each file read (key, SHA-256, rows)
+    view_files: dict[str, list[tuple[str, str, int]]] = Field(default_factory=dict)
 
 
 class TrialPlan(_Message):

@@ -18,6 +18,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +27,7 @@ import pyarrow.parquet as pq
 from mlcore.catalog import (
     Artifact,
     CountPartRequest,
+    DataSource,
     PartResult,
     PartsPlan,
     PipelineInput,
@@ -37,6 +39,7 @@ from mlcore.catalog import (
 )
 from mlcore.data.counts import ContractCounts, count_contract, merge_counts
 from mlcore.data.datasets import DatasetFiles, folder_artifact, iter_file
+from mlcore.data.point_in_time import offline_source, training_set
 from mlcore.errors import DataValidationError, NotFoundError
 from mlcore.registry import Registry
 from mlcore.spec import ModelSpec
@@ -48,11 +51,12 @@ COUNTS, RESULT, FAILURE = "counts.json", "result.json", "failure.json"
 def in_parts(files: DatasetFiles, spec: ModelSpec, data: ObjectStore, min_bytes: float) -> bool:
     """Whether a dataset is checked in parts: a folder, as the spec says (`data.distributed`), or when large.
 
-    A time split needs every row's time at once, a model's own image reads one train and one holdout
-    file (its contract), and a point-in-time join reads all the labels: `auto` keeps such datasets in one pass.
+    A time split needs every row's time at once, and a model's own image reads one train and one holdout
+    file (its contract): `auto` keeps such datasets in one pass. Labels joined with feature views
+    (`features_from`) are joined in each part, a batch at a time.
     """
     mode = spec.data.distributed
-    one_pass = spec.data.split == "time" or spec.training.image is not None or bool(spec.views)
+    one_pass = spec.data.split == "time" or spec.training.image is not None
     if not files.is_folder or mode == "never" or (mode == "auto" and one_pass):
         return False
     return mode == "always" or sum(item.size for item in data.list_objects(files.root)) >= min_bytes
@@ -205,8 +209,13 @@ def _count_part(
     name, run_id, part = request.model_name, request.run_id, request.part
     copy = CopyFile(data, artifacts, folder, name, run_id, [])
     split = SplitCounter(spec, os.path.join(folder, "train.parquet"), os.path.join(folder, "holdout.parquet"))
+    offline: dict[tuple[Any, ...], Any] = {}  # the views' window, read once for the batches that share it
+    read: dict[str, set[tuple[str, str, int]]] = {}  # per view, each file the part's labels were joined with
     for relative, batch in _batches(files, keys, spec, batch_rows, copy):
-        split.add(relative, batch)
+        rows = batch
+        if spec.views:  # the files are the labels: the rows checked are the labels with their point-in-time features
+            rows, _ = training_set(batch, spec, data, cache=offline, read=read)
+        split.add(relative, rows)
     total, train, holdout = split.close()
     result = PartResult(
         part=part,
@@ -216,6 +225,7 @@ def _count_part(
         holdout=artifacts.upload(split_part_key(name, run_id, RunFile.HOLDOUT_PARTS, part), holdout.path),
         train_rows=train.rows,
         holdout_rows=holdout.rows,
+        view_files={view: sorted(files_read) for view, files_read in read.items()},
     )
     _write_counts(artifacts, name, run_id, part, total)
     artifacts.put(part_key(name, run_id, part, RESULT), result.model_dump_json().encode(), "application/json")
@@ -287,10 +297,20 @@ class MergedParts:
     train: list[Artifact]  # the parts' sides, in part order
     holdout: list[Artifact]
     clean_rows: int
+    views: list[DataSource]  # per feature view, what its parts' labels were joined with
 
 
-def merge_parts(name: str, run_id: str, artifacts: ObjectStore) -> MergedParts:
-    """Merge the parts of the run's plan, in order.
+def _merged_views(results: list[PartResult], data: ObjectStore) -> list[DataSource]:
+    """Per view, what the parts' labels were joined with: the files any part read, as one pass records a window."""
+    read: dict[str, set[tuple[str, str, int]]] = {}
+    for result in results:
+        for view, files in result.view_files.items():
+            read.setdefault(view, set()).update(files)
+    return [offline_source(view, files, data) for view, files in read.items()]
+
+
+def merge_parts(name: str, run_id: str, artifacts: ObjectStore, data: ObjectStore) -> MergedParts:
+    """Merge the parts of the run's plan, in order (`data`: the bucket of the feature views they joined).
 
     Raises
     ------
@@ -319,4 +339,5 @@ def merge_parts(name: str, run_id: str, artifacts: ObjectStore) -> MergedParts:
         train=[result.train for result in results],
         holdout=[result.holdout for result in results],
         clean_rows=sum(result.train_rows + result.holdout_rows for result in results),
+        views=_merged_views(results, data),
     )

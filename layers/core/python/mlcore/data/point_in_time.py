@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -36,6 +37,11 @@ class OfflineFile:
     ingest: str
 
 
+def _ingest_of(key: str) -> str:
+    """The ingest an offline file belongs to: its name (`<prefix>date=<day>/<ingest>.parquet`)."""
+    return key.rsplit("/", 1)[-1].removesuffix(".parquet")
+
+
 def offline_files(view: str, data: ObjectStore) -> list[OfflineFile]:
     """A view's offline files of complete ingests (an ingest's marker is written after its files), oldest first."""
     prefix, markers = feature_view_prefix(view), ingest_markers_prefix(view)
@@ -43,9 +49,20 @@ def offline_files(view: str, data: ObjectStore) -> list[OfflineFile]:
     files = []
     for key in data.list_keys(prefix):
         folder, _, name = key.removeprefix(prefix).partition("/")
-        if folder.startswith("date=") and name.endswith(".parquet") and name.removesuffix(".parquet") in complete:
-            files.append(OfflineFile(key, date.fromisoformat(folder[5:]), name.removesuffix(".parquet")))
+        if folder.startswith("date=") and name.endswith(".parquet") and _ingest_of(key) in complete:
+            files.append(OfflineFile(key, date.fromisoformat(folder[5:]), _ingest_of(key)))
     return sorted(files, key=lambda f: (f.ingest, f.key))
+
+
+def offline_source(view: str, read: Iterable[tuple[str, str, int]], data: ObjectStore) -> DataSource:
+    """What a join read of a view, as a run records it: the SHA-256 of its files' keys and SHA-256s (oldest ingest
+    first, as `offline_files` lists them) and their rows. `read`: each file's key, SHA-256 and rows."""
+    files = sorted(set(read), key=lambda file: (_ingest_of(file[0]), file[0]))
+    digest = hashlib.sha256()
+    for key, sha256, _ in files:
+        digest.update(f"{key}\0{sha256}\n".encode())
+    rows = sum(file[2] for file in files)
+    return DataSource(source="view", uri=data.uri(feature_view_prefix(view)), sha256=digest.hexdigest(), rows=rows)
 
 
 def view_schema(entities: list[str], timestamp: str, features: list[Feature]) -> pa.Schema:
@@ -59,13 +76,13 @@ def view_schema(entities: list[str], timestamp: str, features: list[Feature]) ->
     )
 
 
-def read_offline(files: list[OfflineFile], schema: pa.Schema, data: ObjectStore) -> tuple[pa.Table, str]:
-    """The rows of these files (only the schema's columns, cast to it) and the SHA-256 of what was read."""
-    digest = hashlib.sha256()
-    tables = []
+def read_offline_files(
+    files: list[OfflineFile], schema: pa.Schema, data: ObjectStore
+) -> tuple[pa.Table, list[tuple[str, str, int]]]:
+    """The rows of these files (only the schema's columns, cast to it), and each file's key, SHA-256 and rows."""
+    tables, read = [], []
     for file in files:
         raw = data.get(file.key)
-        digest.update(f"{file.key}\0{hashlib.sha256(raw).hexdigest()}\n".encode())
         try:
             table = pq.read_table(io.BytesIO(raw))
             # a file ingested before the view gained a feature has no such column: its rows have no value for it
@@ -75,7 +92,13 @@ def read_offline(files: list[OfflineFile], schema: pa.Schema, data: ObjectStore)
             tables.append(pa.table(columns).cast(schema))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, KeyError) as exc:
             raise DataValidationError(f"the feature view file {data.uri(file.key)} cannot be read: {exc}") from exc
-    return (pa.concat_tables(tables) if tables else schema.empty_table()), digest.hexdigest()
+        read.append((file.key, hashlib.sha256(raw).hexdigest(), rows))
+    return (pa.concat_tables(tables) if tables else schema.empty_table()), read
+
+
+def read_offline(files: list[OfflineFile], schema: pa.Schema, data: ObjectStore) -> pa.Table:
+    """The rows of these files (only the schema's columns, cast to it)."""
+    return read_offline_files(files, schema, data)[0]
 
 
 def _micros(times: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
@@ -143,8 +166,15 @@ def _days(times: pa.ChunkedArray, ttl_hours: float) -> tuple[date, date]:
     return (low.as_py() - timedelta(hours=ttl_hours)).date(), high.as_py().date()
 
 
-def training_set(labels: pa.Table, spec: ModelSpec, data: ObjectStore) -> tuple[pa.Table, list[DataSource]]:
-    """The labels with each `features_from` feature joined point in time from its view's offline store.
+def training_set(
+    labels: pa.Table,
+    spec: ModelSpec,
+    data: ObjectStore,
+    cache: dict[tuple[Any, ...], Any] | None = None,
+    read: dict[str, set[tuple[str, str, int]]] | None = None,
+) -> tuple[pa.Table, list[DataSource]]:
+    """The labels with each `features_from` feature joined point in time from its view's offline store (`cache`
+    and `read`: see `join_view`, for the batches of a part's labels).
 
     Returns
     -------
@@ -165,7 +195,9 @@ def training_set(labels: pa.Table, spec: ModelSpec, data: ObjectStore) -> tuple[
                 f"the labels already have {taken}, which come from view '{view}': drop them from the labels",
                 field="features_from",
             )
-        labels, source = join_view(labels, times, view, binding, spec=spec, data=data, rows_are="labels")
+        labels, source = join_view(
+            labels, times, view, binding, spec=spec, data=data, rows_are="labels", cache=cache, read=read
+        )
         sources.append(source)
     return labels, sources
 
@@ -179,12 +211,14 @@ def join_view(
     spec: ModelSpec,
     data: ObjectStore,
     rows_are: str,
-    cache: dict[tuple[Any, ...], tuple[pa.Table, str, int]] | None = None,
+    cache: dict[tuple[Any, ...], Any] | None = None,
+    read: dict[str, set[tuple[str, str, int]]] | None = None,
 ) -> tuple[pa.Table, DataSource]:
     """The table with the binding's features joined from the view's offline store as of each row's time (within
     the TTL), and the DataSource of what was read. `cache` keeps what was read by view, days and features, for
     the next table of the same times (a batch's files and their batches of rows); it holds the last window
-    read per view, so its memory is one window's whatever the number of tables.
+    read per view, so its memory is one window's whatever the number of tables. `read` gathers, per view, each
+    file read (key, SHA-256, rows): for a source over several windows (`offline_source`).
 
     Raises
     ------
@@ -204,9 +238,11 @@ def join_view(
             del cache[other]
         files = [f for f in offline_files(view, data) if first <= f.day <= last]
         schema = view_schema(binding.entities, binding.timestamp, [spec.feature(name) for name in binding.features])
-        rows, sha256 = read_offline(files, schema, data)
-        cache[key] = view_side(binding, rows), sha256, rows.num_rows  # sorted once for the tables that reuse it
-    right, sha256, count = cache[key]
+        rows, files_read = read_offline_files(files, schema, data)
+        cache[key] = view_side(binding, rows), files_read  # sorted once for the tables that reuse it
+    right, files_read = cache[key]
+    if read is not None:
+        read.setdefault(view, set()).update(files_read)
     for name, column in zip(binding.features, join_view_side(table, times, binding, right).columns, strict=True):
         table = table.append_column(name, column)
-    return table, DataSource(source="view", uri=data.uri(feature_view_prefix(view)), sha256=sha256, rows=count)
+    return table, offline_source(view, files_read, data)

@@ -191,10 +191,10 @@ def _one_pass(files: DatasetFiles, spec: ModelSpec, run_id: str, data: ObjectSto
     return _Checked(snapshot, report, table.num_rows, clean, _timestamps(table, spec), views=views)
 
 
-def _merged(spec: ModelSpec, run_id: str, artifacts: ObjectStore, now: datetime) -> _Checked:
-    merged = merge_parts(spec.name, run_id, artifacts)
+def _merged(spec: ModelSpec, run_id: str, artifacts: ObjectStore, data: ObjectStore, now: datetime) -> _Checked:
+    merged = merge_parts(spec.name, run_id, artifacts, data)
     report = contract_report(merged.counts, spec, now=now)
-    return _Checked(merged.snapshot, report, merged.counts.rows, None, parts=merged)
+    return _Checked(merged.snapshot, report, merged.counts.rows, None, parts=merged, views=merged.views)
 
 
 def _split_artifacts(
@@ -296,7 +296,7 @@ def validate_dataset(
     name, run_id = request.request.model_name, request.run_id
     spec = registry.get_spec(name)
     if request.merge:  # the dataset planned in parts, even if a newer one landed meanwhile
-        checked = _merged(spec, run_id, artifacts, now)
+        checked = _merged(spec, run_id, artifacts, data, now)
         assert checked.parts is not None
         key = checked.parts.root
     else:

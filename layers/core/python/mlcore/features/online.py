@@ -128,7 +128,7 @@ def _with_ingests(files: list[OfflineFile], schema: pa.Schema, data: ObjectStore
     """The files' rows, in ingest order, each with its ingest id."""
     tables = []
     for file in files:
-        rows, _ = read_offline([file], schema, data)
+        rows = read_offline([file], schema, data)
         tables.append(rows.append_column(INGEST, pa.array([file.ingest] * rows.num_rows, pa.string())))
     return pa.concat_tables(tables) if tables else schema.empty_table().append_column(INGEST, pa.array([], pa.string()))
 

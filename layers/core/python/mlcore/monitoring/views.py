@@ -49,7 +49,7 @@ def check_view_drift(record: ViewRecord, *, registry: Registry, data: ObjectStor
     reference_start = start - timedelta(hours=settings.reference_hours)
     # offline files hold a day of event times each: those of the days the two windows touch
     files = [f for f in offline_files(view.name, data) if reference_start.date() <= f.day <= now.date()]
-    rows, _ = read_offline(files, view_schema(view.entities, view.timestamp, view.features), data)
+    rows = read_offline(files, view_schema(view.entities, view.timestamp, view.features), data)
     current = _window(rows, view.timestamp, start, now)
     reference = _window(rows, view.timestamp, reference_start, start)
     check = ViewDriftCheck(
