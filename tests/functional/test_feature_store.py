@@ -3,6 +3,8 @@ step, materialization of the online store, and enrichment of predictions by enti
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import json
 import re
@@ -172,57 +174,111 @@ def test_labels_checked_in_parts_are_joined_as_one_pass_joins_them(  # noqa: PLR
     activity: pa.Table,
     fraud_spec: ModelSpec,
 ) -> None:
-    from mlcore.catalog import CountPartRequest, PartsPlan, RunFile, run_key
-    from mlcore.data import count_part, validate_step
+    from mlcore.catalog import RunFile, run_key
 
-    # GIVEN the view's rows with the leakage trap, and 600 labels in a folder of 6 files, in time order
-    labels = card_transactions(activity, rows=600, seed=3).sort_by("event_time")
-    first = labels.slice(0, 1).to_pylist()[0]
-    after = pa.array([first["event_time"] + timedelta(microseconds=1)], pa.timestamp("us", tz="UTC"))
+    # GIVEN labels of two periods four days apart (a gap longer than the view's 48 h TTL), in time order in 6
+    # files, 3 per period; and the view's rows with the leakage trap: a value a microsecond after the early
+    # period's last label (no later label of its card is within the TTL)
+    labels = card_transactions(activity, rows=2400, seed=3).sort_by("event_time")
+    times = labels.column("event_time")
+    early = labels.filter(pc.less(times, pa.scalar(END - timedelta(days=5), times.type)))
+    late = labels.filter(pc.greater_equal(times, pa.scalar(END - timedelta(hours=12), times.type)))
+    trapped = early.slice(early.num_rows - 1, 1).to_pylist()[0]
     ingest(activity)
-    ingest(
-        pa.table({"card_id": [first["card_id"]], "event_time": after, "tx_count_24h": [999.0], "amount_mean_7d": [1.0]})
-    )
+    ingest(_card_value(trapped["card_id"], trapped["event_time"] + timedelta(microseconds=1), 999.0))
     folder = "datasets/fraud/20260310T120000000000Z/"
-    for i in range(6):
-        data.put(f"{folder}part-{i}.parquet", to_parquet(labels.slice(100 * i, 100)))
-    request = ValidateRequest(request=PipelineInput(model_name="fraud", dataset_uri=data.uri(folder)), run_id="")
-    stores: dict[str, Any] = {"registry": registry, "data": data, "artifacts": artifacts, "capture": artifacts}
+    for i, period in enumerate((early, early, early, late, late, late)):
+        third = -(-period.num_rows // 3)
+        data.put(f"{folder}part-{i}.parquet", to_parquet(period.slice(third * (i % 3), third)))
+    last = late.slice(late.num_rows - 1, 1).to_pylist()[0]
 
-    def validate(run_id: str, distributed: str) -> Any:
-        registry.put_spec(
-            fraud_spec.model_copy(update={"data": fraud_spec.data.model_copy(update={"distributed": distributed})}),
-            actor="test",
-        )
-        asked = request.model_copy(update={"run_id": run_id})
-        plan = validate_step(asked, **stores, part_bytes=1)  # a file per part
-        if not isinstance(plan, PartsPlan):
-            return plan
-        for item in json.loads(artifacts.get(plan.items_key)):
-            part = CountPartRequest(model_name="fraud", run_id=run_id, part=item["part"])
-            count_part(part, registry=registry, data=data, artifacts=artifacts, batch_rows=40)
-        return validate_step(asked.model_copy(update={"merge": True}), **stores)
+    def planned() -> None:  # an ingest completes once the parts are planned: a value the last label would take
+        ingest(_card_value(last["card_id"], last["event_time"] - timedelta(microseconds=1), 555.0))
 
-    # WHEN they are validated in one pass, and in parts (each file a part, read 40 rows at a time)
-    single, parts = validate("one-pass", "never"), validate("in-parts", "always")
-    # THEN the same report, and the same rows with the same point-in-time features (never the trap's)
+    validate = functools.partial(_validate_folder, registry, data, artifacts, fraud_spec, folder)
+
+    # WHEN they are validated in one pass, and in parts (each file a part, read 50 rows at a time)
+    single, parts = validate("one-pass", "never"), validate("in-parts", "always", planned)
+    # THEN the same report, and the same rows with the same point-in-time features (never the trap's, nor the
+    # value ingested while the parts ran)
+    count = early.num_rows + late.num_rows
     reports = [
         json.loads(artifacts.get(run_key("fraud", r, RunFile.VALIDATION_JSON))) for r in ("one-pass", "in-parts")
     ]
     assert [(r["rows"], r["columns"], r["failures"], r["in_parts"]) for r in reports] == [
-        (600, reports[0]["columns"], [], False), (600, reports[0]["columns"], [], True),
+        (count, reports[0]["columns"], [], False), (count, reports[0]["columns"], [], True),
     ]  # fmt: skip
 
     def rows(result: Any) -> list[tuple[Any, ...]]:
         table = pa.concat_tables([read_split(artifacts, result.train), read_split(artifacts, result.holdout)])
         return sorted((tuple(row.values()) for row in table.select(sorted(table.column_names)).to_pylist()), key=repr)
 
-    assert rows(parts) == rows(single) and len(rows(parts)) == 600
-    assert 999.0 not in [row["tx_count_24h"] for row in read_split(artifacts, parts.train).to_pylist()]
-    # and the run records the view files its parts read, which are the files one pass reads: the same fingerprint
+    assert rows(parts) == rows(single) and len(rows(parts)) == count
+    values = {row[sorted(read_split(artifacts, parts.train).column_names).index("tx_count_24h")] for row in rows(parts)}
+    assert not values & {999.0, 555.0}
+    # and the run records the view files one pass reads (the gap's days too): the same source and fingerprint
     views = [[source for source in result.sources if source.source == "view"] for result in (parts, single)]
     assert views[0] == views[1] and views[0][0].rows == activity.num_rows + 1
     assert parts.fingerprint == single.fingerprint
+
+
+def _validate_folder(  # noqa: PLR0917 (the stores, the spec and the folder of the test)
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    spec: ModelSpec,
+    folder: str,
+    run_id: str,
+    distributed: str,
+    planned: Callable[[], Any] = lambda: None,
+) -> Any:
+    """The validate step for the labels in `folder`: in parts (a file each, read 50 rows at a time), each child
+    then the merge, with `planned()` run once the parts are planned; a child's failure is left for the merge."""
+    from mlcore.catalog import CountPartRequest, PartsPlan
+    from mlcore.data import count_part, validate_step
+
+    update = {"data": spec.data.model_copy(update={"distributed": distributed})}
+    registry.put_spec(spec.model_copy(update=update), actor="test")
+    request = ValidateRequest(request=PipelineInput(model_name="fraud", dataset_uri=data.uri(folder)), run_id=run_id)
+    stores: dict[str, Any] = {"registry": registry, "data": data, "artifacts": artifacts, "capture": artifacts}
+    plan = validate_step(request, **stores, part_bytes=1)
+    if not isinstance(plan, PartsPlan):
+        return plan
+    planned()
+    for item in json.loads(artifacts.get(plan.items_key)):
+        part = CountPartRequest(model_name="fraud", run_id=run_id, part=item["part"])
+        with contextlib.suppress(DataValidationError):  # written beside the plan, for the merge to name
+            count_part(part, registry=registry, data=data, artifacts=artifacts, batch_rows=50)
+    return validate_step(request.model_copy(update={"merge": True}), **stores)
+
+
+def test_a_part_whose_labels_lack_a_time_fails_the_run_naming_the_file(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, activity: pa.Table, fraud_spec: ModelSpec
+) -> None:
+    # GIVEN labels in two files, the second with a row without its time
+    labels = card_transactions(activity, rows=400, seed=4)
+    times = labels.column("event_time").to_pylist()
+    times[-1] = None
+    labels = labels.set_column(
+        labels.column_names.index("event_time"), "event_time", pa.array(times, labels.column("event_time").type)
+    )
+    folder = "datasets/fraud/20260310T120000000000Z/"
+    data.put(f"{folder}a.parquet", to_parquet(labels.slice(0, 200)))
+    data.put(f"{folder}b.parquet", to_parquet(labels.slice(200)))
+    # WHEN they are validated in parts THEN the run fails naming the part, the file and the rows, as one pass would
+    with pytest.raises(DataValidationError) as error:
+        _validate_folder(registry, data, artifacts, fraud_spec, folder, "in-parts", "always")
+    assert (
+        "part 00001: DataValidationError: b.parquet: 1 label rows have no time in 'event_time'" in error.value.message
+    )
+    with pytest.raises(DataValidationError, match="1 label rows have no time in 'event_time'"):
+        _validate_folder(registry, data, artifacts, fraud_spec, folder, "one-pass", "never")
+
+
+def _card_value(card: str, at: datetime, count: float) -> pa.Table:
+    """One row of the card-activity view: `card`'s 24-hour count at `at`."""
+    moment = pa.array([at], pa.timestamp("us", tz="UTC"))
+    return pa.table({"card_id": [card], "event_time": moment, "tx_count_24h": [count], "amount_mean_7d": [1.0]})
 
 
 def test_each_label_gets_its_cards_newest_value_at_its_time_within_the_ttl(

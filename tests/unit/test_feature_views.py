@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -198,3 +199,20 @@ def test_the_model_document_takes_a_row_by_entity_keys_or_in_full(raw: dict[str,
     assert not validator.is_valid(own)  # neither the view's feature nor the card to read it by
     assert not validator.is_valid({**own, "card_id": ""})
     assert not validator.is_valid({"card_id": "c00042"})  # the model's own features are still needed
+
+
+def test_a_views_source_is_the_sha256_of_its_files_keys_and_sha256s_oldest_ingest_first() -> None:
+    # The format every recorded view source (and so every fingerprint of a model with features_from) is built in.
+    from mlcore.data.point_in_time import offline_source
+    from mlcore.storage import ObjectStore
+
+    day1, day2 = "features/card-activity/date=2026-03-01/", "features/card-activity/date=2026-03-02/"
+    files = [
+        (f"{day2}i-0002.parquet", "b" * 64, 5),
+        (f"{day1}i-0001.parquet", "a" * 64, 3),
+        (f"{day2}i-0001.parquet", "c" * 64, 2),
+    ]
+    lines = f"{day1}i-0001.parquet\0{'a' * 64}\n{day2}i-0001.parquet\0{'c' * 64}\n{day2}i-0002.parquet\0{'b' * 64}\n"
+    source = offline_source("card-activity", [*files, files[0]], ObjectStore("mlops-data", None))  # one read twice
+    assert source.sha256 == hashlib.sha256(lines.encode()).hexdigest()
+    assert (source.rows, source.uri, source.source) == (10, "s3://mlops-data/features/card-activity/", "view")

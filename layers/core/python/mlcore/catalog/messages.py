@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -101,6 +102,7 @@ class PartResult(_Message):
     holdout_rows: int
     # per feature view its labels were joined with: each file read (key, SHA-256, rows)
     view_files: dict[str, list[tuple[str, str, int]]] = Field(default_factory=dict)
+    label_times: list[datetime] = Field(default_factory=list)  # with feature views: its oldest and newest label time
 
 
 class TrialPlan(_Message):

@@ -18,6 +18,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,15 @@ from mlcore.catalog import (
 )
 from mlcore.data.counts import ContractCounts, count_contract, merge_counts
 from mlcore.data.datasets import DatasetFiles, folder_artifact, iter_file
-from mlcore.data.point_in_time import offline_source, training_set
+from mlcore.data.point_in_time import (
+    OfflineFile,
+    label_range,
+    offline_file_facts,
+    offline_files,
+    offline_source,
+    training_set,
+    window_days,
+)
 from mlcore.errors import DataValidationError, NotFoundError
 from mlcore.registry import Registry
 from mlcore.spec import ModelSpec
@@ -67,12 +76,14 @@ def plan_parts(
     request: PipelineInput,
     run_id: str,
     *,
+    spec: ModelSpec,
     data: ObjectStore,
     artifacts: ObjectStore,
     part_bytes: float,
 ) -> PartsPlan:
     """Group the folder's files, in key order, into parts of about `part_bytes` (at least a file each), and
-    write the plan and the Distributed Map's items."""
+    write the plan and the Distributed Map's items. The plan lists the spec's feature views' files once: every
+    part joins its labels with those (an ingest that completes while the parts run is the next run's)."""
     name = request.model_name
     sizes = {item.key: item.size for item in data.list_objects(files.root)}
     parts: list[list[str]] = []
@@ -84,7 +95,8 @@ def plan_parts(
         parts[-1].append(key)
         size += sizes[key]
     names = [f"{i:05d}" for i in range(len(parts))]
-    plan = {"root": files.root, "parts": dict(zip(names, parts, strict=True))}
+    views = {view: [[f.key, f.day.isoformat(), f.ingest] for f in offline_files(view, data)] for view in spec.views}
+    plan = {"root": files.root, "parts": dict(zip(names, parts, strict=True)), "views": views}
     artifacts.put(run_key(name, run_id, RunFile.PARTS_PLAN), json.dumps(plan).encode(), "application/json")
     items = [{"part": part} for part in names]
     items_key = run_key(name, run_id, RunFile.PARTS_ITEMS)
@@ -101,10 +113,21 @@ def plan_parts(
     )
 
 
-def _plan(artifacts: ObjectStore, name: str, run_id: str) -> tuple[DatasetFiles, dict[str, list[str]]]:
+@dataclass(frozen=True)
+class _Plan:
+    files: DatasetFiles
+    parts: dict[str, list[str]]  # a part's files' keys, by part
+    views: dict[str, list[OfflineFile]]  # the feature views' files as listed for the run
+
+
+def _plan(artifacts: ObjectStore, name: str, run_id: str) -> _Plan:
     plan = json.loads(artifacts.get(run_key(name, run_id, RunFile.PARTS_PLAN)))
     keys = tuple(key for part in plan["parts"].values() for key in part)
-    return DatasetFiles(plan["root"], keys), plan["parts"]
+    views = {
+        view: [OfflineFile(key, date.fromisoformat(day), ingest) for key, day, ingest in files]
+        for view, files in plan.get("views", {}).items()
+    }
+    return _Plan(DatasetFiles(plan["root"], keys), plan["parts"], views)
 
 
 def holdout_draw(spec: ModelSpec, relative: str) -> np.random.Generator:
@@ -175,14 +198,14 @@ def count_part(
     name, run_id, part = request.model_name, request.run_id, request.part
     try:
         spec = registry.get_spec(name)
-        files, parts = _plan(artifacts, name, run_id)
-        if part not in parts:
+        plan = _plan(artifacts, name, run_id)
+        if part not in plan.parts:
             raise NotFoundError(f"part {part!r} is not in the plan of run {run_id}")
         with tempfile.TemporaryDirectory() as folder:
             return _count_part(
                 spec,
-                parts[part],
-                files=files,
+                plan.parts[part],
+                plan=plan,
                 request=request,
                 data=data,
                 artifacts=artifacts,
@@ -199,7 +222,7 @@ def _count_part(
     spec: ModelSpec,
     keys: list[str],
     *,
-    files: DatasetFiles,
+    plan: _Plan,
     request: CountPartRequest,
     data: ObjectStore,
     artifacts: ObjectStore,
@@ -211,10 +234,16 @@ def _count_part(
     split = SplitCounter(spec, os.path.join(folder, "train.parquet"), os.path.join(folder, "holdout.parquet"))
     offline: dict[tuple[Any, ...], Any] = {}  # the views' window, read once for the batches that share it
     read: dict[str, set[tuple[str, str, int]]] = {}  # per view, each file the part's labels were joined with
-    for relative, batch in _batches(files, keys, spec, batch_rows, copy):
+    times: list[datetime] = []  # the part's oldest and newest label times
+    for relative, batch in _batches(plan.files, keys, spec, batch_rows, copy):
         rows = batch
         if spec.views:  # the files are the labels: the rows checked are the labels with their point-in-time features
-            rows, _ = training_set(batch, spec, data, cache=offline, read=read)
+            try:  # the one pass's checks, naming the file
+                low, high = label_range(batch, spec)
+                rows, _ = training_set(batch, spec, data, cache=offline, read=read, listed=plan.views)
+            except DataValidationError as exc:
+                raise DataValidationError(f"{relative}: {exc.message}", field=exc.field) from exc
+            times = [min([low, *times[:1]]), max([high, *times[1:]])]
         split.add(relative, rows)
     total, train, holdout = split.close()
     result = PartResult(
@@ -226,6 +255,7 @@ def _count_part(
         train_rows=train.rows,
         holdout_rows=holdout.rows,
         view_files={view: sorted(files_read) for view, files_read in read.items()},
+        label_times=times,
     )
     _write_counts(artifacts, name, run_id, part, total)
     artifacts.put(part_key(name, run_id, part, RESULT), result.model_dump_json().encode(), "application/json")
@@ -300,16 +330,26 @@ class MergedParts:
     views: list[DataSource]  # per feature view, what its parts' labels were joined with
 
 
-def _merged_views(results: list[PartResult], data: ObjectStore) -> list[DataSource]:
-    """Per view, what the parts' labels were joined with: the files any part read, as one pass records a window."""
-    read: dict[str, set[tuple[str, str, int]]] = {}
-    for result in results:
-        for view, files in result.view_files.items():
-            read.setdefault(view, set()).update(files)
-    return [offline_source(view, files, data) for view, files in read.items()]
+def _merged_views(spec: ModelSpec, results: list[PartResult], plan: _Plan, data: ObjectStore) -> list[DataSource]:
+    """Per view, what one pass of the labels would read: the planned files of the days from the oldest label time
+    less the TTL to the newest (the parts read them, or a gap between their labels' times skipped some)."""
+    if not spec.views:
+        return []
+    times = [time for result in results for time in result.label_times]
+    if not times:
+        raise DataValidationError("the labels have no rows", field="data")
+    known = {key: (sha256, rows) for result in results for files in result.view_files.values()
+             for key, sha256, rows in files}  # fmt: skip
+    sources = []
+    for view, binding in spec.views.items():
+        first, last = window_days(min(times), max(times), binding.ttl_hours)
+        window = [file.key for file in plan.views.get(view, []) if first <= file.day <= last]
+        facts = [(key, *(known.get(key) or offline_file_facts(key, data))) for key in window]
+        sources.append(offline_source(view, facts, data))
+    return sources
 
 
-def merge_parts(name: str, run_id: str, artifacts: ObjectStore, data: ObjectStore) -> MergedParts:
+def merge_parts(spec: ModelSpec, run_id: str, artifacts: ObjectStore, data: ObjectStore) -> MergedParts:
     """Merge the parts of the run's plan, in order (`data`: the bucket of the feature views they joined).
 
     Raises
@@ -317,7 +357,9 @@ def merge_parts(name: str, run_id: str, artifacts: ObjectStore, data: ObjectStor
     DataValidationError
         Naming every part that failed (with its error) or left no result.
     """
-    files, parts = _plan(artifacts, name, run_id)
+    name = spec.name
+    plan = _plan(artifacts, name, run_id)
+    files, parts = plan.files, plan.parts
     results, failed = [], []
     for part in parts:
         try:
@@ -339,5 +381,5 @@ def merge_parts(name: str, run_id: str, artifacts: ObjectStore, data: ObjectStor
         train=[result.train for result in results],
         holdout=[result.holdout for result in results],
         clean_rows=sum(result.train_rows + result.holdout_rows for result in results),
-        views=_merged_views(results, data),
+        views=_merged_views(spec, results, plan, data),
     )

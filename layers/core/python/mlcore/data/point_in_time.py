@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -96,6 +96,16 @@ def read_offline_files(
     return (pa.concat_tables(tables) if tables else schema.empty_table()), read
 
 
+def offline_file_facts(key: str, data: ObjectStore) -> tuple[str, int]:
+    """An offline file's SHA-256 and rows, without reading it into a table."""
+    raw = data.get(key)
+    try:
+        rows = pq.ParquetFile(io.BytesIO(raw)).metadata.num_rows
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataValidationError(f"the feature view file {data.uri(key)} cannot be read: {exc}") from exc
+    return hashlib.sha256(raw).hexdigest(), rows
+
+
 def read_offline(files: list[OfflineFile], schema: pa.Schema, data: ObjectStore) -> pa.Table:
     """The rows of these files (only the schema's columns, cast to it)."""
     return read_offline_files(files, schema, data)[0]
@@ -160,21 +170,33 @@ def _label_times(labels: pa.Table, spec: ModelSpec) -> pa.ChunkedArray:
     return times
 
 
+def label_range(labels: pa.Table, spec: ModelSpec) -> tuple[datetime, datetime]:
+    """The oldest and the newest label time (see `training_set` for what it refuses)."""
+    low, high = pc.min_max(_label_times(labels, spec)).values()
+    return low.as_py(), high.as_py()
+
+
+def window_days(low: datetime, high: datetime, ttl_hours: float) -> tuple[date, date]:
+    """The days of a view's files a join of label times from `low` to `high` can use: from the oldest minus the TTL."""
+    return (low - timedelta(hours=ttl_hours)).date(), high.date()
+
+
 def _days(times: pa.ChunkedArray, ttl_hours: float) -> tuple[date, date]:
-    """The days of event times a join of these label times can use: from the oldest minus the TTL."""
     low, high = pc.min_max(times).values()
-    return (low.as_py() - timedelta(hours=ttl_hours)).date(), high.as_py().date()
+    return window_days(low.as_py(), high.as_py(), ttl_hours)
 
 
 def training_set(
     labels: pa.Table,
     spec: ModelSpec,
     data: ObjectStore,
+    *,
     cache: dict[tuple[Any, ...], Any] | None = None,
     read: dict[str, set[tuple[str, str, int]]] | None = None,
+    listed: Mapping[str, list[OfflineFile]] | None = None,
 ) -> tuple[pa.Table, list[DataSource]]:
-    """The labels with each `features_from` feature joined point in time from its view's offline store (`cache`
-    and `read`: see `join_view`, for the batches of a part's labels).
+    """The labels with each `features_from` feature joined point in time from its view's offline store (`cache`,
+    `read` and `listed`: see `join_view`, for the batches of a part's labels).
 
     Returns
     -------
@@ -196,7 +218,7 @@ def training_set(
                 field="features_from",
             )
         labels, source = join_view(
-            labels, times, view, binding, spec=spec, data=data, rows_are="labels", cache=cache, read=read
+            labels, times, view, binding, spec=spec, data=data, rows_are="labels", cache=cache, read=read, listed=listed
         )
         sources.append(source)
     return labels, sources
@@ -213,12 +235,14 @@ def join_view(
     rows_are: str,
     cache: dict[tuple[Any, ...], Any] | None = None,
     read: dict[str, set[tuple[str, str, int]]] | None = None,
+    listed: Mapping[str, list[OfflineFile]] | None = None,
 ) -> tuple[pa.Table, DataSource]:
     """The table with the binding's features joined from the view's offline store as of each row's time (within
     the TTL), and the DataSource of what was read. `cache` keeps what was read by view, days and features, for
     the next table of the same times (a batch's files and their batches of rows); it holds the last window
     read per view, so its memory is one window's whatever the number of tables. `read` gathers, per view, each
-    file read (key, SHA-256, rows): for a source over several windows (`offline_source`).
+    file read (key, SHA-256, rows). `listed`: the views' files as listed once for a run (its parts must not see
+    an ingest that completes while they run); without it, the view's files are listed now.
 
     Raises
     ------
@@ -236,7 +260,8 @@ def join_view(
     if key not in cache:
         for other in [k for k in cache if k[0] == view and k[3] == key[3]]:  # one window per view held at a time
             del cache[other]
-        files = [f for f in offline_files(view, data) if first <= f.day <= last]
+        listing = listed[view] if listed is not None else offline_files(view, data)
+        files = [f for f in listing if first <= f.day <= last]
         schema = view_schema(binding.entities, binding.timestamp, [spec.feature(name) for name in binding.features])
         rows, files_read = read_offline_files(files, schema, data)
         cache[key] = view_side(binding, rows), files_read  # sorted once for the tables that reuse it

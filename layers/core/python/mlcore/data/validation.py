@@ -192,7 +192,7 @@ def _one_pass(files: DatasetFiles, spec: ModelSpec, run_id: str, data: ObjectSto
 
 
 def _merged(spec: ModelSpec, run_id: str, artifacts: ObjectStore, data: ObjectStore, now: datetime) -> _Checked:
-    merged = merge_parts(spec.name, run_id, artifacts, data)
+    merged = merge_parts(spec, run_id, artifacts, data)
     report = contract_report(merged.counts, spec, now=now)
     return _Checked(merged.snapshot, report, merged.counts.rows, None, parts=merged, views=merged.views)
 
@@ -249,7 +249,7 @@ def validate_step(
         files = model_dataset(spec, data, tables, request.request.dataset_uri)
         if in_parts(files, spec, data, distributed_min_bytes):
             return plan_parts(
-                files, request.request, request.run_id, data=data, artifacts=artifacts, part_bytes=part_bytes
+                files, request.request, request.run_id, spec=spec, data=data, artifacts=artifacts, part_bytes=part_bytes
             )
     return validate_dataset(
         request,
