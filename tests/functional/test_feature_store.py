@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from infra.local.example_data import CARD_VIEW, FRAUD_SPEC, card_activity, card_transactions
-from mlcore.catalog import PipelineInput, ValidateRequest, dataset_key, online_key
+from mlcore.catalog import PipelineInput, ValidateRequest, dataset_key, online_key, part_key
 from mlcore.data import read_split, to_parquet
 from mlcore.errors import BadRequestError, DataValidationError, DependencyError
 from mlcore.features import ingest_rows, materialize_view
@@ -269,10 +269,39 @@ def test_a_part_whose_labels_lack_a_time_fails_the_run_naming_the_file(
     with pytest.raises(DataValidationError) as error:
         _validate_folder(registry, data, artifacts, fraud_spec, folder, "in-parts", "always")
     assert (
-        "part 00001: DataValidationError: b.parquet: 1 label rows have no time in 'event_time'" in error.value.message
+        "part 00001: DataValidationError: joining b.parquet: 1 label rows have no time in 'event_time'"
+        in error.value.message
     )
     with pytest.raises(DataValidationError, match="1 label rows have no time in 'event_time'"):
         _validate_folder(registry, data, artifacts, fraud_spec, folder, "one-pass", "never")
+
+
+def test_a_run_whose_views_changed_after_planning_fails_rather_than_join_with_other_ones(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, activity: pa.Table, fraud_spec: ModelSpec
+) -> None:
+    # GIVEN labels in two files, and the view's TTL changed once the parts are planned
+    labels = card_transactions(activity, rows=400, seed=4)
+    folder = "datasets/fraud/20260310T120000000000Z/"
+    data.put(f"{folder}a.parquet", to_parquet(labels.slice(0, 200)))
+    data.put(f"{folder}b.parquet", to_parquet(labels.slice(200)))
+    shorter = {"card-activity": fraud_spec.views["card-activity"].model_copy(update={"ttl_hours": 24})}
+    always = fraud_spec.data.model_copy(update={"distributed": "always"})
+    changed = fraud_spec.model_copy(update={"views": shorter, "data": always})
+    # WHEN the parts run THEN they fail, and the run with them, saying why
+    with pytest.raises(DataValidationError) as error:
+        _validate_folder(
+            registry,
+            data,
+            artifacts,
+            fraud_spec,
+            folder,
+            "in-parts",
+            "always",
+            lambda: registry.put_spec(changed, actor="test"),
+        )
+    assert error.value.message == "the model's features_from changed since run in-parts was planned: start a new run"
+    failure = json.loads(artifacts.get(part_key("fraud", "in-parts", "00000", "failure.json")))  # a child's too
+    assert failure["message"] == error.value.message
 
 
 def _card_value(card: str, at: datetime, count: float) -> pa.Table:

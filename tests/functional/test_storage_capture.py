@@ -75,6 +75,34 @@ def read(capture: ObjectStore, key: str) -> pa.Table:
     return pq.read_table(io.BytesIO(capture.get(key)))
 
 
+def test_an_opened_object_reads_ranges_so_a_parquet_footer_is_read_without_the_file(artifacts: ObjectStore) -> None:
+    raw = io.BytesIO()
+    pq.write_table(pa.table({"x": list(range(500_000))}), raw, compression="none")  # ~4 MB
+    artifacts.put("views/a.parquet", raw.getvalue())
+    fetched: list[int] = []
+    client = artifacts.client
+
+    class Counting:  # the S3 client, counting the bytes of each GET
+        exceptions = client.exceptions
+        head_object = staticmethod(client.head_object)
+
+        @staticmethod
+        def get_object(**request: object) -> dict[str, object]:
+            body = client.get_object(**request)["Body"].read()
+            fetched.append(len(body))
+            return {"Body": io.BytesIO(body)}
+
+    opened = ObjectStore(artifacts.bucket, Counting()).open("views/a.parquet")  # type: ignore[arg-type]
+    assert pq.ParquetFile(opened).metadata.num_rows == 500_000
+    assert opened.size == len(raw.getvalue()) and sum(fetched) < opened.size / 20
+    opened.seek(-4, io.SEEK_END)
+    assert opened.read() == b"PAR1" and opened.read() == b""  # the end of a Parquet file, then nothing
+    opened.seek(0)
+    assert opened.read(4) == b"PAR1" and opened.tell() == 4
+    with pytest.raises(NotFoundError):
+        artifacts.open("views/none.parquet")
+
+
 def test_capture_writes_one_parquet_row_per_served_row(
     capture: ObjectStore, churn_spec: ModelSpec, write: Callable[..., int]
 ) -> None:

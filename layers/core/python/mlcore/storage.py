@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlcore.catalog import Artifact
 from mlcore.errors import ArtifactIntegrityError, NotFoundError
@@ -42,6 +43,41 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class RangedObject(io.RawIOBase):
+    """An object as a seekable, read-only file whose every read is a ranged GET: reading a Parquet file's footer
+    fetches the footer, not the file."""
+
+    def __init__(self, client: S3Client, bucket: str, key: str) -> None:
+        super().__init__()
+        self.client, self.bucket, self.key = client, bucket, key
+        self.size: int = client.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        if self.position >= self.size or not len(buffer):
+            return 0
+        last = min(self.position + len(buffer), self.size) - 1
+        answer = self.client.get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={self.position}-{last}")
+        chunk = answer["Body"].read()
+        buffer[: len(chunk)] = chunk
+        self.position += len(chunk)
+        return len(chunk)
+
+
 class ObjectStore:
     """Reads and writes objects in one bucket; refuses to read artifacts outside it."""
 
@@ -59,6 +95,13 @@ class ObjectStore:
             Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, Metadata={"sha256": digest}
         )
         return Artifact(uri=self.uri(key), sha256=digest, size=len(data))
+
+    def open(self, key: str) -> RangedObject:
+        """The object as a seekable file read by ranged GETs (a file's footer without its body)."""
+        try:
+            return RangedObject(self.client, self.bucket, key)
+        except self.client.exceptions.ClientError as exc:
+            raise NotFoundError(f"no object at {self.uri(key)}") from exc
 
     def get(self, key: str) -> bytes:
         try:

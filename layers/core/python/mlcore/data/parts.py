@@ -8,6 +8,10 @@ contract on each batch (`counts`), and writes its rows to the training or the ho
 row's side is drawn from a generator seeded by the spec's seed and the file's path, so a rerun
 splits the same way. Its memory is a batch's, whatever the dataset's size. The validate step then
 merges the parts in order; a part that failed, or never ran, is named.
+
+For a model with feature views (`features_from`), the files are labels: the plan lists the views' files (and
+their bindings) once, each child joins its batches with them point in time, and the merge records the view
+files one pass would read.
 """
 
 from __future__ import annotations
@@ -95,7 +99,13 @@ def plan_parts(
         parts[-1].append(key)
         size += sizes[key]
     names = [f"{i:05d}" for i in range(len(parts))]
-    views = {view: [[f.key, f.day.isoformat(), f.ingest] for f in offline_files(view, data)] for view in spec.views}
+    views = {
+        view: {
+            **binding.model_dump(mode="json"),
+            "files": [[f.key, f.day.isoformat(), f.ingest] for f in offline_files(view, data)],
+        }
+        for view, binding in spec.views.items()
+    }
     plan = {"root": files.root, "parts": dict(zip(names, parts, strict=True)), "views": views}
     artifacts.put(run_key(name, run_id, RunFile.PARTS_PLAN), json.dumps(plan).encode(), "application/json")
     items = [{"part": part} for part in names]
@@ -120,12 +130,26 @@ class _Plan:
     views: dict[str, list[OfflineFile]]  # the feature views' files as listed for the run
 
 
-def _plan(artifacts: ObjectStore, name: str, run_id: str) -> _Plan:
-    plan = json.loads(artifacts.get(run_key(name, run_id, RunFile.PARTS_PLAN)))
+def _plan(artifacts: ObjectStore, spec: ModelSpec, run_id: str) -> _Plan:
+    """The run's plan, for the spec it was made with.
+
+    Raises
+    ------
+    DataValidationError
+        When the spec's feature views (`features_from`) are not those the plan was made for: its parts would
+        join with other features or another TTL than the plan listed files for.
+    """
+    plan = json.loads(artifacts.get(run_key(spec.name, run_id, RunFile.PARTS_PLAN)))
     keys = tuple(key for part in plan["parts"].values() for key in part)
+    planned = plan.get("views", {})
+    bindings = {view: {k: v for k, v in planned_view.items() if k != "files"} for view, planned_view in planned.items()}
+    if bindings != {view: binding.model_dump(mode="json") for view, binding in spec.views.items()}:
+        raise DataValidationError(
+            f"the model's features_from changed since run {run_id} was planned: start a new run", field="features_from"
+        )
     views = {
-        view: [OfflineFile(key, date.fromisoformat(day), ingest) for key, day, ingest in files]
-        for view, files in plan.get("views", {}).items()
+        view: [OfflineFile(key, date.fromisoformat(day), ingest) for key, day, ingest in planned_view["files"]]
+        for view, planned_view in planned.items()
     }
     return _Plan(DatasetFiles(plan["root"], keys), plan["parts"], views)
 
@@ -198,7 +222,7 @@ def count_part(
     name, run_id, part = request.model_name, request.run_id, request.part
     try:
         spec = registry.get_spec(name)
-        plan = _plan(artifacts, name, run_id)
+        plan = _plan(artifacts, spec, run_id)
         if part not in plan.parts:
             raise NotFoundError(f"part {part!r} is not in the plan of run {run_id}")
         with tempfile.TemporaryDirectory() as folder:
@@ -233,7 +257,7 @@ def _count_part(
     copy = CopyFile(data, artifacts, folder, name, run_id, [])
     split = SplitCounter(spec, os.path.join(folder, "train.parquet"), os.path.join(folder, "holdout.parquet"))
     offline: dict[tuple[Any, ...], Any] = {}  # the views' window, read once for the batches that share it
-    read: dict[str, set[tuple[str, str, int]]] = {}  # per view, each file the part's labels were joined with
+    read: dict[str, set[tuple[str, str, int]]] = {}  # per view, the files read: the merge need not read them again
     times: list[datetime] = []  # the part's oldest and newest label times
     for relative, batch in _batches(plan.files, keys, spec, batch_rows, copy):
         rows = batch
@@ -242,7 +266,7 @@ def _count_part(
                 low, high = label_range(batch, spec)
                 rows, _ = training_set(batch, spec, data, cache=offline, read=read, listed=plan.views)
             except DataValidationError as exc:
-                raise DataValidationError(f"{relative}: {exc.message}", field=exc.field) from exc
+                raise DataValidationError(f"joining {relative}: {exc.message}", field=exc.field) from exc
             times = [min([low, *times[:1]]), max([high, *times[1:]])]
         split.add(relative, rows)
     total, train, holdout = split.close()
@@ -327,7 +351,7 @@ class MergedParts:
     train: list[Artifact]  # the parts' sides, in part order
     holdout: list[Artifact]
     clean_rows: int
-    views: list[DataSource]  # per feature view, what its parts' labels were joined with
+    views: list[DataSource]  # per feature view, what one pass of the labels reads (see _merged_views)
 
 
 def _merged_views(spec: ModelSpec, results: list[PartResult], plan: _Plan, data: ObjectStore) -> list[DataSource]:
@@ -358,7 +382,7 @@ def merge_parts(spec: ModelSpec, run_id: str, artifacts: ObjectStore, data: Obje
         Naming every part that failed (with its error) or left no result.
     """
     name = spec.name
-    plan = _plan(artifacts, name, run_id)
+    plan = _plan(artifacts, spec, run_id)
     files, parts = plan.files, plan.parts
     results, failed = [], []
     for part in parts:

@@ -97,13 +97,13 @@ def read_offline_files(
 
 
 def offline_file_facts(key: str, data: ObjectStore) -> tuple[str, int]:
-    """An offline file's SHA-256 and rows, without reading it into a table."""
-    raw = data.get(key)
+    """An offline file's SHA-256 (recorded at ingest) and rows (from its Parquet footer): a few small requests,
+    whatever the file's size."""
     try:
-        rows = pq.ParquetFile(io.BytesIO(raw)).metadata.num_rows
+        rows = pq.ParquetFile(data.open(key)).metadata.num_rows
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataValidationError(f"the feature view file {data.uri(key)} cannot be read: {exc}") from exc
-    return hashlib.sha256(raw).hexdigest(), rows
+    return data.sha256_of(key), rows
 
 
 def read_offline(files: list[OfflineFile], schema: pa.Schema, data: ObjectStore) -> pa.Table:
