@@ -763,6 +763,32 @@ def test_a_batch_row_by_card_id_gets_what_its_card_knew_at_the_batchs_time_and_n
         with_view_features(rows.drop_columns(["card_id"]), "in/c.parquet", fraud_spec, data=data, as_of=as_of, cache={})
 
 
+def test_a_window_a_day_later_reads_only_the_view_file_it_did_not_hold(
+    data: ObjectStore,
+    ingest: Callable[[pa.Table], Any],
+    activity: pa.Table,
+    fraud_spec: ModelSpec,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlcore.batch import with_view_features
+
+    # GIVEN the view ingested (a file per day), and the files each join reads counted
+    ingest(activity)
+    got: list[str] = []
+    get = data.get
+    monkeypatch.setattr(data, "get", lambda key: got.append(key) or get(key))
+    rows = pa.table({"card_id": ["c00001", "c00002"], "amount": [1.0, 2.0], "merchant_category": ["online"] * 2})
+    cache: dict[tuple[Any, ...], Any] = {}
+    # WHEN rows are joined as of one day, then as of the next with the same cache (the 48 h TTL: 3 days of files)
+    with_view_features(rows, "in/a.parquet", fraud_spec, data=data, as_of=END - timedelta(days=2), cache=cache)
+    first, got[:] = list(got), []
+    later = with_view_features(rows, "in/b.parquet", fraud_spec, data=data, as_of=END - timedelta(days=1), cache=cache)
+    # THEN the second join reads only the day it did not hold, and joins what a join from nothing joins
+    assert (len(first), len(got)) == (3, 1) and got[0] not in first
+    fresh = with_view_features(rows, "in/b.parquet", fraud_spec, data=data, as_of=END - timedelta(days=1), cache={})
+    assert later.equals(fresh)
+
+
 def test_a_batch_of_card_ids_is_scored_as_the_api_scores_the_same_rows_in_full(
     fraud_service: PredictionService,
     registry: Registry,

@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,7 +34,7 @@ from mlcore.catalog import (
     batch_rejects_key,
     limits,
 )
-from mlcore.data import column_times, iter_file, join_view, read_dataset_file
+from mlcore.data import OfflineFile, column_times, iter_file, join_view, offline_files, read_dataset_file
 from mlcore.errors import ArtifactIntegrityError, BadRequestError, DataValidationError
 from mlcore.registry import Registry
 from mlcore.serving import (
@@ -239,7 +239,14 @@ def _glue_type(column: pa.Field) -> str:
 
 
 def with_view_features(
-    table: pa.Table, key: str, spec: ModelSpec, *, data: ObjectStore, as_of: datetime, cache: dict[tuple[Any, ...], Any]
+    table: pa.Table,
+    key: str,
+    spec: ModelSpec,
+    *,
+    data: ObjectStore,
+    as_of: datetime,
+    cache: dict[tuple[Any, ...], Any],
+    listed: Mapping[str, list[OfflineFile]] | None = None,
 ) -> pa.Table:
     """A batch file's rows with the features the model takes from views and the file does not carry, joined from
     the views' offline stores as of each row's time (its `data.timestamp_column` when the file has it, else the
@@ -264,7 +271,9 @@ def with_view_features(
         own = column_times(table, column, missing="", field="data.timestamp_column")
         times = pc.if_else(pc.is_null(own), batch_time, own)  # a row without a time: the batch's
     for view, binding in wanted.items():
-        table, _ = join_view(table, times, view, binding, spec=spec, data=data, rows_are=f"rows of {key}", cache=cache)
+        table, _ = join_view(
+            table, times, view, binding, spec=spec, data=data, rows_are=f"rows of {key}", cache=cache, listed=listed
+        )
     return table
 
 
@@ -334,6 +343,7 @@ def score_chunk(
     offline: dict[tuple[Any, ...], Any] = {}  # the views' rows read once, for every file of the chunk
     predictions_key = rejects_key = None
     wanted = _input_columns(spec, plan.keep_columns)
+    listed = {view: offline_files(view, data) for view in spec.views}  # once: every batch joins the same files
     with tempfile.TemporaryDirectory() as folder:
         local = os.path.join(folder, "input")
         try:
@@ -342,7 +352,7 @@ def score_chunk(
                 data.download(key, local)  # streamed to disk, then read a batch of rows at a time
                 first_row = 0
                 for rows in _file_tables(local, key, relative, spec, batch_rows, columns=wanted):
-                    table = with_view_features(rows, key, spec, data=data, as_of=as_of, cache=offline)
+                    table = with_view_features(rows, key, spec, data=data, as_of=as_of, cache=offline, listed=listed)
                     keep = _keep_schema(table, plan.keep_columns, key)
                     writer = writer or ChunkWriter(spec, keep, model, plan.version, folder)
                     read += table.num_rows

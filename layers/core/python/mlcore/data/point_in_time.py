@@ -76,24 +76,26 @@ def view_schema(entities: list[str], timestamp: str, features: list[Feature]) ->
     )
 
 
-def read_offline_files(
-    files: list[OfflineFile], schema: pa.Schema, data: ObjectStore
-) -> tuple[pa.Table, list[tuple[str, str, int]]]:
-    """The rows of these files (only the schema's columns, cast to it), and each file's key, SHA-256 and rows."""
-    tables, read = [], []
-    for file in files:
-        raw = data.get(file.key)
-        try:
-            table = pq.read_table(io.BytesIO(raw))
-            # a file ingested before the view gained a feature has no such column: its rows have no value for it
-            rows = table.num_rows
-            columns = {f.name: table.column(f.name) if f.name in table.column_names else pa.nulls(rows, f.type)
-                       for f in schema}  # fmt: skip
-            tables.append(pa.table(columns).cast(schema))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, KeyError) as exc:
-            raise DataValidationError(f"the feature view file {data.uri(file.key)} cannot be read: {exc}") from exc
-        read.append((file.key, hashlib.sha256(raw).hexdigest(), rows))
-    return (pa.concat_tables(tables) if tables else schema.empty_table()), read
+OfflineRead = tuple[pa.Table, tuple[str, str, int]]  # a file's rows, and its key, SHA-256 and rows
+
+
+def read_offline_file(file: OfflineFile, schema: pa.Schema, data: ObjectStore) -> OfflineRead:
+    """A file's rows (only the schema's columns, cast to it), and its key, SHA-256 and rows."""
+    raw = data.get(file.key)
+    try:
+        table = pq.read_table(io.BytesIO(raw))
+        # a file ingested before the view gained a feature has no such column: its rows have no value for it
+        rows = table.num_rows
+        columns = {f.name: table.column(f.name) if f.name in table.column_names else pa.nulls(rows, f.type)
+                   for f in schema}  # fmt: skip
+        typed = pa.table(columns).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, KeyError) as exc:
+        raise DataValidationError(f"the feature view file {data.uri(file.key)} cannot be read: {exc}") from exc
+    return typed, (file.key, hashlib.sha256(raw).hexdigest(), rows)
+
+
+def _rows_of(reads: list[OfflineRead], schema: pa.Schema) -> pa.Table:
+    return pa.concat_tables([table for table, _ in reads]) if reads else schema.empty_table()
 
 
 def offline_file_facts(key: str, data: ObjectStore) -> tuple[str, int]:
@@ -108,7 +110,7 @@ def offline_file_facts(key: str, data: ObjectStore) -> tuple[str, int]:
 
 def read_offline(files: list[OfflineFile], schema: pa.Schema, data: ObjectStore) -> pa.Table:
     """The rows of these files (only the schema's columns, cast to it)."""
-    return read_offline_files(files, schema, data)[0]
+    return _rows_of([read_offline_file(file, schema, data) for file in files], schema)
 
 
 def _micros(times: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
@@ -240,7 +242,8 @@ def join_view(
     """The table with the binding's features joined from the view's offline store as of each row's time (within
     the TTL), and the DataSource of what was read. `cache` keeps what was read by view, days and features, for
     the next table of the same times (a batch's files and their batches of rows); it holds the last window
-    read per view, so its memory is one window's whatever the number of tables. `read` gathers, per view, each
+    read per view (its files' rows, kept for the next window to reuse, and their prepared join side: about two
+    windows' memory, whatever the number of tables). `read` gathers, per view, each
     file read (key, SHA-256, rows). `listed`: the views' files as listed once for a run (its parts must not see
     an ingest that completes while they run); without it, the view's files are listed now.
 
@@ -258,14 +261,16 @@ def join_view(
     cache = {} if cache is None else cache
     key = (view, first, last, tuple(binding.features))
     if key not in cache:
+        kept: dict[str, OfflineRead] = {}  # the files of the window held before: a sliding window reads only new ones
         for other in [k for k in cache if k[0] == view and k[3] == key[3]]:  # one window per view held at a time
-            del cache[other]
+            kept.update(cache.pop(other)[2])
         listing = listed[view] if listed is not None else offline_files(view, data)
         files = [f for f in listing if first <= f.day <= last]
         schema = view_schema(binding.entities, binding.timestamp, [spec.feature(name) for name in binding.features])
-        rows, files_read = read_offline_files(files, schema, data)
-        cache[key] = view_side(binding, rows), files_read  # sorted once for the tables that reuse it
-    right, files_read = cache[key]
+        reads = {f.key: kept.get(f.key) or read_offline_file(f, schema, data) for f in files}
+        rows = _rows_of(list(reads.values()), schema)
+        cache[key] = view_side(binding, rows), [facts for _, facts in reads.values()], reads  # prepared once
+    right, files_read, _ = cache[key]
     if read is not None:
         read.setdefault(view, set()).update(files_read)
     for name, column in zip(binding.features, join_view_side(table, times, binding, right).columns, strict=True):
