@@ -338,7 +338,7 @@ def score_chunk(
     model: OnnxModel = load_served_model(version, artifacts, threads=available_cpus())
     spec = registry.get_spec(plan.model_name)
     writer: ChunkWriter | None = None
-    read = scored = 0
+    read = 0
     as_of = datetime.fromisoformat(plan.created_at)
     offline: dict[tuple[Any, ...], Any] = {}  # the views' rows read once, for every file of the chunk
     predictions_key = rejects_key = None
@@ -356,7 +356,7 @@ def score_chunk(
                     keep = _keep_schema(table, plan.keep_columns, key)
                     writer = writer or ChunkWriter(spec, keep, model, plan.version, folder)
                     read += table.num_rows
-                    scored += writer.score(table, relative, first_row)
+                    writer.score(table, relative, first_row)
                     first_row += table.num_rows
         except BaseException:
             if writer is not None:  # its files are discarded: the chunk fails with what failed first
@@ -371,6 +371,7 @@ def score_chunk(
             rejects_key = batch_rejects_key(plan.output, plan.batch_id, chunk)
             data.upload(rejects_key, rejects, content_type="application/x-ndjson")
     columns = [(column.name, _glue_type(column)) for column in writer.schema] if writer is not None else []
+    scored = writer.scored if writer is not None else 0
     result = ChunkResult(
         chunk=chunk,
         files=len(keys),

@@ -47,6 +47,7 @@ from mlcore.data.datasets import DatasetFiles, folder_artifact, iter_file
 from mlcore.data.point_in_time import (
     OfflineFile,
     label_range,
+    label_times,
     offline_file_facts,
     offline_files,
     offline_source,
@@ -258,16 +259,17 @@ def _count_part(
     split = SplitCounter(spec, os.path.join(folder, "train.parquet"), os.path.join(folder, "holdout.parquet"))
     offline: dict[tuple[Any, ...], Any] = {}  # the views' window, read once for the batches that share it
     read: dict[str, set[tuple[str, str, int]]] = {}  # per view, the files read: the merge need not read them again
-    times: list[datetime] = []  # the part's oldest and newest label times
+    span: list[datetime] = []  # the part's oldest and newest label times
     for relative, batch in _batches(plan.files, keys, spec, batch_rows, copy):
         rows = batch
         if spec.views:  # the files are the labels: the rows checked are the labels with their point-in-time features
             try:  # the one pass's checks, naming the file
-                low, high = label_range(batch, spec)
-                rows, _ = training_set(batch, spec, data, cache=offline, read=read, listed=plan.views)
+                times = label_times(batch, spec)
+                rows, _ = training_set(batch, spec, data, cache=offline, read=read, listed=plan.views, times=times)
             except DataValidationError as exc:
                 raise DataValidationError(f"joining {relative}: {exc.message}", field=exc.field) from exc
-            times = [min([low, *times[:1]]), max([high, *times[1:]])]
+            low, high = label_range(times)
+            span = [min([low, *span[:1]]), max([high, *span[1:]])]
         split.add(relative, rows)
     total, train, holdout = split.close()
     result = PartResult(
@@ -279,7 +281,7 @@ def _count_part(
         train_rows=train.rows,
         holdout_rows=holdout.rows,
         view_files={view: sorted(files_read) for view, files_read in read.items()},
-        label_times=times,
+        label_times=span,
     )
     _write_counts(artifacts, name, run_id, part, total)
     artifacts.put(part_key(name, run_id, part, RESULT), result.model_dump_json().encode(), "application/json")

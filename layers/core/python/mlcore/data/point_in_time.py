@@ -157,7 +157,8 @@ def as_of_join(labels: pa.Table, label_times: pa.ChunkedArray, binding: ViewBind
     return join_view_side(labels, label_times, binding, view_side(binding, rows))
 
 
-def _label_times(labels: pa.Table, spec: ModelSpec) -> pa.ChunkedArray:
+def label_times(labels: pa.Table, spec: ModelSpec) -> pa.ChunkedArray:
+    """Each label row's time (see `training_set` for what it refuses)."""
     column = spec.data.timestamp_column
     assert column is not None  # the spec requires it with features_from
     missing = f"the labels' time column '{column}' is missing"
@@ -172,9 +173,9 @@ def _label_times(labels: pa.Table, spec: ModelSpec) -> pa.ChunkedArray:
     return times
 
 
-def label_range(labels: pa.Table, spec: ModelSpec) -> tuple[datetime, datetime]:
-    """The oldest and the newest label time (see `training_set` for what it refuses)."""
-    low, high = pc.min_max(_label_times(labels, spec)).values()
+def label_range(times: pa.ChunkedArray) -> tuple[datetime, datetime]:
+    """The oldest and the newest of these times."""
+    low, high = pc.min_max(times).values()
     return low.as_py(), high.as_py()
 
 
@@ -184,8 +185,7 @@ def window_days(low: datetime, high: datetime, ttl_hours: float) -> tuple[date, 
 
 
 def _days(times: pa.ChunkedArray, ttl_hours: float) -> tuple[date, date]:
-    low, high = pc.min_max(times).values()
-    return window_days(low.as_py(), high.as_py(), ttl_hours)
+    return window_days(*label_range(times), ttl_hours)
 
 
 def training_set(
@@ -196,9 +196,11 @@ def training_set(
     cache: dict[tuple[Any, ...], Any] | None = None,
     read: dict[str, set[tuple[str, str, int]]] | None = None,
     listed: Mapping[str, list[OfflineFile]] | None = None,
+    times: pa.ChunkedArray | None = None,
 ) -> tuple[pa.Table, list[DataSource]]:
     """The labels with each `features_from` feature joined point in time from its view's offline store (`cache`,
-    `read` and `listed`: see `join_view`, for the batches of a part's labels).
+    `read` and `listed`: see `join_view`, for the batches of a part's labels; `times`: the labels' `label_times`,
+    when the caller has them already).
 
     Returns
     -------
@@ -210,7 +212,7 @@ def training_set(
     DataValidationError
         When the labels lack their time column or a view's entity key, or already have a view's feature.
     """
-    times = _label_times(labels, spec)
+    times = label_times(labels, spec) if times is None else times
     sources = []
     for view, binding in spec.views.items():
         taken = [name for name in binding.features if name in labels.column_names]
@@ -263,14 +265,14 @@ def join_view(
     if key not in cache:
         kept: dict[str, OfflineRead] = {}  # the files of the window held before: a sliding window reads only new ones
         for other in [k for k in cache if k[0] == view and k[3] == key[3]]:  # one window per view held at a time
-            kept.update(cache.pop(other)[2])
+            kept.update(cache.pop(other)[1])
         listing = listed[view] if listed is not None else offline_files(view, data)
         files = [f for f in listing if first <= f.day <= last]
         schema = view_schema(binding.entities, binding.timestamp, [spec.feature(name) for name in binding.features])
         reads = {f.key: kept.get(f.key) or read_offline_file(f, schema, data) for f in files}
-        rows = _rows_of(list(reads.values()), schema)
-        cache[key] = view_side(binding, rows), [facts for _, facts in reads.values()], reads  # prepared once
-    right, files_read, _ = cache[key]
+        cache[key] = view_side(binding, _rows_of(list(reads.values()), schema)), reads  # prepared once
+    right, reads = cache[key]
+    files_read = [facts for _, facts in reads.values()]
     if read is not None:
         read.setdefault(view, set()).update(files_read)
     for name, column in zip(binding.features, join_view_side(table, times, binding, right).columns, strict=True):
