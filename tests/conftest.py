@@ -29,6 +29,7 @@ DATA_BUCKET = "mlops-data"
 ARTIFACTS_BUCKET = "mlops-artifacts"
 CAPTURE_BUCKET = "mlops-capture"
 ONLINE_TABLE = "online-features"
+DATASETS_DATABASE = "mlops_datasets"
 # A dataset whose holdout clears the example gate (roc_auc >= 0.70) comfortably.
 TRAINING_ROWS, TRAINING_SEED = 1000, 2
 
@@ -49,6 +50,18 @@ def churn_spec() -> ModelSpec:
 
 
 # -- moto ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tables(resources: Any) -> Any:
+    """The datasets database in the embedded Glue (a spec's data.source names its tables)."""
+    import boto3
+
+    from mlcore.data import DatasetTables
+
+    glue = boto3.client("glue")
+    glue.create_database(DatabaseInput={"Name": DATASETS_DATABASE})
+    return DatasetTables(glue, DATASETS_DATABASE)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.constructs.nag import acknowledge, checkov_skip
-from mlcore.catalog import audit_table_name
+from mlcore.catalog import ATHENA_RESULTS, QUERIES, audit_table_name
 
 
 class DataPlane(Construct):
@@ -95,6 +95,11 @@ class DataPlane(Construct):
         bucket = self.data_bucket.node.default_child
         assert isinstance(bucket, s3.CfnBucket)
         bucket.add_property_override("NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
+        # What the training pipeline's Athena queries write: each run keeps its copy of the rows it validated.
+        for folder in (QUERIES, ATHENA_RESULTS):
+            self.data_bucket.add_lifecycle_rule(
+                prefix=folder, expiration=Duration.days(30), noncurrent_version_expiration=Duration.days(1)
+            )
         self.artifacts_bucket = self._bucket("Artifacts", "artifacts")
         self.capture_bucket = self._bucket("Capture", "capture")
 

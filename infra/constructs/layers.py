@@ -40,7 +40,7 @@ CORE_PACKAGES = ("python/mlcore", "python/mlruntime", "extensions")
 # The packages of each layer, by distribution name; their exact pins come from pyproject.toml.
 # aws-xray-sdk arrives with the `tracer` extra of aws-lambda-powertools.
 LAYER_PACKAGES: dict[str, tuple[str, ...]] = {
-    "core": ("pydantic", "pyyaml", "aws-lambda-powertools"),
+    "core": ("pydantic", "pyyaml", "aws-lambda-powertools", "sqlglot"),
     "serving": ("onnxruntime", "numpy", "orjson"),
     "data": ("pyarrow", "numpy"),
 }

@@ -20,7 +20,7 @@ from aws_cdk import Acknowledgment, IPolicyValidationPlugin, PolicyValidationPlu
 from cdk_nag import AwsSolutionsChecks, NagPack
 from constructs import IConstruct
 
-from mlcore.catalog import MODEL_OBJECTS
+from mlcore.catalog import MODEL_OBJECTS, QUERY_OBJECTS
 
 PATTERNS_METADATA = "mlops:nag-acknowledged-patterns"
 
@@ -122,6 +122,10 @@ GRANT_PATTERNS: dict[str, str] = {
     r"table/[A-Za-z0-9:]+Datasets[A-Za-z0-9]+/\*\]": (
         "Read only: the tables of the one datasets database, whichever a spec names as its data.source.glue_table "
         "(specs are registered after deployment)"
+    ),
+    rf"AwsSolutions-IAM5\[Resource::[^*]+/{re.escape(QUERY_OBJECTS)}\]": (
+        "The queries/ folder of the data bucket (Access.READ_PUT_QUERIES): where a run's Athena query unloads "
+        "its rows and Validate names them by content; under a run's own folder, never a dataset"
     ),
     rf"AwsSolutions-IAM5\[Resource::[^*]+/{re.escape(MODEL_OBJECTS)}\]": (
         "The runs' model.onnx files of one named bucket (Access.READ_MODELS): serving reads the version it "

@@ -19,7 +19,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from mlcore.catalog import MODEL_OBJECTS, REGISTRY_TABLE, Access, resource_of
+from mlcore.catalog import MODEL_OBJECTS, QUERY_OBJECTS, REGISTRY_TABLE, Access, resource_of
 
 
 class UnknownResourceError(LookupError):
@@ -112,6 +112,10 @@ class PlatformResources:
             ("_bucket", Access.READ): lambda: target.grant_read(grantee),
             ("_bucket", Access.READ_MODELS): lambda: target.grant_read(grantee, MODEL_OBJECTS),
             ("_bucket", Access.PUT): lambda: target.grant_put(grantee),
+            ("_bucket", Access.READ_PUT_QUERIES): lambda: (
+                target.grant_read(grantee),
+                target.grant_put(grantee, QUERY_OBJECTS),
+            ),
             # read and put, never delete: the buckets are versioned, and no step removes what another wrote
             ("_bucket", Access.READ_WRITE): lambda: (target.grant_read(grantee), target.grant_put(grantee)),
             ("_state_machine", Access.START): lambda: target.grant_start_execution(grantee),
@@ -169,7 +173,14 @@ class PlatformResources:
         )
 
 
-GLUE_READ_ACTIONS = ("glue:GetDatabase", "glue:GetTable", "glue:GetPartitions")
+# (GetPartition and BatchGetPartition: what Athena asks for, reading a partitioned table with the caller's rights)
+GLUE_READ_ACTIONS = (
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "glue:GetPartitions",
+    "glue:GetPartition",
+    "glue:BatchGetPartition",
+)
 GLUE_TABLE_ACTIONS = (
     "glue:GetDatabase",
     "glue:GetTable",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from aws_cdk import ArnFormat, Duration, Size, Stack
+from aws_cdk import aws_athena as athena
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -28,12 +29,17 @@ from infra.constructs.resources import PlatformResources
 from mlcore.catalog import (
     ALERTS_TOPIC,
     ARTIFACTS_BUCKET,
+    ATHENA_RESULTS,
+    DATASETS,
+    DATASETS_DATABASE,
+    DATASETS_WORK_GROUP,
     GPU_INSTANCE_TYPES,
     GPU_JOB_DEFINITION,
     GPU_JOB_QUEUE,
     IMAGE_OUTPUT_OBJECTS,
     JOB_DEFINITION,
     JOB_QUEUE,
+    QUERY_OBJECTS,
     RUN_OBJECTS,
     SPOT_JOB_QUEUE,
     TRAINING_JOB,
@@ -230,9 +236,12 @@ class TrainingPipeline(Construct):
                 GPU_JOB_QUEUE: gpu_queue.job_queue_arn,
                 JOB_DEFINITION: self.job_definition.job_definition_arn,
                 GPU_JOB_DEFINITION: gpu_definition.job_definition_arn,
+                DATASETS_WORK_GROUP: self._work_group_name(state_machine_name),
+                DATASETS_DATABASE: resources.datasets_database.ref,
             },
             state_machine_name=state_machine_name,  # its steps read its history by this name (record_run)
         )
+        self._queries(resources, f"{state_machine_name}-queries")
         # Validate checks a large dataset in parts: a Distributed Map over the plan in the artifacts bucket.
         allow_distributed_map(self.state_machine, state_machine_name, resources, ARTIFACTS_BUCKET)
         own_images = Stack.of(self).format_arn(
@@ -251,6 +260,45 @@ class TrainingPipeline(Construct):
                 }
             ),
         )
+
+    @staticmethod
+    def _work_group_name(state_machine_name: str) -> str:
+        return f"{state_machine_name}-queries"
+
+    def _queries(self, resources: PlatformResources, name: str) -> None:
+        """The Athena work group a spec's `data.source.athena_sql` runs in (its results encrypted with the data
+        key, its settings enforced), and what the query may do with the state machine's role: read the datasets
+        database's tables and their files under datasets/, unload under queries/, write the work group's output."""
+        athena.CfnWorkGroup(
+            self,
+            "QueryWorkGroup",
+            name=name,
+            description="Runs the training pipeline's dataset queries (data.source.athena_sql)",
+            recursive_delete_option=True,  # its query history must not block `cdk destroy`
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=resources.data_bucket.s3_url_for_object(ATHENA_RESULTS),
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_KMS", kms_key=resources.key.key_arn
+                    ),
+                ),
+            ),
+        )
+        role = self.state_machine.role
+        work_group = Stack.of(self).format_arn(service="athena", resource="workgroup", resource_name=name)
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:StopQueryExecution"],
+                resources=[work_group],
+            )
+        )
+        resources.grant(DATASETS_DATABASE, role, Access.READ)
+        resources.data_bucket.grant_read(role, f"{DATASETS}*")
+        resources.data_bucket.grant_put(role, QUERY_OBJECTS)
+        resources.data_bucket.grant_read(role, f"{ATHENA_RESULTS}*")  # never delete: the bucket is versioned
+        resources.data_bucket.grant_put(role, f"{ATHENA_RESULTS}*")
 
     def _own_images(self, resources: PlatformResources, prefix: str) -> PlatformResources:
         """What a model's own training image runs with: a role that reads the runs' files and writes only the

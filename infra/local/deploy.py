@@ -166,6 +166,7 @@ class LocalDeployer:
         return [
             ("AWS::S3::Bucket", self._bucket),
             ("AWS::Glue::Database", self._database),
+            ("AWS::Athena::WorkGroup", self._work_group),
             ("AWS::KMS::Key", self._key),
             ("AWS::DynamoDB::Table", self._table),
             ("AWS::SNS::Topic", self._topic),
@@ -214,6 +215,13 @@ class LocalDeployer:
         self.clients("glue").create_database(DatabaseInput={"Name": name})
         self.resolver.physical[(stack.name, logical)]["Ref"] = name
         self.deployment.databases[logical] = name
+
+    def _work_group(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
+        """An Athena work group keeps the name the template gives it (the state machine names it so)."""
+        self.clients("athena").create_work_group(
+            Name=props["Name"], Description=props.get("Description", ""), Configuration={}
+        )
+        self.resolver.physical[(stack.name, logical)]["Ref"] = props["Name"]
 
     def _key(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
         """An HMAC key (request ids are signed with it); moto encrypts nothing, so the others are names only."""

@@ -23,6 +23,9 @@
   with the secret of an access key of the embedded IAM, and the key's user's policies evaluated for
   `execute-api:Invoke` on the route's ARN, with moto's own `IAMRequest`. A key the embedded IAM does
   not know is the account's default identity, as the embedded AWS treats it everywhere else.
+- Step Functions' Athena integration (`athena:startQueryExecution.sync`, which moto's engine lacks): the
+  query runs in `infra.local.athena` (DuckDB over the embedded Glue and S3); a FAILED query fails the
+  state with `States.TaskFailed` and the execution's description as the cause, as AWS does.
 - The engine runs state machines, and Lambda and Batch run without Docker.
 
 `CALLS` counts each hook's use; the tests prove every hook ran.
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import queue
 import threading
@@ -48,6 +52,14 @@ from moto.batch_simple.models import BatchSimpleBackend
 from moto.core.config import default_user_config
 from moto.dynamodb.models import DynamoDBBackend
 from moto.events.models import Rule
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import StateTaskService
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_batch import (
     StateTaskServiceBatch,
@@ -55,7 +67,10 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns import (
     StateTaskServiceSns,
 )
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
+from infra.local.athena import run_query
 from infra.local.events import Delivery, as_sent_by_aws
 from infra.local.runner import FunctionRunner, TrainingJobRunner
 
@@ -241,6 +256,52 @@ def _allowed(request: Any, resource: str) -> tuple[str | None, str | None]:
     return str(request._access_key.arn), None
 
 
+class AthenaQueryTask(StateTaskService):
+    """`arn:aws:states:::athena:startQueryExecution[.sync]`: the query runs to its end here (`run_query`)."""
+
+    def _get_supported_parameters(self) -> set[str]:
+        return {"QueryString", "WorkGroup", "QueryExecutionContext", "ResultConfiguration", "ClientRequestToken"}
+
+    def _eval_service_task(
+        self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+    ) -> None:
+        CALLS["athena_query"] += 1
+        database = normalised_parameters.get("QueryExecutionContext", {}).get("Database", "default")
+        run = run_query(
+            normalised_parameters["QueryString"],
+            database,
+            normalised_parameters.get("WorkGroup", "primary"),
+            lambda service: boto_client_for(resource_runtime_part.region, service, state_credentials),
+        )
+        description = run.describe()
+        if run.state == "SUCCEEDED":
+            env.stack.append(description)
+            return
+        failed = StatesErrorNameType.StatesTaskFailed.to_name()
+        raise FailureEventException(
+            FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's TypedDict is total
+                    taskFailedEventDetails=TaskFailedEventDetails(
+                        resource=self._get_sfn_resource(),
+                        resourceType=self._get_sfn_resource_type(),
+                        error=failed,
+                        cause=json.dumps(description),
+                    )
+                ),
+            )
+        )
+
+
+def _with_athena(original: Any) -> Any:
+    def state_task_service_for(service_name: str) -> StateTaskService:
+        return AthenaQueryTask() if service_name == "athena" else original(service_name=service_name)
+
+    return state_task_service_for
+
+
 def install(functions: FunctionRunner, training: TrainingJobRunner, delivery: Delivery) -> None:
     """Point moto at the real code. Idempotent; `uninstall` restores moto."""
     for service, settings in MOTO_CONFIG.items():
@@ -285,7 +346,10 @@ def install(functions: FunctionRunner, training: TrainingJobRunner, delivery: De
         if any(":states:" not in target["Arn"] for target in self.targets):
             original_send(self, event, transform_input)
 
-    patches = {
+    saved_factory = _installed.get(f"{state_task_factory.__name__}.state_task_service_for")
+    original_factory = saved_factory[2] if saved_factory else state_task_factory.state_task_service_for
+    patches: dict[tuple[Any, str], Any] = {
+        (state_task_factory, "state_task_service_for"): _with_athena(original_factory),
         (Rule, "send_to_targets"): send_to_targets,
         (LambdaFunction, "invoke"): _stream_hook(StreamPoller(functions)),
         (LambdaSimpleBackend, "invoke"): invoke,

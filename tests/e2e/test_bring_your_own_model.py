@@ -61,7 +61,7 @@ def test_a_lightgbm_classifier_serves_labels_by_its_tuned_threshold(
     # by the Distributed Map's children (the engine ran the plan's items, the hooks each child's function)
     steps = [e["stateEnteredEventDetails"]["name"] for e in platform.history(execution["executionArn"])
              if "stateEnteredEventDetails" in e]  # fmt: skip
-    assert steps[:4] == ["Validate", "InParts", "CountParts", "MergeParts"]
+    assert steps[:5] == ["Validate", "FromQuery", "InParts", "CountParts", "MergeParts"]
     report = json.loads(platform.artifacts.get(f"runs/churn-lgbm/{run.run_id}/validation.json"))
     assert (report["in_parts"], report["rows"], report["failures"]) == (True, table.num_rows, [])
     # THEN the version holds the threshold, and the API says so and labels by it
@@ -243,3 +243,52 @@ def test_a_model_trains_on_a_glue_table_of_the_datasets_database(
     [run] = platform.registry.list_runs("churn-glue")
     assert [(d.uri, d.rows) for d in run.datasets] == [(location, table.num_rows)]
     assert platform.registry.get_version("churn-glue", 1).training_rows > 0
+
+
+@pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")  # awswrangler's writer, on pandas 3.1
+def test_a_model_trains_on_an_athena_query_run_by_the_state_machine(
+    demo: DemoResult, platform: Platform, tmp_path: Path
+) -> None:
+    import awswrangler as wr
+    import boto3
+
+    from infra.local import hooks
+
+    # GIVEN a table of the datasets database and a spec whose dataset is a query over it
+    database = platform.resources.datasets_database
+    assert database is not None
+    table = churn_table(1200, seed=47)
+    location = f"s3://{platform.resources.data_bucket}/datasets/churn-sql/labels/"
+    wr.s3.to_parquet(
+        table.to_pandas(), path=location, dataset=True, partition_cols=["plan"], database=database,
+        table="churn_sql_labels", boto3_session=boto3.Session(),
+    )  # fmt: skip
+    query = "SELECT * FROM churn_sql_labels WHERE plan <> 'basic' AND tenure_months >= 3"
+    register_copy(platform, tmp_path, "churn-sql", data={"min_rows": 300, "source": {"athena_sql": query}})
+    queries_before = hooks.CALLS["athena_query"]
+    # WHEN the pipeline runs
+    execution = platform.wait(platform.start_pipeline("churn-sql", reason="from the query"))
+    # THEN its Athena step ran the query (the local Athena), and the run trained on exactly the rows it returned
+    assert execution["status"] == "SUCCEEDED", platform.failure(execution)
+    assert hooks.CALLS["athena_query"] - queries_before == 1
+    steps = [e["stateEnteredEventDetails"]["name"] for e in platform.history(execution["executionArn"])
+             if "stateEnteredEventDetails" in e]  # fmt: skip
+    assert steps[:5] == ["Validate", "FromQuery", "RunQuery", "ValidateQueried", "InParts"]
+    expected = pc.sum(
+        pc.and_(pc.not_equal(table.column("plan"), "basic"), pc.greater_equal(table.column("tenure_months"), 3))
+    ).as_py()
+    [run] = platform.registry.list_runs("churn-sql")
+    [source] = run.datasets
+    assert source.rows == expected < table.num_rows
+    assert source.uri.endswith(f"/queries/churn-sql/{execution['name']}/result/")
+    # WHEN the query names a column the table does not have THEN the run fails at Validate with Athena's reason
+    register_copy(
+        platform, tmp_path, "churn-sql", data={"min_rows": 300, "source": {"athena_sql": query + " AND nope > 1"}}
+    )
+    failed = platform.wait(platform.start_pipeline("churn-sql", reason="a bad column", force=True))
+    assert failed["status"] == "FAILED"
+    assert platform.failure(failed).startswith("Validate failed: States.TaskFailed: the query "), platform.failure(
+        failed
+    )
+    assert "nope" in platform.failure(failed)
+    assert len(platform.registry.list_versions("churn-sql")) == 1

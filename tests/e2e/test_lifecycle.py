@@ -22,6 +22,7 @@ def test_first_pipeline_validates_trains_evaluates_registers_and_promotes(demo: 
     assert first["status"] == "SUCCEEDED"
     assert first["steps"] == [
         "Validate",
+        "FromQuery",
         "InParts",
         "AnythingNew",
         "Searching",

@@ -24,13 +24,6 @@ DATABASE = "mlops_datasets"
 TABLE = f"{DATABASE}.churn_labels"
 
 
-@pytest.fixture
-def tables(resources: Any) -> DatasetTables:
-    glue = boto3.client("glue")
-    glue.create_database(DatabaseInput={"Name": DATABASE})
-    return DatasetTables(glue, DATABASE)
-
-
 def from_table(spec: ModelSpec, table: str = TABLE) -> ModelSpec:
     raw = spec.model_dump(mode="json", exclude_none=True)
     return parse_spec({**raw, "data": {**raw["data"], "source": {"glue_table": table}}})

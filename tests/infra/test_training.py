@@ -9,9 +9,12 @@ from aws_cdk.assertions import Match
 
 from infra.asl import asl_path, placeholders
 from mlcore.catalog import (
+    ATHENA_RESULTS,
+    DATASETS,
     GPU_INSTANCE_TYPES,
     IMAGE_OUTPUT_OBJECTS,
     JOB_QUEUES,
+    QUERY_OBJECTS,
     RUN_OBJECTS,
     SCORING_JOB,
     TRAINING_JOB,
@@ -245,7 +248,8 @@ def test_a_part_of_a_large_dataset_is_counted_with_disk_for_its_files(synthesize
     by_action = {a: s for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert "stateMachine:mlops-training" in json.dumps(by_action["states:StartExecution"]["Resource"])
     assert "execution:mlops-training/*" in json.dumps(by_action["states:DescribeExecution"]["Resource"])
-    assert "DataPlaneArtifacts" in json.dumps(by_action["s3:GetObject*"]["Resource"])
+    reads = [json.dumps(s["Resource"]) for s in statements if "s3:GetObject*" in s["Action"]]
+    assert any("DataPlaneArtifacts" in resources for resources in reads)
 
 
 def test_the_gateway_endpoints_reach_the_platforms_buckets_and_table_only(synthesized: Synthesized) -> None:
@@ -265,3 +269,31 @@ def test_the_gateway_endpoints_reach_the_platforms_buckets_and_table_only(synthe
     [statement] = dynamodb
     assert statement["Action"] == ["dynamodb:GetItem", "dynamodb:Query"]
     assert "DataPlaneRegistry" in json.dumps(statement["Resource"])
+
+
+def test_a_dataset_query_runs_in_an_encrypted_work_group_reading_the_datasets_and_unloading_under_queries(
+    synthesized: Synthesized,
+) -> None:
+    template = synthesized.raw("MlopsTraining")
+    [group] = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Athena::WorkGroup"]
+    configuration = group["WorkGroupConfiguration"]
+    assert configuration["EnforceWorkGroupConfiguration"] is True
+    result = configuration["ResultConfiguration"]
+    assert result["EncryptionConfiguration"]["EncryptionOption"] == "SSE_KMS"
+    assert f"/{ATHENA_RESULTS}" in json.dumps(result["OutputLocation"])
+    # the state machine's RunQuery names this work group and the datasets database
+    substitutions = _state_machine(synthesized, "MlopsTraining", "training")["DefinitionSubstitutions"]
+    assert substitutions["DatasetsWorkGroup"] == group["Name"]
+    assert "Datasets" in json.dumps(substitutions["DatasetsDatabaseName"])
+    statements = _role_statements(synthesized, "MlopsTraining", "PipelineStateMachineRole")
+    by_action = {a: s for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert by_action["athena:StartQueryExecution"]["Resource"]["Fn::Join"][1][-1] == f":workgroup/{group['Name']}"
+    # reads: the datasets' objects; puts: the queries' folder and the work group's output, nothing else
+    puts = [json.dumps(r) for s in statements if "s3:PutObject" in s["Action"] for r in s["Resource"]]
+    assert len(puts) == 2
+    assert any(f"/{QUERY_OBJECTS}" in r for r in puts) and any(f"/{ATHENA_RESULTS}*" in r for r in puts)
+    reads = [json.dumps(r) for s in statements if "s3:GetObject*" in s["Action"] for r in s["Resource"]]
+    assert any(f"/{DATASETS}*" in r for r in reads)
+    assert not [a for a in by_action if a.startswith("s3:Delete")]
+    glue = by_action["glue:GetTable"]["Resource"]
+    assert "Datasets" in json.dumps(glue) and "Features" not in json.dumps(glue)

@@ -26,7 +26,7 @@ CORE = ROOT / "layers" / "core" / "python" / "mlcore"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("_surface", "errors"),
     ("catalog",),
-    ("schedules",),
+    ("schedules", "queries"),
     ("spec", "storage", "html", "tables"),
     ("registry", "images", "routing"),
     ("data", "serving", "runs", "governance"),

@@ -495,16 +495,22 @@ def test_segments_by_a_categorical_and_an_integer_feature_are_accepted(raw: dict
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ({"athena_sql": "SELECT * FROM x"}, "data.source.athena_sql is not supported: write the query's result"),
-        ({}, "data.source names a glue_table (database.table)"),
+        ({"athena_sql": "DELETE FROM x"}, "the query must be one SELECT statement (got DELETE)"),
+        ({"athena_sql": "SELECT * FROM x; DROP TABLE x"}, "the query must be one SELECT statement (got SELECT, DROP)"),
+        ({"athena_sql": "SELECT * FROM other_catalog.db.x"}, "from the catalog 'other_catalog'"),
+        ({"athena_sql": ""}, "String should have at least 1 character"),
+        ({}, "data.source names one of glue_table (database.table) or athena_sql (a SELECT)"),
+        ({"glue_table": "db.t", "athena_sql": "SELECT * FROM t"}, "data.source names one of glue_table"),
         ({"glue_table": "no_database"}, "String should match pattern"),
         ({"glue_table": "db.t", "s3": "s3://b/k"}, "Extra inputs are not permitted"),
     ],
 )
-def test_a_dataset_source_is_a_glue_table_named_with_its_database(
+def test_a_dataset_source_is_a_glue_table_named_with_its_database_or_one_select(
     raw: dict[str, Any], source: dict[str, Any], message: str
 ) -> None:
     raw["data"] = {**raw.get("data", {}), "source": source}
     assert message in invalid(raw).message
     raw["data"]["source"] = {"glue_table": "mlops_datasets.churn_labels"}
     assert parse_spec(raw).data.source.glue_table == "mlops_datasets.churn_labels"  # type: ignore[union-attr]
+    raw["data"]["source"] = {"athena_sql": "WITH recent AS (SELECT * FROM labels) SELECT * FROM recent;"}
+    assert parse_spec(raw).data.query == raw["data"]["source"]["athena_sql"]

@@ -35,6 +35,7 @@ NAME_PATTERN = r"^[a-z][a-z0-9-]{1,47}$"
 MAX_APPROVAL_HOURS = 365 * 24
 COLUMN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 GLUE_TABLE_PATTERN = r"^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$"  # database.table
+MAX_QUERY_CHARS = 100_000  # well inside Athena's 256 KB query and a Step Functions state's 256 KB
 FEATURE_REF_PATTERN = r"^[a-z][a-z0-9-]{1,47}\.[A-Za-z_][A-Za-z0-9_]{0,63}$"  # view.feature
 ENTRYPOINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
 CLASSIFICATION_METRICS = {"accuracy", "f1", "precision", "recall", "roc_auc", "average_precision", "log_loss"}
@@ -420,23 +421,21 @@ class Batch(_Strict):
 
 
 class DatasetSource(_Strict):
-    """A model's dataset when it is not the newest upload under `datasets/<model>/`: a Glue table."""
+    """A model's dataset when it is not the newest upload under `datasets/<model>/`: a Glue table, or an
+    Athena query over tables (one SELECT), each of the platform's datasets database with files under the
+    model's prefix."""
 
-    # A table of the platform's datasets database (stack output DatasetsDatabase) whose files lie under
-    # the model's prefix; its registered partitions are the dataset.
     glue_table: Annotated[str, Field(pattern=GLUE_TABLE_PATTERN)] | None = None
-    athena_sql: str | None = None
+    athena_sql: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)] | None = None
 
     @model_validator(mode="after")
-    def _table(self) -> DatasetSource:
+    def _one(self) -> DatasetSource:
+        if (self.glue_table is None) == (self.athena_sql is None):
+            raise ValueError("data.source names one of glue_table (database.table) or athena_sql (a SELECT)")
         if self.athena_sql is not None:
-            raise ValueError(
-                "data.source.athena_sql is not supported: write the query's result under the model's datasets/ "
-                "prefix as a table of the datasets database (wr.athena.read_sql_query, then wr.s3.to_parquet with "
-                "dataset=True, database and table) and name it with glue_table"
-            )
-        if self.glue_table is None:
-            raise ValueError("data.source names a glue_table (database.table)")
+            from mlcore.queries import query_tables  # sqlglot: only for specs that query
+
+            query_tables(self.athena_sql)  # a QueryError is a ValueError: the spec's error names the field
         return self
 
 
@@ -460,6 +459,11 @@ class Data(_Strict):
     cv_folds: int | None = Field(default=None, ge=2, le=20)  # cross-validation on the training set
     # A folder dataset is checked in parts by a Distributed Map when it is large (auto), always, or never.
     distributed: Literal["auto", "always", "never"] = "auto"
+
+    @property
+    def query(self) -> str | None:
+        """The Athena query the dataset is, if it is one (`source.athena_sql`)."""
+        return self.source.athena_sql if self.source is not None else None
 
     @model_validator(mode="after")
     def _time_split(self) -> Data:

@@ -115,6 +115,7 @@ if TYPE_CHECKING:
         gateway_body,
     )
     from mlcore.catalog.keys import (
+        ATHENA_RESULTS,
         AUDIT,
         AUDIT_TABLE_SUFFIX,
         CAPTURE,
@@ -124,6 +125,8 @@ if TYPE_CHECKING:
         FEEDBACK,
         IMAGE_OUTPUT_OBJECTS,
         MODEL_OBJECTS,
+        QUERIES,
+        QUERY_OBJECTS,
         RUN_OBJECTS,
         RUNS,
         RUNS_EXPORT,
@@ -155,6 +158,9 @@ if TYPE_CHECKING:
         part_key,
         partition,
         partition_file,
+        query_result_key,
+        query_result_prefix,
+        query_unload_prefix,
         run_key,
         run_prefix,
         snapshot_folder_key,
@@ -197,6 +203,7 @@ if TYPE_CHECKING:
         PromoteRequest,
         PromoteResult,
         PublishedEvents,
+        QueryPlan,
         RecordRunRequest,
         RecordRunResult,
         RegisterRequest,
@@ -274,6 +281,7 @@ if TYPE_CHECKING:
     from mlcore.catalog.state_machines import (
         BATCH_SCHEDULE,
         BATCH_SCORING,
+        DATASETS_WORK_GROUP,
         FEATURE_MATERIALIZATION,
         GPU_JOB_DEFINITION,
         GPU_JOB_QUEUE,

@@ -81,6 +81,7 @@ class Access(StrEnum):
     READ = "read"  # tables: get/query/scan; buckets: get/list; Glue databases: their tables and partitions
     READ_MODELS = "read_models"  # buckets: get the runs' model.onnx files, nothing else (serving)
     PUT = "put"  # buckets: put objects only; event buses: put events; topics: publish
+    READ_PUT_QUERIES = "read_put_queries"  # buckets: get/list, and put under queries/ only (an Athena query's result)
     READ_WRITE = "read_write"  # tables: and put/update/delete; buckets: and put (never delete: versions stay)
     START = "start"  # state machines: start executions
     PASS = "pass"  # roles: pass them to the jobs it defines
@@ -186,7 +187,7 @@ FUNCTIONS: dict[str, Function] = {
             DATA,
             {
                 REGISTRY_TABLE: R,
-                DATA_BUCKET: R,
+                DATA_BUCKET: Access.READ_PUT_QUERIES,
                 DATASETS_DATABASE: R,
                 ARTIFACTS_BUCKET: W,
                 CAPTURE_BUCKET: R,

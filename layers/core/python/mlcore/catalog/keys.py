@@ -2,6 +2,9 @@
 
 datasets/<model>/<time>.<csv|csv.gz|parquet>           data bucket: what the pipeline trains on
 datasets/<model>/<time>/<path>                          data bucket: a dataset of many files (hive partitions)
+queries/<model>/<run>/unload/<file>                     data bucket: the Parquet a run's Athena query unloaded
+queries/<model>/<run>/result/<sha256>.parquet           data bucket: the same files named by content: the run's dataset
+athena-results/<query id>...                            data bucket: the datasets work group's query metadata
 runs/<model>/<run>/<RunFile>                            artifacts bucket: one pipeline run
 runs/<model>/<run>/image/out/<ImageFile>                artifacts bucket: what a model's own image wrote
 runs/<model>/<run>/parts/<part>/<counts.json|...>       artifacts bucket: a part of a dataset checked in parts
@@ -83,6 +86,25 @@ def dataset_key(model: str, at: datetime, suffix: str) -> str:
 def dataset_folder(model: str, at: datetime) -> str:
     """Where an uploaded folder of data files goes (its files keep their paths under it)."""
     return f"{dataset_prefix(model)}{at:%Y%m%dT%H%M%S%fZ}/"
+
+
+QUERIES = "queries/"  # data bucket: what the runs of models with data.source.athena_sql queried
+QUERY_OBJECTS = f"{QUERIES}*"  # IAM object pattern
+ATHENA_RESULTS = "athena-results/"  # data bucket: the datasets work group's own output (manifests, metadata)
+
+
+def query_unload_prefix(model: str, run: str) -> str:
+    """Where a run's Athena query writes its rows (UNLOAD wants an empty folder: the run's own)."""
+    return f"{QUERIES}{model}/{run}/unload/"
+
+
+def query_result_key(model: str, run: str, sha256: str) -> str:
+    """One file the query wrote, named by its SHA-256: the same rows give the same dataset."""
+    return f"{QUERIES}{model}/{run}/result/{sha256}.parquet"
+
+
+def query_result_prefix(model: str, run: str) -> str:
+    return query_result_key(model, run, "").removesuffix(".parquet")
 
 
 RUNS = "runs/"  # artifacts bucket: every pipeline run

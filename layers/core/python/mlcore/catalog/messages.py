@@ -67,6 +67,16 @@ class ValidateRequest(_Message):
     request: PipelineInput
     run_id: str
     merge: bool = False  # the dataset was counted in parts (PartsPlan): merge them
+    queried: bool = False  # the spec's Athena query ran (QueryPlan): what it unloaded is the dataset
+
+
+class QueryPlan(_Message):
+    """Validate's answer for a spec whose dataset is an Athena query: the UNLOAD the state machine runs."""
+
+    model_name: str
+    run_id: str
+    request: PipelineInput
+    query: str
 
 
 class PartsPlan(_Message):

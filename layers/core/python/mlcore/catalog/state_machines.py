@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from mlcore.catalog.functions import (
     ALERTS_TOPIC,
     COUNT_DATASET_PART,
+    DATASETS_DATABASE,
     DRIFT_CHECK,
     EVALUATE,
     LIST_DUE,
@@ -38,7 +39,8 @@ class FunctionArn:
 
 @dataclass(frozen=True)
 class ResourceArn:
-    """The ARN of a platform resource: `job_queue`, `job_definition`, `alerts_topic`."""
+    """The ARN of a platform resource: `job_queue`, `job_definition`, `alerts_topic`; or the name of one that
+    is called by name (`datasets_work_group`, `datasets_database`)."""
 
     resource: str
 
@@ -49,6 +51,7 @@ GPU_JOB_QUEUE = "gpu_job_queue"
 JOB_DEFINITION = "job_definition"
 GPU_JOB_DEFINITION = "gpu_job_definition"
 SCORING_JOB_DEFINITION = "scoring_job_definition"
+DATASETS_WORK_GROUP = "datasets_work_group"  # the Athena work group a spec's data.source.athena_sql runs in
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ TRAINING_PIPELINE = StateMachine(
     {
         "ValidateFunctionArn": FunctionArn(VALIDATE),
         "CountDatasetPartFunctionArn": FunctionArn(COUNT_DATASET_PART),
+        "DatasetsWorkGroup": ResourceArn(DATASETS_WORK_GROUP),
+        "DatasetsDatabaseName": ResourceArn(DATASETS_DATABASE),  # the database the query runs in
         "JobQueueArn": ResourceArn(JOB_QUEUE),  # JOB_QUEUES: fargate, fargate_spot, ec2_gpu
         "SpotJobQueueArn": ResourceArn(SPOT_JOB_QUEUE),
         "GpuJobQueueArn": ResourceArn(GPU_JOB_QUEUE),

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         iter_file,
         latest_dataset_key,
         model_dataset,
+        query_statement,
         read_dataset_file,
         read_parquet,
         read_split,

@@ -14,8 +14,16 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from mlcore.catalog import DATA_SUFFIXES, Artifact, dataset_prefix
+from mlcore.catalog import (
+    DATA_SUFFIXES,
+    Artifact,
+    dataset_prefix,
+    query_result_key,
+    query_result_prefix,
+    query_unload_prefix,
+)
 from mlcore.errors import ArtifactIntegrityError, DataValidationError, NotFoundError
+from mlcore.queries import QUERY_FIELD, QueryError, query_tables, unload_statement
 from mlcore.spec import Feature, ModelSpec, Task
 from mlcore.storage import ObjectStore, S3Uri, sha256_hex
 from mlcore.tables import table_locations
@@ -228,16 +236,21 @@ class DatasetTables:
 
 
 def model_dataset(
-    spec: ModelSpec, data: ObjectStore, tables: DatasetTables | None = None, uri: str | None = None
+    spec: ModelSpec,
+    data: ObjectStore,
+    tables: DatasetTables | None = None,
+    uri: str | None = None,
+    queried_run: str | None = None,
 ) -> DatasetFiles:
-    """The dataset a run of the model trains on: the one named by `uri` (which must be the model's), else the
-    spec's Glue table (`data.source.glue_table`), else the newest upload under `datasets/<model>/`.
+    """The dataset a run of the model trains on: the one named by `uri` (which must be the model's), else what
+    the run's Athena query returned (`data.source.athena_sql`; `queried_run` is the run, once its query ran),
+    else the spec's Glue table (`data.source.glue_table`), else the newest upload under `datasets/<model>/`.
 
     Raises
     ------
     DataValidationError
         When `uri`, or the table's files, lie outside the model's prefix, or the table is not one of the
-        datasets database, naming the field.
+        datasets database, or the query returned nothing, naming the field.
     NotFoundError
         When there is no such dataset, table or file.
     """
@@ -248,15 +261,69 @@ def model_dataset(
             raise DataValidationError(f"dataset_uri must be under s3://{data.bucket}/{prefix}", field="dataset_uri")
         return dataset_files(data, location.key)
     source = spec.data.source
+    if source is not None and source.athena_sql is not None:
+        if queried_run is None:
+            raise DataValidationError("the dataset is what the query returns: run it first", field=QUERY_FIELD)
+        return query_result(spec.name, queried_run, data)
     if source is None or source.glue_table is None:
         return dataset_files(data, latest_dataset_key(spec.name, data))
     return _table_files(source.glue_table, prefix, data, tables)
 
 
-def _table_files(name: str, prefix: str, data: ObjectStore, tables: DatasetTables | None) -> DatasetFiles:
+def query_statement(spec: ModelSpec, run_id: str, data: ObjectStore, tables: DatasetTables | None) -> str:
+    """The UNLOAD the run's Athena step runs for `data.source.athena_sql`, once every table the query reads is
+    one the model may train on: a Hive-style table of the datasets database with its files under the model's
+    prefix (as `data.source.glue_table` must be).
+
+    Raises
+    ------
+    DataValidationError
+        When the query is not one SELECT, or reads a table of another database or outside the model's prefix.
+    NotFoundError
+        When a table it reads does not exist.
+    """
+    assert spec.data.source is not None and spec.data.source.athena_sql is not None
+    sql = spec.data.source.athena_sql
+    try:
+        read = query_tables(sql)
+    except QueryError as exc:
+        raise DataValidationError(str(exc), field=QUERY_FIELD) from exc
+    database = tables.database if tables else None
+    for table in read:
+        if table.database not in (None, database):
+            raise DataValidationError(
+                f"the query reads {table.database}.{table.name}: only tables of the datasets database "
+                f"'{database}' may be read",
+                field=QUERY_FIELD,
+            )
+        _table_files(f"{database}.{table.name}", dataset_prefix(spec.name), data, tables, field=QUERY_FIELD)
+    return unload_statement(sql, data.uri(query_unload_prefix(spec.name, run_id)))
+
+
+def query_result(model: str, run_id: str, data: ObjectStore) -> DatasetFiles:
+    """What the run's query unloaded, as a folder of Parquet files named by their SHA-256 (copies of Athena's,
+    which have no file extension): the same rows in the same files are the same dataset, run after run.
+
+    Raises
+    ------
+    DataValidationError
+        When the query wrote no rows.
+    """
+    unloaded = data.uri(query_unload_prefix(model, run_id))
+    written = [item.key for item in data.list_objects(query_unload_prefix(model, run_id)) if item.size > 0]
+    if not written:
+        raise DataValidationError(f"the query returned no rows (nothing under {unloaded})", field=QUERY_FIELD)
+    for key in written:
+        sha256 = data.sha256_of(key)
+        data.copy(key, query_result_key(model, run_id, sha256), sha256=sha256)
+    return dataset_files(data, query_result_prefix(model, run_id))
+
+
+def _table_files(
+    name: str, prefix: str, data: ObjectStore, tables: DatasetTables | None, field: str = "data.source.glue_table"
+) -> DatasetFiles:
     """The data files of a Glue table's registered partitions (or of its location, unpartitioned), which must all
     lie under the model's prefix: a file in a folder the catalog does not list is not the table's."""
-    field = "data.source.glue_table"
     database, table = name.split(".", 1)
     if tables is None or database != tables.database:
         known = f"'{tables.database}'" if tables else "(none in this step)"

@@ -20,6 +20,7 @@ from mlcore.catalog import (
     DataSource,
     JobPlan,
     PartsPlan,
+    QueryPlan,
     RunFile,
     TrialPlan,
     ValidateRequest,
@@ -41,6 +42,7 @@ from mlcore.data.datasets import (
     concat_dataset,
     folder_artifact,
     model_dataset,
+    query_statement,
     read_dataset_file,
     read_table,
     split_holdout,
@@ -240,13 +242,22 @@ def validate_step(
     gpu_jobs: bool = False,
     distributed_min_bytes: float = float("inf"),
     part_bytes: float = 128 * 1024 * 1024,
-) -> ValidateResult | PartsPlan:
-    """The validate step: a folder dataset checked in parts (`data.distributed`, or `distributed_min_bytes`
-    and more) gets a PartsPlan for the Distributed Map; any other, or the parts' merge, `validate_dataset`."""
+) -> ValidateResult | PartsPlan | QueryPlan:
+    """The validate step: a spec whose dataset is an Athena query gets a QueryPlan for the state machine's
+    Athena step (then Validate again, `queried`); a folder dataset checked in parts (`data.distributed`, or
+    `distributed_min_bytes` and more) gets a PartsPlan for the Distributed Map; any other, or the parts'
+    merge, `validate_dataset`."""
     files = None
     if not request.merge:
         spec = registry.get_spec(request.request.model_name)
-        files = model_dataset(spec, data, tables, request.request.dataset_uri)
+        if spec.data.query is not None and not request.queried and not request.request.dataset_uri:
+            return QueryPlan(
+                model_name=spec.name,
+                run_id=request.run_id,
+                request=request.request,
+                query=query_statement(spec, request.run_id, data, tables),
+            )
+        files = _request_dataset(spec, request, data, tables)
         if in_parts(files, spec, data, distributed_min_bytes):
             return plan_parts(
                 files, request.request, request.run_id, spec=spec, data=data, artifacts=artifacts, part_bytes=part_bytes
@@ -262,6 +273,13 @@ def validate_step(
         gpu_jobs=gpu_jobs,
         files=files,
     )
+
+
+def _request_dataset(
+    spec: ModelSpec, request: ValidateRequest, data: ObjectStore, tables: DatasetTables | None
+) -> DatasetFiles:
+    queried = request.run_id if request.queried else None
+    return model_dataset(spec, data, tables, request.request.dataset_uri, queried_run=queried)
 
 
 def validate_dataset(
@@ -300,7 +318,7 @@ def validate_dataset(
         assert checked.parts is not None
         key = checked.parts.root
     else:
-        files = files or model_dataset(spec, data, tables, request.request.dataset_uri)
+        files = files or _request_dataset(spec, request, data, tables)
         key = files.root
         checked = _one_pass(files, spec, run_id, data, artifacts)
     snapshot, report = checked.snapshot, checked.report

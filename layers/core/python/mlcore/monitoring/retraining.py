@@ -56,6 +56,9 @@ def retrain_execution_name(model_name: str, trigger: str, event_id: str) -> str:
     return f"{model_name[:40]}-{trigger.replace('_', '-')}-{readable}-{digest}"
 
 
+QUERY_NOT_RUN = "the query's result"
+
+
 def _replayed(event_id: str) -> str:
     return f"event {event_id} was already handled"
 
@@ -132,7 +135,10 @@ class Retraining:
 
     def _fingerprint(self, spec: ModelSpec, dataset_key: str | None) -> tuple[str, str] | str:
         """The dataset a run would train on and the fingerprint of what it would learn from; else why there is
-        none (none uploaded, the dropped file gone again, the spec's Glue table missing or misplaced)."""
+        none (none uploaded, the dropped file gone again, the spec's Glue table missing or misplaced). What an
+        Athena query returns is known once it runs: its run's Validate says when it is nothing new."""
+        if spec.data.query is not None and dataset_key is None:
+            return QUERY_NOT_RUN, ""
         try:
             uri = self.data.uri(dataset_key) if dataset_key else None
             files = model_dataset(spec, self.data, self.tables, uri)

@@ -2,8 +2,8 @@
 
 Step Functions hands a Catch the error's name and a cause: for a Lambda function a JSON document
 with `errorType` and `errorMessage` (and a stack trace nobody should be paged with), for a Batch
-job the job's description. The training job writes what it failed with to the run's folder
-(`failure.json`), since Batch reports only that the container exited.
+job the job's description, for an Athena query its execution's. The training job writes what it
+failed with to the run's folder (`failure.json`), since Batch reports only that the container exited.
 """
 
 from __future__ import annotations
@@ -41,12 +41,22 @@ def _batch_reason(job: dict[str, Any]) -> str:
     return f"{text}; its log: stream {stream}" if stream else text
 
 
+def _query_reason(description: dict[str, Any]) -> str:
+    """Why an Athena query failed, from its description (as the Catch of `startQueryExecution.sync` gets it)."""
+    query = description["QueryExecution"]
+    status = query.get("Status", {})
+    reason = status.get("StateChangeReason") or "no reason given"
+    return f"the query {query.get('QueryExecutionId', '')} {status.get('State', 'FAILED')}: {reason}"
+
+
 def describe_failure(failed: FailedStep, artifacts: ObjectStore | None = None) -> FailureReport:
     """Put a failed step in words; the training job's own `failure.json` wins over what Batch reports."""
     error_type, message = failed.error.error, failed.error.cause
     cause = _json(failed.error.cause)
     if isinstance(cause, dict) and "errorMessage" in cause:  # a Lambda function raised
         error_type, message = cause.get("errorType", error_type), str(cause["errorMessage"])
+    elif isinstance(cause, dict) and isinstance(cause.get("QueryExecution"), dict):  # an Athena query's
+        message = _query_reason(cause)
     elif isinstance(cause, dict):  # a Batch job's description
         message = _batch_reason(cause) or message
     report_uri = None
