@@ -13,7 +13,6 @@ A query that fails is FAILED with Athena's shape of reason, and the state fails 
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 import uuid
@@ -22,11 +21,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import duckdb
 import sqlglot
+from sqlglot import expressions as exp
 
-from mlcore.queries import DIALECT, QueryError, query_tables
+from mlcore.queries import DIALECT, QueryError, table_references
 from mlcore.storage import S3Uri
 
 UNLOAD = re.compile(
@@ -91,57 +92,78 @@ def _unload(query: str, database: str, client: Callable[[str], Any], query_id: s
     if s3.list_objects_v2(Bucket=target.bucket, Prefix=target.key, MaxKeys=1).get("KeyCount", 0):
         raise QueryFailed(f"HIVE_PATH_ALREADY_EXISTS: Target directory for table already exists: {target}")
     try:
-        tables = query_tables(unload["select"])
+        select = sqlglot.parse_one(unload["select"], read=DIALECT)
+        references = table_references(select)
     except QueryError as exc:
         raise QueryFailed(str(exc)) from exc
-    select = sqlglot.parse_one(unload["select"], read=DIALECT)
     with tempfile.TemporaryDirectory(prefix="local-athena-") as scratch, duckdb.connect() as engine:
         folder = Path(scratch)
-        for table in tables:
-            _register(engine, glue, s3, (table.database or database, table.name), folder)
-        engine.execute(f'CREATE SCHEMA IF NOT EXISTS "{database}"')
-        engine.execute(f'USE "{database}"')  # where the query's unqualified names are, as in Athena
+        # each table as a relation of its files, named t<n>: no name from the catalog enters DuckDB's SQL text
+        registered: dict[tuple[str, str], str] = {}
+        for table in references:
+            key = ((table.db or database).lower(), table.name.lower())
+            if key not in registered:
+                registered[key] = f"t{len(registered)}"
+                _relation(engine, glue, s3, key, folder / registered[key]).create_view(registered[key])
+            if not table.args.get("alias"):  # `labels.x` still names the table's columns
+                table.set("alias", exp.TableAlias(this=exp.to_identifier(table.name)))
+            table.set("this", exp.to_identifier(registered[key]))
+            table.set("db", None)
+            table.set("catalog", None)
         out = folder / "result.parquet"
-        engine.execute(f"COPY ({select.sql(dialect='duckdb')}) TO '{out}' (FORMAT PARQUET, COMPRESSION SNAPPY)")
+        engine.sql(select.sql(dialect="duckdb")).write_parquet(str(out), compression="snappy")
         stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
         s3.upload_file(str(out), target.bucket, f"{target.key}{stamp}_00000_{query_id}")
 
 
-def _register(engine: Any, glue: Any, s3: Any, table: tuple[str, str], folder: Path) -> None:
-    """A Glue table as a DuckDB view of its files, downloaded from S3 (partition columns from their paths)."""
+def _relation(engine: Any, glue: Any, s3: Any, table: tuple[str, str], folder: Path) -> Any:
+    """A Glue table as a DuckDB relation of its files, downloaded from S3 to `folder`; a partitioned table's
+    partition values come from the catalog (as `key=value` folders), as Athena takes them."""
     database, name = table
     try:
         found = glue.get_table(DatabaseName=database, Name=name)["Table"]
     except glue.exceptions.EntityNotFoundException as exc:
         raise QueryFailed(f"TABLE_NOT_FOUND: Table 'awsdatacatalog.{database}.{name}' does not exist") from exc
     storage = found.get("StorageDescriptor", {})
-    location = S3Uri.parse(storage.get("Location", "").rstrip("/") + "/")
-    partitions = glue.get_partitions(DatabaseName=database, TableName=name).get("Partitions", [])
-    folders = [S3Uri.parse(p["StorageDescriptor"]["Location"].rstrip("/") + "/") for p in partitions] or [location]
-    local = folder / database / name
-    files: list[str] = []
-    for place in folders:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=place.bucket, Prefix=place.key):
-            for item in page.get("Contents", []):
-                if item["Size"] == 0 or item["Key"].endswith("/"):
-                    continue
-                path = local / item["Key"][len(location.key) :]
-                path.parent.mkdir(parents=True, exist_ok=True)
-                s3.download_file(place.bucket, item["Key"], str(path))
-                files.append(str(path))
-    engine.execute(f'CREATE SCHEMA IF NOT EXISTS "{database}"')
-    view = f'"{database}"."{name}"'
+    keys = [key["Name"] for key in found.get("PartitionKeys", [])]
+    pages = glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=name)
+    places = [
+        (
+            p["StorageDescriptor"]["Location"],
+            "/".join(f"{k}={quote(v, safe='')}" for k, v in zip(keys, p["Values"], strict=True)),
+        )
+        for page in pages
+        for p in page["Partitions"]
+    ]
+    files = [
+        path
+        for location, partition in (places if keys else [(storage.get("Location", ""), "")])
+        for path in _download(s3, S3Uri.parse(location.rstrip("/") + "/"), folder / partition)
+    ]
+    columns = [column["Name"] for column in storage.get("Columns", [])]
     if not files:  # no rows: the table's columns, from the catalog
-        columns = ", ".join(f'NULL::VARCHAR AS "{c["Name"]}"' for c in storage.get("Columns", []))
-        engine.execute(f"CREATE VIEW {view} AS SELECT {columns} WHERE false")
-        return
-    listed = json.dumps(files)
-    serde = storage.get("SerdeInfo", {}).get("SerializationLibrary", "")
-    if serde.endswith(CSV_SERDES):
+        nulls = ", ".join(exp.alias_(exp.Null(), column, quoted=True).sql("duckdb") for column in columns) or "NULL"
+        return engine.sql(f"SELECT {nulls} WHERE false")
+    hive = bool(keys)
+    if storage.get("SerdeInfo", {}).get("SerializationLibrary", "").endswith(CSV_SERDES):
         # as Athena reads it: a header line only when the table says to skip one, else the catalog's names
-        header = found.get("Parameters", {}).get("skip.header.line.count") == "1"
-        names = "" if header else f", names = {json.dumps([c['Name'] for c in storage.get('Columns', [])])}"
-        read = f"read_csv({listed}, header = {str(header).lower()}{names}, hive_partitioning = true)"
-    else:
-        read = f"read_parquet({listed}, hive_partitioning = true, union_by_name = true)"
-    engine.execute(f"CREATE VIEW {view} AS SELECT * FROM {read}")
+        if found.get("Parameters", {}).get("skip.header.line.count") == "1":
+            return engine.read_csv(files, header=True, hive_partitioning=hive)
+        return engine.read_csv(files, header=False, names=columns, hive_partitioning=hive)
+    return engine.read_parquet(files, hive_partitioning=hive, union_by_name=True)
+
+
+def _download(s3: Any, place: S3Uri, folder: Path) -> list[str]:
+    """The objects under an S3 folder, downloaded under a local one at their paths inside it."""
+    paths = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=place.bucket, Prefix=place.key):
+        for item in page.get("Contents", []):
+            if item["Size"] == 0 or item["Key"].endswith("/"):
+                continue
+            path = (folder / item["Key"][len(place.key) :]).resolve()
+            if not path.is_relative_to(folder.resolve()):
+                raise QueryFailed(f"the object {item['Key']} is not inside {place}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(place.bucket, item["Key"], str(path))
+            paths.append(str(path))
+    return paths

@@ -91,11 +91,25 @@ def test_the_rows_the_query_returned_are_the_dataset_named_by_their_content(  # 
     assert isinstance(first, ValidateResult)
     expected = pc.sum(pc.greater_equal(churn_dataset.column("tenure_months"), 12)).as_py()
     assert first.rows == expected < churn_dataset.num_rows
-    [result] = [key for key in data.list_keys("queries/churn/run-1/result/")]
-    assert result.removesuffix(".parquet").rsplit("/", 1)[-1] == data.sha256_of(result)
-    # the same rows a second time are the same data: the fingerprint follows the content, not the query's file names
+    [unloaded] = data.list_keys("queries/churn/run-1/unload/")
+    assert data.list_keys("queries/churn/run-1/result/") == ["queries/churn/run-1/result/part-00000.parquet"]
+    assert data.sha256_of("queries/churn/run-1/result/part-00000.parquet") == data.sha256_of(unloaded)
+    # the same rows in the same files a second time are the same data: Athena's names for them are not part of it
     assert second.fingerprint == first.fingerprint
-    assert data.list_keys("queries/churn/run-1/unload/") != data.list_keys("queries/churn/run-2/unload/")
+    assert data.list_keys("queries/churn/run-2/unload/") != [unloaded]
+
+
+def test_every_file_the_query_wrote_is_read_even_two_alike(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, tables: DatasetTables, churn_spec: ModelSpec,
+    churn_dataset: pa.Table,
+) -> None:  # fmt: skip
+    registry.put_spec(from_query(churn_spec), actor="test")
+    write_table(churn_dataset.to_pandas(), data)
+    assert run_plan(validate(registry, data, artifacts, tables, "run-1")).state == "SUCCEEDED"
+    [unloaded] = data.list_keys("queries/churn/run-1/unload/")
+    data.put(unloaded + "_copy", data.get(unloaded))  # Athena splits rows across files: two may hold the same bytes
+    result = validate(registry, data, artifacts, tables, "run-1", queried=True)
+    assert result.rows == 2 * pc.sum(pc.greater_equal(churn_dataset.column("tenure_months"), 12)).as_py()
 
 
 def test_a_query_may_read_only_the_models_tables_of_the_datasets_database(  # noqa: PLR0917 (pytest fixtures)
@@ -114,6 +128,20 @@ def test_a_query_may_read_only_the_models_tables_of_the_datasets_database(  # no
         ("SELECT * FROM churn_labels WHERE 1 IN (SELECT 1 FROM missing)", NotFoundError,
          f"no Glue table {DATABASE}.missing"),
     ]  # fmt: skip
+    # tables Athena would read other files of than the catalog lists: projected partitions, a manifest, a format
+    for table, input_format, parameters in (
+        ("projected", "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat", {"projection.enabled": "true"}),
+        ("manifest", "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat", {}),
+        ("delta", "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat", {"table_type": "DELTA"}),
+    ):
+        tables.glue.create_table(DatabaseName=DATABASE, TableInput={
+            "Name": table, "TableType": "EXTERNAL_TABLE", "Parameters": parameters,
+            "StorageDescriptor": {"Location": data.uri("datasets/churn/labels/"), "InputFormat": input_format},
+        })  # fmt: skip
+        what = (
+            "input format org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat" if table == "manifest" else "parameters"
+        )
+        cases.append((f"SELECT * FROM {table}", DataValidationError, f"the Glue table {DATABASE}.{table} has {what}"))
     for sql, error, message in cases:
         registry.put_spec(from_query(churn_spec, sql), actor="test")
         with pytest.raises(error, match=message) as raised:

@@ -8,6 +8,7 @@ validate step reads what it wrote. Parsing uses sqlglot's Athena (Trino) dialect
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 QUERY_FIELD = "data.source.athena_sql"
 DIALECT = "athena"
@@ -27,8 +28,23 @@ class QueryTable:
     name: str
 
 
+def query_body(sql: str) -> str:
+    """The query without its closing semicolon (and what follows it: comments), as UNLOAD wraps it."""
+    import sqlglot  # the validate step and the CLI; never the serving path
+    from sqlglot.tokens import TokenType
+
+    try:
+        tokens = sqlglot.tokenize(sql, read=DIALECT)
+    except sqlglot.errors.SqlglotError as exc:
+        raise QueryError(f"the query does not parse as Athena SQL: {str(exc).splitlines()[0]}") from exc
+    if tokens and tokens[-1].token_type == TokenType.SEMICOLON:
+        sql = sql[: tokens[-1].start]
+    return sql.strip()
+
+
 def query_tables(sql: str) -> list[QueryTable]:
-    """The tables a query reads, each once; the names its WITH clause defines are not tables.
+    """The tables a query reads, each once. A name its WITH clause defines is not a table where the WITH is in
+    scope (resolved scope by scope, as Athena does: `WITH t AS (SELECT * FROM t)` reads the table `t`).
 
     Raises
     ------
@@ -36,26 +52,19 @@ def query_tables(sql: str) -> list[QueryTable]:
         When the text does not parse as one SELECT (or WITH ... SELECT, or a UNION of them), or names a catalog
         other than Athena's own.
     """
-    import sqlglot  # the validate step and the CLI; never the serving path
+    import sqlglot
     from sqlglot import expressions as exp
 
+    body = query_body(sql)
     try:
-        statements = [statement for statement in sqlglot.parse(sql, read=DIALECT) if statement is not None]
+        statements = [statement for statement in sqlglot.parse(body, read=DIALECT) if statement is not None]
     except sqlglot.errors.SqlglotError as exc:
         raise QueryError(f"the query does not parse as Athena SQL: {str(exc).splitlines()[0]}") from exc
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         kinds = ", ".join(type(statement).__name__.upper() for statement in statements) or "nothing"
         raise QueryError(f"the query must be one SELECT statement (got {kinds})")
-    tree = statements[0]
-    defined = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     found: list[QueryTable] = []
-    for table in tree.find_all(exp.Table):
-        if not table.name:
-            raise QueryError(f"the query reads from {table.sql(dialect=DIALECT)}: name a table of the database")
-        if table.catalog and table.catalog.lower() != GLUE_CATALOG:
-            raise QueryError(f"the query reads {table.sql(dialect=DIALECT)} from the catalog '{table.catalog}'")
-        if not table.db and table.name.lower() in defined:
-            continue
+    for table in table_references(statements[0]):
         entry = QueryTable(table.db.lower() or None, table.name.lower())
         if entry not in found:
             found.append(entry)
@@ -64,7 +73,36 @@ def query_tables(sql: str) -> list[QueryTable]:
     return found
 
 
+def table_references(tree: Any) -> list[Any]:
+    """The `Table` nodes of a parsed query that name catalog tables (not its WITH clauses where they are in scope).
+
+    Raises
+    ------
+    QueryError
+        When a table names another catalog, or the query's names cannot be resolved.
+    """
+    import sqlglot
+    from sqlglot import expressions as exp
+    from sqlglot.optimizer.scope import traverse_scope
+
+    try:
+        read = [source for scope in traverse_scope(tree) for source in scope.sources.values()]
+    except sqlglot.errors.SqlglotError as exc:
+        raise QueryError(f"the query's names cannot be resolved: {str(exc).splitlines()[0]}") from exc
+    defined = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    # fail closed: a table no scope lists (a construct the scopes skip) is a table unless it names a WITH
+    real = {id(source) for source in read if isinstance(source, exp.Table)}
+    references = []
+    for table in tree.find_all(exp.Table):
+        if not table.name:
+            raise QueryError(f"the query reads from {table.sql(dialect=DIALECT)}: name a table of the database")
+        if table.catalog and table.catalog.lower() != GLUE_CATALOG:
+            raise QueryError(f"the query reads {table.sql(dialect=DIALECT)} from the catalog '{table.catalog}'")
+        if id(table) in real or table.db or table.name.lower() not in defined:
+            references.append(table)
+    return references
+
+
 def unload_statement(sql: str, location: str) -> str:
     """The query as an Athena UNLOAD of its rows to Parquet files under `location` (an s3:// folder)."""
-    body = sql.strip().rstrip(";").strip()
-    return f"UNLOAD (\n{body}\n) TO '{location}' WITH (format = 'PARQUET', compression = 'SNAPPY')"
+    return f"UNLOAD (\n{query_body(sql)}\n) TO '{location}' WITH (format = 'PARQUET', compression = 'SNAPPY')"

@@ -171,14 +171,9 @@ class ObjectStore:
         self.client.upload_file(path, self.bucket, key, ExtraArgs=extra)
         return Artifact(uri=self.uri(key), sha256=sha256, size=os.path.getsize(path))
 
-    def copy(self, source_key: str, key: str, sha256: str) -> None:
-        """Copy an object inside the bucket (in parts when large), recording its SHA-256 as `put` does."""
-        self.client.copy(
-            {"Bucket": self.bucket, "Key": source_key},
-            self.bucket,
-            key,
-            ExtraArgs={"Metadata": {"sha256": sha256}, "MetadataDirective": "REPLACE"},
-        )
+    def copy(self, source_key: str, key: str) -> None:
+        """Copy an object inside the bucket, by S3 itself (in parts when large)."""
+        self.client.copy({"Bucket": self.bucket, "Key": source_key}, self.bucket, key)
 
     def sha256_of(self, key: str) -> str:
         """The SHA-256 of an object's bytes: recorded at upload by `put`, else computed as it streams by."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -66,6 +66,8 @@ class TableLocations:
     location: str  # "" when the table has none (a view)
     partitioned: bool
     partitions: list[str]  # the registered partitions' locations
+    input_format: str = ""  # the storage descriptor's (Parquet's, text's, a symlink manifest's ...)
+    parameters: dict[str, str] = field(default_factory=dict)  # the table's (projection.*, table_type, ...)
 
 
 def table_locations(glue: GlueClient, *, database: str, table: str) -> TableLocations | None:
@@ -82,4 +84,5 @@ def table_locations(glue: GlueClient, *, database: str, table: str) -> TableLoca
     if partitioned:
         pages = glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=table)
         partitions = [p["StorageDescriptor"]["Location"] for page in pages for p in page["Partitions"]]
-    return TableLocations(kind, location, partitioned, partitions)
+    input_format = described.get("StorageDescriptor", {}).get("InputFormat", "")
+    return TableLocations(kind, location, partitioned, partitions, input_format, described.get("Parameters", {}))

@@ -3,7 +3,7 @@
 datasets/<model>/<time>.<csv|csv.gz|parquet>           data bucket: what the pipeline trains on
 datasets/<model>/<time>/<path>                          data bucket: a dataset of many files (hive partitions)
 queries/<model>/<run>/unload/<file>                     data bucket: the Parquet a run's Athena query unloaded
-queries/<model>/<run>/result/<sha256>.parquet           data bucket: the same files named by content: the run's dataset
+queries/<model>/<run>/result/part-<n>.parquet           data bucket: the same files as Parquet: the run's dataset
 athena-results/<query id>...                            data bucket: the datasets work group's query metadata
 runs/<model>/<run>/<RunFile>                            artifacts bucket: one pipeline run
 runs/<model>/<run>/image/out/<ImageFile>                artifacts bucket: what a model's own image wrote
@@ -98,13 +98,13 @@ def query_unload_prefix(model: str, run: str) -> str:
     return f"{QUERIES}{model}/{run}/unload/"
 
 
-def query_result_key(model: str, run: str, sha256: str) -> str:
-    """One file the query wrote, named by its SHA-256: the same rows give the same dataset."""
-    return f"{QUERIES}{model}/{run}/result/{sha256}.parquet"
+def query_result_key(model: str, run: str, index: int) -> str:
+    """The n-th file the query wrote (in the order of Athena's names), named as a Parquet file."""
+    return f"{query_result_prefix(model, run)}part-{index:05d}.parquet"
 
 
 def query_result_prefix(model: str, run: str) -> str:
-    return query_result_key(model, run, "").removesuffix(".parquet")
+    return f"{QUERIES}{model}/{run}/result/"
 
 
 RUNS = "runs/"  # artifacts bucket: every pipeline run

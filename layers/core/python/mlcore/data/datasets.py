@@ -26,7 +26,7 @@ from mlcore.errors import ArtifactIntegrityError, DataValidationError, NotFoundE
 from mlcore.queries import QUERY_FIELD, QueryError, query_tables, unload_statement
 from mlcore.spec import Feature, ModelSpec, Task
 from mlcore.storage import ObjectStore, S3Uri, sha256_hex
-from mlcore.tables import table_locations
+from mlcore.tables import TableLocations, table_locations
 
 # What a CSV cell says when it means "no value" (an empty cell included), in any column of the spec.
 NULL_SPELLINGS = ("", "NA", "N/A", "n/a", "null", "NULL", "NaN", "nan")
@@ -300,22 +300,46 @@ def query_statement(spec: ModelSpec, run_id: str, data: ObjectStore, tables: Dat
     return unload_statement(sql, data.uri(query_unload_prefix(spec.name, run_id)))
 
 
+# What Athena reads from a table as the catalog lists it (its registered partitions, or its location): Parquet or
+# text files. Partition projection, a symlink manifest or a table format (Iceberg, Delta, Hudi) would have it read
+# files the platform did not check.
+QUERYABLE_INPUT_FORMATS = (
+    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+    "org.apache.hadoop.mapred.TextInputFormat",
+)
+
+
+def _queryable(found: TableLocations, name: str) -> None:
+    """Refuse a table Athena would read other files of than those its catalog entry lists under the model's prefix."""
+    projected = found.parameters.get("projection.enabled", "").lower() == "true"  # awswrangler writes "false"
+    redirects = sorted(
+        key for key in found.parameters if (projected and key == "projection.enabled") or key == "table_type"
+    )
+    if found.input_format not in QUERYABLE_INPUT_FORMATS or redirects:
+        what = f"parameters {redirects}" if redirects else f"input format {found.input_format or 'none'}"
+        raise DataValidationError(
+            f"the Glue table {name} has {what}: a query reads only Hive-style tables of Parquet or text files at "
+            "their registered partitions",
+            field=QUERY_FIELD,
+        )
+
+
 def query_result(model: str, run_id: str, data: ObjectStore) -> DatasetFiles:
-    """What the run's query unloaded, as a folder of Parquet files named by their SHA-256 (copies of Athena's,
-    which have no file extension): the same rows in the same files are the same dataset, run after run.
+    """What the run's query unloaded, as a folder of Parquet files (copies of Athena's, which have no extension and
+    are named by the query's execution), `part-<n>.parquet` in the order of Athena's names: the same rows in the same
+    files give the same dataset, run after run. The copies are S3's own (nothing passes through this function).
 
     Raises
     ------
     DataValidationError
-        When the query wrote no rows.
+        When the query wrote no file.
     """
-    unloaded = data.uri(query_unload_prefix(model, run_id))
-    written = [item.key for item in data.list_objects(query_unload_prefix(model, run_id)) if item.size > 0]
+    unloaded = query_unload_prefix(model, run_id)
+    written = sorted(item.key for item in data.list_objects(unloaded) if item.size > 0)
     if not written:
-        raise DataValidationError(f"the query returned no rows (nothing under {unloaded})", field=QUERY_FIELD)
-    for key in written:
-        sha256 = data.sha256_of(key)
-        data.copy(key, query_result_key(model, run_id, sha256), sha256=sha256)
+        raise DataValidationError(f"the query returned no rows (nothing under {data.uri(unloaded)})", field=QUERY_FIELD)
+    for index, key in enumerate(written):
+        data.copy(key, query_result_key(model, run_id, index))
     return dataset_files(data, query_result_prefix(model, run_id))
 
 
@@ -332,6 +356,8 @@ def _table_files(
     if found is None:
         raise NotFoundError(f"no Glue table {name}", field=field)
     location, partitions = found.location, found.partitions
+    if field == QUERY_FIELD and found.kind not in ("ICEBERG", "VIRTUAL_VIEW"):
+        _queryable(found, name)
     if found.kind in ("ICEBERG", "VIRTUAL_VIEW") or not location.startswith("s3://"):
         raise DataValidationError(
             f"the Glue table {name} ({found.kind or 'no type'}, location {location or 'none'}) is not files the "
