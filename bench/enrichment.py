@@ -170,16 +170,14 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer calls and runs (a smoke test)")
     args = parser.parse_args()
     calls, runs = (50, 2) if args.quick else (400, 5)
-    from moto.server import ThreadedMotoServer
-
+    from infra.local.server import EmbeddedAwsServer
     from mlruntime import lightaws
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.update(serving.FAKE_AWS)
     port = serving.free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = EmbeddedAwsServer("127.0.0.1", port).start()  # the local target's: connections kept open
     try:
         print("setting up the fraud model and its online store…", file=sys.stderr, flush=True)
         setup(endpoint)

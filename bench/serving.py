@@ -412,16 +412,15 @@ def time_paths(callables: dict[str, Timed], calls: dict[str, int], rounds: int) 
 
 def warm_benchmark(models: list[Model], counts: Counts, profile_rows: int | None) -> None:
     from moto import mock_aws
-    from moto.server import ThreadedMotoServer
 
+    from infra.local.server import EmbeddedAwsServer
     from mlruntime import lightaws
 
     # The predict function's light clients speak HTTP: a moto server on loopback serves the same
     # in-process state that mock_aws holds.
     port = free_port()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = EmbeddedAwsServer("127.0.0.1", port).start()  # the local target's: connections kept open
     lightaws.DEFAULT_ENDPOINT = f"http://127.0.0.1:{port}"
     with mock_aws():
         setup_aws(models)
@@ -542,13 +541,13 @@ def child_env(extra: dict[str, str]) -> dict[str, str]:
 
 def cold_benchmark(models: list[Model], counts: Counts) -> dict[str, float]:
     import joblib
-    from moto.server import ThreadedMotoServer
+
+    from infra.local.server import EmbeddedAwsServer
 
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = EmbeddedAwsServer("127.0.0.1", port).start()  # the local target's: connections kept open
     try:
         setup_aws(models, endpoint)
         with tempfile.TemporaryDirectory() as tmp:

@@ -93,7 +93,7 @@ class LocalTarget:
         )
 
     def start(self, *, synth: bool = True) -> LocalTarget:
-        from moto.server import ThreadedMotoServer
+        from infra.local.server import EmbeddedAwsServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per AWS call
 
@@ -102,8 +102,7 @@ class LocalTarget:
         # Step Functions reaches the other services on MOTO_PORT; functions use the standard endpoint variable.
         os.environ.update({**LOCAL_ENVIRONMENT, "MOTO_PORT": str(self.moto_port), "AWS_ENDPOINT_URL": self.endpoint})
         hooks.install(self.functions, self.training, self.delivery)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
-        self._server.start()
+        self._server = EmbeddedAwsServer("127.0.0.1", self.moto_port).start()
         deployment = LocalDeployer(self.client, REGION).deploy(self.outdir)
         self.deployment.__dict__.update(deployment.__dict__)
         for name, rule in self.deployment.schedules.items():

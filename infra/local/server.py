@@ -1,0 +1,77 @@
+"""The embedded AWS's HTTP endpoint: moto's application on werkzeug, keeping connections open as AWS's endpoints do.
+
+werkzeug's development server (moto's `ThreadedMotoServer`) answers every request with `Connection: close`: the
+standard library's handler cannot tell whether the application read the whole body before the next request line.
+Here the handler reads the body first (by its Content-Length) and hands the application a copy, so the connection
+can carry the next request: a client that keeps its connections (boto3, the predict function's SigV4 client) pays
+for one connect and one thread start per connection, not per call. A chunked body, or a client that asks to
+close, still closes. Each connection has its own thread (werkzeug's threaded server): a Lambda invocation that
+calls back into the embedded AWS never waits for a free worker.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.server import MotoRequestHandler
+from werkzeug.serving import BaseWSGIServer, make_server
+
+IDLE_SECONDS = 120  # an idle kept connection is closed after this (clients reconnect, as with AWS)
+
+
+class KeepAliveHandler(MotoRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_SECONDS
+    keep_alive = False
+
+    def setup(self) -> None:
+        super().setup()
+        # a kept connection leaves TCP's quick-ACK start: the body's write after the headers' would wait for the
+        # client's delayed ACK (40 ms) under Nagle's algorithm
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def run_wsgi(self) -> None:
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        self.keep_alive = not chunked and self.headers.get("Connection", "").lower() != "close"
+        if not self.keep_alive:
+            super().run_wsgi()
+            return
+        wire = self.rfile
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile = io.BytesIO(wire.read(length) if length else b"")
+        try:
+            super().run_wsgi()
+        finally:
+            self.rfile = wire
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if self.keep_alive and keyword.lower() == "connection" and value.lower() == "close":
+            return  # werkzeug always sends it; the body was read whole, so the connection stays usable
+        super().send_header(keyword, value)
+
+
+class EmbeddedAwsServer:
+    """moto's server in a thread of this process, on `ip_address:port`."""
+
+    def __init__(self, ip_address: str, port: int) -> None:
+        self.ip_address, self.port = ip_address, port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> EmbeddedAwsServer:
+        app: Any = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(self.ip_address, self.port, app, threaded=True, request_handler=KeepAliveHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()

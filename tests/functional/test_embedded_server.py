@@ -1,0 +1,51 @@
+"""The embedded AWS's endpoint keeps a connection open across requests, as AWS's endpoints do."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from infra.local.server import EmbeddedAwsServer
+
+LIST_TABLES = {"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0"}
+SIGNED = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x"
+
+
+@pytest.fixture
+def endpoint(aws: Any) -> Iterator[tuple[str, int]]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = EmbeddedAwsServer("127.0.0.1", port).start()
+    yield "127.0.0.1", port
+    server.stop()
+
+
+def call(connection: http.client.HTTPConnection, body: bytes, headers: dict[str, str]) -> http.client.HTTPResponse:
+    connection.request("POST", "/", body=body, headers={**LIST_TABLES, "Authorization": SIGNED, **headers})
+    response = connection.getresponse()
+    response.read()
+    return response
+
+
+def test_a_connection_carries_the_next_request(endpoint: tuple[str, int]) -> None:
+    connection = http.client.HTTPConnection(*endpoint, timeout=10)
+    first = call(connection, b"{}", {})
+    opened = connection.sock
+    # a request whose body the application does not need (a GET-style call with a body) leaves nothing behind
+    second = call(connection, json.dumps({"Limit": 5, "padding": "x" * 70_000}).encode(), {})
+    third = call(connection, b"{}", {})
+    assert [r.status for r in (first, second, third)] == [200, 200, 200]
+    assert first.getheader("Connection") is None and not first.will_close
+    assert connection.sock is opened  # one TCP connection for the three
+
+
+def test_a_client_that_asks_to_close_is_closed(endpoint: tuple[str, int]) -> None:
+    connection = http.client.HTTPConnection(*endpoint, timeout=10)
+    answer = call(connection, b"{}", {"Connection": "close"})
+    assert answer.status == 200 and answer.will_close and answer.getheader("Connection") == "close"
