@@ -36,17 +36,17 @@ class KeepAliveHandler(MotoRequestHandler):
 
     def run_wsgi(self) -> None:
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
-        self.keep_alive = not chunked and self.headers.get("Connection", "").lower() != "close"
-        if not self.keep_alive:
+        if chunked or self.headers.get("Connection", "").lower() == "close":
             super().run_wsgi()
             return
         wire = self.rfile
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile = io.BytesIO(wire.read(length) if length else b"")
+        self.keep_alive = True  # for this answer only: an error http.server sends itself still closes
         try:
             super().run_wsgi()
         finally:
-            self.rfile = wire
+            self.rfile, self.keep_alive = wire, False
 
     def send_header(self, keyword: str, value: str) -> None:
         if self.keep_alive and keyword.lower() == "connection" and value.lower() == "close":

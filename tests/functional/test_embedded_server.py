@@ -43,9 +43,23 @@ def test_a_connection_carries_the_next_request(endpoint: tuple[str, int]) -> Non
     assert [r.status for r in (first, second, third)] == [200, 200, 200]
     assert first.getheader("Connection") is None and not first.will_close
     assert connection.sock is opened  # one TCP connection for the three
+    connection.close()
 
 
 def test_a_client_that_asks_to_close_is_closed(endpoint: tuple[str, int]) -> None:
     connection = http.client.HTTPConnection(*endpoint, timeout=10)
     answer = call(connection, b"{}", {"Connection": "close"})
     assert answer.status == 200 and answer.will_close and answer.getheader("Connection") == "close"
+    connection.close()
+
+
+def test_a_malformed_request_on_a_kept_connection_is_refused_and_closes_it(endpoint: tuple[str, int]) -> None:
+    connection = http.client.HTTPConnection(*endpoint, timeout=10)
+    assert call(connection, b"{}", {}).status == 200
+    assert connection.sock is not None
+    connection.sock.sendall(b"NOT A REQUEST LINE AT ALL\r\n\r\n")
+    answer = b""
+    while chunk := connection.sock.recv(65536):  # the server closes the connection after its answer
+        answer += chunk
+    connection.close()
+    assert b"400 - Bad request syntax" in answer

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -300,6 +301,7 @@ def query_statement(spec: ModelSpec, run_id: str, data: ObjectStore, tables: Dat
     return unload_statement(sql, data.uri(query_unload_prefix(spec.name, run_id)))
 
 
+QUERY_COPIES = 16  # a large result is many files: their copies at once keep Validate well inside its minute
 # What Athena reads from a table as the catalog lists it (its registered partitions, or its location): Parquet or
 # text files. Partition projection, a symlink manifest or a table format (Iceberg, Delta, Hudi) would have it read
 # files the platform did not check.
@@ -338,8 +340,8 @@ def query_result(model: str, run_id: str, data: ObjectStore) -> DatasetFiles:
     written = sorted(item.key for item in data.list_objects(unloaded) if item.size > 0)
     if not written:
         raise DataValidationError(f"the query returned no rows (nothing under {data.uri(unloaded)})", field=QUERY_FIELD)
-    for index, key in enumerate(written):
-        data.copy(key, query_result_key(model, run_id, index))
+    with ThreadPoolExecutor(max_workers=QUERY_COPIES) as pool:  # S3 copies; here, only waiting
+        list(pool.map(data.copy, written, [query_result_key(model, run_id, i) for i in range(len(written))]))
     return dataset_files(data, query_result_prefix(model, run_id))
 
 
