@@ -11,6 +11,7 @@ calls back into the embedded AWS never waits for a free worker.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
 import threading
@@ -33,14 +34,22 @@ class KeepAliveHandler(MotoRequestHandler):
         # a kept connection leaves TCP's quick-ACK start: the body's write after the headers' would wait for the
         # client's delayed ACK (40 ms) under Nagle's algorithm
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.open_connections.add(self.connection)  # type: ignore[attr-defined]
+
+    def finish(self) -> None:
+        self.server.open_connections.discard(self.connection)  # type: ignore[attr-defined]
+        super().finish()
 
     def run_wsgi(self) -> None:
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
         if chunked or self.headers.get("Connection", "").lower() == "close":
             super().run_wsgi()
             return
-        wire = self.rfile
-        length = int(self.headers.get("Content-Length") or 0)
+        declared = self.headers.get("Content-Length") or "0"
+        if not declared.isdigit():
+            self.send_error(400, f"Content-Length is not a number of bytes: {declared!r}")
+            return
+        wire, length = self.rfile, int(declared)
         self.rfile = io.BytesIO(wire.read(length) if length else b"")
         self.keep_alive = True  # for this answer only: an error http.server sends itself still closes
         try:
@@ -65,13 +74,18 @@ class EmbeddedAwsServer:
     def start(self) -> EmbeddedAwsServer:
         app: Any = DomainDispatcherApplication(create_backend_app)
         self._server = make_server(self.ip_address, self.port, app, threaded=True, request_handler=KeepAliveHandler)
+        self._server.open_connections = set()  # type: ignore[attr-defined]  # closed by stop()
         self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop answering, kept connections included (their threads would serve a client for minutes more)."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            for connection in list(self._server.open_connections):  # type: ignore[attr-defined]
+                with contextlib.suppress(OSError):  # the client closed it meanwhile
+                    connection.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join()

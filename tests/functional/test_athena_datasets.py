@@ -147,7 +147,18 @@ def test_a_query_may_read_only_the_models_tables_of_the_datasets_database(  # no
         with pytest.raises(error, match=message) as raised:
             validate(registry, data, artifacts, tables, "run-1")
         assert raised.value.field == "data.source.athena_sql"
-    # the same query over the model's own table alone is run
+    # a partition is read by its own storage descriptor: one symlink manifest among Parquet partitions
+    tables.glue.create_partition(DatabaseName=DATABASE, TableName="churn_labels", PartitionInput={
+        "Values": ["mars"], "StorageDescriptor": {
+            "Location": data.uri("datasets/churn/labels/region=mars/"),
+            "InputFormat": "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat",
+        },
+    })  # fmt: skip
+    registry.put_spec(from_query(churn_spec, "SELECT * FROM churn_labels"), actor="test")
+    with pytest.raises(DataValidationError, match=r"has input format .*SymlinkTextInputFormat"):
+        validate(registry, data, artifacts, tables, "run-1")
+    # the same query over the model's own table alone is run (its partitions plain Parquet again)
+    tables.glue.delete_partition(DatabaseName=DATABASE, TableName="churn_labels", PartitionValues=["mars"])
     registry.put_spec(from_query(churn_spec, f"SELECT * FROM {DATABASE}.churn_labels"), actor="test")
     assert isinstance(validate(registry, data, artifacts, tables, "run-1"), QueryPlan)
     assert not data.list_keys("queries/")  # refusals ran nothing

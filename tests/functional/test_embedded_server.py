@@ -63,3 +63,26 @@ def test_a_malformed_request_on_a_kept_connection_is_refused_and_closes_it(endpo
         answer += chunk
     connection.close()
     assert b"400 - Bad request syntax" in answer
+
+
+def test_a_length_that_is_not_a_number_is_refused(endpoint: tuple[str, int]) -> None:
+    connection = http.client.HTTPConnection(*endpoint, timeout=10)
+    connection.putrequest("POST", "/")
+    connection.putheader("Content-Length", "-5")
+    connection.endheaders()
+    answer = connection.getresponse()
+    assert answer.status == 400 and answer.will_close
+    connection.close()
+
+
+def test_stopping_closes_the_kept_connections(aws: Any) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = EmbeddedAwsServer("127.0.0.1", port).start()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    assert call(connection, b"{}", {}).status == 200
+    server.stop()
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        call(connection, b"{}", {})  # not answered by a server that was stopped
+    connection.close()

@@ -84,8 +84,12 @@ def test_a_table_outside_the_models_prefix_or_database_or_missing_is_refused_nam
             "Name": table, "TableType": kind, "Parameters": parameters, "PartitionKeys": keys,
             "StorageDescriptor": {"Location": "" if kind == "VIRTUAL_VIEW" else inside},
         })  # fmt: skip
+    tables.glue.create_table(DatabaseName=DATABASE, TableInput={
+        "Name": "dotted", "StorageDescriptor": {"Location": f"s3://{data.bucket}/datasets/churn/../other-model/"},
+    })  # fmt: skip
     cases = [
         (TABLE, DataValidationError, "lies at s3://.*/datasets/other-model/labels/?, outside s3://.*/datasets/churn/"),
+        (f"{DATABASE}.dotted", DataValidationError, r"names a location with '.', '..' or '//': s3://.*/churn/\.\./"),
         ("elsewhere.churn_labels", DataValidationError, "not a table of the platform's datasets database"),
         (f"{DATABASE}.missing", NotFoundError, f"no Glue table {DATABASE}.missing"),
         (f"{DATABASE}.iceberg", DataValidationError, r"\(ICEBERG, location s3://.*\) is not files the platform can"),

@@ -86,19 +86,19 @@ def table_references(tree: Any) -> list[Any]:
     from sqlglot.optimizer.scope import traverse_scope
 
     try:
-        read = [source for scope in traverse_scope(tree) for source in scope.sources.values()]
+        scopes = list(traverse_scope(tree))
     except sqlglot.errors.SqlglotError as exc:
         raise QueryError(f"the query's names cannot be resolved: {str(exc).splitlines()[0]}") from exc
-    defined = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    # fail closed: a table no scope lists (a construct the scopes skip) is a table unless it names a WITH
-    real = {id(source) for source in read if isinstance(source, exp.Table)}
+    real = {id(source) for scope in scopes for source in scope.sources.values() if isinstance(source, exp.Table)}
+    # fail closed: a table no scope lists (a construct the scopes skip) is a catalog table, whatever its name
+    scoped = {id(table) for scope in scopes for table in scope.tables}
     references = []
     for table in tree.find_all(exp.Table):
         if not table.name:
             raise QueryError(f"the query reads from {table.sql(dialect=DIALECT)}: name a table of the database")
         if table.catalog and table.catalog.lower() != GLUE_CATALOG:
             raise QueryError(f"the query reads {table.sql(dialect=DIALECT)} from the catalog '{table.catalog}'")
-        if id(table) in real or table.db or table.name.lower() not in defined:
+        if id(table) in real or id(table) not in scoped or table.db:
             references.append(table)
     return references
 

@@ -67,6 +67,7 @@ class TableLocations:
     partitioned: bool
     partitions: list[str]  # the registered partitions' locations
     input_format: str = ""  # the storage descriptor's (Parquet's, text's, a symlink manifest's ...)
+    partition_formats: list[str] = field(default_factory=list)  # each registered partition's own input format
     parameters: dict[str, str] = field(default_factory=dict)  # the table's (projection.*, table_type, ...)
 
 
@@ -80,9 +81,17 @@ def table_locations(glue: GlueClient, *, database: str, table: str) -> TableLoca
     kind = described.get("Parameters", {}).get("table_type", "").upper() or described.get("TableType", "")
     location = described.get("StorageDescriptor", {}).get("Location", "")
     partitioned = bool(described.get("PartitionKeys"))
-    partitions = []
+    found = []
     if partitioned:
         pages = glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=table)
-        partitions = [p["StorageDescriptor"]["Location"] for page in pages for p in page["Partitions"]]
+        found = [p["StorageDescriptor"] for page in pages for p in page["Partitions"]]
     input_format = described.get("StorageDescriptor", {}).get("InputFormat", "")
-    return TableLocations(kind, location, partitioned, partitions, input_format, described.get("Parameters", {}))
+    return TableLocations(
+        kind,
+        location,
+        partitioned,
+        [storage["Location"] for storage in found],
+        input_format=input_format,
+        parameters=described.get("Parameters", {}),
+        partition_formats=[storage.get("InputFormat", input_format) for storage in found],
+    )

@@ -301,7 +301,7 @@ def query_statement(spec: ModelSpec, run_id: str, data: ObjectStore, tables: Dat
     return unload_statement(sql, data.uri(query_unload_prefix(spec.name, run_id)))
 
 
-QUERY_COPIES = 16  # a large result is many files: their copies at once keep Validate well inside its minute
+QUERY_COPIES = 10  # a large result is many files: copies at once (botocore's pool) keep Validate inside its minute
 # What Athena reads from a table as the catalog lists it (its registered partitions, or its location): Parquet or
 # text files. Partition projection, a symlink manifest or a table format (Iceberg, Delta, Hudi) would have it read
 # files the platform did not check.
@@ -317,8 +317,10 @@ def _queryable(found: TableLocations, name: str) -> None:
     redirects = sorted(
         key for key in found.parameters if (projected and key == "projection.enabled") or key == "table_type"
     )
-    if found.input_format not in QUERYABLE_INPUT_FORMATS or redirects:
-        what = f"parameters {redirects}" if redirects else f"input format {found.input_format or 'none'}"
+    # Athena reads a partition by its own storage descriptor: each must be plain files too
+    formats = sorted({found.input_format, *found.partition_formats} - set(QUERYABLE_INPUT_FORMATS))
+    if formats or redirects:
+        what = f"parameters {redirects}" if redirects else f"input format {formats[0] or 'none'}"
         raise DataValidationError(
             f"the Glue table {name} has {what}: a query reads only Hive-style tables of Parquet or text files at "
             "their registered partitions",
@@ -369,6 +371,10 @@ def _table_files(
     if found.partitioned and not partitions:
         raise NotFoundError(f"the Glue table {name} is partitioned and has no partition registered", field=field)
     outside = f"s3://{data.bucket}/{prefix}"
+    dotted = [place for place in [location, *partitions] if _dotted(place)]
+    if dotted:  # `datasets/<model>/../other/` reads as inside by its text; a reader may resolve it elsewhere
+        raise DataValidationError(f"the Glue table {name} names a location with '.', '..' or '//': {dotted[0]}",
+                                  field=field)  # fmt: skip
     root = S3Uri.parse(location.rstrip("/") + "/")
     if root.bucket != data.bucket or not root.key.startswith(prefix):
         raise DataValidationError(f"the Glue table {name} lies at {location}, outside {outside}", field=field)
@@ -386,6 +392,12 @@ def _table_files(
             field=field,
         )
     return DatasetFiles(root.key, tuple(keys))
+
+
+def _dotted(location: str) -> bool:
+    """Whether an s3:// location has an empty, `.` or `..` segment in its key."""
+    key = location.removeprefix("s3://").partition("/")[2].rstrip("/")
+    return any(segment in ("", ".", "..") for segment in key.split("/")) if key else False
 
 
 def dataset_sha256(files: DatasetFiles, data: ObjectStore) -> str:
