@@ -241,7 +241,7 @@ class TrainingPipeline(Construct):
             },
             state_machine_name=state_machine_name,  # its steps read its history by this name (record_run)
         )
-        self._queries(resources, f"{state_machine_name}-queries")
+        self._queries(resources, self._work_group_name(state_machine_name))
         # Validate checks a large dataset in parts: a Distributed Map over the plan in the artifacts bucket.
         allow_distributed_map(self.state_machine, state_machine_name, resources, ARTIFACTS_BUCKET)
         own_images = Stack.of(self).format_arn(

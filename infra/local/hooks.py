@@ -188,11 +188,15 @@ def atomic_dynamodb_writes() -> Iterator[None]:
             setattr(DynamoDBBackend, name, write)
 
 
+def _original(owner: Any, name: str) -> Any:
+    """moto's own `owner.name`, even when `install` patched it before (install is idempotent)."""
+    saved = _installed.get(f"{owner.__name__}.{name}")
+    return saved[2] if saved else getattr(owner, name)
+
+
 def _atomic_writes() -> dict[tuple[type, str], Any]:
     """The lock around each of moto's DynamoDB writes (its own write, even when installed before)."""
-    originals = {name: _installed.get(f"DynamoDBBackend.{name}", (None, None, DynamoDBBackend.__dict__[name]))[2]
-                 for name in DYNAMODB_WRITES}  # fmt: skip
-    return {(DynamoDBBackend, name): _locked(write) for name, write in originals.items()}
+    return {(DynamoDBBackend, name): _locked(_original(DynamoDBBackend, name)) for name in DYNAMODB_WRITES}
 
 
 def _stream_hook(streams: StreamPoller) -> Any:
@@ -333,8 +337,7 @@ def install(functions: FunctionRunner, training: TrainingJobRunner, delivery: De
         image, command = job._get_container_property("image", ""), job._get_container_property("command", [])
         job._mark_stopped(success=training.run_job(image, environment, command))
 
-    saved = _installed.get("Rule.send_to_targets")
-    original_send = saved[2] if saved else Rule.send_to_targets
+    original_send = _original(Rule, "send_to_targets")
 
     def send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
         CALLS["event_rule"] += 1
@@ -346,10 +349,10 @@ def install(functions: FunctionRunner, training: TrainingJobRunner, delivery: De
         if any(":states:" not in target["Arn"] for target in self.targets):
             original_send(self, event, transform_input)
 
-    saved_factory = _installed.get(f"{state_task_factory.__name__}.state_task_service_for")
-    original_factory = saved_factory[2] if saved_factory else state_task_factory.state_task_service_for
     patches: dict[tuple[Any, str], Any] = {
-        (state_task_factory, "state_task_service_for"): _with_athena(original_factory),
+        (state_task_factory, "state_task_service_for"): _with_athena(
+            _original(state_task_factory, "state_task_service_for")
+        ),
         (Rule, "send_to_targets"): send_to_targets,
         (LambdaFunction, "invoke"): _stream_hook(StreamPoller(functions)),
         (LambdaSimpleBackend, "invoke"): invoke,

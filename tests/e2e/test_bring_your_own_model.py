@@ -24,6 +24,22 @@ from mlcore.catalog import DESCRIBE_ROUTE
 pytestmark = pytest.mark.e2e
 
 
+def datasets_table(platform: Platform, table: pa.Table, model: str, name: str) -> tuple[str, str]:
+    """The rows written by awswrangler as a table of the deployment's datasets database, partitioned by plan,
+    under the model's datasets/ folder: the database and the table's location."""
+    import awswrangler as wr
+    import boto3
+
+    database = platform.resources.datasets_database
+    assert database is not None
+    location = f"s3://{platform.resources.data_bucket}/datasets/{model}/labels/"
+    wr.s3.to_parquet(
+        table.to_pandas(), path=location, dataset=True, partition_cols=["plan"], database=database, table=name,
+        boto3_session=boto3.Session(),
+    )  # fmt: skip
+    return database, location
+
+
 def train(platform: Platform, name: str, table: pa.Table) -> None:
     platform.upload_dataset(name, parquet(table), "parquet")
     execution = platform.wait(platform.start_pipeline(name, reason="first version"))
@@ -218,18 +234,9 @@ def test_an_image_that_fails_fails_the_run_naming_its_step(
 def test_a_model_trains_on_a_glue_table_of_the_datasets_database(
     demo: DemoResult, platform: Platform, tmp_path: Path
 ) -> None:
-    import awswrangler as wr
-    import boto3
-
     # GIVEN labels written by awswrangler as a table of the deployment's datasets database
-    database = platform.resources.datasets_database
-    assert database is not None
     table = churn_table(900, seed=46)
-    location = f"s3://{platform.resources.data_bucket}/datasets/churn-glue/labels/"
-    wr.s3.to_parquet(
-        table.to_pandas(), path=location, dataset=True, partition_cols=["plan"], database=database,
-        table="churn_glue_labels", boto3_session=boto3.Session(),
-    )  # fmt: skip
+    database, location = datasets_table(platform, table, "churn-glue", "churn_glue_labels")
     register_copy(
         platform,
         tmp_path,
@@ -249,20 +256,11 @@ def test_a_model_trains_on_a_glue_table_of_the_datasets_database(
 def test_a_model_trains_on_an_athena_query_run_by_the_state_machine(
     demo: DemoResult, platform: Platform, tmp_path: Path
 ) -> None:
-    import awswrangler as wr
-    import boto3
-
     from infra.local import hooks
 
     # GIVEN a table of the datasets database and a spec whose dataset is a query over it
-    database = platform.resources.datasets_database
-    assert database is not None
     table = churn_table(1200, seed=47)
-    location = f"s3://{platform.resources.data_bucket}/datasets/churn-sql/labels/"
-    wr.s3.to_parquet(
-        table.to_pandas(), path=location, dataset=True, partition_cols=["plan"], database=database,
-        table="churn_sql_labels", boto3_session=boto3.Session(),
-    )  # fmt: skip
+    datasets_table(platform, table, "churn-sql", "churn_sql_labels")
     query = "SELECT * FROM churn_sql_labels WHERE plan <> 'basic' AND tenure_months >= 3"
     register_copy(platform, tmp_path, "churn-sql", data={"min_rows": 300, "source": {"athena_sql": query}})
     queries_before = hooks.CALLS["athena_query"]

@@ -28,6 +28,10 @@ class QueryTable:
     name: str
 
 
+def _unparsed(error: Exception) -> QueryError:
+    return QueryError(f"the query does not parse as Athena SQL: {str(error).splitlines()[0]}")
+
+
 def query_body(sql: str) -> str:
     """The query without its closing semicolon (and what follows it: comments), as UNLOAD wraps it."""
     import sqlglot  # the validate step and the CLI; never the serving path
@@ -36,7 +40,7 @@ def query_body(sql: str) -> str:
     try:
         tokens = sqlglot.tokenize(sql, read=DIALECT)
     except sqlglot.errors.SqlglotError as exc:
-        raise QueryError(f"the query does not parse as Athena SQL: {str(exc).splitlines()[0]}") from exc
+        raise _unparsed(exc) from exc
     if tokens and tokens[-1].token_type == TokenType.SEMICOLON:
         sql = sql[: tokens[-1].start]
     return sql.strip()
@@ -59,7 +63,7 @@ def query_tables(sql: str) -> list[QueryTable]:
     try:
         statements = [statement for statement in sqlglot.parse(body, read=DIALECT) if statement is not None]
     except sqlglot.errors.SqlglotError as exc:
-        raise QueryError(f"the query does not parse as Athena SQL: {str(exc).splitlines()[0]}") from exc
+        raise _unparsed(exc) from exc
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         kinds = ", ".join(type(statement).__name__.upper() for statement in statements) or "nothing"
         raise QueryError(f"the query must be one SELECT statement (got {kinds})")

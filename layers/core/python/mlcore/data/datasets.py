@@ -297,7 +297,7 @@ def query_statement(spec: ModelSpec, run_id: str, data: ObjectStore, tables: Dat
                 f"'{database}' may be read",
                 field=QUERY_FIELD,
             )
-        _table_files(f"{database}.{table.name}", dataset_prefix(spec.name), data, tables, field=QUERY_FIELD)
+        _table_files(f"{database}.{table.name}", dataset_prefix(spec.name), data, tables, queried=True)
     return unload_statement(sql, data.uri(query_unload_prefix(spec.name, run_id)))
 
 
@@ -314,9 +314,7 @@ QUERYABLE_INPUT_FORMATS = (
 def _queryable(found: TableLocations, name: str) -> None:
     """Refuse a table Athena would read other files of than those its catalog entry lists under the model's prefix."""
     projected = found.parameters.get("projection.enabled", "").lower() == "true"  # awswrangler writes "false"
-    redirects = sorted(
-        key for key in found.parameters if (projected and key == "projection.enabled") or key == "table_type"
-    )
+    redirects = ["projection.enabled"] * projected + ["table_type"] * ("table_type" in found.parameters)
     # Athena reads a partition by its own storage descriptor: each must be plain files too
     formats = sorted({found.input_format, *found.partition_formats} - set(QUERYABLE_INPUT_FORMATS))
     if formats or redirects:
@@ -348,10 +346,12 @@ def query_result(model: str, run_id: str, data: ObjectStore) -> DatasetFiles:
 
 
 def _table_files(
-    name: str, prefix: str, data: ObjectStore, tables: DatasetTables | None, field: str = "data.source.glue_table"
+    name: str, prefix: str, data: ObjectStore, tables: DatasetTables | None, *, queried: bool = False
 ) -> DatasetFiles:
     """The data files of a Glue table's registered partitions (or of its location, unpartitioned), which must all
-    lie under the model's prefix: a file in a folder the catalog does not list is not the table's."""
+    lie under the model's prefix: a file in a folder the catalog does not list is not the table's. A table an
+    Athena query reads (`queried`) must also be one Athena reads only those files of (`_queryable`)."""
+    field = QUERY_FIELD if queried else "data.source.glue_table"
     database, table = name.split(".", 1)
     if tables is None or database != tables.database:
         known = f"'{tables.database}'" if tables else "(none in this step)"
@@ -360,7 +360,7 @@ def _table_files(
     if found is None:
         raise NotFoundError(f"no Glue table {name}", field=field)
     location, partitions = found.location, found.partitions
-    if field == QUERY_FIELD and found.kind not in ("ICEBERG", "VIRTUAL_VIEW"):
+    if queried and found.kind not in ("ICEBERG", "VIRTUAL_VIEW"):
         _queryable(found, name)
     if found.kind in ("ICEBERG", "VIRTUAL_VIEW") or not location.startswith("s3://"):
         raise DataValidationError(
