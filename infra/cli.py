@@ -441,7 +441,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     platform = _platform()
     request = BatchRequest(
-        model_name=args.name, input=args.input, output=args.output, version=args.version, chunk_mb=args.chunk_mb
+        model_name=args.name,
+        input=args.input,
+        output=args.output,
+        version=args.version,
+        chunk_mb=args.chunk_mb,
+        lambda_mb=args.lambda_mb,
     )
     arn = platform.start_batch(request)
     quiet = args.json  # `--output` is the batch's output prefix here
@@ -463,6 +468,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
             f"SUCCEEDED: {manifest['read']} rows read, {manifest['scored']} scored, {manifest['rejected']} rejected "
             f"by version {manifest['version']}",
             style="green",
+        )
+        jobs = manifest["chunks"] - manifest["lambda_chunks"]
+        console.print(
+            f"  chunks:      {manifest['chunks']} ({manifest['lambda_chunks']} in Lambda, {jobs} in Batch jobs)"
         )
         table = f" (Glue table {manifest['table']})" if manifest["table"] else ""
         console.print(f"  predictions: {manifest['predictions']}{table}")
@@ -762,6 +771,12 @@ def _batch_parser(sub: Any) -> None:
     predict.add_argument("--output", help="s3://<data bucket>/<prefix>/ to write under (default: batch.output)")
     predict.add_argument("--version", type=int, help="an approved version (default: the champion)")
     predict.add_argument("--chunk-mb", type=float, default=256, help="input megabytes per scoring job (256)")
+    predict.add_argument(
+        "--lambda-mb",
+        type=float,
+        default=64,
+        help="a chunk of at most this many megabytes is scored in Lambda, a larger one in a Batch job (64; 0: Batch)",
+    )
     predict.add_argument("--wait", action="store_true", help="wait for the batch, showing each step and the counts")
     predict.add_argument(
         "--json", action="store_true", help="print the execution (and with --wait its manifest) as JSON"

@@ -1,6 +1,7 @@
 """Entrypoint of the AWS Batch jobs of the training image: trains one pipeline run of one model,
 (`entrypoint.py adopt`) checks and scores what a model's own training image trained, or
-(`entrypoint.py score`) scores one chunk of a batch.
+(`entrypoint.py score`) scores one chunk of a batch; (`entrypoint.py lambda`) serves the image's Lambda
+function, which scores the chunks small enough for Lambda.
 
 The state machine passes MODEL_NAME and RUN_ID as container overrides (and, for one trial of a
 hyperparameter search, TRIAL and TRIAL_PARAMS); the job definition sets the variables of
@@ -14,12 +15,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
 import urllib.request
+from collections.abc import Callable
+from typing import Any
 
 import boto3
 
 from mlcore.batch import score_chunk, write_chunk_failure
-from mlcore.catalog import ScoreBatchSettings, TrainSettings
+from mlcore.catalog import ChunkResult, ScoreBatchSettings, TrainSettings
 from mlcore.errors import MlopsError
 from mlcore.registry import Registry
 from mlcore.runs import write_job_failure
@@ -40,13 +44,12 @@ def image_version(code_version: str) -> str:
     return os.environ.get("IMAGE_URI") or f"local:{code_version}"
 
 
-def score() -> int:
-    """One chunk of a batch (PLAN_KEY, CHUNK); a failure is written beside the plan for the publish step."""
+def score_one(plan_key: str, chunk: str) -> ChunkResult:
+    """One chunk of a batch; a failure is written beside the plan, where the publish step looks, and raised."""
     settings = ScoreBatchSettings()
-    plan_key, chunk = os.environ["PLAN_KEY"], os.environ["CHUNK"]
     data = ObjectStore(settings.data_bucket, boto3.client("s3"))
     try:
-        result = score_chunk(
+        return score_chunk(
             plan_key,
             chunk,
             registry=Registry(settings.registry_table, boto3.client("dynamodb")),
@@ -54,13 +57,50 @@ def score() -> int:
             data=data,
             batch_rows=settings.batch_rows,
         )
-    except Exception as exc:  # Batch reports only an exit code: say what failed where the publish step looks
-        print(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}), file=sys.stderr)
+    except Exception as exc:
         write_chunk_failure(data, plan_key, chunk, exc)
-        if not isinstance(exc, MlopsError):
-            raise
+        raise
+
+
+def score() -> int:
+    """A Batch job's chunk (PLAN_KEY, CHUNK)."""
+    try:
+        result = score_one(os.environ["PLAN_KEY"], os.environ["CHUNK"])
+    except MlopsError as exc:  # Batch reports only an exit code: the reason is in the log and beside the plan
+        print(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}), file=sys.stderr)
         return 1
     print(result.model_dump_json())
+    return 0
+
+
+def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    """A small chunk, in the image's Lambda function (`entrypoint.py lambda`): `{"plan_key", "chunk"}` in, its
+    result out; a failure is the invocation's error, and the Map's."""
+    return score_one(event["plan_key"], event["chunk"]).model_dump(mode="json")
+
+
+def serve_lambda(handler: Callable[[dict[str, Any], object], Any], *, invocations: int | None = None) -> int:
+    """Lambda's Runtime API loop (the image is the platform's own, not an AWS base image with its runtime
+    client): take the next event, run `handler` on it, post its result or its error; `invocations` ends the loop
+    early (a test's)."""
+    api = f"http://{os.environ['AWS_LAMBDA_RUNTIME_API']}/2018-06-01/runtime"
+    served = 0
+    while invocations is None or served < invocations:
+        with urllib.request.urlopen(f"{api}/invocation/next", timeout=None) as response:  # Lambda's Runtime API
+            request_id = response.headers["Lambda-Runtime-Aws-Request-Id"]
+            if response.headers.get("Lambda-Runtime-Trace-Id"):  # X-Ray: the SDK's calls join the trace
+                os.environ["_X_AMZN_TRACE_ID"] = response.headers["Lambda-Runtime-Trace-Id"]
+            event = json.loads(response.read())
+        try:
+            body, path, headers = json.dumps(handler(event, None)), f"invocation/{request_id}/response", {}
+        except Exception as exc:  # the invocation's error, as Lambda reports a handler's
+            traceback.print_exc()
+            document = {"errorType": type(exc).__name__, "errorMessage": str(exc), "stackTrace": []}
+            body, path = json.dumps(document), f"invocation/{request_id}/error"
+            headers = {"Lambda-Runtime-Function-Error-Type": f"Unhandled.{type(exc).__name__}"}
+        posted = urllib.request.Request(f"{api}/{path}", data=body.encode(), headers=headers, method="POST")
+        with urllib.request.urlopen(posted, timeout=30):
+            served += 1
     return 0
 
 
@@ -68,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     command = argv if argv is not None else sys.argv[1:]
     if command == ["score"]:
         return score()
+    if command == ["lambda"]:
+        return serve_lambda(lambda_handler)
     settings = TrainSettings()
     model_name, run_id = os.environ["MODEL_NAME"], os.environ["RUN_ID"]
     artifacts = ObjectStore(settings.artifacts_bucket, boto3.client("s3"))

@@ -1,4 +1,5 @@
-"""BatchScoring: plan, a Distributed Map of scoring jobs (Batch, the training image), publish."""
+"""BatchScoring: plan, a Distributed Map of scoring jobs (the training image: in Lambda for a small chunk, in
+Batch for a large one), publish."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from mlcore.catalog import (
     DATA_BUCKET,
     JOB_QUEUE,
     REPORT_FAILURE,
+    SCORE_CHUNK,
     SCORING_JOB,
     SCORING_JOB_DEFINITION,
     START_SCHEDULED_BATCHES,
@@ -47,10 +49,12 @@ class BatchScoring(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         _, job_definition = pipeline.job_definition_for(SCORING_JOB, "Score", "ScoreJobRole", resources)
-        self.functions = {
-            name: pipeline.functions[name] if name == REPORT_FAILURE else factory.create(self, name)
-            for name in BATCH_SCORING.functions
-        }
+        self.functions = {SCORE_CHUNK: factory.create_from_image(self, SCORING_JOB, pipeline.image)}
+        for name in BATCH_SCORING.functions:
+            if name == REPORT_FAILURE:
+                self.functions[name] = pipeline.functions[name]
+            elif name not in self.functions:
+                self.functions[name] = factory.create(self, name)
         self.state_machine = asl_state_machine(
             self,
             "StateMachine",

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import Duration, Size
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -25,6 +27,7 @@ from mlcore.catalog import (
     GPU_JOBS,
     SEPARATION_OF_DUTIES,
     Access,
+    Job,
     Settings,
     env_keys,
     metrics,
@@ -34,6 +37,7 @@ from mlcore.catalog import (
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"
 DESCRIPTION_PREFIX = "mlops:function="
+IMAGE_DESCRIPTION_PREFIX = "mlops:image-function="  # a job's function, from the training image (catalog.JobFunction)
 # checkov's findings on every function, and why they stand.
 FUNCTION_CHECKOV_REASONS = {
     "CKV_AWS_115": "No reserved concurrency: one function reserving the account's pool would starve the others; the "
@@ -105,33 +109,19 @@ class LambdaFactory:
         environment = function_environment(entry.settings, settings_values(entry.settings, self.resources))
         environment["POWERTOOLS_SERVICE_NAME"] = name
         environment["POWERTOOLS_METRICS_NAMESPACE"] = metrics.NAMESPACE
-        construct_id = "".join(part.capitalize() for part in name.split("_"))
-        logs_group = log_group(scope, f"{construct_id}Logs", self.resources.key)
-        # Its own role instead of AWSLambdaBasicExecutionRole: logs only to its own log group.
-        role = iam.Role(
-            scope,
-            f"{construct_id}Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Lambda {name}",
+        construct_id, role, defaults = self._defaults(
+            scope, name, entry.memory_mb, entry.ephemeral_mb, entry.timeout_seconds
         )
-        logs_group.grant_write(role)
         function = lambda_.Function(
             scope,
             f"{construct_id}Function",
             description=function_description(name),
             runtime=lambda_.Runtime.PYTHON_3_12,
-            architecture=lambda_.Architecture.X86_64,
             code=lambda_.Code.from_asset(str(FUNCTIONS_DIR / name), exclude=["__pycache__", "*.pyc"]),
             handler=entry.handler,
             environment=environment,
             layers=[self.layers[layer] for layer in entry.layers],
-            memory_size=entry.memory_mb,
-            ephemeral_storage_size=Size.mebibytes(entry.ephemeral_mb),
-            timeout=Duration.seconds(entry.timeout_seconds),
-            tracing=lambda_.Tracing.ACTIVE,
-            logging_format=lambda_.LoggingFormat.JSON,
-            log_group=logs_group,
-            role=role,
+            **defaults,
         )
         acknowledge(
             function,
@@ -140,16 +130,79 @@ class LambdaFactory:
                 "(pip --python-version 3.12); runtime and layers move together",
             },
         )
-        checkov_skip(function, FUNCTION_CHECKOV_REASONS)
-        if CODE_VERSION in entry.settings.model_fields:
-            checkov_skip(
-                function, {"CKV_AWS_45": "CODE_VERSION is the git commit the app was built from, not a secret"}
-            )
         star = XRAY_REASON
         if Access.REGISTER in entry.access.values():
             star += "; batch:DescribeJobDefinitions (finding a model's image job definition) supports none either"
-        acknowledge(role, {"AwsSolutions-IAM5[Resource::*]": star})
-        acknowledge_matching(role, GRANT_PATTERNS)
-        for resource, access in entry.access.items():
-            self.resources.grant(resource, function, access)
+        self._secure(function, role, entry.settings, entry.access, star)
         return function
+
+    def create_from_image(self, scope: Construct, job: Job, image: ecr_assets.DockerImageAsset) -> lambda_.Function:
+        """A job's Lambda function (`job.function`): the job's image and entrypoint with the function's command,
+        the job's settings and access, and the platform's defaults (its own role and log group, X-Ray, JSON logs)."""
+        entry = job.function
+        if entry is None:
+            raise ValueError(f"the {job.name} job has no Lambda function in the catalog")
+        construct_id, role, defaults = self._defaults(
+            scope, entry.name, entry.memory_mb, entry.ephemeral_mb, entry.timeout_seconds
+        )
+        function = lambda_.DockerImageFunction(
+            scope,
+            f"{construct_id}Function",
+            description=f"{IMAGE_DESCRIPTION_PREFIX}{entry.name}",
+            code=lambda_.DockerImageCode.from_ecr(
+                image.repository, tag_or_digest=image.image_tag, cmd=list(entry.command)
+            ),
+            environment=function_environment(job.settings, settings_values(job.settings, self.resources)),
+            **defaults,
+        )
+        self._secure(function, role, job.settings, job.access, XRAY_REASON)
+        return function
+
+    def _defaults(
+        self, scope: Construct, name: str, memory_mb: int, ephemeral_mb: int, timeout_seconds: int
+    ) -> tuple[str, iam.Role, dict[str, Any]]:
+        """A function's construct id, its own role (instead of AWSLambdaBasicExecutionRole: it logs only to its own
+        log group), and the properties every function has: x86_64 (the layers' wheels, the image's platform), its
+        sizes, X-Ray, JSON logs into its own log group under the platform's key."""
+        construct_id = "".join(part.capitalize() for part in name.split("_"))
+        logs_group = log_group(scope, f"{construct_id}Logs", self.resources.key)
+        role = iam.Role(
+            scope,
+            f"{construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Lambda {name}",
+        )
+        logs_group.grant_write(role)
+        return (
+            construct_id,
+            role,
+            {
+                "architecture": lambda_.Architecture.X86_64,
+                "memory_size": memory_mb,
+                "ephemeral_storage_size": Size.mebibytes(ephemeral_mb),
+                "timeout": Duration.seconds(timeout_seconds),
+                "tracing": lambda_.Tracing.ACTIVE,
+                "logging_format": lambda_.LoggingFormat.JSON,
+                "log_group": logs_group,
+                "role": role,
+            },
+        )
+
+    def _secure(
+        self,
+        function: lambda_.Function,
+        role: iam.Role,
+        settings: type[Settings],
+        access: Mapping[str, Access],
+        star_reason: str,
+    ) -> None:
+        """The catalog's grants, and the findings of checkov and cdk-nag that stand, with their reasons."""
+        checkov_skip(function, FUNCTION_CHECKOV_REASONS)
+        if CODE_VERSION in settings.model_fields:
+            checkov_skip(
+                function, {"CKV_AWS_45": "CODE_VERSION is the git commit the app was built from, not a secret"}
+            )
+        acknowledge(role, {"AwsSolutions-IAM5[Resource::*]": star_reason})
+        acknowledge_matching(role, GRANT_PATTERNS)
+        for resource, level in access.items():
+            self.resources.grant(resource, function, level)

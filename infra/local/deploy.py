@@ -11,10 +11,13 @@ from typing import Any
 
 from infra.asl import asl_path, render_asl
 from infra.local.template import ACCOUNT, Resolver, Stack, TemplateError, load_assembly
-from mlcore.catalog import STATE_MACHINES
+from mlcore.catalog import JOB_FUNCTIONS, STATE_MACHINES
 
 ROLE_NAME = "mlops-local-execution"
 FUNCTION_TAG = "mlops:function="
+IMAGE_FUNCTION_TAG = "mlops:image-function="
+# The platform's training image, locally: the folder of its entrypoint (a job's Lambda function runs it too).
+TRAINING_IMAGE = Path(__file__).resolve().parents[2] / "containers" / "training"
 
 
 @dataclass
@@ -22,7 +25,7 @@ class LocalFunction:
     """A Lambda function as deployed: where its code is and the environment it runs with."""
 
     name: str
-    function: str  # the functions/<name> folder it comes from
+    function: str  # the functions/<name> folder it comes from (a job function: its catalog name)
     code_dir: Path
     handler: str
     environment: dict[str, str]
@@ -291,26 +294,29 @@ class LocalDeployer:
     def _function(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:
         name = self._name(stack, logical)
         description = props.get("Description", "")
-        if FUNCTION_TAG not in description:
-            raise ValueError(f"{stack.name}/{logical} has no '{FUNCTION_TAG}<folder>' in its description")
-        folder = description.split(FUNCTION_TAG, 1)[1].split()[0]
         environment = {k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()}
+        if props.get("PackageType") == "Image" and IMAGE_FUNCTION_TAG in description:
+            # a job's function: the training image's entrypoint, serving the handler the catalog names
+            folder = description.split(IMAGE_FUNCTION_TAG, 1)[1].split()[0]
+            runtime, handler, code_dir = "python3.12", JOB_FUNCTIONS[folder].handler, TRAINING_IMAGE
+        elif FUNCTION_TAG in description:
+            folder = description.split(FUNCTION_TAG, 1)[1].split()[0]
+            runtime, handler = props["Runtime"], props["Handler"]
+            code_dir = outdir / resource["Metadata"]["aws:asset:path"]
+        else:
+            raise ValueError(f"{stack.name}/{logical} has no '{FUNCTION_TAG}<folder>' in its description")
         self.clients("lambda").create_function(
             FunctionName=name,
-            Runtime=props["Runtime"],
+            Runtime=runtime,
             Role=props["Role"],
-            Handler=props["Handler"],
+            Handler=handler,
             Code={"ZipFile": _placeholder_zip()},
             Environment={"Variables": environment},
             Timeout=int(props.get("Timeout", 30)),
             MemorySize=int(props.get("MemorySize", 128)),
         )
         self.deployment.functions[name] = LocalFunction(
-            name=name,
-            function=folder,
-            code_dir=outdir / resource["Metadata"]["aws:asset:path"],
-            handler=props["Handler"],
-            environment=environment,
+            name=name, function=folder, code_dir=code_dir, handler=handler, environment=environment
         )
 
     def _event_source(self, stack: Stack, logical: str, props: dict, resource: dict, outdir: Path) -> None:

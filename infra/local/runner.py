@@ -19,11 +19,11 @@ from types import ModuleType
 from typing import Any
 
 import mlruntime
-from infra.local.deploy import Deployment, LocalFunction
+from infra.local.deploy import TRAINING_IMAGE, Deployment, LocalFunction
 from mlcore.images import CONTRACT_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
-TRAINING_ENTRYPOINT = ROOT / "containers" / "training" / "entrypoint.py"
+TRAINING_ENTRYPOINT = TRAINING_IMAGE / "entrypoint.py"
 # A model's own training image, locally: the folder whose `entrypoint.py` the image runs, by repository
 # name: `repository=folder[,repository=folder...]`, else containers/<repository>/ of this project.
 LOCAL_IMAGES_VARIABLE = "MLOPS_LOCAL_IMAGES"

@@ -16,6 +16,7 @@ from infra.local.example_data import churn_table
 from infra.local.target import LocalTarget
 from infra.operations import Platform
 from mlcore.batch import scheduled_batch_id
+from mlcore.catalog import SCORE_CHUNK
 
 pytestmark = pytest.mark.e2e
 FEATURES = ["tenure_months", "monthly_charges", "support_calls", "age", "data_usage_gb", "plan", "region"]
@@ -24,30 +25,37 @@ FEATURES = ["tenure_months", "monthly_charges", "support_calls", "age", "data_us
 def test_a_prefix_of_files_is_scored_by_one_job_per_chunk_with_its_rejects(
     demo: DemoResult, target: LocalTarget, platform: Platform, cli: Cli, tmp_path: Path
 ) -> None:
-    # GIVEN six files to score under a prefix of the data bucket, one row of which has an unknown plan
-    tables = [churn_table(50, seed=60 + i).select(FEATURES) for i in range(6)]
+    # GIVEN six files to score under a prefix of the data bucket, one row of which has an unknown plan, and one
+    # of which is twenty times the size of the others
+    tables = [churn_table(1000 if i == 5 else 50, seed=60 + i).select(FEATURES) for i in range(6)]
     rows = tables[4].to_pylist()
     rows[9]["plan"] = "platinum"
     tables[4] = pa.Table.from_pylist(rows)
     for i, table in enumerate(tables):
         platform.data.put(f"scoring/churn/in/day=2026-03-0{i % 2 + 1}/part-{i}.parquet", parquet(table))
     jobs_before = hooks.CALLS["batch_job"]
-    # WHEN a user scores them with the champion, in chunks of about two files, and waits
+    in_lambda_before = target.functions.invocations.get(SCORE_CHUNK, 0)
+    # WHEN a user scores them with the champion, in chunks of about two small files, the large file's chunk just
+    # over the Lambda limit, and waits
     data = f"s3://{platform.resources.data_bucket}"
-    size = max(o.size for o in platform.data.list_objects("scoring/churn/in/"))
+    sizes = {o.key.rsplit("/", 1)[1]: o.size for o in platform.data.list_objects("scoring/churn/in/")}
+    small = max(size for name, size in sizes.items() if name != "part-5.parquet")
     code, out, err = cli(
         "batch", "predict", "churn",
         "--input", f"{data}/scoring/churn/in/", "--output", f"{data}/scoring/churn/out/",
-        "--chunk-mb", str(2.5 * size / 1e6), "--wait", "--json",
+        "--chunk-mb", str(2.5 * small / 1e6), "--lambda-mb", str((sizes["part-5.parquet"] - 1) / 1e6),
+        "--wait", "--json",
     )  # fmt: skip
-    # THEN the batch succeeded: 300 rows read, 299 scored, the bad one refused with its reason
+    # THEN the batch succeeded: 1250 rows read, 1249 scored, the bad one refused with its reason
     assert code == 0, err
     result = json.loads(out)
     manifest = result["manifest"]
-    assert (manifest["read"], manifest["scored"], manifest["rejected"]) == (300, 299, 1)
-    assert manifest["chunks"] == 3 and manifest["files"] == 6
-    # each chunk ran as its own scoring job (the Batch hook ran the image's `score` command)
-    assert hooks.CALLS["batch_job"] - jobs_before == 3
+    assert (manifest["read"], manifest["scored"], manifest["rejected"]) == (1250, 1249, 1)
+    assert manifest["chunks"] == 4 and manifest["files"] == 6 and manifest["lambda_chunks"] == 3
+    # the three small chunks ran in the image's Lambda function, the large one as a Batch job (the Batch hook ran
+    # the image's `score` command)
+    assert target.functions.invocations[SCORE_CHUNK] - in_lambda_before == 3
+    assert hooks.CALLS["batch_job"] - jobs_before == 1
     [rejects] = manifest["rejects"]
     [line] = platform.data.get(rejects.split("/", 3)[3]).decode().splitlines()
     refused = json.loads(line)
@@ -61,7 +69,7 @@ def test_a_prefix_of_files_is_scored_by_one_job_per_chunk_with_its_rejects(
     read = wr.s3.read_parquet(
         f"{data}/scoring/churn/out/predictions/", dataset=True, boto3_session=platform_session(target)
     )
-    assert len(read) == 299 and set(read["batch_id"]) == {batch_id}
+    assert len(read) == 1249 and set(read["batch_id"]) == {batch_id}
     assert set(read["prediction"]) <= {"yes", "no"} and read["score"].between(0, 1).all()
     partitions = wr.catalog.get_partitions(database=database, table=table, boto3_session=platform_session(target))
     assert list(partitions.values()) == [[batch_id]]

@@ -85,7 +85,8 @@ def test_a_nightly_schedule_starts_one_batch_at_its_time(
     fired = by_model(at_two)["churn"]
     assert (fired.started, fired.fired_at) == (True, night.isoformat())
     assert fired.batch_id == scheduled_batch_id("churn", night) and fired.batch_id.startswith("20260302T020000Z-")
-    assert started(batch_machine) == [(fired.batch_id, {"model_name": "churn", "chunk_mb": 256, "trigger": "schedule"})]
+    request = {"model_name": "churn", "chunk_mb": 256, "lambda_mb": 64, "trigger": "schedule"}
+    assert started(batch_machine) == [(fired.batch_id, request)]
     assert by_model(after)["churn"].started is False
     assert registry.get_monitor_state("churn").batch_served_at == night.isoformat()
     [audit] = [r for r in registry.audit_trail("churn") if r.action == "batch_started"]

@@ -52,9 +52,16 @@ def glue() -> Any:
     return client
 
 
-def plan(registry: Registry, data: ObjectStore, *, chunk_mb: float = 256, version: int | None = None) -> BatchPlan:
+def plan(
+    registry: Registry, data: ObjectStore, *, chunk_mb: float = 256, version: int | None = None, lambda_mb: float = 64
+) -> BatchPlan:
     request = BatchRequest(
-        model_name="churn", input=data.uri(INPUT), output=data.uri(OUTPUT), chunk_mb=chunk_mb, version=version
+        model_name="churn",
+        input=data.uri(INPUT),
+        output=data.uri(OUTPUT),
+        chunk_mb=chunk_mb,
+        version=version,
+        lambda_mb=lambda_mb,
     )
     return plan_batch(
         PlanBatchRequest(request=request, batch_id="20260301T000000Z-abc123"), registry=registry, data=data
@@ -272,3 +279,27 @@ def test_files_are_chunked_up_to_the_size_and_never_split(registry: Registry, da
     assert chunk_files(files, 100) == [["in/a", "in/b"], ["in/c"], ["in/d"]]
     assert chunk_files(files, 99) == [["in/a"], ["in/b", "in/c"], ["in/d"]]
     assert chunk_files(files, 10_000) == [["in/a", "in/b", "in/c", "in/d"]]
+
+
+def test_a_chunk_up_to_the_lambda_size_is_scored_in_lambda_and_a_larger_one_in_batch() -> None:
+    from mlcore.batch import chunk_runner
+
+    assert chunk_runner(100, 100) == "lambda"  # exactly the limit
+    assert chunk_runner(101, 100) == "batch"  # one byte more
+    assert chunk_runner(0, 0) == "batch"  # lambda_mb 0: every chunk in Batch, an empty one too
+
+
+@pytest.mark.parametrize(("lambda_mb_of_large", "runners"), [(0, ["lambda", "batch"]), (1, ["lambda", "lambda"])])
+def test_the_plan_tells_the_map_where_each_chunk_runs(
+    registry: Registry, data: ObjectStore, churn_champion: Any, lambda_mb_of_large: int, runners: list[str]
+) -> None:
+    # GIVEN a small file and a large one, each a chunk of its own
+    data.put(INPUT + "a.parquet", to_parquet(with_ids(churn_table(5, seed=1), 0)))
+    data.put(INPUT + "b.parquet", to_parquet(with_ids(churn_table(400, seed=2), 0)))
+    small, large = (o.size for o in data.list_objects(INPUT))
+    # WHEN it is planned with a Lambda limit one byte under the large chunk, or exactly at it
+    planned = plan(registry, data, chunk_mb=small / 1e6, lambda_mb=(large - 1 + lambda_mb_of_large) / 1e6)
+    # THEN the chunk list the Distributed Map reads says where each chunk runs, and the plan counts them
+    items = json.loads(data.get(planned.chunks_key))
+    assert items == [{"chunk": "00000", "runner": runners[0]}, {"chunk": "00001", "runner": runners[1]}]
+    assert planned.lambda_chunks == runners.count("lambda")

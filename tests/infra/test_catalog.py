@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from infra.constructs.lambda_factory import DESCRIPTION_PREFIX
+from infra.constructs.lambda_factory import DESCRIPTION_PREFIX, IMAGE_DESCRIPTION_PREFIX
 from mlcore.catalog import (
     FUNCTIONS,
+    JOB_FUNCTIONS,
     OUTPUTS,
     REPORT_FAILURE,
     ROUTES,
+    SCORING_JOB,
     STATE_MACHINES,
     TRAINING_JOB,
     Access,
@@ -30,13 +32,14 @@ if TYPE_CHECKING:
     from conftest import Synthesized
 
 
-def functions(synthesized: Synthesized) -> dict[str, tuple[str, str, dict[str, Any]]]:
-    """`{catalog name: (stack, logical id, properties)}` of the synthesized functions."""
+def functions(synthesized: Synthesized, prefix: str = DESCRIPTION_PREFIX) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """`{catalog name: (stack, logical id, properties)}` of the synthesized functions (by default the catalog's
+    functions; with IMAGE_DESCRIPTION_PREFIX, the jobs' functions)."""
     found = {}
     for logical, (stack, resource) in synthesized.resources("AWS::Lambda::Function").items():
         description = resource["Properties"].get("Description", "")
-        if description.startswith(DESCRIPTION_PREFIX):
-            found[description.removeprefix(DESCRIPTION_PREFIX)] = (stack, logical, resource["Properties"])
+        if description.startswith(prefix):
+            found[description.removeprefix(prefix)] = (stack, logical, resource["Properties"])
     return found
 
 
@@ -106,6 +109,32 @@ def test_the_training_job_reads_the_registry_and_writes_only_artifacts(synthesiz
     assert "DataPlaneData" not in policy
 
 
+def test_the_scoring_jobs_lambda_function_is_its_image_with_its_settings_and_access(synthesized: Synthesized) -> None:
+    entry = SCORING_JOB.function
+    assert entry is not None
+    image_functions = functions(synthesized, IMAGE_DESCRIPTION_PREFIX)
+    assert set(image_functions) == set(JOB_FUNCTIONS) == {entry.name}
+    stack, _, props = image_functions[entry.name]
+    # the training image, serving Lambda's Runtime API, sized as the catalog says
+    assert props["PackageType"] == "Image" and props["ImageConfig"] == {"Command": list(entry.command)}
+    assert (props["MemorySize"], props["Timeout"], props["EphemeralStorage"]["Size"]) == (
+        entry.memory_mb, entry.timeout_seconds, entry.ephemeral_mb,
+    )  # fmt: skip
+    [definition] = [
+        r["Properties"]["ContainerProperties"]
+        for _, r in synthesized.resources("AWS::Batch::JobDefinition").values()
+        if r["Properties"]["ContainerProperties"].get("Command") == list(SCORING_JOB.command)
+    ]
+    image_tag = definition["Image"]["Fn::Sub"].rsplit(":", 1)[1]
+    assert props["Code"]["ImageUri"]["Fn::Join"][1][-1] == f":{image_tag}"  # the scoring job's own image
+    assert sorted(props["Environment"]["Variables"]) == env_keys(SCORING_JOB.settings)
+    assert props["TracingConfig"] == {"Mode": "Active"} and props["LoggingConfig"]["LogFormat"] == "JSON"
+    # the job's access: reads the registry and the model, writes the batch's output, deletes nothing
+    policy = _policy_of(synthesized, stack, props["Role"]["Fn::GetAtt"][0])
+    assert "dynamodb:GetItem" in policy and not any(action in policy for action in TABLE_WRITES)
+    assert "s3:PutObject" in policy and "s3:DeleteObject" not in policy
+
+
 def test_api_routes_are_the_catalog_routes(synthesized: Synthesized) -> None:
     resources = {
         logical: resource["Properties"]
@@ -153,7 +182,8 @@ def _function_of(synthesized: Synthesized, value: dict[str, Any]) -> str:
 def test_state_machine_placeholders_resolve_as_the_catalog_says(synthesized: Synthesized) -> None:
     machines = [r["Properties"] for _, r in synthesized.resources("AWS::StepFunctions::StateMachine").values()]
     by_placeholders = {frozenset(m["DefinitionSubstitutions"]): m for m in machines}
-    names = {logical: name for name, (_, logical, _) in functions(synthesized).items()}
+    deployed = {**functions(synthesized), **functions(synthesized, IMAGE_DESCRIPTION_PREFIX)}
+    names = {logical: name for name, (_, logical, _) in deployed.items()}
     for machine in STATE_MACHINES.values():
         props = by_placeholders[frozenset(machine.substitutions)]
         for placeholder, value in machine.substitutions.items():

@@ -42,8 +42,8 @@ def functions_and_layers(synthesized: Synthesized) -> dict[str, set[str]]:
     for stack in synthesized.stacks:
         resources = synthesized.raw(stack)["Resources"]
         for resource in resources.values():
-            if resource["Type"] != "AWS::Lambda::Function":
-                continue
+            if resource["Type"] != "AWS::Lambda::Function" or resource["Properties"].get("PackageType") == "Image":
+                continue  # a job's function is the training image: no folder, no layers
             folder = resource["Properties"]["Description"].split("mlops:function=")[1].split()[0]
             layers = {
                 resources[ref["Ref"]]["Properties"]["Description"].split("mlops:layer=")[1].split()[0]

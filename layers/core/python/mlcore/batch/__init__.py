@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mlcore.batch.plan import (
         batch_id_for,
         chunk_files,
+        chunk_runner,
         failure_file,
         plan_batch,
         read_plan,

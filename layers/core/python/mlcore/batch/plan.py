@@ -1,6 +1,7 @@
 """The plan of a batch: the version it scores with, its input files in chunks, where it writes.
 
-A chunk is a run of input files of about `chunk_mb` megabytes (at least one file): one scoring job.
+A chunk is a run of input files of about `chunk_mb` megabytes (at least one file): one scoring job, in the
+scoring image's Lambda function when the chunk is at most `lambda_mb` megabytes, else in Batch.
 The plan and the chunk list are written beside the batch's output, where the jobs and the
 Distributed Map read them (the Map's items are chunk numbers, never file lists: a state's input
 is limited to 256 KB).
@@ -12,7 +13,7 @@ import json
 import secrets
 from datetime import datetime
 
-from mlcore.catalog import DATA_SUFFIXES, BatchChunk, BatchPlan, PlanBatchRequest, batch_work_key
+from mlcore.catalog import DATA_SUFFIXES, BatchChunk, BatchPlan, ChunkRunner, PlanBatchRequest, batch_work_key
 from mlcore.errors import BadRequestError, NotFoundError
 from mlcore.registry import Registry, VersionStatus, utc_now
 from mlcore.storage import ObjectStore, S3Uri, StoredObject
@@ -70,6 +71,11 @@ def chunk_files(files: list[StoredObject], chunk_bytes: int) -> list[list[str]]:
     return chunks
 
 
+def chunk_runner(size: int, lambda_bytes: int) -> ChunkRunner:
+    """Where a chunk of `size` bytes is scored: Lambda up to `lambda_bytes` (0: never), else a Batch job."""
+    return "lambda" if lambda_bytes > 0 and size <= lambda_bytes else "batch"
+
+
 def plan_batch(planned: PlanBatchRequest, *, registry: Registry, data: ObjectStore) -> BatchPlan:
     """The plan step: check the request, pick the version, list and chunk the input, write the plan.
 
@@ -107,8 +113,12 @@ def plan_batch(planned: PlanBatchRequest, *, registry: Registry, data: ObjectSto
     files = [item for item in data.list_objects(input_prefix) if item.key.endswith(DATA_SUFFIXES)]
     if not files:
         raise NotFoundError(f"no .csv, .csv.gz or .parquet file under s3://{data.bucket}/{input_prefix}")
-    chunks = chunk_files(files, max(1, int(request.chunk_mb * 1_000_000)))
-    names = [f"{i:05d}" for i in range(len(chunks))]
+    sizes = {item.key: item.size for item in files}
+    lambda_bytes = round(request.lambda_mb * 1_000_000)  # a float of megabytes, to the byte
+    chunks = [
+        BatchChunk(chunk=f"{i:05d}", keys=keys, runner=chunk_runner(sum(sizes[key] for key in keys), lambda_bytes))
+        for i, keys in enumerate(chunk_files(files, max(1, int(request.chunk_mb * 1_000_000))))
+    ]
     plan = BatchPlan(
         batch_id=planned.batch_id,
         model_name=request.model_name,
@@ -119,19 +129,18 @@ def plan_batch(planned: PlanBatchRequest, *, registry: Registry, data: ObjectSto
         output=output_prefix,
         keep_columns=spec.batch.keep_columns,
         files=len(files),
-        input_bytes=sum(item.size for item in files),
+        input_bytes=sum(sizes.values()),
         chunks=len(chunks),
+        lambda_chunks=sum(chunk.runner == "lambda" for chunk in chunks),
         plan_key=batch_work_key(output_prefix, planned.batch_id, PLAN),
         chunks_key=batch_work_key(output_prefix, planned.batch_id, CHUNKS),
         created_at=utc_now(),
         trigger=request.trigger,
     )
-    document = {
-        "plan": plan.model_dump(mode="json"),
-        "chunks": [BatchChunk(chunk=name, keys=keys).model_dump() for name, keys in zip(names, chunks, strict=True)],
-    }
+    document = {"plan": plan.model_dump(mode="json"), "chunks": [chunk.model_dump() for chunk in chunks]}
     data.put(plan.plan_key, json.dumps(document).encode(), "application/json")
-    data.put(plan.chunks_key, json.dumps([{"chunk": name} for name in names]).encode(), "application/json")
+    items = [{"chunk": chunk.chunk, "runner": chunk.runner} for chunk in chunks]
+    data.put(plan.chunks_key, json.dumps(items).encode(), "application/json")
     return plan
 
 

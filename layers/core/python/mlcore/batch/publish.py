@@ -89,6 +89,7 @@ def publish_batch(plan: BatchPlan, *, data: ObjectStore, glue: GlueClient, datab
         output=data.uri(plan.output),
         files=plan.files,
         chunks=plan.chunks,
+        lambda_chunks=plan.lambda_chunks,
         read=sum(result.read for result in results),
         scored=sum(result.scored for result in results),
         rejected=sum(result.rejected for result in results),

@@ -82,6 +82,7 @@ if TYPE_CHECKING:
         IMAGE_JOB_PREFIX,
         IMAGE_JOB_ROLE,
         IMAGE_LOG_GROUP,
+        JOB_FUNCTIONS,
         MATERIALIZE_FEATURES,
         ONLINE_FEATURES_TABLE,
         PLAN_BATCH,
@@ -95,6 +96,7 @@ if TYPE_CHECKING:
         REQUEST_ID_KEY,
         REQUEST_RETRAINING,
         RUNS_DATABASE,
+        SCORE_CHUNK,
         SCORING_JOB,
         SEPARATION_OF_DUTIES,
         START_SCHEDULED_BATCHES,
@@ -104,6 +106,7 @@ if TYPE_CHECKING:
         Access,
         Function,
         Job,
+        JobFunction,
         resource_of,
     )
     from mlcore.catalog.gateway import (
@@ -180,6 +183,7 @@ if TYPE_CHECKING:
         BatchRequest,
         BatchTick,
         ChunkResult,
+        ChunkRunner,
         Comparison,
         CountPartRequest,
         CrossValidation,

@@ -143,6 +143,20 @@ class Function:
 
 
 @dataclass(frozen=True)
+class JobFunction:
+    """A Lambda function of the training image (a container image function) that does a job's work when it is
+    small enough for Lambda (15 minutes, 10 GB of memory and of disk): no Batch job to wait for. Its settings and
+    access are its job's; it has no functions/<name>/ folder."""
+
+    name: str  # its construct id and its Description's `mlops:image-function=<name>`
+    command: tuple[str, ...]  # the image entrypoint's arguments: serve Lambda's Runtime API
+    handler: str  # what the command serves, as `module.function` of the entrypoint's folder (the local target's)
+    memory_mb: int
+    timeout_seconds: int
+    ephemeral_mb: int
+
+
+@dataclass(frozen=True)
 class Job:
     """A Batch job of the training image: its entrypoint's command, settings and container overrides."""
 
@@ -158,6 +172,7 @@ class Job:
     overrides: tuple[str, ...] = field(default=("MODEL_NAME", "RUN_ID", "TRIAL", "TRIAL_PARAMS"))
     command: tuple[str, ...] = ()  # the entrypoint's arguments: none trains
     description: str = ""  # of its role
+    function: JobFunction | None = None  # the same work in Lambda, for small pieces of it
 
 
 # The functions' names: their folder under functions/, construct ids, POWERTOOLS_SERVICE_NAME.
@@ -371,6 +386,7 @@ TRAINING_JOB = Job(
     description="Training job: reads the registry and the run's data, writes the run's artifacts",
 )
 
+SCORE_CHUNK = "score_chunk"  # the scoring job's Lambda function: the chunks the plan sizes for Lambda
 # One chunk of a batch: reads the chunk's files, writes its predictions and rejects beside them.
 SCORING_JOB = Job(
     "score",
@@ -384,4 +400,17 @@ SCORING_JOB = Job(
     overrides=("PLAN_KEY", "CHUNK"),
     command=("score",),
     description="Batch scoring job: reads the registry and the model, reads a batch's input and writes its output",
+    # 3008 MB: the most a new account may give a function (about 2 vCPUs); /tmp holds a chunk's files and outputs
+    function=JobFunction(
+        SCORE_CHUNK,
+        command=("lambda",),
+        handler="entrypoint.lambda_handler",
+        memory_mb=3008,
+        timeout_seconds=900,
+        ephemeral_mb=10240,
+    ),
 )
+# The jobs' Lambda functions, by name.
+JOB_FUNCTIONS: dict[str, JobFunction] = {
+    job.function.name: job.function for job in (TRAINING_JOB, SCORING_JOB) if job.function is not None
+}

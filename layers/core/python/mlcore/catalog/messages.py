@@ -432,7 +432,9 @@ class BatchRequest(BaseModel):
     """The batch-scoring state machine's input: what to score, with which version, where to write.
 
     `input` and `output` default to the spec's `batch.input` and `batch.output`; `version` to the
-    champion's. Files are scored in chunks of about `chunk_mb` megabytes, one job per chunk.
+    champion's. Files are scored in chunks of about `chunk_mb` megabytes, one job per chunk: a chunk of at most
+    `lambda_mb` megabytes in the scoring image's Lambda function (no Batch job to start), a larger one (or every
+    one, with `lambda_mb` 0) in a Batch job.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -442,6 +444,8 @@ class BatchRequest(BaseModel):
     output: str | None = None
     version: int | None = Field(default=None, ge=1)
     chunk_mb: float = Field(default=256, gt=0, le=100_000)
+    # Lambda's 15 minutes and 10 GB of disk: 1 GB of input scores in a few minutes on its 2 vCPUs
+    lambda_mb: float = Field(default=64, ge=0, le=1024)
     trigger: Literal["manual", "schedule"] = "manual"
 
 
@@ -486,15 +490,20 @@ class BatchPlan(_Message):
     files: int
     input_bytes: int
     chunks: int
+    lambda_chunks: int = 0  # of them, the ones scored in the Lambda function
     plan_key: str  # this plan, with each chunk's files (BatchChunk)
-    chunks_key: str  # the chunks as the Distributed Map reads them: [{"chunk": "00000"}, ...]
+    chunks_key: str  # the chunks as the Distributed Map reads them: [{"chunk": "00000", "runner": "lambda"}, ...]
     created_at: str
     trigger: str
+
+
+ChunkRunner = Literal["lambda", "batch"]
 
 
 class BatchChunk(_Message):
     chunk: str
     keys: list[str]
+    runner: ChunkRunner = "batch"
 
 
 class ChunkResult(_Message):
@@ -522,6 +531,7 @@ class BatchManifest(_Message):
     output: str
     files: int
     chunks: int
+    lambda_chunks: int  # of them, the ones scored in the Lambda function (the others in Batch jobs)
     read: int
     scored: int
     rejected: int

@@ -25,6 +25,7 @@ from mlcore.catalog.functions import (
     REPORT_FAILURE,
     REQUEST_APPROVAL,
     REQUEST_RETRAINING,
+    SCORE_CHUNK,
     START_SCHEDULED_BATCHES,
     VALIDATE,
 )
@@ -111,6 +112,7 @@ BATCH_SCORING = StateMachine(
         "PlanBatchFunctionArn": FunctionArn(PLAN_BATCH),
         "JobQueueArn": ResourceArn(JOB_QUEUE),
         "ScoringJobDefinitionArn": ResourceArn(SCORING_JOB_DEFINITION),
+        "ScoreChunkFunctionArn": FunctionArn(SCORE_CHUNK),  # the scoring job's image, as a Lambda function
         "PublishBatchFunctionArn": FunctionArn(PUBLISH_BATCH),
         "ReportFailureFunctionArn": FunctionArn(REPORT_FAILURE),
         "AlertsTopicArn": ResourceArn(ALERTS_TOPIC),

@@ -1,0 +1,145 @@
+"""The training image as the scoring Lambda function: its Runtime API loop, and a chunk scored through its handler."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from infra.local.example_data import churn_table
+from mlcore.batch import failure_file, plan_batch, work_file
+from mlcore.catalog import BatchRequest, ChunkResult, PlanBatchRequest
+from mlcore.data import to_parquet
+from mlcore.errors import ArtifactIntegrityError, DataValidationError
+from mlcore.registry import Registry
+from mlcore.storage import ObjectStore
+
+ENTRYPOINT = Path(__file__).resolve().parents[2] / "containers" / "training" / "entrypoint.py"
+FEATURES = ["tenure_months", "monthly_charges", "support_calls", "age", "data_usage_gb", "plan", "region"]
+
+
+@pytest.fixture(scope="module")
+def entrypoint() -> ModuleType:
+    """The image's entrypoint module, as the container imports it."""
+    spec = importlib.util.spec_from_file_location("scoring_function_entrypoint", ENTRYPOINT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class RuntimeApi:
+    """Lambda's Runtime API, as the service gives it to a container: events out, results and errors in."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = list(events)
+        self.posted: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                assert self.path == "/2018-06-01/runtime/invocation/next"
+                number = len(events) - len(api.events) + 1
+                body = json.dumps(api.events.pop(0)).encode()
+                self.send_response(200)
+                self.send_header("Lambda-Runtime-Aws-Request-Id", f"request-{number}")
+                self.send_header("Lambda-Runtime-Trace-Id", f"Root=1-trace-{number}")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                api.posted.append((self.path, dict(self.headers), body))
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+
+def test_the_runtime_loop_posts_each_result_and_each_error_as_lambda_expects(
+    entrypoint: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Runtime API with two events, the second of which the handler refuses
+    api = RuntimeApi([{"chunk": "00000"}, {"chunk": "00001"}])
+    monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", api.address)
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "")
+    traces = []
+
+    def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+        traces.append(os.environ["_X_AMZN_TRACE_ID"])
+        if event["chunk"] == "00001":
+            raise DataValidationError("b.csv: could not read the file")
+        return {"chunk": event["chunk"], "scored": 3}
+
+    try:
+        # WHEN the image serves them
+        assert entrypoint.serve_lambda(handler, invocations=2) == 0
+    finally:
+        api.server.shutdown()
+    # THEN the first result went back as the first invocation's response
+    (ok_path, _, ok_body), (error_path, error_headers, error_body) = api.posted
+    assert ok_path == "/2018-06-01/runtime/invocation/request-1/response"
+    assert ok_body == {"chunk": "00000", "scored": 3}
+    # and the refusal as the second's error, with its type and message (the Map's error name and cause)
+    assert error_path == "/2018-06-01/runtime/invocation/request-2/error"
+    assert error_body["errorType"] == "DataValidationError"
+    assert error_body["errorMessage"] == "b.csv: could not read the file"
+    assert error_headers["Lambda-Runtime-Function-Error-Type"] == "Unhandled.DataValidationError"
+    # and each invocation ran in its own X-Ray trace
+    assert traces == ["Root=1-trace-1", "Root=1-trace-2"]
+
+
+@pytest.fixture
+def planned(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_champion: Any, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """GIVEN a batch of one small file, planned for the Lambda function, whose settings the environment gives."""
+    settings = {"REGISTRY_TABLE": registry.table, "ARTIFACTS_BUCKET": artifacts.bucket, "DATA_BUCKET": data.bucket}
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    data.put("in/a.parquet", to_parquet(churn_table(30, seed=4).select(FEATURES)))
+    request = BatchRequest(model_name="churn", input=data.uri("in/"), output=data.uri("out/"))
+    plan = plan_batch(PlanBatchRequest(request=request, batch_id="b-1"), registry=registry, data=data)
+    assert plan.lambda_chunks == 1
+    return plan
+
+
+def test_the_function_scores_its_chunk_and_returns_the_jobs_result(
+    entrypoint: ModuleType, planned: Any, data: ObjectStore
+) -> None:
+    # WHEN the Lambda function is invoked with the Map's item
+    result = entrypoint.lambda_handler({"plan_key": planned.plan_key, "chunk": "00000"}, None)
+    # THEN it scored the chunk as a Batch job would, and its result is where the publish step reads it
+    assert ChunkResult.model_validate(result).scored == 30
+    assert data.list_keys("out/predictions/")
+
+
+def test_a_failing_chunk_fails_the_invocation_and_leaves_its_reason_for_the_publish_step(
+    entrypoint: ModuleType, planned: Any, registry: Registry, artifacts: ObjectStore, data: ObjectStore
+) -> None:
+    # GIVEN the champion's model file overwritten after the plan
+    model = registry.get_version("churn", 1).artifacts["model"]
+    artifacts.put(model.uri.split("/", 3)[3], b"not the model")
+    # WHEN the function scores the chunk THEN the invocation fails with the integrity error, and nothing is scored
+    with pytest.raises(ArtifactIntegrityError):
+        entrypoint.lambda_handler({"plan_key": planned.plan_key, "chunk": "00000"}, None)
+    assert not data.list_keys("out/predictions/")
+    failure = json.loads(data.get(work_file(planned.plan_key, failure_file("00000"))))
+    assert failure["error_type"] == "ArtifactIntegrityError"
