@@ -775,7 +775,8 @@ def _batch_parser(sub: Any) -> None:
         "--lambda-mb",
         type=float,
         default=64,
-        help="a chunk of at most this many megabytes is scored in Lambda, a larger one in a Batch job (64; 0: Batch)",
+        help="a chunk of at most this many megabytes (stored size, at most 256) is scored in Lambda, a larger one in "
+        "a Batch job (64; 0: Batch only)",
     )
     predict.add_argument("--wait", action="store_true", help="wait for the batch, showing each step and the counts")
     predict.add_argument(

@@ -88,14 +88,15 @@ def serve_lambda(handler: Callable[[dict[str, Any], object], Any], *, invocation
     while invocations is None or served < invocations:
         with urllib.request.urlopen(f"{api}/invocation/next", timeout=None) as response:  # Lambda's Runtime API
             request_id = response.headers["Lambda-Runtime-Aws-Request-Id"]
-            if response.headers.get("Lambda-Runtime-Trace-Id"):  # X-Ray: the SDK's calls join the trace
-                os.environ["_X_AMZN_TRACE_ID"] = response.headers["Lambda-Runtime-Trace-Id"]
+            # X-Ray: the SDK's calls join this invocation's trace (never the previous one's)
+            os.environ["_X_AMZN_TRACE_ID"] = response.headers.get("Lambda-Runtime-Trace-Id", "")
             event = json.loads(response.read())
         try:
             body, path, headers = json.dumps(handler(event, None)), f"invocation/{request_id}/response", {}
         except Exception as exc:  # the invocation's error, as Lambda reports a handler's
             traceback.print_exc()
-            document = {"errorType": type(exc).__name__, "errorMessage": str(exc), "stackTrace": []}
+            trace = traceback.format_exception(exc)[-5:]
+            document = {"errorType": type(exc).__name__, "errorMessage": str(exc), "stackTrace": trace}
             body, path = json.dumps(document), f"invocation/{request_id}/error"
             headers = {"Lambda-Runtime-Function-Error-Type": f"Unhandled.{type(exc).__name__}"}
         posted = urllib.request.Request(f"{api}/{path}", data=body.encode(), headers=headers, method="POST")

@@ -49,7 +49,10 @@ class BatchScoring(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         _, job_definition = pipeline.job_definition_for(SCORING_JOB, "Score", "ScoreJobRole", resources)
-        self.functions = {SCORE_CHUNK: factory.create_from_image(self, SCORING_JOB, pipeline.image)}
+        scorer = factory.create_from_image(
+            self, SCORING_JOB, pipeline.image, pipeline.vpc, pipeline.jobs_security_group
+        )
+        self.functions = {SCORE_CHUNK: scorer}
         for name in BATCH_SCORING.functions:
             if name == REPORT_FAILURE:
                 self.functions[name] = pipeline.functions[name]

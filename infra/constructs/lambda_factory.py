@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import Duration, Size
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -136,9 +137,18 @@ class LambdaFactory:
         self._secure(function, role, entry.settings, entry.access, star)
         return function
 
-    def create_from_image(self, scope: Construct, job: Job, image: ecr_assets.DockerImageAsset) -> lambda_.Function:
+    def create_from_image(
+        self,
+        scope: Construct,
+        job: Job,
+        image: ecr_assets.DockerImageAsset,
+        vpc: ec2.IVpc,
+        security_group: ec2.ISecurityGroup,
+    ) -> lambda_.Function:
         """A job's Lambda function (`job.function`): the job's image and entrypoint with the function's command,
-        the job's settings and access, and the platform's defaults (its own role and log group, X-Ray, JSON logs)."""
+        the job's settings and access, the platform's defaults (its own role and log group, X-Ray, JSON logs), and
+        the job's network: the isolated subnets, whose gateway endpoints reach only the platform's buckets and
+        table (the data a job reads cannot leave for another bucket, whatever its role allows)."""
         entry = job.function
         if entry is None:
             raise ValueError(f"the {job.name} job has no Lambda function in the catalog")
@@ -153,9 +163,21 @@ class LambdaFactory:
                 image.repository, tag_or_digest=image.image_tag, cmd=list(entry.command)
             ),
             environment=function_environment(job.settings, settings_values(job.settings, self.resources)),
+            vpc=vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            security_groups=[security_group],
             **defaults,
         )
-        self._secure(function, role, job.settings, job.access, XRAY_REASON)
+        acknowledge(
+            role,
+            {
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AWSLambdaVPCAccessExecutionRole]": "Lambda's own policy for a function in a VPC: the network "
+                "interfaces Lambda creates in the isolated subnets, nothing else",
+            },
+        )
+        in_vpc = {check: reason for check, reason in FUNCTION_CHECKOV_REASONS.items() if check != "CKV_AWS_117"}
+        self._secure(function, role, job.settings, job.access, XRAY_REASON, checkov_reasons=in_vpc)
         return function
 
     def _defaults(
@@ -195,9 +217,11 @@ class LambdaFactory:
         settings: type[Settings],
         access: Mapping[str, Access],
         star_reason: str,
+        *,
+        checkov_reasons: Mapping[str, str] = FUNCTION_CHECKOV_REASONS,
     ) -> None:
         """The catalog's grants, and the findings of checkov and cdk-nag that stand, with their reasons."""
-        checkov_skip(function, FUNCTION_CHECKOV_REASONS)
+        checkov_skip(function, dict(checkov_reasons))
         if CODE_VERSION in settings.model_fields:
             checkov_skip(
                 function, {"CKV_AWS_45": "CODE_VERSION is the git commit the app was built from, not a secret"}

@@ -116,6 +116,8 @@ _ATTRIBUTES: dict[str, dict[str, str]] = {
     "AWS::ApiGateway::RestApi": {"Ref": "{n}", "RootResourceId": "{n}-root"},
     "AWS::Logs::LogGroup": {"Ref": "{n}", "Arn": "arn:aws:logs:{r}:{a}:log-group:{n}:*"},
     "AWS::IAM::ManagedPolicy": {"Ref": "arn:aws:iam::{a}:policy/{n}", "PolicyArn": "arn:aws:iam::{a}:policy/{n}"},
+    # Not deployed (the local target has no network to isolate), only named: a function's VpcConfig cites them.
+    "AWS::EC2::SecurityGroup": {"Ref": "{n}", "GroupId": "{n}"},
 }
 
 

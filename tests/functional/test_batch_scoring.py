@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -207,14 +208,21 @@ def test_a_batch_publishes_nothing_when_a_chunk_failed_and_names_why(
     assert glue.get_tables(DatabaseName=DATABASE)["TableList"] == []
 
 
-def test_a_chunk_without_result_or_failure_is_named_too(
-    registry: Registry, data: ObjectStore, glue: Any, spec_with_batch: Any
+@pytest.mark.parametrize(
+    ("lambda_mb", "words"),
+    [
+        (0, "chunk 00000: the scoring job stopped without a result (see its Batch job's log)"),
+        (64, "chunk 00000: the scoring function stopped without a result: its time (15 minutes) or memory ran out"),
+    ],
+)
+def test_a_chunk_without_result_or_failure_is_named_too(  # noqa: PLR0917 (pytest fixtures and parameters)
+    registry: Registry, data: ObjectStore, glue: Any, spec_with_batch: Any, lambda_mb: float, words: str
 ) -> None:
-    # GIVEN a one-chunk batch whose job died before writing anything (out of memory, say)
+    # GIVEN a one-chunk batch whose Batch job, or Lambda function, died before writing anything (out of memory)
     data.put(INPUT + "a.parquet", to_parquet(with_ids(churn_table(20, seed=1), 0)))
-    planned = plan(registry, data)
-    # WHEN it is published THEN the message points at the job's log
-    with pytest.raises(BatchScoringError, match=r"chunk 00000: the scoring job stopped without a result"):
+    planned = plan(registry, data, lambda_mb=lambda_mb)
+    # WHEN it is published THEN the message points at the log of where the chunk ran
+    with pytest.raises(BatchScoringError, match=re.escape(words)):
         publish_batch(planned, data=data, glue=glue, database=DATABASE)
 
 

@@ -129,6 +129,9 @@ def test_the_scoring_jobs_lambda_function_is_its_image_with_its_settings_and_acc
     assert props["Code"]["ImageUri"]["Fn::Join"][1][-1] == f":{image_tag}"  # the scoring job's own image
     assert sorted(props["Environment"]["Variables"]) == env_keys(SCORING_JOB.settings)
     assert props["TracingConfig"] == {"Mode": "Active"} and props["LoggingConfig"]["LogFormat"] == "JSON"
+    # the scoring jobs' network: the isolated subnets and their security group (endpoints to the platform's own)
+    network = json.dumps(props["VpcConfig"])
+    assert "JobsSecurityGroup" in network and "isolatedSubnet" in network and "public" not in network.lower()
     # the job's access: reads the registry and the model, writes the batch's output, deletes nothing
     policy = _policy_of(synthesized, stack, props["Role"]["Fn::GetAtt"][0])
     assert "dynamodb:GetItem" in policy and not any(action in policy for action in TABLE_WRITES)

@@ -52,3 +52,19 @@ def test_bundled_state_machines_render_to_json(name: str) -> None:
     rendered = json.loads(render_asl(text, {key: f"arn:test:{key}" for key in names}))
     assert "${" not in json.dumps(rendered)
     assert rendered["StartAt"] in rendered["States"]
+
+
+def test_a_chunk_in_lambda_waits_out_throttling_and_an_inactive_function() -> None:
+    # a chunk runs for minutes: the account's concurrency is shared, and an image function idle for weeks is
+    # inactive until its first call readies it; both are retried with backoff and jitter for many minutes
+    machine = json.loads(asl_path("batch_scoring").read_text())
+    processor = machine["States"]["Score"]["ItemProcessor"]
+    assert processor["States"]["Runner"]["Choices"] == [
+        {"Variable": "$.runner", "StringEquals": "lambda", "Next": "ScoreChunkInLambda"}
+    ]
+    assert processor["States"]["Runner"]["Default"] == "ScoreChunk"  # the Batch job
+    [retry] = processor["States"]["ScoreChunkInLambda"]["Retry"]
+    assert {"Lambda.TooManyRequestsException", "Lambda.ResourceNotReadyException"} <= set(retry["ErrorEquals"])
+    assert (retry["MaxAttempts"], retry["JitterStrategy"]) == (8, "FULL")
+    waits = [min(retry["IntervalSeconds"] * retry["BackoffRate"] ** n, retry["MaxDelaySeconds"]) for n in range(8)]
+    assert sum(waits) >= 15 * 60

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from mlcore.batch.plan import failure_file, result_file, work_file
 from mlcore.catalog import (
     BATCH_PARTITION,
+    SCORE_CHUNK,
     BatchManifest,
     BatchPlan,
     ChunkResult,
@@ -36,11 +37,20 @@ def predictions_table(model_name: str) -> str:
     return re.sub(r"[^a-z0-9_]", "_", model_name.lower()) + PREDICTIONS_TABLE_SUFFIX
 
 
+# Where to look when a chunk left neither a result nor a failure: its runner was stopped from outside.
+STOPPED = {
+    "batch": "the scoring job stopped without a result (see its Batch job's log)",
+    "lambda": f"the scoring function stopped without a result: its time (15 minutes) or memory ran out (see the "
+    f"{SCORE_CHUNK} function's log; a lower --lambda-mb sends such a chunk to Batch)",
+}
+
+
 def _chunk_failure(data: ObjectStore, plan: BatchPlan, chunk: str) -> str:
     try:
         failure = json.loads(data.get(work_file(plan.plan_key, failure_file(chunk))))
     except NotFoundError:
-        return f"chunk {chunk}: the scoring job stopped without a result (see its Batch job's log)"
+        runners = {item["chunk"]: item["runner"] for item in json.loads(data.get(plan.chunks_key))}
+        return f"chunk {chunk}: {STOPPED[runners[chunk]]}"
     return f"chunk {chunk}: {failure['error_type']}: {failure['message']}"
 
 

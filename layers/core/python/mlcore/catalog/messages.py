@@ -444,8 +444,8 @@ class BatchRequest(BaseModel):
     output: str | None = None
     version: int | None = Field(default=None, ge=1)
     chunk_mb: float = Field(default=256, gt=0, le=100_000)
-    # Lambda's 15 minutes and 10 GB of disk: 1 GB of input scores in a few minutes on its 2 vCPUs
-    lambda_mb: float = Field(default=64, ge=0, le=1024)
+    # the files' stored (compressed) size: 256 MB of CSV.gz is a few GB of text, minutes of Lambda's 15 on its 2 vCPUs
+    lambda_mb: float = Field(default=64, ge=0, le=256)
     trigger: Literal["manual", "schedule"] = "manual"
 
 
