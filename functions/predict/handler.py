@@ -65,7 +65,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     call = Call(name, event.get("body"), event.get("headers") or {}, request_id)
     method, resource = event.get("httpMethod", ""), event.get("resource", "")
     status, body = answer(service(), ROUTES.get((method, resource)), call, f"{method} {event.get('path')}")
-    call.metrics[names.LATENCY] = ((time.perf_counter() - started) * 1000, "Milliseconds")
+    call.metrics.update(names.answer_metrics((time.perf_counter() - started) * 1000, status))
     known = is_valid_name(name)  # a client's text is never a metric's dimension nor a header
     dimensions = {"model": name if known else "invalid", "version": str(call.version or "none")}
     emit_metrics(NAMESPACE, dimensions, call.metrics, rollups=(("model",),))  # by model too: its alarms

@@ -1,5 +1,6 @@
 """The operations view: one CloudWatch dashboard over every model (search expressions: models come and go without a
-deployment), and per-model alarms on p99 latency and 5xx answers for the models the context names."""
+deployment), and per-model alarms on p99 latency and 5xx answers for every model (Metrics Insights alarms: each
+model is a contributor, with its own state and notifications, from its first answer on)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,10 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-import mlcore.errors
 from mlcore.catalog import metrics
 
 FIVE_MINUTES = Duration.minutes(5)
-P99_LATENCY_MS = 500  # an answer slower than this at p99 for 15 minutes pages the model's owner
-# The error codes of the 5xx answers (our fault): each is an Errors_<code> metric of the predict function.
-SERVER_ERROR_CODES = sorted(
-    {
-        kind.code
-        for kind in vars(mlcore.errors).values()
-        if isinstance(kind, type) and issubclass(kind, mlcore.errors.MlopsError) and kind.status >= 500
-    }
-)
+SLOW_SHARE = 0.01  # more than 1 % of a model's answers slower than SLOW_ANSWER_MS: its p99 is above it
 
 
 def _search(metric: str, statistic: str, dimensions: str = "model", period: Duration = FIVE_MINUTES) -> str:
@@ -41,14 +33,12 @@ def _graph(title: str, *expressions: tuple[str, str], period: Duration = FIVE_MI
 
 
 class Operations(Construct):
-    """The platform's dashboard and the named models' serving alarms."""
+    """The platform's dashboard and every model's serving alarms."""
 
     dashboard: cloudwatch.Dashboard
     alarms: list[cloudwatch.Alarm]
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, prefix: str, training: sfn.IStateMachine, models: tuple[str, ...]
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, training: sfn.IStateMachine) -> None:
         super().__init__(scope, construct_id)
         hour = Duration.hours(1)
         errors = f"SEARCH('{{{metrics.NAMESPACE},model}} {metrics.ERRORS_PREFIX.rstrip('_')}', 'Sum', 300)"
@@ -81,50 +71,44 @@ class Operations(Construct):
                 ("age", _search(metrics.FEATURE_VIEW_AGE, "Maximum", "service,view")),
             ),
         )
-        self.alarms = [alarm for model in models for alarm in self._model_alarms(model)]
-
-    def _model_alarms(self, model: str) -> list[cloudwatch.Alarm]:
-        """p99 latency over the bound for 15 minutes; any 5xx answer in 5 minutes."""
-        by_model = {"model": model}
-        latency = cloudwatch.Metric(
-            namespace=metrics.NAMESPACE, metric_name=metrics.LATENCY, dimensions_map=by_model, statistic="p99",
-            period=FIVE_MINUTES,
-        )  # fmt: skip
-        server_errors = cloudwatch.MathExpression(
-            expression=" + ".join(f"FILL(e{n}, 0)" for n in range(len(SERVER_ERROR_CODES))),
-            using_metrics={
-                f"e{n}": cloudwatch.Metric(
-                    namespace=metrics.NAMESPACE,
-                    metric_name=f"{metrics.ERRORS_PREFIX}{code}",
-                    dimensions_map=by_model,
-                    statistic="Sum",
-                    period=FIVE_MINUTES,
-                )
-                for n, code in enumerate(SERVER_ERROR_CODES)
-            },
-            label=f"{model}: 5xx answers",
-            period=FIVE_MINUTES,
-        )
-        id_ = "".join(part.capitalize() for part in model.split("-"))
-        return [
-            cloudwatch.Alarm(
-                self,
-                f"{id_}P99Latency",
-                metric=latency,
-                threshold=P99_LATENCY_MS,
-                evaluation_periods=3,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description=f"{model}: p99 latency above {P99_LATENCY_MS} ms for 15 minutes",
+        self.alarms = [
+            self._every_model(
+                "SlowAnswers",
+                f"SELECT AVG({metrics.SLOW_ANSWERS}) FROM SCHEMA({metrics.NAMESPACE}, model) GROUP BY model",
+                threshold=SLOW_SHARE,
+                periods=3,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                description=f"A model's p99 latency is above {metrics.SLOW_ANSWER_MS} ms for 15 minutes (over "
+                f"{SLOW_SHARE:.0%} of its answers slower)",
             ),
-            cloudwatch.Alarm(
-                self,
-                f"{id_}ServerErrors",
-                metric=server_errors,
+            self._every_model(
+                "ServerErrors",
+                f"SELECT SUM({metrics.SERVER_ERRORS}) FROM SCHEMA({metrics.NAMESPACE}, model) GROUP BY model",
                 threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description=f"{model}: a 5xx answer (ours: {', '.join(SERVER_ERROR_CODES)}) in 5 minutes",
+                periods=1,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                description="A model answered a 5xx (our fault) in 5 minutes",
             ),
         ]
+
+    def _every_model(
+        self,
+        construct_id: str,
+        query: str,
+        *,
+        threshold: float,
+        periods: int,
+        comparison: cloudwatch.ComparisonOperator,
+        description: str,
+    ) -> cloudwatch.Alarm:
+        """An alarm on a Metrics Insights query grouped by model: a contributor per model, each alarmed alone."""
+        return cloudwatch.Alarm(
+            self,
+            construct_id,
+            metric=cloudwatch.MathExpression(expression=query, using_metrics={}, period=FIVE_MINUTES),
+            threshold=threshold,
+            evaluation_periods=periods,
+            comparison_operator=comparison,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )

@@ -53,7 +53,6 @@ class MonitoringStack(Stack):
             "Operations",
             prefix=config.prefix,
             training=resources.get(TRAINING_STATE_MACHINE),
-            models=config.governed_models,
         )
         for alarm in self.operations.alarms:
             alarm.add_alarm_action(cw_actions.SnsAction(resources.alerts_topic))

@@ -672,14 +672,18 @@ def test_a_throttled_registry_keeps_the_verified_champion_serving(
     assert json_body(response)["model"]["version"] == 1
 
 
-def test_a_throttled_registry_is_a_503_in_the_envelope_never_a_bare_502(
+def test_a_throttled_registry_is_a_503_in_the_envelope_never_a_bare_502(  # noqa: PLR0917 (pytest fixtures)
     churn_champion: Any,
     invoke: Callable[[str, dict[str, Any]], Any],
     load_event: Callable[[str], dict[str, Any]],
     throttled_dynamodb: Callable[[], None],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN a container that has loaded nothing yet, and a registry that throttles
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     throttled_dynamodb()
+    capsys.readouterr()
     # WHEN a prediction, and feedback, are asked for THEN each is a 503 with the envelope and the request id
     for event in (load_event("predict"), load_event("predict_describe")):
         response = invoke("predict", event)
@@ -687,6 +691,8 @@ def test_a_throttled_registry_is_a_503_in_the_envelope_never_a_bare_502(
         error = json_body(response)["error"]
         assert error["code"] in {"model_unavailable", "dependency_unavailable"}
         assert error["request_id"] == response["headers"]["X-Request-Id"]
+    # and each answer counts as a server error of the model, for its alarm
+    assert [document["ServerErrors"] for document in emf_documents(capsys.readouterr().out)] == [1.0, 1.0]
 
 
 @pytest.mark.parametrize("name", ["Churn", "a", "churn_v2", "x" * 49, "churn/../../etc", ""])
@@ -726,7 +732,8 @@ def test_the_api_s_metrics_are_by_model_and_version_and_by_model_alone_for_its_a
     [definition] = document["_aws"]["CloudWatchMetrics"]
     assert definition["Dimensions"] == [["model", "version"], ["model"]]
     assert (document["model"], document["version"]) == ("churn", str(churn_champion.version))
-    assert {m["Name"] for m in definition["Metrics"]} >= {"Latency", "PredictedRows"}
+    assert {m["Name"] for m in definition["Metrics"]} >= {"Latency", "PredictedRows", "SlowAnswers", "ServerErrors"}
+    assert (document["SlowAnswers"], document["ServerErrors"]) == (0.0, 0.0)  # a quick answer, and not our fault
 
 
 def test_the_feature_stores_tick_materializes_online_views_and_fails_naming_a_broken_one(

@@ -1,25 +1,24 @@
-"""Operations: a dashboard over every model (search expressions), and a named model's p99 latency and 5xx alarms."""
+"""Operations: a dashboard over every model (search expressions), and every model's p99 latency and 5xx alarms."""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
 
-from conftest import GOVERNED_MODEL
+import pytest
 
-from infra.constructs.dashboard import P99_LATENCY_MS, SERVER_ERROR_CODES
+from infra.constructs.dashboard import SLOW_SHARE
 from mlcore.catalog import metrics
 
 if TYPE_CHECKING:
     from conftest import Synthesized
 
 
-def _alarms(synthesized: Synthesized, model: str) -> dict[str, dict[str, Any]]:
-    prefix = "Operations" + "".join(part.capitalize() for part in model.split("-"))
+def _alarms(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
     return {
-        logical.removeprefix(prefix).rstrip("0123456789ABCDEF"): r["Properties"]
+        logical.removeprefix("Operations").rstrip("0123456789ABCDEF"): r["Properties"]
         for logical, (_, r) in synthesized.resources("AWS::CloudWatch::Alarm").items()
-        if logical.startswith(prefix)
+        if logical.startswith("Operations")
     }
 
 
@@ -40,26 +39,38 @@ def test_the_dashboard_draws_every_model_from_search_expressions(synthesized: Sy
     assert "ExecutionsStarted" in body and "ExecutionsFailed" in body  # training runs, retrains included
 
 
-def test_no_model_is_alarmed_by_default(synthesized: Synthesized) -> None:
-    assert _alarms(synthesized, GOVERNED_MODEL) == {}
-
-
-def test_a_named_model_has_a_p99_latency_and_a_5xx_alarm_on_the_alerts_topic(synthesized_options: Synthesized) -> None:
-    alarms = _alarms(synthesized_options, GOVERNED_MODEL)
-    assert sorted(alarms) == ["P99Latency", "ServerErrors"]
-    latency = alarms["P99Latency"]
-    assert (latency["MetricName"], latency["ExtendedStatistic"], latency["Threshold"]) == (
-        metrics.LATENCY,
-        "p99",
-        P99_LATENCY_MS,
-    )
-    assert latency["Dimensions"] == [{"Name": "model", "Value": GOVERNED_MODEL}]
-    assert (latency["EvaluationPeriods"], latency["ComparisonOperator"]) == (3, "GreaterThanThreshold")
-    errors = alarms["ServerErrors"]
-    watched = [m["MetricStat"]["Metric"]["MetricName"] for m in errors["Metrics"] if "MetricStat" in m]
-    assert sorted(watched) == sorted(f"{metrics.ERRORS_PREFIX}{code}" for code in SERVER_ERROR_CODES)
-    assert {"dependency_unavailable", "internal_error", "model_unavailable"} <= set(SERVER_ERROR_CODES)
-    assert "bad_request" not in SERVER_ERROR_CODES  # a client's mistake pages nobody
-    assert (errors["Threshold"], errors["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+def test_every_model_has_a_p99_latency_and_a_5xx_alarm_on_the_alerts_topic(synthesized: Synthesized) -> None:
+    # one Metrics Insights query grouped by model each: a model registered after the deployment is watched too
+    alarms = _alarms(synthesized)
+    assert sorted(alarms) == ["ServerErrors", "SlowAnswers"]
+    [slow] = alarms["SlowAnswers"]["Metrics"]
+    assert slow["Expression"] == "SELECT AVG(SlowAnswers) FROM SCHEMA(Mlops, model) GROUP BY model"
+    assert slow["Period"] == 300
+    assert (alarms["SlowAnswers"]["Threshold"], alarms["SlowAnswers"]["EvaluationPeriods"]) == (SLOW_SHARE, 3)
+    assert alarms["SlowAnswers"]["ComparisonOperator"] == "GreaterThanThreshold"
+    [errors] = alarms["ServerErrors"]["Metrics"]
+    assert errors["Expression"] == "SELECT SUM(ServerErrors) FROM SCHEMA(Mlops, model) GROUP BY model"
+    assert (alarms["ServerErrors"]["Threshold"], alarms["ServerErrors"]["EvaluationPeriods"]) == (1, 1)
+    assert alarms["ServerErrors"]["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     for alarm in alarms.values():
-        assert "AlertsTopic" in json.dumps(alarm["AlarmActions"]) or "Alerts" in json.dumps(alarm["AlarmActions"])
+        assert "Alerts" in json.dumps(alarm["AlarmActions"])
+        assert alarm["TreatMissingData"] == "notBreaching"
+
+
+@pytest.mark.parametrize(
+    ("latency_ms", "status", "slow", "server_error"),
+    [
+        (metrics.SLOW_ANSWER_MS, 200, 0.0, 0.0),  # exactly the bound is not slow
+        (metrics.SLOW_ANSWER_MS + 0.001, 200, 1.0, 0.0),
+        (3.0, 499, 0.0, 0.0),  # a client's mistake pages nobody
+        (3.0, 500, 0.0, 1.0),
+        (3.0, 503, 0.0, 1.0),
+    ],
+)
+def test_each_answer_says_whether_it_was_slow_and_whether_it_was_our_fault(
+    latency_ms: float, status: int, slow: float, server_error: float
+) -> None:
+    emitted = metrics.answer_metrics(latency_ms, status)
+    assert emitted[metrics.LATENCY] == (latency_ms, "Milliseconds")
+    assert emitted[metrics.SLOW_ANSWERS] == (slow, "Count")
+    assert emitted[metrics.SERVER_ERRORS] == (server_error, "Count")

@@ -14,6 +14,12 @@ PREDICTED_ROWS = "PredictedRows"
 SHADOW_DISAGREEMENTS = "ShadowDisagreements"
 FEEDBACK_LABELS = "FeedbackLabels"
 ERRORS_PREFIX = "Errors_"  # + an error code: Errors_bad_request, ...
+# 1 or 0 on every answer, so that a Metrics Insights alarm (which has no percentiles) watches every model: the
+# Average of SLOW_ANSWERS is the share of answers slower than SLOW_ANSWER_MS (above 1 %, p99 is above it); the
+# Sum of SERVER_ERRORS counts the 5xx answers (ours: a client's mistake pages nobody).
+SLOW_ANSWERS = "SlowAnswers"
+SERVER_ERRORS = "ServerErrors"
+SLOW_ANSWER_MS = 500
 
 # drift_check, per model (and once more without the model dimension, for the fleet-wide alarms)
 DRIFT_SHARE = "DriftShare"
@@ -26,3 +32,12 @@ DRIFT_TEST_CONFIDENCE = "DriftTestConfidence"  # 1 - p-value of KS or chi-square
 # materialize_features, per view (and the count of stale views without a dimension, for the alarm)
 FEATURE_VIEW_AGE = "FeatureViewAgeHours"  # how old the newest value in the online store is
 STALE_FEATURE_VIEWS = "StaleFeatureViews"  # online views whose newest value is older than their TTL
+
+
+def answer_metrics(latency_ms: float, status: int) -> dict[str, tuple[float, str]]:
+    """What every answer of the API emits, by model: its latency, whether it was slow, whether it was a 5xx."""
+    return {
+        LATENCY: (latency_ms, "Milliseconds"),
+        SLOW_ANSWERS: (float(latency_ms > SLOW_ANSWER_MS), "Count"),
+        SERVER_ERRORS: (float(status >= 500), "Count"),  # HTTP's server errors
+    }
