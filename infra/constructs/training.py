@@ -433,6 +433,7 @@ class TrainingPipeline(Construct):
             self,
             f"{name}Container",
             **self._container(job, name, role, resources),
+            ephemeral_storage_size=None if job.disk_gib is None else Size.gibibytes(job.disk_gib),
             fargate_cpu_architecture=ecs.CpuArchitecture.X86_64,
             fargate_operating_system_family=ecs.OperatingSystemFamily.LINUX,
         )

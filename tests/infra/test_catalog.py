@@ -125,6 +125,7 @@ def test_the_scoring_jobs_lambda_function_is_its_image_with_its_settings_and_acc
         for _, r in synthesized.resources("AWS::Batch::JobDefinition").values()
         if r["Properties"]["ContainerProperties"].get("Command") == list(SCORING_JOB.command)
     ]
+    assert definition["EphemeralStorage"] == {"SizeInGiB": SCORING_JOB.disk_gib}  # a large file fits on disk
     image_tag = definition["Image"]["Fn::Sub"].rsplit(":", 1)[1]
     assert props["Code"]["ImageUri"]["Fn::Join"][1][-1] == f":{image_tag}"  # the scoring job's own image
     assert sorted(props["Environment"]["Variables"]) == env_keys(SCORING_JOB.settings)

@@ -173,6 +173,7 @@ class Job:
     command: tuple[str, ...] = ()  # the entrypoint's arguments: none trains
     description: str = ""  # of its role
     function: JobFunction | None = None  # the same work in Lambda, for small pieces of it
+    disk_gib: int | None = None  # Fargate's ephemeral storage, 21 to 200 GiB; None: its default, 20 GiB
 
 
 # The functions' names: their folder under functions/, construct ids, POWERTOOLS_SERVICE_NAME.
@@ -399,6 +400,7 @@ SCORING_JOB = Job(
     retries=1,
     overrides=("PLAN_KEY", "CHUNK"),
     command=("score",),
+    disk_gib=200,  # Fargate's most: a chunk's largest input file and its outputs are on disk at once
     description="Batch scoring job: reads the registry and the model, reads a batch's input and writes its output",
     # 3008 MB: the most a new account may give a function (about 2 vCPUs); /tmp holds a chunk's files and outputs
     function=JobFunction(
