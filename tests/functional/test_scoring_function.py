@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -46,6 +48,9 @@ class RuntimeApi:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 assert self.path == "/2018-06-01/runtime/invocation/next"
+                if not api.events:  # no more: the container's loop ends on the error (a test's way to stop it)
+                    self.send_error(500, "no more events")
+                    return
                 number = len(events) - len(api.events) + 1
                 body = json.dumps(api.events.pop(0)).encode()
                 self.send_response(200)
@@ -106,6 +111,25 @@ def test_the_runtime_loop_posts_each_result_and_each_error_as_lambda_expects(
     assert "DataValidationError: b.csv: could not read the file" in "".join(error_body["stackTrace"])
     # and each invocation ran in its own X-Ray trace, or in none: never in the previous one's
     assert traces == ["Root=1-trace-1", ""]
+
+
+def test_the_images_lambda_command_serves_the_scoring_handler(tmp_path: Path) -> None:
+    # GIVEN the Runtime API with an event that names no chunk
+    api = RuntimeApi([{"chunk": "00000"}])
+    environment = {**os.environ, "AWS_LAMBDA_RUNTIME_API": api.address, "HOME": str(tmp_path)}
+    try:
+        # WHEN the image's entrypoint runs as the function's container does: its command `lambda`
+        done = subprocess.run(
+            [sys.executable, str(ENTRYPOINT), "lambda"], env=environment, capture_output=True, timeout=120, check=False
+        )
+    finally:
+        api.server.shutdown()
+    # THEN the scoring handler answered the invocation (its error: the event has no plan_key), and the loop went
+    # on to ask for the next event
+    [(path, _, body)] = api.posted
+    assert path == "/2018-06-01/runtime/invocation/request-1/error", done.stderr.decode()
+    assert (body["errorType"], body["errorMessage"]) == ("KeyError", "'plan_key'")
+    assert b"no more events" in done.stderr
 
 
 @pytest.fixture
