@@ -162,6 +162,24 @@ def test_a_large_file_is_scored_a_batch_of_rows_at_a_time_with_the_same_outputs(
         score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data, batch_rows=16)
 
 
+def test_a_kept_column_of_a_csv_passes_through_as_written(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, spec_with_batch: Any
+) -> None:
+    # GIVEN a header-only CSV, then a CSV whose kept zip codes look like numbers, one with a leading zero
+    batch = spec_with_batch.batch.model_copy(update={"keep_columns": ["zip"]})
+    registry.put_spec(spec_with_batch.model_copy(update={"batch": batch}), actor="test")
+    table = churn_table(3, seed=6).select(FEATURES)
+    data.put(INPUT + "a.csv", ",".join([*FEATURES, "zip"]).encode() + b"\n")
+    data.put(INPUT + "b.csv", csv_bytes(table.append_column("zip", pa.array(["02134", "10001", "90210"]))))
+    planned = plan(registry, data)
+    # WHEN the chunk is scored
+    result = score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    # THEN the zip codes are in the predictions as the file wrote them (no number inferred, no zero lost)
+    assert result.scored == 3 and ("zip", "string") in result.columns
+    predictions = pq.read_table(io.BytesIO(data.get(str(result.predictions_key))))
+    assert predictions.column("zip").to_pylist() == ["02134", "10001", "90210"]
+
+
 def test_a_csv_cell_that_is_not_a_number_refuses_its_row_only(
     registry: Registry, data: ObjectStore, artifacts: ObjectStore, spec_with_batch: Any, trained_churn: TrainedModel
 ) -> None:

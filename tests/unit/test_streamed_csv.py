@@ -43,6 +43,22 @@ def test_a_column_whose_later_values_change_type_fails_naming_the_file(tmp_path:
         list(iter_file(str(path), "in/b.csv", "b.csv", load_spec(EXAMPLE_SPEC.read_text()), 65_536))
 
 
+def test_a_column_asked_for_as_text_is_read_as_written_whatever_comes_later(tmp_path: Path) -> None:
+    # GIVEN a CSV whose `id` is a number for its first block, then text, and last an id with leading zeros
+    path = tmp_path / "b.csv"
+    write_csv(path, late_note="", late_id="007")
+    lines = path.read_text().splitlines()
+    lines[-2] = lines[-2].rsplit(",", 1)[0] + ",A-7"
+    path.write_text("\n".join(lines) + "\n")
+    # WHEN it is read a batch at a time with `id` as text (a batch's kept column)
+    tables = list(iter_file(str(path), "in/b.csv", "b.csv", load_spec(EXAMPLE_SPEC.read_text()), 65_536, text={"id"}))
+    # THEN every row is read, each id as written: no inferred number, no lost zero, no error at the late text
+    assert {t.schema.field("id").type for t in tables} == {pa.string()}
+    ids = [value for t in tables for value in t.column("id").to_pylist()]
+    assert len(ids) == ROWS + 1 and ids[:2] == ["0", "1"] and ids[-2:] == ["A-7", "007"]
+    assert tables[0].schema.field("age").type == pa.float64()  # the spec's columns keep the spec's types
+
+
 def test_only_the_columns_asked_for_are_read_so_another_cannot_fail_the_read(tmp_path: Path) -> None:
     # GIVEN the CSV above whose `id` turns to text after the first block, and the same rows as Parquet
     spec = load_spec(EXAMPLE_SPEC.read_text())

@@ -292,17 +292,21 @@ def _input_columns(spec: ModelSpec, keep_columns: list[str]) -> set[str]:
 
 
 def _file_tables(
-    local: str, key: str, relative: str, spec: ModelSpec, batch_rows: int, *, columns: set[str]
+    local: str, key: str, relative: str, spec: ModelSpec, batch_rows: int, *, columns: set[str], text: set[str]
 ) -> Iterator[pa.Table]:
-    """A downloaded input file's `columns`, a batch of rows at a time; a file without rows as one empty table (its
-    columns are still checked against `batch.keep_columns`)."""
+    """A downloaded input file's `columns`, a batch of rows at a time (a CSV's `text` columns as written); a file
+    without rows as one empty table (its columns are still checked against `batch.keep_columns`)."""
     empty = True
-    for table in iter_file(local, key, relative, spec, batch_rows, columns=columns):
+    for table in iter_file(local, key, relative, spec, batch_rows, columns=columns, text=text):
         empty = False
         yield table
     if empty:
         with open(local, "rb") as source:
-            yield read_dataset_file(source.read(), key, relative, spec)  # no rows: a header's or a footer's bytes
+            table = read_dataset_file(source.read(), key, relative, spec)  # no rows: a header's or a footer's bytes
+        if key.endswith((".csv", ".csv.gz")):  # its text columns as its rows would have had them
+            fields = [pa.field(field.name, pa.string()) if field.name in text else field for field in table.schema]
+            table = table.cast(pa.schema(fields))
+        yield table
 
 
 def score_chunk(
@@ -343,6 +347,9 @@ def score_chunk(
     offline: dict[tuple[Any, ...], Any] = {}  # the views' rows read once, for every file of the chunk
     predictions_key = rejects_key = None
     wanted = _input_columns(spec, plan.keep_columns)
+    # a kept column the model does not read passes through: from a CSV, as written (ids keep their leading zeros,
+    # and a value of another type later in the file is no error)
+    as_written = set(plan.keep_columns) - _input_columns(spec, [])
     listed = {view: offline_files(view, data) for view in spec.views}  # once: every batch joins the same files
     with tempfile.TemporaryDirectory() as folder:
         local = os.path.join(folder, "input")
@@ -351,7 +358,7 @@ def score_chunk(
                 relative = key[len(plan.input) :]
                 data.download(key, local)  # streamed to disk, then read a batch of rows at a time
                 first_row = 0
-                for rows in _file_tables(local, key, relative, spec, batch_rows, columns=wanted):
+                for rows in _file_tables(local, key, relative, spec, batch_rows, columns=wanted, text=as_written):
                     table = with_view_features(rows, key, spec, data=data, as_of=as_of, cache=offline, listed=listed)
                     keep = _keep_schema(table, plan.keep_columns, key)
                     writer = writer or ChunkWriter(spec, keep, model, plan.version, folder)

@@ -96,31 +96,45 @@ def read_table(data: bytes, key: str, spec: ModelSpec | None = None) -> pa.Table
     raise DataValidationError(f"unsupported dataset format for {key!r}: use .csv, .csv.gz or .parquet")
 
 
-def _csv_batches(path: str, key: str, spec: ModelSpec, columns: Collection[str] | None) -> pacsv.CSVStreamingReader:
-    """A CSV file's record batches (of `columns` only, when given). A streaming reader fixes each column's type by
-    the first block (1 MiB): a column the spec does not type and that is empty there is read as text, or its first
-    value later would fail the read (reading the file whole would have seen it)."""
-    options = _csv_options(spec)
-    reader = pacsv.open_csv(pa.input_stream(path, compression=_compression(key)), convert_options=options)
+def _csv_batches(
+    path: str, key: str, spec: ModelSpec, columns: Collection[str] | None, text: Collection[str] = ()
+) -> pacsv.CSVStreamingReader:
+    """A CSV file's record batches (of `columns` only, when given; `text` columns as written, never inferred). A
+    streaming reader fixes each column's type by the first block (1 MiB): a column the spec does not type and that
+    is empty there is read as text, or its first value later would fail the read (reading the file whole would
+    have seen it)."""
+    types = {**_csv_options(spec).column_types, **dict.fromkeys(text, pa.string())}
+    reader = pacsv.open_csv(
+        pa.input_stream(path, compression=_compression(key)), convert_options=pacsv.ConvertOptions(column_types=types)
+    )
     empty = [column.name for column in reader.schema if pa.types.is_null(column.type)]
     names = reader.schema.names
     include = names if columns is None else [name for name in names if name in columns]
     if not empty and include == names:
         return reader
     reader.close()
-    text = {**options.column_types, **dict.fromkeys(empty, pa.string())}
     return pacsv.open_csv(
         pa.input_stream(path, compression=_compression(key)),
-        convert_options=pacsv.ConvertOptions(column_types=text, include_columns=include),
+        convert_options=pacsv.ConvertOptions(
+            column_types={**types, **dict.fromkeys(empty, pa.string())}, include_columns=include
+        ),
     )
 
 
 def iter_file(
-    path: str, key: str, relative: str, spec: ModelSpec, batch_rows: int, *, columns: Collection[str] | None = None
+    path: str,
+    key: str,
+    relative: str,
+    spec: ModelSpec,
+    batch_rows: int,
+    *,
+    columns: Collection[str] | None = None,
+    text: Collection[str] = (),
 ) -> Iterator[pa.Table]:
     """A dataset's file on local disk, a record batch at a time (memory stays at a batch), typed like
     `read_dataset_file`: the spec's CSV types, and its hive partitions as columns. With `columns`, only those of
-    the file's columns are read (another column can then neither cost time nor fail the read).
+    the file's columns are read (another column can then neither cost time nor fail the read); a CSV's `text`
+    columns are read as written (no type is inferred for them: `007` stays `007`, and a later `A-7` is no error).
 
     Raises
     ------
@@ -136,7 +150,7 @@ def iter_file(
             for batch in parquet.iter_batches(batch_size=batch_rows, columns=read):
                 yield with_partitions(pa.Table.from_batches([batch]), relative, spec)
         elif key.endswith((".csv", ".csv.gz")):
-            for batch in _csv_batches(path, key, spec, columns):
+            for batch in _csv_batches(path, key, spec, columns, text):
                 yield with_partitions(_spec_typed(pa.Table.from_batches([batch]), spec), relative, spec)
         else:
             raise DataValidationError(f"unsupported dataset format for {key!r}: use .csv, .csv.gz or .parquet")
