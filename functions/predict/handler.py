@@ -67,7 +67,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     status, body = answer(service(), ROUTES.get((method, resource)), call, f"{method} {event.get('path')}")
     call.metrics.update(names.answer_metrics((time.perf_counter() - started) * 1000, status))
     known = is_valid_name(name)  # a client's text is never a metric's dimension nor a header
-    dimensions = {"model": name if known else "invalid", "version": str(call.version or "none")}
+    # nor is a name that names no model (404): a client inventing names would add metrics, and alarm contributors
+    model = ("unknown" if status == 404 else name) if known else "invalid"
+    dimensions = {"model": model, "version": str(call.version or "none")}
     emit_metrics(NAMESPACE, dimensions, call.metrics, rollups=(("model",),))  # by model too: its alarms
     headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
     if known:

@@ -717,6 +717,23 @@ def test_a_name_that_is_no_model_name_is_refused_before_any_lookup_metric_or_hea
     assert metrics and all(m.get("model") == "invalid" for m in metrics if "model" in m)
 
 
+def test_a_name_that_names_no_model_is_no_metric_dimension(
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+    churn_champion: ModelVersion,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a client asking for a well-formed name that no model has
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    capsys.readouterr()
+    response = invoke("predict", with_model(load_event("predict"), "made-up-1"))
+    # THEN it gets a 404, and its answer is counted under "unknown": invented names add no metric, no alarm contributor
+    assert response["statusCode"] == 404
+    [document] = emf_documents(capsys.readouterr().out)
+    assert document["model"] == "unknown" and document["Errors_model_not_found"] == 1
+
+
 def test_the_api_s_metrics_are_by_model_and_version_and_by_model_alone_for_its_alarms(
     invoke: Callable[[str, dict[str, Any]], Any],
     load_event: Callable[[str], dict[str, Any]],
