@@ -18,7 +18,13 @@ from infra.local.example_data import churn_table
 from mlcore.batch import plan_batch, publish_batch, score_chunk, write_chunk_failure
 from mlcore.catalog import BatchManifest, BatchPlan, BatchRequest, PlanBatchRequest, batch_manifest_key
 from mlcore.data import to_parquet
-from mlcore.errors import ArtifactIntegrityError, BadRequestError, BatchScoringError, NotFoundError
+from mlcore.errors import (
+    ArtifactIntegrityError,
+    BadRequestError,
+    BatchScoringError,
+    DataValidationError,
+    NotFoundError,
+)
 from mlcore.registry import Registry, VersionStatus
 from mlcore.serving import OnnxModel
 from mlcore.storage import ObjectStore
@@ -178,6 +184,27 @@ def test_a_kept_column_of_a_csv_passes_through_as_written(
     assert result.scored == 3 and ("zip", "string") in result.columns
     predictions = pq.read_table(io.BytesIO(data.get(str(result.predictions_key))))
     assert predictions.column("zip").to_pylist() == ["02134", "10001", "90210"]
+
+
+def test_a_kept_column_that_is_a_number_in_one_file_and_text_in_another_fails_naming_it(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, glue: Any, spec_with_batch: Any
+) -> None:
+    # GIVEN zip codes kept from a Parquet file, where they are numbers, and from a CSV, where they are text
+    batch = spec_with_batch.batch.model_copy(update={"keep_columns": ["zip"]})
+    registry.put_spec(spec_with_batch.model_copy(update={"batch": batch}), actor="test")
+    table = churn_table(3, seed=7).select(FEATURES)
+    data.put(INPUT + "a.parquet", to_parquet(table.append_column("zip", pa.array([2134, 10001, 90210]))))
+    data.put(INPUT + "b.csv", csv_bytes(table.append_column("zip", pa.array(["02134", "10001", "90210"]))))
+    # WHEN both files are one chunk THEN the chunk fails naming the column, the file and the types (never 2134)
+    together = plan(registry, data)
+    with pytest.raises(DataValidationError, match=r"batch.keep_columns: zip is string in b\.csv but int64 in"):
+        score_chunk(together.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    # WHEN each file is a chunk THEN each is scored, and the publish step refuses a partition of two schemas
+    apart = plan(registry, data, chunk_mb=min(o.size for o in data.list_objects(INPUT)) / 1e6)
+    for i in range(apart.chunks):
+        score_chunk(apart.plan_key, f"{i:05d}", registry=registry, artifacts=artifacts, data=data)
+    with pytest.raises(BatchScoringError, match=r"chunk 00001's predictions have other columns than chunk 00000's"):
+        publish_batch(apart, data=data, glue=glue, database=DATABASE)
 
 
 def test_a_csv_cell_that_is_not_a_number_refuses_its_row_only(

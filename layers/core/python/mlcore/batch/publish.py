@@ -77,7 +77,16 @@ def publish_batch(plan: BatchPlan, *, data: ObjectStore, glue: GlueClient, datab
         )
     prefix = batch_predictions_prefix(plan.output)
     partition = f"{prefix}{BATCH_PARTITION}={plan.batch_id}/"
-    columns = next((result.columns for result in results if result.predictions_key), [])
+    written = [result for result in results if result.predictions_key]
+    columns = written[0].columns if written else []
+    for result in written:  # one partition, one schema: Athena cannot read files that disagree on a column's type
+        if result.columns != columns:
+            differ = sorted(set(result.columns) ^ set(columns))
+            raise BatchScoringError(
+                f"chunk {result.chunk}'s predictions have other columns than chunk {written[0].chunk}'s ({differ}); "
+                "nothing was published: a kept column has one type in a batch (a CSV gives it as text: keep a "
+                "batch's files in one format)"
+            )
     table = None
     if columns:
         table = predictions_table(plan.model_name)

@@ -165,6 +165,10 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
 class ChunkWriter:
     """Scores a chunk's tables into local files: its predictions (Parquet, a row group per table) and rejects
     (JSON lines); memory holds one table at a time, whatever the chunk's size."""
@@ -205,14 +209,36 @@ class ChunkWriter:
             "model_name": pa.array([self.spec.name] * kept, pa.string()),
             "model_version": pa.array(np.full(kept, self.version, dtype=np.int64)),
             "row_id": row_ids.filter(valid),
-            # cast to the first file's types: one schema for the chunk's file
-            **{name: table.column(name).filter(valid).cast(self.keep.field(name).type) for name in self.keep.names},
+            **{name: self._kept(table.column(name).filter(valid), name, relative) for name in self.keep.names},
             "prediction": labels.astype(str) if self.spec.task is Task.CLASSIFICATION else labels.astype(np.float64),
             "score": pa.array(scores if scores is not None else [None] * kept, pa.float64()),
         }
         self.writer.write_table(pa.table({name: columns[name] for name in self.schema.names}, schema=self.schema))
         self.scored += kept
         return kept
+
+    def _kept(self, column: pa.ChunkedArray, name: str, relative: str) -> pa.ChunkedArray:
+        """A kept column in the chunk's one type, its first file's: a width may change (int32 to int64), never text
+        to a number or back (a CSV's `02134` would become 2134 in silence).
+
+        Raises
+        ------
+        DataValidationError
+            Naming the column, the file and both types.
+        """
+        wanted = self.keep.field(name).type
+        if column.type == wanted:
+            return column
+        cause: Exception | None = None
+        if _is_text(column.type) == _is_text(wanted):
+            try:
+                return column.cast(wanted)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                cause = exc
+        raise DataValidationError(
+            f"batch.keep_columns: {name} is {column.type} in {relative} but {wanted} in the chunk's first file: "
+            "a kept column has one type in a batch (a CSV gives it as text: keep a batch's files in one format)"
+        ) from cause
 
     def close(self) -> tuple[str | None, str | None]:
         """The files written: the predictions' (None without a scored row) and the rejects' (None without one)."""
@@ -349,7 +375,7 @@ def score_chunk(
     wanted = _input_columns(spec, plan.keep_columns)
     # a kept column the model does not read passes through: from a CSV, as written (ids keep their leading zeros,
     # and a value of another type later in the file is no error)
-    as_written = set(plan.keep_columns) - _input_columns(spec, [])
+    as_written = set(plan.keep_columns) - _input_columns(spec, []) - {spec.target}
     listed = {view: offline_files(view, data) for view in spec.views}  # once: every batch joins the same files
     with tempfile.TemporaryDirectory() as folder:
         local = os.path.join(folder, "input")
