@@ -59,6 +59,12 @@ def glue() -> Any:
     return client
 
 
+def keeping(registry: Registry, spec: Any, column: str) -> None:
+    """The spec, keeping `column` beside each prediction instead."""
+    batch = spec.batch.model_copy(update={"keep_columns": [column]})
+    registry.put_spec(spec.model_copy(update={"batch": batch}), actor="test")
+
+
 def plan(
     registry: Registry, data: ObjectStore, *, chunk_mb: float = 256, version: int | None = None, lambda_mb: float = 64
 ) -> BatchPlan:
@@ -172,8 +178,7 @@ def test_a_kept_column_of_a_csv_passes_through_as_written(
     registry: Registry, data: ObjectStore, artifacts: ObjectStore, spec_with_batch: Any
 ) -> None:
     # GIVEN a header-only CSV, then a CSV whose kept zip codes look like numbers, one with a leading zero
-    batch = spec_with_batch.batch.model_copy(update={"keep_columns": ["zip"]})
-    registry.put_spec(spec_with_batch.model_copy(update={"batch": batch}), actor="test")
+    keeping(registry, spec_with_batch, "zip")
     table = churn_table(3, seed=6).select(FEATURES)
     data.put(INPUT + "a.csv", ",".join([*FEATURES, "zip"]).encode() + b"\n")
     data.put(INPUT + "b.csv", csv_bytes(table.append_column("zip", pa.array(["02134", "10001", "90210"]))))
@@ -190,8 +195,7 @@ def test_a_kept_column_that_is_a_number_in_one_file_and_text_in_another_fails_na
     registry: Registry, data: ObjectStore, artifacts: ObjectStore, glue: Any, spec_with_batch: Any
 ) -> None:
     # GIVEN zip codes kept from a Parquet file, where they are numbers, and from a CSV, where they are text
-    batch = spec_with_batch.batch.model_copy(update={"keep_columns": ["zip"]})
-    registry.put_spec(spec_with_batch.model_copy(update={"batch": batch}), actor="test")
+    keeping(registry, spec_with_batch, "zip")
     table = churn_table(3, seed=7).select(FEATURES)
     data.put(INPUT + "a.parquet", to_parquet(table.append_column("zip", pa.array([2134, 10001, 90210]))))
     data.put(INPUT + "b.csv", csv_bytes(table.append_column("zip", pa.array(["02134", "10001", "90210"]))))
@@ -205,6 +209,26 @@ def test_a_kept_column_that_is_a_number_in_one_file_and_text_in_another_fails_na
         score_chunk(apart.plan_key, f"{i:05d}", registry=registry, artifacts=artifacts, data=data)
     with pytest.raises(BatchScoringError, match=r"chunk 00001's predictions have other columns than chunk 00000's"):
         publish_batch(apart, data=data, glue=glue, database=DATABASE)
+
+
+def test_chunks_whose_kept_column_differs_only_in_width_are_published(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, glue: Any, spec_with_batch: Any
+) -> None:
+    # GIVEN a kept store number that is int32 in one Parquet file and int64 in another, each its own chunk
+    keeping(registry, spec_with_batch, "store")
+    table = churn_table(3, seed=8).select(FEATURES)
+    data.put(INPUT + "a.parquet", to_parquet(table.append_column("store", pa.array([1, 2, 3], pa.int32()))))
+    data.put(INPUT + "b.parquet", to_parquet(table.append_column("store", pa.array([4, 5, 6], pa.int64()))))
+    apart = plan(registry, data, chunk_mb=min(o.size for o in data.list_objects(INPUT)) / 1e6)
+    assert apart.chunks == 2
+    for i in range(apart.chunks):
+        score_chunk(apart.plan_key, f"{i:05d}", registry=registry, artifacts=artifacts, data=data)
+    # WHEN the batch is published THEN it is, the table holding the wider type (Athena reads an int file as bigint)
+    manifest = publish_batch(apart, data=data, glue=glue, database=DATABASE)
+    assert manifest.scored == 6
+    database, name = str(manifest.table).split(".")
+    columns = glue.get_table(DatabaseName=database, Name=name)["Table"]["StorageDescriptor"]["Columns"]
+    assert {"Name": "store", "Type": "bigint"} in columns
 
 
 def test_a_csv_cell_that_is_not_a_number_refuses_its_row_only(

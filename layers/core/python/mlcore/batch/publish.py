@@ -54,6 +54,18 @@ def _chunk_failure(data: ObjectStore, plan: BatchPlan, chunk: str) -> str:
     return f"chunk {chunk}: {failure['error_type']}: {failure['message']}"
 
 
+def _text_or_not(columns: list[tuple[str, str]]) -> list[tuple[str, bool]]:
+    return [(name, kind == "string") for name, kind in columns]
+
+
+# Glue's numbers, narrowest first: the widest of a column's types across chunks reads them all.
+WIDTHS = ("tinyint", "smallint", "int", "bigint", "float", "double")
+
+
+def _width(kind: str) -> int:
+    return WIDTHS.index(kind) if kind in WIDTHS else -1
+
+
 def publish_batch(plan: BatchPlan, *, data: ObjectStore, glue: GlueClient, database: str) -> BatchManifest:
     """The publish step: merge the chunks' results, register the predictions, write the manifest.
 
@@ -79,14 +91,18 @@ def publish_batch(plan: BatchPlan, *, data: ObjectStore, glue: GlueClient, datab
     partition = f"{prefix}{BATCH_PARTITION}={plan.batch_id}/"
     written = [result for result in results if result.predictions_key]
     columns = written[0].columns if written else []
-    for result in written:  # one partition, one schema: Athena cannot read files that disagree on a column's type
-        if result.columns != columns:
+    # one partition: Athena fails on a file whose column is text where the table has a number (or the reverse); a
+    # width may differ, and the table takes the widest (Athena reads an int file as bigint, not the reverse)
+    for result in written:
+        if _text_or_not(result.columns) != _text_or_not(columns):
             differ = sorted(set(result.columns) ^ set(columns))
             raise BatchScoringError(
                 f"chunk {result.chunk}'s predictions have other columns than chunk {written[0].chunk}'s ({differ}); "
                 "nothing was published: a kept column has one type in a batch (a CSV gives it as text: keep a "
                 "batch's files in one format)"
             )
+        pairs = zip(columns, result.columns, strict=True)  # the same names in the same order: checked above
+        columns = [(name, max(ours, theirs, key=_width)) for (name, ours), (_, theirs) in pairs]
     table = None
     if columns:
         table = predictions_table(plan.model_name)
