@@ -49,7 +49,7 @@ def _chunk_failure(data: ObjectStore, plan: BatchPlan, chunk: str) -> str:
     try:
         failure = json.loads(data.get(work_file(plan.plan_key, failure_file(chunk))))
     except NotFoundError:
-        runners = {item["chunk"]: item["runner"] for item in json.loads(data.get(plan.chunks_key))}
+        runners = {item["chunk"]: item.get("runner", "batch") for item in json.loads(data.get(plan.chunks_key))}
         return f"chunk {chunk}: {STOPPED[runners[chunk]]}"
     return f"chunk {chunk}: {failure['error_type']}: {failure['message']}"
 
