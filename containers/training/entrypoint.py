@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+import time
 import traceback
 import urllib.request
 from collections.abc import Callable
@@ -29,6 +31,8 @@ from mlcore.registry import Registry
 from mlcore.runs import write_job_failure
 from mlcore.storage import ObjectStore
 from mlcore.training import adopt_candidate, run_trial, train_candidate
+
+DEADLINE_MARGIN_SECONDS = 30  # before the Lambda function's deadline: time to write why a chunk has no result
 
 
 def image_version(code_version: str) -> str:
@@ -73,13 +77,39 @@ def score() -> int:
     return 0
 
 
-def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+class RuntimeContext:
+    """What the handler reads of Lambda's context: the time left before the invocation's deadline."""
+
+    def __init__(self, deadline_ms: int) -> None:
+        self.deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.deadline_ms - int(time.time() * 1000)
+
+
+def _out_of_time(plan_key: str, chunk: str) -> None:
+    """Beside the plan, why the chunk has no result: Lambda stops the function at its deadline without a word."""
+    data = ObjectStore(ScoreBatchSettings().data_bucket, boto3.client("s3"))
+    message = "the chunk did not finish in the Lambda function's time; a lower --lambda-mb scores it in Batch"
+    write_chunk_failure(data, plan_key, chunk, TimeoutError(message))
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """A small chunk, in the image's Lambda function (`entrypoint.py lambda`): `{"plan_key", "chunk"}` in, its
-    result out; a failure is the invocation's error, and the Map's."""
-    return score_one(event["plan_key"], event["chunk"]).model_dump(mode="json")
+    result out; a failure is the invocation's error, and the Map's. DEADLINE_MARGIN_SECONDS before the deadline,
+    a chunk still scoring leaves its reason for the publish step (a result written later still counts)."""
+    plan_key, chunk = event["plan_key"], event["chunk"]
+    left = context.get_remaining_time_in_millis() / 1000 - DEADLINE_MARGIN_SECONDS
+    timer = threading.Timer(max(left, 0), _out_of_time, (plan_key, chunk))
+    timer.daemon = True
+    timer.start()
+    try:
+        return score_one(plan_key, chunk).model_dump(mode="json")
+    finally:
+        timer.cancel()
 
 
-def serve_lambda(handler: Callable[[dict[str, Any], object], Any], *, invocations: int | None = None) -> int:
+def serve_lambda(handler: Callable[[dict[str, Any], Any], Any], *, invocations: int | None = None) -> int:
     """Lambda's Runtime API loop (the image is the platform's own, not an AWS base image with its runtime
     client): take the next event, run `handler` on it, post its result or its error; `invocations` ends the loop
     early (a test's)."""
@@ -88,11 +118,12 @@ def serve_lambda(handler: Callable[[dict[str, Any], object], Any], *, invocation
     while invocations is None or served < invocations:
         with urllib.request.urlopen(f"{api}/invocation/next", timeout=None) as response:  # Lambda's Runtime API
             request_id = response.headers["Lambda-Runtime-Aws-Request-Id"]
+            context = RuntimeContext(int(response.headers["Lambda-Runtime-Deadline-Ms"]))
             # X-Ray: the SDK's calls join this invocation's trace (never the previous one's)
             os.environ["_X_AMZN_TRACE_ID"] = response.headers.get("Lambda-Runtime-Trace-Id", "")
             event = json.loads(response.read())
         try:
-            body, path, headers = json.dumps(handler(event, None)), f"invocation/{request_id}/response", {}
+            body, path, headers = json.dumps(handler(event, context)), f"invocation/{request_id}/response", {}
         except Exception as exc:  # the invocation's error, as Lambda reports a handler's
             traceback.print_exc()
             trace = traceback.format_exception(exc)[-5:]

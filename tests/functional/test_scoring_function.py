@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
@@ -55,6 +56,7 @@ class RuntimeApi:
                 body = json.dumps(api.events.pop(0)).encode()
                 self.send_response(200)
                 self.send_header("Lambda-Runtime-Aws-Request-Id", f"request-{number}")
+                self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 60_000))
                 if number == 1:  # the second invocation is not sampled: no trace header
                     self.send_header("Lambda-Runtime-Trace-Id", f"Root=1-trace-{number}")
                 self.send_header("Content-Length", str(len(body)))
@@ -86,10 +88,11 @@ def test_the_runtime_loop_posts_each_result_and_each_error_as_lambda_expects(
     api = RuntimeApi([{"chunk": "00000"}, {"chunk": "00001"}])
     monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", api.address)
     monkeypatch.setenv("_X_AMZN_TRACE_ID", "")
-    traces = []
+    traces, remaining = [], []
 
-    def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         traces.append(os.environ["_X_AMZN_TRACE_ID"])
+        remaining.append(context.get_remaining_time_in_millis())
         if event["chunk"] == "00001":
             raise DataValidationError("b.csv: could not read the file")
         return {"chunk": event["chunk"], "scored": 3}
@@ -111,6 +114,8 @@ def test_the_runtime_loop_posts_each_result_and_each_error_as_lambda_expects(
     assert "DataValidationError: b.csv: could not read the file" in "".join(error_body["stackTrace"])
     # and each invocation ran in its own X-Ray trace, or in none: never in the previous one's
     assert traces == ["Root=1-trace-1", ""]
+    # and each knew the time left before its deadline (a minute, less the time since the event was given)
+    assert all(50_000 < left <= 60_000 for left in remaining)
 
 
 def test_the_images_lambda_command_serves_the_scoring_handler(tmp_path: Path) -> None:
@@ -132,6 +137,11 @@ def test_the_images_lambda_command_serves_the_scoring_handler(tmp_path: Path) ->
     assert b"no more events" in done.stderr
 
 
+def minutes_left(entrypoint: ModuleType, minutes: float) -> Any:
+    """Lambda's context for an invocation with `minutes` left before its deadline."""
+    return entrypoint.RuntimeContext(int(time.time() * 1000 + minutes * 60_000))
+
+
 @pytest.fixture
 def planned(
     registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_champion: Any, monkeypatch: pytest.MonkeyPatch
@@ -151,10 +161,11 @@ def test_the_function_scores_its_chunk_and_returns_the_jobs_result(
     entrypoint: ModuleType, planned: Any, data: ObjectStore
 ) -> None:
     # WHEN the Lambda function is invoked with the Map's item
-    result = entrypoint.lambda_handler({"plan_key": planned.plan_key, "chunk": "00000"}, None)
+    result = entrypoint.lambda_handler({"plan_key": planned.plan_key, "chunk": "00000"}, minutes_left(entrypoint, 15))
     # THEN it scored the chunk as a Batch job would, and its result is where the publish step reads it
     assert ChunkResult.model_validate(result).scored == 30
     assert data.list_keys("out/predictions/")
+    assert not data.list_keys(work_file(planned.plan_key, "failures/"))  # in time: no reason was left
 
 
 def test_a_failing_chunk_fails_the_invocation_and_leaves_its_reason_for_the_publish_step(
@@ -165,7 +176,27 @@ def test_a_failing_chunk_fails_the_invocation_and_leaves_its_reason_for_the_publ
     artifacts.put(model.uri.split("/", 3)[3], b"not the model")
     # WHEN the function scores the chunk THEN the invocation fails with the integrity error, and nothing is scored
     with pytest.raises(ArtifactIntegrityError):
-        entrypoint.lambda_handler({"plan_key": planned.plan_key, "chunk": "00000"}, None)
+        entrypoint.lambda_handler({"plan_key": planned.plan_key, "chunk": "00000"}, minutes_left(entrypoint, 15))
     assert not data.list_keys("out/predictions/")
     failure = json.loads(data.get(work_file(planned.plan_key, failure_file("00000"))))
     assert failure["error_type"] == "ArtifactIntegrityError"
+
+
+def test_a_chunk_still_scoring_near_the_deadline_leaves_its_reason_for_the_publish_step(
+    entrypoint: ModuleType, planned: Any, data: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an invocation with 0.3 s left before the margin Lambda's deadline keeps, and a chunk that takes longer
+    real = entrypoint.score_one
+
+    def slow(plan_key: str, chunk: str) -> Any:
+        time.sleep(1.0)
+        return real(plan_key, chunk)
+
+    monkeypatch.setattr(entrypoint, "score_one", slow)
+    context = entrypoint.RuntimeContext(int(time.time() * 1000) + entrypoint.DEADLINE_MARGIN_SECONDS * 1000 + 300)
+    # WHEN the function scores it
+    entrypoint.lambda_handler({"plan_key": planned.plan_key, "chunk": "00000"}, context)
+    # THEN, before the deadline, it wrote why the chunk may have no result (Lambda would stop it without a word)
+    failure = json.loads(data.get(work_file(planned.plan_key, failure_file("00000"))))
+    assert failure["error_type"] == "TimeoutError"
+    assert "did not finish in the Lambda function's time; a lower --lambda-mb scores it in Batch" in failure["message"]
