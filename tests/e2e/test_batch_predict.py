@@ -86,6 +86,25 @@ def test_a_batch_that_cannot_start_says_why(demo: DemoResult, platform: Platform
     assert "Plan failed: NotFoundError: no .csv, .csv.gz or .parquet file under" in err
 
 
+def test_a_chunk_that_fails_in_lambda_fails_the_batch_naming_it(
+    demo: DemoResult, target: LocalTarget, platform: Platform, cli: Cli
+) -> None:
+    # GIVEN a file that is no Parquet file under a prefix, small enough for the Lambda function
+    data = f"s3://{platform.resources.data_bucket}"
+    platform.data.put("scoring/broken/in/part-0.parquet", b"not a parquet file")
+    in_lambda_before = target.functions.invocations.get(SCORE_CHUNK, 0)
+    # WHEN it is scored
+    code, _, err = cli(
+        "batch", "predict", "churn", "--input", f"{data}/scoring/broken/in/", "--output", f"{data}/scoring/broken/out/",
+        "--wait",
+    )  # fmt: skip
+    # THEN the function's failure went through the Map's catch to Publish, which names the chunk and why
+    assert code == 1
+    assert target.functions.invocations[SCORE_CHUNK] - in_lambda_before == 1
+    assert "1 of 1 chunks failed; nothing was published: chunk 00000: DataValidationError: dataset" in err
+    assert "part-0.parquet" in err and not platform.data.list_keys("scoring/broken/out/predictions/")
+
+
 def test_a_batch_schedule_scores_through_the_templates_tick(
     demo: DemoResult, target: LocalTarget, platform: Platform, tmp_path: Path
 ) -> None:
