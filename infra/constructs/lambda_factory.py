@@ -24,8 +24,10 @@ from infra.constructs.nag import GRANT_PATTERNS, XRAY_REASON, acknowledge, ackno
 from infra.constructs.resources import PlatformResources
 from mlcore.catalog import (
     CODE_VERSION,
+    FUNCTION_TAG,
     FUNCTIONS,
     GPU_JOBS,
+    IMAGE_FUNCTION_TAG,
     SEPARATION_OF_DUTIES,
     Access,
     Job,
@@ -37,8 +39,6 @@ from mlcore.catalog import (
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"
-DESCRIPTION_PREFIX = "mlops:function="
-IMAGE_DESCRIPTION_PREFIX = "mlops:image-function="  # a job's function, from the training image (catalog.JobFunction)
 # checkov's findings on every function, and why they stand.
 FUNCTION_CHECKOV_REASONS = {
     "CKV_AWS_115": "No reserved concurrency: one function reserving the account's pool would starve the others; the "
@@ -71,7 +71,7 @@ def function_environment(settings: type[Settings], values: Mapping[str, object])
 
 def function_description(name: str) -> str:
     """The Description that tags a function with its folder name."""
-    return f"{DESCRIPTION_PREFIX}{name}"
+    return f"{FUNCTION_TAG}{name}"
 
 
 def settings_values(settings: type[Settings], resources: PlatformResources) -> dict[str, object]:
@@ -158,7 +158,7 @@ class LambdaFactory:
         function = lambda_.DockerImageFunction(
             scope,
             f"{construct_id}Function",
-            description=f"{IMAGE_DESCRIPTION_PREFIX}{entry.name}",
+            description=f"{IMAGE_FUNCTION_TAG}{entry.name}",
             code=lambda_.DockerImageCode.from_ecr(
                 image.repository, tag_or_digest=image.image_tag, cmd=list(entry.command)
             ),

@@ -11,11 +11,9 @@ from typing import Any
 
 from infra.asl import asl_path, render_asl
 from infra.local.template import ACCOUNT, Resolver, Stack, TemplateError, load_assembly
-from mlcore.catalog import JOB_FUNCTIONS, STATE_MACHINES
+from mlcore.catalog import FUNCTION_TAG, IMAGE_FUNCTION_TAG, JOB_FUNCTIONS, STATE_MACHINES
 
 ROLE_NAME = "mlops-local-execution"
-FUNCTION_TAG = "mlops:function="
-IMAGE_FUNCTION_TAG = "mlops:image-function="
 # The platform's training image, locally: the folder of its entrypoint (a job's Lambda function runs it too).
 TRAINING_IMAGE = Path(__file__).resolve().parents[2] / "containers" / "training"
 
@@ -297,16 +295,16 @@ class LocalDeployer:
         name = self._name(stack, logical)
         description = props.get("Description", "")
         environment = {k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()}
-        if props.get("PackageType") == "Image" and IMAGE_FUNCTION_TAG in description:
-            # a job's function: the training image's entrypoint, serving the handler the catalog names
-            folder = description.split(IMAGE_FUNCTION_TAG, 1)[1].split()[0]
+        image = props.get("PackageType") == "Image"
+        tag = IMAGE_FUNCTION_TAG if image else FUNCTION_TAG
+        if tag not in description:
+            raise ValueError(f"{stack.name}/{logical} has no '{tag}<folder>' in its description")
+        folder = description.split(tag, 1)[1].split()[0]
+        if image:  # a job's function: the training image's entrypoint, serving the handler the catalog names
             runtime, handler, code_dir = "python3.12", JOB_FUNCTIONS[folder].handler, TRAINING_IMAGE
-        elif FUNCTION_TAG in description:
-            folder = description.split(FUNCTION_TAG, 1)[1].split()[0]
+        else:
             runtime, handler = props["Runtime"], props["Handler"]
             code_dir = outdir / resource["Metadata"]["aws:asset:path"]
-        else:
-            raise ValueError(f"{stack.name}/{logical} has no '{FUNCTION_TAG}<folder>' in its description")
         self.clients("lambda").create_function(
             FunctionName=name,
             Runtime=runtime,

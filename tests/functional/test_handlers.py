@@ -478,25 +478,31 @@ def emf_documents(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
 
 
+@pytest.fixture
+def printed_metrics(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[[], Any]:
+    """Metrics on (the local target's sessions turn them off); each call gives the EMF documents printed since the
+    last one (or since the fixture)."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    capsys.readouterr()
+    return lambda: emf_documents(capsys.readouterr().out)
+
+
 def test_drift_metrics_rise_with_drift_and_the_fleet_metric_has_no_model_dimension(
     churn_champion: Any,
     invoke: Callable[[str, dict[str, Any]], Any],
     load_event: Callable[[str], dict[str, Any]],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    printed_metrics: Callable[[], Any],
 ) -> None:
     """On 150 rows every feature is tested: its metric is the test's confidence 1 - p, never the raw p-value."""
     import mlruntime
     from infra.local.example_data import churn_instances
 
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # the local target's sessions turn them off
-
     for seed in range(3):
         invoke("predict", predict_event(load_event, churn_instances(50, seed=100 + seed)))
     mlruntime.shutdown()
-    capsys.readouterr()
+    printed_metrics()  # the predictions' own
     result = invoke("drift_check", load_event("drift_check"))
-    documents = emf_documents(capsys.readouterr().out)
+    documents = printed_metrics()
     per_feature = {
         doc["feature"]: (metric["Name"], doc[metric["Name"]])
         for doc in documents
@@ -672,18 +678,15 @@ def test_a_throttled_registry_keeps_the_verified_champion_serving(
     assert json_body(response)["model"]["version"] == 1
 
 
-def test_a_throttled_registry_is_a_503_in_the_envelope_never_a_bare_502(  # noqa: PLR0917 (pytest fixtures)
+def test_a_throttled_registry_is_a_503_in_the_envelope_never_a_bare_502(
     churn_champion: Any,
     invoke: Callable[[str, dict[str, Any]], Any],
     load_event: Callable[[str], dict[str, Any]],
     throttled_dynamodb: Callable[[], None],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    printed_metrics: Callable[[], Any],
 ) -> None:
     # GIVEN a container that has loaded nothing yet, and a registry that throttles
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     throttled_dynamodb()
-    capsys.readouterr()
     # WHEN a prediction, and feedback, are asked for THEN each is a 503 with the envelope and the request id
     for event in (load_event("predict"), load_event("predict_describe")):
         response = invoke("predict", event)
@@ -692,7 +695,7 @@ def test_a_throttled_registry_is_a_503_in_the_envelope_never_a_bare_502(  # noqa
         assert error["code"] in {"model_unavailable", "dependency_unavailable"}
         assert error["request_id"] == response["headers"]["X-Request-Id"]
     # and each answer counts as a server error of the model, for its alarm
-    assert [document["ServerErrors"] for document in emf_documents(capsys.readouterr().out)] == [1.0, 1.0]
+    assert [document["ServerErrors"] for document in printed_metrics()] == [1.0, 1.0]
 
 
 @pytest.mark.parametrize("name", ["Churn", "a", "churn_v2", "x" * 49, "churn/../../etc", ""])
@@ -721,16 +724,13 @@ def test_a_name_that_names_no_model_is_no_metric_dimension(
     invoke: Callable[[str, dict[str, Any]], Any],
     load_event: Callable[[str], dict[str, Any]],
     churn_champion: ModelVersion,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    printed_metrics: Callable[[], Any],
 ) -> None:
     # GIVEN a client asking for a well-formed name that no model has
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
-    capsys.readouterr()
     response = invoke("predict", with_model(load_event("predict"), "made-up-1"))
     # THEN it gets a 404, and its answer is counted under "unknown": invented names add no metric, no alarm contributor
     assert response["statusCode"] == 404
-    [document] = emf_documents(capsys.readouterr().out)
+    [document] = printed_metrics()
     assert document["model"] == "unknown" and document["Errors_model_not_found"] == 1
 
 
@@ -738,14 +738,11 @@ def test_the_api_s_metrics_are_by_model_and_version_and_by_model_alone_for_its_a
     invoke: Callable[[str, dict[str, Any]], Any],
     load_event: Callable[[str], dict[str, Any]],
     churn_champion: ModelVersion,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    printed_metrics: Callable[[], Any],
 ) -> None:
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
-    capsys.readouterr()
     response = invoke("predict", load_event("predict"))
     assert response["statusCode"] == 200
-    [document] = emf_documents(capsys.readouterr().out)
+    [document] = printed_metrics()
     [definition] = document["_aws"]["CloudWatchMetrics"]
     assert definition["Dimensions"] == [["model", "version"], ["model"]]
     assert (document["model"], document["version"]) == ("churn", str(churn_champion.version))

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from infra.constructs.lambda_factory import DESCRIPTION_PREFIX, IMAGE_DESCRIPTION_PREFIX
 from mlcore.catalog import (
+    FUNCTION_TAG,
     FUNCTIONS,
+    IMAGE_FUNCTION_TAG,
     JOB_FUNCTIONS,
     OUTPUTS,
     REPORT_FAILURE,
@@ -32,9 +33,9 @@ if TYPE_CHECKING:
     from conftest import Synthesized
 
 
-def functions(synthesized: Synthesized, prefix: str = DESCRIPTION_PREFIX) -> dict[str, tuple[str, str, dict[str, Any]]]:
+def functions(synthesized: Synthesized, prefix: str = FUNCTION_TAG) -> dict[str, tuple[str, str, dict[str, Any]]]:
     """`{catalog name: (stack, logical id, properties)}` of the synthesized functions (by default the catalog's
-    functions; with IMAGE_DESCRIPTION_PREFIX, the jobs' functions)."""
+    functions; with IMAGE_FUNCTION_TAG, the jobs' functions)."""
     found = {}
     for logical, (stack, resource) in synthesized.resources("AWS::Lambda::Function").items():
         description = resource["Properties"].get("Description", "")
@@ -112,7 +113,7 @@ def test_the_training_job_reads_the_registry_and_writes_only_artifacts(synthesiz
 def test_the_scoring_jobs_lambda_function_is_its_image_with_its_settings_and_access(synthesized: Synthesized) -> None:
     entry = SCORING_JOB.function
     assert entry is not None
-    image_functions = functions(synthesized, IMAGE_DESCRIPTION_PREFIX)
+    image_functions = functions(synthesized, IMAGE_FUNCTION_TAG)
     assert set(image_functions) == set(JOB_FUNCTIONS) == {entry.name}
     stack, _, props = image_functions[entry.name]
     # the training image, serving Lambda's Runtime API, sized as the catalog says
@@ -186,7 +187,7 @@ def _function_of(synthesized: Synthesized, value: dict[str, Any]) -> str:
 def test_state_machine_placeholders_resolve_as_the_catalog_says(synthesized: Synthesized) -> None:
     machines = [r["Properties"] for _, r in synthesized.resources("AWS::StepFunctions::StateMachine").values()]
     by_placeholders = {frozenset(m["DefinitionSubstitutions"]): m for m in machines}
-    deployed = {**functions(synthesized), **functions(synthesized, IMAGE_DESCRIPTION_PREFIX)}
+    deployed = {**functions(synthesized), **functions(synthesized, IMAGE_FUNCTION_TAG)}
     names = {logical: name for name, (_, logical, _) in deployed.items()}
     for machine in STATE_MACHINES.values():
         props = by_placeholders[frozenset(machine.substitutions)]
@@ -199,7 +200,7 @@ def test_the_failure_report_function_is_deployed_once_and_shared(synthesized: Sy
     deployed = [
         resource
         for _, resource in synthesized.resources("AWS::Lambda::Function").values()
-        if resource["Properties"].get("Description") == f"{DESCRIPTION_PREFIX}{REPORT_FAILURE}"
+        if resource["Properties"].get("Description") == f"{FUNCTION_TAG}{REPORT_FAILURE}"
     ]
     assert len(deployed) == 1
 

@@ -73,12 +73,16 @@ NUMBER_TEXT = r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$"
 NUMBER_PATTERN = re.compile(NUMBER_TEXT)
 
 
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
 def _numbers(column: pa.ChunkedArray, signature: SignatureField) -> tuple[np.ndarray, np.ndarray] | None:
     """A numeric feature as float64 (NaN for null) and where it is surely valid; None for a column neither of
     numbers nor of text. In a text column (a CSV's with a cell that is not a number) each cell that is a number
     counts as one, and the others are doubted: the API refuses each such row alone, not the whole column."""
     text = None
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+    if _is_text(column.type):
         text = pc.match_substring_regex(column, NUMBER_TEXT)  # null for a missing value
         column = pc.if_else(text, column, pa.scalar(None, column.type))
     elif not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
@@ -98,7 +102,7 @@ def _texts(column: pa.ChunkedArray, signature: SignatureField) -> tuple[np.ndarr
     """A categorical feature as objects (None for null) and where it is surely valid; None for a column not of text."""
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+    if not _is_text(column.type):
         return None
     if signature.categories is not None:
         known = pc.is_in(column, value_set=pa.array(signature.categories, pa.string()))
@@ -163,10 +167,6 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def _is_text(kind: pa.DataType) -> bool:
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
 class ChunkWriter:

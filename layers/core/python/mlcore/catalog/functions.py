@@ -121,6 +121,13 @@ GPU_JOBS = "gpu_jobs"
 SEPARATION_OF_DUTIES = "separation_of_duties"  # `mlops:separationOfDuties`: a run's starter never approves its version
 
 
+# A deployed function's Description names what it runs (tests, the local target and the benchmarks map it back):
+# `mlops:function=<name>`, the catalog function of `functions/<name>/`; `mlops:image-function=<name>`, a job's
+# function (`JobFunction`) of the training image.
+FUNCTION_TAG = "mlops:function="
+IMAGE_FUNCTION_TAG = "mlops:image-function="
+
+
 def resource_of(settings_field: str) -> str:
     """The resource a settings field names (`training_state_machine_arn` names `training_state_machine`)."""
     return settings_field.removesuffix("_arn")
