@@ -63,6 +63,26 @@ class KeepAliveHandler(MotoRequestHandler):
         super().send_header(keyword, value)
 
 
+class _Dispatcher(DomainDispatcherApplication):
+    """moto's dispatcher, with each host's backend looked up once: moto matches a host against its package's
+    folders (listing them, about 60 stat calls) and then its services' URL patterns on every request, a fifth
+    of an online-store read's time on loopback."""
+
+    MAX_HOSTS = 1024  # hosts are few (the endpoint's, and one per service and region it infers); a bound anyway
+
+    def __init__(self, create_app: Any) -> None:
+        super().__init__(create_app)
+        self._backends: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self, host: str | None) -> Any:
+        if host in self._backends:
+            return self._backends[host]
+        backend = super().get_backend_for_host(host)
+        if len(self._backends) < self.MAX_HOSTS:
+            self._backends[host] = backend  # the answer depends on the host alone (moto's fixed tables)
+        return backend
+
+
 class EmbeddedAwsServer:
     """moto's server in a thread of this process, on `ip_address:port`."""
 
@@ -72,7 +92,7 @@ class EmbeddedAwsServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> EmbeddedAwsServer:
-        app: Any = DomainDispatcherApplication(create_backend_app)
+        app: Any = _Dispatcher(create_backend_app)
         self._server = make_server(self.ip_address, self.port, app, threaded=True, request_handler=KeepAliveHandler)
         self._server.open_connections = set()  # type: ignore[attr-defined]  # closed by stop()
         self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)

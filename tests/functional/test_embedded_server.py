@@ -86,3 +86,25 @@ def test_stopping_closes_the_kept_connections(aws: Any) -> None:
     with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
         call(connection, b"{}", {})  # not answered by a server that was stopped
     connection.close()
+
+
+def test_each_service_is_reached_through_one_endpoint_with_its_backend_looked_up_once(
+    endpoint: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+    from moto import backends
+
+    scans = []
+    listed = backends.list_of_moto_modules
+    monkeypatch.setattr(backends, "list_of_moto_modules", lambda: scans.append(1) or listed())
+    url = "http://{}:{}".format(*endpoint)
+    dynamodb = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1")
+    s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+    s3.create_bucket(Bucket="routed")
+    for _ in range(3):  # alternating: a cached host never sends one service's call to the other
+        assert "TableNames" in dynamodb.list_tables()
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["routed"]
+    first_round = len(scans)
+    dynamodb.list_tables()
+    s3.list_buckets()
+    assert first_round > 0 and len(scans) == first_round  # hosts seen before are not matched again
