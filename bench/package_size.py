@@ -9,6 +9,10 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "core" / "python"))
+
+from mlcore.catalog import FUNCTION_TAG, tagged
+
 LIMIT_MIB = 250  # 262,144,000 bytes
 
 
@@ -17,15 +21,18 @@ def tree_size(path: Path) -> int:
 
 
 def function_sizes(outdir: Path = Path("cdk.out")) -> list[tuple[str, int, int, int]] | None:
-    """(function, code bytes, layer bytes, total bytes) per Lambda function; None if layers are not bundled."""
+    """(function, code bytes, layer bytes, total bytes) per zipped Lambda function; None if layers are not bundled.
+
+    A job's function is a container image (its limit is 10 GB, not the zip's 250 MB): it is not listed.
+    """
     rows = []
     for template_file in sorted(outdir.glob("*.template.json")):
         resources = json.loads(template_file.read_text())["Resources"]
         for resource in resources.values():
-            if resource["Type"] != "AWS::Lambda::Function":
+            props = resource.get("Properties", {})
+            if resource["Type"] != "AWS::Lambda::Function" or props.get("PackageType") == "Image":
                 continue
-            props = resource["Properties"]
-            name = props.get("Description", "").split("mlops:function=")[-1].split()[0]
+            name = tagged(props.get("Description", ""), FUNCTION_TAG) or props.get("FunctionName", "?")
             code = outdir / resource["Metadata"]["aws:asset:path"]
             layers = [resources[layer["Ref"]] for layer in props.get("Layers", []) if "Ref" in layer]
             layer_paths = [outdir / layer["Metadata"]["aws:asset:path"] for layer in layers]

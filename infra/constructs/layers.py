@@ -25,6 +25,7 @@ from constructs import Construct
 
 from infra.locks import CONSTRAINTS, LOCKS_DIR, LockError, inputs_sha256, layer_lock, normalise, recorded_inputs
 from infra.sbom import SBOM_FILE, cyclonedx_sbom
+from mlcore.catalog import LAYER_TAG
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = ROOT / "pyproject.toml"
@@ -191,7 +192,7 @@ class Layers(Construct):
         return lambda_.LayerVersion(
             self,
             name.capitalize(),
-            description=f"mlops:layer={name} " + " ".join(requirements),
+            description=f"{LAYER_TAG}{name} " + " ".join(requirements),
             code=lambda_.Code.from_asset(
                 str(source),
                 asset_hash_type=AssetHashType.SOURCE,

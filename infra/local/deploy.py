@@ -11,7 +11,7 @@ from typing import Any
 
 from infra.asl import asl_path, render_asl
 from infra.local.template import ACCOUNT, Resolver, Stack, TemplateError, load_assembly
-from mlcore.catalog import FUNCTION_TAG, IMAGE_FUNCTION_TAG, JOB_FUNCTIONS, STATE_MACHINES
+from mlcore.catalog import FUNCTION_TAG, IMAGE_FUNCTION_TAG, JOB_FUNCTIONS, STATE_MACHINES, tagged
 
 ROLE_NAME = "mlops-local-execution"
 # The platform's training image, locally: the folder of its entrypoint (a job's Lambda function runs it too).
@@ -297,9 +297,9 @@ class LocalDeployer:
         environment = {k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()}
         image = props.get("PackageType") == "Image"
         tag = IMAGE_FUNCTION_TAG if image else FUNCTION_TAG
-        if tag not in description:
+        folder = tagged(description, tag)
+        if folder is None:
             raise ValueError(f"{stack.name}/{logical} has no '{tag}<folder>' in its description")
-        folder = description.split(tag, 1)[1].split()[0]
         if image:  # a job's function: the training image's entrypoint, serving the handler the catalog names
             runtime, handler, code_dir = "python3.12", JOB_FUNCTIONS[folder].handler, TRAINING_IMAGE
         else:

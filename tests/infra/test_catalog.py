@@ -16,6 +16,7 @@ from mlcore.catalog import (
     FUNCTIONS,
     IMAGE_FUNCTION_TAG,
     JOB_FUNCTIONS,
+    LAYER_TAG,
     OUTPUTS,
     REPORT_FAILURE,
     ROUTES,
@@ -25,6 +26,7 @@ from mlcore.catalog import (
     Access,
     FunctionArn,
     env_keys,
+    tagged,
     tunable_defaults,
 )
 from mlcore.serving import gateway_schema
@@ -56,8 +58,8 @@ def test_each_function_is_built_from_its_catalog_entry(synthesized: Synthesized,
     assert props["MemorySize"] == entry.memory_mb
     assert props["Timeout"] == entry.timeout_seconds
     resources = synthesized.raw(stack)["Resources"]
-    layers = {resources[ref["Ref"]]["Properties"]["Description"].split()[0] for ref in props["Layers"]}
-    assert layers == {f"mlops:layer={layer}" for layer in entry.layers}
+    layers = {tagged(resources[ref["Ref"]]["Properties"]["Description"], LAYER_TAG) for ref in props["Layers"]}
+    assert layers == set(entry.layers)
     variables = props["Environment"]["Variables"]
     assert sorted(k for k in variables if not k.startswith("POWERTOOLS_")) == env_keys(entry.settings)
     for field, default in tunable_defaults(entry.settings).items():

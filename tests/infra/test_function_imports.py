@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from infra.constructs.layers import LAYER_PACKAGES
-from mlcore.catalog import FUNCTIONS
+from mlcore.catalog import FUNCTION_TAG, FUNCTIONS, LAYER_TAG, tagged
 
 if TYPE_CHECKING:
     from conftest import Synthesized
@@ -44,12 +44,13 @@ def functions_and_layers(synthesized: Synthesized) -> dict[str, set[str]]:
         for resource in resources.values():
             if resource["Type"] != "AWS::Lambda::Function" or resource["Properties"].get("PackageType") == "Image":
                 continue  # a job's function is the training image: no folder, no layers
-            folder = resource["Properties"]["Description"].split("mlops:function=")[1].split()[0]
+            folder = tagged(resource["Properties"]["Description"], FUNCTION_TAG)
             layers = {
-                resources[ref["Ref"]]["Properties"]["Description"].split("mlops:layer=")[1].split()[0]
+                tagged(resources[ref["Ref"]]["Properties"]["Description"], LAYER_TAG)
                 for ref in resource["Properties"].get("Layers", [])
             }
-            found[folder] = layers
+            assert folder is not None and None not in layers
+            found[folder] = {layer for layer in layers if layer is not None}
     return found
 
 

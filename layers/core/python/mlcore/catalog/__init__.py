@@ -85,6 +85,7 @@ if TYPE_CHECKING:
         IMAGE_JOB_ROLE,
         IMAGE_LOG_GROUP,
         JOB_FUNCTIONS,
+        LAYER_TAG,
         MATERIALIZE_FEATURES,
         ONLINE_FEATURES_TABLE,
         PLAN_BATCH,
@@ -110,6 +111,7 @@ if TYPE_CHECKING:
         Job,
         JobFunction,
         resource_of,
+        tagged,
     )
     from mlcore.catalog.gateway import (
         GATEWAY_RESPONSE,

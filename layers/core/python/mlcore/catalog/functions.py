@@ -121,11 +121,18 @@ GPU_JOBS = "gpu_jobs"
 SEPARATION_OF_DUTIES = "separation_of_duties"  # `mlops:separationOfDuties`: a run's starter never approves its version
 
 
-# A deployed function's Description names what it runs (tests, the local target and the benchmarks map it back):
-# `mlops:function=<name>`, the catalog function of `functions/<name>/`; `mlops:image-function=<name>`, a job's
-# function (`JobFunction`) of the training image.
+# A deployed function's or layer's Description names what it is (tests, the local target and the benchmarks map
+# it back): `mlops:function=<name>`, the catalog function of `functions/<name>/`; `mlops:image-function=<name>`, a
+# job's function (`JobFunction`) of the training image; `mlops:layer=<name> <its requirements>`, a layer.
 FUNCTION_TAG = "mlops:function="
 IMAGE_FUNCTION_TAG = "mlops:image-function="
+LAYER_TAG = "mlops:layer="
+
+
+def tagged(description: str, tag: str) -> str | None:
+    """The name a Description gives after `tag` (up to the next space), or None when it has no `tag`."""
+    _, found, rest = description.partition(tag)
+    return rest.split(maxsplit=1)[0] if found and rest.strip() else None
 
 
 def resource_of(settings_field: str) -> str:
