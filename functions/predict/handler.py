@@ -70,7 +70,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # nor is a name that names no model (404): a client inventing names would add metrics, and alarm contributors
     model = ("unknown" if status == 404 else name) if known else "invalid"
     dimensions = {"model": model, "version": str(call.version or "none")}
-    emit_metrics(NAMESPACE, dimensions, call.metrics, rollups=(("model",),))  # by model too: its alarms
+    # by model too (its alarms), and the alarms' own metrics by model alone
+    emit_metrics(NAMESPACE, dimensions, call.metrics, rollups=(("model",),), rollup_only=names.BY_MODEL_ONLY)
     headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
     if known:
         headers["X-Model-Name"] = name

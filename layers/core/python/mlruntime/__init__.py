@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 from mlcore.errors import TransientError
@@ -158,23 +158,25 @@ def emit_metrics(
     dimensions: dict[str, str],
     values: dict[str, tuple[float, str]],
     rollups: tuple[tuple[str, ...], ...] = (),
+    rollup_only: Collection[str] = (),
 ) -> None:
     """Write one CloudWatch embedded-metric-format line (`values`: name -> (value, unit)), by `dimensions` and by
-    each of the `rollups` (subsets of them: a model's metric across its versions, for its alarms).
+    each of the `rollups` (subsets of them: a model's metric across its versions, for its alarms); the metrics
+    named in `rollup_only` by the rollups alone (every dimension set is a custom metric more).
 
     Only the predict function's hot path uses this: Powertools' Metrics reads the environment and
     builds its metric set on every call, and its import adds to every cold start.
     """
     if not values or os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
         return
-    definitions = [{"Name": name, "Unit": unit} for name, (_, unit) in values.items()]
+    rolled = [list(rollup) for rollup in rollups]
+    directives = []
+    for dimension_sets, by_rollups_only in (([list(dimensions), *rolled], False), (rolled, True)):
+        definitions = [{"Name": n, "Unit": u} for n, (_, u) in values.items() if (n in rollup_only) == by_rollups_only]
+        if dimension_sets and definitions:
+            directives.append({"Namespace": namespace, "Dimensions": dimension_sets, "Metrics": definitions})
     document: dict[str, Any] = {
-        "_aws": {
-            "Timestamp": int(time.time() * 1000),
-            "CloudWatchMetrics": [
-                {"Namespace": namespace, "Dimensions": [list(dimensions), *map(list, rollups)], "Metrics": definitions}
-            ],
-        },
+        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": directives},
         **dimensions,
         **{name: value for name, (value, _) in values.items()},
     }

@@ -20,6 +20,8 @@ ERRORS_PREFIX = "Errors_"  # + an error code: Errors_bad_request, ...
 SLOW_ANSWERS = "SlowAnswers"
 SERVER_ERRORS = "ServerErrors"
 SLOW_ANSWER_MS = 500
+# Emitted by model alone: the alarms read them so, and by version they would be two custom metrics more per version.
+BY_MODEL_ONLY = frozenset({SLOW_ANSWERS, SERVER_ERRORS})
 
 # drift_check, per model (and once more without the model dimension, for the fleet-wide alarms)
 DRIFT_SHARE = "DriftShare"
