@@ -34,7 +34,7 @@ from mlcore.catalog import (
     batch_rejects_key,
     limits,
 )
-from mlcore.data import OfflineFile, column_times, iter_file, join_view, offline_files, read_dataset_file
+from mlcore.data import OfflineFile, column_times, is_text, iter_file, join_view, offline_files, read_dataset_file
 from mlcore.errors import ArtifactIntegrityError, BadRequestError, DataValidationError
 from mlcore.registry import Registry
 from mlcore.serving import (
@@ -73,16 +73,12 @@ NUMBER_TEXT = r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$"
 NUMBER_PATTERN = re.compile(NUMBER_TEXT)
 
 
-def _is_text(kind: pa.DataType) -> bool:
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
-
-
 def _numbers(column: pa.ChunkedArray, signature: SignatureField) -> tuple[np.ndarray, np.ndarray] | None:
     """A numeric feature as float64 (NaN for null) and where it is surely valid; None for a column neither of
     numbers nor of text. In a text column (a CSV's with a cell that is not a number) each cell that is a number
     counts as one, and the others are doubted: the API refuses each such row alone, not the whole column."""
     text = None
-    if _is_text(column.type):
+    if is_text(column.type):
         text = pc.match_substring_regex(column, NUMBER_TEXT)  # null for a missing value
         column = pc.if_else(text, column, pa.scalar(None, column.type))
     elif not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
@@ -102,7 +98,7 @@ def _texts(column: pa.ChunkedArray, signature: SignatureField) -> tuple[np.ndarr
     """A categorical feature as objects (None for null) and where it is surely valid; None for a column not of text."""
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
-    if not _is_text(column.type):
+    if not is_text(column.type):
         return None
     if signature.categories is not None:
         known = pc.is_in(column, value_set=pa.array(signature.categories, pa.string()))
@@ -230,7 +226,7 @@ class ChunkWriter:
         if column.type == wanted:
             return column
         cause: Exception | None = None
-        if _is_text(column.type) == _is_text(wanted):
+        if is_text(column.type) == is_text(wanted):
             try:
                 return column.cast(wanted)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         folder_artifact,
         folder_sha256,
         hive_partitions,
+        is_text,
         iter_file,
         latest_dataset_key,
         model_dataset,

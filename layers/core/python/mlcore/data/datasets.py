@@ -473,6 +473,11 @@ def concat_dataset(tables: list[pa.Table]) -> pa.Table:
         raise DataValidationError(f"the dataset's files do not agree on their columns' types: {exc}") from exc
 
 
+def is_text(kind: pa.DataType) -> bool:
+    """Whether a column of this type holds text (as a CSV's kept or unparsed columns do)."""
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
 def as_timestamps(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """A column as UTC timestamps: ISO 8601 text is parsed, with a zone (`Z`, `+02:00`) or without (UTC);
     in a column with unreadable text, only `YYYY-MM-DDTHH:MM:SS` is read and the rest becomes null.
@@ -482,7 +487,7 @@ def as_timestamps(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Ar
     pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError
         When the column holds neither timestamps nor text.
     """
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+    if is_text(values.type):
         values = _parsed_times(values)
     if not pa.types.is_timestamp(values.type):
         values = pc.cast(values, pa.timestamp("us"))
