@@ -108,3 +108,28 @@ def test_each_service_is_reached_through_one_endpoint_with_its_backend_looked_up
     dynamodb.list_tables()
     s3.list_buckets()
     assert first_round > 0 and len(scans) == first_round  # hosts seen before are not matched again
+
+
+def test_dynamodb_items_of_every_type_come_back_as_written(endpoint: tuple[str, int]) -> None:
+    import boto3
+
+    dynamodb = boto3.client("dynamodb", endpoint_url="http://{}:{}".format(*endpoint), region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="items",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    plain = {"pk": {"S": "plain"}, "n": {"N": "12.5"}, "ok": {"BOOL": False}, "none": {"NULL": True}}
+    rich = {
+        "pk": {"S": "rich"},
+        "raw": {"B": b"\x00\xff"},
+        "tags": {"SS": ["a", "b"]},
+        "nested": {"M": {"inner": {"S": "v"}, "bytes": {"B": b"zz"}}},
+        "list": {"L": [{"N": "1"}, {"BS": [b"q"]}]},
+    }
+    for item in (plain, rich):
+        dynamodb.put_item(TableName="items", Item=item)
+    got = dynamodb.batch_get_item(RequestItems={"items": {"Keys": [{"pk": {"S": "plain"}}, {"pk": {"S": "rich"}}]}})
+    assert sorted(got["Responses"]["items"], key=lambda item: item["pk"]["S"]) == [plain, rich]
+    assert dynamodb.get_item(TableName="items", Key={"pk": {"S": "plain"}})["Item"] == plain
