@@ -42,7 +42,7 @@ CORE_PACKAGES = ("python/mlcore", "python/mlruntime", "extensions")
 # aws-xray-sdk arrives with the `tracer` extra of aws-lambda-powertools.
 LAYER_PACKAGES: dict[str, tuple[str, ...]] = {
     "core": ("pydantic", "pyyaml", "aws-lambda-powertools", "sqlglot"),
-    "serving": ("onnxruntime", "numpy", "orjson"),
+    "serving": ("onnxruntime", "numpy", "orjson", "msgspec"),
     "data": ("pyarrow", "numpy"),
 }
 # The Lambda runtime ships boto3; a second copy in a layer would shadow it and waste ~100 MB.

@@ -243,6 +243,40 @@ def test_dataframe_split_is_answered_like_the_same_instances(churn_champion: Any
     assert by_split["probabilities"] == by_instances["probabilities"]
 
 
+def test_a_clean_batch_is_answered_and_captured_in_one_pass_as_value_by_value(
+    churn_champion: Any, service: PredictionService, capture: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlcore.serving import service as module
+
+    parsed: list[str] = []
+    parse = module.parse_body
+    monkeypatch.setattr(module, "parse_body", lambda body, *limit: parsed.append(body) or parse(body, *limit))
+    instances = churn_instances(40, seed=7)  # nulls in the nullable feature among them
+    assert any(row["data_usage_gb"] is None for row in instances)
+    columns = list(instances[0])
+    split = {"dataframe_split": {"columns": columns, "data": [[row[c] for c in columns] for row in instances]}}
+    one_pass = answer(service, json.dumps({"instances": instances}), "r1")
+    assert parsed == []  # decoded and checked in one pass: never parsed into dicts
+    by_value = answer(service, json.dumps(split), "r2")
+    assert len(parsed) == 1  # MLflow's format is parsed and checked value by value
+    assert (one_pass["predictions"], one_pass["probabilities"]) == (by_value["predictions"], by_value["probabilities"])
+    service.capture.flush()
+    rows = captured(capture).to_pylist()
+    features = [{c: row[c] for c in columns} for row in rows]
+    assert features[:40] == features[40:]  # the same values captured, nulls as nulls
+    assert [row["data_usage_gb"] for row in features[:40]] == [row["data_usage_gb"] for row in instances]
+
+
+def test_a_body_that_is_no_request_is_named_before_an_unknown_model(
+    registry: Registry, service: PredictionService
+) -> None:
+    with pytest.raises(BadRequestError, match="not valid JSON") as caught:
+        service.predict("nope", "{", "req-1")
+    assert caught.value.status == 400
+    with pytest.raises(ModelNotFoundError):  # a request, for a model that does not exist
+        service.predict("nope", body(), "req-1")
+
+
 def test_a_body_over_the_byte_limit_is_413_before_anything_is_loaded(
     make_service: Callable[..., PredictionService], capture: ObjectStore
 ) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
-from typing import Any, Final
+from typing import Annotated, Any, Final, Literal
 
 import numpy as np
 
@@ -190,6 +190,8 @@ class InputValidator:
         numeric = [f for f in signature if f.type == FLOAT]
         self.lows = np.array([bounds(f)[0] for f in numeric], dtype=np.float64)
         self.highs = np.array([bounds(f)[1] for f in numeric], dtype=np.float64)
+        # built on the first body decoded: only the predict path decodes bodies
+        self._decoder: tuple[Any, list[SignatureField]] | None = None
 
     def _columns(self, instances: list[Any]) -> list[tuple[Any, ...]] | None:
         """The batch as one tuple per feature, when every row is an object with exactly the features."""
@@ -249,6 +251,44 @@ class InputValidator:
             tensors[name] = np.array(columns[i], dtype=object).reshape(-1, 1)
         return Inputs({field.name: tensors[field.name] for field in self.signature}, values, len(instances))
 
+    def decode(self, body: str, max_rows: int) -> Inputs | None:
+        """A request body `{"instances": [...]}` decoded and checked in one pass (msgspec, typed by the signature):
+        the common case, every row clean and the batch within `max_rows`. None for any other body, which the
+        caller then parses and validates value by value: that path names what is wrong, reads `dataframe_split`,
+        and accepts what this one leaves to it (a `NaN` token for a nullable feature, non-ASCII text)."""
+        import msgspec  # the predict path only (the batch job validates tables, never bodies)
+
+        if self._decoder is None:
+            self._decoder = request_decoder(self.signature)
+        decoder, order = self._decoder
+        try:
+            request = decoder.decode(body)
+        except msgspec.MsgspecError:
+            return None
+        rows = request.instances
+        if request.dataframe_split is not msgspec.UNSET or not 0 < len(rows) <= max_rows or not self.signature:
+            return None
+        columns = zip(*map(msgspec.structs.astuple, rows), strict=True)  # a tuple per feature, in the row's order
+        values: dict[str, Any] = {}
+        tensors: dict[str, np.ndarray] = {}
+        for field, column in zip(order, columns, strict=True):
+            if field.type == FLOAT:
+                try:
+                    numbers = np.array(column, dtype=np.float64)
+                except TypeError:  # a null, where the feature may be missing
+                    numbers = np.array([math.nan if v is None else v for v in column], dtype=np.float64)
+                values[field.name] = numbers
+                tensors[field.name] = numbers.astype(np.float32).reshape(-1, 1)
+                continue
+            texts = list(column)
+            if field.categories is None and not all(map(str.isascii, filter(None, texts))):
+                return None  # text outside ASCII: checked value by value (JSON's escapes can carry lone surrogates)
+            values[field.name] = texts
+            if field.nullable and None in texts:
+                texts = ["" if v is None else v for v in texts]  # the tensor's missing text; capture keeps None
+            tensors[field.name] = np.array(texts, dtype=object).reshape(-1, 1)
+        return Inputs({field.name: tensors[field.name] for field in self.signature}, values, len(rows))
+
     def __call__(self, instances: Any, max_rows: int) -> Inputs:
         """Turn a request's rows into model inputs, or raise naming the offending row and field.
 
@@ -284,6 +324,35 @@ class InputValidator:
             # The slow path finds and names the offending value.
             values[name] = clean if clean is not None else [convert(v, row, field) for row, v in enumerate(column)]
         return Inputs(tensors_from_columns(values, self.signature), values, len(instances))
+
+
+def request_decoder(signature: list[SignatureField]) -> tuple[Any, list[SignatureField]]:
+    """A msgspec decoder of `{"instances": [...]}` that accepts only rows the signature takes as they are: every
+    feature (a nullable one may be null or left out) and no other, numbers within their bounds (JSON's integers
+    too, not booleans), categories among the model's. Other top-level members are ignored, as by `parse_body`;
+    `dataframe_split` is kept aside so that the caller can refuse a body with both. With it, the signature's
+    fields in the order of a decoded row's values (msgspec puts the features that may be left out last)."""
+    import msgspec
+
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for i, field in enumerate(signature):
+        kind: Any
+        if field.type == FLOAT:
+            low, high = bounds(field)
+            kind = Annotated[float, msgspec.Meta(ge=low, le=high)]
+        else:
+            kind = Literal[tuple(field.categories)] if field.categories else str
+        # positional names: a feature's name need not be a Python identifier (rename maps them back)
+        fields.append((f"f{i}", kind | None, None) if field.nullable else (f"f{i}", kind))
+    rename = {f"f{i}": field.name for i, field in enumerate(signature)}
+    # gc=False: a row holds only numbers, text and None, never a cycle
+    row = msgspec.defstruct("Row", fields, rename=rename, kw_only=True, forbid_unknown_fields=True, gc=False)
+    request = msgspec.defstruct(
+        "Request",
+        [("instances", list[row]), ("dataframe_split", msgspec.Raw, msgspec.UNSET)],  # type: ignore[valid-type]
+    )
+    order = [signature[int(name.removeprefix("f"))] for name in row.__struct_fields__]
+    return msgspec.json.Decoder(request), order
 
 
 def validate_instances(instances: Any, signature: list[SignatureField], max_rows: int) -> Inputs:

@@ -18,6 +18,7 @@ from mlcore.errors import (
     ArtifactIntegrityError,
     BadRequestError,
     DependencyError,
+    MlopsError,
     NotFoundError,
     PayloadTooLargeError,
     ServiceUnavailableError,
@@ -66,12 +67,18 @@ class Outcome:
     shadow_disagreements: int = 0
 
 
-def parse_body(body: str | None, max_bytes: int = limits.MAX_BODY_BYTES) -> list[Any]:
-    """The rows of a request: `{"instances": [...]}` or MLflow's `{"dataframe_split": {...}}`."""
+def check_body_size(body: str | None, max_bytes: int = limits.MAX_BODY_BYTES) -> str:
+    """The body, when it is neither empty nor over `max_bytes`."""
     if not body:
         raise BadRequestError('the request body is empty; send {"instances": [...]}', field="body")
     if len(body) > max_bytes:
         raise PayloadTooLargeError(f"body: {len(body)} bytes exceed the limit of {max_bytes}", field="body")
+    return body
+
+
+def parse_body(body: str | None, max_bytes: int = limits.MAX_BODY_BYTES) -> list[Any]:
+    """The rows of a request: `{"instances": [...]}` or MLflow's `{"dataframe_split": {...}}`."""
+    body = check_body_size(body, max_bytes)
     try:
         document = jsonio.loads(body)
     except (json.JSONDecodeError, RecursionError) as exc:
@@ -247,22 +254,33 @@ class PredictionService:
     ) -> tuple[dict[str, Any], Outcome]:
         """Validate a request against the serving version's signature, predict, capture, respond."""
         started = time.perf_counter()
-        records = parse_body(body, self.max_body_bytes)
-        serving = self.serving(name)
+        body = check_body_size(body, self.max_body_bytes)
+        try:
+            serving = self.serving(name)
+        except MlopsError:
+            parse_body(body, self.max_body_bytes)  # a body that is no request is named first
+            raise
         request_id = self.issue(request_id, name)  # what feedback names this prediction by
-        if serving.spec.views:
-            records = self._enriched(records, serving.spec)
         answer, variant = serving.champion, CHAMPION
         canary = serving.challenger is not None and serving.mode is RolloutMode.CANARY
         if canary and serving.challenger and route_share(routing_key or request_id) < serving.weight:
             answer, variant = serving.challenger, CHALLENGER
-        inputs = answer.model.validate(records, self.max_rows)
+        shadow = serving.challenger if serving.mode is RolloutMode.SHADOW else None
+        # The common request (rows complete and clean, nothing to join, no second model to score) in one pass;
+        # any other is parsed, enriched and checked value by value.
+        inputs = None if serving.spec.views or shadow else answer.model.validate.decode(body, self.max_rows)
+        records: list[Any] = []
+        if inputs is None:
+            records = parse_body(body, self.max_body_bytes)
+            if serving.spec.views:
+                records = self._enriched(records, serving.spec)
+            inputs = answer.model.validate(records, self.max_rows)
         outputs = answer.model.predict(inputs.tensors)
         labels = outputs["label"].tolist()
         outcome = Outcome(name, answer.version, variant, inputs.rows)
         shadow_labels: list[Any] | None = None
-        if serving.challenger and serving.mode is RolloutMode.SHADOW:
-            shadow_labels = self._shadow(serving.challenger, records, labels, outcome)
+        if shadow:
+            shadow_labels = self._shadow(shadow, records, labels, outcome)
         response: dict[str, Any] = {
             "predictions": labels,
             "model": {"name": name, "version": answer.version},
