@@ -30,10 +30,11 @@ def function_sizes(outdir: Path = Path("cdk.out")) -> list[tuple[str, int, int, 
         resources = json.loads(template_file.read_text())["Resources"]
         for resource in resources.values():
             props = resource.get("Properties", {})
-            if resource["Type"] != "AWS::Lambda::Function" or props.get("PackageType") == "Image":
-                continue
+            asset = resource.get("Metadata", {}).get("aws:asset:path")
+            if resource["Type"] != "AWS::Lambda::Function" or props.get("PackageType") == "Image" or asset is None:
+                continue  # an image function, or inline code (a CDK helper's): no zip asset of ours to size
             name = tagged(props.get("Description", ""), FUNCTION_TAG) or props.get("FunctionName", "?")
-            code = outdir / resource["Metadata"]["aws:asset:path"]
+            code = outdir / asset
             layers = [resources[layer["Ref"]] for layer in props.get("Layers", []) if "Ref" in layer]
             layer_paths = [outdir / layer["Metadata"]["aws:asset:path"] for layer in layers]
             if any(not (p / "python").exists() for p in layer_paths):

@@ -277,6 +277,28 @@ def test_a_body_that_is_no_request_is_named_before_an_unknown_model(
         service.predict("nope", body(), "req-1")
 
 
+def test_a_body_that_is_no_request_is_named_before_the_request_ids_key_fails(
+    churn_champion: Any, make_service: Callable[..., PredictionService]
+) -> None:
+    def unreachable_key() -> Any:
+        raise ServiceUnavailableError("the request ids' key cannot be read")
+
+    service = make_service(request_ids=unreachable_key)
+    with pytest.raises(BadRequestError, match="not valid JSON"):
+        service.predict("churn", '{"instances": [', "req-1")
+    with pytest.raises(ServiceUnavailableError):  # a request: the key's failure is the answer
+        service.predict("churn", body(), "req-1")
+
+
+def test_a_lone_surrogate_in_the_text_is_a_bad_request(churn_champion: Any, service: PredictionService) -> None:
+    row = {**churn_instances(1, seed=3)[0], "region": "@"}
+    escaped = json.dumps({"instances": [row]}).replace('"@"', '"\\ud800"')  # JSON's escape of a lone surrogate
+    raw = escaped.replace("\\ud800", "\ud800")  # the surrogate itself in the body's text
+    for request in (escaped, raw):
+        with pytest.raises(BadRequestError, match=r"instances\[0\]\.region"):
+            service.predict("churn", request, "req-1")
+
+
 def test_a_body_over_the_byte_limit_is_413_before_anything_is_loaded(
     make_service: Callable[..., PredictionService], capture: ObjectStore
 ) -> None:

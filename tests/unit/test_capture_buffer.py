@@ -462,3 +462,25 @@ def test_in_the_background_a_failed_write_keeps_its_rows_for_the_next_flush(
     store.failing = False
     assert buffer.flush() == 2
     assert store.request_ids() == ["a", "b"]
+
+
+def test_a_null_is_null_whether_its_request_was_checked_in_one_pass_or_value_by_value(
+    store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec
+) -> None:
+    import numpy as np
+
+    def batch(request_id: str, usage: Any) -> CaptureBatch:
+        values: dict[str, Any] = {name: [value] * 2 for name, value in ROW.items()}
+        values["data_usage_gb"] = usage
+        return capture_batch(spec=churn_spec, request_id=request_id, captured_at=AT, version=1, variant="champion",
+                             latency_ms=1.0, values=values, labels=["no", "no"])  # fmt: skip
+
+    buffer = buffer_of(store, clock)
+    # one pass keeps a number column as a float array (NaN for null); value by value as a list (None for null)
+    buffer.add(churn_spec.name, capture_schema(churn_spec), batch("one-pass", np.array([np.nan, 1.5])))
+    buffer.add(churn_spec.name, capture_schema(churn_spec), batch("by-value", [None, 2.5]))
+    buffer.flush()
+    table = store.table()
+    assert table is not None
+    assert table.column("data_usage_gb").to_pylist() == [None, 1.5, None, 2.5]
+    assert table.column("data_usage_gb").null_count == 2

@@ -39,6 +39,8 @@ def test_a_zipped_function_counts_its_layers_and_an_image_function_is_left_out(t
             "Properties": {"Description": f"{FUNCTION_TAG}predict", "Layers": [{"Ref": "Layer"}]},
             "Metadata": {"aws:asset:path": "asset.code"},
         },
+        # CDK's helpers may have inline code: no asset of ours
+        "Inline": {"Type": "AWS::Lambda::Function", "Properties": {"Code": {"ZipFile": "def handler(e, c): pass"}}},
         # an image function has no zip asset (its code is the training image in ECR)
         "ScoreChunk": {
             "Type": "AWS::Lambda::Function",
@@ -69,4 +71,7 @@ def test_a_description_names_what_follows_its_tag() -> None:
     assert tagged(f"{IMAGE_FUNCTION_TAG}score_chunk", IMAGE_FUNCTION_TAG) == "score_chunk"
     assert tagged(f"{IMAGE_FUNCTION_TAG}score_chunk", FUNCTION_TAG) is None  # a job's function is not a folder
     assert tagged(FUNCTION_TAG, FUNCTION_TAG) is None  # a tag naming nothing
+    assert tagged(f"{FUNCTION_TAG} predict", FUNCTION_TAG) is None  # nor a word after it
+    assert tagged(f"x{FUNCTION_TAG}predict", FUNCTION_TAG) is None  # a tag is the start of a word
+    assert tagged(f"serves {FUNCTION_TAG}predict", FUNCTION_TAG) == "predict"
     assert tagged("", FUNCTION_TAG) is None

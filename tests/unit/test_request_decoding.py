@@ -117,6 +117,16 @@ def body(*batch: dict[str, Any], **members: Any) -> str:
     return json.dumps({"instances": list(batch), **members})
 
 
+def nested(depth: int) -> str:
+    """A clean body with a member of `depth` nested lists besides its rows."""
+    return body(CLEAN)[:-1] + ', "extra": ' + "[" * depth + "]" * depth + "}"
+
+
+def with_comment(text: str) -> str:
+    """A body whose free-text feature is `text` as written in the JSON (escapes kept)."""
+    return '{"instances": [' + json.dumps(CLEAN)[:-1] + ', "comment": "' + text + '"}]}'
+
+
 def test_a_clean_batch_is_taken_in_one_pass_with_nulls_and_left_out_nullable_features() -> None:
     validator = InputValidator(SIGNATURE)
     left_out = {k: v for k, v in CLEAN.items() if k not in ("amount", "region", "comment", "f0")}
@@ -165,6 +175,9 @@ def test_the_bounds_are_inclusive_as_value_by_value(age: float, taken: bool) -> 
         ('{"instances": [' + json.dumps({**CLEAN, "amount": 0})[:-4] + "NaN}]}", "a NaN token"),
         ("[]", "not an object"),
         ("{", "not JSON"),
+        (nested(1100), "a member nested deeper than parsing goes"),
+        (with_comment("\\ud800"), "an escaped lone surrogate"),
+        (with_comment("\ud800"), "a lone surrogate in the text itself"),
     ],
 )
 def test_a_body_the_one_pass_does_not_take_goes_value_by_value(text: str, why: str) -> None:
@@ -181,3 +194,21 @@ def test_a_repeated_feature_counts_once_its_last_value_as_in_parsing() -> None:
     decoded = validator.decode(text, MAX_ROWS)
     assert decoded is not None and decoded.values["age"].tolist() == [40.0]
     same_inputs(decoded, validator(parse_body(text), MAX_ROWS))
+
+
+def test_a_feature_that_accepts_no_value_leaves_every_body_to_value_by_value() -> None:
+    closed = signature({"name": "kind", "type": "categorical", "categories": []}, {"name": "x", "type": "numeric"})
+    validator = InputValidator(closed)
+    text = body({"kind": "anything", "x": 1})
+    assert validator.decode(text, MAX_ROWS) is None
+    with pytest.raises(BadRequestError, match="is not one of the model's categories"):
+        validator(parse_body(text), MAX_ROWS)
+
+
+@pytest.mark.parametrize("depth", [900, 1000, 1100])
+def test_a_deeply_nested_member_never_raises_and_never_differs(depth: int) -> None:
+    validator = InputValidator(SIGNATURE)
+    decoded, expected = validator.decode(nested(depth), MAX_ROWS), value_by_value(validator, nested(depth))
+    if decoded is not None:
+        assert isinstance(expected, Inputs)
+        same_inputs(decoded, expected)

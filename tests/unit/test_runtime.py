@@ -79,3 +79,10 @@ def test_a_tunable_default_can_be_overridden_from_the_environment(monkeypatch: p
     monkeypatch.setenv("CAPTURE_MAX_ROWS", "50")
     settings = PredictSettings()  # type: ignore[call-arg]
     assert (settings.capture_max_rows, settings.max_rows) == (50, 1000)
+
+
+def test_metrics_written_by_the_rollups_alone_need_rollups() -> None:
+    from mlruntime import emit_metrics
+
+    with pytest.raises(ValueError, match="give the rollups"):
+        emit_metrics("ns", {"model": "m"}, {"SlowAnswers": (0.0, "Count")}, rollup_only={"SlowAnswers"})

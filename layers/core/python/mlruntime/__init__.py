@@ -167,6 +167,8 @@ def emit_metrics(
     Only the predict function's hot path uses this: Powertools' Metrics reads the environment and
     builds its metric set on every call, and its import adds to every cold start.
     """
+    if rollup_only and not rollups:
+        raise ValueError("rollup_only names metrics written by the rollups alone: give the rollups")
     if not values or os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
         return
     rolled = [list(rollup) for rollup in rollups]

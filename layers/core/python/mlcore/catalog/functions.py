@@ -130,9 +130,11 @@ LAYER_TAG = "mlops:layer="
 
 
 def tagged(description: str, tag: str) -> str | None:
-    """The name a Description gives after `tag` (up to the next space), or None when it has no `tag`."""
-    _, found, rest = description.partition(tag)
-    return rest.split(maxsplit=1)[0] if found and rest.strip() else None
+    """The name a Description gives in its word that starts with `tag`, or None when no word does (or names nothing)."""
+    word = next((word for word in description.split() if word.startswith(tag)), None)
+    if word is None:
+        return None
+    return word.removeprefix(tag) or None
 
 
 def resource_of(settings_field: str) -> str:

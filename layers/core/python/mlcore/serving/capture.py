@@ -13,6 +13,7 @@ at shutdown, which waits for the writer first.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -103,7 +104,17 @@ def capture_batch(
 def _concatenate(parts: list[Any]) -> Any:
     if all(isinstance(part, np.ndarray) for part in parts):
         return np.concatenate(parts)
-    return list(chain.from_iterable(part.tolist() if isinstance(part, np.ndarray) else part for part in parts))
+    return list(chain.from_iterable(map(_listed, parts)))
+
+
+def _listed(part: Any) -> list[Any]:
+    """A part as a list, where None is null: a float array's NaN (its null) becomes None (in a list NaN is a value)."""
+    if not isinstance(part, np.ndarray):
+        return list(part)
+    values = part.tolist()
+    if part.dtype.kind == "f" and np.isnan(part).any():
+        return [None if math.isnan(v) else v for v in values]
+    return values
 
 
 @dataclass

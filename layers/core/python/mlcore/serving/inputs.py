@@ -191,7 +191,7 @@ class InputValidator:
         self.lows = np.array([bounds(f)[0] for f in numeric], dtype=np.float64)
         self.highs = np.array([bounds(f)[1] for f in numeric], dtype=np.float64)
         # built on the first body decoded: only the predict path decodes bodies
-        self._decoder: tuple[Any, list[SignatureField]] | None = None
+        self._decoder: tuple[Any, list[SignatureField]] | None = None  # (None, []): no body is decoded
 
     def _columns(self, instances: list[Any]) -> list[tuple[Any, ...]] | None:
         """The batch as one tuple per feature, when every row is an object with exactly the features."""
@@ -261,12 +261,15 @@ class InputValidator:
         if self._decoder is None:
             self._decoder = request_decoder(self.signature)
         decoder, order = self._decoder
+        if decoder is None:
+            return None
         try:
             request = decoder.decode(body)
-        except msgspec.MsgspecError:
+        # RecursionError: a member nested too deeply; UnicodeEncodeError: a lone surrogate in the text
+        except (msgspec.MsgspecError, RecursionError, UnicodeEncodeError):
             return None
         rows = request.instances
-        if request.dataframe_split is not msgspec.UNSET or not 0 < len(rows) <= max_rows or not self.signature:
+        if request.dataframe_split is not msgspec.UNSET or not 0 < len(rows) <= max_rows:
             return None
         columns = zip(*map(msgspec.structs.astuple, rows), strict=True)  # a tuple per feature, in the row's order
         values: dict[str, Any] = {}
@@ -331,8 +334,12 @@ def request_decoder(signature: list[SignatureField]) -> tuple[Any, list[Signatur
     feature (a nullable one may be null or left out) and no other, numbers within their bounds (JSON's integers
     too, not booleans), categories among the model's. Other top-level members are ignored, as by `parse_body`;
     `dataframe_split` is kept aside so that the caller can refuse a body with both. With it, the signature's
-    fields in the order of a decoded row's values (msgspec puts the features that may be left out last)."""
+    fields in the order of a decoded row's values (msgspec puts the features that may be left out last). No
+    decoder (None) for a signature with a feature that accepts no value (`categories: []`) or no feature."""
     import msgspec
+
+    if not signature or any(field.categories == [] for field in signature):
+        return None, []
 
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     for i, field in enumerate(signature):
@@ -341,7 +348,7 @@ def request_decoder(signature: list[SignatureField]) -> tuple[Any, list[Signatur
             low, high = bounds(field)
             kind = Annotated[float, msgspec.Meta(ge=low, le=high)]
         else:
-            kind = Literal[tuple(field.categories)] if field.categories else str
+            kind = Literal[tuple(field.categories)] if field.categories is not None else str
         # positional names: a feature's name need not be a Python identifier (rename maps them back)
         fields.append((f"f{i}", kind | None, None) if field.nullable else (f"f{i}", kind))
     rename = {f"f{i}": field.name for i, field in enumerate(signature)}

@@ -18,7 +18,6 @@ from mlcore.errors import (
     ArtifactIntegrityError,
     BadRequestError,
     DependencyError,
-    MlopsError,
     NotFoundError,
     PayloadTooLargeError,
     ServiceUnavailableError,
@@ -257,10 +256,10 @@ class PredictionService:
         body = check_body_size(body, self.max_body_bytes)
         try:
             serving = self.serving(name)
-        except MlopsError:
-            parse_body(body, self.max_body_bytes)  # a body that is no request is named first
+            request_id = self.issue(request_id, name)  # what feedback names this prediction by
+        except Exception:
+            parse_body(body, self.max_body_bytes)  # a body that is no request is the client's mistake, named first
             raise
-        request_id = self.issue(request_id, name)  # what feedback names this prediction by
         answer, variant = serving.champion, CHAMPION
         canary = serving.challenger is not None and serving.mode is RolloutMode.CANARY
         if canary and serving.challenger and route_share(routing_key or request_id) < serving.weight:
