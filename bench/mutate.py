@@ -46,6 +46,7 @@ TESTS = [
     "unit/test_contract.py",
     "unit/test_evaluation.py",
     "unit/test_input_validation.py",
+    "unit/test_request_decoding.py",
     "unit/test_capture_buffer.py",
     "unit/test_performance_check.py",
     "unit/test_split.py",
@@ -69,8 +70,10 @@ def stage(modules: dict[str, str]) -> None:
     shutil.copytree(CORE, STAGE / "src" / "mlcore", ignore=shutil.ignore_patterns("__pycache__"))
     (STAGE / "tests" / "unit").mkdir(parents=True)
     (STAGE / "tests" / "functional").mkdir()
-    for name in ("conftest.py", "unit/conftest.py", *TESTS):
-        if (ROOT / "tests" / name).exists():
+    # the tests, their conftest files and the helper modules they import (every non-test module beside them)
+    helpers = [p.relative_to(ROOT / "tests").as_posix() for p in (ROOT / "tests").glob("*/*.py")]
+    for name in ("conftest.py", *(h for h in helpers if not Path(h).name.startswith("test_")), *TESTS):
+        if (ROOT / "tests" / name).exists() and (STAGE / "tests" / name).parent.exists():
             shutil.copy(ROOT / "tests" / name, STAGE / "tests" / name)
     only = ", ".join(f'"src/{path}"' for path in modules.values())
     selection = ", ".join(f'"tests/{test}"' for test in TESTS)

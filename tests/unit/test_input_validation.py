@@ -446,6 +446,19 @@ def test_columns_become_model_tensors_of_one_column_each() -> None:
     assert (tensors["rooms"].shape, tensors["rooms"].dtype) == ((3, 1), np.float32)
     assert (tensors["district"].shape, tensors["district"].dtype) == ((3, 1), object)
     assert math.isnan(tensors["rooms"][1, 0])
+    assert tensors["district"].ravel().tolist() == ["a", "", "c"]
+
+
+def test_columns_given_as_arrays_become_the_same_tensors() -> None:
+    """As a table gives them (batch scoring, training): float64 with NaN, and objects with None for text."""
+    from mlcore.serving import tensors_from_columns
+
+    signature = small_signature({"name": "rooms", "type": "numeric"}, {"name": "district", "type": "categorical"})
+    columns = {"rooms": np.array([1.0, np.nan, 3.0]), "district": np.array(["a", None, "c"], dtype=object)}
+    tensors = tensors_from_columns(columns, signature)
+    assert (tensors["district"].shape, tensors["district"].dtype) == ((3, 1), object)
+    assert tensors["district"].ravel().tolist() == ["a", "", "c"]  # a missing text is the empty string
+    assert tensors["rooms"].shape == (3, 1) and math.isnan(tensors["rooms"][1, 0])
 
 
 def test_a_model_of_categorical_features_only_is_checked_in_bulk() -> None:

@@ -276,10 +276,7 @@ class InputValidator:
         tensors: dict[str, np.ndarray] = {}
         for field, column in zip(order, columns, strict=True):
             if field.type == FLOAT:
-                try:
-                    numbers = np.array(column, dtype=np.float64)
-                except TypeError:  # a null, where the feature may be missing
-                    numbers = np.array([math.nan if v is None else v for v in column], dtype=np.float64)
+                numbers = np.array(column, dtype=np.float64)  # a null (None) is NaN
                 values[field.name] = numbers
                 tensors[field.name] = numbers.astype(np.float32).reshape(-1, 1)
                 continue
