@@ -65,6 +65,8 @@ TESTS = [
     "functional/test_feature_store.py",
     "functional/test_view_drift.py",
 ]
+# What some functional tests load from the repository: the Lambda handlers and their sample events.
+ALSO_COPY = ("functions", "events")
 KILLED = {1, 3, 36, 37, -24, 24, 152, 255}  # failed tests, a pytest error, a timeout, the type check
 SURVIVED, NO_TESTS = {0}, {5, 33}
 
@@ -73,6 +75,8 @@ def stage(modules: dict[str, str]) -> None:
     """A fresh `.mutate/` with the core under src/, the chosen tests and the mutmut configuration."""
     shutil.rmtree(STAGE, ignore_errors=True)
     shutil.copytree(CORE, STAGE / "src" / "mlcore", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ALSO_COPY:
+        shutil.copytree(ROOT / folder, STAGE / folder, ignore=shutil.ignore_patterns("__pycache__"))
     (STAGE / "tests" / "unit").mkdir(parents=True)
     (STAGE / "tests" / "functional").mkdir()
     # the tests, their conftest files and the helper modules they import (every non-test module beside them)
@@ -85,6 +89,7 @@ def stage(modules: dict[str, str]) -> None:
     (STAGE / "pyproject.toml").write_text(
         "[tool.mutmut]\n"
         'source_paths = ["src"]\n'
+        f"also_copy = [{', '.join(f'{folder!r}' for folder in ALSO_COPY)}]\n"
         f"only_mutate = [{only}]\n"
         f"pytest_add_cli_args_test_selection = [{selection}]\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x", "-m", "not boosting"]\n'
