@@ -50,14 +50,14 @@ def image_version(code_version: str) -> str:
 
 def score_one(plan_key: str, chunk: str) -> ChunkResult:
     """One chunk of a batch; a failure is written beside the plan, where the publish step looks, and raised."""
-    settings = ScoreBatchSettings()
-    data = ObjectStore(settings.data_bucket, boto3.client("s3"))
+    settings, s3 = ScoreBatchSettings(), boto3.client("s3")
+    data = ObjectStore(settings.data_bucket, s3)
     try:
         return score_chunk(
             plan_key,
             chunk,
             registry=Registry(settings.registry_table, boto3.client("dynamodb")),
-            artifacts=ObjectStore(settings.artifacts_bucket, boto3.client("s3")),
+            artifacts=ObjectStore(settings.artifacts_bucket, s3),
             data=data,
             batch_rows=settings.batch_rows,
         )

@@ -40,9 +40,9 @@ def functions(synthesized: Synthesized, prefix: str = FUNCTION_TAG) -> dict[str,
     functions; with IMAGE_FUNCTION_TAG, the jobs' functions)."""
     found = {}
     for logical, (stack, resource) in synthesized.resources("AWS::Lambda::Function").items():
-        description = resource["Properties"].get("Description", "")
-        if description.startswith(prefix):
-            found[description.removeprefix(prefix)] = (stack, logical, resource["Properties"])
+        name = tagged(resource["Properties"].get("Description", ""), prefix)
+        if name is not None:
+            found[name] = (stack, logical, resource["Properties"])
     return found
 
 
