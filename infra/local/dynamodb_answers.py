@@ -1,4 +1,4 @@
-"""The embedded AWS's DynamoDB answers, serialized without walking the API's shapes for every plain attribute.
+"""The embedded AWS's DynamoDB answers, made without moto's walks over every plain attribute: serialized, projected.
 
 moto serializes a response by walking its shape: for an attribute value, a structure of ten members, it looks
 each member up under two spellings. An item of five attributes costs about 50 lookups, so a BatchGetItem of 100
@@ -6,6 +6,11 @@ items (an enrichment of 100 rows) spent over 20 ms in the serializer alone. Here
 string, a number, a boolean or a null, and an item made only of such values, is copied as it is: what the
 shape walk would produce for it, since those members are written unchanged. Anything else (binary, sets,
 lists, maps) takes moto's walk, which encodes binary values and recurses.
+
+Reads with a projection of top-level attributes (the online store's `pk, event_time, doc`) are cut the same
+way: moto projects an item by turning it into Python values and back, attribute by attribute, about 60% of a
+100-key BatchGetItem's time; here the projected item holds the stored attribute values themselves, as a read
+without a projection does. Nested paths and list elements still take moto's projection.
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 from moto.core.serialize import SERVICE_SPECIFIC_SERIALIZERS, JSONSerializer
+from moto.dynamodb.models.dynamo_type import Item
 
 # The members of an attribute value written unchanged, with the Python type each holds in moto's answers.
 PLAIN = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
 ATTRIBUTE_VALUE, ATTRIBUTE_MAP = "AttributeValue", "AttributeMap"  # the shapes' names in DynamoDB's API model
+MOTO_PROJECT = Item.project
 
 
 def plain(value: Any) -> bool:
@@ -45,7 +52,19 @@ class DynamoDBSerializer(JSONSerializer):
         super()._serialize_type_map(serialized, value, shape, key)
 
 
+def project_top_level(self: Item, projection_expressions: list[list[str]]) -> Item:
+    """moto's `Item.project`, with a projection of top-level attributes only made by copying them."""
+    names = [path[0] for path in projection_expressions if len(path) == 1 and "[" not in path[0]]
+    if len(names) != len(projection_expressions):  # a nested path or a list element
+        return MOTO_PROJECT(self, projection_expressions)
+    projected = Item(self.hash_key, self.range_key, {})
+    # dict.update: the stored item passed moto's size check, which LimitedSizeDict would repeat per attribute
+    dict.update(projected.attrs, {name: self.attrs[name] for name in names if name in self.attrs})
+    return projected
+
+
 def use_fast_answers() -> None:
-    """Serialize DynamoDB's JSON answers with DynamoDBSerializer in this process (moto's registry of
-    service-specific serializers; idempotent)."""
+    """Serialize DynamoDB's JSON answers with DynamoDBSerializer, and project items' top-level attributes by
+    copying them, in this process (idempotent)."""
     SERVICE_SPECIFIC_SERIALIZERS.setdefault("dynamodb", {})["json"] = DynamoDBSerializer
+    Item.project = project_top_level  # type: ignore[method-assign]

@@ -133,3 +133,82 @@ def test_dynamodb_items_of_every_type_come_back_as_written(endpoint: tuple[str, 
     got = dynamodb.batch_get_item(RequestItems={"items": {"Keys": [{"pk": {"S": "plain"}}, {"pk": {"S": "rich"}}]}})
     assert sorted(got["Responses"]["items"], key=lambda item: item["pk"]["S"]) == [plain, rich]
     assert dynamodb.get_item(TableName="items", Key={"pk": {"S": "plain"}})["Item"] == plain
+
+
+def test_each_response_class_is_listed_once_and_unknown_actions_are_still_refused(
+    endpoint: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import inspect
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    listed: list[Any] = []
+    members = inspect.getmembers
+    monkeypatch.setattr(inspect, "getmembers", lambda of, *args, **kw: listed.append(of) or members(of, *args, **kw))
+    connection = http.client.HTTPConnection(*endpoint, timeout=10)
+    for _ in range(3):
+        answer = call(connection, b"{}", {})
+        assert answer.status == 200
+    unknown = call(connection, b"{}", {"X-Amz-Target": "DynamoDB_20120810.NoSuchAction"})
+    connection.close()
+    assert listed.count(DynamoHandler) <= 1  # without the cache moto lists it on every call
+    assert unknown.status >= 400
+
+
+def test_projected_reads_answer_as_moto_does_and_top_level_ones_skip_its_projection(
+    endpoint: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    from infra.local import dynamodb_answers
+
+    projected_by_moto: list[list[list[str]]] = []
+    moto_project = dynamodb_answers.MOTO_PROJECT
+
+    def spied(item: Any, paths: list[list[str]]) -> Any:
+        projected_by_moto.append(paths)
+        return moto_project(item, paths)
+
+    monkeypatch.setattr(dynamodb_answers, "MOTO_PROJECT", spied)
+    dynamodb = boto3.client("dynamodb", endpoint_url="http://{}:{}".format(*endpoint), region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="projected",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    item = {
+        "pk": {"S": "a"},
+        "sk": {"N": "1"},
+        "doc": {"S": "{}"},
+        "photo": {"B": b"\x00"},
+        "nested": {"M": {"inner": {"S": "v"}, "other": {"N": "2"}}},
+        "entries": {"L": [{"S": "first"}, {"S": "second"}]},
+        "a.b": {"S": "dotted name"},
+    }
+    dynamodb.put_item(TableName="projected", Item=item)
+    key = {"pk": {"S": "a"}, "sk": {"N": "1"}}
+    top = {
+        "ProjectionExpression": "doc, photo, #n, absent, #d",  # an absent attribute is left out
+        "ExpressionAttributeNames": {"#n": "nested", "#d": "a.b"},  # a name with a dot is still top-level
+    }
+    wanted = {name: item[name] for name in ("doc", "photo", "nested", "a.b")}
+    assert dynamodb.get_item(TableName="projected", Key=key, **top)["Item"] == wanted  # type: ignore[arg-type]
+    batch = dynamodb.batch_get_item(RequestItems={"projected": {"Keys": [key], **top}})  # type: ignore[dict-item]
+    assert batch["Responses"]["projected"] == [wanted]
+    query = dynamodb.query(
+        TableName="projected", KeyConditionExpression="pk = :a", ExpressionAttributeValues={":a": {"S": "a"}}, **top
+    )  # type: ignore[arg-type]
+    assert query["Items"] == [wanted]
+    assert projected_by_moto == []  # top-level names only: copied, not projected by moto
+    deep = dynamodb.get_item(TableName="projected", Key=key, ProjectionExpression="nested.inner, entries[1], doc")
+    assert deep["Item"] == {
+        "nested": {"M": {"inner": {"S": "v"}}},
+        "entries": {"L": [{"S": "second"}]},
+        "doc": {"S": "{}"},
+    }
+    assert len(projected_by_moto) == 1
+    assert dynamodb.get_item(TableName="projected", Key=key)["Item"] == item  # the stored item is left whole
