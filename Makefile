@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: demo demo-features test lint unit functional infra e2e locks synth layers-size bench-serving bench-batch bench-cli bench-venv bench-drift bench-validation bench-scale mutate openapi clean
+.PHONY: demo demo-features test lint unit functional infra e2e locks synth layers-size bench-serving bench-cold-start bench-batch bench-cli bench-venv bench-drift bench-validation bench-scale mutate openapi clean
 
 $(VENV)/.installed: pyproject.toml .ci/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ synth: $(VENV)/.installed node_modules/.installed
 ## Unzipped size of each function with its layers, after `make synth`.
 layers-size: synth
 	$(BIN)/python bench/package_size.py
+
+## A handler's imports from the bundled layers, with and without their bytecode (needs a CPython 3.12).
+bench-cold-start: $(VENV)/.installed
+	$(BIN)/python bench/layer_bytecode.py
 
 ## Serving latency, throughput, cold start and size of the predict function vs onnxruntime and pandas+sklearn.
 bench-serving: $(VENV)/.installed

@@ -4,13 +4,19 @@ The requirements are exported from the pins of pyproject.toml, never kept by han
 is its lock (infra.locks: the whole set at the versions the tests ran with, .ci/constraints.txt, each
 wheel by its SHA-256, installed with --require-hashes), and each layer carries a CycloneDX SBOM of what
 it installed (`sbom.cdx.json` at the layer's root, /opt in Lambda).
+
+Each layer also carries the bytecode of its modules for the runtime's Python (3.12), when this machine has a
+CPython 3.12 to compile with: Lambda's /opt is read-only, so without it every cold start compiles each module
+it imports, and the predict function's imports took twice as long (`bench/layer_bytecode.py`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -47,6 +53,10 @@ LAYER_PACKAGES: dict[str, tuple[str, ...]] = {
 }
 # The Lambda runtime ships boto3; a second copy in a layer would shadow it and waste ~100 MB.
 PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer")
+# Never read in Lambda, so not shipped: the packages' test suites, and the C headers and Cython sources for
+# building against them (16 MiB of the data layer: room for the bytecode under Lambda's 250 MB).
+NOT_SHIPPED_FOLDERS = ("tests", "test")
+NOT_SHIPPED_FILES = ("*.h", "*.hpp", "*.c", "*.cc", "*.cpp", "*.pyx", "*.pxd", "*.pxi")
 _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -89,6 +99,79 @@ def pip_command(target: str, lock: str, python: str = sys.executable) -> list[st
         python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile", *target_flags(),
         "--upgrade", "--require-hashes", "--requirement", lock, "--target", target,
     ]  # fmt: skip
+
+
+def compile_command(directory: str, python: str) -> list[str]:
+    """Byte-compile every module under `directory` with `python`. unchecked-hash: the runtime uses the bytecode
+    without comparing it with the source's time (a layer's zip does not keep the build's file times, and /opt
+    never changes), so no cold start compiles again."""
+    return [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", directory]
+
+
+def prune(target: Path) -> int:
+    """Remove what Lambda never reads from installed packages (NOT_SHIPPED_*); the bytes removed."""
+    removed = 0
+    folders = {path for name in NOT_SHIPPED_FOLDERS for path in target.rglob(name) if path.is_dir()}
+    for folder in sorted(folders, key=lambda path: len(path.parts)):  # outer first; an inner one goes with it
+        if folder.exists():
+            removed += sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+            shutil.rmtree(folder)
+    for pattern in NOT_SHIPPED_FILES:
+        for file in target.rglob(pattern):
+            if file.is_file():
+                removed += file.stat().st_size
+                file.unlink()
+    return removed
+
+
+def prune_command(target: str) -> str:
+    """`prune` as a shell command, for the Docker fallback (which has our rule, not our code)."""
+    folders = " -o ".join(f"-name {shlex.quote(name)}" for name in NOT_SHIPPED_FOLDERS)
+    files = " -o ".join(f"-name {shlex.quote(pattern)}" for pattern in NOT_SHIPPED_FILES)
+    return (
+        f"find {target} -depth -type d \\( {folders} \\) -exec rm -rf {{}} + && "
+        f"find {target} -type f \\( {files} \\) -delete"
+    )
+
+
+def runtime_python(candidates: tuple[str, ...] | None = None) -> str | None:
+    """The path of a CPython of the Lambda runtime's version on this machine (bytecode is made for one minor
+    version), or None. Looks at $MLOPS_LAYER_PYTHON, then `python3.12` (under pyenv, whatever version is
+    selected)."""
+    if candidates is None:
+        candidates = tuple(filter(None, (os.environ.get("MLOPS_LAYER_PYTHON"), f"python{PYTHON_VERSION}")))
+    probe = "import platform, sys; print(platform.python_implementation(), *sys.version_info[:2], sys.executable)"
+    for candidate in candidates:
+        try:
+            answer = subprocess.run(
+                [candidate, "-c", probe],
+                env={**os.environ, "PYENV_VERSION": PYTHON_VERSION},  # a pyenv shim: any installed 3.12.x
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        words = answer.stdout.split(maxsplit=3)
+        if answer.returncode == 0 and len(words) == 4 and words[:3] == ["CPython", *PYTHON_VERSION.split(".")]:
+            return words[3].strip()
+    return None
+
+
+def compile_layer(directory: Path, python: str | None) -> bool:
+    """Add the bytecode of every module under `directory` (True), or say why the layer goes without (False)."""
+    if python is None:
+        print(
+            f"no CPython {PYTHON_VERSION} here (set MLOPS_LAYER_PYTHON to one): the layer ships without bytecode, "
+            "and each cold start compiles the modules it imports",
+            file=sys.stderr,
+        )
+        return False
+    done = subprocess.run(compile_command(str(directory), python), check=False, capture_output=True, text=True)
+    if done.returncode != 0:  # a module that does not compile is still shipped, as its package published it
+        print(f"some modules were not byte-compiled:\n{done.stdout[-2000:]}{done.stderr[-2000:]}", file=sys.stderr)
+    return True
 
 
 def check_lock(layer: str) -> Path:
@@ -134,10 +217,12 @@ class PipLayerBundling:
                 shutil.rmtree(path)
             for path in target.glob(f"{name}-*.dist-info"):
                 shutil.rmtree(path)
+        prune(target)
         for package in self.packages:
             shutil.copytree(
                 CORE_SOURCE / package, Path(output_dir) / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
             )
+        compile_layer(Path(output_dir), runtime_python())
         sbom = cyclonedx_sbom(target, f"mlops-layer-{self.layer}", tuple(Path(p).name for p in self.packages))
         (Path(output_dir) / SBOM_FILE).write_text(json.dumps(sbom, indent=2))
         return True
@@ -188,7 +273,13 @@ class Layers(Construct):
             for p in packages
         )
         lock = f"/asset-input/{LOCKS_DIR.name}/{layer_lock(name).name}"
-        docker_command = " ".join(pip_command("/asset-output/python", lock, python="python")) + copy
+        docker_command = " && ".join(
+            (
+                " ".join(pip_command("/asset-output/python", lock, python="python")) + copy,
+                prune_command("/asset-output/python"),
+                shlex.join(compile_command("/asset-output", "python")),  # the image's python is the runtime's
+            )
+        )
         return lambda_.LayerVersion(
             self,
             name.capitalize(),
