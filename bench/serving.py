@@ -11,7 +11,9 @@ latter on 20 numeric + 3 categorical features), in the same run:
 
 Cold starts run in fresh `python -c` processes: (b) imports the handler and answers its first event against a
 moto server in this process (so its registry and S3 reads are real round trips, to localhost); (c) imports
-pandas, unpickles the pipeline with joblib and answers its first event.
+pandas, unpickles the pipeline with joblib and answers its first event. Both read their modules' bytecode from a
+cache the first, discarded run writes, as the deployed layers carry it (`make bench-cold-start` measures what it
+saves in Lambda's Python).
 
 Run `.venv/bin/python bench/serving.py [--quick] [--profile [ROWS]]`. A report, not a test: it exits 0 unless
 it crashed.
@@ -534,9 +536,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def child_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    return {**env, **extra}
+def child_env(extra: dict[str, str], bytecode: str) -> dict[str, str]:
+    """The child's environment: bytecode written to and read from `bytecode` (the discarded first run writes it,
+    as the layers ship it: infra/constructs/layers.py), even where PYTHONDONTWRITEBYTECODE is set."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "POWERTOOLS_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
+    return {**env, "PYTHONPYCACHEPREFIX": bytecode, **extra}
 
 
 def cold_benchmark(models: list[Model], counts: Counts) -> dict[str, float]:
@@ -551,8 +559,8 @@ def cold_benchmark(models: list[Model], counts: Counts) -> dict[str, float]:
     try:
         setup_aws(models, endpoint)
         with tempfile.TemporaryDirectory() as tmp:
-            baseline_env = child_env({})
-            handler_env = child_env(function_env(endpoint))
+            baseline_env = child_env({}, tmp)
+            handler_env = child_env(function_env(endpoint), tmp)
             for model in models:
                 print(f"  cold {model.name}", file=sys.stderr, flush=True)
                 event, pickle = Path(tmp, f"{model.name}.json"), Path(tmp, f"{model.name}.joblib")

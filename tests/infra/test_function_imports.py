@@ -70,8 +70,11 @@ def test_handler_imports_with_only_its_layers(synthesized: Synthesized, folder: 
 
 
 def test_the_predict_function_starts_without_an_sdk() -> None:
-    """Its cold start stays fast: no boto3 (~0.5 s with a client), no Powertools, no X-Ray SDK."""
-    blocked = sorted(NEVER_IN_LAMBDA | {"pyarrow", "boto3", "botocore", "aws_lambda_powertools", "aws_xray_sdk"})
+    """Its cold start stays fast: no boto3 (~0.5 s with a client), no Powertools, no X-Ray SDK, no YAML parser
+    (a spec comes from the registry as JSON)."""
+    blocked = sorted(
+        NEVER_IN_LAMBDA | {"pyarrow", "boto3", "botocore", "aws_lambda_powertools", "aws_xray_sdk", "yaml"}
+    )
     script = f"BLOCKED = {blocked!r}\nFOLDER = {str(ROOT / 'functions' / 'predict')!r}\n" + BLOCKER
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-1500:]

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlcore.catalog import (
@@ -742,6 +741,8 @@ def parse_spec(data: dict[str, Any], views: Callable[[str], FeatureView | None] 
 
 
 def yaml_mapping(text: str, what: str) -> dict[str, Any]:
+    import yaml  # here: the functions read specs from the registry as JSON, and their cold starts skip a YAML parser
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
