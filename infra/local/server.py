@@ -4,9 +4,10 @@ werkzeug's development server (moto's `ThreadedMotoServer`) answers every reques
 standard library's handler cannot tell whether the application read the whole body before the next request line.
 Here the handler reads the body first (by its Content-Length) and hands the application a copy, so the connection
 can carry the next request: a client that keeps its connections (boto3, the predict function's SigV4 client) pays
-for one connect and one thread start per connection, not per call. A chunked body, or a client that asks to
-close, still closes. Each connection has its own thread (werkzeug's threaded server): a Lambda invocation that
-calls back into the embedded AWS never waits for a free worker. Three of moto's costs per request are cut: each
+for one connect and one thread start per connection, not per call. A chunked body, a client that asks to
+close, or an application that fails after starting its answer (which werkzeug cannot finish) still closes. Each
+connection has its own thread (werkzeug's threaded server): a Lambda invocation that calls back into the
+embedded AWS never waits for a free worker. Three of moto's costs per request are cut: each
 host's backend is looked up once, each response class's methods are listed once, and DynamoDB's items are
 serialized by `infra/local/dynamodb_answers.py`.
 """
@@ -18,6 +19,7 @@ import functools
 import io
 import socket
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -27,6 +29,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from infra.local.dynamodb_answers import use_fast_answers
 
 IDLE_SECONDS = 120  # an idle kept connection is closed after this (clients reconnect, as with AWS)
+FAILED = "mlops.application_failed"  # set in a request's environ when the application raised
 
 
 class KeepAliveHandler(MotoRequestHandler):
@@ -61,11 +64,42 @@ class KeepAliveHandler(MotoRequestHandler):
             super().run_wsgi()
         finally:
             self.rfile, self.keep_alive = wire, False
+        if getattr(self, "environ", {}).get(FAILED):
+            # the answer may have stopped short of its Content-Length: the client would wait for the rest
+            self.close_connection = True
 
     def send_header(self, keyword: str, value: str) -> None:
         if self.keep_alive and keyword.lower() == "connection" and value.lower() == "close":
             return  # werkzeug always sends it; the body was read whole, so the connection stays usable
         super().send_header(keyword, value)
+
+
+def _marking_failures(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterator[bytes]]:
+    """`app`, with FAILED set in the environ of a request it raised on after starting its answer (before, werkzeug
+    answers 500 in full, and the connection can carry the next request)."""
+
+    def marked(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        started = False
+
+        def starting(*args: Any) -> Any:
+            nonlocal started
+            started = True
+            return start_response(*args)
+
+        try:
+            yield from app(environ, starting)
+        except Exception:
+            environ[FAILED] = started
+            raise
+
+    return marked
+
+
+def wsgi_server(ip_address: str, port: int, app: Any) -> BaseWSGIServer:
+    """A threaded werkzeug server of `app` on `ip_address:port` whose connections are kept open."""
+    server = make_server(ip_address, port, _marking_failures(app), threaded=True, request_handler=KeepAliveHandler)
+    server.open_connections = set()  # type: ignore[attr-defined]  # closed by EmbeddedAwsServer.stop()
+    return server
 
 
 class _Dispatcher(DomainDispatcherApplication):
@@ -109,9 +143,7 @@ class EmbeddedAwsServer:
     def start(self) -> EmbeddedAwsServer:
         use_fast_answers()  # this process's moto: DynamoDB's items copied, not walked shape by shape
         list_methods_once()
-        app: Any = _Dispatcher(create_backend_app)
-        self._server = make_server(self.ip_address, self.port, app, threaded=True, request_handler=KeepAliveHandler)
-        self._server.open_connections = set()  # type: ignore[attr-defined]  # closed by stop()
+        self._server = wsgi_server(self.ip_address, self.port, _Dispatcher(create_backend_app))
         self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)
         self._thread.start()
         return self

@@ -5,12 +5,13 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from infra.local.server import EmbeddedAwsServer
+from infra.local.server import EmbeddedAwsServer, wsgi_server
 
 LIST_TABLES = {"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0"}
 SIGNED = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x"
@@ -212,3 +213,37 @@ def test_projected_reads_answer_as_moto_does_and_top_level_ones_skip_its_project
     }
     assert len(projected_by_moto) == 1
     assert dynamodb.get_item(TableName="projected", Key=key)["Item"] == item  # the stored item is left whole
+
+
+def failing_after_headers(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+    if environ["PATH_INFO"] == "/before":
+        raise RuntimeError("failed before answering")
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "100")])
+    yield b'{"partial": '
+    raise RuntimeError("failed while writing the body")
+
+
+def test_an_application_that_fails_midway_closes_its_connection_rather_than_leave_the_client_waiting() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = wsgi_server("127.0.0.1", port, failing_after_headers)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for _ in range(2):  # before answering: werkzeug's 500 is whole, and the connection carries the next request
+            connection.request("POST", "/before", body=b"{}")
+            answer = connection.getresponse()
+            assert answer.status == 500 and answer.read() and not answer.will_close
+        opened = connection.sock
+        connection.request("POST", "/after", body=b"{}")
+        assert connection.sock is opened
+        answer = connection.getresponse()
+        assert answer.status == 200
+        with pytest.raises(http.client.IncompleteRead):  # at once: not after the client's 30 s timeout
+            answer.read()
+        connection.close()
+    finally:
+        server.shutdown()
+        server.server_close()
