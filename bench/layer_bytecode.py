@@ -24,7 +24,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+import serving  # noqa: E402 (the serving benchmark's import of a handler, as its cold starts do it)
 
 from infra.constructs.layers import (  # noqa: E402
     CORE_PACKAGES,
@@ -40,15 +42,16 @@ from mlcore.catalog.functions import FUNCTIONS  # noqa: E402
 
 # A function of each set of layers: the API's (core + serving), a governance one (core), a pipeline step (core + data)
 MEASURED = ("predict", "govern", "validate")
-CHILD = """
+CHILD = (
+    """
 import importlib.util, sys, time
 started = time.perf_counter()
-spec = importlib.util.spec_from_file_location("handler", {handler!r})
-module = importlib.util.module_from_spec(spec)
-sys.modules["handler"] = module
-spec.loader.exec_module(module)
+"""
+    + serving.IMPORT_HANDLER
+    + """
 print(time.perf_counter() - started)
 """
+)
 ENVIRONMENT = {  # what the runtime sets; no request is answered, so no AWS is reached
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
