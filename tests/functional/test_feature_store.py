@@ -617,6 +617,43 @@ def test_a_view_update_that_would_break_a_model_using_it_is_refused(
     assert registry.get_view("card-activity").view.ttl_hours == 72
 
 
+def test_a_views_registration_and_updates_are_audited_under_it_and_each_write_answers_its_current_revision(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlcore.errors import ConflictError
+    from mlcore.registry import utc_now
+
+    view = load_view(CARD_VIEW.read_text())
+    registered = registry.put_view(view, actor="alice")
+    before_update = utc_now()
+    offline = view.model_copy(update={"online": False, "ttl_hours": 72})
+    updated = registry.put_view(offline, actor="bob")
+    # `mlops features show` lists the trail: who registered and who changed the view, with what it serves
+    trail = [(a.action, a.actor, a.details) for a in registry.view_audit_trail(view.name)]
+    assert trail == [
+        ("view_registered", "alice", {"online": True, "features": view.feature_names}),
+        ("view_updated", "bob", {"online": False, "features": view.feature_names}),
+    ]
+    assert registry.audit_trail(view.name) == []  # not under a model of the same name
+    stored = registry.get_view(view.name)
+    assert stored.view == offline and stored.updated_at >= before_update > registered.updated_at
+    # the record a write answers is the stored revision: the next write on it is taken, a stale one refused
+    done = registry.set_materialized(updated, {"materialized_through": "ingest-1"})
+    assert registry.get_view(view.name).materialized_through == "ingest-1"
+    registry.set_materialized(done, {"materialized_through": "ingest-2"})
+    with pytest.raises(ConflictError, match="changed while it was materialized"):
+        registry.set_materialized(updated, {"materialized_through": "ingest-0"})
+    with pytest.raises(ConflictError, match="changed while it was materialized"):
+        registry.set_materialized(registered, {"materialized_through": "ingest-0"})
+    # a registration that read the view before another one wrote it is refused, naming the view
+    monkeypatch.setattr(registry, "find_view", lambda name: updated)
+    with pytest.raises(ConflictError, match="feature view 'card-activity' changed concurrently"):
+        registry.put_view(view, actor="carol")
+    monkeypatch.undo()
+    assert registry.get_view(view.name).materialized_through == "ingest-2"  # nothing of the refused write
+    assert len(registry.view_audit_trail(view.name)) == 2
+
+
 # -- found in review: schema growth, corrections, bad keys, clocks ahead ------------------------------
 
 

@@ -372,6 +372,25 @@ def test_a_rejection_fails_the_waiting_pipeline_s_token(registry: Registry, vers
     assert completed == [("token-of-the-run", False, {"status": "rejected", "actor": ALICE, "reason": "leak"})]
 
 
+def test_a_retried_step_s_token_replaces_the_kept_one_and_a_version_decided_meanwhile_keeps_none(
+    registry: Registry, versions: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waiting = versions(VersionStatus.PENDING)
+    assert registry.await_decision("churn", waiting, "first-attempt").status is VersionStatus.PENDING
+    assert registry.await_decision("churn", waiting, "retried-attempt").status is VersionStatus.PENDING
+    assert registry.approval_token("churn", waiting) == "retried-attempt"  # the decision completes the live one
+    # a version approved between the step's read and its write: the step gets the decision, nothing is kept
+    decided = versions(VersionStatus.PENDING)
+    read_before = registry.get_version("churn", decided)
+    registry.set_status("churn", decided, VersionStatus.APPROVED, actor=ALICE, reason="ok")
+    fresh = registry.get_version
+    reads = iter([read_before])
+    monkeypatch.setattr(registry, "get_version", lambda name, version: next(reads, None) or fresh(name, version))
+    answer = registry.await_decision("churn", decided, "late-token")
+    assert (answer.version, answer.status) == (decided, VersionStatus.APPROVED)
+    assert registry.approval_token("churn", decided) is None
+
+
 def test_asking_for_a_decision_keeps_the_token_and_says_what_to_compare_and_run(
     registry: Registry, versions: Callable[..., int]
 ) -> None:
@@ -465,6 +484,54 @@ def test_a_waiting_change_is_not_applied_over_a_spec_changed_since(
     status, body = invoke("POST", "/models/churn/spec/approve", {})
     assert status == 409 and "changed since" in body["error"]["message"]
     assert registry.get_spec("churn").metrics.minimum == churn_spec.metrics.minimum
+
+
+def test_a_newer_proposal_replaces_the_waiting_one_each_audited_and_the_applied_one_names_its_proposer(
+    registry: Registry, churn_spec: ModelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlcore.errors import ConflictError, ModelNotFoundError
+
+    carol = "arn:aws:iam::123456789012:user/carol"
+    with pytest.raises(ModelNotFoundError, match="model 'churn' is not registered: a first spec needs no approval"):
+        registry.propose_spec(churn_spec, BOB, diff=[], loosens=[])
+    registry.put_spec(churn_spec.model_copy(update={"approval": "manual"}), actor=ALICE)
+    loosened = ["approval: manual -> auto"]
+    first_diff = [{"path": "approval", "from": "manual", "to": "auto"}]
+    first = registry.propose_spec(churn_spec, BOB, diff=first_diff, loosens=loosened)
+    waiting = registry.spec_proposal("churn")
+    assert waiting is not None and first.revision == waiting.revision  # the answer is what is stored
+    # a newer proposal replaces the waiting one
+    newer_spec = churn_spec.model_copy(update={"description": "auto, and described"})
+    newer_diff = [*first_diff, {"path": "description", "from": churn_spec.description, "to": "auto, and described"}]
+    newer = registry.propose_spec(newer_spec, carol, diff=newer_diff, loosens=loosened)
+    waiting = registry.spec_proposal("churn")
+    assert waiting is not None and (waiting.spec, waiting.proposed_by) == (newer_spec, carol)
+    assert newer.revision == waiting.revision
+    proposed = [(r.actor, r.details) for r in registry.audit_trail("churn") if r.action == "spec_proposed"]
+    assert proposed == [
+        (BOB, {"diff": first_diff, "loosens": loosened}),
+        (carol, {"diff": newer_diff, "loosens": loosened}),
+    ]
+    # a proposal written over one it did not read is refused, naming the model
+    read = registry._get
+
+    def reads_no_proposal(name: str, sk: str, kind: Any) -> Any:
+        return None if kind.__name__ == "SpecProposal" else read(name, sk, kind)
+
+    monkeypatch.setattr(registry, "_get", reads_no_proposal)
+    with pytest.raises(ConflictError, match="model 'churn' changed concurrently"):
+        registry.propose_spec(churn_spec, BOB, diff=first_diff, loosens=loosened)
+    monkeypatch.undo()
+    # the approver applies the newest, which names its proposer; then nothing waits
+    assert registry.apply_spec_proposal("churn", ALICE).spec == newer_spec
+    assert registry.get_spec("churn") == newer_spec
+    applied = [r for r in registry.audit_trail("churn") if r.action == "spec_updated"][-1]
+    assert (applied.actor, applied.details) == (
+        ALICE,
+        {"diff": newer_diff, "loosens": loosened, "proposed_by": carol, "reason": ""},
+    )
+    with pytest.raises(ConflictError, match="no spec change of 'churn' waits for approval"):
+        registry.apply_spec_proposal("churn", ALICE, reason="again")
 
 
 def test_a_spec_for_another_model_than_the_path_or_an_invalid_one_is_a_400(

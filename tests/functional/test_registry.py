@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import boto3
@@ -410,9 +411,29 @@ def test_a_challengers_rollback_moves_the_challenger_not_the_champion(churn: Reg
         add(churn)
     churn.set_alias("churn", CHAMPION, 1, "test")
     churn.set_alias("churn", "challenger", 2, "test", mode=RolloutMode.CANARY, weight=0.1)
-    churn.set_alias("churn", "challenger", 3, "test", mode=RolloutMode.CANARY, weight=0.1)
-    assert churn.rollback("churn", "test", alias="challenger").version == 2
+    churn.set_alias("churn", "challenger", 3, "test", mode=RolloutMode.SHADOW, weight=0.0)
+    back = churn.rollback("churn", "test", alias="challenger")
+    # the rollout goes on as it was set last (a shadow stays a shadow), with the rolled-back version
+    assert (back.version, back.mode, back.weight) == (2, RolloutMode.SHADOW, 0.0)
+    stored = churn.get_alias("churn", "challenger")
+    assert stored is not None and (stored.version, stored.mode, stored.weight) == (2, RolloutMode.SHADOW, 0.0)
     assert churn.get_alias("churn", CHAMPION).version == 1  # type: ignore[union-attr]
+
+
+def test_a_move_expecting_another_version_says_what_serves_and_what_to_do(churn: Registry) -> None:
+    for _ in range(3):
+        add(churn)
+    churn.set_alias("churn", CHAMPION, 2, "test")
+    told = (
+        "the champion of 'churn' is v2, not {expected} as expected (as read, or as when version 3 was gated against "
+        "it): not moved; read it again (a pipeline run: run it again to gate against what serves now)"
+    )
+    for expected, named in ((1, "v1"), (None, "no version")):
+        with pytest.raises(ConflictError, match=f"^{re.escape(told.format(expected=named))}$"):
+            churn.set_alias("churn", CHAMPION, 3, "test", if_current=expected)
+    with pytest.raises(ConflictError, match=r"^the challenger of 'churn' is no version, not v2 as expected"):
+        churn.set_alias("churn", "challenger", 3, "test", mode=RolloutMode.CANARY, weight=0.1, if_current=2)
+    assert churn.get_alias("churn").version == 2  # type: ignore[union-attr]
 
 
 def test_an_alias_moved_without_a_reason_records_an_empty_one(churn: Registry) -> None:
@@ -521,6 +542,7 @@ def test_a_champion_taken_out_of_serving_falls_back_to_the_newest_other_approved
     # same transaction as the status change, both audited
     alias = churn.get_alias("churn")
     assert alias is not None and (alias.version, alias.previous_version) == (v2, v5)
+    assert alias.reason == f"version {v5} {status}: bias found"  # `mlops models show` says why it serves
     trail = churn.audit_trail("churn")[-2:]
     assert [(r.action, r.actor) for r in trail] == [("status_changed", "carol"), ("champion_fallback", "carol")]
     assert trail[1].details == {"alias": CHAMPION, "from": v5, "to": v2, "reason": f"version {v5} {status}: bias found"}
@@ -529,18 +551,46 @@ def test_a_champion_taken_out_of_serving_falls_back_to_the_newest_other_approved
 def test_a_champion_rejected_with_no_other_approved_version_leaves_no_champion(churn: Registry) -> None:
     only = add(churn)
     churn.set_alias("churn", CHAMPION, only, actor=ACTOR)
-    churn.set_status("churn", only, R, actor=ACTOR, reason="leak")
+    churn.set_status("churn", only, R, actor=ACTOR)  # no reason given: the record says what happened, no more
     assert churn.get_alias("churn") is None
     assert actions(churn)[-2:] == ["status_changed", "alias_removed"]
+    removed = churn.audit_trail("churn")[-1].details
+    assert removed == {"alias": CHAMPION, "version": only, "reason": f"version {only} rejected"}
 
 
 def test_a_challenger_taken_out_of_serving_ends_its_rollout_and_the_champion_stays(churn: Registry) -> None:
     champion, challenger = add(churn), add(churn)
     churn.set_alias("churn", CHAMPION, champion, actor=ACTOR)
     churn.set_alias("churn", CHALLENGER, challenger, actor=ACTOR, mode=RolloutMode.CANARY, weight=0.1)
-    churn.set_status("churn", challenger, X, actor=ACTOR)
+    churn.set_status("churn", challenger, X, actor=ACTOR, reason="superseded")
     assert churn.get_alias("churn", CHALLENGER) is None
     assert churn.get_alias("churn").version == champion  # type: ignore[union-attr]
+    removed = churn.audit_trail("churn")[-1]
+    assert (removed.action, removed.details) == (
+        "alias_removed",
+        {"alias": CHALLENGER, "version": challenger, "reason": f"version {challenger} archived: superseded"},
+    )
+
+
+def test_a_fallback_to_a_version_rejected_meanwhile_changes_nothing_and_says_to_retry(
+    churn: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN v2 the champion, and bob rejecting v1 while alice rejects v2 (whose fallback v1 would be)
+    v1, v2 = add(churn), add(churn)
+    churn.set_alias("churn", CHAMPION, v2, actor=ACTOR)
+    other = Registry(churn.table, churn.client)
+    listed = churn.list_versions
+
+    def list_then_lose_the_race(name: str) -> list[ModelVersion]:
+        found = listed(name)
+        other.set_status(name, v1, R, actor="bob", reason="leak")
+        return found
+
+    monkeypatch.setattr(churn, "list_versions", list_then_lose_the_race)
+    with pytest.raises(ConflictError, match=f"version {v1} of 'churn' changed concurrently; read it again and retry"):
+        churn.set_status("churn", v2, R, actor="alice", reason="bias")
+    assert churn.get_version("churn", v2).status is VersionStatus.APPROVED
+    assert churn.get_alias("churn").version == v2  # type: ignore[union-attr]
 
 
 def test_a_fallback_that_would_overwrite_a_concurrent_promotion_changes_nothing(
