@@ -599,11 +599,18 @@ def test_the_tick_materializes_the_views_it_can_names_the_one_it_cannot_and_skip
         ({"entities": ["account_id"]}, "reads view 'card-activity' by ['card_id']"),
     ],
 )
-def test_a_view_update_that_would_break_a_model_using_it_is_refused(
-    registry: Registry, view: FeatureView, fraud_spec: ModelSpec, change: dict[str, Any], message: str
+def test_a_view_update_that_would_break_a_model_using_it_is_refused(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry,
+    view: FeatureView,
+    fraud_spec: ModelSpec,
+    churn_spec: ModelSpec,
+    change: dict[str, Any],
+    message: str,
 ) -> None:
     from mlcore.errors import ConflictError
     from mlcore.spec import Feature
+
+    registry.put_spec(churn_spec, actor="test")  # a model without views, listed before fraud: it is passed over
 
     features = [f for f in view.features if f.name != "tx_count_24h"]
     if change.get("features") == "retype":

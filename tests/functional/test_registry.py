@@ -411,12 +411,14 @@ def test_a_challengers_rollback_moves_the_challenger_not_the_champion(churn: Reg
         add(churn)
     churn.set_alias("churn", CHAMPION, 1, "test")
     churn.set_alias("churn", "challenger", 2, "test", mode=RolloutMode.CANARY, weight=0.1)
-    churn.set_alias("churn", "challenger", 3, "test", mode=RolloutMode.SHADOW, weight=0.0)
-    back = churn.rollback("churn", "test", alias="challenger")
-    # the rollout goes on as it was set last (a shadow stays a shadow), with the rolled-back version
-    assert (back.version, back.mode, back.weight) == (2, RolloutMode.SHADOW, 0.0)
-    stored = churn.get_alias("churn", "challenger")
-    assert stored is not None and (stored.version, stored.mode, stored.weight) == (2, RolloutMode.SHADOW, 0.0)
+    # the rollout goes on as it was set last, with the rolled-back version: a shadow stays a shadow, a canary
+    # keeps its share
+    for mode, weight in ((RolloutMode.SHADOW, 0.0), (RolloutMode.CANARY, 0.25)):
+        churn.set_alias("churn", "challenger", 3, "test", mode=mode, weight=weight)
+        back = churn.rollback("churn", "test", alias="challenger")
+        assert (back.version, back.mode, back.weight) == (2, mode, weight)
+        stored = churn.get_alias("churn", "challenger")
+        assert stored is not None and (stored.version, stored.mode, stored.weight) == (2, mode, weight)
     assert churn.get_alias("churn", CHAMPION).version == 1  # type: ignore[union-attr]
 
 
