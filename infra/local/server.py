@@ -9,7 +9,7 @@ close, or an application that fails after starting its answer (which werkzeug ca
 connection has its own thread (werkzeug's threaded server): a Lambda invocation that calls back into the
 embedded AWS never waits for a free worker. Three of moto's costs per request are cut: each
 host's backend is looked up once, each response class's methods are listed once, and DynamoDB's items are
-serialized by `infra/local/dynamodb_answers.py`.
+serialized and projected by `infra/local/dynamodb_answers.py`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from infra.local.dynamodb_answers import use_fast_answers
 
 IDLE_SECONDS = 120  # an idle kept connection is closed after this (clients reconnect, as with AWS)
-FAILED = "mlops.application_failed"  # set in a request's environ when the application raised
+FAILED = "mlops.application_failed"  # set in a request's environ when the application raised mid-answer
 
 
 class KeepAliveHandler(MotoRequestHandler):
