@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -14,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from functional_helpers import load_module
 
 from infra.local.runner import LambdaContext
 from mlcore.catalog import ApprovalRequest, TrainedModel
@@ -42,12 +41,7 @@ Invoke = Callable[..., tuple[int, dict[str, Any]]]
 def handler() -> Iterator[ModuleType]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("POWERTOOLS_SERVICE_NAME", "govern")
-        spec = importlib.util.spec_from_file_location("handler_govern", ROOT / "functions" / "govern" / "handler.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        patch.setitem(sys.modules, spec.name, module)
-        spec.loader.exec_module(module)
-        yield module
+        yield load_module("handler_govern", ROOT / "functions" / "govern" / "handler.py", patch)
 
 
 @pytest.fixture

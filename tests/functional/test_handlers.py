@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import io
 import json
 import signal
-import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
+from functional_helpers import load_module
 
 from infra.local.runner import LambdaContext
 from mlcore.data import to_parquet
@@ -54,12 +53,7 @@ def handlers() -> Iterator[dict[str, ModuleType]]:
             patch.setenv(key, value)
         modules = {}
         for name in HANDLERS:
-            spec = importlib.util.spec_from_file_location(f"handler_{name}", ROOT / "functions" / name / "handler.py")
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            patch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up there
-            spec.loader.exec_module(module)
-            modules[name] = module
+            modules[name] = load_module(f"handler_{name}", ROOT / "functions" / name / "handler.py", patch)
         yield modules
 
 

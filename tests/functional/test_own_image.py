@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 from collections.abc import Callable
@@ -13,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from functional_helpers import load_module
 
 from mlcore.catalog import ImageFile, PipelineInput, RunFile, ValidateRequest, ValidateResult, ValidateSettings, run_key
 from mlcore.data import to_parquet, validate_dataset
@@ -73,11 +73,7 @@ def run_example_image(environment: list[dict[str, str]], monkeypatch: pytest.Mon
     """The example image's entrypoint, as its container runs it (in this process, on moto)."""
     for variable in environment:
         monkeypatch.setenv(variable["Name"], variable["Value"])
-    spec = importlib.util.spec_from_file_location("byo_example_entrypoint", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.main() == 0
+    assert load_module("byo_example_entrypoint", EXAMPLE).main() == 0
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from functional_helpers import load_module
 
 from infra.local.example_data import churn_table
 from mlcore.batch import failure_file, plan_batch, work_file
@@ -31,11 +31,7 @@ FEATURES = ["tenure_months", "monthly_charges", "support_calls", "age", "data_us
 @pytest.fixture(scope="module")
 def entrypoint() -> ModuleType:
     """The image's entrypoint module, as the container imports it."""
-    spec = importlib.util.spec_from_file_location("scoring_function_entrypoint", ENTRYPOINT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("scoring_function_entrypoint", ENTRYPOINT)
 
 
 class RuntimeApi:
