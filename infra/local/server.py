@@ -7,9 +7,9 @@ can carry the next request: a client that keeps its connections (boto3, the pred
 for one connect and one thread start per connection, not per call. A chunked body, a client that asks to
 close, or an application that fails after starting its answer (which werkzeug cannot finish) still closes. Each
 connection has its own thread (werkzeug's threaded server): a Lambda invocation that calls back into the
-embedded AWS never waits for a free worker. Three of moto's costs per request are cut: each
-host's backend is looked up once, each response class's methods are listed once, and DynamoDB's items are
-serialized and projected by `infra/local/dynamodb_answers.py`.
+embedded AWS never waits for a free worker. Four of moto's costs per request are cut: each
+host's backend is looked up once, each response class's methods are listed once, and DynamoDB's requests skip
+Flask and its items are serialized and projected by `infra/local/dynamodb_answers.py`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from moto.server import MotoRequestHandler
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from infra.local.dynamodb_answers import use_fast_answers
+from infra.local.dynamodb_answers import answer_dynamodb, is_dynamodb, use_fast_answers
 
 IDLE_SECONDS = 120  # an idle kept connection is closed after this (clients reconnect, as with AWS)
 FAILED = "mlops.application_failed"  # set in a request's environ when the application raised mid-answer
@@ -105,13 +105,18 @@ def wsgi_server(ip_address: str, port: int, app: Any) -> BaseWSGIServer:
 class _Dispatcher(DomainDispatcherApplication):
     """moto's dispatcher, with each host's backend looked up once: moto matches a host against its package's
     folders (listing them, about 60 stat calls) and then its services' URL patterns on every request, a fifth
-    of an online-store read's time on loopback."""
+    of an online-store read's time on loopback. DynamoDB's requests go to its handler without Flask."""
 
     MAX_HOSTS = 1024  # hosts are few (the endpoint's, and one per service and region it infers); a bound anyway
 
     def __init__(self, create_app: Any) -> None:
         super().__init__(create_app)
         self._backends: dict[str | None, Any] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if is_dynamodb(environ):
+            return answer_dynamodb(environ, start_response)
+        return super().__call__(environ, start_response)
 
     def get_backend_for_host(self, host: str | None) -> Any:
         if host in self._backends:

@@ -215,6 +215,91 @@ def test_projected_reads_answer_as_moto_does_and_top_level_ones_skip_its_project
     assert dynamodb.get_item(TableName="projected", Key=key)["Item"] == item  # the stored item is left whole
 
 
+def dynamodb_request(operation: str, body: Any) -> dict[str, Any]:
+    """A DynamoDB call as werkzeug's test client takes it."""
+    return {
+        "path": "/",
+        "method": "POST",
+        "data": body if isinstance(body, str) else json.dumps(body),
+        "headers": {**LIST_TABLES, "X-Amz-Target": f"DynamoDB_20120810.{operation}", "Authorization": SIGNED},
+    }
+
+
+def test_dynamodb_answers_without_flask_are_moto_s_flask_answers(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.moto_server.werkzeug_app import create_backend_app
+    from werkzeug.test import Client
+
+    from infra.local.dynamodb_answers import answer_dynamodb
+
+    flask, lane = Client(create_backend_app("dynamodb")), Client(answer_dynamodb)
+    table = {"TableName": "answers"}
+    created = {
+        **table,
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    item = {"pk": {"S": "a"}, "photo": {"B": "AP8="}, "n": {"N": "2"}, "nested": {"M": {"x": {"SS": ["p", "q"]}}}}
+    assert lane.open(**dynamodb_request("CreateTable", created)).status_code == 200
+    assert lane.open(**dynamodb_request("PutItem", {**table, "Item": item})).status_code == 200
+    key = {"Key": {"pk": {"S": "a"}}}
+    calls = [  # each gives the same answer however often it is made
+        ("GetItem", {**table, **key}),
+        ("GetItem", {**table, **key, "ProjectionExpression": "photo, n"}),
+        ("BatchGetItem", {"RequestItems": {"answers": {"Keys": [key["Key"], {"pk": {"S": "absent"}}]}}}),
+        ("Query", {**table, "KeyConditionExpression": "pk = :a", "ExpressionAttributeValues": {":a": {"S": "a"}}}),
+        ("PutItem", {**table, "Item": item, "ReturnValues": "ALL_OLD"}),
+        ("PutItem", {**table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}),  # 400
+        ("GetItem", {"TableName": "no-such-table", **key}),  # 400
+        ("CreateTable", created),  # 400: it exists
+        ("ListTables", {}),
+    ]
+    statuses = []
+    for operation, body in calls:
+        answers = [client.open(**dynamodb_request(operation, body)) for client in (flask, lane)]
+        by_flask, by_lane = (
+            (a.status_code, sorted((k, v) for k, v in a.headers.items() if k.lower() != "x-amzn-requestid"), a.data)
+            for a in answers
+        )
+        assert by_lane == by_flask, operation
+        statuses.append(by_lane[0])
+    assert statuses == [200, 200, 200, 200, 200, 400, 400, 400, 200]
+    assert ("Access-Control-Allow-Origin", "*") in by_lane[1]  # moto's CORS header, kept
+    for client in (flask, lane):  # moto fails on these alike (werkzeug's server answers 500)
+        with pytest.raises(Exception, match="NoSuchAction"):
+            client.open(**dynamodb_request("NoSuchAction", {}))
+        with pytest.raises(AttributeError):
+            client.open(**dynamodb_request("GetItem", '"a JSON text, not an object"'))
+    from botocore.exceptions import ClientError
+    from moto.dynamodb.responses import DynamoHandler
+
+    def refusing(*_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "Refused", "Message": "refused by a client call"}}, "GetItem")
+
+    monkeypatch.setattr(DynamoHandler, "_dispatch", refusing)  # a botocore error in the handler: 400, its message
+    refused = [client.open(**dynamodb_request("GetItem", {**table, **key})) for client in (flask, lane)]
+    assert [(a.status_code, a.data) for a in refused] == [(400, b"refused by a client call")] * 2
+
+
+def test_dynamodb_requests_reach_moto_without_flask_and_other_services_through_it(
+    endpoint: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+    from flask import Flask
+
+    flask_apps: list[str] = []
+    through_flask = Flask.__call__
+    monkeypatch.setattr(Flask, "__call__", lambda app, *a: flask_apps.append(app.service) or through_flask(app, *a))
+    url = "http://{}:{}".format(*endpoint)
+    dynamodb = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1")
+    assert dynamodb.list_tables()["TableNames"] == []
+    assert flask_apps == []
+    boto3.client("s3", endpoint_url=url, region_name="us-east-1").list_buckets()
+    streams = boto3.client("dynamodbstreams", endpoint_url=url, region_name="us-east-1")
+    assert streams.list_streams()["Streams"] == []  # DynamoDB Streams' target is not DynamoDB's
+    assert flask_apps == ["s3", "dynamodbstreams"]
+
+
 def failing_after_headers(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
     if environ["PATH_INFO"] == "/before":
         raise RuntimeError("failed before answering")
