@@ -596,7 +596,11 @@ def test_the_tick_materializes_the_views_it_can_names_the_one_it_cannot_and_skip
     [
         ({"features": "drop"}, "takes 'tx_count_24h' (numeric) from view 'card-activity', which this update drops"),
         ({"features": "retype"}, "which this update retypes as categorical"),
-        ({"entities": ["account_id"]}, "reads view 'card-activity' by ['card_id']"),
+        (
+            {"entities": ["account_id"]},
+            "reads view 'card-activity' by ['card_id'] at 'event_time': "
+            "register the view under a new name to change its keys or its time",
+        ),
     ],
 )
 def test_a_view_update_that_would_break_a_model_using_it_is_refused(  # noqa: PLR0917 (pytest fixtures)
@@ -627,9 +631,14 @@ def test_a_view_update_that_would_break_a_model_using_it_is_refused(  # noqa: PL
 def test_a_views_registration_and_updates_are_audited_under_it_and_each_write_answers_its_current_revision(
     registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlcore.errors import ConflictError
+    from mlcore.catalog import ViewDriftCheck
+    from mlcore.errors import ConflictError, NotFoundError
     from mlcore.registry import utc_now
 
+    drift_check = ViewDriftCheck(
+        view="card-activity", checked_at="2026-01-02T00:00:00Z", window=("2026-01-01", "2026-01-02"),
+        reference=("2025-12-31", "2026-01-01"), rows=10, reference_rows=10, status="ok",
+    )  # fmt: skip
     view = load_view(CARD_VIEW.read_text())
     registered = registry.put_view(view, actor="alice")
     before_update = utc_now()
@@ -658,6 +667,10 @@ def test_a_views_registration_and_updates_are_audited_under_it_and_each_write_an
         registry.put_view(view, actor="carol")
     monkeypatch.undo()
     assert registry.get_view(view.name).materialized_through == "ingest-2"  # nothing of the refused write
+    with pytest.raises(ConflictError, match=r"^feature view 'card-activity' changed while it was checked for drift$"):
+        registry.set_view_drift(updated, drift_check)
+    with pytest.raises(NotFoundError, match=r"^feature view 'nope' is not registered \(mlops features register"):
+        registry.get_view("nope")
     assert len(registry.view_audit_trail(view.name)) == 2
 
 

@@ -528,6 +528,35 @@ def test_a_newer_proposal_replaces_the_waiting_one_each_audited_and_the_applied_
         registry.apply_spec_proposal("churn", ALICE, reason="again")
 
 
+def test_an_approval_of_a_proposal_replaced_meanwhile_applies_nothing_and_says_to_retry(
+    registry: Registry, churn_spec: ModelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlcore.errors import ConflictError
+
+    # GIVEN bob's change waiting, which alice reads to approve, and carol replacing it before alice's write lands
+    manual = churn_spec.model_copy(update={"approval": "manual"})
+    registry.put_spec(manual, actor=ALICE)
+    loosened, diff = ["approval: manual -> auto"], [{"path": "approval", "from": "manual", "to": "auto"}]
+    registry.propose_spec(churn_spec, BOB, diff=diff, loosens=loosened)
+    carols = churn_spec.model_copy(update={"description": "carol's"})
+    read = registry.spec_proposal
+
+    def read_then_lose_the_race(name: str) -> Any:
+        proposal = read(name)
+        registry.propose_spec(carols, "carol", diff=[], loosens=loosened)
+        return proposal
+
+    monkeypatch.setattr(registry, "spec_proposal", read_then_lose_the_race)
+    with pytest.raises(ConflictError, match=r"^model 'churn' changed concurrently; read it again and retry$"):
+        registry.apply_spec_proposal("churn", ALICE)
+    monkeypatch.undo()
+    # THEN the spec is as it was, and carol's change waits for its own approval
+    assert registry.get_spec("churn") == manual
+    waiting = registry.spec_proposal("churn")
+    assert waiting is not None and (waiting.spec, waiting.proposed_by) == (carols, "carol")
+    assert "spec_updated" not in [r.action for r in registry.audit_trail("churn")[1:]]
+
+
 def test_a_spec_for_another_model_than_the_path_or_an_invalid_one_is_a_400(
     invoke: Invoke, churn_spec: ModelSpec
 ) -> None:

@@ -62,10 +62,12 @@ def test_spec_round_trips_and_is_listed(churn: Registry, churn_spec: ModelSpec) 
 
 
 def test_updating_a_spec_is_audited_as_an_update(churn: Registry, churn_spec: ModelSpec) -> None:
-    churn.put_spec(parse_spec({**churn_spec.model_dump(mode="json"), "description": "v2"}), actor="bob")
+    diff = [{"path": "description", "from": churn_spec.description, "to": "v2"}]
+    churn.put_spec(parse_spec({**churn_spec.model_dump(mode="json"), "description": "v2"}), actor="bob", diff=diff)
     assert churn.get_spec("churn").description == "v2"
     trail = churn.audit_trail("churn")
     assert [(r.action, r.actor) for r in trail] == [("spec_registered", ACTOR), ("spec_updated", "bob")]
+    assert [r.details for r in trail] == [{}, {"diff": diff}]  # a first registration changes nothing it could list
 
 
 def test_unknown_model_is_not_found(registry: Registry) -> None:
@@ -133,6 +135,60 @@ def test_rollback_without_history_is_a_conflict(churn: Registry) -> None:
     churn.set_alias("churn", CHAMPION, add(churn), actor=ACTOR)
     with pytest.raises(ConflictError, match="no previous version"):
         churn.rollback("churn", actor=ACTOR)
+
+
+def test_a_rollback_that_would_overwrite_a_concurrent_promotion_changes_nothing(
+    churn: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN v2 the champion after v1, and bob promoting v3 while alice rolls back
+    v1, v2, v3 = add(churn), add(churn), add(churn)
+    churn.set_alias("churn", CHAMPION, v1, actor=ACTOR)
+    churn.set_alias("churn", CHAMPION, v2, actor=ACTOR)
+    other = Registry(churn.table, churn.client)
+    read = churn.get_alias
+
+    def read_then_lose_the_race(name: str, alias: str = CHAMPION) -> Any:
+        found = read(name, alias)
+        monkeypatch.setattr(churn, "get_alias", read)  # once: alice's later reads see what is stored
+        other.set_alias(name, alias, v3, actor="bob")  # lands between alice's read of the alias and her write
+        return found
+
+    monkeypatch.setattr(churn, "get_alias", read_then_lose_the_race)
+    with pytest.raises(ConflictError, match=f"the champion of 'churn' is v{v3}, not v{v2} as expected"):
+        churn.rollback("churn", actor=ACTOR)
+    # THEN bob's promotion stands: a rollback moves the alias back only from the version it read
+    alias = other.get_alias("churn")
+    assert alias is not None and (alias.version, alias.previous_version) == (v3, v2)
+
+
+def test_registry_reads_are_strongly_consistent_and_a_runs_version_is_found_by_its_marker(
+    churn: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlcore.registry.table import _pk, _run_marker_sk
+
+    # DynamoDB's default read may miss a write of the last second; the registry decides its next write by its reads
+    v1 = add(churn)
+    churn.set_alias("churn", CHAMPION, v1, actor=ACTOR)
+    calls: list[tuple[str, dict[str, Any]]] = []
+    for operation in ("get_item", "query"):
+        made = getattr(churn.client, operation)
+        monkeypatch.setattr(
+            churn.client, operation, lambda made=made, op=operation, **kw: calls.append((op, kw)) or made(**kw)
+        )
+    assert churn.get_alias("churn").version == v1  # type: ignore[union-attr]
+    assert churn.get_version("churn", v1).run_id == f"run-{v1}"
+    found = churn.find_version_by_run("churn", f"run-{v1}")  # a retried registration step asks
+    assert found is not None and found.version == v1
+    # the run's marker and the version it names, read consistently: not a listing, which may lag
+    assert [(op, kw["Key"]["sk"]["S"]) for op, kw in calls][-2:] == [
+        ("get_item", _run_marker_sk(f"run-{v1}")), ("get_item", f"VERSION#{v1:08d}")
+    ]  # fmt: skip
+    assert [op for op, _ in calls] == ["get_item"] * 4 and all(kw["ConsistentRead"] is True for _, kw in calls)
+    # a version registered before markers were written is still found, by listing the model's versions
+    churn.client.delete_item(TableName=churn.table, Key={"pk": _pk("churn"), "sk": {"S": _run_marker_sk(f"run-{v1}")}})
+    found = churn.find_version_by_run("churn", f"run-{v1}")
+    assert found is not None and found.version == v1
+    assert churn.find_version_by_run("churn", "run-never") is None
 
 
 def test_every_change_leaves_an_audit_record(churn: Registry) -> None:
@@ -564,13 +620,13 @@ def test_a_challenger_taken_out_of_serving_ends_its_rollout_and_the_champion_sta
     champion, challenger = add(churn), add(churn)
     churn.set_alias("churn", CHAMPION, champion, actor=ACTOR)
     churn.set_alias("churn", CHALLENGER, challenger, actor=ACTOR, mode=RolloutMode.CANARY, weight=0.1)
-    churn.set_status("churn", challenger, X, actor=ACTOR, reason="superseded")
+    churn.set_status("churn", challenger, X, actor=ACTOR, reason="superseded, see MLX")
     assert churn.get_alias("churn", CHALLENGER) is None
     assert churn.get_alias("churn").version == champion  # type: ignore[union-attr]
     removed = churn.audit_trail("churn")[-1]
     assert (removed.action, removed.details) == (
         "alias_removed",
-        {"alias": CHALLENGER, "version": challenger, "reason": f"version {challenger} archived: superseded"},
+        {"alias": CHALLENGER, "version": challenger, "reason": f"version {challenger} archived: superseded, see MLX"},
     )
 
 

@@ -89,12 +89,19 @@ def test_a_failed_run_says_where_and_why(
     assert (record.status, record.outcome) == ("failed", outcome)
 
 
-def test_a_run_is_recorded_once_and_found_by_its_id(registered: Registry, artifacts: ObjectStore) -> None:
+def test_a_run_is_recorded_once_and_found_by_its_id(
+    registered: Registry, artifacts: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     record = build(registered, artifacts, "skipped")
     registered.put_run(record)
     with pytest.raises(ConflictError, match="run run-1 is recorded already"):
         registered.put_run(record.model_copy(update={"outcome": "rewritten"}))
+    reads: list[Any] = []
+    made = registered.client.get_item
+    monkeypatch.setattr(registered.client, "get_item", lambda **kw: reads.append(kw["ConsistentRead"]) or made(**kw))
     assert registered.get_run("run-1").outcome == "skipped: nothing new"
+    assert reads == [True, True]  # its index item, then the run: a step that just recorded it finds it
+    monkeypatch.undo()
     assert [r.run_id for r in registered.list_runs("churn")] == ["run-1"]
     with pytest.raises(NotFoundError, match="no run 'run-2' was recorded"):
         registered.get_run("run-2")

@@ -516,7 +516,8 @@ class Registry:
             self._audit_put(name, "status_changed", actor, details),
         ]
         if status is not VersionStatus.APPROVED:
-            items += self._stop_serving(name, version, actor, f"version {version} {status}: {reason}".strip(": "))
+            said = f"version {version} {status}" + (f": {reason}" if reason else "")
+            items += self._stop_serving(name, version, actor, said)
         self._transact(items, f"version {version} of '{name}' changed concurrently")
         return updated.model_copy(update={"revision": updated.revision + 1})
 
