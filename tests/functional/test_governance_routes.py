@@ -310,6 +310,17 @@ def test_an_aws_error_is_a_503_in_the_envelope_and_changes_nothing(
     assert "ThrottlingException" in body["error"]["message"] and body["error"]["request_id"]
     assert registry.get_version("churn", pending).status is VersionStatus.PENDING
 
+    # a transaction DynamoDB cancelled for throttling is its fault too: a 503, not "changed concurrently"
+    def cancelled(**_: Any) -> None:
+        reasons = [{"Code": "None"}, {"Code": "ThrottlingError", "Message": "Throughput exceeds the current capacity"}]
+        answer = {"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"}}
+        raise client.exceptions.TransactionCanceledException({**answer, "CancellationReasons": reasons}, "X")
+
+    monkeypatch.setattr(client, "transact_write_items", cancelled)
+    status, body = invoke("POST", f"/models/churn/versions/{pending}/approve")
+    assert (status, body["error"]["code"]) == (503, "dependency_unavailable")
+    assert registry.get_version("churn", pending).status is VersionStatus.PENDING
+
 
 def test_an_alert_that_cannot_be_published_does_not_undo_or_hide_the_recall(
     invoke: Invoke,

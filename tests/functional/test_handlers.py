@@ -528,6 +528,9 @@ def test_feature_metrics_read_higher_as_more_drift() -> None:
     assert values["a"] == ("DriftDistance", 0.4)
 
 
+CANCELLED = "TransactionCanceledException"
+
+
 @pytest.mark.parametrize(
     "failure",
     [
@@ -537,10 +540,16 @@ def test_feature_metrics_read_higher_as_more_drift() -> None:
         ("ServiceUnavailable", 503, True),
         ("ValidationException", 400, False),
         ("AccessDeniedException", 403, False),
+        # a transaction cancelled by throttling alone goes through later; by a failed condition, never
+        (CANCELLED, 400, True, ["None", "ThrottlingError"]),
+        (CANCELLED, 400, True, ["ProvisionedThroughputExceeded", "RequestLimitExceeded"]),
+        (CANCELLED, 400, False, ["ThrottlingError", "ConditionalCheckFailed"]),
+        (CANCELLED, 400, False, ["ValidationError"]),
+        (CANCELLED, 400, False, []),
     ],
 )
 def test_a_step_reports_aws_failures_worth_retrying_as_transient_errors(
-    failure: tuple[str, int, bool],
+    failure: tuple[Any, ...],
     invoke: Callable[[str, dict[str, Any]], Any],
     load_event: Callable[[str], dict[str, Any]],
     monkeypatch: pytest.MonkeyPatch,
@@ -551,10 +560,13 @@ def test_a_step_reports_aws_failures_worth_retrying_as_transient_errors(
     from mlcore.errors import TransientError
     from mlcore.registry import Registry
 
-    code, status, transient = failure
+    code, status, transient, *reasons = failure
+    answer: dict[str, Any] = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    if reasons:
+        answer["CancellationReasons"] = [{"Code": reason} for reason in reasons[0]]
 
     def fail(self: Registry, name: str) -> None:
-        raise ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetItem")
+        raise ClientError(answer, "GetItem")
 
     monkeypatch.setattr(Registry, "get_spec", fail)
     with pytest.raises(TransientError if transient else ClientError) as raised:

@@ -191,6 +191,40 @@ def test_registry_reads_are_strongly_consistent_and_a_runs_version_is_found_by_i
     assert churn.find_version_by_run("churn", "run-never") is None
 
 
+@pytest.mark.parametrize(
+    ("reasons", "lost_race"),
+    [
+        (["None", "ConditionalCheckFailed"], True),
+        (["TransactionConflict", "None"], True),  # another transaction was writing the item
+        (["ThrottlingError", "ConditionalCheckFailed"], True),
+        ([], True),
+        (["None", "ThrottlingError"], False),  # DynamoDB's fault, not a race: its error, which callers answer 503
+        (["ValidationError"], False),
+    ],
+)
+def test_a_cancelled_write_is_a_conflict_only_when_another_write_got_there_first(
+    churn: Registry, monkeypatch: pytest.MonkeyPatch, reasons: list[str], lost_race: bool
+) -> None:
+    pending = add(churn, VersionStatus.PENDING)
+    cancelled = churn.client.exceptions.TransactionCanceledException(
+        {"Error": {"Code": "TransactionCanceledException"}, "CancellationReasons": [{"Code": r} for r in reasons]},
+        "TransactWriteItems",
+    )
+
+    def cancel(**_: Any) -> None:
+        raise cancelled
+
+    monkeypatch.setattr(churn.client, "transact_write_items", cancel)
+    with pytest.raises(ConflictError if lost_race else type(cancelled)) as raised:
+        churn.set_status("churn", pending, VersionStatus.APPROVED, actor=ACTOR)
+    if lost_race:
+        assert str(raised.value) == f"version {pending} of 'churn' changed concurrently"
+    else:
+        assert raised.value is cancelled
+    monkeypatch.undo()
+    assert churn.get_version("churn", pending).status is VersionStatus.PENDING
+
+
 def test_every_change_leaves_an_audit_record(churn: Registry) -> None:
     first = add(churn, VersionStatus.PENDING)
     churn.set_status("churn", first, VersionStatus.APPROVED, actor="reviewer", reason="ok")
@@ -620,13 +654,13 @@ def test_a_challenger_taken_out_of_serving_ends_its_rollout_and_the_champion_sta
     champion, challenger = add(churn), add(churn)
     churn.set_alias("churn", CHAMPION, champion, actor=ACTOR)
     churn.set_alias("churn", CHALLENGER, challenger, actor=ACTOR, mode=RolloutMode.CANARY, weight=0.1)
-    churn.set_status("churn", challenger, X, actor=ACTOR, reason="superseded, see MLX")
+    churn.set_status("churn", challenger, X, actor=ACTOR, reason="superseded, see MLX:")
     assert churn.get_alias("churn", CHALLENGER) is None
     assert churn.get_alias("churn").version == champion  # type: ignore[union-attr]
     removed = churn.audit_trail("churn")[-1]
     assert (removed.action, removed.details) == (
         "alias_removed",
-        {"alias": CHALLENGER, "version": challenger, "reason": f"version {challenger} archived: superseded, see MLX"},
+        {"alias": CHALLENGER, "version": challenger, "reason": f"version {challenger} archived: superseded, see MLX:"},
     )
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 from mlcore.errors import TransientError
-from mlcore.registry import Registry
+from mlcore.registry import Registry, cancellation_reasons
 from mlcore.storage import ObjectStore
 
 _lock = threading.Lock()
@@ -126,6 +126,8 @@ TRANSIENT_CODES = frozenset({
     "TooManyRequestsException", "SlowDown", "RequestTimeout", "InternalError", "InternalServerError",
     "ServiceUnavailable", "TransactionConflictException",
 })  # fmt: skip
+# A transaction cancelled for these reasons alone (DynamoDB's CancellationReasons) may well go through next time.
+TRANSIENT_CANCELLATIONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
@@ -144,7 +146,8 @@ def transient_errors(handler: Handler) -> Handler:
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if code in TRANSIENT_CODES or status >= 500:
+            cancelled = cancellation_reasons(error.response)  # a transaction's, if any
+            if code in TRANSIENT_CODES or status >= 500 or (cancelled and cancelled <= TRANSIENT_CANCELLATIONS):
                 raise TransientError(f"{code or status}: {error}") from error
             raise
         except (ConnectionError, HTTPClientError) as error:

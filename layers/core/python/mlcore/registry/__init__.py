@@ -37,6 +37,6 @@ if TYPE_CHECKING:
         register_candidate,
         request_decision,
     )
-    from mlcore.registry.table import Registry, create_registry_table
+    from mlcore.registry.table import Registry, cancellation_reasons, create_registry_table
 
 __all__, __getattr__, __dir__ = surface(__name__, __file__)

@@ -19,7 +19,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -74,8 +74,16 @@ SPEC, COUNTER, MONITOR, VIEW = "SPEC", "COUNTER", "MONITOR", "VIEW"
 SPEC_PROPOSAL = "SPEC_PROPOSAL"
 # Attempts of a read-modify-write (`update_monitor_state`) before a conflict is reported, and the
 # longest pause between them (full jitter): concurrent writers of one item spread out and each gets a turn.
+# Why DynamoDB cancels a transaction when another write got there first. Any other reason (throttling, capacity)
+# is the service's: the error propagates, and the caller's handling of AWS errors answers 503 or retries.
+LOST_RACE = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 UPDATE_ATTEMPTS = 10
 UPDATE_BACKOFF_SECONDS = 0.05
+
+
+def cancellation_reasons(error_response: Mapping[str, Any]) -> set[str]:
+    """Why DynamoDB cancelled a transaction: its CancellationReasons' codes, less "None" (an item that did not fail)."""
+    return {str(reason.get("Code")) for reason in error_response.get("CancellationReasons", [])} - {"None"}
 
 
 def _pk(name: str) -> dict[str, Any]:
@@ -206,7 +214,10 @@ class Registry:
         try:
             self.client.transact_write_items(TransactItems=items)
         except self.client.exceptions.TransactionCanceledException as exc:
-            raise ConflictError(conflict) from exc
+            reasons = cancellation_reasons(exc.response)
+            if reasons & LOST_RACE or not reasons:  # none given (an emulator may not say): read as a lost race
+                raise ConflictError(conflict) from exc
+            raise
 
     # -- specs -----------------------------------------------------------------------------
     def put_spec(self, spec: ModelSpec, actor: str, diff: list[dict[str, Any]] | None = None) -> None:
