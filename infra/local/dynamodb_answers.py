@@ -14,7 +14,8 @@ without a projection does. Nested paths and list elements still take moto's proj
 
 And a DynamoDB request is handed to moto's DynamoDB handler as moto's Flask view would hand it, without Flask:
 its request context, URL routing and CORS hook cost a quarter of a one-key read's round trip on loopback (the
-online store's read on the prediction path). The answer is the view's, CORS header included.
+online store's read on the prediction path). The answer is the view's, CORS header included; a browser's call
+(with an Origin) and anything that is not a POST to `/` still go through Flask.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
+from flask import Response  # moto's Flask view answers with it (its default content type, for a bare text)
 from moto.core.serialize import SERVICE_SPECIFIC_SERIALIZERS, JSONSerializer
 from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.responses import DynamoHandler
 from moto.moto_api import recorder
 from moto.moto_server.werkzeug_app import BackendRequest
 from moto.settings import DISABLE_GLOBAL_CORS
-from werkzeug.wrappers import Response
 
 # The members of an attribute value written unchanged, with the Python type each holds in moto's answers.
 PLAIN = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
@@ -76,8 +77,14 @@ def project_top_level(self: Item, projection_expressions: list[list[str]]) -> It
 
 
 def is_dynamodb(environ: dict[str, Any]) -> bool:
-    """Whether a request is one of DynamoDB's operations (its JSON protocol names the operation in a header)."""
-    return str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith(TARGET_PREFIX)
+    """Whether a request is an SDK's call of one of DynamoDB's operations: a POST to `/` naming the operation in
+    a header (its JSON protocol). A browser's (with an Origin) goes through Flask, whose CORS hook answers it."""
+    return (
+        environ.get("REQUEST_METHOD") == "POST"
+        and environ.get("PATH_INFO") == "/"
+        and "HTTP_ORIGIN" not in environ
+        and str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith(TARGET_PREFIX)
+    )
 
 
 def answer_dynamodb(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -90,7 +97,7 @@ def answer_dynamodb(environ: dict[str, Any], start_response: Callable[..., Any])
         status, headers, body = 400, {}, error.response["Error"]["Message"]
     response = Response(response=body, status=status, headers=headers)
     if not DISABLE_GLOBAL_CORS:
-        response.headers["Access-Control-Allow-Origin"] = "*"  # what flask-cors adds to moto's answers
+        response.headers["Access-Control-Allow-Origin"] = "*"  # what flask-cors adds to a request without an Origin
     return response(environ, start_response)
 
 

@@ -225,6 +225,12 @@ def dynamodb_request(operation: str, body: Any) -> dict[str, Any]:
     }
 
 
+def seen(answer: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """What a client sees of an answer: status, headers (but the random request id), body."""
+    headers = sorted((k, v) for k, v in answer.headers.items() if k.lower() != "x-amzn-requestid")
+    return answer.status_code, headers, answer.data
+
+
 def test_dynamodb_answers_without_flask_are_moto_s_flask_answers(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.moto_server.werkzeug_app import create_backend_app
     from werkzeug.test import Client
@@ -256,11 +262,7 @@ def test_dynamodb_answers_without_flask_are_moto_s_flask_answers(aws: Any, monke
     ]
     statuses = []
     for operation, body in calls:
-        answers = [client.open(**dynamodb_request(operation, body)) for client in (flask, lane)]
-        by_flask, by_lane = (
-            (a.status_code, sorted((k, v) for k, v in a.headers.items() if k.lower() != "x-amzn-requestid"), a.data)
-            for a in answers
-        )
+        by_flask, by_lane = (seen(client.open(**dynamodb_request(operation, body))) for client in (flask, lane))
         assert by_lane == by_flask, operation
         statuses.append(by_lane[0])
     assert statuses == [200, 200, 200, 200, 200, 400, 400, 400, 200]
@@ -277,8 +279,8 @@ def test_dynamodb_answers_without_flask_are_moto_s_flask_answers(aws: Any, monke
         raise ClientError({"Error": {"Code": "Refused", "Message": "refused by a client call"}}, "GetItem")
 
     monkeypatch.setattr(DynamoHandler, "_dispatch", refusing)  # a botocore error in the handler: 400, its message
-    refused = [client.open(**dynamodb_request("GetItem", {**table, **key})) for client in (flask, lane)]
-    assert [(a.status_code, a.data) for a in refused] == [(400, b"refused by a client call")] * 2
+    refused = [seen(client.open(**dynamodb_request("GetItem", {**table, **key}))) for client in (flask, lane)]
+    assert refused[0] == refused[1] and refused[0][::2] == (400, b"refused by a client call")
 
 
 def test_dynamodb_requests_reach_moto_without_flask_and_other_services_through_it(
@@ -298,6 +300,17 @@ def test_dynamodb_requests_reach_moto_without_flask_and_other_services_through_i
     streams = boto3.client("dynamodbstreams", endpoint_url=url, region_name="us-east-1")
     assert streams.list_streams()["Streams"] == []  # DynamoDB Streams' target is not DynamoDB's
     assert flask_apps == ["s3", "dynamodbstreams"]
+    # a browser's call (flask-cors answers its Origin), and a path that is not DynamoDB's, go through Flask
+    connection = http.client.HTTPConnection(*endpoint, timeout=10)
+    browser = call(connection, b"{}", {"Origin": "http://localhost:3000"})
+    assert browser.status == 200 and browser.getheader("Access-Control-Allow-Origin") == "http://localhost:3000"
+    connection.request("POST", "/elsewhere", body=b"{}", headers={**LIST_TABLES, "Authorization": SIGNED})
+    answer = connection.getresponse()
+    assert (answer.status, answer.read()[:15]) == (404, b"<!doctype html>")  # moto's Flask app has no such route
+    connection.request("GET", "/", headers={**LIST_TABLES, "Authorization": SIGNED})  # not how SDKs call
+    assert connection.getresponse().read()
+    connection.close()
+    assert flask_apps == ["s3", "dynamodbstreams", "dynamodb", "dynamodb", "dynamodb"]
 
 
 def failing_after_headers(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
