@@ -72,11 +72,11 @@ def create_registry_table(client: DynamoDBClient, name: str) -> None:
 R = TypeVar("R", bound=Record)
 SPEC, COUNTER, MONITOR, VIEW = "SPEC", "COUNTER", "MONITOR", "VIEW"
 SPEC_PROPOSAL = "SPEC_PROPOSAL"
-# Attempts of a read-modify-write (`update_monitor_state`) before a conflict is reported, and the
-# longest pause between them (full jitter): concurrent writers of one item spread out and each gets a turn.
 # Why DynamoDB cancels a transaction when another write got there first. Any other reason (throttling, capacity)
 # is the service's: the error propagates, and the caller's handling of AWS errors answers 503 or retries.
 LOST_RACE = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
+# Attempts of a read-modify-write (`update_monitor_state`) before a conflict is reported, and the
+# longest pause between them (full jitter): concurrent writers of one item spread out and each gets a turn.
 UPDATE_ATTEMPTS = 10
 UPDATE_BACKOFF_SECONDS = 0.05
 
