@@ -54,7 +54,78 @@ def export_onnx(pipeline: Any, spec: ModelSpec) -> bytes:
             f"estimator '{spec.estimator.kind}' ({type(pipeline.steps[-1][1]).__name__}) "
             f"cannot be exported to ONNX: {exc}"
         ) from exc
+    single_score_forests(model)
     return bytes(model.SerializeToString())
+
+
+def single_score_forests(model: Any) -> None:
+    """Rewrite, in place, each two-class forest of an ONNX model (a random forest's, extra trees') as a one-target
+    ensemble with the same outputs: onnxruntime walks a one-target ensemble tree by tree over the batch, about a
+    tenth faster than a classifier's row by row (a 100-tree forest, 100 and 1000 rows)."""
+    nodes = [new for node in model.graph.node for new in (_single_score(node) if _binary_forest(node) else [node])]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+
+
+def _binary_forest(node: Any) -> bool:
+    """Whether a node is a two-class tree ensemble that sums one score per leaf, none negative, with no
+    transform or base: skl2onnx's random forest, its leaves' weights the second class's probability. (With a
+    negative weight onnxruntime's label is the sign of the sum, not the probability's side of one half.)"""
+    from onnx import helper
+
+    if node.op_type != "TreeEnsembleClassifier" or node.domain != "ai.onnx.ml":
+        return False
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    labels = attributes.get("classlabels_strings") or attributes.get("classlabels_int64s") or []
+    return (
+        len(labels) == 2
+        and attributes.get("post_transform", b"NONE") == b"NONE"
+        and not attributes.get("base_values")
+        and len(set(attributes["class_ids"])) == 1
+        and min(attributes["class_weights"]) >= 0
+    )
+
+
+def _single_score(node: Any) -> list[Any]:
+    """The nodes that give a binary forest's outputs from its sum p, as onnxruntime's classifier does:
+    probabilities [1 - p, p], and the second class when p > 0.5 (scikit-learn's too: a tie is the first)."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    tree = {name: value for name, value in attributes.items() if name.startswith("nodes_")}
+    tree.update(
+        target_ids=[0] * len(attributes["class_ids"]),
+        target_nodeids=attributes["class_nodeids"],
+        target_treeids=attributes["class_treeids"],
+        target_weights=attributes["class_weights"],
+        n_targets=1,
+        aggregate_function="SUM",
+        post_transform="NONE",
+    )
+    if "classlabels_strings" in attributes:
+        classes = np.array([c.decode() for c in attributes["classlabels_strings"]], dtype=object)
+    else:
+        classes = np.array(attributes["classlabels_int64s"], dtype=np.int64)
+    label, probabilities = node.output
+    score = f"{probabilities}_score"  # an output's name is unique in its graph: so are these
+
+    def constant(name: str, value: np.ndarray) -> Any:
+        return helper.make_node("Constant", [], [f"{score}_{name}"], value=numpy_helper.from_array(value))
+
+    return [
+        helper.make_node("TreeEnsembleRegressor", list(node.input), [score], domain="ai.onnx.ml", **tree),
+        constant("one", np.array(1, dtype=np.float32)),
+        helper.make_node("Sub", [f"{score}_one", score], [f"{score}_first"]),
+        helper.make_node("Concat", [f"{score}_first", score], [probabilities], axis=1),
+        constant("flat", np.array([-1], dtype=np.int64)),
+        helper.make_node("Reshape", [score, f"{score}_flat"], [f"{score}_row"]),
+        constant("half", np.array(0.5, dtype=np.float32)),
+        helper.make_node("Greater", [f"{score}_row", f"{score}_half"], [f"{score}_second"]),
+        constant("classes0", classes[:1]),
+        constant("classes1", classes[1:]),
+        helper.make_node("Where", [f"{score}_second", f"{score}_classes1", f"{score}_classes0"], [label]),
+    ]
 
 
 def check_parity(pipeline: Any, onnx_model: OnnxModel, columns: dict[str, np.ndarray], spec: ModelSpec) -> float:
