@@ -198,18 +198,20 @@ def test_registry_reads_are_strongly_consistent_and_a_runs_version_is_found_by_i
         (["TransactionConflict", "None"], True),  # another transaction was writing the item
         (["ThrottlingError", "ConditionalCheckFailed"], True),
         ([], True),
+        (None, True),  # no CancellationReasons at all
+        (["None", "None"], True),  # no item named a cause: as none given
         (["None", "ThrottlingError"], False),  # DynamoDB's fault, not a race: its error, which callers answer 503
         (["ValidationError"], False),
     ],
 )
 def test_a_cancelled_write_is_a_conflict_only_when_another_write_got_there_first(
-    churn: Registry, monkeypatch: pytest.MonkeyPatch, reasons: list[str], lost_race: bool
+    churn: Registry, monkeypatch: pytest.MonkeyPatch, reasons: list[str] | None, lost_race: bool
 ) -> None:
     pending = add(churn, VersionStatus.PENDING)
-    cancelled = churn.client.exceptions.TransactionCanceledException(
-        {"Error": {"Code": "TransactionCanceledException"}, "CancellationReasons": [{"Code": r} for r in reasons]},
-        "TransactWriteItems",
-    )
+    response: dict[str, Any] = {"Error": {"Code": "TransactionCanceledException"}}
+    if reasons is not None:
+        response["CancellationReasons"] = [{"Code": r} for r in reasons]
+    cancelled = churn.client.exceptions.TransactionCanceledException(response, "TransactWriteItems")
 
     def cancel(**_: Any) -> None:
         raise cancelled
