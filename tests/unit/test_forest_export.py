@@ -120,14 +120,7 @@ def test_the_example_forest_is_served_as_one_score_with_the_classifiers_answers(
     original = onnx.load_from_string(export.export_onnx(trained_churn.pipeline, trained_churn.spec))
     assert "TreeEnsembleClassifier" in op_types(original)
 
-    columns = table_columns(trained_churn.holdout, trained_churn.spec)
-    inputs = {}
-    for field in trained_churn.signature:
-        column = np.asarray(columns[field.name])
-        if field.type == "float":
-            inputs[field.name] = column.astype(np.float32).reshape(-1, 1)
-        else:
-            inputs[field.name] = np.array(["" if v is None else v for v in column], dtype=object).reshape(-1, 1)
+    inputs = table_columns(trained_churn.holdout, trained_churn.spec)  # the model's input tensors
     sessions = [
         ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]) for m in (served, original)
     ]
