@@ -62,37 +62,39 @@ def single_score_forests(model: Any) -> None:
     """Rewrite, in place, each two-class forest of an ONNX model (a random forest's, extra trees') as a one-target
     ensemble with the same outputs: onnxruntime walks a one-target ensemble tree by tree over the batch, about a
     tenth faster than a classifier's row by row (a 100-tree forest, 100 and 1000 rows)."""
-    nodes = [new for node in model.graph.node for new in (_single_score(node) if _binary_forest(node) else [node])]
+    nodes = []
+    for node in model.graph.node:
+        attributes = _binary_forest(node)
+        nodes.extend(_single_score(node, attributes) if attributes is not None else [node])
     del model.graph.node[:]
     model.graph.node.extend(nodes)
 
 
-def _binary_forest(node: Any) -> bool:
-    """Whether a node is a two-class tree ensemble that sums one score per leaf, none negative, with no
-    transform or base: skl2onnx's random forest, its leaves' weights the second class's probability. (With a
-    negative weight onnxruntime's label is the sign of the sum, not the probability's side of one half.)"""
+def _binary_forest(node: Any) -> dict[str, Any] | None:
+    """A node's attributes when it is a two-class tree ensemble that sums one score per leaf, none negative, with
+    no transform or base (skl2onnx's random forest: its leaves' weights are the second class's probability);
+    None for any other node. (With a negative weight onnxruntime's label is the sign of the sum instead.)"""
     from onnx import helper
 
     if node.op_type != "TreeEnsembleClassifier" or node.domain != "ai.onnx.ml":
-        return False
+        return None
     attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     labels = attributes.get("classlabels_strings") or attributes.get("classlabels_int64s") or []
-    return (
+    binary = (
         len(labels) == 2
         and attributes.get("post_transform", b"NONE") == b"NONE"
         and not attributes.get("base_values")
         and len(set(attributes["class_ids"])) == 1
         and min(attributes["class_weights"]) >= 0
     )
+    return attributes if binary else None
 
 
-def _single_score(node: Any) -> list[Any]:
+def _single_score(node: Any, attributes: dict[str, Any]) -> list[Any]:
     """The nodes that give a binary forest's outputs from its sum p, as onnxruntime's classifier does:
     probabilities [1 - p, p], and the second class when p > 0.5 (scikit-learn's too: a tie is the first)."""
-    import numpy as np
     from onnx import helper, numpy_helper
 
-    attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     tree = {name: value for name, value in attributes.items() if name.startswith("nodes_")}
     tree.update(
         target_ids=[0] * len(attributes["class_ids"]),
