@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
+from mlcore.serving import OnnxModel
 from mlcore.training import export, table_columns
 
 # Two stumps on x: tree 0 splits at 0.5, tree 1 at 1.5. Their leaves' weights sum, for x = 0, 1, 2, to
@@ -54,11 +54,9 @@ def classifier(labels: list[Any], **changes: Any) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=opsets, ir_version=8)
 
 
-def run(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return list(session.run(["label", "probabilities"], {"x": x}))
+def run(model: onnx.ModelProto, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The model's label and probabilities, in the session the predict function serves with."""
+    return list(OnnxModel(model.SerializeToString(), [], None).session.run(["label", "probabilities"], inputs))
 
 
 def rewritten(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -78,8 +76,8 @@ def test_a_binary_forest_answers_as_the_classifier_a_tie_the_first_class(labels:
     served = rewritten(original)
     assert "TreeEnsembleClassifier" not in op_types(served)
     assert "TreeEnsembleRegressor" in op_types(served)
-    label, probabilities = run(served, X)
-    expected_label, expected_probabilities = run(original, X)
+    label, probabilities = run(served, {"x": X})
+    expected_label, expected_probabilities = run(original, {"x": X})
     first, second = labels
     # the tie at exactly 0.5 is the first class; 0.505 the second; 0.49 the first (x = 9 too)
     assert label.tolist() == [first, second, first, first, first] == expected_label.tolist()
@@ -106,7 +104,7 @@ def test_any_other_tree_ensemble_is_left_as_it_is(labels: list[Any], changes: di
     original = classifier(labels, **changes)
     served = rewritten(original)
     assert op_types(served) == ["TreeEnsembleClassifier"]
-    for got, expected in zip(run(served, X), run(original, X), strict=True):
+    for got, expected in zip(run(served, {"x": X}), run(original, {"x": X}), strict=True):
         np.testing.assert_array_equal(got, expected)
 
 
@@ -121,10 +119,7 @@ def test_the_example_forest_is_served_as_one_score_with_the_classifiers_answers(
     assert "TreeEnsembleClassifier" in op_types(original)
 
     inputs = table_columns(trained_churn.holdout, trained_churn.spec)  # the model's input tensors
-    sessions = [
-        ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]) for m in (served, original)
-    ]
-    (label, probabilities), (expected_label, expected_probabilities) = (s.run(None, inputs) for s in sessions)
+    (label, probabilities), (expected_label, expected_probabilities) = (run(m, inputs) for m in (served, original))
     assert label.tolist() == expected_label.tolist()
     assert set(label.tolist()) == {"no", "yes"}
     np.testing.assert_allclose(probabilities, expected_probabilities, atol=1e-6)
