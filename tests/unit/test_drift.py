@@ -129,6 +129,18 @@ def test_unseen_categories_and_out_of_range_values_are_findings(churn_spec: Mode
     assert features["age"].findings == ["3 values above max 100.0"]
 
 
+@pytest.mark.parametrize(("unseen", "drifted"), [(0, False), (1, False), (2, True)])
+def test_a_single_value_the_reference_never_saw_is_a_finding_two_are_drift(
+    churn_spec: ModelSpec, profile: Profile, unseen: int, drifted: bool
+) -> None:
+    columns, _ = window(SMALL, seed=5)
+    region = columns["region"].astype(object)
+    region[:unseen] = "mars"
+    drift = by_name(check(churn_spec, profile, SMALL, seed=5, region=region))["region"]
+    assert drift.findings == (["unseen categories: ['mars']"] if unseen else [])
+    assert drift.drifted is drifted
+
+
 def test_missing_rate_is_reported_next_to_the_reference(churn_spec: ModelSpec, profile: Profile) -> None:
     usage = by_name(check(churn_spec, profile, SMALL))["data_usage_gb"]
     assert usage.reference_missing_rate == pytest.approx(0.03, abs=0.01)
@@ -161,9 +173,9 @@ def test_numeric_profile_of_an_all_missing_column() -> None:
 )
 def test_chi_square_p_value_matches_scipy(observed: list[int]) -> None:
     counts = np.asarray(observed, dtype=float)
-    expected = np.full(counts.size, 1.0 / counts.size)
-    scipy_p = stats.chisquare(counts, expected * counts.sum()).pvalue
-    assert chi_square_p_value(expected, counts) == pytest.approx(scipy_p, rel=1e-6, abs=1e-12)
+    reference = np.full(counts.size, 1.0 / counts.size)
+    scipy_p = stats.chi2_contingency([reference * 600, counts], correction=False).pvalue
+    assert chi_square_p_value(reference, 600, counts) == pytest.approx(scipy_p, rel=1e-6, abs=1e-12)
 
 
 def test_jensen_shannon_matches_scipy() -> None:

@@ -28,23 +28,45 @@ def test_the_upper_incomplete_gamma_is_one_at_and_below_zero(x: float) -> None:
 
 
 @pytest.mark.parametrize(
-    ("expected", "observed"),
+    ("reference", "reference_count", "current"),
     [
-        ([0.5, 0.3, 0.2], [40, 35, 25]),  # close: the series
-        ([0.5, 0.3, 0.2], [10, 20, 70]),  # far: the continued fraction
-        ([0.6, 0.4, 0.0], [50, 45, 5]),  # a category the reference never saw is not a degree of freedom
-        ([0.9, 0.1], [1, 0]),
+        ([0.5, 0.3, 0.2], 1000, [40, 35, 25]),  # close: the series
+        ([0.5, 0.3, 0.2], 1000, [10, 20, 70]),  # far: the continued fraction
+        ([0.6, 0.4, 0.0], 500, [50, 45, 5]),  # a category only the current sample has
+        ([0.6, 0.4, 0.0], 50, [5, 5, 0]),  # a category neither has: no degree of freedom
+        ([0.5, 0.5], 7, [3, 4]),  # a reference smaller than the current sample
     ],
 )
-def test_chi_square_matches_scipy_and_counts_only_the_references_categories(
-    expected: list[float], observed: list[int]
+def test_chi_square_is_scipys_two_sample_test_of_the_reference_against_the_current_counts(
+    reference: list[float], reference_count: int, current: list[int]
 ) -> None:
-    p = np.asarray(expected)
-    counts = np.asarray(observed, dtype=float)
-    statistic = float(np.sum((counts - np.clip(p, drift_module._EPS, None) * counts.sum()) ** 2
-                             / (np.clip(p, drift_module._EPS, None) * counts.sum())))  # fmt: skip
-    dof = max(int((p > 0).sum()) - 1, 1)
-    assert chi_square_p_value(p, counts) == pytest.approx(stats.chi2.sf(statistic, dof), rel=1e-9, abs=1e-300)
+    table = np.array([np.asarray(reference) * reference_count, current])
+    table = table[:, table.sum(axis=0) > 0]
+    expected = stats.chi2_contingency(table, correction=False).pvalue
+    got = chi_square_p_value(np.asarray(reference), reference_count, np.asarray(current, dtype=float))
+    assert got == pytest.approx(expected, rel=1e-9, abs=1e-300)
+
+
+@pytest.mark.parametrize(
+    ("reference", "reference_count", "current"),
+    [
+        ([1.0, 0.0], 100, [30, 0]),  # one category in both samples
+        ([0.5, 0.5], 100, [0, 0]),  # no current values
+        ([0.5, 0.5], 0, [10, 10]),  # no reference values
+    ],
+)
+def test_chi_square_with_nothing_to_compare_finds_nothing(
+    reference: list[float], reference_count: int, current: list[int]
+) -> None:
+    assert chi_square_p_value(np.asarray(reference), reference_count, np.asarray(current, dtype=float)) == 1.0
+
+
+def test_values_the_reference_never_saw_weigh_by_how_many_there_are() -> None:
+    # Fisher's exact test of 0 of 1000 reference values against k of 205 current ones: 0.17 for one, 0.029 for two
+    reference = np.array([0.25, 0.25, 0.25, 0.25, 0.0])
+    one = chi_square_p_value(reference, 1000, np.array([51.0, 51, 51, 51, 1]))
+    two = chi_square_p_value(reference, 1000, np.array([51.0, 51, 51, 50, 2]))
+    assert one > 0.05 > two
 
 
 UNIFORM = numeric_profile(np.linspace(0.0, 1.0, 4001))

@@ -136,13 +136,23 @@ def _gamma_q(a: float, x: float) -> float:
     return float(np.exp(log_prefix) * h)
 
 
-def chi_square_p_value(expected: np.ndarray, observed_counts: np.ndarray) -> float:
-    """Pearson chi-square goodness-of-fit p-value of observed counts against expected proportions."""
-    total = observed_counts.sum()
-    expected_counts = np.clip(expected, _EPS, None) * total
-    statistic = float(np.sum((observed_counts - expected_counts) ** 2 / expected_counts))
-    dof = max(int((expected > 0).sum()) - 1, 1)
-    return _gamma_q(dof / 2, statistic / 2)
+def chi_square_p_value(reference: np.ndarray, reference_count: int, current: np.ndarray) -> float:
+    """Pearson chi-square p-value that the reference sample (`reference_count` values in these proportions)
+    and the current counts come from one distribution: the two-sample test of a 2 x K table, as scipy's
+    `chi2_contingency` without continuity correction.
+
+    Two samples, not the current one against the reference's proportions taken as exact: a category the
+    reference never saw is expected in the current sample in proportion to how often it occurs in both, so one
+    such value among hundreds weighs as little as it should, and many weigh as much.
+    """
+    table = np.vstack([np.asarray(reference, dtype=float) * reference_count, np.asarray(current, dtype=float)])
+    table = table[:, table.sum(axis=0) > 0]  # a category in neither sample is no degree of freedom
+    rows = table.sum(axis=1)
+    if not rows.all():
+        return 1.0  # an empty sample: nothing to compare (one category left gives a statistic of 0, and 1 too)
+    expected = np.outer(rows, table.sum(axis=0)) / rows.sum()
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    return _gamma_q((table.shape[1] - 1) / 2, statistic / 2)
 
 
 class FeatureDrift(BaseModel):
@@ -220,7 +230,7 @@ def _numeric_drift(
     if present.size <= SMALL_SAMPLE and reference.frequencies is not None:
         labels, counts, _, _ = category_counts([value_label(v) for v in present])
         ref, cur, _ = _aligned(reference, labels, counts)
-        method, score = Method.CHI_SQUARE, chi_square_p_value(ref, cur * present.size)
+        method, score = Method.CHI_SQUARE, chi_square_p_value(ref, reference.count, cur * present.size)
         drifted = score < P_VALUE
     elif present.size <= SMALL_SAMPLE:
         method, score = Method.KS, ks_p_value(reference, present) if present.size else 0.0
@@ -252,7 +262,7 @@ def _categorical_drift(name: str, reference: CategoricalProfile, raw: np.ndarray
     present = int(counts.sum())
     ref, cur, unseen = _aligned(reference, labels, counts)
     if present <= SMALL_SAMPLE:
-        method, score = Method.CHI_SQUARE, chi_square_p_value(ref, cur * present)
+        method, score = Method.CHI_SQUARE, chi_square_p_value(ref, reference.count, cur * present)
         threshold, drifted = P_VALUE, score < P_VALUE
     else:
         method, score = Method.JENSEN_SHANNON, jensen_shannon(ref, cur)

@@ -87,12 +87,12 @@ def render_drift_html(report: DriftReport) -> str:
         f"Drift report: {report.model_name} v{report.version}",
         f"<p>{report.rows} captured rows compared with the training profile. {verdict}.</p>"
         f"{performance_html}{quality_html}"
-        "<p>Tests as Evidently chooses them: KS (numeric) and chi-square (categorical) p-values below 0.05 on "
-        "up to 1000 rows; normed Wasserstein (numeric) and Jensen-Shannon (categorical) distances above the "
-        "threshold on more. PSI is shown alongside. Grey: training; blue: current. Features are ranked by the "
-        "champion's permutation importance: how much its primary metric fell on the holdout with the feature "
-        "shuffled. A feature taken from a feature view is checked once for the view, its newest window of values "
-        "against the window before (grey), and reported here from that check.</p>"
+        "<p>Tests as Evidently chooses them: KS (numeric) and chi-square (categorical; training rows and window as two "
+        "samples) p-values below 0.05 on up to 1000 rows; normed Wasserstein (numeric) and Jensen-Shannon (categorical)"
+        " distances above the threshold on more. PSI is shown alongside. Grey: training; blue: current. Features are "
+        "ranked by the champion's permutation importance: how much its primary metric fell on the holdout with the "
+        "feature shuffled. A feature taken from a feature view is checked once for the view, its newest window of "
+        "values against the window before (grey), and reported here from that check.</p>"
         "<table><tr><th>feature</th><th>importance</th><th>type</th><th>test</th><th>score</th><th>threshold</th><th>result</th>"
         f"<th>PSI</th><th>missing</th><th>findings</th></tr>{rows}</table><div class='grid'>{cards}</div>",
     )
