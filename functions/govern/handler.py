@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from mlcore.catalog import GOVERN, GovernSettings, PipelineInput
 from mlcore.errors import DependencyError, VersionRejectedError
 from mlcore.governance import OPERATIONS, Governance
-from mlcore.routing import Call, answer, router
+from mlcore.routing import Call, answer, path_parameters, router
 from mlruntime import client, logger, publish_alert, registry
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ def _aws_answers(operation: Any) -> Any:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = event.get("requestContext") or {}
     request_id = request.get("requestId") or context.aws_request_id
-    params = event.get("pathParameters") or {}
+    params = path_parameters(event)
     identity = request.get("identity") or {}
     call = Call(
         params.get("name", ""), event.get("body"), event.get("headers") or {}, request_id, params,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mlcore.catalog import PREDICT, PredictSettings
 from mlcore.catalog import metrics as names
 from mlcore.registry import Registry
-from mlcore.routing import Call, answer, router
+from mlcore.routing import Call, answer, path_parameters, router
 from mlcore.serving import OPERATIONS, CaptureBuffer, OnlineStore, PredictionService, RequestIds, jsonio
 from mlcore.spec import is_valid_name
 from mlcore.storage import ObjectStore
@@ -61,7 +61,7 @@ def service() -> PredictionService:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     started = time.perf_counter()
     request_id = (event.get("requestContext") or {}).get("requestId") or context.aws_request_id
-    name = (event.get("pathParameters") or {}).get("name", "")
+    name = path_parameters(event).get("name", "")
     call = Call(name, event.get("body"), event.get("headers") or {}, request_id)
     method, resource = event.get("httpMethod", ""), event.get("resource", "")
     status, body = answer(service(), ROUTES.get((method, resource)), call, f"{method} {event.get('path')}")

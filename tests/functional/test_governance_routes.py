@@ -206,6 +206,17 @@ def test_a_malformed_path_is_a_400_naming_the_parameter(
     assert (status, body["error"]["field"]) == (400, field)
 
 
+def test_path_parameters_are_read_as_the_client_meant_them_not_as_it_encoded_them(
+    invoke: Invoke, versions: Callable[..., int]
+) -> None:
+    # API Gateway's REST proxy passes a path parameter percent-encoded, as the client sent it
+    pending = versions(VersionStatus.PENDING)
+    status, body = invoke("POST", "/models/Churn%5B1%5D/versions/1/approve")
+    assert (status, body["error"]["message"]) == (400, "name: 'Churn[1]' is not a model name (^[a-z][a-z0-9-]{1,47}$)")
+    status, body = invoke("POST", f"/models/ch%75rn/versions/%3{pending}/approve", {"reason": "ok"})
+    assert (status, body["status"]) == (200, "approved")
+
+
 def test_promotion_moves_the_champion_only_from_the_version_the_caller_expects(
     invoke: Invoke, registry: Registry, versions: Callable[..., int]
 ) -> None:

@@ -726,6 +726,18 @@ def test_a_name_that_is_no_model_name_is_refused_before_any_lookup_metric_or_hea
     assert metrics and all(m.get("model") == "invalid" for m in metrics if "model" in m)
 
 
+def test_a_name_is_read_as_the_client_meant_it_not_as_it_encoded_it(
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+    churn_champion: ModelVersion,
+) -> None:
+    # API Gateway's REST proxy passes a path parameter percent-encoded, as the client sent it
+    refused = invoke("predict", with_model(load_event("predict"), "Churn%5B1%5D"))
+    assert json_body(refused)["error"]["message"] == "name: 'Churn[1]' is not a model name (^[a-z][a-z0-9-]{1,47}$)"
+    answered = invoke("predict", with_model(load_event("predict"), "ch%75rn"))
+    assert answered["statusCode"] == 200 and json_body(answered)["model"]["name"] == "churn"
+
+
 def test_a_name_that_names_no_model_is_no_metric_dimension(
     invoke: Callable[[str, dict[str, Any]], Any],
     load_event: Callable[[str], dict[str, Any]],

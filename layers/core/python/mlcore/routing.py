@@ -8,6 +8,7 @@ onnxruntime and boto3 are not needed to import it.
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,12 @@ class Call:
     def header(self, name: str) -> str | None:
         """A request header, by case-insensitive name."""
         return next((v for k, v in self.headers.items() if k.lower() == name), None)
+
+
+def path_parameters(event: Mapping[str, Any]) -> dict[str, str]:
+    """A proxy event's path parameters, decoded: API Gateway's REST proxy passes them as the client encoded them
+    (`Churn%5B1%5D`), and a message that names one shows what the client meant (`Churn[1]`)."""
+    return {key: urllib.parse.unquote(value) for key, value in (event.get("pathParameters") or {}).items()}
 
 
 # An operation takes the service its function holds (a PredictionService, a Governance) and the call.
