@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -73,6 +74,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def export_line(endpoint: str, api_key: str | None) -> str:
+    """The shell line that points `mlops` (and any AWS SDK) at a local target, to paste as it is."""
+    variables = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        **({"MLOPS_API_KEY": api_key} if api_key else {}),
+    }
+    return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in variables.items())
+
+
 def cmd_local_up(args: argparse.Namespace) -> int:
     from infra.local.target import LocalTarget
 
@@ -81,11 +94,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
             moto_port=args.port, api_port=args.api_port, api_key=args.api_key, idle_seconds=args.idle_seconds
         ).start()
     console.print(f"Embedded AWS: {target.endpoint}   REST API: {target.api.url if target.api else '-'}")
-    console.print(
-        f"In another shell: export AWS_ENDPOINT_URL={target.endpoint} AWS_ACCESS_KEY_ID=local "
-        "AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 then use mlops. Ctrl-C stops.",
-        style="bold",
-    )
+    console.print("In another shell, run this line, then use mlops (Ctrl-C here stops the target):", style="bold")
+    console.print(export_line(target.endpoint, args.api_key))
     stop = False
 
     def _stop(*_: object) -> None:
@@ -512,11 +522,21 @@ def _open(path: Path) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    body = json.loads(Path(args.file).read_text() if args.file else args.json)
-    instances = body["instances"] if isinstance(body, dict) else body
-    status, response = _platform().predict(args.name, instances)
+    from infra.operations import read_json
+
+    body = read_json(Path(args.file).read_text(), args.file) if args.file else read_json(args.json, "--json")
+    status, response = _platform().predict(args.name, body)  # a list of rows, or a whole request body
     console.print_json(json.dumps(response))
+    _hint_api_key(status)
     return 0 if status == 200 else 1
+
+
+def _hint_api_key(status: int) -> None:
+    if status == 403 and not os.environ.get("MLOPS_API_KEY"):
+        err.print(
+            "The API wants its key in MLOPS_API_KEY: on AWS, `aws apigateway get-api-key --include-value --api-key "
+            "<the stack's ApiKeyId output>`; locally, the key `mlops local up --api-key` was given."
+        )
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
@@ -531,9 +551,10 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         if status != 200:
             error = answer.get("error", answer)
             err.print(f"Refused after {accepted} labels ({status}): {error.get('message', error)}")
+            _hint_api_key(status)
             return 1
         accepted += answer["accepted"]
-    console.print(f"{accepted} labels stored for '{args.name}'")
+    console.print(f"{accepted} label{'s' if accepted != 1 else ''} stored for '{args.name}'")
     return 0
 
 

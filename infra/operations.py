@@ -209,22 +209,52 @@ def failure_from_history(events: list[dict[str, Any]], execution: dict[str, Any]
 
 
 def read_labels(path: Path) -> list[dict[str, Any]]:
-    """Feedback labels from a CSV (`request_id,row_index,label`) or JSON Lines file."""
+    """Feedback labels from a CSV (`request_id,row_index,label`; no `row_index`: row 0) or JSON Lines file.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, and the line and column where a value is wrong.
+    """
     text = path.read_text()
     if path.suffix == ".jsonl":
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        labels = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                label = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}, line {number}: not valid JSON ({exc.msg}, column {exc.colno})") from exc
+            if not isinstance(label, dict):
+                raise ValueError(f"{path}, line {number}: expected an object with request_id, row_index and label")
+            labels.append(label)
+        return labels
     if path.suffix != ".csv":
         raise ValueError(f"{path}: labels come as .csv (request_id,row_index,label) or .jsonl")
     import csv
 
-    rows = list(csv.DictReader(text.splitlines()))
-    missing = {"request_id", "label"} - set(rows[0] if rows else {})
+    reader = csv.DictReader(text.splitlines())
+    missing = {"request_id", "label"} - set(reader.fieldnames or [])
     if missing:
         raise ValueError(f"{path}: the header lacks {sorted(missing)} (request_id,row_index,label)")
-    return [
-        {"request_id": row["request_id"], "row_index": int(row.get("row_index") or 0), "label": row["label"]}
-        for row in rows
-    ]
+    labels = []
+    for row in reader:  # the header is line 1
+        row_index = (row.get("row_index") or "0").strip()
+        if not row_index.isdigit():
+            raise ValueError(
+                f"{path}, line {reader.line_num}: row_index: expected a row number >= 0, got {row_index!r}"
+            )
+        labels.append({"request_id": row["request_id"], "row_index": int(row_index), "label": row["label"]})
+    return labels
+
+
+def read_json(text: str, source: str) -> Any:
+    """A JSON document the user gave (a file's text, an argument); a ValueError naming `source` if it is none."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{source}: not valid JSON ({exc.msg}, line {exc.lineno}, column {exc.colno})") from exc
 
 
 class Platform:
@@ -447,9 +477,11 @@ class Platform:
 
     # -- the API -----------------------------------------------------------------------------
     def predict(
-        self, model_name: str, instances: list[dict[str, Any]], timeout: float = 10
+        self, model_name: str, instances: list[dict[str, Any]] | dict[str, Any], timeout: float = 10
     ) -> tuple[int, dict[str, Any]]:
-        return self.call_api("POST", PREDICT_ROUTE.url_path(name=model_name), {"instances": instances}, timeout)
+        """POST rows (`instances`), or a whole request body (`dataframe_split` too), to the prediction route."""
+        body = instances if isinstance(instances, dict) else {"instances": instances}
+        return self.call_api("POST", PREDICT_ROUTE.url_path(name=model_name), body, timeout)
 
     def send_feedback(self, model_name: str, labels: list[dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any]]]:
         """POST the labels in batches the API accepts; yields each batch's answer."""

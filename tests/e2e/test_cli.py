@@ -143,10 +143,30 @@ def test_feedback_from_a_csv_or_a_jsonl_file(demo: DemoResult, platform: Platfor
     lines = tmp_path / "labels.jsonl"
     lines.write_text(json.dumps({"request_id": request_id, "row_index": 2, "label": "yes"}) + "\n")
     code, out, _ = cli("feedback", "churn", "--file", str(lines))
-    assert (code, out.strip()) == (0, "1 labels stored for 'churn'")
+    assert (code, out.strip()) == (0, "1 label stored for 'churn'")
     labels.write_text("request_id,row_index,label\nunknown-request,0,maybe\n")
     code, _, err = cli("feedback", "churn", "--file", str(labels))
     assert code == 1 and "'maybe' is not one of" in err
+
+
+def test_predict_sends_a_body_file_as_it_is_or_rows_and_names_a_json_mistake(
+    demo: DemoResult, cli: Cli, tmp_path: Path
+) -> None:
+    rows = churn_instances(2, seed=41)
+    columns = sorted({name for row in rows for name in row})
+    split = {"columns": columns, "data": [[row.get(name) for name in columns] for row in rows]}
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps({"dataframe_split": split}))
+    code, out, _ = cli("predict", "churn", "--file", str(body))
+    assert code == 0 and len(json.loads(out)["predictions"]) == 2
+    code, out, _ = cli("predict", "churn", "--json", json.dumps(rows))
+    assert code == 0 and len(json.loads(out)["predictions"]) == 2
+    code, _, err = cli("predict", "churn", "--json", '{"instances": [}')
+    assert code == 1 and "--json: not valid JSON (Expecting value, line 1, column 16)" in err
+    labels = tmp_path / "labels.csv"
+    labels.write_text("request_id,row_index,label\n")
+    code, _, err = cli("feedback", "churn", "--file", str(labels))
+    assert (code, err.strip()) == (1, f"{labels} has no labels.")
 
 
 def test_monitor_run_sees_the_traffic_sent_a_moment_before(

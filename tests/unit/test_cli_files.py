@@ -1,0 +1,108 @@
+"""What the CLI reads from the user: labels files, JSON bodies, and the line `mlops local up` asks to run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from infra.cli import export_line
+from infra.operations import read_json, read_labels
+
+
+def test_labels_from_a_csv_with_or_without_row_index(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text("request_id,row_index,label\nr.1,0,yes\nr.1, 3 ,no\n")
+    assert read_labels(path) == [
+        {"request_id": "r.1", "row_index": 0, "label": "yes"},
+        {"request_id": "r.1", "row_index": 3, "label": "no"},
+    ]
+    path.write_text("request_id,label\nr.2,yes\n")
+    assert read_labels(path) == [{"request_id": "r.2", "row_index": 0, "label": "yes"}]
+
+
+def test_a_csv_with_only_its_header_has_no_labels(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text("request_id,row_index,label\n")
+    assert read_labels(path) == []
+
+
+HEADER = "request_id,row_index,label"
+NOT_A_ROW = "row_index: expected a row number >= 0, got"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("request_id,row_index\nr,0\n", f"labels.csv: the header lacks ['label'] ({HEADER})"),
+        ("", f"labels.csv: the header lacks ['label', 'request_id'] ({HEADER})"),
+        (f"{HEADER}\nr,0,yes\nr,abc,no\n", f"labels.csv, line 3: {NOT_A_ROW} 'abc'"),
+        (f"{HEADER}\nr,-1,no\n", f"labels.csv, line 2: {NOT_A_ROW} '-1'"),
+    ],
+)
+def test_a_csv_of_the_wrong_shape_is_refused_naming_the_file_and_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError) as refused:
+        read_labels(path)
+    assert str(refused.value) == f"{tmp_path}/{message}"
+
+
+def test_labels_from_json_lines_skip_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "labels.jsonl"
+    path.write_text('{"request_id": "r", "row_index": 1, "label": "yes"}\n\n{"request_id": "r", "label": "no"}\n')
+    assert read_labels(path) == [
+        {"request_id": "r", "row_index": 1, "label": "yes"},
+        {"request_id": "r", "label": "no"},
+    ]
+
+
+FIRST = '{"request_id": "r", "label": "yes"}\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (FIRST + '{"request_id": \n', "line 2: not valid JSON (Expecting value, column 16)"),
+        (FIRST + '["r", 0, "yes"]\n', "line 2: expected an object with request_id, row_index and label"),
+    ],
+)
+def test_json_lines_of_the_wrong_shape_are_refused_naming_the_file_and_line(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "labels.jsonl"
+    path.write_text(text)
+    with pytest.raises(ValueError) as refused:
+        read_labels(path)
+    assert str(refused.value) == f"{path}, {message}"
+
+
+def test_labels_come_only_as_csv_or_json_lines(tmp_path: Path) -> None:
+    path = tmp_path / "labels.txt"
+    path.write_text("r,0,yes\n")
+    with pytest.raises(
+        ValueError, match=r"labels\.txt: labels come as \.csv \(request_id,row_index,label\) or \.jsonl"
+    ):
+        read_labels(path)
+
+
+def test_a_json_argument_that_is_no_json_names_where_it_came_from() -> None:
+    assert read_json('{"instances": []}', "--json") == {"instances": []}
+    with pytest.raises(ValueError) as refused:
+        read_json('{"instances": [}', "--json")
+    assert str(refused.value) == "--json: not valid JSON (Expecting value, line 1, column 16)"
+
+
+@pytest.mark.parametrize("api_key", [None, "k3y", "a key with 'quotes' and $dollars"])
+def test_the_line_local_up_prints_sets_the_variables_when_pasted_into_a_shell(api_key: str | None) -> None:
+    line = export_line("http://127.0.0.1:5000", api_key)
+    shown = subprocess.run(
+        ["bash", "-c", f'{line}\necho "$AWS_ENDPOINT_URL|$AWS_DEFAULT_REGION|${{MLOPS_API_KEY-unset}}"'],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": os.environ["PATH"]},
+    ).stdout
+    assert shown == f"http://127.0.0.1:5000|us-east-1|{api_key or 'unset'}\n"
