@@ -399,7 +399,7 @@ def cmd_data(args: argparse.Namespace) -> int:
         console.print(f"Uploaded {len(uploaded)} files of {path} → {uri}")
         return 0
     suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".csv.gz") else path.suffix
-    uri = _platform().upload_dataset(args.name, path.read_bytes(), suffix)
+    uri = _platform().upload_dataset(args.name, path.read_bytes(), suffix, source=str(path))
     console.print(f"Uploaded {path} → {uri}")
     return 0
 

@@ -249,6 +249,31 @@ def read_labels(path: Path) -> list[dict[str, Any]]:
     return labels
 
 
+def data_columns(data: bytes, suffix: str, source: str) -> list[str]:
+    """The column names of a data file: a CSV's header line, a parquet file's schema (nothing else is read).
+
+    Raises
+    ------
+    ValueError
+        Naming `source`, when the file is not what its suffix says.
+    """
+    import csv
+    import gzip
+    import io
+
+    try:
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(io.BytesIO(data)).names)
+        raw = gzip.GzipFile(fileobj=io.BytesIO(data)) if suffix == ".csv.gz" else io.BytesIO(data)
+        header = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="").readline()
+        return next(csv.reader([header]), [])
+    # pyarrow's ArrowInvalid is a ValueError, as are csv.Error's NUL and a bad gzip's header
+    except (OSError, EOFError, UnicodeDecodeError, ValueError, csv.Error) as exc:
+        raise ValueError(f"{source}: not a readable {suffix} file ({exc})") from exc
+
+
 def read_json(text: str, source: str) -> Any:
     """A JSON document the user gave (a file's text, an argument); a ValueError naming `source` if it is none."""
     try:
@@ -368,16 +393,34 @@ class Platform:
         missing = sum(1 for line in records if (line.get("at"), line.get("action"), line.get("actor")) not in in_table)
         return AuditExport(f"s3://{bucket}/{audit_subject_prefix(subject)}", records, len(trail), missing)
 
-    def upload_dataset(self, model_name: str, data: bytes, suffix: str) -> str:
-        """Put a dataset where the pipeline looks for the newest one: datasets/<model>/<time>.<suffix>."""
-        self.registry.get_spec(model_name)
+    def upload_dataset(self, model_name: str, data: bytes, suffix: str, source: str = "the dataset") -> str:
+        """Put a dataset where the pipeline looks for the newest one: datasets/<model>/<time>.<suffix>.
+
+        Raises
+        ------
+        ValueError
+            Naming `source` (the user's file): not a data file, empty, or without a column the spec needs.
+        """
+        spec = self.registry.get_spec(model_name)
+        suffix = "." + suffix.lstrip(".")
+        if suffix not in DATA_SUFFIXES:
+            raise ValueError(f"{source}: a dataset is a {', '.join(DATA_SUFFIXES)} file, or a folder of them")
+        if not data:
+            raise ValueError(f"{source}: the file is empty")
+        # the features the spec's views supply are joined in by the pipeline, not read from the file
+        from_views = {ref.split(".", 1)[1] for ref in spec.features_from}
+        wanted = [name for name in spec.feature_names if name not in from_views] + [spec.target]
+        columns = set(data_columns(data, suffix, source))
+        missing = [name for name in wanted if name not in columns]
+        if missing:
+            raise ValueError(
+                f"{source}: no column {', '.join(map(repr, missing))}, which the spec of '{model_name}' needs"
+            )
         return self.data.put(dataset_key(model_name, datetime.now(UTC), suffix), data).uri
 
     def upload_dataset_folder(self, model_name: str, folder: Path, on_file: Callable[[str], None] | None = None) -> str:
         """Put a folder of data files (hive partitions kept) where the pipeline looks for the newest dataset:
         datasets/<model>/<time>/<path inside the folder>. The last file written makes the folder the newest."""
-        from mlcore.catalog import DATA_SUFFIXES
-
         self.registry.get_spec(model_name)
         files = sorted(f for f in folder.rglob("*") if f.is_file() and f.name.endswith(DATA_SUFFIXES))
         if not files:

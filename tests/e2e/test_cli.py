@@ -169,6 +169,28 @@ def test_predict_sends_a_body_file_as_it_is_or_rows_and_names_a_json_mistake(
     assert (code, err.strip()) == (1, f"{labels} has no labels.")
 
 
+def test_an_upload_that_cannot_train_is_refused_naming_the_file_and_nothing_is_stored(
+    demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path
+) -> None:
+    def stored() -> list[str]:
+        listed = platform.client("s3").list_objects_v2(Bucket=platform.resources.data_bucket, Prefix="datasets/churn/")
+        return [item["Key"] for item in listed.get("Contents", [])]
+
+    before = stored()
+    columns = churn_table(5, seed=3).drop_columns(["plan"]).to_pandas()
+    cases = {
+        "notes.txt": ("age\n1\n", "a dataset is a .csv, .csv.gz, .parquet, .pq file, or a folder of them"),
+        "empty.csv": ("", "the file is empty"),
+        "no-plan.csv": (columns.to_csv(index=False), "no column 'plan', which the spec of 'churn' needs"),
+    }
+    for name, (text, message) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        code, _, err = cli("data", "upload", "churn", str(path))
+        assert (code, err.strip()) == (1, f"ValueError: {path}: {message}")
+    assert stored() == before
+
+
 def test_monitor_run_sees_the_traffic_sent_a_moment_before(
     demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path
 ) -> None:

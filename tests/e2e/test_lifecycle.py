@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from infra.local import hooks
 from infra.local.demo import DemoResult
 from infra.local.target import LocalTarget
 from infra.operations import Platform
+from mlcore.catalog import dataset_key
 from mlcore.registry import VersionStatus
 
 pytestmark = pytest.mark.e2e
@@ -149,8 +151,8 @@ def test_a_dataset_breaking_the_contract_fails_its_run_by_itself_and_changes_not
     versions_before = platform.registry.list_versions("churn")
     alias_before = platform.registry.get_alias("churn")
     requests = {e["executionArn"] for e in platform.executions(platform.resources.retraining_state_machine)}
-    # WHEN a broken file lands under datasets/churn/
-    platform.upload_dataset("churn", b"tenure_months,monthly_charges\n-5,abc\n", "csv")
+    # WHEN a broken file lands under datasets/churn/, written by some other tool (`mlops data upload` refuses it)
+    platform.data.put(dataset_key("churn", datetime.now(UTC), "csv"), b"tenure_months,monthly_charges\n-5,abc\n")
     # THEN its data drop starts a run (after the demo's 3 s debounce), which fails at Validate
     deadline = time.monotonic() + 60
     while not (fresh := [e for e in platform.executions(platform.resources.retraining_state_machine)

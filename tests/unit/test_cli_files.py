@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from infra.cli import export_line
-from infra.operations import read_json, read_labels
+from infra.operations import data_columns, read_json, read_labels
 
 
 def test_labels_from_a_csv_with_or_without_row_index(tmp_path: Path) -> None:
@@ -106,3 +106,26 @@ def test_the_line_local_up_prints_sets_the_variables_when_pasted_into_a_shell(ap
         env={"PATH": os.environ["PATH"]},
     ).stdout
     assert shown == f"http://127.0.0.1:5000|us-east-1|{api_key or 'unset'}\n"
+
+
+def test_a_data_files_columns_are_read_from_its_header_or_schema_alone() -> None:
+    import gzip
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    csv_text = '\ufeffage,"plan, monthly",churned\n' + "1,basic,no\n" * 3
+    assert data_columns(csv_text.encode(), ".csv", "d.csv") == ["age", "plan, monthly", "churned"]
+    assert data_columns(gzip.compress(csv_text.encode()), ".csv.gz", "d.csv.gz") == ["age", "plan, monthly", "churned"]
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"age": [1.0], "churned": ["no"]}), sink)
+    assert data_columns(sink.getvalue(), ".parquet", "d.parquet") == ["age", "churned"]
+
+
+@pytest.mark.parametrize(
+    ("data", "suffix"), [(b"age,plan\n", ".parquet"), (b"age,plan\n", ".csv.gz"), (b"\xff\xfe", ".csv")]
+)
+def test_a_data_file_that_is_not_what_its_suffix_says_is_refused_naming_it(data: bytes, suffix: str) -> None:
+    with pytest.raises(ValueError, match=rf"^mine{suffix}: not a readable {suffix} file \("):
+        data_columns(data, suffix, f"mine{suffix}")
