@@ -182,7 +182,7 @@ def test_predict_returns_200_with_predictions(
     assert set(payload["probabilities"][0]) == {"no", "yes"}
     # the id feedback names the prediction by: the gateway's, with the API's signature (its header keeps the gateway's)
     gateway_id = event["requestContext"]["requestId"]
-    assert payload["request_id"].startswith(f"{gateway_id}.") and len(payload["request_id"]) == len(gateway_id) + 23
+    assert payload["request_id"].startswith(f"{gateway_id}.2.") and len(payload["request_id"]) == len(gateway_id) + 25
     assert response["headers"]["X-Request-Id"] == gateway_id
 
 
@@ -387,6 +387,36 @@ def test_feedback_event_stores_the_label(
     assert (row["request_id"], row["row_index"], row["label"]) == (issued, 0, "yes")
 
 
+def test_feedback_names_only_rows_the_prediction_had(
+    churn_champion: Any,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    load_event: Callable[[str], dict[str, Any]],
+    capture: ObjectStore,
+) -> None:
+    from infra.local.example_data import churn_instances
+
+    # GIVEN a prediction of 3 rows
+    issued = json_body(invoke("predict", predict_event(load_event, churn_instances(3, seed=5))))["request_id"]
+    event = load_event("feedback")
+    # WHEN a batch labels its last row, and a row after it THEN the batch is refused, naming the item
+    event["body"] = json.dumps(
+        {"feedback": [{"request_id": issued, "row_index": row, "label": "yes"} for row in (2, 3)]}
+    )
+    response = invoke("predict", event)
+    assert response["statusCode"] == 400
+    assert json_body(response)["error"] == {
+        "code": "bad_request",
+        "message": "feedback[1].row_index: 3 is not a row of the prediction, which had 3 (0 to 2)",
+        "field": "feedback[1].row_index",
+        "request_id": response["headers"]["X-Request-Id"],
+    }
+    assert stored_feedback(capture) == []
+    # and its last row alone is stored
+    event["body"] = json.dumps({"request_id": issued, "row_index": 2, "label": "yes"})
+    assert invoke("predict", event)["statusCode"] == 200
+    assert [row["row_index"] for row in stored_feedback(capture)] == [2]
+
+
 @pytest.mark.parametrize("forge", ["gateway id alone", "another id with a copied mac"])
 def test_feedback_for_a_request_id_the_api_did_not_issue_is_a_400(
     churn_champion: Any,
@@ -398,8 +428,8 @@ def test_feedback_for_a_request_id_the_api_did_not_issue_is_a_400(
     from infra.local.example_data import churn_instances
 
     predicted = invoke("predict", predict_event(load_event, churn_instances(1, seed=5)))
-    gateway_id, mac = json_body(predicted)["request_id"].rsplit(".", 1)
-    forged = {"gateway id alone": gateway_id, "another id with a copied mac": f"{gateway_id[:-1]}x.{mac}"}
+    gateway_id, rows, mac = json_body(predicted)["request_id"].split(".")
+    forged = {"gateway id alone": gateway_id, "another id with a copied mac": f"{gateway_id[:-1]}x.{rows}.{mac}"}
     event = load_event("feedback")
     event["body"] = json.dumps({"request_id": forged[forge], "label": "yes"})
     response = invoke("predict", event)

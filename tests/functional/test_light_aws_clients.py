@@ -61,7 +61,7 @@ def test_the_light_kms_client_derives_the_same_secret_as_boto3(endpoint: str, cr
     boto = boto3.client("kms", endpoint_url=endpoint, region_name="us-east-1")
     key = boto.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
     light, reference = RequestIds.derived(KMS(endpoint=endpoint), key), RequestIds.derived(boto, key)
-    assert light.issue("r-1", "churn") == reference.issue("r-1", "churn")
+    assert light.issue("r-1", "churn", 3) == reference.issue("r-1", "churn", 3)
     with pytest.raises(AwsError) as error:  # an encryption key cannot make MACs
         KMS(endpoint=endpoint).generate_mac(KeyId=boto.create_key()["KeyMetadata"]["Arn"], Message=b"x",
                                             MacAlgorithm="HMAC_SHA_256")  # fmt: skip

@@ -15,6 +15,7 @@ from mlcore.serving import jsonio
 from mlcore.serving.capture import label_kind
 from mlcore.serving.inputs import is_text
 from mlcore.serving.parquet import write_parquet
+from mlcore.serving.request_ids import RequestIds
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
 
@@ -100,13 +101,21 @@ def record_feedback(
         request_ids.append(request_id)
         rows.append(row)
         labels.append(_label(spec, label, where, classes))
-    for i, request_id in enumerate(request_ids):  # once every item is well formed
+    for i, (request_id, row) in enumerate(zip(request_ids, rows, strict=True)):  # once every item is well formed
         where = f"feedback[{i}]" if batch else "body"
-        if issued is not None and not issued(request_id):
+        if issued is None:
+            continue
+        if not issued(request_id):
             raise BadRequestError(
                 f"{where}.request_id: not a request id this API issued for a prediction of '{spec.name}' "
                 "(send the request_id of the prediction's response)",
                 field=f"{where}.request_id",
+            )
+        count = RequestIds.rows(request_id)
+        if count is not None and row >= count:
+            raise BadRequestError(
+                f"{where}.row_index: {row} is not a row of the prediction, which had {count} (0 to {count - 1})",
+                field=f"{where}.row_index",
             )
     now = datetime.now(UTC)
     received = [int(now.timestamp() * 1000)] * len(items)

@@ -243,9 +243,9 @@ class PredictionService:
             self._signer = self._request_ids()
         return self._signer
 
-    def issue(self, request_id: str, name: str) -> str:
+    def issue(self, request_id: str, name: str, rows: int) -> str:
         signer = self.signer()
-        return signer.issue(request_id, name) if signer else request_id
+        return signer.issue(request_id, name, rows) if signer else request_id
 
     # -- predicting ------------------------------------------------------------------------
     def predict(
@@ -256,7 +256,7 @@ class PredictionService:
         body = check_body_size(body, self.max_body_bytes)
         try:
             serving = self.serving(name)
-            request_id = self.issue(request_id, name)  # what feedback names this prediction by
+            self.signer()  # derived on the first request (KMS): its failure is told like the registry's
         except Exception:
             parse_body(body, self.max_body_bytes)  # a body that is no request is the client's mistake, named first
             raise
@@ -275,6 +275,7 @@ class PredictionService:
                 records = self._enriched(records, serving.spec)
             inputs = answer.model.validate(records, self.max_rows)
         outputs = answer.model.predict(inputs.tensors)
+        request_id = self.issue(request_id, name, inputs.rows)  # what feedback names this prediction by
         labels = outputs["label"].tolist()
         outcome = Outcome(name, answer.version, variant, inputs.rows)
         shadow_labels: list[Any] | None = None
