@@ -879,7 +879,10 @@ def main(argv: list[str] | None = None) -> int:
     except MlopsError as exc:
         err.print(f"{type(exc).__name__}: {exc.message}", style="red")
         return 1
-    except (OSError, ValueError) as exc:  # a missing file or endpoint, a labels file of the wrong shape
+    except FileNotFoundError as exc:
+        err.print(f"{exc.filename}: no such file" if exc.filename else f"{type(exc).__name__}: {exc}", style="red")
+        return 1
+    except (OSError, ValueError) as exc:  # a missing endpoint, a labels file of the wrong shape
         err.print(f"{type(exc).__name__}: {exc}", style="red")
         return 1
     except RuntimeError as exc:

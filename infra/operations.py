@@ -7,6 +7,7 @@ for what it calls.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -40,7 +41,7 @@ from mlcore.catalog import (
     dataset_key,
     limits,
 )
-from mlcore.errors import MlopsError
+from mlcore.errors import MlopsError, SpecError
 from mlcore.registry import Registry, VersionStatus, ViewRecord
 from mlcore.spec import FeatureView, ModelSpec, load_view
 from mlcore.storage import ObjectStore
@@ -274,6 +275,15 @@ def data_columns(data: bytes, suffix: str, source: str) -> list[str]:
         raise ValueError(f"{source}: not a readable {suffix} file ({exc})") from exc
 
 
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """A spec's (or view's) error, prefixed with the file it is in."""
+    try:
+        yield
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc.message}", field=exc.field) from exc
+
+
 def read_json(text: str, source: str) -> Any:
     """A JSON document the user gave (a file's text, an argument); a ValueError naming `source` if it is none."""
     try:
@@ -319,8 +329,9 @@ class Platform:
         from mlcore.catalog import SPEC_ROUTE
         from mlcore.spec import parse_spec, yaml_mapping
 
-        document = yaml_mapping(path.read_text(), "spec")
-        name = parse_spec(document, views=self._registered_view).name  # a malformed spec fails here, by field
+        with _naming(path):
+            document = yaml_mapping(path.read_text(), "spec")
+            name = parse_spec(document, views=self._registered_view).name  # a malformed spec fails here, by field
         answer = self.govern(SPEC_ROUTE, {"spec": document}, name=name)
         return SpecChange(parse_spec(answer["spec"]), answer)
 
@@ -330,7 +341,9 @@ class Platform:
 
     # -- the feature store ---------------------------------------------------------------------
     def register_view(self, path: Path) -> ViewRecord:
-        return self.registry.put_view(load_view(path.read_text()), ACTOR)
+        with _naming(path):
+            view = load_view(path.read_text())
+        return self.registry.put_view(view, ACTOR)
 
     def _deployed(self, resource: str, since: str) -> str:
         """An optional resource's name; a deployment from before it has none: say so."""

@@ -106,7 +106,20 @@ def test_bracketed_text_reaches_the_user_whole(demo: DemoResult, cli: Cli, tmp_p
     path.write_text(EXAMPLE_SPEC.read_text().replace("name: churn", "name: Churn_Model", 1))
     code, _, err = cli("models", "register", str(path))
     assert code == 1
-    assert "SpecError: name: String should match pattern '^[a-z][a-z0-9-]{1,47}$'" in err
+    assert f"SpecError: {path}: name: String should match pattern '^[a-z][a-z0-9-]{{1,47}}$', got 'Churn_Model'" in err
+
+
+def test_a_spec_file_that_is_missing_or_no_yaml_is_named(demo: DemoResult, cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    code, _, err = cli("models", "register", str(path))
+    assert (code, err.strip()) == (1, f"{path}: no such file")
+    path.write_text("name: churn\nfeatures: [\n")
+    code, _, err = cli("models", "register", str(path))
+    assert (code, err.strip()) == (
+        1,
+        f"SpecError: {path}: the spec is not valid YAML at line 3, column 1: expected the node content, but found "
+        "'<stream end>'",
+    )
 
 
 def test_read_verbs_print_json_for_scripts(demo: DemoResult, cli: Cli) -> None:

@@ -153,7 +153,32 @@ def test_spec_error_names_the_offending_field(raw: dict[str, Any], change: Any, 
     change(raw)
     error = invalid(raw)
     assert error.field == field
-    assert error.message.startswith(f"{field}: ")
+    assert error.message.startswith(f"{field}: ") or error.message.startswith(f"{field} (feature '")
+
+
+TYPES = "Input should be 'numeric', 'integer' or 'categorical'"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda r: r.update(name="Churn_Model"),
+            "name: String should match pattern '^[a-z][a-z0-9-]{{1,47}}$', got 'Churn_Model'",
+        ),
+        (lambda r: r["features"][1].update(type="float"), f"features.1.type (feature '{{1}}'): {TYPES}, got 'float'"),
+        (
+            lambda r: r["features"][0].update(colour="red"),
+            "features.0.colour (feature '{0}'): Extra inputs are not permitted",
+        ),
+        (lambda r: r["drift"].update(threshold=0), "drift.threshold: Input should be greater than 0, got 0"),
+        (lambda r: r.pop("target"), "target: Field required"),
+    ],
+)
+def test_a_spec_error_says_which_feature_and_what_value(raw: dict[str, Any], change: Any, message: str) -> None:
+    names = [feature["name"] for feature in raw["features"]]
+    change(raw)
+    assert invalid(raw).message == message.format(*names)
 
 
 @pytest.mark.parametrize(
@@ -179,8 +204,9 @@ def test_spec_is_immutable(churn_spec: ModelSpec) -> None:
 def test_load_spec_refuses_text_that_is_not_a_mapping() -> None:
     with pytest.raises(SpecError, match="must be a YAML mapping"):
         load_spec("- just\n- a list\n")
-    with pytest.raises(SpecError, match="not valid YAML"):
-        load_spec("name: [unclosed")
+    with pytest.raises(SpecError) as caught:
+        load_spec("name: churn\n  task: : classification\n")
+    assert caught.value.message == "the spec is not valid YAML at line 2, column 7: mapping values are not allowed here"
 
 
 def test_load_spec_accepts_json(raw: dict[str, Any]) -> None:
@@ -202,7 +228,7 @@ def test_model_names(name: str, valid: bool) -> None:
 def test_a_feature_may_not_take_a_capture_column_name(raw: dict[str, Any], name: str) -> None:
     raw["features"].append({"name": name, "type": "numeric"})
     error = invalid(raw)
-    assert error.message == f"spec: Value error, column names ['{name}'] are reserved for the capture of served traffic"
+    assert error.message == f"spec: column names ['{name}'] are reserved for the capture of served traffic"
 
 
 # -- hyperparameter search -----------------------------------------------------------------------

@@ -688,10 +688,37 @@ class FeatureView(_Strict):
         )
 
 
-def _errors(exc: ValidationError) -> SpecError:
+# pydantic's prefixes of what a validator raised: the validator's own words follow
+_RAISED = ("Value error, ", "Assertion failed, ")
+
+
+def _errors(exc: ValidationError, data: Any) -> SpecError:
+    """The first error, at its field (`features.2.type`), in words a spec's author can act on: the named list item
+    it is in (`(feature 'plan')`) and the value given (`got 'strng'`)."""
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "spec"
-    return SpecError(f"{where}: {first['msg']}", field=where)
+    message = first["msg"]
+    for prefix in _RAISED:
+        message = message.removeprefix(prefix)
+    named = _named_item(data, first["loc"])
+    context = f" ({'feature ' if first['loc'][0] == 'features' else ''}'{named}')" if named else ""
+    value = first.get("input")
+    shown = first["type"] not in ("missing", "extra_forbidden") and isinstance(value, str | int | float | bool)
+    got = f", got {value!r}" if shown and len(repr(value)) <= 80 else ""
+    return SpecError(f"{where}{context}: {message}{got}", field=where)
+
+
+def _named_item(data: Any, loc: tuple[str | int, ...]) -> str | None:
+    """The name of the innermost list item on an error's path (a feature's), if it has one."""
+    named, node = None, data
+    for part in loc:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(part, int) and isinstance(node, dict) and isinstance(node.get("name"), str):
+            named = node["name"]
+    return named
 
 
 def _with_views(data: dict[str, Any], views: Callable[[str], FeatureView | None]) -> dict[str, Any]:
@@ -737,7 +764,7 @@ def parse_spec(data: dict[str, Any], views: Callable[[str], FeatureView | None] 
     try:
         return ModelSpec.model_validate(data)
     except ValidationError as exc:
-        raise _errors(exc) from exc
+        raise _errors(exc, data) from exc
 
 
 def yaml_mapping(text: str, what: str) -> dict[str, Any]:
@@ -746,7 +773,10 @@ def yaml_mapping(text: str, what: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SpecError(f"the {what} is not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or exc
+        raise SpecError(f"the {what} is not valid YAML{where}: {problem}") from exc
     if not isinstance(data, dict):
         raise SpecError(f"the {what} must be a YAML mapping")
     return data
@@ -771,10 +801,11 @@ def load_view(text: str) -> FeatureView:
     SpecError
         If the text is not YAML, or the view is invalid (naming the first offending field).
     """
+    data = yaml_mapping(text, "feature view")
     try:
-        return FeatureView.model_validate(yaml_mapping(text, "feature view"))
+        return FeatureView.model_validate(data)
     except ValidationError as exc:
-        raise _errors(exc) from exc
+        raise _errors(exc, data) from exc
 
 
 def is_valid_name(name: str) -> bool:
