@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 
 from mlcore.errors import MlopsError
@@ -29,9 +29,13 @@ if TYPE_CHECKING:
     from infra.operations import Platform
     from mlcore.catalog import ViewDriftCheck
 
-# No markup: what the CLI prints is data (error messages carry `[a-z0-9-]`, category lists, ...).
-console = Console(markup=False, highlight=False, soft_wrap=True)
-err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
+# No markup: what the CLI prints is data (error messages carry `[a-z0-9-]`, category lists, ...). Into a pipe or
+# a file, rich would fit tables to 80 columns and cut their cells: there they are as wide as they need.
+PIPED_WIDTH = 240
+console = Console(markup=False, highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else PIPED_WIDTH)
+err = Console(
+    stderr=True, markup=False, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else PIPED_WIDTH
+)
 
 
 def _state() -> dict[str, Any] | None:
@@ -136,9 +140,11 @@ def cmd_local_status(args: argparse.Namespace) -> int:
         {"model": spec.name, "champion": alias.version if (alias := platform.registry.get_alias(spec.name)) else None}
         for spec in platform.registry.list_specs()
     ]
+    machines = ("training_state_machine", "monitor_state_machine", "retraining_state_machine", "batch_state_machine")
     running = [
         {"state_machine": machine, "execution": execution["name"], "started": str(execution["startDate"])}
-        for machine in ("training_state_machine", "monitor_state_machine", "retraining_state_machine")
+        for machine in machines
+        if getattr(platform.resources, machine)
         for execution in platform.executions(getattr(platform.resources, machine), status="RUNNING")
     ]
     document = {
@@ -149,7 +155,12 @@ def cmd_local_status(args: argparse.Namespace) -> int:
     }
     lines = [f"Embedded AWS: {document['endpoint']}", f"REST API: {document['api_url']}", "Models:"]
     lines += [f"  {m['model']}: champion v{m['champion']}" if m["champion"] else f"  {m['model']}" for m in models]
-    lines += ["Running executions:", *([f"  {r['execution']} ({r['started']})" for r in running] or ["  none"])]
+    lines += [] if models else ["  none"]
+    lines += ["Running executions:"]
+    lines += [
+        f"  {r['state_machine'].removesuffix('_state_machine')}: {r['execution']} (started {r['started']})"
+        for r in running
+    ] or ["  none"]
     emit(args, document, "\n".join(lines))
     return 0
 
@@ -220,19 +231,49 @@ def cmd_models(args: argparse.Namespace) -> int:
             table.add_row(row["model"], row["task"], str(row["champion"] or "-"), str(row["versions"]))
         emit(args, rows, table)
     elif args.action == "show":
-        alias = registry.get_alias(args.name)
-        emit(
-            args,
-            {
-                "spec": registry.get_spec(args.name).model_dump(mode="json"),
-                "champion": alias.model_dump(mode="json") if alias else None,
-                "versions": [v.model_dump(mode="json") for v in registry.list_versions(args.name)],
-                "audit": [a.model_dump(mode="json") for a in registry.audit_trail(args.name)][-20:],
-            },
-        )
+        from mlcore.registry import CHALLENGER
+
+        spec, alias = registry.get_spec(args.name), registry.get_alias(args.name)
+        challenger = registry.get_alias(args.name, CHALLENGER)
+        versions, audit = registry.list_versions(args.name), registry.audit_trail(args.name)[-20:]
+        document = {
+            "spec": spec.model_dump(mode="json"),
+            "champion": alias.model_dump(mode="json") if alias else None,
+            "versions": [v.model_dump(mode="json") for v in versions],
+            "audit": [a.model_dump(mode="json") for a in audit],
+        }
+        emit(args, document, _model_summary(spec, alias, challenger, versions, audit))
     else:
         return _govern(platform, args)
     return 0
+
+
+def _model_summary(spec: Any, champion: Any, challenger: Any, versions: list[Any], audit: list[Any]) -> Group:
+    """`models show` for a person: what the model is, what serves, its versions, its latest decisions."""
+    primary = spec.metrics.primary
+    serving = f"champion v{champion.version}" if champion else "no champion"
+    if challenger is not None and challenger.mode is not None:
+        share = f" {challenger.weight:.0%}" if challenger.mode == "canary" else ""
+        serving += f", challenger v{challenger.version} ({challenger.mode}{share})"
+    lines = [
+        f"{spec.name}: {spec.task}, target {spec.target}, {len(spec.features)} features "
+        f"({', '.join(spec.feature_names[:8])}{', …' if len(spec.features) > 8 else ''})",
+        f"Serving: {serving}; approval {spec.approval}; primary metric {primary}",
+    ]
+    table = Table("version", "status", primary, "rows", "created", "run", title="Versions", title_justify="left")
+    for version in versions:
+        score = version.metrics.get(primary)
+        table.add_row(
+            str(version.version), str(version.status), "-" if score is None else f"{score:.4f}",
+            str(version.training_rows), version.created_at[:19], version.run_id,
+        )  # fmt: skip
+    decisions = Table("at", "action", "actor", "details", title="Latest audit records", title_justify="left")
+    for record in audit[-5:]:
+        details = ", ".join(f"{key}={value}" for key, value in record.details.items())
+        decisions.add_row(
+            record.at[:19], record.action, record.actor, details if len(details) <= 80 else details[:79] + "…"
+        )
+    return Group("\n".join(lines), table, decisions, "Everything: --output json")
 
 
 def _model_card(platform: Platform, args: argparse.Namespace) -> None:

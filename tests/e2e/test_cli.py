@@ -132,6 +132,18 @@ def test_read_verbs_print_json_for_scripts(demo: DemoResult, cli: Cli) -> None:
     assert (code, shown["spec"]["name"], shown["champion"]["version"]) == (0, "churn", demo.final_champion)
 
 
+def test_models_show_is_a_summary_for_a_person(demo: DemoResult, cli: Cli) -> None:
+    code, out, _ = cli("models", "show", "churn")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("churn: classification, target churned, ")
+    assert lines[1].startswith(f"Serving: champion v{demo.final_champion}")
+    versions = lines[lines.index("Versions") :]
+    rows = [[cell.strip() for cell in line.strip("│").split("│")] for line in versions if line.startswith("│")]
+    assert [str(demo.final_champion), "approved"] in [row[:2] for row in rows], out
+    assert "Latest audit records" in out and out.rstrip().endswith("Everything: --output json")
+    assert "…" not in "\n".join(versions[: versions.index("Latest audit records")])  # no cell cut to fit 80 columns
+
+
 def test_local_status_shows_endpoints_models_and_running_executions(
     demo: DemoResult, target: LocalTarget, cli: Cli
 ) -> None:
