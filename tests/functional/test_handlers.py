@@ -673,6 +673,8 @@ def test_the_captured_score_is_the_probability_of_the_positive_class_the_respons
     # the response rounds to 6 decimals; the capture keeps the model's float
     assert [row["score"] for row in captured] == pytest.approx([p["yes"] for p in answer["probabilities"]], abs=1e-6)
     assert len({row["score"] for row in captured}) > 1
+    returned = [p for row in answer["probabilities"] for p in row.values()]
+    assert all(round(p, 6) == p for p in returned)  # 0.687571, never float32's 0.6875709891319275
 
 
 # -- predict under faults ------------------------------------------------------------------------

@@ -353,7 +353,8 @@ class PredictionService:
 
 def _by_class(classes: list[str], probabilities: np.ndarray) -> list[dict[str, float]]:
     """Per row, each class's probability (rounded to 6 places), built without a Python call per row."""
-    rounded = np.round(probabilities, 6).tolist()
+    # in float64: float32's 0.687571 is 0.6875709891319275 once a Python float, which is what JSON shows
+    rounded = np.round(probabilities.astype(np.float64), 6).tolist()
     if len(classes) == 2:  # most classifiers: a dict display is cheaper than dict(zip(...))
         first, second = classes
         return [{first: p, second: q} for p, q in rounded]
