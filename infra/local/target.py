@@ -96,6 +96,10 @@ class LocalTarget:
         from infra.local.server import EmbeddedAwsServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per AWS call
+        # moto's state machine interpreter logs, as errors, every path a state reads that is absent (a Choice's
+        # optional member) and each failure it then routes: AWS shows neither; a run's history and its failure
+        # report (report_failure) tell what failed.
+        logging.getLogger("moto.stepfunctions.parser.asl").setLevel(logging.CRITICAL)
 
         if synth or not (self.outdir / "manifest.json").exists():
             synthesize(self.outdir)

@@ -217,13 +217,15 @@ def test_an_upload_that_cannot_train_is_refused_naming_the_file_and_nothing_is_s
 
 
 def test_monitor_run_sees_the_traffic_sent_a_moment_before(
-    demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path
+    demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Captured rows wait in the predict function's buffer; `monitor run` recycles it first, as AWS would."""
     register_copy(platform, tmp_path, "churn-fresh", drift={"min_rows": 100, "window_hours": 24})
     platform.upload_dataset("churn-fresh", parquet(churn_table(1200, seed=8)), "parquet")
     code, _, _ = cli("pipeline", "run", "churn-fresh")
     assert code == 0
+    # and the local target's log has none of the errors moto's interpreter logs on a run that succeeds
+    assert [r.getMessage()[:80] for r in caplog.records if r.name.startswith("moto.stepfunctions")] == []
     for seed in range(3):  # 150 rows, in 3 requests
         status, _ = platform.predict("churn-fresh", churn_instances(50, seed=50 + seed))
         assert status == 200
