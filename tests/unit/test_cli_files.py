@@ -129,3 +129,17 @@ def test_a_data_files_columns_are_read_from_its_header_or_schema_alone() -> None
 def test_a_data_file_that_is_not_what_its_suffix_says_is_refused_naming_it(data: bytes, suffix: str) -> None:
     with pytest.raises(ValueError, match=rf"^mine{suffix}: not a readable {suffix} file \("):
         data_columns(data, suffix, f"mine{suffix}")
+
+
+@pytest.mark.parametrize(("status", "key", "hinted"), [(403, None, True), (403, "k3y", False), (400, None, False)])
+def test_a_refusal_for_want_of_an_api_key_says_where_the_key_comes_from(
+    status: int, key: str | None, hinted: bool, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infra import cli
+
+    if key is None:
+        monkeypatch.delenv("MLOPS_API_KEY", raising=False)
+    else:
+        monkeypatch.setenv("MLOPS_API_KEY", key)
+    cli._hint_api_key(status)
+    assert ("The API wants its key in MLOPS_API_KEY" in capsys.readouterr().err) is hinted
