@@ -439,8 +439,7 @@ def cmd_data(args: argparse.Namespace) -> int:
         uri = _platform().upload_dataset_folder(args.name, path, on_file=uploaded.append)
         console.print(f"Uploaded {len(uploaded)} files of {path} → {uri}")
         return 0
-    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".csv.gz") else path.suffix
-    uri = _platform().upload_dataset(args.name, path.read_bytes(), suffix, source=str(path))
+    uri = _platform().upload_dataset_file(args.name, path)
     console.print(f"Uploaded {path} → {uri}")
     return 0
 

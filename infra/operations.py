@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from mlcore.catalog import (
     APPROVE_ROUTE,
@@ -250,7 +250,7 @@ def read_labels(path: Path) -> list[dict[str, Any]]:
     return labels
 
 
-def data_columns(data: bytes, suffix: str, source: str) -> list[str]:
+def data_columns(stream: BinaryIO, suffix: str, source: str) -> list[str]:
     """The column names of a data file: a CSV's header line, a parquet file's schema (nothing else is read).
 
     Raises
@@ -266,8 +266,8 @@ def data_columns(data: bytes, suffix: str, source: str) -> list[str]:
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 
-            return list(pq.read_schema(io.BytesIO(data)).names)
-        raw = gzip.GzipFile(fileobj=io.BytesIO(data)) if suffix == ".csv.gz" else io.BytesIO(data)
+            return list(pq.read_schema(stream).names)
+        raw = gzip.GzipFile(fileobj=stream) if suffix == ".csv.gz" else stream
         header = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="").readline()
         return next(csv.reader([header]), [])
     # pyarrow's ArrowInvalid is a ValueError, as are csv.Error's NUL and a bad gzip's header
@@ -412,24 +412,38 @@ class Platform:
         Raises
         ------
         ValueError
-            Naming `source` (the user's file): not a data file, empty, or without a column the spec needs.
+            Naming `source`: not a data file, empty, or without a column the spec needs.
         """
+        import io
+
+        suffix = self._checked_dataset(model_name, io.BytesIO(data), len(data), suffix, source)
+        return self.data.put(dataset_key(model_name, datetime.now(UTC), suffix), data).uri
+
+    def upload_dataset_file(self, model_name: str, path: Path) -> str:
+        """`upload_dataset` of a local file, streamed (in parts when large) rather than read into memory."""
+        suffix = ".csv.gz" if path.name.endswith(".csv.gz") else path.suffix
+        with path.open("rb") as stream:
+            suffix = self._checked_dataset(model_name, stream, path.stat().st_size, suffix, str(path))
+        return self.data.upload(dataset_key(model_name, datetime.now(UTC), suffix), str(path)).uri
+
+    def _checked_dataset(self, model_name: str, stream: BinaryIO, size: int, suffix: str, source: str) -> str:
+        """The dataset's suffix (with its dot), once it is known to be a data file with the columns the spec reads."""
         spec = self.registry.get_spec(model_name)
         suffix = "." + suffix.lstrip(".")
         if suffix not in DATA_SUFFIXES:
             raise ValueError(f"{source}: a dataset is a {', '.join(DATA_SUFFIXES)} file, or a folder of them")
-        if not data:
+        if not size:
             raise ValueError(f"{source}: the file is empty")
         # the features the spec's views supply are joined in by the pipeline, not read from the file
         from_views = {ref.split(".", 1)[1] for ref in spec.features_from}
         wanted = [name for name in spec.feature_names if name not in from_views] + [spec.target]
-        columns = set(data_columns(data, suffix, source))
+        columns = set(data_columns(stream, suffix, source))
         missing = [name for name in wanted if name not in columns]
         if missing:
             raise ValueError(
                 f"{source}: no column {', '.join(map(repr, missing))}, which the spec of '{model_name}' needs"
             )
-        return self.data.put(dataset_key(model_name, datetime.now(UTC), suffix), data).uri
+        return suffix
 
     def upload_dataset_folder(self, model_name: str, folder: Path, on_file: Callable[[str], None] | None = None) -> str:
         """Put a folder of data files (hive partitions kept) where the pipeline looks for the newest dataset:
@@ -441,7 +455,7 @@ class Platform:
         root = dataset_folder(model_name, datetime.now(UTC))
         for file in files:
             relative = file.relative_to(folder).as_posix()
-            self.data.put(root + relative, file.read_bytes())
+            self.data.upload(root + relative, str(file))  # streamed, in parts when large
             if on_file is not None:
                 on_file(relative)
         return self.data.uri(root)

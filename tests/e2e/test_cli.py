@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -197,23 +198,33 @@ def test_predict_sends_a_body_file_as_it_is_or_rows_and_names_a_json_mistake(
 def test_an_upload_that_cannot_train_is_refused_naming_the_file_and_nothing_is_stored(
     demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path
 ) -> None:
+    register_copy(platform, tmp_path, "churn-upload")  # whose data drops start no run
+
     def stored() -> list[str]:
-        listed = platform.client("s3").list_objects_v2(Bucket=platform.resources.data_bucket, Prefix="datasets/churn/")
+        listed = platform.client("s3").list_objects_v2(
+            Bucket=platform.resources.data_bucket, Prefix="datasets/churn-upload/"
+        )
         return [item["Key"] for item in listed.get("Contents", [])]
 
-    before = stored()
     columns = churn_table(5, seed=3).drop_columns(["plan"]).to_pandas()
     cases = {
         "notes.txt": ("age\n1\n", "a dataset is a .csv, .csv.gz, .parquet, .pq file, or a folder of them"),
         "empty.csv": ("", "the file is empty"),
-        "no-plan.csv": (columns.to_csv(index=False), "no column 'plan', which the spec of 'churn' needs"),
+        "no-plan.csv": (columns.to_csv(index=False), "no column 'plan', which the spec of 'churn-upload' needs"),
     }
     for name, (text, message) in cases.items():
         path = tmp_path / name
         path.write_text(text)
-        code, _, err = cli("data", "upload", "churn", str(path))
+        code, _, err = cli("data", "upload", "churn-upload", str(path))
         assert (code, err.strip()) == (1, f"ValueError: {path}: {message}")
-    assert stored() == before
+    assert stored() == []
+    # while the example dataset is taken, streamed to S3 with its SHA-256
+    example = EXAMPLE_SPEC.with_name("churn.csv")
+    code, out, _ = cli("data", "upload", "churn-upload", str(example))
+    [key] = stored()
+    assert code == 0 and out.strip().endswith(key) and key.endswith(".csv")
+    head = platform.client("s3").head_object(Bucket=platform.resources.data_bucket, Key=key)
+    assert head["Metadata"]["sha256"] == hashlib.sha256(example.read_bytes()).hexdigest()
 
 
 def test_monitor_run_sees_the_traffic_sent_a_moment_before(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 from pathlib import Path
@@ -116,11 +117,12 @@ def test_a_data_files_columns_are_read_from_its_header_or_schema_alone() -> None
     import pyarrow.parquet as pq
 
     csv_text = '\ufeffage,"plan, monthly",churned\n' + "1,basic,no\n" * 3
-    assert data_columns(csv_text.encode(), ".csv", "d.csv") == ["age", "plan, monthly", "churned"]
-    assert data_columns(gzip.compress(csv_text.encode()), ".csv.gz", "d.csv.gz") == ["age", "plan, monthly", "churned"]
+    assert data_columns(io.BytesIO(csv_text.encode()), ".csv", "d.csv") == ["age", "plan, monthly", "churned"]
+    packed = io.BytesIO(gzip.compress(csv_text.encode()))
+    assert data_columns(packed, ".csv.gz", "d.csv.gz") == ["age", "plan, monthly", "churned"]
     sink = io.BytesIO()
     pq.write_table(pa.table({"age": [1.0], "churned": ["no"]}), sink)
-    assert data_columns(sink.getvalue(), ".parquet", "d.parquet") == ["age", "churned"]
+    assert data_columns(io.BytesIO(sink.getvalue()), ".parquet", "d.parquet") == ["age", "churned"]
 
 
 @pytest.mark.parametrize(
@@ -128,7 +130,7 @@ def test_a_data_files_columns_are_read_from_its_header_or_schema_alone() -> None
 )
 def test_a_data_file_that_is_not_what_its_suffix_says_is_refused_naming_it(data: bytes, suffix: str) -> None:
     with pytest.raises(ValueError, match=rf"^mine{suffix}: not a readable {suffix} file \("):
-        data_columns(data, suffix, f"mine{suffix}")
+        data_columns(io.BytesIO(data), suffix, f"mine{suffix}")
 
 
 @pytest.mark.parametrize(("status", "key", "hinted"), [(403, None, True), (403, "k3y", False), (400, None, False)])
