@@ -60,7 +60,10 @@ def instance_schema(doc: dict[str, Any]) -> dict[str, Any]:
 def values(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     """Any value a feature's schema allows: a number in its bounds, a listed category, any text; null if nullable."""
     types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-    if "number" in types:
+    if "number" in types and "multipleOf" in schema:  # an integer feature: whole numbers, written 3 or 3.0
+        whole = st.integers(min_value=math.ceil(schema["minimum"]), max_value=math.floor(schema["maximum"]))
+        base = whole | whole.map(float)
+    elif "number" in types:
         low, high = schema["minimum"], schema["maximum"]
         base = st.floats(min_value=low, max_value=high, allow_nan=False, allow_infinity=False)
         if high - low < 1e15:
@@ -92,7 +95,9 @@ def test_the_document_describes_the_champions_features(
     assert "data_usage_gb" not in instance["required"] and "age" in instance["required"]
     assert instance["properties"]["plan"] == {"type": "string", "enum": ["basic", "standard", "premium"]}
     assert instance["properties"]["region"] == {"type": "string"}  # allow_unseen: any region
-    assert instance["properties"]["age"] == {"type": "number", "minimum": 18, "maximum": 100}
+    # integer features take whole numbers (3 or 3.0)
+    assert instance["properties"]["age"] == {"type": "number", "minimum": 18, "maximum": 100, "multipleOf": 1}
+    assert instance["properties"]["monthly_charges"] == {"type": "number", "minimum": 0, "maximum": 500}
     assert instance["properties"]["data_usage_gb"]["type"] == ["number", "null"]
     rows = model_document["components"]["schemas"][f"{MODEL}-predict-request"]["properties"]["instances"]
     assert (rows["minItems"], rows["maxItems"]) == (1, 1000)
@@ -125,6 +130,8 @@ def _mistakes(row: dict[str, Any], instance: dict[str, Any]) -> list[dict[str, A
         if "number" in types:
             wrong += [{**row, name: "12"}, {**row, name: True}, {**row, name: schema["maximum"] * 2 + 1}]
             wrong.append({**row, name: schema["minimum"] - 1 if math.isfinite(schema["minimum"]) else -1e39})
+            if "multipleOf" in schema:
+                wrong.append({**row, name: schema["minimum"] + 0.5})
         else:
             wrong.append({**row, name: 3})
             if "enum" in schema:

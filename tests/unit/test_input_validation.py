@@ -72,13 +72,30 @@ def test_validated_values_are_the_cleaned_rows_for_capture(signature: list[Signa
 
 
 def test_signature_types_follow_the_spec(signature: list[SignatureField]) -> None:
-    assert signature[0] == SignatureField(name="tenure_months", type="float", nullable=False, minimum=0, maximum=120)
+    assert signature[0] == SignatureField(
+        name="tenure_months", type="float", nullable=False, minimum=0, maximum=120, integer=True
+    )
     assert signature[4] == SignatureField(name="data_usage_gb", type="float", nullable=True, minimum=0)
     assert signature[5] == SignatureField(
         name="plan", type="string", nullable=False, categories=["basic", "standard", "premium"]
     )
     # allow_unseen: no categories
     assert signature[6] == SignatureField(name="region", type="string", nullable=False)
+
+
+@pytest.mark.parametrize("count", [2, BULK_ROWS + 8])  # value by value, and in bulk
+def test_an_integer_feature_refuses_a_fraction_naming_the_row(signature: list[SignatureField], count: int) -> None:
+    error = refused(rows(count, tenure_months=12.5), signature)
+    row = count - 1
+    assert (error.field, error.message) == (
+        f"instances[{row}].tenure_months",
+        f"instances[{row}].tenure_months: expected a whole number (an integer feature), got 12.5",
+    )
+    # in bulk with a row that leaves out a nullable feature, checked column by column
+    batch = rows(count, tenure_months=12.5)
+    del batch[0]["data_usage_gb"]
+    assert refused(batch, signature).field == f"instances[{row}].tenure_months"
+    assert validate_instances(rows(count, tenure_months=12.0), signature, 100).values["tenure_months"][row] == 12.0
 
 
 def test_an_unseen_category_is_refused_naming_the_field(signature: list[SignatureField]) -> None:

@@ -38,8 +38,11 @@ SIGNATURE = signature(
     {"name": "comment", "type": "categorical", "categories": ["a"], "allow_unseen": True, "nullable": True},
     {"name": "class", "type": "numeric"},
     {"name": "f0", "type": "numeric", "nullable": True},
+    {"name": "visits", "type": "integer", "min": 0, "nullable": True},
 )
-CLEAN = {"age": 30, "amount": 12.5, "plan": "basic", "region": "north", "comment": "hi", "class": -1.5, "f0": 0}
+CLEAN = {
+    "age": 30, "amount": 12.5, "plan": "basic", "region": "north", "comment": "hi", "class": -1.5, "f0": 0, "visits": 3,
+}  # fmt: skip
 
 
 def value_by_value(validator: InputValidator, body: str) -> Inputs | BadRequestError:
@@ -148,6 +151,7 @@ def test_a_clean_batch_is_taken_in_one_pass_with_nulls_and_left_out_nullable_fea
         ({"age": 100.001}, "just above the maximum"),
         ({"class": 3.5e38}, "beyond float32"),
         ({"class": True}, "a boolean is no number"),
+        ({"visits": 2.5}, "a fraction of an integer feature"),
         ({"class": "1.5"}, "text is no number"),
         ({"age": None}, "null where the feature is required"),
         ({"plan": "gold"}, "a category the model does not know"),
@@ -163,6 +167,14 @@ def test_a_row_that_is_not_clean_goes_value_by_value(change: dict[str, Any], why
 @pytest.mark.parametrize(("age", "taken"), [(18, True), (100, True), (18.0, True), (17.999, False)])
 def test_the_bounds_are_inclusive_as_value_by_value(age: float, taken: bool) -> None:
     assert (InputValidator(SIGNATURE).decode(body({**CLEAN, "age": age}), MAX_ROWS) is not None) is taken
+
+
+@pytest.mark.parametrize(("visits", "taken"), [(3, True), (3.0, True), (None, True), (3.5, False), (3.000001, False)])
+def test_an_integer_feature_takes_whole_numbers_as_value_by_value(visits: float | None, taken: bool) -> None:
+    validator = InputValidator(SIGNATURE)
+    text = body(CLEAN, {**CLEAN, "visits": visits})
+    assert (validator.decode(text, MAX_ROWS) is not None) is taken
+    assert isinstance(value_by_value(validator, text), Inputs) is taken
 
 
 @pytest.mark.parametrize(

@@ -103,6 +103,10 @@ class Feature(_Strict):
     def is_numeric(self) -> bool:
         return self.type in (FeatureType.NUMERIC, FeatureType.INTEGER)
 
+    @property
+    def is_integer(self) -> bool:
+        return self.type is FeatureType.INTEGER
+
     @model_validator(mode="after")
     def _consistent(self) -> Feature:
         if self.is_numeric and self.categories is not None:

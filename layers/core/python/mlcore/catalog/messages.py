@@ -32,6 +32,7 @@ class SignatureField(_Message):
     )
     minimum: float | None = Field(default=None, description="The smallest number accepted, when the spec sets one.")
     maximum: float | None = Field(default=None, description="The largest number accepted, when the spec sets one.")
+    integer: bool = Field(default=False, description="Only whole numbers are accepted (the spec's `integer` type).")
 
 
 # What starts a training run: a person, or one of the platform's retraining triggers.

@@ -26,7 +26,8 @@ def _bad(row: int, name: str, message: str) -> BadRequestError:
 
 def _number(value: Any, row: int, field: dict[str, Any]) -> float | None:
     low, high = field["_low"], field["_high"]
-    if type(value) is float and low <= value <= high:  # the common case; NaN fails the test
+    # the common case; NaN fails the test
+    if type(value) is float and low <= value <= high and (not field["integer"] or value.is_integer()):
         return value
     if type(value) is int and low <= value <= high:
         return float(value)
@@ -37,7 +38,14 @@ def _number(value: Any, row: int, field: dict[str, Any]) -> float | None:
             raise _bad(row, name, f"must be within ±{FLOAT32_MAX:.3g} (the model computes in float32)")
         limit = f"below the minimum {low:g}" if number < low else f"above the maximum {high:g}"
         raise _bad(row, name, f"{number:g} is {limit}")
+    if number is not None and field["integer"] and not number.is_integer():
+        raise _bad(row, field["name"], f"expected a whole number (an integer feature), got {number!r}")
     return number
+
+
+def _fractional(numbers: np.ndarray) -> bool:
+    """Whether any of the numbers is not whole (NaN, a missing value, is not counted)."""
+    return bool((np.mod(numbers, 1.0) > 0).any())
 
 
 def _finite(value: Any, row: int, field: dict[str, Any]) -> float | None:
@@ -158,7 +166,7 @@ def _clean_column(column: list[Any], field: dict[str, Any]) -> list[Any] | None:
             return None
         # NaN fails both comparisons, so only finite values in the feature's bounds pass.
         valid = bool(((numbers >= field["_low"]) & (numbers <= field["_high"])).all())
-        return numbers.tolist() if valid else None
+        return numbers.tolist() if valid and not (field["integer"] and _fractional(numbers)) else None
     allowed = field.get("_allowed")
     if kinds == {str} and (set(column) <= allowed if allowed is not None else all(map(str.isascii, column))):
         return column
@@ -185,6 +193,7 @@ class InputValidator:
         self._fields = fields
         self._row = itemgetter(*(f.name for f in signature)) if signature else None
         self._numeric_at = [i for i, f in enumerate(signature) if f.type == FLOAT]
+        self._whole = np.array([signature[i].integer for i in self._numeric_at], dtype=bool)  # by numeric feature
         self._text_at = [i for i, f in enumerate(signature) if f.type != FLOAT]
         self.required = frozenset(f.name for f in signature if not f.nullable)
         numeric = [f for f in signature if f.type == FLOAT]
@@ -217,7 +226,7 @@ class InputValidator:
         except OverflowError:
             return None
         in_bounds = (matrix >= self.lows[:, None]) & (matrix <= self.highs[:, None])  # NaN fails both
-        return matrix if in_bounds.all() else None
+        return matrix if in_bounds.all() and not _fractional(matrix[self._whole]) else None
 
     def _texts_clean(self, columns: list[tuple[Any, ...]]) -> bool:
         """Whether every categorical value is text the feature accepts."""
@@ -277,6 +286,8 @@ class InputValidator:
         for field, column in zip(order, columns, strict=True):
             if field.type == FLOAT:
                 numbers = np.array(column, dtype=np.float64)  # a null (None) is NaN
+                if field.integer and _fractional(numbers):
+                    return None  # checked value by value, which names the row
                 values[field.name] = numbers
                 tensors[field.name] = numbers.astype(np.float32).reshape(-1, 1)
                 continue

@@ -29,6 +29,7 @@ def signature_of(features: list[Feature]) -> list[SignatureField]:
             categories=list(f.categories) if f.categories is not None and not f.allow_unseen else None,
             minimum=f.min,
             maximum=f.max,
+            integer=f.is_integer,
         )
         for f in features
     ]

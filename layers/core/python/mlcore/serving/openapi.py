@@ -164,6 +164,8 @@ def feature_schema(field: SignatureField) -> dict[str, Any]:
     if field.type == FLOAT:
         low, high = bounds(field)
         schema: dict[str, Any] = {"type": "number", "minimum": low, "maximum": high}
+        if field.integer:
+            schema["multipleOf"] = 1  # 3 and 3.0, not 3.5
     else:
         schema = {"type": "string"}
         if field.categories is not None:
