@@ -432,14 +432,34 @@ def _features_parser(sub: Any) -> None:
 # -- data, pipelines, the API ----------------------------------------------------------------------
 
 
+# Below this a file's upload is over before a progress bar would tell anything.
+PROGRESS_BYTES = 8 * 1024 * 1024
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if path.is_dir():
         uploaded: list[str] = []
-        uri = _platform().upload_dataset_folder(args.name, path, on_file=uploaded.append)
+
+        def sent(relative: str) -> None:
+            uploaded.append(relative)
+            if console.is_terminal:
+                console.print(f"  {relative}")
+
+        uri = _platform().upload_dataset_folder(args.name, path, on_file=sent)
         console.print(f"Uploaded {len(uploaded)} files of {path} → {uri}")
         return 0
-    uri = _platform().upload_dataset_file(args.name, path)
+    size = path.stat().st_size if path.is_file() else 0
+    if not console.is_terminal or size < PROGRESS_BYTES:
+        uri = _platform().upload_dataset_file(args.name, path)
+    else:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+        with Progress(
+            "{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console
+        ) as bar:
+            task = bar.add_task(f"Uploading {path.name}", total=size)
+            uri = _platform().upload_dataset_file(args.name, path, progress=lambda sent: bar.advance(task, sent))
     console.print(f"Uploaded {path} → {uri}")
     return 0
 

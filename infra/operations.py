@@ -419,12 +419,14 @@ class Platform:
         suffix = self._checked_dataset(model_name, io.BytesIO(data), len(data), suffix, source)
         return self.data.put(dataset_key(model_name, datetime.now(UTC), suffix), data).uri
 
-    def upload_dataset_file(self, model_name: str, path: Path) -> str:
-        """`upload_dataset` of a local file, streamed (in parts when large) rather than read into memory."""
+    def upload_dataset_file(self, model_name: str, path: Path, progress: Callable[[int], None] | None = None) -> str:
+        """`upload_dataset` of a local file, streamed (in parts when large) rather than read into memory; `progress`
+        is called with each number of bytes sent."""
         suffix = ".csv.gz" if path.name.endswith(".csv.gz") else path.suffix
         with path.open("rb") as stream:
             suffix = self._checked_dataset(model_name, stream, path.stat().st_size, suffix, str(path))
-        return self.data.upload(dataset_key(model_name, datetime.now(UTC), suffix), str(path)).uri
+        key = dataset_key(model_name, datetime.now(UTC), suffix)
+        return self.data.upload(key, str(path), progress=progress).uri
 
     def _checked_dataset(self, model_name: str, stream: BinaryIO, size: int, suffix: str, source: str) -> str:
         """The dataset's suffix (with its dot), once it is known to be a data file with the columns the spec reads."""

@@ -7,6 +7,7 @@ import random
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -52,6 +53,17 @@ def test_get_verified_refuses_an_artifact_in_a_foreign_bucket(artifacts: ObjectS
     foreign = data.put("model.onnx", b"model-bytes")
     with pytest.raises(ArtifactIntegrityError, match="outside the registry bucket mlops-artifacts"):
         artifacts.get_verified(foreign)
+
+
+def test_a_large_file_is_uploaded_in_parts_telling_its_progress(artifacts: ObjectStore, tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    data = random.Random(3).randbytes(9 * 1024 * 1024)  # over boto3's 8 MiB multipart threshold
+    path.write_bytes(data)
+    sent: list[int] = []
+    stored = artifacts.upload("big.bin", str(path), progress=sent.append)
+    assert sum(sent) == len(data) and len(sent) > 1
+    assert (stored.sha256, stored.size) == (sha256_hex(data), len(data))
+    assert artifacts.get_verified(stored) == data
 
 
 def test_missing_object_is_not_found(artifacts: ObjectStore) -> None:

@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -145,3 +146,35 @@ def test_a_refusal_for_want_of_an_api_key_says_where_the_key_comes_from(
         monkeypatch.setenv("MLOPS_API_KEY", key)
     cli._hint_api_key(status)
     assert ("The API wants its key in MLOPS_API_KEY" in capsys.readouterr().err) is hinted
+
+
+@pytest.mark.parametrize(
+    ("size", "terminal", "shown"), [(9 << 20, True, True), (1 << 20, True, False), (9 << 20, False, False)]
+)
+def test_a_large_upload_to_a_terminal_shows_its_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int, terminal: bool, shown: bool
+) -> None:
+    import argparse
+
+    from rich.console import Console
+
+    from infra import cli
+
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"x" * size)
+    calls: list[bool] = []
+
+    class Uploads:
+        def upload_dataset_file(self, name: str, file: Path, progress: Any = None) -> str:
+            calls.append(progress is not None)
+            if progress is not None:
+                progress(size)
+            return "s3://data/datasets/churn/x.csv"
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=terminal, width=120, highlight=False, markup=False, color_system=None)
+    monkeypatch.setattr(cli, "console", console)
+    monkeypatch.setattr(cli, "_platform", Uploads)
+    assert cli.cmd_data(argparse.Namespace(name="churn", file=str(path))) == 0
+    assert calls == [shown] and ("Uploading big.csv" in screen.getvalue()) is shown
+    assert screen.getvalue().rstrip().endswith("s3://data/datasets/churn/x.csv")

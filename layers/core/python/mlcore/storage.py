@@ -13,6 +13,8 @@ from mlcore.catalog import Artifact
 from mlcore.errors import ArtifactIntegrityError, NotFoundError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mypy_boto3_s3 import S3Client
 
 
@@ -158,9 +160,15 @@ class ObjectStore:
         return digest.hexdigest()
 
     def upload(
-        self, key: str, path: str, sha256: str | None = None, content_type: str = "application/octet-stream"
+        self,
+        key: str,
+        path: str,
+        sha256: str | None = None,
+        content_type: str = "application/octet-stream",
+        progress: Callable[[int], None] | None = None,
     ) -> Artifact:
-        """Write a local file (in parts when large); its URI, SHA-256 (computed when not given) and size."""
+        """Write a local file (in parts when large); its URI, SHA-256 (computed when not given) and size.
+        `progress` is called with each number of bytes sent (from the transfer's threads)."""
         if sha256 is None:
             digest = hashlib.sha256()
             with open(path, "rb") as source:
@@ -168,7 +176,7 @@ class ObjectStore:
                     digest.update(chunk)
             sha256 = digest.hexdigest()
         extra = {"Metadata": {"sha256": sha256}, "ContentType": content_type}
-        self.client.upload_file(path, self.bucket, key, ExtraArgs=extra)
+        self.client.upload_file(path, self.bucket, key, ExtraArgs=extra, Callback=progress)
         return Artifact(uri=self.uri(key), sha256=sha256, size=os.path.getsize(path))
 
     def copy(self, source_key: str, key: str) -> None:
