@@ -436,9 +436,8 @@ class Platform:
             raise ValueError(f"{source}: a dataset is a {', '.join(DATA_SUFFIXES)} file, or a folder of them")
         if not size:
             raise ValueError(f"{source}: the file is empty")
-        # the features the spec's views supply are joined in by the pipeline, not read from the file
-        from_views = {ref.split(".", 1)[1] for ref in spec.features_from}
-        wanted = [name for name in spec.feature_names if name not in from_views] + [spec.target]
+        joined = spec.view_features  # the pipeline joins them in from the feature store
+        wanted = [name for name in spec.feature_names if name not in joined] + [spec.target]
         columns = set(data_columns(stream, suffix, source))
         missing = [name for name in wanted if name not in columns]
         if missing:

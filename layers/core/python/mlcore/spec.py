@@ -604,6 +604,11 @@ class ModelSpec(_Strict):
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
 
+    @property
+    def view_features(self) -> set[str]:
+        """The features the spec takes from its feature views: not in its datasets, the pipeline joins them in."""
+        return {name for binding in self.views.values() for name in binding.features}
+
     def feature(self, name: str) -> Feature:
         return next(f for f in self.features if f.name == name)
 
