@@ -35,23 +35,6 @@ HEADER = "request_id,row_index,label"
 NOT_A_ROW = "row_index: expected a row number >= 0, got"
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("request_id,row_index\nr,0\n", f"labels.csv: the header lacks ['label'] ({HEADER})"),
-        ("", f"labels.csv: the header lacks ['label', 'request_id'] ({HEADER})"),
-        (f"{HEADER}\nr,0,yes\nr,abc,no\n", f"labels.csv, line 3: {NOT_A_ROW} 'abc'"),
-        (f"{HEADER}\nr,-1,no\n", f"labels.csv, line 2: {NOT_A_ROW} '-1'"),
-    ],
-)
-def test_a_csv_of_the_wrong_shape_is_refused_naming_the_file_and_line(tmp_path: Path, text: str, message: str) -> None:
-    path = tmp_path / "labels.csv"
-    path.write_text(text)
-    with pytest.raises(ValueError) as refused:
-        read_labels(path)
-    assert str(refused.value) == f"{tmp_path}/{message}"
-
-
 def test_labels_from_json_lines_skip_blank_lines(tmp_path: Path) -> None:
     path = tmp_path / "labels.jsonl"
     path.write_text('{"request_id": "r", "row_index": 1, "label": "yes"}\n\n{"request_id": "r", "label": "no"}\n')
@@ -65,20 +48,32 @@ FIRST = '{"request_id": "r", "label": "yes"}\n'
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("name", "text", "message"),
     [
-        (FIRST + '{"request_id": \n', "line 2: not valid JSON (Expecting value, column 16)"),
-        (FIRST + '["r", 0, "yes"]\n', "line 2: expected an object with request_id, row_index and label"),
+        ("labels.csv", "request_id,row_index\nr,0\n", f"labels.csv: the header lacks ['label'] ({HEADER})"),
+        ("labels.csv", "", f"labels.csv: the header lacks ['label', 'request_id'] ({HEADER})"),
+        ("labels.csv", f"{HEADER}\nr,0,yes\nr,abc,no\n", f"labels.csv, line 3: {NOT_A_ROW} 'abc'"),
+        ("labels.csv", f"{HEADER}\nr,-1,no\n", f"labels.csv, line 2: {NOT_A_ROW} '-1'"),
+        (
+            "labels.jsonl",
+            FIRST + '{"request_id": \n',
+            "labels.jsonl, line 2: not valid JSON (Expecting value, column 16)",
+        ),
+        (
+            "labels.jsonl",
+            FIRST + '["r", 0, "yes"]\n',
+            "labels.jsonl, line 2: expected an object with request_id, row_index and label",
+        ),
     ],
 )
-def test_json_lines_of_the_wrong_shape_are_refused_naming_the_file_and_line(
-    tmp_path: Path, text: str, message: str
+def test_a_labels_file_of_the_wrong_shape_is_refused_naming_the_file_and_line(
+    tmp_path: Path, name: str, text: str, message: str
 ) -> None:
-    path = tmp_path / "labels.jsonl"
+    path = tmp_path / name
     path.write_text(text)
     with pytest.raises(ValueError) as refused:
         read_labels(path)
-    assert str(refused.value) == f"{path}, {message}"
+    assert str(refused.value) == f"{tmp_path}/{message}"
 
 
 def test_labels_come_only_as_csv_or_json_lines(tmp_path: Path) -> None:
