@@ -110,3 +110,16 @@ def test_a_missing_text_is_the_empty_string_the_api_gives_the_model() -> None:
     assert checked.valid.tolist() == [True, True]
     assert checked.tensors["city"].tolist() == [["paris"], [""]]
     assert checked.tensors["city"].dtype == object
+
+
+def test_a_fraction_of_an_integer_feature_is_refused_with_the_apis_reason(churn_spec: ModelSpec) -> None:
+    # GIVEN a file whose age (an integer feature) is whole in two rows and a fraction in the third
+    row = {
+        f.name: ("basic" if f.name == "plan" else "north") if not f.is_numeric else 30.0 for f in churn_spec.features
+    }
+    table = pa.Table.from_pylist([{**row, "age": age} for age in (30.0, 31, 30.5)])
+    checked = check_rows(table, InputValidator(signature_of(churn_spec.features)))
+    # THEN the whole ages are scored and the fraction is refused, as the API refuses it
+    assert checked.valid.tolist() == [True, True, False]
+    assert checked.rejects[2].reason == "age: expected a whole number (an integer feature), got 30.5"
+    assert checked.tensors["age"].ravel().tolist() == [30.0, 31.0]

@@ -87,6 +87,8 @@ def _numbers(column: pa.ChunkedArray, signature: SignatureField) -> tuple[np.nda
     low, high = bounds(signature)
     with np.errstate(invalid="ignore"):
         ok = (values >= low) & (values <= high)  # NaN (null) fails both
+        if signature.integer:
+            ok &= ~(np.mod(values, 1.0) > 0)  # a fraction: the API refuses it, and says why
     if signature.nullable:
         ok |= np.isnan(values)
     if text is not None:
