@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlcore.serving import write_parquet
+from mlcore.serving.parquet import REPEATS
 
 AT = datetime(2025, 3, 1, 23, 59, 59, 123000, tzinfo=UTC)
 
@@ -84,6 +85,19 @@ def test_strings_without_nulls_keep_their_lengths(values: list[str]) -> None:
     # WHEN it is written and read back
     # THEN every value comes back whole, none running into its neighbour
     assert read([("s", "string", values)]).column("s").to_pylist() == values
+
+
+# laid out from the distinct values from REPEATS copies of each, value by value below
+@pytest.mark.parametrize("copies", [REPEATS - 1, REPEATS, 10])
+def test_repeated_strings_round_trip(copies: int) -> None:
+    # GIVEN a string column of a few values, each repeated (a request's id, a category), some multi-byte, one empty
+    distinct = ["req-1.1000.mac", "日本", "", "é-x"]
+    values: list[str | None] = [distinct[i % len(distinct)] for i in range(len(distinct) * copies)]
+    # and the same values with nulls between them
+    with_nulls = [v for i, value in enumerate(values) for v in ((None, value) if i % 3 == 0 else (value,))]
+    # WHEN written and read back, THEN every value (and null) is where it was
+    assert read([("s", "string", values)]).column("s").to_pylist() == values
+    assert read([("s", "string", with_nulls)]).column("s").to_pylist() == with_nulls
 
 
 def test_many_columns_and_metadata() -> None:

@@ -18,7 +18,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -78,7 +78,7 @@ def capture_batch(
     latency_ms: float,
     values: dict[str, Any],
     labels: list[Any],
-    scores: list[float] | None = None,
+    scores: Sequence[float] | np.ndarray | None = None,
     shadow_version: int | None = None,
     shadow_labels: list[Any] | None = None,
 ) -> CaptureBatch:
@@ -94,7 +94,7 @@ def capture_batch(
         _repeated(latency_ms, rows),
         *(values[f.name] for f in spec.features),
         labels,
-        list(scores) if scores is not None else [None] * rows,
+        np.asarray(scores, dtype=np.float64) if scores is not None else [None] * rows,
         _repeated(shadow_version, rows),
         shadow_labels if shadow_labels is not None else [None] * rows,
     ]

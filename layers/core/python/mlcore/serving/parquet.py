@@ -25,6 +25,7 @@ _I32, _I64, _BINARY, _LIST, _STRUCT = 5, 6, 8, 9, 12
 
 KINDS = {"int64": (_INT64, None), "double": (_DOUBLE, None), "string": (_BYTE_ARRAY, _UTF8),
          "timestamp_ms": (_INT64, _TIMESTAMP_MILLIS)}  # fmt: skip
+REPEATS = 4  # a string column with each value this many times on average is written from its distinct values
 
 
 def _varint(value: int) -> bytes:
@@ -99,6 +100,9 @@ def _definition_levels(present: np.ndarray) -> bytes:
     encoded = bytearray()
     if not len(present):
         return struct.pack("<i", 0)
+    if present.all():  # the common column: one run, found without a pass over the changes
+        encoded += _varint(len(present) << 1) + b"\x01"
+        return struct.pack("<i", len(encoded)) + bytes(encoded)
     changes = np.flatnonzero(np.diff(present.astype(np.int8))) + 1
     starts = np.concatenate(([0], changes))
     ends = np.concatenate((changes, [len(present)]))
@@ -107,8 +111,11 @@ def _definition_levels(present: np.ndarray) -> bytes:
     return struct.pack("<i", len(encoded)) + bytes(encoded)
 
 
-def _plain_strings(values: Sequence[str]) -> bytes:
+def _plain_strings(values: Sequence[str], distinct: dict[str, None]) -> bytes:
     """PLAIN byte arrays (a 4-byte length before each UTF-8 value), laid out by numpy rather than value by value."""
+    if len(distinct) * REPEATS <= len(values):  # a request's id, a category, a label: each value laid out once
+        laid = {value: struct.pack("<i", len(data)) + data for value in distinct for data in (value.encode(),)}
+        return b"".join(map(laid.__getitem__, values))
     joined = "".join(values).encode()
     if len(joined) == sum(map(len, values)):  # all ASCII: a value's length in characters is its length in bytes
         lengths = np.fromiter(map(len, values), dtype="<i4", count=len(values))
@@ -127,6 +134,10 @@ def _plain_strings(values: Sequence[str]) -> bytes:
     return out.tobytes()
 
 
+def _plain_numbers(kind: str, values: Sequence[Any] | np.ndarray) -> bytes:
+    return np.asarray(values, dtype="<f8" if kind == "double" else "<i8").tobytes()
+
+
 def _encode(kind: str, values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, bytes]:
     """Which values are present, and the PLAIN encoding of those that are.
 
@@ -135,15 +146,19 @@ def _encode(kind: str, values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, 
     """
     if isinstance(values, np.ndarray):
         present = ~np.isnan(values) if values.dtype.kind == "f" else np.ones(len(values), dtype=bool)
-        kept: Any = values[present]
-    elif None in values:  # compared in C, as is the mask below
-        present = np.array(values, dtype=object) != None  # noqa: E711 (elementwise, not identity)
+        return present, _plain_numbers(kind, values[present])
+    distinct = dict.fromkeys(values)  # one hash per value (a string's is cached): its nulls, and its repeats
+    kept: Sequence[Any] = values
+    present = np.ones(len(values), dtype=bool)
+    if None in distinct:
+        if len(distinct) == 1:  # a column the request did not fill (a shadow's labels)
+            return np.zeros(len(values), dtype=bool), b""
+        present = np.array(values, dtype=object) != None  # noqa: E711 (elementwise in C, not identity)
         kept = [v for v in values if v is not None]
-    else:
-        present, kept = np.ones(len(values), dtype=bool), values
+        del distinct[None]
     if kind == "string":
-        return present, _plain_strings(kept)
-    return present, np.asarray(kept, dtype="<f8" if kind == "double" else "<i8").tobytes()
+        return present, _plain_strings(kept, distinct)
+    return present, _plain_numbers(kind, kept)
 
 
 def write_parquet(
@@ -154,33 +169,33 @@ def write_parquet(
     `None` (or NaN in a float64 array) is null. Every column must have the same number of values.
     """
     rows = len(columns[0][2]) if columns else 0
-    out = bytearray(b"PAR1")
+    parts, offset = [b"PAR1"], 4  # joined once at the end: the pages are copied once
     chunks, schema = [], [_Struct().string(4, "schema").i32(5, len(columns))]
     for name, kind, values in columns:
         if len(values) != rows:
             raise ValueError(f"column {name!r} has {len(values)} values, expected {rows}")
         physical, converted = KINDS[kind]
         present, plain = _encode(kind, values)
-        body = _definition_levels(present) + plain
+        levels = _definition_levels(present)
+        size = len(levels) + len(plain)
         page = (
-            _Struct().i32(1, _DATA_PAGE).i32(2, len(body)).i32(3, len(body))
+            _Struct().i32(1, _DATA_PAGE).i32(2, size).i32(3, size)
             .struct(5, _Struct().i32(1, rows).i32(2, _PLAIN).i32(3, _RLE).i32(4, _RLE))
             .end()
         )  # fmt: skip
-        offset = len(out)
-        out += page + body
+        parts += (page, levels, plain)
         meta = (
             _Struct().i32(1, physical).list(2, _I32, [_PLAIN, _RLE]).list(3, _BINARY, [name]).i32(4, 0)
-            .i64(5, rows).i64(6, len(page) + len(body)).i64(7, len(page) + len(body)).i64(9, offset)
+            .i64(5, rows).i64(6, len(page) + size).i64(7, len(page) + size).i64(9, offset)
         )  # fmt: skip
         chunks.append(_Struct().i64(2, offset).struct(3, meta))
+        offset += len(page) + size
         element = _Struct().i32(1, physical).i32(3, _OPTIONAL).string(4, name)
         schema.append(element.i32(6, converted) if converted is not None else element)
-    total = len(out) - 4
-    row_group = _Struct().list(1, _STRUCT, chunks).i64(2, total).i64(3, rows)
+    row_group = _Struct().list(1, _STRUCT, chunks).i64(2, offset - 4).i64(3, rows)
     footer = (
         _Struct().i32(1, 1).list(2, _STRUCT, schema).i64(3, rows).list(4, _STRUCT, [row_group])
         .string(6, created_by).end()
     )  # fmt: skip
-    out += footer + struct.pack("<i", len(footer)) + b"PAR1"
-    return bytes(out)
+    parts += (footer, struct.pack("<i", len(footer)), b"PAR1")
+    return b"".join(parts)

@@ -331,7 +331,7 @@ class PredictionService:
         request_id: str,
         values: dict[str, list[Any]],
         labels: list[Any],
-        scores: list[float] | None,
+        scores: np.ndarray | None,
         shadow: list[Any] | None,
         started: float,
     ) -> None:
@@ -361,9 +361,9 @@ def _by_class(classes: list[str], probabilities: np.ndarray) -> list[dict[str, f
     return [dict(zip(classes, row, strict=True)) for row in rounded]
 
 
-def class_scores(probabilities: np.ndarray | None) -> list[float] | None:
-    """Per row: the positive class's probability (two classes), else the predicted class's."""
+def class_scores(probabilities: np.ndarray | None) -> np.ndarray | None:
+    """Per row: the positive class's probability (two classes), else the predicted class's (float64)."""
     if probabilities is None:
         return None
     column = probabilities[:, 1] if probabilities.shape[1] == 2 else probabilities.max(axis=1)
-    return column.astype(np.float64).tolist()
+    return column.astype(np.float64)
