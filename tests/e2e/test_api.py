@@ -66,6 +66,7 @@ def test_a_body_of_the_wrong_shape_is_refused_at_the_door_in_the_error_envelope(
     assert got_status == 400
     assert got["error"]["code"] == "bad_request"
     assert "`instances` (a non-empty list of rows)" in got["error"]["message"]
+    assert got["error"]["field"] == "body"
     assert got["error"]["request_id"]
 
 
@@ -113,7 +114,7 @@ def test_an_unknown_route_gets_the_gateways_answer_in_the_envelope(demo: DemoRes
 
 def test_a_body_beyond_api_gateways_limit_is_413_in_the_envelope(demo: DemoResult, platform: Platform) -> None:
     status, body = raw_post(platform, "/models/churn/predict", b"x" * (10 * 1024 * 1024 + 1))
-    assert (status, body["error"]["code"]) == (413, "payload_too_large")
+    assert (status, body["error"]["code"], body["error"]["field"]) == (413, "payload_too_large", "body")
 
 
 def test_a_crashed_function_is_502_in_the_envelope(

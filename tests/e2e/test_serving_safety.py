@@ -54,6 +54,7 @@ def test_the_api_key_is_enforced_when_configured(target: LocalTarget, platform: 
             status, answer = post(platform, "/models/churn/predict", body, headers)
             assert (status, answer["error"]["code"]) == (403, "forbidden")
             assert answer["error"]["message"] == "the x-api-key header is missing or not a valid key"
+            assert answer["error"]["field"] == "x-api-key"
             assert answer["error"]["request_id"]
         assert post(platform, "/models/churn/predict", body, {"x-api-key": "s3cret"})[0] == 200
     finally:
