@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import shlex
 import signal
 import sys
@@ -602,15 +603,21 @@ def _hint_api_key(status: int) -> None:
 def cmd_feedback(args: argparse.Namespace) -> int:
     from infra.operations import read_labels
 
-    labels = read_labels(Path(args.file))
-    if not labels:
+    read = read_labels(Path(args.file))
+    if not read:
         err.print(f"{args.file} has no labels.")
         return 1
+    lines, labels = [line for line, _ in read], [label for _, label in read]
     accepted = 0
     for status, answer in _platform().send_feedback(args.name, labels):
         if status != 200:
             error = answer.get("error", answer)
-            err.print(f"Refused after {accepted} labels ({status}): {error.get('message', error)}")
+            message, field = str(error.get("message", error)), str(error.get("field") or "")
+            # `feedback[i].label: ...` of the batch sent: told as the file's line, which the user can open
+            item = re.match(r"feedback\[(\d+)\]\.?", field)
+            if item and accepted + int(item[1]) < len(lines):
+                message = f"{args.file}, line {lines[accepted + int(item[1])]}: {message.removeprefix(item[0])}"
+            err.print(f"Refused after {accepted} labels ({status}): {message}")
             _hint_api_key(status)
             return 1
         accepted += answer["accepted"]

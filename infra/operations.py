@@ -209,8 +209,9 @@ def failure_from_history(events: list[dict[str, Any]], execution: dict[str, Any]
     return None
 
 
-def read_labels(path: Path) -> list[dict[str, Any]]:
-    """Feedback labels from a CSV (`request_id,row_index,label`; no `row_index`: row 0) or JSON Lines file.
+def read_labels(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """Feedback labels from a CSV (`request_id,row_index,label`; no `row_index`: row 0) or JSON Lines file, each
+    with the line of the file it is on (the API's refusal of an item is told by its line).
 
     Raises
     ------
@@ -229,7 +230,7 @@ def read_labels(path: Path) -> list[dict[str, Any]]:
                 raise ValueError(f"{path}, line {number}: not valid JSON ({exc.msg}, column {exc.colno})") from exc
             if not isinstance(label, dict):
                 raise ValueError(f"{path}, line {number}: expected an object with request_id, row_index and label")
-            labels.append(label)
+            labels.append((number, label))
         return labels
     if path.suffix != ".csv":
         raise ValueError(f"{path}: labels come as .csv (request_id,row_index,label) or .jsonl")
@@ -246,7 +247,9 @@ def read_labels(path: Path) -> list[dict[str, Any]]:
             raise ValueError(
                 f"{path}, line {reader.line_num}: row_index: expected a row number >= 0, got {row_index!r}"
             )
-        labels.append({"request_id": row["request_id"], "row_index": int(row_index), "label": row["label"]})
+        labels.append(
+            (reader.line_num, {"request_id": row["request_id"], "row_index": int(row_index), "label": row["label"]})
+        )
     return labels
 
 
@@ -550,7 +553,9 @@ class Platform:
     def predict(
         self, model_name: str, instances: list[dict[str, Any]] | dict[str, Any], timeout: float = 10
     ) -> tuple[int, dict[str, Any]]:
-        """POST rows (`instances`), or a whole request body (`dataframe_split` too), to the prediction route."""
+        """POST rows (`instances`), one row, or a whole request body (`dataframe_split` too) to the prediction route."""
+        if isinstance(instances, dict) and not {"instances", "dataframe_split"} & instances.keys():
+            instances = [instances]  # an object that is no request body is one row
         body = instances if isinstance(instances, dict) else {"instances": instances}
         return self.call_api("POST", PREDICT_ROUTE.url_path(name=model_name), body, timeout)
 

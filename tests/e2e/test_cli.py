@@ -170,9 +170,10 @@ def test_feedback_from_a_csv_or_a_jsonl_file(demo: DemoResult, platform: Platfor
     lines.write_text(json.dumps({"request_id": request_id, "row_index": 2, "label": "yes"}) + "\n")
     code, out, _ = cli("feedback", "churn", "--file", str(lines))
     assert (code, out.strip()) == (0, "1 label stored for 'churn'")
-    labels.write_text("request_id,row_index,label\nunknown-request,0,maybe\n")
+    labels.write_text(f"request_id,row_index,label\n{request_id},0,yes\n{request_id},1,maybe\n")
     code, _, err = cli("feedback", "churn", "--file", str(labels))
-    assert code == 1 and "'maybe' is not one of" in err
+    # the API's refusal of the second item is told by the line of the file it is on
+    assert code == 1 and f"{labels}, line 3: label: 'maybe' is not one of" in err
 
 
 def test_predict_sends_a_body_file_as_it_is_or_rows_and_names_a_json_mistake(
@@ -187,6 +188,8 @@ def test_predict_sends_a_body_file_as_it_is_or_rows_and_names_a_json_mistake(
     assert code == 0 and len(json.loads(out)["predictions"]) == 2
     code, out, _ = cli("predict", "churn", "--json", json.dumps(rows))
     assert code == 0 and len(json.loads(out)["predictions"]) == 2
+    code, out, _ = cli("predict", "churn", "--json", json.dumps(rows[0]))  # one row, as an object
+    assert code == 0 and len(json.loads(out)["predictions"]) == 1
     code, _, err = cli("predict", "churn", "--json", '{"instances": [}')
     assert code == 1 and "--json: not valid JSON (Expecting value, line 1, column 16)" in err
     labels = tmp_path / "labels.csv"

@@ -18,11 +18,11 @@ def test_labels_from_a_csv_with_or_without_row_index(tmp_path: Path) -> None:
     path = tmp_path / "labels.csv"
     path.write_text("request_id,row_index,label\nr.1,0,yes\nr.1, 3 ,no\n")
     assert read_labels(path) == [
-        {"request_id": "r.1", "row_index": 0, "label": "yes"},
-        {"request_id": "r.1", "row_index": 3, "label": "no"},
+        (2, {"request_id": "r.1", "row_index": 0, "label": "yes"}),
+        (3, {"request_id": "r.1", "row_index": 3, "label": "no"}),
     ]
     path.write_text("request_id,label\nr.2,yes\n")
-    assert read_labels(path) == [{"request_id": "r.2", "row_index": 0, "label": "yes"}]
+    assert read_labels(path) == [(2, {"request_id": "r.2", "row_index": 0, "label": "yes"})]
 
 
 def test_a_csv_with_only_its_header_has_no_labels(tmp_path: Path) -> None:
@@ -39,8 +39,8 @@ def test_labels_from_json_lines_skip_blank_lines(tmp_path: Path) -> None:
     path = tmp_path / "labels.jsonl"
     path.write_text('{"request_id": "r", "row_index": 1, "label": "yes"}\n\n{"request_id": "r", "label": "no"}\n')
     assert read_labels(path) == [
-        {"request_id": "r", "row_index": 1, "label": "yes"},
-        {"request_id": "r", "label": "no"},
+        (1, {"request_id": "r", "row_index": 1, "label": "yes"}),
+        (3, {"request_id": "r", "label": "no"}),
     ]
 
 

@@ -301,6 +301,7 @@ def test_a_required_feature_left_out_is_named(signature: list[SignatureField]) -
         (17.999, False, "17.999 is below the minimum 18"),  # just outside
         (100, True, None),  # its maximum
         (100.001, False, "100.001 is above the maximum 100"),
+        (100.0000001, False, "100.0000001 is above the maximum 100"),  # shown as sent, not rounded to the bound
     ],
 )
 def test_a_number_outside_the_specs_bounds_is_refused_at_the_bound(

@@ -36,11 +36,17 @@ def _number(value: Any, row: int, field: dict[str, Any]) -> float | None:
         name = field["name"]
         if abs(number) > FLOAT32_MAX:
             raise _bad(row, name, f"must be within ±{FLOAT32_MAX:.3g} (the model computes in float32)")
-        limit = f"below the minimum {low:g}" if number < low else f"above the maximum {high:g}"
-        raise _bad(row, name, f"{number:g} is {limit}")
+        limit = f"below the minimum {_shown(low)}" if number < low else f"above the maximum {_shown(high)}"
+        raise _bad(row, name, f"{_shown(number)} is {limit}")
     if number is not None and field["integer"] and not number.is_integer():
         raise _bad(row, field["name"], f"expected a whole number (an integer feature), got {number!r}")
     return number
+
+
+def _shown(number: float) -> str:
+    """A number as the client wrote it (500.0001 stays 500.0001, where `:g` shows 500), without a trailing `.0`."""
+    text = repr(number)
+    return text.removesuffix(".0")
 
 
 def _fractional(numbers: np.ndarray) -> bool:
