@@ -243,6 +243,24 @@ def test_dataframe_split_is_answered_like_the_same_instances(churn_champion: Any
     assert by_split["probabilities"] == by_instances["probabilities"]
 
 
+def test_a_mistake_in_a_dataframe_split_is_named_by_its_row_and_column(
+    churn_champion: Any, service: PredictionService
+) -> None:
+    instances = churn_instances(2, seed=7)
+    columns = list(instances[0])
+    data = [[row[c] for c in columns] for row in instances]
+    data[1][columns.index("age")] = "old"
+    with pytest.raises(BadRequestError) as caught:
+        service.predict("churn", json.dumps({"dataframe_split": {"columns": columns, "data": data}}), "r1")
+    where = f"dataframe_split.data[1][{columns.index('age')}]"
+    assert (caught.value.field, caught.value.message) == (where, f"{where} (age): expected a number, got str")
+    # the same mistake in instances is named as instances have it
+    instances[1]["age"] = "old"
+    with pytest.raises(BadRequestError) as caught:
+        service.predict("churn", json.dumps({"instances": instances}), "r2")
+    assert caught.value.field == "instances[1].age"
+
+
 def test_a_clean_batch_is_answered_and_captured_in_one_pass_as_value_by_value(
     churn_champion: Any, service: PredictionService, capture: ObjectStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

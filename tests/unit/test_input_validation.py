@@ -14,7 +14,7 @@ from mlcore.catalog import SignatureField
 from mlcore.errors import BadRequestError, PayloadTooLargeError
 from mlcore.routing import error_body
 from mlcore.serving import parse_body, records_from_split, signature_of, validate_instances
-from mlcore.serving.inputs import BULK_ROWS
+from mlcore.serving.inputs import BULK_ROWS, UNKNOWN_FEATURE, as_split_error
 from mlcore.spec import ModelSpec, parse_spec
 
 ROW = {
@@ -239,11 +239,29 @@ def test_dataframe_split_gives_the_same_rows_as_instances(signature: list[Signat
     assert by_split.values == by_instances.values
 
 
-def test_dataframe_split_errors_name_rows_as_instances(signature: list[SignatureField]) -> None:
-    split = split_of(rows(2))
-    split["data"][1][split["columns"].index("age")] = "old"
-    error = refused(parse_body(json.dumps({"dataframe_split": split})), signature)
-    assert error.field == "instances[1].age"
+COLUMNS = ["tenure_months", "age", "plan"]
+
+
+@pytest.mark.parametrize(
+    ("field", "message", "named", "said"),
+    [
+        ("instances[1].age", "instances[1].age: expected a number, got str", "dataframe_split.data[1][1]",
+         "dataframe_split.data[1][1] (age): expected a number, got str"),
+        ("instances[0].region", "instances[0].region: is missing", "dataframe_split.columns",
+         "dataframe_split.columns: 'region' is missing"),
+        ("instances[0].plan", f"instances[0].plan: {UNKNOWN_FEATURE}", "dataframe_split.columns",
+         f"dataframe_split.columns: 'plan' {UNKNOWN_FEATURE}"),
+        ("instances", "instances: 1001 rows exceed the limit of 1000", "dataframe_split.data",
+         "dataframe_split.data: 1001 rows exceed the limit of 1000"),
+        ("body", "body: not JSON", "body", "body: not JSON"),
+    ],
+    ids=["a-value", "a-missing-column", "an-unknown-column", "too-many-rows", "not-about-rows"],
+)  # fmt: skip
+def test_a_refusal_of_split_rows_names_the_value_by_its_row_and_column(
+    field: str, message: str, named: str, said: str
+) -> None:
+    error = as_split_error(PayloadTooLargeError(message, field=field), COLUMNS)
+    assert (error.field, error.message, error.status) == (named, said, 413)
 
 
 @pytest.mark.parametrize(

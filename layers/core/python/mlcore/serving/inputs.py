@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
@@ -18,6 +19,7 @@ FLOAT: Final = "float"
 STRING: Final = "string"
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 BULK_ROWS = 32
+UNKNOWN_FEATURE = "is not a feature of this model"
 
 
 def _bad(row: int, name: str, message: str) -> BadRequestError:
@@ -135,6 +137,25 @@ def records_from_split(split: Any) -> list[Any]:
             )
         records.append(dict(zip(columns, values, strict=True)))
     return records
+
+
+def as_split_error(error: BadRequestError, columns: list[str]) -> BadRequestError:
+    """A refusal of the rows of a `dataframe_split` body named in its own shape: `instances[i].age` becomes
+    `dataframe_split.data[i][j]` (the value's row and column), a feature the columns lack or should not have
+    `dataframe_split.columns`, the rows `dataframe_split.data`."""
+    field = error.field or ""
+    if field == "instances":
+        where = "dataframe_split.data"
+        return type(error)(where + error.message.removeprefix(field), field=where)
+    value = re.fullmatch(r"instances\[(\d+)\]\.(.+)", field, flags=re.DOTALL)
+    if value is None:
+        return error
+    row, name = int(value[1]), value[2]
+    reason = error.message.removeprefix(f"{field}: ")
+    if name not in columns or reason == UNKNOWN_FEATURE:
+        return type(error)(f"dataframe_split.columns: {name!r} {reason}", field="dataframe_split.columns")
+    where = f"dataframe_split.data[{row}][{columns.index(name)}]"
+    return type(error)(f"{where} ({name}): {reason}", field=where)
 
 
 @dataclass
@@ -329,7 +350,7 @@ class InputValidator:
             if len(record) != len(self.names) or not self.names.issuperset(record):
                 unknown = sorted(set(record) - self.names)
                 if unknown:
-                    raise _bad(row, unknown[0], "is not a feature of this model")
+                    raise _bad(row, unknown[0], UNKNOWN_FEATURE)
                 missing = sorted(self.required - set(record))
                 if missing:
                     raise _bad(row, missing[0], "is missing")

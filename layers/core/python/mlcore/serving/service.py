@@ -26,7 +26,7 @@ from mlcore.registry import CHALLENGER, CHAMPION, AliasRecord, Registry, Rollout
 from mlcore.serving import jsonio
 from mlcore.serving.capture import CaptureBuffer, capture_batch, capture_schema
 from mlcore.serving.enrich import OnlineStore, with_online_features
-from mlcore.serving.inputs import check_batch, records_from_split
+from mlcore.serving.inputs import as_split_error, check_batch, records_from_split
 from mlcore.serving.model import OnnxModel, load_served_model
 from mlcore.serving.request_ids import RequestIds
 from mlcore.spec import ModelSpec
@@ -95,6 +95,14 @@ def parse_body(body: str | None, max_bytes: int = limits.MAX_BODY_BYTES) -> list
     if not isinstance(instances, list):
         raise BadRequestError("instances: expected a list of objects", field="instances")
     return instances
+
+
+def _in_the_bodys_shape(error: BadRequestError, body: str) -> BadRequestError:
+    """A refusal of rows named as the body has them: `dataframe_split`'s rows and columns (parsed again: an
+    error is rare), or `instances[i]` as they are."""
+    document = jsonio.loads(body)
+    split = document.get("dataframe_split") if isinstance(document, dict) else None
+    return as_split_error(error, split["columns"]) if isinstance(split, dict) else error
 
 
 def route_share(key: str) -> float:
@@ -271,9 +279,12 @@ class PredictionService:
         records: list[Any] = []
         if inputs is None:
             records = parse_body(body, self.max_body_bytes)
-            if serving.spec.views:
-                records = self._enriched(records, serving.spec)
-            inputs = answer.model.validate(records, self.max_rows)
+            try:
+                if serving.spec.views:
+                    records = self._enriched(records, serving.spec)
+                inputs = answer.model.validate(records, self.max_rows)
+            except BadRequestError as error:
+                raise _in_the_bodys_shape(error, body) from None
         outputs = answer.model.predict(inputs.tensors)
         request_id = self.issue(request_id, name, inputs.rows)  # what feedback names this prediction by
         labels = outputs["label"].tolist()
