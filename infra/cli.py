@@ -475,6 +475,20 @@ def cmd_code(args: argparse.Namespace) -> int:
     return 0
 
 
+AWAITING_APPROVAL = "AwaitingApproval"  # the training pipeline's state that waits for a person's decision
+
+
+def _awaited_version(platform: Platform, arn: str, name: str, timeout: float = 60) -> int:
+    """The version a pipeline waits on a decision for, once it has asked (a decision needs its task token)."""
+    version = int(platform.state_input(arn, AWAITING_APPROVAL)["version"])
+    deadline = time.monotonic() + timeout
+    while platform.registry.approval_token(name, version) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{arn} entered {AWAITING_APPROVAL} and never asked for the decision")
+        time.sleep(0.25)
+    return version
+
+
 def cmd_pipeline(args: argparse.Namespace) -> int:
     platform = _platform()
     if args.action == "report":
@@ -493,7 +507,17 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         if not quiet:
             console.print(f"  → {name}")
 
-    execution = platform.wait(arn, on_step=step)
+    execution = platform.wait(arn, on_step=step, until=AWAITING_APPROVAL)
+    if execution["status"] == "RUNNING":  # a version waits for a person (approval: manual): say what to run
+        version = _awaited_version(platform, arn, args.name)
+        emit(
+            args,
+            {"execution_arn": arn, "status": "AWAITING_APPROVAL", "steps": steps, "version": version},
+            f"Version {version} of '{args.name}' awaits approval (approval: manual). The pipeline promotes it "
+            f"once approved: mlops models approve {args.name} {version}  (or: mlops models reject "
+            f"{args.name} {version})",
+        )
+        return 0
     succeeded = execution["status"] == "SUCCEEDED"
     failure = None if succeeded else platform.failure(execution)
     output = json.loads(execution.get("output") or "null")

@@ -516,23 +516,43 @@ class Platform:
     def history(self, arn: str) -> list[dict[str, Any]]:
         return list(self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"])
 
-    def wait(self, arn: str, on_step: Callable[[str], None] | None = None, timeout: float = 600) -> dict[str, Any]:
-        """Wait for an execution, reporting each state it enters."""
+    def wait(
+        self,
+        arn: str,
+        on_step: Callable[[str], None] | None = None,
+        timeout: float = 600,
+        until: str | None = None,
+    ) -> dict[str, Any]:
+        """Wait for an execution, reporting each state it enters but its choices (they decide, do nothing); with
+        `until`, only until it enters that state (one that waits for a person: the execution is then RUNNING)."""
         seen = 0
         deadline = time.monotonic() + timeout
         while True:
             execution = self.sfn.describe_execution(executionArn=arn)
-            if on_step:
-                events = self.history(arn)
-                entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
-                for step in entered[seen:]:
+            entered: list[str] = []
+            if on_step or until:
+                entered = [
+                    e["stateEnteredEventDetails"]["name"]
+                    for e in self.history(arn)
+                    if "stateEnteredEventDetails" in e and e["type"] != "ChoiceStateEntered"
+                ]
+            for step in entered[seen:]:
+                if on_step:
                     on_step(step)
-                seen = len(entered)
-            if execution["status"] != "RUNNING":
+            seen = len(entered)
+            if execution["status"] != "RUNNING" or (until is not None and until in entered):
                 return dict(execution)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{arn} still running after {timeout:.0f} s")
             time.sleep(0.25)
+
+    def state_input(self, arn: str, state: str) -> dict[str, Any]:
+        """The input of the last time an execution entered `state` (empty when it has not)."""
+        for event in reversed(self.history(arn)):
+            details = event.get("stateEnteredEventDetails")
+            if details and details["name"] == state:
+                return dict(json.loads(details.get("input") or "{}"))
+        return {}
 
     def failure(self, execution: dict[str, Any]) -> str:
         """Why an execution failed, in the words of its failure report (the Fail state's cause)."""

@@ -83,6 +83,26 @@ def test_the_pipeline_waits_for_an_approval_then_promotes(
     assert record.version == 1 and record.outcome.startswith("registered")
 
 
+def test_pipeline_run_stops_at_the_approval_and_says_what_to_run(
+    demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path
+) -> None:
+    register_copy(platform, tmp_path, "churn-ask", approval="manual")
+    platform.upload_dataset("churn-ask", parquet(churn_table(1200, seed=61)), "parquet")
+    # WHEN the CLI runs the pipeline of a model whose versions a person approves
+    code, out, err = cli("pipeline", "run", "churn-ask", "--force")
+    # THEN it returns once the version waits, naming it and the command that decides, and lists no choice states
+    assert code == 0, err
+    assert "Version 1 of 'churn-ask' awaits approval (approval: manual)" in out
+    assert "mlops models approve churn-ask 1" in out and "mlops models reject churn-ask 1" in out
+    assert "AutoApproved" not in out and "→ AwaitingApproval" in out
+    # AND the command it names works at once: the pipeline goes on and promotes the version
+    code, _, err = cli("models", "approve", "churn-ask", "1", "--reason", "reviewed")
+    assert code == 0, err
+    arn = out.split()[1]  # "Started <execution arn>"
+    assert platform.wait(arn)["status"] == "SUCCEEDED"
+    assert platform.registry.get_alias("churn-ask").version == 1  # type: ignore[union-attr]
+
+
 def test_a_rejection_ends_the_waiting_pipeline_without_promoting(
     demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path
 ) -> None:
