@@ -737,6 +737,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     execution = platform.wait(arn, on_step=None if quiet else lambda s: console.print(f"  → {s}"))
     succeeded = execution["status"] == "SUCCEEDED"
     results = json.loads(execution.get("output") or "{}").get("results", []) if succeeded else []
+    for result in results:
+        _with_verdict(platform, result)
     # A check that failed ends its branch with the failure report (`step` and `message`).
     failures = [r["message"] for r in results if "step" in r and "message" in r]
     if not succeeded:
@@ -746,14 +748,26 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         emit(args, document)
     else:
         for result in results:
-            if "summary" in result:
-                console.print(f"{result['model_name']}: {result['summary']}")
+            if "summary" in result:  # a check's summary names its model and version; a skipped check's does not
+                name, summary = result["model_name"], result["summary"]
+                console.print(summary if summary.startswith(f"{name} v") else f"{name}: {summary}", markup=False)
             for decision in result.get("decisions", []):
                 started = "started" if decision["started"] else "not started"
                 console.print(f"{decision['model_name']}: retraining {started}: {decision['reason']}")
         for failure in failures:
             err.print(failure, style="red")
     return 0 if succeeded and not failures else 1
+
+
+def _with_verdict(platform: Platform, result: dict[str, Any]) -> None:
+    """A model that drifted ends its branch with the retraining decisions, not the check: its check's summary and
+    rows (the check recorded them in the registry) are added, so the verdict is printed with the decision."""
+    decisions = result.get("decisions") or []
+    if "summary" in result or not decisions:
+        return
+    check = platform.registry.get_monitor_state(decisions[0]["model_name"]).last_check
+    if check is not None:
+        result.update(model_name=check.model_name, summary=check.summary, rows=check.rows, status=check.status)
 
 
 def monitor_report(platform: Platform, name: str, out: Path) -> int:

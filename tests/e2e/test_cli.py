@@ -226,7 +226,7 @@ def test_monitor_run_sees_the_traffic_sent_a_moment_before(
     demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Captured rows wait in the predict function's buffer; `monitor run` recycles it first, as AWS would."""
-    register_copy(platform, tmp_path, "churn-fresh", drift={"min_rows": 100, "window_hours": 24})
+    register_copy(platform, tmp_path, "churn-fresh", drift={"min_rows": 100, "window_hours": 24, "dataset_share": 0.25})
     platform.upload_dataset("churn-fresh", parquet(churn_table(1200, seed=8)), "parquet")
     code, _, _ = cli("pipeline", "run", "churn-fresh")
     assert code == 0
@@ -238,6 +238,15 @@ def test_monitor_run_sees_the_traffic_sent_a_moment_before(
     code, out, _ = cli("monitor", "run", "--model", "churn-fresh", "--output", "json")
     (check,) = [r for r in json.loads(out)["results"] if r.get("model_name") == "churn-fresh" and "rows" in r]
     assert (code, check["rows"], check["status"]) == (0, 150, "ok")
+    # a window that drifts ends with the retraining decision, printed with the check's verdict before it
+    for seed in range(3):
+        status, _ = platform.predict("churn-fresh", churn_instances(100, seed=70 + seed, drifted=True))
+        assert status == 200
+    code, out, _ = cli("monitor", "run", "--model", "churn-fresh")
+    assert code == 0
+    verdict = next(line for line in out.splitlines() if line.startswith("churn-fresh v1: dataset drift"))
+    assert verdict.endswith("over 450 rows"), out
+    assert out.index(verdict) < out.index("churn-fresh: retraining not started")
 
 
 def test_an_idle_function_is_recycled_as_lambda_would(demo: DemoResult, target: LocalTarget) -> None:
