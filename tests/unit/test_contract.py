@@ -85,6 +85,22 @@ def test_rows_without_target_are_blocking(table: pa.Table, churn_spec: ModelSpec
     assert (failure.column, failure.failed_rows, failure.severity) == ("churned", 1, Severity.BLOCKING)
 
 
+def test_a_label_outside_the_classes_is_blocking_and_shown(table: pa.Table, churn_spec: ModelSpec) -> None:
+    # GIVEN a spec that lists its classes, and two rows labelled otherwise (and one without a label)
+    spec = parse_spec({**churn_spec.model_dump(mode="json"), "classes": ["no", "yes"]})
+    broken = with_values(table, "churned", {4: "maybe", 9: "Yes", 12: None})
+    # THEN both are counted and shown, the missing label apart (it is not_null's)
+    [failure] = failures(broken, spec, "classes")
+    assert (failure.column, failure.failed_rows, failure.severity) == ("churned", 2, Severity.BLOCKING)
+    assert (failure.message, failure.examples) == ("2 rows have a target outside ['no', 'yes']", ["maybe", "Yes"])
+    # AND a dataset whose labels are all listed passes; without `classes` any label does
+    assert failures(table, spec, "classes") == []
+    assert failures(broken, churn_spec, "classes") == []
+    # AND served traffic (no target) is not checked for it
+    _, traffic = check_contract(broken.drop_columns(["churned"]), spec, require_target=False)
+    assert [f for f in traffic.failures if f.check == "classes"] == []
+
+
 def test_categories_check_counts_unknown_values(table: pa.Table, churn_spec: ModelSpec) -> None:
     broken = with_values(table, "plan", {7: "gold", 8: "platinum", 9: "gold"})
     broken = with_values(broken, "region", {7: "mars"})  # allow_unseen: no failure

@@ -21,7 +21,7 @@ NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 def dirty_table() -> pa.Table:
     """Every kind of finding, spread over the rows: out of range, unknown category, fractions, missing values,
-    rows without target, repeated ids (across the table), and timestamps."""
+    rows without target or with a label outside the classes, repeated ids (across the table), and timestamps."""
     table = churn_table(ROWS, seed=7)
     columns: dict[str, list[Any]] = {name: table.column(name).to_pylist() for name in table.column_names}
     for row in range(0, ROWS, 37):
@@ -34,6 +34,8 @@ def dirty_table() -> pa.Table:
         columns["tenure_months"][row] = None  # missing in a non-nullable column
     for row in range(17, ROWS, 61):
         columns["churned"][row] = None
+    for row in range(23, ROWS, 71):
+        columns["churned"][row] = "maybe"  # a label outside the spec's classes
     columns["customer_id"] = [row % 350 for row in range(ROWS)]  # the last 50 repeat the first 50
     columns["updated_at"] = [(NOW - timedelta(hours=ROWS - row)).isoformat() for row in range(ROWS)]
     return pa.table(columns)
@@ -44,7 +46,7 @@ def with_table_checks(churn_spec: ModelSpec) -> ModelSpec:
     raw = churn_spec.model_dump(mode="json")
     raw["data"] = {**raw["data"], "unique": ["customer_id"], "timestamp_column": "updated_at", "max_age_hours": 0.5,
                    "min_rows": 500}  # fmt: skip
-    return parse_spec(raw)
+    return parse_spec({**raw, "classes": ["no", "yes"]})
 
 
 @pytest.fixture

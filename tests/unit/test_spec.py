@@ -352,6 +352,37 @@ def test_thresholds_and_class_weights_are_for_classifiers(section: str) -> None:
     assert "metrics.threshold and estimator.class_weight are for classifiers" in invalid(raw).message
 
 
+def test_classes_are_labels_as_text(raw: dict[str, Any]) -> None:
+    assert parse_spec({**raw, "classes": ["no", "yes"]}).classes == ["no", "yes"]
+    assert parse_spec({**raw, "classes": [0, 1]}).classes == ["0", "1"]  # as the contract reads a number label
+    assert parse_spec(raw).classes is None  # not listed: any label
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        ([False, True], "quote it (YAML reads yes, no, on, off unquoted as booleans)"),
+        (["yes"], "classes: expected two or more distinct labels, got ['yes']"),
+        (["no", "yes", "no"], "classes: expected two or more distinct labels, got ['no', 'yes', 'no']"),
+    ],
+)
+def test_classes_that_cannot_be_a_classifiers_are_refused(raw: dict[str, Any], classes: Any, message: str) -> None:
+    assert message in invalid({**raw, "classes": classes}).message
+
+
+def test_classes_are_for_classifiers() -> None:
+    raw: dict[str, Any] = {
+        "name": "prices",
+        "task": "regression",
+        "target": "y",
+        "classes": ["a", "b"],
+        "features": [{"name": "x", "type": "numeric"}],
+        "estimator": {"kind": "lightgbm_regressor"},
+        "metrics": {"primary": "rmse"},
+    }
+    assert "classes are for classifiers" in invalid(raw).message
+
+
 @pytest.mark.parametrize(
     ("weights", "valid"), [("balanced", True), ({"yes": 3.0}, True), ({"yes": 0}, False), ("inverse", False)]
 )

@@ -504,6 +504,9 @@ class ModelSpec(_Strict):
     limitations: str = ""
     task: Task
     target: str
+    # Classifiers: the target's labels, when they are known (the contract refuses a row with another: a typo in
+    # the data would otherwise train a class of its own). Numbers are labels as their text (0 is "0").
+    classes: list[str] | None = None
     features: Annotated[list[Feature], Field(min_length=1)]
     estimator: Estimator
     metrics: Metrics
@@ -521,6 +524,16 @@ class ModelSpec(_Strict):
     # store at prediction. Registration adds each to `features` and fills `views` from the view.
     features_from: list[Annotated[str, Field(pattern=FEATURE_REF_PATTERN)]] = Field(default_factory=list)
     views: dict[str, ViewBinding] = Field(default_factory=dict)
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _labels(cls, value: Any) -> Any:
+        """Labels as the contract reads the target's values: as text (a number's, as written)."""
+        if not isinstance(value, list):
+            return value
+        if any(isinstance(label, bool) for label in value):
+            raise ValueError("a label read as true/false: quote it (YAML reads yes, no, on, off unquoted as booleans)")
+        return [str(label) if isinstance(label, int | float) else label for label in value]
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
@@ -544,10 +557,19 @@ class ModelSpec(_Strict):
                 raise ValueError(f"metric '{metric}' is not one of {sorted(allowed)} for task '{self.task}'")
         if not classifier and (self.metrics.threshold or self.estimator.class_weight):
             raise ValueError("metrics.threshold and estimator.class_weight are for classifiers")
+        self._classes()
         self._segments()
         self._own_image()
         self._from_views()
         return self
+
+    def _classes(self) -> None:
+        if self.classes is None:
+            return
+        if self.task is not Task.CLASSIFICATION:
+            raise ValueError("classes are for classifiers")
+        if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"classes: expected two or more distinct labels, got {self.classes}")
 
     def _segments(self) -> None:
         for column in self.metrics.segments:

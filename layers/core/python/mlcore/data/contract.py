@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlcore.data.counts import (
+    CLASSES,
     DTYPE,
     EXAMPLES,
     MISSING_VALUES,
@@ -18,6 +19,7 @@ from mlcore.data.counts import (
     ContractCounts,
     ContractReport,
     count_contract,
+    outside_classes,
     rules,
 )
 from mlcore.errors import DataValidationError
@@ -119,6 +121,12 @@ def contract_report(
         failures.append(
             CheckResult(check=NOT_NULL, column=spec.target, severity=Severity.BLOCKING, failed_rows=no_target.count,
                         message=f"{no_target.count} rows have no target")
+        )  # fmt: skip
+    outside = counts.tally(CLASSES, spec.target, outside_classes(spec)) if spec.classes is not None else None
+    if require_target and outside is not None:
+        failures.append(
+            CheckResult(check=CLASSES, column=spec.target, severity=Severity.BLOCKING, failed_rows=outside.count,
+                        message=f"{outside.count} {outside.what}", examples=outside.examples)
         )  # fmt: skip
     if table_checks:
         failures.extend(_table_failures(counts, spec, now or datetime.now(UTC)))

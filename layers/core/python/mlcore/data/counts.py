@@ -143,6 +143,12 @@ def rules(feature: Feature) -> list[tuple[str, str, Mask]]:
 
 
 DTYPE, NOT_NULL, MISSING_VALUES, NO_TARGET = "dtype", "not_null", "missing values", "rows have no target"
+CLASSES = "classes"
+
+
+def outside_classes(spec: ModelSpec) -> str:
+    """What the target's rows with a label the spec's `classes` do not list are."""
+    return f"rows have a target outside {spec.classes}"
 
 
 def _sketch(feature: Feature, cast: pa.ChunkedArray) -> NumericSketch | CategorySketch:
@@ -242,6 +248,16 @@ def count_contract(
         if target.null_count:
             counts.tallies.append(Tally(check=NOT_NULL, column=spec.target, what=NO_TARGET, count=target.null_count))
         casts[spec.target] = pc.cast(target, pa.string() if spec.task == "classification" else pa.float64())
+        if spec.classes is not None:
+            label = casts[spec.target]  # a missing label is not one outside the classes (not_null counts it)
+            outside = pc.and_(pc.is_valid(label), pc.invert(pc.is_in(label, value_set=pa.array(spec.classes))))
+            count = pc.sum(outside).as_py() or 0
+            if count:
+                examples = _examples(label, outside)
+                what = outside_classes(spec)
+                counts.tallies.append(
+                    Tally(check=CLASSES, column=spec.target, what=what, count=count, examples=examples)
+                )
     if table_checks:
         _count_table_checks(table, spec, counts)
     return counts, casts
