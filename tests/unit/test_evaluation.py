@@ -572,3 +572,23 @@ def test_without_max_segment_gap_segments_are_reported_not_gated(churn_spec: Mod
         segmented(churn_spec), with_segments([segment("region", "a", 0.9), segment("region", "b", 0.1)])
     )
     assert decision.passed and "segments" not in decision.reason
+
+
+def test_a_holdout_label_the_model_never_learned_fails_the_training(churn_spec: ModelSpec) -> None:
+    import pyarrow as pa
+
+    from mlcore.training.job import check_holdout_labels
+
+    # GIVEN a model that learned no/yes, and a holdout whose labels are among them (a missing label is no label)
+    holdout = pa.table({"churned": ["no", "yes", None, "yes"]})
+    check_holdout_labels(churn_spec, holdout, ["no", "yes"])
+    # WHEN the holdout has rows labelled otherwise (a typo too rare to reach the training rows)
+    stray = pa.table({"churned": ["no", "maybe", "yes", "maybe", "Yes"]})
+    # THEN the training fails naming each label and its rows, and what the model learned
+    with pytest.raises(TrainingError) as caught:
+        check_holdout_labels(churn_spec, stray, ["no", "yes"])
+    assert str(caught.value).startswith(
+        "target 'churned': the holdout has labels no training row has: 'Yes' (1 row), 'maybe' (2 rows); "
+        "the model learned ['no', 'yes']"
+    )
+    check_holdout_labels(churn_spec, stray, None)  # a regressor has no labels to check

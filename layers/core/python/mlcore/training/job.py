@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mlcore.catalog import Artifact, CrossValidation, RunFile, TrainingResult, ValidateResult, run_key
 from mlcore.data import build_profile, read_split
@@ -58,6 +59,34 @@ def decision_threshold(spec: ModelSpec, classes: list[str] | None, truth: np.nda
     return threshold
 
 
+def check_holdout_labels(spec: ModelSpec, holdout: pa.Table, classes: list[str] | None) -> None:
+    """Every label of the holdout is one the model learned: a label too rare to reach the training rows (a typo
+    in the data, often) would be scored wrong in silence.
+
+    Raises
+    ------
+    TrainingError
+        Naming the labels and their rows, and the spec's `classes`, which makes the contract refuse such rows.
+    """
+    if classes is None or spec.target not in holdout.column_names:
+        return
+    counted = pc.value_counts(pc.drop_null(pc.cast(holdout.column(spec.target), pa.string())))
+    unseen = {
+        label: count
+        for label, count in zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True)
+        if label not in classes
+    }
+    if unseen:
+        rows = ", ".join(
+            f"{label!r} ({count} row{'s' if count != 1 else ''})" for label, count in sorted(unseen.items())
+        )
+        raise TrainingError(
+            f"target '{spec.target}': the holdout has labels no training row has: {rows}; the model learned "
+            f"{classes}. Correct the data, or list the labels in the spec's `classes` so that the contract "
+            "refuses rows labelled otherwise"
+        )
+
+
 @dataclass(frozen=True)
 class RunData:
     """What a run's training job reads: the spec, the validate step's result, the split."""
@@ -88,7 +117,8 @@ def train_candidate(
     ConversionError, ParityError
         When the model cannot be served as ONNX; nothing is written to the registry.
     TrainingError
-        When the spec's class weights or decision threshold do not fit the data.
+        When the spec's class weights or decision threshold do not fit the data, or the holdout has a label that
+        no training row has.
     SearchError
         When the run searched and no trial could be scored.
     """
@@ -99,6 +129,7 @@ def train_candidate(
     # After a search, the best trial's parameters, refitted on the whole training set.
     params = best_trial(spec, run_id, artifacts)["params"] if inputs.trials else None
     pipeline, classes = fit(spec, run.train, params)
+    check_holdout_labels(spec, run.holdout, classes)
     onnx_bytes = export_onnx(pipeline, spec)
     candidate = OnnxModel(onnx_bytes, signature_of(spec.features), classes)
     parity = check_parity(pipeline, candidate, table_columns(run.holdout, spec), spec)
