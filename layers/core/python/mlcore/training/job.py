@@ -129,7 +129,6 @@ def train_candidate(
     # After a search, the best trial's parameters, refitted on the whole training set.
     params = best_trial(spec, run_id, artifacts)["params"] if inputs.trials else None
     pipeline, classes = fit(spec, run.train, params)
-    check_holdout_labels(spec, run.holdout, classes)
     onnx_bytes = export_onnx(pipeline, spec)
     candidate = OnnxModel(onnx_bytes, signature_of(spec.features), classes)
     parity = check_parity(pipeline, candidate, table_columns(run.holdout, spec), spec)
@@ -199,6 +198,7 @@ def _assess(
     """Threshold, metrics, importance and profile of a candidate that passed parity; its champion's scores."""
     spec, inputs, train, holdout = run.spec, run.inputs, run.train, run.holdout
     model_name, classes = spec.name, candidate.classes
+    check_holdout_labels(spec, holdout, classes)  # the model's own or an image's: it is scored on these labels
     holdout_columns = table_columns(holdout, spec)
     truth = np.asarray(holdout.column(spec.target).to_pylist())
     outputs = candidate.predict(holdout_columns)
