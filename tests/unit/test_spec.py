@@ -169,7 +169,11 @@ TYPES = "Input should be 'numeric', 'integer' or 'categorical'"
         (lambda r: r["features"][1].update(type="float"), f"features.1.type (feature '{{1}}'): {TYPES}, got 'float'"),
         (
             lambda r: r["features"][0].update(colour="red"),
-            "features.0.colour (feature '{0}'): Extra inputs are not permitted",
+            "features.0.colour (feature '{0}'): not a field of the spec here",
+        ),
+        (
+            lambda r: r["features"][5].update(categoris=r["features"][5].pop("categories")),
+            "features.5.categoris (feature '{5}'): not a field of the spec here; did you mean 'categories'?",
         ),
         (lambda r: r["drift"].update(threshold=0), "drift.threshold: Input should be greater than 0, got 0"),
         (lambda r: r.pop("target"), "target: Field required"),
@@ -559,7 +563,7 @@ def test_segments_by_a_categorical_and_an_integer_feature_are_accepted(raw: dict
         ({}, "data.source names one of glue_table (database.table) or athena_sql (a SELECT)"),
         ({"glue_table": "db.t", "athena_sql": "SELECT * FROM t"}, "data.source names one of glue_table"),
         ({"glue_table": "no_database"}, "String should match pattern"),
-        ({"glue_table": "db.t", "s3": "s3://b/k"}, "Extra inputs are not permitted"),
+        ({"glue_table": "db.t", "s3": "s3://b/k"}, "not a field of the spec here"),
     ],
 )
 def test_a_dataset_source_is_a_glue_table_named_with_its_database_or_one_select(

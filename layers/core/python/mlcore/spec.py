@@ -736,7 +736,23 @@ def _errors(exc: ValidationError, data: Any) -> SpecError:
     value = first.get("input")
     shown = first["type"] not in ("missing", "extra_forbidden") and isinstance(value, str | int | float | bool)
     got = f", got {value!r}" if shown and len(repr(value)) <= 80 else ""
+    if first["type"] == "extra_forbidden":
+        message, got = "not a field of the spec here", _did_you_mean(str(first["loc"][-1]))
     return SpecError(f"{where}{context}: {message}{got}", field=where)
+
+
+def _did_you_mean(name: str) -> str:
+    """A spec field spelled like `name` (a typo's likely meaning), as a hint; empty when none is close."""
+    import difflib
+
+    fields: set[str] = set()
+    models: list[type[BaseModel]] = [_Strict]
+    while models:
+        model = models.pop()
+        models.extend(model.__subclasses__())
+        fields.update(model.model_fields)
+    close = difflib.get_close_matches(name, sorted(fields), n=1, cutoff=0.8)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _named_item(data: Any, loc: tuple[str | int, ...]) -> str | None:
