@@ -270,9 +270,13 @@ def _model_summary(spec: Any, champion: Any, challenger: Any, versions: list[Any
         )  # fmt: skip
     decisions = Table("at", "action", "actor", "details", title="Latest audit records", title_justify="left")
     for record in audit[-5:]:
-        details = ", ".join(f"{key}={value}" for key, value in record.details.items())
+        details = ", ".join(
+            f"{key}={value if isinstance(value, str) else json.dumps(value, default=str)}"
+            for key, value in record.details.items()
+        )
+        # a summary: a long record (a spec's diff) is cut, the whole of it is in --output json
         decisions.add_row(
-            record.at[:19], record.action, record.actor, details if len(details) <= 80 else details[:79] + "…"
+            record.at[:19], record.action, record.actor, details if len(details) <= 120 else details[:119] + "…"
         )
     return Group("\n".join(lines), table, decisions, "Everything: --output json")
 

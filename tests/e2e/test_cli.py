@@ -135,6 +135,8 @@ def test_models_show_is_a_summary_for_a_person(demo: DemoResult, cli: Cli) -> No
     assert [str(demo.final_champion), "approved"] in [row[:2] for row in rows], out
     assert "Latest audit records" in out and out.rstrip().endswith("Everything: --output json")
     assert "…" not in "\n".join(versions[: versions.index("Latest audit records")])  # no cell cut to fit 80 columns
+    audit = "\n".join(versions[versions.index("Latest audit records") :])
+    assert "{'" not in audit and "None" not in audit  # details as JSON (a client's words), not Python's repr
 
 
 def test_local_status_shows_endpoints_models_and_running_executions(
