@@ -687,7 +687,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 row["run_id"],
                 row["started_at"][:19],
                 row["trigger"],
-                row["outcome"],
+                f"{row['outcome']}: {row['gate_reason']}" if row["gate_passed"] is False else row["outcome"],
                 value,
                 str(row["trials"] or "-"),
                 f"{row['seconds']:.1f}",

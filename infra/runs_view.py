@@ -43,6 +43,8 @@ def list_rows(records: list[RunRecord], limit: int | None = None) -> list[dict[s
             "trigger": r.trigger,
             "status": str(r.status),
             "outcome": r.outcome,
+            "gate_passed": r.gate_passed,  # None: the gate did not run
+            "gate_reason": r.gate_reason,
             "metric": r.primary_metric,
             "value": r.metrics.get(r.primary_metric),
             "seconds": round(duration(r), 1),

@@ -212,6 +212,8 @@ def test_runs_list_show_and_compare(
     assert main(["runs", "list", "churn", "--output", "json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert {first, second} <= {row["run_id"] for row in listed}
+    assert main(["runs", "list", "churn"]) == 0  # the table for a person: an outcome per run
+    assert "registered v2" in capsys.readouterr().out
     assert main(["runs", "show", second]) == 0
     shown = capsys.readouterr().out
     assert f"Run {second} of churn: registered v2" in shown and "vCPU-s" in shown

@@ -131,6 +131,14 @@ def test_list_rows_and_show_lines_say_what_a_person_asks_first() -> None:
     assert "batch: 1 job(s), 3.0 vCPU-s, 12.0 GB-s, about $0.000050 on Fargate" in shown
 
 
+def test_a_rejected_runs_line_says_why_the_gate_rejected_it() -> None:
+    reason = "roc_auc 0.7515 is worse than champion v1's 0.8757"
+    [line] = list_rows([record("run-2", outcome="rejected", gate_passed=False, gate_reason=reason)])
+    assert (line["outcome"], line["gate_passed"], line["gate_reason"]) == ("rejected", False, reason)
+    [line] = list_rows([record("run-1", gate_passed=True)])
+    assert (line["gate_passed"], line["gate_reason"]) == (True, "")
+
+
 def test_an_exported_row_has_every_column_with_nested_fields_as_json() -> None:
     exported = row(record("run-1"))
     assert exported["primary_value"] == 0.75 and exported["cost_usd"] == 0.00005
