@@ -88,3 +88,19 @@ def test_the_document_names_every_status_a_client_can_get() -> None:
     assert "`payload_too_large` (API Gateway)" in predict["413"]["description"]
     describe = openapi_document()["paths"]["/models/{name}"]["get"]["responses"]
     assert "413" not in describe  # no body to be too large
+
+
+def test_a_models_document_is_valid_and_shows_no_other_models_rows() -> None:
+    from mlcore.catalog import SignatureField
+    from mlcore.serving.openapi import model_document
+
+    signature = [
+        SignatureField(name="income", type="float", nullable=False),
+        SignatureField(name="zip", type="string", nullable=True),
+    ]
+    document = model_document("shop-buy", 2, signature, ["no", "yes"], 1000)
+    validate(document)  # every $ref left resolves
+    text = json.dumps(document)
+    # the generic bodies' example is the churn model's rows: not in another model's document
+    assert "tenure_months" not in text and "PredictRequest" not in document["components"]["schemas"]
+    assert {"shop-buy-predict-request", "shop-buy-instance", "ErrorResponse"} <= set(document["components"]["schemas"])

@@ -28,12 +28,13 @@ from mlcore.serving.inputs import FLOAT, bounds
 from mlcore.spec import ViewBinding
 
 API_KEY_HEADER = "x-api-key"
+SCHEMAS = "#/components/schemas/"  # where a $ref finds a body's schema
 # Governance routes are signed with SigV4 (API Gateway's IAM authorization), as AWS's own extension names it.
 SIGV4 = {"type": "apiKey", "in": "header", "name": "Authorization", "x-amazon-apigateway-authtype": "awsSigv4"}
 
 
 def _ref(model: type[Any]) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"$ref": f"{SCHEMAS}{model.__name__}"}
 
 
 def _json(model: type[Any], description: str) -> dict[str, Any]:
@@ -76,7 +77,7 @@ def component_schemas(models: list[type[Any]]) -> dict[str, Any]:
     """JSON Schemas (2020-12, as pydantic writes them) of `models` and of every model they use, by name."""
     components: dict[str, Any] = {}
     for model in models:
-        schema = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+        schema = TypeAdapter(model).json_schema(ref_template=SCHEMAS + "{model}", mode="serialization")
         components.update(schema.pop("$defs", {}))
         components[model.__name__] = schema
     return dict(sorted(components.items()))
@@ -242,14 +243,14 @@ def _model_bodies(
             "type": "object",
             "description": f"Rows for '{name}' (bodies over {limits.MAX_BODY_BYTES:,} bytes are refused).",
             "properties": {
-                "instances": {**rows, "items": {"$ref": f"#/components/schemas/{name}-instance"}},
+                "instances": {**rows, "items": {"$ref": f"{SCHEMAS}{name}-instance"}},
                 "dataframe_split": split,
             },
             "oneOf": [{"required": ["instances"]}, {"required": ["dataframe_split"]}],
         },
         f"{name}-feedback-request": {
             "anyOf": [
-                {"$ref": f"#/components/schemas/{name}-feedback"},
+                {"$ref": f"{SCHEMAS}{name}-feedback"},
                 {
                     "type": "object",
                     "required": ["feedback"],
@@ -258,7 +259,7 @@ def _model_bodies(
                             "type": "array",
                             "minItems": 1,
                             "maxItems": limits.MAX_FEEDBACK,
-                            "items": {"$ref": f"#/components/schemas/{name}-feedback"},
+                            "items": {"$ref": f"{SCHEMAS}{name}-feedback"},
                         }
                     },
                 },
@@ -294,11 +295,32 @@ def model_document(
         operation["parameters"] = [p for p in operation["parameters"] if p["in"] != "path"]
         if route.path in requests:
             operation["requestBody"]["content"]["application/json"]["schema"] = {
-                "$ref": f"#/components/schemas/{requests[route.path]}"
+                "$ref": f"{SCHEMAS}{requests[route.path]}"
             }
         paths.setdefault(route.url_path(name=name), {})[route.method.lower()] = operation
     document["paths"] = paths
+    # the generic bodies this model's replace (their example is another model's rows) are left out
+    schemas = document["components"]["schemas"]
+    document["components"]["schemas"] = {name: schemas[name] for name in sorted(_referenced(paths, schemas))}
     return document
+
+
+def _referenced(node: Any, schemas: Mapping[str, Any]) -> set[str]:
+    """The component schemas `node` refers to, and those they refer to."""
+    found: set[str] = set()
+    pending = [node]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            ref = item.get("$ref")
+            name = ref.removeprefix(SCHEMAS) if isinstance(ref, str) and ref.startswith(SCHEMAS) else None
+            if name is not None and name not in found:
+                found.add(name)
+                pending.append(schemas[name])
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return found
 
 
 def main() -> None:
