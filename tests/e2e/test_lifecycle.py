@@ -22,24 +22,8 @@ pytestmark = pytest.mark.e2e
 def test_first_pipeline_validates_trains_evaluates_registers_and_promotes(demo: DemoResult, platform: Platform) -> None:
     first = demo.pipelines[0]
     assert first["status"] == "SUCCEEDED"
-    assert first["steps"] == [
-        "Validate",
-        "FromQuery",
-        "InParts",
-        "AnythingNew",
-        "Searching",
-        "OwnImage",
-        "Train",
-        "Evaluate",
-        "GatePassed",
-        "Register",
-        "AutoApproved",
-        "Promote",
-        "Promoted",
-        "RecordRun",
-        "Outcome",
-        "Done",
-    ]
+    # the states that work, in order (the choices between them are not steps a person follows)
+    assert first["steps"] == ["Validate", "Train", "Evaluate", "Register", "Promote", "Promoted", "RecordRun", "Done"]
     v1 = platform.registry.get_version("churn", 1)
     assert v1.status is VersionStatus.APPROVED
     assert v1.metrics["roc_auc"] >= 0.70
