@@ -271,7 +271,7 @@ def _model_summary(spec: Any, champion: Any, challenger: Any, versions: list[Any
     decisions = Table("at", "action", "actor", "details", title="Latest audit records", title_justify="left")
     for record in audit[-5:]:
         details = ", ".join(
-            f"{key}={value if isinstance(value, str) else json.dumps(value, default=str)}"
+            f"{key}={value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)}"
             for key, value in record.details.items()
         )
         # a summary: a long record (a spec's diff) is cut, the whole of it is in --output json
@@ -482,11 +482,17 @@ def cmd_code(args: argparse.Namespace) -> int:
 AWAITING_APPROVAL = "AwaitingApproval"  # the training pipeline's state that waits for a person's decision
 
 
-def _awaited_version(platform: Platform, arn: str, name: str, timeout: float = 60) -> int:
-    """The version a pipeline waits on a decision for, once it has asked (a decision needs its task token)."""
+def _awaited_version(platform: Platform, arn: str, name: str, timeout: float = 60) -> int | None:
+    """The version a pipeline waits on a decision for, once it has asked (a decision needs its task token); None
+    when it does not wait after all (the version was decided already, or the step failed)."""
+    from mlcore.registry import VersionStatus
+
     version = int(platform.state_input(arn, AWAITING_APPROVAL)["version"])
     deadline = time.monotonic() + timeout
     while platform.registry.approval_token(name, version) is None:
+        running = platform.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+        if not running or platform.registry.get_version(name, version).status is not VersionStatus.PENDING:
+            return None
         if time.monotonic() > deadline:
             raise TimeoutError(f"{arn} entered {AWAITING_APPROVAL} and never asked for the decision")
         time.sleep(0.25)
@@ -512,8 +518,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
             console.print(f"  → {name}")
 
     execution = platform.wait(arn, on_step=step, until=AWAITING_APPROVAL)
-    if execution["status"] == "RUNNING":  # a version waits for a person (approval: manual): say what to run
-        version = _awaited_version(platform, arn, args.name)
+    version = _awaited_version(platform, arn, args.name) if execution["status"] == "RUNNING" else None
+    if version is not None:  # a version waits for a person (approval: manual): say what to run
         emit(
             args,
             {"execution_arn": arn, "status": "AWAITING_APPROVAL", "steps": steps, "version": version},
@@ -522,6 +528,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
             f"{args.name} {version})",
         )
         return 0
+    if execution["status"] == "RUNNING":  # it went on without waiting: to its end
+        execution = platform.wait(arn, on_step=step, seen=len(steps))
     succeeded = execution["status"] == "SUCCEEDED"
     failure = None if succeeded else platform.failure(execution)
     output = json.loads(execution.get("output") or "null")
@@ -687,7 +695,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 row["run_id"],
                 row["started_at"][:19],
                 row["trigger"],
-                f"{row['outcome']}: {row['gate_reason']}" if row["gate_passed"] is False else row["outcome"],
+                runs_view.outcome_text(row),
                 value,
                 str(row["trials"] or "-"),
                 f"{row['seconds']:.1f}",

@@ -209,6 +209,12 @@ def failure_from_history(events: list[dict[str, Any]], execution: dict[str, Any]
     return None
 
 
+def _is_row(document: dict[str, Any]) -> bool:
+    """Whether an object is one row of feature values rather than a request body (or a mistyped one)."""
+    scalars = all(value is None or isinstance(value, str | int | float) for value in document.values())
+    return bool(document) and scalars and not {"instances", "dataframe_split"} & document.keys()
+
+
 def read_labels(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """Feedback labels from a CSV (`request_id,row_index,label`; no `row_index`: row 0) or JSON Lines file, each
     with the line of the file it is on (the API's refusal of an item is told by its line).
@@ -514,7 +520,9 @@ class Platform:
         )
 
     def history(self, arn: str) -> list[dict[str, Any]]:
-        return list(self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"])
+        """Every event of an execution, oldest first (a search's trials can make thousands: all pages)."""
+        pages = self.sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
+        return [event for page in pages for event in page["events"]]
 
     def wait(
         self,
@@ -522,10 +530,11 @@ class Platform:
         on_step: Callable[[str], None] | None = None,
         timeout: float = 600,
         until: str | None = None,
+        seen: int = 0,
     ) -> dict[str, Any]:
-        """Wait for an execution, reporting each state it enters but its choices (they decide, do nothing); with
-        `until`, only until it enters that state (one that waits for a person: the execution is then RUNNING)."""
-        seen = 0
+        """Wait for an execution, reporting each state it enters but its choices (they decide, do nothing), after
+        the `seen` first (reported already); with `until`, only until it enters that state (one that waits for a
+        person: the execution is then RUNNING)."""
         deadline = time.monotonic() + timeout
         while True:
             execution = self.sfn.describe_execution(executionArn=arn)
@@ -574,8 +583,8 @@ class Platform:
         self, model_name: str, instances: list[dict[str, Any]] | dict[str, Any], timeout: float = 10
     ) -> tuple[int, dict[str, Any]]:
         """POST rows (`instances`), one row, or a whole request body (`dataframe_split` too) to the prediction route."""
-        if isinstance(instances, dict) and not {"instances", "dataframe_split"} & instances.keys():
-            instances = [instances]  # an object that is no request body is one row
+        if isinstance(instances, dict) and _is_row(instances):
+            instances = [instances]  # an object of feature values is one row (any other goes as it is)
         body = instances if isinstance(instances, dict) else {"instances": instances}
         return self.call_api("POST", PREDICT_ROUTE.url_path(name=model_name), body, timeout)
 

@@ -55,6 +55,13 @@ def list_rows(records: list[RunRecord], limit: int | None = None) -> list[dict[s
     ]
 
 
+def outcome_text(line: dict[str, Any]) -> str:
+    """A `list_rows` line's outcome for a person: a rejection with the gate's reason."""
+    if line["gate_passed"] is False and line["gate_reason"]:
+        return f"{line['outcome']}: {line['gate_reason']}"
+    return str(line["outcome"])
+
+
 @dataclass(frozen=True)
 class Row:
     """One field of the runs compared: its value in each run, and whether they differ."""

@@ -173,3 +173,19 @@ def test_a_large_upload_to_a_terminal_shows_its_progress(
     assert cli.cmd_data(argparse.Namespace(name="churn", file=str(path))) == 0
     assert calls == [shown] and ("Uploading big.csv" in screen.getvalue()) is shown
     assert screen.getvalue().rstrip().endswith("s3://data/datasets/churn/x.csv")
+
+
+@pytest.mark.parametrize(
+    ("document", "row"),
+    [
+        ({"age": 41, "plan": "basic", "data_usage_gb": None, "monthly_charges": 70.5}, True),
+        ({"Instances": [{"age": 41}]}, False),  # a mistyped body goes as it is: the API names what is wrong
+        ({"instances": [{"age": 41}]}, False),
+        ({"dataframe_split": {"columns": ["age"], "data": [[41]]}}, False),
+        ({}, False),
+    ],
+)
+def test_predict_takes_an_object_of_feature_values_as_one_row(document: dict[str, Any], row: bool) -> None:
+    from infra.operations import _is_row
+
+    assert _is_row(document) is row

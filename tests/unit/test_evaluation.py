@@ -592,3 +592,6 @@ def test_a_holdout_label_the_model_never_learned_fails_the_training(churn_spec: 
         "the model learned ['no', 'yes']"
     )
     check_holdout_labels(churn_spec, stray, None)  # a regressor has no labels to check
+    # AND labels that are not text compare as the model's classes are written (str of each label)
+    check_holdout_labels(churn_spec, pa.table({"churned": [True, False, None]}), ["False", "True"])
+    check_holdout_labels(churn_spec, pa.table({"churned": [1.0, 0.0]}), ["0.0", "1.0"])

@@ -253,9 +253,11 @@ COLUMNS = ["tenure_months", "age", "plan"]
          f"dataframe_split.columns: 'plan' {UNKNOWN_FEATURE}"),
         ("instances", "instances: 1001 rows exceed the limit of 1000", "dataframe_split.data",
          "dataframe_split.data: 1001 rows exceed the limit of 1000"),
+        ("instances[2].spend", "instances[2].spend: -5 is below the minimum 0", "dataframe_split.data[2]",
+         "dataframe_split.data[2] (spend): -5 is below the minimum 0"),  # a value a feature view gave the row
         ("body", "body: not JSON", "body", "body: not JSON"),
     ],
-    ids=["a-value", "a-missing-column", "an-unknown-column", "too-many-rows", "not-about-rows"],
+    ids=["a-value", "a-missing-column", "an-unknown-column", "too-many-rows", "a-viewed-value", "not-about-rows"],
 )  # fmt: skip
 def test_a_refusal_of_split_rows_names_the_value_by_its_row_and_column(
     field: str, message: str, named: str, said: str

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from infra.runs_view import compare_rows, list_rows, show_lines
+from infra.runs_view import compare_rows, list_rows, outcome_text, show_lines
 from mlcore.catalog import TRAINING_JOB, Comparison, CrossValidation, DataSource, pricing
 from mlcore.registry import BatchUsage, RunRecord, RunStatus
 from mlcore.runs import batch_usage, row, step_times
@@ -135,8 +135,11 @@ def test_a_rejected_runs_line_says_why_the_gate_rejected_it() -> None:
     reason = "roc_auc 0.7515 is worse than champion v1's 0.8757"
     [line] = list_rows([record("run-2", outcome="rejected", gate_passed=False, gate_reason=reason)])
     assert (line["outcome"], line["gate_passed"], line["gate_reason"]) == ("rejected", False, reason)
+    assert outcome_text(line) == f"rejected: {reason}"
     [line] = list_rows([record("run-1", gate_passed=True)])
-    assert (line["gate_passed"], line["gate_reason"]) == (True, "")
+    assert (line["gate_passed"], line["gate_reason"], outcome_text(line)) == (True, "", "registered v1")
+    [line] = list_rows([record("run-3", outcome="rejected", gate_passed=False)])  # no reason recorded
+    assert outcome_text(line) == "rejected"
 
 
 def test_an_exported_row_has_every_column_with_nested_fields_as_json() -> None:

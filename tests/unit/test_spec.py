@@ -359,6 +359,7 @@ def test_thresholds_and_class_weights_are_for_classifiers(section: str) -> None:
 def test_classes_are_labels_as_text(raw: dict[str, Any]) -> None:
     assert parse_spec({**raw, "classes": ["no", "yes"]}).classes == ["no", "yes"]
     assert parse_spec({**raw, "classes": [0, 1]}).classes == ["0", "1"]  # as the contract reads a number label
+    assert parse_spec({**raw, "classes": [0.0, 1.0]}).classes == ["0", "1"]
     assert parse_spec(raw).classes is None  # not listed: any label
 
 

@@ -533,7 +533,9 @@ class ModelSpec(_Strict):
             return value
         if any(isinstance(label, bool) for label in value):
             raise ValueError("a label read as true/false: quote it (YAML reads yes, no, on, off unquoted as booleans)")
-        return [str(label) if isinstance(label, int | float) else label for label in value]
+        # 1 and 1.0 are "1", as the contract reads a number label (another float stays one: not a label)
+        whole = (int, float)
+        return [str(int(v)) if isinstance(v, whole) and float(v).is_integer() else v for v in value]
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:

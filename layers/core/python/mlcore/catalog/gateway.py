@@ -1,7 +1,7 @@
 """What API Gateway answers on its own (before or instead of the function), in the API's error envelope.
 
 Each entry becomes a gateway response of the REST API (its status, and a body
-`{"error": {"code", "message", "request_id"}}` with the `X-Request-Id` header), an error of every
+`{"error": {"code", "message", "field"?, "request_id"}}` with the `X-Request-Id` header), an error of every
 operation in the OpenAPI document, and what the local API answers in the same cases.
 """
 

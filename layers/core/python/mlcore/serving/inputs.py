@@ -20,6 +20,7 @@ STRING: Final = "string"
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 BULK_ROWS = 32
 UNKNOWN_FEATURE = "is not a feature of this model"
+MISSING_FEATURE = "is missing"
 
 
 def _bad(row: int, name: str, message: str) -> BadRequestError:
@@ -152,9 +153,10 @@ def as_split_error(error: BadRequestError, columns: list[str]) -> BadRequestErro
         return error
     row, name = int(value[1]), value[2]
     reason = error.message.removeprefix(f"{field}: ")
-    if name not in columns or reason == UNKNOWN_FEATURE:
+    if reason == UNKNOWN_FEATURE or (reason == MISSING_FEATURE and name not in columns):
         return type(error)(f"dataframe_split.columns: {name!r} {reason}", field="dataframe_split.columns")
-    where = f"dataframe_split.data[{row}][{columns.index(name)}]"
+    # a value of the row's, or one the row was given from a feature view (not in its columns)
+    where = f"dataframe_split.data[{row}]" + (f"[{columns.index(name)}]" if name in columns else "")
     return type(error)(f"{where} ({name}): {reason}", field=where)
 
 
@@ -353,7 +355,7 @@ class InputValidator:
                     raise _bad(row, unknown[0], UNKNOWN_FEATURE)
                 missing = sorted(self.required - set(record))
                 if missing:
-                    raise _bad(row, missing[0], "is missing")
+                    raise _bad(row, missing[0], MISSING_FEATURE)
         values: dict[str, list[Any]] = {}
         for field, name, convert in self.converters:
             # A nullable feature may be left out of a row: it is missing, like null.

@@ -112,7 +112,8 @@ def _definition_levels(present: np.ndarray) -> bytes:
 
 
 def _plain_strings(values: Sequence[str], distinct: dict[str, None]) -> bytes:
-    """PLAIN byte arrays (a 4-byte length before each UTF-8 value), laid out by numpy rather than value by value."""
+    """PLAIN byte arrays (a 4-byte length before each UTF-8 value): a column of few values from each distinct one
+    encoded once, any other laid out by numpy rather than value by value (`distinct`: the values' distinct ones)."""
     if len(distinct) * REPEATS <= len(values):  # a request's id, a category, a label: each value laid out once
         laid = {value: struct.pack("<i", len(data)) + data for value in distinct for data in (value.encode(),)}
         return b"".join(map(laid.__getitem__, values))

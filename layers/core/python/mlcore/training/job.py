@@ -70,11 +70,12 @@ def check_holdout_labels(spec: ModelSpec, holdout: pa.Table, classes: list[str] 
     """
     if classes is None or spec.target not in holdout.column_names:
         return
-    counted = pc.value_counts(pc.drop_null(pc.cast(holdout.column(spec.target), pa.string())))
+    # as text the way the classes are (str of each of the model's labels) and the evaluation compares them
+    labels, counts = np.unique(
+        np.asarray(pc.drop_null(holdout.column(spec.target)).to_pylist()).astype(str), return_counts=True
+    )
     unseen = {
-        label: count
-        for label, count in zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True)
-        if label not in classes
+        label: int(count) for label, count in zip(labels.tolist(), counts.tolist(), strict=True) if label not in classes
     }
     if unseen:
         rows = ", ".join(
