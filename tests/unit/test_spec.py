@@ -175,6 +175,11 @@ TYPES = "Input should be 'numeric', 'integer' or 'categorical'"
             lambda r: r["features"][5].update(categoris=r["features"][5].pop("categories")),
             "features.5.categoris (feature '{5}'): not a field of the spec here; did you mean 'categories'?",
         ),
+        (
+            lambda r: r["drift"].update(treshold=r["drift"].pop("threshold")),
+            "drift.treshold: not a field of the spec here; did you mean 'threshold'?",
+        ),
+        (lambda r: r.update(treshold=0.1), "treshold: not a field of the spec here"),  # none at the top level
         (lambda r: r["drift"].update(threshold=0), "drift.threshold: Input should be greater than 0, got 0"),
         (lambda r: r.pop("target"), "target: Field required"),
     ],

@@ -739,21 +739,28 @@ def _errors(exc: ValidationError, data: Any) -> SpecError:
     shown = first["type"] not in ("missing", "extra_forbidden") and isinstance(value, str | int | float | bool)
     got = f", got {value!r}" if shown and len(repr(value)) <= 80 else ""
     if first["type"] == "extra_forbidden":
-        message, got = "not a field of the spec here", _did_you_mean(str(first["loc"][-1]))
+        message, got = "not a field of the spec here", _did_you_mean(first["loc"])
     return SpecError(f"{where}{context}: {message}{got}", field=where)
 
 
-def _did_you_mean(name: str) -> str:
-    """A spec field spelled like `name` (a typo's likely meaning), as a hint; empty when none is close."""
+def _did_you_mean(loc: tuple[str | int, ...]) -> str:
+    """A field of the spec's section at `loc` spelled like its last part (a typo's likely meaning), as a hint;
+    empty when none is close."""
     import difflib
+    import typing
 
-    fields: set[str] = set()
-    models: list[type[BaseModel]] = [_Strict]
-    while models:
-        model = models.pop()
-        models.extend(model.__subclasses__())
-        fields.update(model.model_fields)
-    close = difflib.get_close_matches(name, sorted(fields), n=1, cutoff=0.8)
+    section: Any = ModelSpec
+    for part in loc[:-1]:  # an item of a list or a mapping is the section its type names
+        field = section.model_fields.get(part) if isinstance(part, str) and section else None
+        if field is not None:
+            pending, section = [field.annotation], None
+            while pending and section is None:
+                kind = pending.pop(0)
+                section = kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
+                pending.extend(typing.get_args(kind))
+    if section is None:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(section.model_fields), n=1, cutoff=0.8)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
