@@ -64,6 +64,7 @@ def test_a_view_parses_with_its_values(view: FeatureView) -> None:
         ({"source": {"s3": "s3://bucket/x/", "glue_table": "db.t"}}, "source", "one of s3, glue_table"),
         ({"source": {"glue_table": "no-dot"}}, "source.glue_table", "should match pattern"),
         ({"name": "Card"}, "name", "should match pattern"),
+        ({"ttl_hour": 24}, "ttl_hour", "not a field of the spec here; did you mean 'ttl_hours'?"),  # the view's field
     ],
 )
 def test_an_invalid_view_names_the_field(change: dict[str, Any], field: str, message: str) -> None:

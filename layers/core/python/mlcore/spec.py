@@ -725,7 +725,7 @@ class FeatureView(_Strict):
 _RAISED = ("Value error, ", "Assertion failed, ")
 
 
-def _errors(exc: ValidationError, data: Any) -> SpecError:
+def _errors(exc: ValidationError, data: Any, root: type[BaseModel]) -> SpecError:
     """The first error, at its field (`features.2.type`), in words a spec's author can act on: the named list item
     it is in (`(feature 'plan')`) and the value given (`got 'strng'`)."""
     first = exc.errors()[0]
@@ -739,17 +739,17 @@ def _errors(exc: ValidationError, data: Any) -> SpecError:
     shown = first["type"] not in ("missing", "extra_forbidden") and isinstance(value, str | int | float | bool)
     got = f", got {value!r}" if shown and len(repr(value)) <= 80 else ""
     if first["type"] == "extra_forbidden":
-        message, got = "not a field of the spec here", _did_you_mean(first["loc"])
+        message, got = "not a field of the spec here", _did_you_mean(root, first["loc"])
     return SpecError(f"{where}{context}: {message}{got}", field=where)
 
 
-def _did_you_mean(loc: tuple[str | int, ...]) -> str:
-    """A field of the spec's section at `loc` spelled like its last part (a typo's likely meaning), as a hint;
-    empty when none is close."""
+def _did_you_mean(root: type[BaseModel], loc: tuple[str | int, ...]) -> str:
+    """A field of the section at `loc` (of a `root` document) spelled like its last part (a typo's likely
+    meaning), as a hint; empty when none is close."""
     import difflib
     import typing
 
-    section: Any = ModelSpec
+    section: Any = root
     for part in loc[:-1]:  # an item of a list or a mapping is the section its type names
         field = section.model_fields.get(part) if isinstance(part, str) and section else None
         if field is not None:
@@ -820,7 +820,7 @@ def parse_spec(data: dict[str, Any], views: Callable[[str], FeatureView | None] 
     try:
         return ModelSpec.model_validate(data)
     except ValidationError as exc:
-        raise _errors(exc, data) from exc
+        raise _errors(exc, data, ModelSpec) from exc
 
 
 def yaml_mapping(text: str, what: str) -> dict[str, Any]:
@@ -861,7 +861,7 @@ def load_view(text: str) -> FeatureView:
     try:
         return FeatureView.model_validate(data)
     except ValidationError as exc:
-        raise _errors(exc, data) from exc
+        raise _errors(exc, data, FeatureView) from exc
 
 
 def is_valid_name(name: str) -> bool:
