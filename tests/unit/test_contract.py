@@ -433,3 +433,26 @@ def test_freshness_without_a_given_time_is_judged_now_in_utc(table: pa.Table, ch
     written = (datetime.now(UTC) - timedelta(hours=1)).replace(tzinfo=None)
     dated = table.append_column("updated_at", pa.array([written] * table.num_rows))
     assert [f for f in check_contract(dated, spec)[1].failures if f.check == "freshness"] == []
+
+
+def test_a_regressors_target_that_is_not_a_number_is_a_finding_with_examples() -> None:
+    # GIVEN a regression spec, and a CSV whose target has text where numbers belong
+    spec = parse_spec(
+        {
+            "name": "rentals",
+            "task": "regression",
+            "target": "count",
+            "features": [{"name": "hour", "type": "categorical"}],
+            "estimator": {"kind": "lightgbm_regressor"},
+            "metrics": {"primary": "rmse"},
+            "data": {"min_rows": 1},
+        }
+    )
+    table = read_table(b"hour,count\n0,12\n1,lots\n2,\n3,many\n", "data.csv", spec)
+    _, report = check_contract(table, spec)
+    # THEN it is counted and shown like a feature's unreadable values (not a parse error), the empty one apart
+    [unreadable] = [f for f in report.failures if f.check == "dtype"]
+    assert (unreadable.column, unreadable.failed_rows, unreadable.severity) == ("count", 2, Severity.BLOCKING)
+    assert unreadable.examples == ["lots", "many"]
+    assert unreadable.message == "2 values cannot be read as numbers (a regressor's target)"
+    assert [(f.check, f.failed_rows) for f in report.failures if f.check == "not_null"] == [("not_null", 1)]

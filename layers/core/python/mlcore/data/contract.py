@@ -15,6 +15,7 @@ from mlcore.data.counts import (
     MISSING_VALUES,
     NO_TARGET,
     NOT_NULL,
+    NUMERIC_TARGET,
     CheckResult,
     ContractCounts,
     ContractReport,
@@ -122,12 +123,17 @@ def contract_report(
             CheckResult(check=NOT_NULL, column=spec.target, severity=Severity.BLOCKING, failed_rows=no_target.count,
                         message=f"{no_target.count} rows have no target")
         )  # fmt: skip
+    unreadable = counts.tally(DTYPE, spec.target, NUMERIC_TARGET)
     outside = counts.tally(CLASSES, spec.target, outside_classes(spec)) if spec.classes is not None else None
-    if require_target and outside is not None:
-        failures.append(
-            CheckResult(check=CLASSES, column=spec.target, severity=Severity.BLOCKING, failed_rows=outside.count,
-                        message=f"{outside.count} {outside.what}", examples=outside.examples)
-        )  # fmt: skip
+    for check, found, message in (
+        (DTYPE, unreadable, "values cannot be read as numbers (a regressor's target)"),
+        (CLASSES, outside, outside_classes(spec)),
+    ):
+        if require_target and found is not None:
+            failures.append(
+                CheckResult(check=check, column=spec.target, severity=Severity.BLOCKING, failed_rows=found.count,
+                            message=f"{found.count} {message}", examples=found.examples)
+            )  # fmt: skip
     if table_checks:
         failures.extend(_table_failures(counts, spec, now or datetime.now(UTC)))
     return ContractReport(rows=rows, columns=len(counts.columns), failures=failures)

@@ -144,6 +144,7 @@ def rules(feature: Feature) -> list[tuple[str, str, Mask]]:
 
 DTYPE, NOT_NULL, MISSING_VALUES, NO_TARGET = "dtype", "not_null", "missing values", "rows have no target"
 CLASSES = "classes"
+NUMERIC_TARGET = "numeric target"
 
 
 def outside_classes(spec: ModelSpec) -> str:
@@ -244,23 +245,35 @@ def count_contract(
             casts[feature.name] = cast
             counts.sketches[feature.name] = _sketch(feature, cast)
     if require_target and spec.target in table.column_names:
-        target = table.column(spec.target)
-        if target.null_count:
-            counts.tallies.append(Tally(check=NOT_NULL, column=spec.target, what=NO_TARGET, count=target.null_count))
-        casts[spec.target] = pc.cast(target, pa.string() if spec.task == "classification" else pa.float64())
-        if spec.classes is not None:
-            label = casts[spec.target]  # a missing label is not one outside the classes (not_null counts it)
-            outside = pc.and_(pc.is_valid(label), pc.invert(pc.is_in(label, value_set=pa.array(spec.classes))))
-            count = pc.sum(outside).as_py() or 0
-            if count:
-                examples = _examples(label, outside)
-                what = outside_classes(spec)
-                counts.tallies.append(
-                    Tally(check=CLASSES, column=spec.target, what=what, count=count, examples=examples)
-                )
+        cast = _count_target(table.column(spec.target), spec, counts)
+        if cast is not None:
+            casts[spec.target] = cast
     if table_checks:
         _count_table_checks(table, spec, counts)
     return counts, casts
+
+
+def _count_target(target: pa.ChunkedArray, spec: ModelSpec, counts: ContractCounts) -> pa.ChunkedArray | None:
+    """Count the target's rules (no label; a regressor's text that is no number; a label outside the `classes`)
+    into `counts`: its cast (labels as text, numbers as float64), None when it cannot be read as numbers."""
+    if target.null_count:
+        counts.tallies.append(Tally(check=NOT_NULL, column=spec.target, what=NO_TARGET, count=target.null_count))
+    try:
+        cast = pc.cast(target, pa.string() if spec.task == "classification" else pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        mask = _unreadable(target)
+        count, examples = pc.sum(mask).as_py() or 0, _examples(target, mask)
+        counts.tallies.append(
+            Tally(check=DTYPE, column=spec.target, what=NUMERIC_TARGET, count=count, examples=examples)
+        )
+        return None
+    if spec.classes is not None:  # a missing label is not one outside the classes (not_null counts it)
+        outside = pc.and_(pc.is_valid(cast), pc.invert(pc.is_in(cast, value_set=pa.array(spec.classes))))
+        count = pc.sum(outside).as_py() or 0
+        if count:
+            counts.tallies.append(Tally(check=CLASSES, column=spec.target, what=outside_classes(spec), count=count,
+                                        examples=_examples(cast, outside)))  # fmt: skip
+    return cast
 
 
 def _merge_sketches(
