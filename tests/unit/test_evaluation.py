@@ -206,7 +206,7 @@ def test_lower_is_better_metrics_compare_the_other_way() -> None:
     assert not worse.passed
     assert "rmse 8.0000 is worse than champion" in worse.reason
     missed = apply_gate(spec, result({"rmse": 12.0, "mae": 9.0, "r2": 0.8}))
-    assert missed.reason == "rmse 12.0000 misses the minimum 10.0"
+    assert missed.reason == "rmse 12.0000 is above 10.0, the most metrics.minimum allows (lower is better)"
 
 
 def test_log_loss_minimum_is_a_ceiling(churn_spec: ModelSpec) -> None:

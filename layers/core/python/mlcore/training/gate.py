@@ -32,7 +32,13 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
     reasons: list[str] = []
     for metric, floor in spec.metrics.minimum.items():
         if not _better_or_equal(metric, candidate[metric], floor):
-            reasons.append(f"{metric} {candidate[metric]:.4f} misses the minimum {floor}")
+            # the spec's `minimum` is the least good value: for an error metric (lower is better), a ceiling
+            missed = (
+                f"is above {floor}, the most metrics.minimum allows (lower is better)"
+                if metric in LOWER_IS_BETTER
+                else f"misses the minimum {floor}"
+            )
+            reasons.append(f"{metric} {candidate[metric]:.4f} {missed}")
     limit = spec.metrics.max_segment_gap
     gaps = spec.metrics.segment_gaps(result.segments) if limit is not None else []
     reasons += [
