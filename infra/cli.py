@@ -537,10 +537,23 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     if quiet:
         emit(args, {**document, "failure": failure})
     elif succeeded:
-        console.print(f"SUCCEEDED: {json.dumps(output)}", style="green")
+        line, style = _run_outcome(args.name, output)
+        console.print(line, style=style, markup=False)
     else:
         err.print(failure, style="red")
     return 0 if succeeded else 1
+
+
+def _run_outcome(name: str, output: Any) -> tuple[str, str]:
+    """What a training run that ended well did, in a line for a person, and its style (the whole: --output json)."""
+    kind = (output.get("outcome") or {}).get("kind") if isinstance(output, dict) else None
+    if kind == "rejected":
+        return f"REJECTED by the gate: {output.get('reason', '')} (the champion serves on)", "yellow"
+    if kind == "skipped":
+        return f"SKIPPED: nothing new to learn since the champion's data (mlops pipeline run {name} --force)", "yellow"
+    if kind is not None:
+        return f"SUCCEEDED: {(output.get('record') or {}).get('outcome', kind)}", "green"
+    return f"SUCCEEDED: {json.dumps(output)}", "green"
 
 
 def cmd_batch(args: argparse.Namespace) -> int:

@@ -230,8 +230,10 @@ def test_monitor_run_sees_the_traffic_sent_a_moment_before(
     """Captured rows wait in the predict function's buffer; `monitor run` recycles it first, as AWS would."""
     register_copy(platform, tmp_path, "churn-fresh", drift={"min_rows": 100, "window_hours": 24, "dataset_share": 0.25})
     platform.upload_dataset("churn-fresh", parquet(churn_table(1200, seed=8)), "parquet")
-    code, _, _ = cli("pipeline", "run", "churn-fresh")
-    assert code == 0
+    code, out, _ = cli("pipeline", "run", "churn-fresh")
+    assert code == 0 and "SUCCEEDED: registered v1" in out
+    code, out, _ = cli("pipeline", "run", "churn-fresh")  # the same data again
+    assert code == 0 and "SKIPPED: nothing new to learn since the champion's data" in out
     # and the local target's log has none of the errors moto's interpreter logs on a run that succeeds
     assert [r.getMessage()[:80] for r in caplog.records if r.name.startswith("moto.stepfunctions")] == []
     for seed in range(3):  # 150 rows, in 3 requests

@@ -189,3 +189,17 @@ def test_predict_takes_an_object_of_feature_values_as_one_row(document: dict[str
     from infra.operations import _is_row
 
     assert _is_row(document) is row
+
+
+def test_a_runs_end_is_one_line_for_a_person() -> None:
+    from infra.cli import _run_outcome
+
+    rejected = {"outcome": {"kind": "rejected"}, "passed": False, "reason": "rmse 12.8 is above 10.0"}
+    assert _run_outcome("m", rejected) == (
+        "REJECTED by the gate: rmse 12.8 is above 10.0 (the champion serves on)",
+        "yellow",
+    )
+    skipped = _run_outcome("m", {"outcome": {"kind": "skipped"}})
+    assert skipped[0].startswith("SKIPPED: nothing new to learn") and "mlops pipeline run m --force" in skipped[0]
+    registered = {"outcome": {"kind": "registered"}, "record": {"outcome": "registered v2"}}
+    assert _run_outcome("m", registered) == ("SUCCEEDED: registered v2", "green")
