@@ -380,6 +380,13 @@ def test_classes_that_cannot_be_a_classifiers_are_refused(raw: dict[str, Any], c
     assert message in invalid({**raw, "classes": classes}).message
 
 
+def test_a_threshold_needs_two_declared_classes(raw: dict[str, Any]) -> None:
+    raw["metrics"]["threshold"] = {"optimize": "f1"}
+    assert parse_spec({**raw, "classes": ["no", "yes"]}).metrics.threshold is not None
+    message = invalid({**raw, "classes": ["no", "yes", "maybe"]}).message
+    assert "metrics.threshold is for binary classifiers; classes lists 3" in message
+
+
 def test_classes_are_for_classifiers() -> None:
     raw: dict[str, Any] = {
         "name": "prices",

@@ -572,6 +572,8 @@ class ModelSpec(_Strict):
             raise ValueError("classes are for classifiers")
         if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
             raise ValueError(f"classes: expected two or more distinct labels, got {self.classes}")
+        if self.metrics.threshold is not None and len(self.classes) != 2:
+            raise ValueError(f"metrics.threshold is for binary classifiers; classes lists {len(self.classes)}")
 
     def _segments(self) -> None:
         for column in self.metrics.segments:
