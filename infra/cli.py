@@ -151,10 +151,12 @@ def cmd_local_status(args: argparse.Namespace) -> int:
     document = {
         "endpoint": state["endpoint"],
         "api_url": state["outputs"].get("api_url"),
+        "data_bucket": platform.resources.data_bucket,  # where datasets and batch scoring's input go
         "models": models,
         "running": running,
     }
-    lines = [f"Embedded AWS: {document['endpoint']}", f"REST API: {document['api_url']}", "Models:"]
+    lines = [f"Embedded AWS: {document['endpoint']}", f"REST API: {document['api_url']}"]
+    lines += [f"Data bucket: s3://{document['data_bucket']}/", "Models:"]
     lines += [f"  {m['model']}: champion v{m['champion']}" if m["champion"] else f"  {m['model']}" for m in models]
     lines += [] if models else ["  none"]
     lines += ["Running executions:"]

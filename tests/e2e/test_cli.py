@@ -15,7 +15,7 @@ from e2e_helpers import Cli, parquet, register_copy
 from infra.local.demo import DemoResult
 from infra.local.example_data import EXAMPLE_SPEC, churn_instances, churn_table
 from infra.local.target import LocalTarget
-from infra.operations import Platform
+from infra.operations import Platform, Resources
 
 pytestmark = pytest.mark.e2e
 
@@ -146,10 +146,12 @@ def test_local_status_shows_endpoints_models_and_running_executions(
     status = json.loads(out)
     assert code == 0
     assert (status["endpoint"], status["api_url"]) == (target.endpoint, target.api.url if target.api else None)
+    assert status["data_bucket"] == Resources.discover(target.names()).data_bucket
     assert {"model": "churn", "champion": demo.final_champion} in status["models"]
     assert status["running"] == []
     code, out, _ = cli("local", "status")
     assert f"Embedded AWS: {target.endpoint}" in out and "Running executions:\n  none" in out
+    assert f"Data bucket: s3://{status['data_bucket']}/" in out
 
 
 def test_feedback_from_a_csv_or_a_jsonl_file(demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path) -> None:
