@@ -180,6 +180,11 @@ TYPES = "Input should be 'numeric', 'integer' or 'categorical'"
             "drift.treshold: not a field of the spec here; did you mean 'threshold'?",
         ),
         (lambda r: r.update(treshold=0.1), "treshold: not a field of the spec here"),  # none at the top level
+        (
+            lambda r: r["features"][5].update(categories=[0, 1]),
+            "features.5.categories.0 (feature '{5}'): Input should be a valid string, got 0 "
+            "(quote it to make it text: '0')",
+        ),
         (lambda r: r["drift"].update(threshold=0), "drift.threshold: Input should be greater than 0, got 0"),
         (lambda r: r.pop("target"), "target: Field required"),
     ],

@@ -740,6 +740,8 @@ def _errors(exc: ValidationError, data: Any, root: type[BaseModel]) -> SpecError
     value = first.get("input")
     shown = first["type"] not in ("missing", "extra_forbidden") and isinstance(value, str | int | float | bool)
     got = f", got {value!r}" if shown and len(repr(value)) <= 80 else ""
+    if first["type"] == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
+        got += f" (quote it to make it text: '{value}')"  # YAML reads 0 or 01 unquoted as a number
     if first["type"] == "extra_forbidden":
         message, got = "not a field of the spec here", _did_you_mean(root, first["loc"])
     return SpecError(f"{where}{context}: {message}{got}", field=where)
