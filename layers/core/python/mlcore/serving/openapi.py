@@ -281,7 +281,8 @@ def model_document(
     """The OpenAPI 3.1 document of one model's routes, from its champion's signature (and its feature views).
 
     A request valid under it is answered (200); one that is not is refused (4xx). The exceptions: the API
-    also takes a `dataframe_split` whose columns come in another order than the document's, and a row by
+    also takes a `dataframe_split` whose columns come in another order than the document's (or without a
+    nullable feature's), and a row by
     entity keys is refused when the online store has no fresh value for a required feature.
     """
     bodies = _model_bodies(name, signature, classes, max_rows, views)
