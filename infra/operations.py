@@ -545,8 +545,8 @@ class Platform:
                     for e in self.history(arn)
                     if "stateEnteredEventDetails" in e and e["type"] != "ChoiceStateEntered"
                 ]
-            for step in entered[seen:]:
-                if on_step:
+            if on_step:
+                for step in entered[seen:]:
                     on_step(step)
             seen = len(entered)
             if execution["status"] != "RUNNING" or (until is not None and until in entered):

@@ -349,16 +349,22 @@ def test_a_threshold_at_precision_one_is_allowed(raw: dict[str, Any]) -> None:
     assert threshold.precision == 1
 
 
-@pytest.mark.parametrize("section", ["threshold", "class_weight"])
-def test_thresholds_and_class_weights_are_for_classifiers(section: str) -> None:
-    raw: dict[str, Any] = {
+def regression(**changes: Any) -> dict[str, Any]:
+    """A regressor's smallest spec, with `changes` to its top level."""
+    return {
         "name": "prices",
         "task": "regression",
         "target": "y",
         "features": [{"name": "x", "type": "numeric"}],
         "estimator": {"kind": "lightgbm_regressor"},
         "metrics": {"primary": "rmse"},
+        **changes,
     }
+
+
+@pytest.mark.parametrize("section", ["threshold", "class_weight"])
+def test_thresholds_and_class_weights_are_for_classifiers(section: str) -> None:
+    raw = regression()
     if section == "threshold":
         raw["metrics"]["threshold"] = {"optimize": "f1"}
     else:
@@ -393,16 +399,7 @@ def test_a_threshold_needs_two_declared_classes(raw: dict[str, Any]) -> None:
 
 
 def test_classes_are_for_classifiers() -> None:
-    raw: dict[str, Any] = {
-        "name": "prices",
-        "task": "regression",
-        "target": "y",
-        "classes": ["a", "b"],
-        "features": [{"name": "x", "type": "numeric"}],
-        "estimator": {"kind": "lightgbm_regressor"},
-        "metrics": {"primary": "rmse"},
-    }
-    assert "classes are for classifiers" in invalid(raw).message
+    assert "classes are for classifiers" in invalid(regression(classes=["a", "b"])).message
 
 
 @pytest.mark.parametrize(

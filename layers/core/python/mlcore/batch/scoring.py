@@ -43,6 +43,7 @@ from mlcore.serving import (
     OnnxModel,
     bounds,
     class_scores,
+    fractions,
     load_served_model,
     tensors_from_columns,
 )
@@ -88,7 +89,7 @@ def _numbers(column: pa.ChunkedArray, signature: SignatureField) -> tuple[np.nda
     with np.errstate(invalid="ignore"):
         ok = (values >= low) & (values <= high)  # NaN (null) fails both
         if signature.integer:
-            ok &= ~(np.mod(values, 1.0) > 0)  # a fraction: the API refuses it, and says why
+            ok &= ~fractions(values)  # a fraction: the API refuses it, and says why
     if signature.nullable:
         ok |= np.isnan(values)
     if text is not None:

@@ -169,17 +169,23 @@ def _sketch(feature: Feature, cast: pa.ChunkedArray) -> NumericSketch | Category
     return CategorySketch(missing=cast.null_count, counts=dict(zip(values, numbers, strict=True)))
 
 
+def _cast(column: pa.ChunkedArray, kind: pa.DataType, name: str, what: str) -> pa.ChunkedArray | Tally:
+    """A column cast to its contract type, or the tally of the values that cannot be read as `what`."""
+    try:
+        return pc.cast(column, kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        mask = _unreadable(column)
+        count = pc.sum(mask).as_py() or 0
+        return Tally(check=DTYPE, column=name, what=what, count=count, examples=_examples(column, mask))
+
+
 def _count_column(feature: Feature, column: pa.ChunkedArray) -> tuple[pa.ChunkedArray | None, list[Tally]]:
     """Cast a column to its contract type and count each rule's failing rows: the cast (None when the
     column cannot be read as its type) and the tallies."""
     name = feature.name
-    try:
-        cast = pc.cast(column, arrow_type(feature))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        mask = _unreadable(column)
-        count = pc.sum(mask).as_py() or 0
-        return None, [Tally(check=DTYPE, column=name, what=str(feature.type), count=count,
-                            examples=_examples(column, mask))]  # fmt: skip
+    cast = _cast(column, arrow_type(feature), name, str(feature.type))
+    if isinstance(cast, Tally):
+        return None, [cast]
     tallies = []
     if cast.null_count and not feature.nullable:
         tallies.append(Tally(check=NOT_NULL, column=name, what=MISSING_VALUES, count=cast.null_count))
@@ -258,14 +264,10 @@ def _count_target(target: pa.ChunkedArray, spec: ModelSpec, counts: ContractCoun
     into `counts`: its cast (labels as text, numbers as float64), None when it cannot be read as numbers."""
     if target.null_count:
         counts.tallies.append(Tally(check=NOT_NULL, column=spec.target, what=NO_TARGET, count=target.null_count))
-    try:
-        cast = pc.cast(target, pa.string() if spec.task == "classification" else pa.float64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        mask = _unreadable(target)
-        count, examples = pc.sum(mask).as_py() or 0, _examples(target, mask)
-        counts.tallies.append(
-            Tally(check=DTYPE, column=spec.target, what=NUMERIC_TARGET, count=count, examples=examples)
-        )
+    kind = pa.string() if spec.task == "classification" else pa.float64()
+    cast = _cast(target, kind, spec.target, NUMERIC_TARGET)  # a regressor's text that is no number
+    if isinstance(cast, Tally):
+        counts.tallies.append(cast)
         return None
     if spec.classes is not None:  # a missing label is not one outside the classes (not_null counts it)
         outside = pc.and_(pc.is_valid(cast), pc.invert(pc.is_in(cast, value_set=pa.array(spec.classes))))

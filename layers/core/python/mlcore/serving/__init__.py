@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         InputValidator,
         bounds,
         check_batch,
+        fractions,
         is_text,
         records_from_split,
         tensors_from_columns,

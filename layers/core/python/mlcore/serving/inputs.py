@@ -52,9 +52,15 @@ def _shown(number: float) -> str:
     return text.removesuffix(".0")
 
 
+def fractions(numbers: np.ndarray) -> np.ndarray:
+    """Where the numbers are not whole (NaN, a missing value, is not; infinities are not numbers the API takes)."""
+    with np.errstate(invalid="ignore"):
+        return np.mod(numbers, 1.0) > 0
+
+
 def _fractional(numbers: np.ndarray) -> bool:
-    """Whether any of the numbers is not whole (NaN, a missing value, is not counted)."""
-    return bool((np.mod(numbers, 1.0) > 0).any())
+    """Whether any of the numbers is not whole."""
+    return bool(fractions(numbers).any())
 
 
 def _finite(value: Any, row: int, field: dict[str, Any]) -> float | None:
