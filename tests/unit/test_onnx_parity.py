@@ -10,6 +10,7 @@ import pytest
 
 from mlcore.errors import ConversionError, ParityError
 from mlcore.serving import OnnxModel
+from mlcore.serving.model import shortest
 from mlcore.spec import parse_spec
 from mlcore.training import check_parity, export_onnx, fit, table_columns
 
@@ -93,6 +94,21 @@ def test_regression_pipeline_exports_with_parity() -> None:
     assert classes is None
     model = OnnxModel(export_onnx(pipeline, spec), [], None)
     assert check_parity(pipeline, model, table_columns(table, spec), spec) < 1.0
+    # the predictions read as the model's float32 numbers, without float32's rounding noise (175.53995, not
+    # 175.53994750976562): each is the shortest decimal of its float32, as numpy shows it
+    predictions = model.predict(table_columns(table, spec))["label"]
+    single = predictions.astype(np.float32)
+    assert [repr(p) for p in predictions.tolist()] == [str(s) for s in single]
+    assert any(len(repr(float(s))) > len(str(s)) for s in single)  # the float32's own float64 has more digits
+
+
+def test_a_regressors_non_finite_outputs_stay_as_they_are() -> None:
+    values = np.array([175.53995, np.nan, np.inf, -np.inf, 1e-40], dtype=np.float32)
+    shown = shortest(values)
+    assert shown.dtype == np.float64
+    assert repr(shown[0]) == "np.float64(175.53995)"
+    assert np.isnan(shown[1]) and shown[2] == np.inf and shown[3] == -np.inf
+    assert shown[4].astype(np.float32) == values[4]
 
 
 def test_conversion_failure_names_the_estimator(trained_churn: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
+import orjson
 
 from mlcore.catalog import SignatureField
 from mlcore.serving.inputs import FLOAT, STRING, InputValidator
@@ -45,6 +46,20 @@ def _session(model: bytes, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
 
 
+def shortest(values: np.ndarray) -> np.ndarray:
+    """A model's float32 numbers as the float64s of their shortest decimals (175.53995, not 175.53994750976562,
+    whose last digits are float32's rounding, not the model's); each reads back as the same float32. orjson writes
+    the decimals (Ryu) faster than a Python float per value."""
+    if values.dtype != np.float32:
+        return values.astype(np.float64)
+    text = orjson.dumps(np.ascontiguousarray(values), option=orjson.OPT_SERIALIZE_NUMPY)
+    numbers = np.array(orjson.loads(text), dtype=np.float64)
+    odd = ~np.isfinite(values)  # written as null: NaN and the infinities stay themselves
+    if odd.any():
+        numbers[odd] = values[odd]
+    return numbers
+
+
 class OnnxModel:
     """A loaded ONNX model with its signature; `predict` takes validated column arrays."""
 
@@ -68,7 +83,7 @@ class OnnxModel:
         """Run the model; returns `label` (and `probabilities` for classifiers)."""
         results = dict(zip(self._outputs, self.session.run(None, columns), strict=True))
         if self.classes is None:
-            return {"label": np.asarray(results["variable"]).ravel()}
+            return {"label": shortest(np.asarray(results["variable"]).ravel())}
         label = np.asarray(results["label"]).ravel()
         probabilities = np.asarray(results["probabilities"])
         if self.threshold is not None:
