@@ -553,6 +553,37 @@ def test_a_threshold_on_more_than_two_classes_fails_the_training_naming_them(
     assert artifacts.list_keys(f"runs/churn/{RUN}/candidate") == []
 
 
+@pytest.mark.parametrize(
+    ("declared", "unlearned"),
+    [(["no", "yes"], None), (["no", "yes", "maybe"], "['maybe']"), (["maybe", "no", "yes", "Yes"], "['maybe', 'Yes']")],
+)
+def test_a_declared_class_without_a_training_row_fails_the_training_naming_it(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    churn_spec: ModelSpec,
+    churn_dataset: pa.Table,
+    declared: list[str],
+    unlearned: str | None,
+) -> None:
+    # GIVEN a spec whose `classes` list labels the data has (no/yes), or more than it has
+    registry.put_spec(parse_spec({**churn_spec.model_dump(mode="json"), "classes": declared}), actor="test")
+    data.put(DATASET_KEY, csv_bytes(churn_dataset))
+    validate(registry, data, artifacts)
+    if unlearned is None:  # every class has rows: the model trains
+        assert train_candidate("churn", RUN, registry=registry, artifacts=artifacts).classes == ["no", "yes"]
+        return
+    # WHEN a listed class has no row THEN the training fails naming it, before a candidate is written
+    with pytest.raises(TrainingError) as caught:
+        train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
+    assert str(caught.value).startswith(
+        f"target 'churned': the spec's classes list {unlearned}, which no training row has, so the model could never "
+        "predict"
+    )
+    assert "it learned ['no', 'yes']" in str(caught.value)
+    assert artifacts.list_keys(f"runs/churn/{RUN}/candidate") == []
+
+
 @pytest.mark.parametrize(("spot", "queue"), [(False, "fargate"), (True, "fargate_spot")])
 def test_validate_plans_the_jobs_queue_and_size_from_the_spec(  # noqa: PLR0917 (pytest fixtures)
     uploaded: str,

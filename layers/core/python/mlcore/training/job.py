@@ -88,6 +88,26 @@ def check_holdout_labels(spec: ModelSpec, holdout: pa.Table, classes: list[str] 
         )
 
 
+def check_declared_classes(spec: ModelSpec, classes: list[str] | None) -> None:
+    """Every class the spec's `classes` lists is one the model learned: a class without a training row is one the
+    model can never answer, and the API would refuse its labels as feedback.
+
+    Raises
+    ------
+    TrainingError
+        Naming the classes without a row, and what the model learned.
+    """
+    if classes is None or spec.classes is None:
+        return
+    unlearned = [label for label in spec.classes if label not in classes]
+    if unlearned:
+        raise TrainingError(
+            f"target '{spec.target}': the spec's classes list {unlearned}, which no training row has, so the model "
+            f"could never predict {'it' if len(unlearned) == 1 else 'them'}; it learned {classes}. Add rows so "
+            f"labelled, or leave {'it' if len(unlearned) == 1 else 'them'} out of `classes`"
+        )
+
+
 @dataclass(frozen=True)
 class RunData:
     """What a run's training job reads: the spec, the validate step's result, the split."""
@@ -199,6 +219,7 @@ def _assess(
     """Threshold, metrics, importance and profile of a candidate that passed parity; its champion's scores."""
     spec, inputs, train, holdout = run.spec, run.inputs, run.train, run.holdout
     model_name, classes = spec.name, candidate.classes
+    check_declared_classes(spec, classes)
     check_holdout_labels(spec, holdout, classes)  # the model's own or an image's: it is scored on these labels
     holdout_columns = table_columns(holdout, spec)
     truth = np.asarray(holdout.column(spec.target).to_pylist())
