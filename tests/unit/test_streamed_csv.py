@@ -74,3 +74,25 @@ def test_only_the_columns_asked_for_are_read_so_another_cannot_fail_the_read(tmp
     assert sum(t.num_rows for t in from_csv) == ROWS + 1
     assert {tuple(t.column_names) for t in from_csv} == {("age", "note")}
     assert from_parquet[0].column_names == ["age", "note"] and from_parquet[0].num_rows == 2
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_a_row_of_another_width_than_the_header_fails_naming_its_line(tmp_path: Path, suffix: str) -> None:
+    import gzip
+
+    from mlcore.data import read_table
+
+    # GIVEN a CSV with a cell that spans two lines, an empty line, and late in the file a row with an unquoted comma
+    lines = ["age,note,id", '1,"two\nlines",1', "", *(f"{i % 90},,{i}" for i in range(ROWS)), "40,call, back,7"]
+    text = ("\n".join(lines) + "\n").encode()
+    raw = gzip.compress(text) if suffix.endswith(".gz") else text
+    path = tmp_path / f"c{suffix}"
+    path.write_bytes(raw)
+    # WHEN it is read, a block at a time or whole THEN the read fails naming the file and the row's line
+    bad = ROWS + 5  # the header, two lines of the first row, the empty line, the rows, then this one
+    where = rf"dataset 'in/c{suffix}' cannot be read: line {bad}: CSV parse error: Expected 3 columns, got 4: "
+    where += "40,call, back,7"
+    with pytest.raises(DataValidationError, match=where.replace(".", r"\.")):
+        list(iter_file(str(path), f"in/c{suffix}", f"c{suffix}", load_spec(EXAMPLE_SPEC.read_text()), 65_536))
+    with pytest.raises(DataValidationError, match=where.replace(".", r"\.")):
+        read_table(raw, f"in/c{suffix}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
 import io
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
@@ -92,8 +94,32 @@ def read_table(data: bytes, key: str, spec: ModelSpec | None = None) -> pa.Table
             stream = pa.input_stream(io.BytesIO(data), compression=_compression(key))
             return _spec_typed(pacsv.read_csv(stream, convert_options=_csv_options(spec)), spec)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataValidationError(f"dataset {key!r} cannot be read: {exc}") from exc
+        raise _unreadable(exc, key, lambda: io.BytesIO(data)) from exc
     raise DataValidationError(f"unsupported dataset format for {key!r}: use .csv, .csv.gz or .parquet")
+
+
+def _unreadable(exc: Exception, key: str, source: Callable[[], IO[bytes]]) -> DataValidationError:
+    """Why a dataset file cannot be read: Arrow's reason, and for a CSV row whose cells do not match the header's
+    (an unquoted comma, often) its line, which Arrow does not give (only the row's text)."""
+    line = _misshapen_line(source, key) if key.endswith((".csv", ".csv.gz")) and "columns, got" in str(exc) else None
+    where = f"line {line}: " if line is not None else ""
+    return DataValidationError(f"dataset {key!r} cannot be read: {where}{exc}")
+
+
+def _misshapen_line(source: Callable[[], IO[bytes]], key: str) -> int | None:
+    """The line of a CSV's first row with another number of cells than its header (the file read again, on the
+    error path only; a quoted cell may span lines, and empty lines are skipped, as Arrow reads them)."""
+    with source() as raw, gzip.open(raw) if key.endswith(".gz") else raw as stream:
+        reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline=""))
+        width = None
+        for row in reader:
+            if not row:
+                continue
+            if width is None:
+                width = len(row)
+            elif len(row) != width:
+                return reader.line_num
+    return None
 
 
 def _csv_batches(
@@ -155,7 +181,7 @@ def iter_file(
         else:
             raise DataValidationError(f"unsupported dataset format for {key!r}: use .csv, .csv.gz or .parquet")
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataValidationError(f"dataset {key!r} cannot be read: {exc}") from exc
+        raise _unreadable(exc, key, lambda: open(path, "rb")) from exc  # noqa: SIM115 (closed by _misshapen_line)
 
 
 def to_parquet(table: pa.Table) -> bytes:
