@@ -116,6 +116,7 @@ def test_a_batch_scores_every_clean_row_and_refuses_the_others_with_the_apis_rea
     assert rejects[0]["reason"] == "age: 130 is above the maximum 100"
     assert "'gold' is not one of the model's categories" in rejects[1]["reason"]
     assert rejects[1]["row"]["plan"] == "gold"
+    assert [r["kept"] for r in rejects] == [{"customer_id": "cust-203"}, {"customer_id": "cust-207"}]  # their ids
     # the predictions carry the model, version, row id and the kept column, and equal the model's own
     predictions = pq.read_table(io.BytesIO(data.get(manifest.predictions.split("/", 3)[3] + "part-00000.parquet")))
     assert predictions.column_names == [
@@ -252,6 +253,14 @@ def test_a_csv_cell_that_is_not_a_number_refuses_its_row_only(
     model = OnnxModel(trained_churn.onnx, trained_churn.signature, trained_churn.classes)
     expected = model.predict(model.validate([{f: row[f] for f in FEATURES} for row in clean], 1000).tensors)
     np.testing.assert_allclose(predictions.column("score").to_numpy(), expected["probabilities"][:, 1], rtol=1e-6)
+    assert [r["kept"] for r in rejects] == [{"customer_id": "cust-5"}, {"customer_id": "cust-9"}]
+    # AND a batch that keeps no column refuses the same rows, their lines without kept values
+    registry.put_spec(spec_with_batch.model_copy(update={"batch": spec_with_batch.batch.model_copy(
+        update={"keep_columns": []})}), actor="test")  # fmt: skip
+    result = score_chunk(plan(registry, data).plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    _, bare, _ = scored_outputs(data, result)
+    assert [(r["row_id"], r["field"]) for r in bare] == [("a.csv:5", "age"), ("a.csv:9", "plan")]
+    assert all("kept" not in r for r in bare) and result.scored == 28
 
 
 def test_a_batch_publishes_nothing_when_a_chunk_failed_and_names_why(

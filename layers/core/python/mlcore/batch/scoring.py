@@ -193,9 +193,17 @@ class ChunkWriter:
         row_ids = pc.binary_join_element_wise(
             f"{relative}:", pc.cast(pa.array(np.arange(first_row, first_row + table.num_rows)), pa.string()), ""
         )
-        for row, reject in sorted(checked.rejects.items()):
+        refused = sorted(checked.rejects)
+        # a refused row's kept columns (an id, say), so that it can be found and sent again once corrected
+        identities: list[dict[str, Any]] = [{}] * len(refused)  # (a table of no columns takes no rows)
+        if refused and self.keep.names:
+            identities = table.select(self.keep.names).take(pa.array(refused, pa.int64())).to_pylist()
+        for row, ids in zip(refused, identities, strict=True):
+            reject = checked.rejects[row]
             values = {name: _json_safe(value) for name, value in reject.record.items()}
             line = {"row_id": row_ids[row].as_py(), "field": reject.field, "reason": reject.reason, "row": values}
+            if ids:
+                line["kept"] = {name: _json_safe(value) for name, value in ids.items()}
             self.rejects.write(json.dumps(line, default=str) + "\n")
         self.rejected += len(checked.rejects)
         kept = int(checked.valid.sum())
