@@ -225,3 +225,44 @@ def test_an_hourly_model_is_due_every_hour_although_its_check_ends_after_its_cla
     )
     # WHEN the next hourly run comes at 13:00 THEN it takes the model again (an hour after the claim)
     assert len(list_due_models(ListDueRequest(), registry=registry, now=NOW + timedelta(minutes=60)).models) == 1
+
+
+@pytest.mark.parametrize("own", [99, 100])
+def test_the_champion_is_judged_on_its_own_answers_not_another_versions(  # noqa: PLR0917 (pytest fixtures)
+    churn_champion: Any,
+    registry: Registry,
+    artifacts: ObjectStore,
+    capture: ObjectStore,
+    churn_spec: ModelSpec,
+    capture_request: Callable[..., int],
+    own: int,
+) -> None:
+    from mlcore.serving import record_feedback
+
+    now = datetime.now(UTC)  # feedback is stored under the day it arrives
+    instances = churn_instances(300, seed=31)
+    answers = ["yes" if r["tenure_months"] < 6 else "no" for r in instances]  # type: ignore[operator]
+    # GIVEN 200 rows an earlier version (v7) answered, all labelled wrong, and rows the champion (v1) answered, all
+    # labelled right: `drift.min_rows` (100) of them, or one fewer
+    for start, version, rows in ((0, 7, 200), (200, 1, own)):
+        capture_request(capture, churn_spec, instances[start : start + rows], answers[start : start + rows],
+                        at=now - timedelta(minutes=30), request_id=f"req-{start}", version=version)  # fmt: skip
+    wrong = [
+        {"request_id": "req-0", "row_index": i, "label": "no" if answers[i] == "yes" else "yes"} for i in range(200)
+    ]
+    right = [{"request_id": "req-200", "row_index": i, "label": answers[200 + i]} for i in range(own)]
+    record_feedback(churn_spec, json.dumps({"feedback": wrong + right}), capture, ["no", "yes"])
+    # WHEN the monitor checks the model
+    result = check(registry, artifacts, capture, now=now)
+    report = json.loads(artifacts.get(f"monitoring/churn/{result.check_id}/drift.json"))
+    # THEN the traffic's inputs are every row, whoever answered them
+    assert result.rows == report["rows"] == 200 + own
+    # AND only the champion's answers judge it: v7's wrong ones do not degrade it, and below min_rows of its own
+    # its answers and their labels are not compared at all
+    assert not result.performance_degraded
+    if own < 100:
+        assert report["performance"] is None and report["prediction"] is None
+    else:
+        assert (report["performance"]["labelled_rows"], report["performance"]["live"]) == (100, 1.0)
+        assert report["performance"]["metric"] == "accuracy"  # no scores were captured
+        assert report["prediction"]["feature"] == "prediction"

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 
 from mlcore.catalog import CheckFile, DriftCheckResult, DueModel, Trigger, check_key
 from mlcore.catalog import metrics as names
@@ -109,13 +110,18 @@ def run_drift_check(
         )
     profile = Profile.model_validate_json(artifacts.get_verified(champion.artifacts["profile"]))
     columns = {f.name: window_column(window, f.name, f.is_numeric) for f in spec.features}
-    predictions = window_column(window, "prediction", numeric=spec.task != "classification")
+    # The traffic's inputs are the traffic's, whoever answered; its answers (and their labels) judge the champion
+    # only where the champion gave them: not an earlier champion's, nor a canary challenger's.
+    answered = window.filter(pc.equal(window.column("model_version"), champion.version))
+    predictions = None
+    if answered.num_rows >= spec.drift.min_rows:
+        predictions = window_column(answered, "prediction", numeric=spec.task != "classification")
     from_views = view_features_drift(spec, registry, now)  # checked once per view, not here again
     report = check_drift(spec, champion.version, profile, columns, predictions, from_views=from_views)
     report.rank_by_importance(champion.importance)  # drifted features that matter most come first
     _, contract = check_contract(window, spec, require_target=False, table_checks=False)
     report.quality = contract.failures
-    report.performance = check_performance(spec, champion, labelled_window(capture, spec.name, window, start, now))
+    report.performance = check_performance(spec, champion, labelled_window(capture, spec.name, answered, start, now))
     degraded = report.performance is not None and report.performance.degraded
     # What asks for a retraining: the first finding the spec retrains on (else the first finding).
     findings: tuple[tuple[Trigger, bool], ...] = (("degradation", degraded), ("drift", report.dataset_drift))

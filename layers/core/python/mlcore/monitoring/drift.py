@@ -320,7 +320,7 @@ def check_drift(
     version: int,
     profile: Profile,
     columns: dict[str, Any],
-    predictions: Any,
+    predictions: Any | None,
     *,
     from_views: list[FeatureDrift] | None = None,
 ) -> DriftReport:
@@ -338,7 +338,8 @@ def check_drift(
         The window's feature values, one array per feature: numbers as floats (NaN if missing),
         categories as anything Arrow reads as strings (an Arrow array avoids a conversion).
     predictions
-        The model's outputs on the window.
+        The version's own outputs in the window (not another version's, nor a challenger's); None when it answered
+        too few rows to compare.
     from_views
         The drift of features the model takes from feature views, as their views' last checks found it:
         those features are not checked again here, and count toward the drifted share like the others.
@@ -353,15 +354,18 @@ def check_drift(
     own = [f for f in spec.features if f.name not in checked]
     results = [*features_drift(own, profile.features, columns, spec.drift_threshold), *(from_views or [])]
     share = sum(r.drifted for r in results) / len(results)
-    pred_reference = profile.prediction
-    if isinstance(pred_reference, NumericProfile):
-        prediction = _numeric_drift("prediction", pred_reference, predictions, spec.drift.threshold, None)
-    else:
-        prediction = _categorical_drift("prediction", pred_reference, predictions, spec.drift.threshold)
+    prediction = None  # the version answered too few of the window's rows to compare
+    if predictions is not None:
+        reference, threshold = profile.prediction, spec.drift.threshold
+        prediction = (
+            _numeric_drift("prediction", reference, predictions, threshold, None)
+            if isinstance(reference, NumericProfile)
+            else _categorical_drift("prediction", reference, predictions, threshold)
+        )
     return DriftReport(
         model_name=spec.name,
         version=version,
-        rows=len(predictions),
+        rows=len(next(iter(columns.values()))) if columns else 0,
         features=results,
         drift_share=share,
         dataset_drift=share >= spec.drift.dataset_share,
