@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +75,19 @@ def training_run(platform: Platform, name: str) -> dict[str, Any]:
         e["executionArn"] for e in platform.executions(platform.resources.training_state_machine) if e["name"] == name
     )
     return platform.wait(arn)
+
+
+def request_retraining(platform: Platform, *requests: dict[str, Any]) -> list[dict[str, Any]]:
+    """Start the retraining state machine with these inputs, at once; their decisions."""
+    machine = platform.resources.retraining_state_machine
+    sfn = platform.client("stepfunctions")
+    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+        started = list(
+            pool.map(
+                lambda body: sfn.start_execution(
+                    stateMachineArn=machine, name=str(uuid.uuid4()), input=json.dumps(body)
+                ),
+                requests,
+            )
+        )
+    return decisions(platform, [s["executionArn"] for s in started])

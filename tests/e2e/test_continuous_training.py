@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from e2e_helpers import arns, decisions, new_executions, parquet, register_copy, training_run
+from e2e_helpers import arns, decisions, new_executions, parquet, register_copy, request_retraining, training_run
 
 from infra.cli import main
 from infra.local.demo import DemoResult
@@ -20,22 +17,6 @@ from infra.local.target import LocalTarget
 from infra.operations import Platform
 
 pytestmark = pytest.mark.e2e
-
-
-def request_retraining(platform: Platform, *requests: dict[str, Any]) -> list[dict[str, Any]]:
-    """Start the retraining state machine with these inputs, at once; their decisions."""
-    machine = platform.resources.retraining_state_machine
-    sfn = platform.client("stepfunctions")
-    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
-        started = list(
-            pool.map(
-                lambda body: sfn.start_execution(
-                    stateMachineArn=machine, name=str(uuid.uuid4()), input=json.dumps(body)
-                ),
-                requests,
-            )
-        )
-    return decisions(platform, [s["executionArn"] for s in started])
 
 
 def train_first_version(platform: Platform, name: str, seed: int) -> None:

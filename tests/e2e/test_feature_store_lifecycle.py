@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from e2e_helpers import Cli, arns, new_executions
+from e2e_helpers import Cli, arns, new_executions, request_retraining, training_run
 
 from infra.local.example_data import CARD_VIEW, FRAUD_SPEC, card_activity, card_transactions
 from infra.local.target import LocalTarget
@@ -64,6 +64,26 @@ def test_a_view_registered_ingested_and_materialized_serves_a_model_trained_poin
         listed["materialized_through"]
         == json.loads(cli("features", "show", "card-activity", "--output", "json")[1])["materialized_through"]
     )
+    # AND, retraining on drift, a request on the same labels and view starts a run (only a run can compare what its
+    # join reads), which finds nothing new and gives back its slot of the daily cap and the cool-down
+    retraining = FRAUD_SPEC.read_text().replace("retrain: {on_drift: false", "retrain: {on_drift: true")
+    (tmp_path / "fraud.yaml").write_text(retraining)
+    assert cli("models", "register", str(tmp_path / "fraud.yaml"))[0] == 0
+    [first] = request_retraining(platform, {"trigger": "drift", "event_id": "check-1", "model_name": "fraud"})
+    assert first["started"], first
+    assert training_run(platform, first["execution_name"])["status"] == "SUCCEEDED"
+    assert platform.registry.get_run(first["execution_name"]).outcome == "skipped: nothing new"
+    state = platform.registry.get_monitor_state("fraud")
+    assert (state.retrains, state.last_retrain_at) == ([], None)
+    # AND the next request on the same data starts none, before any run
+    [second] = request_retraining(platform, {"trigger": "drift", "event_id": "check-2", "model_name": "fraud"})
+    assert (second["started"], second["reason"]) == (False, "nothing new to learn (its last run found none)")
+    # AND an ingest may be new data: the next request starts a run
+    pq.write_table(activity.slice(0, 5), tmp_path / "more.parquet")
+    assert cli("features", "ingest", "card-activity", str(tmp_path / "more.parquet"))[0] == 0
+    [third] = request_retraining(platform, {"trigger": "drift", "event_id": "check-3", "model_name": "fraud"})
+    assert third["started"], third
+    assert training_run(platform, third["execution_name"])["status"] == "SUCCEEDED"
 
 
 def test_the_templates_tick_materializes_what_was_ingested_since(

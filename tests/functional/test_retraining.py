@@ -71,11 +71,13 @@ def skipped(registry: Registry) -> list[str]:
     return [r.details["why"] for r in registry.audit_trail("churn") if r.action == "retrain_skipped"]
 
 
-def champion_trained_on(registry: Registry, fingerprint: str, created_at: datetime = NOW - timedelta(days=2)) -> None:
+def champion_trained_on(
+    registry: Registry, fingerprint: str, created_at: datetime = NOW - timedelta(days=2), run_id: str = "seed"
+) -> None:
     version = registry.register_version(
         ModelVersion(
             model_name="churn",
-            run_id="seed",
+            run_id=run_id,
             version=registry.allocate_version("churn"),
             status=VersionStatus.APPROVED,
             created_at=created_at.isoformat(),
@@ -506,3 +508,40 @@ def test_the_request_takes_the_time_from_the_clock_when_none_is_given(
     assert one(result).started
     started = datetime.fromisoformat(registry.get_monitor_state("churn").last_retrain_at or "")
     assert before <= started <= datetime.now(UTC)
+
+
+def test_a_run_that_found_nothing_new_gives_its_slot_back_and_its_data_starts_no_other(
+    setup: Callable[..., RetrainingResult], registry: Registry, churn_spec: ModelSpec, data: ObjectStore
+) -> None:
+    # GIVEN a model that may retrain once a day, 6 h apart, whose last run (a day ago) registered its champion;
+    # the request cannot tell its data from the champion's (so for a model reading feature views)
+    registry.put_spec(spec_with(churn_spec, cooldown_hours=6, max_per_day=1), actor="test")
+    champion_trained_on(registry, "not-what-the-request-computes")
+    earlier = (NOW - timedelta(days=1)).isoformat()
+    registry.update_monitor_state("churn", lambda s: s.model_copy(update={"last_retrain_at": earlier}))
+    first = one(setup("drift", "c1"))
+    assert first.started and first.execution_name
+    # WHEN its run finds nothing new, and its record step gives the slot back (again, when retried)
+    registry.update_monitor_state("churn", lambda s: s.learned_nothing(first.execution_name or ""))
+    assert registry.get_monitor_state("churn").learned_nothing(first.execution_name) is None
+    state = registry.get_monitor_state("churn")
+    # THEN the run counts toward neither the cap nor the cool-down: the earlier run's time is the last again
+    assert (state.retrains, state.last_retrain_at) == ([], earlier)
+    # AND the same data, for the same champion, starts no other run
+    assert one(setup("drift", "c2", at=NOW + timedelta(minutes=1))).reason == f"{NOTHING_NEW} (its last run found none)"
+    # AND new data starts one at once (no cool-down, a slot of the cap free)
+    data.put(DATASET, b"tenure_months,churned\n1,yes\n2,no\n")
+    assert one(setup("drift", "c3", at=NOW + timedelta(minutes=2))).started
+
+
+def test_data_a_run_found_nothing_new_in_is_new_to_another_champion(
+    setup: Callable[..., RetrainingResult], registry: Registry, churn_spec: ModelSpec
+) -> None:
+    registry.put_spec(spec_with(churn_spec, cooldown_hours=0), actor="test")
+    champion_trained_on(registry, "not-what-the-request-computes")
+    first = one(setup("drift", "c1"))
+    registry.update_monitor_state("churn", lambda s: s.learned_nothing(first.execution_name or ""))
+    assert not one(setup("drift", "c2", at=NOW + timedelta(minutes=1))).started
+    # WHEN another version becomes the champion (a rollback, a promotion) THEN the same data may teach it something
+    champion_trained_on(registry, "not-what-the-request-computes", run_id="another")
+    assert one(setup("drift", "c3", at=NOW + timedelta(minutes=2))).started

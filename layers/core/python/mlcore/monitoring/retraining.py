@@ -29,13 +29,14 @@ from mlcore.data import (
     feedback_rows,
     learned_already,
     model_dataset,
+    offline_files,
     training_fingerprint,
 )
 from mlcore.errors import DataValidationError, NotFoundError
 from mlcore.registry import MonitorState, Registry
 from mlcore.schedules import parse_schedule
 from mlcore.spec import ModelSpec
-from mlcore.storage import ObjectStore
+from mlcore.storage import ObjectStore, sha256_hex
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -145,8 +146,14 @@ class Retraining:
             dataset = dataset_sha256(files, self.data)
         except (NotFoundError, DataValidationError) as error:
             return error.message
-        feedback = feedback_rows(spec, self.registry.champion(spec.name), self.capture, self.now)
-        return files.root, training_fingerprint(dataset, feedback)
+        champion = self.registry.champion(spec.name)
+        fingerprint = training_fingerprint(dataset, feedback_rows(spec, champion, self.capture, self.now))
+        if spec.views:
+            # What the labels' join reads of a view is known once its run reads their times: here, any ingest may be
+            # new (the run's Validate compares exactly, and a run that finds nothing new gives its slot back).
+            ingests = [f"{view}:{f.key}" for view in sorted(spec.views) for f in offline_files(view, self.data)]
+            fingerprint = sha256_hex("\n".join([fingerprint, *ingests]).encode())
+        return files.root, fingerprint
 
     def _skip(self, spec: ModelSpec, request: RetrainingRequest, why: str) -> RetrainingDecision:
         self.registry.audit(
@@ -157,8 +164,14 @@ class Retraining:
         )
         return RetrainingDecision(model_name=spec.name, trigger=request.trigger, started=False, reason=why)
 
-    def _refusal(
-        self, spec: ModelSpec, trigger: Trigger, event: str, state: MonitorState, found: tuple[str, str] | str | None
+    def _refusal(  # noqa: PLR0917 (the request's facts, each a rule's)
+        self,
+        spec: ModelSpec,
+        trigger: Trigger,
+        event: str,
+        state: MonitorState,
+        found: tuple[str, str] | str | None,
+        data: str | None,
     ) -> str | None:
         """Why this request may not start a run, by the rules in their order; None: it may."""
         last = state.last_retrain_at
@@ -167,6 +180,7 @@ class Retraining:
             (not spec.retrain.allows(trigger), f"retrain.{_switch(trigger)} is off for '{spec.name}'"),
             (isinstance(found, str), str(found)),
             (isinstance(found, tuple) and learned_already(self.registry.champion(spec.name), found[1]), NOTHING_NEW),
+            (data is not None and data == state.learned_nothing_from, f"{NOTHING_NEW} (its last run found none)"),
             (
                 last is not None
                 and self.now - datetime.fromisoformat(last) < timedelta(hours=spec.retrain.cooldown_hours),
@@ -178,6 +192,14 @@ class Retraining:
             ),
         )
         return next((why for refused, why in rules if refused), None)
+
+    def _data(self, spec: ModelSpec, found: tuple[str, str] | str | None) -> str | None:
+        """What a run would be asked to learn from: the champion and the data's fingerprint (None when unknown
+        before the run: an Athena query's result)."""
+        if not isinstance(found, tuple) or not found[1]:
+            return None
+        champion = self.registry.champion(spec.name)
+        return f"{champion.version if champion else 0}:{found[1]}"
 
     def _recent(self, state: MonitorState) -> list[str]:
         return [t for t in state.retrains if self.now - datetime.fromisoformat(t) < timedelta(days=1)]
@@ -191,17 +213,24 @@ class Retraining:
         event = f"{trigger}:{request.event_id}"
         name = retrain_execution_name(spec.name, trigger, request.event_id)
         found = self._fingerprint(spec, dataset_key) if spec.retrain.allows(trigger) else None
+        data = self._data(spec, found)
         why: str | None = None
         before = MonitorState()
 
         def decide(state: MonitorState) -> MonitorState:
             nonlocal why, before
-            before, why = state, self._refusal(spec, trigger, event, state, found)
+            before, why = state, self._refusal(spec, trigger, event, state, found, data)
             update: dict[str, object] = {"handled_events": [*state.handled_events, event][-HANDLED_EVENTS_KEPT:]}
             if trigger == "schedule":
                 update["schedule_served_at"] = at
             if why is None:
-                update.update(retrains=[*self._recent(state), at], last_retrain_at=at, last_retrain_execution=name)
+                update.update(
+                    retrains=[*self._recent(state), at],
+                    last_retrain_at=at,
+                    last_retrain_execution=name,
+                    previous_retrain_at=state.last_retrain_at,
+                    last_retrain_data=data,
+                )
             return state.model_copy(update=update)
 
         self.registry.update_monitor_state(spec.name, decide)

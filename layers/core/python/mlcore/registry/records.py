@@ -115,12 +115,30 @@ class MonitorState(Record):
     retrains: list[str] = Field(default_factory=list)  # start times, ISO 8601 (cool-down, daily cap)
     last_retrain_at: str | None = None
     last_retrain_execution: str | None = None
+    previous_retrain_at: str | None = None  # last_retrain_at before the last run's reservation
+    last_retrain_data: str | None = None  # what the last run was asked to learn from (its champion and data)
+    learned_nothing_from: str | None = None  # such data, when its run found nothing new in it
     handled_events: list[str] = Field(default_factory=list)  # `<trigger>:<event id>`, newest last (replays)
     schedule_served_at: str | None = None  # when the model's schedule was last served
     last_data_event: str | None = None  # the newest data drop's event id (the debounce)
     last_data_at: str | None = None  # and when it happened (EventBridge's time): an older drop never replaces it
     last_data_key: str | None = None  # and its object (drops of the same second are ordered by key)
     batch_served_at: str | None = None  # when the model's batch.schedule was last served
+
+    def learned_nothing(self, execution: str) -> MonitorState | None:
+        """The state once the retraining run `execution` found nothing new to learn (for a model that reads feature
+        views, only its run can tell): it gives back its slot of the daily cap and the cool-down, and a request on
+        the same data is refused before it starts another run. None when the last reservation is another run's."""
+        if self.last_retrain_execution != execution or self.last_retrain_at is None:
+            return None
+        return self.model_copy(
+            update={
+                "retrains": [at for at in self.retrains if at != self.last_retrain_at],
+                "last_retrain_at": self.previous_retrain_at,
+                "last_retrain_execution": None,  # a retried record step changes nothing again
+                "learned_nothing_from": self.last_retrain_data,
+            }
+        )
 
 
 class RunStatus(StrEnum):

@@ -259,4 +259,6 @@ def record_run(
         with contextlib.suppress(ConflictError):  # recorded by an earlier attempt of this step
             registry.put_run(run)
     export_runs([record, *children], artifacts=artifacts, glue=glue, database=database)
+    if record.status is RunStatus.SKIPPED:  # a retraining run that found nothing new gives its slot back
+        registry.update_monitor_state(record.model_name, lambda state: state.learned_nothing(record.run_id))
     return RecordRunResult(run_id=record.run_id, status=record.status, outcome=record.outcome, children=len(children))
