@@ -105,7 +105,7 @@ def test_an_ingest_appends_one_file_per_day_that_awswrangler_reads_from_the_glue
 
 @pytest.mark.parametrize(
     ("column", "value", "message"),
-    [("tx_count_24h", -1.0, "tx_count_24h"), ("card_id", None, "card_id"), ("event_time", None, "no time")],
+    [("tx_count_24h", -1.0, "tx_count_24h"), ("card_id", None, "card_id"), ("event_time", None, "without a readable")],
 )
 def test_rows_that_break_the_views_contract_write_nothing(  # noqa: PLR0917 (pytest fixtures)
     ingest: Callable[[pa.Table], Any], activity: pa.Table, data: ObjectStore, column: str, value: Any, message: str
@@ -117,6 +117,55 @@ def test_rows_that_break_the_views_contract_write_nothing(  # noqa: PLR0917 (pyt
     )
     with pytest.raises(DataValidationError, match=message):
         ingest(broken)
+    assert data.list_keys("features/") == []
+
+
+def test_one_unreadable_time_among_written_ones_is_named_by_its_row(
+    ingest: Callable[[pa.Table], Any], activity: pa.Table, data: ObjectStore
+) -> None:
+    # GIVEN rows whose times are written as a CSV gives them (ISO 8601 text, with a zone), one of them not a time
+    rows = activity.slice(0, 10)
+    written = [f"{t:%Y-%m-%dT%H:%M:%S}Z" for t in rows.column("event_time").to_pylist()]
+    written[3] = "yesterday"
+    index = rows.column_names.index("event_time")
+    # WHEN they are ingested THEN only that row is refused, named with its value; nothing is written
+    with pytest.raises(DataValidationError) as caught:
+        ingest(rows.set_column(index, "event_time", pa.array(written)))
+    assert "1 row without a readable time in 'event_time' (row 3: 'yesterday'; rows counted from 0" in str(caught.value)
+    assert data.list_keys("features/") == []
+    # AND the same rows with a time there are ingested, every time read (a zone or none, as written)
+    written[3] = written[2].removesuffix("Z")  # without a zone: UTC
+    assert ingest(rows.set_column(index, "event_time", pa.array(written))).rows == 10
+
+
+@pytest.mark.parametrize(
+    ("ahead", "refused"), [(timedelta(minutes=4, seconds=59), False), (timedelta(minutes=5, seconds=1), True)]
+)
+def test_a_row_stamped_in_the_future_is_refused_beyond_a_clock_skew(  # noqa: PLR0917 (pytest fixtures)
+    view: FeatureView, activity: pa.Table, data: ObjectStore, glue: Any, ahead: timedelta, refused: bool
+) -> None:
+    # GIVEN rows of which one is stamped a little ahead of the ingest's clock (another machine's), or more
+    now = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    rows = activity.slice(0, 10)
+    times = rows.column("event_time").to_pylist()
+    times[6] = now + ahead
+    stamped = rows.set_column(
+        rows.column_names.index("event_time"), "event_time", pa.array(times, pa.timestamp("us", tz="UTC"))
+    )
+
+    def ingest() -> Any:
+        return ingest_rows(view, stamped, data=data, glue=glue, database=DATABASE, now=now)
+
+    if not refused:  # within the skew: taken as it is
+        assert ingest().rows == 10
+        return
+    # WHEN it is more than 5 minutes ahead THEN the ingest is refused naming the row, and nothing is written: a value
+    # true only later would be every read's newest, and no request could use it before its time
+    with pytest.raises(DataValidationError) as caught:
+        ingest()
+    message = str(caught.value)
+    assert "1 row stamped in the future in 'event_time' (row 6: 2026-03-10T12:05:01+00:00; rows counted" in message
+    assert "the ingest's time is 2026-03-10T12:00:00Z" in message
     assert data.list_keys("features/") == []
 
 

@@ -9,6 +9,7 @@ from mlcore._surface import surface
 if TYPE_CHECKING:
     from mlcore.data.contract import CheckResult, ContractReport, check_contract, contract_report, enforce_contract
     from mlcore.data.counts import (
+        EXAMPLES,
         CategorySketch,
         ContractCounts,
         NumericSketch,

@@ -9,6 +9,7 @@ import io
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import numpy as np
@@ -506,7 +507,8 @@ def is_text(kind: pa.DataType) -> bool:
 
 def as_timestamps(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """A column as UTC timestamps: ISO 8601 text is parsed, with a zone (`Z`, `+02:00`) or without (UTC);
-    in a column with unreadable text, only `YYYY-MM-DDTHH:MM:SS` is read and the rest becomes null.
+    unreadable text (or a column mixing values with and without a zone) is read value by value, the unreadable
+    ones null.
 
     Raises
     ------
@@ -545,7 +547,21 @@ def _parsed_times(text: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Arra
             return pc.cast(text, pa.timestamp("us", tz=zone))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
-    return pc.strptime(text, format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
+    # one unreadable value fails the cast of all: each distinct value is read by itself, so that only it is null
+    distinct = pc.unique(text)
+    times = pa.array([_utc_time(value) for value in distinct.to_pylist()], pa.timestamp("us", tz="UTC"))
+    return pc.take(times, pc.index_in(text, value_set=distinct))
+
+
+def _utc_time(value: str | None) -> datetime | None:
+    """ISO 8601 text as a UTC time (without a zone: UTC); None when it is none."""
+    try:
+        at = datetime.fromisoformat(value) if value is not None else None
+    except ValueError:
+        return None
+    if at is None:
+        return None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def _holdout_rows(table: pa.Table, spec: ModelSpec, timestamps: pa.ChunkedArray | None) -> np.ndarray:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -19,7 +20,7 @@ from mlcore.catalog import (
     ingest_id,
     ingest_marker_key,
 )
-from mlcore.data import check_contract, column_times, concat_dataset, read_table, to_parquet, view_schema
+from mlcore.data import EXAMPLES, check_contract, column_times, concat_dataset, read_table, to_parquet, view_schema
 from mlcore.errors import DataValidationError
 from mlcore.spec import FeatureType, FeatureView
 from mlcore.storage import ObjectStore, S3Uri
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 DAY = "date"  # the offline store's partition: the UTC day of the rows' event times
+CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of the ingest's clock a row's time may be (another machine's clock)
 
 
 @dataclass(frozen=True)
@@ -49,17 +51,37 @@ def _glue_columns(view: FeatureView) -> list[tuple[str, str]]:
     ]
 
 
-def _event_times(table: pa.Table, view: FeatureView) -> pa.ChunkedArray:
+def _event_times(table: pa.Table, view: FeatureView, now: datetime) -> pa.ChunkedArray:
+    """The rows' event times (UTC).
+
+    Raises
+    ------
+    DataValidationError
+        Naming the first rows whose time cannot be read, or is later than `now` (give or take `CLOCK_SKEW`): a value
+        true only in the future would be every read's newest, and no request could use it before its time.
+    """
     column = view.timestamp
     missing = f"view '{view.name}': the rows have no time column '{column}'"
-    times = column_times(table, column, missing=missing, field=column)
-    if times.null_count:
-        raise DataValidationError(
-            f"view '{view.name}': {times.null_count} rows have no time in '{column}' (ISO 8601, e.g. "
-            "2026-01-31T12:00:00Z)",
-            field=column,
-        )
-    return pc.cast(times, pa.timestamp("us", tz="UTC"))
+    times = pc.cast(column_times(table, column, missing=missing, field=column), pa.timestamp("us", tz="UTC"))
+    ahead = pc.greater(times, pa.scalar(now + CLOCK_SKEW, times.type))
+    checks = (
+        (pc.is_null(times), "without a readable time", "ISO 8601, e.g. 2026-01-31T12:00:00Z"),
+        (ahead, "stamped in the future", f"the ingest's time is {now:%Y-%m-%dT%H:%M:%SZ}: ingest a value once true"),
+    )
+    for failed, what, hint in checks:
+        rows = np.flatnonzero(pc.fill_null(failed, False).to_numpy(zero_copy_only=False))
+        if len(rows):
+            values = table.column(column).take(rows[:EXAMPLES]).to_pylist()
+            shown = ", ".join(
+                f"row {row}: {value.isoformat() if isinstance(value, datetime) else repr(value)}"
+                for row, value in zip(rows[:EXAMPLES].tolist(), values, strict=True)
+            )
+            raise DataValidationError(
+                f"view '{view.name}': {len(rows)} row{'s' if len(rows) != 1 else ''} {what} in '{column}' ({shown}; "
+                f"rows counted from 0; {hint})",
+                field=column,
+            )
+    return times
 
 
 def ingest_rows(
@@ -83,7 +105,8 @@ def ingest_rows(
         nothing is written then.
     """
     contract = view.contract_spec()
-    times = _event_times(table, view)
+    now = now or datetime.now(UTC)
+    times = _event_times(table, view, now)
     clean, report = check_contract(table, contract, require_target=False)
     if report.blocking:
         raise DataValidationError(f"rows for view '{view.name}' break its contract: {report.summary()}")
@@ -92,7 +115,7 @@ def ingest_rows(
         schema
     )
     days = pc.strftime(times, format="%Y-%m-%d")
-    ingest = ingest_id(now or datetime.now(UTC), uuid.uuid4().hex[:8])
+    ingest = ingest_id(now, uuid.uuid4().hex[:8])
     files = []
     for day in sorted(set(days.to_pylist())):
         key = feature_file_key(view.name, date.fromisoformat(day), ingest)
