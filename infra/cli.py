@@ -757,6 +757,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     if args.action == "report":
         return monitor_report(platform, args.name, Path(args.out))
     quiet = args.output == "json"
+    _registered(platform, args.model or [])
     _recycle_local(_state())
     arn = platform.start_monitor(force=True, models=args.model or None)
     if not quiet:
@@ -786,6 +787,12 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return 0 if succeeded and not failures else 1
 
 
+def _registered(platform: Platform, names: list[str]) -> None:
+    """Refuse a misspelt model's name (ModelNotFoundError), rather than check no model, or say it has no report."""
+    for name in names:
+        platform.registry.get_spec(name)
+
+
 def _with_verdict(platform: Platform, result: dict[str, Any]) -> None:
     """A model that drifted ends its branch with the retraining decisions, not the check: its check's summary and
     rows (the check recorded them in the registry) are added, so the verdict is printed with the decision."""
@@ -799,6 +806,7 @@ def _with_verdict(platform: Platform, result: dict[str, Any]) -> None:
 
 def monitor_report(platform: Platform, name: str, out: Path) -> int:
     """Download the HTML report of a model's last check and open it."""
+    _registered(platform, [name])
     check = platform.registry.get_monitor_state(name).last_check
     if check is None or check.report is None:
         err.print(f"'{name}' has no drift report yet: run `mlops monitor run` after some traffic")

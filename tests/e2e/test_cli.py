@@ -366,3 +366,17 @@ def test_the_model_card_of_the_champion_comes_from_the_registry_in_markdown_or_h
     assert (tmp_path / "card.html").read_text().startswith("<!doctype html>")
     code, _, err = cli("models", "card", "churn", "99")
     assert code == 1 and "has no version 99" in err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("monitor", "run", "--model", "chrun"),
+        ("monitor", "report", "chrun"),
+        ("models", "rollout", "chrun", "1", "--weight", "0.1"),
+    ],
+)
+def test_a_misspelt_model_is_named_as_not_registered(demo: DemoResult, cli: Cli, command: tuple[str, ...]) -> None:
+    code, out, err = cli(*command)
+    assert code == 1, out
+    assert "model 'chrun' is not registered" in err

@@ -107,6 +107,9 @@ def test_versions_are_found_by_run(churn: Registry) -> None:
     assert [v.version for v in churn.list_versions("churn")] == [1, 2]
     with pytest.raises(NotFoundError, match="has no version 7"):
         churn.get_version("churn", 7)
+    # a misspelt model is named as not registered, not as one without that version
+    with pytest.raises(ModelNotFoundError, match=r"^model 'chrun' is not registered$"):
+        churn.get_version("chrun", 1)
 
 
 def test_only_approved_versions_can_be_served(churn: Registry) -> None:

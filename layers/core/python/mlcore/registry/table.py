@@ -493,8 +493,16 @@ class Registry:
         return next((v for v in self.list_versions(name) if v.run_id == run_id), None)
 
     def get_version(self, name: str, version: int) -> ModelVersion:
+        """A model's version.
+
+        Raises
+        ------
+        NotFoundError
+            When the model has no such version; `ModelNotFoundError` when no model of that name is registered.
+        """
         record = self._get(name, _version_sk(version), ModelVersion)
         if record is None:
+            self.get_spec(name)  # a misspelt model's name is named as such, not as a missing version
             raise NotFoundError(f"model '{name}' has no version {version}")
         return record
 
