@@ -565,8 +565,14 @@ def test_the_capture_holds_the_values_read_from_the_online_store(
 @pytest.mark.parametrize(
     ("row", "field", "message"),
     [
-        ({"amount": 1.0, "merchant_category": "online"}, "instances[0].card_id", "entity key of feature view"),
-        ({**TRANSACTION, "card_id": ""}, "instances[0].card_id", "entity key"),
+        ({"amount": 1.0, "merchant_category": "online"}, "instances[0].card_id", "is missing: the entity key of"),
+        ({**TRANSACTION, "card_id": ""}, "instances[0].card_id", "is missing: the entity key"),
+        (
+            {**TRANSACTION, "card_id": ["c00003"]},
+            "instances[0].card_id",
+            "expected a text or an integer (the entity key of feature view 'card-activity'), got list",
+        ),
+        ({**TRANSACTION, "card_id": 3.5}, "instances[0].card_id", "got float"),
         ({**TRANSACTION, "card_id": "c99999"}, "instances[0].tx_count_24h", "has no value for card_id 'c99999'"),
     ],
 )

@@ -65,8 +65,11 @@ def _entity_values(row: dict[str, Any], index: int, view: str, binding: ViewBind
         value = row.get(entity)
         if type(value) is int:  # an id sent as a number is the same entity as its text
             value = str(value)
-        if type(value) is not str or not value:
-            raise _bad(index, entity, f"is missing: the entity key of feature view '{view}' (a text or an integer)")
+        what = f"the entity key of feature view '{view}'"
+        if value is None or value == "":  # left out, null or empty
+            raise _bad(index, entity, f"is missing: {what} (a text or an integer)")
+        if type(value) is not str:
+            raise _bad(index, entity, f"expected a text or an integer ({what}), got {type(value).__name__}")
         if len(value.encode()) > MAX_KEY_BYTES:
             raise _bad(
                 index, entity, f"is longer than {MAX_KEY_BYTES} bytes: no entity of view '{view}' has such a key"
