@@ -930,6 +930,21 @@ def test_a_batch_of_card_ids_is_scored_as_the_api_scores_the_same_rows_in_full(
     assert (result.read, result.scored, result.rejected) == (3, 2, 1)
     [reject] = [json.loads(line) for line in data.get(str(result.rejects_key)).splitlines()]
     assert (reject["row_id"], reject["field"]) == ("a.parquet:2", "tx_count_24h")
+    # in the API's words, with the card's id (the API: "feature view ... has only a value ... h old for card_id ...")
+    assert reject["reason"] == (
+        "tx_count_24h: feature view 'card-activity' has no value for card_id 'c00003' within its ttl of 48 h before "
+        "the row's time: send the feature, or ingest the view"
+    )
+    assert reject["row"]["card_id"] == "c00003"
+    # AND a row that sends the feature itself, as null, is refused as the API refuses such a row
+    sent = rows.append_column("tx_count_24h", pa.array([None, 12.0, 3.0], pa.float64()))
+    data.put("batches/fraud/in/a.parquet", to_parquet(sent))
+    again = plan_batch(
+        PlanBatchRequest(request=request, batch_id="20261205T000000Z-feat02"), registry=registry, data=data
+    )
+    second = score_chunk(again.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    [own] = [json.loads(line) for line in data.get(str(second.rejects_key)).splitlines()]
+    assert (own["row_id"], own["reason"]) == ("a.parquet:0", "tx_count_24h: is required and may not be null")
     # AND the scores are the API's for the same rows sent in full
     predictions = pq.read_table(io.BytesIO(data.get(str(result.predictions_key))))
     full = [

@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -186,10 +186,12 @@ class ChunkWriter:
         self.rejects = open(self.rejects_path, "w", encoding="utf-8")  # noqa: SIM115 (closed by close())
         self.scored = self.rejected = 0
 
-    def score(self, table: pa.Table, relative: str, first_row: int = 0) -> int:
+    def score(self, table: pa.Table, relative: str, first_row: int = 0, joined: Collection[str] = ()) -> int:
         """Score rows of one file (`relative`: its path in the batch's input; `first_row`: the file's row number
-        of the table's first row, which row ids count from); returns the rows scored."""
+        of the table's first row, which row ids count from; `joined`: the features its views gave); returns the
+        rows scored."""
         checked = check_rows(table, self.model.validate)
+        self._from_views(checked, table, joined)
         row_ids = pc.binary_join_element_wise(
             f"{relative}:", pc.cast(pa.array(np.arange(first_row, first_row + table.num_rows)), pa.string()), ""
         )
@@ -223,6 +225,20 @@ class ChunkWriter:
         self.writer.write_table(pa.table({name: columns[name] for name in self.schema.names}, schema=self.schema))
         self.scored += kept
         return kept
+
+    def _from_views(self, checked: RowCheck, table: pa.Table, joined: Collection[str]) -> None:
+        """A row refused for a feature its view had no value for says so, with the entity's key, as the API says."""
+        for row, reject in checked.rejects.items():
+            if reject.field not in joined or reject.record.get(reject.field) is not None:
+                continue
+            view, binding = next((v, b) for v, b in self.spec.views.items() if reject.field in b.features)
+            keys = {entity: table.column(entity)[row].as_py() for entity in binding.entities}
+            entity = ", ".join(f"{name} {value!r}" for name, value in keys.items())
+            reason = (
+                f"{reject.field}: feature view '{view}' has no value for {entity} within its ttl of "
+                f"{binding.ttl_hours:g} h before the row's time: send the feature, or ingest the view"
+            )
+            checked.rejects[row] = Reject(reject.field, reason, {**keys, **reject.record})
 
     def _kept(self, column: pa.ChunkedArray, name: str, relative: str) -> pa.ChunkedArray:
         """A kept column in the chunk's one type, its first file's: a width may change (int32 to int64), never text
@@ -396,7 +412,7 @@ def score_chunk(
                     keep = _keep_schema(table, plan.keep_columns, key)
                     writer = writer or ChunkWriter(spec, keep, model, plan.version, folder)
                     read += table.num_rows
-                    writer.score(table, relative, first_row)
+                    writer.score(table, relative, first_row, joined=set(table.column_names) - set(rows.column_names))
                     first_row += table.num_rows
         except BaseException:
             if writer is not None:  # its files are discarded: the chunk fails with what failed first
