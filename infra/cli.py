@@ -702,7 +702,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     registry = _platform().registry
     if args.action == "list":
-        rows = runs_view.list_rows(registry.list_runs(args.name), limit=args.limit)
+        decided = runs_view.decisions(registry.audit_trail(args.name))
+        rows = runs_view.list_rows(registry.list_runs(args.name), limit=args.limit, decided=decided)
         table = Table("run", "started", "trigger", "outcome", "metric", "trials", "seconds", "cost USD")
         for row in rows:
             value = "-" if row["value"] is None else f"{row['metric']} {row['value']:.4f}"
@@ -720,8 +721,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
     elif args.action == "show":
         record = registry.get_run(args.run_id)
         trials = [r for r in registry.list_runs(record.model_name) if r.parent_run_id == record.run_id]
-        document = {**record.model_dump(mode="json"), "trials": [t.model_dump(mode="json") for t in trials]}
-        emit(args, document, "\n".join(runs_view.show_lines(record, trials)))
+        since = runs_view.decisions(registry.audit_trail(record.model_name)).get(record.version or 0)
+        document = {
+            **record.model_dump(mode="json"),
+            "since": since,
+            "trials": [t.model_dump(mode="json") for t in trials],
+        }
+        emit(args, document, "\n".join(runs_view.show_lines(record, trials, since)))
     else:
         if len(args.run_ids) < 2:
             err.print("mlops runs compare RUN_ID RUN_ID [...]: compare two runs or more")

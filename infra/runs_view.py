@@ -13,9 +13,20 @@ from typing import Any
 
 from rich.table import Table
 
-from mlcore.registry import RunRecord
+from mlcore.registry import AuditRecord, RunRecord
 
 MISSING = "-"
+
+
+def decisions(trail: list[AuditRecord]) -> dict[int, str]:
+    """Per version, the last decision a person or the platform made on it after its run (`rejected by alice:
+    too slow`), from the audit trail's status changes, oldest first."""
+    decided: dict[int, str] = {}
+    for record in trail:
+        version, reason = record.details.get("version"), record.details.get("reason")
+        if record.action == "status_changed" and isinstance(version, int):
+            decided[version] = f"{record.details.get('to')} by {record.actor}" + (f": {reason}" if reason else "")
+    return decided
 
 
 def duration(record: RunRecord) -> float:
@@ -26,11 +37,15 @@ def _number(value: float | None, digits: int = 4) -> str:
     return MISSING if value is None else f"{value:.{digits}f}"
 
 
-def list_rows(records: list[RunRecord], limit: int | None = None) -> list[dict[str, Any]]:
+def list_rows(
+    records: list[RunRecord], limit: int | None = None, decided: dict[int, str] | None = None
+) -> list[dict[str, Any]]:
     """One line per run (a search's trials counted on their run's line), newest first.
 
-    What started it, what became of it, its primary metric, time and cost.
+    What started it, what became of it (and of its version since: `decided`, see `decisions`), its primary metric,
+    time and cost.
     """
+    decided = decided or {}
     trials: dict[str, int] = {}
     for r in records:
         if r.parent_run_id:
@@ -45,6 +60,7 @@ def list_rows(records: list[RunRecord], limit: int | None = None) -> list[dict[s
             "outcome": r.outcome,
             "gate_passed": r.gate_passed,  # None: the gate did not run
             "gate_reason": r.gate_reason,
+            "since": decided.get(r.version) if r.version is not None else None,  # its version's status since
             "metric": r.primary_metric,
             "value": r.metrics.get(r.primary_metric),
             "seconds": round(duration(r), 1),
@@ -56,9 +72,12 @@ def list_rows(records: list[RunRecord], limit: int | None = None) -> list[dict[s
 
 
 def outcome_text(line: dict[str, Any]) -> str:
-    """A `list_rows` line's outcome for a person: a rejection with the gate's reason."""
+    """A `list_rows` line's outcome for a person: a rejection with the gate's reason; a registered version with
+    what became of it since (`registered v2, then rejected by alice: too slow`)."""
     if line["gate_passed"] is False and line["gate_reason"]:
         return f"{line['outcome']}: {line['gate_reason']}"
+    if line.get("since"):
+        return f"{line['outcome']}, then {line['since']}"
     return str(line["outcome"])
 
 
@@ -124,10 +143,10 @@ def compare_rows(records: list[RunRecord]) -> list[Row]:
     return rows
 
 
-def show_lines(record: RunRecord, trials: list[RunRecord] | None = None) -> list[str]:
-    """One run in full (with its search's trials), for `mlops runs show`."""
+def show_lines(record: RunRecord, trials: list[RunRecord] | None = None, since: str | None = None) -> list[str]:
+    """One run in full (with its search's trials, and `since`, what became of its version), for `mlops runs show`."""
     lines = [
-        f"Run {record.run_id} of {record.model_name}: {record.outcome}",
+        f"Run {record.run_id} of {record.model_name}: {record.outcome}" + (f", then {since}" if since else ""),
         f"  trigger: {record.trigger} ({record.reason}){f', event {record.event_id}' if record.event_id else ''}",
         f"  started {record.started_at}, ended {record.ended_at} ({duration(record):.1f} s)",
         f"  code version {record.code_version or MISSING}, image {record.image or MISSING}",

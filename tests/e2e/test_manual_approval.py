@@ -115,6 +115,13 @@ def test_a_rejection_ends_the_waiting_pipeline_without_promoting(
     assert platform.registry.get_alias("churn-wait-no") is None
     states = [e["stateEnteredEventDetails"]["name"] for e in platform.history(arn) if "stateEnteredEventDetails" in e]
     assert "NotApproved" in states and "Promote" not in states
+    # AND the run's line says what became of its version (the run itself registered it)
+    code, out, err = cli("runs", "list", "churn-wait-no", "--output", "json")
+    assert code == 0, err
+    [line] = json.loads(out)
+    assert line["since"].startswith("rejected by ") and line["since"].endswith(": label leak")
+    code, out, _ = cli("runs", "show", line["run_id"])
+    assert f"{line['outcome']}, then rejected by " in out.splitlines()[0]
 
 
 def test_without_a_decision_in_time_the_version_is_rejected(

@@ -142,6 +142,33 @@ def test_a_rejected_runs_line_says_why_the_gate_rejected_it() -> None:
     assert outcome_text(line) == "rejected"
 
 
+def test_a_registered_runs_line_says_what_became_of_its_version_since() -> None:
+    from infra.runs_view import decisions
+    from mlcore.registry import AuditRecord
+
+    def changed(version: Any, to: str, actor: str, reason: str = "") -> AuditRecord:
+        details = {"version": version, "from": "pending", "to": to, "reason": reason}
+        return AuditRecord(at=START.isoformat(), action="status_changed", actor=actor, details=details)
+
+    # GIVEN version 1 approved, then rejected by a person with a reason; version 2 never decided on
+    trail = [changed(1, "approved", "bob"), changed(1, "rejected", "alice", "too slow"), changed("x", "archived", "c")]
+    trail.insert(1, AuditRecord(at=START.isoformat(), action="alias_moved", actor="bob", details={"version": 1}))
+    decided = decisions(trail)
+    assert decided == {1: "rejected by alice: too slow"}  # the last decision; other actions and bad records ignored
+    # WHEN the runs are listed and shown THEN the registered run says what became of its version since
+    [line] = list_rows([record("run-1")], decided=decided)
+    assert (line["since"], outcome_text(line)) == ("rejected by alice: too slow", "registered v1, then rejected by "
+                                                   "alice: too slow")  # fmt: skip
+    assert show_lines(record("run-1"), since=decided[1])[0] == (
+        "Run run-1 of churn: registered v1, then rejected by alice: too slow"
+    )
+    [line] = list_rows([record("run-2", outcome="registered v2", version=2)], decided=decided)
+    assert (line["since"], outcome_text(line)) == (None, "registered v2")
+    [line] = list_rows([record("run-3", outcome="skipped: nothing new", status=RunStatus.SKIPPED, version=None)],
+                       decided=decided)  # fmt: skip
+    assert line["since"] is None
+
+
 def test_an_exported_row_has_every_column_with_nested_fields_as_json() -> None:
     exported = row(record("run-1"))
     assert exported["primary_value"] == 0.75 and exported["cost_usd"] == 0.00005
