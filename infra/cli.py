@@ -316,7 +316,9 @@ def _govern(platform: Platform, args: argparse.Namespace) -> int:
     elif args.action == "promote":
         body = {"version": args.version, "reason": args.reason}
         moved = platform.govern(ALIAS_ROUTE, body, name=args.name, alias=args.alias)
-        console.print(f"{args.name}: {args.alias} → v{moved['version']} (was v{moved['previous_version']})")
+        version, was = moved["version"], moved["previous_version"]
+        said = f"is v{version} already; nothing changed" if was == version else f"→ v{version} (was v{was})"
+        console.print(f"{args.name}: {args.alias} {said}")
     elif args.action == "rollback":
         moved = platform.govern(ROLLBACK_ROUTE, {"reason": args.reason}, name=args.name, alias=args.alias)
         console.print(f"{args.name}: {args.alias} rolled back to v{moved['version']}")

@@ -237,6 +237,42 @@ def test_promotion_moves_the_champion_only_from_the_version_the_caller_expects(
     assert moves[-2:] == [(BOB, second), (ALICE, third)]
 
 
+def test_promoting_the_champion_again_changes_and_records_nothing(
+    invoke: Invoke, registry: Registry, versions: Callable[..., int]
+) -> None:
+    first, second = versions(promote=True), versions()
+    assert invoke("PUT", f"/models/churn/aliases/{CHAMPION}", {"version": second})[0] == 200
+    moved = len([r for r in registry.audit_trail("churn") if r.action == "alias_moved"])
+    # WHEN v2, the champion, is promoted again (twice, at 2 a.m.) THEN the answer says it was v2 already
+    for _ in range(2):
+        status, body = invoke("PUT", f"/models/churn/aliases/{CHAMPION}", {"version": second})
+        assert (status, body["version"], body["previous_version"]) == (200, second, second)
+    # AND nothing is written: no audit record (nor AliasMoved event), and a rollback still goes back to v1
+    assert len([r for r in registry.audit_trail("churn") if r.action == "alias_moved"]) == moved
+    assert registry.get_alias("churn").previous_version == first  # type: ignore[union-attr]
+    # AND a caller expecting another champion is still refused
+    status, body = invoke("PUT", f"/models/churn/aliases/{CHAMPION}", {"version": second, "expected_version": first})
+    assert status == 409 and "not v1 as expected" in body["error"]["message"]
+
+
+def test_the_champion_is_no_challenger_of_itself_and_a_rollout_set_again_is_unchanged(
+    invoke: Invoke, registry: Registry, versions: Callable[..., int]
+) -> None:
+    first, second = versions(promote=True), versions()
+    # WHEN the champion is rolled out beside itself THEN a 409 says why, and no rollout starts
+    status, body = invoke(
+        "PUT", f"/models/churn/aliases/{CHALLENGER}", {"version": first, "mode": "canary", "weight": 0.5}
+    )
+    assert status == 409 and f"version {first} is the champion of 'churn'" in body["error"]["message"]
+    assert registry.get_alias("churn", CHALLENGER) is None
+    # AND another version's canary, asked for twice, is recorded once; another weight moves it
+    canary = {"version": second, "mode": "canary", "weight": 0.5}
+    assert [invoke("PUT", f"/models/churn/aliases/{CHALLENGER}", canary)[0] for _ in range(2)] == [200, 200]
+    assert [r.details["to"] for r in registry.audit_trail("churn") if r.action == "alias_moved"][-2:] == [first, second]
+    assert invoke("PUT", f"/models/churn/aliases/{CHALLENGER}", {**canary, "weight": 0.25})[0] == 200
+    assert registry.get_alias("churn", CHALLENGER).weight == 0.25  # type: ignore[union-attr]
+
+
 def test_a_pending_version_is_never_promoted(invoke: Invoke, registry: Registry, versions: Callable[..., int]) -> None:
     first, pending = versions(promote=True), versions(VersionStatus.PENDING)
     status, body = invoke("PUT", f"/models/churn/aliases/{CHAMPION}", {"version": pending})

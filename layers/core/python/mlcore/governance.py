@@ -150,7 +150,20 @@ def move_alias(governance: Governance, call: Call) -> dict[str, Any]:
     elif request.mode is not None or request.weight is not None:
         field = "mode" if request.mode is not None else "weight"
         raise BadRequestError(f"{field}: only the challenger alias has a rollout mode and weight", field=field)
-    record = governance.registry.set_alias(
+    registry = governance.registry
+    champion = registry.get_alias(call.name, CHAMPION) if alias == CHALLENGER else None
+    if champion is not None and champion.version == request.version:
+        raise ConflictError(
+            f"version {request.version} is the champion of '{call.name}': a rollout tries another version beside it "
+            "(mlops models promote, to serve a version)"
+        )
+    current = registry.get_alias(call.name, alias)
+    if current is not None and (current.version, current.mode, current.weight) == (
+        request.version, mode, request.weight or 0.0
+    ) and request.expected_version in (None, current.version):  # fmt: skip
+        # already so: nothing is written (no audit record, no AliasMoved event)
+        return _moved(call, alias, current.model_copy(update={"previous_version": current.version}), actor)
+    record = registry.set_alias(
         call.name,
         alias,
         request.version,
