@@ -445,8 +445,10 @@ class Platform:
             raise ValueError(f"{source}: a dataset is a {', '.join(DATA_SUFFIXES)} file, or a folder of them")
         if not size:
             raise ValueError(f"{source}: the file is empty")
-        joined = spec.view_features  # the pipeline joins them in from the feature store
-        wanted = [name for name in spec.feature_names if name not in joined] + [spec.target]
+        joined = spec.view_features  # the pipeline joins them in from the feature store, by key and time
+        keys = [entity for binding in spec.views.values() for entity in binding.entities]
+        time = [spec.data.timestamp_column] if spec.views and spec.data.timestamp_column else []
+        wanted = list(dict.fromkeys([*(n for n in spec.feature_names if n not in joined), spec.target, *keys, *time]))
         columns = set(data_columns(stream, suffix, source))
         missing = [name for name in wanted if name not in columns]
         if missing:

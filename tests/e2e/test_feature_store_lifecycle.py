@@ -86,6 +86,20 @@ def test_a_view_registered_ingested_and_materialized_serves_a_model_trained_poin
     assert training_run(platform, third["execution_name"])["status"] == "SUCCEEDED"
 
 
+def test_labels_without_the_views_key_or_their_time_are_refused_at_upload(cli: Cli, tmp_path: Path) -> None:
+    # GIVEN the fraud model, whose labels are joined with the card-activity view by card id as of their time
+    for kind, path in (("features", CARD_VIEW), ("models", FRAUD_SPEC)):
+        code, _, err = cli(kind, "register", str(path))
+        assert code == 0, err
+    activity, _ = card_activity(cards=5, days=2, end=datetime.now(UTC) - timedelta(hours=1), seed=3)
+    labels = card_transactions(activity, rows=50, seed=4)
+    # WHEN labels without the key, or without their time, are uploaded THEN each is refused naming the column
+    for column in ("card_id", "event_time"):
+        pq.write_table(labels.drop_columns([column]), tmp_path / f"no-{column}.parquet")
+        code, _, err = cli("data", "upload", "fraud", str(tmp_path / f"no-{column}.parquet"))
+        assert code == 1 and f"no column '{column}', which the spec of 'fraud' needs" in err, err
+
+
 def test_the_templates_tick_materializes_what_was_ingested_since(
     target: LocalTarget, platform: Platform, cli: Cli, tmp_path: Path
 ) -> None:
