@@ -400,6 +400,33 @@ def test_labels_without_the_views_entity_key_are_refused_naming_it(
         _validate(registry, data, artifacts, "run-1")
 
 
+def test_labels_whose_keys_the_view_does_not_know_are_refused_naming_the_view_and_the_keys(
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    activity: pa.Table,
+    upload_labels: Callable[[pa.Table], Any],
+) -> None:
+    from mlcore.catalog import RunFile, run_key
+
+    # GIVEN labels of which 40 name cards the view never saw (ids of another spelling)
+    labels = card_transactions(activity, rows=400, seed=2)
+    cards = labels.column("card_id").to_pylist()
+    for i in range(0, 400, 10):
+        cards[i] = cards[i].upper()
+    upload_labels(labels.set_column(labels.column_names.index("card_id"), "card_id", pa.array(cards)))
+    # WHEN the run validates them THEN it fails naming the view, its TTL and what the rows lack
+    with pytest.raises(DataValidationError) as caught:
+        _validate(registry, data, artifacts, "run-1")
+    assert "not_null(tx_count_24h): 40 rows found no value in feature view 'card-activity' within its ttl of 48 h" in (
+        caught.value.message
+    )
+    # AND the validation report's examples are the keys of the first such rows
+    report = json.loads(artifacts.get(run_key("fraud", "run-1", RunFile.VALIDATION_JSON)))
+    [failure] = [f for f in report["failures"] if f["column"] == "tx_count_24h"]
+    assert failure["examples"] == [f"card_id {cards[i]!r}" for i in (0, 10, 20)]
+
+
 # -- the online store -----------------------------------------------------------------------------
 
 

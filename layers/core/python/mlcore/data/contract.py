@@ -29,7 +29,19 @@ from mlcore.spec import Feature, ModelSpec, Severity
 __all__ = ["CheckResult", "ContractReport", "check_contract", "contract_report", "enforce_contract"]
 
 
-def _column_failures(feature: Feature, counts: ContractCounts) -> list[CheckResult]:
+def _without_values(spec: ModelSpec, feature: Feature, count: int) -> str:
+    """What the rows missing a feature are: a view's, rows it had no value for in their TTL."""
+    view, binding = next(((v, b) for v, b in spec.views.items() if feature.name in b.features), (None, None))
+    if binding is None:
+        return f"{count} missing values in a non-nullable column"
+    return (
+        f"{count} rows found no value in feature view '{view}' within its ttl of {binding.ttl_hours:g} h before their "
+        f"time (by {', '.join(binding.entities)}; their keys are the examples): ingest the view's values, or drop "
+        "the rows"
+    )
+
+
+def _column_failures(feature: Feature, counts: ContractCounts, spec: ModelSpec) -> list[CheckResult]:
     """A feature's failures in report order: only `dtype` when its column cannot be read as its type."""
 
     def failure(check: str, count: int, message: str, examples: list[Any] | None = None) -> CheckResult:
@@ -43,7 +55,7 @@ def _column_failures(feature: Feature, counts: ContractCounts) -> list[CheckResu
     found = []
     missing = counts.tally(NOT_NULL, feature.name, MISSING_VALUES)
     if missing is not None:
-        found.append(failure(NOT_NULL, missing.count, f"{missing.count} missing values in a non-nullable column"))
+        found.append(failure(NOT_NULL, missing.count, _without_values(spec, feature, missing.count), missing.examples))
     for check, what, _ in rules(feature):
         tally = counts.tally(check, feature.name, what)
         if tally is not None:
@@ -116,7 +128,7 @@ def contract_report(
     ]  # fmt: skip
     for feature in spec.features:
         if feature.name not in missing:
-            failures.extend(_column_failures(feature, counts))
+            failures.extend(_column_failures(feature, counts, spec))
     no_target = counts.tally(NOT_NULL, spec.target, NO_TARGET)
     if require_target and spec.target not in missing and no_target is not None:
         failures.append(

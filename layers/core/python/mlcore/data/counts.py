@@ -250,6 +250,7 @@ def count_contract(
         if cast is not None:
             casts[feature.name] = cast
             counts.sketches[feature.name] = _sketch(feature, cast)
+    _keys_without_values(table, spec, counts)
     if require_target and spec.target in table.column_names:
         cast = _count_target(table.column(spec.target), spec, counts)
         if cast is not None:
@@ -257,6 +258,21 @@ def count_contract(
     if table_checks:
         _count_table_checks(table, spec, counts)
     return counts, casts
+
+
+def _keys_without_values(table: pa.Table, spec: ModelSpec, counts: ContractCounts) -> None:
+    """A feature a view had no value for (in a row's TTL) shows, as its examples, the keys of the first such rows."""
+    for binding in spec.views.values():
+        if not all(entity in table.column_names for entity in binding.entities):
+            continue
+        for name in binding.features:
+            tally = counts.tally(NOT_NULL, name, MISSING_VALUES)
+            if tally is None or name not in table.column_names:
+                continue
+            rows = table.filter(pc.is_null(table.column(name))).select(binding.entities).slice(0, EXAMPLES)
+            tally.examples = [
+                ", ".join(f"{entity} {value!r}" for entity, value in row.items()) for row in rows.to_pylist()
+            ]
 
 
 def _count_target(target: pa.ChunkedArray, spec: ModelSpec, counts: ContractCounts) -> pa.ChunkedArray | None:
