@@ -226,20 +226,28 @@ def read_labels(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """
     text = path.read_text()
     if path.suffix == ".jsonl":
-        labels = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                label = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}, line {number}: not valid JSON ({exc.msg}, column {exc.colno})") from exc
-            if not isinstance(label, dict):
-                raise ValueError(f"{path}, line {number}: expected an object with request_id, row_index and label")
-            labels.append((number, label))
-        return labels
+        return _json_lines_labels(path, text)
     if path.suffix != ".csv":
         raise ValueError(f"{path}: labels come as .csv (request_id,row_index,label) or .jsonl")
+    return _csv_labels(path, text)
+
+
+def _json_lines_labels(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
+    labels = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            label = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}, line {number}: not valid JSON ({exc.msg}, column {exc.colno})") from exc
+        if not isinstance(label, dict):
+            raise ValueError(f"{path}, line {number}: expected an object with request_id, row_index and label")
+        labels.append((number, label))
+    return labels
+
+
+def _csv_labels(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
     import csv
 
     reader = csv.DictReader(text.splitlines())
@@ -247,7 +255,14 @@ def read_labels(path: Path) -> list[tuple[int, dict[str, Any]]]:
     if missing:
         raise ValueError(f"{path}: the header lacks {sorted(missing)} (request_id,row_index,label)")
     labels = []
+    width = len(reader.fieldnames or [])
     for row in reader:  # the header is line 1
+        cells = width + len(row.get(None) or []) - sum(value is None for key, value in row.items() if key is not None)
+        if cells != width:  # DictReader files extra cells under None and fills short rows with None
+            raise ValueError(
+                f"{path}, line {reader.line_num}: {cells} cells where the header has {width} (a comma in a label "
+                "needs quotes)"
+            )
         row_index = (row.get("row_index") or "0").strip()
         if not row_index.isdigit():
             raise ValueError(

@@ -33,6 +33,7 @@ def test_a_csv_with_only_its_header_has_no_labels(tmp_path: Path) -> None:
 
 HEADER = "request_id,row_index,label"
 NOT_A_ROW = "row_index: expected a row number >= 0, got"
+QUOTES = "(a comma in a label needs quotes)"
 
 
 def test_labels_from_json_lines_skip_blank_lines(tmp_path: Path) -> None:
@@ -54,6 +55,12 @@ FIRST = '{"request_id": "r", "label": "yes"}\n'
         ("labels.csv", "", f"labels.csv: the header lacks ['label', 'request_id'] ({HEADER})"),
         ("labels.csv", f"{HEADER}\nr,0,yes\nr,abc,no\n", f"labels.csv, line 3: {NOT_A_ROW} 'abc'"),
         ("labels.csv", f"{HEADER}\nr,-1,no\n", f"labels.csv, line 2: {NOT_A_ROW} '-1'"),
+        (
+            "labels.csv",
+            f"{HEADER}\nr,0,yes\nr,1,no,extra\n",
+            f"labels.csv, line 3: 4 cells where the header has 3 {QUOTES}",
+        ),
+        ("labels.csv", f"{HEADER}\nr,0\n", f"labels.csv, line 2: 2 cells where the header has 3 {QUOTES}"),
         (
             "labels.jsonl",
             FIRST + '{"request_id": \n',
