@@ -93,6 +93,12 @@ def test_features_from_add_the_views_features_and_binding(raw: dict[str, Any], v
     [
         (["clicks.count"], "no feature view 'clicks'"),
         (["card-activity.nothing"], "view 'card-activity' has no feature 'nothing'"),
+        (
+            ["card-activity"],
+            "'card-activity' names a view, not one of its features: write VIEW.FEATURE, one entry per "
+            "feature (e.g. card-activity.tx_count_24h)",
+        ),
+        (["card-activity."], "names a view, not one of its features"),
         (["card-activity.tx_count_24h", "card-activity.tx_count_24h"], "'tx_count_24h' is taken already"),
     ],
 )

@@ -796,6 +796,12 @@ def _with_views(data: dict[str, Any], views: Callable[[str], FeatureView | None]
         where = f"features_from.{index}"
         if view is None:
             raise SpecError(f"{where}: no feature view '{view_name}' (mlops features list)", field=where)
+        if not feature:
+            raise SpecError(
+                f"{where}: '{ref}' names a view, not one of its features: write VIEW.FEATURE, one entry per feature "
+                f"(e.g. {view_name}.{view.feature_names[0]}); it has {view.feature_names}",
+                field=where,
+            )
         if feature not in view.feature_names:
             raise SpecError(
                 f"{where}: view '{view_name}' has no feature '{feature}'; it has {view.feature_names}", field=where
