@@ -75,6 +75,16 @@ def test_an_invalid_view_names_the_field(change: dict[str, Any], field: str, mes
     assert message in caught.value.message
 
 
+def test_a_misspelt_required_field_of_a_view_is_named_as_the_typo() -> None:
+    document = yaml.safe_load(VIEW)
+    document["ttl_hour"] = document.pop("ttl_hours")
+    with pytest.raises(SpecError) as caught:
+        load_view(yaml.safe_dump(document))
+    assert (caught.value.field, caught.value.message) == (
+        "ttl_hour", "ttl_hour: not a field of the spec here; did you mean 'ttl_hours'?"
+    )  # fmt: skip
+
+
 def test_features_from_add_the_views_features_and_binding(raw: dict[str, Any], view: FeatureView) -> None:
     spec = parse_spec(raw, views={"card-activity": view}.get)
     assert spec.feature_names[-1] == "tx_count_24h"

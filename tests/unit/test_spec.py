@@ -187,6 +187,9 @@ TYPES = "Input should be 'numeric', 'integer' or 'categorical'"
         ),
         (lambda r: r["drift"].update(threshold=0), "drift.threshold: Input should be greater than 0, got 0"),
         (lambda r: r.pop("target"), "target: Field required"),
+        # a required field misspelt: the typo is named, not the field it left missing
+        (lambda r: r.update(targte=r.pop("target")), "targte: not a field of the spec here; did you mean 'target'?"),
+        (lambda r: r.update(tarmac=r.pop("target")), "target: Field required"),  # not spelled like it
     ],
 )
 def test_a_spec_error_says_which_feature_and_what_value(raw: dict[str, Any], change: Any, message: str) -> None:

@@ -730,7 +730,8 @@ _RAISED = ("Value error, ", "Assertion failed, ")
 def _errors(exc: ValidationError, data: Any, root: type[BaseModel]) -> SpecError:
     """The first error, at its field (`features.2.type`), in words a spec's author can act on: the named list item
     it is in (`(feature 'plan')`) and the value given (`got 'strng'`)."""
-    first = exc.errors()[0]
+    errors = exc.errors()
+    first = _explained(errors[0], errors)
     where = ".".join(str(part) for part in first["loc"]) or "spec"
     message = first["msg"]
     for prefix in _RAISED:
@@ -745,6 +746,18 @@ def _errors(exc: ValidationError, data: Any, root: type[BaseModel]) -> SpecError
     if first["type"] == "extra_forbidden":
         message, got = "not a field of the spec here", _did_you_mean(root, first["loc"])
     return SpecError(f"{where}{context}: {message}{got}", field=where)
+
+
+def _explained(first: Any, errors: list[Any]) -> Any:
+    """For a missing field, an unknown one beside it spelled like it (`ttl_hour:` for `ttl_hours`): the typo is
+    the author's mistake, the missing field only its effect."""
+    import difflib
+
+    if first["type"] != "missing":
+        return first
+    section, name = first["loc"][:-1], str(first["loc"][-1])
+    typos = [e for e in errors if e["type"] == "extra_forbidden" and e["loc"][:-1] == section]
+    return next((e for e in typos if difflib.get_close_matches(str(e["loc"][-1]), [name], cutoff=0.8)), first)
 
 
 def _did_you_mean(root: type[BaseModel], loc: tuple[str | int, ...]) -> str:
