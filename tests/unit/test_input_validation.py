@@ -240,6 +240,7 @@ def test_dataframe_split_gives_the_same_rows_as_instances(signature: list[Signat
 
 
 COLUMNS = ["tenure_months", "age", "plan"]
+KEY = "the entity key of feature view 'v'"
 
 
 @pytest.mark.parametrize(
@@ -256,8 +257,13 @@ COLUMNS = ["tenure_months", "age", "plan"]
         ("instances[2].spend", "instances[2].spend: -5 is below the minimum 0", "dataframe_split.data[2]",
          "dataframe_split.data[2] (spend): -5 is below the minimum 0"),  # a value a feature view gave the row
         ("body", "body: not JSON", "body", "body: not JSON"),
+        ("instances[0].card_id", f"instances[0].card_id: is missing: {KEY}", "dataframe_split.columns",
+         f"dataframe_split.columns: 'card_id' is missing: {KEY}"),
+        ("instances[0].age", f"instances[0].age: is missing: {KEY}", "dataframe_split.data[0][1]",
+         f"dataframe_split.data[0][1] (age): is missing: {KEY}"),  # a null in the key's column
     ],
-    ids=["a-value", "a-missing-column", "an-unknown-column", "too-many-rows", "a-viewed-value", "not-about-rows"],
+    ids=["a-value", "a-missing-column", "an-unknown-column", "too-many-rows", "a-viewed-value", "not-about-rows",
+         "a-missing-key-column", "a-key-column-with-a-null"],
 )  # fmt: skip
 def test_a_refusal_of_split_rows_names_the_value_by_its_row_and_column(
     field: str, message: str, named: str, said: str

@@ -159,7 +159,8 @@ def as_split_error(error: BadRequestError, columns: list[str]) -> BadRequestErro
         return error
     row, name = int(value[1]), value[2]
     reason = error.message.removeprefix(f"{field}: ")
-    if reason == UNKNOWN_FEATURE or (reason == MISSING_FEATURE and name not in columns):
+    missing = reason == MISSING_FEATURE or reason.startswith(f"{MISSING_FEATURE}: ")  # an entity key's says whose
+    if reason == UNKNOWN_FEATURE or (missing and name not in columns):
         return type(error)(f"dataframe_split.columns: {name!r} {reason}", field="dataframe_split.columns")
     # a value of the row's, or one the row was given from a feature view (not in its columns)
     where = f"dataframe_split.data[{row}]" + (f"[{columns.index(name)}]" if name in columns else "")
