@@ -317,6 +317,11 @@ def test_a_canary_at_full_weight_starts_and_ends_and_the_champion_is_never_remov
     status, body = invoke("DELETE", f"/models/churn/aliases/{CHALLENGER}")
     assert (status, body["version"], body["previous_version"]) == (200, None, second)
     assert registry.get_alias("churn", CHALLENGER) is None
+    # ending it again: a 409 that says there is no rollout
+    status, body = invoke("DELETE", f"/models/churn/aliases/{CHALLENGER}")
+    assert (status, body["error"]["message"]) == (
+        409, "model 'churn' has no rollout to end (no challenger): the champion serves all traffic"
+    )  # fmt: skip
     status, body = invoke("DELETE", f"/models/churn/aliases/{CHAMPION}")
     assert status == 409 and "cannot be removed" in body["error"]["message"]
     assert registry.get_alias("churn").version == first  # type: ignore[union-attr]

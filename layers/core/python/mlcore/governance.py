@@ -194,6 +194,8 @@ def remove_alias(governance: Governance, call: Call) -> dict[str, Any]:
     if alias == CHAMPION:
         raise ConflictError("the champion cannot be removed: promote another version, roll back, or reject it")
     current = governance.registry.get_alias(call.name, alias)
+    if current is None:
+        raise ConflictError(f"model '{call.name}' has no rollout to end (no {alias}): the champion serves all traffic")
     governance.registry.remove_alias(call.name, alias, actor, "rollout ended")
     return {
         "model": call.name,
