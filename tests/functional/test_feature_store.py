@@ -545,6 +545,12 @@ def test_a_request_with_only_the_card_id_is_answered_with_the_stored_features(
     explicit = {"amount": 120.0, "merchant_category": "online", "tx_count_24h": 9.0, "amount_mean_7d": 80.0}
     # THEN each is the prediction of the same row sent in full (the card id itself is no feature)
     assert by_key["probabilities"] == _predict(fraud_service, explicit, explicit)["probabilities"]
+    # AND the model's description tells a client which key may stand in for which features
+    described = fraud_service.describe("fraud")
+    assert described["views"] == {
+        "card-activity": {"entities": ["card_id"], "features": ["tx_count_24h", "amount_mean_7d"], "ttl_hours": 48.0}
+    }
+    assert "views" not in described["signature"][0]
 
 
 @pytest.mark.parametrize(

@@ -59,11 +59,22 @@ class Rollout(_Body):
     weight: float
 
 
+class ViewKeys(_Body):
+    entities: list[str] = Field(description="The keys a row may send instead of the view's features.")
+    features: list[str]
+    ttl_hours: float = Field(description="A stored value older than this is no value.")
+
+
 class DescribeResponse(_Body):
     name: str
     version: int
     task: str
     signature: list[SignatureField]
+    views: dict[str, ViewKeys] | None = Field(
+        default=None,
+        description="A model with features from feature views: per view, the entity keys a row may send instead "
+        "of its features, which are then read from the online store.",
+    )
     classes: list[str] | None = None
     threshold: float | None = Field(
         default=None,

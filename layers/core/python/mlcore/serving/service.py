@@ -234,6 +234,11 @@ class PredictionService:
             "signature": [field.model_dump(exclude_none=True) for field in model.signature],
             "classes": model.classes,
         }
+        if serving.spec.views:  # a row may send a view's keys instead of its features
+            described["views"] = {
+                view: {"entities": b.entities, "features": b.features, "ttl_hours": b.ttl_hours}
+                for view, b in serving.spec.views.items()
+            }
         if model.threshold is not None:
             described["threshold"] = model.threshold
         if serving.challenger:
