@@ -48,6 +48,11 @@ class KeepAliveHandler(MotoRequestHandler):
         self.server.open_connections.discard(self.connection)  # type: ignore[attr-defined]
         super().finish()
 
+    def log_error(self, format: str, *args: Any) -> None:
+        if format.startswith("Request timed out"):  # a kept connection idle for IDLE_SECONDS, closed as AWS would
+            return
+        super().log_error(format, *args)
+
     def run_wsgi(self) -> None:
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
         if chunked or self.headers.get("Connection", "").lower() == "close":

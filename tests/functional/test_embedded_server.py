@@ -345,3 +345,29 @@ def test_an_application_that_fails_midway_closes_its_connection_rather_than_leav
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_kept_connection_left_idle_is_closed_without_an_error_in_the_log(
+    aws: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import time
+
+    from infra.local.server import KeepAliveHandler
+
+    monkeypatch.setattr(KeepAliveHandler, "timeout", 0.3)  # IDLE_SECONDS, shortened
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = EmbeddedAwsServer("127.0.0.1", port).start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        with caplog.at_level(logging.INFO):
+            assert call(connection, b"{}", {}).status == 200
+            time.sleep(1.0)  # idle past the timeout: the server closes it, as AWS closes an idle connection
+            assert [r.getMessage() for r in caplog.records if "timed out" in r.getMessage()] == []
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+            call(connection, b"{}", {})
+        connection.close()
+    finally:
+        server.stop()
