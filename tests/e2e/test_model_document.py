@@ -33,6 +33,16 @@ def document(platform: Platform) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def model_document(demo: DemoResult, platform: Platform) -> dict[str, Any]:
+    """The document of the champion the registry names, once the API serves it: the predict function re-reads the
+    alias at most every ALIAS_TTL_SECONDS (30), and an earlier test may have rolled back and restored it."""
+    import time
+
+    champion = platform.registry.champion(MODEL)
+    assert champion is not None
+    deadline = time.monotonic() + 45
+    while platform.call_api("GET", f"/models/{MODEL}")[1]["version"] != champion.version:
+        assert time.monotonic() < deadline, "the API still serves another champion than the registry's"
+        time.sleep(1)
     return document(platform)
 
 
