@@ -177,6 +177,9 @@ def cmd_local_fire(args: argparse.Namespace) -> int:
     if state is None or not api_url or not _reachable(state["endpoint"]):
         err.print("No local target is running: start one with `mlops local up`.")
         return 1
+    platform = _platform()
+    machine = platform.resources.retraining_state_machine
+    before = {e["executionArn"] for e in platform.executions(machine)}
     request = urllib.request.Request(
         api_url + FIRE_PATH,
         data=json.dumps({"model_name": args.name}).encode(),
@@ -189,7 +192,24 @@ def cmd_local_fire(args: argparse.Namespace) -> int:
         err.print("The deployment has no retraining schedule to fire.")
         return 1
     console.print(f"Delivered the scheduled event of {', '.join(answer['fired'])} for '{args.name}'")
+    for decision in _fired_decisions(platform, machine, before):
+        started = "started" if decision["started"] else "not started"
+        console.print(f"{decision['model_name']}: retraining {started}: {decision['reason']}")
     return 0
+
+
+def _fired_decisions(platform: Platform, machine: str, before: set[str], seconds: float = 30.0) -> list[Any]:
+    """The decisions of the retraining request a fired event started (its execution waited for)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = [e["executionArn"] for e in platform.executions(machine) if e["executionArn"] not in before]
+        if started:
+            execution = platform.wait(started[0])
+            result = json.loads(execution.get("output") or "{}").get("result") or {}
+            return list(result.get("decisions") or [])
+        time.sleep(0.2)
+    err.print("The request has not started yet: see `mlops runs list` or the audit trail later")
+    return []
 
 
 # -- models --------------------------------------------------------------------------------------
@@ -350,6 +370,31 @@ def _view_drift(check: ViewDriftCheck | None) -> str | None:
     return f"{check.summary} ({check.checked_at})"
 
 
+def _ingested_at(ingest: str) -> str | None:
+    """When an ingest started (ISO 8601, UTC), from its id; None without one."""
+    from mlcore.catalog import ingest_time
+
+    at = ingest_time(ingest) if ingest else None
+    return at.isoformat(timespec="seconds") if at else None
+
+
+def _view_text(record: Any, audit: list[dict[str, Any]]) -> str:
+    """A registered feature view for a person: its definition, how fresh its online store is, its changes."""
+    view = record.view
+    through = _ingested_at(record.materialized_through)
+    lines = [
+        f"Feature view '{view.name}' (owner {view.owner}): by {', '.join(view.entities)} at {view.timestamp}, "
+        f"ttl {view.ttl_hours:g} h, {'online' if view.online else 'offline only'}",
+        *(f"  {f.name}: {f.type}" + (" (nullable)" if f.nullable else "") for f in view.features),
+        f"  materialized through the ingest of {through} ({record.materialized_through})" if through else
+        "  not materialized yet",
+        f"  newest value online: {record.newest_event_at or '-'}; drift: {_view_drift(record.drift) or '-'}",
+        "  changes:",
+        *(f"    {a['at'][:19]} {a['action']} by {a['actor']}" for a in audit),
+    ]  # fmt: skip
+    return "\n".join(lines)
+
+
 def cmd_features(args: argparse.Namespace) -> int:
     platform = _platform()
     if args.action == "register":
@@ -371,6 +416,7 @@ def cmd_features(args: argparse.Namespace) -> int:
                 "online": r.view.online,
                 "owner": r.view.owner,
                 "materialized_through": r.materialized_through or None,
+                "materialized_through_at": _ingested_at(r.materialized_through),
                 "drift": _view_drift(r.drift),
             }
             for r in records
@@ -385,19 +431,14 @@ def cmd_features(args: argparse.Namespace) -> int:
                 f"{view.ttl_hours:g}",
                 "yes" if view.online else "no",
                 view.owner,
-                r.materialized_through or "-",
+                (_ingested_at(r.materialized_through) or "-")[:19].replace("T", " "),
                 _view_drift(r.drift) or "-",
             )
         emit(args, rows, table)
     elif args.action == "show":
         record = platform.registry.get_view(args.name)
-        emit(
-            args,
-            {
-                **record.model_dump(mode="json"),
-                "audit": [a.model_dump(mode="json") for a in platform.registry.view_audit_trail(args.name)][-20:],
-            },
-        )
+        audit = [a.model_dump(mode="json") for a in platform.registry.view_audit_trail(args.name)][-20:]
+        emit(args, {**record.model_dump(mode="json"), "audit": audit}, _view_text(record, audit))
     elif args.action == "ingest":
         result = platform.ingest_features(args.name, args.source)
         human = (
@@ -809,7 +850,14 @@ def _with_verdict(platform: Platform, result: dict[str, Any]) -> None:
         return
     check = platform.registry.get_monitor_state(decisions[0]["model_name"]).last_check
     if check is not None:
-        result.update(model_name=check.model_name, summary=check.summary, rows=check.rows, status=check.status)
+        result.update(
+            model_name=check.model_name,
+            summary=check.summary,
+            rows=check.rows,
+            status=check.status,
+            dataset_drift=check.dataset_drift,
+            performance_degraded=check.performance_degraded,
+        )
 
 
 def monitor_report(platform: Platform, name: str, out: Path) -> int:

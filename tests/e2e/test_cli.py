@@ -253,6 +253,12 @@ def test_monitor_run_sees_the_traffic_sent_a_moment_before(
     verdict = next(line for line in out.splitlines() if line.startswith("churn-fresh v1: dataset drift"))
     assert verdict.endswith("over 450 rows"), out
     assert out.index(verdict) < out.index("churn-fresh: retraining not started")
+    # and in JSON, the drifted model's result has the check's flags beside its decisions
+    code, out, _ = cli("monitor", "run", "--model", "churn-fresh", "--output", "json")
+    (drifted,) = [r for r in json.loads(out)["results"] if r.get("model_name") == "churn-fresh" and "rows" in r]
+    assert (code, drifted["status"], drifted["dataset_drift"], drifted["performance_degraded"]) == (
+        0, "drift", True, False
+    )  # fmt: skip
 
 
 def test_an_idle_function_is_recycled_as_lambda_would(demo: DemoResult, target: LocalTarget) -> None:
@@ -287,6 +293,8 @@ def test_local_fire_delivers_a_models_scheduled_event(
     assert decision["reason"].startswith("no dataset under s3://") and decision["reason"].endswith(
         "datasets/churn-fired/; upload one first"
     )
+    # AND the command printed that decision, having waited for it
+    assert f"churn-fired: retraining not started: {decision['reason']}" in out
 
 
 def test_local_fire_without_a_model_name_is_a_400(demo: DemoResult, target: LocalTarget) -> None:

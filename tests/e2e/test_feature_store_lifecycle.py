@@ -19,6 +19,25 @@ from mlcore.catalog import online_key
 pytestmark = pytest.mark.e2e
 
 
+def _materialized_as_listed(cli: Cli) -> None:
+    """`features list` and `features show` agree on how far card-activity is materialized, in JSON and as text."""
+    code, out, err = cli("features", "list", "--output", "json")
+    assert code == 0, err
+    [listed] = [view for view in json.loads(out) if view["view"] == "card-activity"]
+    assert (
+        listed["materialized_through"]
+        == json.loads(cli("features", "show", "card-activity", "--output", "json")[1])["materialized_through"]
+    )
+    # as a time for a person: the list's column and the view's text, which names its features and changes
+    through = datetime.strptime(listed["materialized_through"].split("-")[0], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+    assert listed["materialized_through_at"] == through.isoformat(timespec="seconds")
+    assert through.strftime("%Y-%m-%d %H:%M:%S") in cli("features", "list")[1]
+    shown = cli("features", "show", "card-activity")[1]
+    assert shown.startswith("Feature view 'card-activity' (owner ") and "  tx_count_24h: numeric" in shown
+    assert f"materialized through the ingest of {listed['materialized_through_at']}" in shown
+    assert " view_registered by " in shown  # its changes, from the view's audit trail
+
+
 def test_a_view_registered_ingested_and_materialized_serves_a_model_trained_point_in_time(
     platform: Platform, cli: Cli, tmp_path: Path
 ) -> None:
@@ -58,12 +77,7 @@ def test_a_view_registered_ingested_and_materialized_serves_a_model_trained_poin
     assert status == 400
     assert body["error"]["field"] == "instances[0].tx_count_24h"
     # AND the view's listing says how far it is materialized
-    code, out, _ = cli("features", "list", "--output", "json")
-    [listed] = [view for view in json.loads(out) if view["view"] == "card-activity"]
-    assert (
-        listed["materialized_through"]
-        == json.loads(cli("features", "show", "card-activity", "--output", "json")[1])["materialized_through"]
-    )
+    _materialized_as_listed(cli)
     # AND, retraining on drift, a request on the same labels and view starts a run (only a run can compare what its
     # join reads), which finds nothing new and gives back its slot of the daily cap and the cool-down
     retraining = FRAUD_SPEC.read_text().replace("retrain: {on_drift: false", "retrain: {on_drift: true")

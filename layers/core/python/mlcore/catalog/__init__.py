@@ -160,6 +160,7 @@ if TYPE_CHECKING:
         ingest_id,
         ingest_marker_key,
         ingest_markers_prefix,
+        ingest_time,
         model_partition,
         online_key,
         part_key,

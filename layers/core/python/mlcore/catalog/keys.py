@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")  # the files a dataset or a batch's input is made of
@@ -213,9 +213,20 @@ def feature_view_prefix(view: str) -> str:
     return f"{FEATURES}{view}/"
 
 
+INGEST_TIME = "%Y%m%dT%H%M%S%fZ"
+
+
 def ingest_id(at: datetime, unique: str) -> str:
     """An ingest's id: its time first, so a view's files sort by when they were ingested."""
-    return f"{at:%Y%m%dT%H%M%S%fZ}-{unique}"
+    return f"{at:{INGEST_TIME}}-{unique}"
+
+
+def ingest_time(ingest: str) -> datetime | None:
+    """When an ingest started (UTC), from its id; None for an id not made by `ingest_id`."""
+    try:
+        return datetime.strptime(ingest.partition("-")[0], INGEST_TIME).replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def feature_file_key(view: str, day: date, ingest: str) -> str:
