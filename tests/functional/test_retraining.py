@@ -430,6 +430,7 @@ def test_a_start_that_fails_gives_back_its_slot_and_its_event(
     registry: Registry,
     state_machine: tuple[Any, str],
     monkeypatch: pytest.MonkeyPatch,
+    data: ObjectStore,
 ) -> None:
     assert one(setup("drift", "c0", at=NOW - timedelta(hours=7))).started  # an earlier run, past its cool-down
     before = registry.get_monitor_state("churn")
@@ -439,12 +440,14 @@ def test_a_start_that_fails_gives_back_its_slot_and_its_event(
         raise RuntimeError("throttled")
 
     monkeypatch.setattr(sfn, "start_execution", throttled)
+    data.put(DATASET, b"tenure_months,churned\n1,yes\n3,no\n")  # other data than c0's run was asked to learn
     with pytest.raises(RuntimeError, match="throttled"):
         setup("drift", "c1")
     after = registry.get_monitor_state("churn")
-    assert (after.retrains, after.last_retrain_at, after.last_retrain_execution) == (
-        before.retrains, before.last_retrain_at, before.last_retrain_execution
-    )  # fmt: skip
+    fields = ("retrains", "last_retrain_at", "last_retrain_execution", "previous_retrain_at", "last_retrain_data")
+    assert [getattr(after, f) for f in fields] == [getattr(before, f) for f in fields]
+    # (so c0's run, should it find nothing new, records its own data as learned from, not c1's)
+    assert before.last_retrain_data is not None
     assert "drift:c1" not in after.handled_events  # the retried event may start the run
     monkeypatch.undo()
     assert one(setup("drift", "c1")).started
@@ -532,6 +535,17 @@ def test_a_run_that_found_nothing_new_gives_its_slot_back_and_its_data_starts_no
     # AND new data starts one at once (no cool-down, a slot of the cap free)
     data.put(DATASET, b"tenure_months,churned\n1,yes\n2,no\n")
     assert one(setup("drift", "c3", at=NOW + timedelta(minutes=2))).started
+
+
+def test_a_run_whose_data_the_request_could_not_know_keeps_its_slot() -> None:
+    from mlcore.registry import MonitorState
+
+    # an Athena query's result is known once its run runs: nothing refuses the next request on the same result,
+    # so a run that found nothing new keeps its slot of the cap and its cool-down (they limit such runs)
+    state = MonitorState(retrains=[NOW.isoformat()], last_retrain_at=NOW.isoformat(), last_retrain_execution="r1")
+    assert state.learned_nothing("r1") is None
+    known = state.model_copy(update={"last_retrain_data": "1:abc"})
+    assert known.learned_nothing("r1") is not None and known.learned_nothing("r2") is None
 
 
 def test_data_a_run_found_nothing_new_in_is_new_to_another_champion(

@@ -286,6 +286,8 @@ class Retraining:
                     "retrains": [t for t in state.retrains if t != at],
                     "last_retrain_at": before.last_retrain_at,
                     "last_retrain_execution": before.last_retrain_execution,
+                    "previous_retrain_at": before.previous_retrain_at,
+                    "last_retrain_data": before.last_retrain_data,
                     "handled_events": [e for e in state.handled_events if e != event],
                 }
             )

@@ -128,8 +128,10 @@ class MonitorState(Record):
     def learned_nothing(self, execution: str) -> MonitorState | None:
         """The state once the retraining run `execution` found nothing new to learn (for a model that reads feature
         views, only its run can tell): it gives back its slot of the daily cap and the cool-down, and a request on
-        the same data is refused before it starts another run. None when the last reservation is another run's."""
-        if self.last_retrain_execution != execution or self.last_retrain_at is None:
+        the same data is refused before it starts another run. None when the last reservation is another run's, or
+        its data was unknown to the request (an Athena query's result): nothing would refuse the next run, so the
+        cap and the cool-down keep limiting them."""
+        if self.last_retrain_execution != execution or self.last_retrain_at is None or self.last_retrain_data is None:
             return None
         return self.model_copy(
             update={
