@@ -90,3 +90,26 @@ def test_the_random_split_is_the_one_earlier_versions_made(churn_spec: ModelSpec
 def test_split_settings_are_checked_with_the_spec(churn_spec: ModelSpec, data: dict[str, Any], message: str) -> None:
     with pytest.raises(SpecError, match=message):
         spec_of(churn_spec, **data)
+
+
+def test_times_are_read_value_by_value_when_one_cannot_be_read() -> None:
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    at = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
+    written = [
+        "2026-01-31T12:00:00",  # the usual form, read at once
+        "2026-01-31T12:00:00Z",  # a zone (mixed with values without one, which no cast of the column reads)
+        "2026-01-31T14:00:00+02:00",
+        "2026-01-31T12:00:00.250000Z",
+        " 2026-01-31T12:00:00 ",  # spaces around
+        "2026-01-31",
+        "yesterday",  # no time: null, and only it
+        None,
+        "9999-12-31T23:59:59-05:00",  # past year 9999 in UTC: null, not an error
+    ]
+    read = as_timestamps(pa.chunked_array([written])).to_pylist()
+    assert read[:5] == [at, at, at, at.replace(microsecond=250000), at]
+    assert read[5] == datetime(2026, 1, 31, tzinfo=UTC)
+    assert read[6:] == [None, None, None]

@@ -96,3 +96,15 @@ def test_a_row_of_another_width_than_the_header_fails_naming_its_line(tmp_path: 
         list(iter_file(str(path), f"in/c{suffix}", f"c{suffix}", load_spec(EXAMPLE_SPEC.read_text()), 65_536))
     with pytest.raises(DataValidationError, match=where.replace(".", r"\.")):
         read_table(raw, f"in/c{suffix}")
+
+
+def test_a_stray_quote_before_a_misshapen_row_still_fails_naming_the_file(tmp_path: Path) -> None:
+    # GIVEN a CSV of more than a block with an unclosed quote early (Arrow reads a block's lines apart; Python's csv
+    # reads the rest of the file as one cell) and a row of three cells later
+    path = tmp_path / "d.csv"
+    lines = ["age,note,id", '1,"12 inch,1', *(f"{i % 90},,{i}" for i in range(ROWS)), "40,a,7,extra"]
+    path.write_text("\n".join(lines) + "\n")
+    # WHEN it is read THEN the read fails naming the file, without a line it cannot name (and without crashing)
+    with pytest.raises(DataValidationError, match=r"^dataset 'in/d\.csv' cannot be read: CSV parse error") as caught:
+        list(iter_file(str(path), "in/d.csv", "d.csv", load_spec(EXAMPLE_SPEC.read_text()), 65_536))
+    assert "line " not in str(caught.value).split("CSV parse error")[0]

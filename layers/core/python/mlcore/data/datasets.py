@@ -108,18 +108,21 @@ def _unreadable(exc: Exception, key: str, source: Callable[[], IO[bytes]]) -> Da
 
 
 def _misshapen_line(source: Callable[[], IO[bytes]], key: str) -> int | None:
-    """The line of a CSV's first row with another number of cells than its header (the file read again, on the
-    error path only; a quoted cell may span lines, and empty lines are skipped, as Arrow reads them)."""
+    """The line where a CSV's first row with another number of cells than its header starts (the file read again,
+    on the error path only; a quoted cell may span lines, and empty lines are skipped, as Arrow reads them); None
+    when this reading finds none (a stray quote can make it read the rest of the file as one cell)."""
     with source() as raw, gzip.open(raw) if key.endswith(".gz") else raw as stream:
         reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline=""))
-        width = None
-        for row in reader:
-            if not row:
-                continue
-            if width is None:
-                width = len(row)
-            elif len(row) != width:
-                return reader.line_num
+        width, start = None, 1
+        try:
+            for row in reader:
+                if row and width is None:
+                    width = len(row)
+                elif row and len(row) != width:
+                    return start
+                start = reader.line_num + 1
+        except (csv.Error, EOFError, OSError):  # a cell past csv's size limit, a truncated gzip: no line to name
+            return None
     return None
 
 
@@ -547,21 +550,21 @@ def _parsed_times(text: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Arra
             return pc.cast(text, pa.timestamp("us", tz=zone))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
-    # one unreadable value fails the cast of all: each distinct value is read by itself, so that only it is null
-    distinct = pc.unique(text)
-    times = pa.array([_utc_time(value) for value in distinct.to_pylist()], pa.timestamp("us", tz="UTC"))
-    return pc.take(times, pc.index_in(text, value_set=distinct))
+    # one unreadable value fails the cast of all: the usual form is read at once, and each distinct other value by
+    # itself (a zone, a fraction, a date alone), so that only what is no time is null
+    usual = pc.assume_timezone(pc.strptime(text, format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True), "UTC")
+    others = pc.unique(pc.filter(text, pc.and_(pc.is_null(usual), pc.is_valid(text))))
+    times = pa.array([_utc_time(value) for value in others.to_pylist()], pa.timestamp("us", tz="UTC"))
+    return pc.coalesce(usual, pc.take(times, pc.index_in(text, value_set=others)))
 
 
 def _utc_time(value: str | None) -> datetime | None:
-    """ISO 8601 text as a UTC time (without a zone: UTC); None when it is none."""
+    """ISO 8601 text as a UTC time (without a zone: UTC); None when it is none (or beyond years 1 to 9999 in UTC)."""
     try:
-        at = datetime.fromisoformat(value) if value is not None else None
-    except ValueError:
+        at = datetime.fromisoformat(value.strip()) if value is not None else None
+        return None if at is None else at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    if at is None:
-        return None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def _holdout_rows(table: pa.Table, spec: ModelSpec, timestamps: pa.ChunkedArray | None) -> np.ndarray:
