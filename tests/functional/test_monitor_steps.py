@@ -262,6 +262,9 @@ def test_the_champion_is_judged_on_its_own_answers_not_another_versions(  # noqa
     assert not result.performance_degraded
     if own < 100:
         assert report["performance"] is None and report["prediction"] is None
+        assert result.summary.endswith(
+            "; v1 answered 99 of the rows, fewer than drift.min_rows (100): its answers are not judged"
+        )
     else:
         assert (report["performance"]["labelled_rows"], report["performance"]["live"]) == (100, 1.0)
         assert report["performance"]["metric"] == "accuracy"  # no scores were captured

@@ -134,6 +134,11 @@ def run_drift_check(
         check_key(spec.name, check_id, CheckFile.HTML), render_drift_html(report).encode(), "text/html"
     )
     summary = _summary(report)
+    if predictions is None:  # a canary answered most of the window: say that nothing judged the champion
+        summary += (
+            f"; v{champion.version} answered {answered.num_rows} of the rows, fewer than drift.min_rows "
+            f"({spec.drift.min_rows}): its answers are not judged"
+        )
     registry.audit(
         spec.name,
         "drift_checked",
