@@ -271,6 +271,11 @@ def test_the_champion_is_no_challenger_of_itself_and_a_rollout_set_again_is_unch
     assert [r.details["to"] for r in registry.audit_trail("churn") if r.action == "alias_moved"][-2:] == [first, second]
     assert invoke("PUT", f"/models/churn/aliases/{CHALLENGER}", {**canary, "weight": 0.25})[0] == 200
     assert registry.get_alias("churn", CHALLENGER).weight == 0.25  # type: ignore[union-attr]
+    # AND promoting the canary's version ends its rollout: the champion is never its own challenger
+    assert invoke("PUT", f"/models/churn/aliases/{CHAMPION}", {"version": second})[0] == 200
+    assert registry.get_alias("churn", CHALLENGER) is None
+    ended = [r for r in registry.audit_trail("churn") if r.action == "alias_removed"]
+    assert ended[-1].details["reason"] == f"version {second} promoted to champion"
 
 
 def test_a_pending_version_is_never_promoted(invoke: Invoke, registry: Registry, versions: Callable[..., int]) -> None:

@@ -173,6 +173,9 @@ def move_alias(governance: Governance, call: Call) -> dict[str, Any]:
         weight=request.weight or 0.0,
         **({"if_current": request.expected_version} if request.expected_version is not None else {}),
     )
+    challenger = registry.get_alias(call.name, CHALLENGER) if alias == CHAMPION else None
+    if challenger is not None and challenger.version == request.version:  # the canary promoted: its rollout ends
+        registry.remove_alias(call.name, CHALLENGER, actor, f"version {request.version} promoted to champion")
     return _moved(call, alias, record, actor)
 
 
