@@ -978,6 +978,17 @@ def test_a_batch_of_card_ids_is_scored_as_the_api_scores_the_same_rows_in_full(
     second = score_chunk(again.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
     [own] = [json.loads(line) for line in data.get(str(second.rejects_key)).splitlines()]
     assert (own["row_id"], own["reason"]) == ("a.parquet:0", "tx_count_24h: is required and may not be null")
+    # AND a row without its key is refused as the API refuses it: the key is missing
+    keyless = rows.set_column(0, "card_id", pa.array([None, "c00002", "c00003"], pa.string()))
+    data.put("batches/fraud/in/a.parquet", to_parquet(keyless))
+    third = plan_batch(
+        PlanBatchRequest(request=request, batch_id="20261205T000000Z-feat03"), registry=registry, data=data
+    )
+    result_3 = score_chunk(third.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    rejected = {r["row_id"]: r for r in map(json.loads, data.get(str(result_3.rejects_key)).splitlines())}
+    assert (rejected["a.parquet:0"]["field"], rejected["a.parquet:0"]["reason"]) == (
+        "card_id", "card_id: is missing: the entity key of feature view 'card-activity'"
+    )  # fmt: skip
     # AND the scores are the API's for the same rows sent in full
     predictions = pq.read_table(io.BytesIO(data.get(str(result.predictions_key))))
     full = [

@@ -233,6 +233,11 @@ class ChunkWriter:
                 continue
             view, binding = next((v, b) for v, b in self.spec.views.items() if reject.field in b.features)
             keys = {entity: table.column(entity)[row].as_py() for entity in binding.entities}
+            absent = next((name for name, value in keys.items() if value in (None, "")), None)
+            if absent is not None:  # as the API says it
+                reason = f"{absent}: is missing: the entity key of feature view '{view}'"
+                checked.rejects[row] = Reject(absent, reason, {**keys, **reject.record})
+                continue
             entity = ", ".join(f"{name} {value!r}" for name, value in keys.items())
             reason = (
                 f"{reject.field}: feature view '{view}' has no value for {entity} within its ttl of "
