@@ -850,14 +850,8 @@ def _with_verdict(platform: Platform, result: dict[str, Any]) -> None:
         return
     check = platform.registry.get_monitor_state(decisions[0]["model_name"]).last_check
     if check is not None:
-        result.update(
-            model_name=check.model_name,
-            summary=check.summary,
-            rows=check.rows,
-            status=check.status,
-            dataset_drift=check.dataset_drift,
-            performance_degraded=check.performance_degraded,
-        )
+        verdict = {"model_name", "summary", "rows", "status", "dataset_drift", "performance_degraded"}
+        result.update(check.model_dump(mode="json", include=verdict))
 
 
 def monitor_report(platform: Platform, name: str, out: Path) -> int:
