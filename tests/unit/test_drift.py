@@ -250,3 +250,6 @@ def test_a_feature_from_a_views_check_is_taken_as_found_not_checked_again(
     assert report.drift_share == stable.drift_share + 1 / len(churn_spec.features)
     html = render_drift_html(report)
     assert "plan<br><small>view plans, checked t</small>" in html
+    assert "The features marked with a view (plans) were checked once for their view" in html
+    # AND a report with no feature from a view's check says nothing of views
+    assert "checked once for their view" not in render_drift_html(stable)

@@ -91,8 +91,19 @@ def render_drift_html(report: DriftReport) -> str:
         "samples) p-values below 0.05 on up to 1000 rows; normed Wasserstein (numeric) and Jensen-Shannon (categorical)"
         " distances above the threshold on more. PSI is shown alongside. Grey: training; blue: current. Features are "
         "ranked by the champion's permutation importance: how much its primary metric fell on the holdout with the "
-        "feature shuffled. A feature taken from a feature view is checked once for the view, its newest window of "
-        "values against the window before (grey), and reported here from that check.</p>"
+        f"feature shuffled.{_from_views(report)}</p>"
         "<table><tr><th>feature</th><th>importance</th><th>type</th><th>test</th><th>score</th><th>threshold</th><th>result</th>"
         f"<th>PSI</th><th>missing</th><th>findings</th></tr>{rows}</table><div class='grid'>{cards}</div>",
+    )
+
+
+def _from_views(report: DriftReport) -> str:
+    """What the report says of features a view's own check judged (only when some were)."""
+    views = sorted({f.view for f in report.features if f.view})
+    if not views:
+        return ""
+    return (
+        f" The features marked with a view ({', '.join(views)}) were checked once for their view, its newest window "
+        "of values against the window before (grey), and are reported here from that check; the model's other "
+        "features, a view's included when it has no recent check, against the training profile."
     )
