@@ -156,6 +156,26 @@ def test_installed_code_is_imported_after_the_platforms_packages(artifacts: Obje
     assert install_code(stored, artifacts) == target  # a second job of the run reuses it
 
 
+def test_a_new_upload_of_the_same_package_is_what_the_next_run_imports(artifacts: ObjectStore, package: Path) -> None:
+    from mlcore.training.custom import entrypoint
+
+    # GIVEN a run that imported the package's builder (as the local target's process trains run after run)
+    first = upload(artifacts, "churn", package)
+    install_code(first, artifacts)
+    assert entrypoint("shrunk_model.model:build")(C=2.0).C == 2.0
+    # WHEN the package is uploaded again, its builder now broken, and the next run installs it
+    (package / "shrunk_model" / "model.py").write_text(
+        "def build(**params):\n    raise ValueError('broken on purpose')\n"
+    )
+    second = upload(artifacts, "churn", package)
+    target = install_code(second, artifacts)
+    # THEN the run imports the new upload's code, not the one the process loaded before, and only it is on the path
+    with pytest.raises(ValueError, match="broken on purpose"):
+        entrypoint("shrunk_model.model:build")()
+    uploads = [entry for entry in sys.path if Path(entry).parent == target.parent]
+    assert uploads == [str(target)]
+
+
 def test_code_whose_bytes_changed_after_upload_is_refused(artifacts: ObjectStore, package: Path) -> None:
     stored = upload(artifacts, "churn", package)
     key = stored.uri.removeprefix(f"s3://{artifacts.bucket}/")

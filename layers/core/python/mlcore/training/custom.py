@@ -74,9 +74,23 @@ def install_code(code: Artifact, artifacts: ObjectStore) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(io.BytesIO(blob)) as archive:  # a wheel is a zip too
             _extract(archive, target)
-    if str(target) not in sys.path:
-        sys.path.append(str(target))
+    _only_this_code(target)
     return target
+
+
+def _only_this_code(target: Path) -> None:
+    """Put the run's code on the import path after the platform's packages, as the only uploaded code there, and
+    forget modules another run's code loaded: a process that trains again (the local target's) would otherwise
+    import the package as an earlier upload had it, and record code that never ran."""
+    uploads, here = str(target.parent), str(target)
+    sys.path[:] = [entry for entry in sys.path if entry == here or str(Path(entry).parent) != uploads]
+    if here not in sys.path:
+        sys.path.append(here)
+    for name, module in list(sys.modules.items()):
+        source = getattr(module, "__file__", None) or ""
+        if source.startswith(uploads + os.sep) and not source.startswith(here + os.sep):
+            del sys.modules[name]
+    importlib.invalidate_caches()
 
 
 def entrypoint(spec_entrypoint: str) -> Any:
