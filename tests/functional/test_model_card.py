@@ -103,3 +103,19 @@ def test_segments_below_min_segment_rows_are_marked_and_a_lower_is_better_best_i
     assert "| plan = premium | 29 | 0.2500 | 0.0000 | too few rows to gate |" in card
     assert "| plan = basic | 30 | 0.5000 | 0.2500 |  |" in card
     assert "log_loss differs by 0.1250 across the segments of plan (standard 0.3750, basic 0.5000)." in card
+
+
+def test_a_searched_versions_card_says_what_its_search_picked(
+    registry: Registry, artifacts: ObjectStore, trained_churn: TrainedModel, register_model: Callable[..., ModelVersion]
+) -> None:
+    raw = trained_churn.spec.model_dump(mode="json")
+    raw["estimator"]["search"] = {
+        "params": {"max_depth": [4, 8], "min_samples_leaf": {"low": 1, "high": 9}},
+        "trials": 4,
+    }
+    registry.put_spec(parse_spec(raw), actor="alice")
+    version = register_model(registry, artifacts, trained_churn)
+    picked = {**version.params, "max_depth": 4, "min_samples_leaf": 7}  # as the search's refit recorded them
+    card = model_card(registry, version.model_copy(update={"params": picked}))
+    # the spec's parameters, and what this version's search chose in place of them
+    assert "its random search of 4 trials picked {'max_depth': 4, 'min_samples_leaf': 7}" in card

@@ -101,6 +101,10 @@ def card_sections(
     """The card's sections: what the model is for, how it was trained and evaluated, where it came from, and who
     decided what about it."""
     estimator = f"`{spec.estimator.kind}` {spec.estimator.params}"
+    search = spec.estimator.search
+    if search is not None:  # what the search chose is this version's, not the spec's
+        picked = {name: version.params.get(name) for name in search.params}
+        estimator += f"; its {search.strategy} search of {search.trials} trials picked {picked}"
     if spec.estimator.class_weight:
         estimator += f"; class weights {spec.estimator.class_weight}"
     summary = [
