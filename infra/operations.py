@@ -355,8 +355,12 @@ class Platform:
 
         with _naming(path):
             document = yaml_mapping(path.read_text(), "spec")
-            name = parse_spec(document, views=self._registered_view).name  # a malformed spec fails here, by field
-        answer = self.govern(SPEC_ROUTE, {"spec": document}, name=name)
+            spec = parse_spec(document, views=self._registered_view)  # a malformed spec fails here, by field
+            if spec.batch.input or spec.batch.output:  # where a batch's plan would refuse them, at each tick
+                from mlcore.batch import check_batch_spec
+
+                check_batch_spec(spec.batch, self.resources.data_bucket)
+        answer = self.govern(SPEC_ROUTE, {"spec": document}, name=spec.name)
         return SpecChange(parse_spec(answer["spec"]), answer)
 
     def _registered_view(self, name: str) -> FeatureView | None:

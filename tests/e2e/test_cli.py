@@ -102,6 +102,29 @@ def test_bracketed_text_reaches_the_user_whole(demo: DemoResult, cli: Cli, tmp_p
     assert f"SpecError: {path}: name: String should match pattern '^[a-z][a-z0-9-]{{1,47}}$', got 'Churn_Model'" in err
 
 
+@pytest.mark.parametrize(
+    ("batch", "message"),
+    [
+        ("{input: s3://elsewhere/in/, output: OUT}", "batch.input: s3://elsewhere/in/ is outside the platform's data "
+         "bucket"),
+        ("{input: IN, output: IN}", "batch.output: the output prefix may not contain the input, nor lie inside it"),
+        ("{input: IN, output: s3://elsewhere/out/}", "batch.output: s3://elsewhere/out/ is outside"),
+    ],
+)  # fmt: skip
+def test_a_batch_no_plan_would_take_is_refused_at_registration(  # noqa: PLR0917 (pytest fixtures)
+    demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path, batch: str, message: str
+) -> None:
+    # a scheduled batch there would fail at every tick, where only its execution says why
+    data = f"s3://{platform.resources.data_bucket}/scoring/churn-sched"
+    batch = batch.replace("IN", f"{data}/in/").replace("OUT", f"{data}/out/")
+    path = tmp_path / "sched.yaml"
+    text = EXAMPLE_SPEC.read_text().replace("name: churn", "name: churn-sched", 1)
+    path.write_text(f"{text}\nbatch: {batch.removesuffix('}')}, schedule: 'cron(0 2 * * ? *)'}}\n")
+    code, _, err = cli("models", "register", str(path))
+    assert code == 1 and f"SpecError: {path}: {message}" in err, err
+    assert platform.registry.find_spec("churn-sched") is None
+
+
 def test_a_spec_file_that_is_missing_or_no_yaml_is_named(demo: DemoResult, cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "spec.yaml"
     code, _, err = cli("models", "register", str(path))

@@ -14,8 +14,9 @@ import secrets
 from datetime import datetime
 
 from mlcore.catalog import DATA_SUFFIXES, BatchChunk, BatchPlan, ChunkRunner, PlanBatchRequest, batch_work_key
-from mlcore.errors import BadRequestError, NotFoundError
+from mlcore.errors import BadRequestError, NotFoundError, SpecError
 from mlcore.registry import Registry, VersionStatus, utc_now
+from mlcore.spec import Batch
 from mlcore.storage import ObjectStore, S3Uri, StoredObject
 
 PLAN, CHUNKS = "plan.json", "chunks.json"
@@ -58,6 +59,35 @@ def _prefix(uri: str | None, field: str, bucket: str) -> str:
     return location.key
 
 
+def _apart(
+    input_prefix: str, output_prefix: str, where: str = "", error: type[BadRequestError] = BadRequestError
+) -> None:
+    if output_prefix.startswith(input_prefix) or input_prefix.startswith(output_prefix):
+        raise error(
+            f"{where}output: the output prefix may not contain the input, nor lie inside it (a batch would read its "
+            "own predictions the next time)",
+            field=f"{where}output",
+        )
+
+
+def check_batch_spec(batch: Batch, bucket: str) -> None:
+    """A spec's `batch` locations, at registration, by the rules a batch's plan applies (a scheduled batch would
+    otherwise fail at each tick, where only its execution says why).
+
+    Raises
+    ------
+    SpecError
+        Naming `batch.input` or `batch.output`.
+    """
+    given = {field: uri for field, uri in (("input", batch.input), ("output", batch.output)) if uri is not None}
+    try:
+        prefixes = {field: _prefix(uri, field, bucket) for field, uri in given.items()}
+    except BadRequestError as error:
+        raise SpecError(f"batch.{error.message}", field=f"batch.{error.field}") from None
+    if len(prefixes) == 2:
+        _apart(prefixes["input"], prefixes["output"], "batch.", SpecError)
+
+
 def chunk_files(files: list[StoredObject], chunk_bytes: int) -> list[list[str]]:
     """Files in key order, grouped into runs of at least one file and at most `chunk_bytes` (unless one is larger)."""
     chunks: list[list[str]] = []
@@ -91,12 +121,7 @@ def plan_batch(planned: PlanBatchRequest, *, registry: Registry, data: ObjectSto
     spec = registry.get_spec(request.model_name)
     input_prefix = _prefix(request.input or spec.batch.input, "input", data.bucket)
     output_prefix = _prefix(request.output or spec.batch.output, "output", data.bucket)
-    if output_prefix.startswith(input_prefix) or input_prefix.startswith(output_prefix):
-        raise BadRequestError(
-            "output: the output prefix may not contain the input, nor lie inside it (a batch would read its own "
-            "predictions the next time)",
-            field="output",
-        )
+    _apart(input_prefix, output_prefix)
     if request.version is not None:
         version = registry.get_version(request.model_name, request.version)
     else:
