@@ -602,17 +602,25 @@ def _run_outcome(name: str, output: Any) -> tuple[str, str]:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from mlcore.catalog import BatchRequest
 
     platform = _platform()
-    request = BatchRequest(
-        model_name=args.name,
-        input=args.input,
-        output=args.output,
-        version=args.version,
-        chunk_mb=args.chunk_mb,
-        lambda_mb=args.lambda_mb,
-    )
+    try:
+        request = BatchRequest(
+            model_name=args.name,
+            input=args.input,
+            output=args.output,
+            version=args.version,
+            chunk_mb=args.chunk_mb,
+            lambda_mb=args.lambda_mb,
+        )
+    except ValidationError as exc:  # named as the option the user typed, not as the request's field
+        first = exc.errors()[0]
+        option = "--" + str(first["loc"][0]).replace("_", "-")
+        err.print(f"{option}: {first['msg']}, got {first.get('input')!r}")
+        return 2
     arn = platform.start_batch(request)
     quiet = args.json  # `--output` is the batch's output prefix here
     if not quiet:

@@ -84,6 +84,10 @@ def test_a_batch_that_cannot_start_says_why(demo: DemoResult, platform: Platform
     # THEN the CLI names the failed step and the reason
     assert code == 1
     assert "Plan failed: NotFoundError: no .csv, .csv.gz or .parquet file under" in err
+    # AND an option out of its range is named as typed, before anything starts
+    for option, value, said in (("--lambda-mb", "999", "less than or equal to 256"), ("--version", "0", "greater")):
+        code, _, err = cli("batch", "predict", "churn", option, value)
+        assert code == 2 and err.startswith(f"{option}: Input should be {said}") and f"got {int(value)}" in err, err
 
 
 def test_a_chunk_that_fails_in_lambda_fails_the_batch_naming_it(

@@ -38,6 +38,8 @@ def package_code(path: Path) -> tuple[str, bytes]:
     """
     if path.is_file() and path.suffix == ".whl":
         return path.name, path.read_bytes()
+    if not path.exists():
+        raise BadRequestError(f"{path}: no such file or folder", field="path")
     if not path.is_dir():
         raise BadRequestError(f"{path}: expected a folder of Python code or a .whl file", field="path")
     files = sorted(f for f in path.rglob("*") if f.is_file() and not _SKIPPED.intersection(f.relative_to(path).parts))
