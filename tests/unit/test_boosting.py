@@ -170,3 +170,21 @@ def test_balanced_class_weights_flag_more_of_the_rare_class(churn_rows: tuple[pa
 def test_a_class_weight_for_a_label_not_in_the_data_names_it(churn_rows: tuple[pa.Table, pa.Table]) -> None:
     with pytest.raises(TrainingError, match="class_weight names labels not in the training data: \\['maybe'\\]"):
         fit(churn("xgboost_classifier", class_weight={"maybe": 2.0}), churn_rows[0])
+
+
+def test_a_misspelt_parameter_is_named_with_its_spec_field_before_anything_is_fitted() -> None:
+    from mlcore.training import build_pipeline
+
+    # a parameter of the spec, or of a search's trial, the estimator does not take
+    with pytest.raises(TrainingError) as caught:
+        build_pipeline(churn("random_forest_classifier", params={"n_estimator": 30}))
+    assert caught.value.message == (
+        "estimator.params.n_estimator: not a parameter of RandomForestClassifier; did you mean 'n_estimators'?"
+    )
+    with pytest.raises(TrainingError, match=r"^estimator\.search\.params\.max_dept: .* did you mean 'max_depth'\?$"):
+        build_pipeline(churn("random_forest_classifier"), {"max_dept": 4})
+    with pytest.raises(TrainingError, match=r"^estimator\.params\.zzz: not a parameter of .*; it takes \["):
+        build_pipeline(churn("logistic_regression", params={"zzz": 1}))
+    # the parameters it takes pass, and LightGBM (which takes any keyword, its aliases many) checks its own
+    assert build_pipeline(churn("random_forest_classifier", params={"n_estimators": 30})) is not None
+    assert build_pipeline(churn("lightgbm_classifier", params={"min_data_in_leaf": 5})) is not None

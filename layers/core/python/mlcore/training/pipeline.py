@@ -28,9 +28,33 @@ def _estimator(spec: ModelSpec, overrides: Params | None = None) -> Any:
         return _custom_estimator(spec.estimator.entrypoint, params)
     module, name = kind.implementation.split(":")
     cls = getattr(importlib.import_module(module), name)
-    if "random_state" in cls().get_params():
+    known = cls().get_params()
+    _check_names(cls, known, {"estimator.params": spec.estimator.params, "estimator.search.params": overrides or {}})
+    if "random_state" in known:
         params.setdefault("random_state", spec.data.seed)
     return cls(**params)
+
+
+def _check_names(cls: Any, known: Params, given: dict[str, Params]) -> None:
+    """Each parameter the spec (or a trial) names is one the estimator takes; one that takes any keyword
+    (LightGBM's, XGBoost's: their aliases are many) is left to check them itself.
+
+    Raises
+    ------
+    TrainingError
+        Naming the spec's field and the parameter, with the one it is likely spelled for.
+    """
+    import difflib
+    import inspect
+
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(cls).parameters.values()):
+        return
+    for field, params in given.items():
+        for name in params:
+            if name not in known:
+                close = difflib.get_close_matches(name, list(known), n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"it takes {sorted(known)}"
+                raise TrainingError(f"{field}.{name}: not a parameter of {cls.__name__}; {hint}")
 
 
 def _custom_estimator(entrypoint: str, params: Params) -> Any:
