@@ -360,8 +360,21 @@ class Platform:
                 from mlcore.batch import check_batch_spec
 
                 check_batch_spec(spec.batch, self.resources.data_bucket)
+                self._own_output(spec)
         answer = self.govern(SPEC_ROUTE, {"spec": document}, name=spec.name)
         return SpecChange(parse_spec(answer["spec"]), answer)
+
+    def _own_output(self, spec: ModelSpec) -> None:
+        """A model's batch output is its own: another model's there would mix their predictions in one folder."""
+        output = spec.batch.output or ""
+        for other in self.registry.list_specs() if output else []:
+            theirs = other.batch.output or ""
+            if theirs and other.name != spec.name and (output.startswith(theirs) or theirs.startswith(output)):
+                raise SpecError(
+                    f"batch.output: {output} is where model '{other.name}' writes its batches ({theirs}): the two "
+                    "models' predictions would be read as one table; give each model its own prefix",
+                    field="batch.output",
+                )
 
     def _registered_view(self, name: str) -> FeatureView | None:
         record = self.registry.find_view(name)

@@ -125,6 +125,20 @@ def test_a_batch_no_plan_would_take_is_refused_at_registration(  # noqa: PLR0917
     assert platform.registry.find_spec("churn-sched") is None
 
 
+def test_two_models_cannot_share_a_batch_output(demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path) -> None:
+    data = f"s3://{platform.resources.data_bucket}/scoring"
+    text = EXAMPLE_SPEC.read_text()
+    for name, output in (("churn-out-a", "shared/out/"), ("churn-out-b", "shared/out/"), ("churn-out-c", "c/out/")):
+        path = tmp_path / f"{name}.yaml"
+        batch = f"batch: {{input: {data}/{name}/in/, output: {data}/{output}}}"
+        path.write_text(text.replace("name: churn", f"name: {name}", 1) + f"\n{batch}\n")
+        code, _, err = cli("models", "register", str(path))
+        if name == "churn-out-b":  # where churn-out-a writes: refused, naming it
+            assert code == 1 and f"batch.output: {data}/shared/out/ is where model 'churn-out-a' writes" in err, err
+        else:
+            assert code == 0, err
+
+
 def test_a_spec_file_that_is_missing_or_no_yaml_is_named(demo: DemoResult, cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "spec.yaml"
     code, _, err = cli("models", "register", str(path))
