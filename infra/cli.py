@@ -582,18 +582,20 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     if quiet:
         emit(args, {**document, "failure": failure})
     elif succeeded:
-        line, style = _run_outcome(args.name, output)
+        line, style = _run_outcome(args.name, output, serving=platform.registry.champion(args.name) is not None)
         console.print(line, style=style, markup=False)
     else:
         err.print(failure, style="red")
     return 0 if succeeded else 1
 
 
-def _run_outcome(name: str, output: Any) -> tuple[str, str]:
-    """What a training run that ended well did, in a line for a person, and its style (the whole: --output json)."""
+def _run_outcome(name: str, output: Any, *, serving: bool = True) -> tuple[str, str]:
+    """What a training run that ended well did, in a line for a person, and its style (the whole: --output json);
+    `serving`: whether the model has a champion (which a rejection leaves serving)."""
     kind = (output.get("outcome") or {}).get("kind") if isinstance(output, dict) else None
     if kind == "rejected":
-        return f"REJECTED by the gate: {output.get('reason', '')} (the champion serves on)", "yellow"
+        left = "the champion serves on" if serving else "no version serves yet"
+        return f"REJECTED by the gate: {output.get('reason', '')} ({left})", "yellow"
     if kind == "skipped":
         return f"SKIPPED: nothing new to learn since the champion's data (mlops pipeline run {name} --force)", "yellow"
     if kind is not None:

@@ -206,6 +206,7 @@ def test_a_runs_end_is_one_line_for_a_person() -> None:
         "REJECTED by the gate: rmse 12.8 is above 10.0 (the champion serves on)",
         "yellow",
     )
+    assert _run_outcome("m", rejected, serving=False)[0].endswith("rmse 12.8 is above 10.0 (no version serves yet)")
     skipped = _run_outcome("m", {"outcome": {"kind": "skipped"}})
     assert skipped[0].startswith("SKIPPED: nothing new to learn") and "mlops pipeline run m --force" in skipped[0]
     registered = {"outcome": {"kind": "registered"}, "record": {"outcome": "registered v2"}}

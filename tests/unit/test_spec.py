@@ -190,6 +190,11 @@ TYPES = "Input should be 'numeric', 'integer' or 'categorical'"
         # a required field misspelt: the typo is named, not the field it left missing
         (lambda r: r.update(targte=r.pop("target")), "targte: not a field of the spec here; did you mean 'target'?"),
         (lambda r: r.update(tarmac=r.pop("target")), "target: Field required"),  # not spelled like it
+        (
+            lambda r: r["estimator"].update(kind="random_forest_clasifier"),
+            "estimator.kind: unknown estimator (did you mean 'random_forest_classifier'?), "
+            "got 'random_forest_clasifier'",
+        ),
     ],
 )
 def test_a_spec_error_says_which_feature_and_what_value(raw: dict[str, Any], change: Any, message: str) -> None:

@@ -207,7 +207,11 @@ class Estimator(_Strict):
     @classmethod
     def _known(cls, kind: str) -> str:
         if kind not in ESTIMATORS:
-            raise ValueError(f"unknown estimator '{kind}'; one of {sorted(ESTIMATORS)}")
+            import difflib
+
+            close = difflib.get_close_matches(kind, list(ESTIMATORS), n=1, cutoff=0.8)
+            hint = f"did you mean '{close[0]}'?" if close else f"one of {sorted(ESTIMATORS)}"
+            raise ValueError(f"unknown estimator ({hint})")
         return kind
 
     @model_validator(mode="after")
