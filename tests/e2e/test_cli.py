@@ -365,7 +365,7 @@ def test_code_upload_stores_the_folder_by_its_sha256_and_says_where(
     missing, _, err = cli("code", "upload", "churn-code", str(tmp_path / "nothing-here"))
     assert (missing, err.strip()) == (
         1,
-        f"BadRequestError: {tmp_path / 'nothing-here'}: expected a folder of Python code or a .whl file",
+        f"BadRequestError: {tmp_path / 'nothing-here'}: no such file or folder",
     )
 
 
