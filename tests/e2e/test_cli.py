@@ -361,6 +361,11 @@ def test_code_upload_stores_the_folder_by_its_sha256_and_says_where(
     again, text, _ = cli("code", "upload", "churn-code", str(tmp_path / "src"))
     assert again == 0
     assert f"sha256 {stored['sha256'][:12]}" in text  # the same folder: the same upload
+    assert text.rstrip().endswith("the next runs of churn-code train with it")
+    # a model that trains a built-in estimator is told its runs do not use the upload
+    register_copy(platform, tmp_path, "churn-builtin")
+    code, text, _ = cli("code", "upload", "churn-builtin", str(tmp_path / "src"))
+    assert code == 0 and "churn-builtin trains a built-in estimator (random_forest_classifier): its runs use " in text
     assert [r.action for r in platform.registry.audit_trail("churn-code")].count("code_uploaded") == 2
     missing, _, err = cli("code", "upload", "churn-code", str(tmp_path / "nothing-here"))
     assert (missing, err.strip()) == (
