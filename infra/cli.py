@@ -515,12 +515,14 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_code(args: argparse.Namespace) -> int:
+    from mlcore.catalog import CUSTOM
+
     platform = _platform()
     stored = platform.upload_code(args.name, Path(args.path))
     kind = platform.registry.get_spec(args.name).estimator.kind
     used = f"the next runs of {args.name} train with it"
-    if kind != "custom":  # stored all the same: a spec turned custom later trains with it
-        used = f"{args.name} trains a built-in estimator ({kind}): its runs use uploaded code with kind custom"
+    if kind != CUSTOM:  # stored all the same: a spec turned custom later trains with it
+        used = f"{args.name} trains a built-in estimator ({kind}): its runs use uploaded code with kind {CUSTOM}"
     human = f"Uploaded {args.path} → {stored.uri} (sha256 {stored.sha256[:12]}…, {stored.size:,} bytes); {used}"
     emit(args, stored.model_dump(), human)
     return 0
