@@ -33,7 +33,7 @@ from mlcore.data import (
     training_fingerprint,
 )
 from mlcore.errors import DataValidationError, NotFoundError
-from mlcore.registry import MonitorState, Registry
+from mlcore.registry import ModelVersion, MonitorState, Registry
 from mlcore.schedules import parse_schedule
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore, sha256_hex
@@ -134,7 +134,9 @@ class Retraining:
         dropped = None if spec.data.source else dataset_root(spec.name, key)
         return RetrainingResult(decisions=[self._decide(spec, request, dataset_key=dropped)])
 
-    def _fingerprint(self, spec: ModelSpec, dataset_key: str | None) -> tuple[str, str] | str:
+    def _fingerprint(
+        self, spec: ModelSpec, dataset_key: str | None, champion: ModelVersion | None
+    ) -> tuple[str, str] | str:
         """The dataset a run would train on and the fingerprint of what it would learn from; else why there is
         none (none uploaded, the dropped file gone again, the spec's Glue table missing or misplaced). What an
         Athena query returns is known once it runs: its run's Validate says when it is nothing new."""
@@ -146,7 +148,6 @@ class Retraining:
             dataset = dataset_sha256(files, self.data)
         except (NotFoundError, DataValidationError) as error:
             return error.message
-        champion = self.registry.champion(spec.name)
         fingerprint = training_fingerprint(dataset, feedback_rows(spec, champion, self.capture, self.now))
         if spec.views:
             # What the labels' join reads of a view is known once its run reads their times: here, any ingest may be
@@ -172,6 +173,7 @@ class Retraining:
         state: MonitorState,
         found: tuple[str, str] | str | None,
         data: str | None,
+        champion: ModelVersion | None,
     ) -> str | None:
         """Why this request may not start a run, by the rules in their order; None: it may."""
         last = state.last_retrain_at
@@ -179,7 +181,7 @@ class Retraining:
             (event in state.handled_events, _replayed(_event_id(event))),
             (not spec.retrain.allows(trigger), f"retrain.{_switch(trigger)} is off for '{spec.name}'"),
             (isinstance(found, str), str(found)),
-            (isinstance(found, tuple) and learned_already(self.registry.champion(spec.name), found[1]), NOTHING_NEW),
+            (isinstance(found, tuple) and learned_already(champion, found[1]), NOTHING_NEW),
             (data is not None and data == state.learned_nothing_from, f"{NOTHING_NEW} (its last run found none)"),
             (
                 last is not None
@@ -193,12 +195,12 @@ class Retraining:
         )
         return next((why for refused, why in rules if refused), None)
 
-    def _data(self, spec: ModelSpec, found: tuple[str, str] | str | None) -> str | None:
+    @staticmethod
+    def _data(found: tuple[str, str] | str | None, champion: ModelVersion | None) -> str | None:
         """What a run would be asked to learn from: the champion and the data's fingerprint (None when unknown
         before the run: an Athena query's result)."""
         if not isinstance(found, tuple) or not found[1]:
             return None
-        champion = self.registry.champion(spec.name)
         return f"{champion.version if champion else 0}:{found[1]}"
 
     def _recent(self, state: MonitorState) -> list[str]:
@@ -212,14 +214,16 @@ class Retraining:
         trigger: Trigger = request.trigger
         event = f"{trigger}:{request.event_id}"
         name = retrain_execution_name(spec.name, trigger, request.event_id)
-        found = self._fingerprint(spec, dataset_key) if spec.retrain.allows(trigger) else None
-        data = self._data(spec, found)
+        allowed = spec.retrain.allows(trigger)
+        champion = self.registry.champion(spec.name) if allowed else None  # once: the fingerprint and rules take it
+        found = self._fingerprint(spec, dataset_key, champion) if allowed else None
+        data = self._data(found, champion)
         why: str | None = None
         before = MonitorState()
 
         def decide(state: MonitorState) -> MonitorState:
             nonlocal why, before
-            before, why = state, self._refusal(spec, trigger, event, state, found, data)
+            before, why = state, self._refusal(spec, trigger, event, state, found, data, champion)
             update: dict[str, object] = {"handled_events": [*state.handled_events, event][-HANDLED_EVENTS_KEPT:]}
             if trigger == "schedule":
                 update["schedule_served_at"] = at
