@@ -292,7 +292,7 @@ def test_entrypoints_are_module_colon_name(churn_spec: ModelSpec) -> None:
         with pytest.raises(SpecError, match=r"estimator\.entrypoint"):
             parse_spec(raw)
     raw["estimator"] = {"kind": "random_forest_classifier", "entrypoint": "m:build"}
-    with pytest.raises(SpecError, match="required for kind 'custom', and only for it"):
+    with pytest.raises(SpecError, match=r"^estimator\.entrypoint: required for estimator kind 'custom', and only for"):
         parse_spec(raw)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -92,6 +93,28 @@ def test_estimator_must_fit_the_task(raw: dict[str, Any], task: str, kind: str) 
     raw["estimator"] = {"kind": kind}
     raw["metrics"] = {"primary": "rmse" if task == "regression" else "accuracy"}
     assert f"estimator '{kind}' does not fit task '{task}'" in invalid(raw).message
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        (lambda raw: raw["features"].append({"name": "plan", "type": "numeric"}), "features", "duplicate feature"),
+        (lambda raw: raw["features"].append({"name": "churned", "type": "numeric"}), "target", "also listed"),
+        (lambda raw: raw["estimator"].update(kind="ridge"), "estimator.kind", "estimator 'ridge' does not fit task"),
+        (lambda raw: raw["metrics"].update(primary="rmse"), "metrics.primary", "metric 'rmse' is not one of"),
+        (lambda raw: raw["metrics"].update(minimum={"f2": 0.5}), "metrics.minimum", "metric 'f2' is not one of"),
+        (lambda raw: raw.update(classes=["yes"]), "classes", "expected two or more distinct labels"),
+        (lambda raw: raw.update(features_from=["card-activity.tx_count"]), "features_from.0", "is not resolved"),
+    ],
+)
+def test_a_spec_wide_rule_names_the_field_it_is_about(
+    raw: dict[str, Any], change: Callable[[dict[str, Any]], None], field: str, message: str
+) -> None:
+    """Checks that read several sections still name the one field to change, not the whole spec."""
+    change(raw)
+    error = invalid(raw)
+    assert error.field == field
+    assert error.message.startswith(f"{field}: ") and message in error.message
 
 
 def test_unknown_estimator_names_the_field(raw: dict[str, Any]) -> None:
@@ -204,18 +227,22 @@ def test_a_spec_error_says_which_feature_and_what_value(raw: dict[str, Any], cha
 
 
 @pytest.mark.parametrize(
-    ("feature", "message"),
+    ("feature", "field", "message"),
     [
-        ({"name": "x", "type": "numeric", "categories": ["a"]}, "categories are only for categorical features"),
-        ({"name": "x", "type": "categorical", "min": 0}, "min/max are only for numeric features"),
-        ({"name": "x", "type": "integer", "min": 5, "max": 1}, "min 5.0 is greater than max 1.0"),
+        ({"name": "x", "type": "numeric", "categories": ["a"]}, "categories", "categories are only for categorical"),
+        ({"name": "x", "type": "categorical", "min": 0}, "min", "min/max are only for numeric features"),
+        ({"name": "x", "type": "categorical", "max": 9}, "max", "min/max are only for numeric features"),
+        ({"name": "x", "type": "integer", "min": 5, "max": 1}, "min", "min 5.0 is greater than max 1.0"),
     ],
 )
-def test_inconsistent_feature_is_refused_naming_it(raw: dict[str, Any], feature: dict[str, Any], message: str) -> None:
+def test_inconsistent_feature_is_refused_naming_it(
+    raw: dict[str, Any], feature: dict[str, Any], field: str, message: str
+) -> None:
     raw["features"].append(feature)
     error = invalid(raw)
-    assert f"feature 'x': {message}" in error.message
-    assert error.field == f"features.{len(raw['features']) - 1}"
+    at = f"features.{len(raw['features']) - 1}.{field}"
+    assert error.message.startswith(f"{at} (feature 'x'): {message}")
+    assert error.field == at
 
 
 def test_spec_is_immutable(churn_spec: ModelSpec) -> None:
@@ -250,7 +277,7 @@ def test_model_names(name: str, valid: bool) -> None:
 def test_a_feature_may_not_take_a_capture_column_name(raw: dict[str, Any], name: str) -> None:
     raw["features"].append({"name": name, "type": "numeric"})
     error = invalid(raw)
-    assert error.message == f"spec: column names ['{name}'] are reserved for the capture of served traffic"
+    assert error.message == f"features: column names ['{name}'] are reserved for the capture of served traffic"
 
 
 # -- hyperparameter search -----------------------------------------------------------------------
@@ -377,7 +404,9 @@ def test_thresholds_and_class_weights_are_for_classifiers(section: str) -> None:
         raw["metrics"]["threshold"] = {"optimize": "f1"}
     else:
         raw["estimator"]["class_weight"] = "balanced"
-    assert "metrics.threshold and estimator.class_weight are for classifiers" in invalid(raw).message
+    error = invalid(raw)
+    field = "metrics.threshold" if section == "threshold" else "estimator.class_weight"
+    assert (error.field, error.message) == (field, f"{field}: {field} is for classifiers")
 
 
 def test_classes_are_labels_as_text(raw: dict[str, Any]) -> None:
@@ -491,8 +520,12 @@ def test_a_batch_schedule_with_its_input_and_output_is_kept(raw: dict[str, Any])
         ({"keep_columns": ["row_id"]}, "batch.keep_columns", "['row_id'] are columns the predictions already have"),
         ({"keep_columns": ["batch_id"]}, "batch.keep_columns", "['batch_id'] are columns the predictions already"),
         ({"schedule": "daily", "input": "s3://d-b/in/", "output": "s3://d-b/out/"}, "batch.schedule", "rate(N unit)"),
-        ({"schedule": "rate(1 day)", "input": "s3://d-b/in/"}, "batch", "a scheduled batch needs batch.output"),
-        ({"schedule": "rate(1 day)"}, "batch", "a scheduled batch needs batch.input and batch.output"),
+        (
+            {"schedule": "rate(1 day)", "input": "s3://d-b/in/"},
+            "batch.schedule",
+            "a scheduled batch needs batch.output",
+        ),
+        ({"schedule": "rate(1 day)"}, "batch.schedule", "a scheduled batch needs batch.input and batch.output"),
     ],
 )
 def test_a_batch_section_refuses_what_it_cannot_do(
@@ -517,20 +550,20 @@ def test_an_own_image_is_named_by_tag_or_digest(raw: dict[str, Any], image: str)
 @pytest.mark.parametrize(
     ("estimator", "training", "field", "words"),
     [
-        ({"kind": "own_image"}, {}, "spec", "training.image is required for estimator kind 'own_image'"),
-        ({"kind": "logistic_regression"}, {"image": f"{OWN_IMAGE}:1"}, "spec", "and only for it"),
+        ({"kind": "own_image"}, {}, "training.image", "required for estimator kind 'own_image'"),
+        ({"kind": "logistic_regression"}, {"image": f"{OWN_IMAGE}:1"}, "training.image", "and only for it"),
         ({"kind": "own_image"}, {"image": "docker.io/team/fraud-net:1"}, "training.image", "is not an ECR image"),
         ({"kind": "own_image"}, {"image": f"{OWN_IMAGE}@sha256:abc"}, "training.image", "is not an ECR image"),
         (
             {"kind": "own_image", "search": {"params": {"layers": [2, 3]}}},
             {"image": f"{OWN_IMAGE}:1"},
-            "spec",
+            "estimator.search",
             "estimator.search: an image trains by itself; pass what it needs in estimator.params",
         ),
         (
             {"kind": "own_image"},
             {"image": f"{OWN_IMAGE}:1", "resources": {"vcpus": 4, "memory_gb": 16, "gpu": 1}},
-            "spec",
+            "training.resources.gpu",
             "a model's own image runs on Fargate, which has no GPUs",
         ),
     ],
@@ -556,7 +589,7 @@ def test_an_own_image_reads_one_file_each_so_its_data_is_never_split_in_parts(ra
     [
         (["monthly_charges"], "metrics.segments: 'monthly_charges' is not a categorical or integer feature"),
         (["customer_id"], "metrics.segments: 'customer_id' is not a categorical or integer feature"),
-        ([], "metrics.max_segment_gap needs metrics.segments"),
+        ([], "metrics.max_segment_gap: needs metrics.segments"),
     ],
 )
 def test_segments_are_categorical_or_integer_features_and_a_gap_needs_them(

@@ -82,7 +82,7 @@ def test_the_random_split_is_the_one_earlier_versions_made(churn_spec: ModelSpec
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"split": "time"}, "data.split 'time' needs data.timestamp_column"),
+        ({"split": "time"}, "data.split: 'time' needs data.timestamp_column"),
         ({"split": "shuffled"}, "Input should be 'random', 'stratified' or 'time'"),
         ({"cv_folds": 1}, "greater than or equal to 2"),
     ],

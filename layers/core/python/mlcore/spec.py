@@ -46,6 +46,15 @@ REGRESSION_METRICS = {"rmse", "mae", "r2"}
 LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
 
 
+class FieldError(ValueError):
+    """A validator's error about a field below the model it validates (`metrics.minimum`, not `metrics`): the
+    spec's error names that field."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 def metric_parts(metric: str) -> tuple[str, float | None]:
     """A metric's name and its parameter: `recall_at_precision@0.9` -> ("recall_at_precision", 0.9).
 
@@ -110,11 +119,11 @@ class Feature(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Feature:
         if self.is_numeric and self.categories is not None:
-            raise ValueError(f"feature '{self.name}': categories are only for categorical features")
+            raise FieldError(("categories",), "categories are only for categorical features")
         if not self.is_numeric and (self.min is not None or self.max is not None):
-            raise ValueError(f"feature '{self.name}': min/max are only for numeric features")
+            raise FieldError(("min" if self.min is not None else "max",), "min/max are only for numeric features")
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"feature '{self.name}': min {self.min} is greater than max {self.max}")
+            raise FieldError(("min",), f"min {self.min} is greater than max {self.max}")
         return self
 
 
@@ -217,7 +226,7 @@ class Estimator(_Strict):
     @model_validator(mode="after")
     def _entrypoint(self) -> Estimator:
         if (self.kind == CUSTOM) != (self.entrypoint is not None):
-            raise ValueError("estimator.entrypoint is required for kind 'custom', and only for it")
+            raise FieldError(("entrypoint",), f"required for estimator kind '{CUSTOM}', and only for it")
         return self
 
 
@@ -230,9 +239,9 @@ class Threshold(_Strict):
     @model_validator(mode="after")
     def _parameter(self) -> Threshold:
         if self.optimize == "recall_at_precision" and self.precision is None:
-            raise ValueError("threshold.optimize 'recall_at_precision' needs threshold.precision, e.g. 0.9")
+            raise FieldError(("precision",), "optimize 'recall_at_precision' needs threshold.precision, e.g. 0.9")
         if self.optimize == "f1" and self.precision is not None:
-            raise ValueError("threshold.precision is for optimize 'recall_at_precision'")
+            raise FieldError(("precision",), "threshold.precision is for optimize 'recall_at_precision'")
         return self
 
 
@@ -277,7 +286,7 @@ class Metrics(_Strict):
     @model_validator(mode="after")
     def _segment_gate(self) -> Metrics:
         if self.max_segment_gap is not None and not self.segments:
-            raise ValueError("metrics.max_segment_gap needs metrics.segments: the columns whose segments it compares")
+            raise FieldError(("max_segment_gap",), "needs metrics.segments: the columns whose segments it compares")
         return self
 
     def segment_gaps(self, segments: list[SegmentMetrics]) -> list[SegmentGap]:
@@ -415,7 +424,7 @@ class Batch(_Strict):
     def _schedule_knows_where(self) -> Batch:
         missing = [name for name in ("input", "output") if getattr(self, name) is None]
         if self.schedule is not None and missing:
-            raise ValueError(f"schedule: a scheduled batch needs batch.{' and batch.'.join(missing)}")
+            raise FieldError(("schedule",), f"a scheduled batch needs batch.{' and batch.'.join(missing)}")
         return self
 
     @field_validator("keep_columns")
@@ -475,9 +484,9 @@ class Data(_Strict):
     @model_validator(mode="after")
     def _time_split(self) -> Data:
         if self.split == "time" and self.timestamp_column is None:
-            raise ValueError("data.split 'time' needs data.timestamp_column")
+            raise FieldError(("split",), "'time' needs data.timestamp_column")
         if self.split == "time" and self.distributed == "always":
-            raise ValueError("data.split 'time' needs every row's time at once: not with data.distributed 'always'")
+            raise FieldError(("split",), "'time' needs every row's time at once: not with data.distributed 'always'")
         return self
 
 
@@ -546,23 +555,29 @@ class ModelSpec(_Strict):
         names = [f.name for f in self.features]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"duplicate feature names: {duplicates}")
+            raise FieldError(("features",), f"duplicate feature names: {duplicates}")
         if self.target in names:
-            raise ValueError(f"target '{self.target}' is also listed as a feature")
+            raise FieldError(("target",), f"target '{self.target}' is also listed as a feature")
         reserved = sorted(RESERVED_COLUMNS.intersection([*names, self.target]))
         if reserved:
-            raise ValueError(f"column names {reserved} are reserved for the capture of served traffic")
+            field = "target" if self.target in reserved else "features"
+            raise FieldError((field,), f"column names {reserved} are reserved for the capture of served traffic")
         if ESTIMATORS[self.estimator.kind].task not in (self.task, ANY_TASK):
-            raise ValueError(f"estimator '{self.estimator.kind}' does not fit task '{self.task}'")
+            raise FieldError(
+                ("estimator", "kind"), f"estimator '{self.estimator.kind}' does not fit task '{self.task}'"
+            )
         if self.data.split == "stratified" and self.task is not Task.CLASSIFICATION:
-            raise ValueError("data.split 'stratified' is for classifiers")
+            raise FieldError(("data", "split"), "'stratified' is for classifiers")
         classifier = self.task is Task.CLASSIFICATION
         allowed = CLASSIFICATION_METRICS | PARAMETRIC_METRICS if classifier else REGRESSION_METRICS
-        for metric in sorted({self.metrics.primary, *self.metrics.minimum}):
+        for field, metric in [("primary", self.metrics.primary), *(("minimum", m) for m in self.metrics.minimum)]:
             if metric_parts(metric)[0] not in allowed:
-                raise ValueError(f"metric '{metric}' is not one of {sorted(allowed)} for task '{self.task}'")
-        if not classifier and (self.metrics.threshold or self.estimator.class_weight):
-            raise ValueError("metrics.threshold and estimator.class_weight are for classifiers")
+                message = f"metric '{metric}' is not one of {sorted(allowed)} for task '{self.task}'"
+                raise FieldError(("metrics", field), message)
+        if not classifier and self.metrics.threshold:
+            raise FieldError(("metrics", "threshold"), "metrics.threshold is for classifiers")
+        if not classifier and self.estimator.class_weight:
+            raise FieldError(("estimator", "class_weight"), "estimator.class_weight is for classifiers")
         self._classes()
         self._segments()
         self._own_image()
@@ -573,17 +588,20 @@ class ModelSpec(_Strict):
         if self.classes is None:
             return
         if self.task is not Task.CLASSIFICATION:
-            raise ValueError("classes are for classifiers")
+            raise FieldError(("classes",), "classes are for classifiers")
         if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
-            raise ValueError(f"classes: expected two or more distinct labels, got {self.classes}")
+            raise FieldError(("classes",), f"expected two or more distinct labels, got {self.classes}")
         if self.metrics.threshold is not None and len(self.classes) != 2:
-            raise ValueError(f"metrics.threshold is for binary classifiers; classes lists {len(self.classes)}")
+            message = f"metrics.threshold is for binary classifiers; classes lists {len(self.classes)}"
+            raise FieldError(("metrics", "threshold"), message)
 
     def _segments(self) -> None:
         for column in self.metrics.segments:
             feature = next((f for f in self.features if f.name == column), None)
             if feature is None or feature.type is FeatureType.NUMERIC:
-                raise ValueError(f"metrics.segments: '{column}' is not a categorical or integer feature of the spec")
+                raise FieldError(
+                    ("metrics", "segments"), f"'{column}' is not a categorical or integer feature of the spec"
+                )
 
     def _from_views(self) -> None:
         """Each `features_from` resolved (by registration) to a view and a feature of the spec's contract."""
@@ -592,25 +610,30 @@ class ModelSpec(_Strict):
             view, feature = ref.split(".", 1)
             binding = self.views.get(view)
             if binding is None or feature not in binding.features or feature not in names:
-                raise ValueError(
-                    f"features_from[{index}]: '{ref}' is not resolved; register the spec with `mlops models "
-                    "register`, which reads the feature views"
+                raise FieldError(
+                    ("features_from", index),
+                    f"'{ref}' is not resolved; register the spec with `mlops models "
+                    "register`, which reads the feature views",
                 )
         if set(self.views) != {ref.split(".", 1)[0] for ref in self.features_from}:
-            raise ValueError("views: filled by registration from features_from; do not write it")
+            raise FieldError(("views",), "filled by registration from features_from; do not write it")
         if self.features_from and self.data.timestamp_column is None:
-            raise ValueError("features_from needs data.timestamp_column: the time of each label row")
+            raise FieldError(
+                ("data", "timestamp_column"), "features_from needs data.timestamp_column: the time of each label row"
+            )
 
     def _own_image(self) -> None:
         """An image trains by itself: the platform's search, cross-validation and class weights do not reach it."""
         if (self.estimator.kind == IMAGE) != (self.training.image is not None):
-            raise ValueError(f"training.image is required for estimator kind '{IMAGE}', and only for it")
+            raise FieldError(("training", "image"), f"required for estimator kind '{IMAGE}', and only for it")
         if self.training.image is None:
             return
         if self.training.resources.gpu:
-            raise ValueError("training.resources.gpu: a model's own image runs on Fargate, which has no GPUs")
+            raise FieldError(("training", "resources", "gpu"), "a model's own image runs on Fargate, which has no GPUs")
         if self.data.distributed == "always":
-            raise ValueError("data.distributed 'always': a model's own image reads one train and one holdout file")
+            raise FieldError(
+                ("data", "distributed"), "'always': a model's own image reads one train and one holdout file"
+            )
         unsupported = [
             name
             for name, value in (
@@ -621,9 +644,9 @@ class ModelSpec(_Strict):
             if value is not None
         ]
         if unsupported:
-            raise ValueError(
-                f"{', '.join(unsupported)}: an image trains by itself; pass what it needs in estimator.params"
-            )
+            also = f" (so do {', '.join(unsupported[1:])})" if unsupported[1:] else ""
+            message = f"an image trains by itself; pass what it needs in estimator.params{also}"
+            raise FieldError(tuple(unsupported[0].split(".")), message)
 
     @property
     def parametric_metrics(self) -> list[str]:
@@ -736,19 +759,21 @@ def _errors(exc: ValidationError, data: Any, root: type[BaseModel]) -> SpecError
     it is in (`(feature 'plan')`) and the value given (`got 'strng'`)."""
     errors = exc.errors()
     first = _explained(errors[0], errors)
-    where = ".".join(str(part) for part in first["loc"]) or "spec"
+    raised = first.get("ctx", {}).get("error")
+    loc = (*first["loc"], *raised.path) if isinstance(raised, FieldError) else first["loc"]
+    where = ".".join(str(part) for part in loc) or "spec"
     message = first["msg"]
     for prefix in _RAISED:
         message = message.removeprefix(prefix)
-    named = _named_item(data, first["loc"])
-    context = f" ({'feature ' if first['loc'][0] == 'features' else ''}'{named}')" if named else ""
+    named = _named_item(data, loc)
+    context = f" ({'feature ' if loc[0] == 'features' else ''}'{named}')" if named else ""
     value = first.get("input")
     shown = first["type"] not in ("missing", "extra_forbidden") and isinstance(value, str | int | float | bool)
     got = f", got {value!r}" if shown and len(repr(value)) <= 80 else ""
     if first["type"] == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
         got += f" (quote it to make it text: '{value}')"  # YAML reads 0 or 01 unquoted as a number
     if first["type"] == "extra_forbidden":
-        message, got = "not a field of the spec here", _did_you_mean(root, first["loc"])
+        message, got = "not a field of the spec here", _did_you_mean(root, loc)
     return SpecError(f"{where}{context}: {message}{got}", field=where)
 
 
