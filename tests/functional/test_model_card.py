@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+
+import pytest
 
 from mlcore.catalog import DataSource, SegmentMetrics, TrainedModel
 from mlcore.registry import (
@@ -63,6 +66,11 @@ def test_the_card_tells_the_use_the_data_the_lineage_and_each_decision_with_its_
         in card
     )
     assert f"version: {first.version}, status: approved" not in card
+    # the input signature as the spec's author wrote it
+    assert "| tenure_months | integer | no | 0 .. 120 |" in card
+    assert "| data_usage_gb | numeric | yes | a number ≥ 0 |" in card
+    assert "| plan | categorical | no | basic, standard, premium |" in card
+    assert "| region | categorical | no | north, south, east, west, or another (allow_unseen) |" in card
     # the HTML card: the same sections, its text escaped
     html = render_model_card(spec, version, registry.audit_trail("churn"), run, html=True)
     assert html.startswith("<!doctype html>") and "<h2>Intended use</h2>" in html
@@ -119,3 +127,19 @@ def test_a_searched_versions_card_says_what_its_search_picked(
     card = model_card(registry, version.model_copy(update={"params": picked}))
     # the spec's parameters, and what this version's search chose in place of them
     assert "its random search of 4 trials picked {'max_depth': 4, 'min_samples_leaf': 7}" in card
+
+
+@pytest.mark.parametrize(
+    ("feature", "allowed"),
+    [
+        ({"type": "numeric"}, "any number"),
+        ({"type": "integer", "max": 5}, "a whole number ≤ 5"),
+        ({"type": "numeric", "min": 0.5, "max": 2}, "0.5 .. 2"),
+        ({"type": "categorical"}, "any text"),
+    ],
+)
+def test_the_signature_says_what_a_feature_takes_in_words(feature: dict[str, Any], allowed: str) -> None:
+    from mlcore.registry.card import _allowed
+    from mlcore.spec import Feature
+
+    assert _allowed(Feature.model_validate({"name": "x", **feature})) == allowed

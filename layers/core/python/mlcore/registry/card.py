@@ -15,7 +15,7 @@ from html import escape
 from mlcore.html import page
 from mlcore.registry.records import AuditRecord, ModelVersion, RunRecord
 from mlcore.registry.table import Registry
-from mlcore.spec import LOWER_IS_BETTER, ModelSpec
+from mlcore.spec import LOWER_IS_BETTER, Feature, ModelSpec
 
 # The audit actions a version's card tells (registered, approved or rejected, served or not).
 CARD_ACTIONS = ("version_registered", "status_changed", "alias_moved", "alias_removed", "champion_fallback")
@@ -28,6 +28,29 @@ class Section:
     items: list[str] = field(default_factory=list)  # a bullet list
     header: tuple[str, ...] = ()  # a table: its header and rows
     rows: list[tuple[str, ...]] = field(default_factory=list)
+
+
+def _number(value: float) -> str:
+    """A bound as the spec's author wrote it: 120, not 120.0."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _allowed(feature: Feature) -> str:
+    """What a request may send for a feature, in words."""
+    if not feature.is_numeric:
+        if feature.categories is None:
+            return "any text"
+        others = ", or another (allow_unseen)" if feature.allow_unseen else ""
+        return ", ".join(feature.categories) + others
+    low, high = feature.min, feature.max
+    kind = "whole number" if feature.is_integer else "number"
+    if low is not None and high is not None:
+        return f"{_number(low)} .. {_number(high)}"
+    if low is not None:
+        return f"a {kind} ≥ {_number(low)}"
+    if high is not None:
+        return f"a {kind} ≤ {_number(high)}"
+    return f"any {kind}"
 
 
 def _bar(loss: float, largest: float) -> str:
@@ -161,10 +184,7 @@ def card_sections(
         Section(
             "Input signature",
             header=("feature", "type", "nullable", "allowed"),
-            rows=[
-                (f.name, str(f.type), "yes" if f.nullable else "no", str(f.categories or f"{f.min} .. {f.max}"))
-                for f in spec.features
-            ],
+            rows=[(f.name, str(f.type), "yes" if f.nullable else "no", _allowed(f)) for f in spec.features],
         ),
         Section(
             "Lineage (SHA-256 verified before every load)",
