@@ -259,20 +259,25 @@ def cmd_models(args: argparse.Namespace) -> int:
         spec, alias = registry.get_spec(args.name), registry.get_alias(args.name)
         challenger = registry.get_alias(args.name, CHALLENGER)
         versions, audit = registry.list_versions(args.name), registry.audit_trail(args.name)[-20:]
+        proposal = registry.spec_proposal(args.name)
         document = {
             "spec": spec.model_dump(mode="json"),
             "champion": alias.model_dump(mode="json") if alias else None,
             "versions": [v.model_dump(mode="json") for v in versions],
             "audit": [a.model_dump(mode="json") for a in audit],
+            "spec_proposal": proposal.model_dump(mode="json") if proposal else None,
         }
-        emit(args, document, _model_summary(spec, alias, challenger, versions, audit))
+        emit(args, document, _model_summary(spec, alias, challenger, versions, audit, proposal=proposal))
     else:
         return _govern(platform, args)
     return 0
 
 
-def _model_summary(spec: Any, champion: Any, challenger: Any, versions: list[Any], audit: list[Any]) -> Group:
-    """`models show` for a person: what the model is, what serves, its versions, its latest decisions."""
+def _model_summary(
+    spec: Any, champion: Any, challenger: Any, versions: list[Any], audit: list[Any], *, proposal: Any
+) -> Group:
+    """`models show` for a person: what the model is, what serves, a spec change waiting for an approver, its
+    versions, its latest decisions."""
     primary = spec.metrics.primary
     serving = f"champion v{champion.version}" if champion else "no champion"
     if challenger is not None and challenger.mode is not None:
@@ -283,6 +288,11 @@ def _model_summary(spec: Any, champion: Any, challenger: Any, versions: list[Any
         f"({', '.join(spec.feature_names[:8])}{', …' if len(spec.features) > 8 else ''})",
         f"Serving: {serving}; approval {spec.approval}; primary metric {primary}",
     ]
+    if proposal is not None:
+        lines.append(
+            f"Waiting for an approver: a spec change by {proposal.proposed_by} at {proposal.proposed_at[:19]} "
+            f"({'; '.join(proposal.loosens)}); apply it with `mlops models approve-spec {spec.name}`"
+        )
     table = Table("version", "status", primary, "rows", "created", "run", title="Versions", title_justify="left")
     for version in versions:
         score = version.metrics.get(primary)

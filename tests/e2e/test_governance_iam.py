@@ -192,6 +192,14 @@ def test_a_spec_change_that_loosens_governance_waits_for_another_person(
     assert code == 0, err
     assert "loosens its governance (approval: manual -> auto): it waits for an approver" in out
     assert platform.registry.get_spec("churn-spec-iam").approval == "manual"
+    # models show says that it waits, and for what
+    code, out, err = cli("models", "show", "churn-spec-iam")
+    assert code == 0, err
+    waiting = f"Waiting for an approver: a spec change by {MOTO_DEFAULT_IDENTITY} at "
+    assert waiting in out and "(approval: manual -> auto); apply it with `mlops models approve-spec" in out
+    code, out, err = cli("models", "show", "churn-spec-iam", "--output", "json")
+    proposal = json.loads(out)["spec_proposal"]
+    assert (proposal["proposed_by"], proposal["spec"]["approval"]) == (MOTO_DEFAULT_IDENTITY, "auto")
     # and may not apply it; a person with ModelApprover may
     code, _, err = cli("models", "approve-spec", "churn-spec-iam")
     assert code == 1 and "ForbiddenError" in err and "another approver must apply it" in err
@@ -207,3 +215,5 @@ def test_a_spec_change_that_loosens_governance_waits_for_another_person(
         == f"Applied the change to 'churn-spec-iam' proposed by {MOTO_DEFAULT_IDENTITY} (approval: manual -> auto)"
     )
     assert platform.registry.get_spec("churn-spec-iam").approval == "auto"
+    code, out, err = cli("models", "show", "churn-spec-iam")
+    assert code == 0 and "Waiting for an approver" not in out, err
