@@ -718,6 +718,21 @@ def _hint_api_key(status: int) -> None:
         )
 
 
+def _warn_relabelled(file: str, read: list[tuple[int, dict[str, Any]]]) -> None:
+    """Say which lines label a row a line before them labelled: the monitor counts a row's first label only."""
+    first: dict[tuple[Any, Any], int] = {}
+    for line, label in read:
+        row = (label.get("request_id"), label.get("row_index", 0))
+        if not isinstance(row[0], str) or not isinstance(row[1], int):
+            continue  # the API names what is wrong with it
+        if row in first:
+            err.print(
+                f"{file}, line {line}: labels the row that line {first[row]} labels (request {row[0]}, row "
+                f"{row[1]}); a row keeps its first label"
+            )
+        first.setdefault(row, line)
+
+
 def cmd_feedback(args: argparse.Namespace) -> int:
     from infra.operations import read_labels
 
@@ -726,6 +741,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         err.print(f"{args.file} has no labels.")
         return 1
     lines, labels = [line for line, _ in read], [label for _, label in read]
+    _warn_relabelled(args.file, read)
     accepted = 0
     for status, answer in _platform().send_feedback(args.name, labels):
         if status != 200:

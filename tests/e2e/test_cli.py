@@ -203,6 +203,12 @@ def test_feedback_from_a_csv_or_a_jsonl_file(demo: DemoResult, platform: Platfor
     lines.write_text(json.dumps({"request_id": request_id, "row_index": 2, "label": "yes"}) + "\n")
     code, out, _ = cli("feedback", "churn", "--file", str(lines))
     assert (code, out.strip()) == (0, "1 label stored for 'churn'")
+    # a row labelled twice in the file: both are sent, and the user is told which one counts
+    labels.write_text(f"request_id,row_index,label\n{request_id},1,no\n{request_id},1,yes\n")
+    code, out, err = cli("feedback", "churn", "--file", str(labels))
+    assert (code, out.strip()) == (0, "2 labels stored for 'churn'")
+    assert f"{labels}, line 3: labels the row that line 2 labels (request {request_id}, row 1)" in err
+    assert "a row keeps its first label" in err
     labels.write_text(f"request_id,row_index,label\n{request_id},0,yes\n{request_id},1,maybe\n")
     code, _, err = cli("feedback", "churn", "--file", str(labels))
     # the API's refusal of the second item is told by the line of the file it is on
