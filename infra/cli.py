@@ -458,9 +458,13 @@ def cmd_features(args: argparse.Namespace) -> int:
         emit(args, dataclasses.asdict(result), human)
     else:  # materialize
         done = platform.materialize_features(args.name)
+        through = f"the ingest of {_ingested_at(done.through)} ({done.through})" if done.through else "nothing yet"
         human = (
             f"'{done.view}': {done.files} new files, {done.rows:,} rows; {done.written:,} entities updated, "
-            f"{done.kept:,} already newer; online through {done.through or 'nothing yet'}"
+            f"{done.kept:,} already newer; online through {through}"
+            if done.files
+            # the platform's tick may have materialized it already
+            else f"'{done.view}': up to date, nothing ingested since it was last materialized; online through {through}"
         )
         if done.age_hours is not None:
             human += f"; newest value {done.age_hours:.1f} h old" + (

@@ -62,6 +62,10 @@ def test_a_view_registered_ingested_and_materialized_serves_a_model_trained_poin
     code, out, err = cli("features", "materialize", "card-activity", "--output", "json")
     assert code == 0, err
     assert json.loads(out)["written"] == 60
+    code, out, err = cli("features", "materialize", "card-activity")
+    assert code == 0, err
+    assert out.startswith("'card-activity': up to date, nothing ingested since it was last materialized; online ")
+    assert "online through the ingest of 20" in out
     # THEN the run trained on the view's features, read point in time
     [run] = platform.registry.list_runs("fraud")
     assert {source.source for source in run.datasets} == {"dataset", "view"}
