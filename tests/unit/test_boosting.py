@@ -185,6 +185,14 @@ def test_a_misspelt_parameter_is_named_with_its_spec_field_before_anything_is_fi
         build_pipeline(churn("random_forest_classifier"), {"max_dept": 4})
     with pytest.raises(TrainingError, match=r"^estimator\.params\.zzz: not a parameter of .*; it takes \["):
         build_pipeline(churn("logistic_regression", params={"zzz": 1}))
-    # the parameters it takes pass, and LightGBM (which takes any keyword, its aliases many) checks its own
+    # LightGBM's scikit-learn estimator passes any keyword on to its core, which ignores an unknown one
+    with pytest.raises(
+        TrainingError, match=r"^estimator\.search\.params\.num_leavs: .*LGBMClassifier; did you mean 'num_leaves'\?$"
+    ):
+        build_pipeline(churn("lightgbm_classifier"), {"num_leavs": 15})
+    # the parameters it takes pass: LightGBM's own names and their aliases too
     assert build_pipeline(churn("random_forest_classifier", params={"n_estimators": 30})) is not None
-    assert build_pipeline(churn("lightgbm_classifier", params={"min_data_in_leaf": 5})) is not None
+    for params in ({"min_data_in_leaf": 5}, {"min_child_samples": 5}, {"feature_fraction": 0.8}, {"num_leaf": 7}):
+        assert build_pipeline(churn("lightgbm_classifier", params=params)) is not None
+    # XGBoost lists no names: left to check its own
+    assert build_pipeline(churn("xgboost_classifier", params={"max_depth": 3})) is not None

@@ -35,9 +35,21 @@ def _estimator(spec: ModelSpec, overrides: Params | None = None) -> Any:
     return cls(**params)
 
 
+def _lightgbm_names() -> set[str] | None:
+    """Every parameter name LightGBM's core reads, aliases included (its scikit-learn estimators pass any keyword
+    on to it, which ignores an unknown one with a warning); None where this LightGBM cannot list them."""
+    from lightgbm.basic import _ConfigAliases
+
+    try:
+        aliases = _ConfigAliases._get_all_param_aliases()  # the C API's LGBM_DumpParamAliases
+    except AttributeError:  # a LightGBM without it: left to check its own
+        return None
+    return {name for names in aliases.values() for name in names} | set(aliases)
+
+
 def _check_names(cls: Any, known: Params, given: dict[str, Params]) -> None:
-    """Each parameter the spec (or a trial) names is one the estimator takes; one that takes any keyword
-    (LightGBM's, XGBoost's: their aliases are many) is left to check them itself.
+    """Each parameter the spec (or a trial) names is one the estimator takes: LightGBM's core parameters and
+    their aliases too; XGBoost, which takes any keyword and lists none, is left to check its own.
 
     Raises
     ------
@@ -47,12 +59,16 @@ def _check_names(cls: Any, known: Params, given: dict[str, Params]) -> None:
     import difflib
     import inspect
 
+    takes = set(known)
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(cls).parameters.values()):
-        return
+        core = _lightgbm_names() if cls.__module__.startswith("lightgbm") else None
+        if core is None:
+            return
+        takes |= core
     for field, params in given.items():
         for name in params:
-            if name not in known:
-                close = difflib.get_close_matches(name, list(known), n=1)
+            if name not in takes:
+                close = difflib.get_close_matches(name, sorted(takes), n=1)
                 hint = f"did you mean '{close[0]}'?" if close else f"it takes {sorted(known)}"
                 raise TrainingError(f"{field}.{name}: not a parameter of {cls.__name__}; {hint}")
 
