@@ -132,6 +132,58 @@ def test_promotion_and_rollback_keep_the_previous_version(churn: Registry) -> No
     assert churn.get_alias("churn").version == first  # type: ignore[union-attr]
 
 
+def test_rollbacks_one_after_another_go_further_back_never_to_the_version_rolled_back_from(churn: Registry) -> None:
+    v1, v2, v3 = add(churn), add(churn), add(churn)
+    for number in (v1, v2, v3):
+        churn.set_alias("churn", CHAMPION, number, actor=ACTOR)
+    assert churn.rollback("churn", actor="oncall").version == v2
+    back = churn.rollback("churn", actor="oncall")  # v2 was bad too: back to v1, not to v3 again
+    assert (back.version, back.previous_version, back.reason) == (v1, v2, f"rollback from {v2}")
+    with pytest.raises(ConflictError, match="has no previous version to roll back to"):
+        churn.rollback("churn", actor="oncall")
+    assert churn.get_alias("churn").version == v1  # type: ignore[union-attr]
+
+
+def test_a_promotion_after_a_rollback_is_remembered_and_a_version_rejected_since_is_passed_over(
+    churn: Registry,
+) -> None:
+    v1, v2, v3, v4 = add(churn), add(churn), add(churn), add(churn)
+    for number in (v1, v2, v3):
+        churn.set_alias("churn", CHAMPION, number, actor=ACTOR)
+    churn.rollback("churn", actor="oncall")  # v2 serves; v1 before it
+    churn.set_alias("churn", CHAMPION, v4, actor=ACTOR)
+    assert churn.rollback("churn", actor="oncall").version == v2  # what served before v4
+    churn.set_alias("churn", CHAMPION, v4, actor=ACTOR)  # v1, v2 before it
+    churn.set_status("churn", v2, VersionStatus.REJECTED, actor="reviewer", reason="label leak")
+    assert churn.rollback("churn", actor="oncall").version == v1  # v2 is never served again
+    # the champion retired: the newest approved version serves, and neither is a version to roll back to
+    churn.set_status("churn", v1, VersionStatus.ARCHIVED, actor="reviewer", reason="retired")
+    assert churn.get_alias("churn").version == v4  # type: ignore[union-attr]
+    with pytest.raises(ConflictError, match="has no previous version to roll back to"):
+        churn.rollback("churn", actor="oncall")
+    # promoting the version that serves adds nothing to go back to
+    churn.set_alias("churn", CHAMPION, v4, actor=ACTOR)
+    with pytest.raises(ConflictError, match="has no previous version to roll back to"):
+        churn.rollback("churn", actor="oncall")
+    churn.set_alias("churn", CHAMPION, v3, actor=ACTOR)
+    churn.set_status("churn", v4, VersionStatus.REJECTED, actor="reviewer", reason="no")  # not the champion
+    with pytest.raises(ConflictError, match="has no previous version that is still approved to roll back to"):
+        churn.rollback("churn", actor="oncall")
+
+
+def test_an_alias_written_before_its_history_was_kept_rolls_back_to_its_previous_version(churn: Registry) -> None:
+    v1, v2 = add(churn), add(churn)
+    churn.set_alias("churn", CHAMPION, v1, actor=ACTOR)
+    churn.set_alias("churn", CHAMPION, v2, actor=ACTOR)
+    key = {"pk": {"S": "MODEL#churn"}, "sk": {"S": "ALIAS#champion"}}
+    item = churn.client.get_item(TableName=churn.table, Key=key)["Item"]
+    document = json.loads(item["doc"]["S"])
+    del document["served_before"]  # as the record was written before
+    churn.client.put_item(TableName=churn.table, Item={**item, "doc": {"S": json.dumps(document)}})
+    assert churn.get_alias("churn").served_before is None  # type: ignore[union-attr]
+    assert churn.rollback("churn", actor="oncall").version == v1
+
+
 def test_rollback_without_history_is_a_conflict(churn: Registry) -> None:
     with pytest.raises(ConflictError, match="no previous version"):
         churn.rollback("churn", actor=ACTOR)

@@ -171,7 +171,7 @@ def move_alias(governance: Governance, call: Call) -> dict[str, Any]:
         request.reason,
         mode=mode,
         weight=request.weight or 0.0,
-        **({"if_current": request.expected_version} if request.expected_version is not None else {}),
+        if_current=request.expected_version if request.expected_version is not None else ...,
     )
     challenger = registry.get_alias(call.name, CHALLENGER) if alias == CHAMPION else None
     if challenger is not None and challenger.version == request.version:  # the canary promoted: its rollout ends

@@ -88,15 +88,30 @@ class RolloutMode(StrEnum):
     SHADOW = "shadow"  # the challenger scores every request; the champion answers
 
 
+# How many versions an alias remembers having served, for rollbacks one after another.
+SERVED_BEFORE_KEPT = 20
+
+
 class AliasRecord(Record):
     alias: str
     version: int
-    previous_version: int | None = None
+    previous_version: int | None = None  # the version it pointed at before this move
+    # The versions it served before, oldest first: a rollback returns to the last and forgets it, so a second
+    # rollback goes further back rather than to the version just rolled back from. None: a record from before
+    # this was kept, whose previous_version is all it remembers.
+    served_before: list[int] | None = None
     updated_at: str
     reason: str = ""
     # Only for the challenger alias.
     mode: RolloutMode | None = None
     weight: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+def served_before(alias: AliasRecord) -> list[int]:
+    """The versions an alias served before, oldest first (a record from before they were kept: its previous one)."""
+    if alias.served_before is not None:
+        return list(alias.served_before)
+    return [alias.previous_version] if alias.previous_version is not None else []
 
 
 class AuditRecord(BaseModel):

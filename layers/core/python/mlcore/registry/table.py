@@ -30,6 +30,7 @@ from mlcore.errors import ConflictError, ModelNotFoundError, NotFoundError
 from mlcore.registry.records import (
     CHALLENGER,
     CHAMPION,
+    SERVED_BEFORE_KEPT,
     STATUS_CHANGES,
     AliasRecord,
     AuditRecord,
@@ -42,6 +43,7 @@ from mlcore.registry.records import (
     SpecRecord,
     VersionStatus,
     ViewRecord,
+    served_before,
     utc_now,
 )
 from mlcore.spec import FeatureView, ModelSpec
@@ -585,8 +587,10 @@ class Registry:
         target = self.get_version(name, fallback)  # read consistently: the transaction checks it is still so
         if target.status is not VersionStatus.APPROVED:
             raise ConflictError(f"version {fallback} of '{name}' changed concurrently; read it again and retry")
-        record = AliasRecord(alias=CHAMPION, version=fallback, previous_version=version, updated_at=utc_now(),
-                             reason=reason, revision=champion.revision)  # fmt: skip
+        # the version taken out is not one to roll back to, nor is the one now serving
+        history = [v for v in served_before(champion) if v not in (version, fallback)]
+        record = AliasRecord(alias=CHAMPION, version=fallback, previous_version=version, served_before=history,
+                             updated_at=utc_now(), reason=reason, revision=champion.revision)  # fmt: skip
         details = {"alias": CHAMPION, "from": version, "to": fallback, "reason": reason}
         return [
             *items,
@@ -642,9 +646,11 @@ class Registry:
         mode: RolloutMode | None = None,
         weight: float = 0.0,
         if_current: int | EllipsisType | None = ...,
+        history: list[int] | None = None,
     ) -> AliasRecord:
         """Point an alias at an approved version, atomically with an audit record; with `if_current`, only
-        while the alias points at that version (None: while there is no such alias).
+        while the alias points at that version (None: while there is no such alias). The alias remembers the
+        version it leaves (a rollback's `history` says what it remembers instead).
 
         Raises
         ------
@@ -665,10 +671,14 @@ class Registry:
                 f"when version {version} was gated against it): not moved; read it again (a pipeline run: run it "
                 "again to gate against what serves now)"
             )
+        if history is None:  # it remembers the version it leaves (none when it stays)
+            left = [current.version] if current and current.version != version else []
+            history = [*(served_before(current) if current else []), *left]
         record = AliasRecord(
             alias=alias,
             version=version,
             previous_version=current.version if current else None,
+            served_before=history[-SERVED_BEFORE_KEPT:],
             updated_at=utc_now(),
             reason=reason,
             mode=mode,
@@ -707,14 +717,25 @@ class Registry:
         )
 
     def rollback(self, name: str, actor: str, alias: str = CHAMPION, reason: str = "") -> AliasRecord:
-        """Point the alias back at the version it served before (only while it still serves the one read)."""
+        """Point the alias back at the newest version it served before that is still approved (only while it still
+        serves the one read), and forget the versions after it: a second rollback goes further back.
+
+        Raises
+        ------
+        ConflictError
+            When it served no approved version before, or it moved concurrently.
+        """
         current = self.get_alias(name, alias)
-        if current is None or current.previous_version is None:
-            raise ConflictError(f"alias '{alias}' of '{name}' has no previous version to roll back to")
+        history = remembered = served_before(current) if current else []
+        while history and self.get_version(name, history[-1]).status is not VersionStatus.APPROVED:
+            history = history[:-1]  # rejected or archived since: never served again
+        if current is None or not history:
+            still = " that is still approved" if remembered else ""
+            raise ConflictError(f"alias '{alias}' of '{name}' has no previous version{still} to roll back to")
         said = f"rollback from {current.version}" + (f": {reason}" if reason else "")
         return self.set_alias(
-            name, alias, current.previous_version, actor, said, mode=current.mode, weight=current.weight,
-            if_current=current.version,
+            name, alias, history[-1], actor, said, mode=current.mode, weight=current.weight,
+            if_current=current.version, history=history[:-1],
         )  # fmt: skip
 
     # -- runs ------------------------------------------------------------------------------
