@@ -39,9 +39,10 @@ from mlcore.catalog import (
     current_code_key,
     dataset_folder,
     dataset_key,
+    granting_duty,
     limits,
 )
-from mlcore.errors import MlopsError, SpecError
+from mlcore.errors import ForbiddenError, MlopsError, SpecError
 from mlcore.registry import Registry, VersionStatus, ViewRecord
 from mlcore.spec import FeatureView, ModelSpec, load_view
 from mlcore.storage import ObjectStore
@@ -189,6 +190,26 @@ def api_error(answer: dict[str, Any], status: int) -> MlopsError:
         error.status = status
         return error
     return kind(message, field=detail.get("field"))
+
+
+def _with_policy(error: MlopsError, route: Route, model: str | None) -> MlopsError:
+    """API Gateway's refusal of a caller without the route's policy, with the managed policies that grant it."""
+    from mlcore.catalog.gateway import GATEWAY_RESPONSE
+
+    duty = granting_duty(route)
+    if (
+        not isinstance(error, ForbiddenError)
+        or duty is None
+        or error.message != GATEWAY_RESPONSE["ACCESS_DENIED"].message
+    ):
+        return error  # another refusal (the proposer approving their own change) says why itself
+    # a model named in mlops:governedModels has policies of its own
+    alone = f"; or {duty}-{model}, if '{model}' is in mlops:governedModels" if model else ""
+    return ForbiddenError(
+        f"{error.message}: {route.method} {route.path} needs the {duty} managed policy attached to the caller (the "
+        f"serving stack's {duty}PolicyArn output{alone})",
+        field=error.field,
+    )
 
 
 def failure_from_history(events: list[dict[str, Any]], execution: dict[str, Any]) -> FailedStep | None:
@@ -658,7 +679,7 @@ class Platform:
             timeout,
         )
         if status >= 400:
-            raise api_error(answer, status)
+            raise _with_policy(api_error(answer, status), route, params.get("name"))
         return answer
 
     def call_api(self, method: str, path: str, body: Any = None, timeout: float = 10) -> tuple[int, dict[str, Any]]:

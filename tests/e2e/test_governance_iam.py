@@ -169,6 +169,12 @@ def test_the_cli_signs_with_the_caller_s_credentials(
         assert code == 0, err
         code, _, err = cli("models", "archive", "churn-cli-iam", str(version))
         assert code == 1 and "ForbiddenError: the caller may not call this route" in err
+        # and which policy would let them
+        assert (
+            "POST /models/{name}/versions/{version}/archive needs the ModelApprover managed policy attached to the "
+            "caller (the serving stack's ModelApproverPolicyArn output; or ModelApprover-churn-cli-iam, if "
+            "'churn-cli-iam' is in mlops:governedModels)"
+        ) in " ".join(err.split())
         code, _, err = cli("models", "audit", "churn-cli-iam")
         assert code == 1  # the promoter does not hold ModelReader either
     code, out, err = cli("models", "audit", "churn-cli-iam", "--output", "json")

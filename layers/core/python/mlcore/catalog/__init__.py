@@ -260,6 +260,7 @@ if TYPE_CHECKING:
         SPEC_ROUTE,
         Header,
         Route,
+        granting_duty,
     )
     from mlcore.catalog.settings import (
         CountPartSettings,

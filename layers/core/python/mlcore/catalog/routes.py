@@ -255,3 +255,8 @@ GOVERNANCE_POLICIES: dict[str, tuple[Route, ...]] = {
     "ModelApprover": (APPROVE_ROUTE, REJECT_ROUTE, ARCHIVE_ROUTE, SPEC_APPROVAL_ROUTE),
     "ModelPromoter": (ALIAS_ROUTE, END_ROLLOUT_ROUTE, ROLLBACK_ROUTE),
 }
+
+
+def granting_duty(route: Route) -> str | None:
+    """The duty whose managed policies (every model's, or one model's) let a caller invoke a governance route."""
+    return next((duty for duty, routes in GOVERNANCE_POLICIES.items() if route in routes), None)
