@@ -192,6 +192,21 @@ def test_a_kept_column_of_a_csv_passes_through_as_written(
     assert predictions.column("zip").to_pylist() == ["02134", "10001", "90210"]
 
 
+def test_a_file_without_a_required_features_column_fails_naming_it_and_a_nullable_one_may_be_left_out(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, spec_with_batch: Any
+) -> None:
+    # GIVEN a file without the nullable data_usage_gb: its rows are scored, the feature null
+    without_usage = with_ids(churn_table(5, seed=6), 0).drop_columns(["data_usage_gb"])
+    data.put(INPUT + "a.parquet", to_parquet(without_usage))
+    result = score_chunk(plan(registry, data).plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    assert (result.read, result.scored, result.rejected) == (5, 5, 0)
+    # WHEN another file lacks age, which may not be null
+    data.put(INPUT + "b.parquet", to_parquet(without_usage.drop_columns(["age"])))
+    # THEN the chunk fails naming the file and the column, rather than refusing each of its rows
+    with pytest.raises(DataValidationError, match=r"b\.parquet has no column 'age', a feature of the model that may"):
+        score_chunk(plan(registry, data).plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+
+
 def test_a_kept_column_that_is_a_number_in_one_file_and_text_in_another_fails_naming_it(
     registry: Registry, data: ObjectStore, artifacts: ObjectStore, glue: Any, spec_with_batch: Any
 ) -> None:

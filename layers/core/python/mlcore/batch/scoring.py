@@ -338,6 +338,20 @@ def _keep_schema(table: pa.Table, keep_columns: list[str], key: str) -> pa.Schem
     return pa.schema([table.schema.field(name) for name in keep_columns])
 
 
+def _check_features(table: pa.Table, model: OnnxModel, key: str, joined: Collection[str]) -> None:
+    """A file without a column of a feature that may not be null is refused as a whole: every row of it would be.
+    The features the views give (`joined`) are the views' to check: the join names a missing entity key."""
+    missing = [
+        f.name for f in model.signature if not f.nullable and f.name not in table.column_names and f.name not in joined
+    ]
+    if missing:
+        raise DataValidationError(
+            f"{key} has no column {missing[0]!r}, a feature of the model that may not be null"
+            + (f" (nor {missing[1:]})" if missing[1:] else "")
+            + "; a nullable feature may be left out"
+        )
+
+
 def _input_columns(spec: ModelSpec, keep_columns: list[str]) -> set[str]:
     """The columns of an input file a batch reads: the features, the kept columns, the views' keys and the time."""
     entities = (entity for binding in spec.views.values() for entity in binding.entities)
@@ -415,6 +429,7 @@ def score_chunk(
                 for rows in _file_tables(local, key, relative, spec, batch_rows, columns=wanted, text=as_written):
                     table = with_view_features(rows, key, spec, data=data, as_of=as_of, cache=offline, listed=listed)
                     keep = _keep_schema(table, plan.keep_columns, key)
+                    _check_features(table, model, key, spec.view_features)
                     writer = writer or ChunkWriter(spec, keep, model, plan.version, folder)
                     read += table.num_rows
                     writer.score(table, relative, first_row, joined=set(table.column_names) - set(rows.column_names))
