@@ -27,6 +27,7 @@ from mlcore.catalog import (
     ARCHIVE_ROUTE,
     DATA_SUFFIXES,
     FEEDBACK_ROUTE,
+    GATEWAY_RESPONSE,
     OUTPUTS,
     PREDICT_ROUTE,
     REJECT_ROUTE,
@@ -194,8 +195,6 @@ def api_error(answer: dict[str, Any], status: int) -> MlopsError:
 
 def _with_policy(error: MlopsError, route: Route, model: str | None) -> MlopsError:
     """API Gateway's refusal of a caller without the route's policy, with the managed policies that grant it."""
-    from mlcore.catalog.gateway import GATEWAY_RESPONSE
-
     duty = granting_duty(route)
     if (
         not isinstance(error, ForbiddenError)
