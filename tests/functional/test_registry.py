@@ -182,6 +182,11 @@ def test_an_alias_written_before_its_history_was_kept_rolls_back_to_its_previous
     churn.client.put_item(TableName=churn.table, Item={**item, "doc": {"S": json.dumps(document)}})
     assert churn.get_alias("churn").served_before is None  # type: ignore[union-attr]
     assert churn.rollback("churn", actor="oncall").version == v1
+    # an older record could remember the version it serves (a promotion of the champion wrote one)
+    document = {**document, "version": v1, "previous_version": v1}
+    churn.client.put_item(TableName=churn.table, Item={**item, "doc": {"S": json.dumps(document)}})
+    with pytest.raises(ConflictError, match="has no previous version to roll back to"):
+        churn.rollback("churn", actor="oncall")
 
 
 def test_rollback_without_history_is_a_conflict(churn: Registry) -> None:

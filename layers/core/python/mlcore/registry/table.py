@@ -726,7 +726,8 @@ class Registry:
             When it served no approved version before, or it moved concurrently.
         """
         current = self.get_alias(name, alias)
-        history = remembered = served_before(current) if current else []
+        # not the version serving now (an older record may remember it)
+        history = remembered = [v for v in served_before(current) if v != current.version] if current else []
         while history and self.get_version(name, history[-1]).status is not VersionStatus.APPROVED:
             history = history[:-1]  # rejected or archived since: never served again
         if current is None or not history:
