@@ -278,6 +278,29 @@ def test_the_champion_is_no_challenger_of_itself_and_a_rollout_set_again_is_unch
     assert ended[-1].details["reason"] == f"version {second} promoted to champion"
 
 
+def test_a_rollback_of_the_champion_onto_the_canarys_version_ends_the_rollout(
+    invoke: Invoke, registry: Registry, versions: Callable[..., int]
+) -> None:
+    first, second = versions(promote=True), versions()
+    invoke("PUT", f"/models/churn/aliases/{CHAMPION}", {"version": second})
+    # GIVEN v1 back in a canary beside the champion v2
+    canary = {"version": first, "mode": "canary", "weight": 0.1}
+    assert invoke("PUT", f"/models/churn/aliases/{CHALLENGER}", canary)[0] == 200
+    # WHEN the champion rolls back to v1 THEN the rollout ends: v1 is not its own challenger
+    status, body = invoke("POST", f"/models/churn/aliases/{CHAMPION}/rollback", {"reason": "v2 is slow"})
+    assert (status, body["version"]) == (200, first)
+    assert registry.get_alias("churn", CHALLENGER) is None
+    ended = [r for r in registry.audit_trail("churn") if r.action == "alias_removed"]
+    assert ended[-1].details["reason"] == f"version {first} is champion again (rollback)"
+    # AND a challenger's rollback passes over the champion's version
+    third = versions()
+    assert invoke("PUT", f"/models/churn/aliases/{CHALLENGER}", {**canary, "version": second})[0] == 200
+    assert invoke("PUT", f"/models/churn/aliases/{CHALLENGER}", {**canary, "version": third})[0] == 200
+    assert invoke("PUT", f"/models/churn/aliases/{CHAMPION}", {"version": second})[0] == 200  # the canary is v3
+    status, body = invoke("POST", f"/models/churn/aliases/{CHALLENGER}/rollback", {})
+    assert status == 409 and "has no previous version to roll back to" in body["error"]["message"]
+
+
 def test_a_pending_version_is_never_promoted(invoke: Invoke, registry: Registry, versions: Callable[..., int]) -> None:
     first, pending = versions(promote=True), versions(VersionStatus.PENDING)
     status, body = invoke("PUT", f"/models/churn/aliases/{CHAMPION}", {"version": pending})

@@ -189,6 +189,45 @@ def test_an_alias_written_before_its_history_was_kept_rolls_back_to_its_previous
         churn.rollback("churn", actor="oncall")
 
 
+def test_an_alias_a_rollback_wrote_before_its_history_was_kept_does_not_go_back_to_the_version_rolled_from(
+    churn: Registry,
+) -> None:
+    v1, v2, v3 = add(churn), add(churn), add(churn)
+    for number in (v1, v2, v3):
+        churn.set_alias("churn", CHAMPION, number, actor=ACTOR)
+    churn.rollback("churn", actor="oncall")  # v2 serves
+    key = {"pk": {"S": "MODEL#churn"}, "sk": {"S": "ALIAS#champion"}}
+    item = churn.client.get_item(TableName=churn.table, Key=key)["Item"]
+    document = {k: v for k, v in json.loads(item["doc"]["S"]).items() if k != "served_before"}  # as written before
+    churn.client.put_item(TableName=churn.table, Item={**item, "doc": {"S": json.dumps(document)}})
+    assert (document["previous_version"], document["reason"]) == (v3, f"rollback from {v3}")
+    with pytest.raises(ConflictError, match="has no previous version to roll back to"):
+        churn.rollback("churn", actor="oncall")
+
+
+def test_a_rollback_whose_alias_moved_away_and_back_meanwhile_changes_nothing(
+    churn: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v1, v2, v3 = add(churn), add(churn), add(churn)
+    churn.set_alias("churn", CHAMPION, v1, actor=ACTOR)
+    churn.set_alias("churn", CHAMPION, v2, actor=ACTOR)
+    other = Registry(churn.table, churn.client)
+    read = churn.get_alias
+
+    def read_then_see_it_move_away_and_back(name: str, alias: str = CHAMPION) -> Any:
+        found = read(name, alias)
+        monkeypatch.setattr(churn, "get_alias", read)
+        other.set_alias(name, alias, v3, actor="bob")  # v2 -> v3 -> v2: the same version, another history
+        other.set_alias(name, alias, v2, actor="bob")
+        return found
+
+    monkeypatch.setattr(churn, "get_alias", read_then_see_it_move_away_and_back)
+    with pytest.raises(ConflictError, match="moved concurrently"):
+        churn.rollback("churn", actor=ACTOR)
+    alias = other.get_alias("churn")
+    assert alias is not None and (alias.version, alias.served_before) == (v2, [v1, v2, v3])
+
+
 def test_rollback_without_history_is_a_conflict(churn: Registry) -> None:
     with pytest.raises(ConflictError, match="no previous version"):
         churn.rollback("churn", actor=ACTOR)

@@ -173,10 +173,16 @@ def move_alias(governance: Governance, call: Call) -> dict[str, Any]:
         weight=request.weight or 0.0,
         if_current=request.expected_version if request.expected_version is not None else ...,
     )
-    challenger = registry.get_alias(call.name, CHALLENGER) if alias == CHAMPION else None
-    if challenger is not None and challenger.version == request.version:  # the canary promoted: its rollout ends
-        registry.remove_alias(call.name, CHALLENGER, actor, f"version {request.version} promoted to champion")
+    if alias == CHAMPION:
+        _end_rollout_of(registry, call.name, request.version, actor, "promoted to champion")
     return _moved(call, alias, record, actor)
+
+
+def _end_rollout_of(registry: Registry, name: str, version: int, actor: str, why: str) -> None:
+    """End the rollout whose challenger is `version`, now the champion: a version is not its own challenger."""
+    challenger = registry.get_alias(name, CHALLENGER)
+    if challenger is not None and challenger.version == version:
+        registry.remove_alias(name, CHALLENGER, actor, f"version {version} {why}")
 
 
 def _moved(call: Call, alias: str, record: AliasRecord, actor: str) -> dict[str, Any]:
@@ -211,7 +217,10 @@ def remove_alias(governance: Governance, call: Call) -> dict[str, Any]:
 
 def rollback(governance: Governance, call: Call) -> dict[str, Any]:
     actor, alias, request = _actor(call), _alias(call), _body(RollbackRequest, call)
-    return _moved(call, alias, governance.registry.rollback(call.name, actor, alias, request.reason), actor)
+    record = governance.registry.rollback(call.name, actor, alias, request.reason)
+    if alias == CHAMPION:
+        _end_rollout_of(governance.registry, call.name, record.version, actor, "is champion again (rollback)")
+    return _moved(call, alias, record, actor)
 
 
 def audit(governance: Governance, call: Call) -> dict[str, Any]:

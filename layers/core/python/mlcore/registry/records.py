@@ -108,10 +108,13 @@ class AliasRecord(Record):
 
 
 def served_before(alias: AliasRecord) -> list[int]:
-    """The versions an alias served before, oldest first (a record from before they were kept: its previous one)."""
+    """The versions an alias served before, oldest first (a record from before they were kept: its previous one,
+    unless a rollback wrote it: that is the version rolled back from)."""
     if alias.served_before is not None:
         return list(alias.served_before)
-    return [alias.previous_version] if alias.previous_version is not None else []
+    if alias.previous_version is None or alias.reason.startswith(f"rollback from {alias.previous_version}"):
+        return []
+    return [alias.previous_version]
 
 
 class AuditRecord(BaseModel):

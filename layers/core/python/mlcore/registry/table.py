@@ -646,11 +646,12 @@ class Registry:
         mode: RolloutMode | None = None,
         weight: float = 0.0,
         if_current: int | EllipsisType | None = ...,
-        history: list[int] | None = None,
+        history: tuple[int, list[int]] | None = None,
     ) -> AliasRecord:
         """Point an alias at an approved version, atomically with an audit record; with `if_current`, only
         while the alias points at that version (None: while there is no such alias). The alias remembers the
-        version it leaves (a rollback's `history` says what it remembers instead).
+        version it leaves; a rollback's `history` is (the revision it read, what the alias remembers instead),
+        written only over that revision.
 
         Raises
         ------
@@ -673,12 +674,16 @@ class Registry:
             )
         if history is None:  # it remembers the version it leaves (none when it stays)
             left = [current.version] if current and current.version != version else []
-            history = [*(served_before(current) if current else []), *left]
+            remembered = [*(served_before(current) if current else []), *left]
+        elif current is None or current.revision != history[0]:  # moved and back since the history was read
+            raise ConflictError(f"alias '{alias}' of '{name}' moved concurrently; read it again and retry")
+        else:
+            remembered = history[1]
         record = AliasRecord(
             alias=alias,
             version=version,
             previous_version=current.version if current else None,
-            served_before=history[-SERVED_BEFORE_KEPT:],
+            served_before=remembered[-SERVED_BEFORE_KEPT:],
             updated_at=utc_now(),
             reason=reason,
             mode=mode,
@@ -726,8 +731,10 @@ class Registry:
             When it served no approved version before, or it moved concurrently.
         """
         current = self.get_alias(name, alias)
-        # not the version serving now (an older record may remember it)
-        history = remembered = [v for v in served_before(current) if v != current.version] if current else []
+        # not the version serving now (an older record may remember it), nor a challenger's the champion's
+        champion = self.get_alias(name, CHAMPION) if alias == CHALLENGER else None
+        serving = {current.version if current else None, champion.version if champion else None}
+        history = remembered = [v for v in served_before(current) if v not in serving] if current else []
         while history and self.get_version(name, history[-1]).status is not VersionStatus.APPROVED:
             history = history[:-1]  # rejected or archived since: never served again
         if current is None or not history:
@@ -736,7 +743,7 @@ class Registry:
         said = f"rollback from {current.version}" + (f": {reason}" if reason else "")
         return self.set_alias(
             name, alias, history[-1], actor, said, mode=current.mode, weight=current.weight,
-            if_current=current.version, history=history[:-1],
+            if_current=current.version, history=(current.revision, history[:-1]),
         )  # fmt: skip
 
     # -- runs ------------------------------------------------------------------------------
