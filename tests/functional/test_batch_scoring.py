@@ -205,6 +205,11 @@ def test_a_file_without_a_required_features_column_fails_naming_it_and_a_nullabl
     # THEN the chunk fails naming the file and the column, rather than refusing each of its rows
     with pytest.raises(DataValidationError, match=r"b\.parquet has no column 'age', a feature of the model that may"):
         score_chunk(plan(registry, data).plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    # AND a header-only file without it adds no row and fails nothing
+    data.put(INPUT + "b.csv", ",".join([*(c for c in FEATURES if c != "age"), "customer_id"]).encode() + b"\n")
+    data.client.delete_object(Bucket=data.bucket, Key=INPUT + "b.parquet")
+    result = score_chunk(plan(registry, data).plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    assert (result.read, result.scored, result.rejected) == (5, 5, 0)
 
 
 def test_a_kept_column_that_is_a_number_in_one_file_and_text_in_another_fails_naming_it(

@@ -344,12 +344,13 @@ def _check_features(table: pa.Table, model: OnnxModel, key: str, joined: Collect
     missing = [
         f.name for f in model.signature if not f.nullable and f.name not in table.column_names and f.name not in joined
     ]
-    if missing:
-        raise DataValidationError(
-            f"{key} has no column {missing[0]!r}, a feature of the model that may not be null"
-            + (f" (nor {missing[1:]})" if missing[1:] else "")
-            + "; a nullable feature may be left out"
-        )
+    if not missing or table.num_rows == 0:  # a header-only file refuses no row
+        return
+    raise DataValidationError(
+        f"{key} has no column {missing[0]!r}, a feature of the model that may not be null"
+        + (f"; nor {missing[1:]}" if missing[1:] else "")
+        + "; a nullable feature may be left out"
+    )
 
 
 def _input_columns(spec: ModelSpec, keep_columns: list[str]) -> set[str]:
