@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 from collections import defaultdict
@@ -35,16 +36,17 @@ def _estimator(spec: ModelSpec, overrides: Params | None = None) -> Any:
     return cls(**params)
 
 
-def _lightgbm_names() -> set[str] | None:
+@functools.cache
+def _lightgbm_names() -> frozenset[str] | None:
     """Every parameter name LightGBM's core reads, aliases included (its scikit-learn estimators pass any keyword
     on to it, which ignores an unknown one with a warning); None where this LightGBM cannot list them."""
-    from lightgbm.basic import _ConfigAliases
-
     try:
-        aliases = _ConfigAliases._get_all_param_aliases()  # the C API's LGBM_DumpParamAliases
-    except AttributeError:  # a LightGBM without it: left to check its own
+        from lightgbm.basic import _ConfigAliases  # a private helper over the C API's LGBM_DumpParamAliases
+
+        aliases = _ConfigAliases._get_all_param_aliases()
+    except (ImportError, AttributeError):  # a LightGBM without it: left to check its own
         return None
-    return {name for names in aliases.values() for name in names} | set(aliases)
+    return frozenset({name for names in aliases.values() for name in names} | set(aliases))
 
 
 def _check_names(cls: Any, known: Params, given: dict[str, Params]) -> None:
