@@ -203,7 +203,7 @@ def _with_policy(error: MlopsError, route: Route, model: str | None) -> MlopsErr
     ):
         return error  # another refusal (the proposer approving their own change) says why itself
     # a model named in mlops:governedModels has policies of its own
-    alone = f"; or {duty}-{model}, if '{model}' is in mlops:governedModels" if model else ""
+    alone = f"; or <prefix>-{duty}-{model}, if '{model}' is in mlops:governedModels" if model else ""
     return ForbiddenError(
         f"{error.message}: {route.method} {route.path} needs the {duty} managed policy attached to the caller (the "
         f"serving stack's {duty}PolicyArn output{alone})",

@@ -19,7 +19,7 @@ def test_the_gateways_refusal_of_a_governance_route_names_the_managed_policy_tha
     assert error.message == (
         "the caller may not call this route: POST /models/{name}/aliases/{alias}/rollback needs the ModelPromoter "
         "managed policy attached to the caller (the serving stack's ModelPromoterPolicyArn output; or "
-        "ModelPromoter-churn, if 'churn' is in mlops:governedModels)"
+        "<prefix>-ModelPromoter-churn, if 'churn' is in mlops:governedModels)"
     )
 
 
