@@ -259,22 +259,24 @@ def cmd_models(args: argparse.Namespace) -> int:
         spec, alias = registry.get_spec(args.name), registry.get_alias(args.name)
         challenger = registry.get_alias(args.name, CHALLENGER)
         versions, audit = registry.list_versions(args.name), registry.audit_trail(args.name)[-20:]
-        proposal = registry.spec_proposal(args.name)
+        proposal, record = registry.spec_proposal(args.name), registry.find_spec(args.name)
+        # a spec registered since it was proposed: approve-spec refuses it, so it is not waiting any more
+        stale = proposal is not None and record is not None and proposal.base_revision != record.revision
         document = {
             "spec": spec.model_dump(mode="json"),
             "champion": alias.model_dump(mode="json") if alias else None,
             "versions": [v.model_dump(mode="json") for v in versions],
             "audit": [a.model_dump(mode="json") for a in audit],
-            "spec_proposal": proposal.model_dump(mode="json") if proposal else None,
+            "spec_proposal": {**proposal.model_dump(mode="json"), "stale": stale} if proposal else None,
         }
-        emit(args, document, _model_summary(spec, alias, challenger, versions, audit, proposal=proposal))
+        emit(args, document, _model_summary(spec, alias, challenger, versions, audit, proposal=proposal, stale=stale))
     else:
         return _govern(platform, args)
     return 0
 
 
 def _model_summary(
-    spec: Any, champion: Any, challenger: Any, versions: list[Any], audit: list[Any], *, proposal: Any
+    spec: Any, champion: Any, challenger: Any, versions: list[Any], audit: list[Any], *, proposal: Any, stale: bool
 ) -> Group:
     """`models show` for a person: what the model is, what serves, a spec change waiting for an approver, its
     versions, its latest decisions."""
@@ -289,9 +291,13 @@ def _model_summary(
         f"Serving: {serving}; approval {spec.approval}; primary metric {primary}",
     ]
     if proposal is not None:
+        change = (
+            f"a spec change by {proposal.proposed_by} at {proposal.proposed_at[:19]} ({'; '.join(proposal.loosens)})"
+        )
         lines.append(
-            f"Waiting for an approver: a spec change by {proposal.proposed_by} at {proposal.proposed_at[:19]} "
-            f"({'; '.join(proposal.loosens)}); apply it with `mlops models approve-spec {spec.name}`"
+            f"Out of date: {change}; the spec was registered again since: propose it again (mlops models register)"
+            if stale
+            else f"Waiting for an approver: {change}; apply it with `mlops models approve-spec {spec.name}`"
         )
     table = Table("version", "status", primary, "rows", "created", "run", title="Versions", title_justify="left")
     for version in versions:
@@ -458,14 +464,19 @@ def cmd_features(args: argparse.Namespace) -> int:
         emit(args, dataclasses.asdict(result), human)
     else:  # materialize
         done = platform.materialize_features(args.name)
-        through = f"the ingest of {_ingested_at(done.through)} ({done.through})" if done.through else "nothing yet"
-        human = (
-            f"'{done.view}': {done.files} new files, {done.rows:,} rows; {done.written:,} entities updated, "
-            f"{done.kept:,} already newer; online through {through}"
-            if done.files
-            # the platform's tick may have materialized it already
-            else f"'{done.view}': up to date, nothing ingested since it was last materialized; online through {through}"
-        )
+        at = _ingested_at(done.through)
+        through = (f"the ingest of {at} ({done.through})" if at else done.through) if done.through else "nothing yet"
+        if done.files:
+            human = (
+                f"'{done.view}': {done.files} new files, {done.rows:,} rows; {done.written:,} entities updated, "
+                f"{done.kept:,} already newer; online through {through}"
+            )
+        elif done.through:  # the platform's tick may have materialized it already
+            human = (
+                f"'{done.view}': up to date, nothing ingested since it was last materialized; online through {through}"
+            )
+        else:
+            human = f"'{done.view}': nothing ingested yet (mlops features ingest {done.view} FILE)"
         if done.age_hours is not None:
             human += f"; newest value {done.age_hours:.1f} h old" + (
                 " (older than its ttl: stale)" if done.stale else ""

@@ -172,7 +172,7 @@ def test_the_cli_signs_with_the_caller_s_credentials(
         # and which policy would let them
         assert (
             "POST /models/{name}/versions/{version}/archive needs the ModelApprover managed policy attached to the "
-            "caller (the serving stack's ModelApproverPolicyArn output; or ModelApprover-churn-cli-iam, if "
+            "caller (the serving stack's ModelApproverPolicyArn output; or <prefix>-ModelApprover-churn-cli-iam, if "
             "'churn-cli-iam' is in mlops:governedModels)"
         ) in " ".join(err.split())
         code, _, err = cli("models", "audit", "churn-cli-iam")
@@ -183,6 +183,26 @@ def test_the_cli_signs_with_the_caller_s_credentials(
     assert ("status_changed", MOTO_DEFAULT_IDENTITY) in actors
     assert ("alias_moved", promoter.arn) in actors
     assert platform.registry.get_version("churn-cli-iam", version).status is VersionStatus.APPROVED
+
+
+def test_a_waiting_spec_change_is_shown_out_of_date_once_the_spec_is_registered_again(
+    cli: Cli, platform: Platform, tmp_path: Path
+) -> None:
+    import yaml
+
+    path = register_copy(platform, tmp_path, "churn-spec-stale", approval="manual")
+    document = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**document, "approval": "auto"}))
+    assert cli("models", "register", str(path))[0] == 0  # waits for an approver
+    path.write_text(yaml.safe_dump({**document, "description": "a new description"}))
+    code, out, err = cli("models", "register", str(path))  # tightens nothing, loosens nothing: applied
+    assert code == 0 and "Registered 'churn-spec-stale'" in out, err
+    code, out, err = cli("models", "show", "churn-spec-stale")
+    assert code == 0, err
+    assert "Out of date: a spec change by" in out and "propose it again (mlops models register)" in out
+    assert "Waiting for an approver" not in out
+    code, out, err = cli("models", "show", "churn-spec-stale", "--output", "json")
+    assert json.loads(out)["spec_proposal"]["stale"] is True
 
 
 def test_a_spec_change_that_loosens_governance_waits_for_another_person(
@@ -205,7 +225,9 @@ def test_a_spec_change_that_loosens_governance_waits_for_another_person(
     assert waiting in out and "(approval: manual -> auto); apply it with `mlops models approve-spec" in out
     code, out, err = cli("models", "show", "churn-spec-iam", "--output", "json")
     proposal = json.loads(out)["spec_proposal"]
-    assert (proposal["proposed_by"], proposal["spec"]["approval"]) == (MOTO_DEFAULT_IDENTITY, "auto")
+    assert (proposal["proposed_by"], proposal["spec"]["approval"], proposal["stale"]) == (
+        MOTO_DEFAULT_IDENTITY, "auto", False
+    )  # fmt: skip
     # and may not apply it; a person with ModelApprover may
     code, _, err = cli("models", "approve-spec", "churn-spec-iam")
     assert code == 1 and "ForbiddenError" in err and "another approver must apply it" in err
