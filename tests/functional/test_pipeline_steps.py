@@ -167,6 +167,43 @@ def test_validate_without_any_dataset_is_not_found(
         validate(registry, data, artifacts)
 
 
+def test_a_spec_that_adds_a_feature_is_compared_with_its_champion_and_one_that_drops_one_says_why_it_is_not(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_dataset: pa.Table
+) -> None:
+    # GIVEN v1 the champion, trained on the example spec's seven features
+    validate(registry, data, artifacts)
+    train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
+    evaluation = evaluate_candidate(
+        EvaluateRequest(model_name="churn", run_id=RUN), registry=registry, artifacts=artifacts
+    )
+    register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
+    promote_version(PromoteRequest(model_name="churn", version=1), registry=registry)
+    spec = registry.get_spec("churn").model_dump(mode="json")
+    # WHEN the spec adds a feature, and data with it arrives
+    calls = churn_dataset.column("support_calls").to_numpy().astype(float)
+    data.put(
+        "datasets/churn/2099-01-01.parquet", to_parquet(churn_dataset.append_column("calls_sq", pa.array(calls**2)))
+    )
+    registry.put_spec(parse_spec({**spec, "features": [*spec["features"], {"name": "calls_sq", "type": "numeric"}]}),
+                      actor="test")  # fmt: skip
+    validate(registry, data, artifacts, run_id="churn-run-2", force=True)
+    added = train_candidate("churn", "churn-run-2", registry=registry, artifacts=artifacts)
+    # THEN the champion is scored on its own seven inputs, and compared
+    assert (added.champion_version, added.champion_not_compared) == (1, "")
+    assert added.champion_metrics is not None
+    # WHEN the spec drops a feature the champion reads
+    registry.put_spec(parse_spec({**spec, "features": [f for f in spec["features"] if f["name"] != "age"]}), actor="t")
+    validate(registry, data, artifacts, run_id="churn-run-3", force=True)
+    dropped = train_candidate("churn", "churn-run-3", registry=registry, artifacts=artifacts)
+    # THEN the run trains, and says why the champion was not compared
+    assert (dropped.champion_version, dropped.champion_metrics) == (1, None)
+    assert dropped.champion_not_compared == "it reads ['age'], which this spec does not have as it had them"
+    decision = evaluate_candidate(
+        EvaluateRequest(model_name="churn", run_id="churn-run-3"), registry=registry, artifacts=artifacts
+    )
+    assert "; not compared with champion v1: it reads ['age']" in decision.reason
+
+
 @pytest.mark.parametrize(
     "uri",
     [

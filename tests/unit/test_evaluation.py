@@ -265,6 +265,41 @@ def test_without_a_confidence_the_interval_is_reported_not_required(churn_spec: 
     )
 
 
+def test_an_error_metrics_interval_is_named_in_the_order_it_is_taken(churn_spec: ModelSpec) -> None:
+    """The interval is of the challenger's gain: for rmse, champion minus challenger (a worse one is negative)."""
+    raw = churn_spec.model_dump(mode="json", exclude_none=True)
+    regressor = parse_spec({**raw, "task": "regression", "estimator": {"kind": "ridge"},
+                            "metrics": {"primary": "rmse", "confidence": 0.95}})  # fmt: skip
+    interval = Comparison(metric="rmse", confidence=0.95, difference=-3.4, low=-4.5715, high=-2.2346, resamples=1000)
+    worse = result({"rmse": 24.6093}, champion={"rmse": 21.1810}).model_copy(update={"comparison": interval})
+    decision = apply_gate(regressor, worse)
+    assert not decision.passed
+    assert (
+        "the 95% interval of rmse (champion - challenger: lower is better) is [-4.5715, -2.2346]: its lower end is "
+        "not above 0"
+    ) in decision.reason
+    better = result({"rmse": 19.0}, champion={"rmse": 21.1810}).model_copy(
+        update={"comparison": interval.model_copy(update={"low": 1.04, "high": 2.85})}
+    )
+    assert apply_gate(regressor, better).reason.endswith(
+        "(the 95% interval of rmse (champion - challenger: lower is better) is [+1.0400, +2.8500])"
+    )
+
+
+def test_a_champion_that_reads_features_the_spec_dropped_is_not_compared_and_the_reason_says_so(
+    churn_spec: ModelSpec,
+) -> None:
+    unscored = result(GOOD).model_copy(
+        update={"champion_version": 3, "champion_not_compared": "it reads ['age'], which this spec does not have"}
+    )
+    decision = apply_gate(churn_spec, unscored)
+    assert decision.passed
+    assert decision.reason == (
+        "roc_auc 0.8200 meets every minimum; not compared with champion v3: it reads ['age'], which this spec does "
+        "not have"
+    )
+
+
 def test_an_undefined_interval_does_not_pass(churn_spec: ModelSpec) -> None:
     assert not apply_gate(with_confidence(churn_spec, 0.9), compared(float("nan"))).passed
 

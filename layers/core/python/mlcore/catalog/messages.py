@@ -244,6 +244,8 @@ class TrainingResult(TrainedModel):
     parity_max_abs_diff: float
     champion_version: int | None = None
     champion_metrics: dict[str, float] | None = None
+    # Why the champion was not scored on the holdout (its inputs are not this spec's features): no comparison.
+    champion_not_compared: str = ""
     cross_validation: dict[str, CrossValidation] | None = None
     comparison: Comparison | None = None
 

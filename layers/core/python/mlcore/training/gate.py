@@ -55,13 +55,20 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
             f"{champion[primary]:.4f} on the same holdout"
         )
     interval = result.comparison
+    # the interval is of the challenger's gain: for an error metric, champion minus challenger
+    order = "champion - challenger: lower is better" if primary in LOWER_IS_BETTER else "challenger - champion"
     if interval is not None and spec.metrics.confidence is not None and not interval.low > -spec.metrics.tolerance:
         reasons.append(
-            f"the {interval.confidence:.0%} interval of {primary} (challenger - champion) is "
-            f"[{interval.low:+.4f}, {interval.high:+.4f}]: its lower end is not above -{spec.metrics.tolerance:g}"
+            f"the {interval.confidence:.0%} interval of {primary} ({order}) is "
+            f"[{interval.low:+.4f}, {interval.high:+.4f}]: its lower end is not above {0 - spec.metrics.tolerance:g}"
         )
     if reasons:
         reason = "; ".join(reasons)
+    elif champion is None and result.champion_not_compared:
+        reason = (
+            f"{primary} {candidate[primary]:.4f} meets every minimum; not compared with champion "
+            f"v{result.champion_version}: {result.champion_not_compared}"
+        )
     elif champion is None:
         reason = f"first version: {primary} {candidate[primary]:.4f} meets every minimum"
     else:
@@ -70,8 +77,9 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
             "on the same holdout: not worse"
         )
         if interval is not None:
+            difference = "the difference" if primary not in LOWER_IS_BETTER else f"{primary} ({order})"
             reason += (
-                f" (the {interval.confidence:.0%} interval of the difference is "
+                f" (the {interval.confidence:.0%} interval of {difference} is "
                 f"[{interval.low:+.4f}, {interval.high:+.4f}])"
             )
     if gaps and not reasons:

@@ -16,8 +16,8 @@ import pyarrow.compute as pc
 from mlcore.catalog import Artifact, CrossValidation, RunFile, TrainingResult, ValidateResult, run_key
 from mlcore.data import build_profile, read_split
 from mlcore.errors import TrainingError
-from mlcore.registry import Registry
-from mlcore.serving import OnnxModel, load_served_model, signature_of
+from mlcore.registry import ModelVersion, Registry
+from mlcore.serving import OnnxModel, load_served_model, signature_of, tensors_from_columns
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
 from mlcore.training.custom import install_code
@@ -202,6 +202,19 @@ def adopt_candidate(model_name: str, run_id: str, *, registry: Registry, artifac
     )
 
 
+def _champion_inputs(
+    holdout: pa.Table, spec: ModelSpec, champion: ModelVersion
+) -> tuple[dict[str, np.ndarray] | None, str]:
+    """The holdout as the champion's inputs (its own signature: a spec may have added features since), or None
+    with why, when the champion reads a feature this spec no longer has, or has as another type."""
+    ours = {field.name: field.type for field in signature_of(spec.features)}
+    unknown = [field.name for field in champion.signature if ours.get(field.name) != field.type]
+    if unknown:
+        return None, f"it reads {unknown}, which this spec does not have as it had them"
+    values = {field.name: holdout.column(field.name).to_pylist() for field in champion.signature}
+    return tensors_from_columns(values, champion.signature), ""
+
+
 def _assess(
     run: RunData,
     run_id: str,
@@ -236,8 +249,9 @@ def _assess(
     profile = build_profile(spec, train_columns, candidate.predict(train_columns)["label"])
     champion = registry.champion(model_name)
     champion_metrics = comparison = None
-    if champion is not None:
-        champion_outputs = load_served_model(champion, artifacts).predict(holdout_columns)
+    champion_columns, not_compared = _champion_inputs(holdout, spec, champion) if champion else (None, "")
+    if champion is not None and champion_columns is not None:
+        champion_outputs = load_served_model(champion, artifacts).predict(champion_columns)
         champion_metrics = score(spec, truth, champion_outputs, champion.classes)
         if spec.metrics.confidence is not None or spec.data.cv_folds is not None:
             comparison = paired_bootstrap(
@@ -266,6 +280,7 @@ def _assess(
         parity_max_abs_diff=parity,
         champion_version=champion.version if champion else None,
         champion_metrics=champion_metrics,
+        champion_not_compared=not_compared,
         image=image,
         data_fingerprint=inputs.fingerprint,
         params=params,
