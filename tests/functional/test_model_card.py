@@ -127,6 +127,10 @@ def test_a_searched_versions_card_says_what_its_search_picked(
     card = model_card(registry, version.model_copy(update={"params": picked}))
     # the spec's parameters, and what this version's search chose in place of them
     assert "its random search of 4 trials picked {'max_depth': 4, 'min_samples_leaf': 7}" in card
+    # a grid of 3 combinations runs 3 trials, whatever `trials` allows
+    raw["estimator"]["search"] = {"params": {"max_depth": [4, 8, 12]}, "strategy": "grid", "trials": 10}
+    registry.put_spec(parse_spec(raw), actor="alice")
+    assert "its grid search of 3 trials picked" in model_card(registry, version.model_copy(update={"params": picked}))
 
 
 @pytest.mark.parametrize(

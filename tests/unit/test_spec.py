@@ -313,6 +313,14 @@ def test_a_random_search_is_seeded_and_keeps_integers_integers_inside_their_rang
     assert 10 <= below <= 30
 
 
+@pytest.mark.parametrize(("trials", "planned"), [(5, 4), (4, 4), (3, 3)])
+def test_a_random_search_never_plans_a_trial_twice_and_stops_when_its_space_is_smaller(
+    raw: dict[str, Any], trials: int, planned: int
+) -> None:
+    plan = search_of(raw, params={"max_depth": [4, 8], "min_samples_leaf": [1, 5]}, trials=trials).plan()
+    assert len(plan) == planned and len({repr(trial) for trial in plan}) == planned  # 2 x 2 combinations at most
+
+
 @pytest.mark.parametrize(
     ("search", "message"),
     [

@@ -152,6 +152,9 @@ class Range(_Strict):
         return self
 
 
+DRAWS_PER_TRIAL = 20  # a random search stops drawing after this many tries per trial: its space is smaller
+
+
 class Search(_Strict):
     """A hyperparameter search: trials drawn from `params`, scored by cross-validation on the training set."""
 
@@ -187,19 +190,24 @@ class Search(_Strict):
         return self
 
     def plan(self) -> list[dict[str, Any]]:
-        """The trials' parameters: a grid's first `trials` combinations, or `trials` seeded random draws."""
+        """The trials' parameters: a grid's first `trials` combinations, or up to `trials` distinct seeded random
+        draws (fewer when the space has fewer: a trial run twice would only cost twice)."""
         names = sorted(self.params)
         if self.strategy == "grid":
             grid = itertools.product(*(self.params[name] for name in names))  # lists only (validated)
             return [dict(zip(names, values, strict=True)) for values in itertools.islice(grid, self.trials)]
         rng = random.Random(self.seed)
-        return [
-            {
-                name: values.draw(rng) if isinstance(values, Range) else rng.choice(values)
-                for name, values in ((name, self.params[name]) for name in names)
-            }
-            for _ in range(self.trials)
-        ]
+        trials: dict[str, dict[str, Any]] = {}  # by their parameters' repr: lists may hold unhashable values
+        for _ in range(self.trials * DRAWS_PER_TRIAL):
+            trial = {name: self._draw(name, rng) for name in names}
+            trials.setdefault(repr(trial), trial)
+            if len(trials) == self.trials:
+                break
+        return list(trials.values())
+
+    def _draw(self, name: str, rng: random.Random) -> Any:
+        values = self.params[name]
+        return values.draw(rng) if isinstance(values, Range) else rng.choice(values)
 
 
 class Estimator(_Strict):

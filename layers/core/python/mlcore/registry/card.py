@@ -127,7 +127,7 @@ def card_sections(
     search = spec.estimator.search
     if search is not None:  # what the search chose is this version's, not the spec's
         picked = {name: version.params.get(name) for name in search.params}
-        estimator += f"; its {search.strategy} search of {search.trials} trials picked {picked}"
+        estimator += f"; its {search.strategy} search of {len(search.plan())} trials picked {picked}"
     if spec.estimator.class_weight:
         estimator += f"; class weights {spec.estimator.class_weight}"
     summary = [
