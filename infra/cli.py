@@ -686,6 +686,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return 0 if succeeded else 1
 
 
+def _at_least_one(text: str) -> int:
+    """A count of 1 or more (argparse names the option when this refuses)."""
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not a count of 1 or more")
+    return number
+
+
 def _download_report(platform: Platform, name: str, run_id: str, out: Path) -> int:
     """The validation report of a pipeline run (HTML and JSON), downloaded and opened where a browser can."""
     from mlcore.catalog import RunFile, run_key
@@ -697,7 +705,12 @@ def _download_report(platform: Platform, name: str, run_id: str, out: Path) -> i
         try:
             data = platform.artifacts.get(run_key(name, run_id, file))
         except NotFoundError:
-            err.print(f"Run {run_id} of '{name}' has no {file}: its dataset was never checked.")
+            run = platform.registry.find_run(run_id)
+            if run is None or run.model_name != name:  # a mistyped id, or another model's run
+                whose = f"a run of '{run.model_name}'" if run else "not a run recorded for any model"
+                err.print(f"Run {run_id} is {whose}, not of '{name}' (mlops runs list {name})")
+            else:
+                err.print(f"Run {run_id} of '{name}' has no {file}: its dataset was never checked.")
             return 1
         path = out / f"{name}-{run_id}-{file}"
         path.write_bytes(data)
@@ -1018,7 +1031,7 @@ def _runs_parser(sub: Any) -> None:
     runs = sub.add_parser("runs", help="the record of every training run").add_subparsers(dest="action", required=True)
     listing = runs.add_parser("list", help="a model's runs, newest first")
     listing.add_argument("name")
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--limit", type=_at_least_one, default=20, help="the newest runs to list (20)")
     _output(listing)
     show = runs.add_parser("show", help="one run in full")
     show.add_argument("run_id")

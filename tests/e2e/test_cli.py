@@ -63,6 +63,11 @@ def test_a_failed_validation_says_which_step_failed_why_and_where_the_report_is(
     code, _, _ = cli("pipeline", "report", "churn-bad-data", run_id, "--out", str(tmp_path))
     assert code == 0
     assert "11 values outside" in (tmp_path / f"churn-bad-data-{run_id}-validation.html").read_text()
+    # AND the run's id under another model's name, or a mistyped one, is named as such
+    code, _, err = cli("pipeline", "report", "churn", run_id, "--out", str(tmp_path))
+    assert code == 1 and f"Run {run_id} is a run of 'churn-bad-data', not of 'churn'" in err
+    code, _, err = cli("pipeline", "report", "churn-bad-data", run_id + "x", "--out", str(tmp_path))
+    assert code == 1 and "is not a run recorded for any model" in err
 
 
 def test_a_failed_training_job_says_what_it_failed_with_and_json_output_carries_it(

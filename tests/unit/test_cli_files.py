@@ -211,3 +211,14 @@ def test_a_runs_end_is_one_line_for_a_person() -> None:
     assert skipped[0].startswith("SKIPPED: nothing new to learn") and "mlops pipeline run m --force" in skipped[0]
     registered = {"outcome": {"kind": "registered"}, "record": {"outcome": "registered v2"}}
     assert _run_outcome("m", registered) == ("SUCCEEDED: registered v2", "green")
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_a_count_of_runs_below_one_is_refused_naming_the_option(limit: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from infra.cli import parser
+
+    with pytest.raises(SystemExit) as exited:
+        parser().parse_args(["runs", "list", "churn", "--limit", limit])
+    assert exited.value.code == 2
+    assert f"argument --limit: {limit} is not a count of 1 or more" in capsys.readouterr().err
+    assert parser().parse_args(["runs", "list", "churn", "--limit", "1"]).limit == 1

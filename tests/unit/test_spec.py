@@ -103,6 +103,8 @@ def test_estimator_must_fit_the_task(raw: dict[str, Any], task: str, kind: str) 
         (lambda raw: raw["estimator"].update(kind="ridge"), "estimator.kind", "estimator 'ridge' does not fit task"),
         (lambda raw: raw["metrics"].update(primary="rmse"), "metrics.primary", "metric 'rmse' is not one of"),
         (lambda raw: raw["metrics"].update(minimum={"f2": 0.5}), "metrics.minimum", "metric 'f2' is not one of"),
+        (lambda raw: raw["metrics"].update(primary="precision_at_recall@1.5"), "metrics.primary", "in (0, 1]"),
+        (lambda raw: raw["metrics"].update(minimum={"f1@0.5": 0.5}), "metrics.minimum", "takes no parameter"),
         (lambda raw: raw.update(classes=["yes"]), "classes", "expected two or more distinct labels"),
         (lambda raw: raw.update(features_from=["card-activity.tx_count"]), "features_from.0", "is not resolved"),
     ],

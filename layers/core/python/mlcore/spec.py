@@ -579,7 +579,11 @@ class ModelSpec(_Strict):
         classifier = self.task is Task.CLASSIFICATION
         allowed = CLASSIFICATION_METRICS | PARAMETRIC_METRICS if classifier else REGRESSION_METRICS
         for field, metric in [("primary", self.metrics.primary), *(("minimum", m) for m in self.metrics.minimum)]:
-            if metric_parts(metric)[0] not in allowed:
+            try:
+                name = metric_parts(metric)[0]
+            except ValueError as exc:  # a parameter out of (0, 1], or one given to a metric that takes none
+                raise FieldError(("metrics", field), str(exc)) from exc
+            if name not in allowed:
                 message = f"metric '{metric}' is not one of {sorted(allowed)} for task '{self.task}'"
                 raise FieldError(("metrics", field), message)
         if not classifier and self.metrics.threshold:
