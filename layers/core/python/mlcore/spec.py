@@ -577,15 +577,7 @@ class ModelSpec(_Strict):
         if self.data.split == "stratified" and self.task is not Task.CLASSIFICATION:
             raise FieldError(("data", "split"), "'stratified' is for classifiers")
         classifier = self.task is Task.CLASSIFICATION
-        allowed = CLASSIFICATION_METRICS | PARAMETRIC_METRICS if classifier else REGRESSION_METRICS
-        for field, metric in [("primary", self.metrics.primary), *(("minimum", m) for m in self.metrics.minimum)]:
-            try:
-                name = metric_parts(metric)[0]
-            except ValueError as exc:  # a parameter out of (0, 1], or one given to a metric that takes none
-                raise FieldError(("metrics", field), str(exc)) from exc
-            if name not in allowed:
-                message = f"metric '{metric}' is not one of {sorted(allowed)} for task '{self.task}'"
-                raise FieldError(("metrics", field), message)
+        self._metrics()
         if not classifier and self.metrics.threshold:
             raise FieldError(("metrics", "threshold"), "metrics.threshold is for classifiers")
         if not classifier and self.estimator.class_weight:
@@ -595,6 +587,19 @@ class ModelSpec(_Strict):
         self._own_image()
         self._from_views()
         return self
+
+    def _metrics(self) -> None:
+        """The primary metric and each minimum's, of the task and with a parameter where one is taken."""
+        classifier = self.task is Task.CLASSIFICATION
+        allowed = CLASSIFICATION_METRICS | PARAMETRIC_METRICS if classifier else REGRESSION_METRICS
+        for field, metric in [("primary", self.metrics.primary), *(("minimum", m) for m in self.metrics.minimum)]:
+            try:
+                name = metric_parts(metric)[0]
+            except ValueError as exc:  # a parameter out of (0, 1], or one given to a metric that takes none
+                raise FieldError(("metrics", field), str(exc)) from exc
+            if name not in allowed:
+                message = f"metric '{metric}' is not one of {sorted(allowed)} for task '{self.task}'"
+                raise FieldError(("metrics", field), message)
 
     def _classes(self) -> None:
         if self.classes is None:
