@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -489,8 +489,11 @@ class Platform:
         key = dataset_key(model_name, datetime.now(UTC), suffix)
         return self.data.upload(key, str(path), progress=progress).uri
 
-    def _checked_dataset(self, model_name: str, stream: BinaryIO, size: int, suffix: str, source: str) -> str:
-        """The dataset's suffix (with its dot), once it is known to be a data file with the columns the spec reads."""
+    def _checked_dataset(
+        self, model_name: str, stream: BinaryIO, size: int, suffix: str, source: str, *, partitions: Iterable[str] = ()
+    ) -> str:
+        """The dataset's suffix (with its dot), once it is known to be a data file with the columns the spec reads
+        (`partitions`: the columns its `key=value` folders give it)."""
         spec = self.registry.get_spec(model_name)
         suffix = "." + suffix.lstrip(".")
         if suffix not in DATA_SUFFIXES:
@@ -501,7 +504,7 @@ class Platform:
         keys = [entity for binding in spec.views.values() for entity in binding.entities]
         time = [spec.data.timestamp_column] if spec.views and spec.data.timestamp_column else []
         wanted = list(dict.fromkeys([*(n for n in spec.feature_names if n not in joined), spec.target, *keys, *time]))
-        columns = set(data_columns(stream, suffix, source))
+        columns = {*data_columns(stream, suffix, source), *partitions}
         missing = [name for name in wanted if name not in columns]
         if missing:
             raise ValueError(
@@ -516,6 +519,12 @@ class Platform:
         files = sorted(f for f in folder.rglob("*") if f.is_file() and f.name.endswith(DATA_SUFFIXES))
         if not files:
             raise FileNotFoundError(f"{folder}: no .csv, .csv.gz or .parquet file in the folder")
+        for file in files:  # every file checked before any is sent: a folder is uploaded whole or not at all
+            folders = file.relative_to(folder).parts[:-1]
+            partitions = [part.split("=", 1)[0] for part in folders if "=" in part]
+            suffix = ".csv.gz" if file.name.endswith(".csv.gz") else file.suffix
+            with file.open("rb") as stream:
+                self._checked_dataset(model_name, stream, file.stat().st_size, suffix, str(file), partitions=partitions)
         root = dataset_folder(model_name, datetime.now(UTC))
         for file in files:
             relative = file.relative_to(folder).as_posix()

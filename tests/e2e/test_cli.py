@@ -265,6 +265,23 @@ def test_an_upload_that_cannot_train_is_refused_naming_the_file_and_nothing_is_s
         code, _, err = cli("data", "upload", "churn-upload", str(path))
         assert (code, err.strip()) == (1, f"ValueError: {path}: {message}")
     assert stored() == []
+    # AND a folder is checked file by file before any is sent: its `key=value` folders count as columns
+    folder = tmp_path / "drop"
+    (folder / "plan=basic").mkdir(parents=True)
+    columns.to_csv(folder / "plan=basic" / "a.csv", index=False)  # plan from its folder: taken
+    columns.drop(columns=["age"]).to_csv(folder / "b.csv", index=False)
+    code, _, err = cli("data", "upload", "churn-upload", str(folder))
+    assert (code, err.strip()) == (1, f"ValueError: {folder / 'b.csv'}: no column 'age', 'plan', which the spec of "
+                                      "'churn-upload' needs")  # fmt: skip
+    assert stored() == []
+    (folder / "b.csv").unlink()
+    (folder / "notes.txt").write_text("what this drop is")
+    code, out, err = cli("data", "upload", "churn-upload", str(folder))
+    assert code == 0 and out.startswith("Uploaded 1 file of ")
+    assert err.strip() == "Not data files (.csv, .csv.gz, .parquet, .pq), so not uploaded: notes.txt"
+    assert [key.rsplit("/", 2)[-2:] for key in stored()] == [["plan=basic", "a.csv"]]
+    for key in stored():
+        platform.client("s3").delete_object(Bucket=platform.resources.data_bucket, Key=key)
     # while the example dataset is taken, streamed to S3 with its SHA-256
     example = EXAMPLE_SPEC.with_name("churn.csv")
     code, out, _ = cli("data", "upload", "churn-upload", str(example))
