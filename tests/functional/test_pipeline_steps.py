@@ -507,6 +507,19 @@ def test_a_search_in_which_no_trial_was_scored_fails_the_training_step(
         run_trial("churn", RUN, int(t.trial), json.loads(t.params), registry=registry, artifacts=artifacts)
     with pytest.raises(SearchError, match="none of the 2 trials of run churn-run-1 could be scored: trial 0: "):
         train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
+    # AND trials that fail alike (a misspelt parameter fails each) are told once
+    raw["estimator"]["search"] = {"params": {"max_dept": [3, 4]}, "strategy": "grid"}
+    registry.put_spec(parse_spec(raw), actor="test")
+    inputs = validate(registry, data, artifacts, run_id="churn-run-2")
+    for t in inputs.trials:
+        run_trial("churn", "churn-run-2", int(t.trial), json.loads(t.params), registry=registry, artifacts=artifacts)
+    with pytest.raises(SearchError) as caught:
+        train_candidate("churn", "churn-run-2", registry=registry, artifacts=artifacts)
+    assert caught.value.message == (
+        "none of the 2 trials of run churn-run-2 could be scored: trials 0, 1: TrainingError: "
+        "estimator.search.params.max_dept: not "
+        "a parameter of RandomForestClassifier; did you mean 'max_depth'?"
+    )
 
 
 def with_estimator(spec: ModelSpec, estimator: dict[str, Any], metrics: dict[str, Any]) -> ModelSpec:

@@ -63,7 +63,12 @@ def best_trial(spec: ModelSpec, run_id: str, artifacts: ObjectStore) -> dict[str
         if "error" not in t and math.isfinite(t.get("cross_validation", {}).get(metric, {}).get("mean", math.nan))
     ]  # fmt: skip
     if not scored:
-        errors = "; ".join(f"trial {t['trial']}: {t.get('error', 'no score')}" for t in trials[:3])
+        failed: dict[str, list[str]] = {}  # trials failing alike (a misspelt parameter fails every one) told once
+        for t in trials:
+            failed.setdefault(t.get("error", "no score"), []).append(str(t["trial"]))
+        errors = "; ".join(
+            f"trial{'s' if len(ids) > 1 else ''} {', '.join(ids)}: {error}" for error, ids in list(failed.items())[:3]
+        )
         raise SearchError(f"none of the {len(trials)} trials of run {run_id} could be scored: {errors}")
     sign = 1 if metric in LOWER_IS_BETTER else -1
     best = min(scored, key=lambda t: (sign * t["cross_validation"][metric]["mean"], t["trial"]))
