@@ -557,6 +557,7 @@ def test_a_lightgbm_classifier_with_a_tuned_threshold_is_served_by_it(  # noqa: 
     # THEN the threshold is the holdout's F1-best, recorded on the version with the metrics it gives
     assert trained.parity_max_abs_diff < 1e-5
     assert {"average_precision", "precision", "recall", "recall_at_precision@0.5"} <= trained.metrics.keys()
+    assert trained.params["class_weight"] == "balanced"  # applied as sample weights: the run records it all the same
     version = registry.get_version("churn", 1)
     assert version.threshold == trained.threshold
     assert version.threshold is not None and 0 < version.threshold < 1

@@ -163,7 +163,11 @@ def train_candidate(
         registry=registry,
         artifacts=artifacts,
         image=image,
-        params=resolved_params(pipeline),
+        # class weights are applied as sample weights, so the estimator's own class_weight does not show them
+        params={
+            **resolved_params(pipeline),
+            **({"class_weight": weights} if (weights := spec.estimator.class_weight) else {}),
+        },
         cross_validation=cross_validate(spec, run.train, folds, params) if folds else None,
     )
 
