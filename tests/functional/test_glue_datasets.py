@@ -91,7 +91,7 @@ def test_a_table_outside_the_models_prefix_or_database_or_missing_is_refused_nam
         (TABLE, DataValidationError, "lies at s3://.*/datasets/other-model/labels/?, outside s3://.*/datasets/churn/"),
         (f"{DATABASE}.dotted", DataValidationError, r"names a location with '.', '..' or '//': s3://.*/churn/\.\./"),
         ("elsewhere.churn_labels", DataValidationError, "not a table of the platform's datasets database"),
-        (f"{DATABASE}.missing", NotFoundError, f"no Glue table {DATABASE}.missing"),
+        (f"{DATABASE}.missing", NotFoundError, f"^data.source.glue_table: no Glue table {DATABASE}.missing"),
         (f"{DATABASE}.iceberg", DataValidationError, r"\(ICEBERG, location s3://.*\) is not files the platform can"),
         (f"{DATABASE}.a_view", DataValidationError, r"\(VIRTUAL_VIEW, location none\) is not files"),
         (f"{DATABASE}.unrepaired", NotFoundError, "is partitioned and has no partition registered"),
@@ -140,6 +140,6 @@ def test_the_retraining_guard_fingerprints_the_table_and_says_why_when_there_is_
         return decided.decisions[0]
 
     refused = ask("e1")
-    assert not refused.started and refused.reason == f"no Glue table {TABLE}"
+    assert not refused.started and refused.reason == f"data.source.glue_table: no Glue table {TABLE}"
     write_table(churn_dataset.to_pandas(), data)
     assert ask("e2").started

@@ -402,7 +402,7 @@ def _table_files(
         raise DataValidationError(f"{name} is not a table of the platform's datasets database {known}", field=field)
     found = table_locations(tables.glue, database=database, table=table)
     if found is None:
-        raise NotFoundError(f"no Glue table {name}", field=field)
+        raise NotFoundError(f"{field}: no Glue table {name}", field=field)
     location, partitions = found.location, found.partitions
     if queried and found.kind not in ("ICEBERG", "VIRTUAL_VIEW"):
         _queryable(found, name)
