@@ -853,7 +853,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         compared = runs_view.compare_rows(records)
         document = {
             "runs": [r.run_id for r in records],
+            # the table's rows, as shown; `records` holds the same runs as data (numbers, nulls, whole hashes)
             "rows": [{"field": line.field, "values": line.values, "differs": line.differs} for line in compared],
+            "records": [r.model_dump(mode="json") for r in records],
         }
         emit(args, document, runs_view.compare_table(records))
     return 0

@@ -205,6 +205,10 @@ def test_runs_list_show_and_compare(
     assert rows["outcome"]["values"] == ["registered v1", "registered v2"] and rows["outcome"]["differs"]
     assert rows["param n_estimators"]["values"] == ["60", "60"] and not rows["param n_estimators"]["differs"]
     assert rows["data fingerprint"]["differs"] and rows["holdout roc_auc"]["differs"]
+    # and the runs as data, for scripts: numbers as numbers, whole hashes
+    records = compared["records"]
+    assert [r["run_id"] for r in records] == [first, second] and records[1]["params"]["n_estimators"] == 60
+    assert isinstance(records[1]["metrics"]["roc_auc"], float) and len(records[1]["spec_sha256"]) == 64
     assert main(["runs", "compare", first, second]) == 0
     table = capsys.readouterr().out
     assert "holdout roc_auc" in table and "≠" in table
