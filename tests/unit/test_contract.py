@@ -418,6 +418,9 @@ def test_the_summary_lists_each_failure(table: pa.Table, churn_spec: ModelSpec) 
     _, report = check_contract(with_values(table, "plan", {0: "gold"}), churn_spec)
     assert report.summary() == "categories(plan): 1 values outside ['basic', 'standard', 'premium']"
     assert check_contract(table, churn_spec)[1].summary() == "all checks passed"
+    # a table check has no column to name
+    _, small = check_contract(table.slice(0, 10), churn_spec)
+    assert small.summary() == "row_count: 10 rows, the contract needs at least 500"
 
 
 def test_an_empty_dataset_fails_its_row_count_and_nothing_else(table: pa.Table, churn_spec: ModelSpec) -> None:

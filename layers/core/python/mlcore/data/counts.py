@@ -49,7 +49,12 @@ class ContractReport(BaseModel):
         return [f for f in self.failures if f.severity is Severity.WARNING]
 
     def summary(self) -> str:
-        return "; ".join(f"{f.check}({f.column}): {f.message}" for f in self.failures) or "all checks passed"
+        return (
+            "; ".join(
+                f"{f.check}({f.column}): {f.message}" if f.column else f"{f.check}: {f.message}" for f in self.failures
+            )
+            or "all checks passed"
+        )  # a table check (row_count, freshness) has no column
 
 
 class Tally(BaseModel):
