@@ -122,6 +122,8 @@ def compare_rows(records: list[RunRecord]) -> list[Row]:
     rows += [Row(f"param {name}", [_param(r.params.get(name)) for r in records]) for name in params]
     metrics = sorted({name for r in records for name in r.metrics})
     rows += [Row(f"holdout {name}", [_number(r.metrics.get(name)) for r in records]) for name in metrics]
+    if any(r.threshold is not None for r in records):
+        rows.append(Row("decision threshold", [_number(r.threshold) for r in records]))
     cv_metrics = sorted({name for r in records for name in (r.cross_validation or {})})
     rows += [Row(f"cv {name}", [_cv(r, name) for r in records]) for name in cv_metrics]
     rows += [
@@ -159,6 +161,8 @@ def show_lines(record: RunRecord, trials: list[RunRecord] | None = None, since: 
     lines.append(f"  {record.estimator}: " + ", ".join(f"{k}={_param(v)}" for k, v in sorted(record.params.items())))
     if record.metrics:
         lines.append("  holdout: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(record.metrics.items())))
+    if record.threshold is not None:
+        lines.append(f"  decision threshold: {record.threshold:.4f} (metrics.threshold, picked on the holdout)")
     for metric in sorted(record.cross_validation or {}):
         lines.append(f"  cross-validation {metric}: {_cv(record, metric)}")
     if record.comparison is not None:

@@ -82,7 +82,7 @@ def test_a_lightgbm_classifier_serves_labels_by_its_tuned_threshold(
     assert (report["in_parts"], report["rows"], report["failures"]) == (True, table.num_rows, [])
     # THEN the version holds the threshold, and the API says so and labels by it
     version = platform.registry.get_version("churn-lgbm", 1)
-    assert version.threshold is not None
+    assert version.threshold is not None and run.threshold == version.threshold  # the run records what it picked
     assert version.metrics["precision"] >= 0.4
     assert version.importance
     assert set(version.importance) <= set(platform.registry.get_spec("churn-lgbm").feature_names)

@@ -149,21 +149,22 @@ def test_a_table_of_an_earlier_release_gets_the_columns_added_since(
 
     glue = boto3.client("glue", region_name="us-east-1")
     glue.create_database(DatabaseInput={"Name": "mlops_runs"})
-    # the table as the release before training_code made it
+    # the table as the release before training_code (and threshold) made it
     register_partition(
         glue,
         database="mlops_runs",
         table="runs",
-        columns=COLUMNS[:-1],
+        columns=COLUMNS[:-2],
         location=f"s3://{artifacts.bucket}/exports/runs/",
         partition=("model_name", "other"),
         partition_location=f"s3://{artifacts.bucket}/exports/runs/model_name=other/",
     )
     record = build(registered, artifacts, "skipped").model_copy(
-        update={"training_code": "s3://b/code/churn/ab/code.zip"}
+        update={"training_code": "s3://b/code/churn/ab/code.zip", "threshold": 0.31}
     )
     export_runs([record], artifacts=artifacts, glue=glue, database="mlops_runs")
     table = glue.get_table(DatabaseName="mlops_runs", Name="runs")["Table"]
     assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == [name for name, _ in COLUMNS]
     [key] = artifacts.list_keys("exports/runs/model_name=churn/")
-    assert pq.read_table(io.BytesIO(artifacts.get(key))).to_pylist()[0]["training_code"] == record.training_code
+    [exported] = pq.read_table(io.BytesIO(artifacts.get(key))).to_pylist()
+    assert (exported["training_code"], exported["threshold"]) == (record.training_code, 0.31)

@@ -120,6 +120,14 @@ def test_compare_marks_the_fields_that_differ_and_only_those() -> None:
     assert rows["cv roc_auc"].values == ["-", "0.7400 ± 0.0100"]
     assert rows["vs champion"].values == ["-", "+0.0100 [-0.0050, +0.0200]"]
     assert rows["seconds"].values == ["42.0", "42.0"]
+    assert "decision threshold" not in rows  # neither picked one
+
+
+def test_the_decision_threshold_a_run_picked_is_shown_and_compared() -> None:
+    picked = record("run-2", threshold=0.30971)
+    assert "  decision threshold: 0.3097 (metrics.threshold, picked on the holdout)" in show_lines(picked)
+    rows = {r.field: r for r in compare_rows([record("run-1"), picked])}
+    assert rows["decision threshold"].values == ["-", "0.3097"] and rows["decision threshold"].differs
 
 
 def test_list_rows_and_show_lines_say_what_a_person_asks_first() -> None:

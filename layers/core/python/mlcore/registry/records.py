@@ -210,6 +210,7 @@ class RunRecord(Record):
     training_code: str = ""  # kind custom: the URI of the uploaded code (its path holds its SHA-256)
     primary_metric: str = ""
     metrics: dict[str, float] = Field(default_factory=dict)  # on the holdout (a trial: cross-validation means)
+    threshold: float | None = None  # the decision threshold picked on the holdout (`metrics.threshold`)
     cross_validation: dict[str, CrossValidation] | None = None
     champion_version: int | None = None
     champion_metrics: dict[str, float] | None = None

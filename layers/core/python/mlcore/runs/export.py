@@ -56,6 +56,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("gb_seconds", "double"),
     ("cost_usd", "double"),
     ("training_code", "string"),  # added after the first release: new columns go last
+    ("threshold", "double"),
 )
 _JSON = {"params", "datasets", "metrics", "cross_validation", "comparison", "steps"}
 

@@ -208,6 +208,7 @@ def build_record(
         training_code=inputs.code.uri if inputs and inputs.code else "",
         primary_metric=spec.metrics.primary,
         metrics=candidate.metrics if candidate else {},
+        threshold=candidate.threshold if candidate else None,
         cross_validation=candidate.cross_validation if candidate else None,
         champion_version=candidate.champion_version if candidate else None,
         champion_metrics=candidate.champion_metrics if candidate else None,
