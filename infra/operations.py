@@ -490,11 +490,19 @@ class Platform:
         return self.data.upload(key, str(path), progress=progress).uri
 
     def _checked_dataset(
-        self, model_name: str, stream: BinaryIO, size: int, suffix: str, source: str, *, partitions: Iterable[str] = ()
+        self,
+        model_name: str,
+        stream: BinaryIO,
+        size: int,
+        suffix: str,
+        source: str,
+        *,
+        partitions: Iterable[str] = (),
+        spec: ModelSpec | None = None,
     ) -> str:
         """The dataset's suffix (with its dot), once it is known to be a data file with the columns the spec reads
-        (`partitions`: the columns its `key=value` folders give it)."""
-        spec = self.registry.get_spec(model_name)
+        (`partitions`: the columns its `key=value` folders give it; `spec`: the model's, read once for a folder)."""
+        spec = spec or self.registry.get_spec(model_name)
         suffix = "." + suffix.lstrip(".")
         if suffix not in DATA_SUFFIXES:
             raise ValueError(f"{source}: a dataset is a {', '.join(DATA_SUFFIXES)} file, or a folder of them")
@@ -515,7 +523,7 @@ class Platform:
     def upload_dataset_folder(self, model_name: str, folder: Path, on_file: Callable[[str], None] | None = None) -> str:
         """Put a folder of data files (hive partitions kept) where the pipeline looks for the newest dataset:
         datasets/<model>/<time>/<path inside the folder>. The last file written makes the folder the newest."""
-        self.registry.get_spec(model_name)
+        spec = self.registry.get_spec(model_name)
         files = sorted(f for f in folder.rglob("*") if f.is_file() and f.name.endswith(DATA_SUFFIXES))
         if not files:
             raise FileNotFoundError(f"{folder}: no .csv, .csv.gz or .parquet file in the folder")
@@ -524,7 +532,8 @@ class Platform:
             partitions = [part.split("=", 1)[0] for part in folders if "=" in part]
             suffix = ".csv.gz" if file.name.endswith(".csv.gz") else file.suffix
             with file.open("rb") as stream:
-                self._checked_dataset(model_name, stream, file.stat().st_size, suffix, str(file), partitions=partitions)
+                size = file.stat().st_size
+                self._checked_dataset(model_name, stream, size, suffix, str(file), partitions=partitions, spec=spec)
         root = dataset_folder(model_name, datetime.now(UTC))
         for file in files:
             relative = file.relative_to(folder).as_posix()
