@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -171,20 +172,36 @@ def test_a_promotion_after_a_rollback_is_remembered_and_a_version_rejected_since
         churn.rollback("churn", actor="oncall")
 
 
+def as_written_before_its_history(registry: Registry, **changes: Any) -> None:
+    """Rewrite the stored champion alias as a release before `served_before` wrote it, with `changes`."""
+    key = {"pk": {"S": "MODEL#churn"}, "sk": {"S": "ALIAS#champion"}}
+    item = registry.client.get_item(TableName=registry.table, Key=key)["Item"]
+    document = {k: v for k, v in json.loads(item["doc"]["S"]).items() if k != "served_before"}
+    registry.client.put_item(TableName=registry.table, Item={**item, "doc": {"S": json.dumps({**document, **changes})}})
+
+
+def racing(registry: Registry, monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], None]) -> None:
+    """Let `meanwhile` run once, between the registry's next read of an alias and whatever it does with it."""
+    read = registry.get_alias
+
+    def read_then_race(name: str, alias: str = CHAMPION) -> Any:
+        found = read(name, alias)
+        monkeypatch.setattr(registry, "get_alias", read)  # once: the later reads see what is stored
+        meanwhile()
+        return found
+
+    monkeypatch.setattr(registry, "get_alias", read_then_race)
+
+
 def test_an_alias_written_before_its_history_was_kept_rolls_back_to_its_previous_version(churn: Registry) -> None:
     v1, v2 = add(churn), add(churn)
     churn.set_alias("churn", CHAMPION, v1, actor=ACTOR)
     churn.set_alias("churn", CHAMPION, v2, actor=ACTOR)
-    key = {"pk": {"S": "MODEL#churn"}, "sk": {"S": "ALIAS#champion"}}
-    item = churn.client.get_item(TableName=churn.table, Key=key)["Item"]
-    document = json.loads(item["doc"]["S"])
-    del document["served_before"]  # as the record was written before
-    churn.client.put_item(TableName=churn.table, Item={**item, "doc": {"S": json.dumps(document)}})
+    as_written_before_its_history(churn)
     assert churn.get_alias("churn").served_before is None  # type: ignore[union-attr]
     assert churn.rollback("churn", actor="oncall").version == v1
     # an older record could remember the version it serves (a promotion of the champion wrote one)
-    document = {**document, "version": v1, "previous_version": v1}
-    churn.client.put_item(TableName=churn.table, Item={**item, "doc": {"S": json.dumps(document)}})
+    as_written_before_its_history(churn, version=v1, previous_version=v1, reason="")
     with pytest.raises(ConflictError, match="has no previous version to roll back to"):
         churn.rollback("churn", actor="oncall")
 
@@ -196,11 +213,9 @@ def test_an_alias_a_rollback_wrote_before_its_history_was_kept_does_not_go_back_
     for number in (v1, v2, v3):
         churn.set_alias("churn", CHAMPION, number, actor=ACTOR)
     churn.rollback("churn", actor="oncall")  # v2 serves
-    key = {"pk": {"S": "MODEL#churn"}, "sk": {"S": "ALIAS#champion"}}
-    item = churn.client.get_item(TableName=churn.table, Key=key)["Item"]
-    document = {k: v for k, v in json.loads(item["doc"]["S"]).items() if k != "served_before"}  # as written before
-    churn.client.put_item(TableName=churn.table, Item={**item, "doc": {"S": json.dumps(document)}})
-    assert (document["previous_version"], document["reason"]) == (v3, f"rollback from {v3}")
+    as_written_before_its_history(churn)
+    stored = churn.get_alias("churn")
+    assert stored is not None and (stored.previous_version, stored.reason) == (v3, f"rollback from {v3}")
     with pytest.raises(ConflictError, match="has no previous version to roll back to"):
         churn.rollback("churn", actor="oncall")
 
@@ -212,16 +227,12 @@ def test_a_rollback_whose_alias_moved_away_and_back_meanwhile_changes_nothing(
     churn.set_alias("churn", CHAMPION, v1, actor=ACTOR)
     churn.set_alias("churn", CHAMPION, v2, actor=ACTOR)
     other = Registry(churn.table, churn.client)
-    read = churn.get_alias
 
-    def read_then_see_it_move_away_and_back(name: str, alias: str = CHAMPION) -> Any:
-        found = read(name, alias)
-        monkeypatch.setattr(churn, "get_alias", read)
-        other.set_alias(name, alias, v3, actor="bob")  # v2 -> v3 -> v2: the same version, another history
-        other.set_alias(name, alias, v2, actor="bob")
-        return found
+    def away_and_back() -> None:  # v2 -> v3 -> v2: the same version, another history
+        other.set_alias("churn", CHAMPION, v3, actor="bob")
+        other.set_alias("churn", CHAMPION, v2, actor="bob")
 
-    monkeypatch.setattr(churn, "get_alias", read_then_see_it_move_away_and_back)
+    racing(churn, monkeypatch, away_and_back)
     with pytest.raises(ConflictError, match="moved concurrently"):
         churn.rollback("churn", actor=ACTOR)
     alias = other.get_alias("churn")
@@ -244,15 +255,8 @@ def test_a_rollback_that_would_overwrite_a_concurrent_promotion_changes_nothing(
     churn.set_alias("churn", CHAMPION, v1, actor=ACTOR)
     churn.set_alias("churn", CHAMPION, v2, actor=ACTOR)
     other = Registry(churn.table, churn.client)
-    read = churn.get_alias
-
-    def read_then_lose_the_race(name: str, alias: str = CHAMPION) -> Any:
-        found = read(name, alias)
-        monkeypatch.setattr(churn, "get_alias", read)  # once: alice's later reads see what is stored
-        other.set_alias(name, alias, v3, actor="bob")  # lands between alice's read of the alias and her write
-        return found
-
-    monkeypatch.setattr(churn, "get_alias", read_then_lose_the_race)
+    # bob's promotion lands between alice's read of the alias and her write
+    racing(churn, monkeypatch, lambda: other.set_alias("churn", CHAMPION, v3, actor="bob"))
     with pytest.raises(ConflictError, match=f"the champion of 'churn' is v{v3}, not v{v2} as expected"):
         churn.rollback("churn", actor=ACTOR)
     # THEN bob's promotion stands: a rollback moves the alias back only from the version it read
