@@ -514,6 +514,7 @@ PROGRESS_BYTES = 8 * 1024 * 1024
 def cmd_data(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if path.is_dir():
+        from infra.operations import folder_files
         from mlcore.catalog import DATA_SUFFIXES
 
         uploaded: list[str] = []
@@ -525,9 +526,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 
         uri = _platform().upload_dataset_folder(args.name, path, on_file=sent)
         console.print(f"Uploaded {len(uploaded)} file{'s' if len(uploaded) != 1 else ''} of {path} → {uri}")
-        skipped = sorted(f.relative_to(path).as_posix() for f in path.rglob("*") if f.is_file()
-                         and not f.name.endswith(DATA_SUFFIXES) and not f.name.startswith("."))  # fmt: skip
-        if skipped:  # the pipeline reads only these suffixes (case-sensitive, as S3 keys are)
+        skipped = [f.relative_to(path).as_posix() for f in folder_files(path)[1]]
+        if skipped:
             err.print(f"Not data files ({', '.join(DATA_SUFFIXES)}), so not uploaded: {', '.join(skipped)}")
         return 0
     size = path.stat().st_size if path.is_file() else 0

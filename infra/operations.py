@@ -294,6 +294,19 @@ def _csv_labels(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
     return labels
 
 
+def data_suffix(path: Path) -> str:
+    """A data file's suffix as the pipeline names it (`.csv.gz` whole)."""
+    return ".csv.gz" if path.name.endswith(".csv.gz") else path.suffix
+
+
+def folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """A folder's data files (the suffixes the pipeline reads, case-sensitive as S3 keys are) and its other files
+    (hidden ones left out), each sorted."""
+    found = sorted(f for f in folder.rglob("*") if f.is_file())
+    data = [f for f in found if f.name.endswith(DATA_SUFFIXES)]
+    return data, [f for f in found if not f.name.endswith(DATA_SUFFIXES) and not f.name.startswith(".")]
+
+
 def data_columns(stream: BinaryIO, suffix: str, source: str) -> list[str]:
     """The column names of a data file: a CSV's header line, a parquet file's schema (nothing else is read).
 
@@ -386,10 +399,12 @@ class Platform:
 
     def _own_output(self, spec: ModelSpec) -> None:
         """A model's batch output is its own: another model's there would mix their predictions in one folder."""
+        from mlcore.batch import overlapping
+
         output = spec.batch.output or ""
         for other in self.registry.list_specs() if output else []:
             theirs = other.batch.output or ""
-            if theirs and other.name != spec.name and (output.startswith(theirs) or theirs.startswith(output)):
+            if theirs and other.name != spec.name and overlapping(output, theirs):
                 raise SpecError(
                     f"batch.output: {output} is where model '{other.name}' writes its batches ({theirs}): the two "
                     "models' predictions would be read as one table; give each model its own prefix",
@@ -483,7 +498,7 @@ class Platform:
     def upload_dataset_file(self, model_name: str, path: Path, progress: Callable[[int], None] | None = None) -> str:
         """`upload_dataset` of a local file, streamed (in parts when large) rather than read into memory; `progress`
         is called with each number of bytes sent."""
-        suffix = ".csv.gz" if path.name.endswith(".csv.gz") else path.suffix
+        suffix = data_suffix(path)
         with path.open("rb") as stream:
             suffix = self._checked_dataset(model_name, stream, path.stat().st_size, suffix, str(path))
         key = dataset_key(model_name, datetime.now(UTC), suffix)
@@ -524,16 +539,17 @@ class Platform:
         """Put a folder of data files (hive partitions kept) where the pipeline looks for the newest dataset:
         datasets/<model>/<time>/<path inside the folder>. The last file written makes the folder the newest."""
         spec = self.registry.get_spec(model_name)
-        files = sorted(f for f in folder.rglob("*") if f.is_file() and f.name.endswith(DATA_SUFFIXES))
+        files, _ = folder_files(folder)
         if not files:
             raise FileNotFoundError(f"{folder}: no .csv, .csv.gz or .parquet file in the folder")
         for file in files:  # every file checked before any is sent: a folder is uploaded whole or not at all
             folders = file.relative_to(folder).parts[:-1]
             partitions = [part.split("=", 1)[0] for part in folders if "=" in part]
-            suffix = ".csv.gz" if file.name.endswith(".csv.gz") else file.suffix
             with file.open("rb") as stream:
                 size = file.stat().st_size
-                self._checked_dataset(model_name, stream, size, suffix, str(file), partitions=partitions, spec=spec)
+                self._checked_dataset(
+                    model_name, stream, size, data_suffix(file), str(file), partitions=partitions, spec=spec
+                )
         root = dataset_folder(model_name, datetime.now(UTC))
         for file in files:
             relative = file.relative_to(folder).as_posix()

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         chunk_files,
         chunk_runner,
         failure_file,
+        overlapping,
         plan_batch,
         read_plan,
         result_file,

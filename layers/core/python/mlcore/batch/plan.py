@@ -59,10 +59,15 @@ def _prefix(uri: str | None, field: str, bucket: str) -> str:
     return location.key
 
 
+def overlapping(one: str, other: str) -> bool:
+    """Whether two prefixes (or S3 URIs) share objects: either lies inside the other."""
+    return one.startswith(other) or other.startswith(one)
+
+
 def _apart(
     input_prefix: str, output_prefix: str, where: str = "", error: type[BadRequestError] = BadRequestError
 ) -> None:
-    if output_prefix.startswith(input_prefix) or input_prefix.startswith(output_prefix):
+    if overlapping(input_prefix, output_prefix):
         raise error(
             f"{where}output: the output prefix may not contain the input, nor lie inside it (a batch would read its "
             "own predictions the next time)",
