@@ -1,7 +1,8 @@
 """What enrichment from the online feature store adds to a prediction, on the embedded AWS.
 
 The fraud example (a model with two features from the card-activity view), served by the real predict handler
-against a moto server on loopback (the local target's AWS: every online-store read is an HTTP round trip), in
+against a moto server on loopback in a process of its own (the local target's AWS: every online-store read is an
+HTTP round trip), in
 the same run and interleaved:
 
   (full)  the client sends every feature: no read of the online store;
@@ -16,7 +17,6 @@ Run `.venv/bin/python bench/enrichment.py [--quick]` (part of `make bench-servin
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import statistics
 import sys
@@ -170,18 +170,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer calls and runs (a smoke test)")
     args = parser.parse_args()
     calls, runs = (50, 2) if args.quick else (400, 5)
-    from infra.local.server import EmbeddedAwsServer
-    from mlruntime import lightaws
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.update(serving.FAKE_AWS)
-    port = serving.free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    server = EmbeddedAwsServer("127.0.0.1", port).start()  # the local target's: connections kept open
-    try:
+    with serving.aws_server() as endpoint:
         print("setting up the fraud model and its online store…", file=sys.stderr, flush=True)
         setup(endpoint)
-        lightaws.DEFAULT_ENDPOINT = endpoint
         os.environ.update(serving.function_env(endpoint))
         handler = serving.import_handler()
         measured = []
@@ -189,8 +181,6 @@ def main() -> int:
             print(f"  run {run + 1}/{runs}", file=sys.stderr, flush=True)
             with serving.stdout_to_devnull():
                 measured.append(one_run(handler, endpoint, calls))
-    finally:
-        server.stop()
     report(measured, calls)
     return 0
 
