@@ -559,6 +559,43 @@ def test_a_spec_change_is_audited_with_its_diff_and_one_that_loosens_waits_for_a
     assert invoke("POST", "/models/churn/spec/approve", {})[0] == 409
 
 
+def test_a_misspelt_estimator_parameter_is_refused_at_registration_naming_it_and_nothing_is_stored(
+    invoke: Invoke, registry: Registry, churn_spec: ModelSpec
+) -> None:
+    from mlcore.spec import parse_spec
+
+    estimator = churn_spec.estimator.model_dump(mode="json", exclude_none=True)
+
+    def register(**changes: Any) -> tuple[int, dict[str, Any]]:
+        return invoke("PUT", "/models/churn/spec", _spec(churn_spec, estimator={**estimator, **changes}))
+
+    status, body = register(params={"n_estimator": 30})
+    assert (status, body["error"]["code"], body["error"]["field"]) == (
+        400,
+        "invalid_spec",
+        "estimator.params.n_estimator",
+    )
+    assert body["error"]["message"] == (
+        "estimator.params.n_estimator: not a parameter of RandomForestClassifier; did you mean 'n_estimators'?"
+    )
+    assert registry.find_spec("churn") is None
+    status, body = register(search={"params": {"n_estimators": [30], "max_dept": [3, 4]}, "strategy": "grid"})
+    assert (status, body["error"]["field"]) == (400, "estimator.search.params.max_dept")
+    assert body["error"]["message"].endswith("did you mean 'max_depth'?")
+    status, body = register(params={"zzz": 1})
+    assert body["error"]["message"].startswith(
+        "estimator.params.zzz: not a parameter of RandomForestClassifier; it takes ["
+    )
+    assert registry.find_spec("churn") is None
+    # the names it takes pass; LightGBM's are left to the training job (its core reads aliases too)
+    assert register(params={"n_estimators": 30}, search={"params": {"max_depth": [3, 4]}})[0] == 200
+    assert register(kind="lightgbm_classifier", params={"min_data_in_leaf": 5})[0] == 200
+    # a spec stored before registration checked its parameters still reads
+    stale = parse_spec({**churn_spec.model_dump(mode="json"), "estimator": {**estimator, "params": {"n_estimator": 3}}})
+    registry.put_spec(stale, actor=ALICE)
+    assert registry.get_spec("churn").estimator.params == {"n_estimator": 3}
+
+
 def test_a_waiting_change_is_not_applied_over_a_spec_changed_since(
     invoke: Invoke, registry: Registry, churn_spec: ModelSpec
 ) -> None:

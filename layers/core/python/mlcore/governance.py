@@ -30,7 +30,7 @@ from mlcore.catalog import (
 from mlcore.errors import BadRequestError, ConflictError, DependencyError, ForbiddenError
 from mlcore.registry import CHALLENGER, CHAMPION, AliasRecord, Registry, RolloutMode, SpecProposal, VersionStatus
 from mlcore.routing import Call, Operation
-from mlcore.spec import ModelSpec, loosened_governance, parse_spec, spec_diff
+from mlcore.spec import ModelSpec, check_params, loosened_governance, parse_spec, spec_diff
 
 Body = TypeVar("Body", bound=BaseModel)
 ALIASES = (CHAMPION, CHALLENGER)
@@ -252,6 +252,7 @@ def register_spec(governance: Governance, call: Call) -> dict[str, Any]:
         return found.view if found else None
 
     spec = parse_spec(request.spec, views=view)
+    check_params(spec)
     if spec.name != call.name:
         raise BadRequestError(
             f"spec.name: {spec.name!r} is not the model of the path ({call.name!r})", field="spec.name"

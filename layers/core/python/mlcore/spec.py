@@ -25,6 +25,7 @@ from mlcore.catalog import (
     SegmentMetrics,
     fargate_size_error,
     gpu_size_error,
+    not_a_parameter,
 )
 from mlcore.errors import SpecError
 from mlcore.schedules import parse_schedule
@@ -890,6 +891,27 @@ def parse_spec(data: dict[str, Any], views: Callable[[str], FeatureView | None] 
         return ModelSpec.model_validate(data)
     except ValidationError as exc:
         raise _errors(exc, data, ModelSpec) from exc
+
+
+def check_params(spec: ModelSpec) -> None:
+    """Each parameter the spec names (`estimator.params`, `estimator.search.params`) is one its estimator takes,
+    where the catalog lists them: registration refuses a misspelt one, which the training job would refuse later,
+    after validating the data. Registration's check, not the spec's: a spec stored before it still reads.
+
+    Raises
+    ------
+    SpecError
+        Naming the field and the parameter, with the one it is likely spelled for.
+    """
+    kind = ESTIMATORS[spec.estimator.kind]
+    if kind.params is None:
+        return
+    search = spec.estimator.search.params if spec.estimator.search else {}
+    for field, params in (("estimator.params", spec.estimator.params), ("estimator.search.params", search)):
+        unknown = next((name for name in params if name not in kind.params), None)
+        if unknown is not None:
+            where = f"{field}.{unknown}"
+            raise SpecError(f"{where}: {not_a_parameter(unknown, kind.estimator, kind.params)}", field=where)
 
 
 def yaml_mapping(text: str, what: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mlcore.catalog import CUSTOM, ESTIMATORS, CrossValidation
+from mlcore.catalog import CUSTOM, ESTIMATORS, CrossValidation, not_a_parameter
 from mlcore.errors import TrainingError
 from mlcore.serving import signature_of, tensors_from_columns
 from mlcore.spec import ModelSpec, Task
@@ -58,7 +58,6 @@ def _check_names(cls: Any, known: Params, given: dict[str, Params]) -> None:
     TrainingError
         Naming the spec's field and the parameter, with the one it is likely spelled for.
     """
-    import difflib
     import inspect
 
     takes = set(known)
@@ -70,9 +69,7 @@ def _check_names(cls: Any, known: Params, given: dict[str, Params]) -> None:
     for field, params in given.items():
         for name in params:
             if name not in takes:
-                close = difflib.get_close_matches(name, sorted(takes), n=1)
-                hint = f"did you mean '{close[0]}'?" if close else f"it takes {sorted(known)}"
-                raise TrainingError(f"{field}.{name}: not a parameter of {cls.__name__}; {hint}")
+                raise TrainingError(f"{field}.{name}: {not_a_parameter(name, cls.__name__, takes, known)}")
 
 
 def _custom_estimator(entrypoint: str, params: Params) -> Any:
