@@ -57,11 +57,35 @@ def test_a_time_holdout_is_the_future_of_its_training_rows(churn_spec: ModelSpec
     assert sorted(holdout.column("row_id").to_pylist()) == list(range(450, 500))
 
 
+def test_a_time_split_writes_both_sides_oldest_first(churn_spec: ModelSpec) -> None:
+    spec = spec_of(churn_spec, split="time", timestamp_column="at", holdout_fraction=0.2)
+    data = table(300, 30).take(np.random.default_rng(5).permutation(300))
+    train, holdout = split_holdout(data, spec, as_timestamps(data.column("at")))
+    assert train.column("row_id").to_pylist() == list(range(240))
+    assert holdout.column("row_id").to_pylist() == list(range(240, 300))
+
+
+@pytest.mark.parametrize("folds", [2, 3, 5])
+def test_cross_validation_after_a_time_split_scores_each_fold_on_rows_newer_than_it_fits_on(
+    churn_spec: ModelSpec, folds: int
+) -> None:
+    from mlcore.training import fold_splitter
+
+    target = np.array(["yes", "no"] * 50)
+    timed = list(fold_splitter(spec_of(churn_spec, split="time", timestamp_column="at"), target, folds).split(target))
+    assert len(timed) == folds
+    assert all(fitted.max() < scored.min() for fitted, scored in timed)  # the rows are oldest first
+    # the other splits shuffle: some fold fits on rows after those it is scored on
+    shuffled = list(fold_splitter(spec_of(churn_spec, split="random"), target, folds).split(target, target))
+    assert len(shuffled) == folds
+    assert any(fitted.max() > scored.min() for fitted, scored in shuffled)
+
+
 def test_rows_without_a_readable_time_stay_in_training(churn_spec: ModelSpec) -> None:
     spec = spec_of(churn_spec, split="time", timestamp_column="at", holdout_fraction=0.5)
     data = table(4, 1).set_column(2, "at", pa.array(["2025-01-02T00:00:00", "not a time", None, "2025-01-01T00:00:00"]))
     train, holdout = split_holdout(data, spec, as_timestamps(data.column("at")))
-    assert (train.column("row_id").to_pylist(), holdout.column("row_id").to_pylist()) == ([1, 2], [0, 3])
+    assert (train.column("row_id").to_pylist(), holdout.column("row_id").to_pylist()) == ([1, 2], [3, 0])
 
 
 def test_a_time_split_without_timestamps_is_refused(churn_spec: ModelSpec) -> None:

@@ -567,17 +567,24 @@ def _utc_time(value: str | None) -> datetime | None:
         return None
 
 
-def _holdout_rows(table: pa.Table, spec: ModelSpec, timestamps: pa.ChunkedArray | None) -> np.ndarray:
-    """The row numbers of the holdout, by the spec's split mode."""
+def _oldest_first(table: pa.Table, timestamps: pa.ChunkedArray | None) -> np.ndarray:
+    """The row numbers by time, oldest first (rows without a readable time count as oldest; ties keep their order).
+
+    Raises
+    ------
+    DataValidationError
+        Without the rows' timestamps.
+    """
+    if timestamps is None:
+        raise DataValidationError("a time split needs the timestamps of the rows", field="data.timestamp_column")
+    when = pc.fill_null(pc.cast(timestamps, pa.int64()), np.iinfo(np.int64).min).to_numpy()
+    return np.argsort(when, kind="stable")
+
+
+def _holdout_rows(table: pa.Table, spec: ModelSpec) -> np.ndarray:
+    """The row numbers of the holdout, by the spec's split mode (`random` or `stratified`)."""
     rng = np.random.default_rng(spec.data.seed)
     fraction = spec.data.holdout_fraction
-    if spec.data.split == "time":
-        if timestamps is None:
-            raise DataValidationError("a time split needs the timestamps of the rows", field="data.timestamp_column")
-        # Oldest first (rows without a readable time count as oldest); the newest share is the holdout.
-        when = pc.fill_null(pc.cast(timestamps, pa.int64()), np.iinfo(np.int64).min).to_numpy()
-        order = np.argsort(when, kind="stable")
-        return order[table.num_rows - round(table.num_rows * fraction) :]
     if spec.data.split == "stratified":
         labels = np.asarray(table.column(spec.target).to_pylist(), dtype=object).astype(str)
         picked = [
@@ -595,9 +602,14 @@ def split_holdout(
     """Deterministic train/holdout split by the spec's mode (`data.split`), seed and fraction.
 
     `random` draws the holdout at random; `stratified` draws each class's share of it; `time` takes
-    the newest rows by `timestamps` (one per row), so the model is judged on the future.
+    the newest rows by `timestamps` (one per row), so the model is judged on the future, and puts both
+    sides oldest first, so that cross-validation can keep each fold's future out of its training rows.
     Each row lands in exactly one of the two.
     """
+    if spec.data.split == "time":
+        order = _oldest_first(table, timestamps)
+        trained = table.num_rows - round(table.num_rows * spec.data.holdout_fraction)
+        return table.take(pa.array(order[:trained])), table.take(pa.array(order[trained:]))
     in_holdout = np.zeros(table.num_rows, dtype=bool)
-    in_holdout[_holdout_rows(table, spec, timestamps)] = True
+    in_holdout[_holdout_rows(table, spec)] = True
     return table.filter(pa.array(~in_holdout)), table.filter(pa.array(in_holdout))

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         build_pipeline,
         cross_validate,
         fit,
+        fold_splitter,
         frame,
         resolved_params,
         table_columns,

@@ -184,22 +184,30 @@ def _outputs(pipeline: Any, rows: Any, spec: ModelSpec) -> dict[str, np.ndarray]
     return {"label": pipeline.predict(rows)}
 
 
+def fold_splitter(spec: ModelSpec, target: np.ndarray, folds: int) -> Any:
+    """How cross-validation splits the training rows into `folds` folds.
+
+    With `data.split: time` (the rows oldest first, as the split writes them) each fold is scored on rows newer
+    than those it is fitted on, as the holdout is; otherwise folds are shuffled, and a classifier's keep each
+    class's share when each class has a row per fold.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit
+
+    if spec.data.split == "time":
+        return TimeSeriesSplit(folds)
+    if spec.task is Task.CLASSIFICATION and np.unique(target.astype(str), return_counts=True)[1].min() >= folds:
+        return StratifiedKFold(folds, shuffle=True, random_state=spec.data.seed)
+    return KFold(folds, shuffle=True, random_state=spec.data.seed)
+
+
 def cross_validate(
     spec: ModelSpec, train: pa.Table, folds: int, params: Params | None = None
 ) -> dict[str, CrossValidation]:
-    """Every metric's mean and standard deviation over `folds` folds of the training table.
-
-    Classifiers keep each class's share in every fold when each class has a row per fold.
-    """
-    from sklearn.model_selection import KFold, StratifiedKFold
-
+    """Every metric's mean and standard deviation over `folds` folds of the training table (see `fold_splitter`)."""
     rows = frame(table_columns(train, spec), spec)
     target = np.asarray(train.column(spec.target).to_pylist())
-    splitter: Any = KFold(folds, shuffle=True, random_state=spec.data.seed)
-    if spec.task is Task.CLASSIFICATION and np.unique(target.astype(str), return_counts=True)[1].min() >= folds:
-        splitter = StratifiedKFold(folds, shuffle=True, random_state=spec.data.seed)
     scores: defaultdict[str, list[float]] = defaultdict(list)
-    for fit_rows, test_rows in splitter.split(rows, target):
+    for fit_rows, test_rows in fold_splitter(spec, target, folds).split(rows, target):
         pipeline = _fit(build_pipeline(spec, params), spec, rows.iloc[fit_rows], target[fit_rows])
         found = score(spec, target[test_rows], _outputs(pipeline, rows.iloc[test_rows], spec), _classes(pipeline, spec))
         for metric, value in found.items():
