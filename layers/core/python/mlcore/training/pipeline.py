@@ -15,7 +15,7 @@ from mlcore.catalog import CUSTOM, ESTIMATORS, CrossValidation, not_a_parameter
 from mlcore.errors import TrainingError
 from mlcore.serving import signature_of, tensors_from_columns
 from mlcore.spec import ModelSpec, Task
-from mlcore.training.evaluation import score
+from mlcore.training.evaluation import pick_threshold, score
 
 Params = dict[str, Any]
 
@@ -184,6 +184,20 @@ def _outputs(pipeline: Any, rows: Any, spec: ModelSpec) -> dict[str, np.ndarray]
     return {"label": pipeline.predict(rows)}
 
 
+def _at_threshold(
+    spec: ModelSpec, outputs: dict[str, np.ndarray], classes: list[str] | None, truth: np.ndarray
+) -> dict[str, np.ndarray]:
+    """A fold's outputs labelled at the threshold `metrics.threshold` picks on the fold's own rows, as the holdout's
+    are at the one picked on the holdout (unchanged without one, or for other than two classes). A fold where no
+    threshold reaches the precision asked for labels no row with the second class."""
+    if spec.metrics.threshold is None or classes is None or len(classes) != 2:
+        return outputs
+    scores = outputs["probabilities"][:, 1]
+    picked = pick_threshold(truth.astype(str) == classes[1], scores, spec.metrics.threshold)
+    cut = np.inf if picked is None else picked
+    return {**outputs, "label": np.where(scores >= cut, classes[1], classes[0])}
+
+
 def fold_splitter(spec: ModelSpec, target: np.ndarray, folds: int) -> Any:
     """How cross-validation splits the training rows into `folds` folds.
 
@@ -209,7 +223,9 @@ def cross_validate(
     scores: defaultdict[str, list[float]] = defaultdict(list)
     for fit_rows, test_rows in fold_splitter(spec, target, folds).split(rows, target):
         pipeline = _fit(build_pipeline(spec, params), spec, rows.iloc[fit_rows], target[fit_rows])
-        found = score(spec, target[test_rows], _outputs(pipeline, rows.iloc[test_rows], spec), _classes(pipeline, spec))
+        classes, truth = _classes(pipeline, spec), target[test_rows]
+        outputs = _at_threshold(spec, _outputs(pipeline, rows.iloc[test_rows], spec), classes, truth)
+        found = score(spec, truth, outputs, classes)
         for metric, value in found.items():
             scores[metric].append(value)
     return {

@@ -1,0 +1,58 @@
+"""Cross-validation scores its folds as the holdout is scored: label metrics at the decision threshold
+`metrics.threshold` picks (on each fold's own rows, as the holdout's is picked on the holdout)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from infra.local.example_data import churn_table
+from mlcore.data import enforce_contract
+from mlcore.spec import ModelSpec, parse_spec
+from mlcore.training import cross_validate
+
+
+def with_threshold(churn_spec: ModelSpec, threshold: dict[str, Any] | None) -> ModelSpec:
+    raw = churn_spec.model_dump(mode="json", exclude_none=True)
+    raw["metrics"] = {**raw["metrics"], "threshold": threshold} if threshold else raw["metrics"]
+    raw["estimator"]["params"] = {"n_estimators": 20, "max_depth": 4, "n_jobs": 1}
+    return parse_spec(raw)
+
+
+@pytest.fixture(scope="module")
+def rows() -> pa.Table:
+    from infra.local.example_data import EXAMPLE_SPEC
+    from mlcore.spec import load_spec
+
+    clean, _ = enforce_contract(churn_table(900, seed=4), load_spec(EXAMPLE_SPEC.read_text()))
+    assert clean.num_rows == 900
+    return clean
+
+
+def test_label_metrics_are_taken_at_the_threshold_each_fold_picks_and_the_scores_are_unchanged(
+    churn_spec: ModelSpec, rows: pa.Table
+) -> None:
+    at_half = cross_validate(with_threshold(churn_spec, None), rows, 3)
+    picked = cross_validate(with_threshold(churn_spec, {"optimize": "f1"}), rows, 3)
+    # the best F1 of a fold's thresholds is at least its F1 at 0.5; here, higher
+    assert picked["f1"].mean > at_half["f1"].mean
+    assert picked["recall"].mean > at_half["recall"].mean  # a lower threshold, on the churners (the rarer class)
+    # what the probabilities tell does not depend on where labels are cut
+    assert (picked["roc_auc"], picked["average_precision"]) == (at_half["roc_auc"], at_half["average_precision"])
+
+
+def test_a_fold_where_no_threshold_reaches_the_precision_labels_no_row_positive(
+    churn_spec: ModelSpec, rows: pa.Table
+) -> None:
+    # every feature alike, 70 % churners: every row gets the same score, 0.7, which labels all churners at 0.5,
+    # and whose precision (0.7) is below the one asked for
+    churned = ["yes"] * 630 + ["no"] * 270
+    alike = pa.table({
+        name: pa.array([rows.column(name)[0].as_py()] * 900, rows.column(name).type)
+        for name in rows.column_names if name != "churned"
+    } | {"churned": churned})  # fmt: skip
+    assert cross_validate(with_threshold(churn_spec, None), alike, 3)["recall"].mean == 1.0
+    found = cross_validate(with_threshold(churn_spec, {"optimize": "recall_at_precision", "precision": 1.0}), alike, 3)
+    assert (found["recall"].mean, found["precision"].mean, found["f1"].mean) == (0.0, 0.0, 0.0)
