@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
-from mlcore.catalog import EvaluateResult, PipelineInput, RecordRunRequest, RunFile, run_key
+from mlcore.catalog import CrossValidation, EvaluateResult, PipelineInput, RecordRunRequest, RunFile, run_key
 from mlcore.errors import ConflictError, NotFoundError
 from mlcore.registry import Registry, RunRecord
 from mlcore.runs import build_record, export_runs
@@ -105,6 +106,30 @@ def test_a_run_is_recorded_once_and_found_by_its_id(
     assert [r.run_id for r in registered.list_runs("churn")] == ["run-1"]
     with pytest.raises(NotFoundError, match="no run 'run-2' was recorded"):
         registered.get_run("run-2")
+
+
+def test_a_run_whose_metric_is_undefined_on_its_rows_is_recorded_and_read_back(
+    registered: Registry, artifacts: ObjectStore
+) -> None:
+    # ROC AUC of rows of one class is NaN: JSON's null, as it was stored, read as no number and broke the listing
+    nan = float("nan")
+    verdict = EvaluateResult(
+        model_name="churn", run_id="run-1", passed=False, reason="roc_auc nan misses the minimum 0.7",
+        primary_metric="roc_auc", candidate_metrics={"roc_auc": nan, "accuracy": 0.9},
+    )  # fmt: skip
+    artifacts.put(run_key("churn", "run-1", RunFile.EVALUATION), verdict.model_dump_json().encode())
+    record = build(registered, artifacts, "rejected")  # reads the verdict back
+    assert record.gate_reason == "roc_auc nan misses the minimum 0.7"
+    record = record.model_copy(
+        update={
+            "metrics": {"roc_auc": nan, "accuracy": 0.9},
+            "cross_validation": {"roc_auc": CrossValidation(folds=3, mean=nan, sd=nan)},
+        }
+    )
+    registered.put_run(record)
+    (listed,) = registered.list_runs("churn")
+    assert math.isnan(listed.metrics["roc_auc"]) and listed.metrics["accuracy"] == 0.9
+    assert listed.cross_validation is not None and math.isnan(listed.cross_validation["roc_auc"].mean)
 
 
 def test_runs_are_listed_newest_first(registered: Registry, artifacts: ObjectStore) -> None:

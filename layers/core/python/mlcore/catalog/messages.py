@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 
 class _Message(BaseModel):
-    # Built on first use: a function pays only for the messages it parses.
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    # Built on first use: a function pays only for the messages it parses. A metric undefined on its rows (ROC AUC
+    # of one class) is NaN, written "NaN", which reads back as NaN (JSON's null would not read as a number).
+    model_config = ConfigDict(extra="forbid", defer_build=True, ser_json_inf_nan="strings")
 
 
 class Artifact(_Message):

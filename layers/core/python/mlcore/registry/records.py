@@ -20,7 +20,9 @@ CHALLENGER = "challenger"
 
 
 class Record(BaseModel):
-    model_config = ConfigDict(defer_build=True)  # the predict function parses only a few of these
+    # defer_build: the predict function parses only a few of these. A metric undefined on its rows (ROC AUC of one
+    # class) is NaN: stored as the string "NaN", which reads back as NaN (JSON's null would not read as a number).
+    model_config = ConfigDict(defer_build=True, ser_json_inf_nan="strings")
     # The item's `rev` attribute as read (0: no such item yet); not part of the stored document.
     revision: int = Field(default=0, exclude=True)
 
