@@ -590,8 +590,14 @@ def test_a_misspelt_estimator_parameter_is_refused_at_registration_naming_it_and
     # the names it takes pass; LightGBM's are left to the training job (its core reads aliases too)
     assert register(params={"n_estimators": 30}, search={"params": {"max_depth": [3, 4]}})[0] == 200
     assert register(kind="lightgbm_classifier", params={"min_data_in_leaf": 5})[0] == 200
-    # a spec stored before registration checked its parameters still reads
+    # a change proposed before registration checked its parameters is refused when approved, the spec as it was
     stale = parse_spec({**churn_spec.model_dump(mode="json"), "estimator": {**estimator, "params": {"n_estimator": 3}}})
+    before = registry.get_spec("churn")
+    registry.propose_spec(stale, BOB, diff=[], loosens=["approval: manual -> auto"])
+    status, body = invoke("POST", "/models/churn/spec/approve", {"reason": "ok"})
+    assert (status, body["error"]["field"]) == (400, "estimator.params.n_estimator")
+    assert registry.get_spec("churn") == before
+    # and one stored before it still reads
     registry.put_spec(stale, actor=ALICE)
     assert registry.get_spec("churn").estimator.params == {"n_estimator": 3}
 

@@ -10,6 +10,7 @@ import pytest
 
 from infra.local.example_data import churn_table
 from mlcore.data import enforce_contract
+from mlcore.errors import TrainingError
 from mlcore.spec import ModelSpec, parse_spec
 from mlcore.training import cross_validate
 
@@ -56,3 +57,41 @@ def test_a_fold_where_no_threshold_reaches_the_precision_labels_no_row_positive(
     assert cross_validate(with_threshold(churn_spec, None), alike, 3)["recall"].mean == 1.0
     found = cross_validate(with_threshold(churn_spec, {"optimize": "recall_at_precision", "precision": 1.0}), alike, 3)
     assert (found["recall"].mean, found["precision"].mean, found["f1"].mean) == (0.0, 0.0, 0.0)
+
+
+def time_split(churn_spec: ModelSpec) -> ModelSpec:
+    raw = with_threshold(churn_spec, None).model_dump(mode="json", exclude_none=True)
+    return parse_spec({**raw, "data": {**raw["data"], "split": "time", "timestamp_column": "at"}})
+
+
+def test_a_fold_fitted_on_one_class_is_left_out_and_counted_out(churn_spec: ModelSpec, rows: pa.Table) -> None:
+    # the oldest quarter holds no churner: a time split's first of 3 folds fits on it alone
+    labels = ["no"] * 225 + rows.column("churned").to_pylist()[225:]
+    assert "yes" in labels[225:450]
+    found = cross_validate(time_split(churn_spec), rows.set_column(rows.column_names.index("churned"), "churned",
+                                                                     pa.array(labels)), 3)  # fmt: skip
+    assert {score.folds for score in found.values()} == {2}
+    # a second fold alike leaves one: no mean and spread to tell
+    labels = ["no"] * 450 + rows.column("churned").to_pylist()[450:]
+    with pytest.raises(TrainingError) as caught:
+        cross_validate(time_split(churn_spec), rows.set_column(rows.column_names.index("churned"), "churned",
+                                                                 pa.array(labels)), 3)  # fmt: skip
+    assert caught.value.message == (
+        "cross-validation: 2 of 3 folds would fit on rows of one class (a time split's oldest rows may hold one); "
+        "fewer folds fit on more rows"
+    )
+
+
+@pytest.mark.filterwarnings("ignore:Mean of empty slice", "ignore:Degrees of freedom")  # ROC AUC of one row
+@pytest.mark.parametrize(("count", "refused"), [(5, True), (6, False)])
+def test_folds_need_more_training_rows_than_folds(
+    churn_spec: ModelSpec, rows: pa.Table, count: int, refused: bool
+) -> None:
+    spec = with_threshold(churn_spec, None)
+    labels = pa.array(["yes", "no"] * 3)[:count]
+    few = rows.slice(0, count).set_column(rows.column_names.index("churned"), "churned", labels)
+    if refused:
+        with pytest.raises(TrainingError, match=r"^cross-validation in 5 folds needs more than 5 training rows: 5$"):
+            cross_validate(spec, few, 5)
+    else:
+        assert {score.folds for score in cross_validate(spec, few, 5).values()} == {5}

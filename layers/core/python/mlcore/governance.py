@@ -273,6 +273,8 @@ def approve_spec(governance: Governance, call: Call) -> dict[str, Any]:
     waiting = registry.spec_proposal(call.name)
     if waiting is not None and waiting.proposed_by == actor:
         raise ForbiddenError(f"{actor} proposed this change to '{call.name}': another approver must apply it")
+    if waiting is not None:
+        check_params(waiting.spec)  # one proposed before registration checked its parameters
     applied = registry.apply_spec_proposal(call.name, actor, request.reason)
     return _spec_answer(applied.spec, applied, applied=True, approved_by=actor)
 

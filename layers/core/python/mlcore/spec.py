@@ -26,6 +26,7 @@ from mlcore.catalog import (
     fargate_size_error,
     gpu_size_error,
     not_a_parameter,
+    unknown_parameter,
 )
 from mlcore.errors import SpecError
 from mlcore.schedules import parse_schedule
@@ -907,11 +908,14 @@ def check_params(spec: ModelSpec) -> None:
     if kind.params is None:
         return
     search = spec.estimator.search.params if spec.estimator.search else {}
-    for field, params in (("estimator.params", spec.estimator.params), ("estimator.search.params", search)):
-        unknown = next((name for name in params if name not in kind.params), None)
-        if unknown is not None:
-            where = f"{field}.{unknown}"
-            raise SpecError(f"{where}: {not_a_parameter(unknown, kind.estimator, kind.params)}", field=where)
+    unknown = unknown_parameter(
+        {"estimator.params": spec.estimator.params, "estimator.search.params": search}, kind.params
+    )
+    if unknown is not None:
+        field, name = unknown
+        raise SpecError(
+            f"{field}.{name}: {not_a_parameter(name, kind.estimator, kind.params)}", field=f"{field}.{name}"
+        )
 
 
 def yaml_mapping(text: str, what: str) -> dict[str, Any]:

@@ -60,7 +60,15 @@ if TYPE_CHECKING:
         fargate_size_error,
         gpu_size_error,
     )
-    from mlcore.catalog.estimators import ANY_TASK, CUSTOM, ESTIMATORS, IMAGE, EstimatorKind, not_a_parameter
+    from mlcore.catalog.estimators import (
+        ANY_TASK,
+        CUSTOM,
+        ESTIMATORS,
+        IMAGE,
+        EstimatorKind,
+        not_a_parameter,
+        unknown_parameter,
+    )
     from mlcore.catalog.functions import (
         ALERTS_TOPIC,
         ARTIFACTS_BUCKET,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,11 @@ class EstimatorKind:
     def estimator(self) -> str:
         """The class the implementation names (`RandomForestClassifier`)."""
         return self.implementation.rpartition(":")[2]
+
+
+def unknown_parameter(given: Mapping[str, Iterable[str]], takes: Collection[str]) -> tuple[str, str] | None:
+    """The first `(field, name)` of the names `given` by field (`estimator.params`) that is not among `takes`."""
+    return next(((field, name) for field, names in given.items() for name in names if name not in takes), None)
 
 
 def not_a_parameter(name: str, estimator: str, takes: Collection[str], listed: Collection[str] | None = None) -> str:

@@ -567,7 +567,7 @@ def _utc_time(value: str | None) -> datetime | None:
         return None
 
 
-def _oldest_first(table: pa.Table, timestamps: pa.ChunkedArray | None) -> np.ndarray:
+def _oldest_first(timestamps: pa.ChunkedArray | None) -> np.ndarray:
     """The row numbers by time, oldest first (rows without a readable time count as oldest; ties keep their order).
 
     Raises
@@ -607,7 +607,7 @@ def split_holdout(
     Each row lands in exactly one of the two.
     """
     if spec.data.split == "time":
-        order = _oldest_first(table, timestamps)
+        order = _oldest_first(timestamps)
         trained = table.num_rows - round(table.num_rows * spec.data.holdout_fraction)
         return table.take(pa.array(order[:trained])), table.take(pa.array(order[trained:]))
     in_holdout = np.zeros(table.num_rows, dtype=bool)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mlcore.catalog import CUSTOM, ESTIMATORS, CrossValidation, not_a_parameter
+from mlcore.catalog import CUSTOM, ESTIMATORS, CrossValidation, not_a_parameter, unknown_parameter
 from mlcore.errors import TrainingError
 from mlcore.serving import signature_of, tensors_from_columns
 from mlcore.spec import ModelSpec, Task
@@ -66,10 +66,10 @@ def _check_names(cls: Any, known: Params, given: dict[str, Params]) -> None:
         if core is None:
             return
         takes |= core
-    for field, params in given.items():
-        for name in params:
-            if name not in takes:
-                raise TrainingError(f"{field}.{name}: {not_a_parameter(name, cls.__name__, takes, known)}")
+    unknown = unknown_parameter(given, takes)
+    if unknown is not None:
+        field, name = unknown
+        raise TrainingError(f"{field}.{name}: {not_a_parameter(name, cls.__name__, takes, known)}")
 
 
 def _custom_estimator(entrypoint: str, params: Params) -> Any:
@@ -217,18 +217,34 @@ def fold_splitter(spec: ModelSpec, target: np.ndarray, folds: int) -> Any:
 def cross_validate(
     spec: ModelSpec, train: pa.Table, folds: int, params: Params | None = None
 ) -> dict[str, CrossValidation]:
-    """Every metric's mean and standard deviation over `folds` folds of the training table (see `fold_splitter`)."""
+    """Every metric's mean and standard deviation over the folds of the training table (see `fold_splitter`): a
+    classifier's fold fitted on rows of one class (a time split's oldest rows may be) is left out, and counted out.
+
+    Raises
+    ------
+    TrainingError
+        When there are no more rows than folds, or fewer than two folds are fitted on rows of two classes.
+    """
     rows = frame(table_columns(train, spec), spec)
     target = np.asarray(train.column(spec.target).to_pylist())
+    if len(target) <= folds:
+        raise TrainingError(f"cross-validation in {folds} folds needs more than {folds} training rows: {len(target)}")
     scores: defaultdict[str, list[float]] = defaultdict(list)
     for fit_rows, test_rows in fold_splitter(spec, target, folds).split(rows, target):
+        if spec.task is Task.CLASSIFICATION and len(np.unique(target[fit_rows].astype(str))) < 2:
+            continue  # it could tell no class from another
         pipeline = _fit(build_pipeline(spec, params), spec, rows.iloc[fit_rows], target[fit_rows])
         classes, truth = _classes(pipeline, spec), target[test_rows]
         outputs = _at_threshold(spec, _outputs(pipeline, rows.iloc[test_rows], spec), classes, truth)
-        found = score(spec, truth, outputs, classes)
-        for metric, value in found.items():
+        for metric, value in score(spec, truth, outputs, classes).items():
             scores[metric].append(value)
+    scored = len(next(iter(scores.values()), []))
+    if scored < 2:  # a mean and a standard deviation need two
+        raise TrainingError(
+            f"cross-validation: {folds - scored} of {folds} folds would fit on rows of one class (a time split's "
+            "oldest rows may hold one); fewer folds fit on more rows"
+        )
     return {
-        metric: CrossValidation(folds=folds, mean=float(np.nanmean(values)), sd=float(np.nanstd(values, ddof=1)))
+        metric: CrossValidation(folds=scored, mean=float(np.nanmean(values)), sd=float(np.nanstd(values, ddof=1)))
         for metric, values in scores.items()
     }
