@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mlcore.catalog import DriftCheckSettings, DueModel
 from mlcore.catalog import metrics as names
 from mlcore.monitoring import feature_metrics, run_drift_check
-from mlruntime import logger, metrics, publish_metrics, registry, store, tracer, transient_errors
+from mlruntime import logger, metrics, output, publish_metrics, registry, store, tracer, transient_errors
 
 
 @functools.cache
@@ -43,4 +43,4 @@ def handler(event: DueModel, context: LambdaContext) -> dict:
     publish_metrics(findings)  # without the model dimension: the fleet-wide alarms watch these
     for feature, name, value in feature_metrics(result):
         publish_metrics({name: (value, MetricUnit.NoUnit)}, model=result.model_name, feature=feature)
-    return result.model_dump(mode="json")
+    return output(result)

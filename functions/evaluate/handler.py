@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.catalog import EvaluateRequest, EvaluateSettings
 from mlcore.training import evaluate_candidate
-from mlruntime import logger, registry, store, tracer, transient_errors
+from mlruntime import logger, output, registry, store, tracer, transient_errors
 
 
 @functools.cache
@@ -26,4 +26,4 @@ def handler(event: EvaluateRequest, context: LambdaContext) -> dict:
     result = evaluate_candidate(
         event, registry=registry(config.registry_table), artifacts=store(config.artifacts_bucket)
     )
-    return result.model_dump(mode="json")
+    return output(result)

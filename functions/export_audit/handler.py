@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.catalog import AuditExported, ExportAuditSettings, RegistryStreamBatch
 from mlcore.registry import export_audit
-from mlruntime import logger, store, tracer, transient_errors
+from mlruntime import logger, output, store, tracer, transient_errors
 
 
 @functools.cache
@@ -23,4 +23,4 @@ def settings() -> ExportAuditSettings:
 @event_parser(model=RegistryStreamBatch)
 def handler(event: RegistryStreamBatch, context: LambdaContext) -> dict:
     exported = export_audit(event.Records, store(settings().audit_bucket))
-    return AuditExported(records=exported).model_dump(mode="json")
+    return output(AuditExported(records=exported))

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.catalog import ListDueRequest, ListDueSettings
 from mlcore.monitoring import list_due_models
-from mlruntime import logger, registry, tracer, transient_errors
+from mlruntime import logger, output, registry, tracer, transient_errors
 
 
 @functools.cache
@@ -22,4 +22,4 @@ def settings() -> ListDueSettings:
 @transient_errors
 @event_parser(model=ListDueRequest)
 def handler(event: ListDueRequest, context: LambdaContext) -> dict:
-    return list_due_models(event, registry=registry(settings().registry_table)).model_dump(mode="json")
+    return output(list_due_models(event, registry=registry(settings().registry_table)))

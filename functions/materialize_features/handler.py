@@ -15,7 +15,7 @@ from mlcore.catalog import metrics as names
 from mlcore.errors import FeatureMaterializationError
 from mlcore.features import materialize_online_views
 from mlcore.monitoring import check_views_drift
-from mlruntime import client, logger, publish_metrics, registry, store, tracer, transient_errors
+from mlruntime import client, logger, output, publish_metrics, registry, store, tracer, transient_errors
 
 
 @functools.cache
@@ -53,4 +53,4 @@ def handler(event: BatchTick, context: LambdaContext) -> dict:
     failed += [f"{name}: drift check {said}" for name, said in drift.items() if said.startswith("error: ")]
     if failed:
         raise FeatureMaterializationError(f"{len(failed)} views were not materialized or checked: {'; '.join(failed)}")
-    return run.model_dump(mode="json")
+    return output(run)

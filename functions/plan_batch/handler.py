@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.batch import plan_batch
 from mlcore.catalog import PlanBatchRequest, PlanBatchSettings
-from mlruntime import logger, registry, store, tracer, transient_errors
+from mlruntime import logger, output, registry, store, tracer, transient_errors
 
 
 @functools.cache
@@ -24,4 +24,4 @@ def settings() -> PlanBatchSettings:
 def handler(event: PlanBatchRequest, context: LambdaContext) -> dict:
     config = settings()
     plan = plan_batch(event, registry=registry(config.registry_table), data=store(config.data_bucket))
-    return plan.model_dump(mode="json")
+    return output(plan)

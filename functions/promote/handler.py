@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.catalog import PromoteRequest, PromoteSettings
 from mlcore.registry import promote_version
-from mlruntime import logger, registry, tracer, transient_errors
+from mlruntime import logger, output, registry, tracer, transient_errors
 
 
 @functools.cache
@@ -22,4 +22,4 @@ def settings() -> PromoteSettings:
 @transient_errors
 @event_parser(model=PromoteRequest)
 def handler(event: PromoteRequest, context: LambdaContext) -> dict:
-    return promote_version(event, registry=registry(settings().registry_table)).model_dump(mode="json")
+    return output(promote_version(event, registry=registry(settings().registry_table)))

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.batch import publish_batch
 from mlcore.catalog import BatchPlan, PublishBatchSettings
-from mlruntime import client, logger, store, tracer, transient_errors
+from mlruntime import client, logger, output, store, tracer, transient_errors
 
 
 @functools.cache
@@ -24,4 +24,4 @@ def settings() -> PublishBatchSettings:
 def handler(event: BatchPlan, context: LambdaContext) -> dict:
     config = settings()
     manifest = publish_batch(event, data=store(config.data_bucket), glue=client("glue"), database=config.runs_database)
-    return manifest.model_dump(mode="json")
+    return output(manifest)

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.catalog import PublishedEvents, PublishRegistryEventsSettings, RegistryStreamBatch
 from mlcore.registry import publish_events, registry_events
-from mlruntime import client, logger, tracer, transient_errors
+from mlruntime import client, logger, output, tracer, transient_errors
 
 
 @functools.cache
@@ -23,4 +23,4 @@ def settings() -> PublishRegistryEventsSettings:
 @event_parser(model=RegistryStreamBatch)
 def handler(event: RegistryStreamBatch, context: LambdaContext) -> dict:
     published = publish_events(registry_events(event.Records), client("events"), settings().event_bus)
-    return PublishedEvents(published=published).model_dump(mode="json")
+    return output(PublishedEvents(published=published))

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.catalog import RecordRunRequest, RecordRunSettings
 from mlcore.runs import record_run
-from mlruntime import client, logger, registry, store, tracer, transient_errors
+from mlruntime import client, logger, output, registry, store, tracer, transient_errors
 
 
 @functools.cache
@@ -32,4 +32,4 @@ def handler(event: RecordRunRequest, context: LambdaContext) -> dict:
         database=config.runs_database,
         code_version=config.code_version,
     )
-    return result.model_dump(mode="json")
+    return output(result)

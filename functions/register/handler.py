@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.catalog import RegisterRequest, RegisterSettings
 from mlcore.registry import register_candidate
-from mlruntime import logger, registry, store, tracer, transient_errors
+from mlruntime import logger, output, registry, store, tracer, transient_errors
 
 
 @functools.cache
@@ -29,4 +29,4 @@ def handler(event: RegisterRequest, context: LambdaContext) -> dict:
         artifacts=store(config.artifacts_bucket),
         code_version=config.code_version,
     )
-    return result.model_dump(mode="json")
+    return output(result)

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.catalog import FailedStep, ReportFailureSettings
 from mlcore.runs import report_failure
-from mlruntime import logger, store, tracer, transient_errors
+from mlruntime import logger, output, store, tracer, transient_errors
 
 
 @functools.cache
@@ -22,4 +22,4 @@ def settings() -> ReportFailureSettings:
 @transient_errors
 @event_parser(model=FailedStep)
 def handler(event: FailedStep, context: LambdaContext) -> dict:
-    return report_failure(event, artifacts=store(settings().artifacts_bucket)).model_dump(mode="json")
+    return output(report_failure(event, artifacts=store(settings().artifacts_bucket)))

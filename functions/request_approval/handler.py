@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.catalog import ApprovalRequest, RequestApprovalSettings
 from mlcore.registry import request_decision
-from mlruntime import logger, publish_alert, registry, tracer, transient_errors
+from mlruntime import logger, output, publish_alert, registry, tracer, transient_errors
 
 
 @functools.cache
@@ -27,4 +27,4 @@ def alert(subject: str, message: str) -> None:
 @event_parser(model=ApprovalRequest)
 def handler(event: ApprovalRequest, context: LambdaContext) -> dict:
     decided = request_decision(event, registry=registry(settings().registry_table), alert=alert)
-    return decided.model_dump(mode="json")
+    return output(decided)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mlcore.catalog import RequestRetrainingSettings, RetrainingRequest
 from mlcore.data import DatasetTables
 from mlcore.monitoring import request_retraining
-from mlruntime import client, logger, registry, store, tracer, transient_errors
+from mlruntime import client, logger, output, registry, store, tracer, transient_errors
 
 
 @functools.cache
@@ -34,4 +34,4 @@ def handler(event: RetrainingRequest, context: LambdaContext) -> dict:
         tables=DatasetTables(client("glue"), config.datasets_database),
     )
     logger.info("retraining decided", extra={"decisions": [d.model_dump() for d in result.decisions]})
-    return result.model_dump(mode="json")
+    return output(result)

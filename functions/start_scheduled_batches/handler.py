@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlcore.batch import start_scheduled_batches
 from mlcore.catalog import BatchTick, StartScheduledBatchesSettings
-from mlruntime import client, logger, registry, tracer, transient_errors
+from mlruntime import client, logger, output, registry, tracer, transient_errors
 
 
 @functools.cache
@@ -27,4 +27,4 @@ def handler(event: BatchTick, context: LambdaContext) -> dict:
         registry(config.registry_table), client("stepfunctions"), config.batch_state_machine_arn
     )
     logger.info("scheduled batches", extra={"batches": [b.model_dump() for b in result.batches if b.started]})
-    return result.model_dump(mode="json")
+    return output(result)

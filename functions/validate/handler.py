@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mlcore.catalog import ValidateRequest, ValidateSettings
 from mlcore.data import DatasetTables, validate_step
 from mlcore.images import ImageJobs
-from mlruntime import client, logger, registry, store, tracer, transient_errors
+from mlruntime import client, logger, output, registry, store, tracer, transient_errors
 
 
 @functools.cache
@@ -36,4 +36,4 @@ def handler(event: ValidateRequest, context: LambdaContext) -> dict:
         distributed_min_bytes=config.distributed_min_mb * 1024 * 1024,
         part_bytes=config.part_mb * 1024 * 1024,
     )
-    return result.model_dump(mode="json")
+    return output(result)

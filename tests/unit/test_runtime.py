@@ -86,3 +86,30 @@ def test_metrics_written_by_the_rollups_alone_need_rollups() -> None:
 
     with pytest.raises(ValueError, match="give the rollups"):
         emit_metrics("ns", {"model": "m"}, {"SlowAnswers": (0.0, "Count")}, rollup_only={"SlowAnswers"})
+
+
+def test_a_step_output_is_json_that_step_functions_takes_and_reads_back_as_it_was() -> None:
+    import json
+    import math
+
+    from mlcore.catalog import EvaluateResult
+
+    # ROC AUC of a holdout of one class is undefined: Lambda's encoder would write the float as a NaN token
+    result = EvaluateResult(
+        model_name="churn", run_id="r1", passed=False, reason="roc_auc nan misses the minimum 0.7",
+        primary_metric="roc_auc", candidate_metrics={"roc_auc": math.nan, "accuracy": 0.9},
+    )  # fmt: skip
+    out = mlruntime.output(result)
+    assert json.loads(json.dumps(out, allow_nan=False)) == out
+    assert out["candidate_metrics"] == {"roc_auc": "NaN", "accuracy": 0.9}
+    back = EvaluateResult.model_validate(out)
+    assert math.isnan(back.candidate_metrics["roc_auc"]) and back.reason == result.reason
+
+
+def test_every_step_function_returns_its_result_through_output() -> None:
+    from pathlib import Path
+
+    handlers = sorted(Path(__file__).resolve().parents[2].glob("functions/*/handler.py"))
+    assert len(handlers) > 15
+    dumped = [h.parent.name for h in handlers if 'model_dump(mode="json")' in h.read_text()]
+    assert dumped == []  # a float NaN in it would reach Lambda's encoder

@@ -16,11 +16,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Collection
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlcore.errors import TransientError
 from mlcore.registry import Registry, cancellation_reasons
 from mlcore.storage import ObjectStore
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 _lock = threading.Lock()
 
@@ -118,6 +121,13 @@ def publish_metrics(values: dict[str, tuple[float, Any]], **dimensions: str) -> 
     for name, (value, unit) in values.items():
         provider.add_metric(name=name, unit=unit, value=value)
     provider.flush_metrics()
+
+
+def output(message: BaseModel) -> dict[str, Any]:
+    """A step's result as Step Functions takes it, JSON's values only: a metric undefined on its rows is the string
+    "NaN", which the next step's message reads back as NaN (a float NaN would reach Lambda's encoder, which writes a
+    token JSON does not have)."""
+    return dict(json.loads(message.model_dump_json()))
 
 
 # botocore error codes of a dependency that may well answer next time (its own retries exhausted).
