@@ -450,14 +450,36 @@ def test_classes_are_for_classifiers() -> None:
 
 
 @pytest.mark.parametrize(
-    ("weights", "valid"), [("balanced", True), ({"yes": 3.0}, True), ({"yes": 0}, False), ("inverse", False)]
-)
-def test_class_weights_are_balanced_or_positive_per_label(raw: dict[str, Any], weights: Any, valid: bool) -> None:
+    ("weights", "error"),
+    [
+        ("balanced", None),
+        ({"yes": 3.0, "no": 0.001}, None),
+        ({"yes": 0}, "estimator.class_weight.yes: a weight is a number above 0, got 0 ('balanced' or a weight per "
+                     'label, e.g. {"yes": 3})'),
+        ({"yes": True}, "estimator.class_weight.yes: a weight is a number above 0, got True ('balanced' or a weight "
+                        'per label, e.g. {"yes": 3})'),
+        ("inverse", "estimator.class_weight: expected 'balanced' or a weight per label, e.g. {\"yes\": 3}, "
+                    "got 'inverse'"),
+        (["yes"], "estimator.class_weight: expected 'balanced' or a weight per label, e.g. {\"yes\": 3}"),
+        # YAML's unquoted yes is true: the label the author meant is lost, so the message says to quote it
+        ({True: 3}, "estimator.class_weight: a label was read as true or false (YAML reads yes, no, on and off so "
+                    'unless quoted): quote it, e.g. {"yes": 3}'),
+    ],
+)  # fmt: skip
+def test_class_weights_are_balanced_or_positive_per_label_and_a_mistake_names_both_forms(
+    raw: dict[str, Any], weights: Any, error: str | None
+) -> None:
     raw["estimator"]["class_weight"] = weights
-    if valid:
+    if error is None:
         assert parse_spec(raw).estimator.class_weight == weights
     else:
-        assert "estimator.class_weight" in invalid(raw).message
+        assert invalid(raw).message == error
+
+
+def test_a_numeric_label_of_class_weights_is_the_label_as_text(raw: dict[str, Any]) -> None:
+    # YAML reads {1: 3} unquoted as a number: the classes of 0/1 labels are "0" and "1"
+    raw["estimator"]["class_weight"] = yaml.safe_load("{1: 3, '0': 1}")
+    assert parse_spec(raw).estimator.class_weight == {"1": 3.0, "0": 1.0}
 
 
 @pytest.mark.parametrize(

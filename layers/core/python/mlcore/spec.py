@@ -222,6 +222,24 @@ class Estimator(_Strict):
     # returns an unfitted scikit-learn compatible estimator (it gets the platform's preprocessing).
     entrypoint: Annotated[str, Field(pattern=ENTRYPOINT_PATTERN)] | None = None
 
+    @field_validator("class_weight", mode="before")
+    @classmethod
+    def _weights(cls, weights: Any) -> Any:
+        """Either form named in words (a union's error would name its first branch alone: "should be 'balanced'");
+        a label is text, as the classes are (YAML's unquoted 1 is the label "1")."""
+        forms = "'balanced' or a weight per label, e.g. {\"yes\": 3}"
+        if weights is None or weights == "balanced":
+            return weights
+        if not isinstance(weights, dict):
+            raise ValueError(f"expected {forms}")
+        if any(isinstance(label, bool) for label in weights):
+            raise ValueError("a label was read as true or false (YAML reads yes, no, on and off so unless quoted): "
+                             "quote it, e.g. {\"yes\": 3}")  # fmt: skip
+        for label, weight in weights.items():
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
+                raise FieldError((str(label),), f"a weight is a number above 0, got {weight!r} ({forms})")
+        return {label if isinstance(label, str) else str(label): weight for label, weight in weights.items()}
+
     @field_validator("kind")
     @classmethod
     def _known(cls, kind: str) -> str:
