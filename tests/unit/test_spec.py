@@ -462,8 +462,8 @@ def test_classes_are_for_classifiers() -> None:
                     "got 'inverse'"),
         (["yes"], "estimator.class_weight: expected 'balanced' or a weight per label, e.g. {\"yes\": 3}"),
         # YAML's unquoted yes is true: the label the author meant is lost, so the message says to quote it
-        ({True: 3}, "estimator.class_weight: a label was read as true or false (YAML reads yes, no, on and off so "
-                    'unless quoted): quote it, e.g. {"yes": 3}'),
+        ({True: 3}, 'estimator.class_weight: a label read as true/false: quote it, e.g. {"yes": 3} (YAML reads yes, '
+                    "no, on, off unquoted as booleans)"),
     ],
 )  # fmt: skip
 def test_class_weights_are_balanced_or_positive_per_label_and_a_mistake_names_both_forms(
@@ -478,8 +478,16 @@ def test_class_weights_are_balanced_or_positive_per_label_and_a_mistake_names_bo
 
 def test_a_numeric_label_of_class_weights_is_the_label_as_text(raw: dict[str, Any]) -> None:
     # YAML reads {1: 3} unquoted as a number: the classes of 0/1 labels are "0" and "1"
-    raw["estimator"]["class_weight"] = yaml.safe_load("{1: 3, '0': 1}")
-    assert parse_spec(raw).estimator.class_weight == {"1": 3.0, "0": 1.0}
+    raw["estimator"]["class_weight"] = yaml.safe_load("{1: 3, '0': 1, 2.0: 1}")
+    assert parse_spec(raw).estimator.class_weight == {"1": 3.0, "0": 1.0, "2": 1.0}
+
+
+def test_a_category_yaml_read_as_a_boolean_says_to_quote_it(raw: dict[str, Any]) -> None:
+    raw["features"][5]["categories"] = yaml.safe_load("[yes, no]")
+    assert invalid(raw).message == (
+        "features.5.categories.0 (feature 'plan'): Input should be a valid string, got True (read as true/false: "
+        "quote it; YAML reads yes, no, on, off unquoted as booleans)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,7 @@ GLUE_TABLE_PATTERN = r"^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$"  # database.table
 MAX_QUERY_CHARS = 100_000  # well inside Athena's 256 KB query and a Step Functions state's 256 KB
 FEATURE_REF_PATTERN = r"^[a-z][a-z0-9-]{1,47}\.[A-Za-z_][A-Za-z0-9_]{0,63}$"  # view.feature
 ENTRYPOINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+YAML_BOOLEANS = "YAML reads yes, no, on, off unquoted as booleans"
 CLASSIFICATION_METRICS = {"accuracy", "f1", "precision", "recall", "roc_auc", "average_precision", "log_loss"}
 # Metrics of a classifier named with their parameter: `recall_at_precision@0.9` is the best recall
 # among the decision thresholds whose precision is at least 0.9.
@@ -46,6 +47,12 @@ PARAMETRIC_METRICS = {"recall_at_precision", "precision_at_recall"}
 REGRESSION_METRICS = {"rmse", "mae", "r2"}
 # Metrics where lower is better; the gate compares in the right direction.
 LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
+
+
+def _as_label(value: Any) -> Any:
+    """A label as the contract reads the target's values: 1 and 1.0 are "1" (a number's text without a fraction)."""
+    whole = isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
+    return str(int(value)) if whole else value
 
 
 class FieldError(ValueError):
@@ -226,19 +233,18 @@ class Estimator(_Strict):
     @classmethod
     def _weights(cls, weights: Any) -> Any:
         """Either form named in words (a union's error would name its first branch alone: "should be 'balanced'");
-        a label is text, as the classes are (YAML's unquoted 1 is the label "1")."""
+        a label is text, as in `classes` (YAML's unquoted 1 is the label "1")."""
         forms = "'balanced' or a weight per label, e.g. {\"yes\": 3}"
         if weights is None or weights == "balanced":
             return weights
         if not isinstance(weights, dict):
             raise ValueError(f"expected {forms}")
         if any(isinstance(label, bool) for label in weights):
-            raise ValueError("a label was read as true or false (YAML reads yes, no, on and off so unless quoted): "
-                             "quote it, e.g. {\"yes\": 3}")  # fmt: skip
+            raise ValueError(f'a label read as true/false: quote it, e.g. {{"yes": 3}} ({YAML_BOOLEANS})')
         for label, weight in weights.items():
             if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
                 raise FieldError((str(label),), f"a weight is a number above 0, got {weight!r} ({forms})")
-        return {label if isinstance(label, str) else str(label): weight for label, weight in weights.items()}
+        return {str(_as_label(label)): weight for label, weight in weights.items()}
 
     @field_validator("kind")
     @classmethod
@@ -573,10 +579,8 @@ class ModelSpec(_Strict):
         if not isinstance(value, list):
             return value
         if any(isinstance(label, bool) for label in value):
-            raise ValueError("a label read as true/false: quote it (YAML reads yes, no, on, off unquoted as booleans)")
-        # 1 and 1.0 are "1", as the contract reads a number label (another float stays one: not a label)
-        whole = (int, float)
-        return [str(int(v)) if isinstance(v, whole) and float(v).is_integer() else v for v in value]
+            raise ValueError(f"a label read as true/false: quote it ({YAML_BOOLEANS})")
+        return [_as_label(v) for v in value]  # another float stays one: not a label
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
@@ -807,7 +811,9 @@ def _errors(exc: ValidationError, data: Any, root: type[BaseModel]) -> SpecError
     value = first.get("input")
     shown = first["type"] not in ("missing", "extra_forbidden") and isinstance(value, str | int | float | bool)
     got = f", got {value!r}" if shown and len(repr(value)) <= 80 else ""
-    if first["type"] == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
+    if first["type"] == "string_type" and isinstance(value, bool):
+        got += f" (read as true/false: quote it; {YAML_BOOLEANS})"
+    elif first["type"] == "string_type" and isinstance(value, int | float):
         got += f" (quote it to make it text: '{value}')"  # YAML reads 0 or 01 unquoted as a number
     if first["type"] == "extra_forbidden":
         message, got = "not a field of the spec here", _did_you_mean(root, loc)
