@@ -110,7 +110,13 @@ def test_segments_below_min_segment_rows_are_marked_and_a_lower_is_better_best_i
     # premium is the best (lowest) but, with 29 rows, is not gated: the gap judged is basic's to standard's
     assert "| plan = premium | 29 | 0.2500 | 0.0000 | too few rows to gate |" in card
     assert "| plan = basic | 30 | 0.5000 | 0.2500 |  |" in card
+    assert "| segment | rows | log_loss | behind the best | note |" in card
     assert "log_loss differs by 0.1250 across the segments of plan (standard 0.3750, basic 0.5000)." in card
+    # with every segment large enough to gate, the note column goes: it would be blank
+    enough = version.model_copy(update={"segments": [s.model_copy(update={"rows": 30}) for s in version.segments]})
+    card = render_model_card(spec, enough, [])
+    assert "| segment | rows | log_loss | behind the best |\n" in card
+    assert "| plan = basic | 30 | 0.5000 | 0.2500 |\n" in card
 
 
 def test_a_searched_versions_card_says_what_its_search_picked(

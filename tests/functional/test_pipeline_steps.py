@@ -453,7 +453,7 @@ def test_per_segment_metrics_are_gated_recorded_on_the_version_and_shown_on_its_
     premium = next(s for s in trained.segments if s.value == "premium")
     behind = max(plans.values()) - plans["premium"]
     accuracy = premium.metrics["accuracy"]
-    assert f"| plan = premium | {premium.rows} | {plans['premium']:.4f} | {behind:.4f} | {accuracy:.4f} |  |" in card
+    assert f"| plan = premium | {premium.rows} | {plans['premium']:.4f} | {behind:.4f} | {accuracy:.4f} |\n" in card
 
 
 def read_candidate_json(artifacts: ObjectStore, run_id: str) -> dict[str, Any]:

@@ -100,7 +100,9 @@ def _segments(spec: ModelSpec, version: ModelVersion) -> Section:
                 "" if segment.rows >= metrics.min_segment_rows else "too few rows to gate",
             )
         )
-    header = ("segment", "rows", primary, "behind the best", *others, "")
+    header = ("segment", "rows", primary, "behind the best", *others, "note")
+    if not any(row[-1] for row in rows):  # a column of nothing but blanks says nothing
+        header, rows = header[:-1], [row[:-1] for row in rows]
     return Section("Segments", text=text, header=header, rows=rows)
 
 
