@@ -538,13 +538,14 @@ class Platform:
     def upload_dataset_folder(self, model_name: str, folder: Path, on_file: Callable[[str], None] | None = None) -> str:
         """Put a folder of data files (hive partitions kept) where the pipeline looks for the newest dataset:
         datasets/<model>/<time>/<path inside the folder>. The last file written makes the folder the newest."""
+        from mlcore.data import hive_partitions
+
         spec = self.registry.get_spec(model_name)
         files, _ = folder_files(folder)
         if not files:
             raise FileNotFoundError(f"{folder}: no .csv, .csv.gz or .parquet file in the folder")
         for file in files:  # every file checked before any is sent: a folder is uploaded whole or not at all
-            folders = file.relative_to(folder).parts[:-1]
-            partitions = [part.split("=", 1)[0] for part in folders if "=" in part]
+            partitions = hive_partitions(file.relative_to(folder).as_posix())  # the columns the pipeline adds
             with file.open("rb") as stream:
                 size = file.stat().st_size
                 self._checked_dataset(
