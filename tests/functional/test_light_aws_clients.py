@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import zlib
+from typing import Any
+
 import boto3
 import pytest
 
@@ -66,3 +71,35 @@ def test_the_light_kms_client_derives_the_same_secret_as_boto3(endpoint: str, cr
         KMS(endpoint=endpoint).generate_mac(KeyId=boto.create_key()["KeyMetadata"]["Arn"], Message=b"x",
                                             MacAlgorithm="HMAC_SHA_256")  # fmt: skip
     assert error.value.aws_code == "InvalidKeyUsageException"
+
+
+def test_a_put_carries_the_bodys_crc32_for_s3_to_check(endpoint: str, credentials: None) -> None:
+    boto = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    boto.create_bucket(Bucket="light-checksums")
+    body = b"PAR1" + bytes(range(256)) * 64 + b"PAR1"
+    S3(endpoint=endpoint).put_object(Bucket="light-checksums", Key="capture/a.parquet", Body=body)
+    stored = boto.get_object(Bucket="light-checksums", Key="capture/a.parquet", ChecksumMode="ENABLED")
+    assert stored["ChecksumCRC32"] == base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+    assert stored["Body"].read() == body
+
+
+@pytest.mark.parametrize(
+    ("endpoint_url", "payload_hash"),
+    [
+        ("http://127.0.0.1:4566", "UNSIGNED-PAYLOAD"),
+        ("http://10.0.0.5:4566", hashlib.sha256(b"PAR1 data PAR1").hexdigest()),  # a network in between: signed
+    ],
+)
+def test_a_put_signs_its_body_unless_no_one_can_alter_it_on_the_way(
+    credentials: None, monkeypatch: pytest.MonkeyPatch, endpoint_url: str, payload_hash: str
+) -> None:
+    sent: list[dict[str, str]] = []
+
+    def exchange(self: S3, *request: Any) -> tuple[int, dict[str, str], bytes]:
+        sent.append(request[2])  # (method, url, headers, body, timeout)
+        return 200, {"ETag": '"e"'}, b""
+
+    monkeypatch.setattr(S3, "_exchange", exchange)
+    S3(endpoint=endpoint_url).put_object(Bucket="capture", Key="a.parquet", Body=b"PAR1 data PAR1")
+    assert sent[0]["x-amz-content-sha256"] == payload_hash
+    assert "x-amz-checksum-crc32" in sent[0]["Authorization"]  # the checksum itself is signed
