@@ -7,12 +7,13 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from mlcore.serving import write_parquet
-from mlcore.serving.parquet import REPEATS
+from mlcore.serving.parquet import REPEATS, Runs
 
 AT = datetime(2025, 3, 1, 23, 59, 59, 123000, tzinfo=UTC)
 
@@ -112,3 +113,32 @@ def test_many_columns_and_metadata() -> None:
 def test_columns_of_different_lengths_are_refused() -> None:
     with pytest.raises(ValueError, match="column 'b' has 1 values, expected 2"):
         write_parquet([("a", "int64", [1, 2]), ("b", "int64", [1])])
+
+
+@pytest.mark.parametrize(
+    ("kind", "values", "counts"),
+    [
+        ("string", ["req-1.3.mac", "req-2.1.mac", "ü-req", "req-1.3.mac"], [3, 1, 2, 4]),
+        ("string", [None, "champion", None], [2, 5, 1]),  # runs of nulls among values
+        ("string", [None], [6]),  # a shadow's labels when there is no shadow
+        ("int64", [7, None, -2], [2, 3, 1]),
+        ("double", [1.5, None], [4, 2]),
+        ("string", [], []),
+    ],
+)
+def test_a_column_given_as_runs_is_the_file_of_its_values_row_by_row(
+    kind: str, values: list[Any], counts: list[int]
+) -> None:
+    expanded = [value for value, count in zip(values, counts, strict=True) for _ in range(count)]
+    runs = Runs(values, counts)
+    assert list(runs) == expanded and len(runs) == len(expanded) and runs[-3:] == expanded[-3:]
+    assert write_parquet([("x", kind, runs)]) == write_parquet([("x", kind, expanded)])
+    assert read([("x", kind, runs)]).column("x").to_pylist() == expanded  # type: ignore[list-item]
+
+
+def test_numbers_from_arrays_are_written_as_from_lists() -> None:
+    """Numbers are laid out from the array's own buffer (no copy): the same bytes as from a list."""
+    values = np.array([0.5, np.nan, -3.25, 1e300])
+    assert write_parquet([("x", "double", values)]) == write_parquet([("x", "double", [0.5, None, -3.25, 1e300])])
+    integers = np.arange(5, dtype=np.int64)[::2]  # a strided view
+    assert write_parquet([("n", "int64", integers)]) == write_parquet([("n", "int64", [0, 2, 4])])

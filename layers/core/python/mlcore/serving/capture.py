@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from mlcore.catalog import CAPTURE, LABEL, META_COLUMNS, OUTPUT_COLUMNS, limits, partition_file
-from mlcore.serving.parquet import write_parquet
+from mlcore.serving.parquet import Runs, write_parquet
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
 
@@ -51,7 +51,8 @@ def capture_schema(spec: ModelSpec) -> list[tuple[str, str]]:
 class CaptureBatch:
     """The captured rows of one request, column by column (in `META_COLUMNS` + `capture_schema` order).
 
-    A column is a list (`None` for null) or a float64 array (NaN for null); all rows share a day.
+    A column is a list (`None` for null), a float64 array (NaN for null), or `Runs` for a value the request has on
+    every row (its id); all rows share a day.
     """
 
     day: date
@@ -86,17 +87,17 @@ def capture_batch(
     rows = len(labels)
     at = int(captured_at.timestamp() * 1000)
     columns = [
-        [request_id] * rows,
+        Runs([request_id], [rows]),
         _repeated(at, rows),
         np.arange(rows, dtype=np.float64),
         _repeated(version, rows),
-        [variant] * rows,
+        Runs([variant], [rows]),
         _repeated(latency_ms, rows),
         *(values[f.name] for f in spec.features),
         labels,
         np.asarray(scores, dtype=np.float64) if scores is not None else [None] * rows,
         _repeated(shadow_version, rows),
-        shadow_labels if shadow_labels is not None else [None] * rows,
+        shadow_labels if shadow_labels is not None else Runs([None], [rows]),
     ]
     return CaptureBatch(captured_at.astimezone(UTC).date(), rows, columns)
 
@@ -104,6 +105,8 @@ def capture_batch(
 def _concatenate(parts: list[Any]) -> Any:
     if all(isinstance(part, np.ndarray) for part in parts):
         return np.concatenate(parts)
+    if all(isinstance(part, Runs) for part in parts):
+        return Runs([v for part in parts for v in part.values], [n for part in parts for n in part.counts])
     return list(chain.from_iterable(map(_listed, parts)))
 
 

@@ -9,7 +9,9 @@ column OPTIONAL (nulls as definition levels), metadata in Thrift's compact proto
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,25 @@ _I32, _I64, _BINARY, _LIST, _STRUCT = 5, 6, 8, 9, 12
 KINDS = {"int64": (_INT64, None), "double": (_DOUBLE, None), "string": (_BYTE_ARRAY, _UTF8),
          "timestamp_ms": (_INT64, _TIMESTAMP_MILLIS)}  # fmt: skip
 REPEATS = 4  # a string column with each value this many times on average is written from its distinct values
+
+
+@dataclass(frozen=True)
+class Runs:
+    """A column as runs of one value (`counts[i]` rows of `values[i]`; None is null): a request's id on each of its
+    rows, encoded a run at a time rather than value by value."""
+
+    values: list[Any]
+    counts: list[int]
+
+    def __len__(self) -> int:
+        return sum(self.counts)
+
+    def __iter__(self) -> Iterator[Any]:
+        for value, count in zip(self.values, self.counts, strict=True):
+            yield from repeat(value, count)
+
+    def __getitem__(self, rows: slice) -> list[Any]:
+        return list(self)[rows]
 
 
 def _varint(value: int) -> bytes:
@@ -135,19 +156,32 @@ def _plain_strings(values: Sequence[str], distinct: dict[str, None]) -> bytes:
     return out.tobytes()
 
 
-def _plain_numbers(kind: str, values: Sequence[Any] | np.ndarray) -> bytes:
-    return np.asarray(values, dtype="<f8" if kind == "double" else "<i8").tobytes()
+def _plain_numbers(kind: str, values: Sequence[Any] | np.ndarray) -> memoryview:
+    """The values' little-endian bytes, not copied out of an array of that type (the file's join copies them)."""
+    return np.ascontiguousarray(values, dtype="<f8" if kind == "double" else "<i8").data.cast("B")
 
 
-def _encode(kind: str, values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, bytes]:
+def _encode_runs(kind: str, runs: Runs) -> tuple[np.ndarray, bytes | memoryview]:
+    """`_encode` of a column given as runs: a run's value is encoded once, whatever its length."""
+    present = np.repeat([value is not None for value in runs.values], runs.counts)
+    kept = [(value, count) for value, count in zip(runs.values, runs.counts, strict=True) if value is not None]
+    if kind != "string":
+        return present, _plain_numbers(kind, np.repeat([value for value, _ in kept], [n for _, n in kept]))
+    laid = {value: struct.pack("<i", len(data)) + data for value, _ in kept for data in (value.encode(),)}
+    return present, b"".join(laid[value] * count for value, count in kept)
+
+
+def _encode(kind: str, values: Sequence[Any] | np.ndarray | Runs) -> tuple[np.ndarray, bytes | memoryview]:
     """Which values are present, and the PLAIN encoding of those that are.
 
-    A sequence has `None` for null (NaN is a value). A numpy array is numbers: in a float array NaN is
-    null (the capture's missing feature values), an integer array has none.
+    A sequence (or runs) has `None` for null (NaN is a value). A numpy array is numbers: in a float array NaN
+    is null (the capture's missing feature values), an integer array has none.
     """
+    if isinstance(values, Runs):
+        return _encode_runs(kind, values)
     if isinstance(values, np.ndarray):
         present = ~np.isnan(values) if values.dtype.kind == "f" else np.ones(len(values), dtype=bool)
-        return present, _plain_numbers(kind, values[present])
+        return present, _plain_numbers(kind, values if present.all() else values[present])
     distinct = dict.fromkeys(values)  # one hash per value (a string's is cached): its nulls, and its repeats
     kept: Sequence[Any] = values
     present = np.ones(len(values), dtype=bool)
@@ -163,14 +197,15 @@ def _encode(kind: str, values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, 
 
 
 def write_parquet(
-    columns: Sequence[tuple[str, str, Sequence[Any] | np.ndarray]], created_by: str = "mlops capture"
+    columns: Sequence[tuple[str, str, Sequence[Any] | np.ndarray | Runs]], created_by: str = "mlops capture"
 ) -> bytes:
     """Encode columns `(name, kind, values)` as a Parquet file; `kind` is int64, double, string or timestamp_ms.
 
     `None` (or NaN in a float64 array) is null. Every column must have the same number of values.
     """
     rows = len(columns[0][2]) if columns else 0
-    parts, offset = [b"PAR1"], 4  # joined once at the end: the pages are copied once
+    parts: list[bytes | memoryview] = [b"PAR1"]
+    offset = 4  # joined once at the end: the pages are copied once
     chunks, schema = [], [_Struct().string(4, "schema").i32(5, len(columns))]
     for name, kind, values in columns:
         if len(values) != rows:
