@@ -180,6 +180,8 @@ def emit_metrics(
     Only the predict function's hot path uses this: Powertools' Metrics reads the environment and
     builds its metric set on every call, and its import adds to every cold start.
     """
+    import orjson  # the predict function's layer (a tenth of the standard library's time: this is on every answer)
+
     if rollup_only and not rollups:
         raise ValueError("rollup_only names metrics written by the rollups alone: give the rollups")
     if not values or os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
@@ -195,4 +197,4 @@ def emit_metrics(
         **dimensions,
         **{name: value for name, (value, _) in values.items()},
     }
-    sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE).decode())
