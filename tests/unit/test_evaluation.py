@@ -167,6 +167,31 @@ def test_candidate_equal_to_the_champion_passes(churn_spec: ModelSpec) -> None:
     assert decision.reason == "roc_auc 0.8200 vs champion v3's 0.8200 on the same holdout: not worse"
 
 
+def test_on_the_rows_the_champion_did_not_train_on_the_candidates_metrics_there_are_compared(
+    churn_spec: ModelSpec,
+) -> None:
+    """Its minimums are the whole holdout's; the comparison is on the rows both were scored on."""
+    champion = {**GOOD, "roc_auc": 0.80}
+    # better than the champion on the whole holdout, a hair worse on the rows the champion did not train on
+    worse_there = result(GOOD, champion).model_copy(
+        update={"compared_rows": 150, "compared_metrics": {**GOOD, "roc_auc": 0.7999}}
+    )
+    decision = apply_gate(churn_spec, worse_there)
+    assert not decision.passed
+    assert decision.reason == (
+        "roc_auc 0.7999 is worse than champion v3's 0.8000 on the 150 of 200 holdout rows it did not train on"
+    )
+    equal_there = worse_there.model_copy(
+        update={"compared_metrics": {**GOOD, "roc_auc": 0.80}, "metrics": {**GOOD, "roc_auc": 0.79}}
+    )
+    decision = apply_gate(churn_spec, equal_there)
+    assert decision.passed
+    assert decision.candidate_metrics["roc_auc"] == 0.79  # the whole holdout's, which the minimums are held to
+    assert decision.reason == (
+        "roc_auc 0.8000 vs champion v3's 0.8000 on the 150 of 200 holdout rows it did not train on: not worse"
+    )
+
+
 def test_every_reason_a_candidate_fails_is_given(churn_spec: ModelSpec) -> None:
     decision = apply_gate(churn_spec, result({**GOOD, "accuracy": 0.6, "roc_auc": 0.65}, champion=GOOD))
     assert decision.reason == (

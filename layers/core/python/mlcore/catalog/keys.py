@@ -42,6 +42,7 @@ class RunFile(StrEnum):
     HOLDOUT = "holdout.parquet"
     MODEL = "model.onnx"
     PROFILE = "profile.json"
+    TRAINING_ROWS = "training_rows.u64"  # the training rows' hashes (mlcore.data.row_hashes), sorted, little-endian
     CANDIDATE = "candidate.json"
     FAILURE = "failure.json"  # what the training job failed with (the Batch job's own error)
     EVALUATION = "evaluation.json"  # the gate's verdict

@@ -214,6 +214,9 @@ class TrainedModel(_Message):
     importance: dict[str, float] = Field(default_factory=dict)
     code: Artifact | None = None  # kind custom: the training code it was built with (SHA-256)
     segments: list[SegmentMetrics] = Field(default_factory=list)  # per value of each `metrics.segments` column
+    # The hashes of the rows it trained on (RunFile.TRAINING_ROWS): a later candidate's holdout rows among them are
+    # left out of its comparison with this model. None: a model registered before they were kept.
+    training_row_hashes: Artifact | None = None
 
 
 class CrossValidation(_Message):
@@ -247,6 +250,10 @@ class TrainingResult(TrainedModel):
     champion_metrics: dict[str, float] | None = None
     # Why the champion was not scored on the holdout (its inputs are not this spec's features): no comparison.
     champion_not_compared: str = ""
+    # When the champion trained on some of the holdout's rows: how many rows it and the candidate were compared on
+    # (the others left out), and the candidate's metrics on those rows. None: compared on the whole holdout.
+    compared_rows: int | None = None
+    compared_metrics: dict[str, float] | None = None
     cross_validation: dict[str, CrossValidation] | None = None
     comparison: Comparison | None = None
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         read_parquet,
         read_split,
         read_table,
+        row_hashes,
         split_holdout,
         to_parquet,
     )

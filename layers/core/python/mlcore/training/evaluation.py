@@ -215,7 +215,8 @@ def permutation_importance(
     return importance
 
 
-def _rows(outputs: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+def outputs_at(outputs: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """A model's outputs on some of the rows (their numbers, or a mask)."""
     return {name: values[rows] for name, values in outputs.items()}
 
 
@@ -260,7 +261,7 @@ def segment_metrics(
             )
         for value in distinct:
             rows = np.flatnonzero(named == value)
-            metrics = score(spec, truth[rows], _rows(outputs, rows), classes)
+            metrics = score(spec, truth[rows], outputs_at(outputs, rows), classes)
             found.append(
                 SegmentMetrics(
                     column=column,
@@ -290,8 +291,8 @@ def paired_bootstrap(
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
 
     def difference(rows: np.ndarray) -> float:
-        ours = score(spec, truth[rows], _rows(challenger[0], rows), challenger[1])[metric]
-        theirs = score(spec, truth[rows], _rows(champion[0], rows), champion[1])[metric]
+        ours = score(spec, truth[rows], outputs_at(challenger[0], rows), challenger[1])[metric]
+        theirs = score(spec, truth[rows], outputs_at(champion[0], rows), champion[1])[metric]
         return sign * (ours - theirs)
 
     rng = np.random.default_rng(spec.data.seed)

@@ -23,7 +23,7 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
     The candidate must meet every minimum of the spec, keep the primary metric's gap between the segments
     of each `metrics.segments` column within `metrics.max_segment_gap` (when set) and, when a champion
     exists, be no worse than the champion on the primary metric (within the spec's tolerance), both
-    scored on the same holdout.
+    scored on the same holdout rows: those the champion did not train on.
     With `metrics.confidence` set, the lower end of the paired bootstrap interval of (challenger -
     champion) must also be above -tolerance: a gain the holdout's noise could explain is not enough.
     """
@@ -47,12 +47,16 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
         if limit is not None and gap.gap > limit + DECIMAL_SLACK
     ]
     champion = result.champion_metrics
-    if champion is not None and not _better_or_equal(
-        primary, candidate[primary], champion[primary], spec.metrics.tolerance
-    ):
+    ours = result.compared_metrics or candidate  # on the rows the champion was scored on
+    where = (
+        "on the same holdout"
+        if result.compared_rows is None
+        else f"on the {result.compared_rows} of {result.holdout_rows} holdout rows it did not train on"
+    )
+    if champion is not None and not _better_or_equal(primary, ours[primary], champion[primary], spec.metrics.tolerance):
         reasons.append(
-            f"{primary} {candidate[primary]:.4f} is worse than champion v{result.champion_version}'s "
-            f"{champion[primary]:.4f} on the same holdout"
+            f"{primary} {ours[primary]:.4f} is worse than champion v{result.champion_version}'s "
+            f"{champion[primary]:.4f} {where}"
         )
     interval = result.comparison
     # the interval is of the challenger's gain: for an error metric, champion minus challenger
@@ -73,8 +77,8 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
         reason = f"first version: {primary} {candidate[primary]:.4f} meets every minimum"
     else:
         reason = (
-            f"{primary} {candidate[primary]:.4f} vs champion v{result.champion_version}'s {champion[primary]:.4f} "
-            "on the same holdout: not worse"
+            f"{primary} {ours[primary]:.4f} vs champion v{result.champion_version}'s {champion[primary]:.4f} "
+            f"{where}: not worse"
         )
         if interval is not None:
             difference = "the difference" if primary not in LOWER_IS_BETTER else f"{primary} ({order})"

@@ -13,8 +13,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlcore.catalog import Artifact, CrossValidation, RunFile, TrainingResult, ValidateResult, run_key
-from mlcore.data import build_profile, read_split
+from mlcore.catalog import (
+    Artifact,
+    Comparison,
+    CrossValidation,
+    RunFile,
+    SignatureField,
+    TrainingResult,
+    ValidateResult,
+    run_key,
+)
+from mlcore.data import build_profile, read_split, row_hashes
 from mlcore.errors import TrainingError
 from mlcore.registry import ModelVersion, Registry
 from mlcore.serving import OnnxModel, load_served_model, signature_of, tensors_from_columns
@@ -22,6 +31,7 @@ from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
 from mlcore.training.custom import install_code
 from mlcore.training.evaluation import (
+    outputs_at,
     paired_bootstrap,
     permutation_importance,
     pick_threshold,
@@ -219,6 +229,73 @@ def _champion_inputs(
     return tensors_from_columns(values, champion.signature), ""
 
 
+def _hashed_rows(table: pa.Table, signature: list[SignatureField], target: str) -> bytes:
+    """The sorted distinct hashes of a table's rows as a model reads them (its features and the target)."""
+    hashes = np.unique(row_hashes(table, [*(field.name for field in signature), target]))
+    return hashes.astype("<u8").tobytes()
+
+
+def _trained_on(champion: ModelVersion, holdout: pa.Table, target: str, artifacts: ObjectStore) -> np.ndarray | None:
+    """Which holdout rows the champion trained on (a mask), or None for a champion whose training rows were not
+    kept (registered before they were)."""
+    if champion.training_row_hashes is None:
+        return None
+    trained = np.frombuffer(artifacts.get_verified(champion.training_row_hashes), dtype="<u8")
+    rows = row_hashes(holdout, [*(field.name for field in champion.signature), target])
+    if not len(trained):
+        return np.zeros(holdout.num_rows, dtype=bool)
+    return trained[np.minimum(np.searchsorted(trained, rows), len(trained) - 1)] == rows
+
+
+@dataclass
+class _Versus:
+    """The candidate against the champion, on the holdout rows the champion did not train on."""
+
+    champion_metrics: dict[str, float] | None = None
+    not_compared: str = ""
+    rows: int | None = None  # set when some rows were left out
+    candidate_metrics: dict[str, float] | None = None  # on those rows, when some were left out
+    comparison: Comparison | None = None
+
+
+def _versus_champion(
+    spec: ModelSpec,
+    holdout: pa.Table,
+    truth: np.ndarray,
+    candidate: tuple[dict[str, np.ndarray], list[str] | None],
+    *,
+    champion: ModelVersion | None,
+    artifacts: ObjectStore,
+) -> _Versus:
+    """Score the champion on the holdout rows it did not train on, and the candidate on the same rows."""
+    if champion is None:
+        return _Versus()
+    columns, not_compared = _champion_inputs(holdout, spec, champion)
+    if columns is None:
+        return _Versus(not_compared=not_compared)
+    seen = _trained_on(champion, holdout, spec.target, artifacts)
+    if seen is not None and seen.all():
+        return _Versus(not_compared=f"it trained on every one of the holdout's {len(seen)} rows")
+    theirs = (load_served_model(champion, artifacts).predict(columns), champion.classes)
+    ours = candidate
+    left_out = seen is not None and bool(seen.any())
+    if seen is not None and left_out:
+        kept = ~seen
+        truth = truth[kept]
+        ours, theirs = (outputs_at(ours[0], kept), ours[1]), (outputs_at(theirs[0], kept), theirs[1])
+    comparison = None
+    if spec.metrics.confidence is not None or spec.data.cv_folds is not None:
+        comparison = paired_bootstrap(
+            spec, truth, ours, theirs, confidence=spec.metrics.confidence or DEFAULT_CONFIDENCE
+        )
+    return _Versus(
+        champion_metrics=score(spec, truth, *theirs),
+        rows=len(truth) if left_out else None,
+        candidate_metrics=score(spec, truth, *ours) if left_out else None,
+        comparison=comparison,
+    )
+
+
 def _assess(
     run: RunData,
     run_id: str,
@@ -252,19 +329,7 @@ def _assess(
     train_columns = table_columns(train, spec)
     profile = build_profile(spec, train_columns, candidate.predict(train_columns)["label"])
     champion = registry.champion(model_name)
-    champion_metrics = comparison = None
-    champion_columns, not_compared = _champion_inputs(holdout, spec, champion) if champion else (None, "")
-    if champion is not None and champion_columns is not None:
-        champion_outputs = load_served_model(champion, artifacts).predict(champion_columns)
-        champion_metrics = score(spec, truth, champion_outputs, champion.classes)
-        if spec.metrics.confidence is not None or spec.data.cv_folds is not None:
-            comparison = paired_bootstrap(
-                spec,
-                truth,
-                (outputs, classes),
-                (champion_outputs, champion.classes),
-                confidence=spec.metrics.confidence or DEFAULT_CONFIDENCE,
-            )
+    versus = _versus_champion(spec, holdout, truth, (outputs, classes), champion=champion, artifacts=artifacts)
     result = TrainingResult(
         model_name=model_name,
         run_id=run_id,
@@ -276,6 +341,9 @@ def _assess(
             ),
             **(extra_artifacts or {}),
         },
+        training_row_hashes=artifacts.put(
+            run_key(model_name, run_id, RunFile.TRAINING_ROWS), _hashed_rows(train, candidate.signature, spec.target)
+        ),
         metrics=metrics,
         signature=candidate.signature,
         classes=classes,
@@ -283,8 +351,10 @@ def _assess(
         holdout_rows=holdout.num_rows,
         parity_max_abs_diff=parity,
         champion_version=champion.version if champion else None,
-        champion_metrics=champion_metrics,
-        champion_not_compared=not_compared,
+        champion_metrics=versus.champion_metrics,
+        champion_not_compared=versus.not_compared,
+        compared_rows=versus.rows,
+        compared_metrics=versus.candidate_metrics,
         image=image,
         data_fingerprint=inputs.fingerprint,
         params=params,
@@ -293,7 +363,7 @@ def _assess(
         code=inputs.code,
         segments=segments,
         cross_validation=cross_validation,
-        comparison=comparison,
+        comparison=versus.comparison,
     )
     artifacts.put(
         run_key(model_name, run_id, RunFile.CANDIDATE), result.model_dump_json(indent=2).encode(), "application/json"
