@@ -171,7 +171,11 @@ def test_a_large_file_is_scored_a_batch_of_rows_at_a_time_with_the_same_outputs(
     assert in_batches[0].column("customer_id").to_pylist()[-1] == "cust-48"
     # and the header-only file is read (its columns checked against batch.keep_columns) and adds no row
     data.put(INPUT + "b.csv", b",".join(c.encode() for c in FEATURES) + b"\n")
-    with pytest.raises(Exception, match=r"batch.keep_columns \['customer_id'\] are not columns of .*b\.csv"):
+    with pytest.raises(Exception, match=r"batch.keep_columns \['customer_id'\] are not columns of .*b\.csv$"):
+        score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data, batch_rows=16)
+    # and one that names it in another case is pointed at
+    data.put(INPUT + "b.csv", b",".join(c.encode() for c in [*FEATURES, "Customer_ID"]) + b"\n")
+    with pytest.raises(Exception, match=r"b\.csv \(the data has 'Customer_ID': a column's name must be the spec's"):
         score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data, batch_rows=16)
 
 
@@ -204,6 +208,11 @@ def test_a_file_without_a_required_features_column_fails_naming_it_and_a_nullabl
     data.put(INPUT + "b.parquet", to_parquet(without_usage.drop_columns(["age"])))
     # THEN the chunk fails naming the file and the column, rather than refusing each of its rows
     with pytest.raises(DataValidationError, match=r"b\.parquet has no column 'age', a feature of the model that may"):
+        score_chunk(plan(registry, data).plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    # AND a file that names it in another case is pointed at
+    data.put(INPUT + "b.parquet", to_parquet(without_usage.rename_columns(
+        ["Age" if c == "age" else c for c in without_usage.column_names])))  # fmt: skip
+    with pytest.raises(DataValidationError, match=r"has no column 'age' \(the data has 'Age': a column's name must"):
         score_chunk(plan(registry, data).plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
     # AND a header-only file without it adds no row and fails nothing
     data.put(INPUT + "b.csv", ",".join([*(c for c in FEATURES if c != "age"), "customer_id"]).encode() + b"\n")

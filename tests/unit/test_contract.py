@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from infra.local.example_data import churn_table
-from mlcore.data import check_contract, enforce_contract, read_table
+from mlcore.data import check_contract, enforce_contract, named_like, read_table
 from mlcore.errors import DataValidationError
 from mlcore.spec import ModelSpec, Severity, parse_spec
 
@@ -130,6 +130,39 @@ def test_missing_columns_are_blocking_and_named(table: pa.Table, churn_spec: Mod
     assert all(f.severity is Severity.BLOCKING for f in missing)
     assert {f.message for f in missing} == {"column is missing"}
     assert report.summary() == "column_present(region): column is missing; column_present(churned): column is missing"
+
+
+def test_a_missing_column_points_at_one_the_data_names_almost_alike(table: pa.Table, churn_spec: ModelSpec) -> None:
+    renamed = table.rename_columns(
+        ["Age" if c == "age" else "region " if c == "region" else "churnd" if c == "churned" else c
+         for c in table.column_names]
+    )  # fmt: skip
+    _, report = check_contract(renamed, churn_spec)
+    messages = {f.column: f.message for f in report.failures if f.check == "column_present"}
+    exactly = ": a column's name must be the spec's exactly)"
+    assert messages == {
+        "age": "column is missing (the data has 'Age'" + exactly,  # case
+        "region": "column is missing (the data has 'region '" + exactly,  # a space
+        "churned": "column is missing (the data has 'churnd'" + exactly,  # a typo
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "columns", "hint"),
+    [
+        ("age", ["Age", "plan"], "Age"),
+        ("age", [" AGE", "plan"], " AGE"),
+        ("monthly_spend", ["monthly_spnd"], "monthly_spnd"),
+        ("age", ["plan", "page_views"], None),  # not alike enough
+        ("plan", ["plan_type"], None),
+        ("age", [], None),
+    ],
+)
+def test_named_like_finds_a_name_differing_in_case_spaces_or_a_letter(
+    name: str, columns: list[str], hint: str | None
+) -> None:
+    found = named_like(name, columns)
+    assert found == ("" if hint is None else f" (the data has {hint!r}: a column's name must be the spec's exactly)")
 
 
 def test_target_is_optional_for_served_traffic(table: pa.Table, churn_spec: ModelSpec) -> None:

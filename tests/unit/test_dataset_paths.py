@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from mlcore.data import dataset_root, folder_sha256, hive_partitions
+from mlcore.data import dataset_root, file_columns, folder_sha256, hive_partitions
 
 
 @pytest.mark.parametrize(
@@ -31,3 +36,13 @@ def test_a_folders_fingerprint_is_of_its_paths_and_contents_in_any_order() -> No
     assert folder_sha256(files) == folder_sha256(files[::-1])
     assert folder_sha256(files) != folder_sha256([("c.parquet", "2" * 64), ("a.parquet", "1" * 64)])  # renamed
     assert folder_sha256(files) != folder_sha256([("b.parquet", "3" * 64), ("a.parquet", "1" * 64)])  # changed
+
+
+def test_a_files_column_names_are_read_without_its_rows(tmp_path: Path) -> None:
+    header = 'Age,"plan, basic",churned\n'
+    (tmp_path / "a.csv").write_text(header + "30,x,no\n")
+    (tmp_path / "a.csv.gz").write_bytes(gzip.compress(header.encode()))
+    pq.write_table(pa.table({"Age": [30], "plan": ["x"]}), tmp_path / "a.parquet")
+    assert file_columns(str(tmp_path / "a.csv"), "d/a.csv") == ["Age", "plan, basic", "churned"]
+    assert file_columns(str(tmp_path / "a.csv.gz"), "d/a.csv.gz") == ["Age", "plan, basic", "churned"]
+    assert file_columns(str(tmp_path / "a.parquet"), "d/a.parquet") == ["Age", "plan"]

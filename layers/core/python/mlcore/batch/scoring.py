@@ -34,7 +34,17 @@ from mlcore.catalog import (
     batch_rejects_key,
     limits,
 )
-from mlcore.data import OfflineFile, column_times, is_text, iter_file, join_view, offline_files, read_dataset_file
+from mlcore.data import (
+    OfflineFile,
+    column_times,
+    file_columns,
+    is_text,
+    iter_file,
+    join_view,
+    named_like,
+    offline_files,
+    read_dataset_file,
+)
 from mlcore.errors import ArtifactIntegrityError, BadRequestError, DataValidationError
 from mlcore.registry import Registry
 from mlcore.serving import (
@@ -331,14 +341,16 @@ def with_view_features(
     return table
 
 
-def _keep_schema(table: pa.Table, keep_columns: list[str], key: str) -> pa.Schema:
+def _keep_schema(table: pa.Table, keep_columns: list[str], key: str, local: str) -> pa.Schema:
     missing = [name for name in keep_columns if name not in table.column_names]
     if missing:
-        raise DataValidationError(f"batch.keep_columns {missing} are not columns of {key}")
+        raise DataValidationError(
+            f"batch.keep_columns {missing} are not columns of {key}{named_like(missing[0], file_columns(local, key))}"
+        )
     return pa.schema([table.schema.field(name) for name in keep_columns])
 
 
-def _check_features(table: pa.Table, model: OnnxModel, key: str, joined: Collection[str]) -> None:
+def _check_features(table: pa.Table, model: OnnxModel, key: str, local: str, joined: Collection[str]) -> None:
     """A file without a column of a feature that may not be null is refused as a whole: every row of it would be.
     The features the views give (`joined`) are the views' to check: the join names a missing entity key."""
     missing = [
@@ -347,7 +359,8 @@ def _check_features(table: pa.Table, model: OnnxModel, key: str, joined: Collect
     if not missing or table.num_rows == 0:  # a header-only file refuses no row
         return
     raise DataValidationError(
-        f"{key} has no column {missing[0]!r}, a feature of the model that may not be null"
+        f"{key} has no column {missing[0]!r}{named_like(missing[0], file_columns(local, key))}, a feature of the "
+        "model that may not be null"
         + (f"; nor {missing[1:]}" if missing[1:] else "")
         + "; a nullable feature may be left out"
     )
@@ -429,8 +442,8 @@ def score_chunk(
                 first_row = 0
                 for rows in _file_tables(local, key, relative, spec, batch_rows, columns=wanted, text=as_written):
                     table = with_view_features(rows, key, spec, data=data, as_of=as_of, cache=offline, listed=listed)
-                    keep = _keep_schema(table, plan.keep_columns, key)
-                    _check_features(table, model, key, spec.view_features)
+                    keep = _keep_schema(table, plan.keep_columns, key, local)
+                    _check_features(table, model, key, local, spec.view_features)
                     writer = writer or ChunkWriter(spec, keep, model, plan.version, folder)
                     read += table.num_rows
                     writer.score(table, relative, first_row, joined=set(table.column_names) - set(rows.column_names))

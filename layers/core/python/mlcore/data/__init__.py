@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING
 from mlcore._surface import surface
 
 if TYPE_CHECKING:
-    from mlcore.data.contract import CheckResult, ContractReport, check_contract, contract_report, enforce_contract
+    from mlcore.data.contract import (
+        CheckResult,
+        ContractReport,
+        check_contract,
+        contract_report,
+        enforce_contract,
+        named_like,
+    )
     from mlcore.data.counts import (
         EXAMPLES,
         CategorySketch,
@@ -26,6 +33,7 @@ if TYPE_CHECKING:
         dataset_files,
         dataset_root,
         dataset_sha256,
+        file_columns,
         folder_artifact,
         folder_sha256,
         hive_partitions,

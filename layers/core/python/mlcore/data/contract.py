@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +28,18 @@ from mlcore.data.counts import (
 from mlcore.errors import DataValidationError
 from mlcore.spec import Feature, ModelSpec, Severity
 
-__all__ = ["CheckResult", "ContractReport", "check_contract", "contract_report", "enforce_contract"]
+__all__ = ["CheckResult", "ContractReport", "check_contract", "contract_report", "enforce_contract", "named_like"]
+
+
+def named_like(name: str, columns: Collection[str]) -> str:
+    """For a column the data lacks, the hint of one it has under a name like it (`Age` for `age`, `age ` with a
+    space, `age_yrs`), or "": a name must match the spec's exactly."""
+    folded = {column.strip().casefold(): column for column in columns}
+    found = folded.get(name.strip().casefold())
+    if found is None:
+        close = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.8)
+        found = folded[close[0]] if close else None
+    return f" (the data has {found!r}: a column's name must be the spec's exactly)" if found is not None else ""
 
 
 def _without_values(spec: ModelSpec, feature: Feature, count: int) -> str:
@@ -79,7 +92,7 @@ def _table_failures(counts: ContractCounts, spec: ModelSpec, now: datetime) -> l
         fail("row_count", None, rows - data.max_rows, f"{rows} rows, the contract allows at most {data.max_rows}")
     for name in data.unique:
         if counts.absent.get(name) == rows:
-            fail("column_present", name, rows, "column is missing")
+            fail("column_present", name, rows, "column is missing" + named_like(name, counts.columns))
             continue
         values = counts.unique.get(name)
         if values is None:  # present, but only in empty parts
@@ -123,7 +136,7 @@ def contract_report(
     missing = [name for name in wanted if counts.absent.get(name) == rows]
     failures = [
         CheckResult(check="column_present", column=name, severity=Severity.BLOCKING, failed_rows=rows,
-                    message="column is missing")
+                    message="column is missing" + named_like(name, counts.columns))
         for name in missing
     ]  # fmt: skip
     for feature in spec.features:

@@ -188,6 +188,14 @@ def iter_file(
         raise _unreadable(exc, key, lambda: open(path, "rb")) from exc  # noqa: SIM115 (closed by _misshapen_line)
 
 
+def file_columns(path: str, key: str) -> list[str]:
+    """A dataset file's column names (a Parquet file's schema, a CSV's header line), its rows unread."""
+    if key.endswith((".parquet", ".pq")):
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    with gzip.open(path, "rt", newline="") if key.endswith(".gz") else open(path, newline="") as header:
+        return next(csv.reader(header), [])
+
+
 def to_parquet(table: pa.Table) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
