@@ -139,3 +139,25 @@ def test_files_whose_columns_cannot_be_reconciled_are_refused(
     data.put(FOLDER + "b.parquet", to_parquet(odd))
     with pytest.raises(DataValidationError, match="the dataset's files do not agree on their columns' types"):
         validate(registered, data, artifacts, "run-1")
+
+
+def test_a_folder_that_breaks_its_contract_names_the_files_the_failing_rows_are_in(
+    registered: Registry, data: ObjectStore, artifacts: ObjectStore, churn_dataset: pa.Table
+) -> None:
+    # GIVEN a folder of four files: two clean, one with 7 unknown plans, one without the age column
+    data.put(FOLDER + "2025-01/a.parquet", to_parquet(churn_dataset.slice(0, 300)))
+    plans = churn_dataset.slice(300, 300)
+    odd = ["gold"] * 7 + plans.column("plan").to_pylist()[7:]
+    data.put(
+        FOLDER + "2025-02/b.csv", csv_bytes(plans.set_column(plans.column_names.index("plan"), "plan", pa.array(odd)))
+    )
+    data.put(FOLDER + "2025-03/c.parquet", to_parquet(churn_dataset.slice(600, 300).drop_columns(["age"])))
+    data.put(FOLDER + "2025-04/d.parquet", to_parquet(churn_dataset.slice(900, 100)))
+    # WHEN it is validated
+    with pytest.raises(DataValidationError) as refused:
+        validate(registered, data, artifacts, "run-1")
+    # THEN each failure says which files its rows are in, and the clean files are not named
+    message = str(refused.value)
+    assert "categories(plan): 7 values outside ['basic', 'standard', 'premium'] (in 2025-02/b.csv: 7)" in message
+    assert "not_null(age): 300 missing values in a non-nullable column (in 2025-03/c.parquet: no column age)" in message
+    assert "a.parquet" not in message and "d.parquet" not in message

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
         check_contract,
         contract_report,
         enforce_contract,
+        in_files,
         named_like,
     )
     from mlcore.data.counts import (

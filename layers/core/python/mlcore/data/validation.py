@@ -33,7 +33,7 @@ from mlcore.catalog import (
     snapshot_key,
     split_part_key,
 )
-from mlcore.data.contract import ContractReport, check_contract, contract_report
+from mlcore.data.contract import ContractReport, check_contract, contract_report, in_files
 from mlcore.data.datasets import (
     DatasetFiles,
     DatasetTables,
@@ -85,8 +85,9 @@ def _merged_reports(dataset: ContractReport, feedback: ContractReport | None) ->
 
 def _snapshot(
     files: DatasetFiles, spec: ModelSpec, run_id: str, *, data: ObjectStore, artifacts: ObjectStore
-) -> tuple[Artifact, pa.Table]:
-    """Copy the dataset into the run's folder and read it: one file, or a folder's files as one table.
+) -> tuple[Artifact, pa.Table, list[tuple[str, pa.Table]]]:
+    """Copy the dataset into the run's folder and read it: one file, or a folder's files as one table (and each
+    file's rows, by its path in the folder).
 
     A folder's copy keeps its paths (hive partitions included); its Artifact is the copy's folder,
     with the SHA-256 of its files' paths and SHA-256s (what the retrain guard computes of the source).
@@ -94,18 +95,18 @@ def _snapshot(
     name = spec.name
     if not files.is_folder:
         raw = data.get(files.root)
-        return artifacts.put(snapshot_key(name, run_id, files.root), raw), read_table(raw, files.root, spec)
+        return artifacts.put(snapshot_key(name, run_id, files.root), raw), read_table(raw, files.root, spec), []
     copies, tables = [], []
     for key in files.keys:
         raw = data.get(key)
         relative = files.relative(key)
         copies.append((relative, artifacts.put(snapshot_folder_key(name, run_id, relative), raw)))
-        tables.append(read_dataset_file(raw, key, relative, spec))
+        tables.append((relative, read_dataset_file(raw, key, relative, spec)))
     folder = folder_artifact(
         artifacts.uri(snapshot_folder_key(name, run_id, "")),
         [(relative, copy.sha256, copy.size) for relative, copy in copies],
     )
-    return folder, concat_dataset(tables)
+    return folder, concat_dataset([table for _, table in tables]), tables
 
 
 def _job_plan(
@@ -185,11 +186,13 @@ class _Checked:
 
 
 def _one_pass(files: DatasetFiles, spec: ModelSpec, run_id: str, data: ObjectStore, artifacts: ObjectStore) -> _Checked:
-    snapshot, table = _snapshot(files, spec, run_id, data=data, artifacts=artifacts)
+    snapshot, table, by_file = _snapshot(files, spec, run_id, data=data, artifacts=artifacts)
     views: list[DataSource] = []
     if spec.views:  # the snapshot is the labels; the rows checked are the labels with their point-in-time features
         table, views = training_set(table, spec, data)
     clean, report = check_contract(table, spec)
+    if report.failures and len(by_file) > 1 and not spec.views:  # which of the folder's files the rows are in
+        report = in_files(report, by_file, spec)
     return _Checked(snapshot, report, table.num_rows, clean, _timestamps(table, spec), views=views)
 
 
