@@ -171,6 +171,13 @@ def show_lines(record: RunRecord, trials: list[RunRecord] | None = None, since: 
             f"  vs champion v{record.champion_version}: {c.metric} {c.difference:+.4f}, "
             f"{c.confidence:.0%} interval [{c.low:+.4f}, {c.high:+.4f}] ({c.resamples} resamples)"
         )
+    if record.compared_rows is not None and record.compared_metrics and record.champion_metrics:
+        metric = record.primary_metric
+        lines.append(
+            f"  vs champion v{record.champion_version} on the {record.compared_rows} holdout rows it did not train "
+            f"on: {metric} {record.compared_metrics.get(metric, float('nan')):.4f} vs "
+            f"{record.champion_metrics.get(metric, float('nan')):.4f}"
+        )
     if record.gate_reason:
         lines.append(f"  gate: {'passed' if record.gate_passed else 'failed'}: {record.gate_reason}")
     lines += [f"  step {s.step}: {s.seconds:.2f} s" + (f" ({s.count}x)" if s.count > 1 else "") for s in record.steps]

@@ -102,7 +102,7 @@ def test_the_champion_is_scored_only_on_the_new_holdout_rows_it_did_not_train_on
     assert first.training_row_hashes is not None and first.compared_rows is None
 
 
-def test_a_champion_that_trained_on_every_holdout_row_is_not_compared(
+def test_a_champion_that_trained_on_every_holdout_row_is_compared_on_them_saying_it_is_favoured(
     registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec, churn_dataset: pa.Table
 ) -> None:
     registry.put_spec(churn_spec, actor="test")
@@ -110,12 +110,34 @@ def test_a_champion_that_trained_on_every_holdout_row_is_not_compared(
     # WHEN the next dataset is only rows v1 trained on
     data.put(GROWN, csv_bytes(read_parquet(artifacts.get("runs/churn/run-1/train.parquet"))))
     second = run("churn", "run-2", registry, data, artifacts)
-    # THEN nothing is left to compare the two on, and the run says so
-    assert (second.champion_metrics, second.compared_rows) == (None, None)
-    assert second.champion_not_compared == f"it trained on every one of the holdout's {second.holdout_rows} rows"
+    # THEN no row is left to compare the two on fairly: they are compared on all of them (never not at all),
+    # and the gate says the comparison favours the champion
+    assert second.compared_rows is None and second.champion_metrics is not None
+    assert second.champion_favoured_rows == second.holdout_rows
     decision = evaluate_candidate(EvaluateRequest(model_name="churn", run_id="run-2"), registry=registry,
                                   artifacts=artifacts)  # fmt: skip
-    assert "not compared with champion v1: it trained on every one of the holdout's" in decision.reason
+    assert (
+        f"on the same holdout, though it trained on {second.holdout_rows} of its {second.holdout_rows} rows "
+        "(too few others to compare on: this favours the champion)"
+    ) in decision.reason
+
+
+def test_rows_both_models_trained_on_are_not_set_aside(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec, churn_dataset: pa.Table
+) -> None:
+    """Discrete data repeats rows: a holdout row the candidate trained on too favours neither model."""
+    registry.put_spec(churn_spec, actor="test")
+    distinct = churn_dataset.slice(0, 250)
+    champion_v1(registry, data, artifacts, pa.concat_tables([distinct] * 2))
+    data.put(GROWN, csv_bytes(pa.concat_tables([distinct] * 3 + [churn_dataset.slice(250, 250)])))
+    second = run("churn", "run-2", registry, data, artifacts)
+    v1_train = set(rows_of(read_parquet(artifacts.get("runs/churn/run-1/train.parquet")), churn_spec))
+    v2_train = set(rows_of(read_parquet(artifacts.get("runs/churn/run-2/train.parquet")), churn_spec))
+    holdout = rows_of(read_parquet(artifacts.get("runs/churn/run-2/holdout.parquet")), churn_spec)
+    alone = sum(row in v1_train and row not in v2_train for row in holdout)
+    both = sum(row in v1_train and row in v2_train for row in holdout)
+    assert both > 100 and 0 < alone < 30  # most repeated rows are in both models' training rows
+    assert second.compared_rows == len(holdout) - alone
 
 
 def test_the_same_dataset_again_compares_on_the_whole_holdout(
@@ -177,3 +199,27 @@ def test_row_hashes_name_a_row_by_its_values_alone() -> None:
     pair = pa.table({"b": ["p"], "c": ["q"]})
     flipped = pa.table({"b": ["q"], "c": ["p"]})
     assert row_hashes(pair, ["b", "c"])[0] != row_hashes(flipped, ["b", "c"])[0]
+
+
+def test_a_candidate_whose_training_rows_file_was_altered_is_not_registered(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec, churn_dataset: pa.Table
+) -> None:
+    registry.put_spec(churn_spec, actor="test")
+    data.put(FIRST, csv_bytes(churn_dataset))
+    trained = run("churn", "run-1", registry, data, artifacts)
+    assert trained.training_row_hashes is not None
+    artifacts.put("runs/churn/run-1/training_rows.u64", np.zeros(3, dtype="<u8").tobytes())
+    evaluation = evaluate_candidate(EvaluateRequest(model_name="churn", run_id="run-1"), registry=registry,
+                                    artifacts=artifacts)  # fmt: skip
+    with pytest.raises(ArtifactIntegrityError):
+        register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
+    assert registry.list_versions("churn") == []
+
+
+def test_row_hashes_read_a_value_alike_however_arrow_holds_it() -> None:
+    plain = pa.table({"n": pa.array([1, 2**60 + 1, None], pa.int64()), "t": pa.array(["a", "b", None])})
+    encoded = pa.table({"n": pa.array([1, 2**60 + 1, None], pa.int64()).dictionary_encode(),
+                        "t": pa.array(["a", "b", None]).dictionary_encode()})  # fmt: skip
+    assert row_hashes(plain, ["n", "t"]).tolist() == row_hashes(encoded, ["n", "t"]).tolist()
+    raw = pa.table({"b": pa.array([b"\xff\xfe", b"ok", None], pa.binary())})  # not UTF-8: hashed as bytes
+    assert len(set(row_hashes(raw, ["b"]).tolist())) == 3

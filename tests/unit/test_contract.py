@@ -156,6 +156,9 @@ def test_a_missing_column_points_at_one_the_data_names_almost_alike(table: pa.Ta
         ("age", ["plan", "page_views"], None),  # not alike enough
         ("plan", ["plan_type"], None),
         ("age", [], None),
+        ("feature_10", ["feature_12"], None),  # digits alone differ: another column
+        ("income_2023", ["income_2024", "Income_2023"], "Income_2023"),
+        ("age", ["age"], None),  # the name itself (present only in a part without rows): no hint
     ],
 )
 def test_named_like_finds_a_name_differing_in_case_spaces_or_a_letter(

@@ -46,3 +46,11 @@ def test_a_files_column_names_are_read_without_its_rows(tmp_path: Path) -> None:
     assert file_columns(str(tmp_path / "a.csv"), "d/a.csv") == ["Age", "plan, basic", "churned"]
     assert file_columns(str(tmp_path / "a.csv.gz"), "d/a.csv.gz") == ["Age", "plan, basic", "churned"]
     assert file_columns(str(tmp_path / "a.parquet"), "d/a.parquet") == ["Age", "plan"]
+
+
+def test_a_header_that_is_not_utf8_or_a_file_that_is_not_there_gives_what_can_be_read(tmp_path: Path) -> None:
+    (tmp_path / "latin.csv").write_bytes(b"\xc2ge,plan\n30,x\n")  # Latin-1's "Âge": a hint, never an error
+    assert file_columns(str(tmp_path / "latin.csv"), "d/latin.csv") == ["\ufffdge", "plan"]
+    assert file_columns(str(tmp_path / "gone.parquet"), "d/gone.parquet") == []
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    assert file_columns(str(tmp_path / "bad.parquet"), "d/bad.parquet") == []

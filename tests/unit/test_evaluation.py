@@ -12,8 +12,10 @@ from mlcore.catalog import Comparison, SegmentMetrics, TrainingResult
 from mlcore.errors import TrainingError
 from mlcore.spec import ModelSpec, Threshold, parse_spec
 from mlcore.training import (
+    MIN_COMPARED_ROWS,
     apply_gate,
     classification_metrics,
+    comparison_rows,
     paired_bootstrap,
     permutation_importance,
     pick_threshold,
@@ -189,6 +191,16 @@ def test_on_the_rows_the_champion_did_not_train_on_the_candidates_metrics_there_
     assert decision.candidate_metrics["roc_auc"] == 0.79  # the whole holdout's, which the minimums are held to
     assert decision.reason == (
         "roc_auc 0.8000 vs champion v3's 0.8000 on the 150 of 200 holdout rows it did not train on: not worse"
+    )
+
+
+def test_a_comparison_on_rows_the_champion_trained_on_says_it_favours_the_champion(churn_spec: ModelSpec) -> None:
+    favoured = result(GOOD, champion=GOOD).model_copy(update={"champion_favoured_rows": 180})
+    decision = apply_gate(churn_spec, favoured)
+    assert decision.passed
+    assert decision.reason == (
+        "roc_auc 0.8200 vs champion v3's 0.8200 on the same holdout, though it trained on 180 of its 200 rows "
+        "(too few others to compare on: this favours the champion): not worse"
     )
 
 
@@ -655,3 +667,36 @@ def test_a_holdout_label_the_model_never_learned_fails_the_training(churn_spec: 
     # AND labels that are not text compare as the model's classes are written (str of each label)
     check_holdout_labels(churn_spec, pa.table({"churned": [True, False, None]}), ["False", "True"])
     check_holdout_labels(churn_spec, pa.table({"churned": [1.0, 0.0]}), ["0.0", "1.0"])
+
+
+@pytest.mark.parametrize(
+    ("alone", "kept", "favoured"),
+    [
+        (100 - MIN_COMPARED_ROWS, MIN_COMPARED_ROWS, 0),  # MIN_COMPARED_ROWS left: compared on them
+        (
+            101 - MIN_COMPARED_ROWS,
+            None,
+            101 - MIN_COMPARED_ROWS,
+        ),  # one fewer: the whole holdout, the champion's rows counted
+        (0, None, 0),  # nothing set aside
+    ],
+)
+def test_the_champions_own_rows_are_set_aside_while_enough_remain(
+    churn_spec: ModelSpec, alone: int, kept: int | None, favoured: int
+) -> None:
+    truth = np.array(["no", "yes"] * 50)
+    mask = np.zeros(100, dtype=bool)
+    mask[:alone] = True
+    rows, counted = comparison_rows(churn_spec, truth, mask)
+    assert (None if rows is None else int(rows.sum()), counted) == (kept, favoured)
+    assert comparison_rows(churn_spec, truth, None) == (None, 0)  # a champion whose rows were not kept
+
+
+def test_rows_are_not_set_aside_when_a_class_would_be_missing_from_the_rest(churn_spec: ModelSpec) -> None:
+    truth = np.array(["yes"] * 10 + ["no"] * 90)
+    alone = np.zeros(100, dtype=bool)
+    alone[:10] = True  # every "yes" row
+    assert comparison_rows(churn_spec, truth, alone) == (None, 10)
+    alone[0] = False  # one "yes" row left among the 91
+    rows, counted = comparison_rows(churn_spec, truth, alone)
+    assert rows is not None and (int(rows.sum()), counted) == (91, 0)

@@ -88,6 +88,26 @@ def test_metrics_written_by_the_rollups_alone_need_rollups() -> None:
         emit_metrics("ns", {"model": "m"}, {"SlowAnswers": (0.0, "Count")}, rollup_only={"SlowAnswers"})
 
 
+def test_a_metrics_line_is_one_json_document_whatever_number_type_a_value_has(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import numpy as np
+
+    from mlruntime import emit_metrics
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    values = {"Latency": (np.float64(1.25), "Milliseconds"), "Rows": (np.int64(7), "Count"), "Slow": (0.0, "Count")}
+    emit_metrics("ns", {"model": "m", "version": "3"}, values, rollups=(("model",),), rollup_only={"Slow"})
+    [line] = capsys.readouterr().out.splitlines()
+    document = json.loads(line)
+    assert (document["Latency"], document["Rows"], document["Slow"], document["model"]) == (1.25, 7, 0.0, "m")
+    [by_version, by_model] = document["_aws"]["CloudWatchMetrics"]
+    assert by_version["Dimensions"] == [["model", "version"], ["model"]]
+    assert [m["Name"] for m in by_model["Metrics"]] == ["Slow"] and by_model["Dimensions"] == [["model"]]
+
+
 def test_a_step_output_is_json_that_step_functions_takes_and_reads_back_as_it_was() -> None:
     import json
     import math

@@ -197,4 +197,4 @@ def emit_metrics(
         **dimensions,
         **{name: value for name, (value, _) in values.items()},
     }
-    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE).decode())
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY).decode())

@@ -250,10 +250,12 @@ class TrainingResult(TrainedModel):
     champion_metrics: dict[str, float] | None = None
     # Why the champion was not scored on the holdout (its inputs are not this spec's features): no comparison.
     champion_not_compared: str = ""
-    # When the champion trained on some of the holdout's rows: how many rows it and the candidate were compared on
-    # (the others left out), and the candidate's metrics on those rows. None: compared on the whole holdout.
+    # When the champion trained on some of the holdout's rows (and the candidate did not): how many rows it and the
+    # candidate were compared on (the others left out), and the candidate's metrics on those rows. None: compared on
+    # the whole holdout, with `champion_favoured_rows` of its rows the champion's alone (too few others were left).
     compared_rows: int | None = None
     compared_metrics: dict[str, float] | None = None
+    champion_favoured_rows: int = 0
     cross_validation: dict[str, CrossValidation] | None = None
     comparison: Comparison | None = None
 
@@ -272,6 +274,9 @@ class EvaluateResult(_Message):
     candidate_metrics: dict[str, float]
     champion_version: int | None = None
     champion_metrics: dict[str, float] | None = None
+    # the rows the champion was scored on, when not the whole holdout, and the candidate's metrics on them
+    compared_rows: int | None = None
+    compared_metrics: dict[str, float] | None = None
     comparison: Comparison | None = None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
@@ -42,12 +43,17 @@ FILES_NAMED = 5  # a failure names at most this many of a folder's files
 
 def named_like(name: str, columns: Collection[str]) -> str:
     """For a column the data lacks, the hint of one it has under a name like it (`Age` for `age`, `age ` with a
-    space, `age_yrs`), or "": a name must match the spec's exactly."""
-    folded = {column.strip().casefold(): column for column in columns}
-    found = folded.get(name.strip().casefold())
-    if found is None:
-        close = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.8)
-        found = folded[close[0]] if close else None
+    space, `age_yrs`), or "": a name must match the spec's exactly. Names that differ in their digits alone
+    (`feature_12` for `feature_10`, `income_2024`) are other columns, not typos."""
+    key = name.strip().casefold()
+    same = [column for column in columns if column != name and column.strip().casefold() == key]
+    others = {
+        column.strip().casefold(): column
+        for column in columns
+        if re.sub(r"\d", "", column.strip().casefold()) != re.sub(r"\d", "", key)
+    }
+    close = difflib.get_close_matches(key, list(others), n=1, cutoff=0.8)
+    found = same[0] if same else others[close[0]] if close else None
     return f" (the data has {found!r}: a column's name must be the spec's exactly)" if found is not None else ""
 
 

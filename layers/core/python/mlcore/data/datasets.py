@@ -189,11 +189,16 @@ def iter_file(
 
 
 def file_columns(path: str, key: str) -> list[str]:
-    """A dataset file's column names (a Parquet file's schema, a CSV's header line), its rows unread."""
-    if key.endswith((".parquet", ".pq")):
-        return list(pq.ParquetFile(path).schema_arrow.names)
-    with gzip.open(path, "rt", newline="") if key.endswith(".gz") else open(path, newline="") as header:
-        return next(csv.reader(header), [])
+    """A dataset file's column names (a Parquet file's schema, a CSV's header line), its rows unread; none when
+    they cannot be read (this serves an error's hint, which must not hide the error)."""
+    try:
+        if key.endswith((".parquet", ".pq")):
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        with gzip.open(path) if key.endswith(".gz") else open(path, "rb") as source:
+            header = source.readline(1 << 20).decode("utf-8", errors="replace")
+        return next(csv.reader([header.rstrip("\r\n")]), [])
+    except (OSError, EOFError, pa.ArrowException, csv.Error):
+        return []
 
 
 def to_parquet(table: pa.Table) -> bytes:
@@ -636,21 +641,27 @@ def _mixed(values: np.ndarray) -> np.ndarray:
 
 def _value_hashes(column: pa.ChunkedArray) -> np.ndarray:
     """A 64-bit hash per value: a number by its float64 bits (-0.0 as 0.0, every NaN and null alike), any other
-    value by the BLAKE2b of its text, computed once per distinct value."""
-    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-        numbers = pc.fill_null(column.cast(pa.float64()), np.nan).to_numpy() + 0.0
+    value by the BLAKE2b of its text (its bytes), computed once per distinct value."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_decimal(column.type):
+        numbers = pc.fill_null(column.cast(pa.float64(), safe=False), np.nan).to_numpy() + 0.0
         numbers[np.isnan(numbers)] = np.nan
         return numbers.view(np.uint64)
-    encoded = pc.dictionary_encode(column.cast(pa.string())).combine_chunks()
+    encoded = pc.dictionary_encode(column).combine_chunks()
     distinct = np.array(
         [
-            int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
-            for text in encoded.dictionary.to_pylist()
+            int.from_bytes(hashlib.blake2b(_bytes(value), digest_size=8).digest(), "big")
+            for value in encoded.dictionary.to_pylist()
         ],
         dtype=np.uint64,
     )
     indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
     return np.where(indices >= 0, distinct[np.maximum(indices, 0)] if len(distinct) else _NULL_TEXT, _NULL_TEXT)
+
+
+def _bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
 
 
 def row_hashes(table: pa.Table, columns: Collection[str]) -> np.ndarray:

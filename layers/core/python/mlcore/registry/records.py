@@ -216,6 +216,9 @@ class RunRecord(Record):
     cross_validation: dict[str, CrossValidation] | None = None
     champion_version: int | None = None
     champion_metrics: dict[str, float] | None = None
+    # when the champion was scored on the holdout rows it did not train on: how many, and the candidate's metrics there
+    compared_rows: int | None = None
+    compared_metrics: dict[str, float] | None = None
     comparison: Comparison | None = None
     gate_passed: bool | None = None
     gate_reason: str = ""

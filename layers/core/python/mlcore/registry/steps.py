@@ -45,8 +45,10 @@ def register_candidate(
     existing = registry.find_version_by_run(spec.name, evaluation.run_id)
     if existing is None:
         candidate = read_candidate(spec.name, evaluation.run_id, artifacts)
-        # Prove the artifacts are intact before the registry vouches for them.
-        for artifact in candidate.artifacts.values():
+        # Prove the artifacts are intact before the registry vouches for them (and the training rows a later
+        # candidate's comparison with this version reads).
+        hashes = [candidate.training_row_hashes] if candidate.training_row_hashes else []
+        for artifact in [*candidate.artifacts.values(), *hashes]:
             artifacts.get_verified(artifact)
         status = VersionStatus.APPROVED if spec.approval == "auto" else VersionStatus.PENDING
         try:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from mlcore.training.export import check_parity, compare_outputs, export_onnx
     from mlcore.training.gate import apply_gate, evaluate_candidate
     from mlcore.training.image import ImageOutput, read_image_output
-    from mlcore.training.job import adopt_candidate, train_candidate
+    from mlcore.training.job import MIN_COMPARED_ROWS, adopt_candidate, comparison_rows, train_candidate
     from mlcore.training.pipeline import (
         build_pipeline,
         cross_validate,

@@ -17,6 +17,18 @@ def _better_or_equal(metric: str, candidate: float, reference: float, tolerance:
     return candidate >= reference - tolerance
 
 
+def _compared_on(result: TrainingResult) -> str:
+    """Which holdout rows the champion and the candidate were compared on, as the gate's reason says it."""
+    if result.compared_rows is not None:
+        return f"on the {result.compared_rows} of {result.holdout_rows} holdout rows it did not train on"
+    if result.champion_favoured_rows:
+        return (
+            f"on the same holdout, though it trained on {result.champion_favoured_rows} of its {result.holdout_rows} "
+            "rows (too few others to compare on: this favours the champion)"
+        )
+    return "on the same holdout"
+
+
 def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
     """Decide whether a candidate may be registered and promoted.
 
@@ -48,11 +60,7 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
     ]
     champion = result.champion_metrics
     ours = result.compared_metrics or candidate  # on the rows the champion was scored on
-    where = (
-        "on the same holdout"
-        if result.compared_rows is None
-        else f"on the {result.compared_rows} of {result.holdout_rows} holdout rows it did not train on"
-    )
+    where = _compared_on(result)
     if champion is not None and not _better_or_equal(primary, ours[primary], champion[primary], spec.metrics.tolerance):
         reasons.append(
             f"{primary} {ours[primary]:.4f} is worse than champion v{result.champion_version}'s "
@@ -97,6 +105,8 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
         candidate_metrics=candidate,
         champion_version=result.champion_version,
         champion_metrics=champion,
+        compared_rows=result.compared_rows,
+        compared_metrics=result.compared_metrics,
         comparison=interval,
     )
 

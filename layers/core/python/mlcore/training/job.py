@@ -27,7 +27,7 @@ from mlcore.data import build_profile, read_split, row_hashes
 from mlcore.errors import TrainingError
 from mlcore.registry import ModelVersion, Registry
 from mlcore.serving import OnnxModel, load_served_model, signature_of, tensors_from_columns
-from mlcore.spec import ModelSpec
+from mlcore.spec import ModelSpec, Task
 from mlcore.storage import ObjectStore
 from mlcore.training.custom import install_code
 from mlcore.training.evaluation import (
@@ -229,22 +229,22 @@ def _champion_inputs(
     return tensors_from_columns(values, champion.signature), ""
 
 
-def _hashed_rows(table: pa.Table, signature: list[SignatureField], target: str) -> bytes:
+# Fewer holdout rows than this left once those the champion trained on are set aside (or a class missing from
+# them) and the comparison is on the whole holdout instead, saying it favours the champion: never none at all.
+MIN_COMPARED_ROWS = 30
+
+
+def _hashed_rows(table: pa.Table, signature: list[SignatureField], target: str) -> np.ndarray:
     """The sorted distinct hashes of a table's rows as a model reads them (its features and the target)."""
-    hashes = np.unique(row_hashes(table, [*(field.name for field in signature), target]))
-    return hashes.astype("<u8").tobytes()
+    return np.unique(row_hashes(table, [*(field.name for field in signature), target]))
 
 
-def _trained_on(champion: ModelVersion, holdout: pa.Table, target: str, artifacts: ObjectStore) -> np.ndarray | None:
-    """Which holdout rows the champion trained on (a mask), or None for a champion whose training rows were not
-    kept (registered before they were)."""
-    if champion.training_row_hashes is None:
-        return None
-    trained = np.frombuffer(artifacts.get_verified(champion.training_row_hashes), dtype="<u8")
-    rows = row_hashes(holdout, [*(field.name for field in champion.signature), target])
-    if not len(trained):
-        return np.zeros(holdout.num_rows, dtype=bool)
-    return trained[np.minimum(np.searchsorted(trained, rows), len(trained) - 1)] == rows
+def _among(hashes: np.ndarray, table: pa.Table, signature: list[SignatureField], target: str) -> np.ndarray:
+    """Which rows of `table` (as a model of `signature` reads them) are among the sorted `hashes` (a mask)."""
+    rows = row_hashes(table, [*(field.name for field in signature), target])
+    if not len(hashes):
+        return np.zeros(table.num_rows, dtype=bool)
+    return hashes[np.minimum(np.searchsorted(hashes, rows), len(hashes) - 1)] == rows
 
 
 @dataclass
@@ -256,6 +256,31 @@ class _Versus:
     rows: int | None = None  # set when some rows were left out
     candidate_metrics: dict[str, float] | None = None  # on those rows, when some were left out
     comparison: Comparison | None = None
+    favoured: int = 0  # rows the champion alone trained on, kept for want of others: the comparison favours it
+
+
+def _champion_alone(
+    champion: ModelVersion, holdout: pa.Table, target: str, learned: np.ndarray, artifacts: ObjectStore
+) -> np.ndarray | None:
+    """Which holdout rows the champion trained on and the candidate did not (a mask). A row both trained on (a
+    repeated row of discrete data; `learned`: the candidate's) favours neither. None for a champion whose training
+    rows were not kept (registered before they were)."""
+    if champion.training_row_hashes is None:
+        return None
+    trained = np.frombuffer(artifacts.get_verified(champion.training_row_hashes), dtype="<u8")
+    return _among(trained, holdout, champion.signature, target) & ~learned
+
+
+def comparison_rows(spec: ModelSpec, truth: np.ndarray, alone: np.ndarray | None) -> tuple[np.ndarray | None, int]:
+    """The holdout rows to compare on (a mask; None: all of them), and how many of the champion's own rows stay in
+    for want of others (fewer than MIN_COMPARED_ROWS left, or a class missing from them)."""
+    if alone is None or not alone.any():
+        return None, 0
+    kept = ~alone
+    every_class = spec.task is not Task.CLASSIFICATION or set(truth[kept].tolist()) == set(truth.tolist())
+    if kept.sum() < MIN_COMPARED_ROWS or not every_class:
+        return None, int(alone.sum())
+    return kept, 0
 
 
 def _versus_champion(
@@ -265,6 +290,7 @@ def _versus_champion(
     candidate: tuple[dict[str, np.ndarray], list[str] | None],
     *,
     champion: ModelVersion | None,
+    learned: np.ndarray,
     artifacts: ObjectStore,
 ) -> _Versus:
     """Score the champion on the holdout rows it did not train on, and the candidate on the same rows."""
@@ -273,14 +299,11 @@ def _versus_champion(
     columns, not_compared = _champion_inputs(holdout, spec, champion)
     if columns is None:
         return _Versus(not_compared=not_compared)
-    seen = _trained_on(champion, holdout, spec.target, artifacts)
-    if seen is not None and seen.all():
-        return _Versus(not_compared=f"it trained on every one of the holdout's {len(seen)} rows")
+    alone = _champion_alone(champion, holdout, spec.target, learned, artifacts)
+    kept, favoured = comparison_rows(spec, truth, alone)
     theirs = (load_served_model(champion, artifacts).predict(columns), champion.classes)
     ours = candidate
-    left_out = seen is not None and bool(seen.any())
-    if seen is not None and left_out:
-        kept = ~seen
+    if kept is not None:
         truth = truth[kept]
         ours, theirs = (outputs_at(ours[0], kept), ours[1]), (outputs_at(theirs[0], kept), theirs[1])
     comparison = None
@@ -290,9 +313,10 @@ def _versus_champion(
         )
     return _Versus(
         champion_metrics=score(spec, truth, *theirs),
-        rows=len(truth) if left_out else None,
-        candidate_metrics=score(spec, truth, *ours) if left_out else None,
+        rows=len(truth) if kept is not None else None,
+        candidate_metrics=score(spec, truth, *ours) if kept is not None else None,
         comparison=comparison,
+        favoured=favoured,
     )
 
 
@@ -329,7 +353,11 @@ def _assess(
     train_columns = table_columns(train, spec)
     profile = build_profile(spec, train_columns, candidate.predict(train_columns)["label"])
     champion = registry.champion(model_name)
-    versus = _versus_champion(spec, holdout, truth, (outputs, classes), champion=champion, artifacts=artifacts)
+    own = _hashed_rows(train, candidate.signature, spec.target)
+    learned = _among(own, holdout, candidate.signature, spec.target)
+    versus = _versus_champion(
+        spec, holdout, truth, (outputs, classes), champion=champion, learned=learned, artifacts=artifacts
+    )
     result = TrainingResult(
         model_name=model_name,
         run_id=run_id,
@@ -342,7 +370,7 @@ def _assess(
             **(extra_artifacts or {}),
         },
         training_row_hashes=artifacts.put(
-            run_key(model_name, run_id, RunFile.TRAINING_ROWS), _hashed_rows(train, candidate.signature, spec.target)
+            run_key(model_name, run_id, RunFile.TRAINING_ROWS), own.astype("<u8").tobytes()
         ),
         metrics=metrics,
         signature=candidate.signature,
@@ -355,6 +383,7 @@ def _assess(
         champion_not_compared=versus.not_compared,
         compared_rows=versus.rows,
         compared_metrics=versus.candidate_metrics,
+        champion_favoured_rows=versus.favoured,
         image=image,
         data_fingerprint=inputs.fingerprint,
         params=params,
