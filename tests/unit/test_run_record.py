@@ -130,6 +130,16 @@ def test_the_decision_threshold_a_run_picked_is_shown_and_compared() -> None:
     assert rows["decision threshold"].values == ["-", "0.3097"] and rows["decision threshold"].differs
 
 
+def test_a_run_compared_on_the_rows_its_champion_did_not_train_on_shows_both_there() -> None:
+    compared = record(
+        "run-2", champion_version=1, champion_metrics={"roc_auc": 0.8012}, compared_rows=140,
+        compared_metrics={"roc_auc": 0.8133},
+    )  # fmt: skip
+    shown = show_lines(compared)
+    assert "  vs champion v1 on the 140 holdout rows it did not train on: roc_auc 0.8133 vs 0.8012" in shown
+    assert not any("did not train on" in line for line in show_lines(record("run-1")))
+
+
 def test_list_rows_and_show_lines_say_what_a_person_asks_first() -> None:
     [line] = list_rows([record("run-1")])
     assert (line["run_id"], line["value"], line["seconds"], line["outcome"]) == ("run-1", 0.75, 42.0, "registered v1")
