@@ -229,8 +229,9 @@ def _champion_inputs(
     return tensors_from_columns(values, champion.signature), ""
 
 
-# Fewer holdout rows than this left once those the champion trained on are set aside (or a class missing from
-# them) and the comparison is on the whole holdout instead, saying it favours the champion: never none at all.
+# With fewer holdout rows than this left once the champion's own are set aside (or a class missing from them), both
+# are compared on the whole holdout, the gate saying this favours the champion: a candidate is never let through
+# uncompared for want of rows.
 MIN_COMPARED_ROWS = 30
 
 
