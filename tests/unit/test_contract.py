@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from infra.local.example_data import churn_table
-from mlcore.data import check_contract, enforce_contract, in_files, named_like, read_table
+from mlcore.data import check_contract, checked_files, enforce_contract, in_files, named_like, read_table
 from mlcore.errors import DataValidationError
 from mlcore.spec import ModelSpec, Severity, parse_spec
 
@@ -501,6 +501,6 @@ def test_a_folders_failure_names_at_most_five_of_its_files(table: pa.Table, chur
     files = [(f"f{i}.csv", with_values(table.slice(i * 80, 80), "age", {0: 900})) for i in range(7)]
     files.append(("clean.csv", table.slice(560, 40)))
     _, report = check_contract(pa.concat_tables([rows for _, rows in files]), churn_spec)
-    [ages] = [f for f in in_files(report, files, churn_spec).failures if f.column == "age"]
+    [ages] = [f for f in in_files(report, checked_files(files, churn_spec)).failures if f.column == "age"]
     assert ages.message.endswith("(in f0.csv: 1, f1.csv: 1, f2.csv: 1, f3.csv: 1, f4.csv: 1 and 2 more files)")
     assert ages.failed_rows == 7

@@ -11,8 +11,10 @@ if TYPE_CHECKING:
         CheckResult,
         ContractReport,
         check_contract,
+        checked_files,
         contract_report,
         enforce_contract,
+        file_failures,
         in_files,
         named_like,
     )

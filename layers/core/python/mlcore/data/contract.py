@@ -23,6 +23,7 @@ from mlcore.data.counts import (
     ContractCounts,
     ContractReport,
     count_contract,
+    merge_counts,
     outside_classes,
     rules,
 )
@@ -33,8 +34,10 @@ __all__ = [
     "CheckResult",
     "ContractReport",
     "check_contract",
+    "checked_files",
     "contract_report",
     "enforce_contract",
+    "file_failures",
     "in_files",
     "named_like",
 ]
@@ -212,28 +215,39 @@ def check_contract(
     return pa.table(present), report
 
 
-def in_files(report: ContractReport, files: list[tuple[str, pa.Table]], spec: ModelSpec) -> ContractReport:
-    """A folder's report whose failed column checks say which of its `files` (path, rows as read) the failing rows
-    are in: `11 values outside ['female', 'male'] (in 2025-04/b.csv: 8, c.csv: 3)`, or `(in b.csv: no column
-    sex)`. Each file is checked again alone, so this is for a report that failed."""
-    found: dict[str, list[str]] = {}  # "check(column)" -> the files' parts
-    for relative, table in files:
-        _, own = check_contract(table, spec, table_checks=False)
-        for failure in own.failures:
-            if failure.check == "column_present":  # the dataset's rows of that file have no value in the column
-                for check in {f.check for f in report.failures if f.column == failure.column} - {"column_present"}:
-                    found.setdefault(f"{check}({failure.column})", []).append(f"{relative}: no column {failure.column}")
-            else:
-                found.setdefault(f"{failure.check}({failure.column})", []).append(f"{relative}: {failure.failed_rows}")
+def file_failures(counts: ContractCounts, spec: ModelSpec, relative: str) -> dict[str, dict[str, int]]:
+    """The failing column checks of one file's (or one of its batches') counts, as `ContractCounts.files` holds
+    them."""
+    report = contract_report(counts, spec, table_checks=False)
+    return {f"{f.check}({f.column})": {relative: f.failed_rows} for f in report.failures if f.column is not None}
+
+
+def in_files(report: ContractReport, files: dict[str, dict[str, int]]) -> ContractReport:
+    """A folder's report whose failed column checks say which files the failing rows are in (`files`, as
+    `ContractCounts.files`): `11 values outside ['female', 'male'] (in 2025-04/b.csv: 8, c.csv: 3)`, or
+    `(in b.csv: no column sex)`; at most FILES_NAMED files each."""
 
     def named(failure: CheckResult) -> CheckResult:
-        parts = found.get(f"{failure.check}({failure.column})") if failure.check != "column_present" else None
-        if not parts or failure.column is None:
+        if failure.column is None or failure.check == "column_present":
+            return failure
+        counted = files.get(f"{failure.check}({failure.column})", {})
+        lacking = files.get(f"column_present({failure.column})", {})
+        parts = [f"{file}: {rows}" for file, rows in counted.items()]
+        parts += [f"{file}: no column {failure.column}" for file in lacking]
+        if not parts:
             return failure
         more = f" and {len(parts) - FILES_NAMED} more files" if len(parts) > FILES_NAMED else ""
         return failure.model_copy(update={"message": f"{failure.message} (in {', '.join(parts[:FILES_NAMED])}{more})"})
 
     return report.model_copy(update={"failures": [named(failure) for failure in report.failures]})
+
+
+def checked_files(tables: list[tuple[str, pa.Table]], spec: ModelSpec) -> dict[str, dict[str, int]]:
+    """`ContractCounts.files` of a folder read in one pass: each file's rows (by its path) counted again alone."""
+    return merge_counts(
+        ContractCounts(files=file_failures(count_contract(table, spec, table_checks=False)[0], spec, relative))
+        for relative, table in tables
+    ).files
 
 
 def enforce_contract(table: pa.Table, spec: ModelSpec) -> tuple[pa.Table, ContractReport]:

@@ -97,6 +97,9 @@ class ContractCounts(BaseModel):
     unreadable_time: str | None = None  # why the freshness column could not be read as times
     sketches: dict[str, NumericSketch | CategorySketch] = Field(default_factory=dict)
     unique: dict[str, pa.Table] = Field(default_factory=dict, exclude=True)  # "values", "counts"
+    # A folder's failing column checks by file: "check(column)" -> {file: its failing rows}; "column_present(c)" ->
+    # {file: rows} for a file without column c (what its rows fail at the dataset's level)
+    files: dict[str, dict[str, int]] = Field(default_factory=dict)
 
     def tally(self, check: str, column: str, what: str) -> Tally | None:
         return next((t for t in self.tallies if (t.check, t.column, t.what) == (check, column, what)), None)
@@ -356,5 +359,9 @@ def merge_counts(parts: Iterable[ContractCounts]) -> ContractCounts:
             )
         for name, table in part.unique.items():
             unique.setdefault(name, []).append(table)
+        for failure, by_file in part.files.items():
+            into = merged.files.setdefault(failure, {})
+            for file, rows in by_file.items():
+                into[file] = into.get(file, 0) + rows
     merged.unique = {name: _merge_unique(tables) for name, tables in unique.items()}
     return merged

@@ -42,6 +42,7 @@ from mlcore.catalog import (
     snapshot_folder_key,
     split_part_key,
 )
+from mlcore.data.contract import file_failures
 from mlcore.data.counts import ContractCounts, count_contract, merge_counts
 from mlcore.data.datasets import DatasetFiles, folder_artifact, iter_file
 from mlcore.data.point_in_time import (
@@ -300,6 +301,7 @@ class SplitCounter:
     def add(self, relative: str, batch: pa.Table) -> None:
         """One batch of the file at `relative` (a file's batches in order)."""
         counts, casts = count_contract(batch, self.spec)
+        counts.files = file_failures(counts, self.spec, relative)  # which of the files a failure's rows are in
         self.total = merge_counts([self.total, counts])  # one running total: memory stays at a batch's
         clean = _clean(batch.num_rows, casts, self.spec)
         draw = self._draws.setdefault(relative, holdout_draw(self.spec, relative))

@@ -33,7 +33,7 @@ from mlcore.catalog import (
     snapshot_key,
     split_part_key,
 )
-from mlcore.data.contract import ContractReport, check_contract, contract_report, in_files
+from mlcore.data.contract import ContractReport, check_contract, checked_files, contract_report, in_files
 from mlcore.data.datasets import (
     DatasetFiles,
     DatasetTables,
@@ -192,13 +192,13 @@ def _one_pass(files: DatasetFiles, spec: ModelSpec, run_id: str, data: ObjectSto
         table, views = training_set(table, spec, data)
     clean, report = check_contract(table, spec)
     if report.failures and len(by_file) > 1 and not spec.views:  # which of the folder's files the rows are in
-        report = in_files(report, by_file, spec)
+        report = in_files(report, checked_files(by_file, spec))
     return _Checked(snapshot, report, table.num_rows, clean, _timestamps(table, spec), views=views)
 
 
 def _merged(spec: ModelSpec, run_id: str, artifacts: ObjectStore, data: ObjectStore, now: datetime) -> _Checked:
     merged = merge_parts(spec, run_id, artifacts, data)
-    report = contract_report(merged.counts, spec, now=now)
+    report = in_files(contract_report(merged.counts, spec, now=now), merged.counts.files)
     return _Checked(merged.snapshot, report, merged.counts.rows, None, parts=merged, views=merged.views)
 
 
