@@ -191,7 +191,7 @@ def _one_pass(files: DatasetFiles, spec: ModelSpec, run_id: str, data: ObjectSto
     if spec.views:  # the snapshot is the labels; the rows checked are the labels with their point-in-time features
         table, views = training_set(table, spec, data)
     clean, report = check_contract(table, spec)
-    if report.failures and len(by_file) > 1 and not spec.views:  # which of the folder's files the rows are in
+    if report.failures and by_file and not spec.views:  # which of the folder's files the rows are in
         report = in_files(report, checked_files(by_file, spec))
     return _Checked(snapshot, report, table.num_rows, clean, _timestamps(table, spec), views=views)
 
