@@ -49,11 +49,12 @@ def named_like(name: str, columns: Collection[str]) -> str:
     space, `age_yrs`), or "": a name must match the spec's exactly. Names that differ in their digits alone
     (`feature_12` for `feature_10`, `income_2024`) are other columns, not typos."""
     key = name.strip().casefold()
+    digitless = re.sub(r"\d", "", key)
     same = [column for column in columns if column != name and column.strip().casefold() == key]
     others = {
         column.strip().casefold(): column
         for column in columns
-        if re.sub(r"\d", "", column.strip().casefold()) != re.sub(r"\d", "", key)
+        if re.sub(r"\d", "", column.strip().casefold()) != digitless
     }
     close = difflib.get_close_matches(key, list(others), n=1, cutoff=0.8)
     found = same[0] if same else others[close[0]] if close else None

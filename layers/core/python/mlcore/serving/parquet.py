@@ -9,7 +9,7 @@ column OPTIONAL (nulls as definition levels), metadata in Thrift's compact proto
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
@@ -132,12 +132,16 @@ def _definition_levels(present: np.ndarray) -> bytes:
     return struct.pack("<i", len(encoded)) + bytes(encoded)
 
 
+def _laid_out(values: Iterable[str]) -> dict[str, bytes]:
+    """Each distinct value's PLAIN byte array: its UTF-8 length (4 bytes) and its UTF-8."""
+    return {value: struct.pack("<i", len(data)) + data for value in values for data in (value.encode(),)}
+
+
 def _plain_strings(values: Sequence[str], distinct: dict[str, None]) -> bytes:
     """PLAIN byte arrays (a 4-byte length before each UTF-8 value): a column of few values from each distinct one
     encoded once, any other laid out by numpy rather than value by value (`distinct`: the values' distinct ones)."""
     if len(distinct) * REPEATS <= len(values):  # a request's id, a category, a label: each value laid out once
-        laid = {value: struct.pack("<i", len(data)) + data for value in distinct for data in (value.encode(),)}
-        return b"".join(map(laid.__getitem__, values))
+        return b"".join(map(_laid_out(distinct).__getitem__, values))
     joined = "".join(values).encode()
     if len(joined) == sum(map(len, values)):  # all ASCII: a value's length in characters is its length in bytes
         lengths = np.fromiter(map(len, values), dtype="<i4", count=len(values))
@@ -167,7 +171,7 @@ def _encode_runs(kind: str, runs: Runs) -> tuple[np.ndarray, bytes | memoryview]
     kept = [(value, count) for value, count in zip(runs.values, runs.counts, strict=True) if value is not None]
     if kind != "string":
         return present, _plain_numbers(kind, np.repeat([value for value, _ in kept], [n for _, n in kept]))
-    laid = {value: struct.pack("<i", len(data)) + data for value, _ in kept for data in (value.encode(),)}
+    laid = _laid_out(value for value, _ in kept)
     return present, b"".join(laid[value] * count for value, count in kept)
 
 

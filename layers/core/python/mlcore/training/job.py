@@ -235,16 +235,15 @@ def _champion_inputs(
 MIN_COMPARED_ROWS = 30
 
 
-def _hashed_rows(table: pa.Table, signature: list[SignatureField], target: str) -> np.ndarray:
-    """The sorted distinct hashes of a table's rows as a model reads them (its features and the target)."""
-    return np.unique(row_hashes(table, [*(field.name for field in signature), target]))
+def _read_as(table: pa.Table, signature: list[SignatureField], target: str) -> np.ndarray:
+    """The hashes of a table's rows as a model reads them (its features and the target)."""
+    return row_hashes(table, [*(field.name for field in signature), target])
 
 
-def _among(hashes: np.ndarray, table: pa.Table, signature: list[SignatureField], target: str) -> np.ndarray:
-    """Which rows of `table` (as a model of `signature` reads them) are among the sorted `hashes` (a mask)."""
-    rows = row_hashes(table, [*(field.name for field in signature), target])
+def _among(hashes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Which of the row hashes `rows` are among the sorted `hashes` (a mask)."""
     if not len(hashes):
-        return np.zeros(table.num_rows, dtype=bool)
+        return np.zeros(len(rows), dtype=bool)
     return hashes[np.minimum(np.searchsorted(hashes, rows), len(hashes) - 1)] == rows
 
 
@@ -261,15 +260,23 @@ class _Versus:
 
 
 def _champion_alone(
-    champion: ModelVersion, holdout: pa.Table, target: str, learned: np.ndarray, artifacts: ObjectStore
+    champion: ModelVersion,
+    holdout: pa.Table,
+    target: str,
+    candidate: tuple[np.ndarray, list[SignatureField]],
+    artifacts: ObjectStore,
 ) -> np.ndarray | None:
     """Which holdout rows the champion trained on and the candidate did not (a mask). A row both trained on (a
-    repeated row of discrete data; `learned`: the candidate's) favours neither. None for a champion whose training
-    rows were not kept (registered before they were)."""
+    repeated row of discrete data; `candidate`: its training rows' sorted hashes and its signature) favours neither.
+    None for a champion whose training rows were not kept (registered before they were)."""
     if champion.training_row_hashes is None:
         return None
     trained = np.frombuffer(artifacts.get_verified(champion.training_row_hashes), dtype="<u8")
-    return _among(trained, holdout, champion.signature, target) & ~learned
+    own, signature = candidate
+    theirs = _read_as(holdout, champion.signature, target)
+    same_columns = {field.name for field in signature} == {field.name for field in champion.signature}
+    ours = theirs if same_columns else _read_as(holdout, signature, target)  # hashed once when both read alike
+    return _among(trained, theirs) & ~_among(own, ours)
 
 
 def comparison_rows(spec: ModelSpec, truth: np.ndarray, alone: np.ndarray | None) -> tuple[np.ndarray | None, int]:
@@ -291,7 +298,7 @@ def _versus_champion(
     candidate: tuple[dict[str, np.ndarray], list[str] | None],
     *,
     champion: ModelVersion | None,
-    learned: np.ndarray,
+    learned: tuple[np.ndarray, list[SignatureField]],
     artifacts: ObjectStore,
 ) -> _Versus:
     """Score the champion on the holdout rows it did not train on, and the candidate on the same rows."""
@@ -354,11 +361,11 @@ def _assess(
     train_columns = table_columns(train, spec)
     profile = build_profile(spec, train_columns, candidate.predict(train_columns)["label"])
     champion = registry.champion(model_name)
-    own = _hashed_rows(train, candidate.signature, spec.target)
-    learned = _among(own, holdout, candidate.signature, spec.target)
+    own = np.unique(_read_as(train, candidate.signature, spec.target))  # sorted, distinct
     versus = _versus_champion(
-        spec, holdout, truth, (outputs, classes), champion=champion, learned=learned, artifacts=artifacts
-    )
+        spec, holdout, truth, (outputs, classes), champion=champion, learned=(own, candidate.signature),
+        artifacts=artifacts,
+    )  # fmt: skip
     result = TrainingResult(
         model_name=model_name,
         run_id=run_id,
