@@ -325,6 +325,38 @@ def test_a_part_whose_labels_lack_a_time_fails_the_run_naming_the_file(
         _validate_folder(registry, data, artifacts, fraud_spec, folder, "one-pass", "never")
 
 
+def test_labels_that_break_the_contract_name_their_files_in_one_pass_as_in_parts(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    ingest: Callable[[pa.Table], Any],
+    activity: pa.Table,
+    fraud_spec: ModelSpec,
+) -> None:
+    # GIVEN the view's rows, and labels in three files: one clean, one with 5 unknown merchant categories, one
+    # without the amount column
+    ingest(activity)
+    labels = card_transactions(activity, rows=600, seed=5)
+    odd = labels.slice(200, 200)
+    categories = ["casino"] * 5 + odd.column("merchant_category").to_pylist()[5:]
+    odd = odd.set_column(odd.column_names.index("merchant_category"), "merchant_category", pa.array(categories))
+    folder = "datasets/fraud/20260310T120000000000Z/"
+    data.put(f"{folder}a.parquet", to_parquet(labels.slice(0, 200)))
+    data.put(f"{folder}b.parquet", to_parquet(odd))
+    data.put(f"{folder}c.parquet", to_parquet(labels.slice(400).drop_columns(["amount"])))
+    # WHEN they are validated in one pass, and in parts
+    with pytest.raises(DataValidationError, match="breaks the contract") as single:
+        _validate_folder(registry, data, artifacts, fraud_spec, folder, "one-pass", "never")
+    with pytest.raises(DataValidationError, match="breaks the contract") as parts:
+        _validate_folder(registry, data, artifacts, fraud_spec, folder, "in-parts", "always")
+    # THEN both name the files the failing rows are in, and only those
+    message = str(single.value)
+    assert "categories(merchant_category): 5 values outside" in message and "(in b.parquet: 5)" in message
+    assert "not_null(amount): 200 missing values in a non-nullable column (in c.parquet: no column amount)" in message
+    assert "a.parquet" not in message
+    assert str(parts.value).replace("in-parts", "") == message.replace("one-pass", "")
+
+
 def test_a_run_whose_views_changed_after_planning_fails_rather_than_join_with_other_ones(
     registry: Registry, data: ObjectStore, artifacts: ObjectStore, activity: pa.Table, fraud_spec: ModelSpec
 ) -> None:

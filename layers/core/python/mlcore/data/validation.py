@@ -191,9 +191,26 @@ def _one_pass(files: DatasetFiles, spec: ModelSpec, run_id: str, data: ObjectSto
     if spec.views:  # the snapshot is the labels; the rows checked are the labels with their point-in-time features
         table, views = training_set(table, spec, data)
     clean, report = check_contract(table, spec)
-    if report.failures and by_file and not spec.views:  # which of the folder's files the rows are in
-        report = in_files(report, checked_files(by_file, spec))
+    if report.failures and by_file:  # which of the folder's files the rows are in
+        report = in_files(report, checked_files(_with_view_features(by_file, table, spec), spec))
     return _Checked(snapshot, report, table.num_rows, clean, _timestamps(table, spec), views=views)
+
+
+def _with_view_features(
+    by_file: list[tuple[str, pa.Table]], joined: pa.Table, spec: ModelSpec
+) -> list[tuple[str, pa.Table]]:
+    """Each file's rows with the features its labels were joined to (`joined`'s rows are the files', in order); a
+    file keeps its own columns, so that one without a column is still named for it."""
+    names = [name for binding in spec.views.values() for name in binding.features]
+    files, offset = [], 0
+    for relative, rows in by_file:
+        joined_rows = joined.slice(offset, rows.num_rows)
+        with_features = rows
+        for name in names:
+            with_features = with_features.append_column(name, joined_rows.column(name))
+        files.append((relative, with_features))
+        offset += rows.num_rows
+    return files
 
 
 def _merged(spec: ModelSpec, run_id: str, artifacts: ObjectStore, data: ObjectStore, now: datetime) -> _Checked:
