@@ -14,6 +14,7 @@ from typing import Any
 from rich.table import Table
 
 from mlcore.registry import AuditRecord, RunRecord
+from mlcore.spec import LOWER_IS_BETTER
 
 MISSING = "-"
 
@@ -161,6 +162,7 @@ def show_lines(record: RunRecord, trials: list[RunRecord] | None = None, since: 
     lines.append(f"  {record.estimator}: " + ", ".join(f"{k}={_param(v)}" for k, v in sorted(record.params.items())))
     if record.metrics:
         lines.append("  holdout: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(record.metrics.items())))
+    lines += _segment_lines(record)
     if record.threshold is not None:
         lines.append(f"  decision threshold: {record.threshold:.4f} (metrics.threshold, picked on the holdout)")
     for metric in sorted(record.cross_validation or {}):
@@ -190,6 +192,28 @@ def show_lines(record: RunRecord, trials: list[RunRecord] | None = None, since: 
     for trial in sorted(trials or [], key=lambda t: t.trial or 0):
         params = ", ".join(f"{k}={_param(v)}" for k, v in sorted(trial.params.items()))
         lines.append(f"  trial {trial.trial} ({trial.outcome}): {_cv(trial, record.primary_metric)} with {params}")
+    return lines
+
+
+def _segment_lines(record: RunRecord) -> list[str]:
+    """The holdout's primary metric per value of each segment column, worst first (a value whose rows lack a
+    class, without the metric, last): what a segment gate's rejection is about."""
+    metric = record.primary_metric
+    worse = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    lines = []
+    for column in dict.fromkeys(segment.column for segment in record.segments):
+        ranked = sorted(
+            (segment for segment in record.segments if segment.column == column),
+            key=lambda segment: (metric not in segment.metrics, worse * segment.metrics.get(metric, 0.0)),
+        )
+        shown = [
+            f"{segment.value} {segment.metrics[metric]:.4f}" if metric in segment.metrics else f"{segment.value} -"
+            for segment in ranked
+        ]
+        lines.append(
+            f"  {metric} by {column}, worst first: "
+            + ", ".join(f"{text} ({segment.rows} rows)" for text, segment in zip(shown, ranked, strict=True))
+        )
     return lines
 
 

@@ -17,6 +17,7 @@ from mlcore.catalog import (
     EvaluateResult,
     PipelineInput,
     PromoteRequest,
+    RecordRunRequest,
     RegisterRequest,
     RunFile,
     ValidateRequest,
@@ -39,6 +40,7 @@ from mlcore.registry import (
     register_candidate,
     render_model_card,
 )
+from mlcore.runs import build_record
 from mlcore.serving import CaptureBuffer, PredictionService, load_served_model
 from mlcore.spec import ModelSpec, parse_spec
 from mlcore.storage import ObjectStore, S3Uri, StoredObject
@@ -434,6 +436,15 @@ def test_per_segment_metrics_are_gated_recorded_on_the_version_and_shown_on_its_
     )
     assert not decision.passed
     assert "roc_auc differs by" in decision.reason and "more than metrics.max_segment_gap 0.0001" in decision.reason
+    # and the rejected run's record keeps every segment's metrics, for `mlops runs show` to list them
+    rejected, _ = build_record(
+        RecordRunRequest(
+            model_name="churn", run_id=RUN, execution_arn="arn:aws:states:us-east-1:123456789012:execution:t:1",
+            outcome="rejected", input=PipelineInput(model_name="churn"),
+        ),
+        registry=registry, artifacts=artifacts, history=[], started_at=datetime.now(UTC).isoformat(), code_version="",
+    )  # fmt: skip
+    assert (rejected.gate_passed, rejected.segments) == (False, trained.segments)
     # WHEN the spec allows any gap, the same candidate passes and its version keeps the segments
     registry.put_spec(parse_spec({**raw, "metrics": {**segmented, "max_segment_gap": 1}}), actor="test")
     decision = evaluate_candidate(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +12,15 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
-from mlcore.catalog import CrossValidation, EvaluateResult, PipelineInput, RecordRunRequest, RunFile, run_key
+from mlcore.catalog import (
+    CrossValidation,
+    EvaluateResult,
+    PipelineInput,
+    RecordRunRequest,
+    RunFile,
+    SegmentMetrics,
+    run_key,
+)
 from mlcore.errors import ConflictError, NotFoundError
 from mlcore.registry import Registry, RunRecord
 from mlcore.runs import build_record, export_runs
@@ -174,18 +183,25 @@ def test_a_table_of_an_earlier_release_gets_the_columns_added_since(
 
     glue = boto3.client("glue", region_name="us-east-1")
     glue.create_database(DatabaseInput={"Name": "mlops_runs"})
-    # the table as the release before training_code (and threshold) made it
+    # the table as the release before training_code (threshold, compared_rows and _metrics, segments) made it
     register_partition(
         glue,
         database="mlops_runs",
         table="runs",
-        columns=COLUMNS[:-2],
+        columns=COLUMNS[:-5],
         location=f"s3://{artifacts.bucket}/exports/runs/",
         partition=("model_name", "other"),
         partition_location=f"s3://{artifacts.bucket}/exports/runs/model_name=other/",
     )
+    segment = SegmentMetrics(column="plan", value="basic", rows=40, metrics={"roc_auc": 0.7})
     record = build(registered, artifacts, "skipped").model_copy(
-        update={"training_code": "s3://b/code/churn/ab/code.zip", "threshold": 0.31}
+        update={
+            "training_code": "s3://b/code/churn/ab/code.zip",
+            "threshold": 0.31,
+            "compared_rows": 140,
+            "compared_metrics": {"roc_auc": 0.8},
+            "segments": [segment],
+        }
     )
     export_runs([record], artifacts=artifacts, glue=glue, database="mlops_runs")
     table = glue.get_table(DatabaseName="mlops_runs", Name="runs")["Table"]
@@ -193,3 +209,5 @@ def test_a_table_of_an_earlier_release_gets_the_columns_added_since(
     [key] = artifacts.list_keys("exports/runs/model_name=churn/")
     [exported] = pq.read_table(io.BytesIO(artifacts.get(key))).to_pylist()
     assert (exported["training_code"], exported["threshold"]) == (record.training_code, 0.31)
+    assert (exported["compared_rows"], json.loads(exported["compared_metrics"])) == (140, {"roc_auc": 0.8})
+    assert json.loads(exported["segments"]) == [segment.model_dump(mode="json")]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from infra.runs_view import compare_rows, list_rows, outcome_text, show_lines
-from mlcore.catalog import TRAINING_JOB, Comparison, CrossValidation, DataSource, pricing
+from mlcore.catalog import TRAINING_JOB, Comparison, CrossValidation, DataSource, SegmentMetrics, pricing
 from mlcore.registry import BatchUsage, RunRecord, RunStatus
 from mlcore.runs import batch_usage, row, step_times
 
@@ -138,6 +138,28 @@ def test_a_run_compared_on_the_rows_its_champion_did_not_train_on_shows_both_the
     shown = show_lines(compared)
     assert "  vs champion v1 on the 140 holdout rows it did not train on: roc_auc 0.8133 vs 0.8012" in shown
     assert not any("did not train on" in line for line in show_lines(record("run-1")))
+
+
+def test_a_run_shows_its_primary_metric_per_segment_worst_first() -> None:
+    segments = [
+        SegmentMetrics(column="plan", value="basic", rows=120, metrics={"roc_auc": 0.81, "f1": 0.4}),
+        SegmentMetrics(column="plan", value="premium", rows=12, metrics={"f1": 0.0}),  # one class: no ROC AUC
+        SegmentMetrics(column="plan", value="standard", rows=95, metrics={"roc_auc": 0.6123}),
+        SegmentMetrics(column="region", value="(null)", rows=40, metrics={"roc_auc": 0.7}),
+    ]
+    shown = show_lines(record("run-2", segments=segments))
+    assert (
+        "  roc_auc by plan, worst first: standard 0.6123 (95 rows), basic 0.8100 (120 rows), premium - (12 rows)"
+    ) in shown
+    assert "  roc_auc by region, worst first: (null) 0.7000 (40 rows)" in shown
+    # an error metric's worst is its highest
+    errors = [
+        SegmentMetrics(column="plan", value="basic", rows=50, metrics={"rmse": 1.5}),
+        SegmentMetrics(column="plan", value="premium", rows=50, metrics={"rmse": 2.5}),
+    ]
+    shown = show_lines(record("run-3", primary_metric="rmse", metrics={"rmse": 2.0}, segments=errors))
+    assert "  rmse by plan, worst first: premium 2.5000 (50 rows), basic 1.5000 (50 rows)" in shown
+    assert not any("worst first" in line for line in show_lines(record("run-1")))
 
 
 def test_list_rows_and_show_lines_say_what_a_person_asks_first() -> None:

@@ -12,7 +12,15 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from mlcore.catalog import Comparison, CrossValidation, DataSource, DriftCheckResult, TrainedModel, ViewDriftCheck
+from mlcore.catalog import (
+    Comparison,
+    CrossValidation,
+    DataSource,
+    DriftCheckResult,
+    SegmentMetrics,
+    TrainedModel,
+    ViewDriftCheck,
+)
 from mlcore.spec import FeatureView, ModelSpec
 
 CHAMPION = "champion"
@@ -212,6 +220,7 @@ class RunRecord(Record):
     training_code: str = ""  # kind custom: the URI of the uploaded code (its path holds its SHA-256)
     primary_metric: str = ""
     metrics: dict[str, float] = Field(default_factory=dict)  # on the holdout (a trial: cross-validation means)
+    segments: list[SegmentMetrics] = Field(default_factory=list)  # the holdout's metrics per `metrics.segments` value
     threshold: float | None = None  # the decision threshold picked on the holdout (`metrics.threshold`)
     cross_validation: dict[str, CrossValidation] | None = None
     champion_version: int | None = None

@@ -57,8 +57,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("cost_usd", "double"),
     ("training_code", "string"),  # added after the first release: new columns go last
     ("threshold", "double"),
+    ("compared_rows", "int"),
+    ("compared_metrics", "string"),
+    ("segments", "string"),
 )
-_JSON = {"params", "datasets", "metrics", "cross_validation", "comparison", "steps"}
+_JSON = {"params", "datasets", "metrics", "cross_validation", "comparison", "steps", "compared_metrics", "segments"}
 
 
 def row(record: RunRecord) -> dict[str, Any]:
