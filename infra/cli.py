@@ -327,7 +327,7 @@ def _model_card(platform: Platform, args: argparse.Namespace) -> None:
     version = registry.get_version(args.name, args.version) if args.version else registry.champion(args.name)
     if version is None:
         raise SystemExit(f"'{args.name}' has no champion: name a version (mlops models card {args.name} VERSION)")
-    card = model_card(registry, version, html=args.format == "html")
+    card = model_card(registry, version, form=args.format)
     if args.out:
         Path(args.out).write_text(card)
         console.print(f"Model card of {args.name} v{version.version} written to {args.out}")
@@ -582,7 +582,7 @@ def _awaited_version(platform: Platform, arn: str, name: str, timeout: float = 6
 def cmd_pipeline(args: argparse.Namespace) -> int:
     platform = _platform()
     if args.action == "report":
-        return _download_report(platform, args.name, args.run_id, Path(args.out))
+        return _download_report(platform, args.name, args.run_id, Path(args.out), output=args.output)
     quiet = args.output == "json"
     arn = platform.start_pipeline(args.name, args.dataset_uri, reason="cli", force=args.force)
     if not quiet:
@@ -700,8 +700,9 @@ def _at_least_one(text: str) -> int:
     return number
 
 
-def _download_report(platform: Platform, name: str, run_id: str, out: Path) -> int:
-    """The validation report of a pipeline run (HTML and JSON), downloaded and opened where a browser can."""
+def _download_report(platform: Platform, name: str, run_id: str, out: Path, *, output: str = "text") -> int:
+    """The validation report of a pipeline run (HTML and JSON), downloaded and opened where a browser can;
+    `output` json: their paths as JSON."""
     from mlcore.catalog import RunFile, run_key
     from mlcore.errors import NotFoundError
 
@@ -721,7 +722,8 @@ def _download_report(platform: Platform, name: str, run_id: str, out: Path) -> i
         path = out / f"{name}-{run_id}-{file}"
         path.write_bytes(data)
         written.append(path)
-    console.print(f"Validation report: {written[0]} (and {written[1].name})")
+    document = {"html": str(written[0]), "json": str(written[1])}
+    emit(argparse.Namespace(output=output), document, f"Validation report: {written[0]} (and {written[1].name})")
     _open(written[0])
     return 0
 
@@ -880,7 +882,7 @@ def _recycle_local(state: dict[str, Any] | None) -> None:
 def cmd_monitor(args: argparse.Namespace) -> int:
     platform = _platform()
     if args.action == "report":
-        return monitor_report(platform, args.name, Path(args.out))
+        return monitor_report(platform, args.name, Path(args.out), output=args.output)
     quiet = args.output == "json"
     _registered(platform, args.model or [])
     _recycle_local(_state())
@@ -930,8 +932,9 @@ def _with_verdict(platform: Platform, result: dict[str, Any]) -> None:
         result.update(check.model_dump(mode="json", include=verdict))
 
 
-def monitor_report(platform: Platform, name: str, out: Path) -> int:
-    """Download the HTML report of a model's last check and open it."""
+def monitor_report(platform: Platform, name: str, out: Path, *, output: str = "text") -> int:
+    """Download the HTML report of a model's last check and open it; `output` json: the check and the report's path
+    as JSON."""
     _registered(platform, [name])
     check = platform.registry.get_monitor_state(name).last_check
     if check is None or check.report is None:
@@ -940,7 +943,8 @@ def monitor_report(platform: Platform, name: str, out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}-{check.check_id}.html"
     path.write_bytes(platform.artifacts.get_verified(check.report))
-    console.print(f"{check.summary}\nReport: {path}")
+    document = {"check_id": check.check_id, "summary": check.summary, "report": str(path)}
+    emit(argparse.Namespace(output=output), document, f"{check.summary}\nReport: {path}")
     _open(path)
     return 0
 
@@ -989,7 +993,7 @@ def _models_parser(sub: Any) -> None:
     card = models.add_parser("card", help="a version's model card (default: the champion's), from the registry")
     card.add_argument("name")
     card.add_argument("version", type=int, nargs="?")
-    card.add_argument("--format", choices=("md", "html"), default="md")
+    card.add_argument("--format", choices=("md", "html", "json"), default="md", help="json: its sections as data")
     card.add_argument("--out", help="a file to write (default: standard output)")
     approve_spec = models.add_parser(
         "approve-spec", help="apply a spec change that loosens governance (not the proposer's to apply)"
@@ -1032,6 +1036,7 @@ def _pipeline_parser(sub: Any) -> None:
     report.add_argument("name")
     report.add_argument("run_id")
     report.add_argument("--out", default="reports")
+    _output(report)
     sub.choices["pipeline"].set_defaults(func=cmd_pipeline)
 
 
@@ -1134,6 +1139,7 @@ def parser() -> argparse.ArgumentParser:
     report = monitor.add_parser("report", help="download and open the HTML report of a model's last check")
     report.add_argument("name")
     report.add_argument("--out", default="reports")
+    _output(report)
     sub.choices["monitor"].set_defaults(func=cmd_monitor)
     return root
 

@@ -63,6 +63,12 @@ def test_a_failed_validation_says_which_step_failed_why_and_where_the_report_is(
     code, _, _ = cli("pipeline", "report", "churn-bad-data", run_id, "--out", str(tmp_path))
     assert code == 0
     assert "11 values outside" in (tmp_path / f"churn-bad-data-{run_id}-validation.html").read_text()
+    # (for a script: the files' paths as JSON)
+    code, out, err = cli("pipeline", "report", "churn-bad-data", run_id, "--out", str(tmp_path), "--output", "json")
+    assert (code, json.loads(out)) == (0, {
+        "html": str(tmp_path / f"churn-bad-data-{run_id}-validation.html"),
+        "json": str(tmp_path / f"churn-bad-data-{run_id}-validation.json"),
+    }), err  # fmt: skip
     # AND the run's id under another model's name, or a mistyped one, is named as such
     code, _, err = cli("pipeline", "report", "churn", run_id, "--out", str(tmp_path))
     assert code == 1 and f"Run {run_id} is a run of 'churn-bad-data', not of 'churn'" in err
@@ -430,7 +436,7 @@ def test_a_recalled_champion_falls_back_and_the_alerts_topic_says_so(
     assert code != 0 and "is rejected: it cannot become approved (rejected is final)" in err
 
 
-def test_the_model_card_of_the_champion_comes_from_the_registry_in_markdown_or_html(
+def test_the_model_card_of_the_champion_comes_from_the_registry_in_markdown_html_or_json(
     demo: DemoResult, cli: Cli, platform: Platform, tmp_path: Path
 ) -> None:
     champion = platform.registry.champion("churn")
@@ -442,6 +448,11 @@ def test_the_model_card_of_the_champion_comes_from_the_registry_in_markdown_or_h
     code, out, err = cli("models", "card", "churn", "1", "--format", "html", "--out", str(tmp_path / "card.html"))
     assert (code, out.strip()) == (0, f"Model card of churn v1 written to {tmp_path / 'card.html'}"), err
     assert (tmp_path / "card.html").read_text().startswith("<!doctype html>")
+    code, out, err = cli("models", "card", "churn", "--format", "json")
+    assert code == 0, err
+    card = json.loads(out)
+    assert card["title"] == f"Model card: churn v{champion.version}"
+    assert {"Training data", "Approvals and serving"} <= {section["title"] for section in card["sections"]}
     code, _, err = cli("models", "card", "churn", "99")
     assert code == 1 and "has no version 99" in err
 

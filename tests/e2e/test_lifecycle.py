@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import time
 from datetime import UTC, datetime
@@ -72,6 +74,11 @@ def test_monitor_measures_live_performance_from_feedback(demo: DemoResult, platf
     assert monitor_report(platform, "churn", tmp_path) == 0
     [report] = list(tmp_path.glob("churn-*.html"))
     assert "labelled rows" in report.read_text()
+    # with --output json: the check and the report's path, for a script
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert monitor_report(platform, "churn", tmp_path, output="json") == 0
+    document = json.loads(out.getvalue())
+    assert document == {"check_id": check["check_id"], "summary": check["summary"], "report": str(report)}
 
 
 def test_retrained_version_is_promoted_only_because_it_is_not_worse(demo: DemoResult, platform: Platform) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -72,10 +73,19 @@ def test_the_card_tells_the_use_the_data_the_lineage_and_each_decision_with_its_
     assert "| plan | categorical | no | basic, standard, premium |" in card
     assert "| region | categorical | no | north, south, east, west, or another (allow_unseen) |" in card
     # the HTML card: the same sections, its text escaped
-    html = render_model_card(spec, version, registry.audit_trail("churn"), run, html=True)
+    html = render_model_card(spec, version, registry.audit_trail("churn"), run, form="html")
     assert html.startswith("<!doctype html>") and "<h2>Intended use</h2>" in html
     assert "Churn &lt;risk&gt; of subscribers" in html and "<risk>" not in html
     assert "<code>c0ffee</code>" in html
+    # the JSON card: the same sections as data
+    document = json.loads(render_model_card(spec, version, registry.audit_trail("churn"), run, form="json"))
+    assert document["title"] == f"Model card: churn v{version.version}"
+    sections = {section["title"]: section for section in document["sections"]}
+    assert list(sections) == [line[3:] for line in card.splitlines() if line.startswith("## ")]
+    signature = sections["Input signature"]
+    assert signature["header"] == ["feature", "type", "nullable", "allowed"]
+    assert ["plan", "categorical", "no", "basic, standard, premium"] in signature["rows"]
+    assert sections["Intended use"]["text"] == [spec.intended_use]
 
 
 def test_a_card_without_a_run_record_or_a_stated_use_says_so(

@@ -1,4 +1,4 @@
-"""The model card of a registered version, from the registry: Markdown or a self-contained HTML page.
+"""The model card of a registered version, from the registry: Markdown, a self-contained HTML page, or JSON.
 
 The card is a list of sections (text, a list, a table), drawn from the spec, the version, the run that
 trained it (its data and lineage) and the audit trail (who approved and moved it, when); the two
@@ -7,9 +7,10 @@ formats render the same sections.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from html import escape
 
 from mlcore.html import page
@@ -255,18 +256,26 @@ def card_html(title: str, sections: list[Section]) -> str:
     return page(title, title, "".join(body))
 
 
+def card_json(title: str, sections: list[Section]) -> str:
+    """The card as a JSON document: its title and sections (their text as the Markdown card has it), for a portal
+    or a script to render or read."""
+    return json.dumps({"title": title, "sections": [asdict(section) for section in sections]}, indent=2) + "\n"
+
+
+CARD_FORMATS = {"md": card_markdown, "html": card_html, "json": card_json}
+
+
 def render_model_card(
     spec: ModelSpec, version: ModelVersion, audit: Iterable[AuditRecord], run: RunRecord | None = None, *,
-    html: bool = False,
+    form: str = "md",
 ) -> str:  # fmt: skip
-    """The version's card, in Markdown (or HTML)."""
-    title, sections = card_title(spec, version), card_sections(spec, version, audit, run)
-    return card_html(title, sections) if html else card_markdown(title, sections)
+    """The version's card, in one of CARD_FORMATS: Markdown, HTML or JSON."""
+    return CARD_FORMATS[form](card_title(spec, version), card_sections(spec, version, audit, run))
 
 
-def model_card(registry: Registry, version: ModelVersion, *, html: bool = False) -> str:
+def model_card(registry: Registry, version: ModelVersion, *, form: str = "md") -> str:
     """A registered version's card, from the registry: its model's spec and audit trail, and the run that trained it
     (when recorded)."""
     name = version.model_name
     spec, audit, run = registry.get_spec(name), registry.audit_trail(name), registry.find_run(version.run_id)
-    return render_model_card(spec, version, audit, run, html=html)
+    return render_model_card(spec, version, audit, run, form=form)
