@@ -1,7 +1,7 @@
 """The model card of a registered version, from the registry: Markdown, a self-contained HTML page, or JSON.
 
 The card is a list of sections (text, a list, a table), drawn from the spec, the version, the run that
-trained it (its data and lineage) and the audit trail (who approved and moved it, when); the two
+trained it (its data and lineage) and the audit trail (who approved and moved it, when); the three
 formats render the same sections.
 """
 
