@@ -269,3 +269,31 @@ def test_the_champion_is_judged_on_its_own_answers_not_another_versions(  # noqa
         assert (report["performance"]["labelled_rows"], report["performance"]["live"]) == (100, 1.0)
         assert report["performance"]["metric"] == "accuracy"  # no scores were captured
         assert report["prediction"]["feature"] == "prediction"
+
+
+def test_the_champions_own_inputs_are_checked_whatever_the_spec_added_or_dropped_since(  # noqa: PLR0917 (pytest fixtures)
+    churn_champion: Any,
+    registry: Registry,
+    artifacts: ObjectStore,
+    capture: ObjectStore,
+    churn_spec: ModelSpec,
+    capture_traffic: Callable[..., None],
+) -> None:
+    # GIVEN drifted traffic the champion answered, then a spec that adds a feature (no version reads it yet), drops
+    # monthly_charges (the champion still reads it) and makes plan a number
+    capture_traffic(400, drifted=True)
+    raw = churn_spec.model_dump(mode="json", exclude_none=True)
+    features = [f for f in raw["features"] if f["name"] != "monthly_charges"]
+    features = [{"name": "plan", "type": "numeric"} if f["name"] == "plan" else f for f in features]
+    features.append({"name": "discount", "type": "numeric", "min": 0})
+    metrics = {**raw["metrics"], "segments": ["region"]}
+    registry.put_spec(parse_spec({**raw, "features": features, "metrics": metrics}), actor="test")
+    # WHEN the monitor checks the model
+    result = check(registry, artifacts, capture)
+    # THEN the champion's inputs are checked as it was trained on them, and the added feature is not
+    assert (result.status, result.dataset_drift) == ("drift", True)
+    assert {"tenure_months", "monthly_charges", "plan"} <= set(result.drifted_features)
+    report = json.loads(artifacts.get("monitoring/churn/20250301T120000/drift.json"))
+    checked = {f["feature"] for f in report["features"]}
+    assert checked == {f.name for f in churn_spec.features}
+    assert not [q for q in report["quality"] if q["column"] in ("discount", "plan", "monthly_charges")]

@@ -11,7 +11,14 @@ import pyarrow.compute as pc
 from mlcore.catalog import CheckFile, DriftCheckResult, DueModel, Trigger, check_key
 from mlcore.catalog import metrics as names
 from mlcore.data import Profile, capture_window, check_contract, labelled_window
-from mlcore.monitoring.drift import DISTANCES, DriftReport, PerformanceCheck, check_drift, window_column
+from mlcore.monitoring.drift import (
+    DISTANCES,
+    DriftReport,
+    PerformanceCheck,
+    check_drift,
+    reference_features,
+    window_column,
+)
 from mlcore.monitoring.report import render_drift_html
 from mlcore.monitoring.schedule import MONITOR
 from mlcore.monitoring.views import view_features_drift
@@ -109,7 +116,8 @@ def run_drift_check(
             )
         )
     profile = Profile.model_validate_json(artifacts.get_verified(champion.artifacts["profile"]))
-    columns = {f.name: window_column(window, f.name, f.is_numeric) for f in spec.features}
+    features = reference_features(spec, profile)  # the champion's inputs: the spec may have changed since
+    columns = {f.name: window_column(window, f.name, f.is_numeric) for f in features}
     # The traffic's inputs are the traffic's, whoever answered; its answers (and their labels) judge the champion
     # only where the champion gave them: not an earlier champion's, nor a canary challenger's.
     answered = window.filter(pc.equal(window.column("model_version"), champion.version))
@@ -119,7 +127,8 @@ def run_drift_check(
     from_views = view_features_drift(spec, registry, now)  # checked once per view, not here again
     report = check_drift(spec, champion.version, profile, columns, predictions, from_views=from_views)
     report.rank_by_importance(champion.importance)  # drifted features that matter most come first
-    _, contract = check_contract(window, spec, require_target=False, table_checks=False)
+    _, contract = check_contract(window, spec.model_copy(update={"features": features}), require_target=False,
+                                 table_checks=False)  # fmt: skip
     report.quality = contract.failures
     report.performance = check_performance(spec, champion, labelled_window(capture, spec.name, answered, start, now))
     degraded = report.performance is not None and report.performance.degraded

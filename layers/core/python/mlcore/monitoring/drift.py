@@ -29,7 +29,7 @@ from mlcore.data import (
     sorted_present,
     value_label,
 )
-from mlcore.spec import Feature, ModelSpec
+from mlcore.spec import Feature, FeatureType, ModelSpec
 
 _EPS = 1e-6
 
@@ -296,6 +296,23 @@ def window_column(window: Any, name: str, numeric: bool) -> Any:
     return column
 
 
+def reference_features(spec: ModelSpec, profile: Profile) -> list[Feature]:
+    """The features a version's traffic is checked on: its own inputs, which its profile describes. Each as the spec
+    declares it (its threshold, its range) while the spec has it with the same kind; one the spec dropped, or changed
+    the kind of, since the version was trained, as the profile knows it. A feature the spec added since is no input
+    of this version: the traffic it answered has none of it."""
+    declared = {feature.name: feature for feature in spec.features}
+    features = []
+    for name, reference in profile.features.items():
+        numeric = isinstance(reference, NumericProfile)
+        feature = declared.get(name)
+        if feature is None or feature.is_numeric != numeric:
+            kind = FeatureType.NUMERIC if numeric else FeatureType.CATEGORICAL
+            feature = Feature(name=name, type=kind, nullable=True, allow_unseen=True)
+        features.append(feature)
+    return features
+
+
 def features_drift(
     features: list[Feature],
     reference: dict[str, NumericProfile | CategoricalProfile],
@@ -351,7 +368,7 @@ def check_drift(
     """
 
     checked = {f.feature for f in from_views or []}
-    own = [f for f in spec.features if f.name not in checked]
+    own = [f for f in reference_features(spec, profile) if f.name not in checked]
     results = [*features_drift(own, profile.features, columns, spec.drift_threshold), *(from_views or [])]
     share = sum(r.drifted for r in results) / len(results)
     prediction = None  # the version answered too few of the window's rows to compare
