@@ -771,15 +771,24 @@ def _warn_relabelled(file: str, read: list[tuple[int, dict[str, Any]]]) -> None:
 
 def cmd_feedback(args: argparse.Namespace) -> int:
     from infra.operations import read_labels
+    from mlcore.catalog import DESCRIBE_ROUTE
 
-    read = read_labels(Path(args.file))
+    platform, numeric = _platform(), False
+    if args.file.endswith(".csv"):  # a CSV's labels are text: a regressor's are numbers, which the API tells
+        status, described = platform.call_api("GET", DESCRIBE_ROUTE.url_path(name=args.name))
+        if status != 200:
+            err.print(f"Refused before any label ({status}): {described.get('error', described).get('message')}")
+            _hint_api_key(status)
+            return 1
+        numeric = described["task"] == "regression"
+    read = read_labels(Path(args.file), numeric=numeric)
     if not read:
         err.print(f"{args.file} has no labels.")
         return 1
     lines, labels = [line for line, _ in read], [label for _, label in read]
     _warn_relabelled(args.file, read)
     accepted = 0
-    for status, answer in _platform().send_feedback(args.name, labels):
+    for status, answer in platform.send_feedback(args.name, labels):
         if status != 200:
             error = answer.get("error", answer)
             message, field = str(error.get("message", error)), str(error.get("field") or "")

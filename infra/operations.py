@@ -235,9 +235,10 @@ def _is_row(document: dict[str, Any]) -> bool:
     return bool(document) and scalars and not {"instances", "dataframe_split"} & document.keys()
 
 
-def read_labels(path: Path) -> list[tuple[int, dict[str, Any]]]:
+def read_labels(path: Path, *, numeric: bool = False) -> list[tuple[int, dict[str, Any]]]:
     """Feedback labels from a CSV (`request_id,row_index,label`; no `row_index`: row 0) or JSON Lines file, each
-    with the line of the file it is on (the API's refusal of an item is told by its line).
+    with the line of the file it is on (the API's refusal of an item is told by its line). `numeric`: a regressor's
+    labels, which a CSV holds as text, are numbers.
 
     Raises
     ------
@@ -249,7 +250,7 @@ def read_labels(path: Path) -> list[tuple[int, dict[str, Any]]]:
         return _json_lines_labels(path, text)
     if path.suffix != ".csv":
         raise ValueError(f"{path}: labels come as .csv (request_id,row_index,label) or .jsonl")
-    return _csv_labels(path, text)
+    return _csv_labels(path, text, numeric=numeric)
 
 
 def _json_lines_labels(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
@@ -267,7 +268,7 @@ def _json_lines_labels(path: Path, text: str) -> list[tuple[int, dict[str, Any]]
     return labels
 
 
-def _csv_labels(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
+def _csv_labels(path: Path, text: str, *, numeric: bool) -> list[tuple[int, dict[str, Any]]]:
     import csv
 
     reader = csv.DictReader(text.splitlines())
@@ -288,9 +289,16 @@ def _csv_labels(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
             raise ValueError(
                 f"{path}, line {reader.line_num}: row_index: expected a row number >= 0, got {row_index!r}"
             )
-        labels.append(
-            (reader.line_num, {"request_id": row["request_id"], "row_index": int(row_index), "label": row["label"]})
-        )
+        label: str | float = row["label"]
+        if numeric:
+            try:
+                label = float(row["label"])
+            except ValueError:
+                raise ValueError(
+                    f"{path}, line {reader.line_num}: label: expected a number (the model is a regressor), got "
+                    f"{row['label']!r}"
+                ) from None
+        labels.append((reader.line_num, {"request_id": row["request_id"], "row_index": int(row_index), "label": label}))
     return labels
 
 

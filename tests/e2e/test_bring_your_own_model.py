@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from e2e_helpers import parquet, register_copy
+from e2e_helpers import Cli, parquet, register_copy
 
 from infra.local.demo import DemoResult
 from infra.local.example_data import churn_instances, churn_table
@@ -94,7 +94,9 @@ def test_a_lightgbm_classifier_serves_labels_by_its_tuned_threshold(
     assert answer["predictions"] == ["yes" if p else "no" for p in positive]
 
 
-def test_an_xgboost_regressor_is_trained_and_served(demo: DemoResult, platform: Platform, tmp_path: Path) -> None:
+def test_an_xgboost_regressor_is_trained_served_and_labelled_from_a_csv(
+    demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path
+) -> None:
     rng = np.random.default_rng(5)
     rows = 800
     rooms = rng.integers(1, 8, rows).astype(float)
@@ -123,6 +125,16 @@ def test_an_xgboost_regressor_is_trained_and_served(demo: DemoResult, platform: 
     status, answer = platform.predict("prices-xgb", [{"rooms": 3, "area": 90.0, "district": "a"}])
     assert status == 200
     assert 3000 + 2700 + 5000 - 1500 < answer["predictions"][0] < 3000 + 2700 + 5000 + 1500
+    # a CSV's labels are text: a regressor's are sent as the numbers they are
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"request_id,row_index,label\n{answer['request_id']},0,10712.5\n")
+    code, out, err = cli("feedback", "prices-xgb", "--file", str(labels))
+    assert (code, out.strip()) == (0, "1 label stored for 'prices-xgb'"), err
+    labels.write_text(f"request_id,row_index,label\n{answer['request_id']},0,about 10k\n")
+    code, _, err = cli("feedback", "prices-xgb", "--file", str(labels))
+    assert code == 1 and "line 2: label: expected a number (the model is a regressor), got 'about 10k'" in err
+    code, _, err = cli("feedback", "prices-xgbx", "--file", str(labels))
+    assert code == 1 and "Refused before any label (404)" in err
 
 
 CUSTOM_MODEL = textwrap.dedent(

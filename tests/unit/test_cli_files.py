@@ -25,6 +25,19 @@ def test_labels_from_a_csv_with_or_without_row_index(tmp_path: Path) -> None:
     assert read_labels(path) == [(2, {"request_id": "r.2", "row_index": 0, "label": "yes"})]
 
 
+def test_a_regressors_labels_from_a_csv_are_numbers_and_text_is_named_by_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text("request_id,row_index,label\nr.1,0,425.72\nr.1,1,-3e2\n")
+    assert read_labels(path, numeric=True) == [
+        (2, {"request_id": "r.1", "row_index": 0, "label": 425.72}),
+        (3, {"request_id": "r.1", "row_index": 1, "label": -300.0}),
+    ]
+    assert read_labels(path)[0][1]["label"] == "425.72"  # a classifier's class, as written
+    path.write_text("request_id,row_index,label\nr.1,0,425.72\nr.1,1,\n")
+    with pytest.raises(ValueError, match="line 3: label: expected a number \\(the model is a regressor\\), got ''"):
+        read_labels(path, numeric=True)
+
+
 def test_a_csv_with_only_its_header_has_no_labels(tmp_path: Path) -> None:
     path = tmp_path / "labels.csv"
     path.write_text("request_id,row_index,label\n")
