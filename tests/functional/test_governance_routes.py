@@ -371,6 +371,20 @@ def test_rollback_points_back_and_the_audit_route_lists_every_change_with_its_pr
     assert invoke("GET", "/models/nothing-here/audit")[0] == 404
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", f"/models/nothing-here/aliases/{CHAMPION}/rollback"),
+        ("DELETE", f"/models/nothing-here/aliases/{CHALLENGER}"),
+        ("POST", "/models/nothing-here/spec/approve"),
+    ],
+)
+def test_a_change_to_an_unknown_model_is_a_404_not_a_conflict(invoke: Invoke, method: str, path: str) -> None:
+    # (for a registered model the same calls are 409s: nothing to roll back to, no rollout, no change waiting)
+    status, body = invoke(method, path, {})
+    assert (status, body["error"]["message"]) == (404, "model 'nothing-here' is not registered")
+
+
 def test_an_aws_error_is_a_503_in_the_envelope_and_changes_nothing(
     invoke: Invoke,
     handler: ModuleType,

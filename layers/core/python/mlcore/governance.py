@@ -204,6 +204,7 @@ def remove_alias(governance: Governance, call: Call) -> dict[str, Any]:
         raise ConflictError("the champion cannot be removed: promote another version, roll back, or reject it")
     current = governance.registry.get_alias(call.name, alias)
     if current is None:
+        governance.registry.get_spec(call.name)  # an unknown model is a 404, not a model without a rollout
         raise ConflictError(f"model '{call.name}' has no rollout to end (no {alias}): the champion serves all traffic")
     governance.registry.remove_alias(call.name, alias, actor, "rollout ended")
     return {
@@ -217,7 +218,11 @@ def remove_alias(governance: Governance, call: Call) -> dict[str, Any]:
 
 def rollback(governance: Governance, call: Call) -> dict[str, Any]:
     actor, alias, request = _actor(call), _alias(call), _body(RollbackRequest, call)
-    record = governance.registry.rollback(call.name, actor, alias, request.reason)
+    try:
+        record = governance.registry.rollback(call.name, actor, alias, request.reason)
+    except ConflictError:
+        governance.registry.get_spec(call.name)  # an unknown model is a 404, not one with nothing to roll back to
+        raise
     if alias == CHAMPION:
         _end_rollout_of(governance.registry, call.name, record.version, actor, "is champion again (rollback)")
     return _moved(call, alias, record, actor)
@@ -275,7 +280,11 @@ def approve_spec(governance: Governance, call: Call) -> dict[str, Any]:
         raise ForbiddenError(f"{actor} proposed this change to '{call.name}': another approver must apply it")
     if waiting is not None:
         check_params(waiting.spec)  # one proposed before registration checked its parameters
-    applied = registry.apply_spec_proposal(call.name, actor, request.reason)
+    try:
+        applied = registry.apply_spec_proposal(call.name, actor, request.reason)
+    except ConflictError:
+        registry.get_spec(call.name)  # an unknown model is a 404, not one without a waiting change
+        raise
     return _spec_answer(applied.spec, applied, applied=True, approved_by=actor)
 
 
