@@ -316,12 +316,13 @@ def folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
 
 
 def data_columns(stream: BinaryIO, suffix: str, source: str) -> list[str]:
-    """The column names of a data file: a CSV's header line, a parquet file's schema (nothing else is read).
+    """The column names of a data file that has rows: a CSV's header line (and the next line, to see a row), a
+    parquet file's schema and row count (nothing else is read).
 
     Raises
     ------
     ValueError
-        Naming `source`, when the file is not what its suffix says.
+        Naming `source`, when the file is not what its suffix says, or has no rows.
     """
     import csv
     import gzip
@@ -331,13 +332,19 @@ def data_columns(stream: BinaryIO, suffix: str, source: str) -> list[str]:
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 
-            return list(pq.read_schema(stream).names)
-        raw = gzip.GzipFile(fileobj=stream) if suffix == ".csv.gz" else stream
-        header = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="").readline()
-        return next(csv.reader([header]), [])
+            metadata = pq.read_metadata(stream)
+            columns, rows = list(metadata.schema.to_arrow_schema().names), metadata.num_rows > 0
+        else:
+            raw = gzip.GzipFile(fileobj=stream) if suffix == ".csv.gz" else stream
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+            columns = next(csv.reader([text.readline()]), [])
+            rows = any(line.strip() for line in text)  # stops at the first line with a value
     # pyarrow's ArrowInvalid is a ValueError, as are csv.Error's NUL and a bad gzip's header
     except (OSError, EOFError, UnicodeDecodeError, ValueError, csv.Error) as exc:
         raise ValueError(f"{source}: not a readable {suffix} file ({exc})") from exc
+    if columns and not rows:
+        raise ValueError(f"{source}: the file has no rows, only its columns' names")
+    return columns
 
 
 @contextlib.contextmanager
@@ -538,9 +545,10 @@ class Platform:
         columns = {*data_columns(stream, suffix, source), *partitions}
         missing = [name for name in wanted if name not in columns]
         if missing:
-            raise ValueError(
-                f"{source}: no column {', '.join(map(repr, missing))}, which the spec of '{model_name}' needs"
-            )
+            from mlcore.data import named_like  # a misspelt column's hint: `Age` for `age`
+
+            named = ", ".join(f"{name!r}{named_like(name, columns)}" for name in missing)
+            raise ValueError(f"{source}: no column {named}, which the spec of '{model_name}' needs")
         return suffix
 
     def upload_dataset_folder(self, model_name: str, folder: Path, on_file: Callable[[str], None] | None = None) -> str:

@@ -263,6 +263,18 @@ def test_an_upload_that_cannot_train_is_refused_naming_the_file_and_nothing_is_s
     cases = {
         "notes.txt": ("age\n1\n", "a dataset is a .csv, .csv.gz, .parquet, .pq file, or a folder of them"),
         "empty.csv": ("", "the file is empty"),
+        "header.csv": (
+            churn_table(5, seed=3).to_pandas().head(0).to_csv(index=False),
+            "the file has no rows, only its columns' names",
+        ),
+        "Plan.csv": (
+            churn_table(5, seed=3)
+            .rename_columns([c.replace("plan", "Plan") for c in churn_table(5, seed=3).column_names])
+            .to_pandas()
+            .to_csv(index=False),
+            "no column 'plan' (the data has 'Plan': a column's name must be the spec's exactly), which the spec of "
+            "'churn-upload' needs",
+        ),
         "no-plan.csv": (columns.to_csv(index=False), "no column 'plan', which the spec of 'churn-upload' needs"),
     }
     for name, (text, message) in cases.items():

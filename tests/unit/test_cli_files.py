@@ -141,6 +141,26 @@ def test_a_data_files_columns_are_read_from_its_header_or_schema_alone() -> None
     assert data_columns(io.BytesIO(sink.getvalue()), ".parquet", "d.parquet") == ["age", "churned"]
 
 
+def test_a_data_file_with_columns_and_no_rows_is_refused_naming_it() -> None:
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"age": pa.array([], pa.float64())}), sink)
+    empty = {
+        ".csv": b"age,plan\n\n  \n",
+        ".csv.gz": gzip.compress(b"age,plan\n"),
+        ".parquet": sink.getvalue(),
+    }
+    for suffix, data in empty.items():
+        with pytest.raises(ValueError, match=rf"^d{suffix}: the file has no rows, only its columns' names$"):
+            data_columns(io.BytesIO(data), suffix, f"d{suffix}")
+    # one row is enough
+    assert data_columns(io.BytesIO(b"age,plan\n\n3,basic"), ".csv", "d.csv") == ["age", "plan"]
+
+
 @pytest.mark.parametrize(
     ("data", "suffix"), [(b"age,plan\n", ".parquet"), (b"age,plan\n", ".csv.gz"), (b"\xff\xfe", ".csv")]
 )
