@@ -178,6 +178,7 @@ def cmd_local_fire(args: argparse.Namespace) -> int:
         err.print("No local target is running: start one with `mlops local up`.")
         return 1
     platform = _platform()
+    _registered(platform, [args.name])
     machine = platform.resources.retraining_state_machine
     before = {e["executionArn"] for e in platform.executions(machine)}
     request = urllib.request.Request(
@@ -326,6 +327,7 @@ def _model_card(platform: Platform, args: argparse.Namespace) -> None:
     registry = platform.registry
     version = registry.get_version(args.name, args.version) if args.version else registry.champion(args.name)
     if version is None:
+        registry.get_spec(args.name)  # a misspelt name is not a model without a champion
         raise SystemExit(f"'{args.name}' has no champion: name a version (mlops models card {args.name} VERSION)")
     card = model_card(registry, version, form=args.format)
     if args.out:
@@ -1153,12 +1155,29 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _did_you_mean(args: argparse.Namespace, exc: MlopsError) -> str:
+    """For a model name that is not registered, the registered name closest to it, if one is close."""
+    import difflib
+
+    from mlcore.errors import ModelNotFoundError
+
+    name = getattr(args, "name", None)
+    if not isinstance(exc, ModelNotFoundError) or not isinstance(name, str) or "is not registered" not in exc.message:
+        return ""
+    try:
+        names = [spec.name for spec in _platform().registry.list_specs()]
+    except MlopsError:  # only a hint: the error itself is what the user must see
+        return ""
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
     except MlopsError as exc:
-        err.print(f"{type(exc).__name__}: {exc.message}", style="red")
+        err.print(f"{type(exc).__name__}: {exc.message}{_did_you_mean(args, exc)}", style="red")
         return 1
     except FileNotFoundError as exc:
         err.print(f"{exc.filename}: no such file" if exc.filename else f"{type(exc).__name__}: {exc}", style="red")

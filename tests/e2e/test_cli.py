@@ -475,9 +475,18 @@ def test_the_model_card_of_the_champion_comes_from_the_registry_in_markdown_html
         ("monitor", "run", "--model", "chrun"),
         ("monitor", "report", "chrun"),
         ("models", "rollout", "chrun", "1", "--weight", "0.1"),
+        ("models", "rollback", "chrun"),
+        ("models", "rollout", "chrun", "--stop"),
+        ("models", "approve-spec", "chrun"),
+        ("models", "card", "chrun"),
+        ("local", "fire", "chrun"),
+        ("feedback", "chrun", "--file", "labels.csv"),
     ],
 )
 def test_a_misspelt_model_is_named_as_not_registered(demo: DemoResult, cli: Cli, command: tuple[str, ...]) -> None:
     code, out, err = cli(*command)
     assert code == 1, out
     assert "model 'chrun' is not registered" in err
+    if command[0] != "feedback" and "--model" not in command:  # (an API client's verb cannot list the models)
+        assert "(did you mean 'churn'?)" in err  # a model named alone is pointed at the registered one like it
+    assert "Delivered" not in out
