@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from functional_helpers import csv_bytes
 from sklearn.metrics import f1_score as sk_f1
@@ -643,6 +644,26 @@ def test_a_declared_class_without_a_training_row_fails_the_training_naming_it(  
         "predict"
     )
     assert "it learned ['no', 'yes']" in str(caught.value)
+    assert artifacts.list_keys(f"runs/churn/{RUN}/candidate") == []
+
+
+def test_training_rows_of_one_class_fail_the_training_naming_it_and_the_others_listed(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec, churn_dataset: pa.Table
+) -> None:
+    # GIVEN data whose every row churned, for a spec whose classes are no and yes
+    registry.put_spec(parse_spec({**churn_spec.model_dump(mode="json"), "classes": ["no", "yes"]}), actor="test")
+    churned = churn_dataset.filter(pc.equal(churn_dataset.column("churned"), "yes"))
+    data.put(DATASET_KEY, csv_bytes(pa.concat_tables([churned, churned])))  # as many rows as the contract needs
+    validate(registry, data, artifacts)
+    # WHEN the job trains THEN it fails naming the one class and the one without rows, not with scikit-learn's error
+    with pytest.raises(TrainingError) as caught:
+        train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
+    message = str(caught.value)
+    assert message.startswith("target 'churned': every training row (")
+    assert message.endswith(
+        ") is labelled 'yes': a classifier learns from rows of two classes at least; the spec's classes also list "
+        "['no'], which no training row has"
+    )
     assert artifacts.list_keys(f"runs/churn/{RUN}/candidate") == []
 
 

@@ -173,8 +173,30 @@ def fit(spec: ModelSpec, train: pa.Table, params: Params | None = None) -> tuple
     """Fit the spec's pipeline on the training table; returns it and the class labels (classifiers)."""
     pipeline = build_pipeline(spec, params)
     target = np.asarray(train.column(spec.target).to_pylist())
+    if spec.task is Task.CLASSIFICATION:
+        _two_classes_at_least(spec, target)
     _fit(pipeline, spec, frame(table_columns(train, spec), spec), target)
     return pipeline, _classes(pipeline, spec)
+
+
+def _two_classes_at_least(spec: ModelSpec, target: np.ndarray) -> None:
+    """A classifier learns from rows of two classes at least (scikit-learn's own error names none).
+
+    Raises
+    ------
+    TrainingError
+        Naming the one class the training rows have, and the spec's other classes.
+    """
+    labels = np.unique(target.astype(str))
+    if labels.size >= 2:  # two classes: the least a classifier tells apart
+        return
+    only = f"labelled {str(labels[0])!r}" if labels.size else "unlabelled"
+    others = [label for label in spec.classes or [] if label not in labels.tolist()]
+    listed = f"; the spec's classes also list {others}, which no training row has" if others else ""
+    raise TrainingError(
+        f"target '{spec.target}': every training row ({target.size}) is {only}: a classifier learns from rows of two "
+        f"classes at least{listed}"
+    )
 
 
 def _outputs(pipeline: Any, rows: Any, spec: ModelSpec) -> dict[str, np.ndarray]:
