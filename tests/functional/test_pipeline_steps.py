@@ -287,6 +287,15 @@ def test_full_pipeline_trains_registers_and_promotes(
     )
     assert decision.passed  # same data, same seed: not worse
     assert "vs champion v1's" in decision.reason
+    # WHEN the champion is archived (no version falls back in its place), the next candidate is not the first
+    registry.set_status("churn", 1, VersionStatus.ARCHIVED, "test", "retired")
+    assert registry.get_alias("churn") is None
+    validate(registry, data, artifacts, run_id="churn-run-3", force=True)
+    train_candidate("churn", "churn-run-3", registry=registry, artifacts=artifacts)
+    decision = evaluate_candidate(
+        EvaluateRequest(model_name="churn", run_id="churn-run-3"), registry=registry, artifacts=artifacts
+    )
+    assert decision.reason.startswith("no champion serves (of 1 version): roc_auc")
 
 
 def test_a_rejected_candidate_is_audited(

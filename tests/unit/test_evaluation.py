@@ -150,6 +150,16 @@ def test_first_version_passes_when_it_meets_every_minimum(churn_spec: ModelSpec)
     assert decision.champion_version is None
 
 
+@pytest.mark.parametrize(("versions", "counted"), [(1, "of 1 version"), (2, "of 2 versions")])
+def test_a_candidate_without_a_champion_beside_earlier_versions_is_not_called_the_first(
+    churn_spec: ModelSpec, versions: int, counted: str
+) -> None:
+    # (the champion was archived or rejected, and none fell back in its place)
+    decision = apply_gate(churn_spec, result(GOOD), versions=versions)
+    assert decision.passed
+    assert decision.reason == f"no champion serves ({counted}): roc_auc 0.8200 meets every minimum"
+
+
 def test_a_missed_minimum_fails_the_gate_naming_it(churn_spec: ModelSpec) -> None:
     decision = apply_gate(churn_spec, result({**GOOD, "accuracy": 0.6}))
     assert not decision.passed

@@ -29,8 +29,9 @@ def _compared_on(result: TrainingResult) -> str:
     return "on the same holdout"
 
 
-def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
-    """Decide whether a candidate may be registered and promoted.
+def apply_gate(spec: ModelSpec, result: TrainingResult, *, versions: int = 0) -> EvaluateResult:
+    """Decide whether a candidate may be registered and promoted (`versions`: how many the model has registered,
+    which the reason tells when no champion serves).
 
     The candidate must meet every minimum of the spec, keep the primary metric's gap between the segments
     of each `metrics.segments` column within `metrics.max_segment_gap` (when set) and, when a champion
@@ -81,6 +82,11 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
             f"{primary} {candidate[primary]:.4f} meets every minimum; not compared with champion "
             f"v{result.champion_version}: {result.champion_not_compared}"
         )
+    elif champion is None and versions:
+        reason = (
+            f"no champion serves (of {versions} version{'s' if versions != 1 else ''}): {primary} "
+            f"{candidate[primary]:.4f} meets every minimum"
+        )
     elif champion is None:
         reason = f"first version: {primary} {candidate[primary]:.4f} meets every minimum"
     else:
@@ -114,7 +120,9 @@ def apply_gate(spec: ModelSpec, result: TrainingResult) -> EvaluateResult:
 def evaluate_candidate(request: EvaluateRequest, *, registry: Registry, artifacts: ObjectStore) -> EvaluateResult:
     """Apply the evaluation gate to what the training job measured on the run's holdout (kept as `evaluation.json`)."""
     spec = registry.get_spec(request.model_name)
-    result = apply_gate(spec, read_candidate(request.model_name, request.run_id, artifacts))
+    candidate = read_candidate(request.model_name, request.run_id, artifacts)
+    versions = len(registry.list_versions(request.model_name)) if candidate.champion_metrics is None else 0
+    result = apply_gate(spec, candidate, versions=versions)
     artifacts.put(
         run_key(request.model_name, request.run_id, RunFile.EVALUATION),
         result.model_dump_json(indent=2).encode(),
