@@ -29,6 +29,15 @@ def _compared_on(result: TrainingResult) -> str:
     return "on the same holdout"
 
 
+def _without_champion(met: str, result: TrainingResult, versions: int) -> str:
+    """The reason a candidate that `met` every minimum passes when no champion's metrics were compared with it."""
+    if result.champion_not_compared:
+        return f"{met}; not compared with champion v{result.champion_version}: {result.champion_not_compared}"
+    if versions:
+        return f"no champion serves (of {versions} version{'s' if versions != 1 else ''}): {met}"
+    return f"first version: {met}"
+
+
 def apply_gate(spec: ModelSpec, result: TrainingResult, *, versions: int = 0) -> EvaluateResult:
     """Decide whether a candidate may be registered and promoted (`versions`: how many the model has registered,
     which the reason tells when no champion serves).
@@ -77,18 +86,8 @@ def apply_gate(spec: ModelSpec, result: TrainingResult, *, versions: int = 0) ->
         )
     if reasons:
         reason = "; ".join(reasons)
-    elif champion is None and result.champion_not_compared:
-        reason = (
-            f"{primary} {candidate[primary]:.4f} meets every minimum; not compared with champion "
-            f"v{result.champion_version}: {result.champion_not_compared}"
-        )
-    elif champion is None and versions:
-        reason = (
-            f"no champion serves (of {versions} version{'s' if versions != 1 else ''}): {primary} "
-            f"{candidate[primary]:.4f} meets every minimum"
-        )
     elif champion is None:
-        reason = f"first version: {primary} {candidate[primary]:.4f} meets every minimum"
+        reason = _without_champion(f"{primary} {candidate[primary]:.4f} meets every minimum", result, versions)
     else:
         reason = (
             f"{primary} {ours[primary]:.4f} vs champion v{result.champion_version}'s {champion[primary]:.4f} "
