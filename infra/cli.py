@@ -834,6 +834,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.action == "list":
         decided = runs_view.decisions(registry.audit_trail(args.name))
         rows = runs_view.list_rows(registry.list_runs(args.name), limit=args.limit, decided=decided)
+        if not rows:
+            registry.get_spec(args.name)  # a misspelt name is not a model without runs
         table = Table("run", "started", "trigger", "outcome", "metric", "trials", "seconds", "cost USD")
         for row in rows:
             value = "-" if row["value"] is None else f"{row['metric']} {row['value']:.4f}"

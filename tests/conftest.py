@@ -283,7 +283,7 @@ def write_captured(
     """Write one served request as the prediction service captures it (CaptureBuffer, flushed); returns rows."""
     buffer = CaptureBuffer(store)
     batch = capture_batch(
-        spec=spec,
+        schema=capture_schema(spec),
         request_id=request_id,
         captured_at=at,
         version=version,

@@ -481,6 +481,7 @@ def test_the_model_card_of_the_champion_comes_from_the_registry_in_markdown_html
         ("models", "card", "chrun"),
         ("local", "fire", "chrun"),
         ("feedback", "chrun", "--file", "labels.csv"),
+        ("runs", "list", "chrun"),
     ],
 )
 def test_a_misspelt_model_is_named_as_not_registered(demo: DemoResult, cli: Cli, command: tuple[str, ...]) -> None:

@@ -524,3 +524,57 @@ def test_a_container_that_served_a_version_now_unapproved_stops_serving_it(
         service.predict("churn", body(), "r2")
     with pytest.raises(ServiceUnavailableError):
         service.predict("churn", body(), "r3")
+
+
+def test_a_spec_changed_since_the_champion_was_trained_still_captures_the_champions_inputs(
+    churn_champion: Any, registry: Registry, service: PredictionService, capture: ObjectStore, trained_churn: Any
+) -> None:
+    from mlcore.spec import parse_spec
+
+    # GIVEN a spec registered since v1 was trained: it adds `discount` and drops `monthly_charges`
+    raw = trained_churn.spec.model_dump(mode="json", exclude_none=True)
+    features = [f for f in raw["features"] if f["name"] != "monthly_charges"]
+    registry.put_spec(parse_spec({**raw, "features": [*features, {"name": "discount", "type": "numeric"}]}), "test")
+    # WHEN v1 answers a request (it reads its own inputs: monthly_charges, not discount)
+    response = answer(service, body(2), "req-1")
+    # THEN the request is answered and captured with v1's inputs, as v1 read them
+    assert len(response["predictions"]) == 2
+    rows = captured(capture).to_pylist()
+    sent = json.loads(body(2))["instances"]
+    assert [row["monthly_charges"] for row in rows] == [row["monthly_charges"] for row in sent]
+    assert "discount" not in rows[0]
+
+
+def test_a_canary_that_reads_fewer_features_is_captured_with_nulls_for_the_others(  # noqa: PLR0917 (pytest fixtures)
+    churn_champion: Any,
+    registry: Registry,
+    artifacts: ObjectStore,
+    service: PredictionService,
+    capture: ObjectStore,
+    trained_churn: Any,
+    train_model: Callable[..., Any],
+    register_model: Callable[..., Any],
+) -> None:
+    from mlcore.spec import parse_spec
+
+    # GIVEN v2, trained without data_usage_gb, as a canary for all the traffic beside v1
+    raw = trained_churn.spec.model_dump(mode="json", exclude_none=True)
+    narrower = parse_spec({**raw, "features": [f for f in raw["features"] if f["name"] != "data_usage_gb"]})
+    second = register_model(
+        registry, artifacts, train_model(narrower, churn_table(600, seed=8)), run_id="run-2", promote=False
+    )
+    registry.set_alias("churn", CHALLENGER, second.version, actor="test", mode=RolloutMode.CANARY, weight=1.0)
+    # WHEN v2 answers a request without the feature it does not read, and v1 one with it (the canary ended)
+    rows = [{k: v for k, v in row.items() if k != "data_usage_gb"} for row in churn_instances(2, seed=41)]
+    assert answer(service, json.dumps({"instances": rows}), "by-v2")["model"]["version"] == second.version
+    registry.remove_alias("churn", CHALLENGER, "test", "ended")
+    service = PredictionService(registry, artifacts, service.capture, max_rows=100, alias_ttl_seconds=0)
+    assert answer(service, body(2), "by-v1")["model"]["version"] == 1
+    # THEN both are captured, v2's rows with no data_usage_gb and v1's with the values it read
+    captured_rows = captured(capture).to_pylist()
+    by = {
+        request: [r["data_usage_gb"] for r in captured_rows if r["request_id"] == request]
+        for request in ("by-v2", "by-v1")
+    }
+    assert by["by-v2"] == [None, None]
+    assert by["by-v1"] == [row.get("data_usage_gb") for row in json.loads(body(2))["instances"]]

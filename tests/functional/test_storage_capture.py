@@ -186,7 +186,7 @@ def test_a_failed_write_to_s3_keeps_the_rows_for_the_next_flush(
     # GIVEN the capture bucket is gone when the buffer writes
     buffer = CaptureBuffer(capture)
     batch = capture_batch(
-        spec=churn_spec,
+        schema=capture_schema(churn_spec),
         request_id="r",
         captured_at=NOW,
         version=1,

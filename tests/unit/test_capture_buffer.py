@@ -76,7 +76,7 @@ def buffer_of(store: MemoryStore, clock: FakeClock, **limits: Any) -> CaptureBuf
 
 def request(spec: ModelSpec, request_id: str, rows: int = 1, at: datetime = AT) -> CaptureBatch:
     return capture_batch(
-        spec=spec,
+        schema=capture_schema(spec),
         request_id=request_id,
         captured_at=at,
         version=1,
@@ -93,7 +93,7 @@ def add(buffer: CaptureBuffer, spec: ModelSpec, request_id: str, rows: int = 1, 
 
 def test_captured_rows_follow_the_schema(store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec) -> None:
     batch = capture_batch(
-        spec=churn_spec,
+        schema=capture_schema(churn_spec),
         request_id="r",
         captured_at=AT,
         version=2,
@@ -472,8 +472,8 @@ def test_a_null_is_null_whether_its_request_was_checked_in_one_pass_or_value_by_
     def batch(request_id: str, usage: Any) -> CaptureBatch:
         values: dict[str, Any] = {name: [value] * 2 for name, value in ROW.items()}
         values["data_usage_gb"] = usage
-        return capture_batch(spec=churn_spec, request_id=request_id, captured_at=AT, version=1, variant="champion",
-                             latency_ms=1.0, values=values, labels=["no", "no"])  # fmt: skip
+        return capture_batch(schema=capture_schema(churn_spec), request_id=request_id, captured_at=AT, version=1,
+                             variant="champion", latency_ms=1.0, values=values, labels=["no", "no"])  # fmt: skip
 
     buffer = buffer_of(store, clock)
     # one pass keeps a number column as a float array (NaN for null); value by value as a list (None for null)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcore.catalog import CAPTURE, LABEL, META_COLUMNS, OUTPUT_COLUMNS, limits, partition_file
+from mlcore.catalog import CAPTURE, LABEL, META_COLUMNS, OUTPUT_COLUMNS, SignatureField, limits, partition_file
 from mlcore.serving.parquet import Runs, write_parquet
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
@@ -40,11 +40,24 @@ def label_kind(spec: ModelSpec) -> str:
     return "string" if spec.task == "classification" else "double"
 
 
-def capture_schema(spec: ModelSpec) -> list[tuple[str, str]]:
-    """The columns of a model's captured traffic after `META_COLUMNS`: its features, then `OUTPUT_COLUMNS`."""
-    features = [(f.name, "double" if f.is_numeric else "string") for f in spec.features]
+def input_kinds(signature: Sequence[SignatureField]) -> dict[str, str]:
+    """A served version's inputs by name, with the Parquet kind each is captured as."""
+    return {field.name: "double" if field.type == "float" else "string" for field in signature}
+
+
+def capture_schema(spec: ModelSpec, signatures: Sequence[Sequence[SignatureField]] = ()) -> list[tuple[str, str]]:
+    """The columns of a model's captured traffic after `META_COLUMNS`: the inputs of the versions that serve it (the
+    champion's, then those only a challenger reads), then `OUTPUT_COLUMNS`. What a version reads, not what the spec
+    says now: a feature the spec added since is in no request, and one it dropped is still the champion's input.
+    Without `signatures`, the spec's features (a version trained on the spec as it is)."""
+    features: dict[str, str] = {}
+    for signature in signatures:  # the first to read a feature gives its kind and place
+        for name, kind in input_kinds(signature).items():
+            features.setdefault(name, kind)
+    if not signatures:
+        features = {f.name: "double" if f.is_numeric else "string" for f in spec.features}
     outputs = [(name, label_kind(spec) if kind == LABEL else kind) for name, kind in OUTPUT_COLUMNS]
-    return [*features, *outputs]
+    return [*features.items(), *outputs]
 
 
 @dataclass
@@ -64,14 +77,24 @@ class CaptureBatch:
         return CaptureBatch(self.day, rows, [column[len(column) - rows :] for column in self.columns])
 
 
+def _nulls(kind: str, rows: int) -> np.ndarray | Runs:
+    """A column without a value in any row of a request."""
+    return _repeated(None, rows) if kind == "double" else Runs([None], [rows])
+
+
 def _repeated(value: float | None, rows: int) -> np.ndarray:
     """A column of one number (or of nulls) for every row of a request."""
     return np.full(rows, np.nan if value is None else value, dtype=np.float64)
 
 
+def schema_features(schema: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The feature columns of a capture schema (`capture_schema`: the features, then `OUTPUT_COLUMNS`)."""
+    return schema[: len(schema) - len(OUTPUT_COLUMNS)]
+
+
 def capture_batch(
     *,
-    spec: ModelSpec,
+    schema: list[tuple[str, str]],
     request_id: str,
     captured_at: datetime,
     version: int,
@@ -82,8 +105,11 @@ def capture_batch(
     scores: Sequence[float] | np.ndarray | None = None,
     shadow_version: int | None = None,
     shadow_labels: list[Any] | None = None,
+    answered: dict[str, str] | None = None,
 ) -> CaptureBatch:
-    """What capture keeps of a request's rows: the metadata, the feature values and the outputs."""
+    """What capture keeps of a request's rows: the metadata, the feature values and the outputs, in `schema`'s
+    order (`capture_schema`). `answered`: the inputs of the version that answered (`input_kinds`), when it is not
+    every feature of the schema: a feature it does not read, or reads as another kind, is null in its rows."""
     rows = len(labels)
     at = int(captured_at.timestamp() * 1000)
     columns = [
@@ -93,7 +119,10 @@ def capture_batch(
         _repeated(version, rows),
         Runs([variant], [rows]),
         _repeated(latency_ms, rows),
-        *(values[f.name] for f in spec.features),
+        *(
+            values[name] if answered is None or answered.get(name) == kind else _nulls(kind, rows)
+            for name, kind in schema_features(schema)
+        ),
         labels,
         np.asarray(scores, dtype=np.float64) if scores is not None else [None] * rows,
         _repeated(shadow_version, rows),

@@ -24,7 +24,7 @@ from mlcore.errors import (
 )
 from mlcore.registry import CHALLENGER, CHAMPION, AliasRecord, Registry, RolloutMode, VersionStatus
 from mlcore.serving import jsonio
-from mlcore.serving.capture import CaptureBuffer, capture_batch, capture_schema
+from mlcore.serving.capture import CaptureBuffer, capture_batch, capture_schema, input_kinds, schema_features
 from mlcore.serving.enrich import OnlineStore, with_online_features
 from mlcore.serving.inputs import as_split_error, check_batch, records_from_split
 from mlcore.serving.model import OnnxModel, load_served_model
@@ -52,6 +52,15 @@ class Serving:
     weight: float = 0.0
     checked_at: float = 0.0
     capture_schema: list[tuple[str, str]] = field(default_factory=list)
+    # per version, its inputs when they are not every feature the capture has (a challenger reads others): None
+    capture_inputs: dict[int, dict[str, str] | None] = field(default_factory=dict)
+
+
+def _captured_inputs(schema: list[tuple[str, str]], versions: list[LoadedModel]) -> dict[int, dict[str, str] | None]:
+    """`Serving.capture_inputs`: a version that reads every captured feature as its kind fills them all (None)."""
+    features = dict(schema_features(schema))
+    inputs = {version.version: input_kinds(version.model.signature) for version in versions}
+    return {number: None if kinds == features else kinds for number, kinds in inputs.items()}
 
 
 @dataclass
@@ -212,6 +221,8 @@ class PredictionService:
             raise ServiceUnavailableError(
                 f"model '{name}' cannot be loaded now (its registry or bucket did not answer); retry"
             ) from error
+        versions = [version for version in (champion, challenger) if version is not None]
+        schema = capture_schema(spec, [version.model.signature for version in versions])
         serving = Serving(
             spec=spec,
             champion=champion,
@@ -219,7 +230,8 @@ class PredictionService:
             mode=challenger_alias.mode if challenger_alias else None,
             weight=challenger_alias.weight if challenger_alias else 0.0,
             checked_at=now,
-            capture_schema=capture_schema(spec),
+            capture_schema=schema,
+            capture_inputs=_captured_inputs(schema, versions),
         )
         self._serving[name] = serving
         return serving
@@ -352,7 +364,7 @@ class PredictionService:
         started: float,
     ) -> None:
         batch = capture_batch(
-            spec=serving.spec,
+            schema=serving.capture_schema,
             request_id=request_id,
             captured_at=datetime.now(UTC),
             version=outcome.version,
@@ -363,6 +375,7 @@ class PredictionService:
             scores=scores,
             shadow_version=outcome.shadow_version,
             shadow_labels=shadow,
+            answered=serving.capture_inputs.get(outcome.version),
         )
         self.capture.add(outcome.model_name, serving.capture_schema, batch)
 
