@@ -302,6 +302,13 @@ def _csv_labels(path: Path, text: str, *, numeric: bool) -> list[tuple[int, dict
     return labels
 
 
+def _with_rows(suffix: str, rows: bool, source: str) -> str:
+    """A file uploaded as the dataset has rows: one with only its columns' names would train on none."""
+    if not rows:
+        raise ValueError(f"{source}: the file has no rows, only its columns' names")
+    return suffix
+
+
 def data_suffix(path: Path) -> str:
     """A data file's suffix as the pipeline names it (`.csv.gz` whole)."""
     return ".csv.gz" if path.name.endswith(".csv.gz") else path.suffix
@@ -315,14 +322,14 @@ def folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
     return data, [f for f in found if not f.name.endswith(DATA_SUFFIXES) and not f.name.startswith(".")]
 
 
-def data_columns(stream: BinaryIO, suffix: str, source: str) -> list[str]:
-    """The column names of a data file that has rows: a CSV's header line (and the next line, to see a row), a
-    parquet file's schema and row count (nothing else is read).
+def data_columns(stream: BinaryIO, suffix: str, source: str) -> tuple[list[str], bool]:
+    """The column names of a data file, and whether it has a row: a CSV's header line (and the next line, to see a
+    row), a parquet file's schema and row count (nothing else is read).
 
     Raises
     ------
     ValueError
-        Naming `source`, when the file is not what its suffix says, or has no rows.
+        Naming `source`, when the file is not what its suffix says.
     """
     import csv
     import gzip
@@ -342,9 +349,7 @@ def data_columns(stream: BinaryIO, suffix: str, source: str) -> list[str]:
     # pyarrow's ArrowInvalid is a ValueError, as are csv.Error's NUL and a bad gzip's header
     except (OSError, EOFError, UnicodeDecodeError, ValueError, csv.Error) as exc:
         raise ValueError(f"{source}: not a readable {suffix} file ({exc})") from exc
-    if columns and not rows:
-        raise ValueError(f"{source}: the file has no rows, only its columns' names")
-    return columns
+    return columns, rows
 
 
 @contextlib.contextmanager
@@ -507,7 +512,7 @@ class Platform:
         """
         import io
 
-        suffix = self._checked_dataset(model_name, io.BytesIO(data), len(data), suffix, source)
+        suffix = _with_rows(*self._checked_dataset(model_name, io.BytesIO(data), len(data), suffix, source), source)
         return self.data.put(dataset_key(model_name, datetime.now(UTC), suffix), data).uri
 
     def upload_dataset_file(self, model_name: str, path: Path, progress: Callable[[int], None] | None = None) -> str:
@@ -515,7 +520,8 @@ class Platform:
         is called with each number of bytes sent."""
         suffix = data_suffix(path)
         with path.open("rb") as stream:
-            suffix = self._checked_dataset(model_name, stream, path.stat().st_size, suffix, str(path))
+            checked = self._checked_dataset(model_name, stream, path.stat().st_size, suffix, str(path))
+        suffix = _with_rows(*checked, str(path))
         key = dataset_key(model_name, datetime.now(UTC), suffix)
         return self.data.upload(key, str(path), progress=progress).uri
 
@@ -529,9 +535,10 @@ class Platform:
         *,
         partitions: Iterable[str] = (),
         spec: ModelSpec | None = None,
-    ) -> str:
+    ) -> tuple[str, bool]:
         """The dataset's suffix (with its dot), once it is known to be a data file with the columns the spec reads
-        (`partitions`: the columns its `key=value` folders give it; `spec`: the model's, read once for a folder)."""
+        (`partitions`: the columns its `key=value` folders give it; `spec`: the model's, read once for a folder), and
+        whether it has a row (a folder's file may have none: a folder's other files must)."""
         spec = spec or self.registry.get_spec(model_name)
         suffix = "." + suffix.lstrip(".")
         if suffix not in DATA_SUFFIXES:
@@ -542,14 +549,15 @@ class Platform:
         keys = [entity for binding in spec.views.values() for entity in binding.entities]
         time = [spec.data.timestamp_column] if spec.views and spec.data.timestamp_column else []
         wanted = list(dict.fromkeys([*(n for n in spec.feature_names if n not in joined), spec.target, *keys, *time]))
-        columns = {*data_columns(stream, suffix, source), *partitions}
+        names, rows = data_columns(stream, suffix, source)
+        columns = {*names, *partitions}
         missing = [name for name in wanted if name not in columns]
         if missing:
             from mlcore.data import named_like  # a misspelt column's hint: `Age` for `age`
 
             named = ", ".join(f"{name!r}{named_like(name, columns)}" for name in missing)
             raise ValueError(f"{source}: no column {named}, which the spec of '{model_name}' needs")
-        return suffix
+        return suffix, rows
 
     def upload_dataset_folder(self, model_name: str, folder: Path, on_file: Callable[[str], None] | None = None) -> str:
         """Put a folder of data files (hive partitions kept) where the pipeline looks for the newest dataset:
@@ -560,13 +568,17 @@ class Platform:
         files, _ = folder_files(folder)
         if not files:
             raise FileNotFoundError(f"{folder}: no .csv, .csv.gz or .parquet file in the folder")
+        rows = False
         for file in files:  # every file checked before any is sent: a folder is uploaded whole or not at all
             partitions = hive_partitions(file.relative_to(folder).as_posix())  # the columns the pipeline adds
             with file.open("rb") as stream:
                 size = file.stat().st_size
-                self._checked_dataset(
+                _, has_rows = self._checked_dataset(
                     model_name, stream, size, data_suffix(file), str(file), partitions=partitions, spec=spec
                 )
+            rows = rows or has_rows  # a file of no rows (an empty partition) adds none: another must have some
+        if not rows:
+            raise ValueError(f"{folder}: no file in the folder has rows, only their columns' names")
         root = dataset_folder(model_name, datetime.now(UTC))
         for file in files:
             relative = file.relative_to(folder).as_posix()

@@ -293,11 +293,21 @@ def test_an_upload_that_cannot_train_is_refused_naming_the_file_and_nothing_is_s
                                       "'churn-upload' needs")  # fmt: skip
     assert stored() == []
     (folder / "b.csv").unlink()
+    # a folder whose files have no rows (only their columns' names) is refused; one such file beside rows is not
+    (folder / "plan=basic" / "a.csv").write_text(columns.head(0).to_csv(index=False))
+    code, _, err = cli("data", "upload", "churn-upload", str(folder))
+    assert (code, err.strip()) == (
+        1,
+        f"ValueError: {folder}: no file in the folder has rows, only their columns' names",
+    )
+    assert stored() == []
+    columns.head(0).to_csv(folder / "plan=basic" / "empty.csv", index=False)
+    columns.to_csv(folder / "plan=basic" / "a.csv", index=False)
     (folder / "notes.txt").write_text("what this drop is")
     code, out, err = cli("data", "upload", "churn-upload", str(folder))
-    assert code == 0 and out.startswith("Uploaded 1 file of ")
+    assert code == 0 and out.startswith("Uploaded 2 files of ")
     assert err.strip() == "Not data files (.csv, .csv.gz, .parquet, .pq), so not uploaded: notes.txt"
-    assert [key.rsplit("/", 2)[-2:] for key in stored()] == [["plan=basic", "a.csv"]]
+    assert [key.rsplit("/", 2)[-2:] for key in stored()] == [["plan=basic", "a.csv"], ["plan=basic", "empty.csv"]]
     for key in stored():
         platform.client("s3").delete_object(Bucket=platform.resources.data_bucket, Key=key)
     # while the example dataset is taken, streamed to S3 with its SHA-256
