@@ -726,7 +726,8 @@ def _download_report(platform: Platform, name: str, run_id: str, out: Path, *, o
         written.append(path)
     document = {"html": str(written[0]), "json": str(written[1])}
     emit(argparse.Namespace(output=output), document, f"Validation report: {written[0]} (and {written[1].name})")
-    _open(written[0])
+    if output != "json":  # a script asked: no browser
+        _open(written[0])
     return 0
 
 
@@ -779,7 +780,8 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     if args.file.endswith(".csv"):  # a CSV's labels are text: a regressor's are numbers, which the API tells
         status, described = platform.call_api("GET", DESCRIBE_ROUTE.url_path(name=args.name))
         if status != 200:
-            err.print(f"Refused before any label ({status}): {described.get('error', described).get('message')}")
+            error = described.get("error", described)
+            err.print(f"Refused before any label ({status}): {error.get('message') or error.get('Message') or error}")
             _hint_api_key(status)
             return 1
         numeric = described["task"] == "regression"
@@ -958,7 +960,8 @@ def monitor_report(platform: Platform, name: str, out: Path, *, output: str = "t
     path.write_bytes(platform.artifacts.get_verified(check.report))
     document = {"check_id": check.check_id, "summary": check.summary, "report": str(path)}
     emit(argparse.Namespace(output=output), document, f"{check.summary}\nReport: {path}")
-    _open(path)
+    if output != "json":  # a script asked: no browser
+        _open(path)
     return 0
 
 
@@ -1164,13 +1167,15 @@ def _did_you_mean(args: argparse.Namespace, exc: MlopsError) -> str:
     from mlcore.errors import ModelNotFoundError
 
     name = getattr(args, "name", None)
-    if not isinstance(exc, ModelNotFoundError) or not isinstance(name, str) or "is not registered" not in exc.message:
+    if not isinstance(exc, ModelNotFoundError) or not isinstance(name, str):
         return ""
     try:
         names = [spec.name for spec in _platform().registry.list_specs()]
     except MlopsError:  # only a hint: the error itself is what the user must see
         return ""
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if name in names:  # registered (without a champion, say): nothing to correct
+        return ""
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.8)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import math
 import os
 import time
 import urllib.error
@@ -294,10 +295,12 @@ def _csv_labels(path: Path, text: str, *, numeric: bool) -> list[tuple[int, dict
             try:
                 label = float(row["label"])
             except ValueError:
+                label = math.nan
+            if not math.isfinite(label):
                 raise ValueError(
-                    f"{path}, line {reader.line_num}: label: expected a number (the model is a regressor), got "
+                    f"{path}, line {reader.line_num}: label: expected a finite number (the model is a regressor), got "
                     f"{row['label']!r}"
-                ) from None
+                )
         labels.append((reader.line_num, {"request_id": row["request_id"], "row_index": int(row_index), "label": label}))
     return labels
 

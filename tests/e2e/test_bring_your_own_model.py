@@ -132,7 +132,7 @@ def test_an_xgboost_regressor_is_trained_served_and_labelled_from_a_csv(
     assert (code, out.strip()) == (0, "1 label stored for 'prices-xgb'"), err
     labels.write_text(f"request_id,row_index,label\n{answer['request_id']},0,about 10k\n")
     code, _, err = cli("feedback", "prices-xgb", "--file", str(labels))
-    assert code == 1 and "line 2: label: expected a number (the model is a regressor), got 'about 10k'" in err
+    assert code == 1 and "line 2: label: expected a finite number (the model is a regressor), got 'about 10k'" in err
     code, _, err = cli("feedback", "prices-xgbx", "--file", str(labels))
     assert code == 1 and "Refused before any label (404)" in err
 

@@ -333,13 +333,18 @@ def test_labels_that_break_the_contract_name_their_files_in_one_pass_as_in_parts
     activity: pa.Table,
     fraud_spec: ModelSpec,
 ) -> None:
-    # GIVEN the view's rows, and labels in three files: one clean, one with 5 unknown merchant categories, one
-    # without the amount column
+    # GIVEN the view's rows, and labels in three files: one clean; one with 5 unknown merchant categories and 3
+    # labels a month after the view's last values (the view has none for them within its TTL); one without amount
     ingest(activity)
     labels = card_transactions(activity, rows=600, seed=5)
     odd = labels.slice(200, 200)
     categories = ["casino"] * 5 + odd.column("merchant_category").to_pylist()[5:]
     odd = odd.set_column(odd.column_names.index("merchant_category"), "merchant_category", pa.array(categories))
+    times = odd.column("event_time").to_pylist()
+    times[-3:] = [END + timedelta(days=30)] * 3
+    odd = odd.set_column(
+        odd.column_names.index("event_time"), "event_time", pa.array(times, odd.column("event_time").type)
+    )
     folder = "datasets/fraud/20260310T120000000000Z/"
     data.put(f"{folder}a.parquet", to_parquet(labels.slice(0, 200)))
     data.put(f"{folder}b.parquet", to_parquet(odd))
@@ -353,6 +358,9 @@ def test_labels_that_break_the_contract_name_their_files_in_one_pass_as_in_parts
     message = str(single.value)
     assert "categories(merchant_category): 5 values outside" in message and "(in b.parquet: 5)" in message
     assert "not_null(amount): 200 missing values in a non-nullable column (in c.parquet: no column amount)" in message
+    found = "3 rows found no value in feature view 'card-activity' within its ttl of 48 h before their time"
+    assert f"not_null(tx_count_24h): {found}" in message
+    assert "ingest the view's values, or drop the rows (in b.parquet: 3)" in message
     assert "a.parquet" not in message
     assert str(parts.value).replace("in-parts", "") == message.replace("one-pass", "")
 

@@ -376,6 +376,7 @@ def test_rollback_points_back_and_the_audit_route_lists_every_change_with_its_pr
     [
         ("POST", f"/models/nothing-here/aliases/{CHAMPION}/rollback"),
         ("DELETE", f"/models/nothing-here/aliases/{CHALLENGER}"),
+        ("DELETE", f"/models/nothing-here/aliases/{CHAMPION}"),
         ("POST", "/models/nothing-here/spec/approve"),
     ],
 )

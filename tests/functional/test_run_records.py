@@ -183,12 +183,13 @@ def test_a_table_of_an_earlier_release_gets_the_columns_added_since(
 
     glue = boto3.client("glue", region_name="us-east-1")
     glue.create_database(DatabaseInput={"Name": "mlops_runs"})
-    # the table as the release before training_code (threshold, compared_rows and _metrics, segments) made it
+    # the table as the release before training_code (threshold, compared_rows and _metrics, segments, champion_metrics)
+    # made it
     register_partition(
         glue,
         database="mlops_runs",
         table="runs",
-        columns=COLUMNS[:-5],
+        columns=COLUMNS[:-6],
         location=f"s3://{artifacts.bucket}/exports/runs/",
         partition=("model_name", "other"),
         partition_location=f"s3://{artifacts.bucket}/exports/runs/model_name=other/",
@@ -200,6 +201,7 @@ def test_a_table_of_an_earlier_release_gets_the_columns_added_since(
             "threshold": 0.31,
             "compared_rows": 140,
             "compared_metrics": {"roc_auc": 0.8},
+            "champion_metrics": {"roc_auc": 0.79},
             "segments": [segment],
         }
     )
@@ -210,4 +212,5 @@ def test_a_table_of_an_earlier_release_gets_the_columns_added_since(
     [exported] = pq.read_table(io.BytesIO(artifacts.get(key))).to_pylist()
     assert (exported["training_code"], exported["threshold"]) == (record.training_code, 0.31)
     assert (exported["compared_rows"], json.loads(exported["compared_metrics"])) == (140, {"roc_auc": 0.8})
+    assert json.loads(exported["champion_metrics"]) == {"roc_auc": 0.79}
     assert json.loads(exported["segments"]) == [segment.model_dump(mode="json")]

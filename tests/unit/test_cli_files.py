@@ -33,8 +33,12 @@ def test_a_regressors_labels_from_a_csv_are_numbers_and_text_is_named_by_its_lin
         (3, {"request_id": "r.1", "row_index": 1, "label": -300.0}),
     ]
     assert read_labels(path)[0][1]["label"] == "425.72"  # a classifier's class, as written
+    path.write_text("request_id,row_index,label\nr.1,0,425.72\nr.1,1,inf\n")
+    with pytest.raises(ValueError, match=r"line 3: label: expected a finite number .*, got 'inf'"):
+        read_labels(path, numeric=True)
     path.write_text("request_id,row_index,label\nr.1,0,425.72\nr.1,1,\n")
-    with pytest.raises(ValueError, match="line 3: label: expected a number \\(the model is a regressor\\), got ''"):
+    finite = r"line 3: label: expected a finite number \(the model is a regressor\), got "
+    with pytest.raises(ValueError, match=finite + "''$"):
         read_labels(path, numeric=True)
 
 

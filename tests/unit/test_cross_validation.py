@@ -82,6 +82,18 @@ def test_a_fold_fitted_on_one_class_is_left_out_and_counted_out(churn_spec: Mode
     )
 
 
+def test_training_rows_of_one_class_are_named_as_such_not_as_folds(churn_spec: ModelSpec, rows: pa.Table) -> None:
+    # (a search's trials cross-validate before any fit on the whole training set)
+    labels = pa.array(["no"] * rows.num_rows)
+    with pytest.raises(TrainingError) as caught:
+        cross_validate(with_threshold(churn_spec, None), rows.set_column(rows.column_names.index("churned"), "churned",
+                                                                           labels), 3)  # fmt: skip
+    assert caught.value.message == (
+        "target 'churned': every training row (900) is labelled 'no': a classifier learns from rows of two classes "
+        "at least"
+    )
+
+
 @pytest.mark.filterwarnings("ignore:Mean of empty slice", "ignore:Degrees of freedom")  # ROC AUC of one row
 @pytest.mark.parametrize(("count", "refused"), [(5, True), (6, False)])
 def test_folds_need_more_training_rows_than_folds(

@@ -230,3 +230,24 @@ def test_a_classifiers_predictions_are_checked_like_a_categorical_feature(churn_
     assert (prediction.feature, prediction.kind, prediction.drifted) == ("prediction", "categorical", True)
     same = check_drift(churn_spec, 1, profile, window_features, churn_labels(window_features, seed=12)).prediction
     assert same is not None and not same.drifted
+
+
+def test_only_the_view_features_the_version_reads_count_toward_its_drift(reference: Any) -> None:
+    columns, predictions = window(900, 5)
+    checked = check_drift(spec_of(), 1, reference, columns, predictions)
+    assert not any(f.drifted for f in checked.features)
+    area = next(f for f in checked.features if f.feature == "area")
+    # GIVEN the views' last checks: area (an input of the version) drifted, and visits_7d, a view feature the spec
+    # took since the version was trained, drifted too
+    from_views = [
+        area.model_copy(update={"drifted": True}),
+        area.model_copy(update={"feature": "visits_7d", "drifted": True}),
+    ]
+    report = check_drift(spec_of(), 1, reference, columns, predictions, from_views=from_views)
+    # THEN area counts once, as its view found it, and visits_7d not at all
+    assert sorted((f.feature, f.drifted) for f in report.features) == [
+        ("area", True),
+        ("city", False),
+        ("rooms", False),
+    ]
+    assert report.drift_share == pytest.approx(1 / 3)

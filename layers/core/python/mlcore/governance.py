@@ -200,11 +200,12 @@ def _moved(call: Call, alias: str, record: AliasRecord, actor: str) -> dict[str,
 def remove_alias(governance: Governance, call: Call) -> dict[str, Any]:
     """End a rollout; the champion is moved or rolled back, never removed (the model would stop serving)."""
     actor, alias = _actor(call), _alias(call)
+    current = None if alias == CHAMPION else governance.registry.get_alias(call.name, alias)
+    if current is None:
+        governance.registry.get_spec(call.name)  # an unknown model is a 404, not a conflict
     if alias == CHAMPION:
         raise ConflictError("the champion cannot be removed: promote another version, roll back, or reject it")
-    current = governance.registry.get_alias(call.name, alias)
     if current is None:
-        governance.registry.get_spec(call.name)  # an unknown model is a 404, not a model without a rollout
         raise ConflictError(f"model '{call.name}' has no rollout to end (no {alias}): the champion serves all traffic")
     governance.registry.remove_alias(call.name, alias, actor, "rollout ended")
     return {

@@ -367,9 +367,10 @@ def check_drift(
         Per-feature scores against thresholds, quality findings and the dataset-level decision.
     """
 
-    checked = {f.feature for f in from_views or []}
+    views = [f for f in from_views or [] if f.feature in profile.features]  # the version's inputs only
+    checked = {f.feature for f in views}
     own = [f for f in reference_features(spec, profile) if f.name not in checked]
-    results = [*features_drift(own, profile.features, columns, spec.drift_threshold), *(from_views or [])]
+    results = [*features_drift(own, profile.features, columns, spec.drift_threshold), *views]
     share = sum(r.drifted for r in results) / len(results)
     prediction = None  # the version answered too few of the window's rows to compare
     if predictions is not None:

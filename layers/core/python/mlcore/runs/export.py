@@ -60,8 +60,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("compared_rows", "int"),
     ("compared_metrics", "string"),
     ("segments", "string"),
+    ("champion_metrics", "string"),
 )
-_JSON = {"params", "datasets", "metrics", "cross_validation", "comparison", "steps", "compared_metrics", "segments"}
+_JSON = {
+    "params", "datasets", "metrics", "cross_validation", "comparison", "steps", "compared_metrics", "segments",
+    "champion_metrics",
+}  # fmt: skip
 
 
 def row(record: RunRecord) -> dict[str, Any]:

@@ -120,7 +120,8 @@ def evaluate_candidate(request: EvaluateRequest, *, registry: Registry, artifact
     """Apply the evaluation gate to what the training job measured on the run's holdout (kept as `evaluation.json`)."""
     spec = registry.get_spec(request.model_name)
     candidate = read_candidate(request.model_name, request.run_id, artifacts)
-    versions = len(registry.list_versions(request.model_name)) if candidate.champion_metrics is None else 0
+    uncompared = candidate.champion_metrics is None and not candidate.champion_not_compared
+    versions = len(registry.list_versions(request.model_name)) if uncompared else 0  # the reason tells them
     result = apply_gate(spec, candidate, versions=versions)
     artifacts.put(
         run_key(request.model_name, request.run_id, RunFile.EVALUATION),

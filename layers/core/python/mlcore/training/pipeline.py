@@ -245,10 +245,13 @@ def cross_validate(
     Raises
     ------
     TrainingError
-        When there are no more rows than folds, or fewer than two folds are fitted on rows of two classes.
+        When the training rows are of one class, there are no more rows than folds, or fewer than two folds are
+        fitted on rows of two classes.
     """
     rows = frame(table_columns(train, spec), spec)
     target = np.asarray(train.column(spec.target).to_pylist())
+    if spec.task is Task.CLASSIFICATION:
+        _two_classes_at_least(spec, target)  # before the folds say it their own way
     if len(target) <= folds:
         raise TrainingError(f"cross-validation in {folds} folds needs more than {folds} training rows: {len(target)}")
     scores: defaultdict[str, list[float]] = defaultdict(list)
