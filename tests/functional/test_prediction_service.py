@@ -545,7 +545,7 @@ def test_a_spec_changed_since_the_champion_was_trained_still_captures_the_champi
     assert "discount" not in rows[0]
 
 
-def test_a_canary_that_reads_fewer_features_is_captured_with_nulls_for_the_others(  # noqa: PLR0917 (pytest fixtures)
+def test_a_canary_reading_fewer_features_answers_what_it_reads_the_champion_the_rest_captured_alike(  # noqa: PLR0917
     churn_champion: Any,
     registry: Registry,
     artifacts: ObjectStore,
@@ -564,12 +564,15 @@ def test_a_canary_that_reads_fewer_features_is_captured_with_nulls_for_the_other
         registry, artifacts, train_model(narrower, churn_table(600, seed=8)), run_id="run-2", promote=False
     )
     registry.set_alias("churn", CHALLENGER, second.version, actor="test", mode=RolloutMode.CANARY, weight=1.0)
-    # WHEN v2 answers a request without the feature it does not read, and v1 one with it (the canary ended)
+    # WHEN v2 answers a request without the feature it does not read, and a request with it (valid under the API's
+    # document, v1's signature) comes its way
     rows = [{k: v for k, v in row.items() if k != "data_usage_gb"} for row in churn_instances(2, seed=41)]
     assert answer(service, json.dumps({"instances": rows}), "by-v2")["model"]["version"] == second.version
-    registry.remove_alias("churn", CHALLENGER, "test", "ended")
-    service = PredictionService(registry, artifacts, service.capture, max_rows=100, alias_ttl_seconds=0)
-    assert answer(service, body(2), "by-v1")["model"]["version"] == 1
+    # THEN that one is answered by v1, which reads it, rather than refused
+    assert answer(service, body(2), "by-v1")["model"] == {"name": "churn", "version": 1}
+    # AND a request the API's document refuses is refused by v1's signature, whichever side it was routed to
+    with pytest.raises(BadRequestError, match="age"):
+        answer(service, json.dumps({"instances": [{**rows[0], "age": 130}]}), "bad")
     # THEN both are captured, v2's rows with no data_usage_gb and v1's with the values it read
     captured_rows = captured(capture).to_pylist()
     by = {

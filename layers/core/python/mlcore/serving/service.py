@@ -26,7 +26,7 @@ from mlcore.registry import CHALLENGER, CHAMPION, AliasRecord, Registry, Rollout
 from mlcore.serving import jsonio
 from mlcore.serving.capture import CaptureBuffer, capture_batch, capture_schema, input_kinds, schema_features
 from mlcore.serving.enrich import OnlineStore, with_online_features
-from mlcore.serving.inputs import as_split_error, check_batch, records_from_split
+from mlcore.serving.inputs import Inputs, as_split_error, check_batch, records_from_split
 from mlcore.serving.model import OnnxModel, load_served_model
 from mlcore.serving.request_ids import RequestIds
 from mlcore.spec import ModelSpec
@@ -286,22 +286,13 @@ class PredictionService:
             parse_body(body, self.max_body_bytes)  # a body that is no request is the client's mistake, named first
             raise
         answer, variant = serving.champion, CHAMPION
-        canary = serving.challenger is not None and serving.mode is RolloutMode.CANARY
-        if canary and serving.challenger and route_share(routing_key or request_id) < serving.weight:
-            answer, variant = serving.challenger, CHALLENGER
         shadow = serving.challenger if serving.mode is RolloutMode.SHADOW else None
-        # The common request (rows complete and clean, nothing to join, no second model to score) in one pass;
-        # any other is parsed, enriched and checked value by value.
-        inputs = None if serving.spec.views or shadow else answer.model.validate.decode(body, self.max_rows)
-        records: list[Any] = []
-        if inputs is None:
-            records = parse_body(body, self.max_body_bytes)
-            try:
-                if serving.spec.views:
-                    records = self._enriched(records, serving.spec)
-                inputs = answer.model.validate(records, self.max_rows)
-            except BadRequestError as error:
-                raise _in_the_bodys_shape(error, body) from None
+        inputs, records = self._read(serving, body, one_pass=shadow is None)
+        canary = serving.challenger if serving.mode is RolloutMode.CANARY else None
+        if canary is not None and route_share(routing_key or request_id) < serving.weight:
+            read = self._canary_inputs(canary, serving.champion, inputs, body, records)
+            if read is not None:
+                answer, variant, inputs = canary, CHALLENGER, read
         outputs = answer.model.predict(inputs.tensors)
         request_id = self.issue(request_id, name, inputs.rows)  # what feedback names this prediction by
         labels = outputs["label"].tolist()
@@ -330,6 +321,36 @@ class PredictionService:
                 started=started,
             )
         return response, outcome
+
+    def _read(self, serving: Serving, body: str, *, one_pass: bool) -> tuple[Inputs, list[Any]]:
+        """A request read by the champion's signature, the API's contract (its OpenAPI document), and its rows when
+        they were parsed: the common request (rows complete and clean, nothing to join, `one_pass`: no second model
+        to score) in one pass; any other is parsed, enriched and checked value by value."""
+        champion = serving.champion.model
+        inputs = champion.validate.decode(body, self.max_rows) if one_pass and not serving.spec.views else None
+        if inputs is not None:
+            return inputs, []
+        records = parse_body(body, self.max_body_bytes)
+        try:
+            if serving.spec.views:
+                records = self._enriched(records, serving.spec)
+            return champion.validate(records, self.max_rows), records
+        except BadRequestError as error:
+            raise _in_the_bodys_shape(error, body) from None
+
+    def _canary_inputs(
+        self, canary: LoadedModel, champion: LoadedModel, inputs: Inputs, body: str, records: list[Any]
+    ) -> Inputs | None:
+        """The request as the canary reads it: as the champion read it when their signatures are the same, else read
+        again by the canary's; None when the canary cannot read it (a feature it does not take, or lacks, or a value
+        outside its bounds), and the champion answers: a request the API's contract takes is always answered."""
+        if canary.model.signature == champion.model.signature:
+            return inputs
+        try:
+            read = None if records else canary.model.validate.decode(body, self.max_rows)
+            return read or canary.model.validate(records or parse_body(body, self.max_body_bytes), self.max_rows)
+        except BadRequestError:
+            return None
 
     def _enriched(self, records: list[Any], spec: ModelSpec) -> list[Any]:
         check_batch(records, self.max_rows)  # before any read of the online store
