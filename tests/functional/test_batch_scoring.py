@@ -221,6 +221,22 @@ def test_a_file_without_a_required_features_column_fails_naming_it_and_a_nullabl
     assert (result.read, result.scored, result.rejected) == (5, 5, 0)
 
 
+def test_a_version_is_scored_on_its_own_inputs_whatever_the_spec_added_or_dropped_since(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, spec_with_batch: Any
+) -> None:
+    from mlcore.spec import parse_spec
+
+    # GIVEN v1 serving, and a spec registered since that drops age (v1 reads it) and adds discount (v1 does not)
+    raw = spec_with_batch.model_dump(mode="json", exclude_none=True)
+    features = [f for f in raw["features"] if f["name"] != "age"] + [{"name": "discount", "type": "numeric"}]
+    registry.put_spec(parse_spec({**raw, "features": features}), actor="test")
+    # WHEN a file of v1's inputs is scored, age in it as a CSV writes it
+    data.put(INPUT + "a.csv", csv_bytes(with_ids(churn_table(5, seed=6), 0)))
+    result = score_chunk(plan(registry, data).plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    # THEN every row is scored by v1, as the API would score it
+    assert (result.read, result.scored, result.rejected) == (5, 5, 0)
+
+
 def test_a_kept_column_that_is_a_number_in_one_file_and_text_in_another_fails_naming_it(
     registry: Registry, data: ObjectStore, artifacts: ObjectStore, glue: Any, spec_with_batch: Any
 ) -> None:

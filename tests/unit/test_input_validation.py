@@ -511,3 +511,30 @@ def test_a_model_of_categorical_features_only_is_checked_in_bulk() -> None:
     checked = validate_instances(batch, signature, 100)
     assert checked.tensors["district"].shape == (BULK_ROWS, 1)
     assert checked.values["kind"] == ["flat"] * BULK_ROWS
+
+
+def test_a_signature_read_back_as_features_gives_the_same_signature() -> None:
+    from mlcore.serving import features_of
+
+    spec = parse_spec(
+        {
+            "name": "shop",
+            "task": "regression",
+            "target": "spend",
+            "features": [
+                {"name": "visits", "type": "integer", "min": 0, "max": 31},
+                {"name": "basket", "type": "numeric", "nullable": True, "min": 0.5},
+                {"name": "tier", "type": "categorical", "categories": ["a", "b"]},
+                {"name": "city", "type": "categorical", "categories": ["x"], "allow_unseen": True},
+                {"name": "note", "type": "categorical", "nullable": True},
+            ],
+            "estimator": {"kind": "ridge"},
+            "metrics": {"primary": "rmse"},
+        }
+    )
+    served = signature_of(spec.features)
+    assert signature_of(features_of(served)) == served
+    assert [(f.name, str(f.type)) for f in features_of(served)] == [
+        ("visits", "integer"), ("basket", "numeric"), ("tier", "categorical"), ("city", "categorical"),
+        ("note", "categorical"),
+    ]  # fmt: skip

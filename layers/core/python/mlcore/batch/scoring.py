@@ -53,6 +53,7 @@ from mlcore.serving import (
     OnnxModel,
     bounds,
     class_scores,
+    features_of,
     fractions,
     load_served_model,
     tensors_from_columns,
@@ -422,7 +423,8 @@ def score_chunk(
         )
     # verifies the bytes' SHA-256; every vCPU of the job scores
     model: OnnxModel = load_served_model(version, artifacts, threads=available_cpus())
-    spec = registry.get_spec(plan.model_name)
+    # the version's inputs, as the API reads them for it: the spec may have added or dropped features since
+    spec = registry.get_spec(plan.model_name).model_copy(update={"features": features_of(model.signature)})
     writer: ChunkWriter | None = None
     read = 0
     as_of = datetime.fromisoformat(plan.created_at)

@@ -20,6 +20,29 @@ if TYPE_CHECKING:
     from mlcore.storage import ObjectStore
 
 
+def features_of(signature: list[SignatureField]) -> list[Feature]:
+    """A served version's inputs as the spec's features that would give its signature (`signature_of`'s inverse):
+    what a batch reads and checks of the version, whatever the spec says now."""
+    from mlcore.spec import Feature, FeatureType  # the batch job's: the predict path never needs it
+
+    return [
+        Feature(
+            name=f.name,
+            type=FeatureType.CATEGORICAL
+            if f.type != FLOAT
+            else FeatureType.INTEGER
+            if f.integer
+            else FeatureType.NUMERIC,
+            nullable=f.nullable,
+            categories=f.categories,
+            allow_unseen=f.type != FLOAT and f.categories is None,
+            min=f.minimum,
+            max=f.maximum,
+        )
+        for f in signature
+    ]
+
+
 def signature_of(features: list[Feature]) -> list[SignatureField]:
     """The input signature of a spec's features: name, ONNX tensor type, nullability, known categories."""
     return [
