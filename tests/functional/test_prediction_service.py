@@ -545,7 +545,7 @@ def test_a_spec_changed_since_the_champion_was_trained_still_captures_the_champi
     assert "discount" not in rows[0]
 
 
-def test_a_canary_reading_fewer_features_answers_what_it_reads_the_champion_the_rest_captured_alike(  # noqa: PLR0917
+def test_a_canary_reading_fewer_features_answers_the_documented_requests_captured_with_nulls(  # noqa: PLR0917
     churn_champion: Any,
     registry: Registry,
     artifacts: ObjectStore,
@@ -557,27 +557,64 @@ def test_a_canary_reading_fewer_features_answers_what_it_reads_the_champion_the_
 ) -> None:
     from mlcore.spec import parse_spec
 
-    # GIVEN v2, trained without data_usage_gb, as a canary for all the traffic beside v1
+    # GIVEN v2, trained without data_usage_gb, as a canary for all the traffic beside v1 (and as a shadow after)
     raw = trained_churn.spec.model_dump(mode="json", exclude_none=True)
     narrower = parse_spec({**raw, "features": [f for f in raw["features"] if f["name"] != "data_usage_gb"]})
     second = register_model(
         registry, artifacts, train_model(narrower, churn_table(600, seed=8)), run_id="run-2", promote=False
     )
     registry.set_alias("churn", CHALLENGER, second.version, actor="test", mode=RolloutMode.CANARY, weight=1.0)
-    # WHEN v2 answers a request without the feature it does not read, and a request with it (valid under the API's
-    # document, v1's signature) comes its way
+    # WHEN requests valid under the API's document (v1's signature) come its way, with data_usage_gb or without
     rows = [{k: v for k, v in row.items() if k != "data_usage_gb"} for row in churn_instances(2, seed=41)]
-    assert answer(service, json.dumps({"instances": rows}), "by-v2")["model"]["version"] == second.version
-    # THEN that one is answered by v1, which reads it, rather than refused
-    assert answer(service, body(2), "by-v1")["model"] == {"name": "churn", "version": 1}
-    # AND a request the API's document refuses is refused by v1's signature, whichever side it was routed to
+    for request, sent in (("without", json.dumps({"instances": rows})), ("with", body(2))):
+        # THEN v2 answers both, reading its own features
+        assert answer(service, sent, request)["model"]["version"] == second.version
+    # AND a request the document refuses is refused by v1's signature, whichever side it was routed to
     with pytest.raises(BadRequestError, match="age"):
         answer(service, json.dumps({"instances": [{**rows[0], "age": 130}]}), "bad")
-    # THEN both are captured, v2's rows with no data_usage_gb and v1's with the values it read
+    # AND v2's rows are captured without data_usage_gb, which it did not read
     captured_rows = captured(capture).to_pylist()
-    by = {
-        request: [r["data_usage_gb"] for r in captured_rows if r["request_id"] == request]
-        for request in ("by-v2", "by-v1")
-    }
-    assert by["by-v2"] == [None, None]
-    assert by["by-v1"] == [row.get("data_usage_gb") for row in json.loads(body(2))["instances"]]
+    assert [r["data_usage_gb"] for r in captured_rows] == [None] * 4
+    assert {r["model_version"] for r in captured_rows} == {second.version}
+    # AND as a shadow, v2 scores the rows v1 answers
+    registry.set_alias("churn", CHALLENGER, second.version, actor="test", mode=RolloutMode.SHADOW)
+    shadowed = PredictionService(registry, artifacts, service.capture, max_rows=100, alias_ttl_seconds=0)
+    _, outcome = shadowed.predict("churn", body(2), "shadowed")
+    assert (outcome.version, outcome.shadow_version) == (1, second.version)
+
+
+def test_a_canary_reading_a_new_feature_answers_the_requests_that_carry_it(  # noqa: PLR0917
+    churn_champion: Any,
+    registry: Registry,
+    artifacts: ObjectStore,
+    service: PredictionService,
+    trained_churn: Any,
+    train_model: Callable[..., Any],
+    register_model: Callable[..., Any],
+) -> None:
+    from mlcore.serving import openapi
+    from mlcore.spec import parse_spec
+
+    # GIVEN v2, trained with a new required feature, discount, as a canary for all the traffic beside v1
+    raw = trained_churn.spec.model_dump(mode="json", exclude_none=True)
+    wider = parse_spec({**raw, "features": [*raw["features"], {"name": "discount", "type": "numeric", "min": 0}]})
+    table = churn_table(600, seed=8)
+    table = table.append_column("discount", pa.array(np.linspace(0, 30, table.num_rows)))
+    second = register_model(registry, artifacts, train_model(wider, table), run_id="run-2", promote=False)
+    registry.set_alias("churn", CHALLENGER, second.version, actor="test", mode=RolloutMode.CANARY, weight=1.0)
+    # THEN the API's document takes discount, as an optional property, while the rollout lasts
+    serving = service.serving("churn")
+    document = openapi.model_document("churn", 1, serving.request_signature, ["no", "yes"], 100)
+    instance = document["components"]["schemas"]["churn-instance"]
+    assert "discount" in instance["properties"] and "discount" not in instance["required"]
+    # AND a request that carries it is answered by v2, one without it by v1 (v2 cannot read it)
+    rows = churn_instances(2, seed=41)
+    assert answer(service, json.dumps({"instances": [{**r, "discount": 5.0} for r in rows]}), "a")["model"] == {
+        "name": "churn", "version": second.version, "variant": CHALLENGER
+    }  # fmt: skip
+    assert answer(service, json.dumps({"instances": rows}), "b")["model"] == {"name": "churn", "version": 1}
+    # AND a value of it the document refuses is refused (a 400 naming it), as is a typo
+    with pytest.raises(BadRequestError, match=r"instances\[0\]\.discount: -1 is below the minimum 0"):
+        answer(service, json.dumps({"instances": [{**rows[0], "discount": -1.0}]}), "c")
+    with pytest.raises(BadRequestError, match="discont"):
+        answer(service, json.dumps({"instances": [{**rows[0], "discont": 5.0}]}), "d")

@@ -46,8 +46,13 @@ def model_document(service: PredictionService, call: Call) -> dict[str, Any]:
     champion = serving.champion
     call.version = champion.version
     model = champion.model
-    return openapi.model_document(
-        call.name, champion.version, model.signature, model.classes, service.max_rows, views=serving.spec.views
+    return openapi.model_document(  # during a rollout, with the challenger's own features (optional)
+        call.name,
+        champion.version,
+        serving.request_signature,
+        model.classes,
+        service.max_rows,
+        views=serving.spec.views,
     )
 
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from mlcore.catalog import limits
+from mlcore.catalog import SignatureField, limits
 from mlcore.errors import (
     ArtifactIntegrityError,
     BadRequestError,
@@ -26,7 +27,7 @@ from mlcore.registry import CHALLENGER, CHAMPION, AliasRecord, Registry, Rollout
 from mlcore.serving import jsonio
 from mlcore.serving.capture import CaptureBuffer, capture_batch, capture_schema, input_kinds, schema_features
 from mlcore.serving.enrich import OnlineStore, with_online_features
-from mlcore.serving.inputs import Inputs, as_split_error, check_batch, records_from_split
+from mlcore.serving.inputs import Inputs, InputValidator, as_split_error, check_batch, records_from_split
 from mlcore.serving.model import OnnxModel, load_served_model
 from mlcore.serving.request_ids import RequestIds
 from mlcore.spec import ModelSpec
@@ -54,6 +55,25 @@ class Serving:
     capture_schema: list[tuple[str, str]] = field(default_factory=list)
     # per version, its inputs when they are not every feature the capture has (a challenger reads others): None
     capture_inputs: dict[int, dict[str, str] | None] = field(default_factory=dict)
+
+    @functools.cached_property
+    def request_signature(self) -> list[SignatureField]:
+        """What a request may carry, the API's contract: the champion's inputs, and during a rollout those only
+        the challenger reads, which a request may leave out (the champion never reads them)."""
+        champion = self.champion.model.signature
+        if self.challenger is None:
+            return champion
+        known = {field.name for field in champion}
+        extra = [
+            f.model_copy(update={"nullable": True}) for f in self.challenger.model.signature if f.name not in known
+        ]
+        return [*champion, *extra]
+
+    @functools.cached_property
+    def challenger_only(self) -> frozenset[str]:
+        """The features only the challenger reads (none without a rollout)."""
+        champion = self.champion.model.signature
+        return frozenset(f.name for f in self.request_signature[len(champion) :])
 
 
 def _captured_inputs(schema: list[tuple[str, str]], versions: list[LoadedModel]) -> dict[int, dict[str, str] | None]:
@@ -287,7 +307,7 @@ class PredictionService:
             raise
         answer, variant = serving.champion, CHAMPION
         shadow = serving.challenger if serving.mode is RolloutMode.SHADOW else None
-        inputs, records = self._read(serving, body, one_pass=shadow is None)
+        inputs, records = self._read(serving, body, one_pass=shadow is None and not serving.challenger_only)
         canary = serving.challenger if serving.mode is RolloutMode.CANARY else None
         if canary is not None and route_share(routing_key or request_id) < serving.weight:
             read = self._canary_inputs(canary, serving.champion, inputs, body, records)
@@ -334,7 +354,13 @@ class PredictionService:
         try:
             if serving.spec.views:
                 records = self._enriched(records, serving.spec)
-            return champion.validate(records, self.max_rows), records
+            extra = serving.challenger_only
+            if extra:  # a feature only the challenger reads is checked as the document says, then left to it
+                InputValidator(serving.request_signature[len(champion.signature) :])(
+                    _select(records, extra, keep=True), self.max_rows
+                )
+            own = _select(records, extra, keep=False) if extra else records
+            return champion.validate(own, self.max_rows), records
         except BadRequestError as error:
             raise _in_the_bodys_shape(error, body) from None
 
@@ -347,8 +373,9 @@ class PredictionService:
         if canary.model.signature == champion.model.signature:
             return inputs
         try:
-            read = None if records else canary.model.validate.decode(body, self.max_rows)
-            return read or canary.model.validate(records or parse_body(body, self.max_body_bytes), self.max_rows)
+            return canary.model.validate(
+                _read_by(canary, records or parse_body(body, self.max_body_bytes)), self.max_rows
+            )
         except BadRequestError:
             return None
 
@@ -363,7 +390,7 @@ class PredictionService:
     ) -> list[Any] | None:
         """Score the challenger on the same rows; its failure never touches the champion's answer."""
         try:
-            inputs = challenger.model.validate(records, self.max_rows)
+            inputs = challenger.model.validate(_read_by(challenger, records), self.max_rows)
             shadow = challenger.model.predict(inputs.tensors)["label"].tolist()
         except Exception:  # the shadow must never change or fail the champion's answer
             logger.warning("shadow model failed on the request", exc_info=True, extra={"model": outcome.model_name})
@@ -399,6 +426,17 @@ class PredictionService:
             answered=serving.capture_inputs.get(outcome.version),
         )
         self.capture.add(outcome.model_name, serving.capture_schema, batch)
+
+
+def _select(rows: list[Any], names: Collection[str], *, keep: bool) -> list[Any]:
+    """The rows with only the features `names` (`keep`), or without them (a row that is no object is left for the
+    validator to name)."""
+    return [{k: v for k, v in row.items() if (k in names) is keep} if isinstance(row, dict) else row for row in rows]
+
+
+def _read_by(version: LoadedModel, rows: list[Any]) -> list[Any]:
+    """The rows as a version reads them: the features it does not read (another version's) left out."""
+    return _select(rows, {field.name for field in version.model.signature}, keep=True)
 
 
 def _by_class(classes: list[str], probabilities: np.ndarray) -> list[dict[str, float]]:
