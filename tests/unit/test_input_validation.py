@@ -220,6 +220,13 @@ def test_a_body_over_the_byte_limit_is_payload_too_large() -> None:
         parse_body(body, max_bytes=len(body) - 1)
     assert (caught.value.status, caught.value.field) == (413, "body")
     assert caught.value.message == f"body: {len(body)} bytes exceed the limit of {len(body) - 1}"
+    # bytes as sent (UTF-8), not characters: each é is two
+    accented = json.dumps({"instances": rows(3, region="é" * 10)}, ensure_ascii=False)
+    sent = len(accented.encode())
+    assert sent == len(accented) + 10  # (the last row's)
+    assert len(parse_body(accented, max_bytes=sent)) == 3
+    with pytest.raises(PayloadTooLargeError, match=f"^body: {sent} bytes exceed the limit of {sent - 1}$"):
+        parse_body(accented, max_bytes=sent - 1)
 
 
 # -- MLflow's dataframe_split --------------------------------------------------------------------

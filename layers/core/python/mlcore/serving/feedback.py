@@ -35,9 +35,10 @@ def _feedback_items(body: str | None) -> tuple[list[Any], bool]:
     """The feedback items of a body, and whether it was a batch (`{"feedback": [...]}`)."""
     if not body:
         raise BadRequestError('the request body is empty; send {"request_id": ..., "label": ...}', field="body")
-    if len(body) > limits.MAX_FEEDBACK_BODY_BYTES:
+    sent = jsonio.size(body)
+    if sent > limits.MAX_FEEDBACK_BODY_BYTES:
         raise PayloadTooLargeError(
-            f"body: {len(body)} bytes exceed the feedback limit of {limits.MAX_FEEDBACK_BODY_BYTES}", field="body"
+            f"body: {sent} bytes exceed the feedback limit of {limits.MAX_FEEDBACK_BODY_BYTES}", field="body"
         )
     try:
         document = jsonio.loads(body)

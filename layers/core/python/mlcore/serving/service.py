@@ -99,8 +99,9 @@ def check_body_size(body: str | None, max_bytes: int = limits.MAX_BODY_BYTES) ->
     """The body, when it is neither empty nor over `max_bytes`."""
     if not body:
         raise BadRequestError('the request body is empty; send {"instances": [...]}', field="body")
-    if len(body) > max_bytes:
-        raise PayloadTooLargeError(f"body: {len(body)} bytes exceed the limit of {max_bytes}", field="body")
+    sent = jsonio.size(body)
+    if sent > max_bytes:
+        raise PayloadTooLargeError(f"body: {sent} bytes exceed the limit of {max_bytes}", field="body")
     return body
 
 
