@@ -214,11 +214,12 @@ def test_a_file_without_a_required_features_column_fails_naming_it_and_a_nullabl
         ["Age" if c == "age" else c for c in without_usage.column_names])))  # fmt: skip
     with pytest.raises(DataValidationError, match=r"has no column 'age' \(the data has 'Age': a column's name must"):
         score_chunk(plan(registry, data).plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
-    # AND a header-only file without it adds no row and fails nothing
+    # AND a header-only file without it adds no row and fails nothing, nor does a file of no bytes
     data.put(INPUT + "b.csv", ",".join([*(c for c in FEATURES if c != "age"), "customer_id"]).encode() + b"\n")
+    data.put(INPUT + "c.csv", b"")
     data.client.delete_object(Bucket=data.bucket, Key=INPUT + "b.parquet")
     result = score_chunk(plan(registry, data).plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
-    assert (result.read, result.scored, result.rejected) == (5, 5, 0)
+    assert (result.read, result.scored, result.rejected, result.files) == (5, 5, 0, 3)
 
 
 def test_a_version_is_scored_on_its_own_inputs_whatever_the_spec_added_or_dropped_since(

@@ -441,6 +441,8 @@ def score_chunk(
             for key in keys:
                 relative = key[len(plan.input) :]
                 data.download(key, local)  # streamed to disk, then read a batch of rows at a time
+                if not os.path.getsize(local):  # a file of no bytes (a writer's empty part) has no rows to score
+                    continue
                 first_row = 0
                 for rows in _file_tables(local, key, relative, spec, batch_rows, columns=wanted, text=as_written):
                     table = with_view_features(rows, key, spec, data=data, as_of=as_of, cache=offline, listed=listed)
