@@ -624,6 +624,17 @@ def test_a_stale_nullable_feature_is_a_null_and_the_client_may_send_a_feature_it
     assert "card_id" not in captured
 
 
+def test_a_row_without_the_card_id_may_leave_out_a_nullable_view_feature_but_not_a_required_one(
+    fraud_service: PredictionService,
+) -> None:
+    own = {"amount": 120.0, "merchant_category": "online"}
+    # a row valid under the document's first form: every required feature sent, the nullable mean left out
+    assert len(_predict(fraud_service, {**own, "tx_count_24h": 3.0})["predictions"]) == 1
+    # the required count left out needs the card_id to read it by: the 400 names it
+    with pytest.raises(BadRequestError, match=r"instances\[0\]\.card_id: is missing"):
+        _predict(fraud_service, {**own, "amount_mean_7d": 80.0})
+
+
 def test_the_capture_holds_the_values_read_from_the_online_store(
     fraud_service: PredictionService, resources: Any, capture: ObjectStore
 ) -> None:
@@ -946,6 +957,21 @@ def test_a_batch_row_by_card_id_gets_what_its_card_knew_at_the_batchs_time_and_n
     # a file without the card id cannot be enriched: refused naming the file and the key
     with pytest.raises(DataValidationError, match=r"the rows of in/c.parquet need view 'card-activity''s entity keys"):
         with_view_features(rows.drop_columns(["card_id"]), "in/c.parquet", fraud_spec, data=data, as_of=as_of, cache={})
+    # unless it carries every required feature of the view: the nullable ones it leaves out are missing, as the
+    # API takes such a row
+    counted = rows.drop_columns(["card_id"]).append_column("tx_count_24h", pa.array([1.0, 2.0, 3.0, 4.0]))
+    alone = with_view_features(counted, "in/f.parquet", fraud_spec, data=data, as_of=as_of, cache={})
+    assert alone.column_names == counted.column_names  # nothing joined
+    # a time written that is none fails the file, rather than read the features as of the batch's time
+    written = ["", None, "Jan 1 2020", "01/01/2020 00:00:00"]
+    unreadable = rows.set_column(rows.schema.get_field_index("event_time"), "event_time", pa.array(written))
+    with pytest.raises(
+        DataValidationError, match=r"rows of in/g.csv: 2 values of event_time are no time \('Jan 1 2020', '01/01/2020"
+    ):
+        with_view_features(unreadable, "in/g.csv", fraud_spec, data=data, as_of=as_of, cache={})
+    # (empty cells are no time written: the batch's)
+    blank = rows.set_column(rows.schema.get_field_index("event_time"), "event_time", pa.array(["", None, " ", None]))
+    assert with_view_features(blank, "in/h.csv", fraud_spec, data=data, as_of=as_of, cache={}).num_rows == 4
 
 
 def test_a_window_a_day_later_reads_only_the_view_file_it_did_not_hold(

@@ -326,7 +326,17 @@ def with_view_features(
         view: binding.model_copy(update={"features": [f for f in binding.features if f not in table.column_names]})
         for view, binding in spec.views.items()
     }
-    wanted = {view: binding for view, binding in wanted.items() if binding.features}
+    # a file without a view's keys that leaves out only nullable features of it joins nothing: they are missing,
+    # as the API takes such a row (a required one left out needs the keys, which the join names)
+    wanted = {
+        view: binding
+        for view, binding in wanted.items()
+        if binding.features
+        and (
+            all(entity in table.column_names for entity in binding.entities)
+            or any(not spec.feature(name).nullable for name in binding.features)
+        )
+    }
     if not wanted or table.num_rows == 0:  # an empty file (a header-only CSV) has nothing to join
         return table
     batch_time = pa.chunked_array([pa.array([as_of] * table.num_rows, pa.timestamp("us", tz="UTC"))])
@@ -334,12 +344,36 @@ def with_view_features(
     times = batch_time
     if column is not None and column in table.column_names:
         own = column_times(table, column, missing="", field="data.timestamp_column")
+        _readable_times(table.column(column), own, key, column)
         times = pc.if_else(pc.is_null(own), batch_time, own)  # a row without a time: the batch's
     for view, binding in wanted.items():
         table, _ = join_view(
             table, times, view, binding, spec=spec, data=data, rows_are=f"rows of {key}", cache=cache, listed=listed
         )
     return table
+
+
+def _readable_times(written: pa.ChunkedArray, times: pa.ChunkedArray, key: str, column: str) -> None:
+    """A row's features from views are read as of its time: a time written that is none fails the file, as it
+    fails a training run, rather than read them as of the batch's time (a value from the row's future).
+
+    Raises
+    ------
+    DataValidationError
+        Naming the file, the column, how many rows and the first values.
+    """
+    written_some = pc.is_valid(written)
+    if is_text(written.type):  # an empty cell is no time written: the batch's
+        written_some = pc.and_(written_some, pc.not_equal(pc.utf8_trim_whitespace(written), ""))
+    unreadable = pc.and_(pc.is_null(times), written_some)
+    count = pc.sum(unreadable).as_py() or 0
+    if count:
+        first = pc.filter(written, unreadable).slice(0, 3).to_pylist()
+        raise DataValidationError(
+            f"rows of {key}: {count} values of {column} are no time ({', '.join(map(repr, first))}): a row's "
+            "features from feature views are read as of its time (ISO 8601, as 2026-03-10T12:00:00Z)",
+            field="data.timestamp_column",
+        )
 
 
 def _keep_schema(table: pa.Table, keep_columns: list[str], key: str, local: str) -> pa.Schema:

@@ -79,13 +79,19 @@ def _entity_values(row: dict[str, Any], index: int, view: str, binding: ViewBind
 
 
 def _wanted(records: list[Any], spec: ModelSpec) -> dict[int, list[tuple[str, str, str]]]:
-    """Per row, the views whose features it does not all carry: (view, online key, the entity in words)."""
+    """Per row, the views whose features it does not all carry: (view, online key, the entity in words). A row
+    without the view's keys that leaves out only nullable features of it reads nothing: they are missing, as the
+    API's document allows (a required one left out needs the keys, which the 400 names)."""
     wanted: dict[int, list[tuple[str, str, str]]] = {}
     for index, row in enumerate(records):
         if type(row) is not dict:
             continue  # the validator names it
         for view, binding in spec.views.items():
-            if not all(name in row for name in binding.features):
+            left_out = [name for name in binding.features if name not in row]
+            if not left_out:
+                continue
+            keyed = all(entity in row for entity in binding.entities)
+            if keyed or any(not spec.feature(name).nullable for name in left_out):
                 values = _entity_values(row, index, view, binding)
                 entity = ", ".join(f"{name} {value!r}" for name, value in zip(binding.entities, values, strict=True))
                 wanted.setdefault(index, []).append((view, online_key(view, values), entity))
