@@ -618,3 +618,33 @@ def test_a_canary_reading_a_new_feature_answers_the_requests_that_carry_it(  # n
         answer(service, json.dumps({"instances": [{**rows[0], "discount": -1.0}]}), "c")
     with pytest.raises(BadRequestError, match="discont"):
         answer(service, json.dumps({"instances": [{**rows[0], "discont": 5.0}]}), "d")
+
+
+def test_a_regressors_output_that_overflows_is_null_as_the_apis_document_says() -> None:
+    import jsonschema
+
+    from mlcore.serving import jsonio, openapi, signature_of
+    from mlcore.spec import parse_spec
+    from mlcore.training import export_onnx, fit
+
+    # GIVEN a ridge regressor whose rooms have no bound: float32's largest number is a valid value
+    spec = parse_spec(
+        {
+            "name": "house", "task": "regression", "target": "price",
+            "features": [{"name": "rooms", "type": "integer"}, {"name": "area", "type": "numeric"}],
+            "estimator": {"kind": "ridge"}, "metrics": {"primary": "rmse"}, "data": {"min_rows": 50},
+        }
+    )  # fmt: skip
+    rng = np.random.default_rng(3)
+    rooms, area = rng.integers(1, 8, 300).astype(float), rng.normal(100, 20, 300)
+    pipeline, _ = fit(spec, pa.table({"rooms": rooms, "area": area, "price": 1000 * rooms + 30 * area}))
+    model = OnnxModel(export_onnx(pipeline, spec), signature_of(spec.features), None)
+    rows = [{"rooms": float(np.finfo(np.float32).max), "area": 100.0}, {"rooms": 3, "area": 90.0}]
+    # WHEN it predicts THEN the overflowed output is null, the other a number, and the body is the document's
+    labels = model.predict(model.validate(rows, 10).tensors)["label"].tolist()
+    body = json.loads(
+        jsonio.dumps({"predictions": labels, "model": {"name": "house", "version": 1}, "request_id": "r"})
+    )
+    assert body["predictions"][0] is None and isinstance(body["predictions"][1], float)
+    schemas = openapi.openapi_document()["components"]["schemas"]
+    jsonschema.validate(body, {**schemas["PredictResponse"], "components": {"schemas": schemas}})

@@ -45,7 +45,10 @@ class ServedModel(_Body):
 
 
 class PredictResponse(_Body):
-    predictions: list[str | float] = Field(description="One label (classifiers) or number (regressors) per row.")
+    predictions: list[str | float | None] = Field(
+        description="One label (classifiers) or number (regressors) per row; null where a regressor's output is no "
+        "finite number (an input near float32's extremes can overflow it)."
+    )
     probabilities: list[dict[str, float]] | None = Field(
         default=None, description="Classifiers only: per row, the probability of each class label."
     )
