@@ -657,6 +657,7 @@ def test_the_capture_holds_the_values_read_from_the_online_store(
             "expected a text or an integer (the entity key of feature view 'card-activity'), got list",
         ),
         ({**TRANSACTION, "card_id": 3.5}, "instances[0].card_id", "got float"),
+        ({**TRANSACTION, "card_id": 7.0}, "instances[0].tx_count_24h", "has no value for card_id '7'"),  # 7's key
         ({**TRANSACTION, "card_id": "c99999"}, "instances[0].tx_count_24h", "has no value for card_id 'c99999'"),
     ],
 )

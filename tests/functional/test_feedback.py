@@ -68,6 +68,13 @@ def test_a_batch_is_stored_in_one_file(churn_spec: ModelSpec, capture: ObjectSto
     assert table.select(["request_id", "row_index", "label"]).to_pylist() == items
 
 
+def test_a_row_index_written_as_a_whole_float_is_that_row(churn_spec: ModelSpec, capture: ObjectStore) -> None:
+    # (JSON Schema's integer takes 1.0; 1.5 is refused: see the bad requests above)
+    body = json.dumps({"request_id": "req-1", "row_index": 1.0, "label": "yes"})
+    assert record_feedback(churn_spec, body, capture, CLASSES)["accepted"] == 1
+    assert stored(capture).column("row_index").to_pylist() == [1]
+
+
 def test_a_regression_label_is_stored_as_a_number(house_prices: ModelSpec, capture: ObjectStore) -> None:
     body = json.dumps({"feedback": [{"request_id": "r", "label": 250000}, {"request_id": "r", "label": 1.5}]})
     record_feedback(house_prices, body, capture, None)

@@ -63,6 +63,8 @@ def _entity_values(row: dict[str, Any], index: int, view: str, binding: ViewBind
     values = []
     for entity in binding.entities:
         value = row.get(entity)
+        if type(value) is float and value.is_integer():  # 5.0 is the integer 5, as JSON Schema reads it
+            value = int(value)
         if type(value) is int:  # an id sent as a number is the same entity as its text
             value = str(value)
         what = f"the entity key of feature view '{view}'"
