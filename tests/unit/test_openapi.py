@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
-from mlcore.catalog import GATEWAY_RESPONSES, ROUTES, gateway_body
+from mlcore.catalog import GATEWAY_RESPONSE, GATEWAY_RESPONSES, ROUTES, gateway_body
 from mlcore.serving import gateway_schema, openapi_document
 
 COMMITTED = Path(__file__).resolve().parents[2] / "functions" / "predict" / "openapi.json"
@@ -66,6 +66,8 @@ def gateway_validator(name: str) -> jsonschema.Draft4Validator:
 @pytest.mark.parametrize(("name", "body"), SHAPE_ERRORS)
 def test_the_gateway_refuses_a_body_of_the_wrong_shape(name: str, body: dict[str, Any]) -> None:
     assert not gateway_validator(name).is_valid(body)
+    # and its message says what the shape is, the feedback's limit included (1001 labels are refused there)
+    assert "`feedback` (a list of 1 to 1000 labels)" in GATEWAY_RESPONSE["BAD_REQUEST_BODY"].message
 
 
 @pytest.mark.parametrize(("name", "body"), VALUE_ERRORS + WELL_FORMED)

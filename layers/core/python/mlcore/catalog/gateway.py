@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlcore.catalog.limits import MAX_FEEDBACK
+
 
 @dataclass(frozen=True)
 class GatewayResponse:
@@ -26,7 +28,8 @@ GATEWAY_RESPONSES: tuple[GatewayResponse, ...] = (
         400,
         "bad_request",
         "the body must be a JSON object: `instances` (a non-empty list of rows) or `dataframe_split` to predict; "
-        "a label (`request_id`, `label`) or `feedback` (a list of labels) for feedback; for governance, `{}` or "
+        f"a label (`request_id`, `label`) or `feedback` (a list of 1 to {MAX_FEEDBACK} labels) for feedback; for "
+        "governance, `{}` or "
         "the route's members (`reason`; `version` to move an alias); see /openapi.json",
         field="body",
     ),
