@@ -570,7 +570,7 @@ def test_a_canary_reading_fewer_features_answers_the_documented_requests_capture
         # THEN v2 answers both, reading its own features
         assert answer(service, sent, request)["model"]["version"] == second.version
     # AND a request the document refuses is refused by v1's signature, whichever side it was routed to
-    with pytest.raises(BadRequestError, match="age"):
+    with pytest.raises(BadRequestError, match=r"^instances\[0\]\.age: 130 is above the maximum"):
         answer(service, json.dumps({"instances": [{**rows[0], "age": 130}]}), "bad")
     # AND v2's rows are captured without data_usage_gb, which it did not read
     captured_rows = captured(capture).to_pylist()

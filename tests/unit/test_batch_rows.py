@@ -123,3 +123,27 @@ def test_a_fraction_of_an_integer_feature_is_refused_with_the_apis_reason(churn_
     assert checked.valid.tolist() == [True, True, False]
     assert checked.rejects[2].reason == "age: expected a whole number (an integer feature), got 30.5"
     assert checked.tensors["age"].ravel().tolist() == [30.0, 31.0]
+
+
+def test_a_batch_reads_a_version_as_it_was_trained_whatever_the_spec_became() -> None:
+    from infra.local.example_data import CARD_VIEW, FRAUD_SPEC
+    from mlcore.batch import version_spec
+    from mlcore.spec import load_spec, load_view, parse_spec
+
+    view = load_view(CARD_VIEW.read_text())
+    fraud = load_spec(FRAUD_SPEC.read_text(), views=lambda name: view)
+    # GIVEN a version trained before the spec took amount_mean_7d from the view, and with region's NA a category
+    raw = fraud.model_dump(mode="json", exclude_none=True)
+    region = {"name": "region", "type": "categorical", "categories": ["NA", "EU"], "allow_unseen": True}
+    trained = parse_spec({**raw, "features": [*raw["features"], region]})
+    signature = [f for f in signature_of(trained.features) if f.name != "amount_mean_7d"]
+    # WHEN a batch reads it under today's spec (region dropped since)
+    read = version_spec(fraud, signature)
+    # THEN it reads the version's inputs, the view's feature it does not read left out of the view's binding
+    assert [f.name for f in read.features] == [f.name for f in signature]
+    assert read.views["card-activity"].features == ["tx_count_24h"]
+    # AND a feature the spec still declares as the version read it keeps its declaration, one it dropped is read
+    # from the signature (an allow_unseen feature's categories, which a CSV's NA is one of, are the spec's only)
+    assert read.feature("tx_count_24h") == fraud.feature("tx_count_24h")
+    assert read.feature("region").allow_unseen and signature_of([read.feature("region")]) == [signature[-1]]
+    assert version_spec(trained, signature_of(trained.features)).feature("region").categories == ["NA", "EU"]

@@ -66,7 +66,10 @@ def gateway_validator(name: str) -> jsonschema.Draft4Validator:
 @pytest.mark.parametrize(("name", "body"), SHAPE_ERRORS)
 def test_the_gateway_refuses_a_body_of_the_wrong_shape(name: str, body: dict[str, Any]) -> None:
     assert not gateway_validator(name).is_valid(body)
-    # and its message says what the shape is, the feedback's limit included (1001 labels are refused there)
+
+
+def test_the_gateways_refusal_of_a_body_says_what_its_shape_is_the_feedbacks_limit_included() -> None:
+    # (1001 labels are refused there: see SHAPE_ERRORS)
     assert "`feedback` (a list of 1 to 1000 labels)" in GATEWAY_RESPONSE["BAD_REQUEST_BODY"].message
 
 

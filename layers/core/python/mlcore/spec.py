@@ -6,7 +6,7 @@ import itertools
 import math
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -705,6 +705,12 @@ class ModelSpec(_Strict):
 
     def feature(self, name: str) -> Feature:
         return next(f for f in self.features if f.name == name)
+
+    def joins_view(self, binding: ViewBinding, left_out: Collection[str], *, keyed: bool) -> bool:
+        """Whether rows that leave out these features of a view read them from it: when they carry its keys
+        (`keyed`), or when one left out may not be null, which only the keys can give (a row without them is then
+        refused naming them). Otherwise the nullable ones left out are missing, as the API's document allows."""
+        return bool(left_out) and (keyed or any(not self.feature(name).nullable for name in left_out))
 
     def drift_threshold(self, feature: Feature) -> float:
         return feature.drift_threshold if feature.drift_threshold is not None else self.drift.threshold

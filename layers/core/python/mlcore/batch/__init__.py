@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         RowCheck,
         check_rows,
         score_chunk,
+        version_spec,
         with_view_features,
         write_chunk_failure,
     )

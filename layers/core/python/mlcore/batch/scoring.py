@@ -35,6 +35,7 @@ from mlcore.catalog import (
     limits,
 )
 from mlcore.data import (
+    NULL_SPELLINGS,
     OfflineFile,
     column_times,
     file_columns,
@@ -56,6 +57,7 @@ from mlcore.serving import (
     features_of,
     fractions,
     load_served_model,
+    signature_of,
     tensors_from_columns,
 )
 from mlcore.spec import ModelSpec, Task
@@ -331,10 +333,8 @@ def with_view_features(
     wanted = {
         view: binding
         for view, binding in wanted.items()
-        if binding.features
-        and (
-            all(entity in table.column_names for entity in binding.entities)
-            or any(not spec.feature(name).nullable for name in binding.features)
+        if spec.joins_view(
+            binding, binding.features, keyed=all(entity in table.column_names for entity in binding.entities)
         )
     }
     if not wanted or table.num_rows == 0:  # an empty file (a header-only CSV) has nothing to join
@@ -353,6 +353,24 @@ def with_view_features(
     return table
 
 
+def version_spec(spec: ModelSpec, signature: list[SignatureField]) -> ModelSpec:
+    """The spec as a version reads it, the API's way: its own inputs, each as the spec declares it while that
+    declaration gives the version's signature (its categories, which a CSV's `NA` may be), else as the signature has
+    it; and the view features among them. The spec may have added, dropped or retyped features since."""
+    declared = {feature.name: feature for feature in spec.features}
+    features = [
+        declared[field.name] if field.name in declared and signature_of([declared[field.name]]) == [field] else read
+        for field, read in zip(signature, features_of(signature), strict=True)
+    ]
+    names = {field.name for field in signature}
+    views = {
+        view: binding.model_copy(update={"features": [name for name in binding.features if name in names]})
+        for view, binding in spec.views.items()
+    }
+    views = {view: binding for view, binding in views.items() if binding.features}
+    return spec.model_copy(update={"features": features, "views": views})
+
+
 def _readable_times(written: pa.ChunkedArray, times: pa.ChunkedArray, key: str, column: str) -> None:
     """A row's features from views are read as of its time: a time written that is none fails the file, as it
     fails a training run, rather than read them as of the batch's time (a value from the row's future).
@@ -363,8 +381,9 @@ def _readable_times(written: pa.ChunkedArray, times: pa.ChunkedArray, key: str, 
         Naming the file, the column, how many rows and the first values.
     """
     written_some = pc.is_valid(written)
-    if is_text(written.type):  # an empty cell is no time written: the batch's
-        written_some = pc.and_(written_some, pc.not_equal(pc.utf8_trim_whitespace(written), ""))
+    if is_text(written.type):  # an empty cell, or a null's spelling (`NA`), is no time written: the batch's
+        spelled = pc.utf8_trim_whitespace(written)
+        written_some = pc.and_(written_some, pc.invert(pc.is_in(spelled, value_set=pa.array(NULL_SPELLINGS))))
     unreadable = pc.and_(pc.is_null(times), written_some)
     count = pc.sum(unreadable).as_py() or 0
     if count:
@@ -457,8 +476,7 @@ def score_chunk(
         )
     # verifies the bytes' SHA-256; every vCPU of the job scores
     model: OnnxModel = load_served_model(version, artifacts, threads=available_cpus())
-    # the version's inputs, as the API reads them for it: the spec may have added or dropped features since
-    spec = registry.get_spec(plan.model_name).model_copy(update={"features": features_of(model.signature)})
+    spec = version_spec(registry.get_spec(plan.model_name), model.signature)
     writer: ChunkWriter | None = None
     read = 0
     as_of = datetime.fromisoformat(plan.created_at)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         merge_counts,
     )
     from mlcore.data.datasets import (
+        NULL_SPELLINGS,
         DatasetFiles,
         DatasetTables,
         as_timestamps,

@@ -45,19 +45,17 @@ def input_kinds(signature: Sequence[SignatureField]) -> dict[str, str]:
     return {field.name: "double" if field.type == "float" else "string" for field in signature}
 
 
-def capture_schema(spec: ModelSpec, signatures: Sequence[Sequence[SignatureField]] = ()) -> list[tuple[str, str]]:
-    """The columns of a model's captured traffic after `META_COLUMNS`: the inputs of the versions that serve it (the
-    champion's, then those only a challenger reads), then `OUTPUT_COLUMNS`. What a version reads, not what the spec
-    says now: a feature the spec added since is in no request, and one it dropped is still the champion's input.
-    Without `signatures`, the spec's features (a version trained on the spec as it is)."""
-    features: dict[str, str] = {}
-    for signature in signatures:  # the first to read a feature gives its kind and place
-        for name, kind in input_kinds(signature).items():
-            features.setdefault(name, kind)
-    if not signatures:
-        features = {f.name: "double" if f.is_numeric else "string" for f in spec.features}
+def capture_schema(spec: ModelSpec, inputs: Sequence[SignatureField] | None = None) -> list[tuple[str, str]]:
+    """The columns of a model's captured traffic after `META_COLUMNS`: the features a request may carry (`inputs`:
+    the serving versions', `Serving.request_signature`), then `OUTPUT_COLUMNS`. What the versions read, not what the
+    spec says now: a feature the spec added since is in no request, and one it dropped is still the champion's
+    input. Without `inputs`, the spec's features (a version trained on the spec as it is)."""
+    if inputs is None:
+        features = [(f.name, "double" if f.is_numeric else "string") for f in spec.features]
+    else:
+        features = list(input_kinds(inputs).items())
     outputs = [(name, label_kind(spec) if kind == LABEL else kind) for name, kind in OUTPUT_COLUMNS]
-    return [*features.items(), *outputs]
+    return [*features, *outputs]
 
 
 @dataclass

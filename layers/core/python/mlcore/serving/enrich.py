@@ -14,6 +14,7 @@ from typing import Any
 
 from mlcore.catalog import online_key
 from mlcore.errors import BadRequestError, DependencyError
+from mlcore.serving import jsonio
 from mlcore.spec import MICROS_PER_HOUR, ModelSpec, ViewBinding
 
 BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
@@ -62,9 +63,7 @@ def _bad(row: int, name: str, message: str) -> BadRequestError:
 def _entity_values(row: dict[str, Any], index: int, view: str, binding: ViewBinding) -> list[str]:
     values = []
     for entity in binding.entities:
-        value = row.get(entity)
-        if type(value) is float and value.is_integer():  # 5.0 is the integer 5, as JSON Schema reads it
-            value = int(value)
+        value = jsonio.whole(row.get(entity))
         if type(value) is int:  # an id sent as a number is the same entity as its text
             value = str(value)
         what = f"the entity key of feature view '{view}'"
@@ -90,10 +89,7 @@ def _wanted(records: list[Any], spec: ModelSpec) -> dict[int, list[tuple[str, st
             continue  # the validator names it
         for view, binding in spec.views.items():
             left_out = [name for name in binding.features if name not in row]
-            if not left_out:
-                continue
-            keyed = all(entity in row for entity in binding.entities)
-            if keyed or any(not spec.feature(name).nullable for name in left_out):
+            if spec.joins_view(binding, left_out, keyed=all(entity in row for entity in binding.entities)):
                 values = _entity_values(row, index, view, binding)
                 entity = ", ".join(f"{name} {value!r}" for name, value in zip(binding.entities, values, strict=True))
                 wanted.setdefault(index, []).append((view, online_key(view, values), entity))

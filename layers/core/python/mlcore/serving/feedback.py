@@ -97,8 +97,7 @@ def record_feedback(
             raise BadRequestError(
                 f"{where}.request_id: expected the request_id of a prediction", field=f"{where}.request_id"
             )
-        if type(row) is float and row.is_integer():  # 1.0 is the integer 1, as JSON Schema reads it
-            row = int(row)
+        row = jsonio.whole(row)
         if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < 2**31:
             raise BadRequestError(f"{where}.row_index: expected a row number >= 0", field=f"{where}.row_index")
         request_ids.append(request_id)

@@ -25,3 +25,9 @@ def dumps(document: Any) -> str:
 def size(body: str) -> int:
     """A body's size in bytes as it was sent (UTF-8), which the limits count: a character may take four."""
     return len(body) if body.isascii() else len(body.encode("utf-8", "surrogatepass"))
+
+
+def whole(value: Any) -> Any:
+    """A JSON number with no fraction as the integer it is (`5.0` is 5, as JSON Schema's `integer` reads it); any
+    other value as it is."""
+    return int(value) if type(value) is float and value.is_integer() else value

@@ -8,7 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,14 +52,12 @@ class Serving:
     mode: RolloutMode | None = None
     weight: float = 0.0
     checked_at: float = 0.0
-    capture_schema: list[tuple[str, str]] = field(default_factory=list)
-    # per version, its inputs when they are not every feature the capture has (a challenger reads others): None
-    capture_inputs: dict[int, dict[str, str] | None] = field(default_factory=dict)
 
     @functools.cached_property
     def request_signature(self) -> list[SignatureField]:
         """What a request may carry, the API's contract: the champion's inputs, and during a rollout those only
-        the challenger reads, which a request may leave out (the champion never reads them)."""
+        the challenger reads, which a request may leave out (the champion never reads them). A feature both read is
+        the champion's."""
         champion = self.champion.model.signature
         if self.challenger is None:
             return champion
@@ -72,15 +70,31 @@ class Serving:
     @functools.cached_property
     def challenger_only(self) -> frozenset[str]:
         """The features only the challenger reads (none without a rollout)."""
-        champion = self.champion.model.signature
-        return frozenset(f.name for f in self.request_signature[len(champion) :])
+        return frozenset(f.name for f in self.request_signature[len(self.champion.model.signature) :])
 
+    @functools.cached_property
+    def challenger_only_check(self) -> InputValidator:
+        """The challenger's own features, checked as the API's document says (all may be left out)."""
+        return InputValidator(self.request_signature[len(self.champion.model.signature) :])
 
-def _captured_inputs(schema: list[tuple[str, str]], versions: list[LoadedModel]) -> dict[int, dict[str, str] | None]:
-    """`Serving.capture_inputs`: a version that reads every captured feature as its kind fills them all (None)."""
-    features = dict(schema_features(schema))
-    inputs = {version.version: input_kinds(version.model.signature) for version in versions}
-    return {number: None if kinds == features else kinds for number, kinds in inputs.items()}
+    @functools.cached_property
+    def same_inputs(self) -> bool:
+        """Whether the challenger reads a request exactly as the champion does."""
+        return self.challenger is not None and self.challenger.model.signature == self.champion.model.signature
+
+    @functools.cached_property
+    def capture_schema(self) -> list[tuple[str, str]]:
+        """The capture's columns: every feature a request may carry (`request_signature`), then the outputs."""
+        return capture_schema(self.spec, self.request_signature)
+
+    @functools.cached_property
+    def capture_inputs(self) -> dict[int, dict[str, str] | None]:
+        """Per version, its inputs (`input_kinds`) when they are not every feature the capture has: None when it
+        reads them all as their kinds (a version's rows are null in the others)."""
+        features = dict(schema_features(self.capture_schema))
+        versions = [version for version in (self.champion, self.challenger) if version is not None]
+        inputs = {version.version: input_kinds(version.model.signature) for version in versions}
+        return {number: None if kinds == features else kinds for number, kinds in inputs.items()}
 
 
 @dataclass
@@ -242,8 +256,6 @@ class PredictionService:
             raise ServiceUnavailableError(
                 f"model '{name}' cannot be loaded now (its registry or bucket did not answer); retry"
             ) from error
-        versions = [version for version in (champion, challenger) if version is not None]
-        schema = capture_schema(spec, [version.model.signature for version in versions])
         serving = Serving(
             spec=spec,
             champion=champion,
@@ -251,8 +263,6 @@ class PredictionService:
             mode=challenger_alias.mode if challenger_alias else None,
             weight=challenger_alias.weight if challenger_alias else 0.0,
             checked_at=now,
-            capture_schema=schema,
-            capture_inputs=_captured_inputs(schema, versions),
         )
         self._serving[name] = serving
         return serving
@@ -308,10 +318,10 @@ class PredictionService:
             raise
         answer, variant = serving.champion, CHAMPION
         shadow = serving.challenger if serving.mode is RolloutMode.SHADOW else None
-        inputs, records = self._read(serving, body, one_pass=shadow is None and not serving.challenger_only)
+        inputs, records = self._read(serving, body, one_pass=shadow is None)
         canary = serving.challenger if serving.mode is RolloutMode.CANARY else None
         if canary is not None and route_share(routing_key or request_id) < serving.weight:
-            read = self._canary_inputs(canary, serving.champion, inputs, body, records)
+            read = self._canary_inputs(serving, inputs, body, records)
             if read is not None:
                 answer, variant, inputs = canary, CHALLENGER, read
         outputs = answer.model.predict(inputs.tensors)
@@ -357,22 +367,19 @@ class PredictionService:
                 records = self._enriched(records, serving.spec)
             extra = serving.challenger_only
             if extra:  # a feature only the challenger reads is checked as the document says, then left to it
-                InputValidator(serving.request_signature[len(champion.signature) :])(
-                    _select(records, extra, keep=True), self.max_rows
-                )
+                serving.challenger_only_check(_select(records, extra, keep=True), self.max_rows)
             own = _select(records, extra, keep=False) if extra else records
             return champion.validate(own, self.max_rows), records
         except BadRequestError as error:
             raise _in_the_bodys_shape(error, body) from None
 
-    def _canary_inputs(
-        self, canary: LoadedModel, champion: LoadedModel, inputs: Inputs, body: str, records: list[Any]
-    ) -> Inputs | None:
+    def _canary_inputs(self, serving: Serving, inputs: Inputs, body: str, records: list[Any]) -> Inputs | None:
         """The request as the canary reads it: as the champion read it when their signatures are the same, else read
-        again by the canary's; None when the canary cannot read it (a feature it does not take, or lacks, or a value
-        outside its bounds), and the champion answers: a request the API's contract takes is always answered."""
-        if canary.model.signature == champion.model.signature:
-            return inputs
+        again by the canary's; None when the canary cannot read it (a feature it needs left out, a value outside its
+        bounds), and the champion answers: a request the API's contract takes is always answered."""
+        canary = serving.challenger
+        if canary is None or serving.same_inputs:
+            return inputs if canary is not None else None
         try:
             return canary.model.validate(
                 _read_by(canary, records or parse_body(body, self.max_body_bytes)), self.max_rows
@@ -393,6 +400,11 @@ class PredictionService:
         try:
             inputs = challenger.model.validate(_read_by(challenger, records), self.max_rows)
             shadow = challenger.model.predict(inputs.tensors)["label"].tolist()
+        except BadRequestError as error:  # a request it cannot read (a feature of its own left out): not scored
+            logger.info(
+                "the shadow model cannot read the request", extra={"model": outcome.model_name, "error": error.message}
+            )
+            return None
         except Exception:  # the shadow must never change or fail the champion's answer
             logger.warning("shadow model failed on the request", exc_info=True, extra={"model": outcome.model_name})
             return None
