@@ -297,3 +297,23 @@ def test_the_champions_own_inputs_are_checked_whatever_the_spec_added_or_dropped
     checked = {f["feature"] for f in report["features"]}
     assert checked == {f.name for f in churn_spec.features}
     assert not [q for q in report["quality"] if q["column"] in ("discount", "plan", "monthly_charges")]
+
+
+def test_a_window_over_a_feature_retyped_between_versions_reads_it_as_the_newest_file_does(
+    capture: ObjectStore, churn_spec: ModelSpec, capture_request: Callable[..., int]
+) -> None:
+    from mlcore.data import capture_window
+
+    # GIVEN v1's traffic with age a number, then v2's, trained on a spec where age is a category
+    raw = churn_spec.model_dump(mode="json", exclude_none=True)
+    features = [{"name": "age", "type": "categorical"} if f["name"] == "age" else f for f in raw["features"]]
+    retyped = parse_spec({**raw, "features": features})
+    rows = churn_instances(4, seed=5)
+    capture_request(capture, churn_spec, rows[:2], ["no", "no"], at=NOW - timedelta(hours=2), request_id="v1")
+    as_text = [{**row, "age": "41"} for row in rows[2:]]
+    capture_request(capture, retyped, as_text, ["no", "no"], at=NOW - timedelta(hours=1), request_id="v2", version=2)
+    # WHEN the monitor reads the day THEN both are read, age as the newest file has it (v1's numbers as text)
+    window = capture_window(capture, "churn", NOW - timedelta(hours=3), NOW)
+    assert window.column("request_id").to_pylist() == ["v1", "v1", "v2", "v2"]
+    ages = window.column("age").to_pylist()
+    assert ages[2:] == ["41", "41"] and [float(age) for age in ages[:2]] == [row["age"] for row in rows[:2]]

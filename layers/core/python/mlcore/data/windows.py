@@ -23,10 +23,36 @@ def read_parquet_window(store: ObjectStore, kind: str, model_name: str, start: d
     tables = [
         pq.read_table(io.BytesIO(store.get(key)))
         for day in _days(start, end)
-        for key in store.list_keys(partition(kind, model_name, day))
+        for key in store.list_keys(partition(kind, model_name, day))  # by name: in the order they were written
         if key.endswith(".parquet")
     ]
-    return pa.concat_tables(tables, promote_options="default") if tables else None
+    if not tables:
+        return None
+    try:
+        return pa.concat_tables(tables, promote_options="default")
+    except pa.ArrowTypeError:  # a feature retyped between versions: its newest type, as the newest version reads it
+        return pa.concat_tables(_newest_types(tables), promote_options="default")
+
+
+def _newest_types(tables: list[Any]) -> list[Any]:
+    """The tables with each column in the type its newest file gives it: a value the older type cannot be read as
+    (a category in a now numeric column) is null."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    newest = {field.name: field.type for table in tables for field in table.schema}  # the last file's wins
+
+    def read_as(column: Any, wanted: Any) -> Any:
+        if column.type == wanted or pa.types.is_null(column.type):
+            return column
+        try:
+            return pc.cast(column, wanted)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return pa.nulls(len(column), wanted)
+
+    return [
+        pa.table({name: read_as(table.column(name), newest[name]) for name in table.column_names}) for table in tables
+    ]
 
 
 def capture_window(store: ObjectStore, model_name: str, start: datetime, end: datetime) -> Any:
