@@ -226,6 +226,26 @@ def test_a_new_schema_writes_the_rows_of_the_old_one_first(
     assert len(store.objects) == 2
 
 
+def test_rows_of_a_replaced_schema_whose_write_failed_are_written_at_the_next_flush(
+    store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec
+) -> None:
+    buffer = buffer_of(store, clock)
+    add(buffer, churn_spec, "old")
+    raw = churn_spec.model_dump(mode="json")
+    narrower = churn_spec.model_validate({**raw, "features": [f for f in raw["features"] if f["name"] != "age"]})
+    # WHEN a new schema arrives while S3 fails: the old rows' write fails, and they wait, counted as pending
+    store.failing = True
+    buffer.add("churn", capture_schema(narrower), request(narrower, "new"))
+    assert store.objects == {} and buffer.pending() == 2
+    # THEN once S3 answers, the next flush writes both, each in its schema, and nothing is dropped
+    store.failing = False
+    assert buffer.flush() == 2
+    written = [pq.read_table(io.BytesIO(data)) for _, data in sorted(store.objects.items())]
+    assert sorted(table.column("request_id")[0].as_py() for table in written) == ["new", "old"]
+    assert [("age" in table.column_names) for table in written].count(True) == 1  # each in its own schema
+    assert buffer.dropped == 0 and buffer.pending() == 0
+
+
 def test_the_spec_reserves_every_column_capture_adds(churn_spec: ModelSpec) -> None:
     feature_names = set(churn_spec.feature_names)
     added = {name for name, _ in (*META_COLUMNS, *capture_schema(churn_spec))} - feature_names

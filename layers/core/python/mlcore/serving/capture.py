@@ -180,6 +180,8 @@ class CaptureBuffer:
         self.dropped = 0
         self.written = 0
         self._buffers: dict[str, _Buffer] = {}
+        # buffers a new schema replaced (a rollout began or ended) whose write failed: retried at the next flush
+        self._retired: list[tuple[str, _Buffer]] = []
         self._lock = threading.RLock()  # re-entered: a write in the caller's thread records its outcome
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture") if background else None
         self._in_flight: list[Future[None]] = []
@@ -194,6 +196,7 @@ class CaptureBuffer:
             if buffer is None or buffer.schema != schema:
                 if buffer is not None and buffer.batches:
                     self._due(model_name, buffer)
+                    self._retired.append((model_name, buffer))  # its rows return to it if the write fails
                 buffer = self._buffers[model_name] = _Buffer(schema, since=self.clock())
             if not buffer.batches:
                 buffer.since = self.clock()
@@ -209,9 +212,10 @@ class CaptureBuffer:
         wait(in_flight)
         with self._lock:
             before = self.written
-            for name, buffer in self._buffers.items():
+            for name, buffer in [*self._retired, *self._buffers.items()]:
                 if buffer.batches:
                     self._write(name, buffer, self._take(buffer))
+            self._retired = [(name, buffer) for name, buffer in self._retired if buffer.batches]
             return self.written - before
 
     def _take(self, buffer: _Buffer) -> list[CaptureBatch]:
@@ -229,7 +233,7 @@ class CaptureBuffer:
         self._in_flight.append(self._writer.submit(self._write, model_name, buffer, batches))
 
     def pending(self) -> int:
-        return sum(buffer.rows for buffer in self._buffers.values())
+        return sum(buffer.rows for buffer in [*(b for _, b in self._retired), *self._buffers.values()])
 
     def _write(self, model_name: str, buffer: _Buffer, batches: list[CaptureBatch]) -> None:
         """Encode and put the batches, a file per day served; rows a put failed on go back to the buffer."""
