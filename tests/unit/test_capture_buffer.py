@@ -213,13 +213,18 @@ def test_rows_straddling_midnight_go_to_the_day_they_were_served(
     assert by_day == {"2025-03-01": ["before"] * 2, "2025-03-02": ["after"] * 3}
 
 
+def without_age(spec: ModelSpec) -> ModelSpec:
+    """The spec of a version that does not read age: its capture has another schema."""
+    raw = spec.model_dump(mode="json")
+    return spec.model_validate({**raw, "features": [f for f in raw["features"] if f["name"] != "age"]})
+
+
 def test_a_new_schema_writes_the_rows_of_the_old_one_first(
     store: MemoryStore, clock: FakeClock, churn_spec: ModelSpec
 ) -> None:
     buffer = buffer_of(store, clock)
     add(buffer, churn_spec, "old")
-    raw = churn_spec.model_dump(mode="json")
-    narrower = churn_spec.model_validate({**raw, "features": [f for f in raw["features"] if f["name"] != "age"]})
+    narrower = without_age(churn_spec)
     buffer.add("churn", capture_schema(narrower), request(narrower, "new"))
     assert store.request_ids() == ["old"]
     assert buffer.flush() == 1
@@ -231,8 +236,7 @@ def test_rows_of_a_replaced_schema_whose_write_failed_are_written_at_the_next_fl
 ) -> None:
     buffer = buffer_of(store, clock)
     add(buffer, churn_spec, "old")
-    raw = churn_spec.model_dump(mode="json")
-    narrower = churn_spec.model_validate({**raw, "features": [f for f in raw["features"] if f["name"] != "age"]})
+    narrower = without_age(churn_spec)
     # WHEN a new schema arrives while S3 fails: the old rows' write fails, and they wait, counted as pending
     store.failing = True
     buffer.add("churn", capture_schema(narrower), request(narrower, "new"))
@@ -291,8 +295,7 @@ def test_a_model_whose_schema_changed_writes_its_old_rows_under_its_own_name(
 ) -> None:
     buffer = buffer_of(store, clock)
     add(buffer, churn_spec, "old")
-    raw = churn_spec.model_dump(mode="json")
-    narrower = churn_spec.model_validate({**raw, "features": [f for f in raw["features"] if f["name"] != "age"]})
+    narrower = without_age(churn_spec)
     buffer.add("churn", capture_schema(narrower), request(narrower, "new"))
     assert all(key.startswith("capture/model=churn/") for key in store.objects)
 
