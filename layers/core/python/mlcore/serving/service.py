@@ -378,8 +378,10 @@ class PredictionService:
         again by the canary's; None when the canary cannot read it (a feature it needs left out, a value outside its
         bounds), and the champion answers: a request the API's contract takes is always answered."""
         canary = serving.challenger
-        if canary is None or serving.same_inputs:
-            return inputs if canary is not None else None
+        if canary is None:
+            return None
+        if serving.same_inputs:
+            return inputs
         try:
             return canary.model.validate(
                 _read_by(canary, records or parse_body(body, self.max_body_bytes)), self.max_rows
