@@ -635,6 +635,30 @@ def test_a_row_without_the_card_id_may_leave_out_a_nullable_view_feature_but_not
         _predict(fraud_service, {**own, "amount_mean_7d": 80.0})
 
 
+def test_a_champion_trained_before_the_spec_took_a_view_feature_is_served_by_keys_without_it(  # noqa: PLR0917
+    fraud_service: PredictionService,
+    registry: Registry,
+    artifacts: ObjectStore,
+    data: ObjectStore,
+    resources: Any,
+    activity: pa.Table,
+    view: FeatureView,
+    train_model: Callable[..., Any],
+    register_model: Callable[..., Any],
+) -> None:
+    from mlcore.data import training_set
+
+    # GIVEN v2, trained when the spec took only tx_count_24h from the view, champion under today's spec (both)
+    text = FRAUD_SPEC.read_text().replace(", card-activity.amount_mean_7d]", "]")
+    narrow = load_spec(text, views=lambda name: view)
+    joined, _ = training_set(card_transactions(activity, rows=600, seed=2), narrow, data)
+    second = register_model(registry, artifacts, train_model(narrow, joined), run_id="run-2")
+    _set_online(resources, "c00007", timedelta(hours=1), '{"tx_count_24h":2.0,"amount_mean_7d":80.0}')
+    # WHEN a row by its card id comes THEN v2 answers it: the count read, the mean (which v2 does not read) not
+    answer = _predict(fraud_service, TRANSACTION)
+    assert answer["model"] == {"name": "fraud", "version": second.version}
+
+
 def test_the_capture_holds_the_values_read_from_the_online_store(
     fraud_service: PredictionService, resources: Any, capture: ObjectStore
 ) -> None:

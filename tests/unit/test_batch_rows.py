@@ -127,7 +127,7 @@ def test_a_fraction_of_an_integer_feature_is_refused_with_the_apis_reason(churn_
 
 def test_a_batch_reads_a_version_as_it_was_trained_whatever_the_spec_became() -> None:
     from infra.local.example_data import CARD_VIEW, FRAUD_SPEC
-    from mlcore.batch import version_spec
+    from mlcore.serving import version_spec
     from mlcore.spec import load_spec, load_view, parse_spec
 
     view = load_view(CARD_VIEW.read_text())

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
         RowCheck,
         check_rows,
         score_chunk,
-        version_spec,
         with_view_features,
         write_chunk_failure,
     )

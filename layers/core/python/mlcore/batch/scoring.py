@@ -54,11 +54,10 @@ from mlcore.serving import (
     OnnxModel,
     bounds,
     class_scores,
-    features_of,
     fractions,
     load_served_model,
-    signature_of,
     tensors_from_columns,
+    version_spec,
 )
 from mlcore.spec import ModelSpec, Task
 from mlcore.storage import ObjectStore
@@ -351,24 +350,6 @@ def with_view_features(
             table, times, view, binding, spec=spec, data=data, rows_are=f"rows of {key}", cache=cache, listed=listed
         )
     return table
-
-
-def version_spec(spec: ModelSpec, signature: list[SignatureField]) -> ModelSpec:
-    """The spec as a version reads it, the API's way: its own inputs, each as the spec declares it while that
-    declaration gives the version's signature (its categories, which a CSV's `NA` may be), else as the signature has
-    it; and the view features among them. The spec may have added, dropped or retyped features since."""
-    declared = {feature.name: feature for feature in spec.features}
-    features = [
-        declared[field.name] if field.name in declared and signature_of([declared[field.name]]) == [field] else read
-        for field, read in zip(signature, features_of(signature), strict=True)
-    ]
-    names = {field.name for field in signature}
-    views = {
-        view: binding.model_copy(update={"features": [name for name in binding.features if name in names]})
-        for view, binding in spec.views.items()
-    }
-    views = {view: binding for view, binding in views.items() if binding.features}
-    return spec.model_copy(update={"features": features, "views": views})
 
 
 def _readable_times(written: pa.ChunkedArray, times: pa.ChunkedArray, key: str, column: str) -> None:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
         tensors_from_columns,
         validate_instances,
     )
-    from mlcore.serving.model import OnnxModel, features_of, load_served_model, signature_of
+    from mlcore.serving.model import OnnxModel, features_of, load_served_model, signature_of, version_spec
     from mlcore.serving.openapi import feature_schema, gateway_schema, model_document, openapi_document
     from mlcore.serving.parquet import write_parquet
     from mlcore.serving.request_ids import RequestIds

@@ -52,7 +52,7 @@ def model_document(service: PredictionService, call: Call) -> dict[str, Any]:
         serving.request_signature,
         model.classes,
         service.max_rows,
-        views=serving.spec.views,
+        views=serving.reads.views,
     )
 
 

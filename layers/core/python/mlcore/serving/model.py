@@ -16,7 +16,7 @@ from mlcore.serving.inputs import FLOAT, STRING, InputValidator
 
 if TYPE_CHECKING:
     from mlcore.registry import ModelVersion
-    from mlcore.spec import Feature
+    from mlcore.spec import Feature, ModelSpec
     from mlcore.storage import ObjectStore
 
 
@@ -41,6 +41,24 @@ def features_of(signature: list[SignatureField]) -> list[Feature]:
         )
         for f in signature
     ]
+
+
+def version_spec(spec: ModelSpec, signature: list[SignatureField]) -> ModelSpec:
+    """The spec as a version reads it, the API's way: its own inputs, each as the spec declares it while that
+    declaration gives the version's signature (its categories, which a CSV's `NA` may be), else as the signature has
+    it; and the view features among them. The spec may have added, dropped or retyped features since."""
+    declared = {feature.name: feature for feature in spec.features}
+    features = [
+        declared[field.name] if field.name in declared and signature_of([declared[field.name]]) == [field] else read
+        for field, read in zip(signature, features_of(signature), strict=True)
+    ]
+    names = {field.name for field in signature}
+    views = {
+        view: binding.model_copy(update={"features": [name for name in binding.features if name in names]})
+        for view, binding in spec.views.items()
+    }
+    views = {view: binding for view, binding in views.items() if binding.features}
+    return spec.model_copy(update={"features": features, "views": views})
 
 
 def signature_of(features: list[Feature]) -> list[SignatureField]:

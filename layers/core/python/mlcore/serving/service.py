@@ -28,7 +28,7 @@ from mlcore.serving import jsonio
 from mlcore.serving.capture import CaptureBuffer, capture_batch, capture_schema, input_kinds, schema_features
 from mlcore.serving.enrich import OnlineStore, with_online_features
 from mlcore.serving.inputs import Inputs, InputValidator, as_split_error, check_batch, records_from_split
-from mlcore.serving.model import OnnxModel, load_served_model
+from mlcore.serving.model import OnnxModel, load_served_model, version_spec
 from mlcore.serving.request_ids import RequestIds
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
@@ -66,6 +66,13 @@ class Serving:
             f.model_copy(update={"nullable": True}) for f in self.challenger.model.signature if f.name not in known
         ]
         return [*champion, *extra]
+
+    @functools.cached_property
+    def reads(self) -> ModelSpec:
+        """The spec as the serving versions read a request (`version_spec` of `request_signature`): its features and
+        the view features among them, whatever the spec added since (a view feature no version reads is not
+        looked up)."""
+        return version_spec(self.spec, self.request_signature)
 
     @functools.cached_property
     def challenger_only(self) -> frozenset[str]:
@@ -277,10 +284,10 @@ class PredictionService:
             "signature": [field.model_dump(exclude_none=True) for field in model.signature],
             "classes": model.classes,
         }
-        if serving.spec.views:  # a row may send a view's keys instead of its features
+        if serving.reads.views:  # a row may send a view's keys instead of its features
             described["views"] = {
                 view: {"entities": b.entities, "features": b.features, "ttl_hours": b.ttl_hours}
-                for view, b in serving.spec.views.items()
+                for view, b in serving.reads.views.items()
             }
         if model.threshold is not None:
             described["threshold"] = model.threshold
@@ -358,13 +365,14 @@ class PredictionService:
         they were parsed: the common request (rows complete and clean, nothing to join, `one_pass`: no second model
         to score) in one pass; any other is parsed, enriched and checked value by value."""
         champion = serving.champion.model
-        inputs = champion.validate.decode(body, self.max_rows) if one_pass and not serving.spec.views else None
+        views = serving.reads.views
+        inputs = champion.validate.decode(body, self.max_rows) if one_pass and not views else None
         if inputs is not None:
             return inputs, []
         records = parse_body(body, self.max_body_bytes)
         try:
-            if serving.spec.views:
-                records = self._enriched(records, serving.spec)
+            if views:
+                records = self._enriched(records, serving.reads)
             extra = serving.challenger_only
             if extra:  # a feature only the challenger reads is checked as the document says, then left to it
                 serving.challenger_only_check(_select(records, extra, keep=True), self.max_rows)
