@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -30,18 +30,21 @@ LOCAL_IMAGES_VARIABLE = "MLOPS_LOCAL_IMAGES"
 IMAGE_TIMEOUT_SECONDS = 3600
 # One function runs at a time: each runs with its own environment, and os.environ is process-wide.
 _environment_lock = threading.RLock()
+# A job's variables that another job must not inherit: the entrypoint reads an empty one as none (a search's trial).
+JOB_BLANKED = frozenset({"TRIAL"})
 
 
 @contextlib.contextmanager
-def environment(variables: dict[str, str], *, blank_new: bool = False) -> Iterator[None]:
+def environment(variables: dict[str, str], *, blank: Collection[str] = ()) -> Iterator[None]:
     """Run with `variables` set, putting back the values they replaced afterwards. Only those: another thread (a
     test, the CLI) may change other variables meanwhile, and a restored snapshot of them all would undo that.
 
     A variable that was not set is never removed afterwards: removing it races with any thread copying os.environ
     (botocore, moto and subprocess do), whose copy lists the keys first and then reads each, and fails on one
     removed in between (KeyError). A function's is left as it was (its template sets every variable its settings
-    read, which a template test checks); with `blank_new` (a job's: its entrypoint reads an empty TRIAL as no
-    trial) it is left empty.
+    read, which a template test checks), and so is a job's, except those in `blank` (a job's TRIAL: its entrypoint
+    reads an empty TRIAL as no trial), left empty. (Blanking every new one left a typed setting empty, BATCH_ROWS,
+    which a later reader in the process could not parse.)
     """
     with _environment_lock:
         saved = {name: os.environ[name] for name in variables if name in os.environ}
@@ -50,8 +53,7 @@ def environment(variables: dict[str, str], *, blank_new: bool = False) -> Iterat
             yield
         finally:
             os.environ.update(saved)
-            if blank_new:
-                os.environ.update({name: "" for name in variables if name not in saved})
+            os.environ.update({name: "" for name in variables if name in blank and name not in saved})
 
 
 @dataclass
@@ -200,7 +202,7 @@ class TrainingJobRunner:
 
     def run(self, job_environment: dict[str, str], command: list[str] | None = None) -> bool:
         """Run the entrypoint with the job definition's command (its arguments: none trains)."""
-        with self._lock, environment(job_environment, blank_new=True):
+        with self._lock, environment(job_environment, blank=JOB_BLANKED):
             self.runs.append(job_environment)
             if self._entrypoint is None:
                 self._entrypoint = _load(TRAINING_ENTRYPOINT, "mlops_training_entrypoint")

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from infra.local.runner import environment
+from infra.local.runner import JOB_BLANKED, environment
 
 
 def test_a_function_s_variables_are_put_back_and_a_change_made_meanwhile_by_another_thread_survives(
@@ -64,6 +64,10 @@ def test_a_thread_copying_the_environment_never_meets_a_variable_removed_under_i
 
 def test_a_jobs_variable_is_left_empty_so_the_next_job_does_not_read_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRIAL", raising=False)
-    with environment({"TRIAL": "3"}, blank_new=True):
+    monkeypatch.delenv("BATCH_ROWS", raising=False)
+    with environment({"TRIAL": "3", "BATCH_ROWS": "65536"}, blank=JOB_BLANKED):
         assert os.environ["TRIAL"] == "3"
     assert os.environ["TRIAL"] == ""  # the entrypoint's `os.environ.get("TRIAL")` reads no trial
+    # a typed setting is left as the job set it, never empty: a later reader of it parses a number
+    assert os.environ["BATCH_ROWS"] == "65536"
+    monkeypatch.delenv("BATCH_ROWS")
