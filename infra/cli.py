@@ -725,10 +725,15 @@ def _download_report(platform: Platform, name: str, run_id: str, out: Path, *, o
         path.write_bytes(data)
         written.append(path)
     document = {"html": str(written[0]), "json": str(written[1])}
-    emit(argparse.Namespace(output=output), document, f"Validation report: {written[0]} (and {written[1].name})")
-    if output != "json":  # a script asked: no browser
-        _open(written[0])
+    _report(written[0], document, f"Validation report: {written[0]} (and {written[1].name})", output)
     return 0
+
+
+def _report(path: Path, document: dict[str, Any], human: str, output: str) -> None:
+    """Tell a downloaded report: JSON for a script (no browser), else the text, opened where a browser can."""
+    emit(argparse.Namespace(output=output), document, human)
+    if output != "json":
+        _open(path)
 
 
 def _open(path: Path) -> None:
@@ -959,9 +964,7 @@ def monitor_report(platform: Platform, name: str, out: Path, *, output: str = "t
     path = out / f"{name}-{check.check_id}.html"
     path.write_bytes(platform.artifacts.get_verified(check.report))
     document = {"check_id": check.check_id, "summary": check.summary, "report": str(path)}
-    emit(argparse.Namespace(output=output), document, f"{check.summary}\nReport: {path}")
-    if output != "json":  # a script asked: no browser
-        _open(path)
+    _report(path, document, f"{check.summary}\nReport: {path}", output)
     return 0
 
 

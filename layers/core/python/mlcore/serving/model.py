@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def features_of(signature: list[SignatureField]) -> list[Feature]:
     """A served version's inputs as the spec's features that would give its signature (`signature_of`'s inverse):
     what a batch reads and checks of the version, whatever the spec says now."""
-    from mlcore.spec import Feature, FeatureType  # the batch job's: the predict path never needs it
+    from mlcore.spec import Feature, FeatureType  # not at import: a refresh or a batch needs it, not a cold start
 
     return [
         Feature(

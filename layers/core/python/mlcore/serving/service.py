@@ -25,7 +25,7 @@ from mlcore.errors import (
 )
 from mlcore.registry import CHALLENGER, CHAMPION, AliasRecord, Registry, RolloutMode, VersionStatus
 from mlcore.serving import jsonio
-from mlcore.serving.capture import CaptureBuffer, capture_batch, capture_schema, input_kinds, schema_features
+from mlcore.serving.capture import CaptureBuffer, capture_batch, capture_schema, input_kinds
 from mlcore.serving.enrich import OnlineStore, with_online_features
 from mlcore.serving.inputs import Inputs, InputValidator, as_split_error, check_batch, records_from_split
 from mlcore.serving.model import OnnxModel, load_served_model, version_spec
@@ -75,14 +75,15 @@ class Serving:
         return version_spec(self.spec, self.request_signature)
 
     @functools.cached_property
-    def challenger_only(self) -> frozenset[str]:
-        """The features only the challenger reads (none without a rollout)."""
-        return frozenset(f.name for f in self.request_signature[len(self.champion.model.signature) :])
+    def challenger_only_check(self) -> InputValidator:
+        """The features only the challenger reads (none without a rollout), checked as the API's document says (all
+        may be left out)."""
+        return InputValidator(self.request_signature[len(self.champion.model.signature) :])
 
     @functools.cached_property
-    def challenger_only_check(self) -> InputValidator:
-        """The challenger's own features, checked as the API's document says (all may be left out)."""
-        return InputValidator(self.request_signature[len(self.champion.model.signature) :])
+    def challenger_only(self) -> frozenset[str]:
+        """The names of the features only the challenger reads."""
+        return self.challenger_only_check.names
 
     @functools.cached_property
     def same_inputs(self) -> bool:
@@ -98,7 +99,7 @@ class Serving:
     def capture_inputs(self) -> dict[int, dict[str, str] | None]:
         """Per version, its inputs (`input_kinds`) when they are not every feature the capture has: None when it
         reads them all as their kinds (a version's rows are null in the others)."""
-        features = dict(schema_features(self.capture_schema))
+        features = input_kinds(self.request_signature)
         versions = [version for version in (self.champion, self.challenger) if version is not None]
         inputs = {version.version: input_kinds(version.model.signature) for version in versions}
         return {number: None if kinds == features else kinds for number, kinds in inputs.items()}
@@ -459,7 +460,7 @@ def _select(rows: list[Any], names: Collection[str], *, keep: bool) -> list[Any]
 
 def _read_by(version: LoadedModel, rows: list[Any]) -> list[Any]:
     """The rows as a version reads them: the features it does not read (another version's) left out."""
-    return _select(rows, {field.name for field in version.model.signature}, keep=True)
+    return _select(rows, version.model.validate.names, keep=True)
 
 
 def _by_class(classes: list[str], probabilities: np.ndarray) -> list[dict[str, float]]:
