@@ -105,6 +105,9 @@ def test_an_integer_class_label_is_compared_as_text(capture: ObjectStore, churn_
         ('{"request_id": "r", "label": "yes", "row_index": -1}', "body.row_index"),
         ('{"request_id": "r", "label": "yes", "row_index": 1.5}', "body.row_index"),
         ('{"request_id": "r", "label": "yes", "row_index": true}', "body.row_index"),
+        ('{"request_id": "r", "label": "yes", "row": 1}', "body.row"),
+        ('{"feedback": [{"request_id": "r", "label": "yes", "rowIndex": 1}]}', "feedback[0].rowIndex"),
+        ('{"feedback": [{"request_id": "r", "label": "yes"}], "model": "churn"}', "model"),
         ('{"feedback": []}', "feedback"),
         ('{"feedback": {"request_id": "r"}}', "feedback"),
         ('{"feedback": [{"request_id": "r", "label": "yes"}, "no"]}', "feedback[1]"),
@@ -117,6 +120,11 @@ def test_malformed_feedback_is_refused_naming_the_field(
 ) -> None:
     error = refused(churn_spec, body, capture)
     assert (error.status, error.field) == (400, field)
+
+
+def test_a_misspelt_row_index_is_refused_not_taken_as_row_0(churn_spec: ModelSpec, capture: ObjectStore) -> None:
+    error = refused(churn_spec, json.dumps({"request_id": "r", "label": "yes", "row": 3}), capture)
+    assert error.message == "body.row: unknown member (expected label, request_id, row_index)"
 
 
 def test_an_unknown_class_names_the_item_and_the_classes(churn_spec: ModelSpec, capture: ObjectStore) -> None:

@@ -285,6 +285,19 @@ def test_a_clean_batch_is_answered_and_captured_in_one_pass_as_value_by_value(
     assert [row["data_usage_gb"] for row in features[:40]] == [row["data_usage_gb"] for row in instances]
 
 
+@pytest.mark.parametrize("rows", [1, 40])  # value by value, and the one-pass decode
+def test_an_unknown_member_beside_the_rows_is_refused_naming_it(
+    churn_champion: Any, service: PredictionService, rows: int
+) -> None:
+    # a client that believes it pins a version, or misspells an option, learns it is not taken
+    request = json.dumps({"instances": churn_instances(rows, seed=5), "version": 1})
+    with pytest.raises(BadRequestError) as caught:
+        service.predict("churn", request, "req-1")
+    assert (caught.value.status, caught.value.field) == (400, "version")
+    assert caught.value.message == "version: unknown member (a body has instances or dataframe_split, nothing else)"
+    assert answer(service, body(rows))["model"]["version"] == 1  # the same rows alone are answered
+
+
 def test_a_body_that_is_no_request_is_named_before_an_unknown_model(
     registry: Registry, service: PredictionService
 ) -> None:

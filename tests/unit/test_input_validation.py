@@ -197,7 +197,8 @@ def test_too_many_rows_is_payload_too_large(signature: list[SignatureField]) -> 
         ("", "the request body is empty"),
         ("{not json", "the request body is not valid JSON"),
         ("[1, 2]", "the request body must be a JSON object"),
-        ('{"rows": []}', "instances: required"),
+        ("{}", "instances: required \\(or dataframe_split\\)$"),
+        ('{"rows": [], "version": 1}', "instances: required \\(or dataframe_split\\); the body has 'rows', 'version'"),
     ],
 )
 def test_parse_body_refuses_what_is_not_a_request(body: str | None, message: str) -> None:

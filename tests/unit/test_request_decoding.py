@@ -185,6 +185,7 @@ def test_an_integer_feature_takes_whole_numbers_as_value_by_value(visits: float 
         (body(CLEAN, dataframe_split={"columns": [], "data": []}), "both formats"),
         (json.dumps({"dataframe_split": {"columns": ["age"], "data": [[30]]}}), "MLflow's format"),
         ('{"instances": [' + json.dumps({**CLEAN, "amount": 0})[:-4] + "NaN}]}", "a NaN token"),
+        (body(CLEAN, note=1), "a member besides the rows: refused value by value, naming it"),
         ("[]", "not an object"),
         ("{", "not JSON"),
         (nested(1100), "a member nested deeper than parsing goes"),

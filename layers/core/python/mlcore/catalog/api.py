@@ -27,10 +27,11 @@ class PredictRequest(_Body):
     """Rows to score: `instances` (one object per row) or MLflow's `dataframe_split`."""
 
     model_config = ConfigDict(
+        extra="forbid",
         json_schema_extra={
             "example": {"instances": [{"tenure_months": 12, "plan": "basic"}]},
             "oneOf": [{"required": ["instances"]}, {"required": ["dataframe_split"]}],
-        }
+        },
     )
     instances: list[dict[str, Value]] | None = Field(
         default=None, min_length=1, description="One object per row, keyed by feature name."
@@ -88,12 +89,16 @@ class DescribeResponse(_Body):
 
 
 class Feedback(_Body):
+    model_config = ConfigDict(extra="forbid")
+
     request_id: str = Field(min_length=1, description="The `request_id` of the prediction this is the truth for.")
     row_index: int = Field(default=0, ge=0, description="The row of that request.")
     label: str | float
 
 
 class FeedbackBatch(_Body):
+    model_config = ConfigDict(extra="forbid")
+
     feedback: list[Feedback] = Field(min_length=1, max_length=MAX_FEEDBACK)
 
 

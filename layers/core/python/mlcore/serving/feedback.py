@@ -45,6 +45,7 @@ def _feedback_items(body: str | None) -> tuple[list[Any], bool]:
     except (json.JSONDecodeError, RecursionError) as exc:
         raise BadRequestError("the request body is not valid JSON", field="body") from exc
     if isinstance(document, dict) and "feedback" in document:
+        _refuse_unknown(document, frozenset({"feedback"}))
         items = document["feedback"]
         if not isinstance(items, list) or not items:
             raise BadRequestError("feedback: expected a non-empty list", field="feedback")
@@ -54,6 +55,17 @@ def _feedback_items(body: str | None) -> tuple[list[Any], bool]:
             )
         return items, True
     return [document], False
+
+
+_ITEM_MEMBERS = frozenset({"request_id", "row_index", "label"})
+
+
+def _refuse_unknown(document: dict[str, Any], members: frozenset[str], prefix: str = "") -> None:
+    """A 400 naming a member the body does not take: a misspelt `row_index` would otherwise label row 0."""
+    unknown = sorted(set(document).difference(members))
+    if unknown:
+        name = prefix + unknown[0]
+        raise BadRequestError(f"{name}: unknown member (expected {', '.join(sorted(members))})", field=name)
 
 
 def _label(spec: ModelSpec, label: Any, where: str, classes: list[str] | None) -> Any:
@@ -92,6 +104,7 @@ def record_feedback(
         where = f"feedback[{i}]" if batch else "body"
         if not isinstance(item, dict):
             raise BadRequestError(f"{where}: expected an object", field=where)
+        _refuse_unknown(item, _ITEM_MEMBERS, f"{where}.")
         request_id, label, row = item.get("request_id"), item.get("label"), item.get("row_index", 0)
         if not isinstance(request_id, str) or not request_id or not is_text(request_id):
             raise BadRequestError(

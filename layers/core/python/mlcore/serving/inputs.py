@@ -377,10 +377,11 @@ class InputValidator:
 def request_decoder(signature: list[SignatureField]) -> tuple[Any, list[SignatureField]]:
     """A msgspec decoder of `{"instances": [...]}` that accepts only rows the signature takes as they are: every
     feature (a nullable one may be null or left out) and no other, numbers within their bounds (JSON's integers
-    too, not booleans), categories among the model's. Other top-level members are ignored, as by `parse_body`;
-    `dataframe_split` is kept aside so that the caller can refuse a body with both. With it, the signature's
-    fields in the order of a decoded row's values (msgspec puts the features that may be left out last). No
-    decoder (None) for a signature with a feature that accepts no value (`categories: []`) or no feature."""
+    too, not booleans), categories among the model's. Another top-level member fails the decode, so that
+    `parse_body` names it; `dataframe_split` is kept aside so that the caller can refuse a body with both. With
+    it, the signature's fields in the order of a decoded row's values (msgspec puts the features that may be left
+    out last). No decoder (None) for a signature with a feature that accepts no value (`categories: []`) or no
+    feature."""
     import msgspec
 
     if not signature or any(field.categories == [] for field in signature):
@@ -402,6 +403,7 @@ def request_decoder(signature: list[SignatureField]) -> tuple[Any, list[Signatur
     request = msgspec.defstruct(
         "Request",
         [("instances", list[row]), ("dataframe_split", msgspec.Raw, msgspec.UNSET)],  # type: ignore[valid-type]
+        forbid_unknown_fields=True,
     )
     order = [signature[int(name.removeprefix("f"))] for name in row.__struct_fields__]
     return msgspec.json.Decoder(request), order

@@ -230,6 +230,7 @@ def _model_bodies(
     label = {"enum": list(classes)} if classes else {"type": "number"}
     feedback = {
         "type": "object",
+        "additionalProperties": False,
         "required": ["request_id", "label"],
         "properties": {
             "request_id": {"type": "string", "minLength": 1},
@@ -242,6 +243,7 @@ def _model_bodies(
         f"{name}-predict-request": {
             "type": "object",
             "description": f"Rows for '{name}' (bodies over {limits.MAX_BODY_BYTES:,} bytes are refused).",
+            "additionalProperties": False,
             "properties": {
                 "instances": {**rows, "items": {"$ref": f"{SCHEMAS}{name}-instance"}},
                 "dataframe_split": split,
@@ -253,6 +255,7 @@ def _model_bodies(
                 {"$ref": f"{SCHEMAS}{name}-feedback"},
                 {
                     "type": "object",
+                    "additionalProperties": False,
                     "required": ["feedback"],
                     "properties": {
                         "feedback": {

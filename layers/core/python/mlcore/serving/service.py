@@ -137,12 +137,18 @@ def parse_body(body: str | None, max_bytes: int = limits.MAX_BODY_BYTES) -> list
         raise BadRequestError(f"the request body is not valid JSON: {message}", field="body") from exc
     if not isinstance(document, dict):
         raise BadRequestError("the request body must be a JSON object", field="body")
+    unknown = sorted(set(document) - {"instances", "dataframe_split"})
+    if len(unknown) == len(document):
+        has = f"; the body has {', '.join(map(repr, unknown))}" if unknown else ""
+        raise BadRequestError(f"instances: required (or dataframe_split){has}", field="instances")
+    if unknown:  # a misspelt or unsupported option is refused, not silently ignored
+        raise BadRequestError(
+            f"{unknown[0]}: unknown member (a body has instances or dataframe_split, nothing else)", field=unknown[0]
+        )
     if "instances" in document and "dataframe_split" in document:
         raise BadRequestError("send either instances or dataframe_split, not both", field="body")
     if "dataframe_split" in document:
         return records_from_split(document["dataframe_split"])
-    if "instances" not in document:
-        raise BadRequestError("instances: required (or dataframe_split)", field="instances")
     instances = document["instances"]
     if not isinstance(instances, list):
         raise BadRequestError("instances: expected a list of objects", field="instances")
