@@ -137,13 +137,20 @@ def cmd_local_status(args: argparse.Namespace) -> int:
         return 1
     os.environ.setdefault("AWS_ENDPOINT_URL", state["endpoint"])
     platform = Platform(Resources.discover(state))
+    specs = platform.registry.list_specs()
     models = [
         {"model": spec.name, "champion": alias.version if (alias := platform.registry.get_alias(spec.name)) else None}
-        for spec in platform.registry.list_specs()
+        for spec in specs
     ]
     machines = ("training_state_machine", "monitor_state_machine", "retraining_state_machine", "batch_state_machine")
+    names = [spec.name for spec in specs]
     running = [
-        {"state_machine": machine, "execution": execution["name"], "started": str(execution["startDate"])}
+        {
+            "state_machine": machine,
+            "execution": execution["name"],
+            "model": platform.execution_model(execution["executionArn"], names),
+            "started": str(execution["startDate"]),
+        }
         for machine in machines
         if getattr(platform.resources, machine)
         for execution in platform.executions(getattr(platform.resources, machine), status="RUNNING")
@@ -161,7 +168,8 @@ def cmd_local_status(args: argparse.Namespace) -> int:
     lines += [] if models else ["  none"]
     lines += ["Running executions:"]
     lines += [
-        f"  {r['state_machine'].removesuffix('_state_machine')}: {r['execution']} (started {r['started']})"
+        f"  {r['state_machine'].removesuffix('_state_machine')}{f' of {m}' if (m := r['model']) else ''}: "
+        f"{r['execution']} (started {r['started']})"
         for r in running
     ] or ["  none"]
     emit(args, document, "\n".join(lines))

@@ -41,6 +41,7 @@ from mlcore.catalog import (
     current_code_key,
     dataset_folder,
     dataset_key,
+    dataset_prefix,
     granting_duty,
     limits,
 )
@@ -697,6 +698,15 @@ class Platform:
     def executions(self, state_machine: str, status: str | None = None) -> list[dict[str, Any]]:
         kwargs = {"stateMachineArn": state_machine, **({"statusFilter": status} if status else {})}
         return list(self.sfn.list_executions(**kwargs)["executions"])
+
+    def execution_model(self, arn: str, models: list[str]) -> str | None:
+        """The model an execution works for: its input's `model_name`, or (a retraining started by a data drop)
+        the model whose datasets the dropped object is under; None for one that is for every model (a tick)."""
+        document = json.loads(self.sfn.describe_execution(executionArn=arn).get("input") or "{}")
+        if isinstance(document.get("model_name"), str):
+            return str(document["model_name"])
+        key = str(document.get("key") or "")  # DATA_DROP_INPUT's, the dropped object's
+        return next((name for name in models if key.startswith(dataset_prefix(name))), None)
 
     # -- the API -----------------------------------------------------------------------------
     def predict(

@@ -55,7 +55,10 @@ def test_two_files_within_the_debounce_start_one_run_on_the_newest(
     before = arns(platform, machine)
     platform.upload_dataset("churn-drops", parquet(churn_table(1000, seed=22)), "parquet")
     newest = platform.upload_dataset("churn-drops", parquet(churn_table(1100, seed=23)), "parquet")
-    found = decisions(platform, new_executions(platform, machine, before, count=2))
+    requests = new_executions(platform, machine, before, count=2)
+    # `mlops local status` tells whose they are, from the dropped object's key ('churn' is no prefix of it)
+    assert [platform.execution_model(arn, ["churn", "churn-drops"]) for arn in requests] == ["churn-drops"] * 2
+    found = decisions(platform, requests)
     started = [d for d in found if d["started"]]
     assert len(started) == 1
     [skipped] = [d for d in found if not d["started"]]
@@ -64,6 +67,7 @@ def test_two_files_within_the_debounce_start_one_run_on_the_newest(
     )
     run = training_run(platform, started[0]["execution_name"])
     assert json.loads(run["input"])["dataset_uri"] == newest
+    assert platform.execution_model(run["executionArn"], ["churn", "churn-drops"]) == "churn-drops"
     assert platform.registry.get_run(started[0]["execution_name"]).datasets[0].rows == 1100
 
 
