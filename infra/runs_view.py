@@ -118,6 +118,14 @@ def compare_rows(records: list[RunRecord]) -> list[Row]:
         Row("data fingerprint", [r.fingerprint[:12] or MISSING for r in records]),
         Row("rows", [", ".join(f"{d.source} {d.rows}" for d in r.datasets) or MISSING for r in records]),
         Row("estimator", [r.estimator for r in records]),
+        Row("features", [str(len(r.features)) if r.features else MISSING for r in records]),
+    ]
+    # a feature some trained runs read and others not (a spec change between them): where the difference is
+    trained = [set(r.features) for r in records if r.features]
+    changed = sorted(set[str]().union(*trained) - trained[0].intersection(*trained[1:])) if trained else []
+    rows += [
+        Row(f"feature {name}", ["yes" if name in r.features else "no" if r.features else MISSING for r in records])
+        for name in changed
     ]
     params = sorted({name for r in records for name in r.params})
     rows += [Row(f"param {name}", [_param(r.params.get(name)) for r in records]) for name in params]
@@ -160,6 +168,7 @@ def show_lines(record: RunRecord, trials: list[RunRecord] | None = None, since: 
         lines.append(f"  trial {record.trial} of run {record.parent_run_id}")
     lines += [f"  data: {d.source} {d.uri} ({d.rows} rows, sha256 {d.sha256[:12]})" for d in record.datasets]
     lines.append(f"  {record.estimator}: " + ", ".join(f"{k}={_param(v)}" for k, v in sorted(record.params.items())))
+    lines += [f"  features ({len(record.features)}): {', '.join(record.features)}"] if record.features else []
     if record.metrics:
         lines.append("  holdout: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(record.metrics.items())))
     lines += _segment_lines(record)

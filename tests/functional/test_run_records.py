@@ -19,6 +19,8 @@ from mlcore.catalog import (
     RecordRunRequest,
     RunFile,
     SegmentMetrics,
+    SignatureField,
+    TrainingResult,
     run_key,
 )
 from mlcore.errors import ConflictError, NotFoundError
@@ -67,8 +69,20 @@ def test_a_skipped_run_is_recorded_with_its_trigger(registered: Registry, artifa
         "skipped", "skipped: nothing new", "drift", "c1"
     )  # fmt: skip
     assert (record.code_version, record.reason, record.version) == ("abc123", "drift: 3 features", None)
+    assert record.features == []  # nothing was trained
     assert len(record.spec_sha256) == 64 and record.params == {"n_estimators": 60, "max_depth": 8,
                                                                "min_samples_leaf": 5, "n_jobs": 1}  # fmt: skip
+
+
+def test_a_run_that_trained_records_its_models_inputs(registered: Registry, artifacts: ObjectStore) -> None:
+    candidate = TrainingResult(
+        model_name="churn", run_id="run-1", estimator="random_forest_classifier", artifacts={},
+        metrics={"roc_auc": 0.8}, parity_max_abs_diff=0.0,
+        signature=[SignatureField(name="age", type="float", nullable=False),
+                   SignatureField(name="plan", type="string", nullable=True)],
+    )  # fmt: skip
+    artifacts.put(run_key("churn", "run-1", RunFile.CANDIDATE), candidate.model_dump_json().encode())
+    assert build(registered, artifacts, "rejected").features == ["age", "plan"]
 
 
 def test_a_rejected_run_records_the_gates_reason(registered: Registry, artifacts: ObjectStore) -> None:
@@ -183,13 +197,13 @@ def test_a_table_of_an_earlier_release_gets_the_columns_added_since(
 
     glue = boto3.client("glue", region_name="us-east-1")
     glue.create_database(DatabaseInput={"Name": "mlops_runs"})
-    # the table as the release before training_code (threshold, compared_rows and _metrics, segments, champion_metrics)
-    # made it
+    # the table as the release before training_code (threshold, compared_rows and _metrics, segments, champion_metrics,
+    # features) made it
     register_partition(
         glue,
         database="mlops_runs",
         table="runs",
-        columns=COLUMNS[:-6],
+        columns=COLUMNS[:-7],
         location=f"s3://{artifacts.bucket}/exports/runs/",
         partition=("model_name", "other"),
         partition_location=f"s3://{artifacts.bucket}/exports/runs/model_name=other/",
@@ -203,6 +217,7 @@ def test_a_table_of_an_earlier_release_gets_the_columns_added_since(
             "compared_metrics": {"roc_auc": 0.8},
             "champion_metrics": {"roc_auc": 0.79},
             "segments": [segment],
+            "features": ["age", "plan"],
         }
     )
     export_runs([record], artifacts=artifacts, glue=glue, database="mlops_runs")
@@ -214,3 +229,4 @@ def test_a_table_of_an_earlier_release_gets_the_columns_added_since(
     assert (exported["compared_rows"], json.loads(exported["compared_metrics"])) == (140, {"roc_auc": 0.8})
     assert json.loads(exported["champion_metrics"]) == {"roc_auc": 0.79}
     assert json.loads(exported["segments"]) == [segment.model_dump(mode="json")]
+    assert json.loads(exported["features"]) == ["age", "plan"]

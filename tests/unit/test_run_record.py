@@ -123,6 +123,19 @@ def test_compare_marks_the_fields_that_differ_and_only_those() -> None:
     assert "decision threshold" not in rows  # neither picked one
 
 
+def test_compare_names_the_features_a_spec_change_added_or_dropped_between_runs() -> None:
+    first = record("run-1", features=["age", "plan", "tenure"])
+    second = record("run-2", features=["age", "plan", "region"])
+    failed = record("run-3", features=[], outcome="failed at Validate: DataValidationError: …")
+    rows = {r.field: r for r in compare_rows([first, second, failed])}
+    assert rows["features"].values == ["3", "3", "-"]
+    assert rows["feature region"].values == ["no", "yes", "-"] and rows["feature region"].differs
+    assert rows["feature tenure"].values == ["yes", "no", "-"]
+    assert "feature age" not in rows and "feature plan" not in rows  # read by every trained run: no row
+    assert "  features (3): age, plan, region" in show_lines(second)
+    assert not any(line.startswith("  features") for line in show_lines(failed))
+
+
 def test_the_decision_threshold_a_run_picked_is_shown_and_compared() -> None:
     picked = record("run-2", threshold=0.30971)
     assert "  decision threshold: 0.3097 (metrics.threshold, picked on the holdout)" in show_lines(picked)
@@ -215,3 +228,4 @@ def test_an_exported_row_has_every_column_with_nested_fields_as_json() -> None:
     assert json.loads(exported["params"]) == {"n_estimators": 60, "max_depth": 8}
     assert json.loads(exported["datasets"])[0]["rows"] == 6000
     assert exported["cross_validation"] is None and exported["status"] == "registered"
+    assert json.loads(row(record("run-2", features=["age", "plan"]))["features"]) == ["age", "plan"]

@@ -213,6 +213,7 @@ class RunRecord(Record):
     spec_sha256: str = ""
     estimator: str = ""
     params: dict[str, JsonValue] = Field(default_factory=dict)  # resolved: defaults included
+    features: list[str] = Field(default_factory=list)  # the trained model's inputs (none: nothing was trained)
     datasets: list[DataSource] = Field(default_factory=list)
     fingerprint: str = ""
     code_version: str = ""

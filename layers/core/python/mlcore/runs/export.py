@@ -61,10 +61,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("compared_metrics", "string"),
     ("segments", "string"),
     ("champion_metrics", "string"),
+    ("features", "string"),
 )
 _JSON = {
     "params", "datasets", "metrics", "cross_validation", "comparison", "steps", "compared_metrics", "segments",
-    "champion_metrics",
+    "champion_metrics", "features",
 }  # fmt: skip
 
 

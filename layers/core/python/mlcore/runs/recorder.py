@@ -204,6 +204,7 @@ def build_record(
         spec_sha256=spec_sha256(spec),
         estimator=spec.estimator.kind,
         params=candidate.params if candidate else dict(spec.estimator.params),
+        features=[field.name for field in candidate.signature] if candidate else [],
         datasets=inputs.sources if inputs else [],
         fingerprint=inputs.fingerprint if inputs else "",
         code_version=code_version,
