@@ -120,6 +120,25 @@ def test_rows_that_break_the_views_contract_write_nothing(  # noqa: PLR0917 (pyt
     assert data.list_keys("features/") == []
 
 
+def test_an_ingest_names_its_rows_time_problems_and_contract_failures_at_once(
+    ingest: Callable[[pa.Table], Any], activity: pa.Table, data: ObjectStore
+) -> None:
+    # GIVEN rows with an unreadable time and a negative count: one refusal names both, not one per attempt
+    rows = activity.slice(0, 10)
+    times = [f"{t:%Y-%m-%dT%H:%M:%S}Z" for t in rows.column("event_time").to_pylist()]
+    times[2] = "soon"
+    counts = [-1.0, *rows.column("tx_count_24h").to_pylist()[1:]]
+    broken = rows.set_column(rows.column_names.index("event_time"), "event_time", pa.array(times))
+    broken = broken.set_column(broken.column_names.index("tx_count_24h"), "tx_count_24h", pa.array(counts))
+    with pytest.raises(DataValidationError) as caught:
+        ingest(broken)
+    message = str(caught.value)
+    assert message.startswith("view 'card-activity': 1 row without a readable time in 'event_time' (row 2: 'soon';")
+    assert "; the rows break its contract: " in message and "tx_count_24h" in message
+    assert caught.value.field is None  # more than the time column is wrong
+    assert data.list_keys("features/") == []
+
+
 def test_one_unreadable_time_among_written_ones_is_named_by_its_row(
     ingest: Callable[[pa.Table], Any], activity: pa.Table, data: ObjectStore
 ) -> None:
@@ -132,6 +151,7 @@ def test_one_unreadable_time_among_written_ones_is_named_by_its_row(
     with pytest.raises(DataValidationError) as caught:
         ingest(rows.set_column(index, "event_time", pa.array(written)))
     assert "1 row without a readable time in 'event_time' (row 3: 'yesterday'; rows counted from 0" in str(caught.value)
+    assert caught.value.field == "event_time"
     assert data.list_keys("features/") == []
     # AND the same rows with a time there are ingested, every time read (a zone or none, as written)
     written[3] = written[2].removesuffix("Z")  # without a zone: UTC

@@ -51,14 +51,15 @@ def _glue_columns(view: FeatureView) -> list[tuple[str, str]]:
     ]
 
 
-def _event_times(table: pa.Table, view: FeatureView, now: datetime) -> pa.ChunkedArray:
-    """The rows' event times (UTC).
+def _event_times(table: pa.Table, view: FeatureView, now: datetime) -> tuple[pa.ChunkedArray, list[str]]:
+    """The rows' event times (UTC), and what is wrong with them: the first rows whose time cannot be read, and those
+    later than `now` (give or take `CLOCK_SKEW`): a value true only in the future would be every read's newest, and
+    no request could use it before its time.
 
     Raises
     ------
     DataValidationError
-        Naming the first rows whose time cannot be read, or is later than `now` (give or take `CLOCK_SKEW`): a value
-        true only in the future would be every read's newest, and no request could use it before its time.
+        When the rows have no time column.
     """
     column = view.timestamp
     missing = f"view '{view.name}': the rows have no time column '{column}'"
@@ -68,6 +69,7 @@ def _event_times(table: pa.Table, view: FeatureView, now: datetime) -> pa.Chunke
         (pc.is_null(times), "without a readable time", "ISO 8601, e.g. 2026-01-31T12:00:00Z"),
         (ahead, "stamped in the future", f"the ingest's time is {now:%Y-%m-%dT%H:%M:%SZ}: ingest a value once true"),
     )
+    problems = []
     for failed, what, hint in checks:
         rows = np.flatnonzero(pc.fill_null(failed, False).to_numpy(zero_copy_only=False))
         if len(rows):
@@ -76,12 +78,11 @@ def _event_times(table: pa.Table, view: FeatureView, now: datetime) -> pa.Chunke
                 f"row {row}: {value.isoformat() if isinstance(value, datetime) else repr(value)}"
                 for row, value in zip(rows[:EXAMPLES].tolist(), values, strict=True)
             )
-            raise DataValidationError(
-                f"view '{view.name}': {len(rows)} row{'s' if len(rows) != 1 else ''} {what} in '{column}' ({shown}; "
-                f"rows counted from 0; {hint})",
-                field=column,
+            problems.append(
+                f"{len(rows)} row{'s' if len(rows) != 1 else ''} {what} in '{column}' ({shown}; rows counted from 0; "
+                f"{hint})"
             )
-    return times
+    return times, problems
 
 
 def ingest_rows(
@@ -106,10 +107,14 @@ def ingest_rows(
     """
     contract = view.contract_spec()
     now = now or datetime.now(UTC)
-    times = _event_times(table, view, now)
+    times, problems = _event_times(table, view, now)
     clean, report = check_contract(table, contract, require_target=False)
-    if report.blocking:
-        raise DataValidationError(f"rows for view '{view.name}' break its contract: {report.summary()}")
+    if report.blocking:  # told with the times' problems: one ingest names all that is wrong
+        problems.append(f"the rows break its contract: {report.summary()}")
+    if problems:
+        raise DataValidationError(
+            f"view '{view.name}': {'; '.join(problems)}", field=view.timestamp if not report.blocking else None
+        )
     schema = view_schema(view.entities, view.timestamp, view.features)
     rows = pa.table({name: clean.column(name) if name != view.timestamp else times for name in schema.names}).cast(
         schema
