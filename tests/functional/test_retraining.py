@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -247,16 +248,56 @@ def test_new_labelled_feedback_is_something_new(  # noqa: PLR0917 (pytest fixtur
     from infra.local.example_data import churn_instances
     from mlcore.serving import record_feedback
 
-    now = datetime.now(UTC)  # feedback is stored under the day it arrives
+    now = datetime.now(UTC)  # feedback is stored under the day it arrives; served after the dataset was written
     spec = spec_with(churn_spec, include_feedback=True)
     registry.put_spec(spec, actor="test")
     champion_trained_on(registry, data_fingerprint(data.sha256_of(DATASET)), created_at=now - timedelta(days=1))
     # served rows without labels teach nothing
-    capture_request(capture, spec, churn_instances(5, seed=1), ["no"] * 5, at=now - timedelta(hours=1), request_id="r1")
-    assert one(setup("drift", "c1", at=now)).reason == NOTHING_NEW
+    capture_request(capture, spec, churn_instances(5, seed=1), ["no"] * 5, at=now, request_id="r1")
+    assert one(setup("drift", "c1", at=now + timedelta(minutes=1))).reason == NOTHING_NEW
     # a label for one of them does
     record_feedback(spec, json.dumps({"request_id": "r1", "row_index": 2, "label": "yes"}), capture, ["no", "yes"])
-    assert one(setup("drift", "c2", at=now + timedelta(seconds=1))).started
+    assert one(setup("drift", "c2", at=now + timedelta(minutes=2))).started
+
+
+def test_a_version_that_learned_from_the_feedback_is_not_retrained_on_less(  # noqa: PLR0917 (pytest fixtures)
+    setup: Callable[..., RetrainingResult],
+    registry: Registry,
+    data: ObjectStore,
+    capture: ObjectStore,
+    churn_spec: ModelSpec,
+    capture_request: Callable[..., int],
+) -> None:
+    import pyarrow as pa
+
+    from infra.local.example_data import churn_instances
+    from mlcore.data import dataset_files, feedback_rows, rows_digest
+    from mlcore.serving import record_feedback
+
+    now = datetime.now(UTC)
+    spec = spec_with(churn_spec, include_feedback=True)
+    registry.put_spec(spec, actor="test")
+    # GIVEN rows served and labelled after the dataset was written, and v2 trained on the dataset and those labels
+    capture_request(capture, spec, churn_instances(3, seed=2), ["no"] * 3, at=now, request_id="r1")
+    record_feedback(spec, json.dumps({"feedback": [{"request_id": "r1", "row_index": i, "label": "yes"}
+                                                   for i in range(3)]}), capture, ["no", "yes"])  # fmt: skip
+    learned = rows_digest(pa.table({"request_id": ["r1"] * 3, "row_index": [0, 1, 2], "label": ["yes"] * 3}))
+    fingerprint = data_fingerprint(data.sha256_of(DATASET), learned)
+    champion_trained_on(registry, fingerprint, created_at=now + timedelta(minutes=1))
+    # WHEN nothing was labelled since v2 THEN there is nothing new: the labels v2 learned from still count (a run on the
+    # dataset alone, which a window from v2's creation gave, would learn from less than v2 did)
+    assert one(setup("drift", "d1", at=now + timedelta(minutes=2))).reason == NOTHING_NEW
+    # AND a label after v2 is something new, learned together with those before it
+    capture_request(capture, spec, churn_instances(1, seed=3), ["no"], at=now + timedelta(minutes=3), request_id="r2")
+    record_feedback(spec, json.dumps({"request_id": "r2", "label": "no"}), capture, ["no", "yes"])
+    assert one(setup("drift", "d2", at=now + timedelta(minutes=4))).started
+    # AND a dataset written after r1 was served holds its truth already: its runs add only the rows served since (r2)
+    time.sleep(1.1)  # S3 keeps whole seconds
+    newer = "datasets/churn/20250302T000000000000Z.csv"
+    data.put(newer, b"tenure_months,churned\n2,no\n")
+    served = feedback_rows(spec, registry.champion("churn"), capture, now + timedelta(minutes=5),
+                           dataset=dataset_files(data, newer), data=data)  # fmt: skip
+    assert served is not None and served.rows.num_rows == 1
 
 
 # -- schedule ------------------------------------------------------------------------------------

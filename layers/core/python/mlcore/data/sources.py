@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from mlcore.data.datasets import DatasetFiles, written_at
 from mlcore.data.windows import labelled_rows
 from mlcore.registry import ModelVersion
 from mlcore.spec import ModelSpec
@@ -42,15 +43,23 @@ class Feedback:
 
 
 def feedback_rows(
-    spec: ModelSpec, champion: ModelVersion | None, capture: ObjectStore, now: datetime
+    spec: ModelSpec,
+    champion: ModelVersion | None,
+    capture: ObjectStore,
+    now: datetime,
+    *,
+    dataset: DatasetFiles,
+    data: ObjectStore,
 ) -> Feedback | None:
-    """The labelled served rows since the champion was trained, when the spec includes feedback (else None).
+    """The labelled rows served since the dataset was written, when the spec includes feedback and a champion
+    serves (else None): each retraining on the same dataset learns from all of them, those an earlier version
+    learned from too, and a new dataset (which holds the truth up to its time) starts them over.
 
-    Rows are joined to their labels on (`request_id`, `row_index`); the latest label wins.
+    Rows are joined to their labels on (`request_id`, `row_index`); the first label wins.
     """
     if not spec.retrain.include_feedback or champion is None:
         return None
-    table = labelled_rows(capture, spec, datetime.fromisoformat(champion.created_at), now)
+    table = labelled_rows(capture, spec, written_at(dataset, data), now)
     if table is None:
         return None
     identities = table.select(["request_id", "row_index", spec.target])

@@ -40,6 +40,7 @@ from mlcore.data.datasets import (
     as_timestamps,
     column_times,
     concat_dataset,
+    dataset_files,
     folder_artifact,
     model_dataset,
     query_statement,
@@ -317,8 +318,8 @@ def validate_dataset(
 ) -> ValidateResult:
     """Check the training data against the spec's contract, snapshot it and split train/holdout.
 
-    The training data is the dataset and, with `retrain.include_feedback`, the labelled served rows
-    since the champion was trained, each checked by the same contract. When the champion learned
+    The training data is the dataset and, with `retrain.include_feedback`, the labelled rows served
+    since the dataset was written, each checked by the same contract. When the champion learned
     from exactly this data, the result says `nothing_new` (unless the run is forced) and no split
     is written. A spec with `training.image` gets its image's job (`images` registers its definition).
     With `merge`, the dataset was checked in parts (`validate_step` planned them): their counts and
@@ -337,13 +338,14 @@ def validate_dataset(
         checked = _merged(spec, run_id, artifacts, data, now)
         assert checked.parts is not None
         key = checked.parts.root
+        files = dataset_files(data, key)
     else:
         files = files or _request_dataset(spec, request, data, tables)
         key = files.root
         checked = _one_pass(files, spec, run_id, data, artifacts)
     snapshot, report = checked.snapshot, checked.report
     champion = registry.champion(name)
-    feedback = feedback_rows(spec, champion, capture, now)
+    feedback = feedback_rows(spec, champion, capture, now, dataset=files, data=data)
     fingerprint = training_fingerprint(checked.sha256, feedback)
     sources = [
         DataSource(source="dataset", uri=data.uri(key), sha256=snapshot.sha256, rows=checked.rows),
