@@ -169,8 +169,9 @@ def show_lines(record: RunRecord, trials: list[RunRecord] | None = None, since: 
     lines += [f"  data: {d.source} {d.uri} ({d.rows} rows, sha256 {d.sha256[:12]})" for d in record.datasets]
     lines.append(f"  {record.estimator}: " + ", ".join(f"{k}={_param(v)}" for k, v in sorted(record.params.items())))
     lines += [f"  features ({len(record.features)}): {', '.join(record.features)}"] if record.features else []
-    if record.metrics:
-        lines.append("  holdout: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(record.metrics.items())))
+    if record.metrics:  # a search's trial is scored by cross-validation only: its metrics are the folds' means
+        scored = "holdout" if record.trial is None else "cross-validation means"
+        lines.append(f"  {scored}: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(record.metrics.items())))
     lines += _segment_lines(record)
     if record.threshold is not None:
         lines.append(f"  decision threshold: {record.threshold:.4f} (metrics.threshold, picked on the holdout)")
@@ -200,7 +201,8 @@ def show_lines(record: RunRecord, trials: list[RunRecord] | None = None, since: 
         )
     for trial in sorted(trials or [], key=lambda t: t.trial or 0):
         params = ", ".join(f"{k}={_param(v)}" for k, v in sorted(trial.params.items()))
-        lines.append(f"  trial {trial.trial} ({trial.outcome}): {_cv(trial, record.primary_metric)} with {params}")
+        cv = f"{record.primary_metric} {_cv(trial, record.primary_metric)}"
+        lines.append(f"  trial {trial.trial} ({trial.outcome}): {cv} with {params}")
     return lines
 
 

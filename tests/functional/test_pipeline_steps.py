@@ -543,6 +543,36 @@ def test_a_search_in_which_no_trial_was_scored_fails_the_training_step(
     )
 
 
+def test_a_lightgbm_trial_with_a_value_lightgbm_refuses_is_that_trials_result(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec
+) -> None:
+    from mlcore.errors import SearchError
+    from mlcore.training import run_trial
+
+    raw = churn_spec.model_dump(mode="json", exclude_none=True)
+    raw["estimator"] = {"kind": "lightgbm_classifier", "params": {"n_estimators": 10},
+                        "search": {"params": {"num_leaves": [-3, 7, 1]}, "strategy": "grid", "folds": 2}}  # fmt: skip
+    registry.put_spec(parse_spec(raw), actor="test")
+    inputs = validate(registry, data, artifacts)
+    # WHEN trial 0 (-3) and 1 (7) run, and trial 2's job fails before it writes anything (a crash, a time-out)
+    refused = run_trial("churn", RUN, 0, json.loads(inputs.trials[0].params), registry=registry, artifacts=artifacts)
+    run_trial("churn", RUN, 1, json.loads(inputs.trials[1].params), registry=registry, artifacts=artifacts)
+    # THEN LightGBM's refusal (its own error type, no ValueError) is the trial's result, in the spec's words
+    assert refused["error"] == (
+        "TrainingError: num_leaves: LightGBM takes only a value > 1 (estimator.params, or the trial's)"
+    )
+    # AND the search refits trial 1, counting the trial that left no result among the failed
+    assert train_candidate("churn", RUN, registry=registry, artifacts=artifacts).params["num_leaves"] == 7
+    summary = json.loads(artifacts.get(f"runs/churn/{RUN}/search.json"))
+    assert (summary["best"], summary["trials"], summary["failed"]) == (1, 3, 2)
+    # AND with no trial scored, each is named with why, the lost one too
+    artifacts.client.delete_object(Bucket=artifacts.bucket, Key=f"runs/churn/{RUN}/trials/0001.json")
+    with pytest.raises(SearchError) as caught:
+        train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
+    assert caught.value.message.startswith("none of the 3 trials of run churn-run-1 could be scored: trial 0: Training")
+    assert "trials 1, 2: no result: its Batch job failed before writing one" in caught.value.message
+
+
 def with_estimator(spec: ModelSpec, estimator: dict[str, Any], metrics: dict[str, Any]) -> ModelSpec:
     raw = spec.model_dump(mode="json")
     raw["estimator"] = estimator

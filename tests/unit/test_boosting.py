@@ -190,9 +190,20 @@ def test_a_misspelt_parameter_is_named_with_its_spec_field_before_anything_is_fi
         TrainingError, match=r"^estimator\.search\.params\.num_leavs: .*LGBMClassifier; did you mean 'num_leaves'\?$"
     ):
         build_pipeline(churn("lightgbm_classifier"), {"num_leavs": 15})
-    # the parameters it takes pass: LightGBM's own names and their aliases too
+    # the parameters it takes pass: the estimator's names, and LightGBM's own for what the estimator does not set
     assert build_pipeline(churn("random_forest_classifier", params={"n_estimators": 30})) is not None
-    for params in ({"min_data_in_leaf": 5}, {"min_child_samples": 5}, {"feature_fraction": 0.8}, {"num_leaf": 7}):
+    for params in ({"min_child_samples": 5}, {"extra_trees": True}, {"feature_fraction_bynode": 0.8}, {"max_bin": 63}):
         assert build_pipeline(churn("lightgbm_classifier", params=params)) is not None
+    # an alias of a parameter the estimator sets itself gives LightGBM two values of it (num_leaf=15 trained
+    # 31-leaf trees, the estimator's default): refused, naming the estimator's name for it
+    with pytest.raises(TrainingError) as caught:
+        build_pipeline(churn("lightgbm_classifier", params={"num_leaf": 15}))
+    assert caught.value.message == (
+        "estimator.params.num_leaf: LightGBM's alias of num_leaves, which LGBMClassifier sets itself (num_leaves=31): "
+        "two values of one parameter, of which LightGBM may take either; write num_leaves"
+    )
+    for alias, own in (("min_data_in_leaf", "min_child_samples"), ("feature_fraction", "colsample_bytree")):
+        with pytest.raises(TrainingError, match=rf"^estimator\.search\.params\.{alias}: .*; write {own}$"):
+            build_pipeline(churn("lightgbm_classifier"), {alias: 0.5})
     # XGBoost lists no names: left to check its own
     assert build_pipeline(churn("xgboost_classifier", params={"max_depth": 3})) is not None

@@ -136,6 +136,17 @@ def test_compare_names_the_features_a_spec_change_added_or_dropped_between_runs(
     assert not any(line.startswith("  features") for line in show_lines(failed))
 
 
+def test_a_search_trial_says_its_metrics_are_cross_validation_means_not_the_holdouts() -> None:
+    cv = {"roc_auc": CrossValidation(folds=3, mean=0.74, sd=0.01)}
+    trial = record("run-1-trial-001", parent_run_id="run-1", trial=1, status=RunStatus.TRIAL, outcome="best",
+                   metrics={"roc_auc": 0.74}, cross_validation=cv, params={"max_depth": 4})  # fmt: skip
+    assert "  cross-validation means: roc_auc 0.7400" in show_lines(trial)
+    assert not any(line.startswith("  holdout") for line in show_lines(trial))
+    assert "  holdout: f1 0.3000, roc_auc 0.7500" in show_lines(record("run-1"))
+    # the parent lists its trials with the metric they were scored by
+    assert "  trial 1 (best): roc_auc 0.7400 ± 0.0100 with max_depth=4" in show_lines(record("run-1"), [trial])
+
+
 def test_the_decision_threshold_a_run_picked_is_shown_and_compared() -> None:
     picked = record("run-2", threshold=0.30971)
     assert "  decision threshold: 0.3097 (metrics.threshold, picked on the holdout)" in show_lines(picked)

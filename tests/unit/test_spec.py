@@ -476,6 +476,22 @@ def test_class_weights_are_balanced_or_positive_per_label_and_a_mistake_names_bo
         assert invalid(raw).message == error
 
 
+def test_class_weights_for_labels_outside_the_declared_classes_are_refused_at_registration(
+    raw: dict[str, Any],
+) -> None:
+    raw["classes"] = ["no", "yes"]
+    raw["estimator"]["class_weight"] = {"yes": 3.0, "no": 1.0}
+    assert parse_spec(raw).estimator.class_weight == {"yes": 3.0, "no": 1.0}
+    raw["estimator"]["class_weight"] = {"yes": 3.0, "Yes": 2.0}  # found a run later, by the training job, before
+    error = invalid(raw)
+    assert (error.field, error.message) == (
+        "estimator.class_weight",
+        "estimator.class_weight: names labels not in classes ['no', 'yes']: ['Yes']",
+    )
+    del raw["classes"]  # no classes declared: left to the training job, which knows the data's labels
+    assert parse_spec(raw).estimator.class_weight == {"yes": 3.0, "Yes": 2.0}
+
+
 def test_a_numeric_label_of_class_weights_is_the_label_as_text(raw: dict[str, Any]) -> None:
     # YAML reads {1: 3} unquoted as a number: the classes of 0/1 labels are "0" and "1"
     raw["estimator"]["class_weight"] = yaml.safe_load("{1: 3, '0': 1, 2.0: 1}")

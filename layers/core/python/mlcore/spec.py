@@ -635,6 +635,10 @@ class ModelSpec(_Strict):
         if self.metrics.threshold is not None and len(self.classes) != 2:
             message = f"metrics.threshold is for binary classifiers; classes lists {len(self.classes)}"
             raise FieldError(("metrics", "threshold"), message)
+        weighted = self.estimator.class_weight if isinstance(self.estimator.class_weight, dict) else {}
+        unknown = sorted(set(weighted) - set(self.classes))
+        if unknown:  # else known only when the training job meets the data, a run later
+            raise FieldError(("estimator", "class_weight"), f"names labels not in classes {self.classes}: {unknown}")
 
     def _segments(self) -> None:
         for column in self.metrics.segments:

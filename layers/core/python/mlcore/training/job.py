@@ -158,7 +158,8 @@ def train_candidate(
     if inputs.code is not None:
         install_code(inputs.code, artifacts)
     # After a search, the best trial's parameters, refitted on the whole training set.
-    params = best_trial(spec, run_id, artifacts)["params"] if inputs.trials else None
+    planned = [int(trial.trial) for trial in inputs.trials]
+    params = best_trial(spec, run_id, artifacts, planned)["params"] if planned else None
     pipeline, classes = fit(spec, run.train, params)
     onnx_bytes = export_onnx(pipeline, spec)
     candidate = OnnxModel(onnx_bytes, signature_of(spec.features), classes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib
 import math
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -37,16 +38,41 @@ def _estimator(spec: ModelSpec, overrides: Params | None = None) -> Any:
 
 
 @functools.cache
-def _lightgbm_names() -> frozenset[str] | None:
-    """Every parameter name LightGBM's core reads, aliases included (its scikit-learn estimators pass any keyword
-    on to it, which ignores an unknown one with a warning); None where this LightGBM cannot list them."""
+def _lightgbm_aliases() -> tuple[frozenset[str], ...] | None:
+    """Every parameter LightGBM's core reads, as the set of its names (its own and its aliases; its scikit-learn
+    estimators pass any keyword on to it, which ignores an unknown one with a warning); None where this LightGBM
+    cannot list them."""
     try:
         from lightgbm.basic import _ConfigAliases  # a private helper over the C API's LGBM_DumpParamAliases
 
         aliases = _ConfigAliases._get_all_param_aliases()
     except (ImportError, AttributeError):  # a LightGBM without it: left to check its own
         return None
-    return frozenset({name for names in aliases.values() for name in names} | set(aliases))
+    return tuple(frozenset({main, *names}) for main, names in aliases.items())
+
+
+def _shadowed_alias(cls: Any, known: Params, given: dict[str, Params]) -> None:
+    """A LightGBM alias of a parameter its scikit-learn estimator sets itself (`num_leaf` for `num_leaves`) gives
+    LightGBM's core two values of one parameter, and which it takes differs by parameter (the estimator's default
+    won for `num_leaf`): the spec uses the estimator's name.
+
+    Raises
+    ------
+    TrainingError
+        Naming the spec's field, the alias and the estimator's name for it.
+    """
+    for field, params in given.items():
+        for name in params:
+            if name in known:
+                continue
+            for names in _lightgbm_aliases() or ():
+                own = sorted(names & set(known))
+                if name in names and own:
+                    raise TrainingError(
+                        f"{field}.{name}: LightGBM's alias of {own[0]}, which {cls.__name__} sets itself "
+                        f"({own[0]}={known[own[0]]!r}): two values of one parameter, of which LightGBM may take "
+                        f"either; write {own[0]}"
+                    )
 
 
 def _check_names(cls: Any, known: Params, given: dict[str, Params]) -> None:
@@ -62,14 +88,16 @@ def _check_names(cls: Any, known: Params, given: dict[str, Params]) -> None:
 
     takes = set(known)
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(cls).parameters.values()):
-        core = _lightgbm_names() if cls.__module__.startswith("lightgbm") else None
+        core = _lightgbm_aliases() if cls.__module__.startswith("lightgbm") else None
         if core is None:
             return
-        takes |= core
+        takes |= {name for names in core for name in names}
     unknown = unknown_parameter(given, takes)
     if unknown is not None:
         field, name = unknown
         raise TrainingError(f"{field}.{name}: {not_a_parameter(name, cls.__name__, takes, known)}")
+    if cls.__module__.startswith("lightgbm"):
+        _shadowed_alias(cls, known, given)
 
 
 def _custom_estimator(entrypoint: str, params: Params) -> Any:
@@ -155,18 +183,39 @@ def _classes(pipeline: Any, spec: ModelSpec) -> list[str] | None:
 
 def _fit(pipeline: Any, spec: ModelSpec, rows: Any, target: np.ndarray) -> Any:
     """Fit, weighing each row by its class when the spec asks (every estimator here takes sample weights)."""
-    if spec.estimator.class_weight is None:
-        return pipeline.fit(rows, target)
-    from sklearn.utils.class_weight import compute_sample_weight
+    fitting: dict[str, Any] = {}
+    if spec.estimator.class_weight is not None:
+        from sklearn.utils.class_weight import compute_sample_weight
 
-    labels = target.astype(str)
-    weights = spec.estimator.class_weight
-    if isinstance(weights, dict):
-        unknown = sorted(set(weights) - set(labels.tolist()))
-        if unknown:
-            raise TrainingError(f"estimator.class_weight names labels not in the training data: {unknown}")
-        weights = {label: weights.get(label, 1.0) for label in np.unique(labels).tolist()}
-    return pipeline.fit(rows, target, model__sample_weight=compute_sample_weight(weights, labels))
+        labels = target.astype(str)
+        weights = spec.estimator.class_weight
+        if isinstance(weights, dict):
+            unknown = sorted(set(weights) - set(labels.tolist()))
+            if unknown:
+                raise TrainingError(f"estimator.class_weight names labels not in the training data: {unknown}")
+            weights = {label: weights.get(label, 1.0) for label in np.unique(labels).tolist()}
+        fitting["model__sample_weight"] = compute_sample_weight(weights, labels)
+    if not type(pipeline.named_steps["model"]).__module__.startswith("lightgbm"):
+        return pipeline.fit(rows, target, **fitting)
+    from lightgbm.basic import LightGBMError  # not a ValueError: its core's checks of the values
+
+    try:
+        return pipeline.fit(rows, target, **fitting)
+    except LightGBMError as exc:
+        raise _lightgbm_refusal(exc) from exc
+
+
+def _lightgbm_refusal(error: Exception) -> TrainingError:
+    """LightGBM's refusal of a value (`Check failed: (num_leaves) > (1) at /…/config_auto.cpp, line 352 .`) in the
+    words of the spec: the parameter and what it must be, without LightGBM's source location."""
+    text = str(error).strip()
+    check = re.match(r"Check failed: \((\w+)\) (\S+) \((.*?)\) at ", text)
+    if check:
+        name, comparison, bound = check.groups()
+        where = "estimator.params, or the trial's"
+        return TrainingError(f"{name}: LightGBM takes only a value {comparison} {bound} ({where})")
+    where = re.sub(r" at /\S+, line \d+ \.?$", "", text)
+    return TrainingError(f"LightGBM refused the estimator's parameters: {where}")
 
 
 def fit(spec: ModelSpec, train: pa.Table, params: Params | None = None) -> tuple[Any, list[str] | None]:

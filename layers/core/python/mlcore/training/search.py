@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Collection
 from typing import Any
 
 from mlcore.catalog import RunFile, ValidateResult, run_key, trial_key, trials_prefix
@@ -48,8 +49,12 @@ def run_trial(
     return document
 
 
-def best_trial(spec: ModelSpec, run_id: str, artifacts: ObjectStore) -> dict[str, Any]:
-    """The trial with the best mean of the primary metric (ties: the first); summed up in `search.json`.
+NO_RESULT = "no result: its Batch job failed before writing one (the run's Trials step tells why)"
+
+
+def best_trial(spec: ModelSpec, run_id: str, artifacts: ObjectStore, planned: Collection[int] = ()) -> dict[str, Any]:
+    """The trial with the best mean of the primary metric (ties: the first); summed up in `search.json`. `planned`:
+    the trials the run planned, of which one whose job failed has no result.
 
     Raises
     ------
@@ -58,6 +63,8 @@ def best_trial(spec: ModelSpec, run_id: str, artifacts: ObjectStore) -> dict[str
     """
     metric = spec.metrics.primary
     trials = [json.loads(artifacts.get(key)) for key in sorted(artifacts.list_keys(trials_prefix(spec.name, run_id)))]
+    written = {t["trial"] for t in trials}
+    trials += [{"trial": n, "error": NO_RESULT} for n in sorted(set(planned) - written)]
     scored = [
         t for t in trials
         if "error" not in t and math.isfinite(t.get("cross_validation", {}).get(metric, {}).get("mean", math.nan))
@@ -69,7 +76,7 @@ def best_trial(spec: ModelSpec, run_id: str, artifacts: ObjectStore) -> dict[str
         errors = "; ".join(
             f"trial{'s' if len(ids) > 1 else ''} {', '.join(ids)}: {error}" for error, ids in list(failed.items())[:3]
         )
-        raise SearchError(f"none of the {len(trials)} trials of run {run_id} could be scored: {errors}")
+        raise SearchError(f"none of the {len(trials)} trials of run {run_id} could be scored: {errors or 'none ran'}")
     sign = 1 if metric in LOWER_IS_BETTER else -1
     best = min(scored, key=lambda t: (sign * t["cross_validation"][metric]["mean"], t["trial"]))
     summary = {"metric": metric, "best": best["trial"], "params": best["params"], "trials": len(trials),
