@@ -180,7 +180,8 @@ class LocalApi:
                 model = None
             if not isinstance(model, str) or not model:
                 self._send(request, 400, {"error": "model_name: expected the model's name", "field": "model_name"}, {})
-            else:
+            else:  # what was served a moment ago counts, as it would by the time a schedule fires in AWS
+                self.runner.shutdown()
                 self._send(request, 200, {"fired": self.fire(model), "model_name": model}, {})
         else:
             return False

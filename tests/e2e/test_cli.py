@@ -378,7 +378,12 @@ def test_local_fire_delivers_a_models_scheduled_event(
     register_copy(platform, tmp_path, "churn-fired", retrain={"schedule": "cron(0 6 ? * MON *)"})
     machine = platform.resources.retraining_state_machine
     before = arns(platform, machine)
+    predict = next(name for name, f in target.deployment.functions.items() if f.function == "predict")
+    assert platform.predict("churn", churn_instances(2, seed=61))[0] == 200  # the predict function holds its capture
+    recycled = target.functions.recycled.get(predict, 0)
     code, out, _ = cli("local", "fire", "churn-fired")
+    # its container recycled first (its capture flushed), so that what was served a moment ago counts
+    assert target.functions.recycled.get(predict, 0) == recycled + 1
     assert code == 0 and out.startswith("Delivered the scheduled event of ") and "for 'churn-fired'" in out
     [decision] = decisions(platform, new_executions(platform, machine, before))
     # it asked for churn-fired only, as its schedule would; with no dataset, nothing starts, and it says why
