@@ -159,11 +159,19 @@ def cmd_local_status(args: argparse.Namespace) -> int:
         "endpoint": state["endpoint"],
         "api_url": state["outputs"].get("api_url"),
         "data_bucket": platform.resources.data_bucket,  # where datasets and batch scoring's input go
+        "artifacts_bucket": platform.resources.artifacts_bucket,  # runs, models, reports, the run export
+        "runs_database": platform.resources.runs_database,  # the run export's Glue database (table runs)
         "models": models,
         "running": running,
     }
     lines = [f"Embedded AWS: {document['endpoint']}", f"REST API: {document['api_url']}"]
-    lines += [f"Data bucket: s3://{document['data_bucket']}/", "Models:"]
+    lines += [
+        f"Data bucket: s3://{document['data_bucket']}/",
+        f"Artifacts bucket: s3://{document['artifacts_bucket']}/",
+    ]
+    if document["runs_database"]:  # no Athena engine here: read the export with wr.s3.read_parquet_table
+        lines.append(f"Run export: Glue database {document['runs_database']}, table runs")
+    lines.append("Models:")
     lines += [f"  {m['model']}: champion v{m['champion']}" if m["champion"] else f"  {m['model']}" for m in models]
     lines += [] if models else ["  none"]
     lines += ["Running executions:"]

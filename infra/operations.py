@@ -112,6 +112,7 @@ class Resources:
     online_features_table: str | None = None
     features_database: str | None = None
     datasets_database: str | None = None  # tables a spec may train on (data.source.glue_table)
+    runs_database: str | None = None  # the run export's (table `runs`)
     audit_bucket: str | None = None
 
     @classmethod
@@ -152,6 +153,7 @@ class Resources:
             online_features_table=values.get("online_features_table"),
             features_database=values.get("features_database"),
             datasets_database=values.get("datasets_database"),
+            runs_database=values.get("runs_database"),
             audit_bucket=values.get("audit_bucket"),
         )
 

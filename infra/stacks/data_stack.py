@@ -23,6 +23,7 @@ from mlcore.catalog import (
     FEATURES_DATABASE,
     ONLINE_FEATURES_TABLE,
     REGISTRY_TABLE,
+    RUNS_DATABASE,
 )
 
 
@@ -58,6 +59,6 @@ class DataStack(Stack):
             audit_bucket=data.audit_bucket,
         )
         outputs = (REGISTRY_TABLE, DATA_BUCKET, ARTIFACTS_BUCKET, CAPTURE_BUCKET, ALERTS_TOPIC, ONLINE_FEATURES_TABLE,
-                   FEATURES_DATABASE, DATASETS_DATABASE, AUDIT_BUCKET)  # fmt: skip
+                   FEATURES_DATABASE, DATASETS_DATABASE, RUNS_DATABASE, AUDIT_BUCKET)  # fmt: skip
         for resource in outputs:
             add_output(self, resource, self.resources.setting(resource))

@@ -194,12 +194,15 @@ def test_local_status_shows_endpoints_models_and_running_executions(
     status = json.loads(out)
     assert code == 0
     assert (status["endpoint"], status["api_url"]) == (target.endpoint, target.api.url if target.api else None)
-    assert status["data_bucket"] == Resources.discover(target.names()).data_bucket
+    resources = Resources.discover(target.names())
+    assert (status["data_bucket"], status["artifacts_bucket"]) == (resources.data_bucket, resources.artifacts_bucket)
+    assert status["runs_database"] is not None and status["runs_database"] == resources.runs_database
     assert {"model": "churn", "champion": demo.final_champion} in status["models"]
     assert status["running"] == []
     code, out, _ = cli("local", "status")
     assert f"Embedded AWS: {target.endpoint}" in out and "Running executions:\n  none" in out
     assert f"Data bucket: s3://{status['data_bucket']}/" in out
+    assert f"Run export: Glue database {status['runs_database']}, table runs" in out
 
 
 def test_feedback_from_a_csv_or_a_jsonl_file(demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path) -> None:
