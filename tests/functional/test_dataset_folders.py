@@ -161,3 +161,4 @@ def test_a_folder_that_breaks_its_contract_names_the_files_the_failing_rows_are_
     assert "categories(plan): 7 values outside ['basic', 'standard', 'premium'] (in 2025-02/b.csv: 7)" in message
     assert "not_null(age): 300 missing values in a non-nullable column (in 2025-03/c.parquet: no column age)" in message
     assert "a.parquet" not in message and "d.parquet" not in message
+    assert "first at row" not in message  # a row of the files as one would point nowhere: the files are named

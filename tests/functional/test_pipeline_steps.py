@@ -119,10 +119,10 @@ def test_validate_split_is_deterministic(
 def test_a_dataset_breaking_the_contract_is_refused_with_a_report(
     registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_spec: ModelSpec, churn_dataset: pa.Table
 ) -> None:
-    # GIVEN a dataset where some plans are unknown and some ages are missing
+    # GIVEN a dataset where some plans, from row 500 on, are unknown
     registry.put_spec(churn_spec, actor="test")
     plans = churn_dataset.column("plan").to_pylist()
-    plans[:4] = ["gold"] * 4
+    plans[500:504] = ["gold"] * 4
     broken = churn_dataset.set_column(churn_dataset.column_names.index("plan"), "plan", pa.array(plans))
     data.put(DATASET_KEY, csv_bytes(broken))
     before = registry.audit_trail("churn")
@@ -131,9 +131,12 @@ def test_a_dataset_breaking_the_contract_is_refused_with_a_report(
         validate(registry, data, artifacts)
     # THEN the error names the failure, the report is written, and the registry is untouched
     assert "categories(plan): 4 values outside" in caught.value.message
+    # the first failing row located, with its value: in a file of a million rows there is no finding it otherwise
+    assert "'premium'] (first at row 500, counted from 0: 'gold')" in caught.value.message
     report = json.loads(artifacts.get(f"runs/churn/{RUN}/validation.json"))
     [failure] = report["failures"]
     assert (failure["check"], failure["failed_rows"], failure["examples"]) == ("categories", 4, ["gold"] * 3)
+    assert failure["rows"] == [500, 501, 502]
     html = artifacts.get(f"runs/churn/{RUN}/validation.html").decode()
     assert "1 blocking failure" in html and "gold" in html
     assert artifacts.list_keys(f"runs/churn/{RUN}/train") == []

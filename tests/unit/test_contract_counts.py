@@ -110,3 +110,15 @@ def test_the_profile_sketch_merges_to_the_whole_tables(spec: ModelSpec) -> None:
         age.count, age.missing, age.min, age.max,
     )  # fmt: skip
     assert merged_age.total == pytest.approx(age.total) and merged_age.squares == pytest.approx(age.squares)
+
+
+def test_each_failure_keeps_its_first_rows_and_a_split_keeps_them_in_the_whole_tables_count(spec: ModelSpec) -> None:
+    table = dirty_table()
+    _, single = check_contract(table, spec, now=NOW)
+    rows = {(f.check, f.column): f.rows for f in single.failures}
+    assert rows[("not_null", "tenure_months")] == [11, 40, 69]  # a missing value has no example, but a row
+    assert rows[("categories", "plan")] == [5, 58, 111]
+    assert rows[("classes", "churned")] == [23, 94, 165]
+    # parts count their own rows from 0; merged, each part's follow the parts before it
+    merged = merged_report([table.slice(0, 50), table.slice(50)], spec)
+    assert {(f.check, f.column): f.rows for f in merged.failures}[("categories", "plan")] == [5, 58, 111]

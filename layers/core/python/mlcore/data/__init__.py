@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from mlcore.data.contract import (
         CheckResult,
         ContractReport,
+        at_rows,
         check_contract,
         checked_files,
         contract_report,

@@ -22,6 +22,7 @@ from mlcore.data.counts import (
     CheckResult,
     ContractCounts,
     ContractReport,
+    Tally,
     count_contract,
     merge_counts,
     outside_classes,
@@ -33,6 +34,7 @@ from mlcore.spec import Feature, ModelSpec, Severity
 __all__ = [
     "CheckResult",
     "ContractReport",
+    "at_rows",
     "check_contract",
     "checked_files",
     "contract_report",
@@ -76,22 +78,21 @@ def _without_values(spec: ModelSpec, feature: Feature, count: int) -> str:
 def _column_failures(feature: Feature, counts: ContractCounts, spec: ModelSpec) -> list[CheckResult]:
     """A feature's failures in report order: only `dtype` when its column cannot be read as its type."""
 
-    def failure(check: str, count: int, message: str, examples: list[Any] | None = None) -> CheckResult:
-        return CheckResult(check=check, column=feature.name, severity=feature.severity, failed_rows=count,
-                           message=message, examples=examples or [])  # fmt: skip
+    def failure(check: str, tally: Tally, message: str) -> CheckResult:
+        return CheckResult(check=check, column=feature.name, severity=feature.severity, failed_rows=tally.count,
+                           message=message, examples=tally.examples, rows=tally.rows)  # fmt: skip
 
     unreadable = counts.tally(DTYPE, feature.name, str(feature.type))
     if unreadable is not None:
-        message = f"{unreadable.count} values cannot be read as {feature.type}"
-        return [failure(DTYPE, unreadable.count, message, unreadable.examples)]
+        return [failure(DTYPE, unreadable, f"{unreadable.count} values cannot be read as {feature.type}")]
     found = []
     missing = counts.tally(NOT_NULL, feature.name, MISSING_VALUES)
     if missing is not None:
-        found.append(failure(NOT_NULL, missing.count, _without_values(spec, feature, missing.count), missing.examples))
+        found.append(failure(NOT_NULL, missing, _without_values(spec, feature, missing.count)))
     for check, what, _ in rules(feature):
         tally = counts.tally(check, feature.name, what)
         if tally is not None:
-            found.append(failure(check, tally.count, f"{tally.count} {what}", tally.examples))
+            found.append(failure(check, tally, f"{tally.count} {what}"))
     return found
 
 
@@ -176,7 +177,7 @@ def contract_report(
         if require_target and found is not None:
             failures.append(
                 CheckResult(check=check, column=spec.target, severity=Severity.BLOCKING, failed_rows=found.count,
-                            message=f"{found.count} {message}", examples=found.examples)
+                            message=f"{found.count} {message}", examples=found.examples, rows=found.rows)
             )  # fmt: skip
     if table_checks:
         failures.extend(_table_failures(counts, spec, now or datetime.now(UTC)))
@@ -238,9 +239,25 @@ def in_files(report: ContractReport, files: dict[str, dict[str, int]]) -> Contra
         if not parts:
             return failure
         more = f" and {len(parts) - FILES_NAMED} more files" if len(parts) > FILES_NAMED else ""
-        return failure.model_copy(update={"message": f"{failure.message} (in {', '.join(parts[:FILES_NAMED])}{more})"})
+        message = f"{failure.message} (in {', '.join(parts[:FILES_NAMED])}{more})"
+        return failure.model_copy(update={"message": message, "rows": []})  # rows of all files as one: no file's
 
     return report.model_copy(update={"failures": [named(failure) for failure in report.failures]})
+
+
+def at_rows(report: ContractReport) -> ContractReport:
+    """A single file's report whose failed column checks say where the first failing row is, and its value:
+    `1 values cannot be read as integer (first at row 781234, counted from 0: 'forty')`."""
+
+    def located(failure: CheckResult) -> CheckResult:
+        if not failure.rows:
+            return failure
+        value = f": {failure.examples[0]!r}" if failure.examples else ""
+        return failure.model_copy(
+            update={"message": f"{failure.message} (first at row {failure.rows[0]}, counted from 0{value})"}
+        )
+
+    return report.model_copy(update={"failures": [located(failure) for failure in report.failures]})
 
 
 def checked_files(tables: list[tuple[str, pa.Table]], spec: ModelSpec) -> dict[str, dict[str, int]]:

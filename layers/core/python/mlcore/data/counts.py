@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +34,7 @@ class CheckResult(BaseModel):
     failed_rows: int
     message: str
     examples: list[Any] = []
+    rows: list[int] = []  # the first failing rows, counted from 0 (a single file's; none for a folder)
 
 
 class ContractReport(BaseModel):
@@ -65,6 +67,7 @@ class Tally(BaseModel):
     what: str
     count: int
     examples: list[Any] = Field(default_factory=list)
+    rows: list[int] = Field(default_factory=list)  # the first failing rows, counted from 0 in the rows counted
 
 
 class NumericSketch(BaseModel):
@@ -109,8 +112,10 @@ def arrow_type(feature: Feature) -> pa.DataType:
     return pa.string() if feature.type is FeatureType.CATEGORICAL else pa.float64()
 
 
-def _examples(values: pa.ChunkedArray | pa.Array, mask: pa.ChunkedArray | pa.Array) -> list[Any]:
-    return pc.filter(values, mask).slice(0, EXAMPLES).to_pylist()
+def _found(values: pa.ChunkedArray | pa.Array, mask: pa.ChunkedArray | pa.Array) -> dict[str, list[Any]]:
+    """A rule's first failing values and their rows (a Tally's `examples` and `rows`)."""
+    rows = np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False))[:EXAMPLES]
+    return {"examples": pc.filter(values, mask).slice(0, EXAMPLES).to_pylist(), "rows": rows.tolist()}
 
 
 def _unreadable(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -184,7 +189,7 @@ def _cast(column: pa.ChunkedArray, kind: pa.DataType, name: str, what: str) -> p
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         mask = _unreadable(column)
         count = pc.sum(mask).as_py() or 0
-        return Tally(check=DTYPE, column=name, what=what, count=count, examples=_examples(column, mask))
+        return Tally(check=DTYPE, column=name, what=what, count=count, **_found(column, mask))
 
 
 def _count_column(feature: Feature, column: pa.ChunkedArray) -> tuple[pa.ChunkedArray | None, list[Tally]]:
@@ -196,12 +201,13 @@ def _count_column(feature: Feature, column: pa.ChunkedArray) -> tuple[pa.Chunked
         return None, [cast]
     tallies = []
     if cast.null_count and not feature.nullable:
-        tallies.append(Tally(check=NOT_NULL, column=name, what=MISSING_VALUES, count=cast.null_count))
+        missing = _found(cast, pc.is_null(cast))["rows"]
+        tallies.append(Tally(check=NOT_NULL, column=name, what=MISSING_VALUES, count=cast.null_count, rows=missing))
     for check, what, rule in rules(feature):
         mask = pc.fill_null(rule(cast), False)
         count = pc.sum(mask).as_py() or 0
         if count:
-            tallies.append(Tally(check=check, column=name, what=what, count=count, examples=_examples(cast, mask)))
+            tallies.append(Tally(check=check, column=name, what=what, count=count, **_found(cast, mask)))
     return cast, tallies
 
 
@@ -298,7 +304,7 @@ def _count_target(target: pa.ChunkedArray, spec: ModelSpec, counts: ContractCoun
         count = pc.sum(outside).as_py() or 0
         if count:
             counts.tallies.append(Tally(check=CLASSES, column=spec.target, what=outside_classes(spec), count=count,
-                                        examples=_examples(cast, outside)))  # fmt: skip
+                                        **_found(cast, outside)))  # fmt: skip
     return cast
 
 
@@ -339,17 +345,20 @@ def merge_counts(parts: Iterable[ContractCounts]) -> ContractCounts:
     merged = ContractCounts()
     unique: dict[str, list[pa.Table]] = {}
     for part in parts:
+        offset = merged.rows  # a part's rows follow the parts before it
         merged.rows += part.rows
         merged.columns += [name for name in part.columns if name not in merged.columns]
         for name, rows in part.absent.items():
             merged.absent[name] = merged.absent.get(name, 0) + rows
         for tally in part.tallies:
+            located = [offset + row for row in tally.rows]
             found = merged.tally(tally.check, tally.column, tally.what)
             if found is None:
-                merged.tallies.append(tally.model_copy(deep=True))
+                merged.tallies.append(tally.model_copy(deep=True, update={"rows": located}))
             else:
                 found.count += tally.count
                 found.examples = (found.examples + tally.examples)[:EXAMPLES]
+                found.rows = (found.rows + located)[:EXAMPLES]
         if part.newest is not None and (merged.newest is None or part.newest > merged.newest):
             merged.newest = part.newest
         merged.unreadable_time = merged.unreadable_time or part.unreadable_time

@@ -33,7 +33,14 @@ from mlcore.catalog import (
     snapshot_key,
     split_part_key,
 )
-from mlcore.data.contract import ContractReport, check_contract, checked_files, contract_report, in_files
+from mlcore.data.contract import (
+    ContractReport,
+    at_rows,
+    check_contract,
+    checked_files,
+    contract_report,
+    in_files,
+)
 from mlcore.data.datasets import (
     DatasetFiles,
     DatasetTables,
@@ -194,6 +201,8 @@ def _one_pass(files: DatasetFiles, spec: ModelSpec, run_id: str, data: ObjectSto
     clean, report = check_contract(table, spec)
     if report.failures and by_file:  # which of the folder's files the rows are in
         report = in_files(report, checked_files(_with_view_features(by_file, table, spec), spec))
+    elif report.failures:  # the file's first failing row of each check
+        report = at_rows(report)
     return _Checked(snapshot, report, table.num_rows, clean, _timestamps(table, spec), views=views)
 
 

@@ -20,7 +20,16 @@ from mlcore.catalog import (
     ingest_id,
     ingest_marker_key,
 )
-from mlcore.data import EXAMPLES, check_contract, column_times, concat_dataset, read_table, to_parquet, view_schema
+from mlcore.data import (
+    EXAMPLES,
+    at_rows,
+    check_contract,
+    column_times,
+    concat_dataset,
+    read_table,
+    to_parquet,
+    view_schema,
+)
 from mlcore.errors import DataValidationError
 from mlcore.spec import FeatureType, FeatureView
 from mlcore.storage import ObjectStore, S3Uri
@@ -110,7 +119,7 @@ def ingest_rows(
     times, problems = _event_times(table, view, now)
     clean, report = check_contract(table, contract, require_target=False)
     if report.blocking:  # told with the times' problems: one ingest names all that is wrong
-        problems.append(f"the rows break its contract: {report.summary()}")
+        problems.append(f"the rows break its contract: {at_rows(report).summary()}")
     if problems:
         raise DataValidationError(
             f"view '{view.name}': {'; '.join(problems)}", field=view.timestamp if not report.blocking else None
