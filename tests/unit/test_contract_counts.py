@@ -122,3 +122,13 @@ def test_each_failure_keeps_its_first_rows_and_a_split_keeps_them_in_the_whole_t
     # parts count their own rows from 0; merged, each part's follow the parts before it
     merged = merged_report([table.slice(0, 50), table.slice(50)], spec)
     assert {(f.check, f.column): f.rows for f in merged.failures}[("categories", "plan")] == [5, 58, 111]
+
+
+@pytest.mark.parametrize(("value", "hint"), [("Premium", " ('Premium': did you mean 'premium'? "), ("premiums", "")])
+def test_a_category_in_other_letter_case_is_pointed_at_the_listed_one(spec: ModelSpec, value: str, hint: str) -> None:
+    table = churn_table(50, seed=3)
+    plans = [value, *table.column("plan").to_pylist()[1:]]
+    _, report = check_contract(table.set_column(table.column_names.index("plan"), "plan", pa.array(plans)), spec)
+    [failure] = [f for f in report.failures if f.check == "categories"]
+    assert failure.message.startswith(f"1 values outside ['basic', 'standard', 'premium']{hint}")
+    assert ("did you mean" in failure.message) is bool(hint)

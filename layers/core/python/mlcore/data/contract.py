@@ -92,8 +92,17 @@ def _column_failures(feature: Feature, counts: ContractCounts, spec: ModelSpec) 
     for check, what, _ in rules(feature):
         tally = counts.tally(check, feature.name, what)
         if tally is not None:
-            found.append(failure(check, tally, f"{tally.count} {what}"))
+            found.append(failure(check, tally, f"{tally.count} {what}{_cased_like(feature, tally.examples)}"))
     return found
+
+
+def _cased_like(feature: Feature, examples: list[Any]) -> str:
+    """For a category outside the list that is one of it in other letter case (`Salaried`), the hint of that one."""
+    by_case = {category.casefold(): category for category in feature.categories or []}
+    for value in examples:
+        if isinstance(value, str) and value.casefold() in by_case:
+            return f" ({value!r}: did you mean {by_case[value.casefold()]!r}? categories match case and all)"
+    return ""
 
 
 def _table_failures(counts: ContractCounts, spec: ModelSpec, now: datetime) -> list[CheckResult]:
