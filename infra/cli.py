@@ -597,6 +597,30 @@ def _awaited_version(platform: Platform, arn: str, name: str, timeout: float = 6
     return version
 
 
+def _followed_run(
+    platform: Platform, arn: str, name: str, *, quiet: bool
+) -> tuple[dict[str, Any], list[str], int | None]:
+    """A pipeline run waited for, each step it enters printed (and every STILL_EVERY s one takes): its execution,
+    its steps, and the version it waits on a person's decision for (None: it ran to its end). No time limit: a
+    Train step of a large dataset takes minutes, a search hours (Ctrl-C stops waiting, not the run)."""
+    steps: list[str] = []
+
+    def step(state: str) -> None:
+        steps.append(state)
+        if not quiet:
+            console.print(f"  → {state}")
+
+    def still(state: str, seconds: float) -> None:
+        if not quiet:
+            console.print(f"    … still in {state} after {seconds:.0f} s", style="dim")
+
+    execution = platform.wait(arn, on_step=step, until=AWAITING_APPROVAL, timeout=None, on_still=still)
+    version = _awaited_version(platform, arn, name) if execution["status"] == "RUNNING" else None
+    if execution["status"] == "RUNNING" and version is None:  # it went on without waiting: to its end
+        execution = platform.wait(arn, on_step=step, seen=len(steps), timeout=None, on_still=still)
+    return execution, steps, version
+
+
 def cmd_pipeline(args: argparse.Namespace) -> int:
     platform = _platform()
     if args.action == "report":
@@ -608,15 +632,11 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     if not args.wait:
         emit(args, {"execution_arn": arn, "status": "RUNNING"}, "")
         return 0
-    steps: list[str] = []
-
-    def step(name: str) -> None:
-        steps.append(name)
-        if not quiet:
-            console.print(f"  → {name}")
-
-    execution = platform.wait(arn, on_step=step, until=AWAITING_APPROVAL)
-    version = _awaited_version(platform, arn, args.name) if execution["status"] == "RUNNING" else None
+    try:
+        execution, steps, version = _followed_run(platform, arn, args.name, quiet=quiet)
+    except KeyboardInterrupt:
+        err.print(f"Stopped waiting; the run goes on: {arn}. Follow it with: mlops runs list {args.name}")
+        return 130
     if version is not None:  # a version waits for a person (approval: manual): say what to run
         emit(
             args,
@@ -626,8 +646,6 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
             f"{args.name} {version})",
         )
         return 0
-    if execution["status"] == "RUNNING":  # it went on without waiting: to its end
-        execution = platform.wait(arn, on_step=step, seen=len(steps))
     succeeded = execution["status"] == "SUCCEEDED"
     failure = None if succeeded else platform.failure(execution)
     output = json.loads(execution.get("output") or "null")

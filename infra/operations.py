@@ -375,6 +375,9 @@ def read_json(text: str, source: str) -> Any:
         raise ValueError(f"{source}: not valid JSON ({exc.msg}, line {exc.lineno}, column {exc.colno})") from exc
 
 
+STILL_EVERY = 30.0  # seconds in one state between two "still in" reports of `Platform.wait`
+
+
 class Platform:
     """Operations on one deployment."""
 
@@ -647,22 +650,26 @@ class Platform:
         pages = self.sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
         return [event for page in pages for event in page["events"]]
 
-    def wait(
+    def wait(  # noqa: PLR0917 (each a way of waiting)
         self,
         arn: str,
         on_step: Callable[[str], None] | None = None,
-        timeout: float = 600,
+        timeout: float | None = 600,
         until: str | None = None,
         seen: int = 0,
+        on_still: Callable[[str, float], None] | None = None,
     ) -> dict[str, Any]:
         """Wait for an execution, reporting each state it enters but its choices (they decide, do nothing), after
         the `seen` first (reported already); with `until`, only until it enters that state (one that waits for a
-        person: the execution is then RUNNING)."""
-        deadline = time.monotonic() + timeout
+        person: the execution is then RUNNING). `on_still` is told every STILL_EVERY seconds that the execution is
+        still in a state, and for how long (a Train step of a large dataset takes minutes); `timeout` None: no limit.
+        """
+        started = time.monotonic()
+        current, since, told = None, started, started
         while True:
             execution = self.sfn.describe_execution(executionArn=arn)
             entered: list[str] = []
-            if on_step or until:
+            if on_step or until or on_still:
                 entered = [
                     e["stateEnteredEventDetails"]["name"]
                     for e in self.history(arn)
@@ -674,7 +681,13 @@ class Platform:
             seen = len(entered)
             if execution["status"] != "RUNNING" or (until is not None and until in entered):
                 return dict(execution)
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if entered and entered[-1] != current:
+                current, since, told = entered[-1], now, now
+            if on_still and current and now - told >= STILL_EVERY:
+                on_still(current, now - since)
+                told = now
+            if timeout is not None and now - started > timeout:
                 raise TimeoutError(f"{arn} still running after {timeout:.0f} s")
             time.sleep(0.25)
 

@@ -52,7 +52,10 @@ def test_a_failed_validation_says_which_step_failed_why_and_where_the_report_is(
     assert code == 1
     lines = err.strip().splitlines()
     assert lines[0].startswith("Validate failed: DataValidationError: dataset datasets/churn-bad-data/")
-    assert lines[0].endswith("categories(plan): 11 values outside ['basic', 'standard', 'premium']")
+    assert lines[0].endswith(
+        "categories(plan): 11 values outside ['basic', 'standard', 'premium'] (first at row 0, counted from 0: "
+        "'platinum')"
+    )
     assert lines[1].startswith("Validation report: s3://") and lines[1].endswith("/validation.html")
     run_id = lines[2].rsplit(" ", 1)[1]
     assert lines[2] == f"Download it with: mlops pipeline report churn-bad-data {run_id}"
