@@ -423,7 +423,8 @@ class Platform:
 
                 check_batch_spec(spec.batch, self.resources.data_bucket)
                 self._own_output(spec)
-        answer = self.govern(SPEC_ROUTE, {"spec": document}, name=spec.name)
+            # the API's own checks (an estimator parameter's name, the governance rules) name the file too
+            answer = self.govern(SPEC_ROUTE, {"spec": document}, name=spec.name)
         return SpecChange(parse_spec(answer["spec"]), answer)
 
     def _own_output(self, spec: ModelSpec) -> None:

@@ -153,6 +153,15 @@ def test_two_models_cannot_share_a_batch_output(demo: DemoResult, platform: Plat
             assert code == 0, err
 
 
+def test_a_refusal_of_the_apis_own_checks_names_the_file_too(demo: DemoResult, cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "typo.yaml"
+    text = EXAMPLE_SPEC.read_text().replace("name: churn", "name: churn-typo", 1)
+    path.write_text(text.replace("n_estimators:", "n_estimator:", 1))
+    code, _, err = cli("models", "register", str(path))
+    assert code == 1
+    assert f"SpecError: {path}: estimator.params.n_estimator: not a parameter of RandomForestClassifier" in err, err
+
+
 def test_a_spec_file_that_is_missing_or_no_yaml_is_named(demo: DemoResult, cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "spec.yaml"
     code, _, err = cli("models", "register", str(path))
