@@ -158,7 +158,7 @@ def show_lines(record: RunRecord, trials: list[RunRecord] | None = None, since: 
     """One run in full (with its search's trials, and `since`, what became of its version), for `mlops runs show`."""
     lines = [
         f"Run {record.run_id} of {record.model_name}: {record.outcome}" + (f", then {since}" if since else ""),
-        f"  trigger: {record.trigger} ({record.reason}){f', event {record.event_id}' if record.event_id else ''}",
+        f"  trigger: {record.trigger}{_reason(record)}{f', event {record.event_id}' if record.event_id else ''}",
         f"  started {record.started_at}, ended {record.ended_at} ({duration(record):.1f} s)",
         f"  code version {record.code_version or MISSING}, image {record.image or MISSING}",
         *([f"  training code {record.training_code}"] if record.training_code else []),
@@ -204,6 +204,11 @@ def show_lines(record: RunRecord, trials: list[RunRecord] | None = None, since: 
         cv = f"{record.primary_metric} {_cv(trial, record.primary_metric)}"
         lines.append(f"  trial {trial.trial} ({trial.outcome}): {cv} with {params}")
     return lines
+
+
+def _reason(record: RunRecord) -> str:
+    """Why the run was asked for, when it says more than its trigger (`schedule (schedule)` says nothing)."""
+    return f" ({record.reason})" if record.reason and record.reason != record.trigger else ""
 
 
 def _segment_lines(record: RunRecord) -> list[str]:

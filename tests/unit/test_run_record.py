@@ -147,6 +147,14 @@ def test_a_search_trial_says_its_metrics_are_cross_validation_means_not_the_hold
     assert "  trial 1 (best): roc_auc 0.7400 ± 0.0100 with max_depth=4" in show_lines(record("run-1"), [trial])
 
 
+@pytest.mark.parametrize(
+    ("reason", "line"),
+    [("schedule", "  trigger: schedule"), ("", "  trigger: schedule"), ("drift", "  trigger: schedule (drift)")],
+)
+def test_a_runs_trigger_is_told_with_its_reason_only_when_that_says_more(reason: str, line: str) -> None:
+    assert line in show_lines(record("run-1", trigger="schedule", reason=reason, event_id=None))
+
+
 def test_the_decision_threshold_a_run_picked_is_shown_and_compared() -> None:
     picked = record("run-2", threshold=0.30971)
     assert "  decision threshold: 0.3097 (metrics.threshold, picked on the holdout)" in show_lines(picked)
