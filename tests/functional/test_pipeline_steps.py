@@ -43,7 +43,7 @@ from mlcore.registry import (
 )
 from mlcore.runs import build_record
 from mlcore.serving import CaptureBuffer, PredictionService, load_served_model
-from mlcore.spec import ModelSpec, parse_spec
+from mlcore.spec import ModelSpec, Threshold, parse_spec
 from mlcore.storage import ObjectStore, S3Uri, StoredObject
 from mlcore.training import evaluate_candidate, table_columns, train_candidate
 
@@ -623,6 +623,13 @@ def test_a_lightgbm_classifier_with_a_tuned_threshold_is_served_by_it(  # noqa: 
     assert trained.metrics["f1"] == pytest.approx(best)
     card = render_model_card(tuned, version, [])
     assert f"- Decision: `yes` when its probability is at least {version.threshold:.6g} (picked on the holdout" in card
+    assert "(picked on the holdout for the best f1)" in card
+    # a threshold that keeps a precision says which
+    keeping = tuned.model_copy(update={"metrics": tuned.metrics.model_copy(update={
+        "threshold": Threshold(optimize="recall_at_precision", precision=0.8)})})  # fmt: skip
+    assert "(picked on the holdout for the best recall_at_precision at precision 0.8 or more)" in render_model_card(
+        keeping, version, []
+    )
     assert "class weights balanced" in card
     assert set(version.importance) == set(tuned.feature_names)
     top = max(version.importance, key=lambda name: version.importance[name])

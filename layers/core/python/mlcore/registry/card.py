@@ -110,8 +110,10 @@ def _segments(spec: ModelSpec, version: ModelVersion) -> Section:
 def _decision(spec: ModelSpec, version: ModelVersion) -> str:
     if version.threshold is not None and version.classes:
         said = f"Decision: `{version.classes[1]}` when its probability is at least {version.threshold:.6g}"
-        if spec.metrics.threshold is not None:
-            said += f" (picked on the holdout for the best {spec.metrics.threshold.optimize})"
+        picked = spec.metrics.threshold
+        if picked is not None:
+            kept = f" at precision {picked.precision:g} or more" if picked.precision is not None else ""
+            said += f" (picked on the holdout for the best {picked.optimize}{kept})"
         return said
     return "Decision: the likelier class" if version.classes else ""
 
