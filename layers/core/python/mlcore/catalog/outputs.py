@@ -43,7 +43,7 @@ OUTPUTS: tuple[Output, ...] = (
     # not required: deployments from before Glue table datasets
     Output("DatasetsDatabase", "datasets_database", "Glue tables a spec may train on (data.source)", required=False),
     # not required: deployments from before this output (the database is as old as the run export)
-    Output("RunsDatabase", "runs_database", "The run export: its Glue database (table runs)", required=False),
+    Output("RunExportDatabase", "runs_database", "The run export: its Glue database (table runs)", required=False),
     # not required: deployments from before the audit table
     Output("AuditBucket", "audit_bucket", "The audit trail as JSON lines, under Object Lock", required=False),
     Output("ApiUrl", "api_url", "Base URL of the inference API", required=False),
