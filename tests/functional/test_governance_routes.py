@@ -602,6 +602,11 @@ def test_a_misspelt_estimator_parameter_is_refused_at_registration_naming_it_and
         "estimator.params.zzz: not a parameter of RandomForestClassifier; it takes ["
     )
     assert registry.find_spec("churn") is None
+    # a class weight for a label the spec's classes do not list (the training job refused it, a run later)
+    weighted = {**estimator, "class_weight": {"Yes": 3.0}}
+    status, body = invoke("PUT", "/models/churn/spec", _spec(churn_spec, estimator=weighted, classes=["no", "yes"]))
+    assert (status, body["error"]["field"]) == (400, "estimator.class_weight")
+    assert registry.find_spec("churn") is None
     # the names it takes pass; LightGBM's are left to the training job (its core reads aliases too)
     assert register(params={"n_estimators": 30}, search={"params": {"max_depth": [3, 4]}})[0] == 200
     assert register(kind="lightgbm_classifier", params={"min_data_in_leaf": 5})[0] == 200

@@ -479,17 +479,21 @@ def test_class_weights_are_balanced_or_positive_per_label_and_a_mistake_names_bo
 def test_class_weights_for_labels_outside_the_declared_classes_are_refused_at_registration(
     raw: dict[str, Any],
 ) -> None:
+    from mlcore.spec import check_at_registration
+
     raw["classes"] = ["no", "yes"]
     raw["estimator"]["class_weight"] = {"yes": 3.0, "no": 1.0}
-    assert parse_spec(raw).estimator.class_weight == {"yes": 3.0, "no": 1.0}
+    check_at_registration(parse_spec(raw))
     raw["estimator"]["class_weight"] = {"yes": 3.0, "Yes": 2.0}  # found a run later, by the training job, before
-    error = invalid(raw)
-    assert (error.field, error.message) == (
+    stored = parse_spec(raw)  # a spec stored before the rule still reads (the registry's, every tick's)
+    with pytest.raises(SpecError) as caught:
+        check_at_registration(stored)
+    assert (caught.value.field, caught.value.message) == (
         "estimator.class_weight",
         "estimator.class_weight: names labels not in classes ['no', 'yes']: ['Yes']",
     )
     del raw["classes"]  # no classes declared: left to the training job, which knows the data's labels
-    assert parse_spec(raw).estimator.class_weight == {"yes": 3.0, "Yes": 2.0}
+    check_at_registration(parse_spec(raw))
 
 
 def test_a_numeric_label_of_class_weights_is_the_label_as_text(raw: dict[str, Any]) -> None:

@@ -30,7 +30,7 @@ from mlcore.catalog import (
 from mlcore.errors import BadRequestError, ConflictError, DependencyError, ForbiddenError
 from mlcore.registry import CHALLENGER, CHAMPION, AliasRecord, Registry, RolloutMode, SpecProposal, VersionStatus
 from mlcore.routing import Call, Operation
-from mlcore.spec import ModelSpec, check_params, loosened_governance, parse_spec, spec_diff
+from mlcore.spec import ModelSpec, check_at_registration, loosened_governance, parse_spec, spec_diff
 
 Body = TypeVar("Body", bound=BaseModel)
 ALIASES = (CHAMPION, CHALLENGER)
@@ -258,7 +258,7 @@ def register_spec(governance: Governance, call: Call) -> dict[str, Any]:
         return found.view if found else None
 
     spec = parse_spec(request.spec, views=view)
-    check_params(spec)
+    check_at_registration(spec)
     if spec.name != call.name:
         raise BadRequestError(
             f"spec.name: {spec.name!r} is not the model of the path ({call.name!r})", field="spec.name"
@@ -280,7 +280,7 @@ def approve_spec(governance: Governance, call: Call) -> dict[str, Any]:
     if waiting is not None and waiting.proposed_by == actor:
         raise ForbiddenError(f"{actor} proposed this change to '{call.name}': another approver must apply it")
     if waiting is not None:
-        check_params(waiting.spec)  # one proposed before registration checked its parameters
+        check_at_registration(waiting.spec)  # one proposed before registration's checks
     try:
         applied = registry.apply_spec_proposal(call.name, actor, request.reason)
     except ConflictError:

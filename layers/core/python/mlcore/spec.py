@@ -635,10 +635,6 @@ class ModelSpec(_Strict):
         if self.metrics.threshold is not None and len(self.classes) != 2:
             message = f"metrics.threshold is for binary classifiers; classes lists {len(self.classes)}"
             raise FieldError(("metrics", "threshold"), message)
-        weighted = self.estimator.class_weight if isinstance(self.estimator.class_weight, dict) else {}
-        unknown = sorted(set(weighted) - set(self.classes))
-        if unknown:  # else known only when the training job meets the data, a run later
-            raise FieldError(("estimator", "class_weight"), f"names labels not in classes {self.classes}: {unknown}")
 
     def _segments(self) -> None:
         for column in self.metrics.segments:
@@ -928,16 +924,24 @@ def parse_spec(data: dict[str, Any], views: Callable[[str], FeatureView | None] 
         raise _errors(exc, data, ModelSpec) from exc
 
 
-def check_params(spec: ModelSpec) -> None:
-    """Each parameter the spec names (`estimator.params`, `estimator.search.params`) is one its estimator takes,
-    where the catalog lists them: registration refuses a misspelt one, which the training job would refuse later,
-    after validating the data. Registration's check, not the spec's: a spec stored before it still reads.
+def check_at_registration(spec: ModelSpec) -> None:
+    """What registration refuses that the training job would refuse a run later, after validating the data: a
+    parameter (`estimator.params`, `estimator.search.params`) its estimator does not take, where the catalog lists
+    them, and a `class_weight` label the declared `classes` do not list. Registration's checks, not the spec's: a
+    spec stored before them still reads.
 
     Raises
     ------
     SpecError
-        Naming the field and the parameter, with the one it is likely spelled for.
+        Naming the field and the parameter (with the one it is likely spelled for), or the labels.
     """
+    weighted = spec.estimator.class_weight if isinstance(spec.estimator.class_weight, dict) else {}
+    unknown_labels = sorted(set(weighted) - set(spec.classes)) if spec.classes is not None else []
+    if unknown_labels:
+        raise SpecError(
+            f"estimator.class_weight: names labels not in classes {spec.classes}: {unknown_labels}",
+            field="estimator.class_weight",
+        )
     kind = ESTIMATORS[spec.estimator.kind]
     if kind.params is None:
         return
