@@ -374,6 +374,17 @@ def test_include_feedback_trains_on_the_labelled_served_rows_too(  # noqa: PLR09
     spec = parse_spec({**churn_spec.model_dump(mode="json", exclude_none=True), "retrain": {"include_feedback": True}})
     registry.put_spec(spec, actor="test")
     promote_first_run(registry, data, artifacts)
+    # with nothing labelled yet, the run says where its window of served rows starts: the champion's training
+    before = validate_dataset(
+        ValidateRequest(request=PipelineInput(model_name="churn"), run_id="none-labelled"),
+        registry=registry, data=data, artifacts=artifacts, capture=capture,
+    )  # fmt: skip
+    champion = registry.champion("churn")
+    assert champion is not None
+    [(source, rows, since)] = [(s.source, s.rows, s.since) for s in before.sources][1:]
+    assert (source, rows) == ("feedback", 0)
+    assert since is not None and datetime.fromisoformat(since) == datetime.fromisoformat(champion.created_at)
+    assert before.nothing_new  # no row labelled: the champion's data, nothing new
     # GIVEN 30 served rows since the champion, 12 of them labelled (one of them twice: the first label wins)
     rows = churn_instances(30, seed=8)
     capture_request(capture, spec, rows, ["no"] * 30, at=datetime.now(UTC), request_id="served-1")

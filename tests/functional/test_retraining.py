@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -271,19 +270,29 @@ def test_a_version_that_learned_from_the_feedback_is_not_retrained_on_less(  # n
     import pyarrow as pa
 
     from infra.local.example_data import churn_instances
-    from mlcore.data import dataset_files, feedback_rows, rows_digest
+    from mlcore.catalog import DataSource
+    from mlcore.data import feedback_rows, rows_digest
+    from mlcore.registry import RunRecord, RunStatus
     from mlcore.serving import record_feedback
 
     now = datetime.now(UTC)
     spec = spec_with(churn_spec, include_feedback=True)
     registry.put_spec(spec, actor="test")
-    # GIVEN rows served and labelled after the dataset was written, and v2 trained on the dataset and those labels
+    dataset = data.sha256_of(DATASET)
+    # GIVEN rows served and labelled, and v2 trained on the dataset and those labels (its window from a minute before)
     capture_request(capture, spec, churn_instances(3, seed=2), ["no"] * 3, at=now, request_id="r1")
     record_feedback(spec, json.dumps({"feedback": [{"request_id": "r1", "row_index": i, "label": "yes"}
                                                    for i in range(3)]}), capture, ["no", "yes"])  # fmt: skip
     learned = rows_digest(pa.table({"request_id": ["r1"] * 3, "row_index": [0, 1, 2], "label": ["yes"] * 3}))
-    fingerprint = data_fingerprint(data.sha256_of(DATASET), learned)
-    champion_trained_on(registry, fingerprint, created_at=now + timedelta(minutes=1))
+    champion_trained_on(
+        registry, data_fingerprint(dataset, learned), created_at=now + timedelta(minutes=1), run_id="v2"
+    )
+    since = (now - timedelta(minutes=1)).isoformat()
+    registry.put_run(RunRecord(
+        run_id="v2", model_name="churn", status=RunStatus.REGISTERED, outcome="registered v1", started_at=since,
+        ended_at=since, datasets=[DataSource(source="dataset", uri=f"s3://d/{DATASET}", sha256=dataset, rows=1),
+                                  DataSource(source="feedback", uri="s3://c/", sha256=learned, rows=3, since=since)],
+    ))  # fmt: skip
     # WHEN nothing was labelled since v2 THEN there is nothing new: the labels v2 learned from still count (a run on the
     # dataset alone, which a window from v2's creation gave, would learn from less than v2 did)
     assert one(setup("drift", "d1", at=now + timedelta(minutes=2))).reason == NOTHING_NEW
@@ -291,13 +300,13 @@ def test_a_version_that_learned_from_the_feedback_is_not_retrained_on_less(  # n
     capture_request(capture, spec, churn_instances(1, seed=3), ["no"], at=now + timedelta(minutes=3), request_id="r2")
     record_feedback(spec, json.dumps({"request_id": "r2", "label": "no"}), capture, ["no", "yes"])
     assert one(setup("drift", "d2", at=now + timedelta(minutes=4))).started
-    # AND a dataset written after r1 was served holds its truth already: its runs add only the rows served since (r2)
-    time.sleep(1.1)  # S3 keeps whole seconds
-    newer = "datasets/churn/20250302T000000000000Z.csv"
-    data.put(newer, b"tenure_months,churned\n2,no\n")
-    served = feedback_rows(spec, registry.champion("churn"), capture, now + timedelta(minutes=5),
-                           dataset=dataset_files(data, newer), data=data)  # fmt: skip
-    assert served is not None and served.rows.num_rows == 1
+    later = now + timedelta(minutes=5)
+    on_the_same = feedback_rows(spec, registry.champion("churn"), capture, later, dataset, registry)
+    assert on_the_same is not None and on_the_same.rows.num_rows == 4 and on_the_same.since.isoformat() == since
+    # AND a new dataset holds the truth up to its time: its runs add the rows served since v2 was trained (r2)
+    on_another = feedback_rows(spec, registry.champion("churn"), capture, later, "another-sha256", registry)
+    assert on_another is not None and on_another.rows.num_rows == 1
+    assert on_another.since == now + timedelta(minutes=1)
 
 
 # -- schedule ------------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ class DataSource(_Message):
         str  # of the dataset file; of the labelled rows' identities and labels, for feedback; of a view's files read
     )
     rows: int
+    since: str | None = None  # feedback: where its window of served rows starts (the next run on the dataset's too)
 
 
 class ValidateRequest(_Message):

@@ -269,12 +269,6 @@ class DatasetFiles:
         return key[len(self.root) :] if self.is_folder else key.rsplit("/", 1)[-1]
 
 
-def written_at(files: DatasetFiles, data: ObjectStore) -> datetime:
-    """When the dataset was written: its newest file's time."""
-    wanted = set(files.keys)
-    return max(item.last_modified for item in data.list_objects(files.root) if item.key in wanted)
-
-
 def dataset_files(data: ObjectStore, root: str) -> DatasetFiles:
     """The files of the dataset at `root`, in key order.
 

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mlcore.data.datasets import DatasetFiles, written_at
 from mlcore.data.windows import labelled_rows
-from mlcore.registry import ModelVersion
+from mlcore.registry import ModelVersion, Registry, RunRecord
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore
 
@@ -36,34 +35,48 @@ def data_fingerprint(dataset_sha256: str, feedback_sha256: str = NO_FEEDBACK) ->
 
 @dataclass(frozen=True)
 class Feedback:
-    """The served rows a run adds to its dataset: the spec's features, its target and `captured_at` (a Table)."""
+    """The served rows a run adds to its dataset: the spec's features, its target and `captured_at` (a Table; None
+    when none was labelled), and where their window starts."""
 
     rows: Any
     sha256: str
+    since: datetime
 
 
-def feedback_rows(
+def feedback_since(champion: ModelVersion, champion_run: RunRecord | None, dataset_sha256: str) -> datetime:
+    """Where the window of served rows a run adds starts: where the champion's started, when it learned from the same
+    dataset (so every retraining on it learns from all the labels gathered since, those the champion learned from
+    too, and nothing labelled since is nothing new, not a run on less); else when the champion was trained (a new
+    dataset holds the truth up to its time)."""
+    sources = champion_run.datasets if champion_run is not None else []
+    if any(source.source == "dataset" and source.sha256 == dataset_sha256 for source in sources):
+        started = next((source.since for source in sources if source.source == "feedback" and source.since), None)
+        if started is not None:
+            return datetime.fromisoformat(started)
+    return datetime.fromisoformat(champion.created_at)
+
+
+def feedback_rows(  # noqa: PLR0917 (what a run learns from, and when it asks)
     spec: ModelSpec,
     champion: ModelVersion | None,
     capture: ObjectStore,
     now: datetime,
-    *,
-    dataset: DatasetFiles,
-    data: ObjectStore,
+    dataset_sha256: str,
+    registry: Registry,
 ) -> Feedback | None:
-    """The labelled rows served since the dataset was written, when the spec includes feedback and a champion
-    serves (else None): each retraining on the same dataset learns from all of them, those an earlier version
-    learned from too, and a new dataset (which holds the truth up to its time) starts them over.
+    """The labelled rows served in the feedback window (`feedback_since`), when the spec includes feedback and a
+    champion serves (else None).
 
     Rows are joined to their labels on (`request_id`, `row_index`); the first label wins.
     """
     if not spec.retrain.include_feedback or champion is None:
         return None
-    table = labelled_rows(capture, spec, written_at(dataset, data), now)
+    since = feedback_since(champion, registry.find_run(champion.run_id), dataset_sha256)
+    table = labelled_rows(capture, spec, since, now)
     if table is None:
-        return None
+        return Feedback(rows=None, sha256=NO_FEEDBACK, since=since)
     identities = table.select(["request_id", "row_index", spec.target])
-    return Feedback(rows=table.drop_columns(["request_id", "row_index"]), sha256=rows_digest(identities))
+    return Feedback(rows=table.drop_columns(["request_id", "row_index"]), sha256=rows_digest(identities), since=since)
 
 
 def training_fingerprint(dataset_sha256: str, feedback: Feedback | None) -> str:

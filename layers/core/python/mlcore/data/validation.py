@@ -47,7 +47,6 @@ from mlcore.data.datasets import (
     as_timestamps,
     column_times,
     concat_dataset,
-    dataset_files,
     folder_artifact,
     model_dataset,
     query_statement,
@@ -328,7 +327,7 @@ def validate_dataset(
     """Check the training data against the spec's contract, snapshot it and split train/holdout.
 
     The training data is the dataset and, with `retrain.include_feedback`, the labelled rows served
-    since the dataset was written, each checked by the same contract. When the champion learned
+    in the feedback window (`feedback_since`), each checked by the same contract. When the champion learned
     from exactly this data, the result says `nothing_new` (unless the run is forced) and no split
     is written. A spec with `training.image` gets its image's job (`images` registers its definition).
     With `merge`, the dataset was checked in parts (`validate_step` planned them): their counts and
@@ -347,29 +346,30 @@ def validate_dataset(
         checked = _merged(spec, run_id, artifacts, data, now)
         assert checked.parts is not None
         key = checked.parts.root
-        files = dataset_files(data, key)
     else:
         files = files or _request_dataset(spec, request, data, tables)
         key = files.root
         checked = _one_pass(files, spec, run_id, data, artifacts)
     snapshot, report = checked.snapshot, checked.report
     champion = registry.champion(name)
-    feedback = feedback_rows(spec, champion, capture, now, dataset=files, data=data)
+    feedback = feedback_rows(spec, champion, capture, now, snapshot.sha256, registry)
     fingerprint = training_fingerprint(checked.sha256, feedback)
     sources = [
         DataSource(source="dataset", uri=data.uri(key), sha256=snapshot.sha256, rows=checked.rows),
         *checked.views,
     ]
     feedback_report = clean_feedback = None
-    if feedback is not None:
+    if feedback is not None:  # with no row labelled too: where its window starts, the next run's on this dataset
         sources.append(
             DataSource(
                 source="feedback",
                 uri=capture.uri(model_partition(CAPTURE, name)),
                 sha256=feedback.sha256,
-                rows=feedback.rows.num_rows,
+                rows=0 if feedback.rows is None else feedback.rows.num_rows,
+                since=feedback.since.isoformat(),
             )
         )
+    if feedback is not None and feedback.rows is not None:
         clean_feedback, feedback_report = check_contract(feedback.rows, spec, table_checks=False)
         if checked.timestamps is not None:
             checked = replace(

@@ -148,8 +148,9 @@ class Retraining:
             dataset = dataset_sha256(files, self.data)
         except (NotFoundError, DataValidationError) as error:
             return error.message
-        served = feedback_rows(spec, champion, self.capture, self.now, dataset=files, data=self.data)
-        fingerprint = training_fingerprint(dataset, served)
+        fingerprint = training_fingerprint(
+            dataset, feedback_rows(spec, champion, self.capture, self.now, dataset, self.registry)
+        )
         if spec.views:
             # What the labels' join reads of a view is known once its run reads their times: here, any ingest may be
             # new (the run's Validate compares exactly, and a run that finds nothing new gives its slot back).
