@@ -573,7 +573,7 @@ def test_a_lightgbm_trial_with_a_value_lightgbm_refuses_is_that_trials_result(
     run_trial("churn", RUN, 1, json.loads(inputs.trials[1].params), registry=registry, artifacts=artifacts)
     # THEN LightGBM's refusal (its own error type, no ValueError) is the trial's result, in the spec's words
     assert refused["error"] == (
-        "TrainingError: num_leaves: LightGBM takes only a value > 1 (estimator.params, or the trial's)"
+        "TrainingError: num_leaves: LightGBM takes only a value > 1 (estimator.params, or a search trial's)"
     )
     # AND the search refits trial 1, counting the trial that left no result among the failed
     assert train_candidate("churn", RUN, registry=registry, artifacts=artifacts).params["num_leaves"] == 7

@@ -199,9 +199,13 @@ def test_a_misspelt_parameter_is_named_with_its_spec_field_before_anything_is_fi
     with pytest.raises(TrainingError) as caught:
         build_pipeline(churn("lightgbm_classifier", params={"num_leaf": 15}))
     assert caught.value.message == (
-        "estimator.params.num_leaf: LightGBM's alias of num_leaves, which LGBMClassifier sets itself (num_leaves=31): "
-        "two values of one parameter, of which LightGBM may take either; write num_leaves"
+        "estimator.params.num_leaf: LightGBM's alias of num_leaves, which LGBMClassifier sets itself: two values of "
+        "one parameter, of which LightGBM may take either; write num_leaves"
     )
+    # and a misspelling close to such an alias is offered the estimator's name, not the alias refused next
+    for misspelt, own in (("num_leafs", "num_leaves"), ("feature_fractions", "colsample_bytree")):
+        with pytest.raises(TrainingError, match=rf"did you mean '{own}'\?$"):
+            build_pipeline(churn("lightgbm_classifier", params={misspelt: 3}))
     for alias, own in (("min_data_in_leaf", "min_child_samples"), ("feature_fraction", "colsample_bytree")):
         with pytest.raises(TrainingError, match=rf"^estimator\.search\.params\.{alias}: .*; write {own}$"):
             build_pipeline(churn("lightgbm_classifier"), {alias: 0.5})

@@ -34,11 +34,18 @@ def unknown_parameter(given: Mapping[str, Iterable[str]], takes: Collection[str]
     return next(((field, name) for field, names in given.items() for name in names if name not in takes), None)
 
 
-def not_a_parameter(name: str, estimator: str, takes: Collection[str], listed: Collection[str] | None = None) -> str:
-    """Why a parameter a spec names is refused, with the one it is likely spelled for (else those `listed`)."""
+def not_a_parameter(
+    name: str,
+    estimator: str,
+    takes: Collection[str],
+    listed: Collection[str] | None = None,
+    instead: Mapping[str, str] | None = None,
+) -> str:
+    """Why a parameter a spec names is refused, with the one it is likely spelled for (else those `listed`); a
+    likely one in `instead` is offered as the name it maps to (a LightGBM alias: its estimator's own name)."""
     import difflib
 
-    close = difflib.get_close_matches(name, sorted(takes), n=1)
+    close = [(instead or {}).get(found, found) for found in difflib.get_close_matches(name, sorted(takes), n=1)]
     hint = f"did you mean '{close[0]}'?" if close else f"it takes {sorted(takes if listed is None else listed)}"
     return f"not a parameter of {estimator}; {hint}"
 

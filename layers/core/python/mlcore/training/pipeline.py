@@ -51,30 +51,6 @@ def _lightgbm_aliases() -> tuple[frozenset[str], ...] | None:
     return tuple(frozenset({main, *names}) for main, names in aliases.items())
 
 
-def _shadowed_alias(cls: Any, known: Params, given: dict[str, Params]) -> None:
-    """A LightGBM alias of a parameter its scikit-learn estimator sets itself (`num_leaf` for `num_leaves`) gives
-    LightGBM's core two values of one parameter, and which it takes differs by parameter (the estimator's default
-    won for `num_leaf`): the spec uses the estimator's name.
-
-    Raises
-    ------
-    TrainingError
-        Naming the spec's field, the alias and the estimator's name for it.
-    """
-    for field, params in given.items():
-        for name in params:
-            if name in known:
-                continue
-            for names in _lightgbm_aliases() or ():
-                own = sorted(names & set(known))
-                if name in names and own:
-                    raise TrainingError(
-                        f"{field}.{name}: LightGBM's alias of {own[0]}, which {cls.__name__} sets itself "
-                        f"({own[0]}={known[own[0]]!r}): two values of one parameter, of which LightGBM may take "
-                        f"either; write {own[0]}"
-                    )
-
-
 def _check_names(cls: Any, known: Params, given: dict[str, Params]) -> None:
     """Each parameter the spec (or a trial) names is one the estimator takes: LightGBM's core parameters and
     their aliases too; XGBoost, which takes any keyword and lists none, is left to check its own.
@@ -87,17 +63,28 @@ def _check_names(cls: Any, known: Params, given: dict[str, Params]) -> None:
     import inspect
 
     takes = set(known)
+    # a LightGBM alias of a parameter its estimator sets itself (`num_leaf` for `num_leaves`): that parameter. The
+    # core gets two values of it, and which it takes differs by parameter (the estimator's default won for num_leaf)
+    shadowed: dict[str, str] = {}
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(cls).parameters.values()):
         core = _lightgbm_aliases() if cls.__module__.startswith("lightgbm") else None
         if core is None:
             return
-        takes |= {name for names in core for name in names}
+        for names in core:
+            takes |= names
+            own = sorted(names & set(known))
+            shadowed.update({alias: own[0] for alias in names - set(known)} if own else {})
     unknown = unknown_parameter(given, takes)
     if unknown is not None:
         field, name = unknown
-        raise TrainingError(f"{field}.{name}: {not_a_parameter(name, cls.__name__, takes, known)}")
-    if cls.__module__.startswith("lightgbm"):
-        _shadowed_alias(cls, known, given)
+        raise TrainingError(f"{field}.{name}: {not_a_parameter(name, cls.__name__, takes, known, shadowed)}")
+    alias = unknown_parameter(given, takes - shadowed.keys())
+    if alias is not None:
+        field, name = alias
+        raise TrainingError(
+            f"{field}.{name}: LightGBM's alias of {shadowed[name]}, which {cls.__name__} sets itself: two values of "
+            f"one parameter, of which LightGBM may take either; write {shadowed[name]}"
+        )
 
 
 def _custom_estimator(entrypoint: str, params: Params) -> Any:
@@ -212,7 +199,7 @@ def _lightgbm_refusal(error: Exception) -> TrainingError:
     check = re.match(r"Check failed: \((\w+)\) (\S+) \((.*?)\) at ", text)
     if check:
         name, comparison, bound = check.groups()
-        where = "estimator.params, or the trial's"
+        where = "estimator.params, or a search trial's"
         return TrainingError(f"{name}: LightGBM takes only a value {comparison} {bound} ({where})")
     where = re.sub(r" at /\S+, line \d+ \.?$", "", text)
     return TrainingError(f"LightGBM refused the estimator's parameters: {where}")
