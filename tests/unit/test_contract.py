@@ -92,7 +92,10 @@ def test_a_label_outside_the_classes_is_blocking_and_shown(table: pa.Table, chur
     # THEN both are counted and shown, the missing label apart (it is not_null's)
     [failure] = failures(broken, spec, "classes")
     assert (failure.column, failure.failed_rows, failure.severity) == ("churned", 2, Severity.BLOCKING)
-    assert (failure.message, failure.examples) == ("2 rows have a target outside ['no', 'yes']", ["maybe", "Yes"])
+    assert (failure.message, failure.examples) == (
+        "2 rows have a target outside ['no', 'yes'] ('Yes': did you mean 'yes'? labels match case and all)",
+        ["maybe", "Yes"],
+    )
     # AND a dataset whose labels are all listed passes; without `classes` any label does
     assert failures(table, spec, "classes") == []
     assert failures(broken, churn_spec, "classes") == []

@@ -119,6 +119,7 @@ def test_each_failure_keeps_its_first_rows_and_a_split_keeps_them_in_the_whole_t
     assert rows[("not_null", "tenure_months")] == [11, 40, 69]  # a missing value has no example, but a row
     assert rows[("categories", "plan")] == [5, 58, 111]
     assert rows[("classes", "churned")] == [23, 94, 165]
+    assert rows[("not_null", "churned")] == [17, 78, 139]  # a row without a label: no value to show, but where
     # parts count their own rows from 0; merged, each part's follow the parts before it
     merged = merged_report([table.slice(0, 50), table.slice(50)], spec)
     assert {(f.check, f.column): f.rows for f in merged.failures}[("categories", "plan")] == [5, 58, 111]
@@ -132,3 +133,11 @@ def test_a_category_in_other_letter_case_is_pointed_at_the_listed_one(spec: Mode
     [failure] = [f for f in report.failures if f.check == "categories"]
     assert failure.message.startswith(f"1 values outside ['basic', 'standard', 'premium']{hint}")
     assert ("did you mean" in failure.message) is bool(hint)
+
+
+def test_a_label_in_other_letter_case_is_pointed_at_the_class(spec: ModelSpec) -> None:
+    table = churn_table(50, seed=3)
+    labels = ["Yes", *table.column("churned").to_pylist()[1:]]
+    _, report = check_contract(table.set_column(table.column_names.index("churned"), "churned", pa.array(labels)), spec)
+    [failure] = [f for f in report.failures if f.check == "classes"]
+    assert failure.message.endswith(" ('Yes': did you mean 'yes'? labels match case and all)")

@@ -92,16 +92,18 @@ def _column_failures(feature: Feature, counts: ContractCounts, spec: ModelSpec) 
     for check, what, _ in rules(feature):
         tally = counts.tally(check, feature.name, what)
         if tally is not None:
-            found.append(failure(check, tally, f"{tally.count} {what}{_cased_like(feature, tally.examples)}"))
+            hint = _cased_like(feature.categories or [], tally.examples)
+            found.append(failure(check, tally, f"{tally.count} {what}{hint}"))
     return found
 
 
-def _cased_like(feature: Feature, examples: list[Any]) -> str:
-    """For a category outside the list that is one of it in other letter case (`Salaried`), the hint of that one."""
-    by_case = {category.casefold(): category for category in feature.categories or []}
+def _cased_like(listed: list[str], examples: list[Any]) -> str:
+    """For a value outside a list (a feature's categories, the classes) that is one of it in other letter case
+    (`Salaried`), the hint of that one."""
+    by_case = {category.casefold(): category for category in listed}
     for value in examples:
         if isinstance(value, str) and value.casefold() in by_case:
-            return f" ({value!r}: did you mean {by_case[value.casefold()]!r}? categories match case and all)"
+            return f" ({value!r}: did you mean {by_case[value.casefold()]!r}? labels match case and all)"
     return ""
 
 
@@ -175,7 +177,7 @@ def contract_report(
     if require_target and spec.target not in missing and no_target is not None:
         failures.append(
             CheckResult(check=NOT_NULL, column=spec.target, severity=Severity.BLOCKING, failed_rows=no_target.count,
-                        message=f"{no_target.count} rows have no target")
+                        message=f"{no_target.count} rows have no target", rows=no_target.rows)
         )  # fmt: skip
     unreadable = counts.tally(DTYPE, spec.target, NUMERIC_TARGET)
     outside = counts.tally(CLASSES, spec.target, outside_classes(spec)) if spec.classes is not None else None
@@ -184,9 +186,10 @@ def contract_report(
         (CLASSES, outside, outside_classes(spec)),
     ):
         if require_target and found is not None:
+            hint = _cased_like(spec.classes or [], found.examples) if check == CLASSES else ""
             failures.append(
                 CheckResult(check=check, column=spec.target, severity=Severity.BLOCKING, failed_rows=found.count,
-                            message=f"{found.count} {message}", examples=found.examples, rows=found.rows)
+                            message=f"{found.count} {message}{hint}", examples=found.examples, rows=found.rows)
             )  # fmt: skip
     if table_checks:
         failures.extend(_table_failures(counts, spec, now or datetime.now(UTC)))

@@ -293,7 +293,10 @@ def _count_target(target: pa.ChunkedArray, spec: ModelSpec, counts: ContractCoun
     """Count the target's rules (no label; a regressor's text that is no number; a label outside the `classes`)
     into `counts`: its cast (labels as text, numbers as float64), None when it cannot be read as numbers."""
     if target.null_count:
-        counts.tallies.append(Tally(check=NOT_NULL, column=spec.target, what=NO_TARGET, count=target.null_count))
+        unlabelled = _found(target, pc.is_null(target))["rows"]
+        counts.tallies.append(
+            Tally(check=NOT_NULL, column=spec.target, what=NO_TARGET, count=target.null_count, rows=unlabelled)
+        )
     kind = pa.string() if spec.task == "classification" else pa.float64()
     cast = _cast(target, kind, spec.target, NUMERIC_TARGET)  # a regressor's text that is no number
     if isinstance(cast, Tally):

@@ -22,7 +22,6 @@ from mlcore.catalog import (
 )
 from mlcore.data import (
     EXAMPLES,
-    at_rows,
     check_contract,
     column_times,
     concat_dataset,
@@ -119,7 +118,7 @@ def ingest_rows(
     times, problems = _event_times(table, view, now)
     clean, report = check_contract(table, contract, require_target=False)
     if report.blocking:  # told with the times' problems: one ingest names all that is wrong
-        problems.append(f"the rows break its contract: {at_rows(report).summary()}")
+        problems.append(f"the rows break its contract: {report.summary()}")
     if problems:
         raise DataValidationError(
             f"view '{view.name}': {'; '.join(problems)}", field=view.timestamp if not report.blocking else None
