@@ -635,7 +635,10 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     try:
         execution, steps, version = _followed_run(platform, arn, args.name, quiet=quiet)
     except KeyboardInterrupt:
-        err.print(f"Stopped waiting; the run goes on: {arn}. Follow it with: mlops runs list {args.name}")
+        err.print(
+            f"Stopped waiting; the run goes on: {arn} (aws stepfunctions describe-execution --execution-arn {arn}; "
+            f"locally: mlops local status). Its record is in mlops runs list {args.name} once it ends."
+        )
         return 130
     if version is not None:  # a version waits for a person (approval: manual): say what to run
         emit(

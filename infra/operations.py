@@ -276,9 +276,16 @@ def _csv_labels(path: Path, text: str, *, numeric: bool) -> list[tuple[int, dict
     import csv
 
     reader = csv.DictReader(text.splitlines())
-    missing = {"request_id", "label"} - set(reader.fieldnames or [])
+    header = reader.fieldnames or []
+    missing = {"request_id", "label"} - set(header)
     if missing:
         raise ValueError(f"{path}: the header lacks {sorted(missing)} (request_id,row_index,label)")
+    others = [name for name in header if name not in ("request_id", "row_index", "label")]
+    if "row_index" not in header and others:  # `row` for row_index would label row 0 of every request
+        raise ValueError(
+            f"{path}: the header has {others} but no row_index: name the row column row_index (without one, every "
+            "label is for row 0 of its request; drop the other columns then)"
+        )
     labels = []
     width = len(reader.fieldnames or [])
     for row in reader:  # the header is line 1
@@ -376,6 +383,7 @@ def read_json(text: str, source: str) -> Any:
 
 
 STILL_EVERY = 30.0  # seconds in one state between two "still in" reports of `Platform.wait`
+POLL_FIRST, POLL_MOST = 0.25, 2.0  # seconds between two looks at an execution: at a new state, and at the most
 
 
 class Platform:
@@ -666,7 +674,7 @@ class Platform:
         still in a state, and for how long (a Train step of a large dataset takes minutes); `timeout` None: no limit.
         """
         started = time.monotonic()
-        current, since, told = None, started, started
+        current, since, told, pause = None, started, started, POLL_FIRST
         while True:
             execution = self.sfn.describe_execution(executionArn=arn)
             entered: list[str] = []
@@ -684,13 +692,14 @@ class Platform:
                 return dict(execution)
             now = time.monotonic()
             if entered and entered[-1] != current:
-                current, since, told = entered[-1], now, now
+                current, since, told, pause = entered[-1], now, now, POLL_FIRST
             if on_still and current and now - told >= STILL_EVERY:
                 on_still(current, now - since)
                 told = now
             if timeout is not None and now - started > timeout:
                 raise TimeoutError(f"{arn} still running after {timeout:.0f} s")
-            time.sleep(0.25)
+            time.sleep(pause)
+            pause = min(POLL_MOST, pause * 1.5)  # a long state is asked after less often (its history is paged)
 
     def state_input(self, arn: str, state: str) -> dict[str, Any]:
         """The input of the last time an execution entered `state` (empty when it has not)."""

@@ -23,6 +23,8 @@ def test_labels_from_a_csv_with_or_without_row_index(tmp_path: Path) -> None:
     ]
     path.write_text("request_id,label\nr.2,yes\n")
     assert read_labels(path) == [(2, {"request_id": "r.2", "row_index": 0, "label": "yes"})]
+    path.write_text("request_id,row_index,label,labelled_at\nr.3,1,no,2026-01-01\n")  # other columns beside row_index
+    assert read_labels(path) == [(2, {"request_id": "r.3", "row_index": 1, "label": "no"})]
 
 
 def test_a_regressors_labels_from_a_csv_are_numbers_and_text_is_named_by_its_line(tmp_path: Path) -> None:
@@ -71,6 +73,12 @@ FIRST = '{"request_id": "r", "label": "yes"}\n'
         ("labels.csv", "request_id,row_index\nr,0\n", f"labels.csv: the header lacks ['label'] ({HEADER})"),
         ("labels.csv", "", f"labels.csv: the header lacks ['label', 'request_id'] ({HEADER})"),
         ("labels.csv", f"{HEADER}\nr,0,yes\nr,abc,no\n", f"labels.csv, line 3: {NOT_A_ROW} 'abc'"),
+        (  # a misnamed row column would label row 0 of every request
+            "labels.csv",
+            "request_id,row,label\nr,3,yes\n",
+            "labels.csv: the header has ['row'] but no row_index: name the row column row_index (without one, every "
+            "label is for row 0 of its request; drop the other columns then)",
+        ),
         ("labels.csv", f"{HEADER}\nr,-1,no\n", f"labels.csv, line 2: {NOT_A_ROW} '-1'"),
         (
             "labels.csv",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
 
 from infra import operations
-from infra.operations import STILL_EVERY, Platform, Resources
+from infra.operations import POLL_MOST, STILL_EVERY, Platform, Resources
 
 
 class Clock:
@@ -54,8 +55,10 @@ def platform_of(clock: Clock, train_seconds: float) -> Platform:
     return Platform(resources, client=lambda service: Execution(clock, train_seconds))
 
 
+# a state is looked at every POLL_MOST s at the most: the word comes within that of STILL_EVERY
 @pytest.mark.parametrize(
-    ("train_seconds", "told"), [(STILL_EVERY - 1, 0), (STILL_EVERY + 1, 1), (3 * STILL_EVERY + 1, 3)]
+    ("train_seconds", "told"),
+    [(STILL_EVERY - 1, 0), (STILL_EVERY + POLL_MOST + 1, 1), (3 * (STILL_EVERY + POLL_MOST) + 1, 3)],
 )
 def test_a_long_state_is_told_every_so_often_and_a_short_one_never(
     clock: Clock, train_seconds: float, told: int
@@ -67,7 +70,11 @@ def test_a_long_state_is_told_every_so_often_and_a_short_one_never(
     )
     assert execution["status"] == "SUCCEEDED" and steps == ["Validate", "Train"]
     assert len(still) == told and all(state == "Train" for state, _ in still)
-    assert [round(seconds) for _, seconds in still] == [round(STILL_EVERY * (n + 1)) for n in range(told)]
+    # told once STILL_EVERY has passed, within the pause between two looks (which grows to POLL_MOST)
+    assert all(
+        STILL_EVERY * (n + 1) <= seconds < STILL_EVERY * (n + 1) + (n + 1) * POLL_MOST
+        for n, (_, seconds) in enumerate(still)
+    )
 
 
 def test_a_wait_without_a_limit_outlasts_the_default_one(clock: Clock) -> None:
@@ -76,3 +83,20 @@ def test_a_wait_without_a_limit_outlasts_the_default_one(clock: Clock) -> None:
     clock.now = 0.0
     with pytest.raises(TimeoutError):
         platform_of(clock, 4000).wait("arn")
+
+
+def test_a_long_state_is_looked_at_less_often_and_a_new_one_at_once(clock: Clock) -> None:
+    looks: list[float] = []
+    platform = platform_of(clock, 60)
+    execution = platform.client("stepfunctions")
+    describe = execution.describe_execution
+
+    def counted(executionArn: str) -> dict[str, Any]:
+        looks.append(clock.now)
+        return describe(executionArn)
+
+    execution.describe_execution = counted
+    assert platform.wait("arn", on_still=lambda *_: None, timeout=None)["status"] == "SUCCEEDED"
+    gaps = [b - a for a, b in itertools.pairwise(looks)]
+    assert max(gaps) == POLL_MOST  # a minute in Train: looked at every 2 s at the most, not every 0.25 s
+    assert len(looks) < 60  # where a look every 0.25 s made 244
