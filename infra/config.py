@@ -8,6 +8,7 @@ from typing import Literal, cast
 
 from constructs import Node
 
+from mlcore.catalog import DEFAULT_PREFIX, stack_name
 from mlcore.spec import NAME_PATTERN
 
 ApiAuth = Literal["api_key", "iam"]
@@ -26,7 +27,7 @@ class ConfigError(ValueError):
 class MlopsConfig:
     """Deployment options; every stack reads them from here, never from the context directly."""
 
-    prefix: str = "mlops"
+    prefix: str = DEFAULT_PREFIX
     api_auth: ApiAuth = "api_key"
     monitor_schedule: str = "rate(1 hour)"
     # How often the platform looks for models whose retrain.schedule or batch.schedule is due: their
@@ -99,10 +100,7 @@ class MlopsConfig:
 
     def stack_id(self, name: str) -> str:
         """Stack id `Mlops<Name>`, prefixed unless the prefix is the default one."""
-        base = f"Mlops{name}"
-        if self.prefix == "mlops":
-            return base
-        return "".join(part.capitalize() for part in self.prefix.split("-")) + base
+        return stack_name(self.prefix, name)
 
 
 def _names(value: object) -> tuple[str, ...]:

@@ -27,11 +27,13 @@ from mlcore.catalog import (
     APPROVE_ROUTE,
     ARCHIVE_ROUTE,
     DATA_SUFFIXES,
+    DEFAULT_PREFIX,
     FEEDBACK_ROUTE,
     GATEWAY_RESPONSE,
     OUTPUTS,
     PREDICT_ROUTE,
     REJECT_ROUTE,
+    STACKS,
     Artifact,
     BatchRequest,
     FailedStep,
@@ -44,6 +46,7 @@ from mlcore.catalog import (
     dataset_prefix,
     granting_duty,
     limits,
+    stack_name,
 )
 from mlcore.errors import ForbiddenError, MlopsError, SpecError
 from mlcore.registry import Registry, VersionStatus, ViewRecord
@@ -159,17 +162,25 @@ class Resources:
 
 
 def _stack_outputs() -> dict[str, str]:
+    """The outputs of the deployment's own stacks (`MLOPS_PREFIX`, default `mlops`: `MlopsData`, …), never another
+    stack's: a second deployment, or any stack with an `ApiUrl`, would send the CLI's calls elsewhere."""
+    prefix = os.environ.get("MLOPS_PREFIX") or DEFAULT_PREFIX
     found: dict[str, str] = {}
     wanted = {o.key: o.resource for o in OUTPUTS}
-    try:
-        paginator = boto3_client("cloudformation").get_paginator("describe_stacks")
-        for page in paginator.paginate():
-            for stack in page["Stacks"]:
-                for output in stack.get("Outputs", []):
-                    if output["OutputKey"] in wanted:
-                        found[wanted[output["OutputKey"]]] = output["OutputValue"]
-    except Exception as exc:  # no credentials or no CloudFormation: say what to do instead
-        raise DeploymentNotFoundError(f"cannot read the stacks' outputs ({exc})") from exc
+    cloudformation = boto3_client("cloudformation")
+    for part in STACKS:
+        name = stack_name(prefix, part)
+        try:
+            stacks = cloudformation.describe_stacks(StackName=name)["Stacks"]
+        except cloudformation.exceptions.ClientError as exc:  # not deployed (yet): the required outputs say so
+            if "does not exist" not in str(exc):
+                raise DeploymentNotFoundError(f"cannot read the outputs of stack {name} ({exc})") from exc
+            continue
+        except Exception as exc:  # no credentials or no CloudFormation: say what to do instead
+            raise DeploymentNotFoundError(f"cannot read the stacks' outputs ({exc})") from exc
+        for output in stacks[0].get("Outputs", []):
+            if output["OutputKey"] in wanted:
+                found[wanted[output["OutputKey"]]] = output["OutputValue"]
     return found
 
 

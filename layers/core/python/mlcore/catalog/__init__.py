@@ -243,7 +243,7 @@ if TYPE_CHECKING:
         ViewDriftCheck,
         ViewMaterialized,
     )
-    from mlcore.catalog.outputs import OUTPUT_KEYS, OUTPUTS, Output
+    from mlcore.catalog.outputs import DEFAULT_PREFIX, OUTPUT_KEYS, OUTPUTS, STACKS, Output, stack_name
     from mlcore.catalog.routes import (
         ALIAS_ROUTE,
         APPROVE_ROUTE,

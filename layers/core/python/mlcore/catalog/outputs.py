@@ -11,6 +11,15 @@ from dataclasses import dataclass
 
 from mlcore.catalog.routes import GOVERNANCE_POLICIES
 
+DEFAULT_PREFIX = "mlops"  # mlops:prefix, and MLOPS_PREFIX for the CLI
+STACKS = ("Data", "Training", "Serving", "Monitoring")  # the app's stacks, by their part of the name
+
+
+def stack_name(prefix: str, part: str) -> str:
+    """A stack's name (and CDK id), `Mlops<Part>`, prefixed unless the prefix is the default one: `TeamxMlopsData`."""
+    base = f"Mlops{part}"
+    return base if prefix == DEFAULT_PREFIX else "".join(word.capitalize() for word in prefix.split("-")) + base
+
 
 @dataclass(frozen=True)
 class Output:
