@@ -769,6 +769,22 @@ def test_a_challenger_taken_out_of_serving_ends_its_rollout_and_the_champion_sta
     )
 
 
+@pytest.mark.parametrize("status", [R, X])
+def test_a_fallback_onto_the_challenger_ends_its_rollout(churn: Registry, status: VersionStatus) -> None:
+    # GIVEN v2 the champion and v3 (the newest other approved) its shadow challenger
+    add(churn)
+    v2, v3 = add(churn), add(churn)
+    churn.set_alias("churn", CHAMPION, v2, actor=ACTOR)
+    churn.set_alias("churn", CHALLENGER, v3, actor=ACTOR, mode=RolloutMode.SHADOW)
+    # WHEN the champion is taken out of serving THEN v3 is champion and no longer its own challenger
+    churn.set_status("churn", v2, status, actor="carol", reason="bias found")
+    assert churn.get_alias("churn").version == v3  # type: ignore[union-attr]
+    assert churn.get_alias("churn", CHALLENGER) is None
+    removed = [r.details for r in churn.audit_trail("churn") if r.action == "alias_removed"]
+    assert removed == [{"alias": CHALLENGER, "version": v3,
+                        "reason": f"version {v3} is champion now (version {v2} {status}: bias found)"}]  # fmt: skip
+
+
 def test_a_fallback_that_would_overwrite_a_concurrent_promotion_changes_nothing(
     churn: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:

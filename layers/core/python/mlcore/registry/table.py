@@ -587,6 +587,8 @@ class Registry:
         target = self.get_version(name, fallback)  # read consistently: the transaction checks it is still so
         if target.status is not VersionStatus.APPROVED:
             raise ConflictError(f"version {fallback} of '{name}' changed concurrently; read it again and retry")
+        if challenger is not None and challenger.version == fallback:  # the champion is never its own challenger
+            items += self._alias_delete(name, challenger, actor, f"version {fallback} is champion now ({reason})")
         # the version taken out is not one to roll back to, nor is the one now serving
         history = [v for v in served_before(champion) if v not in (version, fallback)]
         record = AliasRecord(alias=CHAMPION, version=fallback, previous_version=version, served_before=history,
