@@ -255,20 +255,25 @@ def cmd_models(args: argparse.Namespace) -> int:
             f"Applied the change to '{args.name}' proposed by {answer['proposed_by']} ({'; '.join(answer['loosens'])})"
         )
     elif args.action == "list":
+        from mlcore.registry import CHALLENGER
+
         rows: list[dict[str, Any]] = []
         for spec in registry.list_specs():
-            alias = registry.get_alias(spec.name)
+            alias, rollout = registry.get_alias(spec.name), registry.get_alias(spec.name, CHALLENGER)
             rows.append(
                 {
                     "model": spec.name,
                     "task": str(spec.task),
                     "champion": alias.version if alias else None,
+                    "challenger": _rollout(rollout),
                     "versions": len(registry.list_versions(spec.name)),
                 }
             )
-        table = Table("model", "task", "champion", "versions")
+        table = Table("model", "task", "champion", "challenger", "versions")
         for row in rows:
-            table.add_row(row["model"], row["task"], str(row["champion"] or "-"), str(row["versions"]))
+            table.add_row(
+                row["model"], row["task"], str(row["champion"] or "-"), row["challenger"] or "-", str(row["versions"])
+            )
         emit(args, rows, table)
     elif args.action == "show":
         from mlcore.registry import CHALLENGER
@@ -282,6 +287,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         document = {
             "spec": spec.model_dump(mode="json"),
             "champion": alias.model_dump(mode="json") if alias else None,
+            "challenger": challenger.model_dump(mode="json") if challenger else None,  # a rollout: its mode, weight
             "versions": [v.model_dump(mode="json") for v in versions],
             "audit": [a.model_dump(mode="json") for a in audit],
             "spec_proposal": {**proposal.model_dump(mode="json"), "stale": stale} if proposal else None,
@@ -292,6 +298,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rollout(challenger: Any) -> str | None:
+    """A rollout in a few words, `v3 (canary 10%)` or `v3 (shadow)`; None without one."""
+    if challenger is None or challenger.mode is None:
+        return None
+    how = f"canary {challenger.weight:.0%}" if challenger.mode == "canary" else str(challenger.mode)
+    return f"v{challenger.version} ({how})"
+
+
 def _model_summary(
     spec: Any, champion: Any, challenger: Any, versions: list[Any], audit: list[Any], *, proposal: Any, stale: bool
 ) -> Group:
@@ -300,8 +314,7 @@ def _model_summary(
     primary = spec.metrics.primary
     serving = f"champion v{champion.version}" if champion else "no champion"
     if challenger is not None and challenger.mode is not None:
-        share = f" {challenger.weight:.0%}" if challenger.mode == "canary" else ""
-        serving += f", challenger v{challenger.version} ({challenger.mode}{share})"
+        serving += f", challenger {_rollout(challenger)}"
     lines = [
         f"{spec.name}: {spec.task}, target {spec.target}, {len(spec.features)} features "
         f"({', '.join(spec.feature_names[:8])}{', …' if len(spec.features) > 8 else ''})",

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pyarrow.parquet as pq
 import pytest
+from e2e_helpers import Cli
 
 from infra.local.demo import DemoResult
 from infra.local.example_data import churn_instances
@@ -88,7 +89,7 @@ def test_a_tampered_artifact_is_refused_and_the_previous_version_keeps_serving(
 
 
 def test_a_canary_routes_each_caller_to_a_stable_version(
-    target: LocalTarget, platform: Platform, no_alias_cache: None
+    target: LocalTarget, platform: Platform, no_alias_cache: None, cli: Cli
 ) -> None:
     platform.registry.set_alias("churn", CHALLENGER, 1, actor="e2e", mode=RolloutMode.CANARY, weight=0.3)
     try:
@@ -106,6 +107,12 @@ def test_a_canary_routes_each_caller_to_a_stable_version(
         assert 0.1 < share < 0.5  # about the 30 % weight
         status, described = platform.call_api("GET", "/models/churn")
         assert described["challenger"] == {"version": 1, "mode": "canary", "weight": 0.3}
+        # and a script reading the CLI sees the rollout too
+        code, out, _ = cli("models", "list", "--output", "json")
+        assert next(row for row in json.loads(out) if row["model"] == "churn")["challenger"] == "v1 (canary 30%)"
+        code, out, _ = cli("models", "show", "churn", "--output", "json")
+        shown = json.loads(out)["challenger"]
+        assert (code, shown["version"], shown["mode"], shown["weight"]) == (0, 1, "canary", 0.3)
     finally:
         platform.registry.remove_alias("churn", CHALLENGER, actor="e2e")
 
