@@ -158,7 +158,8 @@ def show_lines(record: RunRecord, trials: list[RunRecord] | None = None, since: 
     """One run in full (with its search's trials, and `since`, what became of its version), for `mlops runs show`."""
     lines = [
         f"Run {record.run_id} of {record.model_name}: {record.outcome}" + (f", then {since}" if since else ""),
-        f"  trigger: {record.trigger}{_reason(record)}{f', event {record.event_id}' if record.event_id else ''}",
+        f"  trigger: {record.trigger}{_reason(record)}{f', event {record.event_id}' if record.event_id else ''}"
+        + (f", started by {record.started_by}" if record.started_by else ""),
         f"  started {record.started_at}, ended {record.ended_at} ({duration(record):.1f} s)",
         f"  code version {record.code_version or MISSING}, image {record.image or MISSING}",
         *([f"  training code {record.training_code}"] if record.training_code else []),

@@ -85,6 +85,16 @@ def test_a_run_that_trained_records_its_models_inputs(registered: Registry, arti
     assert build(registered, artifacts, "rejected").features == ["age", "plan"]
 
 
+def test_a_run_a_person_started_through_the_api_names_them(registered: Registry, artifacts: ObjectStore) -> None:
+    started = request("skipped").model_copy(
+        update={"input": PipelineInput(model_name="churn", reason="cli", started_by="arn:aws:iam::1:user/erin")}
+    )
+    record, _ = build_record(started, registry=registered, artifacts=artifacts, history=[],
+                             started_at=START.isoformat(), code_version="abc123")  # fmt: skip
+    assert record.started_by == "arn:aws:iam::1:user/erin"
+    assert build(registered, artifacts, "skipped").started_by == ""  # a run the platform started: no one
+
+
 def test_a_rejected_run_records_the_gates_reason(registered: Registry, artifacts: ObjectStore) -> None:
     verdict = EvaluateResult(
         model_name="churn", run_id="run-1", passed=False, reason="roc_auc 0.6 misses the minimum 0.7",
@@ -203,7 +213,7 @@ def test_a_table_of_an_earlier_release_gets_the_columns_added_since(
         glue,
         database="mlops_runs",
         table="runs",
-        columns=COLUMNS[:-7],
+        columns=COLUMNS[:-8],
         location=f"s3://{artifacts.bucket}/exports/runs/",
         partition=("model_name", "other"),
         partition_location=f"s3://{artifacts.bucket}/exports/runs/model_name=other/",
@@ -218,6 +228,7 @@ def test_a_table_of_an_earlier_release_gets_the_columns_added_since(
             "champion_metrics": {"roc_auc": 0.79},
             "segments": [segment],
             "features": ["age", "plan"],
+            "started_by": "arn:aws:iam::123456789012:user/erin",
         }
     )
     export_runs([record], artifacts=artifacts, glue=glue, database="mlops_runs")
@@ -230,3 +241,4 @@ def test_a_table_of_an_earlier_release_gets_the_columns_added_since(
     assert json.loads(exported["champion_metrics"]) == {"roc_auc": 0.79}
     assert json.loads(exported["segments"]) == [segment.model_dump(mode="json")]
     assert json.loads(exported["features"]) == ["age", "plan"]
+    assert exported["started_by"] == "arn:aws:iam::123456789012:user/erin"

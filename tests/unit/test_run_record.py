@@ -155,6 +155,11 @@ def test_a_runs_trigger_is_told_with_its_reason_only_when_that_says_more(reason:
     assert line in show_lines(record("run-1", trigger="schedule", reason=reason, event_id=None))
 
 
+def test_a_run_a_person_started_names_them() -> None:
+    started = record("run-1", trigger="manual", reason="cli", event_id=None, started_by="arn:aws:iam::1:user/erin")
+    assert "  trigger: manual (cli), started by arn:aws:iam::1:user/erin" in show_lines(started)
+
+
 def test_the_decision_threshold_a_run_picked_is_shown_and_compared() -> None:
     picked = record("run-2", threshold=0.30971)
     assert "  decision threshold: 0.3097 (metrics.threshold, picked on the holdout)" in show_lines(picked)

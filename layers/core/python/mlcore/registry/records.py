@@ -206,6 +206,7 @@ class RunRecord(Record):
     trigger: str = "manual"
     reason: str = ""
     event_id: str | None = None
+    started_by: str = ""  # the principal that started the run through the API (none: the platform did)
     status: RunStatus
     outcome: str  # registered v3 | rejected | skipped: nothing new | failed at Train: ...
     started_at: str

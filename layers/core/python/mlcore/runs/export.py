@@ -62,6 +62,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("segments", "string"),
     ("champion_metrics", "string"),
     ("features", "string"),
+    ("started_by", "string"),
 )
 _JSON = {
     "params", "datasets", "metrics", "cross_validation", "comparison", "steps", "compared_metrics", "segments",

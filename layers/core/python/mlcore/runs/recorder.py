@@ -197,6 +197,7 @@ def build_record(
         trigger=request.input.trigger,
         reason=request.input.reason,
         event_id=request.input.event_id,
+        started_by=request.input.started_by,
         status=status,
         outcome=outcome,
         started_at=started_at,
