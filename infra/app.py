@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from aws_cdk import App, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from infra.config import MlopsConfig
+from infra.config import ConfigError, MlopsConfig
 from infra.constructs.nag import MatchingAcknowledgements
 from infra.stacks.data_stack import DataStack
 from infra.stacks.monitoring_stack import MonitoringStack
@@ -81,13 +82,18 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
     return app
 
 
-def main() -> None:
+def main() -> int:
     """Synthesize into cdk.out; MLOPS_SKIP_BUNDLING=1 skips the layer bundling (fast, not deployable)."""
     context = dict(SKIP_BUNDLING) if os.environ.get("MLOPS_SKIP_BUNDLING") == "1" else None
     # The CDK CLI sets CDK_OUTDIR; run alone, the app writes where cdk.json says (cdk.out).
     outdir = None if os.environ.get("CDK_OUTDIR") else str(ROOT / "cdk.out")
-    build_app(context, outdir=outdir).synth()
+    try:
+        build_app(context, outdir=outdir).synth()
+    except ConfigError as exc:  # a context value: its message says which and why, a traceback says nothing more
+        print(f"ConfigError: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Literal, cast
@@ -9,11 +10,11 @@ from typing import Literal, cast
 from constructs import Node
 
 from mlcore.catalog import DEFAULT_PREFIX, stack_name
+from mlcore.schedules import ScheduleError, parse_schedule
 from mlcore.spec import NAME_PATTERN
 
 ApiAuth = Literal["api_key", "iam"]
 _AUTH_MODES: tuple[ApiAuth, ...] = ("api_key", "iam")
-_SCHEDULE = re.compile(r"^(rate|cron)\(.+\)$")
 _PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 _MODEL = re.compile(NAME_PATTERN)
 MAX_RETENTION_DAYS = 36500  # S3 Object Lock's longest default retention (100 years)
@@ -54,8 +55,10 @@ class MlopsConfig:
         if self.api_auth not in _AUTH_MODES:
             raise ConfigError(f"mlops:apiAuth must be one of {_AUTH_MODES}, got {self.api_auth!r}")
         for key, value in (("monitorSchedule", self.monitor_schedule), ("retrainTick", self.retrain_tick)):
-            if not _SCHEDULE.match(value):
-                raise ConfigError(f"mlops:{key} must be rate(...) or cron(...), got {value!r}")
+            try:  # as EventBridge reads it: a bad one would fail only at deploy, a warning at synth
+                parse_schedule(value)
+            except ScheduleError as exc:
+                raise ConfigError(f"mlops:{key}: {exc}") from None
         if not 1 <= self.audit_retention_days <= MAX_RETENTION_DAYS:
             raise ConfigError(
                 f"mlops:auditRetentionDays must be 1 to {MAX_RETENTION_DAYS}, got {self.audit_retention_days}"
@@ -104,8 +107,15 @@ class MlopsConfig:
 
 
 def _names(value: object) -> tuple[str, ...]:
-    """A context list given as JSON (cdk.json) or as `a,b` (`cdk deploy -c mlops:governedModels=a,b`)."""
-    items = value if isinstance(value, list) else str(value or "").split(",")
+    """A context list given as JSON (cdk.json, or `-c 'mlops:governedModels=["a","b"]'`, which the CDK CLI passes
+    as text) or as `a,b` (`cdk deploy -c mlops:governedModels=a,b`)."""
+    text = str(value or "").strip()
+    if not isinstance(value, list) and text.startswith("["):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"mlops:governedModels is not a JSON list: {exc.msg}") from None
+    items = value if isinstance(value, list) else text.split(",")
     return tuple(str(item).strip() for item in items if str(item).strip())
 
 

@@ -133,6 +133,12 @@ def test_config_defaults_and_validation() -> None:
         MlopsConfig(api_auth="cognito")  # type: ignore[arg-type]
     with pytest.raises(ConfigError):
         MlopsConfig(monitor_schedule="hourly")
+    # read as EventBridge reads it: a schedule it refuses fails synthesis, not the deployment later
+    with pytest.raises(ConfigError, match=r"mlops:monitorSchedule: 'cron\(0 6 \* \* \*\)': cron takes 6 fields"):
+        MlopsConfig(monitor_schedule="cron(0 6 * * *)")
+    with pytest.raises(ConfigError, match=r"mlops:retrainTick: 'rate\(0 minutes\)'"):
+        MlopsConfig(retrain_tick="rate(0 minutes)")
+    assert MlopsConfig(monitor_schedule="cron(0 6 * * ? *)").monitor_schedule == "cron(0 6 * * ? *)"
 
 
 @pytest.mark.parametrize(("value", "gpu_jobs"), [(None, False), ("true", True), ("false", False), ("TRUE", True)])
@@ -165,6 +171,8 @@ def test_a_gpu_queue_flag_that_is_not_a_boolean_is_refused() -> None:
         ),
         ({"mlops:auditRetentionDays": "36500", "mlops:governedModels": "churn, fraud"}, (36500, "governance", False,
                                                                                           ("churn", "fraud"))),
+        # `cdk synth -c 'mlops:governedModels=["churn","fraud"]'`: the CDK CLI passes the JSON as text
+        ({"mlops:governedModels": '["churn", "fraud"]'}, (365, "governance", False, ("churn", "fraud"))),
     ],
 )  # fmt: skip
 def test_the_governance_options_are_read_from_the_context(context: dict[str, Any], expected: tuple[Any, ...]) -> None:
@@ -185,6 +193,7 @@ def test_the_governance_options_are_read_from_the_context(context: dict[str, Any
         ({"mlops:auditLockMode": "legal-hold"}, "mlops:auditLockMode must be governance or compliance"),
         ({"mlops:separationOfDuties": "yes"}, "mlops:separationOfDuties must be true or false, got 'yes'"),
         ({"mlops:governedModels": "Churn"}, "mlops:governedModels: 'Churn' is not a model name"),
+        ({"mlops:governedModels": '["churn",'}, "mlops:governedModels is not a JSON list"),
     ],
 )
 def test_a_governance_option_out_of_range_is_refused_by_name(context: dict[str, Any], message: str) -> None:
@@ -211,3 +220,16 @@ def test_the_training_image_writes_the_sbom_of_what_it_installed() -> None:
     versions = {c["purl"].split("@")[0].removeprefix("pkg:pypi/"): c["version"] for c in sbom["components"]}
     pins = dict(line.split("==", 1) for line in CONSTRAINTS.read_text().splitlines() if "==" in line)
     assert versions["scikit-learn"] == pins["scikit-learn"] and versions["onnxruntime"] == pins["onnxruntime"]
+
+
+def test_a_bad_context_value_ends_the_synthesis_with_its_message_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infra import app
+
+    def refused(*_: Any, **__: Any) -> Any:
+        MlopsConfig(monitor_schedule="cron(0 6 * * *)")
+
+    monkeypatch.setattr(app, "build_app", refused)
+    assert app.main() == 1
+    assert capsys.readouterr().err.startswith("ConfigError: mlops:monitorSchedule: 'cron(0 6 * * *)': cron takes 6")
