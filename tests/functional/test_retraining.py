@@ -236,6 +236,27 @@ def test_a_retraining_on_the_champions_own_data_is_skipped(
     assert one(setup("drift", "c2")).started
 
 
+def test_data_a_version_rolled_back_from_learned_is_not_trained_again_by_a_trigger(
+    setup: Callable[..., RetrainingResult], registry: Registry, data: ObjectStore, state_machine: tuple[Any, str]
+) -> None:
+    # GIVEN v2 trained on the newest dataset (a bad one) and rolled back from: v3, trained on good data, is champion
+    champion_trained_on(registry, "good-data", run_id="run-1")
+    champion_trained_on(registry, data_fingerprint(data.sha256_of(DATASET)), run_id="run-2")
+    champion_trained_on(registry, "good-data-again", run_id="run-3")
+    # WHEN a retraining that waited out its debounce on that drop asks again
+    decision = one(setup("drift", "c1"))
+    # THEN it is skipped: it would train v2 again, and the gate (not worse than v3) promote it again
+    assert (decision.started, decision.reason) == (
+        False,
+        "nothing new to learn: version 2 (approved, not the champion) learned from exactly this data; "
+        "`mlops pipeline run churn --force` trains on it again",
+    )
+    assert executions(state_machine) == []
+    # AND data no version learned from starts a run
+    data.put("datasets/churn/20250302T000000000000Z.csv", b"tenure_months,churned\n2,no\n")
+    assert one(setup("drift", "c2")).started
+
+
 def test_new_labelled_feedback_is_something_new(  # noqa: PLR0917 (pytest fixtures)
     setup: Callable[..., RetrainingResult],
     registry: Registry,

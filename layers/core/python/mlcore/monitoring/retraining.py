@@ -179,11 +179,19 @@ class Retraining:
     ) -> str | None:
         """Why this request may not start a run, by the rules in their order; None: it may."""
         last = state.last_retrain_at
+        earlier = self._learned_before(spec, found[1], champion) if isinstance(found, tuple) else None
+        again = (
+            f"{NOTHING_NEW}: version {earlier.version} ({earlier.status}, not the champion) learned from exactly this "
+            f"data; `mlops pipeline run {spec.name} --force` trains on it again"
+            if earlier
+            else ""
+        )
         rules = (
             (event in state.handled_events, _replayed(_event_id(event))),
             (not spec.retrain.allows(trigger), f"retrain.{_switch(trigger)} is off for '{spec.name}'"),
             (isinstance(found, str), str(found)),
             (isinstance(found, tuple) and learned_already(champion, found[1]), NOTHING_NEW),
+            (earlier is not None, again),  # a version rolled back from: a trigger would train and promote it again
             (data is not None and data == state.learned_nothing_from, f"{NOTHING_NEW} (its last run found none)"),
             (
                 last is not None
@@ -196,6 +204,16 @@ class Retraining:
             ),
         )
         return next((why for refused, why in rules if refused), None)
+
+    def _learned_before(self, spec: ModelSpec, fingerprint: str, champion: ModelVersion | None) -> ModelVersion | None:
+        """The newest version, other than the champion, that learned from exactly this data (None: none did)."""
+        champion_version = champion.version if champion else None
+        same = [
+            v
+            for v in self.registry.list_versions(spec.name)
+            if v.data_fingerprint == fingerprint and v.version != champion_version
+        ]
+        return max(same, key=lambda v: v.version, default=None)
 
     @staticmethod
     def _data(found: tuple[str, str] | str | None, champion: ModelVersion | None) -> str | None:
