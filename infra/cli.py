@@ -298,6 +298,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _takes_effect() -> str:
+    """When a moved alias reaches every answer: each predict container trusts its aliases this long."""
+    from mlcore.catalog import limits
+
+    seconds = limits.ALIAS_TTL_SECONDS
+    return f" (the API answers with it within {seconds:g} s, as each container reads the aliases again)"
+
+
 def _rollout(challenger: Any) -> str | None:
     """A rollout in a few words, `v3 (canary 10%)` or `v3 (shadow)`; None without one."""
     if challenger is None or challenger.mode is None:
@@ -384,11 +392,13 @@ def _govern(platform: Platform, args: argparse.Namespace) -> int:
         body = {"version": args.version, "reason": args.reason}
         moved = platform.govern(ALIAS_ROUTE, body, name=args.name, alias=args.alias)
         version, was = moved["version"], moved["previous_version"]
-        said = f"is v{version} already; nothing changed" if was == version else f"→ v{version} (was v{was})"
+        before = f"was v{was}" if was is not None else "none before"
+        said = f"is v{version} already; nothing changed" if was == version else f"→ v{version} ({before})"
+        said += _takes_effect() if was != version else ""
         console.print(f"{args.name}: {args.alias} {said}")
     elif args.action == "rollback":
         moved = platform.govern(ROLLBACK_ROUTE, {"reason": args.reason}, name=args.name, alias=args.alias)
-        console.print(f"{args.name}: {args.alias} rolled back to v{moved['version']}")
+        console.print(f"{args.name}: {args.alias} rolled back to v{moved['version']}{_takes_effect()}")
     elif args.stop:  # rollout
         platform.govern(END_ROLLOUT_ROUTE, name=args.name, alias=CHALLENGER)
         console.print(f"{args.name}: rollout ended, the champion serves all traffic")

@@ -167,6 +167,8 @@ def test_the_cli_signs_with_the_caller_s_credentials(
         signing_as.delenv("AWS_SESSION_TOKEN")  # the local target's own credentials have one; a user's keys do not
         code, out, err = cli("models", "promote", "churn-cli-iam", str(version), "--reason", "go")
         assert code == 0, err
+        # when the API answers with it: each container trusts its cached aliases a while
+        assert f"champion → v{version} (none before) (the API answers with it within 30 s" in " ".join(out.split())
         code, _, err = cli("models", "archive", "churn-cli-iam", str(version))
         assert code == 1 and "ForbiddenError: the caller may not call this route" in err
         # and which policy would let them
