@@ -675,7 +675,10 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     succeeded = execution["status"] == "SUCCEEDED"
     failure = None if succeeded else platform.failure(execution)
     output = json.loads(execution.get("output") or "null")
-    document = {"execution_arn": arn, "status": execution["status"], "steps": steps, "output": output}
+    # what became of the run, for a script (a rejection ends the execution well: its status says SUCCEEDED)
+    outcome = _outcome_kind(output) or ("succeeded" if succeeded else "failed")
+    document = {"execution_arn": arn, "status": execution["status"], "outcome": outcome, "steps": steps}
+    document["output"] = output
     if quiet:
         emit(args, {**document, "failure": failure})
     elif succeeded:
@@ -686,10 +689,15 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     return 0 if succeeded else 1
 
 
+def _outcome_kind(output: Any) -> str | None:
+    """What a training execution's output says became of the run: registered, rejected, skipped or failed."""
+    return (output.get("outcome") or {}).get("kind") if isinstance(output, dict) else None
+
+
 def _run_outcome(name: str, output: Any, *, serving: bool = True) -> tuple[str, str]:
     """What a training run that ended well did, in a line for a person, and its style (the whole: --output json);
     `serving`: whether the model has a champion (which a rejection leaves serving)."""
-    kind = (output.get("outcome") or {}).get("kind") if isinstance(output, dict) else None
+    kind = _outcome_kind(output)
     if kind == "rejected":
         left = "the champion serves on" if serving else "no version serves yet"
         return f"REJECTED by the gate: {output.get('reason', '')} ({left})", "yellow"

@@ -100,7 +100,7 @@ def test_a_failed_training_job_says_what_it_failed_with_and_json_output_carries_
     monkeypatch.setattr(target.training._entrypoint, "train_candidate", no_parity)
     code, out, _ = cli("pipeline", "run", "churn-json", "--output", "json")
     document = json.loads(out)  # stdout is the document alone (stderr has the job's own log line here)
-    assert (code, document["status"]) == (1, "FAILED")
+    assert (code, document["status"], document["outcome"]) == (1, "FAILED", "failed")
     assert document["steps"][:3] == ["Validate", "Train", "TrainFailed"]  # the states that work, not the choices
     assert document["failure"] == (
         "Train failed: ParityError: ONNX export of 'random_forest_classifier' disagrees with scikit-learn "

@@ -58,7 +58,7 @@ def test_a_view_registered_ingested_and_materialized_serves_a_model_trained_poin
     assert cli("data", "upload", "fraud", str(tmp_path / "labels.parquet"))[0] == 0
     # WHEN the training pipeline runs, and the view is materialized
     code, out, err = cli("pipeline", "run", "fraud", "--output", "json")
-    assert code == 0, err + out
+    assert (code, json.loads(out)["outcome"]) == (0, "registered"), err + out  # what became of the run, for a script
     code, out, err = cli("features", "materialize", "card-activity", "--output", "json")
     assert code == 0, err
     assert json.loads(out)["written"] == 60
