@@ -101,3 +101,32 @@ def test_the_diff_names_each_changed_value_and_nothing_else(churn: ModelSpec) ->
         {"path": "metrics.minimum.accuracy", "from": 0.65, "to": None},
         {"path": "metrics.minimum.roc_auc", "from": 0.7, "to": 0.8},
     ]
+
+
+def with_contract(spec: ModelSpec, data: dict[str, Any] | None = None, age: str | None = None) -> ModelSpec:
+    document = spec.model_dump(mode="json")
+    document["data"] = {**document["data"], **(data or {})}
+    if age is not None:
+        document["features"] = [{**f, "severity": age} if f["name"] == "age" else f for f in document["features"]]
+    return parse_spec(document)
+
+
+@pytest.mark.parametrize(
+    ("data", "age", "loosens"),
+    [
+        ({"severity": "warning"}, None, ["data.severity: blocking -> warning"]),
+        ({"min_rows": 99}, None, ["data.min_rows: 100 -> 99"]),  # just below: fewer rows asked
+        ({"min_rows": 100}, None, []),
+        ({"min_rows": 101}, None, []),
+        (None, "warning", ["features.age.severity: blocking -> warning"]),
+        (None, "blocking", []),
+    ],
+)
+def test_a_data_contract_check_made_a_warning_or_fewer_rows_loosens(
+    churn: ModelSpec, data: dict[str, Any] | None, age: str | None, loosens: list[str]
+) -> None:
+    # the contract keeps bad data out of training: turning it off is a governance change, as a lower minimum is
+    strict = with_contract(churn, {"min_rows": 100, "severity": "blocking"}, "blocking")
+    assert loosened_governance(strict, with_contract(strict, data, age)) == loosens
+    if loosens:  # and back is stricter
+        assert loosened_governance(with_contract(strict, data, age), strict) == []

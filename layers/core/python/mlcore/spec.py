@@ -1032,8 +1032,8 @@ def loosened_governance(old: ModelSpec | None, new: ModelSpec) -> list[str]:
     """How a re-registration makes the gate or the approval easier to pass, in words (empty: it does not).
 
     A minimum lowered or dropped, a larger tolerance, a lower or dropped confidence, another primary
-    metric, a wider or dropped segment gap (or fewer segments under it), or approval from manual to auto:
-    such a change waits for an approver.
+    metric, a wider or dropped segment gap (or fewer segments under it), approval from manual to auto, or a
+    data contract check made a warning (or fewer rows asked): such a change waits for an approver.
     """
     if old is None:
         return []
@@ -1059,6 +1059,22 @@ def loosened_governance(old: ModelSpec | None, new: ModelSpec) -> list[str]:
             found.append(f"metrics.min_segment_rows: {was.min_segment_rows} -> {now.min_segment_rows}")
     if old.approval == "manual" and new.approval == "auto":
         found.append("approval: manual -> auto")
+    return [*found, *_contract_loosened(old, new)]
+
+
+def _contract_loosened(old: ModelSpec, new: ModelSpec) -> list[str]:
+    """How a re-registration lets more data through the data contract: a check made a warning, fewer rows asked."""
+    found = []
+    if old.data.severity is Severity.BLOCKING and new.data.severity is not Severity.BLOCKING:
+        found.append(f"data.severity: {old.data.severity} -> {new.data.severity}")
+    if new.data.min_rows < old.data.min_rows:
+        found.append(f"data.min_rows: {old.data.min_rows} -> {new.data.min_rows}")
+    was = {feature.name: feature.severity for feature in old.features}
+    found += [
+        f"features.{feature.name}.severity: {Severity.BLOCKING} -> {feature.severity}"
+        for feature in new.features
+        if was.get(feature.name) is Severity.BLOCKING and feature.severity is not Severity.BLOCKING
+    ]
     return found
 
 
