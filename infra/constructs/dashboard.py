@@ -15,10 +15,12 @@ FIVE_MINUTES = Duration.minutes(5)
 SLOW_SHARE = 0.01  # more than 1 % of a model's answers slower than SLOW_ANSWER_MS: its p99 is above it
 
 
-def _search(metric: str, statistic: str, dimensions: str = "model", period: Duration = FIVE_MINUTES) -> str:
-    """A search expression: `metric` of every model (or view) in the platform's namespace."""
+def _search(
+    namespace: str, metric: str, statistic: str, dimensions: str = "model", period: Duration = FIVE_MINUTES
+) -> str:
+    """A search expression: `metric` of every model (or view) in the deployment's namespace."""
     seconds = int(period.to_seconds())
-    return f"SEARCH('{{{metrics.NAMESPACE},{dimensions}}} MetricName=\"{metric}\"', '{statistic}', {seconds})"
+    return f"SEARCH('{{{namespace},{dimensions}}} MetricName=\"{metric}\"', '{statistic}', {seconds})"
 
 
 def _graph(title: str, *expressions: tuple[str, str], period: Duration = FIVE_MINUTES) -> cloudwatch.GraphWidget:
@@ -41,22 +43,23 @@ class Operations(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, prefix: str, training: sfn.IStateMachine) -> None:
         super().__init__(scope, construct_id)
         hour = Duration.hours(1)
-        errors = f"SEARCH('{{{metrics.NAMESPACE},model}} {metrics.ERRORS_PREFIX.rstrip('_')}', 'Sum', 300)"
+        namespace = metrics.namespace(prefix)
+        errors = f"SEARCH('{{{namespace},model}} {metrics.ERRORS_PREFIX.rstrip('_')}', 'Sum', 300)"
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{prefix}-models")
         self.dashboard.add_widgets(
             _graph(
                 "Latency by model (ms)",
-                ("p50", _search(metrics.LATENCY, "p50")),
-                ("p99", _search(metrics.LATENCY, "p99")),
+                ("p50", _search(namespace, metrics.LATENCY, "p50")),
+                ("p99", _search(namespace, metrics.LATENCY, "p99")),
             ),
-            _graph("Rows scored by model", ("rows", _search(metrics.PREDICTED_ROWS, "Sum"))),
+            _graph("Rows scored by model", ("rows", _search(namespace, metrics.PREDICTED_ROWS, "Sum"))),
         )
         self.dashboard.add_widgets(
             _graph("Errors by model and code", ("errors", errors)),
             _graph(
                 "Drift share and degraded live performance by model (hourly)",
-                ("drift share %", _search(metrics.DRIFT_SHARE, "Maximum", "model,service", hour)),
-                ("degraded", _search(metrics.PERFORMANCE_DEGRADED, "Maximum", "model,service", hour)),
+                ("drift share %", _search(namespace, metrics.DRIFT_SHARE, "Maximum", "model,service", hour)),
+                ("degraded", _search(namespace, metrics.PERFORMANCE_DEGRADED, "Maximum", "model,service", hour)),
                 period=hour,
             ),
         )
@@ -68,13 +71,13 @@ class Operations(Construct):
             ),
             _graph(
                 "Feature views: newest value's age (h)",
-                ("age", _search(metrics.FEATURE_VIEW_AGE, "Maximum", "service,view")),
+                ("age", _search(namespace, metrics.FEATURE_VIEW_AGE, "Maximum", "service,view")),
             ),
         )
         self.alarms = [
             self._every_model(
                 "SlowAnswers",
-                f"SELECT AVG({metrics.SLOW_ANSWERS}) FROM SCHEMA({metrics.NAMESPACE}, model) GROUP BY model",
+                f"SELECT AVG({metrics.SLOW_ANSWERS}) FROM SCHEMA({namespace}, model) GROUP BY model",
                 threshold=SLOW_SHARE,
                 periods=3,
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -83,7 +86,7 @@ class Operations(Construct):
             ),
             self._every_model(
                 "ServerErrors",
-                f"SELECT SUM({metrics.SERVER_ERRORS}) FROM SCHEMA({metrics.NAMESPACE}, model) GROUP BY model",
+                f"SELECT SUM({metrics.SERVER_ERRORS}) FROM SCHEMA({namespace}, model) GROUP BY model",
                 threshold=1,
                 periods=1,
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

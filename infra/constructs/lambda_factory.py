@@ -109,7 +109,7 @@ class LambdaFactory:
         entry = FUNCTIONS[name]
         environment = function_environment(entry.settings, settings_values(entry.settings, self.resources))
         environment["POWERTOOLS_SERVICE_NAME"] = name
-        environment["POWERTOOLS_METRICS_NAMESPACE"] = metrics.NAMESPACE
+        environment["POWERTOOLS_METRICS_NAMESPACE"] = metrics.namespace(self.prefix)
         construct_id, role, defaults = self._defaults(
             scope, name, entry.memory_mb, entry.ephemeral_mb, entry.timeout_seconds
         )

@@ -78,6 +78,7 @@ class Monitor(Construct):
         api: apigw.RestApi,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.namespace = metrics.namespace(factory.prefix)
         alerts_topic = resources.alerts_topic
         training_state_machine = resources.get(TRAINING_STATE_MACHINE)
         self.functions = {
@@ -223,10 +224,9 @@ class Monitor(Construct):
         )
         self.stream_dlqs[name] = dlq
 
-    @staticmethod
-    def _fleet_metric(name: str, service: str = DRIFT_CHECK, statistic: str = "Sum") -> cloudwatch.Metric:
+    def _fleet_metric(self, name: str, service: str = DRIFT_CHECK, statistic: str = "Sum") -> cloudwatch.Metric:
         return cloudwatch.Metric(
-            namespace=metrics.NAMESPACE,
+            namespace=self.namespace,
             metric_name=name,
             # Across all models (views): emitted without their dimension too (only Powertools' service).
             dimensions_map={"service": service},

@@ -74,3 +74,22 @@ def test_each_answer_says_whether_it_was_slow_and_whether_it_was_our_fault(
     assert emitted[metrics.LATENCY] == (latency_ms, "Milliseconds")
     assert emitted[metrics.SLOW_ANSWERS] == (slow, "Count")
     assert emitted[metrics.SERVER_ERRORS] == (server_error, "Count")
+
+
+def test_another_prefix_draws_and_alarms_on_its_own_namespace_only() -> None:
+    # two deployments in one account and region: neither pages for, nor draws, the other's models
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_stepfunctions as sfn
+    from aws_cdk.assertions import Template
+
+    from infra.constructs.dashboard import Operations
+
+    assert (metrics.namespace("mlops"), metrics.namespace("teamx")) == ("Mlops", "Mlops/teamx")
+    stack = Stack(App(), "TeamxOps")
+    training = sfn.StateMachine(
+        stack, "Training", definition_body=sfn.DefinitionBody.from_chainable(sfn.Pass(stack, "P"))
+    )
+    Operations(stack, "Operations", prefix="teamx", training=training)
+    text = json.dumps(Template.from_stack(stack).to_json()).replace('\\"', '"')
+    assert "SCHEMA(Mlops/teamx, model)" in text and "{Mlops/teamx,model}" in text
+    assert "SCHEMA(Mlops, model)" not in text and "{Mlops," not in text

@@ -6,7 +6,16 @@ with drift, and a test's confidence (1 - p-value) does too, so one alarm directi
 
 from __future__ import annotations
 
+from mlcore.catalog.outputs import DEFAULT_PREFIX
+
 NAMESPACE = "Mlops"
+
+
+def namespace(prefix: str) -> str:
+    """A deployment's namespace: `Mlops`, or `Mlops/<prefix>` for another `mlops:prefix`, so that two deployments in
+    one account and region neither page for each other's models nor draw them on their dashboards."""
+    return NAMESPACE if prefix == DEFAULT_PREFIX else f"{NAMESPACE}/{prefix}"
+
 
 # predict, per model and version
 LATENCY = "Latency"
