@@ -393,8 +393,8 @@ def _govern(platform: Platform, args: argparse.Namespace) -> int:
         moved = platform.govern(ALIAS_ROUTE, body, name=args.name, alias=args.alias)
         version, was = moved["version"], moved["previous_version"]
         before = f"was v{was}" if was is not None else "none before"
-        said = f"is v{version} already; nothing changed" if was == version else f"→ v{version} ({before})"
-        said += _takes_effect() if was != version else ""
+        change = f"→ v{version} ({before}){_takes_effect()}"
+        said = f"is v{version} already; nothing changed" if was == version else change
         console.print(f"{args.name}: {args.alias} {said}")
     elif args.action == "rollback":
         moved = platform.govern(ROLLBACK_ROUTE, {"reason": args.reason}, name=args.name, alias=args.alias)
@@ -677,8 +677,13 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     output = json.loads(execution.get("output") or "null")
     # what became of the run, for a script (a rejection ends the execution well: its status says SUCCEEDED)
     outcome = _outcome_kind(output) or ("succeeded" if succeeded else "failed")
-    document = {"execution_arn": arn, "status": execution["status"], "outcome": outcome, "steps": steps}
-    document["output"] = output
+    document = {
+        "execution_arn": arn,
+        "status": execution["status"],
+        "outcome": outcome,
+        "steps": steps,
+        "output": output,
+    }
     if quiet:
         emit(args, {**document, "failure": failure})
     elif succeeded:

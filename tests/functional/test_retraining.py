@@ -322,10 +322,14 @@ def test_a_version_that_learned_from_the_feedback_is_not_retrained_on_less(  # n
     record_feedback(spec, json.dumps({"request_id": "r2", "label": "no"}), capture, ["no", "yes"])
     assert one(setup("drift", "d2", at=now + timedelta(minutes=4))).started
     later = now + timedelta(minutes=5)
-    on_the_same = feedback_rows(spec, registry.champion("churn"), capture, later, dataset, registry)
+    on_the_same = feedback_rows(
+        spec, registry.champion("churn"), capture, later, dataset_sha256=dataset, registry=registry
+    )
     assert on_the_same is not None and on_the_same.rows.num_rows == 4 and on_the_same.since.isoformat() == since
     # AND a new dataset holds the truth up to its time: its runs add the rows served since v2 was trained (r2)
-    on_another = feedback_rows(spec, registry.champion("churn"), capture, later, "another-sha256", registry)
+    on_another = feedback_rows(
+        spec, registry.champion("churn"), capture, later, dataset_sha256="another-sha256", registry=registry
+    )
     assert on_another is not None and on_another.rows.num_rows == 1
     assert on_another.since == now + timedelta(minutes=1)
 

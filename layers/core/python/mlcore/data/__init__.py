@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         NumericSketch,
         Tally,
         count_contract,
+        failing_rows,
         merge_counts,
     )
     from mlcore.data.datasets import (

@@ -112,10 +112,18 @@ def arrow_type(feature: Feature) -> pa.DataType:
     return pa.string() if feature.type is FeatureType.CATEGORICAL else pa.float64()
 
 
+def failing_rows(mask: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """The rows where a rule's mask holds (a null: it does not), counted from 0."""
+    return np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False))
+
+
+def _first_rows(mask: pa.ChunkedArray | pa.Array) -> list[int]:
+    return failing_rows(mask)[:EXAMPLES].tolist()
+
+
 def _found(values: pa.ChunkedArray | pa.Array, mask: pa.ChunkedArray | pa.Array) -> dict[str, list[Any]]:
     """A rule's first failing values and their rows (a Tally's `examples` and `rows`)."""
-    rows = np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False))[:EXAMPLES]
-    return {"examples": pc.filter(values, mask).slice(0, EXAMPLES).to_pylist(), "rows": rows.tolist()}
+    return {"examples": pc.filter(values, mask).slice(0, EXAMPLES).to_pylist(), "rows": _first_rows(mask)}
 
 
 def _unreadable(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -201,7 +209,7 @@ def _count_column(feature: Feature, column: pa.ChunkedArray) -> tuple[pa.Chunked
         return None, [cast]
     tallies = []
     if cast.null_count and not feature.nullable:
-        missing = _found(cast, pc.is_null(cast))["rows"]
+        missing = _first_rows(pc.is_null(cast))  # a missing value has no example to show
         tallies.append(Tally(check=NOT_NULL, column=name, what=MISSING_VALUES, count=cast.null_count, rows=missing))
     for check, what, rule in rules(feature):
         mask = pc.fill_null(rule(cast), False)
@@ -293,7 +301,7 @@ def _count_target(target: pa.ChunkedArray, spec: ModelSpec, counts: ContractCoun
     """Count the target's rules (no label; a regressor's text that is no number; a label outside the `classes`)
     into `counts`: its cast (labels as text, numbers as float64), None when it cannot be read as numbers."""
     if target.null_count:
-        unlabelled = _found(target, pc.is_null(target))["rows"]
+        unlabelled = _first_rows(pc.is_null(target))
         counts.tallies.append(
             Tally(check=NOT_NULL, column=spec.target, what=NO_TARGET, count=target.null_count, rows=unlabelled)
         )

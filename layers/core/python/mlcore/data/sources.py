@@ -56,11 +56,12 @@ def feedback_since(champion: ModelVersion, champion_run: RunRecord | None, datas
     return datetime.fromisoformat(champion.created_at)
 
 
-def feedback_rows(  # noqa: PLR0917 (what a run learns from, and when it asks)
+def feedback_rows(
     spec: ModelSpec,
     champion: ModelVersion | None,
     capture: ObjectStore,
     now: datetime,
+    *,
     dataset_sha256: str,
     registry: Registry,
 ) -> Feedback | None:

@@ -352,7 +352,7 @@ def validate_dataset(
         checked = _one_pass(files, spec, run_id, data, artifacts)
     snapshot, report = checked.snapshot, checked.report
     champion = registry.champion(name)
-    feedback = feedback_rows(spec, champion, capture, now, snapshot.sha256, registry)
+    feedback = feedback_rows(spec, champion, capture, now, dataset_sha256=snapshot.sha256, registry=registry)
     fingerprint = training_fingerprint(checked.sha256, feedback)
     sources = [
         DataSource(source="dataset", uri=data.uri(key), sha256=snapshot.sha256, rows=checked.rows),

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -25,6 +24,7 @@ from mlcore.data import (
     check_contract,
     column_times,
     concat_dataset,
+    failing_rows,
     read_table,
     to_parquet,
     view_schema,
@@ -79,7 +79,7 @@ def _event_times(table: pa.Table, view: FeatureView, now: datetime) -> tuple[pa.
     )
     problems = []
     for failed, what, hint in checks:
-        rows = np.flatnonzero(pc.fill_null(failed, False).to_numpy(zero_copy_only=False))
+        rows = failing_rows(failed)
         if len(rows):
             values = table.column(column).take(rows[:EXAMPLES]).to_pylist()
             shown = ", ".join(

@@ -148,9 +148,8 @@ class Retraining:
             dataset = dataset_sha256(files, self.data)
         except (NotFoundError, DataValidationError) as error:
             return error.message
-        fingerprint = training_fingerprint(
-            dataset, feedback_rows(spec, champion, self.capture, self.now, dataset, self.registry)
-        )
+        served = feedback_rows(spec, champion, self.capture, self.now, dataset_sha256=dataset, registry=self.registry)
+        fingerprint = training_fingerprint(dataset, served)
         if spec.views:
             # What the labels' join reads of a view is known once its run reads their times: here, any ingest may be
             # new (the run's Validate compares exactly, and a run that finds nothing new gives its slot back).
