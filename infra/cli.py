@@ -1058,7 +1058,7 @@ def _models_parser(sub: Any) -> None:
     helps = {
         "approve": "approve a pending version",
         "reject": "reject a pending version, or recall an approved one (the champion falls back to the newest "
-        "other approved version)",
+        "other approved version it was not rolled back from)",
         "archive": "retire an approved version (never served again)",
         "promote": "point an alias at an approved version",
     }

@@ -178,6 +178,17 @@ def test_rejecting_the_champion_falls_back_and_alerts_with_the_principal(
     assert alerts() == []
 
 
+def test_rejecting_the_champion_says_why_a_version_rolled_back_from_is_no_fallback(
+    invoke: Invoke, registry: Registry, versions: Callable[..., int]
+) -> None:
+    first, second = versions(promote=True), versions(promote=True)
+    registry.rollback("churn", actor=ALICE)
+    status, body = invoke("POST", f"/models/churn/versions/{first}/reject", {"reason": "label leak"})
+    assert status == 200, body
+    said = f"churn has no champion now (no fallback: v{second} was rolled back from)"
+    assert (body["serving"], body["champion"]) == (f"churn v{first} is rejected; it was the champion: {said}", None)
+
+
 def test_rejecting_a_version_that_does_not_serve_alerts_nobody(
     invoke: Invoke, versions: Callable[..., int], alerts: Callable[[], list[str]]
 ) -> None:

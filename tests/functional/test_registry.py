@@ -157,9 +157,10 @@ def test_a_promotion_after_a_rollback_is_remembered_and_a_version_rejected_since
     churn.set_alias("churn", CHAMPION, v4, actor=ACTOR)  # v1, v2 before it
     churn.set_status("churn", v2, VersionStatus.REJECTED, actor="reviewer", reason="label leak")
     assert churn.rollback("churn", actor="oncall").version == v1  # v2 is never served again
-    # the champion retired: the newest approved version serves, and neither is a version to roll back to
+    # the champion retired: v3 and v4, rolled back from, are no fallback; promoted again, nothing is before v4
     churn.set_status("churn", v1, VersionStatus.ARCHIVED, actor="reviewer", reason="retired")
-    assert churn.get_alias("churn").version == v4  # type: ignore[union-attr]
+    assert churn.get_alias("churn") is None
+    churn.set_alias("churn", CHAMPION, v4, actor=ACTOR)
     with pytest.raises(ConflictError, match="has no previous version to roll back to"):
         churn.rollback("churn", actor="oncall")
     # promoting the version that serves adds nothing to go back to
@@ -766,6 +767,38 @@ def test_a_challenger_taken_out_of_serving_ends_its_rollout_and_the_champion_sta
     assert (removed.action, removed.details) == (
         "alias_removed",
         {"alias": CHALLENGER, "version": challenger, "reason": f"version {challenger} archived: superseded, see MLX:"},
+    )
+
+
+@pytest.mark.parametrize("promoted_again", [False, True])
+def test_a_fallback_never_lands_on_a_version_the_champion_was_rolled_back_from(
+    churn: Registry, promoted_again: bool
+) -> None:
+    # GIVEN v1, v2 and v3 approved; v3 promoted over v2 and rolled back from (still approved), v2 serving again
+    v1, v2, v3 = add(churn), add(churn), add(churn)
+    churn.set_alias("churn", CHAMPION, v2, actor=ACTOR)
+    churn.set_alias("churn", CHAMPION, v3, actor=ACTOR)
+    churn.rollback("churn", actor="bob", reason="p99 doubled")
+    if promoted_again:  # someone served v3 again on purpose since: it is a fallback like any other
+        churn.set_alias("churn", CHAMPION, v3, actor=ACTOR)
+        churn.set_alias("churn", CHAMPION, v2, actor=ACTOR)
+    # WHEN v2 is archived
+    churn.set_status("churn", v2, X, actor="carol")
+    # THEN the champion falls back to v1, the newest approved version it was not rolled back from
+    assert churn.get_alias("churn").version == (v3 if promoted_again else v1)  # type: ignore[union-attr]
+
+
+def test_a_champion_whose_only_other_approved_version_was_rolled_back_from_has_no_champion(churn: Registry) -> None:
+    v1, v2 = add(churn), add(churn)
+    churn.set_alias("churn", CHAMPION, v1, actor=ACTOR)
+    churn.set_alias("churn", CHAMPION, v2, actor=ACTOR)
+    churn.rollback("churn", actor="bob")
+    churn.set_status("churn", v1, R, actor="carol", reason="label leak")
+    assert churn.get_alias("churn") is None
+    removed = churn.audit_trail("churn")[-1]
+    assert (removed.action, removed.details["reason"]) == (
+        "alias_removed",
+        f"version {v1} rejected: label leak (no fallback: v{v2} was rolled back from)",
     )
 
 

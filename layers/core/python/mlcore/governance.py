@@ -28,7 +28,16 @@ from mlcore.catalog import (
     StatusChangeRequest,
 )
 from mlcore.errors import BadRequestError, ConflictError, DependencyError, ForbiddenError
-from mlcore.registry import CHALLENGER, CHAMPION, AliasRecord, Registry, RolloutMode, SpecProposal, VersionStatus
+from mlcore.registry import (
+    CHALLENGER,
+    CHAMPION,
+    AliasRecord,
+    Registry,
+    RolloutMode,
+    SpecProposal,
+    VersionStatus,
+    no_fallback,
+)
 from mlcore.routing import Call, Operation
 from mlcore.spec import ModelSpec, check_at_registration, loosened_governance, parse_spec, spec_diff
 
@@ -106,7 +115,9 @@ def _change_status(governance: Governance, call: Call, status: VersionStatus) ->
         governance.complete(token, approved, {"status": status, "actor": actor, "reason": request.reason})
         serving += "; its pipeline promotes it now" if approved else "; its pipeline ends without promoting it"
     if before is not None and before.version == version:
-        fallback = f"the champion falls back to v{after.version}" if after else f"{name} has no champion now"
+        rolled_back = registry.rolled_back_from(name) if after is None else set()
+        why = f" ({no_fallback(rolled_back)})" if rolled_back else ""
+        fallback = f"the champion falls back to v{after.version}" if after else f"{name} has no champion now{why}"
         serving = f"{serving}; it was the champion: {fallback}"
         if governance.alert is not None:
             governance.alert(

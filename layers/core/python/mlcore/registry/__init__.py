@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         StepTime,
         VersionStatus,
         ViewRecord,
+        no_fallback,
         utc_now,
     )
     from mlcore.registry.steps import (

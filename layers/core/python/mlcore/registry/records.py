@@ -127,6 +127,12 @@ def served_before(alias: AliasRecord) -> list[int]:
     return [alias.previous_version]
 
 
+def no_fallback(rolled_back: set[int]) -> str:
+    """Why a champion taken out of serving has no fallback: the versions left it was rolled back from."""
+    named = ", ".join(f"v{v}" for v in sorted(rolled_back))
+    return f"no fallback: {named} {'was' if len(rolled_back) == 1 else 'were'} rolled back from"
+
+
 class AuditRecord(BaseModel):
     at: str
     action: str

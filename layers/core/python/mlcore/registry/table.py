@@ -43,6 +43,7 @@ from mlcore.registry.records import (
     SpecRecord,
     VersionStatus,
     ViewRecord,
+    no_fallback,
     served_before,
     utc_now,
 )
@@ -514,8 +515,8 @@ class Registry:
     def set_status(self, name: str, version: int, status: VersionStatus, actor: str, reason: str = "") -> ModelVersion:
         """Approve, reject or archive a version, by the status rules, conditional on the revision read and with
         an audit record, in one transaction with what it does to the aliases: a version that stops being
-        approved stops being served. The champion falls back to the newest other approved version (or,
-        with none, the model has no champion); a challenger's rollout ends.
+        approved stops being served. The champion falls back to the newest other approved version it was not
+        rolled back from (or, with none, the model has no champion); a challenger's rollout ends.
 
         Raises
         ------
@@ -574,15 +575,18 @@ class Registry:
             items += self._alias_delete(name, challenger, actor, reason)
         if champion is None or champion.version != version:
             return items
+        rolled_back = self.rolled_back_from(name)
         fallback = max(
             (
                 v.version
                 for v in self.list_versions(name)
-                if v.status is VersionStatus.APPROVED and v.version != version
+                if v.status is VersionStatus.APPROVED and v.version not in (version, *rolled_back)
             ),
             default=None,
         )
         if fallback is None:
+            if rolled_back:
+                reason += f" ({no_fallback(rolled_back)})"
             return [*items, *self._alias_delete(name, champion, actor, reason)]
         target = self.get_version(name, fallback)  # read consistently: the transaction checks it is still so
         if target.status is not VersionStatus.APPROVED:
@@ -600,6 +604,20 @@ class Registry:
             self._still(name, target),
             self._audit_put(name, "champion_fallback", actor, details),
         ]
+
+    def rolled_back_from(self, name: str) -> set[int]:
+        """The versions the champion was rolled back from and not promoted to since: never a fallback."""
+        found: set[int] = set()
+        for record in self.audit_trail(name):
+            details = record.details
+            if record.action != "alias_moved" or details.get("alias") != CHAMPION:
+                continue
+            left, to = details.get("from"), details.get("to")
+            if isinstance(left, int) and str(details.get("reason", "")).startswith(f"rollback from {left}"):
+                found.add(left)
+            if isinstance(to, int):
+                found.discard(to)
+        return found
 
     def _still(self, name: str, version: ModelVersion) -> dict[str, Any]:
         """A transaction's check that a version is as read (approved, say): no status change slipped in between."""
