@@ -823,16 +823,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
     body = read_json(Path(args.file).read_text(), args.file) if args.file else read_json(args.json, "--json")
     status, response = _platform().predict(args.name, body)  # a list of rows, or a whole request body
     console.print_json(json.dumps(response))
-    _hint_api_key(status)
+    _hint_api_key(status, response)
     return 0 if status == 200 else 1
 
 
-def _hint_api_key(status: int) -> None:
-    if status == 403 and not os.environ.get("MLOPS_API_KEY"):
-        err.print(
-            "The API wants its key in MLOPS_API_KEY: on AWS, `aws apigateway get-api-key --include-value --api-key "
-            "<the stack's ApiKeyId output>`; locally, the key `mlops local up --api-key` was given."
-        )
+def _hint_api_key(status: int, answer: dict[str, Any]) -> None:
+    """Where the API's key comes from, after a 403 for want of it or for a key the API does not take."""
+    where = (
+        "on AWS, `aws apigateway get-api-key --include-value --api-key <the stack's ApiKeyId output>`; locally, "
+        "the key `mlops local up --api-key` was given."
+    )
+    if status != 403:
+        return
+    if not os.environ.get("MLOPS_API_KEY"):
+        err.print(f"The API wants its key in MLOPS_API_KEY: {where}")
+    elif answer.get("error", {}).get("field") == "x-api-key":  # the gateway's answer to a key it does not know
+        err.print(f"MLOPS_API_KEY is not a key of this API (another deployment's, or an earlier local up's?): {where}")
 
 
 def _warn_relabelled(file: str, read: list[tuple[int, dict[str, Any]]]) -> None:
@@ -860,7 +866,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         if status != 200:
             error = described.get("error", described)
             err.print(f"Refused before any label ({status}): {error.get('message') or error.get('Message') or error}")
-            _hint_api_key(status)
+            _hint_api_key(status, described)
             return 1
         numeric = described["task"] == "regression"
     read = read_labels(Path(args.file), numeric=numeric)
@@ -879,7 +885,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
             if item and accepted + int(item[1]) < len(lines):
                 message = f"{args.file}, line {lines[accepted + int(item[1])]}: {message.removeprefix(item[0])}"
             err.print(f"Refused after {accepted} labels ({status}): {message}")
-            _hint_api_key(status)
+            _hint_api_key(status, answer)
             return 1
         accepted += answer["accepted"]
     console.print(f"{accepted} label{'s' if accepted != 1 else ''} stored for '{args.name}'")

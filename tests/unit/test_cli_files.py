@@ -176,18 +176,38 @@ def test_a_data_file_that_is_not_what_its_suffix_says_is_refused_naming_it(data:
         data_columns(io.BytesIO(data), suffix, f"mine{suffix}")
 
 
-@pytest.mark.parametrize(("status", "key", "hinted"), [(403, None, True), (403, "k3y", False), (400, None, False)])
+WRONG_KEY = {"error": {"code": "forbidden", "message": "the x-api-key header is missing or not a valid key",
+                       "field": "x-api-key", "request_id": "r1"}}  # fmt: skip
+NOT_ALLOWED = {"error": {"code": "forbidden", "message": "the caller may not call this route", "request_id": "r1"}}
+
+
+@pytest.mark.parametrize(
+    ("key", "refusal", "hint"),
+    [
+        (None, (403, WRONG_KEY), "The API wants its key in MLOPS_API_KEY: on AWS, `aws apigateway get-api-key"),
+        ("k3y", (403, WRONG_KEY), "MLOPS_API_KEY is not a key of this API (another deployment's, or an earlier local"),
+        ("k3y", (403, NOT_ALLOWED), ""),  # the key was taken: something else refused
+        (None, (400, WRONG_KEY), ""),
+    ],
+)
 def test_a_refusal_for_want_of_an_api_key_says_where_the_key_comes_from(
-    status: int, key: str | None, hinted: bool, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    key: str | None,
+    refusal: tuple[int, dict[str, Any]],
+    hint: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from infra import cli
+
+    status, answer = refusal
 
     if key is None:
         monkeypatch.delenv("MLOPS_API_KEY", raising=False)
     else:
         monkeypatch.setenv("MLOPS_API_KEY", key)
-    cli._hint_api_key(status)
-    assert ("The API wants its key in MLOPS_API_KEY" in capsys.readouterr().err) is hinted
+    cli._hint_api_key(status, answer)
+    said = capsys.readouterr().err
+    assert said.startswith(hint) if hint else said == ""
 
 
 @pytest.mark.parametrize(
