@@ -238,7 +238,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.action == "register":
         change = platform.register_spec(Path(args.spec))
         spec, answer = change.spec, change.answer
-        if answer["applied"]:
+        if args.output == "json":  # the API's answer: `applied` false while the change waits for an approver
+            console.print_json(json.dumps(answer))
+        elif answer["applied"]:
             console.print(f"Registered '{spec.name}' ({spec.task}, {len(spec.features)} features)")
         else:
             console.print(
@@ -1056,7 +1058,9 @@ def _output(parser: argparse.ArgumentParser) -> None:
 
 def _models_parser(sub: Any) -> None:
     models = sub.add_parser("models", help="the registry").add_subparsers(dest="action", required=True)
-    models.add_parser("register", help="register or update a model spec").add_argument("spec")
+    register = models.add_parser("register", help="register or update a model spec")
+    register.add_argument("spec")
+    _output(register)
     _output(models.add_parser("list", help="models, champions, versions"))
     show = models.add_parser("show", help="a model's spec, versions and audit trail")
     show.add_argument("name")

@@ -220,6 +220,15 @@ def test_a_spec_change_that_loosens_governance_waits_for_another_person(
     assert code == 0, err
     assert "loosens its governance (approval: manual -> auto): it waits for an approver" in out
     assert platform.registry.get_spec("churn-spec-iam").approval == "manual"
+    # a script reads the same from the API's answer
+    code, out, err = cli("models", "register", str(path), "--output", "json")
+    assert code == 0, err
+    answer = json.loads(out)
+    assert (answer["applied"], answer["loosens"], answer["spec"]["approval"]) == (
+        False,
+        ["approval: manual -> auto"],
+        "auto",
+    )
     # models show says that it waits, and for what
     code, out, err = cli("models", "show", "churn-spec-iam")
     assert code == 0, err
