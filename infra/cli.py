@@ -897,6 +897,9 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 # -- runs ------------------------------------------------------------------------------------------
 
 
+MISSING_SHOWN = 5  # exported audit records the table lost, named one by one
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     platform = _platform()
     exported = platform.export_audit(args.name, view=args.view)
@@ -907,8 +910,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
         f"Exported {len(exported.records)} audit records of {what} from {exported.source} to {out}"
         f" (the audit table holds {exported.in_table})"
     )
-    if exported.missing_from_table:
-        err.print(f"{exported.missing_from_table} exported records are no longer in the audit table", style="red")
+    if missing := exported.missing_from_table:
+        err.print(f"{len(missing)} exported record(s) no longer in the audit table:", style="red")
+        for line in missing[:MISSING_SHOWN]:
+            err.print(f"  {line.get('at')} {line.get('action')} by {line.get('actor')}: {line.get('details')}")
+        if len(missing) > MISSING_SHOWN:
+            err.print(f"  and {len(missing) - MISSING_SHOWN} more, in {out}")
         return 1
     if exported.in_table > len(exported.records):
         console.print(f"{exported.in_table - len(exported.records)} newer records are still on their way to the export")

@@ -86,7 +86,7 @@ class AuditExport:
     source: str  # the export's S3 prefix
     records: list[dict[str, Any]]
     in_table: int
-    missing_from_table: int  # exported records the table no longer has (none, where nobody may delete)
+    missing_from_table: list[dict[str, Any]]  # exported records the table no longer has (none, where nobody may delete)
 
 
 def boto3_client(service: str) -> Any:
@@ -528,7 +528,7 @@ class Platform:
         subject = f"{'views' if view else 'models'}/{name}"
         records = list(exported_records(ObjectStore(bucket, self.client("s3")), subject))
         in_table = {(r.at, r.action, r.actor) for r in trail}
-        missing = sum(1 for line in records if (line.get("at"), line.get("action"), line.get("actor")) not in in_table)
+        missing = [line for line in records if (line.get("at"), line.get("action"), line.get("actor")) not in in_table]
         return AuditExport(f"s3://{bucket}/{audit_subject_prefix(subject)}", records, len(trail), missing)
 
     def upload_dataset(self, model_name: str, data: bytes, suffix: str, source: str = "the dataset") -> str:
