@@ -665,11 +665,13 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
             f"locally: mlops local status). Its record is in mlops runs list {args.name} once it ends."
         )
         return 130
-    if version is not None:  # a version waits for a person (approval: manual): say what to run
+    if version is not None:  # a version waits for a person (approval: manual, or held by the gate): say what to run
+        held = str(platform.state_input(arn, AWAITING_APPROVAL).get("held") or "")
+        why = f"held by the gate: {held}" if held else "approval: manual"
         emit(
             args,
-            {"execution_arn": arn, "status": "AWAITING_APPROVAL", "steps": steps, "version": version},
-            f"Version {version} of '{args.name}' awaits approval (approval: manual). The pipeline promotes it "
+            {"execution_arn": arn, "status": "AWAITING_APPROVAL", "steps": steps, "version": version, "held": held},
+            f"Version {version} of '{args.name}' awaits approval ({why}). The pipeline promotes it "
             f"once approved: mlops models approve {args.name} {version}  (or: mlops models reject "
             f"{args.name} {version})",
         )

@@ -151,6 +151,7 @@ def test_pipeline_handlers_take_a_dataset_to_a_served_champion(  # noqa: PLR0917
         "reason": load_event("register")["evaluation"]["reason"],
         "champion_version": None,  # gated against no champion: the promotion moves the alias only from none
         "approval_timeout_seconds": None,  # approved (approval: auto): no pipeline waits for a person
+        "held": "",  # nor did the gate hold it for one
     }
     # AND the version carries its lineage: the platform's commit and the spec it was trained under
     from mlcore.spec import spec_sha256

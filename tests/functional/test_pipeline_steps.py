@@ -358,6 +358,28 @@ def promote_first_run(registry: Registry, data: ObjectStore, artifacts: ObjectSt
     promote_version(PromoteRequest(model_name="churn", version=registered.version), registry=registry)
 
 
+def test_a_dataset_whose_labels_were_swapped_waits_for_a_person_though_the_spec_approves_by_itself(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_dataset: pa.Table
+) -> None:
+    # GIVEN v1 the champion (approval: auto), and then the same rows uploaded with every label swapped
+    promote_first_run(registry, data, artifacts)
+    swapped = pc.if_else(pc.equal(churn_dataset["churned"], "yes"), "no", "yes")
+    column = churn_dataset.schema.get_field_index("churned")
+    data.put("datasets/churn/2025-03-02.csv", csv_bytes(churn_dataset.set_column(column, "churned", swapped)))
+    # WHEN a run trains on them: its candidate beats the champion, scored on the swapped holdout
+    validate(registry, data, artifacts, run_id="swapped")
+    train_candidate("churn", "swapped", registry=registry, artifacts=artifacts)
+    request = EvaluateRequest(model_name="churn", run_id="swapped")
+    evaluation = evaluate_candidate(request, registry=registry, artifacts=artifacts)
+    # THEN it passes the gate but is held: registered pending, the champion unmoved, the reason saying why
+    assert evaluation.passed and evaluation.held.startswith("champion v1 scores roc_auc 0.")
+    registered = register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
+    assert (registered.status, registered.held) == (VersionStatus.PENDING, evaluation.held)
+    assert registered.approval_timeout_seconds is not None
+    assert "held for a person: champion v1 scores" in registry.get_version("churn", registered.version).notes
+    assert registry.champion("churn").version == 1  # type: ignore[union-attr]
+
+
 def test_include_feedback_trains_on_the_labelled_served_rows_too(  # noqa: PLR0917 (pytest fixtures)
     uploaded: str,
     registry: Registry,

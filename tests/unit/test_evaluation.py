@@ -179,6 +179,39 @@ def test_candidate_equal_to_the_champion_passes(churn_spec: ModelSpec) -> None:
     assert decision.reason == "roc_auc 0.8200 vs champion v3's 0.8200 on the same holdout: not worse"
 
 
+@pytest.mark.parametrize(("own", "held"), [(0.80, False), (0.8001, True)])
+def test_a_passing_candidate_is_held_for_a_person_when_the_champion_scores_far_below_its_own_holdout(
+    churn_spec: ModelSpec, own: float, held: bool
+) -> None:
+    # GIVEN a champion with roc_auc `own` on its own holdout and 0.60 on this run's (labels swapped, say), and a
+    # candidate trained on this data at 0.82: a drop of 0.2 (roc_auc's default limit) or a hair more
+    decision = apply_gate(churn_spec, result(GOOD, champion={**GOOD, "roc_auc": 0.60}), champion_own=own)
+    # THEN it passes either way, and past the limit it waits for a person, the reason saying why
+    assert decision.passed
+    assert bool(decision.held) is held
+    if held:
+        assert decision.held == (
+            "champion v3 scores roc_auc 0.6000 on the same holdout, 0.2001 worse than on its own holdout (0.8001; "
+            "metrics.max_champion_drop 0.2): did the labels or a column change meaning? A person decides"
+        )
+        assert decision.reason.endswith(f"not worse; held for a person: {decision.held}")
+
+
+def test_a_failing_candidate_is_not_held_and_without_the_champions_own_metric_nothing_is(churn_spec: ModelSpec) -> None:
+    worse = apply_gate(churn_spec, result(GOOD, champion={**GOOD, "roc_auc": 0.85}), champion_own=1.0)
+    assert (worse.passed, worse.held) == (False, "")
+    unknown = apply_gate(churn_spec, result(GOOD, champion={**GOOD, "roc_auc": 0.1}), champion_own=None)
+    assert (unknown.passed, unknown.held) == (True, "")
+
+
+@pytest.mark.parametrize(("own", "limit", "held"), [(14.0, None, False), (15.0, 5.0, False), (14.9, 5.0, True)])
+def test_an_error_metric_holds_only_with_a_limit_in_its_own_units(own: float, limit: float | None, held: bool) -> None:
+    spec = regression_spec(primary="rmse", **({"max_champion_drop": limit} if limit else {}))
+    scored = {"rmse": 12.0, "mae": 9.0, "r2": 0.7}
+    decision = apply_gate(spec, result(scored, champion={**scored, "rmse": 20.0}), champion_own=own)
+    assert decision.passed and bool(decision.held) is held
+
+
 def test_on_the_rows_the_champion_did_not_train_on_the_candidates_metrics_there_are_compared(
     churn_spec: ModelSpec,
 ) -> None:

@@ -87,6 +87,28 @@ def test_a_wider_or_dropped_segment_gap_loosens_the_gate(
     assert loosened_governance(gated, changed(gated, **after)) == loosens
 
 
+@pytest.mark.parametrize(
+    ("before", "after", "loosens"),
+    [
+        ({}, {"max_champion_drop": 0.2}, []),  # roc_auc's default, named
+        ({}, {"max_champion_drop": 0.1999}, []),
+        ({}, {"max_champion_drop": 0.2001}, ["metrics.max_champion_drop: 0.2 -> 0.2001"]),
+        ({"max_champion_drop": 0.1}, {}, ["metrics.max_champion_drop: 0.1 -> 0.2"]),  # back to the default
+        # an error metric has no default: choosing one drops the watch (and changes the primary metric)
+        (
+            {},
+            {"primary": "log_loss"},
+            ["metrics.primary: roc_auc -> log_loss", "metrics.max_champion_drop: 0.2 -> none"],
+        ),
+        ({"primary": "log_loss"}, {"primary": "log_loss", "max_champion_drop": 0.3}, []),
+    ],
+)
+def test_a_larger_champion_drop_before_a_candidate_is_held_loosens_the_gate(
+    churn: ModelSpec, before: dict[str, Any], after: dict[str, Any], loosens: list[str]
+) -> None:
+    assert loosened_governance(changed(churn, **before), changed(churn, **after)) == loosens
+
+
 def test_a_first_registration_loosens_nothing_and_its_diff_is_every_value(churn: ModelSpec) -> None:
     assert loosened_governance(None, churn) == []
     diff = spec_diff(None, churn)

@@ -47,6 +47,10 @@ PARAMETRIC_METRICS = {"recall_at_precision", "precision_at_recall"}
 REGRESSION_METRICS = {"rmse", "mae", "r2"}
 # Metrics where lower is better; the gate compares in the right direction.
 LOWER_IS_BETTER = {"rmse", "mae", "log_loss"}
+# How much worse than on its own holdout the champion may score on a run's before a passing candidate waits for a
+# person, for a metric where higher is better (their scores are at most 1): labels swapped score the champion far
+# below its own, and the candidate trained on them above it.
+CHAMPION_DROP = 0.2
 
 
 def _as_label(value: Any) -> Any:
@@ -316,12 +320,24 @@ class Metrics(_Strict):
     # segments with fewer holdout rows than min_segment_rows are reported but not gated (too noisy to judge).
     max_segment_gap: float | None = Field(default=None, gt=0)
     min_segment_rows: int = Field(default=30, gt=0)
+    # A candidate that passes while the champion scores more than this below its own holdout's primary metric on the
+    # run's holdout (in the metric's units) waits for a person, whatever `approval` says (see champion_drop_limit).
+    max_champion_drop: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _segment_gate(self) -> Metrics:
         if self.max_segment_gap is not None and not self.segments:
             raise FieldError(("max_segment_gap",), "needs metrics.segments: the columns whose segments it compares")
         return self
+
+    @property
+    def champion_drop_limit(self) -> float | None:
+        """`max_champion_drop`, else CHAMPION_DROP for a metric where higher is better (none for an error metric:
+        its units are the label's)."""
+        if self.max_champion_drop is not None:
+            return self.max_champion_drop
+        name, _ = metric_parts(self.primary)
+        return None if name in LOWER_IS_BETTER else CHAMPION_DROP
 
     def segment_gaps(self, segments: list[SegmentMetrics]) -> list[SegmentGap]:
         """Per segment column, the gap between its worst and best segment of at least `min_segment_rows`
@@ -1032,7 +1048,8 @@ def loosened_governance(old: ModelSpec | None, new: ModelSpec) -> list[str]:
     """How a re-registration makes the gate or the approval easier to pass, in words (empty: it does not).
 
     A minimum lowered or dropped, a larger tolerance, a lower or dropped confidence, another primary
-    metric, a wider or dropped segment gap (or fewer segments under it), approval from manual to auto, or a
+    metric, a wider or dropped segment gap (or fewer segments under it), a larger champion drop before a
+    candidate is held for a person, approval from manual to auto, or a
     data contract check made a warning (or fewer rows asked): such a change waits for an approver.
     """
     if old is None:
@@ -1049,6 +1066,14 @@ def loosened_governance(old: ModelSpec | None, new: ModelSpec) -> list[str]:
         found.append(f"metrics.confidence: {was.confidence:g} -> {now.confidence if now.confidence else 'none'}")
     if now.primary != was.primary:
         found.append(f"metrics.primary: {was.primary} -> {now.primary}")
+    if old.approval == "manual" and new.approval == "auto":
+        found.append("approval: manual -> auto")
+    return [*found, *_watch_loosened(was, now), *_contract_loosened(old, new)]
+
+
+def _watch_loosened(was: Metrics, now: Metrics) -> list[str]:
+    """How a re-registration lets more through the gate's watch on segments and on the champion's drop."""
+    found = []
     if was.max_segment_gap is not None:
         if now.max_segment_gap is None or now.max_segment_gap > was.max_segment_gap:
             found.append(f"metrics.max_segment_gap: {was.max_segment_gap:g} -> {now.max_segment_gap or 'none'}")
@@ -1057,9 +1082,10 @@ def loosened_governance(old: ModelSpec | None, new: ModelSpec) -> list[str]:
             found.append(f"metrics.segments: {', '.join(dropped)} no longer gated")
         if now.min_segment_rows > was.min_segment_rows:
             found.append(f"metrics.min_segment_rows: {was.min_segment_rows} -> {now.min_segment_rows}")
-    if old.approval == "manual" and new.approval == "auto":
-        found.append("approval: manual -> auto")
-    return [*found, *_contract_loosened(old, new)]
+    was_drop, now_drop = was.champion_drop_limit, now.champion_drop_limit
+    if was_drop is not None and (now_drop is None or now_drop > was_drop):
+        found.append(f"metrics.max_champion_drop: {was_drop:g} -> {'none' if now_drop is None else f'{now_drop:g}'}")
+    return found
 
 
 def _contract_loosened(old: ModelSpec, new: ModelSpec) -> list[str]:

@@ -279,6 +279,7 @@ class EvaluateResult(_Message):
     compared_rows: int | None = None
     compared_metrics: dict[str, float] | None = None
     comparison: Comparison | None = None
+    held: str = ""  # why a candidate that passed waits for a person whatever the spec's approval (empty: it does not)
 
 
 class RegisterRequest(_Message):
@@ -293,6 +294,7 @@ class RegisterResult(_Message):
     champion_version: int | None = None  # the champion the candidate was gated against (None: there was none)
     # A pending version (approval: manual): how long the pipeline waits for a person's decision.
     approval_timeout_seconds: int | None = None
+    held: str = ""  # a pending version the gate held for a person (approval: auto): why
 
 
 class ApprovalRequest(_Message):

@@ -50,7 +50,8 @@ def register_candidate(
         hashes = [candidate.training_row_hashes] if candidate.training_row_hashes else []
         for artifact in [*candidate.artifacts.values(), *hashes]:
             artifacts.get_verified(artifact)
-        status = VersionStatus.APPROVED if spec.approval == "auto" else VersionStatus.PENDING
+        held = evaluation.held  # the gate asks for a person whatever the approval
+        status = VersionStatus.APPROVED if spec.approval == "auto" and not held else VersionStatus.PENDING
         try:
             existing = registry.register_version(
                 ModelVersion(
@@ -74,6 +75,7 @@ def register_candidate(
         reason=evaluation.reason,
         champion_version=evaluation.champion_version,
         approval_timeout_seconds=max(1, round(spec.approval_timeout_hours * 3600)) if pending else None,
+        held=evaluation.held if pending else "",
     )
 
 

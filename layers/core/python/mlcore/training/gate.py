@@ -38,9 +38,28 @@ def _without_champion(met: str, result: TrainingResult, versions: int) -> str:
     return f"first version: {met}"
 
 
-def apply_gate(spec: ModelSpec, result: TrainingResult, *, versions: int = 0) -> EvaluateResult:
+def _held(spec: ModelSpec, result: TrainingResult, where: str, champion_own: float | None) -> str:
+    """Why a candidate that passed waits for a person: the champion scores far below its own holdout's metric on this
+    run's (`champion_own`: its primary metric on its own holdout; empty: it does not, or nothing to compare)."""
+    primary, limit, champion = spec.metrics.primary, spec.metrics.champion_drop_limit, result.champion_metrics
+    if limit is None or champion_own is None or champion is None or primary not in champion:
+        return ""
+    drop = champion[primary] - champion_own if primary in LOWER_IS_BETTER else champion_own - champion[primary]
+    if drop <= limit + DECIMAL_SLACK:
+        return ""
+    return (
+        f"champion v{result.champion_version} scores {primary} {champion[primary]:.4f} {where}, {drop:.4f} worse than "
+        f"on its own holdout ({champion_own:.4f}; metrics.max_champion_drop {limit:g}): did the labels or a column "
+        "change meaning? A person decides"
+    )
+
+
+def apply_gate(
+    spec: ModelSpec, result: TrainingResult, *, versions: int = 0, champion_own: float | None = None
+) -> EvaluateResult:
     """Decide whether a candidate may be registered and promoted (`versions`: how many the model has registered,
-    which the reason tells when no champion serves).
+    which the reason tells when no champion serves; `champion_own`: the champion's primary metric on its own
+    holdout, against which its score on this run's holdout may hold a passing candidate for a person).
 
     The candidate must meet every minimum of the spec, keep the primary metric's gap between the segments
     of each `metrics.segments` column within `metrics.max_segment_gap` (when set) and, when a champion
@@ -101,6 +120,9 @@ def apply_gate(spec: ModelSpec, result: TrainingResult, *, versions: int = 0) ->
             )
     if gaps and not reasons:
         reason += "; " + "; ".join(f"{gap}, within {limit:g}" for gap in gaps)
+    held = "" if reasons else _held(spec, result, where, champion_own)
+    if held:
+        reason += f"; held for a person: {held}"
     return EvaluateResult(
         model_name=result.model_name,
         run_id=result.run_id,
@@ -113,6 +135,7 @@ def apply_gate(spec: ModelSpec, result: TrainingResult, *, versions: int = 0) ->
         compared_rows=result.compared_rows,
         compared_metrics=result.compared_metrics,
         comparison=interval,
+        held=held,
     )
 
 
@@ -122,7 +145,11 @@ def evaluate_candidate(request: EvaluateRequest, *, registry: Registry, artifact
     candidate = read_candidate(request.model_name, request.run_id, artifacts)
     uncompared = candidate.champion_metrics is None and not candidate.champion_not_compared
     versions = len(registry.list_versions(request.model_name)) if uncompared else 0  # the reason tells them
-    result = apply_gate(spec, candidate, versions=versions)
+    champion_own = None
+    if candidate.champion_version is not None and candidate.champion_metrics is not None:
+        own = registry.get_version(request.model_name, candidate.champion_version).metrics
+        champion_own = own.get(spec.metrics.primary)  # none: it was trained for another primary metric
+    result = apply_gate(spec, candidate, versions=versions, champion_own=champion_own)
     artifacts.put(
         run_key(request.model_name, request.run_id, RunFile.EVALUATION),
         result.model_dump_json(indent=2).encode(),
