@@ -242,6 +242,7 @@ def register_trained(
             signature=trained.signature,
             classes=trained.classes,
             importance=importance or {},
+            views=dict(trained.spec.views),  # as the training job records them
         ),
         actor="test",
     )

@@ -23,7 +23,7 @@ from mlcore.catalog import PipelineInput, ValidateRequest, dataset_key, online_k
 from mlcore.data import read_split, to_parquet
 from mlcore.errors import BadRequestError, DataValidationError, DependencyError
 from mlcore.features import ingest_rows, materialize_view
-from mlcore.registry import Registry
+from mlcore.registry import Registry, VersionStatus
 from mlcore.serving import CaptureBuffer, OnlineStore, PredictionService
 from mlcore.spec import FeatureView, ModelSpec, load_spec, load_view
 from mlcore.storage import ObjectStore
@@ -679,6 +679,21 @@ def test_a_champion_trained_before_the_spec_took_a_view_feature_is_served_by_key
     assert answer["model"] == {"name": "fraud", "version": second.version}
 
 
+def test_a_champion_reads_its_views_as_trained_though_the_spec_dropped_a_view_feature_since(
+    fraud_service: PredictionService, registry: Registry, resources: Any, view: FeatureView
+) -> None:
+    # GIVEN v1, trained on the count and the mean, serving; then the spec registered again without the mean
+    narrow = load_spec(FRAUD_SPEC.read_text().replace(", card-activity.amount_mean_7d]", "]"), views=lambda name: view)
+    registry.put_spec(narrow, actor="test")
+    _set_online(resources, "c00007", timedelta(hours=1), '{"tx_count_24h":9.0,"amount_mean_7d":80.0}')
+    # WHEN a row comes by its card id THEN v1 is given both of its view features, as when sent in full
+    explicit = {"amount": 120.0, "merchant_category": "online", "tx_count_24h": 9.0, "amount_mean_7d": 80.0}
+    assert _predict(fraud_service, TRANSACTION)["probabilities"] == _predict(fraud_service, explicit)["probabilities"]
+    # AND the description tells a client the same
+    features = fraud_service.describe("fraud")["views"]["card-activity"]["features"]
+    assert features == ["tx_count_24h", "amount_mean_7d"]
+
+
 def test_the_capture_holds_the_values_read_from_the_online_store(
     fraud_service: PredictionService, resources: Any, capture: ObjectStore
 ) -> None:
@@ -810,6 +825,43 @@ def test_a_view_update_that_would_break_a_model_using_it_is_refused(  # noqa: PL
     # AND a change the models do not feel is taken
     registry.put_view(view.model_copy(update={"ttl_hours": 72, "description": "longer"}), actor="test")
     assert registry.get_view("card-activity").view.ttl_hours == 72
+
+
+def test_a_view_update_that_would_break_an_approved_version_is_refused_until_it_is_archived(
+    fraud_service: PredictionService, registry: Registry, view: FeatureView
+) -> None:
+    from mlcore.errors import ConflictError
+
+    # GIVEN v1 (trained on the mean) approved and serving, and the spec registered again without the mean
+    narrow = load_spec(FRAUD_SPEC.read_text().replace(", card-activity.amount_mean_7d]", "]"), views=lambda name: view)
+    registry.put_spec(narrow, actor="test")
+    without_mean = view.model_copy(update={"features": [f for f in view.features if f.name != "amount_mean_7d"]})
+    # WHEN the view would drop the mean THEN it is refused: v1 may serve again (it does now)
+    with pytest.raises(ConflictError, match=re.escape(
+        "version 1 of 'fraud' (approved: it may serve again) takes 'amount_mean_7d' from view 'card-activity', "
+        "which this update drops: archive the version first, or register a new view"
+    )):  # fmt: skip
+        registry.put_view(without_mean, actor="test")
+    # AND once v1 is archived, it is taken
+    registry.set_status("fraud", 1, VersionStatus.ARCHIVED, actor="test")
+    registry.put_view(without_mean, actor="test")
+    assert registry.get_view("card-activity").view.feature_names == ["tx_count_24h"]
+
+
+def test_a_view_a_model_is_served_by_may_not_go_offline(
+    registry: Registry, view: FeatureView, fraud_spec: ModelSpec
+) -> None:
+    from mlcore.errors import ConflictError
+
+    with pytest.raises(ConflictError, match=re.escape(
+        "model 'fraud' is served by the keys of view 'card-activity', from its online store: an offline view"
+    )):  # fmt: skip
+        registry.put_view(view.model_copy(update={"online": False}), actor="test")
+    assert registry.get_view("card-activity").view.online
+    # AND a view nobody reads goes offline
+    registry.put_view(view.model_copy(update={"name": "spare"}), actor="test")
+    registry.put_view(view.model_copy(update={"name": "spare", "online": False}), actor="test")
+    assert not registry.get_view("spare").view.online
 
 
 def test_a_views_registration_and_updates_are_audited_under_it_and_each_write_answers_its_current_revision(

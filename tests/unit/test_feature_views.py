@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from infra.local.example_data import EXAMPLE_SPEC
+from mlcore.catalog import ViewBinding
 from mlcore.data import as_of_join
 from mlcore.errors import SpecError
-from mlcore.spec import FeatureView, ViewBinding, load_view, parse_spec
+from mlcore.spec import FeatureView, load_view, parse_spec
 
 VIEW = """
 name: card-activity

@@ -23,6 +23,7 @@ from mlcore.catalog import (
     MAX_GPUS,
     RESERVED_COLUMNS,
     SegmentMetrics,
+    ViewBinding,
     fargate_size_error,
     gpu_size_error,
     not_a_parameter,
@@ -538,23 +539,6 @@ class Data(_Strict):
         if self.split == "time" and self.distributed == "always":
             raise FieldError(("split",), "'time' needs every row's time at once: not with data.distributed 'always'")
         return self
-
-
-MICROS_PER_HOUR = 3_600_000_000
-
-
-class ViewBinding(_Strict):
-    """What a model takes from a feature view: filled from the registered view when the spec is registered."""
-
-    entities: list[str]
-    timestamp: str
-    ttl_hours: float
-    features: list[str]
-
-    @property
-    def ttl_micros(self) -> int:
-        """The TTL in whole microseconds: the training set's join and serving count it alike."""
-        return math.floor(self.ttl_hours * MICROS_PER_HOUR)
 
 
 class ModelSpec(_Strict):

@@ -457,7 +457,7 @@ def score_chunk(
         )
     # verifies the bytes' SHA-256; every vCPU of the job scores
     model: OnnxModel = load_served_model(version, artifacts, threads=available_cpus())
-    spec = version_spec(registry.get_spec(plan.model_name), model.signature)
+    spec = version_spec(registry.get_spec(plan.model_name), model.signature, version.views)
     writer: ChunkWriter | None = None
     read = 0
     as_of = datetime.fromisoformat(plan.created_at)

@@ -186,6 +186,7 @@ if TYPE_CHECKING:
         trials_prefix,
     )
     from mlcore.catalog.messages import (
+        MICROS_PER_HOUR,
         ApprovalRequest,
         ApprovalResult,
         Artifact,
@@ -240,6 +241,7 @@ if TYPE_CHECKING:
         Trigger,
         ValidateRequest,
         ValidateResult,
+        ViewBinding,
         ViewDriftCheck,
         ViewMaterialized,
     )

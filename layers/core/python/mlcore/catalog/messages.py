@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, Literal
 
@@ -195,6 +196,26 @@ class SegmentMetrics(_Message):
     metrics: dict[str, float]  # those defined on these rows (one class only: no ROC AUC)
 
 
+MICROS_PER_HOUR = 3_600_000_000
+
+
+class ViewBinding(BaseModel):
+    """What a model takes from a feature view: filled from the registered view when the spec is registered, and
+    kept with each version trained on it (a version reads its views as it was trained, whatever the spec says now)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    entities: list[str]
+    timestamp: str
+    ttl_hours: float
+    features: list[str]
+
+    @property
+    def ttl_micros(self) -> int:
+        """The TTL in whole microseconds: the training set's join and serving count it alike."""
+        return math.floor(self.ttl_hours * MICROS_PER_HOUR)
+
+
 class TrainedModel(_Message):
     """What a trained model is, as the training job measured it and the registry records it."""
 
@@ -218,6 +239,9 @@ class TrainedModel(_Message):
     # The hashes of the rows it trained on (RunFile.TRAINING_ROWS): a later candidate's holdout rows among them are
     # left out of its comparison with this model. None: a model registered before they were kept.
     training_row_hashes: Artifact | None = None
+    # The feature views it read (`features_from`), as bound when it was trained. None: a model registered before
+    # versions kept them, which reads them as the spec binds them now.
+    views: dict[str, ViewBinding] | None = None
 
 
 class CrossValidation(_Message):

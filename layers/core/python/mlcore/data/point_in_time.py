@@ -18,11 +18,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mlcore.catalog import DataSource, feature_view_prefix, ingest_markers_prefix
+from mlcore.catalog import DataSource, ViewBinding, feature_view_prefix, ingest_markers_prefix
 from mlcore.data.counts import arrow_type
 from mlcore.data.datasets import column_times
 from mlcore.errors import DataValidationError
-from mlcore.spec import Feature, ModelSpec, ViewBinding
+from mlcore.spec import Feature, ModelSpec
 from mlcore.storage import ObjectStore
 
 _TIME, _ROW = "__mlops_time", "__mlops_row"  # the join's own columns (never a feature: those start with a letter)

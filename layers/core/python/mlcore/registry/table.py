@@ -19,13 +19,13 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from mlcore.catalog import ViewDriftCheck, audit_table_name
+from mlcore.catalog import ViewBinding, ViewDriftCheck, audit_table_name
 from mlcore.errors import ConflictError, ModelNotFoundError, NotFoundError
 from mlcore.registry.records import (
     CHALLENGER,
@@ -353,7 +353,7 @@ class Registry:
         """
         current = self.find_view(view.name)
         if current is not None:
-            self._still_serves_its_models(view)
+            self._still_serves_its_models(view, was_online=current.view.online)
         if current is None:
             record = ViewRecord(view=view, updated_at=utc_now())
         else:  # what of it is in the online store stays recorded
@@ -372,31 +372,46 @@ class Registry:
         record.revision += 1
         return record
 
-    def _still_serves_its_models(self, view: FeatureView) -> None:
-        """A view's update keeps what the registered models take from it: its keys, its time, their features.
+    def _still_serves_its_models(self, view: FeatureView, *, was_online: bool) -> None:
+        """A view's update keeps what the registered models, and the approved versions one may serve again (a
+        promotion, a rollback), take from it: its keys, its time, their features, and its online store.
 
         Raises
         ------
         ConflictError
-            Naming the model and what the update would take from it.
+            Naming the model (or version) and what the update would take from it.
         """
         features = {f.name: f.type for f in view.features}
-        for spec in self.list_specs():
-            binding = spec.views.get(view.name)
-            if binding is None:
-                continue
+        for reader, binding, spec in self._view_readers(view.name):
             if (binding.entities, binding.timestamp) != (view.entities, view.timestamp):
                 raise ConflictError(
-                    f"model '{spec.name}' reads view '{view.name}' by {binding.entities} at '{binding.timestamp}': "
+                    f"{reader} reads view '{view.name}' by {binding.entities} at '{binding.timestamp}': "
                     "register the view under a new name to change its keys or its time"
                 )
+            if was_online and not view.online:
+                raise ConflictError(
+                    f"{reader} is served by the keys of view '{view.name}', from its online store: an offline view "
+                    "would leave its values to go stale unwatched; register a new view, or update the model first"
+                )
             for name in binding.features:
-                if features.get(name) != spec.feature(name).type:
+                declared = spec.feature(name).type if spec is not None else features.get(name)
+                if name not in features or features[name] != declared:
                     change = "drops" if name not in features else f"retypes as {features[name]}"
+                    way_out = "update the model first" if spec is not None else "archive the version first"
                     raise ConflictError(
-                        f"model '{spec.name}' takes '{name}' ({spec.feature(name).type}) from view '{view.name}', "
-                        f"which this update {change}: update the model first, or register a new view"
+                        f"{reader} takes '{name}'{f' ({declared})' if spec is not None else ''} from view "
+                        f"'{view.name}', which this update {change}: {way_out}, or register a new view"
                     )
+
+    def _view_readers(self, view: str) -> Iterator[tuple[str, ViewBinding, ModelSpec | None]]:
+        """Who reads a view: each model's spec (with it), and each approved version trained on it (without)."""
+        for spec in self.list_specs():
+            if view in spec.views:
+                yield f"model '{spec.name}'", spec.views[view], spec
+            for version in self.list_versions(spec.name):
+                binding = (version.views or {}).get(view)
+                if binding is not None and version.status is VersionStatus.APPROVED:
+                    yield f"version {version.version} of '{spec.name}' (approved: it may serve again)", binding, None
 
     def find_view(self, name: str) -> ViewRecord | None:
         return self._get(name, VIEW, ViewRecord, pk=_view_pk(name))

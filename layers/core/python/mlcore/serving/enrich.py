@@ -12,10 +12,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from mlcore.catalog import online_key
+from mlcore.catalog import MICROS_PER_HOUR, ViewBinding, online_key
 from mlcore.errors import BadRequestError, DependencyError
 from mlcore.serving import jsonio
-from mlcore.spec import MICROS_PER_HOUR, ModelSpec, ViewBinding
+from mlcore.spec import ModelSpec
 
 BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
 UNPROCESSED_ATTEMPTS = 3

@@ -5,13 +5,14 @@ Imports only numpy and onnxruntime, so it fits the predict function's layer and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
 import orjson
 
-from mlcore.catalog import SignatureField
+from mlcore.catalog import SignatureField, ViewBinding
 from mlcore.serving.inputs import FLOAT, STRING, InputValidator
 
 if TYPE_CHECKING:
@@ -43,10 +44,14 @@ def features_of(signature: list[SignatureField]) -> list[Feature]:
     ]
 
 
-def version_spec(spec: ModelSpec, signature: list[SignatureField]) -> ModelSpec:
+def version_spec(
+    spec: ModelSpec, signature: list[SignatureField], views: Mapping[str, ViewBinding] | None = None
+) -> ModelSpec:
     """The spec as a version reads it, the API's way: its own inputs, each as the spec declares it while that
     declaration gives the version's signature (its categories, which a CSV's `NA` may be), else as the signature has
-    it; and the view features among them. The spec may have added, dropped or retyped features since."""
+    it; and the view features among them, from the views as the version was trained on them (`views`; None: a
+    version from before they were kept, as the spec binds them). The spec may have added, dropped or retyped
+    features, or bound its views otherwise, since."""
     declared = {feature.name: feature for feature in spec.features}
     features = [
         declared[field.name] if field.name in declared and signature_of([declared[field.name]]) == [field] else read
@@ -55,7 +60,7 @@ def version_spec(spec: ModelSpec, signature: list[SignatureField]) -> ModelSpec:
     names = {field.name for field in signature}
     views = {
         view: binding.model_copy(update={"features": [name for name in binding.features if name in names]})
-        for view, binding in spec.views.items()
+        for view, binding in (spec.views if views is None else views).items()
     }
     views = {view: binding for view, binding in views.items() if binding.features}
     return spec.model_copy(update={"features": features, "views": views})

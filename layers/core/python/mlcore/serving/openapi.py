@@ -22,10 +22,10 @@ from mlcore.catalog import (
     ErrorResponse,
     Route,
     SignatureField,
+    ViewBinding,
     limits,
 )
 from mlcore.serving.inputs import FLOAT, bounds
-from mlcore.spec import ViewBinding
 
 API_KEY_HEADER = "x-api-key"
 SCHEMAS = "#/components/schemas/"  # where a $ref finds a body's schema

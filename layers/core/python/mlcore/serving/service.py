@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcore.catalog import SignatureField, limits
+from mlcore.catalog import SignatureField, ViewBinding, limits
 from mlcore.errors import (
     ArtifactIntegrityError,
     BadRequestError,
@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 class LoadedModel:
     version: int
     model: OnnxModel
+    views: dict[str, ViewBinding] | None = None  # the views it was trained on (ModelVersion.views)
 
 
 @dataclass
@@ -72,7 +73,25 @@ class Serving:
         """The spec as the serving versions read a request (`version_spec` of `request_signature`): its features and
         the view features among them, whatever the spec added since (a view feature no version reads is not
         looked up)."""
-        return version_spec(self.spec, self.request_signature)
+        return version_spec(self.spec, self.request_signature, self.views)
+
+    @functools.cached_property
+    def views(self) -> dict[str, ViewBinding] | None:
+        """The views the serving versions were trained on: the champion's, and the features only the challenger reads
+        from a view (bound as the challenger was trained); None while the champion is from before versions kept
+        them (the spec's bindings)."""
+        views = self.champion.views
+        if views is None or self.challenger is None or not self.challenger.views:
+            return views
+        merged = dict(views)
+        for view, binding in self.challenger.views.items():
+            theirs = merged.get(view)
+            extra = [name for name in binding.features if theirs is None or name not in theirs.features]
+            if theirs is None:
+                merged[view] = binding
+            elif extra:
+                merged[view] = theirs.model_copy(update={"features": [*theirs.features, *extra]})
+        return merged
 
     @functools.cached_property
     def challenger_only_check(self) -> InputValidator:
@@ -214,7 +233,7 @@ class PredictionService:
             self._loaded.pop(key, None)
             raise ServiceUnavailableError(f"version {version} of '{name}' is {record.status}: it is not served")
         if key not in self._loaded:
-            self._loaded[key] = LoadedModel(version, load_served_model(record, self.artifacts))
+            self._loaded[key] = LoadedModel(version, load_served_model(record, self.artifacts), record.views)
         return self._loaded[key]
 
     def _challenger(self, name: str, alias: AliasRecord | None) -> LoadedModel | None:

@@ -371,6 +371,7 @@ def _assess(
         model_name=model_name,
         run_id=run_id,
         estimator=spec.estimator.kind,
+        views=dict(spec.views),  # as bound now: serving reads them so, whatever the spec binds later
         artifacts={
             "model": artifacts.put(run_key(model_name, run_id, RunFile.MODEL), onnx_bytes),
             "profile": artifacts.put(
