@@ -108,6 +108,10 @@ GRANT_PATTERNS: dict[str, str] = {
     r"AwsSolutions-IAM5\[Action::s3:(GetObject|GetBucket|List|DeleteObject|Abort|PutObject)\*\]": (
         "S3 action groups chosen by Bucket.grant_read/grant_put/grant_read_write, limited to one named bucket"
     ),
+    r"AwsSolutions-IAM5\[Resource::[^*]+/\*(predictions|rejects)/batch_id=\*\]": (
+        "s3:DeleteObject alone (a delete marker: the versioned data bucket keeps every version) on batches' outputs, "
+        "whatever output prefix a spec names: the publish step withdraws a failed batch's own"
+    ),
     r"AwsSolutions-IAM5\[Action::kms:(GenerateDataKey|ReEncrypt)\*\]": (
         "KMS action groups that SSE-KMS S3/DynamoDB access needs, limited to the platform's one data key"
     ),

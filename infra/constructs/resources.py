@@ -19,7 +19,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from mlcore.catalog import MODEL_OBJECTS, QUERY_OBJECTS, REGISTRY_TABLE, Access, resource_of
+from mlcore.catalog import BATCH_OUTPUT_PATTERNS, MODEL_OBJECTS, QUERY_OBJECTS, REGISTRY_TABLE, Access, resource_of
 
 
 class UnknownResourceError(LookupError):
@@ -118,6 +118,17 @@ class PlatformResources:
             ),
             # read and put, never delete: the buckets are versioned, and no step removes what another wrote
             ("_bucket", Access.READ_WRITE): lambda: (target.grant_read(grantee), target.grant_put(grantee)),
+            # a failed batch's own outputs withdrawn: DeleteObject only (a delete marker), never a version
+            ("_bucket", Access.WITHDRAW_BATCHES): lambda: (
+                target.grant_read(grantee),
+                target.grant_put(grantee),
+                grantee.grant_principal.add_to_principal_policy(
+                    iam.PolicyStatement(
+                        actions=["s3:DeleteObject"],
+                        resources=[target.arn_for_objects(pattern) for pattern in BATCH_OUTPUT_PATTERNS],
+                    )
+                ),
+            ),
             ("_state_machine", Access.START): lambda: target.grant_start_execution(grantee),
             ("_state_machine", Access.CALLBACK): lambda: target.grant_task_response(grantee),
             ("_state_machine", Access.START_AND_CALLBACK): lambda: (

@@ -256,6 +256,29 @@ def test_a_kept_column_that_is_a_number_in_one_file_and_text_in_another_fails_na
         score_chunk(apart.plan_key, f"{i:05d}", registry=registry, artifacts=artifacts, data=data)
     with pytest.raises(BatchScoringError, match=r"chunk 00001's predictions have other columns than chunk 00000's"):
         publish_batch(apart, data=data, glue=glue, database=DATABASE)
+    assert data.list_keys(OUTPUT + "predictions/") == []  # withdrawn: neither chunk's rows are read as published
+
+
+def test_a_kept_text_column_is_one_string_type_whether_a_pandas_parquet_or_a_csv_gave_it(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, glue: Any, spec_with_batch: Any
+) -> None:
+    import pyarrow.dataset as ds
+
+    # GIVEN ids kept from a Parquet file pandas wrote (large_string) and from a CSV (string), each its own chunk
+    keeping(registry, spec_with_batch, "customer_id")
+    table = churn_table(3, seed=9).select(FEATURES)
+    ids = pa.array(["c1", "c2", "c3"], pa.large_string())
+    data.put(INPUT + "a.parquet", to_parquet(table.append_column("customer_id", ids)))
+    data.put(INPUT + "b.csv", csv_bytes(table.append_column("customer_id", pa.array(["c4", "c5", "c6"]))))
+    apart = plan(registry, data, chunk_mb=min(o.size for o in data.list_objects(INPUT)) / 1e6)
+    assert apart.chunks == 2
+    for i in range(apart.chunks):
+        score_chunk(apart.plan_key, f"{i:05d}", registry=registry, artifacts=artifacts, data=data)
+    # WHEN the batch is published THEN its partition's files read as one dataset (they did not: two string types)
+    publish_batch(apart, data=data, glue=glue, database=DATABASE)
+    files = [pq.read_table(io.BytesIO(data.get(key))) for key in data.list_keys(OUTPUT + "predictions/")]
+    assert [f.schema.field("customer_id").type for f in files] == [pa.string(), pa.string()]
+    assert sorted(ds.dataset(files).to_table().column("customer_id").to_pylist()) == [f"c{i}" for i in range(1, 7)]
 
 
 def test_chunks_whose_kept_column_differs_only_in_width_are_published(
@@ -324,12 +347,17 @@ def test_a_batch_publishes_nothing_when_a_chunk_failed_and_names_why(
     with pytest.raises(BatchScoringError) as error:
         publish_batch(planned, data=data, glue=glue, database=DATABASE)
     # THEN it fails naming the chunk and its error, and writes no manifest and no table
-    assert "1 of 2 chunks failed" in error.value.message
+    assert (
+        "1 of 2 chunks failed; nothing was published (what its chunks wrote is withdrawn: 1 file)"
+        in error.value.message
+    )
     assert (
         "chunk 00001: DataValidationError: batch.keep_columns ['customer_id'] are not columns of" in error.value.message
     )
     assert not data.list_keys(batch_manifest_key(OUTPUT, planned.batch_id))
     assert glue.get_tables(DatabaseName=DATABASE)["TableList"] == []
+    # AND the first chunk's predictions are withdrawn: a read of the output folder finds no row of this batch
+    assert data.list_keys(OUTPUT + "predictions/") == []
 
 
 @pytest.mark.parametrize(

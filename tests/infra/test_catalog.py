@@ -89,8 +89,11 @@ def test_each_function_may_write_only_what_its_catalog_access_says(synthesized: 
     assert writes_table == (entry.access.get("registry_table") is Access.READ_WRITE)
     assert ("dynamodb:GetItem" in policy) == ("registry_table" in entry.access)
     assert ("s3:PutObject" in policy) == any(
-        access in (Access.PUT, Access.READ_WRITE) for r, access in entry.access.items() if r.endswith("_bucket")
+        access in (Access.PUT, Access.READ_WRITE, Access.WITHDRAW_BATCHES)
+        for r, access in entry.access.items()
+        if r.endswith("_bucket")
     )
+    assert ("s3:DeleteObject" in policy) == (Access.WITHDRAW_BATCHES in entry.access.values())
     databases = {access for r, access in entry.access.items() if r.endswith("_database")}
     assert ("glue:GetTable" in policy) == bool(databases)  # read: tables and partitions, nothing written
     assert ("glue:CreateTable" in policy) == (Access.READ_WRITE in databases)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from mlcore.catalog import MODEL_OBJECTS
+from mlcore.catalog import BATCH_OUTPUT_PATTERNS, MODEL_OBJECTS
 
 if TYPE_CHECKING:
     from conftest import Synthesized
@@ -67,11 +67,22 @@ def test_no_aws_managed_policies_on_function_roles(app: Synthesized) -> None:
             assert "ManagedPolicyArns" not in role["Properties"], logical_id
 
 
-def test_no_role_may_delete_an_object_or_a_version_of_one(app: Synthesized) -> None:
-    # the buckets are versioned: a step that could delete versions could erase what it overwrote
-    for statement in _statements(app):
-        actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
-        assert not [a for a in actions if a.startswith("s3:Delete")], (actions, statement["Resource"])
+def test_no_role_may_delete_a_version_and_only_the_publish_step_a_batchs_outputs(app: Synthesized) -> None:
+    # the buckets are versioned: a step that could delete versions could erase what it overwrote; DeleteObject puts
+    # a delete marker (the version stays), which the publish step alone may, on batches' outputs of the data bucket
+    # (a failed batch withdraws its chunks' files)
+    markers = []
+    for logical, (_, policy) in app.resources("AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+            deletes = [a for a in actions if a.startswith("s3:Delete")]
+            assert deletes in ([], ["s3:DeleteObject"]), (logical, actions)
+            if deletes:
+                markers.append((logical, statement["Resource"]))
+    [(logical, resources)] = markers
+    assert logical.startswith("BatchScoringPublishBatchRole")
+    assert [r["Fn::Join"][1][-1] for r in resources] == [f"/{pattern}" for pattern in BATCH_OUTPUT_PATTERNS]
+    assert all("DataPlaneData" in json.dumps(r) for r in resources)
 
 
 def test_serving_reads_the_models_and_no_dataset(synthesized: Synthesized) -> None:

@@ -10,12 +10,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mlcore.catalog import Artifact
-from mlcore.errors import ArtifactIntegrityError, NotFoundError
+from mlcore.errors import ArtifactIntegrityError, DependencyError, NotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class S3Uri:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+DELETE_BATCH = 1000  # S3's DeleteObjects takes at most this many keys a call
 
 
 class RangedObject(io.RawIOBase):
@@ -178,6 +182,25 @@ class ObjectStore:
         extra = {"Metadata": {"sha256": sha256}, "ContentType": content_type}
         self.client.upload_file(path, self.bucket, key, ExtraArgs=extra, Callback=progress)
         return Artifact(uri=self.uri(key), sha256=sha256, size=os.path.getsize(path))
+
+    def delete_under(self, prefix: str) -> int:
+        """Delete the objects under a prefix (in a versioned bucket, a delete marker each: versions stay); how many.
+
+        Raises
+        ------
+        DependencyError
+            When S3 did not delete one, naming it.
+        """
+        keys = self.list_keys(prefix)
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch: list[ObjectIdentifierTypeDef] = [{"Key": key} for key in keys[start : start + DELETE_BATCH]]
+            errors = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}).get(
+                "Errors", []
+            )
+            if errors:
+                first = errors[0]
+                raise DependencyError(f"S3 did not delete {self.uri(first['Key'])}: {first.get('Message', '')}")
+        return len(keys)
 
     def copy(self, source_key: str, key: str) -> None:
         """Copy an object inside the bucket, by S3 itself (in parts when large)."""

@@ -1,7 +1,7 @@
 """The end of a batch: every chunk's result merged into the manifest, the predictions registered in Glue.
 
 A batch publishes all of its chunks or nothing: one chunk without a result fails the step, naming
-each failed chunk and what it failed with.
+each failed chunk and what it failed with, and withdraws what the others wrote.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from mlcore.catalog import (
     BatchPlan,
     ChunkResult,
     batch_manifest_key,
+    batch_output_prefixes,
     batch_predictions_prefix,
 )
 from mlcore.errors import BatchScoringError, NotFoundError
@@ -66,6 +67,13 @@ def _width(kind: str) -> int:
     return WIDTHS.index(kind) if kind in WIDTHS else -1
 
 
+def _withdrawn(plan: BatchPlan, data: ObjectStore) -> str:
+    """Withdraw what a failed batch's chunks wrote, so that a read of the output folder finds only published
+    batches (a rerun's rows are not doubled); the words that say so."""
+    files = sum(data.delete_under(prefix) for prefix in batch_output_prefixes(plan.output, plan.batch_id))
+    return f" (what its chunks wrote is withdrawn: {files} file{'s' if files != 1 else ''})" if files else ""
+
+
 def publish_batch(plan: BatchPlan, *, data: ObjectStore, glue: GlueClient, database: str) -> BatchManifest:
     """The publish step: merge the chunks' results, register the predictions, write the manifest.
 
@@ -85,7 +93,8 @@ def publish_batch(plan: BatchPlan, *, data: ObjectStore, glue: GlueClient, datab
         listed = "; ".join(failures[:MAX_LISTED_FAILURES])
         more = f" (and {len(failures) - MAX_LISTED_FAILURES} more)" if len(failures) > MAX_LISTED_FAILURES else ""
         raise BatchScoringError(
-            f"{len(failures)} of {plan.chunks} chunks failed; nothing was published: {listed}{more}"
+            f"{len(failures)} of {plan.chunks} chunks failed; nothing was published{_withdrawn(plan, data)}: "
+            f"{listed}{more}"
         )
     prefix = batch_predictions_prefix(plan.output)
     partition = f"{prefix}{BATCH_PARTITION}={plan.batch_id}/"
@@ -98,8 +107,8 @@ def publish_batch(plan: BatchPlan, *, data: ObjectStore, glue: GlueClient, datab
             differ = sorted(set(result.columns) ^ set(columns))
             raise BatchScoringError(
                 f"chunk {result.chunk}'s predictions have other columns than chunk {written[0].chunk}'s ({differ}); "
-                "nothing was published: a kept column has one type in a batch (a CSV gives it as text: keep a "
-                "batch's files in one format)"
+                f"nothing was published{_withdrawn(plan, data)}: a kept column has one type in a batch (a CSV gives "
+                "it as text: keep a batch's files in one format)"
             )
         pairs = zip(columns, result.columns, strict=True)  # the same names in the same order: checked above
         columns = [(name, max(ours, theirs, key=_width)) for (name, ours), (_, theirs) in pairs]

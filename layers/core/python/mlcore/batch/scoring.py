@@ -382,7 +382,10 @@ def _keep_schema(table: pa.Table, keep_columns: list[str], key: str, local: str)
         raise DataValidationError(
             f"batch.keep_columns {missing} are not columns of {key}{named_like(missing[0], file_columns(local, key))}"
         )
-    return pa.schema([table.schema.field(name) for name in keep_columns])
+    # text is written as Parquet's one string type, whichever Arrow read (a pandas file's large_string, a CSV's
+    # string): a folder of the batches' files reads as one dataset
+    fields = [table.schema.field(name) for name in keep_columns]
+    return pa.schema([field.with_type(pa.string()) if is_text(field.type) else field for field in fields])
 
 
 def _check_features(table: pa.Table, model: OnnxModel, key: str, local: str, joined: Collection[str]) -> None:

@@ -83,6 +83,9 @@ class Access(StrEnum):
     PUT = "put"  # buckets: put objects only; event buses: put events; topics: publish
     READ_PUT_QUERIES = "read_put_queries"  # buckets: get/list, and put under queries/ only (an Athena query's result)
     READ_WRITE = "read_write"  # tables: and put/update/delete; buckets: and put (never delete: versions stay)
+    # buckets: read_write, and delete a batch's outputs (catalog.BATCH_OUTPUT_PATTERNS) to withdraw a failed batch's
+    # (a delete marker: the bucket keeps their versions)
+    WITHDRAW_BATCHES = "withdraw_batches"
     START = "start"  # state machines: start executions
     PASS = "pass"  # roles: pass them to the jobs it defines
     REGISTER = "register"  # job definitions under a name prefix: register (and describe) them
@@ -355,7 +358,7 @@ FUNCTIONS: dict[str, Function] = {
             PUBLISH_BATCH,
             PublishBatchSettings,
             CORE,
-            {DATA_BUCKET: W, RUNS_DATABASE: W},
+            {DATA_BUCKET: Access.WITHDRAW_BATCHES, RUNS_DATABASE: W},
             BatchPlan,
             BatchManifest,
             timeout_seconds=120,

@@ -169,11 +169,20 @@ def batch_predictions_prefix(output: str) -> str:
 
 
 def batch_predictions_key(output: str, batch_id: str, chunk: str) -> str:
-    return f"{batch_predictions_prefix(output)}batch_id={batch_id}/part-{chunk}.parquet"
+    return f"{batch_output_prefixes(output, batch_id)[0]}part-{chunk}.parquet"
 
 
 def batch_rejects_key(output: str, batch_id: str, chunk: str) -> str:
-    return f"{output}rejects/batch_id={batch_id}/part-{chunk}.jsonl"
+    return f"{batch_output_prefixes(output, batch_id)[1]}part-{chunk}.jsonl"
+
+
+def batch_output_prefixes(output: str, batch_id: str) -> tuple[str, str]:
+    """Where a batch's chunks write their predictions and their rejects: what a failed batch withdraws."""
+    return f"{batch_predictions_prefix(output)}batch_id={batch_id}/", f"{output}rejects/batch_id={batch_id}/"
+
+
+# The object keys of any batch's outputs (IAM patterns): the publish step may withdraw a failed batch's.
+BATCH_OUTPUT_PATTERNS = ("*predictions/batch_id=*", "*rejects/batch_id=*")
 
 
 def batch_manifest_key(output: str, batch_id: str) -> str:
