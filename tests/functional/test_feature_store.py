@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from functional_helpers import csv_bytes
 
 from infra.local.example_data import CARD_VIEW, FRAUD_SPEC, card_activity, card_transactions
 from mlcore.catalog import PipelineInput, ValidateRequest, dataset_key, online_key, part_key
@@ -1095,6 +1096,45 @@ def test_a_window_a_day_later_reads_only_the_view_file_it_did_not_hold(
     assert (len(first), len(got)) == (3, 1) and got[0] not in first
     fresh = with_view_features(rows, "in/b.parquet", fraud_spec, data=data, as_of=END - timedelta(days=1), cache={})
     assert later.equals(fresh)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_batch_row_whose_time_cell_is_empty_is_refused_not_read_as_of_the_batchs_time(  # noqa: PLR0917
+    fraud_service: PredictionService,
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    ingest: Callable[[pa.Table], Any],
+    suffix: str,
+) -> None:
+    from mlcore.batch import plan_batch, score_chunk
+    from mlcore.catalog import BatchRequest, PlanBatchRequest
+
+    # GIVEN a card's fresh values, and a batch file with a time column, one row's time cell empty
+    fresh = datetime.now(UTC) - timedelta(hours=1)
+    ingest(pa.table({"card_id": ["c00001"], "event_time": pa.array([fresh], pa.timestamp("us", tz="UTC")),
+                     "tx_count_24h": [4.0], "amount_mean_7d": [30.0]}))  # fmt: skip
+    times = [fresh + timedelta(minutes=5), None, fresh + timedelta(minutes=9)]
+    rows = pa.table({"card_id": ["c00001"] * 3, "amount": [15.0, 20.0, 25.0], "merchant_category": ["grocery"] * 3,
+                     "event_time": pa.array(times, pa.timestamp("us", tz="UTC"))})  # fmt: skip
+    written = csv_bytes(rows) if suffix == ".csv" else to_parquet(rows)
+    data.put(f"batches/fraud/in/a{suffix}", written)
+    request = BatchRequest(
+        model_name="fraud", input=data.uri("batches/fraud/in/"), output=data.uri("batches/fraud/out/")
+    )
+    planned = plan_batch(
+        PlanBatchRequest(request=request, batch_id="20261207T000000Z-time01"), registry=registry, data=data
+    )
+    # WHEN it is scored
+    result = score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    # THEN the row without a time is refused naming the column (it was scored with the card's newest values)
+    assert (result.read, result.scored, result.rejected) == (3, 2, 1)
+    [reject] = [json.loads(line) for line in data.get(str(result.rejects_key)).splitlines()]
+    assert (reject["row_id"], reject["field"]) == (f"a{suffix}:1", "event_time")
+    assert reject["reason"].startswith("event_time: is empty: the features from views are read as of a row's time")
+    assert reject["row"]["card_id"] == "c00001"
+    predictions = pq.read_table(io.BytesIO(data.get(str(result.predictions_key))))
+    assert predictions.column("row_id").to_pylist() == [f"a{suffix}:0", f"a{suffix}:2"]
 
 
 def test_a_batch_of_card_ids_is_scored_as_the_api_scores_the_same_rows_in_full(

@@ -204,6 +204,7 @@ class ChunkWriter:
         rows scored."""
         checked = check_rows(table, self.model.validate)
         self._from_views(checked, table, joined)
+        self._untimed(checked, table, joined)
         row_ids = pc.binary_join_element_wise(
             f"{relative}:", pc.cast(pa.array(np.arange(first_row, first_row + table.num_rows)), pa.string()), ""
         )
@@ -256,6 +257,29 @@ class ChunkWriter:
                 f"{binding.ttl_hours:g} h before the row's time: send the feature, or ingest the view"
             )
             checked.rejects[row] = Reject(reject.field, reason, {**keys, **reject.record})
+
+    def _untimed(self, checked: RowCheck, table: pa.Table, joined: Collection[str]) -> None:
+        """A row whose time cell is empty, in a file that has the time column, is refused: its features from views
+        would be read as of the batch's time, a moment it may be long before (a value from its future)."""
+        column = self.spec.data.timestamp_column
+        if not joined or column is None or column not in table.column_names:
+            return
+        times = table.column(column)
+        empty = pc.is_null(times)
+        if is_text(times.type):
+            empty = pc.or_(empty, pc.equal(pc.utf8_trim_whitespace(times), ""))
+        rows = np.flatnonzero(empty.to_numpy(zero_copy_only=False))
+        if not len(rows):
+            return
+        reason = f"{column}: is empty: the features from views are read as of a row's time (data.timestamp_column)"
+        keys = [e for v, b in self.spec.views.items() if set(b.features) & set(joined) for e in b.entities]
+        records = table.select([column, *dict.fromkeys(k for k in keys if k in table.column_names)])
+        for row, record in zip(rows.tolist(), records.take(pa.array(rows)).to_pylist(), strict=True):
+            checked.rejects[row] = Reject(column, reason, record)
+        had_tensors = checked.valid.copy()
+        checked.valid[rows] = False
+        keep = checked.valid[had_tensors]  # of the rows the tensors hold, those still scored
+        checked.tensors = {name: tensor[keep] for name, tensor in checked.tensors.items()}
 
     def _kept(self, column: pa.ChunkedArray, name: str, relative: str) -> pa.ChunkedArray:
         """A kept column in the chunk's one type, its first file's: a width may change (int32 to int64), never text
@@ -344,7 +368,7 @@ def with_view_features(
     if column is not None and column in table.column_names:
         own = column_times(table, column, missing="", field="data.timestamp_column")
         _readable_times(table.column(column), own, key, column)
-        times = pc.if_else(pc.is_null(own), batch_time, own)  # a row without a time: the batch's
+        times = pc.if_else(pc.is_null(own), batch_time, own)  # a row without a time: refused when scored
     for view, binding in wanted.items():
         table, _ = join_view(
             table, times, view, binding, spec=spec, data=data, rows_are=f"rows of {key}", cache=cache, listed=listed
