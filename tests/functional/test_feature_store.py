@@ -104,6 +104,33 @@ def test_an_ingest_appends_one_file_per_day_that_awswrangler_reads_from_the_glue
     assert sorted(table["date"].unique()) == sorted(set(first.days) | set(second.days))
 
 
+def test_times_to_the_nanosecond_as_pandas_writes_them_are_kept_to_the_microsecond(
+    ingest: Callable[[pa.Table], Any], activity: pa.Table, data: ObjectStore
+) -> None:
+    import pyarrow.csv as pacsv
+
+    from mlcore.data import as_timestamps, read_table
+
+    # GIVEN rows whose times pandas wrote to the nanosecond, 773 ns past a microsecond (refused: "would lose data")
+    rows = activity.slice(0, 5)
+    at = rows.column("event_time")
+    nanos = pc.add(pc.cast(pc.cast(at, pa.timestamp("ns", tz="UTC")), pa.int64()), 773)
+    precise = rows.set_column(
+        rows.column_names.index("event_time"), "event_time", nanos.cast(pa.timestamp("ns", tz="UTC"))
+    )
+    # WHEN they are ingested THEN they are, each at its microsecond
+    ingest(precise)
+    keys = [k for k in data.list_keys("features/card-activity/") if k.endswith(".parquet")]
+    stored = [t for key in keys for t in pq.read_table(io.BytesIO(data.get(key))).column("event_time").to_pylist()]
+    assert sorted(stored) == sorted(at.to_pylist())
+    # AND a CSV that writes nine digits of a second reads alike
+    sink = io.BytesIO()
+    pacsv.write_csv(precise, sink)
+    assert b"773Z" in sink.getvalue()
+    read = read_table(sink.getvalue(), "rows.csv")
+    assert as_timestamps(read.column("event_time")).to_pylist() == at.to_pylist()
+
+
 @pytest.mark.parametrize(
     ("column", "value", "message"),
     [("tx_count_24h", -1.0, "tx_count_24h"), ("card_id", None, "card_id"), ("event_time", None, "without a readable")],

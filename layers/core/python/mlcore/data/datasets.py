@@ -522,8 +522,8 @@ def is_text(kind: pa.DataType) -> bool:
 
 
 def as_timestamps(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-    """A column as UTC timestamps: ISO 8601 text is parsed, with a zone (`Z`, `+02:00`) or without (UTC);
-    unreadable text (or a column mixing values with and without a zone) is read value by value, the unreadable
+    """A column as UTC timestamps to the microsecond: ISO 8601 text is parsed, with a zone (`Z`, `+02:00`) or without
+    (UTC); unreadable text (or a column mixing values with and without a zone) is read value by value, the unreadable
     ones null.
 
     Raises
@@ -537,7 +537,8 @@ def as_timestamps(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Ar
         values = pc.cast(values, pa.timestamp("us"))
     if values.type.tz is None:
         values = pc.assume_timezone(values, "UTC")
-    return pc.cast(values, pa.timestamp("us", tz="UTC"))
+    # kept to the microsecond, finer digits cut (pandas writes nanoseconds): Glue's, Athena's and Python's unit
+    return pc.cast(values, options=pc.CastOptions(target_type=pa.timestamp("us", tz="UTC"), allow_time_truncate=True))
 
 
 def column_times(table: pa.Table, column: str, *, missing: str, field: str) -> pa.ChunkedArray:
