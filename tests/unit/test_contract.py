@@ -73,6 +73,19 @@ def test_integer_check_flags_fractional_values(table: pa.Table, churn_spec: Mode
     assert (failure.column, failure.failed_rows, failure.examples) == ("support_calls", 2, [2.5, 0.1])
 
 
+def test_an_infinite_value_fails_the_contract_of_a_numeric_feature_even_without_bounds(
+    table: pa.Table, churn_spec: ModelSpec
+) -> None:
+    # data_usage_gb has no max (inf is within its bounds); inf and -inf are no values a request may send, nor a fit take
+    broken = with_values(table, "data_usage_gb", {3: float("inf"), 7: float("-inf"), 9: 1e308})
+    [failure] = failures(broken, churn_spec, "finite")
+    assert (failure.column, failure.failed_rows, failure.examples) == (
+        "data_usage_gb",
+        2,
+        [float("inf"), float("-inf")],
+    )
+
+
 def test_not_null_check_counts_missing_values_only_where_not_nullable(table: pa.Table, churn_spec: ModelSpec) -> None:
     broken = with_values(table, "age", {3: None, 4: None, 5: None})
     broken = with_values(broken, "data_usage_gb", dict.fromkeys(range(50)))  # nullable: no failure

@@ -142,6 +142,8 @@ def _unreadable(column: pa.ChunkedArray) -> pa.ChunkedArray:
 def rules(feature: Feature) -> list[tuple[str, str, Mask]]:
     """(check, what the failing rows are, their mask) for each value rule of a feature, in report order."""
     found: list[tuple[str, str, Mask]] = []
+    if feature.is_numeric:  # the API refuses them, and scikit-learn cannot fit them
+        found.append(("finite", "values are infinite", pc.is_inf))
     if feature.type is FeatureType.INTEGER:
         found.append(("integer", "values are not whole numbers", lambda cast: pc.not_equal(cast, pc.floor(cast))))
     if feature.is_numeric and feature.min is not None:
