@@ -104,6 +104,15 @@ def test_an_ingest_appends_one_file_per_day_that_awswrangler_reads_from_the_glue
     assert sorted(table["date"].unique()) == sorted(set(first.days) | set(second.days))
 
 
+@pytest.mark.parametrize("uri", ["s3://no-such-bucket/views/", "s3://no-such-bucket/views/a.csv"])
+def test_an_ingest_from_a_bucket_that_is_not_there_names_the_uri(resources: Any, view: FeatureView, uri: str) -> None:
+    from mlcore.features import source_rows
+
+    with pytest.raises(DataValidationError, match=rf"^{re.escape(uri)} cannot be read: NoSuchBucket: ") as caught:
+        source_rows(uri, view, resources.s3)
+    assert caught.value.field == "source"
+
+
 def test_times_to_the_nanosecond_as_pandas_writes_them_are_kept_to_the_microsecond(
     ingest: Callable[[pa.Table], Any], activity: pa.Table, data: ObjectStore
 ) -> None:

@@ -152,12 +152,18 @@ def source_rows(uri: str, view: FeatureView, s3: S3Client) -> pa.Table:
     """The rows of a .csv/.csv.gz/.parquet object, or of every such object under a prefix, typed by the view."""
     location = S3Uri.parse(uri)
     store, contract = ObjectStore(location.bucket, s3), view.contract_spec()
-    if location.key.endswith(DATA_SUFFIXES):
-        return read_table(store.get(location.key), location.key, contract)
-    keys = [key for key in store.list_keys(location.key) if key.endswith(DATA_SUFFIXES)]
-    if not keys:
-        raise DataValidationError(f"no .csv, .csv.gz or .parquet file under {uri}", field="source")
-    return concat_dataset([read_table(store.get(key), key, contract) for key in keys])
+    try:
+        if location.key.endswith(DATA_SUFFIXES):
+            return read_table(store.get(location.key), location.key, contract)
+        keys = [key for key in store.list_keys(location.key) if key.endswith(DATA_SUFFIXES)]
+        if not keys:
+            raise DataValidationError(f"no .csv, .csv.gz or .parquet file under {uri}", field="source")
+        return concat_dataset([read_table(store.get(key), key, contract) for key in keys])
+    except s3.exceptions.ClientError as exc:  # no such bucket, no access: the user's URI, in words
+        error = exc.response.get("Error", {})
+        raise DataValidationError(
+            f"{uri} cannot be read: {error.get('Code', 'error')}: {error.get('Message', exc)}", field="source"
+        ) from exc
 
 
 def read_source(view: FeatureView, *, s3: S3Client, boto3_session: Any = None) -> pa.Table:
