@@ -113,6 +113,23 @@ def test_an_ingest_from_a_bucket_that_is_not_there_names_the_uri(resources: Any,
     assert caught.value.field == "source"
 
 
+def test_a_folder_of_a_parquet_file_with_number_keys_and_a_csv_reads_as_one_table(
+    ingest: Callable[[pa.Table], Any], activity: pa.Table, view: FeatureView, data: ObjectStore
+) -> None:
+    from mlcore.data import concat_dataset, read_table
+
+    # GIVEN the same view's rows, keyed by numbers in a Parquet file and written as text in a CSV
+    rows = activity.slice(0, 4).set_column(0, "card_id", pa.array([7, 8, 9, 10], pa.int64()))
+    contract = view.contract_spec()
+    parquet = read_table(to_parquet(rows), "a.parquet", contract)
+    csv = read_table(csv_bytes(rows), "b.csv", contract)
+    # WHEN they are read as one (they failed: "Unable to merge: Field card_id has incompatible types")
+    table = concat_dataset([parquet, csv])
+    # THEN each key is text, as a key is, and the rows ingest
+    assert table.column("card_id").to_pylist() == ["7", "8", "9", "10"] * 2
+    assert ingest(table).rows == 8
+
+
 def test_times_to_the_nanosecond_as_pandas_writes_them_are_kept_to_the_microsecond(
     ingest: Callable[[pa.Table], Any], activity: pa.Table, data: ObjectStore
 ) -> None:

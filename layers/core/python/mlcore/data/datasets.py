@@ -76,6 +76,16 @@ def _spec_typed(table: pa.Table, spec: ModelSpec | None) -> pa.Table:
     return table
 
 
+def _categories_as_text(table: pa.Table, spec: ModelSpec | None) -> pa.Table:
+    """A Parquet file's categorical columns (a view's entity keys too) as text, as a CSV's are read: a folder of
+    both, or of files that wrote a key as a number and as text, reads as one table."""
+    for name, feature in _spec_columns(spec).items() if spec is not None else ():
+        kind = table.schema.field(name).type if name in table.column_names else None
+        if feature is not None and not feature.is_numeric and kind is not None and not is_text(kind):
+            table = table.set_column(table.column_names.index(name), name, pc.cast(table.column(name), pa.string()))
+    return table
+
+
 def _compression(key: str) -> str | None:
     return "gzip" if key.endswith(".gz") else None
 
@@ -87,10 +97,11 @@ def read_table(data: bytes, key: str, spec: ModelSpec | None = None) -> pa.Table
     as float64 (even when the first rows look like integers), categorical ones as text (even when
     they look like numbers: hours 0..23, zip codes with leading zeros), and an empty cell or a null
     spelling (`NA`, `N/A`, `null`, `NaN`) as a null. Other columns are read as the CSV reader infers.
+    A Parquet file's categorical columns that are not text (numbers, say) are read as text too.
     """
     try:
         if key.endswith((".parquet", ".pq")):
-            return pq.read_table(io.BytesIO(data))
+            return _categories_as_text(pq.read_table(io.BytesIO(data)), spec)
         if key.endswith((".csv", ".csv.gz")):
             stream = pa.input_stream(io.BytesIO(data), compression=_compression(key))
             return _spec_typed(pacsv.read_csv(stream, convert_options=_csv_options(spec)), spec)
