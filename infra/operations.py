@@ -639,10 +639,17 @@ class Platform:
         return str(self.govern(RUNS_ROUTE, body, name=model_name)["execution_arn"])
 
     def start_batch(self, request: BatchRequest) -> str:
-        """Start scoring a batch; the execution's name is the batch's id (its files are named by it)."""
-        from mlcore.batch import batch_id_for
+        """Start scoring a batch, checked as its plan checks it; the execution's name is the batch's id (its files are
+        named by it).
 
-        self.registry.get_spec(request.model_name)
+        Raises
+        ------
+        BadRequestError, NotFoundError
+            As the plan step would (`mlcore.batch.check_batch`): nothing is started.
+        """
+        from mlcore.batch import batch_id_for, check_batch
+
+        check_batch(request, registry=self.registry, data=self.data)  # a typo refused here rather than at its plan
         if not self.resources.batch_state_machine:
             raise DeploymentNotFoundError(
                 "this deployment has no batch scoring: deploy this release with `cdk deploy --all`"

@@ -76,14 +76,20 @@ def test_a_prefix_of_files_is_scored_by_one_job_per_chunk_with_its_rejects(
 
 
 def test_a_batch_that_cannot_start_says_why(demo: DemoResult, platform: Platform, cli: Cli) -> None:
-    # GIVEN a prefix with no data files WHEN it is scored
+    # GIVEN a prefix with no data files, no input at all, or a version the model does not have WHEN each is scored
     data = f"s3://{platform.resources.data_bucket}"
-    code, _, err = cli(
-        "batch", "predict", "churn", "--input", f"{data}/scoring/nothing/", "--output", f"{data}/scoring/x/", "--wait"
-    )
-    # THEN the CLI names the failed step and the reason
-    assert code == 1
-    assert "Plan failed: NotFoundError: no .csv, .csv.gz or .parquet file under" in err
+    machine = platform.resources.batch_state_machine
+    started = len(platform.sfn.list_executions(stateMachineArn=machine)["executions"])
+    where = ("--input", f"{data}/scoring/nothing/", "--output", f"{data}/scoring/x/")
+    for options, said in (
+        (where, "NotFoundError: no .csv, .csv.gz or .parquet file under"),
+        ((), "BadRequestError: input: no input given, and the spec has no batch.input"),
+        ((*where, "--version", "97"), "model 'churn' has no version 97"),
+    ):
+        code, out, err = cli("batch", "predict", "churn", *options, "--wait")
+        # THEN the CLI refuses it, saying why, before it starts anything (a failed plan alerts the platform's topic)
+        assert code == 1 and said in err and "Started batch" not in out, (options, out, err)
+    assert len(platform.sfn.list_executions(stateMachineArn=machine)["executions"]) == started
     # AND an option out of its range is named as typed, before anything starts
     for option, value, said in (("--lambda-mb", "999", "less than or equal to 256"), ("--version", "0", "greater")):
         code, _, err = cli("batch", "predict", "churn", option, value)

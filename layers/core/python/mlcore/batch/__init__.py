@@ -15,6 +15,7 @@ from mlcore._surface import surface
 if TYPE_CHECKING:
     from mlcore.batch.plan import (
         batch_id_for,
+        check_batch,
         check_batch_spec,
         chunk_files,
         chunk_runner,

@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
-from mlcore.catalog import DATA_SUFFIXES, BatchChunk, BatchPlan, ChunkRunner, PlanBatchRequest, batch_work_key
+from mlcore.catalog import (
+    DATA_SUFFIXES,
+    BatchChunk,
+    BatchPlan,
+    BatchRequest,
+    ChunkRunner,
+    PlanBatchRequest,
+    batch_work_key,
+)
 from mlcore.errors import BadRequestError, NotFoundError, SpecError
-from mlcore.registry import Registry, VersionStatus, utc_now
-from mlcore.spec import Batch
+from mlcore.registry import ModelVersion, Registry, VersionStatus, utc_now
+from mlcore.spec import Batch, ModelSpec
 from mlcore.storage import ObjectStore, S3Uri, StoredObject
 
 PLAN, CHUNKS = "plan.json", "chunks.json"
@@ -111,8 +120,20 @@ def chunk_runner(size: int, lambda_bytes: int) -> ChunkRunner:
     return "lambda" if lambda_bytes > 0 and size <= lambda_bytes else "batch"
 
 
-def plan_batch(planned: PlanBatchRequest, *, registry: Registry, data: ObjectStore) -> BatchPlan:
-    """The plan step: check the request, pick the version, list and chunk the input, write the plan.
+@dataclass(frozen=True)
+class CheckedBatch:
+    """A batch request as its plan reads it: where it reads and writes, the version that scores, the input files."""
+
+    spec: ModelSpec
+    input: str
+    output: str
+    version: ModelVersion
+    files: list[StoredObject]
+
+
+def check_batch(request: BatchRequest, *, registry: Registry, data: ObjectStore) -> CheckedBatch:
+    """A batch request checked as its plan step checks it (the CLI checks it so before it starts a batch, which would
+    otherwise fail at its plan and alert the platform's topic for a typo).
 
     Raises
     ------
@@ -122,7 +143,6 @@ def plan_batch(planned: PlanBatchRequest, *, registry: Registry, data: ObjectSto
     NotFoundError
         For an unknown model or version, a model without a champion, or an input without data files.
     """
-    request = planned.request
     spec = registry.get_spec(request.model_name)
     input_prefix = _prefix(request.input or spec.batch.input, "input", data.bucket)
     output_prefix = _prefix(request.output or spec.batch.output, "output", data.bucket)
@@ -143,6 +163,16 @@ def plan_batch(planned: PlanBatchRequest, *, registry: Registry, data: ObjectSto
     files = [item for item in data.list_objects(input_prefix) if item.key.endswith(DATA_SUFFIXES)]
     if not files:
         raise NotFoundError(f"no .csv, .csv.gz or .parquet file under s3://{data.bucket}/{input_prefix}")
+    return CheckedBatch(spec, input_prefix, output_prefix, version, files)
+
+
+def plan_batch(planned: PlanBatchRequest, *, registry: Registry, data: ObjectStore) -> BatchPlan:
+    """The plan step: check the request (`check_batch`), list and chunk the input, write the plan."""
+    request = planned.request
+    checked = check_batch(request, registry=registry, data=data)
+    spec, input_prefix, output_prefix, version, files = (
+        checked.spec, checked.input, checked.output, checked.version, checked.files
+    )  # fmt: skip
     sizes = {item.key: item.size for item in files}
     lambda_bytes = round(request.lambda_mb * 1_000_000)  # a float of megabytes, to the byte
     chunks = [
