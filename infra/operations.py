@@ -57,9 +57,6 @@ if TYPE_CHECKING:
     from mlcore.catalog import ViewMaterialized
     from mlcore.features import IngestResult
 
-# What the CLI's direct registry writes (a spec, a view, uploaded code) record as their actor. Governance
-# (approvals, aliases) goes through the API's IAM routes instead, which record the caller's principal ARN.
-ACTOR = os.environ.get("USER", "cli")
 STATUS_ROUTES: dict[VersionStatus, Route] = {
     VersionStatus.APPROVED: APPROVE_ROUTE,
     VersionStatus.REJECTED: REJECT_ROUTE,
@@ -468,7 +465,7 @@ class Platform:
     def register_view(self, path: Path) -> ViewRecord:
         with _naming(path):
             view = load_view(path.read_text())
-        return self.registry.put_view(view, ACTOR)
+        return self.registry.put_view(view, self.principal)
 
     def _deployed(self, resource: str, since: str) -> str:
         """An optional resource's name; a deployment from before it has none: say so."""
@@ -478,6 +475,11 @@ class Platform:
                 f"this deployment has no {resource} (deployed before {since}): `cdk deploy --all` again"
             )
         return str(value)
+
+    @functools.cached_property
+    def principal(self) -> str:
+        """The caller's IAM principal (its ARN), as the governance routes record a model's changes' actor."""
+        return str(self.client("sts").get_caller_identity()["Arn"])
 
     def ingest_features(self, name: str, source: str | None = None) -> IngestResult:
         """Check rows against a view's contract and append them to its offline store: from a local file or
@@ -624,7 +626,7 @@ class Platform:
         filename, blob = package_code(path)
         stored = self.artifacts.put(code_key(model_name, hashlib.sha256(blob).hexdigest(), filename), blob)
         self.artifacts.put(current_code_key(model_name), stored.model_dump_json().encode(), "application/json")
-        self.registry.audit(model_name, "code_uploaded", ACTOR, {"sha256": stored.sha256, "uri": stored.uri})
+        self.registry.audit(model_name, "code_uploaded", self.principal, {"sha256": stored.sha256, "uri": stored.uri})
         return stored
 
     # -- executions --------------------------------------------------------------------------

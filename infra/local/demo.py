@@ -19,7 +19,7 @@ from rich.table import Table
 
 from infra.local.example_data import EXAMPLE_SPEC, churn_features, churn_instances, churn_labels, churn_table
 from infra.local.target import LocalTarget
-from infra.operations import ACTOR, Platform, Resources
+from infra.operations import Platform, Resources
 from infra.runs_view import compare_rows
 from mlcore.catalog import CAPTURE, Artifact, CheckFile, check_key
 from mlcore.data import read_parquet_window
@@ -148,7 +148,7 @@ class Demo:
         document = yaml.safe_load(EXAMPLE_SPEC.read_text())
         document["retrain"] = {**document["retrain"], **DEMO_RETRAIN}
         spec = parse_spec(document)
-        platform.registry.put_spec(spec, ACTOR)
+        platform.registry.put_spec(spec, platform.principal)
         return f"'{spec.name}' from {EXAMPLE_SPEC.name}, retraining with {DEMO_RETRAIN}"
 
     def _retraining_request(self, platform: Platform, after: set[str]) -> dict[str, Any]:

@@ -35,7 +35,8 @@ def _materialized_as_listed(cli: Cli) -> None:
     shown = cli("features", "show", "card-activity")[1]
     assert shown.startswith("Feature view 'card-activity' (owner ") and "  tx_count_24h: numeric" in shown
     assert f"materialized through the ingest of {listed['materialized_through_at']}" in shown
-    assert " view_registered by " in shown  # its changes, from the view's audit trail
+    # its changes, from the view's audit trail: by the caller's principal, as a model's changes are
+    assert " view_registered by arn:aws:sts::123456789012:user/moto" in shown
 
 
 def test_a_view_registered_ingested_and_materialized_serves_a_model_trained_point_in_time(

@@ -942,9 +942,16 @@ def test_a_views_registration_and_updates_are_audited_under_it_and_each_write_an
     updated = registry.put_view(offline, actor="bob")
     # `mlops features show` lists the trail: who registered and who changed the view, with what it serves
     trail = [(a.action, a.actor, a.details) for a in registry.view_audit_trail(view.name)]
-    assert trail == [
-        ("view_registered", "alice", {"online": True, "features": view.feature_names}),
-        ("view_updated", "bob", {"online": False, "features": view.feature_names}),
+    assert [(action, actor) for action, actor, _ in trail] == [("view_registered", "alice"), ("view_updated", "bob")]
+    assert [(d["online"], d["features"]) for _, _, d in trail] == [
+        (True, view.feature_names),
+        (False, view.feature_names),
+    ]
+    # each with what it changed (a registration: every value), as a model's spec changes are recorded
+    assert {"path": "ttl_hours", "from": None, "to": 48.0} in trail[0][2]["diff"]
+    assert trail[1][2]["diff"] == [
+        {"path": "online", "from": True, "to": False},
+        {"path": "ttl_hours", "from": 48.0, "to": 72.0},
     ]
     assert registry.audit_trail(view.name) == []  # not under a model of the same name
     stored = registry.get_view(view.name)

@@ -1011,8 +1011,9 @@ def _flat(value: Any, path: str = "") -> dict[str, Any]:
     return {path: value}
 
 
-def spec_diff(old: ModelSpec | None, new: ModelSpec) -> list[dict[str, Any]]:
-    """What a re-registration changes: `[{"path", "from", "to"}]` by dotted path (None: absent), sorted."""
+def spec_diff(old: ModelSpec | FeatureView | None, new: ModelSpec | FeatureView) -> list[dict[str, Any]]:
+    """What a re-registration (of a model's spec or a view) changes: `[{"path", "from", "to"}]` by dotted path (None:
+    absent), sorted."""
     before = _flat(old.model_dump(mode="json")) if old else {}
     after = _flat(new.model_dump(mode="json"))
     return [

@@ -47,7 +47,7 @@ from mlcore.registry.records import (
     served_before,
     utc_now,
 )
-from mlcore.spec import FeatureView, ModelSpec
+from mlcore.spec import FeatureView, ModelSpec, spec_diff
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -361,7 +361,11 @@ class Registry:
             record.revision = current.revision
         pk = _view_pk(view.name)
         action = "view_updated" if current else "view_registered"
-        details: dict[str, Any] = {"online": view.online, "features": view.feature_names}
+        details: dict[str, Any] = {
+            "online": view.online,
+            "features": view.feature_names,
+            "diff": spec_diff(current.view if current else None, view),
+        }
         self._transact(
             [
                 {"Put": self._put(view.name, VIEW, record, pk=pk)},
