@@ -180,6 +180,27 @@ def test_rows_that_break_the_views_contract_write_nothing(  # noqa: PLR0917 (pyt
     assert data.list_keys("features/") == []
 
 
+def test_two_rows_giving_a_key_other_values_at_the_same_time_are_refused_and_the_same_row_twice_is_not(
+    ingest: Callable[[pa.Table], Any], activity: pa.Table, data: ObjectStore
+) -> None:
+    rows = activity.slice(0, 3)
+    first = rows.slice(0, 1)
+    # GIVEN the first row again, once as it is and once with another count
+    twice = pa.concat_tables([rows, first])
+    changed = first.set_column(first.column_names.index("tx_count_24h"), "tx_count_24h", pa.array([99.0]))
+    with pytest.raises(DataValidationError) as caught:
+        ingest(pa.concat_tables([twice, changed]))
+    card, at = first.column("card_id")[0].as_py(), first.column("event_time")[0].as_py()
+    assert (
+        f"1 key(s) are given different values at the same time by two rows or more (first: card_id {card!r} at "
+        f"{at.isoformat()}): keep one row per key and time"
+    ) in caught.value.message
+    assert data.list_keys("features/") == []  # nothing written
+    # AND the same row twice is taken; a column the view does not have is said to be left out
+    taken = ingest(twice.append_column("note", pa.array(["x"] * 4)))
+    assert (taken.rows, taken.ignored) == (4, ["note"])
+
+
 def test_an_ingest_names_its_rows_time_problems_and_contract_failures_at_once(
     ingest: Callable[[pa.Table], Any], activity: pa.Table, data: ObjectStore
 ) -> None:
@@ -204,8 +225,8 @@ def test_one_unreadable_time_among_written_ones_is_named_by_its_row(
 ) -> None:
     # GIVEN rows whose times are written as a CSV gives them (ISO 8601 text, with a zone), one of them not a time
     rows = activity.slice(0, 10)
-    written = [f"{t:%Y-%m-%dT%H:%M:%S}Z" for t in rows.column("event_time").to_pylist()]
-    written[3] = "yesterday"
+    original = [f"{t:%Y-%m-%dT%H:%M:%S}Z" for t in rows.column("event_time").to_pylist()]
+    written = [*original[:3], "yesterday", *original[4:]]
     index = rows.column_names.index("event_time")
     # WHEN they are ingested THEN only that row is refused, named with its value; nothing is written
     with pytest.raises(DataValidationError) as caught:
@@ -214,7 +235,7 @@ def test_one_unreadable_time_among_written_ones_is_named_by_its_row(
     assert caught.value.field == "event_time"
     assert data.list_keys("features/") == []
     # AND the same rows with a time there are ingested, every time read (a zone or none, as written)
-    written[3] = written[2].removesuffix("Z")  # without a zone: UTC
+    written[3] = original[3].removesuffix("Z")  # without a zone: UTC
     assert ingest(rows.set_column(index, "event_time", pa.array(written))).rows == 10
 
 

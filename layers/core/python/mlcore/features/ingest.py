@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +49,7 @@ class IngestResult:
     rows: int
     days: list[str]
     files: list[str]
+    ignored: list[str] = field(default_factory=list)  # the rows' columns the view does not have: not stored
 
 
 def _glue_columns(view: FeatureView) -> list[tuple[str, str]]:
@@ -119,6 +120,8 @@ def ingest_rows(
     clean, report = check_contract(table, contract, require_target=False)
     if report.blocking:  # told with the times' problems: one ingest names all that is wrong
         problems.append(f"the rows break its contract: {report.summary()}")
+    elif not problems:
+        problems += _conflicts(view, clean, times)
     if problems:
         raise DataValidationError(
             f"view '{view.name}': {'; '.join(problems)}", field=view.timestamp if not report.blocking else None
@@ -145,7 +148,26 @@ def ingest_rows(
         )
     # last: the ingest is complete, and from now on read (by training sets and materialization) as a whole
     data.put(ingest_marker_key(view.name, ingest), json.dumps({"files": files}).encode(), "application/json")
-    return IngestResult(view.name, ingest, rows.num_rows, sorted(set(days.to_pylist())), files)
+    ignored = [name for name in table.column_names if name not in schema.names]
+    return IngestResult(view.name, ingest, rows.num_rows, sorted(set(days.to_pylist())), files, ignored)
+
+
+def _conflicts(view: FeatureView, clean: pa.Table, times: pa.ChunkedArray) -> list[str]:
+    """Keys given other values at the same time by two rows (which is true? online, the last would win in silence);
+    the same row twice is no conflict."""
+    keys = [*view.entities, view.timestamp]
+    rows = clean.select([*view.entities, *view.feature_names]).append_column(view.timestamp, times)
+    distinct = rows.group_by([*keys, *view.feature_names]).aggregate([])
+    counted = distinct.group_by(keys).aggregate([([], "count_all")])
+    conflicting = counted.filter(pc.greater(counted.column("count_all"), 1))
+    if not conflicting.num_rows:
+        return []
+    first = conflicting.slice(0, 1).to_pylist()[0]
+    named = ", ".join(f"{entity} {first[entity]!r}" for entity in view.entities)
+    return [
+        f"{conflicting.num_rows} key(s) are given different values at the same time by two rows or more (first: "
+        f"{named} at {first[view.timestamp].isoformat()}): keep one row per key and time"
+    ]
 
 
 def source_rows(uri: str, view: FeatureView, s3: S3Client) -> pa.Table:
