@@ -87,8 +87,12 @@ def test_gateway_messages_are_plain_text_in_a_mapping_template() -> None:
 
 def test_the_document_names_every_status_a_client_can_get() -> None:
     predict = openapi_document()["paths"]["/models/{name}/predict"]["post"]["responses"]
-    assert {"200", "400", "403", "404", "413", "429", "502", "503", "504"} == set(predict)
+    assert {"200", "400", "403", "404", "413", "429", "500", "502", "503", "504"} == set(predict)
     assert "`throttled` (API Gateway)" in predict["429"]["description"]
+    # the function's own: a model without a champion, the online store down, our own fault
+    assert "`not_found`:" in predict["404"]["description"] and "`model_not_found`:" in predict["404"]["description"]
+    assert "`dependency_unavailable`:" in predict["503"]["description"]
+    assert predict["500"]["description"].startswith("`internal_error`: The service failed, by our fault")
     assert "`payload_too_large`:" in predict["413"]["description"]  # the function's row and body limits
     assert "`payload_too_large` (API Gateway)" in predict["413"]["description"]
     describe = openapi_document()["paths"]["/models/{name}"]["get"]["responses"]

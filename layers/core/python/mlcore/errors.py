@@ -19,6 +19,10 @@ class MlopsError(Exception):
         self.field = field
 
 
+class InternalError(MlopsError):
+    """The service failed, by our fault: the request id identifies it in our logs."""
+
+
 class BadRequestError(MlopsError):
     """A client's request is malformed or does not match the model's signature."""
 

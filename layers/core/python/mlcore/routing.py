@@ -15,7 +15,7 @@ from typing import Any
 
 from mlcore.catalog import ROUTES
 from mlcore.catalog import metrics as names
-from mlcore.errors import BadRequestError, MlopsError, NotFoundError
+from mlcore.errors import BadRequestError, InternalError, MlopsError, NotFoundError
 from mlcore.spec import NAME_PATTERN, is_valid_name
 
 logger = logging.getLogger(__name__)
@@ -82,6 +82,6 @@ def answer(service: Any, operation: Operation | None, call: Call, what: str) -> 
         return error.status, error_body(error, call.request_id)
     except Exception:  # our fault: say so in the envelope rather than let API Gateway answer a bare 502
         logger.exception("request failed unexpectedly", extra={"model": call.name})
-        ours = MlopsError("the service failed; the request id identifies it in our logs")
+        ours = InternalError("the service failed; the request id identifies it in our logs")
         call.metrics[names.ERRORS_PREFIX + ours.code] = (1, "Count")
         return ours.status, error_body(ours, call.request_id)

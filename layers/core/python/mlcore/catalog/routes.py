@@ -35,6 +35,7 @@ from mlcore.errors import (
     ConflictError,
     DependencyError,
     ForbiddenError,
+    InternalError,
     MlopsError,
     ModelNotFoundError,
     NotFoundError,
@@ -79,7 +80,16 @@ class Route:
         return self.path.format(**{name: urllib.parse.quote(value, safe="") for name, value in parameters.items()})
 
 
-_SERVED = (BadRequestError, ModelNotFoundError, ServiceUnavailableError)
+# what a client route may answer on its own (besides API Gateway's): a feature store or S3 that did not answer
+# is a dependency's 503; anything unforeseen our 500
+_SERVED = (
+    BadRequestError,
+    ModelNotFoundError,
+    NotFoundError,
+    ServiceUnavailableError,
+    DependencyError,
+    InternalError,
+)
 PREDICT_ROUTE = Route(
     "POST",
     "/models/{name}/predict",
