@@ -764,7 +764,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
             f"  chunks:      {manifest['chunks']} ({manifest['lambda_chunks']} in Lambda, {jobs} in Batch jobs)"
         )
         table = f" (Glue table {manifest['table']})" if manifest["table"] else ""
-        console.print(f"  predictions: {manifest['predictions']}{table}")
+        if manifest["scored"]:
+            console.print(f"  predictions: {manifest['predictions']}{table}")
+        else:  # no file written: the input's files held no row (empty, a header only), or every row was refused
+            why = "every row was refused (see the rejects)" if manifest["read"] else "the input's files hold no rows"
+            console.print(f"  predictions: none: {why}")
         for uri in manifest["rejects"]:
             console.print(f"  rejects:     {uri}")
     else:

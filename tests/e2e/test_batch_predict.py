@@ -96,6 +96,24 @@ def test_a_batch_that_cannot_start_says_why(demo: DemoResult, platform: Platform
         assert code == 2 and err.startswith(f"{option}: Input should be {said}") and f"got {int(value)}" in err, err
 
 
+def test_a_batch_of_files_without_rows_says_it_scored_none_rather_than_name_a_predictions_folder(
+    demo: DemoResult, platform: Platform, cli: Cli
+) -> None:
+    # GIVEN a file of no bytes (a writer's empty part) and a CSV of its header only
+    platform.data.put("scoring/empty/in/part-0.csv", b"")
+    platform.data.put("scoring/empty/in/part-1.csv", (",".join(FEATURES) + "\n").encode())
+    data = f"s3://{platform.resources.data_bucket}"
+    code, out, err = cli(
+        "batch", "predict", "churn", "--input", f"{data}/scoring/empty/in/", "--output", f"{data}/scoring/empty/out/",
+        "--wait",
+    )  # fmt: skip
+    # THEN it succeeds, scoring none, and names no predictions folder it never wrote
+    assert code == 0, err
+    assert "SUCCEEDED: 0 rows read, 0 scored, 0 rejected" in out
+    assert "  predictions: none: the input's files hold no rows" in out
+    assert platform.data.list_keys("scoring/empty/out/predictions/") == []
+
+
 def test_a_chunk_that_fails_in_lambda_fails_the_batch_naming_it(
     demo: DemoResult, target: LocalTarget, platform: Platform, cli: Cli
 ) -> None:
