@@ -332,6 +332,19 @@ def test_a_csv_cell_that_is_not_a_number_refuses_its_row_only(
     assert all("kept" not in r for r in bare) and result.scored == 28
 
 
+def test_a_refused_rows_infinite_value_is_written_in_its_rejects_line_as_text_not_null(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, spec_with_batch: Any
+) -> None:
+    rows = with_ids(churn_table(3, seed=4), 0).to_pylist()
+    rows[1]["monthly_charges"] = float("inf")
+    data.put(INPUT + "a.parquet", to_parquet(pa.Table.from_pylist(rows)))
+    result = score_chunk(plan(registry, data).plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    _, rejects, _ = scored_outputs(data, result)
+    assert [(r["row_id"], r["field"], r["row"]["monthly_charges"]) for r in rejects] == [
+        ("a.parquet:1", "monthly_charges", "inf")
+    ]
+
+
 def test_a_batch_publishes_nothing_when_a_chunk_failed_and_names_why(
     registry: Registry, data: ObjectStore, artifacts: ObjectStore, glue: Any, spec_with_batch: Any
 ) -> None:

@@ -175,8 +175,10 @@ def available_cpus() -> int:
 
 
 def _json_safe(value: Any) -> Any:
+    """A value for a rejects line: JSON has no NaN nor infinity, so they are written as text (`"inf"`, `"nan"`),
+    never as a null the row did not hold."""
     if isinstance(value, float) and not math.isfinite(value):
-        return None
+        return str(value)
     return value
 
 
