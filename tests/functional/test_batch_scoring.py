@@ -371,6 +371,41 @@ def test_a_batch_publishes_nothing_when_a_chunk_failed_and_names_why(
     assert glue.get_tables(DatabaseName=DATABASE)["TableList"] == []
     # AND the first chunk's predictions are withdrawn: a read of the output folder finds no row of this batch
     assert data.list_keys(OUTPUT + "predictions/") == []
+    # AND a chunk that was still scoring (a Map does not stop a running invocation) uploads nothing when it ends
+    with pytest.raises(BatchScoringError, match=f"batch {planned.batch_id} failed and was withdrawn while chunk"):
+        score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    assert data.list_keys(OUTPUT + "predictions/") == []
+
+
+def test_a_withdrawal_s3_refuses_still_names_why_the_batch_failed(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    glue: Any,
+    spec_with_batch: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlcore.errors import DependencyError
+
+    data.put(INPUT + "a.parquet", to_parquet(with_ids(churn_table(20, seed=1), 0)))
+    data.put(INPUT + "b.parquet", to_parquet(churn_table(20, seed=2).select(FEATURES)))
+    planned = plan(registry, data, chunk_mb=0.000001)
+    score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
+    with pytest.raises(Exception) as failed:
+        score_chunk(planned.plan_key, "00001", registry=registry, artifacts=artifacts, data=data)
+    write_chunk_failure(data, planned.plan_key, "00001", failed.value)
+
+    def refused(prefix: str) -> int:
+        raise DependencyError(f"S3 did not delete s3://bucket/{prefix}part-00000.parquet: AccessDenied")
+
+    monkeypatch.setattr(data, "delete_under", refused)
+    with pytest.raises(BatchScoringError) as error:
+        publish_batch(planned, data=data, glue=glue, database=DATABASE)
+    assert (
+        "1 of 2 chunks failed; nothing was published (its chunks' files could not be withdrawn: DependencyError:"
+        in (error.value.message)
+    )
+    assert "chunk 00001: DataValidationError: batch.keep_columns" in error.value.message
 
 
 @pytest.mark.parametrize(

@@ -1185,7 +1185,7 @@ def test_a_window_a_day_later_reads_only_the_view_file_it_did_not_hold(
     assert later.equals(fresh)
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".text.parquet"])
 def test_a_batch_row_whose_time_cell_is_empty_is_refused_not_read_as_of_the_batchs_time(  # noqa: PLR0917
     fraud_service: PredictionService,
     registry: Registry,
@@ -1204,7 +1204,11 @@ def test_a_batch_row_whose_time_cell_is_empty_is_refused_not_read_as_of_the_batc
     times = [fresh + timedelta(minutes=5), None, fresh + timedelta(minutes=9)]
     rows = pa.table({"card_id": ["c00001"] * 3, "amount": [15.0, 20.0, 25.0], "merchant_category": ["grocery"] * 3,
                      "event_time": pa.array(times, pa.timestamp("us", tz="UTC"))})  # fmt: skip
+    if suffix == ".text.parquet":  # times as text, the empty one a null (a pandas object column)
+        text = pa.array([None if t is None else t.isoformat() for t in times], pa.string())
+        rows = rows.set_column(rows.column_names.index("event_time"), "event_time", text)
     written = csv_bytes(rows) if suffix == ".csv" else to_parquet(rows)
+    suffix = suffix.replace(".text", "")
     data.put(f"batches/fraud/in/a{suffix}", written)
     request = BatchRequest(
         model_name="fraud", input=data.uri("batches/fraud/in/"), output=data.uri("batches/fraud/out/")

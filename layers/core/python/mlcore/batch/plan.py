@@ -44,6 +44,11 @@ def failure_file(chunk: str) -> str:
     return f"failures/{chunk}.json"
 
 
+# Written by the publish step of a batch that failed, before it withdraws the chunks' files: a chunk still scoring
+# (a Map does not stop a running invocation) then uploads nothing.
+WITHDRAWN_FILE = "withdrawn.json"
+
+
 def batch_id_for(at: datetime) -> str:
     """A batch's id: when it started (sortable), and a random part so two starts never collide."""
     return f"{at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"

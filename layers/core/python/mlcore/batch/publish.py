@@ -10,7 +10,7 @@ import json
 import re
 from typing import TYPE_CHECKING
 
-from mlcore.batch.plan import failure_file, result_file, work_file
+from mlcore.batch.plan import WITHDRAWN_FILE, failure_file, result_file, work_file
 from mlcore.catalog import (
     BATCH_PARTITION,
     SCORE_CHUNK,
@@ -69,8 +69,13 @@ def _width(kind: str) -> int:
 
 def _withdrawn(plan: BatchPlan, data: ObjectStore) -> str:
     """Withdraw what a failed batch's chunks wrote, so that a read of the output folder finds only published
-    batches (a rerun's rows are not doubled); the words that say so."""
-    files = sum(data.delete_under(prefix) for prefix in batch_output_prefixes(plan.output, plan.batch_id))
+    batches (a rerun's rows are not doubled): first the mark a chunk still scoring reads before it uploads, then
+    the files; the words that say so (and, should S3 refuse, that the files stay, never hiding why it failed)."""
+    try:
+        data.put(work_file(plan.plan_key, WITHDRAWN_FILE), b"{}", "application/json")
+        files = sum(data.delete_under(prefix) for prefix in batch_output_prefixes(plan.output, plan.batch_id))
+    except Exception as exc:  # the batch's failure is the message; this is a note to it
+        return f" (its chunks' files could not be withdrawn: {type(exc).__name__}: {exc})"
     return f" (what its chunks wrote is withdrawn: {files} file{'s' if files != 1 else ''})" if files else ""
 
 

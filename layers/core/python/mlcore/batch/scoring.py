@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mlcore.batch.plan import failure_file, read_plan, result_file, work_file
+from mlcore.batch.plan import WITHDRAWN_FILE, failure_file, read_plan, result_file, work_file
 from mlcore.catalog import (
     BATCH_OUTPUT_COLUMNS,
     ChunkResult,
@@ -46,7 +46,7 @@ from mlcore.data import (
     offline_files,
     read_dataset_file,
 )
-from mlcore.errors import ArtifactIntegrityError, BadRequestError, DataValidationError
+from mlcore.errors import ArtifactIntegrityError, BadRequestError, BatchScoringError, DataValidationError
 from mlcore.registry import Registry
 from mlcore.serving import (
     FLOAT,
@@ -268,8 +268,8 @@ class ChunkWriter:
             return
         times = table.column(column)
         empty = pc.is_null(times)
-        if is_text(times.type):
-            empty = pc.or_(empty, pc.equal(pc.utf8_trim_whitespace(times), ""))
+        if is_text(times.type):  # Kleene's or: a null cell's comparison is null, and the null cell is empty too
+            empty = pc.or_kleene(empty, pc.equal(pc.utf8_trim_whitespace(times), ""))
         rows = np.flatnonzero(empty.to_numpy(zero_copy_only=False))
         if not len(rows):
             return
@@ -520,6 +520,8 @@ def score_chunk(
                     writer.close()
             raise
         predictions, rejects = writer.close() if writer is not None else (None, None)
+        if data.list_keys(work_file(plan.plan_key, WITHDRAWN_FILE)):  # the batch failed while this chunk scored
+            raise BatchScoringError(f"batch {plan.batch_id} failed and was withdrawn while chunk {chunk} scored")
         if predictions is not None:
             predictions_key = batch_predictions_key(plan.output, plan.batch_id, chunk)
             data.upload(predictions_key, predictions, content_type="application/vnd.apache.parquet")
