@@ -846,7 +846,7 @@ def _hint_api_key(status: int, answer: dict[str, Any]) -> None:
         return
     if not os.environ.get("MLOPS_API_KEY"):
         err.print(f"The API wants its key in MLOPS_API_KEY: {where}")
-    elif answer.get("error", {}).get("field") == "x-api-key":  # the gateway's answer to a key it does not know
+    elif isinstance(error := answer.get("error"), dict) and error.get("field") == "x-api-key":  # a key it does not know
         err.print(f"MLOPS_API_KEY is not a key of this API (another deployment's, or an earlier local up's?): {where}")
 
 

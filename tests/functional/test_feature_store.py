@@ -917,16 +917,46 @@ def test_a_view_update_that_would_break_an_approved_version_is_refused_until_it_
     narrow = load_spec(FRAUD_SPEC.read_text().replace(", card-activity.amount_mean_7d]", "]"), views=lambda name: view)
     registry.put_spec(narrow, actor="test")
     without_mean = view.model_copy(update={"features": [f for f in view.features if f.name != "amount_mean_7d"]})
-    # WHEN the view would drop the mean THEN it is refused: v1 may serve again (it does now)
+    # WHEN the view would drop the mean, or read it as a category THEN it is refused: v1 may serve again (it does now)
     with pytest.raises(ConflictError, match=re.escape(
-        "version 1 of 'fraud' (approved: it may serve again) takes 'amount_mean_7d' from view 'card-activity', "
-        "which this update drops: archive the version first, or register a new view"
+        "version 1 of 'fraud' (approved: it may serve) takes 'amount_mean_7d' (numeric) from view 'card-activity', "
+        "which this update drops: archive or reject the version first, or register a new view"
     )):  # fmt: skip
         registry.put_view(without_mean, actor="test")
+    retyped = [f.model_copy(update={"type": "categorical", "min": None, "max": None}) if f.name == "amount_mean_7d"
+               else f for f in view.features]  # fmt: skip
+    with pytest.raises(ConflictError, match=r"takes 'amount_mean_7d' \(numeric\) .* which this update retypes as"):
+        registry.put_view(view.model_copy(update={"features": retyped}), actor="test")
     # AND once v1 is archived, it is taken
     registry.set_status("fraud", 1, VersionStatus.ARCHIVED, actor="test")
     registry.put_view(without_mean, actor="test")
     assert registry.get_view("card-activity").view.feature_names == ["tx_count_24h"]
+
+
+def test_a_version_pending_a_decision_keeps_its_view_features_too(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry,
+    artifacts: ObjectStore,
+    data: ObjectStore,
+    view: FeatureView,
+    fraud_spec: ModelSpec,
+    ingest: Callable[[pa.Table], Any],
+    activity: pa.Table,
+    train_model: Callable[..., Any],
+    register_model: Callable[..., Any],
+) -> None:
+    from mlcore.data import training_set
+    from mlcore.errors import ConflictError
+
+    # GIVEN a version trained on the mean, pending a decision, and the spec no longer taking the mean
+    ingest(activity)
+    joined, _ = training_set(card_transactions(activity, rows=600, seed=2), fraud_spec, data)
+    register_model(registry, artifacts, train_model(fraud_spec, joined), promote=False, status=VersionStatus.PENDING)
+    narrow = load_spec(FRAUD_SPEC.read_text().replace(", card-activity.amount_mean_7d]", "]"), views=lambda name: view)
+    registry.put_spec(narrow, actor="test")
+    without_mean = view.model_copy(update={"features": [f for f in view.features if f.name != "amount_mean_7d"]})
+    # WHEN the view would drop the mean THEN it is refused: approved, the version would serve without it
+    with pytest.raises(ConflictError, match=re.escape("version 1 of 'fraud' (pending_approval: it may serve) takes")):
+        registry.put_view(without_mean, actor="test")
 
 
 def test_a_view_a_model_is_served_by_may_not_go_offline(

@@ -189,6 +189,19 @@ def test_rejecting_the_champion_says_why_a_version_rolled_back_from_is_no_fallba
     assert (body["serving"], body["champion"]) == (f"churn v{first} is rejected; it was the champion: {said}", None)
 
 
+def test_a_version_rolled_back_from_and_rejected_since_is_not_named_as_the_reason_for_no_fallback(
+    invoke: Invoke, registry: Registry, versions: Callable[..., int]
+) -> None:
+    first, second = versions(promote=True), versions(promote=True)
+    registry.rollback("churn", actor=ALICE)
+    assert invoke("POST", f"/models/churn/versions/{second}/reject", {"reason": "bad"})[0] == 200
+    status, body = invoke("POST", f"/models/churn/versions/{first}/reject", {"reason": "label leak"})
+    assert (status, body["serving"]) == (
+        200,
+        f"churn v{first} is rejected; it was the champion: churn has no champion now",
+    )
+
+
 def test_rejecting_a_version_that_does_not_serve_alerts_nobody(
     invoke: Invoke, versions: Callable[..., int], alerts: Callable[[], list[str]]
 ) -> None:

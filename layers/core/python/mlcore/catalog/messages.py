@@ -36,6 +36,11 @@ class SignatureField(_Message):
     maximum: float | None = Field(default=None, description="The largest number accepted, when the spec sets one.")
     integer: bool = Field(default=False, description="Only whole numbers are accepted (the spec's `integer` type).")
 
+    @property
+    def kind(self) -> str:
+        """The spec's feature type that gives this input (spec.FeatureType's value)."""
+        return "categorical" if self.type == "string" else "integer" if self.integer else "numeric"
+
 
 # What starts a training run: a person, or one of the platform's retraining triggers.
 Trigger = Literal["manual", "schedule", "new_data", "drift", "degradation"]

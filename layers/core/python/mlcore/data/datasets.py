@@ -81,7 +81,9 @@ def _categories_as_text(table: pa.Table, spec: ModelSpec | None) -> pa.Table:
     both, or of files that wrote a key as a number and as text, reads as one table."""
     for name, feature in _spec_columns(spec).items() if spec is not None else ():
         kind = table.schema.field(name).type if name in table.column_names else None
-        if feature is not None and not feature.is_numeric and kind is not None and not is_text(kind):
+        # whole numbers (an id) and dictionaries (pandas' category) read as their text; others stay for the contract
+        as_text = kind is not None and (pa.types.is_integer(kind) or pa.types.is_dictionary(kind))
+        if feature is not None and not feature.is_numeric and as_text:
             table = table.set_column(table.column_names.index(name), name, pc.cast(table.column(name), pa.string()))
     return table
 

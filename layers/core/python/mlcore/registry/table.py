@@ -20,6 +20,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -54,6 +55,16 @@ if TYPE_CHECKING:
 
 KEY_SCHEMA = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
 ATTRIBUTE_DEFINITIONS = [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}]
+
+
+@dataclass(frozen=True)
+class ViewReader:
+    """A model or a version that reads a view: what of it, each feature's type as it reads it, and how to let go."""
+
+    who: str
+    binding: ViewBinding
+    kinds: dict[str, str]
+    way_out: str
 
 
 def _named(version: int | None) -> str:
@@ -168,13 +179,16 @@ class Registry:
         limit: int | None = None,
         pk: dict[str, Any] | None = None,
         table: str | None = None,
+        consistent: bool = False,
     ) -> list[str]:
-        """The documents (JSON text) of a model's (or another `pk`'s) items whose sort key starts with `prefix`."""
+        """The documents (JSON text) of a model's (or another `pk`'s) items whose sort key starts with `prefix`
+        (`consistent`: as of every write acknowledged before the read)."""
         kwargs: dict[str, Any] = {
             "TableName": table or self.table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "ExpressionAttributeValues": {":pk": pk or _pk(name), ":prefix": {"S": prefix}},
             "ScanIndexForward": not newest_first,
+            "ConsistentRead": consistent,
         }
         if limit:
             kwargs["Limit"] = limit
@@ -386,36 +400,39 @@ class Registry:
             Naming the model (or version) and what the update would take from it.
         """
         features = {f.name: f.type for f in view.features}
-        for reader, binding, spec in self._view_readers(view.name):
+        for reader in self._view_readers(view.name):
+            binding, way_out = reader.binding, reader.way_out
             if (binding.entities, binding.timestamp) != (view.entities, view.timestamp):
                 raise ConflictError(
-                    f"{reader} reads view '{view.name}' by {binding.entities} at '{binding.timestamp}': "
+                    f"{reader.who} reads view '{view.name}' by {binding.entities} at '{binding.timestamp}': "
                     "register the view under a new name to change its keys or its time"
                 )
             if was_online and not view.online:
                 raise ConflictError(
-                    f"{reader} is served by the keys of view '{view.name}', from its online store: an offline view "
-                    "would leave its values to go stale unwatched; register a new view, or update the model first"
+                    f"{reader.who} is served by the keys of view '{view.name}', from its online store: an offline "
+                    f"view would leave its values to go stale unwatched; register a new view, or {way_out}"
                 )
             for name in binding.features:
-                declared = spec.feature(name).type if spec is not None else features.get(name)
-                if name not in features or features[name] != declared:
+                if features.get(name) != reader.kinds.get(name):
                     change = "drops" if name not in features else f"retypes as {features[name]}"
-                    way_out = "update the model first" if spec is not None else "archive the version first"
                     raise ConflictError(
-                        f"{reader} takes '{name}'{f' ({declared})' if spec is not None else ''} from view "
-                        f"'{view.name}', which this update {change}: {way_out}, or register a new view"
+                        f"{reader.who} takes '{name}' ({reader.kinds.get(name)}) from view '{view.name}', which this "
+                        f"update {change}: {way_out}, or register a new view"
                     )
 
-    def _view_readers(self, view: str) -> Iterator[tuple[str, ViewBinding, ModelSpec | None]]:
-        """Who reads a view: each model's spec (with it), and each approved version trained on it (without)."""
+    def _view_readers(self, view: str) -> Iterator[ViewReader]:
+        """Who reads a view: each model's spec, and each version trained on it that may serve (approved, or pending
+        a person's decision)."""
         for spec in self.list_specs():
             if view in spec.views:
-                yield f"model '{spec.name}'", spec.views[view], spec
+                kinds = {name: str(spec.feature(name).type) for name in spec.views[view].features}
+                yield ViewReader(f"model '{spec.name}'", spec.views[view], kinds, "update the model first")
             for version in self.list_versions(spec.name):
                 binding = (version.views or {}).get(view)
-                if binding is not None and version.status is VersionStatus.APPROVED:
-                    yield f"version {version.version} of '{spec.name}' (approved: it may serve again)", binding, None
+                if binding is not None and version.status in (VersionStatus.APPROVED, VersionStatus.PENDING):
+                    kinds = {field.name: field.kind for field in version.signature}
+                    who = f"version {version.version} of '{spec.name}' ({version.status}: it may serve)"
+                    yield ViewReader(who, binding, kinds, "archive or reject the version first")
 
     def find_view(self, name: str) -> ViewRecord | None:
         return self._get(name, VIEW, ViewRecord, pk=_view_pk(name))
@@ -594,15 +611,9 @@ class Registry:
             items += self._alias_delete(name, challenger, actor, reason)
         if champion is None or champion.version != version:
             return items
-        rolled_back = self.rolled_back_from(name)
-        fallback = max(
-            (
-                v.version
-                for v in self.list_versions(name)
-                if v.status is VersionStatus.APPROVED and v.version not in (version, *rolled_back)
-            ),
-            default=None,
-        )
+        approved = {v.version for v in self.list_versions(name) if v.status is VersionStatus.APPROVED} - {version}
+        rolled_back = self._rolled_back(name) & approved
+        fallback = max(approved - rolled_back, default=None)
         if fallback is None:
             if rolled_back:
                 reason += f" ({no_fallback(rolled_back)})"
@@ -625,9 +636,20 @@ class Registry:
         ]
 
     def rolled_back_from(self, name: str) -> set[int]:
-        """The versions the champion was rolled back from and not promoted to since: never a fallback."""
+        """The approved versions the champion was rolled back from and not promoted to since: never a fallback."""
+        return self._rolled_back(name) & {
+            v.version for v in self.list_versions(name) if v.status is VersionStatus.APPROVED
+        }
+
+    def _rolled_back(self, name: str) -> set[int]:
+        """The versions the champion was rolled back from and not promoted to since, by the audit trail (read
+        consistently: a rollback just made counts)."""
         found: set[int] = set()
-        for record in self.audit_trail(name):
+        trail = [
+            AuditRecord.model_validate_json(doc)
+            for doc in self._query(name, "AUDIT#", table=self.audit_table, consistent=True)
+        ]
+        for record in trail:
             details = record.details
             if record.action != "alias_moved" or details.get("alias") != CHAMPION:
                 continue

@@ -78,19 +78,18 @@ class Serving:
     @functools.cached_property
     def views(self) -> dict[str, ViewBinding] | None:
         """The views the serving versions were trained on: the champion's, and the features only the challenger reads
-        from a view (bound as the challenger was trained); None while the champion is from before versions kept
-        them (the spec's bindings)."""
-        views = self.champion.views
-        if views is None or self.challenger is None or not self.challenger.views:
-            return views
-        merged = dict(views)
-        for view, binding in self.challenger.views.items():
-            theirs = merged.get(view)
-            extra = [name for name in binding.features if theirs is None or name not in theirs.features]
-            if theirs is None:
+        from a view (bound as the challenger was trained); a version from before versions kept them reads them as the
+        spec binds them (None: so does every serving version)."""
+        if self.challenger is None or (self.champion.views is None and self.challenger.views is None):
+            return self.champion.views
+        merged = dict(self.spec.views if self.champion.views is None else self.champion.views)
+        challenger = self.spec.views if self.challenger.views is None else self.challenger.views
+        for view, binding in challenger.items():
+            champions = merged.get(view)
+            if champions is None:
                 merged[view] = binding
-            elif extra:
-                merged[view] = theirs.model_copy(update={"features": [*theirs.features, *extra]})
+            elif extra := [name for name in binding.features if name not in champions.features]:
+                merged[view] = champions.model_copy(update={"features": [*champions.features, *extra]})
         return merged
 
     @functools.cached_property
