@@ -234,3 +234,25 @@ def test_a_views_source_is_the_sha256_of_its_files_keys_and_sha256s_oldest_inges
     source = offline_source("card-activity", [*files, files[0]], ObjectStore("mlops-data", None))  # one read twice
     assert source.sha256 == hashlib.sha256(lines.encode()).hexdigest()
     assert (source.rows, source.uri, source.source) == (10, "s3://mlops-data/features/card-activity/", "view")
+
+
+@pytest.mark.parametrize("challenger_kept", [True, False])
+def test_a_rollouts_versions_read_their_views_as_trained_or_as_the_spec_binds_them_if_they_predate_that(
+    challenger_kept: bool,
+) -> None:
+    from infra.local.example_data import CARD_VIEW, FRAUD_SPEC
+    from mlcore.serving.service import LoadedModel, Serving
+    from mlcore.spec import load_spec
+
+    card = load_view(CARD_VIEW.read_text())
+    spec = load_spec(FRAUD_SPEC.read_text(), views=lambda name: card)  # takes the count and the mean
+    count_only = {"card-activity": spec.views["card-activity"].model_copy(update={"features": ["tx_count_24h"]})}
+    # GIVEN a champion trained on the count only, and a challenger on both (its record kept them, or predates that)
+    champion = LoadedModel(1, model=None, views=count_only)  # type: ignore[arg-type]
+    challenger = LoadedModel(2, model=None, views=dict(spec.views) if challenger_kept else None)  # type: ignore[arg-type]
+    serving = Serving(spec, champion, challenger)
+    # THEN the mean is looked up for the challenger either way, under the champion's binding of the view
+    assert serving.views is not None
+    assert serving.views["card-activity"].features == ["tx_count_24h", "amount_mean_7d"]
+    # AND without a rollout, the champion's own
+    assert Serving(spec, champion).views == count_only
