@@ -345,10 +345,8 @@ def test_a_refused_rows_infinite_value_is_written_in_its_rejects_line_as_text_no
     ]
 
 
-def test_a_batch_publishes_nothing_when_a_chunk_failed_and_names_why(
-    registry: Registry, data: ObjectStore, artifacts: ObjectStore, glue: Any, spec_with_batch: Any
-) -> None:
-    # GIVEN a batch of two chunks, the second of which failed (a file without the kept column)
+def batch_with_a_failed_chunk(registry: Registry, data: ObjectStore, artifacts: ObjectStore) -> Any:
+    """A batch of two chunks, the first scored, the second failed (a file without the kept column): its plan."""
     data.put(INPUT + "a.parquet", to_parquet(with_ids(churn_table(20, seed=1), 0)))
     data.put(INPUT + "b.parquet", to_parquet(churn_table(20, seed=2).select(FEATURES)))
     planned = plan(registry, data, chunk_mb=0.000001)
@@ -356,6 +354,14 @@ def test_a_batch_publishes_nothing_when_a_chunk_failed_and_names_why(
     with pytest.raises(Exception) as failed:
         score_chunk(planned.plan_key, "00001", registry=registry, artifacts=artifacts, data=data)
     write_chunk_failure(data, planned.plan_key, "00001", failed.value)
+    return planned
+
+
+def test_a_batch_publishes_nothing_when_a_chunk_failed_and_names_why(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, glue: Any, spec_with_batch: Any
+) -> None:
+    # GIVEN a batch of two chunks, the second of which failed (a file without the kept column)
+    planned = batch_with_a_failed_chunk(registry, data, artifacts)
     # WHEN the batch is published
     with pytest.raises(BatchScoringError) as error:
         publish_batch(planned, data=data, glue=glue, database=DATABASE)
@@ -387,13 +393,7 @@ def test_a_withdrawal_s3_refuses_still_names_why_the_batch_failed(  # noqa: PLR0
 ) -> None:
     from mlcore.errors import DependencyError
 
-    data.put(INPUT + "a.parquet", to_parquet(with_ids(churn_table(20, seed=1), 0)))
-    data.put(INPUT + "b.parquet", to_parquet(churn_table(20, seed=2).select(FEATURES)))
-    planned = plan(registry, data, chunk_mb=0.000001)
-    score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
-    with pytest.raises(Exception) as failed:
-        score_chunk(planned.plan_key, "00001", registry=registry, artifacts=artifacts, data=data)
-    write_chunk_failure(data, planned.plan_key, "00001", failed.value)
+    planned = batch_with_a_failed_chunk(registry, data, artifacts)
 
     def refused(prefix: str) -> int:
         raise DependencyError(f"S3 did not delete s3://bucket/{prefix}part-00000.parquet: AccessDenied")

@@ -1215,6 +1215,17 @@ def test_a_window_a_day_later_reads_only_the_view_file_it_did_not_hold(
     assert later.equals(fresh)
 
 
+def _plan_fraud_batch(registry: Registry, data: ObjectStore, batch_id: str) -> Any:
+    """The plan of a batch of the fraud model over `batches/fraud/in/`."""
+    from mlcore.batch import plan_batch
+    from mlcore.catalog import BatchRequest, PlanBatchRequest
+
+    request = BatchRequest(
+        model_name="fraud", input=data.uri("batches/fraud/in/"), output=data.uri("batches/fraud/out/")
+    )
+    return plan_batch(PlanBatchRequest(request=request, batch_id=batch_id), registry=registry, data=data)
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".text.parquet"])
 def test_a_batch_row_whose_time_cell_is_empty_is_refused_not_read_as_of_the_batchs_time(  # noqa: PLR0917
     fraud_service: PredictionService,
@@ -1224,8 +1235,7 @@ def test_a_batch_row_whose_time_cell_is_empty_is_refused_not_read_as_of_the_batc
     ingest: Callable[[pa.Table], Any],
     suffix: str,
 ) -> None:
-    from mlcore.batch import plan_batch, score_chunk
-    from mlcore.catalog import BatchRequest, PlanBatchRequest
+    from mlcore.batch import score_chunk
 
     # GIVEN a card's fresh values, and a batch file with a time column, one row's time cell empty
     fresh = datetime.now(UTC) - timedelta(hours=1)
@@ -1240,12 +1250,7 @@ def test_a_batch_row_whose_time_cell_is_empty_is_refused_not_read_as_of_the_batc
     written = csv_bytes(rows) if suffix == ".csv" else to_parquet(rows)
     suffix = suffix.replace(".text", "")
     data.put(f"batches/fraud/in/a{suffix}", written)
-    request = BatchRequest(
-        model_name="fraud", input=data.uri("batches/fraud/in/"), output=data.uri("batches/fraud/out/")
-    )
-    planned = plan_batch(
-        PlanBatchRequest(request=request, batch_id="20261207T000000Z-time01"), registry=registry, data=data
-    )
+    planned = _plan_fraud_batch(registry, data, "20261207T000000Z-time01")
     # WHEN it is scored
     result = score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
     # THEN the row without a time is refused naming the column (it was scored with the card's newest values)
@@ -1265,8 +1270,7 @@ def test_a_batch_of_card_ids_is_scored_as_the_api_scores_the_same_rows_in_full(
     artifacts: ObjectStore,
     ingest: Callable[[pa.Table], Any],
 ) -> None:
-    from mlcore.batch import plan_batch, score_chunk
-    from mlcore.catalog import BatchRequest, PlanBatchRequest
+    from mlcore.batch import score_chunk
 
     # GIVEN fresh values of two cards (the third card's are weeks old, past the view's TTL)
     fresh = pa.array([datetime.now(UTC) - timedelta(hours=1)] * 2, pa.timestamp("us", tz="UTC"))
@@ -1276,12 +1280,7 @@ def test_a_batch_of_card_ids_is_scored_as_the_api_scores_the_same_rows_in_full(
                      "merchant_category": ["grocery", "online", "travel"]})  # fmt: skip
     data.put("batches/fraud/in/a.parquet", to_parquet(rows))
     # WHEN a batch of card ids only is planned and scored
-    request = BatchRequest(
-        model_name="fraud", input=data.uri("batches/fraud/in/"), output=data.uri("batches/fraud/out/")
-    )
-    planned = plan_batch(
-        PlanBatchRequest(request=request, batch_id="20261205T000000Z-feat01"), registry=registry, data=data
-    )
+    planned = _plan_fraud_batch(registry, data, "20261205T000000Z-feat01")
     result = score_chunk(planned.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
     # THEN the two cards with fresh values are scored, and the third is refused naming the feature it lacks
     assert (result.read, result.scored, result.rejected) == (3, 2, 1)
@@ -1296,18 +1295,14 @@ def test_a_batch_of_card_ids_is_scored_as_the_api_scores_the_same_rows_in_full(
     # AND a row that sends the feature itself, as null, is refused as the API refuses such a row
     sent = rows.append_column("tx_count_24h", pa.array([None, 12.0, 3.0], pa.float64()))
     data.put("batches/fraud/in/a.parquet", to_parquet(sent))
-    again = plan_batch(
-        PlanBatchRequest(request=request, batch_id="20261205T000000Z-feat02"), registry=registry, data=data
-    )
+    again = _plan_fraud_batch(registry, data, "20261205T000000Z-feat02")
     second = score_chunk(again.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
     [own] = [json.loads(line) for line in data.get(str(second.rejects_key)).splitlines()]
     assert (own["row_id"], own["reason"]) == ("a.parquet:0", "tx_count_24h: is required and may not be null")
     # AND a row without its key is refused as the API refuses it: the key is missing
     keyless = rows.set_column(0, "card_id", pa.array([None, "c00002", "c00003"], pa.string()))
     data.put("batches/fraud/in/a.parquet", to_parquet(keyless))
-    third = plan_batch(
-        PlanBatchRequest(request=request, batch_id="20261205T000000Z-feat03"), registry=registry, data=data
-    )
+    third = _plan_fraud_batch(registry, data, "20261205T000000Z-feat03")
     result_3 = score_chunk(third.plan_key, "00000", registry=registry, artifacts=artifacts, data=data)
     rejected = {r["row_id"]: r for r in map(json.loads, data.get(str(result_3.rejects_key)).splitlines())}
     assert (rejected["a.parquet:0"]["field"], rejected["a.parquet:0"]["reason"]) == (
