@@ -308,6 +308,41 @@ def _takes_effect() -> str:
     return f" (the API answers with it within {seconds:g} s, as each container reads the aliases again)"
 
 
+def _promote(platform: Platform, args: argparse.Namespace) -> None:
+    from mlcore.catalog import ALIAS_ROUTE
+    from mlcore.registry import CHAMPION
+
+    body = {"version": args.version, "reason": args.reason}
+    moved = platform.govern(ALIAS_ROUTE, body, name=args.name, alias=args.alias)
+    version, was = moved["version"], moved["previous_version"]
+    before = f"was v{was}" if was is not None else "none before"
+    change = f"→ v{version} ({before}){_takes_effect()}"
+    said = f"is v{version} already; nothing changed" if was == version else change
+    console.print(f"{args.name}: {args.alias} {said}")
+    if args.alias == CHAMPION and was != version:
+        _warn_rollout_beside(platform, args.name, version)
+
+
+def _warn_rollout_beside(platform: Platform, name: str, champion: int) -> None:
+    """Say that a rollout still runs beside a newly promoted champion (its challenger is now compared with another
+    version), as the API describes the model; nothing when the API cannot be asked (no key, say)."""
+    from types import SimpleNamespace
+
+    from mlcore.catalog import DESCRIBE_ROUTE
+
+    try:
+        status, described = platform.call_api("GET", DESCRIBE_ROUTE.url_path(name=name))
+    except (OSError, ValueError, RuntimeError):  # unreachable, not JSON, no API URL: a note, not the command's result
+        return
+    challenger = described.get("challenger") if status == 200 else None
+    if isinstance(challenger, dict) and challenger.get("version") != champion:
+        err.print(
+            f"A rollout still runs beside the new champion: {_rollout(SimpleNamespace(**challenger))}; "
+            f"`mlops models rollout {name} --stop` ends it, `mlops models promote {name} {challenger['version']}` "
+            "serves it"
+        )
+
+
 def _rollout(challenger: Any) -> str | None:
     """A rollout in a few words, `v3 (canary 10%)` or `v3 (shadow)`; None without one."""
     if challenger is None or challenger.mode is None:
@@ -391,13 +426,7 @@ def _govern(platform: Platform, args: argparse.Namespace) -> int:
             table.add_row(record["at"], record["action"], record["actor"], json.dumps(record["details"]))
         emit(args, trail, table)
     elif args.action == "promote":
-        body = {"version": args.version, "reason": args.reason}
-        moved = platform.govern(ALIAS_ROUTE, body, name=args.name, alias=args.alias)
-        version, was = moved["version"], moved["previous_version"]
-        before = f"was v{was}" if was is not None else "none before"
-        change = f"→ v{version} ({before}){_takes_effect()}"
-        said = f"is v{version} already; nothing changed" if was == version else change
-        console.print(f"{args.name}: {args.alias} {said}")
+        _promote(platform, args)
     elif args.action == "rollback":
         moved = platform.govern(ROLLBACK_ROUTE, {"reason": args.reason}, name=args.name, alias=args.alias)
         console.print(f"{args.name}: {args.alias} rolled back to v{moved['version']}{_takes_effect()}")

@@ -282,3 +282,34 @@ def test_a_count_of_runs_below_one_is_refused_naming_the_option(limit: str, caps
     assert exited.value.code == 2
     assert f"argument --limit: {limit} is not a count of 1 or more" in capsys.readouterr().err
     assert parser().parse_args(["runs", "list", "churn", "--limit", "1"]).limit == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "warned"),
+    [
+        ((200, {"version": 3, "challenger": {"version": 2, "mode": "canary", "weight": 0.1}}), True),
+        ((200, {"version": 3, "challenger": {"version": 3, "mode": "canary", "weight": 0.1}}), False),  # promoted it
+        ((200, {"version": 3}), False),  # no rollout
+        ((403, {"error": {"code": "forbidden"}}), False),  # no key to ask with: nothing said
+        (OSError("connection refused"), False),
+    ],
+)
+def test_a_promotion_beside_a_running_rollout_says_it_still_runs(
+    answer: Any, warned: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infra import cli
+
+    class Api:
+        def call_api(self, method: str, path: str) -> Any:
+            assert (method, path) == ("GET", "/models/churn")
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    cli._warn_rollout_beside(Api(), "churn", 3)  # type: ignore[arg-type]
+    said = capsys.readouterr().err
+    expected = (
+        "A rollout still runs beside the new champion: v2 (canary 10%); `mlops models rollout churn --stop` ends it, "
+        "`mlops models promote churn 2` serves it"
+    )
+    assert said.strip() == (expected if warned else "")
