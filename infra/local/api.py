@@ -122,7 +122,9 @@ class LocalApi:
             def _serve(self) -> None:
                 api.handle(self)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+            # every method API Gateway takes (a browser's CORS preflight is an OPTIONS): an unknown one is refused
+            # in the envelope, as the gateway refuses it, not with http.server's HTML 501
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
