@@ -323,6 +323,17 @@ def _promote(platform: Platform, args: argparse.Namespace) -> None:
         _warn_rollout_beside(platform, args.name, version)
 
 
+def _bounds(feature: Any) -> str:
+    """A feature's contract beyond its type, in a few words: ` 0 to 500`, ` >= 0`, ` in [a, b]`."""
+    low, high = getattr(feature, "min", None), getattr(feature, "max", None)
+    if low is not None and high is not None:
+        return f" {low:g} to {high:g}"
+    if low is not None or high is not None:
+        return f" >= {low:g}" if low is not None else f" <= {high:g}"
+    categories = getattr(feature, "categories", None)
+    return f" in {categories}" if categories else ""
+
+
 def _warn_rollout_beside(platform: Platform, name: str, champion: int) -> None:
     """Say that a rollout still runs beside a newly promoted champion (its challenger is now compared with another
     version), as the API describes the model; nothing when the API cannot be asked (no key, say)."""
@@ -473,7 +484,7 @@ def _view_text(record: Any, audit: list[dict[str, Any]]) -> str:
     lines = [
         f"Feature view '{view.name}' (owner {view.owner}): by {', '.join(view.entities)} at {view.timestamp}, "
         f"ttl {view.ttl_hours:g} h, {'online' if view.online else 'offline only'}",
-        *(f"  {f.name}: {f.type}" + (" (nullable)" if f.nullable else "") for f in view.features),
+        *(f"  {f.name}: {f.type}{_bounds(f)}" + (" (nullable)" if f.nullable else "") for f in view.features),
         f"  materialized through the ingest of {through} ({record.materialized_through})" if through else
         "  not materialized yet",
         f"  newest value online: {record.newest_event_at or '-'}; drift: {_view_drift(record.drift) or '-'}",

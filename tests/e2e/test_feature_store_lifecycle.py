@@ -33,7 +33,8 @@ def _materialized_as_listed(cli: Cli) -> None:
     assert listed["materialized_through_at"] == through.isoformat(timespec="seconds")
     assert through.strftime("%Y-%m-%d %H:%M:%S") in cli("features", "list")[1]
     shown = cli("features", "show", "card-activity")[1]
-    assert shown.startswith("Feature view 'card-activity' (owner ") and "  tx_count_24h: numeric" in shown
+    assert shown.startswith("Feature view 'card-activity' (owner ") and "  tx_count_24h: numeric >= 0\n" in shown
+    assert "  amount_mean_7d: numeric >= 0 (nullable)" in shown  # its contract, as the view file says it
     assert f"materialized through the ingest of {listed['materialized_through_at']}" in shown
     # its changes, from the view's audit trail: by the caller's principal, as a model's changes are
     assert " view_registered by arn:aws:sts::123456789012:user/moto" in shown
