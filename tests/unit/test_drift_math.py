@@ -199,12 +199,34 @@ def test_a_few_valued_numeric_feature_is_tested_like_categories_up_to_the_small_
     assert found.method == method
 
 
-def test_an_all_missing_numeric_window_has_a_p_value_of_zero_and_no_findings(reference: Any) -> None:
+def test_an_all_missing_numeric_window_has_a_p_value_of_zero_and_says_it_is_missing(reference: Any) -> None:
     columns, predictions = window(50, 9)
     columns["area"] = np.full(50, np.nan)
     found = next(f for f in check_drift(spec_of(), 1, reference, columns, predictions).features if f.feature == "area")
-    assert (found.method, found.score, found.drifted, found.findings) == ("ks", 0.0, True, [])
+    assert (found.method, found.score, found.drifted) == ("ks", 0.0, True)
+    assert found.findings == [f"missing in 100% of rows (reference 0%; chi-square p {found_p(found):.2g})"]
     assert found.missing_rate == 1.0
+
+
+def found_p(found: Any) -> float:
+    """The p-value a missing-share finding gives, as it was computed (read back from its words)."""
+    return float(found.findings[-1].rsplit("chi-square p ", 1)[1].rstrip(")"))
+
+
+@pytest.mark.parametrize(("feature", "missing", "drifted"), [("area", 89, False), ("area", 91, True),
+                                                             ("city", 89, False), ("city", 91, True)])  # fmt: skip
+def test_a_feature_whose_share_of_missing_values_moved_a_tenth_has_drifted_whatever_its_values_do(
+    reference: Any, feature: str, missing: int, drifted: bool
+) -> None:
+    # GIVEN 900 rows of the reference's distribution (never missing there), 89 or 91 of them now missing (a feed
+    # that broke for a while): the values left look as they did
+    columns, predictions = window(900, 10)
+    columns[feature][:missing] = np.nan if feature == "area" else None
+    found = next(f for f in check_drift(spec_of(), 1, reference, columns, predictions).features if f.feature == feature)
+    # THEN past a tenth of the rows (9.9 % and 10.1 %) the feature drifted, saying why
+    assert found.drifted is drifted
+    said = [f for f in found.findings if f.startswith("missing in")]
+    assert said == ([f"missing in 10% of rows (reference 0%; chi-square p {found_p(found):.2g})"] if drifted else [])
 
 
 @pytest.mark.parametrize("value", [0.5, 0.25])
@@ -251,3 +273,38 @@ def test_only_the_view_features_the_version_reads_count_toward_its_drift(referen
         ("rooms", False),
     ]
     assert report.drift_share == pytest.approx(1 / 3)
+
+
+def _zero_inflated(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Rainfall-like: 70 % zeros, the rest spread."""
+    return np.where(rng.random(n) < 0.7, 0.0, rng.gamma(2.0, 3.0, n))
+
+
+def _whole_years(rng: np.random.Generator, n: int) -> np.ndarray:
+    """An integer feature of 30 values (more than a profile keeps as frequencies: tested by KS)."""
+    return rng.integers(0, 30, n).astype(float)
+
+
+@pytest.mark.parametrize("draw", [_zero_inflated, _whole_years])
+def test_ks_on_a_feature_with_point_masses_finds_drift_in_few_windows_of_the_same_distribution(draw: Any) -> None:
+    # GIVEN a profile of 16,000 training values with ties (its quantiles repeat: 70 of 100 are 0.0, say)
+    rng = np.random.default_rng(1)
+    profile = numeric_profile(draw(rng, 16000))
+    assert len(set(profile.quantiles)) < len(profile.quantiles)
+    # WHEN 200 windows of 600 values of the same distribution are tested (the reference CDF was interpolated through
+    # the ties: every rainfall window and 43 % of the years' were "drift")
+    rate = np.mean([ks_p_value(profile, draw(rng, 600)) < 0.05 for _ in range(200)])
+    # THEN about as few as the test's 5 % level lets through (scipy's two-sample KS: 0 % and 2 % here)
+    assert rate <= 0.08
+    # AND a real shift still is drift
+    assert ks_p_value(profile, draw(rng, 600) + 5.0) < 0.01
+
+
+def test_ks_at_a_point_mass_compares_its_whole_share() -> None:
+    # 70 % zeros in the reference; a window of 70 % zeros and a window of 90 % zeros
+    profile = numeric_profile(np.concatenate([np.zeros(7000), np.linspace(0.1, 10.0, 3000)]))
+    same = np.concatenate([np.zeros(420), np.linspace(0.1, 10.0, 180)])
+    more = np.concatenate([np.zeros(540), np.linspace(0.1, 10.0, 60)])
+    assert ks_p_value(profile, same) > 0.5
+    # the gap is at zero: 0.9 of the window against 0.7 of the reference
+    assert ks_p_value(profile, more) == pytest.approx(kolmogorov(0.2, profile.count, 600), rel=0.05)

@@ -77,6 +77,9 @@ def jensen_shannon(p: np.ndarray, q: np.ndarray) -> float:
 # Evidently's rule: statistical tests on small samples, distances on large ones.
 SMALL_SAMPLE = 1000
 P_VALUE = 0.05
+# A feature whose share of missing values moved this much (and beyond chance) has drifted, whatever its values do:
+# a feed that broke sends nulls, and the values left still look like the reference's.
+MISSING_SHIFT = 0.1
 
 
 class Method(StrEnum):
@@ -89,20 +92,36 @@ class Method(StrEnum):
 DISTANCES = frozenset({Method.WASSERSTEIN, Method.JENSEN_SHANNON})  # the other methods score a p-value
 
 
-def _reference_cdf(reference: NumericProfile, values: np.ndarray) -> np.ndarray:
-    """The reference CDF at `values`, interpolated between its stored quantiles."""
+def _reference_cdf(reference: NumericProfile, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The reference CDF just below and at each of `values`: interpolated between its stored quantiles, and with a
+    jump at a value several quantiles share (a point mass: the zeros of a rainfall, an integer's values), whose share
+    of the levels is the mass there, as a two-sample test counts ties."""
     quantiles = np.asarray(reference.quantiles)
-    return np.interp(values, quantiles, QUANTILES, left=0.0, right=1.0)
+    levels = np.asarray(QUANTILES)
+    unique, first, counts = np.unique(quantiles, return_index=True, return_counts=True)
+    step = 1.0 / quantiles.size
+    atom = counts > 1
+    below = np.where(atom, first * step, levels[first])  # the CDF's left limit at each distinct quantile
+    at = np.where(atom, (first + counts) * step, levels[first])  # and its value there
+    index = np.searchsorted(unique, values, side="left")
+    inside = np.clip(index, 0, unique.size - 1)
+    exact = (index < unique.size) & (unique[inside] == values)
+    previous = np.clip(index - 1, 0, unique.size - 1)
+    span = np.where(unique[inside] > unique[previous], unique[inside] - unique[previous], 1.0)
+    between = at[previous] + (below[inside] - at[previous]) * (values - unique[previous]) / span
+    between = np.where(index == 0, 0.0, np.where(index >= unique.size, 1.0, between))
+    return np.where(exact, below[inside], between), np.where(exact, at[inside], between)
 
 
 def ks_p_value(reference: NumericProfile, current: np.ndarray) -> float:
-    """Two-sample Kolmogorov-Smirnov p-value (asymptotic), the reference given by its quantiles."""
+    """Two-sample Kolmogorov-Smirnov p-value (asymptotic), the reference given by its quantiles: the statistic is
+    the largest gap between the CDFs just below and at each current value (ties in either sample count whole)."""
     current = np.sort(current)
     m = current.size
-    ecdf_hi = np.arange(1, m + 1) / m
-    ecdf_lo = np.arange(0, m) / m
-    ref = _reference_cdf(reference, current)
-    statistic = float(max(np.max(np.abs(ecdf_hi - ref)), np.max(np.abs(ref - ecdf_lo))))
+    distinct, first, counts = np.unique(current, return_index=True, return_counts=True)
+    ecdf_hi, ecdf_lo = (first + counts) / m, first / m
+    ref_lo, ref_hi = _reference_cdf(reference, distinct)
+    statistic = float(max(np.max(np.abs(ecdf_hi - ref_hi)), np.max(np.abs(ref_lo - ecdf_lo))))
     n = reference.count
     effective = n * m / (n + m)
     lam = (np.sqrt(effective) + 0.12 + 0.11 / np.sqrt(effective)) * statistic
@@ -238,6 +257,9 @@ def _numeric_drift(
     else:
         method, score = Method.WASSERSTEIN, normed_wasserstein(reference, present)
         drifted = score >= threshold
+    missing = _missing_shift(reference, total - present.size, total)
+    findings += [missing] if missing else []
+    drifted = drifted or missing is not None
     edges = np.asarray(reference.psi_edges)
     current_hist = bin_counts(present, edges) / max(present.size, 1)
     return FeatureDrift(
@@ -257,6 +279,22 @@ def _numeric_drift(
     )
 
 
+def _missing_shift(reference: NumericProfile | CategoricalProfile, missing: int, total: int) -> str | None:
+    """A finding when the share of missing values moved by MISSING_SHIFT or more, beyond chance (the chi-square
+    test of missing against present, as for a category); None when it did not."""
+    if not total or reference.missing_rate >= 1.0:
+        return None
+    share = missing / total
+    if abs(share - reference.missing_rate) < MISSING_SHIFT:
+        return None
+    rows = round(reference.count / (1 - reference.missing_rate))  # the reference's rows, present or not
+    expected = np.array([1 - reference.missing_rate, reference.missing_rate])
+    p_value = chi_square_p_value(expected, rows, np.array([total - missing, missing], dtype=float))
+    if p_value >= P_VALUE:
+        return None
+    return f"missing in {share:.0%} of rows (reference {reference.missing_rate:.0%}; chi-square p {p_value:.2g})"
+
+
 def _categorical_drift(name: str, reference: CategoricalProfile, raw: np.ndarray, threshold: float) -> FeatureDrift:
     labels, counts, missing, total = category_counts(raw)
     present = int(counts.sum())
@@ -268,17 +306,19 @@ def _categorical_drift(name: str, reference: CategoricalProfile, raw: np.ndarray
         method, score = Method.JENSEN_SHANNON, jensen_shannon(ref, cur)
         drifted = score >= threshold
     labels = [*reference.frequencies, OTHER]
+    shifted = _missing_shift(reference, missing, total)
+    findings = [f"unseen categories: {sorted(unseen)[:5]}"] if unseen else []
     return FeatureDrift(
         feature=name,
         kind="categorical",
         method=method,
         score=score,
         threshold=threshold,
-        drifted=drifted,
+        drifted=drifted or shifted is not None,
         psi=psi(ref, cur),
         missing_rate=float(missing / total) if total else 0.0,
         reference_missing_rate=reference.missing_rate,
-        findings=[f"unseen categories: {sorted(unseen)[:5]}"] if unseen else [],
+        findings=[*findings, shifted] if shifted else findings,
         reference_histogram=ref.tolist(),
         current_histogram=cur.tolist(),
         labels=labels,
