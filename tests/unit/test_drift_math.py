@@ -308,3 +308,16 @@ def test_ks_at_a_point_mass_compares_its_whole_share() -> None:
     assert ks_p_value(profile, same) > 0.5
     # the gap is at zero: 0.9 of the window against 0.7 of the reference
     assert ks_p_value(profile, more) == pytest.approx(kolmogorov(0.2, profile.count, 600), rel=0.05)
+
+
+def test_the_verdict_says_when_the_predictions_drifted_and_not_when_they_did_not(reference: Any) -> None:
+    from mlcore.monitoring import render_drift_html
+    from mlcore.monitoring.check import _summary
+
+    drifted = check_drift(spec_of(), 4, reference, *window(3000, 2, shift=40))
+    steady = check_drift(spec_of(), 4, reference, *window(3000, 3))
+    assert drifted.prediction is not None and drifted.prediction.drifted
+    said = f"; the predictions drifted (normed_wasserstein {drifted.prediction.score:.3g})"
+    assert said in _summary(drifted) and "predictions" not in _summary(steady)
+    assert "and the predictions drifted" in render_drift_html(drifted)
+    assert "and the predictions drifted" not in render_drift_html(steady)

@@ -181,6 +181,8 @@ def _summary(report: DriftReport) -> str:
         f"{report.model_name} v{report.version}: {verdict} ({report.drift_share:.0%} of features drifted: {drifted}) "
         f"over {report.rows} rows"
     )
+    if report.prediction is not None and report.prediction.drifted:  # the model's answers moved, whatever the inputs
+        summary += f"; the predictions drifted ({report.prediction.method} {report.prediction.score:.3g})"
     performance = report.performance
     if performance is not None:
         state = "degraded" if performance.degraded else "holds"

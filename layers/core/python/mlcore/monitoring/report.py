@@ -49,6 +49,9 @@ def render_drift_html(report: DriftReport) -> str:
         if report.dataset_drift
         else f'<span class="ok">no dataset drift ({report.drift_share:.0%} of features drifted)</span>'
     )
+    if report.prediction is not None and report.prediction.drifted:
+        verdict += ' <span class="bad">and the predictions drifted</span>'
+
     rows = "".join(
         f"<tr><td>{_name(f)}</td><td>{_importance(f.importance)}</td><td>{f.kind}</td><td>{f.method}</td>"
         f"<td>{f.score:.4g}</td>"
