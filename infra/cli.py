@@ -184,6 +184,37 @@ def cmd_local_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_local_alerts(args: argparse.Namespace) -> int:
+    """What the platform alerted since the last look (the local target's queue on the alerts topic), oldest first;
+    each is shown once."""
+    from infra.local.state import LOCAL_ALERTS, read_state
+
+    state = read_state()
+    queue = (state or {}).get("outputs", {}).get(LOCAL_ALERTS)
+    if state is None or not _reachable(state["endpoint"]):
+        err.print("No local target is running: start one with `mlops local up`.")
+        return 1
+    if not queue:
+        err.print("This local target keeps no alerts (its deployment has no alerts topic).")
+        return 1
+    os.environ.setdefault("AWS_ENDPOINT_URL", state["endpoint"])
+    from infra.operations import boto3_client
+
+    sqs, alerts = boto3_client("sqs"), []
+    while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+        for message in batch:
+            notification = json.loads(message["Body"])  # SNS's envelope
+            alerts.append(
+                {"at": notification.get("Timestamp"), "subject": notification.get("Subject"),
+                 "message": notification.get("Message")}
+            )  # fmt: skip
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    alerts.sort(key=lambda alert: str(alert["at"]))
+    text = "\n".join(f"{a['at']}  {a['subject']}\n  {a['message']}" for a in alerts) or "No alerts since the last look."
+    emit(args, alerts, text)
+    return 0
+
+
 def cmd_local_fire(args: argparse.Namespace) -> int:
     """Deliver the retraining schedule's event for one model now, as if its schedule were due."""
     from infra.local.state import FIRE_PATH, read_state
@@ -1175,6 +1206,9 @@ def _local_parser(sub: Any) -> None:
     status = local.add_parser("status", help="endpoints, models and running executions of the local target")
     _output(status)
     status.set_defaults(func=cmd_local_status)
+    alerts = local.add_parser("alerts", help="what the platform alerted since the last look (each shown once)")
+    _output(alerts)
+    alerts.set_defaults(func=cmd_local_alerts)
     fire = local.add_parser("fire", help="deliver a model's scheduled retraining event now")
     fire.add_argument("name")
     fire.set_defaults(func=cmd_local_fire)

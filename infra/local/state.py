@@ -16,6 +16,8 @@ LOCAL_DIR_VARIABLE = "MLOPS_LOCAL_DIR"
 RECYCLE_PATH = "/_local/recycle"
 # Another: deliver the retraining schedule's event now, for the model named in the body's `model_name`.
 FIRE_PATH = "/_local/fire"
+# The queue the local target subscribes to the alerts topic (`mlops local alerts` reads it), named in the state file.
+LOCAL_ALERTS, LOCAL_ALERTS_QUEUE = "local_alerts_queue", "mlops-local-alerts"
 
 
 def write_state(state: dict[str, Any], outdir: Path = LOCAL_OUTDIR) -> None:

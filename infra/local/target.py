@@ -20,9 +20,9 @@ from infra.local.api import LocalApi
 from infra.local.deploy import Deployment, LocalDeployer
 from infra.local.events import Delivery, Scheduler
 from infra.local.runner import FunctionRunner, TrainingJobRunner
-from infra.local.state import LOCAL_OUTDIR, clear_state, write_state
+from infra.local.state import LOCAL_ALERTS, LOCAL_ALERTS_QUEUE, LOCAL_OUTDIR, clear_state, write_state
 from infra.local.template import ACCOUNT
-from mlcore.catalog import OUTPUTS, RETRAINING
+from mlcore.catalog import OUTPUT_KEYS, OUTPUTS, RETRAINING
 
 REGION = "us-east-1"
 # Lambda keeps an idle container for minutes; locally a short wait makes captured traffic visible soon.
@@ -80,6 +80,7 @@ class LocalTarget:
         self.delivery = Delivery(self.client)
         self.scheduler = Scheduler(self.delivery, REGION)
         self.api: LocalApi | None = None
+        self.alerts_queue: str | None = None
         self._server: Any = None
         self._stopping = threading.Event()
 
@@ -109,6 +110,7 @@ class LocalTarget:
         self._server = EmbeddedAwsServer("127.0.0.1", self.moto_port).start()
         deployment = LocalDeployer(self.client, REGION).deploy(self.outdir)
         self.deployment.__dict__.update(deployment.__dict__)
+        self._keep_alerts()
         for name, rule in self.deployment.schedules.items():
             self.scheduler.add(name, rule.expression, rule.targets)
         self.scheduler.start()
@@ -125,6 +127,18 @@ class LocalTarget:
             threading.Thread(target=self._recycle_idle, name="recycle-idle", daemon=True).start()
         self.write_state()
         return self
+
+    def _keep_alerts(self) -> None:
+        """Subscribe a queue to the alerts topic, where `mlops local alerts` reads what the platform alerted: on AWS
+        the topic has the subscribers a team gives it (mail, chat); here nothing would keep a message."""
+        topic = self.deployment.outputs.get(OUTPUT_KEYS["alerts_topic"])
+        if not topic:
+            return
+        sqs = self.client("sqs")
+        queue = sqs.create_queue(QueueName=LOCAL_ALERTS_QUEUE)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+        self.alerts_queue = queue
 
     def _recycle_idle(self) -> None:
         """Lambda recycles a container some time after its last request (SIGTERM flushes what it buffered)."""
@@ -163,6 +177,7 @@ class LocalTarget:
         d = self.deployment
         outputs: dict[str, str | None] = {o.resource: d.outputs[o.key] for o in OUTPUTS if o.key in d.outputs}
         outputs["api_url"] = self.api.url if self.api else None  # the local API, not API Gateway's URL
+        outputs[LOCAL_ALERTS] = self.alerts_queue  # what `mlops local alerts` reads
         return {
             "endpoint": self.endpoint,
             "region": REGION,

@@ -356,11 +356,16 @@ def test_monitor_run_sees_the_traffic_sent_a_moment_before(
     for seed in range(3):
         status, _ = platform.predict("churn-fresh", churn_instances(100, seed=70 + seed, drifted=True))
         assert status == 200
+    cli("local", "alerts")  # what came before: seen
     code, out, _ = cli("monitor", "run", "--model", "churn-fresh")
     assert code == 0
     verdict = next(line for line in out.splitlines() if line.startswith("churn-fresh v1: dataset drift"))
-    assert verdict.endswith("over 450 rows"), out
+    assert " over 450 rows" in verdict, out
     assert out.index(verdict) < out.index("churn-fresh: retraining not started")
+    # and the alert says where the report is
+    alerts = json.loads(cli("local", "alerts", "--output", "json")[1])
+    [drift] = [a["message"] for a in alerts if a["subject"] == "Model drift detected" and "churn-fresh" in a["message"]]
+    assert drift.startswith(verdict) and drift.endswith(": mlops monitor report churn-fresh shows it)")
     # and in JSON, the drifted model's result has the check's flags beside its decisions
     code, out, _ = cli("monitor", "run", "--model", "churn-fresh", "--output", "json")
     (drifted,) = [r for r in json.loads(out)["results"] if r.get("model_name") == "churn-fresh" and "rows" in r]
@@ -460,19 +465,17 @@ def test_a_recalled_champion_falls_back_and_the_alerts_topic_says_so(
         run = platform.wait(platform.start_pipeline("churn-recall", reason="version", force=True))
         assert run["status"] == "SUCCEEDED", platform.failure(run)
     assert platform.registry.get_alias("churn-recall").version == 2  # type: ignore[union-attr]
-    sqs = platform.client("sqs")
-    queue = sqs.create_queue(QueueName="alerts-recall")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    assert platform.resources.alerts_topic is not None
-    platform.client("sns").subscribe(TopicArn=platform.resources.alerts_topic, Protocol="sqs", Endpoint=queue_arn)
+    cli("local", "alerts")  # what other tests alerted: seen
     # WHEN the champion is rejected
     code, out, err = cli("models", "reject", "churn-recall", "2", "--reason", "label leak")
-    # THEN version 1 serves, the CLI says so, and so does the alert
+    # THEN version 1 serves, the CLI says so, and so does the alert, which `mlops local alerts` shows once
     assert code == 0, err
     assert out.strip() == "churn-recall v2 is rejected; it was the champion: the champion falls back to v1"
     assert platform.registry.get_alias("churn-recall").version == 1  # type: ignore[union-attr]
-    [message] = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"]
-    assert "the champion falls back to v1. Reason: label leak." in json.loads(message["Body"])["Message"]
+    code, out, err = cli("local", "alerts", "--output", "json")
+    [alert] = [a for a in json.loads(out) if a["subject"] == "Champion of churn-recall taken out of serving"]
+    assert "the champion falls back to v1. Reason: label leak." in alert["message"] and alert["at"]
+    assert cli("local", "alerts")[1].strip() == "No alerts since the last look."
     # AND a rejected version is final
     code, _, err = cli("models", "approve", "churn-recall", "2")
     assert code != 0 and "is rejected: it cannot become approved (rejected is final)" in err
