@@ -321,3 +321,23 @@ def test_the_verdict_says_when_the_predictions_drifted_and_not_when_they_did_not
     assert said in _summary(drifted) and "predictions" not in _summary(steady)
     assert "and the predictions drifted" in render_drift_html(drifted)
     assert "and the predictions drifted" not in render_drift_html(steady)
+
+
+@pytest.mark.parametrize(
+    ("label", "shown"),
+    [("≤2.59e+04", "≤25.9k"), (">9.19e+04", ">91.9k"), ("≤1.23e+06", "≤1.23M"), ("≤5e+03", "≤5000"),
+     ("≤3.5", "≤3.5"), ("__other__", "other/unseen"), ("basic", "basic")],
+)  # fmt: skip
+def test_a_reports_bars_are_labelled_for_a_person(label: str, shown: str) -> None:
+    from mlcore.monitoring.report import _label
+
+    assert _label(label) == shown
+
+
+def test_the_reports_picture_labels_dollars_and_unseen_categories_for_a_person(reference: Any) -> None:
+    from mlcore.monitoring import render_drift_html
+
+    columns, predictions = window(400, 11)
+    columns["city"][:40] = "z"  # a category the training never saw
+    html = render_drift_html(check_drift(spec_of(), 1, reference, columns, predictions))
+    assert ">other/unseen</text>" in html and "__other__</text>" not in html

@@ -4,8 +4,27 @@ from __future__ import annotations
 
 from html import escape
 
+from mlcore.data import OTHER
 from mlcore.html import page
 from mlcore.monitoring.drift import DriftReport, FeatureDrift
+
+# What a person reads under the bar of the values beyond the reference's known ones (the profiles' OTHER).
+OTHER_LABEL = "other/unseen"
+
+
+def _label(text: str) -> str:
+    """A bar's label for a person: `≤25.9k` for `≤2.59e+04`, the reference's other values by that name."""
+    if text == OTHER:
+        return OTHER_LABEL
+    sign, number = (text[:1], text[1:]) if text[:1] in ("≤", ">") else ("", text)
+    try:
+        value = float(number)
+    except ValueError:
+        return text
+    for at_least, scale, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if abs(value) >= at_least:  # 25.9k, not 2.59e+04
+            return f"{sign}{value / scale:.3g}{suffix}"
+    return f"{sign}{value:.0f}" if abs(value) >= 1e3 else text  # 5000, not 5e+03
 
 
 def _histogram_svg(feature: FeatureDrift, width: int = 480, height: int = 140) -> str:
@@ -17,7 +36,7 @@ def _histogram_svg(feature: FeatureDrift, width: int = 480, height: int = 140) -
     slot = width / bins
     bars = []
     for i, (ref, cur) in enumerate(zip(feature.reference_histogram, feature.current_histogram, strict=False)):
-        label = feature.labels[i] if i < len(feature.labels) else ""
+        label = _label(feature.labels[i]) if i < len(feature.labels) else ""
         for offset, value, colour in ((0.1, ref, "#9e9e9e"), (0.5, cur, "#1e88e5")):
             h = (height - 30) * value / peak
             bars.append(
@@ -26,7 +45,7 @@ def _histogram_svg(feature: FeatureDrift, width: int = 480, height: int = 140) -
                 f"{value:.1%}</title></rect>"
             )
         if bins <= 12 and i < len(feature.labels):
-            bars.append(f'<text x="{i * slot + 2:.1f}" y="{height - 6}">{escape(feature.labels[i][:10])}</text>')
+            bars.append(f'<text x="{i * slot + 2:.1f}" y="{height - 6}">{escape(label[:12])}</text>')
     return f'<svg width="{width}" height="{height}" role="img" aria-label="histogram">{"".join(bars)}</svg>'
 
 
