@@ -146,12 +146,15 @@ def rules(feature: Feature) -> list[tuple[str, str, Mask]]:
         found.append(("finite", "values are infinite", pc.is_inf))
     if feature.type is FeatureType.INTEGER:
         found.append(("integer", "values are not whole numbers", lambda cast: pc.not_equal(cast, pc.floor(cast))))
+    # an infinite value is the `finite` rule's: counted once, not again as beyond a bound
     if feature.is_numeric and feature.min is not None:
         low = feature.min
-        found.append(("range", f"values below min {low}", lambda cast: pc.less(cast, low)))
+        found.append(("range", f"values below min {low}", lambda cast: pc.and_(pc.less(cast, low), pc.is_finite(cast))))
     if feature.is_numeric and feature.max is not None:
         high = feature.max
-        found.append(("range", f"values above max {high}", lambda cast: pc.greater(cast, high)))
+        found.append(
+            ("range", f"values above max {high}", lambda cast: pc.and_(pc.greater(cast, high), pc.is_finite(cast)))
+        )
     if feature.categories is not None and not feature.allow_unseen:
         allowed = pa.array(feature.categories)
         # A null is not a category outside the list (nullability is its own check).
