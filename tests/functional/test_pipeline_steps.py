@@ -358,6 +358,27 @@ def promote_first_run(registry: Registry, data: ObjectStore, artifacts: ObjectSt
     promote_version(PromoteRequest(model_name="churn", version=registered.version), registry=registry)
 
 
+def test_a_classifiers_version_counts_its_classes_and_its_card_shows_the_balance(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_dataset: pa.Table
+) -> None:
+    from mlcore.registry import render_model_card
+
+    promote_first_run(registry, data, artifacts)
+    version = registry.get_version("churn", 1)
+    # THEN the counts are the dataset's labels, split as the training set and the holdout
+    labels = churn_dataset.column("churned").to_pylist()
+    assert version.training_classes is not None and version.holdout_classes is not None
+    assert sum(version.training_classes.values()) == version.training_rows
+    assert sum(version.holdout_classes.values()) == version.holdout_rows
+    both = {k: version.training_classes[k] + version.holdout_classes.get(k, 0) for k in version.training_classes}
+    assert both == {label: labels.count(label) for label in set(labels)}
+    # AND the card says what share of the training rows each class is, beside the rows
+    card = render_model_card(registry.get_spec("churn"), version, registry.audit_trail("churn"), None)
+    share = version.training_classes["yes"] / version.training_rows
+    assert f"of the training rows (holdout: no {version.holdout_classes['no']}, yes " in card
+    assert f"yes {share:.1%}" in card
+
+
 def test_a_dataset_whose_labels_were_swapped_waits_for_a_person_though_the_spec_approves_by_itself(
     uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_dataset: pa.Table
 ) -> None:

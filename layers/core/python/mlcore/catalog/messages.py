@@ -232,6 +232,10 @@ class TrainedModel(_Message):
     classes: list[str] | None = None
     training_rows: int = 0
     holdout_rows: int = 0
+    # Classifiers: each class's rows in the training set and in the holdout (None: a regressor, or a model registered
+    # before they were counted), what a reader of precision and recall needs beside them.
+    training_classes: dict[str, int] | None = None
+    holdout_classes: dict[str, int] | None = None
     image: str = ""  # the training image (digest, or `local`)
     data_fingerprint: str = ""  # what it learned from (ValidateResult.fingerprint)
     params: dict[str, JsonValue] = Field(default_factory=dict)  # the estimator's, defaults included

@@ -31,6 +31,17 @@ class Section:
     rows: list[tuple[str, ...]] = field(default_factory=list)
 
 
+def _class_balance(version: ModelVersion) -> str | None:
+    """A classifier's classes as shares of its training rows, with the holdout's counts (None: not counted)."""
+    training, holdout = version.training_classes, version.holdout_classes
+    if not training:
+        return None
+    total = sum(training.values())
+    shares = ", ".join(f"{label} {count / total:.1%}" for label, count in training.items())
+    held = ", ".join(f"{label} {count}" for label, count in (holdout or {}).items())
+    return f"Classes: {shares} of the training rows" + (f" (holdout: {held})" if held else "")
+
+
 def _number(value: float) -> str:
     """A bound as the spec's author wrote it: 120, not 120.0."""
     return str(int(value)) if value.is_integer() else repr(value)
@@ -140,6 +151,7 @@ def card_sections(
         *([decision] if (decision := _decision(spec, version)) else []),
         f"Status: {version.status}; trained by run `{version.run_id}` at {version.created_at}",
         f"Rows: {version.training_rows} training, {version.holdout_rows} holdout",
+        *([balance] if (balance := _class_balance(version)) else []),
         f"Gate: {version.notes}",
     ]
     sections = [

@@ -329,6 +329,14 @@ def _versus_champion(
     )
 
 
+def _class_rows(spec: ModelSpec, labels: list[Any]) -> dict[str, int] | None:
+    """A classifier's rows per class, as the labels are written (None for a regressor)."""
+    if spec.task is not Task.CLASSIFICATION:
+        return None
+    found, counts = np.unique(np.asarray([str(label) for label in labels]), return_counts=True)
+    return {str(label): int(count) for label, count in zip(found, counts, strict=True)}
+
+
 def _assess(
     run: RunData,
     run_id: str,
@@ -387,6 +395,8 @@ def _assess(
         classes=classes,
         training_rows=train.num_rows,
         holdout_rows=holdout.num_rows,
+        training_classes=_class_rows(spec, train.column(spec.target).to_pylist()),
+        holdout_classes=_class_rows(spec, truth.tolist()),
         parity_max_abs_diff=parity,
         champion_version=champion.version if champion else None,
         champion_metrics=versus.champion_metrics,
