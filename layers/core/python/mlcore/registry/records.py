@@ -117,12 +117,22 @@ class AliasRecord(Record):
     weight: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
+def rollback_reason(version: int, reason: str = "") -> str:
+    """The reason an alias moved back from `version` records (`rolled_back_from` reads it)."""
+    return f"rollback from {version}" + (f": {reason}" if reason else "")
+
+
+def is_rollback_from(reason: str, version: int | None) -> bool:
+    """Whether an alias move with this reason was a rollback from `version`."""
+    return version is not None and reason.startswith(rollback_reason(version))
+
+
 def served_before(alias: AliasRecord) -> list[int]:
     """The versions an alias served before, oldest first (a record from before they were kept: its previous one,
     unless a rollback wrote it: that is the version rolled back from)."""
     if alias.served_before is not None:
         return list(alias.served_before)
-    if alias.previous_version is None or alias.reason.startswith(f"rollback from {alias.previous_version}"):
+    if alias.previous_version is None or is_rollback_from(alias.reason, alias.previous_version):
         return []
     return [alias.previous_version]
 

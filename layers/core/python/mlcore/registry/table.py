@@ -44,7 +44,9 @@ from mlcore.registry.records import (
     SpecRecord,
     VersionStatus,
     ViewRecord,
+    is_rollback_from,
     no_fallback,
+    rollback_reason,
     served_before,
     utc_now,
 )
@@ -645,16 +647,12 @@ class Registry:
         """The versions the champion was rolled back from and not promoted to since, by the audit trail (read
         consistently: a rollback just made counts)."""
         found: set[int] = set()
-        trail = [
-            AuditRecord.model_validate_json(doc)
-            for doc in self._query(name, "AUDIT#", table=self.audit_table, consistent=True)
-        ]
-        for record in trail:
+        for record in self.audit_trail(name, consistent=True):
             details = record.details
             if record.action != "alias_moved" or details.get("alias") != CHAMPION:
                 continue
             left, to = details.get("from"), details.get("to")
-            if isinstance(left, int) and str(details.get("reason", "")).startswith(f"rollback from {left}"):
+            if isinstance(left, int) and is_rollback_from(str(details.get("reason", "")), left):
                 found.add(left)
             if isinstance(to, int):
                 found.discard(to)
@@ -801,7 +799,7 @@ class Registry:
         if current is None or not history:
             still = " that is still approved" if remembered else ""
             raise ConflictError(f"alias '{alias}' of '{name}' has no previous version{still} to roll back to")
-        said = f"rollback from {current.version}" + (f": {reason}" if reason else "")
+        said = rollback_reason(current.version, reason)
         return self.set_alias(
             name, alias, history[-1], actor, said, mode=current.mode, weight=current.weight,
             if_current=current.version, history=(current.revision, history[:-1]),
@@ -858,8 +856,8 @@ class Registry:
     def audit(self, name: str, action: str, actor: str, details: dict[str, Any]) -> None:
         self._transact([self._audit_put(name, action, actor, details)], "audit write failed")
 
-    def audit_trail(self, name: str) -> list[AuditRecord]:
-        docs = self._query(name, "AUDIT#", table=self.audit_table)
+    def audit_trail(self, name: str, *, consistent: bool = False) -> list[AuditRecord]:
+        docs = self._query(name, "AUDIT#", table=self.audit_table, consistent=consistent)
         return [AuditRecord.model_validate_json(doc) for doc in docs]
 
     def get_monitor_state(self, name: str) -> MonitorState:
