@@ -1145,7 +1145,7 @@ def test_a_batch_row_by_card_id_gets_what_its_card_knew_at_the_batchs_time_and_n
         "event_time", pa.array([None, None, as_of - timedelta(days=1), None], pa.timestamp("us", tz="UTC"))
     )
     cache: dict[tuple[Any, ...], Any] = {}
-    enriched = with_view_features(rows, "in/a.parquet", fraud_spec, data=data, as_of=as_of, cache=cache)
+    enriched, _ = with_view_features(rows, "in/a.parquet", fraud_spec, data=data, as_of=as_of, cache=cache)
     ttl = timedelta(hours=fraud_spec.views["card-activity"].ttl_hours)
     times = [as_of, as_of, as_of - timedelta(days=1), as_of]
     expected = [_newest_before(activity, card, at, ttl) for card, at in zip(cards, times, strict=True)]
@@ -1154,7 +1154,7 @@ def test_a_batch_row_by_card_id_gets_what_its_card_knew_at_the_batchs_time_and_n
     assert 999.0 not in enriched.column("tx_count_24h").to_pylist()  # the trap, after the batch's time
     # a file that carries a view's feature keeps its own values (the others are still joined)
     sent = rows.append_column("tx_count_24h", pa.array([1.0, 2.0, 3.0, 4.0]))
-    kept = with_view_features(sent, "in/b.parquet", fraud_spec, data=data, as_of=as_of, cache=cache)
+    kept, _ = with_view_features(sent, "in/b.parquet", fraud_spec, data=data, as_of=as_of, cache=cache)
     assert kept.column("tx_count_24h").to_pylist() == [1.0, 2.0, 3.0, 4.0]
     assert kept.column("amount_mean_7d").to_pylist() == enriched.column("amount_mean_7d").to_pylist()
     # the cache holds one window per view (and features): rows of other times replace it, so it stays one window
@@ -1163,19 +1163,21 @@ def test_a_batch_row_by_card_id_gets_what_its_card_knew_at_the_batchs_time_and_n
     first = set(window)
     days_before = pa.array([as_of - timedelta(days=3)] * 4, pa.timestamp("us", tz="UTC"))
     earlier = rows.set_column(rows.schema.get_field_index("event_time"), "event_time", days_before)
-    joined = with_view_features(earlier, "in/d.parquet", fraud_spec, data=data, as_of=as_of, cache=window)
+    joined, _ = with_view_features(earlier, "in/d.parquet", fraud_spec, data=data, as_of=as_of, cache=window)
     assert len(window) == 1 and set(window) != first
     then = [_newest_before(activity, card, as_of - timedelta(days=3), ttl) for card in cards]
     assert joined.column("tx_count_24h").to_pylist() == then and then[0] is not None
     # an empty file (a header-only CSV) has nothing to join, and stays empty
-    assert with_view_features(rows.slice(0, 0), "in/e.csv", fraud_spec, data=data, as_of=as_of, cache={}).num_rows == 0
+    assert (
+        with_view_features(rows.slice(0, 0), "in/e.csv", fraud_spec, data=data, as_of=as_of, cache={})[0].num_rows == 0
+    )
     # a file without the card id cannot be enriched: refused naming the file and the key
     with pytest.raises(DataValidationError, match=r"the rows of in/c.parquet need view 'card-activity''s entity keys"):
         with_view_features(rows.drop_columns(["card_id"]), "in/c.parquet", fraud_spec, data=data, as_of=as_of, cache={})
     # unless it carries every required feature of the view: the nullable ones it leaves out are missing, as the
     # API takes such a row
     counted = rows.drop_columns(["card_id"]).append_column("tx_count_24h", pa.array([1.0, 2.0, 3.0, 4.0]))
-    alone = with_view_features(counted, "in/f.parquet", fraud_spec, data=data, as_of=as_of, cache={})
+    alone, _ = with_view_features(counted, "in/f.parquet", fraud_spec, data=data, as_of=as_of, cache={})
     assert alone.column_names == counted.column_names  # nothing joined
     # a time written that is none fails the file, rather than read the features as of the batch's time
     written = ["", None, "Jan 1 2020", "01/01/2020 00:00:00"]
@@ -1186,7 +1188,7 @@ def test_a_batch_row_by_card_id_gets_what_its_card_knew_at_the_batchs_time_and_n
         with_view_features(unreadable, "in/g.csv", fraud_spec, data=data, as_of=as_of, cache={})
     # (empty cells are no time written: the batch's)
     blank = rows.set_column(rows.schema.get_field_index("event_time"), "event_time", pa.array(["", None, " ", None]))
-    assert with_view_features(blank, "in/h.csv", fraud_spec, data=data, as_of=as_of, cache={}).num_rows == 4
+    assert with_view_features(blank, "in/h.csv", fraud_spec, data=data, as_of=as_of, cache={})[0].num_rows == 4
 
 
 def test_a_window_a_day_later_reads_only_the_view_file_it_did_not_hold(
@@ -1208,10 +1210,12 @@ def test_a_window_a_day_later_reads_only_the_view_file_it_did_not_hold(
     # WHEN rows are joined as of one day, then as of the next with the same cache (the 48 h TTL: 3 days of files)
     with_view_features(rows, "in/a.parquet", fraud_spec, data=data, as_of=END - timedelta(days=2), cache=cache)
     first, got[:] = list(got), []
-    later = with_view_features(rows, "in/b.parquet", fraud_spec, data=data, as_of=END - timedelta(days=1), cache=cache)
+    later, _ = with_view_features(
+        rows, "in/b.parquet", fraud_spec, data=data, as_of=END - timedelta(days=1), cache=cache
+    )
     # THEN the second join reads only the day it did not hold, and joins what a join from nothing joins
     assert (len(first), len(got)) == (3, 1) and got[0] not in first
-    fresh = with_view_features(rows, "in/b.parquet", fraud_spec, data=data, as_of=END - timedelta(days=1), cache={})
+    fresh, _ = with_view_features(rows, "in/b.parquet", fraud_spec, data=data, as_of=END - timedelta(days=1), cache={})
     assert later.equals(fresh)
 
 

@@ -200,13 +200,20 @@ class ChunkWriter:
         self.rejects = open(self.rejects_path, "w", encoding="utf-8")  # noqa: SIM115 (closed by close())
         self.scored = self.rejected = 0
 
-    def score(self, table: pa.Table, relative: str, first_row: int = 0, joined: Collection[str] = ()) -> int:
+    def score(
+        self,
+        table: pa.Table,
+        relative: str,
+        first_row: int = 0,
+        joined: Collection[str] = (),
+        untimed: np.ndarray | None = None,
+    ) -> int:
         """Score rows of one file (`relative`: its path in the batch's input; `first_row`: the file's row number
-        of the table's first row, which row ids count from; `joined`: the features its views gave); returns the
-        rows scored."""
+        of the table's first row, which row ids count from; `joined`: the features its views gave; `untimed`: the
+        rows `with_view_features` found without a time); returns the rows scored."""
         checked = check_rows(table, self.model.validate)
         self._from_views(checked, table, joined)
-        self._untimed(checked, table, joined)
+        self._untimed(checked, table, joined, untimed)
         row_ids = pc.binary_join_element_wise(
             f"{relative}:", pc.cast(pa.array(np.arange(first_row, first_row + table.num_rows)), pa.string()), ""
         )
@@ -260,18 +267,11 @@ class ChunkWriter:
             )
             checked.rejects[row] = Reject(reject.field, reason, {**keys, **reject.record})
 
-    def _untimed(self, checked: RowCheck, table: pa.Table, joined: Collection[str]) -> None:
-        """A row whose time cell is empty, in a file that has the time column, is refused: its features from views
-        would be read as of the batch's time, a moment it may be long before (a value from its future)."""
+    def _untimed(self, checked: RowCheck, table: pa.Table, joined: Collection[str], rows: np.ndarray | None) -> None:
+        """A row whose time cell is empty (`rows`), in a file that has the time column, is refused: its features from
+        views would be read as of the batch's time, a moment it may be long before (a value from its future)."""
         column = self.spec.data.timestamp_column
-        if not joined or column is None or column not in table.column_names:
-            return
-        times = table.column(column)
-        empty = pc.is_null(times)
-        if is_text(times.type):  # Kleene's or: a null cell's comparison is null, and the null cell is empty too
-            empty = pc.or_kleene(empty, pc.equal(pc.utf8_trim_whitespace(times), ""))
-        rows = np.flatnonzero(empty.to_numpy(zero_copy_only=False))
-        if not len(rows):
+        if rows is None or column is None:
             return
         reason = f"{column}: is empty: the features from views are read as of a row's time (data.timestamp_column)"
         keys = [e for v, b in self.spec.views.items() if set(b.features) & set(joined) for e in b.entities]
@@ -339,10 +339,12 @@ def with_view_features(
     as_of: datetime,
     cache: dict[tuple[Any, ...], Any],
     listed: Mapping[str, list[OfflineFile]] | None = None,
-) -> pa.Table:
+) -> tuple[pa.Table, np.ndarray | None]:
     """A batch file's rows with the features the model takes from views and the file does not carry, joined from
     the views' offline stores as of each row's time (its `data.timestamp_column` when the file has it, else the
-    batch's planned time), within the TTL: a value from after that moment is never used, as at training.
+    batch's planned time), within the TTL: a value from after that moment is never used, as at training. With
+    them, the rows of a file that has the time column whose time cell is empty (None: no such row, or nothing
+    joined), which scoring refuses: they were joined as of the batch's time, a moment after theirs may be.
 
     Raises
     ------
@@ -363,19 +365,20 @@ def with_view_features(
         )
     }
     if not wanted or table.num_rows == 0:  # an empty file (a header-only CSV) has nothing to join
-        return table
+        return table, None
     batch_time = pa.chunked_array([pa.array([as_of] * table.num_rows, pa.timestamp("us", tz="UTC"))])
     column = spec.data.timestamp_column
-    times = batch_time
+    times, untimed = batch_time, None
     if column is not None and column in table.column_names:
         own = column_times(table, column, missing="", field="data.timestamp_column")
-        _readable_times(table.column(column), own, key, column)
-        times = pc.if_else(pc.is_null(own), batch_time, own)  # a row without a time: refused when scored
+        _readable_times(table.column(column), own, key, column)  # what is left without a time was empty
+        times = pc.if_else(pc.is_null(own), batch_time, own)
+        untimed = np.flatnonzero(pc.is_null(own).to_numpy(zero_copy_only=False))
     for view, binding in wanted.items():
         table, _ = join_view(
             table, times, view, binding, spec=spec, data=data, rows_are=f"rows of {key}", cache=cache, listed=listed
         )
-    return table
+    return table, untimed if untimed is not None and len(untimed) else None
 
 
 def _readable_times(written: pa.ChunkedArray, times: pa.ChunkedArray, key: str, column: str) -> None:
@@ -507,12 +510,14 @@ def score_chunk(
                     continue
                 first_row = 0
                 for rows in _file_tables(local, key, relative, spec, batch_rows, columns=wanted, text=as_written):
-                    table = with_view_features(rows, key, spec, data=data, as_of=as_of, cache=offline, listed=listed)
+                    table, untimed = with_view_features(
+                        rows, key, spec, data=data, as_of=as_of, cache=offline, listed=listed
+                    )
                     keep = _keep_schema(table, plan.keep_columns, key, local)
                     _check_features(table, model, key, local, spec.view_features)
                     writer = writer or ChunkWriter(spec, keep, model, plan.version, folder)
                     read += table.num_rows
-                    writer.score(table, relative, first_row, joined=set(table.column_names) - set(rows.column_names))
+                    writer.score(table, relative, first_row, set(table.column_names) - set(rows.column_names), untimed)
                     first_row += table.num_rows
         except BaseException:
             if writer is not None:  # its files are discarded: the chunk fails with what failed first
