@@ -783,7 +783,10 @@ def _run_outcome(name: str, output: Any, *, serving: bool = True) -> tuple[str, 
         left = "the champion serves on" if serving else "no version serves yet"
         return f"REJECTED by the gate: {output.get('reason', '')} ({left})", "yellow"
     if kind == "skipped":
-        return f"SKIPPED: nothing new to learn since the champion's data (mlops pipeline run {name} --force)", "yellow"
+        force = f"mlops pipeline run {name} --force"
+        if isinstance(output, dict) and output.get("learned_by"):  # not the champion: rejected or rolled back from
+            return f"SKIPPED: nothing new to learn: {output['learned_by']} (upload new data, or {force})", "yellow"
+        return f"SKIPPED: nothing new to learn since the champion's data ({force})", "yellow"
     if kind is not None:
         return f"SUCCEEDED: {(output.get('record') or {}).get('outcome', kind)}", "green"
     return f"SUCCEEDED: {json.dumps(output)}", "green"

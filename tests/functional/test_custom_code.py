@@ -27,7 +27,7 @@ from mlcore.catalog import (
 )
 from mlcore.data import validate_dataset
 from mlcore.errors import ArtifactIntegrityError, BadRequestError, NotFoundError, SpecError, TrainingError
-from mlcore.registry import Registry, register_candidate
+from mlcore.registry import Registry, VersionStatus, register_candidate
 from mlcore.spec import ModelSpec, parse_spec
 from mlcore.storage import ObjectStore
 from mlcore.training import evaluate_candidate, train_candidate
@@ -244,6 +244,19 @@ def test_new_code_on_the_same_data_is_something_new_to_learn(
     (package / "shrunk_model" / "model.py").write_text(MODEL_PY.replace("max_iter=500", "max_iter=600"))
     upload(artifacts, "churn", package)
     assert run("run-3") is False  # same data, new code
+
+    # WHEN the version of the new code (v2) is rejected, and v1 serves again
+    registry.set_status("churn", 2, VersionStatus.REJECTED, "test", "bad")
+    assert registry.get_alias("churn").version == 1  # type: ignore[union-attr]
+    # THEN the same data and code have nothing new to learn: it would only train v2 again
+    assert run("run-4") is True
+    assert validate(registry, data, artifacts, "run-5").learned_by == (
+        "version 2 (rejected, not the champion) learned from exactly this data"
+    )
+    # AND other code on that data (v1's old code is the champion's) trains
+    (package / "shrunk_model" / "model.py").write_text(MODEL_PY.replace("max_iter=500", "max_iter=700"))
+    upload(artifacts, "churn", package)
+    assert run("run-6") is False
 
 
 def test_a_custom_spec_without_uploaded_code_fails_validation_saying_how_to_upload(

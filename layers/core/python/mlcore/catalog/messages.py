@@ -161,7 +161,8 @@ class ValidateResult(_Message):
     rows: int
     sources: list[DataSource] = Field(default_factory=list)
     fingerprint: str = ""  # of the training data: the dataset and the labelled feedback rows
-    nothing_new: bool = False  # the champion learned from exactly this data (and the run is not forced)
+    nothing_new: bool = False  # the champion, or another version, learned from exactly this data (not forced)
+    learned_by: str = ""  # when another version did: which, in a sentence (`version 2 (rejected, not the champion) …`)
     split: str = "random"
     trials: list[TrialPlan] = Field(default_factory=list)  # a hyperparameter search's, when the spec asks
     parallel: int = 1  # how many trials train at once

@@ -97,6 +97,8 @@ if TYPE_CHECKING:
         data_fingerprint,
         feedback_rows,
         learned_already,
+        learned_before,
+        nothing_new_from,
         rows_digest,
         training_fingerprint,
     )

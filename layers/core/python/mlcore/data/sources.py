@@ -87,3 +87,18 @@ def training_fingerprint(dataset_sha256: str, feedback: Feedback | None) -> str:
 def learned_already(champion: ModelVersion | None, fingerprint: str) -> bool:
     """Whether the champion was trained on exactly this data (nothing new to learn)."""
     return champion is not None and bool(champion.data_fingerprint) and champion.data_fingerprint == fingerprint
+
+
+def learned_before(
+    versions: list[ModelVersion], fingerprint: str, champion: ModelVersion | None
+) -> ModelVersion | None:
+    """The newest version, other than the champion, that learned from exactly this data (None: none did): one
+    rejected or rolled back from would only be trained, and with `approval: auto` promoted, again."""
+    champion_version = champion.version if champion else None
+    same = [v for v in versions if fingerprint and v.data_fingerprint == fingerprint and v.version != champion_version]
+    return max(same, key=lambda v: v.version, default=None)
+
+
+def nothing_new_from(version: ModelVersion) -> str:
+    """Why a run on the data `version` learned from has nothing new to learn, in the words every caller uses."""
+    return f"version {version.version} ({version.status}, not the champion) learned from exactly this data"

@@ -58,10 +58,16 @@ from mlcore.data.datasets import (
 from mlcore.data.parts import MergedParts, in_parts, merge_parts, plan_parts
 from mlcore.data.point_in_time import training_set
 from mlcore.data.report import render_contract_html
-from mlcore.data.sources import feedback_rows, learned_already, training_fingerprint
+from mlcore.data.sources import (
+    feedback_rows,
+    learned_already,
+    learned_before,
+    nothing_new_from,
+    training_fingerprint,
+)
 from mlcore.errors import DataValidationError, NotFoundError
 from mlcore.images import ImageJobs
-from mlcore.registry import Registry
+from mlcore.registry import ModelVersion, Registry
 from mlcore.spec import ModelSpec
 from mlcore.storage import ObjectStore, sha256_hex
 
@@ -304,6 +310,25 @@ def validate_step(
     )
 
 
+def _learned(
+    registry: Registry,
+    name: str,
+    champion: ModelVersion | None,
+    fingerprint: str,
+    code: Artifact | None,
+    *,
+    force: bool,
+) -> tuple[bool, ModelVersion | None]:
+    """Whether a run has nothing new to learn (a version learned from exactly this data with this code), and which
+    version, when not the champion: one rejected or rolled back from would only be trained (and promoted) again."""
+    if force:
+        return False, None
+    if learned_already(champion, fingerprint) and champion is not None and champion.code == code:
+        return True, None  # uploads are content-addressed: same URI, same code
+    earlier = learned_before(registry.list_versions(name), fingerprint, champion)
+    return (True, earlier) if earlier is not None and earlier.code == code else (False, None)
+
+
 def _request_dataset(
     spec: ModelSpec, request: ValidateRequest, data: ObjectStore, tables: DatasetTables | None
 ) -> DatasetFiles:
@@ -327,9 +352,10 @@ def validate_dataset(
     """Check the training data against the spec's contract, snapshot it and split train/holdout.
 
     The training data is the dataset and, with `retrain.include_feedback`, the labelled rows served
-    in the feedback window (`feedback_since`), each checked by the same contract. When the champion learned
-    from exactly this data, the result says `nothing_new` (unless the run is forced) and no split
-    is written. A spec with `training.image` gets its image's job (`images` registers its definition).
+    in the feedback window (`feedback_since`), each checked by the same contract. When the champion, or another
+    version (`learned_by` names it: one rejected or rolled back from), learned from exactly this data with the same
+    code, the result says `nothing_new` (unless the run is forced) and no split is written. A spec with
+    `training.image` gets its image's job (`images` registers its definition).
     With `merge`, the dataset was checked in parts (`validate_step` planned them): their counts and
     splits are merged; `files` is the dataset when the caller resolved it already.
 
@@ -395,8 +421,7 @@ def validate_dataset(
     if report.blocking:
         raise DataValidationError(f"dataset {key} breaks the contract of '{name}': {report.summary()}")
     code = _current_code(spec, artifacts)
-    same_code = champion is not None and champion.code == code  # uploads are content-addressed: same URI, same code
-    nothing_new = learned_already(champion, fingerprint) and same_code and not request.request.force
+    nothing_new, earlier = _learned(registry, name, champion, fingerprint, code, force=request.request.force)
     if nothing_new:
         empty = to_parquet(pa.table({}))
         train = artifacts.put(run_key(name, run_id, RunFile.TRAIN), empty)
@@ -419,6 +444,7 @@ def validate_dataset(
         sources=sources,
         fingerprint=fingerprint,
         nothing_new=nothing_new,
+        learned_by=nothing_new_from(earlier) if earlier else "",
         split=spec.data.split,
         trials=_trials(spec) if not nothing_new else [],
         parallel=spec.estimator.search.parallel if spec.estimator.search else 1,

@@ -28,7 +28,9 @@ from mlcore.data import (
     dataset_sha256,
     feedback_rows,
     learned_already,
+    learned_before,
     model_dataset,
+    nothing_new_from,
     offline_files,
     training_fingerprint,
 )
@@ -178,10 +180,13 @@ class Retraining:
     ) -> str | None:
         """Why this request may not start a run, by the rules in their order; None: it may."""
         last = state.last_retrain_at
-        earlier = self._learned_before(spec, found[1], champion) if isinstance(found, tuple) else None
+        earlier = (
+            learned_before(self.registry.list_versions(spec.name), found[1], champion)
+            if isinstance(found, tuple)
+            else None
+        )
         again = (
-            f"{NOTHING_NEW}: version {earlier.version} ({earlier.status}, not the champion) learned from exactly this "
-            f"data; `mlops pipeline run {spec.name} --force` trains on it again"
+            f"{NOTHING_NEW}: {nothing_new_from(earlier)}; `mlops pipeline run {spec.name} --force` trains on it again"
             if earlier
             else ""
         )
@@ -203,16 +208,6 @@ class Retraining:
             ),
         )
         return next((why for refused, why in rules if refused), None)
-
-    def _learned_before(self, spec: ModelSpec, fingerprint: str, champion: ModelVersion | None) -> ModelVersion | None:
-        """The newest version, other than the champion, that learned from exactly this data (None: none did)."""
-        champion_version = champion.version if champion else None
-        same = [
-            v
-            for v in self.registry.list_versions(spec.name)
-            if v.data_fingerprint == fingerprint and v.version != champion_version
-        ]
-        return max(same, key=lambda v: v.version, default=None)
 
     @staticmethod
     def _data(found: tuple[str, str] | str | None, champion: ModelVersion | None) -> str | None:
