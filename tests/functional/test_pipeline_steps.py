@@ -210,6 +210,37 @@ def test_a_spec_that_adds_a_feature_is_compared_with_its_champion_and_one_that_d
     assert "; not compared with champion v1: it reads ['age']" in decision.reason
 
 
+def test_a_spec_with_other_classes_is_not_compared_with_a_champion_that_cannot_predict_them(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_dataset: pa.Table
+) -> None:
+    # GIVEN v1 the champion, a binary classifier of yes/no
+    validate(registry, data, artifacts)
+    train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
+    evaluation = evaluate_candidate(
+        EvaluateRequest(model_name="churn", run_id=RUN), registry=registry, artifacts=artifacts
+    )
+    register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
+    promote_version(PromoteRequest(model_name="churn", version=1), registry=registry)
+    # WHEN the target gains a third class (every fifth row is now "maybe"), and data with it arrives
+    labels = churn_dataset.column("churned").to_pylist()
+    relabelled = ["maybe" if i % 5 == 0 else label for i, label in enumerate(labels)]
+    three = churn_dataset.set_column(churn_dataset.schema.get_field_index("churned"), "churned", pa.array(relabelled))
+    data.put("datasets/churn/2099-01-01.parquet", to_parquet(three))
+    spec = registry.get_spec("churn").model_dump(mode="json")
+    registry.put_spec(
+        parse_spec({**spec, "metrics": {"primary": "roc_auc"}}), actor="test"
+    )  # random labels: no minimum
+    validate(registry, data, artifacts, run_id="churn-run-2")
+    candidate = train_candidate("churn", "churn-run-2", registry=registry, artifacts=artifacts)
+    # THEN the champion's binary metrics are not set against the candidate's over three classes, and the gate says why
+    assert (candidate.champion_version, candidate.champion_metrics) == (1, None)
+    assert candidate.champion_not_compared == "its classes ['no', 'yes'] are not the candidate's ['maybe', 'no', 'yes']"
+    decision = evaluate_candidate(
+        EvaluateRequest(model_name="churn", run_id="churn-run-2"), registry=registry, artifacts=artifacts
+    )
+    assert "; not compared with champion v1: its classes ['no', 'yes']" in decision.reason
+
+
 @pytest.mark.parametrize(
     "uri",
     [

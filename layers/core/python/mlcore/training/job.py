@@ -305,6 +305,9 @@ def _versus_champion(
     """Score the champion on the holdout rows it did not train on, and the candidate on the same rows."""
     if champion is None:
         return _Versus()
+    if spec.task is Task.CLASSIFICATION and set(champion.classes or []) != set(candidate[1] or []):
+        # a metric over other classes is another metric (a binary roc_auc against a macro mean): no comparison
+        return _Versus(not_compared=f"its classes {champion.classes} are not the candidate's {candidate[1]}")
     columns, not_compared = _champion_inputs(holdout, spec, champion)
     if columns is None:
         return _Versus(not_compared=not_compared)
