@@ -299,6 +299,54 @@ def test_the_champions_own_inputs_are_checked_whatever_the_spec_added_or_dropped
     assert not [q for q in report["quality"] if q["column"] in ("discount", "plan", "monthly_charges")]
 
 
+@pytest.mark.parametrize("champions_rows", [0, 150])
+def test_an_input_an_earlier_version_did_not_read_is_judged_only_where_a_version_read_it(  # noqa: PLR0917
+    churn_champion: Any,
+    registry: Registry,
+    artifacts: ObjectStore,
+    capture: ObjectStore,
+    churn_spec: ModelSpec,
+    capture_request: Callable[..., int],
+    champions_rows: int,
+) -> None:
+    # GIVEN v2, a version that never read monthly_charges (the champion v1 does), answered 200 rows of normal traffic:
+    # capture holds a null there in each, which no client sent; then the champion answered some rows of its own
+    earlier = churn_champion.model_copy(
+        update={
+            "version": registry.allocate_version("churn"),
+            "run_id": "earlier-run",
+            "revision": 0,
+            "signature": [f for f in churn_champion.signature if f.name != "monthly_charges"],
+        }
+    )
+    registry.register_version(earlier, actor="test")
+    now = datetime.now(UTC)
+    instances = churn_instances(350, seed=31)
+    answers = ["yes" if r["tenure_months"] < 6 else "no" for r in instances]  # type: ignore[operator]
+    unread = [{**row, "monthly_charges": None} for row in instances[:200]]
+    capture_request(capture, churn_spec, unread, answers[:200], at=now - timedelta(minutes=30), request_id="old",
+                    version=2)  # fmt: skip
+    if champions_rows:
+        capture_request(capture, churn_spec, instances[200:], answers[200:], at=now - timedelta(minutes=20),
+                        request_id="new", version=1)  # fmt: skip
+    # WHEN the monitor checks the champion
+    result = check(registry, artifacts, capture, now=now)
+    report = json.loads(artifacts.get(f"monitoring/churn/{result.check_id}/drift.json"))
+    # THEN v2's nulls are neither a drift of monthly_charges (its missing share) nor a failure of its not-null rule
+    assert result.rows == 200 + champions_rows
+    assert "monthly_charges" not in result.drifted_features
+    assert not [q for q in report["quality"] if q["column"] == "monthly_charges"]
+    judged = {f["feature"]: f for f in report["features"]}
+    if champions_rows:  # judged on the champion's rows alone
+        assert "missing" not in " ".join(judged["monthly_charges"]["findings"]) and not result.dataset_drift
+        assert report["unread"] == []
+    else:  # no row to judge it on: not checked, and said so
+        assert "monthly_charges" not in judged and report["unread"] == ["monthly_charges"]
+        assert "; not checked: monthly_charges (no version that reads it answered in the window)" in result.summary
+        html = artifacts.get(f"monitoring/churn/{result.check_id}/drift.html").decode()
+        assert "Not checked: monthly_charges, which no version that reads it answered in the window." in html
+
+
 def test_a_window_over_a_feature_retyped_between_versions_reads_it_as_the_newest_file_does(
     capture: ObjectStore, churn_spec: ModelSpec, capture_request: Callable[..., int]
 ) -> None:

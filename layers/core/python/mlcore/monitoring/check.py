@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlcore.catalog import CheckFile, DriftCheckResult, DueModel, Trigger, check_key
@@ -23,7 +26,7 @@ from mlcore.monitoring.report import render_drift_html
 from mlcore.monitoring.schedule import MONITOR
 from mlcore.monitoring.views import view_features_drift
 from mlcore.registry import ModelVersion, Registry
-from mlcore.spec import LOWER_IS_BETTER, ModelSpec
+from mlcore.spec import LOWER_IS_BETTER, Feature, ModelSpec
 from mlcore.storage import ObjectStore
 from mlcore.training import label_metrics, regression_metrics, score_metrics
 
@@ -117,7 +120,11 @@ def run_drift_check(
         )
     profile = Profile.model_validate_json(artifacts.get_verified(champion.artifacts["profile"]))
     features = reference_features(spec, profile)  # the champion's inputs: the spec may have changed since
-    columns = {f.name: window_column(window, f.name, f.is_numeric) for f in features}
+    readers = _readers(window, registry, spec.name, features)
+    read = {f.name: window.filter(readers[f.name]) if f.name in readers else window for f in features}
+    columns = {f.name: window_column(read[f.name], f.name, f.is_numeric) for f in features}
+    unread = [name for name, rows_read in read.items() if rows_read.num_rows == 0]
+    every_input = _all_of(readers.values())  # the rows answered by a version that reads every input, for the contract
     # The traffic's inputs are the traffic's, whoever answered; its answers (and their labels) judge the champion
     # only where the champion gave them: not an earlier champion's, nor a canary challenger's.
     answered = window.filter(pc.equal(window.column("model_version"), champion.version))
@@ -125,9 +132,12 @@ def run_drift_check(
     if answered.num_rows >= spec.drift.min_rows:
         predictions = window_column(answered, "prediction", numeric=spec.task != "classification")
     from_views = view_features_drift(spec, registry, now)  # checked once per view, not here again
-    report = check_drift(spec, champion.version, profile, columns, predictions, from_views=from_views)
+    report = check_drift(
+        spec, champion.version, profile, columns, predictions, from_views=from_views, unread=unread, rows=rows
+    )
     report.rank_by_importance(champion.importance)  # drifted features that matter most come first
-    _, contract = check_contract(window, spec.model_copy(update={"features": features}), require_target=False,
+    checked = window.filter(every_input) if every_input is not None else window
+    _, contract = check_contract(checked, spec.model_copy(update={"features": features}), require_target=False,
                                  table_checks=False)  # fmt: skip
     report.quality = contract.failures
     report.performance = check_performance(spec, champion, labelled_window(capture, spec.name, answered, start, now))
@@ -174,6 +184,31 @@ def run_drift_check(
     )
 
 
+def _readers(window: Any, registry: Registry, name: str, features: list[Feature]) -> dict[str, Any]:
+    """Per input of the champion, a mask of the window's rows answered by a version that reads it as the champion
+    does, when some were not (an earlier champion's, from before the spec added it): such a row holds a null there,
+    which no client sent (capture writes it), so the feature's drift and contract are not judged on it."""
+    answered_by = window.column("model_version")
+    versions = {version.version: version for version in registry.list_versions(name)}
+    kinds: dict[Any, dict[str, bool]] = {}
+    for number in pc.unique(answered_by).to_pylist():
+        version = versions.get(int(number)) if number is not None else None
+        if version is not None and version.signature:  # else (not registered here): read as the champion reads
+            kinds[number] = {field.name: field.type == "float" for field in version.signature}
+    masks = {}
+    for feature in features:
+        others = [number for number, read in kinds.items() if read.get(feature.name) != feature.is_numeric]
+        if others:
+            masks[feature.name] = pc.invert(pc.is_in(answered_by, value_set=pa.array(others, answered_by.type)))
+    return masks
+
+
+def _all_of(masks: Iterable[Any]) -> Any:
+    """The rows every mask keeps (None: no mask, every row)."""
+    kept = list(masks)
+    return functools.reduce(pc.and_, kept) if kept else None
+
+
 def _summary(report: DriftReport) -> str:
     verdict = "dataset drift" if report.dataset_drift else "no dataset drift"
     drifted = ", ".join(report.drifted_features) or "none"
@@ -181,6 +216,8 @@ def _summary(report: DriftReport) -> str:
         f"{report.model_name} v{report.version}: {verdict} ({report.drift_share:.0%} of features drifted: {drifted}) "
         f"over {report.rows} rows"
     )
+    if report.unread:  # right after a promotion of a version with a new input: the traffic so far had none of it
+        summary += f"; not checked: {', '.join(report.unread)} (no version that reads it answered in the window)"
     if report.prediction is not None and report.prediction.drifted:  # the model's answers moved, whatever the inputs
         summary += f"; the predictions drifted ({report.prediction.method} {report.prediction.score:.3g})"
     performance = report.performance

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 from typing import Any
@@ -219,6 +219,9 @@ class DriftReport(BaseModel):
     performance: PerformanceCheck | None = None
     # The data contract's column checks on the served traffic.
     quality: list[CheckResult] = []
+    # The version's inputs no row of the window gave a value for: every row was answered by a version that does not
+    # read it (an earlier champion, before the spec added it). Not checked, nor counted in the drifted share.
+    unread: list[str] = []
 
     @property
     def drifted_features(self) -> list[str]:
@@ -380,6 +383,8 @@ def check_drift(
     predictions: Any | None,
     *,
     from_views: list[FeatureDrift] | None = None,
+    unread: Collection[str] = (),
+    rows: int | None = None,
 ) -> DriftReport:
     """Compare a window of served traffic with the training profile.
 
@@ -400,6 +405,10 @@ def check_drift(
     from_views
         The drift of features the model takes from feature views, as their views' last checks found it:
         those features are not checked again here, and count toward the drifted share like the others.
+    unread
+        The version's inputs that no row of the window was answered by a version reading: not checked.
+    rows
+        The window's rows, when a column holds only some of them (those answered by a version that reads it).
 
     Returns
     -------
@@ -409,9 +418,9 @@ def check_drift(
 
     views = [f for f in from_views or [] if f.feature in profile.features]  # the version's inputs only
     checked = {f.feature for f in views}
-    own = [f for f in reference_features(spec, profile) if f.name not in checked]
+    own = [f for f in reference_features(spec, profile) if f.name not in checked and f.name not in unread]
     results = [*features_drift(own, profile.features, columns, spec.drift_threshold), *views]
-    share = sum(r.drifted for r in results) / len(results)
+    share = sum(r.drifted for r in results) / len(results) if results else 0.0
     prediction = None  # the version answered too few of the window's rows to compare
     if predictions is not None:
         reference, threshold = profile.prediction, spec.drift.threshold
@@ -423,9 +432,10 @@ def check_drift(
     return DriftReport(
         model_name=spec.name,
         version=version,
-        rows=len(next(iter(columns.values()))) if columns else 0,
+        rows=rows if rows is not None else len(next(iter(columns.values()))) if columns else 0,
         features=results,
         drift_share=share,
         dataset_drift=share >= spec.drift.dataset_share,
         prediction=prediction,
+        unread=sorted(unread),
     )

@@ -107,7 +107,7 @@ def render_drift_html(report: DriftReport) -> str:
     return page(
         f"Drift: {report.model_name}",
         f"Drift report: {report.model_name} v{report.version}",
-        f"<p>{report.rows} captured rows compared with the training profile. {verdict}.</p>"
+        f"<p>{report.rows} captured rows compared with the training profile. {verdict}.{_unread(report)}</p>"
         f"{performance_html}{quality_html}"
         "<p>Tests as Evidently chooses them: KS (numeric) and chi-square (categorical; training rows and window as two "
         "samples) p-values below 0.05 on up to 1000 rows; normed Wasserstein (numeric) and Jensen-Shannon (categorical)"
@@ -129,3 +129,11 @@ def _from_views(report: DriftReport) -> str:
         "of values against the window before (grey), and are reported here from that check; the model's other "
         "features, a view's included when it has no recent check, against the training profile."
     )
+
+
+def _unread(report: DriftReport) -> str:
+    """The inputs no row of the window gave a value for (each row's version does not read them): not checked."""
+    if not report.unread:
+        return ""
+    names = ", ".join(escape(name) for name in report.unread)
+    return f" Not checked: {names}, which no version that reads it answered in the window."
