@@ -723,7 +723,14 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     if args.action == "report":
         return _download_report(platform, args.name, args.run_id, Path(args.out), output=args.output)
     quiet = args.output == "json"
-    arn = platform.start_pipeline(args.name, args.dataset_uri, reason="cli", force=args.force)
+    try:
+        arn = platform.start_pipeline(args.name, args.dataset_uri, reason="cli", force=args.force)
+    except KeyboardInterrupt:  # the API may have started it: a second run is refused while it is in flight
+        err.print(
+            f"Stopped while starting the run; it may have started: mlops runs list {args.name} (locally: mlops local "
+            "status)"
+        )
+        return 130
     if not quiet:
         console.print(f"Started {arn}")
     if not args.wait:

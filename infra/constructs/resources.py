@@ -134,6 +134,7 @@ class PlatformResources:
             ("_state_machine", Access.START_AND_CALLBACK): lambda: (
                 target.grant_start_execution(grantee),
                 target.grant_task_response(grantee),
+                target.grant(grantee, "states:ListExecutions"),  # a run in flight is not started twice
             ),
             ("_database", Access.READ): lambda: self._grant_glue(target, grantee, GLUE_READ_ACTIONS),
             ("_database", Access.READ_WRITE): lambda: self._grant_glue(target, grantee, GLUE_TABLE_ACTIONS),

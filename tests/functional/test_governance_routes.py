@@ -762,6 +762,26 @@ def test_a_run_started_through_the_api_records_its_starter(
     assert invoke("POST", "/models/nothing-here/runs", {})[0] == 404
 
 
+def test_a_run_is_not_started_while_another_run_of_the_model_is_in_flight(
+    invoke: Invoke, registry: Registry, churn_spec: ModelSpec
+) -> None:
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    registry.put_spec(churn_spec, actor="test")
+    # GIVEN a run of churn-b in flight: its execution's name begins with "churn-" too
+    registry.put_spec(churn_spec.model_copy(update={"name": "churn-b"}), actor="test")
+    assert invoke("POST", "/models/churn-b/runs", {})[0] == 200
+    # WHEN churn's run starts THEN another model's run does not hold it
+    status, first = invoke("POST", "/models/churn/runs", {})
+    assert status == 200
+    # WHEN a second run of churn is asked for while the first runs THEN it is refused, naming the run in flight
+    status, body = invoke("POST", "/models/churn/runs", {"force": True})
+    assert (status, body["error"]["code"]) == (409, "conflict")
+    assert f"a run of 'churn' is in flight: {first['run_id']};" in body["error"]["message"]
+    # WHEN the first has ended THEN a run starts
+    sfn.stop_execution(executionArn=first["execution_arn"])
+    assert invoke("POST", "/models/churn/runs", {})[0] == 200
+
+
 def test_with_separation_of_duties_the_run_s_starter_may_not_approve_its_version(
     registry: Registry, versions: Callable[..., int]
 ) -> None:

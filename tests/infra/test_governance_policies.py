@@ -84,10 +84,11 @@ def test_the_govern_function_writes_the_registry_publishes_alerts_and_starts_and
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert "sns:Publish" in actions
     assert "dynamodb:TransactWriteItems" in actions or "dynamodb:PutItem" in actions
-    # it starts training runs (recording their starter), reads who started one, and tells a pipeline waiting for
-    # a decision (approval: manual) through its task token: nothing more
+    # it starts training runs (recording their starter; none while one of the model is in flight), reads who started
+    # one, and tells a pipeline waiting for a decision (approval: manual) through its task token: nothing more
     assert {a for a in actions if a.startswith("states:")} == {
         "states:StartExecution",
+        "states:ListExecutions",
         "states:DescribeExecution",
         "states:GetExecutionHistory",
         "states:SendTaskSuccess",

@@ -49,14 +49,16 @@ ALIASES = (CHAMPION, CHALLENGER)
 class Governance:
     """What the govern function answers with: the registry; a way to raise an alert (subject, message); to complete
     the task token a pipeline waits with for a decision (token, approved, what was decided); to start a training run
-    (its input and name: its execution's ARN); to read who started a run (by its id: the principal, or empty); and
-    whether a run's starter may approve its version (`separation_of_duties`: never)."""
+    (its input and name: its execution's ARN); to read who started a run (by its id: the principal, or empty); to
+    list a model's runs in flight; and whether a run's starter may approve its version (`separation_of_duties`:
+    never)."""
 
     registry: Registry
     alert: Callable[[str, str], None] | None = None
     complete: Callable[[str, bool, dict[str, Any]], None] | None = None
     start_run: Callable[[PipelineInput, str], str] | None = None
     run_starter: Callable[[str], str] | None = None
+    runs_in_flight: Callable[[str], list[str]] | None = None  # a model's running training executions (their names)
     separation_of_duties: bool = False
 
 
@@ -301,11 +303,18 @@ def approve_spec(governance: Governance, call: Call) -> dict[str, Any]:
 
 
 def start_run(governance: Governance, call: Call) -> dict[str, Any]:
-    """Start a training run with the caller recorded as its starter (PipelineInput.started_by)."""
+    """Start a training run with the caller recorded as its starter (PipelineInput.started_by); none while another run
+    of the model is in flight (409)."""
     actor, request = _actor(call), _body(RunRequest, call)
     governance.registry.get_spec(call.name)  # an unknown model is a 404, not a failed run
     if governance.start_run is None:
         raise DependencyError("this deployment cannot start runs through the API")
+    in_flight = governance.runs_in_flight(call.name) if governance.runs_in_flight else []
+    if in_flight:  # two runs of one model race to promote, on the same data: the second only duplicates the first
+        raise ConflictError(
+            f"a run of '{call.name}' is in flight: {', '.join(in_flight)}; wait for it to end (mlops runs list "
+            f"{call.name}), approve or reject the version it waits on, or stop its execution"
+        )
     run_id = f"{call.name}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
     pipeline_input = PipelineInput(
         model_name=call.name, dataset_uri=request.dataset_uri, reason=request.reason, force=request.force,
