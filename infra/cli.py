@@ -351,7 +351,39 @@ def _promote(platform: Platform, args: argparse.Namespace) -> None:
     said = f"is v{version} already; nothing changed" if was == version else change
     console.print(f"{args.name}: {args.alias} {said}")
     if args.alias == CHAMPION and was != version:
+        _warn_request_change(platform, args.name, was, version)
         _warn_rollout_beside(platform, args.name, version)
+
+
+def _rollback(platform: Platform, args: argparse.Namespace) -> None:
+    from mlcore.catalog import ROLLBACK_ROUTE
+    from mlcore.registry import CHAMPION
+
+    moved = platform.govern(ROLLBACK_ROUTE, {"reason": args.reason}, name=args.name, alias=args.alias)
+    console.print(f"{args.name}: {args.alias} rolled back to v{moved['version']}{_takes_effect()}")
+    if args.alias == CHAMPION:
+        _warn_request_change(platform, args.name, moved.get("previous_version"), moved["version"])
+
+
+def _warn_request_change(platform: Platform, name: str, was: int | None, now: int) -> None:
+    """Say how the request the new champion reads differs from the one the version it replaces read: clients that
+    send the old one get 400s once it serves."""
+    if was is None:
+        return
+    before, after = ({f.name: f for f in platform.registry.get_version(name, v).signature} for v in (was, now))
+    kind = {"float": "a number", "string": "text"}
+    changes = [f"no longer takes {n} (a row with it is a 400)" for n in before if n not in after]
+    changes += [
+        f"needs {n} (a row without it is a 400)" if not f.nullable else f"takes {n} too (optional)"
+        for n, f in after.items()
+        if n not in before
+    ]
+    changes += [f"reads {n} as {kind[f.type]}" for n, f in after.items() if n in before and before[n].type != f.type]
+    if changes:
+        err.print(
+            f"v{now} reads another request than v{was}: it {'; it '.join(changes)}. Clients must follow: "
+            f"GET /models/{name}/openapi.json describes what it takes"
+        )
 
 
 def _bounds(feature: Any) -> str:
@@ -455,7 +487,7 @@ def _model_card(platform: Platform, args: argparse.Namespace) -> None:
 
 def _govern(platform: Platform, args: argparse.Namespace) -> int:
     """Governance through the API's IAM routes, signed with the caller's AWS credentials (SigV4)."""
-    from mlcore.catalog import ALIAS_ROUTE, AUDIT_ROUTE, END_ROLLOUT_ROUTE, ROLLBACK_ROUTE
+    from mlcore.catalog import ALIAS_ROUTE, AUDIT_ROUTE, END_ROLLOUT_ROUTE
     from mlcore.registry import CHALLENGER, RolloutMode, VersionStatus
 
     statuses = {"approve": VersionStatus.APPROVED, "reject": VersionStatus.REJECTED, "archive": VersionStatus.ARCHIVED}
@@ -470,8 +502,7 @@ def _govern(platform: Platform, args: argparse.Namespace) -> int:
     elif args.action == "promote":
         _promote(platform, args)
     elif args.action == "rollback":
-        moved = platform.govern(ROLLBACK_ROUTE, {"reason": args.reason}, name=args.name, alias=args.alias)
-        console.print(f"{args.name}: {args.alias} rolled back to v{moved['version']}{_takes_effect()}")
+        _rollback(platform, args)
     elif args.stop:  # rollout
         platform.govern(END_ROLLOUT_ROUTE, name=args.name, alias=CHALLENGER)
         console.print(f"{args.name}: rollout ended, the champion serves all traffic")
@@ -772,6 +803,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     elif succeeded:
         line, style = _run_outcome(args.name, output, serving=platform.registry.champion(args.name) is not None)
         console.print(line, style=style, markup=False)
+        if isinstance(output, dict) and output.get("alias") == "champion":  # the run promoted its version
+            _warn_request_change(platform, args.name, output.get("previous_version"), output["version"])
     else:
         err.print(failure, style="red")
     return 0 if succeeded else 1

@@ -318,3 +318,32 @@ def test_a_promotion_beside_a_running_rollout_says_it_still_runs(
         "`mlops models promote churn 2` serves it"
     )
     assert said.strip() == (expected if warned else "")
+
+
+def test_a_new_champion_that_reads_another_request_says_how_it_differs(capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from infra import cli
+    from mlcore.catalog import SignatureField
+
+    def field(name: str, kind: str = "float", nullable: bool = False) -> SignatureField:
+        return SignatureField(name=name, type=kind, nullable=nullable)  # type: ignore[arg-type]
+
+    signatures = {
+        1: [field("income"), field("region", "string"), field("age")],
+        2: [field("income"), field("age", "string"), field("late_payments"), field("note", "string", nullable=True)],
+        3: [field("income"), field("age", "string"), field("late_payments"), field("note", "string", nullable=True)],
+    }
+    registry = SimpleNamespace(get_version=lambda name, v: SimpleNamespace(signature=signatures[v]))
+    platform = SimpleNamespace(registry=registry)
+    cli._warn_request_change(platform, "loan", 1, 2)  # type: ignore[arg-type]
+    expected = (
+        "v2 reads another request than v1: it no longer takes region (a row with it is a 400); it needs "
+        "late_payments (a row without it is a 400); it takes note too (optional); it reads age as text. Clients "
+        "must follow: GET /models/loan/openapi.json describes what it takes"
+    )
+    assert " ".join(capsys.readouterr().err.split()) == expected  # as the console wraps it
+    # the same request, or no version before: nothing said
+    cli._warn_request_change(platform, "loan", 2, 3)  # type: ignore[arg-type]
+    cli._warn_request_change(platform, "loan", None, 3)  # type: ignore[arg-type]
+    assert capsys.readouterr().err == ""
