@@ -860,7 +860,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
         if quiet:
             sys.stdout.write(json.dumps({"execution_arn": arn, "status": "RUNNING"}) + "\n")
         return 0
-    execution = platform.wait(arn, on_step=None if quiet else lambda step: console.print(f"  → {step}"))
+    try:
+        execution = platform.wait(arn, on_step=None if quiet else lambda step: console.print(f"  → {step}"))
+    except KeyboardInterrupt:
+        err.print(
+            f"Stopped waiting; the batch goes on: {arn} (aws stepfunctions describe-execution --execution-arn {arn}; "
+            "locally: mlops local status)"
+        )
+        return 130
     succeeded = execution["status"] == "SUCCEEDED"
     manifest = json.loads(execution.get("output") or "null") if succeeded else None
     failure = None if succeeded else platform.failure(execution)
@@ -1400,22 +1407,38 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except MlopsError as exc:
-        err.print(f"{type(exc).__name__}: {exc.message}{_did_you_mean(args, exc)}", style="red")
-        return 1
-    except FileNotFoundError as exc:
-        err.print(f"{exc.filename}: no such file" if exc.filename else f"{type(exc).__name__}: {exc}", style="red")
-        return 1
-    except (OSError, ValueError) as exc:  # a missing endpoint, a labels file of the wrong shape
-        err.print(f"{type(exc).__name__}: {exc}", style="red")
-        return 1
-    except RuntimeError as exc:
-        from infra.operations import DeploymentNotFoundError
-
-        if not isinstance(exc, DeploymentNotFoundError):
+    except KeyboardInterrupt:  # what was started goes on: the commands that wait say what and where
+        err.print("Interrupted.")
+        return 130
+    except Exception as exc:
+        said = _failure(args, exc)
+        if said is None:  # not a failure we can explain: a bug, with its traceback
             raise
-        err.print(f"{type(exc).__name__}: {exc}", style="red")
+        err.print(said, style="red")
         return 1
+
+
+def _failure(args: argparse.Namespace, exc: Exception) -> str | None:
+    """A command's failure in a line for a person; None for one we cannot explain."""
+    if isinstance(exc, MlopsError):
+        return f"{type(exc).__name__}: {exc.message}{_did_you_mean(args, exc)}"
+    if isinstance(exc, FileNotFoundError):
+        return f"{exc.filename}: no such file" if exc.filename else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, TimeoutError):  # the platform was too busy to answer: a change asked for may be done
+        return (
+            f"{type(exc).__name__}: {exc}: the platform did not answer in time. What the command asked for may have "
+            "been done: look before repeating it (mlops models show NAME, mlops models audit NAME, mlops runs list "
+            "NAME)"
+        )
+    # a missing endpoint, a labels file of the wrong shape, no deployment
+    if isinstance(exc, (OSError, ValueError)) or type(exc).__name__ == "DeploymentNotFoundError":
+        return f"{type(exc).__name__}: {exc}"
+    # AWS's answer or botocore's (no credentials, no region, nothing at the endpoint): its own words say what is wrong
+    if type(exc).__module__.startswith("botocore."):  # named without importing botocore on every verb
+        local = type(exc).__name__ == "EndpointConnectionError" and _state()  # killed: its state file is left
+        stopped = ". No local target answers there: start one with `mlops local up`." if local else ""
+        return f"{type(exc).__name__}: {exc}{stopped}"
+    return None
 
 
 if __name__ == "__main__":

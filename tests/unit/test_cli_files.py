@@ -347,3 +347,30 @@ def test_a_new_champion_that_reads_another_request_says_how_it_differs(capsys: p
     cli._warn_request_change(platform, "loan", 2, 3)  # type: ignore[arg-type]
     cli._warn_request_change(platform, "loan", None, 3)  # type: ignore[arg-type]
     assert capsys.readouterr().err == ""
+
+
+def test_ctrl_c_is_exit_130_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infra import cli
+
+    def interrupted(args: Any) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_models", interrupted)
+    assert cli.main(["models", "list"]) == 130
+    assert capsys.readouterr().err.strip() == "Interrupted."
+
+
+def test_a_platform_too_busy_to_answer_says_the_change_may_be_done(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infra import cli
+
+    def busy(args: Any) -> int:
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(cli, "cmd_models", busy)
+    assert cli.main(["models", "list"]) == 1
+    said = " ".join(capsys.readouterr().err.split())
+    assert said.startswith("TimeoutError: timed out: the platform did not answer in time. What the command asked for")
