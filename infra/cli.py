@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console, Group
 from rich.table import Table
 
-from mlcore.errors import MlopsError
+from mlcore.errors import ConflictError, MlopsError
 
 if TYPE_CHECKING:
     from infra.operations import Platform
@@ -355,6 +355,17 @@ def _promote(platform: Platform, args: argparse.Namespace) -> None:
         _warn_rollout_beside(platform, args.name, version)
 
 
+def _set_status(platform: Platform, args: argparse.Namespace, status: Any) -> None:
+    """Approve, reject or archive; a version already so (a retry, or another approver first) is said as such, as a
+    promotion to the champion is: nothing changed, exit 0."""
+    try:
+        console.print(platform.set_status(args.name, args.version, status, args.reason))
+    except ConflictError:
+        if platform.registry.get_version(args.name, args.version).status is not status:
+            raise
+        console.print(f"{args.name}: version {args.version} is {status} already; nothing changed")
+
+
 def _rollback(platform: Platform, args: argparse.Namespace) -> None:
     from mlcore.catalog import ROLLBACK_ROUTE
     from mlcore.registry import CHAMPION
@@ -492,7 +503,7 @@ def _govern(platform: Platform, args: argparse.Namespace) -> int:
 
     statuses = {"approve": VersionStatus.APPROVED, "reject": VersionStatus.REJECTED, "archive": VersionStatus.ARCHIVED}
     if args.action in statuses:
-        console.print(platform.set_status(args.name, args.version, statuses[args.action], args.reason))
+        _set_status(platform, args, statuses[args.action])
     elif args.action == "audit":
         trail = platform.govern(AUDIT_ROUTE, name=args.name)
         table = Table("at", "action", "actor", "details")

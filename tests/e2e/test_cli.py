@@ -479,6 +479,9 @@ def test_a_recalled_champion_falls_back_and_the_alerts_topic_says_so(
     # AND a rejected version is final
     code, _, err = cli("models", "approve", "churn-recall", "2")
     assert code != 0 and "is rejected: it cannot become approved (rejected is final)" in err
+    # AND rejecting it again (a retry, or a second on-call) changes nothing, and says so
+    code, out, err = cli("models", "reject", "churn-recall", "2", "--reason", "label leak")
+    assert (code, " ".join(out.split())) == (0, "churn-recall: version 2 is rejected already; nothing changed"), err
 
 
 def test_the_model_card_of_the_champion_comes_from_the_registry_in_markdown_html_or_json(
