@@ -125,6 +125,25 @@ def test_the_diff_names_each_changed_value_and_nothing_else(churn: ModelSpec) ->
     ]
 
 
+def test_the_diff_names_a_feature_added_or_dropped_once_and_a_changed_one_by_its_values(churn: ModelSpec) -> None:
+    document = churn.model_dump(mode="json")
+    features = [f for f in document["features"] if f["name"] != "data_usage_gb"]
+    features = [{**f, "max": 120} if f["name"] == "age" else f for f in features]
+    features.append({"name": "late_payments", "type": "integer", "min": 0})
+    diff = spec_diff(churn, parse_spec({**document, "features": features}))
+    [usage] = [f for f in document["features"] if f["name"] == "data_usage_gb"]
+    added = parse_spec({**document, "features": features}).model_dump(mode="json")["features"][-1]
+    assert diff == [
+        {"path": "features[age].max", "from": 100.0, "to": 120.0},
+        {"path": "features[data_usage_gb]", "from": usage, "to": None},
+        {"path": "features[late_payments]", "from": None, "to": added},
+    ]
+    # a first registration: each feature once, whole
+    first = {change["path"]: change["to"] for change in spec_diff(None, churn)}
+    assert first["features[age]"] == next(f for f in document["features"] if f["name"] == "age")
+    assert not [path for path in first if path.startswith("features[age].")]
+
+
 def with_contract(spec: ModelSpec, data: dict[str, Any] | None = None, age: str | None = None) -> ModelSpec:
     document = spec.model_dump(mode="json")
     document["data"] = {**document["data"], **(data or {})}

@@ -1001,26 +1001,50 @@ def is_valid_name(name: str) -> bool:
     return re.fullmatch(NAME_PATTERN, name) is not None
 
 
-def _flat(value: Any, path: str = "") -> dict[str, Any]:
-    """`{dotted path: leaf value}` of a JSON document (lists are leaves: a feature list changes as a whole)."""
+def _named(value: Any) -> bool:
+    """Whether a JSON value is a list of objects each named uniquely (a spec's features): diffed by name."""
+    if not isinstance(value, list) or not value or not all(isinstance(item, dict) for item in value):
+        return False
+    names = [item.get("name") for item in value]
+    return all(isinstance(name, str) for name in names) and len(set(names)) == len(names)
+
+
+def _flat(value: Any, path: str = "", items: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`{dotted path: leaf value}` of a JSON document; a list of named objects by name (`features[age].min`, each
+    item also kept whole in `items`), any other list a leaf."""
     if isinstance(value, dict) and value:
         found: dict[str, Any] = {}
         for key, item in value.items():
-            found.update(_flat(item, f"{path}.{key}" if path else str(key)))
+            found.update(_flat(item, f"{path}.{key}" if path else str(key), items))
+        return found
+    if _named(value):
+        found = {}
+        for item in value:
+            where = f"{path}[{item['name']}]"
+            if items is not None:
+                items[where] = item
+            found.update(_flat(item, where, items))
         return found
     return {path: value}
 
 
 def spec_diff(old: ModelSpec | FeatureView | None, new: ModelSpec | FeatureView) -> list[dict[str, Any]]:
     """What a re-registration (of a model's spec or a view) changes: `[{"path", "from", "to"}]` by dotted path (None:
-    absent), sorted."""
-    before = _flat(old.model_dump(mode="json")) if old else {}
-    after = _flat(new.model_dump(mode="json"))
-    return [
+    absent), sorted; a feature added or dropped as one change (`features[late_payments]`), a changed one by its
+    values (`features[age].max`)."""
+    named_before: dict[str, Any] = {}
+    named_after: dict[str, Any] = {}
+    before = _flat(old.model_dump(mode="json"), items=named_before) if old else {}
+    after = _flat(new.model_dump(mode="json"), items=named_after)
+    one_side = named_before.keys() ^ named_after.keys()
+    whole = {item for item in one_side if not any(item.startswith(f"{other}.") for other in one_side)}
+    changes = [
         {"path": path, "from": before.get(path), "to": after.get(path)}
-        for path in sorted(before.keys() | after.keys())
-        if before.get(path) != after.get(path)
+        for path in before.keys() | after.keys()
+        if before.get(path) != after.get(path) and not any(path.startswith(f"{item}.") for item in whole)
     ]
+    changes += [{"path": item, "from": named_before.get(item), "to": named_after.get(item)} for item in whole]
+    return sorted(changes, key=lambda change: change["path"])
 
 
 def _laxer(metric: str, old: float, new: float) -> bool:
