@@ -307,8 +307,13 @@ def test_full_pipeline_trains_registers_and_promotes(
 
     # WHEN a second run would train on the same data, there is nothing new to learn
     same = validate(registry, data, artifacts, run_id="churn-run-2")
-    assert (same.nothing_new, same.fingerprint) == (True, version.data_fingerprint)
+    assert (same.nothing_new, same.fingerprint, same.spec_changed) == (True, version.data_fingerprint, False)
     assert read_parquet(artifacts.get_verified(same.train)).num_rows == 0
+    # (and says so when the spec changed since the champion was trained: only a forced run trains with it)
+    document = registry.get_spec("churn").model_dump(mode="json")
+    registry.put_spec(parse_spec({**document, "approval_timeout_hours": 24}), actor="test")
+    assert validate(registry, data, artifacts, run_id="churn-run-2").spec_changed
+    registry.put_spec(parse_spec(document), actor="test")
     # WHEN it is forced
     forced = validate(registry, data, artifacts, run_id="churn-run-2", force=True)
     assert not forced.nothing_new

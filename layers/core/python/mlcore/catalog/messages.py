@@ -163,6 +163,7 @@ class ValidateResult(_Message):
     fingerprint: str = ""  # of the training data: the dataset and the labelled feedback rows
     nothing_new: bool = False  # the champion, or another version, learned from exactly this data (not forced)
     learned_by: str = ""  # when another version did: which, in a sentence (`version 2 (rejected, not the champion) …`)
+    spec_changed: bool = False  # nothing new, though the spec changed since that version was trained (--force)
     split: str = "random"
     trials: list[TrialPlan] = Field(default_factory=list)  # a hyperparameter search's, when the spec asks
     parallel: int = 1  # how many trials train at once

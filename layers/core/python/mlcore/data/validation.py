@@ -68,7 +68,7 @@ from mlcore.data.sources import (
 from mlcore.errors import DataValidationError, NotFoundError
 from mlcore.images import ImageJobs
 from mlcore.registry import ModelVersion, Registry
-from mlcore.spec import ModelSpec
+from mlcore.spec import ModelSpec, spec_sha256
 from mlcore.storage import ObjectStore, sha256_hex
 
 
@@ -310,6 +310,12 @@ def validate_step(
     )
 
 
+def _spec_changed(version: ModelVersion | None, spec: ModelSpec) -> bool:
+    """Whether the spec changed since `version` was trained (unknown for a version recorded before versions kept
+    their spec's SHA-256: not said)."""
+    return version is not None and bool(version.spec_sha256) and version.spec_sha256 != spec_sha256(spec)
+
+
 def _learned(
     registry: Registry,
     name: str,
@@ -445,6 +451,7 @@ def validate_dataset(
         fingerprint=fingerprint,
         nothing_new=nothing_new,
         learned_by=nothing_new_from(earlier) if earlier else "",
+        spec_changed=nothing_new and (earlier or champion) is not None and _spec_changed(earlier or champion, spec),
         split=spec.data.split,
         trials=_trials(spec) if not nothing_new else [],
         parallel=spec.estimator.search.parallel if spec.estimator.search else 1,
