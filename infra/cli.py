@@ -760,6 +760,11 @@ def _followed_run(
     return execution, steps, version
 
 
+def _run_id(arn: str) -> str:
+    """A run's id: its execution's name, the last part of the execution's ARN."""
+    return arn.rsplit(":", 1)[-1]
+
+
 def cmd_pipeline(args: argparse.Namespace) -> int:
     platform = _platform()
     if args.action == "report":
@@ -776,7 +781,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     if not quiet:
         console.print(f"Started {arn}")
     if not args.wait:
-        emit(args, {"execution_arn": arn, "status": "RUNNING"}, "")
+        emit(args, {"execution_arn": arn, "run_id": _run_id(arn), "status": "RUNNING"}, "")
         return 0
     try:
         execution, steps, version = _followed_run(platform, arn, args.name, quiet=quiet)
@@ -791,7 +796,14 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         why = f"held by the gate: {held}" if held else "approval: manual"
         emit(
             args,
-            {"execution_arn": arn, "status": "AWAITING_APPROVAL", "steps": steps, "version": version, "held": held},
+            {
+                "execution_arn": arn,
+                "run_id": _run_id(arn),
+                "status": "AWAITING_APPROVAL",
+                "steps": steps,
+                "version": version,
+                "held": held,
+            },
             f"Version {version} of '{args.name}' awaits approval ({why}). The pipeline promotes it "
             f"once approved: mlops models approve {args.name} {version}  (or: mlops models reject "
             f"{args.name} {version})",
@@ -802,10 +814,13 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     output = json.loads(execution.get("output") or "null")
     # what became of the run, for a script (a rejection ends the execution well: its status says SUCCEEDED)
     outcome = _outcome_kind(output) or ("succeeded" if succeeded else "failed")
+    registered = output.get("version") if outcome == "registered" and isinstance(output, dict) else None
     document = {
         "execution_arn": arn,
+        "run_id": _run_id(arn),
         "status": execution["status"],
         "outcome": outcome,
+        "version": registered,  # the version the run registered (None: it registered none)
         "steps": steps,
         "output": output,
     }

@@ -60,7 +60,9 @@ def test_a_view_registered_ingested_and_materialized_serves_a_model_trained_poin
     assert cli("data", "upload", "fraud", str(tmp_path / "labels.parquet"))[0] == 0
     # WHEN the training pipeline runs, and the view is materialized
     code, out, err = cli("pipeline", "run", "fraud", "--output", "json")
-    assert (code, json.loads(out)["outcome"]) == (0, "registered"), err + out  # what became of the run, for a script
+    run = json.loads(out)
+    assert (code, run["outcome"], run["version"]) == (0, "registered", 1), err + out  # what became of it, for a script
+    assert run["execution_arn"].endswith(f":{run['run_id']}") and run["run_id"].startswith("fraud-")
     code, out, err = cli("features", "materialize", "card-activity", "--output", "json")
     assert code == 0, err
     assert json.loads(out)["written"] == 60
