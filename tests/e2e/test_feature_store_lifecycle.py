@@ -40,6 +40,13 @@ def _materialized_as_listed(cli: Cli) -> None:
     assert " view_registered by arn:aws:sts::123456789012:user/moto" in shown
 
 
+def what_became_of(out: str) -> tuple[str, int | None, str]:
+    """A `pipeline run --output json`'s outcome, the version it registered and its run id's model part."""
+    run = json.loads(out)
+    assert run["execution_arn"].endswith(f":{run['run_id']}")
+    return run["outcome"], run["version"], run["run_id"][: run["run_id"].rindex("-") + 1]
+
+
 def test_a_view_registered_ingested_and_materialized_serves_a_model_trained_point_in_time(
     platform: Platform, cli: Cli, tmp_path: Path
 ) -> None:
@@ -60,9 +67,7 @@ def test_a_view_registered_ingested_and_materialized_serves_a_model_trained_poin
     assert cli("data", "upload", "fraud", str(tmp_path / "labels.parquet"))[0] == 0
     # WHEN the training pipeline runs, and the view is materialized
     code, out, err = cli("pipeline", "run", "fraud", "--output", "json")
-    run = json.loads(out)
-    assert (code, run["outcome"], run["version"]) == (0, "registered", 1), err + out  # what became of it, for a script
-    assert run["execution_arn"].endswith(f":{run['run_id']}") and run["run_id"].startswith("fraud-")
+    assert (code, what_became_of(out)) == (0, ("registered", 1, "fraud-")), err + out  # for a script
     code, out, err = cli("features", "materialize", "card-activity", "--output", "json")
     assert code == 0, err
     assert json.loads(out)["written"] == 60
