@@ -644,19 +644,21 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 def _features_parser(sub: Any) -> None:
     features = sub.add_parser("features", help="the feature store").add_subparsers(dest="action", required=True)
-    features.add_parser("register", help="register or update a feature view (YAML)").add_argument("view")
+    features.add_parser("register", help="register or update a feature view (YAML)").add_argument(
+        "view", help="the view's YAML file"
+    )
     _output(features.add_parser("list", help="the feature views"))
     show = features.add_parser("show", help="a view, how far it is materialized, and its audit trail")
-    show.add_argument("name")
+    show.add_argument("name", help="the feature view's name")
     _output(show)
     ingest = features.add_parser("ingest", help="check rows against a view's contract and append them offline")
-    ingest.add_argument("name")
+    ingest.add_argument("name", help="the feature view's name")
     ingest.add_argument(
         "source", nargs="?", help="a .csv/.parquet file or folder, or s3://... (default: the view's source)"
     )
     _output(ingest)
     materialize = features.add_parser("materialize", help="bring a view's online store up to date")
-    materialize.add_argument("name")
+    materialize.add_argument("name", help="the feature view's name")
     _output(materialize)
     sub.choices["features"].set_defaults(func=cmd_features)
 
@@ -1219,14 +1221,18 @@ def _output(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", choices=("text", "json"), default="text", help="json: for scripts")
 
 
+MODEL_NAME = "the model's name (mlops models list)"
+REASON = "why, in the audit trail (and the alert)"
+
+
 def _models_parser(sub: Any) -> None:
     models = sub.add_parser("models", help="the registry").add_subparsers(dest="action", required=True)
     register = models.add_parser("register", help="register or update a model spec")
-    register.add_argument("spec")
+    register.add_argument("spec", help="the spec's YAML or JSON file")
     _output(register)
     _output(models.add_parser("list", help="models, champions, versions"))
     show = models.add_parser("show", help="a model's spec, versions and audit trail")
-    show.add_argument("name")
+    show.add_argument("name", help=MODEL_NAME)
     _output(show)
     helps = {
         "approve": "approve a pending version",
@@ -1237,45 +1243,51 @@ def _models_parser(sub: Any) -> None:
     }
     for action, text in helps.items():
         p = models.add_parser(action, help=text)
-        p.add_argument("name")
-        p.add_argument("version", type=int)
-        p.add_argument("--reason", default="")
+        p.add_argument("name", help=MODEL_NAME)
+        p.add_argument("version", type=int, help="the version's number (mlops models show NAME lists them)")
+        p.add_argument("--reason", default="", help=REASON)
         if action == "promote":
-            p.add_argument("--alias", default="champion")
+            p.add_argument("--alias", default="champion", help="the alias to move (default: champion)")
     rollout = models.add_parser("rollout", help="canary or shadow a challenger version; --stop ends it")
-    rollout.add_argument("name")
-    rollout.add_argument("version", type=int, nargs="?")
+    rollout.add_argument("name", help=MODEL_NAME)
+    rollout.add_argument("version", type=int, nargs="?", help="the approved version to try beside the champion")
     rollout.add_argument("--weight", type=float, help="share of traffic the challenger answers (0..1)")
     rollout.add_argument(
         "--shadow", action="store_true", help="score the challenger on every request, answer with the champion"
     )
-    rollout.add_argument("--stop", action="store_true")
-    rollout.add_argument("--reason", default="")
+    rollout.add_argument("--stop", action="store_true", help="end the rollout: the champion answers all traffic")
+    rollout.add_argument("--reason", default="", help=REASON)
     rollback = models.add_parser("rollback", help="point an alias back at the version it served before")
-    rollback.add_argument("name")
-    rollback.add_argument("--alias", default="champion")
-    rollback.add_argument("--reason", default="")
+    rollback.add_argument("name", help=MODEL_NAME)
+    rollback.add_argument("--alias", default="champion", help="the alias to move back (default: champion)")
+    rollback.add_argument("--reason", default="", help=REASON)
     card = models.add_parser("card", help="a version's model card (default: the champion's), from the registry")
-    card.add_argument("name")
-    card.add_argument("version", type=int, nargs="?")
+    card.add_argument("name", help=MODEL_NAME)
+    card.add_argument("version", type=int, nargs="?", help="the version (default: the champion)")
     card.add_argument("--format", choices=("md", "html", "json"), default="md", help="json: its sections as data")
     card.add_argument("--out", help="a file to write (default: standard output)")
     approve_spec = models.add_parser(
         "approve-spec", help="apply a spec change that loosens governance (not the proposer's to apply)"
     )
-    approve_spec.add_argument("name")
-    approve_spec.add_argument("--reason", default="")
+    approve_spec.add_argument("name", help=MODEL_NAME)
+    approve_spec.add_argument("--reason", default="", help=REASON)
     audit = models.add_parser("audit", help="a model's audit trail: every change, by whom (principal ARN) and when")
-    audit.add_argument("name")
+    audit.add_argument("name", help=MODEL_NAME)
     _output(audit)
     sub.choices["models"].set_defaults(func=cmd_models)
 
 
 def _local_parser(sub: Any) -> None:
     local = sub.add_parser("local", help="the embedded AWS").add_subparsers(dest="action", required=True)
-    up = local.add_parser("up", help="deploy cdk.out into an embedded AWS on 127.0.0.1 and serve the API")
-    up.add_argument("--port", type=int, default=5000)
-    up.add_argument("--api-port", type=int, default=3000)
+    up = local.add_parser(
+        "up",
+        help="deploy cdk.out into an embedded AWS on 127.0.0.1 and serve the API, until Ctrl-C",
+        description="Deploy cdk.out into an embedded AWS on 127.0.0.1 and serve the API until Ctrl-C (or SIGTERM). "
+        "It keeps everything in memory: once stopped, its models, data, runs, audit trail and alerts are gone, and "
+        "the next one starts empty.",
+    )
+    up.add_argument("--port", type=int, default=5000, help="the embedded AWS's port (AWS_ENDPOINT_URL)")
+    up.add_argument("--api-port", type=int, default=3000, help="the REST API's port")
     up.add_argument("--api-key", default=None, help="require this x-api-key on the API")
     up.add_argument(
         "--idle-seconds", type=float, default=10.0, help="recycle a function's container after this long idle"
@@ -1288,22 +1300,22 @@ def _local_parser(sub: Any) -> None:
     _output(alerts)
     alerts.set_defaults(func=cmd_local_alerts)
     fire = local.add_parser("fire", help="deliver a model's scheduled retraining event now")
-    fire.add_argument("name")
+    fire.add_argument("name", help=MODEL_NAME)
     fire.set_defaults(func=cmd_local_fire)
 
 
 def _pipeline_parser(sub: Any) -> None:
     pipeline = sub.add_parser("pipeline", help="the training pipeline").add_subparsers(dest="action", required=True)
     run = pipeline.add_parser("run", help="run the training pipeline, showing each step")
-    run.add_argument("name")
-    run.add_argument("--dataset-uri", default=None)
+    run.add_argument("name", help=MODEL_NAME)
+    run.add_argument("--dataset-uri", default=None, help="train on this file or folder (default: the newest)")
     run.add_argument("--force", action="store_true", help="train even when there is nothing new to learn")
-    run.add_argument("--no-wait", dest="wait", action="store_false")
+    run.add_argument("--no-wait", dest="wait", action="store_false", help="print the execution and return at once")
     _output(run)
     report = pipeline.add_parser("report", help="download the validation report of a run")
-    report.add_argument("name")
-    report.add_argument("run_id")
-    report.add_argument("--out", default="reports")
+    report.add_argument("name", help=MODEL_NAME)
+    report.add_argument("run_id", help="the run (mlops runs list NAME)")
+    report.add_argument("--out", default="reports", help="the folder to write it to")
     _output(report)
     sub.choices["pipeline"].set_defaults(func=cmd_pipeline)
 
@@ -1311,14 +1323,14 @@ def _pipeline_parser(sub: Any) -> None:
 def _runs_parser(sub: Any) -> None:
     runs = sub.add_parser("runs", help="the record of every training run").add_subparsers(dest="action", required=True)
     listing = runs.add_parser("list", help="a model's runs, newest first")
-    listing.add_argument("name")
+    listing.add_argument("name", help=MODEL_NAME)
     listing.add_argument("--limit", type=_at_least_one, default=20, help="the newest runs to list (20)")
     _output(listing)
     show = runs.add_parser("show", help="one run in full")
-    show.add_argument("run_id")
+    show.add_argument("run_id", help="the run (mlops runs list NAME)")
     _output(show)
     compare = runs.add_parser("compare", help="runs side by side: parameters and metrics, differences marked")
-    compare.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    compare.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="two or more runs")
     _output(compare)
     sub.choices["runs"].set_defaults(func=cmd_runs)
 
@@ -1326,7 +1338,7 @@ def _runs_parser(sub: Any) -> None:
 def _batch_parser(sub: Any) -> None:
     batch = sub.add_parser("batch", help="batch scoring").add_subparsers(dest="action", required=True)
     predict = batch.add_parser("predict", help="score the files under an S3 prefix, writing Parquet predictions")
-    predict.add_argument("name")
+    predict.add_argument("name", help=MODEL_NAME)
     predict.add_argument("--input", help="s3://<data bucket>/<prefix>/ of .csv/.parquet files (default: batch.input)")
     predict.add_argument("--output", help="s3://<data bucket>/<prefix>/ to write under (default: batch.output)")
     predict.add_argument("--version", type=int, help="an approved version (default: the champion)")
@@ -1349,7 +1361,7 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="mlops", description="Serverless MLOps for tabular models on AWS.")
     sub = root.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the whole lifecycle of the bundled example on the local target")
-    demo.add_argument("--report-dir", default="reports/demo")
+    demo.add_argument("--report-dir", default="reports/demo", help="where its reports go")
     demo.add_argument(
         "--feature-store",
         action="store_true",
@@ -1362,7 +1374,7 @@ def parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     export = audit.add_parser("export", help="a model's (or a view's) exported audit records, as JSON lines")
-    export.add_argument("name")
+    export.add_argument("name", help="the model's (or, with --view, the view's) name")
     export.add_argument("--view", action="store_true", help="NAME is a feature view")
     export.add_argument("--out", help="the JSON lines file (default: NAME-audit.jsonl)")
     sub.choices["audit"].set_defaults(func=cmd_audit)
@@ -1371,28 +1383,30 @@ def parser() -> argparse.ArgumentParser:
     upload = data.add_parser(
         "upload", help="upload a CSV or parquet file, or a folder of them, as the model's newest dataset"
     )
-    upload.add_argument("name")
-    upload.add_argument("file")
+    upload.add_argument("name", help=MODEL_NAME)
+    upload.add_argument("file", help="a .csv, .csv.gz or .parquet file of labelled rows")
     sub.choices["data"].set_defaults(func=cmd_data)
     code = sub.add_parser("code", help="a model's own training code (estimator kind custom)")
     code_upload = code.add_subparsers(dest="action", required=True).add_parser(
         "upload", help="store a folder or a wheel by its SHA-256; the model's next runs train with it"
     )
-    code_upload.add_argument("name")
+    code_upload.add_argument("name", help=MODEL_NAME)
     code_upload.add_argument("path", help="a folder of Python code (zipped reproducibly) or a .whl file")
     _output(code_upload)
     code.set_defaults(func=cmd_code)
     _pipeline_parser(sub)
 
     predict = sub.add_parser("predict", help="call the prediction API")
-    predict.add_argument("name")
+    predict.add_argument("name", help=MODEL_NAME)
     source = predict.add_mutually_exclusive_group(required=True)
-    source.add_argument("--file")
-    source.add_argument("--json")
+    source.add_argument(
+        "--file", help="a JSON file: a request body (instances or dataframe_split), a list of rows, or a row"
+    )
+    source.add_argument("--json", help="the same, inline")
     predict.set_defaults(func=cmd_predict)
 
     feedback = sub.add_parser("feedback", help="send ground-truth labels (request_id,row_index,label) to the API")
-    feedback.add_argument("name")
+    feedback.add_argument("name", help=MODEL_NAME)
     feedback.add_argument("--file", required=True, help="a .csv with a header, or .jsonl")
     feedback.set_defaults(func=cmd_feedback)
 
@@ -1402,11 +1416,11 @@ def parser() -> argparse.ArgumentParser:
 
     monitor = sub.add_parser("monitor", help="the scheduled monitor").add_subparsers(dest="action", required=True)
     mrun = monitor.add_parser("run", help="fire the monitor schedule now")
-    mrun.add_argument("--model", action="append")
+    mrun.add_argument("--model", action="append", help="check only this model (repeatable; default: all)")
     _output(mrun)
     report = monitor.add_parser("report", help="download and open the HTML report of a model's last check")
-    report.add_argument("name")
-    report.add_argument("--out", default="reports")
+    report.add_argument("name", help=MODEL_NAME)
+    report.add_argument("--out", default="reports", help="the folder to write it to")
     _output(report)
     sub.choices["monitor"].set_defaults(func=cmd_monitor)
     return root

@@ -379,3 +379,21 @@ def test_a_platform_too_busy_to_answer_says_the_change_may_be_done(
     assert cli.main(["models", "list"]) == 1
     said = " ".join(capsys.readouterr().err.split())
     assert said.startswith("TimeoutError: timed out: the platform did not answer in time. What the command asked for")
+
+
+def test_every_argument_of_every_verb_says_what_it_is_in_its_help() -> None:
+    import argparse
+
+    from infra.cli import parser
+
+    def undocumented(command: argparse.ArgumentParser, path: str) -> list[str]:
+        found = []
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    found += undocumented(child, f"{path} {name}")
+            elif not isinstance(action, argparse._HelpAction) and not action.help:
+                found.append(f"{path}: {action.dest}")
+        return found
+
+    assert undocumented(parser(), "mlops") == []
