@@ -762,6 +762,20 @@ def _followed_run(
     return execution, steps, version
 
 
+def _no_runs(platform: Platform, name: str) -> str:
+    """What `runs list` says of a model without a recorded run: a run is recorded once it ends, so one in flight is
+    named, not invited again."""
+    machine = platform.resources.training_state_machine
+    running = [
+        e["name"]
+        for e in platform.executions(machine, status="RUNNING")
+        if e["name"].startswith(f"{name[:40]}-") and platform.execution_model(e["executionArn"], [name]) == name
+    ]
+    if running:
+        return f"'{name}' has no run recorded yet; in flight: {', '.join(running)} (recorded once it ends)"
+    return f"'{name}' has no runs yet: `mlops pipeline run {name}`"
+
+
 def _run_id(arn: str) -> str:
     """A run's id: its execution's name, the last part of the execution's ARN."""
     return arn.rsplit(":", 1)[-1]
@@ -1083,7 +1097,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from infra import runs_view
 
-    registry = _platform().registry
+    platform = _platform()
+    registry = platform.registry
     if args.action == "list":
         decided = runs_view.decisions(registry.audit_trail(args.name))
         rows = runs_view.list_rows(registry.list_runs(args.name), limit=args.limit, decided=decided)
@@ -1102,7 +1117,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 f"{row['seconds']:.1f}",
                 f"{row['cost_usd']:.6f}",
             )
-        emit(args, rows, table if rows else f"'{args.name}' has no runs yet: `mlops pipeline run {args.name}`")
+        emit(args, rows, table if rows else _no_runs(platform, args.name) if args.output != "json" else "")
     elif args.action == "show":
         record = registry.get_run(args.run_id)
         trials = [r for r in registry.list_runs(record.model_name) if r.parent_run_id == record.run_id]

@@ -397,3 +397,25 @@ def test_every_argument_of_every_verb_says_what_it_is_in_its_help() -> None:
         return found
 
     assert undocumented(parser(), "mlops") == []
+
+
+def test_runs_list_names_a_run_in_flight_rather_than_inviting_another() -> None:
+    from types import SimpleNamespace
+
+    from infra import cli
+
+    running = [
+        {"name": "slow-20261207T170000000000", "executionArn": "arn:slow"},
+        {"name": "slow-b-20261207T170000000000", "executionArn": "arn:slow-b"},  # another model's, of a like name
+    ]
+    models = {"arn:slow": "slow", "arn:slow-b": "slow-b"}
+    platform = SimpleNamespace(
+        resources=SimpleNamespace(training_state_machine="arn:training"),
+        executions=lambda machine, status: running if (machine, status) == ("arn:training", "RUNNING") else [],
+        execution_model=lambda arn, names: models[arn],
+    )
+    assert cli._no_runs(platform, "slow") == (  # type: ignore[arg-type]
+        "'slow' has no run recorded yet; in flight: slow-20261207T170000000000 (recorded once it ends)"
+    )
+    running.clear()
+    assert cli._no_runs(platform, "slow") == "'slow' has no runs yet: `mlops pipeline run slow`"  # type: ignore[arg-type]
