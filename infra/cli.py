@@ -616,8 +616,9 @@ def cmd_features(args: argparse.Namespace) -> int:
         human = (
             f"Ingested {result.rows:,} rows into '{result.view}' ({len(result.days)} days, "
             f"{result.days[0]} to {result.days[-1]}; ingest {result.ingest})"
-            + (f"; not the view's columns, not stored: {', '.join(result.ignored)}" if result.ignored else "")
-        )
+            if not result.already
+            else f"Nothing ingested: '{result.view}' holds these {result.rows:,} rows already (ingest {result.ingest})"
+        ) + (f"; not the view's columns, not stored: {', '.join(result.ignored)}" if result.ignored else "")
         emit(args, dataclasses.asdict(result), human)
     else:  # materialize
         done = platform.materialize_features(args.name)

@@ -104,6 +104,24 @@ def test_an_ingest_appends_one_file_per_day_that_awswrangler_reads_from_the_glue
     assert sorted(table["date"].unique()) == sorted(set(first.days) | set(second.days))
 
 
+def test_the_same_rows_ingested_again_are_not_stored_twice(
+    ingest: Callable[[pa.Table], Any], activity: pa.Table, data: ObjectStore
+) -> None:
+    first = ingest(activity.slice(0, 100))
+    # WHEN the same rows are ingested again (a retry after Ctrl-C), in another order
+    again = ingest(activity.slice(0, 100).take(list(reversed(range(100)))))
+    # THEN nothing is written, and the answer names the ingest that holds them
+    assert (again.already, again.ingest, again.files, again.rows) == (True, first.ingest, [], 100)
+    assert len(data.list_keys("features/_ingests/card-activity/")) == 1
+    # AND rows that differ in one value are new rows
+    counts = activity.column("tx_count_24h").to_pylist()
+    changed = activity.set_column(
+        activity.column_names.index("tx_count_24h"), "tx_count_24h", pa.array([counts[0] + 1, *counts[1:]])
+    )
+    assert not ingest(changed.slice(0, 100)).already
+    assert len(data.list_keys("features/_ingests/card-activity/")) == 2
+
+
 @pytest.mark.parametrize("uri", ["s3://no-such-bucket/views/", "s3://no-such-bucket/views/a.csv"])
 def test_an_ingest_from_a_bucket_that_is_not_there_names_the_uri(resources: Any, view: FeatureView, uri: str) -> None:
     from mlcore.features import source_rows

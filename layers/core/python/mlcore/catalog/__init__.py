@@ -171,6 +171,7 @@ if TYPE_CHECKING:
         ingest_marker_key,
         ingest_markers_prefix,
         ingest_time,
+        ingested_rows_key,
         model_partition,
         online_key,
         part_key,

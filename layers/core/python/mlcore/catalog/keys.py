@@ -254,6 +254,11 @@ def ingest_marker_key(view: str, ingest: str) -> str:
     return f"{ingest_markers_prefix(view)}{ingest}.json"
 
 
+def ingested_rows_key(view: str, digest: str) -> str:
+    """Which ingest stored exactly these rows (by their digest): the same rows ingested again are not stored twice."""
+    return f"{FEATURES}_ingested/{view}/{digest}.json"
+
+
 def feature_table(view: str) -> str:
     """A view's offline store in the Glue catalog (Glue names take no hyphen)."""
     return view.replace("-", "_")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -18,6 +20,7 @@ from mlcore.catalog import (
     feature_view_prefix,
     ingest_id,
     ingest_marker_key,
+    ingested_rows_key,
 )
 from mlcore.data import (
     EXAMPLES,
@@ -26,10 +29,11 @@ from mlcore.data import (
     concat_dataset,
     failing_rows,
     read_table,
+    row_hashes,
     to_parquet,
     view_schema,
 )
-from mlcore.errors import DataValidationError
+from mlcore.errors import DataValidationError, NotFoundError
 from mlcore.spec import FeatureType, FeatureView
 from mlcore.storage import ObjectStore, S3Uri
 from mlcore.tables import register_partition
@@ -50,6 +54,7 @@ class IngestResult:
     days: list[str]
     files: list[str]
     ignored: list[str] = field(default_factory=list)  # the rows' columns the view does not have: not stored
+    already: bool = False  # exactly these rows were stored by `ingest` before: nothing written again
 
 
 def _glue_columns(view: FeatureView) -> list[tuple[str, str]]:
@@ -131,6 +136,11 @@ def ingest_rows(
         schema
     )
     days = pc.strftime(times, format="%Y-%m-%d")
+    ignored = [name for name in table.column_names if name not in schema.names]
+    stored = ingested_rows_key(view.name, _digest(rows))
+    earlier = _stored_by(data, stored)
+    if earlier is not None:  # a retry (after Ctrl-C, a timeout): the rows would only be stored twice
+        return IngestResult(view.name, earlier, rows.num_rows, sorted(set(days.to_pylist())), [], ignored, already=True)
     ingest = ingest_id(now, uuid.uuid4().hex[:8])
     files = []
     for day in sorted(set(days.to_pylist())):
@@ -148,8 +158,21 @@ def ingest_rows(
         )
     # last: the ingest is complete, and from now on read (by training sets and materialization) as a whole
     data.put(ingest_marker_key(view.name, ingest), json.dumps({"files": files}).encode(), "application/json")
-    ignored = [name for name in table.column_names if name not in schema.names]
+    data.put(stored, json.dumps({"ingest": ingest}).encode(), "application/json")
     return IngestResult(view.name, ingest, rows.num_rows, sorted(set(days.to_pylist())), files, ignored)
+
+
+def _stored_by(data: ObjectStore, key: str) -> str | None:
+    """The ingest that stored the rows whose digest `key` names; None: none did."""
+    try:
+        return str(json.loads(data.get(key))["ingest"])
+    except NotFoundError:
+        return None
+
+
+def _digest(rows: pa.Table) -> str:
+    """SHA-256 of the rows as stored, in any order (what a CSV or a Parquet file of them reads as)."""
+    return hashlib.sha256(np.sort(row_hashes(rows, rows.column_names)).tobytes()).hexdigest()
 
 
 def _conflicts(view: FeatureView, clean: pa.Table, times: pa.ChunkedArray) -> list[str]:
