@@ -344,6 +344,8 @@ def _promote(platform: Platform, args: argparse.Namespace) -> None:
     from mlcore.registry import CHAMPION
 
     body = {"version": args.version, "reason": args.reason}
+    if args.expected_version is not None:  # two people promoting at once: the second one's move is refused
+        body["expected_version"] = args.expected_version
     moved = platform.govern(ALIAS_ROUTE, body, name=args.name, alias=args.alias)
     version, was = moved["version"], moved["previous_version"]
     before = f"was v{was}" if was is not None else "none before"
@@ -1264,6 +1266,11 @@ def _models_parser(sub: Any) -> None:
         p.add_argument("--reason", default="", help=REASON)
         if action == "promote":
             p.add_argument("--alias", default="champion", help="the alias to move (default: champion)")
+            p.add_argument(
+                "--expected-version",
+                type=int,
+                help="move it only while it points at this version (else ConflictError): another's move is not undone",
+            )
     rollout = models.add_parser("rollout", help="canary or shadow a challenger version; --stop ends it")
     rollout.add_argument("name", help=MODEL_NAME)
     rollout.add_argument("version", type=int, nargs="?", help="the approved version to try beside the champion")

@@ -165,6 +165,9 @@ def test_the_cli_signs_with_the_caller_s_credentials(
         signing_as.setenv("AWS_ACCESS_KEY_ID", promoter.credentials.access_key)
         signing_as.setenv("AWS_SECRET_ACCESS_KEY", promoter.credentials.secret_key)
         signing_as.delenv("AWS_SESSION_TOKEN")  # the local target's own credentials have one; a user's keys do not
+        # (a promotion that expects another champion than the one serving is refused: none serves yet)
+        code, _, err = cli("models", "promote", "churn-cli-iam", str(version), "--expected-version", "1")
+        assert code == 1 and err.startswith("ConflictError: "), err
         code, out, err = cli("models", "promote", "churn-cli-iam", str(version), "--reason", "go")
         assert code == 0, err
         # when the API answers with it: each container trusts its cached aliases a while
