@@ -142,7 +142,10 @@ def cmd_local_status(args: argparse.Namespace) -> int:
         {"model": spec.name, "champion": alias.version if (alias := platform.registry.get_alias(spec.name)) else None}
         for spec in specs
     ]
-    machines = ("training_state_machine", "monitor_state_machine", "retraining_state_machine", "batch_state_machine")
+    known = ("training_state_machine", "monitor_state_machine", "retraining_state_machine", "batch_state_machine")
+    machines = {getattr(platform.resources, name): name for name in known if getattr(platform.resources, name)}
+    for machine in platform.sfn.list_state_machines()["stateMachines"]:  # the others by name (materialization, …)
+        machines.setdefault(machine["stateMachineArn"], machine["name"])
     names = [spec.name for spec in specs]
     running = [
         {
@@ -151,9 +154,8 @@ def cmd_local_status(args: argparse.Namespace) -> int:
             "model": platform.execution_model(execution["executionArn"], names),
             "started": str(execution["startDate"]),
         }
-        for machine in machines
-        if getattr(platform.resources, machine)
-        for execution in platform.executions(getattr(platform.resources, machine), status="RUNNING")
+        for arn, machine in machines.items()
+        for execution in platform.executions(arn, status="RUNNING")
     ]
     document = {
         "endpoint": state["endpoint"],

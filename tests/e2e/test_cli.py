@@ -215,6 +215,19 @@ def test_local_status_shows_endpoints_models_and_running_executions(
     assert f"Embedded AWS: {target.endpoint}" in out and "Running executions:\n  none" in out
     assert f"Data bucket: s3://{status['data_bucket']}/" in out
     assert f"Run export: Glue database {status['runs_database']}, table runs" in out
+    # AND an execution of a state machine the CLI has no output for (the materialization's, say) is listed by name
+    sfn = Platform(resources).sfn
+    waiting = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 120, "End": True}}}
+    machine = sfn.create_state_machine(
+        name="status-probe", definition=json.dumps(waiting), roleArn="arn:aws:iam::123456789012:role/probe"
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, name="probe-1")["executionArn"]
+    try:
+        running = json.loads(cli("local", "status", "--output", "json")[1])["running"]
+        assert [(r["state_machine"], r["execution"]) for r in running] == [("status-probe", "probe-1")]
+    finally:
+        sfn.stop_execution(executionArn=execution)
+        sfn.delete_state_machine(stateMachineArn=machine)
 
 
 def test_feedback_from_a_csv_or_a_jsonl_file(demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path) -> None:
