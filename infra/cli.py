@@ -278,7 +278,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         else:
             console.print(
                 f"The change to '{spec.name}' loosens its governance ({'; '.join(answer['loosens'])}): it waits for "
-                f"an approver, who applies it with `mlops models approve-spec {spec.name}`"
+                f"an approver, who applies it with `mlops models approve-spec {spec.name}`. Until then nothing of it "
+                "applies: a run trains, and is gated, under the spec as it was"
             )
     elif args.action == "card":
         _model_card(platform, args)

@@ -222,6 +222,9 @@ def test_a_spec_change_that_loosens_governance_waits_for_another_person(
     code, out, err = cli("models", "register", str(path))
     assert code == 0, err
     assert "loosens its governance (approval: manual -> auto): it waits for an approver" in out
+    assert "Until then nothing of it applies: a run trains, and is gated, under the spec as it was" in " ".join(
+        out.split()
+    )
     assert platform.registry.get_spec("churn-spec-iam").approval == "manual"
     # a script reads the same from the API's answer
     code, out, err = cli("models", "register", str(path), "--output", "json")
