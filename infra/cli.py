@@ -113,7 +113,18 @@ def cmd_local_up(args: argparse.Namespace) -> int:
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
-    target.stop()
+    # a function running now (a materialization, a training job) finishes first: a second Ctrl-C or SIGTERM does not
+    # wait for it
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    err.print("Stopping: functions running now finish first (Ctrl-C again stops at once, and loses what they do)")
+    try:
+        target.stop()
+    except KeyboardInterrupt:
+        from infra.local.state import clear_state
+
+        clear_state(target.outdir)  # no command finds a target that is gone
+        err.print("Stopped without waiting for the functions running.")
+        os._exit(130)  # their threads would keep the interpreter alive
     return 0
 
 
