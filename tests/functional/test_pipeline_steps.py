@@ -173,10 +173,8 @@ def test_validate_without_any_dataset_is_not_found(
         validate(registry, data, artifacts)
 
 
-def test_a_spec_that_adds_a_feature_is_compared_with_its_champion_and_one_that_drops_one_says_why_it_is_not(
-    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_dataset: pa.Table
-) -> None:
-    # GIVEN v1 the champion, trained on the example spec's seven features
+def champion_trained(registry: Registry, data: ObjectStore, artifacts: ObjectStore) -> None:
+    """v1 trained on the uploaded dataset by the pipeline's steps, registered and promoted."""
     validate(registry, data, artifacts)
     train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
     evaluation = evaluate_candidate(
@@ -184,6 +182,13 @@ def test_a_spec_that_adds_a_feature_is_compared_with_its_champion_and_one_that_d
     )
     register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
     promote_version(PromoteRequest(model_name="churn", version=1), registry=registry)
+
+
+def test_a_spec_that_adds_a_feature_is_compared_with_its_champion_and_one_that_drops_one_says_why_it_is_not(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_dataset: pa.Table
+) -> None:
+    # GIVEN v1 the champion, trained on the example spec's seven features
+    champion_trained(registry, data, artifacts)
     spec = registry.get_spec("churn").model_dump(mode="json")
     # WHEN the spec adds a feature, and data with it arrives
     calls = churn_dataset.column("support_calls").to_numpy().astype(float)
@@ -214,13 +219,7 @@ def test_a_spec_with_other_classes_is_not_compared_with_a_champion_that_cannot_p
     uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_dataset: pa.Table
 ) -> None:
     # GIVEN v1 the champion, a binary classifier of yes/no
-    validate(registry, data, artifacts)
-    train_candidate("churn", RUN, registry=registry, artifacts=artifacts)
-    evaluation = evaluate_candidate(
-        EvaluateRequest(model_name="churn", run_id=RUN), registry=registry, artifacts=artifacts
-    )
-    register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
-    promote_version(PromoteRequest(model_name="churn", version=1), registry=registry)
+    champion_trained(registry, data, artifacts)
     # WHEN the target gains a third class (every fifth row is now "maybe"), and data with it arrives
     labels = churn_dataset.column("churned").to_pylist()
     relabelled = ["maybe" if i % 5 == 0 else label for i, label in enumerate(labels)]
