@@ -18,13 +18,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console, Group
 from rich.table import Table
 
 from mlcore.errors import ConflictError, MlopsError
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from infra.operations import Platform
@@ -377,9 +380,22 @@ def _set_status(platform: Platform, args: argparse.Namespace, status: Any) -> No
     try:
         console.print(platform.set_status(args.name, args.version, status, args.reason))
     except ConflictError:
-        if platform.registry.get_version(args.name, args.version).status is not status:
-            raise
+        version = _read_if_allowed(lambda: platform.registry.get_version(args.name, args.version))
+        if version is None or version.status is not status:
+            raise  # the route's own words: another status, or a caller who may not read the registry
         console.print(f"{args.name}: version {args.version} is {status} already; nothing changed")
+
+
+def _read_if_allowed(read: Callable[[], T]) -> T | None:
+    """A registry read for what a governance command says beside its result: None when the caller may not read the
+    registry (a promoter's or an approver's policy grants the API's routes only) or it does not answer; the command
+    has done its work by then, and must not look failed."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return read()
+    except (ClientError, BotoCoreError, MlopsError):
+        return None
 
 
 def _rollback(platform: Platform, args: argparse.Namespace) -> None:
@@ -395,9 +411,10 @@ def _rollback(platform: Platform, args: argparse.Namespace) -> None:
 def _warn_request_change(platform: Platform, name: str, was: int | None, now: int) -> None:
     """Say how the request the new champion reads differs from the one the version it replaces read: clients that
     send the old one get 400s once it serves."""
-    if was is None:
+    versions = _read_if_allowed(lambda: [platform.registry.get_version(name, v) for v in (was, now) if v is not None])
+    if versions is None or len(versions) < 2:  # no version before, or the caller may not read them
         return
-    before, after = ({f.name: f for f in platform.registry.get_version(name, v).signature} for v in (was, now))
+    before, after = ({f.name: f for f in version.signature} for version in versions)
     kind = {"float": "a number", "string": "text"}
     changes = [f"no longer takes {n} (a row with it is a 400)" for n in before if n not in after]
     changes += [
@@ -406,6 +423,11 @@ def _warn_request_change(platform: Platform, name: str, was: int | None, now: in
         if n not in before
     ]
     changes += [f"reads {n} as {kind[f.type]}" for n, f in after.items() if n in before and before[n].type != f.type]
+    changes += [
+        f"needs {n} now (a row without it is a 400)"
+        for n, f in after.items()
+        if n in before and before[n].nullable and not f.nullable
+    ]
     if changes:
         err.print(
             f"v{now} reads another request than v{was}: it {'; it '.join(changes)}. Clients must follow: "

@@ -335,7 +335,7 @@ def test_a_new_champion_that_reads_another_request_says_how_it_differs(capsys: p
         return SignatureField(name=name, type=kind, nullable=nullable)  # type: ignore[arg-type]
 
     signatures = {
-        1: [field("income"), field("region", "string"), field("age")],
+        1: [field("income", nullable=True), field("region", "string"), field("age")],
         2: [field("income"), field("age", "string"), field("late_payments"), field("note", "string", nullable=True)],
         3: [field("income"), field("age", "string"), field("late_payments"), field("note", "string", nullable=True)],
     }
@@ -344,13 +344,22 @@ def test_a_new_champion_that_reads_another_request_says_how_it_differs(capsys: p
     cli._warn_request_change(platform, "loan", 1, 2)  # type: ignore[arg-type]
     expected = (
         "v2 reads another request than v1: it no longer takes region (a row with it is a 400); it needs "
-        "late_payments (a row without it is a 400); it takes note too (optional); it reads age as text. Clients "
-        "must follow: GET /models/loan/openapi.json describes what it takes"
+        "late_payments (a row without it is a 400); it takes note too (optional); it reads age as text; it needs "
+        "income now (a row without it is a 400). Clients must follow: GET /models/loan/openapi.json describes what "
+        "it takes"
     )
     assert " ".join(capsys.readouterr().err.split()) == expected  # as the console wraps it
     # the same request, or no version before: nothing said
     cli._warn_request_change(platform, "loan", 2, 3)  # type: ignore[arg-type]
     cli._warn_request_change(platform, "loan", None, 3)  # type: ignore[arg-type]
+    assert capsys.readouterr().err == ""
+    # a caller who may not read the registry (a promoter's policy grants the routes only): the move stands, unsaid
+    from botocore.exceptions import ClientError
+
+    def denied(name: str, version: int) -> Any:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetItem")
+
+    cli._warn_request_change(SimpleNamespace(registry=SimpleNamespace(get_version=denied)), "loan", 1, 2)  # type: ignore[arg-type]
     assert capsys.readouterr().err == ""
 
 
@@ -419,3 +428,33 @@ def test_runs_list_names_a_run_in_flight_rather_than_inviting_another() -> None:
     )
     running.clear()
     assert cli._no_runs(platform, "slow") == "'slow' has no runs yet: `mlops pipeline run slow`"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("readable", [True, False])
+def test_a_status_the_version_has_already_is_said_unless_the_registry_may_not_be_read(
+    readable: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from types import SimpleNamespace
+
+    from botocore.exceptions import ClientError
+
+    from infra import cli
+    from mlcore.errors import ConflictError
+    from mlcore.registry import VersionStatus
+
+    def set_status(name: str, version: int, status: Any, reason: str) -> str:
+        raise ConflictError("version 2 of 'loan' is rejected: it cannot become rejected")
+
+    def get_version(name: str, version: int) -> Any:
+        if not readable:  # an approver's policy grants the API's routes only
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetItem")
+        return SimpleNamespace(status=VersionStatus.REJECTED)
+
+    platform = SimpleNamespace(set_status=set_status, registry=SimpleNamespace(get_version=get_version))
+    args = SimpleNamespace(name="loan", version=2, reason="")
+    if readable:
+        cli._set_status(platform, args, VersionStatus.REJECTED)  # type: ignore[arg-type]
+        assert capsys.readouterr().out.strip() == "loan: version 2 is rejected already; nothing changed"
+    else:  # the route's own words, not an AccessDenied of a read made only to say more
+        with pytest.raises(ConflictError, match="it cannot become rejected"):
+            cli._set_status(platform, args, VersionStatus.REJECTED)  # type: ignore[arg-type]
