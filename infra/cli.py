@@ -801,18 +801,12 @@ def _followed_run(
     return execution, steps, version
 
 
-def _no_runs(platform: Platform, name: str) -> str:
-    """What `runs list` says of a model without a recorded run: a run is recorded once it ends, so one in flight is
-    named, not invited again."""
-    machine = platform.resources.training_state_machine
-    running = [
-        e["name"]
-        for e in platform.executions(machine, status="RUNNING")
-        if e["name"].startswith(f"{name[:40]}-") and platform.execution_model(e["executionArn"], [name]) == name
-    ]
-    if running:
-        return f"'{name}' has no run recorded yet; in flight: {', '.join(running)} (recorded once it ends)"
-    return f"'{name}' has no runs yet: `mlops pipeline run {name}`"
+def _in_flight(platform: Platform, name: str) -> str:
+    """The model's runs in flight, in a line (a run is recorded once it ends); empty with none."""
+    from mlcore.runs import runs_in_flight
+
+    running = runs_in_flight(platform.sfn, platform.resources.training_state_machine, name)
+    return f"In flight: {', '.join(running)} (recorded once it ends)" if running else ""
 
 
 def _run_id(arn: str) -> str:
@@ -1156,7 +1150,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 f"{row['seconds']:.1f}",
                 f"{row['cost_usd']:.6f}",
             )
-        emit(args, rows, table if rows else _no_runs(platform, args.name) if args.output != "json" else "")
+        if args.output == "json":
+            emit(args, rows)
+        else:
+            running = _in_flight(platform, args.name)
+            invite = f"'{args.name}' has no runs yet: `mlops pipeline run {args.name}`"
+            console.print(table if rows else running or invite)
+            if rows and running:
+                console.print(running)
     elif args.action == "show":
         record = registry.get_run(args.run_id)
         trials = [r for r in registry.list_runs(record.model_name) if r.parent_run_id == record.run_id]

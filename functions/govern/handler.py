@@ -86,19 +86,9 @@ def governance() -> Governance:
 
 
 def runs_in_flight(state_machine_arn: str, model_name: str) -> list[str]:
-    """The names of the model's running training executions: by the prefix every run's name starts with (a
-    manual run's `<model>-<time>`, a retraining's `<model, first 40>-<trigger>-…`), then by their input's model
-    (another model's name may begin with this one's)."""
-    sfn = client("stepfunctions")
-    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn, statusFilter="RUNNING")
-    prefix = f"{model_name[:40]}-"
-    running = [e for page in pages for e in page["executions"] if e["name"].startswith(prefix)]
-    return [
-        e["name"]
-        for e in running
-        if json.loads(sfn.describe_execution(executionArn=e["executionArn"]).get("input") or "{}").get("model_name")
-        == model_name
-    ]
+    from mlcore.runs import runs_in_flight as running
+
+    return running(client("stepfunctions"), state_machine_arn, model_name)
 
 
 def _aws_answers(operation: Any) -> Any:

@@ -408,26 +408,35 @@ def test_every_argument_of_every_verb_says_what_it_is_in_its_help() -> None:
     assert undocumented(parser(), "mlops") == []
 
 
-def test_runs_list_names_a_run_in_flight_rather_than_inviting_another() -> None:
+def test_a_models_runs_in_flight_are_found_by_name_and_input_whatever_started_them() -> None:
+    import json
     from types import SimpleNamespace
 
-    from infra import cli
+    from mlcore.monitoring import retrain_execution_name
+    from mlcore.runs import runs_in_flight
 
-    running = [
-        {"name": "slow-20261207T170000000000", "executionArn": "arn:slow"},
-        {"name": "slow-b-20261207T170000000000", "executionArn": "arn:slow-b"},  # another model's, of a like name
+    long = "a-model-whose-name-is-longer-than-forty-chars"  # 45: a retraining's name keeps the first 40
+    executions = {
+        f"{long}-20261207T170000000000": long,  # a manual run
+        retrain_execution_name(long, "drift", "check-1"): long,  # a retraining
+        f"{long}-b-20261207T170000000000": f"{long}-b",  # another model's, of a like name
+        "other-20261207T170000000000": "other",
+    }
+
+    class Sfn:
+        def get_paginator(self, operation: str) -> Any:
+            assert operation == "list_executions"
+            pages = [[{"name": n, "executionArn": f"arn:{n}"} for n in list(executions)[i : i + 2]] for i in (0, 2)]
+            return SimpleNamespace(paginate=lambda **kwargs: [{"executions": page} for page in pages])
+
+        def describe_execution(self, executionArn: str) -> dict[str, str]:
+            return {"input": json.dumps({"model_name": executions[executionArn.removeprefix("arn:")]})}
+
+    assert runs_in_flight(Sfn(), "arn:training", long) == [  # type: ignore[arg-type]
+        f"{long}-20261207T170000000000",
+        retrain_execution_name(long, "drift", "check-1"),
     ]
-    models = {"arn:slow": "slow", "arn:slow-b": "slow-b"}
-    platform = SimpleNamespace(
-        resources=SimpleNamespace(training_state_machine="arn:training"),
-        executions=lambda machine, status: running if (machine, status) == ("arn:training", "RUNNING") else [],
-        execution_model=lambda arn, names: models[arn],
-    )
-    assert cli._no_runs(platform, "slow") == (  # type: ignore[arg-type]
-        "'slow' has no run recorded yet; in flight: slow-20261207T170000000000 (recorded once it ends)"
-    )
-    running.clear()
-    assert cli._no_runs(platform, "slow") == "'slow' has no runs yet: `mlops pipeline run slow`"  # type: ignore[arg-type]
+    assert runs_in_flight(Sfn(), "arn:training", "none-running") == []  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("readable", [True, False])

@@ -9,6 +9,7 @@ from mlcore._surface import surface
 if TYPE_CHECKING:
     from mlcore.runs.export import COLUMNS, RUNS_TABLE, export_runs, row
     from mlcore.runs.failures import describe_failure, report_failure, write_job_failure
+    from mlcore.runs.in_flight import runs_in_flight
     from mlcore.runs.recorder import (
         NOTHING_NEW,
         batch_usage,
