@@ -1526,7 +1526,7 @@ def _failure(args: argparse.Namespace, exc: Exception) -> str | None:
         return f"{type(exc).__name__}: {exc.message}{_did_you_mean(args, exc)}"
     if isinstance(exc, FileNotFoundError):
         return f"{exc.filename}: no such file" if exc.filename else f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, TimeoutError):  # the platform was too busy to answer: a change asked for may be done
+    if isinstance(exc, TimeoutError) and type(exc).__name__ != "StillRunningError":  # a change asked for may be done
         return (
             f"{type(exc).__name__}: {exc}: the platform did not answer in time. What the command asked for may have "
             "been done: look before repeating it (mlops models show NAME, mlops models audit NAME, mlops runs list "

@@ -94,6 +94,10 @@ def boto3_client(service: str) -> Any:
     return make(service)
 
 
+class StillRunningError(TimeoutError):
+    """An execution waited for longer than the wait allows: it goes on (not a platform too busy to answer)."""
+
+
 @dataclass(frozen=True)
 class Resources:
     """The deployed resources the CLI works with."""
@@ -717,7 +721,7 @@ class Platform:
                 on_still(current, now - since)
                 told = now
             if timeout is not None and now - started > timeout:
-                raise TimeoutError(f"{arn} still running after {timeout:.0f} s")
+                raise StillRunningError(f"{arn} still running after {timeout:.0f} s; it goes on")
             time.sleep(pause)
             pause = min(POLL_MOST, pause * 1.5)  # a long state is asked after less often (its history is paged)
 

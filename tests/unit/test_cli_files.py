@@ -389,6 +389,17 @@ def test_a_platform_too_busy_to_answer_says_the_change_may_be_done(
     said = " ".join(capsys.readouterr().err.split())
     assert said.startswith("TimeoutError: timed out: the platform did not answer in time. What the command asked for")
 
+    def waited(args: Any) -> int:  # a wait's own limit: the execution goes on, nothing to look for
+        from infra.operations import StillRunningError
+
+        raise StillRunningError("arn:batch still running after 600 s; it goes on")
+
+    monkeypatch.setattr(cli, "cmd_models", waited)
+    assert cli.main(["models", "list"]) == 1
+    assert " ".join(capsys.readouterr().err.split()) == (
+        "StillRunningError: arn:batch still running after 600 s; it goes on"
+    )
+
 
 def test_every_argument_of_every_verb_says_what_it_is_in_its_help() -> None:
     import argparse
