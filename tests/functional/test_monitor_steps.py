@@ -299,7 +299,7 @@ def test_the_champions_own_inputs_are_checked_whatever_the_spec_added_or_dropped
     assert not [q for q in report["quality"] if q["column"] in ("discount", "plan", "monthly_charges")]
 
 
-@pytest.mark.parametrize("champions_rows", [0, 150])
+@pytest.mark.parametrize("champions_rows", [0, 99, 100])  # drift.min_rows: 100
 def test_an_input_an_earlier_version_did_not_read_is_judged_only_where_a_version_read_it(  # noqa: PLR0917
     churn_champion: Any,
     registry: Registry,
@@ -324,10 +324,12 @@ def test_an_input_an_earlier_version_did_not_read_is_judged_only_where_a_version
     instances = churn_instances(350, seed=31)
     answers = ["yes" if r["tenure_months"] < 6 else "no" for r in instances]  # type: ignore[operator]
     unread = [{**row, "monthly_charges": None} for row in instances[:200]]
+    unread[7]["age"] = 130  # beyond the spec's max (100): v2 reads age, so its rows are judged by its rules
     capture_request(capture, churn_spec, unread, answers[:200], at=now - timedelta(minutes=30), request_id="old",
                     version=2)  # fmt: skip
     if champions_rows:
-        capture_request(capture, churn_spec, instances[200:], answers[200:], at=now - timedelta(minutes=20),
+        own = slice(200, 200 + champions_rows)
+        capture_request(capture, churn_spec, instances[own], answers[own], at=now - timedelta(minutes=20),
                         request_id="new", version=1)  # fmt: skip
     # WHEN the monitor checks the champion
     result = check(registry, artifacts, capture, now=now)
@@ -336,15 +338,19 @@ def test_an_input_an_earlier_version_did_not_read_is_judged_only_where_a_version
     assert result.rows == 200 + champions_rows
     assert "monthly_charges" not in result.drifted_features
     assert not [q for q in report["quality"] if q["column"] == "monthly_charges"]
+    assert [q["rows"] for q in report["quality"] if q["column"] == "age"] == [[7]]  # the other inputs: on every row
     judged = {f["feature"]: f for f in report["features"]}
-    if champions_rows:  # judged on the champion's rows alone
+    if champions_rows >= 100:  # judged on the champion's rows alone
         assert "missing" not in " ".join(judged["monthly_charges"]["findings"]) and not result.dataset_drift
         assert report["unread"] == []
-    else:  # no row to judge it on: not checked, and said so
+    else:  # too few rows to judge it on: not checked, and said so
         assert "monthly_charges" not in judged and report["unread"] == ["monthly_charges"]
-        assert "; not checked: monthly_charges (no version that reads it answered in the window)" in result.summary
+        assert (
+            "; not checked: monthly_charges (versions that read it answered fewer than drift.min_rows of the window's "
+            "rows)"
+        ) in result.summary
         html = artifacts.get(f"monitoring/churn/{result.check_id}/drift.html").decode()
-        assert "Not checked: monthly_charges, which no version that reads it answered in the window." in html
+        assert "Not checked: monthly_charges, for versions that read it answered fewer than drift.min_rows" in html
 
 
 def test_a_window_over_a_feature_retyped_between_versions_reads_it_as_the_newest_file_does(

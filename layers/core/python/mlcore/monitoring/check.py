@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -120,11 +118,14 @@ def run_drift_check(
         )
     profile = Profile.model_validate_json(artifacts.get_verified(champion.artifacts["profile"]))
     features = reference_features(spec, profile)  # the champion's inputs: the spec may have changed since
-    readers = _readers(window, registry, spec.name, features)
-    read = {f.name: window.filter(readers[f.name]) if f.name in readers else window for f in features}
+    others = _not_read_by(window, registry, spec.name, features)
+    answered_by = window.column("model_version")
+    tables = {versions: window.filter(pc.invert(pc.is_in(answered_by, value_set=pa.array(versions, answered_by.type))))
+              for versions in set(others.values())}  # fmt: skip
+    read = {f.name: tables[others[f.name]] if f.name in others else window for f in features}
     columns = {f.name: window_column(read[f.name], f.name, f.is_numeric) for f in features}
-    unread = [name for name, rows_read in read.items() if rows_read.num_rows == 0]
-    every_input = _all_of(readers.values())  # the rows answered by a version that reads every input, for the contract
+    # judged on as few rows as the champion's answers are (`drift.min_rows`), not on a handful
+    unread = [name for name, rows_read in read.items() if rows_read.num_rows < spec.drift.min_rows]
     # The traffic's inputs are the traffic's, whoever answered; its answers (and their labels) judge the champion
     # only where the champion gave them: not an earlier champion's, nor a canary challenger's.
     answered = window.filter(pc.equal(window.column("model_version"), champion.version))
@@ -136,10 +137,12 @@ def run_drift_check(
         spec, champion.version, profile, columns, predictions, from_views=from_views, unread=unread, rows=rows
     )
     report.rank_by_importance(champion.importance)  # drifted features that matter most come first
-    checked = window.filter(every_input) if every_input is not None else window
-    _, contract = check_contract(checked, spec.model_copy(update={"features": features}), require_target=False,
-                                 table_checks=False)  # fmt: skip
-    report.quality = contract.failures
+    report.quality = []
+    for versions in {others.get(f.name, ()) for f in features}:  # each input's rules on the rows of its readers
+        group = [f for f in features if others.get(f.name, ()) == versions]
+        _, contract = check_contract(read[group[0].name], spec.model_copy(update={"features": group}),
+                                     require_target=False, table_checks=False)  # fmt: skip
+        report.quality += contract.failures
     report.performance = check_performance(spec, champion, labelled_window(capture, spec.name, answered, start, now))
     degraded = report.performance is not None and report.performance.degraded
     # What asks for a retraining: the first finding the spec retrains on (else the first finding).
@@ -184,29 +187,24 @@ def run_drift_check(
     )
 
 
-def _readers(window: Any, registry: Registry, name: str, features: list[Feature]) -> dict[str, Any]:
-    """Per input of the champion, a mask of the window's rows answered by a version that reads it as the champion
-    does, when some were not (an earlier champion's, from before the spec added it): such a row holds a null there,
-    which no client sent (capture writes it), so the feature's drift and contract are not judged on it."""
-    answered_by = window.column("model_version")
+def _not_read_by(window: Any, registry: Registry, name: str, features: list[Feature]) -> dict[str, tuple[Any, ...]]:
+    """Per input of the champion, the versions that answered rows of the window without reading it as the champion
+    does (an earlier champion's, from before the spec added it), when some did: such a row holds a null there, which
+    no client sent (capture writes it), so the feature's drift and contract are not judged on it."""
     versions = {version.version: version for version in registry.list_versions(name)}
     kinds: dict[Any, dict[str, bool]] = {}
-    for number in pc.unique(answered_by).to_pylist():
+    for number in pc.unique(window.column("model_version")).to_pylist():
         version = versions.get(int(number)) if number is not None else None
         if version is not None and version.signature:  # else (not registered here): read as the champion reads
             kinds[number] = {field.name: field.type == "float" for field in version.signature}
-    masks = {}
+    others = {}
     for feature in features:
-        others = [number for number, read in kinds.items() if read.get(feature.name) != feature.is_numeric]
-        if others:
-            masks[feature.name] = pc.invert(pc.is_in(answered_by, value_set=pa.array(others, answered_by.type)))
-    return masks
-
-
-def _all_of(masks: Iterable[Any]) -> Any:
-    """The rows every mask keeps (None: no mask, every row)."""
-    kept = list(masks)
-    return functools.reduce(pc.and_, kept) if kept else None
+        missing = tuple(
+            sorted(number for number, read in kinds.items() if read.get(feature.name) != feature.is_numeric)
+        )
+        if missing:
+            others[feature.name] = missing
+    return others
 
 
 def _summary(report: DriftReport) -> str:
@@ -217,7 +215,10 @@ def _summary(report: DriftReport) -> str:
         f"over {report.rows} rows"
     )
     if report.unread:  # right after a promotion of a version with a new input: the traffic so far had none of it
-        summary += f"; not checked: {', '.join(report.unread)} (no version that reads it answered in the window)"
+        summary += (
+            f"; not checked: {', '.join(report.unread)} (versions that read it answered fewer than drift.min_rows "
+            "of the window's rows)"
+        )
     if report.prediction is not None and report.prediction.drifted:  # the model's answers moved, whatever the inputs
         summary += f"; the predictions drifted ({report.prediction.method} {report.prediction.score:.3g})"
     performance = report.performance

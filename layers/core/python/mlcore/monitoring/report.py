@@ -136,4 +136,4 @@ def _unread(report: DriftReport) -> str:
     if not report.unread:
         return ""
     names = ", ".join(escape(name) for name in report.unread)
-    return f" Not checked: {names}, which no version that reads it answered in the window."
+    return f" Not checked: {names}, for versions that read it answered fewer than drift.min_rows of the rows."
