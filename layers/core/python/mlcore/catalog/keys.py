@@ -19,6 +19,7 @@ code/<model>/current.json                               artifacts bucket: the up
 <output>_batch/<batch>/<plan.json|chunks.json|results/|failures/>  data bucket: a batch's work in progress
 features/<view>/date=<day>/<ingest id>.parquet          data bucket: a feature view's offline store (a Glue table)
 features/_ingests/<view>/<ingest id>.json               data bucket: an ingest's files, written once all are
+features/_ingested/<view>/<rows' SHA-256>.json          data bucket: which ingest stored exactly these rows (after it)
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ def ingest_rows(
     days = pc.strftime(times, format="%Y-%m-%d")
     ignored = [name for name in table.column_names if name not in schema.names]
     stored = ingested_rows_key(view.name, _digest(rows))
-    earlier = _stored_by(data, stored)
+    earlier = _stored_by(data, stored, view.name)
     if earlier is not None:  # a retry (after Ctrl-C, a timeout): the rows would only be stored twice
         return IngestResult(view.name, earlier, rows.num_rows, sorted(set(days.to_pylist())), [], ignored, already=True)
     ingest = ingest_id(now, uuid.uuid4().hex[:8])
@@ -162,12 +162,14 @@ def ingest_rows(
     return IngestResult(view.name, ingest, rows.num_rows, sorted(set(days.to_pylist())), files, ignored)
 
 
-def _stored_by(data: ObjectStore, key: str) -> str | None:
-    """The ingest that stored the rows whose digest `key` names; None: none did."""
+def _stored_by(data: ObjectStore, key: str, view: str) -> str | None:
+    """The ingest that stored the rows whose digest `key` names, while it is still there to read; None: none is."""
     try:
-        return str(json.loads(data.get(key))["ingest"])
+        ingest = str(json.loads(data.get(key))["ingest"])
+        data.get(ingest_marker_key(view, ingest))  # withdrawn since (its marker deleted): the rows are stored anew
     except NotFoundError:
         return None
+    return ingest
 
 
 def _digest(rows: pa.Table) -> str:
