@@ -902,7 +902,7 @@ def _run_outcome(name: str, output: Any, *, serving: bool = True) -> tuple[str, 
         by = output.get("learned_by") if isinstance(output, dict) else None  # not the champion: rejected, rolled back
         said = "SKIPPED: nothing new to learn" + (f": {by}" if by else " since the champion's data")
         if isinstance(output, dict) and output.get("spec_changed"):  # the same data: a new estimator trains only so
-            return f"{said}; the spec changed since it was trained: {force} trains with it", "yellow"
+            return f"{said}; the spec changed since it was trained: if in what trains, {force} trains with it", "yellow"
         return f"{said} ({'upload new data, or ' if by else ''}{force})", "yellow"
     if kind is not None:
         return f"SUCCEEDED: {(output.get('record') or {}).get('outcome', kind)}", "green"

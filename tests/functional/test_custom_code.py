@@ -257,6 +257,13 @@ def test_new_code_on_the_same_data_is_something_new_to_learn(
     (package / "shrunk_model" / "model.py").write_text(MODEL_PY.replace("max_iter=500", "max_iter=700"))
     upload(artifacts, "churn", package)
     assert run("run-6") is False
+    # AND back to v2's code (uploads are content-addressed), rejected as it is: nothing new, though v3 is newer
+    registry.set_status("churn", 3, VersionStatus.REJECTED, "test", "bad too")
+    (package / "shrunk_model" / "model.py").write_text(MODEL_PY.replace("max_iter=500", "max_iter=600"))
+    upload(artifacts, "churn", package)
+    assert validate(registry, data, artifacts, "run-7").learned_by == (
+        "version 2 (rejected, not the champion) learned from exactly this data"
+    )
 
 
 def test_a_custom_spec_without_uploaded_code_fails_validation_saying_how_to_upload(

@@ -271,8 +271,8 @@ def test_a_runs_end_is_one_line_for_a_person() -> None:
     assert skipped[0].startswith("SKIPPED: nothing new to learn") and "mlops pipeline run m --force" in skipped[0]
     changed = _run_outcome("m", {"outcome": {"kind": "skipped"}, "spec_changed": True})[0]
     assert changed == (
-        "SKIPPED: nothing new to learn since the champion's data; the spec changed since it was trained: "
-        "mlops pipeline run m --force trains with it"
+        "SKIPPED: nothing new to learn since the champion's data; the spec changed since it was trained: if in what "
+        "trains, mlops pipeline run m --force trains with it"
     )
     rejected_before = {"outcome": {"kind": "skipped"}, "learned_by": "version 2 (rejected, not the champion) learned"}
     assert _run_outcome("m", rejected_before)[0] == (

@@ -331,8 +331,9 @@ def _learned(
         return False, None
     if learned_already(champion, fingerprint) and champion is not None and champion.code == code:
         return True, None  # uploads are content-addressed: same URI, same code
-    earlier = learned_before(registry.list_versions(name), fingerprint, champion)
-    return (True, earlier) if earlier is not None and earlier.code == code else (False, None)
+    same_code = [version for version in registry.list_versions(name) if version.code == code]
+    earlier = learned_before(same_code, fingerprint, champion)
+    return (True, earlier) if earlier is not None else (False, None)
 
 
 def _request_dataset(
