@@ -763,8 +763,13 @@ def test_a_run_started_through_the_api_records_its_starter(
 
 
 def test_a_run_is_not_started_while_another_run_of_the_model_is_in_flight(
-    invoke: Invoke, registry: Registry, churn_spec: ModelSpec
+    invoke: Invoke, registry: Registry, churn_spec: ModelSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from moto.core.config import default_user_config
+
+    # executions stay RUNNING until stopped, whatever an earlier test's local target turned on (moto's executing
+    # engine would run the one-Pass pipeline to its end at once)
+    monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": False})
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
     registry.put_spec(churn_spec, actor="test")
     # GIVEN a run of churn-b in flight: its execution's name begins with "churn-" too
