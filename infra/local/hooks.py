@@ -83,6 +83,7 @@ MOTO_CONFIG = {
 }
 _botocore = botocore.session.get_session()
 _installed: dict[str, Any] = {}
+_config_before: dict[str, dict[str, Any]] = {}  # moto's settings that install changed, as they were
 
 
 def _operation(service: str, action: str) -> Any:
@@ -310,6 +311,7 @@ def install(functions: FunctionRunner, training: TrainingJobRunner, delivery: De
     """Point moto at the real code. Idempotent; `uninstall` restores moto."""
     for service, settings in MOTO_CONFIG.items():
         section: dict[str, Any] = default_user_config.setdefault(service, {})  # type: ignore[misc]
+        _config_before.setdefault(service, dict(section))  # the first install's: what uninstall puts back
         section.update(settings)
 
     def invoke(  # noqa: PLR0917 - moto's signature
@@ -376,3 +378,6 @@ def uninstall() -> None:
         else:
             setattr(cls, name, original)
     _installed.clear()
+    for service, section in _config_before.items():  # moto as it was: not executing state machines, say
+        default_user_config[service] = section  # type: ignore[literal-required]
+    _config_before.clear()
