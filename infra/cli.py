@@ -131,6 +131,18 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _running_state(*, needs_api: bool = False) -> dict[str, Any] | None:
+    """The running local target's state; None, having said so, when none answers (or, `needs_api`, it serves no
+    API)."""
+    from infra.local.state import read_state
+
+    state = read_state()
+    if state is None or not _reachable(state["endpoint"]) or (needs_api and not state["outputs"].get("api_url")):
+        err.print("No local target is running: start one with `mlops local up`.")
+        return None
+    return state
+
+
 def _reachable(url: str) -> bool:
     try:
         urllib.request.urlopen(url, timeout=2).close()
@@ -142,12 +154,10 @@ def _reachable(url: str) -> bool:
 
 
 def cmd_local_status(args: argparse.Namespace) -> int:
-    from infra.local.state import read_state
     from infra.operations import Platform, Resources
 
-    state = read_state()
-    if state is None or not _reachable(state["endpoint"]):
-        err.print("No local target is running: start one with `mlops local up`.")
+    state = _running_state()
+    if state is None:
         return 1
     os.environ.setdefault("AWS_ENDPOINT_URL", state["endpoint"])
     platform = Platform(Resources.discover(state))
@@ -203,13 +213,12 @@ def cmd_local_status(args: argparse.Namespace) -> int:
 def cmd_local_alerts(args: argparse.Namespace) -> int:
     """What the platform alerted since the last look (the local target's queue on the alerts topic), oldest first;
     each is shown once."""
-    from infra.local.state import LOCAL_ALERTS, read_state
+    from infra.local.state import LOCAL_ALERTS
 
-    state = read_state()
-    queue = (state or {}).get("outputs", {}).get(LOCAL_ALERTS)
-    if state is None or not _reachable(state["endpoint"]):
-        err.print("No local target is running: start one with `mlops local up`.")
+    state = _running_state()
+    if state is None:
         return 1
+    queue = state.get("outputs", {}).get(LOCAL_ALERTS)
     if not queue:
         err.print("This local target keeps no alerts (its deployment has no alerts topic).")
         return 1
@@ -233,13 +242,12 @@ def cmd_local_alerts(args: argparse.Namespace) -> int:
 
 def cmd_local_fire(args: argparse.Namespace) -> int:
     """Deliver the retraining schedule's event for one model now, as if its schedule were due."""
-    from infra.local.state import FIRE_PATH, read_state
+    from infra.local.state import FIRE_PATH
 
-    state = read_state()
-    api_url = (state or {}).get("outputs", {}).get("api_url")
-    if state is None or not api_url or not _reachable(state["endpoint"]):
-        err.print("No local target is running: start one with `mlops local up`.")
+    state = _running_state(needs_api=True)
+    if state is None:
         return 1
+    api_url = state["outputs"]["api_url"]
     platform = _platform()
     _registered(platform, [args.name])
     machine = platform.resources.retraining_state_machine
@@ -1522,18 +1530,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def _failure(args: argparse.Namespace, exc: Exception) -> str | None:
     """A command's failure in a line for a person; None for one we cannot explain."""
+    from infra.operations import DeploymentNotFoundError, StillRunningError  # only once a command failed
+
     if isinstance(exc, MlopsError):
         return f"{type(exc).__name__}: {exc.message}{_did_you_mean(args, exc)}"
     if isinstance(exc, FileNotFoundError):
         return f"{exc.filename}: no such file" if exc.filename else f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, TimeoutError) and type(exc).__name__ != "StillRunningError":  # a change asked for may be done
+    if isinstance(exc, TimeoutError) and not isinstance(exc, StillRunningError):  # a change asked for may be done
         return (
             f"{type(exc).__name__}: {exc}: the platform did not answer in time. What the command asked for may have "
             "been done: look before repeating it (mlops models show NAME, mlops models audit NAME, mlops runs list "
             "NAME)"
         )
     # a missing endpoint, a labels file of the wrong shape, no deployment
-    if isinstance(exc, (OSError, ValueError)) or type(exc).__name__ == "DeploymentNotFoundError":
+    if isinstance(exc, (OSError, ValueError, DeploymentNotFoundError)):
         return f"{type(exc).__name__}: {exc}"
     # AWS's answer or botocore's (no credentials, no region, nothing at the endpoint): its own words say what is wrong
     if type(exc).__module__.startswith("botocore."):  # named without importing botocore on every verb

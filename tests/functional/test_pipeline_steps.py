@@ -184,6 +184,18 @@ def champion_trained(registry: Registry, data: ObjectStore, artifacts: ObjectSto
     promote_version(PromoteRequest(model_name="churn", version=1), registry=registry)
 
 
+def gated(
+    registry: Registry, data: ObjectStore, artifacts: ObjectStore, run_id: str, *, force: bool = False
+) -> tuple[Any, EvaluateResult]:
+    """A run's candidate validated, trained and evaluated by the pipeline's steps, and the gate's decision."""
+    validate(registry, data, artifacts, run_id=run_id, force=force)
+    candidate = train_candidate("churn", run_id, registry=registry, artifacts=artifacts)
+    decision = evaluate_candidate(
+        EvaluateRequest(model_name="churn", run_id=run_id), registry=registry, artifacts=artifacts
+    )
+    return candidate, decision
+
+
 def test_a_spec_that_adds_a_feature_is_compared_with_its_champion_and_one_that_drops_one_says_why_it_is_not(
     uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore, churn_dataset: pa.Table
 ) -> None:
@@ -204,14 +216,10 @@ def test_a_spec_that_adds_a_feature_is_compared_with_its_champion_and_one_that_d
     assert added.champion_metrics is not None
     # WHEN the spec drops a feature the champion reads
     registry.put_spec(parse_spec({**spec, "features": [f for f in spec["features"] if f["name"] != "age"]}), actor="t")
-    validate(registry, data, artifacts, run_id="churn-run-3", force=True)
-    dropped = train_candidate("churn", "churn-run-3", registry=registry, artifacts=artifacts)
+    dropped, decision = gated(registry, data, artifacts, "churn-run-3", force=True)
     # THEN the run trains, and says why the champion was not compared
     assert (dropped.champion_version, dropped.champion_metrics) == (1, None)
     assert dropped.champion_not_compared == "it reads ['age'], which this spec does not have as it had them"
-    decision = evaluate_candidate(
-        EvaluateRequest(model_name="churn", run_id="churn-run-3"), registry=registry, artifacts=artifacts
-    )
     assert "; not compared with champion v1: it reads ['age']" in decision.reason
 
 
@@ -229,14 +237,10 @@ def test_a_spec_with_other_classes_is_not_compared_with_a_champion_that_cannot_p
     registry.put_spec(
         parse_spec({**spec, "metrics": {"primary": "roc_auc"}}), actor="test"
     )  # random labels: no minimum
-    validate(registry, data, artifacts, run_id="churn-run-2")
-    candidate = train_candidate("churn", "churn-run-2", registry=registry, artifacts=artifacts)
+    candidate, decision = gated(registry, data, artifacts, "churn-run-2")
     # THEN the champion's binary metrics are not set against the candidate's over three classes, and the gate says why
     assert (candidate.champion_version, candidate.champion_metrics) == (1, None)
     assert candidate.champion_not_compared == "its classes ['no', 'yes'] are not the candidate's ['maybe', 'no', 'yes']"
-    decision = evaluate_candidate(
-        EvaluateRequest(model_name="churn", run_id="churn-run-2"), registry=registry, artifacts=artifacts
-    )
     assert "; not compared with champion v1: its classes ['no', 'yes']" in decision.reason
 
 

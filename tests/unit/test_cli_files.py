@@ -478,3 +478,15 @@ def test_a_status_the_version_has_already_is_said_unless_the_registry_may_not_be
     else:  # the route's own words, not an AccessDenied of a read made only to say more
         with pytest.raises(ConflictError, match="it cannot become rejected"):
             cli._set_status(platform, args, VersionStatus.REJECTED)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("verb", [["local", "status"], ["local", "alerts"], ["local", "fire", "churn"]])
+def test_the_local_verbs_without_a_running_target_say_how_to_start_one(
+    verb: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infra import cli
+    from infra.local.state import LOCAL_DIR_VARIABLE
+
+    monkeypatch.setenv(LOCAL_DIR_VARIABLE, str(tmp_path))  # no state file there: no target was started
+    assert cli.main(verb) == 1
+    assert capsys.readouterr().err.strip() == "No local target is running: start one with `mlops local up`."

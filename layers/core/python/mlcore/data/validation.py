@@ -452,7 +452,7 @@ def validate_dataset(
         fingerprint=fingerprint,
         nothing_new=nothing_new,
         learned_by=nothing_new_from(earlier) if earlier else "",
-        spec_changed=nothing_new and (earlier or champion) is not None and _spec_changed(earlier or champion, spec),
+        spec_changed=nothing_new and _spec_changed(earlier or champion, spec),
         split=spec.data.split,
         trials=_trials(spec) if not nothing_new else [],
         parallel=spec.estimator.search.parallel if spec.estimator.search else 1,
