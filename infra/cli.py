@@ -436,11 +436,32 @@ def _warn_request_change(platform: Platform, name: str, was: int | None, now: in
         for n, f in after.items()
         if n in before and before[n].nullable and not f.nullable
     ]
+    same_type = [(before[n], f) for n, f in after.items() if n in before and before[n].type == f.type]
+    changes += [change for was_read, read in same_type for change in _narrowed(was_read, read)]
     if changes:
         err.print(
             f"v{now} reads another request than v{was}: it {'; it '.join(changes)}. Clients must follow: "
             f"GET /models/{name}/openapi.json describes what it takes"
         )
+
+
+def _narrowed(before: Any, after: Any) -> list[str]:
+    """How a feature of the same type takes fewer values than it did (a value it took before is now a 400): fewer
+    categories, a higher minimum, a lower maximum, whole numbers only. A feature that takes more says nothing."""
+    name, said = after.name, []
+    if after.categories is not None:
+        dropped = [c for c in before.categories or [] if c not in after.categories]
+        if before.categories is None:
+            said.append(f"takes only {after.categories} for {name} (any other value is a 400)")
+        elif dropped:
+            said.append(f"no longer takes {dropped} for {name} (a 400)")
+    if after.minimum is not None and (before.minimum is None or after.minimum > before.minimum):
+        said.append(f"takes {name} >= {after.minimum:g} only (a smaller one is a 400)")
+    if after.maximum is not None and (before.maximum is None or after.maximum < before.maximum):
+        said.append(f"takes {name} <= {after.maximum:g} only (a larger one is a 400)")
+    if after.integer and not before.integer:
+        said.append(f"takes whole numbers only for {name} (a 400 otherwise)")
+    return said
 
 
 def _bounds(feature: Any) -> str:

@@ -325,6 +325,51 @@ def test_a_promotion_beside_a_running_rollout_says_it_still_runs(
     assert said.strip() == (expected if warned else "")
 
 
+def test_a_new_champion_that_takes_fewer_values_of_a_feature_says_which(capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from infra import cli
+    from mlcore.catalog import SignatureField
+
+    def versions(**changed: Any) -> list[SignatureField]:
+        fields = {
+            "age": {"type": "float", "minimum": 0.0, "maximum": 120.0},
+            "income": {"type": "float"},
+            "visits": {"type": "float"},
+            "region": {"type": "string", "categories": ["n", "s", "e", "w"]},
+            "plan": {"type": "string"},  # allow_unseen: any text
+        }
+        return [SignatureField(name=n, nullable=False, **{**f, **changed.get(n, {})}) for n, f in fields.items()]
+
+    narrowed = {
+        "age": {"minimum": 18.0, "maximum": 100.0},
+        "income": {"minimum": 0.0},
+        "visits": {"integer": True},
+        "region": {"categories": ["n", "s"]},
+        "plan": {"categories": ["basic", "pro"]},
+    }
+    signatures = {
+        1: versions(),
+        2: versions(**narrowed),
+        3: versions(**narrowed),  # the same bounds: nothing narrower
+        4: versions(),  # wider than 2 in every way: a client of 2 is still answered
+    }
+    registry = SimpleNamespace(get_version=lambda name, v: SimpleNamespace(signature=signatures[v]))
+    platform = SimpleNamespace(registry=registry)
+    cli._warn_request_change(platform, "loan", 1, 2)  # type: ignore[arg-type]
+    expected = (
+        "v2 reads another request than v1: it takes age >= 18 only (a smaller one is a 400); it takes age <= 100 "
+        "only (a larger one is a 400); it takes income >= 0 only (a smaller one is a 400); it takes whole numbers "
+        "only for visits (a 400 otherwise); it no longer takes ['e', 'w'] for region (a 400); it takes only "
+        "['basic', 'pro'] for plan (any other value is a 400). Clients must follow: GET /models/loan/openapi.json "
+        "describes what it takes"
+    )
+    assert " ".join(capsys.readouterr().err.split()) == expected  # as the console wraps it
+    cli._warn_request_change(platform, "loan", 2, 3)  # type: ignore[arg-type]
+    cli._warn_request_change(platform, "loan", 2, 4)  # type: ignore[arg-type]
+    assert capsys.readouterr().err == ""
+
+
 def test_a_new_champion_that_reads_another_request_says_how_it_differs(capsys: pytest.CaptureFixture[str]) -> None:
     from types import SimpleNamespace
 
