@@ -19,13 +19,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console, Group
 from rich.table import Table
 
-from mlcore.errors import ConflictError, MlopsError
+from mlcore.errors import ConflictError, MlopsError, NotFoundError
 
 T = TypeVar("T")
 
@@ -1015,7 +1016,6 @@ def _download_report(platform: Platform, name: str, run_id: str, out: Path, *, o
     """The validation report of a pipeline run (HTML and JSON), downloaded and opened where a browser can;
     `output` json: their paths as JSON."""
     from mlcore.catalog import RunFile, run_key
-    from mlcore.errors import NotFoundError
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -1188,7 +1188,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
             if rows and running:
                 console.print(running)
     elif args.action == "show":
-        record = registry.get_run(args.run_id)
+        try:
+            record = registry.get_run(args.run_id)
+        except NotFoundError:
+            return _show_unrecorded(args, platform)
         trials = [r for r in registry.list_runs(record.model_name) if r.parent_run_id == record.run_id]
         since = runs_view.decisions(registry.audit_trail(record.model_name)).get(record.version or 0)
         document = {
@@ -1210,6 +1213,35 @@ def cmd_runs(args: argparse.Namespace) -> int:
             "records": [r.model_dump(mode="json") for r in records],
         }
         emit(args, document, runs_view.compare_table(records))
+    return 0
+
+
+def _show_unrecorded(args: argparse.Namespace, platform: Platform) -> int:
+    """A run without a record yet: one in flight is shown as such (exit 0: a script polls it until its record is
+    there); one whose execution ended without recording it, or no run at all, is not found."""
+    execution = platform.training_execution(args.run_id)
+    if execution is None:
+        raise NotFoundError(f"no run {args.run_id!r} was recorded, nor is one in flight")
+    if execution["status"] != "RUNNING":
+        raise NotFoundError(
+            f"no run {args.run_id!r} was recorded: its execution ended {execution['status']} at "
+            f"{execution['stopDate'].isoformat()[:19]} before recording it (mlops local status, or the Step Functions "
+            "console, shows its history)"
+        )
+    document = json.loads(execution.get("input") or "{}")
+    started = execution["startDate"].astimezone(UTC).isoformat()
+    shown = {
+        "run_id": args.run_id,
+        "model_name": document.get("model_name"),
+        "status": "RUNNING",
+        "started_at": started,
+        "recorded": False,
+    }
+    text = (
+        f"Run {args.run_id} of {document.get('model_name')} is in flight since {started[:19]}: it is recorded once "
+        f"it ends (`mlops runs show {args.run_id}` then)"
+    )
+    emit(args, shown, text)
     return 0
 
 

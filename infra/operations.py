@@ -744,6 +744,16 @@ class Platform:
             return f"{execution.get('status')}: {execution.get('error') or 'no cause recorded'}"
         return describe_failure(failed, self.artifacts).message
 
+    def training_execution(self, run_id: str) -> dict[str, Any] | None:
+        """The training pipeline's execution of a run (a run's id is its execution's name); None when there is
+        none."""
+        machine = self.resources.training_state_machine
+        arn = f"{machine.replace(':stateMachine:', ':execution:', 1)}:{run_id}"
+        try:
+            return dict(self.sfn.describe_execution(executionArn=arn))
+        except (self.sfn.exceptions.ExecutionDoesNotExist, self.sfn.exceptions.InvalidArn):
+            return None
+
     def executions(self, state_machine: str, status: str | None = None) -> list[dict[str, Any]]:
         kwargs = {"stateMachineArn": state_machine, **({"statusFilter": status} if status else {})}
         return list(self.sfn.list_executions(**kwargs)["executions"])

@@ -84,6 +84,16 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
+@pytest.fixture
+def runs_stay_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Executions on moto's Step Functions stay RUNNING until stopped, whatever a local target running in this session
+    turned on (moto's executing engine would run a one-Pass pipeline to its end at once). Ask for it before the state
+    machine is made: the two modes keep their machines apart."""
+    from moto.core.config import default_user_config
+
+    monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": False})
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """A moto server on loopback: the predict function's light clients speak HTTP (no botocore to patch).

@@ -20,12 +20,9 @@ NIGHTLY = "cron(0 2 * * ? *)"
 
 
 @pytest.fixture
-def batch_machine(aws: None, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str]:
+def batch_machine(aws: None, runs_stay_running: None) -> tuple[Any, str]:
     """A stand-in for the batch-scoring state machine on moto's Step Functions, whose executions stay RUNNING
     until stopped (moto's executing engine, which the local target turns on, lets a duplicate name through)."""
-    from moto.core.config import default_user_config
-
-    monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": False})
     return pass_state_machine("batch-scoring")
 
 

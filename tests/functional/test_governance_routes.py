@@ -762,16 +762,6 @@ def test_a_run_started_through_the_api_records_its_starter(
     assert invoke("POST", "/models/nothing-here/runs", {})[0] == 404
 
 
-@pytest.fixture
-def runs_stay_running(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Executions stay RUNNING until stopped, whatever a local target running in this session turned on (moto's
-    executing engine would run the one-Pass pipeline to its end at once). Before the state machine is made: the two
-    modes keep their machines apart."""
-    from moto.core.config import default_user_config
-
-    monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": False})
-
-
 def test_a_run_is_not_started_while_another_run_of_the_model_is_in_flight(
     runs_stay_running: None, invoke: Invoke, registry: Registry, churn_spec: ModelSpec
 ) -> None:
