@@ -162,13 +162,32 @@ class Resources:
         )
 
 
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})  # an endpoint there is a local target's
+
+
+def _unreadable(exc: Exception) -> DeploymentNotFoundError:
+    """The stacks' outputs cannot be read at all: why, and what to do (named by class: botocore is not imported
+    here)."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+    if type(exc).__name__ == "EndpointConnectionError" and urllib.parse.urlsplit(endpoint).hostname in LOOPBACK:
+        todo = f"no local target answers at {endpoint}: start one with `mlops local up` (or unset AWS_ENDPOINT_URL)"
+    elif type(exc).__name__ == "NoRegionError":
+        todo = "set AWS_DEFAULT_REGION to the deployment's region, or start `mlops local up` and run its export line"
+    else:
+        todo = "deploy with `cdk deploy --all` and use its account's credentials, or start `mlops local up`"
+    return DeploymentNotFoundError(f"cannot read the stacks' outputs ({exc}): {todo}")
+
+
 def _stack_outputs() -> dict[str, str]:
     """The outputs of the deployment's own stacks (`MLOPS_PREFIX`, default `mlops`: `MlopsData`, …), never another
     stack's: a second deployment, or any stack with an `ApiUrl`, would send the CLI's calls elsewhere."""
     prefix = os.environ.get("MLOPS_PREFIX") or DEFAULT_PREFIX
     found: dict[str, str] = {}
     wanted = {o.key: o.resource for o in OUTPUTS}
-    cloudformation = boto3_client("cloudformation")
+    try:
+        cloudformation = boto3_client("cloudformation")
+    except Exception as exc:  # no region: say what to do instead
+        raise _unreadable(exc) from exc
     for part in STACKS:
         name = stack_name(prefix, part)
         try:
@@ -178,7 +197,7 @@ def _stack_outputs() -> dict[str, str]:
                 raise DeploymentNotFoundError(f"cannot read the outputs of stack {name} ({exc})") from exc
             continue
         except Exception as exc:  # no credentials or no CloudFormation: say what to do instead
-            raise DeploymentNotFoundError(f"cannot read the stacks' outputs ({exc})") from exc
+            raise _unreadable(exc) from exc
         for output in stacks[0].get("Outputs", []):
             if output["OutputKey"] in wanted:
                 found[wanted[output["OutputKey"]]] = output["OutputValue"]
