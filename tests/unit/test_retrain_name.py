@@ -27,6 +27,7 @@ def test_name_is_deterministic_and_fits_step_functions(name: str, trigger: str, 
     first = retrain_execution_name(name, trigger, event_id)
     assert first == retrain_execution_name(name, trigger, event_id)
     assert STEP_FUNCTIONS_NAME.fullmatch(first), first
+    assert first.startswith(f"{name}-{trigger.replace('_', '-')}-")  # the run's id names its model, whole
 
 
 def test_the_same_event_id_of_two_triggers_gets_two_names() -> None:
@@ -61,5 +62,8 @@ def test_the_name_is_the_model_the_trigger_the_readable_event_and_a_digest() -> 
         == f"churn-new-data-s3-event-id-with-{digest}"
     )
     long = retrain_execution_name("m" * 48, "drift", "e" * 30)
-    assert long.startswith("m" * 40 + "-drift-" + "e" * 16 + "-") and len(long.rsplit("-", 1)[1]) == 8
+    assert long.startswith("m" * 48 + "-drift-" + "e" * 16 + "-") and len(long.rsplit("-", 1)[1]) == 8
+    # the longest name and trigger leave the event id 10 characters: the name is 80 exactly, not 81
+    longest = retrain_execution_name("m" * 48, "degradation", "e" * 30)
+    assert longest.startswith("m" * 48 + "-degradation-" + "e" * 10 + "-") and len(longest) == 80
     assert retrain_execution_name("churn", "drift", "AbC").startswith("churn-drift-AbC-")

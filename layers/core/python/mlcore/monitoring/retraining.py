@@ -46,17 +46,22 @@ if TYPE_CHECKING:
 RETRAINING = "retraining"  # the audit trail's actor
 HANDLED_EVENTS_KEPT = 100  # per model: EventBridge redelivers within hours, not after 100 other events
 NOTHING_NEW = "nothing new to learn"
+EXECUTION_NAME_MAX = 80  # Step Functions' limit on an execution's name
 
 
 def retrain_execution_name(model_name: str, trigger: str, event_id: str) -> str:
-    """Deterministic per model, trigger and event, so a second delivery starts nothing.
+    """Deterministic per model, trigger and event, so a second delivery starts nothing; it begins with the whole
+    model name, as a manual run's does (a run's id names its model).
 
-    Step Functions allows 80 characters of `[A-Za-z0-9_-]`; the digest keeps names of long or
-    unusual event ids distinct after they are shortened.
+    Step Functions allows 80 characters of `[A-Za-z0-9_-]`: the event id is shortened to what is left (16 characters
+    at most; 10 for a 48-character name's degradation), and the digest keeps names of long or unusual event ids
+    distinct after they are shortened.
     """
     digest = hashlib.sha256(f"{model_name}/{trigger}/{event_id}".encode()).hexdigest()[:8]
-    readable = re.sub(r"[^A-Za-z0-9_-]", "-", event_id)[:16]
-    return f"{model_name[:40]}-{trigger.replace('_', '-')}-{readable}-{digest}"
+    named = f"{model_name}-{trigger.replace('_', '-')}"
+    room = EXECUTION_NAME_MAX - len(named) - len(digest) - 2  # the two dashes around the event id
+    readable = re.sub(r"[^A-Za-z0-9_-]", "-", event_id)[: min(16, room)]
+    return f"{named}-{readable}-{digest}"
 
 
 QUERY_NOT_RUN = "the query's result"
