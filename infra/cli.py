@@ -1058,9 +1058,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     body = read_json(Path(args.file).read_text(), args.file) if args.file else read_json(args.json, "--json")
     status, response = _platform().predict(args.name, body)  # a list of rows, or a whole request body
-    console.print_json(json.dumps(response))
+    if status == 200:
+        console.print_json(json.dumps(response))
+        return 0
+    error = response.get("error") if isinstance(response.get("error"), dict) else {}
+    request = f" (request {response['request_id']})" if response.get("request_id") else ""
+    err.print(f"Refused ({status} {error.get('code', 'error')}): {error.get('message', response)}{request}")
     _hint_api_key(status, response)
-    return 0 if status == 200 else 1
+    return 1
 
 
 def _hint_api_key(status: int, answer: dict[str, Any]) -> None:

@@ -270,6 +270,13 @@ def test_predict_sends_a_body_file_as_it_is_or_rows_and_names_a_json_mistake(
     assert code == 0 and len(json.loads(out)["predictions"]) == 1
     code, _, err = cli("predict", "churn", "--json", '{"instances": [}')
     assert code == 1 and "--json: not valid JSON (Expecting value, line 1, column 16)" in err
+    # the API's refusal is a line on stderr, as every failing command's; stdout stays for the answer a script reads
+    code, out, err = cli("predict", "churn-nope", "--json", json.dumps(rows))
+    assert (code, out) == (1, "")
+    assert " ".join(err.split()).startswith("Refused (404 model_not_found): model 'churn-nope' is not registered")
+    code, out, err = cli("predict", "churn", "--json", json.dumps([{**rows[0], "tenure_months": "four"}]))
+    assert (code, out) == (1, "")
+    assert " ".join(err.split()).startswith("Refused (400 bad_request): instances[0].tenure_months: ")
     labels = tmp_path / "labels.csv"
     labels.write_text("request_id,row_index,label\n")
     code, _, err = cli("feedback", "churn", "--file", str(labels))
