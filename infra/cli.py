@@ -1061,7 +1061,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if status == 200:
         console.print_json(json.dumps(response))
         return 0
-    error = response.get("error") if isinstance(response.get("error"), dict) else {}
+    error = response["error"] if isinstance(response.get("error"), dict) else {}
     request = f" (request {response['request_id']})" if response.get("request_id") else ""
     err.print(f"Refused ({status} {error.get('code', 'error')}): {error.get('message', response)}{request}")
     _hint_api_key(status, response)
