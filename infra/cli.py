@@ -395,6 +395,22 @@ def _set_status(platform: Platform, args: argparse.Namespace, status: Any) -> No
         console.print(f"{args.name}: version {args.version} is {status} already; nothing changed")
 
 
+def _end_rollout(platform: Platform, name: str) -> None:
+    """End a rollout; none running (a retry, or another person first) is said as such: nothing changed, exit 0."""
+    from mlcore.catalog import END_ROLLOUT_ROUTE
+    from mlcore.registry import CHALLENGER
+
+    try:
+        platform.govern(END_ROLLOUT_ROUTE, name=name, alias=CHALLENGER)
+    except ConflictError:
+        running = _read_if_allowed(lambda: platform.registry.get_alias(name, CHALLENGER) is not None)
+        if running is not False:
+            raise  # the route's own words, for a caller who may not read the registry
+        console.print(f"{name}: no rollout is running; nothing changed (the champion serves all traffic)")
+        return
+    console.print(f"{name}: rollout ended, the champion serves all traffic")
+
+
 def _read_if_allowed(read: Callable[[], T]) -> T | None:
     """A registry read for what a governance command says beside its result: None when the caller may not read the
     registry (a promoter's or an approver's policy grants the API's routes only) or it does not answer; the command
@@ -566,7 +582,7 @@ def _model_card(platform: Platform, args: argparse.Namespace) -> None:
 
 def _govern(platform: Platform, args: argparse.Namespace) -> int:
     """Governance through the API's IAM routes, signed with the caller's AWS credentials (SigV4)."""
-    from mlcore.catalog import ALIAS_ROUTE, AUDIT_ROUTE, END_ROLLOUT_ROUTE
+    from mlcore.catalog import ALIAS_ROUTE, AUDIT_ROUTE
     from mlcore.registry import CHALLENGER, RolloutMode, VersionStatus
 
     statuses = {"approve": VersionStatus.APPROVED, "reject": VersionStatus.REJECTED, "archive": VersionStatus.ARCHIVED}
@@ -583,8 +599,7 @@ def _govern(platform: Platform, args: argparse.Namespace) -> int:
     elif args.action == "rollback":
         _rollback(platform, args)
     elif args.stop:  # rollout
-        platform.govern(END_ROLLOUT_ROUTE, name=args.name, alias=CHALLENGER)
-        console.print(f"{args.name}: rollout ended, the champion serves all traffic")
+        _end_rollout(platform, args.name)
     else:
         if args.version is None or (args.weight is None) == (not args.shadow):
             raise SystemExit("mlops models rollout NAME VERSION (--weight W | --shadow), or NAME --stop")

@@ -535,3 +535,32 @@ def test_the_local_verbs_without_a_running_target_say_how_to_start_one(
     monkeypatch.setenv(LOCAL_DIR_VARIABLE, str(tmp_path))  # no state file there: no target was started
     assert cli.main(verb) == 1
     assert capsys.readouterr().err.strip() == "No local target is running: start one with `mlops local up`."
+
+
+@pytest.mark.parametrize("challenger", ["none", "running", "unreadable"])
+def test_ending_a_rollout_that_is_not_running_changes_nothing_and_says_so(
+    challenger: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from types import SimpleNamespace
+
+    from botocore.exceptions import ClientError
+
+    from infra import cli
+    from mlcore.errors import ConflictError
+
+    def govern(route: Any, **_: Any) -> dict[str, Any]:
+        raise ConflictError("model 'loan' has no rollout to end (no challenger): the champion serves all traffic")
+
+    def get_alias(name: str, alias: str) -> Any:
+        if challenger == "unreadable":  # a promoter's policy grants the API's routes only
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetItem")
+        return SimpleNamespace(version=2) if challenger == "running" else None
+
+    platform = SimpleNamespace(govern=govern, registry=SimpleNamespace(get_alias=get_alias))
+    if challenger == "none":  # a retry, or another person ended it first
+        cli._end_rollout(platform, "loan")  # type: ignore[arg-type]
+        said = capsys.readouterr().out.strip()
+        assert said == "loan: no rollout is running; nothing changed (the champion serves all traffic)"
+    else:  # a conflict of another kind, or one the caller may not look into: the route's own words
+        with pytest.raises(ConflictError, match="has no rollout to end"):
+            cli._end_rollout(platform, "loan")  # type: ignore[arg-type]
