@@ -296,6 +296,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         spec, answer = change.spec, change.answer
         if args.output == "json":  # the API's answer: `applied` false while the change waits for an approver
             console.print_json(json.dumps(answer))
+        elif answer["applied"] and not answer["diff"]:
+            console.print(f"'{spec.name}' is registered with this spec already; nothing changed")
         elif answer["applied"]:
             console.print(f"Registered '{spec.name}' ({spec.task}, {len(spec.features)} features)")
         else:

@@ -202,6 +202,11 @@ def test_a_waiting_spec_change_is_shown_out_of_date_once_the_spec_is_registered_
     path.write_text(yaml.safe_dump({**document, "description": "a new description"}))
     code, out, err = cli("models", "register", str(path))  # tightens nothing, loosens nothing: applied
     assert code == 0 and "Registered 'churn-spec-stale'" in out, err
+    code, out, err = cli("models", "register", str(path))  # again, as a CI job on every build
+    assert (code, " ".join(out.split())) == (
+        0,
+        "'churn-spec-stale' is registered with this spec already; nothing changed",
+    )
     code, out, err = cli("models", "show", "churn-spec-stale")
     assert code == 0, err
     assert "Out of date: a spec change by" in out and "propose it again (mlops models register)" in out

@@ -572,6 +572,11 @@ def test_a_spec_change_is_audited_with_its_diff_and_one_that_loosens_waits_for_a
     manual = _spec(churn_spec, approval="manual")
     # a first registration, and a stricter change: applied, each with its diff in the audit
     assert invoke("PUT", "/models/churn/spec", manual)[0] == 200
+    # the same spec again (a CI job registers on every build): nothing changed, nothing audited
+    trail = registry.audit_trail("churn")
+    status, body = invoke("PUT", "/models/churn/spec", manual)
+    assert (status, body["applied"], body["diff"]) == (200, True, [])
+    assert registry.audit_trail("churn") == trail
     status, body = invoke("PUT", "/models/churn/spec", _spec(churn_spec, approval="manual", approval_timeout_hours=24))
     assert (status, body["applied"], body["loosens"]) == (200, True, [])
     assert body["diff"] == [{"path": "approval_timeout_hours", "from": 168.0, "to": 24.0}]
