@@ -292,20 +292,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     platform = _platform()
     registry = platform.registry
     if args.action == "register":
-        change = platform.register_spec(Path(args.spec))
-        spec, answer = change.spec, change.answer
-        if args.output == "json":  # the API's answer: `applied` false while the change waits for an approver
-            console.print_json(json.dumps(answer))
-        elif answer["applied"] and not answer["diff"]:
-            console.print(f"'{spec.name}' is registered with this spec already; nothing changed")
-        elif answer["applied"]:
-            console.print(f"Registered '{spec.name}' ({spec.task}, {len(spec.features)} features)")
-        else:
-            console.print(
-                f"The change to '{spec.name}' loosens its governance ({'; '.join(answer['loosens'])}): it waits for "
-                f"an approver, who applies it with `mlops models approve-spec {spec.name}`. Until then nothing of it "
-                "applies: a run trains, and is gated, under the spec as it was"
-            )
+        _register(platform, args)
     elif args.action == "card":
         _model_card(platform, args)
     elif args.action == "approve-spec":
@@ -395,6 +382,23 @@ def _set_status(platform: Platform, args: argparse.Namespace, status: Any) -> No
         if version is None or version.status is not status:
             raise  # the route's own words: another status, or a caller who may not read the registry
         console.print(f"{args.name}: version {args.version} is {status} already; nothing changed")
+
+
+def _register(platform: Platform, args: argparse.Namespace) -> None:
+    change = platform.register_spec(Path(args.spec))
+    spec, answer = change.spec, change.answer
+    if args.output == "json":  # the API's answer: `applied` false while the change waits for an approver
+        console.print_json(json.dumps(answer))
+    elif answer["applied"] and not answer["diff"]:
+        console.print(f"'{spec.name}' is registered with this spec already; nothing changed")
+    elif answer["applied"]:
+        console.print(f"Registered '{spec.name}' ({spec.task}, {len(spec.features)} features)")
+    else:
+        console.print(
+            f"The change to '{spec.name}' loosens its governance ({'; '.join(answer['loosens'])}): it waits for "
+            f"an approver, who applies it with `mlops models approve-spec {spec.name}`. Until then nothing of it "
+            "applies: a run trains, and is gated, under the spec as it was"
+        )
 
 
 def _end_rollout(platform: Platform, name: str) -> None:
