@@ -189,7 +189,13 @@ TYPES = "Input should be 'numeric', 'integer' or 'categorical'"
     [
         (
             lambda r: r.update(name="Churn_Model"),
-            "name: String should match pattern '^[a-z][a-z0-9-]{{1,47}}$', got 'Churn_Model'",
+            "name: String should match pattern '^[a-z][a-z0-9-]{{1,47}}$' (lowercase letters, digits and dashes, "
+            "starting with a letter; 2 to 48 characters), got 'Churn_Model'",
+        ),
+        (
+            lambda r: r.update(name="c" * 49),
+            "name: String should match pattern '^[a-z][a-z0-9-]{{1,47}}$' (lowercase letters, digits and dashes, "
+            f"starting with a letter; 2 to 48 characters), got '{'c' * 49}' (49 characters)",
         ),
         (lambda r: r["features"][1].update(type="float"), f"features.1.type (feature '{{1}}'): {TYPES}, got 'float'"),
         (
@@ -245,6 +251,10 @@ def test_inconsistent_feature_is_refused_naming_it(
     at = f"features.{len(raw['features']) - 1}.{field}"
     assert error.message.startswith(f"{at} (feature 'x'): {message}")
     assert error.field == at
+
+
+def test_a_name_of_48_characters_is_the_longest_taken(raw: dict[str, Any]) -> None:
+    assert parse_spec({**raw, "name": "c" * 48}).name == "c" * 48  # and 49 is refused, saying its length (above)
 
 
 def test_spec_is_immutable(churn_spec: ModelSpec) -> None:

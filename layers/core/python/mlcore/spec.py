@@ -799,6 +799,12 @@ class FeatureView(_Strict):
 
 # pydantic's prefixes of what a validator raised: the validator's own words follow
 _RAISED = ("Value error, ", "Assertion failed, ")
+# A pattern in words, after pydantic's `should match pattern '…'`
+_PATTERN_WORDS = {  # and the longest value it takes
+    NAME_PATTERN: ("lowercase letters, digits and dashes, starting with a letter; 2 to 48 characters", 48),
+    FEATURE_REF_PATTERN: ("a view's name, a dot, and one of its features: `customer-stats.orders_30d`", 48 + 1 + 64),
+    COLUMN_PATTERN: ("letters, digits and underscores, not starting with a digit; 64 characters at most", 64),
+}
 
 
 def _errors(exc: ValidationError, data: Any, root: type[BaseModel]) -> SpecError:
@@ -817,6 +823,10 @@ def _errors(exc: ValidationError, data: Any, root: type[BaseModel]) -> SpecError
     value = first.get("input")
     shown = first["type"] not in ("missing", "extra_forbidden") and isinstance(value, str | int | float | bool)
     got = f", got {value!r}" if shown and len(repr(value)) <= 80 else ""
+    if first["type"] == "string_pattern_mismatch" and first.get("ctx", {}).get("pattern") in _PATTERN_WORDS:
+        words, longest = _PATTERN_WORDS[first["ctx"]["pattern"]]
+        message += f" ({words})"
+        got += f" ({len(value)} characters)" if isinstance(value, str) and len(value) > longest else ""
     if first["type"] == "string_type" and isinstance(value, bool):
         got += f" (read as true/false: quote it; {YAML_BOOLEANS})"
     elif first["type"] == "string_type" and isinstance(value, int | float):
