@@ -166,7 +166,9 @@ def test_a_model_without_champion_is_not_found(
     registry: Registry, service: PredictionService, trained_churn: Any
 ) -> None:
     registry.put_spec(trained_churn.spec, actor="test")
-    with pytest.raises(NotFoundError, match="has no champion version to serve yet"):
+    with pytest.raises(
+        NotFoundError, match=r"to serve \(none was promoted yet, or the champion was archived or rejected\)"
+    ):
         service.describe("churn")
 
 

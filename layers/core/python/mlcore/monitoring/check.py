@@ -96,7 +96,7 @@ def run_drift_check(
                 drift_share=0.0,
                 dataset_drift=False,
                 retrain_recommended=False,
-                summary=f"'{spec.name}' has no champion yet",
+                summary=f"'{spec.name}' has no champion (none was promoted yet, or it was archived or rejected)",
             )
         )
     start = now - timedelta(hours=request.window_hours)

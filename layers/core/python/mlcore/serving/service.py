@@ -262,7 +262,10 @@ class PredictionService:
             spec = self.registry.get_spec(name)
             champion_alias = self.registry.get_alias(name, CHAMPION)
             if champion_alias is None:
-                raise NotFoundError(f"model '{name}' has no champion version to serve yet")
+                raise NotFoundError(
+                    f"model '{name}' has no champion version to serve (none was promoted yet, or the champion was "
+                    "archived or rejected)"
+                )
             champion = self._load(name, champion_alias.version)
             challenger_alias = self.registry.get_alias(name, CHALLENGER)
             challenger = self._challenger(name, challenger_alias)
