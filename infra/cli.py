@@ -299,8 +299,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         from mlcore.catalog import SPEC_APPROVAL_ROUTE
 
         answer = platform.govern(SPEC_APPROVAL_ROUTE, {"reason": args.reason}, name=args.name)
-        console.print(
-            f"Applied the change to '{args.name}' proposed by {answer['proposed_by']} ({'; '.join(answer['loosens'])})"
+        emit(
+            args,
+            answer,
+            f"Applied the change to '{args.name}' proposed by {answer['proposed_by']} ({'; '.join(answer['loosens'])})",
         )
     elif args.action == "list":
         from mlcore.registry import CHALLENGER
@@ -366,7 +368,7 @@ def _promote(platform: Platform, args: argparse.Namespace) -> None:
     before = f"was v{was}" if was is not None else "none before"
     change = f"→ v{version} ({before}){_takes_effect()}"
     said = f"is v{version} already; nothing changed" if was == version else change
-    console.print(f"{args.name}: {args.alias} {said}")
+    emit(args, {**moved, "changed": was != version}, f"{args.name}: {args.alias} {said}")
     if args.alias == CHAMPION and was != version:
         _warn_request_change(platform, args.name, was, version)
         _warn_rollout_beside(platform, args.name, version)
@@ -376,12 +378,15 @@ def _set_status(platform: Platform, args: argparse.Namespace, status: Any) -> No
     """Approve, reject or archive; a version already so (a retry, or another approver first) is said as such, as a
     promotion to the champion is: nothing changed, exit 0."""
     try:
-        console.print(platform.set_status(args.name, args.version, status, args.reason))
+        answer = platform.set_status(args.name, args.version, status, args.reason)
     except ConflictError:
         version = _read_if_allowed(lambda: platform.registry.get_version(args.name, args.version))
         if version is None or version.status is not status:
             raise  # the route's own words: another status, or a caller who may not read the registry
-        console.print(f"{args.name}: version {args.version} is {status} already; nothing changed")
+        already = {"model": args.name, "version": args.version, "status": str(status), "changed": False}
+        emit(args, already, f"{args.name}: version {args.version} is {status} already; nothing changed")
+        return
+    emit(args, {**answer, "changed": True}, answer["serving"])
 
 
 def _register(platform: Platform, args: argparse.Namespace) -> None:
@@ -401,20 +406,22 @@ def _register(platform: Platform, args: argparse.Namespace) -> None:
         )
 
 
-def _end_rollout(platform: Platform, name: str) -> None:
+def _end_rollout(platform: Platform, args: argparse.Namespace) -> None:
     """End a rollout; none running (a retry, or another person first) is said as such: nothing changed, exit 0."""
     from mlcore.catalog import END_ROLLOUT_ROUTE
     from mlcore.registry import CHALLENGER
 
+    name = args.name
     try:
-        platform.govern(END_ROLLOUT_ROUTE, name=name, alias=CHALLENGER)
+        ended = platform.govern(END_ROLLOUT_ROUTE, name=name, alias=CHALLENGER)
     except ConflictError:
         running = _read_if_allowed(lambda: platform.registry.get_alias(name, CHALLENGER) is not None)
         if running is not False:
             raise  # the route's own words, for a caller who may not read the registry
-        console.print(f"{name}: no rollout is running; nothing changed (the champion serves all traffic)")
+        said = f"{name}: no rollout is running; nothing changed (the champion serves all traffic)"
+        emit(args, {"model": name, "alias": CHALLENGER, "version": None, "changed": False}, said)
         return
-    console.print(f"{name}: rollout ended, the champion serves all traffic")
+    emit(args, {**ended, "changed": True}, f"{name}: rollout ended, the champion serves all traffic")
 
 
 def _read_if_allowed(read: Callable[[], T]) -> T | None:
@@ -434,7 +441,7 @@ def _rollback(platform: Platform, args: argparse.Namespace) -> None:
     from mlcore.registry import CHAMPION
 
     moved = platform.govern(ROLLBACK_ROUTE, {"reason": args.reason}, name=args.name, alias=args.alias)
-    console.print(f"{args.name}: {args.alias} rolled back to v{moved['version']}{_takes_effect()}")
+    emit(args, moved, f"{args.name}: {args.alias} rolled back to v{moved['version']}{_takes_effect()}")
     if args.alias == CHAMPION:
         _warn_request_change(platform, args.name, moved.get("previous_version"), moved["version"])
 
@@ -605,7 +612,7 @@ def _govern(platform: Platform, args: argparse.Namespace) -> int:
     elif args.action == "rollback":
         _rollback(platform, args)
     elif args.stop:  # rollout
-        _end_rollout(platform, args.name)
+        _end_rollout(platform, args)
     else:
         if args.version is None or (args.weight is None) == (not args.shadow):
             raise SystemExit("mlops models rollout NAME VERSION (--weight W | --shadow), or NAME --stop")
@@ -617,7 +624,7 @@ def _govern(platform: Platform, args: argparse.Namespace) -> int:
         share = "shadow: scored on every request, never answers"
         if not args.shadow:
             share = f"answers {args.weight:.0%} of traffic"
-        console.print(f"{args.name}: challenger v{moved['version']} ({share})")
+        emit(args, moved, f"{args.name}: challenger v{moved['version']} ({share})")
     return 0
 
 
@@ -770,17 +777,18 @@ def cmd_data(args: argparse.Namespace) -> int:
 
         def sent(relative: str) -> None:
             uploaded.append(relative)
-            if console.is_terminal:
+            if console.is_terminal and args.output != "json":
                 console.print(f"  {relative}")
 
         uri = _platform().upload_dataset_folder(args.name, path, on_file=sent)
-        console.print(f"Uploaded {len(uploaded)} file{'s' if len(uploaded) != 1 else ''} of {path} → {uri}")
+        said = f"Uploaded {len(uploaded)} file{'s' if len(uploaded) != 1 else ''} of {path} → {uri}"
+        emit(args, {"model": args.name, "uri": uri, "files": uploaded}, said)
         skipped = [f.relative_to(path).as_posix() for f in folder_files(path)[1]]
         if skipped:
             err.print(f"Not data files ({', '.join(DATA_SUFFIXES)}), so not uploaded: {', '.join(skipped)}")
         return 0
     size = path.stat().st_size if path.is_file() else 0
-    if not console.is_terminal or size < PROGRESS_BYTES:
+    if not console.is_terminal or size < PROGRESS_BYTES or args.output == "json":
         uri = _platform().upload_dataset_file(args.name, path)
     else:
         from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
@@ -790,7 +798,7 @@ def cmd_data(args: argparse.Namespace) -> int:
         ) as bar:
             task = bar.add_task(f"Uploading {path.name}", total=size)
             uri = _platform().upload_dataset_file(args.name, path, progress=lambda sent: bar.advance(task, sent))
-    console.print(f"Uploaded {path} → {uri}")
+    emit(args, {"model": args.name, "uri": uri, "files": [path.name]}, f"Uploaded {path} → {uri}")
     return 0
 
 
@@ -1388,6 +1396,7 @@ def _models_parser(sub: Any) -> None:
         p.add_argument("name", help=MODEL_NAME)
         p.add_argument("version", type=int, help="the version's number (mlops models show NAME lists them)")
         p.add_argument("--reason", default="", help=REASON)
+        _output(p)
         if action == "promote":
             p.add_argument("--alias", default="champion", help="the alias to move (default: champion)")
             p.add_argument(
@@ -1404,10 +1413,12 @@ def _models_parser(sub: Any) -> None:
     )
     rollout.add_argument("--stop", action="store_true", help="end the rollout: the champion answers all traffic")
     rollout.add_argument("--reason", default="", help=REASON)
+    _output(rollout)
     rollback = models.add_parser("rollback", help="point an alias back at the version it served before")
     rollback.add_argument("name", help=MODEL_NAME)
     rollback.add_argument("--alias", default="champion", help="the alias to move back (default: champion)")
     rollback.add_argument("--reason", default="", help=REASON)
+    _output(rollback)
     card = models.add_parser("card", help="a version's model card (default: the champion's), from the registry")
     card.add_argument("name", help=MODEL_NAME)
     card.add_argument("version", type=int, nargs="?", help="the version (default: the champion)")
@@ -1418,6 +1429,7 @@ def _models_parser(sub: Any) -> None:
     )
     approve_spec.add_argument("name", help=MODEL_NAME)
     approve_spec.add_argument("--reason", default="", help=REASON)
+    _output(approve_spec)
     audit = models.add_parser("audit", help="a model's audit trail: every change, by whom (principal ARN) and when")
     audit.add_argument("name", help=MODEL_NAME)
     _output(audit)
@@ -1532,6 +1544,7 @@ def parser() -> argparse.ArgumentParser:
     )
     upload.add_argument("name", help=MODEL_NAME)
     upload.add_argument("file", help="a .csv, .csv.gz or .parquet file of labelled rows")
+    _output(upload)
     sub.choices["data"].set_defaults(func=cmd_data)
     code = sub.add_parser("code", help="a model's own training code (estimator kind custom)")
     code_upload = code.add_subparsers(dest="action", required=True).add_parser(

@@ -536,10 +536,11 @@ class Platform:
             name, registry=self.registry, data=self.data, dynamodb=self.client("dynamodb"), table=table
         )
 
-    def set_status(self, name: str, version: int, status: VersionStatus, reason: str = "") -> str:
-        """Approve, reject or archive a version through the API's IAM route; what it did to serving, in words."""
+    def set_status(self, name: str, version: int, status: VersionStatus, reason: str = "") -> dict[str, Any]:
+        """Approve, reject or archive a version through the API's IAM route: its answer (`serving` says in words
+        what it did to serving)."""
         route = STATUS_ROUTES[status]
-        return str(self.govern(route, {"reason": reason}, name=name, version=str(version))["serving"])
+        return dict(self.govern(route, {"reason": reason}, name=name, version=str(version)))
 
     def export_audit(self, name: str, *, view: bool = False) -> AuditExport:
         """The exported audit records of a model (or a feature view), oldest first, checked against the table."""

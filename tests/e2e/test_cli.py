@@ -504,6 +504,13 @@ def test_a_recalled_champion_falls_back_and_the_alerts_topic_says_so(
     # AND rejecting it again (a retry, or a second on-call) changes nothing, and says so
     code, out, err = cli("models", "reject", "churn-recall", "2", "--reason", "label leak")
     assert (code, " ".join(out.split())) == (0, "churn-recall: version 2 is rejected already; nothing changed"), err
+    # AND a script reads each move as the route's answer: archived v1 leaves no champion, a promotion of none fails
+    code, out, err = cli("models", "archive", "churn-recall", "1", "--reason", "retired", "--output", "json")
+    archived = json.loads(out)
+    assert code == 0 and (archived["model"], archived["version"], archived["status"]) == ("churn-recall", 1, "archived")
+    assert archived["changed"] is True and "no champion" in archived["serving"], err
+    code, out, err = cli("models", "archive", "churn-recall", "1", "--output", "json")
+    assert (code, json.loads(out)["changed"]) == (0, False), err
 
 
 def test_the_model_card_of_the_champion_comes_from_the_registry_in_markdown_html_or_json(

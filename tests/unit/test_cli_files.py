@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -237,9 +238,38 @@ def test_a_large_upload_to_a_terminal_shows_its_progress(
     console = Console(file=screen, force_terminal=terminal, width=120, highlight=False, markup=False, color_system=None)
     monkeypatch.setattr(cli, "console", console)
     monkeypatch.setattr(cli, "_platform", Uploads)
-    assert cli.cmd_data(argparse.Namespace(name="churn", file=str(path))) == 0
+    assert cli.cmd_data(argparse.Namespace(name="churn", file=str(path), output="text")) == 0
     assert calls == [shown] and ("Uploading big.csv" in screen.getvalue()) is shown
     assert screen.getvalue().rstrip().endswith("s3://data/datasets/churn/x.csv")
+
+
+def test_an_upload_for_a_script_prints_where_it_went_as_json_and_no_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from rich.console import Console
+
+    from infra import cli
+
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"x" * (9 << 20))  # a progress bar's size, on a terminal
+    progress_given: list[Any] = []
+
+    class Uploads:
+        def upload_dataset_file(self, name: str, file: Path, progress: Any = None) -> str:
+            progress_given.append(progress)
+            return "s3://data/datasets/churn/x.csv"
+
+    monkeypatch.setattr(cli, "console", Console(file=io.StringIO(), force_terminal=True))
+    monkeypatch.setattr(cli, "_platform", Uploads)
+    assert cli.cmd_data(argparse.Namespace(name="churn", file=str(path), output="json")) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "model": "churn",
+        "uri": "s3://data/datasets/churn/x.csv",
+        "files": ["big.csv"],
+    }
+    assert progress_given == [None]
 
 
 @pytest.mark.parametrize(
@@ -516,10 +546,14 @@ def test_a_status_the_version_has_already_is_said_unless_the_registry_may_not_be
         return SimpleNamespace(status=VersionStatus.REJECTED)
 
     platform = SimpleNamespace(set_status=set_status, registry=SimpleNamespace(get_version=get_version))
-    args = SimpleNamespace(name="loan", version=2, reason="")
+    args = SimpleNamespace(name="loan", version=2, reason="", output="text")
     if readable:
         cli._set_status(platform, args, VersionStatus.REJECTED)  # type: ignore[arg-type]
         assert capsys.readouterr().out.strip() == "loan: version 2 is rejected already; nothing changed"
+        script = SimpleNamespace(name="loan", version=2, reason="", output="json")
+        cli._set_status(platform, script, VersionStatus.REJECTED)  # type: ignore[arg-type]
+        answer = json.loads(capsys.readouterr().out)
+        assert answer == {"model": "loan", "version": 2, "status": "rejected", "changed": False}
     else:  # the route's own words, not an AccessDenied of a read made only to say more
         with pytest.raises(ConflictError, match="it cannot become rejected"):
             cli._set_status(platform, args, VersionStatus.REJECTED)  # type: ignore[arg-type]
@@ -557,10 +591,31 @@ def test_ending_a_rollout_that_is_not_running_changes_nothing_and_says_so(
         return SimpleNamespace(version=2) if challenger == "running" else None
 
     platform = SimpleNamespace(govern=govern, registry=SimpleNamespace(get_alias=get_alias))
+    args = SimpleNamespace(name="loan", output="text")
     if challenger == "none":  # a retry, or another person ended it first
-        cli._end_rollout(platform, "loan")  # type: ignore[arg-type]
+        cli._end_rollout(platform, args)  # type: ignore[arg-type]
         said = capsys.readouterr().out.strip()
         assert said == "loan: no rollout is running; nothing changed (the champion serves all traffic)"
+        cli._end_rollout(platform, SimpleNamespace(name="loan", output="json"))  # type: ignore[arg-type]
+        answer = json.loads(capsys.readouterr().out)
+        assert answer == {"model": "loan", "alias": "challenger", "version": None, "changed": False}
     else:  # a conflict of another kind, or one the caller may not look into: the route's own words
         with pytest.raises(ConflictError, match="has no rollout to end"):
-            cli._end_rollout(platform, "loan")  # type: ignore[arg-type]
+            cli._end_rollout(platform, args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("was", "changed"), [(1, True), (2, False)])
+def test_a_promotion_for_a_script_is_the_routes_answer_and_whether_it_moved(
+    was: int, changed: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from types import SimpleNamespace
+
+    from infra import cli
+
+    moved = {"model": "loan", "alias": "champion", "version": 2, "previous_version": was, "actor": "arn:alice"}
+    platform = SimpleNamespace(govern=lambda route, body, **_: moved)
+    monkeypatch.setattr(cli, "_warn_request_change", lambda *_: None)  # what it says beside, on stderr
+    monkeypatch.setattr(cli, "_warn_rollout_beside", lambda *_: None)
+    args = SimpleNamespace(name="loan", version=2, reason="", alias="champion", expected_version=None, output="json")
+    cli._promote(platform, args)  # type: ignore[arg-type]
+    assert json.loads(capsys.readouterr().out) == {**moved, "changed": changed}
