@@ -1158,7 +1158,8 @@ def cmd_feedback(args: argparse.Namespace) -> int:
             _hint_api_key(status, answer)
             return 1
         accepted += answer["accepted"]
-    console.print(f"{accepted} label{'s' if accepted != 1 else ''} stored for '{args.name}'")
+    stored = {"model": args.name, "accepted": accepted, "labels": len(labels)}
+    emit(args, stored, f"{accepted} label{'s' if accepted != 1 else ''} stored for '{args.name}'")
     return 0
 
 
@@ -1568,6 +1569,7 @@ def parser() -> argparse.ArgumentParser:
     feedback = sub.add_parser("feedback", help="send ground-truth labels (request_id,row_index,label) to the API")
     feedback.add_argument("name", help=MODEL_NAME)
     feedback.add_argument("--file", required=True, help="a .csv with a header, or .jsonl")
+    _output(feedback)
     feedback.set_defaults(func=cmd_feedback)
 
     _runs_parser(sub)

@@ -244,6 +244,8 @@ def test_feedback_from_a_csv_or_a_jsonl_file(demo: DemoResult, platform: Platfor
     lines.write_text(json.dumps({"request_id": request_id, "row_index": 2, "label": "yes"}) + "\n")
     code, out, _ = cli("feedback", "churn", "--file", str(lines))
     assert (code, out.strip()) == (0, "1 label stored for 'churn'")
+    code, out, _ = cli("feedback", "churn", "--file", str(lines), "--output", "json")  # a script's
+    assert (code, json.loads(out)) == (0, {"model": "churn", "accepted": 1, "labels": 1})
     # a row labelled twice in the file: both are sent, and the user is told which one counts
     labels.write_text(f"request_id,row_index,label\n{request_id},1,no\n{request_id},1,yes\n")
     code, out, err = cli("feedback", "churn", "--file", str(labels))
