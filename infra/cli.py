@@ -230,13 +230,16 @@ def cmd_local_alerts(args: argparse.Namespace) -> int:
     while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
         for message in batch:
             notification = json.loads(message["Body"])  # SNS's envelope
+            model = notification.get("MessageAttributes", {}).get("model", {}).get("Value")  # the model it is about
             alerts.append(
-                {"at": notification.get("Timestamp"), "subject": notification.get("Subject"),
+                {"at": notification.get("Timestamp"), "subject": notification.get("Subject"), "model": model,
                  "message": notification.get("Message")}
             )  # fmt: skip
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
     alerts.sort(key=lambda alert: str(alert["at"]))
-    text = "\n".join(f"{a['at']}  {a['subject']}\n  {a['message']}" for a in alerts) or "No alerts since the last look."
+    about = [f" ({a['model']})" if a["model"] else "" for a in alerts]
+    lines = [f"{a['at']}  {a['subject']}{model}\n  {a['message']}" for a, model in zip(alerts, about, strict=True)]
+    text = "\n".join(lines) or "No alerts since the last look."
     emit(args, alerts, text)
     return 0
 

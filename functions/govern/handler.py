@@ -31,11 +31,11 @@ def settings() -> GovernSettings:
 def governance() -> Governance:
     config = settings()
 
-    def alert(subject: str, message: str) -> None:
+    def alert(subject: str, message: str, model: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            publish_alert(config.alerts_topic_arn, subject, message)
+            publish_alert(config.alerts_topic_arn, subject, message, model)
         except (BotoCoreError, ClientError):
             # The change is made and its registry event on its way to EventBridge: say the alert failed, in the
             # logs (an error alarm), rather than answer a 503 that would have the caller retry a done change.

@@ -17,8 +17,8 @@ def settings() -> RequestApprovalSettings:
     return RequestApprovalSettings()
 
 
-def alert(subject: str, message: str) -> None:
-    publish_alert(settings().alerts_topic_arn, subject, message)
+def alert(subject: str, message: str, model: str) -> None:
+    publish_alert(settings().alerts_topic_arn, subject, message, model)
 
 
 @logger.inject_lambda_context(correlation_id_path="model_name")

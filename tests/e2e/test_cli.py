@@ -20,13 +20,15 @@ from infra.operations import Platform, Resources
 pytestmark = pytest.mark.e2e
 
 
-def alerts(target: LocalTarget, platform: Platform) -> Callable[[], list[str]]:
-    """Subscribe a queue to the alerts topic; the returned function reads what was published since."""
+def alerts(target: LocalTarget, platform: Platform, model: str | None = None) -> Callable[[], list[str]]:
+    """Subscribe a queue to the alerts topic (with `model`, as a team routes its own models' alerts: a filter policy
+    on the `model` message attribute); the returned function reads what was published since."""
     sqs = platform.client("sqs")
     queue = sqs.create_queue(QueueName=f"alerts-{time.monotonic_ns()}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     (topic,) = target.deployment.topics.values()
-    platform.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    policy = {"FilterPolicy": json.dumps({"model": [model]})} if model else {}
+    platform.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes=policy)
 
     def read() -> list[str]:
         messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
@@ -45,7 +47,7 @@ def test_a_failed_validation_says_which_step_failed_why_and_where_the_report_is(
     plans[:11] = ["platinum"] * 11
     bad = table.set_column(table.column_names.index("plan"), "plan", __import__("pyarrow").array(plans))
     platform.upload_dataset("churn-bad-data", parquet(bad), "parquet")
-    published = alerts(target, platform)
+    published, others = alerts(target, platform, "churn-bad-data"), alerts(target, platform, "churn-other")
     # WHEN the pipeline runs from the CLI
     code, _, err = cli("pipeline", "run", "churn-bad-data")
     # THEN it says which step failed, with the error's type and message, and where the report is
@@ -60,8 +62,9 @@ def test_a_failed_validation_says_which_step_failed_why_and_where_the_report_is(
     run_id = lines[2].rsplit(" ", 1)[1]
     assert lines[2] == f"Download it with: mlops pipeline report churn-bad-data {run_id}"
     assert "Traceback" not in err and "stackTrace" not in err
-    # AND the alert says the same, in the same words
+    # AND the alert says the same, in the same words, to whoever routes this model's alerts, and to no one else
     assert published() == [err.strip()]
+    assert others() == []
     # AND the command it names downloads the report
     code, _, _ = cli("pipeline", "report", "churn-bad-data", run_id, "--out", str(tmp_path))
     assert code == 0
@@ -388,7 +391,7 @@ def test_monitor_run_sees_the_traffic_sent_a_moment_before(
     assert out.index(verdict) < out.index("churn-fresh: retraining not started")
     # and the alert says where the report is
     alerts = json.loads(cli("local", "alerts", "--output", "json")[1])
-    [drift] = [a["message"] for a in alerts if a["subject"] == "Model drift detected" and "churn-fresh" in a["message"]]
+    [drift] = [a["message"] for a in alerts if a["subject"] == "Model drift detected" and a["model"] == "churn-fresh"]
     assert drift.startswith(verdict) and drift.endswith(": mlops monitor report churn-fresh shows it)")
     # and in JSON, the drifted model's result has the check's flags beside its decisions
     code, out, _ = cli("monitor", "run", "--model", "churn-fresh", "--output", "json")
@@ -479,6 +482,27 @@ def test_code_upload_stores_the_folder_by_its_sha256_and_says_where(
     )
 
 
+def test_a_gate_rejection_alerts_whoever_routes_the_model_in_words(
+    demo: DemoResult, target: LocalTarget, platform: Platform, cli: Cli, tmp_path: Path
+) -> None:
+    # GIVEN a model whose gate no candidate passes, and its team's queue on the alerts topic
+    register_copy(platform, tmp_path, "churn-gated", metrics={"primary": "roc_auc", "minimum": {"roc_auc": 0.9999}})
+    platform.upload_dataset("churn-gated", parquet(churn_table(800, seed=8)), "parquet")
+    published = alerts(target, platform, "churn-gated")
+    # WHEN its run's candidate is rejected
+    code, out, err = cli("pipeline", "run", "churn-gated", "--output", "json")
+    run_id = json.loads(out)["run_id"]
+    assert code == 0, err
+    # THEN the alert says which model, which run and why, in a sentence, not the state's JSON
+    [message] = published()
+    assert message.startswith(
+        f"churn-gated: the candidate of run {run_id} was rejected by the evaluation gate: roc_auc 0."
+    ), message
+    assert message.endswith(
+        f" misses the minimum 0.9999. The champion keeps serving (mlops runs show {run_id} has every metric)."
+    ), message
+
+
 def test_a_recalled_champion_falls_back_and_the_alerts_topic_says_so(
     demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path
 ) -> None:
@@ -498,6 +522,7 @@ def test_a_recalled_champion_falls_back_and_the_alerts_topic_says_so(
     assert platform.registry.get_alias("churn-recall").version == 1  # type: ignore[union-attr]
     code, out, err = cli("local", "alerts", "--output", "json")
     [alert] = [a for a in json.loads(out) if a["subject"] == "Champion of churn-recall taken out of serving"]
+    assert alert["model"] == "churn-recall"
     assert "the champion falls back to v1. Reason: label leak." in alert["message"] and alert["at"]
     assert cli("local", "alerts")[1].strip() == "No alerts since the last look."
     # AND a rejected version is final

@@ -519,11 +519,12 @@ def test_asking_for_a_decision_keeps_the_token_and_says_what_to_compare_and_run(
     registry: Registry, versions: Callable[..., int]
 ) -> None:
     champion, pending = versions(promote=True), versions(VersionStatus.PENDING)
-    told: list[tuple[str, str]] = []
+    told: list[tuple[str, str, str]] = []
     request = ApprovalRequest(model_name="churn", version=pending, run_id="run-2", champion_version=champion, token="t")
     asked = request_decision(request, registry=registry, alert=lambda *alert: told.append(alert))
     assert (asked.status, registry.approval_token("churn", pending)) == (VersionStatus.PENDING, "t")
-    [(subject, message)] = told
+    [(subject, message, model)] = told
+    assert model == "churn"
     assert subject == f"churn v{pending} awaits approval"
     metrics = registry.get_version("churn", pending).metrics
     name, value = sorted(metrics.items())[0]
@@ -548,7 +549,7 @@ def test_the_timeout_rejects_a_pending_version_and_leaves_a_decided_one(
     registry: Registry, versions: Callable[..., int]
 ) -> None:
     pending, approved = versions(VersionStatus.PENDING), versions()
-    told: list[tuple[str, str]] = []
+    told: list[tuple[str, str, str]] = []
     for number in (pending, approved):
         request = ApprovalRequest(model_name="churn", version=number, run_id="r", expire=True)
         request_decision(request, registry=registry, alert=lambda *alert: told.append(alert))
@@ -556,7 +557,9 @@ def test_the_timeout_rejects_a_pending_version_and_leaves_a_decided_one(
     assert registry.get_version("churn", approved).status is VersionStatus.APPROVED  # decided at the last moment
     [change] = [r for r in registry.audit_trail("churn") if r.action == "status_changed"]
     assert (change.actor, change.details["reason"]) == (APPROVAL_TIMEOUT, "no decision within 168 h")
-    assert [subject for subject, _ in told] == [f"churn v{pending} rejected: no decision in time"]
+    assert [(subject, model) for subject, _, model in told] == [
+        (f"churn v{pending} rejected: no decision in time", "churn")
+    ]
 
 
 # -- spec changes (PUT /models/{name}/spec) --------------------------------------------------------------------

@@ -54,7 +54,7 @@ class Governance:
     never)."""
 
     registry: Registry
-    alert: Callable[[str, str], None] | None = None
+    alert: Callable[[str, str, str], None] | None = None  # subject, message, the model it is about
     complete: Callable[[str, bool, dict[str, Any]], None] | None = None
     start_run: Callable[[PipelineInput, str], str] | None = None
     run_starter: Callable[[str], str] | None = None
@@ -125,6 +125,7 @@ def _change_status(governance: Governance, call: Call, status: VersionStatus) ->
             governance.alert(
                 f"Champion of {name} taken out of serving",
                 f"{serving}. Reason: {request.reason or 'none given'}. By {actor}.",
+                name,
             )
     return {
         "model": name,

@@ -66,9 +66,11 @@ def store(bucket: str) -> ObjectStore:
     return ObjectStore(bucket, client("s3"))
 
 
-def publish_alert(topic_arn: str, subject: str, message: str) -> None:
-    """An alert on the alerts topic (SNS takes a subject of up to 100 characters)."""
-    client("sns").publish(TopicArn=topic_arn, Subject=subject[:100], Message=message)
+def publish_alert(topic_arn: str, subject: str, message: str, model: str) -> None:
+    """An alert on the alerts topic (SNS takes a subject of up to 100 characters), with the model it is about as the
+    `model` message attribute, which a subscription's filter policy routes by (a team's pager gets its models')."""
+    attributes = {"model": {"DataType": "String", "StringValue": model}}
+    client("sns").publish(TopicArn=topic_arn, Subject=subject[:100], Message=message, MessageAttributes=attributes)
 
 
 _shutdown_hooks: list[Callable[[], object]] = []

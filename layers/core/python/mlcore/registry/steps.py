@@ -139,7 +139,7 @@ def _metrics_line(metrics: dict[str, float], against: dict[str, float] | None) -
 
 
 def request_decision(
-    request: ApprovalRequest, *, registry: Registry, alert: Callable[[str, str], None]
+    request: ApprovalRequest, *, registry: Registry, alert: Callable[[str, str, str], None]
 ) -> ApprovalResult:
     """Ask for a person's decision on a pending version (its pipeline waits with `request.token`), or, once the
     wait timed out (`request.expire`), reject it.
@@ -158,7 +158,7 @@ def request_decision(
             reason = f"no decision within {spec.approval_timeout_hours:g} h"
             version = registry.set_status(name, number, VersionStatus.REJECTED, APPROVAL_TIMEOUT, reason)
             said = f"{name} v{number} is rejected: {reason}"
-            alert(f"{name} v{number} rejected: no decision in time", f"{said} (run {request.run_id}).")
+            alert(f"{name} v{number} rejected: no decision in time", f"{said} (run {request.run_id}).", name)
         return ApprovalResult(model_name=name, version=number, status=version.status, said=said)
     if not request.token:
         raise ValueError("the approval step needs the task token ($$.Task.Token) to wait with")
@@ -177,5 +177,5 @@ def request_decision(
         f"Reject:  mlops models reject {name} {number} --reason '...'",
         f"Without a decision within {spec.approval_timeout_hours:g} h it is rejected.",
     ]
-    alert(f"{name} v{number} awaits approval", "\n".join(lines))
+    alert(f"{name} v{number} awaits approval", "\n".join(lines), name)
     return ApprovalResult(model_name=name, version=number, status=version.status, said=lines[0])
