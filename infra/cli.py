@@ -319,6 +319,12 @@ def cmd_models(args: argparse.Namespace) -> int:
                     "task": str(spec.task),
                     "champion": alias.version if alias else None,
                     "challenger": _rollout(rollout),
+                    # the same as data, for scripts: {"version", "mode", "weight"}
+                    "rollout": (
+                        {"version": rollout.version, "mode": str(rollout.mode), "weight": rollout.weight}
+                        if rollout is not None and rollout.mode is not None
+                        else None
+                    ),
                     "versions": len(registry.list_versions(spec.name)),
                 }
             )
@@ -971,14 +977,18 @@ def _run_outcome(name: str, output: Any, *, serving: bool = True) -> tuple[str, 
     return f"SUCCEEDED: {json.dumps(output)}", "green"
 
 
-def cmd_batch(args: argparse.Namespace) -> int:
+def _batch_request(args: argparse.Namespace) -> Any:
+    """The batch request the options make (`BatchRequest`), or None once what is wrong with one is said (exit 2)."""
     from pydantic import ValidationError
 
     from mlcore.catalog import BatchRequest
 
-    platform = _platform()
+    if args.output in ("json", "text"):  # another verb's --output: here it is the prefix the scores go under
+        err.print(f"--output: batch predict's --output is the s3:// prefix to write under; --json prints JSON, got "
+                  f"{args.output!r}")  # fmt: skip
+        return None
     try:
-        request = BatchRequest(
+        return BatchRequest(
             model_name=args.name,
             input=args.input,
             output=args.output,
@@ -990,7 +1000,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
         first = exc.errors()[0]
         option = "--" + str(first["loc"][0]).replace("_", "-")
         err.print(f"{option}: {first['msg']}, got {first.get('input')!r}")
+        return None
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    request = _batch_request(args)
+    if request is None:
         return 2
+    platform = _platform()
     arn = platform.start_batch(request)
     quiet = args.json  # `--output` is the batch's output prefix here
     if not quiet:

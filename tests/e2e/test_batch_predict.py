@@ -94,6 +94,10 @@ def test_a_batch_that_cannot_start_says_why(demo: DemoResult, platform: Platform
     for option, value, said in (("--lambda-mb", "999", "less than or equal to 256"), ("--version", "0", "greater")):
         code, _, err = cli("batch", "predict", "churn", option, value)
         assert code == 2 and err.startswith(f"{option}: Input should be {said}") and f"got {int(value)}" in err, err
+    # AND another verb's `--output json` is told apart from the prefix the scores go under
+    code, _, err = cli("batch", "predict", "churn", "--output", "json")
+    assert code == 2 and " ".join(err.split()).startswith("--output: batch predict's --output is the s3:// prefix"), err
+    assert len(platform.sfn.list_executions(stateMachineArn=machine)["executions"]) == started
 
 
 def test_a_batch_of_files_without_rows_says_it_scored_none_rather_than_name_a_predictions_folder(

@@ -109,7 +109,8 @@ def test_a_canary_routes_each_caller_to_a_stable_version(
         assert described["challenger"] == {"version": 1, "mode": "canary", "weight": 0.3}
         # and a script reading the CLI sees the rollout too
         code, out, _ = cli("models", "list", "--output", "json")
-        assert next(row for row in json.loads(out) if row["model"] == "churn")["challenger"] == "v1 (canary 30%)"
+        listed = next(row for row in json.loads(out) if row["model"] == "churn")
+        assert (listed["challenger"], listed["rollout"]) == ("v1 (canary 30%)", described["challenger"])
         code, out, _ = cli("models", "show", "churn", "--output", "json")
         shown = json.loads(out)["challenger"]
         assert (code, shown["version"], shown["mode"], shown["weight"]) == (0, 1, "canary", 0.3)
