@@ -69,5 +69,12 @@ def test_models_list_imports_nothing_heavy(moto_server: str, monkeypatch: pytest
     result = run_light(["models", "list", "--output", "json"], env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout) == [
-        {"model": "churn", "task": "classification", "champion": None, "challenger": None, "versions": 0}
+        {
+            "model": "churn",
+            "task": "classification",
+            "champion": None,
+            "challenger": None,
+            "rollout": None,
+            "versions": 0,
+        }
     ]
