@@ -326,12 +326,14 @@ def cmd_models(args: argparse.Namespace) -> int:
                         else None
                     ),
                     "versions": len(registry.list_versions(spec.name)),
+                    "retired": spec.retired,
                 }
             )
         table = Table("model", "task", "champion", "challenger", "versions")
         for row in rows:
+            model = f"{row['model']} (retired)" if row["retired"] else row["model"]
             table.add_row(
-                row["model"], row["task"], str(row["champion"] or "-"), row["challenger"] or "-", str(row["versions"])
+                model, row["task"], str(row["champion"] or "-"), row["challenger"] or "-", str(row["versions"])
             )
         emit(args, rows, table)
     elif args.action == "show":

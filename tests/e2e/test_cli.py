@@ -503,6 +503,37 @@ def test_a_gate_rejection_alerts_whoever_routes_the_model_in_words(
     ), message
 
 
+def test_a_retired_model_serves_and_trains_nothing_until_registered_back(
+    demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path
+) -> None:
+    import yaml
+
+    # GIVEN a model with a champion, whose data drops would start runs
+    path = register_copy(platform, tmp_path, "churn-retire", retrain={"on_new_data": True, "debounce_minutes": 0})
+    platform.upload_dataset("churn-retire", parquet(churn_table(800, seed=9)), "parquet")
+    run = platform.wait(platform.start_pipeline("churn-retire", reason="first", force=True))
+    assert run["status"] == "SUCCEEDED", platform.failure(run)
+    rows = json.dumps(churn_instances(2, seed=43))
+    # WHEN its spec is registered retired
+    document = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**document, "retired": True}))
+    assert cli("models", "register", str(path))[0] == 0
+    # THEN it is marked so, and a prediction, a run and a batch of it are refused saying why
+    code, out, _ = cli("models", "list", "--output", "json")
+    assert next(row for row in json.loads(out) if row["model"] == "churn-retire")["retired"] is True
+    code, out, err = cli("predict", "churn-retire", "--json", rows)
+    assert (code, out) == (1, "") and " ".join(err.split()).startswith(
+        "Refused (404 model_retired): model 'churn-retire'"
+    )
+    code, _, err = cli("pipeline", "run", "churn-retire", "--force")
+    assert code == 1 and "is retired: it serves, trains and scores nothing" in " ".join(err.split()), err
+    # AND registered back, its champion answers again
+    path.write_text(yaml.safe_dump({**document, "retired": False}))
+    assert cli("models", "register", str(path))[0] == 0
+    code, out, err = cli("predict", "churn-retire", "--json", rows)
+    assert code == 0 and json.loads(out)["model"] == {"name": "churn-retire", "version": 1}, err
+
+
 def test_a_recalled_champion_falls_back_and_the_alerts_topic_says_so(
     demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path
 ) -> None:

@@ -511,3 +511,15 @@ def test_the_plan_tells_the_map_where_each_chunk_runs(
     items = json.loads(data.get(planned.chunks_key))
     assert items == [{"chunk": "00000", "runner": runners[0]}, {"chunk": "00001", "runner": runners[1]}]
     assert planned.lambda_chunks == runners.count("lambda")
+
+
+def test_a_retired_model_scores_no_batch(spec_with_batch: Any, registry: Registry, data: ObjectStore) -> None:
+    from mlcore.errors import ModelRetiredError
+
+    data.put(INPUT + "a.parquet", to_parquet(with_ids(churn_table(40, seed=1), 100)))
+    spec = registry.get_spec("churn")
+    registry.put_spec(spec.model_copy(update={"retired": True}), actor="test")
+    with pytest.raises(ModelRetiredError, match="is retired"):
+        plan(registry, data)
+    registry.put_spec(spec, actor="test")
+    assert plan(registry, data).chunks == 1

@@ -76,5 +76,6 @@ def test_models_list_imports_nothing_heavy(moto_server: str, monkeypatch: pytest
             "challenger": None,
             "rollout": None,
             "versions": 0,
+            "retired": False,
         }
     ]

@@ -790,6 +790,17 @@ def test_a_run_is_not_started_while_another_run_of_the_model_is_in_flight(
     assert invoke("POST", "/models/churn/runs", {})[0] == 200
 
 
+def test_a_retired_model_starts_no_run_until_it_is_registered_back(
+    runs_stay_running: None, invoke: Invoke, registry: Registry, churn_spec: ModelSpec
+) -> None:
+    registry.put_spec(churn_spec.model_copy(update={"retired": True}), actor="test")
+    status, body = invoke("POST", "/models/churn/runs", {"force": True})
+    assert (status, body["error"]["code"]) == (404, "model_retired")
+    assert "register its spec with retired: false to bring it back" in body["error"]["message"]
+    assert invoke("PUT", "/models/churn/spec", _spec(churn_spec))[0] == 200  # retired: false (the default)
+    assert invoke("POST", "/models/churn/runs", {})[0] == 200
+
+
 def test_with_separation_of_duties_the_run_s_starter_may_not_approve_its_version(
     registry: Registry, versions: Callable[..., int]
 ) -> None:

@@ -371,3 +371,11 @@ def test_a_window_over_a_feature_retyped_between_versions_reads_it_as_the_newest
     assert window.column("request_id").to_pylist() == ["v1", "v1", "v2", "v2"]
     ages = window.column("age").to_pylist()
     assert ages[2:] == ["41", "41"] and [float(age) for age in ages[:2]] == [row["age"] for row in rows[:2]]
+
+
+def test_a_retired_model_is_never_due(registry: Registry, churn_spec: ModelSpec) -> None:
+    registry.put_spec(churn_spec.model_copy(update={"retired": True}), actor="test")
+    for request in (ListDueRequest(), ListDueRequest(request={"force": True, "models": ["churn"]})):
+        assert list_due_models(request, registry=registry, now=NOW).models == []
+    registry.put_spec(churn_spec, actor="test")  # back: due again
+    assert [m.model_name for m in list_due_models(ListDueRequest(), registry=registry, now=NOW).models] == ["churn"]

@@ -663,3 +663,21 @@ def test_a_regressors_output_that_overflows_is_null_as_the_apis_document_says() 
     assert body["predictions"][0] is None and isinstance(body["predictions"][1], float)
     schemas = openapi.openapi_document()["components"]["schemas"]
     jsonschema.validate(body, {**schemas["PredictResponse"], "components": {"schemas": schemas}})
+
+
+def test_a_retired_model_serves_nothing_and_says_so(
+    churn_champion: Any, registry: Registry, make_service: Callable[..., PredictionService], clock: FakeClock
+) -> None:
+    from mlcore.errors import ModelRetiredError
+
+    service = make_service()
+    assert answer(service, body())["model"]["version"] == churn_champion.version
+    # WHEN its spec is registered retired THEN, once the aliases are read again, it answers nothing
+    registry.put_spec(registry.get_spec("churn").model_copy(update={"retired": True}), actor="test")
+    clock.now += service.ttl
+    with pytest.raises(ModelRetiredError, match=r"^model 'churn' is retired: it serves, trains and scores nothing"):
+        service.predict("churn", body(), "r-2")
+    # AND registered back (retired: false), its champion serves again
+    registry.put_spec(registry.get_spec("churn").model_copy(update={"retired": False}), actor="test")
+    clock.now += service.ttl
+    assert answer(service, body())["model"]["version"] == churn_champion.version

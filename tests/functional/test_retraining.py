@@ -133,6 +133,28 @@ def test_a_trigger_the_spec_turns_off_starts_nothing(  # noqa: PLR0917 (pytest f
     assert executions(state_machine) == []
 
 
+@pytest.mark.parametrize("trigger", ["drift", "degradation", "new_data", "schedule"])
+def test_a_retired_model_is_retrained_by_no_trigger(
+    setup: Callable[..., RetrainingResult],
+    registry: Registry,
+    churn_spec: ModelSpec,
+    state_machine: tuple[Any, str],
+    trigger: str,
+) -> None:
+    every = {"on_new_data": True, "on_drift": True, "on_degradation": True, "debounce_minutes": 0}
+    switched_on = spec_with(churn_spec, **every, schedule="rate(1 hour)")
+    registry.put_spec(switched_on.model_copy(update={"retired": True}), actor="test")
+    result = setup(trigger, "e1", key=DATASET)
+    if trigger == "schedule":  # a tick is for every model due: a retired one is not due, and nothing is audited
+        assert (result.decisions, skipped(registry)) == ([], [])
+    else:
+        assert (one(result).started, one(result).reason) == (False, "'churn' is retired")
+    assert executions(state_machine) == []
+    # the same model, not retired: each trigger starts its run (the guard above is what stopped it)
+    registry.put_spec(switched_on, actor="test")
+    assert one(setup(trigger, "e2", key=DATASET)).started
+
+
 def test_a_replayed_event_starts_nothing(
     setup: Callable[..., RetrainingResult], registry: Registry, state_machine: tuple[Any, str]
 ) -> None:

@@ -63,6 +63,12 @@ class ModelNotFoundError(NotFoundError):
     code = "model_not_found"
 
 
+class ModelRetiredError(NotFoundError):
+    """The model is retired (its spec says `retired: true`): it serves, trains and scores nothing."""
+
+    code = "model_retired"
+
+
 class ConflictError(MlopsError):
     """A conditional write lost a race, or a state transition is not allowed."""
 

@@ -39,7 +39,14 @@ from mlcore.registry import (
     no_fallback,
 )
 from mlcore.routing import Call, Operation
-from mlcore.spec import ModelSpec, check_at_registration, loosened_governance, parse_spec, spec_diff
+from mlcore.spec import (
+    ModelSpec,
+    check_at_registration,
+    check_not_retired,
+    loosened_governance,
+    parse_spec,
+    spec_diff,
+)
 
 Body = TypeVar("Body", bound=BaseModel)
 ALIASES = (CHAMPION, CHALLENGER)
@@ -308,7 +315,7 @@ def start_run(governance: Governance, call: Call) -> dict[str, Any]:
     """Start a training run with the caller recorded as its starter (PipelineInput.started_by); none while another run
     of the model is in flight (409)."""
     actor, request = _actor(call), _body(RunRequest, call)
-    governance.registry.get_spec(call.name)  # an unknown model is a 404, not a failed run
+    check_not_retired(governance.registry.get_spec(call.name))  # an unknown model is a 404, not a failed run
     if governance.start_run is None:
         raise DependencyError("this deployment cannot start runs through the API")
     in_flight = governance.runs_in_flight(call.name) if governance.runs_in_flight else []

@@ -29,7 +29,7 @@ from mlcore.catalog import (
     not_a_parameter,
     unknown_parameter,
 )
-from mlcore.errors import SpecError
+from mlcore.errors import ModelRetiredError, SpecError
 from mlcore.schedules import parse_schedule
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{1,47}$"
@@ -571,6 +571,8 @@ class ModelSpec(_Strict):
     # store at prediction. Registration adds each to `features` and fills `views` from the view.
     features_from: list[Annotated[str, Field(pattern=FEATURE_REF_PATTERN)]] = Field(default_factory=list)
     views: dict[str, ViewBinding] = Field(default_factory=dict)
+    # A retired model serves, trains, scores and is checked no more; its records stay. `false` brings it back.
+    retired: bool = False
 
     @field_validator("classes", mode="before")
     @classmethod
@@ -1121,6 +1123,21 @@ def _contract_loosened(old: ModelSpec, new: ModelSpec) -> list[str]:
         if was.get(feature.name) is Severity.BLOCKING and feature.severity is not Severity.BLOCKING
     ]
     return found
+
+
+def check_not_retired(spec: ModelSpec) -> None:
+    """Refuse what a retired model no longer does: serve, train, score a batch.
+
+    Raises
+    ------
+    ModelRetiredError
+        When the spec says `retired: true`.
+    """
+    if spec.retired:
+        raise ModelRetiredError(
+            f"model '{spec.name}' is retired: it serves, trains and scores nothing (register its spec with "
+            "retired: false to bring it back)"
+        )
 
 
 def spec_sha256(spec: ModelSpec) -> str:

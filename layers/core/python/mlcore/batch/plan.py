@@ -25,7 +25,7 @@ from mlcore.catalog import (
 )
 from mlcore.errors import BadRequestError, NotFoundError, SpecError
 from mlcore.registry import ModelVersion, Registry, VersionStatus, utc_now
-from mlcore.spec import Batch, ModelSpec
+from mlcore.spec import Batch, ModelSpec, check_not_retired
 from mlcore.storage import ObjectStore, S3Uri, StoredObject
 
 PLAN, CHUNKS = "plan.json", "chunks.json"
@@ -149,6 +149,7 @@ def check_batch(request: BatchRequest, *, registry: Registry, data: ObjectStore)
         For an unknown model or version, a model without a champion, or an input without data files.
     """
     spec = registry.get_spec(request.model_name)
+    check_not_retired(spec)
     input_prefix = _prefix(request.input or spec.batch.input, "input", data.bucket)
     output_prefix = _prefix(request.output or spec.batch.output, "output", data.bucket)
     _apart(input_prefix, output_prefix)

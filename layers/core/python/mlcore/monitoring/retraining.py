@@ -111,7 +111,7 @@ class Retraining:
         """The models whose schedule fired since it was last served (or since the champion was trained)."""
         due = []
         for spec in self.registry.list_specs():
-            if spec.retrain.schedule is None:
+            if spec.retrain.schedule is None or spec.retired:  # a retired model's schedule serves nothing
                 continue
             state = self.registry.get_monitor_state(spec.name)
             champion = self.registry.champion(spec.name)
@@ -197,6 +197,7 @@ class Retraining:
         )
         rules = (
             (event in state.handled_events, _replayed(_event_id(event))),
+            (spec.retired, f"'{spec.name}' is retired"),
             (not spec.retrain.allows(trigger), f"retrain.{_switch(trigger)} is off for '{spec.name}'"),
             (isinstance(found, str), str(found)),
             (isinstance(found, tuple) and learned_already(champion, found[1]), NOTHING_NEW),
@@ -233,7 +234,7 @@ class Retraining:
         trigger: Trigger = request.trigger
         event = f"{trigger}:{request.event_id}"
         name = retrain_execution_name(spec.name, trigger, request.event_id)
-        allowed = spec.retrain.allows(trigger)
+        allowed = spec.retrain.allows(trigger) and not spec.retired
         champion = self.registry.champion(spec.name) if allowed else None  # once: the fingerprint and rules take it
         found = self._fingerprint(spec, dataset_key, champion) if allowed else None
         data = self._data(found, champion)

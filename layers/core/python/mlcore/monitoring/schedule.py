@@ -22,7 +22,7 @@ def list_due_models(request: ListDueRequest, *, registry: Registry, now: datetim
     only = set(request.request.models)
     due = []
     for spec in registry.list_specs():
-        if only and spec.name not in only:
+        if (only and spec.name not in only) or spec.retired:
             continue
         interval = timedelta(minutes=spec.monitor.every_minutes)
         claimed = False

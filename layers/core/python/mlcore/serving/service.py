@@ -30,7 +30,7 @@ from mlcore.serving.enrich import OnlineStore, with_online_features
 from mlcore.serving.inputs import Inputs, InputValidator, as_split_error, check_batch, records_from_split
 from mlcore.serving.model import OnnxModel, load_served_model, version_spec
 from mlcore.serving.request_ids import RequestIds
-from mlcore.spec import ModelSpec
+from mlcore.spec import ModelSpec, check_not_retired
 from mlcore.storage import ObjectStore
 
 logger = logging.getLogger(__name__)
@@ -260,6 +260,7 @@ class PredictionService:
             return cached
         try:
             spec = self.registry.get_spec(name)
+            check_not_retired(spec)
             champion_alias = self.registry.get_alias(name, CHAMPION)
             if champion_alias is None:
                 raise NotFoundError(
