@@ -6,20 +6,29 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ARTIFACTS_BUCKET, CAPTURE_BUCKET, DATA_BUCKET, TABLE
 from functional_helpers import pass_state_machine
 
+from mlcore.registry import Registry
+from mlcore.storage import ObjectStore
 
-def test_a_run_in_flight_is_shown_running_and_one_without_a_record_is_not_found(
-    resources: object, runs_stay_running: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+
+def test_a_run_in_flight_is_shown_running_and_one_without_a_record_is_not_found(  # noqa: PLR0917 (pytest fixtures)
+    registry: Registry,
+    data: ObjectStore,
+    artifacts: ObjectStore,
+    capture: ObjectStore,
+    runs_stay_running: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from infra import cli
     from infra.operations import Platform, Resources
 
     sfn, training = pass_state_machine("training")
     machines = {"training_state_machine": training, "monitor_state_machine": "x", "retraining_state_machine": "x"}
-    deployed = Resources(TABLE, DATA_BUCKET, ARTIFACTS_BUCKET, CAPTURE_BUCKET, **machines, batch_state_machine=None,
-                          alerts_topic=None, api_url=None)  # fmt: skip
+    buckets = (data.bucket, artifacts.bucket, capture.bucket)
+    deployed = Resources(registry.table, *buckets, **machines, batch_state_machine=None, alerts_topic=None,
+                         api_url=None)  # fmt: skip
     monkeypatch.setattr(cli, "_platform", lambda: Platform(deployed))
     # GIVEN a run of churn started with --no-wait, still in flight (its record is written once it ends)
     run_id = "churn-20261207T200448146461"
