@@ -1245,10 +1245,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
             if rows and running:
                 console.print(running)
     elif args.action == "show":
-        try:
-            record = registry.get_run(args.run_id)
-        except NotFoundError:
-            return _show_unrecorded(args, platform)
+        record = registry.find_run(args.run_id) or _unrecorded(args, platform)
+        if record is None:
+            return 0  # in flight, and shown as such
         trials = [r for r in registry.list_runs(record.model_name) if r.parent_run_id == record.run_id]
         since = runs_view.decisions(registry.audit_trail(record.model_name)).get(record.version or 0)
         document = {
@@ -1273,13 +1272,17 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show_unrecorded(args: argparse.Namespace, platform: Platform) -> int:
-    """A run without a record yet: one in flight is shown as such (exit 0: a script polls it until its record is
-    there); one whose execution ended without recording it, or no run at all, is not found."""
+def _unrecorded(args: argparse.Namespace, platform: Platform) -> Any:
+    """A run without a record when it was looked for: one in flight is shown as such (None: a script polls it until
+    its record is there); one that has ended since, its record (`RunRecord`); one whose execution ended without
+    recording it, or no run at all, is not found."""
     execution = platform.training_execution(args.run_id)
     if execution is None:
         raise NotFoundError(f"no run {args.run_id!r} was recorded, nor is one in flight")
     if execution["status"] != "RUNNING":
+        recorded = platform.registry.find_run(args.run_id)  # it may have ended between the two reads
+        if recorded is not None:
+            return recorded
         raise NotFoundError(
             f"no run {args.run_id!r} was recorded: its execution ended {execution['status']} at "
             f"{execution['stopDate'].isoformat()[:19]} before recording it (mlops local status, or the Step Functions "
@@ -1299,7 +1302,7 @@ def _show_unrecorded(args: argparse.Namespace, platform: Platform) -> int:
         f"it ends (`mlops runs show {args.run_id}` then)"
     )
     emit(args, shown, text)
-    return 0
+    return None
 
 
 # -- the monitor -----------------------------------------------------------------------------------

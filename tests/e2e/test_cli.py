@@ -508,8 +508,8 @@ def test_a_retired_model_serves_and_trains_nothing_until_registered_back(
 ) -> None:
     import yaml
 
-    # GIVEN a model with a champion, whose data drops would start runs
-    path = register_copy(platform, tmp_path, "churn-retire", retrain={"on_new_data": True, "debounce_minutes": 0})
+    # GIVEN a model with a champion
+    path = register_copy(platform, tmp_path, "churn-retire")
     platform.upload_dataset("churn-retire", parquet(churn_table(800, seed=9)), "parquet")
     run = platform.wait(platform.start_pipeline("churn-retire", reason="first", force=True))
     assert run["status"] == "SUCCEEDED", platform.failure(run)
@@ -527,9 +527,12 @@ def test_a_retired_model_serves_and_trains_nothing_until_registered_back(
     )
     code, _, err = cli("pipeline", "run", "churn-retire", "--force")
     assert code == 1 and "is retired: it serves, trains and scores nothing" in " ".join(err.split()), err
-    # AND registered back, its champion answers again
+    # AND registered back, it waits for an approver (its champion would serve again), then answers again
     path.write_text(yaml.safe_dump({**document, "retired": False}))
-    assert cli("models", "register", str(path))[0] == 0
+    code, out, err = cli("models", "register", str(path))
+    assert code == 0 and "(retired: true -> false (its champion serves again)): it waits for an approver" in out, err
+    assert cli("predict", "churn-retire", "--json", rows)[0] == 1
+    platform.registry.apply_spec_proposal("churn-retire", "e2e-approver")  # (the approval's route: governance tests)
     code, out, err = cli("predict", "churn-retire", "--json", rows)
     assert code == 0 and json.loads(out)["model"] == {"name": "churn-retire", "version": 1}, err
 

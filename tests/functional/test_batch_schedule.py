@@ -143,6 +143,19 @@ def test_a_model_without_a_champion_or_a_schedule_starts_nothing(
     assert started(batch_machine) == []
 
 
+def test_a_retired_model_s_schedule_starts_no_batch(
+    registry: Registry, churn_spec: ModelSpec, batch_machine: tuple[Any, str]
+) -> None:
+    scheduled(registry, churn_spec, "churn-old", NIGHTLY)
+    spec = registry.get_spec("churn-old")
+    registry.put_spec(spec.model_copy(update={"retired": True}), actor="test")
+    result = tick(registry, batch_machine, datetime(2026, 3, 2, 2, 0, tzinfo=UTC))
+    assert (result.batches, started(batch_machine)) == ([], [])  # no firing used up, nothing audited, no alert
+    registry.put_spec(spec, actor="test")  # back: its next firing starts it
+    result = tick(registry, batch_machine, datetime(2026, 3, 3, 2, 0, tzinfo=UTC))
+    assert [(b.model_name, b.started) for b in result.batches] == [("churn-old", True)]
+
+
 def test_a_batch_that_cannot_start_gives_its_firing_back_and_fails_the_tick(
     registry: Registry, churn_spec: ModelSpec, batch_machine: tuple[Any, str]
 ) -> None:

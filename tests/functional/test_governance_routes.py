@@ -545,6 +545,18 @@ def test_a_version_decided_before_its_pipeline_asks_is_answered_at_once(
         assert registry.approval_token("churn", number) is None
 
 
+def test_a_version_of_a_model_retired_while_its_run_was_in_flight_is_rejected_and_nobody_is_asked(
+    registry: Registry, versions: Callable[..., int]
+) -> None:
+    pending = versions(VersionStatus.PENDING)
+    registry.put_spec(registry.get_spec("churn").model_copy(update={"retired": True}), actor="test")
+    request = ApprovalRequest(model_name="churn", version=pending, run_id="r", token="t")
+    with pytest.raises(VersionRejectedError, match="the model is retired"):  # its pipeline ends without promoting
+        request_decision(request, registry=registry, alert=lambda *_: pytest.fail("nobody is asked"))
+    assert registry.get_version("churn", pending).status is VersionStatus.REJECTED
+    assert registry.approval_token("churn", pending) is None
+
+
 def test_the_timeout_rejects_a_pending_version_and_leaves_a_decided_one(
     registry: Registry, versions: Callable[..., int]
 ) -> None:
@@ -797,8 +809,30 @@ def test_a_retired_model_starts_no_run_until_it_is_registered_back(
     status, body = invoke("POST", "/models/churn/runs", {"force": True})
     assert (status, body["error"]["code"]) == (404, "model_retired")
     assert "register its spec with retired: false to bring it back" in body["error"]["message"]
-    assert invoke("PUT", "/models/churn/spec", _spec(churn_spec))[0] == 200  # retired: false (the default)
+    registry.put_spec(churn_spec, actor="test")  # brought back (an approver applied it: the test above)
     assert invoke("POST", "/models/churn/runs", {})[0] == 200
+
+
+def test_retiring_a_served_model_is_alerted_and_bringing_it_back_waits_for_an_approver(
+    invoke: Invoke, alerts: Callable[[], list[str]], registry: Registry, versions: Callable[..., int]
+) -> None:
+    champion, spec = versions(promote=True), registry.get_spec("churn")
+    # WHEN a developer retires it THEN it applies at once, and the topic says the champion serves no more
+    status, body = invoke("PUT", "/models/churn/spec", _spec(spec, retired=True), actor=BOB)
+    assert (status, body["applied"], registry.get_spec("churn").retired) == (200, True, True)
+    assert alerts() == [f"churn is retired: v{champion} serves no more (its spec says retired: true). By {BOB}."]
+    assert invoke("PUT", "/models/churn/spec", _spec(spec, retired=True), actor=BOB)[0] == 200
+    assert alerts() == []  # retired already: nothing said again
+    # WHEN he brings it back THEN it waits for an approver: its champion would serve again
+    status, body = invoke("PUT", "/models/churn/spec", _spec(spec), actor=BOB)
+    assert (status, body["applied"], body["loosens"]) == (
+        202,
+        False,
+        ["retired: true -> false (its champion serves again)"],
+    )
+    assert registry.get_spec("churn").retired is True
+    assert invoke("POST", "/models/churn/spec/approve", {"reason": "back"})[0] == 200  # alice, not its proposer
+    assert registry.get_spec("churn").retired is False
 
 
 def test_with_separation_of_duties_the_run_s_starter_may_not_approve_its_version(

@@ -893,3 +893,31 @@ def test_two_register_steps_of_one_run_at_once_register_one_version(  # noqa: PL
     # THEN both answer the same version, and it is the run's only one
     assert first.version == second.version == 1
     assert [v.version for v in registry.list_versions("churn")] == [1]
+
+
+def test_a_run_in_flight_when_its_model_is_retired_neither_trains_nor_promotes(
+    uploaded: str, registry: Registry, data: ObjectStore, artifacts: ObjectStore
+) -> None:
+    from mlcore.data import validate_step
+    from mlcore.errors import ModelRetiredError
+
+    validate(registry, data, artifacts)
+    trained = train_candidate("churn", RUN, registry=registry, artifacts=artifacts, image="training:test")
+    evaluation = evaluate_candidate(EvaluateRequest(model_name="churn", run_id=trained.run_id), registry=registry,
+                                    artifacts=artifacts)  # fmt: skip
+    registered = register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
+    # WHEN the model is retired while its run is between Register and Promote THEN Promote refuses: nothing serves
+    spec = registry.get_spec("churn")
+    registry.put_spec(spec.model_copy(update={"retired": True}), actor="test")
+    with pytest.raises(ModelRetiredError):
+        promote_version(PromoteRequest(model_name="churn", version=registered.version), registry=registry)
+    assert registry.get_alias("churn", CHAMPION) is None
+    # AND a run that starts now stops at its first step, before it reads any data
+    request = ValidateRequest(request=PipelineInput(model_name="churn"), run_id="run-after")
+    with pytest.raises(ModelRetiredError):
+        validate_step(request, registry=registry, data=data, artifacts=artifacts, capture=artifacts)
+    # AND back, the version it registered is promoted as before
+    registry.put_spec(spec, actor="test")
+    assert (
+        promote_version(PromoteRequest(model_name="churn", version=registered.version), registry=registry).version == 1
+    )

@@ -619,3 +619,23 @@ def test_a_promotion_for_a_script_is_the_routes_answer_and_whether_it_moved(
     args = SimpleNamespace(name="loan", version=2, reason="", alias="champion", expected_version=None, output="json")
     cli._promote(platform, args)  # type: ignore[arg-type]
     assert json.loads(capsys.readouterr().out) == {**moved, "changed": changed}
+
+
+def test_a_run_that_ends_between_the_two_reads_of_runs_show_is_shown_from_its_record() -> None:
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from infra import cli
+    from mlcore.errors import NotFoundError
+
+    ended = {"status": "SUCCEEDED", "stopDate": datetime(2026, 12, 7, 20, 0, tzinfo=UTC), "input": "{}"}
+    record = SimpleNamespace(run_id="churn-1")  # written by RecordRun after the first read missed it
+    args = SimpleNamespace(run_id="churn-1", output="text")
+    platform = SimpleNamespace(
+        training_execution=lambda run_id: ended, registry=SimpleNamespace(find_run=lambda _: record)
+    )
+    assert cli._unrecorded(args, platform) is record  # type: ignore[arg-type]
+    # and without a record after it ended (stopped before RecordRun): not found, saying how it ended
+    platform.registry.find_run = lambda _: None
+    with pytest.raises(NotFoundError, match="its execution ended SUCCEEDED at 2026-12-07T20:00:00 before recording"):
+        cli._unrecorded(args, platform)  # type: ignore[arg-type]

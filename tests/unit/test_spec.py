@@ -701,3 +701,16 @@ def test_a_dataset_source_is_a_glue_table_named_with_its_database_or_one_select(
     assert parse_spec(raw).data.source.glue_table == "mlops_datasets.churn_labels"  # type: ignore[union-attr]
     raw["data"]["source"] = {"athena_sql": "WITH recent AS (SELECT * FROM labels) SELECT * FROM recent;"}
     assert parse_spec(raw).data.query == raw["data"]["source"]["athena_sql"]
+
+
+def test_a_specs_sha256_is_what_it_was_before_retired_was_a_field_and_retiring_leaves_it() -> None:
+    from infra.local.example_data import EXAMPLE_SPEC
+    from mlcore.spec import spec_sha256
+
+    spec = load_spec(EXAMPLE_SPEC.read_text())
+    # the example spec's hash as the platform computed it before `retired` (62065a7): versions trained then still
+    # match the spec they were trained under, and a run that finds nothing new does not say the spec changed
+    known = "fdf9ba6d6f3690ef70cee8f1668e53eb4b212f516f791f0369aee7d7fe838f44"
+    assert spec_sha256(spec) == known
+    assert spec_sha256(spec.model_copy(update={"retired": True})) == known
+    assert spec_sha256(spec.model_copy(update={"description": "another"})) != known  # what it hashes still counts

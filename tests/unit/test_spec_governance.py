@@ -17,8 +17,8 @@ def churn() -> ModelSpec:
 
 def changed(spec: ModelSpec, **metrics: Any) -> ModelSpec:
     document = spec.model_dump(mode="json")
-    approval = metrics.pop("approval", document["approval"])
-    return parse_spec({**document, "approval": approval, "metrics": {**document["metrics"], **metrics}})
+    top = {key: metrics.pop(key, document[key]) for key in ("approval", "retired")}  # the spec's, not its metrics'
+    return parse_spec({**document, **top, "metrics": {**document["metrics"], **metrics}})
 
 
 @pytest.mark.parametrize(
@@ -59,6 +59,8 @@ def test_for_a_metric_where_lower_is_better_a_higher_minimum_is_the_laxer_one() 
         ({"primary": "roc_auc"}, {"primary": "accuracy"}, ["metrics.primary: roc_auc -> accuracy"]),
         ({"approval": "manual"}, {"approval": "auto"}, ["approval: manual -> auto"]),
         ({"approval": "auto"}, {"approval": "manual"}, []),
+        ({"retired": True}, {"retired": False}, ["retired: true -> false (its champion serves again)"]),
+        ({"retired": False}, {"retired": True}, []),  # retiring takes nothing through the gate (it is alerted)
     ],
 )
 def test_more_tolerance_less_confidence_another_primary_or_auto_approval_loosens(

@@ -292,6 +292,13 @@ def register_spec(governance: Governance, call: Call) -> dict[str, Any]:
         return _spec_answer(spec, registry.propose_spec(spec, actor, diff, loosens), applied=False)
     if current is None or diff:  # the spec it has already: nothing to write, nor to audit (a CI job's every build)
         registry.put_spec(spec, actor, diff)
+    champion = registry.champion(spec.name) if spec.retired and current and not current.spec.retired else None
+    if champion is not None and governance.alert is not None:  # as a champion rejected or archived is told
+        governance.alert(
+            f"Champion of {spec.name} taken out of serving",
+            f"{spec.name} is retired: v{champion.version} serves no more (its spec says retired: true). By {actor}.",
+            spec.name,
+        )
     return _spec_answer(spec, None, applied=True, diff=diff, loosens=[], proposed_by=actor)
 
 

@@ -1070,8 +1070,9 @@ def loosened_governance(old: ModelSpec | None, new: ModelSpec) -> list[str]:
 
     A minimum lowered or dropped, a larger tolerance, a lower or dropped confidence, another primary
     metric, a wider or dropped segment gap (or fewer segments under it), a larger champion drop before a
-    candidate is held for a person, approval from manual to auto, or a
-    data contract check made a warning (or fewer rows asked): such a change waits for an approver.
+    candidate is held for a person, approval from manual to auto, a
+    data contract check made a warning (or fewer rows asked), or a retired model brought back (its champion would
+    serve again, which only an approver or a promoter may make so): such a change waits for an approver.
     """
     if old is None:
         return []
@@ -1089,6 +1090,8 @@ def loosened_governance(old: ModelSpec | None, new: ModelSpec) -> list[str]:
         found.append(f"metrics.primary: {was.primary} -> {now.primary}")
     if old.approval == "manual" and new.approval == "auto":
         found.append("approval: manual -> auto")
+    if old.retired and not new.retired:
+        found.append("retired: true -> false (its champion serves again)")
     return [*found, *_watch_loosened(was, now), *_contract_loosened(old, new)]
 
 
@@ -1141,7 +1144,8 @@ def check_not_retired(spec: ModelSpec) -> None:
 
 
 def spec_sha256(spec: ModelSpec) -> str:
-    """The SHA-256 of a spec as registered (its JSON): which spec a run and a version were trained under."""
+    """The SHA-256 of a spec as registered (its JSON): which spec a run and a version were trained under. Without
+    `retired`, a switch of its operation, not of what it trains (and the same bytes as before there was one)."""
     import hashlib
 
-    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
+    return hashlib.sha256(spec.model_dump_json(exclude={"retired"}).encode()).hexdigest()

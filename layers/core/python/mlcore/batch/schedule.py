@@ -62,7 +62,8 @@ class ScheduledBatches:
             When a batch could not be started (after every other model's was): its schedule is
             given back, so the next attempt starts it.
         """
-        batches = [self._serve(spec) for spec in self.registry.list_specs() if spec.batch.schedule is not None]
+        scheduled = [spec for spec in self.registry.list_specs() if spec.batch.schedule is not None]
+        batches = [self._serve(spec) for spec in scheduled if not spec.retired]  # a retired model scores nothing
         failed = [b for b in batches if b.error is not None]
         if failed:
             raise TransientError("; ".join(f"{b.model_name}: {b.error}" for b in failed))

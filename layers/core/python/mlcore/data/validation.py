@@ -68,7 +68,7 @@ from mlcore.data.sources import (
 from mlcore.errors import DataValidationError, NotFoundError
 from mlcore.images import ImageJobs
 from mlcore.registry import ModelVersion, Registry
-from mlcore.spec import ModelSpec, spec_sha256
+from mlcore.spec import ModelSpec, check_not_retired, spec_sha256
 from mlcore.storage import ObjectStore, sha256_hex
 
 
@@ -285,6 +285,7 @@ def validate_step(
     files = None
     if not request.merge:
         spec = registry.get_spec(request.request.model_name)
+        check_not_retired(spec)  # a run started before it was retired (or past the API) trains nothing
         if spec.data.query is not None and not request.queried and not request.request.dataset_uri:
             return QueryPlan(
                 model_name=spec.name,

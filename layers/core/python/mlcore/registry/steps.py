@@ -21,7 +21,7 @@ from mlcore.catalog import (
 from mlcore.errors import ConflictError, GateFailedError, VersionApprovedError, VersionRejectedError
 from mlcore.registry.records import ModelVersion, VersionStatus, utc_now
 from mlcore.registry.table import Registry
-from mlcore.spec import spec_sha256
+from mlcore.spec import check_not_retired, spec_sha256
 from mlcore.storage import ObjectStore
 
 PIPELINE = "training-pipeline"
@@ -104,6 +104,7 @@ def promote_version(request: PromoteRequest, *, registry: Registry, actor: str =
     ConflictError
         When the alias moved since the candidate was gated (a promotion or a recall meanwhile): nothing changes.
     """
+    check_not_retired(registry.get_spec(request.model_name))  # a run in flight when it was retired serves nothing
     current = registry.get_alias(request.model_name, request.alias)
     if current and current.version == request.version:
         return PromoteResult(
@@ -162,6 +163,9 @@ def request_decision(
         return ApprovalResult(model_name=name, version=number, status=version.status, said=said)
     if not request.token:
         raise ValueError("the approval step needs the task token ($$.Task.Token) to wait with")
+    if spec.retired:  # retired while its run was in flight: nobody is asked, and its pipeline ends without promoting
+        registry.set_status(name, number, VersionStatus.REJECTED, PIPELINE, "the model is retired")
+        raise VersionRejectedError(f"{name} v{number} is rejected: the model is retired")
     version = registry.await_decision(name, number, request.token)
     if version.status is VersionStatus.APPROVED:
         raise VersionApprovedError(f"{name} v{number} was approved before its pipeline asked")
