@@ -58,7 +58,7 @@ def _platform() -> Platform:
 
 
 def emit(args: argparse.Namespace, document: Any, human: Any = None) -> None:
-    """Print a read verb's result: JSON with `--output json`, else `human` (a renderable or text)."""
+    """Print a verb's result: JSON with `--output json`, else `human` (a renderable or text)."""
     if getattr(args, "output", "text") == "json":
         sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
     else:
@@ -553,6 +553,8 @@ def _model_summary(
     serving = f"champion v{champion.version}" if champion else "no champion"
     if challenger is not None and challenger.mode is not None:
         serving += f", challenger {_rollout(challenger)}"
+    if spec.retired:
+        serving = f"nothing: retired ({serving} kept; retired: false brings it back)"
     lines = [
         f"{spec.name}: {spec.task}, target {spec.target}, {len(spec.features)} features "
         f"({', '.join(spec.feature_names[:8])}{', …' if len(spec.features) > 8 else ''})",

@@ -171,6 +171,8 @@ def _unreadable(exc: Exception) -> DeploymentNotFoundError:
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
     if type(exc).__name__ == "EndpointConnectionError" and urllib.parse.urlsplit(endpoint).hostname in LOOPBACK:
         todo = f"no local target answers at {endpoint}: start one with `mlops local up` (or unset AWS_ENDPOINT_URL)"
+    elif type(exc).__name__ == "EndpointConnectionError":
+        todo = "AWS did not answer: check the network, the region and AWS_ENDPOINT_URL (if set)"
     elif type(exc).__name__ == "NoRegionError":
         todo = "set AWS_DEFAULT_REGION to the deployment's region, or start `mlops local up` and run its export line"
     else:
@@ -769,9 +771,12 @@ class Platform:
         none."""
         machine = self.resources.training_state_machine
         arn = f"{machine.replace(':stateMachine:', ':execution:', 1)}:{run_id}"
+        from botocore.exceptions import ParamValidationError
+
         try:
             return dict(self.sfn.describe_execution(executionArn=arn))
-        except (self.sfn.exceptions.ExecutionDoesNotExist, self.sfn.exceptions.InvalidArn):
+        # no such execution, or no such name (one too long for an ARN is refused before it is sent)
+        except (self.sfn.exceptions.ExecutionDoesNotExist, self.sfn.exceptions.InvalidArn, ParamValidationError):
             return None
 
     def executions(self, state_machine: str, status: str | None = None) -> list[dict[str, Any]]:

@@ -521,6 +521,8 @@ def test_a_retired_model_serves_and_trains_nothing_until_registered_back(
     # THEN it is marked so, and a prediction, a run and a batch of it are refused saying why
     code, out, _ = cli("models", "list", "--output", "json")
     assert next(row for row in json.loads(out) if row["model"] == "churn-retire")["retired"] is True
+    code, out, _ = cli("models", "show", "churn-retire")
+    assert "Serving: nothing: retired (champion v1 kept; retired: false brings it back)" in " ".join(out.split())
     code, out, err = cli("predict", "churn-retire", "--json", rows)
     assert (code, out) == (1, "") and " ".join(err.split()).startswith(
         "Refused (404 model_retired): model 'churn-retire'"
@@ -535,6 +537,26 @@ def test_a_retired_model_serves_and_trains_nothing_until_registered_back(
     platform.registry.apply_spec_proposal("churn-retire", "e2e-approver")  # (the approval's route: governance tests)
     code, out, err = cli("predict", "churn-retire", "--json", rows)
     assert code == 0 and json.loads(out)["model"] == {"name": "churn-retire", "version": 1}, err
+
+
+def test_a_failed_check_alerts_whoever_routes_its_model(
+    demo: DemoResult, target: LocalTarget, platform: Platform, cli: Cli, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    # GIVEN a served model whose captured traffic holds a file that is no Parquet
+    register_copy(platform, tmp_path, "churn-broken-capture")
+    platform.upload_dataset("churn-broken-capture", parquet(churn_table(800, seed=10)), "parquet")
+    run = platform.wait(platform.start_pipeline("churn-broken-capture", reason="first", force=True))
+    assert run["status"] == "SUCCEEDED", platform.failure(run)
+    day = f"{datetime.now(UTC):%Y-%m-%d}"
+    key = f"capture/model=churn-broken-capture/dt={day}/broken.parquet"
+    platform.client("s3").put_object(Bucket=platform.resources.capture_bucket, Key=key, Body=b"not parquet")
+    published = alerts(target, platform, "churn-broken-capture")
+    # WHEN the monitor checks it THEN its check fails, and the alert reaches the team that routes this model
+    cli("monitor", "run", "--model", "churn-broken-capture")
+    [message] = published()
+    assert message.startswith("CheckDrift failed: "), message
 
 
 def test_a_recalled_champion_falls_back_and_the_alerts_topic_says_so(

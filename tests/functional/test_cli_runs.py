@@ -53,7 +53,7 @@ def test_a_run_in_flight_is_shown_running_and_one_without_a_record_is_not_found(
     said = " ".join(capsys.readouterr().err.split())
     assert said.startswith(f"NotFoundError: no run '{run_id}' was recorded: its execution ended ABORTED at ")
     # WHEN the id names no run at all (nor a valid execution name) THEN it is not found either
-    for unknown in ("churn-20990101T000000000000", "no such run"):
+    for unknown in ("churn-20990101T000000000000", "no such run", "x" * 300):
         assert cli.main(["runs", "show", unknown]) == 1
         said = " ".join(capsys.readouterr().err.split())
         assert said == f"NotFoundError: no run '{unknown}' was recorded, nor is one in flight"

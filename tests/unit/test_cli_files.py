@@ -639,3 +639,27 @@ def test_a_run_that_ends_between_the_two_reads_of_runs_show_is_shown_from_its_re
     platform.registry.find_run = lambda _: None
     with pytest.raises(NotFoundError, match="its execution ended SUCCEEDED at 2026-12-07T20:00:00 before recording"):
         cli._unrecorded(args, platform)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "said"),
+    [
+        ("http://127.0.0.1:5000", "no local target answers at http://127.0.0.1:5000: start one with `mlops local up`"),
+        ("https://vpce-1.cloudformation.eu-west-1.vpce.amazonaws.com", "AWS did not answer: check the network"),
+        (None, "AWS did not answer: check the network"),  # an outage, not a missing deployment
+    ],
+)
+def test_an_unreachable_endpoint_is_told_apart_from_a_missing_deployment(
+    endpoint: str | None, said: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infra import operations
+
+    class EndpointConnectionError(Exception):  # botocore's, by name (operations does not import botocore)
+        pass
+
+    if endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    else:
+        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    message = str(operations._unreadable(EndpointConnectionError("Could not connect")))
+    assert message.startswith("cannot read the stacks' outputs (Could not connect): " + said)

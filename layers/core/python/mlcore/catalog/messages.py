@@ -480,6 +480,7 @@ class FailureReport(_Message):
     error_message: str
     report_uri: str | None = None  # the validation report, when the data contract was checked
     message: str
+    model_name: str | None = None  # the model the failed step worked for (a monitor's check: its alert names it)
 
 
 class BatchRequest(BaseModel):

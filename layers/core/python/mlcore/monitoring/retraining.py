@@ -59,7 +59,7 @@ def retrain_execution_name(model_name: str, trigger: str, event_id: str) -> str:
     """
     digest = hashlib.sha256(f"{model_name}/{trigger}/{event_id}".encode()).hexdigest()[:8]
     named = f"{model_name}-{trigger.replace('_', '-')}"
-    room = EXECUTION_NAME_MAX - len(named) - len(digest) - 2  # the two dashes around the event id
+    room = max(0, EXECUTION_NAME_MAX - len(named) - len(digest) - 2)  # the two dashes around the event id
     readable = re.sub(r"[^A-Za-z0-9_-]", "-", event_id)[: min(16, room)]
     return f"{named}-{readable}-{digest}"
 

@@ -77,7 +77,12 @@ def describe_failure(failed: FailedStep, artifacts: ObjectStore | None = None) -
             f"\nDownload it with: mlops pipeline report {failed.model_name} {failed.run_id}"
         )
     return FailureReport(
-        step=failed.step, error_type=error_type, error_message=message, report_uri=report_uri, message=words
+        step=failed.step,
+        error_type=error_type,
+        error_message=message,
+        report_uri=report_uri,
+        message=words,
+        model_name=failed.model_name,
     )
 
 
