@@ -355,10 +355,19 @@ def test_a_promotion_beside_a_running_rollout_says_it_still_runs(
     assert said.strip() == (expected if warned else "")
 
 
-def test_a_new_champion_that_takes_fewer_values_of_a_feature_says_which(capsys: pytest.CaptureFixture[str]) -> None:
+def warned(capsys: pytest.CaptureFixture[str], signatures: dict[int, list[Any]], was: int | None, now: int) -> str:
+    """What a promotion of `loan` from `was` to `now` says of its request, in a line (as the console wraps it)."""
     from types import SimpleNamespace
 
     from infra import cli
+
+    registry = SimpleNamespace(get_version=lambda name, v: SimpleNamespace(signature=signatures[v]))
+    cli._warn_request_change(SimpleNamespace(registry=registry), "loan", was, now)  # type: ignore[arg-type]
+    return " ".join(capsys.readouterr().err.split())
+
+
+def test_a_new_champion_that_takes_fewer_values_of_a_feature_says_which(capsys: pytest.CaptureFixture[str]) -> None:
+
     from mlcore.catalog import SignatureField
 
     def versions(**changed: Any) -> list[SignatureField]:
@@ -384,9 +393,6 @@ def test_a_new_champion_that_takes_fewer_values_of_a_feature_says_which(capsys: 
         3: versions(**narrowed),  # the same bounds: nothing narrower
         4: versions(),  # wider than 2 in every way: a client of 2 is still answered
     }
-    registry = SimpleNamespace(get_version=lambda name, v: SimpleNamespace(signature=signatures[v]))
-    platform = SimpleNamespace(registry=registry)
-    cli._warn_request_change(platform, "loan", 1, 2)  # type: ignore[arg-type]
     expected = (
         "v2 reads another request than v1: it takes age >= 18 only (a smaller one is a 400); it takes age <= 100 "
         "only (a larger one is a 400); it takes income >= 0 only (a smaller one is a 400); it takes whole numbers "
@@ -394,10 +400,8 @@ def test_a_new_champion_that_takes_fewer_values_of_a_feature_says_which(capsys: 
         "['basic', 'pro'] for plan (any other value is a 400). Clients must follow: GET /models/loan/openapi.json "
         "describes what it takes"
     )
-    assert " ".join(capsys.readouterr().err.split()) == expected  # as the console wraps it
-    cli._warn_request_change(platform, "loan", 2, 3)  # type: ignore[arg-type]
-    cli._warn_request_change(platform, "loan", 2, 4)  # type: ignore[arg-type]
-    assert capsys.readouterr().err == ""
+    assert warned(capsys, signatures, 1, 2) == expected
+    assert warned(capsys, signatures, 2, 3) == warned(capsys, signatures, 2, 4) == ""
 
 
 def test_a_new_champion_that_reads_another_request_says_how_it_differs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -414,20 +418,15 @@ def test_a_new_champion_that_reads_another_request_says_how_it_differs(capsys: p
         2: [field("income"), field("age", "string"), field("late_payments"), field("note", "string", nullable=True)],
         3: [field("income"), field("age", "string"), field("late_payments"), field("note", "string", nullable=True)],
     }
-    registry = SimpleNamespace(get_version=lambda name, v: SimpleNamespace(signature=signatures[v]))
-    platform = SimpleNamespace(registry=registry)
-    cli._warn_request_change(platform, "loan", 1, 2)  # type: ignore[arg-type]
     expected = (
         "v2 reads another request than v1: it no longer takes region (a row with it is a 400); it needs "
         "late_payments (a row without it is a 400); it takes note too (optional); it reads age as text; it needs "
         "income now (a row without it is a 400). Clients must follow: GET /models/loan/openapi.json describes what "
         "it takes"
     )
-    assert " ".join(capsys.readouterr().err.split()) == expected  # as the console wraps it
+    assert warned(capsys, signatures, 1, 2) == expected
     # the same request, or no version before: nothing said
-    cli._warn_request_change(platform, "loan", 2, 3)  # type: ignore[arg-type]
-    cli._warn_request_change(platform, "loan", None, 3)  # type: ignore[arg-type]
-    assert capsys.readouterr().err == ""
+    assert warned(capsys, signatures, 2, 3) == warned(capsys, signatures, None, 3) == ""
     # a caller who may not read the registry (a promoter's policy grants the routes only): the move stands, unsaid
     from botocore.exceptions import ClientError
 
