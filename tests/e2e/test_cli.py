@@ -559,6 +559,30 @@ def test_a_failed_check_alerts_whoever_routes_its_model(
     assert message.startswith("CheckDrift failed: "), message
 
 
+def test_drift_is_alerted_even_where_the_spec_does_not_retrain_on_it(
+    demo: DemoResult, target: LocalTarget, platform: Platform, cli: Cli, tmp_path: Path
+) -> None:
+    # GIVEN a served model whose spec retrains on nothing the monitor finds
+    register_copy(
+        platform, tmp_path, "churn-watched", retrain={"on_drift": False, "on_degradation": False},
+        drift={"min_rows": 100, "window_hours": 24, "dataset_share": 0.25},
+    )  # fmt: skip
+    platform.upload_dataset("churn-watched", parquet(churn_table(1200, seed=8)), "parquet")
+    run = platform.wait(platform.start_pipeline("churn-watched", reason="first", force=True))
+    assert run["status"] == "SUCCEEDED", platform.failure(run)
+    published = alerts(target, platform, "churn-watched")
+    # WHEN its traffic drifts and the monitor checks it
+    for seed in range(3):
+        assert platform.predict("churn-watched", churn_instances(100, seed=70 + seed, drifted=True))[0] == 200
+    code, out, _ = cli("monitor", "run", "--model", "churn-watched", "--output", "json")
+    (check,) = [r for r in json.loads(out)["results"] if r.get("model_name") == "churn-watched" and "rows" in r]
+    assert (code, check["dataset_drift"], check["retrain_recommended"]) == (0, True, False)
+    # THEN the drift is alerted all the same (a team that retrains by hand is still told), and no run starts
+    [message] = published()
+    assert message.startswith("churn-watched v1: dataset drift") and "mlops monitor report churn-watched" in message
+    assert [r for r in platform.registry.list_runs("churn-watched") if r.trigger == "drift"] == []
+
+
 def test_a_recalled_champion_falls_back_and_the_alerts_topic_says_so(
     demo: DemoResult, platform: Platform, cli: Cli, tmp_path: Path
 ) -> None:
