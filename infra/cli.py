@@ -165,6 +165,7 @@ def cmd_local_status(args: argparse.Namespace) -> int:
     specs = platform.registry.list_specs()
     models = [
         {"model": spec.name, "champion": alias.version if (alias := platform.registry.get_alias(spec.name)) else None}
+        | ({"retired": True} if spec.retired else {})  # (the key only where it is so: a row's shape as it was)
         for spec in specs
     ]
     known = ("training_state_machine", "monitor_state_machine", "retraining_state_machine", "batch_state_machine")
@@ -199,7 +200,11 @@ def cmd_local_status(args: argparse.Namespace) -> int:
     if document["runs_database"]:  # no Athena engine here: read the export with wr.s3.read_parquet_table
         lines.append(f"Run export: Glue database {document['runs_database']}, table runs")
     lines.append("Models:")
-    lines += [f"  {m['model']}: champion v{m['champion']}" if m["champion"] else f"  {m['model']}" for m in models]
+    lines += [
+        (f"  {m['model']}: champion v{m['champion']}" if m["champion"] else f"  {m['model']}")
+        + (" (retired: serves nothing)" if m.get("retired") else "")
+        for m in models
+    ]
     lines += [] if models else ["  none"]
     lines += ["Running executions:"]
     lines += [
@@ -930,6 +935,13 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
             f"{args.name} {version})",
         )
         return 0
+    return _ended(platform, args, arn, execution, steps)
+
+
+def _ended(platform: Platform, args: argparse.Namespace, arn: str, execution: Any, steps: list[str]) -> int:
+    """What became of a run the CLI followed to its end: JSON with `--output json`, else a line; a failure is said on
+    stderr either way. The exit code: 0 unless it failed."""
+    quiet = args.output == "json"
     succeeded = execution["status"] == "SUCCEEDED"
     failure = None if succeeded else platform.failure(execution)
     output = json.loads(execution.get("output") or "null")
@@ -947,13 +959,13 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     }
     if quiet:
         emit(args, {**document, "failure": failure})
-    elif succeeded:
+    if failure:  # a failing command says why on stderr, whatever its stdout carries
+        err.print(failure, style="red")
+    elif succeeded and not quiet:
         line, style = _run_outcome(args.name, output, serving=platform.registry.champion(args.name) is not None)
         console.print(line, style=style, markup=False)
         if isinstance(output, dict) and output.get("alias") == "champion":  # the run promoted its version
             _warn_request_change(platform, args.name, output.get("previous_version"), output["version"])
-    else:
-        err.print(failure, style="red")
     return 0 if succeeded else 1
 
 
@@ -1254,6 +1266,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         since = runs_view.decisions(registry.audit_trail(record.model_name)).get(record.version or 0)
         document = {
             **record.model_dump(mode="json"),
+            "recorded": True,  # (false for a run in flight: a script polls until it is true)
             "since": since,
             "trials": [t.model_dump(mode="json") for t in trials],
         }
@@ -1359,9 +1372,11 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 
 def _registered(platform: Platform, names: list[str]) -> None:
-    """Refuse a misspelt model's name (ModelNotFoundError), rather than check no model, or say it has no report."""
+    """Refuse a misspelt model's name (ModelNotFoundError), rather than check no model, or say it has no report; say
+    which of them are retired (the monitor checks them no more)."""
     for name in names:
-        platform.registry.get_spec(name)
+        if platform.registry.get_spec(name).retired:
+            err.print(f"'{name}' is retired: the monitor checks it no more (its spec says retired: true)")
 
 
 def _with_verdict(platform: Platform, result: dict[str, Any]) -> None:

@@ -65,6 +65,9 @@ def test_a_failed_validation_says_which_step_failed_why_and_where_the_report_is(
     # AND the alert says the same, in the same words, to whoever routes this model's alerts, and to no one else
     assert published() == [err.strip()]
     assert others() == []
+    # AND a script's run (--output json) says it on stderr too, beside the JSON on stdout
+    code, out, json_err = cli("pipeline", "run", "churn-bad-data", "--force", "--output", "json")
+    assert code == 1 and json.loads(out)["failure"].split("\n")[0] == json_err.strip().split("\n")[0] == lines[0]
     # AND the command it names downloads the report
     code, _, _ = cli("pipeline", "report", "churn-bad-data", run_id, "--out", str(tmp_path))
     assert code == 0
@@ -529,6 +532,11 @@ def test_a_retired_model_serves_and_trains_nothing_until_registered_back(
     )
     code, _, err = cli("pipeline", "run", "churn-retire", "--force")
     assert code == 1 and "is retired: it serves, trains and scores nothing" in " ".join(err.split()), err
+    code, out, err = cli("monitor", "run", "--model", "churn-retire", "--output", "json")
+    assert (code, json.loads(out)["results"]) == (0, []) and "'churn-retire' is retired: the monitor checks it" in err
+    code, out, _ = cli("local", "status", "--output", "json")
+    assert {"model": "churn-retire", "champion": 1, "retired": True} in json.loads(out)["models"]
+    assert "  churn-retire: champion v1 (retired: serves nothing)" in cli("local", "status")[1]
     # AND registered back, it waits for an approver (its champion would serve again), then answers again
     path.write_text(yaml.safe_dump({**document, "retired": False}))
     code, out, err = cli("models", "register", str(path))

@@ -202,6 +202,8 @@ def test_runs_list_show_and_compare(
     assert main(["runs", "show", second]) == 0
     shown = capsys.readouterr().out
     assert f"Run {second} of churn: registered v2" in shown and "vCPU-s" in shown
+    assert main(["runs", "show", second, "--output", "json"]) == 0  # what a script polling it stops on
+    assert json.loads(capsys.readouterr().out)["recorded"] is True
     assert main(["runs", "compare", first, second, "--output", "json"]) == 0
     compared = json.loads(capsys.readouterr().out)
     rows = {row["field"]: row for row in compared["rows"]}

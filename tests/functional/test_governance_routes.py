@@ -601,6 +601,10 @@ def test_a_spec_change_is_audited_with_its_diff_and_one_that_loosens_waits_for_a
     status, body = invoke("PUT", "/models/churn/spec", _spec(churn_spec, approval_timeout_hours=24), actor=BOB)
     assert (status, body["applied"], body["loosens"]) == (202, False, ["approval: manual -> auto"])
     assert registry.get_spec("churn").approval == "manual"
+    # (proposed again, by a CI job's next build: it still waits, and nothing more is written)
+    trail = registry.audit_trail("churn")
+    again = invoke("PUT", "/models/churn/spec", _spec(churn_spec, approval_timeout_hours=24), actor=BOB)
+    assert (again[0], again[1]["applied"], registry.audit_trail("churn")) == (202, False, trail)
     # THEN bob may not apply his own change, alice may
     status, body = invoke("POST", "/models/churn/spec/approve", {"reason": "me"}, actor=BOB)
     assert (status, body["error"]["code"]) == (403, "forbidden")

@@ -905,9 +905,15 @@ def test_a_run_in_flight_when_its_model_is_retired_neither_trains_nor_promotes(
     trained = train_candidate("churn", RUN, registry=registry, artifacts=artifacts, image="training:test")
     evaluation = evaluate_candidate(EvaluateRequest(model_name="churn", run_id=trained.run_id), registry=registry,
                                     artifacts=artifacts)  # fmt: skip
-    registered = register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
-    # WHEN the model is retired while its run is between Register and Promote THEN Promote refuses: nothing serves
+    # WHEN the model is retired while its run trains THEN Register makes no version of it
     spec = registry.get_spec("churn")
+    registry.put_spec(spec.model_copy(update={"retired": True}), actor="test")
+    with pytest.raises(ModelRetiredError):
+        register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
+    assert registry.list_versions("churn") == []
+    registry.put_spec(spec, actor="test")
+    registered = register_candidate(RegisterRequest(evaluation=evaluation), registry=registry, artifacts=artifacts)
+    # WHEN it is retired between Register and Promote THEN Promote refuses: nothing serves
     registry.put_spec(spec.model_copy(update={"retired": True}), actor="test")
     with pytest.raises(ModelRetiredError):
         promote_version(PromoteRequest(model_name="churn", version=registered.version), registry=registry)

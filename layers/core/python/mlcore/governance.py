@@ -289,6 +289,9 @@ def register_spec(governance: Governance, call: Call) -> dict[str, Any]:
     loosens = loosened_governance(current.spec if current else None, spec)
     if loosens:
         call.status = 202
+        waiting = registry.spec_proposal(spec.name)
+        if waiting is not None and waiting.spec == spec and current and waiting.base_revision == current.revision:
+            return _spec_answer(spec, waiting, applied=False)  # proposed already: nothing written again
         return _spec_answer(spec, registry.propose_spec(spec, actor, diff, loosens), applied=False)
     if current is None or diff:  # the spec it has already: nothing to write, nor to audit (a CI job's every build)
         registry.put_spec(spec, actor, diff)
