@@ -258,7 +258,7 @@ def cmd_local_fire(args: argparse.Namespace) -> int:
         return 1
     api_url = state["outputs"]["api_url"]
     platform = _platform()
-    _registered(platform, [args.name])
+    _registered(platform, [args.name], retired="no trigger retrains it, and its schedule is not due")
     machine = platform.resources.retraining_state_machine
     before = {e["executionArn"] for e in platform.executions(machine)}
     request = urllib.request.Request(
@@ -1171,7 +1171,10 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         status, described = platform.call_api("GET", DESCRIBE_ROUTE.url_path(name=args.name))
         if status != 200:
             error = described.get("error", described)
-            err.print(f"Refused before any label ({status}): {error.get('message') or error.get('Message') or error}")
+            code = f" {error['code']}" if isinstance(error.get("code"), str) else ""  # the API's, as predict tells it
+            err.print(
+                f"Refused before any label ({status}{code}): {error.get('message') or error.get('Message') or error}"
+            )
             _hint_api_key(status, described)
             return 1
         numeric = described["task"] == "regression"
@@ -1371,12 +1374,12 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return 0 if succeeded and not failures else 1
 
 
-def _registered(platform: Platform, names: list[str]) -> None:
+def _registered(platform: Platform, names: list[str], retired: str = "the monitor checks it no more") -> None:
     """Refuse a misspelt model's name (ModelNotFoundError), rather than check no model, or say it has no report; say
-    which of them are retired (the monitor checks them no more)."""
+    which of them are retired, and what that means to the command (`retired`)."""
     for name in names:
         if platform.registry.get_spec(name).retired:
-            err.print(f"'{name}' is retired: the monitor checks it no more (its spec says retired: true)")
+            err.print(f"'{name}' is retired: {retired} (its spec says retired: true)")
 
 
 def _with_verdict(platform: Platform, result: dict[str, Any]) -> None:

@@ -134,7 +134,7 @@ def test_an_xgboost_regressor_is_trained_served_and_labelled_from_a_csv(
     code, _, err = cli("feedback", "prices-xgb", "--file", str(labels))
     assert code == 1 and "line 2: label: expected a finite number (the model is a regressor), got 'about 10k'" in err
     code, _, err = cli("feedback", "prices-xgbx", "--file", str(labels))
-    assert code == 1 and "Refused before any label (404)" in err
+    assert code == 1 and "Refused before any label (404 model_not_found): model 'prices-xgbx' is not registered" in err
 
 
 CUSTOM_MODEL = textwrap.dedent(

@@ -536,6 +536,8 @@ def test_a_retired_model_serves_and_trains_nothing_until_registered_back(
     assert (code, json.loads(out)["results"]) == (0, []) and "'churn-retire' is retired: the monitor checks it" in err
     code, out, _ = cli("local", "status", "--output", "json")
     assert {"model": "churn-retire", "champion": 1, "retired": True} in json.loads(out)["models"]
+    code, out, err = cli("local", "fire", "churn-retire")
+    assert "'churn-retire' is retired: no trigger retrains it, and its schedule is not due" in err, (code, out, err)
     assert "  churn-retire: champion v1 (retired: serves nothing)" in cli("local", "status")[1]
     # AND registered back, it waits for an approver (its champion would serve again), then answers again
     path.write_text(yaml.safe_dump({**document, "retired": False}))
