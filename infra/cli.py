@@ -1127,7 +1127,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         console.print_json(json.dumps(response))
         return 0
     error = response["error"] if isinstance(response.get("error"), dict) else {}
-    request = f" (request {response['request_id']})" if response.get("request_id") else ""
+    request = f" (request {error['request_id']})" if error.get("request_id") else ""
     err.print(f"Refused ({status} {error.get('code', 'error')}): {error.get('message', response)}{request}")
     _hint_api_key(status, response)
     return 1

@@ -283,7 +283,8 @@ def test_predict_sends_a_body_file_as_it_is_or_rows_and_names_a_json_mistake(
     # the API's refusal is a line on stderr, as every failing command's; stdout stays for the answer a script reads
     code, out, err = cli("predict", "churn-nope", "--json", json.dumps(rows))
     assert (code, out) == (1, "")
-    assert " ".join(err.split()).startswith("Refused (404 model_not_found): model 'churn-nope' is not registered")
+    said = " ".join(err.split())
+    assert said.startswith("Refused (404 model_not_found): model 'churn-nope' is not registered (request ")
     code, out, err = cli("predict", "churn", "--json", json.dumps([{**rows[0], "tenure_months": "four"}]))
     assert (code, out) == (1, "")
     assert " ".join(err.split()).startswith("Refused (400 bad_request): instances[0].tenure_months: ")
