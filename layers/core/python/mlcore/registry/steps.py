@@ -45,7 +45,6 @@ def register_candidate(
     existing = registry.find_version_by_run(spec.name, evaluation.run_id)
     if existing is None:
         check_not_retired(spec)  # retired while its run trained: no version of it is made
-    if existing is None:
         candidate = read_candidate(spec.name, evaluation.run_id, artifacts)
         # Prove the artifacts are intact before the registry vouches for them (and the training rows a later
         # candidate's comparison with this version reads).
