@@ -1126,11 +1126,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if status == 200:
         console.print_json(json.dumps(response))
         return 0
-    error = response["error"] if isinstance(response.get("error"), dict) else {}
-    request = f" (request {error['request_id']})" if error.get("request_id") else ""
-    err.print(f"Refused ({status} {error.get('code', 'error')}): {error.get('message', response)}{request}")
+    err.print(f"Refused {_refused(status, response)}")
     _hint_api_key(status, response)
     return 1
+
+
+def _refused(status: int, answer: dict[str, Any]) -> str:
+    """An API refusal in words: `(404 model_not_found): model 'x' is not registered (request …)`; API Gateway's own
+    (`{"message"}`, IAM's `{"Message"}`) without a code."""
+    error = answer["error"] if isinstance(answer.get("error"), dict) else {}
+    code = f" {error['code']}" if isinstance(error.get("code"), str) else ""
+    message = error.get("message") or answer.get("message") or answer.get("Message") or answer
+    request = f" (request {error['request_id']})" if error.get("request_id") else ""
+    return f"({status}{code}): {message}{request}"
 
 
 def _hint_api_key(status: int, answer: dict[str, Any]) -> None:
@@ -1170,11 +1178,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     if args.file.endswith(".csv"):  # a CSV's labels are text: a regressor's are numbers, which the API tells
         status, described = platform.call_api("GET", DESCRIBE_ROUTE.url_path(name=args.name))
         if status != 200:
-            error = described.get("error", described)
-            code = f" {error['code']}" if isinstance(error.get("code"), str) else ""  # the API's, as predict tells it
-            err.print(
-                f"Refused before any label ({status}{code}): {error.get('message') or error.get('Message') or error}"
-            )
+            err.print(f"Refused before any label {_refused(status, described)}")
             _hint_api_key(status, described)
             return 1
         numeric = described["task"] == "regression"

@@ -769,10 +769,10 @@ class Platform:
     def training_execution(self, run_id: str) -> dict[str, Any] | None:
         """The training pipeline's execution of a run (a run's id is its execution's name); None when there is
         none."""
-        machine = self.resources.training_state_machine
-        arn = f"{machine.replace(':stateMachine:', ':execution:', 1)}:{run_id}"
         from botocore.exceptions import ParamValidationError
 
+        machine = self.resources.training_state_machine
+        arn = f"{machine.replace(':stateMachine:', ':execution:', 1)}:{run_id}"
         try:
             return dict(self.sfn.describe_execution(executionArn=arn))
         # no such execution, or no such name (one too long for an ARN is refused before it is sent)

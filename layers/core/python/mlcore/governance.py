@@ -128,12 +128,7 @@ def _change_status(governance: Governance, call: Call, status: VersionStatus) ->
         why = f" ({no_fallback(rolled_back)})" if rolled_back else ""
         fallback = f"the champion falls back to v{after.version}" if after else f"{name} has no champion now{why}"
         serving = f"{serving}; it was the champion: {fallback}"
-        if governance.alert is not None:
-            governance.alert(
-                f"Champion of {name} taken out of serving",
-                f"{serving}. Reason: {request.reason or 'none given'}. By {actor}.",
-                name,
-            )
+        _out_of_serving(governance, name, f"{serving}. Reason: {request.reason or 'none given'}. By {actor}.")
     return {
         "model": name,
         "version": version,
@@ -142,6 +137,12 @@ def _change_status(governance: Governance, call: Call, status: VersionStatus) ->
         "serving": serving,
         "champion": after.version if after else None,
     }
+
+
+def _out_of_serving(governance: Governance, name: str, message: str) -> None:
+    """Alert that the model's champion serves no more (when the deployment has an alerts topic)."""
+    if governance.alert is not None:
+        governance.alert(f"Champion of {name} taken out of serving", message, name)
 
 
 def approve(governance: Governance, call: Call) -> dict[str, Any]:
@@ -296,12 +297,9 @@ def register_spec(governance: Governance, call: Call) -> dict[str, Any]:
     if current is None or diff:  # the spec it has already: nothing to write, nor to audit (a CI job's every build)
         registry.put_spec(spec, actor, diff)
     champion = registry.champion(spec.name) if spec.retired and current and not current.spec.retired else None
-    if champion is not None and governance.alert is not None:  # as a champion rejected or archived is told
-        governance.alert(
-            f"Champion of {spec.name} taken out of serving",
-            f"{spec.name} is retired: v{champion.version} serves no more (its spec says retired: true). By {actor}.",
-            spec.name,
-        )
+    if champion is not None:  # as a champion rejected or archived is told
+        said = f"{spec.name} is retired: v{champion.version} serves no more (its spec says retired: true). By {actor}."
+        _out_of_serving(governance, spec.name, said)
     return _spec_answer(spec, None, applied=True, diff=diff, loosens=[], proposed_by=actor)
 
 

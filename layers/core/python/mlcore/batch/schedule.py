@@ -62,8 +62,9 @@ class ScheduledBatches:
             When a batch could not be started (after every other model's was): its schedule is
             given back, so the next attempt starts it.
         """
-        scheduled = [spec for spec in self.registry.list_specs() if spec.batch.schedule is not None]
-        batches = [self._serve(spec) for spec in scheduled if not spec.retired]  # a retired model scores nothing
+        # a retired model scores nothing: its schedule is not served
+        due = [spec for spec in self.registry.list_specs() if spec.batch.schedule is not None and not spec.retired]
+        batches = [self._serve(spec) for spec in due]
         failed = [b for b in batches if b.error is not None]
         if failed:
             raise TransientError("; ".join(f"{b.model_name}: {b.error}" for b in failed))
